@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { ERROR_CODES, httpStatusFor, isLicensorCode, LICENSE_CODES, LicensorError, toLicensorError } from './errors';
+
+describe('LicensorError', () => {
+  it('keeps code, message and detail and serialises without the stack', () => {
+    const err = new LicensorError('TOO_MANY_DEVICES', 'All 3 seats are in use', { seats: 3 });
+    expect(err).toBeInstanceOf(Error);
+    expect(err.httpStatus).toBe(409);
+    expect(JSON.parse(JSON.stringify(err))).toEqual({
+      code: 'TOO_MANY_DEVICES',
+      message: 'All 3 seats are in use',
+      detail: { seats: 3 },
+    });
+  });
+
+  it('wraps unknown failures as INTERNAL and keeps the cause out of the message', () => {
+    const cause = new Error('SQLITE_CORRUPT at /secret/path');
+    const err = toLicensorError(cause);
+    expect(err.code).toBe('INTERNAL');
+    expect(err.message).not.toContain('/secret/path');
+    expect(err.cause).toBe(cause);
+    const same = new LicensorError('REVOKED', 'revoked');
+    expect(toLicensorError(same)).toBe(same);
+  });
+
+  it('has unique codes and an HTTP status for each', () => {
+    const all = [...LICENSE_CODES, ...ERROR_CODES];
+    expect(new Set(all).size).toBe(all.length);
+    for (const code of all) {
+      expect(isLicensorCode(code)).toBe(true);
+      expect(httpStatusFor(code)).toBeGreaterThanOrEqual(400);
+    }
+    expect(isLicensorCode('NOPE')).toBe(false);
+    expect(httpStatusFor('RATE_LIMITED')).toBe(429);
+    expect(new LicensorError('SERVER_UNREACHABLE', 'x').retryable).toBe(true);
+    expect(new LicensorError('REVOKED', 'x').retryable).toBe(false);
+  });
+});

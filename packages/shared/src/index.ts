@@ -1,0 +1,3 @@
+export * from './errors';
+export * from './fingerprint/types';
+export * from './license/types';
