@@ -1,0 +1,61 @@
+import { LicensorError } from '@licensor/shared';
+import express, { type Router } from 'express';
+import { z } from 'zod';
+import { parseInput, route } from '../http/errors';
+import type { KooContext } from '../koogallery/context';
+import { registerCode } from '../koogallery/familyB';
+import { formatCompactTime } from '../koogallery/time';
+import { compactTime } from '../koogallery/validate';
+import { type EntitlementRow, findEntitlementByCode } from '../licensing/entitlements';
+import { actorOf } from './auth';
+
+const registerSchema = z
+  .object({
+    code: z.string().trim().min(1).max(64),
+    test: z.boolean().optional(),
+    productId: z.string().min(1).max(64).optional(),
+    seats: z.number().int().min(1).max(100_000).optional(),
+    expireTime: z.union([compactTime, z.iso.datetime().transform((s) => new Date(s))]).optional(),
+  })
+  .strict();
+
+/** The admin view of a license code: `expireTime` in the marketplace's UTC yyyyMMddHHmmss form. */
+export function codeView(e: EntitlementRow) {
+  return {
+    code: e.code,
+    entitlementId: e.id,
+    family: e.family,
+    status: e.status,
+    expireTime: e.expires_at ? formatCompactTime(new Date(e.expires_at)) : null,
+    expiresAt: e.expires_at,
+    productId: e.product_id,
+    seats: e.seats,
+    test: e.test === 1,
+    createdAt: e.created_at,
+    updatedAt: e.updated_at,
+  };
+}
+
+export function codesRouter(ctx: KooContext): Router {
+  const router = express.Router();
+  router.post(
+    '/codes',
+    route((req, res) => {
+      const input = parseInput(registerSchema, req.body, 'code registration');
+      const { entitlement, created } = ctx.db.transaction(() => registerCode(ctx, input, actorOf(res)));
+      if (!created && entitlement.family !== 'B') {
+        throw new LicensorError('CONFLICT', `${input.code} is already used by a family-${entitlement.family} license`);
+      }
+      res.status(created ? 201 : 200).json(codeView(entitlement));
+    }),
+  );
+  router.get(
+    '/codes/:code',
+    route((req, res) => {
+      const ent = findEntitlementByCode(ctx.db, String(req.params.code));
+      if (!ent) throw new LicensorError('NOT_FOUND', `No license code ${String(req.params.code)}`);
+      res.json(codeView(ent));
+    }),
+  );
+  return router;
+}

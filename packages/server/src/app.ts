@@ -1,0 +1,107 @@
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import { adminAuth } from './admin/auth';
+import { codesRouter } from './admin/codes';
+import type { Config } from './config';
+import type { Db } from './db/database';
+import { errorHandler } from './http/errors';
+import type { KeyStore } from './keys/keystore';
+import type { KooContext } from './koogallery/context';
+import { registerFamilyCJobs } from './koogallery/familyC';
+import { MessageLog } from './koogallery/messageLog';
+import { OpenApiClient } from './koogallery/openApi';
+import { produceRouter } from './koogallery/produce';
+import type { Logger } from './logger';
+import { createMetrics, type Metrics } from './metrics';
+import { Outbox, type OutboxOptions } from './outbox/outbox';
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  log: Logger;
+  keys: KeyStore;
+  now?: () => Date;
+  fetch?: typeof fetch;
+  outbox?: OutboxOptions;
+}
+
+export interface LicensorApp {
+  app: Express;
+  ctx: KooContext;
+  metrics: Metrics;
+  /** Starts background work (outbox worker). Tests drive the app without it. */
+  start(): void;
+  /** Stops background work and flushes buffered logs; the database stays open. */
+  stop(): Promise<void>;
+}
+
+/** Builds the HTTP application and its services; `listen` is the caller's business (see main.ts). */
+export function createApp(deps: AppDeps): LicensorApp {
+  const { config, db, log, keys } = deps;
+  const now = deps.now ?? (() => new Date());
+  const messages = new MessageLog(db);
+  const openApi = new OpenApiClient(config.koo, messages, deps.fetch);
+  const outbox = new Outbox(db, log, { now: () => now().getTime(), ...deps.outbox });
+  const ctx: KooContext = { db, config, log, outbox, openApi, keys, messages, now };
+  registerFamilyCJobs(ctx);
+  const metrics = createMetrics();
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', parseTrustProxy(config.trustProxy));
+  app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
+  app.use(metrics.middleware);
+
+  app.get('/healthz', (_req, res) => {
+    try {
+      db.first('SELECT 1');
+      res.json({ status: 'ok', outbox: outbox.depth() });
+    } catch (err) {
+      log.error({ err }, 'health check failed');
+      res
+        .status(503)
+        .json({ status: 'error', error: { code: 'STORAGE_UNAVAILABLE', message: 'Database unavailable' } });
+    }
+  });
+  app.get('/metrics', async (_req, res) => {
+    const depth = outbox.depth();
+    for (const [status, n] of Object.entries(depth)) metrics.outboxDepth.set({ status }, n);
+    res.setHeader('Content-Type', metrics.registry.contentType);
+    res.end(await metrics.registry.metrics());
+  });
+
+  // The marketplace's production interface: raw bodies, signed answers, its own error handling.
+  // (mounted before any body parser so it reads the exact bytes it must verify)
+  app.use(produceRouter(ctx));
+
+  const admin = express.Router();
+  admin.use(express.json({ limit: '256kb' }));
+  admin.use(adminAuth(db, config.adminToken));
+  admin.use(codesRouter(ctx));
+  app.use('/api/admin/v1', admin);
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: { code: 'NOT_FOUND', message: 'No such endpoint' } });
+  });
+  app.use(errorHandler(log));
+
+  return {
+    app,
+    ctx,
+    metrics,
+    start: () => outbox.start(),
+    stop: async () => {
+      await outbox.stop();
+      messages.flush();
+    },
+  };
+}
+
+/** Never trust X-Forwarded-For unless the operator names the proxies (LICENSOR_TRUST_PROXY). */
+function parseTrustProxy(value: string | undefined): boolean | number | string {
+  if (!value) return false;
+  if (/^\d+$/.test(value)) return Number(value);
+  if (value === 'true') return true;
+  return value;
+}

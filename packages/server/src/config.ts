@@ -1,0 +1,153 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { LicensorError } from '@licensor/shared';
+import { z } from 'zod';
+
+/**
+ * Configuration comes from the environment (and optionally a JSON file named by LICENSOR_CONFIG whose keys
+ * are the same variable names). It is validated once at start-up; a bad value stops the server with a
+ * message naming the variable.
+ */
+const optionalSecret = z.string().min(1).optional();
+
+const schema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  LICENSOR_DATA_DIR: z.string().min(1).default('.data'),
+  LICENSOR_PUBLIC_URL: z.string().url().optional(),
+  LICENSOR_KOO_KEY: optionalSecret,
+  LICENSOR_KOO_ACCESS_KEY: optionalSecret,
+  LICENSOR_KOO_ACCESS_KEY_BASIC: optionalSecret,
+  LICENSOR_KOO_ACCESS_KEY_LICENSE_CODE: optionalSecret,
+  LICENSOR_KOO_ACCESS_KEY_GENERIC: optionalSecret,
+  LICENSOR_KOO_ACCESS_KEY_KIT: optionalSecret,
+  LICENSOR_KOO_API_BASE: z.string().url().default('https://mkt.myhuaweicloud.com'),
+  LICENSOR_KOO_API_FALLBACK: z.string().url().optional(),
+  LICENSOR_KOO_AK: optionalSecret,
+  LICENSOR_KOO_SK: optionalSecret,
+  LICENSOR_KOO_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(4000),
+  LICENSOR_ADMIN_TOKEN: z.string().min(8, 'must be at least 8 characters').optional(),
+  LICENSOR_KEY_PASSPHRASE: z.string().min(8, 'must be at least 8 characters').optional(),
+  LICENSOR_PRODUCT_ID: z.string().min(1).max(64).optional(),
+  LICENSOR_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LICENSOR_TRUST_PROXY: z.string().optional(),
+  LICENSOR_TLS_CERT: z.string().optional(),
+  LICENSOR_TLS_KEY: z.string().optional(),
+  LICENSOR_CORS_ORIGINS: z.string().optional(),
+  LICENSOR_SCHEDULER: z.enum(['on', 'off']).default('on'),
+});
+
+export type RawConfig = z.infer<typeof schema>;
+
+export type InterfaceType = 'basic' | 'licenseCode' | 'generic' | 'kit';
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  publicUrl: string | undefined;
+  koo: {
+    /** Scheme-A key (family A requests and their Body-Sign). */
+    key: string | undefined;
+    /** Scheme-B access keys by interface type (each falls back to LICENSOR_KOO_ACCESS_KEY). */
+    accessKeys: Record<InterfaceType, string | undefined>;
+    apiBase: string;
+    apiFallback: string | undefined;
+    ak: string | undefined;
+    sk: string | undefined;
+    timeoutMs: number;
+  };
+  adminToken: string | undefined;
+  keyPassphrase: string | undefined;
+  productId: string | undefined;
+  logLevel: RawConfig['LICENSOR_LOG_LEVEL'];
+  trustProxy: string | undefined;
+  tls: { cert: string; key: string } | undefined;
+  corsOrigins: string[];
+  scheduler: boolean;
+}
+
+const DEFAULT_FALLBACKS: Record<string, string> = {
+  'https://mkt.myhuaweicloud.com': 'https://mkt.myhuaweicloud.cn',
+};
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  let merged: Record<string, unknown> = { ...env };
+  const file = env.LICENSOR_CONFIG;
+  if (file) {
+    if (!existsSync(file)) {
+      throw new LicensorError('CONFIG_INVALID', `LICENSOR_CONFIG: file ${file} does not exist`);
+    }
+    try {
+      const fromFile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+      // Environment wins over the file so one-off overrides need no edit.
+      merged = { ...fromFile, ...env };
+    } catch (err) {
+      throw new LicensorError(
+        'CONFIG_INVALID',
+        `LICENSOR_CONFIG: ${file} is not valid JSON (${(err as Error).message})`,
+      );
+    }
+  }
+  // Treat empty strings like unset variables (a common shell mistake: FOO= npm start).
+  for (const [k, v] of Object.entries(merged)) if (v === '') delete merged[k];
+
+  const parsed = schema.safeParse(merged);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new LicensorError('CONFIG_INVALID', `Invalid configuration:\n  ${problems.join('\n  ')}`, { problems });
+  }
+  const c = parsed.data;
+  if ((c.LICENSOR_KOO_AK === undefined) !== (c.LICENSOR_KOO_SK === undefined)) {
+    throw new LicensorError('CONFIG_INVALID', 'LICENSOR_KOO_AK and LICENSOR_KOO_SK must be set together');
+  }
+  if ((c.LICENSOR_TLS_CERT === undefined) !== (c.LICENSOR_TLS_KEY === undefined)) {
+    throw new LicensorError('CONFIG_INVALID', 'LICENSOR_TLS_CERT and LICENSOR_TLS_KEY must be set together');
+  }
+  const apiBase = c.LICENSOR_KOO_API_BASE.replace(/\/+$/, '');
+  const access = c.LICENSOR_KOO_ACCESS_KEY;
+  return {
+    port: c.PORT,
+    host: c.HOST,
+    dataDir: c.LICENSOR_DATA_DIR === ':memory:' ? ':memory:' : resolve(c.LICENSOR_DATA_DIR),
+    publicUrl: c.LICENSOR_PUBLIC_URL,
+    koo: {
+      key: c.LICENSOR_KOO_KEY,
+      accessKeys: {
+        basic: c.LICENSOR_KOO_ACCESS_KEY_BASIC ?? access,
+        licenseCode: c.LICENSOR_KOO_ACCESS_KEY_LICENSE_CODE ?? access,
+        generic: c.LICENSOR_KOO_ACCESS_KEY_GENERIC ?? access,
+        kit: c.LICENSOR_KOO_ACCESS_KEY_KIT ?? access,
+      },
+      apiBase,
+      apiFallback: c.LICENSOR_KOO_API_FALLBACK?.replace(/\/+$/, '') ?? DEFAULT_FALLBACKS[apiBase],
+      ak: c.LICENSOR_KOO_AK,
+      sk: c.LICENSOR_KOO_SK,
+      timeoutMs: c.LICENSOR_KOO_TIMEOUT_MS,
+    },
+    adminToken: c.LICENSOR_ADMIN_TOKEN,
+    keyPassphrase: c.LICENSOR_KEY_PASSPHRASE,
+    productId: c.LICENSOR_PRODUCT_ID,
+    logLevel: c.LICENSOR_LOG_LEVEL,
+    trustProxy: c.LICENSOR_TRUST_PROXY,
+    tls: c.LICENSOR_TLS_CERT && c.LICENSOR_TLS_KEY ? { cert: c.LICENSOR_TLS_CERT, key: c.LICENSOR_TLS_KEY } : undefined,
+    corsOrigins: c.LICENSOR_CORS_ORIGINS ? c.LICENSOR_CORS_ORIGINS.split(',').map((s) => s.trim()) : [],
+    scheduler: c.LICENSOR_SCHEDULER === 'on',
+  };
+}
+
+/** A configuration for tests: an in-memory-friendly data dir and fixed marketplace keys. */
+export function testConfig(overrides: Partial<Config> & { koo?: Partial<Config['koo']> } = {}): Config {
+  const base = loadConfig({
+    LICENSOR_DATA_DIR: overrides.dataDir ?? ':memory:',
+    LICENSOR_KOO_KEY: 'KEY',
+    LICENSOR_KOO_ACCESS_KEY: 'ACCESSKEY',
+    LICENSOR_KOO_AK: 'AK',
+    LICENSOR_KOO_SK: 'SK',
+    LICENSOR_KOO_API_BASE: 'http://127.0.0.1:9',
+    LICENSOR_ADMIN_TOKEN: 'admin-test-token',
+    LICENSOR_LOG_LEVEL: 'silent',
+    LICENSOR_SCHEDULER: 'off',
+  });
+  return { ...base, ...overrides, koo: { ...base.koo, ...overrides.koo } };
+}

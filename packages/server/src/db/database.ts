@@ -1,0 +1,96 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { LicensorError } from '@licensor/shared';
+import BetterSqlite3 from 'better-sqlite3';
+import { migrate } from './migrations';
+
+export type Row = Record<string, unknown>;
+export type Params = readonly unknown[] | Record<string, unknown>;
+
+/**
+ * The storage facade every feature uses: a handful of calls over cached prepared statements. SQLite runs
+ * in WAL mode with synchronous=FULL, so a committed transaction is on disk before the call returns — the
+ * production interface answers `000000` only after that. The facade is synchronous (better-sqlite3), so a
+ * transaction cannot interleave with another request in this process; unique constraints make duplicates
+ * collapse across processes too.
+ */
+export interface Db {
+  all<T = Row>(sql: string, params?: Params): T[];
+  first<T = Row>(sql: string, params?: Params): T | undefined;
+  run(sql: string, params?: Params): { changes: number; lastInsertRowid: number | bigint };
+  /** Runs fn in a write transaction (BEGIN IMMEDIATE); nested calls become savepoints. */
+  transaction<T>(fn: () => T): T;
+  exec(sql: string): void;
+  backup(destination: string, onProgress?: (done: number, total: number) => void): Promise<void>;
+  integrityCheck(): string[];
+  close(): void;
+  readonly path: string;
+  readonly raw: BetterSqlite3.Database;
+}
+
+export function openDatabase(path: string, opts: { readonly?: boolean; migrate?: boolean } = {}): Db {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  let sqlite: BetterSqlite3.Database;
+  try {
+    sqlite = new BetterSqlite3(path, { readonly: opts.readonly ?? false });
+  } catch (err) {
+    throw new LicensorError(
+      'STORAGE_UNAVAILABLE',
+      `Cannot open database ${path}: ${(err as Error).message}`,
+      undefined,
+      {
+        cause: err,
+      },
+    );
+  }
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  const prepare = (sql: string) => {
+    let stmt = cache.get(sql);
+    if (!stmt) {
+      stmt = sqlite.prepare(sql);
+      cache.set(sql, stmt);
+    }
+    return stmt;
+  };
+  const bind = (params: Params | undefined): unknown[] =>
+    params === undefined ? [] : Array.isArray(params) ? (params as unknown[]) : [params];
+
+  const db: Db = {
+    path,
+    raw: sqlite,
+    all: <T>(sql: string, params?: Params) => prepare(sql).all(...bind(params)) as T[],
+    first: <T>(sql: string, params?: Params) => prepare(sql).get(...bind(params)) as T | undefined,
+    run: (sql, params) => {
+      const r = prepare(sql).run(...bind(params));
+      return { changes: r.changes, lastInsertRowid: r.lastInsertRowid };
+    },
+    transaction: <T>(fn: () => T): T => sqlite.transaction(fn).immediate(),
+    exec: (sql) => {
+      sqlite.exec(sql);
+    },
+    backup: async (destination, onProgress) => {
+      mkdirSync(dirname(destination), { recursive: true });
+      await sqlite.backup(destination, {
+        progress: ({ totalPages, remainingPages }) => {
+          onProgress?.(totalPages - remainingPages, totalPages);
+          return 200;
+        },
+      });
+    },
+    integrityCheck: () =>
+      (sqlite.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check),
+    close: () => {
+      cache.clear();
+      sqlite.close();
+    },
+  };
+  if (opts.migrate !== false && !opts.readonly) migrate(db);
+  return db;
+}
+
+export const nowIso = (d: Date = new Date()): string => d.toISOString();

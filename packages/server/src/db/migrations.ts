@@ -1,0 +1,41 @@
+import type { Db } from './database';
+import { m001_core } from './migrations/001_core';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Every schema change ever shipped, in order. Never edit a released migration: append a new one. */
+export const MIGRATIONS: Migration[] = [m001_core];
+
+export function currentVersion(db: Db): number {
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+  );
+  return db.first<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations')?.v ?? 0;
+}
+
+/** Applies pending migrations, each in its own transaction; returns the versions applied. */
+export function migrate(
+  db: Db,
+  upTo: number = Number.POSITIVE_INFINITY,
+  migrations: Migration[] = MIGRATIONS,
+): number[] {
+  const applied: number[] = [];
+  const from = currentVersion(db);
+  for (const m of migrations) {
+    if (m.version <= from || m.version > upTo) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
+        m.version,
+        m.name,
+        new Date().toISOString(),
+      ]);
+    });
+    applied.push(m.version);
+  }
+  return applied;
+}

@@ -1,0 +1,44 @@
+import { LicensorError, toLicensorError } from '@licensor/shared';
+import type { NextFunction, Request, Response } from 'express';
+import type { z } from 'zod';
+import type { Logger } from '../logger';
+
+/** Parses input with a zod schema or throws INVALID_INPUT naming every bad field. */
+export function parseInput<T extends z.ZodTypeAny>(schema: T, input: unknown, what = 'request'): z.infer<T> {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const problems = r.error.issues.map((i) => ({ field: i.path.join('.') || what, message: i.message }));
+  throw new LicensorError(
+    'INVALID_INPUT',
+    `Invalid ${what}: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`,
+    { problems },
+  );
+}
+
+/** The JSON error shape of every API except the production interface: `{ error: { code, message, detail? } }`. */
+export function errorHandler(log: Logger) {
+  return (err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    let e: LicensorError;
+    const status = (err as { status?: number; type?: string })?.status;
+    if (err instanceof LicensorError) e = err;
+    else if (status === 413) e = new LicensorError('PAYLOAD_TOO_LARGE', 'Request body too large');
+    else if (status === 400 && (err as { type?: string }).type === 'entity.parse.failed') {
+      e = new LicensorError('INVALID_INPUT', 'Request body is not valid JSON');
+    } else if (status && status >= 400 && status < 500) e = new LicensorError('INVALID_INPUT', 'Unreadable request');
+    else {
+      e = toLicensorError(err);
+      log.error({ err }, 'unhandled error');
+    }
+    if (res.headersSent) return;
+    res.status(e.httpStatus).json({ error: e.toJSON() });
+  };
+}
+
+/** Wraps an async route so rejections reach the error handler. */
+export const route =
+  (fn: (req: Request, res: Response) => unknown | Promise<unknown>) =>
+  (req: Request, res: Response, next: NextFunction) => {
+    Promise.resolve()
+      .then(() => fn(req, res))
+      .catch(next);
+  };

@@ -1,0 +1,155 @@
+import { z } from 'zod';
+import {
+  audit,
+  changeEntitlement,
+  type EntitlementRow,
+  findEntitlementByCode,
+  recordChange,
+} from '../licensing/entitlements';
+import type { KooContext } from './context';
+import { type Answer, fail, ok, RESULT } from './resultCodes';
+import { compactTime, optStr, str, testFlag, validate } from './validate';
+
+/**
+ * Family B (license-code 2.0): the marketplace mints `PL…` codes. The server learns a code when a client
+ * first activates it or an operator registers it; these notifications change its expiry and status.
+ * An unknown code answers 000003 (spec §7.6), except on release, which is answered as success.
+ */
+
+const refreshSchema = z.object({
+  license: str(64),
+  scene: z.enum(['RENEWAL', 'UNSUBSCRIBE_RENEWAL_PERIOD']),
+  orderId: str(64),
+  orderLineId: str(64),
+  productId: optStr(64),
+  expireTime: compactTime,
+  testFlag,
+});
+
+const statusSchema = z.object({
+  license: str(64),
+  status: z.enum(['FREEZE', 'UNFREEZE']),
+  testFlag,
+});
+
+const releaseSchema = z.object({
+  license: str(64),
+  orderId: optStr(64),
+  orderLineId: optStr(64),
+  testFlag,
+});
+
+const findB = (ctx: KooContext, code: string): EntitlementRow | undefined => {
+  const ent = findEntitlementByCode(ctx.db, code);
+  return ent?.family === 'B' ? ent : undefined;
+};
+
+export function refreshLicenseCode(ctx: KooContext, body: Record<string, unknown>): Answer {
+  const v = validate(refreshSchema, body);
+  if ('answer' in v) return v.answer;
+  const p = v.data;
+  return ctx.db.transaction(() => {
+    const ent = findB(ctx, p.license);
+    if (!ent || ent.status === 'released') return fail(RESULT.notFound, `License code ${p.license} does not exist`);
+    if (!recordChange(ctx.db, ent.id, p.scene, p.orderId, { expireTime: p.expireTime.toISOString() })) return ok();
+    changeEntitlement(
+      ctx.db,
+      ent,
+      {
+        expires_at: p.expireTime.toISOString(),
+        product_id: p.productId || ent.product_id,
+        status: ent.status === 'expired' && p.expireTime > ctx.now() ? 'active' : ent.status,
+      },
+      'marketplace:refreshLicenseCode',
+      p.scene === 'RENEWAL' ? 'entitlement.renewed' : 'entitlement.renewal_refunded',
+      { orderId: p.orderId, orderLineId: p.orderLineId },
+    );
+    return ok();
+  });
+}
+
+export function updateLicenseCodeStatus(ctx: KooContext, body: Record<string, unknown>): Answer {
+  const v = validate(statusSchema, body);
+  if ('answer' in v) return v.answer;
+  const p = v.data;
+  return ctx.db.transaction(() => {
+    const ent = findB(ctx, p.license);
+    if (!ent || ent.status === 'released') return fail(RESULT.notFound, `License code ${p.license} does not exist`);
+    if (p.status === 'FREEZE' && ent.status !== 'frozen') {
+      changeEntitlement(ctx.db, ent, { status: 'frozen' }, 'marketplace:updateLicenseCodeStatus', 'entitlement.frozen');
+    } else if (p.status === 'UNFREEZE' && (ent.status === 'frozen' || ent.status === 'expired')) {
+      changeEntitlement(
+        ctx.db,
+        ent,
+        { status: 'active' },
+        'marketplace:updateLicenseCodeStatus',
+        'entitlement.unfrozen',
+      );
+    }
+    return ok();
+  });
+}
+
+export function releaseLicenseCode(ctx: KooContext, body: Record<string, unknown>): Answer {
+  const v = validate(releaseSchema, body);
+  if ('answer' in v) return v.answer;
+  const p = v.data;
+  return ctx.db.transaction(() => {
+    const ent = findB(ctx, p.license);
+    if (!ent || ent.status === 'released') return ok();
+    changeEntitlement(ctx.db, ent, { status: 'released' }, 'marketplace:releaseLicenseCode', 'entitlement.released', {
+      orderId: p.orderId,
+      orderLineId: p.orderLineId,
+    });
+    return ok();
+  });
+}
+
+export interface RegisterCodeInput {
+  code: string;
+  test?: boolean;
+  productId?: string;
+  seats?: number;
+  expireTime?: Date | null;
+  status?: 'active' | 'frozen' | 'released';
+  orderId?: string;
+}
+
+/**
+ * Registers a family-B code (operator action, or first activation after the marketplace confirmed it).
+ * Idempotent: an existing code is returned unchanged. Call inside a transaction.
+ */
+export function registerCode(
+  ctx: Pick<KooContext, 'db' | 'now'>,
+  input: RegisterCodeInput,
+  actor: string,
+): { entitlement: EntitlementRow; created: boolean } {
+  const existing = findEntitlementByCode(ctx.db, input.code);
+  if (existing) return { entitlement: existing, created: false };
+  const now = ctx.now().toISOString();
+  ctx.db.run(
+    `INSERT INTO entitlements (id, family, code, order_id, product_id, seats, starts_at, expires_at, status, test, created_at, updated_at)
+     VALUES (?, 'B', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [
+      input.code,
+      input.code,
+      input.orderId ?? null,
+      input.productId ?? null,
+      Math.max(1, input.seats ?? 1),
+      now,
+      input.expireTime?.toISOString() ?? null,
+      input.status ?? 'active',
+      input.test ? 1 : 0,
+      now,
+      now,
+    ],
+  );
+  audit(ctx.db, { actor, action: 'entitlement.registered', entitlementId: input.code, after: { ...input } });
+  return { entitlement: findEntitlementByCode(ctx.db, input.code)!, created: true };
+}
+
+export const familyB: Record<string, (ctx: KooContext, body: Record<string, unknown>) => Answer> = {
+  refreshLicenseCode,
+  updateLicenseCodeStatus,
+  releaseLicenseCode,
+};

@@ -1,0 +1,212 @@
+import { bodySignHeader, parseFormQuery, verifySchemeA, verifySchemeB } from '@licensor/shared';
+import express, { type Request, type Response, type Router } from 'express';
+import type { InterfaceType } from '../config';
+import type { KooContext } from './context';
+import { familyA } from './familyA';
+import { familyB } from './familyB';
+import { familyC, generic } from './familyC';
+import { type Answer, fail, RESULT } from './resultCodes';
+
+export const PRODUCE_PATH = '/api/koogallery/produce';
+/** Larger bodies are refused with 413 before they are read; real requests are a few hundred bytes. */
+export const PRODUCE_BODY_LIMIT = 256 * 1024;
+const NONCE_TTL_MS = 5 * 60_000; // the window is ±60 s; keep nonces well past it
+
+type Handler = (ctx: KooContext, body: Record<string, unknown>) => Answer | Promise<Answer>;
+
+const POST_HANDLERS: Record<string, { type: InterfaceType; handler: Handler }> = {};
+for (const [name, handler] of Object.entries(familyB)) POST_HANDLERS[name] = { type: 'licenseCode', handler };
+for (const [name, handler] of Object.entries(familyC)) POST_HANDLERS[name] = { type: 'basic', handler };
+for (const [name, handler] of Object.entries(generic)) POST_HANDLERS[name] = { type: 'generic', handler };
+
+export const POST_ACTIVITIES = Object.keys(POST_HANDLERS);
+export const GET_ACTIVITIES = Object.keys(familyA);
+
+/** Sends the answer as the exact bytes that Body-Sign covers. */
+function send(res: Response, key: string | undefined, answer: Answer, status = 200): string {
+  const body = JSON.stringify(answer);
+  res.status(status);
+  res.setHeader('Content-Type', 'application/json;charset=UTF-8');
+  res.setHeader('Cache-Control', 'no-store');
+  if (key) res.setHeader('Body-Sign', bodySignHeader(key, body));
+  res.end(body);
+  return body;
+}
+
+const asString = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+function firstString(values: unknown[]): string | undefined {
+  for (const v of values) if (typeof v === 'string') return v;
+  return undefined;
+}
+
+export function produceRouter(ctx: KooContext): Router {
+  const router = express.Router();
+  const accessKeys = ctx.config.koo.accessKeys;
+  const distinctAccessKeys = [...new Set(Object.values(accessKeys).filter((k): k is string => Boolean(k)))];
+  let nonceInserts = 0;
+
+  const log = (req: Request, started: number, answer: Answer, params: Record<string, unknown>, activity: string) => {
+    ctx.messages.record({
+      direction: 'in',
+      activity: activity || '(none)',
+      method: req.method,
+      path: PRODUCE_PATH,
+      entitlementId: asString(params.instanceId),
+      orderId: asString(params.orderId),
+      code: asString(params.license),
+      eventId: asString(params.eventId),
+      resultCode: answer.resultCode,
+      httpStatus: 200,
+      latencyMs: performance.now() - started,
+      error: answer.resultCode === RESULT.success || answer.resultCode === RESULT.processing ? null : answer.resultMsg,
+      test: String(params.testFlag ?? '') === '1',
+    });
+  };
+
+  /** Remembers a nonce; false when it was seen inside the window (a replay). */
+  const rememberNonce = (nonce: string, nowMs: number): boolean => {
+    if (++nonceInserts % 1000 === 0) ctx.db.run('DELETE FROM seen_nonces WHERE expires_at < ?', [nowMs]);
+    const r = ctx.db.run('INSERT OR IGNORE INTO seen_nonces (nonce, expires_at) VALUES (?, ?)', [
+      nonce,
+      nowMs + NONCE_TTL_MS,
+    ]);
+    if (r.changes === 1) return true;
+    // A nonce whose entry already expired is not a replay inside the window: take it over.
+    const taken = ctx.db.run('UPDATE seen_nonces SET expires_at = ? WHERE nonce = ? AND expires_at < ?', [
+      nowMs + NONCE_TTL_MS,
+      nonce,
+      nowMs,
+    ]);
+    return taken.changes === 1;
+  };
+
+  async function handleGet(req: Request, res: Response) {
+    const started = performance.now();
+    const key = ctx.config.koo.key;
+    const q = req.originalUrl.indexOf('?');
+    let params: Record<string, string> = {};
+    let answer: Answer;
+    try {
+      params = parseFormQuery(q >= 0 ? req.originalUrl.slice(q + 1) : '');
+    } catch {
+      params = {};
+    }
+    const activity = params.activity ?? '';
+    if (!key) {
+      answer = fail(RESULT.authFailed, 'Family A is not configured on this server (LICENSOR_KOO_KEY)');
+    } else if (!verifySchemeA(key, params)) {
+      answer = fail(RESULT.authFailed, 'Authentication failed: authToken does not match');
+    } else if (!activity) {
+      answer = fail(RESULT.invalidParam, 'Missing parameter: activity');
+    } else {
+      const handler = familyA[activity];
+      answer = handler
+        ? runSafely(() => handler(ctx, params))
+        : fail(
+            RESULT.invalidParam,
+            `Unknown activity ${activity} for GET; expected one of ${GET_ACTIVITIES.join(', ')}`,
+          );
+    }
+    send(res, key, answer);
+    log(req, started, answer, params, activity);
+  }
+
+  const runSafely = (fn: () => Answer): Answer => {
+    try {
+      return fn();
+    } catch (err) {
+      ctx.log.error({ err }, 'production interface handler failed');
+      return fail(RESULT.internal, 'Internal error; the request was not applied, please retry');
+    }
+  };
+
+  async function handlePost(req: Request, res: Response) {
+    const started = performance.now();
+    const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    let body: unknown;
+    try {
+      body = raw.length ? JSON.parse(raw.toString('utf8')) : undefined;
+    } catch {
+      body = undefined;
+    }
+    const params = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+    const activity = typeof params.activity === 'string' ? params.activity : '';
+    const route = POST_HANDLERS[activity];
+    const q = req.query as Record<string, unknown>;
+    const sig = {
+      signature: firstString([q.signature].flat()),
+      timestamp: firstString([q.timestamp].flat()),
+      nonce: firstString([q.nonce].flat()),
+    };
+    // The activity picks the interface type's key; an unknown activity may have been signed with any of them.
+    const candidates = route ? [accessKeys[route.type]].filter((k): k is string => Boolean(k)) : distinctAccessKeys;
+    const nowMs = ctx.now().getTime();
+    let signKey = candidates[0];
+    let answer: Answer | undefined;
+    let verified = false;
+    let reason = 'bad-signature';
+    for (const key of candidates) {
+      const r = verifySchemeB(key, sig, raw, nowMs);
+      if (r.ok) {
+        verified = true;
+        signKey = key;
+        break;
+      }
+      reason = r.reason;
+      if (r.reason !== 'bad-signature') break;
+    }
+    if (!signKey) {
+      answer = fail(RESULT.authFailed, 'No access key is configured for this interface type (LICENSOR_KOO_ACCESS_KEY)');
+    } else if (!verified) {
+      answer = fail(
+        RESULT.authFailed,
+        reason === 'missing'
+          ? 'Authentication failed: signature, timestamp and nonce are required'
+          : reason === 'stale'
+            ? 'Authentication failed: timestamp outside the 60 s window'
+            : 'Authentication failed: signature does not match',
+      );
+    } else if (!rememberNonce(sig.nonce!, nowMs)) {
+      answer = fail(RESULT.authFailed, 'Authentication failed: nonce already used (replayed request)');
+    } else if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+      answer = fail(RESULT.invalidParam, 'Invalid request body: expected a JSON object');
+    } else if (!activity) {
+      answer = fail(RESULT.invalidParam, 'Missing parameter: activity');
+    } else if (!route) {
+      answer = fail(RESULT.invalidParam, `Unknown activity ${activity}; expected one of ${POST_ACTIVITIES.join(', ')}`);
+    } else {
+      try {
+        answer = await route.handler(ctx, params);
+      } catch (err) {
+        ctx.log.error({ err, activity }, 'production interface handler failed');
+        answer = fail(RESULT.internal, 'Internal error; the request was not applied, please retry');
+      }
+    }
+    send(res, signKey, answer);
+    log(req, started, answer, params, activity);
+  }
+
+  router.get(PRODUCE_PATH, (req, res) => handleGet(req, res));
+  router.post(PRODUCE_PATH, express.raw({ type: () => true, limit: PRODUCE_BODY_LIMIT }), (req, res) =>
+    handlePost(req, res),
+  );
+  router.all(PRODUCE_PATH, (req, res) => {
+    send(
+      res,
+      accessKeys.basic,
+      fail(RESULT.invalidParam, `Method ${req.method} not supported; use GET (family A) or POST`),
+    );
+  });
+  // Body-parser failures on this path (oversized or unreadable bodies) still get a signed answer.
+  router.use(PRODUCE_PATH, (err: { status?: number; type?: string }, req: Request, res: Response, _next: unknown) => {
+    const tooLarge = err?.status === 413;
+    const answer = fail(
+      RESULT.invalidParam,
+      tooLarge ? `Request body larger than ${PRODUCE_BODY_LIMIT} bytes` : 'Unreadable request body',
+    );
+    send(res, req.method === 'GET' ? ctx.config.koo.key : accessKeys.basic, answer, tooLarge ? 413 : 200);
+    log(req, performance.now(), answer, {}, '(unreadable)');
+  });
+  return router;
+}

@@ -1,0 +1,112 @@
+import type { Db } from '../db/database';
+
+export type EntitlementStatus = 'provisioning' | 'active' | 'frozen' | 'expired' | 'suspended' | 'revoked' | 'released';
+
+export interface EntitlementRow {
+  id: string;
+  family: 'A' | 'B' | 'C' | 'direct';
+  code: string | null;
+  order_id: string | null;
+  order_line_id: string | null;
+  product_id: string | null;
+  sku_code: string | null;
+  edition: string | null;
+  customer_id: string | null;
+  customer_name: string | null;
+  charging_mode: string | null;
+  period_type: string | null;
+  period_number: number | null;
+  seats: number;
+  starts_at: string | null;
+  expires_at: string | null;
+  status: EntitlementStatus;
+  policy: string | null;
+  test: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export type EntitlementPatch = Partial<Omit<EntitlementRow, 'id' | 'family' | 'created_at' | 'updated_at'>>;
+
+export const findEntitlement = (db: Db, id: string): EntitlementRow | undefined =>
+  db.first<EntitlementRow>('SELECT * FROM entitlements WHERE id = ?', [id]);
+
+export const findEntitlementByCode = (db: Db, code: string): EntitlementRow | undefined =>
+  db.first<EntitlementRow>('SELECT * FROM entitlements WHERE code = ?', [code]);
+
+export interface AuditEntry {
+  actor: string;
+  action: string;
+  entitlementId?: string | null;
+  activationId?: string | null;
+  before?: unknown;
+  after?: unknown;
+  detail?: unknown;
+  at?: Date;
+}
+
+const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+
+export function audit(db: Db, e: AuditEntry): void {
+  db.run(
+    `INSERT INTO audit_log (at, actor, action, entitlement_id, activation_id, before, after, detail)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    [
+      (e.at ?? new Date()).toISOString(),
+      e.actor,
+      e.action,
+      e.entitlementId ?? null,
+      e.activationId ?? null,
+      json(e.before),
+      json(e.after),
+      json(e.detail),
+    ],
+  );
+}
+
+/**
+ * Applies a change to an entitlement and writes the audit entry (only the fields that changed, before →
+ * after). Returns the updated row. Call inside a transaction.
+ */
+export function changeEntitlement(
+  db: Db,
+  current: EntitlementRow,
+  patch: EntitlementPatch,
+  actor: string,
+  action: string,
+  detail?: unknown,
+  now: Date = new Date(),
+): EntitlementRow {
+  const before: Record<string, unknown> = {};
+  const after: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(patch)) {
+    const old = current[k as keyof EntitlementRow];
+    if (v !== undefined && v !== old) {
+      before[k] = old;
+      after[k] = v;
+    }
+  }
+  const keys = Object.keys(after);
+  if (keys.length > 0) {
+    db.run(`UPDATE entitlements SET ${keys.map((k) => `${k} = ?`).join(', ')}, updated_at = ? WHERE id = ?`, [
+      ...keys.map((k) => after[k]),
+      now.toISOString(),
+      current.id,
+    ]);
+  }
+  audit(db, { actor, action, entitlementId: current.id, before, after, detail, at: now });
+  return {
+    ...current,
+    ...(after as EntitlementPatch),
+    updated_at: keys.length ? now.toISOString() : current.updated_at,
+  };
+}
+
+/** Records that a marketplace order was applied; false when it had been applied before (a retry). */
+export function recordChange(db: Db, entitlementId: string, kind: string, orderId: string, detail?: unknown): boolean {
+  const r = db.run(
+    `INSERT OR IGNORE INTO entitlement_changes (entitlement_id, kind, order_id, detail, created_at) VALUES (?, ?, ?, ?, ?)`,
+    [entitlementId, kind, orderId, json(detail), new Date().toISOString()],
+  );
+  return r.changes === 1;
+}

@@ -1,0 +1,207 @@
+import { LicensorError } from '@licensor/shared';
+import type { Db } from '../db/database';
+import type { Logger } from '../logger';
+
+export interface OutboxItem {
+  id: number;
+  kind: string;
+  dedupe_key: string | null;
+  payload: string;
+  status: 'pending' | 'running' | 'done' | 'failed';
+  attempts: number;
+  next_attempt_at: number;
+  lease_until: number | null;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export type OutboxHandler = (payload: unknown, item: OutboxItem) => Promise<void>;
+
+export interface OutboxOptions {
+  maxAttempts?: number;
+  leaseMs?: number;
+  pollMs?: number;
+  /** Backoff before attempt n+1 after n failed attempts. */
+  backoffMs?: (attempts: number) => number;
+  now?: () => number;
+}
+
+const defaultBackoff = (attempts: number) =>
+  Math.min(1000 * 2 ** (attempts - 1), 10 * 60_000) * (0.8 + Math.random() * 0.4);
+
+/** A failure that retrying cannot fix (the marketplace rejected the request itself). */
+export const isPermanent = (err: unknown): boolean => err instanceof LicensorError && !err.retryable;
+
+/**
+ * Durable queue of work that talks to the marketplace. Items are written in the same transaction as the
+ * state change that needs them, so an acknowledged request never loses its follow-up call; a worker runs
+ * them with exponential backoff. A crashed worker's claim is a lease that expires, after which the item
+ * runs again — handlers are therefore idempotent (uploads and queries are safe to repeat).
+ */
+export class Outbox {
+  private readonly handlers = new Map<string, OutboxHandler>();
+  private readonly inFlight = new Map<number, Promise<boolean>>();
+  private timer: NodeJS.Timeout | undefined;
+  private polling = false;
+  private readonly maxAttempts: number;
+  private readonly leaseMs: number;
+  private readonly pollMs: number;
+  private readonly backoff: (attempts: number) => number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly db: Db,
+    private readonly log: Logger,
+    opts: OutboxOptions = {},
+  ) {
+    this.maxAttempts = opts.maxAttempts ?? 25;
+    this.leaseMs = opts.leaseMs ?? 60_000;
+    this.pollMs = opts.pollMs ?? 500;
+    this.backoff = opts.backoffMs ?? defaultBackoff;
+    this.now = opts.now ?? Date.now;
+  }
+
+  register(kind: string, handler: OutboxHandler): void {
+    this.handlers.set(kind, handler);
+  }
+
+  /**
+   * Queues work; call it inside the transaction that records the state change. With a dedupe key an
+   * existing item is returned instead of a second one.
+   */
+  enqueue(kind: string, payload: unknown, opts: { dedupeKey?: string; delayMs?: number } = {}): number {
+    const now = this.now();
+    const iso = new Date(now).toISOString();
+    if (opts.dedupeKey) {
+      const existing = this.db.first<{ id: number }>('SELECT id FROM outbox WHERE dedupe_key = ?', [opts.dedupeKey]);
+      if (existing) return existing.id;
+    }
+    const r = this.db.run(
+      `INSERT INTO outbox (kind, dedupe_key, payload, status, attempts, next_attempt_at, created_at, updated_at)
+       VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)`,
+      [kind, opts.dedupeKey ?? null, JSON.stringify(payload), now + (opts.delayMs ?? 0), iso, iso],
+    );
+    return Number(r.lastInsertRowid);
+  }
+
+  get(id: number): OutboxItem | undefined {
+    return this.db.first<OutboxItem>('SELECT * FROM outbox WHERE id = ?', [id]);
+  }
+
+  /**
+   * Runs one item now (if nobody else holds it) and waits at most `deadlineMs` for it; the attempt goes on
+   * in the background after that. Resolves true when the item is done.
+   */
+  async runNow(id: number, deadlineMs: number): Promise<boolean> {
+    const attempt = this.inFlight.get(id) ?? this.attempt(id);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), deadlineMs);
+    });
+    try {
+      return await Promise.race([attempt, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private attempt(id: number): Promise<boolean> {
+    const p = this.runClaimed(id).finally(() => this.inFlight.delete(id));
+    this.inFlight.set(id, p);
+    return p;
+  }
+
+  private claim(id: number): OutboxItem | undefined {
+    const now = this.now();
+    const r = this.db.run(
+      `UPDATE outbox SET status = 'running', attempts = attempts + 1, lease_until = ?, updated_at = ?
+       WHERE id = ? AND (status = 'pending' OR (status = 'running' AND lease_until < ?))`,
+      [now + this.leaseMs, new Date(now).toISOString(), id, now],
+    );
+    return r.changes === 1 ? this.get(id) : undefined;
+  }
+
+  private async runClaimed(id: number): Promise<boolean> {
+    const item = this.claim(id);
+    if (!item) return this.get(id)?.status === 'done';
+    const handler = this.handlers.get(item.kind);
+    try {
+      if (!handler) throw new LicensorError('INTERNAL', `No outbox handler for ${item.kind}`);
+      await handler(JSON.parse(item.payload), item);
+      this.db.run(
+        `UPDATE outbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = ? WHERE id = ?`,
+        [new Date(this.now()).toISOString(), id],
+      );
+      return true;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const giveUp = isPermanent(err) || item.attempts >= this.maxAttempts;
+      this.db.run(
+        `UPDATE outbox SET status = ?, lease_until = NULL, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`,
+        [
+          giveUp ? 'failed' : 'pending',
+          message.slice(0, 1000),
+          this.now() + this.backoff(item.attempts),
+          new Date(this.now()).toISOString(),
+          id,
+        ],
+      );
+      this.log.warn(
+        { outboxId: id, kind: item.kind, attempts: item.attempts, giveUp, err: message },
+        'outbox attempt failed',
+      );
+      return false;
+    }
+  }
+
+  /** Runs every due item once; returns how many were attempted. */
+  async drain(): Promise<number> {
+    const now = this.now();
+    const due = this.db.all<{ id: number }>(
+      `SELECT id FROM outbox WHERE (status = 'pending' AND next_attempt_at <= ?) OR (status = 'running' AND lease_until < ?)
+       ORDER BY next_attempt_at LIMIT 50`,
+      [now, now],
+    );
+    const runs = due.filter((d) => !this.inFlight.has(d.id)).map((d) => this.attempt(d.id));
+    await Promise.all(runs);
+    return runs.length;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      if (this.polling) return;
+      this.polling = true;
+      this.drain()
+        .catch((err) => this.log.error({ err }, 'outbox poll failed'))
+        .finally(() => {
+          this.polling = false;
+        });
+    }, this.pollMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await Promise.allSettled([...this.inFlight.values()]);
+  }
+
+  /** Operator action: try a failed (or waiting) item again now. */
+  retry(id: number): boolean {
+    const r = this.db.run(
+      `UPDATE outbox SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ? AND status IN ('failed','pending')`,
+      [this.now(), new Date(this.now()).toISOString(), id],
+    );
+    return r.changes === 1;
+  }
+
+  depth(): { pending: number; running: number; failed: number } {
+    const rows = this.db.all<{ status: string; n: number }>(
+      `SELECT status, COUNT(*) AS n FROM outbox WHERE status != 'done' GROUP BY status`,
+    );
+    const get = (s: string) => rows.find((r) => r.status === s)?.n ?? 0;
+    return { pending: get('pending'), running: get('running'), failed: get('failed') };
+  }
+}
