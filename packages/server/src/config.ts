@@ -144,7 +144,7 @@ export function testConfig(overrides: Partial<Config> & { koo?: Partial<Config['
     LICENSOR_KOO_ACCESS_KEY: 'ACCESSKEY',
     LICENSOR_KOO_AK: 'AK',
     LICENSOR_KOO_SK: 'SK',
-    LICENSOR_KOO_API_BASE: 'http://127.0.0.1:9',
+    LICENSOR_KOO_API_BASE: 'http://127.0.0.1:65533',
     LICENSOR_ADMIN_TOKEN: 'admin-test-token',
     LICENSOR_LOG_LEVEL: 'silent',
     LICENSOR_SCHEDULER: 'off',

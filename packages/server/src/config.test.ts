@@ -1,0 +1,40 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './config';
+
+describe('loadConfig', () => {
+  it('has embedded defaults and derives per-type access keys from LICENSOR_KOO_ACCESS_KEY', () => {
+    const c = loadConfig({ LICENSOR_KOO_ACCESS_KEY: 'A', LICENSOR_KOO_ACCESS_KEY_KIT: 'K' });
+    expect(c.port).toBe(8080);
+    expect(c.koo.apiBase).toBe('https://mkt.myhuaweicloud.com');
+    expect(c.koo.apiFallback).toBe('https://mkt.myhuaweicloud.cn');
+    expect(c.koo.accessKeys).toEqual({ basic: 'A', licenseCode: 'A', generic: 'A', kit: 'K' });
+    expect(c.dataDir.endsWith('.data')).toBe(true);
+  });
+
+  it('names the variable that is wrong', () => {
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
+    expect(() => loadConfig({ LICENSOR_KOO_API_BASE: 'not a url' })).toThrow(/LICENSOR_KOO_API_BASE/);
+    expect(() => loadConfig({ LICENSOR_KOO_AK: 'only-ak' })).toThrow(/LICENSOR_KOO_AK and LICENSOR_KOO_SK/);
+    expect(() => loadConfig({ LICENSOR_ADMIN_TOKEN: 'short' })).toThrow(/LICENSOR_ADMIN_TOKEN/);
+    expect(() => loadConfig({ LICENSOR_LOG_LEVEL: 'chatty' })).toThrow(/LICENSOR_LOG_LEVEL/);
+  });
+
+  it('reads an optional JSON file, with the environment winning', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'licensor-config-'));
+    const file = join(dir, 'licensor.json');
+    writeFileSync(file, JSON.stringify({ PORT: 9000, LICENSOR_KOO_KEY: 'from-file' }));
+    const c = loadConfig({ LICENSOR_CONFIG: file, LICENSOR_KOO_KEY: 'from-env' });
+    expect(c.port).toBe(9000);
+    expect(c.koo.key).toBe('from-env');
+    writeFileSync(file, '{oops');
+    expect(() => loadConfig({ LICENSOR_CONFIG: file })).toThrow(/not valid JSON/);
+    expect(() => loadConfig({ LICENSOR_CONFIG: join(dir, 'missing.json') })).toThrow(/does not exist/);
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ PORT: '', LICENSOR_KOO_KEY: '' }).koo.key).toBeUndefined();
+  });
+});

@@ -1,0 +1,483 @@
+import { LicenseVerifier, verifyBodySign } from '@licensor/shared';
+import fc from 'fast-check';
+import request from 'supertest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { MarketplaceSimulator } from '../simulator/marketplace';
+import { createTestApp, PRODUCE, signedGetUrl, signedPostUrl, type TestApp } from '../testing';
+import { formatCompactTime } from './time';
+
+const sim = new MarketplaceSimulator('AK', 'SK');
+let simUrl = '';
+let t: TestApp;
+
+beforeAll(async () => {
+  simUrl = await sim.listen();
+});
+afterAll(async () => {
+  await sim.close();
+});
+beforeEach(() => {
+  sim.faults = {};
+  t = createTestApp({ koo: { apiBase: simUrl, apiFallback: undefined, timeoutMs: 1000 } as never });
+});
+afterEach(async () => {
+  await t.destroy();
+});
+
+const app = () => t.licensor.app;
+const days = (n: number) => new Date(Date.now() + n * 86_400_000);
+const uid = () => Math.random().toString(36).slice(2, 10).toUpperCase();
+
+async function get(params: Record<string, string>, key = 'KEY') {
+  const res = await request(app()).get(signedGetUrl(params, key));
+  expect(res.status).toBe(200);
+  expect(verifyBodySign('KEY', res.text, res.headers['body-sign'])).toBe(true);
+  return JSON.parse(res.text) as Record<string, unknown>;
+}
+
+async function post(body: Record<string, unknown> | string, key = 'ACCESSKEY', signKey = key) {
+  const raw = typeof body === 'string' ? body : JSON.stringify(body);
+  const res = await request(app())
+    .post(signedPostUrl(raw, signKey))
+    .set('Content-Type', 'application/json;charset=utf8')
+    .send(raw);
+  expect(res.status).toBe(200);
+  expect(res.headers['content-type']).toMatch(/^application\/json/);
+  expect(verifyBodySign(key, res.text, res.headers['body-sign'])).toBe(true);
+  return JSON.parse(res.text) as Record<string, unknown>;
+}
+
+const getLicenseParams = (orderId = `CS${uid()}`, extra: Record<string, string> = {}) => ({
+  activity: 'getLicense',
+  businessId: crypto.randomUUID(),
+  customerId: 'cust-1',
+  orderId,
+  productId: 'OFFI0001',
+  expireTime: formatCompactTime(days(365)),
+  periodType: 'year',
+  periodNumber: '1',
+  amount: '3',
+  ...extra,
+});
+
+describe('scheme A (family A transport)', () => {
+  it('accepts a valid authToken and signs the answer with the Key', async () => {
+    const r = await get(getLicenseParams());
+    expect(r.resultCode).toBe('000000');
+  });
+  it('refuses a token made with another key (000001), still signed', async () => {
+    expect((await get(getLicenseParams(), 'WRONG')).resultCode).toBe('000001');
+  });
+  it('refuses a missing token, unknown activity and missing orderId', async () => {
+    const res = await request(app()).get(`${PRODUCE}?activity=getLicense&orderId=x`);
+    expect(JSON.parse(res.text).resultCode).toBe('000001');
+    expect((await get({ activity: 'explode' })).resultCode).toBe('000002');
+    const { orderId: _drop, ...noOrder } = getLicenseParams();
+    expect((await get(noOrder)).resultCode).toBe('000002');
+  });
+});
+
+describe('family A lifecycle', () => {
+  it('getLicense is idempotent on orderId, also under 20 concurrent duplicates', async () => {
+    const orderId = `CS${uid()}`;
+    const answers = await Promise.all(Array.from({ length: 20 }, () => get(getLicenseParams(orderId))));
+    const pairs = new Set(answers.map((a) => `${a.instanceId}|${a.license}`));
+    expect(pairs.size).toBe(1);
+    expect(String(answers[0]!.license)).toMatch(/^LSR-/);
+    const row = t.db.first<{ seats: number; n: number }>(
+      `SELECT seats, (SELECT COUNT(*) FROM entitlements WHERE order_id = ?) AS n FROM entitlements WHERE order_id = ?`,
+      [orderId, orderId],
+    );
+    expect(row).toEqual({ seats: 3, n: 1 });
+    const other = await get(getLicenseParams());
+    expect(other.instanceId).not.toBe(answers[0]!.instanceId);
+  });
+
+  it('renews, expires, renews during the freeze, releases; unknown instances', async () => {
+    const { instanceId } = await get(getLicenseParams());
+    const id = String(instanceId);
+    const renewal = {
+      activity: 'refreshLicense',
+      orderId: `CS${uid()}`,
+      instanceId: id,
+      expireTime: formatCompactTime(days(730)),
+    };
+    expect((await get(renewal)).resultCode).toBe('000000');
+    expect((await get({ ...renewal, expireTime: formatCompactTime(days(900)) })).resultCode).toBe('000000');
+    // The same renewal order applied twice changes nothing.
+    expect(
+      t.db
+        .first<{ expires_at: string }>('SELECT expires_at FROM entitlements WHERE id = ?', [id])
+        ?.expires_at.slice(0, 10),
+    ).toBe(days(730).toISOString().slice(0, 10));
+    const expire = { activity: 'expireLicense', orderId: 'CSX', instanceId: id };
+    expect((await get(expire)).resultCode).toBe('000000');
+    expect((await get(expire)).resultCode).toBe('000000');
+    expect(t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [id])?.status).toBe(
+      'expired',
+    );
+    expect((await get({ ...renewal, orderId: `CS${uid()}` })).resultCode).toBe('000000');
+    expect(t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [id])?.status).toBe('active');
+    const release = { activity: 'releaseLicense', orderId: 'CSX', instanceId: id };
+    expect((await get(release)).resultCode).toBe('000000');
+    expect((await get(release)).resultCode).toBe('000000');
+    expect((await get({ ...renewal, orderId: `CS${uid()}` })).resultCode).toBe('000003');
+    expect((await get({ ...renewal, instanceId: 'missing' })).resultCode).toBe('000003');
+    expect((await get({ activity: 'refreshLicense', orderId: 'CS1', instanceId: id })).resultCode).toBe('000002');
+    expect((await get({ ...release, instanceId: 'missing' })).resultCode).toBe('000000');
+    const audit = t.db.all<{ action: string }>('SELECT action FROM audit_log WHERE entitlement_id = ? ORDER BY id', [
+      id,
+    ]);
+    expect(audit.map((a) => a.action)).toEqual([
+      'entitlement.created',
+      'entitlement.renewed',
+      'entitlement.expired',
+      'entitlement.renewed',
+      'entitlement.released',
+    ]);
+  });
+
+  it('marks testFlag traffic as test data', async () => {
+    const orderId = `CS${uid()}`;
+    await get(getLicenseParams(orderId, { testFlag: '1' }));
+    expect(t.db.first<{ test: number }>('SELECT test FROM entitlements WHERE order_id = ?', [orderId])?.test).toBe(1);
+  });
+});
+
+describe('scheme B (families B and C transport)', () => {
+  const probe = () => ({ activity: 'releaseLicenseCode', license: `PL${uid()}` });
+
+  it('refuses tampered bodies, stale timestamps and replays; accepts the raw bytes as sent', async () => {
+    const raw = JSON.stringify(probe());
+    const tampered = await request(app())
+      .post(signedPostUrl(raw))
+      .set('Content-Type', 'application/json')
+      .send(raw.replace('PL', 'PX'));
+    expect(JSON.parse(tampered.text).resultCode).toBe('000001');
+    const stale = await request(app())
+      .post(signedPostUrl(raw, 'ACCESSKEY', { timestamp: Date.now() - 61_000 }))
+      .set('Content-Type', 'application/json')
+      .send(raw);
+    expect(JSON.parse(stale.text).resultCode).toBe('000001');
+    const url = signedPostUrl(raw);
+    const first = await request(app()).post(url).set('Content-Type', 'application/json').send(raw);
+    expect(JSON.parse(first.text).resultCode).toBe('000000');
+    const replay = await request(app()).post(url).set('Content-Type', 'application/json').send(raw);
+    expect(JSON.parse(replay.text).resultCode).toBe('000001');
+    const odd = `{ "license" :\t"PL${uid()}",\r\n"activity":"releaseLicenseCode"  }`;
+    expect((await post(odd)).resultCode).toBe('000000');
+  });
+
+  it('answers malformed, empty, non-object bodies and unknown activities with a signed 000002', async () => {
+    expect((await post('{"activity":')).resultCode).toBe('000002');
+    expect((await post('')).resultCode).toBe('000002');
+    expect((await post('[1,2]')).resultCode).toBe('000002');
+    expect((await post({ activity: 'launchRockets' })).resultCode).toBe('000002');
+    expect((await post({ license: 'PL1' })).resultCode).toBe('000002');
+  });
+
+  it('refuses an oversized body with 413 and keeps serving', async () => {
+    const big = JSON.stringify({ activity: 'releaseLicenseCode', license: 'x'.repeat(400_000) });
+    const res = await request(app()).post(signedPostUrl(big)).set('Content-Type', 'application/json').send(big);
+    expect(res.status).toBe(413);
+    expect(verifyBodySign('ACCESSKEY', res.text, res.headers['body-sign'])).toBe(true);
+    expect((await post(probe())).resultCode).toBe('000000');
+  });
+
+  it('uses the key bound to each interface type when they differ', async () => {
+    await t.destroy();
+    t = createTestApp({
+      koo: {
+        apiBase: simUrl,
+        accessKeys: { basic: 'BASICKEY', licenseCode: 'CODEKEY', generic: 'GENERICKEY', kit: 'KITKEY' },
+      } as never,
+    });
+    expect((await post(probe(), 'CODEKEY')).resultCode).toBe('000000');
+    expect((await post(probe(), 'CODEKEY', 'BASICKEY')).resultCode).toBe('000001');
+    expect((await post({ activity: 'releaseInstance', instanceId: 'nope' }, 'BASICKEY')).resultCode).toBe('000000');
+    expect(
+      (await post({ activity: 'orderNotify', orderId: 'CS1', orderLineId: 'CS1-000001', testFlag: '1' }, 'GENERICKEY'))
+        .resultCode,
+    ).toBe('000000');
+  });
+});
+
+describe('family B notifications', () => {
+  async function register(code: string) {
+    const res = await request(app())
+      .post('/api/admin/v1/codes')
+      .set('Authorization', 'Bearer admin-test-token')
+      .send({ code, test: true });
+    expect([200, 201]).toContain(res.status);
+  }
+  const status = (code: string) =>
+    t.db.first<{ status: string; expires_at: string | null }>(
+      'SELECT status, expires_at FROM entitlements WHERE code = ?',
+      [code],
+    );
+
+  it('renews, refunds, freezes, unfreezes and releases a registered code; unknown codes get 000003', async () => {
+    const code = `PL${uid()}`;
+    await register(code);
+    await register(code);
+    const refresh = (scene: string, expire: Date, orderId = `CS${uid()}`) => ({
+      activity: 'refreshLicenseCode',
+      scene,
+      license: code,
+      orderId,
+      orderLineId: `${orderId}-000001`,
+      expireTime: formatCompactTime(expire),
+      testFlag: '1',
+    });
+    expect((await post(refresh('RENEWAL', days(400)))).resultCode).toBe('000000');
+    expect(status(code)?.expires_at?.slice(0, 10)).toBe(days(400).toISOString().slice(0, 10));
+    expect((await post(refresh('UNSUBSCRIBE_RENEWAL_PERIOD', days(30)))).resultCode).toBe('000000');
+    expect(status(code)?.expires_at?.slice(0, 10)).toBe(days(30).toISOString().slice(0, 10));
+    expect((await post(refresh('BOGUS', days(30)))).resultCode).toBe('000002');
+    expect((await post({ ...refresh('RENEWAL', days(30)), expireTime: '2024-13-45' })).resultCode).toBe('000002');
+    const freeze = { activity: 'updateLicenseCodeStatus', license: code, status: 'FREEZE' };
+    expect((await post(freeze)).resultCode).toBe('000000');
+    expect((await post(freeze)).resultCode).toBe('000000');
+    expect(status(code)?.status).toBe('frozen');
+    expect((await post({ ...freeze, status: 'UNFREEZE' })).resultCode).toBe('000000');
+    expect(status(code)?.status).toBe('active');
+    expect((await post({ ...freeze, status: 'MELT' })).resultCode).toBe('000002');
+    expect((await post({ activity: 'updateLicenseCodeStatus', license: code })).resultCode).toBe('000002');
+    expect((await post({ ...freeze, license: 'PLNOPE' })).resultCode).toBe('000003');
+    expect((await post(refresh('RENEWAL', days(30)))).resultCode).toBe('000000');
+    expect((await post({ activity: 'releaseLicenseCode', license: code })).resultCode).toBe('000000');
+    expect((await post({ activity: 'releaseLicenseCode', license: code })).resultCode).toBe('000000');
+    expect(status(code)?.status).toBe('released');
+    expect((await post(refresh('RENEWAL', days(60)))).resultCode).toBe('000003');
+    expect((await post({ ...refresh('RENEWAL', days(60)), license: 'PLNOPE' })).resultCode).toBe('000003');
+  });
+
+  it('admin API: unknown code 404, no token 401', async () => {
+    expect(
+      (await request(app()).get('/api/admin/v1/codes/PLNONE').set('Authorization', 'Bearer admin-test-token')).status,
+    ).toBe(404);
+    expect((await request(app()).get('/api/admin/v1/codes/PLNONE')).status).toBe(401);
+    expect(
+      (await request(app()).get('/api/admin/v1/codes/PLNONE').set('Authorization', 'Bearer wrong-token')).status,
+    ).toBe(401);
+  });
+});
+
+describe('family C', () => {
+  const order = (extra: Parameters<typeof sim.addOrder>[0] extends infer T ? Partial<T> : never = {}) => {
+    const orderId = `CS${uid()}`;
+    sim.addOrder({
+      orderId,
+      chargingMode: 'PERIOD',
+      expireTime: formatCompactTime(days(366)),
+      linearValue: 2,
+      ...extra,
+    });
+    return { orderId, orderLineId: `${orderId}-000001` };
+  };
+  const create = async (o: { orderId: string; orderLineId: string }) => {
+    const r = await post({ activity: 'newInstance', businessId: crypto.randomUUID(), ...o, testFlag: '0' });
+    expect(['000000', '000004']).toContain(r.resultCode);
+    return String(r.instanceId);
+  };
+  const fingerprint = () =>
+    `04:7C:16:5E:${uid().slice(0, 2)}:5D|001B_444A_${uid().slice(0, 4)}.||BFEBFBFF00090672`.toUpperCase();
+  const asyncBody = (instanceId: string, extra: Record<string, unknown> = {}) => ({
+    activity: 'getLicenseAsync',
+    eventId: uid(),
+    instanceId,
+    effectiveTime: new Date().toISOString().replace('T', ' ').slice(0, 19) + ' z',
+    expireTime: days(365).toISOString().replace('T', ' ').slice(0, 19) + ' z',
+    deviceFingerprint: fingerprint(),
+    testFlag: '0',
+    ...extra,
+  });
+
+  it('newInstance queries the order and provisions seats and expiry; retries return the same instance', async () => {
+    const o = order({ linearValue: 5 });
+    const id = await create(o);
+    expect(await create(o)).toBe(id);
+    const ent = t.db.first<{ seats: number; status: string; charging_mode: string; product_id: string }>(
+      'SELECT seats, status, charging_mode, product_id FROM entitlements WHERE id = ?',
+      [id],
+    );
+    expect(ent).toEqual({ seats: 5, status: 'active', charging_mode: 'PERIOD', product_id: 'OFFI000000000000000001' });
+    expect(sim.calls.some((c) => c.path.endsWith('/v1/order/query') && c.authOk)).toBe(true);
+    expect((await post({ activity: 'newInstance', businessId: 'b', orderId: o.orderId })).resultCode).toBe('000002');
+    expect(((await post({ activity: 'queryInstance', instanceId: `${id},missing` })).info as unknown[]).length).toBe(1);
+  });
+
+  it('getLicenseAsync uploads a signed License bound to the fingerprint, byte-identical on retry', async () => {
+    const id = await create(order());
+    const body = asyncBody(id);
+    expect(['000000', '000004']).toContain((await post(body)).resultCode);
+    expect(['000000', '000004']).toContain((await post(body)).resultCode);
+    await t.licensor.ctx.outbox.drain();
+    const uploads = sim.uploadsFor(String(body.eventId));
+    expect(uploads).toHaveLength(2);
+    expect(uploads[0]!.content).toBe(uploads[1]!.content);
+    const verified = new LicenseVerifier({ roots: [t.keys.rootCertificatePem] }).verify(uploads[0]!.content);
+    expect(verified.payload.fingerprint?.koogallery).toBe(String(body.deviceFingerprint).toUpperCase());
+    expect(verified.payload.eid).toBe(id);
+    expect(verified.payload.family).toBe('C');
+  });
+
+  it('answers 000902, 000903, 000901, 000900 and 000003 where the spec says', async () => {
+    const id = await create(order({ linearValue: 1 }));
+    expect((await post(asyncBody(id, { expireTime: undefined }))).resultCode).toBe('000902');
+    expect((await post(asyncBody(id, { deviceFingerprint: undefined }))).resultCode).toBe('000903');
+    expect(
+      (await post(asyncBody(id, { effectiveTime: '2099-01-01 00:00:00 z', expireTime: '2099-12-01 00:00:00 z' })))
+        .resultCode,
+    ).toBe('000901');
+    expect(['000000', '000004']).toContain((await post(asyncBody(id))).resultCode);
+    expect((await post(asyncBody(id))).resultCode).toBe('000900');
+    expect((await post(asyncBody('missing'))).resultCode).toBe('000003');
+    expect((await post(asyncBody(id, { eventId: undefined }))).resultCode).toBe('000002');
+    await post({ activity: 'updateInstanceStatus', instanceId: id, status: 'FREEZE' });
+    expect((await post(asyncBody(id))).resultCode).toBe('000901');
+    expect((await post({ activity: 'releaseInstance', instanceId: id })).resultCode).toBe('000000');
+    expect((await post({ activity: 'releaseInstance', instanceId: id })).resultCode).toBe('000000');
+    expect((await post(asyncBody(id))).resultCode).toBe('000003');
+  });
+
+  it('refreshInstance scenes, status changes and upgrade', async () => {
+    const id = await create(order());
+    const renew = order({ orderType: 'RENEW', linearValue: 2 });
+    const refresh = (scene: string, expire: Date, o = renew) => ({
+      activity: 'refreshInstance',
+      scene,
+      instanceId: id,
+      ...o,
+      expireTime: formatCompactTime(expire),
+    });
+    expect((await post(refresh('RENEWAL', days(700)))).resultCode).toBe('000000');
+    expect((await post(refresh('UNSUBSCRIBE_RENEWAL_PERIOD', days(300), order()))).resultCode).toBe('000000');
+    expect((await post(refresh('RENEWAL_CHANGE', days(400), order({ linearValue: 9 })))).resultCode).toBe('000000');
+    await t.licensor.ctx.outbox.drain();
+    expect(t.db.first<{ seats: number }>('SELECT seats FROM entitlements WHERE id = ?', [id])?.seats).toBe(9);
+    expect((await post(refresh('SIDEWAYS', days(1)))).resultCode).toBe('000002');
+    expect((await post({ ...refresh('RENEWAL', days(1)), instanceId: 'missing' })).resultCode).toBe('000003');
+    expect((await post({ activity: 'updateInstanceStatus', instanceId: id, status: 'FREEZE' })).resultCode).toBe(
+      '000000',
+    );
+    expect((await post({ activity: 'updateInstanceStatus', instanceId: id, status: 'NAP' })).resultCode).toBe('000002');
+    expect((await post({ activity: 'updateInstanceStatus', instanceId: 'missing', status: 'FREEZE' })).resultCode).toBe(
+      '000003',
+    );
+    const up = order({ linearValue: 12 });
+    expect((await post({ activity: 'upgradeInstance', instanceId: id, ...up })).resultCode).toBe('000000');
+    await t.licensor.ctx.outbox.drain();
+    expect(t.db.first<{ seats: number }>('SELECT seats FROM entitlements WHERE id = ?', [id])?.seats).toBe(12);
+  });
+
+  it('answers 000004 while the marketplace is down and finishes through the outbox, across a restart', async () => {
+    sim.faults = { failNext: 1000 };
+    const o = order({ linearValue: 4 });
+    const r = await post({ activity: 'newInstance', businessId: 'b1', ...o });
+    expect(r.resultCode).toBe('000004');
+    const id = String(r.instanceId);
+    expect(t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [id])?.status).toBe(
+      'provisioning',
+    );
+    // Restart on the same data folder: the pending call survives.
+    const dir = t.dataDir;
+    await t.close();
+    t = createTestApp({ koo: { apiBase: simUrl, apiFallback: undefined } as never }, dir);
+    expect(t.licensor.ctx.outbox.depth().pending).toBe(1);
+    sim.faults = {};
+    await t.licensor.ctx.outbox.drain();
+    expect(
+      t.db.first<{ status: string; seats: number }>('SELECT status, seats FROM entitlements WHERE id = ?', [id]),
+    ).toEqual({
+      status: 'active',
+      seats: 4,
+    });
+    expect(t.licensor.ctx.outbox.depth()).toEqual({ pending: 0, running: 0, failed: 0 });
+  });
+
+  it('orderNotify records the order once and applies it through the outbox', async () => {
+    const o = order({ linearValue: 7 });
+    const id = await create(o);
+    t.db.run('UPDATE entitlements SET seats = 1 WHERE id = ?', [id]);
+    const note = { activity: 'orderNotify', ...o, testFlag: '0' };
+    expect((await post(note)).resultCode).toBe('000000');
+    expect((await post(note)).resultCode).toBe('000000');
+    await t.licensor.ctx.outbox.drain();
+    const n = t.db.first<{ outcome: string }>('SELECT outcome FROM order_notifications WHERE order_id = ?', [
+      o.orderId,
+    ]);
+    expect(n?.outcome).toBe(`applied to ${id}`);
+    expect(t.db.first<{ seats: number }>('SELECT seats FROM entitlements WHERE id = ?', [id])?.seats).toBe(7);
+  });
+});
+
+describe('message log', () => {
+  it('records every marketplace call in both directions with result codes', async () => {
+    await get(getLicenseParams());
+    await post({ activity: 'releaseLicenseCode', license: 'PLX' });
+    const orderId = `CS${uid()}`;
+    sim.addOrder({ orderId });
+    await post({ activity: 'newInstance', businessId: 'b', orderId, orderLineId: `${orderId}-000001` });
+    t.licensor.ctx.messages.flush();
+    const rows = t.db.all<{ direction: string; activity: string; result_code: string }>(
+      'SELECT direction, activity, result_code FROM marketplace_messages ORDER BY id',
+    );
+    expect(rows).toEqual(
+      expect.arrayContaining([
+        { direction: 'in', activity: 'getLicense', result_code: '000000' },
+        { direction: 'in', activity: 'releaseLicenseCode', result_code: '000000' },
+        { direction: 'out', activity: 'order.query', result_code: 'MKT.0000' },
+        { direction: 'in', activity: 'newInstance', result_code: '000000' },
+      ]),
+    );
+  });
+});
+
+describe('hostile input', () => {
+  it('answers any body with a signed, well-formed result and keeps serving', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string({ maxLength: 300 }),
+          fc.json({ maxDepth: 4 }),
+          fc
+            .record({
+              activity: fc.constantFrom(
+                'getLicenseAsync',
+                'newInstance',
+                'refreshLicenseCode',
+                'updateInstanceStatus',
+                'orderNotify',
+              ),
+              instanceId: fc.oneof(fc.string({ maxLength: 80 }), fc.integer(), fc.constant(null)),
+              license: fc.oneof(fc.string({ maxLength: 80 }), fc.array(fc.string())),
+              expireTime: fc.oneof(fc.string({ maxLength: 20 }), fc.nat()),
+              eventId: fc.string({ maxLength: 70 }),
+              deviceFingerprint: fc.string({ maxLength: 100 }),
+              scene: fc.string({ maxLength: 10 }),
+              status: fc.constantFrom('FREEZE', 'UNFREEZE', 'x'),
+            })
+            .map((o) => JSON.stringify(o)),
+        ),
+        async (raw) => {
+          const res = await request(app()).post(signedPostUrl(raw)).set('Content-Type', 'application/json').send(raw);
+          expect(res.status).toBe(200);
+          expect(verifyBodySign('ACCESSKEY', res.text, res.headers['body-sign'])).toBe(true);
+          expect(JSON.parse(res.text).resultCode).toMatch(/^\d{6}$/);
+        },
+      ),
+      { numRuns: 150 },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.string({ maxLength: 200 }), async (q) => {
+        const res = await request(app()).get(`${PRODUCE}?${encodeURI(q)}`);
+        expect(res.status).toBe(200);
+        expect(verifyBodySign('KEY', res.text, res.headers['body-sign'])).toBe(true);
+        expect(JSON.parse(res.text).resultCode).toMatch(/^\d{6}$/);
+      }),
+      { numRuns: 100 },
+    );
+    expect((await get(getLicenseParams())).resultCode).toBe('000000');
+  });
+});

@@ -1,0 +1,78 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LicensorError } from '@licensor/shared';
+import { describe, expect, it } from 'vitest';
+import { openDatabase } from '../db/database';
+import { createLogger } from '../logger';
+import { Outbox } from './outbox';
+
+const log = createLogger('silent');
+
+describe('Outbox', () => {
+  it('retries retryable failures with backoff and gives up on permanent ones', async () => {
+    const db = openDatabase(':memory:');
+    let clock = 1_000;
+    const outbox = new Outbox(db, log, { now: () => clock, backoffMs: (n) => n * 100 });
+    let calls = 0;
+    outbox.register('flaky', async () => {
+      calls++;
+      if (calls < 3) throw new LicensorError('MARKETPLACE_UNAVAILABLE', 'down');
+    });
+    outbox.register('rejected', async () => {
+      throw new LicensorError('MARKETPLACE_REJECTED', 'bad request');
+    });
+    const flaky = outbox.enqueue('flaky', { a: 1 });
+    const rejected = outbox.enqueue('rejected', {});
+    expect(await outbox.drain()).toBe(2);
+    expect(outbox.get(flaky)?.status).toBe('pending');
+    expect(outbox.get(rejected)?.status).toBe('failed');
+    expect(await outbox.drain()).toBe(0); // not due yet
+    clock += 100;
+    await outbox.drain();
+    clock += 200;
+    await outbox.drain();
+    expect(outbox.get(flaky)).toMatchObject({ status: 'done', attempts: 3 });
+    expect(outbox.depth()).toEqual({ pending: 0, running: 0, failed: 1 });
+    expect(outbox.retry(rejected)).toBe(true);
+    expect(outbox.get(rejected)?.status).toBe('pending');
+    db.close();
+  });
+
+  it('deduplicates by key and runs an item inline within a deadline', async () => {
+    const db = openDatabase(':memory:');
+    const outbox = new Outbox(db, log);
+    let release: () => void = () => {};
+    outbox.register('slow', () => new Promise<void>((r) => (release = r)));
+    const a = outbox.enqueue('slow', {}, { dedupeKey: 'k' });
+    expect(outbox.enqueue('slow', {}, { dedupeKey: 'k' })).toBe(a);
+    expect(await outbox.runNow(a, 20)).toBe(false);
+    release();
+    await outbox.stop();
+    expect(outbox.get(a)?.status).toBe('done');
+    db.close();
+  });
+
+  it('keeps pending work across a restart and reclaims an expired lease of a crashed worker', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'licensor-outbox-')), 'db.sqlite');
+    let db = openDatabase(path);
+    let clock = 10_000;
+    let outbox = new Outbox(db, log, { now: () => clock, leaseMs: 1000 });
+    const id = outbox.enqueue('job', { n: 1 });
+    // Simulate a worker that claimed the item and died.
+    db.run(`UPDATE outbox SET status = 'running', lease_until = ? WHERE id = ?`, [clock + 1000, id]);
+    db.close();
+    db = openDatabase(path);
+    outbox = new Outbox(db, log, { now: () => clock, leaseMs: 1000 });
+    const seen: unknown[] = [];
+    outbox.register('job', async (p) => {
+      seen.push(p);
+    });
+    expect(await outbox.drain()).toBe(0);
+    clock += 1001;
+    expect(await outbox.drain()).toBe(1);
+    expect(seen).toEqual([{ n: 1 }]);
+    expect(outbox.get(id)?.status).toBe('done');
+    db.close();
+  });
+});
