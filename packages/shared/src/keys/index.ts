@@ -1,0 +1,10 @@
+export type { CertificateOptions, CertifiedKey, CertifiedPublicKey, SigningCertificateOptions } from './certificates';
+export {
+  createRootCertificate,
+  decryptPrivateKey,
+  encryptPrivateKey,
+  issueSigningCertificate,
+  keyIdOf,
+} from './certificates';
+export { verifyCertificateChain } from './chain';
+export { domainSign, domainVerify, SIGNATURE_DOMAINS, type SignatureDomain } from './domain';
