@@ -20,6 +20,12 @@ export interface Db {
   run(sql: string, params?: Params): { changes: number; lastInsertRowid: number | bigint };
   /** Runs fn in a write transaction (BEGIN IMMEDIATE); nested calls become savepoints. */
   transaction<T>(fn: () => T): T;
+  /**
+   * Group commit: runs fn in a transaction shared with every other `batched` call of the same event-loop
+   * turn (each in its own savepoint, so one failure rolls back only its own writes) and resolves after the
+   * one durable COMMIT. Many concurrent requests then pay for one fsync instead of one each.
+   */
+  batched<T>(fn: () => T): Promise<T>;
   exec(sql: string): void;
   backup(destination: string, onProgress?: (done: number, total: number) => void): Promise<void>;
   integrityCheck(): string[];
@@ -60,6 +66,36 @@ export function openDatabase(path: string, opts: { readonly?: boolean; migrate?:
   const bind = (params: Params | undefined): unknown[] =>
     params === undefined ? [] : Array.isArray(params) ? (params as unknown[]) : [params];
 
+  type Pending = { fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void };
+  let queue: Pending[] = [];
+  const flushBatch = () => {
+    const batch = queue;
+    queue = [];
+    const results: { ok: boolean; value: unknown }[] = [];
+    try {
+      sqlite
+        .transaction(() => {
+          for (const item of batch) {
+            try {
+              results.push({ ok: true, value: sqlite.transaction(item.fn)() });
+            } catch (err) {
+              results.push({ ok: false, value: err });
+            }
+          }
+        })
+        .immediate();
+    } catch (err) {
+      // The commit itself failed (disk full, read-only…): nothing of this batch is durable.
+      for (const item of batch) item.reject(err);
+      return;
+    }
+    batch.forEach((item, i) => {
+      const r = results[i]!;
+      if (r.ok) item.resolve(r.value);
+      else item.reject(r.value);
+    });
+  };
+
   const db: Db = {
     path,
     raw: sqlite,
@@ -70,6 +106,11 @@ export function openDatabase(path: string, opts: { readonly?: boolean; migrate?:
       return { changes: r.changes, lastInsertRowid: r.lastInsertRowid };
     },
     transaction: <T>(fn: () => T): T => sqlite.transaction(fn).immediate(),
+    batched: <T>(fn: () => T): Promise<T> =>
+      new Promise<T>((resolve, reject) => {
+        if (queue.length === 0) setImmediate(flushBatch);
+        queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      }),
     exec: (sql) => {
       sqlite.exec(sql);
     },

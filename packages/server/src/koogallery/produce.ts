@@ -14,10 +14,16 @@ const NONCE_TTL_MS = 5 * 60_000; // the window is ±60 s; keep nonces well past 
 
 type Handler = (ctx: KooContext, body: Record<string, unknown>) => Answer | Promise<Answer>;
 
+/** Handlers that wait for the marketplace (outbox work inline); all others are synchronous and group-committed. */
+const ASYNC_ACTIVITIES = new Set(['newInstance', 'getLicenseAsync']);
+
 const POST_HANDLERS: Record<string, { type: InterfaceType; handler: Handler }> = {};
 for (const [name, handler] of Object.entries(familyB)) POST_HANDLERS[name] = { type: 'licenseCode', handler };
 for (const [name, handler] of Object.entries(familyC)) POST_HANDLERS[name] = { type: 'basic', handler };
 for (const [name, handler] of Object.entries(generic)) POST_HANDLERS[name] = { type: 'generic', handler };
+
+const INTERNAL_ERROR = fail(RESULT.internal, 'Internal error; the request was not applied, please retry');
+const REPLAYED = fail(RESULT.authFailed, 'Authentication failed: nonce already used (replayed request)');
 
 export const POST_ACTIVITIES = Object.keys(POST_HANDLERS);
 export const GET_ACTIVITIES = Object.keys(familyA);
@@ -102,7 +108,7 @@ export function produceRouter(ctx: KooContext): Router {
     } else {
       const handler = familyA[activity];
       answer = handler
-        ? runSafely(() => handler(ctx, params))
+        ? await runSafely(() => ctx.db.batched(() => handler(ctx, params)))
         : fail(
             RESULT.invalidParam,
             `Unknown activity ${activity} for GET; expected one of ${GET_ACTIVITIES.join(', ')}`,
@@ -112,12 +118,13 @@ export function produceRouter(ctx: KooContext): Router {
     log(req, started, answer, params, activity);
   }
 
-  const runSafely = (fn: () => Answer): Answer => {
+  /** Any failure (including a commit that could not be made durable) is a signed 000005, never a success. */
+  const runSafely = async (fn: () => Answer | Promise<Answer>): Promise<Answer> => {
     try {
-      return fn();
+      return await fn();
     } catch (err) {
       ctx.log.error({ err }, 'production interface handler failed');
-      return fail(RESULT.internal, 'Internal error; the request was not applied, please retry');
+      return INTERNAL_ERROR;
     }
   };
 
@@ -167,21 +174,27 @@ export function produceRouter(ctx: KooContext): Router {
             ? 'Authentication failed: timestamp outside the 60 s window'
             : 'Authentication failed: signature does not match',
       );
-    } else if (!rememberNonce(sig.nonce!, nowMs)) {
-      answer = fail(RESULT.authFailed, 'Authentication failed: nonce already used (replayed request)');
-    } else if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
-      answer = fail(RESULT.invalidParam, 'Invalid request body: expected a JSON object');
-    } else if (!activity) {
-      answer = fail(RESULT.invalidParam, 'Missing parameter: activity');
-    } else if (!route) {
-      answer = fail(RESULT.invalidParam, `Unknown activity ${activity}; expected one of ${POST_ACTIVITIES.join(', ')}`);
+    } else if (!route || ASYNC_ACTIVITIES.has(activity)) {
+      // The nonce is recorded first (its own group commit), then the request is validated and handled.
+      answer = await runSafely(async () => {
+        if (!(await ctx.db.batched(() => rememberNonce(sig.nonce!, nowMs)))) return REPLAYED;
+        if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+          return fail(RESULT.invalidParam, 'Invalid request body: expected a JSON object');
+        }
+        if (!activity) return fail(RESULT.invalidParam, 'Missing parameter: activity');
+        if (!route) {
+          return fail(
+            RESULT.invalidParam,
+            `Unknown activity ${activity}; expected one of ${POST_ACTIVITIES.join(', ')}`,
+          );
+        }
+        return route.handler(ctx, params);
+      });
     } else {
-      try {
-        answer = await route.handler(ctx, params);
-      } catch (err) {
-        ctx.log.error({ err, activity }, 'production interface handler failed');
-        answer = fail(RESULT.internal, 'Internal error; the request was not applied, please retry');
-      }
+      // Nonce and state change commit together, in one group commit with concurrent requests.
+      answer = await runSafely(() =>
+        ctx.db.batched(() => (rememberNonce(sig.nonce!, nowMs) ? (route.handler(ctx, params) as Answer) : REPLAYED)),
+      );
     }
     send(res, signKey, answer);
     log(req, started, answer, params, activity);

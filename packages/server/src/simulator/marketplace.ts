@@ -443,7 +443,7 @@ export class MarketplaceSimulator {
       return reply(400, { error_code: '95000001', error_msg: 'req param is invalid: license_list' });
     }
     const codes = list.map((c) => this.codes.get(String(c)));
-    if (codes.some((c) => !c || !c.received || c.activated || c.status !== 'ALIVE')) {
+    if (codes.some((c) => !c?.received || c.activated || c.status !== 'ALIVE')) {
       return reply(200, { error_code: '92020020', error_msg: 'Invalid license code exists.' });
     }
     for (const c of codes) {
@@ -467,7 +467,7 @@ export class MarketplaceSimulator {
       return reply(400, { error_code: '95000001', error_msg: 'req param is invalid: license_list' });
     }
     const codes = list.map((c) => this.codes.get(String(c)));
-    if (codes.some((c) => !c || !c.activated))
+    if (codes.some((c) => !c?.activated))
       return reply(200, { error_code: '92020020', error_msg: 'Invalid license code exists.' });
     reply(200, {
       error_code: '92020000',

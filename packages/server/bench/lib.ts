@@ -1,0 +1,138 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+
+/** Helpers shared by the benchmark scripts: child-process servers and a load run reduced to a few numbers. */
+
+export const ROOT = join(import.meta.dirname, '..', '..', '..');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export interface Child {
+  url: string;
+  proc: ChildProcess;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+async function waitForHttp(url: string, proc: ChildProcess, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`process exited with ${proc.exitCode}`);
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+function spawnNode(args: string[], env: Record<string, string>, readyUrl: string, dataDir: string): Promise<Child> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return waitForHttp(readyUrl, proc).then(() => ({
+    url: new URL(readyUrl).origin,
+    proc,
+    dataDir,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  }));
+}
+
+/** The real server (npm start's entry point) on a fresh data folder. */
+export async function startLicensorServer(extraEnv: Record<string, string> = {}): Promise<Child> {
+  const port = await freePort();
+  const dataDir = extraEnv.LICENSOR_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'licensor-bench-'));
+  return spawnNode(
+    [join(ROOT, 'packages/server/src/main.ts')],
+    {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LICENSOR_DATA_DIR: dataDir,
+      LICENSOR_KOO_KEY: 'KEY',
+      LICENSOR_KOO_ACCESS_KEY: 'ACCESSKEY',
+      LICENSOR_ADMIN_TOKEN: 'bench-admin-token',
+      LICENSOR_LOG_LEVEL: 'warn',
+      LICENSOR_SCHEDULER: 'off',
+      ...extraEnv,
+    },
+    `http://127.0.0.1:${port}/healthz`,
+    dataDir,
+  );
+}
+
+/** The reference: a bare Express app answering a small JSON body. */
+export async function startBareExpress(): Promise<Child> {
+  const port = await freePort();
+  return spawnNode(
+    [join(ROOT, 'packages/server/bench/bare-express.ts')],
+    { PORT: String(port) },
+    `http://127.0.0.1:${port}/bare`,
+    '',
+  );
+}
+
+export interface LoadResult {
+  name: string;
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+export async function load(
+  name: string,
+  url: string,
+  opts: { connections?: number; durationSec?: number; setupRequest?: (req: autocannon.Request) => autocannon.Request },
+): Promise<LoadResult> {
+  const r = await autocannon({
+    url,
+    connections: opts.connections ?? 50,
+    duration: opts.durationSec ?? 5,
+    requests: opts.setupRequest ? [{ setupRequest: opts.setupRequest as never }] : undefined,
+  });
+  return {
+    name,
+    requests: r.requests.total,
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.timeouts,
+    non2xx: r.non2xx,
+  };
+}
+
+export function table(rows: LoadResult[], baseline: LoadResult): string {
+  const lines = [
+    '| scenario | req/s | vs bare Express | p50 ms | p99 ms | errors | non-2xx |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...rows.map(
+      (r) =>
+        `| ${r.name} | ${r.rps.toFixed(0)} | ${((r.rps / baseline.rps) * 100).toFixed(0)}% | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} |`,
+    ),
+  ];
+  return lines.join('\n');
+}
