@@ -1,0 +1,157 @@
+import type { Command } from 'commander';
+import { MarketplaceCaller } from './caller';
+import { MarketplaceSimulator } from './marketplace';
+import {
+  activityTour,
+  familyAStory,
+  familyBStory,
+  familyCStory,
+  faultStory,
+  type ScenarioContext,
+  type Step,
+  summarise,
+} from './scenarios';
+
+/**
+ * `licensor simulate …`: KooGallery on one laptop. `marketplace` serves the open APIs the server calls;
+ * `run` plays the marketplace against a running server (every activity, the lifecycle of each family, and
+ * fault injection) and prints a line per call like the seller center's debugging console.
+ */
+
+interface RunOptions {
+  url: string;
+  key?: string;
+  accessKey?: string;
+  ak: string;
+  sk: string;
+  simPort: string;
+  family: string;
+  faults?: boolean;
+  testFlag?: boolean;
+  admin?: string;
+  adminToken?: string;
+  retryScale: string;
+}
+
+export function registerSimulateCommand(program: Command): void {
+  const simulate = program
+    .command('simulate')
+    .description('play KooGallery locally: its open APIs and its calls to your production interface');
+
+  simulate
+    .command('marketplace')
+    .description(
+      'serve the KooGallery open APIs (order query, license activate/query/usage, License upload) on 127.0.0.1',
+    )
+    .option('--port <port>', 'port to listen on', '9911')
+    .option('--ak <ak>', 'AK the simulator accepts', 'AK')
+    .option('--sk <sk>', 'SK the simulator accepts', 'SK')
+    .action(async (o: { port: string; ak: string; sk: string }) => {
+      const sim = new MarketplaceSimulator(o.ak, o.sk);
+      const url = await sim.listen(Number(o.port));
+      console.log(
+        `KooGallery open-API simulator on ${url}\nStart the server with LICENSOR_KOO_API_BASE=${url} LICENSOR_KOO_AK=${o.ak} LICENSOR_KOO_SK=<sk>. Ctrl-C stops.`,
+      );
+      let seen = 0;
+      setInterval(() => {
+        for (const c of sim.calls.slice(seen))
+          console.log(
+            `${c.at} ${c.method} ${c.path} -> ${c.status} ${c.code}${c.authOk ? '' : ' (signature rejected)'}`,
+          );
+        seen = sim.calls.length;
+      }, 200);
+      await new Promise(() => {});
+    });
+
+  simulate
+    .command('run')
+    .description('play the marketplace against a running server and report PASS/FAIL per call')
+    .option('--url <url>', 'production interface URL', 'http://127.0.0.1:8080/api/koogallery/produce')
+    .option('--key <key>', 'KooGallery Key (family A; LICENSOR_KOO_KEY)', process.env.LICENSOR_KOO_KEY)
+    .option(
+      '--access-key <key>',
+      'access key (families B, C; LICENSOR_KOO_ACCESS_KEY)',
+      process.env.LICENSOR_KOO_ACCESS_KEY,
+    )
+    .option(
+      '--ak <ak>',
+      "AK the simulated open API accepts (the server's LICENSOR_KOO_AK)",
+      process.env.LICENSOR_KOO_AK ?? 'AK',
+    )
+    .option(
+      '--sk <sk>',
+      "SK the simulated open API accepts (the server's LICENSOR_KOO_SK)",
+      process.env.LICENSOR_KOO_SK ?? 'SK',
+    )
+    .option('--sim-port <port>', "port for the simulated open API (the server's LICENSOR_KOO_API_BASE)", '9911')
+    .option('--family <list>', 'stories to run: tour,A,B,C', 'tour,A,B,C')
+    .option('--faults', 'also inject faults: slow/failing/dropping marketplace, duplicates, clock skew')
+    .option('--test-flag', "send testFlag=1 like the seller center's debugger")
+    .option('--admin <url>', 'server base URL for registering family-B codes (admin API)')
+    .option('--admin-token <token>', 'admin bearer token', process.env.LICENSOR_ADMIN_TOKEN)
+    .option(
+      '--retry-scale <factor>',
+      'scale of the documented retry schedule (0 = no retries; 0.001 = an hour takes 3.6 s)',
+      '0',
+    )
+    .action(async (o: RunOptions) => {
+      process.exitCode = await runSimulation(o);
+    });
+}
+
+export async function runSimulation(o: RunOptions, print: (line: string) => void = console.log): Promise<number> {
+  const sim = new MarketplaceSimulator(o.ak, o.sk);
+  await sim.listen(Number(o.simPort));
+  const makeCaller = (clockSkewMs = 0) =>
+    new MarketplaceCaller({
+      url: o.url,
+      key: o.key,
+      accessKeys: { default: o.accessKey },
+      retryTimeScale: Number(o.retryScale),
+      clockSkewMs,
+      print,
+    });
+  const caller = makeCaller();
+  const admin = o.admin ?? new URL(o.url).origin;
+  const ctx: ScenarioContext = {
+    caller,
+    sim,
+    testFlag: o.testFlag,
+    registerCode: o.adminToken
+      ? async (code) => {
+          const res = await fetch(`${admin}/api/admin/v1/codes`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${o.adminToken}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ code, test: Boolean(o.testFlag) }),
+          });
+          return res.status === 200 || res.status === 201;
+        }
+      : undefined,
+  };
+  const families = o.family.split(',').map((f) => f.trim());
+  const steps: Step[] = [];
+  try {
+    const stories: [string, () => Promise<Step[]>][] = [
+      ['tour', () => activityTour(ctx)],
+      ['A', () => familyAStory(ctx)],
+      ['B', () => familyBStory(ctx)],
+      ['C', () => familyCStory(ctx)],
+    ];
+    for (const [name, run] of stories) {
+      if (!families.includes(name)) continue;
+      print(`\n== ${name === 'tour' ? 'every activity once' : `family ${name} lifecycle`} ==`);
+      steps.push(...(await run()));
+    }
+    if (o.faults) {
+      print('\n== fault injection ==');
+      steps.push(...(await faultStory(ctx, makeCaller)));
+    }
+  } finally {
+    await sim.close();
+  }
+  const failedSteps = steps.filter((s) => !s.ok);
+  for (const f of failedSteps) print(`FAIL  ${f.title} — ${f.detail}`);
+  const { passed, failed } = summarise(steps);
+  print(`\n${passed} passed, ${failed} failed`);
+  return failed === 0 ? 0 : 1;
+}
