@@ -75,9 +75,11 @@ describe('license codes', () => {
     expect(normalizeLicenseCode('LSR-7K3QD-9XW2M-4TRHB-P8NVU')).toBe('LSR-7K3QD-9XW2M-4TRHB-P8NVU');
   });
 
-  it('leaves marketplace and other codes trimmed and upper-cased only', () => {
+  it('upper-cases marketplace codes and leaves other identifiers as typed, trimmed', () => {
     expect(normalizeLicenseCode('  pl0000000001 ')).toBe('PL0000000001');
-    expect(normalizeLicenseCode(' pl 00o ')).toBe('PL 00O');
+    expect(normalizeLicenseCode(' pl 00o ')).toBe('PL00O');
+    // Family-C instance ids are case-sensitive identifiers.
+    expect(normalizeLicenseCode(' 0d9f107b-4410-42c7-b341-fa43d82ded1a ')).toBe('0d9f107b-4410-42c7-b341-fa43d82ded1a');
     expect(licenseCodeKind('pl0000000001')).toBe('marketplace');
     expect(isValidLicenseCode('PL0000000001')).toBe(true);
     expect(licenseCodeKind('PL-0001')).toBe('unknown');

@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-
 /**
  * Family-A license codes that people type: `LSR-XXXXX-XXXXX-XXXXX-XXXXC`, 19 random Crockford base32 symbols
  * (95 bits) and one check symbol C.
@@ -36,7 +34,10 @@ function group(symbols: string): string {
 
 export function generateLicenseCode(): string {
   // The low 5 bits of a uniform byte are uniform: 19 bytes → 95 random bits.
-  const payload = [...randomBytes(SYMBOLS - 1)].map((b) => LICENSE_CODE_ALPHABET[b & 0x1f]).join('');
+  // Web Crypto (global in Node ≥ 19 and browsers) keeps this module free of node: imports for renderers.
+  const payload = [...globalThis.crypto.getRandomValues(new Uint8Array(SYMBOLS - 1))]
+    .map((b) => LICENSE_CODE_ALPHABET[b & 0x1f])
+    .join('');
   // Appending c gives 2·acc ⊕ c, which is 0 for c = 2·acc.
   return group(payload + LICENSE_CODE_ALPHABET[double(checkAccumulator(payload))]);
 }
@@ -47,9 +48,15 @@ export function generateLicenseCode(): string {
  * codes included) is only trimmed and upper-cased.
  */
 export function normalizeLicenseCode(input: string): string {
-  const upper = input.trim().toUpperCase();
+  const trimmed = input.trim();
+  const upper = trimmed.toUpperCase();
   const compact = upper.replace(/[\s_-]/g, '');
-  if (!compact.startsWith(PREFIX)) return upper;
+  if (!compact.startsWith(PREFIX)) {
+    // Marketplace codes are upper case; anything else (e.g. a family-C instance id) is an identifier whose
+    // case matters, so it is only trimmed.
+    const marketplace = upper.replace(/\s/g, '');
+    return MARKETPLACE_FORMAT.test(marketplace) ? marketplace : trimmed;
+  }
   const symbols = compact.slice(PREFIX.length).replace(/O/g, '0').replace(/[IL]/g, '1');
   return symbols.length === SYMBOLS && [...symbols].every((c) => SYMBOL_VALUE.has(c)) ? group(symbols) : upper;
 }
