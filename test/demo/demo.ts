@@ -4,24 +4,11 @@
  * production interface, a desktop app (the real @licensor/client) activates, restarts offline, checks in,
  * and the marketplace renews, freezes, unfreezes and releases; finally the merchant revokes a license.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { collectFingerprint, fingerprintFromReadings, LicenseManager, type MachineFingerprint } from '@licensor/client';
-import { createLogger, loadConfig, startServer } from '@licensor/server';
-import { MarketplaceCaller } from '../../packages/server/src/simulator/caller';
+import { collectFingerprint, type MachineFingerprint } from '@licensor/client';
 import { compact, daysFromNow, ids } from '../../packages/server/src/simulator/ids';
-import { MarketplaceSimulator } from '../../packages/server/src/simulator/marketplace';
-import {
-  type ClientHooks,
-  familyAStory,
-  familyBStory,
-  familyCStory,
-  type Step,
-} from '../../packages/server/src/simulator/scenarios';
+import { familyAStory, familyBStory, familyCStory, type Step } from '../../packages/server/src/simulator/scenarios';
+import { ADMIN_TOKEN, type Desktop, PRODUCT, SIMULATED_MACHINE, startWorld } from './world';
 
-const PRODUCT = 'OFFI000000000000000001';
-const ADMIN = 'demo-admin-token';
 const tty = process.stdout.isTTY;
 const paint = (code: string, s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s);
 const green = (s: string) => paint('32', s);
@@ -31,92 +18,25 @@ const bold = (s: string) => paint('1', s);
 
 async function machine(): Promise<{ fp: MachineFingerprint; simulated: boolean }> {
   const real = await collectFingerprint();
-  if (real.sufficient) return { fp: real, simulated: false };
   // Containers and CI runners report almost no hardware serials: play a desktop with a plausible set.
-  return {
-    simulated: true,
-    fp: fingerprintFromReadings({
-      machineId: 'demo-4c1f0e2a9b7d4e8f9a0b1c2d3e4f5a6b',
-      hardwareUuid: '4C4C4544-0042-3510-8051-B3C04F4D3732',
-      baseboardSerial: '.7Q5KQ73.CN1296',
-      cpu: 'BFEBFBFF000906EA',
-      diskSerials: ['S4EWNX0N123456'],
-      macs: ['04:7C:16:5E:E3:5D'],
-    }),
-  };
+  return real.sufficient ? { fp: real, simulated: false } : { fp: SIMULATED_MACHINE, simulated: true };
 }
 
 async function main() {
   const started = Date.now();
-  const work = mkdtempSync(join(tmpdir(), 'licensor-demo-'));
-  const sim = new MarketplaceSimulator('DEMO_AK', 'DEMO_SK');
-  const simUrl = await sim.listen();
-  const config = loadConfig({
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LICENSOR_DATA_DIR: join(work, 'server'),
-    LICENSOR_KOO_KEY: 'demo-key',
-    LICENSOR_KOO_ACCESS_KEY: 'demo-access-key',
-    LICENSOR_KOO_AK: 'DEMO_AK',
-    LICENSOR_KOO_SK: 'DEMO_SK',
-    LICENSOR_KOO_API_BASE: simUrl,
-    LICENSOR_ADMIN_TOKEN: ADMIN,
-    LICENSOR_LOG_LEVEL: 'silent',
-    LICENSOR_SCHEDULER: 'off',
-  });
-  const server = await startServer(config, createLogger('silent'));
-  const root = server.keys.rootCertificatePem;
+  const marketLog: string[] = [];
+  const world = await startWorld({ print: (l) => marketLog.push(l) });
+  const { server, sim, simUrl, caller } = world;
   const { fp, simulated } = await machine();
 
   console.log(bold('\nLicensor demo — KooGallery on one laptop\n'));
-  console.log(`  server      ${server.url}  (data in ${config.dataDir})`);
+  console.log(`  server      ${server.url}  (database ${server.db.path})`);
   console.log(`  marketplace ${simUrl}  (simulated KooGallery open APIs, AK/SK checked on every call)`);
   console.log(
     `  desktop     @licensor/client with ${fp.usableComponents} fingerprint components${simulated ? ' (simulated machine: this host reports too few serials)' : ' of this machine'}`,
   );
 
-  const marketLog: string[] = [];
-  const caller = new MarketplaceCaller({
-    url: `${server.url}/api/koogallery/produce`,
-    key: 'demo-key',
-    accessKeys: { default: 'demo-access-key' },
-    print: (l) => marketLog.push(l),
-  });
-
-  let desktopCount = 0;
-  /** A fresh desktop install: its own data folder, the pinned root, this machine's fingerprint. */
-  const desktop = () => {
-    const dataDir = join(work, `desktop-${++desktopCount}`);
-    const make = (online: boolean) =>
-      new LicenseManager({
-        productId: PRODUCT,
-        roots: [root],
-        serverUrl: online ? server.url : undefined,
-        dataDir,
-        fingerprint: () => fp,
-        appName: 'LicensorDemo',
-        appVersion: '1.0.0',
-        device: { label: 'Demo workstation' },
-      });
-    let manager = make(true);
-    const hooks: ClientHooks & { manager: () => LicenseManager } = {
-      manager: () => manager,
-      activate: async (code) => (await manager.activate(code)).code,
-      checkIn: async () => {
-        const r = await manager.checkIn();
-        return r.serverStatus ?? r.status.code;
-      },
-      verifyOffline: async () => {
-        await manager.stop();
-        const offline = make(false);
-        const verdict = (await offline.verify()).code;
-        await offline.stop();
-        manager = make(true);
-        return verdict;
-      },
-    };
-    return hooks;
-  };
+  const desktop = (): Desktop => world.desktop(fp);
 
   const all: Step[] = [];
   const narrate = (step: Step) => {
@@ -126,7 +46,7 @@ async function main() {
     all.push(step);
   };
 
-  const stories: [string, string, (c: ClientHooks) => Promise<Step[]>][] = [
+  const stories: [string, string, (c: Desktop) => Promise<Step[]>][] = [
     [
       'A',
       'License 1.0: the merchant mints the code at purchase',
@@ -170,7 +90,7 @@ async function main() {
   });
   const revoke = await fetch(`${server.url}/api/admin/v1/entitlements/${purchase.body.instanceId}/revoke`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
     body: JSON.stringify({ reason: 'chargeback' }),
   });
   narrate({
@@ -219,9 +139,7 @@ async function main() {
   );
   console.log(`${all.length - failed} passed, ${failed} failed`);
 
-  await server.close();
-  await sim.close();
-  rmSync(work, { recursive: true, force: true });
+  await world.close();
   process.exitCode = failed === 0 ? 0 : 1;
 }
 
