@@ -1,0 +1,263 @@
+/**
+ * The activation-API client: every request carries a fresh `Licensor-Nonce` (and, for device actions, a
+ * `Licensor-Device-Signature`); every response must carry a `Licensor-Signature` for that nonce by a signing
+ * key whose certificate chains to a pinned root. Bodies are validated with the shared zod schemas.
+ */
+import type { KeyObject } from 'node:crypto';
+import {
+  apiErrorSchema,
+  DEVICE_SIGNATURE_HEADER,
+  isLicensorCode,
+  keyIdOf,
+  keysResponseSchema,
+  LicensorError,
+  newNonce,
+  REQUEST_NONCE_HEADER,
+  RESPONSE_SIGNATURE_HEADER,
+  signDeviceRequest,
+  verifyCertificateChain,
+  verifyResponse,
+} from '@licensor/shared';
+import type { z } from 'zod';
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+/** Real answers are a few kilobytes; anything far larger is not from a Licensor server. */
+const MAX_RESPONSE_BYTES = 1024 * 1024;
+const PEM_BLOCKS = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+export interface ApiClientOptions {
+  serverUrl: string;
+  /** Pinned root certificate PEMs. */
+  roots: string[];
+  fetch?: typeof fetch;
+  now?: () => number;
+  timeoutMs?: number;
+}
+
+export interface ApiRequest<T> {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Path from the API root, e.g. `/api/v1/activations` (also the path that device signatures cover). */
+  path: string;
+  body?: unknown;
+  schema: z.ZodType<T>;
+  device?: { activationId: string; privateKey: KeyObject };
+}
+
+export interface ApiResponse<T> {
+  data: T;
+  status: number;
+  /** The server's signed response time (ms): trusted time for the high-water mark. */
+  serverTs: number;
+}
+
+/** Base URL without trailing slash; only http(s) is accepted. */
+export function normalizeServerUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new LicensorError('INVALID_INPUT', `"${url}" is not a URL; use e.g. https://license.example.com`);
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    throw new LicensorError('INVALID_INPUT', `The server URL must start with https:// (got ${parsed.protocol})`);
+  }
+  if (parsed.username || parsed.password || parsed.search || parsed.hash) {
+    throw new LicensorError('INVALID_INPUT', 'The server URL must not contain credentials, a query or a fragment');
+  }
+  return `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}`;
+}
+
+export class ApiClient {
+  readonly serverUrl: string;
+  readonly #roots: string[];
+  readonly #fetch: typeof fetch;
+  readonly #now: () => number;
+  readonly #timeoutMs: number;
+  /** Verified signing keys by key id (from GET /api/v1/keys and from License files' x5c). */
+  readonly #keys = new Map<string, KeyObject>();
+
+  constructor(opts: ApiClientOptions) {
+    this.serverUrl = normalizeServerUrl(opts.serverUrl);
+    this.#roots = opts.roots;
+    this.#fetch = opts.fetch ?? globalThis.fetch;
+    this.#now = opts.now ?? Date.now;
+    this.#timeoutMs = opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  }
+
+  /** Trusts the leaf of a certificate chain (leaf first) if it chains to a pinned root and is valid now. */
+  trustChain(chain: string[]): boolean {
+    try {
+      const leaf = verifyCertificateChain(chain, this.#roots, new Date(this.#now()));
+      this.#keys.set(keyIdOf(leaf.publicKey), leaf.publicKey);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Fetches the server's signing certificates and keeps those that chain to a pinned root. */
+  async refreshKeys(): Promise<void> {
+    const nonce = newNonce();
+    const { status, bytes, signature } = await this.#send('GET', '/api/v1/keys', undefined, nonce, undefined);
+    if (!signature) throw this.#unsigned(status);
+    const parsed = keysResponseSchema.safeParse(this.#json(bytes));
+    if (status !== 200 || !parsed.success) {
+      throw new LicensorError(
+        'RESPONSE_INVALID',
+        'The server did not return its signing certificates (GET /api/v1/keys)',
+        {
+          httpStatus: status,
+        },
+      );
+    }
+    for (const { keyId, certificatePem } of parsed.data.signing) {
+      const chain = certificatePem.match(PEM_BLOCKS) ?? [];
+      try {
+        const leaf = verifyCertificateChain(chain, this.#roots, new Date(this.#now()));
+        // The listed id must be the certificate's own, or a certificate could be filed under another key's id.
+        if (keyIdOf(leaf.publicKey) === keyId) this.#keys.set(keyId, leaf.publicKey);
+      } catch {
+        // Not ours, expired or malformed: never used to verify anything.
+      }
+    }
+    // The list itself is authentic only if signed by one of the keys it vouches for (each rooted above).
+    this.#verify(status, nonce, bytes, signature);
+  }
+
+  async request<T>(req: ApiRequest<T>): Promise<ApiResponse<T>> {
+    const bodyText = req.body === undefined ? undefined : JSON.stringify(req.body);
+    const nonce = newNonce();
+    const { status, bytes, signature } = await this.#send(req.method, req.path, bodyText, nonce, req.device);
+    if (!signature) throw this.#unsigned(status);
+    let serverTs: number;
+    const seen = { unknownKey: false };
+    try {
+      serverTs = this.#verify(status, nonce, bytes, signature, seen);
+    } catch (err) {
+      // A key rotated since we last looked: fetch the current list once, then verify again.
+      if (!seen.unknownKey) throw err;
+      await this.refreshKeys();
+      serverTs = this.#verify(status, nonce, bytes, signature);
+    }
+    const json = this.#json(bytes);
+    if (status >= 200 && status < 300) {
+      const parsed = req.schema.safeParse(json);
+      if (!parsed.success) {
+        throw new LicensorError('RESPONSE_INVALID', `Unexpected answer from ${req.method} ${req.path}`, {
+          issues: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`),
+        });
+      }
+      return { data: parsed.data, status, serverTs };
+    }
+    const error = apiErrorSchema.safeParse(json);
+    if (!error.success) {
+      throw new LicensorError('RESPONSE_INVALID', `The server answered HTTP ${status} without an error description`, {
+        httpStatus: status,
+      });
+    }
+    const { code, message, detail } = error.data.error;
+    throw new LicensorError(isLicensorCode(code) ? code : 'INTERNAL', message, {
+      ...detail,
+      httpStatus: status,
+      ...(isLicensorCode(code) ? {} : { serverCode: code }),
+    });
+  }
+
+  async #send(
+    method: string,
+    path: string,
+    body: string | undefined,
+    nonce: string,
+    device: ApiRequest<unknown>['device'],
+  ): Promise<{ status: number; bytes: Buffer; signature: string | null }> {
+    const headers: Record<string, string> = { accept: 'application/json', [REQUEST_NONCE_HEADER]: nonce };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (device) {
+      headers[DEVICE_SIGNATURE_HEADER] = signDeviceRequest({
+        activationId: device.activationId,
+        method,
+        path,
+        body: body ?? '',
+        privateKey: device.privateKey,
+        now: this.#now(),
+      });
+    }
+    const url = this.serverUrl + path;
+    let res: Response;
+    let bytes: Buffer;
+    try {
+      res = await this.#fetch(url, {
+        method,
+        headers,
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+      const length = Number(res.headers.get('content-length') ?? 0);
+      if (length > MAX_RESPONSE_BYTES) {
+        await res.body?.cancel();
+        throw new LicensorError('RESPONSE_INVALID', `The answer from ${url} is too large to be a Licensor response`);
+      }
+      bytes = Buffer.from(await res.arrayBuffer());
+    } catch (err) {
+      if (err instanceof LicensorError) throw err;
+      const cause = (err as { cause?: { code?: string } })?.cause?.code ?? (err as Error)?.name ?? 'network error';
+      throw new LicensorError(
+        'SERVER_UNREACHABLE',
+        `Cannot reach the license server at ${this.serverUrl} (${cause}). Check the internet connection and try again later.`,
+        { url: this.serverUrl, cause },
+        { cause: err },
+      );
+    }
+    if (bytes.length > MAX_RESPONSE_BYTES) {
+      throw new LicensorError('RESPONSE_INVALID', `The answer from ${url} is too large to be a Licensor response`);
+    }
+    if (res.status >= 300 && res.status < 400) {
+      throw new LicensorError(
+        'RESPONSE_INVALID',
+        `The server redirected to ${res.headers.get('location') ?? 'another address'}; configure that URL instead`,
+        { httpStatus: res.status },
+      );
+    }
+    return { status: res.status, bytes, signature: res.headers.get(RESPONSE_SIGNATURE_HEADER) };
+  }
+
+  /** Unsigned answers come from something in between (proxy, gateway, captive portal), not from the server. */
+  #unsigned(status: number): LicensorError {
+    if (status >= 500 || status === 429 || status === 408) {
+      return new LicensorError(
+        'SERVER_UNREACHABLE',
+        `The license server at ${this.serverUrl} is not available right now (HTTP ${status}). Try again later.`,
+        { url: this.serverUrl, httpStatus: status },
+      );
+    }
+    return new LicensorError(
+      'RESPONSE_INVALID',
+      `The answer from ${this.serverUrl} is not signed (HTTP ${status}); check that the URL points to a Licensor server.`,
+      { url: this.serverUrl, httpStatus: status },
+    );
+  }
+
+  #verify(status: number, nonce: string, bytes: Buffer, signature: string, seen?: { unknownKey: boolean }): number {
+    return verifyResponse({
+      header: signature,
+      status,
+      nonce,
+      body: bytes,
+      publicKeyFor: (kid) => {
+        const key = this.#keys.get(kid);
+        if (!key && seen) seen.unknownKey = true;
+        return key;
+      },
+      now: this.#now(),
+    }).ts;
+  }
+
+  #json(bytes: Buffer): unknown {
+    try {
+      return JSON.parse(bytes.toString('utf8'));
+    } catch {
+      throw new LicensorError('RESPONSE_INVALID', 'The server answer is not JSON');
+    }
+  }
+}

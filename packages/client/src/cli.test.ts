@@ -1,0 +1,257 @@
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeOfflineRequest, devicePublicKeyHash, signLicense } from '@licensor/shared';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type CliIo, EXIT, exitCodeFor, main } from './cli';
+import { hashedFingerprint, type MachineFingerprint } from './fingerprint';
+import { clock, FakeServer, licenseFor, machine, otherPki, PRODUCT, payloadFor, pki, tempDir } from './test-support';
+
+const CODE = 'PLCLITEST0001';
+
+let server: FakeServer;
+let dir: string;
+let rootFile: string;
+let fp: MachineFingerprint;
+let c: ReturnType<typeof clock>;
+const cleanups: (() => void)[] = [];
+
+beforeEach(async () => {
+  c = clock(Date.now());
+  server = await new FakeServer().start();
+  server.now = c;
+  server.codes.set(CODE, { status: 'active', seats: 1, expiresAt: null });
+  const t = tempDir();
+  cleanups.push(t.cleanup);
+  dir = t.dir;
+  rootFile = join(dir, 'root.pem');
+  writeFileSync(rootFile, pki().rootPem);
+  fp = machine();
+});
+
+afterEach(async () => {
+  await server.close();
+  for (const fn of cleanups.splice(0)) fn();
+});
+
+async function run(args: string[], env: Record<string, string> = {}) {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env,
+    fingerprint: () => fp,
+    now: c,
+  };
+  const code = await main(['node', 'licensor-client', ...args], io);
+  return { code, stdout, stderr };
+}
+
+const common = () => [
+  '--data-dir',
+  join(dir, 'data'),
+  '--product',
+  PRODUCT,
+  '--root',
+  rootFile,
+  '--server',
+  server.url,
+];
+
+describe('licensor-client', () => {
+  it('maps every failure class to its documented exit code', () => {
+    expect(exitCodeFor('VALID')).toBe(0);
+    expect(exitCodeFor('INVALID_INPUT')).toBe(1);
+    expect(exitCodeFor('NO_LICENSE')).toBe(2);
+    for (const c of ['EXPIRED', 'FROZEN', 'REVOKED', 'SUSPENDED', 'RELEASED']) expect(exitCodeFor(c)).toBe(3);
+    expect(exitCodeFor('FINGERPRINT_MISMATCH')).toBe(4);
+    for (const c of ['FILE_SIGNATURE_INVALID', 'STATE_TAMPERED']) expect(exitCodeFor(c)).toBe(5);
+    for (const c of ['TIME_MODIFIED', 'GRACE_PERIOD_OVER']) expect(exitCodeFor(c)).toBe(6);
+    expect(exitCodeFor('SERVER_UNREACHABLE')).toBe(7);
+    expect(exitCodeFor('RESPONSE_INVALID')).toBe(8);
+  });
+
+  it('prints the fingerprint masked, or as JSON with per-product hashes', async () => {
+    const human = await run(['fingerprint']);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^Components\s+6 of 6 readable/m);
+    expect(human.stdout).not.toContain('3D1219C7C4C5404AAA1F6D2A48ADFDA4');
+    expect(human.stdout).toContain('3D12…FDA4');
+    expect(human.stdout.split('\n').find((l) => l.startsWith('KooGallery'))).toMatch(
+      / 04:7C:16:5E:E3:5D,3C:A9:F4:12:34:56\|/,
+    );
+
+    const j = await run(['fingerprint', '--json', '--product', PRODUCT]);
+    const parsed = JSON.parse(j.stdout);
+    expect(parsed.hashed).toEqual(hashedFingerprint(fp, PRODUCT));
+    expect(parsed.sufficient).toBe(true);
+  });
+
+  it('reports usage errors with exit code 1 and says what is missing', async () => {
+    const noProduct = await run(['status', '--root', rootFile, '--data-dir', dir]);
+    expect(noProduct).toMatchObject({ code: EXIT.usage });
+    expect(noProduct.stderr).toMatch(/--product <id> or set LICENSOR_PRODUCT_ID/);
+    expect((await run(['no-such-command'])).code).toBe(EXIT.usage);
+    expect((await run(['activate'])).code).toBe(EXIT.usage);
+    const noServer = await run(['activate', CODE, '--product', PRODUCT, '--root', rootFile, '--data-dir', dir]);
+    expect(noServer.stderr).toMatch(/--server <url>/);
+    const help = await run(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Exit codes: 0 valid/);
+  });
+
+  it('activates, shows status, checks in, locks on FROZEN and deactivates', async () => {
+    expect((await run(['status', ...common()])).code).toBe(EXIT.noLicense);
+
+    const act = await run(['activate', CODE, '--label', 'CI box', ...common()]);
+    expect(act.stderr).toBe(''); // no spinner on a pipe
+    expect(act.code).toBe(0);
+    expect(act.stdout).toMatch(/^Status\s+VALID\s+The license is valid\./m);
+    expect(act.stdout).toMatch(/^Fingerprint\s+6 of 6 components match \(rule: all but one\)/m);
+
+    const status = await run(['status', '--json', ...common()]);
+    expect(JSON.parse(status.stdout)).toMatchObject({ valid: true, code: 'VALID', license: { entitlementId: CODE } });
+
+    expect((await run(['check-in', ...common()])).code).toBe(0);
+    server.codes.get(CODE)!.status = 'frozen';
+    const frozen = await run(['check-in', ...common()]);
+    expect(frozen.code).toBe(EXIT.notUsable);
+    expect(frozen.stdout).toMatch(/Next step\s+Settle the order on KooGallery/);
+    const zh = await run(['status', '--lang', 'zh', ...common()]);
+    expect(zh.stdout).toMatch(/许可证已被云商店冻结/);
+
+    server.codes.get(CODE)!.status = 'active';
+    expect((await run(['check-in', ...common()])).code).toBe(0);
+    const deact = await run(['deactivate', ...common()]);
+    expect(deact).toMatchObject({ code: 0, stdout: expect.stringMatching(/seat is free/) });
+    expect((await run(['status', ...common()])).code).toBe(EXIT.noLicense);
+  });
+
+  it('shows a spinner line on a TTY while activating, and clears it', async () => {
+    let stderr = '';
+    const io: CliIo = {
+      stdout: { write: () => true },
+      stderr: { write: (s: string) => (stderr += s), isTTY: true },
+      env: {},
+      fingerprint: () => fp,
+      now: c,
+    };
+    expect(await main(['node', 'licensor-client', 'activate', CODE, ...common()], io)).toBe(0);
+    expect(stderr).toMatch(/^\r⠋ Activating PLCLITEST0001…/);
+    expect(stderr.endsWith('\r\x1b[2K')).toBe(true);
+  });
+
+  it('exits 7 when check-in cannot reach the server, while the license stays valid', async () => {
+    await run(['activate', CODE, ...common()]);
+    await server.close();
+    const r = await run(['check-in', ...common()]);
+    expect(r.code).toBe(EXIT.unreachable);
+    expect(r.stdout).toMatch(/^Status\s+VALID/m);
+    expect(r.stdout).toMatch(/Check-in\s+failed: Cannot reach the license server/);
+    expect((await run(['status', ...common()])).code).toBe(0);
+  });
+
+  it('lists the seat holders on TOO_MANY_DEVICES (exit 3) and frees one', async () => {
+    await run(['activate', CODE, '--label', 'Old laptop', ...common()]);
+    const other = ['--data-dir', join(dir, 'other'), '--product', PRODUCT, '--root', rootFile, '--server', server.url];
+    fp = machine({ machineId: 'dd'.repeat(16), hardwareUuid: 'z-uuid', macs: ['00:11:22:33:44:88'] });
+    const refused = await run(['activate', CODE, ...other]);
+    expect(refused.code).toBe(EXIT.notUsable);
+    expect(refused.stderr).toMatch(/Error \[TOO_MANY_DEVICES\]/);
+    expect(refused.stderr).toMatch(/Old laptop/);
+
+    const list = await run(['devices', CODE, ...other]);
+    expect(list.stdout).toMatch(/Seats\s+1 of 1 in use/);
+    const id = [...server.activations.keys()][0]!;
+    expect(list.stdout).toContain(id);
+    const rel = await run(['release-device', CODE, id, '--json', ...other]);
+    expect(JSON.parse(rel.stdout)).toEqual({ released: true });
+    expect((await run(['activate', CODE, ...other])).code).toBe(0);
+  });
+
+  it('verifies a file offline: valid (0), mismatch (4), foreign root (5), clock behind (6)', async () => {
+    const write = (name: string, text: string) => {
+      const p = join(dir, name);
+      writeFileSync(p, text);
+      return p;
+    };
+    const good = write('good.lic', licenseFor(hashedFingerprint(fp, PRODUCT), { now: c() }));
+    expect((await run(['verify', good, '--root', rootFile])).code).toBe(0);
+    expect((await run(['verify', good, '--root', rootFile, '--product', 'other'])).code).toBe(EXIT.integrity);
+
+    const foreign = write('foreign.lic', licenseFor(hashedFingerprint(fp, PRODUCT), { now: c() }, otherPki().signer));
+    const f = await run(['verify', foreign, '--root', rootFile, '--json']);
+    expect(f.code).toBe(EXIT.integrity);
+    expect(JSON.parse(f.stdout)).toMatchObject({
+      code: 'FILE_SIGNATURE_INVALID',
+      detail: { reason: 'CERTIFICATE_INVALID' },
+    });
+
+    fp = machine({ diskSerials: ['X-1'], macs: ['00:11:22:33:44:99'] });
+    expect((await run(['verify', good, '--root', rootFile])).code).toBe(EXIT.fingerprint);
+
+    fp = machine();
+    const future = write('future.lic', licenseFor(hashedFingerprint(fp, PRODUCT), { now: c() + 3 * 3_600_000 }));
+    expect((await run(['verify', future, '--root', rootFile])).code).toBe(EXIT.time);
+    const missing = await run(['verify', join(dir, 'nope.lic'), '--root', rootFile]);
+    expect(missing).toMatchObject({ code: EXIT.usage, stderr: expect.stringMatching(/does not exist/) });
+  });
+
+  it('reports a tampered state with exit 5', async () => {
+    await run(['activate', CODE, ...common()]);
+    fp = machine({
+      machineId: 'ee'.repeat(16),
+      hardwareUuid: 'q',
+      baseboardSerial: 'B2',
+      cpu: 'Other CPU',
+      diskSerials: ['D2'],
+      macs: ['00:11:22:33:44:aa'],
+    });
+    const r = await run(['status', ...common()]);
+    expect(r.code).toBe(EXIT.integrity);
+    expect(r.stdout).toMatch(/STATE_TAMPERED/);
+  });
+
+  it('writes an offline request and imports the answer', async () => {
+    const req = await run(['offline-request', '-', '--code', CODE, ...common()]);
+    expect(req.code).toBe(0);
+    const request = decodeOfflineRequest(req.stdout);
+    const file = join(dir, 'answer.lic');
+    writeFileSync(
+      file,
+      signLicense(
+        payloadFor({
+          now: c(),
+          lid: 'act-9',
+          eid: CODE,
+          fingerprint: { rule: { type: 'allButOne' }, components: request.fingerprint.components },
+          deviceKey: devicePublicKeyHash(request.devicePublicKey),
+          refreshBy: null,
+          graceUntil: null,
+        }),
+        pki().signer,
+      ),
+    );
+    const imported = await run(['offline-import', file, ...common()]);
+    expect(imported.code).toBe(0);
+    expect(imported.stdout).toMatch(/^License\s+act-9 \(family direct, 1 seat\)/m);
+
+    const toFile = await run(['offline-request', join(dir, 'req.txt'), '--code', CODE, ...common()]);
+    expect(toFile.stdout).toMatch(/Send it to your vendor/);
+  });
+
+  it('runs through the bin script (tsx, no build step)', () => {
+    const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'licensor-client.mjs');
+    const help = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8', timeout: 20_000 });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/Usage: licensor-client/);
+    const bad = spawnSync(process.execPath, [bin, 'status'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    expect(bad.status).toBe(EXIT.usage);
+  });
+});

@@ -1,0 +1,516 @@
+/**
+ * `licensor-client`: inspect and manage this machine's license from a terminal or a script.
+ * Human-readable by default, `--json` for scripts; exit codes by failure class (see EXIT and README).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import {
+  devicesResponseSchema,
+  LicenseVerifier,
+  LicensorError,
+  normalizeLicenseCode,
+  toLicensorError,
+} from '@licensor/shared';
+import { Command, CommanderError, Option } from 'commander';
+import { z } from 'zod';
+import { ApiClient } from './api';
+import { defaultDataDir } from './dataDir';
+import { evaluateLicense, type LicenseStatus } from './evaluate';
+import { collectFingerprint, hashedFingerprint, type MachineFingerprint } from './fingerprint';
+import { type CheckInResult, LicenseManager } from './manager';
+import { type Language, statusText } from './messages';
+
+/** Exit codes: stable, documented in README.md. */
+export const EXIT = {
+  ok: 0,
+  usage: 1,
+  noLicense: 2,
+  notUsable: 3,
+  fingerprint: 4,
+  integrity: 5,
+  time: 6,
+  unreachable: 7,
+  other: 8,
+} as const;
+
+const CLASSES: [number, string[]][] = [
+  [EXIT.ok, ['VALID']],
+  [EXIT.usage, ['INVALID_INPUT', 'CONFIG_INVALID']],
+  [EXIT.noLicense, ['NO_LICENSE']],
+  [
+    EXIT.notUsable,
+    [
+      'EXPIRED',
+      'FROZEN',
+      'REVOKED',
+      'SUSPENDED',
+      'RELEASED',
+      'NOT_FOUND',
+      'TOO_MANY_DEVICES',
+      'VM_NOT_ALLOWED',
+      'USER_NOT_AUTHORIZED',
+      'TRANSFER_LIMIT_REACHED',
+      'MARKETPLACE_REJECTED',
+    ],
+  ],
+  [EXIT.fingerprint, ['FINGERPRINT_MISMATCH']],
+  [
+    EXIT.integrity,
+    [
+      'FILE_SIGNATURE_INVALID',
+      'STATE_TAMPERED',
+      'PRODUCT_MISMATCH',
+      'FILE_MALFORMED',
+      'FILE_TOO_LARGE',
+      'UNSUPPORTED_VERSION',
+      'UNSUPPORTED_ALGORITHM',
+      'CERTIFICATE_INVALID',
+    ],
+  ],
+  [EXIT.time, ['TIME_MODIFIED', 'GRACE_PERIOD_OVER', 'FILE_EXPIRED', 'NOT_YET_VALID', 'REPLAYED']],
+  [EXIT.unreachable, ['SERVER_UNREACHABLE', 'RATE_LIMITED', 'MARKETPLACE_UNAVAILABLE']],
+];
+const EXIT_BY_CODE = new Map(CLASSES.flatMap(([exit, codes]) => codes.map((c) => [c, exit] as const)));
+
+export const exitCodeFor = (code: string): number => EXIT_BY_CODE.get(code) ?? EXIT.other;
+
+export interface CliIo {
+  stdout: { write(s: string): unknown; isTTY?: boolean };
+  stderr: { write(s: string): unknown; isTTY?: boolean };
+  env: Record<string, string | undefined>;
+  /** Injected in tests so results never depend on the host's hardware. */
+  fingerprint?: () => Promise<MachineFingerprint> | MachineFingerprint;
+  now?: () => number;
+}
+
+interface GlobalOptions {
+  dataDir?: string;
+  app: string;
+  product?: string;
+  root: string[];
+  server?: string;
+  json?: boolean;
+  lang: Language;
+}
+
+const DEFAULT_APP = 'licensor-client';
+
+function usage(message: string): never {
+  throw new LicensorError('INVALID_INPUT', message);
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(resolve(path), 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    usage(code === 'ENOENT' ? `${what} ${path} does not exist` : `Cannot read ${what} ${path} (${code ?? err})`);
+  }
+}
+
+function rootsOf(o: GlobalOptions, env: CliIo['env']): string[] {
+  const sources = o.root.length > 0 ? o.root : env.LICENSOR_ROOT_CERT ? [env.LICENSOR_ROOT_CERT] : [];
+  if (sources.length === 0) {
+    usage(
+      'Pass --root <cert.pem> (the pinned root certificate shipped with the application) or set LICENSOR_ROOT_CERT',
+    );
+  }
+  // LICENSOR_ROOT_CERT may hold the PEM itself (convenient in CI) or a path.
+  return sources.map((s) => (s.includes('-----BEGIN CERTIFICATE-----') ? s : readText(s, 'root certificate')));
+}
+
+function productOf(o: GlobalOptions, env: CliIo['env']): string {
+  const product = o.product ?? env.LICENSOR_PRODUCT_ID;
+  if (!product) usage('Pass --product <id> or set LICENSOR_PRODUCT_ID');
+  return product;
+}
+
+/** Aligned "label  value" lines. */
+function table(rows: [string, string | undefined][]): string {
+  const shown = rows.filter((r): r is [string, string] => r[1] !== undefined && r[1] !== '');
+  const width = Math.max(...shown.map(([k]) => k.length)) + 2;
+  return `${shown.map(([k, v]) => k.padEnd(width) + v.replace(/\n/g, `\n${' '.repeat(width)}`)).join('\n')}\n`;
+}
+
+function when(iso: string | null | undefined, now: number): string | undefined {
+  if (iso === undefined) return undefined;
+  if (iso === null) return 'never';
+  const t = Date.parse(iso);
+  const days = Math.round((t - now) / 86_400_000);
+  const rel =
+    days === 0
+      ? 'today'
+      : days > 0
+        ? `in ${days} day${days === 1 ? '' : 's'}`
+        : `${-days} day${days === -1 ? '' : 's'} ago`;
+  return `${iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z')} (${rel})`;
+}
+
+const RULES: Record<string, string> = { all: 'all', allButOne: 'all but one', most: 'most' };
+
+function statusReport(
+  s: LicenseStatus,
+  lang: Language,
+  now: number,
+  extra: [string, string | undefined][] = [],
+): string {
+  const l = s.license;
+  const text = statusText(s.code, lang);
+  const fp = s.detail.fingerprint;
+  return table([
+    ['Status', `${s.code}  ${text.title}`],
+    ['Warning', s.detail.warning],
+    ['Server says', s.detail.serverMessage],
+    ['Reason', s.detail.explanation],
+    ['Product', l?.product],
+    ['Edition', l ? [l.edition, l.sku].filter(Boolean).join(' / ') || undefined : undefined],
+    [
+      'License',
+      l
+        ? `${l.id} (family ${l.family}, ${l.seats} seat${l.seats === 1 ? '' : 's'}${l.test ? ', test' : ''})`
+        : undefined,
+    ],
+    ['Entitlement', l?.entitlementId],
+    ['Expires', l ? when(l.expiresAt, now) : undefined],
+    ['Refresh by', l?.refreshBy ? when(l.refreshBy, now) : undefined],
+    ['Grace until', l?.graceUntil ? when(l.graceUntil, now) : undefined],
+    ['Last check-in', s.detail.lastCheckInAt ? when(s.detail.lastCheckInAt, now) : undefined],
+    [
+      'Fingerprint',
+      fp
+        ? `${fp.matched.length} of ${fp.compared.length} components match (rule: ${fp.rule.type === 'atLeast' ? `at least ${fp.rule.count}` : RULES[fp.rule.type]})${fp.changed.length ? `; changed: ${fp.changed.join(', ')}` : ''}`
+        : l?.binding === 'none'
+          ? 'not bound to a device'
+          : undefined,
+    ],
+    [
+      'Clock',
+      s.detail.clock
+        ? `${s.detail.clock.behindMinutes} min behind the last trusted time ${s.detail.clock.trustedTime}`
+        : undefined,
+    ],
+    ...extra,
+    ['Next step', text.action || undefined],
+  ]);
+}
+
+/** One spinner line on a TTY while something slow runs; nothing on pipes. */
+function spinner(stream: CliIo['stderr'], text: string): () => void {
+  if (!stream.isTTY) return () => {};
+  const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+  let i = 0;
+  const draw = () => stream.write(`\r${frames[i++ % frames.length]} ${text}`);
+  draw();
+  const timer = setInterval(draw, 80);
+  return () => {
+    clearInterval(timer);
+    stream.write('\r\x1b[2K');
+  };
+}
+
+function mask(value: string): string {
+  return value.length <= 8 ? '****' : `${value.slice(0, 4)}…${value.slice(-4)}`;
+}
+
+export async function main(
+  argv: string[],
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env },
+): Promise<number> {
+  const env = io.env;
+  const now = io.now ?? Date.now;
+  const out = (s: string) => io.stdout.write(s);
+  const json = (v: unknown) => out(`${JSON.stringify(v, null, 2)}\n`);
+  let exitCode: number = EXIT.ok;
+  // Known once commander has parsed the options; used to report errors in the requested form.
+  let asJson = argv.includes('--json');
+  let lang: Language = 'en';
+
+  const fingerprint = () => (io.fingerprint ? Promise.resolve(io.fingerprint()) : collectFingerprint());
+  const globals = (cmd: Command) => cmd.optsWithGlobals() as GlobalOptions;
+  const dataDirOf = (o: GlobalOptions) => o.dataDir ?? defaultDataDir(o.app);
+  const manager = (o: GlobalOptions, needServer = false) => {
+    const serverUrl = o.server ?? env.LICENSOR_SERVER_URL;
+    if (needServer && !serverUrl) usage('Pass --server <url> (the license server) or set LICENSOR_SERVER_URL');
+    return new LicenseManager({
+      productId: productOf(o, env),
+      roots: rootsOf(o, env),
+      dataDir: dataDirOf(o),
+      ...(serverUrl ? { serverUrl } : {}),
+      fingerprint,
+      now,
+    });
+  };
+  const api = (o: GlobalOptions) => {
+    const serverUrl = o.server ?? env.LICENSOR_SERVER_URL;
+    if (!serverUrl) usage('Pass --server <url> (the license server) or set LICENSOR_SERVER_URL');
+    return new ApiClient({ serverUrl, roots: rootsOf(o, env), now });
+  };
+  const reportStatus = (o: GlobalOptions, s: LicenseStatus, extra: [string, string | undefined][] = []) => {
+    if (o.json) json(s);
+    else out(statusReport(s, o.lang, now(), extra));
+    exitCode = exitCodeFor(s.code);
+  };
+
+  const program = new Command('licensor-client')
+    .description('Activate, verify and inspect the license of an application on this machine')
+    .option('--data-dir <dir>', 'license data folder (default: the per-user folder of --app)')
+    .option('--app <name>', 'application name that names the default data folder', DEFAULT_APP)
+    .option('--product <id>', 'product id (env LICENSOR_PRODUCT_ID)')
+    .option(
+      '--root <cert.pem>',
+      'pinned root certificate, repeatable (env LICENSOR_ROOT_CERT)',
+      (v, acc: string[]) => [...acc, v],
+      [],
+    )
+    .option('--server <url>', 'license server URL (env LICENSOR_SERVER_URL)')
+    .option('--json', 'machine-readable output')
+    .addOption(new Option('--lang <lang>', 'language of messages').choices(['en', 'zh']).default('en'))
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 valid/ok, 1 usage, 2 no license, 3 expired/frozen/revoked/suspended/released, 4 fingerprint mismatch,\n5 signature/tampering, 6 clock or grace, 7 server unreachable, 8 other.',
+    );
+
+  program.hook('preAction', (_program, action) => {
+    const o = globals(action);
+    asJson = Boolean(o.json);
+    lang = o.lang;
+  });
+
+  program
+    .command('fingerprint')
+    .description("show this machine's fingerprint components (raw values masked) and its KooGallery form")
+    .option('--raw', 'show raw component values unmasked')
+    .action(async (opts: { raw?: boolean }, cmd: Command) => {
+      const o = globals(cmd);
+      const fp = await fingerprint();
+      const product = o.product ?? env.LICENSOR_PRODUCT_ID;
+      const hashed = product ? hashedFingerprint(fp, product) : undefined;
+      if (o.json) {
+        json({ ...fp, ...(hashed ? { product, hashed } : {}) });
+        return;
+      }
+      const rows: [string, string | undefined][] = [];
+      for (const name of ['machineId', 'hardwareUuid', 'baseboardSerial', 'cpu', 'diskSerials', 'macs'] as const) {
+        const v = fp.components[name];
+        const values = v === undefined ? [] : Array.isArray(v) ? v : [v];
+        rows.push([
+          `  ${name}`,
+          values.length ? values.map((x) => (opts.raw ? x : mask(x))).join(', ') : '(not readable)',
+        ]);
+      }
+      out(
+        table([
+          [
+            'Components',
+            `${fp.usableComponents} of 6 readable${fp.sufficient ? '' : ' (fewer than two: matching is weak; the license policy decides)'}`,
+          ],
+          ...rows,
+          ['KooGallery', fp.koogallery],
+          ['Virtual', fp.virtual.detected ? `yes (${fp.virtual.signals.join(', ')})` : 'no signal'],
+          [
+            'Hashed for',
+            hashed ? `${product}: ${Object.keys(hashed).length} components (what activation sends)` : undefined,
+          ],
+          ['Collected in', `${fp.durationMs} ms`],
+        ]),
+      );
+    });
+
+  program
+    .command('activate <code>')
+    .description('activate this machine online with a license code (needs --server, --product, --root)')
+    .option('--label <text>', 'a name for this device, shown when seats are full')
+    .option('--user <name>', 'named-user licensing: the user this seat is for')
+    .action(async (code: string, opts: { label?: string; user?: string }, cmd: Command) => {
+      const o = globals(cmd);
+      const m = manager(o, true);
+      const stop = spinner(io.stderr, `Activating ${normalizeLicenseCode(code)}…`);
+      let s: LicenseStatus;
+      try {
+        s = await m.activate(code, {
+          ...(opts.label ? { label: opts.label } : {}),
+          ...(opts.user ? { user: opts.user } : {}),
+        });
+      } finally {
+        stop();
+      }
+      reportStatus(o, s, [['Data folder', m.dataDir]]);
+    });
+
+  program
+    .command('status')
+    .description('verify the stored license offline')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const o = globals(cmd);
+      const m = manager(o);
+      reportStatus(o, await m.verify(), [['Data folder', m.dataDir]]);
+    });
+
+  program
+    .command('check-in')
+    .description('report to the license server and apply its answer')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const o = globals(cmd);
+      const m = manager(o);
+      const stop = spinner(io.stderr, 'Checking in…');
+      let r: CheckInResult;
+      try {
+        r = await m.checkIn();
+      } finally {
+        stop();
+      }
+      if (o.json) json(r);
+      else {
+        out(
+          statusReport(r.status, o.lang, now(), [
+            ['Check-in', r.online ? `server answered ${r.serverStatus}` : `failed: ${r.error?.message}`],
+          ]),
+        );
+      }
+      exitCode = r.online
+        ? exitCodeFor(r.status.code)
+        : r.status.valid
+          ? exitCodeFor(r.error?.code ?? 'INTERNAL')
+          : exitCodeFor(r.status.code);
+    });
+
+  program
+    .command('deactivate')
+    .description("free this machine's seat on the server and forget the local license")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const o = globals(cmd);
+      await manager(o).deactivate();
+      if (o.json) json({ released: true });
+      else out('Deactivated: the seat is free and the local license was removed.\n');
+    });
+
+  program
+    .command('offline-request <file>')
+    .description('write an activation request for a machine without network access ("-" for stdout)')
+    .requiredOption('--code <code>', 'the license code to activate')
+    .option('--label <text>', 'a name for this device')
+    .action(async (file: string, opts: { code: string; label?: string }, cmd: Command) => {
+      const o = globals(cmd);
+      const text = await manager(o).createOfflineRequest(opts.code, opts.label ? { label: opts.label } : {});
+      if (file === '-') {
+        out(text);
+        return;
+      }
+      writeFileSync(resolve(file), text, { mode: 0o600 });
+      if (o.json) json({ written: resolve(file) });
+      else {
+        out(
+          `Activation request written to ${resolve(file)}.\nSend it to your vendor; then import the License file you receive with:\n  licensor-client offline-import <license-file>\n`,
+        );
+      }
+    });
+
+  program
+    .command('offline-import <file>')
+    .description('verify a License file against this machine and store it')
+    .action(async (file: string, _opts: unknown, cmd: Command) => {
+      const o = globals(cmd);
+      const m = manager(o);
+      reportStatus(o, await m.importLicenseFile(readText(file, 'License file')), [['Data folder', m.dataDir]]);
+    });
+
+  program
+    .command('verify <license-file>')
+    .description('check a License file against this machine offline, without storing it (needs --root)')
+    .action(async (file: string, _opts: unknown, cmd: Command) => {
+      const o = globals(cmd);
+      const verifier = new LicenseVerifier({ roots: rootsOf(o, env) });
+      const text = readText(file, 'License file');
+      const product = o.product ?? env.LICENSOR_PRODUCT_ID;
+      const { status } = evaluateLicense({
+        verifier,
+        license: text,
+        fingerprint: await fingerprint(),
+        now: now(),
+        ...(product ? { productId: product } : {}),
+      });
+      reportStatus(o, status);
+    });
+
+  program
+    .command('devices <code>')
+    .description('list the devices holding seats of a license code (needs --server, --root)')
+    .action(async (code: string, _opts: unknown, cmd: Command) => {
+      const o = globals(cmd);
+      const { data } = await api(o).request({
+        method: 'POST',
+        path: '/api/v1/seats/devices',
+        body: { code: normalizeLicenseCode(code) },
+        schema: devicesResponseSchema,
+      });
+      if (o.json) {
+        json(data);
+        return;
+      }
+      out(
+        table([
+          ['Seats', `${data.devices.length} of ${data.seats} in use`],
+          [
+            'Transfers',
+            `${data.transfers.used} of ${data.transfers.limit} in the last ${data.transfers.periodDays} days`,
+          ],
+        ]),
+      );
+      if (data.devices.length > 0) {
+        const rows = data.devices.map((d) => [d.id, d.label ?? d.hostname ?? '-', d.platform ?? '-', d.lastSeenAt]);
+        const head = ['ID', 'NAME', 'PLATFORM', 'LAST SEEN'];
+        const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+        for (const r of [head, ...rows])
+          out(
+            `${r
+              .map((c, i) => c.padEnd(widths[i]!))
+              .join('  ')
+              .trimEnd()}\n`,
+          );
+        out("\nFree a lost machine's seat with: licensor-client release-device <code> <id>\n");
+      }
+    });
+
+  program
+    .command('release-device <code> <id>')
+    .description("free another device's seat of a license code (needs --server, --root)")
+    .action(async (code: string, id: string, _opts: unknown, cmd: Command) => {
+      const o = globals(cmd);
+      const { data } = await api(o).request({
+        method: 'POST',
+        path: `/api/v1/seats/devices/${encodeURIComponent(id)}/release`,
+        body: { code: normalizeLicenseCode(code) },
+        schema: z.object({ released: z.boolean() }),
+      });
+      if (o.json) json({ released: data.released });
+      else out(data.released ? `Seat of device ${id} freed.\n` : `Device ${id} held no seat (already free).\n`);
+    });
+
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; everything else commander reports is a usage error (already printed).
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    const e = toLicensorError(err, 'Unexpected failure');
+    if (asJson) json({ error: e.toJSON() });
+    else {
+      const hint = statusText(e.code, lang).action;
+      io.stderr.write(`Error [${e.code}]: ${e.message}\n`);
+      const devices = (e.detail?.devices ?? []) as { id?: string; label?: string | null; hostname?: string | null }[];
+      if (e.code === 'TOO_MANY_DEVICES' && Array.isArray(devices) && devices.length > 0) {
+        io.stderr.write('Devices holding the seats:\n');
+        for (const d of devices) io.stderr.write(`  ${d.id ?? '?'}  ${d.label ?? d.hostname ?? ''}\n`);
+        io.stderr.write('Free one with: licensor-client release-device <code> <id>\n');
+      } else if (hint && !e.message.includes(hint)) {
+        io.stderr.write(`${hint}\n`);
+      }
+      if (e.code === 'INTERNAL' && e.cause) io.stderr.write(`${String((e.cause as Error)?.stack ?? e.cause)}\n`);
+    }
+    return exitCodeFor(e.code);
+  }
+}

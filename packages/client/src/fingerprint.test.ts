@@ -1,0 +1,222 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateLicenseCode, LICENSE_CODES, parseKooGalleryFingerprint } from '@licensor/shared';
+import { describe, expect, it, vi } from 'vitest';
+import { defaultDataDir } from './dataDir';
+import {
+  collectFingerprint,
+  fingerprintFromReadings,
+  hashedFingerprint,
+  type SystemInformationLike,
+  systemInformationSource,
+} from './fingerprint';
+import { describeStatus, licenseCodeHint, statusText } from './messages';
+import { BASE_READINGS } from './test-support';
+
+function fakeSi(
+  overrides: Partial<Record<keyof SystemInformationLike, () => Promise<unknown>>> = {},
+): SystemInformationLike {
+  const si: SystemInformationLike = {
+    uuid: async () => ({
+      os: '3d1219c7c4c5404aaa1f6d2a48adfda4',
+      hardware: '4C4C4544-0042-3510-8052-B4C04F4E3132',
+      macs: [],
+    }),
+    system: async () => ({ uuid: '', virtual: false }),
+    baseboard: async () => ({ serial: 'To be filled by O.E.M.' }),
+    cpu: async () => ({ manufacturer: 'Intel', brand: 'Core i7-12700H', family: '6', model: '154', stepping: '3' }),
+    diskLayout: async () => [
+      { serialNum: 'S6B0NL0T123456', interfaceType: 'NVMe' },
+      { serialNum: 'USB-STICK-1', interfaceType: 'USB' },
+      { serialNum: '' },
+    ],
+    networkInterfaces: async () => [
+      { iface: 'lo', mac: '00:00:00:00:00:00', internal: true, virtual: false },
+      { iface: 'eth0', mac: '04:7c:16:5e:e3:5d', internal: false, virtual: false },
+      { iface: 'docker0', mac: '02:42:ac:11:00:02', internal: false, virtual: false },
+      { iface: 'vmnet8', mac: '00:50:56:c0:00:08', internal: false, virtual: true },
+      { iface: 'wlan0', mac: '3C-A9-F4-12-34-56', internal: false, virtual: false },
+    ],
+  };
+  return { ...si, ...overrides } as SystemInformationLike;
+}
+
+const noContainer = { exists: () => false, readText: () => undefined };
+
+describe('collectFingerprint', () => {
+  it('maps systeminformation readings, dropping placeholders, USB disks and virtual NICs', async () => {
+    const source = systemInformationSource({ si: fakeSi(), ...noContainer });
+    const fp = await collectFingerprint({ source });
+    expect(fp.components).toEqual({
+      machineId: '3D1219C7C4C5404AAA1F6D2A48ADFDA4',
+      hardwareUuid: '4C4C4544-0042-3510-8052-B4C04F4E3132',
+      cpu: 'INTEL CORE I7-12700H (6/154/3)',
+      diskSerials: ['S6B0NL0T123456'],
+      macs: ['04:7C:16:5E:E3:5D', '3C:A9:F4:12:34:56'],
+    });
+    expect(fp).toMatchObject({ usableComponents: 5, sufficient: true, missing: ['baseboardSerial'] });
+    expect(fp.virtual).toEqual({ detected: false, signals: [] });
+    // KooGallery form (spec 8.3): MAC|disk|board|CPU, the unreadable board left empty.
+    expect(fp.koogallery).toBe('04:7C:16:5E:E3:5D,3C:A9:F4:12:34:56|S6B0NL0T123456||INTEL CORE I7-12700H (6/154/3)');
+    expect(parseKooGalleryFingerprint(fp.koogallery).macs).toHaveLength(2);
+  });
+
+  it('omits a reading that hangs or fails, within the timeout, instead of inventing it', async () => {
+    const si = fakeSi({
+      diskLayout: () => new Promise(() => {}), // never settles
+      baseboard: async () => {
+        throw new Error('dmidecode: permission denied');
+      },
+    });
+    const started = performance.now();
+    const fp = await collectFingerprint({ source: systemInformationSource({ si, timeoutMs: 100, ...noContainer }) });
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(fp.components.diskSerials).toBeUndefined();
+    expect(fp.components.baseboardSerial).toBeUndefined();
+    expect(fp.components.machineId).toBeDefined();
+    expect(fp.timedOut).toEqual(['diskLayout']); // the failed baseboard read is not a timeout
+  });
+
+  it('reports VM and container signals', async () => {
+    const si = fakeSi({ system: async () => ({ virtual: true, virtualHost: 'KVM' }) });
+    const fp = await collectFingerprint({
+      source: systemInformationSource({
+        si,
+        exists: (p) => p === '/.dockerenv',
+        readText: (p) => (p === '/proc/1/cgroup' ? '0::/kubepods/besteffort/pod1234\n' : undefined),
+      }),
+    });
+    expect(fp.virtual).toEqual({ detected: true, signals: ['hypervisor:KVM', 'docker', 'cgroup:kubepods'] });
+  });
+
+  it('reports a container with empty serials as insufficient rather than inventing components', async () => {
+    const si = fakeSi({
+      uuid: async () => ({ os: '3d1219c7c4c5404aaa1f6d2a48adfda4', hardware: '', macs: ['02:fc:00:00:00:01'] }),
+      cpu: async () => ({}),
+      diskLayout: async () => [],
+      networkInterfaces: async () => [],
+      system: async () => ({ uuid: '', virtual: true, virtualHost: 'KVM', model: 'Docker Container' }),
+    });
+    const fp = await collectFingerprint({ source: systemInformationSource({ si, ...noContainer }) });
+    expect(fp.components).toEqual({ machineId: '3D1219C7C4C5404AAA1F6D2A48ADFDA4', macs: ['02:FC:00:00:00:01'] });
+    expect(fp.sufficient).toBe(true);
+
+    const bare = fingerprintFromReadings({
+      machineId: 'abc123def456',
+      diskSerials: ['0000000000'],
+      macs: ['FF:FF:FF:FF:FF:FF'],
+    });
+    expect(bare).toMatchObject({ usableComponents: 1, sufficient: false });
+    expect(bare.missing).toEqual(['hardwareUuid', 'baseboardSerial', 'cpu', 'diskSerials', 'macs']);
+  });
+
+  it('collects once per process and source; a failing source yields an empty fingerprint', async () => {
+    const source = vi.fn(async () => ({ ...BASE_READINGS }));
+    const a = await collectFingerprint({ source });
+    const b = await collectFingerprint({ source });
+    expect(a).toBe(b);
+    expect(source).toHaveBeenCalledTimes(1);
+    await collectFingerprint({ source, refresh: true });
+    expect(source).toHaveBeenCalledTimes(2);
+
+    const broken = await collectFingerprint({
+      source: () => {
+        throw new Error('boom');
+      },
+    });
+    expect(broken).toMatchObject({ usableComponents: 0, sufficient: false, components: {} });
+  });
+
+  it('hashes per product: the same machine is unlinkable across products', () => {
+    const fp = fingerprintFromReadings(BASE_READINGS);
+    const a = hashedFingerprint(fp, 'product-a');
+    const b = hashedFingerprint(fp, 'product-b');
+    expect(hashedFingerprint(fp, 'product-a')).toBe(a);
+    expect(Object.keys(a)).toHaveLength(6);
+    expect(a.machineId).not.toEqual(b.machineId);
+    expect(JSON.stringify(a)).not.toContain('3D1219C7');
+  });
+});
+
+describe('defaultDataDir', () => {
+  it('follows each platform convention', () => {
+    expect(
+      defaultDataDir('My App', {
+        platform: 'win32',
+        env: { APPDATA: 'C:\\Users\\al\\AppData\\Roaming' },
+        home: 'C:\\Users\\al',
+      }),
+    ).toBe('C:\\Users\\al\\AppData\\Roaming\\My App\\licensor');
+    expect(defaultDataDir('MyApp', { platform: 'darwin', env: {}, home: '/Users/al' })).toBe(
+      '/Users/al/Library/Application Support/MyApp/licensor',
+    );
+    expect(defaultDataDir('myapp', { platform: 'linux', env: { XDG_CONFIG_HOME: '/cfg' }, home: '/home/al' })).toBe(
+      '/cfg/myapp/licensor',
+    );
+    expect(defaultDataDir('myapp', { platform: 'linux', env: { XDG_CONFIG_HOME: 'relative' }, home: '/home/al' })).toBe(
+      '/home/al/.config/myapp/licensor',
+    );
+  });
+
+  it('refuses app names that would escape the folder', () => {
+    for (const bad of ['', '../etc', 'a/b', 'a\\b', '..', '.hidden']) {
+      expect(() => defaultDataDir(bad, { platform: 'linux', env: {}, home: '/h' })).toThrow(/appName/);
+    }
+  });
+});
+
+describe('messages (renderer-safe)', () => {
+  it('has an English and a Chinese text for every license code', () => {
+    for (const code of LICENSE_CODES) {
+      for (const lang of ['en', 'zh'] as const) {
+        const t = statusText(code, lang);
+        expect(t.title, `${code}/${lang}`).not.toMatch(/unexpected|意外/);
+        if (code !== 'VALID') expect(t.action.length, `${code}/${lang}`).toBeGreaterThan(0);
+      }
+    }
+    expect(describeStatus('FROZEN', 'zh')).toMatch(/冻结/);
+    expect(describeStatus('SERVER_UNREACHABLE')).toMatch(/internet connection/);
+    expect(describeStatus('SOMETHING_NEW')).toMatch(/unexpected/);
+  });
+
+  it('checks license codes while they are typed', () => {
+    const code = generateLicenseCode();
+    expect(licenseCodeHint(code.toLowerCase().replace(/-/g, ' '))).toMatchObject({
+      normalized: code,
+      kind: 'lsr',
+      plausible: true,
+    });
+    const last = code.at(-1) === '0' ? '1' : '0';
+    expect(licenseCodeHint(code.slice(0, -1) + last)).toMatchObject({
+      kind: 'lsr',
+      plausible: false,
+      hint: expect.stringMatching(/typo/),
+    });
+    expect(licenseCodeHint(' lsr-0000-0000 ')).toMatchObject({
+      plausible: false,
+      kind: 'unknown',
+      hint: expect.stringMatching(/LSR-XXXXX/),
+    });
+    expect(licenseCodeHint('pltestcode0001')).toMatchObject({
+      normalized: 'PLTESTCODE0001',
+      kind: 'marketplace',
+      plausible: true,
+    });
+    expect(licenseCodeHint('', 'zh').hint).toMatch(/授权码/);
+    expect(licenseCodeHint('custom-code-42')).toMatchObject({ plausible: true, hint: undefined });
+  });
+
+  it('imports nothing from node: (directly or through its imports)', () => {
+    const here = dirname(fileURLToPath(import.meta.url));
+    const files = [join(here, 'messages.ts'), resolve(here, '../../shared/src/licenseCode.ts')];
+    for (const f of files) {
+      const imports = [...readFileSync(f, 'utf8').matchAll(/^import\s+(type\s+)?[^;]*?from\s+'([^']+)'/gms)];
+      for (const [, typeOnly, spec] of imports) {
+        if (typeOnly) continue; // erased at compile time
+        expect(spec, f).not.toMatch(/^node:|^(fs|os|path|crypto)$/);
+        if (spec!.startsWith('@licensor/shared')) expect(spec).toBe('@licensor/shared/licenseCode');
+      }
+    }
+  });
+});

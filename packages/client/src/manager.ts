@@ -1,0 +1,822 @@
+/**
+ * LicenseManager: what an app calls at start-up and on a timer. Offline verification first (pinned roots,
+ * fingerprint, clock, grace); online activation, check-in and deactivation when there is a server.
+ */
+import { createHash, type KeyObject } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { arch, hostname, platform, release } from 'node:os';
+import {
+  type ActivateRequest,
+  activateRequestSchema,
+  activateResponseSchema,
+  checkInResponseSchema,
+  type DevicesResponse,
+  decodeLicenseFile,
+  devicePublicKeyHash,
+  devicesResponseSchema,
+  encodeOfflineRequest,
+  LicenseVerifier,
+  LicensorError,
+  newNonce,
+  normalizeLicenseCode,
+  offlineRequestSchema,
+  toLicensorError,
+} from '@licensor/shared';
+import { z } from 'zod';
+import { ApiClient, normalizeServerUrl } from './api';
+import { defaultDataDir } from './dataDir';
+import {
+  DEFAULT_CLOCK_SKEW_MS,
+  DEFAULT_ROLLBACK_TOLERANCE_MS,
+  type EvaluateInput,
+  type Evaluation,
+  evaluateLicense,
+  type LicenseStatus,
+  LOCKING_VERDICTS,
+  makeStatus,
+} from './evaluate';
+import {
+  collectFingerprint,
+  hashedFingerprint,
+  type MachineFingerprint,
+  PATIENT_READING_TIMEOUT_MS,
+} from './fingerprint';
+import { type DeviceKeyRecord, type SecretStore, type StateBody, StateStore } from './store';
+
+const HOUR = 3_600_000;
+const DEFAULT_CHECK_IN_INTERVAL_S = 24 * 3600;
+/** Persist the local high-water mark at most this often (verify may run very frequently). */
+const HIGH_WATER_STEP_MS = 60_000;
+/** setTimeout's ceiling (~24.8 days); longer delays would fire immediately. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface Timers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const realTimers: Timers = {
+  setTimeout: (cb, ms) => {
+    const t = setTimeout(cb, ms);
+    // A license timer must never keep a CLI or a closing app alive.
+    t.unref?.();
+    return t;
+  },
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+export interface DeviceDescription {
+  /** Shown to the license holder when seats are full ("Alice's laptop"). */
+  label?: string;
+  /** Sent unless set to null (some organisations treat host names as personal data). */
+  hostname?: string | null;
+}
+
+export interface LicenseManagerOptions {
+  /** The product this app is licensed as (must equal the License file's `product`). */
+  productId: string;
+  /** Pinned root certificate PEM(s) shipped with the app; the only trust anchors. */
+  roots: string[];
+  /** Licensor server base URL (e.g. https://license.example.com); needed for online operations. */
+  serverUrl?: string;
+  /** Names the default per-user data folder (see `defaultDataDir`); or pass `dataDir`. */
+  appName?: string;
+  dataDir?: string;
+  /** Keeps the device private key in OS-backed storage (e.g. Electron safeStorage) instead of the state file. */
+  secretStore?: SecretStore;
+  /**
+   * Fingerprint provider; default: `collectFingerprint()` (systeminformation, cached per process). Called
+   * again with `{ patient: true }` when readings had timed out and the state or the License did not match.
+   */
+  fingerprint?: (opts: { patient: boolean }) => Promise<MachineFingerprint> | MachineFingerprint;
+  /** Clock (ms since epoch); injectable for tests. */
+  now?: () => number;
+  timers?: Timers;
+  fetch?: typeof fetch;
+  /** Accepted License signature algorithms (subset of ['EdDSA']). */
+  algorithms?: readonly string[];
+  /** Allowance for clock differences on validity windows (default 5 min). */
+  clockSkewMs?: number;
+  /** How far the clock may be behind the trusted high-water mark before TIME_MODIFIED (default 60 min). */
+  rollbackToleranceMs?: number;
+  requestTimeoutMs?: number;
+  appVersion?: string;
+  device?: DeviceDescription;
+  /** Also send the raw KooGallery fingerprint string at activation (only for products that bind to it). */
+  sendKooGalleryFingerprint?: boolean;
+}
+
+export interface ActivateOptions {
+  /** Named-user licensing: the enterprise user this seat is for. */
+  user?: string;
+  label?: string;
+}
+
+export interface CheckInResult {
+  /** Whether the server answered (with any verdict). */
+  online: boolean;
+  /** The license status after the check-in (what the app should act on). */
+  status: LicenseStatus;
+  /** The server's verdict and words when it answered. */
+  serverStatus?: string;
+  serverMessage?: string;
+  /** Why the server could not be used; the stored file keeps working until its refresh/grace limit. */
+  error?: { code: string; message: string; retryable: boolean };
+}
+
+export interface AutoCheckInOptions {
+  /** Offline re-verification period, so expiry and grace are noticed while the app runs (default 1 h). */
+  verifyIntervalMs?: number;
+  /** First retry delay after a failed check-in, doubled per failure (default 5 min). */
+  retryMinMs?: number;
+  /** Longest retry delay (default 1 h). */
+  retryMaxMs?: number;
+}
+
+export interface LicenseManagerEvents {
+  /** The status changed (code, validity or warning), with the previous status. */
+  status: [status: LicenseStatus, previous: LicenseStatus | undefined];
+  /** A check-in finished (online or not). */
+  'check-in': [result: CheckInResult];
+}
+
+interface AutoState {
+  timer: unknown;
+  failures: number;
+  inflight: Promise<void> | undefined;
+}
+
+const releasedSchema = z.object({ released: z.literal(true) });
+const releaseResponseSchema = z.object({ released: z.boolean() });
+const b64uSha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
+
+export class LicenseManager {
+  readonly productId: string;
+  readonly dataDir: string;
+  readonly #opts: LicenseManagerOptions;
+  readonly #verifier: LicenseVerifier;
+  readonly #store: StateStore;
+  readonly #now: () => number;
+  readonly #timers: Timers;
+  readonly #events = new EventEmitter();
+  readonly #apis = new Map<string, ApiClient>();
+  #fp: MachineFingerprint | undefined;
+  #body: StateBody | undefined;
+  #tampered: string | undefined;
+  #loaded = false;
+  #patientReadDone = false;
+  #last: LicenseStatus | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #auto: AutoState | undefined;
+
+  constructor(opts: LicenseManagerOptions) {
+    if (!opts || typeof opts.productId !== 'string' || opts.productId.length === 0 || opts.productId.length > 64) {
+      throw new LicensorError('INVALID_INPUT', 'productId is required (1–64 characters)');
+    }
+    if (!Array.isArray(opts.roots) || opts.roots.length === 0) {
+      throw new LicensorError(
+        'INVALID_INPUT',
+        'roots is required: pass the pinned root certificate PEM shipped with the app',
+      );
+    }
+    if (!opts.dataDir && !opts.appName) {
+      throw new LicensorError('INVALID_INPUT', 'Pass dataDir, or appName to use the per-user default data folder');
+    }
+    this.#opts = { ...opts, serverUrl: opts.serverUrl ? normalizeServerUrl(opts.serverUrl) : undefined };
+    this.productId = opts.productId;
+    this.dataDir = opts.dataDir ?? defaultDataDir(opts.appName!);
+    this.#verifier = new LicenseVerifier({ roots: opts.roots, algorithms: opts.algorithms });
+    this.#store = new StateStore({ dataDir: this.dataDir, productId: opts.productId, secretStore: opts.secretStore });
+    this.#now = opts.now ?? Date.now;
+    this.#timers = opts.timers ?? realTimers;
+  }
+
+  /** The last status computed (undefined before the first verify). */
+  get status(): LicenseStatus | undefined {
+    return this.#last;
+  }
+
+  on<E extends keyof LicenseManagerEvents>(event: E, listener: (...args: LicenseManagerEvents[E]) => void): this {
+    this.#events.on(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  off<E extends keyof LicenseManagerEvents>(event: E, listener: (...args: LicenseManagerEvents[E]) => void): this {
+    this.#events.off(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  /** This machine's fingerprint (collected once per manager). */
+  async fingerprint(): Promise<MachineFingerprint> {
+    if (!this.#fp) this.#fp = await this.#provide(false);
+    return this.#fp;
+  }
+
+  #provide(patient: boolean): Promise<MachineFingerprint> | MachineFingerprint {
+    if (this.#opts.fingerprint) return this.#opts.fingerprint({ patient });
+    return collectFingerprint(patient ? { timeoutMs: PATIENT_READING_TIMEOUT_MS, refresh: true } : {});
+  }
+
+  /** Verifies the stored License offline. Never needs the network; never throws for license problems. */
+  verify(): Promise<LicenseStatus> {
+    return this.#exclusive(() => this.#verifyLocked());
+  }
+
+  /** Activates this device online with a license code and stores the verified License file. */
+  activate(code: string, opts: ActivateOptions = {}): Promise<LicenseStatus> {
+    return this.#exclusive(() => this.#activateLocked(code, opts));
+  }
+
+  /** Reports to the server and applies its answer; on failure the stored file keeps working within its limits. */
+  checkIn(): Promise<CheckInResult> {
+    return this.#exclusive(async () => {
+      const result = await this.#checkInLocked();
+      this.#events.emit('check-in', result);
+      return result;
+    });
+  }
+
+  /** Frees this device's seat on the server, then forgets the local License and device key. */
+  deactivate(): Promise<void> {
+    return this.#exclusive(() => this.#deactivateLocked());
+  }
+
+  /** An activation request file for a machine without network access (answered by an operator). */
+  createOfflineRequest(code: string, opts: ActivateOptions = {}): Promise<string> {
+    return this.#exclusive(() => this.#offlineRequestLocked(code, opts));
+  }
+
+  /** Verifies a License file against this device and stores it (offline activation, marketplace-delivered files). */
+  importLicenseFile(text: string | Uint8Array): Promise<LicenseStatus> {
+    return this.#exclusive(() => this.#importLocked(text));
+  }
+
+  /** The devices holding seats of a license code (to free a lost machine's seat). */
+  listSeatDevices(code: string): Promise<DevicesResponse> {
+    return this.#exclusive(async () => {
+      await this.#ensureState();
+      const { data } = await this.#api().request({
+        method: 'POST',
+        path: '/api/v1/seats/devices',
+        body: { code: this.#normalizeCode(code) },
+        schema: devicesResponseSchema,
+      });
+      return data;
+    });
+  }
+
+  /** Frees the seat of another device of the same license code; false when it was already free. */
+  releaseSeatDevice(code: string, deviceId: string): Promise<boolean> {
+    return this.#exclusive(async () => {
+      if (typeof deviceId !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(deviceId)) {
+        throw new LicensorError('INVALID_INPUT', 'deviceId must be an id from the device list');
+      }
+      await this.#ensureState();
+      const { data } = await this.#api().request({
+        method: 'POST',
+        path: `/api/v1/seats/devices/${encodeURIComponent(deviceId)}/release`,
+        body: { code: this.#normalizeCode(code) },
+        schema: releaseResponseSchema,
+      });
+      return data.released;
+    });
+  }
+
+  /** Forgets the local state (e.g. after STATE_TAMPERED); the next activation starts afresh. */
+  reset(): Promise<void> {
+    return this.#exclusive(async () => {
+      await this.#store.deleteDeviceKey(this.#body?.device);
+      this.#store.reset();
+      this.#body = undefined;
+      this.#tampered = undefined;
+      this.#loaded = true;
+      this.#publish(makeStatus('NO_LICENSE', this.#now(), null));
+    });
+  }
+
+  /**
+   * Verifies now, then keeps the license fresh: checks in when the server's interval has passed (retrying
+   * with backoff while offline) and re-verifies offline every `verifyIntervalMs`. Status changes are
+   * emitted as 'status' events.
+   */
+  startAutoCheckIn(opts: AutoCheckInOptions = {}): void {
+    if (this.#auto) return;
+    const verifyEvery = opts.verifyIntervalMs ?? HOUR;
+    const retryMin = opts.retryMinMs ?? 5 * 60_000;
+    const retryMax = opts.retryMaxMs ?? HOUR;
+    const auto: AutoState = { timer: undefined, failures: 0, inflight: undefined };
+    this.#auto = auto;
+    const schedule = (ms: number) => {
+      if (this.#auto !== auto) return;
+      auto.timer = this.#timers.setTimeout(tick, Math.max(0, Math.min(ms, MAX_TIMER_MS)));
+    };
+    const run = async (): Promise<number> => {
+      await this.#exclusive(() => this.#ensureState());
+      const body = this.#body;
+      const canCheckIn = Boolean(body?.activationId && body.device && (body.serverUrl ?? this.#opts.serverUrl));
+      if (!canCheckIn) {
+        await this.verify();
+        return verifyEvery;
+      }
+      const interval = (body!.checkInIntervalSeconds ?? DEFAULT_CHECK_IN_INTERVAL_S) * 1000;
+      const due = (body!.lastCheckInAt ?? 0) + interval;
+      if (this.#now() < due) {
+        await this.verify();
+        return Math.min(verifyEvery, due - this.#now());
+      }
+      const result = await this.checkIn();
+      if (result.online) {
+        auto.failures = 0;
+        return Math.min(verifyEvery, (this.#body?.checkInIntervalSeconds ?? DEFAULT_CHECK_IN_INTERVAL_S) * 1000);
+      }
+      auto.failures++;
+      return Math.min(retryMax, retryMin * 2 ** (auto.failures - 1));
+    };
+    const tick = () => {
+      auto.timer = undefined;
+      auto.inflight = run()
+        .catch(() => verifyEvery) // storage trouble: the status was published; try again later
+        .then(schedule)
+        .finally(() => {
+          auto.inflight = undefined;
+        });
+    };
+    schedule(0);
+  }
+
+  /** Stops the automatic check-ins and waits for one in progress. */
+  async stop(): Promise<void> {
+    const auto = this.#auto;
+    this.#auto = undefined;
+    if (!auto) return;
+    if (auto.timer !== undefined) this.#timers.clearTimeout(auto.timer);
+    await auto.inflight;
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------------
+
+  /** Operations run one at a time so state writes of one manager never interleave. */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #ensureState(): Promise<void> {
+    const fp = await this.fingerprint();
+    if (this.#loaded && !this.#store.changedOnDisk()) return;
+    let r = this.#store.load(fp);
+    if (r.kind === 'tampered' && r.reason === 'other-machine' && (await this.#readPatiently())) {
+      r = this.#store.load(this.#fp!);
+    }
+    this.#loaded = true;
+    this.#body = r.kind === 'ok' ? r.body : undefined;
+    this.#tampered = r.kind === 'tampered' ? r.reason : undefined;
+  }
+
+  /**
+   * On a busy machine some readings may have timed out at start-up; before concluding that this is another
+   * machine (or that the fingerprint changed), read once more with a generous timeout. True if it re-read.
+   */
+  async #readPatiently(): Promise<boolean> {
+    if (this.#patientReadDone || !this.#fp || this.#fp.timedOut.length === 0) return false;
+    this.#patientReadDone = true;
+    this.#fp = await this.#provide(true);
+    return true;
+  }
+
+  #fresh(): StateBody {
+    return { v: 1, productId: this.productId, highWater: this.#now() };
+  }
+
+  #save(body: StateBody): void {
+    this.#store.save(body, this.#fp!);
+    this.#body = body;
+    this.#tampered = undefined;
+  }
+
+  #publish(status: LicenseStatus): LicenseStatus {
+    const prev = this.#last;
+    this.#last = status;
+    if (
+      !prev ||
+      prev.code !== status.code ||
+      prev.valid !== status.valid ||
+      prev.detail.warning !== status.detail.warning
+    ) {
+      this.#events.emit('status', status, prev);
+    }
+    return status;
+  }
+
+  #evaluate(body: StateBody, license: string, extra: Partial<EvaluateInput> = {}): Evaluation {
+    const devicePublicKeys = [body.device?.publicKey, body.pendingDevice?.publicKey].filter(
+      (k): k is string => k !== undefined,
+    );
+    return evaluateLicense({
+      verifier: this.#verifier,
+      license,
+      productId: this.productId,
+      fingerprint: this.#fp!,
+      devicePublicKeys,
+      now: this.#now(),
+      highWater: body.highWater,
+      verdict: body.verdict,
+      skewMs: this.#opts.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS,
+      rollbackToleranceMs: this.#opts.rollbackToleranceMs ?? DEFAULT_ROLLBACK_TOLERANCE_MS,
+      ...extra,
+    });
+  }
+
+  async #verifyLocked(): Promise<LicenseStatus> {
+    await this.#ensureState();
+    const now = this.#now();
+    if (this.#tampered) {
+      return this.#publish(
+        makeStatus('STATE_TAMPERED', now, null, {
+          reason: this.#tampered,
+          explanation:
+            this.#tampered === 'other-machine'
+              ? 'The local license data was created on another machine (or too much hardware changed)'
+              : this.#tampered === 'salt-missing'
+                ? 'The install salt next to the license data is missing'
+                : 'The local license data was modified outside the application',
+        }),
+      );
+    }
+    const body = this.#body;
+    if (!body?.license) return this.#publish(makeStatus('NO_LICENSE', now, null));
+    let { status } = this.#evaluate(body, body.license);
+    if (status.code === 'FINGERPRINT_MISMATCH' && (await this.#readPatiently())) {
+      ({ status } = this.#evaluate(body, body.license));
+    }
+    if (body.activationId) status.detail.activationId = body.activationId;
+    if (body.lastCheckInAt) status.detail.lastCheckInAt = new Date(body.lastCheckInAt).toISOString();
+    // Remember the latest trusted local time, unless the clock is the very thing in doubt.
+    if (status.code !== 'TIME_MODIFIED' && now > body.highWater + HIGH_WATER_STEP_MS) {
+      try {
+        this.#save({ ...body, highWater: now });
+      } catch {
+        // Read-only media or a full disk must not turn a valid license invalid; the mark advances next time.
+      }
+    }
+    return this.#publish(status);
+  }
+
+  #requireServer(body?: StateBody): string {
+    const url = this.#opts.serverUrl ?? body?.serverUrl;
+    if (!url) {
+      throw new LicensorError('INVALID_INPUT', 'No license server configured: pass serverUrl to the LicenseManager');
+    }
+    return url;
+  }
+
+  #api(body: StateBody | undefined = this.#body): ApiClient {
+    const url = this.#requireServer(body);
+    let api = this.#apis.get(url);
+    if (!api) {
+      api = new ApiClient({
+        serverUrl: url,
+        roots: this.#opts.roots,
+        fetch: this.#opts.fetch,
+        now: this.#now,
+        timeoutMs: this.#opts.requestTimeoutMs,
+      });
+      this.#apis.set(url, api);
+    }
+    // The stored License's signing certificate usually also signs responses: no /keys round trip needed.
+    if (body?.license) {
+      try {
+        api.trustChain(decodeLicenseFile(body.license).envelope.x5c);
+      } catch {
+        /* a broken stored file is reported by verify; /keys still works */
+      }
+    }
+    return api;
+  }
+
+  #normalizeCode(code: string): string {
+    const normalized = typeof code === 'string' ? normalizeLicenseCode(code) : '';
+    if (normalized.length === 0 || normalized.length > 64) {
+      throw new LicensorError('INVALID_INPUT', 'Enter the license code from your order (1–64 characters)');
+    }
+    return normalized;
+  }
+
+  #deviceInfo(label?: string): ActivateRequest['device'] {
+    const d = this.#opts.device ?? {};
+    const info: NonNullable<ActivateRequest['device']> = {
+      platform: platform(),
+      arch: arch(),
+      osVersion: release().slice(0, 128),
+      virtual: this.#fp?.virtual.detected ?? false,
+    };
+    const host = d.hostname === null ? undefined : (d.hostname ?? hostname());
+    if (host) info.hostname = host.slice(0, 255);
+    if (this.#opts.appVersion) info.appVersion = this.#opts.appVersion.slice(0, 64);
+    const l = label ?? d.label;
+    if (l) info.label = l.slice(0, 128);
+    return info;
+  }
+
+  #fingerprintSubmission() {
+    const fp = this.#fp!;
+    const components = hashedFingerprint(fp, this.productId);
+    if (Object.keys(components).length === 0) {
+      throw new LicensorError(
+        'INVALID_INPUT',
+        'No hardware component of this machine could be read, so it cannot be bound to a license. Run the application as a regular desktop user, or ask the vendor for a license file.',
+      );
+    }
+    return this.#opts.sendKooGalleryFingerprint ? { components, koogallery: this.#fp!.koogallery } : { components };
+  }
+
+  /** Trusted time after a verified server answer: the old mark survives unless implausibly ahead of it. */
+  #trustedAfter(body: StateBody | undefined, ...serverTimes: number[]): number {
+    const server = Math.max(this.#now(), ...serverTimes.filter(Number.isFinite));
+    const tolerance = this.#opts.rollbackToleranceMs ?? DEFAULT_ROLLBACK_TOLERANCE_MS;
+    const old = body?.highWater ?? 0;
+    // A mark far beyond authenticated time came from a clock that ran ahead; the server's time wins.
+    return old > server + tolerance ? server : Math.max(old, server);
+  }
+
+  async #activateLocked(code: string, opts: ActivateOptions): Promise<LicenseStatus> {
+    await this.#ensureState();
+    const normalized = this.#normalizeCode(code);
+    const prev = this.#tampered ? undefined : this.#body;
+    const serverUrl = this.#requireServer(prev);
+    const codeHash = b64uSha256(normalized);
+    const now = this.#now();
+
+    // Re-activating with the same code keeps the device key, so the server sees the same device.
+    let device: DeviceKeyRecord | undefined;
+    let privateKey: KeyObject | undefined;
+    if (prev?.device && prev.codeHash === codeHash && prev.serverUrl === serverUrl) {
+      try {
+        privateKey = await this.#store.openDeviceKey(prev.device);
+        device = prev.device;
+      } catch {
+        device = undefined;
+      }
+    }
+    if (!device || !privateKey) ({ record: device, privateKey } = await this.#store.createDeviceKey(now));
+
+    const request = activateRequestSchema.safeParse({
+      code: normalized,
+      productId: this.productId,
+      fingerprint: this.#fingerprintSubmission(),
+      device: this.#deviceInfo(opts.label),
+      devicePublicKey: device.publicKey,
+      ...(opts.user ? { user: opts.user } : {}),
+    });
+    if (!request.success) {
+      throw new LicensorError('INVALID_INPUT', `Invalid activation request: ${request.error.issues[0]?.message}`, {
+        issues: request.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`),
+      });
+    }
+    const { data, serverTs } = await this.#api(prev).request({
+      method: 'POST',
+      path: '/api/v1/activations',
+      body: request.data,
+      schema: activateResponseSchema,
+    });
+    const body: StateBody = {
+      v: 1,
+      productId: this.productId,
+      highWater: this.#trustedAfter(prev, serverTs, Date.parse(data.serverTime)),
+      serverUrl,
+      activationId: data.activationId,
+      codeHash,
+      license: data.license,
+      device,
+      checkInIntervalSeconds: data.checkInIntervalSeconds,
+      lastCheckInAt: now,
+      entitlement: data.entitlement,
+    };
+    if (prev?.pendingDevice) body.pendingDevice = prev.pendingDevice;
+    // Never store a file this machine would reject: the user would be locked out at the next start.
+    const { status } = this.#evaluate(body, data.license, { verdict: undefined });
+    if (!status.valid) {
+      throw new LicensorError(
+        status.code,
+        `The server issued a License file that does not verify here: ${status.message}`,
+        {
+          ...status.detail,
+        },
+      );
+    }
+    status.detail.activationId = data.activationId;
+    status.detail.lastCheckInAt = new Date(now).toISOString();
+    if (prev?.device && prev.device.publicKey !== device.publicKey) await this.#store.deleteDeviceKey(prev.device);
+    this.#save(body);
+    return this.#publish(status);
+  }
+
+  async #checkInLocked(): Promise<CheckInResult> {
+    await this.#ensureState();
+    const body = this.#tampered ? undefined : this.#body;
+    if (!body?.activationId || !body.device) {
+      throw new LicensorError(
+        this.#tampered ? 'STATE_TAMPERED' : 'NO_LICENSE',
+        this.#tampered
+          ? 'The local license data cannot be trusted; activate again online'
+          : 'This device has no online activation to check in; activate it first',
+      );
+    }
+    const now = this.#now();
+    const failed = async (err: unknown): Promise<CheckInResult> => {
+      const e = toLicensorError(err, 'Check-in failed');
+      try {
+        this.#save({ ...this.#body!, lastCheckInAttemptAt: now });
+      } catch {
+        /* the attempt time is only informative */
+      }
+      const status = await this.#verifyLocked();
+      return { online: false, status, error: { code: e.code, message: e.message, retryable: e.retryable } };
+    };
+
+    let privateKey: KeyObject;
+    try {
+      privateKey = await this.#store.openDeviceKey(body.device);
+    } catch (err) {
+      return failed(err);
+    }
+    const fingerprint = { components: hashedFingerprint(this.#fp!, this.productId) };
+    let response: Awaited<ReturnType<ApiClient['request']>> & { data: z.infer<typeof checkInResponseSchema> };
+    try {
+      response = await this.#api(body).request({
+        method: 'POST',
+        path: `/api/v1/activations/${encodeURIComponent(body.activationId)}/check-in`,
+        body: {
+          ...(this.#opts.appVersion ? { appVersion: this.#opts.appVersion.slice(0, 64) } : {}),
+          ...(Object.keys(fingerprint.components).length > 0 ? { fingerprint } : {}),
+        },
+        device: { activationId: body.activationId, privateKey },
+        schema: checkInResponseSchema,
+      });
+    } catch (err) {
+      const e = toLicensorError(err, 'Check-in failed');
+      // The server refused the activation itself (revoked, released, seat freed): that is its verdict.
+      if (LOCKING_VERDICTS.has(e.code)) {
+        this.#save({
+          ...body,
+          verdict: { code: e.code, message: e.message, at: Math.max(now, body.highWater) },
+          lastCheckInAttemptAt: now,
+        });
+        const status = await this.#verifyLocked();
+        return { online: true, status, serverStatus: e.code, serverMessage: e.message };
+      }
+      return failed(e);
+    }
+
+    const { data, serverTs } = response;
+    const serverTime = Date.parse(data.serverTime);
+    const next: StateBody = {
+      ...body,
+      highWater: this.#trustedAfter(body, serverTs, serverTime),
+      lastCheckInAt: now,
+      lastCheckInAttemptAt: now,
+      checkInIntervalSeconds: data.checkInIntervalSeconds,
+    };
+    if (data.entitlement) next.entitlement = data.entitlement;
+    let fileProblem: LicenseStatus | undefined;
+    if (data.license) {
+      const { status } = this.#evaluate(next, data.license, { verdict: undefined });
+      if (['FILE_SIGNATURE_INVALID', 'PRODUCT_MISMATCH', 'FINGERPRINT_MISMATCH'].includes(status.code)) {
+        fileProblem = status; // keep the old file rather than store one this machine rejects
+      } else {
+        next.license = data.license;
+      }
+    }
+    if (data.status === 'VALID') delete next.verdict;
+    else if (LOCKING_VERDICTS.has(data.status)) {
+      next.verdict = { code: data.status, message: data.message, at: Math.max(next.highWater, serverTime) };
+    }
+    this.#save(next);
+    const status = await this.#verifyLocked();
+    const result: CheckInResult = { online: true, status, serverStatus: data.status, serverMessage: data.message };
+    if (fileProblem) {
+      result.error = {
+        code: 'RESPONSE_INVALID',
+        message: `The server sent a License file that does not verify here (${fileProblem.code}); the previous file was kept`,
+        retryable: false,
+      };
+    }
+    return result;
+  }
+
+  async #deactivateLocked(): Promise<void> {
+    await this.#ensureState();
+    const body = this.#tampered ? undefined : this.#body;
+    if (!body?.activationId || !body.device) {
+      throw new LicensorError('NO_LICENSE', 'This device has no online activation to deactivate');
+    }
+    const privateKey = await this.#store.openDeviceKey(body.device);
+    try {
+      await this.#api(body).request({
+        method: 'DELETE',
+        path: `/api/v1/activations/${encodeURIComponent(body.activationId)}`,
+        device: { activationId: body.activationId, privateKey },
+        schema: releasedSchema,
+      });
+    } catch (err) {
+      // Already gone on the server (released, freed by an operator): forgetting it locally is what is left.
+      if (!(err instanceof LicensorError) || (err.code !== 'NOT_FOUND' && err.code !== 'RELEASED')) throw err;
+    }
+    await this.#store.deleteDeviceKey(body.device);
+    const next: StateBody = { v: 1, productId: this.productId, highWater: Math.max(body.highWater, this.#now()) };
+    if (body.pendingDevice) next.pendingDevice = body.pendingDevice;
+    this.#save(next);
+    this.#publish(makeStatus('NO_LICENSE', this.#now(), null));
+  }
+
+  async #offlineRequestLocked(code: string, opts: ActivateOptions): Promise<string> {
+    await this.#ensureState();
+    const base = (!this.#tampered && this.#body) || this.#fresh();
+    const now = this.#now();
+    let record = base.pendingDevice;
+    let privateKey: KeyObject | undefined;
+    if (record) {
+      try {
+        privateKey = await this.#store.openDeviceKey(record);
+      } catch {
+        record = undefined;
+      }
+    }
+    if (!record || !privateKey) ({ record, privateKey } = await this.#store.createDeviceKey(now));
+    const request = offlineRequestSchema.safeParse({
+      v: 1,
+      createdAt: new Date(now).toISOString(),
+      nonce: newNonce(),
+      code: this.#normalizeCode(code),
+      productId: this.productId,
+      fingerprint: this.#fingerprintSubmission(),
+      device: this.#deviceInfo(opts.label),
+      devicePublicKey: record.publicKey,
+      ...(opts.user ? { user: opts.user } : {}),
+    });
+    if (!request.success) {
+      throw new LicensorError('INVALID_INPUT', `Invalid activation request: ${request.error.issues[0]?.message}`);
+    }
+    const text = encodeOfflineRequest(request.data, privateKey);
+    this.#save({ ...base, pendingDevice: record });
+    return text;
+  }
+
+  async #importLocked(input: string | Uint8Array): Promise<LicenseStatus> {
+    if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
+      throw new LicensorError('INVALID_INPUT', 'Pass the License file contents as text');
+    }
+    const text = typeof input === 'string' ? input : Buffer.from(input).toString('utf8');
+    await this.#ensureState();
+    const base = (!this.#tampered && this.#body) || this.#fresh();
+    const { status, payload } = this.#evaluate(base, text, { verdict: undefined });
+    if (['FILE_SIGNATURE_INVALID', 'PRODUCT_MISMATCH', 'FINGERPRINT_MISMATCH', 'TIME_MODIFIED'].includes(status.code)) {
+      throw new LicensorError(status.code, `License file not imported: ${status.message}`, { ...status.detail });
+    }
+    // An older file of the same entitlement would undo a later state (e.g. bring back a frozen license).
+    if (base.license && payload) {
+      try {
+        const current = decodeLicenseFile(base.license).payload;
+        if (current.eid === payload.eid && Date.parse(payload.issuedAt) < Date.parse(current.issuedAt)) {
+          throw new LicensorError(
+            'INVALID_INPUT',
+            `This License file (issued ${payload.issuedAt}) is older than the stored one (issued ${current.issuedAt}); use the newest file`,
+          );
+        }
+      } catch (err) {
+        if (err instanceof LicensorError && err.code === 'INVALID_INPUT') throw err;
+      }
+    }
+    const next: StateBody = {
+      ...base,
+      license: text,
+      highWater: Math.max(base.highWater, this.#now(), payload ? Date.parse(payload.serverTime) : 0),
+    };
+    delete next.verdict;
+    const boundKey = payload?.deviceKey;
+    const matches = (r: DeviceKeyRecord | undefined) =>
+      r !== undefined && boundKey !== undefined && devicePublicKeyHash(r.publicKey) === boundKey;
+    if (matches(base.pendingDevice)) {
+      // The answer to our offline request: its key becomes the activation's key, so later check-ins work.
+      if (base.device && base.device.publicKey !== base.pendingDevice!.publicKey)
+        await this.#store.deleteDeviceKey(base.device);
+      next.device = base.pendingDevice;
+      delete next.pendingDevice;
+      next.activationId = payload!.lid;
+      if (this.#opts.serverUrl && !next.serverUrl) next.serverUrl = this.#opts.serverUrl;
+    } else if (matches(base.device)) {
+      next.activationId = payload!.lid;
+    } else {
+      // A file bound to no key of ours (e.g. delivered by KooGallery's client) belongs to no activation here.
+      if (base.device) await this.#store.deleteDeviceKey(base.device);
+      delete next.device;
+      delete next.activationId;
+      delete next.codeHash;
+      delete next.lastCheckInAt;
+    }
+    this.#save(next);
+    if (next.activationId) status.detail.activationId = next.activationId;
+    return this.#publish(status);
+  }
+}
