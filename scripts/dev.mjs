@@ -55,7 +55,14 @@ if (task === 'install') {
   process.exit(run(process.execPath, ['--import', 'tsx', server, ...process.argv.slice(3)]));
 } else if (task === 'test') {
   ensureInstalled();
-  for (const project of ['packages/shared', 'packages/server', 'packages/client', 'test']) {
+  for (const project of [
+    'packages/shared',
+    'packages/server',
+    'packages/client',
+    'packages/client/electron/tsconfig.browser.json',
+    'packages/client/electron/tsconfig.e2e.json',
+    'test',
+  ]) {
     step(`Type check ${project}`, bin('tsc'), ['-p', project, '--noEmit']);
   }
   step('Lint and format check (biome)', bin('biome'), ['ci', '.']);
