@@ -35,6 +35,8 @@ const schema = z.object({
   LICENSOR_TLS_KEY: z.string().optional(),
   LICENSOR_CORS_ORIGINS: z.string().optional(),
   LICENSOR_SCHEDULER: z.enum(['on', 'off']).default('on'),
+  /** Requests per minute per client IP on /api/v1 (stricter per-code limits derive from it); 0 disables. */
+  LICENSOR_API_RATE_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(120),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -65,6 +67,7 @@ export interface Config {
   tls: { cert: string; key: string } | undefined;
   corsOrigins: string[];
   scheduler: boolean;
+  apiRateLimit: number;
 }
 
 const DEFAULT_FALLBACKS: Record<string, string> = {
@@ -133,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tls: c.LICENSOR_TLS_CERT && c.LICENSOR_TLS_KEY ? { cert: c.LICENSOR_TLS_CERT, key: c.LICENSOR_TLS_KEY } : undefined,
     corsOrigins: c.LICENSOR_CORS_ORIGINS ? c.LICENSOR_CORS_ORIGINS.split(',').map((s) => s.trim()) : [],
     scheduler: c.LICENSOR_SCHEDULER === 'on',
+    apiRateLimit: c.LICENSOR_API_RATE_LIMIT,
   };
 }
 

@@ -1,5 +1,7 @@
-import { type MatchRule, matchRuleSchema } from '@licensor/shared';
+import { LicensorError, type MatchRule, matchRuleSchema } from '@licensor/shared';
 import { z } from 'zod';
+import type { Db } from '../db/database';
+import { audit } from './entitlements';
 
 /** How an entitlement may be used. Product defaults come first; an entitlement may override any field. */
 export interface Policy {
@@ -67,12 +69,78 @@ export type PolicyOverrides = z.infer<typeof policyOverridesSchema>;
 
 /** Merges product defaults and an entitlement's stored overrides (JSON text from the database). */
 export function resolvePolicy(overridesJson: string | null | undefined, productDefaults: PolicyOverrides = {}): Policy {
-  let overrides: PolicyOverrides = {};
-  if (overridesJson) {
-    const parsed = policyOverridesSchema.safeParse(JSON.parse(overridesJson));
-    if (parsed.success) overrides = parsed.data;
-  }
-  return { ...DEFAULT_POLICY, ...productDefaults, ...overrides } as Policy;
+  return { ...DEFAULT_POLICY, ...productDefaults, ...parseOverrides(overridesJson) } as Policy;
 }
 
 export const seatLimit = (policy: Policy, seats: number): number => policy.maxDevices ?? seats;
+
+// Policies are a handful of distinct JSON texts read on every request: parse and validate each once.
+const PARSED_CACHE_SIZE = 1000;
+const parsedOverrides = new Map<string, PolicyOverrides>();
+
+/** Parses stored overrides; a row that no longer validates is ignored rather than failing every request. */
+function parseOverrides(json: string | null | undefined): PolicyOverrides {
+  if (!json) return {};
+  const cached = parsedOverrides.get(json);
+  if (cached) return cached;
+  let overrides: PolicyOverrides = {};
+  try {
+    const parsed = policyOverridesSchema.safeParse(JSON.parse(json));
+    if (parsed.success) overrides = Object.freeze(parsed.data) as PolicyOverrides;
+  } catch {
+    // unparsable: no overrides
+  }
+  if (parsedOverrides.size >= PARSED_CACHE_SIZE) parsedOverrides.clear();
+  parsedOverrides.set(json, overrides);
+  return overrides;
+}
+
+/** The product defaults stored for a product (table product_policies); `*` holds defaults for every product. */
+export function productPolicy(db: Db, productId: string | null | undefined): PolicyOverrides {
+  const rows = db.all<{ product_id: string; policy: string }>(
+    `SELECT product_id, policy FROM product_policies WHERE product_id IN ('*', ?)`,
+    [productId ?? '*'],
+  );
+  const any = rows.find((r) => r.product_id === '*');
+  const own = rows.find((r) => r.product_id !== '*');
+  return { ...parseOverrides(any?.policy), ...parseOverrides(own?.policy) };
+}
+
+/** The effective policy of an entitlement: built-in defaults ← product defaults ← the entitlement's overrides. */
+export const policyFor = (db: Db, ent: { product_id: string | null; policy: string | null }): Policy =>
+  resolvePolicy(ent.policy, productPolicy(db, ent.product_id));
+
+/**
+ * Stores a product's policy defaults (replacing earlier ones; `null` deletes them). Validated with the same
+ * schema as entitlement overrides, so a typo is refused with the field it concerns.
+ */
+export function setProductPolicy(db: Db, productId: string, overrides: PolicyOverrides | null, actor: string): void {
+  const checked = overrides === null ? null : policyOverridesSchema.safeParse(overrides);
+  if (checked && !checked.success) {
+    const problems = checked.error.issues.map((i) => `${i.path.join('.') || 'policy'}: ${i.message}`);
+    throw new LicensorError('INVALID_INPUT', `Invalid policy for product ${productId}: ${problems.join('; ')}`, {
+      problems,
+    });
+  }
+  db.transaction(() => {
+    const before = db.first<{ policy: string }>('SELECT policy FROM product_policies WHERE product_id = ?', [
+      productId,
+    ]);
+    if (checked) {
+      db.run(
+        `INSERT INTO product_policies (product_id, policy, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (product_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`,
+        [productId, JSON.stringify(checked.data), new Date().toISOString()],
+      );
+    } else {
+      db.run('DELETE FROM product_policies WHERE product_id = ?', [productId]);
+    }
+    audit(db, {
+      actor,
+      action: 'policy.product_set',
+      before: before ? JSON.parse(before.policy) : null,
+      after: checked ? checked.data : null,
+      detail: { productId },
+    });
+  });
+}

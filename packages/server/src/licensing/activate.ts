@@ -1,0 +1,433 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type activateRequestSchema,
+  devicePublicKeyHash,
+  formatKooGalleryFingerprint,
+  type HashedComponents,
+  importDevicePublicKey,
+  LicensorError,
+  licenseCodeKind,
+  matchFingerprint,
+  normalizeLicenseCode,
+  parseKooGalleryFingerprint,
+} from '@licensor/shared';
+import type { z } from 'zod';
+import type { Db } from '../db/database';
+import { isKitUserAuthorized } from '../kit/queries';
+import type { KooContext } from '../koogallery/context';
+import { todayUtc } from '../koogallery/time';
+import {
+  type ActivationRow,
+  activeActivations,
+  cullLapsedLeases,
+  deviceSummary,
+  findActivation,
+  parseComponents,
+} from './activations';
+import { audit, type EntitlementRow, findEntitlement, findEntitlementByCode } from './entitlements';
+import { issueLicenseFile } from './issue';
+import { learnMarketplaceCode } from './marketplace';
+import { type Policy, policyFor, seatLimit } from './policy';
+import { fileStatusOf, type Verdict, verdictMessage, verdictOf } from './verdict';
+
+/** What the licensing core needs from the app: storage, keys, clock, the marketplace client, config. */
+export type LicensingContext = Pick<KooContext, 'db' | 'config' | 'keys' | 'now' | 'openApi' | 'log'>;
+
+export type ActivationInput = z.output<typeof activateRequestSchema>;
+
+const MINUTE = 60_000;
+
+/**
+ * Finds the entitlement a typed code names: an LSR code (normalised, so look-alike characters and missing
+ * dashes still match), a marketplace `PL…` code, or a family-C instance id.
+ */
+export function resolveCode(db: Db, typed: string): EntitlementRow | undefined {
+  const raw = typed.trim();
+  const ent = findEntitlementByCode(db, normalizeLicenseCode(raw)) ?? findEntitlementByCode(db, raw);
+  if (ent) return ent;
+  const instance = findEntitlement(db, raw);
+  return instance?.family === 'C' ? instance : undefined;
+}
+
+/** Like resolveCode, but learns an unknown marketplace code from KooGallery (family B first activation). */
+export async function resolveCodeForActivation(ctx: LicensingContext, typed: string): Promise<EntitlementRow> {
+  const ent = resolveCode(ctx.db, typed);
+  if (ent) return ent;
+  const code = normalizeLicenseCode(typed);
+  if (licenseCodeKind(code) === 'marketplace') return learnMarketplaceCode(ctx, code);
+  throw new LicensorError(
+    'NOT_FOUND',
+    'No license with this code. Check the code (it is in your purchase confirmation) and type it again.',
+  );
+}
+
+/** Throws the verdict that stops a new activation, if any. */
+export function assertUsable(ent: EntitlementRow, now: Date): void {
+  if (ent.status === 'provisioning') {
+    // Family C: the marketplace order is still being fetched (seconds, normally).
+    throw new LicensorError(
+      'MARKETPLACE_UNAVAILABLE',
+      'This license is still being set up after the purchase; try again in a minute.',
+    );
+  }
+  const verdict = verdictOf(ent, now);
+  if (verdict !== 'VALID') throw new LicensorError(verdict, verdictMessage(verdict, ent), { status: verdict });
+}
+
+/** The file-TTL side of a policy for one device: a floating seat's file lives no longer than its lease. */
+function issuingPolicy(policy: Policy, offline: boolean): Policy {
+  if (policy.mode !== 'floating' || offline) return policy;
+  return { ...policy, fileTtlDays: Math.min(policy.fileTtlDays, policy.leaseMinutes / 1440) };
+}
+
+/** The check-in interval a client is told: floating seats must renew well within their lease. */
+export function checkInIntervalSeconds(policy: Policy): number {
+  const interval = policy.checkInIntervalHours * 3600;
+  return Math.round(policy.mode === 'floating' ? Math.min(interval, (policy.leaseMinutes * 60) / 3) : interval);
+}
+
+export interface IssueForOptions {
+  verdict?: Verdict;
+  offline?: boolean;
+}
+
+/** Signs a License file for one activation: bound to its fingerprint components and device key. */
+export function issueForActivation(
+  ctx: Pick<LicensingContext, 'keys' | 'config' | 'now'>,
+  ent: EntitlementRow,
+  policy: Policy,
+  activation: ActivationRow,
+  opts: IssueForOptions = {},
+): string {
+  const status = fileStatusOf(opts.verdict ?? 'VALID');
+  const offline = opts.offline ?? activation.offline === 1;
+  return issueLicenseFile(ctx.keys.current(), { ...ent, status }, issuingPolicy(policy, offline), {
+    licenseId: activation.id,
+    fingerprint: { rule: policy.matchRule, components: parseComponents(activation) },
+    deviceKey: activation.device_key_hash,
+    offline,
+    defaultProductId: ctx.config.productId,
+    now: ctx.now(),
+  });
+}
+
+export function entitlementSummary(ent: EntitlementRow, policy: Policy) {
+  return {
+    id: ent.id,
+    family: ent.family,
+    productId: ent.product_id,
+    sku: ent.sku_code,
+    edition: ent.edition,
+    seats: seatLimit(policy, ent.seats),
+    status: ent.status === 'provisioning' ? 'active' : ent.status,
+    expiresAt: ent.expires_at,
+  };
+}
+
+/** Family-B codes used today drive the daily marketplace query and usage report. */
+export function recordCodeUsage(db: Db, ent: EntitlementRow, activationId: string, now: Date): void {
+  if (ent.family !== 'B' || !ent.code) return;
+  db.run('INSERT OR IGNORE INTO code_usage (code, day, device) VALUES (?, ?, ?)', [
+    ent.code,
+    todayUtc(now),
+    activationId,
+  ]);
+}
+
+export interface BindOptions {
+  offline: boolean;
+  actor?: string;
+}
+
+export interface BindResult {
+  entitlement: EntitlementRow;
+  policy: Policy;
+  activation: ActivationRow;
+  /** The device already held a seat (or a lapsed floating lease) of this license. */
+  reactivated: boolean;
+}
+
+/** The device fields of a request, as stored (empty strings are treated as absent). */
+function deviceColumns(input: ActivationInput, kooGallery: string | null) {
+  const d = input.device ?? {};
+  const text = (v: string | undefined) => (v?.trim() ? v.trim() : null);
+  return {
+    fingerprint: JSON.stringify(input.fingerprint.components),
+    koogallery_fingerprint: kooGallery,
+    device_public_key: input.devicePublicKey,
+    device_key_hash: devicePublicKeyHash(input.devicePublicKey),
+    label: text(d.label),
+    hostname: text(d.hostname),
+    platform: text(d.platform),
+    arch: text(d.arch),
+    os_version: text(d.osVersion),
+    app_version: text(d.appVersion),
+    virtual: d.virtual ? 1 : 0,
+    user_id: text(input.user),
+  };
+}
+
+// Every Ed25519 SubjectPublicKeyInfo is this 12-byte header plus the 32-byte key (RFC 8410).
+const ED25519_SPKI_HEADER = Buffer.from('302a300506032b6570032100', 'hex');
+
+/** The canonical base64url encoding of an Ed25519 SPKI: a byte check instead of a key import. */
+function isEd25519Spki(b64url: string): boolean {
+  const der = Buffer.from(b64url, 'base64url');
+  return der.length === 44 && der.subarray(0, 12).equals(ED25519_SPKI_HEADER) && der.toString('base64url') === b64url;
+}
+
+/** Validates the parts of a request that zod cannot: the key type and the KooGallery fingerprint form. */
+export function checkDeviceInput(input: ActivationInput): { kooGallery: string | null } {
+  if (!isEd25519Spki(input.devicePublicKey)) {
+    importDevicePublicKey(input.devicePublicKey); // throws the precise reason
+    throw new LicensorError('INVALID_INPUT', 'devicePublicKey must be the base64url SPKI DER of an Ed25519 key');
+  }
+  const raw = input.fingerprint.koogallery?.trim();
+  if (!raw) return { kooGallery: null };
+  try {
+    return { kooGallery: formatKooGalleryFingerprint(parseKooGalleryFingerprint(raw)) };
+  } catch {
+    throw new LicensorError(
+      'INVALID_INPUT',
+      'fingerprint.koogallery must be MAC|disk|board|CPU as KooGallery defines it; omit it if unsure',
+    );
+  }
+}
+
+/** Like freeSeatSlot, from the activations already read in this transaction. */
+function lowestFreeSlot(rows: ActivationRow[], limit: number): number | null {
+  const taken = new Set<number>();
+  for (const r of rows) if (r.seat !== null) taken.add(r.seat);
+  if (taken.size >= limit) return null;
+  for (let slot = 0; slot < limit; slot++) if (!taken.has(slot)) return slot;
+  return null;
+}
+
+/** The stored device that the submitted fingerprint matches best under the policy's rule. */
+function bestMatch(
+  candidates: ActivationRow[],
+  components: HashedComponents,
+  policy: Policy,
+): ActivationRow | undefined {
+  let best: ActivationRow | undefined;
+  let bestScore = -1;
+  for (const row of candidates) {
+    const m = matchFingerprint(parseComponents(row), components, policy.matchRule);
+    if (!m.match) continue;
+    // A device that holds a seat wins over a lapsed one; then the closest match.
+    const score = (row.status === 'active' ? 100 : 0) + m.matched.length - m.changed.length;
+    if (score > bestScore) {
+      best = row;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/**
+ * Binds a device to an entitlement — the seat check and the insert in one write transaction, so concurrent
+ * activations can never exceed the limit (and the unique seat slot index would refuse it even across
+ * processes). A device that already holds a seat (fingerprint match under the policy's rule, so one changed
+ * component still counts) is re-activated: same activation, new device key and fingerprint, no new seat.
+ * Call inside a transaction.
+ */
+export function bindDevice(
+  ctx: Pick<LicensingContext, 'db' | 'now'>,
+  entitlementId: string,
+  input: ActivationInput,
+  kooGallery: string | null,
+  opts: BindOptions,
+): BindResult {
+  const { db } = ctx;
+  const now = ctx.now();
+  const at = now.toISOString();
+  const ent = findEntitlement(db, entitlementId);
+  if (!ent) throw new LicensorError('NOT_FOUND', 'No license with this code');
+  assertUsable(ent, now);
+  const policy = policyFor(db, ent);
+
+  const product = ent.product_id;
+  if (input.productId && product && input.productId !== product) {
+    throw new LicensorError(
+      'PRODUCT_MISMATCH',
+      `This license is for product ${product}, not ${input.productId}. Use a license code bought for this software.`,
+      { expected: product },
+    );
+  }
+  if (input.device?.virtual && !policy.allowVirtualMachines) {
+    throw new LicensorError(
+      'VM_NOT_ALLOWED',
+      'This license may not be used on virtual machines or containers. Activate it on a physical computer.',
+    );
+  }
+  if (policy.requireNamedUser) {
+    const user = input.user?.trim();
+    // Users the enterprise authorised through KooGallery's sync (family C instances), or the operator granted.
+    const allowed =
+      user &&
+      (isKitUserAuthorized(db, ent.id, user) ||
+        db.first('SELECT 1 FROM authorized_users WHERE entitlement_id = ? AND user_id = ?', [ent.id, user]));
+    if (!allowed) {
+      throw new LicensorError(
+        'USER_NOT_AUTHORIZED',
+        user
+          ? `User ${user} is not authorised for this license. Ask your administrator to grant it.`
+          : 'This license is assigned to named users: sign in (send "user") and try again.',
+      );
+    }
+  }
+
+  const floating = policy.mode === 'floating' && !opts.offline;
+  if (policy.mode === 'floating') cullLapsedLeases(db, now, ent.id);
+  const lease = floating ? new Date(now.getTime() + policy.leaseMinutes * MINUTE).toISOString() : null;
+  const columns = deviceColumns(input, kooGallery);
+  const actor = opts.actor ?? 'client:activation';
+
+  const candidates = db.all<ActivationRow>(
+    `SELECT * FROM activations WHERE entitlement_id = ? AND status IN ('active', 'lapsed')`,
+    [ent.id],
+  );
+  const match = bestMatch(candidates, input.fingerprint.components, policy);
+
+  const update = (id: string, seat: number | null) => {
+    db.run(
+      `UPDATE activations SET status = 'active', seat = COALESCE(?, seat), fingerprint = ?, koogallery_fingerprint = COALESCE(?, koogallery_fingerprint),
+         device_public_key = ?, device_key_hash = ?, label = COALESCE(?, label), hostname = COALESCE(?, hostname),
+         platform = COALESCE(?, platform), arch = COALESCE(?, arch), os_version = COALESCE(?, os_version),
+         app_version = COALESCE(?, app_version), virtual = ?, user_id = COALESCE(?, user_id), offline = ?,
+         lease_expires_at = ?, last_seen_at = ?
+       WHERE id = ?`,
+      [
+        seat,
+        columns.fingerprint,
+        columns.koogallery_fingerprint,
+        columns.device_public_key,
+        columns.device_key_hash,
+        columns.label,
+        columns.hostname,
+        columns.platform,
+        columns.arch,
+        columns.os_version,
+        columns.app_version,
+        columns.virtual,
+        columns.user_id,
+        opts.offline ? 1 : 0,
+        lease,
+        at,
+        id,
+      ],
+    );
+    return findActivation(db, id)!;
+  };
+
+  if (match?.status === 'active') {
+    const activation = update(match.id, null);
+    audit(db, {
+      actor,
+      action: 'activation.reactivated',
+      entitlementId: ent.id,
+      activationId: match.id,
+      detail: { offline: opts.offline, keyChanged: match.device_key_hash !== columns.device_key_hash },
+      at: now,
+    });
+    recordCodeUsage(db, ent, activation.id, now);
+    return { entitlement: ent, policy, activation, reactivated: true };
+  }
+
+  const limit = seatLimit(policy, ent.seats);
+  const slot = lowestFreeSlot(candidates, limit);
+  if (slot === null) {
+    const devices = activeActivations(db, ent.id).map((a) => deviceSummary(a));
+    throw new LicensorError(
+      'TOO_MANY_DEVICES',
+      `All ${limit} seat${limit === 1 ? '' : 's'} of this license are in use. Deactivate the software on one of the listed devices, or free that device's seat, then try again.`,
+      { seats: limit, devices },
+    );
+  }
+
+  if (match) {
+    // A floating device whose lease lapsed takes a seat again under its old activation.
+    const activation = update(match.id, slot);
+    audit(db, { actor, action: 'activation.lease_resumed', entitlementId: ent.id, activationId: match.id, at: now });
+    recordCodeUsage(db, ent, activation.id, now);
+    return { entitlement: ent, policy, activation, reactivated: true };
+  }
+
+  const id = `act_${randomUUID().replace(/-/g, '')}`;
+  db.run(
+    `INSERT INTO activations (id, entitlement_id, status, seat, fingerprint, koogallery_fingerprint, device_public_key,
+       device_key_hash, label, hostname, platform, arch, os_version, app_version, virtual, user_id, offline,
+       lease_expires_at, created_at, last_seen_at)
+     VALUES (?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [
+      id,
+      ent.id,
+      slot,
+      columns.fingerprint,
+      columns.koogallery_fingerprint,
+      columns.device_public_key,
+      columns.device_key_hash,
+      columns.label,
+      columns.hostname,
+      columns.platform,
+      columns.arch,
+      columns.os_version,
+      columns.app_version,
+      columns.virtual,
+      columns.user_id,
+      opts.offline ? 1 : 0,
+      lease,
+      at,
+      at,
+    ],
+  );
+  audit(db, {
+    actor,
+    action: 'activation.created',
+    entitlementId: ent.id,
+    activationId: id,
+    detail: { seat: slot, offline: opts.offline, platform: columns.platform },
+    at: now,
+  });
+  recordCodeUsage(db, ent, id, now);
+  const activation: ActivationRow = {
+    id,
+    entitlement_id: ent.id,
+    status: 'active',
+    seat: slot,
+    ...columns,
+    offline: opts.offline ? 1 : 0,
+    lease_expires_at: lease,
+    created_at: at,
+    last_seen_at: at,
+    released_at: null,
+    released_by: null,
+  };
+  return { entitlement: ent, policy, activation, reactivated: false };
+}
+
+export interface ActivateOptions {
+  offline?: boolean;
+  actor?: string;
+  /** Runs the write transaction; the API passes its group commit, other callers get a plain transaction. */
+  write?: <T>(fn: () => T) => Promise<T> | T;
+}
+
+export interface ActivateResult extends BindResult {
+  license: string;
+}
+
+/** The whole activation: validate the device, resolve (or learn) the code, bind a seat, sign a License file. */
+export async function activate(
+  ctx: LicensingContext,
+  input: ActivationInput,
+  opts: ActivateOptions = {},
+): Promise<ActivateResult> {
+  const { kooGallery } = checkDeviceInput(input);
+  const ent = await resolveCodeForActivation(ctx, input.code);
+  const offline = opts.offline ?? false;
+  const write = opts.write ?? (<T>(fn: () => T) => ctx.db.transaction(fn));
+  const bound = await write(() => bindDevice(ctx, ent.id, input, kooGallery, { offline, actor: opts.actor }));
+  const license = issueForActivation(ctx, bound.entitlement, bound.policy, bound.activation, { offline });
+  return { ...bound, license };
+}

@@ -1,0 +1,323 @@
+import { decodeOfflineRequest, LicensorError, normalizeLicenseCode } from '@licensor/shared';
+import type { Db } from '../db/database';
+import { activate, assertUsable, type LicensingContext, resolveCode } from './activate';
+import {
+  type ActivationFilter,
+  type ActivationRow,
+  type ActivationView,
+  activationView,
+  findActivation,
+  freeSeatSlot,
+  releaseActivation,
+} from './activations';
+import {
+  audit,
+  changeEntitlement,
+  type EntitlementRow,
+  type EntitlementStatus,
+  findEntitlement,
+  findEntitlementByCode,
+} from './entitlements';
+import { type PolicyOverrides, policyFor, policyOverridesSchema, seatLimit } from './policy';
+
+/**
+ * Merchant actions on licenses, called by the admin API and the `licensor` CLI. Each runs in its own
+ * transaction, writes the audit log with the given actor (`admin:<token id>`, `cli:<user>`…), and throws a
+ * LicensorError (NOT_FOUND, CONFLICT, …) whose message says what to do instead. The effect reaches devices at
+ * their next check-in.
+ */
+
+export interface ActionOptions {
+  /** Why (kept in the audit log). */
+  reason?: string;
+  now?: Date;
+}
+
+/** An entitlement by id (instanceId, family-B code, ent_…) or by the license code people type. */
+export function findEntitlementRef(db: Db, idOrCode: string): EntitlementRow | undefined {
+  const ref = idOrCode.trim();
+  return findEntitlement(db, ref) ?? findEntitlementByCode(db, normalizeLicenseCode(ref)) ?? resolveCode(db, ref);
+}
+
+function requireEntitlement(db: Db, idOrCode: string): EntitlementRow {
+  const ent = findEntitlementRef(db, idOrCode);
+  if (!ent)
+    throw new LicensorError('NOT_FOUND', `No license ${idOrCode}; search by code, instance id or order id first`);
+  return ent;
+}
+
+/** Statuses a suspension or revocation may return to. */
+const RESTORABLE: EntitlementStatus[] = ['active', 'frozen', 'expired'];
+
+/** The status before the latest suspension/revocation, from the audit log (active when unknown). */
+function statusBeforeHold(db: Db, id: string): EntitlementStatus {
+  const rows = db.all<{ before: string | null }>(
+    `SELECT before FROM audit_log WHERE entitlement_id = ? AND action IN ('entitlement.suspended', 'entitlement.revoked')
+     ORDER BY id DESC LIMIT 10`,
+    [id],
+  );
+  for (const row of rows) {
+    const before = row.before ? (JSON.parse(row.before) as { status?: EntitlementStatus }) : {};
+    if (before.status && RESTORABLE.includes(before.status)) return before.status;
+  }
+  return 'active';
+}
+
+function hold(
+  db: Db,
+  idOrCode: string,
+  status: 'suspended' | 'revoked',
+  actor: string,
+  opts: ActionOptions,
+): EntitlementRow {
+  return db.transaction(() => {
+    const ent = requireEntitlement(db, idOrCode);
+    if (ent.status === status) return ent;
+    if (ent.status === 'released') {
+      throw new LicensorError(
+        'CONFLICT',
+        `License ${ent.id} was released by the marketplace; there is nothing to ${status === 'revoked' ? 'revoke' : 'suspend'}`,
+      );
+    }
+    if (status === 'suspended' && ent.status === 'revoked') {
+      throw new LicensorError(
+        'CONFLICT',
+        `License ${ent.id} is revoked; reinstate it first if it should only be suspended`,
+      );
+    }
+    return changeEntitlement(db, ent, { status }, actor, `entitlement.${status}`, { reason: opts.reason }, opts.now);
+  });
+}
+
+/** Suspends a license (a merchant hold, e.g. a payment dispute): devices lock at their next check-in. */
+export const suspendEntitlement = (db: Db, idOrCode: string, actor: string, opts: ActionOptions = {}): EntitlementRow =>
+  hold(db, idOrCode, 'suspended', actor, opts);
+
+/** Revokes a license for good (fraud, refund outside the marketplace): devices get REVOKED and no file. */
+export const revokeEntitlement = (db: Db, idOrCode: string, actor: string, opts: ActionOptions = {}): EntitlementRow =>
+  hold(db, idOrCode, 'revoked', actor, opts);
+
+/**
+ * Lifts a suspension or revocation: the license returns to the status it had before (active, or frozen /
+ * expired if the marketplace had put it there). Reinstating a license that is not held changes nothing.
+ */
+export function reinstateEntitlement(
+  db: Db,
+  idOrCode: string,
+  actor: string,
+  opts: ActionOptions = {},
+): EntitlementRow {
+  return db.transaction(() => {
+    const ent = requireEntitlement(db, idOrCode);
+    if (ent.status !== 'suspended' && ent.status !== 'revoked') return ent;
+    const status = statusBeforeHold(db, ent.id);
+    return changeEntitlement(db, ent, { status }, actor, 'entitlement.reinstated', { reason: opts.reason }, opts.now);
+  });
+}
+
+/** Replaces (or with null removes) a license's own policy overrides; product defaults apply underneath. */
+export function setEntitlementPolicy(
+  db: Db,
+  idOrCode: string,
+  overrides: PolicyOverrides | null,
+  actor: string,
+): EntitlementRow {
+  const checked = overrides === null ? null : policyOverridesSchema.safeParse(overrides);
+  if (checked && !checked.success) {
+    const problems = checked.error.issues.map((i) => `${i.path.join('.') || 'policy'}: ${i.message}`);
+    throw new LicensorError('INVALID_INPUT', `Invalid policy: ${problems.join('; ')}`, { problems });
+  }
+  return db.transaction(() => {
+    const ent = requireEntitlement(db, idOrCode);
+    return changeEntitlement(
+      db,
+      ent,
+      { policy: checked ? JSON.stringify(checked.data) : null },
+      actor,
+      'entitlement.policy_set',
+    );
+  });
+}
+
+/** Grants or withdraws named users (policy.requireNamedUser). Returns the authorised users afterwards. */
+export function setAuthorizedUsers(
+  db: Db,
+  idOrCode: string,
+  change: { add?: string[]; remove?: string[] },
+  actor: string,
+): string[] {
+  return db.transaction(() => {
+    const ent = requireEntitlement(db, idOrCode);
+    const now = new Date().toISOString();
+    for (const user of change.add ?? []) {
+      const u = user.trim();
+      if (!u || u.length > 256) throw new LicensorError('INVALID_INPUT', 'A user id is 1 to 256 characters');
+      db.run('INSERT OR IGNORE INTO authorized_users (entitlement_id, user_id, created_at) VALUES (?, ?, ?)', [
+        ent.id,
+        u,
+        now,
+      ]);
+    }
+    for (const user of change.remove ?? []) {
+      db.run('DELETE FROM authorized_users WHERE entitlement_id = ? AND user_id = ?', [ent.id, user.trim()]);
+    }
+    audit(db, { actor, action: 'entitlement.users_changed', entitlementId: ent.id, detail: change });
+    return db
+      .all<{ user_id: string }>('SELECT user_id FROM authorized_users WHERE entitlement_id = ? ORDER BY user_id', [
+        ent.id,
+      ])
+      .map((r) => r.user_id);
+  });
+}
+
+function requireActivation(db: Db, activationId: string): ActivationRow {
+  const act = findActivation(db, activationId);
+  if (!act) throw new LicensorError('NOT_FOUND', `No activation ${activationId}; list the license's activations first`);
+  return act;
+}
+
+const viewOf = (db: Db, act: ActivationRow): ActivationView =>
+  activationView({ ...act, code: findEntitlement(db, act.entitlement_id)?.code ?? null });
+
+/**
+ * Frees a device's seat (a dead or lost machine). Not counted against the holder's transfer limit. The device,
+ * if it ever checks in again, is told NOT_FOUND and must activate anew. Idempotent: `released` is false when
+ * the seat was already free.
+ */
+export function freeSeat(
+  db: Db,
+  activationId: string,
+  actor: string,
+  opts: ActionOptions = {},
+): { released: boolean; activation: ActivationView } {
+  return db.transaction(() => {
+    const act = requireActivation(db, activationId);
+    const now = opts.now ?? new Date();
+    const released = releaseActivation(db, act.id, actor, now);
+    if (released) {
+      audit(db, {
+        actor,
+        action: 'activation.freed',
+        entitlementId: act.entitlement_id,
+        activationId: act.id,
+        detail: { reason: opts.reason },
+        at: now,
+      });
+    }
+    return { released, activation: viewOf(db, findActivation(db, act.id)!) };
+  });
+}
+
+/**
+ * Moves a device's seat to another license (the customer bought a new code, or an operator consolidates
+ * orders): same activation id and device key, a seat of the target, the target's terms from the next
+ * check-in. The target must be usable, for the same product, and have a free seat.
+ */
+export function moveLicense(
+  db: Db,
+  activationId: string,
+  target: string,
+  actor: string,
+  opts: ActionOptions = {},
+): ActivationView {
+  return db.transaction(() => {
+    const act = requireActivation(db, activationId);
+    if (act.status !== 'active') {
+      throw new LicensorError(
+        'CONFLICT',
+        `Activation ${act.id} does not hold a seat (${act.status}); the device must activate again`,
+      );
+    }
+    const to = requireEntitlement(db, target);
+    if (to.id === act.entitlement_id) return viewOf(db, act);
+    const from = findEntitlement(db, act.entitlement_id);
+    if (from?.product_id && to.product_id && from.product_id !== to.product_id) {
+      throw new LicensorError(
+        'PRODUCT_MISMATCH',
+        `License ${to.id} is for product ${to.product_id}, not ${from.product_id}`,
+      );
+    }
+    const now = opts.now ?? new Date();
+    assertUsable(to, now);
+    const policy = policyFor(db, to);
+    const slot = freeSeatSlot(db, to.id, seatLimit(policy, to.seats));
+    if (slot === null) {
+      throw new LicensorError('TOO_MANY_DEVICES', `All seats of license ${to.id} are in use; free one first`, {
+        seats: seatLimit(policy, to.seats),
+      });
+    }
+    const lease =
+      policy.mode === 'floating' ? new Date(now.getTime() + policy.leaseMinutes * 60_000).toISOString() : null;
+    db.run('UPDATE activations SET entitlement_id = ?, seat = ?, lease_expires_at = ? WHERE id = ?', [
+      to.id,
+      slot,
+      lease,
+      act.id,
+    ]);
+    audit(db, {
+      actor,
+      action: 'activation.moved',
+      entitlementId: to.id,
+      activationId: act.id,
+      before: { entitlementId: act.entitlement_id },
+      after: { entitlementId: to.id },
+      detail: { reason: opts.reason },
+      at: now,
+    });
+    return viewOf(db, findActivation(db, act.id)!);
+  });
+}
+
+/**
+ * Offline activation: an operator receives a device's signed request file and hands back a License file.
+ * The request is verified (signature by the device key it carries), then activated exactly like an online
+ * activation — same status, product and seat checks, re-activation of a known device — except that the file
+ * has no refresh deadline. Returns the License file text.
+ */
+export async function issueOfflineResponse(ctx: LicensingContext, requestText: string, actor: string): Promise<string> {
+  const request = decodeOfflineRequest(requestText);
+  const { license, activation } = await activate(ctx, request, { offline: true, actor });
+  ctx.log.info({ activationId: activation.id, actor }, 'offline activation issued');
+  return license;
+}
+
+/** Activations for the admin list and export; newest first. */
+export function listActivations(db: Db, filter: ActivationFilter = {}): { items: ActivationView[]; total: number } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (filter.entitlementId) {
+    where.push('a.entitlement_id = ?');
+    params.push(filter.entitlementId);
+  }
+  if (filter.code) {
+    const ent = resolveCode(db, filter.code);
+    if (!ent) return { items: [], total: 0 };
+    where.push('a.entitlement_id = ?');
+    params.push(ent.id);
+  }
+  if (filter.status && filter.status !== 'all') {
+    where.push('a.status = ?');
+    params.push(filter.status);
+  }
+  if (filter.q) {
+    const like = `%${filter.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    where.push(
+      `(lower(a.id) LIKE ? ESCAPE '\\' OR lower(a.label) LIKE ? ESCAPE '\\' OR lower(a.hostname) LIKE ? ESCAPE '\\' OR lower(a.user_id) LIKE ? ESCAPE '\\')`,
+    );
+    params.push(like, like, like, like);
+  }
+  if (filter.seenSince) {
+    where.push('a.last_seen_at >= ?');
+    params.push(filter.seenSince);
+  }
+  const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 100), 1), 1000);
+  const offset = Math.max(Math.trunc(filter.offset ?? 0), 0);
+  const total = db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM activations a ${clause}`, params)?.n ?? 0;
+  const rows = db.all<ActivationRow & { code: string | null }>(
+    `SELECT a.*, e.code AS code FROM activations a JOIN entitlements e ON e.id = a.entitlement_id ${clause}
+     ORDER BY a.created_at DESC, a.id DESC LIMIT ? OFFSET ?`,
+    [...params, limit, offset],
+  );
+  return { items: rows.map(activationView), total };
+}

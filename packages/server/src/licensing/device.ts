@@ -1,0 +1,227 @@
+import type { KeyObject } from 'node:crypto';
+import {
+  type CheckInRequest,
+  type CheckInResponse,
+  importDevicePublicKey,
+  LicensorError,
+  matchFingerprint,
+  parseDeviceSignature,
+  SIGNATURE_WINDOW_MS,
+  verifyDeviceRequest,
+} from '@licensor/shared';
+import type { Db } from '../db/database';
+import {
+  checkInIntervalSeconds,
+  entitlementSummary,
+  issueForActivation,
+  type LicensingContext,
+  recordCodeUsage,
+} from './activate';
+import {
+  type ActivationRow,
+  cullLapsedLeases,
+  findActivation,
+  freeSeatSlot,
+  parseComponents,
+  releaseActivation,
+} from './activations';
+import { audit, findEntitlement } from './entitlements';
+import { DEFAULT_POLICY, policyFor, seatLimit } from './policy';
+import { verdictMessage, verdictOf } from './verdict';
+
+/** A request as the device signed it: method, path, exact body bytes and the signature header. */
+export interface SignedDeviceRequest {
+  activationId: string;
+  method: string;
+  path: string;
+  body: Uint8Array;
+  header: string | undefined;
+}
+
+// Importing an SPKI key costs more than verifying with it; devices check in with the same key every time.
+const KEY_CACHE_SIZE = 10_000;
+const keyCache = new Map<string, KeyObject>();
+
+function devicePublicKey(spki: string): KeyObject {
+  let key = keyCache.get(spki);
+  if (key) {
+    // Refresh recency (Map keeps insertion order: the first entry is the least recently used).
+    keyCache.delete(spki);
+  } else {
+    key = importDevicePublicKey(spki);
+    if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value!);
+  }
+  keyCache.set(spki, key);
+  return key;
+}
+
+export interface AuthenticatedDevice {
+  activation: ActivationRow;
+  nonce: string;
+  /** Epoch ms until which the nonce must be remembered. */
+  nonceExpiresAt: number;
+}
+
+/**
+ * Checks a device signature: well-formed header for this activation, timestamp inside the window, Ed25519
+ * signature by the activation's current device key. Returns undefined for an unknown activation (nothing to
+ * verify against). The nonce's novelty is checked by `consumeNonce` inside the write transaction.
+ */
+export function authenticateDevice(db: Db, req: SignedDeviceRequest, now: Date): AuthenticatedDevice | undefined {
+  const signature = parseDeviceSignature(req.header);
+  if (signature.activationId !== req.activationId) {
+    throw new LicensorError('SIGNATURE_INVALID', 'The device signature names another activation than the URL');
+  }
+  const activation = findActivation(db, req.activationId);
+  if (!activation) return undefined;
+  verifyDeviceRequest({
+    signature,
+    method: req.method,
+    path: req.path,
+    body: req.body,
+    publicKey: devicePublicKey(activation.device_public_key),
+    now: now.getTime(),
+  });
+  return { activation, nonce: signature.nonce, nonceExpiresAt: signature.ts + SIGNATURE_WINDOW_MS };
+}
+
+/** Records a device nonce; a second use inside the window is a replay. Call inside the write transaction. */
+export function consumeNonce(db: Db, device: AuthenticatedDevice): void {
+  const r = db.run('INSERT OR IGNORE INTO device_nonces (activation_id, nonce, expires_at) VALUES (?, ?, ?)', [
+    device.activation.id,
+    device.nonce,
+    device.nonceExpiresAt,
+  ]);
+  if (r.changes === 0) {
+    throw new LicensorError('REPLAYED', 'This request was already received (replayed nonce); send a new request');
+  }
+}
+
+/** Forgets nonces whose window has passed. */
+export const cullNonces = (db: Db, now: Date): number =>
+  db.run('DELETE FROM device_nonces WHERE expires_at < ?', [now.getTime()]).changes;
+
+const MINUTE = 60_000;
+
+/**
+ * A check-in: the current verdict and, unless the license is gone, a fresh License file (new refreshBy and
+ * graceUntil, the current expiry; frozen, suspended and expired licenses get a file carrying that status so
+ * the client locks). Updates last-seen and app version, renews a floating lease (taking a seat again if the
+ * lease had lapsed and one is free). Call inside the write transaction, after `authenticateDevice`.
+ */
+export function checkIn(
+  ctx: Pick<LicensingContext, 'db' | 'now' | 'keys' | 'config'>,
+  device: AuthenticatedDevice,
+  request: CheckInRequest,
+): CheckInResponse {
+  const { db } = ctx;
+  const now = ctx.now();
+  const at = now.toISOString();
+  consumeNonce(db, device);
+  const activation = findActivation(db, device.activation.id)!;
+  const ent = findEntitlement(db, activation.entitlement_id);
+  const base = { serverTime: at };
+  if (!ent || activation.status === 'released') {
+    return {
+      ...base,
+      status: 'NOT_FOUND',
+      message: 'This device no longer holds a seat of the license (it was freed). Activate again to take a seat.',
+      checkInIntervalSeconds: checkInIntervalSeconds(DEFAULT_POLICY),
+    };
+  }
+  const policy = policyFor(db, ent);
+  const interval = checkInIntervalSeconds(policy);
+  const summary = entitlementSummary(ent, policy);
+  // A device activated offline that now checks in is an online device from here on (files with a TTL).
+  db.run(`UPDATE activations SET last_seen_at = ?, app_version = COALESCE(?, app_version), offline = 0 WHERE id = ?`, [
+    at,
+    request.appVersion?.trim() || null,
+    activation.id,
+  ]);
+
+  const verdict = verdictOf(ent, now);
+  if (verdict === 'REVOKED' || verdict === 'RELEASED') {
+    return {
+      ...base,
+      status: verdict,
+      message: verdictMessage(verdict, ent),
+      entitlement: summary,
+      checkInIntervalSeconds: interval,
+    };
+  }
+
+  let current = activation;
+  if (request.fingerprint) {
+    const m = matchFingerprint(parseComponents(activation), request.fingerprint.components, policy.matchRule);
+    if (!m.match) {
+      return {
+        ...base,
+        status: 'FINGERPRINT_MISMATCH',
+        message:
+          'This computer no longer matches the one the license was activated on. Activate again on this computer (free the old seat if needed).',
+        entitlement: summary,
+        checkInIntervalSeconds: interval,
+      };
+    }
+    // Follow gradual hardware drift: the file carries the components the device has now.
+    db.run('UPDATE activations SET fingerprint = ? WHERE id = ?', [
+      JSON.stringify(request.fingerprint.components),
+      activation.id,
+    ]);
+    current = findActivation(db, activation.id)!;
+  }
+
+  if (verdict === 'VALID' && policy.mode === 'floating') {
+    cullLapsedLeases(db, now, ent.id);
+    const lease = new Date(now.getTime() + policy.leaseMinutes * MINUTE).toISOString();
+    const held = findActivation(db, activation.id)!;
+    if (held.status !== 'active') {
+      const slot = freeSeatSlot(db, ent.id, seatLimit(policy, ent.seats));
+      if (slot === null) {
+        return {
+          ...base,
+          status: 'TOO_MANY_DEVICES',
+          message:
+            'All floating seats of this license are in use right now. Try again when another user closes the software.',
+          entitlement: summary,
+          checkInIntervalSeconds: interval,
+        };
+      }
+      db.run(`UPDATE activations SET status = 'active', seat = ?, lease_expires_at = ? WHERE id = ?`, [
+        slot,
+        lease,
+        activation.id,
+      ]);
+    } else {
+      db.run('UPDATE activations SET lease_expires_at = ? WHERE id = ?', [lease, activation.id]);
+    }
+    current = findActivation(db, activation.id)!;
+  }
+
+  if (verdict === 'VALID') recordCodeUsage(db, ent, activation.id, now);
+  return {
+    ...base,
+    status: verdict,
+    message: verdictMessage(verdict, ent),
+    license: issueForActivation(ctx, ent, policy, current, { verdict, offline: false }),
+    entitlement: summary,
+    checkInIntervalSeconds: interval,
+  };
+}
+
+/** The device gives its seat back (uninstall, moving to another computer). Idempotent. */
+export function deactivate(ctx: Pick<LicensingContext, 'db' | 'now'>, device: AuthenticatedDevice): { released: true } {
+  const now = ctx.now();
+  consumeNonce(ctx.db, device);
+  const id = device.activation.id;
+  if (releaseActivation(ctx.db, id, `client:${id}`, now)) {
+    audit(ctx.db, {
+      actor: `client:${id}`,
+      action: 'activation.deactivated',
+      entitlementId: device.activation.entitlement_id,
+      activationId: id,
+      at: now,
+    });
+  }
+  return { released: true };
+}

@@ -1,0 +1,63 @@
+/**
+ * The licensing core: entitlements, policies, device activations (seats), License issuing, and the merchant
+ * actions the admin API and CLI call. The `/api/v1` activation API (routes.ts) is a thin HTTP layer over it.
+ */
+export {
+  type ActivateOptions,
+  type ActivateResult,
+  type ActivationInput,
+  activate,
+  checkInIntervalSeconds,
+  entitlementSummary,
+  issueForActivation,
+  type LicensingContext,
+  resolveCode,
+} from './activate';
+export {
+  type ActivationFilter,
+  type ActivationRow,
+  type ActivationStatus,
+  type ActivationView,
+  activationView,
+  cullLapsedLeases,
+  findActivation,
+} from './activations';
+export {
+  type ActionOptions,
+  findEntitlementRef,
+  freeSeat,
+  issueOfflineResponse,
+  listActivations,
+  moveLicense,
+  reinstateEntitlement,
+  revokeEntitlement,
+  setAuthorizedUsers,
+  setEntitlementPolicy,
+  suspendEntitlement,
+} from './admin';
+export { cullNonces } from './device';
+export {
+  type AuditEntry,
+  audit,
+  changeEntitlement,
+  type EntitlementPatch,
+  type EntitlementRow,
+  type EntitlementStatus,
+  findEntitlement,
+  findEntitlementByCode,
+  recordChange,
+} from './entitlements';
+export { buildPayload, type IssueOptions, issueLicenseFile } from './issue';
+export {
+  DEFAULT_POLICY,
+  type Policy,
+  type PolicyOverrides,
+  policyFor,
+  policyOverridesSchema,
+  productPolicy,
+  resolvePolicy,
+  seatLimit,
+  setProductPolicy,
+} from './policy';
+export { activationRouter } from './routes';
+export { isPastExpiry, type Verdict, verdictOf } from './verdict';

@@ -1,0 +1,147 @@
+import { LicensorError } from '@licensor/shared';
+import type { Db } from '../db/database';
+import type { KooContext } from '../koogallery/context';
+import { registerCode } from '../koogallery/familyB';
+import type { LicenseApiResult, LicenseCodeInfo } from '../koogallery/openApi';
+import { parseCompactTime } from '../koogallery/time';
+import { changeEntitlement, type EntitlementRow } from './entitlements';
+
+type MarketplaceContext = Pick<KooContext, 'db' | 'now' | 'openApi' | 'log'>;
+
+const OK = '92020000';
+const ALREADY_ACTIVATED = '92020003';
+const NOT_RECEIVED = '92020004';
+const NO_SUCH_CODE = '92020005';
+const INTERNAL_ERROR = '92020001';
+const INVALID_PARAM = '92020002';
+const NOT_ACTIVATED = '92020011';
+
+// Concurrent first activations of one code (a team installing at once) share one marketplace round trip.
+const inFlight = new WeakMap<Db, Map<string, Promise<EntitlementRow>>>();
+
+/**
+ * Learns a family-B code the server has not seen: activates it at the marketplace (first use), reads its
+ * authoritative status, expiry and quantity with the query API, and registers it. Throws NOT_FOUND for codes
+ * the marketplace does not know or has not delivered, MARKETPLACE_UNAVAILABLE when it cannot be reached (the
+ * caller has taken no seat; the client retries).
+ */
+export function learnMarketplaceCode(ctx: MarketplaceContext, code: string): Promise<EntitlementRow> {
+  let byCode = inFlight.get(ctx.db);
+  if (!byCode) {
+    byCode = new Map();
+    inFlight.set(ctx.db, byCode);
+  }
+  const running = byCode.get(code);
+  if (running) return running;
+  const map = byCode;
+  const promise = learn(ctx, code)
+    .catch((err: unknown) => {
+      throw forClient(ctx, code, err);
+    })
+    .finally(() => map.delete(code));
+  map.set(code, promise);
+  return promise;
+}
+
+// Refusals built here already speak to the end user; the open-API client's own errors do not.
+const userFacing = new WeakSet<Error>();
+
+function refuse(code: string, result: LicenseApiResult<unknown>, step: string): never {
+  const err = refusal(code, result, step);
+  userFacing.add(err);
+  throw err;
+}
+
+function refusal(code: string, result: LicenseApiResult<unknown>, step: string): LicensorError {
+  switch (result.errorCode) {
+    case NO_SUCH_CODE:
+    case INVALID_PARAM:
+      return new LicensorError(
+        'NOT_FOUND',
+        `License code ${code} does not exist at KooGallery. Check the code in "My KooGallery > Purchased services" and type it again.`,
+      );
+    case NOT_RECEIVED:
+      return new LicensorError(
+        'NOT_FOUND',
+        `License code ${code} has not been received by the buyer yet. Accept the code in KooGallery ("My KooGallery > Purchased services"), then activate again.`,
+      );
+    case INTERNAL_ERROR:
+    case NOT_ACTIVATED:
+      return new LicensorError(
+        'MARKETPLACE_UNAVAILABLE',
+        `KooGallery could not ${step} the code right now (${result.errorCode}). No seat was taken; try again in a few minutes.`,
+        { errorCode: result.errorCode },
+      );
+    default:
+      return new LicensorError(
+        'MARKETPLACE_REJECTED',
+        `KooGallery refused to ${step} license code ${code} (${result.errorCode} ${result.errorMsg}). Contact the vendor.`,
+        { errorCode: result.errorCode },
+      );
+  }
+}
+
+/**
+ * The open-API client's errors are written for operators (hosts, credentials); the end user gets what to do,
+ * the operator gets the log line.
+ */
+function forClient(ctx: MarketplaceContext, code: string, err: unknown): unknown {
+  if (
+    !(err instanceof LicensorError) ||
+    (err.code !== 'MARKETPLACE_UNAVAILABLE' && err.code !== 'MARKETPLACE_REJECTED')
+  ) {
+    return err;
+  }
+  if (userFacing.has(err)) return err;
+  ctx.log.warn({ code, err: err.message }, 'marketplace call for a first activation failed');
+  return err.code === 'MARKETPLACE_UNAVAILABLE'
+    ? new LicensorError(
+        'MARKETPLACE_UNAVAILABLE',
+        'KooGallery cannot be reached right now to confirm this license code. No seat was taken; try again in a few minutes.',
+        undefined,
+        { cause: err },
+      )
+    : new LicensorError(
+        'MARKETPLACE_REJECTED',
+        'The license server could not confirm this code with KooGallery (a server configuration problem). Contact the vendor.',
+        undefined,
+        { cause: err },
+      );
+}
+
+const positiveInt = (v: unknown): number | undefined => {
+  const n = Number(v);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+};
+
+async function learn(ctx: MarketplaceContext, code: string): Promise<EntitlementRow> {
+  const activated = await ctx.openApi.activateCode(code);
+  if (activated.errorCode !== OK && activated.errorCode !== ALREADY_ACTIVATED) refuse(code, activated, 'activate');
+  // The activation answer's expiry is an estimate; the query API is authoritative (spec 7.2).
+  const queried = await ctx.openApi.queryCode(code);
+  if (queried.errorCode !== OK) refuse(code, queried, 'query');
+  const info: LicenseCodeInfo = { ...(activated.data ?? {}), ...(queried.data ?? {}) };
+  const expireTime = typeof info.expire_time === 'string' ? parseCompactTime(info.expire_time) : null;
+  const marketStatus = String(info.status ?? 'ALIVE').toUpperCase();
+
+  return ctx.db.transaction(() => {
+    const { entitlement, created } = registerCode(
+      ctx,
+      {
+        code,
+        productId: typeof info.product_id === 'string' && info.product_id ? info.product_id : undefined,
+        seats: positiveInt(info.amount) ?? 1,
+        expireTime,
+        status: marketStatus === 'RELEASED' ? 'released' : 'active',
+        orderId: typeof info.order_id === 'string' && info.order_id ? info.order_id : undefined,
+      },
+      'client:activation',
+    );
+    if (created && marketStatus === 'EXPIRED') {
+      return changeEntitlement(ctx.db, entitlement, { status: 'expired' }, 'client:activation', 'entitlement.expired', {
+        source: 'license.query',
+      });
+    }
+    return entitlement;
+  });
+}

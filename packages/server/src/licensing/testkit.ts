@@ -1,0 +1,161 @@
+import { createHash, generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateLicenseCode, type HashedComponents, signDeviceRequest } from '@licensor/shared';
+import { createApp, type LicensorApp } from '../app';
+import { type Config, testConfig } from '../config';
+import { type Db, openDatabase } from '../db/database';
+import { KeyStore } from '../keys/keystore';
+import { createLogger } from '../logger';
+import type { EntitlementRow } from './entitlements';
+
+/** Test helpers for the activation API: simulated devices and seeded licenses. Not used at run time. */
+
+export interface TestDevice {
+  privateKey: KeyObject;
+  /** base64url SPKI DER, as the client sends it. */
+  publicKey: string;
+  components: HashedComponents;
+}
+
+const h = (s: string) => createHash('sha256').update(s).digest('base64url');
+
+/** A device with its own Ed25519 key and six distinct fingerprint components. */
+export function newDevice(seed: string = randomUUID()): TestDevice {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return {
+    privateKey,
+    publicKey: publicKey.export({ type: 'spki', format: 'der' }).toString('base64url'),
+    components: {
+      machineId: [h(`${seed}:machine`)],
+      hardwareUuid: [h(`${seed}:uuid`)],
+      baseboardSerial: [h(`${seed}:board`)],
+      cpu: [h(`${seed}:cpu`)],
+      diskSerials: [h(`${seed}:disk`)],
+      macs: [h(`${seed}:mac`)],
+    },
+  };
+}
+
+/** The same machine after a hardware change: `changed` components get new values, and a new key (lost state). */
+export function alteredDevice(device: TestDevice, changed: (keyof HashedComponents)[]): TestDevice {
+  const next = newDevice();
+  const components = { ...device.components };
+  for (const name of changed) components[name] = [h(`${randomUUID()}:${name}`)];
+  return { ...next, components };
+}
+
+export function activationBody(device: TestDevice, code: string, extra: Record<string, unknown> = {}) {
+  return {
+    code,
+    fingerprint: { components: device.components },
+    devicePublicKey: device.publicKey,
+    device: { hostname: `host-${device.publicKey.slice(-6)}`, platform: 'linux', label: 'Test machine' },
+    ...extra,
+  };
+}
+
+export interface SeedOptions {
+  family?: EntitlementRow['family'];
+  code?: string | null;
+  id?: string;
+  productId?: string | null;
+  seats?: number;
+  status?: EntitlementRow['status'];
+  expiresAt?: string | null;
+  policy?: Record<string, unknown> | null;
+}
+
+/** Inserts an entitlement as the marketplace handlers would have created it. */
+export function seedEntitlement(db: Db, opts: SeedOptions = {}): EntitlementRow {
+  const now = new Date().toISOString();
+  const family = opts.family ?? 'A';
+  const id =
+    opts.id ?? (family === 'B' ? (opts.code ?? `PL${randomUUID().replace(/-/g, '').toUpperCase()}`) : randomUUID());
+  const code =
+    opts.code !== undefined ? opts.code : family === 'C' ? null : family === 'B' ? id : generateLicenseCode();
+  db.run(
+    `INSERT INTO entitlements (id, family, code, order_id, product_id, seats, starts_at, expires_at, status, policy, created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [
+      id,
+      family,
+      code,
+      `CS${randomUUID().slice(0, 8)}`,
+      opts.productId === undefined ? 'prod-1' : opts.productId,
+      opts.seats ?? 1,
+      now,
+      opts.expiresAt === undefined ? new Date(Date.now() + 365 * 86_400_000).toISOString() : opts.expiresAt,
+      opts.status ?? 'active',
+      opts.policy ? JSON.stringify(opts.policy) : null,
+      now,
+      now,
+    ],
+  );
+  return db.first<EntitlementRow>('SELECT * FROM entitlements WHERE id = ?', [id])!;
+}
+
+/** Headers of a device-signed request (and a fresh request nonce for the response signature). */
+export function deviceHeaders(
+  device: TestDevice,
+  activationId: string,
+  method: string,
+  path: string,
+  body: string,
+  opts: { nonce?: string; now?: number } = {},
+): Record<string, string> {
+  return {
+    'licensor-device-signature': signDeviceRequest({
+      activationId,
+      method,
+      path,
+      body,
+      privateKey: device.privateKey,
+      nonce: opts.nonce,
+      now: opts.now,
+    }),
+    'content-type': 'application/json',
+  };
+}
+
+let sharedKeys: KeyStore | undefined;
+
+/** One key store per test process: a root, a signing key and its decryption per test would only cost time. */
+function testKeys(): KeyStore {
+  sharedKeys ??= KeyStore.open(mkdtempSync(join(tmpdir(), 'licensor-keys-')), 'test-passphrase').store;
+  return sharedKeys;
+}
+
+export interface LicensingTestApp {
+  licensor: LicensorApp;
+  db: Db;
+  keys: KeyStore;
+  config: Config;
+  close(): Promise<void>;
+}
+
+/**
+ * The real app (createApp) with an optional fake marketplace and clock. The database is in memory unless
+ * `file` is set (a WAL file with synchronous=FULL, as in production: slower, but exercises group commit).
+ */
+export function makeApp(
+  opts: { fetch?: typeof fetch; now?: () => Date; config?: Partial<Config>; file?: boolean } = {},
+): LicensingTestApp {
+  const dir = mkdtempSync(join(tmpdir(), 'licensor-lic-'));
+  const config = testConfig({ dataDir: dir, ...opts.config });
+  const db = openDatabase(opts.file ? join(dir, 'licensor.db') : ':memory:');
+  const keys = testKeys();
+  const licensor = createApp({ config, db, keys, log: createLogger('silent'), fetch: opts.fetch, now: opts.now });
+  return {
+    licensor,
+    db,
+    keys,
+    config,
+    close: async () => {
+      await licensor.stop();
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
