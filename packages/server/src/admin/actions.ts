@@ -1,0 +1,148 @@
+import { LicensorError } from '@licensor/shared';
+import type { Db } from '../db/database';
+import type { KooContext } from '../koogallery/context';
+import {
+  audit,
+  type EntitlementRow,
+  findEntitlementRef,
+  freeSeat,
+  issueOfflineResponse,
+  moveLicense,
+  policyFor,
+  reinstateEntitlement,
+  revokeEntitlement,
+  seatLimit,
+  setEntitlementPolicy,
+  suspendEntitlement,
+} from '../licensing';
+import type { PolicyOverrides } from '../licensing/policy';
+import { createAdminToken, listAdminTokens, revokeAdminToken, type Scope } from './auth';
+import { activationsOf, auditTrail, entitlementView, outboxView } from './queries';
+
+/**
+ * Operator actions shared by the admin API and the CLI: thin wrappers over the licensing core's service
+ * functions (which validate state, run in a transaction and write the audit log), returning the views both
+ * front ends print. The actor is `admin:<token id>` or `cli:<user>`.
+ */
+
+export function requireEntitlement(db: Db, idOrCode: string): EntitlementRow {
+  const ent = findEntitlementRef(db, idOrCode);
+  if (!ent) {
+    throw new LicensorError(
+      'NOT_FOUND',
+      `No license ${idOrCode}: search for it by code, customer or order id with the entitlements list`,
+    );
+  }
+  return ent;
+}
+
+/** One entitlement with its policy, seats, devices, recent usage and audit trail. */
+export function entitlementDetail(ctx: Pick<KooContext, 'db' | 'now'>, ent: EntitlementRow) {
+  const { db } = ctx;
+  const policy = policyFor(db, ent);
+  const activations = activationsOf(db, ent.id);
+  const since = new Date(ctx.now().getTime() - 30 * 86_400_000).toISOString().slice(0, 10);
+  const usage = ent.code
+    ? db.all<{ day: string; devices: number }>(
+        'SELECT day, COUNT(DISTINCT device) AS devices FROM code_usage WHERE code = ? AND day >= ? GROUP BY day ORDER BY day DESC',
+        [ent.code, since],
+      )
+    : [];
+  return {
+    entitlement: entitlementView(ent),
+    policy,
+    seats: { limit: seatLimit(policy, ent.seats), used: activations.filter((a) => a.status === 'active').length },
+    activations,
+    usage,
+    audit: auditTrail(db, ent.id, 100),
+  };
+}
+
+const entitlementResult = (before: EntitlementRow, after: EntitlementRow) => ({
+  changed: before.status !== after.status || before.updated_at !== after.updated_at,
+  entitlement: entitlementView(after),
+});
+
+type Ctx = Pick<KooContext, 'db' | 'now'>;
+
+export const actions = {
+  suspend(ctx: Ctx, idOrCode: string, actor: string, reason?: string) {
+    const before = requireEntitlement(ctx.db, idOrCode);
+    return entitlementResult(before, suspendEntitlement(ctx.db, before.id, actor, { reason, now: ctx.now() }));
+  },
+  reinstate(ctx: Ctx, idOrCode: string, actor: string, reason?: string) {
+    const before = requireEntitlement(ctx.db, idOrCode);
+    return entitlementResult(before, reinstateEntitlement(ctx.db, before.id, actor, { reason, now: ctx.now() }));
+  },
+  revoke(ctx: Ctx, idOrCode: string, actor: string, reason?: string) {
+    const before = requireEntitlement(ctx.db, idOrCode);
+    return entitlementResult(before, revokeEntitlement(ctx.db, before.id, actor, { reason, now: ctx.now() }));
+  },
+  freeSeat(ctx: Ctx, activationId: string, actor: string, reason?: string) {
+    return freeSeat(ctx.db, activationId, actor, { reason, now: ctx.now() });
+  },
+  move(ctx: Ctx, activationId: string, target: string, actor: string, reason?: string) {
+    return { activation: moveLicense(ctx.db, activationId, target, actor, { reason, now: ctx.now() }) };
+  },
+  setPolicy(ctx: Ctx, idOrCode: string, overrides: PolicyOverrides | null, actor: string) {
+    const ent = setEntitlementPolicy(ctx.db, requireEntitlement(ctx.db, idOrCode).id, overrides, actor);
+    return { entitlement: entitlementView(ent), policy: policyFor(ctx.db, ent) };
+  },
+  /** Verifies a device's offline request and issues its License file (a seat is bound like online). */
+  async offlineResponse(ctx: KooContext, requestText: string, actor: string) {
+    const license = await issueOfflineResponse(ctx, requestText, actor);
+    return { license };
+  },
+};
+
+/** Operator action: run a failed (or waiting) outbox item again now. */
+export function retryOutboxItem(ctx: Pick<KooContext, 'db' | 'outbox' | 'now'>, id: number, actor: string) {
+  return ctx.db.transaction(() => {
+    const item = ctx.outbox.get(id);
+    if (!item) throw new LicensorError('NOT_FOUND', `No outbox item ${id}: list them with the outbox list`);
+    if (!ctx.outbox.retry(id)) {
+      throw new LicensorError(
+        'CONFLICT',
+        `Outbox item ${id} is ${item.status}; only failed or pending items can be retried${item.status === 'running' ? ' (wait for the running attempt)' : ''}`,
+      );
+    }
+    audit(ctx.db, {
+      actor,
+      action: 'outbox.retried',
+      detail: { id, kind: item.kind, previousStatus: item.status, attempts: item.attempts },
+      at: ctx.now(),
+    });
+    return outboxView(ctx.outbox.get(id)!);
+  });
+}
+
+export const tokenView = (t: ReturnType<typeof listAdminTokens>[number]) => ({
+  id: t.id,
+  name: t.name,
+  scope: t.scope,
+  createdAt: t.created_at,
+  lastUsedAt: t.last_used_at,
+  revokedAt: t.revoked_at,
+});
+
+export function createToken(db: Db, name: string, scope: Scope, actor: string) {
+  return db.transaction(() => {
+    const created = createAdminToken(db, name, scope);
+    audit(db, { actor, action: 'admin_token.created', detail: { id: created.id, name, scope } });
+    // The secret is shown once; only its hash is stored.
+    return { id: created.id, name, scope, token: created.token };
+  });
+}
+
+export const listTokens = (db: Db) => listAdminTokens(db).map(tokenView);
+
+/** Revokes a token; revoking a revoked token changes nothing (`changed: false`). */
+export function revokeToken(db: Db, id: string, actor: string) {
+  return db.transaction(() => {
+    const existing = listAdminTokens(db).find((t) => t.id === id);
+    if (!existing) throw new LicensorError('NOT_FOUND', `No admin token ${id}: list them with the tokens list`);
+    const changed = revokeAdminToken(db, id);
+    if (changed) audit(db, { actor, action: 'admin_token.revoked', detail: { id, name: existing.name } });
+    return { changed, token: tokenView(listAdminTokens(db).find((t) => t.id === id)!) };
+  });
+}

@@ -1,0 +1,145 @@
+import { LicensorError } from '@licensor/shared';
+import { z } from 'zod';
+import type { Db, Row } from '../db/database';
+
+/**
+ * Listing over any table with filters, counts and two ways to page: an opaque keyset cursor (stable while
+ * rows are being added, constant cost per page) and page numbers (what people type). Every dataset sorts
+ * newest first on a unique key, so a cursor names exactly one position.
+ */
+
+export const MAX_LIMIT = 200;
+
+export interface Dataset<T> {
+  /** Table name or parenthesised subquery with an alias. */
+  from: string;
+  /** Columns to select; must include every sort key. */
+  select: string;
+  /** Keyset columns, most significant first, all NOT NULL; the last one is unique. Sorted descending. */
+  sort: string[];
+  map(row: Row): T;
+}
+
+export interface Where {
+  sql: string[];
+  params: unknown[];
+}
+
+export const where = (): Where => ({ sql: [], params: [] });
+
+export function add(w: Where, sql: string, ...params: unknown[]): Where {
+  w.sql.push(sql);
+  w.params.push(...params);
+  return w;
+}
+
+/** A LIKE pattern that matches `text` literally anywhere (escape character `\`). */
+export const likeAnywhere = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+const whereSql = (w: Where) => (w.sql.length ? `WHERE ${w.sql.map((s) => `(${s})`).join(' AND ')}` : '');
+
+export const pageSchema = {
+  limit: z.coerce.number().int().min(1).max(MAX_LIMIT).default(50),
+  page: z.coerce.number().int().min(1).max(1_000_000).optional(),
+  cursor: z.string().min(1).max(1000).optional(),
+};
+
+export interface PageInput {
+  limit: number;
+  page?: number | undefined;
+  cursor?: string | undefined;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Rows matching the filters (test data excluded unless asked for). */
+  total: number;
+  limit: number;
+  /** Pass as `cursor` to get the next page; null on the last page. */
+  nextCursor: string | null;
+  page?: number;
+  pages?: number;
+}
+
+export const encodeCursor = (values: unknown[]): string => Buffer.from(JSON.stringify(values)).toString('base64url');
+
+export function decodeCursor(cursor: string, arity: number): (string | number)[] {
+  try {
+    const values = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (
+      Array.isArray(values) &&
+      values.length === arity &&
+      values.every((v) => typeof v === 'string' || typeof v === 'number')
+    ) {
+      return values as (string | number)[];
+    }
+  } catch {
+    // falls through to the error below
+  }
+  throw new LicensorError('INVALID_INPUT', 'Invalid cursor: pass the nextCursor value of the previous page unchanged', {
+    problems: [{ field: 'cursor', message: 'not a cursor issued by this API' }],
+  });
+}
+
+const keysetSql = (sort: string[]) => `(${sort.join(', ')}) < (${sort.map(() => '?').join(', ')})`;
+const orderSql = (sort: string[]) => sort.map((c) => `${c} DESC`).join(', ');
+
+export function count(db: Db, ds: Pick<Dataset<unknown>, 'from'>, w: Where): number {
+  return db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM ${ds.from} ${whereSql(w)}`, w.params)?.n ?? 0;
+}
+
+export function paginate<T>(db: Db, ds: Dataset<T>, filters: Where, input: PageInput): Page<T> {
+  if (input.page !== undefined && input.cursor !== undefined) {
+    throw new LicensorError('INVALID_INPUT', 'Use either page or cursor, not both', {
+      problems: [{ field: 'cursor', message: 'cannot be combined with page' }],
+    });
+  }
+  const total = count(db, ds, filters);
+  const w: Where = { sql: [...filters.sql], params: [...filters.params] };
+  if (input.cursor !== undefined) add(w, keysetSql(ds.sort), ...decodeCursor(input.cursor, ds.sort.length));
+  const offset = input.page !== undefined ? (input.page - 1) * input.limit : 0;
+  // One extra row tells whether another page exists without a second query.
+  const rows = db.all<Row>(
+    `SELECT ${ds.select} FROM ${ds.from} ${whereSql(w)} ORDER BY ${orderSql(ds.sort)} LIMIT ? OFFSET ?`,
+    [...w.params, input.limit + 1, offset],
+  );
+  const more = rows.length > input.limit;
+  const pageRows = more ? rows.slice(0, input.limit) : rows;
+  const last = pageRows[pageRows.length - 1];
+  const page: Page<T> = {
+    items: pageRows.map((r) => ds.map(r)),
+    total,
+    limit: input.limit,
+    nextCursor: more && last ? encodeCursor(ds.sort.map((c) => last[sortKey(c)])) : null,
+  };
+  if (input.page !== undefined) {
+    page.page = input.page;
+    page.pages = Math.max(1, Math.ceil(total / input.limit));
+  }
+  return page;
+}
+
+/** `e.created_at` → `created_at`: the property name of a sort column in a result row. */
+const sortKey = (column: string) => column.slice(column.lastIndexOf('.') + 1);
+
+/**
+ * Every matching row in chunks, newest first, by keyset: each chunk is its own short query, so a slow
+ * reader of an export never holds the database (better-sqlite3 cannot run other statements while an
+ * iterator is open on the same connection).
+ */
+export function* chunks<T>(db: Db, ds: Dataset<T>, filters: Where, chunkSize = 500): Generator<T[]> {
+  let after: unknown[] | undefined;
+  for (;;) {
+    const w: Where = { sql: [...filters.sql], params: [...filters.params] };
+    if (after) add(w, keysetSql(ds.sort), ...after);
+    const rows = db.all<Row>(
+      `SELECT ${ds.select} FROM ${ds.from} ${whereSql(w)} ORDER BY ${orderSql(ds.sort)} LIMIT ?`,
+      [...w.params, chunkSize],
+    );
+    if (rows.length === 0) return;
+    yield rows.map((r) => ds.map(r));
+    if (rows.length < chunkSize) return;
+    const last = rows[rows.length - 1]!;
+    after = ds.sort.map((c) => last[sortKey(c)]);
+  }
+}

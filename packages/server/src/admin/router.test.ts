@@ -1,0 +1,468 @@
+import { activateRequestSchema, encodeOfflineRequest, LicenseVerifier, offlineRequestSchema } from '@licensor/shared';
+import request from 'supertest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { activate } from '../licensing';
+import { activationBody, newDevice, seedEntitlement } from '../licensing/testkit';
+import { createTestApp, type TestApp } from '../testing';
+import { createAdminToken } from './auth';
+import { parseCsv } from './csv';
+
+const ADMIN = '/api/admin/v1';
+const BOOT = 'Bearer admin-test-token';
+
+let t: TestApp;
+beforeEach(() => {
+  t = createTestApp();
+});
+afterEach(async () => {
+  await t.destroy();
+});
+
+const api = () => request(t.licensor.app);
+const get = (path: string, auth = BOOT) =>
+  api()
+    .get(ADMIN + path)
+    .set('Authorization', auth);
+const post = (path: string, body?: object, auth = BOOT) => {
+  const r = api()
+    .post(ADMIN + path)
+    .set('Authorization', auth);
+  return body === undefined ? r : r.send(body);
+};
+
+/** Entitlements created one millisecond apart, so "newest first" has one right answer. */
+function seedMany(n: number, opts: Parameters<typeof seedEntitlement>[1] = {}) {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const e = seedEntitlement(t.db, opts);
+    const at = new Date(Date.UTC(2025, 0, 1, 0, 0, 0, i)).toISOString();
+    t.db.run('UPDATE entitlements SET created_at = ? WHERE id = ?', [at, e.id]);
+    ids.push(e.id);
+  }
+  return ids;
+}
+
+async function activateDevice(code: string, seed?: string) {
+  const device = newDevice(seed);
+  const input = activateRequestSchema.parse(activationBody(device, code));
+  const r = await activate(t.licensor.ctx, input);
+  return { device, activationId: r.activation.id };
+}
+
+describe('authentication', () => {
+  it('refuses a missing or wrong token with 401 and a read token on writes with 403', async () => {
+    const none = await api().get(`${ADMIN}/entitlements`);
+    expect(none.status).toBe(401);
+    expect(none.body.error.code).toBe('UNAUTHORIZED');
+    expect((await get('/entitlements', 'Bearer wrong-token')).status).toBe(401);
+    expect((await get('/entitlements', 'Basic abc')).status).toBe(401);
+
+    const ent = seedEntitlement(t.db);
+    const { token } = createAdminToken(t.db, 'reader', 'read');
+    const read = `Bearer ${token}`;
+    expect((await get('/entitlements', read)).status).toBe(200);
+    expect((await get(`/entitlements/${ent.id}`, read)).status).toBe(200);
+    for (const path of [`/entitlements/${ent.id}/suspend`, '/outbox/1/retry', '/offline-responses', '/tokens']) {
+      const r = await post(path, {}, read);
+      expect(r.status, path).toBe(403);
+      expect(r.body.error.code).toBe('FORBIDDEN');
+    }
+    expect((await api().delete(`${ADMIN}/tokens/x`).set('Authorization', read)).status).toBe(403);
+    // Nothing happened.
+    expect(t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [ent.id])!.status).toBe(
+      'active',
+    );
+  });
+
+  it('manages tokens: created once with its secret, listed without it, revoked (then refused)', async () => {
+    const created = await post('/tokens', { name: 'ci', scope: 'write' });
+    expect(created.status).toBe(201);
+    expect(created.body.token).toMatch(/^lsr_/);
+    const list = await get('/tokens');
+    expect(list.body.items).toEqual([
+      expect.objectContaining({ id: created.body.id, name: 'ci', scope: 'write', revokedAt: null }),
+    ]);
+    expect(JSON.stringify(list.body)).not.toContain(created.body.token);
+    expect((await get('/summary', `Bearer ${created.body.token}`)).status).toBe(200);
+
+    const revoked = await api().delete(`${ADMIN}/tokens/${created.body.id}`).set('Authorization', BOOT);
+    expect(revoked.body).toMatchObject({ changed: true, token: { id: created.body.id } });
+    expect((await get('/summary', `Bearer ${created.body.token}`)).status).toBe(401);
+    const again = await api().delete(`${ADMIN}/tokens/${created.body.id}`).set('Authorization', BOOT);
+    expect(again.body.changed).toBe(false);
+    expect((await api().delete(`${ADMIN}/tokens/tok_nope`).set('Authorization', BOOT)).status).toBe(404);
+    expect((await post('/tokens', { name: 'x', scope: 'admin' })).body.error.detail.problems[0].field).toBe('scope');
+    const audit = await get('/audit?action=admin_token.created');
+    expect(audit.body.items[0]).toMatchObject({ actor: 'admin:bootstrap', detail: { id: created.body.id } });
+  });
+});
+
+describe('entitlements', () => {
+  it('pages newest first by cursor and by page number with a total', async () => {
+    const ids = seedMany(7).reverse();
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const r = await get(`/entitlements?limit=3${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(r.status).toBe(200);
+      expect(r.body.total).toBe(7);
+      seen.push(...r.body.items.map((e: { id: string }) => e.id));
+      cursor = r.body.nextCursor;
+      pages++;
+    } while (cursor);
+    expect(pages).toBe(3);
+    expect(seen).toEqual(ids);
+
+    const page3 = await get('/entitlements?limit=3&page=3');
+    expect(page3.body).toMatchObject({ page: 3, pages: 3, total: 7, nextCursor: null });
+    expect(page3.body.items.map((e: { id: string }) => e.id)).toEqual(ids.slice(6));
+  });
+
+  it('validates query parameters and names the field', async () => {
+    for (const [q, field] of [
+      ['limit=201', 'limit'],
+      ['limit=0', 'limit'],
+      ['page=abc', 'page'],
+      ['status=bogus', 'status'],
+      ['since=yesterday', 'since'],
+      ['statuss=active', 'query'],
+      ['cursor=not-a-cursor', 'cursor'],
+    ]) {
+      const r = await get(`/entitlements?${q}`);
+      expect(r.status, q).toBe(400);
+      expect(r.body.error.code).toBe('INVALID_INPUT');
+      expect(JSON.stringify(r.body.error), q).toContain(field);
+    }
+    expect((await get(`/entitlements?page=1&cursor=${Buffer.from('["a","b"]').toString('base64url')}`)).status).toBe(
+      400,
+    );
+  });
+
+  it('filters by status, family, product, free text and date; test data only with includeTest', async () => {
+    const a = seedEntitlement(t.db, { family: 'A', productId: 'p-1' });
+    const b = seedEntitlement(t.db, { family: 'B', productId: 'p-2', status: 'frozen' });
+    const test = seedEntitlement(t.db, { family: 'A' });
+    t.db.run(`UPDATE entitlements SET test = 1, customer_name = 'Debug 100%' WHERE id = ?`, [test.id]);
+    t.db.run(`UPDATE entitlements SET customer_name = 'ACME 100% Ltd' WHERE id = ?`, [a.id]);
+    const ids = async (q: string) =>
+      (await get(`/entitlements?${q}`)).body.items.map((e: { id: string }) => e.id).sort();
+
+    expect(await ids('')).toEqual([a.id, b.id].sort());
+    expect(await ids('includeTest=true')).toEqual([a.id, b.id, test.id].sort());
+    expect(await ids('status=frozen')).toEqual([b.id]);
+    expect(await ids('status=frozen,active')).toEqual([a.id, b.id].sort());
+    expect(await ids('family=B')).toEqual([b.id]);
+    expect(await ids('productId=p-1')).toEqual([a.id]);
+    expect(await ids('q=100%25')).toEqual([a.id]); // a literal % matches only itself
+    expect(await ids('q=100%25&includeTest=1')).toEqual([a.id, test.id].sort());
+    expect(await ids('q=_')).toEqual([]);
+    expect(await ids('since=2999-01-01')).toEqual([]);
+    expect((await get('/summary')).body.entitlements.total).toBe(2);
+    expect((await get('/summary?includeTest=true')).body.entitlements.total).toBe(3);
+  });
+
+  it('shows one license (by id or code) with its devices and audit trail; unknown ids are 404', async () => {
+    const ent = seedEntitlement(t.db, { family: 'A', seats: 2 });
+    const { activationId } = await activateDevice(ent.code!);
+    const r = await get(`/entitlements/${encodeURIComponent(ent.code!)}`);
+    expect(r.status).toBe(200);
+    expect(r.body.entitlement).toMatchObject({ id: ent.id, code: ent.code, status: 'active', seats: 2 });
+    expect(r.body.seats).toEqual({ limit: 2, used: 1 });
+    expect(r.body.activations).toEqual([expect.objectContaining({ id: activationId, status: 'active', seat: 0 })]);
+    expect(r.body.policy.mode).toBe('node-locked');
+    expect(JSON.stringify(r.body)).not.toContain('fingerprint":');
+
+    const missing = await get('/entitlements/nope');
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.code).toBe('NOT_FOUND');
+  });
+
+  it('suspends, reinstates and revokes with an audit entry naming the token', async () => {
+    const ent = seedEntitlement(t.db);
+    const { id: tokenId, token } = createAdminToken(t.db, 'ops', 'write');
+    const auth = `Bearer ${token}`;
+
+    const s = await post(`/entitlements/${ent.id}/suspend`, { reason: 'payment dispute' }, auth);
+    expect(s.status).toBe(200);
+    expect(s.body).toMatchObject({ changed: true, entitlement: { status: 'suspended' } });
+    expect((await post(`/entitlements/${ent.id}/suspend`, undefined, auth)).body.changed).toBe(false);
+    expect((await post(`/entitlements/${ent.id}/reinstate`, {}, auth)).body.entitlement.status).toBe('active');
+    expect((await post(`/entitlements/${ent.id}/revoke`, { reason: 'fraud' }, auth)).body.entitlement.status).toBe(
+      'revoked',
+    );
+
+    const trail = (await get(`/audit?entitlementId=${ent.id}&actor=admin:${tokenId}`)).body.items;
+    expect(trail.map((a: { action: string }) => a.action)).toEqual([
+      'entitlement.revoked',
+      'entitlement.reinstated',
+      'entitlement.suspended',
+    ]);
+    expect(trail[2].detail).toEqual({ reason: 'payment dispute' });
+
+    const bad = await post(`/entitlements/${ent.id}/suspend`, { reason: 'x'.repeat(501) });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.detail.problems[0].field).toBe('reason');
+    expect((await post(`/entitlements/${ent.id}/suspend`, { why: 'x' })).status).toBe(400);
+    expect((await post('/entitlements/nope/revoke', {})).status).toBe(404);
+    expect((await post(`/entitlements/${'x'.repeat(129)}/revoke`, {})).status).toBe(400);
+  });
+
+  it('replaces a license policy and validates it', async () => {
+    const ent = seedEntitlement(t.db);
+    const r = await api()
+      .put(`${ADMIN}/entitlements/${ent.id}/policy`)
+      .set('Authorization', BOOT)
+      .send({ policy: { mode: 'floating', maxDevices: 5 } });
+    expect(r.status).toBe(200);
+    expect(r.body.policy).toMatchObject({ mode: 'floating', maxDevices: 5 });
+    const bad = await api()
+      .put(`${ADMIN}/entitlements/${ent.id}/policy`)
+      .set('Authorization', BOOT)
+      .send({ policy: { mode: 'sometimes' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toContain('policy.mode');
+  });
+});
+
+describe('devices', () => {
+  it('lists activations with filters, frees a seat (idempotently) and moves one to another license', async () => {
+    const ent = seedEntitlement(t.db, { family: 'A', seats: 2, productId: 'p' });
+    const other = seedEntitlement(t.db, { family: 'A', seats: 1, productId: 'p' });
+    const one = await activateDevice(ent.code!);
+    const two = await activateDevice(ent.code!);
+
+    const list = await get(`/activations?entitlementId=${ent.id}`);
+    expect(list.body.total).toBe(2);
+    expect((await get(`/activations?code=${encodeURIComponent(ent.code!.toLowerCase())}`)).body.total).toBe(2);
+    expect((await get('/activations?status=released')).body.total).toBe(0);
+
+    const freed = await post(`/activations/${one.activationId}/free`, { reason: 'laptop stolen' });
+    expect(freed.status).toBe(200);
+    expect(freed.body).toMatchObject({ released: true, activation: { id: one.activationId, status: 'released' } });
+    expect((await post(`/activations/${one.activationId}/free`)).body.released).toBe(false);
+    expect((await post('/activations/nope/free')).status).toBe(404);
+    expect((await get('/activations?status=released')).body.items.map((a: { id: string }) => a.id)).toEqual([
+      one.activationId,
+    ]);
+
+    const moved = await post(`/activations/${two.activationId}/move`, { to: other.code });
+    expect(moved.status).toBe(200);
+    expect(moved.body.activation).toMatchObject({ id: two.activationId, entitlementId: other.id, seat: 0 });
+    expect((await post(`/activations/${two.activationId}/move`, {})).body.error.detail.problems[0].field).toBe('to');
+
+    const actions = (await get('/audit?actor=admin:bootstrap')).body.items.map((a: { action: string }) => a.action);
+    expect(actions).toEqual(['activation.moved', 'activation.freed']);
+  });
+
+  it('leaves devices of test licenses out unless asked, and pages them by cursor', async () => {
+    const real = seedEntitlement(t.db, { family: 'A', seats: 5 });
+    const debug = seedEntitlement(t.db, { family: 'A', seats: 5 });
+    t.db.run('UPDATE entitlements SET test = 1 WHERE id = ?', [debug.id]);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await activateDevice(real.code!)).activationId);
+    const testDevice = (await activateDevice(debug.code!)).activationId;
+
+    const page1 = await get('/activations?limit=2');
+    expect(page1.body.total).toBe(3);
+    const page2 = await get(`/activations?limit=2&cursor=${page1.body.nextCursor}`);
+    expect(page2.body.nextCursor).toBeNull();
+    const listed = [...page1.body.items, ...page2.body.items];
+    expect(listed.map((a: { id: string }) => a.id)).toEqual([...ids].reverse());
+    expect(listed.every((a: { code: string; test: boolean }) => a.code === real.code && a.test === false)).toBe(true);
+    const all = await get('/activations?includeTest=true');
+    expect(all.body.total).toBe(4);
+    expect(all.body.items[0]).toMatchObject({ id: testDevice, test: true });
+  });
+
+  it('answers an offline activation request with a License the pinned root verifies', async () => {
+    const ent = seedEntitlement(t.db, { family: 'A', seats: 1 });
+    const device = newDevice();
+    const requestText = encodeOfflineRequest(
+      offlineRequestSchema.parse({
+        ...activationBody(device, ent.code!),
+        v: 1,
+        createdAt: new Date().toISOString(),
+        nonce: 'a1b2c3d4e5f60718',
+      }),
+      device.privateKey,
+    );
+    const r = await post('/offline-responses', { request: requestText });
+    expect(r.status).toBe(201);
+    const verified = new LicenseVerifier({ roots: [t.keys.rootCertificatePem] }).verify(r.body.license);
+    expect(verified.payload).toMatchObject({ eid: ent.id, refreshBy: null });
+    expect((await get(`/activations?entitlementId=${ent.id}`)).body.items[0]).toMatchObject({ offline: true });
+
+    const tampered = requestText.replace(
+      /\n([A-Za-z0-9+/]{10})/,
+      (_m, s: string) => `\n${s.split('').reverse().join('')}`,
+    );
+    const bad = await post('/offline-responses', { request: tampered });
+    expect(bad.status).toBeGreaterThanOrEqual(400);
+    expect(bad.status).toBeLessThan(500);
+    const missing = await post('/offline-responses', {});
+    expect(missing.status).toBe(400);
+    expect(missing.body.error.detail.problems[0].field).toBe('request');
+    expect((await post('/offline-responses', { request: 'hello' })).body.error.code).toBe('FILE_MALFORMED');
+  });
+});
+
+describe('codes, orders, logs and outbox', () => {
+  it('lists codes with their last day of use', async () => {
+    const b = seedEntitlement(t.db, { family: 'B' });
+    seedEntitlement(t.db, { family: 'C' }); // no code
+    t.db.run(`INSERT INTO code_usage (code, day, device) VALUES (?, '2025-03-01', 'd1'), (?, '2025-03-02', 'd1')`, [
+      b.code,
+      b.code,
+    ]);
+    const r = await get('/codes?family=B');
+    expect(r.body.items).toEqual([
+      expect.objectContaining({ code: b.code, entitlementId: b.id, lastUsedDay: '2025-03-02' }),
+    ]);
+    expect((await get('/codes')).body.total).toBe(1);
+  });
+
+  it('lists orders from both order tables, test orders only on request', async () => {
+    const ent = seedEntitlement(t.db, { family: 'C' });
+    t.db.run(`UPDATE entitlements SET order_id = 'O-1', order_line_id = 'L-1' WHERE id = ?`, [ent.id]);
+    t.db.run(
+      `INSERT INTO orders (order_id, order_line_id, order_type, info, fetched_at) VALUES ('O-1', 'L-1', 'NEW', '{"orderId":"O-1"}', '2025-01-02T00:00:00.000Z')`,
+    );
+    t.db.run(
+      `INSERT INTO order_notifications (order_id, order_line_id, test, received_at) VALUES ('O-1', 'L-1', 0, '2025-01-01T00:00:00.000Z'),
+       ('O-2', 'L-9', 0, '2025-01-03T00:00:00.000Z'), ('O-T', 'L-T', 1, '2025-01-04T00:00:00.000Z')`,
+    );
+    const r = await get('/orders');
+    expect(r.body.total).toBe(2);
+    expect(r.body.items[0]).toMatchObject({ orderId: 'O-2', orderType: null, appliedAt: null });
+    expect(r.body.items[1]).toMatchObject({
+      orderId: 'O-1',
+      entitlementId: ent.id,
+      orderType: 'NEW',
+      info: { orderId: 'O-1' },
+    });
+    expect((await get('/orders?includeTest=true')).body.total).toBe(3);
+    expect((await get('/orders?q=O-2')).body.total).toBe(1);
+  });
+
+  it('lists marketplace messages with failure, code and activity filters', async () => {
+    const m = t.licensor.ctx.messages;
+    m.record({ direction: 'in', activity: 'getLicense', resultCode: '000000', httpStatus: 200, latencyMs: 3.14 });
+    m.record({
+      direction: 'in',
+      activity: 'getLicense',
+      resultCode: '000003',
+      httpStatus: 200,
+      error: 'no such order',
+    });
+    m.record({ direction: 'out', activity: 'license.query', resultCode: '92020005', httpStatus: 200, code: 'PL1' });
+    m.record({
+      direction: 'out',
+      activity: 'license.upload',
+      resultCode: null,
+      httpStatus: null,
+      error: 'ECONNREFUSED',
+    });
+    m.record({ direction: 'in', activity: 'getLicense', resultCode: '000001', test: true });
+    const ids = async (q: string) =>
+      (await get(`/messages?${q}`)).body.items.map((x: { activity: string }) => x.activity);
+    expect((await get('/messages')).body.total).toBe(4); // flushed by the endpoint, test traffic left out
+    expect(await ids('failed=true')).toEqual(['license.upload', 'license.query', 'getLicense']);
+    expect(await ids('failed=false')).toEqual(['getLicense']);
+    expect(await ids('resultCode=92020005')).toEqual(['license.query']);
+    expect(await ids('activity=getLicense&includeTest=true')).toEqual(['getLicense', 'getLicense', 'getLicense']);
+    expect(await ids('q=PL1')).toEqual(['license.query']);
+    expect((await get('/messages?direction=sideways')).status).toBe(400);
+    const first = (await get('/messages?failed=false')).body.items[0];
+    expect(first).toMatchObject({ latencyMs: 3.1, failed: false, direction: 'in' });
+  });
+
+  it('lists outbox items and retries a failed one (409 for a done one, 404 for an unknown one)', async () => {
+    const ob = t.licensor.ctx.outbox;
+    const failed = ob.enqueue('license.upload', { eventId: 'E1' });
+    const done = ob.enqueue('license.upload', { eventId: 'E2' });
+    t.db.run(`UPDATE outbox SET status = 'failed', attempts = 25, last_error = 'boom' WHERE id = ?`, [failed]);
+    t.db.run(`UPDATE outbox SET status = 'done' WHERE id = ?`, [done]);
+
+    const list = await get('/outbox');
+    expect(list.body.items.map((i: { id: number }) => i.id)).toEqual([failed]);
+    expect(list.body.items[0]).toMatchObject({ status: 'failed', lastError: 'boom', payload: { eventId: 'E1' } });
+    expect((await get('/outbox?status=done')).body.items.map((i: { id: number }) => i.id)).toEqual([done]);
+
+    const retried = await post(`/outbox/${failed}/retry`);
+    expect(retried.status).toBe(200);
+    expect(retried.body).toMatchObject({ id: failed, status: 'pending' });
+    expect((await post(`/outbox/${done}/retry`)).status).toBe(409);
+    expect((await post('/outbox/99999/retry')).status).toBe(404);
+    expect((await post('/outbox/abc/retry')).status).toBe(400);
+    const audit = (await get('/audit?action=outbox.retried')).body.items;
+    expect(audit).toEqual([
+      expect.objectContaining({ actor: 'admin:bootstrap', detail: expect.objectContaining({ id: failed }) }),
+    ]);
+  });
+});
+
+describe('exports', () => {
+  const nasty = ['=HYPERLINK("http://evil","x")', 'Smith, "Bob"\nline 2', '+1', '-2', '@SUM(A1)', '普通客户'];
+
+  it('streams CSV with RFC 4180 quoting and formula-injection protection', async () => {
+    const ids = seedMany(nasty.length);
+    nasty.forEach((name, i) => {
+      t.db.run('UPDATE entitlements SET customer_name = ? WHERE id = ?', [name, ids[i]]);
+    });
+    const r = await get('/export/entitlements?format=csv');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(r.headers['content-disposition']).toMatch(/^attachment; filename="entitlements-\d{8}T\d{6}\.csv"$/);
+    expect(r.text.endsWith('\r\n')).toBe(true);
+    const rows = parseCsv(r.text);
+    const header = rows[0]!;
+    expect(header.slice(0, 4)).toEqual(['id', 'family', 'code', 'status']);
+    const col = header.indexOf('customerName');
+    const byId = new Map(rows.slice(1).map((row) => [row[0], row]));
+    expect(rows.length).toBe(nasty.length + 1);
+    nasty.forEach((name, i) => {
+      const expected = /^[=+\-@]/.test(name) ? `'${name}` : name;
+      expect(byId.get(ids[i]!)![col]).toBe(expected);
+    });
+    expect(byId.get(ids[0]!)![header.indexOf('seats')]).toBe('1');
+    expect(byId.get(ids[0]!)![header.indexOf('test')]).toBe('false');
+    // Raw form of the quoted cells.
+    expect(r.text).toContain(`"'=HYPERLINK(""http://evil"",""x"")"`);
+    expect(r.text).toContain('"Smith, ""Bob""\nline 2"');
+
+    const bom = await get('/export/entitlements?format=csv&bom=true');
+    expect(bom.text.charCodeAt(0)).toBe(0xfeff);
+  });
+
+  it('exports every row in chunks as JSON and honours filters', async () => {
+    t.db.transaction(() => seedMany(1203));
+    const test = seedEntitlement(t.db);
+    t.db.run('UPDATE entitlements SET test = 1 WHERE id = ?', [test.id]);
+    const r = await get('/export/entitlements?format=json');
+    expect(r.headers['content-type']).toBe('application/json; charset=utf-8');
+    const items = JSON.parse(r.text) as { id: string; createdAt: string }[];
+    expect(items.length).toBe(1203);
+    expect(new Set(items.map((i) => i.id)).size).toBe(1203);
+    expect(items[0]!.createdAt > items[1202]!.createdAt).toBe(true);
+    expect(JSON.parse((await get('/export/entitlements?includeTest=true')).text).length).toBe(1204);
+    expect(JSON.parse((await get('/export/entitlements?status=revoked')).text)).toEqual([]);
+    expect((await get('/export/entitlements?format=xml')).status).toBe(400);
+    expect((await get('/export/entitlements?limit=5')).status).toBe(400);
+  });
+
+  it('exports activations and messages', async () => {
+    const ent = seedEntitlement(t.db, { family: 'A', seats: 3 });
+    await activateDevice(ent.code!);
+    await activateDevice(ent.code!);
+    const acts = parseCsv((await get('/export/activations?format=csv')).text);
+    expect(acts.length).toBe(3);
+    expect(acts[0]).toContain('lastSeenAt');
+    expect(acts.slice(1).every((row) => row[1] === ent.id)).toBe(true);
+
+    t.licensor.ctx.messages.record({ direction: 'in', activity: 'getLicense', resultCode: '000002', error: '-bad' });
+    const msgs = parseCsv((await get('/export/messages?format=csv&failed=true')).text);
+    expect(msgs.length).toBe(2);
+    expect(msgs[1]![msgs[0]!.indexOf('error')]).toBe("'-bad");
+  });
+});

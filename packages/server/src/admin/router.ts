@@ -1,0 +1,252 @@
+import express, { type Router } from 'express';
+import { z } from 'zod';
+import { parseInput, route } from '../http/errors';
+import type { KooContext } from '../koogallery/context';
+import { policyOverridesSchema } from '../licensing';
+import {
+  actions,
+  createToken,
+  entitlementDetail,
+  listTokens,
+  requireEntitlement,
+  retryOutboxItem,
+  revokeToken,
+} from './actions';
+import { actorOf } from './auth';
+import { streamExport } from './csv';
+import {
+  ACTIVATION_COLUMNS,
+  activationExportSchema,
+  activationFilterSchema,
+  auditFilterSchema,
+  ENTITLEMENT_COLUMNS,
+  entitlementExportSchema,
+  entitlementFilterSchema,
+  exportActivations,
+  exportEntitlements,
+  exportMessages,
+  listActivationsPage,
+  listAudit,
+  listCodes,
+  listEntitlements,
+  listMessages,
+  listOrders,
+  listOutbox,
+  MESSAGE_COLUMNS,
+  messageExportSchema,
+  messageFilterSchema,
+  orderFilterSchema,
+  outboxFilterSchema,
+  summary,
+  summaryFilterSchema,
+} from './queries';
+
+/**
+ * The merchant operators' API under /api/admin/v1 (bearer tokens checked by adminAuth before this router;
+ * read-scope tokens only reach the GET routes). Lists page with `limit` (≤200) and `cursor` or `page`;
+ * every action goes through the same service functions as the CLI and writes the audit log.
+ */
+
+const id = z.string().trim().min(1, 'must not be empty').max(128, 'at most 128 characters');
+const paramsOf = (req: express.Request, what: string) => parseInput(z.object({ id }), req.params, what).id;
+
+const reasonSchema = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
+const bodyOf = <T extends z.ZodTypeAny>(schema: T, body: unknown, what: string): z.infer<T> =>
+  // An action without a body is fine: express.json leaves req.body undefined.
+  parseInput(schema, body ?? {}, what);
+
+const moveSchema = z
+  .object({ to: id.describe('target license: id or code'), reason: z.string().trim().min(1).max(500).optional() })
+  .strict();
+
+/** `null` removes the license's own overrides (product defaults apply again). */
+const policySchema = z.object({ policy: policyOverridesSchema.nullable() }).strict();
+
+const offlineSchema = z
+  .object({
+    request: z
+      .string({ error: 'expected the armoured request text (-----BEGIN LICENSOR ACTIVATION REQUEST----- …)' })
+      .min(1)
+      .max(64 * 1024),
+  })
+  .strict();
+
+const tokenSchema = z.object({ name: z.string().trim().min(1).max(100), scope: z.enum(['read', 'write']) }).strict();
+
+const exportName = (what: string, now: Date) => `${what}-${now.toISOString().slice(0, 19).replace(/[-:]/g, '')}`;
+
+export function adminRouter(ctx: KooContext): Router {
+  const router = express.Router();
+  const { db } = ctx;
+
+  router.get(
+    '/summary',
+    route((req, res) => {
+      const { includeTest } = parseInput(summaryFilterSchema, req.query, 'query');
+      res.json({ ...summary(db, { includeTest, now: ctx.now() }), outbox: ctx.outbox.depth() });
+    }),
+  );
+
+  // ------------------------------------------------------------------------------------ entitlements
+  router.get(
+    '/entitlements',
+    route((req, res) => {
+      res.json(listEntitlements(db, parseInput(entitlementFilterSchema, req.query, 'query')));
+    }),
+  );
+  router.get(
+    '/entitlements/:id',
+    route((req, res) => {
+      res.json(entitlementDetail(ctx, requireEntitlement(db, paramsOf(req, 'entitlement id'))));
+    }),
+  );
+  router.put(
+    '/entitlements/:id/policy',
+    route((req, res) => {
+      const entitlementId = paramsOf(req, 'entitlement id');
+      const { policy } = bodyOf(policySchema, req.body, 'policy');
+      res.json(actions.setPolicy(ctx, entitlementId, policy, actorOf(res)));
+    }),
+  );
+  for (const action of ['suspend', 'reinstate', 'revoke'] as const) {
+    router.post(
+      `/entitlements/:id/${action}`,
+      route(async (req, res) => {
+        const entitlementId = paramsOf(req, 'entitlement id');
+        const { reason } = bodyOf(reasonSchema, req.body, `${action} request`);
+        res.json(await actions[action](ctx, entitlementId, actorOf(res), reason));
+      }),
+    );
+  }
+
+  // ---------------------------------------------------------------------------- codes, orders, devices
+  router.get(
+    '/codes',
+    route((req, res) => {
+      res.json(listCodes(db, parseInput(entitlementFilterSchema, req.query, 'query')));
+    }),
+  );
+  router.get(
+    '/orders',
+    route((req, res) => {
+      res.json(listOrders(db, parseInput(orderFilterSchema, req.query, 'query')));
+    }),
+  );
+  router.get(
+    '/activations',
+    route((req, res) => {
+      res.json(listActivationsPage(db, parseInput(activationFilterSchema, req.query, 'query')));
+    }),
+  );
+  router.post(
+    '/activations/:id/free',
+    route(async (req, res) => {
+      const activationId = paramsOf(req, 'activation id');
+      const { reason } = bodyOf(reasonSchema, req.body, 'free request');
+      res.json(await actions.freeSeat(ctx, activationId, actorOf(res), reason));
+    }),
+  );
+  router.post(
+    '/activations/:id/move',
+    route((req, res) => {
+      const activationId = paramsOf(req, 'activation id');
+      const { to, reason } = bodyOf(moveSchema, req.body, 'move request');
+      res.json(actions.move(ctx, activationId, to, actorOf(res), reason));
+    }),
+  );
+  router.post(
+    '/offline-responses',
+    route(async (req, res) => {
+      const { request } = bodyOf(offlineSchema, req.body, 'offline request');
+      res.status(201).json(await actions.offlineResponse(ctx, request, actorOf(res)));
+    }),
+  );
+
+  // ----------------------------------------------------------------------------------- logs, outbox
+  router.get(
+    '/audit',
+    route((req, res) => {
+      res.json(listAudit(db, parseInput(auditFilterSchema, req.query, 'query')));
+    }),
+  );
+  router.get(
+    '/messages',
+    route((req, res) => {
+      ctx.messages.flush(); // show calls made in the last moments too
+      res.json(listMessages(db, parseInput(messageFilterSchema, req.query, 'query')));
+    }),
+  );
+  router.get(
+    '/outbox',
+    route((req, res) => {
+      res.json(listOutbox(db, parseInput(outboxFilterSchema, req.query, 'query')));
+    }),
+  );
+  router.post(
+    '/outbox/:id/retry',
+    route((req, res) => {
+      const raw = paramsOf(req, 'outbox item id');
+      const itemId = parseInput(z.object({ id: z.coerce.number().int().positive() }), { id: raw }, 'outbox item id').id;
+      res.json(retryOutboxItem(ctx, itemId, actorOf(res)));
+    }),
+  );
+
+  // -------------------------------------------------------------------------------------- exports
+  router.get(
+    '/export/entitlements',
+    route(async (req, res) => {
+      const f = parseInput(entitlementExportSchema, req.query, 'query');
+      await streamExport(
+        res,
+        { format: f.format, bom: f.bom, filename: exportName('entitlements', ctx.now()), columns: ENTITLEMENT_COLUMNS },
+        exportEntitlements(db, f),
+      );
+    }),
+  );
+  router.get(
+    '/export/activations',
+    route(async (req, res) => {
+      const f = parseInput(activationExportSchema, req.query, 'query');
+      await streamExport(
+        res,
+        { format: f.format, bom: f.bom, filename: exportName('activations', ctx.now()), columns: ACTIVATION_COLUMNS },
+        exportActivations(db, f),
+      );
+    }),
+  );
+  router.get(
+    '/export/messages',
+    route(async (req, res) => {
+      ctx.messages.flush();
+      const f = parseInput(messageExportSchema, req.query, 'query');
+      await streamExport(
+        res,
+        { format: f.format, bom: f.bom, filename: exportName('messages', ctx.now()), columns: MESSAGE_COLUMNS },
+        exportMessages(db, f),
+      );
+    }),
+  );
+
+  // -------------------------------------------------------------------------------------- tokens
+  router.get(
+    '/tokens',
+    route((_req, res) => {
+      res.json({ items: listTokens(db) });
+    }),
+  );
+  router.post(
+    '/tokens',
+    route((req, res) => {
+      const input = bodyOf(tokenSchema, req.body, 'token');
+      res.status(201).json(createToken(db, input.name, input.scope, actorOf(res)));
+    }),
+  );
+  router.delete(
+    '/tokens/:id',
+    route((req, res) => {
+      res.json(revokeToken(db, paramsOf(req, 'token id'), actorOf(res)));
+    }),
+  );
+
+  return router;
+}

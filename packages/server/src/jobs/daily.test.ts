@@ -1,0 +1,344 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createApp, type LicensorApp } from '../app';
+import { testConfig } from '../config';
+import { type Db, openDatabase } from '../db/database';
+import { KeyStore } from '../keys/keystore';
+import { formatCompactTime } from '../koogallery/time';
+import { findEntitlementByCode } from '../licensing/entitlements';
+import { seedEntitlement } from '../licensing/testkit';
+import { createLogger } from '../logger';
+import { DAILY_PLAN, DAILY_QUERY, DAILY_USAGE, dueDays, planDueDays, registerDailyJobs, startScheduler } from './daily';
+
+const NOW = new Date('2025-06-10T03:00:00.000Z');
+const DAY = '2025-06-09';
+
+interface Call {
+  path: string;
+  body: Record<string, unknown>;
+}
+
+type Reply = (call: Call) => { status?: number; json: Record<string, unknown> };
+
+/** A fake marketplace behind `fetch`: records every call and answers with `reply`. */
+function fakeFetch(reply: Reply) {
+  const calls: Call[] = [];
+  const fetchImpl = (async (url: URL | string, init?: RequestInit) => {
+    const path = new URL(String(url)).pathname.replace('/api/mkp-openapi-public/global', '');
+    const body = JSON.parse(Buffer.from(init!.body as Uint8Array).toString('utf8')) as Record<string, unknown>;
+    const call = { path, body };
+    calls.push(call);
+    const r = reply(call);
+    return new Response(JSON.stringify(r.json), {
+      status: r.status ?? 200,
+      headers: { 'content-type': 'application/json' },
+    });
+  }) as typeof fetch;
+  return { fetchImpl, calls };
+}
+
+/** The marketplace's view of codes: status and expiry per code (unknown codes are "not exist"). */
+const market = new Map<string, { status: string; expire_time: string }>();
+const okReply: Reply = ({ path, body }) => {
+  if (path === '/v2/license/heartbeat') {
+    const list = body.license_list as string[];
+    if (list.some((c) => !market.has(c)))
+      return { json: { error_code: '92020020', error_msg: 'Invalid license code exists.' } };
+    return {
+      json: {
+        error_code: '92020000',
+        error_msg: 'success',
+        data: {
+          license_list: list.map((c) => ({
+            license_code: c,
+            ...market.get(c),
+            activate_time: '20250101000000',
+            extra_field: 1,
+          })),
+        },
+      },
+    };
+  }
+  if (path === '/v1/license/heartbeat') {
+    const c = body.license as string;
+    if (!market.has(c)) return { json: { error_code: '92020005', error_msg: 'license code notexist' } };
+    return { json: { error_code: '92020000', error_msg: 'success', data: { license_code: c, ...market.get(c) } } };
+  }
+  if (path === '/v2/license/software-usage-info') {
+    return { json: { error_code: '92020000', error_msg: 'success', data: { check_fail_license_list: [] } } };
+  }
+  return { status: 404, json: { error_code: 'APIGW.0101' } };
+};
+
+let dir: string;
+let db: Db;
+let keys: KeyStore;
+const apps: LicensorApp[] = [];
+
+function app(fetchImpl: typeof fetch, now: () => Date = () => NOW) {
+  const licensor = createApp({
+    config: testConfig({ dataDir: dir }),
+    db,
+    log: createLogger('silent'),
+    keys,
+    now,
+    fetch: fetchImpl,
+    outbox: { backoffMs: () => 0, now: () => now().getTime() },
+  });
+  registerDailyJobs(licensor.ctx);
+  apps.push(licensor);
+  return licensor;
+}
+
+/** Runs the outbox until nothing is due (each batch is one item). */
+async function drain(licensor: LicensorApp) {
+  for (let i = 0; i < 20 && (await licensor.ctx.outbox.drain()) > 0; i++);
+}
+
+function useCode(code: string, devices: number, day = DAY) {
+  for (let d = 0; d < devices; d++)
+    db.run('INSERT INTO code_usage (code, day, device) VALUES (?, ?, ?)', [code, day, `act-${code}-${d}`]);
+}
+
+/** Finished jobs (not their batches) of a day, as `day job`. */
+const runs = (day = DAY) =>
+  db
+    .all<{ day: string; job: string }>(
+      `SELECT day, job FROM daily_runs WHERE day = ? AND job NOT LIKE '%#%' ORDER BY job`,
+      [day],
+    )
+    .map((r) => `${r.day} ${r.job}`);
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'licensor-daily-'));
+  db = openDatabase(join(dir, 'licensor.db'));
+  keys = KeyStore.open(join(dir, 'keys'), 'test-passphrase').store;
+  market.clear();
+});
+afterEach(async () => {
+  for (const a of apps.splice(0)) await a.stop();
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('daily marketplace duties', () => {
+  it('queries and reports every code used that day in batches of at most 100, and reflects the answers', async () => {
+    const codes: string[] = [];
+    db.transaction(() => {
+      for (let i = 0; i < 250; i++) {
+        const code = `PL${String(i).padStart(6, '0')}`;
+        seedEntitlement(db, { family: 'B', code, expiresAt: '2025-07-01T00:00:00.000Z' });
+        useCode(code, (i % 3) + 1);
+        market.set(code, { status: 'ALIVE', expire_time: '20250701000000' });
+        codes.push(code);
+      }
+      seedEntitlement(db, { family: 'B', code: 'PLRELEASED', status: 'released' });
+      useCode('PLRELEASED', 1);
+      seedEntitlement(db, { family: 'B', code: 'PLTEST', expiresAt: '2025-07-01T00:00:00.000Z' });
+      db.run(`UPDATE entitlements SET test = 1 WHERE id = 'PLTEST'`);
+      useCode('PLTEST', 2);
+      market.set('PLTEST', { status: 'ALIVE', expire_time: '20250701000000' });
+      seedEntitlement(db, { family: 'B', code: 'PLOTHERDAY' });
+      useCode('PLOTHERDAY', 1, '2025-06-01'); // outside the catch-up window
+    });
+    market.set('PL000000', { status: 'EXPIRED', expire_time: '20250601000000' });
+    market.set('PL000001', { status: 'RELEASED', expire_time: '20250701000000' });
+    market.set('PL000002', { status: 'ALIVE', expire_time: '20260701000000' }); // renewed
+
+    const { fetchImpl, calls } = fakeFetch(okReply);
+    const licensor = app(fetchImpl);
+    const planned = planDueDays(licensor.ctx);
+    expect(planned).toHaveLength(7); // the catch-up window; only the last day had usage
+    expect(planned.at(-1)).toEqual({ day: DAY, planned: true, codes: 251, queryBatches: 3, usageBatches: 3 });
+    await drain(licensor);
+
+    const queries = calls.filter((c) => c.path === '/v2/license/heartbeat').map((c) => c.body.license_list as string[]);
+    expect(queries.map((q) => q.length)).toEqual([100, 100, 51]);
+    expect(queries.flat().sort()).toEqual([...codes, 'PLTEST'].sort());
+
+    const usage = calls
+      .filter((c) => c.path === '/v2/license/software-usage-info')
+      .map((c) => c.body.usage_info as unknown[]);
+    expect(usage.map((u) => u.length)).toEqual([100, 100, 50]);
+    const entries = usage.flat() as { license: string; software_usage_Info: { active_num: number }[] }[];
+    expect(entries.map((e) => e.license).sort()).toEqual(codes); // no test, no released code
+    expect(entries.find((e) => e.license === 'PL000005')!.software_usage_Info).toEqual([{ active_num: 3 }]);
+    expect(
+      entries.every(
+        (e) => e.software_usage_Info.length === 1 && Object.keys(e.software_usage_Info[0]!).join() === 'active_num',
+      ),
+    ).toBe(true);
+
+    expect(findEntitlementByCode(db, 'PL000000')).toMatchObject({
+      status: 'expired',
+      expires_at: '2025-06-01T00:00:00.000Z',
+    });
+    expect(findEntitlementByCode(db, 'PL000001')!.status).toBe('released');
+    expect(findEntitlementByCode(db, 'PL000002')).toMatchObject({
+      status: 'active',
+      expires_at: '2026-07-01T00:00:00.000Z',
+    });
+    expect(findEntitlementByCode(db, 'PL000003')!.updated_at).toBe(findEntitlementByCode(db, 'PL000003')!.created_at);
+    const audit = db.all<{ actor: string; entitlement_id: string }>(
+      `SELECT actor, entitlement_id FROM audit_log ORDER BY entitlement_id`,
+    );
+    expect(audit).toEqual([
+      { actor: 'system:daily', entitlement_id: 'PL000000' },
+      { actor: 'system:daily', entitlement_id: 'PL000001' },
+      { actor: 'system:daily', entitlement_id: 'PL000002' },
+    ]);
+    // The three batches of each job ran concurrently; the last to finish marked its job finished.
+    expect(runs()).toEqual([`${DAY} ${DAILY_PLAN}`, `${DAY} ${DAILY_QUERY}`, `${DAY} ${DAILY_USAGE}`]);
+    expect(
+      db.first<{ detail: string }>(`SELECT detail FROM daily_runs WHERE day = ? AND job = 'daily.query#0'`, [DAY])!
+        .detail,
+    ).toBe(JSON.stringify({ codes: 100, changed: 3, skipped: 0 }));
+    // Days in the window without usage are planned (and finished) too, so they are never scanned again.
+    expect(db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM daily_runs WHERE job = ?`, [DAILY_PLAN])!.n).toBe(7);
+  });
+
+  it('does not repeat a planned day, not even after a restart', async () => {
+    seedEntitlement(db, { family: 'B', code: 'PLONE' });
+    useCode('PLONE', 1);
+    market.set('PLONE', { status: 'ALIVE', expire_time: '20250701000000' });
+    const first = fakeFetch(okReply);
+    const a = app(first.fetchImpl);
+    expect(planDueDays(a.ctx)).toHaveLength(7);
+    await drain(a);
+    expect(first.calls).toHaveLength(2);
+    expect(planDueDays(a.ctx)).toEqual([]);
+    await a.stop();
+
+    const second = fakeFetch(okReply);
+    const b = app(second.fetchImpl);
+    expect(planDueDays(b.ctx)).toEqual([]);
+    await drain(b);
+    expect(second.calls).toHaveLength(0);
+
+    // The next day is planned once it is over.
+    useCode('PLONE', 1, '2025-06-10');
+    const c = app(second.fetchImpl, () => new Date('2025-06-11T00:06:00.000Z'));
+    expect(planDueDays(c.ctx).map((r) => r.day)).toEqual(['2025-06-10']);
+    await drain(c);
+    expect(second.calls.map((x) => x.path)).toEqual(['/v2/license/heartbeat', '/v2/license/software-usage-info']);
+  });
+
+  it('retries a failed batch through the outbox and finishes the day only when it went through', async () => {
+    seedEntitlement(db, { family: 'B', code: 'PLONE' });
+    useCode('PLONE', 2);
+    market.set('PLONE', { status: 'ALIVE', expire_time: '20250701000000' });
+    let usageFailures = 2;
+    const { fetchImpl, calls } = fakeFetch((call) => {
+      if (call.path === '/v2/license/software-usage-info' && usageFailures-- > 0) {
+        return { status: 500, json: { error_code: '92020001', error_msg: 'internal error' } };
+      }
+      return okReply(call);
+    });
+    const licensor = app(fetchImpl);
+    planDueDays(licensor.ctx);
+    await licensor.ctx.outbox.drain();
+    expect(runs()).not.toContain(`${DAY} ${DAILY_USAGE}`);
+    const item = db.first<{ status: string; attempts: number; last_error: string }>(
+      `SELECT * FROM outbox WHERE kind = ?`,
+      [DAILY_USAGE],
+    )!;
+    expect(item).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(item.last_error).toContain('HTTP 500');
+    await drain(licensor);
+    expect(calls.filter((c) => c.path === '/v2/license/software-usage-info')).toHaveLength(3);
+    expect(runs()).toContain(`${DAY} ${DAILY_USAGE}`);
+    // Every attempt is in the marketplace message log.
+    licensor.ctx.messages.flush();
+    expect(
+      db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM marketplace_messages WHERE activity = 'license.usage'`)!.n,
+    ).toBe(3);
+  });
+
+  it('falls back to one query per code when one code sinks the batch, and skips the unknown one', async () => {
+    for (const code of ['PLA', 'PLB', 'PLGONE']) {
+      seedEntitlement(db, { family: 'B', code, expiresAt: '2025-07-01T00:00:00.000Z' });
+      useCode(code, 1);
+    }
+    market.set('PLA', { status: 'EXPIRED', expire_time: '20250601000000' });
+    market.set('PLB', { status: 'ALIVE', expire_time: '20250801000000' });
+    const { fetchImpl, calls } = fakeFetch(okReply);
+    const licensor = app(fetchImpl);
+    planDueDays(licensor.ctx);
+    await drain(licensor);
+    expect(
+      calls
+        .filter((c) => c.path === '/v1/license/heartbeat')
+        .map((c) => c.body.license)
+        .sort(),
+    ).toEqual(['PLA', 'PLB', 'PLGONE']);
+    expect(findEntitlementByCode(db, 'PLA')!.status).toBe('expired');
+    expect(findEntitlementByCode(db, 'PLB')!.expires_at).toBe('2025-08-01T00:00:00.000Z');
+    expect(findEntitlementByCode(db, 'PLGONE')!.status).toBe('active');
+    expect(runs()).toContain(`${DAY} ${DAILY_QUERY}`);
+  });
+
+  it('gives up on a rejected request (visible as a failed outbox item an operator can retry)', async () => {
+    seedEntitlement(db, { family: 'B', code: 'PLONE' });
+    useCode('PLONE', 1);
+    let reject = true;
+    const { fetchImpl } = fakeFetch((call) =>
+      call.path === '/v2/license/heartbeat' && reject
+        ? { json: { error_code: '92020002', error_msg: 'invalid param' } }
+        : okReply(call),
+    );
+    market.set('PLONE', { status: 'ALIVE', expire_time: formatCompactTime(new Date('2025-09-01T00:00:00Z')) });
+    const licensor = app(fetchImpl);
+    planDueDays(licensor.ctx);
+    await drain(licensor);
+    const item = db.first<{ id: number; status: string; last_error: string }>(`SELECT * FROM outbox WHERE kind = ?`, [
+      DAILY_QUERY,
+    ])!;
+    expect(item.status).toBe('failed');
+    expect(item.last_error).toContain('92020002');
+    expect(runs()).not.toContain(`${DAY} ${DAILY_QUERY}`);
+    reject = false;
+    expect(licensor.ctx.outbox.retry(item.id)).toBe(true);
+    await drain(licensor);
+    expect(runs()).toContain(`${DAY} ${DAILY_QUERY}`);
+    expect(findEntitlementByCode(db, 'PLONE')!.expires_at).toBe('2025-09-01T00:00:00.000Z');
+  });
+
+  it('keeps merchant holds but follows the marketplace expiry', async () => {
+    seedEntitlement(db, { family: 'B', code: 'PLSUS', status: 'suspended' });
+    seedEntitlement(db, { family: 'B', code: 'PLFROZEN', status: 'frozen' });
+    useCode('PLSUS', 1);
+    useCode('PLFROZEN', 1);
+    market.set('PLSUS', { status: 'EXPIRED', expire_time: '20250501000000' });
+    market.set('PLFROZEN', { status: 'ALIVE', expire_time: '20260101000000' });
+    const licensor = app(fakeFetch(okReply).fetchImpl);
+    planDueDays(licensor.ctx);
+    await drain(licensor);
+    expect(findEntitlementByCode(db, 'PLSUS')).toMatchObject({
+      status: 'suspended',
+      expires_at: '2025-05-01T00:00:00.000Z',
+    });
+    expect(findEntitlementByCode(db, 'PLFROZEN')!.status).toBe('active');
+  });
+});
+
+describe('scheduler', () => {
+  it('plans due days at start and stops cleanly', async () => {
+    seedEntitlement(db, { family: 'B', code: 'PLONE' });
+    useCode('PLONE', 1);
+    market.set('PLONE', { status: 'ALIVE', expire_time: '20250701000000' });
+    const { fetchImpl, calls } = fakeFetch(okReply);
+    const licensor = app(fetchImpl);
+    const stop = startScheduler(licensor.ctx, { intervalMs: 60_000 });
+    expect(runs()).toContain(`${DAY} ${DAILY_PLAN}`);
+    await drain(licensor);
+    expect(calls).toHaveLength(2);
+    stop();
+  });
+
+  it('waits a few minutes after midnight before a day counts as over', () => {
+    expect(dueDays(new Date('2025-06-10T00:03:00Z'), 2)).toEqual(['2025-06-07', '2025-06-08']);
+    expect(dueDays(new Date('2025-06-10T00:06:00Z'), 2)).toEqual(['2025-06-08', '2025-06-09']);
+  });
+});
