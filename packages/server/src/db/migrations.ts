@@ -1,5 +1,7 @@
 import type { Db } from './database';
 import { m001_core } from './migrations/001_core';
+import { m002_licensing } from './migrations/002_licensing';
+import { m003_kit } from './migrations/003_kit';
 
 export interface Migration {
   version: number;
@@ -8,7 +10,7 @@ export interface Migration {
 }
 
 /** Every schema change ever shipped, in order. Never edit a released migration: append a new one. */
-export const MIGRATIONS: Migration[] = [m001_core];
+export const MIGRATIONS: Migration[] = [m001_core, m002_licensing, m003_kit];
 
 export function currentVersion(db: Db): number {
   db.exec(

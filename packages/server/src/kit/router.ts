@@ -1,0 +1,260 @@
+import { bodySignHeader, verifySchemeABody, verifyXSign } from '@licensor/shared';
+import express, { type Request, type Response, type Router } from 'express';
+import type { KooContext } from '../koogallery/context';
+import { PRODUCE_PATH } from '../koogallery/produce';
+import { type Answer, fail, RESULT } from '../koogallery/resultCodes';
+import { LenientJsonError, parseLenientJson } from './lenientJson';
+import { KIT_INTERFACES, type KitInterface, type KitRequest, parseKitRequest } from './schemas';
+import { SecretBox } from './secretBox';
+import {
+  applyAllOrgSync,
+  applyApplicationSync,
+  applyAuthSync,
+  applySingleOrgSync,
+  applyTenantSync,
+  auditKit,
+  KitWriter,
+  pruneKit,
+} from './store';
+
+/**
+ * The Kit interfaces (enterprise binding: tenant, application, user authorisation, incremental and full
+ * organisation sync) at the fixed sub-paths the marketplace appends to the production address (spec §9,
+ * addendum A7): v2 under `/produceAPI/v2/…` signed with x-sign headers (scheme B′, key = the Kit access
+ * key), v1 under `/produceAPI/…` signed with an `authToken` header (scheme A over the body, key = the Key).
+ * Every answer is HTTP 200 `{resultCode, resultMsg}` with a Body-Sign made with the key that verifies the
+ * request: 000000 success, 000001 authentication (incl. a replayed x-nonce), 000002 malformed, 000005 internal.
+ */
+
+export const KIT_BODY_LIMIT = 1024 * 1024;
+const NONCE_TTL_MS = 5 * 60_000; // x-timestamp may be ±60 s off; keep nonces well past that window
+const PRUNE_EVERY = 1000;
+
+export type KitVersion = 'v1' | 'v2';
+
+export const kitPath = (version: KitVersion, name: KitInterface) =>
+  `${PRODUCE_PATH}/produceAPI/${version === 'v2' ? 'v2/' : ''}${name}`;
+
+const success = (): Answer => ({ resultCode: RESULT.success, resultMsg: 'Success' });
+
+/** Sends the exact bytes that Body-Sign covers. */
+function send(res: Response, key: string | undefined, answer: Answer): void {
+  const body = JSON.stringify({ resultCode: answer.resultCode, resultMsg: answer.resultMsg });
+  res.status(200);
+  res.setHeader('Content-Type', 'application/json;charset=UTF-8');
+  res.setHeader('Cache-Control', 'no-store');
+  if (key) res.setHeader('Body-Sign', bodySignHeader(key, body));
+  res.end(body);
+}
+
+const header = (req: Request, name: string): string | undefined => {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v.trim() : undefined;
+};
+
+/** The v1 examples print the header quoted (`authToken: "stbN…"`); the quotes are not part of the token. */
+const unquote = (v: string | undefined) => v?.replace(/^["“”](.*)["“”]$/s, '$1').trim();
+
+const asObject = (v: unknown): Record<string, unknown> | undefined =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+
+export function kitRouter(ctx: KooContext): Router {
+  const router = express.Router();
+  let box: SecretBox | undefined;
+  // Created on first use so a server that never receives applicationSync writes no key file.
+  const secretBox = () => {
+    box ??= SecretBox.forDataDir(ctx.config.dataDir);
+    return box;
+  };
+  let requests = 0;
+
+  /** Remembers a nonce; false when it was already seen inside the window (a replay). */
+  const rememberNonce = (nonce: string, nowMs: number): boolean => {
+    const r = ctx.db.run('INSERT OR IGNORE INTO kit_nonces (nonce, expires_at) VALUES (?, ?)', [
+      nonce,
+      nowMs + NONCE_TTL_MS,
+    ]);
+    if (r.changes === 1) return true;
+    // An entry past its window is not a replay inside it: take it over.
+    return (
+      ctx.db.run('UPDATE kit_nonces SET expires_at = ? WHERE nonce = ? AND expires_at < ?', [
+        nowMs + NONCE_TTL_MS,
+        nonce,
+        nowMs,
+      ]).changes === 1
+    );
+  };
+
+  /** Applies a validated request; runs inside processBody's savepoint, so it is all or nothing. */
+  const apply = (req: KitRequest, activity: string): void => {
+    const now = ctx.now();
+    const w = new KitWriter(ctx.db, now);
+    const scope = { instanceId: req.data.instanceId, tenantId: req.data.tenantId };
+    let extra: Record<string, unknown> = {};
+    switch (req.kind) {
+      case 'tenantSync':
+        applyTenantSync(w, req.data, req.ts);
+        extra = { flag: req.data.flag };
+        break;
+      case 'applicationSync':
+        applyApplicationSync(w, secretBox, req.data, req.ts);
+        extra = { flag: req.data.flag, appId: req.data.appId };
+        break;
+      case 'authSync':
+        applyAuthSync(w, req.data, req.ts);
+        extra = { flag: req.data.flag, appId: req.data.appId, users: req.data.userList.length };
+        break;
+      case 'singleOrgSync':
+        applySingleOrgSync(w, req.data, req.ts);
+        extra = { flag: req.data.flag, orgCode: req.data.orgCode };
+        break;
+      case 'allOrgSync':
+        applyAllOrgSync(w, ctx.db, req.data, req.ts);
+        extra = { units: req.data.orgInfoList.length };
+        break;
+    }
+    auditKit(ctx.db, w, activity, scope, { ...extra, sourceTs: req.ts }, now);
+    if (w.counts.stale) {
+      ctx.log.info(
+        { activity, ...scope, sourceTs: req.ts, counts: w.counts },
+        'kit: older than the stored state, ignored',
+      );
+    }
+  };
+
+  async function handle(version: KitVersion, name: KitInterface, req: Request, res: Response): Promise<void> {
+    const started = performance.now();
+    const activity = `kit.${name}`;
+    const key = version === 'v2' ? ctx.config.koo.accessKeys.kit : ctx.config.koo.key;
+    const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const nowMs = ctx.now().getTime();
+    if (++requests % PRUNE_EVERY === 0) pruneKit(ctx.db, nowMs);
+
+    let body: Record<string, unknown> | undefined;
+    let unreadable = 'Request body is empty; expected a JSON object';
+    if (raw.length > 0) {
+      try {
+        body = asObject(parseLenientJson(raw.toString('utf8')));
+        if (!body) unreadable = 'Request body must be a JSON object';
+      } catch (err) {
+        unreadable = `Request body is not valid JSON (${err instanceof LenientJsonError ? err.message : 'unreadable'})`;
+      }
+    }
+
+    let answer: Answer;
+    if (!key) {
+      answer = fail(
+        RESULT.authFailed,
+        version === 'v2'
+          ? 'Kit v2 interfaces are not configured: set LICENSOR_KOO_ACCESS_KEY_KIT (or LICENSOR_KOO_ACCESS_KEY)'
+          : 'Kit v1 interfaces are not configured: set LICENSOR_KOO_KEY',
+      );
+    } else if (version === 'v2') {
+      const h = { sign: header(req, 'x-sign'), timestamp: header(req, 'x-timestamp'), nonce: header(req, 'x-nonce') };
+      const r = verifyXSign(key, h, raw, nowMs);
+      if (!r.ok) {
+        answer = fail(
+          RESULT.authFailed,
+          r.reason === 'missing'
+            ? 'Authentication failed: x-sign, x-timestamp and x-nonce headers are required'
+            : r.reason === 'stale'
+              ? 'Authentication failed: x-timestamp is more than 60 s away from the server clock'
+              : 'Authentication failed: x-sign does not match the body (check the Kit access key)',
+        );
+      } else {
+        answer = await processBody(name, body ?? unreadable, activity, { nonce: h.nonce!, nowMs });
+      }
+    } else if (!body) {
+      // Scheme A signs the parsed body fields, so an unreadable body cannot even be authenticated.
+      answer = fail(RESULT.invalidParam, unreadable);
+    } else if (!verifySchemeABody(key, body, unquote(header(req, 'authtoken')))) {
+      answer = fail(
+        RESULT.authFailed,
+        header(req, 'authtoken')
+          ? body.timeStamp
+            ? 'Authentication failed: authToken does not match the body (check the Key)'
+            : 'Authentication failed: timeStamp is required in the body'
+          : 'Authentication failed: the authToken header is required',
+      );
+    } else {
+      answer = await processBody(name, body, activity);
+    }
+
+    send(res, key, answer);
+    const params = body ?? {};
+    ctx.messages.record({
+      direction: 'in',
+      activity,
+      method: req.method,
+      path: kitPath(version, name),
+      entitlementId: typeof params.instanceId === 'string' && params.instanceId ? params.instanceId : null,
+      orderId: typeof params.orderId === 'string' && params.orderId ? params.orderId : null,
+      resultCode: answer.resultCode,
+      httpStatus: 200,
+      latencyMs: performance.now() - started,
+      error: answer.resultCode === RESULT.success ? null : answer.resultMsg,
+      test: String(params.testFlag ?? '') === '1',
+    });
+  }
+
+  /**
+   * Validates (outside the write lock), then records the nonce and applies the change in one savepoint of
+   * the group commit shared with concurrent requests; the answer waits for that durable COMMIT. A failure
+   * leaves neither a half-applied change nor a burnt nonce.
+   */
+  async function processBody(
+    name: KitInterface,
+    body: Record<string, unknown> | string,
+    activity: string,
+    replay?: { nonce: string; nowMs: number },
+  ): Promise<Answer> {
+    const parsed = typeof body === 'string' ? { error: body } : parseKitRequest(name, body);
+    try {
+      return await ctx.db.batched((): Answer => {
+        if (replay && !rememberNonce(replay.nonce, replay.nowMs)) {
+          return fail(RESULT.authFailed, 'Authentication failed: x-nonce already used (replayed request)');
+        }
+        if ('error' in parsed) return fail(RESULT.invalidParam, parsed.error);
+        apply(parsed, activity);
+        return success();
+      });
+    } catch (err) {
+      ctx.log.error({ err, activity }, 'kit interface handler failed');
+      return fail(RESULT.internal, 'Internal error; nothing was applied, please retry');
+    }
+  }
+
+  const rawBody = express.raw({ type: () => true, limit: KIT_BODY_LIMIT });
+  for (const version of ['v1', 'v2'] as const) {
+    for (const name of KIT_INTERFACES) {
+      const path = kitPath(version, name);
+      const key = () => (version === 'v2' ? ctx.config.koo.accessKeys.kit : ctx.config.koo.key);
+      router.post(path, rawBody, (req, res) => handle(version, name, req, res));
+      router.all(path, (req, res) => {
+        send(
+          res,
+          key(),
+          fail(RESULT.invalidParam, `Method ${req.method} not supported on ${path}; the marketplace POSTs JSON`),
+        );
+      });
+      // Oversized or unreadable bodies still get a signed answer (and a log line), not Express's HTML error.
+      router.use(path, (err: { status?: number }, req: Request, res: Response, _next: unknown) => {
+        const answer = fail(
+          RESULT.invalidParam,
+          err?.status === 413 ? `Request body larger than ${KIT_BODY_LIMIT} bytes` : 'Unreadable request body',
+        );
+        send(res, key(), answer);
+        ctx.messages.record({
+          direction: 'in',
+          activity: `kit.${name}`,
+          method: req.method,
+          path,
+          resultCode: answer.resultCode,
+          httpStatus: 200,
+          error: answer.resultMsg,
+        });
+      });
+    }
+  }
+  return router;
+}
