@@ -2,15 +2,20 @@ import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { adminAuth } from './admin/auth';
 import { codesRouter } from './admin/codes';
+import { adminRouter } from './admin/router';
 import type { Config } from './config';
 import type { Db } from './db/database';
+import { cors } from './http/cors';
 import { errorHandler } from './http/errors';
+import { registerDailyJobs } from './jobs/daily';
 import type { KeyStore } from './keys/keystore';
+import { kitAdminRouter, kitRouter } from './kit';
 import type { KooContext } from './koogallery/context';
 import { registerFamilyCJobs } from './koogallery/familyC';
 import { MessageLog } from './koogallery/messageLog';
 import { OpenApiClient } from './koogallery/openApi';
 import { produceRouter } from './koogallery/produce';
+import { activationRouter } from './licensing/routes';
 import type { Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { Outbox, type OutboxOptions } from './outbox/outbox';
@@ -44,6 +49,8 @@ export function createApp(deps: AppDeps): LicensorApp {
   const outbox = new Outbox(db, log, { now: () => now().getTime(), ...deps.outbox });
   const ctx: KooContext = { db, config, log, outbox, openApi, keys, messages, now };
   registerFamilyCJobs(ctx);
+  // Handlers exist even with the scheduler off, so daily items queued earlier still run.
+  registerDailyJobs(ctx);
   const metrics = createMetrics();
 
   const app = express();
@@ -51,6 +58,7 @@ export function createApp(deps: AppDeps): LicensorApp {
   app.set('etag', false);
   app.set('trust proxy', parseTrustProxy(config.trustProxy));
   app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
+  app.use(cors(config.corsOrigins));
   app.use(metrics.middleware);
 
   app.get('/healthz', (_req, res) => {
@@ -73,13 +81,17 @@ export function createApp(deps: AppDeps): LicensorApp {
 
   // The marketplace's production interface: raw bodies, signed answers, its own error handling.
   // (mounted before any body parser so it reads the exact bytes it must verify)
+  app.use(kitRouter(ctx));
   app.use(produceRouter(ctx));
 
   const admin = express.Router();
   admin.use(express.json({ limit: '256kb' }));
   admin.use(adminAuth(db, config.adminToken));
   admin.use(codesRouter(ctx));
+  admin.use(adminRouter(ctx));
+  admin.use(kitAdminRouter(ctx));
   app.use('/api/admin/v1', admin);
+  app.use('/api/v1', activationRouter(ctx, metrics));
 
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'NOT_FOUND', message: 'No such endpoint' } });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createApp, type LicensorApp } from './app';
 import type { Config } from './config';
 import { type Db, openDatabase } from './db/database';
+import { startScheduler } from './jobs/daily';
 import { KeyStore } from './keys/keystore';
 import { createLogger, type Logger } from './logger';
 
@@ -26,12 +27,15 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   const db = openDatabase(databasePath(config));
   const { store: keys, created: keysCreated } = KeyStore.open(join(config.dataDir, 'keys'), config.keyPassphrase);
   const licensor = createApp({ config, db, log, keys });
+  // Node checks the timeouts below only every connectionsCheckingInterval (30 s by default), which let a
+  // slowloris connection live 28 s past a 10 s header limit; check every second instead.
+  const checking = { connectionsCheckingInterval: 1000 };
   const server = config.tls
     ? https.createServer(
-        { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key), minVersion: 'TLSv1.2' },
+        { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key), minVersion: 'TLSv1.2', ...checking },
         licensor.app,
       )
-    : http.createServer(licensor.app);
+    : http.createServer(checking, licensor.app);
   // Slow or stalled clients must not hold connections open (slowloris): bound headers and whole requests.
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
@@ -45,6 +49,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
   licensor.start();
+  if (config.scheduler) server.once('close', startScheduler(licensor.ctx));
   let closed = false;
   return {
     url,

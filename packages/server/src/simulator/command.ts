@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, CommanderError } from 'commander';
 import { MarketplaceCaller } from './caller';
 import { MarketplaceSimulator } from './marketplace';
 import {
@@ -33,7 +33,13 @@ interface RunOptions {
   retryScale: string;
 }
 
-export function registerSimulateCommand(program: Command): void {
+/** Where the command prints (the CLI passes its own streams so tests can capture them). */
+export interface SimulateIo {
+  stdout: { write(s: string): unknown };
+}
+
+export function registerSimulateCommand(program: Command, io: SimulateIo = process): void {
+  const print = (line: string) => io.stdout.write(`${line}\n`);
   const simulate = program
     .command('simulate')
     .description('play KooGallery locally: its open APIs and its calls to your production interface');
@@ -95,7 +101,9 @@ export function registerSimulateCommand(program: Command): void {
       '0',
     )
     .action(async (o: RunOptions) => {
-      process.exitCode = await runSimulation(o);
+      if ((await runSimulation(o, print)) !== 0) {
+        throw new CommanderError(1, 'licensor.simulate.failed', 'Some marketplace calls failed (see the FAIL lines)');
+      }
     });
 }
 
