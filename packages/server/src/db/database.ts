@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LicensorError } from '@licensor/shared';
 import BetterSqlite3 from 'better-sqlite3';
+import { GroupCommit } from './groupCommit';
 import { migrate } from './migrations';
 
 export type Row = Record<string, unknown>;
@@ -21,9 +22,10 @@ export interface Db {
   /** Runs fn in a write transaction (BEGIN IMMEDIATE); nested calls become savepoints. */
   transaction<T>(fn: () => T): T;
   /**
-   * Group commit: runs fn in a transaction shared with every other `batched` call of the same event-loop
-   * turn (each in its own savepoint, so one failure rolls back only its own writes) and resolves after the
-   * one durable COMMIT. Many concurrent requests then pay for one fsync instead of one each.
+   * Group commit (see groupCommit.ts): runs fn in a transaction shared with every other `batched` call of
+   * the same event-loop turn (each in its own savepoint, so one failure rolls back only its own writes) and
+   * resolves once the batch is on disk. Many concurrent requests then share one WAL sync, which runs off the
+   * event loop.
    */
   batched<T>(fn: () => T): Promise<T>;
   exec(sql: string): void;
@@ -66,35 +68,7 @@ export function openDatabase(path: string, opts: { readonly?: boolean; migrate?:
   const bind = (params: Params | undefined): unknown[] =>
     params === undefined ? [] : Array.isArray(params) ? (params as unknown[]) : [params];
 
-  type Pending = { fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void };
-  let queue: Pending[] = [];
-  const flushBatch = () => {
-    const batch = queue;
-    queue = [];
-    const results: { ok: boolean; value: unknown }[] = [];
-    try {
-      sqlite
-        .transaction(() => {
-          for (const item of batch) {
-            try {
-              results.push({ ok: true, value: sqlite.transaction(item.fn)() });
-            } catch (err) {
-              results.push({ ok: false, value: err });
-            }
-          }
-        })
-        .immediate();
-    } catch (err) {
-      // The commit itself failed (disk full, read-only…): nothing of this batch is durable.
-      for (const item of batch) item.reject(err);
-      return;
-    }
-    batch.forEach((item, i) => {
-      const r = results[i]!;
-      if (r.ok) item.resolve(r.value);
-      else item.reject(r.value);
-    });
-  };
+  let groupCommit: GroupCommit | undefined;
 
   const db: Db = {
     path,
@@ -106,11 +80,7 @@ export function openDatabase(path: string, opts: { readonly?: boolean; migrate?:
       return { changes: r.changes, lastInsertRowid: r.lastInsertRowid };
     },
     transaction: <T>(fn: () => T): T => sqlite.transaction(fn).immediate(),
-    batched: <T>(fn: () => T): Promise<T> =>
-      new Promise<T>((resolve, reject) => {
-        if (queue.length === 0) setImmediate(flushBatch);
-        queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      }),
+    batched: <T>(fn: () => T): Promise<T> => groupCommit!.write(fn),
     exec: (sql) => {
       sqlite.exec(sql);
     },
@@ -126,11 +96,13 @@ export function openDatabase(path: string, opts: { readonly?: boolean; migrate?:
     integrityCheck: () =>
       (sqlite.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check),
     close: () => {
+      groupCommit?.close();
       cache.clear();
       sqlite.close();
     },
   };
   if (opts.migrate !== false && !opts.readonly) migrate(db);
+  groupCommit = new GroupCommit(db);
   return db;
 }
 

@@ -20,7 +20,6 @@ import type { Metrics } from '../metrics';
 import { activate, checkInIntervalSeconds, entitlementSummary } from './activate';
 import { cullLapsedLeases } from './activations';
 import { authenticateDevice, checkIn, cullNonces, deactivate } from './device';
-import { GroupCommit } from './groupCommit';
 import { DEFAULT_POLICY } from './policy';
 import { devicesForCode, releaseSeatByHolder } from './seats';
 
@@ -114,7 +113,6 @@ const signedPath = (req: Request) => req.originalUrl.split('?')[0] ?? req.origin
  */
 export function activationRouter(ctx: KooContext, metrics: Metrics): Router {
   const router = express.Router();
-  const commit = new GroupCommit(ctx.db);
   const perIp = ctx.config.apiRateLimit;
   // Stricter limits derive from the per-address one; 0 switches them all off (a gateway limits instead).
   const share = (divisor: number) => (perIp > 0 ? Math.max(1, Math.floor(perIp / divisor)) : 0);
@@ -150,7 +148,7 @@ export function activationRouter(ctx: KooContext, metrics: Metrics): Router {
     route(async (req, res) => {
       try {
         const input = parseInput(activateRequestSchema, req.body, 'activation request');
-        const result = await activate(ctx, input, { write: (fn) => commit.write(fn) });
+        const result = await activate(ctx, input, { write: (fn) => ctx.db.batched(fn) });
         metrics.activations.inc({ code: 'VALID' });
         const body: ActivateResponse = {
           activationId: result.activation.id,
@@ -194,7 +192,7 @@ export function activationRouter(ctx: KooContext, metrics: Metrics): Router {
         res.json(body);
         return;
       }
-      const body = await commit.write(() => checkIn(ctx, device, input));
+      const body = await ctx.db.batched(() => checkIn(ctx, device, input));
       afterDeviceRequest();
       res.json(body);
     }),
@@ -215,7 +213,7 @@ export function activationRouter(ctx: KooContext, metrics: Metrics): Router {
         ctx.now(),
       );
       if (!device) throw new LicensorError('NOT_FOUND', 'This server does not know this activation');
-      res.json(await commit.write(() => deactivate(ctx, device)));
+      res.json(await ctx.db.batched(() => deactivate(ctx, device)));
       afterDeviceRequest();
     }),
   );
@@ -235,7 +233,7 @@ export function activationRouter(ctx: KooContext, metrics: Metrics): Router {
     ...seatLimits,
     route(async (req, res) => {
       const { code } = parseInput(codeRequestSchema, req.body, 'request');
-      res.json(await commit.write(() => releaseSeatByHolder(ctx, code, String(req.params.id))));
+      res.json(await ctx.db.batched(() => releaseSeatByHolder(ctx, code, String(req.params.id))));
     }),
   );
 

@@ -1,9 +1,9 @@
 import { closeSync, fdatasync, fstatSync, openSync, statSync } from 'node:fs';
 import { LicensorError } from '@licensor/shared';
-import type { Db } from '../db/database';
+import type { Db } from './database';
 
 /**
- * Group commit for the activation API's writes.
+ * Group commit for every write path that answers a client or the marketplace (Db.batched).
  *
  * The database runs with synchronous=FULL: every commit waits for an fsync of the WAL (0.3 ms on an idle
  * local disk, several ms on a busy or networked one), and better-sqlite3 blocks the event loop while it

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Db, openDatabase } from '../db/database';
+import { type Db, openDatabase } from './database';
 import { GroupCommit } from './groupCommit';
 
 let dir: string;
