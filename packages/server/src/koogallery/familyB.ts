@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  applyMarketplaceStatus,
   audit,
   changeEntitlement,
   type EntitlementRow,
@@ -75,17 +76,7 @@ export function updateLicenseCodeStatus(ctx: KooContext, body: Record<string, un
   return ctx.db.transaction(() => {
     const ent = findB(ctx, p.license);
     if (!ent || ent.status === 'released') return fail(RESULT.notFound, `License code ${p.license} does not exist`);
-    if (p.status === 'FREEZE' && ent.status !== 'frozen') {
-      changeEntitlement(ctx.db, ent, { status: 'frozen' }, 'marketplace:updateLicenseCodeStatus', 'entitlement.frozen');
-    } else if (p.status === 'UNFREEZE' && (ent.status === 'frozen' || ent.status === 'expired')) {
-      changeEntitlement(
-        ctx.db,
-        ent,
-        { status: 'active' },
-        'marketplace:updateLicenseCodeStatus',
-        'entitlement.unfrozen',
-      );
-    }
+    applyMarketplaceStatus(ctx.db, ent, p.status, 'marketplace:updateLicenseCodeStatus');
     return ok();
   });
 }

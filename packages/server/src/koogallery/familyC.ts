@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { formatKooGalleryFingerprint, LicensorError, parseKooGalleryFingerprint } from '@licensor/shared';
 import { z } from 'zod';
 import {
+  applyMarketplaceStatus,
   audit,
   changeEntitlement,
   type EntitlementRow,
@@ -40,7 +41,8 @@ const upgradeSchema = z.object({ instanceId: str(64), orderId: str(64), orderLin
 const querySchema = z.object({ instanceId: str(100 * 65), testFlag });
 const licenseAsyncSchema = z.object({
   instanceId: str(64),
-  eventId: str(64),
+  // The event id is a path segment of the upload API: "." or ".." would make the URL point elsewhere.
+  eventId: str(64).refine((v) => v !== '.' && v !== '..', 'must not be "." or ".."'),
   effectiveTime: spacedTime,
   expireTime: spacedTime.optional(),
   // The field allows 1024 characters; the client guide allows 5 KB. Accept the larger of the two.
@@ -270,11 +272,7 @@ export function updateInstanceStatus(ctx: KooContext, body: Record<string, unkno
   return ctx.db.transaction(() => {
     const ent = findC(ctx, p.instanceId);
     if (!ent || ent.status === 'released') return fail(RESULT.notFound, `Instance ${p.instanceId} does not exist`);
-    if (p.status === 'FREEZE' && ent.status !== 'frozen') {
-      changeEntitlement(ctx.db, ent, { status: 'frozen' }, 'marketplace:updateInstanceStatus', 'entitlement.frozen');
-    } else if (p.status === 'UNFREEZE' && (ent.status === 'frozen' || ent.status === 'expired')) {
-      changeEntitlement(ctx.db, ent, { status: 'active' }, 'marketplace:updateInstanceStatus', 'entitlement.unfrozen');
-    }
+    applyMarketplaceStatus(ctx.db, ent, p.status, 'marketplace:updateInstanceStatus');
     return ok();
   });
 }

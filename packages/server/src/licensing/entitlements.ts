@@ -110,3 +110,20 @@ export function recordChange(db: Db, entitlementId: string, kind: string, orderI
   );
   return r.changes === 1;
 }
+
+/**
+ * The marketplace's FREEZE / UNFREEZE (families B and C): frozen ↔ active. Unfreezing also lifts a
+ * marketplace expiry, but never a merchant's own suspension or revocation. Call inside a transaction.
+ */
+export function applyMarketplaceStatus(
+  db: Db,
+  ent: EntitlementRow,
+  status: 'FREEZE' | 'UNFREEZE',
+  actor: string,
+): void {
+  if (status === 'FREEZE' && ent.status !== 'frozen') {
+    changeEntitlement(db, ent, { status: 'frozen' }, actor, 'entitlement.frozen');
+  } else if (status === 'UNFREEZE' && (ent.status === 'frozen' || ent.status === 'expired')) {
+    changeEntitlement(db, ent, { status: 'active' }, actor, 'entitlement.unfrozen');
+  }
+}
