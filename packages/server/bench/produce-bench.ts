@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { schemeAAuthToken, schemeBSignature } from '@licensor/shared';
 import type autocannon from 'autocannon';
-import { type LoadResult, load, ROOT, startBareExpress, startLicensorServer, table } from './lib';
+import { type Child, type LoadResult, load, ROOT, startBareExpress, startLicensorServer, table } from './lib';
 
 /**
  * Production-interface throughput: a signed mix of getLicense (new and retried orders), refreshLicense and
@@ -45,10 +46,9 @@ function postReq(req: autocannon.Request, body: Record<string, unknown>): autoca
   };
 }
 
-async function main() {
-  const bare = await startBareExpress();
-  const server = await startLicensorServer();
-  try {
+/** Seeds orders and codes on a running server; returns the signed request mix (bench/run.ts uses it too). */
+export async function produceMix(server: Child): Promise<(req: autocannon.Request) => autocannon.Request> {
+  {
     // Seed: some orders (for retries and renewals) and some codes (for status changes).
     const orders: { orderId: string; instanceId: string }[] = [];
     for (let i = 0; i < 50; i++) {
@@ -122,6 +122,15 @@ async function main() {
           });
       }
     };
+    return mix;
+  }
+}
+
+async function main() {
+  const bare = await startBareExpress();
+  const server = await startLicensorServer();
+  try {
+    const mix = await produceMix(server);
     const results: LoadResult[] = [];
     const baseline = await load('bare Express JSON endpoint', `${bare.url}/bare`, { durationSec: duration });
     results.push(baseline);
@@ -137,4 +146,5 @@ async function main() {
   }
 }
 
-await main();
+// Run when executed directly; bench/run.ts imports produceMix.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();

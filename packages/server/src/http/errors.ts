@@ -15,6 +15,9 @@ export function parseInput<T extends z.ZodTypeAny>(schema: T, input: unknown, wh
   );
 }
 
+/** SQLite failures that mean "cannot write now" (disk full, read-only, I/O, locked): a retryable 503, not a 500. */
+const STORAGE_FAILURE = /^SQLITE_(FULL|READONLY|IOERR|BUSY|LOCKED|CANTOPEN)/;
+
 /** The JSON error shape of every API except the production interface: `{ error: { code, message, detail? } }`. */
 export function errorHandler(log: Logger) {
   return (err: unknown, _req: Request, res: Response, _next: NextFunction) => {
@@ -25,7 +28,14 @@ export function errorHandler(log: Logger) {
     else if (status === 400 && (err as { type?: string }).type === 'entity.parse.failed') {
       e = new LicensorError('INVALID_INPUT', 'Request body is not valid JSON');
     } else if (status && status >= 400 && status < 500) e = new LicensorError('INVALID_INPUT', 'Unreadable request');
-    else {
+    else if (STORAGE_FAILURE.test(String((err as { code?: unknown })?.code ?? ''))) {
+      e = new LicensorError(
+        'STORAGE_UNAVAILABLE',
+        'The server cannot write to its database right now; nothing was changed, retry in a minute. ' +
+          'Operators: check free disk space and permissions of the data folder.',
+      );
+      log.error({ err }, 'storage unavailable');
+    } else {
       e = toLicensorError(err);
       log.error({ err }, 'unhandled error');
     }

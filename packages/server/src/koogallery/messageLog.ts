@@ -34,10 +34,25 @@ export class MessageLog {
 
   record(m: MarketplaceMessage): void {
     this.queue.push({ ...m, at: m.at ?? new Date() });
-    if (this.queue.length >= 500) this.flush();
+    if (this.queue.length >= 500) this.flushSafely();
     else if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), this.flushMs);
+      this.timer = setTimeout(() => this.flushSafely(), this.flushMs);
       this.timer.unref();
+    }
+  }
+
+  /**
+   * Background flushes never throw: from a timer, an error (disk full, read-only database) would be uncaught
+   * and end the process. The batch stays queued (bounded) and is tried again later.
+   */
+  private flushSafely(): void {
+    try {
+      this.flush();
+    } catch {
+      if (!this.timer) {
+        this.timer = setTimeout(() => this.flushSafely(), this.flushMs * 10);
+        this.timer.unref();
+      }
     }
   }
 
@@ -47,6 +62,16 @@ export class MessageLog {
     if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
+    try {
+      this.write(batch);
+    } catch (err) {
+      // Keep the batch for the next flush; the log is diagnostic, so its backlog is bounded.
+      this.queue = batch.concat(this.queue).slice(-10_000);
+      throw err;
+    }
+  }
+
+  private write(batch: MarketplaceMessage[]): void {
     this.db.transaction(() => {
       for (const m of batch) {
         this.db.run(

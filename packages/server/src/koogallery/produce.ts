@@ -106,7 +106,9 @@ export function produceRouter(ctx: KooContext): Router {
     } else if (!activity) {
       answer = fail(RESULT.invalidParam, 'Missing parameter: activity');
     } else {
-      const handler = familyA[activity];
+      // Own properties only: `constructor`, `__proto__`… must not resolve to Object's members (a signed
+      // `activity=constructor` used to call Object(ctx) and answer with the whole context, secrets included).
+      const handler = Object.hasOwn(familyA, activity) ? familyA[activity] : undefined;
       answer = handler
         ? await runSafely(() => ctx.db.batched(() => handler(ctx, params)))
         : fail(
@@ -139,7 +141,7 @@ export function produceRouter(ctx: KooContext): Router {
     }
     const params = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
     const activity = typeof params.activity === 'string' ? params.activity : '';
-    const route = POST_HANDLERS[activity];
+    const route = Object.hasOwn(POST_HANDLERS, activity) ? POST_HANDLERS[activity] : undefined;
     const q = req.query as Record<string, unknown>;
     const sig = {
       signature: firstString([q.signature].flat()),

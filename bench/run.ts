@@ -1,0 +1,364 @@
+/**
+ * The benchmark report, in one command and one run: `pnpm bench [--duration 5] [--max 1000000] [--no-profile]`.
+ *
+ *   1. Throughput and latency at 50 connections of the bare Express reference endpoint, the production
+ *      interface (signed mix), activation and check-in against the real server (child process, file database,
+ *      WAL + synchronous=FULL), plus offline License verification in-process; server RSS.
+ *   2. Activation and check-in throughput against database size, 10k → 1M activations (seeded straight into
+ *      SQLite), as a table and an SVG chart.
+ *   3. For every goal missed: a CPU profile (`node --cpu-prof`) of the server under that load, hot spots listed.
+ *
+ * Writes bench/results/report.md and bench/results/throughput-vs-db-size.svg. The scenarios themselves are the
+ * package benchmarks' (packages/server/bench/produce-bench.ts, activation-bench.ts), reused, not copied.
+ */
+
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { measure, newDevice, rssMb, seed } from '../packages/server/bench/activation-bench';
+import {
+  type Child,
+  type LoadResult,
+  load,
+  ROOT,
+  startBareExpress,
+  startLicensorServer,
+} from '../packages/server/bench/lib';
+import { produceMix } from '../packages/server/bench/produce-bench';
+import { lineChartSvg } from './lib/chart';
+import { type OpStats, offlineVerifyBench } from './lib/offline';
+import { hotSpots, latestProfile, startProfiledServer, timeByLayer } from './lib/profile';
+
+const argv = process.argv.slice(2);
+const option = (name: string, fallback: number) => {
+  const i = argv.indexOf(name);
+  const v = i >= 0 ? Number(argv[i + 1]) : fallback;
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} needs a positive number`);
+  return v;
+};
+// activation-bench reads --duration from the same command line, so every scenario runs this long.
+const duration = option('--duration', 5);
+const maxActivations = option('--max', 1_000_000);
+const profileMissed = !argv.includes('--no-profile');
+const SIZES = [10_000, 30_000, 100_000, 300_000, 1_000_000].filter((s) => s <= maxActivations);
+/** Codes without devices for each measured step: the activation run needs new devices on free seats. */
+const freeCodes = 4000 * duration;
+
+const GOALS = { produce: 40, activation: 40, checkIn: 50, p99Ms: 50, rssMb: 200, flat: 75 };
+
+interface SizeRow {
+  activations: number;
+  /** The step's own activations: check-ins are drawn from them (spread over the whole table). */
+  seeded: ReturnType<typeof seed>['seeded'];
+  activation: LoadResult;
+  checkIn: LoadResult;
+  rssIdle: number;
+  /** Bare Express measured right after this step: the reference its ratios use. */
+  bare: LoadResult;
+  rssAfter: number;
+}
+
+const pct = (r: LoadResult, base: LoadResult) => (r.rps / base.rps) * 100;
+/** Two bare runs averaged: the reference for a scenario measured between them. */
+const around = (a: LoadResult, b: LoadResult): LoadResult => ({ ...a, rps: (a.rps + b.rps) / 2 });
+const mark = (ok: boolean) => (ok ? '✔' : '✖');
+
+async function activateOnce(server: Child, code: string): Promise<string> {
+  const d = newDevice();
+  const res = await fetch(`${server.url}/api/v1/activations`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ code, fingerprint: { components: d.components }, devicePublicKey: d.publicKey }),
+  });
+  const body = (await res.json()) as { license?: string };
+  if (!body.license) throw new Error(`activation for the offline benchmark failed: ${JSON.stringify(body)}`);
+  return body.license;
+}
+
+async function main() {
+  const started = Date.now();
+  const dataDir = join(ROOT, '.data', `bench-${process.pid}`);
+  const profDir = join(dataDir, 'profiles');
+  rmSync(dataDir, { recursive: true, force: true });
+  mkdirSync(profDir, { recursive: true });
+  const dbPath = join(dataDir, 'licensor.db');
+  const env = { LICENSOR_DATA_DIR: dataDir, LICENSOR_API_RATE_LIMIT: '0' };
+  const keys = Array.from({ length: 500 }, () => newDevice());
+  const log = (s: string) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0)} s] ${s}`);
+
+  const bare = await startBareExpress();
+  try {
+    // ------------------------------------------------------------------ 1. all scenarios, one server, 10k rows
+    let inDb = SIZES[0] ?? 10_000;
+    log(`seeding ${inDb} activations`);
+    let seeded = seed(dbPath, { prefix: `s${inDb}_`, freeCodes, activations: inDb, keys });
+    let server = await startLicensorServer(env);
+    // Other work on the machine shifts every number; bare Express is measured next to each scenario (before and
+    // after) so each ratio compares like with like.
+    const bareRuns: LoadResult[] = [];
+    const measureBare = async () => {
+      const r = await load('bare Express JSON endpoint', `${bare.url}/bare`, { durationSec: duration });
+      bareRuns.push(r);
+      return r;
+    };
+    let baseline: LoadResult;
+    let produceBase: LoadResult;
+    let produce: LoadResult;
+    let offline: OpStats[];
+    let rssAfterProduce: number;
+    const sizes: SizeRow[] = [];
+    try {
+      const rssIdle = rssMb(server);
+      log('bare Express');
+      const b1 = await measureBare();
+      log('production interface');
+      produce = await load('production interface (signed mix)', server.url, {
+        durationSec: duration,
+        setupRequest: await produceMix(server),
+      });
+      rssAfterProduce = rssMb(server);
+      const b2 = await measureBare();
+      produceBase = around(b1, b2);
+      log('activation and check-in');
+      const [activation, checkIn] = await measure(
+        `${inDb / 1000}k activations in DB`,
+        server,
+        seeded.codes,
+        seeded.seeded,
+        keys,
+      );
+      const rssAfter = rssMb(server);
+      const b3 = await measureBare();
+      sizes.push({
+        activations: inDb,
+        seeded: seeded.seeded,
+        activation: activation!,
+        checkIn: checkIn!,
+        rssIdle,
+        rssAfter,
+        bare: around(b2, b3),
+      });
+      baseline = { ...b1, rps: bareRuns.reduce((sum, r) => sum + r.rps, 0) / bareRuns.length };
+      log('offline verification');
+      const license = await activateOnce(server, seeded.codes.at(-1)!);
+      offline = offlineVerifyBench(license, readFileSync(join(dataDir, 'keys', 'root.crt.pem'), 'utf8'));
+    } finally {
+      await server.stop();
+    }
+
+    // -------------------------------------------------------------- 2. activation/check-in against DB size
+    for (const size of SIZES.slice(1)) {
+      log(`seeding up to ${size} activations`);
+      seeded = seed(dbPath, { prefix: `s${size}_`, freeCodes, activations: size - inDb, keys });
+      inDb = size;
+      server = await startLicensorServer(env);
+      try {
+        const rssIdle = rssMb(server);
+        log(`activation and check-in with ${size} activations`);
+        const [activation, checkIn] = await measure(
+          `${size / 1000}k activations in DB`,
+          server,
+          seeded.codes,
+          seeded.seeded,
+          keys,
+        );
+        sizes.push({
+          activations: size,
+          seeded: seeded.seeded,
+          activation: activation!,
+          checkIn: checkIn!,
+          rssIdle,
+          rssAfter: rssMb(server),
+          bare: await measureBare(),
+        });
+      } finally {
+        await server.stop();
+      }
+    }
+
+    // ----------------------------------------------------------------------------------------- goals
+    const first = sizes[0]!;
+    const last = sizes.at(-1)!;
+    const at100k = sizes.find((s) => s.activations === 100_000);
+    const http = [
+      { key: 'produce' as const, row: produce, base: produceBase, goal: GOALS.produce },
+      { key: 'activation' as const, row: first.activation, base: first.bare, goal: GOALS.activation },
+      { key: 'checkIn' as const, row: first.checkIn, base: first.bare, goal: GOALS.checkIn },
+    ];
+    const goals: { text: string; ok: boolean; profile?: 'produce' | 'activation' | 'checkIn' }[] = [];
+    for (const h of http) {
+      const share = pct(h.row, h.base);
+      goals.push({
+        text: `${h.row.name}: ${share.toFixed(0)}% of bare Express (goal ≥ ${h.goal}%)`,
+        ok: share >= h.goal,
+        profile: h.key,
+      });
+      goals.push({
+        text: `${h.row.name}: p99 ${h.row.p99} ms (goal < ${GOALS.p99Ms} ms)`,
+        ok: h.row.p99 < GOALS.p99Ms,
+        profile: h.key,
+      });
+    }
+    if (at100k) {
+      goals.push({
+        text: `server RSS after the runs with 100k activations: ${at100k.rssAfter} MB (goal < ${GOALS.rssMb} MB)`,
+        ok: at100k.rssAfter < GOALS.rssMb,
+      });
+    }
+    if (sizes.length > 1) {
+      for (const k of ['activation', 'checkIn'] as const) {
+        // Compared as shares of the bare run next to each, so background load on the machine cancels out.
+        const ratio = (pct(last[k], last.bare) / pct(first[k], first.bare)) * 100;
+        goals.push({
+          text: `${k === 'activation' ? 'activation' : 'check-in'} throughput (as a share of bare Express) at ${last.activations / 1000}k vs ${first.activations / 1000}k activations: ${ratio.toFixed(0)}% (flat: goal ≥ ${GOALS.flat}%)`,
+          ok: ratio >= GOALS.flat,
+          profile: k,
+        });
+      }
+    }
+
+    // ------------------------------------------------------------------- 3. profile what missed a goal
+    const profiles: string[] = [];
+    const missed = [...new Set(goals.filter((g) => !g.ok && g.profile).map((g) => g.profile!))];
+    if (profileMissed) {
+      for (const scenario of missed) {
+        log(`profiling ${scenario}`);
+        const dir = join(profDir, scenario);
+        mkdirSync(dir, { recursive: true });
+        // Fresh codes for new devices; check-ins spread over the largest step's activations, as measured.
+        const extra = seed(dbPath, { prefix: `p${scenario}_`, freeCodes, activations: 0, keys });
+        const profiled = await startProfiledServer(env, dir);
+        let row: LoadResult;
+        try {
+          if (scenario === 'produce') {
+            row = await load('production interface (signed mix)', profiled.url, {
+              durationSec: duration,
+              setupRequest: await produceMix(profiled),
+            });
+          } else {
+            const label = `${last.activations / 1000}k activations in DB`;
+            const [a, c] = await measure(label, profiled, extra.codes, last.seeded, keys);
+            row = scenario === 'activation' ? a! : c!;
+          }
+        } finally {
+          await profiled.stop();
+        }
+        const file = latestProfile(dir);
+        if (!file) {
+          profiles.push(`#### ${scenario}\n\nNo profile was written (the server did not exit normally).`);
+          continue;
+        }
+        const { totalMs, spots } = hotSpots(file, ROOT);
+        const layers = timeByLayer(file, ROOT);
+        profiles.push(
+          [
+            `#### ${row.name} (${row.rps.toFixed(0)} req/s while profiled, ${(totalMs / 1000).toFixed(1)} s of server time)`,
+            '',
+            `Where the server's busy time went, by layer: ${layers.map((l) => `${l.layer} ${(l.share * 100).toFixed(0)}%`).join(', ')}.`,
+            '',
+            '| self time | share | function | where |',
+            '|---:|---:|---|---|',
+            ...spots.map(
+              (s) => `| ${s.selfMs.toFixed(0)} ms | ${(s.share * 100).toFixed(1)}% | \`${s.fn}\` | ${s.where} |`,
+            ),
+          ].join('\n'),
+        );
+      }
+    }
+
+    // ---------------------------------------------------------------------------------------- report
+    const row = (r: LoadResult, base: LoadResult, rss: string) =>
+      `| ${r.name} | ${r.rps.toFixed(0)} | ${pct(r, base).toFixed(0)}% | ${r.p50} | ${r.p99} | ${r.errors + r.non2xx} | ${rss} |`;
+    const mainTable = [
+      '| scenario (50 connections) | req/s | vs bare | p50 ms | p99 ms | errors + non-2xx | server RSS MB |',
+      '|---|---:|---:|---:|---:|---:|---:|',
+      row(baseline, baseline, '—'),
+      row(produce, produceBase, `${first.rssIdle} idle → ${rssAfterProduce}`),
+      row(first.activation, first.bare, '—'),
+      row(first.checkIn, first.bare, `${first.rssAfter} after both`),
+    ].join('\n');
+    const bareNote =
+      `Bare Express was measured ${bareRuns.length} times in this run (${bareRuns.map((r) => r.rps.toFixed(0)).join(', ')} req/s); ` +
+      'each "vs bare" compares a scenario with the bare runs just before and after it.';
+    const offlineTable = [
+      '| offline (in-process, one core) | verifications/s | p50 µs | p99 µs |',
+      '|---|---:|---:|---:|',
+      ...offline.map(
+        (o) => `| ${o.name} | ${o.opsPerSec.toFixed(0)} | ${o.p50Us.toFixed(0)} | ${o.p99Us.toFixed(0)} |`,
+      ),
+    ].join('\n');
+    const sizeTable = [
+      '| activations in DB | activation req/s | vs bare | activation p99 ms | check-in req/s | vs bare | check-in p99 ms | bare req/s | RSS idle MB | RSS after MB |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...sizes.map(
+        (s) =>
+          `| ${s.activations.toLocaleString('en-US')} | ${s.activation.rps.toFixed(0)} | ${pct(s.activation, s.bare).toFixed(0)}% | ${s.activation.p99} | ${s.checkIn.rps.toFixed(0)} | ${pct(s.checkIn, s.bare).toFixed(0)}% | ${s.checkIn.p99} | ${s.bare.rps.toFixed(0)} | ${s.rssIdle} | ${s.rssAfter} |`,
+      ),
+    ].join('\n');
+    const svg = lineChartSvg({
+      title: 'Throughput against database size (50 connections)',
+      xLabel: 'activations in the database (log scale)',
+      yLabel: 'requests per second',
+      series: [
+        { name: 'check-in (signed)', points: sizes.map((s) => [s.activations, s.checkIn.rps]) },
+        { name: 'activation (new device)', points: sizes.map((s) => [s.activations, s.activation.rps]) },
+        { name: 'bare Express (reference)', points: sizes.map((s) => [s.activations, s.bare.rps]), dashed: true },
+      ],
+    });
+    const cpu = cpus()[0]?.model ?? 'unknown CPU';
+    const report = [
+      '# Licensor benchmark report',
+      '',
+      `\`pnpm bench --duration ${duration} --max ${maxActivations}\` on ${new Date().toISOString()}: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}.`,
+      'One machine runs the load generator (autocannon, 50 connections), the bare Express reference and the server, so',
+      'ratios against bare Express (measured in the same run) are the comparable numbers; absolute req/s depend on the machine.',
+      `The server is the real one (\`node --import tsx packages/server/src/main.ts\`) on a file database (WAL, synchronous=FULL: nothing is acknowledged before it is on disk).`,
+      '',
+      '## Throughput and latency',
+      '',
+      mainTable,
+      '',
+      `Activation and check-in ran with ${first.activations.toLocaleString('en-US')} activations in the database. ${bareNote}`,
+      '',
+      offlineTable,
+      '',
+      '## Against database size',
+      '',
+      'Seeded straight into SQLite before each step; check-ins are spread over the rows seeded for that step. Bare',
+      'Express is measured right after each step: a flat "vs bare" column means throughput does not depend on size.',
+      '',
+      sizeTable,
+      '',
+      '![throughput against database size](throughput-vs-db-size.svg)',
+      '',
+      '## Goals',
+      '',
+      ...goals.map((g) => `- ${mark(g.ok)} ${g.text}`),
+      '',
+      ...(profiles.length
+        ? [
+            '## Profiles of the scenarios that missed a goal',
+            '',
+            `\`node --cpu-prof\` on the server during the same load; self time per function.`,
+            '',
+            profiles.join('\n\n'),
+            '',
+          ]
+        : missed.length
+          ? ['Profiling skipped (--no-profile).', '']
+          : []),
+      `Total benchmark time: ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+      '',
+    ].join('\n');
+    const out = join(ROOT, 'bench', 'results');
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'report.md'), report);
+    writeFileSync(join(out, 'throughput-vs-db-size.svg'), svg);
+    console.log(`\n${report}\nWritten: bench/results/report.md, bench/results/throughput-vs-db-size.svg`);
+  } finally {
+    await bare.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();

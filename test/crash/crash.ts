@@ -1,0 +1,684 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { formatKooGalleryFingerprint, parseKooGalleryFingerprint } from '@licensor/shared';
+import { openDatabase } from '../../packages/server/src/db/database';
+import { MarketplaceSimulator } from '../../packages/server/src/simulator/marketplace';
+import {
+  ACCESS_KEY,
+  ADMIN_TOKEN,
+  AK,
+  type Answer,
+  admin,
+  compactTime,
+  Device,
+  freePort,
+  KOO_KEY,
+  Marketplace,
+  type ServerProcess,
+  SK,
+  sleep,
+  spacedTime,
+  spawnServer,
+  Unanswered,
+} from './harness';
+
+/**
+ * Crash test: the real server in a child process under a mixed load of signed marketplace calls, operator
+ * calls and device activations/check-ins, killed with SIGKILL at random moments and restarted on the same data
+ * folder. Callers behave like the real ones: an unanswered request is sent again (fresh nonce) until it gets an
+ * answer. At the end every acknowledged request must be in the database exactly once, seat limits must hold,
+ * outbox work (order provisioning, License uploads) must have been delivered after the restarts, and SQLite
+ * must pass `PRAGMA integrity_check`.
+ *
+ *   full form:  npx tsx test/crash/crash.ts --kills 20      (CI form: test/crash.e2e.test.ts, 3 kills)
+ */
+
+export interface CrashOptions {
+  kills: number;
+  /** Concurrent callers. */
+  workers?: number;
+  /** Load between a restart and the next kill, ms (uniform in [min, max]). */
+  upMs?: [number, number];
+  /** How long to wait for the outbox to deliver everything after the last restart (≥ the 60 s lease). */
+  drainTimeoutMs?: number;
+  log?: (line: string) => void;
+  /** Keep the data folder for inspection (it is always kept when a check fails). */
+  keepData?: boolean;
+}
+
+export interface CrashReport {
+  kills: number;
+  requests: number;
+  unanswered: number;
+  acknowledged: number;
+  refused: number;
+  checked: number;
+  failures: string[];
+  byOperation: Record<string, number>;
+  drainMs: number;
+  durationMs: number;
+  integrity: string[];
+  dataDir: string;
+}
+
+interface AckedOrder {
+  orderId: string;
+  instanceId: string;
+  license: string;
+  seats: number;
+}
+interface AckedInstance {
+  orderId: string;
+  orderLineId: string;
+  instanceId: string;
+  fingerprints: string[];
+  /** Answered 000000 (provisioned inline); 000004 means accepted, provisioning continues in the outbox. */
+  provisioned: boolean;
+}
+interface AckedLicenseRequest {
+  instanceId: string;
+  eventId: string;
+  fingerprint: string;
+}
+interface AckedActivation {
+  activationId: string;
+  device: Device;
+  entitlementCode: string;
+  lastCheckInSentAt?: string;
+}
+
+const DAY = 86_400_000;
+const pick = <T>(items: readonly T[]): T | undefined => items[Math.floor(Math.random() * items.length)];
+const between = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1));
+const normalizeFp = (fp: string) => formatKooGalleryFingerprint(parseKooGalleryFingerprint(fp));
+
+export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
+  const started = Date.now();
+  const log = opts.log ?? (() => undefined);
+  const workers = opts.workers ?? 12;
+  const [minUp, maxUp] = opts.upMs ?? [400, 1500];
+  const failures: string[] = [];
+  const fail = (msg: string) => {
+    if (failures.length < 200) failures.push(msg);
+  };
+
+  const sim = new MarketplaceSimulator(AK, SK);
+  const simUrl = await sim.listen();
+  const dataDir = mkdtempSync(join(tmpdir(), 'licensor-crash-'));
+  const port = await freePort();
+  const env = {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LICENSOR_DATA_DIR: dataDir,
+    LICENSOR_KOO_KEY: KOO_KEY,
+    LICENSOR_KOO_ACCESS_KEY: ACCESS_KEY,
+    LICENSOR_KOO_AK: AK,
+    LICENSOR_KOO_SK: SK,
+    LICENSOR_KOO_API_BASE: simUrl,
+    LICENSOR_KOO_TIMEOUT_MS: '1500',
+    LICENSOR_ADMIN_TOKEN: ADMIN_TOKEN,
+    LICENSOR_API_RATE_LIMIT: '0',
+  };
+  const outputs: string[][] = [];
+  let server: ServerProcess = await spawnServer(env);
+  outputs.push(server.output);
+  const base = server.url;
+  const koo = new Marketplace(base);
+
+  // Callers that get no answer wait for the server to be back, then send again.
+  let up: Promise<void> = Promise.resolve();
+  let markUp: () => void = () => undefined;
+  const waitUp = async () => {
+    await up;
+    await sleep(20);
+  };
+
+  const stats = { requests: 0, unanswered: 0, acknowledged: 0, refused: 0 };
+  const byOperation: Record<string, number> = {};
+  const ordersA: AckedOrder[] = [];
+  const renewals: { instanceId: string; orderId: string }[] = [];
+  const instances: AckedInstance[] = [];
+  const licenseRequests: AckedLicenseRequest[] = [];
+  const codes = new Map<string, { status: 'active' | 'frozen'; renewals: string[] }>();
+  const activations = new Map<string, AckedActivation>(); // by device name
+  const devices = new Map<string, Device>();
+  const busy = new Set<string>();
+  let n = 0;
+  const next = () => ++n;
+
+  /** Sends until the server answers with something other than "not applied, retry". */
+  async function until(
+    op: string,
+    send: () => Promise<Answer>,
+    retry: (a: Answer) => boolean,
+    retryDelayMs = 50,
+  ): Promise<Answer> {
+    for (let attempt = 0; attempt < 400; attempt++) {
+      stats.requests++;
+      try {
+        const a = await send();
+        if (a.status >= 500 && a.status !== 503) fail(`${op}: HTTP ${a.status} ${a.text.slice(0, 200)}`);
+        if (!retry(a)) {
+          byOperation[op] = (byOperation[op] ?? 0) + 1;
+          return a;
+        }
+        await sleep(retryDelayMs);
+      } catch (err) {
+        if (!(err instanceof Unanswered)) throw err;
+        stats.unanswered++;
+        await waitUp();
+      }
+    }
+    throw new Error(`${op}: no answer after 400 attempts`);
+  }
+  const kooRetry = (a: Answer) => a.status !== 200 || a.json.resultCode === '000005';
+  const apiRetry = (a: Answer) => a.status === 503 || a.status >= 500;
+
+  async function withLock(key: string, fn: () => Promise<void>) {
+    if (busy.has(key)) return;
+    busy.add(key);
+    try {
+      await fn();
+    } finally {
+      busy.delete(key);
+    }
+  }
+
+  const ops: [number, () => Promise<void>][] = [
+    // A purchase (family A): the answer names the instance and the code we minted.
+    [
+      14,
+      async () => {
+        const orderId = `CR-A-${next()}`;
+        const seats = between(1, 3);
+        const params = { activity: 'getLicense', businessId: `biz-${orderId}`, customerId: 'cust', orderId };
+        const full = {
+          ...params,
+          productId: 'P1',
+          amount: String(seats),
+          expireTime: compactTime(new Date(Date.now() + 365 * DAY)),
+        };
+        const a = await until('getLicense', () => koo.get(full), kooRetry);
+        if (a.json.resultCode !== '000000') return fail(`getLicense ${orderId}: ${a.text}`);
+        stats.acknowledged++;
+        ordersA.push({ orderId, instanceId: String(a.json.instanceId), license: String(a.json.license), seats });
+      },
+    ],
+    // The marketplace retries a purchase it already got an answer for: the same answer, across restarts.
+    [
+      6,
+      async () => {
+        const o = pick(ordersA);
+        if (!o) return;
+        const params = {
+          activity: 'getLicense',
+          businessId: `biz-${o.orderId}`,
+          customerId: 'cust',
+          orderId: o.orderId,
+        };
+        const a = await until(
+          'getLicense (retry)',
+          () => koo.get({ ...params, productId: 'P1', amount: String(o.seats) }),
+          kooRetry,
+        );
+        if (a.json.instanceId !== o.instanceId || a.json.license !== o.license) {
+          fail(`getLicense retry ${o.orderId}: answered ${a.text}, first answer was ${o.instanceId}/${o.license}`);
+        }
+      },
+    ],
+    [
+      7,
+      async () => {
+        const o = pick(ordersA);
+        if (!o) return;
+        const orderId = `CR-R-${next()}`;
+        const p = {
+          activity: 'refreshLicense',
+          orderId,
+          instanceId: o.instanceId,
+          expireTime: compactTime(new Date(Date.now() + 400 * DAY)),
+        };
+        const a = await until('refreshLicense', () => koo.get(p), kooRetry);
+        if (a.json.resultCode !== '000000') return fail(`refreshLicense ${orderId}: ${a.text}`);
+        stats.acknowledged++;
+        renewals.push({ instanceId: o.instanceId, orderId });
+      },
+    ],
+    // Family C: the order is registered at the (simulated) marketplace, provisioned through the outbox.
+    [
+      7,
+      async () => {
+        const orderId = `CR-C-${next()}`;
+        const orderLineId = `${orderId}-L1`;
+        sim.addOrder({
+          orderId,
+          orderLineId,
+          linearValue: 2,
+          expireTime: compactTime(new Date(Date.now() + 200 * DAY)),
+        });
+        const body = { activity: 'newInstance', orderId, orderLineId, businessId: `biz-${orderId}` };
+        const a = await until('newInstance', () => koo.post(body), kooRetry);
+        const code = a.json.resultCode;
+        if ((code !== '000000' && code !== '000004') || typeof a.json.instanceId !== 'string') {
+          return fail(`newInstance ${orderId}: ${a.text}`);
+        }
+        stats.acknowledged++;
+        instances.push({
+          orderId,
+          orderLineId,
+          instanceId: a.json.instanceId,
+          provisioned: code === '000000',
+          fingerprints: [1, 2, 3].map(
+            (i) =>
+              `00:16:3e:${(n % 256).toString(16).padStart(2, '0')}:00:0${i}|DISK-${orderId}-${i}|BOARD-${i}|CPU-${i}`,
+          ),
+        });
+      },
+    ],
+    [
+      4,
+      async () => {
+        const c = pick(instances);
+        if (!c) return;
+        const body = {
+          activity: 'newInstance',
+          orderId: c.orderId,
+          orderLineId: c.orderLineId,
+          businessId: `biz-${c.orderId}`,
+        };
+        const a = await until('newInstance (retry)', () => koo.post(body), kooRetry);
+        if (a.json.instanceId !== c.instanceId)
+          fail(`newInstance retry ${c.orderId}: ${a.text}, first ${c.instanceId}`);
+        if (a.json.resultCode === '000000') c.provisioned = true;
+      },
+    ],
+    // A License file for a device, uploaded back to the marketplace (inline or through the outbox).
+    [
+      8,
+      async () => {
+        // Instances still provisioning answer "retry later" (see notYet) until their order is applied.
+        const c = pick(instances.filter((i) => i.provisioned));
+        if (!c) return;
+        const fingerprint = pick(c.fingerprints)!;
+        const eventId = `EV-${next()}`;
+        const body = {
+          activity: 'getLicenseAsync',
+          instanceId: c.instanceId,
+          eventId,
+          effectiveTime: spacedTime(new Date()),
+          expireTime: spacedTime(new Date(Date.now() + 100 * DAY)),
+          deviceFingerprint: fingerprint,
+        };
+        // "Still being provisioned" wrote nothing: the marketplace asks again later. A provisioning claim held by
+        // a killed process only expires with its outbox lease (60 s), so this can take a minute after a crash.
+        const notYet = (a: Answer) => a.json.resultCode === '000004' && /provision/i.test(String(a.json.resultMsg));
+        const a = await until(
+          'getLicenseAsync',
+          () => koo.post(body),
+          (x) => kooRetry(x) || notYet(x),
+          500,
+        );
+        if (a.json.resultCode === '000900') {
+          stats.refused++;
+          return;
+        }
+        if (a.json.resultCode !== '000000' && a.json.resultCode !== '000004') {
+          return fail(`getLicenseAsync ${eventId}: ${a.text}`);
+        }
+        stats.acknowledged++;
+        licenseRequests.push({ instanceId: c.instanceId, eventId, fingerprint: normalizeFp(fingerprint) });
+      },
+    ],
+    // Operators register license-code 2.0 codes; the marketplace freezes, unfreezes and renews them.
+    [
+      5,
+      async () => {
+        const code = `PLCRASH${String(next()).padStart(8, '0')}`;
+        const a = await until('register code', () => admin(base, 'POST', '/codes', { code, seats: 2 }), apiRetry);
+        if (a.status !== 201 && a.status !== 200) return fail(`register ${code}: ${a.status} ${a.text}`);
+        stats.acknowledged++;
+        codes.set(code, { status: 'active', renewals: [] });
+      },
+    ],
+    [
+      7,
+      async () => {
+        const code = pick([...codes.keys()]);
+        if (!code) return;
+        await withLock(`code:${code}`, async () => {
+          const status = Math.random() < 0.5 ? 'FREEZE' : 'UNFREEZE';
+          const a = await until(
+            'updateLicenseCodeStatus',
+            () => koo.post({ activity: 'updateLicenseCodeStatus', license: code, status }),
+            kooRetry,
+          );
+          if (a.json.resultCode !== '000000') return fail(`updateLicenseCodeStatus ${code}: ${a.text}`);
+          stats.acknowledged++;
+          codes.get(code)!.status = status === 'FREEZE' ? 'frozen' : 'active';
+        });
+      },
+    ],
+    [
+      4,
+      async () => {
+        const code = pick([...codes.keys()]);
+        if (!code) return;
+        await withLock(`code:${code}`, async () => {
+          const orderId = `CR-B-${next()}`;
+          const body = {
+            activity: 'refreshLicenseCode',
+            license: code,
+            scene: 'RENEWAL',
+            orderId,
+            orderLineId: `${orderId}-L1`,
+            expireTime: compactTime(new Date(Date.now() + 500 * DAY)),
+          };
+          const a = await until('refreshLicenseCode', () => koo.post(body), kooRetry);
+          if (a.json.resultCode !== '000000') return fail(`refreshLicenseCode ${code}: ${a.text}`);
+          stats.acknowledged++;
+          codes.get(code)!.renewals.push(orderId);
+        });
+      },
+    ],
+    // End users activate: one device more than there are seats, so refusals happen under load too.
+    [
+      18,
+      async () => {
+        const marketplaceCode = Math.random() < 0.15;
+        let code: string;
+        let deviceName: string;
+        if (marketplaceCode) {
+          // A license-code 2.0 code the server learns from the marketplace on first activation.
+          const c = sim.addCode({ code: `PLSIM${String(next()).padStart(10, '0')}`, amount: 2 });
+          code = c.code;
+          deviceName = `${code}-d0`;
+        } else {
+          const o = pick(ordersA);
+          if (!o) return;
+          code = o.license;
+          deviceName = `${o.orderId}-d${between(0, o.seats)}`;
+        }
+        await withLock(`device:${deviceName}`, async () => {
+          let device = devices.get(deviceName);
+          if (!device) {
+            device = new Device(deviceName);
+            devices.set(deviceName, device);
+          }
+          const d = device;
+          const a = await until('activate', () => d.activate(base, code), apiRetry);
+          if (a.status === 409 && (a.json.error as { code?: string })?.code === 'TOO_MANY_DEVICES') {
+            stats.refused++;
+            return;
+          }
+          if (a.status !== 200) return fail(`activate ${deviceName}: ${a.status} ${a.text.slice(0, 300)}`);
+          stats.acknowledged++;
+          const id = String(a.json.activationId);
+          const before = activations.get(deviceName);
+          if (before && before.activationId !== id) {
+            fail(`re-activation of ${deviceName} made a new activation ${id} (was ${before.activationId})`);
+          }
+          activations.set(deviceName, { activationId: id, device: d, entitlementCode: code, ...before });
+        });
+      },
+    ],
+    [
+      14,
+      async () => {
+        const act = pick([...activations.values()]);
+        if (!act) return;
+        await withLock(`device:${act.device.name}`, async () => {
+          const sentAt = new Date().toISOString();
+          const a = await until('check-in', () => act.device.checkIn(base, act.activationId), apiRetry);
+          if (a.status !== 200 || a.json.status !== 'VALID') {
+            return fail(`check-in ${act.activationId}: ${a.status} ${a.text.slice(0, 300)}`);
+          }
+          stats.acknowledged++;
+          act.lastCheckInSentAt = sentAt;
+        });
+      },
+    ],
+  ];
+  const totalWeight = ops.reduce((s, [w]) => s + w, 0);
+  const chooseOp = () => {
+    let r = Math.random() * totalWeight;
+    for (const [w, op] of ops) {
+      r -= w;
+      if (r < 0) return op;
+    }
+    return ops[0]![1];
+  };
+
+  let stopping = false;
+  const running = Array.from({ length: workers }, async () => {
+    while (!stopping) {
+      try {
+        await chooseOp()();
+      } catch (err) {
+        fail(`worker: ${(err as Error).stack ?? err}`);
+        await sleep(100);
+      }
+    }
+  });
+
+  let kills = 0;
+  for (let k = 0; k < opts.kills; k++) {
+    await sleep(between(minUp, maxUp));
+    up = new Promise<void>((resolve) => {
+      markUp = resolve;
+    });
+    server.proc.kill('SIGKILL');
+    await server.exited;
+    kills++;
+    if (Math.random() < 0.5) await sleep(between(0, 300)); // sometimes callers hit a closed port for a while
+    server = await spawnServer(env);
+    outputs.push(server.output);
+    markUp();
+    log(
+      `kill ${kills}/${opts.kills}: restarted; ${stats.acknowledged} acknowledged so far, ${stats.unanswered} unanswered`,
+    );
+  }
+  await sleep(between(minUp, maxUp));
+  stopping = true;
+  await Promise.all(running);
+
+  // Outbox work interrupted by a kill is retried; a claim held by a killed process expires after its lease.
+  const drainStarted = Date.now();
+  const drainDeadline = drainStarted + (opts.drainTimeoutMs ?? 90_000);
+  let depth = { pending: -1, running: -1, failed: -1 };
+  while (Date.now() < drainDeadline) {
+    let h: { outbox: typeof depth };
+    try {
+      h = (await fetch(`${base}/healthz`).then((r) => r.json())) as { outbox: typeof depth };
+    } catch (err) {
+      const exit = server.proc.exitCode ?? server.proc.signalCode;
+      fail(`server stopped answering while the outbox drained (exit ${exit}): ${(err as Error).message}`);
+      log(`server output (last 4 KB):\n${server.output.join('').slice(-4096)}`);
+      break;
+    }
+    depth = h.outbox;
+    if (depth.pending + depth.running === 0) break;
+    if ((Date.now() - drainStarted) % 10_000 < 250) log(`waiting for the outbox: ${JSON.stringify(depth)}`);
+    await sleep(250);
+  }
+  const drainMs = Date.now() - drainStarted;
+  if (depth.pending + depth.running > 0) fail(`outbox not drained after ${drainMs} ms: ${JSON.stringify(depth)}`);
+  if (depth.failed > 0) fail(`outbox has ${depth.failed} failed item(s)`);
+  log(`outbox drained in ${drainMs} ms`);
+
+  if (server.proc.exitCode === null && server.proc.signalCode === null) server.proc.kill('SIGTERM');
+  await server.exited;
+  await sim.close();
+
+  // ------------------------------------------------------------------------------------------ checks
+  const db = openDatabase(join(dataDir, 'licensor.db'), { migrate: false });
+  let checked = 0;
+  const integrity = db.integrityCheck();
+  if (integrity.join() !== 'ok') fail(`integrity_check: ${integrity.join('; ')}`);
+  const count = (sql: string, params: unknown[]) => Number(db.first<{ n: number }>(sql, params)?.n ?? 0);
+  const createdOnce = (entitlementId: string, action: string, column = 'entitlement_id') =>
+    count(`SELECT COUNT(*) AS n FROM audit_log WHERE ${column} = ? AND action = ?`, [entitlementId, action]) === 1;
+
+  for (const o of ordersA) {
+    const rows = db.all<{ id: string; code: string }>(
+      `SELECT id, code FROM entitlements WHERE family = 'A' AND order_id = ?`,
+      [o.orderId],
+    );
+    if (rows.length !== 1 || rows[0]!.id !== o.instanceId || rows[0]!.code !== o.license) {
+      fail(
+        `order ${o.orderId}: ${rows.length} row(s) ${JSON.stringify(rows)}, acknowledged ${o.instanceId}/${o.license}`,
+      );
+    } else if (!createdOnce(o.instanceId, 'entitlement.created'))
+      fail(`order ${o.orderId}: audit entry not exactly once`);
+    checked++;
+  }
+  for (const r of renewals) {
+    const n = count(
+      `SELECT COUNT(*) AS n FROM entitlement_changes WHERE entitlement_id = ? AND kind = 'renew' AND order_id = ?`,
+      [r.instanceId, r.orderId],
+    );
+    if (n !== 1) fail(`renewal ${r.orderId}: ${n} change rows`);
+    checked++;
+  }
+  for (const c of instances) {
+    const rows = db.all<{ id: string; status: string; seats: number }>(
+      `SELECT id, status, seats FROM entitlements WHERE family = 'C' AND order_id = ? AND order_line_id = ?`,
+      [c.orderId, c.orderLineId],
+    );
+    if (rows.length !== 1 || rows[0]!.id !== c.instanceId) fail(`instance ${c.orderId}: ${JSON.stringify(rows)}`);
+    else if (rows[0]!.status !== 'active' || rows[0]!.seats !== 2) {
+      fail(`instance ${c.orderId}: not provisioned from the order after restarts: ${JSON.stringify(rows[0])}`);
+    } else if (!createdOnce(c.instanceId, 'entitlement.created')) fail(`instance ${c.orderId}: audit not exactly once`);
+    checked++;
+  }
+  const uploadsByEvent = new Map<string, string[]>();
+  for (const u of sim.uploads) {
+    const list = uploadsByEvent.get(u.eventId) ?? [];
+    list.push(createHash('sha256').update(u.content).digest('hex'));
+    uploadsByEvent.set(u.eventId, list);
+  }
+  for (const r of licenseRequests) {
+    const rows = db.all<{ sha256: string; entitlement_id: string }>(
+      'SELECT sha256, entitlement_id FROM license_requests WHERE event_id = ? AND fingerprint = ?',
+      [r.eventId, r.fingerprint],
+    );
+    if (rows.length !== 1 || rows[0]!.entitlement_id !== r.instanceId)
+      fail(`license request ${r.eventId}: ${JSON.stringify(rows)}`);
+    else if (!(uploadsByEvent.get(r.eventId) ?? []).includes(rows[0]!.sha256)) {
+      fail(`license request ${r.eventId}: the stored License was never uploaded to the marketplace`);
+    }
+    checked++;
+  }
+  for (const e of db.all<{ entitlement_id: string; devices: number; seats: number }>(
+    `SELECT r.entitlement_id, COUNT(DISTINCT r.device_key) AS devices, e.seats FROM license_requests r
+       JOIN entitlements e ON e.id = r.entitlement_id GROUP BY r.entitlement_id`,
+  )) {
+    if (e.devices > e.seats)
+      fail(`instance ${e.entitlement_id}: Licenses for ${e.devices} devices, ${e.seats} allowed`);
+  }
+  for (const [code, c] of codes) {
+    const rows = db.all<{ family: string; status: string; id: string }>(
+      'SELECT family, status, id FROM entitlements WHERE code = ?',
+      [code],
+    );
+    if (rows.length !== 1 || rows[0]!.family !== 'B') fail(`code ${code}: ${JSON.stringify(rows)}`);
+    else if (rows[0]!.status !== c.status)
+      fail(`code ${code}: status ${rows[0]!.status}, last acknowledged change made it ${c.status}`);
+    else {
+      for (const orderId of c.renewals) {
+        if (
+          count(`SELECT COUNT(*) AS n FROM entitlement_changes WHERE entitlement_id = ? AND order_id = ?`, [
+            rows[0]!.id,
+            orderId,
+          ]) !== 1
+        ) {
+          fail(`code ${code}: renewal ${orderId} missing`);
+        }
+        checked++;
+      }
+    }
+    checked++;
+  }
+  for (const [name, a] of activations) {
+    const row = db.first<{ status: string; device_key_hash: string; last_seen_at: string }>(
+      'SELECT status, device_key_hash, last_seen_at FROM activations WHERE id = ?',
+      [a.activationId],
+    );
+    const forDevice = count('SELECT COUNT(*) AS n FROM activations WHERE device_key_hash = ?', [a.device.keyHash]);
+    if (row?.status !== 'active') fail(`activation ${a.activationId} (${name}): ${JSON.stringify(row)}`);
+    else if (forDevice !== 1) fail(`device ${name}: ${forDevice} activation rows`);
+    else if (!createdOnce(a.activationId, 'activation.created', 'activation_id'))
+      fail(`activation ${a.activationId}: audit not exactly once`);
+    else if (a.lastCheckInSentAt && row.last_seen_at < a.lastCheckInSentAt) {
+      fail(
+        `activation ${a.activationId}: acknowledged check-in at ${a.lastCheckInSentAt} lost (last seen ${row.last_seen_at})`,
+      );
+    }
+    checked++;
+  }
+  for (const e of db.all<{ id: string; seats: number; active: number; distinctSeats: number }>(
+    `SELECT e.id, e.seats, COUNT(a.id) AS active, COUNT(DISTINCT a.seat) AS distinctSeats
+       FROM entitlements e JOIN activations a ON a.entitlement_id = e.id AND a.status = 'active' GROUP BY e.id`,
+  )) {
+    if (e.active > e.seats || e.distinctSeats !== e.active)
+      fail(`entitlement ${e.id}: ${e.active} active seats, limit ${e.seats}`);
+  }
+  db.close();
+
+  const output = outputs.flat().join('');
+  if (output.includes(ADMIN_TOKEN)) fail('the admin token appeared in the server output');
+  if (output.includes('PRIVATE KEY')) fail('private key material appeared in the server output');
+  if (/"level":(50|60)/.test(output)) {
+    const lines = output.split('\n').filter((l) => /"level":(50|60)/.test(l));
+    log(`server logged ${lines.length} error line(s), e.g. ${lines[0]?.slice(0, 300)}`);
+  }
+  if (failures.length === 0 && !opts.keepData) rmSync(dataDir, { recursive: true, force: true });
+
+  return {
+    kills,
+    ...stats,
+    checked,
+    failures,
+    byOperation,
+    drainMs,
+    durationMs: Date.now() - started,
+    integrity,
+    dataDir,
+  };
+}
+
+function summary(r: CrashReport): string {
+  return [
+    `kills survived:        ${r.kills}`,
+    `requests sent:         ${r.requests} (${r.unanswered} unanswered by a dying server, then retried)`,
+    `acknowledged:          ${r.acknowledged} (+ ${r.refused} definitive refusals: seat/quota limits)`,
+    `acknowledged requests checked in the database: ${r.checked}`,
+    `operations:            ${Object.entries(r.byOperation)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+    `outbox drained in:     ${r.drainMs} ms`,
+    `integrity_check:       ${r.integrity.join('; ')}`,
+    `duration:              ${(r.durationMs / 1000).toFixed(1)} s`,
+    `failures:              ${r.failures.length}`,
+    ...r.failures.map((f) => `  - ${f}`),
+    ...(r.failures.length ? [`data folder kept: ${r.dataDir}`] : []),
+  ].join('\n');
+}
+
+export { summary as crashSummary };
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const arg = (name: string, fallback: number) => {
+    const i = process.argv.indexOf(name);
+    return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  };
+  const report = await runCrashTest({
+    kills: arg('--kills', 20),
+    workers: arg('--workers', 12),
+    log: (line) => console.log(`  ${line}`),
+  });
+  console.log(`\nCrash test\n${summary(report)}`);
+  process.exit(report.failures.length === 0 ? 0 : 1);
+}

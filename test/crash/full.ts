@@ -1,0 +1,35 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { crashSummary, runCrashTest } from './crash';
+import { ROOT } from './harness';
+
+/**
+ * `npm run test:full`: the reliability suite in full form — the crash test with 20 SIGKILLs, then the
+ * concurrency tests (1000-way duplicates), the fuzzers (10x the runs) and the slowloris timings with the
+ * production values, the storage-fault and security tests. Several minutes; CI runs the reduced forms.
+ */
+
+const kills = Number(process.argv[process.argv.indexOf('--kills') + 1]) || 20;
+console.log(`› Crash test: ${kills} SIGKILLs under load`);
+const report = await runCrashTest({ kills, workers: 12, log: (l) => console.log(`  ${l}`) });
+console.log(`\n${crashSummary(report)}\n`);
+
+console.log('› Concurrency, fuzzing, slow clients, storage faults, security (LICENSOR_FULL=1)');
+const vitest = spawnSync(
+  join(ROOT, 'node_modules', '.bin', 'vitest'),
+  [
+    'run',
+    'test/fuzz',
+    'test/reliability-concurrency.e2e.test.ts',
+    'test/reliability-storage.e2e.test.ts',
+    'packages/server/src/security.test.ts',
+    'packages/server/src/http/cors.test.ts',
+    '--testTimeout=600000',
+  ],
+  { cwd: ROOT, stdio: 'inherit', env: { ...process.env, LICENSOR_FULL: '1' } },
+);
+const ok = report.failures.length === 0 && vitest.status === 0;
+console.log(
+  `\n${ok ? '✔' : '✖'} Full reliability suite: crash test ${report.failures.length === 0 ? 'passed' : 'FAILED'}, vitest ${vitest.status === 0 ? 'passed' : 'FAILED'}`,
+);
+process.exit(ok ? 0 : 1);

@@ -1,0 +1,185 @@
+import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp, type LicensorApp } from '../packages/server/src/app';
+import { testConfig } from '../packages/server/src/config';
+import { type Db, openDatabase } from '../packages/server/src/db/database';
+import { KeyStore } from '../packages/server/src/keys/keystore';
+import { createLogger } from '../packages/server/src/logger';
+import { MarketplaceSimulator } from '../packages/server/src/simulator/marketplace';
+import {
+  ACCESS_KEY,
+  ADMIN_TOKEN,
+  AK,
+  call,
+  freePort,
+  KOO_KEY,
+  type ServerProcess,
+  SK,
+  sleep,
+  spawnServer,
+} from './crash/harness';
+import { canMountTmpfs, fillDisk, makeDataDir, mountTmpfs, type WriteProbe, writeProbes } from './crash/storage';
+
+/**
+ * "Nothing acknowledged is lost" when the disk says no: while the database cannot be written, every write path
+ * answers with an error (000005 on the production interface, 503 STORAGE_UNAVAILABLE on the APIs) — never a
+ * success — writes nothing, the server stays up, and the same requests succeed once writing works again.
+ *
+ * Two simulations: (1) in-process, a read-only database (`PRAGMA query_only`, any user, any machine);
+ * (2) the real server process on a tmpfs filled to the last byte (real ENOSPC from the kernel; needs root to
+ * mount the tmpfs, skipped with a note otherwise).
+ */
+
+async function expectRefusedThenRecovered(
+  probes: WriteProbe[],
+  breakStorage: () => void,
+  fixStorage: () => void,
+  counts: () => Record<string, number>,
+) {
+  breakStorage();
+  const before = counts();
+  for (const p of probes) {
+    for (let i = 0; i < 2; i++) {
+      const a = await p.send();
+      expect(p.succeeded(a), `${p.name} succeeded while storage was broken: ${a.status} ${a.text.slice(0, 200)}`).toBe(
+        false,
+      );
+      expect(p.storageError(a), `${p.name}: ${a.status} ${a.text.slice(0, 300)}`).toBe(true);
+    }
+  }
+  // Give background work (message log flush, outbox) a chance to hit the broken storage too.
+  await sleep(400);
+  expect(counts(), 'nothing was written while storage was broken').toEqual(before);
+  fixStorage();
+  for (const p of probes) {
+    const a = await p.send();
+    expect(p.succeeded(a), `${p.name} after recovery: ${a.status} ${a.text.slice(0, 300)}`).toBe(true);
+  }
+}
+
+const COUNT_SQL = {
+  entitlements: 'SELECT COUNT(*) AS n FROM entitlements',
+  changes: 'SELECT COUNT(*) AS n FROM entitlement_changes',
+  activations: 'SELECT COUNT(*) AS n FROM activations',
+  audit: 'SELECT COUNT(*) AS n FROM audit_log',
+  outbox: 'SELECT COUNT(*) AS n FROM outbox',
+  frozen: `SELECT COUNT(*) AS n FROM entitlements WHERE status = 'frozen'`,
+};
+const countsOf = (db: Db) =>
+  Object.fromEntries(Object.entries(COUNT_SQL).map(([k, sql]) => [k, Number(db.first<{ n: number }>(sql)!.n)]));
+
+describe('read-only database (in-process)', () => {
+  const sim = new MarketplaceSimulator(AK, SK);
+  let dir: string;
+  let db: Db;
+  let licensor: LicensorApp;
+  let server: http.Server;
+  let base: string;
+
+  beforeAll(async () => {
+    const simUrl = await sim.listen();
+    dir = mkdtempSync(join(tmpdir(), 'licensor-readonly-'));
+    db = openDatabase(join(dir, 'licensor.db'));
+    const { store } = KeyStore.open(join(dir, 'keys'), 'test-passphrase');
+    const config = testConfig({
+      dataDir: dir,
+      adminToken: ADMIN_TOKEN,
+      apiRateLimit: 0,
+      koo: { apiBase: simUrl, apiFallback: undefined, timeoutMs: 1000, key: KOO_KEY } as never,
+    });
+    licensor = createApp({ config, db, log: createLogger('silent'), keys: store });
+    server = http.createServer(licensor.app);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await licensor.stop();
+    db.close();
+    await sim.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers every write with 000005 / 503, writes nothing, and recovers', async () => {
+    expect(ACCESS_KEY).toBe(testConfig().koo.accessKeys.basic);
+    const { probes } = await writeProbes(base, 'RO', sim);
+    await expectRefusedThenRecovered(
+      probes,
+      () => db.raw.pragma('query_only = ON'),
+      () => db.raw.pragma('query_only = OFF'),
+      () => countsOf(db),
+    );
+    expect((await call(`${base}/healthz`)).status).toBe(200);
+    expect(db.integrityCheck()).toEqual(['ok']);
+  });
+});
+
+describe.skipIf(!canMountTmpfs())('full disk (real server process on a full tmpfs)', () => {
+  const sim = new MarketplaceSimulator(AK, SK);
+  let tmpfs: ReturnType<typeof mountTmpfs>;
+  let server: ServerProcess;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    const simUrl = await sim.listen();
+    // Mounted here, not at import, so a filtered run that skips this suite leaves no mount behind.
+    tmpfs = mountTmpfs(16);
+    dataDir = makeDataDir(tmpfs!.dir);
+    server = await spawnServer({
+      PORT: String(await freePort()),
+      HOST: '127.0.0.1',
+      LICENSOR_DATA_DIR: dataDir,
+      LICENSOR_KOO_KEY: KOO_KEY,
+      LICENSOR_KOO_ACCESS_KEY: ACCESS_KEY,
+      LICENSOR_KOO_AK: AK,
+      LICENSOR_KOO_SK: SK,
+      LICENSOR_KOO_API_BASE: simUrl,
+      LICENSOR_ADMIN_TOKEN: ADMIN_TOKEN,
+      LICENSOR_API_RATE_LIMIT: '0',
+    });
+  });
+  afterAll(async () => {
+    if (server && server.proc.exitCode === null) {
+      server.proc.kill('SIGTERM');
+      await server.exited;
+    }
+    await sim.close();
+    tmpfs?.unmount();
+  });
+
+  it('refuses writes with errors while the disk is full, stays up, and recovers when space returns', async () => {
+    const { probes } = await writeProbes(server.url, 'FULL', sim);
+    let filler = '';
+    const counts = () => {
+      // Read through a separate read-only connection: the server process owns the database.
+      const ro = openDatabase(join(dataDir, 'licensor.db'), { readonly: true });
+      try {
+        return countsOf(ro);
+      } finally {
+        ro.close();
+      }
+    };
+    const before = counts();
+    await expectRefusedThenRecovered(
+      probes,
+      () => {
+        filler = fillDisk(tmpfs!.dir);
+      },
+      () => unlinkSync(filler),
+      () => (filler ? counts() : before),
+    );
+    expect(server.proc.exitCode, `server died: ${server.output.join('').slice(-2000)}`).toBeNull();
+    server.proc.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    const db = openDatabase(join(dataDir, 'licensor.db'), { migrate: false });
+    try {
+      expect(db.integrityCheck()).toEqual(['ok']);
+    } finally {
+      db.close();
+    }
+  });
+});
