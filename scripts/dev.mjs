@@ -62,6 +62,7 @@ if (task === 'install') {
     'packages/client/electron/tsconfig.browser.json',
     'packages/client/electron/tsconfig.e2e.json',
     'test',
+    'bench',
   ]) {
     step(`Type check ${project}`, bin('tsc'), ['-p', project, '--noEmit']);
   }

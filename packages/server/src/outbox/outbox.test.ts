@@ -53,6 +53,21 @@ describe('Outbox', () => {
     db.close();
   });
 
+  it('releases items a crashed process was running as soon as the next one starts', async () => {
+    const db = openDatabase(':memory:');
+    const clock = 5_000;
+    const outbox = new Outbox(db, log, { now: () => clock, leaseMs: 60_000 });
+    const id = outbox.enqueue('job', {});
+    db.run(`UPDATE outbox SET status = 'running', lease_until = ? WHERE id = ?`, [clock + 60_000, id]);
+    outbox.register('job', async () => {});
+    outbox.start();
+    expect(outbox.get(id)?.status).toBe('pending');
+    expect(await outbox.drain()).toBe(1);
+    expect(outbox.get(id)?.status).toBe('done');
+    await outbox.stop();
+    db.close();
+  });
+
   it('keeps pending work across a restart and reclaims an expired lease of a crashed worker', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'licensor-outbox-')), 'db.sqlite');
     let db = openDatabase(path);

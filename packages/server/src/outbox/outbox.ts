@@ -170,6 +170,9 @@ export class Outbox {
 
   start(): void {
     if (this.timer) return;
+    // One server process owns a data folder: anything still 'running' at start-up was claimed by a process
+    // that died. Release it now instead of waiting out its lease (up to a minute of a stuck provisioning).
+    this.db.run(`UPDATE outbox SET status = 'pending', lease_until = NULL WHERE status = 'running'`);
     this.timer = setInterval(() => {
       if (this.polling) return;
       this.polling = true;
