@@ -76,15 +76,18 @@ export class MarketplaceCaller {
     return k;
   }
 
-  /** Builds the signed request as the marketplace would send it. */
-  prepare(params: Record<string, string | undefined>): {
+  /** Builds the signed request as the marketplace would send it (`fixed` pins time, nonce and body bytes for vectors). */
+  prepare(
+    params: Record<string, string | undefined>,
+    fixed: { now?: Date; nonce?: string; rawBody?: string } = {},
+  ): {
     method: 'GET' | 'POST';
     url: string;
     body?: string;
     key: string;
   } {
     const activity = String(params.activity);
-    const now = new Date(Date.now() + (this.opts.clockSkewMs ?? 0));
+    const now = fixed.now ?? new Date(Date.now() + (this.opts.clockSkewMs ?? 0));
     const clean = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined)) as Record<
       string,
       string
@@ -96,8 +99,8 @@ export class MarketplaceCaller {
       return { method: 'GET', url: `${this.opts.url}?${q}`, key: this.opts.key };
     }
     const key = this.accessKey(activity);
-    const body = JSON.stringify(clean);
-    const nonce = ids.nonce();
+    const body = fixed.rawBody ?? JSON.stringify(clean);
+    const nonce = fixed.nonce ?? ids.nonce();
     const timestamp = String(now.getTime());
     const signature = schemeBSignature(key, nonce, timestamp, body);
     return {
