@@ -169,20 +169,24 @@ export function activationRouter(ctx: KooContext, metrics: Metrics): Router {
     }),
   );
 
+  /** The activation a device-signed request acts for (signature, timestamp and nonce checked), if known. */
+  const deviceOf = (req: RawRequest) =>
+    authenticateDevice(
+      ctx.db,
+      {
+        activationId: String(req.params.id),
+        method: req.method,
+        path: signedPath(req),
+        body: req.rawBody ?? Buffer.alloc(0),
+        header: req.get(DEVICE_SIGNATURE_HEADER),
+      },
+      ctx.now(),
+    );
+
   router.post(
     '/activations/:id/check-in',
     route(async (req: RawRequest, res) => {
-      const device = authenticateDevice(
-        ctx.db,
-        {
-          activationId: String(req.params.id),
-          method: req.method,
-          path: signedPath(req),
-          body: req.rawBody ?? Buffer.alloc(0),
-          header: req.get(DEVICE_SIGNATURE_HEADER),
-        },
-        ctx.now(),
-      );
+      const device = deviceOf(req);
       const input = parseInput(checkInRequestSchema, req.body ?? {}, 'check-in');
       if (!device) {
         const body: CheckInResponse = {
@@ -203,17 +207,7 @@ export function activationRouter(ctx: KooContext, metrics: Metrics): Router {
   router.delete(
     '/activations/:id',
     route(async (req: RawRequest, res) => {
-      const device = authenticateDevice(
-        ctx.db,
-        {
-          activationId: String(req.params.id),
-          method: req.method,
-          path: signedPath(req),
-          body: req.rawBody ?? Buffer.alloc(0),
-          header: req.get(DEVICE_SIGNATURE_HEADER),
-        },
-        ctx.now(),
-      );
+      const device = deviceOf(req);
       if (!device) throw new LicensorError('NOT_FOUND', 'This server does not know this activation');
       res.json(await ctx.db.batched(() => deactivate(ctx, device)));
       afterDeviceRequest();
