@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MarketplaceSimulator } from '../../packages/server/src/simulator/marketplace';
 import { createTestApp, type TestApp } from '../../packages/server/src/testing';
 import { ADMIN_TOKEN, AK, type Answer, admin, call, Device, Marketplace, SK } from '../crash/harness';
-import { hostileBodyText, hostileString, hostileValue, mutated, RUNS } from './hostile';
+import { answerTimer, hostileBodyText, hostileString, hostileValue, mutated, RUNS } from './hostile';
 
 /**
  * The activation API and the admin API under hostile input: every answer is a JSON success or the one error
@@ -27,8 +27,7 @@ let base: string;
 let license = '';
 let device: Device;
 let activationId = '';
-let tried = 0;
-let slowest = 0;
+const { stats, timed } = answerTimer();
 
 beforeAll(async () => {
   const simUrl = await sim.listen();
@@ -55,22 +54,12 @@ beforeAll(async () => {
   expect(activationId).toMatch(/^act_/);
 });
 afterAll(async () => {
-  console.log(`API fuzz: ${tried} hostile requests, slowest answer ${slowest.toFixed(0)} ms`);
+  console.log(`API fuzz: ${stats.tried} hostile requests, slowest answer ${stats.slowest.toFixed(0)} ms`);
   server.closeAllConnections();
   await new Promise((r) => server.close(r));
   await t.destroy();
   await sim.close();
 });
-
-async function timed(send: () => Promise<Answer>): Promise<Answer> {
-  const started = performance.now();
-  const a = await send();
-  const ms = performance.now() - started;
-  slowest = Math.max(slowest, ms);
-  tried++;
-  expect(ms, 'answer took too long').toBeLessThan(3000);
-  return a;
-}
 
 /** A JSON success, or `{error:{code,message}}` with a known code and a 4xx status. */
 function expectWellFormed(a: Answer, what: string, opts: { signed?: boolean } = {}) {

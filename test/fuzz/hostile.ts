@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { expect } from 'vitest';
 
 /**
  * Hostile input for the fuzzers: the strings and JSON shapes that break parsers and validators — lone
@@ -148,3 +149,18 @@ export const hostileBodyText: fc.Arbitrary<string> = fc.oneof(
   fc.json({ maxDepth: 5 }),
   hostileValue.map((v) => JSON.stringify(v) ?? 'undefined'),
 );
+
+/** Times every hostile request: no answer may take longer than `limitMs`; counts and the slowest are reported. */
+export function answerTimer(limitMs = 3000) {
+  const stats = { tried: 0, slowest: 0 };
+  const timed = async <T>(send: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    const answer = await send();
+    const ms = performance.now() - started;
+    stats.slowest = Math.max(stats.slowest, ms);
+    stats.tried++;
+    expect(ms, 'answer took too long').toBeLessThan(limitMs);
+    return answer;
+  };
+  return { stats, timed };
+}

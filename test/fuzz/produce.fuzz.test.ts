@@ -17,7 +17,7 @@ import {
   SK,
   spacedTime,
 } from '../crash/harness';
-import { hostileBodyText, hostileString, mutated, RUNS } from './hostile';
+import { answerTimer, hostileBodyText, hostileString, mutated, RUNS } from './hostile';
 
 /**
  * The production interface under hostile input, past authentication: every fuzzed request is correctly
@@ -43,8 +43,7 @@ let t: TestApp;
 let server: http.Server;
 let base: string;
 let koo: Marketplace;
-let tried = 0;
-let slowest = 0;
+const { stats, timed } = answerTimer();
 const templatesPost: Record<string, unknown>[] = [];
 const templatesGet: Record<string, string>[] = [];
 
@@ -141,22 +140,14 @@ beforeAll(async () => {
   );
 });
 afterAll(async () => {
-  console.log(`production interface fuzz: ${tried} hostile requests, slowest answer ${slowest.toFixed(0)} ms`);
+  console.log(
+    `production interface fuzz: ${stats.tried} hostile requests, slowest answer ${stats.slowest.toFixed(0)} ms`,
+  );
   server.closeAllConnections();
   await new Promise((r) => server.close(r));
   await t.destroy();
   await sim.close();
 });
-
-async function timed(send: () => Promise<Answer>): Promise<Answer> {
-  const started = performance.now();
-  const a = await send();
-  const ms = performance.now() - started;
-  slowest = Math.max(slowest, ms);
-  tried++;
-  expect(ms, 'answer took too long').toBeLessThan(3000);
-  return a;
-}
 
 function expectSignedResult(a: Answer, key: string, what: string) {
   const context = `${what} → ${a.status} ${a.text.slice(0, 300)}`;
