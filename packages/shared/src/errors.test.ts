@@ -32,6 +32,7 @@ describe('LicensorError', () => {
     }
     expect(isLicensorCode('NOPE')).toBe(false);
     expect(httpStatusFor('RATE_LIMITED')).toBe(429);
+    expect(httpStatusFor('FILE_SIGNATURE_INVALID')).toBe(400);
     expect(new LicensorError('SERVER_UNREACHABLE', 'x').retryable).toBe(true);
     expect(new LicensorError('REVOKED', 'x').retryable).toBe(false);
   });

@@ -69,6 +69,8 @@ export function httpStatusFor(code: LicensorCode): number {
   switch (code) {
     case 'INVALID_INPUT':
     case 'FILE_MALFORMED':
+    // A file sent to an API that fails its signature (e.g. an edited offline request) is bad input.
+    case 'FILE_SIGNATURE_INVALID':
     case 'UNSUPPORTED_VERSION':
     case 'UNSUPPORTED_ALGORITHM':
     case 'CONFIG_INVALID':

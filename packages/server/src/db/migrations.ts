@@ -2,6 +2,7 @@ import type { Db } from './database';
 import { m001_core } from './migrations/001_core';
 import { m002_licensing } from './migrations/002_licensing';
 import { m003_kit } from './migrations/003_kit';
+import { m004_code_usage_day } from './migrations/004_code_usage_day';
 
 export interface Migration {
   version: number;
@@ -10,7 +11,7 @@ export interface Migration {
 }
 
 /** Every schema change ever shipped, in order. Never edit a released migration: append a new one. */
-export const MIGRATIONS: Migration[] = [m001_core, m002_licensing, m003_kit];
+export const MIGRATIONS: Migration[] = [m001_core, m002_licensing, m003_kit, m004_code_usage_day];
 
 export function currentVersion(db: Db): number {
   db.exec(
