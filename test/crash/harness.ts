@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DEVICE_SIGNATURE_HEADER, schemeAAuthToken, schemeBSignature, signDeviceRequest } from '@licensor/shared';
+import { freePort } from '../../packages/server/src/testing';
 
 /**
  * What the reliability tests share: the real server as a child process (npm start's entry point) and the
@@ -18,16 +18,7 @@ export const AK = 'AK';
 export const SK = 'SK';
 export const ADMIN_TOKEN = 'crash-admin-token-5d1f';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
+export { freePort };
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bodySignHeader, schemeAAuthToken, schemeBSignature } from '@licensor/shared';
@@ -83,3 +84,15 @@ export function signedPostUrl(
 }
 
 export const expectedBodySign = bodySignHeader;
+
+/** A TCP port that was free a moment ago on 127.0.0.1 (for child processes that need a port up front). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}

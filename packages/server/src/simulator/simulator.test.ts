@@ -1,22 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../config';
 import { createLogger } from '../logger';
 import { type RunningServer, startServer } from '../server';
+import { freePort } from '../testing';
 import { MarketplaceCaller } from './caller';
 import { runSimulation } from './command';
 import { MarketplaceSimulator } from './marketplace';
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 let server: RunningServer;
 let simPort = 0;
