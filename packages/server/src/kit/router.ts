@@ -1,6 +1,7 @@
 import { bodySignHeader, verifySchemeABody, verifyXSign } from '@licensor/shared';
 import express, { type Request, type Response, type Router } from 'express';
 import type { KooContext } from '../koogallery/context';
+import { rememberNonce } from '../koogallery/nonces';
 import { PRODUCE_PATH } from '../koogallery/produce';
 import { type Answer, fail, RESULT } from '../koogallery/resultCodes';
 import { LenientJsonError, parseLenientJson } from './lenientJson';
@@ -27,7 +28,6 @@ import {
  */
 
 export const KIT_BODY_LIMIT = 1024 * 1024;
-const NONCE_TTL_MS = 5 * 60_000; // x-timestamp may be ±60 s off; keep nonces well past that window
 const PRUNE_EVERY = 1000;
 
 export type KitVersion = 'v1' | 'v2';
@@ -67,23 +67,6 @@ export function kitRouter(ctx: KooContext): Router {
     return box;
   };
   let requests = 0;
-
-  /** Remembers a nonce; false when it was already seen inside the window (a replay). */
-  const rememberNonce = (nonce: string, nowMs: number): boolean => {
-    const r = ctx.db.run('INSERT OR IGNORE INTO kit_nonces (nonce, expires_at) VALUES (?, ?)', [
-      nonce,
-      nowMs + NONCE_TTL_MS,
-    ]);
-    if (r.changes === 1) return true;
-    // An entry past its window is not a replay inside it: take it over.
-    return (
-      ctx.db.run('UPDATE kit_nonces SET expires_at = ? WHERE nonce = ? AND expires_at < ?', [
-        nowMs + NONCE_TTL_MS,
-        nonce,
-        nowMs,
-      ]).changes === 1
-    );
-  };
 
   /** Applies a validated request; runs inside processBody's savepoint, so it is all or nothing. */
   const apply = (req: KitRequest, activity: string): void => {
@@ -211,7 +194,7 @@ export function kitRouter(ctx: KooContext): Router {
     const parsed = typeof body === 'string' ? { error: body } : parseKitRequest(name, body);
     try {
       return await ctx.db.batched((): Answer => {
-        if (replay && !rememberNonce(replay.nonce, replay.nowMs)) {
+        if (replay && !rememberNonce(ctx.db, 'kit_nonces', replay.nonce, replay.nowMs)) {
           return fail(RESULT.authFailed, 'Authentication failed: x-nonce already used (replayed request)');
         }
         if ('error' in parsed) return fail(RESULT.invalidParam, parsed.error);

@@ -5,12 +5,12 @@ import type { KooContext } from './context';
 import { familyA } from './familyA';
 import { familyB } from './familyB';
 import { familyC, generic } from './familyC';
+import { rememberNonce } from './nonces';
 import { type Answer, fail, RESULT } from './resultCodes';
 
 export const PRODUCE_PATH = '/api/koogallery/produce';
 /** Larger bodies are refused with 413 before they are read; real requests are a few hundred bytes. */
 export const PRODUCE_BODY_LIMIT = 256 * 1024;
-const NONCE_TTL_MS = 5 * 60_000; // the window is ±60 s; keep nonces well past it
 
 type Handler = (ctx: KooContext, body: Record<string, unknown>) => Answer | Promise<Answer>;
 
@@ -70,21 +70,10 @@ export function produceRouter(ctx: KooContext): Router {
     });
   };
 
-  /** Remembers a nonce; false when it was seen inside the window (a replay). */
-  const rememberNonce = (nonce: string, nowMs: number): boolean => {
+  /** Remembers a scheme-B nonce; false for a replay. Expired entries are purged every 1000 requests. */
+  const remember = (nonce: string, nowMs: number): boolean => {
     if (++nonceInserts % 1000 === 0) ctx.db.run('DELETE FROM seen_nonces WHERE expires_at < ?', [nowMs]);
-    const r = ctx.db.run('INSERT OR IGNORE INTO seen_nonces (nonce, expires_at) VALUES (?, ?)', [
-      nonce,
-      nowMs + NONCE_TTL_MS,
-    ]);
-    if (r.changes === 1) return true;
-    // A nonce whose entry already expired is not a replay inside the window: take it over.
-    const taken = ctx.db.run('UPDATE seen_nonces SET expires_at = ? WHERE nonce = ? AND expires_at < ?', [
-      nowMs + NONCE_TTL_MS,
-      nonce,
-      nowMs,
-    ]);
-    return taken.changes === 1;
+    return rememberNonce(ctx.db, 'seen_nonces', nonce, nowMs);
   };
 
   async function handleGet(req: Request, res: Response) {
@@ -179,7 +168,7 @@ export function produceRouter(ctx: KooContext): Router {
     } else if (!route || ASYNC_ACTIVITIES.has(activity)) {
       // The nonce is recorded first (its own group commit), then the request is validated and handled.
       answer = await runSafely(async () => {
-        if (!(await ctx.db.batched(() => rememberNonce(sig.nonce!, nowMs)))) return REPLAYED;
+        if (!(await ctx.db.batched(() => remember(sig.nonce!, nowMs)))) return REPLAYED;
         if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
           return fail(RESULT.invalidParam, 'Invalid request body: expected a JSON object');
         }
@@ -195,7 +184,7 @@ export function produceRouter(ctx: KooContext): Router {
     } else {
       // Nonce and state change commit together, in one group commit with concurrent requests.
       answer = await runSafely(() =>
-        ctx.db.batched(() => (rememberNonce(sig.nonce!, nowMs) ? (route.handler(ctx, params) as Answer) : REPLAYED)),
+        ctx.db.batched(() => (remember(sig.nonce!, nowMs) ? (route.handler(ctx, params) as Answer) : REPLAYED)),
       );
     }
     send(res, signKey, answer);

@@ -1,0 +1,20 @@
+import type { Db } from '../db/database';
+
+/** Marketplace timestamps may be ±60 s off; nonces are kept well past that window. */
+export const NONCE_TTL_MS = 5 * 60_000;
+
+/**
+ * Remembers a marketplace request nonce in `table` (kept in the database, so a restart does not reopen
+ * the window); false when it was already seen inside the window, i.e. the request is a replay. An entry
+ * past its window is not a replay inside it and is taken over. Call inside the request's transaction.
+ */
+export function rememberNonce(db: Db, table: 'seen_nonces' | 'kit_nonces', nonce: string, nowMs: number): boolean {
+  const expires = nowMs + NONCE_TTL_MS;
+  if (db.run(`INSERT OR IGNORE INTO ${table} (nonce, expires_at) VALUES (?, ?)`, [nonce, expires]).changes === 1) {
+    return true;
+  }
+  return (
+    db.run(`UPDATE ${table} SET expires_at = ? WHERE nonce = ? AND expires_at < ?`, [expires, nonce, nowMs]).changes ===
+    1
+  );
+}
