@@ -1,12 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  decodeLicenseFile,
-  decodeOfflineRequest,
-  devicePublicKeyHash,
-  LicensorError,
-  signLicense,
-} from '@licensor/shared';
+import { decodeLicenseFile, decodeOfflineRequest, devicePublicKeyHash, signLicense } from '@licensor/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hashedFingerprint, type MachineFingerprint } from './fingerprint';
 import { LicenseManager, type LicenseManagerOptions } from './manager';
@@ -22,6 +16,7 @@ import {
   PRODUCT,
   payloadFor,
   pki,
+  rejects,
   tempDir,
 } from './test-support';
 
@@ -62,16 +57,6 @@ function device(opts: Partial<LicenseManagerOptions> & { fp?: MachineFingerprint
       ...extra,
     });
   return { dir, make, manager: make() };
-}
-
-async function rejects(p: Promise<unknown>): Promise<LicensorError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(LicensorError);
-    return err as LicensorError;
-  }
-  throw new Error('expected a rejection');
 }
 
 const state = (dir: string) => JSON.parse(readFileSync(join(dir, stateFileName(PRODUCT)), 'utf8'));

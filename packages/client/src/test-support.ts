@@ -27,6 +27,7 @@ import {
   signResponse,
   verifyDeviceRequest,
 } from '@licensor/shared';
+import { expect } from 'vitest';
 import { type FingerprintReadings, fingerprintFromReadings, type MachineFingerprint } from './fingerprint';
 
 export const DAY = 86_400_000;
@@ -398,4 +399,15 @@ export class FakeServer {
     }
     throw new LicensorError('NOT_FOUND', 'No such endpoint');
   }
+}
+
+/** Awaits a promise that must reject with a LicensorError, and returns that error. */
+export async function rejects(p: Promise<unknown>): Promise<LicensorError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(LicensorError);
+    return err as LicensorError;
+  }
+  throw new Error('expected a rejection');
 }

@@ -1,6 +1,6 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LicenseVerifier, LicensorError, signLicense } from '@licensor/shared';
+import { LicenseVerifier, signLicense } from '@licensor/shared';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { evaluateLicense } from './evaluate';
@@ -17,6 +17,7 @@ import {
   PRODUCT,
   payloadFor,
   pki,
+  rejects,
   tempDir,
 } from './test-support';
 
@@ -51,16 +52,6 @@ function setup(opts: Partial<LicenseManagerOptions> = {}) {
 }
 
 const bound = (fp = machine()) => hashedFingerprint(fp, PRODUCT);
-
-async function rejects(p: Promise<unknown>): Promise<LicensorError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(LicensorError);
-    return err as LicensorError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('offline verification', () => {
   it('reports NO_LICENSE before anything is stored', async () => {
