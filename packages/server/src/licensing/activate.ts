@@ -281,6 +281,23 @@ export function bindDevice(
   if (policy.mode === 'floating') cullLapsedLeases(db, now, ent.id);
   const lease = floating ? new Date(now.getTime() + policy.leaseMinutes * MINUTE).toISOString() : null;
   const columns = deviceColumns(input, kooGallery);
+  // The device's columns in statement order, shared by the re-activation UPDATE and the new-seat INSERT.
+  const deviceValues = [
+    columns.fingerprint,
+    columns.koogallery_fingerprint,
+    columns.device_public_key,
+    columns.device_key_hash,
+    columns.label,
+    columns.hostname,
+    columns.platform,
+    columns.arch,
+    columns.os_version,
+    columns.app_version,
+    columns.virtual,
+    columns.user_id,
+    opts.offline ? 1 : 0,
+    lease,
+  ];
   const actor = opts.actor ?? 'client:activation';
 
   const candidates = db.all<ActivationRow>(
@@ -297,25 +314,7 @@ export function bindDevice(
          app_version = COALESCE(?, app_version), virtual = ?, user_id = COALESCE(?, user_id), offline = ?,
          lease_expires_at = ?, last_seen_at = ?
        WHERE id = ?`,
-      [
-        seat,
-        columns.fingerprint,
-        columns.koogallery_fingerprint,
-        columns.device_public_key,
-        columns.device_key_hash,
-        columns.label,
-        columns.hostname,
-        columns.platform,
-        columns.arch,
-        columns.os_version,
-        columns.app_version,
-        columns.virtual,
-        columns.user_id,
-        opts.offline ? 1 : 0,
-        lease,
-        at,
-        id,
-      ],
+      [seat, ...deviceValues, at, id],
     );
     return findActivation(db, id)!;
   };
@@ -359,27 +358,7 @@ export function bindDevice(
        device_key_hash, label, hostname, platform, arch, os_version, app_version, virtual, user_id, offline,
        lease_expires_at, created_at, last_seen_at)
      VALUES (?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [
-      id,
-      ent.id,
-      slot,
-      columns.fingerprint,
-      columns.koogallery_fingerprint,
-      columns.device_public_key,
-      columns.device_key_hash,
-      columns.label,
-      columns.hostname,
-      columns.platform,
-      columns.arch,
-      columns.os_version,
-      columns.app_version,
-      columns.virtual,
-      columns.user_id,
-      opts.offline ? 1 : 0,
-      lease,
-      at,
-      at,
-    ],
+    [id, ent.id, slot, ...deviceValues, at, at],
   );
   audit(db, {
     actor,
