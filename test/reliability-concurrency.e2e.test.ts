@@ -9,7 +9,6 @@ import { openDatabase } from '../packages/server/src/db/database';
 import { MarketplaceSimulator } from '../packages/server/src/simulator/marketplace';
 import { createTestApp, type TestApp } from '../packages/server/src/testing';
 import {
-  ACCESS_KEY,
   ADMIN_TOKEN,
   AK,
   type Answer,
@@ -18,10 +17,10 @@ import {
   compactTime,
   Device,
   freePort,
-  KOO_KEY,
   Marketplace,
   type ServerProcess,
   SK,
+  serverEnv,
   spacedTime,
   spawnServer,
 } from './crash/harness';
@@ -303,18 +302,7 @@ describe('idempotency across two server processes on one database', () => {
   beforeAll(async () => {
     const simUrl = await sim.listen();
     dir = mkdtempSync(join(tmpdir(), 'licensor-two-'));
-    const env = (port: number) => ({
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LICENSOR_DATA_DIR: dir,
-      LICENSOR_KOO_KEY: KOO_KEY,
-      LICENSOR_KOO_ACCESS_KEY: ACCESS_KEY,
-      LICENSOR_KOO_AK: AK,
-      LICENSOR_KOO_SK: SK,
-      LICENSOR_KOO_API_BASE: simUrl,
-      LICENSOR_ADMIN_TOKEN: ADMIN_TOKEN,
-      LICENSOR_API_RATE_LIMIT: '0',
-    });
+    const env = (port: number) => serverEnv(port, dir, simUrl);
     // The first creates the database and keys; the second opens them.
     servers = [await spawnServer(env(await freePort()))];
     servers.push(await spawnServer(env(await freePort())));

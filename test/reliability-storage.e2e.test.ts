@@ -18,6 +18,7 @@ import {
   KOO_KEY,
   type ServerProcess,
   SK,
+  serverEnv,
   sleep,
   spawnServer,
 } from './crash/harness';
@@ -129,18 +130,7 @@ describe.skipIf(!canMountTmpfs())('full disk (real server process on a full tmpf
     // Mounted here, not at import, so a filtered run that skips this suite leaves no mount behind.
     tmpfs = mountTmpfs(16);
     dataDir = makeDataDir(tmpfs!.dir);
-    server = await spawnServer({
-      PORT: String(await freePort()),
-      HOST: '127.0.0.1',
-      LICENSOR_DATA_DIR: dataDir,
-      LICENSOR_KOO_KEY: KOO_KEY,
-      LICENSOR_KOO_ACCESS_KEY: ACCESS_KEY,
-      LICENSOR_KOO_AK: AK,
-      LICENSOR_KOO_SK: SK,
-      LICENSOR_KOO_API_BASE: simUrl,
-      LICENSOR_ADMIN_TOKEN: ADMIN_TOKEN,
-      LICENSOR_API_RATE_LIMIT: '0',
-    });
+    server = await spawnServer(serverEnv(await freePort(), dataDir, simUrl));
   });
   afterAll(async () => {
     if (server && server.proc.exitCode === null) {

@@ -7,7 +7,6 @@ import { formatKooGalleryFingerprint, parseKooGalleryFingerprint } from '@licens
 import { openDatabase } from '../../packages/server/src/db/database';
 import { MarketplaceSimulator } from '../../packages/server/src/simulator/marketplace';
 import {
-  ACCESS_KEY,
   ADMIN_TOKEN,
   AK,
   type Answer,
@@ -15,10 +14,10 @@ import {
   compactTime,
   Device,
   freePort,
-  KOO_KEY,
   Marketplace,
   type ServerProcess,
   SK,
+  serverEnv,
   sleep,
   spacedTime,
   spawnServer,
@@ -109,19 +108,7 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
   const simUrl = await sim.listen();
   const dataDir = mkdtempSync(join(tmpdir(), 'licensor-crash-'));
   const port = await freePort();
-  const env = {
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    LICENSOR_DATA_DIR: dataDir,
-    LICENSOR_KOO_KEY: KOO_KEY,
-    LICENSOR_KOO_ACCESS_KEY: ACCESS_KEY,
-    LICENSOR_KOO_AK: AK,
-    LICENSOR_KOO_SK: SK,
-    LICENSOR_KOO_API_BASE: simUrl,
-    LICENSOR_KOO_TIMEOUT_MS: '1500',
-    LICENSOR_ADMIN_TOKEN: ADMIN_TOKEN,
-    LICENSOR_API_RATE_LIMIT: '0',
-  };
+  const env = serverEnv(port, dataDir, simUrl, { LICENSOR_KOO_TIMEOUT_MS: '1500' });
   const outputs: string[][] = [];
   let server: ServerProcess = await spawnServer(env);
   outputs.push(server.output);

@@ -20,6 +20,23 @@ export const ADMIN_TOKEN = 'crash-admin-token-5d1f';
 
 export { freePort };
 
+/** Environment of a server child process on `dataDir`, talking to the marketplace simulator at `simUrl`. */
+export function serverEnv(port: number, dataDir: string, simUrl: string, extra: Record<string, string> = {}) {
+  return {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LICENSOR_DATA_DIR: dataDir,
+    LICENSOR_KOO_KEY: KOO_KEY,
+    LICENSOR_KOO_ACCESS_KEY: ACCESS_KEY,
+    LICENSOR_KOO_AK: AK,
+    LICENSOR_KOO_SK: SK,
+    LICENSOR_KOO_API_BASE: simUrl,
+    LICENSOR_ADMIN_TOKEN: ADMIN_TOKEN,
+    LICENSOR_API_RATE_LIMIT: '0',
+    ...extra,
+  };
+}
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface ServerProcess {
