@@ -6,6 +6,7 @@ import { fingerprintFromReadings, LicenseManager, type MachineFingerprint } from
 import { type RunningServer, startServer, testConfig } from '@licensor/server';
 import { schemeAAuthToken, schemeBSignature } from '@licensor/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatCompactTime, formatCompactTimeMs } from '../packages/server/src/koogallery/time';
 
 /**
  * The real server (listening on 127.0.0.1, port 0) and the real client library: marketplace calls create and
@@ -60,12 +61,6 @@ function client(name: string, fp: MachineFingerprint) {
   });
 }
 
-const compactUtc = (d: Date, ms = false) =>
-  d
-    .toISOString()
-    .replace(/[-:TZ.]/g, '')
-    .slice(0, ms ? 17 : 14);
-
 /** Family A `getLicense`, signed with scheme A (key 'KEY'); returns the minted license code. */
 async function getLicense(orderId: string): Promise<{ instanceId: string; license: string }> {
   const params: Record<string, string> = {
@@ -75,8 +70,8 @@ async function getLicense(orderId: string): Promise<{ instanceId: string; licens
     orderId,
     productId: PRODUCT,
     amount: '1',
-    expireTime: compactUtc(new Date(Date.now() + 365 * 86_400_000)),
-    timeStamp: compactUtc(new Date(), true),
+    expireTime: formatCompactTime(new Date(Date.now() + 365 * 86_400_000)),
+    timeStamp: formatCompactTimeMs(new Date()),
   };
   const query = new URLSearchParams({ ...params, authToken: schemeAAuthToken('KEY', params) });
   const res = await fetch(`${running.url}${PRODUCE}?${query}`);

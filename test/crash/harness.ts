@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { DEVICE_SIGNATURE_HEADER, schemeAAuthToken, schemeBSignature, signDeviceRequest } from '@licensor/shared';
-import { freePort } from '../../packages/server/src/testing';
+import { formatCompactTime } from '../../packages/server/src/koogallery/time';
+import { freePort, schemeATimestamp } from '../../packages/server/src/testing';
 
 /**
  * What the reliability tests share: the real server as a child process (npm start's entry point) and the
@@ -108,14 +109,8 @@ export async function call(url: string, init: RequestInit = {}, timeoutMs = 15_0
   return { status: res.status, text, json, headers: res.headers };
 }
 
-const pad = (n: number, w = 2) => String(n).padStart(w, '0');
-const schemeATimestamp = (d = new Date()) =>
-  `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}${pad(
-    d.getUTCMinutes(),
-  )}${pad(d.getUTCSeconds())}${pad(d.getUTCMilliseconds(), 3)}`;
-
 /** yyyyMMddHHmmss (UTC), the marketplace's compact time. */
-export const compactTime = (d: Date) => schemeATimestamp(d).slice(0, 14);
+export const compactTime = formatCompactTime;
 /** yyyy-MM-dd HH:mm:ss UTC, the getLicenseAsync time form. */
 export const spacedTime = (d: Date) => `${d.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
 

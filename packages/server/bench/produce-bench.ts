@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { schemeAAuthToken, schemeBSignature } from '@licensor/shared';
 import type autocannon from 'autocannon';
+import { formatCompactTime, formatCompactTimeMs } from '../src/koogallery/time';
 import { type Child, type LoadResult, load, ROOT, startBareExpress, startLicensorServer, table } from './lib';
 
 /**
@@ -14,18 +15,8 @@ import { type Child, type LoadResult, load, ROOT, startBareExpress, startLicenso
 
 const duration = Number(process.argv[process.argv.indexOf('--duration') + 1]) || 5;
 const P = '/api/koogallery/produce';
-const ts = () => {
-  const d = new Date();
-  return d
-    .toISOString()
-    .replace(/[-:TZ.]/g, '')
-    .slice(0, 17);
-};
-const compact = (d: Date) =>
-  d
-    .toISOString()
-    .replace(/[-:TZ.]/g, '')
-    .slice(0, 14);
+const ts = () => formatCompactTimeMs(new Date());
+const compact = formatCompactTime;
 
 function getUrl(params: Record<string, string>): string {
   const all = { ...params, timeStamp: ts() };

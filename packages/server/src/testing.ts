@@ -7,6 +7,7 @@ import { createApp, type LicensorApp } from './app';
 import { type Config, testConfig } from './config';
 import { type Db, openDatabase } from './db/database';
 import { KeyStore } from './keys/keystore';
+import { formatCompactTimeMs } from './koogallery/time';
 import { createLogger } from './logger';
 
 /** Test fixtures shared by the server's own tests: a real app on a temporary data folder. */
@@ -54,12 +55,8 @@ export function createTestApp(
 
 export const PRODUCE = '/api/koogallery/produce';
 
-const pad = (n: number, w = 2) => String(n).padStart(w, '0');
-export function schemeATimestamp(d = new Date()): string {
-  return `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}${pad(
-    d.getUTCMinutes(),
-  )}${pad(d.getUTCSeconds())}${pad(d.getUTCMilliseconds(), 3)}`;
-}
+/** scheme A's `timeStamp`: `yyyyMMddHHmmssSSS` (UTC). */
+export const schemeATimestamp = (d = new Date()): string => formatCompactTimeMs(d);
 
 /** A family-A request URL signed like the marketplace does (scheme A, values form-encoded). */
 export function signedGetUrl(params: Record<string, string>, key = 'KEY'): string {

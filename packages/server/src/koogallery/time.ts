@@ -38,4 +38,12 @@ export function formatCompactTime(d: Date): string {
   return d.toISOString().replace(/[-:T]/g, '').slice(0, 14);
 }
 
+/** `yyyyMMddHHmmssSSS` in UTC: scheme A's `timeStamp`. */
+export function formatCompactTimeMs(d: Date): string {
+  return d
+    .toISOString()
+    .replace(/[-:T.Z]/g, '')
+    .slice(0, 17);
+}
+
 export const todayUtc = (d: Date = new Date()): string => d.toISOString().slice(0, 10);
