@@ -1,6 +1,6 @@
 import { createHash, createPublicKey, type KeyObject, randomBytes } from 'node:crypto';
 import { LicensorError } from '../errors';
-import { domainSign, domainVerify } from '../keys';
+import { domainSign, domainSignAsync, domainVerify, domainVerifyAsync } from '../keys';
 
 /**
  * Signatures on activation-API traffic.
@@ -70,22 +70,38 @@ export function parseDeviceSignature(header: string | undefined): ParsedDeviceSi
   return { activationId: p.activation, ts: Number(p.ts), nonce: p.nonce, sig: p.sig };
 }
 
-/** Verifies a device signature (not the nonce's novelty: the server records nonces itself). */
-export function verifyDeviceRequest(opts: {
+interface DeviceRequestCheck {
   signature: ParsedDeviceSignature;
   method: string;
   path: string;
   body: string | Uint8Array;
   publicKey: KeyObject;
   now?: number;
-}): void {
+}
+
+/** The signed message of a device request whose timestamp is inside the window (else throws REPLAYED). */
+function deviceMessageInWindow(opts: DeviceRequestCheck): string {
   const { signature: s } = opts;
   if (Math.abs((opts.now ?? Date.now()) - s.ts) > SIGNATURE_WINDOW_MS) {
     throw new LicensorError('REPLAYED', 'Request timestamp outside the 5-minute window; check the device clock');
   }
-  const message = deviceMessage(opts.method, opts.path, opts.body, String(s.ts), s.nonce);
-  if (!domainVerify('device-request', message, s.sig, opts.publicKey)) {
-    throw new LicensorError('SIGNATURE_INVALID', 'Device signature does not match this activation');
+  return deviceMessage(opts.method, opts.path, opts.body, String(s.ts), s.nonce);
+}
+
+const deviceSignatureMismatch = () =>
+  new LicensorError('SIGNATURE_INVALID', 'Device signature does not match this activation');
+
+/** Verifies a device signature (not the nonce's novelty: the server records nonces itself). */
+export function verifyDeviceRequest(opts: DeviceRequestCheck): void {
+  if (!domainVerify('device-request', deviceMessageInWindow(opts), opts.signature.sig, opts.publicKey)) {
+    throw deviceSignatureMismatch();
+  }
+}
+
+/** verifyDeviceRequest with the Ed25519 check on libuv's thread pool (for servers). */
+export async function verifyDeviceRequestAsync(opts: DeviceRequestCheck): Promise<void> {
+  if (!(await domainVerifyAsync('device-request', deviceMessageInWindow(opts), opts.signature.sig, opts.publicKey))) {
+    throw deviceSignatureMismatch();
   }
 }
 
@@ -108,16 +124,25 @@ export const devicePublicKeyHash = (spkiB64url: string): string =>
 const responseMessage = (status: number, nonce: string, ts: string, body: string | Uint8Array) =>
   `${status}\n${nonce}\n${ts}\n${bodyDigest(body)}`;
 
-export function signResponse(opts: {
+interface ResponseToSign {
   status: number;
   nonce: string;
   body: string | Uint8Array;
   keyId: string;
   privateKey: KeyObject;
   now?: number;
-}): string {
+}
+
+export function signResponse(opts: ResponseToSign): string {
   const ts = String(opts.now ?? Date.now());
   return `kid=${opts.keyId}, ts=${ts}, sig=${domainSign('api-response', responseMessage(opts.status, opts.nonce, ts, opts.body), opts.privateKey)}`;
+}
+
+/** signResponse with the signature computed on libuv's thread pool (for servers). */
+export async function signResponseAsync(opts: ResponseToSign): Promise<string> {
+  const ts = String(opts.now ?? Date.now());
+  const message = responseMessage(opts.status, opts.nonce, ts, opts.body);
+  return `kid=${opts.keyId}, ts=${ts}, sig=${await domainSignAsync('api-response', message, opts.privateKey)}`;
 }
 
 /**

@@ -31,14 +31,48 @@ function isEd25519(key: unknown, types: readonly string[]): key is KeyObject {
   return key instanceof KeyObject && types.includes(key.type) && key.asymmetricKeyType === 'ed25519';
 }
 
-/** Signs `"LICENSOR-<DOMAIN>-V1\n" + data` with an Ed25519 private key; returns base64url. */
-export function domainSign(domain: SignatureDomain, data: string | Uint8Array, privateKey: KeyObject): string {
+function bytesToSign(domain: SignatureDomain, data: string | Uint8Array, privateKey: KeyObject): Buffer {
   if (!isEd25519(privateKey, ['private'])) {
     throw new LicensorError('INVALID_INPUT', 'domainSign needs an Ed25519 private KeyObject');
   }
   const bytes = signedBytes(domain, data);
   if (!bytes) throw new LicensorError('INVALID_INPUT', 'Unknown signature domain or data type', { domain });
-  return sign(null, bytes, privateKey).toString('base64url');
+  return bytes;
+}
+
+/** Signs `"LICENSOR-<DOMAIN>-V1\n" + data` with an Ed25519 private key; returns base64url. */
+export function domainSign(domain: SignatureDomain, data: string | Uint8Array, privateKey: KeyObject): string {
+  return sign(null, bytesToSign(domain, data, privateKey), privateKey).toString('base64url');
+}
+
+/**
+ * domainSign on libuv's thread pool: the same signature, but the event loop keeps serving while it is
+ * computed (a server signing on every request would otherwise spend a large share of its one thread here).
+ */
+export function domainSignAsync(
+  domain: SignatureDomain,
+  data: string | Uint8Array,
+  privateKey: KeyObject,
+): Promise<string> {
+  const bytes = bytesToSign(domain, data, privateKey);
+  return new Promise((resolve, reject) => {
+    sign(null, bytes, privateKey, (err, signature) => (err ? reject(err) : resolve(signature.toString('base64url'))));
+  });
+}
+
+/** The signed bytes and the decoded signature, or undefined when the input cannot be a valid signature. */
+function verifiable(
+  domain: SignatureDomain,
+  data: string | Uint8Array,
+  signatureB64url: string,
+  publicKey: KeyObject,
+): { bytes: Buffer; signature: Buffer } | undefined {
+  if (typeof signatureB64url !== 'string' || signatureB64url.length !== ED25519_SIGNATURE_B64URL_LENGTH) return;
+  if (!isEd25519(publicKey, ['public', 'private'])) return;
+  const signature = decodeBase64Strict(signatureB64url, 'base64url');
+  const bytes = signedBytes(domain, data);
+  if (signature?.length !== 64 || !bytes) return;
+  return { bytes, signature };
 }
 
 /** True only for a canonical base64url Ed25519 signature over the domain-prefixed data; never throws. */
@@ -49,13 +83,27 @@ export function domainVerify(
   publicKey: KeyObject,
 ): boolean {
   try {
-    if (typeof signatureB64url !== 'string' || signatureB64url.length !== ED25519_SIGNATURE_B64URL_LENGTH) return false;
-    if (!isEd25519(publicKey, ['public', 'private'])) return false;
-    const signature = decodeBase64Strict(signatureB64url, 'base64url');
-    const bytes = signedBytes(domain, data);
-    if (signature?.length !== 64 || !bytes) return false;
-    return verify(null, bytes, publicKey, signature);
+    const v = verifiable(domain, data, signatureB64url, publicKey);
+    return v !== undefined && verify(null, v.bytes, publicKey, v.signature);
   } catch {
     return false;
   }
+}
+
+/** domainVerify on libuv's thread pool (see domainSignAsync); resolves false for anything invalid, never rejects. */
+export function domainVerifyAsync(
+  domain: SignatureDomain,
+  data: string | Uint8Array,
+  signatureB64url: string,
+  publicKey: KeyObject,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    try {
+      const v = verifiable(domain, data, signatureB64url, publicKey);
+      if (!v) return resolve(false);
+      verify(null, v.bytes, publicKey, v.signature, (err, ok) => resolve(!err && ok));
+    } catch {
+      resolve(false);
+    }
+  });
 }

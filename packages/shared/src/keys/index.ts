@@ -7,4 +7,11 @@ export {
   keyIdOf,
 } from './certificates';
 export { verifyCertificateChain } from './chain';
-export { domainSign, domainVerify, SIGNATURE_DOMAINS, type SignatureDomain } from './domain';
+export {
+  domainSign,
+  domainSignAsync,
+  domainVerify,
+  domainVerifyAsync,
+  SIGNATURE_DOMAINS,
+  type SignatureDomain,
+} from './domain';

@@ -11,7 +11,7 @@ import { LicensorError } from '../errors';
 import { canonicalize } from '../jcs';
 import { decodeBase64Strict } from '../keys/base64';
 import { keyIdOf } from '../keys/certificates';
-import { domainSign } from '../keys/domain';
+import { domainSign, domainSignAsync } from '../keys/domain';
 import { describeIssues, licenseEnvelopeSchema, licensePayloadSchema, licensePayloadSigningSchema } from './schema';
 import type { LicensePayload } from './types';
 
@@ -197,12 +197,8 @@ function armour(json: string): string {
   return lines.join('\n');
 }
 
-/**
- * Signs a payload into an armoured License file. The payload is validated with the same schema clients use
- * (strictly: no unknown claims), and the signing certificate must be valid at `payload.issuedAt`, so the
- * server cannot produce a file its clients would reject.
- */
-export function signLicense(payload: LicensePayload, signer: LicenseSigner): string {
+/** Validates a payload and its signer for signing; returns the exact text to sign. */
+function prepareLicense(payload: LicensePayload, signer: LicenseSigner) {
   const checked = licensePayloadSigningSchema.safeParse(payload);
   if (!checked.success) {
     throw new LicensorError('INVALID_INPUT', 'The License payload is invalid', {
@@ -218,18 +214,37 @@ export function signLicense(payload: LicensePayload, signer: LicenseSigner): str
       notAfter: new Date(prepared.notAfter).toISOString(),
     });
   }
-  const encodedPayload = Buffer.from(canonicalize(checked.data), 'utf8').toString('base64url');
+  return { prepared, encodedPayload: Buffer.from(canonicalize(checked.data), 'utf8').toString('base64url') };
+}
+
+function assembleLicense(prepared: PreparedSigner, encodedPayload: string, sig: string): string {
   const envelope: LicenseEnvelope = {
     v: 1,
     alg: 'EdDSA',
     kid: prepared.keyId,
     x5c: prepared.x5c,
     payload: encodedPayload,
-    sig: domainSign('license', encodedPayload, signer.privateKey),
+    sig,
   };
   const file = armour(JSON.stringify(envelope));
   if (file.length > LICENSE_FILE_MAX_BYTES) {
     throw new LicensorError('FILE_TOO_LARGE', `The License file would exceed ${LICENSE_FILE_MAX_BYTES} bytes`);
   }
   return file;
+}
+
+/**
+ * Signs a payload into an armoured License file. The payload is validated with the same schema clients use
+ * (strictly: no unknown claims), and the signing certificate must be valid at `payload.issuedAt`, so the
+ * server cannot produce a file its clients would reject.
+ */
+export function signLicense(payload: LicensePayload, signer: LicenseSigner): string {
+  const { prepared, encodedPayload } = prepareLicense(payload, signer);
+  return assembleLicense(prepared, encodedPayload, domainSign('license', encodedPayload, signer.privateKey));
+}
+
+/** signLicense with the signature computed on libuv's thread pool (same checks, same file). */
+export async function signLicenseAsync(payload: LicensePayload, signer: LicenseSigner): Promise<string> {
+  const { prepared, encodedPayload } = prepareLicense(payload, signer);
+  return assembleLicense(prepared, encodedPayload, await domainSignAsync('license', encodedPayload, signer.privateKey));
 }

@@ -9,6 +9,7 @@ export {
   type LicenseSigner,
   SUPPORTED_LICENSE_ALGORITHMS,
   signLicense,
+  signLicenseAsync,
 } from './file';
 export { licensePayloadSchema } from './schema';
 export type * from './types';
