@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,7 +104,7 @@ async function timeIt(fn: () => Promise<unknown> | unknown, runs = 15): Promise<
 }
 
 const seedMs = seed();
-const server = t.licensor.app.listen(0, '127.0.0.1');
+const server = createServer(t.licensor.app).listen(0, '127.0.0.1');
 await new Promise((r) => server.once('listening', r));
 const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/admin/v1`;
 const headers = { Authorization: 'Bearer admin-test-token' };

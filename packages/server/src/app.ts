@@ -1,12 +1,14 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
-import helmet from 'helmet';
+import helmet, { type HelmetOptions } from 'helmet';
 import { adminAuth } from './admin/auth';
 import { codesRouter } from './admin/codes';
 import { adminRouter } from './admin/router';
 import type { Config } from './config';
 import type { Db } from './db/database';
-import { cors } from './http/cors';
+import { cors, corsPolicy } from './http/cors';
 import { errorHandler } from './http/errors';
+import { helmetHeaders } from './http/node';
 import { registerDailyJobs } from './jobs/daily';
 import type { KeyStore } from './keys/keystore';
 import { kitAdminRouter, kitRouter } from './kit';
@@ -15,7 +17,7 @@ import { registerFamilyCJobs } from './koogallery/familyC';
 import { MessageLog } from './koogallery/messageLog';
 import { OpenApiClient } from './koogallery/openApi';
 import { produceRouter } from './koogallery/produce';
-import { activationRouter } from './licensing/routes';
+import { activationApi } from './licensing/routes';
 import type { Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { Outbox, type OutboxOptions } from './outbox/outbox';
@@ -30,8 +32,14 @@ export interface AppDeps {
   outbox?: OutboxOptions;
 }
 
+/** Answers one HTTP request (what `http.createServer` and supertest take). */
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
 export interface LicensorApp {
-  app: Express;
+  /** The whole server: the activation API on plain Node, everything else through Express. */
+  app: RequestHandler;
+  /** The Express part (production interface, Kit, admin API, health, metrics). */
+  express: Express;
   ctx: KooContext;
   metrics: Metrics;
   /** Starts background work (outbox worker). Tests drive the app without it. */
@@ -39,6 +47,10 @@ export interface LicensorApp {
   /** Stops background work and flushes buffered logs; the database stays open. */
   stop(): Promise<void>;
 }
+
+const HELMET_OPTIONS: HelmetOptions = {
+  contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+};
 
 /** Builds the HTTP application and its services; `listen` is the caller's business (see main.ts). */
 export function createApp(deps: AppDeps): LicensorApp {
@@ -57,7 +69,7 @@ export function createApp(deps: AppDeps): LicensorApp {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', parseTrustProxy(config.trustProxy));
-  app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
+  app.use(helmet(HELMET_OPTIONS));
   app.use(cors(config.corsOrigins));
   app.use(metrics.middleware);
 
@@ -91,15 +103,25 @@ export function createApp(deps: AppDeps): LicensorApp {
   admin.use(adminRouter(ctx));
   admin.use(kitAdminRouter(ctx));
   app.use('/api/admin/v1', admin);
-  app.use('/api/v1', activationRouter(ctx, metrics));
 
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'NOT_FOUND', message: 'No such endpoint' } });
   });
   app.use(errorHandler(log));
 
+  // The activation API serves every installed copy; it runs without Express (see http/node.ts).
+  const api = activationApi(ctx, metrics, {
+    securityHeaders: helmetHeaders(HELMET_OPTIONS),
+    trustProxy: app.get('trust proxy fn'),
+    cors: corsPolicy(config.corsOrigins),
+  });
+  const handler: RequestHandler = (req, res) => {
+    if (!api(req, res)) app(req, res);
+  };
+
   return {
-    app,
+    app: handler,
+    express: app,
     ctx,
     metrics,
     start: () => outbox.start(),

@@ -69,6 +69,9 @@ export function openDatabase(path: string, opts: { readonly?: boolean; migrate?:
     params === undefined ? [] : Array.isArray(params) ? (params as unknown[]) : [params];
 
   let groupCommit: GroupCommit | undefined;
+  // One transaction wrapper for every call: better-sqlite3 builds four wrapper variants per `transaction()`,
+  // which costs more than a small write itself. Nested calls become savepoints.
+  const inTransaction = sqlite.transaction(<T>(fn: () => T): T => fn());
 
   const db: Db = {
     path,
@@ -79,7 +82,7 @@ export function openDatabase(path: string, opts: { readonly?: boolean; migrate?:
       const r = prepare(sql).run(...bind(params));
       return { changes: r.changes, lastInsertRowid: r.lastInsertRowid };
     },
-    transaction: <T>(fn: () => T): T => sqlite.transaction(fn).immediate(),
+    transaction: <T>(fn: () => T): T => inTransaction.immediate(fn) as T,
     batched: <T>(fn: () => T): Promise<T> => groupCommit!.write(fn),
     exec: (sql) => {
       sqlite.exec(sql);

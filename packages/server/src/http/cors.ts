@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LicensorError } from '@licensor/shared';
 import type { NextFunction, Request, Response } from 'express';
 
@@ -35,23 +36,40 @@ export function normalizeOrigin(value: string): string {
   return url.origin;
 }
 
-export function cors(origins: readonly string[]) {
+/**
+ * The CORS policy for the configured origins on plain Node requests (the activation API runs without
+ * Express). Sets the headers an allowed origin gets; returns true when it answered a preflight itself.
+ */
+export function corsPolicy(
+  origins: readonly string[],
+): ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined {
   const allowed = new Set(origins.filter((o) => o.trim() !== '').map((o) => normalizeOrigin(o.trim())));
-  return (req: Request, res: Response, next: NextFunction) => {
-    if (allowed.size === 0) return next();
+  if (allowed.size === 0) return undefined;
+  return (req, res) => {
     // Caches must not serve an answer made for one origin to another.
-    res.vary('Origin');
+    const vary = res.getHeader('Vary');
+    if (!vary) res.setHeader('Vary', 'Origin');
+    else if (!/(^|,)\s*origin\s*(,|$)/i.test(String(vary))) res.setHeader('Vary', `${vary}, Origin`);
     const origin = req.headers.origin;
-    if (typeof origin !== 'string' || !allowed.has(origin)) return next();
+    if (typeof origin !== 'string' || !allowed.has(origin)) return false;
     res.setHeader('Access-Control-Allow-Origin', origin);
     res.setHeader('Access-Control-Expose-Headers', EXPOSED_HEADERS);
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
       res.setHeader('Access-Control-Allow-Methods', ALLOWED_METHODS);
       res.setHeader('Access-Control-Allow-Headers', ALLOWED_HEADERS);
       res.setHeader('Access-Control-Max-Age', String(PREFLIGHT_MAX_AGE_S));
-      res.status(204).end();
-      return;
+      res.statusCode = 204;
+      res.end();
+      return true;
     }
-    next();
+    return false;
+  };
+}
+
+/** The same policy as Express middleware (admin API, production interface, health and metrics). */
+export function cors(origins: readonly string[]) {
+  const policy = corsPolicy(origins);
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (!policy?.(req, res)) next();
   };
 }

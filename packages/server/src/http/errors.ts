@@ -18,27 +18,31 @@ export function parseInput<T extends z.ZodTypeAny>(schema: T, input: unknown, wh
 /** SQLite failures that mean "cannot write now" (disk full, read-only, I/O, locked): a retryable 503, not a 500. */
 const STORAGE_FAILURE = /^SQLITE_(FULL|READONLY|IOERR|BUSY|LOCKED|CANTOPEN)/;
 
+/** Maps anything a handler threw to the typed error the client sees (logging what the client must not see). */
+export function toApiError(err: unknown, log: Logger): LicensorError {
+  const status = (err as { status?: number; type?: string })?.status;
+  if (err instanceof LicensorError) return err;
+  if (status === 413) return new LicensorError('PAYLOAD_TOO_LARGE', 'Request body too large');
+  if (status === 400 && (err as { type?: string }).type === 'entity.parse.failed') {
+    return new LicensorError('INVALID_INPUT', 'Request body is not valid JSON');
+  }
+  if (status && status >= 400 && status < 500) return new LicensorError('INVALID_INPUT', 'Unreadable request');
+  if (STORAGE_FAILURE.test(String((err as { code?: unknown })?.code ?? ''))) {
+    log.error({ err }, 'storage unavailable');
+    return new LicensorError(
+      'STORAGE_UNAVAILABLE',
+      'The server cannot write to its database right now; nothing was changed, retry in a minute. ' +
+        'Operators: check free disk space and permissions of the data folder.',
+    );
+  }
+  log.error({ err }, 'unhandled error');
+  return toLicensorError(err);
+}
+
 /** The JSON error shape of every API except the production interface: `{ error: { code, message, detail? } }`. */
 export function errorHandler(log: Logger) {
   return (err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    let e: LicensorError;
-    const status = (err as { status?: number; type?: string })?.status;
-    if (err instanceof LicensorError) e = err;
-    else if (status === 413) e = new LicensorError('PAYLOAD_TOO_LARGE', 'Request body too large');
-    else if (status === 400 && (err as { type?: string }).type === 'entity.parse.failed') {
-      e = new LicensorError('INVALID_INPUT', 'Request body is not valid JSON');
-    } else if (status && status >= 400 && status < 500) e = new LicensorError('INVALID_INPUT', 'Unreadable request');
-    else if (STORAGE_FAILURE.test(String((err as { code?: unknown })?.code ?? ''))) {
-      e = new LicensorError(
-        'STORAGE_UNAVAILABLE',
-        'The server cannot write to its database right now; nothing was changed, retry in a minute. ' +
-          'Operators: check free disk space and permissions of the data folder.',
-      );
-      log.error({ err }, 'storage unavailable');
-    } else {
-      e = toLicensorError(err);
-      log.error({ err }, 'unhandled error');
-    }
+    const e = toApiError(err, log);
     if (res.headersSent) return;
     res.status(e.httpStatus).json({ error: e.toJSON() });
   };

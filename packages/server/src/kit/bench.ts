@@ -5,6 +5,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import type { KitInterface } from './schemas';
 const KEY = 'ACCESSKEY';
 const dir = mkdtempSync(join(tmpdir(), 'licensor-kit-bench-'));
 const t = createTestApp({}, dir);
-const server = t.licensor.app.listen(0, '127.0.0.1');
+const server = createServer(t.licensor.app).listen(0, '127.0.0.1');
 await new Promise((r) => server.once('listening', r));
 const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 

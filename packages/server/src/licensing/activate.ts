@@ -13,6 +13,7 @@ import {
 } from '@licensor/shared';
 import type { z } from 'zod';
 import type { Db } from '../db/database';
+import type { Signer } from '../keys/keystore';
 import { isKitUserAuthorized } from '../kit/queries';
 import type { KooContext } from '../koogallery/context';
 import { todayUtc } from '../koogallery/time';
@@ -25,7 +26,7 @@ import {
   parseComponents,
 } from './activations';
 import { audit, type EntitlementRow, findEntitlement, findEntitlementByCode } from './entitlements';
-import { issueLicenseFile } from './issue';
+import { type IssueOptions, issueLicenseFile, issueLicenseFileAsync } from './issue';
 import { learnMarketplaceCode } from './marketplace';
 import { type Policy, policyFor, seatLimit } from './policy';
 import { fileStatusOf, type Verdict, verdictMessage, verdictOf } from './verdict';
@@ -91,6 +92,31 @@ export interface IssueForOptions {
   offline?: boolean;
 }
 
+/** The signer and License claims for one activation: bound to its fingerprint components and device key. */
+function activationLicense(
+  ctx: Pick<LicensingContext, 'keys' | 'config' | 'now'>,
+  ent: EntitlementRow,
+  policy: Policy,
+  activation: ActivationRow,
+  opts: IssueForOptions,
+): [Signer, EntitlementRow, Policy, IssueOptions] {
+  const status = fileStatusOf(opts.verdict ?? 'VALID');
+  const offline = opts.offline ?? activation.offline === 1;
+  return [
+    ctx.keys.current(),
+    { ...ent, status },
+    issuingPolicy(policy, offline),
+    {
+      licenseId: activation.id,
+      fingerprint: { rule: policy.matchRule, components: parseComponents(activation) },
+      deviceKey: activation.device_key_hash,
+      offline,
+      defaultProductId: ctx.config.productId,
+      now: ctx.now(),
+    },
+  ];
+}
+
 /** Signs a License file for one activation: bound to its fingerprint components and device key. */
 export function issueForActivation(
   ctx: Pick<LicensingContext, 'keys' | 'config' | 'now'>,
@@ -99,16 +125,18 @@ export function issueForActivation(
   activation: ActivationRow,
   opts: IssueForOptions = {},
 ): string {
-  const status = fileStatusOf(opts.verdict ?? 'VALID');
-  const offline = opts.offline ?? activation.offline === 1;
-  return issueLicenseFile(ctx.keys.current(), { ...ent, status }, issuingPolicy(policy, offline), {
-    licenseId: activation.id,
-    fingerprint: { rule: policy.matchRule, components: parseComponents(activation) },
-    deviceKey: activation.device_key_hash,
-    offline,
-    defaultProductId: ctx.config.productId,
-    now: ctx.now(),
-  });
+  return issueLicenseFile(...activationLicense(ctx, ent, policy, activation, opts));
+}
+
+/** issueForActivation with the signature computed off the event loop. */
+export function issueForActivationAsync(
+  ctx: Pick<LicensingContext, 'keys' | 'config' | 'now'>,
+  ent: EntitlementRow,
+  policy: Policy,
+  activation: ActivationRow,
+  opts: IssueForOptions = {},
+): Promise<string> {
+  return issueLicenseFileAsync(...activationLicense(ctx, ent, policy, activation, opts));
 }
 
 export function entitlementSummary(ent: EntitlementRow, policy: Policy) {
@@ -407,6 +435,6 @@ export async function activate(
   const offline = opts.offline ?? false;
   const write = opts.write ?? (<T>(fn: () => T) => ctx.db.transaction(fn));
   const bound = await write(() => bindDevice(ctx, ent.id, input, kooGallery, { offline, actor: opts.actor }));
-  const license = issueForActivation(ctx, bound.entitlement, bound.policy, bound.activation, { offline });
+  const license = await issueForActivationAsync(ctx, bound.entitlement, bound.policy, bound.activation, { offline });
   return { ...bound, license };
 }

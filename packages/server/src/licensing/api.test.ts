@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { createServer } from 'node:http';
 import {
   type ActivateResponse,
   type CheckInResponse,
@@ -215,7 +216,7 @@ describe('POST /api/v1/activations', () => {
   it('binds exactly 3 devices when 30 activate a 3-seat code at once (listening server)', async () => {
     app({ file: true });
     const ent = seedEntitlement(t.db, { seats: 3 });
-    const server = t.licensor.app.listen(0, '127.0.0.1');
+    const server = createServer(t.licensor.app).listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     const { port } = server.address() as { port: number };
     try {

@@ -7,13 +7,13 @@ import {
   matchFingerprint,
   parseDeviceSignature,
   SIGNATURE_WINDOW_MS,
-  verifyDeviceRequest,
+  verifyDeviceRequestAsync,
 } from '@licensor/shared';
 import type { Db } from '../db/database';
 import {
   checkInIntervalSeconds,
   entitlementSummary,
-  issueForActivation,
+  issueForActivationAsync,
   type LicensingContext,
   recordCodeUsage,
 } from './activate';
@@ -25,9 +25,9 @@ import {
   parseComponents,
   releaseActivation,
 } from './activations';
-import { audit, findEntitlement } from './entitlements';
-import { DEFAULT_POLICY, policyFor, seatLimit } from './policy';
-import { verdictMessage, verdictOf } from './verdict';
+import { audit, type EntitlementRow, findEntitlement } from './entitlements';
+import { DEFAULT_POLICY, type Policy, policyFor, seatLimit } from './policy';
+import { type Verdict, verdictMessage, verdictOf } from './verdict';
 
 /** A request as the device signed it: method, path, exact body bytes and the signature header. */
 export interface SignedDeviceRequest {
@@ -65,16 +65,21 @@ export interface AuthenticatedDevice {
 /**
  * Checks a device signature: well-formed header for this activation, timestamp inside the window, Ed25519
  * signature by the activation's current device key. Returns undefined for an unknown activation (nothing to
- * verify against). The nonce's novelty is checked by `consumeNonce` inside the write transaction.
+ * verify against). The nonce's novelty is checked by `consumeNonce` inside the write transaction. The Ed25519
+ * check runs on the thread pool.
  */
-export function authenticateDevice(db: Db, req: SignedDeviceRequest, now: Date): AuthenticatedDevice | undefined {
+export async function authenticateDevice(
+  db: Db,
+  req: SignedDeviceRequest,
+  now: Date,
+): Promise<AuthenticatedDevice | undefined> {
   const signature = parseDeviceSignature(req.header);
   if (signature.activationId !== req.activationId) {
     throw new LicensorError('SIGNATURE_INVALID', 'The device signature names another activation than the URL');
   }
   const activation = findActivation(db, req.activationId);
   if (!activation) return undefined;
-  verifyDeviceRequest({
+  await verifyDeviceRequestAsync({
     signature,
     method: req.method,
     path: req.path,
@@ -103,17 +108,27 @@ export const cullNonces = (db: Db, now: Date): number =>
 
 const MINUTE = 60_000;
 
+const respond = (response: CheckInResponse): CheckInOutcome => ({ response });
+
+/** What a check-in decided inside its transaction; the License file it grants is signed after the commit. */
+export interface CheckInOutcome {
+  response: CheckInResponse;
+  /** The state the fresh License file describes, when the device gets one. */
+  license?: { ent: EntitlementRow; policy: Policy; activation: ActivationRow; verdict: Verdict };
+}
+
 /**
  * A check-in: the current verdict and, unless the license is gone, a fresh License file (new refreshBy and
  * graceUntil, the current expiry; frozen, suspended and expired licenses get a file carrying that status so
  * the client locks). Updates last-seen and app version, renews a floating lease (taking a seat again if the
- * lease had lapsed and one is free). Call inside the write transaction, after `authenticateDevice`.
+ * lease had lapsed and one is free). Call inside the write transaction, after `authenticateDevice`; then
+ * `checkInResponse` signs the file.
  */
 export function checkIn(
-  ctx: Pick<LicensingContext, 'db' | 'now' | 'keys' | 'config'>,
+  ctx: Pick<LicensingContext, 'db' | 'now'>,
   device: AuthenticatedDevice,
   request: CheckInRequest,
-): CheckInResponse {
+): CheckInOutcome {
   const { db } = ctx;
   const now = ctx.now();
   const at = now.toISOString();
@@ -122,12 +137,12 @@ export function checkIn(
   const ent = findEntitlement(db, activation.entitlement_id);
   const base = { serverTime: at };
   if (!ent || activation.status === 'released') {
-    return {
+    return respond({
       ...base,
       status: 'NOT_FOUND',
       message: 'This device no longer holds a seat of the license (it was freed). Activate again to take a seat.',
       checkInIntervalSeconds: checkInIntervalSeconds(DEFAULT_POLICY),
-    };
+    });
   }
   const policy = policyFor(db, ent);
   const interval = checkInIntervalSeconds(policy);
@@ -141,34 +156,32 @@ export function checkIn(
 
   const verdict = verdictOf(ent, now);
   if (verdict === 'REVOKED' || verdict === 'RELEASED') {
-    return {
+    return respond({
       ...base,
       status: verdict,
       message: verdictMessage(verdict, ent),
       entitlement: summary,
       checkInIntervalSeconds: interval,
-    };
+    });
   }
 
   let current = activation;
   if (request.fingerprint) {
     const m = matchFingerprint(parseComponents(activation), request.fingerprint.components, policy.matchRule);
     if (!m.match) {
-      return {
+      return respond({
         ...base,
         status: 'FINGERPRINT_MISMATCH',
         message:
           'This computer no longer matches the one the license was activated on. Activate again on this computer (free the old seat if needed).',
         entitlement: summary,
         checkInIntervalSeconds: interval,
-      };
+      });
     }
     // Follow gradual hardware drift: the file carries the components the device has now.
-    db.run('UPDATE activations SET fingerprint = ? WHERE id = ?', [
-      JSON.stringify(request.fingerprint.components),
-      activation.id,
-    ]);
-    current = findActivation(db, activation.id)!;
+    const fingerprint = JSON.stringify(request.fingerprint.components);
+    db.run('UPDATE activations SET fingerprint = ? WHERE id = ?', [fingerprint, activation.id]);
+    current = { ...activation, fingerprint };
   }
 
   if (verdict === 'VALID' && policy.mode === 'floating') {
@@ -178,14 +191,14 @@ export function checkIn(
     if (held.status !== 'active') {
       const slot = freeSeatSlot(db, ent.id, seatLimit(policy, ent.seats));
       if (slot === null) {
-        return {
+        return respond({
           ...base,
           status: 'TOO_MANY_DEVICES',
           message:
             'All floating seats of this license are in use right now. Try again when another user closes the software.',
           entitlement: summary,
           checkInIntervalSeconds: interval,
-        };
+        });
       }
       db.run(`UPDATE activations SET status = 'active', seat = ?, lease_expires_at = ? WHERE id = ?`, [
         slot,
@@ -200,13 +213,29 @@ export function checkIn(
 
   if (verdict === 'VALID') recordCodeUsage(db, ent, activation.id, now);
   return {
-    ...base,
-    status: verdict,
-    message: verdictMessage(verdict, ent),
-    license: issueForActivation(ctx, ent, policy, current, { verdict, offline: false }),
-    entitlement: summary,
-    checkInIntervalSeconds: interval,
+    response: {
+      ...base,
+      status: verdict,
+      message: verdictMessage(verdict, ent),
+      entitlement: summary,
+      checkInIntervalSeconds: interval,
+    },
+    license: { ent, policy, activation: current, verdict },
   };
+}
+
+/** The check-in's answer, with its fresh License file signed off the event loop. */
+export async function checkInResponse(
+  ctx: Pick<LicensingContext, 'keys' | 'config' | 'now'>,
+  outcome: CheckInOutcome,
+): Promise<CheckInResponse> {
+  const l = outcome.license;
+  if (!l) return outcome.response;
+  const license = await issueForActivationAsync(ctx, l.ent, l.policy, l.activation, {
+    verdict: l.verdict,
+    offline: false,
+  });
+  return { ...outcome.response, license };
 }
 
 /** The device gives its seat back (uninstall, moving to another computer). Idempotent. */

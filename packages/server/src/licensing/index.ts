@@ -59,5 +59,5 @@ export {
   seatLimit,
   setProductPolicy,
 } from './policy';
-export { activationRouter } from './routes';
+export { activationApi } from './routes';
 export { isPastExpiry, type Verdict, verdictOf } from './verdict';

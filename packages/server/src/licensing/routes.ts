@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type ActivateResponse,
   activateRequestSchema,
@@ -10,233 +11,318 @@ import {
   normalizeLicenseCode,
   REQUEST_NONCE_HEADER,
   RESPONSE_SIGNATURE_HEADER,
-  signResponse,
+  signResponseAsync,
 } from '@licensor/shared';
-import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
-import { rateLimit } from 'express-rate-limit';
-import { errorHandler, parseInput, route } from '../http/errors';
+import { ipKeyGenerator, MemoryStore, type Options as RateLimitOptions } from 'express-rate-limit';
+import proxyAddr from 'proxy-addr';
+import { parseInput, toApiError } from '../http/errors';
+import { endJson, readBody } from '../http/node';
 import type { KooContext } from '../koogallery/context';
 import type { Metrics } from '../metrics';
 import { activate, checkInIntervalSeconds, entitlementSummary } from './activate';
 import { cullLapsedLeases } from './activations';
-import { authenticateDevice, checkIn, cullNonces, deactivate } from './device';
+import { authenticateDevice, checkIn, checkInResponse, cullNonces, deactivate } from './device';
 import { DEFAULT_POLICY } from './policy';
 import { devicesForCode, releaseSeatByHolder } from './seats';
 
+/** Where the activation API is mounted. */
+export const API_PREFIX = '/api/v1';
 /** Largest accepted request body; an activation request is about 1 kB. */
 export const API_BODY_LIMIT = 64 * 1024;
 const MAINTENANCE_INTERVAL_MS = 60_000;
 /** Nonce rows are culled after this many device requests too, so a busy server needs no timer for it. */
 const NONCE_CULL_EVERY = 2000;
+const RATE_WINDOW_MS = 60_000;
 
-// The raw bytes are kept because device signatures cover them exactly.
-type RawRequest = Request & { rawBody?: Buffer };
+/** A request as the handlers see it: the exact body bytes (device signatures cover them) and the parsed JSON. */
+interface ApiRequest {
+  method: string;
+  /** The URL path as received, without the query string: what a device signs. */
+  path: string;
+  /** The route's `:id`, decoded. */
+  id: string;
+  headers: IncomingMessage['headers'];
+  /** The client address (X-Forwarded-For only from proxies LICENSOR_TRUST_PROXY names). */
+  ip: () => string;
+  rawBody: Buffer;
+  body: unknown;
+}
+
+interface Route {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** The pattern as documented in openapi.yaml, also the metrics label. */
+  path: string;
+  /** Matches the path below the prefix; group 1 is the `:id`. */
+  pattern: RegExp;
+  limits: Limiter[];
+  handle: (req: ApiRequest) => unknown;
+}
+
+type Limiter = (req: ApiRequest, res: ServerResponse) => Promise<void>;
+
+export interface ActivationApiOptions {
+  /** Helmet's headers, sent on every answer like the Express routes send them. */
+  securityHeaders: readonly (readonly [string, string])[];
+  /** Express's compiled `trust proxy` function, so client addresses are derived exactly as elsewhere. */
+  trustProxy: (address: string, hop: number) => boolean;
+  /** CORS for configured origins; returns true when it answered a preflight. */
+  cors?: (req: IncomingMessage, res: ServerResponse) => boolean;
+}
 
 /**
- * Signs every response of this router (`Licensor-Signature`, over status, the request's `Licensor-Nonce`,
- * a timestamp and the body) with the current signing key, so a client can trust answers even through a
- * proxy and refuse replayed ones. Errors and rate-limit answers go through `res.json` too.
+ * A per-minute limit (express-rate-limit's store, draft-7 `RateLimit` headers): per client address on the whole
+ * API, stricter per code where a code is the only credential. `keyOf` returning undefined skips the request.
  */
-function signResponses(ctx: KooContext): RequestHandler {
-  return (req, res, next) => {
-    const nonce = String(req.headers[REQUEST_NONCE_HEADER] ?? '').slice(0, 256);
-    res.json = (body: unknown) => {
-      const text = JSON.stringify(body);
-      const signer = ctx.keys.current();
+function limiter(perMinute: number, what: string, keyOf: (req: ApiRequest) => string | undefined): Limiter[] {
+  if (perMinute <= 0) return [];
+  const store = new MemoryStore();
+  store.init({ windowMs: RATE_WINDOW_MS } as RateLimitOptions);
+  return [
+    async (req, res) => {
+      const key = keyOf(req);
+      if (key === undefined) return;
+      const { totalHits, resetTime } = await store.increment(key);
+      const resetSeconds = resetTime ? Math.max(0, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : 60;
+      res.setHeader('RateLimit-Policy', `${perMinute};w=${RATE_WINDOW_MS / 1000}`);
       res.setHeader(
-        RESPONSE_SIGNATURE_HEADER,
-        signResponse({ status: res.statusCode, nonce, body: text, keyId: signer.keyId, privateKey: signer.privateKey }),
+        'RateLimit',
+        `limit=${perMinute}, remaining=${Math.max(0, perMinute - totalHits)}, reset=${resetSeconds}`,
       );
-      res.setHeader('Content-Type', 'application/json; charset=utf-8');
-      res.setHeader('Cache-Control', 'no-store');
-      return res.send(text);
-    };
-    next();
-  };
-}
-
-/** Keeps the exact body bytes and parses them as JSON whatever the Content-Type says. */
-function parseBody(req: RawRequest, _res: Response, next: NextFunction) {
-  const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-  req.rawBody = raw;
-  if (raw.length === 0) {
-    req.body = undefined;
-    return next();
-  }
-  try {
-    req.body = JSON.parse(raw.toString('utf8'));
-  } catch {
-    return next(new LicensorError('INVALID_INPUT', 'Request body is not valid JSON; send a JSON object'));
-  }
-  next();
-}
-
-/** Per-minute limits: per client IP on the whole API, stricter per code where a code is the only credential. */
-function limiter(perMinute: number, keyOf?: (req: Request) => string | undefined): RequestHandler {
-  if (perMinute <= 0) return (_req, _res, next) => next();
-  return rateLimit({
-    windowMs: 60_000,
-    limit: perMinute,
-    standardHeaders: 'draft-7',
-    legacyHeaders: false,
-    // Ignoring X-Forwarded-For unless LICENSOR_TRUST_PROXY names the proxies is deliberate: no console warning.
-    validate: { xForwardedForHeader: false },
-    ...(keyOf
-      ? {
-          keyGenerator: (req: Request) => `code:${keyOf(req)}`,
-          skip: (req: Request) => keyOf(req) === undefined,
-        }
-      : {}),
-    handler: (req, _res, next) => {
-      const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
-      const retryAfterSeconds = reset ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000)) : 60;
-      next(
-        new LicensorError(
-          'RATE_LIMITED',
-          `Too many requests${keyOf ? ' for this license code' : ' from this address'}; retry in ${retryAfterSeconds} s`,
-          { retryAfterSeconds },
-        ),
-      );
+      if (totalHits <= perMinute) return;
+      const retryAfterSeconds = Math.max(1, resetSeconds);
+      res.setHeader('Retry-After', String(retryAfterSeconds));
+      throw new LicensorError('RATE_LIMITED', `Too many requests ${what}; retry in ${retryAfterSeconds} s`, {
+        retryAfterSeconds,
+      });
     },
-  });
+  ];
 }
 
-const codeOf = (req: Request): string | undefined => {
+const codeOf = (req: ApiRequest): string | undefined => {
   const code = (req.body as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && code.trim() ? normalizeLicenseCode(code).slice(0, 64) : undefined;
+  return typeof code === 'string' && code.trim() ? `code:${normalizeLicenseCode(code).slice(0, 64)}` : undefined;
 };
 
-/** The path the device signed: the URL path as received (without the query string). */
-const signedPath = (req: Request) => req.originalUrl.split('?')[0] ?? req.originalUrl;
+function parseJsonBody(raw: Buffer): unknown {
+  if (raw.length === 0) return undefined;
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new LicensorError('INVALID_INPUT', 'Request body is not valid JSON; send a JSON object');
+  }
+}
 
 /**
  * The activation API for desktop clients, mounted at `/api/v1`: activate, check in, deactivate, list and free
- * seats, and the signing certificates. JSON in, signed JSON out, one error shape.
+ * seats, and the signing certificates. JSON in, signed JSON out (`Licensor-Signature` over status, the request's
+ * `Licensor-Nonce`, a timestamp and the body, errors and rate-limit answers included), one error shape.
+ *
+ * It runs on plain Node (see http/node.ts for why): the returned function answers requests under the prefix and
+ * returns false for every other request, which the caller hands to Express.
  */
-export function activationRouter(ctx: KooContext, metrics: Metrics): Router {
-  const router = express.Router();
+export function activationApi(
+  ctx: KooContext,
+  metrics: Metrics,
+  options: ActivationApiOptions,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
   const perIp = ctx.config.apiRateLimit;
   // Stricter limits derive from the per-address one; 0 switches them all off (a gateway limits instead).
   const share = (divisor: number) => (perIp > 0 ? Math.max(1, Math.floor(perIp / divisor)) : 0);
+  const byAddress = (req: ApiRequest) => ipKeyGenerator(req.ip());
+  const perAddress = limiter(perIp, 'from this address', byAddress);
   let deviceRequests = 0;
 
   const afterDeviceRequest = () => {
     if (++deviceRequests % NONCE_CULL_EVERY === 0) cullNonces(ctx.db, ctx.now());
   };
 
-  router.use(signResponses(ctx));
-  router.use(limiter(perIp));
-  router.use(express.raw({ type: () => true, limit: API_BODY_LIMIT }));
-  router.use(parseBody);
-
-  let keysBody: KeysResponse | undefined;
-  router.get(
-    '/keys',
-    route((_req, res) => {
-      const current = ctx.keys.current().keyId;
-      if (keysBody?.current !== current) {
-        keysBody = {
-          current,
-          signing: ctx.keys.list().map((k) => ({ keyId: k.keyId, certificatePem: ctx.keys.certificate(k.keyId) })),
-        };
-      }
-      res.json(keysBody);
-    }),
-  );
-
-  router.post(
-    '/activations',
-    limiter(share(2), codeOf),
-    route(async (req, res) => {
-      try {
-        const input = parseInput(activateRequestSchema, req.body, 'activation request');
-        const result = await activate(ctx, input, { write: (fn) => ctx.db.batched(fn) });
-        metrics.activations.inc({ code: 'VALID' });
-        const body: ActivateResponse = {
-          activationId: result.activation.id,
-          license: result.license,
-          status: 'VALID',
-          entitlement: entitlementSummary(result.entitlement, result.policy),
-          checkInIntervalSeconds: checkInIntervalSeconds(result.policy),
-          serverTime: ctx.now().toISOString(),
-          reactivated: result.reactivated,
-        };
-        res.json(body);
-      } catch (err) {
-        metrics.activations.inc({ code: err instanceof LicensorError ? err.code : 'INTERNAL' });
-        throw err;
-      }
-    }),
-  );
-
   /** The activation a device-signed request acts for (signature, timestamp and nonce checked), if known. */
-  const deviceOf = (req: RawRequest) =>
+  const deviceOf = (req: ApiRequest) =>
     authenticateDevice(
       ctx.db,
       {
-        activationId: String(req.params.id),
+        activationId: req.id,
         method: req.method,
-        path: signedPath(req),
-        body: req.rawBody ?? Buffer.alloc(0),
-        header: req.get(DEVICE_SIGNATURE_HEADER),
+        path: req.path,
+        body: req.rawBody,
+        header: req.headers[DEVICE_SIGNATURE_HEADER] as string | undefined,
       },
       ctx.now(),
     );
 
-  router.post(
-    '/activations/:id/check-in',
-    route(async (req: RawRequest, res) => {
-      const device = deviceOf(req);
-      const input = parseInput(checkInRequestSchema, req.body ?? {}, 'check-in');
-      if (!device) {
-        const body: CheckInResponse = {
-          status: 'NOT_FOUND',
-          message: 'This server does not know this activation. Activate the license again.',
-          checkInIntervalSeconds: checkInIntervalSeconds(DEFAULT_POLICY),
-          serverTime: ctx.now().toISOString(),
-        };
-        res.json(body);
-        return;
-      }
-      const body = await ctx.db.batched(() => checkIn(ctx, device, input));
-      afterDeviceRequest();
-      res.json(body);
-    }),
-  );
-
-  router.delete(
-    '/activations/:id',
-    route(async (req: RawRequest, res) => {
-      const device = deviceOf(req);
-      if (!device) throw new LicensorError('NOT_FOUND', 'This server does not know this activation');
-      res.json(await ctx.db.batched(() => deactivate(ctx, device)));
-      afterDeviceRequest();
-    }),
-  );
-
+  let keysBody: KeysResponse | undefined;
   // Listing and freeing seats needs only the code: limited harder, per address and per code.
-  const seatLimits = [limiter(share(12)), limiter(share(24), codeOf)];
-  router.post(
-    '/seats/devices',
-    ...seatLimits,
-    route((req, res) => {
-      const { code } = parseInput(codeRequestSchema, req.body, 'request');
-      res.json(devicesForCode(ctx, code));
-    }),
-  );
-  router.post(
-    '/seats/devices/:id/release',
-    ...seatLimits,
-    route(async (req, res) => {
-      const { code } = parseInput(codeRequestSchema, req.body, 'request');
-      res.json(await ctx.db.batched(() => releaseSeatByHolder(ctx, code, String(req.params.id))));
-    }),
-  );
+  const seatLimits = [
+    ...limiter(share(12), 'from this address', byAddress),
+    ...limiter(share(24), 'for this license code', codeOf),
+  ];
+  const routes: Route[] = [
+    {
+      method: 'GET',
+      path: '/keys',
+      pattern: /^\/keys\/?$/i,
+      limits: [],
+      handle: () => {
+        const current = ctx.keys.current().keyId;
+        if (keysBody?.current !== current) {
+          keysBody = {
+            current,
+            signing: ctx.keys.list().map((k) => ({ keyId: k.keyId, certificatePem: ctx.keys.certificate(k.keyId) })),
+          };
+        }
+        return keysBody;
+      },
+    },
+    {
+      method: 'POST',
+      path: '/activations',
+      pattern: /^\/activations\/?$/i,
+      limits: limiter(share(2), 'for this license code', codeOf),
+      handle: async (req): Promise<ActivateResponse> => {
+        try {
+          const input = parseInput(activateRequestSchema, req.body, 'activation request');
+          const result = await activate(ctx, input, { write: (fn) => ctx.db.batched(fn) });
+          metrics.activations.inc({ code: 'VALID' });
+          return {
+            activationId: result.activation.id,
+            license: result.license,
+            status: 'VALID',
+            entitlement: entitlementSummary(result.entitlement, result.policy),
+            checkInIntervalSeconds: checkInIntervalSeconds(result.policy),
+            serverTime: ctx.now().toISOString(),
+            reactivated: result.reactivated,
+          };
+        } catch (err) {
+          metrics.activations.inc({ code: err instanceof LicensorError ? err.code : 'INTERNAL' });
+          throw err;
+        }
+      },
+    },
+    {
+      method: 'POST',
+      path: '/activations/:id/check-in',
+      pattern: /^\/activations\/([^/]+)\/check-in\/?$/i,
+      limits: [],
+      handle: async (req): Promise<CheckInResponse> => {
+        const device = await deviceOf(req);
+        const input = parseInput(checkInRequestSchema, req.body ?? {}, 'check-in');
+        if (!device) {
+          return {
+            status: 'NOT_FOUND',
+            message: 'This server does not know this activation. Activate the license again.',
+            checkInIntervalSeconds: checkInIntervalSeconds(DEFAULT_POLICY),
+            serverTime: ctx.now().toISOString(),
+          };
+        }
+        const outcome = await ctx.db.batched(() => checkIn(ctx, device, input));
+        afterDeviceRequest();
+        return checkInResponse(ctx, outcome);
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/activations/:id',
+      pattern: /^\/activations\/([^/]+)\/?$/i,
+      limits: [],
+      handle: async (req) => {
+        const device = await deviceOf(req);
+        if (!device) throw new LicensorError('NOT_FOUND', 'This server does not know this activation');
+        const body = await ctx.db.batched(() => deactivate(ctx, device));
+        afterDeviceRequest();
+        return body;
+      },
+    },
+    {
+      method: 'POST',
+      path: '/seats/devices',
+      pattern: /^\/seats\/devices\/?$/i,
+      limits: seatLimits,
+      handle: (req) => {
+        const { code } = parseInput(codeRequestSchema, req.body, 'request');
+        return devicesForCode(ctx, code);
+      },
+    },
+    {
+      method: 'POST',
+      path: '/seats/devices/:id/release',
+      pattern: /^\/seats\/devices\/([^/]+)\/release\/?$/i,
+      limits: seatLimits,
+      handle: (req) => {
+        const { code } = parseInput(codeRequestSchema, req.body, 'request');
+        return ctx.db.batched(() => releaseSeatByHolder(ctx, code, req.id));
+      },
+    },
+  ];
 
-  router.use((_req, _res, next) =>
-    next(new LicensorError('NOT_FOUND', 'No such endpoint; see openapi.yaml for the API')),
-  );
-  router.use(errorHandler(ctx.log));
+  /** Signs and sends an answer; a failure to sign (never expected) becomes an unsigned 500. */
+  const send = async (req: IncomingMessage, res: ServerResponse, status: number, body: unknown) => {
+    const text = JSON.stringify(body);
+    const nonce = String(req.headers[REQUEST_NONCE_HEADER] ?? '').slice(0, 256);
+    const signer = ctx.keys.current();
+    res.setHeader(
+      RESPONSE_SIGNATURE_HEADER,
+      await signResponseAsync({ status, nonce, body: text, keyId: signer.keyId, privateKey: signer.privateKey }),
+    );
+    res.setHeader('Cache-Control', 'no-store');
+    endJson(req, res, status, text);
+  };
+
+  const serve = async (req: IncomingMessage, res: ServerResponse, path: string) => {
+    for (const [name, value] of options.securityHeaders) res.setHeader(name, value);
+    if (options.cors?.(req, res)) return;
+    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+    const below = path.slice(API_PREFIX.length) || '/';
+    let route: Route | undefined;
+    let id: RegExpExecArray | null = null;
+    for (const r of routes) {
+      if (r.method !== method) continue;
+      id = r.pattern.exec(below);
+      if (id) {
+        route = r;
+        break;
+      }
+    }
+    const endTimer = metrics.httpDuration.startTimer();
+    res.once('finish', () =>
+      endTimer({
+        method: req.method,
+        route: route ? `${API_PREFIX}${route.path}` : 'unmatched',
+        status: res.statusCode,
+      }),
+    );
+    let status = 200;
+    let body: unknown;
+    try {
+      let ip: string | undefined;
+      const request: ApiRequest = {
+        method: req.method ?? 'GET',
+        path,
+        id: '',
+        headers: req.headers,
+        ip: () => (ip ??= proxyAddr(req, options.trustProxy)),
+        rawBody: Buffer.alloc(0),
+        body: undefined,
+      };
+      for (const limit of perAddress) await limit(request, res);
+      request.rawBody = await readBody(req, API_BODY_LIMIT);
+      request.body = parseJsonBody(request.rawBody);
+      if (!route) throw new LicensorError('NOT_FOUND', 'No such endpoint; see openapi.yaml for the API');
+      if (id?.[1] !== undefined) {
+        try {
+          request.id = decodeURIComponent(id[1]);
+        } catch {
+          throw new LicensorError('INVALID_INPUT', 'The id in the URL is not valid percent-encoding');
+        }
+      }
+      for (const limit of route.limits) await limit(request, res);
+      body = await route.handle(request);
+    } catch (err) {
+      const e = toApiError(err, ctx.log);
+      status = e.httpStatus;
+      body = { error: e.toJSON() };
+    }
+    await send(req, res, status, body);
+  };
 
   if (ctx.config.scheduler) {
     // Floating leases that ran out free their seats even when no one activates; old nonces go too.
@@ -251,5 +337,19 @@ export function activationRouter(ctx: KooContext, metrics: Metrics): Router {
     }, MAINTENANCE_INTERVAL_MS);
     timer.unref();
   }
-  return router;
+
+  return (req, res) => {
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (path !== API_PREFIX && !path.startsWith(`${API_PREFIX}/`)) return false;
+    serve(req, res, path).catch((err: unknown) => {
+      ctx.log.error({ err }, 'activation API could not answer');
+      if (!res.headersSent) {
+        res.statusCode = 500;
+        res.end();
+      } else res.destroy();
+    });
+    return true;
+  };
 }
