@@ -342,7 +342,9 @@ export function activationApi(
     const url = req.url ?? '';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    if (path !== API_PREFIX && !path.startsWith(`${API_PREFIX}/`)) return false;
+    // Case-insensitive like Express's mount paths; anything else is Express's.
+    const head = path.slice(0, API_PREFIX.length + 1).toLowerCase();
+    if (head !== API_PREFIX && head !== `${API_PREFIX}/`) return false;
     serve(req, res, path).catch((err: unknown) => {
       ctx.log.error({ err }, 'activation API could not answer');
       if (!res.headersSent) {

@@ -1,7 +1,14 @@
 import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { LicensorError } from '../errors';
-import { domainSign, domainVerify, SIGNATURE_DOMAINS, type SignatureDomain } from './domain';
+import {
+  domainSign,
+  domainSignAsync,
+  domainVerify,
+  domainVerifyAsync,
+  SIGNATURE_DOMAINS,
+  type SignatureDomain,
+} from './domain';
 
 const { publicKey, privateKey } = generateKeyPairSync('ed25519');
 const other = generateKeyPairSync('ed25519');
@@ -77,6 +84,120 @@ describe('domainSign / domainVerify', () => {
       } catch (err) {
         expect((err as LicensorError).code).toBe('INVALID_INPUT');
       }
+    }
+  });
+});
+
+describe('domainSignAsync / domainVerifyAsync', () => {
+  it('produce and accept the same signatures as the synchronous versions, in every domain', async () => {
+    for (const domain of SIGNATURE_DOMAINS) {
+      const text = `async data for ${domain} ✓`;
+      const asyncSig = await domainSignAsync(domain, text, privateKey);
+      expect(asyncSig).toMatch(/^[A-Za-z0-9_-]{86}$/);
+      // Ed25519 is deterministic: the thread-pool signature is the very same string.
+      expect(asyncSig).toBe(domainSign(domain, text, privateKey));
+      expect(domainVerify(domain, text, asyncSig, publicKey)).toBe(true);
+      const syncSig = domainSign(domain, text, privateKey);
+      expect(await domainVerifyAsync(domain, text, syncSig, publicKey)).toBe(true);
+      expect(await domainVerifyAsync(domain, Buffer.from(text), syncSig, publicKey)).toBe(true);
+      expect(await domainVerifyAsync(domain, text, syncSig, privateKey)).toBe(true);
+      const bytes = new Uint8Array([0, 1, 2, 255]);
+      const bytesSig = await domainSignAsync(domain, bytes, privateKey);
+      expect(bytesSig).toBe(domainSign(domain, bytes, privateKey));
+      expect(await domainVerifyAsync(domain, bytes, bytesSig, publicKey)).toBe(true);
+    }
+  });
+
+  it('signs exactly "LICENSOR-<DOMAIN>-V1\\n" + data', async () => {
+    const sig = await domainSignAsync('device-request', 'GET\n/x', privateKey);
+    const signed = Buffer.from('LICENSOR-DEVICE-REQUEST-V1\nGET\n/x');
+    expect(verify(null, signed, publicKey, Buffer.from(sig, 'base64url'))).toBe(true);
+  });
+
+  it('resolves false, never rejects, for anything that is not a valid signature', async () => {
+    const sig = await domainSignAsync('license', 'message', privateKey);
+    expect(await domainVerifyAsync('license', 'message', sig, publicKey)).toBe(true);
+    const changedChar = `${sig[0] === 'A' ? 'B' : 'A'}${sig.slice(1)}`;
+    const cases: [string, () => Promise<boolean>][] = [
+      ['tampered message', () => domainVerifyAsync('license', 'messagE', sig, publicKey)],
+      ['empty message', () => domainVerifyAsync('license', '', sig, publicKey)],
+      ['wrong domain', () => domainVerifyAsync('api-response', 'message', sig, publicKey)],
+      ['unknown domain', () => domainVerifyAsync('nope' as SignatureDomain, 'message', sig, publicKey)],
+      ['another key', () => domainVerifyAsync('license', 'message', sig, other.publicKey)],
+      ['one character changed', () => domainVerifyAsync('license', 'message', changedChar, publicKey)],
+      ['too short', () => domainVerifyAsync('license', 'message', sig.slice(0, 85), publicKey)],
+      ['too long', () => domainVerifyAsync('license', 'message', `${sig}A`, publicKey)],
+      ['padded', () => domainVerifyAsync('license', 'message', `${sig}=`, publicKey)],
+      ['empty signature', () => domainVerifyAsync('license', 'message', '', publicKey)],
+      ['not base64url', () => domainVerifyAsync('license', 'message', `${sig.slice(0, 85)}!`, publicKey)],
+      ['Ed448 key', () => domainVerifyAsync('license', 'message', sig, generateKeyPairSync('ed448').publicKey)],
+      [
+        'P-256 key',
+        () =>
+          domainVerifyAsync('license', 'message', sig, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey),
+      ],
+      ['a string as key', () => domainVerifyAsync('license', 'message', sig, 'key' as never)],
+      ['null key', () => domainVerifyAsync('license', 'message', sig, null as never)],
+      ['number as signature', () => domainVerifyAsync('license', 'message', 42 as never, publicKey)],
+      ['null signature', () => domainVerifyAsync('license', 'message', null as never, publicKey)],
+      [
+        'Buffer signature',
+        () => domainVerifyAsync('license', 'message', Buffer.from(sig, 'base64url') as never, publicKey),
+      ],
+      ['number as data', () => domainVerifyAsync('license', 7 as never, sig, publicKey)],
+    ];
+    for (const [name, run] of cases) {
+      const outcome = await run().then(
+        (ok) => ({ ok }),
+        (err: unknown) => ({ rejected: err }),
+      );
+      expect(outcome, name).toEqual({ ok: false });
+    }
+  });
+
+  it('keeps every result right and in order when many run at once (more than the thread pool holds)', async () => {
+    const messages = Array.from({ length: 64 }, (_, i) => `concurrent message ${i}`);
+    const signatures = await Promise.all(messages.map((m) => domainSignAsync('api-response', m, privateKey)));
+    signatures.forEach((sig, i) => {
+      expect(sig).toBe(domainSign('api-response', messages[i]!, privateKey));
+    });
+    // Valid and invalid checks interleaved: each resolves to its own answer, none waits forever.
+    const checks = messages.flatMap((m, i) => [
+      domainVerifyAsync('api-response', m, signatures[i]!, publicKey),
+      domainVerifyAsync('api-response', m, signatures[(i + 1) % messages.length]!, publicKey),
+      domainVerifyAsync('api-response', m, 'bad', publicKey),
+      domainVerifyAsync('api-response', m, signatures[i]!, other.publicKey),
+    ]);
+    const results = await Promise.all(checks);
+    expect(results).toEqual(messages.flatMap(() => [true, false, false, false]));
+    // Refused calls in between do not use up capacity: later calls still complete.
+    for (let i = 0; i < 20; i++) {
+      await Promise.resolve()
+        .then(() => domainSignAsync('license', 'x', publicKey))
+        .catch(() => undefined);
+    }
+    expect(await domainVerifyAsync('api-response', messages[0]!, signatures[0]!, publicKey)).toBe(true);
+    expect(await domainSignAsync('api-response', messages[1]!, privateKey)).toBe(signatures[1]);
+  });
+
+  it('refuses to sign with a public key, a non-Ed25519 key or in an unknown domain, with a LicensorError', async () => {
+    const bad: (() => Promise<string>)[] = [
+      () => domainSignAsync('license', 'x', publicKey),
+      () => domainSignAsync('license', 'x', generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey),
+      () => domainSignAsync('license', 'x', 'key' as never),
+      () => domainSignAsync('nope' as SignatureDomain, 'x', privateKey),
+      () => domainSignAsync('license', 5 as never, privateKey),
+    ];
+    for (const fn of bad) {
+      // Either a synchronous throw or a rejection is a refusal; what matters is that no signature comes out.
+      let failure: unknown;
+      try {
+        await fn();
+      } catch (err) {
+        failure = err;
+      }
+      expect(failure).toBeInstanceOf(LicensorError);
+      expect((failure as LicensorError).code).toBe('INVALID_INPUT');
     }
   });
 });

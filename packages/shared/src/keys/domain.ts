@@ -54,7 +54,12 @@ export function domainSignAsync(
   data: string | Uint8Array,
   privateKey: KeyObject,
 ): Promise<string> {
-  const bytes = bytesToSign(domain, data, privateKey);
+  let bytes: Buffer;
+  try {
+    bytes = bytesToSign(domain, data, privateKey);
+  } catch (err) {
+    return Promise.reject(err);
+  }
   return new Promise((resolve, reject) => {
     sign(null, bytes, privateKey, (err, signature) => (err ? reject(err) : resolve(signature.toString('base64url'))));
   });

@@ -12,6 +12,7 @@ import {
   type LicensePayload,
   LicenseVerifier,
   signLicense,
+  signLicenseAsync,
 } from './index';
 
 const DAY = 86_400_000;
@@ -381,6 +382,72 @@ describe('signLicense / LicenseVerifier', () => {
     expectCode(() => new LicenseVerifier({ roots: [] }), 'INVALID_INPUT');
     expectCode(() => new LicenseVerifier({ roots: ['nope'] }), 'INVALID_INPUT');
     expectCode(() => new LicenseVerifier({ roots: [signing.certificatePem] }), 'INVALID_INPUT');
+  });
+});
+
+describe('signLicenseAsync', () => {
+  /** The code a sync call throws, or an async call rejects with (a sync throw inside the async path counts too). */
+  async function codeOf(fn: () => unknown): Promise<string> {
+    try {
+      await fn();
+    } catch (err) {
+      expect(err).toBeInstanceOf(LicensorError);
+      return (err as LicensorError).code;
+    }
+    return expect.unreachable('expected a LicensorError');
+  }
+
+  it('writes byte for byte the file signLicense writes, and it verifies', async () => {
+    const asyncFile = await signLicenseAsync(payload, signing);
+    expect(asyncFile).toBe(file);
+    expect(asyncFile).toBe(signLicense(payload, signing));
+    const result = verifier.verify(asyncFile);
+    expect(result.payload).toEqual(payload);
+    expect(result.signingKeyId).toBe(signing.keyId);
+    const offline = makePayload({
+      family: 'C',
+      fingerprint: { rule: { type: 'atLeast', count: 2 }, koogallery: 'AA-BB|DISK1|BOARD|CPU' },
+      expiresAt: null,
+      refreshBy: null,
+      graceUntil: null,
+      test: true,
+    });
+    const offlineFile = await signLicenseAsync(offline, signing);
+    expect(offlineFile).toBe(signLicense(offline, signing));
+    expect(verifier.verify(offlineFile).payload).toEqual(offline);
+  });
+
+  it('signs many files concurrently, each identical to its synchronous twin', async () => {
+    const payloads = Array.from({ length: 16 }, (_, i) => makePayload({ lid: `act_concurrent_${i}`, seats: i + 1 }));
+    const files = await Promise.all(payloads.map((p) => signLicenseAsync(p, signing)));
+    files.forEach((f, i) => {
+      expect(f).toBe(signLicense(payloads[i]!, signing));
+      expect(verifier.verify(f).payload.lid).toBe(`act_concurrent_${i}`);
+    });
+  });
+
+  it('refuses what signLicense refuses, with the same error code', async () => {
+    const hugePayload = makePayload({ entitlements: Array.from({ length: 3000 }, (_, i) => `feature-${i}`) });
+    const cases: [LicensePayload, typeof signing, string][] = [
+      [{ ...payload, seats: -1 }, signing, 'INVALID_INPUT'],
+      [{ ...payload, extra: 1 } as LicensePayload, signing, 'INVALID_INPUT'],
+      [payload, { ...signing, keyId: root.keyId }, 'INVALID_INPUT'],
+      [payload, { ...signing, privateKey: root.privateKey }, 'INVALID_INPUT'],
+      [payload, { ...signing, certificatePem: 'nope' }, 'INVALID_INPUT'],
+      [payload, root, 'INVALID_INPUT'],
+      [makePayload({ issuedAt: at(400) }), signing, 'CERTIFICATE_INVALID'],
+      [hugePayload, signing, 'FILE_TOO_LARGE'],
+    ];
+    for (const [i, [p, signer, code]] of cases.entries()) {
+      const syncCode = await codeOf(() => signLicense(p, signer));
+      expect(syncCode, `case ${i}`).toBe(code);
+      // A returned promise that rejects, not a synchronous throw: callers may rely on .catch().
+      let promise: Promise<string> | undefined;
+      expect(() => {
+        promise = signLicenseAsync(p, signer);
+      }, `case ${i}`).not.toThrow();
+      expect(await codeOf(() => promise), `case ${i}`).toBe(syncCode);
+    }
   });
 });
 
