@@ -18,6 +18,7 @@ import { MessageLog } from './koogallery/messageLog';
 import { OpenApiClient } from './koogallery/openApi';
 import { produceRouter } from './koogallery/produce';
 import { activationApi } from './licensing/routes';
+import { poolSigning } from './licensing/signing';
 import type { Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { Outbox, type OutboxOptions } from './outbox/outbox';
@@ -111,6 +112,7 @@ export function createApp(deps: AppDeps): LicensorApp {
 
   // The activation API serves every installed copy; it runs without Express (see http/node.ts).
   const api = activationApi(ctx, metrics, {
+    signing: poolSigning(() => keys.current()),
     securityHeaders: helmetHeaders(HELMET_OPTIONS),
     trustProxy: app.get('trust proxy fn'),
     cors: corsPolicy(config.corsOrigins),

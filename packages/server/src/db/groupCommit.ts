@@ -40,14 +40,25 @@ const storageError = (err: unknown) =>
         },
       );
 
+/**
+ * Syncs allowed at once. A sync covers every frame written before it started, so a second one may start while
+ * the first is still flushing: commits made meanwhile wait for one sync, not for the rest of the running one
+ * and then their own (a disk busy with the WAL takes a few milliseconds per flush).
+ */
+const MAX_SYNCS = 2;
+
 export class GroupCommit {
   /** Waiters for the next sync (those that committed after the running one started). */
   private next: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
-  private running = false;
+  /** Syncs running on the thread pool, and whether one is about to start. */
+  private inflight = 0;
+  private starting = false;
   /** Writes waiting for the next batch. */
   private queue: { fn: () => unknown; resolve: (value: unknown) => void; reject: (err: unknown) => void }[] = [];
   /** A descriptor of the WAL file, for syncing it off the event loop. */
   private wal: { fd: number; ino: number } | undefined;
+  /** Descriptors of a replaced WAL file, closed when no sync uses them any more. */
+  private readonly retired: number[] = [];
   /** Batches applied, syncs run, writes they covered, fallback syncs: for the benchmark and tests. */
   readonly stats = { batches: 0, barriers: 0, writes: 0, fallbacks: 0 };
   /** The connection's own setting (2 = FULL, 3 = EXTRA), restored after each batch. */
@@ -138,22 +149,25 @@ export class GroupCommit {
       this.next = { promise, resolve, reject };
     }
     const { promise } = this.next;
-    if (!this.running) void this.kick();
+    if (!this.starting && this.inflight < MAX_SYNCS) void this.kick();
     return promise;
   }
 
   private async kick(): Promise<void> {
     // Let the requests of this event-loop turn commit first, so they share the sync.
-    this.running = true;
+    this.starting = true;
     await new Promise((r) => setImmediate(r));
+    this.starting = false;
     const batch = this.next;
     this.next = undefined;
+    if (!batch) return;
+    this.inflight++;
     try {
       this.stats.barriers++;
       await this.sync();
-      batch?.resolve();
+      batch.resolve();
     } catch (err) {
-      batch?.reject(
+      batch.reject(
         new LicensorError(
           'STORAGE_UNAVAILABLE',
           'The server could not write to its disk; try again shortly',
@@ -164,8 +178,9 @@ export class GroupCommit {
         ),
       );
     } finally {
-      this.running = false;
-      if (this.next) void this.kick();
+      this.inflight--;
+      if (this.inflight === 0) this.closeRetired();
+      if (this.next && !this.starting && this.inflight < MAX_SYNCS) void this.kick();
     }
   }
 
@@ -191,7 +206,7 @@ export class GroupCommit {
    */
   private walFile(): { fd: number; ino: number } | undefined {
     if (!this.walPath || !this.db.raw.open) {
-      this.close();
+      this.retire();
       return undefined;
     }
     let ino: number;
@@ -201,7 +216,7 @@ export class GroupCommit {
       return undefined;
     }
     if (this.wal?.ino === ino) return this.wal;
-    this.close();
+    this.retire();
     try {
       const fd = openSync(this.walPath, 'r+');
       if (fstatSync(fd).ino !== ino) {
@@ -215,9 +230,23 @@ export class GroupCommit {
     }
   }
 
-  /** Closes the WAL descriptor (the database stays open; the next barrier reopens it). */
-  close(): void {
-    if (this.wal) closeSync(this.wal.fd);
+  /**
+   * Stops using the current WAL descriptor. It is closed once no sync runs: another sync may still be
+   * flushing through it, and a closed descriptor's number could meanwhile name a different file.
+   */
+  private retire(): void {
+    if (this.wal) this.retired.push(this.wal.fd);
     this.wal = undefined;
+    if (this.inflight === 0) this.closeRetired();
+  }
+
+  private closeRetired(): void {
+    for (const fd of this.retired.splice(0)) closeSync(fd);
+  }
+
+  /** Closes the WAL descriptors (the database stays open; the next barrier reopens it). */
+  close(): void {
+    this.retire();
+    this.closeRetired();
   }
 }

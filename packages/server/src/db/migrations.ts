@@ -3,6 +3,7 @@ import { m001_core } from './migrations/001_core';
 import { m002_licensing } from './migrations/002_licensing';
 import { m003_kit } from './migrations/003_kit';
 import { m004_code_usage_day } from './migrations/004_code_usage_day';
+import { m005_device_nonces_by_time } from './migrations/005_device_nonces_by_time';
 
 export interface Migration {
   version: number;
@@ -11,7 +12,13 @@ export interface Migration {
 }
 
 /** Every schema change ever shipped, in order. Never edit a released migration: append a new one. */
-export const MIGRATIONS: Migration[] = [m001_core, m002_licensing, m003_kit, m004_code_usage_day];
+export const MIGRATIONS: Migration[] = [
+  m001_core,
+  m002_licensing,
+  m003_kit,
+  m004_code_usage_day,
+  m005_device_nonces_by_time,
+];
 
 export function currentVersion(db: Db): number {
   db.exec(

@@ -5,15 +5,17 @@ import {
   formatKooGalleryFingerprint,
   type HashedComponents,
   importDevicePublicKey,
+  type LicensePayload,
   LicensorError,
   licenseCodeKind,
   matchFingerprint,
   normalizeLicenseCode,
   parseKooGalleryFingerprint,
+  signLicense,
+  signLicenseAsync,
 } from '@licensor/shared';
 import type { z } from 'zod';
 import type { Db } from '../db/database';
-import type { Signer } from '../keys/keystore';
 import { isKitUserAuthorized } from '../kit/queries';
 import type { KooContext } from '../koogallery/context';
 import { todayUtc } from '../koogallery/time';
@@ -26,7 +28,7 @@ import {
   parseComponents,
 } from './activations';
 import { audit, type EntitlementRow, findEntitlement, findEntitlementByCode } from './entitlements';
-import { type IssueOptions, issueLicenseFile, issueLicenseFileAsync } from './issue';
+import { buildPayload } from './issue';
 import { learnMarketplaceCode } from './marketplace';
 import { type Policy, policyFor, seatLimit } from './policy';
 import { fileStatusOf, type Verdict, verdictMessage, verdictOf } from './verdict';
@@ -92,32 +94,27 @@ export interface IssueForOptions {
   offline?: boolean;
 }
 
-/** The signer and License claims for one activation: bound to its fingerprint components and device key. */
-function activationLicense(
-  ctx: Pick<LicensingContext, 'keys' | 'config' | 'now'>,
+/** The License claims for one activation: bound to its fingerprint components and device key. */
+export function activationLicensePayload(
+  ctx: Pick<LicensingContext, 'config' | 'now'>,
   ent: EntitlementRow,
   policy: Policy,
   activation: ActivationRow,
-  opts: IssueForOptions,
-): [Signer, EntitlementRow, Policy, IssueOptions] {
+  opts: IssueForOptions = {},
+): LicensePayload {
   const status = fileStatusOf(opts.verdict ?? 'VALID');
   const offline = opts.offline ?? activation.offline === 1;
-  return [
-    ctx.keys.current(),
-    { ...ent, status },
-    issuingPolicy(policy, offline),
-    {
-      licenseId: activation.id,
-      fingerprint: { rule: policy.matchRule, components: parseComponents(activation) },
-      deviceKey: activation.device_key_hash,
-      offline,
-      defaultProductId: ctx.config.productId,
-      now: ctx.now(),
-    },
-  ];
+  return buildPayload({ ...ent, status }, issuingPolicy(policy, offline), {
+    licenseId: activation.id,
+    fingerprint: { rule: policy.matchRule, components: parseComponents(activation) },
+    deviceKey: activation.device_key_hash,
+    offline,
+    defaultProductId: ctx.config.productId,
+    now: ctx.now(),
+  });
 }
 
-/** Signs a License file for one activation: bound to its fingerprint components and device key. */
+/** Signs a License file for one activation. */
 export function issueForActivation(
   ctx: Pick<LicensingContext, 'keys' | 'config' | 'now'>,
   ent: EntitlementRow,
@@ -125,18 +122,7 @@ export function issueForActivation(
   activation: ActivationRow,
   opts: IssueForOptions = {},
 ): string {
-  return issueLicenseFile(...activationLicense(ctx, ent, policy, activation, opts));
-}
-
-/** issueForActivation with the signature computed off the event loop. */
-export function issueForActivationAsync(
-  ctx: Pick<LicensingContext, 'keys' | 'config' | 'now'>,
-  ent: EntitlementRow,
-  policy: Policy,
-  activation: ActivationRow,
-  opts: IssueForOptions = {},
-): Promise<string> {
-  return issueLicenseFileAsync(...activationLicense(ctx, ent, policy, activation, opts));
+  return signLicense(activationLicensePayload(ctx, ent, policy, activation, opts), ctx.keys.current());
 }
 
 export function entitlementSummary(ent: EntitlementRow, policy: Policy) {
@@ -424,17 +410,30 @@ export interface ActivateResult extends BindResult {
   license: string;
 }
 
+/**
+ * The whole activation except the signature: validate the device, resolve (or learn) the code, bind a seat;
+ * returns the claims of the device's License file.
+ */
+export async function bindActivation(
+  ctx: LicensingContext,
+  input: ActivationInput,
+  opts: ActivateOptions = {},
+): Promise<BindResult & { payload: LicensePayload }> {
+  const { kooGallery } = checkDeviceInput(input);
+  const ent = await resolveCodeForActivation(ctx, input.code);
+  const offline = opts.offline ?? false;
+  const write = opts.write ?? (<T>(fn: () => T) => ctx.db.transaction(fn));
+  const bound = await write(() => bindDevice(ctx, ent.id, input, kooGallery, { offline, actor: opts.actor }));
+  const payload = activationLicensePayload(ctx, bound.entitlement, bound.policy, bound.activation, { offline });
+  return { ...bound, payload };
+}
+
 /** The whole activation: validate the device, resolve (or learn) the code, bind a seat, sign a License file. */
 export async function activate(
   ctx: LicensingContext,
   input: ActivationInput,
   opts: ActivateOptions = {},
 ): Promise<ActivateResult> {
-  const { kooGallery } = checkDeviceInput(input);
-  const ent = await resolveCodeForActivation(ctx, input.code);
-  const offline = opts.offline ?? false;
-  const write = opts.write ?? (<T>(fn: () => T) => ctx.db.transaction(fn));
-  const bound = await write(() => bindDevice(ctx, ent.id, input, kooGallery, { offline, actor: opts.actor }));
-  const license = await issueForActivationAsync(ctx, bound.entitlement, bound.policy, bound.activation, { offline });
-  return { ...bound, license };
+  const { payload, ...bound } = await bindActivation(ctx, input, opts);
+  return { ...bound, license: await signLicenseAsync(payload, ctx.keys.current()) };
 }

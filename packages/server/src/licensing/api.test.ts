@@ -421,9 +421,10 @@ describe('POST /api/v1/activations/:id/check-in', () => {
     const stale = await checkIn(device, act.activationId, {}, { now: Date.now() - 6 * 60_000 });
     expect([stale.status, stale.body.error.code]).toEqual([401, 'REPLAYED']);
 
-    const nonce = newNonce();
-    expect((await checkIn(device, act.activationId, {}, { nonce })).body.status).toBe('VALID');
-    const replay = await checkIn(device, act.activationId, {}, { nonce });
+    // A replay is the captured request byte for byte: same signed timestamp, same nonce.
+    const captured = { nonce: newNonce(), now: Date.now() };
+    expect((await checkIn(device, act.activationId, {}, captured)).body.status).toBe('VALID');
+    const replay = await checkIn(device, act.activationId, {}, captured);
     expect([replay.status, replay.body.error.code]).toEqual([401, 'REPLAYED']);
     expect(t.db.first('SELECT COUNT(*) AS n FROM device_nonces')).toEqual({ n: 1 });
   });

@@ -1,19 +1,18 @@
-import type { KeyObject } from 'node:crypto';
 import {
   type CheckInRequest,
   type CheckInResponse,
-  importDevicePublicKey,
+  deviceMessageInWindow,
+  type LicensePayload,
   LicensorError,
   matchFingerprint,
   parseDeviceSignature,
   SIGNATURE_WINDOW_MS,
-  verifyDeviceRequestAsync,
 } from '@licensor/shared';
 import type { Db } from '../db/database';
 import {
+  activationLicensePayload,
   checkInIntervalSeconds,
   entitlementSummary,
-  issueForActivationAsync,
   type LicensingContext,
   recordCodeUsage,
 } from './activate';
@@ -25,9 +24,10 @@ import {
   parseComponents,
   releaseActivation,
 } from './activations';
-import { audit, type EntitlementRow, findEntitlement } from './entitlements';
-import { DEFAULT_POLICY, type Policy, policyFor, seatLimit } from './policy';
-import { type Verdict, verdictMessage, verdictOf } from './verdict';
+import { audit, findEntitlement } from './entitlements';
+import { DEFAULT_POLICY, policyFor, seatLimit } from './policy';
+import type { ApiSigning } from './signing';
+import { verdictMessage, verdictOf } from './verdict';
 
 /** A request as the device signed it: method, path, exact body bytes and the signature header. */
 export interface SignedDeviceRequest {
@@ -36,23 +36,6 @@ export interface SignedDeviceRequest {
   path: string;
   body: Uint8Array;
   header: string | undefined;
-}
-
-// Importing an SPKI key costs more than verifying with it; devices check in with the same key every time.
-const KEY_CACHE_SIZE = 10_000;
-const keyCache = new Map<string, KeyObject>();
-
-function devicePublicKey(spki: string): KeyObject {
-  let key = keyCache.get(spki);
-  if (key) {
-    // Refresh recency (Map keeps insertion order: the first entry is the least recently used).
-    keyCache.delete(spki);
-  } else {
-    key = importDevicePublicKey(spki);
-    if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value!);
-  }
-  keyCache.set(spki, key);
-  return key;
 }
 
 export interface AuthenticatedDevice {
@@ -66,10 +49,11 @@ export interface AuthenticatedDevice {
  * Checks a device signature: well-formed header for this activation, timestamp inside the window, Ed25519
  * signature by the activation's current device key. Returns undefined for an unknown activation (nothing to
  * verify against). The nonce's novelty is checked by `consumeNonce` inside the write transaction. The Ed25519
- * check runs on the thread pool.
+ * check runs off the event loop.
  */
 export async function authenticateDevice(
   db: Db,
+  signing: Pick<ApiSigning, 'verifyDevice'>,
   req: SignedDeviceRequest,
   now: Date,
 ): Promise<AuthenticatedDevice | undefined> {
@@ -79,14 +63,16 @@ export async function authenticateDevice(
   }
   const activation = findActivation(db, req.activationId);
   if (!activation) return undefined;
-  await verifyDeviceRequestAsync({
+  const message = deviceMessageInWindow({
     signature,
     method: req.method,
     path: req.path,
     body: req.body,
-    publicKey: devicePublicKey(activation.device_public_key),
     now: now.getTime(),
   });
+  if (!(await signing.verifyDevice(activation.device_public_key, message, signature.sig))) {
+    throw new LicensorError('SIGNATURE_INVALID', 'Device signature does not match this activation');
+  }
   return { activation, nonce: signature.nonce, nonceExpiresAt: signature.ts + SIGNATURE_WINDOW_MS };
 }
 
@@ -113,19 +99,19 @@ const respond = (response: CheckInResponse): CheckInOutcome => ({ response });
 /** What a check-in decided inside its transaction; the License file it grants is signed after the commit. */
 export interface CheckInOutcome {
   response: CheckInResponse;
-  /** The state the fresh License file describes, when the device gets one. */
-  license?: { ent: EntitlementRow; policy: Policy; activation: ActivationRow; verdict: Verdict };
+  /** The claims of the fresh License file, when the device gets one. */
+  license?: LicensePayload;
 }
 
 /**
  * A check-in: the current verdict and, unless the license is gone, a fresh License file (new refreshBy and
  * graceUntil, the current expiry; frozen, suspended and expired licenses get a file carrying that status so
  * the client locks). Updates last-seen and app version, renews a floating lease (taking a seat again if the
- * lease had lapsed and one is free). Call inside the write transaction, after `authenticateDevice`; then
- * `checkInResponse` signs the file.
+ * lease had lapsed and one is free). Call inside the write transaction, after `authenticateDevice`; the
+ * caller signs the file from `license` once the commit is durable.
  */
 export function checkIn(
-  ctx: Pick<LicensingContext, 'db' | 'now'>,
+  ctx: Pick<LicensingContext, 'db' | 'now' | 'keys' | 'config'>,
   device: AuthenticatedDevice,
   request: CheckInRequest,
 ): CheckInOutcome {
@@ -220,22 +206,8 @@ export function checkIn(
       entitlement: summary,
       checkInIntervalSeconds: interval,
     },
-    license: { ent, policy, activation: current, verdict },
+    license: activationLicensePayload(ctx, ent, policy, current, { verdict, offline: false }),
   };
-}
-
-/** The check-in's answer, with its fresh License file signed off the event loop. */
-export async function checkInResponse(
-  ctx: Pick<LicensingContext, 'keys' | 'config' | 'now'>,
-  outcome: CheckInOutcome,
-): Promise<CheckInResponse> {
-  const l = outcome.license;
-  if (!l) return outcome.response;
-  const license = await issueForActivationAsync(ctx, l.ent, l.policy, l.activation, {
-    verdict: l.verdict,
-    offline: false,
-  });
-  return { ...outcome.response, license };
 }
 
 /** The device gives its seat back (uninstall, moving to another computer). Idempotent. */

@@ -1,11 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  type BoundFingerprint,
-  type LicensePayload,
-  type LicenseStatus,
-  signLicense,
-  signLicenseAsync,
-} from '@licensor/shared';
+import { type BoundFingerprint, type LicensePayload, type LicenseStatus, signLicense } from '@licensor/shared';
 import type { Signer } from '../keys/keystore';
 import type { EntitlementRow } from './entitlements';
 import type { Policy } from './policy';
@@ -61,14 +55,4 @@ export function buildPayload(ent: EntitlementRow, policy: Policy, opts: IssueOpt
 
 export function issueLicenseFile(signer: Signer, ent: EntitlementRow, policy: Policy, opts: IssueOptions): string {
   return signLicense(buildPayload(ent, policy, opts), signer);
-}
-
-/** issueLicenseFile with the signature computed off the event loop (the activation API's hot paths). */
-export function issueLicenseFileAsync(
-  signer: Signer,
-  ent: EntitlementRow,
-  policy: Policy,
-  opts: IssueOptions,
-): Promise<string> {
-  return signLicenseAsync(buildPayload(ent, policy, opts), signer);
 }

@@ -7,11 +7,11 @@ import {
   codeRequestSchema,
   DEVICE_SIGNATURE_HEADER,
   type KeysResponse,
+  type LicensePayload,
   LicensorError,
   normalizeLicenseCode,
   REQUEST_NONCE_HEADER,
   RESPONSE_SIGNATURE_HEADER,
-  signResponseAsync,
 } from '@licensor/shared';
 import { ipKeyGenerator, MemoryStore, type Options as RateLimitOptions } from 'express-rate-limit';
 import proxyAddr from 'proxy-addr';
@@ -19,11 +19,12 @@ import { parseInput, toApiError } from '../http/errors';
 import { endJson, readBody } from '../http/node';
 import type { KooContext } from '../koogallery/context';
 import type { Metrics } from '../metrics';
-import { activate, checkInIntervalSeconds, entitlementSummary } from './activate';
+import { bindActivation, checkInIntervalSeconds, entitlementSummary } from './activate';
 import { cullLapsedLeases } from './activations';
-import { authenticateDevice, checkIn, checkInResponse, cullNonces, deactivate } from './device';
+import { authenticateDevice, checkIn, cullNonces, deactivate } from './device';
 import { DEFAULT_POLICY } from './policy';
 import { devicesForCode, releaseSeatByHolder } from './seats';
+import type { ApiSigning } from './signing';
 
 /** Where the activation API is mounted. */
 export const API_PREFIX = '/api/v1';
@@ -60,7 +61,17 @@ interface Route {
 
 type Limiter = (req: ApiRequest, res: ServerResponse) => Promise<void>;
 
+/** An answer whose License file (field `license`) is signed together with the response, off the event loop. */
+class WithLicense {
+  constructor(
+    readonly body: { license: string } & object,
+    readonly payload: LicensePayload,
+  ) {}
+}
+
 export interface ActivationApiOptions {
+  /** Where signatures are made and checked (a worker thread in the server). */
+  signing: ApiSigning;
   /** Helmet's headers, sent on every answer like the Express routes send them. */
   securityHeaders: readonly (readonly [string, string])[];
   /** Express's compiled `trust proxy` function, so client addresses are derived exactly as elsewhere. */
@@ -140,6 +151,7 @@ export function activationApi(
   const deviceOf = (req: ApiRequest) =>
     authenticateDevice(
       ctx.db,
+      options.signing,
       {
         activationId: req.id,
         method: req.method,
@@ -178,20 +190,21 @@ export function activationApi(
       path: '/activations',
       pattern: /^\/activations\/?$/i,
       limits: limiter(share(2), 'for this license code', codeOf),
-      handle: async (req): Promise<ActivateResponse> => {
+      handle: async (req): Promise<WithLicense> => {
         try {
           const input = parseInput(activateRequestSchema, req.body, 'activation request');
-          const result = await activate(ctx, input, { write: (fn) => ctx.db.batched(fn) });
+          const result = await bindActivation(ctx, input, { write: (fn) => ctx.db.batched(fn) });
           metrics.activations.inc({ code: 'VALID' });
-          return {
+          const body: ActivateResponse = {
             activationId: result.activation.id,
-            license: result.license,
+            license: '', // signed with the answer
             status: 'VALID',
             entitlement: entitlementSummary(result.entitlement, result.policy),
             checkInIntervalSeconds: checkInIntervalSeconds(result.policy),
             serverTime: ctx.now().toISOString(),
             reactivated: result.reactivated,
           };
+          return new WithLicense(body, result.payload);
         } catch (err) {
           metrics.activations.inc({ code: err instanceof LicensorError ? err.code : 'INTERNAL' });
           throw err;
@@ -203,7 +216,7 @@ export function activationApi(
       path: '/activations/:id/check-in',
       pattern: /^\/activations\/([^/]+)\/check-in\/?$/i,
       limits: [],
-      handle: async (req): Promise<CheckInResponse> => {
+      handle: async (req): Promise<CheckInResponse | WithLicense> => {
         const device = await deviceOf(req);
         const input = parseInput(checkInRequestSchema, req.body ?? {}, 'check-in');
         if (!device) {
@@ -216,7 +229,8 @@ export function activationApi(
         }
         const outcome = await ctx.db.batched(() => checkIn(ctx, device, input));
         afterDeviceRequest();
-        return checkInResponse(ctx, outcome);
+        if (!outcome.license) return outcome.response;
+        return new WithLicense({ ...outcome.response, license: '' }, outcome.license);
       },
     },
     {
@@ -254,15 +268,15 @@ export function activationApi(
     },
   ];
 
-  /** Signs and sends an answer; a failure to sign (never expected) becomes an unsigned 500. */
-  const send = async (req: IncomingMessage, res: ServerResponse, status: number, body: unknown) => {
-    const text = JSON.stringify(body);
+  /** Signs (with the License file, if any) and sends an answer. */
+  const send = async (req: IncomingMessage, res: ServerResponse, status: number, out: unknown) => {
     const nonce = String(req.headers[REQUEST_NONCE_HEADER] ?? '').slice(0, 256);
-    const signer = ctx.keys.current();
-    res.setHeader(
-      RESPONSE_SIGNATURE_HEADER,
-      await signResponseAsync({ status, nonce, body: text, keyId: signer.keyId, privateKey: signer.privateKey }),
+    const { text, header } = await options.signing.answer(
+      out instanceof WithLicense
+        ? { status, nonce, body: out.body, license: { field: 'license', payload: out.payload } }
+        : { status, nonce, body: out as Record<string, unknown> },
     );
+    res.setHeader(RESPONSE_SIGNATURE_HEADER, header);
     res.setHeader('Cache-Control', 'no-store');
     endJson(req, res, status, text);
   };
@@ -321,7 +335,13 @@ export function activationApi(
       status = e.httpStatus;
       body = { error: e.toJSON() };
     }
-    await send(req, res, status, body);
+    try {
+      await send(req, res, status, body);
+    } catch (err) {
+      // Signing the License file or the answer failed (never expected): say so, signed, without the file.
+      const e = toApiError(err, ctx.log);
+      await send(req, res, e.httpStatus, { error: e.toJSON() });
+    }
   };
 
   if (ctx.config.scheduler) {
