@@ -244,9 +244,11 @@ export class GroupCommit {
     for (const fd of this.retired.splice(0)) closeSync(fd);
   }
 
-  /** Closes the WAL descriptors (the database stays open; the next barrier reopens it). */
+  /**
+   * Closes the WAL descriptors (the database stays open; the next barrier reopens it) — at once, or when the
+   * syncs still running through them finish.
+   */
   close(): void {
     this.retire();
-    this.closeRetired();
   }
 }

@@ -42,4 +42,49 @@ describe('migrations', () => {
     expect(db.first("SELECT name FROM sqlite_master WHERE name = 't1'")).toBeUndefined();
     db.close();
   });
+
+  it('005 re-keys device_nonces by time, keeping its rows and refusing exact replays only', () => {
+    const db = openDatabase(':memory:', { migrate: false });
+    migrate(db, 4);
+    expect(currentVersion(db)).toBe(4);
+    const index = "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'device_nonces_expiry'";
+    expect(db.first(index)).toEqual({ name: 'device_nonces_expiry' });
+    const rows = [
+      { activation_id: 'act-a', nonce: 'n1', expires_at: 1_700_000_300_000 },
+      { activation_id: 'act-a', nonce: 'n2', expires_at: 1_700_000_100_000 },
+      { activation_id: 'act-b', nonce: 'n1', expires_at: 1_700_000_200_000 },
+    ];
+    for (const r of rows) {
+      db.run('INSERT INTO device_nonces (activation_id, nonce, expires_at) VALUES (?, ?, ?)', [
+        r.activation_id,
+        r.nonce,
+        r.expires_at,
+      ]);
+    }
+
+    expect(migrate(db, 5)).toEqual([5]);
+    expect(currentVersion(db)).toBe(5);
+    expect(db.all('SELECT activation_id, nonce, expires_at FROM device_nonces ORDER BY activation_id, nonce')).toEqual(
+      rows,
+    );
+    const columns = db.all<{ name: string; pk: number }>("SELECT name, pk FROM pragma_table_info('device_nonces')");
+    const key = columns.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk);
+    expect(key.map((c) => c.name)).toEqual(['expires_at', 'activation_id', 'nonce']);
+    expect(() => db.first('SELECT rowid FROM device_nonces')).toThrow(/rowid/); // still WITHOUT ROWID
+    expect(db.first(index)).toBeUndefined();
+    expect(db.all("SELECT name FROM sqlite_master WHERE tbl_name LIKE 'device_nonces%' AND sql IS NOT NULL")).toEqual([
+      { name: 'device_nonces' },
+    ]);
+    // Culling expired nonces (licensing/device.ts) now searches the key itself instead of the dropped index.
+    const plan = db.all<{ detail: string }>('EXPLAIN QUERY PLAN DELETE FROM device_nonces WHERE expires_at < ?', [0]);
+    expect(plan.map((p) => p.detail)).toEqual(['SEARCH device_nonces USING PRIMARY KEY (expires_at<?)']);
+
+    const insert = 'INSERT OR IGNORE INTO device_nonces (activation_id, nonce, expires_at) VALUES (?, ?, ?)';
+    expect(db.run(insert, ['act-a', 'n1', 1_700_000_300_000]).changes).toBe(0); // a replayed request
+    expect(db.run(insert, ['act-a', 'n1', 1_700_000_400_000]).changes).toBe(1); // same nonce, other timestamp
+    expect(db.run(insert, ['act-c', 'n1', 1_700_000_300_000]).changes).toBe(1); // same nonce, other activation
+    expect(db.first('SELECT COUNT(*) AS n FROM device_nonces')).toEqual({ n: 5 });
+    expect(db.integrityCheck()).toEqual(['ok']);
+    db.close();
+  });
 });

@@ -66,7 +66,7 @@ CREATE TABLE seat_transfers (
 );
 CREATE INDEX seat_transfers_window ON seat_transfers(entitlement_id, at);
 
--- One row rewritten by each group-commit barrier: its FULL commit fsyncs the WAL (licensing/groupCommit.ts).
+-- One row rewritten by each group-commit barrier: its FULL commit fsyncs the WAL (db/groupCommit.ts).
 CREATE TABLE commit_marks (
   id              INTEGER PRIMARY KEY CHECK (id = 1),
   at              INTEGER NOT NULL
