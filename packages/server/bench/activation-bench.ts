@@ -104,7 +104,7 @@ export function seed(dbPath: string, opts: { prefix: string; freeCodes: number; 
 }
 
 /** Activation bodies for never-seen devices, spread over the free codes (3 devices per code). */
-function activationRequests(codes: string[], count: number): string[] {
+export function activationRequests(codes: string[], count: number): string[] {
   const bodies: string[] = [];
   for (let i = 0; i < count; i++) {
     const d = newDevice();
@@ -121,7 +121,7 @@ function activationRequests(codes: string[], count: number): string[] {
 }
 
 /** Signed check-ins (each with its own nonce, so none is a replay), signed before the run starts. */
-function checkInRequests(seeded: { id: string; key: number }[], keys: Device[], count: number) {
+export function checkInRequests(seeded: { id: string; key: number }[], keys: Device[], count: number) {
   const body = JSON.stringify({ appVersion: '1.0.1' });
   return Array.from({ length: count }, (_, i) => {
     const act = seeded[(i * 7919) % seeded.length]!;
@@ -141,7 +141,7 @@ function checkInRequests(seeded: { id: string; key: number }[], keys: Device[], 
   });
 }
 
-function sequence<T>(items: T[], make: (item: T, req: autocannon.Request) => autocannon.Request) {
+export function sequence<T>(items: T[], make: (item: T, req: autocannon.Request) => autocannon.Request) {
   let n = 0;
   return (req: autocannon.Request) => make(items[n++ % items.length]!, req);
 }
