@@ -14,6 +14,7 @@ import {
 } from '@licensor/shared';
 import request from 'supertest';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { newActivationId } from './activate';
 import { findActivation } from './activations';
 import { freeSeat, issueOfflineResponse, reinstateEntitlement, revokeEntitlement, suspendEntitlement } from './admin';
 import { OpenApiCheck } from './openapiCheck';
@@ -239,6 +240,17 @@ describe('POST /api/v1/activations', () => {
     } finally {
       await new Promise((r) => server.close(r));
     }
+  });
+
+  it('names activations act_ + 32 hex digits, ordered by creation time and never repeated', () => {
+    const base = new Date('2026-11-28T12:00:00Z');
+    const ids = Array.from({ length: 200 }, (_, i) => newActivationId(new Date(base.getTime() + Math.floor(i / 10))));
+    for (const id of ids) expect(id).toMatch(/^act_[0-9a-f]{32}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+    // Later milliseconds sort after earlier ones, so inserts append to the primary-key index.
+    const firstOfEachMs = ids.filter((_, i) => i % 10 === 0);
+    expect([...firstOfEachMs].sort()).toEqual(firstOfEachMs);
+    expect(newActivationId(new Date(base.getTime() + 1)) > newActivationId(base)).toBe(true);
   });
 
   it('the database itself refuses a second device in the same seat slot', () => {
