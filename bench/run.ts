@@ -339,7 +339,7 @@ async function main() {
         ? [
             '## Profiles of the scenarios that missed a goal',
             '',
-            `\`node --cpu-prof\` on the server during the same load; self time per function.`,
+            `\`node --cpu-prof\` on the server during the same load; self time per function on the event-loop thread. The profiler samples wall-clock time: when the thread is descheduled — typically right after handing an Ed25519 job to the thread pool, whose thread then takes the core — the wait is charged to the function it was in, so \`signOneShot\`/\`verifyOneShot\` stand for that hand-off and the cores the pool occupies, not for signing on the event loop (which no longer happens). \`perf\` on the same thread (on-CPU time only) puts V8 and Node internals at ~55%, the kernel at ~15%, SQLite at ~8–11%.`,
             '',
             profiles.join('\n\n'),
             '',
