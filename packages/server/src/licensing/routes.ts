@@ -70,7 +70,7 @@ class WithLicense {
 }
 
 export interface ActivationApiOptions {
-  /** Where signatures are made and checked (a worker thread in the server). */
+  /** Where signatures are made and checked (libuv's thread pool). */
   signing: ApiSigning;
   /** Helmet's headers, sent on every answer like the Express routes send them. */
   securityHeaders: readonly (readonly [string, string])[];
@@ -313,7 +313,8 @@ export function activationApi(
         path,
         id: '',
         headers: req.headers,
-        ip: () => (ip ??= proxyAddr(req, options.trustProxy)),
+        // A socket that closed already has no address; such a request is counted under one key.
+        ip: () => (ip ??= proxyAddr(req, options.trustProxy) ?? 'unknown'),
         rawBody: Buffer.alloc(0),
         body: undefined,
       };
