@@ -110,7 +110,8 @@ export function createApp(deps: AppDeps): LicensorApp {
   });
   app.use(errorHandler(log));
 
-  // The activation API serves every installed copy; it runs without Express (see http/node.ts).
+  // The activation API serves every installed copy; it runs without Express (see http/node.ts), so middleware
+  // added to `app` above does not apply to /api/v1: give the activation API its own (licensing/routes.ts).
   const api = activationApi(ctx, metrics, {
     signing: poolSigning(() => keys.current()),
     securityHeaders: helmetHeaders(HELMET_OPTIONS),
