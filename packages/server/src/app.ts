@@ -18,7 +18,6 @@ import { MessageLog } from './koogallery/messageLog';
 import { OpenApiClient } from './koogallery/openApi';
 import { produceRouter } from './koogallery/produce';
 import { activationApi } from './licensing/routes';
-import { poolSigning } from './licensing/signing';
 import type { Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { Outbox, type OutboxOptions } from './outbox/outbox';
@@ -113,7 +112,6 @@ export function createApp(deps: AppDeps): LicensorApp {
   // The activation API serves every installed copy; it runs without Express (see http/node.ts), so middleware
   // added to `app` above does not apply to /api/v1: give the activation API its own (licensing/routes.ts).
   const api = activationApi(ctx, metrics, {
-    signing: poolSigning(() => keys.current()),
     securityHeaders: helmetHeaders(HELMET_OPTIONS),
     trustProxy: app.get('trust proxy fn'),
     cors: corsPolicy(config.corsOrigins),

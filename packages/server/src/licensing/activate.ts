@@ -11,7 +11,6 @@ import {
   matchFingerprint,
   normalizeLicenseCode,
   parseKooGalleryFingerprint,
-  signLicense,
   signLicenseAsync,
 } from '@licensor/shared';
 import type { z } from 'zod';
@@ -112,17 +111,6 @@ export function activationLicensePayload(
     defaultProductId: ctx.config.productId,
     now: ctx.now(),
   });
-}
-
-/** Signs a License file for one activation. */
-export function issueForActivation(
-  ctx: Pick<LicensingContext, 'keys' | 'config' | 'now'>,
-  ent: EntitlementRow,
-  policy: Policy,
-  activation: ActivationRow,
-  opts: IssueForOptions = {},
-): string {
-  return signLicense(activationLicensePayload(ctx, ent, policy, activation, opts), ctx.keys.current());
 }
 
 export function entitlementSummary(ent: EntitlementRow, policy: Policy) {

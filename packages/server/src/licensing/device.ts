@@ -1,12 +1,14 @@
+import type { KeyObject } from 'node:crypto';
 import {
   type CheckInRequest,
   type CheckInResponse,
-  deviceMessageInWindow,
+  importDevicePublicKey,
   type LicensePayload,
   LicensorError,
   matchFingerprint,
   parseDeviceSignature,
   SIGNATURE_WINDOW_MS,
+  verifyDeviceRequestAsync,
 } from '@licensor/shared';
 import type { Db } from '../db/database';
 import {
@@ -26,7 +28,6 @@ import {
 } from './activations';
 import { audit, findEntitlement } from './entitlements';
 import { DEFAULT_POLICY, policyFor, seatLimit } from './policy';
-import type { ApiSigning } from './signing';
 import { verdictMessage, verdictOf } from './verdict';
 
 /** A request as the device signed it: method, path, exact body bytes and the signature header. */
@@ -36,6 +37,23 @@ export interface SignedDeviceRequest {
   path: string;
   body: Uint8Array;
   header: string | undefined;
+}
+
+// Importing an SPKI key costs more than verifying with it; devices check in with the same key every time.
+const KEY_CACHE_SIZE = 10_000;
+const keyCache = new Map<string, KeyObject>();
+
+function devicePublicKey(spki: string): KeyObject {
+  let key = keyCache.get(spki);
+  if (key) {
+    // Refresh recency (Map keeps insertion order: the first entry is the least recently used).
+    keyCache.delete(spki);
+  } else {
+    key = importDevicePublicKey(spki);
+    if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value!);
+  }
+  keyCache.set(spki, key);
+  return key;
 }
 
 export interface AuthenticatedDevice {
@@ -49,11 +67,10 @@ export interface AuthenticatedDevice {
  * Checks a device signature: well-formed header for this activation, timestamp inside the window, Ed25519
  * signature by the activation's current device key. Returns undefined for an unknown activation (nothing to
  * verify against). The nonce's novelty is checked by `consumeNonce` inside the write transaction. The Ed25519
- * check runs off the event loop.
+ * check runs on the thread pool.
  */
 export async function authenticateDevice(
   db: Db,
-  signing: Pick<ApiSigning, 'verifyDevice'>,
   req: SignedDeviceRequest,
   now: Date,
 ): Promise<AuthenticatedDevice | undefined> {
@@ -63,16 +80,14 @@ export async function authenticateDevice(
   }
   const activation = findActivation(db, req.activationId);
   if (!activation) return undefined;
-  const message = deviceMessageInWindow({
+  await verifyDeviceRequestAsync({
     signature,
     method: req.method,
     path: req.path,
     body: req.body,
+    publicKey: devicePublicKey(activation.device_public_key),
     now: now.getTime(),
   });
-  if (!(await signing.verifyDevice(activation.device_public_key, message, signature.sig))) {
-    throw new LicensorError('SIGNATURE_INVALID', 'Device signature does not match this activation');
-  }
   return { activation, nonce: signature.nonce, nonceExpiresAt: signature.ts + SIGNATURE_WINDOW_MS };
 }
 
@@ -111,7 +126,7 @@ export interface CheckInOutcome {
  * caller signs the file from `license` once the commit is durable.
  */
 export function checkIn(
-  ctx: Pick<LicensingContext, 'db' | 'now' | 'keys' | 'config'>,
+  ctx: Pick<LicensingContext, 'db' | 'now' | 'config'>,
   device: AuthenticatedDevice,
   request: CheckInRequest,
 ): CheckInOutcome {

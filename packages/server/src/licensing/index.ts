@@ -9,7 +9,6 @@ export {
   activate,
   checkInIntervalSeconds,
   entitlementSummary,
-  issueForActivation,
   type LicensingContext,
   resolveCode,
 } from './activate';

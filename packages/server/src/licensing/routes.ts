@@ -24,7 +24,7 @@ import { cullLapsedLeases } from './activations';
 import { authenticateDevice, checkIn, cullNonces, deactivate } from './device';
 import { DEFAULT_POLICY } from './policy';
 import { devicesForCode, releaseSeatByHolder } from './seats';
-import type { ApiSigning } from './signing';
+import { signAnswer } from './signing';
 
 /** Where the activation API is mounted. */
 export const API_PREFIX = '/api/v1';
@@ -53,11 +53,15 @@ interface Route {
   method: 'GET' | 'POST' | 'DELETE';
   /** The pattern as documented in openapi.yaml, also the metrics label. */
   path: string;
-  /** Matches the path below the prefix; group 1 is the `:id`. */
-  pattern: RegExp;
   limits: Limiter[];
   handle: (req: ApiRequest) => unknown;
 }
+
+/**
+ * Matches a path below the prefix against a route's documented pattern: `:id` is one segment (group 1), and a
+ * trailing slash and any letter case are accepted, as Express routes accept them.
+ */
+const routePattern = (path: string) => new RegExp(`^${path.replace(':id', '([^/]+)')}/?$`, 'i');
 
 type Limiter = (req: ApiRequest, res: ServerResponse) => Promise<void>;
 
@@ -70,8 +74,6 @@ class WithLicense {
 }
 
 export interface ActivationApiOptions {
-  /** Where signatures are made and checked (libuv's thread pool). */
-  signing: ApiSigning;
   /** Helmet's headers, sent on every answer like the Express routes send them. */
   securityHeaders: readonly (readonly [string, string])[];
   /** Express's compiled `trust proxy` function, so client addresses are derived exactly as elsewhere. */
@@ -151,7 +153,6 @@ export function activationApi(
   const deviceOf = (req: ApiRequest) =>
     authenticateDevice(
       ctx.db,
-      options.signing,
       {
         activationId: req.id,
         method: req.method,
@@ -172,7 +173,6 @@ export function activationApi(
     {
       method: 'GET',
       path: '/keys',
-      pattern: /^\/keys\/?$/i,
       limits: [],
       handle: () => {
         const current = ctx.keys.current().keyId;
@@ -188,7 +188,6 @@ export function activationApi(
     {
       method: 'POST',
       path: '/activations',
-      pattern: /^\/activations\/?$/i,
       limits: limiter(share(2), 'for this license code', codeOf),
       handle: async (req): Promise<WithLicense> => {
         try {
@@ -214,7 +213,6 @@ export function activationApi(
     {
       method: 'POST',
       path: '/activations/:id/check-in',
-      pattern: /^\/activations\/([^/]+)\/check-in\/?$/i,
       limits: [],
       handle: async (req): Promise<CheckInResponse | WithLicense> => {
         const device = await deviceOf(req);
@@ -236,7 +234,6 @@ export function activationApi(
     {
       method: 'DELETE',
       path: '/activations/:id',
-      pattern: /^\/activations\/([^/]+)\/?$/i,
       limits: [],
       handle: async (req) => {
         const device = await deviceOf(req);
@@ -249,7 +246,6 @@ export function activationApi(
     {
       method: 'POST',
       path: '/seats/devices',
-      pattern: /^\/seats\/devices\/?$/i,
       limits: seatLimits,
       handle: (req) => {
         const { code } = parseInput(codeRequestSchema, req.body, 'request');
@@ -259,7 +255,6 @@ export function activationApi(
     {
       method: 'POST',
       path: '/seats/devices/:id/release',
-      pattern: /^\/seats\/devices\/([^/]+)\/release\/?$/i,
       limits: seatLimits,
       handle: (req) => {
         const { code } = parseInput(codeRequestSchema, req.body, 'request');
@@ -267,11 +262,13 @@ export function activationApi(
       },
     },
   ];
+  const matchers = routes.map((r) => ({ ...r, pattern: routePattern(r.path) }));
 
   /** Signs (with the License file, if any) and sends an answer. */
   const send = async (req: IncomingMessage, res: ServerResponse, status: number, out: unknown) => {
     const nonce = String(req.headers[REQUEST_NONCE_HEADER] ?? '').slice(0, 256);
-    const { text, header } = await options.signing.answer(
+    const { text, header } = await signAnswer(
+      ctx.keys.current(),
       out instanceof WithLicense
         ? { status, nonce, body: out.body, license: { field: 'license', payload: out.payload } }
         : { status, nonce, body: out as Record<string, unknown> },
@@ -288,7 +285,7 @@ export function activationApi(
     const below = path.slice(API_PREFIX.length) || '/';
     let route: Route | undefined;
     let id: RegExpExecArray | null = null;
-    for (const r of routes) {
+    for (const r of matchers) {
       if (r.method !== method) continue;
       id = r.pattern.exec(below);
       if (id) {

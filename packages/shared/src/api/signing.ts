@@ -79,11 +79,8 @@ interface DeviceRequestCheck {
   now?: number;
 }
 
-/**
- * The signed message of a device request whose timestamp is inside the window (else throws REPLAYED), for a
- * verifier that checks the signature elsewhere (the server's signing thread).
- */
-export function deviceMessageInWindow(opts: Omit<DeviceRequestCheck, 'publicKey'>): string {
+/** The signed message of a device request whose timestamp is inside the window (else throws REPLAYED). */
+function deviceMessageInWindow(opts: DeviceRequestCheck): string {
   const { signature: s } = opts;
   if (Math.abs((opts.now ?? Date.now()) - s.ts) > SIGNATURE_WINDOW_MS) {
     throw new LicensorError('REPLAYED', 'Request timestamp outside the 5-minute window; check the device clock');
