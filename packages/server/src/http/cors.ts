@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LicensorError } from '@licensor/shared';
 import type { NextFunction, Request, Response } from 'express';
+import vary from 'vary';
 
 /**
  * CORS for browser-based tools (an operator dashboard on another origin). Off by default: without
@@ -47,9 +48,7 @@ export function corsPolicy(
   if (allowed.size === 0) return undefined;
   return (req, res) => {
     // Caches must not serve an answer made for one origin to another.
-    const vary = res.getHeader('Vary');
-    if (!vary) res.setHeader('Vary', 'Origin');
-    else if (!/(^|,)\s*origin\s*(,|$)/i.test(String(vary))) res.setHeader('Vary', `${vary}, Origin`);
+    vary(res, 'Origin');
     const origin = req.headers.origin;
     if (typeof origin !== 'string' || !allowed.has(origin)) return false;
     res.setHeader('Access-Control-Allow-Origin', origin);
