@@ -372,7 +372,7 @@ describe('GroupCommit', () => {
     const walPath = join(dir, 'licensor.db-wal');
     await gc.write(() => db.run('INSERT INTO t VALUES (1)'));
     const current = gcState.wal!.fd;
-    // A retired descriptor left over from a replaced WAL (retire() only keeps one while a sync runs).
+    // A retired descriptor left over from a replaced WAL (close() only keeps one while a sync runs).
     const retired = openSync(walPath, 'r+');
     gcState.retired.push(retired);
     expect([isOpen(current), isOpen(retired)]).toEqual([true, true]);

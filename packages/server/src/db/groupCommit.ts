@@ -206,7 +206,7 @@ export class GroupCommit {
    */
   private walFile(): { fd: number; ino: number } | undefined {
     if (!this.walPath || !this.db.raw.open) {
-      this.retire();
+      this.close();
       return undefined;
     }
     let ino: number;
@@ -216,7 +216,7 @@ export class GroupCommit {
       return undefined;
     }
     if (this.wal?.ino === ino) return this.wal;
-    this.retire();
+    this.close();
     try {
       const fd = openSync(this.walPath, 'r+');
       if (fstatSync(fd).ino !== ino) {
@@ -231,10 +231,11 @@ export class GroupCommit {
   }
 
   /**
-   * Stops using the current WAL descriptor. It is closed once no sync runs: another sync may still be
-   * flushing through it, and a closed descriptor's number could meanwhile name a different file.
+   * Stops using the current WAL descriptor (the database stays open; the next barrier reopens it). It is
+   * closed once no sync runs: another sync may still be flushing through it, and a closed descriptor's number
+   * could meanwhile name a different file.
    */
-  private retire(): void {
+  close(): void {
     if (this.wal) this.retired.push(this.wal.fd);
     this.wal = undefined;
     if (this.inflight === 0) this.closeRetired();
@@ -242,13 +243,5 @@ export class GroupCommit {
 
   private closeRetired(): void {
     for (const fd of this.retired.splice(0)) closeSync(fd);
-  }
-
-  /**
-   * Closes the WAL descriptors (the database stays open; the next barrier reopens it) — at once, or when the
-   * syncs still running through them finish.
-   */
-  close(): void {
-    this.retire();
   }
 }
