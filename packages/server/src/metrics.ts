@@ -35,11 +35,16 @@ export function createMetrics() {
     const end = httpDuration.startTimer();
     res.on('finish', () => {
       // Route patterns, never raw paths, keep label cardinality bounded.
-      const routePath =
-        (req.route?.path as string | undefined) ?? (res.statusCode === 404 ? 'unmatched' : req.baseUrl || 'other');
+      // (mount paths match in any letter case: the label is the documented lower-case pattern)
+      const routePath = req.route?.path as unknown;
       end({
         method: req.method,
-        route: `${req.baseUrl}${typeof routePath === 'string' ? routePath : ''}`,
+        route:
+          typeof routePath === 'string'
+            ? `${req.baseUrl.toLowerCase()}${routePath}`
+            : res.statusCode === 404
+              ? 'unmatched'
+              : 'other',
         status: res.statusCode,
       });
     });

@@ -7,8 +7,9 @@ import { createTestApp, type TestApp } from '../testing';
 import { activationBody, newDevice, seedEntitlement } from './testkit';
 
 /**
- * The activation API runs on plain node:http, beside Express: these tests check that it still answers like
- * the rest of the server (security headers, CORS, metrics) and like a signed JSON API (errors included).
+ * The activation API is one router of the server's Express app: these tests check that it answers like the
+ * rest of the server (security headers, CORS, metrics, client addresses) and like a signed JSON API (errors
+ * included), with Express's own routing (HEAD, trailing slashes, letter case, percent-decoding, body limit).
  */
 
 let t: TestApp;
@@ -73,7 +74,7 @@ function expectSigned(
   ).toMatchObject({ keyId: t.keys.current().keyId });
 }
 
-describe('activation API on plain Node: headers', () => {
+describe('activation API: headers', () => {
   it('sends the same security headers as the Express routes, on success and on errors', async () => {
     const express = await request(t.licensor.app).get('/healthz');
     expect(express.status).toBe(200);
@@ -144,7 +145,7 @@ describe('activation API on plain Node: headers', () => {
   });
 });
 
-describe('activation API on plain Node: routing', () => {
+describe('activation API: routing', () => {
   it('HEAD /api/v1/keys answers 200 with the headers of GET and no body', async () => {
     const get = await request(t.licensor.app).get('/api/v1/keys');
     const nonce = newNonce();
@@ -264,7 +265,7 @@ describe('activation API on plain Node: routing', () => {
   });
 });
 
-describe('activation API on plain Node: CORS', () => {
+describe('activation API: CORS', () => {
   const ALLOWED = 'https://admin.example.com';
   let c: TestApp | undefined;
   afterEach(async () => {
@@ -293,7 +294,7 @@ describe('activation API on plain Node: CORS', () => {
     expect(pre.headers['access-control-allow-headers']).toMatch(/Licensor-Nonce/);
     expect(pre.headers['access-control-allow-credentials']).toBeUndefined();
     expect(pre.text ?? '').toBe('');
-    // The preflight is answered by the activation API like its other answers: helmet's headers included.
+    // The preflight goes through the app's middleware chain like every other request: helmet's headers included.
     expect(pre.headers['x-content-type-options']).toBe('nosniff');
 
     for (const origin of ['https://evil.example.com', `${ALLOWED}.evil.com`, 'null']) {
@@ -314,5 +315,39 @@ describe('activation API on plain Node: CORS', () => {
     const res = await request(t.licensor.app).get('/api/v1/keys').set('Origin', ALLOWED);
     expect(res.status).toBe(200);
     expect(Object.keys(res.headers).filter((h) => h.startsWith('access-control-'))).toEqual([]);
+  });
+});
+
+describe('activation API: client addresses', () => {
+  let c: TestApp | undefined;
+  afterEach(async () => {
+    await c?.destroy();
+    c = undefined;
+  });
+
+  it("limits per client address as Express derives it (X-Forwarded-For only from LICENSOR_TRUST_PROXY's proxies)", async () => {
+    // 12/min per address on the whole API; supertest connects from loopback, which is the trusted proxy here.
+    c = createTestApp({ apiRateLimit: 12, trustProxy: 'loopback' });
+    const keys = (forwardedFor: string) =>
+      request(c!.licensor.app).get('/api/v1/keys').set('X-Forwarded-For', forwardedFor);
+    for (let i = 0; i < 12; i++) expect((await keys('203.0.113.7')).status).toBe(200);
+    const limited = await keys('203.0.113.7');
+    expect(limited.status).toBe(429);
+    expect(limited.body.error.code).toBe('RATE_LIMITED');
+    expect(limited.headers['retry-after']).toMatch(/^\d+$/);
+    // Another client behind the same proxy has its own budget.
+    expect((await keys('198.51.100.9')).status).toBe(200);
+  });
+
+  it('ignores X-Forwarded-For when no proxy is trusted: every forged address shares the real one', async () => {
+    c = createTestApp({ apiRateLimit: 12 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 13; i++) {
+      statuses.push(
+        (await request(c.licensor.app).get('/api/v1/keys').set('X-Forwarded-For', `203.0.113.${i}`)).status,
+      );
+    }
+    expect(statuses.slice(0, 12).every((s) => s === 200)).toBe(true);
+    expect(statuses[12]).toBe(429);
   });
 });
