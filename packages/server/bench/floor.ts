@@ -131,5 +131,16 @@ app.post('/floor/activations/:id/check-in', rawBody, async (req, res) => {
 
 // Readiness probe for the bench harness (not measured).
 app.get('/floor/ready', (_req, res) => void res.send('ok'));
+// A refused request (a bad device signature) is counted as non-2xx by the benchmark; no stack trace on stderr.
+app.use(
+  (
+    err: { status?: number; statusCode?: number },
+    _req: express.Request,
+    res: express.Response,
+    _next: express.NextFunction,
+  ) => {
+    res.status(err.status ?? err.statusCode ?? 500).end();
+  },
+);
 
 app.listen(Number(process.env.PORT), '127.0.0.1');
