@@ -1,4 +1,6 @@
 import { X509Certificate } from 'node:crypto';
+import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { newNonce, verifyResponse } from '@licensor/shared';
 import request from 'supertest';
@@ -225,7 +227,7 @@ describe('activation API: routing', () => {
     expectSigned(res, nonce, 413);
   });
 
-  it('leaves paths outside the prefix to Express (its 404, unsigned)', async () => {
+  it("answers paths outside the prefix with the app's own 404, unsigned", async () => {
     for (const path of ['/api/v1x/keys', '/api/v10/keys', '/api/v1keys', '/api/keys']) {
       const res = await request(t.licensor.app).get(path).set('licensor-nonce', newNonce());
       expect(res.status, path).toBe(404);
@@ -349,5 +351,77 @@ describe('activation API: client addresses', () => {
     }
     expect(statuses.slice(0, 12).every((s) => s === 200)).toBe(true);
     expect(statuses[12]).toBe(429);
+  });
+});
+
+describe('activation API: request bodies over a real socket', () => {
+  let server: Server;
+  let port: number;
+  beforeAll(async () => {
+    server = createServer(t.licensor.app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  /** One POST to /api/v1/activations; `chunks` are sent chunked unless a Content-Length header is given. */
+  const post = (headers: Record<string, string>, chunks: Buffer[], agent?: Agent) =>
+    new Promise<{ status: number; headers: IncomingHttpHeaders; text: string }>((resolve, reject) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port, path: '/api/v1/activations', method: 'POST', headers, agent },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (c: Buffer) => parts.push(c));
+          res.on('end', () =>
+            resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(parts).toString('utf8') }),
+          );
+          res.on('error', reject);
+        },
+      );
+      // The server may answer (and stop reading) before a refused body is fully sent.
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
+      });
+      for (const chunk of chunks) req.write(chunk);
+      req.end();
+    });
+
+  it('refuses a chunked body that grows over 64 KiB with a signed 413 PAYLOAD_TOO_LARGE', async () => {
+    const nonce = newNonce();
+    const chunk = Buffer.alloc(16 * 1024, 0x20);
+    const res = await post({ 'content-type': 'application/json', 'licensor-nonce': nonce }, [
+      chunk,
+      chunk,
+      chunk,
+      chunk,
+      chunk,
+    ]);
+    expect(res.status).toBe(413);
+    expect(JSON.parse(res.text).error.code).toBe('PAYLOAD_TOO_LARGE');
+    expectSigned({ ...res, headers: res.headers as Record<string, string> }, nonce, 413);
+  });
+
+  it('keeps a kept-alive connection usable after refusing a compressed body', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<unknown>();
+    const onConnection = (socket: unknown) => sockets.add(socket);
+    server.on('connection', onConnection);
+    try {
+      const ent = seedEntitlement(t.db, { seats: 5 });
+      const body = Buffer.from(JSON.stringify(activationBody(newDevice(), ent.code!)));
+      const json = { 'content-type': 'application/json', 'content-length': String(body.length) };
+      const refused = await post({ ...json, 'content-encoding': 'deflate' }, [body], agent);
+      expect(refused.status).toBe(400);
+      expect(JSON.parse(refused.text).error.message).toMatch(/Content-Encoding deflate/);
+      const accepted = await post(json, [body], agent);
+      expect(accepted.status, accepted.text).toBe(200);
+      expect(JSON.parse(accepted.text).status).toBe('VALID');
+      expect(sockets.size).toBe(1);
+    } finally {
+      server.off('connection', onConnection);
+      agent.destroy();
+    }
   });
 });
