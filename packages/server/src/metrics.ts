@@ -35,16 +35,18 @@ export function createMetrics() {
     const end = httpDuration.startTimer();
     res.on('finish', () => {
       // Route patterns, never raw paths, keep label cardinality bounded.
-      // (mount paths match in any letter case: the label is the documented lower-case pattern)
+      // Mount paths match in any letter case: labels use the documented lower-case pattern. A request refused
+      // before any route (rate limit, body limit, admin auth) is labelled with the router it reached.
       const routePath = req.route?.path as unknown;
+      const mount = req.baseUrl.toLowerCase();
       end({
         method: req.method,
         route:
           typeof routePath === 'string'
-            ? `${req.baseUrl.toLowerCase()}${routePath}`
+            ? `${mount}${routePath}`
             : res.statusCode === 404
               ? 'unmatched'
-              : 'other',
+              : mount || 'other',
         status: res.statusCode,
       });
     });
