@@ -84,6 +84,21 @@ export async function startBareExpress(): Promise<Child> {
   );
 }
 
+/**
+ * The floor endpoints (floor.ts): the irreducible work of an activation and of a check-in, on Express, through
+ * the same group commit and crypto. `keysFile` lists the device keys check-ins are signed with.
+ */
+export async function startFloor(keysFile: string): Promise<Child> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'licensor-floor-'));
+  return spawnNode(
+    [join(ROOT, 'packages/server/bench/floor.ts')],
+    { PORT: String(port), FLOOR_DIR: dataDir, FLOOR_KEYS: keysFile },
+    `http://127.0.0.1:${port}/floor/ready`,
+    dataDir,
+  );
+}
+
 export interface LoadResult {
   name: string;
   requests: number;

@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import helmet, { type HelmetOptions } from 'helmet';
 import { adminAuth } from './admin/auth';
@@ -6,9 +5,8 @@ import { codesRouter } from './admin/codes';
 import { adminRouter } from './admin/router';
 import type { Config } from './config';
 import type { Db } from './db/database';
-import { cors, corsPolicy } from './http/cors';
+import { cors } from './http/cors';
 import { errorHandler } from './http/errors';
-import { helmetHeaders } from './http/node';
 import { registerDailyJobs } from './jobs/daily';
 import type { KeyStore } from './keys/keystore';
 import { kitAdminRouter, kitRouter } from './kit';
@@ -17,7 +15,7 @@ import { registerFamilyCJobs } from './koogallery/familyC';
 import { MessageLog } from './koogallery/messageLog';
 import { OpenApiClient } from './koogallery/openApi';
 import { produceRouter } from './koogallery/produce';
-import { activationApi } from './licensing/routes';
+import { API_PREFIX, activationRouter } from './licensing/routes';
 import type { Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { Outbox, type OutboxOptions } from './outbox/outbox';
@@ -32,14 +30,9 @@ export interface AppDeps {
   outbox?: OutboxOptions;
 }
 
-/** Answers one HTTP request (what `http.createServer` and supertest take). */
-export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
-
 export interface LicensorApp {
-  /** The whole server: the activation API on plain Node, everything else through Express. */
-  app: RequestHandler;
-  /** The Express part (production interface, Kit, admin API, health, metrics). */
-  express: Express;
+  /** The whole server, one Express app (what `http.createServer` and supertest take). */
+  app: Express;
   ctx: KooContext;
   metrics: Metrics;
   /** Starts background work (outbox worker). Tests drive the app without it. */
@@ -91,6 +84,9 @@ export function createApp(deps: AppDeps): LicensorApp {
     res.end(await metrics.registry.metrics());
   });
 
+  // The activation API for desktop clients: signed JSON answers and its own error shape (licensing/routes.ts).
+  app.use(API_PREFIX, activationRouter(ctx, metrics));
+
   // The marketplace's production interface: raw bodies, signed answers, its own error handling.
   // (mounted before any body parser so it reads the exact bytes it must verify)
   app.use(kitRouter(ctx));
@@ -109,20 +105,8 @@ export function createApp(deps: AppDeps): LicensorApp {
   });
   app.use(errorHandler(log));
 
-  // The activation API serves every installed copy; it runs without Express (see http/node.ts), so middleware
-  // added to `app` above does not apply to /api/v1: give the activation API its own (licensing/routes.ts).
-  const api = activationApi(ctx, metrics, {
-    securityHeaders: helmetHeaders(HELMET_OPTIONS),
-    trustProxy: app.get('trust proxy fn'),
-    cors: corsPolicy(config.corsOrigins),
-  });
-  const handler: RequestHandler = (req, res) => {
-    if (!api(req, res)) app(req, res);
-  };
-
   return {
-    app: handler,
-    express: app,
+    app,
     ctx,
     metrics,
     start: () => outbox.start(),

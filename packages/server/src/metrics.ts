@@ -35,11 +35,18 @@ export function createMetrics() {
     const end = httpDuration.startTimer();
     res.on('finish', () => {
       // Route patterns, never raw paths, keep label cardinality bounded.
-      const routePath =
-        (req.route?.path as string | undefined) ?? (res.statusCode === 404 ? 'unmatched' : req.baseUrl || 'other');
+      // Mount paths match in any letter case: labels use the documented lower-case pattern. A request refused
+      // before any route (rate limit, body limit, admin auth) is labelled with the router it reached.
+      const routePath = req.route?.path as unknown;
+      const mount = req.baseUrl.toLowerCase();
       end({
         method: req.method,
-        route: `${req.baseUrl}${typeof routePath === 'string' ? routePath : ''}`,
+        route:
+          typeof routePath === 'string'
+            ? `${mount}${routePath}`
+            : res.statusCode === 404
+              ? 'unmatched'
+              : mount || 'other',
         status: res.statusCode,
       });
     });

@@ -1,7 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LicensorError } from '@licensor/shared';
 import type { NextFunction, Request, Response } from 'express';
-import vary from 'vary';
 
 /**
  * CORS for browser-based tools (an operator dashboard on another origin). Off by default: without
@@ -38,37 +36,26 @@ export function normalizeOrigin(value: string): string {
 }
 
 /**
- * The CORS policy for the configured origins on plain Node requests (the activation API runs without
- * Express). Sets the headers an allowed origin gets; returns true when it answered a preflight itself.
+ * CORS middleware for the configured origins, on every route of the app: sets the headers an allowed origin
+ * gets and answers its preflights (204); any other request goes on unchanged.
  */
-export function corsPolicy(
-  origins: readonly string[],
-): ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined {
+export function cors(origins: readonly string[]) {
   const allowed = new Set(origins.filter((o) => o.trim() !== '').map((o) => normalizeOrigin(o.trim())));
-  if (allowed.size === 0) return undefined;
-  return (req, res) => {
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (allowed.size === 0) return next();
     // Caches must not serve an answer made for one origin to another.
-    vary(res, 'Origin');
+    res.vary('Origin');
     const origin = req.headers.origin;
-    if (typeof origin !== 'string' || !allowed.has(origin)) return false;
+    if (typeof origin !== 'string' || !allowed.has(origin)) return next();
     res.setHeader('Access-Control-Allow-Origin', origin);
     res.setHeader('Access-Control-Expose-Headers', EXPOSED_HEADERS);
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
       res.setHeader('Access-Control-Allow-Methods', ALLOWED_METHODS);
       res.setHeader('Access-Control-Allow-Headers', ALLOWED_HEADERS);
       res.setHeader('Access-Control-Max-Age', String(PREFLIGHT_MAX_AGE_S));
-      res.statusCode = 204;
-      res.end();
-      return true;
+      res.status(204).end();
+      return;
     }
-    return false;
-  };
-}
-
-/** The same policy as Express middleware (admin API, production interface, health and metrics). */
-export function cors(origins: readonly string[]) {
-  const policy = corsPolicy(origins);
-  return (req: Request, res: Response, next: NextFunction) => {
-    if (!policy?.(req, res)) next();
+    next();
   };
 }

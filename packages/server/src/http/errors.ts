@@ -23,6 +23,18 @@ export function toApiError(err: unknown, log: Logger): LicensorError {
   const status = (err as { status?: number; type?: string })?.status;
   if (err instanceof LicensorError) return err;
   if (status === 413) return new LicensorError('PAYLOAD_TOO_LARGE', 'Request body too large');
+  // express.raw({ inflate: false }): signatures cover the bytes as sent, so compressed bodies are refused.
+  if ((err as { type?: string }).type === 'encoding.unsupported') {
+    const encoding = String((err as { encoding?: unknown }).encoding ?? 'unknown');
+    return new LicensorError(
+      'INVALID_INPUT',
+      `Content-Encoding ${encoding} is not accepted; send the body uncompressed`,
+    );
+  }
+  // Express's router fails to decode a route parameter such as `:id` with a URIError (status 400).
+  if (err instanceof URIError && status === 400) {
+    return new LicensorError('INVALID_INPUT', 'The id in the URL is not valid percent-encoding');
+  }
   if (status === 400 && (err as { type?: string }).type === 'entity.parse.failed') {
     return new LicensorError('INVALID_INPUT', 'Request body is not valid JSON');
   }

@@ -1,4 +1,6 @@
 import { X509Certificate } from 'node:crypto';
+import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { newNonce, verifyResponse } from '@licensor/shared';
 import request from 'supertest';
@@ -7,8 +9,9 @@ import { createTestApp, type TestApp } from '../testing';
 import { activationBody, newDevice, seedEntitlement } from './testkit';
 
 /**
- * The activation API runs on plain node:http, beside Express: these tests check that it still answers like
- * the rest of the server (security headers, CORS, metrics) and like a signed JSON API (errors included).
+ * The activation API is one router of the server's Express app: these tests check that it answers like the
+ * rest of the server (security headers, CORS, metrics, client addresses) and like a signed JSON API (errors
+ * included), with Express's own routing (HEAD, trailing slashes, letter case, percent-decoding, body limit).
  */
 
 let t: TestApp;
@@ -73,7 +76,7 @@ function expectSigned(
   ).toMatchObject({ keyId: t.keys.current().keyId });
 }
 
-describe('activation API on plain Node: headers', () => {
+describe('activation API: headers', () => {
   it('sends the same security headers as the Express routes, on success and on errors', async () => {
     const express = await request(t.licensor.app).get('/healthz');
     expect(express.status).toBe(200);
@@ -144,7 +147,7 @@ describe('activation API on plain Node: headers', () => {
   });
 });
 
-describe('activation API on plain Node: routing', () => {
+describe('activation API: routing', () => {
   it('HEAD /api/v1/keys answers 200 with the headers of GET and no body', async () => {
     const get = await request(t.licensor.app).get('/api/v1/keys');
     const nonce = newNonce();
@@ -224,7 +227,7 @@ describe('activation API on plain Node: routing', () => {
     expectSigned(res, nonce, 413);
   });
 
-  it('leaves paths outside the prefix to Express (its 404, unsigned)', async () => {
+  it("answers paths outside the prefix with the app's own 404, unsigned", async () => {
     for (const path of ['/api/v1x/keys', '/api/v10/keys', '/api/v1keys', '/api/keys']) {
       const res = await request(t.licensor.app).get(path).set('licensor-nonce', newNonce());
       expect(res.status, path).toBe(404);
@@ -264,7 +267,7 @@ describe('activation API on plain Node: routing', () => {
   });
 });
 
-describe('activation API on plain Node: CORS', () => {
+describe('activation API: CORS', () => {
   const ALLOWED = 'https://admin.example.com';
   let c: TestApp | undefined;
   afterEach(async () => {
@@ -293,7 +296,7 @@ describe('activation API on plain Node: CORS', () => {
     expect(pre.headers['access-control-allow-headers']).toMatch(/Licensor-Nonce/);
     expect(pre.headers['access-control-allow-credentials']).toBeUndefined();
     expect(pre.text ?? '').toBe('');
-    // The preflight is answered by the activation API like its other answers: helmet's headers included.
+    // The preflight goes through the app's middleware chain like every other request: helmet's headers included.
     expect(pre.headers['x-content-type-options']).toBe('nosniff');
 
     for (const origin of ['https://evil.example.com', `${ALLOWED}.evil.com`, 'null']) {
@@ -314,5 +317,111 @@ describe('activation API on plain Node: CORS', () => {
     const res = await request(t.licensor.app).get('/api/v1/keys').set('Origin', ALLOWED);
     expect(res.status).toBe(200);
     expect(Object.keys(res.headers).filter((h) => h.startsWith('access-control-'))).toEqual([]);
+  });
+});
+
+describe('activation API: client addresses', () => {
+  let c: TestApp | undefined;
+  afterEach(async () => {
+    await c?.destroy();
+    c = undefined;
+  });
+
+  it("limits per client address as Express derives it (X-Forwarded-For only from LICENSOR_TRUST_PROXY's proxies)", async () => {
+    // 12/min per address on the whole API; supertest connects from loopback, which is the trusted proxy here.
+    c = createTestApp({ apiRateLimit: 12, trustProxy: 'loopback' });
+    const keys = (forwardedFor: string) =>
+      request(c!.licensor.app).get('/api/v1/keys').set('X-Forwarded-For', forwardedFor);
+    for (let i = 0; i < 12; i++) expect((await keys('203.0.113.7')).status).toBe(200);
+    const limited = await keys('203.0.113.7');
+    expect(limited.status).toBe(429);
+    expect(limited.body.error.code).toBe('RATE_LIMITED');
+    expect(limited.headers['retry-after']).toMatch(/^\d+$/);
+    // Another client behind the same proxy has its own budget.
+    expect((await keys('198.51.100.9')).status).toBe(200);
+  });
+
+  it('ignores X-Forwarded-For when no proxy is trusted: every forged address shares the real one', async () => {
+    c = createTestApp({ apiRateLimit: 12 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 13; i++) {
+      statuses.push(
+        (await request(c.licensor.app).get('/api/v1/keys').set('X-Forwarded-For', `203.0.113.${i}`)).status,
+      );
+    }
+    expect(statuses.slice(0, 12).every((s) => s === 200)).toBe(true);
+    expect(statuses[12]).toBe(429);
+  });
+});
+
+describe('activation API: request bodies over a real socket', () => {
+  let server: Server;
+  let port: number;
+  beforeAll(async () => {
+    server = createServer(t.licensor.app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  /** One POST to /api/v1/activations; `chunks` are sent chunked unless a Content-Length header is given. */
+  const post = (headers: Record<string, string>, chunks: Buffer[], agent?: Agent) =>
+    new Promise<{ status: number; headers: IncomingHttpHeaders; text: string }>((resolve, reject) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port, path: '/api/v1/activations', method: 'POST', headers, agent },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (c: Buffer) => parts.push(c));
+          res.on('end', () =>
+            resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(parts).toString('utf8') }),
+          );
+          res.on('error', reject);
+        },
+      );
+      // The server may answer (and stop reading) before a refused body is fully sent.
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
+      });
+      for (const chunk of chunks) req.write(chunk);
+      req.end();
+    });
+
+  it('refuses a chunked body that grows over 64 KiB with a signed 413 PAYLOAD_TOO_LARGE', async () => {
+    const nonce = newNonce();
+    const chunk = Buffer.alloc(16 * 1024, 0x20);
+    const res = await post({ 'content-type': 'application/json', 'licensor-nonce': nonce }, [
+      chunk,
+      chunk,
+      chunk,
+      chunk,
+      chunk,
+    ]);
+    expect(res.status).toBe(413);
+    expect(JSON.parse(res.text).error.code).toBe('PAYLOAD_TOO_LARGE');
+    expectSigned({ ...res, headers: res.headers as Record<string, string> }, nonce, 413);
+  });
+
+  it('keeps a kept-alive connection usable after refusing a compressed body', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<unknown>();
+    const onConnection = (socket: unknown) => sockets.add(socket);
+    server.on('connection', onConnection);
+    try {
+      const ent = seedEntitlement(t.db, { seats: 5 });
+      const body = Buffer.from(JSON.stringify(activationBody(newDevice(), ent.code!)));
+      const json = { 'content-type': 'application/json', 'content-length': String(body.length) };
+      const refused = await post({ ...json, 'content-encoding': 'deflate' }, [body], agent);
+      expect(refused.status).toBe(400);
+      expect(JSON.parse(refused.text).error.message).toMatch(/Content-Encoding deflate/);
+      const accepted = await post(json, [body], agent);
+      expect(accepted.status, accepted.text).toBe(200);
+      expect(JSON.parse(accepted.text).status).toBe('VALID');
+      expect(sockets.size).toBe(1);
+    } finally {
+      server.off('connection', onConnection);
+      agent.destroy();
+    }
   });
 });

@@ -58,5 +58,5 @@ export {
   seatLimit,
   setProductPolicy,
 } from './policy';
-export { activationApi } from './routes';
+export { activationRouter } from './routes';
 export { isPastExpiry, type Verdict, verdictOf } from './verdict';

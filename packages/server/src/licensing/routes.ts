@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type ActivateResponse,
   activateRequestSchema,
@@ -7,16 +6,15 @@ import {
   codeRequestSchema,
   DEVICE_SIGNATURE_HEADER,
   type KeysResponse,
-  type LicensePayload,
   LicensorError,
   normalizeLicenseCode,
   REQUEST_NONCE_HEADER,
   RESPONSE_SIGNATURE_HEADER,
+  signLicenseAsync,
 } from '@licensor/shared';
-import { ipKeyGenerator, MemoryStore, type Options as RateLimitOptions } from 'express-rate-limit';
-import proxyAddr from 'proxy-addr';
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { parseInput, toApiError } from '../http/errors';
-import { endJson, readBody } from '../http/node';
 import type { KooContext } from '../koogallery/context';
 import type { Metrics } from '../metrics';
 import { bindActivation, checkInIntervalSeconds, entitlementSummary } from './activate';
@@ -26,7 +24,7 @@ import { DEFAULT_POLICY } from './policy';
 import { devicesForCode, releaseSeatByHolder } from './seats';
 import { signAnswer } from './signing';
 
-/** Where the activation API is mounted. */
+/** Where the activation API is mounted (Express matches mount paths in any letter case). */
 export const API_PREFIX = '/api/v1';
 /** Largest accepted request body; an activation request is about 1 kB. */
 export const API_BODY_LIMIT = 64 * 1024;
@@ -35,312 +33,208 @@ const MAINTENANCE_INTERVAL_MS = 60_000;
 const NONCE_CULL_EVERY = 2000;
 const RATE_WINDOW_MS = 60_000;
 
-/** A request as the handlers see it: the exact body bytes (device signatures cover them) and the parsed JSON. */
-interface ApiRequest {
-  method: string;
-  /** The URL path as received, without the query string: what a device signs. */
-  path: string;
-  /** The route's `:id`, decoded. */
-  id: string;
-  headers: IncomingMessage['headers'];
-  /** The client address (X-Forwarded-For only from proxies LICENSOR_TRUST_PROXY names). */
-  ip: () => string;
-  rawBody: Buffer;
-  body: unknown;
-}
-
-interface Route {
-  method: 'GET' | 'POST' | 'DELETE';
-  /** The pattern as documented in openapi.yaml, also the metrics label. */
-  path: string;
-  limits: Limiter[];
-  handle: (req: ApiRequest) => unknown;
-}
-
 /**
- * Matches a path below the prefix against a route's documented pattern: `:id` is one segment (group 1), and a
- * trailing slash and any letter case are accepted, as Express routes accept them.
- */
-const routePattern = (path: string) => new RegExp(`^${path.replace(':id', '([^/]+)')}/?$`, 'i');
-
-type Limiter = (req: ApiRequest, res: ServerResponse) => Promise<void>;
-
-/** An answer whose License file (field `license`) is signed together with the response, off the event loop. */
-class WithLicense {
-  constructor(
-    readonly body: { license: string } & object,
-    readonly payload: LicensePayload,
-  ) {}
-}
-
-export interface ActivationApiOptions {
-  /** Helmet's headers, sent on every answer like the Express routes send them. */
-  securityHeaders: readonly (readonly [string, string])[];
-  /** Express's compiled `trust proxy` function, so client addresses are derived exactly as elsewhere. */
-  trustProxy: (address: string, hop: number) => boolean;
-  /** CORS for configured origins; returns true when it answered a preflight. */
-  cors?: (req: IncomingMessage, res: ServerResponse) => boolean;
-}
-
-/**
- * A per-minute limit (express-rate-limit's store, draft-7 `RateLimit` headers): per client address on the whole
+ * A per-minute limit (draft-7 `RateLimit` headers, `Retry-After` when exceeded): per client address on the whole
  * API, stricter per code where a code is the only credential. `keyOf` returning undefined skips the request.
  */
-function limiter(perMinute: number, what: string, keyOf: (req: ApiRequest) => string | undefined): Limiter[] {
+function limiter(perMinute: number, what: string, keyOf?: (req: Request) => string | undefined): RequestHandler[] {
   if (perMinute <= 0) return [];
-  const store = new MemoryStore();
-  store.init({ windowMs: RATE_WINDOW_MS } as RateLimitOptions);
   return [
-    async (req, res) => {
-      const key = keyOf(req);
-      if (key === undefined) return;
-      const { totalHits, resetTime } = await store.increment(key);
-      const resetSeconds = resetTime ? Math.max(0, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : 60;
-      res.setHeader('RateLimit-Policy', `${perMinute};w=${RATE_WINDOW_MS / 1000}`);
-      res.setHeader(
-        'RateLimit',
-        `limit=${perMinute}, remaining=${Math.max(0, perMinute - totalHits)}, reset=${resetSeconds}`,
-      );
-      if (totalHits <= perMinute) return;
-      const retryAfterSeconds = Math.max(1, resetSeconds);
-      res.setHeader('Retry-After', String(retryAfterSeconds));
-      throw new LicensorError('RATE_LIMITED', `Too many requests ${what}; retry in ${retryAfterSeconds} s`, {
-        retryAfterSeconds,
-      });
-    },
+    rateLimit({
+      windowMs: RATE_WINDOW_MS,
+      limit: perMinute,
+      standardHeaders: 'draft-7',
+      legacyHeaders: false,
+      // Ignoring X-Forwarded-For unless LICENSOR_TRUST_PROXY names the proxies is deliberate: no console warning.
+      validate: { xForwardedForHeader: false },
+      // A socket that closed already has no address; such a request is counted under one key.
+      keyGenerator: keyOf ? (req) => keyOf(req) ?? '' : (req) => ipKeyGenerator(req.ip ?? 'unknown'),
+      skip: keyOf ? (req) => keyOf(req) === undefined : undefined,
+      handler: (req, _res, next) => {
+        const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+        const retryAfterSeconds = reset ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000)) : 60;
+        next(
+          new LicensorError('RATE_LIMITED', `Too many requests ${what}; retry in ${retryAfterSeconds} s`, {
+            retryAfterSeconds,
+          }),
+        );
+      },
+    }),
   ];
 }
 
-const codeOf = (req: ApiRequest): string | undefined => {
+const codeOf = (req: Request): string | undefined => {
   const code = (req.body as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' && code.trim() ? `code:${normalizeLicenseCode(code).slice(0, 64)}` : undefined;
 };
 
-function parseJsonBody(raw: Buffer): unknown {
-  if (raw.length === 0) return undefined;
-  try {
-    return JSON.parse(raw.toString('utf8'));
-  } catch {
-    throw new LicensorError('INVALID_INPUT', 'Request body is not valid JSON; send a JSON object');
+/** The exact body bytes (device signatures cover them), kept beside the parsed JSON. */
+const rawBodyOf = (req: Request): Buffer => (req as Request & { rawBody: Buffer }).rawBody;
+
+/** Keeps the bytes express.raw read and parses them as JSON whatever the Content-Type says. */
+function parseJsonBody(req: Request, _res: Response, next: NextFunction) {
+  const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+  (req as Request & { rawBody: Buffer }).rawBody = raw;
+  if (raw.length === 0) {
+    req.body = undefined;
+    return next();
   }
+  try {
+    req.body = JSON.parse(raw.toString('utf8'));
+  } catch {
+    return next(new LicensorError('INVALID_INPUT', 'Request body is not valid JSON; send a JSON object'));
+  }
+  next();
 }
+
+/** The path the device signed: the URL path as received (without the query string). */
+const signedPath = (req: Request) => req.originalUrl.split('?')[0] ?? req.originalUrl;
 
 /**
  * The activation API for desktop clients, mounted at `/api/v1`: activate, check in, deactivate, list and free
  * seats, and the signing certificates. JSON in, signed JSON out (`Licensor-Signature` over status, the request's
  * `Licensor-Nonce`, a timestamp and the body, errors and rate-limit answers included), one error shape.
- *
- * It runs on plain Node (see http/node.ts for why): the returned function answers requests under the prefix and
- * returns false for every other request, which the caller hands to Express.
+ * Ed25519 work (device signatures, License files, answers) runs on libuv's thread pool.
  */
-export function activationApi(
-  ctx: KooContext,
-  metrics: Metrics,
-  options: ActivationApiOptions,
-): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function activationRouter(ctx: KooContext, metrics: Metrics): Router {
+  const router = express.Router();
   const perIp = ctx.config.apiRateLimit;
   // Stricter limits derive from the per-address one; 0 switches them all off (a gateway limits instead).
   const share = (divisor: number) => (perIp > 0 ? Math.max(1, Math.floor(perIp / divisor)) : 0);
-  const byAddress = (req: ApiRequest) => ipKeyGenerator(req.ip());
-  const perAddress = limiter(perIp, 'from this address', byAddress);
   let deviceRequests = 0;
 
   const afterDeviceRequest = () => {
     if (++deviceRequests % NONCE_CULL_EVERY === 0) cullNonces(ctx.db, ctx.now());
   };
 
+  /** Signs an answer for the request's nonce and sends it (HEAD gets the headers only, as Express does). */
+  const reply = async (req: Request, res: Response, body: object, status = 200) => {
+    const nonce = String(req.headers[REQUEST_NONCE_HEADER] ?? '').slice(0, 256);
+    const { text, header } = await signAnswer(ctx.keys.current(), {
+      status,
+      nonce,
+      body: body as Record<string, unknown>,
+    });
+    res
+      .status(status)
+      .set(RESPONSE_SIGNATURE_HEADER, header)
+      .set('Cache-Control', 'no-store')
+      .set('Content-Type', 'application/json; charset=utf-8')
+      .send(text);
+  };
+
+  /** A License file signed by the current key, off the event loop. */
+  const licenseFile = (payload: Parameters<typeof signLicenseAsync>[0]) =>
+    signLicenseAsync(payload, ctx.keys.current());
+
   /** The activation a device-signed request acts for (signature, timestamp and nonce checked), if known. */
-  const deviceOf = (req: ApiRequest) =>
+  const deviceOf = (req: Request) =>
     authenticateDevice(
       ctx.db,
       {
-        activationId: req.id,
+        activationId: String(req.params.id),
         method: req.method,
-        path: req.path,
-        body: req.rawBody,
-        header: req.headers[DEVICE_SIGNATURE_HEADER] as string | undefined,
+        path: signedPath(req),
+        body: rawBodyOf(req),
+        header: req.get(DEVICE_SIGNATURE_HEADER),
       },
       ctx.now(),
     );
 
+  const perAddress = limiter(perIp, 'from this address');
+  if (perAddress.length > 0) router.use(perAddress);
+  // Compressed bodies are refused (inflate: false): device signatures cover the bytes as sent.
+  router.use(express.raw({ type: () => true, limit: API_BODY_LIMIT, inflate: false }), parseJsonBody);
+
   let keysBody: KeysResponse | undefined;
+  router.get('/keys', (req, res) => {
+    const current = ctx.keys.current().keyId;
+    if (keysBody?.current !== current) {
+      keysBody = {
+        current,
+        signing: ctx.keys.list().map((k) => ({ keyId: k.keyId, certificatePem: ctx.keys.certificate(k.keyId) })),
+      };
+    }
+    return reply(req, res, keysBody);
+  });
+
+  router.post('/activations', ...limiter(share(2), 'for this license code', codeOf), async (req, res) => {
+    let body: ActivateResponse;
+    try {
+      const input = parseInput(activateRequestSchema, req.body, 'activation request');
+      const result = await bindActivation(ctx, input, { write: (fn) => ctx.db.batched(fn) });
+      metrics.activations.inc({ code: 'VALID' });
+      body = {
+        activationId: result.activation.id,
+        license: await licenseFile(result.payload),
+        status: 'VALID',
+        entitlement: entitlementSummary(result.entitlement, result.policy),
+        checkInIntervalSeconds: checkInIntervalSeconds(result.policy),
+        serverTime: ctx.now().toISOString(),
+        reactivated: result.reactivated,
+      };
+    } catch (err) {
+      metrics.activations.inc({ code: err instanceof LicensorError ? err.code : 'INTERNAL' });
+      throw err;
+    }
+    return reply(req, res, body);
+  });
+
+  router.post('/activations/:id/check-in', async (req, res) => {
+    const device = await deviceOf(req);
+    const input = parseInput(checkInRequestSchema, req.body ?? {}, 'check-in');
+    if (!device) {
+      const body: CheckInResponse = {
+        status: 'NOT_FOUND',
+        message: 'This server does not know this activation. Activate the license again.',
+        checkInIntervalSeconds: checkInIntervalSeconds(DEFAULT_POLICY),
+        serverTime: ctx.now().toISOString(),
+      };
+      return reply(req, res, body);
+    }
+    const outcome = await ctx.db.batched(() => checkIn(ctx, device, input));
+    afterDeviceRequest();
+    if (!outcome.license) return reply(req, res, outcome.response);
+    // The License file is signed after the commit is durable: a file never exists for a state that was lost.
+    return reply(req, res, { ...outcome.response, license: await licenseFile(outcome.license) });
+  });
+
+  router.delete('/activations/:id', async (req, res) => {
+    const device = await deviceOf(req);
+    if (!device) throw new LicensorError('NOT_FOUND', 'This server does not know this activation');
+    const body = await ctx.db.batched(() => deactivate(ctx, device));
+    afterDeviceRequest();
+    return reply(req, res, body);
+  });
+
   // Listing and freeing seats needs only the code: limited harder, per address and per code.
   const seatLimits = [
-    ...limiter(share(12), 'from this address', byAddress),
+    ...limiter(share(12), 'from this address'),
     ...limiter(share(24), 'for this license code', codeOf),
   ];
-  const routes: Route[] = [
-    {
-      method: 'GET',
-      path: '/keys',
-      limits: [],
-      handle: () => {
-        const current = ctx.keys.current().keyId;
-        if (keysBody?.current !== current) {
-          keysBody = {
-            current,
-            signing: ctx.keys.list().map((k) => ({ keyId: k.keyId, certificatePem: ctx.keys.certificate(k.keyId) })),
-          };
-        }
-        return keysBody;
-      },
-    },
-    {
-      method: 'POST',
-      path: '/activations',
-      limits: limiter(share(2), 'for this license code', codeOf),
-      handle: async (req): Promise<WithLicense> => {
-        try {
-          const input = parseInput(activateRequestSchema, req.body, 'activation request');
-          const result = await bindActivation(ctx, input, { write: (fn) => ctx.db.batched(fn) });
-          metrics.activations.inc({ code: 'VALID' });
-          const body: ActivateResponse = {
-            activationId: result.activation.id,
-            license: '', // signed with the answer
-            status: 'VALID',
-            entitlement: entitlementSummary(result.entitlement, result.policy),
-            checkInIntervalSeconds: checkInIntervalSeconds(result.policy),
-            serverTime: ctx.now().toISOString(),
-            reactivated: result.reactivated,
-          };
-          return new WithLicense(body, result.payload);
-        } catch (err) {
-          metrics.activations.inc({ code: err instanceof LicensorError ? err.code : 'INTERNAL' });
-          throw err;
-        }
-      },
-    },
-    {
-      method: 'POST',
-      path: '/activations/:id/check-in',
-      limits: [],
-      handle: async (req): Promise<CheckInResponse | WithLicense> => {
-        const device = await deviceOf(req);
-        const input = parseInput(checkInRequestSchema, req.body ?? {}, 'check-in');
-        if (!device) {
-          return {
-            status: 'NOT_FOUND',
-            message: 'This server does not know this activation. Activate the license again.',
-            checkInIntervalSeconds: checkInIntervalSeconds(DEFAULT_POLICY),
-            serverTime: ctx.now().toISOString(),
-          };
-        }
-        const outcome = await ctx.db.batched(() => checkIn(ctx, device, input));
-        afterDeviceRequest();
-        if (!outcome.license) return outcome.response;
-        return new WithLicense({ ...outcome.response, license: '' }, outcome.license);
-      },
-    },
-    {
-      method: 'DELETE',
-      path: '/activations/:id',
-      limits: [],
-      handle: async (req) => {
-        const device = await deviceOf(req);
-        if (!device) throw new LicensorError('NOT_FOUND', 'This server does not know this activation');
-        const body = await ctx.db.batched(() => deactivate(ctx, device));
-        afterDeviceRequest();
-        return body;
-      },
-    },
-    {
-      method: 'POST',
-      path: '/seats/devices',
-      limits: seatLimits,
-      handle: (req) => {
-        const { code } = parseInput(codeRequestSchema, req.body, 'request');
-        return devicesForCode(ctx, code);
-      },
-    },
-    {
-      method: 'POST',
-      path: '/seats/devices/:id/release',
-      limits: seatLimits,
-      handle: (req) => {
-        const { code } = parseInput(codeRequestSchema, req.body, 'request');
-        return ctx.db.batched(() => releaseSeatByHolder(ctx, code, req.id));
-      },
-    },
-  ];
-  const matchers = routes.map((r) => ({ ...r, pattern: routePattern(r.path) }));
+  router.post('/seats/devices', ...seatLimits, (req, res) => {
+    const { code } = parseInput(codeRequestSchema, req.body, 'request');
+    return reply(req, res, devicesForCode(ctx, code));
+  });
+  router.post('/seats/devices/:id/release', ...seatLimits, async (req, res) => {
+    const { code } = parseInput(codeRequestSchema, req.body, 'request');
+    return reply(req, res, await ctx.db.batched(() => releaseSeatByHolder(ctx, code, String(req.params.id))));
+  });
 
-  /** Signs (with the License file, if any) and sends an answer. */
-  const send = async (req: IncomingMessage, res: ServerResponse, status: number, out: unknown) => {
-    const nonce = String(req.headers[REQUEST_NONCE_HEADER] ?? '').slice(0, 256);
-    const { text, header } = await signAnswer(
-      ctx.keys.current(),
-      out instanceof WithLicense
-        ? { status, nonce, body: out.body, license: { field: 'license', payload: out.payload } }
-        : { status, nonce, body: out as Record<string, unknown> },
-    );
-    res.setHeader(RESPONSE_SIGNATURE_HEADER, header);
-    res.setHeader('Cache-Control', 'no-store');
-    endJson(req, res, status, text);
-  };
-
-  const serve = async (req: IncomingMessage, res: ServerResponse, path: string) => {
-    for (const [name, value] of options.securityHeaders) res.setHeader(name, value);
-    if (options.cors?.(req, res)) return;
-    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
-    const below = path.slice(API_PREFIX.length) || '/';
-    let route: Route | undefined;
-    let id: RegExpExecArray | null = null;
-    for (const r of matchers) {
-      if (r.method !== method) continue;
-      id = r.pattern.exec(below);
-      if (id) {
-        route = r;
-        break;
-      }
-    }
-    const endTimer = metrics.httpDuration.startTimer();
-    res.once('finish', () =>
-      endTimer({
-        method: req.method,
-        route: route ? `${API_PREFIX}${route.path}` : 'unmatched',
-        status: res.statusCode,
-      }),
-    );
-    let status = 200;
-    let body: unknown;
+  router.use((_req, _res, next) =>
+    next(new LicensorError('NOT_FOUND', 'No such endpoint; see openapi.yaml for the API')),
+  );
+  // Every error, a refused body or a rate limit included, is a signed JSON answer like the others.
+  router.use(async (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const e = toApiError(err, ctx.log);
+    if (res.headersSent) return;
     try {
-      let ip: string | undefined;
-      const request: ApiRequest = {
-        method: req.method ?? 'GET',
-        path,
-        id: '',
-        headers: req.headers,
-        // A socket that closed already has no address; such a request is counted under one key.
-        ip: () => (ip ??= proxyAddr(req, options.trustProxy) ?? 'unknown'),
-        rawBody: Buffer.alloc(0),
-        body: undefined,
-      };
-      for (const limit of perAddress) await limit(request, res);
-      request.rawBody = await readBody(req, API_BODY_LIMIT);
-      request.body = parseJsonBody(request.rawBody);
-      if (!route) throw new LicensorError('NOT_FOUND', 'No such endpoint; see openapi.yaml for the API');
-      if (id?.[1] !== undefined) {
-        try {
-          request.id = decodeURIComponent(id[1]);
-        } catch {
-          throw new LicensorError('INVALID_INPUT', 'The id in the URL is not valid percent-encoding');
-        }
-      }
-      for (const limit of route.limits) await limit(request, res);
-      body = await route.handle(request);
-    } catch (err) {
-      const e = toApiError(err, ctx.log);
-      status = e.httpStatus;
-      body = { error: e.toJSON() };
+      await reply(req, res, { error: e.toJSON() }, e.httpStatus);
+    } catch (signErr) {
+      ctx.log.error({ err: signErr }, 'activation API could not sign an error answer');
+      if (!res.headersSent) res.status(500).end();
     }
-    try {
-      await send(req, res, status, body);
-    } catch (err) {
-      // Signing the License file or the answer failed (never expected): say so, signed, without the file.
-      const e = toApiError(err, ctx.log);
-      await send(req, res, e.httpStatus, { error: e.toJSON() });
-    }
-  };
+  });
 
   if (ctx.config.scheduler) {
     // Floating leases that ran out free their seats even when no one activates; old nonces go too.
@@ -355,21 +249,5 @@ export function activationApi(
     }, MAINTENANCE_INTERVAL_MS);
     timer.unref();
   }
-
-  return (req, res) => {
-    const url = req.url ?? '';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    // Case-insensitive like Express's mount paths; anything else is Express's.
-    const head = path.slice(0, API_PREFIX.length + 1).toLowerCase();
-    if (head !== API_PREFIX && head !== `${API_PREFIX}/`) return false;
-    serve(req, res, path).catch((err: unknown) => {
-      ctx.log.error({ err }, 'activation API could not answer');
-      if (!res.headersSent) {
-        res.statusCode = 500;
-        res.end();
-      } else res.destroy();
-    });
-    return true;
-  };
+  return router;
 }

@@ -1,0 +1,146 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  devicePublicKeyHash,
+  importDevicePublicKey,
+  type LicensePayload,
+  parseDeviceSignature,
+  RESPONSE_SIGNATURE_HEADER,
+  signLicenseAsync,
+  signResponseAsync,
+  verifyDeviceRequestAsync,
+} from '@licensor/shared';
+import express from 'express';
+import { openDatabase } from '../src/db/database';
+import { KeyStore } from '../src/keys/keystore';
+import { DEFAULT_POLICY } from '../src/licensing/policy';
+
+/**
+ * The floor of the activation API's work, per scenario: an Express route doing exactly the irreducible work of
+ * that request and nothing else, so the benchmark can say how close the real endpoint comes to it.
+ *
+ *   activation: read and parse the JSON body; one durable write of the stored device (the request body: its
+ *               fingerprint, key and device info) through the server's group commit; a License file signed with
+ *               the server's own function (Ed25519 on the thread pool); the answer signed the same way.
+ *   check-in:   read and parse the JSON body; verify the device signature (Ed25519 on the thread pool, the
+ *               shared verifyDeviceRequestAsync); one durable write of the nonce record through the group commit;
+ *               a fresh License file and the answer signed as above.
+ *
+ * No middleware, no validation, no rate limits, no metrics, no lookups: the device key of a check-in is taken
+ * from memory (the activation id names its index in the key file the benchmark wrote).
+ *
+ * Usage (by the bench scripts): PORT=… FLOOR_DIR=<empty folder> FLOOR_KEYS=<json file> node --import tsx floor.ts
+ */
+
+interface FloorKey {
+  publicKey: string;
+  components: Record<string, string[]>;
+}
+
+const dir = process.env.FLOOR_DIR;
+const keysFile = process.env.FLOOR_KEYS;
+if (!dir || !keysFile) throw new Error('floor.ts needs FLOOR_DIR and FLOOR_KEYS');
+
+const db = openDatabase(join(dir, 'floor.db'));
+db.exec('CREATE TABLE IF NOT EXISTS floor_writes (id INTEGER PRIMARY KEY, ref TEXT NOT NULL, data BLOB NOT NULL)');
+const insert = (ref: string, data: Buffer | string) =>
+  db.run('INSERT INTO floor_writes (ref, data) VALUES (?, ?)', [ref, data]);
+const signer = KeyStore.open(join(dir, 'keys')).store.current();
+const devices = (JSON.parse(readFileSync(keysFile, 'utf8')) as FloorKey[]).map((k) => ({
+  ...k,
+  key: importDevicePublicKey(k.publicKey),
+  keyHash: devicePublicKeyHash(k.publicKey),
+}));
+
+/** The claims of a License file as the server issues them (90-day entitlement, default policy). */
+function payload(lid: string, components: Record<string, string[]>, deviceKey: string): LicensePayload {
+  const now = new Date();
+  const at = (days: number) => new Date(now.getTime() + days * 86_400_000).toISOString();
+  return {
+    v: 1,
+    lid,
+    eid: 'floor-entitlement',
+    family: 'A',
+    product: 'bench-product',
+    seats: 3,
+    fingerprint: { rule: DEFAULT_POLICY.matchRule, components },
+    deviceKey,
+    status: 'active',
+    issuedAt: now.toISOString(),
+    notBefore: now.toISOString(),
+    expiresAt: at(90),
+    refreshBy: at(7),
+    graceUntil: at(14),
+    serverTime: now.toISOString(),
+  };
+}
+
+const send = async (res: express.Response, nonce: string, body: object) => {
+  const text = JSON.stringify(body);
+  const header = await signResponseAsync({
+    status: 200,
+    nonce,
+    body: text,
+    keyId: signer.keyId,
+    privateKey: signer.privateKey,
+  });
+  res
+    .status(200)
+    .set(RESPONSE_SIGNATURE_HEADER, header)
+    .set('Content-Type', 'application/json; charset=utf-8')
+    .send(text);
+};
+
+const app = express();
+const rawBody = express.raw({ type: () => true, limit: 64 * 1024 });
+
+app.post('/floor/activations', rawBody, async (req, res) => {
+  const raw = req.body as Buffer;
+  const input = JSON.parse(raw.toString('utf8')) as {
+    fingerprint: { components: Record<string, string[]> };
+    devicePublicKey: string;
+  };
+  const id = `act_${randomUUID()}`;
+  await db.batched(() => insert(id, raw));
+  const license = await signLicenseAsync(
+    payload(id, input.fingerprint.components, devicePublicKeyHash(input.devicePublicKey)),
+    signer,
+  );
+  await send(res, '', { activationId: id, license, status: 'VALID' });
+});
+
+app.post('/floor/activations/:id/check-in', rawBody, async (req, res) => {
+  const raw = req.body as Buffer;
+  const input = JSON.parse(raw.toString('utf8')) as { appVersion?: string };
+  const id = String(req.params.id);
+  const device = devices[Number(/^k(\d+)_/.exec(id)?.[1] ?? -1)];
+  if (!device) return void res.status(404).end();
+  const signature = parseDeviceSignature(req.get('licensor-device-signature'));
+  await verifyDeviceRequestAsync({
+    signature,
+    method: req.method,
+    path: req.originalUrl,
+    body: raw,
+    publicKey: device.key,
+  });
+  await db.batched(() => insert(id, `${signature.nonce} ${signature.ts} ${input.appVersion ?? ''}`));
+  const license = await signLicenseAsync(payload(id, device.components, device.keyHash), signer);
+  await send(res, '', { status: 'VALID', license });
+});
+
+// Readiness probe for the bench harness (not measured).
+app.get('/floor/ready', (_req, res) => void res.send('ok'));
+// A refused request (a bad device signature) is counted as non-2xx by the benchmark; no stack trace on stderr.
+app.use(
+  (
+    err: { status?: number; statusCode?: number },
+    _req: express.Request,
+    res: express.Response,
+    _next: express.NextFunction,
+  ) => {
+    res.status(err.status ?? err.statusCode ?? 500).end();
+  },
+);
+
+app.listen(Number(process.env.PORT), '127.0.0.1');
