@@ -196,6 +196,7 @@ export async function startShell(electron: ElectronMain, opts: ShellOptions): Pr
     files: dialogFiles(electron.dialog),
     deviceName,
     productId: config.productId,
+    productName: config.appName,
   });
   const windows = new WindowManager({
     createWindow: (o) => electron.createWindow(o),

@@ -4,9 +4,9 @@
  * status view. Talks to the main process only through `window.licensor` (the preload's API); no Node APIs.
  * Bundled by scripts/build.ts to dist/renderer/renderer.js (IIFE; the CSP allows only 'self' scripts).
  */
-import { describeStatus, type Language, statusText } from '../../src/messages';
+import { activationErrorText, describeStatus, type Language, statusText } from '../../src/messages';
 import type { DevicesView, ErrorView, LicenseView } from '../shared/api';
-import { initialLanguage, type StringKey, t } from './i18n';
+import { initialLanguage, type StringKey, t, tn } from './i18n';
 import { cleanPastedCode, codeFeedback, deviceName, formatDate, statusFacts, viewFor } from './view';
 
 const LANG_KEY = 'licensor.lang';
@@ -133,14 +133,23 @@ function renderStatus(view: LicenseView): void {
 
 // ---- errors and seats -----------------------------------------------------------------------------------
 
+/** One sentence, one detail line, one next step (messages.activationErrorText), in the current language. */
 function renderError(error: ErrorView, moveFocus: boolean): void {
   lastError = error;
-  const s = statusText(error.code, lang);
-  setText('error-title', s.title);
-  const renew = error.code === 'EXPIRED' || error.code === 'FROZEN';
-  const extra = error.retryable && error.code === 'SERVER_UNREACHABLE' ? ` ${t(lang, 'retryHint')}` : '';
-  setText('error-action', `${s.action}${renew ? ` ${t(lang, 'renewHint')}` : ''}${extra}`);
-  setText('error-detail', error.message ? t(lang, 'serverSays', { message: error.message }) : '');
+  const m = activationErrorText(
+    {
+      code: error.code,
+      ...(attemptedCode ? { licenseCode: attemptedCode } : {}),
+      ...(error.seats !== undefined ? { seats: error.seats } : {}),
+      ...(error.devices ? { devices: error.devices.map((d) => ({ id: d.id, name: deviceName(d, lang) })) } : {}),
+      serverMessage: error.message,
+    },
+    lang,
+    'window',
+  );
+  setText('error-title', m.title);
+  setText('error-detail', m.detail);
+  setText('error-action', m.action);
   show('error', true);
   if (error.code === 'SERVER_UNREACHABLE') ($('offline') as HTMLDetailsElement).open = true;
   if (moveFocus) $('error').focus();
@@ -155,8 +164,9 @@ function renderDevices(view: DevicesView): void {
   lastDevices = view;
   const list = $('device-list');
   list.replaceChildren();
+  // The error above already says the seats are taken; this line only speaks when none is held any more.
   const others = view.devices.filter((d) => !d.current);
-  setText('devices-intro', others.length > 0 ? t(lang, 'devicesIntro', { seats: view.seats }) : t(lang, 'noDevices'));
+  setText('devices-intro', others.length > 0 || transient.get('devices-status')?.() ? '' : t(lang, 'noDevices'));
   for (const d of view.devices) {
     const li = document.createElement('li');
     const info = document.createElement('div');
@@ -184,7 +194,7 @@ function renderDevices(view: DevicesView): void {
   const tr = view.transfers;
   setText(
     'devices-note',
-    tr.limit > 0 ? t(lang, 'transfersLeft', { days: tr.periodDays, used: tr.used, limit: tr.limit }) : '',
+    tr.limit > 0 ? tn(lang, 'transfersLeft', tr.periodDays, { used: tr.used, limit: tr.limit }) : '',
   );
   show('devices', true);
 }
@@ -204,8 +214,8 @@ async function freeSeat(id: string, name: string): Promise<void> {
     return;
   }
   clearError();
-  renderDevices(r.value);
   say('devices-status', () => t(lang, 'freed', { name }));
+  renderDevices(r.value);
   $('activate-button').focus();
 }
 

@@ -1,7 +1,7 @@
 import { generateLicenseCode } from '@licensor/shared/licenseCode';
 import { describe, expect, it } from 'vitest';
 import type { LicenseView } from '../shared/api';
-import { initialLanguage, t } from './i18n';
+import { initialLanguage, t, tn } from './i18n';
 import { cleanPastedCode, codeFeedback, graceText, statusFacts, viewFor } from './view';
 
 const base: LicenseView = {
@@ -20,6 +20,7 @@ const base: LicenseView = {
     graceUntil: '2026-01-22T00:00:00.000Z',
     test: false,
   },
+  productName: 'Demo Studio',
   device: { activationId: 'act_1', name: 'pc' },
   lastCheckInAt: '2026-01-01T10:00:00.000Z',
   graceDaysLeft: null,
@@ -57,29 +58,54 @@ describe('license window helpers', () => {
     expect(codeFeedback('  ', 'en').block).toBe(true);
   });
 
-  it('lists the status facts in both languages', () => {
-    const en = Object.fromEntries(statusFacts(base, 'en').map((f) => [f.id, f.text]));
-    expect(en).toMatchObject({
-      'f-product': 'OFFI0001',
-      'f-edition': 'pro',
-      'f-expires': '1 Jan 2027 (365 day(s) left)',
-      'f-seats': '3',
-      'f-device': 'pc',
-      'f-license': 'act_1',
+  it('lists the status facts: product and edition, remaining times, this device; no raw ids', () => {
+    const en = statusFacts(base, 'en');
+    expect(en).toEqual([
+      { id: 'f-product', text: 'Demo Studio, pro edition' },
+      { id: 'f-expires', text: '1 Jan 2027 (365 days left)' },
+      { id: 'f-seats', text: '3' },
+      { id: 'f-device', text: 'pc' },
+      { id: 'f-checkin', text: '1 Jan 2026, 10:00' },
+      { id: 'f-grace', text: '21 days' },
+    ]);
+    expect(en.map((f) => f.text).join(' ')).not.toContain('act_1');
+    const zh = Object.fromEntries(statusFacts(base, 'zh').map((f) => [f.id, f.text]));
+    expect(zh).toMatchObject({
+      'f-product': 'Demo Studio（pro版）',
+      'f-expires': '2027年1月1日（剩余 365 天）',
+      'f-grace': '21 天',
     });
-    const zh = Object.fromEntries(
-      statusFacts({ ...base, license: { ...base.license!, expiresAt: null } }, 'zh').map((f) => [f.id, f.text]),
+    const noEdition = { ...base, license: { ...base.license!, edition: null, expiresAt: null } };
+    const facts = Object.fromEntries(statusFacts(noEdition, 'en').map((f) => [f.id, f.text]));
+    expect(facts['f-product']).toBe('Demo Studio');
+    expect(facts['f-expires']).toBe('Never (perpetual)');
+    expect(Object.fromEntries(statusFacts(noEdition, 'zh').map((f) => [f.id, f.text]))['f-expires']).toBe('永久有效');
+    // One day left is "1 day", never "1 day(s)".
+    const soon = { ...base, license: { ...base.license!, expiresAt: '2026-01-02T00:00:00.000Z' } };
+    expect(Object.fromEntries(statusFacts(soon, 'en').map((f) => [f.id, f.text]))['f-expires']).toBe(
+      '2 Jan 2026 (1 day left)',
     );
-    expect(zh['f-expires']).toBe('永久有效');
     expect(
       Object.fromEntries(statusFacts({ ...base, lastCheckInAt: null }, 'en').map((f) => [f.id, f.text]))['f-checkin'],
     ).toBe('Not yet');
   });
 
-  it('counts grace as days left while running, else the window up to graceUntil, else not applicable', () => {
-    expect(graceText({ ...base, graceDaysLeft: 2 }, 'en')).toBe('2 day(s)');
-    expect(graceText(base, 'en')).toBe('22 Jan 2026 (21 day(s) left)');
-    expect(graceText({ ...base, license: { ...base.license!, graceUntil: null } }, 'en')).toBe('—');
+  it('says the offline grace as a remaining time, up to graceUntil (else refreshBy), or no limit', () => {
+    expect(graceText(base, 'en')).toBe('21 days');
+    expect(graceText({ ...base, checkedAt: '2026-01-21T19:00:00.000Z' }, 'en')).toBe('5 hours');
+    expect(graceText({ ...base, checkedAt: '2026-01-21T00:00:00.000Z' }, 'zh')).toBe('1 天');
+    expect(graceText({ ...base, checkedAt: '2026-01-23T00:00:00.000Z' }, 'en')).toBe('None left');
+    const noGrace = { ...base, license: { ...base.license!, graceUntil: null } };
+    expect(graceText(noGrace, 'en')).toBe('14 days');
+    const offlineFile = { ...base, license: { ...base.license!, graceUntil: null, refreshBy: null } };
+    expect(graceText(offlineFile, 'en')).toBe('No limit (this license does not need to check in)');
+    expect(graceText({ ...base, license: null }, 'en')).toBe('—');
+  });
+
+  it('counts the seat transfers with the right plural', () => {
+    expect(tn('en', 'transfersLeft', 30, { used: 1, limit: 3 })).toBe('Seats freed in the last 30 days: 1 of 3.');
+    expect(tn('en', 'transfersLeft', 1, { used: 0, limit: 1 })).toBe('Seats freed in the last day: 0 of 1.');
+    expect(tn('zh', 'transfersLeft', 30, { used: 1, limit: 3 })).toBe('最近 30 天已释放席位：1 / 3 次。');
   });
 
   it('picks the language from the system, unless the person chose one', () => {
@@ -89,6 +115,6 @@ describe('license window helpers', () => {
     expect(initialLanguage('de', null)).toBe('en');
     expect(initialLanguage('zh-CN', 'en')).toBe('en');
     expect(initialLanguage(undefined, 'garbage')).toBe('en');
-    expect(t('zh', 'devicesIntro', { seats: 2 })).toContain('2');
+    expect(t('zh', 'noDevices')).toContain('激活');
   });
 });

@@ -3,7 +3,7 @@
  * code becomes, how facts and devices read.
  */
 import { normalizeLicenseCode } from '@licensor/shared/licenseCode';
-import { type Language, licenseCodeHint } from '../../src/messages';
+import { type Language, licenseCodeHint, remainingTime } from '../../src/messages';
 import type { DeviceView, LicenseView } from '../shared/api';
 import { t } from './i18n';
 
@@ -41,23 +41,36 @@ export function deviceName(d: DeviceView, lang: Language): string {
   return d.label || d.hostname || t(lang, 'deviceUnnamed');
 }
 
-const DAY = 86_400_000;
+/** Time from the status's moment to `iso`, or null when it is absent or unreadable. */
+function msUntil(iso: string | null | undefined, view: LicenseView): number | null {
+  if (!iso) return null;
+  const ms = Date.parse(iso) - Date.parse(view.checkedAt);
+  return Number.isNaN(ms) ? null : ms;
+}
 
 /**
- * How long the app keeps working without reaching the server: the days left once the grace period runs,
- * otherwise the whole window up to graceUntil. Files without a refresh deadline (offline) need no grace.
+ * How long the app keeps working without reaching the server, as a remaining time ("21 days"): up to the end
+ * of the grace period (or the file's refresh deadline when it has no grace). Files without a refresh deadline
+ * (offline files) have no limit.
  */
 export function graceText(view: LicenseView, lang: Language): string {
-  if (view.graceDaysLeft !== null) return t(lang, 'days', { n: view.graceDaysLeft });
-  const until = view.license?.graceUntil;
-  if (!until) return t(lang, 'notApplicable');
-  const n = Math.max(0, Math.ceil((Date.parse(until) - Date.parse(view.checkedAt)) / DAY));
-  return t(lang, 'daysLeft', { date: formatDate(until, lang) ?? until, n });
+  const l = view.license;
+  if (!l) return t(lang, 'notApplicable');
+  const ms = msUntil(l.graceUntil ?? l.refreshBy, view);
+  if (ms === null) return t(lang, 'noLimit');
+  return ms > 0 ? remainingTime(ms, lang) : t(lang, 'graceOver');
 }
 
 export interface Fact {
   id: string;
   text: string;
+}
+
+/** The product as people know it, with the edition when the license names one. */
+export function productText(view: LicenseView, lang: Language): string {
+  const product = view.productName || view.license?.product || t(lang, 'notApplicable');
+  const edition = view.license?.edition ?? view.license?.sku;
+  return edition ? t(lang, 'productEdition', { product, edition }) : product;
 }
 
 /** The rows of the status view, in display order. */
@@ -68,16 +81,15 @@ export function statusFacts(view: LicenseView, lang: Language): Fact[] {
     if (!l) return na;
     if (!l.expiresAt) return t(lang, 'perpetual');
     const date = formatDate(l.expiresAt, lang) ?? l.expiresAt;
-    return view.daysLeft !== null && view.daysLeft >= 0 ? t(lang, 'daysLeft', { date, n: view.daysLeft }) : date;
+    const ms = msUntil(l.expiresAt, view);
+    return ms !== null && ms > 0 ? t(lang, 'expiresIn', { date, remaining: remainingTime(ms, lang) }) : date;
   })();
   return [
-    { id: 'f-product', text: l?.product ?? na },
-    { id: 'f-edition', text: l?.edition ?? l?.sku ?? na },
+    { id: 'f-product', text: productText(view, lang) },
     { id: 'f-expires', text: expires },
     { id: 'f-seats', text: l ? String(l.seats) : na },
     { id: 'f-device', text: view.device.name },
     { id: 'f-checkin', text: formatDate(view.lastCheckInAt, lang, true) ?? t(lang, 'never') },
     { id: 'f-grace', text: graceText(view, lang) },
-    { id: 'f-license', text: l?.id ?? na },
   ];
 }
