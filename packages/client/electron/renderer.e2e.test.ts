@@ -477,6 +477,34 @@ describe.skipIf(!HAVE_CHROMIUM)('license window (headless Chromium, real server)
     await closeDevice(d);
   });
 
+  it('tells an activated device whose license expired what to do, once', async () => {
+    const { code, instanceId } = await purchase(1);
+    const d = await openDevice('renewal-due', machine(12));
+    const { page } = d;
+    await page.fill('#code', code);
+    await page.click('#activate-button');
+    await page.locator('#status-view').waitFor({ state: 'visible' });
+    await produce({ activity: 'expireLicense', instanceId });
+    await page.click('#check-in');
+    await page.locator('#status-notice').waitFor({ state: 'visible' });
+    expect(await page.locator('#status-badge').textContent()).toBe('Needs attention');
+    expect(await page.locator('#status-notice-title').textContent()).toBe('The license has expired.');
+    expect(await page.locator('#status-notice-action').textContent()).toBe(
+      'Renew the subscription, then select Check in now.',
+    );
+    // biome-ignore lint/performance/useDomNodeTextContent: the rendered text a person sees (hidden elements excluded)
+    const notice = await page.locator('#status-notice').innerText();
+    expect(notice.match(/renew/gi)).toHaveLength(1);
+    expect(await page.locator('#f-expires').textContent()).toBe('Expired');
+    expect(await page.locator('#f-grace').textContent()).toBe('—');
+    await shot(page, 'status-view-expired.png');
+    await toggleLanguage(page, 'zh');
+    expect(await page.locator('#status-notice-action').textContent()).toBe('请续费后点击“立即联网校验”。');
+    await shot(page, 'status-view-expired-zh.png');
+    await toggleLanguage(page, 'en');
+    await closeDevice(d);
+  });
+
   it('lists the devices holding the seats when they are full, and frees one', async () => {
     const { code } = await purchase(1);
     const first = manager('office-pc', machine(5));

@@ -11,6 +11,9 @@ describe('tray', () => {
     expect(statusLine(valid, 'en')).toBe('The license is valid. · expires 2027-01-01 · 4 days of offline grace left');
     expect(statusLine(valid, 'zh')).toBe('许可证有效。 · 2027-01-01 到期 · 离线宽限期剩余 4 天');
     expect(statusLine(toLicenseView(noLicense(), 'pc', 'Demo'), 'en')).toBe('This device is not activated.');
+    const lastDay = toLicenseView(validStatus({ detail: { activationId: 'a', graceDaysLeft: 1 } }), 'pc', 'Demo');
+    expect(statusLine(lastDay, 'en')).toBe('The license is valid. · expires 2027-01-01 · 1 day of offline grace left');
+    expect(statusLine(lastDay, 'zh')).toBe('许可证有效。 · 2027-01-01 到期 · 离线宽限期剩余 1 天');
   });
 
   it('offers opening the app only while valid, and check-in only with an activation', () => {

@@ -62,7 +62,10 @@ const en = {
   deactivateCancel: 'Keep activated',
   deactivated: 'This device is deactivated and its seat is free.',
   useAnotherCode: 'Activate with another code',
-  renewHint: 'After renewing, select Check in now.',
+  endedOn: 'It ended on {date}.',
+  expiredNow: 'Expired',
+  renewAction: 'Renew the subscription, then select Check in now.',
+  settleAction: 'Settle the order on KooGallery, then select Check in now.',
 } as const;
 
 export type StringKey = keyof typeof en;
@@ -125,7 +128,10 @@ const zh: Record<StringKey, string> = {
   deactivateCancel: '保持激活',
   deactivated: '此设备已停用，席位已释放。',
   useAnotherCode: '使用其他授权码激活',
-  renewHint: '续费后请点击“立即联网校验”。',
+  endedOn: '已于 {date} 到期。',
+  expiredNow: '已过期',
+  renewAction: '请续费后点击“立即联网校验”。',
+  settleAction: '请在云商店处理订单后点击“立即联网校验”。',
 };
 
 const TABLE: Record<Language, Record<StringKey, string>> = { en, zh };

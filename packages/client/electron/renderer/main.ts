@@ -7,7 +7,7 @@
 import { activationErrorText, describeStatus, type Language, statusText } from '../../src/messages';
 import type { DevicesView, ErrorView, LicenseView } from '../shared/api';
 import { initialLanguage, type StringKey, t, tn } from './i18n';
-import { cleanPastedCode, codeFeedback, deviceName, formatDate, statusFacts, viewFor } from './view';
+import { cleanPastedCode, codeFeedback, deviceName, formatDate, statusFacts, statusNotice, viewFor } from './view';
 
 const LANG_KEY = 'licensor.lang';
 const api = window.licensor;
@@ -115,15 +115,12 @@ function renderStatus(view: LicenseView): void {
   }
   for (const fact of statusFacts(view, lang)) setText(fact.id, fact.text);
 
-  const attention = !view.valid || view.warning !== null;
-  show('status-notice', attention);
-  if (attention) {
-    const s = statusText(view.code, lang);
-    const renew = view.code === 'EXPIRED' || view.code === 'FROZEN';
-    setText('status-notice-title', view.valid ? (view.warning ?? '') : s.title);
-    setText('status-notice-action', view.valid ? '' : renew ? `${s.action} ${t(lang, 'renewHint')}` : s.action);
-    const detail = view.serverMessage ?? (view.valid ? '' : view.message);
-    setText('status-notice-detail', detail && detail !== s.title ? t(lang, 'serverSays', { message: detail }) : '');
+  const notice = statusNotice(view, lang);
+  show('status-notice', notice !== null);
+  if (notice) {
+    setText('status-notice-title', notice.title);
+    setText('status-notice-detail', notice.detail);
+    setText('status-notice-action', notice.action);
   }
   show('open-app', view.valid);
   show('another-code', !view.valid);

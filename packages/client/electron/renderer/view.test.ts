@@ -2,7 +2,7 @@ import { generateLicenseCode } from '@licensor/shared/licenseCode';
 import { describe, expect, it } from 'vitest';
 import type { LicenseView } from '../shared/api';
 import { initialLanguage, t, tn } from './i18n';
-import { cleanPastedCode, codeFeedback, graceText, statusFacts, viewFor } from './view';
+import { cleanPastedCode, codeFeedback, graceText, statusFacts, statusNotice, viewFor } from './view';
 
 const base: LicenseView = {
   valid: true,
@@ -88,6 +88,18 @@ describe('license window helpers', () => {
     expect(
       Object.fromEntries(statusFacts({ ...base, lastCheckInAt: null }, 'en').map((f) => [f.id, f.text]))['f-checkin'],
     ).toBe('Not yet');
+    // A locked license has no time left: no remaining expiry or grace that contradicts the notice.
+    const facts2 = (v: typeof base, lang: 'en' | 'zh') =>
+      Object.fromEntries(statusFacts(v, lang).map((f) => [f.id, f.text]));
+    expect(facts2({ ...base, valid: false, code: 'EXPIRED' }, 'en')).toMatchObject({
+      'f-expires': 'Expired',
+      'f-grace': '—',
+    });
+    expect(facts2({ ...base, valid: false, code: 'EXPIRED' }, 'zh')['f-expires']).toBe('已过期');
+    expect(facts2({ ...base, valid: false, code: 'FROZEN' }, 'en')).toMatchObject({
+      'f-expires': '1 Jan 2027',
+      'f-grace': '—',
+    });
   });
 
   it('says the offline grace as a remaining time, up to graceUntil (else refreshBy), or no limit', () => {
@@ -100,6 +112,46 @@ describe('license window helpers', () => {
     const offlineFile = { ...base, license: { ...base.license!, graceUntil: null, refreshBy: null } };
     expect(graceText(offlineFile, 'en')).toBe('No limit (this license does not need to check in)');
     expect(graceText({ ...base, license: null }, 'en')).toBe('—');
+  });
+
+  it('says what is wrong with a license once: sentence, the server words if new, the next step in this window', () => {
+    expect(statusNotice(base, 'en')).toBeNull();
+    expect(statusNotice({ ...base, warning: 'Check in within 3 days.' }, 'en')).toEqual({
+      title: 'Check in within 3 days.',
+      detail: '',
+      action: '',
+    });
+    const expired = {
+      ...base,
+      checkedAt: '2027-01-02T00:00:00.000Z',
+      valid: false,
+      code: 'EXPIRED',
+      message: 'The license has expired. Renew the subscription, then check in again.',
+    };
+    expect(statusNotice(expired, 'en')).toEqual({
+      title: 'The license has expired.',
+      detail: 'It ended on 1 Jan 2027.',
+      action: 'Renew the subscription, then select Check in now.',
+    });
+    // The server's verdict sentence for FROZEN repeats the title and the next step in English: not shown.
+    const frozen = {
+      ...base,
+      valid: false,
+      code: 'FROZEN',
+      serverMessage: 'This license is frozen by the marketplace.',
+    };
+    expect(statusNotice(frozen, 'zh')).toEqual({
+      title: '许可证已被云商店冻结。',
+      detail: '',
+      action: '请在云商店处理订单后点击“立即联网校验”。',
+    });
+    expect(statusNotice({ ...expired, license: { ...base.license!, expiresAt: null } }, 'zh')?.detail).toBe('');
+    expect(statusNotice({ ...expired }, 'zh')?.detail).toBe('已于 2027年1月1日 到期。');
+    // Ended by the marketplace before the file's date: no date that has not passed.
+    expect(statusNotice({ ...expired, checkedAt: base.checkedAt }, 'en')?.detail).toBe('');
+    // Words the window has no text of its own for are passed on.
+    const floating = { ...base, valid: false, code: 'TOO_MANY_DEVICES', serverMessage: 'All floating seats are busy.' };
+    expect(statusNotice(floating, 'en')?.detail).toBe('Details: All floating seats are busy.');
   });
 
   it('counts the seat transfers with the right plural', () => {

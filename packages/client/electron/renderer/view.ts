@@ -3,7 +3,7 @@
  * code becomes, how facts and devices read.
  */
 import { normalizeLicenseCode } from '@licensor/shared/licenseCode';
-import { type Language, licenseCodeHint, remainingTime } from '../../src/messages';
+import { type Language, licenseCodeHint, remainingTime, statusText } from '../../src/messages';
 import type { DeviceView, LicenseView } from '../shared/api';
 import { t } from './i18n';
 
@@ -82,7 +82,10 @@ export function statusFacts(view: LicenseView, lang: Language): Fact[] {
     if (!l.expiresAt) return t(lang, 'perpetual');
     const date = formatDate(l.expiresAt, lang) ?? l.expiresAt;
     const ms = msUntil(l.expiresAt, view);
-    return ms !== null && ms > 0 ? t(lang, 'expiresIn', { date, remaining: remainingTime(ms, lang) }) : date;
+    if (ms === null || ms <= 0) return date;
+    // A license the server ended early (or locked) has no time "left", whatever the file's date says.
+    if (view.code === 'EXPIRED') return t(lang, 'expiredNow');
+    return view.valid ? t(lang, 'expiresIn', { date, remaining: remainingTime(ms, lang) }) : date;
   })();
   return [
     { id: 'f-product', text: productText(view, lang) },
@@ -90,6 +93,33 @@ export function statusFacts(view: LicenseView, lang: Language): Fact[] {
     { id: 'f-seats', text: l ? String(l.seats) : na },
     { id: 'f-device', text: view.device.name },
     { id: 'f-checkin', text: formatDate(view.lastCheckInAt, lang, true) ?? t(lang, 'never') },
-    { id: 'f-grace', text: graceText(view, lang) },
+    // Offline grace only matters while the license works.
+    { id: 'f-grace', text: view.valid ? graceText(view, lang) : na },
   ];
+}
+
+/** Verdicts whose server sentence is a fixed template repeating our title and next step (server verdict.ts). */
+const TEMPLATED_VERDICTS = new Set(['EXPIRED', 'FROZEN', 'REVOKED', 'SUSPENDED', 'RELEASED']);
+
+/**
+ * The notice above the status facts: a warning on a valid license, or what is wrong, one detail when there is
+ * something to add (the end date, or the server's words where they are not a template of ours), and the next
+ * step in this window. Null when all is well.
+ */
+export function statusNotice(
+  view: LicenseView,
+  lang: Language,
+): { title: string; detail: string; action: string } | null {
+  if (view.valid) return view.warning ? { title: view.warning, detail: '', action: '' } : null;
+  const s = statusText(view.code, lang);
+  const action =
+    view.code === 'EXPIRED' ? t(lang, 'renewAction') : view.code === 'FROZEN' ? t(lang, 'settleAction') : s.action;
+  // The end date only when it has passed (a marketplace may end a license before the date in the file).
+  const endMs = msUntil(view.license?.expiresAt, view);
+  const ended =
+    view.code === 'EXPIRED' && endMs !== null && endMs <= 0 ? formatDate(view.license!.expiresAt, lang) : null;
+  if (ended) return { title: s.title, detail: t(lang, 'endedOn', { date: ended }), action };
+  const said = TEMPLATED_VERDICTS.has(view.code) ? '' : (view.serverMessage?.trim() ?? '');
+  const detail = said && said !== s.title && said !== s.action ? t(lang, 'serverSays', { message: said }) : '';
+  return { title: s.title, detail, action };
 }
