@@ -8,7 +8,7 @@
  * Needs Debian's chromium (CI installs it); without it the suite is skipped with a message.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -287,7 +287,15 @@ async function errorLines(page: Page) {
 }
 
 describe.skipIf(!HAVE_CHROMIUM)('license window (headless Chromium, real server)', () => {
+  /** The screenshot files as they were before the run (name → mtime), to prove an ordinary run leaves them. */
+  let before: Map<string, number>;
+  const snapshot = () =>
+    new Map(
+      (existsSync(SCREENSHOTS) ? readdirSync(SCREENSHOTS) : []).map((f) => [f, statSync(join(SCREENSHOTS, f)).mtimeMs]),
+    );
+
   beforeAll(async () => {
+    before = snapshot();
     dir = mkdtempSync(join(tmpdir(), 'licensor-electron-e2e-'));
     server = await loadServer();
     running = await server.startServer(
@@ -353,6 +361,8 @@ describe.skipIf(!HAVE_CHROMIUM)('license window (headless Chromium, real server)
   });
 
   afterAll(async () => {
+    // `npm test` renders every view but writes nothing to docs/ (only LICENSOR_SCREENSHOTS=1 does).
+    if (!WRITE_SCREENSHOTS) expect(snapshot()).toEqual(before);
     await shared?.close();
     await browser?.close();
     await new Promise<void>((resolve) => (pageServer ? pageServer.close(() => resolve()) : resolve()));
