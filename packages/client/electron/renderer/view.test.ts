@@ -116,11 +116,26 @@ describe('license window helpers', () => {
 
   it('says what is wrong with a license once: sentence, the server words if new, the next step in this window', () => {
     expect(statusNotice(base, 'en')).toBeNull();
-    expect(statusNotice({ ...base, warning: 'Check in within 3 days.' }, 'en')).toEqual({
-      title: 'Check in within 3 days.',
-      detail: '',
-      action: '',
+    // The library's English warnings become the window's own words, with a remaining time.
+    const grace = { ...base, checkedAt: '2026-01-19T00:00:00.000Z', graceDaysLeft: 3, warning: 'The license must…' };
+    expect(statusNotice(grace, 'en')).toEqual({
+      title: 'The license needs to be checked online soon.',
+      detail: 'It keeps working offline for 3 days more.',
+      action: 'Connect to the internet, then select Check in now.',
     });
+    expect(statusNotice({ ...grace, checkedAt: '2026-01-21T00:00:00.000Z' }, 'zh')).toEqual({
+      title: '许可证需要尽快联网校验。',
+      detail: '离线状态下还可使用 1 天。',
+      action: '请连接网络后点击“立即联网校验”。',
+    });
+    const ending = { ...base, checkedAt: '2026-12-20T00:00:00.000Z', warning: 'The license expires in 12 days…' };
+    expect(statusNotice(ending, 'en')).toEqual({
+      title: 'The license expires in 12 days.',
+      detail: '',
+      action: 'Renew the subscription to keep using the application.',
+    });
+    expect(statusNotice(ending, 'zh')?.title).toBe('许可证将在 12 天后到期。');
+    expect(statusNotice({ ...base, license: null, warning: 'Something else.' }, 'en')?.title).toBe('Something else.');
     const expired = {
       ...base,
       checkedAt: '2027-01-02T00:00:00.000Z',

@@ -98,6 +98,29 @@ export function statusFacts(view: LicenseView, lang: Language): Fact[] {
   ];
 }
 
+/** A valid license that needs attention soon, in the window's language (the library's warning is English). */
+function validNotice(view: LicenseView, lang: Language): { title: string; detail: string; action: string } | null {
+  if (view.warning === null) return null;
+  const l = view.license;
+  const graceMs = view.graceDaysLeft !== null ? msUntil(l?.graceUntil, view) : null;
+  if (graceMs !== null && graceMs > 0) {
+    return {
+      title: t(lang, 'graceWarning'),
+      detail: t(lang, 'graceWarningDetail', { remaining: remainingTime(graceMs, lang) }),
+      action: t(lang, 'graceWarningAction'),
+    };
+  }
+  const endMs = msUntil(l?.expiresAt, view);
+  if (endMs !== null && endMs > 0) {
+    return {
+      title: t(lang, 'expiryWarning', { remaining: remainingTime(endMs, lang) }),
+      detail: '',
+      action: t(lang, 'expiryWarningAction'),
+    };
+  }
+  return { title: view.warning, detail: '', action: '' };
+}
+
 /** Verdicts whose server sentence is a fixed template repeating our title and next step (server verdict.ts). */
 const TEMPLATED_VERDICTS = new Set(['EXPIRED', 'FROZEN', 'REVOKED', 'SUSPENDED', 'RELEASED']);
 
@@ -110,7 +133,7 @@ export function statusNotice(
   view: LicenseView,
   lang: Language,
 ): { title: string; detail: string; action: string } | null {
-  if (view.valid) return view.warning ? { title: view.warning, detail: '', action: '' } : null;
+  if (view.valid) return validNotice(view, lang);
   const s = statusText(view.code, lang);
   const action =
     view.code === 'EXPIRED' ? t(lang, 'renewAction') : view.code === 'FROZEN' ? t(lang, 'settleAction') : s.action;
