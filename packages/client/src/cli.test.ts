@@ -173,7 +173,7 @@ describe('licensor-client', () => {
       [
         'Error [NOT_FOUND]: 无法识别此授权码。',
         '许可证服务器上没有授权码为 PLNOSUCHCODE1 的许可证。',
-        '下一步: 请对照订单确认信息核对授权码后重新输入。',
+        '下一步：请对照订单确认信息核对授权码后重新输入。',
         '',
       ].join('\n'),
     );
@@ -201,7 +201,7 @@ describe('licensor-client', () => {
       [
         'Error [TOO_MANY_DEVICES]: 此许可证已在另一台设备上使用。',
         `正在使用的设备：Old laptop (${id})。`,
-        `下一步: 请用 \`licensor-client release-device ${CODE} ${id}\` 释放不再使用的设备的席位，然后重新激活。`,
+        `下一步：请用 \`licensor-client release-device ${CODE} ${id}\` 释放不再使用的设备的席位，然后重新激活。`,
         '',
       ].join('\n'),
     );

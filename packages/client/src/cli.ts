@@ -234,8 +234,9 @@ function activationFailureReport(e: LicensorError, licenseCode: string, lang: La
     lang,
     'cli',
   );
-  const next = lang === 'zh' ? '下一步' : 'Next step';
-  return `Error [${e.code}]: ${m.title}\n${m.detail ? `${m.detail}\n` : ''}${next}: ${m.action}\n`;
+  // `Error [CODE]:` stays the same in every language (scripts and support searches match it).
+  const next = lang === 'zh' ? '下一步：' : 'Next step: ';
+  return `Error [${e.code}]: ${m.title}\n${m.detail ? `${m.detail}\n` : ''}${next}${m.action}\n`;
 }
 
 export async function main(
