@@ -8,7 +8,7 @@
  * Needs Debian's chromium (CI installs it); without it the suite is skipped with a message.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,7 +19,7 @@ import * as esbuild from 'esbuild';
 import type { Browser, BrowserContext, ConsoleMessage, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fingerprintFromReadings, LicenseManager, type MachineFingerprint } from '../src';
-import { statusText } from '../src/messages';
+import { activationErrorText } from '../src/messages';
 import { handlerFor, INVOKE_CHANNELS } from './main/ipc';
 import { LicenseService, type OfflineFiles } from './main/licenseService';
 import { serveApp } from './main/security';
@@ -36,6 +36,8 @@ if (!HAVE_CHROMIUM) {
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SCREENSHOTS = join(HERE, '..', '..', '..', 'docs', 'screenshots');
+/** Every run renders and checks every view; only LICENSOR_SCREENSHOTS=1 rewrites the files in docs/screenshots. */
+const WRITE_SCREENSHOTS = process.env.LICENSOR_SCREENSHOTS === '1';
 const PRODUCT = 'OFFI0001';
 
 /**
@@ -155,7 +157,13 @@ async function openDevice(name: string, fp: MachineFingerprint, opts: { serverUr
       return response ?? null;
     },
   };
-  const service = new LicenseService({ manager: m, files, deviceName: `${name}.example`, productId: PRODUCT });
+  const service = new LicenseService({
+    manager: m,
+    files,
+    deviceName: `${name}.example`,
+    productId: PRODUCT,
+    productName: 'Licensor Demo',
+  });
   const actions = {
     service,
     openApp: async () => (await m.verify()).valid,
@@ -243,13 +251,51 @@ async function newContext(locale: string): Promise<BrowserContext> {
   return context;
 }
 
+/**
+ * Renders the view as the screenshot in docs/screenshots/<file> shows it, and checks what a person would notice:
+ * nothing wider than the window, no unfilled placeholder, no "(s)" plural. Writes the file only on request.
+ */
 async function shot(page: Page, file: string) {
-  mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: join(SCREENSHOTS, file), fullPage: true });
+  const { overflow, text } = await page.evaluate(() => ({
+    overflow: document.documentElement.scrollWidth - window.innerWidth,
+    // biome-ignore lint/performance/useDomNodeTextContent: the rendered text a person sees (hidden elements excluded)
+    text: document.body.innerText,
+  }));
+  expect(overflow, `${file}: wider than the window`).toBeLessThanOrEqual(0);
+  expect(text, `${file}: placeholder or "(s)" on screen`).not.toMatch(/\{\w+\}|\(s\)|undefined|null|NaN/);
+  if (WRITE_SCREENSHOTS) mkdirSync(SCREENSHOTS, { recursive: true });
+  const png = await page.screenshot({
+    fullPage: true,
+    ...(WRITE_SCREENSHOTS ? { path: join(SCREENSHOTS, file) } : {}),
+  });
+  expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
+}
+
+/** Switches the window's language with its own toggle (the choice persists in the page's storage). */
+async function toggleLanguage(page: Page, to: 'en' | 'zh') {
+  await page.click('#lang-toggle');
+  await page.waitForFunction((lang) => document.documentElement.lang === lang, to === 'zh' ? 'zh-CN' : 'en');
+}
+
+/** The error box as three lines: sentence, detail, next step. */
+async function errorLines(page: Page) {
+  return {
+    title: await page.locator('#error-title').textContent(),
+    detail: await page.locator('#error-detail').textContent(),
+    action: await page.locator('#error-action').textContent(),
+  };
 }
 
 describe.skipIf(!HAVE_CHROMIUM)('license window (headless Chromium, real server)', () => {
+  /** The screenshot files as they were before the run (name → mtime), to prove an ordinary run leaves them. */
+  let before: Map<string, number>;
+  const snapshot = () =>
+    new Map(
+      (existsSync(SCREENSHOTS) ? readdirSync(SCREENSHOTS) : []).map((f) => [f, statSync(join(SCREENSHOTS, f)).mtimeMs]),
+    );
+
   beforeAll(async () => {
+    before = snapshot();
     dir = mkdtempSync(join(tmpdir(), 'licensor-electron-e2e-'));
     server = await loadServer();
     running = await server.startServer(
@@ -315,6 +361,8 @@ describe.skipIf(!HAVE_CHROMIUM)('license window (headless Chromium, real server)
   });
 
   afterAll(async () => {
+    // `npm test` renders every view but writes nothing to docs/ (only LICENSOR_SCREENSHOTS=1 does).
+    if (!WRITE_SCREENSHOTS) expect(snapshot()).toEqual(before);
     await shared?.close();
     await browser?.close();
     await new Promise<void>((resolve) => (pageServer ? pageServer.close(() => resolve()) : resolve()));
@@ -372,16 +420,29 @@ describe.skipIf(!HAVE_CHROMIUM)('license window (headless Chromium, real server)
     await closeDevice(d);
   });
 
-  it('shows the message for a code the server does not know', async () => {
+  it('says once that a code was not recognised: one sentence, one detail line, one next step (EN and ZH)', async () => {
     const d = await openDevice('wrong-code', machine(3));
     const { page } = d;
-    await page.fill('#code', generateLicenseCode());
+    const code = generateLicenseCode();
+    await page.fill('#code', code);
     await page.press('#code', 'Enter'); // keyboard submit
     await page.locator('#error').waitFor({ state: 'visible' });
-    expect(await page.locator('#error-title').textContent()).toBe(statusText('NOT_FOUND', 'en').title);
-    expect(await page.locator('#error-action').textContent()).toContain(statusText('NOT_FOUND', 'en').action);
+    expect(await errorLines(page)).toEqual({
+      title: 'This license code was not recognised.',
+      detail: `The license server has no license with the code ${code}.`,
+      action: 'Compare the code with your order confirmation and enter it again.',
+    });
+    // A first activation has no seat to free; the server's own sentence is not repeated underneath.
+    // biome-ignore lint/performance/useDomNodeTextContent: the rendered text a person sees (hidden elements excluded)
+    const box = (await page.locator('#error').innerText()).toLowerCase();
+    expect(box).not.toMatch(/seat|details:/);
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('error');
     await shot(page, 'activation-error.png');
+    await toggleLanguage(page, 'zh');
+    expect(await errorLines(page)).toEqual(activationErrorText({ code: 'NOT_FOUND', licenseCode: code }, 'zh'));
+    expect(await page.locator('#error-title').textContent()).toBe('无法识别此授权码。');
+    await shot(page, 'activation-error-zh.png');
+    await toggleLanguage(page, 'en');
     await closeDevice(d);
   });
 
@@ -393,12 +454,16 @@ describe.skipIf(!HAVE_CHROMIUM)('license window (headless Chromium, real server)
     await page.click('#activate-button');
     await page.locator('#status-view').waitFor({ state: 'visible' });
     expect(await page.locator('#status-badge').textContent()).toBe('Valid');
-    expect(await page.locator('#f-product').textContent()).toBe(PRODUCT);
+    // The product by name, this device by the name it was activated under, remaining times; no raw ids.
+    expect(await page.locator('#f-product').textContent()).toBe('Licensor Demo');
     expect(await page.locator('#f-seats').textContent()).toBe('3');
-    expect(await page.locator('#f-device').textContent()).toBe('good-code.example');
-    expect(await page.locator('#f-expires').textContent()).toMatch(/day\(s\) left/);
+    expect(await page.locator('#f-device').textContent()).toBe('good-code');
+    expect(await page.locator('#f-expires').textContent()).toMatch(/^\d{1,2} \w{3} \d{4} \(36[45] days left\)$/);
     expect(await page.locator('#f-checkin').textContent()).not.toBe('Not yet');
-    expect(await page.locator('#f-grace').textContent()).toMatch(/day\(s\) left/);
+    expect(await page.locator('#f-grace').textContent()).toMatch(/^\d+ days$/);
+    const activationId = (await d.manager.verify()).detail.activationId!;
+    // biome-ignore lint/performance/useDomNodeTextContent: the rendered text a person sees (hidden elements excluded)
+    expect(await page.locator('#status-view').innerText()).not.toContain(activationId);
     expect(await page.isVisible('#open-app')).toBe(true);
     await shot(page, 'status-view.png');
 
@@ -411,12 +476,42 @@ describe.skipIf(!HAVE_CHROMIUM)('license window (headless Chromium, real server)
     expect(await page.locator('#status-heading').textContent()).toBe('许可证状态');
     expect(await page.locator('#status-badge').textContent()).toBe('有效');
     expect(await page.evaluate(() => document.documentElement.lang)).toBe('zh-CN');
+    expect(await page.locator('#f-grace').textContent()).toMatch(/^\d+ 天$/);
+    expect(await page.locator('#f-expires').textContent()).toMatch(/（剩余 36[45] 天）$/);
     await shot(page, 'status-view-zh.png');
     // The choice is remembered across reloads; switch back for the next device on this page.
     await page.reload();
     await page.locator('#status-heading', { hasText: '许可证状态' }).waitFor();
     await page.click('#lang-toggle');
     expect(await page.locator('#status-heading').textContent()).toBe('License status');
+    await closeDevice(d);
+  });
+
+  it('tells an activated device whose license expired what to do, once', async () => {
+    const { code, instanceId } = await purchase(1);
+    const d = await openDevice('renewal-due', machine(12));
+    const { page } = d;
+    await page.fill('#code', code);
+    await page.click('#activate-button');
+    await page.locator('#status-view').waitFor({ state: 'visible' });
+    await produce({ activity: 'expireLicense', instanceId });
+    await page.click('#check-in');
+    await page.locator('#status-notice').waitFor({ state: 'visible' });
+    expect(await page.locator('#status-badge').textContent()).toBe('Needs attention');
+    expect(await page.locator('#status-notice-title').textContent()).toBe('The license has expired.');
+    expect(await page.locator('#status-notice-action').textContent()).toBe(
+      'Renew the subscription, then select Check in now.',
+    );
+    // biome-ignore lint/performance/useDomNodeTextContent: the rendered text a person sees (hidden elements excluded)
+    const notice = await page.locator('#status-notice').innerText();
+    expect(notice.match(/renew/gi)).toHaveLength(1);
+    expect(await page.locator('#f-expires').textContent()).toBe('Expired');
+    expect(await page.locator('#f-grace').textContent()).toBe('—');
+    await shot(page, 'status-view-expired.png');
+    await toggleLanguage(page, 'zh');
+    expect(await page.locator('#status-notice-action').textContent()).toBe('请续费后点击“立即联网校验”。');
+    await shot(page, 'status-view-expired-zh.png');
+    await toggleLanguage(page, 'en');
     await closeDevice(d);
   });
 
@@ -430,11 +525,30 @@ describe.skipIf(!HAVE_CHROMIUM)('license window (headless Chromium, real server)
     await page.fill('#code', code);
     await page.click('#activate-button');
     await page.locator('#devices').waitFor({ state: 'visible' });
-    expect(await page.locator('#error-title').textContent()).toBe(statusText('TOO_MANY_DEVICES', 'en').title);
+    expect(await errorLines(page)).toEqual({
+      title: 'This license is already in use on another device.',
+      detail: 'In use on office-pc.',
+      action: 'Free the seat of a device you no longer use (below), then select Activate again.',
+    });
     const items = page.locator('#device-list li');
     expect(await items.count()).toBe(1);
     expect(await items.first().locator('.device-name').textContent()).toBe('office-pc');
+    // Said once: no "All 1 seat", no second paragraph repeating the error above the list.
+    // biome-ignore lint/performance/useDomNodeTextContent: the rendered text a person sees (hidden elements excluded)
+    const screen = await page.locator('#activate-view').innerText();
+    expect(screen).not.toMatch(/all 1 seat|seat\(s\)|are in use/i);
+    expect(screen.match(/in use/gi)).toHaveLength(2); // the sentence and the detail line
+    expect(await page.locator('#devices-intro').textContent()).toBe('');
     await shot(page, 'seats-full.png');
+    await toggleLanguage(page, 'zh');
+    expect(await errorLines(page)).toEqual({
+      title: '此许可证已在另一台设备上使用。',
+      detail: '正在使用的设备：office-pc。',
+      action: '请在下方释放不再使用的设备的席位，然后再次点击“激活”。',
+    });
+    expect(await page.locator('#devices-note').textContent()).toBe('最近 30 天已释放席位：0 / 3 次。');
+    await shot(page, 'seats-full-zh.png');
+    await toggleLanguage(page, 'en');
 
     // Keyboard: the free-seat button is reachable and labelled with the device.
     const free = items.first().locator('button');
@@ -461,8 +575,10 @@ describe.skipIf(!HAVE_CHROMIUM)('license window (headless Chromium, real server)
     await page.fill('#code', code);
     await page.click('#activate-button');
     await page.locator('#error').waitFor({ state: 'visible' });
-    expect(await page.locator('#error-title').textContent()).toBe(statusText('EXPIRED', 'en').title);
-    expect(await page.locator('#error-action').textContent()).toContain('After renewing');
+    expect(await errorLines(page)).toEqual(activationErrorText({ code: 'EXPIRED' }, 'en'));
+    expect(await page.locator('#error-action').textContent()).toBe(
+      'Renew the subscription, then select Activate again.',
+    );
     await closeDevice(d);
   });
 
@@ -472,7 +588,9 @@ describe.skipIf(!HAVE_CHROMIUM)('license window (headless Chromium, real server)
     await d.page.fill('#code', 'PL0123456789ABCDEF');
     await d.page.click('#activate-button');
     await d.page.locator('#error').waitFor({ state: 'visible' });
-    expect(await d.page.locator('#error-title').textContent()).toBe(statusText('MARKETPLACE_UNAVAILABLE', 'en').title);
+    expect(await d.page.locator('#error-title').textContent()).toBe(
+      activationErrorText({ code: 'MARKETPLACE_UNAVAILABLE' }, 'en').title,
+    );
     await closeDevice(d);
 
     const closed = http.createServer();
@@ -483,7 +601,7 @@ describe.skipIf(!HAVE_CHROMIUM)('license window (headless Chromium, real server)
     await off.page.fill('#code', generateLicenseCode());
     await off.page.click('#activate-button');
     await off.page.locator('#error').waitFor({ state: 'visible' });
-    expect(await off.page.locator('#error-title').textContent()).toBe(statusText('SERVER_UNREACHABLE', 'en').title);
+    expect(await errorLines(off.page)).toEqual(activationErrorText({ code: 'SERVER_UNREACHABLE' }, 'en', 'window'));
     // The offline path opens by itself: it is the way forward without a connection.
     expect(await off.page.evaluate(() => (document.getElementById('offline') as HTMLDetailsElement).open)).toBe(true);
     await closeDevice(off);

@@ -111,6 +111,9 @@ describe('licensor-client', () => {
     expect(act.stdout).toMatch(/^Status\s+VALID\s+The license is valid\./m);
     expect(act.stdout).toMatch(/^Fingerprint\s+6 of 6 components match \(rule: all but one\)/m);
 
+    expect(act.stdout).toMatch(/^This device\s+CI box$/m);
+    expect((await run(['status', ...common()])).stdout).toMatch(/^This device\s+CI box$/m);
+
     const status = await run(['status', '--json', ...common()]);
     expect(JSON.parse(status.stdout)).toMatchObject({ valid: true, code: 'VALID', license: { entitlementId: CODE } });
 
@@ -153,18 +156,58 @@ describe('licensor-client', () => {
     expect((await run(['status', ...common()])).code).toBe(0);
   });
 
+  it('says a code was not recognised in one sentence, one detail line and one next step (EN and ZH)', async () => {
+    const en = await run(['activate', 'plnosuchcode1', ...common()]);
+    expect(en.code).toBe(EXIT.notUsable);
+    expect(en.stderr).toBe(
+      [
+        'Error [NOT_FOUND]: This license code was not recognised.',
+        'The license server has no license with the code PLNOSUCHCODE1.',
+        'Next step: Compare the code with your order confirmation and enter it again.',
+        '',
+      ].join('\n'),
+    );
+    expect(en.stderr).not.toMatch(/seat/i); // nothing to free on a first activation
+    const zh = await run(['activate', 'PLNOSUCHCODE1', '--lang', 'zh', ...common()]);
+    expect(zh.stderr).toBe(
+      [
+        'Error [NOT_FOUND]: 无法识别此授权码。',
+        '许可证服务器上没有授权码为 PLNOSUCHCODE1 的许可证。',
+        '下一步：请对照订单确认信息核对授权码后重新输入。',
+        '',
+      ].join('\n'),
+    );
+  });
+
   it('lists the seat holders on TOO_MANY_DEVICES (exit 3) and frees one', async () => {
     await run(['activate', CODE, '--label', 'Old laptop', ...common()]);
     const other = ['--data-dir', join(dir, 'other'), '--product', PRODUCT, '--root', rootFile, '--server', server.url];
     fp = machine({ machineId: 'dd'.repeat(16), hardwareUuid: 'z-uuid', macs: ['00:11:22:33:44:88'] });
     const refused = await run(['activate', CODE, ...other]);
     expect(refused.code).toBe(EXIT.notUsable);
-    expect(refused.stderr).toMatch(/Error \[TOO_MANY_DEVICES\]/);
-    expect(refused.stderr).toMatch(/Old laptop/);
+    const id = [...server.activations.keys()][0]!;
+    // One sentence, one detail line (who holds the seat, with the id release-device needs), one next step.
+    expect(refused.stderr).toBe(
+      [
+        'Error [TOO_MANY_DEVICES]: This license is already in use on another device.',
+        `In use on Old laptop (${id}).`,
+        `Next step: Free the seat of a device you no longer use with \`licensor-client release-device ${CODE} ${id}\`, then activate again.`,
+        '',
+      ].join('\n'),
+    );
+    const zh = await run(['activate', CODE, '--lang', 'zh', ...other]);
+    expect(zh.code).toBe(EXIT.notUsable);
+    expect(zh.stderr).toBe(
+      [
+        'Error [TOO_MANY_DEVICES]: 此许可证已在另一台设备上使用。',
+        `正在使用的设备：Old laptop (${id})。`,
+        `下一步：请用 \`licensor-client release-device ${CODE} ${id}\` 释放不再使用的设备的席位，然后重新激活。`,
+        '',
+      ].join('\n'),
+    );
 
     const list = await run(['devices', CODE, ...other]);
     expect(list.stdout).toMatch(/Seats\s+1 of 1 in use/);
-    const id = [...server.activations.keys()][0]!;
     expect(list.stdout).toContain(id);
     const rel = await run(['release-device', CODE, id, '--json', ...other]);
     expect(JSON.parse(rel.stdout)).toEqual({ released: true });

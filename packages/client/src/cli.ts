@@ -18,7 +18,7 @@ import { defaultDataDir } from './dataDir';
 import { evaluateLicense, type LicenseStatus } from './evaluate';
 import { collectFingerprint, hashedFingerprint, type MachineFingerprint } from './fingerprint';
 import { type CheckInResult, LicenseManager } from './manager';
-import { type Language, statusText } from './messages';
+import { activationErrorText, type Language, statusText } from './messages';
 
 /** Exit codes: stable, documented in README.md. */
 export const EXIT = {
@@ -163,6 +163,7 @@ function statusReport(
     ['Server says', s.detail.serverMessage],
     ['Reason', s.detail.explanation],
     ['Product', l?.product],
+    ['This device', s.detail.deviceLabel],
     ['Edition', l ? [l.edition, l.sku].filter(Boolean).join(' / ') || undefined : undefined],
     [
       'License',
@@ -212,6 +213,32 @@ function mask(value: string): string {
   return value.length <= 8 ? '****' : `${value.slice(0, 4)}…${value.slice(-4)}`;
 }
 
+/** A refused activation: the sentence with its code, the detail line, the next step. */
+function activationFailureReport(e: LicensorError, licenseCode: string, lang: Language): string {
+  const list = Array.isArray(e.detail?.devices) ? (e.detail.devices as unknown[]) : [];
+  const devices = list.flatMap((d) => {
+    const o = (d ?? {}) as { id?: unknown; label?: unknown; hostname?: unknown };
+    if (typeof o.id !== 'string') return [];
+    const name = typeof o.label === 'string' ? o.label : typeof o.hostname === 'string' ? o.hostname : o.id;
+    return [{ id: o.id, name }];
+  });
+  const seats = typeof e.detail?.seats === 'number' ? e.detail.seats : undefined;
+  const m = activationErrorText(
+    {
+      code: e.code,
+      licenseCode,
+      ...(devices.length > 0 ? { devices } : {}),
+      ...(seats !== undefined ? { seats } : {}),
+      serverMessage: e.message,
+    },
+    lang,
+    'cli',
+  );
+  // `Error [CODE]:` stays the same in every language (scripts and support searches match it).
+  const next = lang === 'zh' ? '下一步：' : 'Next step: ';
+  return `Error [${e.code}]: ${m.title}\n${m.detail ? `${m.detail}\n` : ''}${next}${m.action}\n`;
+}
+
 export async function main(
   argv: string[],
   io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env },
@@ -224,6 +251,8 @@ export async function main(
   // Known once commander has parsed the options; used to report errors in the requested form.
   let asJson = argv.includes('--json');
   let lang: Language = 'en';
+  /** Set while `activate` runs: its failures get the one-sentence/detail/next-step message. */
+  let activating: string | undefined;
 
   const fingerprint = () => (io.fingerprint ? Promise.resolve(io.fingerprint()) : collectFingerprint());
   const globals = (cmd: Command) => cmd.optsWithGlobals() as GlobalOptions;
@@ -326,7 +355,8 @@ export async function main(
     .action(async (code: string, opts: { label?: string; user?: string }, cmd: Command) => {
       const o = globals(cmd);
       const m = manager(o, true);
-      const stop = spinner(io.stderr, `Activating ${normalizeLicenseCode(code)}…`);
+      activating = normalizeLicenseCode(code);
+      const stop = spinner(io.stderr, `Activating ${activating}…`);
       let s: LicenseStatus;
       try {
         s = await m.activate(code, {
@@ -336,6 +366,7 @@ export async function main(
       } finally {
         stop();
       }
+      activating = undefined;
       reportStatus(o, s, [['Data folder', m.dataDir]]);
     });
 
@@ -498,7 +529,9 @@ export async function main(
     }
     const e = toLicensorError(err, 'Unexpected failure');
     if (asJson) json({ error: e.toJSON() });
-    else {
+    else if (activating !== undefined && e.code !== 'INVALID_INPUT' && e.code !== 'INTERNAL') {
+      io.stderr.write(activationFailureReport(e, activating, lang));
+    } else {
       const hint = statusText(e.code, lang).action;
       io.stderr.write(`Error [${e.code}]: ${e.message}\n`);
       const devices = (e.detail?.devices ?? []) as { id?: string; label?: string | null; hostname?: string | null }[];

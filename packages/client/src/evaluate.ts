@@ -71,6 +71,8 @@ export interface StatusDetail {
   /** The server's own words for its last verdict. */
   serverMessage?: string;
   activationId?: string;
+  /** The name this device is registered under (its label, else its host name), as seat lists show it. */
+  deviceLabel?: string;
   lastCheckInAt?: string;
 }
 

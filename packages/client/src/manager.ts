@@ -150,6 +150,12 @@ const releasedSchema = z.object({ released: z.literal(true) });
 const releaseResponseSchema = z.object({ released: z.boolean() });
 const b64uSha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
 
+/** The name an activation request registered this device under, for the state. */
+function deviceLabelOf(device: ActivateRequest['device']): { deviceLabel?: string } {
+  const name = device?.label ?? device?.hostname;
+  return name ? { deviceLabel: name } : {};
+}
+
 export class LicenseManager {
   readonly productId: string;
   readonly dataDir: string;
@@ -451,6 +457,7 @@ export class LicenseManager {
       ({ status } = this.#evaluate(body, body.license));
     }
     if (body.activationId) status.detail.activationId = body.activationId;
+    this.#addDeviceLabel(status, body);
     if (body.lastCheckInAt) status.detail.lastCheckInAt = new Date(body.lastCheckInAt).toISOString();
     // Remember the latest trusted local time, unless the clock is the very thing in doubt.
     if (status.code !== 'TIME_MODIFIED' && now > body.highWater + HIGH_WATER_STEP_MS) {
@@ -501,6 +508,14 @@ export class LicenseManager {
       throw new LicensorError('INVALID_INPUT', 'Enter the license code from your order (1–64 characters)');
     }
     return normalized;
+  }
+
+  /** The device's registered name on a status of an activation (what the license window shows as this device). */
+  #addDeviceLabel(status: LicenseStatus, body: StateBody): void {
+    if (!body.activationId) return;
+    const info = this.#deviceInfo();
+    const name = body.deviceLabel ?? info?.label ?? info?.hostname;
+    if (name) status.detail.deviceLabel = name;
   }
 
   #deviceInfo(label?: string): ActivateRequest['device'] {
@@ -587,6 +602,7 @@ export class LicenseManager {
       serverUrl,
       activationId: data.activationId,
       codeHash,
+      ...deviceLabelOf(request.data.device),
       license: data.license,
       device,
       checkInIntervalSeconds: data.checkInIntervalSeconds,
@@ -606,6 +622,7 @@ export class LicenseManager {
       );
     }
     status.detail.activationId = data.activationId;
+    this.#addDeviceLabel(status, body);
     status.detail.lastCheckInAt = new Date(now).toISOString();
     if (prev?.device && prev.device.publicKey !== device.publicKey) await this.#store.deleteDeviceKey(prev.device);
     this.#save(body);
@@ -817,6 +834,7 @@ export class LicenseManager {
     }
     this.#save(next);
     if (next.activationId) status.detail.activationId = next.activationId;
+    this.#addDeviceLabel(status, next);
     return this.#publish(status);
   }
 }

@@ -239,6 +239,251 @@ export function describeStatus(code: string, lang: Language = 'en'): string {
   return action ? `${title} ${action}` : title;
 }
 
+// ---- plurals and durations -------------------------------------------------------------------------------
+
+/**
+ * Forms of a counted phrase, chosen like ICU MessageFormat: an exact form (`=0`, `=1`) first, then the
+ * language's plural category from Intl.PluralRules (English: one/other; Chinese has only other), then `other`.
+ * `{n}` is replaced by the count.
+ */
+export interface PluralForms {
+  '=0'?: string;
+  '=1'?: string;
+  one?: string;
+  other: string;
+}
+
+const PLURAL_LOCALE: Record<Language, string> = { en: 'en', zh: 'zh-CN' };
+
+export function plural(lang: Language, n: number, forms: PluralForms): string {
+  const exact = n === 0 ? forms['=0'] : n === 1 ? forms['=1'] : undefined;
+  const category = new Intl.PluralRules(PLURAL_LOCALE[lang]).select(n);
+  const text = exact ?? (category === 'one' ? forms.one : undefined) ?? forms.other;
+  return text.replace(/\{n\}/g, String(n));
+}
+
+/** "a, b and c" / "a、b和c" (Intl.ListFormat). */
+export function listOf(lang: Language, items: readonly string[]): string {
+  return new Intl.ListFormat(PLURAL_LOCALE[lang], { style: 'long', type: 'conjunction' }).format(items);
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+const DURATION = {
+  en: {
+    days: { one: '{n} day', other: '{n} days' },
+    hours: { one: '{n} hour', other: '{n} hours' },
+    underAnHour: 'less than an hour',
+  },
+  zh: { days: { other: '{n} 天' }, hours: { other: '{n} 小时' }, underAnHour: '不到 1 小时' },
+} satisfies Record<Language, { days: PluralForms; hours: PluralForms; underAnHour: string }>;
+
+/**
+ * A remaining time as people say it: "12 days", "1 day", "5 hours", "less than an hour" ("12 天"…). Days are
+ * rounded (a 21-day grace read a second after it started is still 21 days), hours likewise under a day.
+ */
+export function remainingTime(ms: number, lang: Language = 'en'): string {
+  const d = DURATION[lang];
+  if (ms >= DAY_MS) return plural(lang, Math.round(ms / DAY_MS), d.days);
+  if (ms >= HOUR_MS) return plural(lang, Math.min(23, Math.round(ms / HOUR_MS)), d.hours);
+  return d.underAnHour;
+}
+
+// ---- what a failed activation says --------------------------------------------------------------------------
+
+/** Where the message is shown: the license window (buttons) or the `licensor-client` CLI (commands). */
+export type Surface = 'window' | 'cli';
+
+/** One clear sentence, one detail line, one next step. */
+export interface UserMessage {
+  title: string;
+  detail: string;
+  action: string;
+}
+
+export interface ActivationFailure {
+  /** The error code (TOO_MANY_DEVICES, NOT_FOUND, SERVER_UNREACHABLE, …). */
+  code: string;
+  /** The license code that was tried (normalised), when known. */
+  licenseCode?: string;
+  /** On TOO_MANY_DEVICES: the license's seat count and the devices holding them. */
+  seats?: number;
+  devices?: ReadonlyArray<{ id: string; name: string }>;
+  /** The server's own words: the detail line for codes without a text of their own. */
+  serverMessage?: string;
+}
+
+type Phrase = string | ((f: ActivationFailure, lang: Language, surface: Surface) => string);
+interface ActivationTexts {
+  title: Phrase;
+  detail: Phrase;
+  action: Phrase | Record<Surface, Phrase>;
+}
+
+const OTHER_DEVICES: Record<Language, PluralForms> = {
+  en: { one: '{n} other device', other: '{n} other devices' },
+  zh: { other: '另外 {n} 台设备' },
+};
+
+/**
+ * The devices holding the seats, at most three by name: names in the window, names and ids in the CLI
+ * (release-device needs the id).
+ */
+function holders(f: ActivationFailure, lang: Language, surface: Surface): string {
+  const names = (f.devices ?? []).map((d) => (surface === 'cli' ? `${d.name} (${d.id})` : d.name));
+  if (names.length <= 3) return listOf(lang, names);
+  return listOf(lang, [...names.slice(0, 3), plural(lang, names.length - 3, OTHER_DEVICES[lang])]);
+}
+
+const SEATS_FULL_TITLE: Record<Language, PluralForms> = {
+  en: { '=1': 'This license is already in use on another device.', other: 'All {n} seats of this license are in use.' },
+  zh: { '=1': '此许可证已在另一台设备上使用。', other: '此许可证的 {n} 个席位已全部占用。' },
+};
+const SEATS_ALLOWED: Record<Language, PluralForms> = {
+  en: {
+    '=1': 'This license can be active on one device at a time.',
+    other: 'This license can be active on {n} devices at a time.',
+  },
+  zh: { '=1': '此许可证同一时间只能在 1 台设备上使用。', other: '此许可证同一时间最多可在 {n} 台设备上使用。' },
+};
+
+const ACTIVATION_TEXTS: Partial<Record<string, Record<Language, ActivationTexts>>> = {
+  NOT_FOUND: {
+    en: {
+      title: 'This license code was not recognised.',
+      detail: (f) =>
+        f.licenseCode
+          ? `The license server has no license with the code ${f.licenseCode}.`
+          : 'The license server has no license with this code.',
+      action: 'Compare the code with your order confirmation and enter it again.',
+    },
+    zh: {
+      title: '无法识别此授权码。',
+      detail: (f) =>
+        f.licenseCode
+          ? `许可证服务器上没有授权码为 ${f.licenseCode} 的许可证。`
+          : '许可证服务器上没有使用此授权码的许可证。',
+      action: '请对照订单确认信息核对授权码后重新输入。',
+    },
+  },
+  TOO_MANY_DEVICES: {
+    en: {
+      title: (f, lang) => plural(lang, f.seats ?? f.devices?.length ?? 1, SEATS_FULL_TITLE.en),
+      detail: (f, lang, surface) => {
+        return f.devices?.length
+          ? `In use on ${holders(f, lang, surface)}.`
+          : plural(lang, f.seats ?? 1, SEATS_ALLOWED.en);
+      },
+      action: {
+        window: 'Free the seat of a device you no longer use (below), then select Activate again.',
+        cli: (f) =>
+          `Free the seat of a device you no longer use with \`licensor-client release-device ${f.licenseCode ?? '<code>'} ${f.devices?.length === 1 ? f.devices[0]!.id : '<id>'}\`, then activate again.`,
+      },
+    },
+    zh: {
+      title: (f, lang) => plural(lang, f.seats ?? f.devices?.length ?? 1, SEATS_FULL_TITLE.zh),
+      detail: (f, lang, surface) => {
+        return f.devices?.length
+          ? `正在使用的设备：${holders(f, lang, surface)}。`
+          : plural(lang, f.seats ?? 1, SEATS_ALLOWED.zh);
+      },
+      action: {
+        window: '请在下方释放不再使用的设备的席位，然后再次点击“激活”。',
+        cli: (f) =>
+          `请用 \`licensor-client release-device ${f.licenseCode ?? '<code>'} ${f.devices?.length === 1 ? f.devices[0]!.id : '<id>'}\` 释放不再使用的设备的席位，然后重新激活。`,
+      },
+    },
+  },
+  SERVER_UNREACHABLE: {
+    en: {
+      title: 'The license server cannot be reached.',
+      detail: 'Activation needs a connection to the license server once; after that the application works offline.',
+      action: {
+        window: 'Check the internet connection and select Activate again, or use the offline activation below.',
+        cli: 'Check the internet connection and try again, or activate offline with `licensor-client offline-request`.',
+      },
+    },
+    zh: {
+      title: '无法连接许可证服务器。',
+      detail: '激活时需要连接许可证服务器一次，之后应用可离线使用。',
+      action: {
+        window: '请检查网络连接后再次点击“激活”，或使用下方的离线激活。',
+        cli: '请检查网络连接后重试，或使用 `licensor-client offline-request` 离线激活。',
+      },
+    },
+  },
+  MARKETPLACE_UNAVAILABLE: {
+    en: {
+      title: 'The code could not be checked with KooGallery just now.',
+      detail: 'The license server asked KooGallery about this code and got no answer.',
+      action: 'Try again in a few minutes.',
+    },
+    zh: {
+      title: '暂时无法向云商店核验此授权码。',
+      detail: '许可证服务器向云商店查询此授权码时没有收到应答。',
+      action: '请几分钟后重试。',
+    },
+  },
+  EXPIRED: {
+    en: {
+      title: 'This license has expired.',
+      detail: 'A license can be activated only while its subscription runs.',
+      action: {
+        window: 'Renew the subscription, then select Activate again.',
+        cli: 'Renew the subscription, then activate again.',
+      },
+    },
+    zh: {
+      title: '此许可证已过期。',
+      detail: '许可证只能在订阅有效期内激活。',
+      action: { window: '请续费后再次点击“激活”。', cli: '请续费后重新激活。' },
+    },
+  },
+  FROZEN: {
+    en: {
+      title: 'This license is frozen by KooGallery.',
+      detail: 'KooGallery freezes a license while its order needs attention (for example an unpaid renewal).',
+      action: {
+        window: 'Settle the order on KooGallery, then select Activate again.',
+        cli: 'Settle the order on KooGallery, then activate again.',
+      },
+    },
+    zh: {
+      title: '此许可证已被云商店冻结。',
+      detail: '订单需要处理时（例如续费未支付），云商店会冻结许可证。',
+      action: { window: '请在云商店处理订单后再次点击“激活”。', cli: '请在云商店处理订单后重新激活。' },
+    },
+  },
+};
+
+const pick = (p: Phrase, f: ActivationFailure, lang: Language, surface: Surface) =>
+  typeof p === 'function' ? p(f, lang, surface) : p;
+
+/**
+ * What to tell a person whose activation (or another license-window action) failed: one sentence, one detail
+ * line and one next step, in their language. Codes without a text of their own use the status texts, with the
+ * server's words as the detail when they add something.
+ */
+export function activationErrorText(
+  f: ActivationFailure,
+  lang: Language = 'en',
+  surface: Surface = 'window',
+): UserMessage {
+  const texts = ACTIVATION_TEXTS[f.code]?.[lang];
+  if (texts) {
+    const action = typeof texts.action === 'object' ? texts.action[surface] : texts.action;
+    return {
+      title: pick(texts.title, f, lang, surface),
+      detail: pick(texts.detail, f, lang, surface),
+      action: pick(action, f, lang, surface),
+    };
+  }
+  const { title, action } = statusText(f.code, lang);
+  const said = f.serverMessage?.trim() ?? '';
+  return { title, detail: said && said !== title && said !== action ? said : '', action };
+}
+
 export interface LicenseCodeHint {
   /** The code as it will be sent (trimmed, upper-cased, look-alike characters fixed for LSR codes). */
   normalized: string;

@@ -73,6 +73,8 @@ export const stateBodySchema = z.object({
   highWater: z.number(),
   serverUrl: z.string().optional(),
   activationId: z.string().optional(),
+  /** The name this device was activated under (label, else host name), as other devices see it in seat lists. */
+  deviceLabel: z.string().optional(),
   /** SHA-256 of the normalised license code, to recognise a re-activation with the same code. */
   codeHash: z.string().optional(),
   license: z.string().optional(),

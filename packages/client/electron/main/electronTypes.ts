@@ -34,6 +34,8 @@ export interface WebContentsLike {
     listener: (event: { preventDefault(): void }, url: string) => void,
   ): unknown;
   on(event: 'will-attach-webview', listener: (event: { preventDefault(): void }) => void): unknown;
+  on(event: 'devtools-opened', listener: () => void): unknown;
+  closeDevTools(): void;
   setWindowOpenHandler(handler: (details: DetailsLike) => { action: 'deny' } | { action: 'allow' }): void;
   send(channel: string, ...args: unknown[]): void;
   isDestroyed(): boolean;
@@ -70,6 +72,8 @@ export interface WebPreferencesLike {
   spellcheck: false;
   navigateOnDragDrop: false;
   safeDialogs: true;
+  /** False in packaged builds: no developer tools, not even through a keyboard shortcut. */
+  devTools: boolean;
 }
 
 export interface BrowserWindowOptionsLike {
@@ -115,6 +119,8 @@ export interface DialogLike {
 }
 
 export interface MenuItemOptionsLike {
+  /** The only roles the shell uses: the macOS application and Edit menus of a packaged build. */
+  role?: 'appMenu' | 'editMenu';
   label?: string;
   type?: 'normal' | 'separator';
   enabled?: boolean;

@@ -28,7 +28,7 @@ function setup(initial = noLicense()) {
   const gate = new LicenseGate({
     manager: manager.asManager(),
     windows,
-    toView: (s) => toLicenseView(s, 'pc'),
+    toView: (s) => toLicenseView(s, 'pc', 'Demo'),
     onStatus: (v) => views.push(v),
   });
   return { manager, gate, open, log, views };

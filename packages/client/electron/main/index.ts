@@ -44,6 +44,8 @@ const electronMain: ElectronMain = {
   ...(process.platform === 'linux' ? { linuxStorageBackend: () => safeStorage.getSelectedStorageBackend() } : {}),
   createTray: () => new Tray(nativeImage.createFromPath(join(__dirname, 'tray.png'))),
   buildMenu: (template) => Menu.buildFromTemplate(template as MenuItemConstructorOptions[]),
+  setApplicationMenu: (menu) => Menu.setApplicationMenu(menu as Menu | null),
+  platform: process.platform,
 };
 
 async function main(): Promise<void> {

@@ -25,6 +25,7 @@ function setup() {
     manager: manager.asManager(),
     files,
     deviceName: 'this-pc',
+    productName: 'Demo',
     productId: 'OFFI0001',
   });
   const opened: string[] = [];
@@ -61,6 +62,7 @@ describe('IPC registration', () => {
       manager: manager.asManager(),
       files: { saveRequest: async () => ({ saved: false, fileName: null }), openLicenseFile: async () => null },
       deviceName: 'x',
+      productName: 'Demo',
       productId: 'p',
     });
     const unregister = registerIpc(ipcMain, {
@@ -206,6 +208,7 @@ describe('results', () => {
       manager: manager.asManager(),
       files: { saveRequest: async () => ({ saved: false, fileName: null }), openLicenseFile: async () => null },
       deviceName: 'x',
+      productName: 'Demo',
       productId: 'p',
     });
     const handler = handlerFor(CHANNELS.openApp, {

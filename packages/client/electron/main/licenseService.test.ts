@@ -15,6 +15,7 @@ function service(manager = new FakeManager(), opened: string | null = 'license t
       openLicenseFile: async () => opened,
     },
     deviceName: 'this-pc',
+    productName: 'Demo',
     productId: 'OFFI 0001',
   });
   return { s, manager, saved };
@@ -22,7 +23,7 @@ function service(manager = new FakeManager(), opened: string | null = 'license t
 
 describe('views', () => {
   it('maps a status to display fields, with nulls for what is absent', () => {
-    const v = toLicenseView(validStatus({ detail: { graceDaysLeft: 3, warning: 'soon', daysLeft: 10 } }), 'pc');
+    const v = toLicenseView(validStatus({ detail: { graceDaysLeft: 3, warning: 'soon', daysLeft: 10 } }), 'pc', 'Demo');
     expect(v).toMatchObject({
       valid: true,
       code: 'VALID',
@@ -34,7 +35,16 @@ describe('views', () => {
       warning: 'soon',
       serverMessage: null,
     });
-    expect(toLicenseView(noLicense(), 'pc')).toMatchObject({ valid: false, code: 'NO_LICENSE', license: null });
+    expect(toLicenseView(noLicense(), 'pc', 'Demo')).toMatchObject({ valid: false, code: 'NO_LICENSE', license: null });
+  });
+
+  it('names the product, and this device by the name it was activated under (else the host name)', () => {
+    const labelled = validStatus({ detail: { activationId: 'act_1', deviceLabel: 'Studio PC' } });
+    expect(toLicenseView(labelled, 'host-7', 'Demo Studio')).toMatchObject({
+      productName: 'Demo Studio',
+      device: { activationId: 'act_1', name: 'Studio PC' },
+    });
+    expect(toLicenseView(validStatus(), 'host-7', 'Demo Studio').device.name).toBe('host-7');
   });
 
   it('keeps the message of known errors and hides unknown failures', () => {

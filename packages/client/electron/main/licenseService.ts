@@ -34,9 +34,11 @@ export interface OfflineFiles {
 export interface LicenseServiceOptions {
   manager: ShellManager;
   files: OfflineFiles;
-  /** Shown as "this device" (the host name the activation reports). */
+  /** Shown as "this device" when the status does not name it (the host name the activation reports). */
   deviceName: string;
   productId: string;
+  /** The product's name for people (the application's name); the status view shows it with the edition. */
+  productName: string;
 }
 
 const ok = <T>(value: T): Result<T> => ({ ok: true, value });
@@ -91,7 +93,7 @@ export function toErrorView(err: unknown): ErrorView {
   return view;
 }
 
-export function toLicenseView(status: LicenseStatus, deviceName: string): LicenseView {
+export function toLicenseView(status: LicenseStatus, deviceName: string, productName: string): LicenseView {
   const l = status.license;
   const d = status.detail;
   return {
@@ -112,7 +114,8 @@ export function toLicenseView(status: LicenseStatus, deviceName: string): Licens
           test: l.test,
         }
       : null,
-    device: { activationId: d.activationId ?? null, name: deviceName },
+    productName,
+    device: { activationId: d.activationId ?? null, name: d.deviceLabel ?? deviceName },
     lastCheckInAt: d.lastCheckInAt ?? null,
     graceDaysLeft: d.graceDaysLeft ?? null,
     daysLeft: d.daysLeft ?? null,
@@ -136,7 +139,7 @@ export class LicenseService {
   }
 
   view(status: LicenseStatus): LicenseView {
-    return toLicenseView(status, this.#o.deviceName);
+    return toLicenseView(status, this.#o.deviceName, this.#o.productName);
   }
 
   async #run<T>(fn: () => Promise<T>): Promise<Result<T>> {

@@ -4,10 +4,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  applicationMenuTemplate,
   appProtocolHandler,
   CONTENT_SECURITY_POLICY,
   CSP_META,
   denyAllPermissions,
+  developerPolicy,
   hardenWebContents,
   isAllowedRequestUrl,
   isTrustedSender,
@@ -139,6 +141,7 @@ describe('web contents and session rules', () => {
   function fakeContents() {
     const listeners = new Map<string, (event: { preventDefault(): void }, url: string) => void>();
     let openHandler: ((d: { url: string }) => { action: string }) | undefined;
+    let closedDevTools = 0;
     return {
       contents: {
         id: 1,
@@ -151,7 +154,11 @@ describe('web contents and session rules', () => {
         },
         send() {},
         isDestroyed: () => false,
+        closeDevTools: () => {
+          closedDevTools++;
+        },
       },
+      closed: () => closedDevTools,
       fire(event: string, url = 'https://evil.example/') {
         let prevented = false;
         listeners.get(event)?.({ preventDefault: () => (prevented = true) }, url);
@@ -192,6 +199,38 @@ describe('web contents and session rules', () => {
       expect(granted, permission).toBe(false);
       expect(check!({}, permission)).toBe(false);
     }
+  });
+
+  it('closes developer tools that open in a packaged build, and leaves them in a development run', () => {
+    for (const devTools of [false, true]) {
+      const f = fakeContents();
+      const blocked: string[] = [];
+      hardenWebContents(f.contents, (what) => blocked.push(what), { devTools });
+      f.fire('devtools-opened');
+      expect(f.closed()).toBe(devTools ? 0 : 1);
+      expect(blocked).toEqual(devTools ? [] : ['devtools']);
+    }
+    // Without a policy the secure default applies.
+    const f = fakeContents();
+    hardenWebContents(f.contents);
+    f.fire('devtools-opened');
+    expect(f.closed()).toBe(1);
+  });
+
+  it('allows devtools:// only in a development run, never in a packaged build', () => {
+    const url = 'devtools://devtools/bundled/devtools_app.html';
+    expect(isAllowedRequestUrl(url, developerPolicy(true))).toBe(false);
+    expect(isAllowedRequestUrl(url)).toBe(false);
+    expect(isAllowedRequestUrl(url, developerPolicy(false))).toBe(true);
+    expect(isAllowedRequestUrl('app://licensor/index.html', developerPolicy(true))).toBe(true);
+  });
+
+  it('removes the application menu of a packaged build (macOS keeps only the app and Edit menus)', () => {
+    const packaged = developerPolicy(true);
+    expect(applicationMenuTemplate('win32', packaged)).toBeNull();
+    expect(applicationMenuTemplate('linux', packaged)).toBeNull();
+    expect(applicationMenuTemplate('darwin', packaged)).toEqual([{ role: 'appMenu' }, { role: 'editMenu' }]);
+    expect(applicationMenuTemplate('linux', developerPolicy(false))).toBeUndefined();
   });
 
   it('lets renderers load only from app://licensor', () => {

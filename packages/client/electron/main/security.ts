@@ -4,11 +4,38 @@
  *   strict Content-Security-Policy header (the HTML carries the same policy in a meta tag);
  * - no navigation, no new windows, no <webview>, every permission request denied;
  * - every network request from a renderer is cancelled (licensing talks to the server from main, via Node);
- * - IPC senders must be our own top-level page.
+ * - IPC senders must be our own top-level page;
+ * - packaged builds offer no developer tools and no default application menu (its View menu reloads the page
+ *   and opens the developer tools, which would hand the renderer's DOM and the preload API to anyone).
  */
 import { readFile } from 'node:fs/promises';
 import { extname, resolve, sep } from 'node:path';
-import type { FrameLike, PermissionSessionLike, WebContentsLike } from './electronTypes';
+import type { FrameLike, MenuItemOptionsLike, PermissionSessionLike, WebContentsLike } from './electronTypes';
+
+/** Developer affordances: on only when Electron runs the app unpackaged (`app.isPackaged` false). */
+export interface DeveloperPolicy {
+  devTools: boolean;
+}
+
+export function developerPolicy(packaged: boolean): DeveloperPolicy {
+  return { devTools: !packaged };
+}
+
+/** The packaged shell's defaults: nothing for developers. */
+const PRODUCTION: DeveloperPolicy = { devTools: false };
+
+/**
+ * The application menu to install: `undefined` keeps Electron's default menu (development only); `null` removes
+ * it (Windows, Linux); macOS keeps a minimal menu of the application (About, Hide, Quit) and Edit roles, without
+ * which Cmd+C/Cmd+V and Cmd+Q stop working, and neither of which offers reload or the developer tools.
+ */
+export function applicationMenuTemplate(
+  platform: string,
+  policy: DeveloperPolicy,
+): MenuItemOptionsLike[] | null | undefined {
+  if (policy.devTools) return undefined;
+  return platform === 'darwin' ? [{ role: 'appMenu' }, { role: 'editMenu' }] : null;
+}
 
 export const APP_SCHEME = 'app';
 export const APP_HOST = 'licensor';
@@ -135,8 +162,15 @@ export function isTrustedSender(frame: FrameLike | null, scope: SenderScope): bo
   return scope === 'any-page' || url.pathname === LICENSE_PAGE || url.pathname === '/';
 }
 
-/** Navigation, redirects, new windows and <webview> are refused for every renderer. */
-export function hardenWebContents(contents: WebContentsLike, onBlocked?: (what: string, url: string) => void): void {
+/**
+ * Navigation, redirects, new windows and <webview> are refused for every renderer. Without developer tools,
+ * developer tools that open anyway (a web contents created with other preferences) are closed at once.
+ */
+export function hardenWebContents(
+  contents: WebContentsLike,
+  onBlocked?: (what: string, url: string) => void,
+  policy: DeveloperPolicy = PRODUCTION,
+): void {
   contents.on('will-navigate', (event, url) => {
     event.preventDefault();
     onBlocked?.('navigation', url);
@@ -153,6 +187,12 @@ export function hardenWebContents(contents: WebContentsLike, onBlocked?: (what: 
     onBlocked?.('new-window', details.url);
     return { action: 'deny' };
   });
+  if (!policy.devTools) {
+    contents.on('devtools-opened', () => {
+      contents.closeDevTools();
+      onBlocked?.('devtools', '');
+    });
+  }
 }
 
 /** The license UI needs no camera, notifications, clipboard-read or anything else. */
@@ -161,7 +201,10 @@ export function denyAllPermissions(session: PermissionSessionLike): void {
   session.setPermissionCheckHandler(() => false);
 }
 
-/** For session.webRequest.onBeforeRequest: only our own protocol (and devtools' own) may load anything. */
-export function isAllowedRequestUrl(url: string): boolean {
-  return url.startsWith(`${RENDERER_ORIGIN}/`) || url.startsWith('devtools://');
+/**
+ * For session.webRequest.onBeforeRequest: only our own protocol may load anything; the developer tools' own
+ * pages (devtools://) only in a development run.
+ */
+export function isAllowedRequestUrl(url: string, policy: DeveloperPolicy = PRODUCTION): boolean {
+  return url.startsWith(`${RENDERER_ORIGIN}/`) || (policy.devTools && url.startsWith('devtools://'));
 }

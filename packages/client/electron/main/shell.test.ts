@@ -26,7 +26,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function electronMain(f: ReturnType<typeof fakeElectron>): ElectronMain {
+function electronMain(f: ReturnType<typeof fakeElectron>, platform = 'linux'): ElectronMain {
   const e = f.electron;
   return {
     app: e.app,
@@ -39,6 +39,8 @@ function electronMain(f: ReturnType<typeof fakeElectron>): ElectronMain {
     createWindow: (o: unknown) => new e.BrowserWindow(o),
     createTray: () => new e.Tray(),
     buildMenu: e.Menu.buildFromTemplate,
+    setApplicationMenu: e.Menu.setApplicationMenu,
+    platform,
   } as unknown as ElectronMain;
 }
 
@@ -103,6 +105,42 @@ describe('startShell', () => {
       await shell.stop();
     }
     expect(f.record.ipc.size).toBe(0);
+  });
+
+  it.each([
+    ['packaged', true],
+    ['development', false],
+  ])('%s build: developer tools, devtools:// and the default menu only in development', async (_kind, packaged) => {
+    for (const platform of ['linux', 'win32', 'darwin']) {
+      const f = fakeElectron({ userData: dir, packaged });
+      const shell = await startShell(electronMain(f, platform), {
+        config,
+        roots: [root],
+        rendererDir: dir,
+        preloadPath: '/x/preload.cjs',
+        manager: { fingerprint: () => fp },
+      });
+      try {
+        expect(f.record.windows[0]!.options).toMatchObject({ webPreferences: { devTools: !packaged } });
+        const macMenu = [{ role: 'appMenu' }, { role: 'editMenu' }];
+        expect(f.record.applicationMenus).toEqual(packaged ? [platform === 'darwin' ? macMenu : null] : []);
+        let cancel: boolean | undefined;
+        f.record.beforeRequest!({ url: 'devtools://devtools/bundled/devtools_app.html' }, (r) => {
+          cancel = r.cancel;
+        });
+        expect(cancel).toBe(packaged);
+        // Web contents the shell did not create (a library's, the devtools' own) get the same rule.
+        const events: string[] = [];
+        const contents = {
+          on: (event: string) => events.push(event),
+          setWindowOpenHandler: () => undefined,
+        };
+        f.record.appEvents.get('web-contents-created')!({}, contents);
+        expect(events.includes('devtools-opened')).toBe(packaged);
+      } finally {
+        await shell.stop();
+      }
+    }
   });
 
   it('reads the system language', () => {

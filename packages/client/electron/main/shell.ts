@@ -26,7 +26,15 @@ import { LicenseGate } from './gate';
 import { type IpcLog, registerIpc } from './ipc';
 import { LicenseService, type OfflineFiles, type ShellManager } from './licenseService';
 import { chooseSecretStore, type SecretStoreMode } from './secretStore';
-import { APP_SCHEME, appProtocolHandler, denyAllPermissions, hardenWebContents, isAllowedRequestUrl } from './security';
+import {
+  APP_SCHEME,
+  applicationMenuTemplate,
+  appProtocolHandler,
+  denyAllPermissions,
+  developerPolicy,
+  hardenWebContents,
+  isAllowedRequestUrl,
+} from './security';
 import { TrayController } from './tray';
 import { WindowManager } from './windows';
 
@@ -39,6 +47,8 @@ export interface ElectronMain {
     getPath(name: 'userData'): string;
     getLocale(): string;
     getVersion(): string;
+    /** True for an installed build; developer tools and the default menu exist only when false. */
+    readonly isPackaged: boolean;
     quit(): void;
     on(event: 'web-contents-created', listener: (event: unknown, contents: WebContentsLike) => void): unknown;
     on(event: 'window-all-closed' | 'before-quit', listener: () => void): unknown;
@@ -64,6 +74,10 @@ export interface ElectronMain {
   /** Tray support is optional (some Linux desktops have none). */
   createTray?: () => TrayLike;
   buildMenu?: (template: MenuItemOptionsLike[]) => unknown;
+  /** Menu.setApplicationMenu: null removes the menu. */
+  setApplicationMenu?: (menu: unknown) => void;
+  /** process.platform (injectable so tests cover the macOS menu). */
+  platform?: string;
 }
 
 export interface ShellOptions {
@@ -141,14 +155,23 @@ export async function startShell(electron: ElectronMain, opts: ShellOptions): Pr
       'This build has no pinned root certificate. Set rootCertificatePath in electron/licensor.config.ts and run the electron build.',
     );
   }
+  const developer = developerPolicy(electron.app.isPackaged);
+  // Before any window exists: a packaged build never shows Electron's default menu (reload, developer tools).
+  const menu = applicationMenuTemplate(electron.platform ?? process.platform, developer);
+  if (menu !== undefined) {
+    if (!electron.setApplicationMenu) throw new Error('The shell needs Menu.setApplicationMenu to remove the menu.');
+    electron.setApplicationMenu(menu === null ? null : (electron.buildMenu?.(menu) ?? null));
+  }
   const session = electron.session.defaultSession;
   denyAllPermissions(session);
   // Renderers load nothing from the network: licensing talks to the server from main (Node's fetch).
-  session.webRequest.onBeforeRequest((details, callback) => callback({ cancel: !isAllowedRequestUrl(details.url) }));
+  session.webRequest.onBeforeRequest((details, callback) =>
+    callback({ cancel: !isAllowedRequestUrl(details.url, developer) }),
+  );
   electron.protocol.handle(APP_SCHEME, appProtocolHandler(opts.rendererDir));
   const onBlocked = (what: string, url: string) => log?.warn(`blocked ${what}`, { url: url.slice(0, 200) });
   // Also covers web contents we did not create (devtools, anything a library opens).
-  electron.app.on('web-contents-created', (_event, contents) => hardenWebContents(contents, onBlocked));
+  electron.app.on('web-contents-created', (_event, contents) => hardenWebContents(contents, onBlocked, developer));
 
   const dataDir = opts.manager?.dataDir ?? join(electron.app.getPath('userData'), 'licensor');
   const secret = await chooseSecretStore(
@@ -173,12 +196,14 @@ export async function startShell(electron: ElectronMain, opts: ShellOptions): Pr
     files: dialogFiles(electron.dialog),
     deviceName,
     productId: config.productId,
+    productName: config.appName,
   });
   const windows = new WindowManager({
     createWindow: (o) => electron.createWindow(o),
     preloadPath: opts.preloadPath,
     appName: config.appName,
     appEntry: config.appEntry,
+    developer,
     onBlocked,
   });
 

@@ -141,7 +141,7 @@ export class FakeManager {
 }
 
 /** A fake of the Electron main-process module: records what the shell does with it. */
-export function fakeElectron(opts: { userData: string; locale?: string }) {
+export function fakeElectron(opts: { userData: string; locale?: string; packaged?: boolean }) {
   const record = {
     schemes: [] as unknown[],
     protocols: new Map<string, (req: { url: string; method: string }) => Promise<Response>>(),
@@ -152,6 +152,8 @@ export function fakeElectron(opts: { userData: string; locale?: string }) {
     permissionRequest: undefined as undefined | ((c: unknown, p: string, cb: (g: boolean) => void) => void),
     errors: [] as string[],
     trayTooltips: [] as string[],
+    /** Every Menu.setApplicationMenu argument. */
+    applicationMenus: [] as unknown[],
     quit: 0,
   };
   let ready: () => void = () => undefined;
@@ -166,6 +168,7 @@ export function fakeElectron(opts: { userData: string; locale?: string }) {
       setWindowOpenHandler: () => undefined,
       send: (...args: unknown[]) => this.record.sent.push(args),
       isDestroyed: () => false,
+      closeDevTools: () => undefined,
     };
     constructor(options: unknown) {
       this.record.options = options;
@@ -193,6 +196,7 @@ export function fakeElectron(opts: { userData: string; locale?: string }) {
       getPath: () => opts.userData,
       getLocale: () => opts.locale ?? 'en-US',
       getVersion: () => '1.2.3',
+      isPackaged: opts.packaged ?? true,
       quit: () => {
         record.quit++;
       },
@@ -243,7 +247,10 @@ export function fakeElectron(opts: { userData: string; locale?: string }) {
       setContextMenu() {}
       destroy() {}
     },
-    Menu: { buildFromTemplate: (t: unknown) => t },
+    Menu: {
+      buildFromTemplate: (t: unknown) => t,
+      setApplicationMenu: (menu: unknown) => record.applicationMenus.push(menu),
+    },
     nativeImage: { createFromPath: (p: string) => p },
   };
   return { electron, record, ready: () => ready() };

@@ -2,7 +2,7 @@
  * Tray icon and menu: the license status in one line, and the actions a person needs without opening the
  * app (license window, check in now, quit). The template is a pure function of the status, tested directly.
  */
-import { type Language, statusText } from '../../src/messages';
+import { type Language, type PluralForms, plural, statusText } from '../../src/messages';
 import type { LicenseView } from '../shared/api';
 import type { MenuItemOptionsLike, TrayLike } from './electronTypes';
 
@@ -14,7 +14,6 @@ const LABELS = {
     quit: 'Quit',
     expires: 'expires {date}',
     perpetual: 'no expiry',
-    grace: '{n} days of offline grace left',
   },
   zh: {
     license: '许可证…',
@@ -23,9 +22,13 @@ const LABELS = {
     quit: '退出',
     expires: '{date} 到期',
     perpetual: '永久有效',
-    grace: '离线宽限期剩余 {n} 天',
   },
 } as const;
+
+const GRACE_LEFT: Record<Language, PluralForms> = {
+  en: { one: '{n} day of offline grace left', other: '{n} days of offline grace left' },
+  zh: { other: '离线宽限期剩余 {n} 天' },
+};
 
 const fill = (s: string, vars: Record<string, string | number>) =>
   s.replace(/\{(\w+)\}/g, (_, k: string) => String(vars[k] ?? ''));
@@ -39,7 +42,7 @@ export function statusLine(view: LicenseView, lang: Language): string {
   if (view.license) {
     parts.push(view.license.expiresAt ? fill(l.expires, { date: view.license.expiresAt.slice(0, 10) }) : l.perpetual);
   }
-  if (view.graceDaysLeft !== null) parts.push(fill(l.grace, { n: view.graceDaysLeft }));
+  if (view.graceDaysLeft !== null) parts.push(plural(lang, view.graceDaysLeft, GRACE_LEFT[lang]));
   return parts.join(' · ');
 }
 

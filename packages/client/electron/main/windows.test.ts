@@ -23,6 +23,7 @@ class FakeWindow implements BrowserWindowLike {
       this.sent.push([channel, payload]);
     },
     isDestroyed: () => this.destroyed,
+    closeDevTools: () => undefined,
   };
   constructor(readonly options: BrowserWindowOptionsLike) {}
   async loadURL(url: string) {
@@ -49,7 +50,7 @@ class FakeWindow implements BrowserWindowLike {
   }
 }
 
-function setup() {
+function setup(devTools = false) {
   const created: FakeWindow[] = [];
   const wm = new WindowManager({
     createWindow: (o) => {
@@ -60,13 +61,14 @@ function setup() {
     preloadPath: '/app/preload.cjs',
     appName: 'Demo',
     appEntry: 'app/index.html',
+    developer: { devTools },
   });
   return { wm, created };
 }
 
 describe('windows', () => {
   it('creates every window sandboxed, context-isolated, without Node', () => {
-    expect(secureWebPreferences('/p.cjs')).toEqual({
+    expect(secureWebPreferences('/p.cjs', { devTools: false })).toEqual({
       preload: '/p.cjs',
       contextIsolation: true,
       sandbox: true,
@@ -79,7 +81,19 @@ describe('windows', () => {
       spellcheck: false,
       navigateOnDragDrop: false,
       safeDialogs: true,
+      devTools: false,
     });
+  });
+
+  it('gives windows developer tools only in a development run', async () => {
+    for (const devTools of [false, true]) {
+      const { wm, created } = setup(devTools);
+      await wm.showLicense();
+      await wm.showApp();
+      expect(created.map((w) => w.options.webPreferences.devTools)).toEqual([devTools, devTools]);
+      // Packaged: developer tools that open anyway are closed at once.
+      expect(created[0]!.contentEvents.includes('devtools-opened')).toBe(!devTools);
+    }
   });
 
   it('loads the license and app pages from app://licensor, hardened, shown when ready', async () => {
@@ -90,7 +104,7 @@ describe('windows', () => {
     for (const w of created) {
       expect(w.options.show).toBe(false);
       expect(w.options.webPreferences.preload).toBe('/app/preload.cjs');
-      expect(w.contentEvents).toEqual(['will-navigate', 'will-redirect', 'will-attach-webview']);
+      expect(w.contentEvents).toEqual(['will-navigate', 'will-redirect', 'will-attach-webview', 'devtools-opened']);
       expect(w.windowOpenHandler).toBeTypeOf('function');
       w.handlers.get('ready-to-show')!();
       expect(w.shown).toBe(1);

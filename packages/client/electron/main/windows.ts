@@ -8,10 +8,10 @@ import type {
   CreateBrowserWindow,
   WebPreferencesLike,
 } from './electronTypes';
-import { hardenWebContents, LICENSE_PAGE, RENDERER_ORIGIN } from './security';
+import { type DeveloperPolicy, hardenWebContents, LICENSE_PAGE, RENDERER_ORIGIN } from './security';
 
 /** The preferences every window gets; a test pins each value. */
-export function secureWebPreferences(preload: string): WebPreferencesLike {
+export function secureWebPreferences(preload: string, policy: DeveloperPolicy): WebPreferencesLike {
   return {
     preload,
     contextIsolation: true,
@@ -25,6 +25,7 @@ export function secureWebPreferences(preload: string): WebPreferencesLike {
     spellcheck: false,
     navigateOnDragDrop: false,
     safeDialogs: true,
+    devTools: policy.devTools,
   };
 }
 
@@ -34,6 +35,8 @@ export interface WindowManagerOptions {
   appName: string;
   /** Path of the application page under app://licensor/, e.g. `app/index.html`. */
   appEntry: string;
+  /** Developer tools only in an unpackaged run (see developerPolicy). */
+  developer: DeveloperPolicy;
   onBlocked?: (what: string, url: string) => void;
 }
 
@@ -100,9 +103,9 @@ export class WindowManager {
       show: false, // shown on ready-to-show: no white flash
       backgroundColor: '#f6f7f9',
       autoHideMenuBar: true,
-      webPreferences: secureWebPreferences(this.#o.preloadPath),
+      webPreferences: secureWebPreferences(this.#o.preloadPath, this.#o.developer),
     });
-    hardenWebContents(win.webContents, this.#o.onBlocked);
+    hardenWebContents(win.webContents, this.#o.onBlocked, this.#o.developer);
     this.#windows.set(kind, win);
     win.on('closed', () => {
       if (this.#windows.get(kind) === win) this.#windows.delete(kind);

@@ -2,7 +2,7 @@
  * Interface strings of the license window in English and Chinese. Status and error texts come from the
  * client library's messages module (statusText); these are the window's own words.
  */
-import type { Language } from '../../src/messages';
+import { type Language, type PluralForms, plural } from '../../src/messages';
 
 const en = {
   documentTitle: 'License',
@@ -18,7 +18,6 @@ const en = {
   serverSays: 'Details: {message}',
   retryHint: 'When you are back online, select Activate again, or use the offline activation below.',
   devicesHeading: 'Devices using this license',
-  devicesIntro: 'All {seats} seat(s) are in use. Free the seat of a device you no longer use, then activate again.',
   deviceUnnamed: 'Unnamed device',
   lastSeen: 'last used {date}',
   thisDevice: 'this device',
@@ -26,7 +25,6 @@ const en = {
   freeSeatShort: 'Free this seat',
   freeing: 'Freeing the seat…',
   freed: 'The seat of {name} is free. Select Activate to use it on this computer.',
-  transfersLeft: 'Seats freed in the last {days} days: {used} of {limit}.',
   noDevices: 'No device holds a seat any more. Select Activate.',
   offlineHeading: 'No internet on this computer?',
   offlineStep1: 'Enter your license code above, then save an activation request file.',
@@ -42,9 +40,7 @@ const en = {
   valid: 'Valid',
   invalid: 'Needs attention',
   testLicense: 'Test license',
-  fieldLicense: 'License',
   fieldProduct: 'Product',
-  fieldEdition: 'Edition',
   fieldExpires: 'Expires',
   fieldSeats: 'Seats',
   fieldDevice: 'This device',
@@ -53,8 +49,10 @@ const en = {
   perpetual: 'Never (perpetual)',
   never: 'Not yet',
   notApplicable: '—',
-  days: '{n} day(s)',
-  daysLeft: '{date} ({n} day(s) left)',
+  expiresIn: '{date} ({remaining} left)',
+  productEdition: '{product}, {edition} edition',
+  noLimit: 'No limit (this license does not need to check in)',
+  graceOver: 'None left',
   checkIn: 'Check in now',
   checkingIn: 'Checking in…',
   checkedIn: 'Checked in: the license is up to date.',
@@ -64,7 +62,15 @@ const en = {
   deactivateCancel: 'Keep activated',
   deactivated: 'This device is deactivated and its seat is free.',
   useAnotherCode: 'Activate with another code',
-  renewHint: 'After renewing, select Check in now.',
+  endedOn: 'It ended on {date}.',
+  graceWarning: 'The license needs to be checked online soon.',
+  graceWarningDetail: 'It keeps working offline for {remaining} more.',
+  graceWarningAction: 'Connect to the internet, then select Check in now.',
+  expiryWarning: 'The license expires in {remaining}.',
+  expiryWarningAction: 'Renew the subscription to keep using the application.',
+  expiredNow: 'Expired',
+  renewAction: 'Renew the subscription, then select Check in now.',
+  settleAction: 'Settle the order on KooGallery, then select Check in now.',
 } as const;
 
 export type StringKey = keyof typeof en;
@@ -83,7 +89,6 @@ const zh: Record<StringKey, string> = {
   serverSays: '详情：{message}',
   retryHint: '恢复联网后请再次点击“激活”，或使用下方的离线激活。',
   devicesHeading: '正在使用此许可证的设备',
-  devicesIntro: '全部 {seats} 个席位已被占用。请释放不再使用的设备的席位，然后重新激活。',
   deviceUnnamed: '未命名设备',
   lastSeen: '最近使用：{date}',
   thisDevice: '此设备',
@@ -91,7 +96,6 @@ const zh: Record<StringKey, string> = {
   freeSeatShort: '释放此席位',
   freeing: '正在释放席位…',
   freed: '{name} 的席位已释放。请点击“激活”在此电脑上使用。',
-  transfersLeft: '最近 {days} 天已释放席位：{used} / {limit} 次。',
   noDevices: '已没有设备占用席位，请点击“激活”。',
   offlineHeading: '此电脑无法联网？',
   offlineStep1: '在上方输入授权码，然后保存激活请求文件。',
@@ -107,9 +111,7 @@ const zh: Record<StringKey, string> = {
   valid: '有效',
   invalid: '需要处理',
   testLicense: '测试许可证',
-  fieldLicense: '许可证',
   fieldProduct: '产品',
-  fieldEdition: '版本',
   fieldExpires: '到期时间',
   fieldSeats: '席位',
   fieldDevice: '此设备',
@@ -118,8 +120,10 @@ const zh: Record<StringKey, string> = {
   perpetual: '永久有效',
   never: '尚未校验',
   notApplicable: '—',
-  days: '{n} 天',
-  daysLeft: '{date}（剩余 {n} 天）',
+  expiresIn: '{date}（剩余 {remaining}）',
+  productEdition: '{product}（{edition}版）',
+  noLimit: '不限（此许可证无需联网校验）',
+  graceOver: '已用完',
   checkIn: '立即联网校验',
   checkingIn: '正在联网校验…',
   checkedIn: '校验完成：许可证已是最新状态。',
@@ -129,10 +133,35 @@ const zh: Record<StringKey, string> = {
   deactivateCancel: '保持激活',
   deactivated: '此设备已停用，席位已释放。',
   useAnotherCode: '使用其他授权码激活',
-  renewHint: '续费后请点击“立即联网校验”。',
+  endedOn: '已于 {date} 到期。',
+  graceWarning: '许可证需要尽快联网校验。',
+  graceWarningDetail: '离线状态下还可使用 {remaining}。',
+  graceWarningAction: '请连接网络后点击“立即联网校验”。',
+  expiryWarning: '许可证将在 {remaining}后到期。',
+  expiryWarningAction: '请续费以继续使用本应用。',
+  expiredNow: '已过期',
+  renewAction: '请续费后点击“立即联网校验”。',
+  settleAction: '请在云商店处理订单后点击“立即联网校验”。',
 };
 
 const TABLE: Record<Language, Record<StringKey, string>> = { en, zh };
+
+/** Counted strings: forms chosen by `plural` (exact count, then the language's plural category). */
+const COUNTED = {
+  transfersLeft: {
+    en: {
+      one: 'Seats freed in the last day: {used} of {limit}.',
+      other: 'Seats freed in the last {n} days: {used} of {limit}.',
+    },
+    zh: { other: '最近 {n} 天已释放席位：{used} / {limit} 次。' },
+  },
+} satisfies Record<string, Record<Language, PluralForms>>;
+
+export type CountedKey = keyof typeof COUNTED;
+
+export function tn(lang: Language, key: CountedKey, n: number, vars: Record<string, string | number> = {}): string {
+  return plural(lang, n, COUNTED[key][lang]).replace(/\{(\w+)\}/g, (_, k: string) => String(vars[k] ?? ''));
+}
 
 export function t(lang: Language, key: StringKey, vars: Record<string, string | number> = {}): string {
   return TABLE[lang][key].replace(/\{(\w+)\}/g, (_, k: string) => String(vars[k] ?? ''));

@@ -4,10 +4,10 @@
  * status view. Talks to the main process only through `window.licensor` (the preload's API); no Node APIs.
  * Bundled by scripts/build.ts to dist/renderer/renderer.js (IIFE; the CSP allows only 'self' scripts).
  */
-import { describeStatus, type Language, statusText } from '../../src/messages';
+import { activationErrorText, describeStatus, type Language, statusText } from '../../src/messages';
 import type { DevicesView, ErrorView, LicenseView } from '../shared/api';
-import { initialLanguage, type StringKey, t } from './i18n';
-import { cleanPastedCode, codeFeedback, deviceName, formatDate, statusFacts, viewFor } from './view';
+import { initialLanguage, type StringKey, t, tn } from './i18n';
+import { cleanPastedCode, codeFeedback, deviceName, formatDate, statusFacts, statusNotice, viewFor } from './view';
 
 const LANG_KEY = 'licensor.lang';
 const api = window.licensor;
@@ -115,15 +115,12 @@ function renderStatus(view: LicenseView): void {
   }
   for (const fact of statusFacts(view, lang)) setText(fact.id, fact.text);
 
-  const attention = !view.valid || view.warning !== null;
-  show('status-notice', attention);
-  if (attention) {
-    const s = statusText(view.code, lang);
-    const renew = view.code === 'EXPIRED' || view.code === 'FROZEN';
-    setText('status-notice-title', view.valid ? (view.warning ?? '') : s.title);
-    setText('status-notice-action', view.valid ? '' : renew ? `${s.action} ${t(lang, 'renewHint')}` : s.action);
-    const detail = view.serverMessage ?? (view.valid ? '' : view.message);
-    setText('status-notice-detail', detail && detail !== s.title ? t(lang, 'serverSays', { message: detail }) : '');
+  const notice = statusNotice(view, lang);
+  show('status-notice', notice !== null);
+  if (notice) {
+    setText('status-notice-title', notice.title);
+    setText('status-notice-detail', notice.detail);
+    setText('status-notice-action', notice.action);
   }
   show('open-app', view.valid);
   show('another-code', !view.valid);
@@ -133,14 +130,23 @@ function renderStatus(view: LicenseView): void {
 
 // ---- errors and seats -----------------------------------------------------------------------------------
 
+/** One sentence, one detail line, one next step (messages.activationErrorText), in the current language. */
 function renderError(error: ErrorView, moveFocus: boolean): void {
   lastError = error;
-  const s = statusText(error.code, lang);
-  setText('error-title', s.title);
-  const renew = error.code === 'EXPIRED' || error.code === 'FROZEN';
-  const extra = error.retryable && error.code === 'SERVER_UNREACHABLE' ? ` ${t(lang, 'retryHint')}` : '';
-  setText('error-action', `${s.action}${renew ? ` ${t(lang, 'renewHint')}` : ''}${extra}`);
-  setText('error-detail', error.message ? t(lang, 'serverSays', { message: error.message }) : '');
+  const m = activationErrorText(
+    {
+      code: error.code,
+      ...(attemptedCode ? { licenseCode: attemptedCode } : {}),
+      ...(error.seats !== undefined ? { seats: error.seats } : {}),
+      ...(error.devices ? { devices: error.devices.map((d) => ({ id: d.id, name: deviceName(d, lang) })) } : {}),
+      serverMessage: error.message,
+    },
+    lang,
+    'window',
+  );
+  setText('error-title', m.title);
+  setText('error-detail', m.detail);
+  setText('error-action', m.action);
   show('error', true);
   if (error.code === 'SERVER_UNREACHABLE') ($('offline') as HTMLDetailsElement).open = true;
   if (moveFocus) $('error').focus();
@@ -155,8 +161,9 @@ function renderDevices(view: DevicesView): void {
   lastDevices = view;
   const list = $('device-list');
   list.replaceChildren();
+  // The error above already says the seats are taken; this line only speaks when none is held any more.
   const others = view.devices.filter((d) => !d.current);
-  setText('devices-intro', others.length > 0 ? t(lang, 'devicesIntro', { seats: view.seats }) : t(lang, 'noDevices'));
+  setText('devices-intro', others.length > 0 || transient.get('devices-status')?.() ? '' : t(lang, 'noDevices'));
   for (const d of view.devices) {
     const li = document.createElement('li');
     const info = document.createElement('div');
@@ -184,7 +191,7 @@ function renderDevices(view: DevicesView): void {
   const tr = view.transfers;
   setText(
     'devices-note',
-    tr.limit > 0 ? t(lang, 'transfersLeft', { days: tr.periodDays, used: tr.used, limit: tr.limit }) : '',
+    tr.limit > 0 ? tn(lang, 'transfersLeft', tr.periodDays, { used: tr.used, limit: tr.limit }) : '',
   );
   show('devices', true);
 }
@@ -204,8 +211,8 @@ async function freeSeat(id: string, name: string): Promise<void> {
     return;
   }
   clearError();
-  renderDevices(r.value);
   say('devices-status', () => t(lang, 'freed', { name }));
+  renderDevices(r.value);
   $('activate-button').focus();
 }
 

@@ -96,9 +96,13 @@ describe('build', () => {
     }
     expect(f.record.errors).toEqual([]);
     expect(f.record.windows[0]!.urls).toEqual(['app://licensor/index.html']);
+    // The fake reports a packaged app: no developer tools, no default menu.
     expect(f.record.windows[0]!.options).toMatchObject({
-      webPreferences: { preload: join(built.outDir, 'preload.cjs') },
+      webPreferences: { preload: join(built.outDir, 'preload.cjs'), devTools: false },
     });
+    expect(f.record.applicationMenus).toEqual([
+      process.platform === 'darwin' ? [{ role: 'appMenu' }, { role: 'editMenu' }] : null,
+    ]);
     const page = await f.record.protocols.get('app')!({ url: 'app://licensor/index.html', method: 'GET' });
     expect(await page.text()).toContain('id="activate-form"');
     const status = (await f.record.ipc.get(CHANNELS.status)!({

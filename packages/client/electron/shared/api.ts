@@ -41,6 +41,9 @@ export interface LicenseView {
     graceUntil: string | null;
     test: boolean;
   } | null;
+  /** The product as people know it (the application's name), for the status view. */
+  productName: string;
+  /** `name`: the name this device is registered under (its label, else its host name). */
   device: { activationId: string | null; name: string };
   lastCheckInAt: string | null;
   graceDaysLeft: number | null;
