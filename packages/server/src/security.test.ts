@@ -368,7 +368,7 @@ describe('secrets are compared in constant time', () => {
         expect(timingSafeEqual).toHaveBeenCalledTimes(1);
       }
       timingSafeEqual.mockClear();
-      expect(await run(ADMIN_TOKEN)).toEqual({ tokenId: 'bootstrap', scope: 'write' });
+      expect(await run(ADMIN_TOKEN)).toEqual({ tokenId: 'bootstrap', scope: 'admin' });
       expect(timingSafeEqual).toHaveBeenCalledTimes(1);
     } finally {
       db.close();
