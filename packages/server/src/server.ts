@@ -62,6 +62,13 @@ function warnIfDataDirOpen(config: Config, log: Logger): void {
   }
 }
 
+/** Where /metrics can be read, for the start-up banner. */
+export function metricsWhere(config: Config, running: Pick<RunningServer, 'url' | 'metricsUrl'>): string {
+  if (running.metricsUrl) return running.metricsUrl;
+  if (config.metrics.token) return `${running.url}/metrics (Authorization: Bearer <LICENSOR_METRICS_TOKEN>)`;
+  return '/metrics off (set LICENSOR_METRICS_TOKEN or LICENSOR_METRICS_LISTEN)';
+}
+
 /** Opens storage and keys, builds the app and listens (HTTPS when LICENSOR_TLS_* are set, TLS ≥ 1.2). */
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
   warnIfDataDirOpen(config, log);
