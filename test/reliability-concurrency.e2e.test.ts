@@ -54,6 +54,7 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
     const simUrl = await sim.listen();
     t = createTestApp({
       apiRateLimit: 0,
+      produceRateLimit: 0,
       adminToken: ADMIN_TOKEN,
       koo: { apiBase: simUrl, apiFallback: undefined, timeoutMs: 2000 } as never,
     });

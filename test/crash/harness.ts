@@ -34,6 +34,7 @@ export function serverEnv(port: number, dataDir: string, simUrl: string, extra: 
     LICENSOR_KOO_API_BASE: simUrl,
     LICENSOR_ADMIN_TOKEN: ADMIN_TOKEN,
     LICENSOR_API_RATE_LIMIT: '0',
+    LICENSOR_PRODUCE_RATE_LIMIT: '0',
     ...extra,
   };
 }

@@ -33,6 +33,9 @@ beforeAll(async () => {
   const simUrl = await sim.listen();
   t = createTestApp({
     apiRateLimit: 0,
+    produceRateLimit: 0,
+    // Every hostile token must get its own clean 401, not the limiter's 429 (tested in admin/auth.test.ts).
+    adminAuthFailures: 10_000,
     adminToken: ADMIN_TOKEN,
     koo: { apiBase: simUrl, apiFallback: undefined, timeoutMs: 500 } as never,
   });

@@ -49,7 +49,11 @@ const templatesGet: Record<string, string>[] = [];
 
 beforeAll(async () => {
   const simUrl = await sim.listen();
-  t = createTestApp({ apiRateLimit: 0, koo: { apiBase: simUrl, apiFallback: undefined, timeoutMs: 500 } as never });
+  t = createTestApp({
+    apiRateLimit: 0,
+    produceRateLimit: 0,
+    koo: { apiBase: simUrl, apiFallback: undefined, timeoutMs: 500 } as never,
+  });
   server = http.createServer(t.licensor.app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;

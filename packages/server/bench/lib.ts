@@ -66,6 +66,7 @@ export async function startLicensorServer(extraEnv: Record<string, string> = {})
       LICENSOR_ADMIN_TOKEN: 'bench-admin-token',
       LICENSOR_LOG_LEVEL: 'warn',
       LICENSOR_SCHEDULER: 'off',
+      LICENSOR_PRODUCE_RATE_LIMIT: '0',
       ...extraEnv,
     },
     `http://127.0.0.1:${port}/healthz`,

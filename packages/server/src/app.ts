@@ -1,6 +1,6 @@
 import express, { type Express } from 'express';
 import helmet, { type HelmetOptions } from 'helmet';
-import { adminAuth } from './admin/auth';
+import { adminAuth, adminAuthLimiter } from './admin/auth';
 import { codesRouter } from './admin/codes';
 import { adminRouter } from './admin/router';
 import type { Config } from './config';
@@ -14,10 +14,11 @@ import type { KooContext } from './koogallery/context';
 import { registerFamilyCJobs } from './koogallery/familyC';
 import { MessageLog } from './koogallery/messageLog';
 import { OpenApiClient } from './koogallery/openApi';
-import { produceRouter } from './koogallery/produce';
+import { PRODUCE_PATH, produceRouter } from './koogallery/produce';
+import { marketplaceRateLimit } from './koogallery/rateLimit';
 import { API_PREFIX, activationRouter } from './licensing/routes';
 import type { Logger } from './logger';
-import { createMetrics, type Metrics } from './metrics';
+import { createMetrics, type Metrics, metricsAccess } from './metrics';
 import { Outbox, type OutboxOptions } from './outbox/outbox';
 
 export interface AppDeps {
@@ -33,6 +34,8 @@ export interface AppDeps {
 export interface LicensorApp {
   /** The whole server, one Express app (what `http.createServer` and supertest take). */
   app: Express;
+  /** Serves only /metrics, without a token: for the separate LICENSOR_METRICS_LISTEN address. */
+  metricsApp: Express;
   ctx: KooContext;
   metrics: Metrics;
   /** Starts background work (outbox worker). Tests drive the app without it. */
@@ -49,14 +52,16 @@ const HELMET_OPTIONS: HelmetOptions = {
 export function createApp(deps: AppDeps): LicensorApp {
   const { config, db, log, keys } = deps;
   const now = deps.now ?? (() => new Date());
-  const messages = new MessageLog(db);
+  const metrics = createMetrics();
+  const messages = new MessageLog(db, {
+    onRefused: (m) => metrics.refusedRequests.inc({ path: m.path ?? 'unknown' }),
+  });
   const openApi = new OpenApiClient(config.koo, messages, deps.fetch);
   const outbox = new Outbox(db, log, { now: () => now().getTime(), ...deps.outbox });
   const ctx: KooContext = { db, config, log, outbox, openApi, keys, messages, now };
   registerFamilyCJobs(ctx);
   // Handlers exist even with the scheduler off, so daily items queued earlier still run.
   registerDailyJobs(ctx);
-  const metrics = createMetrics();
 
   const app = express();
   app.disable('x-powered-by');
@@ -77,24 +82,30 @@ export function createApp(deps: AppDeps): LicensorApp {
         .json({ status: 'error', error: { code: 'STORAGE_UNAVAILABLE', message: 'Database unavailable' } });
     }
   });
-  app.get('/metrics', async (_req, res) => {
+  const serveMetrics: express.RequestHandler = async (_req, res) => {
     const depth = outbox.depth();
     for (const [status, n] of Object.entries(depth)) metrics.outboxDepth.set({ status }, n);
     res.setHeader('Content-Type', metrics.registry.contentType);
     res.end(await metrics.registry.metrics());
-  });
+  };
+  // Wrong admin or metrics tokens share one per-address failure budget.
+  const authFailureLimit = adminAuthLimiter(config.adminAuthFailures, () => metrics.rateLimited.inc({ door: 'admin' }));
+  app.get('/metrics', authFailureLimit, metricsAccess(config.metrics.token), serveMetrics);
 
   // The activation API for desktop clients: signed JSON answers and its own error shape (licensing/routes.ts).
   app.use(API_PREFIX, activationRouter(ctx, metrics));
 
   // The marketplace's production interface: raw bodies, signed answers, its own error handling.
   // (mounted before any body parser so it reads the exact bytes it must verify)
+  const produceLimit = marketplaceRateLimit(config, () => metrics.rateLimited.inc({ door: 'marketplace' }));
+  if (produceLimit) app.use(PRODUCE_PATH, produceLimit);
   app.use(kitRouter(ctx));
   app.use(produceRouter(ctx));
 
   const admin = express.Router();
+  // Authentication first: an unauthenticated request's body is never read.
+  admin.use(authFailureLimit, adminAuth(db, config.adminToken, now));
   admin.use(express.json({ limit: '256kb' }));
-  admin.use(adminAuth(db, config.adminToken));
   admin.use(codesRouter(ctx));
   admin.use(adminRouter(ctx));
   admin.use(kitAdminRouter(ctx));
@@ -105,8 +116,16 @@ export function createApp(deps: AppDeps): LicensorApp {
   });
   app.use(errorHandler(log));
 
+  const metricsApp = express();
+  metricsApp.disable('x-powered-by');
+  metricsApp.get('/metrics', serveMetrics);
+  metricsApp.use((_req, res) => {
+    res.status(404).json({ error: { code: 'NOT_FOUND', message: 'This address serves only /metrics' } });
+  });
+
   return {
     app,
+    metricsApp,
     ctx,
     metrics,
     start: () => outbox.start(),

@@ -37,6 +37,25 @@ const schema = z.object({
   LICENSOR_SCHEDULER: z.enum(['on', 'off']).default('on'),
   /** Requests per minute per client IP on /api/v1 (stricter per-code limits derive from it); 0 disables. */
   LICENSOR_API_RATE_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(120),
+  /** Production mode (also NODE_ENV=production): stricter checks on secrets. */
+  LICENSOR_PRODUCTION: z.enum(['0', '1', 'false', 'true']).optional(),
+  /**
+   * Requests per minute per client IP on the production interface and the Kit paths; 0 disables. The default
+   * is far above the marketplace's own volume (see packages/server/README.md#rate-limits).
+   */
+  LICENSOR_PRODUCE_RATE_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(600),
+  /** Failed admin authentications per client IP: this many a minute, ten times this many an hour. */
+  LICENSOR_ADMIN_AUTH_FAILURES: z.coerce.number().int().min(1).max(10_000).default(10),
+  /** Days the message log keeps authenticated traffic and requests it refused. */
+  LICENSOR_MESSAGE_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(90),
+  LICENSOR_REFUSED_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(7),
+  /** Bearer token for /metrics on the main address. */
+  LICENSOR_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** host:port of a separate listener that serves only /metrics, without a token. */
+  LICENSOR_METRICS_LISTEN: z
+    .string()
+    .regex(/^(?:\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464')
+    .optional(),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -68,6 +87,12 @@ export interface Config {
   corsOrigins: string[];
   scheduler: boolean;
   apiRateLimit: number;
+  /** NODE_ENV=production or LICENSOR_PRODUCTION=1. */
+  production: boolean;
+  produceRateLimit: number;
+  adminAuthFailures: number;
+  retention: { liveDays: number; refusedDays: number };
+  metrics: { token: string | undefined; listen: { host: string; port: number } | undefined };
 }
 
 const DEFAULT_FALLBACKS: Record<string, string> = {
@@ -107,6 +132,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ((c.LICENSOR_TLS_CERT === undefined) !== (c.LICENSOR_TLS_KEY === undefined)) {
     throw new LicensorError('CONFIG_INVALID', 'LICENSOR_TLS_CERT and LICENSOR_TLS_KEY must be set together');
   }
+  const production =
+    c.LICENSOR_PRODUCTION === '1' || c.LICENSOR_PRODUCTION === 'true' || merged.NODE_ENV === 'production';
+  if (production && c.LICENSOR_ADMIN_TOKEN !== undefined && c.LICENSOR_ADMIN_TOKEN.length < 32) {
+    throw new LicensorError(
+      'CONFIG_INVALID',
+      'LICENSOR_ADMIN_TOKEN must be at least 32 characters in production mode; generate one with `openssl rand -hex 24`',
+    );
+  }
+  if (production && c.LICENSOR_METRICS_TOKEN !== undefined && c.LICENSOR_METRICS_TOKEN.length < 32) {
+    throw new LicensorError(
+      'CONFIG_INVALID',
+      'LICENSOR_METRICS_TOKEN must be at least 32 characters in production mode; generate one with `openssl rand -hex 24`',
+    );
+  }
   const apiBase = c.LICENSOR_KOO_API_BASE.replace(/\/+$/, '');
   const access = c.LICENSOR_KOO_ACCESS_KEY;
   return {
@@ -137,7 +176,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: c.LICENSOR_CORS_ORIGINS ? c.LICENSOR_CORS_ORIGINS.split(',').map((s) => s.trim()) : [],
     scheduler: c.LICENSOR_SCHEDULER === 'on',
     apiRateLimit: c.LICENSOR_API_RATE_LIMIT,
+    production,
+    produceRateLimit: c.LICENSOR_PRODUCE_RATE_LIMIT,
+    adminAuthFailures: c.LICENSOR_ADMIN_AUTH_FAILURES,
+    retention: { liveDays: c.LICENSOR_MESSAGE_RETENTION_DAYS, refusedDays: c.LICENSOR_REFUSED_RETENTION_DAYS },
+    metrics: { token: c.LICENSOR_METRICS_TOKEN, listen: parseListen(c.LICENSOR_METRICS_LISTEN) },
   };
+}
+
+function parseListen(value: string | undefined): { host: string; port: number } | undefined {
+  if (!value) return undefined;
+  const i = value.lastIndexOf(':');
+  return { host: value.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(value.slice(i + 1)) };
 }
 
 /** A configuration for tests: an in-memory-friendly data dir and fixed marketplace keys. */
@@ -150,6 +200,7 @@ export function testConfig(overrides: Partial<Config> & { koo?: Partial<Config['
     LICENSOR_KOO_SK: 'SK',
     LICENSOR_KOO_API_BASE: 'http://127.0.0.1:65533',
     LICENSOR_ADMIN_TOKEN: 'admin-test-token',
+    LICENSOR_METRICS_TOKEN: 'metrics-test-token',
     LICENSOR_LOG_LEVEL: 'silent',
     LICENSOR_SCHEDULER: 'off',
   });

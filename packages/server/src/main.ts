@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { LicensorError } from '@licensor/shared';
 import { loadConfig } from './config';
 import { createLogger } from './logger';
-import { startServer } from './server';
+import { metricsWhere, startServer } from './server';
 
 /** `npm start`: validates configuration, starts the server and prints where everything is. */
 async function main() {
@@ -29,7 +29,7 @@ async function main() {
     `  Data folder:        ${config.dataDir}${running.keysCreated ? '   (new: keys generated)' : ''}`,
     `  Root certificate:   ${rootCert}   ← pin this in @licensor/client`,
     `  Production URL:     ${running.url}/api/koogallery/produce`,
-    `  Health / metrics:   ${running.url}/healthz   ${running.url}/metrics`,
+    `  Health / metrics:   ${running.url}/healthz   ${metricsWhere(config, running)}`,
     `  Marketplace keys:   family A ${config.koo.key ? 'set' : 'not set (LICENSOR_KOO_KEY)'}, families B/C ${
       config.koo.accessKeys.basic ? 'set' : 'not set (LICENSOR_KOO_ACCESS_KEY)'
     }, open API ${config.koo.ak ? `AK/SK → ${config.koo.apiBase}` : 'not set (LICENSOR_KOO_AK/SK)'}`,

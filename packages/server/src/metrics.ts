@@ -1,3 +1,5 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { LicensorError } from '@licensor/shared';
 import type { NextFunction, Request, Response } from 'express';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -22,6 +24,18 @@ export function createMetrics() {
     name: 'licensor_activations_total',
     help: 'Client activations by outcome code',
     labelNames: ['code'] as const,
+    registers: [registry],
+  });
+  const refusedRequests = new Counter({
+    name: 'licensor_marketplace_refused_requests_total',
+    help: 'Production-interface and Kit requests refused before authentication, by path',
+    labelNames: ['path'] as const,
+    registers: [registry],
+  });
+  const rateLimited = new Counter({
+    name: 'licensor_rate_limited_requests_total',
+    help: 'Requests answered 429 by a per-address limit, by door (marketplace, admin)',
+    labelNames: ['door'] as const,
     registers: [registry],
   });
   const outboxDepth = new Gauge({
@@ -53,7 +67,44 @@ export function createMetrics() {
     next();
   };
 
-  return { registry, httpDuration, marketplaceResults, activations, outboxDepth, middleware };
+  return {
+    registry,
+    httpDuration,
+    marketplaceResults,
+    activations,
+    refusedRequests,
+    rateLimited,
+    outboxDepth,
+    middleware,
+  };
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/**
+ * Guards /metrics on the main address: `Authorization: Bearer <LICENSOR_METRICS_TOKEN>`. Without a token
+ * configured the main address does not serve metrics at all (they name routes, volumes and the outbox
+ * backlog); LICENSOR_METRICS_LISTEN serves them on a separate, unauthenticated address instead.
+ */
+export function metricsAccess(token: string | undefined) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (!token) {
+      return next(
+        new LicensorError(
+          'NOT_FOUND',
+          'Metrics are not served on this address: set LICENSOR_METRICS_TOKEN (then send Authorization: Bearer <token>) or LICENSOR_METRICS_LISTEN',
+        ),
+      );
+    }
+    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    if (!m || !timingSafeEqual(digest(m[1]!), digest(token))) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="licensor-metrics"');
+      return next(
+        new LicensorError('UNAUTHORIZED', 'Send Authorization: Bearer <LICENSOR_METRICS_TOKEN> to read /metrics'),
+      );
+    }
+    next();
+  };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
@@ -16,14 +16,62 @@ export interface RunningServer {
   db: Db;
   keys: KeyStore;
   keysCreated: boolean;
+  /** The separate /metrics listener's URL when LICENSOR_METRICS_LISTEN is set. */
+  metricsUrl: string | undefined;
   close(): Promise<void>;
 }
 
 export const databasePath = (config: Config) =>
   config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'licensor.db');
 
+/**
+ * TLS 1.2 suites with forward secrecy (ECDHE) and authenticated encryption (GCM, ChaCha20-Poly1305) only;
+ * TLS 1.3's suites all have both. KooGallery requires TLS ≥ 1.2 (spec §2.1); every client that speaks 1.2
+ * offers at least one of these.
+ */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+async function listen(server: http.Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : port;
+}
+
+const urlHost = (host: string) =>
+  host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+
+/** An existing data folder others can read is kept as the operator made it, but said out loud. */
+function warnIfDataDirOpen(config: Config, log: Logger): void {
+  if (config.dataDir === ':memory:' || !existsSync(config.dataDir)) return;
+  const mode = statSync(config.dataDir).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    log.warn(
+      { dataDir: config.dataDir, mode: mode.toString(8) },
+      `the data folder is readable by other users; run: chmod 700 ${config.dataDir}`,
+    );
+  }
+}
+
+/** Where /metrics can be read, for the start-up banner. */
+export function metricsWhere(config: Config, running: Pick<RunningServer, 'url' | 'metricsUrl'>): string {
+  if (running.metricsUrl) return running.metricsUrl;
+  if (config.metrics.token) return `${running.url}/metrics (Authorization: Bearer <LICENSOR_METRICS_TOKEN>)`;
+  return '/metrics off (set LICENSOR_METRICS_TOKEN or LICENSOR_METRICS_LISTEN)';
+}
+
 /** Opens storage and keys, builds the app and listens (HTTPS when LICENSOR_TLS_* are set, TLS ≥ 1.2). */
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+  warnIfDataDirOpen(config, log);
   const db = openDatabase(databasePath(config));
   const { store: keys, created: keysCreated } = KeyStore.open(join(config.dataDir, 'keys'), config.keyPassphrase);
   const licensor = createApp({ config, db, log, keys });
@@ -32,7 +80,14 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   const checking = { connectionsCheckingInterval: 1000 };
   const server = config.tls
     ? https.createServer(
-        { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key), minVersion: 'TLSv1.2', ...checking },
+        {
+          cert: readFileSync(config.tls.cert),
+          key: readFileSync(config.tls.key),
+          minVersion: 'TLSv1.2',
+          ciphers: TLS12_CIPHERS,
+          honorCipherOrder: true,
+          ...checking,
+        },
         licensor.app,
       )
     : http.createServer(checking, licensor.app);
@@ -40,14 +95,25 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-  const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
+  const port = await listen(server, config.port, config.host);
+  const url = `${config.tls ? 'https' : 'http'}://${urlHost(config.host)}:${port}`;
+  // /metrics on its own address (LICENSOR_METRICS_LISTEN), for a monitoring network only: no token there.
+  let metricsServer: http.Server | undefined;
+  let metricsUrl: string | undefined;
+  if (config.metrics.listen) {
+    metricsServer = http.createServer(checking, licensor.metricsApp);
+    metricsServer.headersTimeout = 10_000;
+    metricsServer.requestTimeout = 30_000;
+    try {
+      const { host: mHost, port: mPort } = config.metrics.listen;
+      metricsUrl = `http://${urlHost(mHost)}:${await listen(metricsServer, mPort, mHost)}/metrics`;
+    } catch (err) {
+      server.close();
+      await licensor.stop();
+      db.close();
+      throw err;
+    }
+  }
   licensor.start();
   if (config.scheduler) server.once('close', startScheduler(licensor.ctx));
   let closed = false;
@@ -58,13 +124,20 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     db,
     keys,
     keysCreated,
+    metricsUrl,
     close: async () => {
       if (closed) return;
       closed = true;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections?.();
-      });
+      await Promise.all(
+        [server, metricsServer].map(
+          (s) =>
+            s &&
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              s.closeAllConnections?.();
+            }),
+        ),
+      );
       await licensor.stop();
       db.close();
     },

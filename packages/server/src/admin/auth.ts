@@ -1,9 +1,12 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { LicensorError } from '@licensor/shared';
 import type { NextFunction, Request, Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
 import type { Db } from '../db/database';
 
-export type Scope = 'read' | 'write';
+/** read: GET only; write: every operation except token management; admin: everything, tokens included. */
+export type Scope = 'read' | 'write' | 'admin';
+export const SCOPES = ['read', 'write', 'admin'] as const;
 
 export interface AdminPrincipal {
   tokenId: string;
@@ -52,11 +55,60 @@ export function revokeAdminToken(db: Db, id: string): boolean {
   );
 }
 
+/** last_used_at is written at most once a minute per token, so a busy script does not turn reads into writes. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+function touch(db: Db, tokenId: string, now: Date): void {
+  try {
+    db.run('UPDATE admin_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)', [
+      now.toISOString(),
+      tokenId,
+      new Date(now.getTime() - LAST_USED_RESOLUTION_MS).toISOString(),
+    ]);
+  } catch {
+    // Bookkeeping only: a read must still work when the database cannot take a write right now.
+  }
+}
+
+/** Paths under the admin API that manage tokens: the admin scope only. */
+const TOKEN_MANAGEMENT = /^\/tokens(?:\/|$)/;
+
 /**
- * Bearer-token authentication for the admin API. The bootstrap token (LICENSOR_ADMIN_TOKEN) has write
- * scope; other tokens live hashed in the database. Read scope may only use GET/HEAD.
+ * Per-IP limits on failed admin authentications (wrong, revoked or missing tokens): `perMinute` failures a
+ * minute, then ten times that an hour — the longer window is the back-off for a guesser who waits out the
+ * first. While an address is over a limit it gets 429 with Retry-After for every request, right or wrong,
+ * so guessing stays impossible; successful requests are not counted.
  */
-export function adminAuth(db: Db, bootstrapToken: string | undefined) {
+export function adminAuthLimiter(perMinute: number, onLimited: () => void = () => {}) {
+  const limiter = (windowMs: number, limit: number) =>
+    rateLimit({
+      windowMs,
+      limit,
+      standardHeaders: 'draft-7',
+      legacyHeaders: false,
+      skipSuccessfulRequests: true,
+      requestWasSuccessful: (_req, res) => res.statusCode !== 401,
+      handler: (_req, res, next, options) => {
+        onLimited();
+        const retryAfter = res.getHeader('Retry-After') ?? Math.ceil(options.windowMs / 1000);
+        next(
+          new LicensorError(
+            'RATE_LIMITED',
+            `Too many failed admin authentications from this address; retry in ${retryAfter} s with a valid token`,
+            { retryAfterSeconds: Number(retryAfter) },
+          ),
+        );
+      },
+    });
+  return [limiter(60_000, perMinute), limiter(3_600_000, perMinute * 10)];
+}
+
+/**
+ * Bearer-token authentication for the admin API. The bootstrap token (LICENSOR_ADMIN_TOKEN) has admin
+ * scope; other tokens live hashed in the database. Read scope may only use GET/HEAD; managing tokens needs
+ * the admin scope. Mount it before any body parser: nothing of an unauthenticated request is read.
+ */
+export function adminAuth(db: Db, bootstrapToken: string | undefined, now: () => Date = () => new Date()) {
   return (req: Request, res: Response, next: NextFunction) => {
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
@@ -67,13 +119,16 @@ export function adminAuth(db: Db, bootstrapToken: string | undefined) {
     const token = m[1]!;
     let principal: AdminPrincipal | undefined;
     if (bootstrapToken && constantTimeEqual(token, bootstrapToken)) {
-      principal = { tokenId: 'bootstrap', scope: 'write' };
+      principal = { tokenId: 'bootstrap', scope: 'admin' };
     } else {
       const row = db.first<{ id: string; scope: Scope; revoked_at: string | null }>(
         'SELECT id, scope, revoked_at FROM admin_tokens WHERE token_hash = ?',
         [sha256(token).toString('hex')],
       );
-      if (row && !row.revoked_at) principal = { tokenId: row.id, scope: row.scope };
+      if (row && !row.revoked_at) {
+        principal = { tokenId: row.id, scope: row.scope };
+        touch(db, row.id, now());
+      }
     }
     if (!principal) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="licensor-admin", error="invalid_token"');
@@ -81,6 +136,14 @@ export function adminAuth(db: Db, bootstrapToken: string | undefined) {
     }
     if (principal.scope === 'read' && req.method !== 'GET' && req.method !== 'HEAD') {
       return next(new LicensorError('FORBIDDEN', 'This token has read scope; a write-scoped token is required'));
+    }
+    if (principal.scope !== 'admin' && TOKEN_MANAGEMENT.test(req.path)) {
+      return next(
+        new LicensorError(
+          'FORBIDDEN',
+          `This token has ${principal.scope} scope; managing tokens needs an admin-scoped token (or LICENSOR_ADMIN_TOKEN)`,
+        ),
+      );
     }
     res.locals.admin = principal;
     next();

@@ -91,7 +91,7 @@ describe('authentication', () => {
     const again = await api().delete(`${ADMIN}/tokens/${created.body.id}`).set('Authorization', BOOT);
     expect(again.body.changed).toBe(false);
     expect((await api().delete(`${ADMIN}/tokens/tok_nope`).set('Authorization', BOOT)).status).toBe(404);
-    expect((await post('/tokens', { name: 'x', scope: 'admin' })).body.error.detail.problems[0].field).toBe('scope');
+    expect((await post('/tokens', { name: 'x', scope: 'owner' })).body.error.detail.problems[0].field).toBe('scope');
     const audit = await get('/audit?action=admin_token.created');
     expect(audit.body.items[0]).toMatchObject({ actor: 'admin:bootstrap', detail: { id: created.body.id } });
   });

@@ -12,7 +12,7 @@ import {
   retryOutboxItem,
   revokeToken,
 } from './actions';
-import { actorOf } from './auth';
+import { actorOf, SCOPES } from './auth';
 import { streamExport } from './csv';
 import {
   ACTIVATION_COLUMNS,
@@ -43,7 +43,7 @@ import {
 
 /**
  * The merchant operators' API under /api/admin/v1 (bearer tokens checked by adminAuth before this router;
- * read-scope tokens only reach the GET routes). Lists page with `limit` (≤200) and `cursor` or `page`;
+ * read-scope tokens only reach the GET routes, admin-scope tokens alone reach /tokens). Lists page with `limit` (≤200) and `cursor` or `page`;
  * every action goes through the same service functions as the CLI and writes the audit log.
  */
 
@@ -71,7 +71,7 @@ const offlineSchema = z
   })
   .strict();
 
-const tokenSchema = z.object({ name: z.string().trim().min(1).max(100), scope: z.enum(['read', 'write']) }).strict();
+const tokenSchema = z.object({ name: z.string().trim().min(1).max(100), scope: z.enum(SCOPES) }).strict();
 
 const exportName = (what: string, now: Date) => `${what}-${now.toISOString().slice(0, 19).replace(/[-:]/g, '')}`;
 

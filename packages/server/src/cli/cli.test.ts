@@ -209,6 +209,22 @@ describe('tokens', () => {
       expect(audit).toContainEqual({ actor: 'cli:alice', action: 'admin_token.revoked' });
     });
   });
+
+  it('creates admin-scoped tokens, the only ones besides the bootstrap token that manage tokens', async () => {
+    await cli(['db', 'migrate']);
+    const admin = (await cli(['--json', 'tokens', 'create', '--name', 'owner', '--scope', 'admin'])).json();
+    const write = (await cli(['--json', 'tokens', 'create', '--name', 'ops', '--scope', 'write'])).json();
+    expect(admin.scope).toBe('admin');
+    await withData(async (t) => {
+      const as = (token: string) =>
+        request(t.licensor.app)
+          .post('/api/admin/v1/tokens')
+          .set('Authorization', `Bearer ${token}`)
+          .send({ name: 'more', scope: 'write' });
+      expect((await as(write.token)).status).toBe(403);
+      expect((await as(admin.token)).status).toBe(201);
+    });
+  });
 });
 
 describe('operator commands', () => {

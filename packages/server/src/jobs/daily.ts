@@ -1,5 +1,6 @@
 import { LicensorError } from '@licensor/shared';
 import type { KooContext } from '../koogallery/context';
+import { pruneMessages } from '../koogallery/messageLog';
 import type { LicenseApiResult, LicenseCodeInfo } from '../koogallery/openApi';
 import { parseCompactTime, todayUtc } from '../koogallery/time';
 import {
@@ -318,17 +319,41 @@ export function registerDailyJobs(ctx: KooContext): void {
 export const SCHEDULER_INTERVAL_MS = 15 * 60_000;
 
 /**
+ * Message-log retention (LICENSOR_MESSAGE_RETENTION_DAYS / LICENSOR_REFUSED_RETENTION_DAYS), once a UTC day:
+ * returns the day it last ran so the scheduler skips later ticks of the same day.
+ */
+export function pruneMessagesDaily(
+  ctx: Pick<KooContext, 'db' | 'config' | 'log' | 'now' | 'messages'>,
+  lastDay: string | undefined,
+): string | undefined {
+  const today = ctx.now().toISOString().slice(0, 10);
+  if (today === lastDay) return lastDay;
+  try {
+    ctx.messages.flush();
+    const deleted = pruneMessages(ctx.db, ctx.now(), ctx.config.retention);
+    if (deleted.live || deleted.refused)
+      ctx.log.info({ deleted, retention: ctx.config.retention }, 'message log pruned');
+    return today;
+  } catch (err) {
+    ctx.log.error({ err }, 'message log prune failed; will try again at the next tick');
+    return lastDay;
+  }
+}
+
+/**
  * Starts the daily scheduler: plans due days now (catching up after downtime) and every 15 minutes.
  * The outbox worker runs the planned batches. Returns a function that stops the scheduler.
  */
 export function startScheduler(ctx: KooContext, opts: { intervalMs?: number } = {}): () => void {
   registerDailyJobs(ctx);
+  let prunedDay: string | undefined;
   const tick = () => {
     try {
       planDueDays(ctx);
     } catch (err) {
       ctx.log.error({ err }, 'daily scheduler: planning failed; will try again at the next tick');
     }
+    prunedDay = pruneMessagesDaily(ctx, prunedDay);
   };
   tick();
   const timer = setInterval(tick, opts.intervalMs ?? SCHEDULER_INTERVAL_MS);

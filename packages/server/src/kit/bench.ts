@@ -15,7 +15,7 @@ import type { KitInterface } from './schemas';
 
 const KEY = 'ACCESSKEY';
 const dir = mkdtempSync(join(tmpdir(), 'licensor-kit-bench-'));
-const t = createTestApp({}, dir);
+const t = createTestApp({ produceRateLimit: 0 }, dir);
 const server = createServer(t.licensor.app).listen(0, '127.0.0.1');
 await new Promise((r) => server.once('listening', r));
 const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

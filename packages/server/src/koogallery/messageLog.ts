@@ -16,6 +16,59 @@ export interface MarketplaceMessage {
   test?: boolean;
   outboxId?: number | null;
   at?: Date;
+  /**
+   * The request was answered before it could be authenticated (unsigned, mis-signed, stale, replayed):
+   * every field in it came from whoever sent it. Inbound messages answered `000001` count as refused
+   * without saying so.
+   */
+  refused?: boolean;
+}
+
+/** Refused requests keep this much of each field they supplied: enough to recognise a mistake, no more. */
+export const REFUSED_FIELD_MAX = 128;
+/** Authenticated messages are bounded too (the spec's fields are ≤ 255 characters; error texts a little more). */
+export const FIELD_MAX = 1024;
+const AUTH_FAILED = '000001';
+
+const clip = (v: string | null | undefined, max: number): string | null | undefined =>
+  typeof v === 'string' && v.length > max ? `${v.slice(0, max - 1)}…` : v;
+
+export interface MessageLogOptions {
+  flushMs?: number;
+  /** Called once per refused request (the metrics counter), before its fields are truncated. */
+  onRefused?: (m: MarketplaceMessage) => void;
+}
+
+export interface RetentionDays {
+  liveDays: number;
+  refusedDays: number;
+}
+
+/**
+ * Deletes messages older than the retention policy: refused requests after `refusedDays`, everything else
+ * after `liveDays`. Deletes in chunks so a first prune of a large log never holds the write lock for long.
+ */
+export function pruneMessages(db: Db, now: Date, retention: RetentionDays): { live: number; refused: number } {
+  const cutoff = (days: number) => new Date(now.getTime() - days * 86_400_000).toISOString();
+  const chunked = (sql: string, params: unknown[]): number => {
+    let total = 0;
+    for (;;) {
+      const n = db.run(sql, params).changes;
+      total += n;
+      if (n < 5000) return total;
+    }
+  };
+  const refused = chunked(
+    `DELETE FROM marketplace_messages WHERE id IN
+       (SELECT id FROM marketplace_messages WHERE refused = 1 AND created_at < ? LIMIT 5000)`,
+    [cutoff(retention.refusedDays)],
+  );
+  const live = chunked(
+    `DELETE FROM marketplace_messages WHERE id IN
+       (SELECT id FROM marketplace_messages WHERE created_at < ? LIMIT 5000)`,
+    [cutoff(retention.liveDays)],
+  );
+  return { live, refused };
 }
 
 /**
@@ -26,13 +79,34 @@ export interface MarketplaceMessage {
 export class MessageLog {
   private queue: MarketplaceMessage[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private readonly flushMs: number;
+  private readonly onRefused: ((m: MarketplaceMessage) => void) | undefined;
 
   constructor(
     private readonly db: Db,
-    private readonly flushMs = 200,
-  ) {}
+    opts: MessageLogOptions = {},
+  ) {
+    this.flushMs = opts.flushMs ?? 200;
+    this.onRefused = opts.onRefused;
+  }
 
-  record(m: MarketplaceMessage): void {
+  record(message: MarketplaceMessage): void {
+    const refused = message.refused ?? (message.direction === 'in' && message.resultCode === AUTH_FAILED);
+    if (refused) this.onRefused?.(message);
+    const max = refused ? REFUSED_FIELD_MAX : FIELD_MAX;
+    const m: MarketplaceMessage = {
+      ...message,
+      activity: clip(message.activity, max) ?? '',
+      method: clip(message.method, 16) ?? undefined,
+      path: clip(message.path, max) ?? undefined,
+      entitlementId: clip(message.entitlementId, max),
+      orderId: clip(message.orderId, max),
+      code: clip(message.code, max),
+      eventId: clip(message.eventId, max),
+      resultCode: clip(message.resultCode, 16),
+      error: clip(message.error, FIELD_MAX),
+      refused,
+    };
     this.queue.push({ ...m, at: m.at ?? new Date() });
     if (this.queue.length >= 500) this.flushSafely();
     else if (!this.timer) {
@@ -76,8 +150,8 @@ export class MessageLog {
       for (const m of batch) {
         this.db.run(
           `INSERT INTO marketplace_messages (direction, activity, method, path, entitlement_id, order_id, code, event_id,
-             result_code, http_status, latency_ms, error, test, outbox_id, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             result_code, http_status, latency_ms, error, test, outbox_id, created_at, refused)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
             m.direction,
             m.activity,
@@ -94,6 +168,7 @@ export class MessageLog {
             m.test ? 1 : 0,
             m.outboxId ?? null,
             (m.at ?? new Date()).toISOString(),
+            m.refused ? 1 : 0,
           ],
         );
       }

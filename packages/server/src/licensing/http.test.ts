@@ -238,7 +238,8 @@ describe('activation API: routing', () => {
   });
 
   it('records request metrics under the route pattern, never the raw path', async () => {
-    const before = await request(t.licensor.app).get('/metrics');
+    const metricsAuth = `Bearer ${t.config.metrics.token}`;
+    const before = await request(t.licensor.app).get('/metrics').set('Authorization', metricsAuth);
     const count = (text: string, labels: RegExp) =>
       text
         .split('\n')
@@ -256,7 +257,7 @@ describe('activation API: routing', () => {
     await request(t.licensor.app).delete('/api/v1/activations/act_metrics_1');
     await request(t.licensor.app).get('/api/v1/no-such-thing');
 
-    const after = await request(t.licensor.app).get('/metrics');
+    const after = await request(t.licensor.app).get('/metrics').set('Authorization', metricsAuth);
     expect(after.status).toBe(200);
     expect(count(after.text, keys)).toBe(keysBefore + 2);
     expect(count(after.text, del)).toBe(delBefore + 1);

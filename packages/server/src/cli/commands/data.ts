@@ -4,6 +4,7 @@ import { LicensorError } from '@licensor/shared';
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
 import { createToken, listTokens, revokeToken } from '../../admin/actions';
+import { SCOPES } from '../../admin/auth';
 import { openDatabase } from '../../db/database';
 import { currentVersion, MIGRATIONS, migrate } from '../../db/migrations';
 import { parseInput } from '../../http/errors';
@@ -93,7 +94,7 @@ async function dbBackup(s: Session, file: string, opts: { force?: boolean }) {
 
 const tokenInput = z.object({
   name: z.string().trim().min(1, 'must not be empty').max(100, 'at most 100 characters'),
-  scope: z.enum(['read', 'write']),
+  scope: z.enum(SCOPES),
 });
 
 function tokensCreate(s: Session, opts: { name: string; scope: string }) {
@@ -116,7 +117,7 @@ function tokensList(s: Session) {
   const items = listTokens(s.db());
   s.print({ items }, () =>
     items.length === 0
-      ? 'No admin tokens yet. Create one with `licensor tokens create --name <name> --scope read|write`.'
+      ? 'No admin tokens yet. Create one with `licensor tokens create --name <name> --scope read|write|admin`.'
       : table(items, [
           { header: 'ID', value: (t) => t.id },
           { header: 'NAME', value: (t) => t.name },
@@ -148,7 +149,9 @@ export function registerDataCommands(program: Command, run: Runner): void {
     .description('create a token and print it once')
     .requiredOption('--name <name>', 'who or what uses it')
     .addOption(
-      new Option('--scope <scope>', 'read (GET only) or write').choices(['read', 'write']).makeOptionMandatory(),
+      new Option('--scope <scope>', 'read (GET only), write (all but tokens) or admin (tokens too)')
+        .choices([...SCOPES])
+        .makeOptionMandatory(),
     )
     .action(run((s, opts: { name: string; scope: string }) => tokensCreate(s, opts)));
   tokens.command('list').description('tokens (never their secrets)').action(run(tokensList));

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config';
 import { KeyStore } from '../../keys/keystore';
 import { createLogger } from '../../logger';
-import { type RunningServer, startServer } from '../../server';
+import { metricsWhere, type RunningServer, startServer } from '../../server';
 import type { Runner } from '../index';
 import { type CliIo, fields, table } from '../output';
 import type { Session } from '../session';
@@ -60,7 +60,7 @@ async function start(s: Session, io: CliIo) {
         ['Root certificate', `${info.rootCertificate}  (pin this in @licensor/client)`],
         ['Production URL', info.productionUrl],
         ['Admin API', `${info.adminApi}${config.adminToken ? '' : '  (create a token: licensor tokens create)'}`],
-        ['Health / metrics', `${info.url}/healthz  ${info.url}/metrics`],
+        ['Health / metrics', `${info.url}/healthz  ${metricsWhere(config, running)}`],
       ]),
       'Press Ctrl+C to stop.',
     ].join('\n'),
