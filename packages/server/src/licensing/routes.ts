@@ -12,6 +12,7 @@ import {
   normalizeLicenseCode,
   REQUEST_NONCE_HEADER,
   RESPONSE_SIGNATURE_HEADER,
+  signVerdictAsync,
 } from '@licensor/shared';
 import { ipKeyGenerator, MemoryStore, type Options as RateLimitOptions } from 'express-rate-limit';
 import proxyAddr from 'proxy-addr';
@@ -227,6 +228,7 @@ export function activationApi(
         }
         const outcome = await ctx.db.batched(() => checkIn(ctx, device, input));
         afterDeviceRequest();
+        if (outcome.verdict) outcome.response.verdict = await signVerdictAsync(outcome.verdict, ctx.keys.current());
         if (!outcome.license) return outcome.response;
         return new WithLicense({ ...outcome.response, license: '' }, outcome.license);
       },
