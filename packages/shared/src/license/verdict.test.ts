@@ -9,7 +9,6 @@ import {
   type LicensePayload,
   LicenseVerifier,
   parseJsonStrict,
-  signLicense,
   signVerdict,
   type VerdictPayload,
   verdictLocks,
