@@ -404,6 +404,13 @@ export class LicenseManager {
     this.#body = r.kind === 'ok' ? r.body : undefined;
     this.#tampered = r.kind === 'tampered' ? r.reason : undefined;
     await this.#checkAnchors();
+    // Another process writes its state before its anchor: if it saved between our two reads, read both again.
+    if (this.#rolledBack && this.#store.changedOnDisk()) {
+      const again = this.#store.load(this.#fp!);
+      this.#body = again.kind === 'ok' ? again.body : undefined;
+      this.#tampered = again.kind === 'tampered' ? again.reason : undefined;
+      await this.#checkAnchors();
+    }
   }
 
   /**
