@@ -195,11 +195,20 @@ function matchBound(payload: LicensePayload, fp: MachineFingerprint): MatchResul
   }
 }
 
+// The last record each verifier accepted: a stored record stays the same for a long time, and warm verify()
+// should cost one signature check (the License file's), not two.
+const lastVerdicts = new WeakMap<LicenseVerifier, { text: string; payload: VerdictPayload }>();
+
 /** The stored verdict record, if it verifies against the pinned roots (it was verified before it was stored). */
 function signedVerdict(input: EvaluateInput): VerdictPayload | undefined {
-  if (input.verdictRecord === undefined) return undefined;
+  const text = input.verdictRecord;
+  if (text === undefined) return undefined;
+  const cached = lastVerdicts.get(input.verifier);
+  if (cached?.text === text) return cached.payload;
   try {
-    return input.verifier.verifyVerdict(input.verdictRecord).payload;
+    const { payload } = input.verifier.verifyVerdict(text);
+    lastVerdicts.set(input.verifier, { text, payload });
+    return payload;
   } catch {
     // Only a verified record is ever stored; one that stops verifying (pinned roots changed) locks nothing.
     return undefined;
