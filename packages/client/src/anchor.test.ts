@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultAnchorDir } from './anchor';
@@ -55,6 +55,22 @@ describe('anti-rollback anchors (issue 13, item 6) — offline files, no server'
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'TIME_MODIFIED', detail: { reason: 'state-rolled-back' } });
     expect((err as Error).message).toMatch(/Connect to the internet and check in/);
+  });
+
+  it('deleting the state does not reset the trusted-time mark: the anchor carries it', async () => {
+    const app = install();
+    const file = licenseFor(undefined, { now: app.c() }); // bound to no device key: importable afresh
+    await app.make().importLicenseFile(file);
+    app.c.advance(40 * DAY);
+    expect((await app.make().verify()).code).toBe('GRACE_PERIOD_OVER');
+    app.c.advance(-40 * DAY);
+    rmSync(app.statePath);
+    const err = await app
+      .make()
+      .importLicenseFile(file)
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'TIME_MODIFIED' });
+    expect((await app.make().verify()).code).toBe('NO_LICENSE');
   });
 
   it('a state restored together with a deleted anchor is accepted (documented limit), a garbled anchor too', async () => {

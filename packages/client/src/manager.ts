@@ -178,6 +178,8 @@ export class LicenseManager {
   #rolledBack: { state: number; anchor: number } | undefined;
   /** The newest generation any anchor of this install has seen; the next save goes beyond it. */
   #anchorGeneration = 0;
+  /** The trusted-time mark recorded with that generation. */
+  #anchorHighWater = 0;
   readonly #anchors: AnchorStore;
   #loaded = false;
   #patientReadDone = false;
@@ -424,8 +426,9 @@ export class LicenseManager {
     return true;
   }
 
+  /** A new state; its trusted-time mark starts at the anchor's, so deleting the state does not reset it. */
   #fresh(): StateBody {
-    return { v: 1, productId: this.productId, highWater: this.#now() };
+    return { v: 1, productId: this.productId, highWater: Math.max(this.#now(), this.#anchorHighWater) };
   }
 
   /**
@@ -442,6 +445,7 @@ export class LicenseManager {
     this.#tampered = undefined;
     this.#rolledBack = undefined;
     this.#anchorGeneration = generation;
+    this.#anchorHighWater = next.highWater;
     const installId = this.#store.installId();
     if (installId) await this.#anchors.write(installId, { generation, highWater: next.highWater });
   }
@@ -452,6 +456,7 @@ export class LicenseManager {
     const installId = this.#store.installId();
     const anchor = installId ? await this.#anchors.read(installId) : undefined;
     this.#anchorGeneration = anchor?.generation ?? 0;
+    this.#anchorHighWater = anchor?.highWater ?? 0;
     const generation = this.#body?.generation ?? 0;
     if (anchor && this.#body && generation < anchor.generation) {
       this.#rolledBack = { state: generation, anchor: anchor.generation };
