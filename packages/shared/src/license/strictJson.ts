@@ -24,42 +24,51 @@ export function parseJsonStrict(text: string): unknown {
 
 interface Frame {
   keys: Set<string> | undefined; // undefined for arrays
-  path: string;
+  parent: Frame | undefined;
+  /** How the parent reaches this value: its key, or undefined for an array element. */
+  via: string | undefined;
   /** The next string in this object is a key (true after '{' and ','). */
   expectKey: boolean;
   lastKey: string;
 }
 
+/** ".a.b[]"-style path of a frame; built only for an error message, so the scan stays linear in depth. */
+function pathOf(frame: Frame | undefined): string {
+  const parts: string[] = [];
+  for (let f = frame; f?.parent; f = f.parent) parts.push(f.via === undefined ? '[]' : `.${f.via}`);
+  return parts.reverse().join('');
+}
+
 /** Scans syntactically valid JSON text and throws DuplicateKeyError at the first repeated key. */
 function assertNoDuplicateKeys(text: string): void {
-  const stack: Frame[] = [];
-  const childPath = () => {
-    const top = stack[stack.length - 1];
-    if (!top) return '';
-    return top.keys ? `${top.path}.${top.lastKey}` : `${top.path}[]`;
-  };
+  let top: Frame | undefined;
+  const open = (keys: Set<string> | undefined): Frame => ({
+    keys,
+    parent: top,
+    via: top?.keys ? top.lastKey : undefined,
+    expectKey: keys !== undefined,
+    lastKey: '',
+  });
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
       const start = i;
       for (i++; text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c /* \ */) i++;
-      const top = stack[stack.length - 1];
       if (top?.keys && top.expectKey) {
         const key = JSON.parse(text.slice(start, i + 1)) as string;
-        if (top.keys.has(key)) throw new DuplicateKeyError(key, top.path);
+        if (top.keys.has(key)) throw new DuplicateKeyError(key, pathOf(top));
         top.keys.add(key);
         top.lastKey = key;
         top.expectKey = false;
       }
     } else if (c === 0x7b /* { */) {
-      stack.push({ keys: new Set(), path: childPath(), expectKey: true, lastKey: '' });
+      top = open(new Set());
     } else if (c === 0x5b /* [ */) {
-      stack.push({ keys: undefined, path: childPath(), expectKey: false, lastKey: '' });
+      top = open(undefined);
     } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
-      stack.pop();
-    } else if (c === 0x2c /* , */) {
-      const top = stack[stack.length - 1];
-      if (top?.keys) top.expectKey = true;
+      top = top?.parent;
+    } else if (c === 0x2c /* , */ && top?.keys) {
+      top.expectKey = true;
     }
   }
 }
