@@ -17,6 +17,8 @@ import {
   matchFingerprint,
   matchKooGalleryFingerprint,
   type LicenseStatus as PayloadStatus,
+  type VerdictPayload,
+  verdictLocks,
 } from '@licensor/shared';
 import { hashedFingerprint, type MachineFingerprint } from './fingerprint';
 import { describeStatus } from './messages';
@@ -115,6 +117,11 @@ export interface EvaluateInput {
   highWater?: number;
   /** The server's verdict at its last check-in, when it locked the license without a newer file. */
   verdict?: { code: string; message: string; at: number };
+  /**
+   * The signed verdict record the server handed this device (see `signVerdict`): verified here against the
+   * pinned roots; every file of its activation (or entitlement) issued at or before it is locked.
+   */
+  verdictRecord?: string;
   skewMs?: number;
   rollbackToleranceMs?: number;
 }
@@ -190,6 +197,26 @@ function matchBound(payload: LicensePayload, fp: MachineFingerprint): MatchResul
   }
 }
 
+// The last record each verifier accepted: a stored record stays the same for a long time, and warm verify()
+// should cost one signature check (the License file's), not two.
+const lastVerdicts = new WeakMap<LicenseVerifier, { text: string; payload: VerdictPayload }>();
+
+/** The stored verdict record, if it verifies against the pinned roots (it was verified before it was stored). */
+function signedVerdict(input: EvaluateInput): VerdictPayload | undefined {
+  const text = input.verdictRecord;
+  if (text === undefined) return undefined;
+  const cached = lastVerdicts.get(input.verifier);
+  if (cached?.text === text) return cached.payload;
+  try {
+    const { payload } = input.verifier.verifyVerdict(text);
+    lastVerdicts.set(input.verifier, { text, payload });
+    return payload;
+  } catch {
+    // Only a verified record is ever stored; one that stops verifying (pinned roots changed) locks nothing.
+    return undefined;
+  }
+}
+
 export function evaluateLicense(input: EvaluateInput): Evaluation {
   const now = input.now;
   const skew = input.skewMs ?? DEFAULT_CLOCK_SKEW_MS;
@@ -245,6 +272,14 @@ export function evaluateLicense(input: EvaluateInput): Evaluation {
     });
   }
 
+  const record = signedVerdict(input);
+  if (record && verdictLocks(record, payload)) {
+    return out(record.code, {
+      reason: 'server',
+      serverMessage: record.message,
+      explanation: `The server locked this license (${record.code}) on ${record.issuedAt}, after this file was issued (${payload.issuedAt}); only a newer file from a check-in lifts it`,
+    });
+  }
   const verdict = input.verdict;
   // A verdict only counts against files issued before it; a newer file carries the newer state.
   if (verdict && LOCKING_VERDICTS.has(verdict.code) && verdict.at >= Date.parse(payload.issuedAt)) {

@@ -11,6 +11,7 @@
  */
 
 export { type LicenseCode, LicensorError } from '@licensor/shared';
+export { defaultAnchorDir } from './anchor';
 export { ApiClient, type ApiClientOptions, normalizeServerUrl } from './api';
 export { defaultDataDir } from './dataDir';
 export {

@@ -21,8 +21,10 @@ import {
   normalizeLicenseCode,
   offlineRequestSchema,
   toLicensorError,
+  type VerdictPayload,
 } from '@licensor/shared';
 import { z } from 'zod';
+import { AnchorStore, defaultAnchorDir } from './anchor';
 import { ApiClient, normalizeServerUrl } from './api';
 import { defaultDataDir } from './dataDir';
 import {
@@ -82,8 +84,17 @@ export interface LicenseManagerOptions {
   /** Names the default per-user data folder (see `defaultDataDir`); or pass `dataDir`. */
   appName?: string;
   dataDir?: string;
-  /** Keeps the device private key in OS-backed storage (e.g. Electron safeStorage) instead of the state file. */
+  /**
+   * Keeps the device private key in OS-backed storage (e.g. Electron safeStorage) instead of the state file,
+   * and an anti-rollback anchor of the state (its generation and high-water mark).
+   */
   secretStore?: SecretStore;
+  /**
+   * Folder for this user's anti-rollback anchor files, outside the data folder (default: `defaultAnchorDir()`,
+   * e.g. `~/.local/state/licensor/anchors`); null keeps none there. A state older than an anchor is refused
+   * (`TIME_MODIFIED`, `detail.reason: 'state-rolled-back'`) until an online check-in.
+   */
+  anchorDir?: string | null;
   /**
    * Fingerprint provider; default: `collectFingerprint()` (systeminformation, cached per process). Called
    * again with `{ patient: true }` when readings had timed out and the state or the License did not match.
@@ -169,6 +180,13 @@ export class LicenseManager {
   #fp: MachineFingerprint | undefined;
   #body: StateBody | undefined;
   #tampered: string | undefined;
+  /** Set when the loaded state is older than this install's anti-rollback anchor. */
+  #rolledBack: { state: number; anchor: number } | undefined;
+  /** The newest generation any anchor of this install has seen; the next save goes beyond it. */
+  #anchorGeneration = 0;
+  /** The trusted-time mark recorded with that generation. */
+  #anchorHighWater = 0;
+  readonly #anchors: AnchorStore;
   #loaded = false;
   #patientReadDone = false;
   #last: LicenseStatus | undefined;
@@ -193,6 +211,11 @@ export class LicenseManager {
     this.dataDir = opts.dataDir ?? defaultDataDir(opts.appName!);
     this.#verifier = new LicenseVerifier({ roots: opts.roots, algorithms: opts.algorithms });
     this.#store = new StateStore({ dataDir: this.dataDir, productId: opts.productId, secretStore: opts.secretStore });
+    this.#anchors = new AnchorStore({
+      productId: opts.productId,
+      secretStore: opts.secretStore,
+      anchorDir: opts.anchorDir === undefined ? defaultAnchorDir() : opts.anchorDir,
+    });
     this.#now = opts.now ?? Date.now;
     this.#timers = opts.timers ?? realTimers;
   }
@@ -233,10 +256,19 @@ export class LicenseManager {
     return this.#exclusive(() => this.#activateLocked(code, opts));
   }
 
-  /** Reports to the server and applies its answer; on failure the stored file keeps working within its limits. */
+  /**
+   * Reports to the server and applies its answer; on failure the stored file keeps working within its limits.
+   * Never throws: every failure (no activation, untrusted local data, no server configured, network, storage)
+   * comes back as `{ online: false, status, error }` with the offline status the app should act on.
+   */
   checkIn(): Promise<CheckInResult> {
     return this.#exclusive(async () => {
-      const result = await this.#checkInLocked();
+      let result: CheckInResult;
+      try {
+        result = await this.#checkInLocked();
+      } catch (err) {
+        result = await this.#checkInFailed(err);
+      }
       this.#events.emit('check-in', result);
       return result;
     });
@@ -295,6 +327,7 @@ export class LicenseManager {
       this.#store.reset();
       this.#body = undefined;
       this.#tampered = undefined;
+      this.#rolledBack = undefined; // the anchor stays: the next state continues beyond its generation
       this.#loaded = true;
       this.#publish(makeStatus('NO_LICENSE', this.#now(), null));
     });
@@ -378,6 +411,14 @@ export class LicenseManager {
     this.#loaded = true;
     this.#body = r.kind === 'ok' ? r.body : undefined;
     this.#tampered = r.kind === 'tampered' ? r.reason : undefined;
+    await this.#checkAnchors();
+    // Another process writes its state before its anchor: if it saved between our two reads, read both again.
+    if (this.#rolledBack && this.#store.changedOnDisk()) {
+      const again = this.#store.load(this.#fp!);
+      this.#body = again.kind === 'ok' ? again.body : undefined;
+      this.#tampered = again.kind === 'tampered' ? again.reason : undefined;
+      await this.#checkAnchors();
+    }
   }
 
   /**
@@ -391,14 +432,54 @@ export class LicenseManager {
     return true;
   }
 
+  /** A new state; its trusted-time mark starts at the anchor's, so deleting the state does not reset it. */
   #fresh(): StateBody {
-    return { v: 1, productId: this.productId, highWater: this.#now() };
+    return { v: 1, productId: this.productId, highWater: Math.max(this.#now(), this.#anchorHighWater) };
   }
 
-  #save(body: StateBody): void {
-    this.#store.save(body, this.#fp!);
-    this.#body = body;
+  /**
+   * Writes the state with the next generation, then the anti-rollback anchors. In that order, so a crash
+   * in between leaves a state newer than its anchor (accepted), never the reverse (which would lock out an
+   * honest user). A state that was rolled back is only written again on a server's word (`online`).
+   */
+  async #save(body: StateBody, opts: { online?: boolean } = {}): Promise<void> {
+    if (this.#rolledBack && !opts.online) throw this.#rollbackError();
+    const generation = Math.max(body.generation ?? 0, this.#anchorGeneration) + 1;
+    const next: StateBody = { ...body, generation };
+    this.#store.save(next, this.#fp!);
+    this.#body = next;
     this.#tampered = undefined;
+    this.#rolledBack = undefined;
+    this.#anchorGeneration = generation;
+    this.#anchorHighWater = next.highWater;
+    const installId = this.#store.installId();
+    if (installId) await this.#anchors.write(installId, { generation, highWater: next.highWater });
+  }
+
+  /** Compares the loaded state with this install's anchors (see anchor.ts). */
+  async #checkAnchors(): Promise<void> {
+    this.#rolledBack = undefined;
+    const installId = this.#store.installId();
+    const anchor = installId ? await this.#anchors.read(installId) : undefined;
+    this.#anchorGeneration = anchor?.generation ?? 0;
+    this.#anchorHighWater = anchor?.highWater ?? 0;
+    const generation = this.#body?.generation ?? 0;
+    if (anchor && this.#body && generation < anchor.generation) {
+      this.#rolledBack = { state: generation, anchor: anchor.generation };
+    }
+  }
+
+  #rollbackExplanation(): string {
+    const r = this.#rolledBack!;
+    return `The local license data is older than this device's last record of it (version ${r.state} < ${r.anchor}): an earlier copy was put back, for example from a backup`;
+  }
+
+  #rollbackError(): LicensorError {
+    return new LicensorError(
+      'TIME_MODIFIED',
+      `${this.#rollbackExplanation()}. Connect to the internet and check in (or activate again); a successful check-in restores the license.`,
+      { reason: 'state-rolled-back' },
+    );
   }
 
   #publish(status: LicenseStatus): LicenseStatus {
@@ -428,6 +509,7 @@ export class LicenseManager {
       now: this.#now(),
       highWater: body.highWater,
       verdict: body.verdict,
+      verdictRecord: body.verdictRecord,
       skewMs: this.#opts.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS,
       rollbackToleranceMs: this.#opts.rollbackToleranceMs ?? DEFAULT_ROLLBACK_TOLERANCE_MS,
       ...extra,
@@ -451,6 +533,15 @@ export class LicenseManager {
       );
     }
     const body = this.#body;
+    if (body && this.#rolledBack) {
+      return this.#publish(
+        makeStatus('TIME_MODIFIED', now, null, {
+          reason: 'state-rolled-back',
+          explanation: `${this.#rollbackExplanation()}. Connect to the internet so the application can check in.`,
+          ...(body.activationId ? { activationId: body.activationId } : {}),
+        }),
+      );
+    }
     if (!body?.license) return this.#publish(makeStatus('NO_LICENSE', now, null));
     let { status } = this.#evaluate(body, body.license);
     if (status.code === 'FINGERPRINT_MISMATCH' && (await this.#readPatiently())) {
@@ -462,7 +553,7 @@ export class LicenseManager {
     // Remember the latest trusted local time, unless the clock is the very thing in doubt.
     if (status.code !== 'TIME_MODIFIED' && now > body.highWater + HIGH_WATER_STEP_MS) {
       try {
-        this.#save({ ...body, highWater: now });
+        await this.#save({ ...body, highWater: now });
       } catch {
         // Read-only media or a full disk must not turn a valid license invalid; the mark advances next time.
       }
@@ -555,6 +646,30 @@ export class LicenseManager {
     return old > server + tolerance ? server : Math.max(old, server);
   }
 
+  /**
+   * Whether a verdict record from a (signed) check-in answer verifies against the pinned roots, names this
+   * activation and product, and is newer than the one stored; anything else is ignored (the unsigned
+   * verdict in the same answer still locks the current file).
+   */
+  #acceptableVerdictRecord(text: string, body: StateBody): boolean {
+    let record: VerdictPayload;
+    try {
+      record = this.#verifier.verifyVerdict(text).payload;
+    } catch {
+      return false;
+    }
+    if (record.lid !== body.activationId || record.product !== this.productId) return false;
+    if (body.verdictRecord) {
+      try {
+        const stored = this.#verifier.verifyVerdict(body.verdictRecord).payload;
+        if (Date.parse(stored.issuedAt) > Date.parse(record.issuedAt)) return false;
+      } catch {
+        /* a stored record that no longer verifies is replaced */
+      }
+    }
+    return true;
+  }
+
   async #activateLocked(code: string, opts: ActivateOptions): Promise<LicenseStatus> {
     await this.#ensureState();
     const normalized = this.#normalizeCode(code);
@@ -610,6 +725,8 @@ export class LicenseManager {
       entitlement: data.entitlement,
     };
     if (prev?.pendingDevice) body.pendingDevice = prev.pendingDevice;
+    // Harmless for the newer file just issued, and it keeps locking the older ones.
+    if (prev?.verdictRecord) body.verdictRecord = prev.verdictRecord;
     // Never store a file this machine would reject: the user would be locked out at the next start.
     const { status } = this.#evaluate(body, data.license, { verdict: undefined });
     if (!status.valid) {
@@ -625,8 +742,21 @@ export class LicenseManager {
     this.#addDeviceLabel(status, body);
     status.detail.lastCheckInAt = new Date(now).toISOString();
     if (prev?.device && prev.device.publicKey !== device.publicKey) await this.#store.deleteDeviceKey(prev.device);
-    this.#save(body);
+    await this.#save(body, { online: true });
     return this.#publish(status);
+  }
+
+  /** A check-in that did not reach a server verdict: the offline status, and why. */
+  async #checkInFailed(err: unknown): Promise<CheckInResult> {
+    const e = toLicensorError(err, 'Check-in failed');
+    const error = { code: e.code, message: e.message, retryable: e.retryable };
+    try {
+      return { online: false, status: await this.#verifyLocked(), error };
+    } catch {
+      // The local data cannot even be read (e.g. STORAGE_UNAVAILABLE): no status can be trusted.
+      const status = makeStatus('NO_LICENSE', this.#now(), null, { reason: e.code, explanation: e.message });
+      return { online: false, status: this.#publish(status), error };
+    }
   }
 
   async #checkInLocked(): Promise<CheckInResult> {
@@ -637,14 +767,16 @@ export class LicenseManager {
         this.#tampered ? 'STATE_TAMPERED' : 'NO_LICENSE',
         this.#tampered
           ? 'The local license data cannot be trusted; activate again online'
-          : 'This device has no online activation to check in; activate it first',
+          : body?.license
+            ? 'This License file was imported without an online activation, so there is nothing to check in; activate online to have it refreshed'
+            : 'This device has no online activation to check in; activate it first',
       );
     }
     const now = this.#now();
     const failed = async (err: unknown): Promise<CheckInResult> => {
       const e = toLicensorError(err, 'Check-in failed');
       try {
-        this.#save({ ...this.#body!, lastCheckInAttemptAt: now });
+        await this.#save({ ...this.#body!, lastCheckInAttemptAt: now });
       } catch {
         /* the attempt time is only informative */
       }
@@ -675,11 +807,14 @@ export class LicenseManager {
       const e = toLicensorError(err, 'Check-in failed');
       // The server refused the activation itself (revoked, released, seat freed): that is its verdict.
       if (LOCKING_VERDICTS.has(e.code)) {
-        this.#save({
-          ...body,
-          verdict: { code: e.code, message: e.message, at: Math.max(now, body.highWater) },
-          lastCheckInAttemptAt: now,
-        });
+        await this.#save(
+          {
+            ...body,
+            verdict: { code: e.code, message: e.message, at: Math.max(now, body.highWater) },
+            lastCheckInAttemptAt: now,
+          },
+          { online: true },
+        );
         const status = await this.#verifyLocked();
         return { online: true, status, serverStatus: e.code, serverMessage: e.message };
       }
@@ -709,7 +844,9 @@ export class LicenseManager {
     else if (LOCKING_VERDICTS.has(data.status)) {
       next.verdict = { code: data.status, message: data.message, at: Math.max(next.highWater, serverTime) };
     }
-    this.#save(next);
+    // Kept after a VALID answer too: it only locks files issued before it, and a re-import could bring one back.
+    if (data.verdict && this.#acceptableVerdictRecord(data.verdict, next)) next.verdictRecord = data.verdict;
+    await this.#save(next, { online: true });
     const status = await this.#verifyLocked();
     const result: CheckInResult = { online: true, status, serverStatus: data.status, serverMessage: data.message };
     if (fileProblem) {
@@ -743,7 +880,7 @@ export class LicenseManager {
     await this.#store.deleteDeviceKey(body.device);
     const next: StateBody = { v: 1, productId: this.productId, highWater: Math.max(body.highWater, this.#now()) };
     if (body.pendingDevice) next.pendingDevice = body.pendingDevice;
-    this.#save(next);
+    await this.#save(next, { online: true });
     this.#publish(makeStatus('NO_LICENSE', this.#now(), null));
   }
 
@@ -776,7 +913,7 @@ export class LicenseManager {
       throw new LicensorError('INVALID_INPUT', `Invalid activation request: ${request.error.issues[0]?.message}`);
     }
     const text = encodeOfflineRequest(request.data, privateKey);
-    this.#save({ ...base, pendingDevice: record });
+    await this.#save({ ...base, pendingDevice: record });
     return text;
   }
 
@@ -787,9 +924,17 @@ export class LicenseManager {
     const text = typeof input === 'string' ? input : Buffer.from(input).toString('utf8');
     await this.#ensureState();
     const base = (!this.#tampered && this.#body) || this.#fresh();
-    const { status, payload } = this.#evaluate(base, text, { verdict: undefined });
+    const { status, payload } = this.#evaluate(base, text);
     if (['FILE_SIGNATURE_INVALID', 'PRODUCT_MISMATCH', 'FINGERPRINT_MISMATCH', 'TIME_MODIFIED'].includes(status.code)) {
       throw new LicensorError(status.code, `License file not imported: ${status.message}`, { ...status.detail });
+    }
+    // The server locked this license after the file was issued: importing it again must not undo that.
+    if (status.detail.reason === 'server') {
+      throw new LicensorError(
+        status.code,
+        `License file not imported: the license server locked this license (${status.code}) after this file was issued. ${status.detail.serverMessage ?? status.message} Only a newer file lifts it: check in online once the license is in order again.`,
+        { ...status.detail },
+      );
     }
     // An older file of the same entitlement would undo a later state (e.g. bring back a frozen license).
     if (base.license && payload) {
@@ -832,7 +977,7 @@ export class LicenseManager {
       delete next.codeHash;
       delete next.lastCheckInAt;
     }
-    this.#save(next);
+    await this.#save(next);
     if (next.activationId) status.detail.activationId = next.activationId;
     this.#addDeviceLabel(status, next);
     return this.#publish(status);

@@ -86,7 +86,17 @@ export const stateBodySchema = z.object({
   lastCheckInAttemptAt: z.number().optional(),
   /** The server's last verdict when it locked the license without sending a file (e.g. REVOKED). */
   verdict: verdictSchema.optional(),
+  /**
+   * The latest signed verdict record from the server (verified before it is stored): locks every file of this
+   * activation issued at or before it, however that file comes back (re-import, restored state, re-read).
+   */
+  verdictRecord: z
+    .string()
+    .max(16 * 1024)
+    .optional(),
   entitlement: entitlementSummarySchema.optional(),
+  /** Bumped at every save and mirrored in the anti-rollback anchors (see anchor.ts); absent = 0. */
+  generation: z.number().int().nonnegative().optional(),
 });
 export type StateBody = z.infer<typeof stateBodySchema>;
 
@@ -277,6 +287,12 @@ export class StateStore {
     const salt = this.#readSalt();
     if (!salt) throw new LicensorError('STORAGE_UNAVAILABLE', `The install salt ${this.#saltPath} is unreadable`);
     return salt;
+  }
+
+  /** Names this install (not secret, stable while the install salt lives) for its anti-rollback anchors. */
+  installId(): string | undefined {
+    const salt = this.#readSalt();
+    return salt ? createHmac('sha256', salt).update(`licensor-install-id\0${this.productId}`).digest('hex') : undefined;
   }
 
   #kek(salt: Buffer, token: string): Buffer {

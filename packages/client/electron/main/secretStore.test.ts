@@ -128,7 +128,7 @@ describe('with the real LicenseManager', () => {
     });
     const request = await manager.createOfflineRequest('PL0123456789');
     expect(request).toContain('BEGIN LICENSOR ACTIVATION REQUEST');
-    expect(readdirSync(dir)).toHaveLength(1);
+    expect(readdirSync(dir)).toHaveLength(2); // the device key and the state's anti-rollback anchor
     expect(safe.calls).toContain('encryptStringAsync');
     const state = readdirSync(dataDir).find((f) => f.startsWith('state-'))!;
     const text = readFileSync(join(dataDir, state), 'utf8');
@@ -137,6 +137,6 @@ describe('with the real LicenseManager', () => {
     // A second request reuses the pending key: it is read back through the store.
     await manager.createOfflineRequest('PL0123456789');
     expect(safe.calls).toContain('decryptStringAsync');
-    expect(readdirSync(dir)).toHaveLength(1);
+    expect(readdirSync(dir)).toHaveLength(2);
   });
 });

@@ -451,14 +451,26 @@ describe('POST /api/v1/activations/:id/check-in', () => {
     const suspended = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect(suspended.status).toBe('SUSPENDED');
     expect(verifier().verify(suspended.license!).payload.status).toBe('suspended');
+    // A signed verdict record, bound to this activation and timestamped no earlier than the suspended file.
+    const suspendedVerdict = verifier().verifyVerdict(suspended.verdict!).payload;
+    expect(suspendedVerdict).toMatchObject({ lid: act.activationId, eid: ent.id, code: 'SUSPENDED' });
+    expect(suspendedVerdict.issuedAt).toBe(verifier().verify(suspended.license!).payload.issuedAt);
     reinstateEntitlement(t.db, ent.id, 'admin:test');
-    expect((await checkIn(device, act.activationId)).body.status).toBe('VALID');
+    const reinstated = (await checkIn(device, act.activationId)).body as CheckInResponse;
+    expect([reinstated.status, reinstated.verdict]).toEqual(['VALID', undefined]);
 
     revokeEntitlement(t.db, ent.id, 'admin:test');
     const revoked = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect(revoked.status).toBe('REVOKED');
     expect(revoked.license).toBeUndefined();
     expect(revoked.message).toMatch(/revoked/);
+    const record = verifier().verifyVerdict(revoked.verdict!);
+    expect(record.payload).toMatchObject({ v: 1, lid: act.activationId, eid: ent.id, code: 'REVOKED' });
+    expect(record.payload.message).toBe(revoked.message);
+    expect(Date.parse(record.payload.issuedAt)).toBeGreaterThanOrEqual(Date.parse(reinstated.serverTime));
+    // Domain-separated: the record is not a License file, and a License file is not a record.
+    expect(() => verifier().verify(revoked.verdict!)).toThrow(LicensorError);
+    expect(() => verifier().verifyVerdict(reinstated.license!)).toThrow(LicensorError);
   });
 
   it('freeze → FROZEN with a frozen file, unfreeze → VALID; release → RELEASED without a file', async () => {

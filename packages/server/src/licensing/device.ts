@@ -5,6 +5,7 @@ import {
   importDevicePublicKey,
   type LicensePayload,
   LicensorError,
+  type LockingVerdictCode,
   matchFingerprint,
   parseDeviceSignature,
   SIGNATURE_WINDOW_MS,
@@ -28,7 +29,7 @@ import {
 } from './activations';
 import { audit, findEntitlement } from './entitlements';
 import { DEFAULT_POLICY, policyFor, seatLimit } from './policy';
-import { verdictMessage, verdictOf } from './verdict';
+import { type VerdictPayload, verdictMessage, verdictOf, verdictRecordPayload } from './verdict';
 
 /** A request as the device signed it: method, path, exact body bytes and the signature header. */
 export interface SignedDeviceRequest {
@@ -116,6 +117,8 @@ export interface CheckInOutcome {
   response: CheckInResponse;
   /** The claims of the fresh License file, when the device gets one. */
   license?: LicensePayload;
+  /** The claims of the signed verdict record, when the answer locks the license. */
+  verdict?: VerdictPayload;
 }
 
 /**
@@ -138,12 +141,16 @@ export function checkIn(
   const ent = findEntitlement(db, activation.entitlement_id);
   const base = { serverTime: at };
   if (!ent || activation.status === 'released') {
-    return respond({
+    const message = 'This device no longer holds a seat of the license (it was freed). Activate again to take a seat.';
+    const outcome = respond({
       ...base,
       status: 'NOT_FOUND',
-      message: 'This device no longer holds a seat of the license (it was freed). Activate again to take a seat.',
+      message,
       checkInIntervalSeconds: checkInIntervalSeconds(DEFAULT_POLICY),
     });
+    // Without the entitlement there is no product to bind a record to; the unsigned answer still locks.
+    if (ent) outcome.verdict = verdictRecordPayload(ctx, ent, activation.id, 'NOT_FOUND', message, now);
+    return outcome;
   }
   const policy = policyFor(db, ent);
   const interval = checkInIntervalSeconds(policy);
@@ -155,29 +162,23 @@ export function checkIn(
     activation.id,
   ]);
 
+  /** A locking answer, with the claims of its signed verdict record. */
+  const locked = (code: LockingVerdictCode, message: string): CheckInOutcome => ({
+    response: { ...base, status: code, message, entitlement: summary, checkInIntervalSeconds: interval },
+    verdict: verdictRecordPayload(ctx, ent, activation.id, code, message, now),
+  });
+
   const verdict = verdictOf(ent, now);
-  if (verdict === 'REVOKED' || verdict === 'RELEASED') {
-    return respond({
-      ...base,
-      status: verdict,
-      message: verdictMessage(verdict, ent),
-      entitlement: summary,
-      checkInIntervalSeconds: interval,
-    });
-  }
+  if (verdict === 'REVOKED' || verdict === 'RELEASED') return locked(verdict, verdictMessage(verdict, ent));
 
   let current = activation;
   if (request.fingerprint) {
     const m = matchFingerprint(parseComponents(activation), request.fingerprint.components, policy.matchRule);
     if (!m.match) {
-      return respond({
-        ...base,
-        status: 'FINGERPRINT_MISMATCH',
-        message:
-          'This computer no longer matches the one the license was activated on. Activate again on this computer (free the old seat if needed).',
-        entitlement: summary,
-        checkInIntervalSeconds: interval,
-      });
+      return locked(
+        'FINGERPRINT_MISMATCH',
+        'This computer no longer matches the one the license was activated on. Activate again on this computer (free the old seat if needed).',
+      );
     }
     // Follow gradual hardware drift: the file carries the components the device has now.
     const fingerprint = JSON.stringify(request.fingerprint.components);
@@ -192,14 +193,10 @@ export function checkIn(
     if (held.status !== 'active') {
       const slot = freeSeatSlot(db, ent.id, seatLimit(policy, ent.seats));
       if (slot === null) {
-        return respond({
-          ...base,
-          status: 'TOO_MANY_DEVICES',
-          message:
-            'All floating seats of this license are in use right now. Try again when another user closes the software.',
-          entitlement: summary,
-          checkInIntervalSeconds: interval,
-        });
+        return locked(
+          'TOO_MANY_DEVICES',
+          'All floating seats of this license are in use right now. Try again when another user closes the software.',
+        );
       }
       db.run(`UPDATE activations SET status = 'active', seat = ?, lease_expires_at = ? WHERE id = ?`, [
         slot,
@@ -213,6 +210,9 @@ export function checkIn(
   }
 
   if (verdict === 'VALID') recordCodeUsage(db, ent, activation.id, now);
+  const license = activationLicensePayload(ctx, ent, policy, current, { verdict, offline: false });
+  // Frozen, suspended, expired: a file carrying that status, and the signed record that outlives older files.
+  if (verdict !== 'VALID') return { ...locked(verdict, verdictMessage(verdict, ent)), license };
   return {
     response: {
       ...base,
@@ -221,7 +221,7 @@ export function checkIn(
       entitlement: summary,
       checkInIntervalSeconds: interval,
     },
-    license: activationLicensePayload(ctx, ent, policy, current, { verdict, offline: false }),
+    license,
   };
 }
 

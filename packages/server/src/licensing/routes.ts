@@ -11,6 +11,7 @@ import {
   REQUEST_NONCE_HEADER,
   RESPONSE_SIGNATURE_HEADER,
   signLicenseAsync,
+  signVerdictAsync,
 } from '@licensor/shared';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
@@ -194,6 +195,7 @@ export function activationRouter(ctx: KooContext, metrics: Metrics): Router {
     }
     const outcome = await ctx.db.batched(() => checkIn(ctx, device, input));
     afterDeviceRequest();
+    if (outcome.verdict) outcome.response.verdict = await signVerdictAsync(outcome.verdict, ctx.keys.current());
     if (!outcome.license) return reply(req, res, outcome.response);
     // The License file is signed after the commit is durable: a file never exists for a state that was lost.
     return reply(req, res, { ...outcome.response, license: await licenseFile(outcome.license) });

@@ -1,5 +1,8 @@
-import type { LicenseCode, LicenseStatus } from '@licensor/shared';
+import type { LicenseCode, LicenseStatus, LockingVerdictCode, VerdictPayload } from '@licensor/shared';
+import type { LicensingContext } from './activate';
 import type { EntitlementRow } from './entitlements';
+
+export type { VerdictPayload };
 
 export type Verdict = Extract<LicenseCode, 'VALID' | 'EXPIRED' | 'FROZEN' | 'REVOKED' | 'SUSPENDED' | 'RELEASED'>;
 
@@ -55,4 +58,27 @@ export function verdictMessage(verdict: Verdict, ent: Pick<EntitlementRow, 'expi
     case 'RELEASED':
       return `This license was released (the order has ended). Buy a new license on ${store} to continue.`;
   }
+}
+
+/**
+ * The claims of the signed verdict record a device gets when its license is locked: bound to its activation,
+ * entitlement and product (the product its License files name), timestamped with the server's clock.
+ */
+export function verdictRecordPayload(
+  ctx: Pick<LicensingContext, 'config'>,
+  ent: Pick<EntitlementRow, 'id' | 'product_id'>,
+  activationId: string,
+  code: LockingVerdictCode,
+  message: string,
+  now: Date,
+): VerdictPayload {
+  return {
+    v: 1,
+    lid: activationId,
+    eid: ent.id,
+    product: ent.product_id ?? ctx.config.productId ?? 'default',
+    code,
+    message: message.slice(0, 1000),
+    issuedAt: now.toISOString(),
+  };
 }

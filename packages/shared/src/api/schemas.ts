@@ -99,6 +99,14 @@ export const checkInResponseSchema = z.object({
   message: z.string(),
   /** A fresh License file; absent when the license is revoked or the seat is gone. */
   license: z.string().optional(),
+  /**
+   * With every locking status: the signed verdict record (see `signVerdict`). The client keeps it and refuses,
+   * offline, every License file of this activation issued at or before it.
+   */
+  verdict: z
+    .string()
+    .max(16 * 1024)
+    .optional(),
   entitlement: entitlementSummarySchema.optional(),
   checkInIntervalSeconds: z.number(),
   serverTime: z.string(),

@@ -12,6 +12,7 @@ export const SIGNATURE_DOMAINS = [
   'offline-request',
   'offline-response',
   'device-request',
+  'verdict',
 ] as const;
 export type SignatureDomain = (typeof SIGNATURE_DOMAINS)[number];
 

@@ -13,6 +13,7 @@ import { decodeBase64Strict } from '../keys/base64';
 import { keyIdOf } from '../keys/certificates';
 import { domainSign, domainSignAsync } from '../keys/domain';
 import { describeIssues, licenseEnvelopeSchema, licensePayloadSchema, licensePayloadSigningSchema } from './schema';
+import { DuplicateKeyError, parseJsonStrict } from './strictJson';
 import type { LicensePayload } from './types';
 
 export const LICENSE_FILE_MAX_BYTES = 64 * 1024;
@@ -45,10 +46,14 @@ function malformed(message: string, detail?: Record<string, unknown>): never {
   throw new LicensorError('FILE_MALFORMED', message, detail);
 }
 
-function parseJson(bytes: Uint8Array, what: string): unknown {
+/** Strict: a key named twice at any depth is refused, so a signed text cannot mean two things. */
+export function parseJson(bytes: Uint8Array, what: string): unknown {
   try {
-    return JSON.parse(utf8.decode(bytes));
-  } catch {
+    return parseJsonStrict(utf8.decode(bytes));
+  } catch (err) {
+    if (err instanceof DuplicateKeyError) {
+      return malformed(`The ${what} is ambiguous: ${err.message}`, { key: err.key.slice(0, 64), path: err.path });
+    }
     return malformed(`The ${what} is not valid UTF-8 JSON`);
   }
 }
@@ -129,7 +134,7 @@ export interface LicenseSigner {
   privateKey: KeyObject;
 }
 
-interface PreparedSigner {
+export interface PreparedSigner {
   certificatePem: string;
   keyId: string;
   x5c: string[];
@@ -140,7 +145,7 @@ interface PreparedSigner {
 // Checking a signer parses certificates and derives keys; do it once per private key, not once per file.
 const preparedSigners = new WeakMap<KeyObject, PreparedSigner>();
 
-function prepareSigner(signer: LicenseSigner): PreparedSigner {
+export function prepareSigner(signer: LicenseSigner): PreparedSigner {
   const { privateKey, certificatePem } = signer;
   if (
     !(privateKey instanceof KeyObject) ||

@@ -12,5 +12,24 @@ export {
   signLicenseAsync,
 } from './file';
 export { licensePayloadSchema } from './schema';
+export { DuplicateKeyError, parseJsonStrict } from './strictJson';
 export type * from './types';
-export { LicenseVerifier, type LicenseVerifierOptions, type VerifiedLicenseFile } from './verify';
+export {
+  type DecodedVerdict,
+  decodeVerdictRecord,
+  ENTITLEMENT_VERDICT_CODES,
+  LOCKING_VERDICT_CODES,
+  type LockingVerdictCode,
+  signVerdict,
+  signVerdictAsync,
+  VERDICT_RECORD_MAX_BYTES,
+  type VerdictPayload,
+  verdictLocks,
+  verdictPayloadSchema,
+} from './verdict';
+export {
+  LicenseVerifier,
+  type LicenseVerifierOptions,
+  type VerifiedLicenseFile,
+  type VerifiedVerdict,
+} from './verify';

@@ -5,6 +5,7 @@ import { assertChainValidAt, parsePinnedRoots, type VerifiedChain, verifyChainSt
 import { domainVerify } from '../keys/domain';
 import { decodeLicenseFile, type LicenseEnvelope, SUPPORTED_LICENSE_ALGORITHMS } from './file';
 import type { LicensePayload } from './types';
+import { decodeVerdictRecord, type VerdictPayload } from './verdict';
 
 export interface LicenseVerifierOptions {
   /** Pinned root certificate PEMs (a string may hold several). */
@@ -16,6 +17,11 @@ export interface LicenseVerifierOptions {
 export interface VerifiedLicenseFile {
   payload: LicensePayload;
   envelope: LicenseEnvelope;
+  signingKeyId: string;
+}
+
+export interface VerifiedVerdict {
+  payload: VerdictPayload;
   signingKeyId: string;
 }
 
@@ -69,6 +75,27 @@ export class LicenseVerifier {
     // it has since been rotated out or its certificate has expired.
     assertChainValidAt(trusted.chain, new Date(payload.issuedAt));
     return { payload, envelope, signingKeyId: trusted.keyId };
+  }
+
+  /**
+   * Verifies a signed verdict record (see `signVerdict`): strict decode, chain to a pinned root valid at the
+   * verdict's time, `kid`, and the Ed25519 signature under the 'verdict' domain (a License signature never
+   * passes). Throws FILE_MALFORMED, FILE_SIGNATURE_INVALID, CERTIFICATE_INVALID, ….
+   */
+  verifyVerdict(text: string): VerifiedVerdict {
+    const { envelope, payload } = decodeVerdictRecord(text);
+    if (!this.#algorithms.has(envelope.alg)) {
+      throw new LicensorError('UNSUPPORTED_ALGORITHM', `Algorithm "${envelope.alg}" is not allowed`);
+    }
+    const trusted = this.#trustedChain(envelope.x5c);
+    if (envelope.kid !== trusted.keyId) {
+      throw new LicensorError('FILE_SIGNATURE_INVALID', 'The key id does not match the signing certificate');
+    }
+    if (!domainVerify('verdict', envelope.payload, envelope.sig, trusted.publicKey)) {
+      throw new LicensorError('FILE_SIGNATURE_INVALID', 'The verdict signature does not verify');
+    }
+    assertChainValidAt(trusted.chain, new Date(payload.issuedAt));
+    return { payload, signingKeyId: trusted.keyId };
   }
 
   #trustedChain(x5c: string[]): TrustedChain {
