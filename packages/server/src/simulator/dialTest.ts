@@ -1,3 +1,4 @@
+import { displayWidth } from '../cli/output';
 import type { CallResult, MarketplaceCaller } from './caller';
 import { compact, daysFromNow, ids, spaced } from './ids';
 
@@ -296,13 +297,15 @@ export async function runDialTest(o: DialOptions): Promise<DialReport> {
 /** The summary a merchant reads before going live: one row per saved case, one column per replay. */
 export function formatDialReport(report: DialReport, url: string): string[] {
   const lines: string[] = [];
-  const width = Math.max(20, ...report.cases.map((c) => c.name.length + 2));
+  const width = Math.max(20, ...report.cases.map((c) => displayWidth(c.name) + 2));
+  // Case names carry the seller center's Chinese tab names: pad by terminal cells, not characters.
+  const pad = (text: string) => text + ' '.repeat(Math.max(0, width - displayWidth(text)));
   const rounds = Array.from({ length: report.rounds }, (_, i) => `round ${i + 1}`.padEnd(9));
   lines.push('', `Dial test of ${url}: ${report.cases.length} saved debug cases, replayed ${report.rounds} times`, '');
-  lines.push(`${'family'.padEnd(7)} ${'case'.padEnd(width)} ${rounds.join(' ')} verdict`);
+  lines.push(`${'family'.padEnd(7)} ${pad('case')} ${rounds.join(' ')} verdict`);
   for (const c of report.cases) {
     const codes = c.codes.map((code) => (code || '------').padEnd(9)).join(' ');
-    lines.push(`${c.family.padEnd(7)} ${c.name.padEnd(width)} ${codes} ${c.ok ? 'ok' : 'FAILS'}`);
+    lines.push(`${c.family.padEnd(7)} ${pad(c.name)} ${codes} ${c.ok ? 'ok' : 'FAILS'}`);
   }
   for (const c of report.cases) {
     c.problems.forEach((p, i) => {
