@@ -160,7 +160,8 @@ export function registerFamilyCJobs(ctx: KooContext): void {
     } catch (err) {
       const ent = findEntitlement(ctx.db, entitlementId);
       // Debug traffic may name orders that exist only in the seller center's debugger: provision with defaults.
-      if (err instanceof LicensorError && !err.retryable && ent?.test && ent.status === 'provisioning') {
+      const rejected = err instanceof LicensorError && (!err.retryable || orderUnknown(err));
+      if (rejected && ent?.test && ent.status === 'provisioning') {
         ctx.db.transaction(() =>
           changeEntitlement(ctx.db, ent, { status: 'active' }, 'system', 'entitlement.provisioned', { defaults: true }),
         );
