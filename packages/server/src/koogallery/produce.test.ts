@@ -181,6 +181,17 @@ describe('family A replay protection (scheme A has no nonce)', () => {
     );
   });
 
+  it('forgets recorded answers once their timeStamp has left the window', async () => {
+    const insert = 'INSERT INTO scheme_a_answers (auth_token, activity, answer, expires_at) VALUES (?, ?, ?, ?)';
+    t.db.run(insert, ['expired-token', 'getLicense', '{}', Date.now() - 1000]);
+    t.db.run(insert, ['current-token', 'getLicense', '{}', Date.now() + 3_600_000]);
+    expect((await get(getLicenseParams())).resultCode).toBe('000000');
+    const tokens = t.db.all<{ auth_token: string }>('SELECT auth_token FROM scheme_a_answers ORDER BY auth_token');
+    expect(tokens.map((r) => r.auth_token)).not.toContain('expired-token');
+    expect(tokens.map((r) => r.auth_token)).toContain('current-token');
+    expect(tokens).toHaveLength(2);
+  });
+
   it('refuses a timeStamp older than the window (default 24 h) or far in the future with 000001', async () => {
     const hour = 3_600_000;
     const old = await get({ ...getLicenseParams(), timeStamp: at(-25 * hour) });

@@ -56,7 +56,7 @@ export function produceRouter(ctx: KooContext): Router {
   const accessKeys = ctx.config.koo.accessKeys;
   const distinctAccessKeys = [...new Set(Object.values(accessKeys).filter((k): k is string => Boolean(k)))];
   let nonceInserts = 0;
-  let schemeAInserts = 0;
+  let schemeAAnswers = 0;
   const schemeAWindowMs = ctx.config.koo.schemeAWindowMs ?? SCHEME_A_WINDOW_MS;
 
   const log = (req: Request, started: number, answer: Answer, params: Record<string, unknown>, activity: string) => {
@@ -135,10 +135,11 @@ export function produceRouter(ctx: KooContext): Router {
    * Scheme A has no nonce; the authToken (an HMAC over every parameter, timeStamp included) names the request.
    * The first answer to a token is recorded with the state change it made, in one transaction; the same
    * token later (a marketplace retry, or a URL replayed from a proxy log) gets that answer and changes nothing.
-   * A 000005 is not recorded, so the retry is handled afresh. Expired records are purged every 1000 requests.
+   * A 000005 is not recorded, so the retry is handled afresh. Expired records are purged at the first request
+   * and every 1000th after it.
    */
   const answerOnce = (token: string, activity: string, expiresAt: number, nowMs: number, handle: () => Answer) => {
-    if (++schemeAInserts % 1000 === 0) ctx.db.run('DELETE FROM scheme_a_answers WHERE expires_at < ?', [nowMs]);
+    if (schemeAAnswers++ % 1000 === 0) ctx.db.run('DELETE FROM scheme_a_answers WHERE expires_at < ?', [nowMs]);
     const seen = ctx.db.first<{ answer: string }>('SELECT answer FROM scheme_a_answers WHERE auth_token = ?', [token]);
     if (seen) return JSON.parse(seen.answer) as Answer;
     const answer = handle();
