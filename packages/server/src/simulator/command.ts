@@ -1,3 +1,4 @@
+import { LicensorError } from '@licensor/shared';
 import { type Command, CommanderError } from 'commander';
 import { MarketplaceCaller } from './caller';
 import { type DialFamily, formatDialReport, runDialTest } from './dialTest';
@@ -159,14 +160,13 @@ const DIAL_FAMILIES: DialFamily[] = ['A', 'B', 'C', 'notify'];
 export async function runDialTestCommand(o: DialTestOptions, print: (line: string) => void = console.log) {
   const rounds = Number(o.rounds);
   if (!Number.isInteger(rounds) || rounds < 2 || rounds > 50) {
-    throw new CommanderError(1, 'licensor.simulate.rounds', '--rounds must be a whole number from 2 to 50');
+    throw new LicensorError('INVALID_INPUT', '--rounds must be a whole number from 2 to 50');
   }
   const families = o.family.split(',').map((f) => f.trim());
   const unknown = families.filter((f) => !DIAL_FAMILIES.includes(f as DialFamily));
   if (unknown.length) {
-    throw new CommanderError(
-      1,
-      'licensor.simulate.family',
+    throw new LicensorError(
+      'INVALID_INPUT',
       `Unknown family ${unknown.join(', ')}; use a comma-separated list of ${DIAL_FAMILIES.join(', ')}`,
     );
   }

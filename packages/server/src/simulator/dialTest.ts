@@ -272,7 +272,8 @@ export async function runDialTest(o: DialOptions): Promise<DialReport> {
         let problem = r.pass ? undefined : r.problems.length ? r.problems.join('; ') : `${r.resultCode} ${r.resultMsg}`;
         const first = firstAnswer.get(c);
         if (!first) {
-          firstAnswer.set(c, r);
+          // The baseline is the first successful answer (the one the seller center saved).
+          if (r.pass) firstAnswer.set(c, r);
           // The merchant copies the instance id into the family's later saved cases.
           const instanceId = typeof r.body.instanceId === 'string' ? r.body.instanceId : '';
           if (instanceId && (c.params.activity === 'getLicense' || c.params.activity === 'newInstance')) {
