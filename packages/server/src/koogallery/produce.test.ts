@@ -432,6 +432,32 @@ describe('family C', () => {
     expect((await post(asyncBody(id))).resultCode).toBe('000003');
   });
 
+  it('a replayed debug getLicenseAsync answers as the first time whatever state the instance is in', async () => {
+    const o = order();
+    const created = await post({ activity: 'newInstance', businessId: crypto.randomUUID(), ...o, testFlag: '1' });
+    const id = String(created.instanceId);
+    const body = asyncBody(id, { testFlag: '1' });
+    expect(['000000', '000004']).toContain((await post(body)).resultCode);
+    // Replayed out of order: after the saved FREEZE case, and after the saved release case.
+    await post({ activity: 'updateInstanceStatus', instanceId: id, status: 'FREEZE', testFlag: '1' });
+    expect(['000000', '000004']).toContain((await post(body)).resultCode);
+    await post({ activity: 'releaseInstance', instanceId: id, testFlag: '1' });
+    expect(['000000', '000004']).toContain((await post(body)).resultCode);
+    await t.licensor.ctx.outbox.drain();
+    const uploads = sim.uploadsFor(String(body.eventId));
+    expect(uploads.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(uploads.map((u) => u.content)).size).toBe(1);
+    // A new debug event on the frozen instance is refused as it would be live: only replays are exempt.
+    await post({ activity: 'updateInstanceStatus', instanceId: id, status: 'FREEZE', testFlag: '1' });
+    expect((await post(asyncBody(id, { testFlag: '1' }))).resultCode).toBe('000901');
+    // Live traffic on a live instance: a frozen instance gets no License, replay or not.
+    const live = await create(order());
+    const liveBody = asyncBody(live);
+    expect(['000000', '000004']).toContain((await post(liveBody)).resultCode);
+    await post({ activity: 'updateInstanceStatus', instanceId: live, status: 'FREEZE' });
+    expect((await post(liveBody)).resultCode).toBe('000901');
+  });
+
   it('refreshInstance scenes, status changes and upgrade', async () => {
     const id = await create(order());
     const renew = order({ orderType: 'RENEW', linearValue: 2 });
