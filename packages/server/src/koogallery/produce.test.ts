@@ -2,6 +2,7 @@ import { LicenseVerifier, verifyBodySign } from '@licensor/shared';
 import fc from 'fast-check';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config';
 import { MarketplaceSimulator } from '../simulator/marketplace';
 import { createTestApp, PRODUCE, signedGetUrl, signedPostUrl, type TestApp } from '../testing';
 import { formatCompactTime, formatCompactTimeMs } from './time';
@@ -204,6 +205,11 @@ describe('family A replay protection (scheme A has no nonce)', () => {
   });
 
   it('the window follows LICENSOR_KOO_TIMESTAMP_WINDOW_HOURS', async () => {
+    expect(loadConfig({ LICENSOR_KOO_TIMESTAMP_WINDOW_HOURS: '48' }).koo.schemeAWindowMs).toBe(48 * 3_600_000);
+    expect(loadConfig({}).koo.schemeAWindowMs).toBe(24 * 3_600_000);
+    expect(() => loadConfig({ LICENSOR_KOO_TIMESTAMP_WINDOW_HOURS: '2' })).toThrow(
+      /LICENSOR_KOO_TIMESTAMP_WINDOW_HOURS: must be at least 4 \(the marketplace retries family A for 3 hours\)/,
+    );
     await t.destroy();
     t = createTestApp({ koo: { apiBase: simUrl, schemeAWindowMs: 4 * 3_600_000 } as never });
     expect((await get({ ...getLicenseParams(), timeStamp: at(-5 * 3_600_000) })).resultCode).toBe('000001');
