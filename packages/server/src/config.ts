@@ -26,6 +26,12 @@ const schema = z.object({
   LICENSOR_KOO_AK: optionalSecret,
   LICENSOR_KOO_SK: optionalSecret,
   LICENSOR_KOO_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(4000),
+  /** Family A: a signed GET whose timeStamp is older than this is refused; longer than the 3 h retry horizon. */
+  LICENSOR_KOO_TIMESTAMP_WINDOW_HOURS: z.coerce
+    .number()
+    .min(4, 'must be at least 4 (the marketplace retries family A for 3 hours)')
+    .max(720, 'must be at most 720 (30 days)')
+    .default(24),
   LICENSOR_ADMIN_TOKEN: z.string().min(8, 'must be at least 8 characters').optional(),
   LICENSOR_KEY_PASSPHRASE: z.string().min(8, 'must be at least 8 characters').optional(),
   LICENSOR_PRODUCT_ID: z.string().min(1).max(64).optional(),
@@ -77,6 +83,8 @@ export interface Config {
     ak: string | undefined;
     sk: string | undefined;
     timeoutMs: number;
+    /** Family A: how old a signed timeStamp may be (ms; default 24 h); seen authTokens are remembered this long. */
+    schemeAWindowMs?: number;
   };
   adminToken: string | undefined;
   keyPassphrase: string | undefined;
@@ -166,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ak: c.LICENSOR_KOO_AK,
       sk: c.LICENSOR_KOO_SK,
       timeoutMs: c.LICENSOR_KOO_TIMEOUT_MS,
+      schemeAWindowMs: c.LICENSOR_KOO_TIMESTAMP_WINDOW_HOURS * 3_600_000,
     },
     adminToken: c.LICENSOR_ADMIN_TOKEN,
     keyPassphrase: c.LICENSOR_KEY_PASSPHRASE,

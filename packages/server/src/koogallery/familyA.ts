@@ -4,11 +4,16 @@ import { z } from 'zod';
 import { audit, changeEntitlement, type EntitlementRow, recordChange } from '../licensing/entitlements';
 import type { KooContext } from './context';
 import { type Answer, fail, ok, RESULT } from './resultCodes';
+import { reviveForDialTest, usable } from './testTraffic';
+import { parseCompactTime } from './time';
 import { compactTime, intLike, optStr, str, testFlag, validate } from './validate';
 
 /**
  * Family A (License 1.0): GET requests signed with scheme A. The merchant mints the license code for each
  * order; `getLicense` is idempotent on orderId and returns the same instanceId and license every time.
+ * Replay protection (timeStamp window, recorded answer per authToken) lives in produce.ts; here an expiry
+ * or release signed before the instance's last applied renewal is acknowledged and ignored, so an old URL
+ * replayed after a renewal cannot expire the license again.
  */
 
 const getLicenseSchema = z.object({
@@ -46,11 +51,13 @@ export function getLicense(ctx: KooContext, params: Record<string, string>): Ans
   const p = v.data;
   const answerFor = (row: { id: string; code: string | null }) => ok({ instanceId: row.id, license: row.code });
   return ctx.db.transaction(() => {
-    const existing = ctx.db.first<{ id: string; code: string }>(
-      `SELECT id, code FROM entitlements WHERE family = 'A' AND order_id = ?`,
-      [p.orderId],
-    );
-    if (existing) return answerFor(existing);
+    const existing = ctx.db.first<EntitlementRow>(`SELECT * FROM entitlements WHERE family = 'A' AND order_id = ?`, [
+      p.orderId,
+    ]);
+    if (existing) {
+      reviveForDialTest(ctx, existing, p.testFlag, 'marketplace:getLicense');
+      return answerFor(existing);
+    }
     const now = ctx.now().toISOString();
     const id = randomUUID();
     let code = generateLicenseCode();
@@ -95,9 +102,13 @@ export function refreshLicense(ctx: KooContext, params: Record<string, string>):
   if ('answer' in v) return v.answer;
   const p = v.data;
   return ctx.db.transaction(() => {
-    const ent = findA(ctx, p.instanceId);
-    if (!ent || ent.status === 'released') return fail(RESULT.notFound, `Instance ${p.instanceId} does not exist`);
-    if (!recordChange(ctx.db, ent.id, 'renew', p.orderId, { expireTime: p.expireTime.toISOString() })) return ok();
+    const found = findA(ctx, p.instanceId);
+    const ent = found && reviveForDialTest(ctx, found, p.testFlag, 'marketplace:refreshLicense');
+    if (!usable(ent)) return fail(RESULT.notFound, `Instance ${p.instanceId} does not exist`);
+    const signedAt = signedTime(params);
+    if (!recordChange(ctx.db, ent.id, 'renew', p.orderId, { expireTime: p.expireTime.toISOString(), signedAt })) {
+      return ok();
+    }
     changeEntitlement(
       ctx.db,
       ent,
@@ -115,13 +126,41 @@ export function refreshLicense(ctx: KooContext, params: Record<string, string>):
   });
 }
 
+/** The request's signed timeStamp as ISO text (produce.ts has verified it before any handler runs). */
+function signedTime(params: Record<string, string>): string | null {
+  return parseCompactTime(params.timeStamp ?? '')?.toISOString() ?? null;
+}
+
+/**
+ * True when the request was signed before the last renewal applied to the instance: such an expiry or
+ * release describes a state the renewal has superseded (a late retry or a replayed URL), so it is not applied.
+ */
+function supersededByRenewal(ctx: KooContext, ent: EntitlementRow, params: Record<string, string>): boolean {
+  const signedAt = signedTime(params);
+  const last = ctx.db.first<{ at: string | null }>(
+    `SELECT MAX(json_extract(detail, '$.signedAt')) AS at FROM entitlement_changes WHERE entitlement_id = ? AND kind = 'renew'`,
+    [ent.id],
+  )?.at;
+  if (!signedAt || !last || signedAt >= last) return false;
+  audit(ctx.db, {
+    actor: `marketplace:${params.activity}`,
+    action: 'marketplace.superseded_request_ignored',
+    entitlementId: ent.id,
+    detail: { activity: params.activity, signedAt, lastRenewalSignedAt: last },
+    at: ctx.now(),
+  });
+  return true;
+}
+
 export function expireLicense(ctx: KooContext, params: Record<string, string>): Answer {
   const v = validate(instanceSchema, params);
   if ('answer' in v) return v.answer;
   return ctx.db.transaction(() => {
-    const ent = findA(ctx, v.data.instanceId);
+    const found = findA(ctx, v.data.instanceId);
+    const ent = found && reviveForDialTest(ctx, found, v.data.testFlag, 'marketplace:expireLicense');
     // Unknown instance: answered as success, like a repeated expiry (documented in the server README).
     if (!ent || ent.status === 'expired' || ent.status === 'released') return ok();
+    if (supersededByRenewal(ctx, ent, params)) return ok();
     changeEntitlement(ctx.db, ent, { status: 'expired' }, 'marketplace:expireLicense', 'entitlement.expired');
     return ok();
   });
@@ -133,6 +172,7 @@ export function releaseLicense(ctx: KooContext, params: Record<string, string>):
   return ctx.db.transaction(() => {
     const ent = findA(ctx, v.data.instanceId);
     if (!ent || ent.status === 'released') return ok();
+    if (supersededByRenewal(ctx, ent, params)) return ok();
     changeEntitlement(ctx.db, ent, { status: 'released' }, 'marketplace:releaseLicense', 'entitlement.released');
     return ok();
   });

@@ -9,6 +9,7 @@ import {
 } from '../licensing/entitlements';
 import type { KooContext } from './context';
 import { type Answer, fail, ok, RESULT } from './resultCodes';
+import { reviveForDialTest, usable } from './testTraffic';
 import { compactTime, optStr, str, testFlag, validate } from './validate';
 
 /**
@@ -50,8 +51,9 @@ export function refreshLicenseCode(ctx: KooContext, body: Record<string, unknown
   if ('answer' in v) return v.answer;
   const p = v.data;
   return ctx.db.transaction(() => {
-    const ent = findB(ctx, p.license);
-    if (!ent || ent.status === 'released') return fail(RESULT.notFound, `License code ${p.license} does not exist`);
+    const found = findB(ctx, p.license);
+    const ent = found && reviveForDialTest(ctx, found, p.testFlag, 'marketplace:refreshLicenseCode');
+    if (!usable(ent)) return fail(RESULT.notFound, `License code ${p.license} does not exist`);
     if (!recordChange(ctx.db, ent.id, p.scene, p.orderId, { expireTime: p.expireTime.toISOString() })) return ok();
     changeEntitlement(
       ctx.db,
@@ -74,8 +76,9 @@ export function updateLicenseCodeStatus(ctx: KooContext, body: Record<string, un
   if ('answer' in v) return v.answer;
   const p = v.data;
   return ctx.db.transaction(() => {
-    const ent = findB(ctx, p.license);
-    if (!ent || ent.status === 'released') return fail(RESULT.notFound, `License code ${p.license} does not exist`);
+    const found = findB(ctx, p.license);
+    const ent = found && reviveForDialTest(ctx, found, p.testFlag, 'marketplace:updateLicenseCodeStatus');
+    if (!usable(ent)) return fail(RESULT.notFound, `License code ${p.license} does not exist`);
     applyMarketplaceStatus(ctx.db, ent, p.status, 'marketplace:updateLicenseCodeStatus');
     return ok();
   });

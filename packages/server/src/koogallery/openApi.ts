@@ -196,7 +196,11 @@ export class OpenApiClient {
     return { errorCode, errorMsg: String(json.error_msg ?? ''), data: json.data as T | undefined };
   }
 
-  /** Activates one code (v1). `license_code_info` arrives as a JSON string and is parsed here. */
+  /**
+   * Activates one code (v1). `license_code_info` arrives as a JSON string and is parsed here.
+   * Codes are activated one by one, when a buyer first uses each one: the activation time is the real start
+   * of service (spec §7.1), so the v2 batch activation would start codes nobody uses yet; it is not used.
+   */
   async activateCode(code: string, realEffectTime?: string): Promise<LicenseApiResult<LicenseCodeInfo>> {
     const r = await this.licenseCall<{ license_code_info?: string | LicenseCodeInfo }>(
       '/v1/license/activate',
@@ -214,14 +218,6 @@ export class OpenApiClient {
       }
     } else info = raw;
     return { ...r, data: info };
-  }
-
-  activateCodes(codes: string[], realEffectTime?: string): Promise<LicenseApiResult> {
-    return this.licenseCall(
-      '/v2/license/activate',
-      'license.activate.batch',
-      realEffectTime ? { license_list: codes, real_effect_time: realEffectTime } : { license_list: codes },
-    );
   }
 
   queryCode(code: string): Promise<LicenseApiResult<LicenseCodeInfo>> {

@@ -2,9 +2,10 @@ import { LicenseVerifier, verifyBodySign } from '@licensor/shared';
 import fc from 'fast-check';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config';
 import { MarketplaceSimulator } from '../simulator/marketplace';
 import { createTestApp, PRODUCE, signedGetUrl, signedPostUrl, type TestApp } from '../testing';
-import { formatCompactTime } from './time';
+import { formatCompactTime, formatCompactTimeMs } from './time';
 
 const sim = new MarketplaceSimulator('AK', 'SK');
 let simUrl = '';
@@ -144,6 +145,101 @@ describe('family A lifecycle', () => {
   });
 });
 
+describe('family A replay protection (scheme A has no nonce)', () => {
+  const statusOf = (id: string) =>
+    t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [id])?.status;
+  const at = (offsetMs: number) => formatCompactTimeMs(new Date(Date.now() + offsetMs));
+  const raw = async (url: string) => {
+    const res = await request(app()).get(url);
+    expect(verifyBodySign('KEY', res.text, res.headers['body-sign'])).toBe(true);
+    return res.text;
+  };
+
+  it('an authToken seen before gets the recorded answer and changes nothing', async () => {
+    const orderId = `CS${uid()}`;
+    const purchaseUrl = signedGetUrl(getLicenseParams(orderId));
+    const first = await raw(purchaseUrl);
+    // The marketplace's retry of the same request (same URL, up to 3 h later) keeps working.
+    expect(await raw(purchaseUrl)).toBe(first);
+    const id = String(JSON.parse(first).instanceId);
+    const expireUrl = signedGetUrl({ activity: 'expireLicense', orderId, instanceId: id });
+    const expired = await raw(expireUrl);
+    expect(JSON.parse(expired).resultCode).toBe('000000');
+    expect(statusOf(id)).toBe('expired');
+    const renewal = { activity: 'refreshLicense', orderId: `CS${uid()}`, instanceId: id };
+    expect((await get({ ...renewal, expireTime: formatCompactTime(days(400)) })).resultCode).toBe('000000');
+    expect(statusOf(id)).toBe('active');
+    // The old expiry URL (from a proxy log, or a late retry) answers as before and expires nothing.
+    expect(await raw(expireUrl)).toBe(expired);
+    expect(statusOf(id)).toBe('active');
+    const expiries = t.db.first<{ n: number }>(
+      `SELECT COUNT(*) AS n FROM audit_log WHERE entitlement_id = ? AND action = 'entitlement.expired'`,
+      [id],
+    );
+    expect(expiries?.n).toBe(1);
+    expect(t.db.first<{ n: number }>('SELECT COUNT(*) AS n FROM entitlements WHERE order_id = ?', [orderId])?.n).toBe(
+      1,
+    );
+  });
+
+  it('forgets recorded answers once their timeStamp has left the window', async () => {
+    const insert = 'INSERT INTO scheme_a_answers (auth_token, activity, answer, expires_at) VALUES (?, ?, ?, ?)';
+    t.db.run(insert, ['expired-token', 'getLicense', '{}', Date.now() - 1000]);
+    t.db.run(insert, ['current-token', 'getLicense', '{}', Date.now() + 3_600_000]);
+    expect((await get(getLicenseParams())).resultCode).toBe('000000');
+    const tokens = t.db.all<{ auth_token: string }>('SELECT auth_token FROM scheme_a_answers ORDER BY auth_token');
+    expect(tokens.map((r) => r.auth_token)).not.toContain('expired-token');
+    expect(tokens.map((r) => r.auth_token)).toContain('current-token');
+    expect(tokens).toHaveLength(2);
+  });
+
+  it('refuses a timeStamp older than the window (default 24 h) or far in the future with 000001', async () => {
+    const hour = 3_600_000;
+    const old = await get({ ...getLicenseParams(), timeStamp: at(-25 * hour) });
+    expect(old.resultCode).toBe('000001');
+    expect(String(old.resultMsg)).toMatch(/older than 24 h/);
+    expect((await get({ ...getLicenseParams(), timeStamp: at(-23 * hour) })).resultCode).toBe('000000');
+    expect((await get({ ...getLicenseParams(), timeStamp: at(10 * 60_000) })).resultCode).toBe('000001');
+    expect((await get({ ...getLicenseParams(), timeStamp: at(60_000) })).resultCode).toBe('000000');
+    expect((await get({ ...getLicenseParams(), timeStamp: '2026-01-01' })).resultCode).toBe('000001');
+  });
+
+  it('the window follows LICENSOR_KOO_TIMESTAMP_WINDOW_HOURS', async () => {
+    expect(loadConfig({ LICENSOR_KOO_TIMESTAMP_WINDOW_HOURS: '48' }).koo.schemeAWindowMs).toBe(48 * 3_600_000);
+    expect(loadConfig({}).koo.schemeAWindowMs).toBe(24 * 3_600_000);
+    expect(() => loadConfig({ LICENSOR_KOO_TIMESTAMP_WINDOW_HOURS: '2' })).toThrow(
+      /LICENSOR_KOO_TIMESTAMP_WINDOW_HOURS: must be at least 4 \(the marketplace retries family A for 3 hours\)/,
+    );
+    await t.destroy();
+    t = createTestApp({ koo: { apiBase: simUrl, schemeAWindowMs: 4 * 3_600_000 } as never });
+    expect((await get({ ...getLicenseParams(), timeStamp: at(-5 * 3_600_000) })).resultCode).toBe('000001');
+    expect((await get({ ...getLicenseParams(), timeStamp: at(-3 * 3_600_000) })).resultCode).toBe('000000');
+  });
+
+  it('an expiry or release signed before the last renewal never takes effect', async () => {
+    const orderId = `CS${uid()}`;
+    const id = String((await get(getLicenseParams(orderId))).instanceId);
+    const renewal = {
+      activity: 'refreshLicense',
+      orderId: `CS${uid()}`,
+      instanceId: id,
+      expireTime: formatCompactTime(days(400)),
+      timeStamp: at(0),
+    };
+    expect((await get(renewal)).resultCode).toBe('000000');
+    const expireBefore = { activity: 'expireLicense', orderId, instanceId: id, timeStamp: at(-10 * 60_000) };
+    expect((await get(expireBefore)).resultCode).toBe('000000');
+    expect(statusOf(id)).toBe('active');
+    const releaseBefore = { activity: 'releaseLicense', orderId, instanceId: id, timeStamp: at(-5 * 60_000) };
+    expect((await get(releaseBefore)).resultCode).toBe('000000');
+    expect(statusOf(id)).toBe('active');
+    expect((await get({ ...expireBefore, timeStamp: at(1000) })).resultCode).toBe('000000');
+    expect(statusOf(id)).toBe('expired');
+    expect((await get({ ...releaseBefore, timeStamp: at(2000) })).resultCode).toBe('000000');
+    expect(statusOf(id)).toBe('released');
+  });
+});
+
 describe('scheme B (families B and C transport)', () => {
   const probe = () => ({ activity: 'releaseLicenseCode', license: `PL${uid()}` });
 
@@ -248,7 +344,8 @@ describe('family B notifications', () => {
     expect((await post({ activity: 'releaseLicenseCode', license: code })).resultCode).toBe('000000');
     expect((await post({ activity: 'releaseLicenseCode', license: code })).resultCode).toBe('000000');
     expect(status(code)?.status).toBe('released');
-    expect((await post(refresh('RENEWAL', days(60)))).resultCode).toBe('000003');
+    // Live traffic after a release is refused (a debug replay would revive the test code: dialTest.test.ts).
+    expect((await post({ ...refresh('RENEWAL', days(60)), testFlag: '0' })).resultCode).toBe('000003');
     expect((await post({ ...refresh('RENEWAL', days(60)), license: 'PLNOPE' })).resultCode).toBe('000003');
   });
 
@@ -341,6 +438,32 @@ describe('family C', () => {
     expect((await post(asyncBody(id))).resultCode).toBe('000003');
   });
 
+  it('a replayed debug getLicenseAsync answers as the first time whatever state the instance is in', async () => {
+    const o = order();
+    const created = await post({ activity: 'newInstance', businessId: crypto.randomUUID(), ...o, testFlag: '1' });
+    const id = String(created.instanceId);
+    const body = asyncBody(id, { testFlag: '1' });
+    expect(['000000', '000004']).toContain((await post(body)).resultCode);
+    // Replayed out of order: after the saved FREEZE case, and after the saved release case.
+    await post({ activity: 'updateInstanceStatus', instanceId: id, status: 'FREEZE', testFlag: '1' });
+    expect(['000000', '000004']).toContain((await post(body)).resultCode);
+    await post({ activity: 'releaseInstance', instanceId: id, testFlag: '1' });
+    expect(['000000', '000004']).toContain((await post(body)).resultCode);
+    await t.licensor.ctx.outbox.drain();
+    const uploads = sim.uploadsFor(String(body.eventId));
+    expect(uploads.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(uploads.map((u) => u.content)).size).toBe(1);
+    // A new debug event on the frozen instance is refused as it would be live: only replays are exempt.
+    await post({ activity: 'updateInstanceStatus', instanceId: id, status: 'FREEZE', testFlag: '1' });
+    expect((await post(asyncBody(id, { testFlag: '1' }))).resultCode).toBe('000901');
+    // Live traffic on a live instance: a frozen instance gets no License, replay or not.
+    const live = await create(order());
+    const liveBody = asyncBody(live);
+    expect(['000000', '000004']).toContain((await post(liveBody)).resultCode);
+    await post({ activity: 'updateInstanceStatus', instanceId: live, status: 'FREEZE' });
+    expect((await post(liveBody)).resultCode).toBe('000901');
+  });
+
   it('refreshInstance scenes, status changes and upgrade', async () => {
     const id = await create(order());
     const renew = order({ orderType: 'RENEW', linearValue: 2 });
@@ -407,8 +530,74 @@ describe('family C', () => {
     const n = t.db.first<{ outcome: string }>('SELECT outcome FROM order_notifications WHERE order_id = ?', [
       o.orderId,
     ]);
-    expect(n?.outcome).toBe(`applied to ${id}`);
+    expect(n?.outcome).toBe(`NEW applied to ${id}`);
     expect(t.db.first<{ seats: number }>('SELECT seats FROM entitlements WHERE id = ?', [id])?.seats).toBe(7);
+  });
+
+  const outcome = (orderId: string) =>
+    t.db.first<{ outcome: string | null }>('SELECT outcome FROM order_notifications WHERE order_id = ?', [orderId])
+      ?.outcome;
+  const row = (id: string) =>
+    t.db.first<{ status: string; seats: number; expires_at: string }>(
+      'SELECT status, seats, expires_at FROM entitlements WHERE id = ?',
+      [id],
+    );
+
+  it('orderNotify acts on the order type: UNSUBSCRIBE releases, RENEW applies, a refunded renewal stays', async () => {
+    const bought = order({ linearValue: 3 });
+    const id = await create(bought);
+    // The purchase order, unsubscribed: the buyer no longer holds the license.
+    sim.addOrder({ orderId: bought.orderId, orderType: 'UNSUBSCRIBE', linearValue: 3 });
+    expect((await post({ activity: 'orderNotify', ...bought, testFlag: '0' })).resultCode).toBe('000000');
+    await t.licensor.ctx.outbox.drain();
+    expect(row(id)?.status).toBe('released');
+    expect(outcome(bought.orderId)).toBe(`unsubscribed: released ${id}`);
+
+    const other = await create(order({ linearValue: 2 }));
+    const renewal = order({ orderType: 'RENEW', linearValue: 4, expireTime: formatCompactTime(days(700)) });
+    const refresh = { activity: 'refreshInstance', scene: 'RENEWAL', instanceId: other, ...renewal };
+    expect((await post({ ...refresh, expireTime: formatCompactTime(days(700)) })).resultCode).toBe('000000');
+    expect((await post({ activity: 'orderNotify', ...renewal, testFlag: '0' })).resultCode).toBe('000000');
+    await t.licensor.ctx.outbox.drain();
+    expect(row(other)).toMatchObject({ status: 'active', seats: 4 });
+    expect(outcome(renewal.orderId)).toBe(`RENEW applied to ${other}`);
+
+    // An unsubscribe order already applied as a refunded renewal period does not release the license.
+    const refund = order({ orderType: 'UNSUBSCRIBE', expireTime: formatCompactTime(days(300)) });
+    const shorten = {
+      ...refresh,
+      ...refund,
+      scene: 'UNSUBSCRIBE_RENEWAL_PERIOD',
+      expireTime: formatCompactTime(days(300)),
+    };
+    expect((await post(shorten)).resultCode).toBe('000000');
+    expect((await post({ activity: 'orderNotify', ...refund, testFlag: '0' })).resultCode).toBe('000000');
+    await t.licensor.ctx.outbox.drain();
+    expect(row(other)?.status).toBe('active');
+    expect(row(other)?.expires_at.slice(0, 10)).toBe(days(300).toISOString().slice(0, 10));
+    expect(outcome(refund.orderId)).toMatch(/left as its refresh set it/);
+  });
+
+  it('a debug notice for an order the open API does not know settles instead of failing forever', async () => {
+    const unknown = { orderId: `CSDEBUG${uid()}`, orderLineId: `CSDEBUG${uid()}-000001` };
+    const note = { activity: 'orderNotify', ...unknown, testFlag: '1' };
+    for (let i = 0; i < 3; i++) expect((await post(note)).resultCode).toBe('000000');
+    await t.licensor.ctx.outbox.drain();
+    expect(t.licensor.ctx.outbox.depth()).toEqual({ pending: 0, running: 0, failed: 0 });
+    expect(outcome(unknown.orderId)).toMatch(/^debug order unknown to the open API/);
+    // A debug notice never changes a live entitlement.
+    const live = order({ linearValue: 2 });
+    const liveId = await create(live);
+    sim.addOrder({ orderId: live.orderId, orderType: 'UNSUBSCRIBE' });
+    expect((await post({ activity: 'orderNotify', ...live, testFlag: '1' })).resultCode).toBe('000000');
+    await t.licensor.ctx.outbox.drain();
+    expect(row(liveId)?.status).toBe('active');
+    expect(outcome(live.orderId)).toBe(`debug notice: live entitlement ${liveId} left unchanged`);
+    // A live notice for an unknown order stays a failure the operator sees.
+    const lost = { orderId: `CSLOST${uid()}`, orderLineId: `CSLOST${uid()}-000001` };
+    expect((await post({ activity: 'orderNotify', ...lost, testFlag: '0' })).resultCode).toBe('000000');
+    await t.licensor.ctx.outbox.drain();
+    expect(t.licensor.ctx.outbox.depth().failed).toBe(1);
   });
 });
 

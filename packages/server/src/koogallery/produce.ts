@@ -7,6 +7,7 @@ import { familyB } from './familyB';
 import { familyC, generic } from './familyC';
 import { rememberNonce } from './nonces';
 import { type Answer, fail, RESULT } from './resultCodes';
+import { parseCompactTime } from './time';
 
 export const PRODUCE_PATH = '/api/koogallery/produce';
 /** Larger bodies are refused with 413 before they are read; real requests are a few hundred bytes. */
@@ -24,6 +25,10 @@ for (const [name, handler] of Object.entries(generic)) POST_HANDLERS[name] = { t
 
 const INTERNAL_ERROR = fail(RESULT.internal, 'Internal error; the request was not applied, please retry');
 const REPLAYED = fail(RESULT.authFailed, 'Authentication failed: nonce already used (replayed request)');
+/** Family A: default age limit of a signed timeStamp, longer than the marketplace's 3 h retry horizon. */
+export const SCHEME_A_WINDOW_MS = 24 * 3_600_000;
+/** Family A: how far a timeStamp may run ahead of this server's clock. */
+export const SCHEME_A_FUTURE_MS = 5 * 60_000;
 
 export const POST_ACTIVITIES = Object.keys(POST_HANDLERS);
 export const GET_ACTIVITIES = Object.keys(familyA);
@@ -51,6 +56,8 @@ export function produceRouter(ctx: KooContext): Router {
   const accessKeys = ctx.config.koo.accessKeys;
   const distinctAccessKeys = [...new Set(Object.values(accessKeys).filter((k): k is string => Boolean(k)))];
   let nonceInserts = 0;
+  let schemeAAnswers = 0;
+  const schemeAWindowMs = ctx.config.koo.schemeAWindowMs ?? SCHEME_A_WINDOW_MS;
 
   const log = (req: Request, started: number, answer: Answer, params: Record<string, unknown>, activity: string) => {
     ctx.messages.record({
@@ -88,10 +95,21 @@ export function produceRouter(ctx: KooContext): Router {
       params = {};
     }
     const activity = params.activity ?? '';
+    const signedAt = parseCompactTime(params.timeStamp ?? '')?.getTime();
+    const nowMs = ctx.now().getTime();
     if (!key) {
       answer = fail(RESULT.authFailed, 'Family A is not configured on this server (LICENSOR_KOO_KEY)');
     } else if (!verifySchemeA(key, params)) {
       answer = fail(RESULT.authFailed, 'Authentication failed: authToken does not match');
+    } else if (signedAt === undefined) {
+      answer = fail(RESULT.authFailed, 'Authentication failed: timeStamp must be a UTC time as yyyyMMddHHmmssSSS');
+    } else if (nowMs - signedAt > schemeAWindowMs) {
+      answer = fail(
+        RESULT.authFailed,
+        `Authentication failed: timeStamp older than ${schemeAWindowMs / 3_600_000} h (expired request)`,
+      );
+    } else if (signedAt - nowMs > SCHEME_A_FUTURE_MS) {
+      answer = fail(RESULT.authFailed, 'Authentication failed: timeStamp more than 5 minutes in the future');
     } else if (!activity) {
       answer = fail(RESULT.invalidParam, 'Missing parameter: activity');
     } else {
@@ -99,7 +117,11 @@ export function produceRouter(ctx: KooContext): Router {
       // `activity=constructor` used to call Object(ctx) and answer with the whole context, secrets included).
       const handler = Object.hasOwn(familyA, activity) ? familyA[activity] : undefined;
       answer = handler
-        ? await runSafely(() => ctx.db.batched(() => handler(ctx, params)))
+        ? await runSafely(() =>
+            ctx.db.batched(() =>
+              answerOnce(params.authToken!, activity, signedAt + schemeAWindowMs, nowMs, () => handler(ctx, params)),
+            ),
+          )
         : fail(
             RESULT.invalidParam,
             `Unknown activity ${activity} for GET; expected one of ${GET_ACTIVITIES.join(', ')}`,
@@ -108,6 +130,27 @@ export function produceRouter(ctx: KooContext): Router {
     send(res, key, answer);
     log(req, started, answer, params, activity);
   }
+
+  /**
+   * Scheme A has no nonce; the authToken (an HMAC over every parameter, timeStamp included) names the request.
+   * The first answer to a token is recorded with the state change it made, in one transaction; the same
+   * token later (a marketplace retry, or a URL replayed from a proxy log) gets that answer and changes nothing.
+   * A 000005 is not recorded, so the retry is handled afresh. Expired records are purged at the first request
+   * and every 1000th after it.
+   */
+  const answerOnce = (token: string, activity: string, expiresAt: number, nowMs: number, handle: () => Answer) => {
+    if (schemeAAnswers++ % 1000 === 0) ctx.db.run('DELETE FROM scheme_a_answers WHERE expires_at < ?', [nowMs]);
+    const seen = ctx.db.first<{ answer: string }>('SELECT answer FROM scheme_a_answers WHERE auth_token = ?', [token]);
+    if (seen) return JSON.parse(seen.answer) as Answer;
+    const answer = handle();
+    if (answer.resultCode !== RESULT.internal) {
+      ctx.db.run(
+        'INSERT OR IGNORE INTO scheme_a_answers (auth_token, activity, answer, expires_at) VALUES (?, ?, ?, ?)',
+        [token, activity, JSON.stringify(answer), expiresAt],
+      );
+    }
+    return answer;
+  };
 
   /** Any failure (including a commit that could not be made durable) is a signed 000005, never a success. */
   const runSafely = async (fn: () => Answer | Promise<Answer>): Promise<Answer> => {

@@ -1,5 +1,8 @@
+import { LicensorError } from '@licensor/shared';
 import { type Command, CommanderError } from 'commander';
 import { MarketplaceCaller } from './caller';
+import { type DialFamily, formatDialReport, runDialTest } from './dialTest';
+import { ids } from './ids';
 import { MarketplaceSimulator } from './marketplace';
 import {
   activityTour,
@@ -31,6 +34,18 @@ interface RunOptions {
   admin?: string;
   adminToken?: string;
   retryScale: string;
+}
+
+interface DialTestOptions {
+  url: string;
+  key?: string;
+  accessKey?: string;
+  rounds: string;
+  family: string;
+  shuffle?: boolean;
+  code?: string;
+  admin?: string;
+  adminToken?: string;
 }
 
 /** Where the command prints (the CLI passes its own streams so tests can capture them). */
@@ -70,6 +85,34 @@ export function registerSimulateCommand(program: Command, io: SimulateIo = proce
     });
 
   simulate
+    .command('dial-test')
+    .description(
+      "replay every family's debug cases (testFlag=1) several times, like KooGallery's twice-daily dial tests, and print a go-live summary",
+    )
+    .option('--url <url>', 'production interface URL', 'http://127.0.0.1:8080/api/koogallery/produce')
+    .option('--key <key>', 'KooGallery Key (family A; LICENSOR_KOO_KEY)', process.env.LICENSOR_KOO_KEY)
+    .option(
+      '--access-key <key>',
+      'access key (families B, C and order notices; LICENSOR_KOO_ACCESS_KEY)',
+      process.env.LICENSOR_KOO_ACCESS_KEY,
+    )
+    .option('--rounds <n>', 'how many times to play the suites (the first run saves the cases)', '3')
+    .option('--family <list>', `suites to play: ${DIAL_FAMILIES.join(',')}`, DIAL_FAMILIES.join(','))
+    .option('--shuffle', "replay each family's cases in a random order after the first round")
+    .option('--code <code>', 'family B: a test license code the server knows (registered with test=true)')
+    .option('--admin <url>', 'server base URL for registering a family-B test code (default: the --url origin)')
+    .option('--admin-token <token>', 'admin bearer token, to register a test code', process.env.LICENSOR_ADMIN_TOKEN)
+    .action(async (o: DialTestOptions) => {
+      if ((await runDialTestCommand(o, print)) !== 0) {
+        throw new CommanderError(
+          1,
+          'licensor.simulate.failed',
+          'Some debug cases fail when replayed (see the summary)',
+        );
+      }
+    });
+
+  simulate
     .command('run')
     .description('play the marketplace against a running server and report PASS/FAIL per call')
     .option('--url <url>', 'production interface URL', 'http://127.0.0.1:8080/api/koogallery/produce')
@@ -105,6 +148,59 @@ export function registerSimulateCommand(program: Command, io: SimulateIo = proce
         throw new CommanderError(1, 'licensor.simulate.failed', 'Some marketplace calls failed (see the FAIL lines)');
       }
     });
+}
+
+const DIAL_FAMILIES: DialFamily[] = ['A', 'B', 'C', 'notify'];
+
+/**
+ * `licensor simulate dial-test`: replays each family's debug suite (testFlag=1) several times against any
+ * production address, like the marketplace's twice-daily dial tests, and prints a go-live summary.
+ * Returns the exit code (0 = every case answered the same in every round).
+ */
+export async function runDialTestCommand(o: DialTestOptions, print: (line: string) => void = console.log) {
+  const rounds = Number(o.rounds);
+  if (!Number.isInteger(rounds) || rounds < 2 || rounds > 50) {
+    throw new LicensorError('INVALID_INPUT', '--rounds must be a whole number from 2 to 50');
+  }
+  const families = o.family.split(',').map((f) => f.trim());
+  const unknown = families.filter((f) => !DIAL_FAMILIES.includes(f as DialFamily));
+  if (unknown.length) {
+    throw new LicensorError(
+      'INVALID_INPUT',
+      `Unknown family ${unknown.join(', ')}; use a comma-separated list of ${DIAL_FAMILIES.join(', ')}`,
+    );
+  }
+  let testCode = o.code;
+  if (!testCode && families.includes('B') && o.adminToken) {
+    // A family-B debug case needs a code the server knows; register a fresh one as test data.
+    const code = ids.code();
+    const res = await fetch(`${o.admin ?? new URL(o.url).origin}/api/admin/v1/codes`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${o.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ code, test: true }),
+    });
+    if (res.status === 200 || res.status === 201) testCode = code;
+    else print(`Could not register a test code through the admin API (HTTP ${res.status}); family B is skipped.`);
+  }
+  const caller = new MarketplaceCaller({
+    url: o.url,
+    key: o.key,
+    accessKeys: { default: o.accessKey },
+    print,
+  });
+  const report = await runDialTest({
+    caller,
+    rounds,
+    families: families as DialFamily[],
+    testCode,
+    shuffle: o.shuffle,
+    onRound: (round) =>
+      print(
+        `\n== round ${round} of ${rounds}${round === 1 ? ' (the debugging session that saves the cases)' : ' (a dial test replay)'} ==`,
+      ),
+  });
+  for (const line of formatDialReport(report, o.url)) print(line);
+  return report.ok ? 0 : 1;
 }
 
 export async function runSimulation(o: RunOptions, print: (line: string) => void = console.log): Promise<number> {
