@@ -2,8 +2,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
-// Workspace packages export their TypeScript sources directly, so tests run without a build step.
+// Tests run from the TypeScript sources, never from a build: the workspace packages' `source` export condition
+// points at src/ (their `default` is the built dist/). The rest are Vite's own defaults.
+const conditions = ['source', 'module', 'node', 'development|production'];
+
 export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: ['source'] } },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'packages/client/electron/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 30_000,

@@ -1,75 +1,113 @@
 #!/usr/bin/env node
-// Entry point behind `npm start` and `npm test`: a fresh machine needs nothing but Node 20 and npm.
-// It installs the workspace with pnpm (fetched through npx) when node_modules is missing or stale,
-// then runs the requested task with the workspace's own binaries.
+// Entry point behind every README command (`npm start`, `npm test`, `npm run demo`, the benchmarks, the full
+// tier): a fresh clone needs nothing but Node 20 and npm. Each task first installs the workspace when
+// node_modules is missing or stale (scripts/install.mjs), then:
+//
+//   start             builds the server when missing or older than its sources, runs packages/server/dist/main.js
+//   build             JavaScript and type declarations of every package (scripts/build.mjs)
+//   test [args]       type checks, lint, vitest
+//   run <file.ts> …   a development script (demo, benchmark, full tier) from the TypeScript sources under tsx
+//
+// `start` and `run` execute the server or script in this very process, not in a child, and stop with their
+// launcher (see stopWithTheLauncher): SIGTERM or SIGINT to `npm start`'s PID shuts the server down gracefully.
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { register } from 'node:module';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ensureBuilt, ROOT } from './build.mjs';
+import { ensureInstalled, installEnv } from './install.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const PNPM = ['-y', 'pnpm@10.34.8'];
-const env = { ...process.env, ELECTRON_SKIP_BINARY_DOWNLOAD: '1', PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: '1' };
-
-function run(cmd, args, opts = {}) {
-  const res = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env, ...opts });
-  if (res.error) throw res.error;
-  return res.status ?? 1;
-}
-
-function installIsCurrent() {
-  const marker = join(root, 'node_modules', '.modules.yaml');
-  if (!existsSync(marker)) return false;
-  const lock = join(root, 'pnpm-lock.yaml');
-  return !existsSync(lock) || statSync(lock).mtimeMs <= statSync(marker).mtimeMs;
-}
-
-export function ensureInstalled() {
-  if (installIsCurrent()) return;
-  console.log('› Installing workspace dependencies (pnpm via npx; first run compiles better-sqlite3, about a minute)…');
-  const frozen = existsSync(join(root, 'pnpm-lock.yaml')) && process.env.CI ? ['--frozen-lockfile'] : [];
-  const status = run('npx', [...PNPM, 'install', ...frozen]);
-  if (status !== 0) {
-    console.error('✖ Dependency installation failed. Check network access to the npm registry and re-run.');
-    process.exit(status);
-  }
-}
-
-const bin = (name) => join(root, 'node_modules', '.bin', name);
+const bin = (name) => join(ROOT, 'node_modules', '.bin', name);
 
 function step(title, cmd, args) {
   console.log(`\n› ${title}`);
-  const status = run(cmd, args);
-  if (status !== 0) {
-    console.error(`✖ ${title} failed (exit ${status})`);
-    process.exit(status);
+  const started = performance.now();
+  const res = spawnSync(cmd, args, { cwd: ROOT, stdio: 'inherit', env: installEnv });
+  if (res.error) throw res.error;
+  if (res.status !== 0) {
+    console.error(`✖ ${title} failed (exit ${res.status})`);
+    process.exit(res.status ?? 1);
   }
+  console.log(`  ${title}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
-const task = process.argv[2];
+/**
+ * Signals for the script running in this process (the server, a demo): its own handlers shut it down.
+ * - Ctrl+C in a terminal reaches both npm and this process, and npm passes it on once more: a repeat within a
+ *   second is that echo and must not cut the graceful shutdown short. A repeat after that means "stop now".
+ * - npm runs the script through `sh -c`, and sends a signal for `npm start`'s PID to that shell, which dies
+ *   without passing it on. So this process watches its parent: when the parent is gone (the shell, npm, or a
+ *   terminal closed), it sends itself SIGTERM — the graceful shutdown instead of an orphaned server.
+ */
+function stopWithTheLauncher() {
+  let first = 0;
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.on(signal, () => {
+      // Nobody else listens (a script without its own handler): behave as if this listener did not exist.
+      if (process.listenerCount(signal) === 1) process.exit(signal === 'SIGINT' ? 130 : 143);
+      if (first === 0) first = Date.now();
+      else if (Date.now() - first > 1000) {
+        console.error(`✖ ${signal} again: stopping without waiting for the graceful shutdown`);
+        process.exit(130);
+      }
+    });
+  }
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(watch);
+    if (first === 0) process.kill(process.pid, 'SIGTERM');
+  }, 250);
+  watch.unref();
+}
+
+const [task, ...rest] = process.argv.slice(2);
 if (task === 'install') {
   ensureInstalled();
+} else if (task === 'build') {
+  ensureInstalled();
+  try {
+    const built = await ensureBuilt(['shared', 'client', 'server'], { types: true, log: (l) => console.log(l) });
+    console.log(built.length ? '✔ Built' : '✔ Every package is up to date');
+  } catch (err) {
+    console.error(`✖ Build failed: ${err.message}`);
+    process.exit(1);
+  }
 } else if (task === 'start') {
   ensureInstalled();
-  const server = join(root, 'packages', 'server', 'src', 'main.ts');
-  process.exit(run(process.execPath, ['--import', 'tsx', server, ...process.argv.slice(3)]));
+  await ensureBuilt(['server'], { log: (l) => console.log(l) });
+  stopWithTheLauncher();
+  const main = join(ROOT, 'packages', 'server', 'dist', 'main.js');
+  process.argv = [process.argv[0], main, ...rest];
+  await import(pathToFileURL(main).href);
+} else if (task === 'run' && rest[0]) {
+  ensureInstalled();
+  // Development scripts run from the TypeScript sources: tsx compiles them, and the `source` export condition
+  // resolves the workspace packages to their src/ (the same code the tests run), not to a build.
+  const { register: registerTsx } = await import('tsx/esm/api');
+  registerTsx();
+  register(
+    `data:text/javascript,${encodeURIComponent(
+      'export const resolve = (s, c, next) => next(s, { ...c, conditions: ["source", ...c.conditions] });',
+    )}`,
+  );
+  stopWithTheLauncher();
+  const script = resolve(ROOT, rest[0]);
+  process.argv = [process.argv[0], script, ...rest.slice(1)];
+  await import(pathToFileURL(script).href);
 } else if (task === 'test') {
   ensureInstalled();
   for (const project of [
-    'packages/shared',
-    'packages/server',
-    'packages/client',
+    'tsconfig.check.json', // packages/shared, server, client, test and bench in one program: each file once
     'packages/client/electron/tsconfig.browser.json',
     'packages/client/electron/tsconfig.e2e.json',
-    'test',
-    'bench',
   ]) {
     step(`Type check ${project}`, bin('tsc'), ['-p', project, '--noEmit']);
   }
   step('Lint and format check (biome)', bin('biome'), ['ci', '.']);
-  step('Unit and end-to-end tests (vitest)', bin('vitest'), ['run', ...process.argv.slice(3)]);
+  step('Unit and end-to-end tests (vitest)', bin('vitest'), ['run', ...rest]);
   console.log('\n✔ All checks passed');
 } else {
-  console.error('usage: node scripts/dev.mjs install|start|test');
+  console.error('usage: node scripts/dev.mjs install | build | start | test [vitest args] | run <file.ts> [args]');
   process.exit(2);
 }

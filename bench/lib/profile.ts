@@ -108,7 +108,14 @@ export async function startProfiledServer(env: Record<string, string>, profileDi
   const url = `http://127.0.0.1:${port}`;
   const proc = spawn(
     process.execPath,
-    [`--cpu-prof`, `--cpu-prof-dir=${profileDir}`, '--import', 'tsx', join(ROOT, 'packages/server/src/main.ts')],
+    [
+      `--cpu-prof`,
+      `--cpu-prof-dir=${profileDir}`,
+      '--conditions=source',
+      '--import',
+      'tsx',
+      join(ROOT, 'packages/server/src/main.ts'),
+    ],
     {
       cwd: ROOT,
       env: {

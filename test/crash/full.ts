@@ -6,7 +6,8 @@ import { ROOT } from './harness';
 /**
  * `npm run test:full`: the reliability suite in full form — the crash test with 20 SIGKILLs, then the
  * concurrency tests (1000-way duplicates), the fuzzers (10x the runs) and the slowloris timings with the
- * production values, the storage-fault and security tests. Several minutes; CI runs the reduced forms.
+ * production values, the storage-fault and security tests, the exhaustive bit-flip and substitution tests of
+ * License files and license codes. Several minutes; CI runs the reduced forms.
  */
 
 const kills = Number(process.argv[process.argv.indexOf('--kills') + 1]) || 20;
@@ -14,7 +15,7 @@ console.log(`› Crash test: ${kills} SIGKILLs under load`);
 const report = await runCrashTest({ kills, workers: 12, log: (l) => console.log(`  ${l}`) });
 console.log(`\n${crashSummary(report)}\n`);
 
-console.log('› Concurrency, fuzzing, slow clients, storage faults, security (LICENSOR_FULL=1)');
+console.log('› Concurrency, fuzzing, slow clients, storage faults, security, exhaustive bit flips (LICENSOR_FULL=1)');
 const vitest = spawnSync(
   join(ROOT, 'node_modules', '.bin', 'vitest'),
   [
@@ -24,6 +25,9 @@ const vitest = spawnSync(
     'test/reliability-storage.e2e.test.ts',
     'packages/server/src/security.test.ts',
     'packages/server/src/http/cors.test.ts',
+    // Exhaustive forms: every bit flip of a License file, every substitution of 300 license codes.
+    'packages/shared/src/license/license.test.ts',
+    'packages/shared/src/licenseCode.test.ts',
     '--testTimeout=600000',
   ],
   { cwd: ROOT, stdio: 'inherit', env: { ...process.env, LICENSOR_FULL: '1' } },

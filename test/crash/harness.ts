@@ -51,11 +51,15 @@ export interface ServerProcess {
 
 /** Starts `node --import tsx packages/server/src/main.ts` and resolves once /healthz answers. */
 export async function spawnServer(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'packages/server/src/main.ts')], {
-    cwd: ROOT,
-    env: { ...process.env, LICENSOR_LOG_LEVEL: 'warn', LICENSOR_SCHEDULER: 'off', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', join(ROOT, 'packages/server/src/main.ts')],
+    {
+      cwd: ROOT,
+      env: { ...process.env, LICENSOR_LOG_LEVEL: 'warn', LICENSOR_SCHEDULER: 'off', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const output: string[] = [];
   const keep = (chunk: Buffer) => {
     output.push(chunk.toString('utf8'));

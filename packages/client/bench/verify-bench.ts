@@ -111,6 +111,7 @@ const bundlePath = join(work, 'licensor-client.bundle.mjs');
 await esbuild.build({
   entryPoints: [join(here, '..', 'src', 'index.ts')],
   bundle: true,
+  conditions: ['source'], // @licensor/shared from its sources
   format: 'esm',
   platform: 'node',
   target: 'node20',
@@ -126,6 +127,7 @@ const cjsBundlePath = join(work, 'licensor-client.bundle.cjs');
 await esbuild.build({
   entryPoints: [join(here, '..', 'src', 'index.ts')],
   bundle: true,
+  conditions: ['source'],
   format: 'cjs',
   platform: 'node',
   target: 'node20',

@@ -285,7 +285,7 @@ describe('licensor-client', () => {
     expect(toFile.stdout).toMatch(/Send it to your vendor/);
   });
 
-  it('runs through the bin script (tsx, no build step)', () => {
+  it('runs through the bin script (built JavaScript, rebuilt when older than the sources)', () => {
     const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'licensor-client.mjs');
     const help = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8', timeout: 20_000 });
     expect(help.status).toBe(0);

@@ -33,7 +33,7 @@ async function waitForHttp(url: string, proc: ChildProcess, timeoutMs = 30_000):
 }
 
 function spawnNode(args: string[], env: Record<string, string>, readyUrl: string, dataDir: string): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],

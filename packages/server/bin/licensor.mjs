@@ -1,7 +1,14 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI directly (no build step): tsx registers the loader for this process only.
-import { register } from 'tsx/esm/api';
+// Runs the built CLI (dist/, plain JavaScript: no TypeScript loader). In a checkout of the repository
+// (src/ next to dist/) it first installs the workspace and rebuilds when dist/ is missing or older than the
+// sources, so `node packages/server/bin/licensor.mjs …` always runs the code you see.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../src/cli/index.ts');
+if (existsSync(new URL('../src/cli/index.ts', import.meta.url))) {
+  const { ensureInstalled } = await import('../../../scripts/install.mjs');
+  ensureInstalled({ quiet: true });
+  const { ensureBuilt } = await import('../../../scripts/build.mjs');
+  await ensureBuilt(['server']);
+}
+const { main } = await import('../dist/cli/index.js');
 process.exitCode = await main(process.argv);

@@ -177,6 +177,7 @@ export async function buildShell(opts: BuildOptions = {}): Promise<BuildResult> 
 
   const common: esbuild.BuildOptions = {
     bundle: true,
+    conditions: ['source'], // the workspace packages' TypeScript sources, not their dist/ builds
     minify: opts.minify ?? false,
     legalComments: 'none',
     logLevel: 'silent',

@@ -1,0 +1,102 @@
+/**
+ * Cold start of `licensor-client status`: process start → verdict, as a whole process (spawn → exit),
+ * against a bare `node -e 0` measured in the same run, round-robin so background load hits all alike.
+ *
+ *   npm run bench:cold-start [-- --runs 15]
+ *
+ * Variants: the built CLI (packages/client/dist, plain JavaScript: what `licensor-client` and an embedding
+ * app run), and for reference the TypeScript sources under tsx. The fingerprint readings are injected (as in
+ * verify-bench.ts): collecting them on real hardware is measured separately. Goal: built CLI ≤ 1.5× bare node.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fingerprintFromReadings, hashedFingerprint } from '../src/fingerprint';
+import { LicenseManager } from '../src/manager';
+import { BASE_READINGS, licenseFor, PRODUCT, pki } from '../src/test-support';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..', '..');
+const runsArg = process.argv.indexOf('--runs');
+const RUNS = runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 15;
+
+const built = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs'), '--js-only'], { stdio: 'inherit' });
+if (built.status !== 0) throw new Error('building the client failed');
+
+// A stored, valid, fingerprint-bound License.
+const work = mkdtempSync(join(tmpdir(), 'licensor-cold-start-'));
+const dataDir = join(work, 'data');
+mkdirSync(dataDir);
+const fp = fingerprintFromReadings(BASE_READINGS);
+const manager = new LicenseManager({ productId: PRODUCT, roots: [pki().rootPem], dataDir, fingerprint: () => fp });
+const imported = await manager.importLicenseFile(licenseFor(hashedFingerprint(fp, PRODUCT), { now: Date.now() }));
+if (imported.code !== 'VALID') throw new Error(`setup failed: ${imported.code}`);
+
+const driver = join(here, 'cold-start-status.mjs');
+const config = (libPath: string) => {
+  const path = join(work, `config-${libPath.endsWith('.ts') ? 'src' : 'dist'}.json`);
+  writeFileSync(
+    path,
+    JSON.stringify({ productId: PRODUCT, rootPem: pki().rootPem, dataDir, readings: BASE_READINGS, libPath }),
+  );
+  return path;
+};
+const dist = join(here, '..', 'dist');
+const src = join(here, '..', 'src');
+const variants = [
+  { name: 'bare `node -e 0`', args: ['-e', '0'] },
+  {
+    name: '`licensor-client status`, built (dist/, plain node)',
+    args: [driver, join(dist, 'cli.js'), config(join(dist, 'index.js'))],
+    expect: 'VALID',
+  },
+  {
+    name: '`licensor-client status`, TypeScript sources under tsx',
+    args: ['--conditions=source', '--import', 'tsx', driver, join(src, 'cli.ts'), config(join(src, 'index.ts'))],
+    expect: 'VALID',
+  },
+];
+
+function timeRun(args: string[], expect?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], cwd: root });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    child.on('error', reject);
+    child.on('close', () => {
+      const elapsed = performance.now() - start;
+      if (expect && (JSON.parse(out) as { code?: string }).code !== expect) {
+        return reject(new Error(`expected ${expect}, got ${out}`));
+      }
+      resolve(elapsed);
+    });
+  });
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+for (const v of variants) await timeRun(v.args, v.expect); // warm the file cache once
+const times: number[][] = variants.map(() => []);
+for (let i = 0; i < RUNS; i++) {
+  for (const [j, v] of variants.entries()) times[j]!.push(await timeRun(v.args, v.expect));
+}
+const medians = times.map(median);
+const bare = medians[0]!;
+console.log(`\nCold start, spawn → exit, median of ${RUNS} (round-robin, one run):\n`);
+console.log('| variant | median | × bare node |');
+console.log('|---|---|---|');
+for (const [j, v] of variants.entries()) {
+  console.log(`| ${v.name} | ${medians[j]!.toFixed(1)} ms | ${(medians[j]! / bare).toFixed(2)}× |`);
+}
+const ratio = medians[1]! / bare;
+console.log(`\nGoal built CLI ≤ 1.5× bare node: ${ratio <= 1.5 ? 'met' : 'not met'} (${ratio.toFixed(2)}×)`);
+rmSync(work, { recursive: true, force: true });

@@ -1,0 +1,152 @@
+#!/usr/bin/env node
+// Builds the workspace packages to plain JavaScript in each package's dist/ (what `npm start`, the
+// `licensor` and `licensor-client` bins and an embedding app load: no TypeScript loader at run time).
+//
+//   node scripts/build.mjs            JavaScript and type declarations of every package
+//   node scripts/build.mjs --js-only  JavaScript only (what running needs; about a second)
+//
+// JavaScript: esbuild, one ES module per public entry point, code shared between entry points split into
+// chunks (one copy of every class, so `instanceof LicensorError` holds across entry points); dependencies
+// stay imports. Declarations: tsc --emitDeclarationOnly.
+// ensureBuilt() rebuilds when any input is newer than the last build (a stale dist silently running old
+// code is the trap this guards against); inputs are the package's sources (files and folders, so a deleted
+// file counts too), its package.json and this script.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Public entry points per package (mirrors each package.json's "exports" and "bin"), dependencies first. */
+export const PACKAGES = {
+  shared: { entries: ['index.ts', 'licenseCode.ts'], deps: [] },
+  client: { entries: ['index.ts', 'messages.ts', 'cli.ts'], deps: ['shared'] },
+  server: { entries: ['index.ts', 'main.ts', 'cli/index.ts'], deps: ['shared'] },
+};
+
+const STAMP = '.build-stamp';
+const LOCK = '.build-lock';
+const pkgDir = (name) => join(ROOT, 'packages', name);
+const distDir = (name) => join(pkgDir(name), 'dist');
+
+/** Newest modification time (ms) among the inputs of one package's build; test files are not inputs. */
+function newestInput(name) {
+  let newest = Math.max(
+    statSync(join(pkgDir(name), 'package.json')).mtimeMs,
+    statSync(fileURLToPath(import.meta.url)).mtimeMs,
+  );
+  const walk = (dir) => {
+    newest = Math.max(newest, statSync(dir).mtimeMs);
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (!entry.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+    }
+  };
+  walk(join(pkgDir(name), 'src'));
+  return newest;
+}
+
+/** True when dist/ holds a complete build at least as new as every input (JavaScript; `types` too if asked). */
+export function isCurrent(name, { types = false } = {}) {
+  const stamp = join(distDir(name), STAMP);
+  if (!existsSync(stamp)) return false;
+  if (types && !readFileSync(stamp, 'utf8').includes('types')) return false;
+  return statSync(stamp).mtimeMs >= newestInput(name);
+}
+
+const withDeps = (names) => [...new Set(names.flatMap((n) => [...PACKAGES[n].deps, n]))];
+
+/**
+ * Several processes may start at once (parallel tests, two terminals): one builds, the others wait for it.
+ * mkdir is atomic; a lock left by a killed build is taken over after a minute.
+ */
+async function withLock(fn) {
+  const lock = join(ROOT, 'packages', LOCK);
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 60_000) rmSync(lock, { recursive: true, force: true });
+      } catch {}
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+async function buildJs(name) {
+  const { build, stop } = await import('esbuild');
+  const started = Date.now();
+  const dist = distDir(name);
+  rmSync(dist, { recursive: true, force: true });
+  await build({
+    absWorkingDir: pkgDir(name),
+    entryPoints: PACKAGES[name].entries.map((e) => join('src', e)),
+    outbase: 'src',
+    outdir: 'dist',
+    bundle: true,
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    sourcemap: 'linked',
+    logLevel: 'warning',
+  });
+  await stop(); // esbuild's service process would otherwise live as long as the server started after the build
+  // Stamped with the time the build started: a source saved during the build counts as newer.
+  writeFileSync(join(dist, STAMP), 'js\n');
+  utimesSync(join(dist, STAMP), started / 1000, started / 1000);
+  return started;
+}
+
+function buildTypes(name, started) {
+  const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
+  const res = spawnSync(tsc, ['-p', join(pkgDir(name), 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
+  if (res.status !== 0) throw new Error(`type declarations of @licensor/${name} failed (tsc exit ${res.status})`);
+  writeFileSync(join(distDir(name), STAMP), 'js types\n');
+  utimesSync(join(distDir(name), STAMP), started / 1000, started / 1000);
+}
+
+/**
+ * Builds the named packages (and the packages they depend on) when missing or older than their sources.
+ * `log` receives one line per package built (progress goes to stderr by default: stdout may be JSON).
+ */
+export async function ensureBuilt(names, { types = false, log = (l) => process.stderr.write(`${l}\n`) } = {}) {
+  const stale = withDeps(names).filter((n) => !isCurrent(n, { types }));
+  if (stale.length === 0) return [];
+  return withLock(async () => {
+    const built = [];
+    for (const name of withDeps(names)) {
+      if (isCurrent(name, { types })) continue; // another process built it while we waited
+      log(
+        `› Building @licensor/${name} → ${relative(ROOT, distDir(name))}/${types ? ' (JavaScript and type declarations)' : ''}`,
+      );
+      const started = await buildJs(name);
+      if (types) buildTypes(name, started);
+      built.push(name);
+    }
+    return built;
+  });
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const types = !process.argv.includes('--js-only');
+  try {
+    const built = await ensureBuilt(Object.keys(PACKAGES), { types, log: (l) => console.log(l) });
+    console.log(built.length ? '✔ Built' : '✔ Every package is up to date');
+  } catch (err) {
+    console.error(`✖ Build failed: ${err.message}`);
+    process.exit(1);
+  }
+}
