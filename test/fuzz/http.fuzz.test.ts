@@ -125,10 +125,14 @@ describe('slow clients (slowloris) time out', () => {
         expect(r.closedAfterMs).toBeLessThan(3_500);
         expect(['408', undefined]).toContain(statusOf(r));
       }
-      for (const r of results.slice(100)) {
+      const [produceBody, apiBody, adminBody] = results.slice(100);
+      for (const r of [produceBody, apiBody]) {
         expect(r.closedAfterMs).toBeLessThan(5_000);
         expect(['408', undefined]).toContain(statusOf(r));
       }
+      // The admin API authenticates before it reads a body: an unauthenticated trickle is refused at once.
+      expect(adminBody.closedAfterMs).toBeLessThan(5_000);
+      expect(statusOf(adminBody)).toBe('401');
     } finally {
       server.headersTimeout = saved.headers;
       server.requestTimeout = saved.request;
