@@ -16,7 +16,12 @@ import { z } from 'zod';
 import { ApiClient } from './api';
 import { defaultDataDir } from './dataDir';
 import { evaluateLicense, type LicenseStatus } from './evaluate';
-import { collectFingerprint, hashedFingerprint, type MachineFingerprint } from './fingerprint';
+import {
+  collectFingerprint,
+  defaultFingerprintProvider,
+  hashedFingerprint,
+  type MachineFingerprint,
+} from './fingerprint';
 import { type CheckInResult, LicenseManager } from './manager';
 import { type Language, statusText } from './messages';
 
@@ -78,8 +83,11 @@ export interface CliIo {
   stdout: { write(s: string): unknown; isTTY?: boolean };
   stderr: { write(s: string): unknown; isTTY?: boolean };
   env: Record<string, string | undefined>;
-  /** Injected in tests so results never depend on the host's hardware. */
-  fingerprint?: () => Promise<MachineFingerprint> | MachineFingerprint;
+  /**
+   * Injected in tests so results never depend on the host's hardware. Called with `{ patient: true }` for the
+   * re-read before a negative verdict, which must then read again (default: the library's provider).
+   */
+  fingerprint?: (opts: { patient: boolean }) => Promise<MachineFingerprint> | MachineFingerprint;
   now?: () => number;
 }
 
@@ -225,7 +233,13 @@ export async function main(
   let asJson = argv.includes('--json');
   let lang: Language = 'en';
 
-  const fingerprint = () => (io.fingerprint ? Promise.resolve(io.fingerprint()) : collectFingerprint());
+  // The manager's provider: the per-boot cache first, and a patient re-read of the hardware before any negative
+  // verdict (a provider that ignored `patient` turned a busy machine into STATE_TAMPERED, issue 13).
+  const provider = (opts: { patient: boolean }) =>
+    Promise.resolve(io.fingerprint ? io.fingerprint(opts) : defaultFingerprintProvider()(opts));
+  // Commands that only show or check readings read the hardware itself (live, not the cache).
+  const fingerprint = () =>
+    Promise.resolve(io.fingerprint ? io.fingerprint({ patient: false }) : collectFingerprint({ refresh: true }));
   const globals = (cmd: Command) => cmd.optsWithGlobals() as GlobalOptions;
   const dataDirOf = (o: GlobalOptions) => o.dataDir ?? defaultDataDir(o.app);
   const manager = (o: GlobalOptions, needServer = false) => {
@@ -236,7 +250,7 @@ export async function main(
       roots: rootsOf(o, env),
       dataDir: dataDirOf(o),
       ...(serverUrl ? { serverUrl } : {}),
-      fingerprint,
+      fingerprint: provider,
       now,
     });
   };
