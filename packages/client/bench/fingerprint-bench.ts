@@ -93,10 +93,10 @@ try {
       });
     });
   const status = (runtimeDir: string) =>
-    run(
-      [process.execPath, CLI, '--data-dir', dataDir, '--product', PRODUCT, '--root', rootFile, '--json', 'status'],
-      { ...process.env, XDG_RUNTIME_DIR: runtimeDir },
-    );
+    run([process.execPath, CLI, '--data-dir', dataDir, '--product', PRODUCT, '--root', rootFile, '--json', 'status'], {
+      ...process.env,
+      XDG_RUNTIME_DIR: runtimeDir,
+    });
   const series = async (name: string, once: (i: number) => Promise<Run>) => {
     const runs: Run[] = [];
     for (let i = 0; i < RUNS; i++) {
