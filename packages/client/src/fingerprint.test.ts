@@ -14,6 +14,7 @@ import {
   fingerprintProvider,
   hashedFingerprint,
   PATIENT_READING_TIMEOUT_MS,
+  type SharedCalls,
   type SystemInformationLike,
   systemInformationSource,
 } from './fingerprint';
@@ -82,6 +83,29 @@ describe('collectFingerprint', () => {
     expect(fp.components.baseboardSerial).toBeUndefined();
     expect(fp.components.machineId).toBeDefined();
     expect(fp.timedOut).toEqual(['diskLayout']); // the failed baseboard read is not a timeout
+  });
+
+  it('a later read joins a query that is still running instead of starting it again; failed ones are asked again', async () => {
+    let diskCalls = 0;
+    let boardCalls = 0;
+    const si = fakeSi({
+      diskLayout: () => {
+        diskCalls++;
+        return new Promise((r) => setTimeout(() => r([{ serialNum: 'SLOW-DISK' }]), 300));
+      },
+      baseboard: async () => {
+        boardCalls++;
+        throw new Error('busy');
+      },
+    });
+    const calls: SharedCalls = new Map();
+    const first = await systemInformationSource({ si, timeoutMs: 50, calls, ...noContainer })();
+    expect(first.timedOut).toEqual(['diskLayout']);
+    const patient = await systemInformationSource({ si, timeoutMs: 5000, calls, ...noContainer })();
+    expect(patient.diskSerials).toEqual(['SLOW-DISK']);
+    expect(patient.timedOut).toBeUndefined();
+    expect(diskCalls).toBe(1);
+    expect(boardCalls).toBe(2);
   });
 
   it('reports VM and container signals', async () => {

@@ -112,6 +112,36 @@ export interface SystemInformationSourceOptions {
   /** File probes for container detection (injectable for tests). */
   exists?: (path: string) => boolean;
   readText?: (path: string) => string | undefined;
+  /**
+   * Shares queries between reads of one provider: a later (patient) read joins a query that is still running
+   * instead of starting it again (which, on a busy machine, only adds load), and reuses one that finished in
+   * the last 30 s. Failed queries are asked again.
+   */
+  calls?: SharedCalls;
+}
+
+/** Queries of systeminformation by name, with when they settled (see `SystemInformationSourceOptions.calls`). */
+export type SharedCalls = Map<string, { promise: Promise<unknown>; settledAt?: number }>;
+
+const REUSE_SETTLED_MS = 30_000;
+
+function sharedCall<T>(calls: SharedCalls | undefined, name: string, call: () => Promise<T>): Promise<T> {
+  if (!calls) return call();
+  const known = calls.get(name);
+  if (known && (known.settledAt === undefined || performance.now() - known.settledAt < REUSE_SETTLED_MS)) {
+    return known.promise as Promise<T>;
+  }
+  const entry: { promise: Promise<unknown>; settledAt?: number } = { promise: Promise.resolve().then(call) };
+  entry.promise.then(
+    () => {
+      entry.settledAt = performance.now();
+    },
+    () => {
+      if (calls.get(name) === entry) calls.delete(name);
+    },
+  );
+  calls.set(name, entry);
+  return entry.promise as Promise<T>;
 }
 
 export const DEFAULT_READING_TIMEOUT_MS = 800;
@@ -202,7 +232,12 @@ export function systemInformationSource(opts: SystemInformationSourceOptions = {
     // Loaded lazily: it is a large module that offline verification with a cached fingerprint never needs.
     const si: SystemInformationLike = opts.si ?? ((await import('systeminformation')).default as SystemInformationLike);
     const timedOut: string[] = [];
-    const read = <T>(name: string, call: () => Promise<T>) => settle(call, timeoutMs, () => timedOut.push(name));
+    const read = <T>(name: string, call: () => Promise<T>) =>
+      settle(
+        () => sharedCall(opts.calls, name, call),
+        timeoutMs,
+        () => timedOut.push(name),
+      );
     const [uuid, system, board, cpu, disks, nets] = await Promise.all([
       read('uuid', () => si.uuid()),
       read('system', () => si.system()),
@@ -241,8 +276,12 @@ export function systemInformationSource(opts: SystemInformationSourceOptions = {
   };
 }
 
-/** Per-reading timeout of the patient re-read, used when a first reading timed out and something failed. */
-export const PATIENT_READING_TIMEOUT_MS = 5000;
+/**
+ * Per-reading timeout of the patient re-read, made before concluding "another machine" or "fingerprint changed"
+ * when a first reading timed out (or came from the cache). Long on purpose: on a machine loaded far beyond its
+ * cores, a query that spawns processes can take many seconds, and a false verdict locks a paying user out.
+ */
+export const PATIENT_READING_TIMEOUT_MS = 20_000;
 
 const defaultSources = new Map<number, FingerprintSource>();
 const collected = new WeakMap<FingerprintSource, Promise<MachineFingerprint>>();
@@ -448,12 +487,13 @@ export interface FingerprintProviderOptions {
 /**
  * What `LicenseManager` (and so the Electron shell) and the CLI use by default. The first call returns this
  * boot's cached readings when there are any, else reads the hardware (800 ms per reading) and caches a reading
- * in which nothing timed out. `{ patient: true }` always reads the hardware, with 5 s per reading, and never
- * from the cache: that is the re-read the manager makes before concluding "another machine" or "fingerprint
+ * in which nothing timed out. `{ patient: true }` always reads the hardware, with 20 s per reading (joining the
+ * queries of the first read that are still running), and never from the cache: that is the re-read the manager makes before concluding "another machine" or "fingerprint
  * changed".
  */
 export function fingerprintProvider(opts: FingerprintProviderOptions = {}): FingerprintProvider {
-  const read = opts.read ?? ((timeoutMs: number) => systemInformationSource({ timeoutMs })());
+  const calls: SharedCalls = new Map();
+  const read = opts.read ?? ((timeoutMs: number) => systemInformationSource({ timeoutMs, calls })());
   const cache = opts.cache === false ? undefined : (opts.cache ?? bootFingerprintCache());
   let current: Promise<MachineFingerprint> | undefined;
   const live = async (timeoutMs: number): Promise<MachineFingerprint> => {
