@@ -421,7 +421,8 @@ export class StateStore {
       return { keys: fresh, components: current };
     }
     const union = { ...previous.keys, ...fresh };
-    return Object.keys(union).length <= MAX_WRAPPED_KEYS ? { keys: union, components: previous.components } : previous;
+    const components = COMPONENT_NAMES.filter((name) => previous.components.includes(name) || current.includes(name));
+    return Object.keys(union).length <= MAX_WRAPPED_KEYS ? { keys: union, components } : previous;
   }
 
   /** Forgets the state (tampered or deactivated); the next save starts with a fresh state key. */
