@@ -13,15 +13,17 @@ import { formatCompactTime, formatCompactTimeMs } from '../packages/server/src/k
  * fingerprint collection of this host, must still find its own state VALID (status and check-in, every time),
  * against the real server. Half of the runs start with an empty per-boot fingerprint cache (a fresh
  * XDG_RUNTIME_DIR), so the live collection itself runs under load; the other half use the cache that the
- * activation left. On a quiet 2-core machine this takes about 30 s (most of it the CLI's own start-up under
- * tsx, slowed by the busy processes); the timeouts leave room for a machine that is busy with other work too.
+ * activation left. On a quiet 2-core machine this should take about 30 s (most of it the CLI's own start-up
+ * under tsx, slowed by the busy processes); the timeouts leave room for a machine that is busy with other work
+ * too (measured while seven other jobs loaded this 2-core machine to a load average of 25: 60–117 s per run,
+ * VALID every time).
  */
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../packages/client/bin/licensor-client.mjs');
 const PRODUCT = 'busy-product';
 const BUSY = Math.max(2, availableParallelism() * 3);
 /** Each busy process stops by itself after this long, even if the test runner is killed. */
-const BUSY_LIFETIME_MS = 150_000;
+const BUSY_LIFETIME_MS = 480_000;
 const busy: ChildProcess[] = [];
 
 let running: RunningServer;
@@ -75,7 +77,7 @@ function cli(args: string[], runtimeDir: string): Promise<CliRun> {
     execFile(
       process.execPath,
       [CLI, '--data-dir', join(dir, 'client'), '--product', PRODUCT, '--root', rootFile, '--json', ...args],
-      { env: { ...process.env, LICENSOR_SERVER_URL: running.url, XDG_RUNTIME_DIR: runtimeDir }, timeout: 60_000 },
+      { env: { ...process.env, LICENSOR_SERVER_URL: running.url, XDG_RUNTIME_DIR: runtimeDir }, timeout: 120_000 },
       (err, stdout, stderr) => {
         const exit = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
         let json: CliRun['json'] = {};
@@ -97,10 +99,11 @@ function freshRuntimeDir(name: string): string {
 }
 
 describe('a busy machine (issue 13 item 1)', () => {
-  it(`status and check-in stay VALID with ${BUSY} CPU-bound processes running`, { timeout: 150_000 }, async () => {
+  it(`status and check-in stay VALID with ${BUSY} CPU-bound processes running`, { timeout: 480_000 }, async () => {
     const shared = freshRuntimeDir('shared');
     const activated = await cli(['activate', await licenseCode()], shared);
     expect(activated.json.code, activated.stderr).toBe('VALID');
+    console.log(`activate (no extra load): ${activated.ms} ms`);
 
     const runs: { what: string; run: CliRun }[] = [];
     try {
@@ -116,6 +119,7 @@ describe('a busy machine (issue 13 item 1)', () => {
       const record = async (what: string, args: string[], runtimeDir: string) => {
         const run = await cli(args, runtimeDir);
         runs.push({ what, run });
+        console.log(`${what}: exit ${run.exit}, ${run.json.code ?? run.json.status?.code}, ${run.ms} ms`);
       };
       await record('status, empty boot cache', ['status'], freshRuntimeDir('cold-status'));
       await record('check-in, empty boot cache', ['check-in'], freshRuntimeDir('cold-check-in'));
