@@ -155,6 +155,10 @@ describe('licensor-client', () => {
       expect(out.code ?? out.status.code).toBe('VALID');
       expect(reads).toEqual([false, true]);
     }
+    const file = join(dir, 'bound.lic');
+    writeFileSync(file, licenseFor(hashedFingerprint(fp, PRODUCT), { now: c() }));
+    const verified = await run(['verify', file, '--root', rootFile], {}, ({ patient }) => (patient ? fp : starved));
+    expect(verified.code, verified.stdout).toBe(0);
   });
 
   it('shows a spinner line on a TTY while activating, and clears it', async () => {
