@@ -370,12 +370,15 @@ export class LicenseManager {
   }
 
   /**
-   * On a busy machine some readings may have timed out at start-up, and cached readings are only a hint; before
-   * concluding that this is another machine (or that the fingerprint changed), read the hardware once more with
-   * a generous timeout. True if it re-read.
+   * On a busy machine some readings may have timed out (or failed: systeminformation answers an empty value
+   * when a query it spawns fails) at start-up, and cached readings are only a hint; before concluding that this
+   * is another machine (or that the fingerprint changed), read the hardware once more with a generous timeout.
+   * A complete, live reading that does not match is not read again: it is another machine. True if it re-read.
    */
   async #readPatiently(): Promise<boolean> {
-    if (this.#patientReadDone || !this.#fp || (this.#fp.timedOut.length === 0 && !this.#fp.cached)) return false;
+    const fp = this.#fp;
+    if (this.#patientReadDone || !fp) return false;
+    if (fp.timedOut.length === 0 && !fp.cached && fp.missing.length === 0) return false;
     this.#patientReadDone = true;
     this.#fp = await this.#provide(true);
     return true;

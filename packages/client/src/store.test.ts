@@ -96,6 +96,26 @@ describe('state key wrapping (issue 13 item 1)', () => {
   });
 });
 
+describe('patient re-read before a negative verdict', () => {
+  it('also when a reading came back empty without timing out (a query that failed under load)', async () => {
+    const { manager, clock } = await installed();
+    let patientReads = 0;
+    const m = new LicenseManager({
+      productId: PRODUCT,
+      roots: [pki().rootPem],
+      dataDir: manager(machine()).dataDir,
+      now: clock,
+      fingerprint: ({ patient }) => {
+        if (!patient) return partial(['machineId']);
+        patientReads++;
+        return machine();
+      },
+    });
+    expect((await m.verify()).code).toBe('VALID');
+    expect(patientReads).toBe(1);
+  });
+});
+
 describe('the per-boot fingerprint cache is a hint, never evidence', () => {
   it('cached readings that do not open the state or match the License are re-read before any verdict', async () => {
     const { dir, cleanup } = tempDir();
