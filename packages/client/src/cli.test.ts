@@ -5,8 +5,19 @@ import { fileURLToPath } from 'node:url';
 import { decodeOfflineRequest, devicePublicKeyHash, signLicense } from '@licensor/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type CliIo, EXIT, exitCodeFor, main } from './cli';
-import { hashedFingerprint, type MachineFingerprint } from './fingerprint';
-import { clock, FakeServer, licenseFor, machine, otherPki, PRODUCT, payloadFor, pki, tempDir } from './test-support';
+import { fingerprintFromReadings, hashedFingerprint, type MachineFingerprint } from './fingerprint';
+import {
+  BASE_READINGS,
+  clock,
+  FakeServer,
+  licenseFor,
+  machine,
+  otherPki,
+  PRODUCT,
+  payloadFor,
+  pki,
+  tempDir,
+} from './test-support';
 
 const CODE = 'PLCLITEST0001';
 
@@ -35,14 +46,14 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0)) fn();
 });
 
-async function run(args: string[], env: Record<string, string> = {}) {
+async function run(args: string[], env: Record<string, string> = {}, fingerprint: CliIo['fingerprint'] = () => fp) {
   let stdout = '';
   let stderr = '';
   const io: CliIo = {
     stdout: { write: (s: string) => (stdout += s) },
     stderr: { write: (s: string) => (stderr += s) },
     env,
-    fingerprint: () => fp,
+    fingerprint,
     now: c,
   };
   const code = await main(['node', 'licensor-client', ...args], io);
@@ -130,6 +141,27 @@ describe('licensor-client', () => {
     const deact = await run(['deactivate', ...common()]);
     expect(deact).toMatchObject({ code: 0, stdout: expect.stringMatching(/seat is free/) });
     expect((await run(['status', ...common()])).code).toBe(EXIT.noLicense);
+  });
+
+  it('re-reads patiently on a busy machine instead of reporting STATE_TAMPERED (issue 13 item 1)', async () => {
+    expect((await run(['activate', CODE, ...common()])).code).toBe(0);
+    // Under load only the machine id answers within the first timeout; the patient re-read gets everything.
+    const starved = fingerprintFromReadings({ machineId: BASE_READINGS.machineId, timedOut: ['cpu', 'diskLayout'] });
+    for (const command of ['status', 'check-in']) {
+      const reads: boolean[] = [];
+      const busy = await run([command, '--json', ...common()], {}, ({ patient }) => {
+        reads.push(patient);
+        return patient ? fp : starved;
+      });
+      expect(busy.code, busy.stdout + busy.stderr).toBe(0);
+      const out = JSON.parse(busy.stdout);
+      expect(out.code ?? out.status.code).toBe('VALID');
+      expect(reads).toEqual([false, true]);
+    }
+    const file = join(dir, 'bound.lic');
+    writeFileSync(file, licenseFor(hashedFingerprint(fp, PRODUCT), { now: c() }));
+    const verified = await run(['verify', file, '--root', rootFile], {}, ({ patient }) => (patient ? fp : starved));
+    expect(verified.code, verified.stdout).toBe(0);
   });
 
   it('shows a spinner line on a TTY while activating, and clears it', async () => {

@@ -16,7 +16,12 @@ import { z } from 'zod';
 import { ApiClient } from './api';
 import { defaultDataDir } from './dataDir';
 import { evaluateLicense, type LicenseStatus } from './evaluate';
-import { collectFingerprint, hashedFingerprint, type MachineFingerprint } from './fingerprint';
+import {
+  collectFingerprint,
+  defaultFingerprintProvider,
+  hashedFingerprint,
+  type MachineFingerprint,
+} from './fingerprint';
 import { type CheckInResult, LicenseManager } from './manager';
 import { activationErrorText, type Language, statusText } from './messages';
 
@@ -78,8 +83,11 @@ export interface CliIo {
   stdout: { write(s: string): unknown; isTTY?: boolean };
   stderr: { write(s: string): unknown; isTTY?: boolean };
   env: Record<string, string | undefined>;
-  /** Injected in tests so results never depend on the host's hardware. */
-  fingerprint?: () => Promise<MachineFingerprint> | MachineFingerprint;
+  /**
+   * Injected in tests so results never depend on the host's hardware. Called with `{ patient: true }` for the
+   * re-read before a negative verdict, which must then read again (default: the library's provider).
+   */
+  fingerprint?: (opts: { patient: boolean }) => Promise<MachineFingerprint> | MachineFingerprint;
   now?: () => number;
 }
 
@@ -254,7 +262,13 @@ export async function main(
   /** Set while `activate` runs: its failures get the one-sentence/detail/next-step message. */
   let activating: string | undefined;
 
-  const fingerprint = () => (io.fingerprint ? Promise.resolve(io.fingerprint()) : collectFingerprint());
+  // The manager's provider: the per-boot cache first, and a patient re-read of the hardware before any negative
+  // verdict (a provider that ignored `patient` turned a busy machine into STATE_TAMPERED, issue 13).
+  const provider = (opts: { patient: boolean }) =>
+    Promise.resolve(io.fingerprint ? io.fingerprint(opts) : defaultFingerprintProvider()(opts));
+  // Commands that only show or check readings read the hardware itself (live, not the cache).
+  const fingerprint = () =>
+    Promise.resolve(io.fingerprint ? io.fingerprint({ patient: false }) : collectFingerprint({ refresh: true }));
   const globals = (cmd: Command) => cmd.optsWithGlobals() as GlobalOptions;
   const dataDirOf = (o: GlobalOptions) => o.dataDir ?? defaultDataDir(o.app);
   const manager = (o: GlobalOptions, needServer = false) => {
@@ -265,7 +279,7 @@ export async function main(
       roots: rootsOf(o, env),
       dataDir: dataDirOf(o),
       ...(serverUrl ? { serverUrl } : {}),
-      fingerprint,
+      fingerprint: provider,
       now,
     });
   };
@@ -455,13 +469,20 @@ export async function main(
       const verifier = new LicenseVerifier({ roots: rootsOf(o, env) });
       const text = readText(file, 'License file');
       const product = o.product ?? env.LICENSOR_PRODUCT_ID;
-      const { status } = evaluateLicense({
-        verifier,
-        license: text,
-        fingerprint: await fingerprint(),
-        now: now(),
-        ...(product ? { productId: product } : {}),
-      });
+      const check = (fp: MachineFingerprint) =>
+        evaluateLicense({
+          verifier,
+          license: text,
+          fingerprint: fp,
+          now: now(),
+          ...(product ? { productId: product } : {}),
+        }).status;
+      const first = await provider({ patient: false });
+      let status = check(first);
+      // As the manager does: a starved or cached reading is read again before saying "another machine".
+      if (status.code === 'FINGERPRINT_MISMATCH' && (first.timedOut.length > 0 || first.cached)) {
+        status = check(await provider({ patient: true }));
+      }
       reportStatus(o, status);
     });
 

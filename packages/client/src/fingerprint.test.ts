@@ -1,18 +1,25 @@
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateLicenseCode, LICENSE_CODES, parseKooGalleryFingerprint } from '@licensor/shared';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defaultDataDir } from './dataDir';
 import {
+  bootFingerprintCache,
   collectFingerprint,
+  DEFAULT_READING_TIMEOUT_MS,
+  defaultFingerprintCacheDir,
+  type FingerprintReadings,
   fingerprintFromReadings,
+  fingerprintProvider,
   hashedFingerprint,
+  PATIENT_READING_TIMEOUT_MS,
+  type SharedCalls,
   type SystemInformationLike,
   systemInformationSource,
 } from './fingerprint';
 import { describeStatus, licenseCodeHint, statusText } from './messages';
-import { BASE_READINGS } from './test-support';
+import { BASE_READINGS, tempDir } from './test-support';
 
 function fakeSi(
   overrides: Partial<Record<keyof SystemInformationLike, () => Promise<unknown>>> = {},
@@ -78,6 +85,29 @@ describe('collectFingerprint', () => {
     expect(fp.timedOut).toEqual(['diskLayout']); // the failed baseboard read is not a timeout
   });
 
+  it('a later read joins a query that is still running instead of starting it again; failed ones are asked again', async () => {
+    let diskCalls = 0;
+    let boardCalls = 0;
+    const si = fakeSi({
+      diskLayout: () => {
+        diskCalls++;
+        return new Promise((r) => setTimeout(() => r([{ serialNum: 'SLOW-DISK' }]), 300));
+      },
+      baseboard: async () => {
+        boardCalls++;
+        throw new Error('busy');
+      },
+    });
+    const calls: SharedCalls = new Map();
+    const first = await systemInformationSource({ si, timeoutMs: 50, calls, ...noContainer })();
+    expect(first.timedOut).toEqual(['diskLayout']);
+    const patient = await systemInformationSource({ si, timeoutMs: 5000, calls, ...noContainer })();
+    expect(patient.diskSerials).toEqual(['SLOW-DISK']);
+    expect(patient.timedOut).toBeUndefined();
+    expect(diskCalls).toBe(1);
+    expect(boardCalls).toBe(2);
+  });
+
   it('reports VM and container signals', async () => {
     const si = fakeSi({ system: async () => ({ virtual: true, virtualHost: 'KVM' }) });
     const fp = await collectFingerprint({
@@ -136,6 +166,117 @@ describe('collectFingerprint', () => {
     expect(Object.keys(a)).toHaveLength(6);
     expect(a.machineId).not.toEqual(b.machineId);
     expect(JSON.stringify(a)).not.toContain('3D1219C7');
+  });
+});
+
+describe('fingerprintProvider and the per-boot cache', () => {
+  const cleanups: (() => void)[] = [];
+  afterEach(() => {
+    for (const c of cleanups.splice(0)) c();
+  });
+  const BOOT = { id: '6f1c0a52-8d0e-4f8e-9a55-0c4e1f2b3a4d' };
+  const cacheIn = (overrides: Parameters<typeof bootFingerprintCache>[0] = {}) => {
+    const { dir, cleanup } = tempDir('licensor-fp-cache-');
+    cleanups.push(cleanup);
+    const cacheDir = join(dir, 'cache');
+    return {
+      cacheDir,
+      cache: bootFingerprintCache({ dir: cacheDir, boot: () => BOOT, macs: () => BASE_READINGS.macs!, ...overrides }),
+    };
+  };
+
+  it('reads the hardware once per boot: later processes get the cached readings', async () => {
+    const { cache } = cacheIn();
+    const read = vi.fn(async (_timeoutMs: number) => ({ ...BASE_READINGS }));
+    const first = await fingerprintProvider({ read, cache })();
+    expect(first).toMatchObject({ cached: false, usableComponents: 6 });
+    expect(read).toHaveBeenCalledWith(DEFAULT_READING_TIMEOUT_MS);
+    // A second process (a new provider) on the same boot.
+    const second = await fingerprintProvider({ read, cache })();
+    expect(read).toHaveBeenCalledTimes(1);
+    expect(second.cached).toBe(true);
+    expect(second.components).toEqual(first.components);
+  });
+
+  it('a patient read always reads the hardware, with the long timeout, and replaces the cached readings', async () => {
+    const { cache } = cacheIn();
+    cache.write({ ...BASE_READINGS, cpu: 'OLD CPU' });
+    const read = vi.fn(async (_timeoutMs: number) => ({ ...BASE_READINGS }));
+    const provider = fingerprintProvider({ read, cache });
+    expect((await provider()).components.cpu).toBe('OLD CPU');
+    const patient = await provider({ patient: true });
+    expect(read).toHaveBeenCalledExactlyOnceWith(PATIENT_READING_TIMEOUT_MS);
+    expect(patient).toMatchObject({ cached: false, components: { cpu: BASE_READINGS.cpu!.toUpperCase() } });
+    expect(cache.read()?.cpu).toBe(BASE_READINGS.cpu);
+  });
+
+  it('never caches a reading in which something timed out, nor an empty one', async () => {
+    const { cache } = cacheIn();
+    const starved: FingerprintReadings = { machineId: BASE_READINGS.machineId, timedOut: ['diskLayout'] };
+    await fingerprintProvider({ read: () => starved, cache })();
+    expect(cache.read()).toBeUndefined();
+    await fingerprintProvider({ read: () => ({}), cache })();
+    expect(cache.read()).toBeUndefined();
+    await fingerprintProvider({
+      read: () => {
+        throw new Error('no hardware access');
+      },
+      cache,
+    })();
+    expect(cache.read()).toBeUndefined();
+  });
+
+  it('refuses an entry of another boot, or one whose MACs are gone (a copy from another machine)', () => {
+    const { cacheDir, cache } = cacheIn();
+    cache.write(BASE_READINGS);
+    expect(cache.read()).toMatchObject({ machineId: BASE_READINGS.machineId });
+    const rebooted = bootFingerprintCache({
+      dir: cacheDir,
+      boot: () => ({ id: 'another-boot' }),
+      macs: () => BASE_READINGS.macs!,
+    });
+    expect(rebooted.read()).toBeUndefined();
+    const elsewhere = bootFingerprintCache({ dir: cacheDir, boot: () => BOOT, macs: () => ['3C:A9:F4:12:34:56'] });
+    expect(elsewhere.read()).toBeUndefined();
+    // Boot times (macOS, Windows) tolerate a few seconds of clock adjustment, not another boot.
+    const byTime = (bootTime: number) =>
+      bootFingerprintCache({ dir: cacheDir, boot: () => ({ bootTime }), macs: () => BASE_READINGS.macs! });
+    byTime(1_700_000_000).write(BASE_READINGS);
+    expect(byTime(1_700_000_002).read()).toBeDefined();
+    expect(byTime(1_700_000_600).read()).toBeUndefined();
+  });
+
+  it.skipIf(process.platform === 'win32')(
+    'trusts only a private folder and a plain file of this user; garbage is a miss',
+    () => {
+      const { cacheDir, cache } = cacheIn();
+      cache.write(BASE_READINGS);
+      const file = join(cacheDir, 'fingerprint-boot-cache-v1.json');
+      chmodSync(cacheDir, 0o755);
+      expect(cache.read()).toBeUndefined();
+      chmodSync(cacheDir, 0o700);
+      expect(cache.read()).toBeDefined();
+      writeFileSync(file, '{"v":1,"boot":{},"readings":{"machineId":1}}');
+      expect(cache.read()).toBeUndefined();
+      writeFileSync(file, 'not json');
+      expect(cache.read()).toBeUndefined();
+      // A symlink planted in place of the folder is never followed.
+      const { dir: other, cleanup } = tempDir('licensor-fp-cache-');
+      cleanups.push(cleanup);
+      const real = join(other, 'real');
+      mkdirSync(real, { mode: 0o700 });
+      bootFingerprintCache({ dir: real, boot: () => BOOT, macs: () => BASE_READINGS.macs! }).write(BASE_READINGS);
+      symlinkSync(real, join(other, 'link'));
+      expect(
+        bootFingerprintCache({ dir: join(other, 'link'), boot: () => BOOT, macs: () => BASE_READINGS.macs! }).read(),
+      ).toBeUndefined();
+    },
+  );
+
+  it('lives in the per-user runtime folder, never in the data folder', () => {
+    expect(defaultFingerprintCacheDir({ XDG_RUNTIME_DIR: '/run/user/1000' }, 'linux')).toBe('/run/user/1000/licensor');
+    expect(defaultFingerprintCacheDir({ XDG_RUNTIME_DIR: 'relative' }, 'linux')).toMatch(/licensor-/);
+    expect(defaultFingerprintCacheDir({}, 'darwin')).toMatch(/licensor-/);
   });
 });
 

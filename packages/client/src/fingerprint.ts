@@ -3,7 +3,9 @@
  * hashes are what leaves it. Collection is injectable (`FingerprintSource`) so tests and unusual hosts
  * (containers report empty serials) never depend on the real hardware.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { networkInterfaces, tmpdir, uptime } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import {
   COMPONENT_NAMES,
   type ComponentName,
@@ -12,8 +14,10 @@ import {
   hashComponents,
   kooGalleryFromRaw,
   normalizeComponents,
+  normalizeMac,
   type RawComponents,
 } from '@licensor/shared';
+import { z } from 'zod';
 
 /** What a source reads. Anything it cannot read is left out, never invented. */
 export interface FingerprintReadings extends RawComponents {
@@ -40,10 +44,19 @@ export interface MachineFingerprint {
   timedOut: string[];
   collectedAt: string;
   durationMs: number;
+  /**
+   * True when the readings came from this boot's fingerprint cache rather than from the hardware: the manager
+   * then reads the hardware before any negative verdict, so the cache can only make the honest path faster.
+   */
+  cached?: boolean;
 }
 
 /** Builds the fingerprint from readings (normalising them); exposed for sources written by the embedding app. */
-export function fingerprintFromReadings(readings: FingerprintReadings, durationMs = 0): MachineFingerprint {
+export function fingerprintFromReadings(
+  readings: FingerprintReadings,
+  durationMs = 0,
+  cached = false,
+): MachineFingerprint {
   const components = normalizeComponents(readings ?? {});
   const present = COMPONENT_NAMES.filter((name) => {
     const v = components[name];
@@ -60,6 +73,7 @@ export function fingerprintFromReadings(readings: FingerprintReadings, durationM
     timedOut: [...(readings?.timedOut ?? [])],
     collectedAt: new Date().toISOString(),
     durationMs,
+    cached,
   };
 }
 
@@ -98,6 +112,36 @@ export interface SystemInformationSourceOptions {
   /** File probes for container detection (injectable for tests). */
   exists?: (path: string) => boolean;
   readText?: (path: string) => string | undefined;
+  /**
+   * Shares queries between reads of one provider: a later (patient) read joins a query that is still running
+   * instead of starting it again (which, on a busy machine, only adds load), and reuses one that finished in
+   * the last 30 s. Failed queries are asked again.
+   */
+  calls?: SharedCalls;
+}
+
+/** Queries of systeminformation by name, with when they settled (see `SystemInformationSourceOptions.calls`). */
+export type SharedCalls = Map<string, { promise: Promise<unknown>; settledAt?: number }>;
+
+const REUSE_SETTLED_MS = 30_000;
+
+function sharedCall<T>(calls: SharedCalls | undefined, name: string, call: () => Promise<T>): Promise<T> {
+  if (!calls) return call();
+  const known = calls.get(name);
+  if (known && (known.settledAt === undefined || performance.now() - known.settledAt < REUSE_SETTLED_MS)) {
+    return known.promise as Promise<T>;
+  }
+  const entry: { promise: Promise<unknown>; settledAt?: number } = { promise: Promise.resolve().then(call) };
+  entry.promise.then(
+    () => {
+      entry.settledAt = performance.now();
+    },
+    () => {
+      if (calls.get(name) === entry) calls.delete(name);
+    },
+  );
+  calls.set(name, entry);
+  return entry.promise as Promise<T>;
 }
 
 export const DEFAULT_READING_TIMEOUT_MS = 800;
@@ -188,7 +232,12 @@ export function systemInformationSource(opts: SystemInformationSourceOptions = {
     // Loaded lazily: it is a large module that offline verification with a cached fingerprint never needs.
     const si: SystemInformationLike = opts.si ?? ((await import('systeminformation')).default as SystemInformationLike);
     const timedOut: string[] = [];
-    const read = <T>(name: string, call: () => Promise<T>) => settle(call, timeoutMs, () => timedOut.push(name));
+    const read = <T>(name: string, call: () => Promise<T>) =>
+      settle(
+        () => sharedCall(opts.calls, name, call),
+        timeoutMs,
+        () => timedOut.push(name),
+      );
     const [uuid, system, board, cpu, disks, nets] = await Promise.all([
       read('uuid', () => si.uuid()),
       read('system', () => si.system()),
@@ -227,8 +276,12 @@ export function systemInformationSource(opts: SystemInformationSourceOptions = {
   };
 }
 
-/** Per-reading timeout of the patient re-read, used when a first reading timed out and something failed. */
-export const PATIENT_READING_TIMEOUT_MS = 5000;
+/**
+ * Per-reading timeout of the patient re-read, made before concluding "another machine" or "fingerprint changed"
+ * when a first reading timed out (or came from the cache). Long on purpose: on a machine loaded far beyond its
+ * cores, a query that spawns processes can take many seconds, and a false verdict locks a paying user out.
+ */
+export const PATIENT_READING_TIMEOUT_MS = 20_000;
 
 const defaultSources = new Map<number, FingerprintSource>();
 const collected = new WeakMap<FingerprintSource, Promise<MachineFingerprint>>();
@@ -268,4 +321,224 @@ export function collectFingerprint(opts: CollectOptions = {}): Promise<MachineFi
   })();
   collected.set(source, promise);
   return promise;
+}
+
+// ---- the default provider: a boot-scoped cache in front of the hardware, and patient re-reads ----------------
+
+/** Which boot this is: Linux's random per-boot id, elsewhere the boot time in seconds (from the uptime). */
+export interface BootIdentity {
+  id?: string;
+  bootTime?: number;
+}
+
+/** Clock adjustments and rounding move a computed boot time a little; more than this is another boot. */
+const BOOT_TIME_TOLERANCE_S = 3;
+
+export function currentBoot(): BootIdentity {
+  if (process.platform === 'linux') {
+    const id = safeRead('/proc/sys/kernel/random/boot_id')?.trim();
+    if (id && /^[0-9a-f-]{36}$/i.test(id)) return { id: id.toLowerCase() };
+  }
+  return { bootTime: Math.round(Date.now() / 1000 - uptime()) };
+}
+
+function sameBoot(a: BootIdentity, b: BootIdentity): boolean {
+  if (a.id !== undefined || b.id !== undefined) return a.id === b.id;
+  return (
+    a.bootTime !== undefined && b.bootTime !== undefined && Math.abs(a.bootTime - b.bootTime) <= BOOT_TIME_TOLERANCE_S
+  );
+}
+
+/** Normalised MACs of the interfaces the OS reports right now (no child processes: Node asks the kernel). */
+export function liveMacs(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const i of list ?? []) {
+      const mac = normalizeMac(i.mac);
+      if (mac) out.push(mac);
+    }
+  }
+  return out;
+}
+
+/** Where the readings of one boot are kept between processes. */
+export interface FingerprintCache {
+  /** This boot's readings, or undefined (no entry, another boot, a NIC gone, anything unexpected). */
+  read(): FingerprintReadings | undefined;
+  write(readings: FingerprintReadings): void;
+}
+
+export interface BootFingerprintCacheOptions {
+  /** Default: `defaultFingerprintCacheDir()`. */
+  dir?: string;
+  /** Default: `currentBoot()`. */
+  boot?: () => BootIdentity;
+  /** Default: `liveMacs()`. */
+  macs?: () => string[];
+}
+
+/**
+ * A per-user, per-boot folder that does not travel with the data folder: `$XDG_RUNTIME_DIR/licensor` on Linux
+ * (a tmpfs emptied at logout and boot), else `<tmpdir>/licensor-<uid>` (per-user on Windows and macOS).
+ */
+export function defaultFingerprintCacheDir(
+  env: Record<string, string | undefined> = process.env,
+  platform: NodeJS.Platform = process.platform,
+): string {
+  const runtime = env.XDG_RUNTIME_DIR;
+  if (platform === 'linux' && runtime && isAbsolute(runtime)) return join(runtime, 'licensor');
+  return join(tmpdir(), `licensor-${typeof process.getuid === 'function' ? process.getuid() : 'user'}`);
+}
+
+const CACHE_FILE = 'fingerprint-boot-cache-v1.json';
+const CACHE_MAX_BYTES = 64 * 1024;
+const cachedText = z.string().max(512);
+const cacheFileSchema = z.object({
+  v: z.literal(1),
+  boot: z.object({ id: z.string().max(64).optional(), bootTime: z.number().optional() }),
+  readings: z
+    .object({
+      machineId: cachedText.optional(),
+      hardwareUuid: cachedText.optional(),
+      baseboardSerial: cachedText.optional(),
+      cpu: cachedText.optional(),
+      diskSerials: z.array(cachedText).max(64).optional(),
+      macs: z.array(cachedText).max(64).optional(),
+      virtualSignals: z.array(cachedText).max(16).optional(),
+    })
+    .strict(),
+});
+
+/** Owned by this user and closed to everyone else (POSIX); a symlink or a foreign file is never trusted. */
+function privateEntry(path: string, kind: 'dir' | 'file'): boolean {
+  try {
+    const st = lstatSync(path);
+    if (st.isSymbolicLink() || (kind === 'dir' ? !st.isDirectory() : !st.isFile())) return false;
+    if (typeof process.getuid === 'function' && (st.uid !== process.getuid() || (st.mode & 0o077) !== 0)) return false;
+    return kind === 'dir' || st.size <= CACHE_MAX_BYTES;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The readings of this boot, kept so that later processes skip the slow hardware queries. An entry is used
+ * only for the same boot (boot id / boot time), by the same user (a private folder, checked), while every MAC
+ * it holds is still present; it is a hint, never evidence: the manager reads the hardware again before any
+ * negative verdict, and a copied or edited entry on another machine is refused by boot and MACs (see the
+ * README's threat model for what it cannot stop).
+ */
+export function bootFingerprintCache(opts: BootFingerprintCacheOptions = {}): FingerprintCache {
+  const dir = opts.dir ?? defaultFingerprintCacheDir();
+  const file = join(dir, CACHE_FILE);
+  const boot = opts.boot ?? currentBoot;
+  const macs = opts.macs ?? liveMacs;
+  return {
+    read() {
+      if (!privateEntry(dir, 'dir') || !privateEntry(file, 'file')) return undefined;
+      const parsed = cacheFileSchema.safeParse(
+        (() => {
+          try {
+            return JSON.parse(readFileSync(file, 'utf8'));
+          } catch {
+            return undefined;
+          }
+        })(),
+      );
+      if (!parsed.success || !sameBoot(parsed.data.boot, boot())) return undefined;
+      const readings = parsed.data.readings;
+      const cachedMacs = (readings.macs ?? []).map(normalizeMac).filter((m): m is string => m !== null);
+      if (cachedMacs.length > 0) {
+        const now = new Set(macs());
+        if (!cachedMacs.every((m) => now.has(m))) return undefined;
+      }
+      return readings;
+    },
+    write(readings) {
+      const { timedOut: _partial, ...complete } = readings;
+      const entry = cacheFileSchema.parse({ v: 1, boot: boot(), readings: complete });
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      if (!privateEntry(dir, 'dir')) return;
+      const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+      try {
+        writeFileSync(tmp, JSON.stringify(entry), { mode: 0o600, flag: 'wx' });
+        renameSync(tmp, file);
+      } catch (err) {
+        try {
+          unlinkSync(tmp);
+        } catch {
+          /* never created */
+        }
+        throw err;
+      }
+    },
+  };
+}
+
+export type FingerprintProvider = (opts?: { patient?: boolean }) => Promise<MachineFingerprint>;
+
+export interface FingerprintProviderOptions {
+  /** Reads the hardware with the given per-reading timeout; default: systeminformation. */
+  read?: (timeoutMs: number) => Promise<FingerprintReadings> | FingerprintReadings;
+  /** Default: `bootFingerprintCache()`; false reads the hardware every time. */
+  cache?: FingerprintCache | false;
+}
+
+/**
+ * What `LicenseManager` (and so the Electron shell) and the CLI use by default. The first call returns this
+ * boot's cached readings when there are any, else reads the hardware (800 ms per reading) and caches a reading
+ * in which nothing timed out. `{ patient: true }` always reads the hardware, with 20 s per reading (joining the
+ * queries of the first read that are still running), and never from the cache: that is the re-read the manager makes before concluding "another machine" or "fingerprint
+ * changed".
+ */
+export function fingerprintProvider(opts: FingerprintProviderOptions = {}): FingerprintProvider {
+  const calls: SharedCalls = new Map();
+  const read = opts.read ?? ((timeoutMs: number) => systemInformationSource({ timeoutMs, calls })());
+  const cache = opts.cache === false ? undefined : (opts.cache ?? bootFingerprintCache());
+  let current: Promise<MachineFingerprint> | undefined;
+  const live = async (timeoutMs: number): Promise<MachineFingerprint> => {
+    const started = performance.now();
+    let readings: FingerprintReadings = {};
+    try {
+      readings = (await read(timeoutMs)) ?? {};
+    } catch {
+      readings = {};
+    }
+    const fp = fingerprintFromReadings(readings, Math.round(performance.now() - started));
+    // A starved reading would make every later process as starved as this one: only complete ones are kept.
+    if (cache && fp.timedOut.length === 0 && fp.usableComponents > 0) {
+      try {
+        cache.write(readings);
+      } catch {
+        // A read-only or full temporary folder only costs speed.
+      }
+    }
+    return fp;
+  };
+  return ({ patient = false } = {}) => {
+    if (patient) {
+      current = live(PATIENT_READING_TIMEOUT_MS);
+      return current;
+    }
+    current ??= (async () => {
+      const started = performance.now();
+      let hit: FingerprintReadings | undefined;
+      try {
+        hit = cache?.read();
+      } catch {
+        hit = undefined;
+      }
+      if (hit) return fingerprintFromReadings(hit, Math.round(performance.now() - started), true);
+      return live(DEFAULT_READING_TIMEOUT_MS);
+    })();
+    return current;
+  };
+}
+
+let sharedProvider: FingerprintProvider | undefined;
+
+/** The process-wide default provider (hardware does not change while an app runs). */
+export function defaultFingerprintProvider(): FingerprintProvider {
+  sharedProvider ??= fingerprintProvider();
+  return sharedProvider;
 }

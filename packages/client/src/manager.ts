@@ -37,12 +37,7 @@ import {
   LOCKING_VERDICTS,
   makeStatus,
 } from './evaluate';
-import {
-  collectFingerprint,
-  hashedFingerprint,
-  type MachineFingerprint,
-  PATIENT_READING_TIMEOUT_MS,
-} from './fingerprint';
+import { defaultFingerprintProvider, hashedFingerprint, type MachineFingerprint } from './fingerprint';
 import { type DeviceKeyRecord, type SecretStore, type StateBody, StateStore } from './store';
 
 const HOUR = 3_600_000;
@@ -96,8 +91,9 @@ export interface LicenseManagerOptions {
    */
   anchorDir?: string | null;
   /**
-   * Fingerprint provider; default: `collectFingerprint()` (systeminformation, cached per process). Called
-   * again with `{ patient: true }` when readings had timed out and the state or the License did not match.
+   * Fingerprint provider; default: `defaultFingerprintProvider()` (systeminformation behind a per-boot cache).
+   * Called again with `{ patient: true }` when readings had timed out (or came from the cache) and the state or
+   * the License did not match: it must then read the hardware again, with a longer timeout.
    */
   fingerprint?: (opts: { patient: boolean }) => Promise<MachineFingerprint> | MachineFingerprint;
   /** Clock (ms since epoch); injectable for tests. */
@@ -242,8 +238,7 @@ export class LicenseManager {
   }
 
   #provide(patient: boolean): Promise<MachineFingerprint> | MachineFingerprint {
-    if (this.#opts.fingerprint) return this.#opts.fingerprint({ patient });
-    return collectFingerprint(patient ? { timeoutMs: PATIENT_READING_TIMEOUT_MS, refresh: true } : {});
+    return (this.#opts.fingerprint ?? defaultFingerprintProvider())({ patient });
   }
 
   /** Verifies the stored License offline. Never needs the network; never throws for license problems. */
@@ -422,11 +417,15 @@ export class LicenseManager {
   }
 
   /**
-   * On a busy machine some readings may have timed out at start-up; before concluding that this is another
-   * machine (or that the fingerprint changed), read once more with a generous timeout. True if it re-read.
+   * On a busy machine some readings may have timed out (or failed: systeminformation answers an empty value
+   * when a query it spawns fails) at start-up, and cached readings are only a hint; before concluding that this
+   * is another machine (or that the fingerprint changed), read the hardware once more with a generous timeout.
+   * A complete, live reading that does not match is not read again: it is another machine. True if it re-read.
    */
   async #readPatiently(): Promise<boolean> {
-    if (this.#patientReadDone || !this.#fp || this.#fp.timedOut.length === 0) return false;
+    const fp = this.#fp;
+    if (this.#patientReadDone || !fp) return false;
+    if (fp.timedOut.length === 0 && !fp.cached && fp.missing.length === 0) return false;
     this.#patientReadDone = true;
     this.#fp = await this.#provide(true);
     return true;

@@ -97,6 +97,8 @@ export const stateBodySchema = z.object({
   entitlement: entitlementSummarySchema.optional(),
   /** Bumped at every save and mirrored in the anti-rollback anchors (see anchor.ts); absent = 0. */
   generation: z.number().int().nonnegative().optional(),
+  /** Components the state key is wrapped under (kept by the store: see `StateStore.#wrappingFor`). */
+  wrappedUnder: z.array(z.string().max(32)).max(16).optional(),
 });
 export type StateBody = z.infer<typeof stateBodySchema>;
 
@@ -124,6 +126,17 @@ export function stateFileName(productId: string): string {
     ? `state-${slug}.json`
     : `state-${slug}-${createHash('sha256').update(productId).digest('hex').slice(0, 8)}.json`;
 }
+
+/** Names of the components a fingerprint has a value for. */
+function componentsOf(fp: MachineFingerprint): string[] {
+  return COMPONENT_NAMES.filter((name) => {
+    const v = fp.components[name];
+    return Array.isArray(v) ? v.length > 0 : v !== undefined;
+  });
+}
+
+/** Wrapped keys a state may carry: a full wrap of six components with four values each is 240. */
+const MAX_WRAPPED_KEYS = 480;
 
 /** Machine tokens the state key is wrapped under: component pairs, or singles for a machine with fewer. */
 export function machineTokens(fp: MachineFingerprint): string[] {
@@ -224,6 +237,8 @@ export class StateStore {
   readonly #secretStore: SecretStore | undefined;
   #key: Buffer | undefined;
   #stamp: string | undefined;
+  /** The wrapped keys and their components as last read or written with `#key`. */
+  #wrapping: { keys: Record<string, string>; components: string[] } | undefined;
 
   constructor(opts: StateStoreOptions) {
     this.dataDir = opts.dataDir;
@@ -362,6 +377,8 @@ export class StateStore {
     const body = stateBodySchema.safeParse(envelope.body);
     if (!body.success || body.data.productId !== this.productId) return { kind: 'tampered', reason: 'modified' };
     this.#key = key;
+    // States written before `wrappedUnder` existed: the reading that opened it is the best knowledge there is.
+    this.#wrapping = { keys: envelope.keys, components: body.data.wrappedUnder ?? componentsOf(fp) };
     return { kind: 'ok', body: body.data };
   }
 
@@ -370,15 +387,9 @@ export class StateStore {
     const salt = this.#ensureSalt();
     this.#ensureDir();
     const key = this.#stateKey();
-    const keys: Record<string, string> = {};
-    for (const token of machineTokens(fp)) {
-      const kek = this.#kek(salt, token);
-      const pad = createHmac('sha256', kek).update('wrap').digest();
-      const wrapped = Buffer.alloc(32);
-      for (let i = 0; i < 32; i++) wrapped[i] = key[i]! ^ pad[i]!;
-      keys[b64u(createHmac('sha256', kek).update('locator').digest().subarray(0, 12))] = b64u(wrapped);
-    }
-    const checked = stateBodySchema.parse(body);
+    const wrapping = this.#wrappingFor(salt, key, fp);
+    const keys = wrapping.keys;
+    const checked = stateBodySchema.parse({ ...body, wrappedUnder: wrapping.components });
     const envelope = {
       v: 1,
       format: 'licensor-client-state',
@@ -393,6 +404,43 @@ export class StateStore {
       throw storageError(`Cannot write ${this.path}`, err);
     }
     this.#stamp = this.#currentStamp();
+    this.#wrapping = wrapping;
+  }
+
+  /** `key` wrapped under each machine token of `fp`, by locator. */
+  #wrapKey(salt: Buffer, key: Buffer, fp: MachineFingerprint): Record<string, string> {
+    const keys: Record<string, string> = {};
+    for (const token of machineTokens(fp)) {
+      const kek = this.#kek(salt, token);
+      const pad = createHmac('sha256', kek).update('wrap').digest();
+      const wrapped = Buffer.alloc(32);
+      for (let i = 0; i < 32; i++) wrapped[i] = key[i]! ^ pad[i]!;
+      keys[b64u(createHmac('sha256', kek).update('locator').digest().subarray(0, 12))] = b64u(wrapped);
+    }
+    return keys;
+  }
+
+  /**
+   * The wrapped keys to write. A reading that has every component the state is wrapped under replaces the
+   * wrapping (so a changed disk migrates). A reading that lacks one (a query that timed out on a busy machine,
+   * a device that did not answer) never narrows it: its keys are added to the existing ones, which all stay,
+   * so the next start opens the state with any pair it could open before. Issue 13: a save under load used to
+   * re-wrap under the starved reading, and the next start said "created on another machine".
+   */
+  #wrappingFor(
+    salt: Buffer,
+    key: Buffer,
+    fp: MachineFingerprint,
+  ): { keys: Record<string, string>; components: string[] } {
+    const current = componentsOf(fp);
+    const fresh = this.#wrapKey(salt, key, fp);
+    const previous = this.#wrapping;
+    if (!previous || previous.components.every((name) => current.includes(name))) {
+      return { keys: fresh, components: current };
+    }
+    const union = { ...previous.keys, ...fresh };
+    const components = COMPONENT_NAMES.filter((name) => previous.components.includes(name) || current.includes(name));
+    return Object.keys(union).length <= MAX_WRAPPED_KEYS ? { keys: union, components } : previous;
   }
 
   /** Forgets the state (tampered or deactivated); the next save starts with a fresh state key. */
@@ -404,6 +452,7 @@ export class StateStore {
     }
     this.#key = undefined;
     this.#stamp = undefined;
+    this.#wrapping = undefined;
   }
 
   #stateKey(): Buffer {

@@ -382,13 +382,13 @@ describe('state integrity', () => {
     });
     expect((await m.verify()).code).toBe('VALID');
     expect(calls).toEqual([false, true]);
-    // Without timeouts a non-matching machine is not re-read: it is another machine.
+    // A complete reading without timeouts that does not match is not re-read: it is another machine.
     const other = machine({
       machineId: 'ab'.repeat(16),
-      hardwareUuid: 'u',
-      baseboardSerial: 'b',
-      cpu: 'c',
-      diskSerials: ['d'],
+      hardwareUuid: 'UUID-OTHER',
+      baseboardSerial: 'BOARD-OTHER',
+      cpu: 'CPU OTHER',
+      diskSerials: ['DISK-OTHER'],
       macs: ['00:11:22:33:44:55'],
     });
     const calls2: boolean[] = [];
