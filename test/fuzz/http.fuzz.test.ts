@@ -125,7 +125,7 @@ describe('slow clients (slowloris) time out', () => {
         expect(r.closedAfterMs).toBeLessThan(3_500);
         expect(['408', undefined]).toContain(statusOf(r));
       }
-      const [produceBody, apiBody, adminBody] = results.slice(100);
+      const [produceBody, apiBody, adminBody] = results.slice(100) as [RawResult, RawResult, RawResult];
       for (const r of [produceBody, apiBody]) {
         expect(r.closedAfterMs).toBeLessThan(5_000);
         expect(['408', undefined]).toContain(statusOf(r));
