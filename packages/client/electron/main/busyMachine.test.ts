@@ -51,6 +51,7 @@ describe('Electron shell on a busy machine (issue 13 item 1)', () => {
       createWindow: (o: unknown) => new e.BrowserWindow(o),
       createTray: () => new e.Tray(),
       buildMenu: e.Menu.buildFromTemplate,
+      setApplicationMenu: e.Menu.setApplicationMenu,
     } as unknown as ElectronMain;
     const config = parseShellConfig({
       productId: PRODUCT,
