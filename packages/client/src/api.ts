@@ -5,6 +5,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import {
+  type AnsweredRequest,
   apiErrorSchema,
   DEVICE_SIGNATURE_HEADER,
   isLicensorCode,
@@ -50,7 +51,16 @@ export interface ApiResponse<T> {
   serverTs: number;
 }
 
-/** Base URL without trailing slash; only http(s) is accepted. */
+/** Hosts that never leave this machine: the only ones a plain-http server URL may name. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/**
+ * Base URL without trailing slash. Only https:// is accepted, and http:// for this machine (loopback: a local
+ * test server): in clear text an on-path attacker sees every code and device and can withhold any answer.
+ */
 export function normalizeServerUrl(url: string): string {
   let parsed: URL;
   try {
@@ -60,6 +70,12 @@ export function normalizeServerUrl(url: string): string {
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
     throw new LicensorError('INVALID_INPUT', `The server URL must start with https:// (got ${parsed.protocol})`);
+  }
+  if (parsed.protocol === 'http:' && !isLoopbackHost(parsed.hostname)) {
+    throw new LicensorError(
+      'INVALID_INPUT',
+      `The server URL ${parsed.origin} uses plain http://, which anyone on the network path can read and alter. Use https://${parsed.host} (http:// is accepted only for this machine: localhost, 127.0.0.1, [::1]).`,
+    );
   }
   if (parsed.username || parsed.password || parsed.search || parsed.hash) {
     throw new LicensorError('INVALID_INPUT', 'The server URL must not contain credentials, a query or a fragment');
@@ -121,7 +137,7 @@ export class ApiClient {
       }
     }
     // The list itself is authentic only if signed by one of the keys it vouches for (each rooted above).
-    this.#verify(status, nonce, bytes, signature);
+    this.#verify({ method: 'GET', path: '/api/v1/keys' }, status, nonce, bytes, signature);
   }
 
   async request<T>(req: ApiRequest<T>): Promise<ApiResponse<T>> {
@@ -131,13 +147,15 @@ export class ApiClient {
     if (!signature) throw this.#unsigned(status);
     let serverTs: number;
     const seen = { unknownKey: false };
+    // The answer must be signed for this very request: an answer to another endpoint or activation is refused.
+    const answered = { method: req.method, path: req.path, activationId: req.device?.activationId ?? '' };
     try {
-      serverTs = this.#verify(status, nonce, bytes, signature, seen);
+      serverTs = this.#verify(answered, status, nonce, bytes, signature, seen);
     } catch (err) {
       // A key rotated since we last looked: fetch the current list once, then verify again.
       if (!seen.unknownKey) throw err;
       await this.refreshKeys();
-      serverTs = this.#verify(status, nonce, bytes, signature);
+      serverTs = this.#verify(answered, status, nonce, bytes, signature);
     }
     const json = this.#json(bytes);
     if (status >= 200 && status < 300) {
@@ -238,10 +256,18 @@ export class ApiClient {
     );
   }
 
-  #verify(status: number, nonce: string, bytes: Buffer, signature: string, seen?: { unknownKey: boolean }): number {
+  #verify(
+    request: AnsweredRequest,
+    status: number,
+    nonce: string,
+    bytes: Buffer,
+    signature: string,
+    seen?: { unknownKey: boolean },
+  ): number {
     return verifyResponse({
       header: signature,
       status,
+      request,
       nonce,
       body: bytes,
       publicKeyFor: (kid) => {

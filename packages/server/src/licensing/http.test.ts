@@ -62,6 +62,12 @@ function securityHeaders(headers: Record<string, string>): Record<string, string
   return Object.fromEntries(Object.entries(headers).filter(([name]) => !NOT_SECURITY.has(name)));
 }
 
+/** What supertest sent: the method and path the answer's signature must be bound to. */
+const sentRequest = (res: object) => {
+  const { method, path } = (res as { req: { method: string; path: string } }).req; // supertest's ClientRequest
+  return { method, path: path.split('?')[0]! };
+};
+
 function expectSigned(
   res: { status: number; text: string; headers: Record<string, string> },
   nonce: string,
@@ -69,7 +75,14 @@ function expectSigned(
 ): void {
   expect(res.headers['licensor-signature']).toMatch(/^kid=[^,]+, ts=\d+, sig=[A-Za-z0-9_-]{86}$/);
   expect(
-    verifyResponse({ header: res.headers['licensor-signature'], status, nonce, body: res.text, publicKeyFor }),
+    verifyResponse({
+      header: res.headers['licensor-signature'],
+      status,
+      request: sentRequest(res),
+      nonce,
+      body: res.text,
+      publicKeyFor,
+    }),
   ).toMatchObject({ keyId: t.keys.current().keyId });
 }
 
@@ -112,6 +125,7 @@ describe('activation API on plain Node: headers', () => {
       verifyResponse({
         header: res.headers['licensor-signature'],
         status: 200,
+        request: sentRequest(res),
         nonce: newNonce(),
         body: res.text,
         publicKeyFor,
@@ -156,7 +170,14 @@ describe('activation API on plain Node: routing', () => {
     expect(head.headers['cache-control']).toBe('no-store');
     // The signature covers the body a GET gets.
     expect(
-      verifyResponse({ header: head.headers['licensor-signature'], status: 200, nonce, body: get.text, publicKeyFor }),
+      verifyResponse({
+        header: head.headers['licensor-signature'],
+        status: 200,
+        request: sentRequest(head),
+        nonce,
+        body: get.text,
+        publicKeyFor,
+      }),
     ).toMatchObject({ keyId: t.keys.current().keyId });
   });
 

@@ -24,7 +24,7 @@ import { cullLapsedLeases } from './activations';
 import { authenticateDevice, checkIn, cullNonces, deactivate } from './device';
 import { DEFAULT_POLICY } from './policy';
 import { devicesForCode, releaseSeatByHolder } from './seats';
-import { signAnswer } from './signing';
+import { answeredRequest, signAnswer } from './signing';
 
 /** Where the activation API is mounted. */
 export const API_PREFIX = '/api/v1';
@@ -267,11 +267,12 @@ export function activationApi(
   /** Signs (with the License file, if any) and sends an answer. */
   const send = async (req: IncomingMessage, res: ServerResponse, status: number, out: unknown) => {
     const nonce = String(req.headers[REQUEST_NONCE_HEADER] ?? '').slice(0, 256);
+    const request = answeredRequest(req);
     const { text, header } = await signAnswer(
       ctx.keys.current(),
       out instanceof WithLicense
-        ? { status, nonce, body: out.body, license: { field: 'license', payload: out.payload } }
-        : { status, nonce, body: out as Record<string, unknown> },
+        ? { status, nonce, request, body: out.body, license: { field: 'license', payload: out.payload } }
+        : { status, nonce, request, body: out as Record<string, unknown> },
     );
     res.setHeader(RESPONSE_SIGNATURE_HEADER, header);
     res.setHeader('Cache-Control', 'no-store');

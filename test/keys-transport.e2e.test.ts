@@ -1,0 +1,117 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fingerprintFromReadings, LicenseManager, type MachineFingerprint } from '@licensor/client';
+import { type RunningServer, startServer, testConfig } from '@licensor/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * Issue 13, keys and transport, against the real server (listening on 127.0.0.1) and the real client library:
+ * answers bound to their request, two installs on one machine, codes that need a product, and what a typo'd
+ * code says compared with a server that cannot ask the marketplace.
+ */
+
+const PRODUCT = 'e2e-keys';
+const ADMIN = 'admin-test-token';
+
+let running: RunningServer;
+let root: string;
+let dir: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'licensor-e2e-keys-'));
+  running = await startServer(testConfig({ dataDir: join(dir, 'server'), port: 0, host: '127.0.0.1' }));
+  root = running.keys.rootCertificatePem;
+});
+
+afterAll(async () => {
+  await running?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const machineA: MachineFingerprint = fingerprintFromReadings({
+  machineId: '33333333333333333333333333333333',
+  hardwareUuid: 'CCCCCCCC-1111-2222-3333-444444444444',
+  baseboardSerial: 'BOARD-C-0001',
+  cpu: 'GenuineIntel Intel Core i7-1185G7 (6/140/1)',
+  diskSerials: ['DISK-C-0001'],
+  macs: ['04:7C:16:5E:E3:77'],
+});
+
+function client(name: string, fp: MachineFingerprint, extra: { fetch?: typeof fetch } = {}) {
+  return new LicenseManager({
+    productId: PRODUCT,
+    roots: [root],
+    serverUrl: running.url,
+    dataDir: join(dir, name),
+    fingerprint: () => fp,
+    appVersion: '9.9.9',
+    ...extra,
+  });
+}
+
+let codes = 0;
+/** A fresh family-B code registered through the admin API for PRODUCT. */
+async function registeredCode(seats = 1): Promise<string> {
+  const code = `PLE2EKEYS${String(++codes).padStart(4, '0')}`;
+  const res = await fetch(`${running.url}/api/admin/v1/codes`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ code, productId: PRODUCT, seats }),
+  });
+  expect(res.status, await res.clone().text()).toBe(201);
+  return code;
+}
+
+describe('answers are bound to their request (item 9)', () => {
+  it('refuses a check-in answer that an on-path attacker fetched from another endpoint: the license stays valid', async () => {
+    const code = await registeredCode();
+    let attack = false;
+    const victimOf = 'act_000000000000ffffffffffffffffffff';
+    // The attacker forwards the client's check-in (its nonce) to another activation's check-in and hands the
+    // server's signed NOT_FOUND answer back to the client.
+    const onPath: typeof fetch = (input, init) => {
+      const url = new URL(String(input));
+      if (!attack || !url.pathname.endsWith('/check-in')) return fetch(input, init);
+      const headers = { ...(init?.headers as Record<string, string>) };
+      headers['licensor-device-signature'] = headers['licensor-device-signature']!.replace(
+        /activation=[^,]+/,
+        `activation=${victimOf}`,
+      );
+      url.pathname = `/api/v1/activations/${victimOf}/check-in`;
+      return fetch(url, { ...init, headers });
+    };
+    const a = client('bound-a', machineA, { fetch: onPath });
+    expect(await a.activate(code)).toMatchObject({ valid: true, code: 'VALID' });
+
+    attack = true;
+    const result = await a.checkIn();
+    expect(result.online).toBe(false);
+    expect(result.error?.code).toBe('RESPONSE_INVALID');
+    expect(result.status).toMatchObject({ valid: true, code: 'VALID' });
+    expect(await client('bound-a', machineA).verify()).toMatchObject({ valid: true, code: 'VALID' });
+
+    attack = false;
+    expect(await a.checkIn()).toMatchObject({ online: true, serverStatus: 'VALID' });
+  });
+
+  it('refuses plain http:// server URLs except this machine (loopback)', () => {
+    for (const serverUrl of ['http://license.example.com', 'http://10.0.0.5:8080', 'http://127.0.0.1.example.com']) {
+      expect(
+        () => new LicenseManager({ productId: PRODUCT, roots: [root], serverUrl, dataDir: join(dir, 'http') }),
+        serverUrl,
+      ).toThrow(expect.objectContaining({ code: 'INVALID_INPUT', message: expect.stringContaining('https://') }));
+    }
+    for (const serverUrl of [
+      'http://127.0.0.1:8080',
+      'http://localhost:8080',
+      'http://[::1]:8080',
+      'https://x.example',
+    ]) {
+      expect(
+        () => new LicenseManager({ productId: PRODUCT, roots: [root], serverUrl, dataDir: join(dir, 'http') }),
+        serverUrl,
+      ).not.toThrow();
+    }
+  });
+});
