@@ -115,3 +115,35 @@ describe('answers are bound to their request (item 9)', () => {
     }
   });
 });
+
+describe('codes need a product and are stored as activation looks them up (item 4)', () => {
+  const register = (body: Record<string, unknown>) =>
+    fetch(`${running.url}/api/admin/v1/codes`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+
+  it('refuses a registration without a product (no seat can be taken for it) and saying how to fix it', async () => {
+    const res = await register({ code: 'PLE2ENOPRODUCT1', seats: 1 });
+    expect(res.status).toBe(400);
+    const { error } = (await res.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('INVALID_INPUT');
+    expect(error.message).toMatch(/productId.*LICENSOR_PRODUCT_ID/);
+    // Nothing was stored: the code is still unknown to the server.
+    expect(
+      (
+        await fetch(`${running.url}/api/admin/v1/codes/PLE2ENOPRODUCT1`, {
+          headers: { authorization: `Bearer ${ADMIN}` },
+        })
+      ).status,
+    ).toBe(404);
+  });
+
+  it('normalises a lower-case registration, so the code the customer types activates', async () => {
+    const res = await register({ code: ' ple2elower0001 ', productId: PRODUCT, seats: 1 });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ code: 'PLE2ELOWER0001', productId: PRODUCT });
+    expect(await client('lower', machineA).activate('ple2elower0001')).toMatchObject({ valid: true, code: 'VALID' });
+  });
+});

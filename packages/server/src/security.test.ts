@@ -188,7 +188,7 @@ describe('secrets stay secret on a full run (logs and every response)', () => {
     await licensor.ctx.outbox.drain();
     sim.faults = {};
     sim.addCode({ code: 'PLSECURITY0001', amount: 2 });
-    keep('register code', await admin('post', '/codes').send({ code: 'PLSECURITY0002', seats: 2 }));
+    keep('register code', await admin('post', '/codes').send({ code: 'PLSECURITY0002', productId: 'P1', seats: 2 }));
     keep(
       'freeze code',
       await postB({ activity: 'updateLicenseCodeStatus', license: 'PLSECURITY0002', status: 'FREEZE' }),

@@ -285,6 +285,8 @@ describe('operator commands', () => {
       'register',
       'PLTESTCODE0001',
       '--test',
+      '--product',
+      'p',
       '--seats',
       '3',
       '--expires',
@@ -298,6 +300,26 @@ describe('operator commands', () => {
     expect((await cli(['codes', 'register', 'PLTESTCODE0001'])).out).toContain('already registered');
     expect((await cli(['codes', 'register', 'PLX', '--seats', 'many'])).code).toBe(EXIT.invalidInput);
     expect((await cli(['codes', 'register', 'PLX', '--expires', 'soon'])).code).toBe(EXIT.invalidInput);
+  });
+
+  it('refuses to register a code without a product, and stores codes as activation looks them up', async () => {
+    await withData(() => undefined);
+    const bare = await cli(['codes', 'register', 'PLNOPRODUCT01']);
+    expect(bare.code).toBe(EXIT.invalidInput);
+    expect(bare.err).toContain('--product');
+    expect(bare.err).toContain('LICENSOR_PRODUCT_ID');
+    expect((await cli(['--json', 'entitlements', 'list'])).json().total).toBe(0);
+
+    // A documented default product applies when none is given.
+    const byDefault = await cli(['--json', 'codes', 'register', 'PLDEFAULT01'], {
+      env: { LICENSOR_PRODUCT_ID: 'dflt' },
+    });
+    expect(byDefault.json()).toMatchObject({ created: true, entitlement: { code: 'PLDEFAULT01', productId: 'dflt' } });
+
+    // Lower case and spaces, as someone might paste it: stored in the form a typed code is looked up by.
+    const lower = await cli(['--json', 'codes', 'register', ' pllower01 ', '--product', 'p']);
+    expect(lower.json()).toMatchObject({ created: true, entitlement: { code: 'PLLOWER01', productId: 'p' } });
+    expect((await cli(['codes', 'register', 'PLLOWER01', '--product', 'p'])).out).toContain('already registered');
   });
 
   it('answers an offline request file with a verifiable License file', async () => {
