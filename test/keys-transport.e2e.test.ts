@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fingerprintFromReadings, LicenseManager, type MachineFingerprint } from '@licensor/client';
-import { type RunningServer, startServer, testConfig } from '@licensor/server';
+import { createLogger, type RunningServer, startServer, testConfig } from '@licensor/server';
+import { generateLicenseCode, LicensorError } from '@licensor/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -145,5 +146,64 @@ describe('codes need a product and are stored as activation looks them up (item 
     expect(res.status).toBe(201);
     expect(await res.json()).toMatchObject({ code: 'PLE2ELOWER0001', productId: PRODUCT });
     expect(await client('lower', machineA).activate('ple2elower0001')).toMatchObject({ valid: true, code: 'VALID' });
+  });
+});
+
+describe('a typo, a server that cannot ask the marketplace, and an outage say different things (item 3)', () => {
+  /** What activating `code` on `server` throws, as the library reports it. */
+  async function refusal(server: RunningServer, code: string, name: string): Promise<LicensorError> {
+    const manager = new LicenseManager({
+      productId: PRODUCT,
+      roots: [server.keys.rootCertificatePem],
+      serverUrl: server.url,
+      dataDir: join(dir, name),
+      fingerprint: () => machineA,
+    });
+    const err = await manager.activate(code).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(LicensorError);
+    return err as LicensorError;
+  }
+
+  it('without marketplace credentials: a PL code is a vendor configuration problem (no retry advice, warned at start); other unknown codes are not recognised', async () => {
+    const logged: string[] = [];
+    const config = testConfig({ dataDir: join(dir, 'bare-server'), port: 0, host: '127.0.0.1' });
+    config.koo = { ...config.koo, ak: undefined, sk: undefined };
+    const bare = await startServer(config, createLogger('warn', { write: (line: string) => logged.push(line) }));
+    try {
+      expect(logged.join('')).toContain('LICENSOR_KOO_AK/LICENSOR_KOO_SK are not set');
+
+      const unconfigured = await refusal(bare, 'PLDOESNOTEXIST99', 'typo-1');
+      expect(unconfigured.code).toBe('MARKETPLACE_NOT_CONFIGURED');
+      expect(unconfigured.retryable).toBe(false);
+      expect(unconfigured.message).toContain('contact the vendor');
+      expect(unconfigured.message).not.toMatch(/try again in|try again later/i);
+
+      // A mistyped LSR code (one symbol changed: the check symbol catches it) and a code of no known form.
+      const minted = generateLicenseCode();
+      const typo = `${minted.slice(0, 4)}${minted[4] === 'A' ? 'B' : 'A'}${minted.slice(5)}`;
+      for (const [code, name] of [
+        [typo, 'typo-2'],
+        ['HELLO-WORLD', 'typo-3'],
+        [minted, 'typo-4'],
+      ] as const) {
+        const err = await refusal(bare, code, name);
+        expect([code, err.code]).toEqual([code, 'NOT_FOUND']);
+        expect(err.message).toContain('not recognised');
+        expect(err.retryable).toBe(false);
+      }
+    } finally {
+      await bare.close();
+    }
+  });
+
+  it('with credentials but a marketplace that does not answer: try again later', async () => {
+    // The shared test server's open API points at a closed local port.
+    const err = await refusal(running, 'PLNOANSWER0001', 'typo-5');
+    expect(err.code).toBe('MARKETPLACE_UNAVAILABLE');
+    expect(err.retryable).toBe(true);
+    expect(err.message).toMatch(/try again/i);
   });
 });

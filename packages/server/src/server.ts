@@ -7,6 +7,7 @@ import type { Config } from './config';
 import { type Db, openDatabase } from './db/database';
 import { startScheduler } from './jobs/daily';
 import { KeyStore } from './keys/keystore';
+import { marketplaceStartupWarning } from './licensing/marketplace';
 import { createLogger, type Logger } from './logger';
 
 export interface RunningServer {
@@ -27,6 +28,8 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   const db = openDatabase(databasePath(config));
   const { store: keys, created: keysCreated } = KeyStore.open(join(config.dataDir, 'keys'), config.keyPassphrase);
   const licensor = createApp({ config, db, log, keys });
+  const marketplaceWarning = marketplaceStartupWarning(config.koo);
+  if (marketplaceWarning) log.warn(marketplaceWarning);
   // Node checks the timeouts below only every connectionsCheckingInterval (30 s by default), which let a
   // slowloris connection live 28 s past a 10 s header limit; check every second instead.
   const checking = { connectionsCheckingInterval: 1000 };

@@ -5,6 +5,7 @@ import {
   formatKooGalleryFingerprint,
   type HashedComponents,
   importDevicePublicKey,
+  isValidLicenseCode,
   type LicensePayload,
   LicensorError,
   licenseCodeKind,
@@ -51,15 +52,36 @@ export function resolveCode(db: Db, typed: string): EntitlementRow | undefined {
   return instance?.family === 'C' ? instance : undefined;
 }
 
-/** Like resolveCode, but learns an unknown marketplace code from KooGallery (family B first activation). */
+/**
+ * Like resolveCode, but learns an unknown marketplace code from KooGallery (family B first activation). Three
+ * different answers for an unknown code: NOT_FOUND when the server can rule it out itself (not a marketplace
+ * code: an LSR code it never minted, a mistyped one, anything else); MARKETPLACE_NOT_CONFIGURED when it is a
+ * marketplace code but this server has no open-API credentials to ask (the vendor's configuration, not worth a
+ * retry); only a marketplace that does not answer is MARKETPLACE_UNAVAILABLE ("try again later").
+ */
 export async function resolveCodeForActivation(ctx: LicensingContext, typed: string): Promise<EntitlementRow> {
   const ent = resolveCode(ctx.db, typed);
   if (ent) return ent;
   const code = normalizeLicenseCode(typed);
-  if (licenseCodeKind(code) === 'marketplace') return learnMarketplaceCode(ctx, code);
+  const kind = licenseCodeKind(code);
+  if (kind === 'marketplace') {
+    if (!ctx.openApi.configured) {
+      ctx.log.warn(
+        { code },
+        'a KooGallery code was typed but LICENSOR_KOO_AK/SK are not set, so it cannot be confirmed; set them',
+      );
+      throw new LicensorError(
+        'MARKETPLACE_NOT_CONFIGURED',
+        'This license server cannot confirm KooGallery license codes: the vendor has not configured its marketplace credentials. This is not a problem with your code; contact the vendor (trying again will not help until they fix it).',
+      );
+    }
+    return learnMarketplaceCode(ctx, code);
+  }
   throw new LicensorError(
     'NOT_FOUND',
-    'No license with this code. Check the code (it is in your purchase confirmation) and type it again.',
+    kind === 'lsr' && !isValidLicenseCode(code)
+      ? 'This code was not recognised: it is not a valid license code (a character is probably mistyped). Check the code in your purchase confirmation and type it again.'
+      : 'This code was not recognised. Check the code (it is in your purchase confirmation) and type it again.',
   );
 }
 
