@@ -39,6 +39,15 @@ const machineA: MachineFingerprint = fingerprintFromReadings({
   macs: ['04:7C:16:5E:E3:77'],
 });
 
+const machineB: MachineFingerprint = fingerprintFromReadings({
+  machineId: '44444444444444444444444444444444',
+  hardwareUuid: 'DDDDDDDD-1111-2222-3333-444444444444',
+  baseboardSerial: 'BOARD-D-0001',
+  cpu: 'AuthenticAMD AMD Ryzen 5 5600U (25/80/0)',
+  diskSerials: ['DISK-D-0001'],
+  macs: ['3C:A9:F4:12:34:99'],
+});
+
 function client(name: string, fp: MachineFingerprint, extra: { fetch?: typeof fetch } = {}) {
   return new LicenseManager({
     productId: PRODUCT,
@@ -205,5 +214,44 @@ describe('a typo, a server that cannot ask the marketplace, and an outage say di
     expect(err.code).toBe('MARKETPLACE_UNAVAILABLE');
     expect(err.retryable).toBe(true);
     expect(err.message).toMatch(/try again/i);
+  });
+});
+
+describe('two installs on one machine (item 2)', () => {
+  it('both keep checking in, share one seat, and the seat is freed with the last install', async () => {
+    const code = await registeredCode(1);
+    // Two data folders on the same machine: two OS users, or a reinstall into another folder.
+    const first = client('two-installs-user1', machineA);
+    const second = client('two-installs-user2', machineA);
+    expect(await first.activate(code)).toMatchObject({ valid: true, code: 'VALID' });
+    expect(await second.activate(code)).toMatchObject({ valid: true, code: 'VALID' });
+
+    for (let round = 0; round < 2; round++) {
+      for (const [name, install] of [
+        ['first', first],
+        ['second', second],
+      ] as const) {
+        const result = await install.checkIn();
+        expect([name, result.online, result.serverStatus, result.error?.message]).toEqual([
+          name,
+          true,
+          'VALID',
+          undefined,
+        ]);
+        expect(result.status).toMatchObject({ valid: true, code: 'VALID' });
+      }
+    }
+    // Restarted offline, each verifies its own file (bound to its own device key).
+    expect(await client('two-installs-user1', machineA).verify()).toMatchObject({ valid: true });
+    expect(await client('two-installs-user2', machineA).verify()).toMatchObject({ valid: true });
+
+    // One seat: another machine is refused while either install remains.
+    const other = client('two-installs-other', machineB);
+    await expect(other.activate(code)).rejects.toMatchObject({ code: 'TOO_MANY_DEVICES' });
+    await second.deactivate();
+    expect(await first.checkIn()).toMatchObject({ online: true, serverStatus: 'VALID' });
+    await expect(other.activate(code)).rejects.toMatchObject({ code: 'TOO_MANY_DEVICES' });
+    await first.deactivate();
+    expect(await other.activate(code)).toMatchObject({ valid: true, code: 'VALID' });
   });
 });

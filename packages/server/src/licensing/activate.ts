@@ -22,6 +22,7 @@ import { todayUtc } from '../koogallery/time';
 import {
   type ActivationRow,
   activeActivations,
+  addActivationKey,
   cullLapsedLeases,
   deviceSummary,
   findActivation,
@@ -259,7 +260,9 @@ function bestMatch(
  * Binds a device to an entitlement — the seat check and the insert in one write transaction, so concurrent
  * activations can never exceed the limit (and the unique seat slot index would refuse it even across
  * processes). A device that already holds a seat (fingerprint match under the policy's rule, so one changed
- * component still counts) is re-activated: same activation, new device key and fingerprint, no new seat.
+ * component still counts) is re-activated: same activation and seat, its fingerprint updated, and the request's
+ * device key added to the activation's keys — a second install on the machine (another OS user, another data
+ * folder) gets its own key beside the first's, so both keep checking in.
  * Call inside a transaction.
  */
 export function bindDevice(
@@ -350,14 +353,18 @@ export function bindDevice(
     return findActivation(db, id)!;
   };
 
+  const deviceKey = { hash: columns.device_key_hash, publicKey: columns.device_public_key };
   if (match?.status === 'active') {
     const activation = update(match.id, null);
+    // Another install on the same machine (another data folder, another key) shares the seat and keeps the
+    // first install working: its key is added, not swapped in.
+    const newInstall = addActivationKey(db, match.id, deviceKey, now);
     audit(db, {
       actor,
       action: 'activation.reactivated',
       entitlementId: ent.id,
       activationId: match.id,
-      detail: { offline: opts.offline, keyChanged: match.device_key_hash !== columns.device_key_hash },
+      detail: { offline: opts.offline, newInstall },
       at: now,
     });
     recordCodeUsage(db, ent, activation.id, now);
@@ -378,6 +385,7 @@ export function bindDevice(
   if (match) {
     // A floating device whose lease lapsed takes a seat again under its old activation.
     const activation = update(match.id, slot);
+    addActivationKey(db, match.id, deviceKey, now);
     audit(db, { actor, action: 'activation.lease_resumed', entitlementId: ent.id, activationId: match.id, at: now });
     recordCodeUsage(db, ent, activation.id, now);
     return { entitlement: ent, policy, activation, reactivated: true };
@@ -391,6 +399,7 @@ export function bindDevice(
      VALUES (?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [id, ent.id, slot, ...deviceValues, at, at],
   );
+  addActivationKey(db, id, deviceKey, now);
   audit(db, {
     actor,
     action: 'activation.created',

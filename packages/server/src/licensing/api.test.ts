@@ -6,6 +6,7 @@ import {
   type CheckInResponse,
   type DevicesResponse,
   decodeLicenseFile,
+  devicePublicKeyHash,
   deviceSignatureActivation,
   encodeOfflineRequest,
   LicenseVerifier,
@@ -203,9 +204,17 @@ describe('POST /api/v1/activations', () => {
     expect(payload.fingerprint?.components).toEqual(upgraded.components);
     expect(t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 1 });
 
-    // The device key was replaced: the old key can no longer act for the activation, the new one can.
-    expect((await checkIn(device, first.activationId)).body.error.code).toBe('SIGNATURE_INVALID');
-    expect((await checkIn(upgraded, first.activationId)).body.status).toBe('VALID');
+    // The new key was added beside the old one (another install on the same machine keeps working), and each
+    // check-in's file names the key that signed it.
+    const keyOf = async (d: typeof device) => {
+      const res = await checkIn(d, first.activationId);
+      expect(res.body.status).toBe('VALID');
+      return verifier().verify(res.body.license).payload.deviceKey;
+    };
+    expect(await keyOf(device)).toBe(devicePublicKeyHash(device.publicKey));
+    expect(await keyOf(upgraded)).toBe(devicePublicKeyHash(upgraded.publicKey));
+    // A key the activation never bound still cannot act for it.
+    expect((await checkIn(newDevice(), first.activationId)).body.error.code).toBe('SIGNATURE_INVALID');
 
     // Two changed components is another machine under the default rule.
     const other = await activateDevice(alteredDevice(upgraded, ['macs', 'cpu']), ent.code!);
