@@ -28,6 +28,11 @@ const schema = z.object({
   LICENSOR_KOO_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(4000),
   LICENSOR_ADMIN_TOKEN: z.string().min(8, 'must be at least 8 characters').optional(),
   LICENSOR_KEY_PASSPHRASE: z.string().min(8, 'must be at least 8 characters').optional(),
+  /** The root private key's own passphrase (rotation, `keys init --offline-root`); never the signing keys'. */
+  LICENSOR_ROOT_PASSPHRASE: z.string().min(12, 'must be at least 12 characters').optional(),
+  /** Production mode (also NODE_ENV=production): no development root, no root key in the data folder. */
+  LICENSOR_PRODUCTION: z.enum(['on', 'off']).optional(),
+  NODE_ENV: z.string().optional(),
   LICENSOR_PRODUCT_ID: z.string().min(1).max(64).optional(),
   LICENSOR_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LICENSOR_TRUST_PROXY: z.string().optional(),
@@ -61,6 +66,9 @@ export interface Config {
   };
   adminToken: string | undefined;
   keyPassphrase: string | undefined;
+  rootPassphrase: string | undefined;
+  /** LICENSOR_PRODUCTION=on, or NODE_ENV=production unless LICENSOR_PRODUCTION=off. */
+  production: boolean;
   productId: string | undefined;
   logLevel: RawConfig['LICENSOR_LOG_LEVEL'];
   trustProxy: string | undefined;
@@ -104,6 +112,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ((c.LICENSOR_KOO_AK === undefined) !== (c.LICENSOR_KOO_SK === undefined)) {
     throw new LicensorError('CONFIG_INVALID', 'LICENSOR_KOO_AK and LICENSOR_KOO_SK must be set together');
   }
+  if (c.LICENSOR_ROOT_PASSPHRASE !== undefined && c.LICENSOR_ROOT_PASSPHRASE === c.LICENSOR_KEY_PASSPHRASE) {
+    throw new LicensorError(
+      'CONFIG_INVALID',
+      'LICENSOR_ROOT_PASSPHRASE must differ from LICENSOR_KEY_PASSPHRASE: the root (which every client trusts) has its own passphrase',
+    );
+  }
   if ((c.LICENSOR_TLS_CERT === undefined) !== (c.LICENSOR_TLS_KEY === undefined)) {
     throw new LicensorError('CONFIG_INVALID', 'LICENSOR_TLS_CERT and LICENSOR_TLS_KEY must be set together');
   }
@@ -130,6 +144,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     adminToken: c.LICENSOR_ADMIN_TOKEN,
     keyPassphrase: c.LICENSOR_KEY_PASSPHRASE,
+    rootPassphrase: c.LICENSOR_ROOT_PASSPHRASE,
+    production: c.LICENSOR_PRODUCTION ? c.LICENSOR_PRODUCTION === 'on' : c.NODE_ENV === 'production',
     productId: c.LICENSOR_PRODUCT_ID,
     logLevel: c.LICENSOR_LOG_LEVEL,
     trustProxy: c.LICENSOR_TRUST_PROXY,

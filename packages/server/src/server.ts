@@ -17,6 +17,8 @@ export interface RunningServer {
   db: Db;
   keys: KeyStore;
   keysCreated: boolean;
+  /** Why this server's keys are only fit for development (root key in the data folder), if they are. */
+  developmentRoot: string | undefined;
   close(): Promise<void>;
 }
 
@@ -25,8 +27,14 @@ export const databasePath = (config: Config) =>
 
 /** Opens storage and keys, builds the app and listens (HTTPS when LICENSOR_TLS_* are set, TLS ≥ 1.2). */
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+  // Keys first: a store that must not be used (production rules) stops the start before anything is opened.
+  const { store: keys, created: keysCreated } = KeyStore.open(join(config.dataDir, 'keys'), config.keyPassphrase, {
+    rootPassphrase: config.rootPassphrase,
+    production: config.production,
+  });
+  const developmentRoot = keys.developmentWarning();
+  if (developmentRoot) log.warn(developmentRoot);
   const db = openDatabase(databasePath(config));
-  const { store: keys, created: keysCreated } = KeyStore.open(join(config.dataDir, 'keys'), config.keyPassphrase);
   const licensor = createApp({ config, db, log, keys });
   const marketplaceWarning = marketplaceStartupWarning(config.koo);
   if (marketplaceWarning) log.warn(marketplaceWarning);
@@ -61,6 +69,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     db,
     keys,
     keysCreated,
+    developmentRoot,
     close: async () => {
       if (closed) return;
       closed = true;
