@@ -1,10 +1,19 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fingerprintFromReadings, LicenseManager, type MachineFingerprint } from '@licensor/client';
 import { createLogger, type RunningServer, startServer, testConfig } from '@licensor/server';
-import { generateLicenseCode, LicensorError } from '@licensor/shared';
+import {
+  decodeLicenseFile,
+  decryptPrivateKey,
+  generateLicenseCode,
+  issueSigningCertificate,
+  LicensorError,
+  signLicense,
+} from '@licensor/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEVELOPMENT_ROOT_PASSPHRASE } from '../packages/server/src/keys/keystore';
 
 /**
  * Issue 13, keys and transport, against the real server (listening on 127.0.0.1) and the real client library:
@@ -59,6 +68,9 @@ function client(name: string, fp: MachineFingerprint, extra: { fetch?: typeof fe
     ...extra,
   });
 }
+
+/** The one state file in a client data folder. */
+const readdirName = (folder: string) => readdirSync(folder).find((f) => f.endsWith('.json'))!;
 
 let codes = 0;
 /** A fresh family-B code registered through the admin API for PRODUCT. */
@@ -253,5 +265,57 @@ describe('two installs on one machine (item 2)', () => {
     await expect(other.activate(code)).rejects.toMatchObject({ code: 'TOO_MANY_DEVICES' });
     await first.deactivate();
     expect(await other.activate(code)).toMatchObject({ valid: true, code: 'VALID' });
+  });
+});
+
+describe('retired and expired signing keys (item 7)', () => {
+  it('an online file cannot outlive its signing certificate: a short-lived, expired leaf issues no perpetual file', async () => {
+    const code = await registeredCode(1);
+    const genuine = client('leaf-genuine', machineA);
+    await genuine.activate(code);
+    const real = decodeLicenseFile(
+      JSON.parse(readFileSync(join(dir, 'leaf-genuine', readdirName(join(dir, 'leaf-genuine'))), 'utf8')).body.license,
+    ).payload;
+    // Real files from the server end within their certificate.
+    const serverLeafEnd = Date.parse(running.keys.list().find((k) => k.current)!.notAfter);
+    expect(Date.parse(real.graceUntil!)).toBeLessThanOrEqual(serverLeafEnd);
+
+    // The attack: a leaf the root certified for one second (a key that leaked, long expired; backdating is the
+    // signer's choice), signing a file dated inside that window with a refresh deadline a century away and 999
+    // seats.
+    const rootKey = decryptPrivateKey(
+      readFileSync(join(dir, 'server', 'keys', 'root.key.pem'), 'utf8'),
+      DEVELOPMENT_ROOT_PASSPHRASE,
+    );
+    const leafStart = new Date(Date.parse(new X509Certificate(root).validFrom) + 1000);
+    const leaf = issueSigningCertificate(
+      { certificatePem: root, privateKey: rootKey },
+      { commonName: 'short-lived leaf', now: leafStart, validityDays: 1 / 86_400 },
+    );
+    while (Date.now() < leafStart.getTime() + 3000) await new Promise((r) => setTimeout(r, 100));
+    const signedAt = leafStart;
+    const century = new Date(Date.now() + 100 * 365 * 86_400_000).toISOString();
+    const forged = signLicense(
+      {
+        ...real,
+        deviceKey: undefined,
+        seats: 999,
+        expiresAt: null,
+        issuedAt: signedAt.toISOString(),
+        notBefore: signedAt.toISOString(),
+        serverTime: signedAt.toISOString(),
+        refreshBy: century,
+        graceUntil: century,
+      },
+      { keyId: leaf.keyId, certificatePem: leaf.certificatePem, privateKey: leaf.privateKey },
+    );
+    const victim = client('leaf-forged', machineA);
+    const err = await victim.importLicenseFile(forged).then(
+      () => undefined,
+      (e: unknown) => e as LicensorError,
+    );
+    expect(err?.code).toBe('FILE_SIGNATURE_INVALID');
+    expect(err?.detail?.reason).toBe('CERTIFICATE_INVALID');
+    expect((await victim.verify()).valid).toBe(false);
   });
 });

@@ -24,6 +24,8 @@ export interface Signer {
   keyId: string;
   certificatePem: string;
   privateKey: KeyObject;
+  /** When the signing certificate expires (epoch ms): no online file may outlive it. */
+  notAfter: number;
 }
 
 export interface SigningKeyInfo {
@@ -270,7 +272,12 @@ export class KeyStore {
     const keyId = readFileSync(join(this.dir, 'current'), 'utf8').trim();
     const certificatePem = this.certificate(keyId);
     const keyPem = readFileSync(join(this.signingDir, `${keyId}.key.pem`), 'utf8');
-    this.signer = { keyId, certificatePem, privateKey: decryptPrivateKey(keyPem, this.passphrase) };
+    this.signer = {
+      keyId,
+      certificatePem,
+      privateKey: decryptPrivateKey(keyPem, this.passphrase),
+      notAfter: Date.parse(new X509Certificate(certificatePem).validTo),
+    };
     return this.signer;
   }
 

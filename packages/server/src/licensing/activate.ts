@@ -32,6 +32,7 @@ import { audit, type EntitlementRow, findEntitlement, findEntitlementByCode } fr
 import { buildPayload } from './issue';
 import { learnMarketplaceCode } from './marketplace';
 import { type Policy, policyFor, seatLimit } from './policy';
+import { withinSigningCertificate } from './signing';
 import { fileStatusOf, type Verdict, verdictMessage, verdictOf } from './verdict';
 
 /** What the licensing core needs from the app: storage, keys, clock, the marketplace client, config. */
@@ -461,5 +462,6 @@ export async function activate(
   opts: ActivateOptions = {},
 ): Promise<ActivateResult> {
   const { payload, ...bound } = await bindActivation(ctx, input, opts);
-  return { ...bound, license: await signLicenseAsync(payload, ctx.keys.current()) };
+  const signer = ctx.keys.current();
+  return { ...bound, license: await signLicenseAsync(withinSigningCertificate(payload, signer), signer) };
 }

@@ -9,6 +9,19 @@ import {
 } from '@licensor/shared';
 import type { Signer } from '../keys/keystore';
 
+/**
+ * The claims clipped so that an online file (refreshBy, graceUntil) ends while the signing certificate is valid:
+ * clients refuse one that would outlive it. A key near its end thus issues shorter files; rotate before that.
+ */
+export function withinSigningCertificate(payload: LicensePayload, signer: Pick<Signer, 'notAfter'>): LicensePayload {
+  const end = signer.notAfter;
+  const clip = (iso: string | null) => (iso !== null && Date.parse(iso) > end ? new Date(end).toISOString() : iso);
+  const graceUntil = clip(payload.graceUntil);
+  const refreshBy = clip(payload.refreshBy);
+  if (graceUntil === payload.graceUntil && refreshBy === payload.refreshBy) return payload;
+  return { ...payload, refreshBy, graceUntil };
+}
+
 /** An activation-API answer: its body, and the claims of the License file it carries, if any. */
 export interface Answer {
   status: number;
@@ -46,7 +59,7 @@ export function answeredRequest(req: {
  * faster on 2 cores.)
  */
 export async function signAnswer(signer: Signer, { status, nonce, request, body, license }: Answer) {
-  if (license) body[license.field] = await signLicenseAsync(license.payload, signer);
+  if (license) body[license.field] = await signLicenseAsync(withinSigningCertificate(license.payload, signer), signer);
   const text = JSON.stringify(body);
   const { keyId, privateKey } = signer;
   return { text, header: await signResponseAsync({ status, request, nonce, body: text, keyId, privateKey }) };

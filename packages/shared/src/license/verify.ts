@@ -31,7 +31,8 @@ const CHAIN_CACHE_SIZE = 16;
 
 /**
  * Verifies License files against pinned roots: decode, certificate chain to a pinned root valid at the
- * file's `issuedAt`, `kid`, then the Ed25519 signature. Validity windows, fingerprints and status are the
+ * file's `issuedAt`, `kid`, then the Ed25519 signature; an online file's refreshBy and graceUntil must not be
+ * after its signing certificate's notAfter. Validity windows, fingerprints and status are the
  * caller's business. Verified chains are cached, so a warm verify is one Ed25519 verify plus parsing.
  */
 export class LicenseVerifier {
@@ -68,6 +69,21 @@ export class LicenseVerifier {
     // After the signature, so issuedAt is authentic: the key must have been valid when it signed, even if
     // it has since been rotated out or its certificate has expired.
     assertChainValidAt(trusted.chain, new Date(payload.issuedAt));
+    // issuedAt is the signer's claim: a key that leaked (or a short-lived leaf, backdated) could otherwise issue
+    // an online file that lives forever. An online file must end (grace included) while its leaf is valid.
+    const leafEnd = trusted.chain.windows[0]!.notAfter;
+    for (const [field, value] of [
+      ['refreshBy', payload.refreshBy],
+      ['graceUntil', payload.graceUntil],
+    ] as const) {
+      if (value !== null && Date.parse(value) > leafEnd) {
+        throw new LicensorError(
+          'CERTIFICATE_INVALID',
+          `The file's ${field} (${value}) is after its signing certificate expires (${new Date(leafEnd).toISOString()})`,
+          { field, notAfter: new Date(leafEnd).toISOString() },
+        );
+      }
+    }
     return { payload, envelope, signingKeyId: trusted.keyId };
   }
 
