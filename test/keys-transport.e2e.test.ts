@@ -1,10 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fingerprintFromReadings, LicenseManager, type MachineFingerprint } from '@licensor/client';
 import { createLogger, type RunningServer, startServer, testConfig } from '@licensor/server';
 import {
+  createRootCertificate,
   decodeLicenseFile,
   decryptPrivateKey,
   generateLicenseCode,
@@ -317,5 +319,53 @@ describe('retired and expired signing keys (item 7)', () => {
     expect(err?.code).toBe('FILE_SIGNATURE_INVALID');
     expect(err?.detail?.reason).toBe('CERTIFICATE_INVALID');
     expect((await victim.verify()).valid).toBe(false);
+  });
+});
+
+const hasTools = spawnSync('openssl', ['version']).status === 0 && spawnSync('jq', ['--version']).status === 0;
+
+describe.skipIf(!hasTools)('interop: a third party verifies a License file with openssl alone', () => {
+  const script = join(__dirname, '..', 'docs', 'verify-license-openssl.sh');
+  const verifyWithOpenssl = (file: string, rootPem: string) => {
+    const folder = mkdtempSync(join(tmpdir(), 'licensor-openssl-'));
+    try {
+      writeFileSync(join(folder, 'license.lic'), file);
+      writeFileSync(join(folder, 'root.crt.pem'), rootPem);
+      return spawnSync('sh', [script, join(folder, 'license.lic'), join(folder, 'root.crt.pem')], { encoding: 'utf8' });
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  };
+
+  it('runs the documented commands on a file the server issued, and they refuse a changed file or another root', async () => {
+    const code = await registeredCode(1);
+    await client('openssl', machineA).activate(code);
+    const file = JSON.parse(readFileSync(join(dir, 'openssl', readdirName(join(dir, 'openssl'))), 'utf8')).body
+      .license as string;
+
+    const ok = verifyWithOpenssl(file, root);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stderr).toContain('OK');
+    expect(ok.stderr).toContain('Signature Verified Successfully');
+    expect(JSON.parse(ok.stdout)).toEqual(decodeLicenseFile(file).payload);
+
+    // One changed seat count in the signed payload: the signature no longer verifies.
+    const { envelope, payload } = decodeLicenseFile(file);
+    const changed = Buffer.from(JSON.stringify({ ...payload, seats: payload.seats + 1 })).toString('base64url');
+    const tampered = [
+      '-----BEGIN LICENSOR LICENSE-----',
+      Buffer.from(JSON.stringify({ ...envelope, payload: changed })).toString('base64'),
+      '-----END LICENSOR LICENSE-----',
+      '',
+    ].join('\n');
+    const bad = verifyWithOpenssl(tampered, root);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/Signature Verification Failure/);
+
+    // Another root: the chain does not verify.
+    const other = createRootCertificate({ commonName: 'Someone else' });
+    const foreign = verifyWithOpenssl(file, other.certificatePem);
+    expect(foreign.status).not.toBe(0);
+    expect(foreign.stderr).toMatch(/unable to get local issuer certificate|verification failed/);
   });
 });
