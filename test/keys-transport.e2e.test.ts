@@ -13,6 +13,7 @@ import {
   issueSigningCertificate,
   LicensorError,
   signLicense,
+  verifyRevocationList,
 } from '@licensor/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEVELOPMENT_ROOT_PASSPHRASE } from '../packages/server/src/keys/keystore';
@@ -271,6 +272,59 @@ describe('two installs on one machine (item 2)', () => {
 });
 
 describe('retired and expired signing keys (item 7)', () => {
+  it('a root-signed revoked-key list reaches clients with check-in and GET /keys, and is honoured offline once seen', async () => {
+    const code = await registeredCode(1);
+    const a = client('revoke-a', machineA);
+    await a.activate(code);
+    const stateOf = () =>
+      JSON.parse(readFileSync(join(dir, 'revoke-a', readdirName(join(dir, 'revoke-a'))), 'utf8')).body;
+    const oldFile = stateOf().license as string;
+    const oldKey = decodeLicenseFile(oldFile).envelope.kid;
+
+    // The operator rotates and revokes the old key with the root (here in the development data folder).
+    running.keys.rotate({ rootPassphrase: DEVELOPMENT_ROOT_PASSPHRASE });
+    await expect(async () => running.keys.revoke(running.keys.current().keyId)).rejects.toMatchObject({
+      code: 'CONFLICT',
+    });
+    const list = running.keys.revoke(oldKey, { rootPassphrase: DEVELOPMENT_ROOT_PASSPHRASE });
+    expect(list.revoked).toEqual([oldKey]);
+
+    // GET /api/v1/keys carries the list and no longer offers the revoked certificate.
+    const keys = (await (await fetch(`${running.url}/api/v1/keys`)).json()) as {
+      signing: { keyId: string }[];
+      revoked: { list: string; sig: string };
+    };
+    expect(keys.signing.map((k) => k.keyId)).not.toContain(oldKey);
+    expect(verifyRevocationList(keys.revoked, [root]).revoked).toEqual([oldKey]);
+
+    // The check-in answer carries it: the client stores it and gets a file from the current key.
+    expect(await a.checkIn()).toMatchObject({ online: true, serverStatus: 'VALID', status: { valid: true } });
+    expect(verifyRevocationList(stateOf().revokedKeys, [root]).serial).toBe(list.serial);
+    expect(decodeLicenseFile(stateOf().license).envelope.kid).not.toBe(oldKey);
+
+    // Offline, after a restart: a file from the revoked key is refused, even a genuine one.
+    const restarted = client('revoke-a', machineA);
+    const refused = await restarted.importLicenseFile(oldFile).then(
+      () => undefined,
+      (e: unknown) => e as LicensorError,
+    );
+    expect(refused?.code).toBe('FILE_SIGNATURE_INVALID');
+    expect(refused?.detail?.reason).toBe('CERTIFICATE_INVALID');
+    expect(await restarted.verify()).toMatchObject({ valid: true, code: 'VALID' });
+
+    // Never downgraded: the root signs list #2; after the client has it, the server is restored from a backup
+    // holding list #1 and serves that again: the client keeps #2.
+    const first = stateOf().revokedKeys;
+    running.keys.revoke(oldKey, { rootPassphrase: DEVELOPMENT_ROOT_PASSPHRASE });
+    expect((await a.checkIn()).online).toBe(true);
+    expect(verifyRevocationList(stateOf().revokedKeys, [root]).serial).toBe(list.serial + 1);
+    writeFileSync(join(dir, 'server', 'keys', 'revoked.json'), JSON.stringify(first));
+    const served = (await (await fetch(`${running.url}/api/v1/keys`)).json()) as { revoked: unknown };
+    expect(verifyRevocationList(served.revoked, [root]).serial).toBe(list.serial);
+    expect((await a.checkIn()).online).toBe(true);
+    expect(verifyRevocationList(stateOf().revokedKeys, [root]).serial).toBe(list.serial + 1);
+  });
+
   it('an online file cannot outlive its signing certificate: a short-lived, expired leaf issues no perpetual file', async () => {
     const code = await registeredCode(1);
     const genuine = client('leaf-genuine', machineA);

@@ -15,6 +15,7 @@ import {
   newNonce,
   REQUEST_NONCE_HEADER,
   RESPONSE_SIGNATURE_HEADER,
+  type SignedRevocationList,
   signDeviceRequest,
   verifyCertificateChain,
   verifyResponse,
@@ -33,6 +34,8 @@ export interface ApiClientOptions {
   fetch?: typeof fetch;
   now?: () => number;
   timeoutMs?: number;
+  /** Called with the root-signed revoked-key list an authentic answer carried (check-in, GET /keys). */
+  onRevocations?: (signed: SignedRevocationList) => void;
 }
 
 export interface ApiRequest<T> {
@@ -91,6 +94,8 @@ export class ApiClient {
   readonly #timeoutMs: number;
   /** Verified signing keys by key id (from GET /api/v1/keys and from License files' x5c). */
   readonly #keys = new Map<string, KeyObject>();
+  readonly #onRevocations: ApiClientOptions['onRevocations'];
+  #revoked: ReadonlySet<string> = new Set();
 
   constructor(opts: ApiClientOptions) {
     this.serverUrl = normalizeServerUrl(opts.serverUrl);
@@ -98,13 +103,22 @@ export class ApiClient {
     this.#fetch = opts.fetch ?? globalThis.fetch;
     this.#now = opts.now ?? Date.now;
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.#onRevocations = opts.onRevocations;
+  }
+
+  /** Signing keys the root revoked: never used to verify an answer again. */
+  setRevokedKeys(keyIds: Iterable<string>): void {
+    this.#revoked = new Set(keyIds);
+    for (const id of this.#revoked) this.#keys.delete(id);
   }
 
   /** Trusts the leaf of a certificate chain (leaf first) if it chains to a pinned root and is valid now. */
   trustChain(chain: string[]): boolean {
     try {
       const leaf = verifyCertificateChain(chain, this.#roots, new Date(this.#now()));
-      this.#keys.set(keyIdOf(leaf.publicKey), leaf.publicKey);
+      const keyId = keyIdOf(leaf.publicKey);
+      if (this.#revoked.has(keyId)) return false;
+      this.#keys.set(keyId, leaf.publicKey);
       return true;
     } catch {
       return false;
@@ -131,13 +145,14 @@ export class ApiClient {
       try {
         const leaf = verifyCertificateChain(chain, this.#roots, new Date(this.#now()));
         // The listed id must be the certificate's own, or a certificate could be filed under another key's id.
-        if (keyIdOf(leaf.publicKey) === keyId) this.#keys.set(keyId, leaf.publicKey);
+        if (keyIdOf(leaf.publicKey) === keyId && !this.#revoked.has(keyId)) this.#keys.set(keyId, leaf.publicKey);
       } catch {
         // Not ours, expired or malformed: never used to verify anything.
       }
     }
     // The list itself is authentic only if signed by one of the keys it vouches for (each rooted above).
     this.#verify({ method: 'GET', path: '/api/v1/keys' }, status, nonce, bytes, signature);
+    if (parsed.data.revoked) this.#onRevocations?.(parsed.data.revoked);
   }
 
   async request<T>(req: ApiRequest<T>): Promise<ApiResponse<T>> {
@@ -165,6 +180,8 @@ export class ApiClient {
           issues: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`),
         });
       }
+      const revoked = (parsed.data as { revokedKeys?: SignedRevocationList } | null)?.revokedKeys;
+      if (revoked) this.#onRevocations?.(revoked);
       return { data: parsed.data, status, serverTs };
     }
     const error = apiErrorSchema.safeParse(json);

@@ -20,7 +20,10 @@ import {
   newNonce,
   normalizeLicenseCode,
   offlineRequestSchema,
+  type RevocationList,
+  type SignedRevocationList,
   toLicensorError,
+  verifyRevocationList,
 } from '@licensor/shared';
 import { z } from 'zod';
 import { ApiClient, normalizeServerUrl } from './api';
@@ -162,6 +165,8 @@ export class LicenseManager {
   readonly #apis = new Map<string, ApiClient>();
   #fp: MachineFingerprint | undefined;
   #body: StateBody | undefined;
+  /** The newest root-signed revoked-key list seen (state or server), by serial. */
+  #revocations: { serial: number; signed: SignedRevocationList } | undefined;
   #tampered: string | undefined;
   #loaded = false;
   #patientReadDone = false;
@@ -390,6 +395,9 @@ export class LicenseManager {
   }
 
   #save(body: StateBody): void {
+    // The newest revoked-key list seen survives every save: a state is never written with an older one.
+    const seen = this.#revocations;
+    if (seen && seen.serial > this.#revocationSerial(body.revokedKeys)) body = { ...body, revokedKeys: seen.signed };
     this.#store.save(body, this.#fp!);
     this.#body = body;
     this.#tampered = undefined;
@@ -409,7 +417,36 @@ export class LicenseManager {
     return status;
   }
 
+  /** The serial of a stored list (0 for none, or one that does not verify under the pinned roots). */
+  #revocationSerial(signed: SignedRevocationList | undefined): number {
+    if (!signed) return 0;
+    try {
+      return verifyRevocationList(signed, this.#opts.roots).serial;
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * Takes a revoked-key list from an authentic answer (or the state): verified under the pinned roots, kept only
+   * if newer than what this install has seen, then honoured by the License verifier and the API clients.
+   */
+  #learnRevocations(signed: SignedRevocationList | undefined): void {
+    if (!signed || (this.#revocations && this.#revocations.signed.list === signed.list)) return;
+    let list: RevocationList;
+    try {
+      list = verifyRevocationList(signed, this.#opts.roots);
+    } catch {
+      return; // not from our root: ignored
+    }
+    if (this.#revocations && list.serial <= this.#revocations.serial) return;
+    this.#revocations = { serial: list.serial, signed };
+    this.#verifier.setRevokedKeys(list.revoked);
+    for (const api of this.#apis.values()) api.setRevokedKeys(list.revoked);
+  }
+
   #evaluate(body: StateBody, license: string, extra: Partial<EvaluateInput> = {}): Evaluation {
+    this.#learnRevocations(body.revokedKeys);
     const devicePublicKeys = [body.device?.publicKey, body.pendingDevice?.publicKey].filter(
       (k): k is string => k !== undefined,
     );
@@ -481,7 +518,11 @@ export class LicenseManager {
         fetch: this.#opts.fetch,
         now: this.#now,
         timeoutMs: this.#opts.requestTimeoutMs,
+        onRevocations: (signed) => this.#learnRevocations(signed),
       });
+      if (this.#revocations) {
+        api.setRevokedKeys(verifyRevocationList(this.#revocations.signed, this.#opts.roots).revoked);
+      }
       this.#apis.set(url, api);
     }
     // The stored License's signing certificate usually also signs responses: no /keys round trip needed.

@@ -42,7 +42,13 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { COMPONENT_NAMES, canonicalize, entitlementSummarySchema, LicensorError } from '@licensor/shared';
+import {
+  COMPONENT_NAMES,
+  canonicalize,
+  entitlementSummarySchema,
+  LicensorError,
+  signedRevocationListSchema,
+} from '@licensor/shared';
 import { z } from 'zod';
 import type { MachineFingerprint } from './fingerprint';
 
@@ -85,6 +91,8 @@ export const stateBodySchema = z.object({
   /** The server's last verdict when it locked the license without sending a file (e.g. REVOKED). */
   verdict: verdictSchema.optional(),
   entitlement: entitlementSummarySchema.optional(),
+  /** The newest root-signed list of revoked signing keys seen from the server (never replaced by an older one). */
+  revokedKeys: signedRevocationListSchema.optional(),
 });
 export type StateBody = z.infer<typeof stateBodySchema>;
 

@@ -7,6 +7,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +19,10 @@ import {
   issueSigningCertificate,
   keyIdOf,
   LicensorError,
+  type RevocationList,
+  type SignedRevocationList,
+  signRevocationList,
+  verifyRevocationList,
 } from '@licensor/shared';
 
 export interface Signer {
@@ -303,6 +308,74 @@ export class KeyStore {
         };
       })
       .sort((a, b) => a.notBefore.localeCompare(b.notBefore));
+  }
+
+  private get revokedPath() {
+    return join(this.dir, 'revoked.json');
+  }
+
+  #revocations: { mtimeMs: number; signed: SignedRevocationList } | undefined;
+
+  /** The root-signed list of revoked signing keys, if the root ever revoked one (re-read when the file changes). */
+  revocations(): SignedRevocationList | undefined {
+    let mtimeMs: number;
+    try {
+      mtimeMs = statSync(this.revokedPath).mtimeMs;
+    } catch {
+      return undefined;
+    }
+    if (this.#revocations?.mtimeMs !== mtimeMs) {
+      const signed = JSON.parse(readFileSync(this.revokedPath, 'utf8')) as SignedRevocationList;
+      verifyRevocationList(signed, [this.rootCertificatePem]); // a damaged file must not reach clients
+      this.#revocations = { mtimeMs, signed };
+    }
+    return this.#revocations.signed;
+  }
+
+  /** Key ids on the current revocation list. */
+  revokedKeyIds(): string[] {
+    const signed = this.revocations();
+    return signed ? verifyRevocationList(signed, [this.rootCertificatePem]).revoked : [];
+  }
+
+  /**
+   * Adds a signing key to the root-signed revocation list (needs the root key, like rotation). The current key
+   * cannot be revoked: rotate first, so the server always has a key clients still accept.
+   */
+  revoke(keyId: string, opts: { rootKeyFile?: string; rootPassphrase?: string; now?: Date } = {}): RevocationList {
+    this.certificate(keyId); // must be one of ours
+    const currentId = readFileSync(join(this.dir, 'current'), 'utf8').trim();
+    if (keyId === currentId) {
+      throw new LicensorError(
+        'CONFLICT',
+        `${keyId} is the current signing key: rotate first (licensor keys rotate), then revoke it`,
+      );
+    }
+    const keyFile = opts.rootKeyFile ?? this.rootKeyPath;
+    if (!existsSync(keyFile)) {
+      throw new LicensorError(
+        'KEY_NOT_FOUND',
+        `Root private key not found at ${keyFile}. The root is kept offline: pass --root-key <file> to revoke.`,
+      );
+    }
+    const rootKey = decryptPrivateKey(readFileSync(keyFile, 'utf8'), opts.rootPassphrase ?? this.rootPassphrase);
+    const previous = this.revocations();
+    const before = previous ? verifyRevocationList(previous, [this.rootCertificatePem]) : undefined;
+    const list: RevocationList = {
+      v: 1,
+      serial: (before?.serial ?? 0) + 1,
+      issuedAt: (opts.now ?? new Date()).toISOString(),
+      revoked: [...new Set([...(before?.revoked ?? []), keyId])].sort(),
+    };
+    const signed = signRevocationList(list, rootKey);
+    verifyRevocationList(signed, [this.rootCertificatePem]); // the root key must match the pinned certificate
+    const tmp = `${this.revokedPath}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(signed));
+    renameSync(tmp, this.revokedPath);
+    // A revoked key signs nothing again, even from this folder.
+    rmSync(join(this.signingDir, `${keyId}.key.pem`), { force: true });
+    this.#revocations = undefined;
+    return list;
   }
 
   /**

@@ -153,7 +153,7 @@ export interface CheckInOutcome {
  * caller signs the file from `license` once the commit is durable.
  */
 export function checkIn(
-  ctx: Pick<LicensingContext, 'db' | 'now' | 'config'>,
+  ctx: Pick<LicensingContext, 'db' | 'now' | 'config' | 'keys'>,
   device: AuthenticatedDevice,
   request: CheckInRequest,
 ): CheckInOutcome {
@@ -163,7 +163,9 @@ export function checkIn(
   consumeNonce(db, device);
   const activation = findActivation(db, device.activation.id)!;
   const ent = findEntitlement(db, activation.entitlement_id);
-  const base = { serverTime: at };
+  // Every check-in answer carries the root's list of revoked signing keys, so devices learn it as they check in.
+  const revokedKeys = ctx.keys.revocations();
+  const base = { serverTime: at, ...(revokedKeys ? { revokedKeys } : {}) };
   if (!ent || activation.status === 'released') {
     return respond({
       ...base,

@@ -176,10 +176,16 @@ export function activationApi(
       limits: [],
       handle: () => {
         const current = ctx.keys.current().keyId;
-        if (keysBody?.current !== current) {
+        const revoked = ctx.keys.revocations();
+        if (keysBody?.current !== current || keysBody.revoked !== revoked) {
+          const revokedIds = new Set(ctx.keys.revokedKeyIds());
           keysBody = {
             current,
-            signing: ctx.keys.list().map((k) => ({ keyId: k.keyId, certificatePem: ctx.keys.certificate(k.keyId) })),
+            signing: ctx.keys
+              .list()
+              .filter((k) => !revokedIds.has(k.keyId))
+              .map((k) => ({ keyId: k.keyId, certificatePem: ctx.keys.certificate(k.keyId) })),
+            ...(revoked ? { revoked } : {}),
           };
         }
         return keysBody;

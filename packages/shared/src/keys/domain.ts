@@ -12,6 +12,7 @@ export const SIGNATURE_DOMAINS = [
   'offline-request',
   'offline-response',
   'device-request',
+  'key-revocations',
 ] as const;
 export type SignatureDomain = (typeof SIGNATURE_DOMAINS)[number];
 

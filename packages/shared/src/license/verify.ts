@@ -39,6 +39,7 @@ export class LicenseVerifier {
   readonly #roots: X509Certificate[];
   readonly #algorithms: ReadonlySet<string>;
   readonly #chains = new Map<string, TrustedChain>();
+  #revoked: ReadonlySet<string> = new Set();
 
   constructor(opts: LicenseVerifierOptions) {
     this.#roots = parsePinnedRoots(opts?.roots);
@@ -52,6 +53,11 @@ export class LicenseVerifier {
     this.#algorithms = new Set(algorithms);
   }
 
+  /** Signing key ids to refuse from now on (the ids of a verified, root-signed revocation list). */
+  setRevokedKeys(keyIds: Iterable<string>): void {
+    this.#revoked = new Set(keyIds);
+  }
+
   verify(text: string | Uint8Array): VerifiedLicenseFile {
     const { envelope, payload } = decodeLicenseFile(text);
     if (!this.#algorithms.has(envelope.alg)) {
@@ -60,6 +66,12 @@ export class LicenseVerifier {
       });
     }
     const trusted = this.#trustedChain(envelope.x5c);
+    if (this.#revoked.has(trusted.keyId)) {
+      throw new LicensorError('CERTIFICATE_INVALID', `The signing key ${trusted.keyId} has been revoked by the root`, {
+        keyId: trusted.keyId,
+        revoked: true,
+      });
+    }
     if (envelope.kid !== trusted.keyId) {
       throw new LicensorError('FILE_SIGNATURE_INVALID', 'The key id does not match the signing certificate');
     }

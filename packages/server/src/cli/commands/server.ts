@@ -193,6 +193,17 @@ function keysRotate(s: Session, opts: { rootKey?: string; rootPassphraseEnv?: st
   );
 }
 
+function keysRevoke(s: Session, keyId: string, opts: { rootKey?: string }) {
+  const list = s.keys().revoke(keyId, { rootKeyFile: opts.rootKey });
+  s.print({ revoked: list }, () =>
+    [
+      `Signing key ${keyId} is revoked (list #${list.serial}, ${list.revoked.length} key(s)); its private key is deleted here.`,
+      'Clients learn the list at their next check-in (and from GET /api/v1/keys) and from then on refuse files and answers signed by it, offline too.',
+      'Devices holding a file from that key get a fresh one at check-in; offline-activated devices need a new offline response.',
+    ].join('\n'),
+  );
+}
+
 function keysShow(s: Session) {
   const keys = s.keys();
   const list = keys.list();
@@ -248,5 +259,11 @@ export function registerServerCommands(program: Command, run: Runner, io: CliIo)
       'environment variable holding the root key passphrase (default: LICENSOR_ROOT_PASSPHRASE)',
     )
     .action(run((s, opts: { rootKey?: string; rootPassphraseEnv?: string }) => keysRotate(s, opts)));
+  keys
+    .command('revoke')
+    .description('add a (retired) signing key to the root-signed revoked-key list that clients honour')
+    .argument('<key-id>', 'the signing key id (see keys show); rotate first if it is the current one')
+    .option('--root-key <file>', 'root private key kept offline (default: keys/root.key.pem); LICENSOR_ROOT_PASSPHRASE')
+    .action(run((s, keyId: string, opts: { rootKey?: string }) => keysRevoke(s, keyId, opts)));
   keys.command('show').description('root key id and signing keys with their validity').action(run(keysShow));
 }
