@@ -8,6 +8,7 @@ import {
   encryptPrivateKey,
   LicenseVerifier,
   offlineRequestSchema,
+  verifyRevocationList,
 } from '@licensor/shared';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -257,6 +258,23 @@ describe('keys', () => {
     expect(existsSync(join(keys, '.passphrase'))).toBe(false);
     // The keys now open with the configured passphrases: rotation decrypts the root and writes a signing key.
     expect((await cli(['keys', 'rotate'], { env })).code).toBe(0);
+  });
+
+  it('revokes a retired signing key with the root, never the current one', async () => {
+    const env = { LICENSOR_ROOT_PASSPHRASE: ROOT_PASS };
+    expect((await cli(['keys', 'init'], { env })).code).toBe(0);
+    const retired = (await cli(['--json', 'keys', 'show'], { env })).json().signingKeys[0].keyId;
+    const current = await cli(['keys', 'revoke', retired], { env });
+    expect(current.code).toBe(EXIT.invalidInput);
+    expect(current.err).toContain('rotate first');
+    expect((await cli(['keys', 'rotate'], { env })).code).toBe(0);
+    const revoked = await cli(['--json', 'keys', 'revoke', retired], { env });
+    expect(revoked.code).toBe(0);
+    expect(revoked.json().revoked).toMatchObject({ serial: 1, revoked: [retired] });
+    const root = readFileSync(join(dir, 'keys', 'root.crt.pem'), 'utf8');
+    const signed = JSON.parse(readFileSync(join(dir, 'keys', 'revoked.json'), 'utf8'));
+    expect(verifyRevocationList(signed, [root]).revoked).toEqual([retired]);
+    expect((await cli(['keys', 'revoke', 'no-such-key'], { env })).code).toBe(EXIT.notFound);
   });
 
   it('needs keys before showing them', async () => {
