@@ -67,7 +67,14 @@ describe('benchmark floor endpoints', () => {
     const file = new LicenseVerifier({ roots: [rootPem()] }).verify(answer.license);
     expect(file.payload.lid).toBe(answer.activationId);
     expect(
-      verifyResponse({ header: res.signature, status: 200, nonce: '', body: res.text, publicKeyFor }),
+      verifyResponse({
+        header: res.signature,
+        status: 200,
+        request: { method: 'POST', path: '/floor/activations' },
+        nonce: '',
+        body: res.text,
+        publicKeyFor,
+      }),
     ).toBeTruthy();
     expect(rows()).toBe(before + 1);
   });
@@ -86,7 +93,14 @@ describe('benchmark floor endpoints', () => {
     const answer = JSON.parse(res.text) as { license: string };
     expect(new LicenseVerifier({ roots: [rootPem()] }).verify(answer.license).payload.lid).toBe('k0_0');
     expect(
-      verifyResponse({ header: res.signature, status: 200, nonce: '', body: res.text, publicKeyFor }),
+      verifyResponse({
+        header: res.signature,
+        status: 200,
+        request: { method: 'POST', path: good!.path, activationId: 'k0_0' },
+        nonce: '',
+        body: res.text,
+        publicKeyFor,
+      }),
     ).toBeTruthy();
     expect(rows()).toBe(before + 1);
   });

@@ -120,7 +120,7 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
     ).toBe(1);
 
     const code = `PLCC${uid()}`;
-    expect((await admin(base, 'POST', '/codes', { code, seats: 2 })).status).toBe(201);
+    expect((await admin(base, 'POST', '/codes', { code, productId: 'P1', seats: 2 })).status).toBe(201);
     const orderId = `CC-B-${uid()}`;
     const body = {
       activity: 'refreshLicenseCode',
@@ -207,7 +207,7 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
 
   it('code registration: exactly one 201, every duplicate a 200 with the same code', async () => {
     const code = `PLCC${uid()}`;
-    const answers = await all(N, () => admin(base, 'POST', '/codes', { code, seats: 4 }));
+    const answers = await all(N, () => admin(base, 'POST', '/codes', { code, productId: 'P1', seats: 4 }));
     expect(tally(answers, (a) => String(a.status))).toEqual({ '201': 1, '200': N - 1 });
     expect(count('SELECT COUNT(*) AS n FROM entitlements WHERE code = ?', [code])).toBe(1);
     expect(
@@ -281,7 +281,7 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
 
   it('a scheme-B request replayed N times (same nonce) is applied once', async () => {
     const code = `PLCC${uid()}`;
-    await admin(base, 'POST', '/codes', { code, seats: 1 });
+    await admin(base, 'POST', '/codes', { code, productId: 'P1', seats: 1 });
     const raw = JSON.stringify({ activity: 'updateLicenseCodeStatus', license: code, status: 'FREEZE' });
     const url = koo.postUrl(raw);
     const answers = await all(N, () =>
@@ -327,7 +327,7 @@ describe('idempotency across two server processes on one database', () => {
     const license = String(orders[0]!.json.license);
 
     const code = `PLTWO${uid()}`;
-    const regs = await all(M, (i) => admin(servers[i % 2]!.url, 'POST', '/codes', { code }));
+    const regs = await all(M, (i) => admin(servers[i % 2]!.url, 'POST', '/codes', { code, productId: 'P1' }));
     expect(tally(regs, (a) => String(a.status))).toEqual({ '201': 1, '200': M - 1 });
 
     const same = new Device(`two-same-${uid()}`);

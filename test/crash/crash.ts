@@ -324,7 +324,11 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
       5,
       async () => {
         const code = `PLCRASH${String(next()).padStart(8, '0')}`;
-        const a = await until('register code', () => admin(base, 'POST', '/codes', { code, seats: 2 }), apiRetry);
+        const a = await until(
+          'register code',
+          () => admin(base, 'POST', '/codes', { code, productId: 'P1', seats: 2 }),
+          apiRetry,
+        );
         if (a.status !== 201 && a.status !== 200) return fail(`register ${code}: ${a.status} ${a.text}`);
         stats.acknowledged++;
         codes.set(code, { status: 'active', renewals: [] });

@@ -94,7 +94,7 @@ export async function writeProbes(base: string, tag: string, sim: { addOrder(o: 
   });
   const instanceId = String(setupOrder.json.instanceId);
   const license = String(setupOrder.json.license);
-  await admin(base, 'POST', '/codes', { code: `PLSTORAGE${tag}0`, seats: 1 });
+  await admin(base, 'POST', '/codes', { code: `PLSTORAGE${tag}0`, productId: 'P1', seats: 1 });
   const existing = new Device(`storage-${tag}-existing`);
   const activated = await existing.activate(base, license);
   const activationId = String(activated.json.activationId);
@@ -149,7 +149,7 @@ export async function writeProbes(base: string, tag: string, sim: { addOrder(o: 
     },
     {
       name: 'admin: register code',
-      send: () => admin(base, 'POST', '/codes', { code: `PLSTORAGE${tag}1`, seats: 1 }),
+      send: () => admin(base, 'POST', '/codes', { code: `PLSTORAGE${tag}1`, productId: 'P1', seats: 1 }),
       succeeded: apiOk,
       storageError: apiErr,
     },

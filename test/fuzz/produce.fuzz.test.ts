@@ -77,7 +77,7 @@ beforeAll(async () => {
   await call(`${base}/api/admin/v1/codes`, {
     method: 'POST',
     headers: { authorization: 'Bearer admin-test-token', 'content-type': 'application/json' },
-    body: JSON.stringify({ code: 'PLFUZZ0001', seats: 2 }),
+    body: JSON.stringify({ code: 'PLFUZZ0001', productId: 'P1', seats: 2 }),
   });
   templatesGet.push(
     {

@@ -5,6 +5,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import {
+  type AnsweredRequest,
   apiErrorSchema,
   DEVICE_SIGNATURE_HEADER,
   isLicensorCode,
@@ -14,6 +15,7 @@ import {
   newNonce,
   REQUEST_NONCE_HEADER,
   RESPONSE_SIGNATURE_HEADER,
+  type SignedRevocationList,
   signDeviceRequest,
   verifyCertificateChain,
   verifyResponse,
@@ -32,6 +34,8 @@ export interface ApiClientOptions {
   fetch?: typeof fetch;
   now?: () => number;
   timeoutMs?: number;
+  /** Called with the root-signed revoked-key list an authentic answer carried (check-in, GET /keys). */
+  onRevocations?: (signed: SignedRevocationList) => void;
 }
 
 export interface ApiRequest<T> {
@@ -50,7 +54,16 @@ export interface ApiResponse<T> {
   serverTs: number;
 }
 
-/** Base URL without trailing slash; only http(s) is accepted. */
+/** Hosts that never leave this machine: the only ones a plain-http server URL may name. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/**
+ * Base URL without trailing slash. Only https:// is accepted, and http:// for this machine (loopback: a local
+ * test server): in clear text an on-path attacker sees every code and device and can withhold any answer.
+ */
 export function normalizeServerUrl(url: string): string {
   let parsed: URL;
   try {
@@ -60,6 +73,12 @@ export function normalizeServerUrl(url: string): string {
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
     throw new LicensorError('INVALID_INPUT', `The server URL must start with https:// (got ${parsed.protocol})`);
+  }
+  if (parsed.protocol === 'http:' && !isLoopbackHost(parsed.hostname)) {
+    throw new LicensorError(
+      'INVALID_INPUT',
+      `The server URL ${parsed.origin} uses plain http://, which anyone on the network path can read and alter. Use https://${parsed.host} (http:// is accepted only for this machine: localhost, 127.0.0.1, [::1]).`,
+    );
   }
   if (parsed.username || parsed.password || parsed.search || parsed.hash) {
     throw new LicensorError('INVALID_INPUT', 'The server URL must not contain credentials, a query or a fragment');
@@ -75,6 +94,8 @@ export class ApiClient {
   readonly #timeoutMs: number;
   /** Verified signing keys by key id (from GET /api/v1/keys and from License files' x5c). */
   readonly #keys = new Map<string, KeyObject>();
+  readonly #onRevocations: ApiClientOptions['onRevocations'];
+  #revoked: ReadonlySet<string> = new Set();
 
   constructor(opts: ApiClientOptions) {
     this.serverUrl = normalizeServerUrl(opts.serverUrl);
@@ -82,13 +103,22 @@ export class ApiClient {
     this.#fetch = opts.fetch ?? globalThis.fetch;
     this.#now = opts.now ?? Date.now;
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.#onRevocations = opts.onRevocations;
+  }
+
+  /** Signing keys the root revoked: never used to verify an answer again. */
+  setRevokedKeys(keyIds: Iterable<string>): void {
+    this.#revoked = new Set(keyIds);
+    for (const id of this.#revoked) this.#keys.delete(id);
   }
 
   /** Trusts the leaf of a certificate chain (leaf first) if it chains to a pinned root and is valid now. */
   trustChain(chain: string[]): boolean {
     try {
       const leaf = verifyCertificateChain(chain, this.#roots, new Date(this.#now()));
-      this.#keys.set(keyIdOf(leaf.publicKey), leaf.publicKey);
+      const keyId = keyIdOf(leaf.publicKey);
+      if (this.#revoked.has(keyId)) return false;
+      this.#keys.set(keyId, leaf.publicKey);
       return true;
     } catch {
       return false;
@@ -115,13 +145,14 @@ export class ApiClient {
       try {
         const leaf = verifyCertificateChain(chain, this.#roots, new Date(this.#now()));
         // The listed id must be the certificate's own, or a certificate could be filed under another key's id.
-        if (keyIdOf(leaf.publicKey) === keyId) this.#keys.set(keyId, leaf.publicKey);
+        if (keyIdOf(leaf.publicKey) === keyId && !this.#revoked.has(keyId)) this.#keys.set(keyId, leaf.publicKey);
       } catch {
         // Not ours, expired or malformed: never used to verify anything.
       }
     }
     // The list itself is authentic only if signed by one of the keys it vouches for (each rooted above).
-    this.#verify(status, nonce, bytes, signature);
+    this.#verify({ method: 'GET', path: '/api/v1/keys' }, status, nonce, bytes, signature);
+    if (parsed.data.revoked) this.#onRevocations?.(parsed.data.revoked);
   }
 
   async request<T>(req: ApiRequest<T>): Promise<ApiResponse<T>> {
@@ -131,13 +162,15 @@ export class ApiClient {
     if (!signature) throw this.#unsigned(status);
     let serverTs: number;
     const seen = { unknownKey: false };
+    // The answer must be signed for this very request: an answer to another endpoint or activation is refused.
+    const answered = { method: req.method, path: req.path, activationId: req.device?.activationId ?? '' };
     try {
-      serverTs = this.#verify(status, nonce, bytes, signature, seen);
+      serverTs = this.#verify(answered, status, nonce, bytes, signature, seen);
     } catch (err) {
       // A key rotated since we last looked: fetch the current list once, then verify again.
       if (!seen.unknownKey) throw err;
       await this.refreshKeys();
-      serverTs = this.#verify(status, nonce, bytes, signature);
+      serverTs = this.#verify(answered, status, nonce, bytes, signature);
     }
     const json = this.#json(bytes);
     if (status >= 200 && status < 300) {
@@ -147,6 +180,8 @@ export class ApiClient {
           issues: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`),
         });
       }
+      const revoked = (parsed.data as { revokedKeys?: SignedRevocationList } | null)?.revokedKeys;
+      if (revoked) this.#onRevocations?.(revoked);
       return { data: parsed.data, status, serverTs };
     }
     const error = apiErrorSchema.safeParse(json);
@@ -238,10 +273,18 @@ export class ApiClient {
     );
   }
 
-  #verify(status: number, nonce: string, bytes: Buffer, signature: string, seen?: { unknownKey: boolean }): number {
+  #verify(
+    request: AnsweredRequest,
+    status: number,
+    nonce: string,
+    bytes: Buffer,
+    signature: string,
+    seen?: { unknownKey: boolean },
+  ): number {
     return verifyResponse({
       header: signature,
       status,
+      request,
       nonce,
       body: bytes,
       publicKeyFor: (kid) => {

@@ -20,8 +20,11 @@ import {
   newNonce,
   normalizeLicenseCode,
   offlineRequestSchema,
+  type RevocationList,
+  type SignedRevocationList,
   toLicensorError,
   type VerdictPayload,
+  verifyRevocationList,
 } from '@licensor/shared';
 import { z } from 'zod';
 import { AnchorStore, defaultAnchorDir } from './anchor';
@@ -175,6 +178,8 @@ export class LicenseManager {
   readonly #apis = new Map<string, ApiClient>();
   #fp: MachineFingerprint | undefined;
   #body: StateBody | undefined;
+  /** The newest root-signed revoked-key list seen (state or server), by serial. */
+  #revocations: { serial: number; signed: SignedRevocationList } | undefined;
   #tampered: string | undefined;
   /** Set when the loaded state is older than this install's anti-rollback anchor. */
   #rolledBack: { state: number; anchor: number } | undefined;
@@ -443,6 +448,9 @@ export class LicenseManager {
    */
   async #save(body: StateBody, opts: { online?: boolean } = {}): Promise<void> {
     if (this.#rolledBack && !opts.online) throw this.#rollbackError();
+    // The newest revoked-key list seen survives every save: a state is never written with an older one.
+    const seen = this.#revocations;
+    if (seen && seen.serial > this.#revocationSerial(body.revokedKeys)) body = { ...body, revokedKeys: seen.signed };
     const generation = Math.max(body.generation ?? 0, this.#anchorGeneration) + 1;
     const next: StateBody = { ...body, generation };
     this.#store.save(next, this.#fp!);
@@ -495,7 +503,36 @@ export class LicenseManager {
     return status;
   }
 
+  /** The serial of a stored list (0 for none, or one that does not verify under the pinned roots). */
+  #revocationSerial(signed: SignedRevocationList | undefined): number {
+    if (!signed) return 0;
+    try {
+      return verifyRevocationList(signed, this.#opts.roots).serial;
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * Takes a revoked-key list from an authentic answer (or the state): verified under the pinned roots, kept only
+   * if newer than what this install has seen, then honoured by the License verifier and the API clients.
+   */
+  #learnRevocations(signed: SignedRevocationList | undefined): void {
+    if (!signed || (this.#revocations && this.#revocations.signed.list === signed.list)) return;
+    let list: RevocationList;
+    try {
+      list = verifyRevocationList(signed, this.#opts.roots);
+    } catch {
+      return; // not from our root: ignored
+    }
+    if (this.#revocations && list.serial <= this.#revocations.serial) return;
+    this.#revocations = { serial: list.serial, signed };
+    this.#verifier.setRevokedKeys(list.revoked);
+    for (const api of this.#apis.values()) api.setRevokedKeys(list.revoked);
+  }
+
   #evaluate(body: StateBody, license: string, extra: Partial<EvaluateInput> = {}): Evaluation {
+    this.#learnRevocations(body.revokedKeys);
     const devicePublicKeys = [body.device?.publicKey, body.pendingDevice?.publicKey].filter(
       (k): k is string => k !== undefined,
     );
@@ -578,7 +615,11 @@ export class LicenseManager {
         fetch: this.#opts.fetch,
         now: this.#now,
         timeoutMs: this.#opts.requestTimeoutMs,
+        onRevocations: (signed) => this.#learnRevocations(signed),
       });
+      if (this.#revocations) {
+        api.setRevokedKeys(verifyRevocationList(this.#revocations.signed, this.#opts.roots).revoked);
+      }
       this.#apis.set(url, api);
     }
     // The stored License's signing certificate usually also signs responses: no /keys round trip needed.

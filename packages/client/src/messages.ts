@@ -197,6 +197,16 @@ const ERROR_TEXTS: Partial<Record<ErrorCode, Texts>> = {
     en: { title: 'KooGallery rejected this license code.', action: 'Check the code and its order on KooGallery.' },
     zh: { title: '云商店拒绝了此授权码。', action: '请在云商店核对授权码及其订单。' },
   },
+  MARKETPLACE_NOT_CONFIGURED: {
+    en: {
+      title: "The vendor's license server is not set up to confirm KooGallery license codes.",
+      action: 'This is not a problem with your code. Contact the vendor; trying again will not help until they fix it.',
+    },
+    zh: {
+      title: '软件商的许可证服务器尚未配置云商店授权码校验。',
+      action: '这不是您的授权码的问题。请联系软件商；在其修复之前重试无效。',
+    },
+  },
   FILE_MALFORMED: {
     en: { title: 'The file is not a valid Licensor file.', action: 'Check that you picked the right file.' },
     zh: { title: '该文件不是有效的 Licensor 文件。', action: '请确认选择了正确的文件。' },

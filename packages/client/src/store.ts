@@ -42,7 +42,13 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { COMPONENT_NAMES, canonicalize, entitlementSummarySchema, LicensorError } from '@licensor/shared';
+import {
+  COMPONENT_NAMES,
+  canonicalize,
+  entitlementSummarySchema,
+  LicensorError,
+  signedRevocationListSchema,
+} from '@licensor/shared';
 import { z } from 'zod';
 import type { MachineFingerprint } from './fingerprint';
 
@@ -99,6 +105,8 @@ export const stateBodySchema = z.object({
   generation: z.number().int().nonnegative().optional(),
   /** Components the state key is wrapped under (kept by the store: see `StateStore.#wrappingFor`). */
   wrappedUnder: z.array(z.string().max(32)).max(16).optional(),
+  /** The newest root-signed list of revoked signing keys seen from the server (never replaced by an older one). */
+  revokedKeys: signedRevocationListSchema.optional(),
 });
 export type StateBody = z.infer<typeof stateBodySchema>;
 

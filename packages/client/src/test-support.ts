@@ -15,6 +15,7 @@ import {
   createRootCertificate,
   DEVICE_SIGNATURE_HEADER,
   devicePublicKeyHash,
+  deviceSignatureActivation,
   type HashedComponents,
   importDevicePublicKey,
   issueSigningCertificate,
@@ -257,6 +258,11 @@ export class FakeServer {
     const signer = this.rogueSigner ?? this.signer;
     const signature = signResponse({
       status,
+      request: {
+        method: req.method ?? 'GET',
+        path: (req.url ?? '').split('?')[0]!,
+        activationId: deviceSignatureActivation(req.headers[DEVICE_SIGNATURE_HEADER] as string | undefined),
+      },
       nonce: this.wrongNonce ? `${nonce.slice(0, -1)}${nonce.endsWith('0') ? '1' : '0'}` : nonce,
       body,
       keyId: signer.keyId,

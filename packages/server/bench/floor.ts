@@ -15,6 +15,7 @@ import express from 'express';
 import { openDatabase } from '../src/db/database';
 import { KeyStore } from '../src/keys/keystore';
 import { DEFAULT_POLICY } from '../src/licensing/policy';
+import { answeredRequest } from '../src/licensing/signing';
 
 /**
  * The floor of the activation API's work, per scenario: an Express route doing exactly the irreducible work of
@@ -76,11 +77,12 @@ function payload(lid: string, components: Record<string, string[]>, deviceKey: s
   };
 }
 
-const send = async (res: express.Response, nonce: string, body: object) => {
+const send = async (req: express.Request, res: express.Response, nonce: string, body: object) => {
   const text = JSON.stringify(body);
   const header = await signResponseAsync({
     status: 200,
     nonce,
+    request: answeredRequest(req),
     body: text,
     keyId: signer.keyId,
     privateKey: signer.privateKey,
@@ -107,7 +109,7 @@ app.post('/floor/activations', rawBody, async (req, res) => {
     payload(id, input.fingerprint.components, devicePublicKeyHash(input.devicePublicKey)),
     signer,
   );
-  await send(res, '', { activationId: id, license, status: 'VALID' });
+  await send(req, res, '', { activationId: id, license, status: 'VALID' });
 });
 
 app.post('/floor/activations/:id/check-in', rawBody, async (req, res) => {
@@ -126,7 +128,7 @@ app.post('/floor/activations/:id/check-in', rawBody, async (req, res) => {
   });
   await db.batched(() => insert(id, `${signature.nonce} ${signature.ts} ${input.appVersion ?? ''}`));
   const license = await signLicenseAsync(payload(id, device.components, device.keyHash), signer);
-  await send(res, '', { status: 'VALID', license });
+  await send(req, res, '', { status: 'VALID', license });
 });
 
 // Readiness probe for the bench harness (not measured).

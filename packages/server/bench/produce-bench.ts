@@ -62,7 +62,7 @@ export async function produceMix(server: Child): Promise<(req: autocannon.Reques
       await fetch(`${server.url}/api/admin/v1/codes`, {
         method: 'POST',
         headers: { authorization: 'Bearer bench-admin-token', 'content-type': 'application/json' },
-        body: JSON.stringify({ code }),
+        body: JSON.stringify({ code, productId: 'P1' }),
       });
     }
     let n = 0;

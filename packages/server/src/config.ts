@@ -34,6 +34,14 @@ const schema = z.object({
     .default(24),
   LICENSOR_ADMIN_TOKEN: z.string().min(8, 'must be at least 8 characters').optional(),
   LICENSOR_KEY_PASSPHRASE: z.string().min(8, 'must be at least 8 characters').optional(),
+  /** The root private key's own passphrase (rotation, `keys init --offline-root`); never the signing keys'. */
+  LICENSOR_ROOT_PASSPHRASE: z.string().min(12, 'must be at least 12 characters').optional(),
+  /**
+   * Production mode (also NODE_ENV=production unless switched off here): no development root, no root key in the
+   * data folder, long secrets.
+   */
+  LICENSOR_PRODUCTION: z.enum(['on', 'off', '1', '0', 'true', 'false']).optional(),
+  NODE_ENV: z.string().optional(),
   LICENSOR_PRODUCT_ID: z.string().min(1).max(64).optional(),
   LICENSOR_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LICENSOR_TRUST_PROXY: z.string().optional(),
@@ -43,8 +51,6 @@ const schema = z.object({
   LICENSOR_SCHEDULER: z.enum(['on', 'off']).default('on'),
   /** Requests per minute per client IP on /api/v1 (stricter per-code limits derive from it); 0 disables. */
   LICENSOR_API_RATE_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(120),
-  /** Production mode (also NODE_ENV=production): stricter checks on secrets. */
-  LICENSOR_PRODUCTION: z.enum(['0', '1', 'false', 'true']).optional(),
   /**
    * Requests per minute per client IP on the production interface and the Kit paths; 0 disables. The default
    * is far above the marketplace's own volume (see packages/server/README.md#rate-limits).
@@ -88,6 +94,9 @@ export interface Config {
   };
   adminToken: string | undefined;
   keyPassphrase: string | undefined;
+  rootPassphrase: string | undefined;
+  /** LICENSOR_PRODUCTION=on, or NODE_ENV=production unless LICENSOR_PRODUCTION=off. */
+  production: boolean;
   productId: string | undefined;
   logLevel: RawConfig['LICENSOR_LOG_LEVEL'];
   trustProxy: string | undefined;
@@ -95,8 +104,6 @@ export interface Config {
   corsOrigins: string[];
   scheduler: boolean;
   apiRateLimit: number;
-  /** NODE_ENV=production or LICENSOR_PRODUCTION=1. */
-  production: boolean;
   produceRateLimit: number;
   adminAuthFailures: number;
   retention: { liveDays: number; refusedDays: number };
@@ -137,11 +144,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ((c.LICENSOR_KOO_AK === undefined) !== (c.LICENSOR_KOO_SK === undefined)) {
     throw new LicensorError('CONFIG_INVALID', 'LICENSOR_KOO_AK and LICENSOR_KOO_SK must be set together');
   }
+  if (c.LICENSOR_ROOT_PASSPHRASE !== undefined && c.LICENSOR_ROOT_PASSPHRASE === c.LICENSOR_KEY_PASSPHRASE) {
+    throw new LicensorError(
+      'CONFIG_INVALID',
+      'LICENSOR_ROOT_PASSPHRASE must differ from LICENSOR_KEY_PASSPHRASE: the root (which every client trusts) has its own passphrase',
+    );
+  }
   if ((c.LICENSOR_TLS_CERT === undefined) !== (c.LICENSOR_TLS_KEY === undefined)) {
     throw new LicensorError('CONFIG_INVALID', 'LICENSOR_TLS_CERT and LICENSOR_TLS_KEY must be set together');
   }
   const production =
-    c.LICENSOR_PRODUCTION === '1' || c.LICENSOR_PRODUCTION === 'true' || merged.NODE_ENV === 'production';
+    c.LICENSOR_PRODUCTION === undefined
+      ? c.NODE_ENV === 'production'
+      : ['on', '1', 'true'].includes(c.LICENSOR_PRODUCTION);
   if (production && c.LICENSOR_ADMIN_TOKEN !== undefined && c.LICENSOR_ADMIN_TOKEN.length < 32) {
     throw new LicensorError(
       'CONFIG_INVALID',
@@ -178,6 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     adminToken: c.LICENSOR_ADMIN_TOKEN,
     keyPassphrase: c.LICENSOR_KEY_PASSPHRASE,
+    rootPassphrase: c.LICENSOR_ROOT_PASSPHRASE,
     productId: c.LICENSOR_PRODUCT_ID,
     logLevel: c.LICENSOR_LOG_LEVEL,
     trustProxy: c.LICENSOR_TRUST_PROXY,

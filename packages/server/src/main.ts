@@ -35,6 +35,7 @@ async function main() {
     }, open API ${config.koo.ak ? `AK/SK → ${config.koo.apiBase}` : 'not set (LICENSOR_KOO_AK/SK)'}`,
     `  Admin API:          ${config.adminToken ? 'bootstrap token from LICENSOR_ADMIN_TOKEN' : 'no LICENSOR_ADMIN_TOKEN; create a token with `licensor tokens create`'}`,
     '',
+    ...(running.developmentRoot ? [`  ⚠  ${running.developmentRoot}`, ''] : []),
   ];
   console.log(lines.join('\n'));
   const shutdown = async (signal: string) => {

@@ -24,7 +24,7 @@ import { adminAuth } from './admin/auth';
 import { createApp, type LicensorApp } from './app';
 import { type Config, testConfig } from './config';
 import { type Db, openDatabase } from './db/database';
-import { KeyStore } from './keys/keystore';
+import { DEVELOPMENT_ROOT_PASSPHRASE, KeyStore } from './keys/keystore';
 import { formatCompactTime } from './koogallery/time';
 import { createLogger, logHash } from './logger';
 import { type RunningServer, startServer } from './server';
@@ -188,7 +188,7 @@ describe('secrets stay secret on a full run (logs and every response)', () => {
     await licensor.ctx.outbox.drain();
     sim.faults = {};
     sim.addCode({ code: 'PLSECURITY0001', amount: 2 });
-    keep('register code', await admin('post', '/codes').send({ code: 'PLSECURITY0002', seats: 2 }));
+    keep('register code', await admin('post', '/codes').send({ code: 'PLSECURITY0002', productId: 'P1', seats: 2 }));
     keep(
       'freeze code',
       await postB({ activity: 'updateLicenseCodeStatus', license: 'PLSECURITY0002', status: 'FREEZE' }),
@@ -312,8 +312,10 @@ describe('secrets stay secret on a full run (logs and every response)', () => {
 
   it('never exposes private key material in any response or log line', () => {
     const signer = keys.current();
-    const rootKey = decryptPrivateKey(readFileSync(join(dir, 'keys', 'root.key.pem'), 'utf8'), PASSPHRASE);
-    const needles: string[] = ['PRIVATE KEY', PASSPHRASE];
+    // The root has its own passphrase (a development one here: none configured).
+    const rootPem = readFileSync(join(dir, 'keys', 'root.key.pem'), 'utf8');
+    const rootKey = decryptPrivateKey(rootPem, DEVELOPMENT_ROOT_PASSPHRASE);
+    const needles: string[] = ['PRIVATE KEY', PASSPHRASE, DEVELOPMENT_ROOT_PASSPHRASE];
     for (const key of [signer.privateKey, rootKey]) {
       const pkcs8 = key.export({ format: 'der', type: 'pkcs8' });
       const seed = pkcs8.subarray(pkcs8.length - 32);

@@ -7,6 +7,7 @@ import type { Config } from './config';
 import { type Db, openDatabase } from './db/database';
 import { startScheduler } from './jobs/daily';
 import { KeyStore } from './keys/keystore';
+import { marketplaceStartupWarning } from './licensing/marketplace';
 import { createLogger, type Logger } from './logger';
 
 export interface RunningServer {
@@ -18,6 +19,8 @@ export interface RunningServer {
   keysCreated: boolean;
   /** The separate /metrics listener's URL when LICENSOR_METRICS_LISTEN is set. */
   metricsUrl: string | undefined;
+  /** Why this server's keys are only fit for development (root key in the data folder), if they are. */
+  developmentRoot: string | undefined;
   close(): Promise<void>;
 }
 
@@ -72,9 +75,17 @@ export function metricsWhere(config: Config, running: Pick<RunningServer, 'url' 
 /** Opens storage and keys, builds the app and listens (HTTPS when LICENSOR_TLS_* are set, TLS ≥ 1.2). */
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
   warnIfDataDirOpen(config, log);
+  // Keys first: a store that must not be used (production rules) stops the start before anything is opened.
+  const { store: keys, created: keysCreated } = KeyStore.open(join(config.dataDir, 'keys'), config.keyPassphrase, {
+    rootPassphrase: config.rootPassphrase,
+    production: config.production,
+  });
+  const developmentRoot = keys.developmentWarning();
+  if (developmentRoot) log.warn(developmentRoot);
   const db = openDatabase(databasePath(config));
-  const { store: keys, created: keysCreated } = KeyStore.open(join(config.dataDir, 'keys'), config.keyPassphrase);
   const licensor = createApp({ config, db, log, keys });
+  const marketplaceWarning = marketplaceStartupWarning(config.koo);
+  if (marketplaceWarning) log.warn(marketplaceWarning);
   // Node checks the timeouts below only every connectionsCheckingInterval (30 s by default), which let a
   // slowloris connection live 28 s past a 10 s header limit; check every second instead.
   const checking = { connectionsCheckingInterval: 1000 };
@@ -125,6 +136,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     keys,
     keysCreated,
     metricsUrl,
+    developmentRoot,
     close: async () => {
       if (closed) return;
       closed = true;

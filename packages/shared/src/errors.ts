@@ -40,6 +40,7 @@ export const ERROR_CODES = [
   'TRANSFER_LIMIT_REACHED',
   'MARKETPLACE_UNAVAILABLE',
   'MARKETPLACE_REJECTED',
+  'MARKETPLACE_NOT_CONFIGURED',
   'SERVER_UNREACHABLE',
   'RESPONSE_INVALID',
   'FILE_MALFORMED',
@@ -102,6 +103,8 @@ export function httpStatusFor(code: LicensorCode): number {
       return 503;
     case 'MARKETPLACE_REJECTED':
       return 502;
+    // The vendor's server cannot ask the marketplace at all: its own configuration, not the request or a blip.
+    case 'MARKETPLACE_NOT_CONFIGURED':
     case 'INTERNAL':
       return 500;
     default:

@@ -1,9 +1,9 @@
-import { LicensorError } from '@licensor/shared';
+import { LicensorError, normalizeLicenseCode } from '@licensor/shared';
 import express, { type Router } from 'express';
 import { z } from 'zod';
 import { parseInput, route } from '../http/errors';
 import type { KooContext } from '../koogallery/context';
-import { registerCode } from '../koogallery/familyB';
+import { type RegisterCodeInput, registerCode } from '../koogallery/familyB';
 import { formatCompactTime } from '../koogallery/time';
 import { compactTime } from '../koogallery/validate';
 import { type EntitlementRow, findEntitlementByCode } from '../licensing/entitlements';
@@ -18,6 +18,29 @@ const registerSchema = z
     expireTime: z.union([compactTime, z.iso.datetime().transform((s) => new Date(s))]).optional(),
   })
   .strict();
+
+/**
+ * What an operator's registration stores: the code in the form activation looks it up by (so `plabc` is
+ * `PLABC`, as a customer typing it would reach it), and a product — the one given, else LICENSOR_PRODUCT_ID.
+ * A code without a product would take a seat and then fail PRODUCT_MISMATCH on the customer's machine.
+ */
+export function operatorRegistration(
+  ctx: Pick<KooContext, 'config' | 'db'>,
+  input: Omit<RegisterCodeInput, 'status' | 'orderId'>,
+  how: { productOption: string },
+): RegisterCodeInput {
+  const code = normalizeLicenseCode(input.code);
+  const productId = input.productId?.trim() || ctx.config.productId;
+  // Registering a known code again changes nothing (registerCode returns it), so it needs no product.
+  if (!productId && !findEntitlementByCode(ctx.db, code)) {
+    throw new LicensorError(
+      'INVALID_INPUT',
+      `Code ${code} needs a product: pass ${how.productOption} <product id> (the product id your software activates as), or set LICENSOR_PRODUCT_ID on the server for a default product.`,
+      { problems: ['productId: required (no LICENSOR_PRODUCT_ID default configured)'] },
+    );
+  }
+  return { ...input, code, ...(productId ? { productId } : {}) };
+}
 
 /** The admin view of a license code: `expireTime` in the marketplace's UTC yyyyMMddHHmmss form. */
 export function codeView(e: EntitlementRow) {
@@ -41,7 +64,8 @@ export function codesRouter(ctx: KooContext): Router {
   router.post(
     '/codes',
     route((req, res) => {
-      const input = parseInput(registerSchema, req.body, 'code registration');
+      const parsed = parseInput(registerSchema, req.body, 'code registration');
+      const input = operatorRegistration(ctx, parsed, { productOption: '"productId"' });
       const { entitlement, created } = ctx.db.transaction(() => registerCode(ctx, input, actorOf(res)));
       if (!created && entitlement.family !== 'B') {
         throw new LicensorError('CONFLICT', `${input.code} is already used by a family-${entitlement.family} license`);

@@ -1,16 +1,27 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { activateRequestSchema, encodeOfflineRequest, LicenseVerifier, offlineRequestSchema } from '@licensor/shared';
+import {
+  activateRequestSchema,
+  decryptPrivateKey,
+  encodeOfflineRequest,
+  encryptPrivateKey,
+  LicenseVerifier,
+  offlineRequestSchema,
+  verifyRevocationList,
+} from '@licensor/shared';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../db/database';
+import { DEVELOPMENT_ROOT_PASSPHRASE } from '../keys/keystore';
 import { activate } from '../licensing';
 import { activationBody, newDevice, seedEntitlement } from '../licensing/testkit';
 import { createTestApp } from '../testing';
 import { EXIT, main } from './index';
 
 const PASS = 'test-passphrase'; // what createTestApp encrypts its keys with
+const ROOT_PASS = 'test-root-passphrase';
+const quiet = () => ({ stdout: { write: () => true }, stderr: { write: () => true } });
 
 let dir: string;
 beforeEach(() => {
@@ -132,6 +143,138 @@ describe('keys', () => {
     expect(rows.filter((l) => l.trimEnd().endsWith('yes'))).toHaveLength(1);
     const after = (await cli(['--json', 'keys', 'show'])).json();
     expect(after.signingKeys.find((k: { current: boolean }) => k.current).keyId).toBe(viaFile.json().rotated.keyId);
+  });
+
+  it('never writes a passphrase file, gives the root its own passphrase, and rotation destroys retired keys', async () => {
+    const bare = await cli(['keys', 'init'], { env: { LICENSOR_KEY_PASSPHRASE: undefined } });
+    expect(bare.code).toBe(0);
+    expect(bare.err).toContain('DEVELOPMENT ROOT');
+    expect(existsSync(join(dir, 'keys', '.passphrase'))).toBe(false);
+    rmSync(join(dir, 'keys'), { recursive: true });
+
+    const env = { LICENSOR_ROOT_PASSPHRASE: ROOT_PASS };
+    expect((await cli(['keys', 'init'], { env })).code).toBe(0);
+    expect(readdirSync(join(dir, 'keys'))).not.toContain('.passphrase');
+    const rootPem = readFileSync(join(dir, 'keys', 'root.key.pem'), 'utf8');
+    expect(() => decryptPrivateKey(rootPem, PASS)).toThrow(expect.objectContaining({ code: 'KEY_DECRYPT_FAILED' }));
+    expect(decryptPrivateKey(rootPem, ROOT_PASS).asymmetricKeyType).toBe('ed25519');
+    // The same passphrase for both is refused: the root's must be its own.
+    expect((await cli(['keys', 'show'], { env: { LICENSOR_ROOT_PASSPHRASE: PASS } })).code).toBe(EXIT.config);
+
+    const signingKeys = () => readdirSync(join(dir, 'keys', 'signing')).filter((f) => f.endsWith('.key.pem'));
+    const first = signingKeys();
+    expect(first).toHaveLength(1);
+    expect((await cli(['keys', 'rotate'], { env })).code).toBe(0);
+    expect((await cli(['keys', 'rotate'], { env })).code).toBe(0);
+    const current = (await cli(['--json', 'keys', 'show'], { env }))
+      .json()
+      .signingKeys.find((k: { current: boolean }) => k.current).keyId;
+    // Only the current private key is left; the retired keys' certificates stay for verifying older files.
+    expect(signingKeys()).toEqual([`${current}.key.pem`]);
+    expect(readdirSync(join(dir, 'keys', 'signing')).filter((f) => f.endsWith('.crt.pem'))).toHaveLength(3);
+  });
+
+  it('production: refuses a root key in the data folder and says how to move it; keys init --offline-root never puts it there', async () => {
+    const env = { LICENSOR_ROOT_PASSPHRASE: ROOT_PASS, PORT: '0', HOST: '127.0.0.1', LICENSOR_LOG_LEVEL: 'silent' };
+    expect((await cli(['keys', 'init'], { env })).code).toBe(0);
+    for (const production of [{ LICENSOR_PRODUCTION: 'on' }, { NODE_ENV: 'production' }]) {
+      const refused = await cli(['start'], { env: { ...env, ...production } });
+      expect(refused.code).toBe(EXIT.config);
+      expect(refused.err).toContain('licensor keys move-root');
+    }
+    const offline = mkdtempSync(join(tmpdir(), 'licensor-offline-root-'));
+    try {
+      const moved = await cli(['keys', 'move-root', join(offline, 'root')], { env });
+      expect(moved.code).toBe(0);
+      expect(existsSync(join(dir, 'keys', 'root.key.pem'))).toBe(false);
+      expect(existsSync(join(offline, 'root', 'root.key.pem'))).toBe(true);
+      // Starts now (stopped right away), and rotation works with the offline root mounted.
+      const stop = new AbortController();
+      stop.abort();
+      expect(
+        await main(['--data-dir', dir, 'start'], {
+          ...quiet(),
+          env: { ...env, LICENSOR_KEY_PASSPHRASE: PASS, LICENSOR_PRODUCTION: 'on' },
+          signal: stop.signal,
+        }),
+      ).toBe(0);
+      expect((await cli(['keys', 'rotate', '--root-key', join(offline, 'root', 'root.key.pem')], { env })).code).toBe(
+        0,
+      );
+
+      // A new deployment: the root is created offline, only its certificate reaches the data folder.
+      const fresh = mkdtempSync(join(tmpdir(), 'licensor-cli-fresh-'));
+      const init = await main(['--data-dir', fresh, 'keys', 'init', '--offline-root', join(offline, 'new')], {
+        ...quiet(),
+        env: { LICENSOR_KEY_PASSPHRASE: PASS, LICENSOR_ROOT_PASSPHRASE: ROOT_PASS },
+      });
+      expect(init).toBe(0);
+      expect(readdirSync(join(fresh, 'keys'))).not.toContain('root.key.pem');
+      expect(readFileSync(join(fresh, 'keys', 'root.crt.pem'), 'utf8')).toBe(
+        readFileSync(join(offline, 'new', 'root.crt.pem'), 'utf8'),
+      );
+      const withoutRootPassphrase = await main(
+        [
+          '--data-dir',
+          mkdtempSync(join(tmpdir(), 'licensor-cli-x-')),
+          'keys',
+          'init',
+          '--offline-root',
+          join(offline, 'x'),
+        ],
+        { ...quiet(), env: { LICENSOR_KEY_PASSPHRASE: PASS } },
+      );
+      expect(withoutRootPassphrase).toBe(EXIT.invalidInput);
+      rmSync(fresh, { recursive: true, force: true });
+    } finally {
+      rmSync(offline, { recursive: true, force: true });
+    }
+  });
+
+  it('a data folder with a .passphrase file gets a message and a command, not a crash', async () => {
+    const LEGACY = 'legacy-generated-passphrase';
+    await withData(() => undefined);
+    // The layout earlier versions wrote: every key under one generated passphrase, kept beside them.
+    const keys = join(dir, 'keys');
+    for (const path of [
+      join(keys, 'root.key.pem'),
+      ...readdirSync(join(keys, 'signing'))
+        .filter((f) => f.endsWith('.key.pem'))
+        .map((f) => join(keys, 'signing', f)),
+    ]) {
+      const old = path.endsWith('root.key.pem') ? DEVELOPMENT_ROOT_PASSPHRASE : PASS;
+      writeFileSync(path, encryptPrivateKey(decryptPrivateKey(readFileSync(path, 'utf8'), old), LEGACY));
+    }
+    writeFileSync(join(keys, '.passphrase'), LEGACY);
+
+    const refused = await cli(['keys', 'show'], { env: { LICENSOR_KEY_PASSPHRASE: undefined } });
+    expect(refused.code).toBe(EXIT.config);
+    expect(refused.err).toContain('licensor keys migrate-passphrase');
+
+    const env = { LICENSOR_ROOT_PASSPHRASE: ROOT_PASS };
+    const migrated = await cli(['keys', 'migrate-passphrase'], { env });
+    expect(migrated.code).toBe(0);
+    expect(migrated.out).toContain('move-root');
+    expect(existsSync(join(keys, '.passphrase'))).toBe(false);
+    // The keys now open with the configured passphrases: rotation decrypts the root and writes a signing key.
+    expect((await cli(['keys', 'rotate'], { env })).code).toBe(0);
+  });
+
+  it('revokes a retired signing key with the root, never the current one', async () => {
+    const env = { LICENSOR_ROOT_PASSPHRASE: ROOT_PASS };
+    expect((await cli(['keys', 'init'], { env })).code).toBe(0);
+    const retired = (await cli(['--json', 'keys', 'show'], { env })).json().signingKeys[0].keyId;
+    const current = await cli(['keys', 'revoke', retired], { env });
+    expect(current.code).toBe(EXIT.invalidInput);
+    expect(current.err).toContain('rotate first');
+    expect((await cli(['keys', 'rotate'], { env })).code).toBe(0);
+    const revoked = await cli(['--json', 'keys', 'revoke', retired], { env });
+    expect(revoked.code).toBe(0);
+    expect(revoked.json().revoked).toMatchObject({ serial: 1, revoked: [retired] });
+    const root = readFileSync(join(dir, 'keys', 'root.crt.pem'), 'utf8');
+    const signed = JSON.parse(readFileSync(join(dir, 'keys', 'revoked.json'), 'utf8'));
+    expect(verifyRevocationList(signed, [root]).revoked).toEqual([retired]);
+    expect((await cli(['keys', 'revoke', 'no-such-key'], { env })).code).toBe(EXIT.notFound);
   });
 
   it('needs keys before showing them', async () => {
@@ -301,6 +444,8 @@ describe('operator commands', () => {
       'register',
       'PLTESTCODE0001',
       '--test',
+      '--product',
+      'p',
       '--seats',
       '3',
       '--expires',
@@ -314,6 +459,26 @@ describe('operator commands', () => {
     expect((await cli(['codes', 'register', 'PLTESTCODE0001'])).out).toContain('already registered');
     expect((await cli(['codes', 'register', 'PLX', '--seats', 'many'])).code).toBe(EXIT.invalidInput);
     expect((await cli(['codes', 'register', 'PLX', '--expires', 'soon'])).code).toBe(EXIT.invalidInput);
+  });
+
+  it('refuses to register a code without a product, and stores codes as activation looks them up', async () => {
+    await withData(() => undefined);
+    const bare = await cli(['codes', 'register', 'PLNOPRODUCT01']);
+    expect(bare.code).toBe(EXIT.invalidInput);
+    expect(bare.err).toContain('--product');
+    expect(bare.err).toContain('LICENSOR_PRODUCT_ID');
+    expect((await cli(['--json', 'entitlements', 'list'])).json().total).toBe(0);
+
+    // A documented default product applies when none is given.
+    const byDefault = await cli(['--json', 'codes', 'register', 'PLDEFAULT01'], {
+      env: { LICENSOR_PRODUCT_ID: 'dflt' },
+    });
+    expect(byDefault.json()).toMatchObject({ created: true, entitlement: { code: 'PLDEFAULT01', productId: 'dflt' } });
+
+    // Lower case and spaces, as someone might paste it: stored in the form a typed code is looked up by.
+    const lower = await cli(['--json', 'codes', 'register', ' pllower01 ', '--product', 'p']);
+    expect(lower.json()).toMatchObject({ created: true, entitlement: { code: 'PLLOWER01', productId: 'p' } });
+    expect((await cli(['codes', 'register', 'PLLOWER01', '--product', 'p'])).out).toContain('already registered');
   });
 
   it('answers an offline request file with a verifiable License file', async () => {

@@ -92,7 +92,7 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     const e = errorLine(err);
     const hint =
       e.code === 'KEY_DECRYPT_FAILED'
-        ? ': set LICENSOR_KEY_PASSPHRASE to the passphrase the keys were created with'
+        ? ': set LICENSOR_KEY_PASSPHRASE (signing keys) or LICENSOR_ROOT_PASSPHRASE (root key) to the passphrase the key was created with'
         : '';
     io.stderr.write(
       wantsJson

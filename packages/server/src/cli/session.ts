@@ -97,7 +97,8 @@ export class Session {
         `No keys in ${this.keysDir}: create them with \`licensor keys init\` (or check --data-dir)`,
       );
     }
-    this._keys = KeyStore.open(this.keysDir, this.config().keyPassphrase).store;
+    const config = this.config();
+    this._keys = KeyStore.open(this.keysDir, config.keyPassphrase, { rootPassphrase: config.rootPassphrase }).store;
     return this._keys;
   }
 

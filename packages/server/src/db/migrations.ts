@@ -4,6 +4,7 @@ import { m002_licensing } from './migrations/002_licensing';
 import { m003_kit } from './migrations/003_kit';
 import { m004_code_usage_day } from './migrations/004_code_usage_day';
 import { m005_device_nonces_by_time } from './migrations/005_device_nonces_by_time';
+import { m006_activation_keys } from './migrations/006_activation_keys';
 import { m008_scheme_a_answers } from './migrations/008_scheme_a_answers';
 import { m009_doors } from './migrations/009_doors';
 
@@ -20,6 +21,7 @@ export const MIGRATIONS: Migration[] = [
   m003_kit,
   m004_code_usage_day,
   m005_device_nonces_by_time,
+  m006_activation_keys,
   m008_scheme_a_answers,
   m009_doors,
 ];

@@ -1,5 +1,15 @@
-import { type KeyObject, randomBytes, X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { type KeyObject, X509Certificate } from 'node:crypto';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import {
   type CertifiedKey,
@@ -9,12 +19,18 @@ import {
   issueSigningCertificate,
   keyIdOf,
   LicensorError,
+  type RevocationList,
+  type SignedRevocationList,
+  signRevocationList,
+  verifyRevocationList,
 } from '@licensor/shared';
 
 export interface Signer {
   keyId: string;
   certificatePem: string;
   privateKey: KeyObject;
+  /** When the signing certificate expires (epoch ms): no online file may outlive it. */
+  notAfter: number;
 }
 
 export interface SigningKeyInfo {
@@ -33,15 +49,52 @@ function writeSecretFile(path: string, content: string): void {
 }
 
 /**
+ * Passphrases of a development key store, used only when none is configured outside production. They are in
+ * this source file on purpose: such keys are not protected, and the server says so loudly at every start.
+ */
+export const DEVELOPMENT_KEY_PASSPHRASE = 'licensor-development-signing-keys-NOT-PROTECTED';
+export const DEVELOPMENT_ROOT_PASSPHRASE = 'licensor-development-root-NOT-PROTECTED';
+
+export interface KeyStoreOptions {
+  commonName?: string;
+  /** The root key's own passphrase (LICENSOR_ROOT_PASSPHRASE), never the signing keys'. */
+  rootPassphrase?: string;
+  /**
+   * Production mode: refuse to create a development root or to open a store whose root private key sits in
+   * the data folder, and require configured passphrases.
+   */
+  production?: boolean;
+}
+
+const PASSPHRASE_FILE = '.passphrase';
+
+/** How to retire a `.passphrase` file written by earlier versions. */
+const passphraseFileMessage = (dir: string) =>
+  `${join(dir, PASSPHRASE_FILE)} holds the passphrase of the keys beside it, so anyone with the data folder or a backup can mint licenses. ` +
+  'Move to configured passphrases (the file is then deleted): choose two different passphrases and run\n' +
+  '  LICENSOR_KEY_PASSPHRASE=<signing keys passphrase> LICENSOR_ROOT_PASSPHRASE=<root passphrase> licensor keys migrate-passphrase\n' +
+  'then start the server with the same LICENSOR_KEY_PASSPHRASE (and keep LICENSOR_ROOT_PASSPHRASE for `licensor keys rotate`).';
+
+/** How to take the root private key out of the data folder (production refuses to start while it is there). */
+export const offlineRootMessage = (dir: string) =>
+  `The root private key ${join(dir, 'root.key.pem')} is in the data folder: whoever reads the folder or a backup can mint licenses every client trusts. ` +
+  'Move it to offline storage (a removable drive kept in a safe) and delete it here:\n' +
+  `  LICENSOR_ROOT_PASSPHRASE=<root passphrase> licensor keys move-root <offline folder>\n` +
+  'Rotate later with the drive mounted: licensor keys rotate --root-key <offline folder>/root.key.pem. ' +
+  'A new deployment creates its root offline from the start: licensor keys init --offline-root <offline folder>. ' +
+  'See docs/merchant-guide.md, "Keys".';
+
+/**
  * The server's key hierarchy on disk (`<data>/keys`):
  *   root.crt.pem              root certificate — what clients pin
- *   root.key.pem              root private key, encrypted PKCS#8 (move it offline after `keys init`)
- *   signing/<kid>.crt.pem     signing certificates issued by the root
- *   signing/<kid>.key.pem     their private keys, encrypted PKCS#8
+ *   root.key.pem              root private key, encrypted PKCS#8 under the root's own passphrase — only in a
+ *                             development store; production keeps it offline (`keys init --offline-root`)
+ *   signing/<kid>.crt.pem     signing certificates issued by the root (kept: clients verify older files)
+ *   signing/<kid>.key.pem     the current signing key's private key, encrypted PKCS#8; rotation deletes the
+ *                             retired ones, so a copied data folder cannot sign with an old key
  *   current                   key id of the signing key in use
- *   .passphrase               generated passphrase, only when LICENSOR_KEY_PASSPHRASE is not set
- * Rotation issues a new signing key; files signed by older keys stay valid because clients verify the
- * chain at the file's issue time and only pin the root.
+ * No passphrase is ever written to disk: signing keys use LICENSOR_KEY_PASSPHRASE, the root LICENSOR_ROOT_PASSPHRASE;
+ * outside production, missing passphrases fall back to development ones and the server says so.
  */
 export class KeyStore {
   private signer: Signer | undefined;
@@ -49,32 +102,133 @@ export class KeyStore {
   private constructor(
     readonly dir: string,
     private readonly passphrase: string,
+    private readonly rootPassphrase: string,
   ) {}
 
-  static passphraseFor(dir: string, configured: string | undefined): { passphrase: string; generated: boolean } {
-    if (configured) return { passphrase: configured, generated: false };
-    const file = join(dir, '.passphrase');
-    if (existsSync(file)) return { passphrase: readFileSync(file, 'utf8').trim(), generated: true };
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const passphrase = randomBytes(32).toString('base64url');
-    writeSecretFile(file, passphrase);
-    return { passphrase, generated: true };
-  }
-
-  /** Opens the store, creating the root and a first signing key on first start. */
+  /** Opens the store, creating a development root and a first signing key on first start (not in production). */
   static open(
     dir: string,
     configuredPassphrase?: string,
-    opts: { commonName?: string } = {},
+    opts: KeyStoreOptions = {},
   ): { store: KeyStore; created: boolean } {
-    const { passphrase } = KeyStore.passphraseFor(dir, configuredPassphrase);
-    const store = new KeyStore(dir, passphrase);
+    if (existsSync(join(dir, PASSPHRASE_FILE))) throw new LicensorError('CONFIG_INVALID', passphraseFileMessage(dir));
+    if (opts.production && !configuredPassphrase) {
+      throw new LicensorError(
+        'CONFIG_INVALID',
+        "Production mode needs LICENSOR_KEY_PASSPHRASE (the signing keys' passphrase): set it in the environment or the secret store that starts the server.",
+      );
+    }
+    const store = new KeyStore(
+      dir,
+      configuredPassphrase ?? DEVELOPMENT_KEY_PASSPHRASE,
+      opts.rootPassphrase ?? DEVELOPMENT_ROOT_PASSPHRASE,
+    );
     let created = false;
     if (!existsSync(store.rootCertPath)) {
+      if (opts.production) {
+        throw new LicensorError(
+          'CONFIG_INVALID',
+          `No keys in ${dir}. In production the root is created offline, never by the server: run\n` +
+            '  LICENSOR_KEY_PASSPHRASE=<...> LICENSOR_ROOT_PASSPHRASE=<...> licensor keys init --offline-root <offline folder>\n' +
+            'then start the server again. See docs/merchant-guide.md, "Keys".',
+        );
+      }
       store.init(opts.commonName ?? 'Licensor Root');
       created = true;
     }
+    if (opts.production && store.hasRootKey) throw new LicensorError('CONFIG_INVALID', offlineRootMessage(dir));
     return { store, created };
+  }
+
+  /**
+   * Creates a store whose root private key never touches the data folder: the root key goes to `offlineDir`
+   * (encrypted under `rootPassphrase`), its certificate to both, and a first signing key, certified now while the
+   * root is at hand, to the data folder.
+   */
+  static initWithOfflineRoot(
+    dir: string,
+    offlineDir: string,
+    passphrases: { key: string; root: string },
+    opts: { commonName?: string } = {},
+  ): KeyStore {
+    if (existsSync(join(dir, 'root.crt.pem'))) {
+      throw new LicensorError(
+        'CONFLICT',
+        `Keys already exist in ${dir}; clients pin that root, so it is never replaced`,
+      );
+    }
+    const offlineKey = join(offlineDir, 'root.key.pem');
+    if (existsSync(offlineKey))
+      throw new LicensorError('CONFLICT', `${offlineKey} already exists; pick an empty folder`);
+    const commonName = opts.commonName ?? 'Licensor Root';
+    const root = createRootCertificate({ commonName });
+    mkdirSync(offlineDir, { recursive: true, mode: 0o700 });
+    writeSecretFile(offlineKey, encryptPrivateKey(root.privateKey, passphrases.root));
+    writeFileSync(join(offlineDir, 'root.crt.pem'), root.certificatePem);
+    const store = new KeyStore(dir, passphrases.key, passphrases.root);
+    mkdirSync(store.signingDir, { recursive: true, mode: 0o700 });
+    writeFileSync(store.rootCertPath, root.certificatePem);
+    store.storeSigningKey(issueSigningCertificate(root, { commonName: `${commonName} signing key` }));
+    return store;
+  }
+
+  /**
+   * Retires a `.passphrase` file: re-encrypts the signing keys under `key` and the root key (if it is here) under
+   * `root`, then deletes the file. The two passphrases must differ.
+   */
+  static migratePassphraseFile(dir: string, passphrases: { key: string; root: string }): { rootKeyHere: boolean } {
+    const file = join(dir, PASSPHRASE_FILE);
+    if (!existsSync(file)) throw new LicensorError('NOT_FOUND', `No ${file}: nothing to migrate`);
+    if (passphrases.key === passphrases.root) {
+      throw new LicensorError('INVALID_INPUT', 'LICENSOR_ROOT_PASSPHRASE must differ from LICENSOR_KEY_PASSPHRASE');
+    }
+    const old = readFileSync(file, 'utf8').trim();
+    const signingDir = join(dir, 'signing');
+    const rewrites: [string, string][] = [];
+    for (const f of existsSync(signingDir) ? readdirSync(signingDir) : []) {
+      if (!f.endsWith('.key.pem')) continue;
+      const path = join(signingDir, f);
+      rewrites.push([path, encryptPrivateKey(decryptPrivateKey(readFileSync(path, 'utf8'), old), passphrases.key)]);
+    }
+    const rootKey = join(dir, 'root.key.pem');
+    const rootKeyHere = existsSync(rootKey);
+    if (rootKeyHere) {
+      rewrites.push([
+        rootKey,
+        encryptPrivateKey(decryptPrivateKey(readFileSync(rootKey, 'utf8'), old), passphrases.root),
+      ]);
+    }
+    // Every key decrypted before any is rewritten: a wrong file leaves the store as it was.
+    for (const [path, pem] of rewrites) writeSecretFile(path, pem);
+    rmSync(file);
+    return { rootKeyHere };
+  }
+
+  /** Whether the root private key is in the data folder (a development store, or one not yet moved offline). */
+  get hasRootKey(): boolean {
+    return existsSync(this.rootKeyPath);
+  }
+
+  /** Said at every start of a store whose root can be read from the data folder. */
+  developmentWarning(): string | undefined {
+    if (!this.hasRootKey) return undefined;
+    const weak = this.rootPassphrase === DEVELOPMENT_ROOT_PASSPHRASE || this.passphrase === DEVELOPMENT_KEY_PASSPHRASE;
+    return `DEVELOPMENT ROOT: the root private key is in ${this.dir}${weak ? ' under a development passphrase' : ''}. Fine for trying Licensor; before shipping, create the production root offline (licensor keys init --offline-root <folder>) and pin that root certificate instead. Production mode (NODE_ENV=production or LICENSOR_PRODUCTION=on) refuses to start like this.`;
+  }
+
+  /** Moves the root private key out of the data folder to `offlineDir`; the store keeps only the certificate. */
+  moveRoot(offlineDir: string): string {
+    if (!this.hasRootKey)
+      throw new LicensorError('KEY_NOT_FOUND', `No root private key in ${this.dir}: it is already offline`);
+    const target = join(offlineDir, 'root.key.pem');
+    if (existsSync(target)) throw new LicensorError('CONFLICT', `${target} already exists; pick an empty folder`);
+    // Proves the passphrase opens it before anything moves: an unopenable offline root could never rotate again.
+    decryptPrivateKey(readFileSync(this.rootKeyPath, 'utf8'), this.rootPassphrase);
+    mkdirSync(offlineDir, { recursive: true, mode: 0o700 });
+    writeSecretFile(target, readFileSync(this.rootKeyPath, 'utf8'));
+    writeFileSync(join(offlineDir, 'root.crt.pem'), this.rootCertificatePem);
+    rmSync(this.rootKeyPath);
+    return target;
   }
 
   private get rootCertPath() {
@@ -90,16 +244,22 @@ export class KeyStore {
   private init(commonName: string): void {
     mkdirSync(this.signingDir, { recursive: true, mode: 0o700 });
     const root = createRootCertificate({ commonName });
-    writeSecretFile(this.rootKeyPath, encryptPrivateKey(root.privateKey, this.passphrase));
+    writeSecretFile(this.rootKeyPath, encryptPrivateKey(root.privateKey, this.rootPassphrase));
     writeFileSync(this.rootCertPath, root.certificatePem);
     this.storeSigningKey(issueSigningCertificate(root, { commonName: `${commonName} signing key` }));
   }
 
+  /** Makes `key` current and destroys every other signing private key (their certificates stay). */
   private storeSigningKey(key: CertifiedKey): void {
     mkdirSync(this.signingDir, { recursive: true, mode: 0o700 });
     writeFileSync(join(this.signingDir, `${key.keyId}.crt.pem`), key.certificatePem);
     writeSecretFile(join(this.signingDir, `${key.keyId}.key.pem`), encryptPrivateKey(key.privateKey, this.passphrase));
     writeSecretFile(join(this.dir, 'current'), key.keyId);
+    // A retired key signs nothing legitimate again; kept on disk it would let a copy of the data folder (or a
+    // backup) issue files that verify. Deleted only after the new key is durably current.
+    for (const f of readdirSync(this.signingDir)) {
+      if (f.endsWith('.key.pem') && f !== `${key.keyId}.key.pem`) rmSync(join(this.signingDir, f));
+    }
     this.signer = undefined;
   }
 
@@ -117,7 +277,12 @@ export class KeyStore {
     const keyId = readFileSync(join(this.dir, 'current'), 'utf8').trim();
     const certificatePem = this.certificate(keyId);
     const keyPem = readFileSync(join(this.signingDir, `${keyId}.key.pem`), 'utf8');
-    this.signer = { keyId, certificatePem, privateKey: decryptPrivateKey(keyPem, this.passphrase) };
+    this.signer = {
+      keyId,
+      certificatePem,
+      privateKey: decryptPrivateKey(keyPem, this.passphrase),
+      notAfter: Date.parse(new X509Certificate(certificatePem).validTo),
+    };
     return this.signer;
   }
 
@@ -145,6 +310,74 @@ export class KeyStore {
       .sort((a, b) => a.notBefore.localeCompare(b.notBefore));
   }
 
+  private get revokedPath() {
+    return join(this.dir, 'revoked.json');
+  }
+
+  #revocations: { mtimeMs: number; signed: SignedRevocationList } | undefined;
+
+  /** The root-signed list of revoked signing keys, if the root ever revoked one (re-read when the file changes). */
+  revocations(): SignedRevocationList | undefined {
+    let mtimeMs: number;
+    try {
+      mtimeMs = statSync(this.revokedPath).mtimeMs;
+    } catch {
+      return undefined;
+    }
+    if (this.#revocations?.mtimeMs !== mtimeMs) {
+      const signed = JSON.parse(readFileSync(this.revokedPath, 'utf8')) as SignedRevocationList;
+      verifyRevocationList(signed, [this.rootCertificatePem]); // a damaged file must not reach clients
+      this.#revocations = { mtimeMs, signed };
+    }
+    return this.#revocations.signed;
+  }
+
+  /** Key ids on the current revocation list. */
+  revokedKeyIds(): string[] {
+    const signed = this.revocations();
+    return signed ? verifyRevocationList(signed, [this.rootCertificatePem]).revoked : [];
+  }
+
+  /**
+   * Adds a signing key to the root-signed revocation list (needs the root key, like rotation). The current key
+   * cannot be revoked: rotate first, so the server always has a key clients still accept.
+   */
+  revoke(keyId: string, opts: { rootKeyFile?: string; rootPassphrase?: string; now?: Date } = {}): RevocationList {
+    this.certificate(keyId); // must be one of ours
+    const currentId = readFileSync(join(this.dir, 'current'), 'utf8').trim();
+    if (keyId === currentId) {
+      throw new LicensorError(
+        'CONFLICT',
+        `${keyId} is the current signing key: rotate first (licensor keys rotate), then revoke it`,
+      );
+    }
+    const keyFile = opts.rootKeyFile ?? this.rootKeyPath;
+    if (!existsSync(keyFile)) {
+      throw new LicensorError(
+        'KEY_NOT_FOUND',
+        `Root private key not found at ${keyFile}. The root is kept offline: pass --root-key <file> to revoke.`,
+      );
+    }
+    const rootKey = decryptPrivateKey(readFileSync(keyFile, 'utf8'), opts.rootPassphrase ?? this.rootPassphrase);
+    const previous = this.revocations();
+    const before = previous ? verifyRevocationList(previous, [this.rootCertificatePem]) : undefined;
+    const list: RevocationList = {
+      v: 1,
+      serial: (before?.serial ?? 0) + 1,
+      issuedAt: (opts.now ?? new Date()).toISOString(),
+      revoked: [...new Set([...(before?.revoked ?? []), keyId])].sort(),
+    };
+    const signed = signRevocationList(list, rootKey);
+    verifyRevocationList(signed, [this.rootCertificatePem]); // the root key must match the pinned certificate
+    const tmp = `${this.revokedPath}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(signed));
+    renameSync(tmp, this.revokedPath);
+    // A revoked key signs nothing again, even from this folder.
+    rmSync(join(this.signingDir, `${keyId}.key.pem`), { force: true });
+    this.#revocations = undefined;
+    return list;
+  }
+
   /**
    * Issues a new signing key with the root key (from the store, or from `rootKeyFile` when the root is
    * kept offline) and makes it current.
@@ -157,7 +390,7 @@ export class KeyStore {
         `Root private key not found at ${keyFile}. The root is kept offline: pass --root-key <file> to rotate.`,
       );
     }
-    const rootKey = decryptPrivateKey(readFileSync(keyFile, 'utf8'), opts.rootPassphrase ?? this.passphrase);
+    const rootKey = decryptPrivateKey(readFileSync(keyFile, 'utf8'), opts.rootPassphrase ?? this.rootPassphrase);
     const issued = issueSigningCertificate(
       { certificatePem: this.rootCertificatePem, privateKey: rootKey },
       { commonName: opts.commonName ?? 'Licensor signing key' },

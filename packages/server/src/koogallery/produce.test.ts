@@ -303,7 +303,7 @@ describe('family B notifications', () => {
     const res = await request(app())
       .post('/api/admin/v1/codes')
       .set('Authorization', 'Bearer admin-test-token')
-      .send({ code, test: true });
+      .send({ code, productId: 'P1', test: true });
     expect([200, 201]).toContain(res.status);
   }
   const status = (code: string) =>

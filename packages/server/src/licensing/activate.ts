@@ -5,6 +5,7 @@ import {
   formatKooGalleryFingerprint,
   type HashedComponents,
   importDevicePublicKey,
+  isValidLicenseCode,
   type LicensePayload,
   LicensorError,
   licenseCodeKind,
@@ -21,6 +22,7 @@ import { todayUtc } from '../koogallery/time';
 import {
   type ActivationRow,
   activeActivations,
+  addActivationKey,
   cullLapsedLeases,
   deviceSummary,
   findActivation,
@@ -30,6 +32,7 @@ import { audit, type EntitlementRow, findEntitlement, findEntitlementByCode } fr
 import { buildPayload } from './issue';
 import { learnMarketplaceCode } from './marketplace';
 import { type Policy, policyFor, seatLimit } from './policy';
+import { withinSigningCertificate } from './signing';
 import { fileStatusOf, type Verdict, verdictMessage, verdictOf } from './verdict';
 
 /** What the licensing core needs from the app: storage, keys, clock, the marketplace client, config. */
@@ -51,15 +54,36 @@ export function resolveCode(db: Db, typed: string): EntitlementRow | undefined {
   return instance?.family === 'C' ? instance : undefined;
 }
 
-/** Like resolveCode, but learns an unknown marketplace code from KooGallery (family B first activation). */
+/**
+ * Like resolveCode, but learns an unknown marketplace code from KooGallery (family B first activation). Three
+ * different answers for an unknown code: NOT_FOUND when the server can rule it out itself (not a marketplace
+ * code: an LSR code it never minted, a mistyped one, anything else); MARKETPLACE_NOT_CONFIGURED when it is a
+ * marketplace code but this server has no open-API credentials to ask (the vendor's configuration, not worth a
+ * retry); only a marketplace that does not answer is MARKETPLACE_UNAVAILABLE ("try again later").
+ */
 export async function resolveCodeForActivation(ctx: LicensingContext, typed: string): Promise<EntitlementRow> {
   const ent = resolveCode(ctx.db, typed);
   if (ent) return ent;
   const code = normalizeLicenseCode(typed);
-  if (licenseCodeKind(code) === 'marketplace') return learnMarketplaceCode(ctx, code);
+  const kind = licenseCodeKind(code);
+  if (kind === 'marketplace') {
+    if (!ctx.openApi.configured) {
+      ctx.log.warn(
+        { code },
+        'a KooGallery code was typed but LICENSOR_KOO_AK/SK are not set, so it cannot be confirmed; set them',
+      );
+      throw new LicensorError(
+        'MARKETPLACE_NOT_CONFIGURED',
+        'This license server cannot confirm KooGallery license codes: the vendor has not configured its marketplace credentials. This is not a problem with your code; contact the vendor (trying again will not help until they fix it).',
+      );
+    }
+    return learnMarketplaceCode(ctx, code);
+  }
   throw new LicensorError(
     'NOT_FOUND',
-    'No license with this code. Check the code (it is in your purchase confirmation) and type it again.',
+    kind === 'lsr' && !isValidLicenseCode(code)
+      ? 'This code was not recognised: it is not a valid license code (a character is probably mistyped). Check the code in your purchase confirmation and type it again.'
+      : 'This code was not recognised. Check the code (it is in your purchase confirmation) and type it again.',
   );
 }
 
@@ -237,7 +261,9 @@ function bestMatch(
  * Binds a device to an entitlement — the seat check and the insert in one write transaction, so concurrent
  * activations can never exceed the limit (and the unique seat slot index would refuse it even across
  * processes). A device that already holds a seat (fingerprint match under the policy's rule, so one changed
- * component still counts) is re-activated: same activation, new device key and fingerprint, no new seat.
+ * component still counts) is re-activated: same activation and seat, its fingerprint updated, and the request's
+ * device key added to the activation's keys — a second install on the machine (another OS user, another data
+ * folder) gets its own key beside the first's, so both keep checking in.
  * Call inside a transaction.
  */
 export function bindDevice(
@@ -328,14 +354,18 @@ export function bindDevice(
     return findActivation(db, id)!;
   };
 
+  const deviceKey = { hash: columns.device_key_hash, publicKey: columns.device_public_key };
   if (match?.status === 'active') {
     const activation = update(match.id, null);
+    // Another install on the same machine (another data folder, another key) shares the seat and keeps the
+    // first install working: its key is added, not swapped in.
+    const newInstall = addActivationKey(db, match.id, deviceKey, now);
     audit(db, {
       actor,
       action: 'activation.reactivated',
       entitlementId: ent.id,
       activationId: match.id,
-      detail: { offline: opts.offline, keyChanged: match.device_key_hash !== columns.device_key_hash },
+      detail: { offline: opts.offline, newInstall },
       at: now,
     });
     recordCodeUsage(db, ent, activation.id, now);
@@ -356,6 +386,7 @@ export function bindDevice(
   if (match) {
     // A floating device whose lease lapsed takes a seat again under its old activation.
     const activation = update(match.id, slot);
+    addActivationKey(db, match.id, deviceKey, now);
     audit(db, { actor, action: 'activation.lease_resumed', entitlementId: ent.id, activationId: match.id, at: now });
     recordCodeUsage(db, ent, activation.id, now);
     return { entitlement: ent, policy, activation, reactivated: true };
@@ -369,6 +400,7 @@ export function bindDevice(
      VALUES (?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [id, ent.id, slot, ...deviceValues, at, at],
   );
+  addActivationKey(db, id, deviceKey, now);
   audit(db, {
     actor,
     action: 'activation.created',
@@ -430,5 +462,6 @@ export async function activate(
   opts: ActivateOptions = {},
 ): Promise<ActivateResult> {
   const { payload, ...bound } = await bindActivation(ctx, input, opts);
-  return { ...bound, license: await signLicenseAsync(payload, ctx.keys.current()) };
+  const signer = ctx.keys.current();
+  return { ...bound, license: await signLicenseAsync(withinSigningCertificate(payload, signer), signer) };
 }

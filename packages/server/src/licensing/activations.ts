@@ -143,6 +143,50 @@ export function cullLapsedLeases(db: Db, now: Date, entitlementId?: string): num
   return r.changes;
 }
 
+/**
+ * Installs (data folders, each with its own device key) one machine may hold under one activation; binding
+ * another drops the oldest install's key (its folder was most likely deleted or reinstalled over).
+ */
+export const MAX_KEYS_PER_ACTIVATION = 8;
+
+/** A device key of an activation: one per install on the machine (table `activation_keys`). */
+export interface ActivationKeyRow {
+  key_hash: string;
+  public_key: string;
+}
+
+/** The activation's device keys, newest first. */
+export const activationKeys = (db: Db, activationId: string): ActivationKeyRow[] =>
+  db.all<ActivationKeyRow>(
+    'SELECT key_hash, public_key FROM activation_keys WHERE activation_id = ? ORDER BY created_at DESC, key_hash',
+    [activationId],
+  );
+
+/**
+ * Records an install's device key for an activation (a no-op for a known key) and keeps at most
+ * MAX_KEYS_PER_ACTIVATION, dropping the oldest others. Returns whether the key is new. Call inside a transaction.
+ */
+export function addActivationKey(
+  db: Db,
+  activationId: string,
+  key: { hash: string; publicKey: string },
+  now: Date,
+): boolean {
+  const added =
+    db.run(
+      'INSERT OR IGNORE INTO activation_keys (activation_id, key_hash, public_key, created_at) VALUES (?, ?, ?, ?)',
+      [activationId, key.hash, key.publicKey, now.toISOString()],
+    ).changes === 1;
+  if (added) {
+    db.run(
+      `DELETE FROM activation_keys WHERE activation_id = ? AND key_hash != ? AND key_hash NOT IN (
+         SELECT key_hash FROM activation_keys WHERE activation_id = ? ORDER BY created_at DESC, key_hash LIMIT ?)`,
+      [activationId, key.hash, activationId, MAX_KEYS_PER_ACTIVATION],
+    );
+  }
+  return added;
+}
+
 /** Marks an activation released (its seat, if it held one, is free again). False when it was already released. */
 export function releaseActivation(db: Db, id: string, actor: string, now: Date): boolean {
   return (

@@ -2,9 +2,12 @@ import { X509Certificate } from 'node:crypto';
 import { createServer } from 'node:http';
 import {
   type ActivateResponse,
+  type AnsweredRequest,
   type CheckInResponse,
   type DevicesResponse,
   decodeLicenseFile,
+  devicePublicKeyHash,
+  deviceSignatureActivation,
   encodeOfflineRequest,
   LicenseVerifier,
   LicensorError,
@@ -62,6 +65,8 @@ interface Sent {
   text: string;
   headers: Record<string, string>;
   nonce: string;
+  /** What the answer's signature is bound to. */
+  request: AnsweredRequest;
 }
 
 /**
@@ -85,14 +90,27 @@ async function send(
     spec.problems(method, template, res),
     `${method} ${template} → ${res.status} ${res.text.slice(0, 300)}`,
   ).toEqual([]);
+  const answered = {
+    method,
+    path,
+    activationId: deviceSignatureActivation(opts.headers?.['licensor-device-signature']),
+  };
   verifyResponse({
     header: res.headers['licensor-signature'],
     status: res.status,
+    request: answered,
     nonce,
     body: res.text,
     publicKeyFor,
   });
-  return { status: res.status, body: res.body, text: res.text, headers: res.headers as Record<string, string>, nonce };
+  return {
+    status: res.status,
+    body: res.body,
+    text: res.text,
+    headers: res.headers as Record<string, string>,
+    nonce,
+    request: answered,
+  };
 }
 
 const activateDevice = (device: TestDevice, code: string, extra: Record<string, unknown> = {}) =>
@@ -186,9 +204,17 @@ describe('POST /api/v1/activations', () => {
     expect(payload.fingerprint?.components).toEqual(upgraded.components);
     expect(t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 1 });
 
-    // The device key was replaced: the old key can no longer act for the activation, the new one can.
-    expect((await checkIn(device, first.activationId)).body.error.code).toBe('SIGNATURE_INVALID');
-    expect((await checkIn(upgraded, first.activationId)).body.status).toBe('VALID');
+    // The new key was added beside the old one (another install on the same machine keeps working), and each
+    // check-in's file names the key that signed it.
+    const keyOf = async (d: typeof device) => {
+      const res = await checkIn(d, first.activationId);
+      expect(res.body.status).toBe('VALID');
+      return verifier().verify(res.body.license).payload.deviceKey;
+    };
+    expect(await keyOf(device)).toBe(devicePublicKeyHash(device.publicKey));
+    expect(await keyOf(upgraded)).toBe(devicePublicKeyHash(upgraded.publicKey));
+    // A key the activation never bound still cannot act for it.
+    expect((await checkIn(newDevice(), first.activationId)).body.error.code).toBe('SIGNATURE_INVALID');
 
     // Two changed components is another machine under the default rule.
     const other = await activateDevice(alteredDevice(upgraded, ['macs', 'cpu']), ent.code!);
@@ -694,13 +720,21 @@ describe('response signatures and keys', () => {
     const header = res.headers['licensor-signature'];
     // Replayed as the answer to another request (another nonce)…
     expect(() =>
-      verifyResponse({ header, status: res.status, nonce: newNonce(), body: res.text, publicKeyFor }),
+      verifyResponse({
+        header,
+        status: res.status,
+        request: res.request,
+        nonce: newNonce(),
+        body: res.text,
+        publicKeyFor,
+      }),
     ).toThrow(expect.objectContaining({ code: 'RESPONSE_INVALID' }));
     // …or later, for the same nonce, outside the window.
     expect(() =>
       verifyResponse({
         header,
         status: res.status,
+        request: res.request,
         nonce: res.nonce,
         body: res.text,
         publicKeyFor,
@@ -708,9 +742,18 @@ describe('response signatures and keys', () => {
       }),
     ).toThrow(expect.objectContaining({ code: 'REPLAYED' }));
     // A changed status or body fails too.
-    expect(() => verifyResponse({ header, status: 500, nonce: res.nonce, body: res.text, publicKeyFor })).toThrow();
     expect(() =>
-      verifyResponse({ header, status: res.status, nonce: res.nonce, body: `${res.text} `, publicKeyFor }),
+      verifyResponse({ header, status: 500, request: res.request, nonce: res.nonce, body: res.text, publicKeyFor }),
+    ).toThrow();
+    expect(() =>
+      verifyResponse({
+        header,
+        status: res.status,
+        request: res.request,
+        nonce: res.nonce,
+        body: `${res.text} `,
+        publicKeyFor,
+      }),
     ).toThrow();
   });
 
@@ -721,7 +764,14 @@ describe('response signatures and keys', () => {
     expect(res.status).toBe(404);
     expect(res.body.error.code).toBe('NOT_FOUND');
     expect(
-      verifyResponse({ header: res.headers['licensor-signature'], status: 404, nonce, body: res.text, publicKeyFor }),
+      verifyResponse({
+        header: res.headers['licensor-signature'],
+        status: 404,
+        request: { method: 'GET', path: '/api/v1/nope' },
+        nonce,
+        body: res.text,
+        publicKeyFor,
+      }),
     ).toMatchObject({ keyId: t.keys.current().keyId });
   });
 });

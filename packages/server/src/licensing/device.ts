@@ -20,7 +20,9 @@ import {
   recordCodeUsage,
 } from './activate';
 import {
+  type ActivationKeyRow,
   type ActivationRow,
+  activationKeys,
   cullLapsedLeases,
   findActivation,
   freeSeatSlot,
@@ -59,6 +61,8 @@ function devicePublicKey(spki: string): KeyObject {
 
 export interface AuthenticatedDevice {
   activation: ActivationRow;
+  /** The install's key that signed the request (one machine may hold several installs, each with its key). */
+  deviceKey: { hash: string; publicKey: string };
   nonce: string;
   /** Epoch ms until which the nonce must be remembered. */
   nonceExpiresAt: number;
@@ -66,9 +70,10 @@ export interface AuthenticatedDevice {
 
 /**
  * Checks a device signature: well-formed header for this activation, timestamp inside the window, Ed25519
- * signature by the activation's current device key. Returns undefined for an unknown activation (nothing to
- * verify against). The nonce's novelty is checked by `consumeNonce` inside the write transaction. The Ed25519
- * check runs on the thread pool.
+ * signature by one of the activation's device keys (the most recently bound one first: one verify for the
+ * usual single install; the machine's other installs only when that fails). Returns undefined for an unknown
+ * activation (nothing to verify against). The nonce's novelty is checked by `consumeNonce` inside the write
+ * transaction. The Ed25519 checks run on the thread pool.
  */
 export async function authenticateDevice(
   db: Db,
@@ -81,15 +86,37 @@ export async function authenticateDevice(
   }
   const activation = findActivation(db, req.activationId);
   if (!activation) return undefined;
-  await verifyDeviceRequestAsync({
-    signature,
-    method: req.method,
-    path: req.path,
-    body: req.body,
-    publicKey: devicePublicKey(activation.device_public_key),
-    now: now.getTime(),
-  });
-  return { activation, nonce: signature.nonce, nonceExpiresAt: signature.ts + SIGNATURE_WINDOW_MS };
+  const signedBy = async (publicKey: string) =>
+    verifyDeviceRequestAsync({
+      signature,
+      method: req.method,
+      path: req.path,
+      body: req.body,
+      publicKey: devicePublicKey(publicKey),
+      now: now.getTime(),
+    });
+  let deviceKey = { hash: activation.device_key_hash, publicKey: activation.device_public_key };
+  try {
+    await signedBy(deviceKey.publicKey);
+  } catch (err) {
+    if (!(err instanceof LicensorError) || err.code !== 'SIGNATURE_INVALID') throw err;
+    const others = activationKeys(db, activation.id).filter((k) => k.key_hash !== activation.device_key_hash);
+    let found: ActivationKeyRow | undefined;
+    for (const key of others) {
+      if (
+        await signedBy(key.public_key).then(
+          () => true,
+          () => false,
+        )
+      ) {
+        found = key;
+        break;
+      }
+    }
+    if (!found) throw err;
+    deviceKey = { hash: found.key_hash, publicKey: found.public_key };
+  }
+  return { activation, deviceKey, nonce: signature.nonce, nonceExpiresAt: signature.ts + SIGNATURE_WINDOW_MS };
 }
 
 /** Records a device nonce; a second use inside the window is a replay. Call inside the write transaction. */
@@ -129,7 +156,7 @@ export interface CheckInOutcome {
  * caller signs the file from `license` once the commit is durable.
  */
 export function checkIn(
-  ctx: Pick<LicensingContext, 'db' | 'now' | 'config'>,
+  ctx: Pick<LicensingContext, 'db' | 'now' | 'config' | 'keys'>,
   device: AuthenticatedDevice,
   request: CheckInRequest,
 ): CheckInOutcome {
@@ -139,7 +166,9 @@ export function checkIn(
   consumeNonce(db, device);
   const activation = findActivation(db, device.activation.id)!;
   const ent = findEntitlement(db, activation.entitlement_id);
-  const base = { serverTime: at };
+  // Every check-in answer carries the root's list of revoked signing keys, so devices learn it as they check in.
+  const revokedKeys = ctx.keys.revocations();
+  const base = { serverTime: at, ...(revokedKeys ? { revokedKeys } : {}) };
   if (!ent || activation.status === 'released') {
     const message = 'This device no longer holds a seat of the license (it was freed). Activate again to take a seat.';
     const outcome = respond({
@@ -210,7 +239,14 @@ export function checkIn(
   }
 
   if (verdict === 'VALID') recordCodeUsage(db, ent, activation.id, now);
-  const license = activationLicensePayload(ctx, ent, policy, current, { verdict, offline: false });
+  // The file names the key of the install that checked in (each install on the machine has its own).
+  const license = activationLicensePayload(
+    ctx,
+    ent,
+    policy,
+    { ...current, device_key_hash: device.deviceKey.hash },
+    { verdict, offline: false },
+  );
   // Frozen, suspended, expired: a file carrying that status, and the signed record that outlives older files.
   if (verdict !== 'VALID') return { ...locked(verdict, verdictMessage(verdict, ent)), license };
   return {
@@ -225,12 +261,35 @@ export function checkIn(
   };
 }
 
-/** The device gives its seat back (uninstall, moving to another computer). Idempotent. */
+/**
+ * The install gives its binding back (uninstall, moving to another computer). The seat is freed with the machine's
+ * last install: while another install on the machine still holds a key, only this install's key goes. Idempotent.
+ */
 export function deactivate(ctx: Pick<LicensingContext, 'db' | 'now'>, device: AuthenticatedDevice): { released: true } {
   const now = ctx.now();
-  consumeNonce(ctx.db, device);
+  const { db } = ctx;
+  consumeNonce(db, device);
   const id = device.activation.id;
-  if (releaseActivation(ctx.db, id, `client:${id}`, now)) {
+  const remaining = activationKeys(db, id).filter((k) => k.key_hash !== device.deviceKey.hash);
+  if (remaining.length > 0 && device.activation.status !== 'released') {
+    db.run('DELETE FROM activation_keys WHERE activation_id = ? AND key_hash = ?', [id, device.deviceKey.hash]);
+    const current = remaining[0]!;
+    db.run('UPDATE activations SET device_public_key = ?, device_key_hash = ? WHERE id = ?', [
+      current.public_key,
+      current.key_hash,
+      id,
+    ]);
+    audit(db, {
+      actor: `client:${id}`,
+      action: 'activation.install_removed',
+      entitlementId: device.activation.entitlement_id,
+      activationId: id,
+      detail: { installsLeft: remaining.length },
+      at: now,
+    });
+    return { released: true };
+  }
+  if (releaseActivation(db, id, `client:${id}`, now)) {
     audit(ctx.db, {
       actor: `client:${id}`,
       action: 'activation.deactivated',

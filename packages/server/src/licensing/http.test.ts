@@ -65,6 +65,12 @@ function securityHeaders(headers: Record<string, string>): Record<string, string
   return Object.fromEntries(Object.entries(headers).filter(([name]) => !NOT_SECURITY.has(name)));
 }
 
+/** What supertest sent: the method and path the answer's signature must be bound to. */
+const sentRequest = (res: object) => {
+  const { method, path } = (res as { req: { method: string; path: string } }).req; // supertest's ClientRequest
+  return { method, path: path.split('?')[0]! };
+};
+
 function expectSigned(
   res: { status: number; text: string; headers: Record<string, string> },
   nonce: string,
@@ -72,7 +78,14 @@ function expectSigned(
 ): void {
   expect(res.headers['licensor-signature']).toMatch(/^kid=[^,]+, ts=\d+, sig=[A-Za-z0-9_-]{86}$/);
   expect(
-    verifyResponse({ header: res.headers['licensor-signature'], status, nonce, body: res.text, publicKeyFor }),
+    verifyResponse({
+      header: res.headers['licensor-signature'],
+      status,
+      request: sentRequest(res),
+      nonce,
+      body: res.text,
+      publicKeyFor,
+    }),
   ).toMatchObject({ keyId: t.keys.current().keyId });
 }
 
@@ -115,6 +128,7 @@ describe('activation API: headers', () => {
       verifyResponse({
         header: res.headers['licensor-signature'],
         status: 200,
+        request: sentRequest(res),
         nonce: newNonce(),
         body: res.text,
         publicKeyFor,
@@ -159,7 +173,14 @@ describe('activation API: routing', () => {
     expect(head.headers['cache-control']).toBe('no-store');
     // The signature covers the body a GET gets.
     expect(
-      verifyResponse({ header: head.headers['licensor-signature'], status: 200, nonce, body: get.text, publicKeyFor }),
+      verifyResponse({
+        header: head.headers['licensor-signature'],
+        status: 200,
+        request: sentRequest(head),
+        nonce,
+        body: get.text,
+        publicKeyFor,
+      }),
     ).toMatchObject({ keyId: t.keys.current().keyId });
   });
 

@@ -1,4 +1,5 @@
 import { LicensorError } from '@licensor/shared';
+import type { Config } from '../config';
 import type { Db } from '../db/database';
 import type { KooContext } from '../koogallery/context';
 import { registerCode } from '../koogallery/familyB';
@@ -7,6 +8,15 @@ import { parseCompactTime } from '../koogallery/time';
 import { changeEntitlement, type EntitlementRow } from './entitlements';
 
 type MarketplaceContext = Pick<KooContext, 'db' | 'now' | 'openApi' | 'log'>;
+
+/**
+ * Said at start-up when the server cannot confirm KooGallery codes: without open-API credentials every first
+ * activation of a `PL…` code fails with MARKETPLACE_NOT_CONFIGURED, which only the operator can fix.
+ */
+export function marketplaceStartupWarning(koo: Pick<Config['koo'], 'ak' | 'sk'>): string | undefined {
+  if (koo.ak && koo.sk) return undefined;
+  return 'LICENSOR_KOO_AK/LICENSOR_KOO_SK are not set: first activations of KooGallery (PL…) codes will fail with MARKETPLACE_NOT_CONFIGURED until they are (codes registered with `licensor codes register` still work)';
+}
 
 const OK = '92020000';
 const ALREADY_ACTIVATED = '92020003';

@@ -23,7 +23,7 @@ import { cullLapsedLeases } from './activations';
 import { authenticateDevice, checkIn, cullNonces, deactivate } from './device';
 import { DEFAULT_POLICY } from './policy';
 import { devicesForCode, releaseSeatByHolder } from './seats';
-import { signAnswer } from './signing';
+import { answeredRequest, signAnswer } from './signing';
 
 /** Where the activation API is mounted (Express matches mount paths in any letter case). */
 export const API_PREFIX = '/api/v1';
@@ -114,6 +114,7 @@ export function activationRouter(ctx: KooContext, metrics: Metrics): Router {
     const { text, header } = await signAnswer(ctx.keys.current(), {
       status,
       nonce,
+      request: answeredRequest(req),
       body: body as Record<string, unknown>,
     });
     res
@@ -150,10 +151,16 @@ export function activationRouter(ctx: KooContext, metrics: Metrics): Router {
   let keysBody: KeysResponse | undefined;
   router.get('/keys', (req, res) => {
     const current = ctx.keys.current().keyId;
-    if (keysBody?.current !== current) {
+    const revoked = ctx.keys.revocations();
+    if (keysBody?.current !== current || keysBody.revoked !== revoked) {
+      const revokedIds = new Set(ctx.keys.revokedKeyIds());
       keysBody = {
         current,
-        signing: ctx.keys.list().map((k) => ({ keyId: k.keyId, certificatePem: ctx.keys.certificate(k.keyId) })),
+        signing: ctx.keys
+          .list()
+          .filter((k) => !revokedIds.has(k.keyId))
+          .map((k) => ({ keyId: k.keyId, certificatePem: ctx.keys.certificate(k.keyId) })),
+        ...(revoked ? { revoked } : {}),
       };
     }
     return reply(req, res, keysBody);

@@ -226,7 +226,8 @@ export async function runSimulation(o: RunOptions, print: (line: string) => void
           const res = await fetch(`${admin}/api/admin/v1/codes`, {
             method: 'POST',
             headers: { authorization: `Bearer ${o.adminToken}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ code, test: Boolean(o.testFlag) }),
+            // The product the scenarios buy (a code needs a product to be registered).
+            body: JSON.stringify({ code, test: Boolean(o.testFlag), productId: 'OFFI000000000000000001' }),
           });
           return res.status === 200 || res.status === 201;
         }

@@ -6,6 +6,29 @@ import { COMPONENT_NAMES } from '../fingerprint/types';
  * (request building, response validation). Every field is bounded so oversized input fails validation.
  */
 
+/** The root-signed list of revoked signing keys (signed and verified in keys/revocations.ts). */
+export const revocationListSchema = z
+  .object({
+    v: z.literal(1),
+    /** Grows with every list the root signs: a client never goes back to a lower serial. */
+    serial: z.number().int().min(1),
+    issuedAt: z.string(),
+    /** Key ids (as in License files' `kid`) that must never be trusted again. */
+    revoked: z.array(z.string().min(1).max(64)).max(10_000),
+  })
+  .strict();
+export type RevocationList = z.infer<typeof revocationListSchema>;
+
+export const signedRevocationListSchema = z
+  .object({
+    /** base64url of the list's JSON: the exact signed text. */
+    list: z.string().min(1).max(1_000_000),
+    /** Ed25519 by the root, domain `key-revocations`. */
+    sig: z.string(),
+  })
+  .strict();
+export type SignedRevocationList = z.infer<typeof signedRevocationListSchema>;
+
 const hash = z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, 'expected a base64url hash');
 export const hashedComponentsSchema = z
   .partialRecord(z.enum(COMPONENT_NAMES), z.array(hash).min(1).max(32))
@@ -110,6 +133,8 @@ export const checkInResponseSchema = z.object({
   entitlement: entitlementSummarySchema.optional(),
   checkInIntervalSeconds: z.number(),
   serverTime: z.string(),
+  /** The root-signed list of revoked signing keys, when the root has revoked any. */
+  revokedKeys: signedRevocationListSchema.optional(),
 });
 export type CheckInResponse = z.infer<typeof checkInResponseSchema>;
 
@@ -131,5 +156,7 @@ export type ApiError = z.infer<typeof apiErrorSchema>;
 export const keysResponseSchema = z.object({
   current: z.string(),
   signing: z.array(z.object({ keyId: z.string(), certificatePem: z.string() })),
+  /** The root-signed list of revoked signing keys, when the root has revoked any. */
+  revoked: signedRevocationListSchema.optional(),
 });
 export type KeysResponse = z.infer<typeof keysResponseSchema>;

@@ -120,27 +120,41 @@ describe('signResponseAsync', () => {
   const publicKeyFor = (kid: string) => (kid === KID ? server.publicKey : undefined);
   const body = '{"current":"kid-test-1","signing":[]}';
   const nonce = newNonce();
+  const request = { method: 'POST', path: '/api/v1/activations/act_1/check-in', activationId: 'act_1' };
   const sign = (overrides: Partial<Parameters<typeof signResponseAsync>[0]> = {}) =>
-    signResponseAsync({ status: 200, nonce, body, keyId: KID, privateKey: server.privateKey, now: NOW, ...overrides });
+    signResponseAsync({
+      status: 200,
+      request,
+      nonce,
+      body,
+      keyId: KID,
+      privateKey: server.privateKey,
+      now: NOW,
+      ...overrides,
+    });
 
   it('writes the header signResponse writes (Ed25519 is deterministic), and verifyResponse accepts it', async () => {
     const header = await sign();
     expect(header).toMatch(new RegExp(`^kid=${KID}, ts=${NOW}, sig=[A-Za-z0-9_-]{86}$`));
     expect(header).toBe(
-      signResponse({ status: 200, nonce, body, keyId: KID, privateKey: server.privateKey, now: NOW }),
+      signResponse({ status: 200, request, nonce, body, keyId: KID, privateKey: server.privateKey, now: NOW }),
     );
-    expect(verifyResponse({ header, status: 200, nonce, body, publicKeyFor, now: NOW })).toEqual({
+    expect(verifyResponse({ header, status: 200, request, nonce, body, publicKeyFor, now: NOW })).toEqual({
       keyId: KID,
       ts: NOW,
     });
-    expect(verifyResponse({ header, status: 200, nonce, body: Buffer.from(body), publicKeyFor, now: NOW })).toEqual({
+    expect(
+      verifyResponse({ header, status: 200, request, nonce, body: Buffer.from(body), publicKeyFor, now: NOW }),
+    ).toEqual({
       keyId: KID,
       ts: NOW,
     });
     // Error answers and empty nonces are signed the same way.
     const error = '{"error":{"code":"NOT_FOUND","message":"No such endpoint"}}';
     const errHeader = await sign({ status: 404, nonce: '', body: error });
-    expect(verifyResponse({ header: errHeader, status: 404, nonce: '', body: error, publicKeyFor, now: NOW })).toEqual({
+    expect(
+      verifyResponse({ header: errHeader, status: 404, request, nonce: '', body: error, publicKeyFor, now: NOW }),
+    ).toEqual({
       keyId: KID,
       ts: NOW,
     });
@@ -148,36 +162,79 @@ describe('signResponseAsync', () => {
 
   it('defaults the timestamp to now', async () => {
     const before = Date.now();
-    const header = await signResponseAsync({ status: 200, nonce, body, keyId: KID, privateKey: server.privateKey });
-    const { ts } = verifyResponse({ header, status: 200, nonce, body, publicKeyFor });
+    const header = await signResponseAsync({
+      status: 200,
+      request,
+      nonce,
+      body,
+      keyId: KID,
+      privateKey: server.privateKey,
+    });
+    const { ts } = verifyResponse({ header, status: 200, request, nonce, body, publicKeyFor });
     expect(ts).toBeGreaterThanOrEqual(before);
     expect(ts).toBeLessThanOrEqual(Date.now());
   });
 
-  it('is refused for a changed status, body, nonce, key or time', async () => {
+  it('is refused for a changed status, body, nonce, key, time, method, path or activation', async () => {
     const header = await sign();
     const refused: [string, Parameters<typeof verifyResponse>[0], LicensorCode][] = [
-      ['status', { header, status: 201, nonce, body, publicKeyFor, now: NOW }, 'RESPONSE_INVALID'],
-      ['body', { header, status: 200, nonce, body: `${body} `, publicKeyFor, now: NOW }, 'RESPONSE_INVALID'],
-      ['empty body', { header, status: 200, nonce, body: '', publicKeyFor, now: NOW }, 'RESPONSE_INVALID'],
-      ['nonce', { header, status: 200, nonce: newNonce(), body, publicKeyFor, now: NOW }, 'RESPONSE_INVALID'],
+      ['status', { header, status: 201, request, nonce, body, publicKeyFor, now: NOW }, 'RESPONSE_INVALID'],
+      ['body', { header, status: 200, request, nonce, body: `${body} `, publicKeyFor, now: NOW }, 'RESPONSE_INVALID'],
+      ['empty body', { header, status: 200, request, nonce, body: '', publicKeyFor, now: NOW }, 'RESPONSE_INVALID'],
+      ['nonce', { header, status: 200, request, nonce: newNonce(), body, publicKeyFor, now: NOW }, 'RESPONSE_INVALID'],
       [
         'another key under the same kid',
-        { header, status: 200, nonce, body, publicKeyFor: () => otherServer.publicKey, now: NOW },
+        { header, status: 200, request, nonce, body, publicKeyFor: () => otherServer.publicKey, now: NOW },
         'RESPONSE_INVALID',
       ],
       [
         'unknown kid',
-        { header, status: 200, nonce, body, publicKeyFor: () => undefined, now: NOW },
+        { header, status: 200, request, nonce, body, publicKeyFor: () => undefined, now: NOW },
         'RESPONSE_INVALID',
       ],
       [
         'changed ts',
-        { header: header.replace(`ts=${NOW}`, `ts=${NOW + 1}`), status: 200, nonce, body, publicKeyFor, now: NOW },
+        {
+          header: header.replace(`ts=${NOW}`, `ts=${NOW + 1}`),
+          status: 200,
+          request,
+          nonce,
+          body,
+          publicKeyFor,
+          now: NOW,
+        },
         'RESPONSE_INVALID',
       ],
-      ['stale', { header, status: 200, nonce, body, publicKeyFor, now: NOW + SIGNATURE_WINDOW_MS + 1 }, 'REPLAYED'],
-      ['unsigned', { header: undefined, status: 200, nonce, body, publicKeyFor, now: NOW }, 'RESPONSE_INVALID'],
+      [
+        'another method',
+        { header, status: 200, request: { ...request, method: 'DELETE' }, nonce, body, publicKeyFor, now: NOW },
+        'RESPONSE_INVALID',
+      ],
+      [
+        'another path',
+        { header, status: 200, request: { ...request, path: '/api/v1/keys' }, nonce, body, publicKeyFor, now: NOW },
+        'RESPONSE_INVALID',
+      ],
+      [
+        'another activation',
+        { header, status: 200, request: { ...request, activationId: 'act_2' }, nonce, body, publicKeyFor, now: NOW },
+        'RESPONSE_INVALID',
+      ],
+      [
+        'no activation',
+        { header, status: 200, request: { ...request, activationId: '' }, nonce, body, publicKeyFor, now: NOW },
+        'RESPONSE_INVALID',
+      ],
+      [
+        'stale',
+        { header, status: 200, request, nonce, body, publicKeyFor, now: NOW + SIGNATURE_WINDOW_MS + 1 },
+        'REPLAYED',
+      ],
+      [
+        'unsigned',
+        { header: undefined, status: 200, request, nonce, body, publicKeyFor, now: NOW },
+        'RESPONSE_INVALID',
+      ],
     ];
     for (const [name, opts, code] of refused)
       expect(
@@ -189,7 +246,15 @@ describe('signResponseAsync', () => {
   it('rejects (with a LicensorError) when asked to sign with a public key', async () => {
     let failure: unknown;
     try {
-      await signResponseAsync({ status: 200, nonce, body, keyId: KID, privateKey: server.publicKey, now: NOW });
+      await signResponseAsync({
+        status: 200,
+        request,
+        nonce,
+        body,
+        keyId: KID,
+        privateKey: server.publicKey,
+        now: NOW,
+      });
     } catch (err) {
       failure = err;
     }

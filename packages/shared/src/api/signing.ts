@@ -11,8 +11,11 @@ import { domainSign, domainSignAsync, domainVerify, domainVerifyAsync } from '..
  * knowing an activation id is not enough to act for the device, and a captured request cannot be replayed.
  *
  * Server responses carry `Licensor-Signature: kid=<signing key id>, ts=<ms>, sig=<b64url>` over
- * `STATUS \n request nonce \n ts \n sha256(body)` with the server's current signing key; the client sends
- * `Licensor-Nonce` with each request and refuses a response for another nonce or outside its window.
+ * `STATUS \n METHOD \n PATH \n activation \n request nonce \n ts \n sha256(body)` with the server's current
+ * signing key. METHOD and PATH are the request's (path as sent, without the query string); `activation` is the
+ * activation id the request's device signature names (empty without one). The client sends `Licensor-Nonce`
+ * with each request and refuses a response for another nonce, another request (an answer captured on one
+ * endpoint and replayed to another), or outside its window.
  */
 
 export const DEVICE_SIGNATURE_HEADER = 'licensor-device-signature';
@@ -121,11 +124,35 @@ export function importDevicePublicKey(spkiB64url: string): KeyObject {
 export const devicePublicKeyHash = (spkiB64url: string): string =>
   createHash('sha256').update(Buffer.from(spkiB64url, 'base64url')).digest('base64url');
 
-const responseMessage = (status: number, nonce: string, ts: string, body: string | Uint8Array) =>
-  `${status}\n${nonce}\n${ts}\n${bodyDigest(body)}`;
+/** The request an answer is for: what binds the answer's signature to it. */
+export interface AnsweredRequest {
+  method: string;
+  /** The path as sent (percent-encoding kept), without the query string. */
+  path: string;
+  /** The activation id the request's device signature names; '' (or absent) without a device signature. */
+  activationId?: string;
+}
+
+// Each field is percent-encoded where it could hold a line break, so no two requests share a message.
+const responseMessage = (status: number, to: AnsweredRequest, nonce: string, ts: string, body: string | Uint8Array) =>
+  [
+    status,
+    to.method.toUpperCase(),
+    encodeURI(to.path),
+    encodeURIComponent(to.activationId ?? ''),
+    encodeURIComponent(nonce),
+    ts,
+    bodyDigest(body),
+  ].join('\n');
+
+/** The activation id named by a `Licensor-Device-Signature` header, read leniently ('' when there is none). */
+export function deviceSignatureActivation(header: string | undefined): string {
+  return parseParams(header ?? '').activation ?? '';
+}
 
 interface ResponseToSign {
   status: number;
+  request: AnsweredRequest;
   nonce: string;
   body: string | Uint8Array;
   keyId: string;
@@ -135,23 +162,26 @@ interface ResponseToSign {
 
 export function signResponse(opts: ResponseToSign): string {
   const ts = String(opts.now ?? Date.now());
-  return `kid=${opts.keyId}, ts=${ts}, sig=${domainSign('api-response', responseMessage(opts.status, opts.nonce, ts, opts.body), opts.privateKey)}`;
+  const message = responseMessage(opts.status, opts.request, opts.nonce, ts, opts.body);
+  return `kid=${opts.keyId}, ts=${ts}, sig=${domainSign('api-response', message, opts.privateKey)}`;
 }
 
 /** signResponse with the signature computed on libuv's thread pool (for servers). */
 export async function signResponseAsync(opts: ResponseToSign): Promise<string> {
   const ts = String(opts.now ?? Date.now());
-  const message = responseMessage(opts.status, opts.nonce, ts, opts.body);
+  const message = responseMessage(opts.status, opts.request, opts.nonce, ts, opts.body);
   return `kid=${opts.keyId}, ts=${ts}, sig=${await domainSignAsync('api-response', message, opts.privateKey)}`;
 }
 
 /**
- * Verifies a signed response for the request nonce the client sent. `publicKeyFor` returns the verified
- * public key of a signing key id (from a certificate chained to the pinned root), or undefined.
+ * Verifies a signed response for the request the client sent (method, path, activation and nonce).
+ * `publicKeyFor` returns the verified public key of a signing key id (from a certificate chained to the
+ * pinned root), or undefined.
  */
 export function verifyResponse(opts: {
   header: string | null | undefined;
   status: number;
+  request: AnsweredRequest;
   nonce: string;
   body: string | Uint8Array;
   publicKeyFor: (keyId: string) => KeyObject | undefined;
@@ -168,8 +198,13 @@ export function verifyResponse(opts: {
   }
   const key = opts.publicKeyFor(p.kid);
   if (!key) throw new LicensorError('RESPONSE_INVALID', `Unknown response signing key ${p.kid}`);
-  if (!domainVerify('api-response', responseMessage(opts.status, opts.nonce, p.ts, opts.body), p.sig, key)) {
-    throw new LicensorError('RESPONSE_INVALID', 'The server response signature does not match');
+  if (
+    !domainVerify('api-response', responseMessage(opts.status, opts.request, opts.nonce, p.ts, opts.body), p.sig, key)
+  ) {
+    throw new LicensorError(
+      'RESPONSE_INVALID',
+      `The answer to ${opts.request.method.toUpperCase()} ${opts.request.path} is not signed for this request (altered, or an answer to another request)`,
+    );
   }
   return { keyId: p.kid, ts };
 }

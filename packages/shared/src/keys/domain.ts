@@ -13,6 +13,7 @@ export const SIGNATURE_DOMAINS = [
   'offline-response',
   'device-request',
   'verdict',
+  'key-revocations',
 ] as const;
 export type SignatureDomain = (typeof SIGNATURE_DOMAINS)[number];
 

@@ -15,3 +15,4 @@ export {
   SIGNATURE_DOMAINS,
   type SignatureDomain,
 } from './domain';
+export { signRevocationList, verifyRevocationList } from './revocations';

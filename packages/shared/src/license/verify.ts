@@ -37,13 +37,15 @@ const CHAIN_CACHE_SIZE = 16;
 
 /**
  * Verifies License files against pinned roots: decode, certificate chain to a pinned root valid at the
- * file's `issuedAt`, `kid`, then the Ed25519 signature. Validity windows, fingerprints and status are the
+ * file's `issuedAt`, `kid`, then the Ed25519 signature; an online file's refreshBy and graceUntil must not be
+ * after its signing certificate's notAfter. Validity windows, fingerprints and status are the
  * caller's business. Verified chains are cached, so a warm verify is one Ed25519 verify plus parsing.
  */
 export class LicenseVerifier {
   readonly #roots: X509Certificate[];
   readonly #algorithms: ReadonlySet<string>;
   readonly #chains = new Map<string, TrustedChain>();
+  #revoked: ReadonlySet<string> = new Set();
 
   constructor(opts: LicenseVerifierOptions) {
     this.#roots = parsePinnedRoots(opts?.roots);
@@ -57,6 +59,11 @@ export class LicenseVerifier {
     this.#algorithms = new Set(algorithms);
   }
 
+  /** Signing key ids to refuse from now on (the ids of a verified, root-signed revocation list). */
+  setRevokedKeys(keyIds: Iterable<string>): void {
+    this.#revoked = new Set(keyIds);
+  }
+
   verify(text: string | Uint8Array): VerifiedLicenseFile {
     const { envelope, payload } = decodeLicenseFile(text);
     if (!this.#algorithms.has(envelope.alg)) {
@@ -65,6 +72,12 @@ export class LicenseVerifier {
       });
     }
     const trusted = this.#trustedChain(envelope.x5c);
+    if (this.#revoked.has(trusted.keyId)) {
+      throw new LicensorError('CERTIFICATE_INVALID', `The signing key ${trusted.keyId} has been revoked by the root`, {
+        keyId: trusted.keyId,
+        revoked: true,
+      });
+    }
     if (envelope.kid !== trusted.keyId) {
       throw new LicensorError('FILE_SIGNATURE_INVALID', 'The key id does not match the signing certificate');
     }
@@ -74,6 +87,21 @@ export class LicenseVerifier {
     // After the signature, so issuedAt is authentic: the key must have been valid when it signed, even if
     // it has since been rotated out or its certificate has expired.
     assertChainValidAt(trusted.chain, new Date(payload.issuedAt));
+    // issuedAt is the signer's claim: a key that leaked (or a short-lived leaf, backdated) could otherwise issue
+    // an online file that lives forever. An online file must end (grace included) while its leaf is valid.
+    const leafEnd = trusted.chain.windows[0]!.notAfter;
+    for (const [field, value] of [
+      ['refreshBy', payload.refreshBy],
+      ['graceUntil', payload.graceUntil],
+    ] as const) {
+      if (value !== null && Date.parse(value) > leafEnd) {
+        throw new LicensorError(
+          'CERTIFICATE_INVALID',
+          `The file's ${field} (${value}) is after its signing certificate expires (${new Date(leafEnd).toISOString()})`,
+          { field, notAfter: new Date(leafEnd).toISOString() },
+        );
+      }
+    }
     return { payload, envelope, signingKeyId: trusted.keyId };
   }
 

@@ -4,6 +4,7 @@ import { LicensorError } from '@licensor/shared';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { actions, entitlementDetail, requireEntitlement, retryOutboxItem } from '../../admin/actions';
+import { operatorRegistration } from '../../admin/codes';
 import type { Page } from '../../admin/pagination';
 import {
   type AuditView,
@@ -199,17 +200,16 @@ const codeInput = z.object({
 function codesRegister(s: Session, code: string, opts: Record<string, unknown>) {
   const input = parseInput(codeInput, filterInput({ code, ...opts }, { product: 'productId' }), 'options');
   const ctx = s.ctx();
-  const { entitlement, created } = ctx.db.transaction(() =>
-    registerCode(
-      ctx,
-      { code: input.code, test: input.test, productId: input.productId, seats: input.seats, expireTime: input.expires },
-      s.actor,
-    ),
+  const registration = operatorRegistration(
+    ctx,
+    { code: input.code, test: input.test, productId: input.productId, seats: input.seats, expireTime: input.expires },
+    { productOption: '--product' },
   );
+  const { entitlement, created } = ctx.db.transaction(() => registerCode(ctx, registration, s.actor));
   if (!created && entitlement.family !== 'B') {
     throw new LicensorError(
       'CONFLICT',
-      `${input.code} is already used by a family-${entitlement.family} license; pick another code`,
+      `${registration.code} is already used by a family-${entitlement.family} license; pick another code`,
     );
   }
   const view = entitlementView(entitlement);
@@ -326,7 +326,7 @@ export function registerOperatorCommands(program: Command, run: Runner): void {
       .description('list licenses, newest first (test licenses only with --include-test)')
       .option('--status <list>', 'comma-separated: provisioning,active,frozen,expired,suspended,revoked,released')
       .option('--family <list>', 'comma-separated: A,B,C,direct')
-      .option('--product <id>', 'product id')
+      .option('--product <id>', 'product id the code activates (required unless LICENSOR_PRODUCT_ID is set)')
       .option('--search <text>', 'id, code, order, customer, product or SKU contains this')
       .option('--since <date>', 'created at or after (ISO date or date-time)')
       .option('--expires-before <date>', 'expiring before (ISO date or date-time)')
@@ -386,7 +386,7 @@ export function registerOperatorCommands(program: Command, run: Runner): void {
     .description('register a family-B (PL…) code before its first activation')
     .argument('<code>', 'the code')
     .option('--test', 'marketplace test code (never counted)')
-    .option('--product <id>', 'product id')
+    .option('--product <id>', 'product id the code activates (required unless LICENSOR_PRODUCT_ID is set)')
     .option('--seats <n>', 'devices allowed')
     .option('--expires <time>', 'expiry: yyyyMMddHHmmss (UTC) or ISO date-time')
     .action(run((s, code: string, opts: Record<string, unknown>) => codesRegister(s, code, opts)));

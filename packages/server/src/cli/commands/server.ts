@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { LicensorError } from '@licensor/shared';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config';
@@ -65,16 +65,45 @@ async function start(s: Session, io: CliIo) {
       'Press Ctrl+C to stop.',
     ].join('\n'),
   );
+  if (running.developmentRoot) s.note(running.developmentRoot);
   const why = await untilStopped(io.signal);
   log.info({ signal: why }, 'shutting down');
   await running.close();
   log.flush?.();
 }
 
-function keysInit(s: Session) {
+/** Both passphrases, from the environment, for commands that write keys meant for production. */
+function productionPassphrases(s: Session, why: string): { key: string; root: string } {
+  const config = s.config();
+  const missing = [
+    config.keyPassphrase ? '' : 'LICENSOR_KEY_PASSPHRASE (signing keys)',
+    config.rootPassphrase ? '' : 'LICENSOR_ROOT_PASSPHRASE (root key, a different passphrase)',
+  ].filter(Boolean);
+  if (missing.length > 0)
+    throw new LicensorError('INVALID_INPUT', `${why} needs ${missing.join(' and ')} in the environment`);
+  return { key: config.keyPassphrase!, root: config.rootPassphrase! };
+}
+
+function keysInit(s: Session, opts: { offlineRoot?: string }) {
   const config = s.config();
   const dir = s.keysDir;
-  const { store, created } = KeyStore.open(dir, config.keyPassphrase);
+  let store: KeyStore;
+  let created = true;
+  if (opts.offlineRoot) {
+    const offlineDir = resolve(opts.offlineRoot);
+    if (offlineDir === resolve(s.dataDir) || offlineDir.startsWith(`${resolve(s.dataDir)}/`)) {
+      throw new LicensorError('INVALID_INPUT', '--offline-root must be outside the data folder (offline storage)');
+    }
+    store = KeyStore.initWithOfflineRoot(dir, offlineDir, productionPassphrases(s, 'keys init --offline-root'));
+  } else {
+    if (config.production && !s.hasKeys) {
+      throw new LicensorError(
+        'CONFIG_INVALID',
+        'Production mode creates the root offline: licensor keys init --offline-root <folder outside the data folder>',
+      );
+    }
+    ({ store, created } = KeyStore.open(dir, config.keyPassphrase, { rootPassphrase: config.rootPassphrase }));
+  }
   const signer = store.current(); // proves the passphrase opens the keys
   const rootCertificatePath = join(dir, 'root.crt.pem');
   const data = {
@@ -84,7 +113,12 @@ function keysInit(s: Session) {
     rootCertificatePath,
     rootCertificatePem: store.rootCertificatePem,
     currentSigningKeyId: signer.keyId,
-    passphrase: config.keyPassphrase ? 'LICENSOR_KEY_PASSPHRASE' : join(dir, '.passphrase'),
+    rootKey: opts.offlineRoot
+      ? join(resolve(opts.offlineRoot), 'root.key.pem')
+      : store.hasRootKey
+        ? join(dir, 'root.key.pem')
+        : null,
+    development: store.developmentWarning() !== undefined,
   };
   s.print(data, () =>
     [
@@ -93,16 +127,49 @@ function keysInit(s: Session) {
         ['Root key id', data.rootKeyId],
         ['Signing key', data.currentSigningKeyId],
         ['Root certificate', rootCertificatePath],
+        ['Root private key', data.rootKey ?? 'offline'],
       ]),
       'Pin this root certificate in @licensor/client (clients trust nothing else):',
       data.rootCertificatePem.trimEnd(),
     ].join('\n'),
   );
-  if (created) {
+  if (opts.offlineRoot) {
     s.note(
-      `Next: keep a copy of ${join(dir, 'root.key.pem')} and its passphrase (${data.passphrase}) offline, then delete the key here; rotate later with \`licensor keys rotate --root-key <file>\`.`,
+      `The root private key is in ${data.rootKey} only: put that folder offline now. Rotate later with it mounted: licensor keys rotate --root-key ${data.rootKey}`,
     );
+  } else if (data.development) {
+    s.note(store.developmentWarning()!);
   }
+}
+
+function keysMoveRoot(s: Session, offlineFolder: string) {
+  const offlineDir = resolve(offlineFolder);
+  if (offlineDir === resolve(s.dataDir) || offlineDir.startsWith(`${resolve(s.dataDir)}/`)) {
+    throw new LicensorError('INVALID_INPUT', 'The offline folder must be outside the data folder');
+  }
+  const target = s.keys().moveRoot(offlineDir);
+  s.print({ rootKey: target }, () =>
+    [
+      `Moved the root private key to ${target}; the data folder keeps only the root certificate.`,
+      `Put ${offlineDir} offline now. Rotate later with it mounted: licensor keys rotate --root-key ${target}`,
+    ].join('\n'),
+  );
+}
+
+function keysMigratePassphrase(s: Session) {
+  const { rootKeyHere } = KeyStore.migratePassphraseFile(
+    s.keysDir,
+    productionPassphrases(s, 'keys migrate-passphrase'),
+  );
+  s.print({ migrated: true, rootKeyInDataFolder: rootKeyHere }, () =>
+    [
+      'Re-encrypted the keys under LICENSOR_KEY_PASSPHRASE (signing keys) and LICENSOR_ROOT_PASSPHRASE (root), and deleted keys/.passphrase.',
+      'Start the server with the same LICENSOR_KEY_PASSPHRASE.',
+      ...(rootKeyHere
+        ? ['The root private key is still in the data folder: move it offline with `licensor keys move-root <folder>`.']
+        : []),
+    ].join('\n'),
+  );
 }
 
 function keysRotate(s: Session, opts: { rootKey?: string; rootPassphraseEnv?: string }) {
@@ -121,7 +188,18 @@ function keysRotate(s: Session, opts: { rootKey?: string; rootPassphraseEnv?: st
   s.print({ rotated: info, keys: keys.list() }, () =>
     [
       `New signing key ${info.keyId} is current (valid ${info.notBefore} → ${info.notAfter}).`,
-      'Files signed by older keys stay valid. Restart the server so it signs with the new key.',
+      'Files signed by older keys stay valid; the retired private keys were deleted. Restart the server so it signs with the new key.',
+    ].join('\n'),
+  );
+}
+
+function keysRevoke(s: Session, keyId: string, opts: { rootKey?: string }) {
+  const list = s.keys().revoke(keyId, { rootKeyFile: opts.rootKey });
+  s.print({ revoked: list }, () =>
+    [
+      `Signing key ${keyId} is revoked (list #${list.serial}, ${list.revoked.length} key(s)); its private key is deleted here.`,
+      'Clients learn the list at their next check-in (and from GET /api/v1/keys) and from then on refuse files and answers signed by it, offline too.',
+      'Devices holding a file from that key get a fresh one at check-in; offline-activated devices need a new offline response.',
     ].join('\n'),
   );
 }
@@ -156,15 +234,36 @@ export function registerServerCommands(program: Command, run: Runner, io: CliIo)
   keys
     .command('init')
     .description('create the root and a first signing key if missing; print the root certificate clients pin')
-    .action(run(keysInit));
+    .option(
+      '--offline-root <folder>',
+      'create the root private key in this folder (offline storage, outside the data folder), never in the data folder',
+    )
+    .action(run((s, opts: { offlineRoot?: string }) => keysInit(s, opts)));
+  keys
+    .command('move-root')
+    .description('move the root private key out of the data folder to offline storage (production needs this)')
+    .argument('<folder>', 'offline folder (e.g. a removable drive)')
+    .action(run((s, folder: string) => keysMoveRoot(s, folder)));
+  keys
+    .command('migrate-passphrase')
+    .description(
+      'retire keys/.passphrase: re-encrypt under LICENSOR_KEY_PASSPHRASE and LICENSOR_ROOT_PASSPHRASE, delete the file',
+    )
+    .action(run(keysMigratePassphrase));
   keys
     .command('rotate')
     .description('issue a new signing key with the root key and make it current')
     .option('--root-key <file>', 'root private key kept offline (default: keys/root.key.pem)')
     .option(
       '--root-passphrase-env <name>',
-      'environment variable holding the root key passphrase (default: the key store passphrase)',
+      'environment variable holding the root key passphrase (default: LICENSOR_ROOT_PASSPHRASE)',
     )
     .action(run((s, opts: { rootKey?: string; rootPassphraseEnv?: string }) => keysRotate(s, opts)));
+  keys
+    .command('revoke')
+    .description('add a (retired) signing key to the root-signed revoked-key list that clients honour')
+    .argument('<key-id>', 'the signing key id (see keys show); rotate first if it is the current one')
+    .option('--root-key <file>', 'root private key kept offline (default: keys/root.key.pem); LICENSOR_ROOT_PASSPHRASE')
+    .action(run((s, keyId: string, opts: { rootKey?: string }) => keysRevoke(s, keyId, opts)));
   keys.command('show').description('root key id and signing keys with their validity').action(run(keysShow));
 }
