@@ -390,25 +390,32 @@ describe('activation API: request bodies over a real socket', () => {
 
   /** One POST to /api/v1/activations; `chunks` are sent chunked unless a Content-Length header is given. */
   const post = (headers: Record<string, string>, chunks: Buffer[], agent?: Agent) =>
-    new Promise<{ status: number; headers: IncomingHttpHeaders; text: string }>((resolve, reject) => {
-      const req = httpRequest(
-        { host: '127.0.0.1', port, path: '/api/v1/activations', method: 'POST', headers, agent },
-        (res) => {
-          const parts: Buffer[] = [];
-          res.on('data', (c: Buffer) => parts.push(c));
-          res.on('end', () =>
-            resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(parts).toString('utf8') }),
-          );
-          res.on('error', reject);
-        },
-      );
-      // The server may answer (and stop reading) before a refused body is fully sent.
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
-      });
-      for (const chunk of chunks) req.write(chunk);
-      req.end();
-    });
+    new Promise<{ status: number; headers: IncomingHttpHeaders; text: string; req: { method: string; path: string } }>(
+      (resolve, reject) => {
+        const req = httpRequest(
+          { host: '127.0.0.1', port, path: '/api/v1/activations', method: 'POST', headers, agent },
+          (res) => {
+            const parts: Buffer[] = [];
+            res.on('data', (c: Buffer) => parts.push(c));
+            res.on('end', () =>
+              resolve({
+                status: res.statusCode!,
+                headers: res.headers,
+                text: Buffer.concat(parts).toString('utf8'),
+                req: { method: 'POST', path: '/api/v1/activations' },
+              }),
+            );
+            res.on('error', reject);
+          },
+        );
+        // The server may answer (and stop reading) before a refused body is fully sent.
+        req.on('error', (err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
+        });
+        for (const chunk of chunks) req.write(chunk);
+        req.end();
+      },
+    );
 
   it('refuses a chunked body that grows over 64 KiB with a signed 413 PAYLOAD_TOO_LARGE', async () => {
     const nonce = newNonce();

@@ -44,6 +44,7 @@ interface DialTestOptions {
   family: string;
   shuffle?: boolean;
   code?: string;
+  product?: string;
   admin?: string;
   adminToken?: string;
 }
@@ -100,6 +101,7 @@ export function registerSimulateCommand(program: Command, io: SimulateIo = proce
     .option('--family <list>', `suites to play: ${DIAL_FAMILIES.join(',')}`, DIAL_FAMILIES.join(','))
     .option('--shuffle', "replay each family's cases in a random order after the first round")
     .option('--code <code>', 'family B: a test license code the server knows (registered with test=true)')
+    .option('--product <id>', 'family B: the product a registered test code belongs to', 'DIAL-TEST')
     .option('--admin <url>', 'server base URL for registering a family-B test code (default: the --url origin)')
     .option('--admin-token <token>', 'admin bearer token, to register a test code', process.env.LICENSOR_ADMIN_TOKEN)
     .action(async (o: DialTestOptions) => {
@@ -177,7 +179,7 @@ export async function runDialTestCommand(o: DialTestOptions, print: (line: strin
     const res = await fetch(`${o.admin ?? new URL(o.url).origin}/api/admin/v1/codes`, {
       method: 'POST',
       headers: { authorization: `Bearer ${o.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ code, test: true }),
+      body: JSON.stringify({ code, test: true, productId: o.product ?? 'DIAL-TEST' }),
     });
     if (res.status === 200 || res.status === 201) testCode = code;
     else print(`Could not register a test code through the admin API (HTTP ${res.status}); family B is skipped.`);
