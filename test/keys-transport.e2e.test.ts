@@ -165,6 +165,26 @@ describe('codes need a product and are stored as activation looks them up (item 
     ).toBe(404);
   });
 
+  it('accepts a test code without a product (marketplace debug calls), but no software can activate it', async () => {
+    const res = await register({ code: 'PLE2ETESTNOPROD', test: true, seats: 1 });
+    expect(res.status).toBe(201);
+    const refused = await client('test-no-product', machineA)
+      .activate('PLE2ETESTNOPROD')
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(refused).toBeInstanceOf(LicensorError);
+    expect((refused as LicensorError).code).toBe('PRODUCT_MISMATCH');
+    expect((refused as LicensorError).message).toMatch(/not assigned to a product/);
+    // Refused before a seat was taken.
+    const seats = await fetch(`${running.url}/api/admin/v1/activations?code=PLE2ETESTNOPROD&includeTest=true`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    expect(seats.status).toBe(200);
+    expect(((await seats.json()) as { items: unknown[] }).items).toEqual([]);
+  });
+
   it('normalises a lower-case registration, so the code the customer types activates', async () => {
     const res = await register({ code: ' ple2elower0001 ', productId: PRODUCT, seats: 1 });
     expect(res.status).toBe(201);

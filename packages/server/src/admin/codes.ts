@@ -22,7 +22,8 @@ const registerSchema = z
 /**
  * What an operator's registration stores: the code in the form activation looks it up by (so `plabc` is
  * `PLABC`, as a customer typing it would reach it), and a product — the one given, else LICENSOR_PRODUCT_ID.
- * A code without a product would take a seat and then fail PRODUCT_MISMATCH on the customer's machine.
+ * A live code needs one: without it, it could not activate any software. A test code (the marketplace's debug
+ * calls, dial tests) may be registered without one; activation refuses such a code before taking a seat.
  */
 export function operatorRegistration(
   ctx: Pick<KooContext, 'config' | 'db'>,
@@ -32,7 +33,7 @@ export function operatorRegistration(
   const code = normalizeLicenseCode(input.code);
   const productId = input.productId?.trim() || ctx.config.productId;
   // Registering a known code again changes nothing (registerCode returns it), so it needs no product.
-  if (!productId && !findEntitlementByCode(ctx.db, code)) {
+  if (!productId && !input.test && !findEntitlementByCode(ctx.db, code)) {
     throw new LicensorError(
       'INVALID_INPUT',
       `Code ${code} needs a product: pass ${how.productOption} <product id> (the product id your software activates as), or set LICENSOR_PRODUCT_ID on the server for a default product.`,

@@ -267,7 +267,7 @@ function bestMatch(
  * Call inside a transaction.
  */
 export function bindDevice(
-  ctx: Pick<LicensingContext, 'db' | 'now'>,
+  ctx: Pick<LicensingContext, 'db' | 'now' | 'config'>,
   entitlementId: string,
   input: ActivationInput,
   kooGallery: string | null,
@@ -281,7 +281,16 @@ export function bindDevice(
   assertUsable(ent, now);
   const policy = policyFor(db, ent);
 
-  const product = ent.product_id;
+  // The product the License file will name (as issue.ts derives it): refuse here, before a seat is taken, what
+  // the client would refuse with PRODUCT_MISMATCH after activation.
+  const product = ent.product_id ?? ctx.config.productId;
+  if (input.productId && !product) {
+    throw new LicensorError(
+      'PRODUCT_MISMATCH',
+      'This license code is not assigned to a product yet, so it cannot activate any software. Ask the vendor to assign it to this product.',
+      { expected: null },
+    );
+  }
   if (input.productId && product && input.productId !== product) {
     throw new LicensorError(
       'PRODUCT_MISMATCH',
