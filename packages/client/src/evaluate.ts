@@ -12,6 +12,7 @@ import {
   type LicensePayload,
   type LicenseVerifier,
   LicensorError,
+  LOCKING_VERDICT_CODES,
   type MatchResult,
   type MatchRule,
   matchFingerprint,
@@ -171,16 +172,7 @@ const STATUS_CODES: Record<Exclude<PayloadStatus, 'active'>, LicenseCode> = {
  * Server verdicts that lock a license until a newer file arrives: lifecycle states, a seat that is gone
  * (NOT_FOUND), a machine the server no longer recognises, and a floating seat that is not available now.
  */
-export const LOCKING_VERDICTS: ReadonlySet<string> = new Set([
-  'FROZEN',
-  'EXPIRED',
-  'SUSPENDED',
-  'REVOKED',
-  'RELEASED',
-  'NOT_FOUND',
-  'FINGERPRINT_MISMATCH',
-  'TOO_MANY_DEVICES',
-]);
+export const LOCKING_VERDICTS: ReadonlySet<string> = new Set(LOCKING_VERDICT_CODES);
 
 const ceilDays = (ms: number) => Math.max(0, Math.ceil(ms / DAY));
 const parse = (iso: string | null) => (iso === null ? null : Date.parse(iso));
