@@ -115,6 +115,8 @@ export function checkInIntervalSeconds(policy: Policy): number {
 export interface IssueForOptions {
   verdict?: Verdict;
   offline?: boolean;
+  /** The moment the caller decided at (a verdict record issued with the file must carry the same time). */
+  now?: Date;
 }
 
 /** The License claims for one activation: bound to its fingerprint components and device key. */
@@ -133,7 +135,7 @@ export function activationLicensePayload(
     deviceKey: activation.device_key_hash,
     offline,
     defaultProductId: ctx.config.productId,
-    now: ctx.now(),
+    now: opts.now ?? ctx.now(),
   });
 }
 

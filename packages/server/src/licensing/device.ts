@@ -245,7 +245,7 @@ export function checkIn(
     ent,
     policy,
     { ...current, device_key_hash: device.deviceKey.hash },
-    { verdict, offline: false },
+    { verdict, offline: false, now },
   );
   // Frozen, suspended, expired: a file carrying that status, and the signed record that outlives older files.
   if (verdict !== 'VALID') return { ...locked(verdict, verdictMessage(verdict, ent)), license };
