@@ -7,7 +7,7 @@ import type { Config } from './config';
 import { type Db, openDatabase } from './db/database';
 import { startScheduler } from './jobs/daily';
 import { KeyStore } from './keys/keystore';
-import { marketplaceStartupWarning } from './licensing/marketplace';
+import { marketplaceStartupWarning } from './koogallery/codeLearning';
 import { createLogger, type Logger } from './logger';
 
 export interface RunningServer {

@@ -1,9 +1,9 @@
 import { LicensorError, normalizeLicenseCode } from '@licensor/shared';
 import express, { type Router } from 'express';
 import { z } from 'zod';
+import type { AppContext } from '../context';
 import { parseInput, route } from '../http/errors';
-import type { KooContext } from '../koogallery/context';
-import { type RegisterCodeInput, registerCode } from '../koogallery/familyB';
+import { type RegisterCodeInput, registerCode } from '../koogallery/licenseCodeV2';
 import { formatCompactTime } from '../koogallery/time';
 import { compactTime } from '../koogallery/validate';
 import { type EntitlementRow, findEntitlementByCode } from '../licensing/entitlements';
@@ -25,7 +25,7 @@ const registerSchema = z
  * A code without a product would take a seat and then fail PRODUCT_MISMATCH on the customer's machine.
  */
 export function operatorRegistration(
-  ctx: Pick<KooContext, 'config' | 'db'>,
+  ctx: Pick<AppContext, 'config' | 'db'>,
   input: Omit<RegisterCodeInput, 'status' | 'orderId'>,
   how: { productOption: string },
 ): RegisterCodeInput {
@@ -59,7 +59,7 @@ export function codeView(e: EntitlementRow) {
   };
 }
 
-export function codesRouter(ctx: KooContext): Router {
+export function codesRouter(ctx: AppContext): Router {
   const router = express.Router();
   router.post(
     '/codes',

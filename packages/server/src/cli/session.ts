@@ -3,9 +3,9 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { LicensorError } from '@licensor/shared';
 import { type Config, loadConfig } from '../config';
+import type { AppContext } from '../context';
 import { type Db, openDatabase } from '../db/database';
 import { KeyStore } from '../keys/keystore';
-import type { KooContext } from '../koogallery/context';
 import { MessageLog } from '../koogallery/messageLog';
 import { OpenApiClient } from '../koogallery/openApi';
 import { createLogger, type Logger } from '../logger';
@@ -27,7 +27,7 @@ export class Session {
   private _config: Config | undefined;
   private _db: Db | undefined;
   private _keys: KeyStore | undefined;
-  private _ctx: KooContext | undefined;
+  private _ctx: AppContext | undefined;
   readonly json: boolean;
 
   constructor(
@@ -103,7 +103,7 @@ export class Session {
   }
 
   /** The services the marketplace and licensing code expect, without an HTTP server or a running worker. */
-  ctx(): KooContext {
+  ctx(): AppContext {
     if (this._ctx) return this._ctx;
     const db = this.db();
     const config = this.config();
@@ -122,7 +122,7 @@ export class Session {
       get keys() {
         return keys();
       },
-    } as KooContext;
+    } as AppContext;
     this._ctx = ctx;
     return ctx;
   }

@@ -1,6 +1,6 @@
 import { bodySignHeader, verifySchemeABody, verifyXSign } from '@licensor/shared';
 import express, { type Request, type Response, type Router } from 'express';
-import type { KooContext } from '../koogallery/context';
+import type { AppContext } from '../context';
 import { rememberNonce } from '../koogallery/nonces';
 import { PRODUCE_PATH } from '../koogallery/produce';
 import { type Answer, fail, RESULT } from '../koogallery/resultCodes';
@@ -58,7 +58,7 @@ const unquote = (v: string | undefined) => v?.replace(/^["“”](.*)["“”]$/
 const asObject = (v: unknown): Record<string, unknown> | undefined =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 
-export function kitRouter(ctx: KooContext): Router {
+export function kitRouter(ctx: AppContext): Router {
   const router = express.Router();
   let box: SecretBox | undefined;
   // Created on first use so a server that never receives applicationSync writes no key file.

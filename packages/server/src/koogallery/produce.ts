@@ -1,11 +1,11 @@
 import { bodySignHeader, parseFormQuery, verifySchemeA, verifySchemeB } from '@licensor/shared';
 import express, { type Request, type Response, type Router } from 'express';
 import type { InterfaceType } from '../config';
-import type { KooContext } from './context';
-import { familyA } from './familyA';
-import { familyB } from './familyB';
-import { familyC, generic } from './familyC';
+import type { AppContext } from '../context';
+import { familyB } from './licenseCodeV2';
+import { familyA } from './licenseV1';
 import { rememberNonce } from './nonces';
+import { familyC, generic } from './onlineLicense';
 import { type Answer, fail, RESULT } from './resultCodes';
 import { parseCompactTime } from './time';
 
@@ -13,7 +13,7 @@ export const PRODUCE_PATH = '/api/koogallery/produce';
 /** Larger bodies are refused with 413 before they are read; real requests are a few hundred bytes. */
 export const PRODUCE_BODY_LIMIT = 256 * 1024;
 
-type Handler = (ctx: KooContext, body: Record<string, unknown>) => Answer | Promise<Answer>;
+type Handler = (ctx: AppContext, body: Record<string, unknown>) => Answer | Promise<Answer>;
 
 /** Handlers that wait for the marketplace (outbox work inline); all others are synchronous and group-committed. */
 const ASYNC_ACTIVITIES = new Set(['newInstance', 'getLicenseAsync']);
@@ -51,7 +51,7 @@ function firstString(values: unknown[]): string | undefined {
   return undefined;
 }
 
-export function produceRouter(ctx: KooContext): Router {
+export function produceRouter(ctx: AppContext): Router {
   const router = express.Router();
   const accessKeys = ctx.config.koo.accessKeys;
   const distinctAccessKeys = [...new Set(Object.values(accessKeys).filter((k): k is string => Boolean(k)))];

@@ -15,9 +15,10 @@ import {
   signLicenseAsync,
 } from '@licensor/shared';
 import type { z } from 'zod';
+import type { AppContext } from '../context';
 import type { Db } from '../db/database';
 import { isKitUserAuthorized } from '../kit/queries';
-import type { KooContext } from '../koogallery/context';
+import { learnMarketplaceCode } from '../koogallery/codeLearning';
 import { todayUtc } from '../koogallery/time';
 import {
   type ActivationRow,
@@ -30,13 +31,12 @@ import {
 } from './activations';
 import { audit, type EntitlementRow, findEntitlement, findEntitlementByCode } from './entitlements';
 import { buildPayload } from './issue';
-import { learnMarketplaceCode } from './marketplace';
 import { type Policy, policyFor, seatLimit } from './policy';
 import { withinSigningCertificate } from './signing';
 import { fileStatusOf, type Verdict, verdictMessage, verdictOf } from './verdict';
 
 /** What the licensing core needs from the app: storage, keys, clock, the marketplace client, config. */
-export type LicensingContext = Pick<KooContext, 'db' | 'config' | 'keys' | 'now' | 'openApi' | 'log'>;
+export type LicensingContext = Pick<AppContext, 'db' | 'config' | 'keys' | 'now' | 'openApi' | 'log'>;
 
 export type ActivationInput = z.output<typeof activateRequestSchema>;
 

@@ -23,7 +23,7 @@ import {
   outboxFilterSchema,
 } from '../../admin/queries';
 import { parseInput } from '../../http/errors';
-import { registerCode } from '../../koogallery/familyB';
+import { registerCode } from '../../koogallery/licenseCodeV2';
 import { parseCompactTime } from '../../koogallery/time';
 import type { ActivationView } from '../../licensing';
 import type { Runner } from '../index';

@@ -1,13 +1,13 @@
 import { LicensorError } from '@licensor/shared';
 import type { Config } from '../config';
+import type { AppContext } from '../context';
 import type { Db } from '../db/database';
-import type { KooContext } from '../koogallery/context';
-import { registerCode } from '../koogallery/familyB';
-import type { LicenseApiResult, LicenseCodeInfo } from '../koogallery/openApi';
-import { parseCompactTime } from '../koogallery/time';
-import { changeEntitlement, type EntitlementRow } from './entitlements';
+import { changeEntitlement, type EntitlementRow } from '../licensing/entitlements';
+import { registerCode } from './licenseCodeV2';
+import type { LicenseApiResult, LicenseCodeInfo } from './openApi';
+import { parseCompactTime } from './time';
 
-type MarketplaceContext = Pick<KooContext, 'db' | 'now' | 'openApi' | 'log'>;
+type MarketplaceContext = Pick<AppContext, 'db' | 'now' | 'openApi' | 'log'>;
 
 /**
  * Said at start-up when the server cannot confirm KooGallery codes: without open-API credentials every first

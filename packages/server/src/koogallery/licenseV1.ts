@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { generateLicenseCode } from '@licensor/shared';
 import { z } from 'zod';
+import type { AppContext } from '../context';
 import { audit, changeEntitlement, type EntitlementRow, recordChange } from '../licensing/entitlements';
-import type { KooContext } from './context';
 import { type Answer, fail, ok, RESULT } from './resultCodes';
 import { reviveForDialTest, usable } from './testTraffic';
 import { parseCompactTime } from './time';
@@ -42,10 +42,10 @@ const refreshSchema = z.object({
 
 const instanceSchema = z.object({ orderId: optStr(64), instanceId: str(64), testFlag });
 
-const findA = (ctx: KooContext, instanceId: string) =>
+const findA = (ctx: AppContext, instanceId: string) =>
   ctx.db.first<EntitlementRow>(`SELECT * FROM entitlements WHERE id = ? AND family = 'A'`, [instanceId]);
 
-export function getLicense(ctx: KooContext, params: Record<string, string>): Answer {
+export function getLicense(ctx: AppContext, params: Record<string, string>): Answer {
   const v = validate(getLicenseSchema, params);
   if ('answer' in v) return v.answer;
   const p = v.data;
@@ -97,7 +97,7 @@ export function getLicense(ctx: KooContext, params: Record<string, string>): Ans
   });
 }
 
-export function refreshLicense(ctx: KooContext, params: Record<string, string>): Answer {
+export function refreshLicense(ctx: AppContext, params: Record<string, string>): Answer {
   const v = validate(refreshSchema, params);
   if ('answer' in v) return v.answer;
   const p = v.data;
@@ -135,7 +135,7 @@ function signedTime(params: Record<string, string>): string | null {
  * True when the request was signed before the last renewal applied to the instance: such an expiry or
  * release describes a state the renewal has superseded (a late retry or a replayed URL), so it is not applied.
  */
-function supersededByRenewal(ctx: KooContext, ent: EntitlementRow, params: Record<string, string>): boolean {
+function supersededByRenewal(ctx: AppContext, ent: EntitlementRow, params: Record<string, string>): boolean {
   const signedAt = signedTime(params);
   const last = ctx.db.first<{ at: string | null }>(
     `SELECT MAX(json_extract(detail, '$.signedAt')) AS at FROM entitlement_changes WHERE entitlement_id = ? AND kind = 'renew'`,
@@ -152,7 +152,7 @@ function supersededByRenewal(ctx: KooContext, ent: EntitlementRow, params: Recor
   return true;
 }
 
-export function expireLicense(ctx: KooContext, params: Record<string, string>): Answer {
+export function expireLicense(ctx: AppContext, params: Record<string, string>): Answer {
   const v = validate(instanceSchema, params);
   if ('answer' in v) return v.answer;
   return ctx.db.transaction(() => {
@@ -166,7 +166,7 @@ export function expireLicense(ctx: KooContext, params: Record<string, string>): 
   });
 }
 
-export function releaseLicense(ctx: KooContext, params: Record<string, string>): Answer {
+export function releaseLicense(ctx: AppContext, params: Record<string, string>): Answer {
   const v = validate(instanceSchema, params);
   if ('answer' in v) return v.answer;
   return ctx.db.transaction(() => {
@@ -178,7 +178,7 @@ export function releaseLicense(ctx: KooContext, params: Record<string, string>):
   });
 }
 
-export const familyA: Record<string, (ctx: KooContext, params: Record<string, string>) => Answer> = {
+export const familyA: Record<string, (ctx: AppContext, params: Record<string, string>) => Answer> = {
   getLicense,
   refreshLicense,
   expireLicense,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { AppContext } from '../context';
 import {
   applyMarketplaceStatus,
   audit,
@@ -7,7 +8,6 @@ import {
   findEntitlementByCode,
   recordChange,
 } from '../licensing/entitlements';
-import type { KooContext } from './context';
 import { type Answer, fail, ok, RESULT } from './resultCodes';
 import { reviveForDialTest, usable } from './testTraffic';
 import { compactTime, optStr, str, testFlag, validate } from './validate';
@@ -41,12 +41,12 @@ const releaseSchema = z.object({
   testFlag,
 });
 
-const findB = (ctx: KooContext, code: string): EntitlementRow | undefined => {
+const findB = (ctx: AppContext, code: string): EntitlementRow | undefined => {
   const ent = findEntitlementByCode(ctx.db, code);
   return ent?.family === 'B' ? ent : undefined;
 };
 
-export function refreshLicenseCode(ctx: KooContext, body: Record<string, unknown>): Answer {
+export function refreshLicenseCode(ctx: AppContext, body: Record<string, unknown>): Answer {
   const v = validate(refreshSchema, body);
   if ('answer' in v) return v.answer;
   const p = v.data;
@@ -71,7 +71,7 @@ export function refreshLicenseCode(ctx: KooContext, body: Record<string, unknown
   });
 }
 
-export function updateLicenseCodeStatus(ctx: KooContext, body: Record<string, unknown>): Answer {
+export function updateLicenseCodeStatus(ctx: AppContext, body: Record<string, unknown>): Answer {
   const v = validate(statusSchema, body);
   if ('answer' in v) return v.answer;
   const p = v.data;
@@ -84,7 +84,7 @@ export function updateLicenseCodeStatus(ctx: KooContext, body: Record<string, un
   });
 }
 
-export function releaseLicenseCode(ctx: KooContext, body: Record<string, unknown>): Answer {
+export function releaseLicenseCode(ctx: AppContext, body: Record<string, unknown>): Answer {
   const v = validate(releaseSchema, body);
   if ('answer' in v) return v.answer;
   const p = v.data;
@@ -114,7 +114,7 @@ export interface RegisterCodeInput {
  * Idempotent: an existing code is returned unchanged. Call inside a transaction.
  */
 export function registerCode(
-  ctx: Pick<KooContext, 'db' | 'now'>,
+  ctx: Pick<AppContext, 'db' | 'now'>,
   input: RegisterCodeInput,
   actor: string,
 ): { entitlement: EntitlementRow; created: boolean } {
@@ -142,7 +142,7 @@ export function registerCode(
   return { entitlement: findEntitlementByCode(ctx.db, input.code)!, created: true };
 }
 
-export const familyB: Record<string, (ctx: KooContext, body: Record<string, unknown>) => Answer> = {
+export const familyB: Record<string, (ctx: AppContext, body: Record<string, unknown>) => Answer> = {
   refreshLicenseCode,
   updateLicenseCodeStatus,
   releaseLicenseCode,
