@@ -1,4 +1,4 @@
-import type { Db } from './database';
+import type { Db, Migration } from './types';
 import { m001_core } from './migrations/001_core';
 import { m002_licensing } from './migrations/002_licensing';
 import { m003_kit } from './migrations/003_kit';
@@ -8,11 +8,7 @@ import { m006_activation_keys } from './migrations/006_activation_keys';
 import { m008_scheme_a_answers } from './migrations/008_scheme_a_answers';
 import { m009_doors } from './migrations/009_doors';
 
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
+export type { Migration } from './types';
 
 /** Every schema change ever shipped, in order. Never edit a released migration: append a new one. */
 export const MIGRATIONS: Migration[] = [
