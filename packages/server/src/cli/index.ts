@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { registerKitCommands } from '../kit/cli';
 import { registerSimulateCommand } from '../simulator/command';
 import { registerDataCommands } from './commands/data';
+import { registerKitCommands } from './commands/kit';
 import { registerOperatorCommands } from './commands/operator';
 import { registerServerCommands } from './commands/server';
 import { type CliIo, EXIT, errorLine } from './output';
