@@ -10,7 +10,8 @@ import { cors } from './http/cors';
 import { errorHandler } from './http/errors';
 import { registerDailyJobs } from './jobs/daily';
 import type { KeyStore } from './keys/keystore';
-import { kitAdminRouter, kitRouter } from './kit';
+import { isKitUserAuthorized, kitAdminRouter, kitRouter } from './kit';
+import { kooGalleryCodes } from './koogallery/codeLearning';
 import { MessageLog } from './koogallery/messageLog';
 import { registerFamilyCJobs } from './koogallery/onlineLicense';
 import { OpenApiClient } from './koogallery/openApi';
@@ -58,7 +59,19 @@ export function createApp(deps: AppDeps): LicensorApp {
   });
   const openApi = new OpenApiClient(config.koo, messages, deps.fetch);
   const outbox = new Outbox(db, log, { now: () => now().getTime(), ...deps.outbox });
-  const ctx: AppContext = { db, config, log, outbox, openApi, keys, messages, now };
+  const ctx: AppContext = {
+    db,
+    config,
+    log,
+    outbox,
+    openApi,
+    keys,
+    messages,
+    now,
+    // The licensing core's ports, filled by the marketplace side (licensing/ imports neither kit/ nor koogallery/).
+    isNamedUserAuthorized: (entitlementId, user) => isKitUserAuthorized(db, entitlementId, user),
+    marketplaceCodes: kooGalleryCodes({ db, now, openApi, log }),
+  };
   registerFamilyCJobs(ctx);
   // Handlers exist even with the scheduler off, so daily items queued earlier still run.
   registerDailyJobs(ctx);

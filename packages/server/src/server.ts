@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
 import { createApp, type LicensorApp } from './app';
-import type { Config } from './config';
+import { type Config, databasePath } from './config';
 import { type Db, openDatabase } from './db/database';
 import { startScheduler } from './jobs/daily';
 import { KeyStore } from './keys/keystore';
@@ -23,9 +23,6 @@ export interface RunningServer {
   developmentRoot: string | undefined;
   close(): Promise<void>;
 }
-
-export const databasePath = (config: Config) =>
-  config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'licensor.db');
 
 /**
  * TLS 1.2 suites with forward secrecy (ECDHE) and authenticated encryption (GCM, ChaCha20-Poly1305) only;

@@ -1,8 +1,9 @@
 import { LicensorError } from '@licensor/shared';
+import { todayUtc } from '../calendar';
 import type { AppContext } from '../context';
 import { pruneMessages } from '../koogallery/messageLog';
 import type { LicenseApiResult, LicenseCodeInfo } from '../koogallery/openApi';
-import { parseCompactTime, todayUtc } from '../koogallery/time';
+import { parseCompactTime } from '../koogallery/time';
 import {
   changeEntitlement,
   type EntitlementPatch,

@@ -2,6 +2,7 @@ import { LicensorError } from '@licensor/shared';
 import type { Config } from '../config';
 import type { AppContext } from '../context';
 import type { Db } from '../db/database';
+import type { MarketplaceCodes } from '../licensing/context';
 import { changeEntitlement, type EntitlementRow } from '../licensing/entitlements';
 import { registerCode } from './licenseCodeV2';
 import type { LicenseApiResult, LicenseCodeInfo } from './openApi';
@@ -28,6 +29,16 @@ const NOT_ACTIVATED = '92020011';
 
 // Concurrent first activations of one code (a team installing at once) share one marketplace round trip.
 const inFlight = new WeakMap<Db, Map<string, Promise<EntitlementRow>>>();
+
+/** KooGallery as the licensing core's source of unknown license codes (its MarketplaceCodes port). */
+export function kooGalleryCodes(ctx: MarketplaceContext): MarketplaceCodes {
+  return {
+    get configured() {
+      return ctx.openApi.configured;
+    },
+    learn: (code) => learnMarketplaceCode(ctx, code),
+  };
+}
 
 /**
  * Learns a family-B code the server has not seen: activates it at the marketplace (first use), reads its

@@ -9,7 +9,6 @@ export {
   activate,
   checkInIntervalSeconds,
   entitlementSummary,
-  type LicensingContext,
   resolveCode,
 } from './activate';
 export {
@@ -34,6 +33,7 @@ export {
   setEntitlementPolicy,
   suspendEntitlement,
 } from './admin';
+export type { LicensingContext, LicensingPorts, MarketplaceCodes } from './context';
 export { cullNonces } from './device';
 export {
   type AuditEntry,
