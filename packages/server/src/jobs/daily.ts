@@ -3,6 +3,7 @@ import { todayUtc } from '../calendar';
 import type { AppContext } from '../context';
 import { pruneMessages } from '../koogallery/messageLog';
 import type { LicenseApiResult, LicenseCodeInfo } from '../koogallery/openApi';
+import { LICENSE_API } from '../koogallery/resultCodes';
 import { parseCompactTime } from '../koogallery/time';
 import {
   changeEntitlement,
@@ -32,11 +33,16 @@ export const CATCH_UP_DAYS = 7;
 const SETTLE_MS = 5 * 60_000;
 const DAY_MS = 86_400_000;
 
-const OK = '92020000';
+const OK = LICENSE_API.success;
 /** Whole-batch refusals caused by one code: the batch is retried code by code so the others still go through. */
-const BATCH_HAS_BAD_CODE = new Set(['92020020', '92020005', '92020011', '92020003']);
+const BATCH_HAS_BAD_CODE = new Set<string>([
+  LICENSE_API.invalidCodeInBatch,
+  LICENSE_API.noSuchCode,
+  LICENSE_API.notActivated,
+  LICENSE_API.alreadyActivated,
+]);
 /** Per-code answers that retrying cannot change (unknown / not activated / illegal state): skipped. */
-const CODE_SKIPPED = new Set(['92020020', '92020005', '92020011', '92020003', '92020002']);
+const CODE_SKIPPED = new Set<string>([...BATCH_HAS_BAD_CODE, LICENSE_API.invalidParam]);
 
 export interface QueryPayload {
   day: string;
@@ -62,7 +68,7 @@ function batches<T>(items: T[], size = BATCH_SIZE): T[][] {
 
 /** A marketplace business error: its internal error is worth retrying, anything else needs a person. */
 function marketplaceError(what: string, r: LicenseApiResult<unknown>): LicensorError {
-  const retry = r.errorCode === '92020001' || r.errorCode === '';
+  const retry = r.errorCode === LICENSE_API.internal || r.errorCode === '';
   return new LicensorError(
     retry ? 'MARKETPLACE_UNAVAILABLE' : 'MARKETPLACE_REJECTED',
     `${what} failed: ${r.errorCode || 'no error_code'} ${r.errorMsg}`.trim(),

@@ -6,6 +6,7 @@ import type { MarketplaceCodes } from '../licensing/context';
 import { changeEntitlement, type EntitlementRow } from '../licensing/entitlements';
 import { registerCode } from './licenseCodeV2';
 import type { LicenseApiResult, LicenseCodeInfo } from './openApi';
+import { LICENSE_API } from './resultCodes';
 import { parseCompactTime } from './time';
 
 type MarketplaceContext = Pick<AppContext, 'db' | 'now' | 'openApi' | 'log'>;
@@ -19,13 +20,15 @@ export function marketplaceStartupWarning(koo: Pick<Config['koo'], 'ak' | 'sk'>)
   return 'LICENSOR_KOO_AK/LICENSOR_KOO_SK are not set: first activations of KooGallery (PL…) codes will fail with MARKETPLACE_NOT_CONFIGURED until they are (codes registered with `licensor codes register` still work)';
 }
 
-const OK = '92020000';
-const ALREADY_ACTIVATED = '92020003';
-const NOT_RECEIVED = '92020004';
-const NO_SUCH_CODE = '92020005';
-const INTERNAL_ERROR = '92020001';
-const INVALID_PARAM = '92020002';
-const NOT_ACTIVATED = '92020011';
+const {
+  success: OK,
+  alreadyActivated: ALREADY_ACTIVATED,
+  notReceived: NOT_RECEIVED,
+  noSuchCode: NO_SUCH_CODE,
+  internal: INTERNAL_ERROR,
+  invalidParam: INVALID_PARAM,
+  notActivated: NOT_ACTIVATED,
+} = LICENSE_API;
 
 // Concurrent first activations of one code (a team installing at once) share one marketplace round trip.
 const inFlight = new WeakMap<Db, Map<string, Promise<EntitlementRow>>>();
