@@ -142,7 +142,8 @@ export function registerCode(
   return { entitlement: findEntitlementByCode(ctx.db, input.code)!, created: true };
 }
 
-export const familyB: Record<string, (ctx: AppContext, body: Record<string, unknown>) => Answer> = {
+/** The license code 2.0 activities (family B), by name. */
+export const licenseCodeV2Activities: Record<string, (ctx: AppContext, body: Record<string, unknown>) => Answer> = {
   refreshLicenseCode,
   updateLicenseCodeStatus,
   releaseLicenseCode,

@@ -178,7 +178,8 @@ export function releaseLicense(ctx: AppContext, params: Record<string, string>):
   });
 }
 
-export const familyA: Record<string, (ctx: AppContext, params: Record<string, string>) => Answer> = {
+/** The License 1.0 activities (family A, GET with scheme A), by name. */
+export const licenseV1Activities: Record<string, (ctx: AppContext, params: Record<string, string>) => Answer> = {
   getLicense,
   refreshLicense,
   expireLicense,

@@ -50,7 +50,6 @@ const licenseAsyncSchema = z.object({
   deviceFingerprint: z.string().max(5120, 'at most 5 KB').optional(),
   testFlag,
 });
-const orderNotifySchema = z.object({ orderId: str(64), orderLineId: str(64), testFlag });
 
 const findC = (ctx: AppContext, id: string) =>
   ctx.db.first<EntitlementRow>(`SELECT * FROM entitlements WHERE id = ? AND family = 'C'`, [id]);
@@ -521,29 +520,10 @@ function uploadAgain(ctx: AppContext, eventId: string, fingerprint: string): Pro
   return uploadAnswer(ctx, outboxId);
 }
 
-export function orderNotify(ctx: AppContext, body: Record<string, unknown>): Answer {
-  const v = validate(orderNotifySchema, body);
-  if ('answer' in v) return v.answer;
-  const p = v.data;
-  ctx.db.transaction(() => {
-    const r = ctx.db.run(
-      `INSERT OR IGNORE INTO order_notifications (order_id, order_line_id, test, received_at) VALUES (?, ?, ?, ?)`,
-      [p.orderId, p.orderLineId, p.testFlag ? 1 : 0, ctx.now().toISOString()],
-    );
-    if (r.changes === 1) {
-      ctx.outbox.enqueue(
-        'order.apply',
-        { orderId: p.orderId, orderLineId: p.orderLineId },
-        { dedupeKey: `notify:${p.orderId}:${p.orderLineId}` },
-      );
-    }
-  });
-  return ok({}, 'success');
-}
-
 type Handler = (ctx: AppContext, body: Record<string, unknown>) => Answer | Promise<Answer>;
 
-export const familyC: Record<string, Handler> = {
+/** The online License activities (family C), by name. */
+export const onlineLicenseActivities: Record<string, Handler> = {
   newInstance,
   queryInstance,
   refreshInstance,
@@ -552,5 +532,3 @@ export const familyC: Record<string, Handler> = {
   upgradeInstance,
   getLicenseAsync,
 };
-
-export const generic: Record<string, Handler> = { orderNotify };

@@ -2,10 +2,11 @@ import { bodySignHeader, parseFormQuery, verifySchemeA, verifySchemeB } from '@l
 import express, { type Request, type Response, type Router } from 'express';
 import type { InterfaceType } from '../config';
 import type { AppContext } from '../context';
-import { familyB } from './licenseCodeV2';
-import { familyA } from './licenseV1';
+import { licenseCodeV2Activities } from './licenseCodeV2';
+import { licenseV1Activities } from './licenseV1';
 import { rememberNonce } from './nonces';
-import { familyC, generic } from './onlineLicense';
+import { onlineLicenseActivities } from './onlineLicense';
+import { genericActivities } from './orderNotify';
 import { type Answer, fail, RESULT } from './resultCodes';
 import { parseCompactTime } from './time';
 
@@ -19,9 +20,10 @@ type Handler = (ctx: AppContext, body: Record<string, unknown>) => Answer | Prom
 const ASYNC_ACTIVITIES = new Set(['newInstance', 'getLicenseAsync']);
 
 const POST_HANDLERS: Record<string, { type: InterfaceType; handler: Handler }> = {};
-for (const [name, handler] of Object.entries(familyB)) POST_HANDLERS[name] = { type: 'licenseCode', handler };
-for (const [name, handler] of Object.entries(familyC)) POST_HANDLERS[name] = { type: 'basic', handler };
-for (const [name, handler] of Object.entries(generic)) POST_HANDLERS[name] = { type: 'generic', handler };
+for (const [name, handler] of Object.entries(licenseCodeV2Activities))
+  POST_HANDLERS[name] = { type: 'licenseCode', handler };
+for (const [name, handler] of Object.entries(onlineLicenseActivities)) POST_HANDLERS[name] = { type: 'basic', handler };
+for (const [name, handler] of Object.entries(genericActivities)) POST_HANDLERS[name] = { type: 'generic', handler };
 
 const INTERNAL_ERROR = fail(RESULT.internal, 'Internal error; the request was not applied, please retry');
 const REPLAYED = fail(RESULT.authFailed, 'Authentication failed: nonce already used (replayed request)');
@@ -31,7 +33,7 @@ export const SCHEME_A_WINDOW_MS = 24 * 3_600_000;
 export const SCHEME_A_FUTURE_MS = 5 * 60_000;
 
 export const POST_ACTIVITIES = Object.keys(POST_HANDLERS);
-export const GET_ACTIVITIES = Object.keys(familyA);
+export const GET_ACTIVITIES = Object.keys(licenseV1Activities);
 
 /** Sends the answer as the exact bytes that Body-Sign covers. */
 function send(res: Response, key: string | undefined, answer: Answer, status = 200): string {
@@ -115,7 +117,7 @@ export function produceRouter(ctx: AppContext): Router {
     } else {
       // Own properties only: `constructor`, `__proto__`… must not resolve to Object's members (a signed
       // `activity=constructor` used to call Object(ctx) and answer with the whole context, secrets included).
-      const handler = Object.hasOwn(familyA, activity) ? familyA[activity] : undefined;
+      const handler = Object.hasOwn(licenseV1Activities, activity) ? licenseV1Activities[activity] : undefined;
       answer = handler
         ? await runSafely(() =>
             ctx.db.batched(() =>
