@@ -53,6 +53,15 @@ module.exports = {
       to: { path: `${SERVER}(koogallery|kit|admin|cli|simulator|jobs)/|${SERVER}(app|server|main|context)\\.ts$` },
     },
     {
+      name: 'licensing-core-through-its-entry-point',
+      severity: 'error',
+      comment:
+        'The marketplace adapters, the jobs and the CLI call the licensing core (entitlements, policies, issuing, code ' +
+        'registration, activation) through licensing/index.ts, its one public surface, not through its files.',
+      from: { path: `${SERVER}(koogallery|kit|jobs|cli)/`, pathNot: TEST_SUPPORT },
+      to: { path: `${SERVER}licensing/`, pathNot: `${SERVER}licensing/index\\.ts$` },
+    },
+    {
       name: 'db-imports-no-feature',
       severity: 'error',
       comment:

@@ -8,6 +8,7 @@ import {
   freeSeat,
   issueOfflineResponse,
   moveLicense,
+  type PolicyOverrides,
   policyFor,
   reinstateEntitlement,
   revokeEntitlement,
@@ -15,7 +16,6 @@ import {
   setEntitlementPolicy,
   suspendEntitlement,
 } from '../licensing';
-import type { PolicyOverrides } from '../licensing/policy';
 import { createAdminToken, listAdminTokens, revokeAdminToken, type Scope } from './auth';
 import { activationsOf, auditTrail, entitlementView, outboxView } from './queries';
 

@@ -3,10 +3,9 @@ import express, { type Router } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../context';
 import { parseInput, route } from '../http/errors';
-import { type RegisterCodeInput, registerCode } from '../koogallery/licenseCodeV2';
 import { formatCompactTime } from '../koogallery/time';
 import { compactTime } from '../koogallery/validate';
-import { type EntitlementRow, findEntitlementByCode } from '../licensing/entitlements';
+import { type EntitlementRow, findEntitlementByCode, type RegisterCodeInput, registerCode } from '../licensing';
 import { actorOf } from './auth';
 
 const registerSchema = z

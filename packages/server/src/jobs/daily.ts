@@ -5,12 +5,7 @@ import { pruneMessages } from '../koogallery/messageLog';
 import type { LicenseApiResult, LicenseCodeInfo } from '../koogallery/openApi';
 import { LICENSE_API } from '../koogallery/resultCodes';
 import { parseCompactTime } from '../koogallery/time';
-import {
-  changeEntitlement,
-  type EntitlementPatch,
-  type EntitlementRow,
-  findEntitlementByCode,
-} from '../licensing/entitlements';
+import { changeEntitlement, type EntitlementPatch, type EntitlementRow, findEntitlementByCode } from '../licensing';
 
 /**
  * Daily duties of family B (spec §7.3, §7.4): for every code used on a day, query its state at the

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { generateLicenseCode } from '@licensor/shared';
 import { z } from 'zod';
 import type { AppContext } from '../context';
-import { audit, changeEntitlement, type EntitlementRow, recordChange } from '../licensing/entitlements';
+import { audit, changeEntitlement, type EntitlementRow, recordChange } from '../licensing';
 import { type Answer, fail, ok, RESULT } from './resultCodes';
 import { reviveForDialTest, usable } from './testTraffic';
 import { parseCompactTime } from './time';

@@ -8,10 +8,10 @@ import {
   changeEntitlement,
   type EntitlementRow,
   findEntitlement,
+  issueLicenseFile,
   recordChange,
-} from '../licensing/entitlements';
-import { issueLicenseFile } from '../licensing/issue';
-import { resolvePolicy } from '../licensing/policy';
+  resolvePolicy,
+} from '../licensing';
 import type { OrderInfo } from './openApi';
 import { type Answer, fail, ok, RESULT } from './resultCodes';
 import { reviveForDialTest, usable } from './testTraffic';

@@ -1,5 +1,5 @@
 import type { AppContext } from '../context';
-import { changeEntitlement, type EntitlementRow } from '../licensing/entitlements';
+import { changeEntitlement, type EntitlementRow } from '../licensing';
 
 /**
  * Marketplace debug traffic (testFlag=1). The seller center saves debug cases and replays them twice a day

@@ -37,6 +37,7 @@ export type { LicensingContext, LicensingPorts, MarketplaceCodes } from './conte
 export { cullNonces } from './device';
 export {
   type AuditEntry,
+  applyMarketplaceStatus,
   audit,
   changeEntitlement,
   type EntitlementPatch,
@@ -44,7 +45,9 @@ export {
   type EntitlementStatus,
   findEntitlement,
   findEntitlementByCode,
+  type RegisterCodeInput,
   recordChange,
+  registerCode,
 } from './entitlements';
 export { buildPayload, type IssueOptions, issueLicenseFile } from './issue';
 export {

@@ -23,9 +23,9 @@ import {
   outboxFilterSchema,
 } from '../../admin/queries';
 import { parseInput } from '../../http/errors';
-import { registerCode } from '../../koogallery/licenseCodeV2';
 import { parseCompactTime } from '../../koogallery/time';
 import type { ActivationView } from '../../licensing';
+import { registerCode } from '../../licensing';
 import { fields, table } from '../output';
 import type { Runner, Session } from '../session';
 
