@@ -2,15 +2,14 @@ import { z } from 'zod';
 import type { AppContext } from '../context';
 import {
   applyMarketplaceStatus,
-  audit,
   changeEntitlement,
   type EntitlementRow,
   findEntitlementByCode,
   recordChange,
 } from '../licensing';
+import { entitlementChangeHandler } from './entitlementChange';
 import { type Answer, fail, ok, RESULT } from './resultCodes';
-import { reviveForDialTest, usable } from './testTraffic';
-import { compactTime, optStr, str, testFlag, validate } from './validate';
+import { compactTime, optStr, str, testFlag } from './validate';
 
 /**
  * Family B (license-code 2.0): the marketplace mints `PL…` codes. The server learns a code when a client
@@ -46,15 +45,17 @@ const findB = (ctx: AppContext, code: string): EntitlementRow | undefined => {
   return ent?.family === 'B' ? ent : undefined;
 };
 
-export function refreshLicenseCode(ctx: AppContext, body: Record<string, unknown>): Answer {
-  const v = validate(refreshSchema, body);
-  if ('answer' in v) return v.answer;
-  const p = v.data;
-  return ctx.db.transaction(() => {
-    const found = findB(ctx, p.license);
-    const ent = found && reviveForDialTest(ctx, found, p.testFlag, 'marketplace:refreshLicenseCode');
-    if (!usable(ent)) return fail(RESULT.notFound, `License code ${p.license} does not exist`);
-    if (!recordChange(ctx.db, ent.id, p.scene, p.orderId, { expireTime: p.expireTime.toISOString() })) return ok();
+const unknownCode = (p: { license: string }): Answer =>
+  fail(RESULT.notFound, `License code ${p.license} does not exist`);
+
+export const refreshLicenseCode = entitlementChangeHandler({
+  activity: 'refreshLicenseCode',
+  schema: refreshSchema,
+  find: (ctx, p) => findB(ctx, p.license),
+  missing: unknownCode,
+  reviveForDialTest: true,
+  change: (ctx, ent, p) => {
+    if (!recordChange(ctx.db, ent.id, p.scene, p.orderId, { expireTime: p.expireTime.toISOString() })) return;
     changeEntitlement(
       ctx.db,
       ent,
@@ -67,37 +68,34 @@ export function refreshLicenseCode(ctx: AppContext, body: Record<string, unknown
       p.scene === 'RENEWAL' ? 'entitlement.renewed' : 'entitlement.renewal_refunded',
       { orderId: p.orderId, orderLineId: p.orderLineId },
     );
-    return ok();
-  });
-}
+  },
+});
 
-export function updateLicenseCodeStatus(ctx: AppContext, body: Record<string, unknown>): Answer {
-  const v = validate(statusSchema, body);
-  if ('answer' in v) return v.answer;
-  const p = v.data;
-  return ctx.db.transaction(() => {
-    const found = findB(ctx, p.license);
-    const ent = found && reviveForDialTest(ctx, found, p.testFlag, 'marketplace:updateLicenseCodeStatus');
-    if (!usable(ent)) return fail(RESULT.notFound, `License code ${p.license} does not exist`);
+export const updateLicenseCodeStatus = entitlementChangeHandler({
+  activity: 'updateLicenseCodeStatus',
+  schema: statusSchema,
+  find: (ctx, p) => findB(ctx, p.license),
+  missing: unknownCode,
+  reviveForDialTest: true,
+  change: (ctx, ent, p) => {
     applyMarketplaceStatus(ctx.db, ent, p.status, 'marketplace:updateLicenseCodeStatus');
-    return ok();
-  });
-}
+  },
+});
 
-export function releaseLicenseCode(ctx: AppContext, body: Record<string, unknown>): Answer {
-  const v = validate(releaseSchema, body);
-  if ('answer' in v) return v.answer;
-  const p = v.data;
-  return ctx.db.transaction(() => {
-    const ent = findB(ctx, p.license);
-    if (!ent || ent.status === 'released') return ok();
+export const releaseLicenseCode = entitlementChangeHandler({
+  activity: 'releaseLicenseCode',
+  schema: releaseSchema,
+  find: (ctx, p) => findB(ctx, p.license),
+  // Releasing an unknown or released code is answered as success (spec §7.6).
+  missing: () => ok(),
+  reviveForDialTest: false,
+  change: (ctx, ent, p) => {
     changeEntitlement(ctx.db, ent, { status: 'released' }, 'marketplace:releaseLicenseCode', 'entitlement.released', {
       orderId: p.orderId,
       orderLineId: p.orderLineId,
     });
-    return ok();
-  });
-}
+  },
+});
 
 /** The license code 2.0 activities (family B), by name. */
 export const licenseCodeV2Activities: Record<string, (ctx: AppContext, body: Record<string, unknown>) => Answer> = {

@@ -3,8 +3,9 @@ import { generateLicenseCode } from '@licensor/shared';
 import { z } from 'zod';
 import type { AppContext } from '../context';
 import { audit, changeEntitlement, type EntitlementRow, recordChange } from '../licensing';
+import { entitlementChangeHandler } from './entitlementChange';
 import { type Answer, fail, ok, RESULT } from './resultCodes';
-import { reviveForDialTest, usable } from './testTraffic';
+import { reviveForDialTest } from './testTraffic';
 import { parseCompactTime } from './time';
 import { compactTime, intLike, optStr, str, testFlag, validate } from './validate';
 
@@ -97,18 +98,15 @@ export function getLicense(ctx: AppContext, params: Record<string, string>): Ans
   });
 }
 
-export function refreshLicense(ctx: AppContext, params: Record<string, string>): Answer {
-  const v = validate(refreshSchema, params);
-  if ('answer' in v) return v.answer;
-  const p = v.data;
-  return ctx.db.transaction(() => {
-    const found = findA(ctx, p.instanceId);
-    const ent = found && reviveForDialTest(ctx, found, p.testFlag, 'marketplace:refreshLicense');
-    if (!usable(ent)) return fail(RESULT.notFound, `Instance ${p.instanceId} does not exist`);
+export const refreshLicense = entitlementChangeHandler<typeof refreshSchema, Record<string, string>>({
+  activity: 'refreshLicense',
+  schema: refreshSchema,
+  find: (ctx, p) => findA(ctx, p.instanceId),
+  missing: (p) => fail(RESULT.notFound, `Instance ${p.instanceId} does not exist`),
+  reviveForDialTest: true,
+  change: (ctx, ent, p, params) => {
     const signedAt = signedTime(params);
-    if (!recordChange(ctx.db, ent.id, 'renew', p.orderId, { expireTime: p.expireTime.toISOString(), signedAt })) {
-      return ok();
-    }
+    if (!recordChange(ctx.db, ent.id, 'renew', p.orderId, { expireTime: p.expireTime.toISOString(), signedAt })) return;
     changeEntitlement(
       ctx.db,
       ent,
@@ -122,9 +120,8 @@ export function refreshLicense(ctx: AppContext, params: Record<string, string>):
       'entitlement.renewed',
       { orderId: p.orderId },
     );
-    return ok();
-  });
-}
+  },
+});
 
 /** The request's signed timeStamp as ISO text (produce.ts has verified it before any handler runs). */
 function signedTime(params: Record<string, string>): string | null {
@@ -152,31 +149,30 @@ function supersededByRenewal(ctx: AppContext, ent: EntitlementRow, params: Recor
   return true;
 }
 
-export function expireLicense(ctx: AppContext, params: Record<string, string>): Answer {
-  const v = validate(instanceSchema, params);
-  if ('answer' in v) return v.answer;
-  return ctx.db.transaction(() => {
-    const found = findA(ctx, v.data.instanceId);
-    const ent = found && reviveForDialTest(ctx, found, v.data.testFlag, 'marketplace:expireLicense');
-    // Unknown instance: answered as success, like a repeated expiry (documented in the server README).
-    if (!ent || ent.status === 'expired' || ent.status === 'released') return ok();
-    if (supersededByRenewal(ctx, ent, params)) return ok();
+export const expireLicense = entitlementChangeHandler<typeof instanceSchema, Record<string, string>>({
+  activity: 'expireLicense',
+  schema: instanceSchema,
+  find: (ctx, p) => findA(ctx, p.instanceId),
+  // Unknown instance: answered as success, like a repeated expiry (documented in the server README).
+  missing: () => ok(),
+  reviveForDialTest: true,
+  change: (ctx, ent, _p, params) => {
+    if (ent.status === 'expired' || supersededByRenewal(ctx, ent, params)) return;
     changeEntitlement(ctx.db, ent, { status: 'expired' }, 'marketplace:expireLicense', 'entitlement.expired');
-    return ok();
-  });
-}
+  },
+});
 
-export function releaseLicense(ctx: AppContext, params: Record<string, string>): Answer {
-  const v = validate(instanceSchema, params);
-  if ('answer' in v) return v.answer;
-  return ctx.db.transaction(() => {
-    const ent = findA(ctx, v.data.instanceId);
-    if (!ent || ent.status === 'released') return ok();
-    if (supersededByRenewal(ctx, ent, params)) return ok();
+export const releaseLicense = entitlementChangeHandler<typeof instanceSchema, Record<string, string>>({
+  activity: 'releaseLicense',
+  schema: instanceSchema,
+  find: (ctx, p) => findA(ctx, p.instanceId),
+  missing: () => ok(),
+  reviveForDialTest: false,
+  change: (ctx, ent, _p, params) => {
+    if (supersededByRenewal(ctx, ent, params)) return;
     changeEntitlement(ctx.db, ent, { status: 'released' }, 'marketplace:releaseLicense', 'entitlement.released');
-    return ok();
-  });
-}
+  },
+});
 
 /** The License 1.0 activities (family A, GET with scheme A), by name. */
 export const licenseV1Activities: Record<string, (ctx: AppContext, params: Record<string, string>) => Answer> = {

@@ -12,6 +12,7 @@ import {
   recordChange,
   resolvePolicy,
 } from '../licensing';
+import { entitlementChangeHandler } from './entitlementChange';
 import type { OrderInfo } from './openApi';
 import { type Answer, fail, ok, RESULT } from './resultCodes';
 import { reviveForDialTest, usable } from './testTraffic';
@@ -313,15 +314,17 @@ export function queryInstance(ctx: AppContext, body: Record<string, unknown>): A
   return ok({ info });
 }
 
-export function refreshInstance(ctx: AppContext, body: Record<string, unknown>): Answer {
-  const v = validate(refreshSchema, body);
-  if ('answer' in v) return v.answer;
-  const p = v.data;
-  return ctx.db.transaction(() => {
-    const found = findC(ctx, p.instanceId);
-    const ent = found && reviveForDialTest(ctx, found, p.testFlag, 'marketplace:refreshInstance');
-    if (!usable(ent)) return fail(RESULT.notFound, `Instance ${p.instanceId} does not exist`);
-    if (!recordChange(ctx.db, ent.id, p.scene, p.orderId, { expireTime: p.expireTime.toISOString() })) return ok();
+const unknownInstance = (p: { instanceId: string }): Answer =>
+  fail(RESULT.notFound, `Instance ${p.instanceId} does not exist`);
+
+export const refreshInstance = entitlementChangeHandler({
+  activity: 'refreshInstance',
+  schema: refreshSchema,
+  find: (ctx, p) => findC(ctx, p.instanceId),
+  missing: unknownInstance,
+  reviveForDialTest: true,
+  change: (ctx, ent, p) => {
+    if (!recordChange(ctx.db, ent.id, p.scene, p.orderId, { expireTime: p.expireTime.toISOString() })) return;
     changeEntitlement(
       ctx.db,
       ent,
@@ -343,58 +346,51 @@ export function refreshInstance(ctx: AppContext, body: Record<string, unknown>):
         { dedupeKey: `apply:${ent.id}:${p.orderId}` },
       );
     }
-    return ok();
-  });
-}
+  },
+});
 
-export function updateInstanceStatus(ctx: AppContext, body: Record<string, unknown>): Answer {
-  const v = validate(statusSchema, body);
-  if ('answer' in v) return v.answer;
-  const p = v.data;
-  return ctx.db.transaction(() => {
-    const found = findC(ctx, p.instanceId);
-    const ent = found && reviveForDialTest(ctx, found, p.testFlag, 'marketplace:updateInstanceStatus');
-    if (!usable(ent)) return fail(RESULT.notFound, `Instance ${p.instanceId} does not exist`);
-    applyMarketplaceStatus(ctx.db, ent, p.status, 'marketplace:updateInstanceStatus');
-    return ok();
-  });
-}
+export const updateInstanceStatus = entitlementChangeHandler({
+  activity: 'updateInstanceStatus',
+  schema: statusSchema,
+  find: (ctx, p) => findC(ctx, p.instanceId),
+  missing: unknownInstance,
+  reviveForDialTest: true,
+  change: (ctx, ent, p) => applyMarketplaceStatus(ctx.db, ent, p.status, 'marketplace:updateInstanceStatus'),
+});
 
-export function releaseInstance(ctx: AppContext, body: Record<string, unknown>): Answer {
-  const v = validate(releaseSchema, body);
-  if ('answer' in v) return v.answer;
-  return ctx.db.transaction(() => {
-    const ent = findC(ctx, v.data.instanceId);
-    if (!ent || ent.status === 'released') return ok();
+export const releaseInstance = entitlementChangeHandler({
+  activity: 'releaseInstance',
+  schema: releaseSchema,
+  find: (ctx, p) => findC(ctx, p.instanceId),
+  // Releasing an unknown or released instance is answered as success.
+  missing: () => ok(),
+  reviveForDialTest: false,
+  change: (ctx, ent) => {
     changeEntitlement(ctx.db, ent, { status: 'released' }, 'marketplace:releaseInstance', 'entitlement.released');
-    return ok();
-  });
-}
+  },
+});
 
-export function upgradeInstance(ctx: AppContext, body: Record<string, unknown>): Answer {
-  const v = validate(upgradeSchema, body);
-  if ('answer' in v) return v.answer;
-  const p = v.data;
-  return ctx.db.transaction(() => {
-    const found = findC(ctx, p.instanceId);
-    const ent = found && reviveForDialTest(ctx, found, p.testFlag, 'marketplace:upgradeInstance');
-    if (!usable(ent)) return fail(RESULT.notFound, `Instance ${p.instanceId} does not exist`);
-    if (recordChange(ctx.db, ent.id, 'UPGRADE', p.orderId)) {
-      ctx.outbox.enqueue(
-        'order.apply',
-        { orderId: p.orderId, orderLineId: p.orderLineId, entitlementId: ent.id },
-        { dedupeKey: `apply:${ent.id}:${p.orderId}` },
-      );
-      audit(ctx.db, {
-        actor: 'marketplace:upgradeInstance',
-        action: 'entitlement.upgrade_requested',
-        entitlementId: ent.id,
-        detail: p,
-      });
-    }
-    return ok();
-  });
-}
+export const upgradeInstance = entitlementChangeHandler({
+  activity: 'upgradeInstance',
+  schema: upgradeSchema,
+  find: (ctx, p) => findC(ctx, p.instanceId),
+  missing: unknownInstance,
+  reviveForDialTest: true,
+  change: (ctx, ent, p) => {
+    if (!recordChange(ctx.db, ent.id, 'UPGRADE', p.orderId)) return;
+    ctx.outbox.enqueue(
+      'order.apply',
+      { orderId: p.orderId, orderLineId: p.orderLineId, entitlementId: ent.id },
+      { dedupeKey: `apply:${ent.id}:${p.orderId}` },
+    );
+    audit(ctx.db, {
+      actor: 'marketplace:upgradeInstance',
+      action: 'entitlement.upgrade_requested',
+      entitlementId: ent.id,
+      detail: p,
+    });
+  },
+});
 
 export async function getLicenseAsync(ctx: AppContext, body: Record<string, unknown>): Promise<Answer> {
   const v = validate(licenseAsyncSchema, body);
