@@ -1,14 +1,15 @@
-import { bodySignHeader, parseFormQuery, verifySchemeA, verifySchemeB } from '@licensor/shared';
+import { parseFormQuery, verifySchemeA, verifySchemeB } from '@licensor/shared';
 import express, { type Request, type Response, type Router } from 'express';
 import type { InterfaceType } from '../config';
 import type { AppContext } from '../context';
 import { licenseCodeV2Activities } from './licenseCodeV2';
 import { licenseV1Activities } from './licenseV1';
-import { rememberNonce } from './nonces';
+import { nonceMemory } from './nonces';
 import { onlineLicenseActivities } from './onlineLicense';
 import { genericActivities } from './orderNotify';
 import { type Answer, fail, RESULT } from './resultCodes';
 import { parseCompactTime } from './time';
+import { mountMarketplaceEndpoint, rawBodyOf, sendSigned } from './transport';
 
 export const PRODUCE_PATH = '/api/koogallery/produce';
 /** Larger bodies are refused with 413 before they are read; real requests are a few hundred bytes. */
@@ -35,17 +36,6 @@ export const SCHEME_A_FUTURE_MS = 5 * 60_000;
 export const POST_ACTIVITIES = Object.keys(POST_HANDLERS);
 export const GET_ACTIVITIES = Object.keys(licenseV1Activities);
 
-/** Sends the answer as the exact bytes that Body-Sign covers. */
-function send(res: Response, key: string | undefined, answer: Answer, status = 200): string {
-  const body = JSON.stringify(answer);
-  res.status(status);
-  res.setHeader('Content-Type', 'application/json;charset=UTF-8');
-  res.setHeader('Cache-Control', 'no-store');
-  if (key) res.setHeader('Body-Sign', bodySignHeader(key, body));
-  res.end(body);
-  return body;
-}
-
 const asString = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 function firstString(values: unknown[]): string | undefined {
@@ -57,7 +47,6 @@ export function produceRouter(ctx: AppContext): Router {
   const router = express.Router();
   const accessKeys = ctx.config.koo.accessKeys;
   const distinctAccessKeys = [...new Set(Object.values(accessKeys).filter((k): k is string => Boolean(k)))];
-  let nonceInserts = 0;
   let schemeAAnswers = 0;
   const schemeAWindowMs = ctx.config.koo.schemeAWindowMs ?? SCHEME_A_WINDOW_MS;
 
@@ -80,10 +69,7 @@ export function produceRouter(ctx: AppContext): Router {
   };
 
   /** Remembers a scheme-B nonce; false for a replay. Expired entries are purged every 1000 requests. */
-  const remember = (nonce: string, nowMs: number): boolean => {
-    if (++nonceInserts % 1000 === 0) ctx.db.run('DELETE FROM seen_nonces WHERE expires_at < ?', [nowMs]);
-    return rememberNonce(ctx.db, 'seen_nonces', nonce, nowMs);
-  };
+  const remember = nonceMemory(ctx.db, 'seen_nonces');
 
   async function handleGet(req: Request, res: Response) {
     const started = performance.now();
@@ -129,7 +115,7 @@ export function produceRouter(ctx: AppContext): Router {
             `Unknown activity ${activity} for GET; expected one of ${GET_ACTIVITIES.join(', ')}`,
           );
     }
-    send(res, key, answer);
+    sendSigned(res, key, answer);
     log(req, started, answer, params, activity);
   }
 
@@ -166,7 +152,7 @@ export function produceRouter(ctx: AppContext): Router {
 
   async function handlePost(req: Request, res: Response) {
     const started = performance.now();
-    const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const raw = rawBodyOf(req);
     let body: unknown;
     try {
       body = raw.length ? JSON.parse(raw.toString('utf8')) : undefined;
@@ -232,30 +218,19 @@ export function produceRouter(ctx: AppContext): Router {
         ctx.db.batched(() => (remember(sig.nonce!, nowMs) ? (route.handler(ctx, params) as Answer) : REPLAYED)),
       );
     }
-    send(res, signKey, answer);
+    sendSigned(res, signKey, answer);
     log(req, started, answer, params, activity);
   }
 
-  router.get(PRODUCE_PATH, (req, res) => handleGet(req, res));
-  router.post(PRODUCE_PATH, express.raw({ type: () => true, limit: PRODUCE_BODY_LIMIT }), (req, res) =>
-    handlePost(req, res),
-  );
-  router.all(PRODUCE_PATH, (req, res) => {
-    send(
-      res,
-      accessKeys.basic,
-      fail(RESULT.invalidParam, `Method ${req.method} not supported; use GET (family A) or POST`),
-    );
-  });
-  // Body-parser failures on this path (oversized or unreadable bodies) still get a signed answer.
-  router.use(PRODUCE_PATH, (err: { status?: number; type?: string }, req: Request, res: Response, _next: unknown) => {
-    const tooLarge = err?.status === 413;
-    const answer = fail(
-      RESULT.invalidParam,
-      tooLarge ? `Request body larger than ${PRODUCE_BODY_LIMIT} bytes` : 'Unreadable request body',
-    );
-    send(res, req.method === 'GET' ? ctx.config.koo.key : accessKeys.basic, answer, tooLarge ? 413 : 200);
-    log(req, performance.now(), answer, {}, '(unreadable)');
+  mountMarketplaceEndpoint(router, {
+    path: PRODUCE_PATH,
+    bodyLimit: PRODUCE_BODY_LIMIT,
+    get: handleGet,
+    post: handlePost,
+    keyFor: (req) => (req.method === 'GET' ? ctx.config.koo.key : accessKeys.basic),
+    unsupportedMethod: (method) => `Method ${method} not supported; use GET (family A) or POST`,
+    tooLargeStatus: 413,
+    onRefusedBody: (req, answer) => log(req, performance.now(), answer, {}, '(unreadable)'),
   });
   return router;
 }
