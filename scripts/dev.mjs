@@ -5,12 +5,13 @@
 //
 //   start             builds the server when missing or older than its sources, runs packages/server/dist/main.js
 //   build             JavaScript and type declarations of every package (scripts/build.mjs)
-//   test [args]       type checks, lint, vitest
+//   test [args]       type checks, dependency rules, lint, vitest
 //   run <file.ts> …   a development script (demo, benchmark, full tier) from the TypeScript sources under tsx
 //
 // `start` and `run` execute the server or script in this very process, not in a child, and stop with their
 // launcher (see stopWithTheLauncher): SIGTERM or SIGINT to `npm start`'s PID shuts the server down gracefully.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { register } from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,6 +19,18 @@ import { ensureBuilt, ROOT } from './build.mjs';
 import { ensureInstalled, installEnv } from './install.mjs';
 
 const bin = (name) => join(ROOT, 'node_modules', '.bin', name);
+
+/** The production code the dependency rules cover (the folders that exist: packages come and go). */
+const MODULE_ROOTS = [
+  'packages/shared/src',
+  'packages/client/src',
+  'packages/client/electron',
+  'packages/client/bin',
+  'packages/server/src',
+  'packages/server/bin',
+  'packages/simulator/src',
+  'packages/testkit/src',
+];
 
 function step(title, cmd, args) {
   console.log(`\n› ${title}`);
@@ -104,6 +117,9 @@ if (task === 'install') {
   ]) {
     step(`Type check ${project}`, bin('tsc'), ['-p', project, '--noEmit']);
   }
+  // Import cycles and forbidden directions between modules (rules and reasons in .dependency-cruiser.cjs).
+  const cruised = MODULE_ROOTS.filter((dir) => existsSync(join(ROOT, dir)));
+  step('Dependency rules (dependency-cruiser)', bin('depcruise'), ['--config', '.dependency-cruiser.cjs', ...cruised]);
   step('Lint and format check (biome)', bin('biome'), ['ci', '.']);
   step('Unit and end-to-end tests (vitest)', bin('vitest'), ['run', ...rest]);
   console.log('\n✔ All checks passed');

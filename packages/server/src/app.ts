@@ -4,15 +4,16 @@ import { adminAuth, adminAuthLimiter } from './admin/auth';
 import { codesRouter } from './admin/codes';
 import { adminRouter } from './admin/router';
 import type { Config } from './config';
+import type { AppContext } from './context';
 import type { Db } from './db/database';
 import { cors } from './http/cors';
 import { errorHandler } from './http/errors';
 import { registerDailyJobs } from './jobs/daily';
 import type { KeyStore } from './keys/keystore';
-import { kitAdminRouter, kitRouter } from './kit';
-import type { KooContext } from './koogallery/context';
-import { registerFamilyCJobs } from './koogallery/familyC';
+import { isKitUserAuthorized, kitAdminRouter, kitRouter } from './kit';
+import { kooGalleryCodes } from './koogallery/codeLearning';
 import { MessageLog } from './koogallery/messageLog';
+import { registerFamilyCJobs } from './koogallery/onlineLicense';
 import { OpenApiClient } from './koogallery/openApi';
 import { PRODUCE_PATH, produceRouter } from './koogallery/produce';
 import { marketplaceRateLimit } from './koogallery/rateLimit';
@@ -36,7 +37,7 @@ export interface LicensorApp {
   app: Express;
   /** Serves only /metrics, without a token: for the separate LICENSOR_METRICS_LISTEN address. */
   metricsApp: Express;
-  ctx: KooContext;
+  ctx: AppContext;
   metrics: Metrics;
   /** Starts background work (outbox worker). Tests drive the app without it. */
   start(): void;
@@ -58,7 +59,19 @@ export function createApp(deps: AppDeps): LicensorApp {
   });
   const openApi = new OpenApiClient(config.koo, messages, deps.fetch);
   const outbox = new Outbox(db, log, { now: () => now().getTime(), ...deps.outbox });
-  const ctx: KooContext = { db, config, log, outbox, openApi, keys, messages, now };
+  const ctx: AppContext = {
+    db,
+    config,
+    log,
+    outbox,
+    openApi,
+    keys,
+    messages,
+    now,
+    // The licensing core's ports, filled by the marketplace side (licensing/ imports neither kit/ nor koogallery/).
+    isNamedUserAuthorized: (entitlementId, user) => isKitUserAuthorized(db, entitlementId, user),
+    marketplaceCodes: kooGalleryCodes({ db, now, openApi, log }),
+  };
   registerFamilyCJobs(ctx);
   // Handlers exist even with the scheduler off, so daily items queued earlier still run.
   registerDailyJobs(ctx);

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { LicensorError } from '@licensor/shared';
 import { z } from 'zod';
 
@@ -231,3 +231,7 @@ export function testConfig(overrides: Partial<Config> & { koo?: Partial<Config['
   });
   return { ...base, ...overrides, koo: { ...base.koo, ...overrides.koo } };
 }
+
+/** The SQLite database inside the data folder (the server and the CLI open the same file). */
+export const databasePath = (config: Config): string =>
+  config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'licensor.db');

@@ -3,11 +3,11 @@ import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
 import { createApp, type LicensorApp } from './app';
-import type { Config } from './config';
+import { type Config, databasePath } from './config';
 import { type Db, openDatabase } from './db/database';
 import { startScheduler } from './jobs/daily';
 import { KeyStore } from './keys/keystore';
-import { marketplaceStartupWarning } from './licensing/marketplace';
+import { marketplaceStartupWarning } from './koogallery/codeLearning';
 import { createLogger, type Logger } from './logger';
 
 export interface RunningServer {
@@ -23,9 +23,6 @@ export interface RunningServer {
   developmentRoot: string | undefined;
   close(): Promise<void>;
 }
-
-export const databasePath = (config: Config) =>
-  config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'licensor.db');
 
 /**
  * TLS 1.2 suites with forward secrecy (ECDHE) and authenticated encryption (GCM, ChaCha20-Poly1305) only;

@@ -1,6 +1,6 @@
 import { LicensorError } from '@licensor/shared';
+import type { AppContext } from '../context';
 import type { Db } from '../db/database';
-import type { KooContext } from '../koogallery/context';
 import {
   audit,
   type EntitlementRow,
@@ -8,6 +8,7 @@ import {
   freeSeat,
   issueOfflineResponse,
   moveLicense,
+  type PolicyOverrides,
   policyFor,
   reinstateEntitlement,
   revokeEntitlement,
@@ -15,7 +16,6 @@ import {
   setEntitlementPolicy,
   suspendEntitlement,
 } from '../licensing';
-import type { PolicyOverrides } from '../licensing/policy';
 import { createAdminToken, listAdminTokens, revokeAdminToken, type Scope } from './auth';
 import { activationsOf, auditTrail, entitlementView, outboxView } from './queries';
 
@@ -37,7 +37,7 @@ export function requireEntitlement(db: Db, idOrCode: string): EntitlementRow {
 }
 
 /** One entitlement with its policy, seats, devices, recent usage and audit trail. */
-export function entitlementDetail(ctx: Pick<KooContext, 'db' | 'now'>, ent: EntitlementRow) {
+export function entitlementDetail(ctx: Pick<AppContext, 'db' | 'now'>, ent: EntitlementRow) {
   const { db } = ctx;
   const policy = policyFor(db, ent);
   const activations = activationsOf(db, ent.id);
@@ -63,7 +63,7 @@ const entitlementResult = (before: EntitlementRow, after: EntitlementRow) => ({
   entitlement: entitlementView(after),
 });
 
-type Ctx = Pick<KooContext, 'db' | 'now'>;
+type Ctx = Pick<AppContext, 'db' | 'now'>;
 
 export const actions = {
   suspend(ctx: Ctx, idOrCode: string, actor: string, reason?: string) {
@@ -89,14 +89,14 @@ export const actions = {
     return { entitlement: entitlementView(ent), policy: policyFor(ctx.db, ent) };
   },
   /** Verifies a device's offline request and issues its License file (a seat is bound like online). */
-  async offlineResponse(ctx: KooContext, requestText: string, actor: string) {
+  async offlineResponse(ctx: AppContext, requestText: string, actor: string) {
     const license = await issueOfflineResponse(ctx, requestText, actor);
     return { license };
   },
 };
 
 /** Operator action: run a failed (or waiting) outbox item again now. */
-export function retryOutboxItem(ctx: Pick<KooContext, 'db' | 'outbox' | 'now'>, id: number, actor: string) {
+export function retryOutboxItem(ctx: Pick<AppContext, 'db' | 'outbox' | 'now'>, id: number, actor: string) {
   return ctx.db.transaction(() => {
     const item = ctx.outbox.get(id);
     if (!item) throw new LicensorError('NOT_FOUND', `No outbox item ${id}: list them with the outbox list`);

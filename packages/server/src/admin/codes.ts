@@ -1,12 +1,11 @@
 import { LicensorError, normalizeLicenseCode } from '@licensor/shared';
 import express, { type Router } from 'express';
 import { z } from 'zod';
+import type { AppContext } from '../context';
 import { parseInput, route } from '../http/errors';
-import type { KooContext } from '../koogallery/context';
-import { type RegisterCodeInput, registerCode } from '../koogallery/familyB';
 import { formatCompactTime } from '../koogallery/time';
 import { compactTime } from '../koogallery/validate';
-import { type EntitlementRow, findEntitlementByCode } from '../licensing/entitlements';
+import { type EntitlementRow, findEntitlementByCode, type RegisterCodeInput, registerCode } from '../licensing';
 import { actorOf } from './auth';
 
 const registerSchema = z
@@ -26,7 +25,7 @@ const registerSchema = z
  * calls, dial tests) may be registered without one; activation refuses such a code before taking a seat.
  */
 export function operatorRegistration(
-  ctx: Pick<KooContext, 'config' | 'db'>,
+  ctx: Pick<AppContext, 'config' | 'db'>,
   input: Omit<RegisterCodeInput, 'status' | 'orderId'>,
   how: { productOption: string },
 ): RegisterCodeInput {
@@ -60,7 +59,7 @@ export function codeView(e: EntitlementRow) {
   };
 }
 
-export function codesRouter(ctx: KooContext): Router {
+export function codesRouter(ctx: AppContext): Router {
   const router = express.Router();
   router.post(
     '/codes',

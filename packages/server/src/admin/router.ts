@@ -1,7 +1,7 @@
 import express, { type Router } from 'express';
 import { z } from 'zod';
+import type { AppContext } from '../context';
 import { parseInput, route } from '../http/errors';
-import type { KooContext } from '../koogallery/context';
 import { policyOverridesSchema } from '../licensing';
 import {
   actions,
@@ -75,7 +75,7 @@ const tokenSchema = z.object({ name: z.string().trim().min(1).max(100), scope: z
 
 const exportName = (what: string, now: Date) => `${what}-${now.toISOString().slice(0, 19).replace(/[-:]/g, '')}`;
 
-export function adminRouter(ctx: KooContext): Router {
+export function adminRouter(ctx: AppContext): Router {
   const router = express.Router();
   const { db } = ctx;
 

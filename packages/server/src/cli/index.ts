@@ -1,19 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { registerKitCommands } from '../kit/cli';
 import { registerSimulateCommand } from '../simulator/command';
 import { registerDataCommands } from './commands/data';
+import { registerKitCommands } from './commands/kit';
 import { registerOperatorCommands } from './commands/operator';
 import { registerServerCommands } from './commands/server';
 import { type CliIo, EXIT, errorLine } from './output';
-import { Session } from './session';
+import { type Runner, Session } from './session';
 
 export { type CliIo, EXIT } from './output';
-
-/** Wraps a command body: one Session per invocation, always closed. */
-export type Runner = <A extends unknown[]>(
-  fn: (s: Session, ...args: A) => unknown | Promise<unknown>,
-) => (...args: unknown[]) => Promise<void>;
 
 function packageVersion(): string {
   try {

@@ -2,16 +2,22 @@ import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { LicensorError } from '@licensor/shared';
-import { type Config, loadConfig } from '../config';
+import { type Config, databasePath, loadConfig } from '../config';
+import type { AppContext } from '../context';
 import { type Db, openDatabase } from '../db/database';
 import { KeyStore } from '../keys/keystore';
-import type { KooContext } from '../koogallery/context';
+import { isKitUserAuthorized } from '../kit/queries';
+import { kooGalleryCodes } from '../koogallery/codeLearning';
 import { MessageLog } from '../koogallery/messageLog';
 import { OpenApiClient } from '../koogallery/openApi';
 import { createLogger, type Logger } from '../logger';
 import { Outbox } from '../outbox/outbox';
-import { databasePath } from '../server';
 import type { CliIo } from './output';
+
+/** Wraps a command body: one Session per invocation, always closed. */
+export type Runner = <A extends unknown[]>(
+  fn: (s: Session, ...args: A) => unknown | Promise<unknown>,
+) => (...args: unknown[]) => Promise<void>;
 
 export interface GlobalOptions {
   dataDir?: string;
@@ -27,7 +33,7 @@ export class Session {
   private _config: Config | undefined;
   private _db: Db | undefined;
   private _keys: KeyStore | undefined;
-  private _ctx: KooContext | undefined;
+  private _ctx: AppContext | undefined;
   readonly json: boolean;
 
   constructor(
@@ -103,26 +109,30 @@ export class Session {
   }
 
   /** The services the marketplace and licensing code expect, without an HTTP server or a running worker. */
-  ctx(): KooContext {
+  ctx(): AppContext {
     if (this._ctx) return this._ctx;
     const db = this.db();
     const config = this.config();
     const log = this.logger();
     const messages = new MessageLog(db);
     const keys = (): KeyStore => this.keys();
-    const ctx = {
+    const openApi = new OpenApiClient(config.koo, messages);
+    const now = () => new Date();
+    const ctx: AppContext = {
       db,
       config,
       log,
       outbox: new Outbox(db, log),
-      openApi: new OpenApiClient(config.koo, messages),
+      openApi,
       messages,
-      now: () => new Date(),
+      now,
       // Opened on first use: most commands never sign anything.
       get keys() {
         return keys();
       },
-    } as KooContext;
+      isNamedUserAuthorized: (entitlementId, user) => isKitUserAuthorized(db, entitlementId, user),
+      marketplaceCodes: kooGalleryCodes({ db, now, openApi, log }),
+    };
     this._ctx = ctx;
     return ctx;
   }

@@ -1,6 +1,6 @@
 import { closeSync, fdatasync, fstatSync, openSync, statSync } from 'node:fs';
 import { LicensorError } from '@licensor/shared';
-import type { Db } from './database';
+import type { Db } from './types';
 
 /**
  * Group commit for every write path that answers a client or the marketplace (Db.batched).

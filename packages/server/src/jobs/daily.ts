@@ -1,14 +1,11 @@
 import { LicensorError } from '@licensor/shared';
-import type { KooContext } from '../koogallery/context';
+import { todayUtc } from '../calendar';
+import type { AppContext } from '../context';
 import { pruneMessages } from '../koogallery/messageLog';
 import type { LicenseApiResult, LicenseCodeInfo } from '../koogallery/openApi';
-import { parseCompactTime, todayUtc } from '../koogallery/time';
-import {
-  changeEntitlement,
-  type EntitlementPatch,
-  type EntitlementRow,
-  findEntitlementByCode,
-} from '../licensing/entitlements';
+import { LICENSE_API } from '../koogallery/resultCodes';
+import { parseCompactTime } from '../koogallery/time';
+import { changeEntitlement, type EntitlementPatch, type EntitlementRow, findEntitlementByCode } from '../licensing';
 
 /**
  * Daily duties of family B (spec §7.3, §7.4): for every code used on a day, query its state at the
@@ -31,11 +28,16 @@ export const CATCH_UP_DAYS = 7;
 const SETTLE_MS = 5 * 60_000;
 const DAY_MS = 86_400_000;
 
-const OK = '92020000';
+const OK = LICENSE_API.success;
 /** Whole-batch refusals caused by one code: the batch is retried code by code so the others still go through. */
-const BATCH_HAS_BAD_CODE = new Set(['92020020', '92020005', '92020011', '92020003']);
+const BATCH_HAS_BAD_CODE = new Set<string>([
+  LICENSE_API.invalidCodeInBatch,
+  LICENSE_API.noSuchCode,
+  LICENSE_API.notActivated,
+  LICENSE_API.alreadyActivated,
+]);
 /** Per-code answers that retrying cannot change (unknown / not activated / illegal state): skipped. */
-const CODE_SKIPPED = new Set(['92020020', '92020005', '92020011', '92020003', '92020002']);
+const CODE_SKIPPED = new Set<string>([...BATCH_HAS_BAD_CODE, LICENSE_API.invalidParam]);
 
 export interface QueryPayload {
   day: string;
@@ -61,7 +63,7 @@ function batches<T>(items: T[], size = BATCH_SIZE): T[][] {
 
 /** A marketplace business error: its internal error is worth retrying, anything else needs a person. */
 function marketplaceError(what: string, r: LicenseApiResult<unknown>): LicensorError {
-  const retry = r.errorCode === '92020001' || r.errorCode === '';
+  const retry = r.errorCode === LICENSE_API.internal || r.errorCode === '';
   return new LicensorError(
     retry ? 'MARKETPLACE_UNAVAILABLE' : 'MARKETPLACE_REJECTED',
     `${what} failed: ${r.errorCode || 'no error_code'} ${r.errorMsg}`.trim(),
@@ -81,7 +83,7 @@ export interface PlanResult {
  * Plans one day: the family-B codes used that day (not released), one query item per 100 codes and one
  * usage item per 100 non-test codes. Returns planned=false when the day had been planned before.
  */
-export function planDay(ctx: Pick<KooContext, 'db' | 'outbox' | 'now'>, day: string): PlanResult {
+export function planDay(ctx: Pick<AppContext, 'db' | 'outbox' | 'now'>, day: string): PlanResult {
   const { db } = ctx;
   return db.transaction(() => {
     const nowIso = ctx.now().toISOString();
@@ -141,7 +143,7 @@ export function dueDays(now: Date, window = CATCH_UP_DAYS): string[] {
 }
 
 /** Plans every due day not planned yet; cheap when there is nothing to do (one primary-key lookup a day). */
-export function planDueDays(ctx: Pick<KooContext, 'db' | 'outbox' | 'now' | 'log'>): PlanResult[] {
+export function planDueDays(ctx: Pick<AppContext, 'db' | 'outbox' | 'now' | 'log'>): PlanResult[] {
   const results: PlanResult[] = [];
   for (const day of dueDays(ctx.now())) {
     const done = ctx.db.first('SELECT 1 FROM daily_runs WHERE day = ? AND job = ?', [day, DAILY_PLAN]);
@@ -165,7 +167,7 @@ export function planDueDays(ctx: Pick<KooContext, 'db' | 'outbox' | 'now' | 'log
  * set after the handler returns.
  */
 function finishBatch(
-  ctx: Pick<KooContext, 'db' | 'now'>,
+  ctx: Pick<AppContext, 'db' | 'now'>,
   kind: string,
   p: { day: string; batch: number; of: number },
   detail: unknown,
@@ -197,7 +199,7 @@ function finishBatch(
  * the merchant's own decisions (suspended, revoked) are kept, only their expiry follows the marketplace.
  */
 export function applyCodeInfo(
-  ctx: Pick<KooContext, 'db' | 'now'>,
+  ctx: Pick<AppContext, 'db' | 'now'>,
   info: LicenseCodeInfo,
   day: string,
 ): EntitlementRow | undefined {
@@ -244,7 +246,7 @@ async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>
   return out;
 }
 
-export async function runQueryBatch(ctx: KooContext, p: QueryPayload) {
+export async function runQueryBatch(ctx: AppContext, p: QueryPayload) {
   const r = await ctx.openApi.queryCodes(p.codes);
   let infos: LicenseCodeInfo[];
   const skipped: { code: string; errorCode: string }[] = [];
@@ -278,7 +280,7 @@ export async function runQueryBatch(ctx: KooContext, p: QueryPayload) {
 const usageEntries = (usage: UsagePayload['usage']) =>
   usage.map((u) => ({ license: u.code, software_usage_Info: [{ active_num: u.devices }] }));
 
-export async function runUsageBatch(ctx: KooContext, p: UsagePayload) {
+export async function runUsageBatch(ctx: AppContext, p: UsagePayload) {
   const r = await ctx.openApi.reportUsage(usageEntries(p.usage));
   const skipped: { code: string; errorCode: string }[] = [];
   if (r.errorCode !== OK) {
@@ -311,7 +313,7 @@ export async function runUsageBatch(ctx: KooContext, p: UsagePayload) {
 }
 
 /** Outbox handlers of the daily jobs. Safe to call more than once. */
-export function registerDailyJobs(ctx: KooContext): void {
+export function registerDailyJobs(ctx: AppContext): void {
   ctx.outbox.register(DAILY_QUERY, (payload) => runQueryBatch(ctx, payload as QueryPayload));
   ctx.outbox.register(DAILY_USAGE, (payload) => runUsageBatch(ctx, payload as UsagePayload));
 }
@@ -323,7 +325,7 @@ export const SCHEDULER_INTERVAL_MS = 15 * 60_000;
  * returns the day it last ran so the scheduler skips later ticks of the same day.
  */
 export function pruneMessagesDaily(
-  ctx: Pick<KooContext, 'db' | 'config' | 'log' | 'now' | 'messages'>,
+  ctx: Pick<AppContext, 'db' | 'config' | 'log' | 'now' | 'messages'>,
   lastDay: string | undefined,
 ): string | undefined {
   const today = ctx.now().toISOString().slice(0, 10);
@@ -344,7 +346,7 @@ export function pruneMessagesDaily(
  * Starts the daily scheduler: plans due days now (catching up after downtime) and every 15 minutes.
  * The outbox worker runs the planned batches. Returns a function that stops the scheduler.
  */
-export function startScheduler(ctx: KooContext, opts: { intervalMs?: number } = {}): () => void {
+export function startScheduler(ctx: AppContext, opts: { intervalMs?: number } = {}): () => void {
   registerDailyJobs(ctx);
   let prunedDay: string | undefined;
   const tick = () => {

@@ -1,8 +1,8 @@
 import { LicensorError } from '@licensor/shared';
 import express, { type Router } from 'express';
 import { z } from 'zod';
+import type { AppContext } from '../context';
 import { parseInput, route } from '../http/errors';
-import type { KooContext } from '../koogallery/context';
 import { listTenants, showTenant } from './queries';
 
 /**
@@ -17,7 +17,7 @@ const pathSchema = z.object({
   tenantId: z.string().trim().min(1, 'must not be empty').max(64, 'at most 64 characters'),
 });
 
-export function kitAdminRouter(ctx: KooContext): Router {
+export function kitAdminRouter(ctx: AppContext): Router {
   const router = express.Router();
   router.get(
     '/kit/tenants',

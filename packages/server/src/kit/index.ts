@@ -1,6 +1,5 @@
 /** Enterprise sync (KooGallery Kit interfaces): what the rest of the server uses. */
 export { kitAdminRouter } from './admin';
-export { type KitRunner, registerKitCommands, renderTenant, renderTenants } from './cli';
 export {
   isKitUserAuthorized,
   type KitOrgNode,

@@ -1,9 +1,10 @@
-import { bodySignHeader, verifySchemeABody, verifyXSign } from '@licensor/shared';
+import { verifySchemeABody, verifyXSign } from '@licensor/shared';
 import express, { type Request, type Response, type Router } from 'express';
-import type { KooContext } from '../koogallery/context';
-import { rememberNonce } from '../koogallery/nonces';
+import type { AppContext } from '../context';
+import { nonceMemory } from '../koogallery/nonces';
 import { PRODUCE_PATH } from '../koogallery/produce';
 import { type Answer, fail, RESULT } from '../koogallery/resultCodes';
+import { mountMarketplaceEndpoint, rawBodyOf, sendSigned } from '../koogallery/transport';
 import { LenientJsonError, parseLenientJson } from './lenientJson';
 import { KIT_INTERFACES, type KitInterface, type KitRequest, parseKitRequest } from './schemas';
 import { SecretBox } from './secretBox';
@@ -37,15 +38,10 @@ export const kitPath = (version: KitVersion, name: KitInterface) =>
 
 const success = (): Answer => ({ resultCode: RESULT.success, resultMsg: 'Success' });
 
-/** Sends the exact bytes that Body-Sign covers. */
-function send(res: Response, key: string | undefined, answer: Answer): void {
-  const body = JSON.stringify({ resultCode: answer.resultCode, resultMsg: answer.resultMsg });
-  res.status(200);
-  res.setHeader('Content-Type', 'application/json;charset=UTF-8');
-  res.setHeader('Cache-Control', 'no-store');
-  if (key) res.setHeader('Body-Sign', bodySignHeader(key, body));
-  res.end(body);
-}
+/** Kit answers carry only resultCode and resultMsg, signed as sent. */
+const send = (res: Response, key: string | undefined, answer: Answer): void => {
+  sendSigned(res, key, { resultCode: answer.resultCode, resultMsg: answer.resultMsg });
+};
 
 const header = (req: Request, name: string): string | undefined => {
   const v = req.headers[name];
@@ -58,7 +54,7 @@ const unquote = (v: string | undefined) => v?.replace(/^["“”](.*)["“”]$/
 const asObject = (v: unknown): Record<string, unknown> | undefined =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 
-export function kitRouter(ctx: KooContext): Router {
+export function kitRouter(ctx: AppContext): Router {
   const router = express.Router();
   let box: SecretBox | undefined;
   // Created on first use so a server that never receives applicationSync writes no key file.
@@ -67,6 +63,7 @@ export function kitRouter(ctx: KooContext): Router {
     return box;
   };
   let requests = 0;
+  const rememberKitNonce = nonceMemory(ctx.db, 'kit_nonces');
 
   /** Applies a validated request; runs inside processBody's savepoint, so it is all or nothing. */
   const apply = (req: KitRequest, activity: string): void => {
@@ -109,7 +106,7 @@ export function kitRouter(ctx: KooContext): Router {
     const started = performance.now();
     const activity = `kit.${name}`;
     const key = version === 'v2' ? ctx.config.koo.accessKeys.kit : ctx.config.koo.key;
-    const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const raw = rawBodyOf(req);
     const nowMs = ctx.now().getTime();
     if (++requests % PRUNE_EVERY === 0) pruneKit(ctx.db, nowMs);
 
@@ -194,7 +191,7 @@ export function kitRouter(ctx: KooContext): Router {
     const parsed = typeof body === 'string' ? { error: body } : parseKitRequest(name, body);
     try {
       return await ctx.db.batched((): Answer => {
-        if (replay && !rememberNonce(ctx.db, 'kit_nonces', replay.nonce, replay.nowMs)) {
+        if (replay && !rememberKitNonce(replay.nonce, replay.nowMs)) {
           return fail(RESULT.authFailed, 'Authentication failed: x-nonce already used (replayed request)');
         }
         if ('error' in parsed) return fail(RESULT.invalidParam, parsed.error);
@@ -207,35 +204,27 @@ export function kitRouter(ctx: KooContext): Router {
     }
   }
 
-  const rawBody = express.raw({ type: () => true, limit: KIT_BODY_LIMIT });
   for (const version of ['v1', 'v2'] as const) {
     for (const name of KIT_INTERFACES) {
       const path = kitPath(version, name);
-      const key = () => (version === 'v2' ? ctx.config.koo.accessKeys.kit : ctx.config.koo.key);
-      router.post(path, rawBody, (req, res) => handle(version, name, req, res));
-      router.all(path, (req, res) => {
-        send(
-          res,
-          key(),
-          fail(RESULT.invalidParam, `Method ${req.method} not supported on ${path}; the marketplace POSTs JSON`),
-        );
-      });
-      // Oversized or unreadable bodies still get a signed answer (and a log line), not Express's HTML error.
-      router.use(path, (err: { status?: number }, req: Request, res: Response, _next: unknown) => {
-        const answer = fail(
-          RESULT.invalidParam,
-          err?.status === 413 ? `Request body larger than ${KIT_BODY_LIMIT} bytes` : 'Unreadable request body',
-        );
-        send(res, key(), answer);
-        ctx.messages.record({
-          direction: 'in',
-          activity: `kit.${name}`,
-          method: req.method,
-          path,
-          resultCode: answer.resultCode,
-          httpStatus: 200,
-          error: answer.resultMsg,
-        });
+      mountMarketplaceEndpoint(router, {
+        path,
+        bodyLimit: KIT_BODY_LIMIT,
+        post: (req, res) => handle(version, name, req, res),
+        keyFor: () => (version === 'v2' ? ctx.config.koo.accessKeys.kit : ctx.config.koo.key),
+        unsupportedMethod: (method) => `Method ${method} not supported on ${path}; the marketplace POSTs JSON`,
+        // Oversized bodies are answered HTTP 200 like every other Kit answer.
+        tooLargeStatus: 200,
+        onRefusedBody: (req, answer) =>
+          ctx.messages.record({
+            direction: 'in',
+            activity: `kit.${name}`,
+            method: req.method,
+            path,
+            resultCode: answer.resultCode,
+            httpStatus: 200,
+            error: answer.resultMsg,
+          }),
       });
     }
   }

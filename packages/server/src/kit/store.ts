@@ -1,5 +1,5 @@
 import type { Db, Row } from '../db/database';
-import { audit } from '../licensing/entitlements';
+import { audit } from '../licensing';
 import type { AllOrgSync, AppSync, AuthSync, KitUser, SingleOrgSync, TenantSync } from './schemas';
 import type { SecretBox } from './secretBox';
 

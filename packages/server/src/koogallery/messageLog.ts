@@ -1,4 +1,5 @@
 import type { Db } from '../db/database';
+import { RESULT } from './resultCodes';
 
 export interface MarketplaceMessage {
   direction: 'in' | 'out';
@@ -28,7 +29,7 @@ export interface MarketplaceMessage {
 export const REFUSED_FIELD_MAX = 128;
 /** Authenticated messages are bounded too (the spec's fields are ≤ 255 characters; error texts a little more). */
 export const FIELD_MAX = 1024;
-const AUTH_FAILED = '000001';
+const AUTH_FAILED = RESULT.authFailed;
 
 const clip = (v: string | null | undefined, max: number): string | null | undefined =>
   typeof v === 'string' && v.length > max ? `${v.slice(0, max - 1)}…` : v;

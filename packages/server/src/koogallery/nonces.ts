@@ -18,3 +18,19 @@ export function rememberNonce(db: Db, table: 'seen_nonces' | 'kit_nonces', nonce
     1
   );
 }
+
+/**
+ * A request handler's nonce memory over `table`: rememberNonce, plus a purge of expired entries every
+ * `purgeEvery` nonces so the table stays the size of the window. Call inside the request's transaction.
+ */
+export function nonceMemory(
+  db: Db,
+  table: 'seen_nonces' | 'kit_nonces',
+  purgeEvery = 1000,
+): (nonce: string, nowMs: number) => boolean {
+  let inserts = 0;
+  return (nonce, nowMs) => {
+    if (++inserts % purgeEvery === 0) db.run(`DELETE FROM ${table} WHERE expires_at < ?`, [nowMs]);
+    return rememberNonce(db, table, nonce, nowMs);
+  };
+}

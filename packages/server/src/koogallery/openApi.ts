@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { LicensorError, signAkSk } from '@licensor/shared';
 import type { Config } from '../config';
 import type { MessageLog } from './messageLog';
+import { FILE_API, LICENSE_API_PREFIX, ORDER_API } from './resultCodes';
 
 const PREFIX = '/api/mkp-openapi-public/global';
 
@@ -187,7 +188,7 @@ export class OpenApiClient {
       ids: code ? { code } : undefined,
     });
     const errorCode = String(json.error_code ?? '');
-    if (status >= 400 && !errorCode.startsWith('9202')) {
+    if (status >= 400 && !errorCode.startsWith(LICENSE_API_PREFIX)) {
       throw new LicensorError('MARKETPLACE_REJECTED', `Marketplace rejected ${activity}: HTTP ${status} ${errorCode}`, {
         httpStatus: status,
         errorCode,
@@ -242,7 +243,7 @@ export class OpenApiClient {
       activity: 'order.query',
       ids: { orderId },
     });
-    if (json.resultCode !== 'MKT.0000' || !json.orderInfo) {
+    if (json.resultCode !== ORDER_API.success || !json.orderInfo) {
       throw new LicensorError(
         'MARKETPLACE_REJECTED',
         `Order query for ${orderId} failed: HTTP ${status} ${String(json.resultCode)} ${String(json.resultMsg ?? '')}`,
@@ -276,7 +277,7 @@ export class OpenApiClient {
       activity: 'license.upload',
       ids: { eventId, entitlementId },
     });
-    if (json.error_code !== 'CBC.0000') {
+    if (json.error_code !== FILE_API.success) {
       throw new LicensorError(
         'MARKETPLACE_REJECTED',
         `License upload for event ${eventId} refused: HTTP ${status} ${String(json.error_code)} ${String(json.error_msg ?? '')}`,

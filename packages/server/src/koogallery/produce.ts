@@ -1,27 +1,30 @@
-import { bodySignHeader, parseFormQuery, verifySchemeA, verifySchemeB } from '@licensor/shared';
+import { parseFormQuery, verifySchemeA, verifySchemeB } from '@licensor/shared';
 import express, { type Request, type Response, type Router } from 'express';
 import type { InterfaceType } from '../config';
-import type { KooContext } from './context';
-import { familyA } from './familyA';
-import { familyB } from './familyB';
-import { familyC, generic } from './familyC';
-import { rememberNonce } from './nonces';
+import type { AppContext } from '../context';
+import { licenseCodeV2Activities } from './licenseCodeV2';
+import { licenseV1Activities } from './licenseV1';
+import { nonceMemory } from './nonces';
+import { onlineLicenseActivities } from './onlineLicense';
+import { genericActivities } from './orderNotify';
 import { type Answer, fail, RESULT } from './resultCodes';
 import { parseCompactTime } from './time';
+import { mountMarketplaceEndpoint, rawBodyOf, sendSigned } from './transport';
 
 export const PRODUCE_PATH = '/api/koogallery/produce';
 /** Larger bodies are refused with 413 before they are read; real requests are a few hundred bytes. */
 export const PRODUCE_BODY_LIMIT = 256 * 1024;
 
-type Handler = (ctx: KooContext, body: Record<string, unknown>) => Answer | Promise<Answer>;
+type Handler = (ctx: AppContext, body: Record<string, unknown>) => Answer | Promise<Answer>;
 
 /** Handlers that wait for the marketplace (outbox work inline); all others are synchronous and group-committed. */
 const ASYNC_ACTIVITIES = new Set(['newInstance', 'getLicenseAsync']);
 
 const POST_HANDLERS: Record<string, { type: InterfaceType; handler: Handler }> = {};
-for (const [name, handler] of Object.entries(familyB)) POST_HANDLERS[name] = { type: 'licenseCode', handler };
-for (const [name, handler] of Object.entries(familyC)) POST_HANDLERS[name] = { type: 'basic', handler };
-for (const [name, handler] of Object.entries(generic)) POST_HANDLERS[name] = { type: 'generic', handler };
+for (const [name, handler] of Object.entries(licenseCodeV2Activities))
+  POST_HANDLERS[name] = { type: 'licenseCode', handler };
+for (const [name, handler] of Object.entries(onlineLicenseActivities)) POST_HANDLERS[name] = { type: 'basic', handler };
+for (const [name, handler] of Object.entries(genericActivities)) POST_HANDLERS[name] = { type: 'generic', handler };
 
 const INTERNAL_ERROR = fail(RESULT.internal, 'Internal error; the request was not applied, please retry');
 const REPLAYED = fail(RESULT.authFailed, 'Authentication failed: nonce already used (replayed request)');
@@ -31,18 +34,7 @@ export const SCHEME_A_WINDOW_MS = 24 * 3_600_000;
 export const SCHEME_A_FUTURE_MS = 5 * 60_000;
 
 export const POST_ACTIVITIES = Object.keys(POST_HANDLERS);
-export const GET_ACTIVITIES = Object.keys(familyA);
-
-/** Sends the answer as the exact bytes that Body-Sign covers. */
-function send(res: Response, key: string | undefined, answer: Answer, status = 200): string {
-  const body = JSON.stringify(answer);
-  res.status(status);
-  res.setHeader('Content-Type', 'application/json;charset=UTF-8');
-  res.setHeader('Cache-Control', 'no-store');
-  if (key) res.setHeader('Body-Sign', bodySignHeader(key, body));
-  res.end(body);
-  return body;
-}
+export const GET_ACTIVITIES = Object.keys(licenseV1Activities);
 
 const asString = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
@@ -51,11 +43,10 @@ function firstString(values: unknown[]): string | undefined {
   return undefined;
 }
 
-export function produceRouter(ctx: KooContext): Router {
+export function produceRouter(ctx: AppContext): Router {
   const router = express.Router();
   const accessKeys = ctx.config.koo.accessKeys;
   const distinctAccessKeys = [...new Set(Object.values(accessKeys).filter((k): k is string => Boolean(k)))];
-  let nonceInserts = 0;
   let schemeAAnswers = 0;
   const schemeAWindowMs = ctx.config.koo.schemeAWindowMs ?? SCHEME_A_WINDOW_MS;
 
@@ -78,10 +69,7 @@ export function produceRouter(ctx: KooContext): Router {
   };
 
   /** Remembers a scheme-B nonce; false for a replay. Expired entries are purged every 1000 requests. */
-  const remember = (nonce: string, nowMs: number): boolean => {
-    if (++nonceInserts % 1000 === 0) ctx.db.run('DELETE FROM seen_nonces WHERE expires_at < ?', [nowMs]);
-    return rememberNonce(ctx.db, 'seen_nonces', nonce, nowMs);
-  };
+  const remember = nonceMemory(ctx.db, 'seen_nonces');
 
   async function handleGet(req: Request, res: Response) {
     const started = performance.now();
@@ -115,7 +103,7 @@ export function produceRouter(ctx: KooContext): Router {
     } else {
       // Own properties only: `constructor`, `__proto__`… must not resolve to Object's members (a signed
       // `activity=constructor` used to call Object(ctx) and answer with the whole context, secrets included).
-      const handler = Object.hasOwn(familyA, activity) ? familyA[activity] : undefined;
+      const handler = Object.hasOwn(licenseV1Activities, activity) ? licenseV1Activities[activity] : undefined;
       answer = handler
         ? await runSafely(() =>
             ctx.db.batched(() =>
@@ -127,7 +115,7 @@ export function produceRouter(ctx: KooContext): Router {
             `Unknown activity ${activity} for GET; expected one of ${GET_ACTIVITIES.join(', ')}`,
           );
     }
-    send(res, key, answer);
+    sendSigned(res, key, answer);
     log(req, started, answer, params, activity);
   }
 
@@ -164,7 +152,7 @@ export function produceRouter(ctx: KooContext): Router {
 
   async function handlePost(req: Request, res: Response) {
     const started = performance.now();
-    const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const raw = rawBodyOf(req);
     let body: unknown;
     try {
       body = raw.length ? JSON.parse(raw.toString('utf8')) : undefined;
@@ -230,30 +218,19 @@ export function produceRouter(ctx: KooContext): Router {
         ctx.db.batched(() => (remember(sig.nonce!, nowMs) ? (route.handler(ctx, params) as Answer) : REPLAYED)),
       );
     }
-    send(res, signKey, answer);
+    sendSigned(res, signKey, answer);
     log(req, started, answer, params, activity);
   }
 
-  router.get(PRODUCE_PATH, (req, res) => handleGet(req, res));
-  router.post(PRODUCE_PATH, express.raw({ type: () => true, limit: PRODUCE_BODY_LIMIT }), (req, res) =>
-    handlePost(req, res),
-  );
-  router.all(PRODUCE_PATH, (req, res) => {
-    send(
-      res,
-      accessKeys.basic,
-      fail(RESULT.invalidParam, `Method ${req.method} not supported; use GET (family A) or POST`),
-    );
-  });
-  // Body-parser failures on this path (oversized or unreadable bodies) still get a signed answer.
-  router.use(PRODUCE_PATH, (err: { status?: number; type?: string }, req: Request, res: Response, _next: unknown) => {
-    const tooLarge = err?.status === 413;
-    const answer = fail(
-      RESULT.invalidParam,
-      tooLarge ? `Request body larger than ${PRODUCE_BODY_LIMIT} bytes` : 'Unreadable request body',
-    );
-    send(res, req.method === 'GET' ? ctx.config.koo.key : accessKeys.basic, answer, tooLarge ? 413 : 200);
-    log(req, performance.now(), answer, {}, '(unreadable)');
+  mountMarketplaceEndpoint(router, {
+    path: PRODUCE_PATH,
+    bodyLimit: PRODUCE_BODY_LIMIT,
+    get: handleGet,
+    post: handlePost,
+    keyFor: (req) => (req.method === 'GET' ? ctx.config.koo.key : accessKeys.basic),
+    unsupportedMethod: (method) => `Method ${method} not supported; use GET (family A) or POST`,
+    tooLargeStatus: 413,
+    onRefusedBody: (req, answer) => log(req, performance.now(), answer, {}, '(unreadable)'),
   });
   return router;
 }

@@ -1,5 +1,5 @@
-import { changeEntitlement, type EntitlementRow } from '../licensing/entitlements';
-import type { KooContext } from './context';
+import type { AppContext } from '../context';
+import { changeEntitlement, type EntitlementRow } from '../licensing';
 
 /**
  * Marketplace debug traffic (testFlag=1). The seller center saves debug cases and replays them twice a day
@@ -9,7 +9,7 @@ import type { KooContext } from './context';
  * Call inside the request's transaction. Returns the row to work on.
  */
 export function reviveForDialTest(
-  ctx: Pick<KooContext, 'db' | 'now'>,
+  ctx: Pick<AppContext, 'db' | 'now'>,
   ent: EntitlementRow,
   testRequest: boolean,
   actor: string,

@@ -45,5 +45,3 @@ export function formatCompactTimeMs(d: Date): string {
     .replace(/[-:T.Z]/g, '')
     .slice(0, 17);
 }
-
-export const todayUtc = (d: Date = new Date()): string => d.toISOString().slice(0, 10);

@@ -15,10 +15,8 @@ import {
   signLicenseAsync,
 } from '@licensor/shared';
 import type { z } from 'zod';
+import { todayUtc } from '../calendar';
 import type { Db } from '../db/database';
-import { isKitUserAuthorized } from '../kit/queries';
-import type { KooContext } from '../koogallery/context';
-import { todayUtc } from '../koogallery/time';
 import {
   type ActivationRow,
   activeActivations,
@@ -28,15 +26,12 @@ import {
   findActivation,
   parseComponents,
 } from './activations';
+import type { LicensingContext } from './context';
 import { audit, type EntitlementRow, findEntitlement, findEntitlementByCode } from './entitlements';
 import { buildPayload } from './issue';
-import { learnMarketplaceCode } from './marketplace';
 import { type Policy, policyFor, seatLimit } from './policy';
 import { withinSigningCertificate } from './signing';
 import { fileStatusOf, type Verdict, verdictMessage, verdictOf } from './verdict';
-
-/** What the licensing core needs from the app: storage, keys, clock, the marketplace client, config. */
-export type LicensingContext = Pick<KooContext, 'db' | 'config' | 'keys' | 'now' | 'openApi' | 'log'>;
 
 export type ActivationInput = z.output<typeof activateRequestSchema>;
 
@@ -67,7 +62,7 @@ export async function resolveCodeForActivation(ctx: LicensingContext, typed: str
   const code = normalizeLicenseCode(typed);
   const kind = licenseCodeKind(code);
   if (kind === 'marketplace') {
-    if (!ctx.openApi.configured) {
+    if (!ctx.marketplaceCodes.configured) {
       ctx.log.warn(
         { code },
         'a KooGallery code was typed but LICENSOR_KOO_AK/SK are not set, so it cannot be confirmed; set them',
@@ -77,7 +72,7 @@ export async function resolveCodeForActivation(ctx: LicensingContext, typed: str
         'This license server cannot confirm KooGallery license codes: the vendor has not configured its marketplace credentials. This is not a problem with your code; contact the vendor (trying again will not help until they fix it).',
       );
     }
-    return learnMarketplaceCode(ctx, code);
+    return ctx.marketplaceCodes.learn(code);
   }
   throw new LicensorError(
     'NOT_FOUND',
@@ -269,7 +264,7 @@ function bestMatch(
  * Call inside a transaction.
  */
 export function bindDevice(
-  ctx: Pick<LicensingContext, 'db' | 'now' | 'config'>,
+  ctx: Pick<LicensingContext, 'db' | 'now' | 'config' | 'isNamedUserAuthorized'>,
   entitlementId: string,
   input: ActivationInput,
   kooGallery: string | null,
@@ -311,7 +306,7 @@ export function bindDevice(
     // Users the enterprise authorised through KooGallery's sync (family C instances), or the operator granted.
     const allowed =
       user &&
-      (isKitUserAuthorized(db, ent.id, user) ||
+      (ctx.isNamedUserAuthorized(ent.id, user) ||
         db.first('SELECT 1 FROM authorized_users WHERE entitlement_id = ? AND user_id = ?', [ent.id, user]));
     if (!allowed) {
       throw new LicensorError(

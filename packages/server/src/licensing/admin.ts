@@ -1,6 +1,6 @@
 import { decodeOfflineRequest, LicensorError, normalizeLicenseCode } from '@licensor/shared';
 import type { Db } from '../db/database';
-import { activate, assertUsable, type LicensingContext, resolveCode } from './activate';
+import { activate, assertUsable, resolveCode } from './activate';
 import {
   type ActivationFilter,
   type ActivationRow,
@@ -10,6 +10,7 @@ import {
   freeSeatSlot,
   releaseActivation,
 } from './activations';
+import type { LicensingContext } from './context';
 import {
   audit,
   changeEntitlement,

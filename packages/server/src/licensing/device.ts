@@ -12,13 +12,7 @@ import {
   verifyDeviceRequestAsync,
 } from '@licensor/shared';
 import type { Db } from '../db/database';
-import {
-  activationLicensePayload,
-  checkInIntervalSeconds,
-  entitlementSummary,
-  type LicensingContext,
-  recordCodeUsage,
-} from './activate';
+import { activationLicensePayload, checkInIntervalSeconds, entitlementSummary, recordCodeUsage } from './activate';
 import {
   type ActivationKeyRow,
   type ActivationRow,
@@ -29,6 +23,7 @@ import {
   parseComponents,
   releaseActivation,
 } from './activations';
+import type { LicensingContext } from './context';
 import { audit, findEntitlement } from './entitlements';
 import { DEFAULT_POLICY, policyFor, seatLimit } from './policy';
 import { type VerdictPayload, verdictMessage, verdictOf, verdictRecordPayload } from './verdict';

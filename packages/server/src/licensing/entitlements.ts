@@ -127,3 +127,46 @@ export function applyMarketplaceStatus(
     changeEntitlement(db, ent, { status: 'active' }, actor, 'entitlement.unfrozen');
   }
 }
+
+export interface RegisterCodeInput {
+  code: string;
+  test?: boolean;
+  productId?: string;
+  seats?: number;
+  expireTime?: Date | null;
+  status?: 'active' | 'frozen' | 'released';
+  orderId?: string;
+}
+
+/**
+ * Registers a family-B code (operator action, or first activation after the marketplace confirmed it).
+ * Idempotent: an existing code is returned unchanged. Call inside a transaction.
+ */
+export function registerCode(
+  ctx: { db: Db; now: () => Date },
+  input: RegisterCodeInput,
+  actor: string,
+): { entitlement: EntitlementRow; created: boolean } {
+  const existing = findEntitlementByCode(ctx.db, input.code);
+  if (existing) return { entitlement: existing, created: false };
+  const now = ctx.now().toISOString();
+  ctx.db.run(
+    `INSERT INTO entitlements (id, family, code, order_id, product_id, seats, starts_at, expires_at, status, test, created_at, updated_at)
+     VALUES (?, 'B', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [
+      input.code,
+      input.code,
+      input.orderId ?? null,
+      input.productId ?? null,
+      Math.max(1, input.seats ?? 1),
+      now,
+      input.expireTime?.toISOString() ?? null,
+      input.status ?? 'active',
+      input.test ? 1 : 0,
+      now,
+      now,
+    ],
+  );
+  audit(ctx.db, { actor, action: 'entitlement.registered', entitlementId: input.code, after: { ...input } });
+  return { entitlement: findEntitlementByCode(ctx.db, input.code)!, created: true };
+}

@@ -9,7 +9,6 @@ export {
   activate,
   checkInIntervalSeconds,
   entitlementSummary,
-  type LicensingContext,
   resolveCode,
 } from './activate';
 export {
@@ -34,9 +33,11 @@ export {
   setEntitlementPolicy,
   suspendEntitlement,
 } from './admin';
+export type { LicensingContext, LicensingPorts, MarketplaceCodes } from './context';
 export { cullNonces } from './device';
 export {
   type AuditEntry,
+  applyMarketplaceStatus,
   audit,
   changeEntitlement,
   type EntitlementPatch,
@@ -44,7 +45,9 @@ export {
   type EntitlementStatus,
   findEntitlement,
   findEntitlementByCode,
+  type RegisterCodeInput,
   recordChange,
+  registerCode,
 } from './entitlements';
 export { buildPayload, type IssueOptions, issueLicenseFile } from './issue';
 export {

@@ -16,10 +16,10 @@ import {
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { parseInput, toApiError } from '../http/errors';
-import type { KooContext } from '../koogallery/context';
 import type { Metrics } from '../metrics';
 import { bindActivation, checkInIntervalSeconds, entitlementSummary } from './activate';
 import { cullLapsedLeases } from './activations';
+import type { LicensingContext } from './context';
 import { authenticateDevice, checkIn, cullNonces, deactivate } from './device';
 import { DEFAULT_POLICY } from './policy';
 import { devicesForCode, releaseSeatByHolder } from './seats';
@@ -97,7 +97,7 @@ const signedPath = (req: Request) => req.originalUrl.split('?')[0] ?? req.origin
  * `Licensor-Nonce`, a timestamp and the body, errors and rate-limit answers included), one error shape.
  * Ed25519 work (device signatures, License files, answers) runs on libuv's thread pool.
  */
-export function activationRouter(ctx: KooContext, metrics: Metrics): Router {
+export function activationRouter(ctx: LicensingContext, metrics: Metrics): Router {
   const router = express.Router();
   const perIp = ctx.config.apiRateLimit;
   // Stricter limits derive from the per-address one; 0 switches them all off (a gateway limits instead).

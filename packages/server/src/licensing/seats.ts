@@ -1,7 +1,8 @@
 import { type DevicesResponse, LicensorError } from '@licensor/shared';
 import type { Db } from '../db/database';
-import { type LicensingContext, resolveCode } from './activate';
+import { resolveCode } from './activate';
 import { activeActivations, cullLapsedLeases, deviceSummary, findActivation, releaseActivation } from './activations';
+import type { LicensingContext } from './context';
 import { audit, type EntitlementRow } from './entitlements';
 import { type Policy, policyFor, seatLimit } from './policy';
 

@@ -1,5 +1,5 @@
 import type { LicenseCode, LicenseStatus, LockingVerdictCode, VerdictPayload } from '@licensor/shared';
-import type { LicensingContext } from './activate';
+import type { LicensingContext } from './context';
 import type { EntitlementRow } from './entitlements';
 
 export type { VerdictPayload };

@@ -8,9 +8,8 @@ import { SCOPES } from '../../admin/auth';
 import { openDatabase } from '../../db/database';
 import { currentVersion, MIGRATIONS, migrate } from '../../db/migrations';
 import { parseInput } from '../../http/errors';
-import type { Runner } from '../index';
 import { fields, table } from '../output';
-import type { Session } from '../session';
+import type { Runner, Session } from '../session';
 
 function dbMigrate(s: Session) {
   const db = s.db({ create: true, migrate: false });

@@ -23,12 +23,11 @@ import {
   outboxFilterSchema,
 } from '../../admin/queries';
 import { parseInput } from '../../http/errors';
-import { registerCode } from '../../koogallery/familyB';
 import { parseCompactTime } from '../../koogallery/time';
 import type { ActivationView } from '../../licensing';
-import type { Runner } from '../index';
+import { registerCode } from '../../licensing';
 import { fields, table } from '../output';
-import type { Session } from '../session';
+import type { Runner, Session } from '../session';
 
 /** Commander option values → the admin API's filter input (same names, same validation). */
 function filterInput(opts: Record<string, unknown>, rename: Record<string, string> = {}): Record<string, unknown> {

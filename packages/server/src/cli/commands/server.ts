@@ -5,9 +5,8 @@ import { loadConfig } from '../../config';
 import { KeyStore } from '../../keys/keystore';
 import { createLogger } from '../../logger';
 import { metricsWhere, type RunningServer, startServer } from '../../server';
-import type { Runner } from '../index';
 import { type CliIo, fields, table } from '../output';
-import type { Session } from '../session';
+import type { Runner, Session } from '../session';
 
 /** Resolves on SIGINT, SIGTERM or when the caller's AbortSignal fires; listeners are removed afterwards. */
 function untilStopped(signal: AbortSignal | undefined): Promise<string> {

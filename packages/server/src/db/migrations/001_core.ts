@@ -1,4 +1,4 @@
-import type { Migration } from '../migrations';
+import type { Migration } from '../types';
 
 /** Entitlements, marketplace idempotency keys, outbox, message log, nonces, audit log, admin tokens. */
 export const m001_core: Migration = {

@@ -1,4 +1,4 @@
-import type { Migration } from '../migrations';
+import type { Migration } from '../types';
 
 /**
  * Device activations (seats), product policy defaults, device-request nonces, self-service seat transfers

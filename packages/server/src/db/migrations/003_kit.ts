@@ -1,4 +1,4 @@
-import type { Migration } from '../migrations';
+import type { Migration } from '../types';
 
 /**
  * Enterprise sync (KooGallery Kit interfaces): tenants, their applications, organisation units and

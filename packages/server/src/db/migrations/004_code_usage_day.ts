@@ -1,4 +1,4 @@
-import type { Migration } from '../migrations';
+import type { Migration } from '../types';
 
 /** The daily job plans a day by scanning code_usage for that day: index it (the key starts with code). */
 export const m004_code_usage_day: Migration = {

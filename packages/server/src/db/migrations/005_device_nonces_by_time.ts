@@ -1,4 +1,4 @@
-import type { Migration } from '../migrations';
+import type { Migration } from '../types';
 
 /**
  * Device nonces keyed by time first. A replayed request is byte-identical — same signed timestamp, same

@@ -1,4 +1,4 @@
-import type { Migration } from '../migrations';
+import type { Migration } from '../types';
 
 /**
  * Every install's device key on a machine. Two data folders on one machine (two OS users, a reinstall into

@@ -1,4 +1,4 @@
-import type { Migration } from '../migrations';
+import type { Migration } from '../types';
 
 /**
  * Family A (scheme A, signed GET) replay protection. Scheme A has no nonce: the authToken — an HMAC over every

@@ -1,4 +1,4 @@
-import type { Migration } from '../migrations';
+import type { Migration } from '../types';
 
 /**
  * The production interface's and admin API's doors: requests refused before authentication are marked in the

@@ -1,17 +1,18 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { formatKooGalleryFingerprint, LicensorError, parseKooGalleryFingerprint } from '@licensor/shared';
 import { z } from 'zod';
+import type { AppContext } from '../context';
 import {
   applyMarketplaceStatus,
   audit,
   changeEntitlement,
   type EntitlementRow,
   findEntitlement,
+  issueLicenseFile,
   recordChange,
-} from '../licensing/entitlements';
-import { issueLicenseFile } from '../licensing/issue';
-import { resolvePolicy } from '../licensing/policy';
-import type { KooContext } from './context';
+  resolvePolicy,
+} from '../licensing';
+import { entitlementChangeHandler } from './entitlementChange';
 import type { OrderInfo } from './openApi';
 import { type Answer, fail, ok, RESULT } from './resultCodes';
 import { reviveForDialTest, usable } from './testTraffic';
@@ -50,14 +51,13 @@ const licenseAsyncSchema = z.object({
   deviceFingerprint: z.string().max(5120, 'at most 5 KB').optional(),
   testFlag,
 });
-const orderNotifySchema = z.object({ orderId: str(64), orderLineId: str(64), testFlag });
 
-const findC = (ctx: KooContext, id: string) =>
+const findC = (ctx: AppContext, id: string) =>
   ctx.db.first<EntitlementRow>(`SELECT * FROM entitlements WHERE id = ? AND family = 'C'`, [id]);
 
 /** Applies an order line fetched from the marketplace to an entitlement (seats, product, period, expiry). */
 export function applyOrderToEntitlement(
-  ctx: KooContext,
+  ctx: AppContext,
   ent: EntitlementRow,
   order: OrderInfo,
   orderLineId: string,
@@ -96,7 +96,7 @@ function parseCompact(v: string): Date | null {
 }
 
 /** Outbox work that only concerns marketplace debug traffic (a testFlag=1 notice or a test entitlement). */
-function isTestWork(ctx: KooContext, orderId: string, orderLineId: string, entitlementId: string | undefined): boolean {
+function isTestWork(ctx: AppContext, orderId: string, orderLineId: string, entitlementId: string | undefined): boolean {
   const notice = ctx.db.first<{ test: number }>(
     'SELECT test FROM order_notifications WHERE order_id = ? AND order_line_id = ?',
     [orderId, orderLineId],
@@ -121,7 +121,7 @@ function orderUnknown(err: unknown): boolean {
  * refund or upgrade with this order id was applied to.
  */
 function findOrderTarget(
-  ctx: KooContext,
+  ctx: AppContext,
   orderId: string,
   orderLineId: string,
 ): { ent: EntitlementRow; purchase: boolean } | undefined {
@@ -138,7 +138,7 @@ function findOrderTarget(
   return changed ? { ent: changed, purchase: false } : undefined;
 }
 
-function storeOrder(ctx: KooContext, order: OrderInfo, orderLineId: string) {
+function storeOrder(ctx: AppContext, order: OrderInfo, orderLineId: string) {
   ctx.db.run(
     `INSERT INTO orders (order_id, order_line_id, order_type, info, fetched_at) VALUES (?, ?, ?, ?, ?)
      ON CONFLICT (order_id, order_line_id) DO UPDATE SET order_type = excluded.order_type, info = excluded.info, fetched_at = excluded.fetched_at`,
@@ -147,7 +147,7 @@ function storeOrder(ctx: KooContext, order: OrderInfo, orderLineId: string) {
 }
 
 /** Outbox handlers of this family: provisioning, order application, License upload. */
-export function registerFamilyCJobs(ctx: KooContext): void {
+export function registerFamilyCJobs(ctx: AppContext): void {
   ctx.outbox.register('order.provision', async (payload) => {
     const { entitlementId, orderId, orderLineId } = payload as {
       entitlementId: string;
@@ -245,7 +245,7 @@ export function registerFamilyCJobs(ctx: KooContext): void {
   });
 }
 
-export async function newInstance(ctx: KooContext, body: Record<string, unknown>): Promise<Answer> {
+export async function newInstance(ctx: AppContext, body: Record<string, unknown>): Promise<Answer> {
   const v = validate(newInstanceSchema, body);
   if ('answer' in v) return v.answer;
   const p = v.data;
@@ -290,7 +290,7 @@ export async function newInstance(ctx: KooContext, body: Record<string, unknown>
     : fail(RESULT.processing, 'Instance is being provisioned', { instanceId });
 }
 
-export function queryInstance(ctx: KooContext, body: Record<string, unknown>): Answer {
+export function queryInstance(ctx: AppContext, body: Record<string, unknown>): Answer {
   const v = validate(querySchema, body);
   if ('answer' in v) return v.answer;
   const ids = v.data.instanceId
@@ -314,15 +314,17 @@ export function queryInstance(ctx: KooContext, body: Record<string, unknown>): A
   return ok({ info });
 }
 
-export function refreshInstance(ctx: KooContext, body: Record<string, unknown>): Answer {
-  const v = validate(refreshSchema, body);
-  if ('answer' in v) return v.answer;
-  const p = v.data;
-  return ctx.db.transaction(() => {
-    const found = findC(ctx, p.instanceId);
-    const ent = found && reviveForDialTest(ctx, found, p.testFlag, 'marketplace:refreshInstance');
-    if (!usable(ent)) return fail(RESULT.notFound, `Instance ${p.instanceId} does not exist`);
-    if (!recordChange(ctx.db, ent.id, p.scene, p.orderId, { expireTime: p.expireTime.toISOString() })) return ok();
+const unknownInstance = (p: { instanceId: string }): Answer =>
+  fail(RESULT.notFound, `Instance ${p.instanceId} does not exist`);
+
+export const refreshInstance = entitlementChangeHandler({
+  activity: 'refreshInstance',
+  schema: refreshSchema,
+  find: (ctx, p) => findC(ctx, p.instanceId),
+  missing: unknownInstance,
+  reviveForDialTest: true,
+  change: (ctx, ent, p) => {
+    if (!recordChange(ctx.db, ent.id, p.scene, p.orderId, { expireTime: p.expireTime.toISOString() })) return;
     changeEntitlement(
       ctx.db,
       ent,
@@ -344,60 +346,53 @@ export function refreshInstance(ctx: KooContext, body: Record<string, unknown>):
         { dedupeKey: `apply:${ent.id}:${p.orderId}` },
       );
     }
-    return ok();
-  });
-}
+  },
+});
 
-export function updateInstanceStatus(ctx: KooContext, body: Record<string, unknown>): Answer {
-  const v = validate(statusSchema, body);
-  if ('answer' in v) return v.answer;
-  const p = v.data;
-  return ctx.db.transaction(() => {
-    const found = findC(ctx, p.instanceId);
-    const ent = found && reviveForDialTest(ctx, found, p.testFlag, 'marketplace:updateInstanceStatus');
-    if (!usable(ent)) return fail(RESULT.notFound, `Instance ${p.instanceId} does not exist`);
-    applyMarketplaceStatus(ctx.db, ent, p.status, 'marketplace:updateInstanceStatus');
-    return ok();
-  });
-}
+export const updateInstanceStatus = entitlementChangeHandler({
+  activity: 'updateInstanceStatus',
+  schema: statusSchema,
+  find: (ctx, p) => findC(ctx, p.instanceId),
+  missing: unknownInstance,
+  reviveForDialTest: true,
+  change: (ctx, ent, p) => applyMarketplaceStatus(ctx.db, ent, p.status, 'marketplace:updateInstanceStatus'),
+});
 
-export function releaseInstance(ctx: KooContext, body: Record<string, unknown>): Answer {
-  const v = validate(releaseSchema, body);
-  if ('answer' in v) return v.answer;
-  return ctx.db.transaction(() => {
-    const ent = findC(ctx, v.data.instanceId);
-    if (!ent || ent.status === 'released') return ok();
+export const releaseInstance = entitlementChangeHandler({
+  activity: 'releaseInstance',
+  schema: releaseSchema,
+  find: (ctx, p) => findC(ctx, p.instanceId),
+  // Releasing an unknown or released instance is answered as success.
+  missing: () => ok(),
+  reviveForDialTest: false,
+  change: (ctx, ent) => {
     changeEntitlement(ctx.db, ent, { status: 'released' }, 'marketplace:releaseInstance', 'entitlement.released');
-    return ok();
-  });
-}
+  },
+});
 
-export function upgradeInstance(ctx: KooContext, body: Record<string, unknown>): Answer {
-  const v = validate(upgradeSchema, body);
-  if ('answer' in v) return v.answer;
-  const p = v.data;
-  return ctx.db.transaction(() => {
-    const found = findC(ctx, p.instanceId);
-    const ent = found && reviveForDialTest(ctx, found, p.testFlag, 'marketplace:upgradeInstance');
-    if (!usable(ent)) return fail(RESULT.notFound, `Instance ${p.instanceId} does not exist`);
-    if (recordChange(ctx.db, ent.id, 'UPGRADE', p.orderId)) {
-      ctx.outbox.enqueue(
-        'order.apply',
-        { orderId: p.orderId, orderLineId: p.orderLineId, entitlementId: ent.id },
-        { dedupeKey: `apply:${ent.id}:${p.orderId}` },
-      );
-      audit(ctx.db, {
-        actor: 'marketplace:upgradeInstance',
-        action: 'entitlement.upgrade_requested',
-        entitlementId: ent.id,
-        detail: p,
-      });
-    }
-    return ok();
-  });
-}
+export const upgradeInstance = entitlementChangeHandler({
+  activity: 'upgradeInstance',
+  schema: upgradeSchema,
+  find: (ctx, p) => findC(ctx, p.instanceId),
+  missing: unknownInstance,
+  reviveForDialTest: true,
+  change: (ctx, ent, p) => {
+    if (!recordChange(ctx.db, ent.id, 'UPGRADE', p.orderId)) return;
+    ctx.outbox.enqueue(
+      'order.apply',
+      { orderId: p.orderId, orderLineId: p.orderLineId, entitlementId: ent.id },
+      { dedupeKey: `apply:${ent.id}:${p.orderId}` },
+    );
+    audit(ctx.db, {
+      actor: 'marketplace:upgradeInstance',
+      action: 'entitlement.upgrade_requested',
+      entitlementId: ent.id,
+      detail: p,
+    });
+  },
+});
 
-export async function getLicenseAsync(ctx: KooContext, body: Record<string, unknown>): Promise<Answer> {
+export async function getLicenseAsync(ctx: AppContext, body: Record<string, unknown>): Promise<Answer> {
   const v = validate(licenseAsyncSchema, body);
   if ('answer' in v) return v.answer;
   const p = v.data;
@@ -511,39 +506,20 @@ export async function getLicenseAsync(ctx: KooContext, body: Record<string, unkn
   return uploadAnswer(ctx, outcome.outboxId);
 }
 
-async function uploadAnswer(ctx: KooContext, outboxId: number): Promise<Answer> {
+async function uploadAnswer(ctx: AppContext, outboxId: number): Promise<Answer> {
   const uploaded = await ctx.outbox.runNow(outboxId, INLINE_UPLOAD_MS);
   return uploaded ? ok({}, 'License generated and uploaded') : fail(RESULT.processing, 'License is being uploaded');
 }
 
-function uploadAgain(ctx: KooContext, eventId: string, fingerprint: string): Promise<Answer> {
+function uploadAgain(ctx: AppContext, eventId: string, fingerprint: string): Promise<Answer> {
   const outboxId = ctx.db.transaction(() => ctx.outbox.enqueue('license.upload', { eventId, fingerprint }));
   return uploadAnswer(ctx, outboxId);
 }
 
-export function orderNotify(ctx: KooContext, body: Record<string, unknown>): Answer {
-  const v = validate(orderNotifySchema, body);
-  if ('answer' in v) return v.answer;
-  const p = v.data;
-  ctx.db.transaction(() => {
-    const r = ctx.db.run(
-      `INSERT OR IGNORE INTO order_notifications (order_id, order_line_id, test, received_at) VALUES (?, ?, ?, ?)`,
-      [p.orderId, p.orderLineId, p.testFlag ? 1 : 0, ctx.now().toISOString()],
-    );
-    if (r.changes === 1) {
-      ctx.outbox.enqueue(
-        'order.apply',
-        { orderId: p.orderId, orderLineId: p.orderLineId },
-        { dedupeKey: `notify:${p.orderId}:${p.orderLineId}` },
-      );
-    }
-  });
-  return ok({}, 'success');
-}
+type Handler = (ctx: AppContext, body: Record<string, unknown>) => Answer | Promise<Answer>;
 
-type Handler = (ctx: KooContext, body: Record<string, unknown>) => Answer | Promise<Answer>;
-
-export const familyC: Record<string, Handler> = {
+/** The online License activities (family C), by name. */
+export const onlineLicenseActivities: Record<string, Handler> = {
   newInstance,
   queryInstance,
   refreshInstance,
@@ -552,5 +528,3 @@ export const familyC: Record<string, Handler> = {
   upgradeInstance,
   getLicenseAsync,
 };
-
-export const generic: Record<string, Handler> = { orderNotify };

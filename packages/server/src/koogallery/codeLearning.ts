@@ -1,13 +1,13 @@
 import { LicensorError } from '@licensor/shared';
 import type { Config } from '../config';
+import type { AppContext } from '../context';
 import type { Db } from '../db/database';
-import type { KooContext } from '../koogallery/context';
-import { registerCode } from '../koogallery/familyB';
-import type { LicenseApiResult, LicenseCodeInfo } from '../koogallery/openApi';
-import { parseCompactTime } from '../koogallery/time';
-import { changeEntitlement, type EntitlementRow } from './entitlements';
+import { changeEntitlement, type EntitlementRow, type MarketplaceCodes, registerCode } from '../licensing';
+import type { LicenseApiResult, LicenseCodeInfo } from './openApi';
+import { LICENSE_API } from './resultCodes';
+import { parseCompactTime } from './time';
 
-type MarketplaceContext = Pick<KooContext, 'db' | 'now' | 'openApi' | 'log'>;
+type MarketplaceContext = Pick<AppContext, 'db' | 'now' | 'openApi' | 'log'>;
 
 /**
  * Said at start-up when the server cannot confirm KooGallery codes: without open-API credentials every first
@@ -18,16 +18,28 @@ export function marketplaceStartupWarning(koo: Pick<Config['koo'], 'ak' | 'sk'>)
   return 'LICENSOR_KOO_AK/LICENSOR_KOO_SK are not set: first activations of KooGallery (PL…) codes will fail with MARKETPLACE_NOT_CONFIGURED until they are (codes registered with `licensor codes register` still work)';
 }
 
-const OK = '92020000';
-const ALREADY_ACTIVATED = '92020003';
-const NOT_RECEIVED = '92020004';
-const NO_SUCH_CODE = '92020005';
-const INTERNAL_ERROR = '92020001';
-const INVALID_PARAM = '92020002';
-const NOT_ACTIVATED = '92020011';
+const {
+  success: OK,
+  alreadyActivated: ALREADY_ACTIVATED,
+  notReceived: NOT_RECEIVED,
+  noSuchCode: NO_SUCH_CODE,
+  internal: INTERNAL_ERROR,
+  invalidParam: INVALID_PARAM,
+  notActivated: NOT_ACTIVATED,
+} = LICENSE_API;
 
 // Concurrent first activations of one code (a team installing at once) share one marketplace round trip.
 const inFlight = new WeakMap<Db, Map<string, Promise<EntitlementRow>>>();
+
+/** KooGallery as the licensing core's source of unknown license codes (its MarketplaceCodes port). */
+export function kooGalleryCodes(ctx: MarketplaceContext): MarketplaceCodes {
+  return {
+    get configured() {
+      return ctx.openApi.configured;
+    },
+    learn: (code) => learnMarketplaceCode(ctx, code),
+  };
+}
 
 /**
  * Learns a family-B code the server has not seen: activates it at the marketplace (first use), reads its

@@ -1,9 +1,15 @@
 import { LicensorError } from '@licensor/shared';
 import type { Command } from 'commander';
-import type { Page } from '../admin/pagination';
-import { fields, table } from '../cli/output';
-import type { Session } from '../cli/session';
-import { type KitOrgNode, type KitTenantDetail, type KitTenantSummary, listTenants, showTenant } from './queries';
+import type { Page } from '../../admin/pagination';
+import {
+  type KitOrgNode,
+  type KitTenantDetail,
+  type KitTenantSummary,
+  listTenants,
+  showTenant,
+} from '../../kit/queries';
+import { fields, table } from '../output';
+import type { Session } from '../session';
 
 /**
  * `licensor kit …`: the operators' view of enterprise sync from the command line (same queries as the admin

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { generateLicenseCode } from '@licensor/shared';
 import { z } from 'zod';
-import { audit, changeEntitlement, type EntitlementRow, recordChange } from '../licensing/entitlements';
-import type { KooContext } from './context';
+import type { AppContext } from '../context';
+import { audit, changeEntitlement, type EntitlementRow, recordChange } from '../licensing';
+import { entitlementChangeHandler } from './entitlementChange';
 import { type Answer, fail, ok, RESULT } from './resultCodes';
-import { reviveForDialTest, usable } from './testTraffic';
+import { reviveForDialTest } from './testTraffic';
 import { parseCompactTime } from './time';
 import { compactTime, intLike, optStr, str, testFlag, validate } from './validate';
 
@@ -42,10 +43,10 @@ const refreshSchema = z.object({
 
 const instanceSchema = z.object({ orderId: optStr(64), instanceId: str(64), testFlag });
 
-const findA = (ctx: KooContext, instanceId: string) =>
+const findA = (ctx: AppContext, instanceId: string) =>
   ctx.db.first<EntitlementRow>(`SELECT * FROM entitlements WHERE id = ? AND family = 'A'`, [instanceId]);
 
-export function getLicense(ctx: KooContext, params: Record<string, string>): Answer {
+export function getLicense(ctx: AppContext, params: Record<string, string>): Answer {
   const v = validate(getLicenseSchema, params);
   if ('answer' in v) return v.answer;
   const p = v.data;
@@ -97,18 +98,15 @@ export function getLicense(ctx: KooContext, params: Record<string, string>): Ans
   });
 }
 
-export function refreshLicense(ctx: KooContext, params: Record<string, string>): Answer {
-  const v = validate(refreshSchema, params);
-  if ('answer' in v) return v.answer;
-  const p = v.data;
-  return ctx.db.transaction(() => {
-    const found = findA(ctx, p.instanceId);
-    const ent = found && reviveForDialTest(ctx, found, p.testFlag, 'marketplace:refreshLicense');
-    if (!usable(ent)) return fail(RESULT.notFound, `Instance ${p.instanceId} does not exist`);
+export const refreshLicense = entitlementChangeHandler<typeof refreshSchema, Record<string, string>>({
+  activity: 'refreshLicense',
+  schema: refreshSchema,
+  find: (ctx, p) => findA(ctx, p.instanceId),
+  missing: (p) => fail(RESULT.notFound, `Instance ${p.instanceId} does not exist`),
+  reviveForDialTest: true,
+  change: (ctx, ent, p, params) => {
     const signedAt = signedTime(params);
-    if (!recordChange(ctx.db, ent.id, 'renew', p.orderId, { expireTime: p.expireTime.toISOString(), signedAt })) {
-      return ok();
-    }
+    if (!recordChange(ctx.db, ent.id, 'renew', p.orderId, { expireTime: p.expireTime.toISOString(), signedAt })) return;
     changeEntitlement(
       ctx.db,
       ent,
@@ -122,9 +120,8 @@ export function refreshLicense(ctx: KooContext, params: Record<string, string>):
       'entitlement.renewed',
       { orderId: p.orderId },
     );
-    return ok();
-  });
-}
+  },
+});
 
 /** The request's signed timeStamp as ISO text (produce.ts has verified it before any handler runs). */
 function signedTime(params: Record<string, string>): string | null {
@@ -135,7 +132,7 @@ function signedTime(params: Record<string, string>): string | null {
  * True when the request was signed before the last renewal applied to the instance: such an expiry or
  * release describes a state the renewal has superseded (a late retry or a replayed URL), so it is not applied.
  */
-function supersededByRenewal(ctx: KooContext, ent: EntitlementRow, params: Record<string, string>): boolean {
+function supersededByRenewal(ctx: AppContext, ent: EntitlementRow, params: Record<string, string>): boolean {
   const signedAt = signedTime(params);
   const last = ctx.db.first<{ at: string | null }>(
     `SELECT MAX(json_extract(detail, '$.signedAt')) AS at FROM entitlement_changes WHERE entitlement_id = ? AND kind = 'renew'`,
@@ -152,33 +149,33 @@ function supersededByRenewal(ctx: KooContext, ent: EntitlementRow, params: Recor
   return true;
 }
 
-export function expireLicense(ctx: KooContext, params: Record<string, string>): Answer {
-  const v = validate(instanceSchema, params);
-  if ('answer' in v) return v.answer;
-  return ctx.db.transaction(() => {
-    const found = findA(ctx, v.data.instanceId);
-    const ent = found && reviveForDialTest(ctx, found, v.data.testFlag, 'marketplace:expireLicense');
-    // Unknown instance: answered as success, like a repeated expiry (documented in the server README).
-    if (!ent || ent.status === 'expired' || ent.status === 'released') return ok();
-    if (supersededByRenewal(ctx, ent, params)) return ok();
+export const expireLicense = entitlementChangeHandler<typeof instanceSchema, Record<string, string>>({
+  activity: 'expireLicense',
+  schema: instanceSchema,
+  find: (ctx, p) => findA(ctx, p.instanceId),
+  // Unknown instance: answered as success, like a repeated expiry (documented in the server README).
+  missing: () => ok(),
+  reviveForDialTest: true,
+  change: (ctx, ent, _p, params) => {
+    if (ent.status === 'expired' || supersededByRenewal(ctx, ent, params)) return;
     changeEntitlement(ctx.db, ent, { status: 'expired' }, 'marketplace:expireLicense', 'entitlement.expired');
-    return ok();
-  });
-}
+  },
+});
 
-export function releaseLicense(ctx: KooContext, params: Record<string, string>): Answer {
-  const v = validate(instanceSchema, params);
-  if ('answer' in v) return v.answer;
-  return ctx.db.transaction(() => {
-    const ent = findA(ctx, v.data.instanceId);
-    if (!ent || ent.status === 'released') return ok();
-    if (supersededByRenewal(ctx, ent, params)) return ok();
+export const releaseLicense = entitlementChangeHandler<typeof instanceSchema, Record<string, string>>({
+  activity: 'releaseLicense',
+  schema: instanceSchema,
+  find: (ctx, p) => findA(ctx, p.instanceId),
+  missing: () => ok(),
+  reviveForDialTest: false,
+  change: (ctx, ent, _p, params) => {
+    if (supersededByRenewal(ctx, ent, params)) return;
     changeEntitlement(ctx.db, ent, { status: 'released' }, 'marketplace:releaseLicense', 'entitlement.released');
-    return ok();
-  });
-}
+  },
+});
 
-export const familyA: Record<string, (ctx: KooContext, params: Record<string, string>) => Answer> = {
+/** The License 1.0 activities (family A, GET with scheme A), by name. */
+export const licenseV1Activities: Record<string, (ctx: AppContext, params: Record<string, string>) => Answer> = {
   getLicense,
   refreshLicense,
   expireLicense,
