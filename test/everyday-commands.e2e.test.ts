@@ -144,7 +144,10 @@ describe('the build (scripts/build.mjs)', () => {
     expect(code).toContain('rebuilt-after-edit');
 
     // A deleted source file counts too (its folder changed).
-    rmSync(join(dir, 'packages', 'server', 'src', 'testing.ts'));
+    const probe = join(dir, 'packages', 'server', 'src', 'buildProbe.ts');
+    writeFileSync(probe, 'export const buildProbe = 1;\n');
+    expect(build(dir)).toContain('Building @licensor/server');
+    rmSync(probe);
     expect(build(dir)).toContain('Building @licensor/server');
   }, 120_000);
 

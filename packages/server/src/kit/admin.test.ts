@@ -1,10 +1,10 @@
+import { createTestApp, type TestApp } from '@licensor/testkit/server';
 import { Command } from 'commander';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAdminToken } from '../admin/auth';
 import type { CliIo } from '../cli/output';
 import { Session } from '../cli/session';
-import { createTestApp, type TestApp } from '../testing';
 import { type KitRunner, registerKitCommands } from './cli';
 import { buildOrgTree, isKitUserAuthorized } from './queries';
 import { type KitInterface, parseKitRequest } from './schemas';

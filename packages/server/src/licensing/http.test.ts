@@ -3,10 +3,10 @@ import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, 
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { newNonce, verifyResponse } from '@licensor/shared';
+import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/licensing';
+import { createTestApp, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../testing';
-import { activationBody, newDevice, seedEntitlement } from './testkit';
 
 /**
  * The activation API is one router of the server's Express app: these tests check that it answers like the

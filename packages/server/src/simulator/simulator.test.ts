@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '@licensor/testkit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../config';
 import { createLogger } from '../logger';
 import { type RunningServer, startServer } from '../server';
-import { freePort } from '../testing';
 import { MarketplaceCaller } from './caller';
 import { runSimulation } from './command';
 import { MarketplaceSimulator } from './marketplace';
