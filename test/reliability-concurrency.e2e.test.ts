@@ -4,10 +4,10 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEVICE_SIGNATURE_HEADER, signDeviceRequest } from '@licensor/shared';
+import { MarketplaceSimulator } from '@licensor/simulator';
 import { createTestApp, type TestApp } from '@licensor/testkit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../packages/server/src/db/database';
-import { MarketplaceSimulator } from '../packages/server/src/simulator/marketplace';
 import {
   ADMIN_TOKEN,
   AK,

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { formatKooGalleryFingerprint, parseKooGalleryFingerprint } from '@licensor/shared';
+import { MarketplaceSimulator } from '@licensor/simulator';
 import { openDatabase } from '../../packages/server/src/db/database';
-import { MarketplaceSimulator } from '../../packages/server/src/simulator/marketplace';
 import {
   ADMIN_TOKEN,
   AK,

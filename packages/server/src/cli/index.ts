@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { registerSimulateCommand } from '@licensor/simulator';
 import { Command, CommanderError } from 'commander';
 import { registerKitCommands } from '../kit/cli';
-import { registerSimulateCommand } from '../simulator/command';
 import { registerDataCommands } from './commands/data';
 import { registerOperatorCommands } from './commands/operator';
 import { registerServerCommands } from './commands/server';
