@@ -52,7 +52,7 @@ async function registerTestCode(): Promise<string> {
   const res = await fetch(`${server.url}/api/admin/v1/codes`, {
     method: 'POST',
     headers: { authorization: 'Bearer admin-test-token', 'content-type': 'application/json' },
-    body: JSON.stringify({ code, test: true }),
+    body: JSON.stringify({ code, test: true, productId: 'OFFI000000000000000001' }),
   });
   expect([200, 201]).toContain(res.status);
   return code;

@@ -177,7 +177,7 @@ export async function runDialTestCommand(o: DialTestOptions, print: (line: strin
     const res = await fetch(`${o.admin ?? new URL(o.url).origin}/api/admin/v1/codes`, {
       method: 'POST',
       headers: { authorization: `Bearer ${o.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ code, test: true }),
+      body: JSON.stringify({ code, test: true, productId: 'OFFI000000000000000001' }),
     });
     if (res.status === 200 || res.status === 201) testCode = code;
     else print(`Could not register a test code through the admin API (HTTP ${res.status}); family B is skipped.`);
