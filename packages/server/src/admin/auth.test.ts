@@ -120,7 +120,12 @@ describe('token scopes', () => {
     const write = `Bearer ${writer.body.token}`;
     // A write token does its work…
     expect(
-      (await request(app).post(`${ADMIN}/codes`).set('Authorization', write).send({ code: 'PLSCOPE00001' })).status,
+      (
+        await request(app)
+          .post(`${ADMIN}/codes`)
+          .set('Authorization', write)
+          .send({ code: 'PLSCOPE00001', productId: 'prod-scope' })
+      ).status,
     ).toBeLessThan(300);
     // …but cannot mint, list or revoke tokens.
     for (const scope of ['write', 'admin', 'read']) {
