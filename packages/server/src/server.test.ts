@@ -48,7 +48,7 @@ describe('data at rest', () => {
     const res = await request(running.server)
       .post('/api/admin/v1/codes')
       .set('Authorization', 'Bearer admin-test-token')
-      .send({ code: 'PLMODES00001' });
+      .send({ code: 'PLMODES00001', productId: 'prod-modes' });
     expect(res.status).toBeLessThan(300);
     expect(octal(dataDir)).toBe('700');
     const db = join(dataDir, 'licensor.db');

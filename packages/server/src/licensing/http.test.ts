@@ -422,7 +422,9 @@ describe('activation API: request bodies over a real socket', () => {
     ]);
     expect(res.status).toBe(413);
     expect(JSON.parse(res.text).error.code).toBe('PAYLOAD_TOO_LARGE');
-    expectSigned({ ...res, headers: res.headers as Record<string, string> }, nonce, 413);
+    // A plain node:http request, not supertest: name what was sent for the signature's request binding.
+    const sent = { req: { method: 'POST', path: '/api/v1/activations' } };
+    expectSigned({ ...res, ...sent, headers: res.headers as Record<string, string> }, nonce, 413);
   });
 
   it('keeps a kept-alive connection usable after refusing a compressed body', async () => {
