@@ -22,7 +22,8 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const PACKAGES = {
   shared: { entries: ['index.ts', 'licenseCode.ts'], deps: [] },
   client: { entries: ['index.ts', 'messages.ts', 'cli.ts'], deps: ['shared'] },
-  server: { entries: ['index.ts', 'main.ts', 'cli/index.ts'], deps: ['shared'] },
+  simulator: { entries: ['index.ts'], deps: ['shared'] },
+  server: { entries: ['index.ts', 'main.ts', 'cli/index.ts'], deps: ['shared', 'simulator'] },
 };
 
 const STAMP = '.build-stamp';

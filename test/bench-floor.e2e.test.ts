@@ -2,6 +2,8 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openDatabase } from '@licensor/server';
+import { LicenseVerifier, verifyResponse } from '@licensor/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   activationRequests,
@@ -11,8 +13,6 @@ import {
   writeFloorKeys,
 } from '../packages/server/bench/activation-bench';
 import { type Child, startFloor } from '../packages/server/bench/lib';
-import { openDatabase } from '../packages/server/src/db/database';
-import { LicenseVerifier, verifyResponse } from '../packages/shared/src/index';
 
 /**
  * The benchmark compares activation and check-in with their floor endpoints (packages/server/bench/floor.ts).

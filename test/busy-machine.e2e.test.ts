@@ -3,10 +3,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type RunningServer, startServer, testConfig } from '@licensor/server';
+import { formatCompactTime, formatCompactTimeMs, type RunningServer, startServer, testConfig } from '@licensor/server';
 import { schemeAAuthToken } from '@licensor/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatCompactTime, formatCompactTimeMs } from '../packages/server/src/koogallery/time';
 
 /**
  * Issue 13 item 1: on a machine kept busy by CPU-bound processes, the real `licensor-client` CLI, with the real

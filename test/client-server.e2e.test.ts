@@ -3,10 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fingerprintFromReadings, LicenseManager, type MachineFingerprint } from '@licensor/client';
-import { type RunningServer, startServer, testConfig } from '@licensor/server';
+import { formatCompactTime, formatCompactTimeMs, type RunningServer, startServer, testConfig } from '@licensor/server';
 import { schemeAAuthToken, schemeBSignature } from '@licensor/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatCompactTime, formatCompactTimeMs } from '../packages/server/src/koogallery/time';
 
 /**
  * The real server (listening on 127.0.0.1, port 0) and the real client library: marketplace calls create and

@@ -105,7 +105,7 @@ describe('the build (scripts/build.mjs)', () => {
   function workspaceCopy() {
     const dir = temp('licensor-build-');
     cpSync(join(ROOT, 'scripts'), join(dir, 'scripts'), { recursive: true });
-    for (const pkg of ['shared', 'client', 'server']) {
+    for (const pkg of ['shared', 'client', 'simulator', 'server']) {
       mkdirSync(join(dir, 'packages', pkg), { recursive: true });
       cpSync(join(ROOT, 'packages', pkg, 'src'), join(dir, 'packages', pkg, 'src'), { recursive: true });
       cpSync(join(ROOT, 'packages', pkg, 'package.json'), join(dir, 'packages', pkg, 'package.json'));
@@ -144,7 +144,10 @@ describe('the build (scripts/build.mjs)', () => {
     expect(code).toContain('rebuilt-after-edit');
 
     // A deleted source file counts too (its folder changed).
-    rmSync(join(dir, 'packages', 'server', 'src', 'testing.ts'));
+    const probe = join(dir, 'packages', 'server', 'src', 'buildProbe.ts');
+    writeFileSync(probe, 'export const buildProbe = 1;\n');
+    expect(build(dir)).toContain('Building @licensor/server');
+    rmSync(probe);
     expect(build(dir)).toContain('Building @licensor/server');
   }, 120_000);
 
@@ -196,7 +199,7 @@ describe('the build (scripts/build.mjs)', () => {
       loaders: string[];
     };
     expect(out.loaders).toEqual([]);
-    for (const url of out.loaded) expect(url).toMatch(/\/packages\/(client|shared|server)\/dist\/index\.js$/);
+    for (const url of out.loaded) expect(url).toMatch(/\/packages\/(client|shared|simulator|server)\/dist\/index\.js$/);
     expect(out.shared).toBe('function');
     expect(out.server).toBe('function');
     expect(out.message.length).toBeGreaterThan(0);
@@ -204,7 +207,7 @@ describe('the build (scripts/build.mjs)', () => {
   }, 90_000);
 
   it('ships no TypeScript loader: tsx is a development dependency only', () => {
-    for (const pkg of ['shared', 'client', 'server']) {
+    for (const pkg of ['shared', 'client', 'simulator', 'server']) {
       const manifest = JSON.parse(readFileSync(join(ROOT, 'packages', pkg, 'package.json'), 'utf8')) as {
         dependencies?: Record<string, string>;
       };

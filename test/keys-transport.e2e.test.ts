@@ -4,7 +4,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fingerprintFromReadings, LicenseManager, type MachineFingerprint } from '@licensor/client';
-import { createLogger, type RunningServer, startServer, testConfig } from '@licensor/server';
+import {
+  createLogger,
+  DEVELOPMENT_ROOT_PASSPHRASE,
+  type RunningServer,
+  startServer,
+  testConfig,
+} from '@licensor/server';
 import {
   createRootCertificate,
   decodeLicenseFile,
@@ -16,7 +22,6 @@ import {
   verifyRevocationList,
 } from '@licensor/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEVELOPMENT_ROOT_PASSPHRASE } from '../packages/server/src/keys/keystore';
 
 /**
  * Issue 13, keys and transport, against the real server (listening on 127.0.0.1) and the real client library:

@@ -1,11 +1,5 @@
+import { familyAStory, familyBStory, familyCStory, faultStory, type Step } from '@licensor/simulator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  familyAStory,
-  familyBStory,
-  familyCStory,
-  faultStory,
-  type Step,
-} from '../packages/server/src/simulator/scenarios';
 import { startWorld, type World } from './demo/world';
 
 /**

@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openDatabase } from '@licensor/server';
 import { DEVICE_SIGNATURE_HEADER, signDeviceRequest } from '@licensor/shared';
+import { MarketplaceSimulator } from '@licensor/simulator';
+import { createTestApp, type TestApp } from '@licensor/testkit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../packages/server/src/db/database';
-import { MarketplaceSimulator } from '../packages/server/src/simulator/marketplace';
-import { createTestApp, type TestApp } from '../packages/server/src/testing';
 import {
   ADMIN_TOKEN,
   AK,

@@ -2,13 +2,17 @@ import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  createApp,
+  createLogger,
+  type Db,
+  KeyStore,
+  type LicensorApp,
+  openDatabase,
+  testConfig,
+} from '@licensor/server';
+import { MarketplaceSimulator } from '@licensor/simulator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, type LicensorApp } from '../packages/server/src/app';
-import { testConfig } from '../packages/server/src/config';
-import { type Db, openDatabase } from '../packages/server/src/db/database';
-import { KeyStore } from '../packages/server/src/keys/keystore';
-import { createLogger } from '../packages/server/src/logger';
-import { MarketplaceSimulator } from '../packages/server/src/simulator/marketplace';
 import {
   ACCESS_KEY,
   ADMIN_TOKEN,

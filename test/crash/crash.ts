@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { openDatabase } from '@licensor/server';
 import { formatKooGalleryFingerprint, parseKooGalleryFingerprint } from '@licensor/shared';
-import { openDatabase } from '../../packages/server/src/db/database';
-import { MarketplaceSimulator } from '../../packages/server/src/simulator/marketplace';
+import { MarketplaceSimulator } from '@licensor/simulator';
 import {
   ADMIN_TOKEN,
   AK,

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { formatCompactTime } from '@licensor/server';
 import { DEVICE_SIGNATURE_HEADER, schemeAAuthToken, schemeBSignature, signDeviceRequest } from '@licensor/shared';
-import { formatCompactTime } from '../../packages/server/src/koogallery/time';
-import { freePort, schemeATimestamp } from '../../packages/server/src/testing';
+import { freePort, schemeATimestamp } from '@licensor/testkit/server';
 
 /**
  * What the reliability tests share: the real server as a child process (npm start's entry point) and the

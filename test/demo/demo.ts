@@ -5,8 +5,7 @@
  * and the marketplace renews, freezes, unfreezes and releases; finally the merchant revokes a license.
  */
 import { collectFingerprint, type MachineFingerprint } from '@licensor/client';
-import { compact, daysFromNow, ids } from '../../packages/server/src/simulator/ids';
-import { familyAStory, familyBStory, familyCStory, type Step } from '../../packages/server/src/simulator/scenarios';
+import { compact, daysFromNow, familyAStory, familyBStory, familyCStory, ids, type Step } from '@licensor/simulator';
 import { ADMIN_TOKEN, type Desktop, PRODUCT, SIMULATED_MACHINE, startWorld } from './world';
 
 const tty = process.stdout.isTTY;

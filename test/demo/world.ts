@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fingerprintFromReadings, LicenseManager, type MachineFingerprint } from '@licensor/client';
 import { createLogger, loadConfig, type RunningServer, startServer } from '@licensor/server';
-import { MarketplaceCaller } from '../../packages/server/src/simulator/caller';
-import { MarketplaceSimulator } from '../../packages/server/src/simulator/marketplace';
-import type { ClientHooks } from '../../packages/server/src/simulator/scenarios';
+import type { ClientHooks } from '@licensor/simulator';
+import { MarketplaceCaller, MarketplaceSimulator } from '@licensor/simulator';
 
 /**
  * One laptop's worth of KooGallery integration: the Licensor server on a temporary data folder, the

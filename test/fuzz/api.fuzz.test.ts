@@ -7,10 +7,10 @@ import {
   RESPONSE_SIGNATURE_HEADER,
   signDeviceRequest,
 } from '@licensor/shared';
+import { MarketplaceSimulator } from '@licensor/simulator';
+import { createTestApp, type TestApp } from '@licensor/testkit/server';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MarketplaceSimulator } from '../../packages/server/src/simulator/marketplace';
-import { createTestApp, type TestApp } from '../../packages/server/src/testing';
 import { ADMIN_TOKEN, AK, type Answer, admin, call, Device, Marketplace, SK } from '../crash/harness';
 import { answerTimer, hostileBodyText, hostileString, hostileValue, mutated, RUNS } from './hostile';
 

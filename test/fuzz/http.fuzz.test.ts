@@ -2,10 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createLogger, type RunningServer, startServer, testConfig } from '@licensor/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testConfig } from '../../packages/server/src/config';
-import { createLogger } from '../../packages/server/src/logger';
-import { type RunningServer, startServer } from '../../packages/server/src/server';
 import { call, PRODUCE } from '../crash/harness';
 
 /**

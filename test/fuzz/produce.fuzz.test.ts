@@ -1,10 +1,10 @@
 import http from 'node:http';
 import net from 'node:net';
 import { verifyBodySign } from '@licensor/shared';
+import { MarketplaceSimulator } from '@licensor/simulator';
+import { createTestApp, type TestApp } from '@licensor/testkit/server';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MarketplaceSimulator } from '../../packages/server/src/simulator/marketplace';
-import { createTestApp, type TestApp } from '../../packages/server/src/testing';
 import {
   ACCESS_KEY,
   AK,

@@ -13,9 +13,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BASE_READINGS, licenseFor, PRODUCT, pki } from '@licensor/testkit/client';
 import { fingerprintFromReadings, hashedFingerprint } from '../src/fingerprint';
 import { LicenseManager } from '../src/manager';
-import { BASE_READINGS, licenseFor, PRODUCT, pki } from '../src/test-support';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');

@@ -16,6 +16,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { licenseFor, PRODUCT, pki } from '@licensor/testkit/client';
 import {
   bootFingerprintCache,
   DEFAULT_READING_TIMEOUT_MS,
@@ -25,7 +26,6 @@ import {
   systemInformationSource,
 } from '../src/fingerprint';
 import { LicenseManager } from '../src/manager';
-import { licenseFor, PRODUCT, pki } from '../src/test-support';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = join(here, '../bin/licensor-client.mjs');

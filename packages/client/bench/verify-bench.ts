@@ -22,10 +22,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeLicenseFile, LicenseVerifier } from '@licensor/shared';
+import { BASE_READINGS, licenseFor, PRODUCT, pki } from '@licensor/testkit/client';
 import { evaluateLicense } from '../src/evaluate';
 import { collectFingerprint, fingerprintFromReadings, hashedFingerprint } from '../src/fingerprint';
 import { LicenseManager } from '../src/manager';
-import { BASE_READINGS, licenseFor, PRODUCT, pki } from '../src/test-support';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const COLD_RUNS = 10;

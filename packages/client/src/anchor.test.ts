@@ -1,12 +1,12 @@
 import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { clock, DAY, licenseFor, machine, PRODUCT, pki, tempDir } from '@licensor/testkit/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultAnchorDir } from './anchor';
 import { hashedFingerprint } from './fingerprint';
 import { LicenseManager, type LicenseManagerOptions } from './manager';
 import type { SecretStore } from './store';
 import { stateFileName } from './store';
-import { clock, DAY, licenseFor, machine, PRODUCT, pki, tempDir } from './test-support';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {

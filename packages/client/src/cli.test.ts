@@ -3,9 +3,6 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeOfflineRequest, devicePublicKeyHash, signLicense } from '@licensor/shared';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type CliIo, EXIT, exitCodeFor, main } from './cli';
-import { fingerprintFromReadings, hashedFingerprint, type MachineFingerprint } from './fingerprint';
 import {
   BASE_READINGS,
   clock,
@@ -17,7 +14,10 @@ import {
   payloadFor,
   pki,
   tempDir,
-} from './test-support';
+} from '@licensor/testkit/client';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type CliIo, EXIT, exitCodeFor, main } from './cli';
+import { fingerprintFromReadings, hashedFingerprint, type MachineFingerprint } from './fingerprint';
 
 const CODE = 'PLCLITEST0001';
 

@@ -1,6 +1,6 @@
+import { clock, FakeServer, machine, PRODUCT, pki, tempDir } from '@licensor/testkit/client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LicenseManager, type LicenseManagerOptions } from './manager';
-import { clock, FakeServer, machine, PRODUCT, pki, tempDir } from './test-support';
 
 const CODE = 'PLLABELTEST01';
 

@@ -1,9 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FakeServer, machine, PRODUCT, pki, tempDir } from '@licensor/testkit/client';
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { startLicensing } from '../examples/embed';
-import { FakeServer, machine, PRODUCT, pki, tempDir } from './test-support';
 
 const here = dirname(fileURLToPath(import.meta.url));
 let server: FakeServer;

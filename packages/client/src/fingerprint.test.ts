@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from '
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateLicenseCode, LICENSE_CODES, parseKooGalleryFingerprint } from '@licensor/shared';
+import { BASE_READINGS, tempDir } from '@licensor/testkit/client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defaultDataDir } from './dataDir';
 import {
@@ -19,7 +20,6 @@ import {
   systemInformationSource,
 } from './fingerprint';
 import { describeStatus, licenseCodeHint, statusText } from './messages';
-import { BASE_READINGS, tempDir } from './test-support';
 
 function fakeSi(
   overrides: Partial<Record<keyof SystemInformationLike, () => Promise<unknown>>> = {},

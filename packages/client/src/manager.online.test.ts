@@ -1,11 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeLicenseFile, decodeOfflineRequest, devicePublicKeyHash, signLicense } from '@licensor/shared';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { hashedFingerprint, type MachineFingerprint } from './fingerprint';
-import { LicenseManager, type LicenseManagerOptions } from './manager';
-import type { SecretStore } from './store';
-import { stateFileName } from './store';
 import {
   clock,
   DAY,
@@ -18,7 +13,12 @@ import {
   pki,
   rejects,
   tempDir,
-} from './test-support';
+} from '@licensor/testkit/client';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { hashedFingerprint, type MachineFingerprint } from './fingerprint';
+import { LicenseManager, type LicenseManagerOptions } from './manager';
+import type { SecretStore } from './store';
+import { stateFileName } from './store';
 
 const CODE = 'PLTESTCODE0001';
 const HOUR = 3_600_000;

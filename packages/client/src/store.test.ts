@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BASE_READINGS, clock, licenseFor, machine, PRODUCT, pki, tempDir } from '@licensor/testkit/client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   bootFingerprintCache,
@@ -11,7 +12,6 @@ import {
 } from './fingerprint';
 import { LicenseManager } from './manager';
 import { stateFileName } from './store';
-import { BASE_READINGS, clock, licenseFor, machine, PRODUCT, pki, tempDir } from './test-support';
 
 const T0 = Date.UTC(2025, 5, 1, 12);
 const MINUTE = 60_000;

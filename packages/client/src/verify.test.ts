@@ -1,12 +1,6 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LicenseVerifier, signLicense } from '@licensor/shared';
-import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
-import { evaluateLicense } from './evaluate';
-import { fingerprintFromReadings, hashedFingerprint, type MachineFingerprint } from './fingerprint';
-import { LicenseManager, type LicenseManagerOptions } from './manager';
-import { StateStore, stateFileName } from './store';
 import {
   BASE_READINGS,
   clock,
@@ -19,7 +13,13 @@ import {
   pki,
   rejects,
   tempDir,
-} from './test-support';
+} from '@licensor/testkit/client';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import { evaluateLicense } from './evaluate';
+import { fingerprintFromReadings, hashedFingerprint, type MachineFingerprint } from './fingerprint';
+import { LicenseManager, type LicenseManagerOptions } from './manager';
+import { StateStore, stateFileName } from './store';
 
 const T0 = Date.UTC(2025, 5, 1, 12);
 const HOUR = 3_600_000;

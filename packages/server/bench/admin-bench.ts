@@ -4,9 +4,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createTestApp } from '@licensor/testkit/server';
 import { main } from '../src/cli/index';
 import { planDay } from '../src/jobs/daily';
-import { createTestApp } from '../src/testing';
 
 /**
  * Admin API and CLI at operator scale: 100k licenses (10% test), 100k activations, 200k marketplace

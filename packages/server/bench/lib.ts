@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '@licensor/testkit/server';
 import autocannon from 'autocannon';
-import { freePort } from '../src/testing';
 
 /** Helpers shared by the benchmark scripts: child-process servers and a load run reduced to a few numbers. */
 

@@ -18,6 +18,8 @@ import {
   verifySchemeA,
   verifySchemeB,
 } from '@licensor/shared';
+import { MarketplaceSimulator } from '@licensor/simulator';
+import { PRODUCE, schemeATimestamp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { adminAuth } from './admin/auth';
@@ -28,8 +30,6 @@ import { DEVELOPMENT_ROOT_PASSPHRASE, KeyStore } from './keys/keystore';
 import { formatCompactTime } from './koogallery/time';
 import { createLogger, logHash } from './logger';
 import { type RunningServer, startServer } from './server';
-import { MarketplaceSimulator } from './simulator/marketplace';
-import { PRODUCE, schemeATimestamp } from './testing';
 
 // Every comparison of a secret must go through crypto.timingSafeEqual: wrap it to see who calls it.
 vi.mock('node:crypto', async (importOriginal) => {

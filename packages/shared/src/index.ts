@@ -6,3 +6,4 @@ export * from './keys';
 export * from './koogallery';
 export * from './license';
 export * from './licenseCode';
+export * from './text';

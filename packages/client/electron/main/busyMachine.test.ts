@@ -1,13 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BASE_READINGS, licenseFor, machine, PRODUCT, pki } from '@licensor/testkit/client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { hashedFingerprint, LicenseManager, type MachineFingerprint } from '../../src';
 import { fingerprintFromReadings } from '../../src/fingerprint';
-import { BASE_READINGS, licenseFor, machine, PRODUCT, pki } from '../../src/test-support';
+import { fakeElectron } from '../test/fakes';
 import { parseShellConfig } from './config';
 import { type ElectronMain, startShell } from './shell';
-import { fakeElectron } from './testFakes';
 
 // The shell passes no fingerprint provider: it must get the library default, which re-reads patiently. The
 // default provider is replaced here (the real one reads this host's hardware) to see what the shell asks of it.

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { LicenseView } from '../shared/api';
+import { FakeManager, noLicense, validStatus } from '../test/fakes';
 import { decide, LicenseGate } from './gate';
 import { toLicenseView } from './licenseService';
-import { FakeManager, noLicense, validStatus } from './testFakes';
 
 function setup(initial = noLicense()) {
   const manager = new FakeManager();

@@ -1,10 +1,10 @@
 import { LicensorError } from '@licensor/shared';
 import { describe, expect, it } from 'vitest';
 import { CHANNELS, type InvokeChannel, type Result } from '../shared/api';
+import { FakeManager, validStatus } from '../test/fakes';
 import type { InvokeEventLike } from './electronTypes';
 import { handlerFor, INVOKE_CHANNELS, type IpcActions, registerIpc } from './ipc';
 import { LicenseService, type OfflineFiles } from './licenseService';
-import { FakeManager, validStatus } from './testFakes';
 
 const LICENSE_PAGE: InvokeEventLike = {
   senderFrame: { url: 'app://licensor/index.html', parent: null },

@@ -1,7 +1,7 @@
 import { LicensorError } from '@licensor/shared';
 import { describe, expect, it } from 'vitest';
+import { FakeManager, noLicense, validStatus } from '../test/fakes';
 import { LicenseService, offlineRequestFileName, toErrorView, toLicenseView } from './licenseService';
-import { FakeManager, noLicense, validStatus } from './testFakes';
 
 function service(manager = new FakeManager(), opened: string | null = 'license text') {
   const saved: Array<[string, string]> = [];

@@ -5,9 +5,9 @@ import { createRootCertificate } from '@licensor/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprintFromReadings } from '../../src';
 import { CHANNELS, type Result } from '../shared/api';
+import { fakeElectron } from '../test/fakes';
 import { parseShellConfig } from './config';
 import { type ElectronMain, languageOf, startShell } from './shell';
-import { fakeElectron } from './testFakes';
 
 const fp = fingerprintFromReadings({ machineId: 'a'.repeat(32), baseboardSerial: 'BOARD-1', diskSerials: ['DISK-1'] });
 const config = parseShellConfig({

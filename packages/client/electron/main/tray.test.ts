@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { noLicense, validStatus } from '../test/fakes';
 import { toLicenseView } from './licenseService';
-import { noLicense, validStatus } from './testFakes';
 import { statusLine, TrayController, trayMenuTemplate } from './tray';
 
 const actions = { openLicense() {}, openApp() {}, checkIn() {}, quit() {} };

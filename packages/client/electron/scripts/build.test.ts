@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRootCertificate, issueSigningCertificate } from '@licensor/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeElectron } from '../main/testFakes';
 import { CHANNELS, type Result } from '../shared/api';
+import { fakeElectron } from '../test/fakes';
 import { type BuildResult, buildShell, readPinnedRoots } from './build';
 
 let dir: string;

@@ -1,9 +1,9 @@
+import { createTestApp, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config';
 import { openDatabase } from '../db/database';
 import { migrate } from '../db/migrations';
-import { createTestApp, type TestApp } from '../testing';
 
 /** The admin API's door: failed-authentication limits, authentication before parsing, scopes, last use. */
 

@@ -1,9 +1,9 @@
 import { activateRequestSchema, encodeOfflineRequest, LicenseVerifier, offlineRequestSchema } from '@licensor/shared';
+import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/licensing';
+import { createTestApp, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { activate } from '../licensing';
-import { activationBody, newDevice, seedEntitlement } from '../licensing/testkit';
-import { createTestApp, type TestApp } from '../testing';
 import { createAdminToken } from './auth';
 import { parseCsv } from './csv';
 

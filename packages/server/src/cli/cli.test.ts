@@ -10,13 +10,13 @@ import {
   offlineRequestSchema,
   verifyRevocationList,
 } from '@licensor/shared';
+import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/licensing';
+import { createTestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../db/database';
 import { DEVELOPMENT_ROOT_PASSPHRASE } from '../keys/keystore';
 import { activate } from '../licensing';
-import { activationBody, newDevice, seedEntitlement } from '../licensing/testkit';
-import { createTestApp } from '../testing';
 import { EXIT, main } from './index';
 
 const PASS = 'test-passphrase'; // what createTestApp encrypts its keys with

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { registerSimulateCommand } from '@licensor/simulator';
 import { Command, CommanderError } from 'commander';
-import { registerSimulateCommand } from '../simulator/command';
 import { registerDataCommands } from './commands/data';
 import { registerKitCommands } from './commands/kit';
 import { registerOperatorCommands } from './commands/operator';

@@ -1,6 +1,6 @@
+import { createTestApp, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../testing';
 import { cors, normalizeOrigin } from './cors';
 
 let t: TestApp | undefined;

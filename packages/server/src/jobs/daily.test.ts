@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { seedEntitlement } from '@licensor/testkit/licensing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp, type LicensorApp } from '../app';
 import { testConfig } from '../config';
@@ -8,7 +9,6 @@ import { type Db, openDatabase } from '../db/database';
 import { KeyStore } from '../keys/keystore';
 import { formatCompactTime } from '../koogallery/time';
 import { findEntitlementByCode } from '../licensing/entitlements';
-import { seedEntitlement } from '../licensing/testkit';
 import { createLogger } from '../logger';
 import { DAILY_PLAN, DAILY_QUERY, DAILY_USAGE, dueDays, planDueDays, registerDailyJobs, startScheduler } from './daily';
 

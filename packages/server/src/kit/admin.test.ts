@@ -1,3 +1,4 @@
+import { createTestApp, type TestApp } from '@licensor/testkit/server';
 import { Command } from 'commander';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -5,7 +6,6 @@ import { createAdminToken } from '../admin/auth';
 import { type KitRunner, registerKitCommands } from '../cli/commands/kit';
 import type { CliIo } from '../cli/output';
 import { Session } from '../cli/session';
-import { createTestApp, type TestApp } from '../testing';
 import { buildOrgTree, isKitUserAuthorized } from './queries';
 import { type KitInterface, parseKitRequest } from './schemas';
 import { SecretBox } from './secretBox';

@@ -1,8 +1,14 @@
 import { LicenseVerifier } from '@licensor/shared';
+import {
+  activationBody,
+  type LicensingTestApp,
+  makeApp,
+  newDevice,
+  seedEntitlement,
+} from '@licensor/testkit/licensing';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { findEntitlementByCode } from '../licensing/entitlements';
-import { activationBody, type LicensingTestApp, makeApp, newDevice, seedEntitlement } from '../licensing/testkit';
 
 /**
  * Family-B codes the server has never seen: the first activation activates the code at KooGallery, queries

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyBodySign } from '@licensor/shared';
+import { createTestApp, PRODUCE, signedGetUrl, signedPostUrl, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp, type LicensorApp } from '../app';
@@ -11,7 +12,6 @@ import { startScheduler } from '../jobs/daily';
 import { KeyStore } from '../keys/keystore';
 import { kitPath } from '../kit';
 import { createLogger } from '../logger';
-import { createTestApp, PRODUCE, signedGetUrl, signedPostUrl, type TestApp } from '../testing';
 import { formatCompactTime } from './time';
 
 /** The production interface's message log and its door: truncation, counting, retention, per-address limits. */

@@ -1,7 +1,7 @@
 import { LicensorError } from '@licensor/shared';
+import { MarketplaceSimulator } from '@licensor/simulator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../config';
-import { MarketplaceSimulator } from '../simulator/marketplace';
 import { OpenApiClient } from './openApi';
 
 const sim = new MarketplaceSimulator('AK', 'SK');

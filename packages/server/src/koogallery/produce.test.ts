@@ -1,10 +1,10 @@
 import { LicenseVerifier, verifyBodySign } from '@licensor/shared';
+import { MarketplaceSimulator } from '@licensor/simulator';
+import { createTestApp, PRODUCE, signedGetUrl, signedPostUrl, type TestApp } from '@licensor/testkit/server';
 import fc from 'fast-check';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config';
-import { MarketplaceSimulator } from '../simulator/marketplace';
-import { createTestApp, PRODUCE, signedGetUrl, signedPostUrl, type TestApp } from '../testing';
 import { formatCompactTime, formatCompactTimeMs } from './time';
 
 const sim = new MarketplaceSimulator('AK', 'SK');

@@ -1,4 +1,11 @@
 import { activateRequestSchema, LicensorError } from '@licensor/shared';
+import {
+  activationBody,
+  type LicensingTestApp,
+  makeApp,
+  newDevice,
+  seedEntitlement,
+} from '@licensor/testkit/licensing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { activate } from './activate';
 import { cullLapsedLeases, findActivation } from './activations';
@@ -16,7 +23,6 @@ import {
 import { cullNonces } from './device';
 import { findEntitlement } from './entitlements';
 import { policyFor, productPolicy, setProductPolicy } from './policy';
-import { activationBody, type LicensingTestApp, makeApp, newDevice, seedEntitlement } from './testkit';
 
 let t: LicensingTestApp;
 afterEach(() => t?.close());

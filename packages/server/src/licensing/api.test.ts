@@ -15,13 +15,6 @@ import {
   verifyCertificateChain,
   verifyResponse,
 } from '@licensor/shared';
-import request from 'supertest';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { newActivationId } from './activate';
-import { findActivation } from './activations';
-import { freeSeat, issueOfflineResponse, reinstateEntitlement, revokeEntitlement, suspendEntitlement } from './admin';
-import { OpenApiCheck } from './openapiCheck';
-import { setProductPolicy } from './policy';
 import {
   activationBody,
   alteredDevice,
@@ -31,7 +24,14 @@ import {
   newDevice,
   seedEntitlement,
   type TestDevice,
-} from './testkit';
+} from '@licensor/testkit/licensing';
+import { OpenApiCheck } from '@licensor/testkit/openapi';
+import request from 'supertest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { newActivationId } from './activate';
+import { findActivation } from './activations';
+import { freeSeat, issueOfflineResponse, reinstateEntitlement, revokeEntitlement, suspendEntitlement } from './admin';
+import { setProductPolicy } from './policy';
 
 let spec: OpenApiCheck;
 let t: LicensingTestApp;

@@ -3,10 +3,10 @@ import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, 
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { newNonce, verifyResponse } from '@licensor/shared';
+import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/licensing';
+import { createTestApp, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../testing';
-import { activationBody, newDevice, seedEntitlement } from './testkit';
 
 /**
  * The activation API is one router of the server's Express app: these tests check that it answers like the
@@ -429,7 +429,9 @@ describe('activation API: request bodies over a real socket', () => {
     ]);
     expect(res.status).toBe(413);
     expect(JSON.parse(res.text).error.code).toBe('PAYLOAD_TOO_LARGE');
-    expectSigned({ ...res, headers: res.headers as Record<string, string> }, nonce, 413);
+    // A plain node:http request, not supertest: name what was sent for the signature's request binding.
+    const sent = { req: { method: 'POST', path: '/api/v1/activations' } };
+    expectSigned({ ...res, ...sent, headers: res.headers as Record<string, string> }, nonce, 413);
   });
 
   it('keeps a kept-alive connection usable after refusing a compressed body', async () => {

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
@@ -12,7 +11,7 @@ import { parse } from 'yaml';
  * body must match the documented schema (JSON Schema 2020-12, compiled by Ajv), headers included.
  */
 
-export const OPENAPI_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'openapi.yaml');
+export const OPENAPI_PATH = createRequire(import.meta.url).resolve('@licensor/server/openapi.yaml');
 
 type Json = Record<string, unknown>;
 

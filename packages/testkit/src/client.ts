@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type FingerprintReadings, fingerprintFromReadings, type MachineFingerprint } from '@licensor/client';
 import {
   activateRequestSchema,
   type CertifiedKey,
@@ -29,7 +30,6 @@ import {
   verifyDeviceRequest,
 } from '@licensor/shared';
 import { expect } from 'vitest';
-import { type FingerprintReadings, fingerprintFromReadings, type MachineFingerprint } from './fingerprint';
 
 export const DAY = 86_400_000;
 export const PRODUCT = 'prod-test';

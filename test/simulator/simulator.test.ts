@@ -1,14 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createLogger, type RunningServer, startServer, testConfig } from '@licensor/server';
+import { MarketplaceCaller, MarketplaceSimulator, runSimulation } from '@licensor/simulator';
+import { freePort } from '@licensor/testkit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testConfig } from '../config';
-import { createLogger } from '../logger';
-import { type RunningServer, startServer } from '../server';
-import { freePort } from '../testing';
-import { MarketplaceCaller } from './caller';
-import { runSimulation } from './command';
-import { MarketplaceSimulator } from './marketplace';
 
 let server: RunningServer;
 let simPort = 0;

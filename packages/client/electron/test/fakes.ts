@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { LicensorError } from '@licensor/shared';
 import type { CheckInResult, LicenseStatus } from '../../src';
-import type { ShellManager } from './licenseService';
+import type { ShellManager } from '../main/licenseService';
 
 export function validStatus(overrides: Partial<LicenseStatus> = {}): LicenseStatus {
   return {

@@ -1,15 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createLogger, type RunningServer, startServer, testConfig } from '@licensor/server';
+import {
+  compact,
+  daysFromNow,
+  ids,
+  MarketplaceCaller,
+  MarketplaceSimulator,
+  runDialTest,
+  runDialTestCommand,
+} from '@licensor/simulator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testConfig } from '../config';
-import { createLogger } from '../logger';
-import { type RunningServer, startServer } from '../server';
-import { MarketplaceCaller } from './caller';
-import { runDialTestCommand } from './command';
-import { runDialTest } from './dialTest';
-import { compact, daysFromNow, ids } from './ids';
-import { MarketplaceSimulator } from './marketplace';
 
 /**
  * KooGallery's dial tests against a real server on one database: the saved debug suites of every family,

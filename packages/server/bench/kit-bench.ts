@@ -1,6 +1,6 @@
 /**
  * Latency of the Kit interfaces on a real listening server with a file database (WAL, synchronous=FULL):
- *   ./node_modules/.bin/tsx packages/server/src/kit/bench.ts
+ *   node scripts/dev.mjs run packages/server/bench/kit-bench.ts
  * Prints p50/p95/p99/max per scenario. Only 127.0.0.1 is used; the data folder is temporary.
  */
 import { createHmac } from 'node:crypto';
@@ -9,9 +9,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestApp } from '../testing';
-import { kitPath } from './router';
-import type { KitInterface } from './schemas';
+import { createTestApp } from '@licensor/testkit/server';
+import { kitPath } from '../src/kit/router';
+import type { KitInterface } from '../src/kit/schemas';
 
 const KEY = 'ACCESSKEY';
 const dir = mkdtempSync(join(tmpdir(), 'licensor-kit-bench-'));

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { verifyAkSk } from '@licensor/shared';
-import { formatCompactTime } from '../koogallery/time';
+import { compact as formatCompactTime } from './ids';
 
 /**
  * A faithful stand-in for KooGallery's open APIs (spec §6.4, §6.5, §7.2–7.5): license activate/query

@@ -2,13 +2,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  type Config,
+  createApp,
+  createLogger,
+  type Db,
+  formatCompactTimeMs,
+  KeyStore,
+  type LicensorApp,
+  openDatabase,
+  testConfig,
+} from '@licensor/server';
 import { bodySignHeader, schemeAAuthToken, schemeBSignature } from '@licensor/shared';
-import { createApp, type LicensorApp } from './app';
-import { type Config, testConfig } from './config';
-import { type Db, openDatabase } from './db/database';
-import { KeyStore } from './keys/keystore';
-import { formatCompactTimeMs } from './koogallery/time';
-import { createLogger } from './logger';
 
 /** Test fixtures shared by the server's own tests: a real app on a temporary data folder. */
 export interface TestApp {

@@ -2,13 +2,18 @@ import { createHash, generateKeyPairSync, type KeyObject, randomUUID } from 'nod
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  type Config,
+  createApp,
+  createLogger,
+  type Db,
+  type EntitlementRow,
+  KeyStore,
+  type LicensorApp,
+  openDatabase,
+  testConfig,
+} from '@licensor/server';
 import { generateLicenseCode, type HashedComponents, signDeviceRequest } from '@licensor/shared';
-import { createApp, type LicensorApp } from '../app';
-import { type Config, testConfig } from '../config';
-import { type Db, openDatabase } from '../db/database';
-import { KeyStore } from '../keys/keystore';
-import { createLogger } from '../logger';
-import type { EntitlementRow } from './entitlements';
 
 /** Test helpers for the activation API: simulated devices and seeded licenses. Not used at run time. */
 

@@ -19,8 +19,16 @@ export const ids = {
   },
 };
 
-/** `yyyyMMddHHmmss` and `yyyyMMddHHmmssSSS` (UTC). */
-export { formatCompactTime as compact, formatCompactTimeMs as compactMs } from '../koogallery/time';
+// The marketplace's own clock formats, written here rather than borrowed from the server: the simulator plays
+// the other side of the wire and must not share a formatting bug with the code it exercises.
+/** `yyyyMMddHHmmss` (UTC). */
+export const compact = (d: Date) => d.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+/** `yyyyMMddHHmmssSSS` (UTC): scheme A's `timeStamp`. */
+export const compactMs = (d: Date) =>
+  d
+    .toISOString()
+    .replace(/[-:T.Z]/g, '')
+    .slice(0, 17);
 /** `yyyy-MM-dd HH:mm:ss z`, getLicenseAsync's form. */
 export const spaced = (d: Date) => `${d.toISOString().slice(0, 19).replace('T', ' ')} z`;
 export const daysFromNow = (n: number) => new Date(Date.now() + n * 86_400_000);

@@ -1,4 +1,4 @@
-import { displayWidth } from '../cli/output';
+import { displayWidth } from '@licensor/shared';
 import type { CallResult, MarketplaceCaller } from './caller';
 import { compact, daysFromNow, ids, spaced } from './ids';
 
