@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import type { Db, Row } from '../../db/database';
+import { add, type Dataset, likeAnywhere, paginate, where } from '../pagination';
+import { bit, common, instant, parseJson, text } from './shared';
+
+export const orderFilterSchema = z.object({ ...common, q: text(200).optional(), since: instant.optional() }).strict();
+export type OrderFilter = z.infer<typeof orderFilterSchema>;
+
+export function orderView(r: Row) {
+  return {
+    orderId: r.order_id as string,
+    orderLineId: r.order_line_id as string,
+    orderType: (r.order_type as string | null) ?? null,
+    entitlementId: (r.entitlement_id as string | null) ?? null,
+    receivedAt: (r.received_at as string | null) ?? null,
+    fetchedAt: (r.fetched_at as string | null) ?? null,
+    appliedAt: (r.applied_at as string | null) ?? null,
+    outcome: (r.outcome as string | null) ?? null,
+    test: bit(r.test),
+    info: r.info ? parseJson(r.info) : null,
+  };
+}
+
+// Orders are known from two tables: fetched through the order-query API, and notified by the marketplace.
+const ORDERS_FROM = `(
+  SELECT k.order_id, k.order_line_id, o.order_type, o.info, o.fetched_at, n.received_at, n.applied_at, n.outcome,
+    COALESCE(n.received_at, o.fetched_at) AS at,
+    (SELECT e.id FROM entitlements e WHERE e.order_id = k.order_id
+       AND (e.order_line_id = k.order_line_id OR e.order_line_id IS NULL) LIMIT 1) AS entitlement_id,
+    MAX(COALESCE(n.test, 0), COALESCE((SELECT MAX(e.test) FROM entitlements e WHERE e.order_id = k.order_id), 0)) AS test
+  FROM (SELECT order_id, order_line_id FROM orders UNION SELECT order_id, order_line_id FROM order_notifications) k
+  LEFT JOIN orders o ON o.order_id = k.order_id AND o.order_line_id = k.order_line_id
+  LEFT JOIN order_notifications n ON n.order_id = k.order_id AND n.order_line_id = k.order_line_id
+) ord`;
+
+const orders: Dataset<ReturnType<typeof orderView>> = {
+  from: ORDERS_FROM,
+  select: '*',
+  sort: ['at', 'order_id', 'order_line_id'],
+  map: orderView,
+};
+
+export function listOrders(db: Db, f: OrderFilter) {
+  const w = where();
+  if (!f.includeTest) add(w, 'test = 0');
+  if (f.since) add(w, 'at >= ?', f.since);
+  if (f.q) {
+    const p = likeAnywhere(f.q);
+    add(
+      w,
+      `order_id LIKE ? ESCAPE '\\' OR order_line_id LIKE ? ESCAPE '\\' OR entitlement_id LIKE ? ESCAPE '\\'`,
+      p,
+      p,
+      p,
+    );
+  }
+  return paginate(db, orders, w, f);
+}
