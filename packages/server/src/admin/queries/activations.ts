@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import type { Db } from '../../db/database';
+import type { Db, Row } from '../../db/database';
 import { resolveCode } from '../../licensing/activate';
 import { type ActivationRow, type ActivationView, activationView } from '../../licensing/activations';
 import { add, chunks, type Dataset, likeAnywhere, paginate, type Where, where } from '../pagination';
-import { bit, common, exportOptions, instant, listOf, text } from './shared';
+import { columns, common, exportOptions, instant, listOf, text } from './shared';
 
 export const ACTIVATION_STATUSES = ['active', 'lapsed', 'released'] as const;
 
@@ -48,13 +48,47 @@ export const ACTIVATION_COLUMNS: (keyof ActivationItem)[] = [
   'test',
 ];
 
+/** A listed device row (with its license's code), checked column by column. */
+function activationRow(row: Row): ActivationRow & { code: string | null } {
+  const c = columns('activation', row);
+  return {
+    id: c.string('id'),
+    entitlement_id: c.string('entitlement_id'),
+    code: c.stringOrNull('code'),
+    status: c.oneOf('status', ACTIVATION_STATUSES),
+    seat: c.numberOrNull('seat'),
+    fingerprint: c.string('fingerprint'),
+    koogallery_fingerprint: c.stringOrNull('koogallery_fingerprint'),
+    device_public_key: c.string('device_public_key'),
+    device_key_hash: c.string('device_key_hash'),
+    label: c.stringOrNull('label'),
+    hostname: c.stringOrNull('hostname'),
+    platform: c.stringOrNull('platform'),
+    arch: c.stringOrNull('arch'),
+    os_version: c.stringOrNull('os_version'),
+    app_version: c.stringOrNull('app_version'),
+    virtual: c.number('virtual'),
+    user_id: c.stringOrNull('user_id'),
+    offline: c.number('offline'),
+    lease_expires_at: c.stringOrNull('lease_expires_at'),
+    created_at: c.string('created_at'),
+    last_seen_at: c.string('last_seen_at'),
+    released_at: c.stringOrNull('released_at'),
+    released_by: c.stringOrNull('released_by'),
+  };
+}
+
 // The license's code and test flag are looked up for the rows of a page only; counting needs no join.
 const activations: Dataset<ActivationItem> = {
   from: 'activations a',
   select: `a.*, a.rowid AS rowid, (SELECT e.code FROM entitlements e WHERE e.id = a.entitlement_id) AS code,
     (SELECT e.test FROM entitlements e WHERE e.id = a.entitlement_id) AS test`,
   sort: ['a.rowid'],
-  map: (r) => ({ ...activationView(r as unknown as ActivationRow & { code: string | null }), test: bit(r.test) }),
+  map: (row) => ({
+    ...activationView(activationRow(row)),
+    // NULL only if the license row were gone; such a device is not test data.
+    test: columns('activation', row).flagOrFalse('test'),
+  }),
 };
 
 function activationWhere(db: Db, f: Omit<ActivationFilter, 'limit' | 'page' | 'cursor'>): Where {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Db, Row } from '../../db/database';
 import { add, type Dataset, likeAnywhere, paginate, type Where, where } from '../pagination';
-import { common, instant, parseJson, text } from './shared';
+import { columns, common, instant, text } from './shared';
 
 export const auditFilterSchema = z
   .object({
@@ -16,17 +16,18 @@ export const auditFilterSchema = z
   .strict();
 export type AuditFilter = z.infer<typeof auditFilterSchema>;
 
-export function auditView(r: Row) {
+export function auditView(row: Row) {
+  const c = columns('audit log', row);
   return {
-    id: r.id as number,
-    at: r.at as string,
-    actor: r.actor as string,
-    action: r.action as string,
-    entitlementId: (r.entitlement_id as string | null) ?? null,
-    activationId: (r.activation_id as string | null) ?? null,
-    before: parseJson(r.before),
-    after: parseJson(r.after),
-    detail: parseJson(r.detail),
+    id: c.number('id'),
+    at: c.string('at'),
+    actor: c.string('actor'),
+    action: c.string('action'),
+    entitlementId: c.stringOrNull('entitlement_id'),
+    activationId: c.stringOrNull('activation_id'),
+    before: c.jsonOrNull('before'),
+    after: c.jsonOrNull('after'),
+    detail: c.jsonOrNull('detail'),
   };
 }
 export type AuditView = ReturnType<typeof auditView>;

@@ -1,21 +1,22 @@
 import type { Db, Row } from '../../db/database';
 import { add, type Dataset, paginate } from '../pagination';
 import { type EntitlementFilter, entitlementWhere } from './entitlements';
-import { bit } from './shared';
+import { columns } from './shared';
 
-export function codeRowView(r: Row) {
+export function codeRowView(row: Row) {
+  const c = columns('license code', row);
   return {
-    code: r.code as string,
-    entitlementId: r.id as string,
-    family: r.family as string,
-    status: r.status as string,
-    productId: (r.product_id as string | null) ?? null,
-    seats: r.seats as number,
-    expiresAt: (r.expires_at as string | null) ?? null,
-    lastUsedDay: (r.last_used_day as string | null) ?? null,
-    test: bit(r.test),
-    createdAt: r.created_at as string,
-    updatedAt: r.updated_at as string,
+    code: c.string('code'),
+    entitlementId: c.string('id'),
+    family: c.string('family'),
+    status: c.string('status'),
+    productId: c.stringOrNull('product_id'),
+    seats: c.number('seats'),
+    expiresAt: c.stringOrNull('expires_at'),
+    lastUsedDay: c.stringOrNull('last_used_day'),
+    test: c.flag('test'),
+    createdAt: c.string('created_at'),
+    updatedAt: c.string('updated_at'),
   };
 }
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Db, Row } from '../../db/database';
 import type { EntitlementRow } from '../../licensing/entitlements';
 import { add, chunks, type Dataset, likeAnywhere, paginate, type Where, where } from '../pagination';
-import { bit, common, exportOptions, instant, listOf, parseJson, text } from './shared';
+import { columns, common, exportOptions, instant, listOf, text } from './shared';
 
 export const ENTITLEMENT_STATUSES = [
   'provisioning',
@@ -31,29 +31,29 @@ export const entitlementExportSchema = entitlementFilterSchema
   .omit({ limit: true, page: true, cursor: true })
   .extend(exportOptions);
 export function entitlementView(row: Row | EntitlementRow) {
-  const r = row as Row;
+  const c = columns('entitlement', row);
   return {
-    id: r.id as string,
-    family: r.family as string,
-    code: (r.code as string | null) ?? null,
-    status: r.status as string,
-    productId: (r.product_id as string | null) ?? null,
-    skuCode: (r.sku_code as string | null) ?? null,
-    edition: (r.edition as string | null) ?? null,
-    seats: r.seats as number,
-    customerId: (r.customer_id as string | null) ?? null,
-    customerName: (r.customer_name as string | null) ?? null,
-    orderId: (r.order_id as string | null) ?? null,
-    orderLineId: (r.order_line_id as string | null) ?? null,
-    chargingMode: (r.charging_mode as string | null) ?? null,
-    periodType: (r.period_type as string | null) ?? null,
-    periodNumber: (r.period_number as number | null) ?? null,
-    startsAt: (r.starts_at as string | null) ?? null,
-    expiresAt: (r.expires_at as string | null) ?? null,
-    policy: r.policy ? parseJson(r.policy) : null,
-    test: bit(r.test),
-    createdAt: r.created_at as string,
-    updatedAt: r.updated_at as string,
+    id: c.string('id'),
+    family: c.string('family'),
+    code: c.stringOrNull('code'),
+    status: c.string('status'),
+    productId: c.stringOrNull('product_id'),
+    skuCode: c.stringOrNull('sku_code'),
+    edition: c.stringOrNull('edition'),
+    seats: c.number('seats'),
+    customerId: c.stringOrNull('customer_id'),
+    customerName: c.stringOrNull('customer_name'),
+    orderId: c.stringOrNull('order_id'),
+    orderLineId: c.stringOrNull('order_line_id'),
+    chargingMode: c.stringOrNull('charging_mode'),
+    periodType: c.stringOrNull('period_type'),
+    periodNumber: c.numberOrNull('period_number'),
+    startsAt: c.stringOrNull('starts_at'),
+    expiresAt: c.stringOrNull('expires_at'),
+    policy: c.json('policy'),
+    test: c.flag('test'),
+    createdAt: c.string('created_at'),
+    updatedAt: c.string('updated_at'),
   };
 }
 export type EntitlementView = ReturnType<typeof entitlementView>;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Db, Row } from '../../db/database';
 import { add, chunks, type Dataset, paginate, type Where, where } from '../pagination';
-import { bit, bool, common, exportOptions, instant, text } from './shared';
+import { bool, columns, common, exportOptions, instant, text } from './shared';
 
 export const messageFilterSchema = z
   .object({
@@ -26,26 +26,28 @@ export const FAILED_SQL = `(error IS NOT NULL OR http_status >= 400 OR (result_c
   (c) => `'${c}'`,
 ).join(', ')})))`;
 
-export function messageView(r: Row) {
+export function messageView(row: Row) {
+  const c = columns('marketplace message', row);
+  const latencyMs = c.numberOrNull('latency_ms');
   return {
-    id: r.id as number,
-    at: r.created_at as string,
-    direction: r.direction as 'in' | 'out',
-    activity: r.activity as string,
-    method: (r.method as string | null) ?? null,
-    path: (r.path as string | null) ?? null,
-    resultCode: (r.result_code as string | null) ?? null,
-    httpStatus: (r.http_status as number | null) ?? null,
-    latencyMs:
-      r.latency_ms === null || r.latency_ms === undefined ? null : Math.round((r.latency_ms as number) * 10) / 10,
-    failed: bit(r.failed),
-    error: (r.error as string | null) ?? null,
-    entitlementId: (r.entitlement_id as string | null) ?? null,
-    orderId: (r.order_id as string | null) ?? null,
-    code: (r.code as string | null) ?? null,
-    eventId: (r.event_id as string | null) ?? null,
-    outboxId: (r.outbox_id as number | null) ?? null,
-    test: bit(r.test),
+    id: c.number('id'),
+    at: c.string('created_at'),
+    direction: c.oneOf('direction', ['in', 'out'] as const),
+    activity: c.string('activity'),
+    method: c.stringOrNull('method'),
+    path: c.stringOrNull('path'),
+    resultCode: c.stringOrNull('result_code'),
+    httpStatus: c.numberOrNull('http_status'),
+    latencyMs: latencyMs === null ? null : Math.round(latencyMs * 10) / 10,
+    // Computed in SQL, where a message with neither an error nor a status nor a result code yields NULL.
+    failed: c.flagOrFalse('failed'),
+    error: c.stringOrNull('error'),
+    entitlementId: c.stringOrNull('entitlement_id'),
+    orderId: c.stringOrNull('order_id'),
+    code: c.stringOrNull('code'),
+    eventId: c.stringOrNull('event_id'),
+    outboxId: c.numberOrNull('outbox_id'),
+    test: c.flag('test'),
   };
 }
 export type MessageView = ReturnType<typeof messageView>;

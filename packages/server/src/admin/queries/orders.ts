@@ -1,23 +1,24 @@
 import { z } from 'zod';
 import type { Db, Row } from '../../db/database';
 import { add, type Dataset, likeAnywhere, paginate, where } from '../pagination';
-import { bit, common, instant, parseJson, text } from './shared';
+import { columns, common, instant, text } from './shared';
 
 export const orderFilterSchema = z.object({ ...common, q: text(200).optional(), since: instant.optional() }).strict();
 export type OrderFilter = z.infer<typeof orderFilterSchema>;
 
-export function orderView(r: Row) {
+export function orderView(row: Row) {
+  const c = columns('order', row);
   return {
-    orderId: r.order_id as string,
-    orderLineId: r.order_line_id as string,
-    orderType: (r.order_type as string | null) ?? null,
-    entitlementId: (r.entitlement_id as string | null) ?? null,
-    receivedAt: (r.received_at as string | null) ?? null,
-    fetchedAt: (r.fetched_at as string | null) ?? null,
-    appliedAt: (r.applied_at as string | null) ?? null,
-    outcome: (r.outcome as string | null) ?? null,
-    test: bit(r.test),
-    info: r.info ? parseJson(r.info) : null,
+    orderId: c.string('order_id'),
+    orderLineId: c.string('order_line_id'),
+    orderType: c.stringOrNull('order_type'),
+    entitlementId: c.stringOrNull('entitlement_id'),
+    receivedAt: c.stringOrNull('received_at'),
+    fetchedAt: c.stringOrNull('fetched_at'),
+    appliedAt: c.stringOrNull('applied_at'),
+    outcome: c.stringOrNull('outcome'),
+    test: c.flag('test'),
+    info: c.json('info'),
   };
 }
 

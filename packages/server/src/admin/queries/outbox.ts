@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Db, Row } from '../../db/database';
 import type { OutboxItem } from '../../outbox/outbox';
 import { add, type Dataset, pageSchema, paginate, where } from '../pagination';
-import { listOf, parseJson, text } from './shared';
+import { columns, listOf, text } from './shared';
 
 export const OUTBOX_STATUSES = ['pending', 'running', 'done', 'failed'] as const;
 
@@ -15,19 +15,20 @@ export const outboxFilterSchema = z
   .strict();
 export type OutboxFilter = z.infer<typeof outboxFilterSchema>;
 
-export function outboxView(r: Row | OutboxItem) {
-  const o = r as OutboxItem;
+export function outboxView(row: Row | OutboxItem) {
+  const c = columns('outbox', row);
+  const status = c.oneOf('status', OUTBOX_STATUSES);
   return {
-    id: o.id,
-    kind: o.kind,
-    status: o.status,
-    attempts: o.attempts,
-    nextAttemptAt: o.status === 'done' ? null : new Date(o.next_attempt_at).toISOString(),
-    lastError: o.last_error,
-    dedupeKey: o.dedupe_key,
-    payload: parseJson(o.payload),
-    createdAt: o.created_at,
-    updatedAt: o.updated_at,
+    id: c.number('id'),
+    kind: c.string('kind'),
+    status,
+    attempts: c.number('attempts'),
+    nextAttemptAt: status === 'done' ? null : new Date(c.number('next_attempt_at')).toISOString(),
+    lastError: c.stringOrNull('last_error'),
+    dedupeKey: c.stringOrNull('dedupe_key'),
+    payload: c.jsonOrNull('payload'),
+    createdAt: c.string('created_at'),
+    updatedAt: c.string('updated_at'),
   };
 }
 

@@ -1,3 +1,4 @@
+import { LicensorError } from '@licensor/shared';
 import { z } from 'zod';
 import { pageSchema } from '../pagination';
 
@@ -34,7 +35,7 @@ export const exportOptions = {
   format: z.enum(['csv', 'json']).default('json'),
   bom: bool.default(false),
 };
-export const bit = (v: unknown) => v === 1 || v === true;
+/** A JSON column as stored text, parsed; text that is not JSON comes back as it is. */
 export const parseJson = (v: unknown): unknown => {
   if (typeof v !== 'string') return v ?? null;
   try {
@@ -43,3 +44,56 @@ export const parseJson = (v: unknown): unknown => {
     return v;
   }
 };
+
+const isOneOf = <T extends string>(values: readonly T[], v: unknown): v is T =>
+  (values as readonly unknown[]).includes(v);
+
+const describe = (v: unknown) =>
+  v === null ? 'null' : v === undefined ? 'missing' : `${typeof v} ${JSON.stringify(v)?.slice(0, 40)}`;
+
+/**
+ * Typed access to the columns of one database row, checked instead of cast: a column of an unexpected type
+ * (a schema drift, a hand-edited database) is an INTERNAL error naming the resource and column, never a
+ * silently wrong value in an operator's listing or export.
+ */
+export function columns(resource: string, row: object) {
+  const r = row as Record<string, unknown>;
+  const malformed = (column: string, expected: string): never => {
+    throw new LicensorError(
+      'INTERNAL',
+      `Malformed ${resource} row in the database: column ${column} is ${describe(r[column])}, expected ${expected}`,
+    );
+  };
+  const absent = (column: string) => r[column] === null || r[column] === undefined;
+  const string = (column: string): string => {
+    const v = r[column];
+    return typeof v === 'string' ? v : malformed(column, 'text');
+  };
+  const number = (column: string): number => {
+    const v = r[column];
+    return typeof v === 'number' && Number.isFinite(v) ? v : malformed(column, 'a number');
+  };
+  const flag = (column: string): boolean => {
+    const v = r[column];
+    if (v === 1 || v === true) return true;
+    if (v === 0 || v === false) return false;
+    return malformed(column, '0 or 1');
+  };
+  return {
+    string,
+    number,
+    flag,
+    stringOrNull: (column: string): string | null => (absent(column) ? null : string(column)),
+    numberOrNull: (column: string): number | null => (absent(column) ? null : number(column)),
+    /** For computed flags that SQL's three-valued logic can leave NULL (NULL means "no"). */
+    flagOrFalse: (column: string): boolean => (absent(column) ? false : flag(column)),
+    oneOf: <T extends string>(column: string, values: readonly T[]): T => {
+      const v = r[column];
+      return isOneOf(values, v) ? v : malformed(column, `one of ${values.join(', ')}`);
+    },
+    /** A JSON text column (see parseJson); empty or NULL is null. */
+    json: (column: string): unknown => (r[column] ? parseJson(r[column]) : null),
+    /** A JSON text column whose NULL is kept as null (audit before/after/detail). */
+    jsonOrNull: (column: string): unknown => parseJson(r[column]),
+  };
+}
