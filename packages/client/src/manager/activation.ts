@@ -1,6 +1,5 @@
 // Online activation and deactivation of this device, seat management, and forgetting the local state.
-import type { KeyObject } from 'node:crypto';
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import {
   type ActivateRequest,
   activateRequestSchema,
@@ -25,6 +24,7 @@ function deviceLabelOf(device: ActivateRequest['device']): { deviceLabel?: strin
   return name ? { deviceLabel: name } : {};
 }
 
+/** Activates this device online with a license code and stores the verified License file. */
 export async function activateLocked(s: ManagerState, code: string, opts: ActivateOptions): Promise<LicenseStatus> {
   await s.ensureState();
   const normalized = s.normalizeCode(code);
@@ -101,6 +101,7 @@ export async function activateLocked(s: ManagerState, code: string, opts: Activa
   return s.publish(status);
 }
 
+/** Frees this device's seat on the server, then forgets the local License and device key. */
 export async function deactivateLocked(s: ManagerState): Promise<void> {
   await s.ensureState();
   const body = s.tampered ? undefined : s.body;
@@ -127,7 +128,7 @@ export async function deactivateLocked(s: ManagerState): Promise<void> {
 }
 
 /** The devices holding seats of a license code (to free a lost machine's seat). */
-export async function listSeatDevices(s: ManagerState, code: string): Promise<DevicesResponse> {
+export async function listSeatDevicesLocked(s: ManagerState, code: string): Promise<DevicesResponse> {
   await s.ensureState();
   const { data } = await s.api().request({
     method: 'POST',
@@ -139,7 +140,7 @@ export async function listSeatDevices(s: ManagerState, code: string): Promise<De
 }
 
 /** Frees the seat of another device of the same license code; false when it was already free. */
-export async function releaseSeatDevice(s: ManagerState, code: string, deviceId: string): Promise<boolean> {
+export async function releaseSeatDeviceLocked(s: ManagerState, code: string, deviceId: string): Promise<boolean> {
   if (typeof deviceId !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(deviceId)) {
     throw new LicensorError('INVALID_INPUT', 'deviceId must be an id from the device list');
   }

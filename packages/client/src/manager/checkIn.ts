@@ -10,6 +10,7 @@ import type { ManagerState } from './state';
 import type { CheckInResult } from './types';
 import { verifyLocked } from './verify';
 
+/** One check-in: the server's verdict and refreshed License applied, or why it could not be reached. */
 export async function checkInLocked(s: ManagerState): Promise<CheckInResult> {
   await s.ensureState();
   const body = s.tampered ? undefined : s.body;
@@ -128,7 +129,7 @@ export async function checkInFailed(s: ManagerState, err: unknown): Promise<Chec
  * activation and product, and is newer than the one stored; anything else is ignored (the unsigned
  * verdict in the same answer still locks the current file).
  */
-export function acceptableVerdictRecord(s: ManagerState, text: string, body: StateBody): boolean {
+function acceptableVerdictRecord(s: ManagerState, text: string, body: StateBody): boolean {
   let record: VerdictPayload;
   try {
     record = s.verifier.verifyVerdict(text).payload;

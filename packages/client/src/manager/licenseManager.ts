@@ -8,7 +8,13 @@ import { normalizeServerUrl } from '../api';
 import { defaultDataDir } from '../dataDir';
 import type { LicenseStatus } from '../evaluate';
 import type { MachineFingerprint } from '../fingerprint';
-import { activateLocked, deactivateLocked, listSeatDevices, releaseSeatDevice, resetLocked } from './activation';
+import {
+  activateLocked,
+  deactivateLocked,
+  listSeatDevicesLocked,
+  releaseSeatDeviceLocked,
+  resetLocked,
+} from './activation';
 import { startAutoCheckIn, stopAutoCheckIn } from './autoCheckIn';
 import { checkInFailed, checkInLocked } from './checkIn';
 import { importLocked, offlineRequestLocked } from './offline';
@@ -113,12 +119,12 @@ export class LicenseManager {
 
   /** The devices holding seats of a license code (to free a lost machine's seat). */
   listSeatDevices(code: string): Promise<DevicesResponse> {
-    return this.#s.exclusive(() => listSeatDevices(this.#s, code));
+    return this.#s.exclusive(() => listSeatDevicesLocked(this.#s, code));
   }
 
   /** Frees the seat of another device of the same license code; false when it was already free. */
   releaseSeatDevice(code: string, deviceId: string): Promise<boolean> {
-    return this.#s.exclusive(() => releaseSeatDevice(this.#s, code, deviceId));
+    return this.#s.exclusive(() => releaseSeatDeviceLocked(this.#s, code, deviceId));
   }
 
   /** Forgets the local state (e.g. after STATE_TAMPERED); the next activation starts afresh. */

@@ -13,6 +13,7 @@ import type { DeviceKeyRecord, StateBody } from '../store';
 import type { ManagerState } from './state';
 import type { ActivateOptions } from './types';
 
+/** An activation request file signed with a pending device key (kept until the answer is imported). */
 export async function offlineRequestLocked(s: ManagerState, code: string, opts: ActivateOptions): Promise<string> {
   await s.ensureState();
   const base = (!s.tampered && s.body) || s.fresh();
@@ -46,6 +47,7 @@ export async function offlineRequestLocked(s: ManagerState, code: string, opts: 
   return text;
 }
 
+/** Verifies a License file against this device and stores it, never one older than the stored file. */
 export async function importLocked(s: ManagerState, input: string | Uint8Array): Promise<LicenseStatus> {
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
     throw new LicensorError('INVALID_INPUT', 'Pass the License file contents as text');

@@ -1,7 +1,8 @@
 /**
  * The state every workflow of a LicenseManager shares: options, the loaded state file and its anchors, the
  * fingerprint, the revoked-key list, the published status, and the lock (`exclusive`) that runs one operation
- * at a time. The workflows (activation, check-in, offline, verification, auto-check-in) are functions over it.
+ * at a time. The workflows (activation, check-in, offline, verification, auto-check-in) are functions over it;
+ * those named `…Locked` must run inside `exclusive` (LicenseManager's public methods do that).
  */
 import { EventEmitter } from 'node:events';
 import { arch, hostname, platform, release } from 'node:os';

@@ -5,6 +5,7 @@ import type { ManagerState } from './state';
 /** Persist the local high-water mark at most this often (verify may run very frequently). */
 const HIGH_WATER_STEP_MS = 60_000;
 
+/** The stored License verified offline, published as the current status; never throws for license problems. */
 export async function verifyLocked(s: ManagerState): Promise<LicenseStatus> {
   await s.ensureState();
   const now = s.now();
