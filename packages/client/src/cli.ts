@@ -247,53 +247,262 @@ function activationFailureReport(e: LicensorError, licenseCode: string, lang: La
   return `Error [${e.code}]: ${m.title}\n${m.detail ? `${m.detail}\n` : ''}${next}${m.action}\n`;
 }
 
-export async function main(
-  argv: string[],
-  io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env },
-): Promise<number> {
+/**
+ * One run of the CLI: the terminal, the environment and the clock, how the manager and the API client are
+ * made from the global options, and what the run has learnt so far (exit code, output form, language).
+ */
+interface Run {
+  readonly io: CliIo;
+  readonly env: CliIo['env'];
+  readonly now: () => number;
+  out(s: string): void;
+  json(v: unknown): void;
+  exitCode: number;
+  /** Known once commander has parsed the options; used to report errors in the requested form. */
+  asJson: boolean;
+  lang: Language;
+  /** Set while `activate` runs: its failures get the one-sentence/detail/next-step message. */
+  activating: string | undefined;
+  /**
+   * The manager's provider: the per-boot cache first, and a patient re-read of the hardware before any negative
+   * verdict (a provider that ignored `patient` turned a busy machine into STATE_TAMPERED, issue 13).
+   */
+  provider(opts: { patient: boolean }): Promise<MachineFingerprint>;
+  /** Commands that only show or check readings read the hardware itself (live, not the cache). */
+  fingerprint(): Promise<MachineFingerprint>;
+  manager(o: GlobalOptions, needServer?: boolean): LicenseManager;
+  api(o: GlobalOptions): ApiClient;
+  reportStatus(o: GlobalOptions, s: LicenseStatus, extra?: [string, string | undefined][]): void;
+}
+
+function createRun(argv: string[], io: CliIo): Run {
   const env = io.env;
   const now = io.now ?? Date.now;
-  const out = (s: string) => io.stdout.write(s);
-  const json = (v: unknown) => out(`${JSON.stringify(v, null, 2)}\n`);
-  let exitCode: number = EXIT.ok;
-  // Known once commander has parsed the options; used to report errors in the requested form.
-  let asJson = argv.includes('--json');
-  let lang: Language = 'en';
-  /** Set while `activate` runs: its failures get the one-sentence/detail/next-step message. */
-  let activating: string | undefined;
+  const out = (s: string) => {
+    io.stdout.write(s);
+  };
+  const run: Run = {
+    io,
+    env,
+    now,
+    out,
+    json: (v) => out(`${JSON.stringify(v, null, 2)}\n`),
+    exitCode: EXIT.ok,
+    asJson: argv.includes('--json'),
+    lang: 'en',
+    activating: undefined,
+    provider: (opts) => Promise.resolve(io.fingerprint ? io.fingerprint(opts) : defaultFingerprintProvider()(opts)),
+    fingerprint: () =>
+      Promise.resolve(io.fingerprint ? io.fingerprint({ patient: false }) : collectFingerprint({ refresh: true })),
+    manager: (o, needServer = false) => {
+      const serverUrl = o.server ?? env.LICENSOR_SERVER_URL;
+      if (needServer && !serverUrl) usage('Pass --server <url> (the license server) or set LICENSOR_SERVER_URL');
+      return new LicenseManager({
+        productId: productOf(o, env),
+        roots: rootsOf(o, env),
+        dataDir: o.dataDir ?? defaultDataDir(o.app),
+        ...(serverUrl ? { serverUrl } : {}),
+        fingerprint: run.provider,
+        now,
+      });
+    },
+    api: (o) => {
+      const serverUrl = o.server ?? env.LICENSOR_SERVER_URL;
+      if (!serverUrl) usage('Pass --server <url> (the license server) or set LICENSOR_SERVER_URL');
+      return new ApiClient({ serverUrl, roots: rootsOf(o, env), now });
+    },
+    reportStatus: (o, s, extra = []) => {
+      if (o.json) run.json(s);
+      else out(statusReport(s, o.lang, now(), extra));
+      run.exitCode = exitCodeFor(s.code);
+    },
+  };
+  return run;
+}
 
-  // The manager's provider: the per-boot cache first, and a patient re-read of the hardware before any negative
-  // verdict (a provider that ignored `patient` turned a busy machine into STATE_TAMPERED, issue 13).
-  const provider = (opts: { patient: boolean }) =>
-    Promise.resolve(io.fingerprint ? io.fingerprint(opts) : defaultFingerprintProvider()(opts));
-  // Commands that only show or check readings read the hardware itself (live, not the cache).
-  const fingerprint = () =>
-    Promise.resolve(io.fingerprint ? io.fingerprint({ patient: false }) : collectFingerprint({ refresh: true }));
-  const globals = (cmd: Command) => cmd.optsWithGlobals() as GlobalOptions;
-  const dataDirOf = (o: GlobalOptions) => o.dataDir ?? defaultDataDir(o.app);
-  const manager = (o: GlobalOptions, needServer = false) => {
-    const serverUrl = o.server ?? env.LICENSOR_SERVER_URL;
-    if (needServer && !serverUrl) usage('Pass --server <url> (the license server) or set LICENSOR_SERVER_URL');
-    return new LicenseManager({
-      productId: productOf(o, env),
-      roots: rootsOf(o, env),
-      dataDir: dataDirOf(o),
-      ...(serverUrl ? { serverUrl } : {}),
-      fingerprint: provider,
-      now,
+const globals = (cmd: Command) => cmd.optsWithGlobals() as GlobalOptions;
+
+async function fingerprintCommand(run: Run, o: GlobalOptions, opts: { raw?: boolean }): Promise<void> {
+  const fp = await run.fingerprint();
+  const product = o.product ?? run.env.LICENSOR_PRODUCT_ID;
+  const hashed = product ? hashedFingerprint(fp, product) : undefined;
+  if (o.json) {
+    run.json({ ...fp, ...(hashed ? { product, hashed } : {}) });
+    return;
+  }
+  const rows: [string, string | undefined][] = [];
+  for (const name of ['machineId', 'hardwareUuid', 'baseboardSerial', 'cpu', 'diskSerials', 'macs'] as const) {
+    const v = fp.components[name];
+    const values = v === undefined ? [] : Array.isArray(v) ? v : [v];
+    rows.push([`  ${name}`, values.length ? values.map((x) => (opts.raw ? x : mask(x))).join(', ') : '(not readable)']);
+  }
+  run.out(
+    table([
+      [
+        'Components',
+        `${fp.usableComponents} of 6 readable${fp.sufficient ? '' : ' (fewer than two: matching is weak; the license policy decides)'}`,
+      ],
+      ...rows,
+      ['KooGallery', fp.koogallery],
+      ['Virtual', fp.virtual.detected ? `yes (${fp.virtual.signals.join(', ')})` : 'no signal'],
+      [
+        'Hashed for',
+        hashed ? `${product}: ${Object.keys(hashed).length} components (what activation sends)` : undefined,
+      ],
+      ['Collected in', `${fp.durationMs} ms`],
+    ]),
+  );
+}
+
+async function activateCommand(
+  run: Run,
+  o: GlobalOptions,
+  code: string,
+  opts: { label?: string; user?: string },
+): Promise<void> {
+  const m = run.manager(o, true);
+  run.activating = normalizeLicenseCode(code);
+  const stop = spinner(run.io.stderr, `Activating ${run.activating}…`);
+  let s: LicenseStatus;
+  try {
+    s = await m.activate(code, {
+      ...(opts.label ? { label: opts.label } : {}),
+      ...(opts.user ? { user: opts.user } : {}),
     });
-  };
-  const api = (o: GlobalOptions) => {
-    const serverUrl = o.server ?? env.LICENSOR_SERVER_URL;
-    if (!serverUrl) usage('Pass --server <url> (the license server) or set LICENSOR_SERVER_URL');
-    return new ApiClient({ serverUrl, roots: rootsOf(o, env), now });
-  };
-  const reportStatus = (o: GlobalOptions, s: LicenseStatus, extra: [string, string | undefined][] = []) => {
-    if (o.json) json(s);
-    else out(statusReport(s, o.lang, now(), extra));
-    exitCode = exitCodeFor(s.code);
-  };
+  } finally {
+    stop();
+  }
+  run.activating = undefined;
+  run.reportStatus(o, s, [['Data folder', m.dataDir]]);
+}
 
+async function statusCommand(run: Run, o: GlobalOptions): Promise<void> {
+  const m = run.manager(o);
+  run.reportStatus(o, await m.verify(), [['Data folder', m.dataDir]]);
+}
+
+async function checkInCommand(run: Run, o: GlobalOptions): Promise<void> {
+  const m = run.manager(o);
+  const stop = spinner(run.io.stderr, 'Checking in…');
+  let r: CheckInResult;
+  try {
+    r = await m.checkIn();
+  } finally {
+    stop();
+  }
+  if (o.json) run.json(r);
+  else {
+    run.out(
+      statusReport(r.status, o.lang, run.now(), [
+        ['Check-in', r.online ? `server answered ${r.serverStatus}` : `failed: ${r.error?.message}`],
+      ]),
+    );
+  }
+  run.exitCode = r.online
+    ? exitCodeFor(r.status.code)
+    : r.status.valid
+      ? exitCodeFor(r.error?.code ?? 'INTERNAL')
+      : exitCodeFor(r.status.code);
+}
+
+async function deactivateCommand(run: Run, o: GlobalOptions): Promise<void> {
+  await run.manager(o).deactivate();
+  if (o.json) run.json({ released: true });
+  else run.out('Deactivated: the seat is free and the local license was removed.\n');
+}
+
+async function offlineRequestCommand(
+  run: Run,
+  o: GlobalOptions,
+  file: string,
+  opts: { code: string; label?: string },
+): Promise<void> {
+  const text = await run.manager(o).createOfflineRequest(opts.code, opts.label ? { label: opts.label } : {});
+  if (file === '-') {
+    run.out(text);
+    return;
+  }
+  writeFileSync(resolve(file), text, { mode: 0o600 });
+  if (o.json) run.json({ written: resolve(file) });
+  else {
+    run.out(
+      `Activation request written to ${resolve(file)}.\nSend it to your vendor; then import the License file you receive with:\n  licensor-client offline-import <license-file>\n`,
+    );
+  }
+}
+
+async function offlineImportCommand(run: Run, o: GlobalOptions, file: string): Promise<void> {
+  const m = run.manager(o);
+  run.reportStatus(o, await m.importLicenseFile(readText(file, 'License file')), [['Data folder', m.dataDir]]);
+}
+
+async function verifyCommand(run: Run, o: GlobalOptions, file: string): Promise<void> {
+  const verifier = new LicenseVerifier({ roots: rootsOf(o, run.env) });
+  const text = readText(file, 'License file');
+  const product = o.product ?? run.env.LICENSOR_PRODUCT_ID;
+  const check = (fp: MachineFingerprint) =>
+    evaluateLicense({
+      verifier,
+      license: text,
+      fingerprint: fp,
+      now: run.now(),
+      ...(product ? { productId: product } : {}),
+    }).status;
+  const first = await run.provider({ patient: false });
+  let status = check(first);
+  // As the manager does: a starved or cached reading is read again before saying "another machine".
+  if (status.code === 'FINGERPRINT_MISMATCH' && (first.timedOut.length > 0 || first.cached)) {
+    status = check(await run.provider({ patient: true }));
+  }
+  run.reportStatus(o, status);
+}
+
+async function devicesCommand(run: Run, o: GlobalOptions, code: string): Promise<void> {
+  const { data } = await run.api(o).request({
+    method: 'POST',
+    path: '/api/v1/seats/devices',
+    body: { code: normalizeLicenseCode(code) },
+    schema: devicesResponseSchema,
+  });
+  if (o.json) {
+    run.json(data);
+    return;
+  }
+  run.out(
+    table([
+      ['Seats', `${data.devices.length} of ${data.seats} in use`],
+      ['Transfers', `${data.transfers.used} of ${data.transfers.limit} in the last ${data.transfers.periodDays} days`],
+    ]),
+  );
+  if (data.devices.length > 0) {
+    const rows = data.devices.map((d) => [d.id, d.label ?? d.hostname ?? '-', d.platform ?? '-', d.lastSeenAt]);
+    const head = ['ID', 'NAME', 'PLATFORM', 'LAST SEEN'];
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    for (const r of [head, ...rows])
+      run.out(
+        `${r
+          .map((c, i) => c.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd()}\n`,
+      );
+    run.out("\nFree a lost machine's seat with: licensor-client release-device <code> <id>\n");
+  }
+}
+
+async function releaseDeviceCommand(run: Run, o: GlobalOptions, code: string, id: string): Promise<void> {
+  const { data } = await run.api(o).request({
+    method: 'POST',
+    path: `/api/v1/seats/devices/${encodeURIComponent(id)}/release`,
+    body: { code: normalizeLicenseCode(code) },
+    schema: z.object({ released: z.boolean() }),
+  });
+  if (o.json) run.json({ released: data.released });
+  else run.out(data.released ? `Seat of device ${id} freed.\n` : `Device ${id} held no seat (already free).\n`);
+}
+
+/** The command line: global options, then one command per function above. */
+function buildProgram(run: Run): Command {
+  const io = run.io;
   const program = new Command('licensor-client')
     .description('Activate, verify and inspect the license of an application on this machine')
     .option('--data-dir <dir>', 'license data folder (default: the per-user folder of --app)')
@@ -317,254 +526,109 @@ export async function main(
 
   program.hook('preAction', (_program, action) => {
     const o = globals(action);
-    asJson = Boolean(o.json);
-    lang = o.lang;
+    run.asJson = Boolean(o.json);
+    run.lang = o.lang;
   });
 
   program
     .command('fingerprint')
     .description("show this machine's fingerprint components (raw values masked) and its KooGallery form")
     .option('--raw', 'show raw component values unmasked')
-    .action(async (opts: { raw?: boolean }, cmd: Command) => {
-      const o = globals(cmd);
-      const fp = await fingerprint();
-      const product = o.product ?? env.LICENSOR_PRODUCT_ID;
-      const hashed = product ? hashedFingerprint(fp, product) : undefined;
-      if (o.json) {
-        json({ ...fp, ...(hashed ? { product, hashed } : {}) });
-        return;
-      }
-      const rows: [string, string | undefined][] = [];
-      for (const name of ['machineId', 'hardwareUuid', 'baseboardSerial', 'cpu', 'diskSerials', 'macs'] as const) {
-        const v = fp.components[name];
-        const values = v === undefined ? [] : Array.isArray(v) ? v : [v];
-        rows.push([
-          `  ${name}`,
-          values.length ? values.map((x) => (opts.raw ? x : mask(x))).join(', ') : '(not readable)',
-        ]);
-      }
-      out(
-        table([
-          [
-            'Components',
-            `${fp.usableComponents} of 6 readable${fp.sufficient ? '' : ' (fewer than two: matching is weak; the license policy decides)'}`,
-          ],
-          ...rows,
-          ['KooGallery', fp.koogallery],
-          ['Virtual', fp.virtual.detected ? `yes (${fp.virtual.signals.join(', ')})` : 'no signal'],
-          [
-            'Hashed for',
-            hashed ? `${product}: ${Object.keys(hashed).length} components (what activation sends)` : undefined,
-          ],
-          ['Collected in', `${fp.durationMs} ms`],
-        ]),
-      );
-    });
+    .action((opts: { raw?: boolean }, cmd: Command) => fingerprintCommand(run, globals(cmd), opts));
 
   program
     .command('activate <code>')
     .description('activate this machine online with a license code (needs --server, --product, --root)')
     .option('--label <text>', 'a name for this device, shown when seats are full')
     .option('--user <name>', 'named-user licensing: the user this seat is for')
-    .action(async (code: string, opts: { label?: string; user?: string }, cmd: Command) => {
-      const o = globals(cmd);
-      const m = manager(o, true);
-      activating = normalizeLicenseCode(code);
-      const stop = spinner(io.stderr, `Activating ${activating}…`);
-      let s: LicenseStatus;
-      try {
-        s = await m.activate(code, {
-          ...(opts.label ? { label: opts.label } : {}),
-          ...(opts.user ? { user: opts.user } : {}),
-        });
-      } finally {
-        stop();
-      }
-      activating = undefined;
-      reportStatus(o, s, [['Data folder', m.dataDir]]);
-    });
+    .action((code: string, opts: { label?: string; user?: string }, cmd: Command) =>
+      activateCommand(run, globals(cmd), code, opts),
+    );
 
   program
     .command('status')
     .description('verify the stored license offline')
-    .action(async (_opts: unknown, cmd: Command) => {
-      const o = globals(cmd);
-      const m = manager(o);
-      reportStatus(o, await m.verify(), [['Data folder', m.dataDir]]);
-    });
+    .action((_opts: unknown, cmd: Command) => statusCommand(run, globals(cmd)));
 
   program
     .command('check-in')
     .description('report to the license server and apply its answer')
-    .action(async (_opts: unknown, cmd: Command) => {
-      const o = globals(cmd);
-      const m = manager(o);
-      const stop = spinner(io.stderr, 'Checking in…');
-      let r: CheckInResult;
-      try {
-        r = await m.checkIn();
-      } finally {
-        stop();
-      }
-      if (o.json) json(r);
-      else {
-        out(
-          statusReport(r.status, o.lang, now(), [
-            ['Check-in', r.online ? `server answered ${r.serverStatus}` : `failed: ${r.error?.message}`],
-          ]),
-        );
-      }
-      exitCode = r.online
-        ? exitCodeFor(r.status.code)
-        : r.status.valid
-          ? exitCodeFor(r.error?.code ?? 'INTERNAL')
-          : exitCodeFor(r.status.code);
-    });
+    .action((_opts: unknown, cmd: Command) => checkInCommand(run, globals(cmd)));
 
   program
     .command('deactivate')
     .description("free this machine's seat on the server and forget the local license")
-    .action(async (_opts: unknown, cmd: Command) => {
-      const o = globals(cmd);
-      await manager(o).deactivate();
-      if (o.json) json({ released: true });
-      else out('Deactivated: the seat is free and the local license was removed.\n');
-    });
+    .action((_opts: unknown, cmd: Command) => deactivateCommand(run, globals(cmd)));
 
   program
     .command('offline-request <file>')
     .description('write an activation request for a machine without network access ("-" for stdout)')
     .requiredOption('--code <code>', 'the license code to activate')
     .option('--label <text>', 'a name for this device')
-    .action(async (file: string, opts: { code: string; label?: string }, cmd: Command) => {
-      const o = globals(cmd);
-      const text = await manager(o).createOfflineRequest(opts.code, opts.label ? { label: opts.label } : {});
-      if (file === '-') {
-        out(text);
-        return;
-      }
-      writeFileSync(resolve(file), text, { mode: 0o600 });
-      if (o.json) json({ written: resolve(file) });
-      else {
-        out(
-          `Activation request written to ${resolve(file)}.\nSend it to your vendor; then import the License file you receive with:\n  licensor-client offline-import <license-file>\n`,
-        );
-      }
-    });
+    .action((file: string, opts: { code: string; label?: string }, cmd: Command) =>
+      offlineRequestCommand(run, globals(cmd), file, opts),
+    );
 
   program
     .command('offline-import <file>')
     .description('verify a License file against this machine and store it')
-    .action(async (file: string, _opts: unknown, cmd: Command) => {
-      const o = globals(cmd);
-      const m = manager(o);
-      reportStatus(o, await m.importLicenseFile(readText(file, 'License file')), [['Data folder', m.dataDir]]);
-    });
+    .action((file: string, _opts: unknown, cmd: Command) => offlineImportCommand(run, globals(cmd), file));
 
   program
     .command('verify <license-file>')
     .description('check a License file against this machine offline, without storing it (needs --root)')
-    .action(async (file: string, _opts: unknown, cmd: Command) => {
-      const o = globals(cmd);
-      const verifier = new LicenseVerifier({ roots: rootsOf(o, env) });
-      const text = readText(file, 'License file');
-      const product = o.product ?? env.LICENSOR_PRODUCT_ID;
-      const check = (fp: MachineFingerprint) =>
-        evaluateLicense({
-          verifier,
-          license: text,
-          fingerprint: fp,
-          now: now(),
-          ...(product ? { productId: product } : {}),
-        }).status;
-      const first = await provider({ patient: false });
-      let status = check(first);
-      // As the manager does: a starved or cached reading is read again before saying "another machine".
-      if (status.code === 'FINGERPRINT_MISMATCH' && (first.timedOut.length > 0 || first.cached)) {
-        status = check(await provider({ patient: true }));
-      }
-      reportStatus(o, status);
-    });
+    .action((file: string, _opts: unknown, cmd: Command) => verifyCommand(run, globals(cmd), file));
 
   program
     .command('devices <code>')
     .description('list the devices holding seats of a license code (needs --server, --root)')
-    .action(async (code: string, _opts: unknown, cmd: Command) => {
-      const o = globals(cmd);
-      const { data } = await api(o).request({
-        method: 'POST',
-        path: '/api/v1/seats/devices',
-        body: { code: normalizeLicenseCode(code) },
-        schema: devicesResponseSchema,
-      });
-      if (o.json) {
-        json(data);
-        return;
-      }
-      out(
-        table([
-          ['Seats', `${data.devices.length} of ${data.seats} in use`],
-          [
-            'Transfers',
-            `${data.transfers.used} of ${data.transfers.limit} in the last ${data.transfers.periodDays} days`,
-          ],
-        ]),
-      );
-      if (data.devices.length > 0) {
-        const rows = data.devices.map((d) => [d.id, d.label ?? d.hostname ?? '-', d.platform ?? '-', d.lastSeenAt]);
-        const head = ['ID', 'NAME', 'PLATFORM', 'LAST SEEN'];
-        const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-        for (const r of [head, ...rows])
-          out(
-            `${r
-              .map((c, i) => c.padEnd(widths[i]!))
-              .join('  ')
-              .trimEnd()}\n`,
-          );
-        out("\nFree a lost machine's seat with: licensor-client release-device <code> <id>\n");
-      }
-    });
+    .action((code: string, _opts: unknown, cmd: Command) => devicesCommand(run, globals(cmd), code));
 
   program
     .command('release-device <code> <id>')
     .description("free another device's seat of a license code (needs --server, --root)")
-    .action(async (code: string, id: string, _opts: unknown, cmd: Command) => {
-      const o = globals(cmd);
-      const { data } = await api(o).request({
-        method: 'POST',
-        path: `/api/v1/seats/devices/${encodeURIComponent(id)}/release`,
-        body: { code: normalizeLicenseCode(code) },
-        schema: z.object({ released: z.boolean() }),
-      });
-      if (o.json) json({ released: data.released });
-      else out(data.released ? `Seat of device ${id} freed.\n` : `Device ${id} held no seat (already free).\n`);
-    });
+    .action((code: string, id: string, _opts: unknown, cmd: Command) =>
+      releaseDeviceCommand(run, globals(cmd), code, id),
+    );
+  return program;
+}
 
+/** Reports a failed command on stderr (or as JSON) and picks its exit code. */
+function reportFailure(run: Run, err: unknown): number {
+  const { io, asJson, activating, lang } = run;
+  const e = toLicensorError(err, 'Unexpected failure');
+  if (asJson) run.json({ error: e.toJSON() });
+  else if (activating !== undefined && e.code !== 'INVALID_INPUT' && e.code !== 'INTERNAL') {
+    io.stderr.write(activationFailureReport(e, activating, lang));
+  } else {
+    const hint = statusText(e.code, lang).action;
+    io.stderr.write(`Error [${e.code}]: ${e.message}\n`);
+    const devices = (e.detail?.devices ?? []) as { id?: string; label?: string | null; hostname?: string | null }[];
+    if (e.code === 'TOO_MANY_DEVICES' && Array.isArray(devices) && devices.length > 0) {
+      io.stderr.write('Devices holding the seats:\n');
+      for (const d of devices) io.stderr.write(`  ${d.id ?? '?'}  ${d.label ?? d.hostname ?? ''}\n`);
+      io.stderr.write('Free one with: licensor-client release-device <code> <id>\n');
+    } else if (hint && !e.message.includes(hint)) {
+      io.stderr.write(`${hint}\n`);
+    }
+    if (e.code === 'INTERNAL' && e.cause) io.stderr.write(`${String((e.cause as Error)?.stack ?? e.cause)}\n`);
+  }
+  return exitCodeFor(e.code);
+}
+
+export async function main(
+  argv: string[],
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env },
+): Promise<number> {
+  const run = createRun(argv, io);
   try {
-    await program.parseAsync(argv);
-    return exitCode;
+    await buildProgram(run).parseAsync(argv);
+    return run.exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version exit 0; everything else commander reports is a usage error (already printed).
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    const e = toLicensorError(err, 'Unexpected failure');
-    if (asJson) json({ error: e.toJSON() });
-    else if (activating !== undefined && e.code !== 'INVALID_INPUT' && e.code !== 'INTERNAL') {
-      io.stderr.write(activationFailureReport(e, activating, lang));
-    } else {
-      const hint = statusText(e.code, lang).action;
-      io.stderr.write(`Error [${e.code}]: ${e.message}\n`);
-      const devices = (e.detail?.devices ?? []) as { id?: string; label?: string | null; hostname?: string | null }[];
-      if (e.code === 'TOO_MANY_DEVICES' && Array.isArray(devices) && devices.length > 0) {
-        io.stderr.write('Devices holding the seats:\n');
-        for (const d of devices) io.stderr.write(`  ${d.id ?? '?'}  ${d.label ?? d.hostname ?? ''}\n`);
-        io.stderr.write('Free one with: licensor-client release-device <code> <id>\n');
-      } else if (hint && !e.message.includes(hint)) {
-        io.stderr.write(`${hint}\n`);
-      }
-      if (e.code === 'INTERNAL' && e.cause) io.stderr.write(`${String((e.cause as Error)?.stack ?? e.cause)}\n`);
-    }
-    return exitCodeFor(e.code);
+    return reportFailure(run, err);
   }
 }

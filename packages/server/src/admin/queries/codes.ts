@@ -1,0 +1,34 @@
+import type { Db, Row } from '../../db/database';
+import { add, type Dataset, paginate } from '../pagination';
+import { type EntitlementFilter, entitlementWhere } from './entitlements';
+import { columns } from './shared';
+
+export function codeRowView(row: Row) {
+  const c = columns('license code', row);
+  return {
+    code: c.string('code'),
+    entitlementId: c.string('id'),
+    family: c.string('family'),
+    status: c.string('status'),
+    productId: c.stringOrNull('product_id'),
+    seats: c.number('seats'),
+    expiresAt: c.stringOrNull('expires_at'),
+    lastUsedDay: c.stringOrNull('last_used_day'),
+    test: c.flag('test'),
+    createdAt: c.string('created_at'),
+    updatedAt: c.string('updated_at'),
+  };
+}
+
+const codes: Dataset<ReturnType<typeof codeRowView>> = {
+  from: 'entitlements',
+  select: '*, rowid AS rowid, (SELECT MAX(day) FROM code_usage u WHERE u.code = entitlements.code) AS last_used_day',
+  sort: ['rowid'],
+  map: codeRowView,
+};
+
+export function listCodes(db: Db, f: EntitlementFilter) {
+  const w = entitlementWhere(f);
+  add(w, 'code IS NOT NULL');
+  return paginate(db, codes, w, f);
+}

@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import type { Db } from '../../db/database';
+import { add, count, where } from '../pagination';
+import { FAILED_SQL } from './messages';
+import { bool } from './shared';
+
+export const summaryFilterSchema = z.object({ includeTest: bool.default(false) }).strict();
+
+/** Counts for a dashboard: test data excluded unless asked for. */
+export function summary(db: Db, opts: { includeTest: boolean; now: Date }) {
+  const testClause = opts.includeTest ? '' : 'WHERE test = 0';
+  // One sequential scan for both breakdowns (through the status index it would be a random read per row).
+  const groups = db.all<{ status: string; family: string; n: number }>(
+    `SELECT status, family, COUNT(*) AS n FROM entitlements NOT INDEXED ${testClause} GROUP BY status, family`,
+  );
+  const tally = (key: 'status' | 'family') => {
+    const out: Record<string, number> = {};
+    for (const g of groups) out[g[key]] = (out[g[key]] ?? 0) + g.n;
+    return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
+  };
+  const since = new Date(opts.now.getTime() - 86_400_000).toISOString();
+  const msgWhere = where();
+  if (!opts.includeTest) add(msgWhere, 'test = 0');
+  add(msgWhere, 'created_at >= ?', since);
+  const messagesLastDay = count(db, { from: 'marketplace_messages' }, msgWhere);
+  add(msgWhere, FAILED_SQL);
+  const failedMessagesLastDay = count(db, { from: 'marketplace_messages' }, msgWhere);
+  return {
+    entitlements: {
+      total: groups.reduce((sum, g) => sum + g.n, 0),
+      byStatus: tally('status'),
+      byFamily: tally('family'),
+    },
+    messagesLastDay,
+    failedMessagesLastDay,
+  };
+}
