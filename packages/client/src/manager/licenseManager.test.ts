@@ -1,6 +1,6 @@
+import { machine, PRODUCT, pki, tempDir } from '@licensor/testkit/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as client from '../index';
-import { machine, PRODUCT, pki, tempDir } from '../test-support';
 
 /** The split into workflow modules is internal: the documented surface (README.md) is all an app can reach. */
 describe('LicenseManager public surface', () => {

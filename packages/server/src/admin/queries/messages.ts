@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Db, Row } from '../../db/database';
+import { SUCCESS_CODES } from '../../koogallery/resultCodes';
 import { add, chunks, type Dataset, paginate, type Where, where } from '../pagination';
 import { bool, columns, common, exportOptions, instant, text } from './shared';
 
@@ -20,9 +21,8 @@ export const messageExportSchema = messageFilterSchema
   .omit({ limit: true, page: true, cursor: true })
   .extend(exportOptions);
 
-/** Result codes that mean the call did what it was asked (production interface and open APIs). */
-export const SUCCESS_RESULT_CODES = ['000000', '000004', '92020000', 'CBC.0000', 'MKT.0000'] as const;
-export const FAILED_SQL = `(error IS NOT NULL OR http_status >= 400 OR (result_code IS NOT NULL AND result_code != '' AND result_code NOT IN (${SUCCESS_RESULT_CODES.map(
+// A message failed unless its result code is one of the success codes (production interface and open APIs).
+export const FAILED_SQL = `(error IS NOT NULL OR http_status >= 400 OR (result_code IS NOT NULL AND result_code != '' AND result_code NOT IN (${SUCCESS_CODES.map(
   (c) => `'${c}'`,
 ).join(', ')})))`;
 

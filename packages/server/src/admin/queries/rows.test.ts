@@ -1,8 +1,8 @@
 import { LicensorError } from '@licensor/shared';
+import { seedEntitlement } from '@licensor/testkit/licensing';
+import { createTestApp, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { seedEntitlement } from '../../licensing/testkit';
-import { createTestApp, type TestApp } from '../../testing';
 import { entitlementView, messageView } from '.';
 
 let t: TestApp;
