@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultCodeCacheDir, loadCachedBundle } from './codeCache';
+import { collectFingerprint } from './fingerprint';
 import { pki } from './test-support';
 
 const work = mkdtempSync(join(tmpdir(), 'licensor-code-cache-'));
@@ -188,4 +189,19 @@ describe('the licensor-client bin', () => {
       expect(JSON.parse(cold.stdout).code).toBe('NO_LICENSE');
     },
   );
+
+  it('reads the real hardware through the bundle (systeminformation, its one external, loads on demand)', async () => {
+    const home = join(work, `xdg-${counter++}`);
+    mkdirSync(home, { mode: 0o700 });
+    const res = spawnSync(process.execPath, [bin, '--json', 'fingerprint'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, XDG_CACHE_HOME: home, XDG_RUNTIME_DIR: home },
+    });
+    expect(res.status, res.stderr).toBe(0);
+    const fromBin = JSON.parse(res.stdout) as { components: Record<string, unknown> };
+    const inProcess = await collectFingerprint();
+    expect(Object.keys(fromBin.components).sort()).toEqual(Object.keys(inProcess.components).sort());
+    expect(Object.keys(fromBin.components).length).toBeGreaterThan(0);
+  });
 });

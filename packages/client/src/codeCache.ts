@@ -29,7 +29,7 @@ import {
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join, parse } from 'node:path';
-import { Script, constants as vmConstants } from 'node:vm';
+import { Script } from 'node:vm';
 
 /** What happened to the cache on this load (for tests and the cold-start benchmark). */
 export type CodeCacheOutcome =
@@ -139,8 +139,8 @@ function writeCache(file: string, data: Buffer): void {
 }
 
 /**
- * Runs an ASCII-only CommonJS bundle and returns its exports; a dynamic import() in it goes through Node's
- * loader, relative to the bundle. The cache is keyed by the bundle's content, the Node version and the architecture; a missing or
+ * Runs an ASCII-only CommonJS bundle (no import(): vm.Script code has no module loader; its require()
+ * resolves from the bundle's folder) and returns its exports. The cache is keyed by the bundle's content, the Node version and the architecture; a missing or
  * rejected cache is written when the process exits, so it also holds the functions this run compiled.
  */
 export function loadCachedBundle(bundlePath: string, opts: { cacheDir?: string } = {}): LoadedBundle {
@@ -160,8 +160,6 @@ export function loadCachedBundle(bundlePath: string, opts: { cacheDir?: string }
   const script = new Script(wrapper, {
     filename: bundlePath,
     cachedData,
-    // Its one external (systeminformation, loaded lazily) is resolved from the bundle's folder as usual.
-    importModuleDynamically: vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   const cache: CodeCacheOutcome = !dir
     ? 'unsafe'
