@@ -15,6 +15,10 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     // The client's default anti-rollback anchors live in $XDG_STATE_HOME (Linux): keep tests out of the real home.
-    env: { XDG_STATE_HOME: join(tmpdir(), 'licensor-test-state') },
+    // Likewise the CLI's code cache ($XDG_CACHE_HOME/licensor/code-cache, see packages/client/src/codeCache.ts).
+    env: {
+      XDG_STATE_HOME: join(tmpdir(), 'licensor-test-state'),
+      XDG_CACHE_HOME: join(tmpdir(), 'licensor-test-cache'),
+    },
   },
 });

@@ -21,7 +21,7 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** Public entry points per package (mirrors each package.json's "exports" and "bin"), dependencies first. */
 export const PACKAGES = {
   shared: { entries: ['index.ts', 'licenseCode.ts'], deps: [] },
-  client: { entries: ['index.ts', 'messages.ts', 'cli.ts'], deps: ['shared'] },
+  client: { entries: ['index.ts', 'messages.ts', 'cli.ts', 'codeCache.ts'], deps: ['shared'] },
   simulator: { entries: ['index.ts'], deps: ['shared'] },
   server: { entries: ['index.ts', 'main.ts', 'cli/index.ts'], deps: ['shared', 'simulator'] },
 };
@@ -84,6 +84,60 @@ async function withLock(fn) {
   }
 }
 
+/**
+ * dist/cli.bundle.cjs: the `licensor-client` bin as one minified CommonJS file with every dependency, which
+ * the bin loads through a V8 code cache (src/codeCache.ts): one file to read and no module resolution, for a
+ * cold start near a bare `node` (see the client README, "Cold start"). It also exports
+ * fingerprintFromReadings, so the cold-start benchmark injects readings into the very same copy of the code.
+ * systeminformation (≈320 kB, loaded only when the real hardware is read) stays outside, required on first
+ * use. zod's `z.locales` namespace would pull in every language (≈260 kB): nothing
+ * here uses it, and the English messages zod configures itself with are kept. esbuild writes ASCII only
+ * (non-ASCII characters escaped), so the loader reads the file as latin1, the cheapest string V8 builds.
+ */
+async function buildCliBundle(build) {
+  const zodLocales = /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/;
+  const result = await build({
+    absWorkingDir: pkgDir('client'),
+    stdin: {
+      contents:
+        "export { main } from './src/cli.ts';\nexport { fingerprintFromReadings } from './src/fingerprint.ts';\n",
+      resolveDir: pkgDir('client'),
+      loader: 'ts',
+      sourcefile: 'cli-bundle-entry.ts',
+    },
+    outfile: 'dist/cli.bundle.cjs',
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    conditions: ['source'],
+    minify: true,
+    charset: 'ascii',
+    external: ['systeminformation'],
+    // vm.Script code has no module loader: esbuild turns the import() of the external into a require().
+    supported: { 'dynamic-import': false },
+    legalComments: 'none',
+    logLevel: 'warning',
+    write: false,
+    plugins: [
+      {
+        name: 'zod-english-only',
+        setup(b) {
+          b.onLoad({ filter: zodLocales }, (args) => ({
+            contents: "export { default as en } from './en.js';",
+            resolveDir: dirname(args.path),
+          }));
+        },
+      },
+    ],
+  });
+  const [out] = result.outputFiles;
+  // vm.Script has no module loader: an import() left in the bundle would fail at run time, not here.
+  if (/\bimport\(/.test(out.text)) throw new Error('dist/cli.bundle.cjs still contains a dynamic import()');
+  if (/[^ -~\t\n\r]/.test(out.text)) throw new Error('dist/cli.bundle.cjs is not ASCII (the loader reads latin1)');
+  writeFileSync(out.path, out.contents);
+}
+
 async function buildJs(name) {
   const { build, stop } = await import('esbuild');
   const started = Date.now();
@@ -104,6 +158,7 @@ async function buildJs(name) {
     sourcemap: 'linked',
     logLevel: 'warning',
   });
+  if (name === 'client') await buildCliBundle(build);
   await stop(); // esbuild's service process would otherwise live as long as the server started after the build
   // Stamped with the time the build started: a source saved during the build counts as newer.
   writeFileSync(join(dist, STAMP), 'js\n');

@@ -109,6 +109,8 @@ describe('the build (scripts/build.mjs)', () => {
       mkdirSync(join(dir, 'packages', pkg), { recursive: true });
       cpSync(join(ROOT, 'packages', pkg, 'src'), join(dir, 'packages', pkg, 'src'), { recursive: true });
       cpSync(join(ROOT, 'packages', pkg, 'package.json'), join(dir, 'packages', pkg, 'package.json'));
+      // The client's CLI bundle (dist/cli.bundle.cjs) includes its dependencies: they must resolve.
+      symlinkSync(join(ROOT, 'packages', pkg, 'node_modules'), join(dir, 'packages', pkg, 'node_modules'), 'dir');
     }
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
     return dir;

@@ -1,13 +1,23 @@
-// Child process of cold-start.ts: `licensor-client status` as the bin runs it (argv[2]: the CLI module —
-// the built dist/cli.js, or src/cli.ts under tsx), with the fingerprint readings injected as the client
-// bench does, so the figure is the start-up and verification cost, not this host's hardware probes.
+// Child process of cold-start.ts: `licensor-client status` as the bin runs it (argv[2]: the CLI — the built
+// dist/cli.bundle.cjs loaded through the code cache exactly as bin/licensor-client.mjs does, the split ESM
+// build dist/cli.js, or src/cli.ts under tsx), with the fingerprint readings injected as the client bench
+// does, so the figure is the start-up and verification cost, not this host's hardware probes.
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 const [, , cliPath, configPath] = process.argv;
 const config = JSON.parse(readFileSync(configPath, 'utf8'));
-const cli = await import(pathToFileURL(cliPath).href);
-const { fingerprintFromReadings } = await import(pathToFileURL(config.libPath).href);
+let cli;
+if (cliPath.endsWith('.cjs')) {
+  const { loadCachedBundle } = await import(new URL('../dist/codeCache.js', import.meta.url).href);
+  cli = loadCachedBundle(cliPath, { cacheDir: config.cacheDir }).exports;
+} else {
+  cli = await import(pathToFileURL(cliPath).href);
+}
+// The bundle exports its own fingerprintFromReadings (one copy of the code); the other variants take the library's.
+const { fingerprintFromReadings } = cli.fingerprintFromReadings
+  ? cli
+  : await import(pathToFileURL(config.libPath).href);
 process.exitCode = await cli.main(
   [
     process.execPath,

@@ -3,9 +3,17 @@
  * build certificates, and forge's `pki` cannot hold Ed25519 keys, so certificates are assembled with
  * `forge.asn1`. Nothing here verifies a signature: that is node:crypto's job (see chain.ts).
  */
-import forge from 'node-forge';
+import type forge from 'node-forge';
+// forge's ASN.1 module and its util only: the 'node-forge' index also loads every cipher, RSA and TLS, which
+// nothing here uses (≈300 kB and ≈15 ms of every `licensor-client` start). The lib/ files have no types of
+// their own: they are the very objects @types/node-forge describes as forge.asn1 and forge.util.
+// @ts-expect-error untyped subpath, typed below
+import asn1Module from 'node-forge/lib/asn1.js';
+// @ts-expect-error untyped subpath, typed below
+import utilModule from 'node-forge/lib/util.js';
 
-const { asn1 } = forge;
+const asn1 = asn1Module as typeof forge.asn1;
+const forgeUtil = utilModule as typeof forge.util;
 type Asn1 = forge.asn1.Asn1;
 
 export const OID = {
@@ -53,7 +61,7 @@ export function namedBits(bits: number[]): Asn1 {
 }
 
 export function name(commonName: string): Asn1 {
-  const cn = asn1.create(U, T.UTF8, false, forge.util.encodeUtf8(commonName));
+  const cn = asn1.create(U, T.UTF8, false, forgeUtil.encodeUtf8(commonName));
   return seq([asn1.create(U, T.SET, true, [seq([oid(OID.commonName), cn])])]);
 }
 
