@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerKitCommands } from '../kit/cli';
+import { registerOperatorAccountCommands } from '../operators/cli';
 import { registerSimulateCommand } from '../simulator/command';
 import { registerDataCommands } from './commands/data';
 import { registerOperatorCommands } from './commands/operator';
@@ -77,6 +78,7 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
   registerDataCommands(program, run);
   registerOperatorCommands(program, run);
   registerKitCommands(program, run);
+  registerOperatorAccountCommands(program, run);
   registerSimulateCommand(program, io);
 
   try {
