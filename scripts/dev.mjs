@@ -101,6 +101,7 @@ if (task === 'install') {
     'tsconfig.check.json', // packages/shared, server, client, test and bench in one program: each file once
     'packages/client/electron/tsconfig.browser.json',
     'packages/client/electron/tsconfig.e2e.json',
+    'packages/console/tsconfig.json', // the merchant console (browser code, Preact)
   ]) {
     step(`Type check ${project}`, bin('tsc'), ['-p', project, '--noEmit']);
   }
