@@ -108,6 +108,11 @@ if (task === 'install') {
   step('Lint and format check (biome)', bin('biome'), ['ci', '.']);
   step('Unit and end-to-end tests (vitest)', bin('vitest'), ['run', ...rest]);
   console.log('\n✔ All checks passed');
+} else if (task === 'screenshots' && rest[0]) {
+  // Regenerates docs/screenshots/ from the named end-to-end test files (not part of every `npm test`).
+  ensureInstalled();
+  installEnv.LICENSOR_SCREENSHOTS = '1';
+  step('Screenshots (vitest with LICENSOR_SCREENSHOTS=1)', bin('vitest'), ['run', ...rest]);
 } else {
   console.error('usage: node scripts/dev.mjs install | build | start | test [vitest args] | run <file.ts> [args]');
   process.exit(2);
