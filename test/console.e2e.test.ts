@@ -14,8 +14,10 @@ import { fileURLToPath } from 'node:url';
 import { type RunningServer, startServer, testConfig } from '@licensor/server';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatCompactTime } from '../packages/server/src/koogallery/time';
 import { activationBody, newDevice, seedEntitlement } from '../packages/server/src/licensing/testkit';
 import { addOperator } from '../packages/server/src/operators/store';
+import { signedGetUrl } from '../packages/server/src/testing';
 // @ts-expect-error scripts/build.mjs is plain JavaScript without declarations
 import { ensureBuilt } from '../scripts/build.mjs';
 
@@ -72,6 +74,26 @@ async function seed() {
     expect(res.ok, await res.clone().text()).toBe(true);
     deviceIds.push(((await res.json()) as { activationId: string }).activationId);
   }
+  // Marketplace orders through the real production interface (family A, signed like KooGallery signs them),
+  // and one call with a wrong key: the messages page and the overview show real traffic.
+  for (const [i, productId] of ['OFFI0001', 'CADX0002', 'DBAS0003'].entries()) {
+    const res = await fetch(
+      `${running.url}${signedGetUrl({
+        activity: 'getLicense',
+        businessId: `biz-console-${i}`,
+        customerId: `customer-${100 + i}`,
+        orderId: `CS26120100${i}`,
+        productId,
+        expireTime: formatCompactTime(new Date(Date.now() + 365 * 86_400_000)),
+        periodType: 'year',
+        periodNumber: '1',
+        amount: String(i + 2),
+      })}`,
+    );
+    expect(((await res.json()) as { resultCode: string }).resultCode).toBe('000000');
+  }
+  await fetch(`${running.url}${signedGetUrl({ activity: 'getLicense', orderId: 'CS261201999' }, 'WRONG-KEY')}`);
+  running.licensor.ctx.messages.flush();
   // A marketplace notification that gave up: what "retry" is for.
   const at = new Date().toISOString();
   failedOutboxId = Number(
