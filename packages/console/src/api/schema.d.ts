@@ -588,7 +588,7 @@ export interface operations {
         cursor?: components['parameters']['cursor'];
         page?: components['parameters']['page'];
         includeTest?: components['parameters']['includeTest'];
-        /** @description code */
+        /** @description code, order, customer, SKU or id (part of it) */
         q?: string;
         /** @description comma-separated statuses */
         status?: string;
@@ -1056,11 +1056,9 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Signed in */
+      /** @description Signed in; sets the session cookie licensor_session (HttpOnly; SameSite=Strict; Secure and named __Host-licensor_session under TLS) */
       200: {
         headers: {
-          /** @description licensor_session (HttpOnly; SameSite=Strict; Secure and __Host- under TLS) */
-          'Set-Cookie'?: string;
           [name: string]: unknown;
         };
         content: {
