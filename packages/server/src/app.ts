@@ -4,6 +4,7 @@ import { adminAuth, adminAuthLimiter } from './admin/auth';
 import { codesRouter } from './admin/codes';
 import { adminRouter } from './admin/router';
 import type { Config } from './config';
+import { readinessRouter } from './console/readiness';
 import { CONSOLE_PATH, consoleRouter } from './console/serve';
 import type { Db } from './db/database';
 import { cors } from './http/cors';
@@ -112,6 +113,7 @@ export function createApp(deps: AppDeps): LicensorApp {
   admin.use(adminRouter(ctx));
   admin.use(kitAdminRouter(ctx));
   admin.use(operatorsAdminRouter(db));
+  admin.use(readinessRouter(ctx));
   app.use('/api/admin/v1', admin);
 
   // The merchant console: its session door and the built page (packages/console).
