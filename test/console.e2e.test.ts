@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatCompactTime } from '../packages/server/src/koogallery/time';
 import { activationBody, newDevice, seedEntitlement } from '../packages/server/src/licensing/testkit';
 import { addOperator } from '../packages/server/src/operators/store';
-import { signedGetUrl } from '../packages/server/src/testing';
+import { freePort, signedGetUrl } from '../packages/server/src/testing';
 // @ts-expect-error scripts/build.mjs is plain JavaScript without declarations
 import { ensureBuilt } from '../scripts/build.mjs';
 
@@ -141,8 +141,16 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
   beforeAll(async () => {
     await ensureBuilt(['console']);
     dir = mkdtempSync(join(tmpdir(), 'licensor-console-e2e-'));
+    // LICENSOR_PUBLIC_URL is the server's own address: go-live readiness dials it as KooGallery would.
+    const port = await freePort();
     running = await startServer(
-      testConfig({ dataDir: join(dir, 'server'), port: 0, host: '127.0.0.1', apiRateLimit: 10_000 }),
+      testConfig({
+        dataDir: join(dir, 'server'),
+        port,
+        host: '127.0.0.1',
+        publicUrl: `http://127.0.0.1:${port}`,
+        apiRateLimit: 10_000,
+      }),
     );
     await seed();
     const { chromium } = await import('playwright-core');
@@ -292,6 +300,25 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     // The time shows local (Asia/Shanghai here) with UTC on hover.
     const title = await page.locator('time').first().getAttribute('title');
     expect(title).toMatch(/UTC$/);
+    await context.close();
+  });
+
+  it("an operator runs the family A dial tests against the server's own production address", async () => {
+    const { context, page } = await newPage();
+    await signIn(page, 'olga');
+    await page.getByRole('link', { name: 'Go-live readiness' }).click();
+    await page.getByTestId('keys').waitFor();
+    expect(await page.getByTestId('keys').textContent()).toContain('familyAconfigured');
+    // The seeded family-A orders were answered successfully: the interface's last success is shown.
+    expect(
+      await page.getByTestId('last-success').locator('tbody tr').first().locator('time').first().getAttribute('title'),
+    ).toMatch(/UTC$/);
+    const family = page.getByTestId('dial-A');
+    await family.getByRole('button', { name: 'Run' }).click();
+    await family.locator('.status-done').waitFor({ timeout: 20_000 });
+    expect(await family.locator('tbody tr').count()).toBeGreaterThan(1);
+    expect(await family.textContent()).not.toContain('fails');
+    await shot(page, 'readiness');
     await context.close();
   });
 

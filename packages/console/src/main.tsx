@@ -2,7 +2,18 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, currentSession, login, logout, type Session, setCsrfToken } from './api/client';
 import { currentLang, type Key, setLang, t } from './i18n';
-import { Audit, Devices, LicensePage, Licenses, Messages, Operators, Orders, Overview, Tokens } from './pages';
+import {
+  Audit,
+  Devices,
+  LicensePage,
+  Licenses,
+  Messages,
+  Operators,
+  Orders,
+  Overview,
+  Readiness,
+  Tokens,
+} from './pages';
 import { BASE, Link, navigate, onNavigate } from './ui';
 
 const NAV: { path: string; key: Key; adminOnly?: boolean }[] = [
@@ -12,6 +23,7 @@ const NAV: { path: string; key: Key; adminOnly?: boolean }[] = [
   { path: '/orders', key: 'orders' },
   { path: '/messages', key: 'messages' },
   { path: '/audit', key: 'audit' },
+  { path: '/readiness', key: 'readiness' },
   { path: '/tokens', key: 'tokens', adminOnly: true },
   { path: '/operators', key: 'operators', adminOnly: true },
 ];
@@ -31,6 +43,8 @@ function Page() {
       return <Messages />;
     case '/audit':
       return <Audit />;
+    case '/readiness':
+      return <Readiness />;
     case '/tokens':
       return <Tokens />;
     case '/operators':

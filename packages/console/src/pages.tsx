@@ -1,3 +1,4 @@
+import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { admin, type Schemas, unwrap } from './api/client';
 import { t } from './i18n';
@@ -624,6 +625,125 @@ export function Operators() {
             },
           ]}
         />
+      ) : null}
+    </section>
+  );
+}
+
+// ------------------------------------------------------------------------------------ go-live readiness
+
+type DialReport = Awaited<ReturnType<typeof runDial>>;
+async function runDial(family: 'A' | 'B' | 'C' | 'notify') {
+  return unwrap(await admin.POST('/readiness/dial-test', { body: { family }, params: { header: {} } }));
+}
+
+const INTERFACES: { key: string; label: string }[] = [
+  { key: 'familyA', label: 'A · getLicense / refreshLicense / releaseLicense (Key)' },
+  { key: 'basic', label: 'B/C · 基础接口 basic' },
+  { key: 'licenseCode', label: 'B · License授权码 license-code' },
+  { key: 'generic', label: '通用接口 generic (orderNotify)' },
+  { key: 'kit', label: '联营SaaS同步 Kit' },
+];
+
+function DialFamily(props: { family: 'A' | 'B' | 'C' | 'notify'; enabled: boolean }) {
+  const [report, setReport] = useState<DialReport | undefined>();
+  const [error, setError] = useState<string | undefined>();
+  const [busy, setBusy] = useState(false);
+  return (
+    <div class="card dial" data-testid={`dial-${props.family}`}>
+      <h2>
+        {props.family === 'notify' ? 'orderNotify' : `Family ${props.family}`}{' '}
+        {report ? (
+          <span class={`status ${report.ok ? 'status-done' : 'status-failed'}`}>
+            {report.ok ? t('passed') : t('fails')}
+          </span>
+        ) : null}
+      </h2>
+      <button
+        type="button"
+        disabled={!props.enabled || busy}
+        onClick={async () => {
+          setBusy(true);
+          setError(undefined);
+          try {
+            setReport(await runDial(props.family));
+          } catch (e) {
+            setError(e instanceof Error ? e.message : String(e));
+          } finally {
+            setBusy(false);
+          }
+        }}
+      >
+        {busy ? t('running') : t('run')}
+      </button>
+      <ErrorLine error={error} />
+      {report ? (
+        <Table
+          rows={report.cases}
+          rowClass={(c) => (c.ok ? '' : 'failed')}
+          columns={[
+            { title: t('case'), cell: (c) => c.name },
+            { title: t('rounds'), cell: (c) => c.codes.join(' · ') },
+            {
+              title: '',
+              cell: (c) => (c.ok ? t('passed') : <span class="error">{c.problems.filter(Boolean).join('; ')}</span>),
+            },
+          ]}
+        />
+      ) : null}
+      {report?.skipped.map((s) => (
+        <p key={s} class="error">
+          {s}
+        </p>
+      ))}
+    </div>
+  );
+}
+
+export function Readiness() {
+  const { data, error } = useLoad(async () => unwrap(await admin.GET('/readiness')), []);
+  return (
+    <section>
+      <h1>{t('readiness')}</h1>
+      <ErrorLine error={error} />
+      {data ? (
+        <>
+          <p>
+            {t('productionUrl')}:{' '}
+            {data.productionUrl ? <code>{data.productionUrl}</code> : <span class="error">{t('noPublicUrl')}</span>}
+          </p>
+          <h2>{t('marketplaceKeys')}</h2>
+          <dl class="facts" data-testid="keys">
+            {Object.entries(data.keys).map(([k, on]) => (
+              <Fragment key={k}>
+                <dt>{k}</dt>
+                <dd>
+                  <span class={`status ${on ? 'status-done' : 'status-failed'}`}>
+                    {on ? t('configured') : t('notConfigured')}
+                  </span>
+                </dd>
+              </Fragment>
+            ))}
+          </dl>
+          <h2>{t('lastAnswer')}</h2>
+          <Table
+            testid="last-success"
+            rows={INTERFACES}
+            columns={[
+              { title: t('interface'), cell: (i) => i.label },
+              { title: t('live'), cell: (i) => <Time iso={data.lastSuccess[i.key]?.live} /> },
+              { title: t('debugTraffic'), cell: (i) => <Time iso={data.lastSuccess[i.key]?.test} /> },
+              { title: t('activity'), cell: (i) => data.lastSuccess[i.key]?.activities.join(', ') },
+            ]}
+          />
+          <h2>{t('dialTests')}</h2>
+          <p>{t('dialHint')}</p>
+          <div class="dials">
+            {(['A', 'B', 'C', 'notify'] as const).map((f) => (
+              <DialFamily key={f} family={f} enabled={Boolean(data.productionUrl)} />
+            ))}
+          </div>
+        </>
       ) : null}
     </section>
   );

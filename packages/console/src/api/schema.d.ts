@@ -294,6 +294,40 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/readiness': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Go-live readiness - configured marketplace keys and when each production interface last answered successfully */
+    get: operations['readiness'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/readiness/dial-test': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Play one family's dial-test suite against this server's own production address (LICENSOR_PUBLIC_URL) */
+    post: operations['dialTest'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/login': {
     parameters: {
       query?: never;
@@ -1034,6 +1068,87 @@ export interface operations {
           'application/json': {
             operator: components['schemas']['Operator'];
             changed: boolean;
+          };
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  readiness: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Keys (configured or not, never their values) and last successful answers (live and debug traffic) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            productionUrl: string | null;
+            keys: {
+              [key: string]: boolean;
+            };
+            lastSuccess: {
+              [key: string]: {
+                live: string | null;
+                test: string | null;
+                activities: string[];
+              };
+            };
+          };
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  dialTest: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @enum {string} */
+          family: 'A' | 'B' | 'C' | 'notify';
+          rounds?: number;
+          /** @description family B: product of the test code registered for the run */
+          productId?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description One row per saved debug case, one result code per round */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            url: string;
+            family: string;
+            rounds: number;
+            ok: boolean;
+            skipped: string[];
+            cases: {
+              family: string;
+              name: string;
+              activity: string;
+              codes: string[];
+              problems: (string | null)[];
+              ok: boolean;
+            }[];
           };
         };
       };

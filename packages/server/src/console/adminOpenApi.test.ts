@@ -72,20 +72,22 @@ describe('openapi-admin.yaml', () => {
     await call('post', '/outbox/{id}/retry', `/api/admin/v1/outbox/${outboxId}/retry`);
     await call('get', '/audit', '/api/admin/v1/audit');
     await call('get', '/tokens', '/api/admin/v1/tokens');
+    await call('get', '/readiness', '/api/admin/v1/readiness');
     await call('post', '/operators', '/api/admin/v1/operators', { name: 'vera', role: 'viewer', password: PASSWORD });
     await call('get', '/operators', '/api/admin/v1/operators');
     await call('post', '/operators/{name}/disable', '/api/admin/v1/operators/vera/disable');
     await call('post', '/logout', '/api/console/v1/logout');
 
     // Every operation in the document was called (the offline response needs a device's signed request:
-    // packages/client/electron/renderer.e2e.test.ts drives that flow).
+    // packages/client/electron/renderer.e2e.test.ts drives that flow; the dial test needs a listening server
+    // with LICENSOR_PUBLIC_URL: readiness.test.ts checks its answer against this document).
     const documented = Object.entries(spec.spec.paths as Record<string, Record<string, unknown>>).flatMap(
       ([path, item]) =>
         Object.keys(item)
           .filter((k) => k === 'get' || k === 'post')
           .map((m) => `${m} ${path}`),
     );
-    expect(documented.filter((op) => !exercised.has(op))).toEqual(['post /offline-responses']);
+    expect(documented.filter((op) => !exercised.has(op))).toEqual(['post /offline-responses', 'post /readiness/dial-test']);
   });
 
   it('documents the error shape the server sends', async () => {

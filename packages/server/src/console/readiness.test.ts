@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../config';
+import { OpenApiCheck } from '../licensing/openapiCheck';
 import { type RunningServer, startServer } from '../server';
 import { freePort } from '../testing';
 
@@ -52,6 +53,9 @@ describe('go-live readiness', () => {
     const a = await api('/readiness/dial-test', { method: 'POST', body: JSON.stringify({ family: 'A' }) });
     const report = (await a.json()) as { ok: boolean; cases: { name: string; ok: boolean; codes: string[] }[] };
     expect(a.status, JSON.stringify(report)).toBe(200);
+    const spec = await OpenApiCheck.load(join(import.meta.dirname, '..', '..', 'openapi-admin.yaml'));
+    const headers = Object.fromEntries(a.headers.entries());
+    expect(spec.problems('post', '/readiness/dial-test', { status: a.status, headers, body: report })).toEqual([]);
     expect(report.ok, JSON.stringify(report.cases)).toBe(true);
     expect(report.cases.length).toBeGreaterThan(1);
     expect(report.cases.every((c) => c.codes.length === 2)).toBe(true);
