@@ -610,7 +610,7 @@ export function Operators() {
               cell: (o) =>
                 o.disabledAt ? null : (
                   <ActionButton
-                    label={t('disabled')}
+                    label={t('disable')}
                     danger
                     run={async () =>
                       unwrap(
