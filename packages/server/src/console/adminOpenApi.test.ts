@@ -87,7 +87,10 @@ describe('openapi-admin.yaml', () => {
           .filter((k) => k === 'get' || k === 'post')
           .map((m) => `${m} ${path}`),
     );
-    expect(documented.filter((op) => !exercised.has(op))).toEqual(['post /offline-responses', 'post /readiness/dial-test']);
+    expect(documented.filter((op) => !exercised.has(op))).toEqual([
+      'post /offline-responses',
+      'post /readiness/dial-test',
+    ]);
   });
 
   it('documents the error shape the server sends', async () => {
