@@ -235,6 +235,9 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
 
     await page.getByRole('link', { name: 'Marketplace messages' }).click();
     await page.getByTestId(`retry-${failedOutboxId}`).waitFor();
+    // Failed marketplace calls come first: the call signed with a wrong key.
+    await page.getByTestId('failed-messages').waitFor();
+    expect(await page.getByTestId('failed-messages').textContent()).toContain('000001');
     await shot(page, 'messages');
     await page.getByTestId(`retry-${failedOutboxId}`).click();
     await expect

@@ -449,6 +449,15 @@ export function Messages() {
     async () => unwrap(await admin.GET('/messages', { params: { query: params } })),
     [location.search],
   );
+  // Failed calls first: on the unfiltered first page they get their own table above the whole log.
+  const showFailedFirst = !params.failed && !params.cursor && !params.q;
+  const failedMessages = useLoad(
+    async () =>
+      showFailedFirst
+        ? unwrap(await admin.GET('/messages', { params: { query: { failed: 'true', limit: 20 } } }))
+        : undefined,
+    [location.search],
+  );
   const outbox = useLoad(
     async () => unwrap(await admin.GET('/outbox', { params: { query: { status: outboxStatus } } })),
     [outboxStatus],
@@ -498,26 +507,39 @@ export function Messages() {
         </Link>
         <Exports what="messages" params={params} />
       </div>
-      <ErrorLine error={messages.error} />
+      <ErrorLine error={messages.error ?? failedMessages.error} />
+      {failedMessages.data && failedMessages.data.items.length > 0 ? (
+        <>
+          <h2>{t('failedCalls')}</h2>
+          <MessageTable rows={failedMessages.data.items} testid="failed-messages" />
+          <h2>{t('allCalls')}</h2>
+        </>
+      ) : null}
       {messages.data ? (
         <>
-          <Table<Schemas['Message']>
-            testid="messages"
-            rows={messages.data.items}
-            rowClass={(m) => (m.failed ? 'failed' : '')}
-            columns={[
-              { title: t('at'), cell: (m) => <Time iso={m.at} /> },
-              { title: t('direction'), cell: (m) => m.direction },
-              { title: t('activity'), cell: (m) => m.activity },
-              { title: t('result'), cell: (m) => `${m.resultCode ?? ''} ${m.httpStatus ?? ''}` },
-              { title: t('lastError'), cell: (m) => <span class="clip">{m.error}</span> },
-              { title: 'ms', cell: (m) => m.latencyMs },
-            ]}
-          />
+          <MessageTable rows={messages.data.items} testid="messages" />
           <Pager total={messages.data.total} shown={messages.data.items.length} nextCursor={messages.data.nextCursor} />
         </>
       ) : null}
     </section>
+  );
+}
+
+function MessageTable(props: { rows: Schemas['Message'][]; testid: string }) {
+  return (
+    <Table<Schemas['Message']>
+      testid={props.testid}
+      rows={props.rows}
+      rowClass={(m) => (m.failed ? 'failed' : '')}
+      columns={[
+        { title: t('at'), cell: (m) => <Time iso={m.at} /> },
+        { title: t('direction'), cell: (m) => m.direction },
+        { title: t('activity'), cell: (m) => m.activity },
+        { title: t('result'), cell: (m) => `${m.resultCode ?? ''} ${m.httpStatus ?? ''}` },
+        { title: t('lastError'), cell: (m) => <span class="clip">{m.error}</span> },
+        { title: 'ms', cell: (m) => m.latencyMs },
+      ]}
+    />
   );
 }
 
