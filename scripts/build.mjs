@@ -23,7 +23,9 @@ export const PACKAGES = {
   shared: { entries: ['index.ts', 'licenseCode.ts'], deps: [] },
   client: { entries: ['index.ts', 'messages.ts', 'cli.ts', 'codeCache.ts'], deps: ['shared'] },
   simulator: { entries: ['index.ts'], deps: ['shared'] },
-  server: { entries: ['index.ts', 'main.ts', 'cli/index.ts'], deps: ['shared', 'simulator'] },
+  // The merchant console is a browser app: Vite builds it (hashed assets, integrity) and the server serves it.
+  console: { vite: true, deps: [] },
+  server: { entries: ['index.ts', 'main.ts', 'cli/index.ts'], deps: ['shared', 'simulator', 'console'] },
 };
 
 const STAMP = '.build-stamp';
@@ -46,6 +48,8 @@ function newestInput(name) {
     }
   };
   walk(join(pkgDir(name), 'src'));
+  const viteConfig = join(pkgDir(name), 'vite.config.ts');
+  if (existsSync(viteConfig)) newest = Math.max(newest, statSync(viteConfig).mtimeMs);
   return newest;
 }
 
@@ -138,7 +142,20 @@ async function buildCliBundle(build) {
   writeFileSync(out.path, out.contents);
 }
 
+/** A Vite package (the console): its own config says everything; no type declarations to emit. */
+function buildVite(name) {
+  const started = Date.now();
+  rmSync(distDir(name), { recursive: true, force: true });
+  const vite = join(pkgDir(name), 'node_modules', '.bin', 'vite');
+  const res = spawnSync(vite, ['build', '--logLevel', 'warn'], { cwd: pkgDir(name), stdio: 'inherit' });
+  if (res.status !== 0) throw new Error(`@licensor/${name} failed to build (vite exit ${res.status})`);
+  writeFileSync(join(distDir(name), STAMP), 'js types\n');
+  utimesSync(join(distDir(name), STAMP), started / 1000, started / 1000);
+  return started;
+}
+
 async function buildJs(name) {
+  if (PACKAGES[name].vite) return buildVite(name);
   const { build, stop } = await import('esbuild');
   const started = Date.now();
   const dist = distDir(name);
@@ -189,7 +206,7 @@ export async function ensureBuilt(names, { types = false, log = (l) => process.s
         `› Building @licensor/${name} → ${relative(ROOT, distDir(name))}/${types ? ' (JavaScript and type declarations)' : ''}`,
       );
       const started = await buildJs(name);
-      if (types) buildTypes(name, started);
+      if (types && !PACKAGES[name].vite) buildTypes(name, started);
       built.push(name);
     }
     return built;

@@ -30,6 +30,7 @@ const MODULE_ROOTS = [
   'packages/server/bin',
   'packages/simulator/src',
   'packages/testkit/src',
+  'packages/console/src',
 ];
 
 function step(title, cmd, args) {
@@ -152,6 +153,7 @@ if (task === 'install') {
       'tsconfig.check.json', // packages/shared, server, client, test and bench in one program: each file once
       'packages/client/electron/tsconfig.browser.json',
       'packages/client/electron/tsconfig.e2e.json',
+      'packages/console/tsconfig.json', // the merchant console (browser code, Preact)
     ].map((project) => ({ title: `Type check ${project}`, cmd: bin('tsc'), args: ['-p', project, '--noEmit'] })),
     {
       title: 'Dependency rules (dependency-cruiser)',
@@ -162,6 +164,11 @@ if (task === 'install') {
   ]);
   step('Unit and end-to-end tests (vitest)', bin('vitest'), ['run', ...rest]);
   console.log('\n✔ All checks passed');
+} else if (task === 'screenshots' && rest[0]) {
+  // Regenerates docs/screenshots/ from the named end-to-end test files (not part of every `npm test`).
+  ensureInstalled();
+  installEnv.LICENSOR_SCREENSHOTS = '1';
+  step('Screenshots (vitest with LICENSOR_SCREENSHOTS=1)', bin('vitest'), ['run', ...rest]);
 } else {
   console.error('usage: node scripts/dev.mjs install | build | start | test [vitest args] | run <file.ts> [args]');
   process.exit(2);

@@ -112,6 +112,13 @@ describe('the build (scripts/build.mjs)', () => {
       // The client's CLI bundle (dist/cli.bundle.cjs) includes its dependencies: they must resolve.
       symlinkSync(join(ROOT, 'packages', pkg, 'node_modules'), join(dir, 'packages', pkg, 'node_modules'), 'dir');
     }
+    // The console (a server dependency) is built by its own Vite, from its own node_modules.
+    const consoleDir = join(dir, 'packages', 'console');
+    cpSync(join(ROOT, 'packages', 'console', 'src'), join(consoleDir, 'src'), { recursive: true });
+    for (const file of ['package.json', 'vite.config.ts']) {
+      cpSync(join(ROOT, 'packages', 'console', file), join(consoleDir, file));
+    }
+    symlinkSync(join(ROOT, 'packages', 'console', 'node_modules'), join(consoleDir, 'node_modules'), 'dir');
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
     return dir;
   }

@@ -4,6 +4,8 @@ import { adminAuth, adminAuthLimiter } from './admin/auth';
 import { codesRouter } from './admin/codes';
 import { adminRouter } from './admin/router';
 import type { Config } from './config';
+import { readinessRouter } from './console/readiness';
+import { CONSOLE_PATH, consoleRouter } from './console/serve';
 import type { AppContext } from './context';
 import type { Db } from './db/database';
 import { cors } from './http/cors';
@@ -20,6 +22,7 @@ import { marketplaceRateLimit } from './koogallery/rateLimit';
 import { API_PREFIX, activationRouter } from './licensing/routes';
 import type { Logger } from './logger';
 import { createMetrics, type Metrics, metricsAccess } from './metrics';
+import { consoleAuthRouter, operatorsAdminRouter, sessionPrincipal } from './operators/routes';
 import { Outbox, type OutboxOptions } from './outbox/outbox';
 
 export interface AppDeps {
@@ -117,12 +120,27 @@ export function createApp(deps: AppDeps): LicensorApp {
 
   const admin = express.Router();
   // Authentication first: an unauthenticated request's body is never read.
-  admin.use(authFailureLimit, adminAuth(db, config.adminToken, now));
+  admin.use(authFailureLimit, adminAuth(db, config.adminToken, now, sessionPrincipal(db, config.consoleSessions, now)));
   admin.use(express.json({ limit: '256kb' }));
   admin.use(codesRouter(ctx));
   admin.use(adminRouter(ctx));
   admin.use(kitAdminRouter(ctx));
+  admin.use(operatorsAdminRouter(db));
+  admin.use(readinessRouter(ctx));
   app.use('/api/admin/v1', admin);
+
+  // The merchant console: its session door and the built page (packages/console).
+  app.use(
+    '/api/console/v1',
+    consoleAuthRouter({
+      db,
+      timeouts: config.consoleSessions,
+      bootstrapToken: config.adminToken,
+      now,
+      failureLimit: authFailureLimit,
+    }),
+  );
+  app.use(CONSOLE_PATH, consoleRouter());
 
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'NOT_FOUND', message: 'No such endpoint' } });

@@ -58,6 +58,9 @@ const schema = z.object({
   LICENSOR_PRODUCE_RATE_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(600),
   /** Failed admin authentications per client IP: this many a minute, ten times this many an hour. */
   LICENSOR_ADMIN_AUTH_FAILURES: z.coerce.number().int().min(1).max(10_000).default(10),
+  /** Console sessions end after this many minutes without a request, and this many hours after login. */
+  LICENSOR_CONSOLE_IDLE_MINUTES: z.coerce.number().int().min(1).max(1440).default(30),
+  LICENSOR_CONSOLE_SESSION_HOURS: z.coerce.number().int().min(1).max(168).default(12),
   /** Days the message log keeps authenticated traffic and requests it refused. */
   LICENSOR_MESSAGE_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(90),
   LICENSOR_REFUSED_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(7),
@@ -106,6 +109,8 @@ export interface Config {
   apiRateLimit: number;
   produceRateLimit: number;
   adminAuthFailures: number;
+  /** Console session timeouts (LICENSOR_CONSOLE_IDLE_MINUTES, LICENSOR_CONSOLE_SESSION_HOURS). */
+  consoleSessions: { idleMs: number; absoluteMs: number };
   retention: { liveDays: number; refusedDays: number };
   metrics: { token: string | undefined; listen: { host: string; port: number } | undefined };
 }
@@ -204,6 +209,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     production,
     produceRateLimit: c.LICENSOR_PRODUCE_RATE_LIMIT,
     adminAuthFailures: c.LICENSOR_ADMIN_AUTH_FAILURES,
+    consoleSessions: {
+      idleMs: c.LICENSOR_CONSOLE_IDLE_MINUTES * 60_000,
+      absoluteMs: c.LICENSOR_CONSOLE_SESSION_HOURS * 3_600_000,
+    },
     retention: { liveDays: c.LICENSOR_MESSAGE_RETENTION_DAYS, refusedDays: c.LICENSOR_REFUSED_RETENTION_DAYS },
     metrics: { token: c.LICENSOR_METRICS_TOKEN, listen: parseListen(c.LICENSOR_METRICS_LISTEN) },
   };

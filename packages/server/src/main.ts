@@ -33,6 +33,7 @@ async function main() {
     `  Marketplace keys:   family A ${config.koo.key ? 'set' : 'not set (LICENSOR_KOO_KEY)'}, families B/C ${
       config.koo.accessKeys.basic ? 'set' : 'not set (LICENSOR_KOO_ACCESS_KEY)'
     }, open API ${config.koo.ak ? `AK/SK → ${config.koo.apiBase}` : 'not set (LICENSOR_KOO_AK/SK)'}`,
+    `  Merchant console:   ${running.url}/console   (accounts: licensor operators add --name <you> --role admin)`,
     `  Admin API:          ${config.adminToken ? 'bootstrap token from LICENSOR_ADMIN_TOKEN' : 'no LICENSOR_ADMIN_TOKEN; create a token with `licensor tokens create`'}`,
     '',
     ...(running.developmentRoot ? [`  ⚠  ${running.developmentRoot}`, ''] : []),

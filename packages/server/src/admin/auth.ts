@@ -11,6 +11,8 @@ export const SCOPES = ['read', 'write', 'admin'] as const;
 export interface AdminPrincipal {
   tokenId: string;
   scope: Scope;
+  /** Who the audit log names; `admin:<tokenId>` when absent (console sessions: `operator:<name>`). */
+  actor?: string;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
@@ -71,7 +73,7 @@ function touch(db: Db, tokenId: string, now: Date): void {
 }
 
 /** Paths under the admin API that manage tokens: the admin scope only. */
-const TOKEN_MANAGEMENT = /^\/tokens(?:\/|$)/;
+const TOKEN_MANAGEMENT = /^\/(?:tokens|operators)(?:\/|$)/;
 
 /**
  * Per-IP limits on failed admin authentications (wrong, revoked or missing tokens): `perMinute` failures a
@@ -108,17 +110,33 @@ export function adminAuthLimiter(perMinute: number, onLimited: () => void = () =
  * scope; other tokens live hashed in the database. Read scope may only use GET/HEAD; managing tokens needs
  * the admin scope. Mount it before any body parser: nothing of an unauthenticated request is read.
  */
-export function adminAuth(db: Db, bootstrapToken: string | undefined, now: () => Date = () => new Date()) {
+export function adminAuth(
+  db: Db,
+  bootstrapToken: string | undefined,
+  now: () => Date = () => new Date(),
+  /** Console sessions (operators/routes.ts sessionPrincipal): used when no Authorization header is sent. */
+  session?: (req: Request) => AdminPrincipal | undefined,
+) {
   return (req: Request, res: Response, next: NextFunction) => {
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!m) {
+    let fromSession: AdminPrincipal | undefined;
+    if (!m && session) {
+      try {
+        fromSession = session(req);
+      } catch (err) {
+        return next(err);
+      }
+    }
+    if (!m && !fromSession) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="licensor-admin"');
       return next(new LicensorError('UNAUTHORIZED', 'Missing bearer token: send Authorization: Bearer <admin token>'));
     }
-    const token = m[1]!;
-    let principal: AdminPrincipal | undefined;
-    if (bootstrapToken && constantTimeEqual(token, bootstrapToken)) {
+    const token = m?.[1] ?? '';
+    let principal: AdminPrincipal | undefined = fromSession;
+    if (principal) {
+      // a console session: no token to look up
+    } else if (bootstrapToken && constantTimeEqual(token, bootstrapToken)) {
       principal = { tokenId: 'bootstrap', scope: 'admin' };
     } else {
       const row = db.first<{ id: string; scope: Scope; revoked_at: string | null }>(
@@ -151,4 +169,5 @@ export function adminAuth(db: Db, bootstrapToken: string | undefined, now: () =>
 }
 
 export const actorOf = (res: Response): string =>
+  (res.locals.admin as AdminPrincipal | undefined)?.actor ??
   `admin:${(res.locals.admin as AdminPrincipal | undefined)?.tokenId ?? '?'}`;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { registerSimulateCommand } from '@licensor/simulator';
 import { Command, CommanderError } from 'commander';
+import { registerOperatorAccountCommands } from '../operators/cli';
 import { registerDataCommands } from './commands/data';
 import { registerKitCommands } from './commands/kit';
 import { registerOperatorCommands } from './commands/operator';
@@ -72,6 +73,7 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
   registerDataCommands(program, run);
   registerOperatorCommands(program, run);
   registerKitCommands(program, run);
+  registerOperatorAccountCommands(program, run);
   registerSimulateCommand(program, io);
 
   try {

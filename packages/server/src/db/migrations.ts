@@ -6,6 +6,7 @@ import { m005_device_nonces_by_time } from './migrations/005_device_nonces_by_ti
 import { m006_activation_keys } from './migrations/006_activation_keys';
 import { m008_scheme_a_answers } from './migrations/008_scheme_a_answers';
 import { m009_doors } from './migrations/009_doors';
+import { m010_operators } from './migrations/010_operators';
 import type { Db, Migration } from './types';
 
 export type { Migration } from './types';
@@ -20,6 +21,7 @@ export const MIGRATIONS: Migration[] = [
   m006_activation_keys,
   m008_scheme_a_answers,
   m009_doors,
+  m010_operators,
 ];
 
 export function currentVersion(db: Db): number {

@@ -1,0 +1,47 @@
+import createClient, { type Middleware } from 'openapi-fetch';
+import type { components, paths } from './schema';
+
+/** Types of the admin API, generated from packages/server/openapi-admin.yaml (`npm run api-types` in this package). */
+export type Schemas = components['schemas'];
+export type Session = Schemas['Session'];
+
+/** The session's CSRF token, echoed on every state-changing call (the server refuses them without it). */
+let csrfToken = '';
+export const setCsrfToken = (token: string) => {
+  csrfToken = token;
+};
+
+/** Raised for every non-2xx answer: the server's stable code and its message, which says what to do next. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const csrf: Middleware = {
+  onRequest({ request }) {
+    if (request.method !== 'GET' && request.method !== 'HEAD') request.headers.set('X-CSRF-Token', csrfToken);
+    return request;
+  },
+};
+
+export const admin = createClient<paths>({ baseUrl: '/api/admin/v1', credentials: 'same-origin' });
+admin.use(csrf);
+const consoleApi = createClient<paths>({ baseUrl: '/api/console/v1', credentials: 'same-origin' });
+consoleApi.use(csrf);
+
+/** Unwraps an openapi-fetch result: the data, or an ApiError. */
+export function unwrap<T>(r: { data?: T; error?: unknown; response: Response }): T {
+  if (r.response.ok && r.data !== undefined) return r.data;
+  const e = (r.error as Schemas['Error'] | undefined)?.error;
+  throw new ApiError(r.response.status, e?.code ?? 'HTTP', e?.message ?? `HTTP ${r.response.status}`);
+}
+
+export const login = async (name: string, password: string) =>
+  unwrap(await consoleApi.POST('/login', { body: { name, password } }));
+export const currentSession = async () => unwrap(await consoleApi.GET('/session'));
+export const logout = async () => unwrap(await consoleApi.POST('/logout', { params: { header: {} } }));

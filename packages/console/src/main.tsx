@@ -1,0 +1,177 @@
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, currentSession, login, logout, type Session, setCsrfToken } from './api/client';
+import { currentLang, type Key, setLang, t } from './i18n';
+import {
+  Audit,
+  Devices,
+  LicensePage,
+  Licenses,
+  Messages,
+  Operators,
+  Orders,
+  Overview,
+  Readiness,
+  Tokens,
+} from './pages';
+import { BASE, Link, navigate, onNavigate } from './ui';
+
+const NAV: { path: string; key: Key; adminOnly?: boolean }[] = [
+  { path: '', key: 'overview' },
+  { path: '/licenses', key: 'licenses' },
+  { path: '/devices', key: 'devices' },
+  { path: '/orders', key: 'orders' },
+  { path: '/messages', key: 'messages' },
+  { path: '/audit', key: 'audit' },
+  { path: '/readiness', key: 'readiness' },
+  { path: '/tokens', key: 'tokens', adminOnly: true },
+  { path: '/operators', key: 'operators', adminOnly: true },
+];
+
+function Page() {
+  const path = location.pathname.slice(BASE.length).replace(/\/$/, '');
+  const license = /^\/licenses\/([^/]+)$/.exec(path);
+  if (license) return <LicensePage id={decodeURIComponent(license[1]!)} />;
+  switch (path) {
+    case '/licenses':
+      return <Licenses />;
+    case '/devices':
+      return <Devices />;
+    case '/orders':
+      return <Orders />;
+    case '/messages':
+      return <Messages />;
+    case '/audit':
+      return <Audit />;
+    case '/readiness':
+      return <Readiness />;
+    case '/tokens':
+      return <Tokens />;
+    case '/operators':
+      return <Operators />;
+    default:
+      return <Overview />;
+  }
+}
+
+function Login(props: { signedIn: (s: Session) => void }) {
+  const [name, setName] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<string | undefined>();
+  return (
+    <main class="login">
+      <form
+        onSubmit={async (e) => {
+          e.preventDefault();
+          setError(undefined);
+          try {
+            props.signedIn(await login(name, password));
+          } catch (err) {
+            setError(err instanceof ApiError ? err.message : String(err));
+          }
+        }}
+      >
+        <h1>{t('appName')}</h1>
+        <label>
+          {t('name')}
+          <input
+            name="name"
+            autocomplete="username"
+            value={name}
+            onInput={(e) => setName((e.target as HTMLInputElement).value)}
+          />
+        </label>
+        <label>
+          {t('password')}
+          <input
+            name="password"
+            type="password"
+            autocomplete="current-password"
+            value={password}
+            onInput={(e) => setPassword((e.target as HTMLInputElement).value)}
+          />
+        </label>
+        <button type="submit">{t('signIn')}</button>
+        {error ? (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        ) : null}
+      </form>
+    </main>
+  );
+}
+
+function App() {
+  const [session, setSession] = useState<Session | null | undefined>(undefined);
+  const [, setRender] = useState(0);
+  useEffect(() => {
+    onNavigate(() => setRender((n) => n + 1));
+    currentSession().then(
+      (s) => {
+        setCsrfToken(s.csrfToken);
+        setSession(s);
+      },
+      () => setSession(null),
+    );
+  }, []);
+  if (session === undefined) return null;
+  if (session === null)
+    return (
+      <Login
+        signedIn={(s) => {
+          setCsrfToken(s.csrfToken);
+          setSession(s);
+        }}
+      />
+    );
+  const current = location.pathname.slice(BASE.length).replace(/\/$/, '');
+  return (
+    <div class="shell">
+      <header>
+        <strong>{t('appName')}</strong>
+        <nav>
+          {NAV.filter((n) => !n.adminOnly || session.role === 'admin').map((n) => (
+            <Link
+              key={n.path}
+              href={`${BASE}${n.path || '/'}`}
+              class={(n.path === '' ? current === '' : current.startsWith(n.path)) ? 'current' : ''}
+            >
+              {t(n.key)}
+            </Link>
+          ))}
+        </nav>
+        <span class="who" data-testid="who">
+          {t('signedInAs')} {session.operator} ({session.role})
+        </span>
+        <button
+          type="button"
+          class="lang"
+          onClick={() => {
+            setLang(currentLang() === 'en' ? 'zh' : 'en');
+            setRender((n) => n + 1);
+          }}
+        >
+          {currentLang() === 'en' ? '中文' : 'English'}
+        </button>
+        <button
+          type="button"
+          onClick={async () => {
+            await logout().catch(() => {});
+            setSession(null);
+            navigate(`${BASE}/`);
+          }}
+        >
+          {t('signOut')}
+        </button>
+      </header>
+      {session.role === 'viewer' ? <p class="notice">{t('readOnly')}</p> : null}
+      <main key={`${currentLang()}${location.pathname}${location.search}`}>
+        <Page />
+      </main>
+    </div>
+  );
+}
+
+setLang(currentLang());
+render(<App />, document.getElementById('app')!);

@@ -1,0 +1,246 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { seedEntitlement } from '@licensor/testkit/licensing';
+import { createTestApp, type TestApp } from '@licensor/testkit/server';
+import request from 'supertest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { main } from '../cli/index';
+import { addOperator } from './store';
+
+const PASSWORD = 'correct horse battery';
+const ADMIN_TOKEN = 'bootstrap-token-123';
+let t: TestApp;
+let now: Date;
+
+beforeEach(() => {
+  now = new Date('2026-12-01T10:00:00Z');
+  t = createTestApp({ adminToken: ADMIN_TOKEN, adminAuthFailures: 1000 });
+});
+afterEach(async () => {
+  await t.destroy();
+});
+
+/** The same app on the same database with a clock the test controls: timeouts and lock-outs without waiting. */
+async function withClock() {
+  const { createApp } = await import('../app');
+  const { createLogger } = await import('../logger');
+  return createApp({ config: t.config, db: t.db, log: createLogger('silent'), keys: t.keys, now: () => now }).app;
+}
+
+async function login(app: Parameters<typeof request>[0], name: string, password = PASSWORD) {
+  const res = await request(app).post('/api/console/v1/login').send({ name, password });
+  const cookie = res.headers['set-cookie']?.[0]?.split(';')[0] ?? '';
+  return { res, cookie, csrf: res.body.csrfToken as string };
+}
+
+describe('console sessions', () => {
+  it('logs in with an HttpOnly SameSite=Strict cookie, acts as operator:<name> with the CSRF token, refuses without it', async () => {
+    const app = await withClock();
+    await addOperator(t.db, { name: 'olga', role: 'operator', password: PASSWORD }, 'test');
+    const ent = seedEntitlement(t.db);
+    const { res, cookie, csrf } = await login(app, 'olga');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ operator: 'olga', role: 'operator', scope: 'write' });
+    const setCookie = res.headers['set-cookie']![0]!;
+    expect(setCookie).toMatch(/HttpOnly/);
+    expect(setCookie).toMatch(/SameSite=Strict/);
+    expect(setCookie).not.toMatch(/Secure/); // plain HTTP here; under TLS the cookie is Secure and __Host-
+
+    const noCsrf = await request(app)
+      .post(`/api/admin/v1/entitlements/${ent.id}/suspend`)
+      .set('Cookie', cookie)
+      .send({ reason: 'x' });
+    expect(noCsrf.status).toBe(403);
+    expect(noCsrf.body.error.message).toMatch(/X-CSRF-Token/);
+    const wrongCsrf = await request(app)
+      .post(`/api/admin/v1/entitlements/${ent.id}/suspend`)
+      .set('Cookie', cookie)
+      .set('X-CSRF-Token', `${csrf}x`)
+      .send({ reason: 'x' });
+    expect(wrongCsrf.status).toBe(403);
+
+    const ok = await request(app)
+      .post(`/api/admin/v1/entitlements/${ent.id}/suspend`)
+      .set('Cookie', cookie)
+      .set('X-CSRF-Token', csrf)
+      .send({ reason: 'chargeback' });
+    expect(ok.status).toBe(200);
+    const audit = await request(app).get('/api/admin/v1/audit').query({ entitlementId: ent.id }).set('Cookie', cookie);
+    expect(audit.status).toBe(200);
+    expect(audit.body.items[0]).toMatchObject({ actor: 'operator:olga' });
+
+    // An operator cannot manage tokens or operators (admin scope only).
+    const tokens = await request(app).get('/api/admin/v1/operators').set('Cookie', cookie);
+    expect(tokens.status).toBe(403);
+  });
+
+  it('a viewer reads but cannot act', async () => {
+    const app = await withClock();
+    await addOperator(t.db, { name: 'vera', role: 'viewer', password: PASSWORD }, 'test');
+    const ent = seedEntitlement(t.db);
+    const { cookie, csrf } = await login(app, 'vera');
+    expect((await request(app).get('/api/admin/v1/entitlements').set('Cookie', cookie)).status).toBe(200);
+    const act = await request(app)
+      .post(`/api/admin/v1/entitlements/${ent.id}/revoke`)
+      .set('Cookie', cookie)
+      .set('X-CSRF-Token', csrf)
+      .send({ reason: 'x' });
+    expect(act.status).toBe(403);
+    expect(t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [ent.id])?.status).toBe(
+      'active',
+    );
+  });
+
+  it('ends sessions after the idle timeout and the absolute timeout, and on logout', async () => {
+    const app = await withClock();
+    await addOperator(t.db, { name: 'olga', role: 'operator', password: PASSWORD }, 'test');
+    const { cookie, csrf } = await login(app, 'olga');
+    const session = () => request(app).get('/api/console/v1/session').set('Cookie', cookie);
+    expect((await session()).status).toBe(200);
+    now = new Date(now.getTime() + 29 * 60_000);
+    expect((await session()).status).toBe(200); // active: the idle clock restarts
+    now = new Date(now.getTime() + 29 * 60_000);
+    expect((await session()).status).toBe(200);
+    now = new Date(now.getTime() + 31 * 60_000);
+    expect((await session()).status).toBe(401); // idle for 31 min
+
+    const second = await login(app, 'olga');
+    const check = () => request(app).get('/api/console/v1/session').set('Cookie', second.cookie);
+    for (let h = 0; h < 12; h++) {
+      expect((await check()).status).toBe(200);
+      now = new Date(now.getTime() + 20 * 60_000);
+      expect((await check()).status).toBe(200);
+      now = new Date(now.getTime() + 20 * 60_000);
+      expect((await check()).status).toBe(200);
+      now = new Date(now.getTime() + 20 * 60_000);
+    }
+    expect((await check()).status).toBe(401); // 12 h after login, however active
+
+    const third = await login(app, 'olga');
+    const noCsrfLogout = await request(app).post('/api/console/v1/logout').set('Cookie', third.cookie);
+    expect(noCsrfLogout.status).toBe(403);
+    const out = await request(app)
+      .post('/api/console/v1/logout')
+      .set('Cookie', third.cookie)
+      .set('X-CSRF-Token', third.csrf);
+    expect(out.status).toBe(200);
+    expect((await request(app).get('/api/console/v1/session').set('Cookie', third.cookie)).status).toBe(401);
+    void csrf;
+  });
+
+  it('locks an account for 15 minutes after 5 wrong passwords, with one answer for unknown names', async () => {
+    const app = await withClock();
+    await addOperator(t.db, { name: 'olga', role: 'admin', password: PASSWORD }, 'test');
+    const unknown = await login(app, 'nobody');
+    expect(unknown.res.status).toBe(401);
+    for (let i = 0; i < 5; i++) expect((await login(app, 'olga', 'wrong password!')).res.status).toBe(401);
+    const locked = await login(app, 'olga');
+    expect(locked.res.status).toBe(429);
+    expect(locked.res.body.error.message).toMatch(/locked/);
+    expect(Number(locked.res.headers['retry-after'])).toBeGreaterThan(800);
+    now = new Date(now.getTime() + 16 * 60_000);
+    expect((await login(app, 'olga')).res.status).toBe(200);
+    const audit = t.db.all<{ action: string }>("SELECT action FROM audit_log WHERE actor = 'operator:olga'");
+    expect(audit.map((a) => a.action)).toEqual(['operator.locked', 'operator.login']);
+  });
+
+  it('refuses a login that is not JSON (a cross-site form)', async () => {
+    await addOperator(t.db, { name: 'olga', role: 'admin', password: PASSWORD }, 'test');
+    const res = await request(t.licensor.app)
+      .post('/api/console/v1/login')
+      .type('form')
+      .send({ name: 'olga', password: PASSWORD });
+    expect(res.status).toBe(400);
+    expect(res.headers['set-cookie']).toBeUndefined();
+  });
+
+  it('bootstraps the first admin with LICENSOR_ADMIN_TOKEN, once', async () => {
+    const app = t.licensor.app;
+    const wrong = await request(app)
+      .post('/api/console/v1/bootstrap')
+      .send({ bootstrapToken: 'nope', name: 'root', password: PASSWORD });
+    expect(wrong.status).toBe(401);
+    const first = await request(app)
+      .post('/api/console/v1/bootstrap')
+      .send({ bootstrapToken: ADMIN_TOKEN, name: 'root', password: PASSWORD });
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({ name: 'root', role: 'admin' });
+    const again = await request(app)
+      .post('/api/console/v1/bootstrap')
+      .send({ bootstrapToken: ADMIN_TOKEN, name: 'root2', password: PASSWORD });
+    expect(again.status).toBe(409);
+    const { cookie, csrf } = await login(app, 'root');
+    const added = await request(app)
+      .post('/api/admin/v1/operators')
+      .set('Cookie', cookie)
+      .set('X-CSRF-Token', csrf)
+      .send({ name: 'vera', role: 'viewer', password: PASSWORD });
+    expect(added.status).toBe(201);
+    const list = await request(app).get('/api/admin/v1/operators').set('Cookie', cookie);
+    expect(list.body.items.map((o: { name: string }) => o.name)).toEqual(['root', 'vera']);
+    expect(JSON.stringify(list.body)).not.toMatch(/scrypt/);
+  });
+});
+
+describe('licensor operators', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'licensor-ops-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+    let out = '';
+    let err = '';
+    const code = await main(['--data-dir', dir, ...args], {
+      stdout: { write: (s: string) => (out += s) },
+      stderr: { write: (s: string) => (err += s) },
+      env: { USER: 'alice', LICENSOR_KEY_PASSPHRASE: 'test-passphrase', ...env },
+    });
+    return { code, out, err };
+  }
+
+  it('adds, lists, disables and resets operators; the server accepts the passwords it printed', async () => {
+    const app = createTestApp({}, dir);
+    await app.close(); // a data folder with a schema, as the server leaves it
+    const added = await cli(['--json', 'operators', 'add', '--name', 'olga', '--role', 'operator']);
+    expect(added.code).toBe(0);
+    const { password } = JSON.parse(added.out);
+    expect(password).toMatch(/^[\w-]{24}$/);
+    expect((await cli(['operators', 'add', '--name', 'olga', '--role', 'viewer'])).code).not.toBe(0);
+    const fixed = await cli(['operators', 'add', '--name', 'vera', '--role', 'viewer'], {
+      LICENSOR_OPERATOR_PASSWORD: PASSWORD,
+    });
+    expect(fixed.out).not.toContain(PASSWORD);
+    const list = await cli(['operators', 'list']);
+    expect(list.out).toMatch(/olga\s+operator/);
+    expect(list.out).toMatch(/vera\s+viewer/);
+
+    const server = createTestApp({}, dir);
+    try {
+      expect((await login(server.licensor.app, 'olga', password)).res.status).toBe(200);
+      expect((await login(server.licensor.app, 'vera')).res.status).toBe(200);
+      const session = await login(server.licensor.app, 'olga', password);
+      expect((await cli(['operators', 'disable', 'olga'])).code).toBe(0);
+      expect(
+        (await request(server.licensor.app).get('/api/console/v1/session').set('Cookie', session.cookie)).status,
+      ).toBe(401);
+      expect((await login(server.licensor.app, 'olga', password)).res.status).toBe(401);
+      const reset = await cli(['--json', 'operators', 'reset-password', 'olga']);
+      const newPassword = JSON.parse(reset.out).password;
+      expect((await login(server.licensor.app, 'olga', newPassword)).res.status).toBe(200);
+      const actors = server.db.all<{ actor: string; action: string }>(
+        "SELECT actor, action FROM audit_log WHERE action LIKE 'operator.%' AND actor LIKE 'cli:%'",
+      );
+      expect(actors.map((a) => a.action)).toEqual([
+        'operator.added',
+        'operator.added',
+        'operator.disabled',
+        'operator.password_reset',
+      ]);
+    } finally {
+      await server.close();
+    }
+  });
+});

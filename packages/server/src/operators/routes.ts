@@ -1,0 +1,231 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { LicensorError } from '@licensor/shared';
+import express, { type RequestHandler, type Router } from 'express';
+import { z } from 'zod';
+import type { AdminPrincipal } from '../admin/auth';
+import { actorOf } from '../admin/auth';
+import type { Db } from '../db/database';
+import { parseInput, route } from '../http/errors';
+import { audit } from '../licensing';
+import {
+  clearSessionCookie,
+  createSession,
+  csrfMatches,
+  endSession,
+  resolveSession,
+  type SessionTimeouts,
+  setSessionCookie,
+} from './sessions';
+import {
+  addOperator,
+  decoy,
+  disableOperator,
+  findOperator,
+  listOperators,
+  operatorNameSchema,
+  passwordSchema,
+  ROLES,
+  resetPassword,
+  SCOPE_OF_ROLE,
+  verifyPassword,
+} from './store';
+
+export interface ConsoleAuthOptions {
+  db: Db;
+  timeouts: SessionTimeouts;
+  /** LICENSOR_ADMIN_TOKEN: creates the first operator when none exists yet. */
+  bootstrapToken: string | undefined;
+  now: () => Date;
+  /** Per-address failure budget shared with the admin API's bearer tokens (adminAuthLimiter). */
+  failureLimit: RequestHandler[];
+}
+
+/** Consecutive wrong passwords that lock an account, and for how long. */
+export const LOCKOUT_AFTER = 5;
+export const LOCKOUT_MS = 15 * 60_000;
+
+const loginSchema = z.object({ name: z.string().trim().min(1).max(64), password: z.string().min(1).max(256) }).strict();
+const bootstrapSchema = z
+  .object({ bootstrapToken: z.string().min(1).max(512), name: operatorNameSchema, password: passwordSchema })
+  .strict();
+
+const sameSecret = (a: string, b: string) =>
+  timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+
+/** Login bodies must be JSON: a cross-site HTML form cannot send application/json without a CORS preflight. */
+const jsonBody = (req: express.Request, what: string): unknown => {
+  if (!req.is('application/json')) {
+    throw new LicensorError('INVALID_INPUT', `Send the ${what} as JSON (Content-Type: application/json)`);
+  }
+  return req.body;
+};
+
+/**
+ * The console's session door under /api/console/v1: login (rate limited per address, accounts locked for
+ * 15 minutes after 5 wrong passwords in a row), logout, the current session (with its CSRF token) and the
+ * bootstrap of the first operator with LICENSOR_ADMIN_TOKEN.
+ */
+export function consoleAuthRouter(o: ConsoleAuthOptions): Router {
+  const { db, timeouts, now } = o;
+  const router = express.Router();
+  router.use(express.json({ limit: '8kb' }));
+
+  const sessionReply = (s: { operator: string; role: string; csrfToken: string; expiresAt: string }) => ({
+    operator: s.operator,
+    role: s.role,
+    scope: SCOPE_OF_ROLE[s.role as keyof typeof SCOPE_OF_ROLE],
+    csrfToken: s.csrfToken,
+    expiresAt: s.expiresAt,
+    idleTimeoutSeconds: Math.round(timeouts.idleMs / 1000),
+  });
+
+  router.post(
+    '/login',
+    ...o.failureLimit,
+    route(async (req, res) => {
+      const { name, password } = parseInput(loginSchema, jsonBody(req, 'login'), 'login');
+      const at = now();
+      const row = findOperator(db, name);
+      if (row?.locked_until && Date.parse(row.locked_until) > at.getTime()) {
+        const retryAfterSeconds = Math.ceil((Date.parse(row.locked_until) - at.getTime()) / 1000);
+        res.setHeader('Retry-After', String(retryAfterSeconds));
+        throw new LicensorError(
+          'RATE_LIMITED',
+          `This account is locked after ${LOCKOUT_AFTER} wrong passwords; try again in ${Math.ceil(retryAfterSeconds / 60)} min or ask an admin to reset the password`,
+          { retryAfterSeconds },
+        );
+      }
+      const ok = await verifyPassword(password, row?.password_hash ?? (await decoy()));
+      if (!row || !ok || row.disabled_at) {
+        if (row && !ok) {
+          const failed = row.failed_logins + 1;
+          const lock = failed >= LOCKOUT_AFTER;
+          db.transaction(() => {
+            db.run('UPDATE operators SET failed_logins = ?, locked_until = ? WHERE name = ?', [
+              lock ? 0 : failed,
+              lock ? new Date(at.getTime() + LOCKOUT_MS).toISOString() : row.locked_until,
+              row.name,
+            ]);
+            if (lock) audit(db, { actor: `operator:${row.name}`, action: 'operator.locked', detail: { failed } });
+          });
+        }
+        // One answer for unknown names, wrong passwords and disabled accounts: names cannot be probed.
+        throw new LicensorError('UNAUTHORIZED', 'Wrong name or password (or the account is disabled)');
+      }
+      const session = db.transaction(() => {
+        db.run('UPDATE operators SET failed_logins = 0, locked_until = NULL, last_login_at = ? WHERE name = ?', [
+          at.toISOString(),
+          row.name,
+        ]);
+        audit(db, { actor: `operator:${row.name}`, action: 'operator.login', detail: { ip: req.ip } });
+        return createSession(db, row.name, timeouts, at);
+      });
+      setSessionCookie(req, res, session.value, timeouts.absoluteMs);
+      res.json(sessionReply({ operator: row.name, role: row.role, ...session }));
+    }),
+  );
+
+  router.get(
+    '/session',
+    route((req, res) => {
+      const session = resolveSession(db, req, timeouts, now());
+      if (!session) throw new LicensorError('UNAUTHORIZED', 'Not signed in (or the session timed out): sign in again');
+      res.json(sessionReply(session));
+    }),
+  );
+
+  router.post(
+    '/logout',
+    route((req, res) => {
+      const session = resolveSession(db, req, timeouts, now());
+      if (session && !csrfMatches(req, session)) {
+        throw new LicensorError('FORBIDDEN', 'Missing or wrong X-CSRF-Token header: reload the console');
+      }
+      if (session) {
+        endSession(db, req);
+        audit(db, { actor: `operator:${session.operator}`, action: 'operator.logout' });
+      }
+      clearSessionCookie(req, res);
+      res.json({ signedOut: true });
+    }),
+  );
+
+  router.post(
+    '/bootstrap',
+    ...o.failureLimit,
+    route(async (req, res) => {
+      const input = parseInput(bootstrapSchema, jsonBody(req, 'bootstrap request'), 'bootstrap request');
+      if (!o.bootstrapToken || !sameSecret(input.bootstrapToken, o.bootstrapToken)) {
+        throw new LicensorError(
+          'UNAUTHORIZED',
+          'Wrong bootstrap token: give the value of LICENSOR_ADMIN_TOKEN, or add the operator with `licensor operators add`',
+        );
+      }
+      const created = await addOperator(
+        db,
+        { name: input.name, role: 'admin', password: input.password },
+        'admin:bootstrap',
+        { onlyIfNone: true },
+      );
+      res.status(201).json(created);
+    }),
+  );
+
+  return router;
+}
+
+/**
+ * For adminAuth: the principal of a request carrying a live console session instead of a bearer token.
+ * State-changing methods need the session's CSRF token; without it the request is refused, not anonymous.
+ */
+export function sessionPrincipal(db: Db, timeouts: SessionTimeouts, now: () => Date) {
+  return (req: express.Request): AdminPrincipal | undefined => {
+    const session = resolveSession(db, req, timeouts, now());
+    if (!session) return undefined;
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !csrfMatches(req, session)) {
+      throw new LicensorError('FORBIDDEN', 'Missing or wrong X-CSRF-Token header: reload the console and try again');
+    }
+    return {
+      tokenId: `operator:${session.operator}`,
+      scope: SCOPE_OF_ROLE[session.role],
+      actor: `operator:${session.operator}`,
+    };
+  };
+}
+
+const addSchema = z.object({ name: operatorNameSchema, role: z.enum(ROLES), password: passwordSchema }).strict();
+const resetSchema = z.object({ password: passwordSchema }).strict();
+const nameParam = (req: express.Request) =>
+  parseInput(z.object({ name: operatorNameSchema }), req.params, 'operator name').name;
+
+/** Operator management on the admin API (/api/admin/v1/operators): admin scope only, like tokens. */
+export function operatorsAdminRouter(db: Db): Router {
+  const router = express.Router();
+  router.get(
+    '/operators',
+    route((_req, res) => {
+      res.json({ items: listOperators(db) });
+    }),
+  );
+  router.post(
+    '/operators',
+    route(async (req, res) => {
+      const input = parseInput(addSchema, req.body ?? {}, 'operator');
+      res.status(201).json(await addOperator(db, input, actorOf(res)));
+    }),
+  );
+  router.post(
+    '/operators/:name/disable',
+    route((req, res) => {
+      res.json(disableOperator(db, nameParam(req), actorOf(res)));
+    }),
+  );
+  router.post(
+    '/operators/:name/reset-password',
+    route(async (req, res) => {
+      const { password } = parseInput(resetSchema, req.body ?? {}, 'password reset');
+      res.json(await resetPassword(db, nameParam(req), password, actorOf(res)));
+    }),
+  );
+  return router;
+}

@@ -1,0 +1,165 @@
+import { randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+import { LicensorError } from '@licensor/shared';
+import { z } from 'zod';
+import type { Scope } from '../admin/auth';
+import type { Db } from '../db/database';
+import { audit } from '../licensing';
+
+/**
+ * Console operator accounts. A role maps onto an admin scope, so the console's people pass the very same
+ * checks as bearer tokens: viewer → read (GET only), operator → write (every action but tokens), admin →
+ * admin (tokens and operators too).
+ */
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+export const SCOPE_OF_ROLE: Record<Role, Scope> = { viewer: 'read', operator: 'write', admin: 'admin' };
+
+export const operatorNameSchema = z
+  .string()
+  .trim()
+  .min(2, 'must be at least 2 characters')
+  .max(64, 'at most 64 characters')
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9._@-]*$/, 'letters, digits and . _ @ - only (it appears in the audit log)');
+export const passwordSchema = z.string().min(12, 'must be at least 12 characters').max(256, 'at most 256 characters');
+
+const scrypt = promisify(scryptCallback) as (
+  password: string,
+  salt: Buffer,
+  keylen: number,
+  options: { N: number; r: number; p: number; maxmem: number },
+) => Promise<Buffer>;
+
+/** scrypt cost: N=2^15, r=8, p=1 (≈32 MiB, tens of ms), the OWASP recommendation for scrypt. */
+const COST = { N: 2 ** 15, r: 8, p: 1 };
+const KEY_LENGTH = 32;
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const hash = await scrypt(password, salt, KEY_LENGTH, { ...COST, maxmem: 64 * 1024 * 1024 });
+  return ['scrypt', COST.N, COST.r, COST.p, salt.toString('base64url'), hash.toString('base64url')].join('$');
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const [kind, n, r, p, salt, hash] = stored.split('$');
+  if (kind !== 'scrypt' || !salt || !hash) return false;
+  const expected = Buffer.from(hash, 'base64url');
+  const actual = await scrypt(password, Buffer.from(salt, 'base64url'), expected.length, {
+    N: Number(n),
+    r: Number(r),
+    p: Number(p),
+    maxmem: 64 * 1024 * 1024,
+  });
+  return timingSafeEqual(actual, expected);
+}
+
+/** Hash of a random password: unknown names are checked against it, so a wrong name costs as long as a wrong password. */
+let decoyHash: Promise<string> | undefined;
+export const decoy = () => {
+  decoyHash ??= hashPassword(randomBytes(16).toString('hex'));
+  return decoyHash;
+};
+
+export interface OperatorRow {
+  name: string;
+  role: Role;
+  password_hash: string;
+  created_at: string;
+  password_changed_at: string;
+  disabled_at: string | null;
+  failed_logins: number;
+  locked_until: string | null;
+  last_login_at: string | null;
+}
+
+export interface OperatorView {
+  name: string;
+  role: Role;
+  createdAt: string;
+  passwordChangedAt: string;
+  disabledAt: string | null;
+  lockedUntil: string | null;
+  lastLoginAt: string | null;
+}
+
+export const operatorView = (r: OperatorRow): OperatorView => ({
+  name: r.name,
+  role: r.role,
+  createdAt: r.created_at,
+  passwordChangedAt: r.password_changed_at,
+  disabledAt: r.disabled_at,
+  lockedUntil: r.locked_until,
+  lastLoginAt: r.last_login_at,
+});
+
+export const findOperator = (db: Db, name: string): OperatorRow | undefined =>
+  db.first<OperatorRow>('SELECT * FROM operators WHERE name = ?', [name]);
+
+export const listOperators = (db: Db): OperatorView[] =>
+  db.all<OperatorRow>('SELECT * FROM operators ORDER BY name').map(operatorView);
+
+export const operatorCount = (db: Db): number => db.first<{ n: number }>('SELECT COUNT(*) AS n FROM operators')?.n ?? 0;
+
+/** A password for `operators add` and `reset-password` when none is given: 24 random characters, shown once. */
+export const generatePassword = (): string => randomBytes(18).toString('base64url');
+
+export async function addOperator(
+  db: Db,
+  input: { name: string; role: Role; password: string },
+  actor: string,
+  options: { onlyIfNone?: boolean } = {},
+): Promise<OperatorView> {
+  const name = operatorNameSchema.parse(input.name);
+  const passwordHash = await hashPassword(input.password);
+  const now = new Date().toISOString();
+  return db.transaction(() => {
+    if (options.onlyIfNone && operatorCount(db) > 0) {
+      throw new LicensorError('CONFLICT', 'An operator exists already: ask an admin operator to add you');
+    }
+    if (findOperator(db, name)) throw new LicensorError('CONFLICT', `Operator ${name} exists already`);
+    db.run(
+      'INSERT INTO operators (name, role, password_hash, created_at, password_changed_at) VALUES (?, ?, ?, ?, ?)',
+      [name, input.role, passwordHash, now, now],
+    );
+    audit(db, { actor, action: 'operator.added', detail: { name, role: input.role } });
+    return operatorView(findOperator(db, name)!);
+  });
+}
+
+function requireOperator(db: Db, name: string): OperatorRow {
+  const row = findOperator(db, name);
+  if (!row)
+    throw new LicensorError('NOT_FOUND', `No operator named ${name}; list them with \`licensor operators list\``);
+  return row;
+}
+
+/** Disables the account and ends its sessions at once. */
+export function disableOperator(db: Db, name: string, actor: string): { operator: OperatorView; changed: boolean } {
+  return db.transaction(() => {
+    requireOperator(db, name);
+    const changed =
+      db.run('UPDATE operators SET disabled_at = ? WHERE name = ? AND disabled_at IS NULL', [
+        new Date().toISOString(),
+        name,
+      ]).changes === 1;
+    db.run('DELETE FROM operator_sessions WHERE operator = ?', [name]);
+    if (changed) audit(db, { actor, action: 'operator.disabled', detail: { name } });
+    return { operator: operatorView(requireOperator(db, name)), changed };
+  });
+}
+
+/** Sets a new password, re-enables the account, clears the lock-out and ends every session of the account. */
+export async function resetPassword(db: Db, name: string, password: string, actor: string): Promise<OperatorView> {
+  requireOperator(db, name);
+  const passwordHash = await hashPassword(password);
+  return db.transaction(() => {
+    db.run(
+      `UPDATE operators SET password_hash = ?, password_changed_at = ?, disabled_at = NULL, failed_logins = 0,
+         locked_until = NULL WHERE name = ?`,
+      [passwordHash, new Date().toISOString(), name],
+    );
+    db.run('DELETE FROM operator_sessions WHERE operator = ?', [name]);
+    audit(db, { actor, action: 'operator.password_reset', detail: { name } });
+    return operatorView(requireOperator(db, name));
+  });
+}
