@@ -3,6 +3,7 @@ import helmet, { type HelmetOptions } from 'helmet';
 import { adminAuth, adminAuthLimiter } from './admin/auth';
 import { codesRouter } from './admin/codes';
 import { adminRouter } from './admin/router';
+import { catalogRouter } from './catalog/router';
 import type { Config } from './config';
 import type { Db } from './db/database';
 import { cors } from './http/cors';
@@ -109,6 +110,7 @@ export function createApp(deps: AppDeps): LicensorApp {
   admin.use(codesRouter(ctx));
   admin.use(adminRouter(ctx));
   admin.use(kitAdminRouter(ctx));
+  admin.use(catalogRouter(ctx));
   app.use('/api/admin/v1', admin);
 
   app.use((_req, res) => {

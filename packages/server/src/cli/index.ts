@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerCatalogCommands } from '../catalog/cli';
 import { registerKitCommands } from '../kit/cli';
 import { registerSimulateCommand } from '../simulator/command';
 import { registerDataCommands } from './commands/data';
@@ -77,6 +78,7 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
   registerDataCommands(program, run);
   registerOperatorCommands(program, run);
   registerKitCommands(program, run);
+  registerCatalogCommands(program, run);
   registerSimulateCommand(program, io);
 
   try {

@@ -7,6 +7,7 @@ import { m005_device_nonces_by_time } from './migrations/005_device_nonces_by_ti
 import { m006_activation_keys } from './migrations/006_activation_keys';
 import { m008_scheme_a_answers } from './migrations/008_scheme_a_answers';
 import { m009_doors } from './migrations/009_doors';
+import { m011_catalog } from './migrations/011_catalog';
 
 export interface Migration {
   version: number;
@@ -24,6 +25,7 @@ export const MIGRATIONS: Migration[] = [
   m006_activation_keys,
   m008_scheme_a_answers,
   m009_doors,
+  m011_catalog,
 ];
 
 export function currentVersion(db: Db): number {
