@@ -21,6 +21,8 @@ import { API_PREFIX, activationRouter } from './licensing/routes';
 import type { Logger } from './logger';
 import { createMetrics, type Metrics, metricsAccess } from './metrics';
 import { Outbox, type OutboxOptions } from './outbox/outbox';
+import { type DeliveryOptions, registerWebhookDelivery } from './webhooks/deliver';
+import { webhooksRouter } from './webhooks/router';
 
 export interface AppDeps {
   config: Config;
@@ -30,6 +32,8 @@ export interface AppDeps {
   now?: () => Date;
   fetch?: typeof fetch;
   outbox?: OutboxOptions;
+  /** Webhook delivery options (tests resolve host names themselves). */
+  webhooks?: DeliveryOptions;
 }
 
 export interface LicensorApp {
@@ -63,6 +67,7 @@ export function createApp(deps: AppDeps): LicensorApp {
   registerFamilyCJobs(ctx);
   // Handlers exist even with the scheduler off, so daily items queued earlier still run.
   registerDailyJobs(ctx);
+  registerWebhookDelivery(ctx, deps.webhooks);
 
   const app = express();
   app.disable('x-powered-by');
@@ -111,6 +116,7 @@ export function createApp(deps: AppDeps): LicensorApp {
   admin.use(adminRouter(ctx));
   admin.use(kitAdminRouter(ctx));
   admin.use(catalogRouter(ctx));
+  admin.use(webhooksRouter(ctx));
   app.use('/api/admin/v1', admin);
 
   app.use((_req, res) => {

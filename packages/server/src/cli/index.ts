@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCatalogCommands } from '../catalog/cli';
 import { registerKitCommands } from '../kit/cli';
 import { registerSimulateCommand } from '../simulator/command';
+import { registerWebhookCommands } from '../webhooks/cli';
 import { registerDataCommands } from './commands/data';
 import { registerOperatorCommands } from './commands/operator';
 import { registerServerCommands } from './commands/server';
@@ -79,6 +80,7 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
   registerOperatorCommands(program, run);
   registerKitCommands(program, run);
   registerCatalogCommands(program, run);
+  registerWebhookCommands(program, run);
   registerSimulateCommand(program, io);
 
   try {

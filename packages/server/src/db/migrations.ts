@@ -8,6 +8,7 @@ import { m006_activation_keys } from './migrations/006_activation_keys';
 import { m008_scheme_a_answers } from './migrations/008_scheme_a_answers';
 import { m009_doors } from './migrations/009_doors';
 import { m011_catalog } from './migrations/011_catalog';
+import { m012_webhooks } from './migrations/012_webhooks';
 
 export interface Migration {
   version: number;
@@ -26,6 +27,7 @@ export const MIGRATIONS: Migration[] = [
   m008_scheme_a_answers,
   m009_doors,
   m011_catalog,
+  m012_webhooks,
 ];
 
 export function currentVersion(db: Db): number {

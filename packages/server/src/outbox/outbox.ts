@@ -18,6 +18,12 @@ export interface OutboxItem {
 
 export type OutboxHandler = (payload: unknown, item: OutboxItem) => Promise<void>;
 
+/** A kind's own retry schedule (webhooks retry for a day; marketplace calls use the outbox's defaults). */
+export interface OutboxKindOptions {
+  maxAttempts?: number;
+  backoffMs?: (attempts: number) => number;
+}
+
 export interface OutboxOptions {
   maxAttempts?: number;
   leaseMs?: number;
@@ -41,6 +47,7 @@ export const isPermanent = (err: unknown): boolean => err instanceof LicensorErr
  */
 export class Outbox {
   private readonly handlers = new Map<string, OutboxHandler>();
+  private readonly kindOptions = new Map<string, OutboxKindOptions>();
   private readonly inFlight = new Map<number, Promise<boolean>>();
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
@@ -62,8 +69,9 @@ export class Outbox {
     this.now = opts.now ?? Date.now;
   }
 
-  register(kind: string, handler: OutboxHandler): void {
+  register(kind: string, handler: OutboxHandler, opts: OutboxKindOptions = {}): void {
     this.handlers.set(kind, handler);
+    this.kindOptions.set(kind, opts);
   }
 
   /**
@@ -136,13 +144,14 @@ export class Outbox {
       return true;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      const giveUp = isPermanent(err) || item.attempts >= this.maxAttempts;
+      const own = this.kindOptions.get(item.kind);
+      const giveUp = isPermanent(err) || item.attempts >= (own?.maxAttempts ?? this.maxAttempts);
       this.db.run(
         `UPDATE outbox SET status = ?, lease_until = NULL, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`,
         [
           giveUp ? 'failed' : 'pending',
           message.slice(0, 1000),
-          this.now() + this.backoff(item.attempts),
+          this.now() + (own?.backoffMs ?? this.backoff)(item.attempts),
           new Date(this.now()).toISOString(),
           id,
         ],
