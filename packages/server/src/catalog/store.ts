@@ -1,7 +1,7 @@
 import { LicensorError } from '@licensor/shared';
 import type { Db } from '../db/database';
 import { parseInput } from '../http/errors';
-import { audit } from '../licensing';
+import { audit } from '../licensing/entitlements';
 import type { PolicyOverrides } from '../licensing/policy';
 import {
   type CatalogSpec,
@@ -398,4 +398,16 @@ export function listUnknownSkus(db: Db, opts: { includeTest?: boolean } = {}): U
       lastSeenAt: r.last,
       productInCatalogue: r.known_product === 1,
     }));
+}
+
+/**
+ * The edition and features a License file of this entitlement carries: its own edition (direct licenses,
+ * operator changes) over its SKU's, over the product's. Unknown SKUs get the product's values.
+ */
+export function licenseModel(
+  db: Db,
+  ent: { product_id: string | null; sku_code: string | null; edition: string | null },
+): { edition: string | null; features: Record<string, true | number> } {
+  const m = resolveModel(db, ent.product_id, ent.sku_code, { edition: ent.edition });
+  return { edition: m.edition, features: m.features };
 }

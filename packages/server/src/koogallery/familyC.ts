@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { formatKooGalleryFingerprint, LicensorError, parseKooGalleryFingerprint } from '@licensor/shared';
 import { z } from 'zod';
+import { licenseModel } from '../catalog/store';
 import {
   applyMarketplaceStatus,
   audit,
@@ -480,6 +481,7 @@ export async function getLicenseAsync(ctx: KooContext, body: Record<string, unkn
         expiresAt,
         offline: true,
         defaultProductId: ctx.config.productId,
+        model: licenseModel(ctx.db, ent!),
         now: ctx.now(),
       });
       const fileName = `${ent!.id}-${p.eventId}.lic`.replace(/[^A-Za-z0-9._-]/g, '_');

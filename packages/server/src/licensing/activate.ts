@@ -15,6 +15,7 @@ import {
   signLicenseAsync,
 } from '@licensor/shared';
 import type { z } from 'zod';
+import { licenseModel } from '../catalog/store';
 import type { Db } from '../db/database';
 import { isKitUserAuthorized } from '../kit/queries';
 import type { KooContext } from '../koogallery/context';
@@ -119,7 +120,7 @@ export interface IssueForOptions {
 
 /** The License claims for one activation: bound to its fingerprint components and device key. */
 export function activationLicensePayload(
-  ctx: Pick<LicensingContext, 'config' | 'now'>,
+  ctx: Pick<LicensingContext, 'config' | 'now' | 'db'>,
   ent: EntitlementRow,
   policy: Policy,
   activation: ActivationRow,
@@ -133,6 +134,7 @@ export function activationLicensePayload(
     deviceKey: activation.device_key_hash,
     offline,
     defaultProductId: ctx.config.productId,
+    model: licenseModel(ctx.db, ent),
     now: ctx.now(),
   });
 }

@@ -16,6 +16,8 @@ export interface IssueOptions {
   /** Files that are never refreshed online (offline activation, marketplace-delivered) have no TTL. */
   offline?: boolean;
   defaultProductId?: string;
+  /** Edition and features from the catalogue (catalog/store.ts resolveModel). */
+  model?: { edition: string | null; features: Record<string, true | number> };
   now: Date;
 }
 
@@ -47,7 +49,9 @@ export function buildPayload(ent: EntitlementRow, policy: Policy, opts: IssueOpt
     serverTime: now.toISOString(),
   };
   if (ent.sku_code) payload.sku = ent.sku_code;
-  if (ent.edition) payload.edition = ent.edition;
+  const edition = opts.model?.edition ?? ent.edition;
+  if (edition) payload.edition = edition;
+  if (opts.model && Object.keys(opts.model.features).length > 0) payload.features = opts.model.features;
   if (opts.deviceKey) payload.deviceKey = opts.deviceKey;
   if (ent.test) payload.test = true;
   return payload;
