@@ -1,4 +1,5 @@
 import type { Db } from '../db/database';
+import { emitEntitlementChange } from '../webhooks/entitlementEvents';
 
 export type EntitlementStatus = 'provisioning' | 'active' | 'frozen' | 'expired' | 'suspended' | 'revoked' | 'released';
 
@@ -95,6 +96,7 @@ export function changeEntitlement(
     ]);
   }
   audit(db, { actor, action, entitlementId: current.id, before, after, detail, at: now });
+  if (keys.length > 0) emitEntitlementChange(db, current, before, after, actor, action, now);
   return {
     ...current,
     ...(after as EntitlementPatch),

@@ -36,6 +36,29 @@ export interface OutboxOptions {
 const defaultBackoff = (attempts: number) =>
   Math.min(1000 * 2 ** (attempts - 1), 10 * 60_000) * (0.8 + Math.random() * 0.4);
 
+/**
+ * Queues work with only the database at hand (code deep in a transaction, e.g. webhooks emitted where an
+ * entitlement changes); the running server's worker picks it up. Same rules as Outbox.enqueue.
+ */
+export function enqueueOutbox(
+  db: Db,
+  kind: string,
+  payload: unknown,
+  opts: { dedupeKey?: string; delayMs?: number; now: number },
+): number {
+  const iso = new Date(opts.now).toISOString();
+  if (opts.dedupeKey) {
+    const existing = db.first<{ id: number }>('SELECT id FROM outbox WHERE dedupe_key = ?', [opts.dedupeKey]);
+    if (existing) return existing.id;
+  }
+  const r = db.run(
+    `INSERT INTO outbox (kind, dedupe_key, payload, status, attempts, next_attempt_at, created_at, updated_at)
+     VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)`,
+    [kind, opts.dedupeKey ?? null, JSON.stringify(payload), opts.now + (opts.delayMs ?? 0), iso, iso],
+  );
+  return Number(r.lastInsertRowid);
+}
+
 /** A failure that retrying cannot fix (the marketplace rejected the request itself). */
 export const isPermanent = (err: unknown): boolean => err instanceof LicensorError && !err.retryable;
 
@@ -79,18 +102,7 @@ export class Outbox {
    * existing item is returned instead of a second one.
    */
   enqueue(kind: string, payload: unknown, opts: { dedupeKey?: string; delayMs?: number } = {}): number {
-    const now = this.now();
-    const iso = new Date(now).toISOString();
-    if (opts.dedupeKey) {
-      const existing = this.db.first<{ id: number }>('SELECT id FROM outbox WHERE dedupe_key = ?', [opts.dedupeKey]);
-      if (existing) return existing.id;
-    }
-    const r = this.db.run(
-      `INSERT INTO outbox (kind, dedupe_key, payload, status, attempts, next_attempt_at, created_at, updated_at)
-       VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)`,
-      [kind, opts.dedupeKey ?? null, JSON.stringify(payload), now + (opts.delayMs ?? 0), iso, iso],
-    );
-    return Number(r.lastInsertRowid);
+    return enqueueOutbox(this.db, kind, payload, { ...opts, now: this.now() });
   }
 
   get(id: number): OutboxItem | undefined {

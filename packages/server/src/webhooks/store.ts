@@ -4,8 +4,8 @@ import { z } from 'zod';
 import type { Db } from '../db/database';
 import { parseInput } from '../http/errors';
 import type { SecretBox } from '../kit/secretBox';
-import { audit } from '../licensing';
-import type { Outbox } from '../outbox/outbox';
+import { audit } from '../licensing/entitlements';
+import { enqueueOutbox, type Outbox } from '../outbox/outbox';
 import { isPrivateAddress } from './address';
 import { newWebhookSecret, secretKey } from './signing';
 
@@ -176,15 +176,23 @@ export interface WebhookEvent {
 /**
  * Records an event and queues one delivery per enabled endpoint subscribed to it. Call it inside the
  * transaction of the change it reports: the event exists exactly when the change does. Returns the event id
- * (the existing one for a repeated dedupeKey).
+ * (the existing one for a repeated dedupeKey), or undefined when no enabled endpoint subscribes to the type.
  */
-export function emit(ctx: { db: Db; outbox: Outbox; now: () => Date }, event: WebhookEvent): string {
+export function emit(ctx: { db: Db; now: () => Date }, event: WebhookEvent): string | undefined {
   const { db } = ctx;
   return db.transaction(() => {
     if (event.dedupeKey) {
       const seen = db.first<{ id: string }>('SELECT id FROM webhook_events WHERE dedupe_key = ?', [event.dedupeKey]);
       if (seen) return seen.id;
     }
+    const subscribed = db
+      .all<{ id: string; events: string }>('SELECT id, events FROM webhook_endpoints WHERE disabled_at IS NULL')
+      .filter((ep) => {
+        const wanted = JSON.parse(ep.events) as string[];
+        return wanted.includes('*') || wanted.includes(event.type);
+      });
+    // Nobody listens: nothing to keep (an event is only ever sent through a delivery).
+    if (subscribed.length === 0) return undefined;
     const id = newId('msg');
     const at = ctx.now().toISOString();
     const body = JSON.stringify({ type: event.type, timestamp: at, data: event.data });
@@ -195,19 +203,14 @@ export function emit(ctx: { db: Db; outbox: Outbox; now: () => Date }, event: We
       body,
       at,
     ]);
-    const endpoints = db.all<{ id: string; events: string }>(
-      'SELECT id, events FROM webhook_endpoints WHERE disabled_at IS NULL',
-    );
-    for (const ep of endpoints) {
-      const wanted = JSON.parse(ep.events) as string[];
-      if (!wanted.includes('*') && !wanted.includes(event.type)) continue;
+    for (const ep of subscribed) {
       const deliveryId = newId('dlv');
       db.run(
         `INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
          VALUES (?, ?, ?, 'pending', ?, ?, ?)`,
         [deliveryId, id, ep.id, at, at, at],
       );
-      ctx.outbox.enqueue(DELIVER_KIND, { deliveryId });
+      enqueueOutbox(db, DELIVER_KIND, { deliveryId }, { now: ctx.now().getTime() });
     }
     return id;
   });

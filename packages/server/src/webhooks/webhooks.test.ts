@@ -11,9 +11,11 @@ import { EXIT, main } from '../cli/index';
 import { testConfig } from '../config';
 import { type Db, openDatabase } from '../db/database';
 import { KeyStore } from '../keys/keystore';
+import { seedEntitlement } from '../licensing/testkit';
 import { createLogger } from '../logger';
 import type { Resolver } from './address';
 import { WEBHOOK_MAX_ATTEMPTS } from './deliver';
+import { entitlementEventType } from './entitlementEvents';
 import { emit } from './store';
 
 const ADMIN = '/api/admin/v1';
@@ -297,5 +299,49 @@ describe('webhook deliveries', () => {
     expect(afterRedirect).toMatchObject({ status: 'pending', lastStatus: 302 });
     expect(afterRedirect.lastError).toContain('redirects are not followed');
     expect(receiver.received).toHaveLength(1);
+  });
+});
+
+describe('license events', () => {
+  it('are emitted where a license changes: an admin suspension and revocation reach the receiver', async () => {
+    const app = startApp();
+    const api = admin(app);
+    // Without an endpoint nothing is recorded.
+    const early = seedEntitlement(app.db, { productId: 'p1' });
+    expect((await api.post(`/entitlements/${early.id}/suspend`)).status).toBe(200);
+    expect(app.db.first<{ n: number }>('SELECT COUNT(*) AS n FROM webhook_events')!.n).toBe(0);
+    const { body } = await api.post('/webhooks/endpoints', {
+      url: receiver.url,
+      events: ['license.suspended', 'license.revoked'],
+    });
+    const ent = seedEntitlement(app.db, { productId: 'p1' });
+    expect((await api.post(`/entitlements/${ent.id}/suspend`, { reason: 'unpaid' })).status).toBe(200);
+    expect((await api.post(`/entitlements/${ent.id}/suspend`)).body.changed).toBe(false); // no change, no event
+    expect((await api.post(`/entitlements/${ent.id}/reinstate`)).status).toBe(200); // license.changed: not subscribed
+    expect((await api.post(`/entitlements/${ent.id}/revoke`)).status).toBe(200);
+    await app.licensor.ctx.outbox.drain();
+    const events = receiver.received.map(
+      (r) =>
+        new Webhook(body.secret).verify(r.body, r.headers as Record<string, string>) as { type: string; data: object },
+    );
+    expect(events.map((e) => e.type)).toEqual(['license.suspended', 'license.revoked']);
+    expect(events[0]!.data).toMatchObject({
+      licenseId: ent.id,
+      status: 'suspended',
+      productId: 'p1',
+      changes: { status: { before: 'active', after: 'suspended' } },
+    });
+  });
+
+  it('are typed by what changed', () => {
+    expect(entitlementEventType({ status: 'active' }, { status: 'frozen' })).toBe('license.frozen');
+    expect(entitlementEventType({ status: 'frozen' }, { status: 'active' })).toBe('license.unfrozen');
+    expect(entitlementEventType({ status: 'suspended' }, { status: 'active' })).toBe('license.changed');
+    expect(entitlementEventType({ status: 'active' }, { status: 'released' })).toBe('license.released');
+    expect(
+      entitlementEventType({ expires_at: '2026-01-01T00:00:00.000Z' }, { expires_at: '2027-01-01T00:00:00.000Z' }),
+    ).toBe('license.renewed');
+    expect(entitlementEventType({ seats: 1 }, { seats: 5 })).toBe('license.changed');
+    expect(entitlementEventType({ sku_code: 'a' }, { sku_code: 'b' })).toBe('license.changed');
   });
 });

@@ -1,0 +1,63 @@
+import type { Db } from '../db/database';
+import type { EntitlementRow } from '../licensing/entitlements';
+import { emit, type WebhookEventType } from './store';
+
+const STATUS_EVENTS: Partial<Record<string, WebhookEventType>> = {
+  frozen: 'license.frozen',
+  suspended: 'license.suspended',
+  revoked: 'license.revoked',
+  released: 'license.released',
+};
+
+/** Which event a change of an entitlement is: a status event, a renewal (later expiry), else a change. */
+export function entitlementEventType(
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+): WebhookEventType {
+  if ('status' in after) {
+    const to = String(after.status);
+    if (STATUS_EVENTS[to]) return STATUS_EVENTS[to]!;
+    if (to === 'active' && before.status === 'frozen') return 'license.unfrozen';
+  }
+  if (
+    typeof after.expires_at === 'string' &&
+    (typeof before.expires_at !== 'string' || after.expires_at > before.expires_at)
+  ) {
+    return 'license.renewed';
+  }
+  return 'license.changed';
+}
+
+/** Emits the webhook event of an entitlement change, in the caller's transaction (see changeEntitlement). */
+export function emitEntitlementChange(
+  db: Db,
+  current: EntitlementRow,
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+  actor: string,
+  action: string,
+  now: Date,
+): void {
+  const next = { ...current, ...after } as EntitlementRow;
+  emit(
+    { db, now: () => now },
+    {
+      type: entitlementEventType(before, after),
+      data: {
+        licenseId: next.id,
+        code: next.code,
+        family: next.family,
+        productId: next.product_id,
+        skuCode: next.sku_code,
+        status: next.status,
+        seats: next.seats,
+        expiresAt: next.expires_at,
+        customerId: next.customer_id,
+        test: next.test === 1,
+        changes: Object.fromEntries(Object.keys(after).map((k) => [k, { before: before[k], after: after[k] }])),
+        actor,
+        action,
+      },
+    },
+  );
+}
