@@ -17,6 +17,8 @@ export function entitlementEventType(
   if ('status' in after) {
     const to = String(after.status);
     if (STATUS_EVENTS[to]) return STATUS_EVENTS[to]!;
+    // A family-C instance becomes usable once its order is applied: that is when the license exists for the customer.
+    if (to === 'active' && before.status === 'provisioning') return 'license.created';
     if (to === 'active' && before.status === 'frozen') return 'license.unfrozen';
   }
   if (

@@ -336,6 +336,12 @@ describe('license events', () => {
   it('are typed by what changed', () => {
     expect(entitlementEventType({ status: 'active' }, { status: 'frozen' })).toBe('license.frozen');
     expect(entitlementEventType({ status: 'frozen' }, { status: 'active' })).toBe('license.unfrozen');
+    expect(
+      entitlementEventType(
+        { status: 'provisioning', expires_at: null },
+        { status: 'active', expires_at: '2027-01-01' },
+      ),
+    ).toBe('license.created');
     expect(entitlementEventType({ status: 'suspended' }, { status: 'active' })).toBe('license.changed');
     expect(entitlementEventType({ status: 'active' }, { status: 'released' })).toBe('license.released');
     expect(
