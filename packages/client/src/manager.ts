@@ -226,6 +226,22 @@ export class LicenseManager {
     return this.#last;
   }
 
+  /**
+   * Whether the verified License grants a feature: the license is valid and the feature is on (`true`, or a
+   * number above 0). Offline: it reads the last verification (call verify() or activate() first).
+   */
+  hasFeature(name: string): boolean {
+    const value = this.featureValue(name);
+    return value === true || (typeof value === 'number' && value > 0);
+  }
+
+  /** A feature's value in the verified License (`true` or a limit such as 20); undefined when absent or not valid. */
+  featureValue(name: string): true | number | undefined {
+    const last = this.#last;
+    if (!last?.valid || !last.license || !Object.hasOwn(last.license.features, name)) return undefined;
+    return last.license.features[name];
+  }
+
   on<E extends keyof LicenseManagerEvents>(event: E, listener: (...args: LicenseManagerEvents[E]) => void): this {
     this.#events.on(event, listener as (...args: unknown[]) => void);
     return this;
