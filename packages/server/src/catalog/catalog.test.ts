@@ -212,6 +212,8 @@ describe('catalogue through the admin API', () => {
     expect(pruned.body.changes).toEqual([{ op: 'remove', kind: 'product', productId: 'p2', fields: {} }]);
     expect((await get('/catalog/products/p2')).status).toBe(404);
 
+    expect((await send('put', '/catalog/products/*', { edition: 'All' })).status).toBe(400);
+    expect((await send('put', '/policies/*', { policy: { leaseMinutes: 20 } })).body.effective.leaseMinutes).toBe(20);
     const policy = await send('put', '/policies/p1', { policy: { mode: 'floating', bogus: 1 } });
     expect(policy.status).toBe(400);
     expect((await send('put', '/policies/p1', { policy: { mode: 'floating' } })).body.effective.mode).toBe('floating');

@@ -18,7 +18,8 @@ export const featuresSchema = z
 export type Features = z.infer<typeof featuresSchema>;
 
 const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
-export const productIdSchema = text(128);
+/** `*` is not a product: it names the policy defaults of every product (`licensor policy set '*' …`). */
+export const productIdSchema = text(128).refine((id) => id !== '*', '* is not a product id');
 export const skuCodeSchema = text(128);
 export const editionSchema = text(64);
 const seatsSchema = z.number().int('seats are a whole number').min(0).max(1_000_000);

@@ -27,6 +27,9 @@ const unknownSkuQuery = z.object({ includeTest: z.enum(['true', 'false']).option
 const resolveQuery = z.object({ productId: productIdSchema, skuCode: skuCodeSchema.optional() }).strict();
 const policyBody = z.object({ policy: policyOverridesSchema }).strict();
 const productParam = (req: express.Request) =>
+  parseInput(z.object({ productId: productIdSchema }).passthrough(), req.params, 'product id').productId;
+/** Policy routes also take `*`: the defaults of every product. */
+const policyParam = (req: express.Request) =>
   parseInput(z.object({ productId: z.union([productIdSchema, z.literal('*')]) }), req.params, 'product id').productId;
 
 export function catalogRouter(ctx: KooContext): Router {
@@ -103,13 +106,13 @@ export function catalogRouter(ctx: KooContext): Router {
   router.get(
     '/policies/:productId',
     route((req, res) => {
-      res.json(policyView(ctx, productParam(req)));
+      res.json(policyView(ctx, policyParam(req)));
     }),
   );
   router.put(
     '/policies/:productId',
     route((req, res) => {
-      const id = productParam(req);
+      const id = policyParam(req);
       const { policy } = parseInput(policyBody, req.body ?? {}, 'policy');
       setProductPolicy(db, id, policy, actorOf(res));
       res.json(policyView(ctx, id));
@@ -118,7 +121,7 @@ export function catalogRouter(ctx: KooContext): Router {
   router.delete(
     '/policies/:productId',
     route((req, res) => {
-      const id = productParam(req);
+      const id = policyParam(req);
       setProductPolicy(db, id, null, actorOf(res));
       res.json(policyView(ctx, id));
     }),
