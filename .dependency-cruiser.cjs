@@ -42,12 +42,23 @@ module.exports = {
       to: { path: `${SERVER}(koogallery|kit|admin|cli|simulator|jobs)/|${SERVER}(app|server|main|context)\\.ts$` },
     },
     {
+      name: 'licensing-core-knows-no-catalogue-or-webhooks',
+      severity: 'error',
+      comment:
+        'The catalogue (catalog/: editions, features, SKU policies) and the webhooks (webhooks/: license events) build ' +
+        'on the licensing core; the core reaches them only through its ports (licenseModel, entitlementChanged in ' +
+        'licensing/context.ts), wired by app.ts and cli/session.ts. An import would close the cycles ' +
+        'licensing → webhooks → licensing and licensing → catalog → licensing.',
+      from: { path: `${SERVER}licensing/`, pathNot: TEST_SUPPORT },
+      to: { path: `${SERVER}(catalog|webhooks)/` },
+    },
+    {
       name: 'licensing-core-through-its-entry-point',
       severity: 'error',
       comment:
-        'The marketplace adapters, the jobs and the CLI call the licensing core (entitlements, policies, issuing, code ' +
+        'The marketplace adapters, the catalogue, the webhooks, the jobs and the CLI call the licensing core (entitlements, policies, issuing, code ' +
         'registration, activation) through licensing/index.ts, its one public surface, not through its files.',
-      from: { path: `${SERVER}(koogallery|kit|jobs|cli)/`, pathNot: TEST_SUPPORT },
+      from: { path: `${SERVER}(koogallery|kit|jobs|cli|catalog|webhooks)/`, pathNot: TEST_SUPPORT },
       to: { path: `${SERVER}licensing/`, pathNot: `${SERVER}licensing/index\\.ts$` },
     },
     {
@@ -67,7 +78,7 @@ module.exports = {
         pathNot: TEST_SUPPORT,
       },
       to: {
-        path: `${SERVER}(licensing|koogallery|kit|admin|cli|jobs|simulator)/|${SERVER}(app|server|main|context)\\.ts$`,
+        path: `${SERVER}(licensing|koogallery|kit|admin|cli|jobs|simulator|catalog|webhooks)/|${SERVER}(app|server|main|context)\\.ts$`,
       },
     },
     {
@@ -82,6 +93,30 @@ module.exports = {
         path: `${SERVER}(admin|cli|jobs|simulator)/|${SERVER}(app|server|main)\\.ts$`,
         pathNot: `${SERVER}admin/pagination\\.ts$`,
       },
+    },
+    {
+      name: 'catalogue-and-webhooks-below-operator-surfaces',
+      severity: 'error',
+      comment:
+        'The catalogue and the webhooks (models, storage, delivery) sit beside the licensing core, below the operator ' +
+        'surfaces and the marketplace adapters: only their own router.ts (admin API) and cli.ts (CLI commands) reach ' +
+        "the admin API or the CLI. The marketplace adapters use them through the core's ports, never by import.",
+      from: {
+        path: `${SERVER}(catalog|webhooks)/`,
+        pathNot: [`${SERVER}(catalog|webhooks)/(router|cli)\\.ts$`, ...TEST_SUPPORT],
+      },
+      to: {
+        path: `${SERVER}(admin|cli|console|operators|koogallery|jobs|simulator)/|${SERVER}(app|server|main)\\.ts$`,
+      },
+    },
+    {
+      name: 'marketplace-adapters-not-into-catalogue-or-webhooks',
+      severity: 'error',
+      comment:
+        "The KooGallery adapters get a License file's edition and features and emit license events through the " +
+        'licensing core (its licenseModel and entitlementChanged ports), not by importing catalog/ or webhooks/.',
+      from: { path: `${SERVER}(koogallery|kit)/`, pathNot: TEST_SUPPORT },
+      to: { path: `${SERVER}(catalog|webhooks)/` },
     },
     {
       name: 'only-entry-points-import-the-composition-root',

@@ -42,6 +42,8 @@ export interface LicenseInfo {
   sku?: string;
   edition?: string;
   entitlements?: string[];
+  /** The edition's features, signed in the License: name → true (on) or a number (a limit). */
+  features: Record<string, true | number>;
   seats: number;
   status: PayloadStatus;
   issuedAt: string;
@@ -140,6 +142,7 @@ function licenseInfo(payload: LicensePayload, signingKeyId: string): LicenseInfo
     entitlementId: payload.eid,
     family: payload.family,
     product: payload.product,
+    features: { ...payload.features },
     seats: payload.seats,
     status: payload.status,
     issuedAt: payload.issuedAt,

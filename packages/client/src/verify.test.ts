@@ -74,6 +74,30 @@ describe('offline verification', () => {
     expect(again.detail.daysLeft).toBe(365);
   });
 
+  it('exposes the signed features: hasFeature and featureValue, nothing once the license is not valid', async () => {
+    const env = setup();
+    const manager = env.manager();
+    expect(manager.hasFeature('export')).toBe(false);
+    const file = licenseFor(bound(), {
+      now: T0,
+      edition: 'Pro',
+      features: { export: true, maxProjects: 20, seatsPerTeam: 0 },
+      expiresAt: new Date(T0 + 10 * DAY).toISOString(),
+    });
+    const s = await manager.importLicenseFile(file);
+    expect(s.license?.features).toEqual({ export: true, maxProjects: 20, seatsPerTeam: 0 });
+    expect(manager.hasFeature('export')).toBe(true);
+    expect(manager.hasFeature('maxProjects')).toBe(true);
+    expect(manager.featureValue('maxProjects')).toBe(20);
+    expect(manager.hasFeature('seatsPerTeam')).toBe(false);
+    expect(manager.hasFeature('sync')).toBe(false);
+    expect(manager.featureValue('toString')).toBeUndefined();
+    env.clock.advance(11 * DAY);
+    expect((await manager.verify()).valid).toBe(false);
+    expect(manager.hasFeature('export')).toBe(false);
+    expect(manager.featureValue('maxProjects')).toBeUndefined();
+  });
+
   it('tolerates one changed component and rejects two (FINGERPRINT_MISMATCH)', async () => {
     const env = setup();
     await env.manager().importLicenseFile(licenseFor(bound(), { now: T0 }));

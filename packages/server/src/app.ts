@@ -3,6 +3,8 @@ import helmet, { type HelmetOptions } from 'helmet';
 import { adminAuth, adminAuthLimiter } from './admin/auth';
 import { codesRouter } from './admin/codes';
 import { adminRouter } from './admin/router';
+import { catalogRouter } from './catalog/router';
+import { licenseModel } from './catalog/store';
 import type { Config } from './config';
 import { readinessRouter } from './console/readiness';
 import { CONSOLE_PATH, consoleRouter } from './console/serve';
@@ -24,6 +26,9 @@ import type { Logger } from './logger';
 import { createMetrics, type Metrics, metricsAccess } from './metrics';
 import { consoleAuthRouter, operatorsAdminRouter, sessionPrincipal } from './operators/routes';
 import { Outbox, type OutboxOptions } from './outbox/outbox';
+import { type DeliveryOptions, registerWebhookDelivery } from './webhooks/deliver';
+import { emitEntitlementChange } from './webhooks/entitlementEvents';
+import { webhooksRouter } from './webhooks/router';
 
 export interface AppDeps {
   config: Config;
@@ -33,6 +38,8 @@ export interface AppDeps {
   now?: () => Date;
   fetch?: typeof fetch;
   outbox?: OutboxOptions;
+  /** Webhook delivery options (tests resolve host names themselves). */
+  webhooks?: DeliveryOptions;
 }
 
 export interface LicensorApp {
@@ -62,6 +69,7 @@ export function createApp(deps: AppDeps): LicensorApp {
   });
   const openApi = new OpenApiClient(config.koo, messages, deps.fetch);
   const outbox = new Outbox(db, log, { now: () => now().getTime(), ...deps.outbox });
+  const entitlementChanged: AppContext['entitlementChanged'] = (change) => emitEntitlementChange(db, change);
   const ctx: AppContext = {
     db,
     config,
@@ -73,11 +81,15 @@ export function createApp(deps: AppDeps): LicensorApp {
     now,
     // The licensing core's ports, filled by the marketplace side (licensing/ imports neither kit/ nor koogallery/).
     isNamedUserAuthorized: (entitlementId, user) => isKitUserAuthorized(db, entitlementId, user),
-    marketplaceCodes: kooGalleryCodes({ db, now, openApi, log }),
+    marketplaceCodes: kooGalleryCodes({ db, now, openApi, log, entitlementChanged }),
+    // …and by the catalogue (edition and features of License files) and the webhooks (license events).
+    licenseModel: (ent) => licenseModel(db, ent),
+    entitlementChanged,
   };
   registerFamilyCJobs(ctx);
   // Handlers exist even with the scheduler off, so daily items queued earlier still run.
   registerDailyJobs(ctx);
+  registerWebhookDelivery(ctx, deps.webhooks);
 
   const app = express();
   app.disable('x-powered-by');
@@ -127,6 +139,8 @@ export function createApp(deps: AppDeps): LicensorApp {
   admin.use(kitAdminRouter(ctx));
   admin.use(operatorsAdminRouter(db));
   admin.use(readinessRouter(ctx));
+  admin.use(catalogRouter(ctx));
+  admin.use(webhooksRouter(ctx));
   app.use('/api/admin/v1', admin);
 
   // The merchant console: its session door and the built page (packages/console).

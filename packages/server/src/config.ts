@@ -71,6 +71,8 @@ const schema = z.object({
     .string()
     .regex(/^(?:\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464')
     .optional(),
+  /** Webhook deliveries to private, loopback and link-local addresses (off: no SSRF into the merchant's network). */
+  LICENSOR_WEBHOOK_ALLOW_PRIVATE: z.enum(['on', 'off', 'true', 'false', '1', '0']).default('off'),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -113,6 +115,8 @@ export interface Config {
   consoleSessions: { idleMs: number; absoluteMs: number };
   retention: { liveDays: number; refusedDays: number };
   metrics: { token: string | undefined; listen: { host: string; port: number } | undefined };
+  /** LICENSOR_WEBHOOK_ALLOW_PRIVATE: webhook endpoints may resolve to private/loopback addresses. */
+  webhookAllowPrivate: boolean;
 }
 
 const DEFAULT_FALLBACKS: Record<string, string> = {
@@ -215,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     retention: { liveDays: c.LICENSOR_MESSAGE_RETENTION_DAYS, refusedDays: c.LICENSOR_REFUSED_RETENTION_DAYS },
     metrics: { token: c.LICENSOR_METRICS_TOKEN, listen: parseListen(c.LICENSOR_METRICS_LISTEN) },
+    webhookAllowPrivate: ['on', 'true', '1'].includes(c.LICENSOR_WEBHOOK_ALLOW_PRIVATE),
   };
 }
 

@@ -18,6 +18,7 @@ export function validStatus(overrides: Partial<LicenseStatus> = {}): LicenseStat
       family: 'A',
       product: 'OFFI0001',
       edition: 'pro',
+      features: {},
       seats: 3,
       status: 'active',
       issuedAt: '2026-01-01T00:00:00.000Z',

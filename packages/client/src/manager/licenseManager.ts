@@ -17,6 +17,7 @@ import {
 } from './activation';
 import { startAutoCheckIn, stopAutoCheckIn } from './autoCheckIn';
 import { checkInFailed, checkInLocked } from './checkIn';
+import { featureValue, hasFeature } from './features';
 import { importLocked, offlineRequestLocked } from './offline';
 import { ManagerState } from './state';
 import type {
@@ -57,6 +58,19 @@ export class LicenseManager {
   /** The last status computed (undefined before the first verify). */
   get status(): LicenseStatus | undefined {
     return this.#s.last;
+  }
+
+  /**
+   * Whether the verified License grants a feature: the license is valid and the feature is on (`true`, or a
+   * number above 0). Offline: it reads the last verification (call verify() or activate() first).
+   */
+  hasFeature(name: string): boolean {
+    return hasFeature(this.#s.last, name);
+  }
+
+  /** A feature's value in the verified License (`true` or a limit such as 20); undefined when absent or not valid. */
+  featureValue(name: string): true | number | undefined {
+    return featureValue(this.#s.last, name);
   }
 
   on<E extends keyof LicenseManagerEvents>(event: E, listener: (...args: LicenseManagerEvents[E]) => void): this {

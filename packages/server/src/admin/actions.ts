@@ -63,20 +63,20 @@ const entitlementResult = (before: EntitlementRow, after: EntitlementRow) => ({
   entitlement: entitlementView(after),
 });
 
-type Ctx = Pick<AppContext, 'db' | 'now'>;
+type Ctx = Pick<AppContext, 'db' | 'now' | 'entitlementChanged'>;
 
 export const actions = {
   suspend(ctx: Ctx, idOrCode: string, actor: string, reason?: string) {
     const before = requireEntitlement(ctx.db, idOrCode);
-    return entitlementResult(before, suspendEntitlement(ctx.db, before.id, actor, { reason, now: ctx.now() }));
+    return entitlementResult(before, suspendEntitlement(ctx, before.id, actor, { reason, now: ctx.now() }));
   },
   reinstate(ctx: Ctx, idOrCode: string, actor: string, reason?: string) {
     const before = requireEntitlement(ctx.db, idOrCode);
-    return entitlementResult(before, reinstateEntitlement(ctx.db, before.id, actor, { reason, now: ctx.now() }));
+    return entitlementResult(before, reinstateEntitlement(ctx, before.id, actor, { reason, now: ctx.now() }));
   },
   revoke(ctx: Ctx, idOrCode: string, actor: string, reason?: string) {
     const before = requireEntitlement(ctx.db, idOrCode);
-    return entitlementResult(before, revokeEntitlement(ctx.db, before.id, actor, { reason, now: ctx.now() }));
+    return entitlementResult(before, revokeEntitlement(ctx, before.id, actor, { reason, now: ctx.now() }));
   },
   freeSeat(ctx: Ctx, activationId: string, actor: string, reason?: string) {
     return freeSeat(ctx.db, activationId, actor, { reason, now: ctx.now() });
@@ -85,7 +85,7 @@ export const actions = {
     return { activation: moveLicense(ctx.db, activationId, target, actor, { reason, now: ctx.now() }) };
   },
   setPolicy(ctx: Ctx, idOrCode: string, overrides: PolicyOverrides | null, actor: string) {
-    const ent = setEntitlementPolicy(ctx.db, requireEntitlement(ctx.db, idOrCode).id, overrides, actor);
+    const ent = setEntitlementPolicy(ctx, requireEntitlement(ctx.db, idOrCode).id, overrides, actor);
     return { entitlement: entitlementView(ent), policy: policyFor(ctx.db, ent) };
   },
   /** Verifies a device's offline request and issues its License file (a seat is bound like online). */

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { registerSimulateCommand } from '@licensor/simulator';
 import { Command, CommanderError } from 'commander';
+import { registerCatalogCommands } from '../catalog/cli';
 import { registerOperatorAccountCommands } from '../operators/cli';
+import { registerWebhookCommands } from '../webhooks/cli';
 import { registerDataCommands } from './commands/data';
 import { registerKitCommands } from './commands/kit';
 import { registerOperatorCommands } from './commands/operator';
@@ -74,6 +76,8 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
   registerOperatorCommands(program, run);
   registerKitCommands(program, run);
   registerOperatorAccountCommands(program, run);
+  registerCatalogCommands(program, run);
+  registerWebhookCommands(program, run);
   registerSimulateCommand(program, io);
 
   try {

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { LicensorError } from '@licensor/shared';
+import { licenseModel } from '../catalog/store';
 import { type Config, databasePath, loadConfig } from '../config';
 import type { AppContext } from '../context';
 import { type Db, openDatabase } from '../db/database';
@@ -12,6 +13,7 @@ import { MessageLog } from '../koogallery/messageLog';
 import { OpenApiClient } from '../koogallery/openApi';
 import { createLogger, type Logger } from '../logger';
 import { Outbox } from '../outbox/outbox';
+import { emitEntitlementChange } from '../webhooks/entitlementEvents';
 import type { CliIo } from './output';
 
 /** Wraps a command body: one Session per invocation, always closed. */
@@ -118,6 +120,7 @@ export class Session {
     const keys = (): KeyStore => this.keys();
     const openApi = new OpenApiClient(config.koo, messages);
     const now = () => new Date();
+    const entitlementChanged: AppContext['entitlementChanged'] = (change) => emitEntitlementChange(db, change);
     const ctx: AppContext = {
       db,
       config,
@@ -131,7 +134,10 @@ export class Session {
         return keys();
       },
       isNamedUserAuthorized: (entitlementId, user) => isKitUserAuthorized(db, entitlementId, user),
-      marketplaceCodes: kooGalleryCodes({ db, now, openApi, log }),
+      marketplaceCodes: kooGalleryCodes({ db, now, openApi, log, entitlementChanged }),
+      // …and by the catalogue (edition and features of License files) and the webhooks (license events).
+      licenseModel: (ent) => licenseModel(db, ent),
+      entitlementChanged,
     };
     this._ctx = ctx;
     return ctx;

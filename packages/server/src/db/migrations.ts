@@ -7,6 +7,8 @@ import { m006_activation_keys } from './migrations/006_activation_keys';
 import { m008_scheme_a_answers } from './migrations/008_scheme_a_answers';
 import { m009_doors } from './migrations/009_doors';
 import { m010_operators } from './migrations/010_operators';
+import { m011_catalog } from './migrations/011_catalog';
+import { m012_webhooks } from './migrations/012_webhooks';
 import type { Db, Migration } from './types';
 
 export type { Migration } from './types';
@@ -22,6 +24,8 @@ export const MIGRATIONS: Migration[] = [
   m008_scheme_a_answers,
   m009_doors,
   m010_operators,
+  m011_catalog,
+  m012_webhooks,
 ];
 
 export function currentVersion(db: Db): number {

@@ -199,7 +199,7 @@ function finishBatch(
  * the merchant's own decisions (suspended, revoked) are kept, only their expiry follows the marketplace.
  */
 export function applyCodeInfo(
-  ctx: Pick<AppContext, 'db' | 'now'>,
+  ctx: Pick<AppContext, 'db' | 'now' | 'entitlementChanged'>,
   info: LicenseCodeInfo,
   day: string,
 ): EntitlementRow | undefined {
@@ -222,7 +222,7 @@ export function applyCodeInfo(
   }
   if (Object.keys(patch).length === 0) return undefined;
   return changeEntitlement(
-    ctx.db,
+    ctx,
     ent,
     patch,
     DAILY_ACTOR,

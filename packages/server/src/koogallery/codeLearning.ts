@@ -7,7 +7,7 @@ import type { LicenseApiResult, LicenseCodeInfo } from './openApi';
 import { LICENSE_API } from './resultCodes';
 import { parseCompactTime } from './time';
 
-type MarketplaceContext = Pick<AppContext, 'db' | 'now' | 'openApi' | 'log'>;
+type MarketplaceContext = Pick<AppContext, 'db' | 'now' | 'openApi' | 'log' | 'entitlementChanged'>;
 
 /**
  * Said at start-up when the server cannot confirm KooGallery codes: without open-API credentials every first
@@ -160,7 +160,7 @@ async function learn(ctx: MarketplaceContext, code: string): Promise<Entitlement
       'client:activation',
     );
     if (created && marketStatus === 'EXPIRED') {
-      return changeEntitlement(ctx.db, entitlement, { status: 'expired' }, 'client:activation', 'entitlement.expired', {
+      return changeEntitlement(ctx, entitlement, { status: 'expired' }, 'client:activation', 'entitlement.expired', {
         source: 'license.query',
       });
     }

@@ -57,7 +57,7 @@ export const refreshLicenseCode = entitlementChangeHandler({
   change: (ctx, ent, p) => {
     if (!recordChange(ctx.db, ent.id, p.scene, p.orderId, { expireTime: p.expireTime.toISOString() })) return;
     changeEntitlement(
-      ctx.db,
+      ctx,
       ent,
       {
         expires_at: p.expireTime.toISOString(),
@@ -78,7 +78,7 @@ export const updateLicenseCodeStatus = entitlementChangeHandler({
   missing: unknownCode,
   reviveForDialTest: true,
   change: (ctx, ent, p) => {
-    applyMarketplaceStatus(ctx.db, ent, p.status, 'marketplace:updateLicenseCodeStatus');
+    applyMarketplaceStatus(ctx, ent, p.status, 'marketplace:updateLicenseCodeStatus');
   },
 });
 
@@ -90,7 +90,7 @@ export const releaseLicenseCode = entitlementChangeHandler({
   missing: () => ok(),
   reviveForDialTest: false,
   change: (ctx, ent, p) => {
-    changeEntitlement(ctx.db, ent, { status: 'released' }, 'marketplace:releaseLicenseCode', 'entitlement.released', {
+    changeEntitlement(ctx, ent, { status: 'released' }, 'marketplace:releaseLicenseCode', 'entitlement.released', {
       orderId: p.orderId,
       orderLineId: p.orderLineId,
     });

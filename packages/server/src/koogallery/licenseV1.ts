@@ -108,7 +108,7 @@ export const refreshLicense = entitlementChangeHandler<typeof refreshSchema, Rec
     const signedAt = signedTime(params);
     if (!recordChange(ctx.db, ent.id, 'renew', p.orderId, { expireTime: p.expireTime.toISOString(), signedAt })) return;
     changeEntitlement(
-      ctx.db,
+      ctx,
       ent,
       {
         expires_at: p.expireTime.toISOString(),
@@ -158,7 +158,7 @@ export const expireLicense = entitlementChangeHandler<typeof instanceSchema, Rec
   reviveForDialTest: true,
   change: (ctx, ent, _p, params) => {
     if (ent.status === 'expired' || supersededByRenewal(ctx, ent, params)) return;
-    changeEntitlement(ctx.db, ent, { status: 'expired' }, 'marketplace:expireLicense', 'entitlement.expired');
+    changeEntitlement(ctx, ent, { status: 'expired' }, 'marketplace:expireLicense', 'entitlement.expired');
   },
 });
 
@@ -170,7 +170,7 @@ export const releaseLicense = entitlementChangeHandler<typeof instanceSchema, Re
   reviveForDialTest: false,
   change: (ctx, ent, _p, params) => {
     if (supersededByRenewal(ctx, ent, params)) return;
-    changeEntitlement(ctx.db, ent, { status: 'released' }, 'marketplace:releaseLicense', 'entitlement.released');
+    changeEntitlement(ctx, ent, { status: 'released' }, 'marketplace:releaseLicense', 'entitlement.released');
   },
 });
 

@@ -70,7 +70,7 @@ export function applyOrderToEntitlement(
   const seats = Number(product?.linearValue);
   const trial = order.orderType === 'TRIAL';
   return changeEntitlement(
-    ctx.db,
+    ctx,
     ent,
     {
       product_id: product?.productId ?? ent.product_id,
@@ -163,7 +163,7 @@ export function registerFamilyCJobs(ctx: AppContext): void {
       const rejected = err instanceof LicensorError && (!err.retryable || orderUnknown(err));
       if (rejected && ent?.test && ent.status === 'provisioning') {
         ctx.db.transaction(() =>
-          changeEntitlement(ctx.db, ent, { status: 'active' }, 'system', 'entitlement.provisioned', { defaults: true }),
+          changeEntitlement(ctx, ent, { status: 'active' }, 'system', 'entitlement.provisioned', { defaults: true }),
         );
         return;
       }
@@ -220,7 +220,7 @@ export function registerFamilyCJobs(ctx: AppContext): void {
         outcome = `unsubscription of a change order: ${target.id} left as its refresh set it`;
       } else if (order.orderType === 'UNSUBSCRIBE') {
         // Addendum A1: notices fire for unsubscriptions too; the buyer no longer holds the license.
-        changeEntitlement(ctx.db, target, { status: 'released' }, 'marketplace:orderNotify', 'entitlement.released', {
+        changeEntitlement(ctx, target, { status: 'released' }, 'marketplace:orderNotify', 'entitlement.released', {
           orderId,
           orderLineId,
           orderType: order.orderType,
@@ -326,7 +326,7 @@ export const refreshInstance = entitlementChangeHandler({
   change: (ctx, ent, p) => {
     if (!recordChange(ctx.db, ent.id, p.scene, p.orderId, { expireTime: p.expireTime.toISOString() })) return;
     changeEntitlement(
-      ctx.db,
+      ctx,
       ent,
       {
         expires_at: p.expireTime.toISOString(),
@@ -355,7 +355,7 @@ export const updateInstanceStatus = entitlementChangeHandler({
   find: (ctx, p) => findC(ctx, p.instanceId),
   missing: unknownInstance,
   reviveForDialTest: true,
-  change: (ctx, ent, p) => applyMarketplaceStatus(ctx.db, ent, p.status, 'marketplace:updateInstanceStatus'),
+  change: (ctx, ent, p) => applyMarketplaceStatus(ctx, ent, p.status, 'marketplace:updateInstanceStatus'),
 });
 
 export const releaseInstance = entitlementChangeHandler({
@@ -366,7 +366,7 @@ export const releaseInstance = entitlementChangeHandler({
   missing: () => ok(),
   reviveForDialTest: false,
   change: (ctx, ent) => {
-    changeEntitlement(ctx.db, ent, { status: 'released' }, 'marketplace:releaseInstance', 'entitlement.released');
+    changeEntitlement(ctx, ent, { status: 'released' }, 'marketplace:releaseInstance', 'entitlement.released');
   },
 });
 
@@ -475,6 +475,7 @@ export async function getLicenseAsync(ctx: AppContext, body: Record<string, unkn
         expiresAt,
         offline: true,
         defaultProductId: ctx.config.productId,
+        model: ctx.licenseModel(ent!),
         now: ctx.now(),
       });
       const fileName = `${ent!.id}-${p.eventId}.lic`.replace(/[^A-Za-z0-9._-]/g, '_');

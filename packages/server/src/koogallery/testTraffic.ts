@@ -9,14 +9,14 @@ import { changeEntitlement, type EntitlementRow } from '../licensing';
  * Call inside the request's transaction. Returns the row to work on.
  */
 export function reviveForDialTest(
-  ctx: Pick<AppContext, 'db' | 'now'>,
+  ctx: Pick<AppContext, 'db' | 'now' | 'entitlementChanged'>,
   ent: EntitlementRow,
   testRequest: boolean,
   actor: string,
 ): EntitlementRow {
   if (!testRequest || ent.test !== 1 || ent.status !== 'released') return ent;
   return changeEntitlement(
-    ctx.db,
+    ctx,
     ent,
     { status: 'active' },
     actor,

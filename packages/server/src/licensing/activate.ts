@@ -116,7 +116,7 @@ export interface IssueForOptions {
 
 /** The License claims for one activation: bound to its fingerprint components and device key. */
 export function activationLicensePayload(
-  ctx: Pick<LicensingContext, 'config' | 'now'>,
+  ctx: Pick<LicensingContext, 'config' | 'now' | 'licenseModel'>,
   ent: EntitlementRow,
   policy: Policy,
   activation: ActivationRow,
@@ -130,6 +130,7 @@ export function activationLicensePayload(
     deviceKey: activation.device_key_hash,
     offline,
     defaultProductId: ctx.config.productId,
+    model: ctx.licenseModel(ent),
     now: opts.now ?? ctx.now(),
   });
 }

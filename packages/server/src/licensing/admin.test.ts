@@ -42,13 +42,13 @@ describe('merchant actions', () => {
   it('suspend and revoke hold a license; reinstate restores the status it had before', () => {
     t = makeApp();
     const ent = seedEntitlement(t.db, { status: 'frozen' });
-    expect(suspendEntitlement(t.db, ent.code!, 'admin:tok', { reason: 'dispute' }).status).toBe('suspended');
-    expect(suspendEntitlement(t.db, ent.id, 'admin:tok').status).toBe('suspended'); // idempotent
-    expect(revokeEntitlement(t.db, ent.id, 'admin:tok').status).toBe('revoked');
-    expect(() => suspendEntitlement(t.db, ent.id, 'admin:tok')).toThrow(/reinstate it first/);
+    expect(suspendEntitlement(t.licensor.ctx, ent.code!, 'admin:tok', { reason: 'dispute' }).status).toBe('suspended');
+    expect(suspendEntitlement(t.licensor.ctx, ent.id, 'admin:tok').status).toBe('suspended'); // idempotent
+    expect(revokeEntitlement(t.licensor.ctx, ent.id, 'admin:tok').status).toBe('revoked');
+    expect(() => suspendEntitlement(t.licensor.ctx, ent.id, 'admin:tok')).toThrow(/reinstate it first/);
     // Back to frozen (the marketplace's state), not blindly to active.
-    expect(reinstateEntitlement(t.db, ent.id, 'admin:tok').status).toBe('frozen');
-    expect(reinstateEntitlement(t.db, ent.id, 'admin:tok').status).toBe('frozen'); // nothing held: no change
+    expect(reinstateEntitlement(t.licensor.ctx, ent.id, 'admin:tok').status).toBe('frozen');
+    expect(reinstateEntitlement(t.licensor.ctx, ent.id, 'admin:tok').status).toBe('frozen'); // nothing held: no change
     expect(auditActions(ent.id)).toEqual([
       'admin:tok entitlement.suspended',
       'admin:tok entitlement.revoked',
@@ -60,8 +60,10 @@ describe('merchant actions', () => {
     expect(JSON.parse(reason!.detail)).toEqual({ reason: 'dispute' });
 
     const released = seedEntitlement(t.db, { status: 'released' });
-    expect(() => revokeEntitlement(t.db, released.id, 'admin:tok')).toThrow(LicensorError);
-    expect(() => suspendEntitlement(t.db, 'nope', 'admin:tok')).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+    expect(() => revokeEntitlement(t.licensor.ctx, released.id, 'admin:tok')).toThrow(LicensorError);
+    expect(() => suspendEntitlement(t.licensor.ctx, 'nope', 'admin:tok')).toThrow(
+      expect.objectContaining({ code: 'NOT_FOUND' }),
+    );
   });
 
   it('freeSeat frees a device seat once, is idempotent, and does not count as a holder transfer', async () => {
@@ -130,13 +132,13 @@ describe('merchant actions', () => {
   it('named users, entitlement policies and product policies are validated and audited', async () => {
     t = makeApp();
     const ent = seedEntitlement(t.db, { seats: 3 });
-    setEntitlementPolicy(t.db, ent.id, { requireNamedUser: true }, 'admin:tok');
+    setEntitlementPolicy(t.licensor.ctx, ent.id, { requireNamedUser: true }, 'admin:tok');
     await expect(bind(ent.code!, { user: 'alice' })).rejects.toMatchObject({ code: 'USER_NOT_AUTHORIZED' });
     expect(setAuthorizedUsers(t.db, ent.id, { add: ['alice', 'bob'] }, 'admin:tok')).toEqual(['alice', 'bob']);
     expect((await bind(ent.code!, { user: 'alice' })).user_id).toBe('alice');
     expect(setAuthorizedUsers(t.db, ent.id, { remove: ['bob'] }, 'admin:tok')).toEqual(['alice']);
-    expect(() => setEntitlementPolicy(t.db, ent.id, { mode: 'both' } as never, 'admin:tok')).toThrow(/mode/);
-    setEntitlementPolicy(t.db, ent.id, null, 'admin:tok');
+    expect(() => setEntitlementPolicy(t.licensor.ctx, ent.id, { mode: 'both' } as never, 'admin:tok')).toThrow(/mode/);
+    setEntitlementPolicy(t.licensor.ctx, ent.id, null, 'admin:tok');
     expect(policyFor(t.db, findEntitlement(t.db, ent.id)!).requireNamedUser).toBe(false);
 
     setProductPolicy(t.db, '*', { fileTtlDays: 7 }, 'admin:tok');

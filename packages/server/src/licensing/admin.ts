@@ -16,6 +16,7 @@ import {
   changeEntitlement,
   type EntitlementRow,
   type EntitlementStatus,
+  type EntitlementWriter,
   findEntitlement,
   findEntitlementByCode,
 } from './entitlements';
@@ -65,12 +66,13 @@ function statusBeforeHold(db: Db, id: string): EntitlementStatus {
 }
 
 function hold(
-  db: Db,
+  w: EntitlementWriter,
   idOrCode: string,
   status: 'suspended' | 'revoked',
   actor: string,
   opts: ActionOptions,
 ): EntitlementRow {
+  const { db } = w;
   return db.transaction(() => {
     const ent = requireEntitlement(db, idOrCode);
     if (ent.status === status) return ent;
@@ -86,39 +88,48 @@ function hold(
         `License ${ent.id} is revoked; reinstate it first if it should only be suspended`,
       );
     }
-    return changeEntitlement(db, ent, { status }, actor, `entitlement.${status}`, { reason: opts.reason }, opts.now);
+    return changeEntitlement(w, ent, { status }, actor, `entitlement.${status}`, { reason: opts.reason }, opts.now);
   });
 }
 
 /** Suspends a license (a merchant hold, e.g. a payment dispute): devices lock at their next check-in. */
-export const suspendEntitlement = (db: Db, idOrCode: string, actor: string, opts: ActionOptions = {}): EntitlementRow =>
-  hold(db, idOrCode, 'suspended', actor, opts);
+export const suspendEntitlement = (
+  w: EntitlementWriter,
+  idOrCode: string,
+  actor: string,
+  opts: ActionOptions = {},
+): EntitlementRow => hold(w, idOrCode, 'suspended', actor, opts);
 
 /** Revokes a license for good (fraud, refund outside the marketplace): devices get REVOKED and no file. */
-export const revokeEntitlement = (db: Db, idOrCode: string, actor: string, opts: ActionOptions = {}): EntitlementRow =>
-  hold(db, idOrCode, 'revoked', actor, opts);
+export const revokeEntitlement = (
+  w: EntitlementWriter,
+  idOrCode: string,
+  actor: string,
+  opts: ActionOptions = {},
+): EntitlementRow => hold(w, idOrCode, 'revoked', actor, opts);
 
 /**
  * Lifts a suspension or revocation: the license returns to the status it had before (active, or frozen /
  * expired if the marketplace had put it there). Reinstating a license that is not held changes nothing.
  */
 export function reinstateEntitlement(
-  db: Db,
+  w: EntitlementWriter,
   idOrCode: string,
   actor: string,
   opts: ActionOptions = {},
 ): EntitlementRow {
+  const { db } = w;
   return db.transaction(() => {
     const ent = requireEntitlement(db, idOrCode);
     if (ent.status !== 'suspended' && ent.status !== 'revoked') return ent;
     const status = statusBeforeHold(db, ent.id);
-    return changeEntitlement(db, ent, { status }, actor, 'entitlement.reinstated', { reason: opts.reason }, opts.now);
+    return changeEntitlement(w, ent, { status }, actor, 'entitlement.reinstated', { reason: opts.reason }, opts.now);
   });
 }
 
 /** Replaces (or with null removes) a license's own policy overrides; product defaults apply underneath. */
 export function setEntitlementPolicy(
-  db: Db,
+  w: EntitlementWriter,
   idOrCode: string,
   overrides: PolicyOverrides | null,
   actor: string,
@@ -128,10 +139,10 @@ export function setEntitlementPolicy(
     const problems = checked.error.issues.map((i) => `${i.path.join('.') || 'policy'}: ${i.message}`);
     throw new LicensorError('INVALID_INPUT', `Invalid policy: ${problems.join('; ')}`, { problems });
   }
-  return db.transaction(() => {
-    const ent = requireEntitlement(db, idOrCode);
+  return w.db.transaction(() => {
+    const ent = requireEntitlement(w.db, idOrCode);
     return changeEntitlement(
-      db,
+      w,
       ent,
       { policy: checked ? JSON.stringify(checked.data) : null },
       actor,

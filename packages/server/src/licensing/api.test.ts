@@ -473,7 +473,7 @@ describe('POST /api/v1/activations/:id/check-in', () => {
     const device = newDevice();
     const act = await activated(device, ent.code!);
 
-    suspendEntitlement(t.db, ent.code!, 'admin:test', { reason: 'dispute' });
+    suspendEntitlement(t.licensor.ctx, ent.code!, 'admin:test', { reason: 'dispute' });
     const suspended = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect(suspended.status).toBe('SUSPENDED');
     expect(verifier().verify(suspended.license!).payload.status).toBe('suspended');
@@ -481,11 +481,11 @@ describe('POST /api/v1/activations/:id/check-in', () => {
     const suspendedVerdict = verifier().verifyVerdict(suspended.verdict!).payload;
     expect(suspendedVerdict).toMatchObject({ lid: act.activationId, eid: ent.id, code: 'SUSPENDED' });
     expect(suspendedVerdict.issuedAt).toBe(verifier().verify(suspended.license!).payload.issuedAt);
-    reinstateEntitlement(t.db, ent.id, 'admin:test');
+    reinstateEntitlement(t.licensor.ctx, ent.id, 'admin:test');
     const reinstated = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect([reinstated.status, reinstated.verdict]).toEqual(['VALID', undefined]);
 
-    revokeEntitlement(t.db, ent.id, 'admin:test');
+    revokeEntitlement(t.licensor.ctx, ent.id, 'admin:test');
     const revoked = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect(revoked.status).toBe('REVOKED');
     expect(revoked.license).toBeUndefined();

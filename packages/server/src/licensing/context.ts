@@ -2,17 +2,27 @@ import type { Config } from '../config';
 import type { Db } from '../db/database';
 import type { KeyStore } from '../keys/keystore';
 import type { Logger } from '../logger';
-import type { EntitlementRow } from './entitlements';
+import type { EntitlementChange, EntitlementRow } from './entitlements';
+import type { LicenseModel } from './issue';
 
 /**
- * What the licensing core asks of the marketplace side, without knowing it: the app factory passes the
- * KooGallery implementations in (kit/queries.ts, koogallery/codeLearning.ts), so licensing/ imports neither.
+ * What the licensing core asks of the rest of the server, without knowing it: the app factory (and the CLI's
+ * session) passes the implementations in — KooGallery's (kit/queries.ts, koogallery/codeLearning.ts), the
+ * catalogue's (catalog/store.ts) and the webhooks' (webhooks/entitlementEvents.ts) — so licensing/ imports none
+ * of them, and they can all build on the core.
  */
 export interface LicensingPorts {
   /** Whether an enterprise's synced user directory (KooGallery's Kit interfaces) authorises `user` on the entitlement. */
   isNamedUserAuthorized(entitlementId: string, user: string): boolean;
   /** The marketplace that sells license codes this server has not seen yet (license code 2.0, `PL…`). */
   marketplaceCodes: MarketplaceCodes;
+  /** The edition and features the entitlement's License files carry (the catalogue: license > SKU > product). */
+  licenseModel(ent: Pick<EntitlementRow, 'product_id' | 'sku_code' | 'edition'>): LicenseModel;
+  /**
+   * Hears every change changeEntitlement writes, inside the change's transaction (so whatever it records, e.g. a
+   * webhook event, exists exactly when the change does). It must not throw for anything but a storage failure.
+   */
+  entitlementChanged(change: EntitlementChange): void;
 }
 
 export interface MarketplaceCodes {

@@ -151,7 +151,7 @@ export interface CheckInOutcome {
  * caller signs the file from `license` once the commit is durable.
  */
 export function checkIn(
-  ctx: Pick<LicensingContext, 'db' | 'now' | 'config' | 'keys'>,
+  ctx: Pick<LicensingContext, 'db' | 'now' | 'config' | 'keys' | 'licenseModel'>,
   device: AuthenticatedDevice,
   request: CheckInRequest,
 ): CheckInOutcome {

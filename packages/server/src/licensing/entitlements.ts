@@ -64,12 +64,29 @@ export function audit(db: Db, e: AuditEntry): void {
   );
 }
 
+/** One change of an entitlement as changeEntitlement wrote it: only the fields that changed, before → after. */
+export interface EntitlementChange {
+  /** The entitlement as it was before the change. */
+  entitlement: EntitlementRow;
+  before: Record<string, unknown>;
+  after: Record<string, unknown>;
+  actor: string;
+  action: string;
+  at: Date;
+}
+
+/** Where entitlement changes go: the database, and the port that hears each change (LicensingPorts). */
+export interface EntitlementWriter {
+  db: Db;
+  entitlementChanged(change: EntitlementChange): void;
+}
+
 /**
  * Applies a change to an entitlement and writes the audit entry (only the fields that changed, before →
- * after). Returns the updated row. Call inside a transaction.
+ * after), then tells the entitlementChanged port. Returns the updated row. Call inside a transaction.
  */
 export function changeEntitlement(
-  db: Db,
+  w: EntitlementWriter,
   current: EntitlementRow,
   patch: EntitlementPatch,
   actor: string,
@@ -86,6 +103,7 @@ export function changeEntitlement(
       after[k] = v;
     }
   }
+  const { db } = w;
   const keys = Object.keys(after);
   if (keys.length > 0) {
     db.run(`UPDATE entitlements SET ${keys.map((k) => `${k} = ?`).join(', ')}, updated_at = ? WHERE id = ?`, [
@@ -95,6 +113,7 @@ export function changeEntitlement(
     ]);
   }
   audit(db, { actor, action, entitlementId: current.id, before, after, detail, at: now });
+  if (keys.length > 0) w.entitlementChanged({ entitlement: current, before, after, actor, action, at: now });
   return {
     ...current,
     ...(after as EntitlementPatch),
@@ -116,15 +135,15 @@ export function recordChange(db: Db, entitlementId: string, kind: string, orderI
  * marketplace expiry, but never a merchant's own suspension or revocation. Call inside a transaction.
  */
 export function applyMarketplaceStatus(
-  db: Db,
+  w: EntitlementWriter,
   ent: EntitlementRow,
   status: 'FREEZE' | 'UNFREEZE',
   actor: string,
 ): void {
   if (status === 'FREEZE' && ent.status !== 'frozen') {
-    changeEntitlement(db, ent, { status: 'frozen' }, actor, 'entitlement.frozen');
+    changeEntitlement(w, ent, { status: 'frozen' }, actor, 'entitlement.frozen');
   } else if (status === 'UNFREEZE' && (ent.status === 'frozen' || ent.status === 'expired')) {
-    changeEntitlement(db, ent, { status: 'active' }, actor, 'entitlement.unfrozen');
+    changeEntitlement(w, ent, { status: 'active' }, actor, 'entitlement.unfrozen');
   }
 }
 

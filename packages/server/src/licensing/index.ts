@@ -40,16 +40,18 @@ export {
   applyMarketplaceStatus,
   audit,
   changeEntitlement,
+  type EntitlementChange,
   type EntitlementPatch,
   type EntitlementRow,
   type EntitlementStatus,
+  type EntitlementWriter,
   findEntitlement,
   findEntitlementByCode,
   type RegisterCodeInput,
   recordChange,
   registerCode,
 } from './entitlements';
-export { buildPayload, type IssueOptions, issueLicenseFile } from './issue';
+export { buildPayload, type IssueOptions, issueLicenseFile, type LicenseModel } from './issue';
 export {
   DEFAULT_POLICY,
   type Policy,

@@ -16,7 +16,15 @@ export interface IssueOptions {
   /** Files that are never refreshed online (offline activation, marketplace-delivered) have no TTL. */
   offline?: boolean;
   defaultProductId?: string;
+  /** Edition and features from the catalogue (the licenseModel port, see context.ts). */
+  model?: LicenseModel;
   now: Date;
+}
+
+/** What a license is entitled to beyond its status and seats: its edition and the features that are on (`true` or a limit). */
+export interface LicenseModel {
+  edition: string | null;
+  features: Record<string, true | number>;
 }
 
 /** The License claims for an entitlement under its policy; times as ISO strings. */
@@ -47,7 +55,9 @@ export function buildPayload(ent: EntitlementRow, policy: Policy, opts: IssueOpt
     serverTime: now.toISOString(),
   };
   if (ent.sku_code) payload.sku = ent.sku_code;
-  if (ent.edition) payload.edition = ent.edition;
+  const edition = opts.model?.edition ?? ent.edition;
+  if (edition) payload.edition = edition;
+  if (opts.model && Object.keys(opts.model.features).length > 0) payload.features = opts.model.features;
   if (opts.deviceKey) payload.deviceKey = opts.deviceKey;
   if (ent.test) payload.test = true;
   return payload;

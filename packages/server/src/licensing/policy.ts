@@ -106,9 +106,25 @@ export function productPolicy(db: Db, productId: string | null | undefined): Pol
   return { ...parseOverrides(any?.policy), ...parseOverrides(own?.policy) };
 }
 
-/** The effective policy of an entitlement: built-in defaults ← product defaults ← the entitlement's overrides. */
-export const policyFor = (db: Db, ent: { product_id: string | null; policy: string | null }): Policy =>
-  resolvePolicy(ent.policy, productPolicy(db, ent.product_id));
+/** The overrides of the entitlement's SKU in the catalogue (catalog/), if the catalogue lists it. */
+function skuPolicy(db: Db, productId: string | null, skuCode: string | null | undefined): PolicyOverrides {
+  if (!productId || !skuCode) return {};
+  const row = db.first<{ policy: string }>('SELECT policy FROM catalog_skus WHERE product_id = ? AND sku_code = ?', [
+    productId,
+    skuCode,
+  ]);
+  return parseOverrides(row?.policy);
+}
+
+/**
+ * The effective policy of an entitlement: built-in defaults ← product defaults ← its SKU's overrides (catalogue)
+ * ← the entitlement's overrides.
+ */
+export const policyFor = (
+  db: Db,
+  ent: { product_id: string | null; sku_code?: string | null; policy: string | null },
+): Policy =>
+  resolvePolicy(ent.policy, { ...productPolicy(db, ent.product_id), ...skuPolicy(db, ent.product_id, ent.sku_code) });
 
 /**
  * Stores a product's policy defaults (replacing earlier ones; `null` deletes them). Validated with the same

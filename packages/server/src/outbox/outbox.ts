@@ -18,6 +18,12 @@ export interface OutboxItem {
 
 export type OutboxHandler = (payload: unknown, item: OutboxItem) => Promise<void>;
 
+/** A kind's own retry schedule (webhooks retry for a day; marketplace calls use the outbox's defaults). */
+export interface OutboxKindOptions {
+  maxAttempts?: number;
+  backoffMs?: (attempts: number) => number;
+}
+
 export interface OutboxOptions {
   maxAttempts?: number;
   leaseMs?: number;
@@ -30,6 +36,29 @@ export interface OutboxOptions {
 const defaultBackoff = (attempts: number) =>
   Math.min(1000 * 2 ** (attempts - 1), 10 * 60_000) * (0.8 + Math.random() * 0.4);
 
+/**
+ * Queues work with only the database at hand (code deep in a transaction, e.g. webhooks emitted where an
+ * entitlement changes); the running server's worker picks it up. Same rules as Outbox.enqueue.
+ */
+export function enqueueOutbox(
+  db: Db,
+  kind: string,
+  payload: unknown,
+  opts: { dedupeKey?: string; delayMs?: number; now: number },
+): number {
+  const iso = new Date(opts.now).toISOString();
+  if (opts.dedupeKey) {
+    const existing = db.first<{ id: number }>('SELECT id FROM outbox WHERE dedupe_key = ?', [opts.dedupeKey]);
+    if (existing) return existing.id;
+  }
+  const r = db.run(
+    `INSERT INTO outbox (kind, dedupe_key, payload, status, attempts, next_attempt_at, created_at, updated_at)
+     VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)`,
+    [kind, opts.dedupeKey ?? null, JSON.stringify(payload), opts.now + (opts.delayMs ?? 0), iso, iso],
+  );
+  return Number(r.lastInsertRowid);
+}
+
 /** A failure that retrying cannot fix (the marketplace rejected the request itself). */
 export const isPermanent = (err: unknown): boolean => err instanceof LicensorError && !err.retryable;
 
@@ -41,6 +70,7 @@ export const isPermanent = (err: unknown): boolean => err instanceof LicensorErr
  */
 export class Outbox {
   private readonly handlers = new Map<string, OutboxHandler>();
+  private readonly kindOptions = new Map<string, OutboxKindOptions>();
   private readonly inFlight = new Map<number, Promise<boolean>>();
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
@@ -62,8 +92,9 @@ export class Outbox {
     this.now = opts.now ?? Date.now;
   }
 
-  register(kind: string, handler: OutboxHandler): void {
+  register(kind: string, handler: OutboxHandler, opts: OutboxKindOptions = {}): void {
     this.handlers.set(kind, handler);
+    this.kindOptions.set(kind, opts);
   }
 
   /**
@@ -71,18 +102,7 @@ export class Outbox {
    * existing item is returned instead of a second one.
    */
   enqueue(kind: string, payload: unknown, opts: { dedupeKey?: string; delayMs?: number } = {}): number {
-    const now = this.now();
-    const iso = new Date(now).toISOString();
-    if (opts.dedupeKey) {
-      const existing = this.db.first<{ id: number }>('SELECT id FROM outbox WHERE dedupe_key = ?', [opts.dedupeKey]);
-      if (existing) return existing.id;
-    }
-    const r = this.db.run(
-      `INSERT INTO outbox (kind, dedupe_key, payload, status, attempts, next_attempt_at, created_at, updated_at)
-       VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)`,
-      [kind, opts.dedupeKey ?? null, JSON.stringify(payload), now + (opts.delayMs ?? 0), iso, iso],
-    );
-    return Number(r.lastInsertRowid);
+    return enqueueOutbox(this.db, kind, payload, { ...opts, now: this.now() });
   }
 
   get(id: number): OutboxItem | undefined {
@@ -136,13 +156,14 @@ export class Outbox {
       return true;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      const giveUp = isPermanent(err) || item.attempts >= this.maxAttempts;
+      const own = this.kindOptions.get(item.kind);
+      const giveUp = isPermanent(err) || item.attempts >= (own?.maxAttempts ?? this.maxAttempts);
       this.db.run(
         `UPDATE outbox SET status = ?, lease_until = NULL, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`,
         [
           giveUp ? 'failed' : 'pending',
           message.slice(0, 1000),
-          this.now() + this.backoff(item.attempts),
+          this.now() + (own?.backoffMs ?? this.backoff)(item.attempts),
           new Date(this.now()).toISOString(),
           id,
         ],

@@ -40,6 +40,8 @@ const payloadShape = {
   sku: z.string().optional(),
   edition: z.string().optional(),
   entitlements: z.array(z.string()).optional(),
+  /** Features of the license's edition: name → true (on) or a number (a limit such as maxProjects). */
+  features: z.record(z.string(), z.union([z.literal(true), z.number()])).optional(),
   seats: z.number().int().nonnegative(),
   fingerprint: boundFingerprint.nullable(),
   deviceKey: z

@@ -25,6 +25,8 @@ export interface LicensePayload {
   sku?: string;
   edition?: string;
   entitlements?: string[];
+  /** Features of the license's edition (catalogue SKU, product defaults, license overrides): on, or a number. */
+  features?: Record<string, true | number>;
   seats: number;
   fingerprint: BoundFingerprint | null;
   /** SHA-256 (base64url) of the device's Ed25519 public key (SPKI DER), when the activation has one. */

@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import { DEFAULT_POLICY, type Policy, type PolicyOverrides, policyOverridesSchema } from '../licensing';
+
+/**
+ * The license model of the catalogue: what a license of a product/SKU is entitled to. Pure data and pure
+ * functions; storage is in store.ts.
+ */
+
+const FEATURE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+
+/** `name → true` (on), `name → number` (a limit such as maxProjects: 20); `false` switches an inherited one off. */
+export const featuresSchema = z
+  .record(
+    z.string().regex(FEATURE_NAME, 'feature names start with a letter: letters, digits, _ . - (at most 64)'),
+    z.union([z.boolean(), z.number().finite()], { error: 'a feature is true, false or a number' }),
+  )
+  .refine((f) => Object.keys(f).length <= 200, 'at most 200 features');
+export type Features = z.infer<typeof featuresSchema>;
+
+const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
+/** `*` is not a product: it names the policy defaults of every product (`licensor policy set '*' …`). */
+export const productIdSchema = text(128).refine((id) => id !== '*', '* is not a product id');
+export const skuCodeSchema = text(128);
+export const editionSchema = text(64);
+const seatsSchema = z.number().int('seats are a whole number').min(0).max(1_000_000);
+
+export const skuSchema = z
+  .object({
+    code: skuCodeSchema,
+    edition: editionSchema,
+    features: featuresSchema.default({}),
+    seats: seatsSchema.optional(),
+    policy: policyOverridesSchema.default({}),
+  })
+  .strict();
+export type SkuSpec = z.infer<typeof skuSchema>;
+
+export const productSchema = z
+  .object({
+    id: productIdSchema,
+    name: text(200).optional(),
+    /** The edition of a license whose SKU the catalogue does not know. */
+    edition: editionSchema.optional(),
+    features: featuresSchema.default({}),
+    seats: seatsSchema.optional(),
+    /** The product's policy defaults (the same as `licensor policy set`). */
+    policy: policyOverridesSchema.default({}),
+    skus: z.array(skuSchema).default([]),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    const seen = new Set<string>();
+    p.skus.forEach((s, i) => {
+      if (seen.has(s.code))
+        ctx.addIssue({ code: 'custom', path: ['skus', i, 'code'], message: `duplicate SKU ${s.code}` });
+      seen.add(s.code);
+    });
+  });
+export type ProductSpec = z.infer<typeof productSchema>;
+
+/** The declarative catalogue file (`licensor catalog apply catalog.yaml`). */
+export const catalogSchema = z
+  .object({
+    products: z.array(productSchema),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const seen = new Set<string>();
+    c.products.forEach((p, i) => {
+      if (seen.has(p.id))
+        ctx.addIssue({ code: 'custom', path: ['products', i, 'id'], message: `duplicate product ${p.id}` });
+      seen.add(p.id);
+    });
+  });
+export type CatalogSpec = z.infer<typeof catalogSchema>;
+
+/** What a license itself overrides (direct licenses, operator changes); every field optional. */
+export interface LicenseOverrides {
+  edition?: string | null;
+  features?: Features | null;
+  seats?: number | null;
+  policy?: PolicyOverrides | null;
+}
+
+export interface DerivedModel {
+  edition: string | null;
+  /** Features that are on: `true` or a number; switched-off ones are left out. */
+  features: Record<string, true | number>;
+  seats: number;
+  policy: Policy;
+  /** The license names a SKU the catalogue does not know: it got the product's defaults. */
+  unknownSku: boolean;
+}
+
+export interface DeriveInput {
+  /** The catalogue product, if the catalogue has it. */
+  product?: Pick<ProductSpec, 'edition' | 'features' | 'seats' | 'policy'> | null;
+  /** Policy defaults for every product (`licensor policy set '*'`). */
+  globalPolicy?: PolicyOverrides;
+  skuCode?: string | null;
+  /** The catalogue SKU matching skuCode, if any. */
+  sku?: Pick<SkuSpec, 'edition' | 'features' | 'seats' | 'policy'> | null;
+  license?: LicenseOverrides;
+  /** Seats when neither the license, the SKU nor the product names them (the marketplace quantity). */
+  fallbackSeats?: number;
+}
+
+/**
+ * A license's edition, features, seats and policy: the license's own overrides win over its SKU's values,
+ * which win over the product's defaults (and, for the policy, the global and built-in defaults). A SKU the
+ * catalogue does not know is never refused: the product's defaults apply and `unknownSku` says so.
+ */
+export function deriveLicenseModel(input: DeriveInput): DerivedModel {
+  const { product, sku, license = {} } = input;
+  const features: Features = { ...product?.features, ...sku?.features, ...license.features };
+  const on: Record<string, true | number> = {};
+  for (const [name, value] of Object.entries(features)) if (value !== false) on[name] = value;
+  return {
+    edition: license.edition ?? sku?.edition ?? product?.edition ?? null,
+    features: on,
+    seats: license.seats ?? sku?.seats ?? product?.seats ?? input.fallbackSeats ?? 1,
+    policy: {
+      ...DEFAULT_POLICY,
+      ...input.globalPolicy,
+      ...product?.policy,
+      ...sku?.policy,
+      ...license.policy,
+    } as Policy,
+    unknownSku: Boolean(input.skuCode) && !sku,
+  };
+}

@@ -1,0 +1,413 @@
+import { LicensorError } from '@licensor/shared';
+import type { Db } from '../db/database';
+import { parseInput } from '../http/errors';
+import type { PolicyOverrides } from '../licensing';
+import { audit } from '../licensing';
+import {
+  type CatalogSpec,
+  catalogSchema,
+  type DerivedModel,
+  deriveLicenseModel,
+  type LicenseOverrides,
+  type ProductSpec,
+  productSchema,
+  type SkuSpec,
+  skuSchema,
+} from './model';
+
+/** Reads and writes the catalogue; every write is one transaction with its audit entry. */
+
+interface ProductRow {
+  product_id: string;
+  name: string | null;
+  edition: string | null;
+  features: string;
+  seats: number | null;
+}
+interface SkuRow {
+  product_id: string;
+  sku_code: string;
+  edition: string;
+  features: string;
+  seats: number | null;
+  policy: string;
+}
+
+const parse = <T>(json: string | null | undefined, fallback: T): T => {
+  if (!json) return fallback;
+  try {
+    return JSON.parse(json) as T;
+  } catch {
+    return fallback;
+  }
+};
+
+/** Drops undefined fields so that two specs compare equal whatever way they were written. */
+function clean<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+function skuFromRow(r: SkuRow): SkuSpec {
+  return clean({
+    code: r.sku_code,
+    edition: r.edition,
+    features: parse(r.features, {}),
+    seats: r.seats ?? undefined,
+    policy: parse<PolicyOverrides>(r.policy, {}),
+  });
+}
+
+function productPolicyOf(db: Db, productId: string): PolicyOverrides {
+  return parse(
+    db.first<{ policy: string }>('SELECT policy FROM product_policies WHERE product_id = ?', [productId])?.policy,
+    {},
+  );
+}
+
+function productFromRow(db: Db, r: ProductRow): ProductSpec {
+  const skus = db
+    .all<SkuRow>('SELECT * FROM catalog_skus WHERE product_id = ? ORDER BY sku_code', [r.product_id])
+    .map(skuFromRow);
+  return clean({
+    id: r.product_id,
+    name: r.name ?? undefined,
+    edition: r.edition ?? undefined,
+    features: parse(r.features, {}),
+    seats: r.seats ?? undefined,
+    policy: productPolicyOf(db, r.product_id),
+    skus,
+  });
+}
+
+/** The whole catalogue, in the shape of the catalogue file (so `catalog show` output can be applied again). */
+export function readCatalog(db: Db): CatalogSpec {
+  const rows = db.all<ProductRow>('SELECT * FROM catalog_products ORDER BY product_id');
+  return { products: rows.map((r) => productFromRow(db, r)) };
+}
+
+export function getProduct(db: Db, productId: string): ProductSpec | undefined {
+  const row = db.first<ProductRow>('SELECT * FROM catalog_products WHERE product_id = ?', [productId]);
+  return row ? productFromRow(db, row) : undefined;
+}
+
+export function requireProduct(db: Db, productId: string): ProductSpec {
+  const p = getProduct(db, productId);
+  if (!p) {
+    throw new LicensorError(
+      'NOT_FOUND',
+      `No product ${productId} in the catalogue: add it with \`licensor catalog set-product ${productId}\` or a catalogue file`,
+    );
+  }
+  return p;
+}
+
+// ------------------------------------------------------------------------------------------ diff
+
+export interface CatalogChange {
+  op: 'add' | 'update' | 'remove';
+  kind: 'product' | 'sku';
+  productId: string;
+  skuCode?: string;
+  /** Changed fields, before → after (for add: every field; for remove: none). */
+  fields: Record<string, { before: unknown; after: unknown }>;
+}
+
+/** Key-order-independent JSON, so `{a, b}` and `{b, a}` are the same value. */
+function stable(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stable).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stable((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v ?? null);
+}
+
+function fieldDiff(
+  before: Record<string, unknown> | undefined,
+  after: Record<string, unknown> | undefined,
+  keys: string[],
+): CatalogChange['fields'] {
+  const out: CatalogChange['fields'] = {};
+  for (const k of keys) {
+    const b = before?.[k];
+    const a = after?.[k];
+    if (stable(b) !== stable(a)) out[k] = { before: b ?? null, after: a ?? null };
+  }
+  return out;
+}
+
+const PRODUCT_FIELDS = ['name', 'edition', 'features', 'seats', 'policy'];
+const SKU_FIELDS = ['edition', 'features', 'seats', 'policy'];
+
+/**
+ * What applying `desired` would change. Products missing from `desired` are kept unless `prune`; a listed
+ * product's SKUs are exactly those listed (a SKU left out is removed: licenses of it then get the product's
+ * defaults and are flagged as unknown SKUs).
+ */
+export function diffCatalog(
+  current: CatalogSpec,
+  desired: CatalogSpec,
+  opts: { prune?: boolean } = {},
+): CatalogChange[] {
+  const changes: CatalogChange[] = [];
+  const currentById = new Map(current.products.map((p) => [p.id, p]));
+  const desiredIds = new Set(desired.products.map((p) => p.id));
+  for (const want of desired.products) {
+    const have = currentById.get(want.id);
+    const fields = fieldDiff(have as never, want as never, PRODUCT_FIELDS);
+    if (!have) changes.push({ op: 'add', kind: 'product', productId: want.id, fields });
+    else if (Object.keys(fields).length > 0)
+      changes.push({ op: 'update', kind: 'product', productId: want.id, fields });
+    const haveSkus = new Map((have?.skus ?? []).map((s) => [s.code, s]));
+    for (const sku of want.skus) {
+      const before = haveSkus.get(sku.code);
+      const f = fieldDiff(before as never, sku as never, SKU_FIELDS);
+      if (!before) changes.push({ op: 'add', kind: 'sku', productId: want.id, skuCode: sku.code, fields: f });
+      else if (Object.keys(f).length > 0)
+        changes.push({ op: 'update', kind: 'sku', productId: want.id, skuCode: sku.code, fields: f });
+      haveSkus.delete(sku.code);
+    }
+    for (const gone of haveSkus.keys())
+      changes.push({ op: 'remove', kind: 'sku', productId: want.id, skuCode: gone, fields: {} });
+  }
+  if (opts.prune) {
+    for (const have of current.products) {
+      if (!desiredIds.has(have.id)) changes.push({ op: 'remove', kind: 'product', productId: have.id, fields: {} });
+    }
+  }
+  return changes;
+}
+
+/** One line per change, for `--dry-run` and the apply report. */
+export function formatChanges(changes: CatalogChange[]): string {
+  if (changes.length === 0) return 'The catalogue already matches: nothing to change.\n';
+  const sign = { add: '+', update: '~', remove: '-' } as const;
+  const lines: string[] = [];
+  for (const c of changes) {
+    const what = c.kind === 'product' ? `product ${c.productId}` : `sku ${c.productId} / ${c.skuCode}`;
+    lines.push(`${sign[c.op]} ${what}`);
+    for (const [field, { before, after }] of Object.entries(c.fields)) {
+      lines.push(
+        c.op === 'add'
+          ? `    ${field}: ${JSON.stringify(after)}`
+          : `    ${field}: ${JSON.stringify(before)} → ${JSON.stringify(after)}`,
+      );
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+// ----------------------------------------------------------------------------------------- writes
+
+function writeProductRow(db: Db, p: ProductSpec, now: string): void {
+  db.run(
+    `INSERT INTO catalog_products (product_id, name, edition, features, seats, created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (product_id) DO UPDATE SET name = excluded.name, edition = excluded.edition,
+       features = excluded.features, seats = excluded.seats, updated_at = excluded.updated_at`,
+    [p.id, p.name ?? null, p.edition ?? null, JSON.stringify(p.features), p.seats ?? null, now, now],
+  );
+  if (Object.keys(p.policy).length > 0) {
+    db.run(
+      `INSERT INTO product_policies (product_id, policy, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (product_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`,
+      [p.id, JSON.stringify(p.policy), now],
+    );
+  } else {
+    db.run('DELETE FROM product_policies WHERE product_id = ?', [p.id]);
+  }
+}
+
+function writeSkuRow(db: Db, productId: string, s: SkuSpec, now: string): void {
+  db.run(
+    `INSERT INTO catalog_skus (product_id, sku_code, edition, features, seats, policy, created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (product_id, sku_code) DO UPDATE SET edition = excluded.edition, features = excluded.features,
+       seats = excluded.seats, policy = excluded.policy, updated_at = excluded.updated_at`,
+    [productId, s.code, s.edition, JSON.stringify(s.features), s.seats ?? null, JSON.stringify(s.policy), now, now],
+  );
+}
+
+function deleteProduct(db: Db, productId: string): void {
+  db.run('DELETE FROM catalog_skus WHERE product_id = ?', [productId]);
+  db.run('DELETE FROM catalog_products WHERE product_id = ?', [productId]);
+  db.run('DELETE FROM product_policies WHERE product_id = ?', [productId]);
+}
+
+export interface ApplyResult {
+  changes: CatalogChange[];
+  applied: boolean;
+}
+
+/**
+ * Makes the catalogue match a catalogue file (validated here, so the API and the CLI refuse the same
+ * mistakes with the same messages). Idempotent: applying the same file twice changes nothing the second time.
+ */
+export function applyCatalog(
+  db: Db,
+  input: unknown,
+  opts: { dryRun?: boolean; prune?: boolean; actor: string; now?: Date },
+): ApplyResult {
+  const desired = parseInput(catalogSchema, input, 'catalogue');
+  return db.transaction(() => {
+    const changes = diffCatalog(readCatalog(db), desired, opts);
+    if (opts.dryRun || changes.length === 0) return { changes, applied: false };
+    const now = (opts.now ?? new Date()).toISOString();
+    const byId = new Map(desired.products.map((p) => [p.id, p]));
+    for (const c of changes) {
+      if (c.kind === 'product' && c.op === 'remove') deleteProduct(db, c.productId);
+      else if (c.kind === 'product') writeProductRow(db, byId.get(c.productId)!, now);
+    }
+    for (const c of changes) {
+      if (c.kind !== 'sku') continue;
+      const product = byId.get(c.productId)!;
+      // A new product's row is written above; an unchanged product with changed SKUs already has one.
+      if (c.op === 'remove') {
+        db.run('DELETE FROM catalog_skus WHERE product_id = ? AND sku_code = ?', [c.productId, c.skuCode]);
+      } else {
+        writeSkuRow(db, c.productId, product.skus.find((s) => s.code === c.skuCode)!, now);
+      }
+    }
+    audit(db, { actor: opts.actor, action: 'catalog.apply', detail: { changes } });
+    return { changes, applied: true };
+  });
+}
+
+/** Adds or replaces one product's own fields (its SKUs are left as they are). */
+export function setProduct(db: Db, input: unknown, actor: string, now = new Date()): ProductSpec {
+  const spec = parseInput(productSchema, input, 'product');
+  if (spec.skus.length > 0) {
+    throw new LicensorError('INVALID_INPUT', 'Set SKUs one by one (PUT …/skus/:code) or apply a catalogue file', {
+      problems: [{ field: 'skus', message: 'not accepted here' }],
+    });
+  }
+  return db.transaction(() => {
+    const before = getProduct(db, spec.id);
+    writeProductRow(db, spec, now.toISOString());
+    const after = getProduct(db, spec.id)!;
+    audit(db, {
+      actor,
+      action: 'catalog.product_set',
+      before: before ? { ...before, skus: undefined } : null,
+      after: { ...after, skus: undefined },
+      detail: { productId: spec.id },
+    });
+    return after;
+  });
+}
+
+export function removeProduct(db: Db, productId: string, actor: string): boolean {
+  return db.transaction(() => {
+    const before = getProduct(db, productId);
+    if (!before) return false;
+    deleteProduct(db, productId);
+    audit(db, { actor, action: 'catalog.product_removed', before, detail: { productId } });
+    return true;
+  });
+}
+
+/** Adds or replaces one SKU of a catalogue product. */
+export function setSku(db: Db, productId: string, input: unknown, actor: string, now = new Date()): SkuSpec {
+  const spec = parseInput(skuSchema, input, 'SKU');
+  return db.transaction(() => {
+    const product = requireProduct(db, productId);
+    const before = product.skus.find((s) => s.code === spec.code);
+    writeSkuRow(db, productId, spec, now.toISOString());
+    const after = requireProduct(db, productId).skus.find((s) => s.code === spec.code)!;
+    audit(db, {
+      actor,
+      action: 'catalog.sku_set',
+      before: before ?? null,
+      after,
+      detail: { productId, skuCode: spec.code },
+    });
+    return after;
+  });
+}
+
+export function removeSku(db: Db, productId: string, skuCode: string, actor: string): boolean {
+  return db.transaction(() => {
+    const before = getProduct(db, productId)?.skus.find((s) => s.code === skuCode);
+    if (!before) return false;
+    db.run('DELETE FROM catalog_skus WHERE product_id = ? AND sku_code = ?', [productId, skuCode]);
+    audit(db, { actor, action: 'catalog.sku_removed', before, detail: { productId, skuCode } });
+    return true;
+  });
+}
+
+// ------------------------------------------------------------------------------------------ reads
+
+/** The edition, features, seats and policy a license of product/SKU gets (see deriveLicenseModel). */
+export function resolveModel(
+  db: Db,
+  productId: string | null | undefined,
+  skuCode: string | null | undefined,
+  license: LicenseOverrides = {},
+  fallbackSeats?: number,
+): DerivedModel {
+  const product = productId ? getProduct(db, productId) : undefined;
+  const sku = skuCode ? product?.skus.find((s) => s.code === skuCode) : undefined;
+  return deriveLicenseModel({
+    product,
+    globalPolicy: productPolicyOf(db, '*'),
+    skuCode,
+    sku,
+    license,
+    fallbackSeats,
+  });
+}
+
+export interface UnknownSku {
+  productId: string | null;
+  skuCode: string;
+  licenses: number;
+  firstSeenAt: string;
+  lastSeenAt: string;
+  /** Whether the catalogue knows the product at all (its defaults then apply). */
+  productInCatalogue: boolean;
+}
+
+/** SKUs licenses carry that the catalogue does not list: accepted with the product's defaults, flagged here. */
+export function listUnknownSkus(db: Db, opts: { includeTest?: boolean } = {}): UnknownSku[] {
+  return db
+    .all<{
+      product_id: string | null;
+      sku_code: string;
+      n: number;
+      first: string;
+      last: string;
+      known_product: number;
+    }>(
+      `SELECT e.product_id, e.sku_code, COUNT(*) AS n, MIN(e.created_at) AS first, MAX(e.created_at) AS last,
+              EXISTS (SELECT 1 FROM catalog_products p WHERE p.product_id = e.product_id) AS known_product
+       FROM entitlements e
+       WHERE e.sku_code IS NOT NULL AND (? OR e.test = 0)
+         AND NOT EXISTS (SELECT 1 FROM catalog_skus s WHERE s.product_id = e.product_id AND s.sku_code = e.sku_code)
+       GROUP BY e.product_id, e.sku_code
+       ORDER BY last DESC`,
+      [opts.includeTest ? 1 : 0],
+    )
+    .map((r) => ({
+      productId: r.product_id,
+      skuCode: r.sku_code,
+      licenses: r.n,
+      firstSeenAt: r.first,
+      lastSeenAt: r.last,
+      productInCatalogue: r.known_product === 1,
+    }));
+}
+
+/**
+ * The edition and features a License file of this entitlement carries: its own edition (direct licenses,
+ * operator changes) over its SKU's, over the product's. Unknown SKUs get the product's values.
+ */
+export function licenseModel(
+  db: Db,
+  ent: { product_id: string | null; sku_code: string | null; edition: string | null },
+): { edition: string | null; features: Record<string, true | number> } {
+  const m = resolveModel(db, ent.product_id, ent.sku_code, { edition: ent.edition });
+  return { edition: m.edition, features: m.features };
+}

@@ -1,0 +1,86 @@
+import express, { type Router } from 'express';
+import { z } from 'zod';
+import { actorOf } from '../admin/auth';
+import type { AppContext } from '../context';
+import { parseInput, route } from '../http/errors';
+import { SecretBox } from '../kit/secretBox';
+import {
+  createEndpoint,
+  deliveryDetail,
+  deliveryFilterSchema,
+  listDeliveries,
+  listEndpoints,
+  replayDelivery,
+  requireEndpoint,
+  setEndpointEnabled,
+  WEBHOOK_EVENTS,
+  type WebhookDeps,
+} from './store';
+
+/** The services endpoint management needs, from the app's context (the CLI builds the same from its session). */
+export const webhookDeps = (ctx: Pick<AppContext, 'db' | 'config' | 'now'>): WebhookDeps => ({
+  db: ctx.db,
+  get box() {
+    return SecretBox.forDataDir(ctx.config.dataDir);
+  },
+  allowPrivate: ctx.config.webhookAllowPrivate,
+  now: ctx.now,
+});
+
+const idParam = (req: express.Request, what: string) =>
+  parseInput(z.object({ id: z.string().min(1).max(64) }), req.params, what).id;
+
+/** Webhook routes of the admin API (mounted under /api/admin/v1 after adminAuth). */
+export function webhooksRouter(ctx: AppContext): Router {
+  const router = express.Router();
+  const deps = webhookDeps(ctx);
+
+  router.get('/webhooks/event-types', (_req, res) => {
+    res.json({ items: WEBHOOK_EVENTS });
+  });
+  router.get(
+    '/webhooks/endpoints',
+    route((_req, res) => {
+      res.json({ items: listEndpoints(ctx.db) });
+    }),
+  );
+  router.post(
+    '/webhooks/endpoints',
+    route((req, res) => {
+      res.status(201).json(createEndpoint(deps, req.body ?? {}, actorOf(res)));
+    }),
+  );
+  router.get(
+    '/webhooks/endpoints/:id',
+    route((req, res) => {
+      res.json(requireEndpoint(ctx.db, idParam(req, 'endpoint id')));
+    }),
+  );
+  for (const action of ['enable', 'disable'] as const) {
+    router.post(
+      `/webhooks/endpoints/:id/${action}`,
+      route((req, res) => {
+        res.json(setEndpointEnabled(deps, idParam(req, 'endpoint id'), action === 'enable', actorOf(res)));
+      }),
+    );
+  }
+  router.get(
+    '/webhooks/deliveries',
+    route((req, res) => {
+      res.json({ items: listDeliveries(ctx.db, parseInput(deliveryFilterSchema, req.query, 'query')) });
+    }),
+  );
+  router.get(
+    '/webhooks/deliveries/:id',
+    route((req, res) => {
+      res.json(deliveryDetail(ctx.db, idParam(req, 'delivery id')));
+    }),
+  );
+  router.post(
+    '/webhooks/deliveries/:id/replay',
+    route((req, res) => {
+      res.json(replayDelivery(ctx, idParam(req, 'delivery id'), actorOf(res)));
+    }),
+  );
+  return router;
+}

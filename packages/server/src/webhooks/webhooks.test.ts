@@ -1,0 +1,353 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { seedEntitlement } from '@licensor/testkit/licensing';
+import { Webhook } from 'standardwebhooks';
+import request from 'supertest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createApp, type LicensorApp } from '../app';
+import { EXIT, main } from '../cli/index';
+import { testConfig } from '../config';
+import { type Db, openDatabase } from '../db/database';
+import { KeyStore } from '../keys/keystore';
+import { createLogger } from '../logger';
+import type { Resolver } from './address';
+import { WEBHOOK_MAX_ATTEMPTS } from './deliver';
+import { entitlementEventType } from './entitlementEvents';
+import { emit } from './store';
+
+const ADMIN = '/api/admin/v1';
+const BOOT = 'Bearer admin-test-token';
+
+interface Received {
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** A merchant's webhook receiver: records every request, answers with the next queued status (default 204). */
+async function startReceiver() {
+  const received: Received[] = [];
+  const answers: number[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body });
+      const status = answers.shift() ?? 204;
+      if (status >= 300 && status < 400) res.setHeader('location', 'http://169.254.169.254/latest/meta-data/');
+      res.writeHead(status).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    received,
+    answers,
+    port,
+    url: `http://127.0.0.1:${port}/hooks`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+interface Running {
+  licensor: LicensorApp;
+  db: Db;
+  close(): Promise<void>;
+}
+
+let dir: string;
+let receiver: Awaited<ReturnType<typeof startReceiver>>;
+let running: Running[] = [];
+
+function startApp(opts: { allowPrivate?: boolean; now?: () => Date; resolve?: Resolver } = {}): Running {
+  const config = testConfig({ dataDir: dir, webhookAllowPrivate: opts.allowPrivate ?? true });
+  const db = openDatabase(join(dir, 'licensor.db'));
+  const { store: keys } = KeyStore.open(join(dir, 'keys'), 'test-passphrase');
+  const licensor = createApp({
+    config,
+    db,
+    keys,
+    log: createLogger('silent'),
+    now: opts.now,
+    webhooks: { resolve: opts.resolve, timeoutMs: 5000 },
+  });
+  let closed = false;
+  const r: Running = {
+    licensor,
+    db,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await licensor.stop();
+      db.close();
+    },
+  };
+  running.push(r);
+  return r;
+}
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'licensor-webhooks-'));
+  receiver = await startReceiver();
+});
+afterEach(async () => {
+  for (const r of running) await r.close();
+  running = [];
+  await receiver.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const admin = (app: Running) => ({
+  get: (path: string) =>
+    request(app.licensor.app)
+      .get(ADMIN + path)
+      .set('Authorization', BOOT),
+  post: (path: string, body?: object) =>
+    request(app.licensor.app)
+      .post(ADMIN + path)
+      .set('Authorization', BOOT)
+      .send(body),
+});
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  let out = '';
+  let err = '';
+  const code = await main(['--data-dir', dir, ...args], {
+    stdout: { write: (s: string) => (out += s) },
+    stderr: { write: (s: string) => (err += s) },
+    env: { USER: 'alice', LICENSOR_KEY_PASSPHRASE: 'test-passphrase', ...env },
+  });
+  return { code, out, err, json: () => JSON.parse(out) };
+}
+
+const emitIn = (app: Running, type: 'license.created' | 'license.revoked', data: Record<string, unknown>) =>
+  app.db.transaction(() => emit(app.licensor.ctx, { type, data }));
+
+describe('webhook endpoints', () => {
+  it('are registered through the admin API, with the secret shown once, and bad input refused', async () => {
+    const app = startApp({ allowPrivate: false });
+    const api = admin(app);
+    const created = await api.post('/webhooks/endpoints', {
+      url: 'https://hooks.example.com/licensor',
+      events: ['license.created', 'license.revoked'],
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.secret).toMatch(/^whsec_/);
+    const list = await api.get('/webhooks/endpoints');
+    expect(list.body.items).toEqual([expect.objectContaining({ id: created.body.endpoint.id, enabled: true })]);
+    expect(JSON.stringify(list.body)).not.toContain(created.body.secret);
+    // Sealed at rest: the database does not hold the secret in clear.
+    const stored = app.db.first<{ secret: string }>('SELECT secret FROM webhook_endpoints')!.secret;
+    expect(stored).not.toContain(created.body.secret.slice(6, 20));
+
+    for (const [body, field] of [
+      [{ url: 'http://127.0.0.1:8080/x', events: ['*'] }, 'url'],
+      [{ url: 'http://localhost/x', events: ['*'] }, 'url'],
+      [{ url: 'http://[::ffff:10.0.0.1]/x', events: ['*'] }, 'url'],
+      [{ url: 'ftp://hooks.example.com/x', events: ['*'] }, 'url'],
+      [{ url: 'https://user:pw@hooks.example.com/x', events: ['*'] }, 'url'],
+      [{ url: 'https://hooks.example.com/x', events: ['license.exploded'] }, 'events.0'],
+      [{ url: 'https://hooks.example.com/x', events: [] }, 'events'],
+    ] as const) {
+      const r = await api.post('/webhooks/endpoints', body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.body.error.detail.problems[0].field).toBe(field);
+    }
+    expect(
+      (await api.post('/webhooks/endpoints', { url: 'https://a.example/x', events: ['*'], secret: 'x' })).status,
+    ).toBe(400);
+  });
+
+  it('are managed by the CLI the same way', async () => {
+    startApp({ allowPrivate: false }).close();
+    const refused = await cli(['webhooks', 'add', 'http://10.0.0.8/hook', '--events', '*']);
+    expect(refused.code).toBe(EXIT.invalidInput);
+    expect(refused.err).toContain('LICENSOR_WEBHOOK_ALLOW_PRIVATE=on');
+    const added = await cli([
+      'webhooks',
+      'add',
+      'https://hooks.example.com/x',
+      '--events',
+      'license.created,license.revoked',
+    ]);
+    expect(added.code).toBe(0);
+    expect(added.out).toMatch(/whsec_/);
+    const list = await cli(['--json', 'webhooks', 'list']);
+    const id = list.json().items[0].id;
+    expect((await cli(['webhooks', 'disable', id])).out).toContain('disabled');
+    expect((await cli(['--json', 'webhooks', 'list'])).json().items[0].enabled).toBe(false);
+    expect((await cli(['webhooks', 'disable', 'ep_nope'])).code).toBe(EXIT.notFound);
+    expect((await cli(['webhooks', 'deliveries', '--status', 'lost'])).code).toBe(EXIT.invalidInput);
+  });
+});
+
+describe('webhook deliveries', () => {
+  it('arrive signed, once each, are listed with attempts, and can be replayed', async () => {
+    const app = startApp();
+    const api = admin(app);
+    const { body } = await api.post('/webhooks/endpoints', { url: receiver.url, events: ['license.created'] });
+    const other = await api.post('/webhooks/endpoints', { url: receiver.url, events: ['license.revoked'] });
+    expect(other.status).toBe(201);
+
+    const eventId = emitIn(app, 'license.created', { licenseId: 'lic-1', edition: 'Pro' });
+    await app.licensor.ctx.outbox.drain();
+    await app.licensor.ctx.outbox.drain();
+    expect(receiver.received).toHaveLength(1);
+    const got = receiver.received[0]!;
+    expect(got.headers['webhook-id']).toBe(eventId);
+    const verified = new Webhook(body.secret).verify(got.body, got.headers as Record<string, string>);
+    expect(verified).toMatchObject({ type: 'license.created', data: { licenseId: 'lic-1', edition: 'Pro' } });
+
+    const deliveries = (await api.get('/webhooks/deliveries')).body.items;
+    expect(deliveries).toEqual([
+      expect.objectContaining({
+        eventId,
+        endpointId: body.endpoint.id,
+        status: 'delivered',
+        attempts: 1,
+        lastStatus: 204,
+      }),
+    ]);
+
+    // Replay from the CLI while the server runs: the server sends it again, same id, freshly signed.
+    const replay = await cli(['webhooks', 'replay', deliveries[0].id]);
+    expect(replay.code).toBe(0);
+    expect((await cli(['webhooks', 'replay', deliveries[0].id])).code).toBe(EXIT.invalidInput); // already queued
+    await app.licensor.ctx.outbox.drain();
+    expect(receiver.received).toHaveLength(2);
+    expect(receiver.received[1]!.headers['webhook-id']).toBe(eventId);
+    const shown = await cli(['--json', 'webhooks', 'show', deliveries[0].id]);
+    expect(shown.json()).toMatchObject({ status: 'delivered', attempts: 2 });
+    expect(shown.json().attemptLog.map((a: { statusCode: number }) => a.statusCode)).toEqual([204, 204]);
+    expect((await cli(['webhooks', 'deliveries'])).out).toContain('license.created');
+  });
+
+  it('are sent exactly once across a restart, also when the server died after the acknowledgement', async () => {
+    const first = startApp();
+    const { body } = await admin(first).post('/webhooks/endpoints', { url: receiver.url, events: ['*'] });
+    const delivered = emitIn(first, 'license.created', { licenseId: 'a' });
+    await first.licensor.ctx.outbox.drain();
+    // The process dies after the receiver's 2xx but before the outbox item is marked done…
+    first.db.run(`UPDATE outbox SET status = 'running', lease_until = 0 WHERE kind = 'webhook.deliver'`);
+    // …and another event is queued but never attempted.
+    const queued = emitIn(first, 'license.revoked', { licenseId: 'a' });
+    await first.close();
+
+    const second = startApp();
+    second.licensor.start(); // releases what the dead process held
+    await second.licensor.ctx.outbox.drain();
+    await second.licensor.ctx.outbox.drain();
+    await second.close();
+
+    expect(receiver.received.map((r) => r.headers['webhook-id'])).toEqual([delivered, queued]);
+    for (const r of receiver.received) {
+      expect(() => new Webhook(body.secret).verify(r.body, r.headers as Record<string, string>)).not.toThrow();
+    }
+  });
+
+  it('retry with back-off for more than 24 hours, then give up and show every attempt', async () => {
+    let clock = Date.parse('2026-03-01T00:00:00Z');
+    const app = startApp({ now: () => new Date(clock) });
+    const api = admin(app);
+    await api.post('/webhooks/endpoints', { url: receiver.url, events: ['*'] });
+    receiver.answers.push(...Array(20).fill(503));
+    emitIn(app, 'license.revoked', { licenseId: 'x' });
+    const start = clock;
+    for (let i = 0; i < 20; i++) {
+      await app.licensor.ctx.outbox.drain();
+      const item = app.db.first<{ status: string; next_attempt_at: number }>(
+        `SELECT status, next_attempt_at FROM outbox WHERE kind = 'webhook.deliver'`,
+      )!;
+      if (item.status !== 'pending') break;
+      // Nothing is sent before its time.
+      clock = item.next_attempt_at - 1000;
+      expect(await app.licensor.ctx.outbox.drain()).toBe(0);
+      clock = item.next_attempt_at;
+    }
+    expect(receiver.received).toHaveLength(WEBHOOK_MAX_ATTEMPTS);
+    const [d] = (await api.get('/webhooks/deliveries?status=failed')).body.items;
+    expect(d).toMatchObject({ status: 'failed', attempts: WEBHOOK_MAX_ATTEMPTS, lastStatus: 503, nextAttemptAt: null });
+    const detail = (await api.get(`/webhooks/deliveries/${d.id}`)).body;
+    expect(detail.attemptLog).toHaveLength(WEBHOOK_MAX_ATTEMPTS);
+    const span = Date.parse(detail.attemptLog.at(-1).at) - start;
+    expect(span).toBeGreaterThanOrEqual(24 * 3_600_000);
+  });
+
+  it('never reach a private address through a host name unless allowed, and never follow redirects', async () => {
+    const toLoopback: Resolver = async () => [{ address: '127.0.0.1', family: 4 }];
+    const closed = startApp({ allowPrivate: false, resolve: toLoopback });
+    const url = `http://hooks.example.test:${receiver.port}/hooks`;
+    await admin(closed).post('/webhooks/endpoints', { url, events: ['*'] });
+    emitIn(closed, 'license.created', { licenseId: 'x' });
+    await closed.licensor.ctx.outbox.drain();
+    expect(receiver.received).toHaveLength(0);
+    const [refused] = (await admin(closed).get('/webhooks/deliveries')).body.items;
+    expect(refused).toMatchObject({ status: 'failed', attempts: 1, lastStatus: null });
+    expect(refused.lastError).toContain('127.0.0.1, a private or loopback address');
+    await closed.close();
+
+    // Allowed: the request goes to the address the resolver gave (hooks.example.test exists nowhere else).
+    const open = startApp({ allowPrivate: true, resolve: toLoopback });
+    receiver.answers.push(302);
+    const [d] = (await admin(open).get('/webhooks/deliveries')).body.items;
+    expect((await admin(open).post(`/webhooks/deliveries/${d.id}/replay`)).status).toBe(200);
+    await open.licensor.ctx.outbox.drain();
+    expect(receiver.received).toHaveLength(1);
+    const afterRedirect = (await admin(open).get(`/webhooks/deliveries/${d.id}`)).body;
+    expect(afterRedirect).toMatchObject({ status: 'pending', lastStatus: 302 });
+    expect(afterRedirect.lastError).toContain('redirects are not followed');
+    expect(receiver.received).toHaveLength(1);
+  });
+});
+
+describe('license events', () => {
+  it('are emitted where a license changes: an admin suspension and revocation reach the receiver', async () => {
+    const app = startApp();
+    const api = admin(app);
+    // Without an endpoint nothing is recorded.
+    const early = seedEntitlement(app.db, { productId: 'p1' });
+    expect((await api.post(`/entitlements/${early.id}/suspend`)).status).toBe(200);
+    expect(app.db.first<{ n: number }>('SELECT COUNT(*) AS n FROM webhook_events')!.n).toBe(0);
+    const { body } = await api.post('/webhooks/endpoints', {
+      url: receiver.url,
+      events: ['license.suspended', 'license.revoked'],
+    });
+    const ent = seedEntitlement(app.db, { productId: 'p1' });
+    expect((await api.post(`/entitlements/${ent.id}/suspend`, { reason: 'unpaid' })).status).toBe(200);
+    expect((await api.post(`/entitlements/${ent.id}/suspend`)).body.changed).toBe(false); // no change, no event
+    expect((await api.post(`/entitlements/${ent.id}/reinstate`)).status).toBe(200); // license.changed: not subscribed
+    expect((await api.post(`/entitlements/${ent.id}/revoke`)).status).toBe(200);
+    await app.licensor.ctx.outbox.drain();
+    const events = receiver.received.map(
+      (r) =>
+        new Webhook(body.secret).verify(r.body, r.headers as Record<string, string>) as { type: string; data: object },
+    );
+    expect(events.map((e) => e.type)).toEqual(['license.suspended', 'license.revoked']);
+    expect(events[0]!.data).toMatchObject({
+      licenseId: ent.id,
+      status: 'suspended',
+      productId: 'p1',
+      changes: { status: { before: 'active', after: 'suspended' } },
+    });
+  });
+
+  it('are typed by what changed', () => {
+    expect(entitlementEventType({ status: 'active' }, { status: 'frozen' })).toBe('license.frozen');
+    expect(entitlementEventType({ status: 'frozen' }, { status: 'active' })).toBe('license.unfrozen');
+    expect(
+      entitlementEventType(
+        { status: 'provisioning', expires_at: null },
+        { status: 'active', expires_at: '2027-01-01' },
+      ),
+    ).toBe('license.created');
+    expect(entitlementEventType({ status: 'suspended' }, { status: 'active' })).toBe('license.changed');
+    expect(entitlementEventType({ status: 'active' }, { status: 'released' })).toBe('license.released');
+    expect(
+      entitlementEventType({ expires_at: '2026-01-01T00:00:00.000Z' }, { expires_at: '2027-01-01T00:00:00.000Z' }),
+    ).toBe('license.renewed');
+    expect(entitlementEventType({ seats: 1 }, { seats: 5 })).toBe('license.changed');
+    expect(entitlementEventType({ sku_code: 'a' }, { sku_code: 'b' })).toBe('license.changed');
+  });
+});
