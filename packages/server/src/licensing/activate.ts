@@ -12,7 +12,6 @@ import {
   matchFingerprint,
   normalizeLicenseCode,
   parseKooGalleryFingerprint,
-  signLicenseAsync,
 } from '@licensor/shared';
 import type { z } from 'zod';
 import { todayUtc } from '../calendar';
@@ -30,7 +29,7 @@ import type { LicensingContext } from './context';
 import { audit, type EntitlementRow, findEntitlement, findEntitlementByCode } from './entitlements';
 import { buildPayload } from './issue';
 import { type Policy, policyFor, seatLimit } from './policy';
-import { withinSigningCertificate } from './signing';
+import { signLicenseFileAsync } from './signing';
 import { fileStatusOf, type Verdict, verdictMessage, verdictOf } from './verdict';
 
 export type ActivationInput = z.output<typeof activateRequestSchema>;
@@ -470,5 +469,5 @@ export async function activate(
 ): Promise<ActivateResult> {
   const { payload, ...bound } = await bindActivation(ctx, input, opts);
   const signer = ctx.keys.current();
-  return { ...bound, license: await signLicenseAsync(withinSigningCertificate(payload, signer), signer) };
+  return { ...bound, license: await signLicenseFileAsync(payload, signer) };
 }

@@ -178,6 +178,29 @@ describe('POST /api/v1/activations', () => {
     expect(metrics).toContain('code="VALID"} 1');
   });
 
+  it('activation and check-in files end while their signing certificate is valid (a key near its end)', async () => {
+    app();
+    const current = t.keys.current.bind(t.keys);
+    // The signing certificate's end, as if it were 3 days away: files must be clipped to it.
+    const end = Date.now() + 3 * 86_400_000;
+    t.keys.current = () => ({ ...current(), notAfter: end });
+    try {
+      const ent = seedEntitlement(t.db, { seats: 1 });
+      const device = newDevice();
+      const body = await activated(device, ent.code!);
+      const activation = verifier().verify(body.license).payload;
+      expect(Date.parse(activation.graceUntil!)).toBeLessThanOrEqual(end);
+      expect(Date.parse(activation.refreshBy!)).toBeLessThanOrEqual(end);
+      const res = await checkIn(device, body.activationId);
+      expect(res.status, res.text).toBe(200);
+      const checkedIn = verifier().verify(res.body.license).payload;
+      expect(Date.parse(checkedIn.graceUntil!)).toBeLessThanOrEqual(end);
+    } finally {
+      // The test key store is shared by every app of this file.
+      t.keys.current = current;
+    }
+  });
+
   it('accepts an LSR code typed in lower case without dashes, and a family-C instance id', async () => {
     app();
     const ent = seedEntitlement(t.db);

@@ -3,6 +3,7 @@ import { type BoundFingerprint, type LicensePayload, type LicenseStatus, signLic
 import type { Signer } from '../keys/keystore';
 import type { EntitlementRow } from './entitlements';
 import type { Policy } from './policy';
+import { withinSigningCertificate } from './signing';
 
 const DAY = 86_400_000;
 
@@ -64,5 +65,5 @@ export function buildPayload(ent: EntitlementRow, policy: Policy, opts: IssueOpt
 }
 
 export function issueLicenseFile(signer: Signer, ent: EntitlementRow, policy: Policy, opts: IssueOptions): string {
-  return signLicense(buildPayload(ent, policy, opts), signer);
+  return signLicense(withinSigningCertificate(buildPayload(ent, policy, opts), signer), signer);
 }

@@ -6,11 +6,11 @@ import {
   codeRequestSchema,
   DEVICE_SIGNATURE_HEADER,
   type KeysResponse,
+  type LicensePayload,
   LicensorError,
   normalizeLicenseCode,
   REQUEST_NONCE_HEADER,
   RESPONSE_SIGNATURE_HEADER,
-  signLicenseAsync,
   signVerdictAsync,
 } from '@licensor/shared';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
@@ -23,7 +23,7 @@ import type { LicensingContext } from './context';
 import { authenticateDevice, checkIn, cullNonces, deactivate } from './device';
 import { DEFAULT_POLICY } from './policy';
 import { devicesForCode, releaseSeatByHolder } from './seats';
-import { answeredRequest, signAnswer } from './signing';
+import { answeredRequest, signAnswer, signLicenseFileAsync } from './signing';
 
 /** Where the activation API is mounted (Express matches mount paths in any letter case). */
 export const API_PREFIX = '/api/v1';
@@ -126,8 +126,7 @@ export function activationRouter(ctx: LicensingContext, metrics: Metrics): Route
   };
 
   /** A License file signed by the current key, off the event loop. */
-  const licenseFile = (payload: Parameters<typeof signLicenseAsync>[0]) =>
-    signLicenseAsync(payload, ctx.keys.current());
+  const licenseFile = (payload: LicensePayload) => signLicenseFileAsync(payload, ctx.keys.current());
 
   /** The activation a device-signed request acts for (signature, timestamp and nonce checked), if known. */
   const deviceOf = (req: Request) =>
