@@ -1,0 +1,84 @@
+import { LicensorError } from '@licensor/shared';
+
+/** SQLSTATEs a transaction is retried on: the same work, run again from the start, may then succeed. */
+export const RETRYABLE_SQLSTATES = new Set([
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+]);
+
+/** Node socket errors that mean "the database cannot be reached right now". */
+const CONNECTION_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+]);
+
+export interface PgErrorLike {
+  code?: string;
+  constraint?: string;
+  table?: string;
+  detail?: string;
+  message?: string;
+}
+
+export const sqlStateOf = (err: unknown): string | undefined => (err as PgErrorLike | undefined)?.code;
+
+export const isRetryableTransactionError = (err: unknown): boolean => RETRYABLE_SQLSTATES.has(sqlStateOf(err) ?? '');
+
+/**
+ * Turns what `pg` throws into the project's one error type. Values of rows (pg's `detail`, which quotes the
+ * conflicting key, possibly a license code) stay out of the message: only the constraint and table are named.
+ * - unique violation (23505) → CONFLICT, with the constraint, so callers can tell which key collided;
+ * - other integrity violations (23xxx) → INVALID_INPUT;
+ * - unreachable server, connection loss, shutdown, too many connections, statement timeout, retries exhausted
+ *   → STORAGE_UNAVAILABLE (retryable: the marketplace answer becomes "retry later", clients get 503);
+ * - anything else → INTERNAL.
+ */
+export function toStorageError(err: unknown, what = 'Database operation'): LicensorError {
+  if (err instanceof LicensorError) return err;
+  const e = (err ?? {}) as PgErrorLike;
+  const code = e.code ?? '';
+  const where = { sqlState: code || undefined, constraint: e.constraint, table: e.table };
+  if (code === '23505') {
+    return new LicensorError('CONFLICT', `${what}: duplicate key (${e.constraint ?? 'unique constraint'})`, where, {
+      cause: err,
+    });
+  }
+  if (code.startsWith('23')) {
+    return new LicensorError('INVALID_INPUT', `${what}: constraint ${e.constraint ?? code} refused the change`, where, {
+      cause: err,
+    });
+  }
+  if (
+    CONNECTION_ERRNOS.has(code) ||
+    code.startsWith('08') || // connection exceptions
+    code === '57P01' || // admin_shutdown
+    code === '57P02' || // crash_shutdown
+    code === '57P03' || // cannot_connect_now (starting up, recovering)
+    code === '53300' || // too_many_connections
+    code === '57014' || // query_canceled: statement_timeout
+    RETRYABLE_SQLSTATES.has(code) ||
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+      e.message ?? '',
+    )
+  ) {
+    return new LicensorError(
+      'STORAGE_UNAVAILABLE',
+      `${what}: PostgreSQL is unavailable (${code || e.message || 'no answer'}); retry later`,
+      where,
+      { cause: err },
+    );
+  }
+  return new LicensorError(
+    'INTERNAL',
+    `${what} failed (${code || 'driver error'}): ${e.message ?? String(err)}`,
+    where,
+    {
+      cause: err,
+    },
+  );
+}
