@@ -1,0 +1,102 @@
+import { createTestPostgres } from '@licensor/testkit/postgres';
+import { afterAll, describe, expect, it } from 'vitest';
+import { pgSchemaStatus, schemaIsCurrent } from '../schemaStatus';
+import { openPostgres } from './facade';
+import { MIGRATION_LOCK_KEY, migratePostgres, pgCurrentVersion } from './migrate';
+import { PG_MIGRATIONS } from './schema';
+import { postgresSettings } from './settings';
+
+const pgTest = await createTestPostgres('migrate');
+const LATEST = PG_MIGRATIONS.at(-1)!.version;
+
+describe.skipIf(!pgTest)('PostgreSQL migrations', () => {
+  afterAll(() => pgTest?.drop());
+
+  /** A fresh schema inside the test database (the migrations use the connection's current schema). */
+  async function freshSchema(name: string) {
+    const admin = pgTest!.open();
+    await admin.exec(`CREATE SCHEMA ${name}`);
+    await admin.close();
+    return openOn(name);
+  }
+
+  function openOn(schema: string) {
+    const u = new URL(pgTest!.url);
+    u.searchParams.set('options', `-c search_path=${schema}`);
+    return openPostgres(u.toString(), { settings: postgresSettings({ LICENSOR_PG_POOL_SIZE: '2' }) });
+  }
+
+  it('build the schema from empty, record every version and then have nothing to do', async () => {
+    const db = await freshSchema('m_empty');
+    expect(await pgCurrentVersion(db)).toBe(0);
+    expect((await pgSchemaStatus(db)).pending).toHaveLength(PG_MIGRATIONS.length);
+    expect(await migratePostgres(db)).toEqual(PG_MIGRATIONS.map((m) => m.version));
+    expect(await pgCurrentVersion(db)).toBe(LATEST);
+    expect(await migratePostgres(db)).toEqual([]);
+    const status = await pgSchemaStatus(db);
+    expect(schemaIsCurrent(status)).toBe(true);
+    expect(await db.all('SELECT version, name FROM schema_migrations ORDER BY version')).toEqual(
+      PG_MIGRATIONS.map((m) => ({ version: m.version, name: m.name })),
+    );
+    await db.close();
+  });
+
+  it('upgrade from every earlier version to the latest', async () => {
+    for (const m of PG_MIGRATIONS) {
+      const db = await freshSchema(`m_from_${m.version}`);
+      await migratePostgres(db, m.version);
+      expect(await pgCurrentVersion(db)).toBe(m.version);
+      expect(await migratePostgres(db)).toEqual(
+        PG_MIGRATIONS.filter((x) => x.version > m.version).map((x) => x.version),
+      );
+      expect(await pgCurrentVersion(db)).toBe(LATEST);
+      await db.close();
+    }
+  });
+
+  it('roll back a failing migration as a whole (DDL included)', async () => {
+    const db = await freshSchema('m_broken');
+    await migratePostgres(db);
+    const err = await migratePostgres(db, Number.POSITIVE_INFINITY, [
+      ...PG_MIGRATIONS,
+      { version: LATEST + 1, name: 'broken', sql: 'CREATE TABLE t1 (a text); SELECT nope FROM nowhere;' },
+    ]).catch((e) => e);
+    expect(err.code).toBe('INTERNAL');
+    expect(await pgCurrentVersion(db)).toBe(LATEST);
+    expect(await db.first("SELECT to_regclass('t1')::text AS t")).toEqual({ t: null });
+    // The lock was released: another migration run gets it at once.
+    expect(await migratePostgres(db)).toEqual([]);
+    await db.close();
+  });
+
+  it('apply each migration exactly once when several instances start together (advisory lock)', async () => {
+    await (await freshSchema('m_race')).close();
+    const pools = [1, 2, 3, 4].map(() => openOn('m_race'));
+    const results = await Promise.all(pools.map((p) => migratePostgres(p)));
+    expect(results.flat().sort((a, b) => a - b)).toEqual(PG_MIGRATIONS.map((m) => m.version));
+    expect(results.filter((r) => r.length > 0)).toHaveLength(1);
+    const rows = await pools[0]!.all<{ version: number }>('SELECT version FROM schema_migrations');
+    expect(rows).toHaveLength(PG_MIGRATIONS.length);
+    const held = await pools[0]!.first<{ n: number }>(
+      "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = ?::bigint",
+      [MIGRATION_LOCK_KEY],
+    );
+    expect(held?.n).toBe(0);
+    await Promise.all(pools.map((p) => p.close()));
+  });
+
+  it('005 re-keys device_nonces by time, keeping its rows and refusing exact replays only', async () => {
+    const db = await freshSchema('m_005');
+    await migratePostgres(db, 4);
+    await db.run("INSERT INTO device_nonces VALUES ('act-a', 'n1', 1700000300000), ('act-b', 'n1', 1700000200000)");
+    await migratePostgres(db, 5);
+    expect(await db.all('SELECT activation_id, nonce, expires_at FROM device_nonces ORDER BY activation_id')).toEqual([
+      { activation_id: 'act-a', nonce: 'n1', expires_at: 1_700_000_300_000 },
+      { activation_id: 'act-b', nonce: 'n1', expires_at: 1_700_000_200_000 },
+    ]);
+    const insert = 'INSERT INTO device_nonces VALUES (?, ?, ?) ON CONFLICT DO NOTHING';
+    expect((await db.run(insert, ['act-a', 'n1', 1_700_000_300_000])).changes).toBe(0);
+    expect((await db.run(insert, ['act-a', 'n1', 1_700_000_400_000])).changes).toBe(1);
+    await db.close();
+  });
+});
