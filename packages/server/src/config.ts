@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LicensorError } from '@licensor/shared';
 import { z } from 'zod';
+import { type DatabaseTarget, parseDatabaseUrl } from './db/backend';
 
 /**
  * Configuration comes from the environment (and optionally a JSON file named by LICENSOR_CONFIG whose keys
@@ -14,6 +15,8 @@ const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   LICENSOR_DATA_DIR: z.string().min(1).default('.data'),
+  /** Storage engine: unset or sqlite:[file] → SQLite (default), postgres://… → PostgreSQL (db commands only, for now). */
+  LICENSOR_DATABASE_URL: z.string().optional(),
   LICENSOR_PUBLIC_URL: z.string().url().optional(),
   LICENSOR_KOO_KEY: optionalSecret,
   LICENSOR_KOO_ACCESS_KEY: optionalSecret,
@@ -83,6 +86,8 @@ export interface Config {
   port: number;
   host: string;
   dataDir: string;
+  /** LICENSOR_DATABASE_URL: SQLite (the data folder's licensor.db or a named file) or PostgreSQL. */
+  database: DatabaseTarget;
   publicUrl: string | undefined;
   koo: {
     /** Scheme-A key (family A requests and their Body-Sign). */
@@ -184,6 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: c.PORT,
     host: c.HOST,
     dataDir: c.LICENSOR_DATA_DIR === ':memory:' ? ':memory:' : resolve(c.LICENSOR_DATA_DIR),
+    database: parseDatabaseUrl(c.LICENSOR_DATABASE_URL),
     publicUrl: c.LICENSOR_PUBLIC_URL,
     koo: {
       key: c.LICENSOR_KOO_KEY,
@@ -246,6 +252,11 @@ export function testConfig(overrides: Partial<Config> & { koo?: Partial<Config['
   return { ...base, ...overrides, koo: { ...base.koo, ...overrides.koo } };
 }
 
-/** The SQLite database inside the data folder (the server and the CLI open the same file). */
-export const databasePath = (config: Config): string =>
-  config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'licensor.db');
+/**
+ * The SQLite database: the file LICENSOR_DATABASE_URL=sqlite:<file> names, else licensor.db inside the data folder
+ * (the server and the CLI open the same file).
+ */
+export const databasePath = (config: Config): string => {
+  if (config.database?.kind === 'sqlite' && config.database.path) return resolve(config.database.path);
+  return config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'licensor.db');
+};

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
+import { LicensorError } from '@licensor/shared';
 import { createApp, type LicensorApp } from './app';
 import { type Config, databasePath } from './config';
 import { type Db, openDatabase } from './db/database';
@@ -69,8 +70,21 @@ export function metricsWhere(config: Config, running: Pick<RunningServer, 'url' 
   return '/metrics off (set LICENSOR_METRICS_TOKEN or LICENSOR_METRICS_LISTEN)';
 }
 
+/**
+ * The storage layer speaks PostgreSQL for migrations, status and copies only; the domain queries still run on
+ * the synchronous SQLite facade. Serving on PostgreSQL would half-work, so the server refuses before opening anything.
+ */
+export function refusePostgresServing(config: Config): void {
+  if (config.database?.kind !== 'postgres') return;
+  throw new LicensorError(
+    'CONFIG_INVALID',
+    'PostgreSQL serving is not available yet; use `licensor db migrate`, `licensor db status` and `licensor db copy --from <sqlite file> --to <postgres URL>` to prepare a PostgreSQL database, and unset LICENSOR_DATABASE_URL (or set it to sqlite:) to serve from SQLite meanwhile (see docs/deploy-postgresql.md)',
+  );
+}
+
 /** Opens storage and keys, builds the app and listens (HTTPS when LICENSOR_TLS_* are set, TLS ≥ 1.2). */
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+  refusePostgresServing(config);
   warnIfDataDirOpen(config, log);
   // Keys first: a store that must not be used (production rules) stops the start before anything is opened.
   const { store: keys, created: keysCreated } = KeyStore.open(join(config.dataDir, 'keys'), config.keyPassphrase, {

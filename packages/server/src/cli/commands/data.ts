@@ -10,8 +10,11 @@ import { currentVersion, MIGRATIONS, migrate } from '../../db/migrations';
 import { parseInput } from '../../http/errors';
 import { fields, table } from '../output';
 import type { Runner, Session } from '../session';
+import { dbMigratePostgres, registerDatabaseCommands } from './database';
 
-function dbMigrate(s: Session) {
+async function dbMigrate(s: Session) {
+  const target = s.config().database;
+  if (target.kind === 'postgres') return dbMigratePostgres(s, target.url);
   const db = s.db({ create: true, migrate: false });
   const from = currentVersion(db);
   const applied = migrate(db);
@@ -141,6 +144,7 @@ export function registerDataCommands(program: Command, run: Runner): void {
     .argument('<file>', 'where to write the copy')
     .option('--force', 'overwrite the file if it exists')
     .action(run((s, file: string, opts: { force?: boolean }) => dbBackup(s, file, opts)));
+  registerDatabaseCommands(db, run);
 
   const tokens = program.command('tokens').description('admin API bearer tokens');
   tokens

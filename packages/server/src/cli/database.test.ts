@@ -1,0 +1,196 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/licensing';
+import { createTestPostgres } from '@licensor/testkit/postgres';
+import { createTestApp } from '@licensor/testkit/server';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDatabase } from '../db/database';
+import { sqliteTables } from '../db/introspect';
+import { migrate } from '../db/migrations';
+import { activate } from '../licensing';
+import { EXIT, main } from './index';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'licensor-db-cli-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  let out = '';
+  let err = '';
+  const code = await main(['--data-dir', dir, ...args], {
+    stdout: { write: (s: string) => (out += s) },
+    stderr: { write: (s: string) => (err += s) },
+    env: { LICENSOR_KEY_PASSPHRASE: 'test-passphrase', ...env },
+  });
+  // biome-ignore lint/suspicious/noExplicitAny: reading --json output
+  return { code, out, err, json: (): any => JSON.parse(out) };
+}
+
+describe('db status and db migrate on SQLite (LICENSOR_DATABASE_URL unset or sqlite:)', () => {
+  it('shows a missing database, migrates it, then shows it current', async () => {
+    const before = await cli(['db', 'status', '--json']);
+    expect(before.code).toBe(EXIT.ok);
+    expect(before.json()).toMatchObject({ backend: 'sqlite', exists: false, version: 0, current: false });
+    expect((await cli(['db', 'migrate'])).code).toBe(EXIT.ok);
+    const after = await cli(['db', 'status', '--json']);
+    expect(after.json()).toMatchObject({ backend: 'sqlite', exists: true, current: true, pending: [] });
+    expect(after.json().version).toBe(after.json().latest);
+    const human = await cli(['db', 'status']);
+    expect(human.out).toMatch(/Backend:\s+SQLite/);
+    expect(human.out).toMatch(/State:\s+up to date/);
+  });
+
+  it('uses the file a sqlite: URL names', async () => {
+    const file = join(dir, 'elsewhere.db');
+    expect((await cli(['db', 'migrate'], { LICENSOR_DATABASE_URL: `sqlite:${file}` })).code).toBe(EXIT.ok);
+    const status = await cli(['db', 'status', '--json'], { LICENSOR_DATABASE_URL: `sqlite:${file}` });
+    expect(status.json()).toMatchObject({ location: file, exists: true, current: true });
+  });
+
+  it('refuses an unknown database URL scheme with what to use instead', async () => {
+    const r = await cli(['db', 'status'], { LICENSOR_DATABASE_URL: 'mysql://db/licensor' });
+    expect(r.code).toBe(EXIT.config);
+    expect(r.err).toContain('must start with sqlite:');
+  });
+});
+
+describe('serving from PostgreSQL this round', () => {
+  it('`licensor start` refuses clearly instead of half-working', async () => {
+    const r = await cli(['start'], { LICENSOR_DATABASE_URL: 'postgres://licensor@127.0.0.1:5432/licensor', PORT: '0' });
+    expect(r.code).toBe(EXIT.config);
+    expect(r.err).toContain('PostgreSQL serving is not available yet');
+    expect(r.err).toContain('db copy');
+  });
+});
+
+const pgTest = await createTestPostgres('db_cli');
+
+describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
+  afterAll(() => pgTest?.drop());
+
+  /** A fresh schema in the test database, as a URL (each test gets an empty target). */
+  async function emptyTarget(name: string): Promise<string> {
+    const admin = pgTest!.open();
+    await admin.exec(`CREATE SCHEMA ${name}`);
+    await admin.close();
+    const u = new URL(pgTest!.url);
+    u.searchParams.set('options', `-c search_path=${name}`);
+    return u.toString();
+  }
+
+  /** A SQLite database with rows in many tables, written by the real code paths. */
+  async function seededSqlite(): Promise<string> {
+    const t = createTestApp({}, dir);
+    try {
+      const ent = seedEntitlement(t.db, { seats: 3 });
+      for (let i = 0; i < 3; i++) {
+        const device = newDevice();
+        activate(t.licensor.ctx, activationBody(device, ent.code!));
+      }
+      for (let i = 0; i < 2500; i++) {
+        t.db.run(
+          `INSERT INTO marketplace_messages (direction, activity, result_code, latency_ms, created_at, code, test)
+           VALUES ('in', 'getLicense', '000000', ?, ?, ?, 0)`,
+          [i / 7, new Date(1_700_000_000_000 + i).toISOString(), i % 3 ? null : `LSR-${i}-'quoted' "and" 中文`],
+        );
+      }
+      t.db.run(
+        "INSERT INTO outbox (kind, payload, status, next_attempt_at, created_at, updated_at) VALUES ('x', '{}', 'pending', 1700000000000, 'now', 'now')",
+      );
+    } finally {
+      await t.close();
+    }
+    return join(dir, 'licensor.db');
+  }
+
+  it('db status shows the PostgreSQL schema version and pending migrations; db migrate applies them', async () => {
+    const url = await emptyTarget('cli_status');
+    const env = { LICENSOR_DATABASE_URL: url };
+    const before = await cli(['db', 'status', '--json'], env);
+    expect(before.code).toBe(EXIT.ok);
+    expect(before.json()).toMatchObject({ backend: 'postgres', version: 0, current: false });
+    expect(before.json().pending.length).toBeGreaterThan(0);
+    const migrated = await cli(['db', 'migrate', '--json'], env);
+    expect(migrated.code).toBe(EXIT.ok);
+    expect(migrated.json().applied).toEqual(before.json().pending.map((p: { version: number }) => p.version));
+    const after = await cli(['db', 'status'], env);
+    expect(after.out).toMatch(/Backend:\s+PostgreSQL/);
+    expect(after.out).toMatch(/State:\s+up to date/);
+    expect((await cli(['db', 'migrate'], env)).out).toContain('is up to date');
+  });
+
+  it('db copy moves every table with verified counts and checksums, refuses a non-empty target unless --force', async () => {
+    const file = await seededSqlite();
+    const url = await emptyTarget('cli_copy');
+    const copy = await cli(['db', 'copy', '--from', file, '--to', url, '--json', '--batch-rows', '500']);
+    expect(copy.err).toContain('copy marketplace_messages: 2500/2500 rows (100%)');
+    expect(copy.code).toBe(EXIT.ok);
+    const report = copy.json();
+
+    const sqlite = openDatabase(file, { readonly: true, migrate: false });
+    const tables = sqliteTables(sqlite).filter((t) => t.name !== 'schema_migrations');
+    expect(report.tables.map((t: { table: string }) => t.table).sort()).toEqual(tables.map((t) => t.name).sort());
+    const pg = pgTest!.open();
+    await pg.exec('SET search_path = cli_copy');
+    for (const t of tables) {
+      const n = sqlite.first<{ n: number }>(`SELECT COUNT(*) AS n FROM "${t.name}"`)!.n;
+      expect(report.tables.find((r: { table: string }) => r.table === t.name).rows).toBe(n);
+    }
+    expect(report.tables.find((r: { table: string }) => r.table === 'activations').rows).toBe(3);
+    // Values arrive intact: the same rows, text with quotes and CJK, fractional latencies.
+    const sample = (db: { all: (sql: string) => unknown }) =>
+      db.all('SELECT id, code, latency_ms FROM marketplace_messages WHERE id IN (1, 4, 2500) ORDER BY id');
+    const fromPg = await pg.all(
+      'SELECT id, code, latency_ms FROM marketplace_messages WHERE id IN (1, 4, 2500) ORDER BY id',
+    );
+    expect(fromPg).toEqual(sample(sqlite));
+    // Identity columns continue after the copied ids.
+    await pg.run("INSERT INTO marketplace_messages (direction, activity, created_at) VALUES ('in', 'x', 'now')");
+    expect((await pg.first<{ m: number }>('SELECT MAX(id) AS m FROM marketplace_messages'))!.m).toBe(2501);
+    sqlite.close();
+
+    const again = await cli(['db', 'copy', '--from', file, '--to', url]);
+    expect(again.code).toBe(EXIT.invalidInput);
+    expect(again.err).toContain('already holds data');
+    expect(again.err).toContain('--force');
+    const forced = await cli(['db', 'copy', '--from', file, '--to', url, '--force']);
+    expect(forced.code).toBe(EXIT.ok);
+    expect(forced.out).toContain('row counts and checksums verified');
+    expect((await pg.first<{ m: number }>('SELECT MAX(id) AS m FROM marketplace_messages'))!.m).toBe(2500);
+    await pg.close();
+  });
+
+  it('db copy verifies what PostgreSQL stored, and commits nothing when it differs', async () => {
+    const file = await seededSqlite();
+    const url = await emptyTarget('cli_tamper');
+    // Migrate first, then make PostgreSQL change one value on the way in (as a faulty trigger or type would).
+    expect((await cli(['db', 'migrate'], { LICENSOR_DATABASE_URL: url })).code).toBe(EXIT.ok);
+    const pg = pgTest!.open();
+    await pg.exec(`
+      SET search_path = cli_tamper;
+      CREATE FUNCTION tamper() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.id = 7 THEN NEW.result_code := '000004'; END IF; RETURN NEW; END $$;
+      CREATE TRIGGER tamper BEFORE INSERT ON marketplace_messages FOR EACH ROW EXECUTE FUNCTION tamper();`);
+    const copy = await cli(['db', 'copy', '--from', file, '--to', url]);
+    expect(copy.code).toBe(EXIT.internal);
+    expect(copy.err).toContain('Verification of marketplace_messages failed');
+    expect(copy.err).toContain('nothing was committed');
+    expect(await pg.first('SELECT COUNT(*) AS n FROM entitlements')).toEqual({ n: 0 });
+    await pg.close();
+  });
+
+  it('db copy refuses a SQLite database that is behind this build', async () => {
+    const file = join(dir, 'old.db');
+    const old = openDatabase(file, { migrate: false });
+    migrate(old, 6);
+    old.close();
+    const copy = await cli(['db', 'copy', '--from', file, '--to', await emptyTarget('cli_old')]);
+    expect(copy.code).toBe(EXIT.invalidInput);
+    expect(copy.err).toContain('run `licensor db migrate` on it first');
+  });
+});
