@@ -12,6 +12,7 @@ import type { AppContext } from './context';
 import type { Db } from './db/database';
 import { cors } from './http/cors';
 import { errorHandler } from './http/errors';
+import { type ReadinessCheck, readyzHandler, sqliteReadiness } from './http/readiness';
 import { registerDailyJobs } from './jobs/daily';
 import type { KeyStore } from './keys/keystore';
 import { isKitUserAuthorized, kitAdminRouter, kitRouter } from './kit';
@@ -40,6 +41,8 @@ export interface AppDeps {
   outbox?: OutboxOptions;
   /** Webhook delivery options (tests resolve host names themselves). */
   webhooks?: DeliveryOptions;
+  /** What /readyz asks (default: the SQLite database's schema status). */
+  readiness?: ReadinessCheck;
 }
 
 export interface LicensorApp {
@@ -110,6 +113,7 @@ export function createApp(deps: AppDeps): LicensorApp {
         .json({ status: 'error', error: { code: 'STORAGE_UNAVAILABLE', message: 'Database unavailable' } });
     }
   });
+  app.get('/readyz', readyzHandler(deps.readiness ?? sqliteReadiness(db), log));
   const serveMetrics: express.RequestHandler = async (_req, res) => {
     const depth = outbox.depth();
     for (const [status, n] of Object.entries(depth)) metrics.outboxDepth.set({ status }, n);
