@@ -66,6 +66,16 @@ describe('serving from PostgreSQL this round', () => {
     expect(r.err).toContain('PostgreSQL serving is not available yet');
     expect(r.err).toContain('db copy');
   });
+
+  it('the SQLite-only commands refuse a postgres:// URL instead of writing to a SQLite file nobody serves', async () => {
+    const env = { LICENSOR_DATABASE_URL: 'postgres://licensor@127.0.0.1:5432/licensor' };
+    const r = await cli(['tokens', 'create', '--name', 'ci', '--scope', 'read'], env);
+    expect(r.code).toBe(EXIT.config);
+    expect(r.err).toContain('works on SQLite only in this version');
+    const backup = await cli(['db', 'backup', join(dir, 'b.db')], env);
+    expect(backup.code).toBe(EXIT.config);
+    expect(backup.err).toContain('pg_dump');
+  });
 });
 
 const pgTest = await createTestPostgres('db_cli');

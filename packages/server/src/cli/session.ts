@@ -81,6 +81,13 @@ export class Session {
   /** The database; unless `create`, a missing file is a configuration error (a mistyped --data-dir). */
   db(opts: { create?: boolean; migrate?: boolean } = {}): Db {
     if (this._db) return this._db;
+    if (this.config().database.kind === 'postgres') {
+      // The domain commands still run on SQLite; writing a token into a SQLite file nobody serves would half-work.
+      throw new LicensorError(
+        'CONFIG_INVALID',
+        'This command works on SQLite only in this version; with LICENSOR_DATABASE_URL=postgres://… only `db status`, `db migrate` and `db copy` are available (back up PostgreSQL with pg_dump). Unset LICENSOR_DATABASE_URL to use the SQLite database',
+      );
+    }
     const path = this.dbPath;
     if (!opts.create && path !== ':memory:' && !existsSync(path)) {
       throw new LicensorError(
