@@ -27,7 +27,7 @@ import { createMetrics, type Metrics, metricsAccess } from './metrics';
 import { consoleAuthRouter, operatorsAdminRouter, sessionPrincipal } from './operators/routes';
 import { Outbox, type OutboxOptions } from './outbox/outbox';
 import { type DeliveryOptions, registerWebhookDelivery } from './webhooks/deliver';
-import { emitEntitlementChange } from './webhooks/entitlementEvents';
+import { emitActivationChange, emitEntitlementChange } from './webhooks/entitlementEvents';
 import { webhooksRouter } from './webhooks/router';
 
 export interface AppDeps {
@@ -85,6 +85,7 @@ export function createApp(deps: AppDeps): LicensorApp {
     // …and by the catalogue (edition and features of License files) and the webhooks (license events).
     licenseModel: (ent) => licenseModel(db, ent),
     entitlementChanged,
+    activationChanged: (change) => emitActivationChange(db, change),
   };
   registerFamilyCJobs(ctx);
   // Handlers exist even with the scheduler off, so daily items queued earlier still run.
