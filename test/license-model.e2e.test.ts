@@ -31,6 +31,11 @@ const MACHINE = fingerprintFromReadings({
   macs: ['04:7C:16:5E:E3:99'],
 });
 
+/** What the test reads of GET /entitlements/{id}. */
+interface EntitlementDetail {
+  entitlement: { status: string; skuCode: string | null };
+}
+
 interface Delivery {
   id: string;
   type: string;
@@ -105,7 +110,7 @@ async function start(): Promise<RunningServer> {
   return server;
 }
 
-async function adminCall(method: string, path: string, body?: unknown) {
+async function adminCall<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`${server!.url}/api/admin/v1${path}`, {
     method,
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
@@ -113,7 +118,7 @@ async function adminCall(method: string, path: string, body?: unknown) {
   });
   const json = (await res.json()) as Record<string, unknown>;
   expect(res.status, `${method} ${path}: ${JSON.stringify(json)}`).toBeLessThan(300);
-  return json as Record<string, any>;
+  return json as T;
 }
 
 beforeAll(async () => {
@@ -163,7 +168,10 @@ describe('the license model end to end', () => {
         ],
       },
     });
-    const endpoint = await adminCall('POST', '/webhooks/endpoints', { url: hookUrl, events: ['*'] });
+    const endpoint = await adminCall<{ secret: string }>('POST', '/webhooks/endpoints', {
+      url: hookUrl,
+      events: ['*'],
+    });
     receiver.useSecret(endpoint.secret);
 
     // A buyer purchases the Basic SKU on KooGallery (family C): the server fetches the order and provisions it.
@@ -190,7 +198,7 @@ describe('the license model end to end', () => {
     );
     const instanceId = String(created.body.instanceId);
     await waitFor('provisioning', async () => {
-      const detail = await adminCall('GET', `/entitlements/${instanceId}`);
+      const detail = await adminCall<EntitlementDetail>('GET', `/entitlements/${instanceId}`);
       return detail.entitlement.status === 'active' ? detail : undefined;
     });
 
@@ -247,7 +255,7 @@ describe('the license model end to end', () => {
     });
     expect(upgraded).toMatchObject({ resultCode: '000000', pass: true, problems: [] });
     await waitFor('the upgrade applied', async () => {
-      const detail = await adminCall('GET', `/entitlements/${instanceId}`);
+      const detail = await adminCall<EntitlementDetail>('GET', `/entitlements/${instanceId}`);
       return detail.entitlement.skuCode === 'sku-pro' ? detail : undefined;
     });
 
@@ -262,10 +270,9 @@ describe('the license model end to end', () => {
 
     // Every event arrives, signed (no request failed verification), each webhook-id exactly once.
     const deliveries = await waitFor('every delivery to be acknowledged', async () => {
-      const list = (await adminCall('GET', '/webhooks/deliveries?limit=200')).items as {
-        eventId: string;
-        status: string;
-      }[];
+      const list = (
+        await adminCall<{ items: { eventId: string; status: string }[] }>('GET', '/webhooks/deliveries?limit=200')
+      ).items;
       return list.length > 0 && list.every((d) => d.status === 'delivered') && list.length === receiver.events.length
         ? list
         : undefined;
