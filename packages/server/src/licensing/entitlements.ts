@@ -56,28 +56,20 @@ export function derivedSeats(db: Db, ent: SeatSource): number {
 
 /**
  * After the catalogue changed a product's or SKU's seats: re-derives the seats of the product's licenses that
- * follow the catalogue (no override of their own), writing one audit entry per license whose count moved.
- * Devices above a lowered count keep their seats until freed (freeSeatSlot hands out no slot above it).
- * Returns how many licenses changed. Call inside the catalogue change's transaction.
+ * follow the catalogue (no override of their own) through changeEntitlement, so each license whose count moved
+ * is audited and heard by the entitlementChanged port (a `license.changed` webhook event). Devices above a
+ * lowered count keep their seats until freed (freeSeatSlot hands out no slot above it). Returns how many
+ * licenses changed. Call inside the catalogue change's transaction.
  */
-export function rederiveProductSeats(db: Db, productId: string, actor: string, now: Date = new Date()): number {
-  const rows = db.all<EntitlementRow>('SELECT * FROM entitlements WHERE product_id = ? AND seats_override IS NULL', [
+export function rederiveProductSeats(w: EntitlementWriter, productId: string, actor: string, now = new Date()): number {
+  const rows = w.db.all<EntitlementRow>('SELECT * FROM entitlements WHERE product_id = ? AND seats_override IS NULL', [
     productId,
   ]);
   let changed = 0;
   for (const ent of rows) {
-    const seats = derivedSeats(db, ent);
+    const seats = derivedSeats(w.db, ent);
     if (seats === ent.seats) continue;
-    db.run('UPDATE entitlements SET seats = ?, updated_at = ? WHERE id = ?', [seats, now.toISOString(), ent.id]);
-    audit(db, {
-      actor,
-      action: 'entitlement.seats_rederived',
-      entitlementId: ent.id,
-      before: { seats: ent.seats },
-      after: { seats },
-      detail: { reason: 'catalogue changed', productId, skuCode: ent.sku_code },
-      at: now,
-    });
+    changeEntitlement(w, ent, { seats }, actor, 'entitlement.seats_rederived', { reason: 'catalogue changed' }, now);
     changed++;
   }
   return changed;

@@ -223,6 +223,12 @@ describe('PATCH /entitlements/{id}: seats, expiry, SKU, customer', () => {
       (await api().get(`${ADMIN}/entitlements/${id}`).set('Authorization', BOOT)).body.entitlement.seats;
     expect(await seatsOf(following.id)).toBe(8);
     expect(await seatsOf(own.id)).toBe(2);
+    const trail = await api().get(`${ADMIN}/entitlements/${following.id}`).set('Authorization', BOOT);
+    expect(trail.body.audit[0]).toMatchObject({
+      action: 'entitlement.seats_rederived',
+      before: { seats: 3 },
+      after: { seats: 8 },
+    });
   });
 });
 

@@ -130,6 +130,25 @@ describe('license and activation events', () => {
   });
 });
 
+describe('catalogue changes', () => {
+  it("a SKU's new seat count is a license.changed event for each license that follows it", async () => {
+    const catalog = (seats: number) => ({
+      catalog: { products: [{ id: 'p-cat', skus: [{ code: 'sku-a', edition: 'A', seats }] }] },
+    });
+    expect((await admin().post('/catalog/apply', catalog(2))).status).toBe(200);
+    const ent = (await admin().post('/entitlements', { productId: 'p-cat', sku: 'sku-a' })).body.entitlement;
+    const mark = events().length;
+    expect((await admin().post('/catalog/apply', catalog(4))).status).toBe(200);
+    expect(typesSince(mark)).toEqual(['license.changed']);
+    expect(events().at(-1)!.data).toMatchObject({
+      licenseId: ent.id,
+      seats: 4,
+      changes: { seats: { before: 2, after: 4 } },
+      action: 'entitlement.seats_rederived',
+    });
+  });
+});
+
 describe('marketplace.call_failed and daily_duties.failed', () => {
   it('a refused incoming call is one event per window, however many arrive', async () => {
     const mark = events().length;
