@@ -53,6 +53,7 @@ export function emitEntitlementChange(db: Db, change: EntitlementChange): void {
         seats: next.seats,
         expiresAt: next.expires_at,
         customerId: next.customer_id,
+        customerName: next.customer_name,
         test: next.test === 1,
         changes: Object.fromEntries(Object.keys(after).map((k) => [k, { before: before[k], after: after[k] }])),
         actor,

@@ -61,7 +61,14 @@ describe('license and activation events', () => {
     const ent = created.body.entitlement;
     expect(events().at(-1)).toMatchObject({
       type: 'license.created',
-      data: { licenseId: ent.id, code: ent.code, family: 'direct', seats: 2, actor: 'admin:bootstrap' },
+      data: {
+        licenseId: ent.id,
+        code: ent.code,
+        family: 'direct',
+        seats: 2,
+        customerName: 'Acme',
+        actor: 'admin:bootstrap',
+      },
     });
 
     let mark = events().length;
