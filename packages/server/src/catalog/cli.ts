@@ -100,7 +100,7 @@ function readCatalogFile(path: string): unknown {
 }
 
 function apply(s: Session, file: string, opts: { dryRun?: boolean; prune?: boolean }) {
-  const result = applyCatalog(s.db(), readCatalogFile(file), { ...opts, actor: s.actor });
+  const result = applyCatalog(s.ctx(), readCatalogFile(file), { ...opts, actor: s.actor });
   s.print(result, () => {
     const diff = formatChanges(result.changes);
     if (result.changes.length === 0) return diff;
@@ -155,7 +155,7 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .action(
       run((s: Session, productId: string, o: Record<string, string | string[] | undefined>) => {
         const p = setProduct(
-          s.db(),
+          s.ctx(),
           {
             id: productId,
             name: o.name,
@@ -175,7 +175,7 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .description('remove a product and its SKUs (its licenses keep working with the built-in defaults)')
     .action(
       run((s: Session, productId: string) => {
-        const removed = removeProduct(s.db(), productId, s.actor);
+        const removed = removeProduct(s.ctx(), productId, s.actor);
         if (!removed) throw new LicensorError('NOT_FOUND', `No product ${productId} in the catalogue`);
         s.print({ removed }, () => `Product ${productId} removed.`);
       }),
@@ -191,7 +191,7 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .action(
       run((s: Session, productId: string, skuCode: string, o: Record<string, string | string[] | undefined>) => {
         const sku = setSku(
-          s.db(),
+          s.ctx(),
           productId,
           {
             code: skuCode,
@@ -211,7 +211,7 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .description("remove a SKU (its licenses get the product's defaults and are listed by unknown-skus)")
     .action(
       run((s: Session, productId: string, skuCode: string) => {
-        const removed = removeSku(s.db(), productId, skuCode, s.actor);
+        const removed = removeSku(s.ctx(), productId, skuCode, s.actor);
         if (!removed)
           throw new LicensorError('NOT_FOUND', `No SKU ${skuCode} of product ${productId} in the catalogue`);
         s.print({ removed }, () => `SKU ${productId} / ${skuCode} removed.`);

@@ -2,7 +2,7 @@ import { LicensorError } from '@licensor/shared';
 import type { Db } from '../db/database';
 import { parseInput } from '../http/errors';
 import type { PolicyOverrides } from '../licensing';
-import { audit } from '../licensing';
+import { audit, type EntitlementWriter, rederiveProductSeats } from '../licensing';
 import {
   type CatalogSpec,
   catalogSchema,
@@ -247,11 +247,12 @@ export interface ApplyResult {
  * mistakes with the same messages). Idempotent: applying the same file twice changes nothing the second time.
  */
 export function applyCatalog(
-  db: Db,
+  w: EntitlementWriter,
   input: unknown,
   opts: { dryRun?: boolean; prune?: boolean; actor: string; now?: Date },
 ): ApplyResult {
   const desired = parseInput(catalogSchema, input, 'catalogue');
+  const { db } = w;
   return db.transaction(() => {
     const changes = diffCatalog(readCatalog(db), desired, opts);
     if (opts.dryRun || changes.length === 0) return { changes, applied: false };
@@ -272,13 +273,17 @@ export function applyCatalog(
       }
     }
     audit(db, { actor: opts.actor, action: 'catalog.apply', detail: { changes } });
+    for (const productId of new Set(changes.map((c) => c.productId))) {
+      rederiveProductSeats(w, productId, opts.actor, new Date(now));
+    }
     return { changes, applied: true };
   });
 }
 
 /** Adds or replaces one product's own fields (its SKUs are left as they are). */
-export function setProduct(db: Db, input: unknown, actor: string, now = new Date()): ProductSpec {
+export function setProduct(w: EntitlementWriter, input: unknown, actor: string, now = new Date()): ProductSpec {
   const spec = parseInput(productSchema, input, 'product');
+  const { db } = w;
   if (spec.skus.length > 0) {
     throw new LicensorError('INVALID_INPUT', 'Set SKUs one by one (PUT …/skus/:code) or apply a catalogue file', {
       problems: [{ field: 'skus', message: 'not accepted here' }],
@@ -287,6 +292,7 @@ export function setProduct(db: Db, input: unknown, actor: string, now = new Date
   return db.transaction(() => {
     const before = getProduct(db, spec.id);
     writeProductRow(db, spec, now.toISOString());
+    rederiveProductSeats(w, spec.id, actor, now);
     const after = getProduct(db, spec.id)!;
     audit(db, {
       actor,
@@ -299,23 +305,33 @@ export function setProduct(db: Db, input: unknown, actor: string, now = new Date
   });
 }
 
-export function removeProduct(db: Db, productId: string, actor: string): boolean {
+export function removeProduct(w: EntitlementWriter, productId: string, actor: string): boolean {
+  const { db } = w;
   return db.transaction(() => {
     const before = getProduct(db, productId);
     if (!before) return false;
     deleteProduct(db, productId);
+    rederiveProductSeats(w, productId, actor);
     audit(db, { actor, action: 'catalog.product_removed', before, detail: { productId } });
     return true;
   });
 }
 
 /** Adds or replaces one SKU of a catalogue product. */
-export function setSku(db: Db, productId: string, input: unknown, actor: string, now = new Date()): SkuSpec {
+export function setSku(
+  w: EntitlementWriter,
+  productId: string,
+  input: unknown,
+  actor: string,
+  now = new Date(),
+): SkuSpec {
   const spec = parseInput(skuSchema, input, 'SKU');
+  const { db } = w;
   return db.transaction(() => {
     const product = requireProduct(db, productId);
     const before = product.skus.find((s) => s.code === spec.code);
     writeSkuRow(db, productId, spec, now.toISOString());
+    rederiveProductSeats(w, productId, actor, now);
     const after = requireProduct(db, productId).skus.find((s) => s.code === spec.code)!;
     audit(db, {
       actor,
@@ -328,11 +344,13 @@ export function setSku(db: Db, productId: string, input: unknown, actor: string,
   });
 }
 
-export function removeSku(db: Db, productId: string, skuCode: string, actor: string): boolean {
+export function removeSku(w: EntitlementWriter, productId: string, skuCode: string, actor: string): boolean {
+  const { db } = w;
   return db.transaction(() => {
     const before = getProduct(db, productId)?.skus.find((s) => s.code === skuCode);
     if (!before) return false;
     db.run('DELETE FROM catalog_skus WHERE product_id = ? AND sku_code = ?', [productId, skuCode]);
+    rederiveProductSeats(w, productId, actor);
     audit(db, { actor, action: 'catalog.sku_removed', before, detail: { productId, skuCode } });
     return true;
   });
