@@ -477,4 +477,17 @@ CREATE TABLE webhook_attempts (
 );
 `,
   },
+  {
+    version: 13,
+    name: 'license_seats',
+    sql: `
+ALTER TABLE entitlements ADD COLUMN seats_override integer CHECK (seats_override IS NULL OR seats_override >= 0);
+ALTER TABLE entitlements ADD COLUMN ordered_seats integer CHECK (ordered_seats IS NULL OR ordered_seats >= 0);
+UPDATE entitlements SET ordered_seats = seats;
+UPDATE entitlements SET seats = COALESCE(
+  (SELECT s.seats FROM catalog_skus s WHERE s.product_id = entitlements.product_id AND s.sku_code = entitlements.sku_code),
+  (SELECT p.seats FROM catalog_products p WHERE p.product_id = entitlements.product_id),
+  seats);
+`,
+  },
 ];
