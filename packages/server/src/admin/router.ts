@@ -1,7 +1,9 @@
+import { X509Certificate } from 'node:crypto';
 import express, { type Router } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../context';
 import { parseInput, route } from '../http/errors';
+import { nextDailyDuty } from '../jobs/daily';
 import { policyOverridesSchema } from '../licensing';
 import {
   actions,
@@ -73,6 +75,16 @@ const offlineSchema = z
 
 const tokenSchema = z.object({ name: z.string().trim().min(1).max(100), scope: z.enum(SCOPES) }).strict();
 
+/** When the root and each signing key expire (revoked keys marked): the overview shows them before they bite. */
+function keyExpiry(ctx: AppContext) {
+  const revoked = new Set(ctx.keys.revokedKeyIds());
+  return {
+    rootKeyId: ctx.keys.rootKeyId,
+    rootNotAfter: new Date(new X509Certificate(ctx.keys.rootCertificatePem).validTo).toISOString(),
+    signing: ctx.keys.list().map((k) => ({ ...k, revoked: revoked.has(k.keyId) })),
+  };
+}
+
 const exportName = (what: string, now: Date) => `${what}-${now.toISOString().slice(0, 19).replace(/[-:]/g, '')}`;
 
 export function adminRouter(ctx: AppContext): Router {
@@ -83,7 +95,12 @@ export function adminRouter(ctx: AppContext): Router {
     '/summary',
     route((req, res) => {
       const { includeTest } = parseInput(summaryFilterSchema, req.query, 'query');
-      res.json({ ...summary(db, { includeTest, now: ctx.now() }), outbox: ctx.outbox.depth() });
+      res.json({
+        ...summary(db, { includeTest, now: ctx.now() }),
+        outbox: ctx.outbox.depth(),
+        nextDailyDuty: nextDailyDuty(ctx),
+        keys: keyExpiry(ctx),
+      });
     }),
   );
 
