@@ -1738,6 +1738,18 @@ export interface operations {
                 activities: string[];
               };
             };
+            /** @description Each interface's key as a 12-hex-digit fingerprint (never the key), null when unset */
+            fingerprints: {
+              [key: string]: string | null;
+            };
+            /** @description bound - the key answered live traffic and is bound in 卖家中心 (do not rotate it or move the address); keyChanged / addressChanged - the configuration differs from the one in effect at the interface's last live success */
+            warnings: {
+              /** @enum {string} */
+              interface: 'familyA' | 'basic' | 'licenseCode' | 'generic' | 'kit';
+              /** @enum {string} */
+              kind: 'bound' | 'keyChanged' | 'addressChanged';
+              message: string;
+            }[];
           };
         };
       };
