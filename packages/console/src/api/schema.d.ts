@@ -936,6 +936,8 @@ export interface components {
       receivedAt?: string | null;
       appliedAt?: string | null;
       outcome: string | null;
+      /** @description A (License 1.0, no order row: its license stands for it), B, C */
+      family?: string | null;
       test: boolean;
     };
     Message: {

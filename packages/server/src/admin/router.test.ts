@@ -382,6 +382,24 @@ describe('codes, orders, logs and outbox', () => {
     });
     expect((await get('/orders?includeTest=true')).body.total).toBe(3);
     expect((await get('/orders?q=O-2')).body.total).toBe(1);
+
+    // A License 1.0 order (family A) has no order row: its license stands for it.
+    const a = seedEntitlement(t.db, { family: 'A' });
+    t.db.run(`UPDATE entitlements SET order_id = 'CS-A-1', created_at = '2025-01-05T00:00:00.000Z' WHERE id = ?`, [
+      a.id,
+    ]);
+    const withA = await get('/orders');
+    expect(withA.body.total).toBe(3);
+    expect(withA.body.items[0]).toMatchObject({
+      orderId: 'CS-A-1',
+      orderLineId: '',
+      orderType: 'getLicense',
+      outcome: 'issued',
+      family: 'A',
+      entitlementId: a.id,
+      receivedAt: '2025-01-05T00:00:00.000Z',
+    });
+    expect(withA.body.items.find((o: { orderId: string }) => o.orderId === 'O-1').family).toBe('C');
   });
 
   it('lists marketplace messages with failure, code and activity filters', async () => {
