@@ -4,6 +4,8 @@ import type { components, paths } from './schema';
 /** Types of the admin API, generated from packages/server/openapi-admin.yaml (`npm run api-types` in this package). */
 export type Schemas = components['schemas'];
 export type Session = Schemas['Session'];
+export type Summary = paths['/summary']['get']['responses'][200]['content']['application/json'];
+export type ReadinessReply = paths['/readiness']['get']['responses'][200]['content']['application/json'];
 
 /** The session's CSRF token, echoed on every state-changing call (the server refuses them without it). */
 let csrfToken = '';
