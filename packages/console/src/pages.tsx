@@ -58,7 +58,8 @@ function SearchBox(props: { name?: string; placeholder: string; testid?: string 
 }
 
 function Exports(props: { what: 'entitlements' | 'activations' | 'messages'; params: Record<string, string> }) {
-  const { cursor: _cursor, ...rest } = props.params;
+  // Paging is not a filter: an export takes every matching row (and refuses cursor and limit).
+  const { cursor: _cursor, limit: _limit, ...rest } = props.params;
   const href = (format: string) =>
     `/api/admin/v1/export/${props.what}?${new URLSearchParams({ ...rest, format }).toString()}`;
   return (
@@ -356,12 +357,19 @@ function OfflineResponse(props: { done: () => void }) {
   const [license, setLicense] = useState<string | undefined>();
   const [error, setError] = useState<string | undefined>();
   return (
-    <details class="offline">
+    <details class="offline" data-testid="offline">
       <summary>{t('offline')}</summary>
       <p>{t('offlineHint')}</p>
-      <textarea rows={5} value={text} onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} />
+      <textarea
+        rows={5}
+        aria-label={t('offlineHint')}
+        data-testid="offline-request"
+        value={text}
+        onInput={(e) => setText((e.target as HTMLTextAreaElement).value)}
+      />
       <input
         type="file"
+        data-testid="offline-file"
         accept=".txt,.req,.licreq,text/plain"
         onChange={async (e) => {
           const file = (e.target as HTMLInputElement).files?.[0];
@@ -370,6 +378,7 @@ function OfflineResponse(props: { done: () => void }) {
       />
       <button
         type="button"
+        data-testid="offline-issue"
         onClick={async () => {
           setError(undefined);
           try {
@@ -388,7 +397,11 @@ function OfflineResponse(props: { done: () => void }) {
       <ErrorLine error={error} />
       {license ? (
         <p>
-          <a href={URL.createObjectURL(new Blob([license], { type: 'text/plain' }))} download="license.lic">
+          <a
+            href={URL.createObjectURL(new Blob([license], { type: 'text/plain' }))}
+            download="license.lic"
+            data-testid="offline-download"
+          >
             {t('download')}
           </a>
         </p>
@@ -567,6 +580,7 @@ export function Orders() {
       {data ? (
         <>
           <Table<Schemas['Order']>
+            testid="orders"
             rows={data.items}
             columns={[
               { title: t('order'), cell: (o) => (o.orderLineId ? `${o.orderId} / ${o.orderLineId}` : o.orderId) },

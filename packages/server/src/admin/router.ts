@@ -95,6 +95,7 @@ export function adminRouter(ctx: AppContext): Router {
     '/summary',
     route((req, res) => {
       const { includeTest } = parseInput(summaryFilterSchema, req.query, 'query');
+      ctx.messages.flush(); // count the calls of the last moments too, as the message list shows them
       res.json({
         ...summary(db, { includeTest, now: ctx.now() }),
         outbox: ctx.outbox.depth(),
