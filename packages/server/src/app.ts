@@ -27,8 +27,9 @@ import { createMetrics, type Metrics, metricsAccess } from './metrics';
 import { consoleAuthRouter, operatorsAdminRouter, sessionPrincipal } from './operators/routes';
 import { Outbox, type OutboxOptions } from './outbox/outbox';
 import { type DeliveryOptions, registerWebhookDelivery } from './webhooks/deliver';
-import { emitEntitlementChange } from './webhooks/entitlementEvents';
+import { emitActivationChange, emitEntitlementChange } from './webhooks/entitlementEvents';
 import { webhooksRouter } from './webhooks/router';
+import { emitOutboxGaveUp, emitRefusedCall } from './webhooks/systemEvents';
 
 export interface AppDeps {
   config: Config;
@@ -64,11 +65,24 @@ export function createApp(deps: AppDeps): LicensorApp {
   const { config, db, log, keys } = deps;
   const now = deps.now ?? (() => new Date());
   const metrics = createMetrics();
+  let refusedWindow: number | undefined;
   const messages = new MessageLog(db, {
-    onRefused: (m) => metrics.refusedRequests.inc({ path: m.path ?? 'unknown' }),
+    onRefused: (m) => {
+      metrics.refusedRequests.inc({ path: m.path ?? 'unknown' });
+      try {
+        refusedWindow = emitRefusedCall({ db, now }, m, refusedWindow);
+      } catch (err) {
+        // The refusal is answered and logged regardless; only its webhook event is lost.
+        log.error({ err }, 'could not record the marketplace.call_failed event of a refused call');
+      }
+    },
   });
   const openApi = new OpenApiClient(config.koo, messages, deps.fetch);
-  const outbox = new Outbox(db, log, { now: () => now().getTime(), ...deps.outbox });
+  const outbox = new Outbox(db, log, {
+    now: () => now().getTime(),
+    onGaveUp: (item, error) => emitOutboxGaveUp({ db, now }, item, error),
+    ...deps.outbox,
+  });
   const entitlementChanged: AppContext['entitlementChanged'] = (change) => emitEntitlementChange(db, change);
   const ctx: AppContext = {
     db,
@@ -85,6 +99,7 @@ export function createApp(deps: AppDeps): LicensorApp {
     // …and by the catalogue (edition and features of License files) and the webhooks (license events).
     licenseModel: (ent) => licenseModel(db, ent),
     entitlementChanged,
+    activationChanged: (change) => emitActivationChange(db, change),
   };
   registerFamilyCJobs(ctx);
   // Handlers exist even with the scheduler off, so daily items queued earlier still run.

@@ -38,6 +38,8 @@ export const ERROR_CODES = [
   'SIGNATURE_INVALID',
   'CONFLICT',
   'TRANSFER_LIMIT_REACHED',
+  /** Lowering a license's seats below the devices holding them (detail.devices lists them). */
+  'SEATS_IN_USE',
   'MARKETPLACE_UNAVAILABLE',
   'MARKETPLACE_REJECTED',
   'MARKETPLACE_NOT_CONFIGURED',
@@ -88,6 +90,7 @@ export function httpStatusFor(code: LicensorCode): number {
     case 'CONFLICT':
     case 'TOO_MANY_DEVICES':
     case 'TRANSFER_LIMIT_REACHED':
+    case 'SEATS_IN_USE':
     case 'FINGERPRINT_MISMATCH':
     case 'VM_NOT_ALLOWED':
     case 'USER_NOT_AUTHORIZED':

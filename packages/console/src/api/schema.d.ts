@@ -31,7 +31,13 @@ export interface paths {
     /** Licenses, filtered and paged */
     get: operations['listEntitlements'];
     put?: never;
-    post?: never;
+    /**
+     * Issue a direct license (sold outside KooGallery) with a new LSR-… code
+     * @description The license takes its SKU's edition, features, seats and policy from the catalogue unless `seats` overrides
+     *     them. `sku` must be a SKU of the product in the catalogue (400 INVALID_INPUT lists the known ones).
+     *     Audited; a `license.created` webhook event is sent.
+     */
+    post: operations['createEntitlement'];
     delete?: never;
     options?: never;
     head?: never;
@@ -52,7 +58,14 @@ export interface paths {
     delete?: never;
     options?: never;
     head?: never;
-    patch?: never;
+    /**
+     * Change seats, expiry, SKU or customer of a license (devices see it at their next check-in)
+     * @description `seats` is the license's own seat count (null: follow its SKU again); a new `sku` re-derives edition,
+     *     features, seats and policy. Lowering seats below the devices holding them answers 409 SEATS_IN_USE with
+     *     `detail.devices` (oldest first) unless `releaseOldest` is true, which frees the oldest devices' seats.
+     *     Audited; a webhook event (`license.changed`, or `license.renewed` for a later expiry) is sent.
+     */
+    patch: operations['updateEntitlement'];
     trace?: never;
   };
   '/entitlements/{id}/suspend': {
@@ -885,7 +898,10 @@ export interface components {
       productId: string | null;
       skuCode?: string | null;
       edition?: string | null;
+      /** @description seats in force: the license's own, else its SKU's, else the order's */
       seats: number;
+      /** @description the license's own seat count; null follows the catalogue */
+      seatsOverride?: number | null;
       customerId?: string | null;
       customerName: string | null;
       orderId: string | null;
@@ -1093,7 +1109,7 @@ export interface components {
         'application/json': Record<string, never>;
       };
     };
-    /** @description Failure: 400 INVALID_INPUT, 401 UNAUTHORIZED, 403 FORBIDDEN, 404 NOT_FOUND, 409 CONFLICT, 429 RATE_LIMITED */
+    /** @description Failure: 400 INVALID_INPUT, 401 UNAUTHORIZED, 403 FORBIDDEN, 404 NOT_FOUND, 409 CONFLICT or SEATS_IN_USE, 429 RATE_LIMITED */
     Error: {
       headers: {
         [name: string]: unknown;
@@ -1249,6 +1265,46 @@ export interface operations {
       default: components['responses']['Error'];
     };
   };
+  createEntitlement: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          productId: string;
+          sku?: string;
+          seats?: number;
+          /**
+           * Format: date-time
+           * @description null or absent: no expiry
+           */
+          expiresAt?: string | null;
+          customer?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The new license (its `code` is what the customer types) */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            entitlement: components['schemas']['Entitlement'];
+          };
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
   getEntitlement: {
     parameters: {
       query?: never;
@@ -1267,6 +1323,73 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['EntitlementDetail'];
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  updateEntitlement: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path: {
+        id: components['parameters']['id'];
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          seats?: number | null;
+          /**
+           * Format: date-time
+           * @description null: no expiry
+           */
+          expiresAt?: string | null;
+          sku?: string;
+          customer?: string | null;
+          releaseOldest?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** @description The license after the change, and the devices released to make room (releaseOldest) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            entitlement: components['schemas']['Entitlement'];
+            releasedDevices: string[];
+          };
+        };
+      };
+      /** @description SEATS_IN_USE (the devices holding seats are in `detail.devices`) or CONFLICT */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'] & {
+            error?: {
+              detail?: {
+                seats?: number;
+                inUse?: number;
+                devices?: {
+                  id: string;
+                  label?: string | null;
+                  hostname: string | null;
+                  platform: string | null;
+                  lastSeenAt: string;
+                  firstSeenAt: string;
+                }[];
+              };
+            };
+          };
         };
       };
       default: components['responses']['Error'];

@@ -63,7 +63,7 @@ const entitlementResult = (before: EntitlementRow, after: EntitlementRow) => ({
   entitlement: entitlementView(after),
 });
 
-type Ctx = Pick<AppContext, 'db' | 'now' | 'entitlementChanged'>;
+type Ctx = Pick<AppContext, 'db' | 'now' | 'entitlementChanged' | 'activationChanged'>;
 
 export const actions = {
   suspend(ctx: Ctx, idOrCode: string, actor: string, reason?: string) {
@@ -79,7 +79,7 @@ export const actions = {
     return entitlementResult(before, revokeEntitlement(ctx, before.id, actor, { reason, now: ctx.now() }));
   },
   freeSeat(ctx: Ctx, activationId: string, actor: string, reason?: string) {
-    return freeSeat(ctx.db, activationId, actor, { reason, now: ctx.now() });
+    return freeSeat(ctx, activationId, actor, { reason, now: ctx.now() });
   },
   move(ctx: Ctx, activationId: string, target: string, actor: string, reason?: string) {
     return { activation: moveLicense(ctx.db, activationId, target, actor, { reason, now: ctx.now() }) };

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { AppContext } from '../context';
 import { parseInput, route } from '../http/errors';
 import { nextDailyDuty } from '../jobs/daily';
-import { policyOverridesSchema } from '../licensing';
+import { createDirectLicense, policyOverridesSchema, updateLicense } from '../licensing';
 import {
   actions,
   createToken,
@@ -24,6 +24,7 @@ import {
   ENTITLEMENT_COLUMNS,
   entitlementExportSchema,
   entitlementFilterSchema,
+  entitlementView,
   exportActivations,
   exportEntitlements,
   exportMessages,
@@ -110,6 +111,23 @@ export function adminRouter(ctx: AppContext): Router {
     '/entitlements',
     route((req, res) => {
       res.json(listEntitlements(db, parseInput(entitlementFilterSchema, req.query, 'query')));
+    }),
+  );
+  // A direct license (sold outside KooGallery): a new LSR-… code with its SKU's terms unless overridden.
+  router.post(
+    '/entitlements',
+    route((req, res) => {
+      const ent = createDirectLicense(ctx, req.body ?? {}, actorOf(res));
+      res.status(201).json({ entitlement: entitlementView(ent) });
+    }),
+  );
+  // Seats, expiry, SKU or customer of any license; 409 SEATS_IN_USE lists the devices unless releaseOldest.
+  router.patch(
+    '/entitlements/:id',
+    route((req, res) => {
+      const ent = requireEntitlement(db, paramsOf(req, 'entitlement id'));
+      const { entitlement, releasedDevices } = updateLicense(ctx, ent, req.body ?? {}, actorOf(res));
+      res.json({ entitlement: entitlementView(entitlement), releasedDevices });
     }),
   );
   router.get(

@@ -2,7 +2,7 @@ import { LicensorError } from '@licensor/shared';
 import type { Db } from '../db/database';
 import { parseInput } from '../http/errors';
 import type { PolicyOverrides } from '../licensing';
-import { audit } from '../licensing';
+import { audit, rederiveProductSeats } from '../licensing';
 import {
   type CatalogSpec,
   catalogSchema,
@@ -272,6 +272,9 @@ export function applyCatalog(
       }
     }
     audit(db, { actor: opts.actor, action: 'catalog.apply', detail: { changes } });
+    for (const productId of new Set(changes.map((c) => c.productId))) {
+      rederiveProductSeats(db, productId, opts.actor, new Date(now));
+    }
     return { changes, applied: true };
   });
 }
@@ -287,6 +290,7 @@ export function setProduct(db: Db, input: unknown, actor: string, now = new Date
   return db.transaction(() => {
     const before = getProduct(db, spec.id);
     writeProductRow(db, spec, now.toISOString());
+    rederiveProductSeats(db, spec.id, actor, now);
     const after = getProduct(db, spec.id)!;
     audit(db, {
       actor,
@@ -304,6 +308,7 @@ export function removeProduct(db: Db, productId: string, actor: string): boolean
     const before = getProduct(db, productId);
     if (!before) return false;
     deleteProduct(db, productId);
+    rederiveProductSeats(db, productId, actor);
     audit(db, { actor, action: 'catalog.product_removed', before, detail: { productId } });
     return true;
   });
@@ -316,6 +321,7 @@ export function setSku(db: Db, productId: string, input: unknown, actor: string,
     const product = requireProduct(db, productId);
     const before = product.skus.find((s) => s.code === spec.code);
     writeSkuRow(db, productId, spec, now.toISOString());
+    rederiveProductSeats(db, productId, actor, now);
     const after = requireProduct(db, productId).skus.find((s) => s.code === spec.code)!;
     audit(db, {
       actor,
@@ -333,6 +339,7 @@ export function removeSku(db: Db, productId: string, skuCode: string, actor: str
     const before = getProduct(db, productId)?.skus.find((s) => s.code === skuCode);
     if (!before) return false;
     db.run('DELETE FROM catalog_skus WHERE product_id = ? AND sku_code = ?', [productId, skuCode]);
+    rederiveProductSeats(db, productId, actor);
     audit(db, { actor, action: 'catalog.sku_removed', before, detail: { productId, skuCode } });
     return true;
   });

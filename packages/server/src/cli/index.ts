@@ -6,6 +6,7 @@ import { registerOperatorAccountCommands } from '../operators/cli';
 import { registerWebhookCommands } from '../webhooks/cli';
 import { registerDataCommands } from './commands/data';
 import { registerKitCommands } from './commands/kit';
+import { registerLicenseCommands } from './commands/licenses';
 import { registerOperatorCommands } from './commands/operator';
 import { registerServerCommands } from './commands/server';
 import { type CliIo, EXIT, errorLine } from './output';
@@ -74,6 +75,7 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
   registerServerCommands(program, run, io);
   registerDataCommands(program, run);
   registerOperatorCommands(program, run);
+  registerLicenseCommands(program, run);
   registerKitCommands(program, run);
   registerOperatorAccountCommands(program, run);
   registerCatalogCommands(program, run);

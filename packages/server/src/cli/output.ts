@@ -34,6 +34,7 @@ export function exitCodeFor(code: LicensorCode): number {
     case 'UNSUPPORTED_ALGORITHM':
     case 'SIGNATURE_INVALID':
     case 'TRANSFER_LIMIT_REACHED':
+    case 'SEATS_IN_USE':
       return EXIT.invalidInput;
     case 'CONFIG_INVALID':
     case 'KEY_DECRYPT_FAILED':

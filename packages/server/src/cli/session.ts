@@ -13,7 +13,7 @@ import { MessageLog } from '../koogallery/messageLog';
 import { OpenApiClient } from '../koogallery/openApi';
 import { createLogger, type Logger } from '../logger';
 import { Outbox } from '../outbox/outbox';
-import { emitEntitlementChange } from '../webhooks/entitlementEvents';
+import { emitActivationChange, emitEntitlementChange } from '../webhooks/entitlementEvents';
 import type { CliIo } from './output';
 
 /** Wraps a command body: one Session per invocation, always closed. */
@@ -138,6 +138,7 @@ export class Session {
       // …and by the catalogue (edition and features of License files) and the webhooks (license events).
       licenseModel: (ent) => licenseModel(db, ent),
       entitlementChanged,
+      activationChanged: (change) => emitActivationChange(db, change),
     };
     this._ctx = ctx;
     return ctx;

@@ -20,12 +20,13 @@ let csrf: string;
 const exercised = new Set<string>();
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
 
-type Method = 'get' | 'post' | 'put' | 'delete';
-async function call(method: Method, docPath: string, url: string, body?: unknown) {
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+async function call(method: Method, docPath: string, url: string, body?: unknown, expectStatus?: number) {
   let req = request(t.licensor.app)[method](url).set('Cookie', cookie);
   if (method !== 'get') req = req.set('X-CSRF-Token', csrf);
   const res = await (body === undefined ? req : req.send(body as object));
-  expect(res.status, `${method} ${url}: ${res.text}`).toBeLessThan(300);
+  if (expectStatus) expect(res.status, `${method} ${url}: ${res.text}`).toBe(expectStatus);
+  else expect(res.status, `${method} ${url}: ${res.text}`).toBeLessThan(300);
   expect(spec.problems(method, docPath, res), `${method} ${docPath}`).toEqual([]);
   exercised.add(`${method} ${docPath}`);
   return res;
@@ -96,6 +97,37 @@ describe('openapi-admin.yaml', () => {
         reason: 'check',
       });
     }
+    // Direct licenses and license changes (the console's "new license" and "edit license" forms).
+    const created = await call(
+      'post',
+      '/entitlements',
+      '/api/admin/v1/entitlements',
+      { productId: 'prod-1', seats: 2, expiresAt: '2099-01-01T00:00:00Z', customer: 'Acme' },
+      201,
+    );
+    const direct = created.body.entitlement;
+    for (const seed of ['openapi-a', 'openapi-b']) {
+      const res = await request(t.licensor.app)
+        .post('/api/v1/activations')
+        .send(activationBody(newDevice(seed), direct.code));
+      expect(res.status).toBe(200);
+    }
+    const refused = await call(
+      'patch',
+      '/entitlements/{id}',
+      `/api/admin/v1/entitlements/${direct.id}`,
+      { seats: 1 },
+      409,
+    );
+    expect(refused.body.error.code).toBe('SEATS_IN_USE');
+    expect(refused.body.error.detail.devices).toHaveLength(2);
+    await call('patch', '/entitlements/{id}', `/api/admin/v1/entitlements/${direct.id}`, {
+      seats: 1,
+      releaseOldest: true,
+      expiresAt: null,
+      customer: 'Acme Ltd',
+    });
+
     await call('get', '/orders', '/api/admin/v1/orders');
     await call('get', '/messages', '/api/admin/v1/messages?failed=true');
     await call('get', '/outbox', '/api/admin/v1/outbox?status=pending');

@@ -9,6 +9,7 @@ import { m009_doors } from './migrations/009_doors';
 import { m010_operators } from './migrations/010_operators';
 import { m011_catalog } from './migrations/011_catalog';
 import { m012_webhooks } from './migrations/012_webhooks';
+import { m013_license_seats } from './migrations/013_license_seats';
 import { m014_marketplace_config_log } from './migrations/014_marketplace_config_log';
 import type { Db, Migration } from './types';
 
@@ -27,6 +28,7 @@ export const MIGRATIONS: Migration[] = [
   m010_operators,
   m011_catalog,
   m012_webhooks,
+  m013_license_seats,
   m014_marketplace_config_log,
 ];
 

@@ -12,7 +12,7 @@ import type { NextFunction, Request, Response } from 'express';
 const ALLOWED_HEADERS = 'Authorization, Content-Type, Licensor-Nonce, Licensor-Device-Signature';
 /** Response headers a browser client may read (signed activation-API answers, rate-limit hints). */
 const EXPOSED_HEADERS = 'Licensor-Signature, Body-Sign, RateLimit, RateLimit-Policy, Retry-After';
-const ALLOWED_METHODS = 'GET, HEAD, POST, PUT, DELETE';
+const ALLOWED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE';
 const PREFLIGHT_MAX_AGE_S = 600;
 
 /** Normalises one configured origin, or throws CONFIG_INVALID naming it (checked once, at start-up). */

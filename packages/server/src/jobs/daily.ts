@@ -6,6 +6,8 @@ import type { LicenseApiResult, LicenseCodeInfo } from '../koogallery/openApi';
 import { LICENSE_API } from '../koogallery/resultCodes';
 import { parseCompactTime } from '../koogallery/time';
 import { changeEntitlement, type EntitlementPatch, type EntitlementRow, findEntitlementByCode } from '../licensing';
+import { pruneWebhookHistory } from '../webhooks/store';
+import { emitDailyDutiesFailed } from '../webhooks/systemEvents';
 
 /**
  * Daily duties of family B (spec §7.3, §7.4): for every code used on a day, query its state at the
@@ -350,6 +352,19 @@ export function registerDailyJobs(ctx: AppContext): void {
 
 export const SCHEDULER_INTERVAL_MS = 15 * 60_000;
 
+/** The merchant's systems hear of it (`daily_duties.failed`); a storage failure may refuse that too: logged. */
+function reportDailyFailure(
+  ctx: Pick<AppContext, 'db' | 'now' | 'log'>,
+  stage: 'planning' | 'message-prune',
+  err: unknown,
+) {
+  try {
+    emitDailyDutiesFailed(ctx, stage, err);
+  } catch (emitErr) {
+    ctx.log.error({ err: emitErr }, 'could not record the daily_duties.failed event');
+  }
+}
+
 /**
  * Message-log retention (LICENSOR_MESSAGE_RETENTION_DAYS / LICENSOR_REFUSED_RETENTION_DAYS), once a UTC day:
  * returns the day it last ran so the scheduler skips later ticks of the same day.
@@ -365,9 +380,13 @@ export function pruneMessagesDaily(
     const deleted = pruneMessages(ctx.db, ctx.now(), ctx.config.retention);
     if (deleted.live || deleted.refused)
       ctx.log.info({ deleted, retention: ctx.config.retention }, 'message log pruned');
+    // Webhook deliveries are kept as long as the marketplace messages (LICENSOR_MESSAGE_RETENTION_DAYS).
+    const webhooks = pruneWebhookHistory(ctx.db, ctx.now(), ctx.config.retention.liveDays);
+    if (webhooks.deliveries || webhooks.events) ctx.log.info({ deleted: webhooks }, 'webhook history pruned');
     return today;
   } catch (err) {
     ctx.log.error({ err }, 'message log prune failed; will try again at the next tick');
+    reportDailyFailure(ctx, 'message-prune', err);
     return lastDay;
   }
 }
@@ -384,6 +403,7 @@ export function startScheduler(ctx: AppContext, opts: { intervalMs?: number } = 
       planDueDays(ctx);
     } catch (err) {
       ctx.log.error({ err }, 'daily scheduler: planning failed; will try again at the next tick');
+      reportDailyFailure(ctx, 'planning', err);
     }
     prunedDay = pruneMessagesDaily(ctx, prunedDay);
   };

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { generateLicenseCode } from '@licensor/shared';
 import { z } from 'zod';
 import type { AppContext } from '../context';
-import { audit, changeEntitlement, type EntitlementRow, recordChange } from '../licensing';
+import {
+  announceCreated,
+  audit,
+  changeEntitlement,
+  derivedSeats,
+  type EntitlementRow,
+  recordChange,
+} from '../licensing';
 import { entitlementChangeHandler } from './entitlementChange';
 import { type Answer, fail, ok, RESULT } from './resultCodes';
 import { reviveForDialTest } from './testTraffic';
@@ -64,10 +71,18 @@ export function getLicense(ctx: AppContext, params: Record<string, string>): Ans
     let code = generateLicenseCode();
     // 95 random bits make a collision practically impossible; the unique index is the real guard.
     while (ctx.db.first('SELECT 1 FROM entitlements WHERE code = ?', [code])) code = generateLicenseCode();
+    const ordered = Math.max(1, p.amount ?? 1);
+    // The SKU's (or product's) seats from the catalogue win over the order's quantity (see derivedSeats).
+    const seats = derivedSeats(ctx.db, {
+      product_id: p.productId,
+      sku_code: p.skuCode ?? null,
+      seats_override: null,
+      ordered_seats: ordered,
+    });
     ctx.db.run(
       `INSERT INTO entitlements (id, family, code, order_id, product_id, sku_code, customer_id, customer_name,
-         charging_mode, period_type, period_number, seats, starts_at, expires_at, status, test, created_at, updated_at)
-       VALUES (?, 'A', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
+         charging_mode, period_type, period_number, seats, ordered_seats, starts_at, expires_at, status, test, created_at, updated_at)
+       VALUES (?, 'A', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
       [
         id,
         code,
@@ -79,7 +94,8 @@ export function getLicense(ctx: AppContext, params: Record<string, string>): Ans
         p.periodType ? 'PERIOD' : 'ONE_TIME',
         p.periodType ?? null,
         p.periodNumber ?? null,
-        Math.max(1, p.amount ?? 1),
+        seats,
+        ordered,
         now,
         p.expireTime?.toISOString() ?? null,
         p.testFlag ? 1 : 0,
@@ -91,9 +107,10 @@ export function getLicense(ctx: AppContext, params: Record<string, string>): Ans
       actor: 'marketplace:getLicense',
       action: 'entitlement.created',
       entitlementId: id,
-      after: { orderId: p.orderId, productId: p.productId, seats: Math.max(1, p.amount ?? 1) },
+      after: { orderId: p.orderId, productId: p.productId, skuCode: p.skuCode ?? null, seats, orderedSeats: ordered },
       detail: { businessId: p.businessId, test: p.testFlag },
     });
+    announceCreated(ctx, findA(ctx, id)!, 'marketplace:getLicense', 'entitlement.created', ctx.now());
     return answerFor({ id, code });
   });
 }

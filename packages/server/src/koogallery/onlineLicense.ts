@@ -6,6 +6,7 @@ import {
   applyMarketplaceStatus,
   audit,
   changeEntitlement,
+  derivedSeats,
   type EntitlementRow,
   findEntitlement,
   issueLicenseFile,
@@ -69,18 +70,24 @@ export function applyOrderToEntitlement(
   const expiry = line.expireTime ? parseCompact(line.expireTime) : null;
   const seats = Number(product?.linearValue);
   const trial = order.orderType === 'TRIAL';
+  const terms = {
+    product_id: product?.productId ?? ent.product_id,
+    sku_code: product?.skuCode ?? ent.sku_code,
+    // The order's quantity; the seat count itself is derived (the catalogue's SKU seats win over it).
+    ordered_seats: Number.isInteger(seats) && seats > 0 ? seats : (ent.ordered_seats ?? ent.seats),
+  };
   return changeEntitlement(
     ctx,
     ent,
     {
-      product_id: product?.productId ?? ent.product_id,
-      sku_code: product?.skuCode ?? ent.sku_code,
+      ...terms,
+      // Derived on every application, so an order applied again also repairs a seat count that drifted.
+      seats: derivedSeats(ctx.db, { ...ent, ...terms }),
       customer_id: order.buyerInfo?.customerId ?? ent.customer_id,
       customer_name: order.buyerInfo?.customerName ?? ent.customer_name,
       charging_mode: trial ? 'TRIAL' : (line.chargingMode ?? ent.charging_mode),
       period_type: line.periodType ?? ent.period_type,
       period_number: line.periodNumber ?? ent.period_number,
-      seats: Number.isInteger(seats) && seats > 0 ? seats : ent.seats,
       expires_at: expiry ? expiry.toISOString() : ent.expires_at,
       status: ent.status === 'provisioning' ? 'active' : ent.status,
     },

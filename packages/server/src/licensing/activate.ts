@@ -264,7 +264,7 @@ function bestMatch(
  * Call inside a transaction.
  */
 export function bindDevice(
-  ctx: Pick<LicensingContext, 'db' | 'now' | 'config' | 'isNamedUserAuthorized'>,
+  ctx: Pick<LicensingContext, 'db' | 'now' | 'config' | 'isNamedUserAuthorized' | 'activationChanged'>,
   entitlementId: string,
   input: ActivationInput,
   kooGallery: string | null,
@@ -429,6 +429,7 @@ export function bindDevice(
     released_at: null,
     released_by: null,
   };
+  ctx.activationChanged({ type: 'created', activation, actor, at: now });
   return { entitlement: ent, policy, activation, reactivated: false };
 }
 

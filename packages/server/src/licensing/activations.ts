@@ -187,15 +187,33 @@ export function addActivationKey(
   return added;
 }
 
-/** Marks an activation released (its seat, if it held one, is free again). False when it was already released. */
-export function releaseActivation(db: Db, id: string, actor: string, now: Date): boolean {
-  return (
-    db.run(
+/** A device gained a seat (a new activation) or gave one back (released), as activationChanged hears it. */
+export interface ActivationChange {
+  type: 'created' | 'released';
+  activation: ActivationRow;
+  actor: string;
+  at: Date;
+}
+
+/** Where activation changes go: the database, and the port that hears each one (LicensingPorts). */
+export interface ActivationWriter {
+  db: Db;
+  activationChanged(change: ActivationChange): void;
+}
+
+/**
+ * Marks an activation released (its seat, if it held one, is free again) and tells the activationChanged port.
+ * False when it was already released. Call inside a transaction.
+ */
+export function releaseActivation(w: ActivationWriter, id: string, actor: string, now: Date): boolean {
+  const released =
+    w.db.run(
       `UPDATE activations SET status = 'released', seat = NULL, released_at = ?, released_by = ?
        WHERE id = ? AND status != 'released'`,
       [now.toISOString(), actor, id],
-    ).changes === 1
-  );
+    ).changes === 1;
+  if (released) w.activationChanged({ type: 'released', activation: findActivation(w.db, id)!, actor, at: now });
+  return released;
 }
 
 export interface ActivationFilter {

@@ -70,13 +70,15 @@ describe('merchant actions', () => {
     t = makeApp();
     const ent = seedEntitlement(t.db, { seats: 1 });
     const act = await bind(ent.code!);
-    const first = freeSeat(t.db, act.id, 'admin:tok', { reason: 'dead laptop' });
+    const first = freeSeat(t.licensor.ctx, act.id, 'admin:tok', { reason: 'dead laptop' });
     expect(first.released).toBe(true);
     expect(first.activation).toMatchObject({ id: act.id, status: 'released', releasedBy: 'admin:tok', code: ent.code });
-    expect(freeSeat(t.db, act.id, 'admin:tok').released).toBe(false);
+    expect(freeSeat(t.licensor.ctx, act.id, 'admin:tok').released).toBe(false);
     expect(t.db.first('SELECT COUNT(*) AS n FROM seat_transfers')).toEqual({ n: 0 });
     expect((await bind(ent.code!)).seat).toBe(0);
-    expect(() => freeSeat(t.db, 'act_missing', 'admin:tok')).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+    expect(() => freeSeat(t.licensor.ctx, 'act_missing', 'admin:tok')).toThrow(
+      expect.objectContaining({ code: 'NOT_FOUND' }),
+    );
   });
 
   it('moveLicense moves a seat to another license of the same product with a free seat', async () => {
@@ -100,7 +102,7 @@ describe('merchant actions', () => {
     expect(() => moveLicense(t.db, other.id, revoked.id, 'admin:tok')).toThrow(
       expect.objectContaining({ code: 'REVOKED' }),
     );
-    freeSeat(t.db, other.id, 'admin:tok');
+    freeSeat(t.licensor.ctx, other.id, 'admin:tok');
     expect(() => moveLicense(t.db, other.id, from.id, 'admin:tok')).toThrow(
       expect.objectContaining({ code: 'CONFLICT' }),
     );
@@ -118,7 +120,7 @@ describe('merchant actions', () => {
     const a = await bind(ent.code!, { device: { hostname: 'alpha-pc', label: "Alice's laptop" } });
     const b = await bind(ent.code!, { device: { hostname: 'beta-pc' } });
     await bind(seedEntitlement(t.db).code!);
-    freeSeat(t.db, b.id, 'admin:tok');
+    freeSeat(t.licensor.ctx, b.id, 'admin:tok');
     expect(listActivations(t.db).total).toBe(3);
     expect(listActivations(t.db, { code: ent.code!.toLowerCase() }).items.map((i) => i.id)).toEqual([b.id, a.id]);
     expect(listActivations(t.db, { entitlementId: ent.id, status: 'active' }).items.map((i) => i.id)).toEqual([a.id]);

@@ -5,6 +5,7 @@ import {
   type ActivationFilter,
   type ActivationRow,
   type ActivationView,
+  type ActivationWriter,
   activationView,
   findActivation,
   freeSeatSlot,
@@ -197,15 +198,16 @@ const viewOf = (db: Db, act: ActivationRow): ActivationView =>
  * the seat was already free.
  */
 export function freeSeat(
-  db: Db,
+  w: ActivationWriter,
   activationId: string,
   actor: string,
   opts: ActionOptions = {},
 ): { released: boolean; activation: ActivationView } {
+  const { db } = w;
   return db.transaction(() => {
     const act = requireActivation(db, activationId);
     const now = opts.now ?? new Date();
-    const released = releaseActivation(db, act.id, actor, now);
+    const released = releaseActivation(w, act.id, actor, now);
     if (released) {
       audit(db, {
         actor,

@@ -582,7 +582,7 @@ describe('POST /api/v1/activations/:id/check-in', () => {
     const act = await activated(device, ent.code!);
     const unknown = (await checkIn(device, 'act_unknown')).body as CheckInResponse;
     expect([unknown.status, unknown.license]).toEqual(['NOT_FOUND', undefined]);
-    freeSeat(t.db, act.activationId, 'admin:test');
+    freeSeat(t.licensor.ctx, act.activationId, 'admin:test');
     const freed = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect([freed.status, freed.license]).toEqual(['NOT_FOUND', undefined]);
     expect(freed.message).toMatch(/Activate again/);

@@ -2,6 +2,7 @@ import type { Config } from '../config';
 import type { Db } from '../db/database';
 import type { KeyStore } from '../keys/keystore';
 import type { Logger } from '../logger';
+import type { ActivationChange } from './activations';
 import type { EntitlementChange, EntitlementRow } from './entitlements';
 import type { LicenseModel } from './issue';
 
@@ -23,6 +24,8 @@ export interface LicensingPorts {
    * webhook event, exists exactly when the change does). It must not throw for anything but a storage failure.
    */
   entitlementChanged(change: EntitlementChange): void;
+  /** Hears every device that takes a new seat or gives one back, inside the change's transaction (like above). */
+  activationChanged(change: ActivationChange): void;
 }
 
 export interface MarketplaceCodes {

@@ -260,7 +260,10 @@ export function checkIn(
  * The install gives its binding back (uninstall, moving to another computer). The seat is freed with the machine's
  * last install: while another install on the machine still holds a key, only this install's key goes. Idempotent.
  */
-export function deactivate(ctx: Pick<LicensingContext, 'db' | 'now'>, device: AuthenticatedDevice): { released: true } {
+export function deactivate(
+  ctx: Pick<LicensingContext, 'db' | 'now' | 'activationChanged'>,
+  device: AuthenticatedDevice,
+): { released: true } {
   const now = ctx.now();
   const { db } = ctx;
   consumeNonce(db, device);
@@ -284,7 +287,7 @@ export function deactivate(ctx: Pick<LicensingContext, 'db' | 'now'>, device: Au
     });
     return { released: true };
   }
-  if (releaseActivation(db, id, `client:${id}`, now)) {
+  if (releaseActivation(ctx, id, `client:${id}`, now)) {
     audit(ctx.db, {
       actor: `client:${id}`,
       action: 'activation.deactivated',

@@ -16,7 +16,12 @@ export interface EntitlementRow {
   charging_mode: string | null;
   period_type: string | null;
   period_number: number | null;
+  /** Effective seat count every check reads: derived by derivedSeats, never written by hand. */
   seats: number;
+  /** The license's own seat count (direct licenses, `licenses update --seats`); NULL follows the catalogue. */
+  seats_override: number | null;
+  /** The quantity the marketplace order carried: seats when neither the license nor the catalogue names them. */
+  ordered_seats: number | null;
   starts_at: string | null;
   expires_at: string | null;
   status: EntitlementStatus;
@@ -27,6 +32,59 @@ export interface EntitlementRow {
 }
 
 export type EntitlementPatch = Partial<Omit<EntitlementRow, 'id' | 'family' | 'created_at' | 'updated_at'>>;
+
+/** What an entitlement's seat count is derived from. */
+export type SeatSource = Pick<EntitlementRow, 'product_id' | 'sku_code' | 'seats_override' | 'ordered_seats'> & {
+  seats?: number;
+};
+
+/**
+ * The seats a license has: its own override, else its SKU's seats, else its product's (the catalogue), else
+ * the quantity its order carried (else what it had, for rows created before seats were derived). The same
+ * precedence as the catalogue's deriveLicenseModel; read here with SQL because the licensing core does not
+ * import the catalogue.
+ */
+export function derivedSeats(db: Db, ent: SeatSource): number {
+  if (ent.seats_override !== null && ent.seats_override !== undefined) return ent.seats_override;
+  const row = db.first<{ sku: number | null; product: number | null }>(
+    `SELECT (SELECT seats FROM catalog_skus WHERE product_id = ? AND sku_code = ?) AS sku,
+            (SELECT seats FROM catalog_products WHERE product_id = ?) AS product`,
+    [ent.product_id, ent.sku_code, ent.product_id],
+  );
+  return row?.sku ?? row?.product ?? ent.ordered_seats ?? ent.seats ?? 1;
+}
+
+/**
+ * After the catalogue changed a product's or SKU's seats: re-derives the seats of the product's licenses that
+ * follow the catalogue (no override of their own), writing one audit entry per license whose count moved.
+ * Devices above a lowered count keep their seats until freed (freeSeatSlot hands out no slot above it).
+ * Returns how many licenses changed. Call inside the catalogue change's transaction.
+ */
+export function rederiveProductSeats(db: Db, productId: string, actor: string, now: Date = new Date()): number {
+  const rows = db.all<EntitlementRow>('SELECT * FROM entitlements WHERE product_id = ? AND seats_override IS NULL', [
+    productId,
+  ]);
+  let changed = 0;
+  for (const ent of rows) {
+    const seats = derivedSeats(db, ent);
+    if (seats === ent.seats) continue;
+    db.run('UPDATE entitlements SET seats = ?, updated_at = ? WHERE id = ?', [seats, now.toISOString(), ent.id]);
+    audit(db, {
+      actor,
+      action: 'entitlement.seats_rederived',
+      entitlementId: ent.id,
+      before: { seats: ent.seats },
+      after: { seats },
+      detail: { reason: 'catalogue changed', productId, skuCode: ent.sku_code },
+      at: now,
+    });
+    changed++;
+  }
+  return changed;
+}
+
+/** Fields whose change re-derives the seat count (changeEntitlement does it unless the patch sets seats). */
+const SEAT_INPUTS = ['product_id', 'sku_code', 'seats_override', 'ordered_seats'] as const;
 
 export const findEntitlement = (db: Db, id: string): EntitlementRow | undefined =>
   db.first<EntitlementRow>('SELECT * FROM entitlements WHERE id = ?', [id]);
@@ -73,6 +131,8 @@ export interface EntitlementChange {
   actor: string;
   action: string;
   at: Date;
+  /** The entitlement came into being for its customer (before is empty): a `license.created` event. */
+  created?: boolean;
 }
 
 /** Where entitlement changes go: the database, and the port that hears each change (LicensingPorts). */
@@ -96,6 +156,9 @@ export function changeEntitlement(
 ): EntitlementRow {
   const before: Record<string, unknown> = {};
   const after: Record<string, unknown> = {};
+  if (patch.seats === undefined && SEAT_INPUTS.some((k) => patch[k] !== undefined && patch[k] !== current[k])) {
+    patch = { ...patch, seats: derivedSeats(w.db, { ...current, ...patch } as SeatSource) };
+  }
   for (const [k, v] of Object.entries(patch)) {
     const old = current[k as keyof EntitlementRow];
     if (v !== undefined && v !== old) {
@@ -119,6 +182,18 @@ export function changeEntitlement(
     ...(after as EntitlementPatch),
     updated_at: keys.length ? now.toISOString() : current.updated_at,
   };
+}
+
+/** Tells the entitlementChanged port that an entitlement was created (the row is already written). */
+export function announceCreated(w: EntitlementWriter, ent: EntitlementRow, actor: string, action: string, at: Date) {
+  const after: Record<string, unknown> = {
+    status: ent.status,
+    product_id: ent.product_id,
+    sku_code: ent.sku_code,
+    seats: ent.seats,
+    expires_at: ent.expires_at,
+  };
+  w.entitlementChanged({ entitlement: ent, before: {}, after, actor, action, at, created: true });
 }
 
 /** Records that a marketplace order was applied; false when it had been applied before (a retry). */
@@ -162,22 +237,30 @@ export interface RegisterCodeInput {
  * Idempotent: an existing code is returned unchanged. Call inside a transaction.
  */
 export function registerCode(
-  ctx: { db: Db; now: () => Date },
+  ctx: EntitlementWriter & { now: () => Date },
   input: RegisterCodeInput,
   actor: string,
 ): { entitlement: EntitlementRow; created: boolean } {
   const existing = findEntitlementByCode(ctx.db, input.code);
   if (existing) return { entitlement: existing, created: false };
   const now = ctx.now().toISOString();
+  const ordered = Math.max(1, input.seats ?? 1);
+  const seats = derivedSeats(ctx.db, {
+    product_id: input.productId ?? null,
+    sku_code: null,
+    seats_override: null,
+    ordered_seats: ordered,
+  });
   ctx.db.run(
-    `INSERT INTO entitlements (id, family, code, order_id, product_id, seats, starts_at, expires_at, status, test, created_at, updated_at)
-     VALUES (?, 'B', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO entitlements (id, family, code, order_id, product_id, seats, ordered_seats, starts_at, expires_at, status, test, created_at, updated_at)
+     VALUES (?, 'B', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [
       input.code,
       input.code,
       input.orderId ?? null,
       input.productId ?? null,
-      Math.max(1, input.seats ?? 1),
+      seats,
+      ordered,
       now,
       input.expireTime?.toISOString() ?? null,
       input.status ?? 'active',
@@ -187,5 +270,7 @@ export function registerCode(
     ],
   );
   audit(ctx.db, { actor, action: 'entitlement.registered', entitlementId: input.code, after: { ...input } });
-  return { entitlement: findEntitlementByCode(ctx.db, input.code)!, created: true };
+  const entitlement = findEntitlementByCode(ctx.db, input.code)!;
+  announceCreated(ctx, entitlement, actor, 'entitlement.registered', ctx.now());
+  return { entitlement, created: true };
 }

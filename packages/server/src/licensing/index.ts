@@ -12,10 +12,12 @@ export {
   resolveCode,
 } from './activate';
 export {
+  type ActivationChange,
   type ActivationFilter,
   type ActivationRow,
   type ActivationStatus,
   type ActivationView,
+  type ActivationWriter,
   activationView,
   cullLapsedLeases,
   findActivation,
@@ -37,9 +39,11 @@ export type { LicensingContext, LicensingPorts, MarketplaceCodes } from './conte
 export { cullNonces } from './device';
 export {
   type AuditEntry,
+  announceCreated,
   applyMarketplaceStatus,
   audit,
   changeEntitlement,
+  derivedSeats,
   type EntitlementChange,
   type EntitlementPatch,
   type EntitlementRow,
@@ -49,9 +53,19 @@ export {
   findEntitlementByCode,
   type RegisterCodeInput,
   recordChange,
+  rederiveProductSeats,
   registerCode,
+  type SeatSource,
 } from './entitlements';
 export { buildPayload, type IssueOptions, issueLicenseFile, type LicenseModel } from './issue';
+export {
+  type CreateLicenseInput,
+  createDirectLicense,
+  createLicenseSchema,
+  type UpdateLicenseInput,
+  updateLicense,
+  updateLicenseSchema,
+} from './licenses';
 export {
   DEFAULT_POLICY,
   type Policy,

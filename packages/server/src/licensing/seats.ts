@@ -53,7 +53,7 @@ export function devicesForCode(ctx: Pick<LicensingContext, 'db' | 'now'>, code: 
  * a device that no longer holds a seat changes nothing and costs nothing. Call inside a write transaction.
  */
 export function releaseSeatByHolder(
-  ctx: Pick<LicensingContext, 'db' | 'now'>,
+  ctx: Pick<LicensingContext, 'db' | 'now' | 'activationChanged'>,
   code: string,
   activationId: string,
 ): DevicesResponse & { released: boolean } {
@@ -83,7 +83,7 @@ export function releaseSeatByHolder(
       { limit: count, periodDays, nextAvailableAt },
     );
   }
-  releaseActivation(db, activation.id, 'holder', now);
+  releaseActivation(ctx, activation.id, 'holder', now);
   db.run('INSERT OR IGNORE INTO seat_transfers (activation_id, entitlement_id, at) VALUES (?, ?, ?)', [
     activation.id,
     ent.id,

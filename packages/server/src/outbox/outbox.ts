@@ -31,6 +31,11 @@ export interface OutboxOptions {
   /** Backoff before attempt n+1 after n failed attempts. */
   backoffMs?: (attempts: number) => number;
   now?: () => number;
+  /**
+   * Hears an item that gave up (permanent failure or out of attempts), inside the transaction that marks it
+   * failed — so whatever it records (a webhook event) exists exactly when the failure does.
+   */
+  onGaveUp?: (item: OutboxItem, error: string) => void;
 }
 
 const defaultBackoff = (attempts: number) =>
@@ -79,6 +84,7 @@ export class Outbox {
   private readonly pollMs: number;
   private readonly backoff: (attempts: number) => number;
   private readonly now: () => number;
+  private readonly onGaveUp: OutboxOptions['onGaveUp'];
 
   constructor(
     private readonly db: Db,
@@ -90,6 +96,7 @@ export class Outbox {
     this.pollMs = opts.pollMs ?? 500;
     this.backoff = opts.backoffMs ?? defaultBackoff;
     this.now = opts.now ?? Date.now;
+    this.onGaveUp = opts.onGaveUp;
   }
 
   register(kind: string, handler: OutboxHandler, opts: OutboxKindOptions = {}): void {
@@ -158,16 +165,20 @@ export class Outbox {
       const message = err instanceof Error ? err.message : String(err);
       const own = this.kindOptions.get(item.kind);
       const giveUp = isPermanent(err) || item.attempts >= (own?.maxAttempts ?? this.maxAttempts);
-      this.db.run(
-        `UPDATE outbox SET status = ?, lease_until = NULL, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`,
-        [
-          giveUp ? 'failed' : 'pending',
-          message.slice(0, 1000),
-          this.now() + (own?.backoffMs ?? this.backoff)(item.attempts),
-          new Date(this.now()).toISOString(),
-          id,
-        ],
-      );
+      const error = message.slice(0, 1000);
+      this.db.transaction(() => {
+        this.db.run(
+          `UPDATE outbox SET status = ?, lease_until = NULL, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`,
+          [
+            giveUp ? 'failed' : 'pending',
+            error,
+            this.now() + (own?.backoffMs ?? this.backoff)(item.attempts),
+            new Date(this.now()).toISOString(),
+            id,
+          ],
+        );
+        if (giveUp) this.onGaveUp?.({ ...item, status: 'failed', last_error: error }, error);
+      });
       this.log.warn(
         { outboxId: id, kind: item.kind, attempts: item.attempts, giveUp, err: message },
         'outbox attempt failed',

@@ -1,5 +1,5 @@
 import type { Db } from '../db/database';
-import type { EntitlementChange, EntitlementRow } from '../licensing';
+import { type ActivationChange, type EntitlementChange, type EntitlementRow, findEntitlement } from '../licensing';
 import { emit, type WebhookEventType } from './store';
 
 const STATUS_EVENTS: Partial<Record<string, WebhookEventType>> = {
@@ -40,7 +40,7 @@ export function emitEntitlementChange(db: Db, change: EntitlementChange): void {
   emit(
     { db, now: () => now },
     {
-      type: entitlementEventType(before, after),
+      type: change.created ? 'license.created' : entitlementEventType(before, after),
       data: {
         licenseId: next.id,
         code: next.code,
@@ -55,6 +55,36 @@ export function emitEntitlementChange(db: Db, change: EntitlementChange): void {
         changes: Object.fromEntries(Object.keys(after).map((k) => [k, { before: before[k], after: after[k] }])),
         actor,
         action,
+      },
+    },
+  );
+}
+
+/**
+ * Emits `activation.created` / `activation.released` for a device that took or gave back a seat, in the
+ * caller's transaction: the licensing core's activationChanged port. No fingerprint, only what an operator sees.
+ */
+export function emitActivationChange(db: Db, change: ActivationChange): void {
+  const { activation: a, actor, at } = change;
+  const ent = findEntitlement(db, a.entitlement_id);
+  emit(
+    { db, now: () => at },
+    {
+      type: change.type === 'created' ? 'activation.created' : 'activation.released',
+      data: {
+        activationId: a.id,
+        licenseId: a.entitlement_id,
+        code: ent?.code ?? null,
+        productId: ent?.product_id ?? null,
+        test: ent?.test === 1,
+        status: a.status,
+        seat: a.seat,
+        label: a.label,
+        hostname: a.hostname,
+        platform: a.platform,
+        appVersion: a.app_version,
+        offline: a.offline === 1,
+        actor,
       },
     },
   );

@@ -347,3 +347,36 @@ export function replayDelivery(ctx: { db: Db; outbox: Outbox; now: () => Date },
     return deliveryDetail(ctx.db, id);
   });
 }
+
+// -------------------------------------------------------------------------------------- retention
+
+/**
+ * Deletes finished deliveries (delivered or failed) last touched before `days` ago, their attempts, and the
+ * events left without a delivery. Pending deliveries are never touched, and a pruned delivery was already
+ * acknowledged or given up, so nothing is sent again. Chunked, so a first prune never holds the lock long.
+ */
+export function pruneWebhookHistory(db: Db, now: Date, days: number): { deliveries: number; events: number } {
+  const cutoff = new Date(now.getTime() - days * 86_400_000).toISOString();
+  let deliveries = 0;
+  for (;;) {
+    const ids = db
+      .all<{ id: string }>(
+        `SELECT id FROM webhook_deliveries WHERE status IN ('delivered','failed') AND updated_at < ? LIMIT 1000`,
+        [cutoff],
+      )
+      .map((r) => r.id);
+    if (ids.length === 0) break;
+    db.transaction(() => {
+      const marks = ids.map(() => '?').join(',');
+      db.run(`DELETE FROM webhook_attempts WHERE delivery_id IN (${marks})`, ids);
+      deliveries += db.run(`DELETE FROM webhook_deliveries WHERE id IN (${marks})`, ids).changes;
+    });
+    if (ids.length < 1000) break;
+  }
+  const events = db.run(
+    `DELETE FROM webhook_events WHERE created_at < ?
+       AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)`,
+    [cutoff],
+  ).changes;
+  return { deliveries, events };
+}

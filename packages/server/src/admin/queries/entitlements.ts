@@ -41,6 +41,8 @@ export function entitlementView(row: Row | EntitlementRow) {
     skuCode: c.stringOrNull('sku_code'),
     edition: c.stringOrNull('edition'),
     seats: c.number('seats'),
+    /** The license's own seat count; null when its seats follow the catalogue (SKU, product) or the order. */
+    seatsOverride: c.numberOrNull('seats_override'),
     customerId: c.stringOrNull('customer_id'),
     customerName: c.stringOrNull('customer_name'),
     orderId: c.stringOrNull('order_id'),

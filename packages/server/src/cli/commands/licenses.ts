@@ -1,0 +1,150 @@
+import { type DeviceSummary, LicensorError } from '@licensor/shared';
+import type { Command } from 'commander';
+import { requireEntitlement } from '../../admin/actions';
+import { type EntitlementView, entitlementView } from '../../admin/queries';
+import { licenseModel } from '../../catalog/store';
+import { parseCompactTime } from '../../koogallery/time';
+import { createDirectLicense, updateLicense } from '../../licensing';
+import { table } from '../output';
+import type { Runner, Session } from '../session';
+
+/**
+ * `licensor licenses create|update`: direct licenses (sold outside KooGallery) and changes to the seats,
+ * expiry, SKU and customer of any license. The same service functions as POST/PATCH /api/admin/v1/entitlements.
+ */
+
+const NO_EXPIRY = new Set(['never', 'none']);
+
+/** `--expires`: an ISO date (midnight UTC) or date-time, yyyyMMddHHmmss (UTC), or `never`. */
+function expiryOption(value: string | undefined): string | null | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim();
+  if (NO_EXPIRY.has(v.toLowerCase())) return null;
+  const compact = parseCompactTime(v);
+  if (compact) return compact.toISOString();
+  const date = /^\d{4}-\d{2}-\d{2}$/.test(v) ? new Date(`${v}T00:00:00Z`) : new Date(v);
+  if (Number.isNaN(date.getTime())) {
+    throw new LicensorError(
+      'INVALID_INPUT',
+      `--expires ${value} is not a date: give 2027-01-31, 2027-01-31T12:00:00Z, 20270131120000 or never`,
+    );
+  }
+  return date.toISOString();
+}
+
+/** `--seats`: a whole number, or `catalog` to follow the SKU's seats again (update only). */
+function seatsOption(value: string | undefined, allowCatalog: boolean): number | null | undefined {
+  if (value === undefined) return undefined;
+  if (allowCatalog && value.trim().toLowerCase() === 'catalog') return null;
+  const n = Number(value);
+  if (!Number.isInteger(n)) {
+    throw new LicensorError(
+      'INVALID_INPUT',
+      `--seats ${value} is not a whole number${allowCatalog ? " (or 'catalog' to follow the SKU's seats)" : ''}`,
+    );
+  }
+  return n;
+}
+
+const date = (iso: string | null) => (iso ? iso.slice(0, 19).replace('T', ' ') : 'no expiry');
+
+function describe(s: Session, e: EntitlementView): string {
+  const model = licenseModel(s.db(), { product_id: e.productId, sku_code: e.skuCode, edition: e.edition });
+  const features = Object.entries(model.features).map(([k, v]) => (v === true ? k : `${k}=${v}`));
+  return [
+    `  Code      ${e.code}`,
+    `  License   ${e.id} (${e.family}, ${e.status})`,
+    `  Product   ${e.productId}${e.skuCode ? ` / SKU ${e.skuCode}` : ''}`,
+    `  Edition   ${model.edition ?? '-'}${features.length ? `; features ${features.join(', ')}` : ''}`,
+    `  Seats     ${e.seats}${e.seatsOverride === null ? ' (from the catalogue)' : ' (set on the license)'}`,
+    `  Expires   ${date(e.expiresAt)}`,
+    `  Customer  ${e.customerName ?? '-'}`,
+  ].join('\n');
+}
+
+function licensesCreate(s: Session, opts: Record<string, string | undefined>) {
+  const ctx = s.ctx();
+  const ent = createDirectLicense(
+    ctx,
+    {
+      productId: opts.product,
+      sku: opts.sku,
+      seats: seatsOption(opts.seats, false),
+      expiresAt: expiryOption(opts.expires),
+      customer: opts.customer,
+    },
+    s.actor,
+  );
+  const view = entitlementView(ent);
+  s.print(
+    { entitlement: view },
+    () =>
+      `Issued license ${view.code}: give this code to the customer to type into the software.\n${describe(s, view)}\n`,
+  );
+}
+
+function licensesUpdate(s: Session, ref: string, opts: Record<string, string | boolean | undefined>) {
+  const ctx = s.ctx();
+  const ent = requireEntitlement(ctx.db, ref);
+  let result: ReturnType<typeof updateLicense>;
+  try {
+    result = updateLicense(
+      ctx,
+      ent,
+      {
+        seats: seatsOption(opts.seats as string | undefined, true),
+        expiresAt: expiryOption(opts.expires as string | undefined),
+        sku: opts.sku,
+        customer: opts.customer,
+        releaseOldest: opts.releaseOldest === true ? true : undefined,
+      },
+      s.actor,
+    );
+  } catch (err) {
+    // The devices are the point of this refusal: list them, then fail as usual (exit code, message).
+    if (err instanceof LicensorError && err.code === 'SEATS_IN_USE' && !s.json) {
+      const devices = (err.detail?.devices ?? []) as DeviceSummary[];
+      s.io.stderr.write(
+        `Devices holding seats (oldest first):\n${table(devices, [
+          { header: 'ACTIVATION', value: (d: DeviceSummary) => d.id },
+          { header: 'DEVICE', value: (d: DeviceSummary) => d.label ?? d.hostname, max: 28 },
+          { header: 'PLATFORM', value: (d: DeviceSummary) => d.platform },
+          { header: 'FIRST SEEN', value: (d: DeviceSummary) => d.firstSeenAt.slice(0, 19).replace('T', ' ') },
+          { header: 'LAST SEEN', value: (d: DeviceSummary) => d.lastSeenAt.slice(0, 19).replace('T', ' ') },
+        ])}`,
+      );
+    }
+    throw err;
+  }
+  const view = entitlementView(result.entitlement);
+  const released = result.releasedDevices.length
+    ? `Released the seats of ${result.releasedDevices.length} oldest device(s): ${result.releasedDevices.join(', ')}.\n`
+    : '';
+  s.print(
+    { entitlement: view, releasedDevices: result.releasedDevices },
+    () => `${released}License ${view.id} updated; devices see it at their next check-in.\n${describe(s, view)}\n`,
+  );
+}
+
+export function registerLicenseCommands(program: Command, run: Runner): void {
+  const licenses = program.command('licenses').description('direct licenses and changes to seats, expiry, SKU');
+  licenses
+    .command('create')
+    .description('issue a license sold outside KooGallery: prints the LSR-… code for the customer')
+    .requiredOption('--product <id>', 'product id (as in the catalogue)')
+    .option('--sku <code>', 'SKU of the product in the catalogue: its edition, features, seats and policy apply')
+    .option('--seats <n>', "devices allowed (default: the SKU's seats, else 1)")
+    .option('--expires <date>', 'expiry: 2027-01-31, an ISO date-time, yyyyMMddHHmmss (UTC) or never (default)')
+    .option('--customer <name>', 'who bought it (shown in listings and webhook events)')
+    .action(run((s, opts: Record<string, string | undefined>) => licensesCreate(s, opts)));
+  licenses
+    .command('update')
+    .description('change seats, expiry, SKU or customer of a license (audited; devices see it at next check-in)')
+    .argument('<license>', 'license code or id')
+    .option('--seats <n>', "devices allowed, or 'catalog' to follow the SKU's seats again")
+    .option('--expires <date>', 'new expiry: 2027-01-31, an ISO date-time, yyyyMMddHHmmss (UTC) or never')
+    .option('--sku <code>', 'another SKU of the product: edition, features, seats and policy follow it')
+    .option('--customer <name>', 'who the license belongs to')
+    .option('--release-oldest', 'when lowering seats below the devices in use, free the oldest devices first')
+    .action(run((s, ref: string, opts: Record<string, string | boolean | undefined>) => licensesUpdate(s, ref, opts)));
+}

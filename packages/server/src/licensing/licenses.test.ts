@@ -1,0 +1,299 @@
+import { activateRequestSchema, decodeLicenseFile, isValidLicenseCode, normalizeLicenseCode } from '@licensor/shared';
+import { activationBody, deviceHeaders, newDevice, type TestDevice } from '@licensor/testkit/licensing';
+import { createTestApp, type TestApp } from '@licensor/testkit/server';
+import request from 'supertest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createAdminToken } from '../admin/auth';
+import { EXIT, main } from '../cli/index';
+import { activate } from './activate';
+
+/**
+ * Direct licenses and license changes (issue 17): through the admin API (POST/PATCH /entitlements) and the
+ * CLI (`licensor licenses create|update`), on the catalogue's SKU seats.
+ */
+
+const ADMIN = '/api/admin/v1';
+const BOOT = 'Bearer admin-test-token';
+const PRODUCT = 'com.example.direct';
+
+let t: TestApp;
+beforeEach(async () => {
+  t = createTestApp();
+  const res = await api()
+    .post(`${ADMIN}/catalog/apply`)
+    .set('Authorization', BOOT)
+    .send({
+      catalog: {
+        products: [
+          {
+            id: PRODUCT,
+            edition: 'Standard',
+            skus: [
+              { code: 'sku-team', edition: 'Team', features: { sync: true }, seats: 3 },
+              { code: 'sku-solo', edition: 'Solo', seats: 1 },
+              { code: 'sku-site', edition: 'Site', features: { sync: true, maxProjects: 100 }, seats: 50 },
+            ],
+          },
+        ],
+      },
+    });
+  expect(res.status, res.text).toBe(200);
+});
+afterEach(async () => {
+  await t.destroy();
+});
+
+const api = () => request(t.licensor.app);
+const create = (body: object, auth = BOOT) => api().post(`${ADMIN}/entitlements`).set('Authorization', auth).send(body);
+const patch = (id: string, body: object, auth = BOOT) =>
+  api()
+    .patch(`${ADMIN}/entitlements/${encodeURIComponent(id)}`)
+    .set('Authorization', auth)
+    .send(body);
+
+async function activateDevice(code: string, device: TestDevice = newDevice()) {
+  const r = await activate(t.licensor.ctx, activateRequestSchema.parse(activationBody(device, code)));
+  return { device, activationId: r.activation.id };
+}
+
+/** A device's check-in through the activation API: the License file it receives. */
+async function checkIn(device: TestDevice, activationId: string) {
+  const path = `/api/v1/activations/${activationId}/check-in`;
+  const res = await api()
+    .post(path)
+    .set(deviceHeaders(device, activationId, 'POST', path, '{}'))
+    .send('{}');
+  expect(res.status, res.text).toBe(200);
+  return decodeLicenseFile(res.body.license).payload;
+}
+
+async function cli(args: string[]) {
+  let out = '';
+  let err = '';
+  const code = await main(['--data-dir', t.dataDir, ...args], {
+    stdout: { write: (s: string) => (out += s) },
+    stderr: { write: (s: string) => (err += s) },
+    env: { USER: 'alice', LICENSOR_KEY_PASSPHRASE: 'test-passphrase' },
+  });
+  return { code, out, err, json: () => JSON.parse(out) };
+}
+
+describe('POST /entitlements: direct licenses', () => {
+  it("issues an LSR code in the client's normalised format with the SKU's seats, audited", async () => {
+    const res = await create({ productId: PRODUCT, sku: 'sku-team', customer: 'Acme Ltd' });
+    expect(res.status, res.text).toBe(201);
+    const { entitlement } = res.body;
+    expect(entitlement).toMatchObject({
+      family: 'direct',
+      status: 'active',
+      productId: PRODUCT,
+      skuCode: 'sku-team',
+      seats: 3,
+      seatsOverride: null,
+      customerName: 'Acme Ltd',
+      expiresAt: null,
+    });
+    expect(entitlement.code).toMatch(/^LSR(-[0-9A-HJKMNP-TV-Z]{5}){4}$/);
+    expect(isValidLicenseCode(entitlement.code)).toBe(true);
+    // What a person types (lower case, no dashes, look-alikes) finds it.
+    expect(normalizeLicenseCode(entitlement.code.toLowerCase().replaceAll('-', ' '))).toBe(entitlement.code);
+
+    const detail = await api().get(`${ADMIN}/entitlements/${entitlement.id}`).set('Authorization', BOOT);
+    expect(detail.body.audit[0]).toMatchObject({ action: 'entitlement.created', actor: 'admin:bootstrap' });
+
+    // The customer activates with it, and the License carries the SKU's edition and features.
+    const { device, activationId } = await activateDevice(entitlement.code);
+    const payload = await checkIn(device, activationId);
+    expect(payload).toMatchObject({ edition: 'Team', features: { sync: true }, seats: 3 });
+  });
+
+  it('takes explicit seats and expiry over the SKU, and refuses unknown SKUs, past expiries and bad input', async () => {
+    const expiresAt = new Date(Date.now() + 30 * 86_400_000).toISOString();
+    const res = await create({ productId: PRODUCT, sku: 'sku-team', seats: 10, expiresAt });
+    expect(res.status, res.text).toBe(201);
+    expect(res.body.entitlement).toMatchObject({ seats: 10, seatsOverride: 10, expiresAt });
+
+    const unknown = await create({ productId: PRODUCT, sku: 'sku-nope' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.code).toBe('INVALID_INPUT');
+    expect(unknown.body.error.message).toContain('sku-site, sku-solo, sku-team');
+
+    const past = await create({ productId: PRODUCT, expiresAt: '2020-01-01T00:00:00Z' });
+    expect(past.status).toBe(400);
+    expect(past.body.error.message).toContain('in the past');
+    expect((await create({ productId: PRODUCT, seats: 0 })).status).toBe(400);
+    expect((await create({ productId: PRODUCT, surprise: 1 })).status).toBe(400);
+    expect((await create({})).status).toBe(400);
+  });
+
+  it('needs a write-scope token: read tokens get 403', async () => {
+    const { token } = createAdminToken(t.db, 'viewer', 'read');
+    const res = await create({ productId: PRODUCT }, `Bearer ${token}`);
+    expect(res.status).toBe(403);
+    expect(res.body.error.code).toBe('FORBIDDEN');
+    const ent = (await create({ productId: PRODUCT })).body.entitlement;
+    expect((await patch(ent.id, { seats: 4 }, `Bearer ${token}`)).status).toBe(403);
+    const { token: writer } = createAdminToken(t.db, 'ops', 'write');
+    expect((await patch(ent.id, { seats: 4 }, `Bearer ${writer}`)).status).toBe(200);
+  });
+});
+
+describe('PATCH /entitlements/{id}: seats, expiry, SKU, customer', () => {
+  it('refuses seats below the devices in use with SEATS_IN_USE and the devices, or releases the oldest', async () => {
+    const ent = (await create({ productId: PRODUCT, sku: 'sku-team' })).body.entitlement;
+    const first = await activateDevice(ent.code, newDevice('oldest'));
+    const second = await activateDevice(ent.code, newDevice('middle'));
+    const third = await activateDevice(ent.code, newDevice('newest'));
+
+    const refused = await patch(ent.code, { seats: 1 });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('SEATS_IN_USE');
+    expect(refused.body.error.detail).toMatchObject({ seats: 1, inUse: 3 });
+    expect(refused.body.error.detail.devices.map((d: { id: string }) => d.id)).toEqual([
+      first.activationId,
+      second.activationId,
+      third.activationId,
+    ]);
+    // Nothing changed.
+    const unchanged = await api().get(`${ADMIN}/entitlements/${ent.id}`).set('Authorization', BOOT);
+    expect(unchanged.body.entitlement.seats).toBe(3);
+    expect(unchanged.body.seats.used).toBe(3);
+
+    const applied = await patch(ent.id, { seats: 1, releaseOldest: true });
+    expect(applied.status, applied.text).toBe(200);
+    expect(applied.body.releasedDevices).toEqual([first.activationId, second.activationId]);
+    expect(applied.body.entitlement).toMatchObject({ seats: 1, seatsOverride: 1 });
+    const after = await api().get(`${ADMIN}/entitlements/${ent.id}`).set('Authorization', BOOT);
+    expect(after.body.seats).toEqual({ limit: 1, used: 1 });
+    expect(after.body.audit.map((a: { action: string }) => a.action)).toEqual(
+      expect.arrayContaining(['entitlement.updated', 'activation.freed']),
+    );
+    const update = after.body.audit.find((a: { action: string }) => a.action === 'entitlement.updated');
+    expect(update.after).toMatchObject({ seats_override: 1, seats: 1 });
+
+    // The newest device keeps its seat and sees the new count at its next check-in.
+    expect((await checkIn(third.device, third.activationId)).seats).toBe(1);
+  });
+
+  it('a SKU change re-derives edition, features and seats; devices get them at their next check-in', async () => {
+    const ent = (await create({ productId: PRODUCT, sku: 'sku-solo' })).body.entitlement;
+    const { device, activationId } = await activateDevice(ent.code);
+    expect(await checkIn(device, activationId)).toMatchObject({ edition: 'Solo', seats: 1 });
+    expect((await checkIn(device, activationId)).features ?? {}).not.toHaveProperty('sync');
+
+    const res = await patch(ent.id, { sku: 'sku-site', customer: 'Big Corp' });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.entitlement).toMatchObject({ skuCode: 'sku-site', seats: 50, customerName: 'Big Corp' });
+    expect(await checkIn(device, activationId)).toMatchObject({
+      edition: 'Site',
+      seats: 50,
+      features: { sync: true, maxProjects: 100 },
+    });
+
+    // An own seat count wins over the SKU's; null follows the catalogue again.
+    expect((await patch(ent.id, { seats: 7 })).body.entitlement.seats).toBe(7);
+    expect((await patch(ent.id, { sku: 'sku-team' })).body.entitlement.seats).toBe(7);
+    expect((await patch(ent.id, { seats: null })).body.entitlement).toMatchObject({ seats: 3, seatsOverride: null });
+
+    expect((await patch(ent.id, { sku: 'sku-missing' })).status).toBe(400);
+    expect((await patch(ent.id, {})).status).toBe(400);
+    expect((await patch('LSR-NOPE', { seats: 2 })).status).toBe(404);
+  });
+
+  it('changes the expiry (null: none) and brings an expired license back with a later one', async () => {
+    const ent = (await create({ productId: PRODUCT })).body.entitlement;
+    t.db.run(`UPDATE entitlements SET status = 'expired', expires_at = '2020-01-01T00:00:00.000Z' WHERE id = ?`, [
+      ent.id,
+    ]);
+    const later = new Date(Date.now() + 90 * 86_400_000).toISOString();
+    const res = await patch(ent.id, { expiresAt: later });
+    expect(res.body.entitlement).toMatchObject({ status: 'active', expiresAt: later });
+    expect((await patch(ent.id, { expiresAt: null })).body.entitlement.expiresAt).toBeNull();
+  });
+
+  it("a catalogue change of a SKU's seats reaches the licenses that follow it, not those with their own", async () => {
+    const following = (await create({ productId: PRODUCT, sku: 'sku-team' })).body.entitlement;
+    const own = (await create({ productId: PRODUCT, sku: 'sku-team', seats: 2 })).body.entitlement;
+    const res = await api()
+      .put(`${ADMIN}/catalog/products/${PRODUCT}/skus/sku-team`)
+      .set('Authorization', BOOT)
+      .send({ code: 'sku-team', edition: 'Team', features: { sync: true }, seats: 8 });
+    expect(res.status, res.text).toBe(200);
+    const seatsOf = async (id: string) =>
+      (await api().get(`${ADMIN}/entitlements/${id}`).set('Authorization', BOOT)).body.entitlement.seats;
+    expect(await seatsOf(following.id)).toBe(8);
+    expect(await seatsOf(own.id)).toBe(2);
+  });
+});
+
+describe('licensor licenses create|update', () => {
+  it('creates a direct license and prints its code, edition and seats', async () => {
+    const res = await cli([
+      'licenses',
+      'create',
+      '--product',
+      PRODUCT,
+      '--sku',
+      'sku-team',
+      '--expires',
+      '2099-12-31',
+      '--customer',
+      'Acme Ltd',
+    ]);
+    expect(res.code, res.err).toBe(EXIT.ok);
+    expect(res.out).toMatch(/Issued license LSR(-[0-9A-HJKMNP-TV-Z]{5}){4}/);
+    expect(res.out).toContain('Edition   Team; features sync');
+    expect(res.out).toContain('Seats     3 (from the catalogue)');
+    expect(res.out).toContain('Expires   2099-12-31 00:00:00');
+
+    const json = await cli(['--json', 'licenses', 'create', '--product', PRODUCT, '--seats', '2']);
+    expect(json.json().entitlement).toMatchObject({ family: 'direct', seats: 2, seatsOverride: 2 });
+    const audit = t.db.first<{ actor: string }>(
+      "SELECT actor FROM audit_log WHERE action = 'entitlement.created' AND entitlement_id = ?",
+      [json.json().entitlement.id],
+    );
+    expect(audit?.actor).toBe('cli:alice');
+
+    const bad = await cli(['licenses', 'create', '--product', PRODUCT, '--expires', 'tomorrow-ish']);
+    expect(bad.code).toBe(EXIT.invalidInput);
+    expect(bad.err).toContain('--expires tomorrow-ish is not a date');
+  });
+
+  it('update refuses lowering seats below the devices with the device list, and --release-oldest applies it', async () => {
+    const created = await cli(['--json', 'licenses', 'create', '--product', PRODUCT, '--sku', 'sku-team']);
+    const code = created.json().entitlement.code as string;
+    const a = await activateDevice(code, newDevice('cli-a'));
+    const b = await activateDevice(code, newDevice('cli-b'));
+
+    const refused = await cli(['licenses', 'update', code, '--seats', '1']);
+    expect(refused.code).toBe(EXIT.invalidInput);
+    expect(refused.err).toContain('Devices holding seats (oldest first)');
+    expect(refused.err).toContain(a.activationId);
+    expect(refused.err).toContain(b.activationId);
+    expect(refused.err).toContain('--release-oldest');
+
+    const refusedJson = await cli(['--json', 'licenses', 'update', code, '--seats', '1']);
+    expect(JSON.parse(refusedJson.err).error.code).toBe('SEATS_IN_USE');
+
+    const applied = await cli(['licenses', 'update', code, '--seats', '1', '--release-oldest', '--customer', 'New Co']);
+    expect(applied.code, applied.err).toBe(EXIT.ok);
+    expect(applied.out).toContain(`Released the seats of 1 oldest device(s): ${a.activationId}`);
+    expect(applied.out).toContain('Seats     1 (set on the license)');
+    expect(applied.out).toContain('Customer  New Co');
+
+    const back = await cli([
+      'licenses',
+      'update',
+      code,
+      '--seats',
+      'catalog',
+      '--sku',
+      'sku-site',
+      '--expires',
+      'never',
+    ]);
+    expect(back.code, back.err).toBe(EXIT.ok);
+    expect(back.out).toContain('Seats     50 (from the catalogue)');
+    expect(back.out).toContain('Edition   Site; features sync, maxProjects=100');
+  });
+});

@@ -1,0 +1,213 @@
+import { randomUUID } from 'node:crypto';
+import { generateLicenseCode, LicensorError } from '@licensor/shared';
+import { z } from 'zod';
+import type { Db } from '../db/database';
+import { parseInput } from '../http/errors';
+import { activeActivations, deviceSummary, releaseActivation } from './activations';
+import type { LicensingContext } from './context';
+import {
+  announceCreated,
+  audit,
+  changeEntitlement,
+  derivedSeats,
+  type EntitlementPatch,
+  type EntitlementRow,
+  findEntitlement,
+  findEntitlementByCode,
+} from './entitlements';
+import { policyFor, seatLimit } from './policy';
+
+/**
+ * Direct licenses (sold outside KooGallery) and the operator's changes to any license: seats, expiry, SKU and
+ * customer. Shared by the admin API (POST/PATCH /entitlements) and the CLI (`licensor licenses create|update`).
+ * Every change is audited and reaches devices at their next check-in (the License file is re-issued from the
+ * row). Seats lowered below the devices holding them are refused with SEATS_IN_USE and the devices, unless
+ * the caller asks to release the oldest devices.
+ */
+
+type Ctx = Pick<LicensingContext, 'db' | 'now' | 'entitlementChanged' | 'activationChanged'>;
+
+const text = (what: string, max: number) =>
+  z.string().trim().min(1, `${what} must not be empty`).max(max, `${what}: at most ${max} characters`);
+const seats = z
+  .number({ error: 'seats is a whole number of devices' })
+  .int('seats is a whole number of devices')
+  .min(1, 'at least 1 seat')
+  .max(1_000_000, 'at most 1000000 seats');
+const expiry = z.iso.datetime({ offset: true, error: 'expected an ISO date-time such as 2027-01-31T00:00:00Z' });
+
+export const createLicenseSchema = z
+  .object({
+    productId: text('productId', 128),
+    sku: text('sku', 128).optional(),
+    seats: seats.optional(),
+    /** ISO date-time; absent or null: no expiry. */
+    expiresAt: expiry.nullable().optional(),
+    customer: text('customer', 200).optional(),
+  })
+  .strict();
+export type CreateLicenseInput = z.input<typeof createLicenseSchema>;
+
+export const updateLicenseSchema = z
+  .object({
+    /** The license's own seat count; null: follow its SKU (catalogue) again. */
+    seats: seats.nullable().optional(),
+    /** ISO date-time; null: no expiry. */
+    expiresAt: expiry.nullable().optional(),
+    sku: text('sku', 128).optional(),
+    customer: text('customer', 200).nullable().optional(),
+    /** Lowering seats below the devices in use releases the oldest devices instead of refusing. */
+    releaseOldest: z.boolean().optional(),
+  })
+  .strict()
+  .refine(
+    (u) => u.seats !== undefined || u.expiresAt !== undefined || u.sku !== undefined || u.customer !== undefined,
+    { message: 'name at least one of seats, expiresAt, sku, customer' },
+  );
+export type UpdateLicenseInput = z.input<typeof updateLicenseSchema>;
+
+/** A SKU an operator names must be in the catalogue (marketplace SKUs are never refused; a typo here would be). */
+function requireCatalogueSku(db: Db, productId: string, sku: string): void {
+  if (db.first('SELECT 1 FROM catalog_skus WHERE product_id = ? AND sku_code = ?', [productId, sku])) return;
+  const known = db
+    .all<{ sku_code: string }>('SELECT sku_code FROM catalog_skus WHERE product_id = ? ORDER BY sku_code', [productId])
+    .map((r) => r.sku_code);
+  throw new LicensorError(
+    'INVALID_INPUT',
+    known.length
+      ? `Product ${productId} has no SKU ${sku} in the catalogue; use one of: ${known.join(', ')}`
+      : `Product ${productId} has no SKUs in the catalogue; add ${sku} first (licensor catalog set-sku ${productId} ${sku} --edition …)`,
+    { problems: [{ field: 'sku', message: 'not in the catalogue' }], knownSkus: known },
+  );
+}
+
+function refusePastExpiry(expiresAt: string | null | undefined, now: Date): void {
+  if (expiresAt && Date.parse(expiresAt) <= now.getTime()) {
+    throw new LicensorError('INVALID_INPUT', `The expiry ${expiresAt} is in the past; give a later date-time`, {
+      problems: [{ field: 'expiresAt', message: 'in the past' }],
+    });
+  }
+}
+
+/** Issues a direct license: a new `LSR-…` code the customer types, with the SKU's terms unless overridden. */
+export function createDirectLicense(ctx: Ctx, input: unknown, actor: string): EntitlementRow {
+  const data = parseInput(createLicenseSchema, input, 'license');
+  const { db } = ctx;
+  const now = ctx.now();
+  refusePastExpiry(data.expiresAt, now);
+  return db.transaction(() => {
+    if (data.sku) requireCatalogueSku(db, data.productId, data.sku);
+    let code = generateLicenseCode();
+    // 95 random bits make a collision practically impossible; the unique index is the real guard.
+    while (findEntitlementByCode(db, code)) code = generateLicenseCode();
+    const id = `ent_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
+    const at = now.toISOString();
+    const seatCount = derivedSeats(db, {
+      product_id: data.productId,
+      sku_code: data.sku ?? null,
+      seats_override: data.seats ?? null,
+      ordered_seats: null,
+    });
+    db.run(
+      `INSERT INTO entitlements (id, family, code, product_id, sku_code, customer_name, seats, seats_override,
+         starts_at, expires_at, status, test, created_at, updated_at)
+       VALUES (?, 'direct', ?, ?, ?, ?, ?, ?, ?, ?, 'active', 0, ?, ?)`,
+      [
+        id,
+        code,
+        data.productId,
+        data.sku ?? null,
+        data.customer ?? null,
+        seatCount,
+        data.seats ?? null,
+        at,
+        data.expiresAt ? new Date(data.expiresAt).toISOString() : null,
+        at,
+        at,
+      ],
+    );
+    const ent = findEntitlement(db, id)!;
+    audit(db, {
+      actor,
+      action: 'entitlement.created',
+      entitlementId: id,
+      after: {
+        code,
+        productId: ent.product_id,
+        skuCode: ent.sku_code,
+        seats: ent.seats,
+        expiresAt: ent.expires_at,
+        customer: ent.customer_name,
+      },
+      detail: { direct: true },
+      at: now,
+    });
+    announceCreated(ctx, ent, actor, 'entitlement.created', now);
+    return ent;
+  });
+}
+
+/**
+ * Changes seats, expiry, SKU or customer of a license (any family). Lowering its seats below the devices
+ * holding them is refused (SEATS_IN_USE, detail.devices oldest first) unless releaseOldest, which frees the
+ * oldest devices' seats first. Returns the license after the change and the devices released.
+ */
+export function updateLicense(
+  ctx: Ctx,
+  ent: EntitlementRow,
+  input: unknown,
+  actor: string,
+): { entitlement: EntitlementRow; releasedDevices: string[] } {
+  const data = parseInput(updateLicenseSchema, input, 'license change');
+  const { db } = ctx;
+  const now = ctx.now();
+  refusePastExpiry(data.expiresAt, now);
+  return db.transaction(() => {
+    const current = findEntitlement(db, ent.id) ?? ent;
+    if (data.sku !== undefined && data.sku !== current.sku_code) {
+      if (!current.product_id) {
+        throw new LicensorError('INVALID_INPUT', `License ${current.id} has no product, so it cannot take a SKU`);
+      }
+      requireCatalogueSku(db, current.product_id, data.sku);
+    }
+    const patch: EntitlementPatch = {};
+    if (data.seats !== undefined) patch.seats_override = data.seats;
+    if (data.sku !== undefined) patch.sku_code = data.sku;
+    if (data.expiresAt !== undefined) patch.expires_at = data.expiresAt ? new Date(data.expiresAt).toISOString() : null;
+    if (data.customer !== undefined) patch.customer_name = data.customer;
+    if (current.status === 'expired' && patch.expires_at !== undefined) {
+      // A later expiry given by the merchant brings an expired license back, like a marketplace renewal.
+      if (patch.expires_at === null || Date.parse(patch.expires_at) > now.getTime()) patch.status = 'active';
+    }
+
+    // The seat limit after the change (the policy's maxDevices, if set, still caps it) against devices in use.
+    const next = { ...current, ...patch } as EntitlementRow;
+    const limit = seatLimit(policyFor(db, next), derivedSeats(db, next));
+    const inUse = activeActivations(db, current.id);
+    const excess = inUse.length - limit;
+    const releasedDevices: string[] = [];
+    if (excess > 0) {
+      if (!data.releaseOldest) {
+        throw new LicensorError(
+          'SEATS_IN_USE',
+          `${inUse.length} devices hold seats of license ${current.id}, more than the ${limit} it would have. Free seats of devices no longer used first, or release the oldest ones with --release-oldest (releaseOldest: true).`,
+          { seats: limit, inUse: inUse.length, devices: inUse.map((a) => deviceSummary(a)) },
+        );
+      }
+      for (const device of inUse.slice(0, excess)) {
+        releaseActivation(ctx, device.id, actor, now);
+        audit(db, {
+          actor,
+          action: 'activation.freed',
+          entitlementId: current.id,
+          activationId: device.id,
+          detail: { reason: `seats lowered to ${limit}: oldest device released` },
+          at: now,
+        });
+        releasedDevices.push(device.id);
+      }
+    }
+    const entitlement = changeEntitlement(ctx, current, patch, actor, 'entitlement.updated', { releasedDevices }, now);
+    return { entitlement, releasedDevices };
+  });
+}
