@@ -41,6 +41,7 @@ let failedOutboxId: number;
 /** A license with one device whose seat the move test hands to `moveTargetCode`. */
 let moveSource: { id: string; deviceId: string };
 let moveTargetCode: string;
+let changedLicenseId: string;
 let offlineLicense: { id: string; code: string };
 let failedDeliveryId: string;
 const ADMIN_TOKEN = 'console-e2e-admin-token';
@@ -89,6 +90,13 @@ async function seed() {
   expect(moved.ok, await moved.clone().text()).toBe(true);
   moveSource = { id: licenses[2]!.id, deviceId: ((await moved.json()) as { activationId: string }).activationId };
   moveTargetCode = licenses[3]!.code!; // the same product: a seat moves within a product
+  changedLicenseId = licenses[3]!.id; // its seats are lowered below its devices in a test
+  const targetDevice = await fetch(`${running.url}/api/v1/activations`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(activationBody(newDevice('console-e2e-target'), moveTargetCode)),
+  });
+  expect(targetDevice.ok, await targetDevice.clone().text()).toBe(true);
   offlineLicense = { id: licenses[4]!.id, code: licenses[4]!.code! };
   // A webhook endpoint of the merchant's CRM (a reserved name: nothing leaves the machine) and a delivery that
   // gave up after three 503s: what "replay" is for.
@@ -547,6 +555,41 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
         [offlineLicense.id],
       )?.actor,
     ).toBe('operator:olga');
+    await context.close();
+  });
+
+  it('an operator lowers seats below the devices holding them, sees the devices, releases the oldest; changes the expiry', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, 'olga');
+    await page.goto(`${running.url}/console/licenses/${encodeURIComponent(changedLicenseId)}`);
+    expect(await page.getByTestId('seats').textContent()).toBe('2 / 3'); // its own device and the moved one
+    const form = page.getByTestId('change-license');
+    await form.locator('summary').click();
+    await page.getByTestId('change-seats').fill('1');
+    await page.getByTestId('change-save').click();
+    const inUse = page.getByTestId('seats-in-use');
+    await inUse.waitFor();
+    expect(await inUse.locator('li').count()).toBe(2);
+    expect(await form.getByRole('alert').textContent()).toContain('SEATS_IN_USE');
+    expect(
+      running.db.first<{ seats: number }>('SELECT seats FROM entitlements WHERE id = ?', [changedLicenseId])?.seats,
+    ).toBe(3);
+    await page.getByTestId('release-oldest').click();
+    await expect.poll(() => page.getByTestId('seats').textContent()).toBe('1 / 1');
+    await inUse.waitFor({ state: 'detached' });
+
+    await page.getByTestId('change-expires').fill('2031-06-30T12:00');
+    await page.getByTestId('change-save').click();
+    await expect
+      .poll(() =>
+        running.db.first<{ expires_at: string }>('SELECT expires_at FROM entitlements WHERE id = ?', [
+          changedLicenseId,
+        ]),
+      )
+      // Entered in the operator's zone (Asia/Shanghai, UTC+8), stored in UTC.
+      .toEqual({ expires_at: '2031-06-30T04:00:00.000Z' });
+    const trail = page.getByTestId('license-audit');
+    await expect.poll(() => trail.textContent()).toMatch(/operator:olga/);
     await context.close();
   });
 

@@ -146,6 +146,13 @@ const en = {
   bindingWarnings: 'Bound keys: read before changing a key or the address',
   fingerprint: 'Fingerprint',
   noBindings: 'No key has answered live marketplace traffic yet: keys and address can still change freely.',
+  changeLicense: 'Change seats or expiry',
+  seatsHint: 'empty: keep; 0 to follow the SKU again',
+  noExpiry: 'no expiry',
+  save: 'Save',
+  seatsInUse: 'These devices hold seats; free some first, or release the oldest:',
+  releaseOldest: 'Release the oldest devices',
+  saved: 'Saved.',
 } as const;
 
 export type Key = keyof typeof en;
@@ -293,6 +300,13 @@ const zh: Record<Key, string> = {
   bindingWarnings: '已绑定的密钥：更换密钥或地址前请阅读',
   fingerprint: '指纹',
   noBindings: '尚无密钥应答过正式流量：密钥和地址仍可自由更改。',
+  changeLicense: '修改席位或到期时间',
+  seatsHint: '留空：不变；0：重新按 SKU',
+  noExpiry: '永不过期',
+  save: '保存',
+  seatsInUse: '以下设备占用席位；请先释放，或释放最早的设备：',
+  releaseOldest: '释放最早的设备',
+  saved: '已保存。',
 };
 
 export type Lang = 'en' | 'zh';

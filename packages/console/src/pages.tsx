@@ -1,6 +1,6 @@
 import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
-import { admin, type Schemas, type Summary, unwrap } from './api/client';
+import { ApiError, admin, type Schemas, type Summary, unwrap } from './api/client';
 import { t } from './i18n';
 import {
   ActionButton,
@@ -410,6 +410,114 @@ function OfflineResponse(props: { done: () => void }) {
   );
 }
 
+/** A datetime-local value (the operator's zone) for an ISO instant, and back. */
+const localInput = (iso: string | null | undefined) => {
+  if (!iso) return '';
+  const d = new Date(iso);
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+};
+
+/**
+ * Seats and expiry of a license (PATCH /entitlements/{id}). Lowering seats below the devices holding them is
+ * refused with those devices listed; the operator then frees seats or releases the oldest devices.
+ */
+function ChangeLicense(props: { entitlement: Entitlement; done: () => void }) {
+  const e = props.entitlement;
+  const [seats, setSeats] = useState('');
+  const [expires, setExpires] = useState(localInput(e.expiresAt));
+  const [noExpiry, setNoExpiry] = useState(!e.expiresAt);
+  const [inUse, setInUse] = useState<{ id: string; hostname?: string | null; label?: string | null }[] | undefined>();
+  const [error, setError] = useState<string | undefined>();
+  const [saved, setSaved] = useState(false);
+  const save = async (releaseOldest: boolean) => {
+    setError(undefined);
+    setSaved(false);
+    const body: { seats?: number | null; expiresAt?: string | null; releaseOldest?: boolean } = {};
+    if (seats.trim()) body.seats = Number(seats) === 0 ? null : Number(seats);
+    const expiresAt = noExpiry ? null : expires ? new Date(expires).toISOString() : undefined;
+    if (expiresAt !== undefined && expiresAt !== (e.expiresAt ? new Date(e.expiresAt).toISOString() : null)) {
+      body.expiresAt = expiresAt;
+    }
+    if (Object.keys(body).length === 0) return;
+    if (releaseOldest) body.releaseOldest = true;
+    try {
+      unwrap(await admin.PATCH('/entitlements/{id}', { params: { path: { id: e.id }, header: {} }, body }));
+      setInUse(undefined);
+      setSeats('');
+      setSaved(true);
+      props.done();
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'SEATS_IN_USE') {
+        setInUse((err.detail as { devices?: { id: string; hostname?: string | null }[] } | undefined)?.devices ?? []);
+      }
+      setError(err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
+    }
+  };
+  return (
+    <details class="offline" data-testid="change-license">
+      <summary>{t('changeLicense')}</summary>
+      <form
+        class="toolbar"
+        onSubmit={(ev) => {
+          ev.preventDefault();
+          void save(false);
+        }}
+      >
+        <label>
+          {t('seats')}{' '}
+          <input
+            type="number"
+            min={0}
+            data-testid="change-seats"
+            placeholder={String(e.seats)}
+            title={t('seatsHint')}
+            value={seats}
+            onInput={(ev) => setSeats((ev.target as HTMLInputElement).value)}
+          />
+        </label>
+        <label>
+          {t('expires')}{' '}
+          <input
+            type="datetime-local"
+            data-testid="change-expires"
+            disabled={noExpiry}
+            value={expires}
+            onInput={(ev) => setExpires((ev.target as HTMLInputElement).value)}
+          />
+        </label>
+        <label>
+          <input
+            type="checkbox"
+            checked={noExpiry}
+            onChange={(ev) => setNoExpiry((ev.target as HTMLInputElement).checked)}
+          />{' '}
+          {t('noExpiry')}
+        </label>
+        <button type="submit" data-testid="change-save">
+          {t('save')}
+        </button>
+        {saved ? <span>{t('saved')}</span> : null}
+      </form>
+      <ErrorLine error={error} />
+      {inUse ? (
+        <div data-testid="seats-in-use">
+          <p>{t('seatsInUse')}</p>
+          <ul>
+            {inUse.map((d) => (
+              <li key={d.id}>
+                {d.hostname ?? d.label ?? d.id} <code>{d.id}</code>
+              </li>
+            ))}
+          </ul>
+          <button type="button" class="danger" data-testid="release-oldest" onClick={() => void save(true)}>
+            {t('releaseOldest')}
+          </button>
+        </div>
+      ) : null}
+    </details>
+  );
+}
+
 export function LicensePage(props: { id: string }) {
   const { data, error, reload } = useLoad(
     async () => unwrap(await admin.GET('/entitlements/{id}', { params: { path: { id: props.id } } })),
@@ -467,6 +575,7 @@ export function LicensePage(props: { id: string }) {
       <Usage usage={data.usage} />
       <h2>{t('devicesOf')}</h2>
       <DeviceTable rows={data.activations} reload={reload} />
+      <ChangeLicense entitlement={e} done={reload} />
       <OfflineResponse done={reload} />
       <h2>{t('auditTrail')}</h2>
       <AuditTable rows={data.audit} testid="license-audit" />

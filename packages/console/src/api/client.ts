@@ -19,6 +19,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The error's `detail`, e.g. the devices holding seats with SEATS_IN_USE. */
+    readonly detail?: unknown,
   ) {
     super(message);
   }
@@ -40,7 +42,7 @@ consoleApi.use(csrf);
 export function unwrap<T>(r: { data?: T; error?: unknown; response: Response }): T {
   if (r.response.ok && r.data !== undefined) return r.data;
   const e = (r.error as Schemas['Error'] | undefined)?.error;
-  throw new ApiError(r.response.status, e?.code ?? 'HTTP', e?.message ?? `HTTP ${r.response.status}`);
+  throw new ApiError(r.response.status, e?.code ?? 'HTTP', e?.message ?? `HTTP ${r.response.status}`, e?.detail);
 }
 
 export const login = async (name: string, password: string) =>
