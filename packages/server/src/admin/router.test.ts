@@ -201,6 +201,19 @@ describe('entitlements', () => {
     expect(Date.parse(s.keys.rootNotAfter)).toBeGreaterThan(Date.now());
   });
 
+  it("a license's use over 30 days: devices from activation to their last check-in or release", async () => {
+    const ent = seedEntitlement(t.db, { family: 'direct', seats: 5 });
+    const { activationId: a } = await activateDevice(ent.code!);
+    const { activationId: b } = await activateDevice(ent.code!);
+    const day = (n: number) => new Date(Date.now() - n * 86_400_000).toISOString();
+    // a: activated 5 days ago, still checking in; b: activated 3 days ago, last seen 2 days ago.
+    t.db.run('UPDATE activations SET created_at = ? WHERE id = ?', [day(5), a]);
+    t.db.run('UPDATE activations SET created_at = ?, last_seen_at = ? WHERE id = ?', [day(3), day(2), b]);
+    const usage = (await get(`/entitlements/${ent.id}`)).body.usage as { day: string; devices: number }[];
+    const on = (n: number) => usage.find((u) => u.day === day(n).slice(0, 10))?.devices ?? 0;
+    expect([on(6), on(5), on(4), on(3), on(2), on(1), on(0)]).toEqual([0, 1, 1, 2, 2, 1, 1]);
+  });
+
   it('shows one license (by id or code) with its devices and audit trail; unknown ids are 404', async () => {
     const ent = seedEntitlement(t.db, { family: 'A', seats: 2 });
     const { activationId } = await activateDevice(ent.code!);
