@@ -487,6 +487,62 @@ describe.skipIf(!HAVE_CHROMIUM)('license window (headless Chromium, real server)
     await closeDevice(d);
   });
 
+  it("shows the edition and features of the customer's SKU, and the new ones after a check-in", async () => {
+    // The merchant's catalogue (admin API), then a family-A purchase of its Basic SKU.
+    const admin = { authorization: 'Bearer admin-test-token', 'content-type': 'application/json' };
+    const catalog = {
+      products: [
+        {
+          id: PRODUCT,
+          skus: [
+            { code: 'sku-basic', edition: 'Basic', features: { export: true } },
+            { code: 'sku-pro', edition: 'Pro', features: { export: true, maxProjects: 20 } },
+          ],
+        },
+      ],
+    };
+    const applied = await fetch(`${running.url}/api/admin/v1/catalog/apply`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ catalog }),
+    });
+    expect(applied.status).toBe(200);
+    const { code, instanceId } = (await produce({
+      activity: 'getLicense',
+      businessId: randomUUID(),
+      customerId: 'customer-e2e',
+      orderId: `CS${randomUUID().replace(/-/g, '').slice(0, 16)}`,
+      productId: PRODUCT,
+      skuCode: 'sku-basic',
+      amount: '1',
+      expireTime: compactUtc(new Date(Date.now() + 365 * 86_400_000)),
+    })) as { code: string; instanceId: string };
+
+    const d = await openDevice('editions', machine(21));
+    const { page } = d;
+    await page.fill('#code', code);
+    await page.click('#activate-button');
+    await page.locator('#status-view').waitFor({ state: 'visible' });
+    expect(await page.locator('#f-product').textContent()).toBe('Licensor Demo, Basic edition');
+    expect(await page.locator('#f-features').textContent()).toBe('export');
+
+    // The merchant moves the customer to Pro; the window shows it after a check-in.
+    const moved = await fetch(`${running.url}/api/admin/v1/entitlements/${instanceId}`, {
+      method: 'PATCH',
+      headers: admin,
+      body: JSON.stringify({ sku: 'sku-pro' }),
+    });
+    expect(moved.status).toBe(200);
+    await page.click('#check-in');
+    await page.locator('#f-product', { hasText: 'Pro edition' }).waitFor();
+    expect(await page.locator('#f-features').textContent()).toBe('export, maxProjects: 20');
+    await toggleLanguage(page, 'zh');
+    expect(await page.locator('#f-product').textContent()).toBe('Licensor Demo（Pro版）');
+    expect(await page.locator('dt[data-i18n="fieldFeatures"]').textContent()).toBe('功能');
+    await toggleLanguage(page, 'en');
+    await closeDevice(d);
+  });
+
   it('tells an activated device whose license expired what to do, once', async () => {
     const { code, instanceId } = await purchase(1);
     const d = await openDevice('renewal-due', machine(12));

@@ -143,6 +143,35 @@ describe('licensor-client', () => {
     expect((await run(['status', ...common()])).code).toBe(EXIT.noLicense);
   });
 
+  it("status shows the License's edition and features, and the new ones after a check-in", async () => {
+    server.codes.set(CODE, {
+      status: 'active',
+      seats: 1,
+      expiresAt: null,
+      edition: 'Basic',
+      features: { export: true },
+    });
+    expect((await run(['activate', CODE, ...common()])).code).toBe(0);
+    const basic = await run(['status', ...common()]);
+    expect(basic.stdout).toMatch(/^Edition\s+Basic$/m);
+    expect(basic.stdout).toMatch(/^Features\s+export$/m);
+    const json = JSON.parse((await run(['status', '--json', ...common()])).stdout);
+    expect(json.license).toMatchObject({ edition: 'Basic', features: { export: true } });
+
+    // The merchant moved the customer to another SKU: the next check-in brings its edition and features.
+    server.codes.set(CODE, {
+      status: 'active',
+      seats: 1,
+      expiresAt: null,
+      edition: 'Pro',
+      features: { export: true, sync: true, maxProjects: 20 },
+    });
+    expect((await run(['check-in', ...common()])).code).toBe(0);
+    const pro = await run(['status', ...common()]);
+    expect(pro.stdout).toMatch(/^Edition\s+Pro$/m);
+    expect(pro.stdout).toMatch(/^Features\s+export, maxProjects=20, sync$/m);
+  });
+
   it('re-reads patiently on a busy machine instead of reporting STATE_TAMPERED (issue 13 item 1)', async () => {
     expect((await run(['activate', CODE, ...common()])).code).toBe(0);
     // Under load only the machine id answers within the first timeout; the patient re-read gets everything.

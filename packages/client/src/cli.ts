@@ -154,6 +154,12 @@ function when(iso: string | null | undefined, now: number): string | undefined {
   return `${iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z')} (${rel})`;
 }
 
+/** `export, sync, maxProjects=20`: on features by name, limits with their value. */
+function featureList(features: Record<string, true | number> | undefined): string | undefined {
+  const names = Object.entries(features ?? {}).map(([name, v]) => (v === true ? name : `${name}=${v}`));
+  return names.length ? names.join(', ') : undefined;
+}
+
 const RULES: Record<string, string> = { all: 'all', allButOne: 'all but one', most: 'most' };
 
 function statusReport(
@@ -173,6 +179,7 @@ function statusReport(
     ['Product', l?.product],
     ['This device', s.detail.deviceLabel],
     ['Edition', l ? [l.edition, l.sku].filter(Boolean).join(' / ') || undefined : undefined],
+    ['Features', l ? featureList(l.features) : undefined],
     [
       'License',
       l

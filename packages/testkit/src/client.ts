@@ -167,7 +167,17 @@ interface FakeActivation {
  */
 export class FakeServer {
   url = '';
-  readonly codes = new Map<string, { status: CodeStatus; seats: number; expiresAt: string | null }>();
+  /** Codes it knows; `edition` and `features` go into the License like the real server's catalogue puts them. */
+  readonly codes = new Map<
+    string,
+    {
+      status: CodeStatus;
+      seats: number;
+      expiresAt: string | null;
+      edition?: string;
+      features?: Record<string, true | number>;
+    }
+  >();
   readonly activations = new Map<string, FakeActivation>();
   readonly requests: { method: string; path: string }[] = [];
   /** Server clock (defaults to real time). */
@@ -222,6 +232,8 @@ export class FakeServer {
         lid: a.id,
         eid: a.code,
         seats: code.seats,
+        ...(code.edition ? { edition: code.edition } : {}),
+        ...(code.features ? { features: code.features } : {}),
         fingerprint: { rule: { type: 'allButOne' }, components: a.components },
         deviceKey: devicePublicKeyHash(a.spki),
         status,
@@ -240,7 +252,7 @@ export class FakeServer {
       family: 'direct' as const,
       productId: PRODUCT,
       sku: null,
-      edition: null,
+      edition: c.edition ?? null,
       seats: c.seats,
       status: c.status,
       expiresAt: c.expiresAt,

@@ -106,6 +106,7 @@ export function toLicenseView(status: LicenseStatus, deviceName: string, product
           product: l.product,
           edition: l.edition ?? null,
           sku: l.sku ?? null,
+          features: { ...l.features },
           seats: l.seats,
           status: l.status,
           expiresAt: l.expiresAt,

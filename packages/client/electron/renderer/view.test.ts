@@ -13,6 +13,7 @@ const base: LicenseView = {
     product: 'OFFI0001',
     edition: 'pro',
     sku: null,
+    features: { export: true, maxProjects: 20 },
     seats: 3,
     status: 'active',
     expiresAt: '2027-01-01T00:00:00.000Z',
@@ -62,6 +63,7 @@ describe('license window helpers', () => {
     const en = statusFacts(base, 'en');
     expect(en).toEqual([
       { id: 'f-product', text: 'Demo Studio, pro edition' },
+      { id: 'f-features', text: 'export, maxProjects: 20' },
       { id: 'f-expires', text: '1 Jan 2027 (365 days left)' },
       { id: 'f-seats', text: '3' },
       { id: 'f-device', text: 'pc' },
@@ -75,9 +77,13 @@ describe('license window helpers', () => {
       'f-expires': '2027年1月1日（剩余 365 天）',
       'f-grace': '21 天',
     });
-    const noEdition = { ...base, license: { ...base.license!, edition: null, expiresAt: null } };
+    const noEdition = { ...base, license: { ...base.license!, edition: null, expiresAt: null, features: {} } };
     const facts = Object.fromEntries(statusFacts(noEdition, 'en').map((f) => [f.id, f.text]));
     expect(facts['f-product']).toBe('Demo Studio');
+    expect(facts['f-features']).toBe('None beyond the edition');
+    expect(Object.fromEntries(statusFacts(noEdition, 'zh').map((f) => [f.id, f.text]))['f-features']).toBe(
+      '版本自带功能',
+    );
     expect(facts['f-expires']).toBe('Never (perpetual)');
     expect(Object.fromEntries(statusFacts(noEdition, 'zh').map((f) => [f.id, f.text]))['f-expires']).toBe('永久有效');
     // One day left is "1 day", never "1 day(s)".

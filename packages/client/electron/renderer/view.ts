@@ -73,6 +73,14 @@ export function productText(view: LicenseView, lang: Language): string {
   return edition ? t(lang, 'productEdition', { product, edition }) : product;
 }
 
+/** The License's features as people read them: `export, maxProjects: 20`; none is said in words. */
+export function featuresText(view: LicenseView, lang: Language): string {
+  const l = view.license;
+  if (!l) return t(lang, 'notApplicable');
+  const names = Object.entries(l.features ?? {}).map(([name, v]) => (v === true ? name : `${name}: ${v}`));
+  return names.length ? names.join(', ') : t(lang, 'noFeatures');
+}
+
 /** The rows of the status view, in display order. */
 export function statusFacts(view: LicenseView, lang: Language): Fact[] {
   const l = view.license;
@@ -89,6 +97,7 @@ export function statusFacts(view: LicenseView, lang: Language): Fact[] {
   })();
   return [
     { id: 'f-product', text: productText(view, lang) },
+    { id: 'f-features', text: featuresText(view, lang) },
     { id: 'f-expires', text: expires },
     { id: 'f-seats', text: l ? String(l.seats) : na },
     { id: 'f-device', text: view.device.name },

@@ -34,6 +34,8 @@ export interface LicenseView {
     product: string;
     edition: string | null;
     sku: string | null;
+    /** The features signed in the License (the catalogue's, for its edition/SKU): name → on or a limit. */
+    features: Record<string, true | number>;
     seats: number;
     status: string;
     expiresAt: string | null;

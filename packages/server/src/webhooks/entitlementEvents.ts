@@ -9,7 +9,7 @@ const STATUS_EVENTS: Partial<Record<string, WebhookEventType>> = {
   released: 'license.released',
 };
 
-/** Which event a change of an entitlement is: a status event, a renewal (later expiry), else a change. */
+/** Which event a change of an entitlement is: a status event, a renewal (later expiry, same SKU), else a change. */
 export function entitlementEventType(
   before: Record<string, unknown>,
   after: Record<string, unknown>,
@@ -21,6 +21,8 @@ export function entitlementEventType(
     if (to === 'active' && before.status === 'provisioning') return 'license.created';
     if (to === 'active' && before.status === 'frozen') return 'license.unfrozen';
   }
+  // A move to another SKU is a change even when the new order also runs longer (upgrade, RENEWAL_CHANGE).
+  if ('sku_code' in after) return 'license.changed';
   if (
     typeof after.expires_at === 'string' &&
     (typeof before.expires_at !== 'string' || after.expires_at > before.expires_at)

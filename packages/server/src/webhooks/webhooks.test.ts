@@ -349,5 +349,11 @@ describe('license events', () => {
     ).toBe('license.renewed');
     expect(entitlementEventType({ seats: 1 }, { seats: 5 })).toBe('license.changed');
     expect(entitlementEventType({ sku_code: 'a' }, { sku_code: 'b' })).toBe('license.changed');
+    expect(
+      entitlementEventType(
+        { sku_code: 'a', expires_at: '2026-01-01T00:00:00.000Z' },
+        { sku_code: 'b', expires_at: '2027-01-01T00:00:00.000Z' },
+      ),
+    ).toBe('license.changed');
   });
 });

@@ -48,7 +48,7 @@ function seatsOption(value: string | undefined, allowCatalog: boolean): number |
 
 const date = (iso: string | null) => (iso ? iso.slice(0, 19).replace('T', ' ') : 'no expiry');
 
-function describe(s: Session, e: EntitlementView): string {
+function licenseSummary(s: Session, e: EntitlementView): string {
   const model = licenseModel(s.db(), { product_id: e.productId, sku_code: e.skuCode, edition: e.edition });
   const features = Object.entries(model.features).map(([k, v]) => (v === true ? k : `${k}=${v}`));
   return [
@@ -79,7 +79,7 @@ function licensesCreate(s: Session, opts: Record<string, string | undefined>) {
   s.print(
     { entitlement: view },
     () =>
-      `Issued license ${view.code}: give this code to the customer to type into the software.\n${describe(s, view)}\n`,
+      `Issued license ${view.code}: give this code to the customer to type into the software.\n${licenseSummary(s, view)}\n`,
   );
 }
 
@@ -122,7 +122,7 @@ function licensesUpdate(s: Session, ref: string, opts: Record<string, string | b
     : '';
   s.print(
     { entitlement: view, releasedDevices: result.releasedDevices },
-    () => `${released}License ${view.id} updated; devices see it at their next check-in.\n${describe(s, view)}\n`,
+    () => `${released}License ${view.id} updated; devices see it at their next check-in.\n${licenseSummary(s, view)}\n`,
   );
 }
 
