@@ -7,11 +7,12 @@
  * `npm run screenshots:console` (LICENSOR_SCREENSHOTS=1) also rewrites docs/screenshots/console-*.png.
  * Needs Debian's chromium; without it the suite is skipped with a message.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatCompactTime, type RunningServer, startServer, testConfig } from '@licensor/server';
+import { encodeOfflineRequest, LicenseVerifier, offlineRequestSchema } from '@licensor/shared';
 import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/licensing';
 import { freePort, signedGetUrl } from '@licensor/testkit/server';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -37,6 +38,13 @@ let code: string;
 let licenseId: string;
 let deviceIds: string[];
 let failedOutboxId: number;
+/** A license with one device whose seat the move test hands to `moveTargetCode`. */
+let moveSource: { id: string; deviceId: string };
+let moveTargetCode: string;
+let changedLicenseId: string;
+let offlineLicense: { id: string; code: string };
+let failedDeliveryId: string;
+const ADMIN_TOKEN = 'console-e2e-admin-token';
 /** Requests the pages made to anything but the server under test (must stay empty: no third parties). */
 const foreignRequests: string[] = [];
 const pageErrors: string[] = [];
@@ -72,6 +80,59 @@ async function seed() {
     });
     expect(res.ok, await res.clone().text()).toBe(true);
     deviceIds.push(((await res.json()) as { activationId: string }).activationId);
+  }
+  // A license with a device (its seat is moved in a test) and another for an offline activation.
+  const moved = await fetch(`${running.url}/api/v1/activations`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(activationBody(newDevice('console-e2e-move'), licenses[2]!.code!)),
+  });
+  expect(moved.ok, await moved.clone().text()).toBe(true);
+  moveSource = { id: licenses[2]!.id, deviceId: ((await moved.json()) as { activationId: string }).activationId };
+  moveTargetCode = licenses[3]!.code!; // the same product: a seat moves within a product
+  changedLicenseId = licenses[3]!.id; // its seats are lowered below its devices in a test
+  const targetDevice = await fetch(`${running.url}/api/v1/activations`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(activationBody(newDevice('console-e2e-target'), moveTargetCode)),
+  });
+  expect(targetDevice.ok, await targetDevice.clone().text()).toBe(true);
+  // Activated earlier in the month, as real devices would have been: the overview's chart has a history.
+  for (const [activationId, daysAgo] of [
+    [moveSource.deviceId, 3],
+    [((await targetDevice.json()) as { activationId: string }).activationId, 9],
+  ] as const) {
+    db.run('UPDATE activations SET created_at = ? WHERE id = ?', [
+      new Date(Date.now() - daysAgo * 86_400_000).toISOString(),
+      activationId,
+    ]);
+  }
+  offlineLicense = { id: licenses[4]!.id, code: licenses[4]!.code! };
+  // A webhook endpoint of the merchant's CRM (a reserved name: nothing leaves the machine) and a delivery that
+  // gave up after three 503s: what "replay" is for.
+  const endpoint = await fetch(`${running.url}/api/admin/v1/webhooks/endpoints`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify({ url: 'https://crm.example.invalid/licensor', events: ['license.revoked'] }),
+  });
+  expect(endpoint.status, await endpoint.clone().text()).toBe(201);
+  const endpointId = ((await endpoint.json()) as { endpoint: { id: string } }).endpoint.id;
+  const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+  failedDeliveryId = 'dlv_console_e2e_1';
+  db.run(
+    `INSERT INTO webhook_events (id, type, payload, created_at) VALUES ('msg_console_e2e_1', 'license.revoked', ?, ?)`,
+    [JSON.stringify({ type: 'license.revoked', data: { licenseId: licenses[4]!.id } }), hourAgo],
+  );
+  db.run(
+    `INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, attempts, last_error, last_status, created_at, updated_at)
+     VALUES (?, 'msg_console_e2e_1', ?, 'failed', 3, 'HTTP 503 Service Unavailable', 503, ?, ?)`,
+    [failedDeliveryId, endpointId, hourAgo, hourAgo],
+  );
+  for (const attempt of [1, 2, 3]) {
+    db.run(
+      `INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms) VALUES (?, ?, ?, 503, 'HTTP 503 Service Unavailable', ?)`,
+      [failedDeliveryId, attempt, hourAgo, 120 + attempt * 7],
+    );
   }
   // Marketplace orders through the real production interface (family A, signed like KooGallery signs them),
   // and one call with a wrong key: the messages page and the overview show real traffic.
@@ -149,6 +210,9 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
         host: '127.0.0.1',
         publicUrl: `http://127.0.0.1:${port}`,
         apiRateLimit: 10_000,
+        adminToken: ADMIN_TOKEN,
+        // The daily duty planner runs as in production: the overview shows when it plans next.
+        scheduler: true,
       }),
     );
     await seed();
@@ -294,7 +358,40 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     await signIn(page, 'ada');
     await page.getByRole('link', { name: 'Operators' }).click();
     await expect.poll(() => page.getByTestId('operators').locator('tbody tr').count()).toBe(3);
+    // Role change, password reset and a new account, as `licensor operators set-role|reset-password|add` do.
+    await page.getByTestId('role-vera').selectOption('operator');
+    await expect
+      .poll(() => running.db.first<{ role: string }>("SELECT role FROM operators WHERE name = 'vera'"))
+      .toEqual({ role: 'operator' });
+    await page.getByTestId('reset-vera').click();
+    await page.getByTestId('reset-vera-reason').fill('a-new-password-for-vera');
+    await page.getByTestId('reset-vera-confirm').click();
+    await expect
+      .poll(() =>
+        running.db.first<{ actor: string }>("SELECT actor FROM audit_log WHERE action = 'operator.password_reset'"),
+      )
+      .toEqual({ actor: 'operator:ada' });
+    const form = page.getByTestId('add-operator');
+    await form.getByLabel('Name').fill('sam');
+    await form.getByLabel('Role').selectOption('viewer');
+    await form.getByLabel('New password (12+ characters)').fill('sam-support-password');
+    await form.getByRole('button', { name: 'Add' }).click();
+    await expect.poll(() => page.getByTestId('operators').locator('tbody tr').count()).toBe(4);
+    const vera = await newPage();
+    await vera.page.goto(`${running.url}/console/`);
+    await vera.page.getByLabel('Name').fill('vera');
+    await vera.page.getByLabel('Password').fill('a-new-password-for-vera');
+    await vera.page.getByRole('button', { name: 'Sign in' }).click();
+    expect(await vera.page.getByTestId('who').textContent()).toContain('(operator)');
+    await vera.context.close();
     await shot(page, 'operators');
+    await page.getByRole('link', { name: 'Admin tokens' }).click();
+    await page.getByRole('heading', { name: 'Admin tokens' }).waitFor();
+    await shot(page, 'tokens');
+    await page.getByRole('link', { name: 'Licenses', exact: true }).click();
+    await page.getByTestId('licenses').waitFor();
+    await shot(page, 'licenses');
+    await page.getByRole('link', { name: 'Overview' }).click();
     await page.getByRole('button', { name: '中文' }).click();
     await page.getByRole('link', { name: '许可证' }).click();
     await page.getByTestId('licenses').waitFor();
@@ -315,12 +412,240 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     expect(
       await page.getByTestId('last-success').locator('tbody tr').first().locator('time').first().getAttribute('title'),
     ).toMatch(/UTC$/);
+    // The family-A key answered live orders: it is named as bound before anyone rotates it.
+    const warnings = page.getByTestId('binding-warnings');
+    expect(await warnings.textContent()).toMatch(/familyA.*Rotating it or changing LICENSOR_PUBLIC_URL breaks orders/);
     const family = page.getByTestId('dial-A');
     await family.getByRole('button', { name: 'Run' }).click();
     await family.locator('.status-done').waitFor({ timeout: 20_000 });
     expect(await family.locator('tbody tr').count()).toBeGreaterThan(1);
     expect(await family.textContent()).not.toContain('fails');
+    const familyC = page.getByTestId('dial-C');
+    await familyC.getByRole('button', { name: 'Run' }).click();
+    await familyC.locator('.status-done').waitFor({ timeout: 20_000 });
+    expect(await familyC.locator('tbody tr').count()).toBeGreaterThan(1);
     await shot(page, 'readiness');
+    await context.close();
+  });
+
+  it('the overview charts 30 days of activations and every number leads to its filtered list', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, 'olga');
+    const chart = page.getByTestId('activation-chart');
+    await chart.waitFor();
+    expect(await chart.locator('rect.bar').count()).toBe(30);
+    const today = new Date().toISOString().slice(0, 10);
+    const activatedToday = running.db.first<{ n: number }>(
+      'SELECT COUNT(*) AS n FROM activations WHERE substr(created_at, 1, 10) = ?',
+      [today],
+    )!.n;
+    expect(activatedToday).toBeGreaterThan(0);
+    expect(await chart.locator('title').last().textContent()).toBe(`${today}: ${activatedToday}`);
+    expect(Number(await chart.locator(`rect.bar[data-day="${today}"]`).getAttribute('height'))).toBeGreaterThan(0);
+    // The next daily duty and key expiry are shown (times local, UTC on hover).
+    expect(await page.getByTestId('next-duty').textContent()).toMatch(/Next daily duty/);
+    expect(await page.getByTestId('key-expiry').locator('time').first().getAttribute('title')).toMatch(/UTC$/);
+
+    // The 30-day total opens the devices activated since then: as many rows as the number said.
+    const total = Number(await page.getByTestId('activations-30d').textContent());
+    await page.getByTestId('activations-30d').click();
+    await page.waitForURL(/\/console\/devices\?since=/);
+    await page.getByTestId('since-filter').waitFor();
+    await expect.poll(() => page.getByTestId('devices').locator('tbody tr').count()).toBe(total);
+
+    // The failed calls of the last 24 h open the message log filtered the same way.
+    await page.goBack();
+    const failed = Number(await page.getByTestId('failed-24h').textContent());
+    expect(failed).toBeGreaterThan(0);
+    await page.getByTestId('failed-24h').click();
+    await page.waitForURL(/\/console\/messages\?failed=true&since=/);
+    // (At least as many: the family C dial test left outbound calls retrying against the unreachable test API.)
+    const rows = page.getByTestId('messages').locator('tbody tr');
+    await expect.poll(() => rows.count()).toBeGreaterThanOrEqual(failed);
+    expect(await rows.evaluateAll((trs) => trs.every((tr) => tr.classList.contains('failed')))).toBe(true);
+    await context.close();
+  });
+
+  it('lists page with keyset cursors, keep their filters in the URL and export what they show', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, 'olga');
+    const active = running.db.first<{ n: number }>(
+      "SELECT COUNT(*) AS n FROM entitlements WHERE status = 'active' AND test = 0",
+    )!.n;
+    expect(active).toBeGreaterThan(3);
+    await page.goto(`${running.url}/console/licenses?status=active&limit=3`);
+    const rows = page.getByTestId('licenses').locator('tbody tr');
+    await expect.poll(() => rows.count()).toBe(3);
+    const firstPage = await rows.allTextContents();
+    expect(await page.locator('.pager').textContent()).toContain(`3 / ${active}`);
+    await page.getByRole('link', { name: 'Next page' }).click();
+    await page.waitForURL(/cursor=/);
+    const url = new URL(page.url());
+    expect(url.searchParams.get('status')).toBe('active');
+    expect(url.searchParams.get('limit')).toBe('3');
+    await expect
+      .poll(async () => {
+        const shown = await rows.allTextContents();
+        return shown.length > 0 && shown[0] !== firstPage[0];
+      })
+      .toBe(true);
+    const secondPage = await rows.allTextContents();
+    expect(secondPage.some((r) => firstPage.includes(r))).toBe(false);
+    // The URL is the state: opened afresh (a shared link), it shows the same page.
+    const fresh = await context.newPage();
+    await fresh.goto(page.url());
+    await expect.poll(() => fresh.getByTestId('licenses').locator('tbody tr').allTextContents()).toEqual(secondPage);
+    await fresh.close();
+
+    // Exports carry the filters (not the cursor) and download every matching row.
+    const csvLink = page.getByRole('link', { name: 'Export CSV' });
+    const href = (await csvLink.getAttribute('href'))!;
+    expect(href).toMatch(/^\/api\/admin\/v1\/export\/entitlements\?/);
+    expect(href).toContain('status=active');
+    expect(href).not.toContain('cursor');
+    expect(href).not.toContain('limit');
+    const [download] = await Promise.all([page.waitForEvent('download'), csvLink.click()]);
+    expect(download.suggestedFilename()).toMatch(/^entitlements-.*\.csv$/);
+    const { readFileSync } = await import('node:fs');
+    const csv = readFileSync((await download.path())!, 'utf8')
+      .trim()
+      .split('\n');
+    expect(csv[0]).toMatch(/^\uFEFF?id,/);
+    expect(csv).toHaveLength(active + 1);
+    const json = await context.request.get(
+      `${running.url}${(await page.getByRole('link', { name: 'Export JSON' }).getAttribute('href'))!}`,
+    );
+    expect(((await json.json()) as unknown[]).length).toBe(active);
+    await context.close();
+  });
+
+  it("an operator moves a device's seat and issues an offline response from an uploaded request file", async () => {
+    const { context, page } = await newPage();
+    await signIn(page, 'olga');
+    await page.goto(`${running.url}/console/licenses/${encodeURIComponent(moveSource.id)}`);
+    await page.getByTestId(`move-${moveSource.deviceId}`).click();
+    await page.getByTestId(`move-${moveSource.deviceId}-reason`).fill(moveTargetCode);
+    await page.getByTestId(`move-${moveSource.deviceId}-confirm`).click();
+    await expect
+      .poll(() =>
+        running.db.first<{ code: string }>(
+          'SELECT e.code FROM activations a JOIN entitlements e ON e.id = a.entitlement_id WHERE a.id = ?',
+          [moveSource.deviceId],
+        ),
+      )
+      .toEqual({ code: moveTargetCode });
+    await page.getByTestId(`move-${moveSource.deviceId}`).waitFor({ state: 'detached' });
+
+    // The customer's machine cannot reach the server: it wrote a signed request file; the operator uploads it.
+    const device = newDevice('console-e2e-offline');
+    const requestText = encodeOfflineRequest(
+      offlineRequestSchema.parse({
+        ...activationBody(device, offlineLicense.code),
+        v: 1,
+        createdAt: new Date().toISOString(),
+        nonce: 'c0ffee0123456789',
+      }),
+      device.privateKey,
+    );
+    const requestFile = join(dir, 'activation-request.txt');
+    writeFileSync(requestFile, requestText);
+    await page.goto(`${running.url}/console/licenses/${encodeURIComponent(offlineLicense.id)}`);
+    await page.getByTestId('offline').locator('summary').click();
+    await page.getByTestId('offline-file').setInputFiles(requestFile);
+    await expect.poll(() => page.getByTestId('offline-request').inputValue()).toBe(requestText);
+    await page.getByTestId('offline-issue').click();
+    const link = page.getByTestId('offline-download');
+    await link.waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    expect(download.suggestedFilename()).toBe('license.lic');
+    const { readFileSync } = await import('node:fs');
+    const license = readFileSync((await download.path())!, 'utf8');
+    const verified = new LicenseVerifier({ roots: [running.keys.rootCertificatePem] }).verify(license);
+    expect(verified.payload).toMatchObject({ eid: offlineLicense.id });
+    // The license page now lists the offline device, and the audit names the operator.
+    await expect.poll(() => page.getByTestId('devices').locator('tbody tr').count()).toBe(1);
+    expect(
+      running.db.first<{ actor: string }>(
+        'SELECT actor FROM audit_log WHERE entitlement_id = ? ORDER BY id DESC LIMIT 1',
+        [offlineLicense.id],
+      )?.actor,
+    ).toBe('operator:olga');
+    await context.close();
+  });
+
+  it('an operator lowers seats below the devices holding them, sees the devices, releases the oldest; changes the expiry', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, 'olga');
+    await page.goto(`${running.url}/console/licenses/${encodeURIComponent(changedLicenseId)}`);
+    expect(await page.getByTestId('seats').textContent()).toBe('2 / 3'); // its own device and the moved one
+    const form = page.getByTestId('change-license');
+    await form.locator('summary').click();
+    await page.getByTestId('change-seats').fill('1');
+    await page.getByTestId('change-save').click();
+    const inUse = page.getByTestId('seats-in-use');
+    await inUse.waitFor();
+    expect(await inUse.locator('li').count()).toBe(2);
+    expect(await form.getByRole('alert').textContent()).toContain('SEATS_IN_USE');
+    expect(
+      running.db.first<{ seats: number }>('SELECT seats FROM entitlements WHERE id = ?', [changedLicenseId])?.seats,
+    ).toBe(3);
+    await page.getByTestId('release-oldest').click();
+    await expect.poll(() => page.getByTestId('seats').textContent()).toBe('1 / 1');
+    await inUse.waitFor({ state: 'detached' });
+
+    await page.getByTestId('change-expires').fill('2031-06-30T12:00');
+    await page.getByTestId('change-save').click();
+    await expect
+      .poll(() =>
+        running.db.first<{ expires_at: string }>('SELECT expires_at FROM entitlements WHERE id = ?', [
+          changedLicenseId,
+        ]),
+      )
+      // Entered in the operator's zone (Asia/Shanghai, UTC+8), stored in UTC.
+      .toEqual({ expires_at: '2031-06-30T04:00:00.000Z' });
+    const trail = page.getByTestId('license-audit');
+    await expect.poll(() => trail.textContent()).toMatch(/operator:olga/);
+    await context.close();
+  });
+
+  it('webhooks: endpoints, a failed delivery with its attempts, replayed by an operator', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, 'olga');
+    await page.getByRole('link', { name: 'Webhooks' }).click();
+    await page.getByTestId('webhook-endpoints').waitFor();
+    expect(await page.getByTestId('webhook-endpoints').textContent()).toContain('https://crm.example.invalid/licensor');
+    const deliveries = page.getByTestId('webhook-deliveries');
+    await deliveries.waitFor();
+    const row = deliveries.locator('tbody tr', { hasText: '503' }).first();
+    await row.getByRole('button', { name: '3' }).click();
+    const attempts = page.getByTestId(`attempts-${failedDeliveryId}`);
+    await expect.poll(() => attempts.locator('tbody tr').count()).toBe(3);
+    await shot(page, 'webhooks');
+    await page.getByTestId(`replay-${failedDeliveryId}`).click();
+    await expect
+      .poll(() =>
+        running.db.first<{ actor: string }>(
+          "SELECT actor FROM audit_log WHERE action = 'webhook.replay' AND detail LIKE ?",
+          [`%${failedDeliveryId}%`],
+        ),
+      )
+      .toMatchObject({ actor: 'operator:olga' });
+    expect(
+      running.db.first<{ status: string }>('SELECT status FROM webhook_deliveries WHERE id = ?', [failedDeliveryId])
+        ?.status,
+    ).not.toBe('failed');
+    await context.close();
+  });
+
+  it('orders include License 1.0 (family A) orders taken through the production interface', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, 'olga');
+    await page.getByRole('link', { name: 'Orders' }).click();
+    const rows = page.getByTestId('orders').locator('tbody tr');
+    await expect.poll(() => rows.count()).toBe(3);
+    for (const i of [0, 1, 2]) expect(await page.getByTestId('orders').textContent()).toContain(`CS26120100${i}`);
+    expect(await rows.first().textContent()).toContain('getLicense');
+    await shot(page, 'orders');
     await context.close();
   });
 

@@ -13,6 +13,7 @@ import {
   Overview,
   Readiness,
   Tokens,
+  Webhooks,
 } from './pages';
 import { BASE, Link, navigate, onNavigate } from './ui';
 
@@ -23,6 +24,7 @@ const NAV: { path: string; key: Key; adminOnly?: boolean }[] = [
   { path: '/orders', key: 'orders' },
   { path: '/messages', key: 'messages' },
   { path: '/audit', key: 'audit' },
+  { path: '/webhooks', key: 'webhooks' },
   { path: '/readiness', key: 'readiness' },
   { path: '/tokens', key: 'tokens', adminOnly: true },
   { path: '/operators', key: 'operators', adminOnly: true },
@@ -43,6 +45,8 @@ function Page() {
       return <Messages />;
     case '/audit':
       return <Audit />;
+    case '/webhooks':
+      return <Webhooks />;
     case '/readiness':
       return <Readiness />;
     case '/tokens':

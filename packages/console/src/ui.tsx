@@ -129,10 +129,15 @@ export function Pager(props: { total: number; shown: number; nextCursor: string 
   );
 }
 
-/** Asks for a reason before an action; the action's error (e.g. 403 for a viewer) is shown in place. */
+/**
+ * Asks for a reason (or another value: `input`) before an action; the action's error (e.g. 403 for a viewer)
+ * is shown in place.
+ */
 export function ActionButton(props: {
   label: string;
   needsReason?: boolean;
+  /** A required value other than the reason: its label, and `password` to mask it. */
+  input?: { label: string; type?: 'text' | 'password' };
   run: (reason: string | undefined) => Promise<unknown>;
   done: () => void;
   danger?: boolean;
@@ -142,15 +147,16 @@ export function ActionButton(props: {
   const [reason, setReason] = useState('');
   const [error, setError] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
+  const asks = Boolean(props.needsReason || props.input);
   const go = async () => {
-    if (props.needsReason && !reason.trim()) {
-      setError(t('reasonRequired'));
+    if (asks && !reason.trim()) {
+      setError(props.input ? `${props.input.label}?` : t('reasonRequired'));
       return;
     }
     setBusy(true);
     setError(undefined);
     try {
-      await props.run(props.needsReason ? reason.trim() : undefined);
+      await props.run(asks ? reason.trim() : undefined);
       setOpen(false);
       setReason('');
       props.done();
@@ -166,7 +172,7 @@ export function ActionButton(props: {
         type="button"
         class={props.danger ? 'danger' : ''}
         data-testid={props.testid}
-        onClick={() => (props.needsReason ? setOpen(true) : void go())}
+        onClick={() => (asks ? setOpen(true) : void go())}
       >
         {props.label}
       </button>
@@ -176,8 +182,9 @@ export function ActionButton(props: {
       {open ? (
         <>
           <input
-            placeholder={t('reason')}
-            aria-label={t('reason')}
+            type={props.input?.type ?? 'text'}
+            placeholder={props.input?.label ?? t('reason')}
+            aria-label={props.input?.label ?? t('reason')}
             value={reason}
             data-testid={props.testid ? `${props.testid}-reason` : undefined}
             onInput={(e) => setReason((e.target as HTMLInputElement).value)}

@@ -6,7 +6,7 @@ import { adminRouter } from './admin/router';
 import { catalogRouter } from './catalog/router';
 import { licenseModel } from './catalog/store';
 import type { Config } from './config';
-import { readinessRouter } from './console/readiness';
+import { readinessRouter, recordMarketplaceConfig } from './console/readiness';
 import { CONSOLE_PATH, consoleRouter } from './console/serve';
 import type { AppContext } from './context';
 import type { Db } from './db/database';
@@ -108,6 +108,7 @@ export function createApp(deps: AppDeps): LicensorApp {
   // Handlers exist even with the scheduler off, so daily items queued earlier still run.
   registerDailyJobs(ctx);
   registerWebhookDelivery(ctx, deps.webhooks);
+  recordMarketplaceConfig(ctx);
 
   const app = express();
   app.disable('x-powered-by');

@@ -4,6 +4,8 @@ import type { components, paths } from './schema';
 /** Types of the admin API, generated from packages/server/openapi-admin.yaml (`npm run api-types` in this package). */
 export type Schemas = components['schemas'];
 export type Session = Schemas['Session'];
+export type Summary = paths['/summary']['get']['responses'][200]['content']['application/json'];
+export type ReadinessReply = paths['/readiness']['get']['responses'][200]['content']['application/json'];
 
 /** The session's CSRF token, echoed on every state-changing call (the server refuses them without it). */
 let csrfToken = '';
@@ -17,6 +19,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The error's `detail`, e.g. the devices holding seats with SEATS_IN_USE. */
+    readonly detail?: unknown,
   ) {
     super(message);
   }
@@ -38,7 +42,7 @@ consoleApi.use(csrf);
 export function unwrap<T>(r: { data?: T; error?: unknown; response: Response }): T {
   if (r.response.ok && r.data !== undefined) return r.data;
   const e = (r.error as Schemas['Error'] | undefined)?.error;
-  throw new ApiError(r.response.status, e?.code ?? 'HTTP', e?.message ?? `HTTP ${r.response.status}`);
+  throw new ApiError(r.response.status, e?.code ?? 'HTTP', e?.message ?? `HTTP ${r.response.status}`, e?.detail);
 }
 
 export const login = async (name: string, password: string) =>

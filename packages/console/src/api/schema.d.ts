@@ -31,7 +31,13 @@ export interface paths {
     /** Licenses, filtered and paged */
     get: operations['listEntitlements'];
     put?: never;
-    post?: never;
+    /**
+     * Issue a direct license (sold outside KooGallery) with a new LSR-… code
+     * @description The license takes its SKU's edition, features, seats and policy from the catalogue unless `seats` overrides
+     *     them. `sku` must be a SKU of the product in the catalogue (400 INVALID_INPUT lists the known ones).
+     *     Audited; a `license.created` webhook event is sent.
+     */
+    post: operations['createEntitlement'];
     delete?: never;
     options?: never;
     head?: never;
@@ -52,7 +58,14 @@ export interface paths {
     delete?: never;
     options?: never;
     head?: never;
-    patch?: never;
+    /**
+     * Change seats, expiry, SKU or customer of a license (devices see it at their next check-in)
+     * @description `seats` is the license's own seat count (null: follow its SKU again); a new `sku` re-derives edition,
+     *     features, seats and policy. Lowering seats below the devices holding them answers 409 SEATS_IN_USE with
+     *     `detail.devices` (oldest first) unless `releaseOldest` is true, which frees the oldest devices' seats.
+     *     Audited; a webhook event (`license.changed`, or `license.renewed` for a later expiry) is sent.
+     */
+    patch: operations['updateEntitlement'];
     trace?: never;
   };
   '/entitlements/{id}/suspend': {
@@ -252,7 +265,8 @@ export interface paths {
     /** Admin tokens (admin scope) */
     get: operations['listTokens'];
     put?: never;
-    post?: never;
+    /** Create an admin token (admin scope); the answer carries the token, shown only this once */
+    post: operations['createToken'];
     delete?: never;
     options?: never;
     head?: never;
@@ -322,6 +336,480 @@ export interface paths {
     put?: never;
     /** Play one family's dial-test suite against this server's own production address (LICENSOR_PUBLIC_URL) */
     post: operations['dialTest'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/entitlements/{id}/policy': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /** Set the license's own policy overrides (`null` removes them; product defaults apply again) */
+    put: operations['setEntitlementPolicy'];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/activations/{id}/move': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Move a device's seat to another license (the device keeps running on the target license) */
+    post: operations['moveSeat'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/codes': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** License codes (families B and C), filtered and paged like /entitlements */
+    get: operations['listCodes'];
+    put?: never;
+    /** Register a license code handed out outside the marketplace's order flow (family B) */
+    post: operations['registerCode'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/codes/{code}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One license code */
+    get: operations['getCode'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/export/entitlements': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Every license matching the filters of /entitlements, streamed as CSV or JSON */
+    get: operations['exportEntitlements'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/export/activations': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Every device matching the filters of /activations, streamed as CSV or JSON */
+    get: operations['exportActivations'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/export/messages': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Every marketplace call matching the filters of /messages, streamed as CSV or JSON */
+    get: operations['exportMessages'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/kit/tenants': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Enterprises synced through the Kit (联营SaaS同步) interface, newest first, paged */
+    get: operations['listKitTenants'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/kit/tenants/{instanceId}/{tenantId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One enterprise - apps (never the client secret), organisation tree, users */
+    get: operations['getKitTenant'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/tokens/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Revoke an admin token (admin scope) */
+    delete: operations['revokeToken'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/operators/{name}/reset-password': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Set a new password; re-enables the account, clears the lock-out, ends its sessions (admin scope) */
+    post: operations['resetOperatorPassword'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/operators/{name}/role': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Change an operator's role; their sessions end so the new role applies at once (admin scope) */
+    post: operations['setOperatorRole'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/catalog': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The product catalogue (products, SKUs, editions, features, policies) as `licensor catalog apply` takes it */
+    get: operations['readCatalog'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/catalog/apply': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Apply a whole catalogue (dryRun shows the changes; prune removes what it does not name) */
+    post: operations['applyCatalog'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/catalog/unknown-skus': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** SKUs the marketplace sent that the catalogue does not know */
+    get: operations['listUnknownSkus'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/catalog/resolve': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** What a product (and SKU) resolves to - edition, features, seats, policy */
+    get: operations['resolveModel'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/catalog/products/{productId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        productId: components['parameters']['productId'];
+      };
+      cookie?: never;
+    };
+    /** One product with its SKUs */
+    get: operations['getProduct'];
+    /** Create or replace a product (201 when created) */
+    put: operations['setProduct'];
+    post?: never;
+    /** Remove a product from the catalogue (its licenses keep what they have) */
+    delete: operations['removeProduct'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/catalog/products/{productId}/skus/{skuCode}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        productId: components['parameters']['productId'];
+        skuCode: string;
+      };
+      cookie?: never;
+    };
+    get?: never;
+    /** Create or replace one SKU of a product */
+    put: operations['setSku'];
+    post?: never;
+    /** Remove one SKU */
+    delete: operations['removeSku'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/policies/{productId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description a product id, or * for every product */
+        productId: string;
+      };
+      cookie?: never;
+    };
+    /** A product's policy overrides and the effective policy its licenses get */
+    get: operations['getProductPolicy'];
+    /** Set a product's policy overrides */
+    put: operations['setProductPolicy'];
+    post?: never;
+    /** Remove a product's policy overrides */
+    delete: operations['removeProductPolicy'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/webhooks/event-types': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The event types an endpoint can subscribe to */
+    get: operations['listWebhookEventTypes'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/webhooks/endpoints': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Webhook endpoints (never their signing secrets) */
+    get: operations['listWebhookEndpoints'];
+    put?: never;
+    /** Add an endpoint; the answer carries its signing secret, shown only this once */
+    post: operations['createWebhookEndpoint'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/webhooks/endpoints/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One endpoint */
+    get: operations['getWebhookEndpoint'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/webhooks/endpoints/{id}/enable': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Deliver to the endpoint again */
+    post: operations['enableWebhookEndpoint'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/webhooks/endpoints/{id}/disable': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Stop delivering to the endpoint (events are still recorded) */
+    post: operations['disableWebhookEndpoint'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/webhooks/deliveries': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Deliveries newest first, each with its attempt count, last answer and next attempt */
+    get: operations['listWebhookDeliveries'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/webhooks/deliveries/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One delivery with every attempt and the payload sent */
+    get: operations['getWebhookDelivery'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/webhooks/deliveries/{id}/replay': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Send a delivery again (refused while it is still queued) */
+    post: operations['replayWebhookDelivery'];
     delete?: never;
     options?: never;
     head?: never;
@@ -410,7 +898,10 @@ export interface components {
       productId: string | null;
       skuCode?: string | null;
       edition?: string | null;
+      /** @description seats in force: the license's own, else its SKU's, else the order's */
       seats: number;
+      /** @description the license's own seat count; null follows the catalogue */
+      seatsOverride?: number | null;
       customerId?: string | null;
       customerName: string | null;
       orderId: string | null;
@@ -461,6 +952,8 @@ export interface components {
       receivedAt?: string | null;
       appliedAt?: string | null;
       outcome: string | null;
+      /** @description A (License 1.0, no order row: its license stands for it), B, C */
+      family?: string | null;
       test: boolean;
     };
     Message: {
@@ -521,6 +1014,38 @@ export interface components {
       lockedUntil: string | null;
       lastLoginAt: string | null;
     };
+    WebhookEndpoint: {
+      id: string;
+      url: string;
+      events: string[];
+      description: string | null;
+      enabled: boolean;
+      createdAt: string;
+      updatedAt?: string;
+    };
+    WebhookDelivery: {
+      id: string;
+      eventId: string;
+      eventType: string;
+      endpointId: string;
+      url: string;
+      /** @enum {string} */
+      status: 'pending' | 'delivered' | 'failed';
+      attempts: number;
+      nextAttemptAt: string | null;
+      lastStatus: number | null;
+      lastError: string | null;
+      deliveredAt?: string | null;
+      createdAt: string;
+      attemptLog?: {
+        attempt: number;
+        at: string;
+        statusCode: number | null;
+        error: string | null;
+        durationMs: number;
+      }[];
+      payload?: unknown;
+    };
     Session: {
       operator: string;
       role: components['schemas']['Role'];
@@ -532,7 +1057,59 @@ export interface components {
     };
   };
   responses: {
-    /** @description Failure: 400 INVALID_INPUT, 401 UNAUTHORIZED, 403 FORBIDDEN, 404 NOT_FOUND, 409 CONFLICT, 429 RATE_LIMITED */
+    /** @description A license code (expireTime in the marketplace's UTC yyyyMMddHHmmss form) */
+    Code: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': {
+          code: string | null;
+          entitlementId: string;
+          family: string;
+          status: string;
+          expireTime?: string | null;
+          expiresAt?: string | null;
+          productId?: string | null;
+          seats?: number;
+          test?: boolean;
+        };
+      };
+    };
+    /** @description Whether something was removed */
+    Removed: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': {
+          removed: boolean;
+        };
+      };
+    };
+    /** @description The product's own overrides and the effective policy */
+    PolicyView: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': {
+          productId: string;
+          overrides: Record<string, never> | null;
+          effective: Record<string, never>;
+        };
+      };
+    };
+    /** @description The endpoint (`changed` false when it was already so) */
+    WebhookEndpointChange: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': Record<string, never>;
+      };
+    };
+    /** @description Failure: 400 INVALID_INPUT, 401 UNAUTHORIZED, 403 FORBIDDEN, 404 NOT_FOUND, 409 CONFLICT or SEATS_IN_USE, 429 RATE_LIMITED */
     Error: {
       headers: {
         [name: string]: unknown;
@@ -559,6 +1136,7 @@ export interface components {
     limit: number;
     cursor: string;
     page: number;
+    productId: string;
     includeTest: 'true' | 'false';
     /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
     csrf: string;
@@ -606,8 +1184,43 @@ export interface operations {
             };
             messagesLastDay: number;
             failedMessagesLastDay: number;
+            /** @description start of the 24 h window (the messages list's `since`) */
+            since24h: string;
+            /** @description Devices activated per UTC day over the last 30 days, every day present */
+            activations: {
+              since: string;
+              total: number;
+              perDay: {
+                day: string;
+                activations: number;
+              }[];
+            };
             outbox: {
               [key: string]: number;
+            };
+            /** @description The family-B daily duty (code states and usage statistics) planned next */
+            nextDailyDuty: {
+              day: string;
+              at: string;
+              /** @description false: LICENSOR_SCHEDULER=off, another instance plans */
+              scheduler: boolean;
+              lastPlanned: {
+                day: string;
+                at: string | null;
+                codes: number;
+              } | null;
+            };
+            /** @description When the root and each signing key expire */
+            keys: {
+              rootKeyId: string;
+              rootNotAfter: string;
+              signing: {
+                keyId: string;
+                notBefore: string;
+                notAfter: string;
+                current: boolean;
+                revoked: boolean;
+              }[];
             };
           };
         };
@@ -652,6 +1265,46 @@ export interface operations {
       default: components['responses']['Error'];
     };
   };
+  createEntitlement: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          productId: string;
+          sku?: string;
+          seats?: number;
+          /**
+           * Format: date-time
+           * @description null or absent: no expiry
+           */
+          expiresAt?: string | null;
+          customer?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The new license (its `code` is what the customer types) */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            entitlement: components['schemas']['Entitlement'];
+          };
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
   getEntitlement: {
     parameters: {
       query?: never;
@@ -670,6 +1323,73 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['EntitlementDetail'];
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  updateEntitlement: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path: {
+        id: components['parameters']['id'];
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          seats?: number | null;
+          /**
+           * Format: date-time
+           * @description null: no expiry
+           */
+          expiresAt?: string | null;
+          sku?: string;
+          customer?: string | null;
+          releaseOldest?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** @description The license after the change, and the devices released to make room (releaseOldest) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            entitlement: components['schemas']['Entitlement'];
+            releasedDevices: string[];
+          };
+        };
+      };
+      /** @description SEATS_IN_USE (the devices holding seats are in `detail.devices`) or CONFLICT */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'] & {
+            error?: {
+              detail?: {
+                seats?: number;
+                inUse?: number;
+                devices?: {
+                  id: string;
+                  label?: string | null;
+                  hostname: string | null;
+                  platform: string | null;
+                  lastSeenAt: string;
+                  firstSeenAt: string;
+                }[];
+              };
+            };
+          };
         };
       };
       default: components['responses']['Error'];
@@ -741,6 +1461,10 @@ export interface operations {
         code?: string;
         /** @description comma-separated: active, lapsed, released */
         status?: string;
+        /** @description ISO instant: activated from then on */
+        since?: string;
+        /** @description ISO instant: seen from then on */
+        seenSince?: string;
       };
       header?: never;
       path?: never;
@@ -860,6 +1584,10 @@ export interface operations {
         failed?: 'true' | 'false';
         direction?: 'in' | 'out';
         q?: string;
+        activity?: string;
+        resultCode?: string;
+        /** @description ISO instant: calls from then on */
+        since?: string;
       };
       header?: never;
       path?: never;
@@ -990,6 +1718,40 @@ export interface operations {
       default: components['responses']['Error'];
     };
   };
+  createToken: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          name: string;
+          /** @enum {string} */
+          scope: 'read' | 'write' | 'admin';
+        };
+      };
+    };
+    responses: {
+      /** @description The token */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            token: string;
+          };
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
   listOperators: {
     parameters: {
       query?: never;
@@ -1101,6 +1863,18 @@ export interface operations {
                 activities: string[];
               };
             };
+            /** @description Each interface's key as a 12-hex-digit fingerprint (never the key), null when unset */
+            fingerprints: {
+              [key: string]: string | null;
+            };
+            /** @description bound - the key answered live traffic and is bound in 卖家中心 (do not rotate it or move the address); keyChanged / addressChanged - the configuration differs from the one in effect at the interface's last live success */
+            warnings: {
+              /** @enum {string} */
+              interface: 'familyA' | 'basic' | 'licenseCode' | 'generic' | 'kit';
+              /** @enum {string} */
+              kind: 'bound' | 'keyChanged' | 'addressChanged';
+              message: string;
+            }[];
           };
         };
       };
@@ -1150,6 +1924,893 @@ export interface operations {
               ok: boolean;
             }[];
           };
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  setEntitlementPolicy: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path: {
+        id: components['parameters']['id'];
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description policy overrides (see the License policy) */
+          policy: Record<string, never> | null;
+        };
+      };
+    };
+    responses: {
+      /** @description The license and its effective policy */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            entitlement: components['schemas']['Entitlement'];
+            policy: Record<string, never>;
+          };
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  moveSeat: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path: {
+        id: components['parameters']['id'];
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description target license: id or code */
+          to: string;
+          reason?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The device on its new license */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            activation: components['schemas']['Activation'];
+          };
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  listCodes: {
+    parameters: {
+      query?: {
+        limit?: components['parameters']['limit'];
+        cursor?: components['parameters']['cursor'];
+        page?: components['parameters']['page'];
+        includeTest?: components['parameters']['includeTest'];
+        q?: string;
+        status?: string;
+        productId?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description One page */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Page'];
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  registerCode: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          code: string;
+          test?: boolean;
+          productId?: string;
+          seats?: number;
+          /** @description yyyyMMddHHmmss (UTC) or an ISO instant */
+          expireTime?: string;
+        };
+      };
+    };
+    responses: {
+      200: components['responses']['Code'];
+      201: components['responses']['Code'];
+      default: components['responses']['Error'];
+    };
+  };
+  getCode: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        code: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      200: components['responses']['Code'];
+      default: components['responses']['Error'];
+    };
+  };
+  exportEntitlements: {
+    parameters: {
+      query?: {
+        format?: 'csv' | 'json';
+        /** @description CSV with a UTF-8 BOM (for Excel) */
+        bom?: string;
+        includeTest?: components['parameters']['includeTest'];
+        q?: string;
+        status?: string;
+        since?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A download (Content-Disposition attachment) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'text/csv': string;
+          'application/json': Record<string, never>[];
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  exportActivations: {
+    parameters: {
+      query?: {
+        format?: 'csv' | 'json';
+        /** @description CSV with a UTF-8 BOM (for Excel) */
+        bom?: string;
+        includeTest?: components['parameters']['includeTest'];
+        q?: string;
+        status?: string;
+        since?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A download (Content-Disposition attachment) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'text/csv': string;
+          'application/json': Record<string, never>[];
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  exportMessages: {
+    parameters: {
+      query?: {
+        format?: 'csv' | 'json';
+        /** @description CSV with a UTF-8 BOM (for Excel) */
+        bom?: string;
+        includeTest?: components['parameters']['includeTest'];
+        q?: string;
+        status?: string;
+        since?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A download (Content-Disposition attachment) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'text/csv': string;
+          'application/json': Record<string, never>[];
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  listKitTenants: {
+    parameters: {
+      query?: {
+        limit?: components['parameters']['limit'];
+        cursor?: components['parameters']['cursor'];
+        page?: components['parameters']['page'];
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description One page */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Page'];
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  getKitTenant: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description - for the empty instance id */
+        instanceId: string;
+        tenantId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The tenant */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': Record<string, never>;
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  revokeToken: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path: {
+        id: components['parameters']['id'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The token, revoked */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': Record<string, never>;
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  resetOperatorPassword: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path: {
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          password: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The operator */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Operator'];
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  setOperatorRole: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path: {
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          role: components['schemas']['Role'];
+        };
+      };
+    };
+    responses: {
+      /** @description The operator */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            operator: components['schemas']['Operator'];
+            changed: boolean;
+          };
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  readCatalog: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The catalogue */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': Record<string, never>;
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  applyCatalog: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          catalog?: unknown;
+          dryRun?: boolean;
+          prune?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** @description The changes made (or that would be made) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': Record<string, never>;
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  listUnknownSkus: {
+    parameters: {
+      query?: {
+        includeTest?: components['parameters']['includeTest'];
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Every unknown SKU with its products and counts */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            items: Record<string, never>[];
+          };
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  resolveModel: {
+    parameters: {
+      query: {
+        productId: string;
+        skuCode?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The resolved model */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': Record<string, never>;
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  getProduct: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        productId: components['parameters']['productId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The product */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': Record<string, never>;
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  setProduct: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path: {
+        productId: components['parameters']['productId'];
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': Record<string, never>;
+      };
+    };
+    responses: {
+      /** @description Replaced */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': Record<string, never>;
+        };
+      };
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': Record<string, never>;
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  removeProduct: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path: {
+        productId: components['parameters']['productId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      200: components['responses']['Removed'];
+      default: components['responses']['Error'];
+    };
+  };
+  setSku: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path: {
+        productId: components['parameters']['productId'];
+        skuCode: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': Record<string, never>;
+      };
+    };
+    responses: {
+      /** @description The product */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': Record<string, never>;
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  removeSku: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path: {
+        productId: components['parameters']['productId'];
+        skuCode: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      200: components['responses']['Removed'];
+      default: components['responses']['Error'];
+    };
+  };
+  getProductPolicy: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description a product id, or * for every product */
+        productId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      200: components['responses']['PolicyView'];
+      default: components['responses']['Error'];
+    };
+  };
+  setProductPolicy: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path: {
+        /** @description a product id, or * for every product */
+        productId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          policy: Record<string, never>;
+        };
+      };
+    };
+    responses: {
+      200: components['responses']['PolicyView'];
+      default: components['responses']['Error'];
+    };
+  };
+  removeProductPolicy: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path: {
+        /** @description a product id, or * for every product */
+        productId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      200: components['responses']['PolicyView'];
+      default: components['responses']['Error'];
+    };
+  };
+  listWebhookEventTypes: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Every event type */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            items: string[];
+          };
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  listWebhookEndpoints: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Every endpoint */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            items: components['schemas']['WebhookEndpoint'][];
+          };
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  createWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          url: string;
+          /** @description event types, or * */
+          events: string[];
+          description?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The endpoint and its secret */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            endpoint: components['schemas']['WebhookEndpoint'];
+            secret: string;
+          };
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  getWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: components['parameters']['id'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The endpoint */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookEndpoint'];
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  enableWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path: {
+        id: components['parameters']['id'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      200: components['responses']['WebhookEndpointChange'];
+      default: components['responses']['Error'];
+    };
+  };
+  disableWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path: {
+        id: components['parameters']['id'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      200: components['responses']['WebhookEndpointChange'];
+      default: components['responses']['Error'];
+    };
+  };
+  listWebhookDeliveries: {
+    parameters: {
+      query?: {
+        endpointId?: string;
+        status?: 'pending' | 'delivered' | 'failed';
+        eventType?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The deliveries */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            items: components['schemas']['WebhookDelivery'][];
+          };
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  getWebhookDelivery: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: components['parameters']['id'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The delivery */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookDelivery'];
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  replayWebhookDelivery: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The session's CSRF token (from login or /session); required with a session cookie, not with a bearer token */
+        'X-CSRF-Token'?: components['parameters']['csrf'];
+      };
+      path: {
+        id: components['parameters']['id'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The delivery, pending again */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookDelivery'];
         };
       };
       default: components['responses']['Error'];

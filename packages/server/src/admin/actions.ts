@@ -36,18 +36,40 @@ export function requireEntitlement(db: Db, idOrCode: string): EntitlementRow {
   return ent;
 }
 
+/** Devices in use per UTC day since `since` (newest first, days without any left out): activation to last check-in or release. */
+export function usageFromDevices(
+  devices: { createdAt: string; lastSeenAt: string | null; releasedAt: string | null }[],
+  since: string,
+  now: Date,
+): { day: string; devices: number }[] {
+  const out: { day: string; devices: number }[] = [];
+  for (let t = now.getTime(); ; t -= 86_400_000) {
+    const day = new Date(t).toISOString().slice(0, 10);
+    if (day < since) break;
+    const devicesThatDay = devices.filter((d) => {
+      const end = (d.releasedAt ?? d.lastSeenAt ?? d.createdAt).slice(0, 10);
+      return d.createdAt.slice(0, 10) <= day && end >= day;
+    }).length;
+    if (devicesThatDay > 0) out.push({ day, devices: devicesThatDay });
+  }
+  return out;
+}
+
 /** One entitlement with its policy, seats, devices, recent usage and audit trail. */
 export function entitlementDetail(ctx: Pick<AppContext, 'db' | 'now'>, ent: EntitlementRow) {
   const { db } = ctx;
   const policy = policyFor(db, ent);
   const activations = activationsOf(db, ent.id);
   const since = new Date(ctx.now().getTime() - 30 * 86_400_000).toISOString().slice(0, 10);
-  const usage = ent.code
-    ? db.all<{ day: string; devices: number }>(
-        'SELECT day, COUNT(DISTINCT device) AS devices FROM code_usage WHERE code = ? AND day >= ? GROUP BY day ORDER BY day DESC',
-        [ent.code, since],
-      )
-    : [];
+  // Family-B codes record each device's use per day (for the marketplace's usage report); other licenses
+  // know when each device activated, last checked in and was released, which spans the days it was in use.
+  const usage =
+    ent.family === 'B' && ent.code
+      ? db.all<{ day: string; devices: number }>(
+          'SELECT day, COUNT(DISTINCT device) AS devices FROM code_usage WHERE code = ? AND day >= ? GROUP BY day ORDER BY day DESC',
+          [ent.code, since],
+        )
+      : usageFromDevices(activations, since, ctx.now());
   return {
     entitlement: entitlementView(ent),
     policy,

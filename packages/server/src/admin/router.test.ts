@@ -162,6 +162,58 @@ describe('entitlements', () => {
     expect((await get('/summary?includeTest=true')).body.entitlements.total).toBe(3);
   });
 
+  it('the overview counts activations per day for 30 days, names the next daily duty and when keys expire', async () => {
+    const ent = seedEntitlement(t.db, { seats: 5 });
+    const testEnt = seedEntitlement(t.db, { seats: 5 });
+    t.db.run('UPDATE entitlements SET test = 1 WHERE id = ?', [testEnt.id]);
+    await activateDevice(ent.code!);
+    await activateDevice(ent.code!);
+    await activateDevice(testEnt.code!);
+    const { activationId: old } = await activateDevice(ent.code!);
+    t.db.run('UPDATE activations SET created_at = ? WHERE id = ?', [
+      new Date(Date.now() - 3 * 86_400_000).toISOString(),
+      old,
+    ]);
+    const s = (await get('/summary')).body;
+    expect(s.activations.perDay).toHaveLength(30);
+    expect(s.activations.perDay.at(-1)).toEqual({ day: new Date().toISOString().slice(0, 10), activations: 2 });
+    expect(s.activations.perDay.at(-4).activations).toBe(1);
+    expect(s.activations.total).toBe(3);
+    expect((await get('/summary?includeTest=true')).body.activations.total).toBe(4);
+    expect(Date.parse(s.since24h)).toBeGreaterThan(Date.now() - 86_400_000 - 60_000);
+    // No day planned yet in this fresh database: the week's catch-up is due at once.
+    expect(s.nextDailyDuty).toMatchObject({ lastPlanned: null, scheduler: expect.any(Boolean) });
+    expect(Date.parse(s.nextDailyDuty.at)).toBeLessThanOrEqual(Date.now());
+    t.db.run("INSERT INTO daily_runs (day, job, finished_at, detail) SELECT ?, 'daily.plan', ?, '{\"codes\":7}'", [
+      '2000-01-01',
+      '2000-01-02T00:05:00.000Z',
+    ]);
+    for (let i = 1; i <= 8; i++) {
+      t.db.run("INSERT OR IGNORE INTO daily_runs (day, job, finished_at, detail) VALUES (?, 'daily.plan', ?, NULL)", [
+        new Date(Date.now() - 300_000 - i * 86_400_000).toISOString().slice(0, 10),
+        new Date().toISOString(),
+      ]);
+    }
+    const planned = (await get('/summary')).body.nextDailyDuty;
+    expect(Date.parse(planned.at)).toBeGreaterThan(Date.now());
+    expect(new Date(planned.at).toISOString()).toMatch(/T00:05:00\.000Z$/);
+    expect(s.keys.signing.some((k: { current: boolean; revoked: boolean }) => k.current && !k.revoked)).toBe(true);
+    expect(Date.parse(s.keys.rootNotAfter)).toBeGreaterThan(Date.now());
+  });
+
+  it("a license's use over 30 days: devices from activation to their last check-in or release", async () => {
+    const ent = seedEntitlement(t.db, { family: 'direct', seats: 5 });
+    const { activationId: a } = await activateDevice(ent.code!);
+    const { activationId: b } = await activateDevice(ent.code!);
+    const day = (n: number) => new Date(Date.now() - n * 86_400_000).toISOString();
+    // a: activated 5 days ago, still checking in; b: activated 3 days ago, last seen 2 days ago.
+    t.db.run('UPDATE activations SET created_at = ? WHERE id = ?', [day(5), a]);
+    t.db.run('UPDATE activations SET created_at = ?, last_seen_at = ? WHERE id = ?', [day(3), day(2), b]);
+    const usage = (await get(`/entitlements/${ent.id}`)).body.usage as { day: string; devices: number }[];
+    const on = (n: number) => usage.find((u) => u.day === day(n).slice(0, 10))?.devices ?? 0;
+    expect([on(6), on(5), on(4), on(3), on(2), on(1), on(0)]).toEqual([0, 1, 1, 2, 2, 1, 1]);
+  });
+
   it('shows one license (by id or code) with its devices and audit trail; unknown ids are 404', async () => {
     const ent = seedEntitlement(t.db, { family: 'A', seats: 2 });
     const { activationId } = await activateDevice(ent.code!);
@@ -343,6 +395,24 @@ describe('codes, orders, logs and outbox', () => {
     });
     expect((await get('/orders?includeTest=true')).body.total).toBe(3);
     expect((await get('/orders?q=O-2')).body.total).toBe(1);
+
+    // A License 1.0 order (family A) has no order row: its license stands for it.
+    const a = seedEntitlement(t.db, { family: 'A' });
+    t.db.run(`UPDATE entitlements SET order_id = 'CS-A-1', created_at = '2025-01-05T00:00:00.000Z' WHERE id = ?`, [
+      a.id,
+    ]);
+    const withA = await get('/orders');
+    expect(withA.body.total).toBe(3);
+    expect(withA.body.items[0]).toMatchObject({
+      orderId: 'CS-A-1',
+      orderLineId: '',
+      orderType: 'getLicense',
+      outcome: 'issued',
+      family: 'A',
+      entitlementId: a.id,
+      receivedAt: '2025-01-05T00:00:00.000Z',
+    });
+    expect(withA.body.items.find((o: { orderId: string }) => o.orderId === 'O-1').family).toBe('C');
   });
 
   it('lists marketplace messages with failure, code and activity filters', async () => {

@@ -1,7 +1,9 @@
+import { X509Certificate } from 'node:crypto';
 import express, { type Router } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../context';
 import { parseInput, route } from '../http/errors';
+import { nextDailyDuty } from '../jobs/daily';
 import { createDirectLicense, policyOverridesSchema, updateLicense } from '../licensing';
 import {
   actions,
@@ -74,6 +76,16 @@ const offlineSchema = z
 
 const tokenSchema = z.object({ name: z.string().trim().min(1).max(100), scope: z.enum(SCOPES) }).strict();
 
+/** When the root and each signing key expire (revoked keys marked): the overview shows them before they bite. */
+function keyExpiry(ctx: AppContext) {
+  const revoked = new Set(ctx.keys.revokedKeyIds());
+  return {
+    rootKeyId: ctx.keys.rootKeyId,
+    rootNotAfter: new Date(new X509Certificate(ctx.keys.rootCertificatePem).validTo).toISOString(),
+    signing: ctx.keys.list().map((k) => ({ ...k, revoked: revoked.has(k.keyId) })),
+  };
+}
+
 const exportName = (what: string, now: Date) => `${what}-${now.toISOString().slice(0, 19).replace(/[-:]/g, '')}`;
 
 export function adminRouter(ctx: AppContext): Router {
@@ -84,7 +96,13 @@ export function adminRouter(ctx: AppContext): Router {
     '/summary',
     route((req, res) => {
       const { includeTest } = parseInput(summaryFilterSchema, req.query, 'query');
-      res.json({ ...summary(db, { includeTest, now: ctx.now() }), outbox: ctx.outbox.depth() });
+      ctx.messages.flush(); // count the calls of the last moments too, as the message list shows them
+      res.json({
+        ...summary(db, { includeTest, now: ctx.now() }),
+        outbox: ctx.outbox.depth(),
+        nextDailyDuty: nextDailyDuty(ctx),
+        keys: keyExpiry(ctx),
+      });
     }),
   );
 

@@ -18,14 +18,10 @@ let spec: OpenApiCheck;
 let cookie: string;
 let csrf: string;
 const exercised = new Set<string>();
+const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
 
-async function call(
-  method: 'get' | 'post' | 'patch',
-  docPath: string,
-  url: string,
-  body?: unknown,
-  expectStatus?: number,
-) {
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+async function call(method: Method, docPath: string, url: string, body?: unknown, expectStatus?: number) {
   let req = request(t.licensor.app)[method](url).set('Cookie', cookie);
   if (method !== 'get') req = req.set('X-CSRF-Token', csrf);
   const res = await (body === undefined ? req : req.send(body as object));
@@ -34,6 +30,34 @@ async function call(
   expect(spec.problems(method, docPath, res), `${method} ${docPath}`).toEqual([]);
   exercised.add(`${method} ${docPath}`);
   return res;
+}
+
+interface Layer {
+  rawPath?: unknown;
+  route?: { path: string; methods: Record<string, boolean> };
+  handle: { stack?: Layer[] };
+}
+
+/**
+ * The routes an Express app serves under a mount path, as `method /path/{param}` (OpenAPI's spelling), read
+ * from the routers' own stacks: a route added without a description fails the test above.
+ */
+function mountedRoutes(app: unknown, mount: string): string[] {
+  const top = (app as { router: { stack: Layer[] } }).router.stack;
+  const out: string[] = [];
+  const walk = (stack: Layer[]) => {
+    for (const layer of stack) {
+      if (layer.route) {
+        for (const [m, on] of Object.entries(layer.route.methods)) {
+          if (on && m !== '_all') out.push(`${m} ${layer.route.path.replace(/:(\w+)/g, '{$1}')}`);
+        }
+      } else if (layer.handle.stack) walk(layer.handle.stack);
+    }
+  };
+  for (const layer of top) {
+    if (layer.rawPath === mount && layer.handle.stack) walk(layer.handle.stack);
+  }
+  return [...new Set(out)];
 }
 
 beforeAll(async () => {
@@ -114,6 +138,82 @@ describe('openapi-admin.yaml', () => {
     await call('post', '/operators', '/api/admin/v1/operators', { name: 'vera', role: 'viewer', password: PASSWORD });
     await call('get', '/operators', '/api/admin/v1/operators');
     await call('post', '/operators/{name}/disable', '/api/admin/v1/operators/vera/disable');
+    // The rest of the admin API: catalogue, policies, codes, Kit, webhooks, exports, tokens, operators.
+    const other = seedEntitlement(t.db, { seats: 2 });
+    const target = seedEntitlement(t.db, { seats: 2 });
+    const second = await request(t.licensor.app)
+      .post('/api/v1/activations')
+      .send(activationBody(newDevice(), other.code!));
+    await call('post', '/activations/{id}/move', `/api/admin/v1/activations/${second.body.activationId}/move`, {
+      to: target.code,
+      reason: 'check',
+    });
+    await call('put', '/entitlements/{id}/policy', `/api/admin/v1/entitlements/${ent.id}/policy`, { policy: null });
+    await call('put', '/catalog/products/{productId}', '/api/admin/v1/catalog/products/CHECK0001', { edition: 'Std' });
+    await call(
+      'put',
+      '/catalog/products/{productId}/skus/{skuCode}',
+      '/api/admin/v1/catalog/products/CHECK0001/skus/big',
+      {
+        edition: 'Big',
+        seats: 10,
+      },
+    );
+    await call('get', '/catalog/products/{productId}', '/api/admin/v1/catalog/products/CHECK0001');
+    await call('get', '/catalog', '/api/admin/v1/catalog');
+    await call('get', '/catalog/resolve', '/api/admin/v1/catalog/resolve?productId=CHECK0001&skuCode=big');
+    await call('get', '/catalog/unknown-skus', '/api/admin/v1/catalog/unknown-skus');
+    await call('post', '/catalog/apply', '/api/admin/v1/catalog/apply', {
+      catalog: (await request(t.licensor.app).get('/api/admin/v1/catalog').set('Cookie', cookie)).body,
+      dryRun: true,
+    });
+    await call('put', '/policies/{productId}', '/api/admin/v1/policies/CHECK0001', { policy: { offlineGraceDays: 5 } });
+    await call('get', '/policies/{productId}', '/api/admin/v1/policies/CHECK0001');
+    await call('delete', '/policies/{productId}', '/api/admin/v1/policies/CHECK0001');
+    await call(
+      'delete',
+      '/catalog/products/{productId}/skus/{skuCode}',
+      '/api/admin/v1/catalog/products/CHECK0001/skus/big',
+    );
+    await call('delete', '/catalog/products/{productId}', '/api/admin/v1/catalog/products/CHECK0001');
+    await call('post', '/codes', '/api/admin/v1/codes', { code: 'CHECK-CODE-0001', test: true });
+    await call('get', '/codes', '/api/admin/v1/codes?includeTest=true');
+    await call('get', '/codes/{code}', '/api/admin/v1/codes/CHECK-CODE-0001');
+    await call('get', '/kit/tenants', '/api/admin/v1/kit/tenants');
+    for (const what of ['entitlements', 'activations', 'messages']) {
+      await call('get', `/export/${what}`, `/api/admin/v1/export/${what}?format=json`);
+    }
+    await call('get', '/webhooks/event-types', '/api/admin/v1/webhooks/event-types');
+    const hook = await call('post', '/webhooks/endpoints', '/api/admin/v1/webhooks/endpoints', {
+      url: 'https://hooks.example.com/licensor',
+      events: ['*'],
+    });
+    const hookId = hook.body.endpoint.id as string;
+    await call('get', '/webhooks/endpoints', '/api/admin/v1/webhooks/endpoints');
+    await call('get', '/webhooks/endpoints/{id}', `/api/admin/v1/webhooks/endpoints/${hookId}`);
+    await call('post', '/webhooks/endpoints/{id}/disable', `/api/admin/v1/webhooks/endpoints/${hookId}/disable`);
+    await call('post', '/webhooks/endpoints/{id}/enable', `/api/admin/v1/webhooks/endpoints/${hookId}/enable`);
+    const third = seedEntitlement(t.db, { seats: 1 });
+    await request(t.licensor.app)
+      .post(`/api/admin/v1/entitlements/${third.id}/suspend`)
+      .set('Cookie', cookie)
+      .set('X-CSRF-Token', csrf)
+      .send({ reason: 'an event to deliver' });
+    const deliveries = await call(
+      'get',
+      '/webhooks/deliveries',
+      `/api/admin/v1/webhooks/deliveries?endpointId=${hookId}`,
+    );
+    const deliveryId = deliveries.body.items[0].id as string;
+    t.db.run(`UPDATE webhook_deliveries SET status = 'failed' WHERE id = ?`, [deliveryId]);
+    await call('get', '/webhooks/deliveries/{id}', `/api/admin/v1/webhooks/deliveries/${deliveryId}`);
+    await call('post', '/webhooks/deliveries/{id}/replay', `/api/admin/v1/webhooks/deliveries/${deliveryId}/replay`);
+    const token = await call('post', '/tokens', '/api/admin/v1/tokens', { name: 'check', scope: 'read' });
+    await call('delete', '/tokens/{id}', `/api/admin/v1/tokens/${token.body.id}`);
+    await call('post', '/operators/{name}/role', '/api/admin/v1/operators/vera/role', { role: 'operator' });
+    await call('post', '/operators/{name}/reset-password', '/api/admin/v1/operators/vera/reset-password', {
+      password: `${PASSWORD}-new`,
+    });
     await call('post', '/logout', '/api/console/v1/logout');
 
     // Every operation in the document was called (the offline response needs a device's signed request:
@@ -122,13 +222,33 @@ describe('openapi-admin.yaml', () => {
     const documented = Object.entries(spec.spec.paths as Record<string, Record<string, unknown>>).flatMap(
       ([path, item]) =>
         Object.keys(item)
-          .filter((k) => k === 'get' || k === 'post' || k === 'patch')
+          .filter((k) => METHODS.includes(k))
           .map((m) => `${m} ${path}`),
     );
     expect(documented.filter((op) => !exercised.has(op))).toEqual([
       'post /offline-responses',
       'post /readiness/dial-test',
+      'get /kit/tenants/{instanceId}/{tenantId}',
     ]);
+  });
+
+  it('describes every route mounted under /api/admin/v1 and /api/console/v1', () => {
+    const documented = new Set(
+      Object.entries(spec.spec.paths as Record<string, Record<string, unknown>>).flatMap(([path, item]) =>
+        Object.keys(item)
+          .filter((k) => METHODS.includes(k))
+          .map((m) => `${m} ${path}`),
+      ),
+    );
+    const mounted = [
+      ...mountedRoutes(t.licensor.app, '/api/admin/v1'),
+      // The console's door: its bootstrap call is for scripts and the CLI's documentation, not the console.
+      ...mountedRoutes(t.licensor.app, '/api/console/v1').filter((r) => r !== 'post /bootstrap'),
+    ];
+    expect(mounted.length).toBeGreaterThan(50);
+    expect(mounted.filter((r) => !documented.has(r))).toEqual([]);
+    // and nothing documented that the server does not serve
+    expect([...documented].filter((d) => !mounted.includes(d))).toEqual([]);
   });
 
   it('documents the error shape the server sends', async () => {

@@ -2,9 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OpenApiCheck } from '@licensor/testkit/openapi';
-import { freePort } from '@licensor/testkit/server';
+import { createTestApp, freePort, signedGetUrl } from '@licensor/testkit/server';
+import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../config';
+import { formatCompactTime } from '../koogallery/time';
 import { type RunningServer, startServer } from '../server';
 
 /** Go-live readiness against a real listening server whose LICENSOR_PUBLIC_URL is its own address. */
@@ -67,19 +69,90 @@ describe('go-live readiness', () => {
     const bReport = (await b.json()) as { ok: boolean; cases: unknown[] };
     expect(bReport.ok, JSON.stringify(bReport)).toBe(true);
 
+    // Family C (License code delivered by the marketplace: basic interface plus license-code sync).
+    const c = await api('/readiness/dial-test', { method: 'POST', body: JSON.stringify({ family: 'C' }) });
+    const cReport = (await c.json()) as { ok: boolean; cases: { name: string; activity: string }[] };
+    expect(c.status, JSON.stringify(cReport)).toBe(200);
+    expect(cReport.ok, JSON.stringify(cReport)).toBe(true);
+    expect(cReport.cases.length).toBeGreaterThan(1);
+
     const r = (await (await api('/readiness')).json()) as Readiness;
     expect(r.lastSuccess.familyA!.test).not.toBeNull();
     expect(r.lastSuccess.licenseCode!.test).not.toBeNull();
+    expect(r.lastSuccess.basic!.test).not.toBeNull(); // family C's subscription calls
     expect(r.lastSuccess.familyA!.live).toBeNull(); // dial tests are debug traffic (testFlag=1)
     const audit = running.db.all<{ detail: string }>(
       "SELECT detail FROM audit_log WHERE action = 'readiness.dial_test'",
     );
-    expect(audit).toHaveLength(2);
+    expect(audit).toHaveLength(3);
   });
 
   it('refuses an unknown family with a clear message', async () => {
     const res = await api('/readiness/dial-test', { method: 'POST', body: JSON.stringify({ family: 'Z' }) });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/family/);
+  });
+});
+
+describe('bound marketplace keys', () => {
+  const warningsOf = async (app: Parameters<typeof request>[0]) =>
+    (await request(app).get('/api/admin/v1/readiness').set('Authorization', 'Bearer bound-token')).body as {
+      warnings: { interface: string; kind: string; message: string }[];
+      fingerprints: Record<string, string | null>;
+    };
+
+  it('names a key bound once it answered live traffic, and warns when the key or the address changed since', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'licensor-bound-'));
+    const key = 'bound-family-a-key-7f3a9c';
+    const config = { adminToken: 'bound-token', publicUrl: 'https://licensor.example.com', koo: { key } as never };
+    try {
+      const first = createTestApp(config, dataDir);
+      expect((await warningsOf(first.licensor.app)).warnings).toEqual([]); // nothing answered live yet
+      const order = await request(first.licensor.app).get(
+        signedGetUrl(
+          {
+            activity: 'getLicense',
+            businessId: 'biz-bound-1',
+            customerId: 'customer-1',
+            orderId: 'CS2612019001',
+            productId: 'OFFI0001',
+            expireTime: formatCompactTime(new Date(Date.now() + 365 * 86_400_000)),
+            periodType: 'year',
+            periodNumber: '1',
+            amount: '1',
+          },
+          key,
+        ),
+      );
+      expect(order.body.resultCode).toBe('000000');
+      const bound = await warningsOf(first.licensor.app);
+      expect(bound.warnings).toEqual([
+        { interface: 'familyA', kind: 'bound', message: expect.stringContaining('https://licensor.example.com') },
+      ]);
+      expect(bound.warnings[0]!.message).toMatch(/Rotating it or changing LICENSOR_PUBLIC_URL breaks orders/);
+      expect(JSON.stringify(bound)).not.toContain(key); // fingerprints only, never the key
+      await first.close();
+
+      // Restarted with a new family-A key and a new address: both changes are named.
+      const moved = createTestApp(
+        { ...config, publicUrl: 'https://new.example.com', koo: { key: 'a-rotated-key' } as never },
+        dataDir,
+      );
+      const after = await warningsOf(moved.licensor.app);
+      expect(after.warnings.map((w) => w.kind).sort()).toEqual(['addressChanged', 'bound', 'keyChanged']);
+      expect(after.warnings.find((w) => w.kind === 'keyChanged')!.message).toMatch(/LICENSOR_KOO_KEY/);
+      expect(after.warnings.find((w) => w.kind === 'addressChanged')!.message).toMatch(
+        /https:\/\/licensor\.example\.com\/api\/koogallery\/produce to https:\/\/new\.example\.com/,
+      );
+      expect(after.fingerprints.familyA).not.toBe(bound.fingerprints.familyA);
+      await moved.close();
+
+      // Back to the bound configuration: only the standing notice remains.
+      const restored = createTestApp(config, dataDir);
+      expect((await warningsOf(restored.licensor.app)).warnings.map((w) => w.kind)).toEqual(['bound']);
+      await restored.close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

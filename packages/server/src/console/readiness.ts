@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { LicensorError } from '@licensor/shared';
 import { type DialFamily, ids, MarketplaceCaller, runDialTest } from '@licensor/simulator';
 import express, { type Router } from 'express';
@@ -32,6 +33,112 @@ export function productionUrl(ctx: Pick<AppContext, 'config'>): string | null {
   return base ? `${base.replace(/\/+$/, '')}${PRODUCE_PATH}` : null;
 }
 
+const INTERFACES = ['familyA', 'basic', 'licenseCode', 'generic', 'kit'] as const;
+type Interface = (typeof INTERFACES)[number];
+type Fingerprints = Record<Interface, string | null>;
+
+/** The marketplace key each production interface verifies with (family A's scheme-A GETs: the merchant Key). */
+function interfaceKeys(config: AppContext['config']): Record<Interface, string | undefined> {
+  const { koo } = config;
+  return {
+    familyA: koo.key,
+    basic: koo.accessKeys.basic,
+    licenseCode: koo.accessKeys.licenseCode,
+    generic: koo.accessKeys.generic,
+    kit: koo.accessKeys.kit,
+  };
+}
+
+/**
+ * A key's fingerprint: enough to tell two keys apart in the configuration log, never the key (12 hex digits of
+ * a domain-separated SHA-256; the seller center's keys are random, so this confirms no guess worth making).
+ */
+export const keyFingerprint = (key: string) =>
+  createHash('sha256').update(`licensor marketplace key\0${key}`).digest('hex').slice(0, 12);
+
+function currentFingerprints(config: AppContext['config']): Fingerprints {
+  const keys = interfaceKeys(config);
+  return Object.fromEntries(INTERFACES.map((i) => [i, keys[i] ? keyFingerprint(keys[i]) : null])) as Fingerprints;
+}
+
+/**
+ * Records the production address and key fingerprints the server starts with, when they differ from the last
+ * record (called by createApp): readiness can then tell which configuration answered the marketplace when.
+ */
+export function recordMarketplaceConfig(ctx: Pick<AppContext, 'config' | 'db' | 'now'>): void {
+  const publicUrl = productionUrl(ctx);
+  const fingerprints = JSON.stringify(currentFingerprints(ctx.config));
+  ctx.db.transaction(() => {
+    const last = ctx.db.first<{ public_url: string | null; fingerprints: string }>(
+      'SELECT public_url, fingerprints FROM marketplace_config_log ORDER BY id DESC LIMIT 1',
+    );
+    if (last && last.public_url === publicUrl && last.fingerprints === fingerprints) return;
+    ctx.db.run('INSERT INTO marketplace_config_log (at, public_url, fingerprints) VALUES (?, ?, ?)', [
+      ctx.now().toISOString(),
+      publicUrl,
+      fingerprints,
+    ]);
+  });
+}
+
+export interface BindingWarning {
+  interface: Interface;
+  kind: 'bound' | 'keyChanged' | 'addressChanged';
+  message: string;
+}
+
+const LABEL: Record<Interface, string> = {
+  familyA: 'family A Key (LICENSOR_KOO_KEY)',
+  basic: '基础接口 access key (LICENSOR_KOO_ACCESS_KEY_BASIC)',
+  licenseCode: 'License授权码 access key (LICENSOR_KOO_ACCESS_KEY_LICENSE_CODE)',
+  generic: '通用接口 access key (LICENSOR_KOO_ACCESS_KEY_GENERIC)',
+  kit: '联营SaaS同步 access key (LICENSOR_KOO_ACCESS_KEY_KIT)',
+};
+
+/**
+ * Warnings about keys the marketplace holds bound to the certified production address (spec: "do not swap a
+ * bound key — it breaks dial tests and orders of already-listed products"): before a change, every interface
+ * that answered live traffic is named as bound; after one, a key or address that differs from the
+ * configuration in effect at the interface's last live success is named as changed.
+ */
+function bindingWarnings(
+  ctx: Pick<AppContext, 'config' | 'db'>,
+  lastLive: Record<Interface, string | null>,
+): BindingWarning[] {
+  const now = currentFingerprints(ctx.config);
+  const url = productionUrl(ctx);
+  const warnings: BindingWarning[] = [];
+  for (const i of INTERFACES) {
+    const at = lastLive[i];
+    if (!at) continue;
+    const then = ctx.db.first<{ public_url: string | null; fingerprints: string }>(
+      'SELECT public_url, fingerprints FROM marketplace_config_log WHERE at <= ? ORDER BY id DESC LIMIT 1',
+      [at],
+    );
+    const thenKey = then ? (JSON.parse(then.fingerprints) as Fingerprints)[i] : undefined;
+    if (then && thenKey !== now[i]) {
+      warnings.push({
+        interface: i,
+        kind: 'keyChanged',
+        message: `The ${LABEL[i]} changed after it last answered live marketplace traffic (${at}). If 卖家中心 still has the old key bound, every call fails its signature check: put the old key back, or bind the new one in 卖家中心 > 应用工具 > 密钥管理 and re-run the dial tests.`,
+      });
+    }
+    if (then && then.public_url !== url) {
+      warnings.push({
+        interface: i,
+        kind: 'addressChanged',
+        message: `The production address changed from ${then.public_url ?? '(not set)'} to ${url ?? '(not set)'} after the ${LABEL[i]} last answered live traffic (${at}). The marketplace calls the certified address: set LICENSOR_PUBLIC_URL back, or certify the new address in 卖家中心 and re-run the dial tests.`,
+      });
+    }
+    warnings.push({
+      interface: i,
+      kind: 'bound',
+      message: `The ${LABEL[i]} answered live orders (last ${at}): it is bound in 卖家中心 to ${then?.public_url ?? url ?? 'the certified address'}. Rotating it or changing LICENSOR_PUBLIC_URL breaks orders of listed products and the dial tests; bind the new key or address in 卖家中心 first, then change it here and re-run the dial tests.`,
+    });
+  }
+  return warnings;
+}
+
 export function readiness(ctx: Pick<AppContext, 'config' | 'db' | 'messages'>) {
   const { koo } = ctx.config;
   ctx.messages.flush();
@@ -63,6 +170,11 @@ export function readiness(ctx: Pick<AppContext, 'config' | 'db' | 'messages'>) {
       openApi: Boolean(koo.ak && koo.sk),
     },
     lastSuccess,
+    fingerprints: currentFingerprints(ctx.config),
+    warnings: bindingWarnings(
+      ctx,
+      Object.fromEntries(INTERFACES.map((i) => [i, lastSuccess[i]?.live ?? null])) as Record<Interface, string | null>,
+    ),
   };
 }
 

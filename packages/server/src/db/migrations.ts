@@ -10,6 +10,7 @@ import { m010_operators } from './migrations/010_operators';
 import { m011_catalog } from './migrations/011_catalog';
 import { m012_webhooks } from './migrations/012_webhooks';
 import { m013_license_seats } from './migrations/013_license_seats';
+import { m014_marketplace_config_log } from './migrations/014_marketplace_config_log';
 import type { Db, Migration } from './types';
 
 export type { Migration } from './types';
@@ -28,6 +29,7 @@ export const MIGRATIONS: Migration[] = [
   m011_catalog,
   m012_webhooks,
   m013_license_seats,
+  m014_marketplace_config_log,
 ];
 
 export function currentVersion(db: Db): number {

@@ -144,6 +144,36 @@ export function dueDays(now: Date, window = CATCH_UP_DAYS): string[] {
   return days;
 }
 
+/**
+ * The next daily duty for the overview: the day that will be planned next and when (right away when a due day
+ * is still unplanned, else 5 minutes after the coming UTC midnight), whether this server runs the scheduler,
+ * and the last day planned with its batch counts.
+ */
+export function nextDailyDuty(ctx: Pick<AppContext, 'db' | 'now' | 'config'>) {
+  const now = ctx.now();
+  const planned = (day: string) =>
+    ctx.db.first('SELECT 1 FROM daily_runs WHERE day = ? AND job = ?', [day, DAILY_PLAN]) !== undefined;
+  const overdue = dueDays(now).find((day) => !planned(day));
+  const settled = now.getTime() - SETTLE_MS;
+  const nextMidnight = Date.parse(`${todayUtc(new Date(settled))}T00:00:00.000Z`) + DAY_MS;
+  const last = ctx.db.first<{ day: string; finished_at: string | null; detail: string | null }>(
+    'SELECT day, finished_at, detail FROM daily_runs WHERE job = ? ORDER BY day DESC LIMIT 1',
+    [DAILY_PLAN],
+  );
+  return {
+    day: overdue ?? todayUtc(new Date(settled)),
+    at: overdue ? now.toISOString() : new Date(nextMidnight + SETTLE_MS).toISOString(),
+    scheduler: ctx.config.scheduler,
+    lastPlanned: last
+      ? {
+          day: last.day,
+          at: last.finished_at,
+          codes: last.detail ? ((JSON.parse(last.detail) as { codes?: number }).codes ?? 0) : 0,
+        }
+      : null,
+  };
+}
+
 /** Plans every due day not planned yet; cheap when there is nothing to do (one primary-key lookup a day). */
 export function planDueDays(ctx: Pick<AppContext, 'db' | 'outbox' | 'now' | 'log'>): PlanResult[] {
   const results: PlanResult[] = [];

@@ -1,4 +1,4 @@
-import { type Command, Option } from 'commander';
+import { Argument, type Command, Option } from 'commander';
 import { z } from 'zod';
 import { fields, table } from '../cli/output';
 import type { Runner, Session } from '../cli/session';
@@ -11,11 +11,13 @@ import {
   operatorNameSchema,
   passwordSchema,
   ROLES,
+  type Role,
   resetPassword,
+  setOperatorRole,
 } from './store';
 
 /**
- * `licensor operators add|list|disable|reset-password`: the console's accounts, straight on the database (no
+ * `licensor operators add|list|set-role|disable|reset-password`: the console's accounts, straight on the database (no
  * server needed, so the first admin can be made before the server ever ran). A password is generated and
  * printed once unless LICENSOR_OPERATOR_PASSWORD gives one (an environment variable, not an argument: argv
  * is visible to every user of the machine).
@@ -70,6 +72,20 @@ function operatorsDisable(s: Session, name: string) {
   );
 }
 
+function operatorsSetRole(s: Session, name: string, role: string) {
+  const input = parseInput(
+    z.object({ name: operatorNameSchema, role: z.enum(ROLES) }),
+    { name, role },
+    'operator role',
+  );
+  const r = setOperatorRole(s.db(), input.name, input.role as Role, s.actor);
+  s.print(r, () =>
+    r.changed
+      ? `Operator ${name} is now ${role}; their sessions ended, the new role applies at their next sign-in.`
+      : `Operator ${name} was already ${role}.`,
+  );
+}
+
 async function operatorsResetPassword(s: Session, name: string) {
   const { password, generated } = chosenPassword(s);
   const valid = parseInput(passwordSchema, password, 'password');
@@ -95,6 +111,12 @@ export function registerOperatorAccountCommands(program: Command, run: Runner): 
     .addOption(new Option('--role <role>', 'viewer, operator or admin').choices([...ROLES]).makeOptionMandatory())
     .action(run((s, opts: { name: string; role: string }) => operatorsAdd(s, opts)));
   operators.command('list').description('operators (never their passwords)').action(run(operatorsList));
+  operators
+    .command('set-role')
+    .description("change an operator's role and end their sessions (the last enabled admin stays admin)")
+    .argument('<name>', 'operator name')
+    .addArgument(new Argument('<role>', 'viewer, operator or admin').choices([...ROLES]))
+    .action(run((s, name: string, role: string) => operatorsSetRole(s, name, role)));
   operators
     .command('disable')
     .description('disable an operator and end their sessions')

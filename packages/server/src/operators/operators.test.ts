@@ -183,6 +183,65 @@ describe('console sessions', () => {
   });
 });
 
+describe('roles and TLS', () => {
+  it('an admin changes a role: the operator is signed out, signs in with the new scope; the last admin stays admin', async () => {
+    const app = await withClock();
+    await addOperator(t.db, { name: 'ada', role: 'admin', password: PASSWORD }, 'test');
+    await addOperator(t.db, { name: 'olga', role: 'operator', password: PASSWORD }, 'test');
+    const ada = await login(app, 'ada');
+    const olga = await login(app, 'olga');
+    const change = (name: string, role: string, who = ada) =>
+      request(app)
+        .post(`/api/admin/v1/operators/${name}/role`)
+        .set('Cookie', who.cookie)
+        .set('X-CSRF-Token', who.csrf)
+        .send({ role });
+    // An operator cannot change roles (admin scope only), not even their own.
+    expect((await change('olga', 'admin', olga)).status).toBe(403);
+    const changed = await change('olga', 'viewer');
+    expect(changed.status).toBe(200);
+    expect(changed.body).toMatchObject({ changed: true, operator: { name: 'olga', role: 'viewer' } });
+    expect((await request(app).get('/api/console/v1/session').set('Cookie', olga.cookie)).status).toBe(401);
+    expect((await login(app, 'olga')).res.body).toMatchObject({ role: 'viewer', scope: 'read' });
+    expect((await change('olga', 'viewer')).body.changed).toBe(false);
+    const last = await change('ada', 'operator');
+    expect(last.status).toBe(409);
+    expect(last.body.error.message).toMatch(/last enabled admin/);
+    expect((await change('olga', 'superuser')).status).toBe(400);
+    const entry = t.db.first<{ actor: string; detail: string }>(
+      "SELECT actor, detail FROM audit_log WHERE action = 'operator.role_changed'",
+    );
+    expect(entry).toMatchObject({ actor: 'operator:ada' });
+    expect(JSON.parse(entry!.detail)).toEqual({ name: 'olga', from: 'operator', to: 'viewer' });
+  });
+
+  it('under TLS (HTTPS seen through a trusted proxy) the cookie is Secure and __Host- prefixed', async () => {
+    const tls = createTestApp({ trustProxy: 'loopback' });
+    try {
+      await addOperator(tls.db, { name: 'olga', role: 'operator', password: PASSWORD }, 'test');
+      const res = await request(tls.licensor.app)
+        .post('/api/console/v1/login')
+        .set('X-Forwarded-Proto', 'https')
+        .send({ name: 'olga', password: PASSWORD });
+      expect(res.status).toBe(200);
+      const setCookie = res.headers['set-cookie']![0]!;
+      expect(setCookie).toMatch(/^__Host-licensor_session=/);
+      expect(setCookie).toMatch(/; Secure/);
+      expect(setCookie).toMatch(/HttpOnly/);
+      expect(setCookie).toMatch(/SameSite=Strict/);
+      expect(setCookie).toMatch(/Path=\//);
+      // The secure cookie is read back over HTTPS.
+      const session = await request(tls.licensor.app)
+        .get('/api/console/v1/session')
+        .set('X-Forwarded-Proto', 'https')
+        .set('Cookie', setCookie.split(';')[0]!);
+      expect(session.status).toBe(200);
+    } finally {
+      await tls.destroy();
+    }
+  });
+});
+
 describe('licensor operators', () => {
   let dir: string;
   beforeEach(() => {
@@ -227,6 +286,10 @@ describe('licensor operators', () => {
         (await request(server.licensor.app).get('/api/console/v1/session').set('Cookie', session.cookie)).status,
       ).toBe(401);
       expect((await login(server.licensor.app, 'olga', password)).res.status).toBe(401);
+      expect((await cli(['operators', 'set-role', 'vera', 'root'])).code).not.toBe(0);
+      const promoted = await cli(['operators', 'set-role', 'vera', 'operator']);
+      expect(promoted.out).toMatch(/vera is now operator/);
+      expect((await login(server.licensor.app, 'vera')).res.body.role).toBe('operator');
       const reset = await cli(['--json', 'operators', 'reset-password', 'olga']);
       const newPassword = JSON.parse(reset.out).password;
       expect((await login(server.licensor.app, 'olga', newPassword)).res.status).toBe(200);
@@ -237,6 +300,7 @@ describe('licensor operators', () => {
         'operator.added',
         'operator.added',
         'operator.disabled',
+        'operator.role_changed',
         'operator.password_reset',
       ]);
     } finally {

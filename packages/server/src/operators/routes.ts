@@ -27,6 +27,7 @@ import {
   ROLES,
   resetPassword,
   SCOPE_OF_ROLE,
+  setOperatorRole,
   verifyPassword,
 } from './store';
 
@@ -194,6 +195,7 @@ export function sessionPrincipal(db: Db, timeouts: SessionTimeouts, now: () => D
 }
 
 const addSchema = z.object({ name: operatorNameSchema, role: z.enum(ROLES), password: passwordSchema }).strict();
+const roleSchema = z.object({ role: z.enum(ROLES) }).strict();
 const resetSchema = z.object({ password: passwordSchema }).strict();
 const nameParam = (req: express.Request) =>
   parseInput(z.object({ name: operatorNameSchema }), req.params, 'operator name').name;
@@ -218,6 +220,13 @@ export function operatorsAdminRouter(db: Db): Router {
     '/operators/:name/disable',
     route((req, res) => {
       res.json(disableOperator(db, nameParam(req), actorOf(res)));
+    }),
+  );
+  router.post(
+    '/operators/:name/role',
+    route((req, res) => {
+      const { role } = parseInput(roleSchema, req.body ?? {}, 'role change');
+      res.json(setOperatorRole(db, nameParam(req), role, actorOf(res)));
     }),
   );
   router.post(

@@ -148,6 +148,38 @@ export function disableOperator(db: Db, name: string, actor: string): { operator
   });
 }
 
+/**
+ * Changes an operator's role and ends their sessions, so the new role applies from their next sign-in (a
+ * demoted admin cannot keep acting). The last enabled admin keeps the role: someone must be able to manage
+ * the accounts.
+ */
+export function setOperatorRole(
+  db: Db,
+  name: string,
+  role: Role,
+  actor: string,
+): { operator: OperatorView; changed: boolean } {
+  return db.transaction(() => {
+    const row = requireOperator(db, name);
+    if (row.role === role) return { operator: operatorView(row), changed: false };
+    if (row.role === 'admin' && !row.disabled_at) {
+      const admins =
+        db.first<{ n: number }>("SELECT COUNT(*) AS n FROM operators WHERE role = 'admin' AND disabled_at IS NULL")
+          ?.n ?? 0;
+      if (admins <= 1) {
+        throw new LicensorError(
+          'CONFLICT',
+          `${name} is the last enabled admin: make another operator admin first, then change this role`,
+        );
+      }
+    }
+    db.run('UPDATE operators SET role = ? WHERE name = ?', [role, name]);
+    db.run('DELETE FROM operator_sessions WHERE operator = ?', [name]);
+    audit(db, { actor, action: 'operator.role_changed', detail: { name, from: row.role, to: role } });
+    return { operator: operatorView(requireOperator(db, name)), changed: true };
+  });
+}
+
 /** Sets a new password, re-enables the account, clears the lock-out and ends every session of the account. */
 export async function resetPassword(db: Db, name: string, password: string, actor: string): Promise<OperatorView> {
   requireOperator(db, name);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { todayUtc } from '../../calendar';
 import type { Db } from '../../db/database';
 import { add, count, where } from '../pagination';
 import { FAILED_SQL } from './messages';
@@ -33,5 +34,30 @@ export function summary(db: Db, opts: { includeTest: boolean; now: Date }) {
     },
     messagesLastDay,
     failedMessagesLastDay,
+    since24h: since,
+    activations: activationsByDay(db, opts),
   };
+}
+
+export const ACTIVATION_CHART_DAYS = 30;
+
+/**
+ * Devices activated per UTC day over the last 30 days (today included), every day present (0 when none), for
+ * the overview's chart; test licenses' devices excluded unless asked for.
+ */
+export function activationsByDay(db: Db, opts: { includeTest: boolean; now: Date }) {
+  const days: string[] = [];
+  for (let i = ACTIVATION_CHART_DAYS - 1; i >= 0; i--) {
+    days.push(todayUtc(new Date(opts.now.getTime() - i * 86_400_000)));
+  }
+  const since = `${days[0]}T00:00:00.000Z`;
+  const rows = db.all<{ day: string; n: number }>(
+    `SELECT substr(created_at, 1, 10) AS day, COUNT(*) AS n FROM activations
+      WHERE created_at >= ? ${opts.includeTest ? '' : 'AND entitlement_id NOT IN (SELECT id FROM entitlements WHERE test = 1)'}
+      GROUP BY day`,
+    [since],
+  );
+  const byDay = new Map(rows.map((r) => [r.day, r.n]));
+  const perDay = days.map((day) => ({ day, activations: byDay.get(day) ?? 0 }));
+  return { since, total: perDay.reduce((sum, d) => sum + d.activations, 0), perDay };
 }
