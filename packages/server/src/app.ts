@@ -108,7 +108,13 @@ export function createApp(deps: AppDeps): LicensorApp {
   // Handlers exist even with the scheduler off, so daily items queued earlier still run.
   registerDailyJobs(ctx);
   registerWebhookDelivery(ctx, deps.webhooks);
-  recordMarketplaceConfig(ctx);
+  try {
+    recordMarketplaceConfig(ctx);
+  } catch (err) {
+    // A database behind this build (readiness answers MIGRATIONS_PENDING) or one that cannot be written must
+    // not stop the app from being built: /readyz says what is wrong; only the bound-key warnings miss this start.
+    log.warn({ err }, 'could not record the marketplace configuration; run `licensor db migrate` if /readyz says so');
+  }
 
   const app = express();
   app.disable('x-powered-by');
