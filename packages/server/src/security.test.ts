@@ -448,8 +448,9 @@ describe('secrets are compared in constant time', () => {
       timingSafeEqual.mockClear();
       expect(c.check(c.good), c.name).toBe(true);
       expect(timingSafeEqual, `${c.name} compares with timingSafeEqual`).toHaveBeenCalled();
-      // Same length, last character changed: still a constant-time comparison, refused.
-      const flipped = c.good.slice(0, -2) + (c.good.at(-2) === 'a' ? 'b' : 'a') + c.good.at(-1);
+      // Same length, one character changed: still a constant-time comparison, refused. Compared
+      // case-insensitively, since scheme B accepts either hex case ('A' → 'a' would be no change at all).
+      const flipped = c.good.slice(0, -2) + (c.good.at(-2)?.toLowerCase() === 'a' ? 'b' : 'a') + c.good.at(-1);
       timingSafeEqual.mockClear();
       expect(c.check(flipped), c.name).toBe(false);
       expect(timingSafeEqual, `${c.name}: equal-length mismatch`).toHaveBeenCalled();
