@@ -32,6 +32,8 @@ export const ERROR_CODES = [
   'INVALID_INPUT',
   'PAYLOAD_TOO_LARGE',
   'UNAUTHORIZED',
+  /** A console session that timed out (idle or absolute) or was ended: sign in again. */
+  'SESSION_ENDED',
   'FORBIDDEN',
   'RATE_LIMITED',
   'REPLAYED',
@@ -79,6 +81,7 @@ export function httpStatusFor(code: LicensorCode): number {
     case 'CONFIG_INVALID':
       return 400;
     case 'UNAUTHORIZED':
+    case 'SESSION_ENDED':
     case 'SIGNATURE_INVALID':
     case 'REPLAYED':
       return 401;

@@ -1,9 +1,14 @@
 import { createTestApp, type TestApp } from '@licensor/testkit/server';
+import express from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config';
 import { openDatabase } from '../db/database';
 import { migrate } from '../db/migrations';
+import { errorHandler } from '../http/errors';
+import { createLogger } from '../logger';
+import { addOperator } from '../operators/store';
+import { type AdminPrincipal, createAdminToken, requireScope } from './auth';
 
 /** The admin API's door: failed-authentication limits, authentication before parsing, scopes, last use. */
 
@@ -169,6 +174,89 @@ describe('token scopes', () => {
     } finally {
       db.close();
     }
+  });
+});
+
+describe('admin-only routes, however the path is spelled', () => {
+  /** Express routes case-insensitively: /TOKENS reaches the /tokens routes, so the scope check must too. */
+  const SPELLINGS = [
+    ['post', '/TOKENS', { name: 'esc', scope: 'admin' }],
+    ['post', '/Tokens', { name: 'esc', scope: 'admin' }],
+    ['post', '/tokens/', { name: 'esc', scope: 'admin' }],
+    ['get', '/TOKENS', undefined],
+    ['delete', '/Tokens/tok_x', undefined],
+    ['get', '/OPERATORS', undefined],
+    ['post', '/Operators', { name: 'mallory', role: 'admin', password: 'a long enough password' }],
+    ['post', '/OPERATORS/root.admin/role', { role: 'viewer' }],
+    ['post', '/operators/ROOT.ADMIN/disable', undefined],
+    ['post', '/oPeRaToRs/root.admin/reset-password', { password: 'a long enough password' }],
+  ] as const;
+
+  it('refuses a write token and an operator session on /TOKENS, /Tokens/…, /OPERATORS…; admin passes', async () => {
+    t = createTestApp({ adminAuthFailures: 1000 });
+    const app = t.licensor.app;
+    const write = `Bearer ${createAdminToken(t.db, 'w', 'write').token}`;
+    const admin = `Bearer ${createAdminToken(t.db, 'a', 'admin').token}`;
+    const password = 'correct horse battery';
+    await addOperator(t.db, { name: 'root.admin', role: 'admin', password }, 'test');
+    await addOperator(t.db, { name: 'olga', role: 'operator', password }, 'test');
+    const login = await request(app).post('/api/console/v1/login').send({ name: 'olga', password });
+    const cookie = login.headers['set-cookie']![0]!.split(';')[0]!;
+    const csrf = login.body.csrfToken as string;
+
+    for (const [method, path, body] of SPELLINGS) {
+      const asToken = await request(app)[method](`${ADMIN}${path}`).set('Authorization', write).send(body);
+      expect(asToken.status, `write token ${method} ${path}`).toBe(403);
+      expect(asToken.body.error.message).toMatch(/admin-scoped token/);
+      const asSession = await request(app)
+        [method](`${ADMIN}${path}`)
+        .set('Cookie', cookie)
+        .set('X-CSRF-Token', csrf)
+        .send(body);
+      expect(asSession.status, `operator session ${method} ${path}`).toBe(403);
+      expect(asSession.body.error.message).toMatch(/^Operators cannot manage (admin tokens|operators); ask an admin$/);
+    }
+    // Nothing was minted, added or changed.
+    expect(t.db.all('SELECT id FROM admin_tokens')).toHaveLength(2);
+    expect(t.db.first('SELECT role, disabled_at FROM operators WHERE name = ?', ['root.admin'])).toEqual({
+      role: 'admin',
+      disabled_at: null,
+    });
+    expect(t.db.first('SELECT COUNT(*) AS n FROM operators')).toEqual({ n: 2 });
+
+    // An admin token reaches the same routes in any spelling.
+    const minted = await request(app)
+      .post(`${ADMIN}/TOKENS`)
+      .set('Authorization', admin)
+      .send({ name: 'ok', scope: 'read' });
+    expect(minted.status).toBe(201);
+    expect((await request(app).get(`${ADMIN}/Operators`).set('Authorization', admin)).status).toBe(200);
+    expect(
+      (await request(app).post(`${ADMIN}/OPERATORS/olga/role`).set('Authorization', admin).send({ role: 'viewer' }))
+        .status,
+    ).toBe(200);
+  });
+
+  it('the routes check the scope themselves (requireScope), whatever brought the request there', async () => {
+    const app = express();
+    let principal: AdminPrincipal = { tokenId: 'tok_w', scope: 'write' };
+    app.use((_req, res, next) => {
+      res.locals.admin = principal;
+      next();
+    });
+    app.post('/tokens', requireScope('admin'), (_req, res) => {
+      res.json({ minted: true });
+    });
+    app.use(errorHandler(createLogger('silent')));
+    const refused = await request(app).post('/TOKENS');
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toMatchObject({ code: 'FORBIDDEN', detail: { scope: 'write', neededScope: 'admin' } });
+    principal = { tokenId: 'operator:vera', scope: 'read', actor: 'operator:vera' };
+    expect((await request(app).post('/tokens')).body.error.message).toBe(
+      'Viewers cannot manage admin tokens; ask an admin',
+    );
+    principal = { tokenId: 'tok_a', scope: 'admin' };
+    expect((await request(app).post('/Tokens')).body).toEqual({ minted: true });
   });
 });
 

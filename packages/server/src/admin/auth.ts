@@ -72,8 +72,72 @@ function touch(db: Db, tokenId: string, now: Date): void {
   }
 }
 
-/** Paths under the admin API that manage tokens: the admin scope only. */
-const TOKEN_MANAGEMENT = /^\/(?:tokens|operators)(?:\/|$)/;
+/**
+ * Paths under the admin API that manage tokens and operators: the admin scope only. Case-insensitive, like
+ * Express's routing (`/TOKENS` reaches the `/tokens` routes); each such route also checks requireScope('admin')
+ * itself, so the route decides and this is the second lock.
+ */
+const TOKEN_MANAGEMENT = /^\/+(?:tokens|operators)(?:\/|$)/i;
+
+const RANK: Record<Scope, number> = { read: 0, write: 1, admin: 2 };
+const ROLE_OF_SCOPE: Record<Scope, string> = { read: 'viewer', write: 'operator', admin: 'admin' };
+
+/** What a refused state-changing request would have done, in words a viewer understands. */
+const ACTIONS: [RegExp, string][] = [
+  [/^\/entitlements\/[^/]+\/revoke$/i, 'revoke licenses'],
+  [/^\/entitlements\/[^/]+\/suspend$/i, 'suspend licenses'],
+  [/^\/entitlements\/[^/]+\/reinstate$/i, 'reinstate licenses'],
+  [/^\/entitlements\/[^/]+\/policy$/i, "change a license's policy"],
+  [/^\/entitlements(?:\/[^/]+)?$/i, 'create or change licenses'],
+  [/^\/activations\/[^/]+\/free$/i, "free a device's seat"],
+  [/^\/activations\/[^/]+\/move$/i, 'move a seat'],
+  [/^\/outbox\/[^/]+\/retry$/i, 'retry outbox items'],
+  [/^\/offline-responses$/i, 'issue offline responses'],
+  [/^\/codes/i, 'register codes'],
+  [/^\/webhooks/i, 'change webhooks'],
+  [/^\/readiness/i, 'run dial tests'],
+  [/^\/(?:catalog|policies)/i, 'change the catalogue'],
+  [/^\/tokens/i, 'manage admin tokens'],
+  [/^\/operators/i, 'manage operators'],
+];
+const describeAction = (path: string) => ACTIONS.find(([re]) => re.test(path))?.[1] ?? 'make changes';
+
+/**
+ * The refusal for a principal below `needed`. Console sessions are told which role they lack ("Viewers cannot
+ * revoke licenses; ask an operator or admin"), tokens which scope.
+ */
+export function scopeRefusal(principal: AdminPrincipal, needed: Scope, path: string): LicensorError {
+  const what = describeAction(path);
+  const neededRoles = needed === 'admin' ? 'an admin' : 'an operator or admin';
+  if (principal.actor?.startsWith('operator:')) {
+    const role = ROLE_OF_SCOPE[principal.scope];
+    return new LicensorError(
+      'FORBIDDEN',
+      `${role[0]!.toUpperCase()}${role.slice(1)}s cannot ${what}; ask ${neededRoles}`,
+      { role, neededRole: ROLE_OF_SCOPE[needed] },
+    );
+  }
+  return new LicensorError(
+    'FORBIDDEN',
+    needed === 'admin'
+      ? `This token has ${principal.scope} scope; to ${what} you need an admin-scoped token (or LICENSOR_ADMIN_TOKEN)`
+      : `This token has read scope; to ${what} you need a write-scoped token`,
+    { scope: principal.scope, neededScope: needed },
+  );
+}
+
+/**
+ * A route's own scope check (after adminAuth): the route decides who may call it, whatever path spelling or
+ * mount point brought the request there.
+ */
+export function requireScope(needed: Scope) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const principal = res.locals.admin as AdminPrincipal | undefined;
+    if (!principal) return next(new LicensorError('UNAUTHORIZED', 'Not authenticated: send an admin bearer token'));
+    if (RANK[principal.scope] < RANK[needed]) return next(scopeRefusal(principal, needed, req.path));
+    next();
+  };
+}
 
 /**
  * Per-IP limits on failed admin authentications (wrong, revoked or missing tokens): `perMinute` failures a
@@ -152,16 +216,11 @@ export function adminAuth(
       res.setHeader('WWW-Authenticate', 'Bearer realm="licensor-admin", error="invalid_token"');
       return next(new LicensorError('UNAUTHORIZED', 'Invalid or revoked admin token'));
     }
-    if (principal.scope === 'read' && req.method !== 'GET' && req.method !== 'HEAD') {
-      return next(new LicensorError('FORBIDDEN', 'This token has read scope; a write-scoped token is required'));
-    }
     if (principal.scope !== 'admin' && TOKEN_MANAGEMENT.test(req.path)) {
-      return next(
-        new LicensorError(
-          'FORBIDDEN',
-          `This token has ${principal.scope} scope; managing tokens needs an admin-scoped token (or LICENSOR_ADMIN_TOKEN)`,
-        ),
-      );
+      return next(scopeRefusal(principal, 'admin', req.path));
+    }
+    if (principal.scope === 'read' && req.method !== 'GET' && req.method !== 'HEAD') {
+      return next(scopeRefusal(principal, 'write', req.path));
     }
     res.locals.admin = principal;
     next();

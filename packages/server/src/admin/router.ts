@@ -14,7 +14,7 @@ import {
   retryOutboxItem,
   revokeToken,
 } from './actions';
-import { actorOf, SCOPES } from './auth';
+import { actorOf, requireScope, SCOPES } from './auth';
 import { streamExport } from './csv';
 import {
   ACTIVATION_COLUMNS,
@@ -264,14 +264,18 @@ export function adminRouter(ctx: AppContext): Router {
   );
 
   // -------------------------------------------------------------------------------------- tokens
+  // Token management is the admin scope's alone: each route says so itself (adminAuth's path check is the second lock).
+  const adminOnly = requireScope('admin');
   router.get(
     '/tokens',
+    adminOnly,
     route((_req, res) => {
       res.json({ items: listTokens(db) });
     }),
   );
   router.post(
     '/tokens',
+    adminOnly,
     route((req, res) => {
       const input = bodyOf(tokenSchema, req.body, 'token');
       res.status(201).json(createToken(db, input.name, input.scope, actorOf(res)));
@@ -279,6 +283,7 @@ export function adminRouter(ctx: AppContext): Router {
   );
   router.delete(
     '/tokens/:id',
+    adminOnly,
     route((req, res) => {
       res.json(revokeToken(db, paramsOf(req, 'token id'), actorOf(res)));
     }),

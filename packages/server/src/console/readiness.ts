@@ -3,7 +3,7 @@ import { LicensorError } from '@licensor/shared';
 import { type DialFamily, ids, MarketplaceCaller, runDialTest } from '@licensor/simulator';
 import express, { type Router } from 'express';
 import { z } from 'zod';
-import { actorOf } from '../admin/auth';
+import { actorOf, requireScope } from '../admin/auth';
 import { operatorRegistration } from '../admin/codes';
 import type { AppContext } from '../context';
 import { parseInput, route } from '../http/errors';
@@ -196,6 +196,8 @@ export function readinessRouter(ctx: AppContext): Router {
   );
   router.post(
     '/readiness/dial-test',
+    // Dial tests send signed marketplace calls and register test codes: write scope, checked here as well.
+    requireScope('write'),
     route(async (req, res) => {
       const input = parseInput(dialSchema, req.body ?? {}, 'dial test');
       const url = productionUrl(ctx);

@@ -119,7 +119,7 @@ export function registerOperatorAccountCommands(program: Command, run: Runner): 
     .action(run((s, name: string, role: string) => operatorsSetRole(s, name, role)));
   operators
     .command('disable')
-    .description('disable an operator and end their sessions')
+    .description('disable an operator and end their sessions (the last enabled admin stays enabled)')
     .argument('<name>', 'operator name')
     .action(run((s, name: string) => operatorsDisable(s, name)));
   operators

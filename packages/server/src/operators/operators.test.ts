@@ -145,6 +145,27 @@ describe('console sessions', () => {
     expect(audit.map((a) => a.action)).toEqual(['operator.locked', 'operator.login']);
   });
 
+  it('counts concurrent wrong passwords atomically: 8 at once lock the account after exactly 5', async () => {
+    const app = await withClock();
+    await addOperator(t.db, { name: 'olga', role: 'admin', password: PASSWORD }, 'test');
+    const answers = await Promise.all(Array.from({ length: 8 }, () => login(app, 'olga', 'wrong password!')));
+    const statuses = answers.map((a) => a.res.status).sort();
+    // Five tries were checked (and failed); the three beyond the limit were refused unchecked.
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+    expect((await login(app, 'olga')).res.status).toBe(429);
+    expect(t.db.all("SELECT action FROM audit_log WHERE action = 'operator.locked'")).toHaveLength(1);
+
+    // Four at once stay under the limit; a right password gives the tries back.
+    await addOperator(t.db, { name: 'vera', role: 'viewer', password: PASSWORD }, 'test');
+    await Promise.all(Array.from({ length: 4 }, () => login(app, 'vera', 'wrong password!')));
+    expect(t.db.first('SELECT failed_logins, locked_until FROM operators WHERE name = ?', ['vera'])).toEqual({
+      failed_logins: 4,
+      locked_until: null,
+    });
+    expect((await login(app, 'vera')).res.status).toBe(200);
+    expect(t.db.first('SELECT failed_logins FROM operators WHERE name = ?', ['vera'])).toEqual({ failed_logins: 0 });
+  });
+
   it('refuses a login that is not JSON (a cross-site form)', async () => {
     await addOperator(t.db, { name: 'olga', role: 'admin', password: PASSWORD }, 'test');
     const res = await request(t.licensor.app)
@@ -207,6 +228,22 @@ describe('roles and TLS', () => {
     const last = await change('ada', 'operator');
     expect(last.status).toBe(409);
     expect(last.body.error.message).toMatch(/last enabled admin/);
+    // Nor can the last enabled admin be disabled (by themselves or anyone): nobody could manage operators.
+    const disable = (name: string) =>
+      request(app)
+        .post(`/api/admin/v1/operators/${name}/disable`)
+        .set('Cookie', ada.cookie)
+        .set('X-CSRF-Token', ada.csrf);
+    const lastDisabled = await disable('ada');
+    expect(lastDisabled.status).toBe(409);
+    expect(lastDisabled.body.error.message).toBe(
+      'ada is the last enabled admin: make another operator admin first (`licensor operators set-role <name> admin`), then disable this one',
+    );
+    expect(t.db.first('SELECT disabled_at FROM operators WHERE name = ?', ['ada'])).toEqual({ disabled_at: null });
+    // With a second admin, either may go.
+    await addOperator(t.db, { name: 'bob', role: 'admin', password: PASSWORD }, 'test');
+    expect((await disable('bob')).status).toBe(200);
+    expect((await disable('ada')).status).toBe(409); // bob is disabled: ada is the last enabled admin again
     expect((await change('olga', 'superuser')).status).toBe(400);
     const entry = t.db.first<{ actor: string; detail: string }>(
       "SELECT actor, detail FROM audit_log WHERE action = 'operator.role_changed'",
@@ -290,6 +327,13 @@ describe('licensor operators', () => {
       const promoted = await cli(['operators', 'set-role', 'vera', 'operator']);
       expect(promoted.out).toMatch(/vera is now operator/);
       expect((await login(server.licensor.app, 'vera')).res.body.role).toBe('operator');
+      // The last enabled admin cannot be disabled or demoted from the CLI either.
+      expect((await cli(['operators', 'add', '--name', 'root', '--role', 'admin'])).code).toBe(0);
+      const lastDisable = await cli(['operators', 'disable', 'root']);
+      expect(lastDisable.code).not.toBe(0);
+      expect(lastDisable.err).toMatch(/root is the last enabled admin: make another operator admin first/);
+      expect((await cli(['operators', 'set-role', 'root', 'viewer'])).err).toMatch(/last enabled admin/);
+      expect((await login(server.licensor.app, 'root', 'x'.repeat(12))).res.status).toBe(401); // still enabled
       const reset = await cli(['--json', 'operators', 'reset-password', 'olga']);
       const newPassword = JSON.parse(reset.out).password;
       expect((await login(server.licensor.app, 'olga', newPassword)).res.status).toBe(200);
@@ -301,6 +345,7 @@ describe('licensor operators', () => {
         'operator.added',
         'operator.disabled',
         'operator.role_changed',
+        'operator.added',
         'operator.password_reset',
       ]);
     } finally {

@@ -3,7 +3,7 @@ import { LicensorError } from '@licensor/shared';
 import express, { type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
 import type { AdminPrincipal } from '../admin/auth';
-import { actorOf } from '../admin/auth';
+import { actorOf, requireScope } from '../admin/auth';
 import type { Db } from '../db/database';
 import { parseInput, route } from '../http/errors';
 import { audit } from '../licensing';
@@ -44,6 +44,27 @@ export interface ConsoleAuthOptions {
 /** Consecutive wrong passwords that lock an account, and for how long. */
 export const LOCKOUT_AFTER = 5;
 export const LOCKOUT_MS = 15 * 60_000;
+
+/**
+ * Claims one login try for the account atomically: the count goes up and the account locks when it reaches
+ * LOCKOUT_AFTER, in one UPDATE that matches only an account not locked now (an expired lock starts a new
+ * count). Returns the try's number, or 'locked' when the account is locked.
+ */
+export function claimAttempt(db: Db, name: string, at: Date): number | 'locked' {
+  const nowIso = at.toISOString();
+  return db.transaction(() => {
+    const changed = db.run(
+      `UPDATE operators
+          SET failed_logins = CASE WHEN locked_until IS NULL THEN failed_logins + 1 ELSE 1 END,
+              locked_until = CASE WHEN (CASE WHEN locked_until IS NULL THEN failed_logins + 1 ELSE 1 END) >= ?
+                                  THEN ? ELSE NULL END
+        WHERE name = ? AND (locked_until IS NULL OR locked_until <= ?)`,
+      [LOCKOUT_AFTER, new Date(at.getTime() + LOCKOUT_MS).toISOString(), name, nowIso],
+    ).changes;
+    if (changed === 0) return 'locked';
+    return db.first<{ n: number }>('SELECT failed_logins AS n FROM operators WHERE name = ?', [name])?.n ?? 0;
+  });
+}
 
 const loginSchema = z.object({ name: z.string().trim().min(1).max(64), password: z.string().min(1).max(256) }).strict();
 const bootstrapSchema = z
@@ -87,8 +108,13 @@ export function consoleAuthRouter(o: ConsoleAuthOptions): Router {
       const { name, password } = parseInput(loginSchema, jsonBody(req, 'login'), 'login');
       const at = now();
       const row = findOperator(db, name);
-      if (row?.locked_until && Date.parse(row.locked_until) > at.getTime()) {
-        const retryAfterSeconds = Math.ceil((Date.parse(row.locked_until) - at.getTime()) / 1000);
+      // Each attempt claims one of the account's tries *before* the password is checked, in one conditional
+      // UPDATE: concurrent wrong passwords cannot all read the same count, and the try after the limit is
+      // refused unchecked. A right password gives the tries back.
+      const claimed = row && !row.disabled_at ? claimAttempt(db, row.name, at) : undefined;
+      if (claimed === 'locked') {
+        const lockedUntil = findOperator(db, name)?.locked_until ?? at.toISOString();
+        const retryAfterSeconds = Math.max(1, Math.ceil((Date.parse(lockedUntil) - at.getTime()) / 1000));
         res.setHeader('Retry-After', String(retryAfterSeconds));
         throw new LicensorError(
           'RATE_LIMITED',
@@ -98,17 +124,8 @@ export function consoleAuthRouter(o: ConsoleAuthOptions): Router {
       }
       const ok = await verifyPassword(password, row?.password_hash ?? (await decoy()));
       if (!row || !ok || row.disabled_at) {
-        if (row && !ok) {
-          const failed = row.failed_logins + 1;
-          const lock = failed >= LOCKOUT_AFTER;
-          db.transaction(() => {
-            db.run('UPDATE operators SET failed_logins = ?, locked_until = ? WHERE name = ?', [
-              lock ? 0 : failed,
-              lock ? new Date(at.getTime() + LOCKOUT_MS).toISOString() : row.locked_until,
-              row.name,
-            ]);
-            if (lock) audit(db, { actor: `operator:${row.name}`, action: 'operator.locked', detail: { failed } });
-          });
+        if (claimed === LOCKOUT_AFTER) {
+          audit(db, { actor: `operator:${row!.name}`, action: 'operator.locked', detail: { failed: LOCKOUT_AFTER } });
         }
         // One answer for unknown names, wrong passwords and disabled accounts: names cannot be probed.
         throw new LicensorError('UNAUTHORIZED', 'Wrong name or password (or the account is disabled)');
@@ -203,14 +220,18 @@ const nameParam = (req: express.Request) =>
 /** Operator management on the admin API (/api/admin/v1/operators): admin scope only, like tokens. */
 export function operatorsAdminRouter(db: Db): Router {
   const router = express.Router();
+  // Every route here is the admin scope's alone, checked by the route itself (not only by adminAuth's path check).
+  const adminOnly = requireScope('admin');
   router.get(
     '/operators',
+    adminOnly,
     route((_req, res) => {
       res.json({ items: listOperators(db) });
     }),
   );
   router.post(
     '/operators',
+    adminOnly,
     route(async (req, res) => {
       const input = parseInput(addSchema, req.body ?? {}, 'operator');
       res.status(201).json(await addOperator(db, input, actorOf(res)));
@@ -218,12 +239,14 @@ export function operatorsAdminRouter(db: Db): Router {
   );
   router.post(
     '/operators/:name/disable',
+    adminOnly,
     route((req, res) => {
       res.json(disableOperator(db, nameParam(req), actorOf(res)));
     }),
   );
   router.post(
     '/operators/:name/role',
+    adminOnly,
     route((req, res) => {
       const { role } = parseInput(roleSchema, req.body ?? {}, 'role change');
       res.json(setOperatorRole(db, nameParam(req), role, actorOf(res)));
@@ -231,6 +254,7 @@ export function operatorsAdminRouter(db: Db): Router {
   );
   router.post(
     '/operators/:name/reset-password',
+    adminOnly,
     route(async (req, res) => {
       const { password } = parseInput(resetSchema, req.body ?? {}, 'password reset');
       res.json(await resetPassword(db, nameParam(req), password, actorOf(res)));

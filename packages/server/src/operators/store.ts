@@ -133,10 +133,22 @@ function requireOperator(db: Db, name: string): OperatorRow {
   return row;
 }
 
-/** Disables the account and ends its sessions at once. */
+const enabledAdmins = (db: Db): number =>
+  db.first<{ n: number }>("SELECT COUNT(*) AS n FROM operators WHERE role = 'admin' AND disabled_at IS NULL")?.n ?? 0;
+
+/** The refusal to disable or demote the last enabled admin: nobody could manage operators any more. */
+const lastAdmin = (name: string, change: string) =>
+  new LicensorError(
+    'CONFLICT',
+    `${name} is the last enabled admin: make another operator admin first (\`licensor operators set-role <name> admin\`), then ${change}`,
+    { name },
+  );
+
+/** Disables the account and ends its sessions at once; the last enabled admin stays enabled. */
 export function disableOperator(db: Db, name: string, actor: string): { operator: OperatorView; changed: boolean } {
   return db.transaction(() => {
-    requireOperator(db, name);
+    const row = requireOperator(db, name);
+    if (row.role === 'admin' && !row.disabled_at && enabledAdmins(db) <= 1) throw lastAdmin(name, 'disable this one');
     const changed =
       db.run('UPDATE operators SET disabled_at = ? WHERE name = ? AND disabled_at IS NULL', [
         new Date().toISOString(),
@@ -162,17 +174,7 @@ export function setOperatorRole(
   return db.transaction(() => {
     const row = requireOperator(db, name);
     if (row.role === role) return { operator: operatorView(row), changed: false };
-    if (row.role === 'admin' && !row.disabled_at) {
-      const admins =
-        db.first<{ n: number }>("SELECT COUNT(*) AS n FROM operators WHERE role = 'admin' AND disabled_at IS NULL")
-          ?.n ?? 0;
-      if (admins <= 1) {
-        throw new LicensorError(
-          'CONFLICT',
-          `${name} is the last enabled admin: make another operator admin first, then change this role`,
-        );
-      }
-    }
+    if (row.role === 'admin' && !row.disabled_at && enabledAdmins(db) <= 1) throw lastAdmin(name, 'change this role');
     db.run('UPDATE operators SET role = ? WHERE name = ?', [role, name]);
     db.run('DELETE FROM operator_sessions WHERE operator = ?', [name]);
     audit(db, { actor, action: 'operator.role_changed', detail: { name, from: row.role, to: role } });
