@@ -850,6 +850,40 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/setup': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Whether this is a fresh install with no operator yet (the sign-in page then says how to create one) */
+    get: operations['setup'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/bootstrap': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Create the first operator (an admin) with LICENSOR_ADMIN_TOKEN; refused once any operator exists */
+    post: operations['bootstrap'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/logout': {
     parameters: {
       query?: never;
@@ -914,6 +948,14 @@ export interface components {
     };
     EntitlementDetail: {
       entitlement: components['schemas']['Entitlement'];
+      /** @description the edition and features its License files carry (license > SKU > product, from the catalogue) */
+      model: {
+        edition: string | null;
+        /** @description feature name -> true (on) or a number (a limit) */
+        features: {
+          [key: string]: true | number;
+        };
+      };
       policy: Record<string, never>;
       seats: {
         limit: number | null;
@@ -2860,6 +2902,67 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['Session'];
+        };
+      };
+      default: components['responses']['Error'];
+    };
+  };
+  setup: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description firstOperatorNeeded: no operator exists; bootstrapTokenSet: LICENSOR_ADMIN_TOKEN can create it (POST /bootstrap) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            firstOperatorNeeded: boolean;
+            bootstrapTokenSet: boolean;
+          };
+        };
+      };
+    };
+  };
+  bootstrap: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          bootstrapToken: string;
+          name: string;
+          password: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The first operator */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Operator'];
+        };
+      };
+      /** @description CONFLICT - an operator exists already (ask an admin operator to add you) */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
         };
       };
       default: components['responses']['Error'];

@@ -56,7 +56,7 @@ export function usageFromDevices(
 }
 
 /** One entitlement with its policy, seats, devices, recent usage and audit trail. */
-export function entitlementDetail(ctx: Pick<AppContext, 'db' | 'now'>, ent: EntitlementRow) {
+export function entitlementDetail(ctx: Pick<AppContext, 'db' | 'now' | 'licenseModel'>, ent: EntitlementRow) {
   const { db } = ctx;
   const policy = policyFor(db, ent);
   const activations = activationsOf(db, ent.id);
@@ -72,6 +72,8 @@ export function entitlementDetail(ctx: Pick<AppContext, 'db' | 'now'>, ent: Enti
       : usageFromDevices(activations, since, ctx.now());
   return {
     entitlement: entitlementView(ent),
+    // The edition and features its License files carry (license > SKU > product, from the catalogue).
+    model: ctx.licenseModel(ent),
     policy,
     seats: { limit: seatLimit(policy, ent.seats), used: activations.filter((a) => a.status === 'active').length },
     activations,

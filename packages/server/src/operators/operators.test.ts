@@ -103,7 +103,16 @@ describe('console sessions', () => {
     now = new Date(now.getTime() + 29 * 60_000);
     expect((await session()).status).toBe(200);
     now = new Date(now.getTime() + 31 * 60_000);
-    expect((await session()).status).toBe(401); // idle for 31 min
+    const idle = await session();
+    expect(idle.status).toBe(401); // idle for 31 min
+    // A distinct code, on the session door and on the admin API: the console returns to sign-in with a message.
+    expect(idle.body.error).toMatchObject({ code: 'SESSION_ENDED', message: 'Your session ended; sign in again' });
+    const stale = await request(app).get('/api/admin/v1/summary').set('Cookie', cookie);
+    expect(stale.status).toBe(401);
+    expect(stale.body.error.code).toBe('SESSION_ENDED');
+    const noCookie = await request(app).get('/api/console/v1/session');
+    expect(noCookie.body.error.code).toBe('UNAUTHORIZED');
+    expect((await request(app).get('/api/admin/v1/summary')).body.error.code).toBe('UNAUTHORIZED');
 
     const second = await login(app, 'olga');
     const check = () => request(app).get('/api/console/v1/session').set('Cookie', second.cookie);
@@ -178,6 +187,9 @@ describe('console sessions', () => {
 
   it('bootstraps the first admin with LICENSOR_ADMIN_TOKEN, once', async () => {
     const app = t.licensor.app;
+    // A fresh install tells the sign-in page how the first operator is made.
+    const setup = () => request(app).get('/api/console/v1/setup');
+    expect((await setup()).body).toEqual({ firstOperatorNeeded: true, bootstrapTokenSet: true });
     const wrong = await request(app)
       .post('/api/console/v1/bootstrap')
       .send({ bootstrapToken: 'nope', name: 'root', password: PASSWORD });
@@ -187,6 +199,7 @@ describe('console sessions', () => {
       .send({ bootstrapToken: ADMIN_TOKEN, name: 'root', password: PASSWORD });
     expect(first.status).toBe(201);
     expect(first.body).toMatchObject({ name: 'root', role: 'admin' });
+    expect((await setup()).body).toEqual({ firstOperatorNeeded: false, bootstrapTokenSet: false });
     const again = await request(app)
       .post('/api/console/v1/bootstrap')
       .send({ bootstrapToken: ADMIN_TOKEN, name: 'root2', password: PASSWORD });

@@ -14,6 +14,7 @@ import {
   endSession,
   resolveSession,
   type SessionTimeouts,
+  sessionEnded,
   setSessionCookie,
 } from './sessions';
 import {
@@ -22,6 +23,7 @@ import {
   disableOperator,
   findOperator,
   listOperators,
+  operatorCount,
   operatorNameSchema,
   passwordSchema,
   ROLES,
@@ -147,7 +149,7 @@ export function consoleAuthRouter(o: ConsoleAuthOptions): Router {
     '/session',
     route((req, res) => {
       const session = resolveSession(db, req, timeouts, now());
-      if (!session) throw new LicensorError('UNAUTHORIZED', 'Not signed in (or the session timed out): sign in again');
+      if (!session) throw sessionEnded(req) ?? new LicensorError('UNAUTHORIZED', 'Not signed in: sign in first');
       res.json(sessionReply(session));
     }),
   );
@@ -165,6 +167,15 @@ export function consoleAuthRouter(o: ConsoleAuthOptions): Router {
       }
       clearSessionCookie(req, res);
       res.json({ signedOut: true });
+    }),
+  );
+
+  // The sign-in page of a fresh install says how to create the first operator; once one exists it says nothing.
+  router.get(
+    '/setup',
+    route((_req, res) => {
+      const firstOperatorNeeded = operatorCount(db) === 0;
+      res.json({ firstOperatorNeeded, bootstrapTokenSet: firstOperatorNeeded && Boolean(o.bootstrapToken) });
     }),
   );
 
@@ -199,7 +210,12 @@ export function consoleAuthRouter(o: ConsoleAuthOptions): Router {
 export function sessionPrincipal(db: Db, timeouts: SessionTimeouts, now: () => Date) {
   return (req: express.Request): AdminPrincipal | undefined => {
     const session = resolveSession(db, req, timeouts, now());
-    if (!session) return undefined;
+    if (!session) {
+      // A cookie of a session that ended: SESSION_ENDED rather than "missing bearer token".
+      const ended = sessionEnded(req);
+      if (ended) throw ended;
+      return undefined;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD' && !csrfMatches(req, session)) {
       throw new LicensorError('FORBIDDEN', 'Missing or wrong X-CSRF-Token header: reload the console and try again');
     }

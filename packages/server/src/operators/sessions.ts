@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { LicensorError } from '@licensor/shared';
 import type { Request, Response } from 'express';
 import type { Db } from '../db/database';
 import type { Role } from './store';
@@ -92,6 +93,16 @@ export function resolveSession(
     }
   }
   return { operator: row.operator, role: row.role, csrfToken: row.csrf_token, expiresAt: row.expires_at };
+}
+
+/**
+ * The refusal for a request whose session cookie names no live session (idle or absolute timeout, logout,
+ * password reset, role change): a code of its own, so the console goes back to sign-in with a message instead
+ * of showing stale pages; requests without a cookie stay a plain UNAUTHORIZED.
+ */
+export function sessionEnded(req: Request): LicensorError | undefined {
+  if (!readCookie(req, cookieName(req.secure))) return undefined;
+  return new LicensorError('SESSION_ENDED', 'Your session ended; sign in again');
 }
 
 export function endSession(db: Db, req: Request): void {
