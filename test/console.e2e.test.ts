@@ -17,6 +17,7 @@ import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/li
 import { freePort, signedGetUrl } from '@licensor/testkit/server';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAdminToken } from '../packages/server/src/admin/auth';
 import { addOperator } from '../packages/server/src/operators/store';
 // @ts-expect-error scripts/build.mjs is plain JavaScript without declarations
 import { ensureBuilt } from '../scripts/build.mjs';
@@ -58,6 +59,28 @@ async function seed() {
   ] as const) {
     await addOperator(db, { name, role, password: PASSWORD }, 'cli:seed');
   }
+  // An admin token of the merchant's deployment script, as `licensor tokens create` makes it (used once).
+  const ci = createAdminToken(db, 'ci-deploy', 'write');
+  await fetch(`${running.url}/api/admin/v1/summary`, { headers: { authorization: `Bearer ${ci.token}` } });
+  // The catalogue: the license page shows the edition and features its License files carry.
+  const catalog = await fetch(`${running.url}/api/admin/v1/catalog/apply`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify({
+      catalog: {
+        products: [
+          {
+            id: 'OFFI0001',
+            name: 'Office Suite',
+            edition: 'Professional',
+            features: { export: true, maxProjects: 20 },
+          },
+          { id: 'CADX0002', name: 'CAD Studio', edition: 'Standard', features: { render: true } },
+        ],
+      },
+    }),
+  });
+  expect(catalog.status, await catalog.clone().text()).toBe(200);
   const products = ['OFFI0001', 'OFFI0001', 'CADX0002', 'CADX0002', 'DBAS0003'];
   const licenses = products.map((productId, i) =>
     seedEntitlement(db, {
@@ -165,11 +188,11 @@ async function seed() {
   );
 }
 
-async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
+async function newPage(origin = running.url): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ locale: 'en-GB', timezoneId: 'Asia/Shanghai' });
   const page = await context.newPage();
   page.on('request', (r) => {
-    if (!r.url().startsWith(running.url) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) {
+    if (!r.url().startsWith(origin) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) {
       foreignRequests.push(r.url());
     }
   });
@@ -267,6 +290,8 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     await page.getByRole('link', { name: code }).click();
     await page.getByTestId('license-code').waitFor();
     expect(await page.getByTestId('seats').textContent()).toBe('2 / 3');
+    expect(await page.getByTestId('edition').textContent()).toBe('Professional');
+    expect(await page.getByTestId('features').textContent()).toBe('export, maxProjects = 20');
     await shot(page, 'license');
 
     await page.getByTestId('revoke').click();
@@ -320,19 +345,42 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     await context.close();
   });
 
-  it('a viewer sees everything but cannot act; a call without the CSRF token is refused', async () => {
+  it('a viewer sees everything but no action button; the API names the role needed; no CSRF token is refused', async () => {
     const { context, page } = await newPage();
     await signIn(page, 'vera');
     await page.getByText('Your role can read but not act.').waitFor();
     const other = running.db.first<{ id: string; code: string }>(
-      "SELECT id, code FROM entitlements WHERE status = 'active' AND id != ? LIMIT 1",
+      "SELECT id, code FROM entitlements WHERE status = 'active' AND id != ? AND id IN (SELECT entitlement_id FROM activations WHERE status = 'active') LIMIT 1",
       [licenseId],
     )!;
     await page.goto(`${running.url}/console/licenses/${encodeURIComponent(other.id)}`);
-    await page.getByTestId('suspend').click();
-    await page.getByTestId('suspend-reason').fill('trying');
-    await page.getByTestId('suspend-confirm').click();
-    expect(await page.getByRole('alert').textContent()).toMatch(/FORBIDDEN/);
+    await page.getByTestId('license-code').waitFor();
+    await page.getByTestId('devices').waitFor();
+    // No Suspend / Revoke / Free / Move, no change or offline forms: nothing a viewer could only fail at.
+    expect(await page.getByTestId('license-actions').locator('button').count()).toBe(0);
+    for (const name of ['Suspend', 'Revoke', 'Free seat', 'Move seat']) {
+      expect(await page.getByRole('button', { name }).count(), name).toBe(0);
+    }
+    expect(await page.getByTestId('change-license').count()).toBe(0);
+    expect(await page.getByTestId('offline').count()).toBe(0);
+    await page.goto(`${running.url}/console/messages`);
+    await page.getByTestId('outbox').waitFor();
+    expect(await page.getByRole('button', { name: 'Retry' }).count()).toBe(0);
+    await page.goto(`${running.url}/console/readiness`);
+    await page.getByTestId('keys').waitFor();
+    expect(await page.getByRole('button', { name: 'Run' }).count()).toBe(0);
+    // The API refuses a viewer's action by naming the role it needs.
+    const session = (await (await context.request.get(`${running.url}/api/console/v1/session`)).json()) as {
+      csrfToken: string;
+    };
+    const refused = await context.request.post(
+      `${running.url}/api/admin/v1/entitlements/${encodeURIComponent(other.id)}/revoke`,
+      { data: { reason: 'trying' }, headers: { 'X-CSRF-Token': session.csrfToken } },
+    );
+    expect(refused.status()).toBe(403);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toBe(
+      'Viewers cannot revoke licenses; ask an operator or admin',
+    );
     expect(
       running.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [other.id])?.status,
     ).toBe('active');
@@ -387,6 +435,7 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     await shot(page, 'operators');
     await page.getByRole('link', { name: 'Admin tokens' }).click();
     await page.getByRole('heading', { name: 'Admin tokens' }).waitFor();
+    expect(await page.getByTestId('tokens').textContent()).toContain('ci-deploy');
     await shot(page, 'tokens');
     await page.getByRole('link', { name: 'Licenses', exact: true }).click();
     await page.getByTestId('licenses').waitFor();
@@ -647,6 +696,69 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     expect(await rows.first().textContent()).toContain('getLicense');
     await shot(page, 'orders');
     await context.close();
+  });
+
+  it('a session that ended sends the console back to sign-in with a message, and signing in returns to the page', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, 'olga');
+    await page.goto(`${running.url}/console/licenses?q=${encodeURIComponent(code)}`);
+    await page.getByTestId('licenses').waitFor();
+    // Idle past the timeout: the server's clock says so (last seen a day ago), as a lunch break would.
+    running.db.run("UPDATE operator_sessions SET last_seen_at = ? WHERE operator = 'olga'", [
+      new Date(Date.now() - 86_400_000).toISOString(),
+    ]);
+    await page.getByRole('link', { name: 'Devices', exact: true }).click();
+    await page.getByTestId('login-notice').waitFor();
+    expect(await page.getByTestId('login-notice').textContent()).toBe('Your session ended; sign in again.');
+    expect(await page.getByTestId('who').count()).toBe(0); // no stale page behind the sign-in
+    expect(new URL(page.url()).pathname).toBe('/console/devices');
+    await page.getByLabel('Name').fill('olga');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('devices').waitFor();
+    expect(new URL(page.url()).pathname).toBe('/console/devices');
+    // A reload with the dead cookie says the same.
+    running.db.run("DELETE FROM operator_sessions WHERE operator = 'olga'");
+    await page.goto(`${running.url}/console/audit`);
+    await page.getByTestId('login-notice').waitFor();
+    expect(new URL(page.url()).pathname).toBe('/console/audit');
+    await context.close();
+  });
+
+  it('a fresh install (no operator yet) says on the sign-in page how to create the first one, in English and Chinese', async () => {
+    const port = await freePort();
+    const fresh = await startServer(
+      testConfig({ dataDir: join(dir, 'fresh'), port, host: '127.0.0.1', adminToken: 'fresh-bootstrap-token' }),
+    );
+    try {
+      const { context, page } = await newPage(fresh.url);
+      await page.goto(`${fresh.url}/console/`);
+      const first = page.getByTestId('first-operator');
+      await first.waitFor();
+      expect(await first.textContent()).toContain('licensor operators add --name <you> --role admin');
+      expect(await first.textContent()).toContain('LICENSOR_ADMIN_TOKEN');
+      await page.evaluate("localStorage.setItem('licensor.console.lang', 'zh')");
+      await page.reload();
+      await first.waitFor();
+      expect(await first.textContent()).toContain('尚无操作员账号');
+      expect(await first.textContent()).toContain('licensor operators add --name <您的名字> --role admin');
+      // The bootstrap token makes the first admin from the page; then the hint is gone and the admin signs in.
+      await page.evaluate("localStorage.setItem('licensor.console.lang', 'en')");
+      await page.reload();
+      await first.getByLabel('Bootstrap token (LICENSOR_ADMIN_TOKEN)').fill('fresh-bootstrap-token');
+      await first.getByLabel('Name').fill('founder');
+      await first.getByLabel('Password (12+ characters)').fill('founder-password-1');
+      await first.getByRole('button', { name: 'Create the first admin' }).click();
+      await page.getByTestId('login-notice').waitFor();
+      expect(await page.getByTestId('first-operator').count()).toBe(0);
+      await page.getByLabel('Name').first().fill('founder');
+      await page.getByLabel('Password').first().fill('founder-password-1');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      expect(await page.getByTestId('who').textContent()).toContain('founder (admin)');
+      await context.close();
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('made no request to a third party and broke no CSP or integrity rule', () => {

@@ -153,6 +153,16 @@ const en = {
   seatsInUse: 'These devices hold seats; free some first, or release the oldest:',
   releaseOldest: 'Release the oldest devices',
   saved: 'Saved.',
+  edition: 'Edition',
+  features: 'Features',
+  sessionEnded: 'Your session ended; sign in again.',
+  firstOperator: 'No operator account exists yet. Create the first one (an admin) on the server:',
+  firstOperatorCli: 'licensor operators add --name <you> --role admin',
+  firstOperatorCliHint: 'It prints the password once. Or, with the bootstrap token (LICENSOR_ADMIN_TOKEN):',
+  bootstrapToken: 'Bootstrap token (LICENSOR_ADMIN_TOKEN)',
+  newOperatorPassword: 'Password (12+ characters)',
+  createFirstOperator: 'Create the first admin',
+  firstOperatorCreated: 'Created. Sign in with the name and password you chose.',
 } as const;
 
 export type Key = keyof typeof en;
@@ -307,6 +317,16 @@ const zh: Record<Key, string> = {
   seatsInUse: '以下设备占用席位；请先释放，或释放最早的设备：',
   releaseOldest: '释放最早的设备',
   saved: '已保存。',
+  edition: '版本',
+  features: '功能',
+  sessionEnded: '您的会话已结束，请重新登录。',
+  firstOperator: '尚无操作员账号。请在服务器上创建第一个账号（管理员）：',
+  firstOperatorCli: 'licensor operators add --name <您的名字> --role admin',
+  firstOperatorCliHint: '密码只显示一次。也可以用引导令牌（LICENSOR_ADMIN_TOKEN）创建：',
+  bootstrapToken: '引导令牌（LICENSOR_ADMIN_TOKEN）',
+  newOperatorPassword: '密码（至少 12 个字符）',
+  createFirstOperator: '创建第一个管理员',
+  firstOperatorCreated: '已创建。请用您设置的名字和密码登录。',
 };
 
 export type Lang = 'en' | 'zh';

@@ -1,6 +1,16 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, currentSession, login, logout, type Session, setCsrfToken } from './api/client';
+import {
+  ApiError,
+  bootstrap,
+  currentSession,
+  login,
+  logout,
+  onSessionEnded,
+  type Session,
+  setCsrfToken,
+  setupState,
+} from './api/client';
 import { currentLang, type Key, setLang, t } from './i18n';
 import {
   Audit,
@@ -15,7 +25,7 @@ import {
   Tokens,
   Webhooks,
 } from './pages';
-import { BASE, Link, navigate, onNavigate } from './ui';
+import { BASE, Link, navigate, onNavigate, setRole } from './ui';
 
 const NAV: { path: string; key: Key; adminOnly?: boolean }[] = [
   { path: '', key: 'overview' },
@@ -58,10 +68,82 @@ function Page() {
   }
 }
 
-function Login(props: { signedIn: (s: Session) => void }) {
+/** A fresh install (no operator yet): how to make the first one, with the CLI or the bootstrap token. */
+function FirstOperator(props: { bootstrapTokenSet: boolean; created: () => void }) {
+  const [token, setToken] = useState('');
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | undefined>();
+  return (
+    <section class="first-operator" data-testid="first-operator">
+      <p>{t('firstOperator')}</p>
+      <pre>
+        <code>{t('firstOperatorCli')}</code>
+      </pre>
+      {props.bootstrapTokenSet ? (
+        <form
+          onSubmit={async (e) => {
+            e.preventDefault();
+            setError(undefined);
+            try {
+              await bootstrap(token, name, password);
+              props.created();
+            } catch (err) {
+              setError(err instanceof ApiError ? err.message : String(err));
+            }
+          }}
+        >
+          <p>{t('firstOperatorCliHint')}</p>
+          <label>
+            {t('bootstrapToken')}
+            <input
+              name="bootstrapToken"
+              type="password"
+              autocomplete="off"
+              value={token}
+              onInput={(e) => setToken((e.target as HTMLInputElement).value)}
+            />
+          </label>
+          <label>
+            {t('name')}
+            <input
+              name="firstName"
+              autocomplete="username"
+              value={name}
+              onInput={(e) => setName((e.target as HTMLInputElement).value)}
+            />
+          </label>
+          <label>
+            {t('newOperatorPassword')}
+            <input
+              name="firstPassword"
+              type="password"
+              autocomplete="new-password"
+              value={password}
+              onInput={(e) => setPassword((e.target as HTMLInputElement).value)}
+            />
+          </label>
+          <button type="submit">{t('createFirstOperator')}</button>
+          {error ? (
+            <p class="error" role="alert">
+              {error}
+            </p>
+          ) : null}
+        </form>
+      ) : null}
+    </section>
+  );
+}
+
+function Login(props: { signedIn: (s: Session) => void; notice?: string }) {
+  const [name, setName] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<string | undefined>();
+  const [notice, setNotice] = useState(props.notice);
+  const [setup, setSetup] = useState<{ firstOperatorNeeded: boolean; bootstrapTokenSet: boolean } | undefined>();
+  useEffect(() => {
+    setupState().then(setSetup, () => setSetup(undefined));
+  }, []);
   return (
     <main class="login">
       <form
@@ -76,6 +158,11 @@ function Login(props: { signedIn: (s: Session) => void }) {
         }}
       >
         <h1>{t('appName')}</h1>
+        {notice ? (
+          <p class="notice" data-testid="login-notice">
+            {notice}
+          </p>
+        ) : null}
         <label>
           {t('name')}
           <input
@@ -102,33 +189,43 @@ function Login(props: { signedIn: (s: Session) => void }) {
           </p>
         ) : null}
       </form>
+      {setup?.firstOperatorNeeded ? (
+        <FirstOperator
+          bootstrapTokenSet={setup.bootstrapTokenSet}
+          created={() => {
+            setSetup({ firstOperatorNeeded: false, bootstrapTokenSet: false });
+            setNotice(t('firstOperatorCreated'));
+          }}
+        />
+      ) : null}
     </main>
   );
 }
 
 function App() {
   const [session, setSession] = useState<Session | null | undefined>(undefined);
+  /** Why the sign-in page shows (a session that ended); the URL stays, so signing in returns to it. */
+  const [notice, setNotice] = useState<string | undefined>();
   const [, setRender] = useState(0);
+  const signedIn = (s: Session) => {
+    setCsrfToken(s.csrfToken);
+    setRole(s.role);
+    setNotice(undefined);
+    setSession(s);
+  };
   useEffect(() => {
     onNavigate(() => setRender((n) => n + 1));
-    currentSession().then(
-      (s) => {
-        setCsrfToken(s.csrfToken);
-        setSession(s);
-      },
-      () => setSession(null),
-    );
+    onSessionEnded(() => {
+      setNotice(t('sessionEnded'));
+      setSession(null);
+    });
+    currentSession().then(signedIn, (e: unknown) => {
+      if (e instanceof ApiError && e.code === 'SESSION_ENDED') setNotice(t('sessionEnded'));
+      setSession(null);
+    });
   }, []);
   if (session === undefined) return null;
-  if (session === null)
-    return (
-      <Login
-        signedIn={(s) => {
-          setCsrfToken(s.csrfToken);
-          setSession(s);
-        }}
-      />
-    );
+  if (session === null) return <Login key={notice ?? ''} notice={notice} signedIn={signedIn} />;
   const current = location.pathname.slice(BASE.length).replace(/\/$/, '');
   return (
     <div class="shell">

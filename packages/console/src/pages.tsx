@@ -5,6 +5,7 @@ import { t } from './i18n';
 import {
   ActionButton,
   BASE,
+  canAct,
   ErrorLine,
   Link,
   navigate,
@@ -556,6 +557,16 @@ export function LicensePage(props: { id: string }) {
         <dd>{e.productId}</dd>
         <dt>{t('sku')}</dt>
         <dd>{e.skuCode ?? '—'}</dd>
+        <dt>{t('edition')}</dt>
+        <dd data-testid="edition">{data.model.edition ?? '—'}</dd>
+        <dt>{t('features')}</dt>
+        <dd data-testid="features">
+          {Object.keys(data.model.features).length === 0
+            ? '—'
+            : Object.entries(data.model.features)
+                .map(([name, value]) => (value === true ? name : `${name} = ${value}`))
+                .join(', ')}
+        </dd>
         <dt>{t('customer')}</dt>
         <dd>{e.customerName ?? e.customerId ?? '—'}</dd>
         <dt>{t('order')}</dt>
@@ -575,8 +586,12 @@ export function LicensePage(props: { id: string }) {
       <Usage usage={data.usage} />
       <h2>{t('devicesOf')}</h2>
       <DeviceTable rows={data.activations} reload={reload} />
-      <ChangeLicense entitlement={e} done={reload} />
-      <OfflineResponse done={reload} />
+      {canAct() ? (
+        <>
+          <ChangeLicense entitlement={e} done={reload} />
+          <OfflineResponse done={reload} />
+        </>
+      ) : null}
       <h2>{t('auditTrail')}</h2>
       <AuditTable rows={data.audit} testid="license-audit" />
     </section>
@@ -871,6 +886,7 @@ export function Tokens() {
       <ErrorLine error={error} />
       {data ? (
         <Table<Schemas['Token']>
+          testid="tokens"
           rows={data.items}
           columns={[
             { title: 'ID', cell: (k) => <code>{k.id}</code> },
@@ -1245,6 +1261,7 @@ function DialFamily(props: { family: 'A' | 'B' | 'C' | 'notify'; enabled: boolea
       </h2>
       <button
         type="button"
+        hidden={!canAct()}
         disabled={!props.enabled || busy}
         onClick={async () => {
           setBusy(true);

@@ -3,6 +3,16 @@ import { useCallback, useEffect, useState } from 'preact/hooks';
 import { ApiError } from './api/client';
 import { formatTime, t } from './i18n';
 
+/**
+ * The signed-in operator's role. Viewers see no action buttons at all (the server refuses them anyway):
+ * a button that can only fail is noise.
+ */
+let role: 'viewer' | 'operator' | 'admin' = 'viewer';
+export const setRole = (r: typeof role) => {
+  role = r;
+};
+export const canAct = () => role !== 'viewer';
+
 /** Client-side navigation under /console: filters live in the URL, so a link can be shared. */
 export const BASE = '/console';
 let rerender: () => void = () => {};
@@ -148,6 +158,7 @@ export function ActionButton(props: {
   const [error, setError] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
   const asks = Boolean(props.needsReason || props.input);
+  if (!canAct()) return null;
   const go = async () => {
     if (asks && !reason.trim()) {
       setError(props.input ? `${props.input.label}?` : t('reasonRequired'));

@@ -38,14 +38,30 @@ admin.use(csrf);
 const consoleApi = createClient<paths>({ baseUrl: '/api/console/v1', credentials: 'same-origin' });
 consoleApi.use(csrf);
 
+/** Called when the server says the session ended (SESSION_ENDED): the app goes back to sign-in. */
+let sessionEnded: (message: string) => void = () => {};
+export const onSessionEnded = (fn: (message: string) => void) => {
+  sessionEnded = fn;
+};
+
 /** Unwraps an openapi-fetch result: the data, or an ApiError. */
 export function unwrap<T>(r: { data?: T; error?: unknown; response: Response }): T {
   if (r.response.ok && r.data !== undefined) return r.data;
   const e = (r.error as Schemas['Error'] | undefined)?.error;
-  throw new ApiError(r.response.status, e?.code ?? 'HTTP', e?.message ?? `HTTP ${r.response.status}`, e?.detail);
+  const error = new ApiError(
+    r.response.status,
+    e?.code ?? 'HTTP',
+    e?.message ?? `HTTP ${r.response.status}`,
+    e?.detail,
+  );
+  if (error.code === 'SESSION_ENDED') sessionEnded(error.message);
+  throw error;
 }
 
 export const login = async (name: string, password: string) =>
   unwrap(await consoleApi.POST('/login', { body: { name, password } }));
 export const currentSession = async () => unwrap(await consoleApi.GET('/session'));
+export const setupState = async () => unwrap(await consoleApi.GET('/setup'));
+export const bootstrap = async (bootstrapToken: string, name: string, password: string) =>
+  unwrap(await consoleApi.POST('/bootstrap', { body: { bootstrapToken, name, password } }));
 export const logout = async () => unwrap(await consoleApi.POST('/logout', { params: { header: {} } }));
