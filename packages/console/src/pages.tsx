@@ -324,7 +324,7 @@ export function Licenses() {
               { title: t('expires'), cell: (e) => <Time iso={e.expiresAt} /> },
             ]}
           />
-          <Pager total={data.total} shown={data.items.length} nextCursor={data.nextCursor} />
+          <Pager total={data.total} capped={data.totalCapped} shown={data.items.length} nextCursor={data.nextCursor} />
         </>
       ) : null}
     </section>
@@ -678,7 +678,7 @@ export function Devices() {
       {data ? (
         <>
           <DeviceTable rows={data.items} reload={reload} />
-          <Pager total={data.total} shown={data.items.length} nextCursor={data.nextCursor} />
+          <Pager total={data.total} capped={data.totalCapped} shown={data.items.length} nextCursor={data.nextCursor} />
         </>
       ) : null}
     </section>
@@ -721,7 +721,7 @@ export function Orders() {
               { title: t('received'), cell: (o) => <Time iso={o.receivedAt} /> },
             ]}
           />
-          <Pager total={data.total} shown={data.items.length} nextCursor={data.nextCursor} />
+          <Pager total={data.total} capped={data.totalCapped} shown={data.items.length} nextCursor={data.nextCursor} />
         </>
       ) : null}
     </section>
@@ -733,6 +733,8 @@ export function Orders() {
 export function Messages() {
   const params = filters(['q', 'failed', 'direction', 'includeTest', 'since']);
   const outboxStatus = query().get('outbox') ?? 'failed,pending';
+  const outboxCursor = query().get('outboxCursor') ?? undefined;
+  const outboxLimit = Number(query().get('outboxLimit')) || undefined;
   const messages = useLoad(
     async () => unwrap(await admin.GET('/messages', { params: { query: params } })),
     [location.search],
@@ -747,8 +749,19 @@ export function Messages() {
     [location.search],
   );
   const outbox = useLoad(
-    async () => unwrap(await admin.GET('/outbox', { params: { query: { status: outboxStatus } } })),
-    [outboxStatus],
+    async () =>
+      unwrap(
+        await admin.GET('/outbox', {
+          params: {
+            query: {
+              status: outboxStatus,
+              ...(outboxCursor ? { cursor: outboxCursor } : {}),
+              ...(outboxLimit ? { limit: outboxLimit } : {}),
+            },
+          },
+        }),
+      ),
+    [outboxStatus, outboxCursor, outboxLimit],
   );
   // Failed items first, then the rest (each group newest first, as the API pages them).
   const items = outbox.data
@@ -787,6 +800,16 @@ export function Messages() {
           },
         ]}
       />
+      {outbox.data ? (
+        <Pager
+          total={outbox.data.total}
+          capped={outbox.data.totalCapped}
+          shown={outbox.data.items.length}
+          nextCursor={outbox.data.nextCursor}
+          param="outboxCursor"
+          testid="outbox-pager"
+        />
+      ) : null}
       <h1>{t('messages')}</h1>
       <div class="toolbar">
         <SearchBox placeholder={t('activity')} />
@@ -807,7 +830,12 @@ export function Messages() {
       {messages.data ? (
         <>
           <MessageTable rows={messages.data.items} testid="messages" />
-          <Pager total={messages.data.total} shown={messages.data.items.length} nextCursor={messages.data.nextCursor} />
+          <Pager
+            total={messages.data.total}
+            capped={messages.data.totalCapped}
+            shown={messages.data.items.length}
+            nextCursor={messages.data.nextCursor}
+          />
         </>
       ) : null}
     </section>
@@ -869,7 +897,7 @@ export function Audit() {
       {data ? (
         <>
           <AuditTable rows={data.items} testid="audit" />
-          <Pager total={data.total} shown={data.items.length} nextCursor={data.nextCursor} />
+          <Pager total={data.total} capped={data.totalCapped} shown={data.items.length} nextCursor={data.nextCursor} />
         </>
       ) : null}
     </section>
@@ -1090,7 +1118,7 @@ function DeliveryAttempts(props: { id: string }) {
 
 export function Webhooks() {
   const params = filters(['endpointId', 'status', 'eventType']);
-  const { cursor: _c, limit, ...deliveryFilter } = params;
+  const { limit, ...deliveryFilter } = params;
   const endpoints = useLoad(async () => unwrap(await admin.GET('/webhooks/endpoints')), []);
   const deliveries = useLoad(
     async () =>
@@ -1217,6 +1245,14 @@ export function Webhooks() {
             },
           ]}
         />
+      ) : null}
+      {deliveries.data?.nextCursor || params.cursor ? (
+        <nav class="pager" data-testid="deliveries-pager">
+          {params.cursor ? <Link href={withQuery({ cursor: undefined })}>{t('first')}</Link> : null}
+          {deliveries.data?.nextCursor ? (
+            <Link href={withQuery({ cursor: deliveries.data.nextCursor })}>{t('next')}</Link>
+          ) : null}
+        </nav>
       ) : null}
       {open ? (
         <>

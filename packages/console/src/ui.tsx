@@ -125,16 +125,28 @@ export function Table<T>(props: { rows: T[]; columns: Column<T>[]; testid?: stri
   );
 }
 
-/** Keyset paging: "next" carries the API's cursor in the URL; "first" drops it. */
-export function Pager(props: { total: number; shown: number; nextCursor: string | null | undefined }) {
-  const cursor = query().get('cursor');
+/**
+ * Keyset paging: "next" carries the API's cursor in the URL (`param`, for a second list on one page); "first"
+ * drops it. A capped total reads "10,000+": the server counts no further.
+ */
+export function Pager(props: {
+  total: number;
+  capped?: boolean;
+  shown: number;
+  nextCursor: string | null | undefined;
+  param?: string;
+  testid?: string;
+}) {
+  const param = props.param ?? 'cursor';
+  const cursor = query().get(param);
   return (
-    <nav class="pager">
+    <nav class="pager" data-testid={props.testid}>
       <span>
-        {props.shown} / {props.total}
+        {props.shown} / {props.total.toLocaleString()}
+        {props.capped ? '+' : ''}
       </span>
-      {cursor ? <Link href={withQuery({ cursor: undefined })}>{t('first')}</Link> : null}
-      {props.nextCursor ? <Link href={withQuery({ cursor: props.nextCursor })}>{t('next')}</Link> : null}
+      {cursor ? <Link href={withQuery({ [param]: undefined })}>{t('first')}</Link> : null}
+      {props.nextCursor ? <Link href={withQuery({ [param]: props.nextCursor })}>{t('next')}</Link> : null}
     </nav>
   );
 }

@@ -772,7 +772,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Deliveries newest first, each with its attempt count, last answer and next attempt */
+    /** Deliveries newest first, each with its attempt count, last answer and next attempt; keyset pages */
     get: operations['listWebhookDeliveries'];
     put?: never;
     post?: never;
@@ -914,7 +914,10 @@ export interface components {
     };
     Page: {
       items: unknown[];
+      /** @description matches, counted up to 10,000 */
       total: number;
+      /** @description more than 10,000 match: total is a lower bound (show 10,000+) */
+      totalCapped: boolean;
       limit: number;
       nextCursor: string | null;
       page?: number;
@@ -1177,6 +1180,7 @@ export interface components {
     id: string;
     limit: number;
     cursor: string;
+    /** @description page number; pages reach the first 10,000 rows (further: follow nextCursor) */
     page: number;
     productId: string;
     includeTest: 'true' | 'false';
@@ -1275,6 +1279,7 @@ export interface operations {
       query?: {
         limit?: components['parameters']['limit'];
         cursor?: components['parameters']['cursor'];
+        /** @description page number; pages reach the first 10,000 rows (further: follow nextCursor) */
         page?: components['parameters']['page'];
         includeTest?: components['parameters']['includeTest'];
         /** @description code, order, customer, SKU or id (part of it) */
@@ -1496,6 +1501,7 @@ export interface operations {
       query?: {
         limit?: components['parameters']['limit'];
         cursor?: components['parameters']['cursor'];
+        /** @description page number; pages reach the first 10,000 rows (further: follow nextCursor) */
         page?: components['parameters']['page'];
         includeTest?: components['parameters']['includeTest'];
         q?: string;
@@ -1592,6 +1598,7 @@ export interface operations {
       query?: {
         limit?: components['parameters']['limit'];
         cursor?: components['parameters']['cursor'];
+        /** @description page number; pages reach the first 10,000 rows (further: follow nextCursor) */
         page?: components['parameters']['page'];
         includeTest?: components['parameters']['includeTest'];
         q?: string;
@@ -1621,6 +1628,7 @@ export interface operations {
       query?: {
         limit?: components['parameters']['limit'];
         cursor?: components['parameters']['cursor'];
+        /** @description page number; pages reach the first 10,000 rows (further: follow nextCursor) */
         page?: components['parameters']['page'];
         includeTest?: components['parameters']['includeTest'];
         failed?: 'true' | 'false';
@@ -1656,9 +1664,11 @@ export interface operations {
       query?: {
         limit?: components['parameters']['limit'];
         cursor?: components['parameters']['cursor'];
+        /** @description page number; pages reach the first 10,000 rows (further: follow nextCursor) */
         page?: components['parameters']['page'];
         /** @description comma-separated: pending, running, done, failed */
         status?: string;
+        kind?: string;
       };
       header?: never;
       path?: never;
@@ -1711,6 +1721,7 @@ export interface operations {
       query?: {
         limit?: components['parameters']['limit'];
         cursor?: components['parameters']['cursor'];
+        /** @description page number; pages reach the first 10,000 rows (further: follow nextCursor) */
         page?: components['parameters']['page'];
         entitlementId?: string;
         actor?: string;
@@ -2048,6 +2059,7 @@ export interface operations {
       query?: {
         limit?: components['parameters']['limit'];
         cursor?: components['parameters']['cursor'];
+        /** @description page number; pages reach the first 10,000 rows (further: follow nextCursor) */
         page?: components['parameters']['page'];
         includeTest?: components['parameters']['includeTest'];
         q?: string;
@@ -2210,6 +2222,7 @@ export interface operations {
       query?: {
         limit?: components['parameters']['limit'];
         cursor?: components['parameters']['cursor'];
+        /** @description page number; pages reach the first 10,000 rows (further: follow nextCursor) */
         page?: components['parameters']['page'];
       };
       header?: never;
@@ -2788,6 +2801,7 @@ export interface operations {
         status?: 'pending' | 'delivered' | 'failed';
         eventType?: string;
         limit?: number;
+        cursor?: components['parameters']['cursor'];
       };
       header?: never;
       path?: never;
@@ -2795,7 +2809,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The deliveries */
+      /** @description One page of deliveries; nextCursor fetches the next (null on the last) */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2803,6 +2817,7 @@ export interface operations {
         content: {
           'application/json': {
             items: components['schemas']['WebhookDelivery'][];
+            nextCursor: string | null;
           };
         };
       };

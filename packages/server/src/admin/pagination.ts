@@ -10,6 +10,13 @@ import type { Db, Row } from '../db/database';
 
 export const MAX_LIMIT = 200;
 
+/**
+ * Lists count their matches up to this many and then say "10,000+" (totalCapped): an exact COUNT(*) per page
+ * would walk a million-row table on every click. Page numbers reach only as far (OFFSET stays bounded);
+ * beyond, the keyset cursor goes on at constant cost.
+ */
+export const COUNT_CAP = 10_000;
+
 export interface Dataset<T> {
   /** Table name or parenthesised subquery with an alias. */
   from: string;
@@ -52,8 +59,10 @@ export interface PageInput {
 
 export interface Page<T> {
   items: T[];
-  /** Rows matching the filters (test data excluded unless asked for). */
+  /** Rows matching the filters (test data excluded unless asked for), at most COUNT_CAP. */
   total: number;
+  /** True when more than COUNT_CAP rows match: `total` is then a lower bound ("10,000+"). */
+  totalCapped: boolean;
   limit: number;
   /** Pass as `cursor` to get the next page; null on the last page. */
   nextCursor: string | null;
@@ -88,13 +97,34 @@ export function count(db: Db, ds: Pick<Dataset<unknown>, 'from'>, w: Where): num
   return db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM ${ds.from} ${whereSql(w)}`, w.params)?.n ?? 0;
 }
 
+/** The matches counted up to COUNT_CAP (+1 to know there are more): bounded work whatever the table's size. */
+export function cappedCount(db: Db, ds: Pick<Dataset<unknown>, 'from'>, w: Where): { total: number; capped: boolean } {
+  const n =
+    db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${ds.from} ${whereSql(w)} LIMIT ?) AS c`, [
+      ...w.params,
+      COUNT_CAP + 1,
+    ])?.n ?? 0;
+  return n > COUNT_CAP ? { total: COUNT_CAP, capped: true } : { total: n, capped: false };
+}
+
 export function paginate<T>(db: Db, ds: Dataset<T>, filters: Where, input: PageInput): Page<T> {
   if (input.page !== undefined && input.cursor !== undefined) {
     throw new LicensorError('INVALID_INPUT', 'Use either page or cursor, not both', {
       problems: [{ field: 'cursor', message: 'cannot be combined with page' }],
     });
   }
-  const total = count(db, ds, filters);
+  if (input.page !== undefined && (input.page - 1) * input.limit >= COUNT_CAP) {
+    throw new LicensorError(
+      'INVALID_INPUT',
+      `Page numbers reach the first ${COUNT_CAP} rows; follow nextCursor (keyset paging) to go further, or narrow the filters`,
+      {
+        problems: [
+          { field: 'page', message: `at most ${Math.ceil(COUNT_CAP / input.limit)} with limit ${input.limit}` },
+        ],
+      },
+    );
+  }
+  const { total, capped } = cappedCount(db, ds, filters);
   const w: Where = { sql: [...filters.sql], params: [...filters.params] };
   if (input.cursor !== undefined) add(w, keysetSql(ds.sort), ...decodeCursor(input.cursor, ds.sort.length));
   const offset = input.page !== undefined ? (input.page - 1) * input.limit : 0;
@@ -109,6 +139,7 @@ export function paginate<T>(db: Db, ds: Dataset<T>, filters: Where, input: PageI
   const page: Page<T> = {
     items: pageRows.map((r) => ds.map(r)),
     total,
+    totalCapped: capped,
     limit: input.limit,
     nextCursor: more && last ? encodeCursor(ds.sort.map((c) => last[sortKey(c)])) : null,
   };

@@ -472,6 +472,78 @@ describe('codes, orders, logs and outbox', () => {
   });
 });
 
+describe('keyset pages for the outbox and webhook deliveries; capped counts', () => {
+  /** Follows nextCursor from the first page; the ids of every page in order. */
+  async function walk(path: string, key: 'id' = 'id') {
+    const pages: unknown[][] = [];
+    let cursor: string | null = null;
+    do {
+      const sep = path.includes('?') ? '&' : '?';
+      const res = await get(`${path}${cursor ? `${sep}cursor=${encodeURIComponent(cursor)}` : ''}`);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      pages.push(res.body.items.map((i: Record<string, unknown>) => i[key]));
+      cursor = res.body.nextCursor;
+    } while (cursor && pages.length < 20);
+    return pages;
+  }
+
+  it('pages the outbox newest first, two at a time, without gaps or repeats', async () => {
+    const ob = t.licensor.ctx.outbox;
+    const ids = Array.from({ length: 5 }, (_, i) => ob.enqueue('license.upload', { eventId: `E${i}` }));
+    t.db.run(`UPDATE outbox SET status = 'failed', attempts = 3, last_error = 'boom'`);
+    expect(await walk('/outbox?status=failed&limit=2')).toEqual([[ids[4], ids[3]], [ids[2], ids[1]], [ids[0]]]);
+    expect((await get('/outbox?status=failed&limit=2')).body).toMatchObject({ total: 5, totalCapped: false });
+  });
+
+  it('pages webhook deliveries by cursor, filters kept', async () => {
+    const endpoint = await post('/webhooks/endpoints', {
+      url: 'https://crm.example.invalid/hook',
+      events: ['license.revoked'],
+    });
+    expect(endpoint.status).toBe(201);
+    const endpointId = endpoint.body.endpoint.id as string;
+    const at = new Date().toISOString();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      t.db.run(`INSERT INTO webhook_events (id, type, payload, created_at) VALUES (?, 'license.revoked', '{}', ?)`, [
+        `msg_${i}`,
+        at,
+      ]);
+      t.db.run(
+        `INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, attempts, created_at, updated_at)
+         VALUES (?, ?, ?, ?, 1, ?, ?)`,
+        [`dlv_${i}`, `msg_${i}`, endpointId, i % 2 ? 'delivered' : 'failed', at, at],
+      );
+      ids.push(`dlv_${i}`);
+    }
+    expect(await walk('/webhooks/deliveries?limit=2')).toEqual([['dlv_4', 'dlv_3'], ['dlv_2', 'dlv_1'], ['dlv_0']]);
+    expect(await walk('/webhooks/deliveries?limit=2&status=failed')).toEqual([['dlv_4', 'dlv_2'], ['dlv_0']]);
+    expect((await get('/webhooks/deliveries?cursor=nope')).status).toBe(400);
+  });
+
+  it('counts matches up to 10,000 (then "10,000+") and keeps page numbers within them', async () => {
+    t.db.run(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10050)
+       INSERT INTO outbox (kind, payload, status, attempts, next_attempt_at, created_at, updated_at)
+       SELECT 'bulk', '{}', 'done', 1, 0, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z' FROM n`,
+    );
+    const first = await get('/outbox?status=done&limit=50');
+    expect(first.body).toMatchObject({ total: 10_000, totalCapped: true });
+    expect(first.body.items).toHaveLength(50);
+    expect((await get('/outbox?status=done&limit=50&page=200')).status).toBe(200);
+    const tooDeep = await get('/outbox?status=done&limit=50&page=201');
+    expect(tooDeep.status).toBe(400);
+    expect(tooDeep.body.error.message).toMatch(/follow nextCursor/);
+    // The cursor goes on where page numbers stop: page 201 of 50 (rows 10,001-10,050) by following it.
+    let cursor = first.body.nextCursor as string;
+    for (let i = 0; i < 199; i++) cursor = (await get(`/outbox?status=done&limit=50&cursor=${cursor}`)).body.nextCursor;
+    const deep = await get(`/outbox?status=done&limit=50&cursor=${cursor}`);
+    expect(deep.body.items.map((i: { id: number }) => i.id)).toEqual(Array.from({ length: 50 }, (_, i) => 50 - i));
+    expect(deep.body.nextCursor).toBeNull();
+    expect((await get('/outbox?status=done&kind=nothing')).body).toMatchObject({ total: 0, totalCapped: false });
+  });
+});
+
 describe('exports', () => {
   const nasty = ['=HYPERLINK("http://evil","x")', 'Smith, "Bob"\nline 2', '+1', '-2', '@SUM(A1)', '普通客户'];
 

@@ -113,7 +113,7 @@ export function registerWebhookCommands(program: Command, run: Runner): void {
           ),
           'options',
         );
-        const items = listDeliveries(s.db(), filter);
+        const { items } = listDeliveries(s.db(), filter);
         s.print({ items }, () => (items.length ? table(items, deliveryColumns) : 'No deliveries match.'));
       }),
     );

@@ -67,7 +67,7 @@ export function webhooksRouter(ctx: AppContext): Router {
   router.get(
     '/webhooks/deliveries',
     route((req, res) => {
-      res.json({ items: listDeliveries(ctx.db, parseInput(deliveryFilterSchema, req.query, 'query')) });
+      res.json(listDeliveries(ctx.db, parseInput(deliveryFilterSchema, req.query, 'query')));
     }),
   );
   router.get(

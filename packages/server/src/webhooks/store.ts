@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { LicensorError } from '@licensor/shared';
 import { z } from 'zod';
+import { decodeCursor, encodeCursor } from '../admin/pagination';
 import type { Db } from '../db/database';
 import { parseInput } from '../http/errors';
 import type { SecretBox } from '../kit/secretBox';
@@ -283,23 +284,39 @@ export const deliveryFilterSchema = z
     status: z.enum(['pending', 'delivered', 'failed']).optional(),
     eventType: z.enum(WEBHOOK_EVENTS).optional(),
     limit: z.coerce.number().int().min(1).max(200).default(50),
+    /** nextCursor of the previous page (keyset on the delivery's rowid, like the admin API's other lists). */
+    cursor: z.string().min(1).max(200).optional(),
   })
   .strict();
 
-/** Deliveries newest first, each with its attempt count, last answer and next attempt. */
-export function listDeliveries(db: Db, filter: z.infer<typeof deliveryFilterSchema>): DeliveryView[] {
+/**
+ * Deliveries newest first, each with its attempt count, last answer and next attempt; a page at a time by
+ * keyset (rowid, walked backwards on the table itself), so page 1,000 costs what page 1 does.
+ */
+export function listDeliveries(
+  db: Db,
+  filter: z.infer<typeof deliveryFilterSchema>,
+): { items: DeliveryView[]; nextCursor: string | null } {
   const where: string[] = [];
   const params: unknown[] = [];
   if (filter.endpointId) where.push('d.endpoint_id = ?') && params.push(filter.endpointId);
   if (filter.status) where.push('d.status = ?') && params.push(filter.status);
   if (filter.eventType) where.push('e.type = ?') && params.push(filter.eventType);
-  params.push(filter.limit);
-  return db
-    .all<DeliveryRow>(
-      `${DELIVERY_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.rowid DESC LIMIT ?`,
-      params,
-    )
-    .map(deliveryView);
+  if (filter.cursor) {
+    const [after] = decodeCursor(filter.cursor, 1);
+    where.push('d.rowid < ?') && params.push(after);
+  }
+  params.push(filter.limit + 1); // one more row says whether another page exists
+  const rows = db.all<DeliveryRow & { rowid: number }>(
+    `${DELIVERY_SELECT.replace('SELECT d.*,', 'SELECT d.*, d.rowid AS rowid,')} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.rowid DESC LIMIT ?`,
+    params,
+  );
+  const more = rows.length > filter.limit;
+  const page = more ? rows.slice(0, filter.limit) : rows;
+  return {
+    items: page.map(deliveryView),
+    nextCursor: more ? encodeCursor([page[page.length - 1]!.rowid]) : null,
+  };
 }
 
 /** One delivery with every attempt and the payload sent. */
