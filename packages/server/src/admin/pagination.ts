@@ -124,7 +124,6 @@ export function paginate<T>(db: Db, ds: Dataset<T>, filters: Where, input: PageI
       },
     );
   }
-  const { total, capped } = cappedCount(db, ds, filters);
   const w: Where = { sql: [...filters.sql], params: [...filters.params] };
   if (input.cursor !== undefined) add(w, keysetSql(ds.sort), ...decodeCursor(input.cursor, ds.sort.length));
   const offset = input.page !== undefined ? (input.page - 1) * input.limit : 0;
@@ -134,6 +133,11 @@ export function paginate<T>(db: Db, ds: Dataset<T>, filters: Where, input: PageI
     [...w.params, input.limit + 1, offset],
   );
   const more = rows.length > input.limit;
+  // A first page that holds every match is its own count (a rare search then scans its table once, not twice).
+  const { total, capped } =
+    input.cursor === undefined && offset === 0 && !more
+      ? { total: rows.length, capped: false }
+      : cappedCount(db, ds, filters);
   const pageRows = more ? rows.slice(0, input.limit) : rows;
   const last = pageRows[pageRows.length - 1];
   const page: Page<T> = {

@@ -502,4 +502,14 @@ CREATE TABLE marketplace_config_log (
 );
 `,
   },
+  {
+    version: 16,
+    name: 'list indexes',
+    sql: `
+CREATE INDEX entitlements_product ON entitlements(product_id);
+CREATE INDEX outbox_status ON outbox(status);
+CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries(endpoint_id);
+CREATE INDEX webhook_deliveries_by_status ON webhook_deliveries(status);
+`,
+  },
 ];

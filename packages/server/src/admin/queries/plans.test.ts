@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import type { Db } from '../../db/database';
+import { openDatabase } from '../../db/database';
+import { deliveryFilterSchema, listDeliveries } from '../../webhooks/store';
+import { COUNT_CAP, encodeCursor } from '../pagination';
+import {
+  activationFilterSchema,
+  auditFilterSchema,
+  entitlementFilterSchema,
+  listActivationsPage,
+  listAudit,
+  listCodes,
+  listEntitlements,
+  listMessages,
+  listOutbox,
+  messageFilterSchema,
+  outboxFilterSchema,
+} from '.';
+
+/**
+ * The console's lists stay fast at a million rows because every page is read off an index (or the table's own
+ * rowid order) and stops at LIMIT: this checks SQLite's query plan of each list's queries (first page, a page
+ * by cursor, the common filters) rather than timing them. Rules, per query:
+ * - no `USE TEMP B-TREE FOR ORDER BY` (that sorts every match before the first row comes out), and no
+ *   AUTOMATIC index (built from a whole table on every run);
+ * - a `SCAN t` without an index only on the table whose rowid is the list's order (a walk newest-first that
+ *   LIMIT stops), never a scan of another table (e.g. a subquery building a set);
+ * - every COUNT is capped (counts at most COUNT_CAP + 1 rows).
+ * The measured timings at 1M rows: packages/server/bench/console-lists-bench.ts.
+ */
+
+/** The SQL a list runs, recorded by wrapping the facade. */
+function recorded(db: Db, run: (d: Db) => unknown) {
+  const seen: { sql: string; params: unknown[] }[] = [];
+  const wrap =
+    (fn: 'all' | 'first') =>
+    (sql: string, params: unknown[] = []) => {
+      seen.push({ sql, params: [...params] });
+      return (db[fn] as (s: string, p: unknown[]) => unknown)(sql, params);
+    };
+  run({ ...db, all: wrap('all'), first: wrap('first') } as unknown as Db);
+  return seen;
+}
+
+/**
+ * A database with some rows; with `analyze`, statistics too. A server's database has none (nothing runs ANALYZE),
+ * so the planner's heuristics must find the index as well as its statistics-driven choice.
+ */
+function populated(analyze: boolean): Db {
+  const db = openDatabase(':memory:');
+  db.exec(`
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+    INSERT INTO entitlements (id, family, code, product_id, seats, status, test, created_at, updated_at)
+      SELECT 'e' || i, CASE i % 3 WHEN 0 THEN 'B' ELSE 'direct' END, 'LSR-' || i, 'prod-' || (i % 20), 1,
+             CASE i % 4 WHEN 0 THEN 'frozen' ELSE 'active' END, CASE WHEN i % 10 = 0 THEN 1 ELSE 0 END,
+             '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z' FROM n;
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+    INSERT INTO activations (id, entitlement_id, status, seat, fingerprint, device_public_key, device_key_hash,
+                             hostname, created_at, last_seen_at)
+      SELECT 'a' || i, 'e' || i, 'active', 0, '{}', 'pk', 'h', 'host-' || i, '2026-01-01', '2026-01-01' FROM n;
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+    INSERT INTO outbox (kind, payload, status, attempts, next_attempt_at, created_at, updated_at)
+      SELECT 'k', '{}', CASE WHEN i % 50 = 0 THEN 'failed' ELSE 'done' END, 1, 0, '2026-01-01', '2026-01-01' FROM n;
+  `);
+  if (analyze) db.exec('ANALYZE');
+  return db;
+}
+
+const cursor = encodeCursor([1000]);
+const LISTS: [string, (d: Db) => unknown][] = [
+  ['licenses', (d) => listEntitlements(d, entitlementFilterSchema.parse({}))],
+  ['licenses by cursor', (d) => listEntitlements(d, entitlementFilterSchema.parse({ cursor }))],
+  ['licenses of a status', (d) => listEntitlements(d, entitlementFilterSchema.parse({ status: 'frozen', cursor }))],
+  ['licenses of a product', (d) => listEntitlements(d, entitlementFilterSchema.parse({ productId: 'prod-7', cursor }))],
+  ['codes', (d) => listCodes(d, entitlementFilterSchema.parse({ cursor }))],
+  ['devices', (d) => listActivationsPage(d, activationFilterSchema.parse({}))],
+  ['devices by cursor', (d) => listActivationsPage(d, activationFilterSchema.parse({ cursor }))],
+  ['active devices', (d) => listActivationsPage(d, activationFilterSchema.parse({ status: 'active', cursor }))],
+  ['audit log', (d) => listAudit(d, auditFilterSchema.parse({ cursor }))],
+  ['audit of a license', (d) => listAudit(d, auditFilterSchema.parse({ entitlementId: 'e7', cursor }))],
+  ['marketplace messages', (d) => listMessages(d, messageFilterSchema.parse({ cursor }))],
+  ['outbox of a status', (d) => listOutbox(d, outboxFilterSchema.parse({ status: 'done', cursor }))],
+  ['webhook deliveries', (d) => listDeliveries(d, deliveryFilterSchema.parse({ cursor }))],
+  ['deliveries of an endpoint', (d) => listDeliveries(d, deliveryFilterSchema.parse({ endpointId: 'we_1', cursor }))],
+  ['deliveries of a status', (d) => listDeliveries(d, deliveryFilterSchema.parse({ status: 'failed', cursor }))],
+];
+
+describe.each([
+  ['without statistics (a server database)', false],
+  ['with ANALYZE statistics', true],
+])('list query plans %s', (_label, analyze) => {
+  const db = populated(analyze);
+
+  it.each(LISTS)('%s: read in key order off an index or the rowid, stopped by LIMIT; count capped', (_name, run) => {
+    const queries = recorded(db, run);
+    expect(queries.length).toBeGreaterThan(0);
+    for (const q of queries) {
+      const plan = db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${q.sql}`, q.params).map((p) => p.detail);
+      const where = `${q.sql.replace(/\s+/g, ' ')}\n  plan: ${plan.join(' / ')}`;
+      if (/COUNT\(\*\)/.test(q.sql)) {
+        expect(q.sql, where).toMatch(/LIMIT \?\) AS c$/);
+        expect(q.params.at(-1), where).toBe(COUNT_CAP + 1);
+      }
+      expect(
+        plan.filter((p) => p.includes('TEMP B-TREE')),
+        where,
+      ).toEqual([]);
+      // An automatic index is built by reading a whole table, on every run of the query.
+      expect(
+        plan.filter((p) => p.includes('AUTOMATIC')),
+        where,
+      ).toEqual([]);
+      // The table the list walks in rowid order: the one its ORDER BY names (alias or table).
+      const ordered = /ORDER BY (?:(\w+)\.)?(?:rowid|id) DESC/.exec(q.sql);
+      const walked = ordered?.[1] ?? /FROM (\w+)/.exec(q.sql)?.[1];
+      const bareScans = plan.filter((p) => /^SCAN \w+$/.test(p)).map((p) => p.slice(5));
+      const allowed = [walked, 'c']; // `c`: the capped count's own subquery
+      expect(
+        bareScans.filter((s) => !allowed.includes(s)),
+        where,
+      ).toEqual([]);
+      if (/COUNT\(\*\)/.test(q.sql)) continue;
+      expect(q.sql, where).toMatch(/ORDER BY .* LIMIT \?/);
+    }
+  });
+});
