@@ -683,6 +683,28 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
       running.db.first<{ status: string }>('SELECT status FROM webhook_deliveries WHERE id = ?', [failedDeliveryId])
         ?.status,
     ).not.toBe('failed');
+
+    // A new endpoint from the console: URL and events; the signing secret is shown once, then never again.
+    const add = page.getByTestId('add-endpoint');
+    await add.locator('summary').click();
+    await add.getByLabel('URL').fill('https://erp.example.invalid/licensor-events');
+    await add.getByLabel('license.revoked').check();
+    await add.getByLabel('license.changed').check();
+    await add.getByRole('button', { name: 'Add' }).click();
+    const secret = page.getByTestId('endpoint-secret');
+    await secret.waitFor();
+    expect(await secret.locator('code').textContent()).toMatch(/^whsec_[A-Za-z0-9+/=]{40,}$/);
+    await expect
+      .poll(() => page.getByTestId('webhook-endpoints').textContent())
+      .toContain('https://erp.example.invalid/licensor-events');
+    const stored = running.db.first<{ events: string; secret: string }>(
+      "SELECT events, secret FROM webhook_endpoints WHERE url = 'https://erp.example.invalid/licensor-events'",
+    )!;
+    expect(JSON.parse(stored.events)).toEqual(['license.revoked', 'license.changed']);
+    expect(stored.secret).not.toContain((await secret.locator('code').textContent())!.slice(6)); // sealed at rest
+    await page.reload();
+    await page.getByTestId('webhook-endpoints').waitFor();
+    expect(await page.getByTestId('endpoint-secret').count()).toBe(0);
     await context.close();
   });
 

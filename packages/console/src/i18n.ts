@@ -136,7 +136,7 @@ const en = {
   httpStatus: 'HTTP',
   attemptLog: 'Attempts',
   nextAttempt: 'Next attempt',
-  webhooksHint: 'Add endpoints with licensor webhooks add <url> --events <types> (the secret is shown once).',
+  webhooksHint: 'Add endpoints here or with licensor webhooks add <url> --events <types> (the secret is shown once).',
   changeRole: 'Role',
   resetPassword: 'Reset password',
   newPassword: 'New password (12+ characters)',
@@ -163,6 +163,9 @@ const en = {
   newOperatorPassword: 'Password (12+ characters)',
   createFirstOperator: 'Create the first admin',
   firstOperatorCreated: 'Created. Sign in with the name and password you chose.',
+  addEndpoint: 'Add endpoint',
+  secretOnce:
+    'The signing secret, shown this once: put it in your receiver now (it verifies the webhook-signature header).',
 } as const;
 
 export type Key = keyof typeof en;
@@ -300,7 +303,7 @@ const zh: Record<Key, string> = {
   httpStatus: 'HTTP',
   attemptLog: '投递尝试',
   nextAttempt: '下次尝试',
-  webhooksHint: '用 licensor webhooks add <url> --events <类型> 添加接收地址（密钥只显示一次）。',
+  webhooksHint: '在此或用 licensor webhooks add <url> --events <类型> 添加接收地址（密钥只显示一次）。',
   changeRole: '角色',
   resetPassword: '重置密码',
   newPassword: '新密码（至少 12 个字符）',
@@ -327,6 +330,8 @@ const zh: Record<Key, string> = {
   newOperatorPassword: '密码（至少 12 个字符）',
   createFirstOperator: '创建第一个管理员',
   firstOperatorCreated: '已创建。请用您设置的名字和密码登录。',
+  addEndpoint: '添加接收地址',
+  secretOnce: '签名密钥仅显示这一次：请立即配置到接收方（用于校验 webhook-signature 请求头）。',
 };
 
 export type Lang = 'en' | 'zh';

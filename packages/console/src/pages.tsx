@@ -1116,6 +1116,72 @@ function DeliveryAttempts(props: { id: string }) {
   );
 }
 
+/** A new endpoint: URL and event types; the signing secret is shown once, here, and never again. */
+function AddEndpoint(props: { done: () => void }) {
+  const types = useLoad(async () => unwrap(await admin.GET('/webhooks/event-types')), []);
+  const [url, setUrl] = useState('');
+  const [events, setEvents] = useState<string[]>([]);
+  const [error, setError] = useState<string | undefined>();
+  const [created, setCreated] = useState<{ url: string; secret: string } | undefined>();
+  return (
+    <details class="offline" data-testid="add-endpoint">
+      <summary>{t('addEndpoint')}</summary>
+      <form
+        onSubmit={async (e) => {
+          e.preventDefault();
+          setError(undefined);
+          try {
+            const r = unwrap(
+              await admin.POST('/webhooks/endpoints', { params: { header: {} }, body: { url: url.trim(), events } }),
+            );
+            setCreated({ url: r.endpoint.url, secret: r.secret });
+            setUrl('');
+            setEvents([]);
+            props.done();
+          } catch (err) {
+            setError(err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
+          }
+        }}
+      >
+        <label>
+          {t('url')}
+          <input
+            name="endpointUrl"
+            placeholder="https://crm.example.com/licensor"
+            value={url}
+            onInput={(e) => setUrl((e.target as HTMLInputElement).value)}
+          />
+        </label>
+        <fieldset>
+          <legend>{t('events')}</legend>
+          {(types.data?.items ?? []).map((type) => (
+            <label key={type} class="check">
+              <input
+                type="checkbox"
+                checked={events.includes(type)}
+                onChange={(e) =>
+                  setEvents((now) =>
+                    (e.target as HTMLInputElement).checked ? [...now, type] : now.filter((x) => x !== type),
+                  )
+                }
+              />
+              {type}
+            </label>
+          ))}
+        </fieldset>
+        <button type="submit">{t('add')}</button>
+        <ErrorLine error={error ?? types.error} />
+      </form>
+      {created ? (
+        <div class="notice" data-testid="endpoint-secret">
+          <p>{t('secretOnce')}</p>
+          <code>{created.secret}</code>
+        </div>
+      ) : null}
+    </details>
+  );
+}
+
 export function Webhooks() {
   const params = filters(['endpointId', 'status', 'eventType']);
   const { limit, ...deliveryFilter } = params;
@@ -1139,6 +1205,7 @@ export function Webhooks() {
       <h1>{t('webhooks')}</h1>
       <p>{t('webhooksHint')}</p>
       <h2>{t('endpoints')}</h2>
+      {canAct() ? <AddEndpoint done={reload} /> : null}
       <ErrorLine error={endpoints.error} />
       {endpoints.data ? (
         <Table<Schemas['WebhookEndpoint']>
