@@ -1920,12 +1920,12 @@ export interface operations {
             fingerprints: {
               [key: string]: string | null;
             };
-            /** @description bound - the key answered live traffic and is bound in 卖家中心 (do not rotate it or move the address); keyChanged / addressChanged - the configuration differs from the one in effect at the interface's last live success */
+            /** @description bound - the key answered live traffic and is bound in 卖家中心 (do not rotate it or move the address); keyChanged / addressChanged - the configuration differs from the one in effect at the interface's last live success; sharedKey - one access key is configured for several interface types, where 卖家中心 issues each its own */
             warnings: {
               /** @enum {string} */
               interface: 'familyA' | 'basic' | 'licenseCode' | 'generic' | 'kit';
               /** @enum {string} */
-              kind: 'bound' | 'keyChanged' | 'addressChanged';
+              kind: 'bound' | 'keyChanged' | 'addressChanged' | 'sharedKey';
               message: string;
             }[];
           };

@@ -104,7 +104,13 @@ describe('bound marketplace keys', () => {
   it('names a key bound once it answered live traffic, and warns when the key or the address changed since', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'licensor-bound-'));
     const key = 'bound-family-a-key-7f3a9c';
-    const config = { adminToken: 'bound-token', publicUrl: 'https://licensor.example.com', koo: { key } as never };
+    // Each interface type its own access key, as 卖家中心 issues them (one key for several: see the next test).
+    const accessKeys = { basic: 'ak-basic-1', licenseCode: 'ak-lc-1', generic: 'ak-generic-1', kit: 'ak-kit-1' };
+    const config = {
+      adminToken: 'bound-token',
+      publicUrl: 'https://licensor.example.com',
+      koo: { key, accessKeys } as never,
+    };
     try {
       const first = createTestApp(config, dataDir);
       expect((await warningsOf(first.licensor.app)).warnings).toEqual([]); // nothing answered live yet
@@ -135,7 +141,7 @@ describe('bound marketplace keys', () => {
 
       // Restarted with a new family-A key and a new address: both changes are named.
       const moved = createTestApp(
-        { ...config, publicUrl: 'https://new.example.com', koo: { key: 'a-rotated-key' } as never },
+        { ...config, publicUrl: 'https://new.example.com', koo: { key: 'a-rotated-key', accessKeys } as never },
         dataDir,
       );
       const after = await warningsOf(moved.licensor.app);
@@ -151,6 +157,54 @@ describe('bound marketplace keys', () => {
       const restored = createTestApp(config, dataDir);
       expect((await warningsOf(restored.licensor.app)).warnings.map((w) => w.kind)).toEqual(['bound']);
       await restored.close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('warns when one access key is configured for interface types that 卖家中心 keys separately', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'licensor-shared-key-'));
+    try {
+      // LICENSOR_KOO_ACCESS_KEY alone fills all four interface types with one key.
+      const shared = createTestApp(
+        {
+          adminToken: 'bound-token',
+          koo: {
+            accessKeys: { basic: 'one-key', licenseCode: 'one-key', generic: 'one-key', kit: 'one-key' },
+          } as never,
+        },
+        dataDir,
+      );
+      const all = (await warningsOf(shared.licensor.app)).warnings;
+      expect(all).toEqual([{ interface: 'basic', kind: 'sharedKey', message: expect.any(String) }]);
+      expect(all[0]!.message).toMatch(
+        /LICENSOR_KOO_ACCESS_KEY_BASIC, LICENSOR_KOO_ACCESS_KEY_LICENSE_CODE, LICENSOR_KOO_ACCESS_KEY_GENERIC, LICENSOR_KOO_ACCESS_KEY_KIT/,
+      );
+      expect(JSON.stringify(all)).not.toContain('one-key');
+      await shared.close();
+
+      // Two types sharing a key are named; distinct keys give no warning.
+      const two = createTestApp(
+        {
+          adminToken: 'bound-token',
+          koo: { accessKeys: { basic: 'k1', licenseCode: 'k2', generic: 'k1', kit: 'k3' } } as never,
+        },
+        dataDir,
+      );
+      const pair = (await warningsOf(two.licensor.app)).warnings;
+      expect(pair.map((w) => [w.interface, w.kind])).toEqual([['basic', 'sharedKey']]);
+      expect(pair[0]!.message).toMatch(/基础接口 access key.*, 通用接口 access key/);
+      expect(pair[0]!.message).not.toMatch(/LICENSE_CODE/);
+      await two.close();
+      const distinct = createTestApp(
+        {
+          adminToken: 'bound-token',
+          koo: { accessKeys: { basic: 'k1', licenseCode: 'k2', generic: 'k4', kit: 'k3' } } as never,
+        },
+        dataDir,
+      );
+      expect((await warningsOf(distinct.licensor.app)).warnings).toEqual([]);
+      await distinct.close();
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }

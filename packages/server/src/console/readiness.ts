@@ -83,8 +83,36 @@ export function recordMarketplaceConfig(ctx: Pick<AppContext, 'config' | 'db' | 
 
 export interface BindingWarning {
   interface: Interface;
-  kind: 'bound' | 'keyChanged' | 'addressChanged';
+  kind: 'bound' | 'keyChanged' | 'addressChanged' | 'sharedKey';
   message: string;
+}
+
+const ACCESS_KEY_INTERFACES = ['basic', 'licenseCode', 'generic', 'kit'] as const;
+const ACCESS_KEY_VARIABLE: Record<(typeof ACCESS_KEY_INTERFACES)[number], string> = {
+  basic: 'LICENSOR_KOO_ACCESS_KEY_BASIC',
+  licenseCode: 'LICENSOR_KOO_ACCESS_KEY_LICENSE_CODE',
+  generic: 'LICENSOR_KOO_ACCESS_KEY_GENERIC',
+  kit: 'LICENSOR_KOO_ACCESS_KEY_KIT',
+};
+
+/**
+ * 卖家中心 issues each interface type its own access key (spec: "each interface type needs its own key"), so one
+ * key configured for two types (typically LICENSOR_KOO_ACCESS_KEY alone, which fills all four) means the calls of
+ * all but one type will fail their signature check once more than one type is bound.
+ */
+function sharedKeyWarnings(config: AppContext['config']): BindingWarning[] {
+  const byKey = new Map<string, (typeof ACCESS_KEY_INTERFACES)[number][]>();
+  for (const i of ACCESS_KEY_INTERFACES) {
+    const key = config.koo.accessKeys[i];
+    if (key) byKey.set(key, [...(byKey.get(key) ?? []), i]);
+  }
+  return [...byKey.values()]
+    .filter((group) => group.length > 1)
+    .map((group) => ({
+      interface: group[0]!,
+      kind: 'sharedKey' as const,
+      message: `The same access key is configured for ${group.map((i) => LABEL[i]).join(', ')}. 卖家中心 issues a distinct key for each interface type (应用工具 > 密钥管理): set ${group.map((i) => ACCESS_KEY_VARIABLE[i]).join(', ')} to each type's own key (LICENSOR_KOO_ACCESS_KEY alone fills them all), or the calls of every type but the one that key is bound to fail their signature check.`,
+    }));
 }
 
 const LABEL: Record<Interface, string> = {
@@ -171,10 +199,16 @@ export function readiness(ctx: Pick<AppContext, 'config' | 'db' | 'messages'>) {
     },
     lastSuccess,
     fingerprints: currentFingerprints(ctx.config),
-    warnings: bindingWarnings(
-      ctx,
-      Object.fromEntries(INTERFACES.map((i) => [i, lastSuccess[i]?.live ?? null])) as Record<Interface, string | null>,
-    ),
+    warnings: [
+      ...sharedKeyWarnings(ctx.config),
+      ...bindingWarnings(
+        ctx,
+        Object.fromEntries(INTERFACES.map((i) => [i, lastSuccess[i]?.live ?? null])) as Record<
+          Interface,
+          string | null
+        >,
+      ),
+    ],
   };
 }
 
