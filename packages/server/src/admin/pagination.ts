@@ -1,6 +1,7 @@
 import { LicensorError } from '@licensor/shared';
 import { z } from 'zod';
 import type { Db, Row } from '../db/database';
+import { decodeCursor, encodeCursor } from '../http/cursor';
 
 /**
  * Listing over any table with filters, counts and two ways to page: an opaque keyset cursor (stable while
@@ -70,25 +71,7 @@ export interface Page<T> {
   pages?: number;
 }
 
-export const encodeCursor = (values: unknown[]): string => Buffer.from(JSON.stringify(values)).toString('base64url');
-
-export function decodeCursor(cursor: string, arity: number): (string | number)[] {
-  try {
-    const values = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (
-      Array.isArray(values) &&
-      values.length === arity &&
-      values.every((v) => typeof v === 'string' || typeof v === 'number')
-    ) {
-      return values as (string | number)[];
-    }
-  } catch {
-    // falls through to the error below
-  }
-  throw new LicensorError('INVALID_INPUT', 'Invalid cursor: pass the nextCursor value of the previous page unchanged', {
-    problems: [{ field: 'cursor', message: 'not a cursor issued by this API' }],
-  });
-}
+export { decodeCursor, encodeCursor } from '../http/cursor';
 
 const keysetSql = (sort: string[]) => `(${sort.join(', ')}) < (${sort.map(() => '?').join(', ')})`;
 const orderSql = (sort: string[]) => sort.map((c) => `${c} DESC`).join(', ');

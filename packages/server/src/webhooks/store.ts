@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { LicensorError } from '@licensor/shared';
 import { z } from 'zod';
-import { decodeCursor, encodeCursor } from '../admin/pagination';
 import type { Db } from '../db/database';
+import { decodeCursor, encodeCursor } from '../http/cursor';
 import { parseInput } from '../http/errors';
 import type { SecretBox } from '../kit/secretBox';
 import { audit } from '../licensing';
