@@ -101,13 +101,13 @@ export interface DeriveInput {
   /** The catalogue SKU matching skuCode, if any. */
   sku?: Pick<SkuSpec, 'edition' | 'features' | 'seats' | 'policy'> | null;
   license?: LicenseOverrides;
-  /** Seats when neither the license, the SKU nor the product names them (the marketplace quantity). */
-  fallbackSeats?: number;
+  /** The quantity the marketplace order carried: wins over the SKU's and product's seats, not the license's own. */
+  orderedSeats?: number | null;
 }
 
 /**
  * A license's edition, features, seats and policy: the license's own overrides win over its SKU's values,
- * which win over the product's defaults (and, for the policy, the global and built-in defaults). A SKU the
+ * which win over the product's defaults (for seats, the order's quantity comes between the license and the SKU) (and, for the policy, the global and built-in defaults). A SKU the
  * catalogue does not know is never refused: the product's defaults apply and `unknownSku` says so.
  */
 export function deriveLicenseModel(input: DeriveInput): DerivedModel {
@@ -118,7 +118,7 @@ export function deriveLicenseModel(input: DeriveInput): DerivedModel {
   return {
     edition: license.edition ?? sku?.edition ?? product?.edition ?? null,
     features: on,
-    seats: license.seats ?? sku?.seats ?? product?.seats ?? input.fallbackSeats ?? 1,
+    seats: license.seats ?? input.orderedSeats ?? sku?.seats ?? product?.seats ?? 1,
     policy: {
       ...DEFAULT_POLICY,
       ...input.globalPolicy,

@@ -364,7 +364,7 @@ export function resolveModel(
   productId: string | null | undefined,
   skuCode: string | null | undefined,
   license: LicenseOverrides = {},
-  fallbackSeats?: number,
+  orderedSeats?: number | null,
 ): DerivedModel {
   const product = productId ? getProduct(db, productId) : undefined;
   const sku = skuCode ? product?.skus.find((s) => s.code === skuCode) : undefined;
@@ -374,7 +374,7 @@ export function resolveModel(
     skuCode,
     sku,
     license,
-    fallbackSeats,
+    orderedSeats,
   });
 }
 

@@ -11,6 +11,7 @@ import { m011_catalog } from './migrations/011_catalog';
 import { m012_webhooks } from './migrations/012_webhooks';
 import { m013_license_seats } from './migrations/013_license_seats';
 import { m014_marketplace_config_log } from './migrations/014_marketplace_config_log';
+import { m015_ordered_seats_first } from './migrations/015_ordered_seats_first';
 import type { Db, Migration } from './types';
 
 export type { Migration } from './types';
@@ -30,6 +31,7 @@ export const MIGRATIONS: Migration[] = [
   m012_webhooks,
   m013_license_seats,
   m014_marketplace_config_log,
+  m015_ordered_seats_first,
 ];
 
 export function currentVersion(db: Db): number {

@@ -34,37 +34,39 @@ export interface EntitlementRow {
 export type EntitlementPatch = Partial<Omit<EntitlementRow, 'id' | 'family' | 'created_at' | 'updated_at'>>;
 
 /** What an entitlement's seat count is derived from. */
-export type SeatSource = Pick<EntitlementRow, 'product_id' | 'sku_code' | 'seats_override' | 'ordered_seats'> & {
-  seats?: number;
-};
+export type SeatSource = Pick<EntitlementRow, 'product_id' | 'sku_code' | 'seats_override' | 'ordered_seats'>;
 
 /**
- * The seats a license has: its own override, else its SKU's seats, else its product's (the catalogue), else
- * the quantity its order carried (else what it had, for rows created before seats were derived). The same
- * precedence as the catalogue's deriveLicenseModel; read here with SQL because the licensing core does not
- * import the catalogue.
+ * The seats a license has: its own override (an operator's choice), else the quantity its marketplace order
+ * carried, else its SKU's seats, else its product's (the catalogue), else 1. The buyer's paid quantity wins over
+ * the catalogue, and an operator's choice over both, so a later catalogue or SKU change never overwrites either.
+ * The same precedence as the catalogue's deriveLicenseModel; read here with SQL because the licensing core does
+ * not import the catalogue.
  */
 export function derivedSeats(db: Db, ent: SeatSource): number {
   if (ent.seats_override !== null && ent.seats_override !== undefined) return ent.seats_override;
+  if (ent.ordered_seats !== null && ent.ordered_seats !== undefined) return ent.ordered_seats;
   const row = db.first<{ sku: number | null; product: number | null }>(
     `SELECT (SELECT seats FROM catalog_skus WHERE product_id = ? AND sku_code = ?) AS sku,
             (SELECT seats FROM catalog_products WHERE product_id = ?) AS product`,
     [ent.product_id, ent.sku_code, ent.product_id],
   );
-  return row?.sku ?? row?.product ?? ent.ordered_seats ?? ent.seats ?? 1;
+  return row?.sku ?? row?.product ?? 1;
 }
 
 /**
  * After the catalogue changed a product's or SKU's seats: re-derives the seats of the product's licenses that
- * follow the catalogue (no override of their own) through changeEntitlement, so each license whose count moved
+ * follow the catalogue (neither an override of their own nor an ordered quantity) through changeEntitlement, so each license whose count moved
  * is audited and heard by the entitlementChanged port (a `license.changed` webhook event). Devices above a
  * lowered count keep their seats until freed (freeSeatSlot hands out no slot above it). Returns how many
  * licenses changed. Call inside the catalogue change's transaction.
  */
-export function rederiveProductSeats(w: EntitlementWriter, productId: string, actor: string, now = new Date()): number {
-  const rows = w.db.all<EntitlementRow>('SELECT * FROM entitlements WHERE product_id = ? AND seats_override IS NULL', [
-    productId,
-  ]);
+export function rederiveProductSeats(w: EntitlementWriter, productId: string, actor: string, now: Date): number {
+  // Only licenses that follow the catalogue: an override or an ordered quantity wins over it.
+  const rows = w.db.all<EntitlementRow>(
+    'SELECT * FROM entitlements WHERE product_id = ? AND seats_override IS NULL AND ordered_seats IS NULL',
+    [productId],
+  );
   let changed = 0;
   for (const ent of rows) {
     const seats = derivedSeats(w.db, ent);
@@ -236,7 +238,8 @@ export function registerCode(
   const existing = findEntitlementByCode(ctx.db, input.code);
   if (existing) return { entitlement: existing, created: false };
   const now = ctx.now().toISOString();
-  const ordered = Math.max(1, input.seats ?? 1);
+  // No quantity given is no quantity (NULL), not 1: the catalogue's seats then apply.
+  const ordered = input.seats !== undefined && input.seats > 0 ? input.seats : null;
   const seats = derivedSeats(ctx.db, {
     product_id: input.productId ?? null,
     sku_code: null,

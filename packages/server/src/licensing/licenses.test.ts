@@ -1,6 +1,6 @@
 import { activateRequestSchema, decodeLicenseFile, isValidLicenseCode, normalizeLicenseCode } from '@licensor/shared';
 import { activationBody, deviceHeaders, newDevice, type TestDevice } from '@licensor/testkit/licensing';
-import { createTestApp, type TestApp } from '@licensor/testkit/server';
+import { createTestApp, signedGetUrl, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAdminToken } from '../admin/auth';
@@ -229,6 +229,61 @@ describe('PATCH /entitlements/{id}: seats, expiry, SKU, customer', () => {
       before: { seats: 3 },
       after: { seats: 8 },
     });
+  });
+});
+
+describe('seat precedence: own override > ordered quantity > SKU > product > 1', () => {
+  /** A family-A purchase of the team SKU (3 seats in the catalogue), with or without a quantity. */
+  async function buy(orderId: string, amount?: string) {
+    const params: Record<string, string> = {
+      activity: 'getLicense',
+      businessId: `biz-${orderId}`,
+      customerId: 'cust-1',
+      orderId,
+      productId: PRODUCT,
+      skuCode: 'sku-team',
+      ...(amount ? { amount } : {}),
+    };
+    const res = await api().get(signedGetUrl(params));
+    expect(res.status, res.text).toBe(200);
+    return JSON.parse(res.text).instanceId as string;
+  }
+  const row = (id: string) =>
+    t.db.first<{ seats: number; seats_override: number | null; ordered_seats: number | null }>(
+      'SELECT seats, seats_override, ordered_seats FROM entitlements WHERE id = ?',
+      [id],
+    );
+  const setTeamSeats = async (seats: number) => {
+    const res = await api()
+      .put(`${ADMIN}/catalog/products/${PRODUCT}/skus/sku-team`)
+      .set('Authorization', BOOT)
+      .send({ code: 'sku-team', edition: 'Team', features: { sync: true }, seats });
+    expect(res.status, res.text).toBe(200);
+  };
+
+  it('the paid quantity wins over the SKU; no quantity is NULL (not 1) and follows the SKU', async () => {
+    const paid = await buy('order-paid-10', '10');
+    const plain = await buy('order-no-amount');
+    expect(row(paid)).toEqual({ seats: 10, seats_override: null, ordered_seats: 10 });
+    expect(row(plain)).toEqual({ seats: 3, seats_override: null, ordered_seats: null });
+
+    await setTeamSeats(8);
+    expect(row(paid)?.seats).toBe(10);
+    expect(row(plain)?.seats).toBe(8);
+  });
+
+  it("seats an operator sets are the license's own: a later SKU or catalogue change does not overwrite them", async () => {
+    const paid = await buy('order-paid-5', '5');
+    const res = await patch(paid, { seats: 4 });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.entitlement).toMatchObject({ seats: 4, seatsOverride: 4, orderedSeats: 5 });
+    expect(row(paid)).toEqual({ seats: 4, seats_override: 4, ordered_seats: 5 });
+
+    await setTeamSeats(20);
+    expect((await patch(paid, { sku: 'sku-site' })).body.entitlement.seats).toBe(4);
+    expect(row(paid)).toEqual({ seats: 4, seats_override: 4, ordered_seats: 5 });
+    // Dropping the override goes back to the ordered quantity, not the SKU's 50.
+    expect((await patch(paid, { seats: null })).body.entitlement).toMatchObject({ seats: 5, seatsOverride: null });
   });
 });
 

@@ -41,8 +41,10 @@ export function entitlementView(row: Row | EntitlementRow) {
     skuCode: c.stringOrNull('sku_code'),
     edition: c.stringOrNull('edition'),
     seats: c.number('seats'),
-    /** The license's own seat count; null when its seats follow the catalogue (SKU, product) or the order. */
+    /** The license's own seat count (an operator's choice); null when its seats follow the order or the catalogue. */
     seatsOverride: c.numberOrNull('seats_override'),
+    /** The quantity the marketplace order carried; null when it named none (the SKU's or product's seats apply). */
+    orderedSeats: c.numberOrNull('ordered_seats'),
     customerId: c.stringOrNull('customer_id'),
     customerName: c.stringOrNull('customer_name'),
     orderId: c.stringOrNull('order_id'),
