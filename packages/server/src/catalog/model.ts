@@ -22,7 +22,12 @@ const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(
 export const productIdSchema = text(128).refine((id) => id !== '*', '* is not a product id');
 export const skuCodeSchema = text(128);
 export const editionSchema = text(64);
-const seatsSchema = z.number().int('seats are a whole number').min(0).max(1_000_000);
+// A license with 0 seats could activate no device: leave seats out to follow the product (or the order) instead.
+const seatsSchema = z
+  .number({ error: 'seats are a whole number of devices, at least 1' })
+  .int('seats are a whole number of devices, at least 1')
+  .min(1, 'seats must be at least 1 (a license with 0 seats could activate no device); leave seats out to use the default')
+  .max(1_000_000, 'at most 1000000 seats');
 
 export const skuSchema = z
   .object({
