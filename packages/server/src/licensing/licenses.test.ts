@@ -122,6 +122,15 @@ describe('POST /entitlements: direct licenses', () => {
     expect(past.status).toBe(400);
     expect(past.body.error.message).toContain('in the past');
     expect((await create({ productId: PRODUCT, seats: 0 })).status).toBe(400);
+    // The product must be in the catalogue too: a typo would issue a code no install accepts.
+    const noProduct = await create({ productId: 'com.example.typo', sku: 'sku-team' });
+    expect(noProduct.status).toBe(400);
+    expect(noProduct.body.error).toMatchObject({
+      code: 'INVALID_INPUT',
+      message: `No product com.example.typo in the catalogue; use one of: ${PRODUCT}`,
+      detail: { knownProducts: [PRODUCT] },
+    });
+    expect(t.db.first("SELECT 1 FROM entitlements WHERE product_id = 'com.example.typo'")).toBeUndefined();
     expect((await create({ productId: PRODUCT, surprise: 1 })).status).toBe(400);
     expect((await create({})).status).toBe(400);
   });
@@ -314,6 +323,10 @@ describe('licensor licenses create|update', () => {
       [json.json().entitlement.id],
     );
     expect(audit?.actor).toBe('cli:alice');
+
+    const typo = await cli(['licenses', 'create', '--product', 'com.example.typo']);
+    expect(typo.code).toBe(EXIT.invalidInput);
+    expect(typo.err).toContain(`No product com.example.typo in the catalogue; use one of: ${PRODUCT}`);
 
     const bad = await cli(['licenses', 'create', '--product', PRODUCT, '--expires', 'tomorrow-ish']);
     expect(bad.code).toBe(EXIT.invalidInput);

@@ -66,6 +66,24 @@ export const updateLicenseSchema = z
   );
 export type UpdateLicenseInput = z.input<typeof updateLicenseSchema>;
 
+/**
+ * A direct license's product must be in the catalogue: a typo would issue a code no install of the software
+ * accepts. (Marketplace products and SKUs are never refused; this is the operator's own input.)
+ */
+function requireCatalogueProduct(db: Db, productId: string): void {
+  if (db.first('SELECT 1 FROM catalog_products WHERE product_id = ?', [productId])) return;
+  const known = db
+    .all<{ product_id: string }>('SELECT product_id FROM catalog_products ORDER BY product_id')
+    .map((r) => r.product_id);
+  throw new LicensorError(
+    'INVALID_INPUT',
+    known.length
+      ? `No product ${productId} in the catalogue; use one of: ${known.join(', ')}`
+      : `No product ${productId} in the catalogue, which is empty; add it first (licensor catalog set-product ${productId} --edition … or licensor catalog apply catalog.yaml)`,
+    { problems: [{ field: 'productId', message: 'not in the catalogue' }], knownProducts: known },
+  );
+}
+
 /** A SKU an operator names must be in the catalogue (marketplace SKUs are never refused; a typo here would be). */
 function requireCatalogueSku(db: Db, productId: string, sku: string): void {
   if (db.first('SELECT 1 FROM catalog_skus WHERE product_id = ? AND sku_code = ?', [productId, sku])) return;
@@ -96,6 +114,7 @@ export function createDirectLicense(ctx: Ctx, input: unknown, actor: string): En
   const now = ctx.now();
   refusePastExpiry(data.expiresAt, now);
   return db.transaction(() => {
+    requireCatalogueProduct(db, data.productId);
     if (data.sku) requireCatalogueSku(db, data.productId, data.sku);
     let code = generateLicenseCode();
     // 95 random bits make a collision practically impossible; the unique index is the real guard.

@@ -23,6 +23,9 @@ beforeEach(async () => {
   t = createTestApp({ webhookAllowPrivate: true });
   const res = await admin().post('/webhooks/endpoints', { url: 'http://127.0.0.1:9/hooks', events: ['*'] });
   expect(res.status, res.text).toBe(201);
+  // Direct licenses name a catalogue product.
+  const product = await request(t.licensor.app).put(`${ADMIN}/catalog/products/p1`).set('Authorization', BOOT).send({});
+  expect(product.status, product.text).toBe(201);
 });
 afterEach(async () => {
   await t.destroy();
