@@ -61,7 +61,12 @@ export function derivedSeats(db: Db, ent: SeatSource): number {
  * lowered count keep their seats until freed (freeSeatSlot hands out no slot above it). Returns how many
  * licenses changed. Call inside the catalogue change's transaction.
  */
-export function rederiveProductSeats(w: EntitlementWriter, productId: string, actor: string, now: Date): number {
+export function rederiveProductSeats(
+  w: EntitlementWriter,
+  productId: string,
+  actor: string,
+  now: Date = w.now(),
+): number {
   // Only licenses that follow the catalogue: an override or an ordered quantity wins over it.
   const rows = w.db.all<EntitlementRow>(
     'SELECT * FROM entitlements WHERE product_id = ? AND seats_override IS NULL AND ordered_seats IS NULL',
@@ -78,7 +83,7 @@ export function rederiveProductSeats(w: EntitlementWriter, productId: string, ac
 }
 
 /** Fields whose change re-derives the seat count (changeEntitlement does it unless the patch sets seats). */
-const SEAT_INPUTS = ['product_id', 'sku_code', 'seats_override', 'ordered_seats'] as const;
+export const SEAT_INPUTS = ['product_id', 'sku_code', 'seats_override', 'ordered_seats'] as const;
 
 export const findEntitlement = (db: Db, id: string): EntitlementRow | undefined =>
   db.first<EntitlementRow>('SELECT * FROM entitlements WHERE id = ?', [id]);
@@ -129,10 +134,12 @@ export interface EntitlementChange {
   created?: boolean;
 }
 
-/** Where entitlement changes go: the database, and the port that hears each change (LicensingPorts). */
+/** Where entitlement changes go: the database, the port that hears each change (LicensingPorts), and the clock. */
 export interface EntitlementWriter {
   db: Db;
   entitlementChanged(change: EntitlementChange): void;
+  /** The injectable clock every change is stamped with (tests and replays set it; never new Date()). */
+  now(): Date;
 }
 
 /**
@@ -146,7 +153,7 @@ export function changeEntitlement(
   actor: string,
   action: string,
   detail?: unknown,
-  now: Date = new Date(),
+  now: Date = w.now(),
 ): EntitlementRow {
   const before: Record<string, unknown> = {};
   const after: Record<string, unknown> = {};
@@ -231,13 +238,14 @@ export interface RegisterCodeInput {
  * Idempotent: an existing code is returned unchanged. Call inside a transaction.
  */
 export function registerCode(
-  ctx: EntitlementWriter & { now: () => Date },
+  ctx: EntitlementWriter,
   input: RegisterCodeInput,
   actor: string,
 ): { entitlement: EntitlementRow; created: boolean } {
   const existing = findEntitlementByCode(ctx.db, input.code);
   if (existing) return { entitlement: existing, created: false };
-  const now = ctx.now().toISOString();
+  const at = ctx.now();
+  const now = at.toISOString();
   // No quantity given is no quantity (NULL), not 1: the catalogue's seats then apply.
   const ordered = input.seats !== undefined && input.seats > 0 ? input.seats : null;
   const seats = derivedSeats(ctx.db, {
@@ -264,8 +272,8 @@ export function registerCode(
       now,
     ],
   );
-  audit(ctx.db, { actor, action: 'entitlement.registered', entitlementId: input.code, after: { ...input } });
+  audit(ctx.db, { actor, action: 'entitlement.registered', entitlementId: input.code, after: { ...input }, at });
   const entitlement = findEntitlementByCode(ctx.db, input.code)!;
-  announceCreated(ctx, entitlement, actor, 'entitlement.registered', ctx.now());
+  announceCreated(ctx, entitlement, actor, 'entitlement.registered', at);
   return { entitlement, created: true };
 }

@@ -14,6 +14,7 @@ import {
   type EntitlementRow,
   findEntitlement,
   findEntitlementByCode,
+  SEAT_INPUTS,
 } from './entitlements';
 import { policyFor, seatLimit } from './policy';
 
@@ -200,10 +201,13 @@ export function updateLicense(
     }
 
     // The seat limit after the change (the policy's maxDevices, if set, still caps it) against devices in use.
+    // Seats are re-derived only when something that feeds them changes: a customer or expiry change never
+    // re-counts devices (a catalogue change may have left more devices than seats, and they keep them).
     const next = { ...current, ...patch } as EntitlementRow;
-    const limit = seatLimit(policyFor(db, next), derivedSeats(db, next));
+    const seatsChange = SEAT_INPUTS.some((k) => patch[k] !== undefined && patch[k] !== current[k]);
+    const limit = seatLimit(policyFor(db, next), seatsChange ? derivedSeats(db, next) : current.seats);
     const inUse = activeActivations(db, current.id);
-    const excess = inUse.length - limit;
+    const excess = seatsChange ? inUse.length - limit : 0;
     const releasedDevices: string[] = [];
     if (excess > 0) {
       if (!data.releaseOldest) {
