@@ -106,6 +106,33 @@ describe('license and activation events', () => {
     ]);
   });
 
+  it('moving a seat to another license is activation.released on the old one and activation.created on the new', async () => {
+    const from = (await admin().post('/entitlements', { productId: 'p1' })).body.entitlement;
+    const to = (await admin().post('/entitlements', { productId: 'p1' })).body.entitlement;
+    const act = await request(t.licensor.app)
+      .post('/api/v1/activations')
+      .send(activationBody(newDevice('mover'), from.code));
+    expect(act.status, act.text).toBe(200);
+    const mark = events().length;
+    const moved = await admin().post(`/activations/${act.body.activationId}/move`, { to: to.code, reason: 'new code' });
+    expect(moved.status, moved.text).toBe(200);
+    expect(typesSince(mark)).toEqual(['activation.released', 'activation.created']);
+    expect(events().at(-2)!.data).toMatchObject({
+      activationId: act.body.activationId,
+      licenseId: from.id,
+      code: from.code,
+      status: 'released',
+      seat: null,
+    });
+    expect(events().at(-1)!.data).toMatchObject({
+      activationId: act.body.activationId,
+      licenseId: to.id,
+      code: to.code,
+      status: 'active',
+      seat: 0,
+    });
+  });
+
   it('marketplace licenses: created (family A purchase), frozen, unfrozen, released', async () => {
     const mark = events().length;
     const params = {
