@@ -158,6 +158,12 @@ describe('PATCH /entitlements/{id}: seats, expiry, SKU, customer', () => {
     expect(refused.status).toBe(409);
     expect(refused.body.error.code).toBe('SEATS_IN_USE');
     expect(refused.body.error.detail).toMatchObject({ seats: 1, inUse: 3 });
+    // The message itself names the devices and the two ways to proceed.
+    const message: string = refused.body.error.message;
+    for (const a of [first, second, third]) expect(message).toContain(a.activationId);
+    expect(message).toContain(`licensor seats free ${first.activationId}`);
+    expect(message).toContain('--release-oldest');
+    expect(message).toContain(`frees the 2 oldest: ${first.activationId}, ${second.activationId}`);
     expect(refused.body.error.detail.devices.map((d: { id: string }) => d.id)).toEqual([
       first.activationId,
       second.activationId,

@@ -3,7 +3,7 @@ import { generateLicenseCode, LicensorError } from '@licensor/shared';
 import { z } from 'zod';
 import type { Db } from '../db/database';
 import { parseInput } from '../http/errors';
-import { activeActivations, deviceSummary, releaseActivation } from './activations';
+import { type ActivationRow, activeActivations, deviceSummary, releaseActivation } from './activations';
 import type { LicensingContext } from './context';
 import {
   announceCreated,
@@ -97,6 +97,28 @@ function requireCatalogueSku(db: Db, productId: string, sku: string): void {
       ? `Product ${productId} has no SKU ${sku} in the catalogue; use one of: ${known.join(', ')}`
       : `Product ${productId} has no SKUs in the catalogue; add ${sku} first (licensor catalog set-sku ${productId} ${sku} --edition …)`,
     { problems: [{ field: 'sku', message: 'not in the catalogue' }], knownSkus: known },
+  );
+}
+
+/** Devices named in a SEATS_IN_USE message; the error's detail lists them all. */
+const NAMED_DEVICES = 10;
+
+/**
+ * Why lowering the seats was refused and how to proceed: the devices holding seats (oldest first), the command
+ * that frees one, and the option that frees the oldest ones instead.
+ */
+function seatsInUseMessage(licenseId: string, limit: number, inUse: ActivationRow[], excess: number): string {
+  const name = (a: ActivationRow) => {
+    const label = a.label ?? a.hostname;
+    return `${a.id}${label ? ` (${label}, last seen ${a.last_seen_at.slice(0, 10)})` : ` (last seen ${a.last_seen_at.slice(0, 10)})`}`;
+  };
+  const named = inUse.slice(0, NAMED_DEVICES).map(name).join(', ');
+  const more = inUse.length > NAMED_DEVICES ? ` and ${inUse.length - NAMED_DEVICES} more` : '';
+  const oldest = inUse.slice(0, excess).map((a) => a.id);
+  return (
+    `${inUse.length} devices hold seats of license ${licenseId}, more than the ${limit} it would have: ${named}${more}. ` +
+    `Free ${excess} of them first (\`licensor seats free ${oldest[0]}\`, or POST /api/admin/v1/activations/{id}/free), ` +
+    `or apply the change with --release-oldest (releaseOldest: true), which frees the ${excess} oldest: ${oldest.join(', ')}.`
   );
 }
 
@@ -211,11 +233,11 @@ export function updateLicense(
     const releasedDevices: string[] = [];
     if (excess > 0) {
       if (!data.releaseOldest) {
-        throw new LicensorError(
-          'SEATS_IN_USE',
-          `${inUse.length} devices hold seats of license ${current.id}, more than the ${limit} it would have. Free seats of devices no longer used first, or release the oldest ones with --release-oldest (releaseOldest: true).`,
-          { seats: limit, inUse: inUse.length, devices: inUse.map((a) => deviceSummary(a)) },
-        );
+        throw new LicensorError('SEATS_IN_USE', seatsInUseMessage(current.id, limit, inUse, excess), {
+          seats: limit,
+          inUse: inUse.length,
+          devices: inUse.map((a) => deviceSummary(a)),
+        });
       }
       for (const device of inUse.slice(0, excess)) {
         releaseActivation(ctx, device.id, actor, now);
