@@ -320,7 +320,13 @@ describe('licensor licenses create|update', () => {
     expect(res.out).toMatch(/Issued license LSR(-[0-9A-HJKMNP-TV-Z]{5}){4}/);
     expect(res.out).toContain('Edition   Team; features sync');
     expect(res.out).toContain('Seats     3 (from the catalogue)');
-    expect(res.out).toContain('Expires   2099-12-31 00:00:00');
+    // A date alone is the end of that day, UTC.
+    expect(res.out).toContain('Expires   2099-12-31 23:59:59');
+    expect(JSON.parse((await cli(['--json', 'entitlements', 'list'])).out).items[0].expiresAt).toBe(
+      '2099-12-31T23:59:59.999Z',
+    );
+    expect((await cli(['licenses', 'create', '--help'])).out).toContain('2027-01-31 (the end of that day, 23:59:59.999 UTC)');
+    expect((await cli(['licenses', 'update', '--help'])).out).toContain('the end of that day');
 
     const json = await cli(['--json', 'licenses', 'create', '--product', PRODUCT, '--seats', '2']);
     expect(json.json().entitlement).toMatchObject({ family: 'direct', seats: 2, seatsOverride: 2 });
@@ -360,6 +366,8 @@ describe('licensor licenses create|update', () => {
     expect(applied.out).toContain(`Released the seats of 1 oldest device(s): ${a.activationId}`);
     expect(applied.out).toContain('Seats     1 (set on the license)');
     expect(applied.out).toContain('Customer  New Co');
+    const dated = await cli(['--json', 'licenses', 'update', code, '--expires', '2098-06-30']);
+    expect(dated.json().entitlement.expiresAt).toBe('2098-06-30T23:59:59.999Z');
 
     const back = await cli([
       'licenses',

@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { requireEntitlement } from '../../admin/actions';
 import { type EntitlementView, entitlementView } from '../../admin/queries';
 import { licenseModel } from '../../catalog/store';
-import { parseCompactTime } from '../../koogallery/time';
 import { createDirectLicense, updateLicense } from '../../licensing';
+import { EXPIRES_FORMS, parseExpiryText } from '../expiry';
 import { table } from '../output';
 import type { Runner, Session } from '../session';
 
@@ -15,21 +15,18 @@ import type { Runner, Session } from '../session';
 
 const NO_EXPIRY = new Set(['never', 'none']);
 
-/** `--expires`: an ISO date (midnight UTC) or date-time, yyyyMMddHHmmss (UTC), or `never`. */
+/** `--expires`: see EXPIRES_FORMS (a date alone is the end of that day, UTC), or `never`. */
 function expiryOption(value: string | undefined): string | null | undefined {
   if (value === undefined) return undefined;
-  const v = value.trim();
-  if (NO_EXPIRY.has(v.toLowerCase())) return null;
-  const compact = parseCompactTime(v);
-  if (compact) return compact.toISOString();
-  const date = /^\d{4}-\d{2}-\d{2}$/.test(v) ? new Date(`${v}T00:00:00Z`) : new Date(v);
-  if (Number.isNaN(date.getTime())) {
+  if (NO_EXPIRY.has(value.trim().toLowerCase())) return null;
+  const at = parseExpiryText(value);
+  if (!at) {
     throw new LicensorError(
       'INVALID_INPUT',
-      `--expires ${value} is not a date: give 2027-01-31, 2027-01-31T12:00:00Z, 20270131120000 or never`,
+      `--expires ${value} is not a date: give 2027-01-31 (end of that day UTC), 2027-01-31T12:00:00Z, 20270131120000 or never`,
     );
   }
-  return date.toISOString();
+  return at.toISOString();
 }
 
 /** `--seats`: a whole number, or `catalog` to follow the SKU's seats again (update only). */
@@ -134,7 +131,7 @@ export function registerLicenseCommands(program: Command, run: Runner): void {
     .requiredOption('--product <id>', 'product id (as in the catalogue)')
     .option('--sku <code>', 'SKU of the product in the catalogue: its edition, features, seats and policy apply')
     .option('--seats <n>', "devices allowed (default: the SKU's seats, else 1)")
-    .option('--expires <date>', 'expiry: 2027-01-31, an ISO date-time, yyyyMMddHHmmss (UTC) or never (default)')
+    .option('--expires <date>', `expiry: ${EXPIRES_FORMS}, or never (default)`)
     .option('--customer <name>', 'who bought it (shown in listings and webhook events)')
     .action(run((s, opts: Record<string, string | undefined>) => licensesCreate(s, opts)));
   licenses
@@ -142,7 +139,7 @@ export function registerLicenseCommands(program: Command, run: Runner): void {
     .description('change seats, expiry, SKU or customer of a license (audited; devices see it at next check-in)')
     .argument('<license>', 'license code or id')
     .option('--seats <n>', "devices allowed, or 'catalog' to follow the SKU's seats again")
-    .option('--expires <date>', 'new expiry: 2027-01-31, an ISO date-time, yyyyMMddHHmmss (UTC) or never')
+    .option('--expires <date>', `new expiry: ${EXPIRES_FORMS}, or never`)
     .option('--sku <code>', 'another SKU of the product: edition, features, seats and policy follow it')
     .option('--customer <name>', 'who the license belongs to')
     .option('--release-oldest', 'when lowering seats below the devices in use, free the oldest devices first')
