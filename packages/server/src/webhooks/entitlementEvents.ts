@@ -32,6 +32,9 @@ export function entitlementEventType(
   return 'license.changed';
 }
 
+/** A column name as the payload spells its fields: `expires_at` → `expiresAt`, `sku_code` → `skuCode`. */
+const camel = (column: string) => column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
 /**
  * Emits the webhook event of an entitlement change, in the caller's transaction: the licensing core's
  * entitlementChanged port (licensing/context.ts), wired by the app factory and the CLI's session.
@@ -55,7 +58,7 @@ export function emitEntitlementChange(db: Db, change: EntitlementChange): void {
         customerId: next.customer_id,
         customerName: next.customer_name,
         test: next.test === 1,
-        changes: Object.fromEntries(Object.keys(after).map((k) => [k, { before: before[k], after: after[k] }])),
+        changes: Object.fromEntries(Object.keys(after).map((k) => [camel(k), { before: before[k], after: after[k] }])),
         actor,
         action,
       },

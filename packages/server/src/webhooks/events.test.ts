@@ -90,7 +90,11 @@ describe('license and activation events', () => {
     expect((await admin().patch(`/entitlements/${ent.id}`, { seats: 1, releaseOldest: true })).status).toBe(200);
     expect(typesSince(mark)).toEqual(['activation.released', 'license.changed']);
     expect(events().at(-2)!.data).toMatchObject({ activationId: first.body.activationId, status: 'released' });
-    expect(events().at(-1)!.data).toMatchObject({ changes: { seats: { before: 2, after: 1 } } });
+    // `changes` keys are camelCase like the rest of the payload (no column names).
+    expect(events().at(-1)!.data.changes).toEqual({
+      seatsOverride: { before: 2, after: 1 },
+      seats: { before: 2, after: 1 },
+    });
 
     mark = events().length;
     const later = new Date(Date.now() + 400 * 86_400_000).toISOString();
@@ -98,6 +102,7 @@ describe('license and activation events', () => {
     expect((await admin().post(`/activations/${second.body.activationId}/free`, { reason: 'dead' })).status).toBe(200);
     expect((await admin().post(`/entitlements/${ent.id}/suspend`)).status).toBe(200);
     expect((await admin().post(`/entitlements/${ent.id}/revoke`)).status).toBe(200);
+    expect(events()[mark]!.data.changes).toEqual({ expiresAt: { before: null, after: later } });
     expect(typesSince(mark)).toEqual([
       'license.renewed',
       'activation.released',
