@@ -34,7 +34,8 @@ export interface paths {
     /**
      * Issue a direct license (sold outside KooGallery) with a new LSR-… code
      * @description The license takes its SKU's edition, features, seats and policy from the catalogue unless `seats` overrides
-     *     them. `sku` must be a SKU of the product in the catalogue (400 INVALID_INPUT lists the known ones).
+     *     them. `productId` must be a product of the catalogue (400 INVALID_INPUT lists the known ones in
+     *     `detail.knownProducts`), and `sku` a SKU of it (`detail.knownSkus`).
      *     Audited; a `license.created` webhook event is sent.
      */
     post: operations['createEntitlement'];
@@ -60,7 +61,7 @@ export interface paths {
     head?: never;
     /**
      * Change seats, expiry, SKU or customer of a license (devices see it at their next check-in)
-     * @description `seats` is the license's own seat count (null: follow its SKU again); a new `sku` re-derives edition,
+     * @description `seats` is the license's own seat count (null: follow the ordered quantity or its SKU again); a new `sku` re-derives edition,
      *     features, seats and policy. Lowering seats below the devices holding them answers 409 SEATS_IN_USE with
      *     `detail.devices` (oldest first) unless `releaseOldest` is true, which frees the oldest devices' seats.
      *     Audited; a webhook event (`license.changed`, or `license.renewed` for a later expiry) is sent.
@@ -647,7 +648,12 @@ export interface paths {
       cookie?: never;
     };
     get?: never;
-    /** Create or replace one SKU of a product */
+    /**
+     * Create or replace one SKU of a product
+     * @description `seats`, when given, is a whole number of at least 1 (leave it out to follow the product's seats).
+     *     A change of `seats` re-derives the seats of the product's licenses that have neither their own seat
+     *     count nor an ordered quantity; other fields change no license's stored values.
+     */
     put: operations['setSku'];
     post?: never;
     /** Remove one SKU */
@@ -898,13 +904,19 @@ export interface components {
       productId: string | null;
       skuCode?: string | null;
       edition?: string | null;
-      /** @description seats in force: the license's own, else its SKU's, else the order's */
+      /** @description seats in force: seatsOverride, else orderedSeats, else the SKU's, else the product's, else 1 */
       seats: number;
-      /** @description the license's own seat count; null follows the catalogue */
+      /** @description the license's own seat count (an operator's choice, PATCH seats); null follows orderedSeats or the catalogue */
       seatsOverride?: number | null;
+      /** @description the quantity the marketplace order carried; null when it named none (the SKU's or product's seats apply) */
+      orderedSeats?: number | null;
       customerId?: string | null;
       customerName: string | null;
       orderId: string | null;
+      orderLineId?: string | null;
+      chargingMode?: string | null;
+      periodType?: string | null;
+      periodNumber?: number | null;
       startsAt?: string | null;
       expiresAt: string | null;
       policy?: unknown;
