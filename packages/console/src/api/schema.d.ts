@@ -712,7 +712,13 @@ export interface paths {
     /** Webhook endpoints (never their signing secrets) */
     get: operations['listWebhookEndpoints'];
     put?: never;
-    /** Add an endpoint; the answer carries its signing secret, shown only this once */
+    /**
+     * Add an endpoint; the answer carries its signing secret, shown only this once
+     * @description Needs an admin-scoped token (or an admin operator's session): events carry license codes and customer
+     *     names, so a write token answers 403 FORBIDDEN. The URL must resolve to public addresses only (no
+     *     private, loopback or link-local IPv4, and no IPv6 form that carries an IPv4 address: IPv4-mapped,
+     *     NAT64, 6to4, Teredo) unless the server runs with LICENSOR_WEBHOOK_ALLOW_PRIVATE=on.
+     */
     post: operations['createWebhookEndpoint'];
     delete?: never;
     options?: never;
@@ -746,7 +752,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Deliver to the endpoint again */
+    /** Deliver to the endpoint again (admin-scoped token only, like creating one) */
     post: operations['enableWebhookEndpoint'];
     delete?: never;
     options?: never;
