@@ -80,7 +80,16 @@ describe('catalogue through the CLI', () => {
     expect(zero.code).toBe(EXIT.invalidInput);
     expect(zero.err).toContain('products.0.skus.1.seats');
     expect(zero.err).toContain('seats must be at least 1');
-    const zeroBySet = await cli(['catalog', 'set-sku', 'com.example.app', 'sku-zero', '--edition', 'Z', '--seats', '0']);
+    const zeroBySet = await cli([
+      'catalog',
+      'set-sku',
+      'com.example.app',
+      'sku-zero',
+      '--edition',
+      'Z',
+      '--seats',
+      '0',
+    ]);
     expect(zeroBySet.code).toBe(EXIT.invalidInput);
     expect(zeroBySet.err).toContain('seats must be at least 1');
     writeFileSync(file, CATALOG_YAML);

@@ -26,7 +26,10 @@ export const editionSchema = text(64);
 const seatsSchema = z
   .number({ error: 'seats are a whole number of devices, at least 1' })
   .int('seats are a whole number of devices, at least 1')
-  .min(1, 'seats must be at least 1 (a license with 0 seats could activate no device); leave seats out to use the default')
+  .min(
+    1,
+    'seats must be at least 1 (a license with 0 seats could activate no device); leave seats out to use the default',
+  )
   .max(1_000_000, 'at most 1000000 seats');
 
 export const skuSchema = z

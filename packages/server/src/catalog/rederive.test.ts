@@ -40,7 +40,11 @@ describe('re-deriving license values', () => {
     setSku(ctx(), P, { code: 'team', edition: 'Team', features: { sync: true }, seats: 3 }, 'test');
     applyCatalog(
       ctx(),
-      { products: [{ id: P, edition: 'Std', policy: { fileTtlDays: 9 }, skus: [{ code: 'team', edition: 'Team', seats: 3 }] }] },
+      {
+        products: [
+          { id: P, edition: 'Std', policy: { fileTtlDays: 9 }, skus: [{ code: 'team', edition: 'Team', seats: 3 }] },
+        ],
+      },
       { actor: 'test' },
     );
     expect(row(ent.id).seats).toBe(2);

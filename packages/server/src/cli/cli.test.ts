@@ -460,7 +460,16 @@ describe('operator commands', () => {
     expect((await cli(['codes', 'register', 'PLX', '--seats', 'many'])).code).toBe(EXIT.invalidInput);
     expect((await cli(['codes', 'register', 'PLX', '--expires', 'soon'])).code).toBe(EXIT.invalidInput);
     // A date alone is the end of that day, UTC (the whole day is included), as --help says.
-    const byDate = await cli(['--json', 'codes', 'register', 'PLTESTCODE0002', '--product', 'p', '--expires', '2030-12-31']);
+    const byDate = await cli([
+      '--json',
+      'codes',
+      'register',
+      'PLTESTCODE0002',
+      '--product',
+      'p',
+      '--expires',
+      '2030-12-31',
+    ]);
     expect(byDate.json().entitlement.expiresAt).toBe('2030-12-31T23:59:59.999Z');
     expect((await cli(['codes', 'register', 'PLX', '--product', 'p', '--expires', '2030-02-30'])).code).toBe(
       EXIT.invalidInput,

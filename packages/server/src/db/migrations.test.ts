@@ -105,8 +105,7 @@ describe('migrations', () => {
     ent('bought-10-solo', 'p', 'solo', 10);
     ent('bought-4', 'p', null, 4);
     ent('other-product', 'q', null, 3);
-    const seats = () =>
-      db.all('SELECT id, seats, seats_override, ordered_seats FROM entitlements ORDER BY id');
+    const seats = () => db.all('SELECT id, seats, seats_override, ordered_seats FROM entitlements ORDER BY id');
 
     migrate(db, 14);
     // What 013 did: the catalogue's seats replaced the paid quantity (kept only as ordered_seats).

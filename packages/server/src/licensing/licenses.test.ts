@@ -325,7 +325,9 @@ describe('licensor licenses create|update', () => {
     expect(JSON.parse((await cli(['--json', 'entitlements', 'list'])).out).items[0].expiresAt).toBe(
       '2099-12-31T23:59:59.999Z',
     );
-    expect((await cli(['licenses', 'create', '--help'])).out).toContain('2027-01-31 (the end of that day, 23:59:59.999 UTC)');
+    expect((await cli(['licenses', 'create', '--help'])).out).toContain(
+      '2027-01-31 (the end of that day, 23:59:59.999 UTC)',
+    );
     expect((await cli(['licenses', 'update', '--help'])).out).toContain('the end of that day');
 
     const json = await cli(['--json', 'licenses', 'create', '--product', PRODUCT, '--seats', '2']);

@@ -1,6 +1,6 @@
+import { LicensorError } from '@licensor/shared';
 import express, { type Router } from 'express';
 import { z } from 'zod';
-import { LicensorError } from '@licensor/shared';
 import { type AdminPrincipal, actorOf } from '../admin/auth';
 import type { AppContext } from '../context';
 import { parseInput, route } from '../http/errors';

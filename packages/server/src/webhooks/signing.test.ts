@@ -82,9 +82,9 @@ describe('SSRF guard', () => {
     });
     // A name whose AAAA record is a 6to4 address of a private network is refused like the network itself.
     const sixToFour = async () => [{ address: '2002:a00:1::1', family: 6 }];
-    await expect(resolveDestination('tunnel.example', { allowPrivate: false, resolve: sixToFour })).rejects.toMatchObject(
-      { code: 'FORBIDDEN', message: expect.stringContaining('2002:a00:1::1') },
-    );
+    await expect(
+      resolveDestination('tunnel.example', { allowPrivate: false, resolve: sixToFour }),
+    ).rejects.toMatchObject({ code: 'FORBIDDEN', message: expect.stringContaining('2002:a00:1::1') });
     await expect(resolveDestination('public.example', { allowPrivate: false, resolve })).resolves.toMatchObject({
       address: '93.184.216.34',
     });
