@@ -62,7 +62,8 @@ export interface paths {
     /**
      * Change seats, expiry, SKU or customer of a license (devices see it at their next check-in)
      * @description `seats` is the license's own seat count (null: follow the ordered quantity or its SKU again); a new `sku` re-derives edition,
-     *     features, seats and policy. Lowering seats below the devices holding them answers 409 SEATS_IN_USE with
+     *     features, seats and policy. `edition` and `features` are the license's own over its SKU's (null: the
+     *     SKU's again); devices receive them in their License file at their next check-in. Lowering seats below the devices holding them answers 409 SEATS_IN_USE with
      *     `detail.devices` (oldest first) unless `releaseOldest` is true, which frees the oldest devices' seats.
      *     Audited; a webhook event (`license.changed`, or `license.renewed` for a later expiry) is sent.
      */
@@ -900,6 +901,10 @@ export interface components {
     };
     /** @enum {string} */
     Role: 'viewer' | 'operator' | 'admin';
+    /** @description feature name -> true (on), false (switch an inherited one off) or a number (a limit) */
+    Features: {
+      [key: string]: boolean | number;
+    };
     Entitlement: {
       id: string;
       /** @enum {string} */
@@ -909,7 +914,10 @@ export interface components {
       status: 'provisioning' | 'active' | 'frozen' | 'expired' | 'suspended' | 'revoked' | 'released';
       productId: string | null;
       skuCode?: string | null;
+      /** @description the license's own edition; null follows its SKU */
       edition?: string | null;
+      /** @description the license's own features over its SKU's and product's; null: none of its own */
+      features?: components['schemas']['Features'] | null;
       /** @description seats in force: seatsOverride, else orderedSeats, else the SKU's, else the product's, else 1 */
       seats: number;
       /** @description the license's own seat count (an operator's choice, PATCH seats); null follows orderedSeats or the catalogue */
@@ -1305,6 +1313,9 @@ export interface operations {
            */
           expiresAt?: string | null;
           customer?: string;
+          /** @description the license's own edition */
+          edition?: string;
+          features?: components['schemas']['Features'];
         };
       };
     };
@@ -1369,6 +1380,10 @@ export interface operations {
           expiresAt?: string | null;
           sku?: string;
           customer?: string | null;
+          /** @description the license's own edition; null: its SKU's again */
+          edition?: string | null;
+          /** @description the license's own features, replacing those it had; null: its SKU's and product's only */
+          features?: components['schemas']['Features'] | null;
           releaseOldest?: boolean;
         };
       };

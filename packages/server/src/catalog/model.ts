@@ -1,21 +1,19 @@
 import { z } from 'zod';
-import { DEFAULT_POLICY, type Policy, type PolicyOverrides, policyOverridesSchema } from '../licensing';
+import {
+  DEFAULT_POLICY,
+  type Features,
+  featuresSchema,
+  type Policy,
+  type PolicyOverrides,
+  policyOverridesSchema,
+} from '../licensing';
 
 /**
  * The license model of the catalogue: what a license of a product/SKU is entitled to. Pure data and pure
  * functions; storage is in store.ts.
  */
 
-const FEATURE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
-
-/** `name → true` (on), `name → number` (a limit such as maxProjects: 20); `false` switches an inherited one off. */
-export const featuresSchema = z
-  .record(
-    z.string().regex(FEATURE_NAME, 'feature names start with a letter: letters, digits, _ . - (at most 64)'),
-    z.union([z.boolean(), z.number().finite()], { error: 'a feature is true, false or a number' }),
-  )
-  .refine((f) => Object.keys(f).length <= 200, 'at most 200 features');
-export type Features = z.infer<typeof featuresSchema>;
+export { type Features, featuresSchema };
 
 const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
 /** `*` is not a product: it names the policy defaults of every product (`licensor policy set '*' …`). */

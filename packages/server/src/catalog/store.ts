@@ -8,6 +8,7 @@ import {
   catalogSchema,
   type DerivedModel,
   deriveLicenseModel,
+  type Features,
   type LicenseOverrides,
   type ProductSpec,
   productSchema,
@@ -427,13 +428,15 @@ export function listUnknownSkus(db: Db, opts: { includeTest?: boolean } = {}): U
 }
 
 /**
- * The edition and features a License file of this entitlement carries: its own edition (direct licenses,
- * operator changes) over its SKU's, over the product's. Unknown SKUs get the product's values.
+ * The edition and features a License file of this entitlement carries: its own edition and features (operator
+ * overrides, `licenses update --edition/--feature`) over its SKU's, over the product's. Unknown SKUs get the
+ * product's values.
  */
 export function licenseModel(
   db: Db,
-  ent: { product_id: string | null; sku_code: string | null; edition: string | null },
+  ent: { product_id: string | null; sku_code: string | null; edition: string | null; features?: string | null },
 ): { edition: string | null; features: Record<string, true | number> } {
-  const m = resolveModel(db, ent.product_id, ent.sku_code, { edition: ent.edition });
+  const features = ent.features ? parse<Features | null>(ent.features, null) : null;
+  const m = resolveModel(db, ent.product_id, ent.sku_code, { edition: ent.edition, features });
   return { edition: m.edition, features: m.features };
 }

@@ -11,7 +11,7 @@ import { m011_catalog } from './migrations/011_catalog';
 import { m012_webhooks } from './migrations/012_webhooks';
 import { m013_license_seats } from './migrations/013_license_seats';
 import { m014_marketplace_config_log } from './migrations/014_marketplace_config_log';
-import { m015_ordered_seats_first } from './migrations/015_ordered_seats_first';
+import { m015_license_seats_and_features } from './migrations/015_license_seats_and_features';
 import type { Db, Migration } from './types';
 
 export type { Migration } from './types';
@@ -31,7 +31,7 @@ export const MIGRATIONS: Migration[] = [
   m012_webhooks,
   m013_license_seats,
   m014_marketplace_config_log,
-  m015_ordered_seats_first,
+  m015_license_seats_and_features,
 ];
 
 export function currentVersion(db: Db): number {

@@ -10,7 +10,10 @@ export interface EntitlementRow {
   order_line_id: string | null;
   product_id: string | null;
   sku_code: string | null;
+  /** The license's own edition (over its SKU's and product's); NULL follows the catalogue. */
   edition: string | null;
+  /** The license's own features, JSON {name: true | false | number} over the catalogue's; NULL follows it. */
+  features: string | null;
   customer_id: string | null;
   customer_name: string | null;
   charging_mode: string | null;

@@ -215,6 +215,40 @@ describe('PATCH /entitlements/{id}: seats, expiry, SKU, customer', () => {
     expect((await patch('LSR-NOPE', { seats: 2 })).status).toBe(404);
   });
 
+  it("sets the license's own edition and features over its SKU's, audited, and devices get them at check-in", async () => {
+    const ent = (await create({ productId: PRODUCT, sku: 'sku-team' })).body.entitlement;
+    const { device, activationId } = await activateDevice(ent.code);
+    expect(await checkIn(device, activationId)).toMatchObject({ edition: 'Team', features: { sync: true } });
+
+    const res = await patch(ent.id, { edition: 'Team Plus', features: { sync: false, maxProjects: 7 } });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.entitlement).toMatchObject({ edition: 'Team Plus', features: { sync: false, maxProjects: 7 } });
+    const payload = await checkIn(device, activationId);
+    expect(payload.edition).toBe('Team Plus');
+    expect(payload.features).toEqual({ maxProjects: 7 });
+    const detail = await api().get(`${ADMIN}/entitlements/${ent.id}`).set('Authorization', BOOT);
+    expect(detail.body.audit[0]).toMatchObject({
+      action: 'entitlement.updated',
+      before: { edition: null, features: null },
+      after: { edition: 'Team Plus', features: '{"maxProjects":7,"sync":false}' },
+    });
+    // The same features in another order change nothing; bad ones are refused with the field.
+    const again = await patch(ent.id, { features: { maxProjects: 7, sync: false } });
+    expect(again.body.entitlement.updatedAt).toBe(res.body.entitlement.updatedAt);
+    const bad = await patch(ent.id, { features: { '9lives': true } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.detail.problems[0].field).toBe('features.9lives');
+
+    // null follows the catalogue again.
+    const back = await patch(ent.id, { edition: null, features: null });
+    expect(back.body.entitlement).toMatchObject({ edition: null, features: null });
+    expect(await checkIn(device, activationId)).toMatchObject({ edition: 'Team', features: { sync: true } });
+
+    // A direct license can be issued with its own edition and features.
+    const own = await create({ productId: PRODUCT, sku: 'sku-solo', edition: 'Solo Edu', features: { edu: true } });
+    expect(own.body.entitlement).toMatchObject({ edition: 'Solo Edu', features: { edu: true } });
+  });
+
   it('changes the expiry (null: none) and brings an expired license back with a later one', async () => {
     const ent = (await create({ productId: PRODUCT })).body.entitlement;
     t.db.run(`UPDATE entitlements SET status = 'expired', expires_at = '2020-01-01T00:00:00.000Z' WHERE id = ?`, [
@@ -325,10 +359,10 @@ describe('licensor licenses create|update', () => {
     expect(JSON.parse((await cli(['--json', 'entitlements', 'list'])).out).items[0].expiresAt).toBe(
       '2099-12-31T23:59:59.999Z',
     );
-    expect((await cli(['licenses', 'create', '--help'])).out).toContain(
-      '2027-01-31 (the end of that day, 23:59:59.999 UTC)',
-    );
-    expect((await cli(['licenses', 'update', '--help'])).out).toContain('the end of that day');
+    // --help says it (help text wraps at the terminal width: compare with the lines joined).
+    const help = async (cmd: string) => (await cli(['licenses', cmd, '--help'])).out.replace(/\s+/g, ' ');
+    expect(await help('create')).toContain('2027-01-31 (the end of that day, 23:59:59.999 UTC)');
+    expect(await help('update')).toContain('2027-01-31 (the end of that day, 23:59:59.999 UTC)');
 
     const json = await cli(['--json', 'licenses', 'create', '--product', PRODUCT, '--seats', '2']);
     expect(json.json().entitlement).toMatchObject({ family: 'direct', seats: 2, seatsOverride: 2 });
@@ -385,5 +419,29 @@ describe('licensor licenses create|update', () => {
     expect(back.code, back.err).toBe(EXIT.ok);
     expect(back.out).toContain('Seats     50 (from the catalogue)');
     expect(back.out).toContain('Edition   Site; features sync, maxProjects=100');
+
+    const own = await cli([
+      'licenses',
+      'update',
+      code,
+      '--edition',
+      'Site Edu',
+      '--feature',
+      'maxProjects=5',
+      '--feature',
+      'edu',
+    ]);
+    expect(own.code, own.err).toBe(EXIT.ok);
+    expect(own.out).toContain('Edition   Site Edu; features sync, maxProjects=5, edu (set on the license)');
+    const audit = t.db.first<{ actor: string; after: string }>(
+      "SELECT actor, after FROM audit_log WHERE action = 'entitlement.updated' ORDER BY id DESC LIMIT 1",
+    );
+    expect(audit?.actor).toBe('cli:alice');
+    expect(JSON.parse(audit!.after)).toMatchObject({ edition: 'Site Edu', features: '{"edu":true,"maxProjects":5}' });
+    const cleared = await cli(['licenses', 'update', code, '--edition', 'catalog', '--clear-features']);
+    expect(cleared.out).toContain('Edition   Site; features sync, maxProjects=100\n');
+    expect((await cli(['licenses', 'update', code, '--feature', 'x', '--clear-features'])).code).toBe(
+      EXIT.invalidInput,
+    );
   });
 });

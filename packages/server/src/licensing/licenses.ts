@@ -16,6 +16,7 @@ import {
   findEntitlementByCode,
   SEAT_INPUTS,
 } from './entitlements';
+import { featuresSchema } from './features';
 import { policyFor, seatLimit } from './policy';
 
 /**
@@ -42,6 +43,10 @@ export const createLicenseSchema = z
     productId: text('productId', 128),
     sku: text('sku', 128).optional(),
     seats: seats.optional(),
+    /** The license's own edition over its SKU's. */
+    edition: text('edition', 64).optional(),
+    /** The license's own features over its SKU's and product's (false switches an inherited one off). */
+    features: featuresSchema.optional(),
     /** ISO date-time; absent or null: no expiry. */
     expiresAt: expiry.nullable().optional(),
     customer: text('customer', 200).optional(),
@@ -51,8 +56,12 @@ export type CreateLicenseInput = z.input<typeof createLicenseSchema>;
 
 export const updateLicenseSchema = z
   .object({
-    /** The license's own seat count; null: follow its SKU (catalogue) again. */
+    /** The license's own seat count; null: follow its ordered quantity or SKU (catalogue) again. */
     seats: seats.nullable().optional(),
+    /** The license's own edition; null: its SKU's again. */
+    edition: text('edition', 64).nullable().optional(),
+    /** The license's own features (replacing any it had); null: only its SKU's and product's again. */
+    features: featuresSchema.nullable().optional(),
     /** ISO date-time; null: no expiry. */
     expiresAt: expiry.nullable().optional(),
     sku: text('sku', 128).optional(),
@@ -62,8 +71,14 @@ export const updateLicenseSchema = z
   })
   .strict()
   .refine(
-    (u) => u.seats !== undefined || u.expiresAt !== undefined || u.sku !== undefined || u.customer !== undefined,
-    { message: 'name at least one of seats, expiresAt, sku, customer' },
+    (u) =>
+      u.seats !== undefined ||
+      u.expiresAt !== undefined ||
+      u.sku !== undefined ||
+      u.customer !== undefined ||
+      u.edition !== undefined ||
+      u.features !== undefined,
+    { message: 'name at least one of seats, expiresAt, sku, customer, edition, features' },
   );
 export type UpdateLicenseInput = z.input<typeof updateLicenseSchema>;
 
@@ -122,6 +137,15 @@ function seatsInUseMessage(licenseId: string, limit: number, inUse: ActivationRo
   );
 }
 
+const sortedJson = (o: Record<string, unknown>) =>
+  JSON.stringify(
+    Object.fromEntries(
+      Object.keys(o)
+        .sort()
+        .map((k) => [k, o[k]]),
+    ),
+  );
+
 function refusePastExpiry(expiresAt: string | null | undefined, now: Date): void {
   if (expiresAt && Date.parse(expiresAt) <= now.getTime()) {
     throw new LicensorError('INVALID_INPUT', `The expiry ${expiresAt} is in the past; give a later date-time`, {
@@ -151,14 +175,16 @@ export function createDirectLicense(ctx: Ctx, input: unknown, actor: string): En
       ordered_seats: null,
     });
     db.run(
-      `INSERT INTO entitlements (id, family, code, product_id, sku_code, customer_name, seats, seats_override,
-         starts_at, expires_at, status, test, created_at, updated_at)
-       VALUES (?, 'direct', ?, ?, ?, ?, ?, ?, ?, ?, 'active', 0, ?, ?)`,
+      `INSERT INTO entitlements (id, family, code, product_id, sku_code, edition, features, customer_name, seats,
+         seats_override, starts_at, expires_at, status, test, created_at, updated_at)
+       VALUES (?, 'direct', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', 0, ?, ?)`,
       [
         id,
         code,
         data.productId,
         data.sku ?? null,
+        data.edition ?? null,
+        data.features ? sortedJson(data.features) : null,
         data.customer ?? null,
         seatCount,
         data.seats ?? null,
@@ -177,6 +203,8 @@ export function createDirectLicense(ctx: Ctx, input: unknown, actor: string): En
         code,
         productId: ent.product_id,
         skuCode: ent.sku_code,
+        edition: ent.edition,
+        features: data.features ?? null,
         seats: ent.seats,
         expiresAt: ent.expires_at,
         customer: ent.customer_name,
@@ -217,6 +245,9 @@ export function updateLicense(
     if (data.sku !== undefined) patch.sku_code = data.sku;
     if (data.expiresAt !== undefined) patch.expires_at = data.expiresAt ? new Date(data.expiresAt).toISOString() : null;
     if (data.customer !== undefined) patch.customer_name = data.customer;
+    if (data.edition !== undefined) patch.edition = data.edition;
+    // Stored as JSON text: a key-order-independent form, so the same features given again change nothing.
+    if (data.features !== undefined) patch.features = data.features === null ? null : sortedJson(data.features);
     if (current.status === 'expired' && patch.expires_at !== undefined) {
       // A later expiry given by the merchant brings an expired license back, like a marketplace renewal.
       if (patch.expires_at === null || Date.parse(patch.expires_at) > now.getTime()) patch.status = 'active';

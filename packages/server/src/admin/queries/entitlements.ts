@@ -39,7 +39,10 @@ export function entitlementView(row: Row | EntitlementRow) {
     status: c.string('status'),
     productId: c.stringOrNull('product_id'),
     skuCode: c.stringOrNull('sku_code'),
+    /** The license's own edition; null follows its SKU (catalogue). */
     edition: c.stringOrNull('edition'),
+    /** The license's own features over its SKU's and product's ({name: true | false | number}); null: none. */
+    features: c.json('features') as Record<string, boolean | number> | null,
     seats: c.number('seats'),
     /** The license's own seat count (an operator's choice); null when its seats follow the order or the catalogue. */
     seatsOverride: c.numberOrNull('seats_override'),

@@ -504,8 +504,9 @@ CREATE TABLE marketplace_config_log (
   },
   {
     version: 15,
-    name: 'ordered_seats_first',
+    name: 'license_seats_and_features',
     sql: `
+ALTER TABLE entitlements ADD COLUMN features text;
 UPDATE entitlements SET seats = COALESCE(
   seats_override,
   ordered_seats,
