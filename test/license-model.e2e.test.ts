@@ -245,6 +245,9 @@ describe('the license model end to end', () => {
       orderType: 'CHANGE',
       productId: PRODUCT,
       skuCode: 'sku-pro',
+      // The upgrade is bought for 3 users: the ordered quantity is the license's seat count (it wins over the
+      // SKU's seats; a license without one follows the SKU, see licensing/licenses.test.ts).
+      linearValue: 3,
       expireTime: compact(daysFromNow(365)),
     });
     const upgraded = await marketplace().call({
@@ -289,7 +292,7 @@ describe('the license model end to end', () => {
     const renamed = receiver.events.find((e) => String(e.data.actor).startsWith('cli:'));
     expect(renamed).toMatchObject({
       type: 'license.changed',
-      data: { licenseId: instanceId, changes: { customer_name: { after: 'Renamed Ltd' } } },
+      data: { licenseId: instanceId, changes: { customerName: { after: 'Renamed Ltd' } } },
     });
     const moved = receiver.events.find((e) => e.data.skuCode === 'sku-pro');
     expect(moved).toMatchObject({ type: 'license.changed' });
@@ -297,7 +300,11 @@ describe('the license model end to end', () => {
       licenseId: instanceId,
       skuCode: 'sku-pro',
       seats: 3,
-      changes: { sku_code: { before: 'sku-basic', after: 'sku-pro' }, seats: { before: 1, after: 3 } },
+      changes: {
+        skuCode: { before: 'sku-basic', after: 'sku-pro' },
+        orderedSeats: { before: 1, after: 3 },
+        seats: { before: 1, after: 3 },
+      },
     });
     // Events queued before the stop were not sent again after the restart.
     for (const e of receiver.events.slice(0, beforeStop.length)) expect(receiver.seen.get(e.id)).toBe(1);

@@ -34,7 +34,8 @@ export interface paths {
     /**
      * Issue a direct license (sold outside KooGallery) with a new LSR-… code
      * @description The license takes its SKU's edition, features, seats and policy from the catalogue unless `seats` overrides
-     *     them. `sku` must be a SKU of the product in the catalogue (400 INVALID_INPUT lists the known ones).
+     *     them. `productId` must be a product of the catalogue (400 INVALID_INPUT lists the known ones in
+     *     `detail.knownProducts`), and `sku` a SKU of it (`detail.knownSkus`).
      *     Audited; a `license.created` webhook event is sent.
      */
     post: operations['createEntitlement'];
@@ -60,8 +61,9 @@ export interface paths {
     head?: never;
     /**
      * Change seats, expiry, SKU or customer of a license (devices see it at their next check-in)
-     * @description `seats` is the license's own seat count (null: follow its SKU again); a new `sku` re-derives edition,
-     *     features, seats and policy. Lowering seats below the devices holding them answers 409 SEATS_IN_USE with
+     * @description `seats` is the license's own seat count (null: follow the ordered quantity or its SKU again); a new `sku` re-derives edition,
+     *     features, seats and policy. `edition` and `features` are the license's own over its SKU's (null: the
+     *     SKU's again); devices receive them in their License file at their next check-in. Lowering seats below the devices holding them answers 409 SEATS_IN_USE with
      *     `detail.devices` (oldest first) unless `releaseOldest` is true, which frees the oldest devices' seats.
      *     Audited; a webhook event (`license.changed`, or `license.renewed` for a later expiry) is sent.
      */
@@ -647,7 +649,12 @@ export interface paths {
       cookie?: never;
     };
     get?: never;
-    /** Create or replace one SKU of a product */
+    /**
+     * Create or replace one SKU of a product
+     * @description `seats`, when given, is a whole number of at least 1 (leave it out to follow the product's seats).
+     *     A change of `seats` re-derives the seats of the product's licenses that have neither their own seat
+     *     count nor an ordered quantity; other fields change no license's stored values.
+     */
     put: operations['setSku'];
     post?: never;
     /** Remove one SKU */
@@ -706,7 +713,13 @@ export interface paths {
     /** Webhook endpoints (never their signing secrets) */
     get: operations['listWebhookEndpoints'];
     put?: never;
-    /** Add an endpoint; the answer carries its signing secret, shown only this once */
+    /**
+     * Add an endpoint; the answer carries its signing secret, shown only this once
+     * @description Needs an admin-scoped token (or an admin operator's session): events carry license codes and customer
+     *     names, so a write token answers 403 FORBIDDEN. The URL must resolve to public addresses only (no
+     *     private, loopback or link-local IPv4, and no IPv6 form that carries an IPv4 address: IPv4-mapped,
+     *     NAT64, 6to4, Teredo) unless the server runs with LICENSOR_WEBHOOK_ALLOW_PRIVATE=on.
+     */
     post: operations['createWebhookEndpoint'];
     delete?: never;
     options?: never;
@@ -740,7 +753,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Deliver to the endpoint again */
+    /** Deliver to the endpoint again (admin-scoped token only, like creating one) */
     post: operations['enableWebhookEndpoint'];
     delete?: never;
     options?: never;
@@ -925,6 +938,10 @@ export interface components {
     };
     /** @enum {string} */
     Role: 'viewer' | 'operator' | 'admin';
+    /** @description feature name -> true (on), false (switch an inherited one off) or a number (a limit) */
+    Features: {
+      [key: string]: boolean | number;
+    };
     Entitlement: {
       id: string;
       /** @enum {string} */
@@ -934,14 +951,23 @@ export interface components {
       status: 'provisioning' | 'active' | 'frozen' | 'expired' | 'suspended' | 'revoked' | 'released';
       productId: string | null;
       skuCode?: string | null;
+      /** @description the license's own edition; null follows its SKU */
       edition?: string | null;
-      /** @description seats in force: the license's own, else its SKU's, else the order's */
+      /** @description the license's own features over its SKU's and product's; null: none of its own */
+      features?: components['schemas']['Features'] | null;
+      /** @description seats in force: seatsOverride, else orderedSeats, else the SKU's, else the product's, else 1 */
       seats: number;
-      /** @description the license's own seat count; null follows the catalogue */
+      /** @description the license's own seat count (an operator's choice, PATCH seats); null follows orderedSeats or the catalogue */
       seatsOverride?: number | null;
+      /** @description the quantity the marketplace order carried; null when it named none (the SKU's or product's seats apply) */
+      orderedSeats?: number | null;
       customerId?: string | null;
       customerName: string | null;
       orderId: string | null;
+      orderLineId?: string | null;
+      chargingMode?: string | null;
+      periodType?: string | null;
+      periodNumber?: number | null;
       startsAt?: string | null;
       expiresAt: string | null;
       policy?: unknown;
@@ -1334,6 +1360,9 @@ export interface operations {
            */
           expiresAt?: string | null;
           customer?: string;
+          /** @description the license's own edition */
+          edition?: string;
+          features?: components['schemas']['Features'];
         };
       };
     };
@@ -1398,6 +1427,10 @@ export interface operations {
           expiresAt?: string | null;
           sku?: string;
           customer?: string | null;
+          /** @description the license's own edition; null: its SKU's again */
+          edition?: string | null;
+          /** @description the license's own features, replacing those it had; null: its SKU's and product's only */
+          features?: components['schemas']['Features'] | null;
           releaseOldest?: boolean;
         };
       };

@@ -106,7 +106,7 @@ export const actions = {
     return freeSeat(ctx, activationId, actor, { reason, now: ctx.now() });
   },
   move(ctx: Ctx, activationId: string, target: string, actor: string, reason?: string) {
-    return { activation: moveLicense(ctx.db, activationId, target, actor, { reason, now: ctx.now() }) };
+    return { activation: moveLicense(ctx, activationId, target, actor, { reason, now: ctx.now() }) };
   },
   setPolicy(ctx: Ctx, idOrCode: string, overrides: PolicyOverrides | null, actor: string) {
     const ent = setEntitlementPolicy(ctx, requireEntitlement(ctx.db, idOrCode).id, overrides, actor);

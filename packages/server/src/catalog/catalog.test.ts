@@ -74,6 +74,25 @@ describe('catalogue through the CLI', () => {
     expect(applied.out).toContain('Applied 3 change(s)');
     const again = await cli(['catalog', 'apply', file]);
     expect(again.out).toContain('nothing to change');
+    // A catalogue file with a 0-seat SKU is refused as a whole, naming the SKU.
+    writeFileSync(file, CATALOG_YAML.replace('seats: 5', 'seats: 0'));
+    const zero = await cli(['catalog', 'apply', file]);
+    expect(zero.code).toBe(EXIT.invalidInput);
+    expect(zero.err).toContain('products.0.skus.1.seats');
+    expect(zero.err).toContain('seats must be at least 1');
+    const zeroBySet = await cli([
+      'catalog',
+      'set-sku',
+      'com.example.app',
+      'sku-zero',
+      '--edition',
+      'Z',
+      '--seats',
+      '0',
+    ]);
+    expect(zeroBySet.code).toBe(EXIT.invalidInput);
+    expect(zeroBySet.err).toContain('seats must be at least 1');
+    writeFileSync(file, CATALOG_YAML);
 
     // The derivation the issue describes: SKU over product defaults, product policy via the same row as `policy`.
     const pro = await cli(['--json', 'catalog', 'resolve', 'com.example.app', 'sku-pro']);
@@ -201,6 +220,13 @@ describe('catalogue through the admin API', () => {
     expect(created.status).toBe(201);
     expect((await send('put', '/catalog/products/p2/skus/big', { edition: 'Big', seats: 10 })).status).toBe(200);
     expect((await send('put', '/catalog/products/p2/skus/big', { edition: 'Big', seats: -1 })).status).toBe(400);
+    // A SKU (or product) with 0 seats could activate no device: refused with a message saying what to do.
+    const zero = await send('put', '/catalog/products/p2/skus/big', { edition: 'Big', seats: 0 });
+    expect(zero.status).toBe(400);
+    expect(zero.body.error.detail.problems).toEqual([
+      { field: 'seats', message: expect.stringContaining('seats must be at least 1') },
+    ]);
+    expect((await send('put', '/catalog/products/p2', { edition: 'Std', seats: 0 })).status).toBe(400);
     expect((await get('/catalog/products/p2')).body).toMatchObject({
       id: 'p2',
       edition: 'Std',

@@ -24,7 +24,7 @@ import {
 
 /** `licensor catalog …` and `licensor policy …`: the same service functions as the admin API. */
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
+export const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** `--feature export`, `--feature maxProjects=20`, `--feature beta=false` → {export: true, maxProjects: 20, beta: false}. */
 export function parseFeatureOptions(items: string[] = []): Features {

@@ -48,8 +48,15 @@ describe('deriveLicenseModel: license overrides > SKU > product defaults', () =>
     expect(m.policy).toMatchObject({ fileTtlDays: 10, leaseMinutes: 7, mode: 'node-locked' });
   });
 
-  it('falls back to the marketplace quantity, then 1, and to the built-in policy without a catalogue', () => {
-    expect(deriveLicenseModel({ fallbackSeats: 3 }).seats).toBe(3);
+  it('seats: the license override, then the ordered quantity, then the SKU, then the product, then 1', () => {
+    expect(deriveLicenseModel({ product, sku: pro, orderedSeats: 3, license: { seats: 9 } }).seats).toBe(9);
+    expect(deriveLicenseModel({ product, sku: pro, orderedSeats: 3 }).seats).toBe(3);
+    expect(deriveLicenseModel({ product, sku: pro, orderedSeats: null }).seats).toBe(pro.seats);
+    expect(deriveLicenseModel({ product, orderedSeats: null }).seats).toBe(product.seats);
+    expect(deriveLicenseModel({ orderedSeats: 3 }).seats).toBe(3);
+  });
+
+  it('falls back to 1 seat and to the built-in policy without a catalogue', () => {
     const bare = deriveLicenseModel({});
     expect(bare).toEqual({ edition: null, features: {}, seats: 1, policy: DEFAULT_POLICY, unknownSku: false });
     expect(deriveLicenseModel({ skuCode: 'x' }).unknownSku).toBe(true);

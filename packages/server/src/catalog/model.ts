@@ -1,28 +1,34 @@
 import { z } from 'zod';
-import { DEFAULT_POLICY, type Policy, type PolicyOverrides, policyOverridesSchema } from '../licensing';
+import {
+  DEFAULT_POLICY,
+  type Features,
+  featuresSchema,
+  type Policy,
+  type PolicyOverrides,
+  policyOverridesSchema,
+} from '../licensing';
 
 /**
  * The license model of the catalogue: what a license of a product/SKU is entitled to. Pure data and pure
  * functions; storage is in store.ts.
  */
 
-const FEATURE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
-
-/** `name → true` (on), `name → number` (a limit such as maxProjects: 20); `false` switches an inherited one off. */
-export const featuresSchema = z
-  .record(
-    z.string().regex(FEATURE_NAME, 'feature names start with a letter: letters, digits, _ . - (at most 64)'),
-    z.union([z.boolean(), z.number().finite()], { error: 'a feature is true, false or a number' }),
-  )
-  .refine((f) => Object.keys(f).length <= 200, 'at most 200 features');
-export type Features = z.infer<typeof featuresSchema>;
+export { type Features, featuresSchema };
 
 const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
 /** `*` is not a product: it names the policy defaults of every product (`licensor policy set '*' …`). */
 export const productIdSchema = text(128).refine((id) => id !== '*', '* is not a product id');
 export const skuCodeSchema = text(128);
 export const editionSchema = text(64);
-const seatsSchema = z.number().int('seats are a whole number').min(0).max(1_000_000);
+// A license with 0 seats could activate no device: leave seats out to follow the product (or the order) instead.
+const seatsSchema = z
+  .number({ error: 'seats are a whole number of devices, at least 1' })
+  .int('seats are a whole number of devices, at least 1')
+  .min(
+    1,
+    'seats must be at least 1 (a license with 0 seats could activate no device); leave seats out to use the default',
+  )
+  .max(1_000_000, 'at most 1000000 seats');
 
 export const skuSchema = z
   .object({
@@ -101,13 +107,13 @@ export interface DeriveInput {
   /** The catalogue SKU matching skuCode, if any. */
   sku?: Pick<SkuSpec, 'edition' | 'features' | 'seats' | 'policy'> | null;
   license?: LicenseOverrides;
-  /** Seats when neither the license, the SKU nor the product names them (the marketplace quantity). */
-  fallbackSeats?: number;
+  /** The quantity the marketplace order carried: wins over the SKU's and product's seats, not the license's own. */
+  orderedSeats?: number | null;
 }
 
 /**
  * A license's edition, features, seats and policy: the license's own overrides win over its SKU's values,
- * which win over the product's defaults (and, for the policy, the global and built-in defaults). A SKU the
+ * which win over the product's defaults (for seats, the order's quantity comes between the license and the SKU) (and, for the policy, the global and built-in defaults). A SKU the
  * catalogue does not know is never refused: the product's defaults apply and `unknownSku` says so.
  */
 export function deriveLicenseModel(input: DeriveInput): DerivedModel {
@@ -118,7 +124,7 @@ export function deriveLicenseModel(input: DeriveInput): DerivedModel {
   return {
     edition: license.edition ?? sku?.edition ?? product?.edition ?? null,
     features: on,
-    seats: license.seats ?? sku?.seats ?? product?.seats ?? input.fallbackSeats ?? 1,
+    seats: license.seats ?? input.orderedSeats ?? sku?.seats ?? product?.seats ?? 1,
     policy: {
       ...DEFAULT_POLICY,
       ...input.globalPolicy,

@@ -46,7 +46,7 @@ export function catalogRouter(ctx: AppContext): Router {
     '/catalog/apply',
     route((req, res) => {
       const body = parseInput(applySchema, req.body ?? {}, 'apply request');
-      res.json(applyCatalog(ctx, body.catalog, { ...body, actor: actorOf(res), now: ctx.now() }));
+      res.json(applyCatalog(ctx, body.catalog, { ...body, actor: actorOf(res) }));
     }),
   );
   router.get(
@@ -75,7 +75,7 @@ export function catalogRouter(ctx: AppContext): Router {
       const id = productParam(req);
       const existed = getProduct(db, id) !== undefined;
       const body = req.body && typeof req.body === 'object' ? req.body : {};
-      res.status(existed ? 200 : 201).json(setProduct(ctx, { ...body, id }, actorOf(res), ctx.now()));
+      res.status(existed ? 200 : 201).json(setProduct(ctx, { ...body, id }, actorOf(res)));
     }),
   );
   router.delete(
@@ -90,7 +90,7 @@ export function catalogRouter(ctx: AppContext): Router {
       const id = productParam(req);
       const code = parseInput(z.object({ skuCode: skuCodeSchema }).passthrough(), req.params, 'SKU code').skuCode;
       const body = req.body && typeof req.body === 'object' ? req.body : {};
-      res.json(setSku(ctx, id, { ...body, code }, actorOf(res), ctx.now()));
+      res.json(setSku(ctx, id, { ...body, code }, actorOf(res)));
     }),
   );
   router.delete(

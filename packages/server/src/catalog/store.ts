@@ -8,6 +8,7 @@ import {
   catalogSchema,
   type DerivedModel,
   deriveLicenseModel,
+  type Features,
   type LicenseOverrides,
   type ProductSpec,
   productSchema,
@@ -16,6 +17,12 @@ import {
 } from './model';
 
 /** Reads and writes the catalogue; every write is one transaction with its audit entry. */
+
+/** Where catalogue writes go: the entitlement writer (re-derived seats are audited and heard, on its clock). */
+export type CatalogWriter = EntitlementWriter;
+
+/** Whether a catalogue change can move the seats of the product's licenses (a SKU or product came or went, or its seats changed). */
+const movesSeats = (c: CatalogChange): boolean => c.op !== 'update' || 'seats' in c.fields;
 
 interface ProductRow {
   product_id: string;
@@ -247,16 +254,17 @@ export interface ApplyResult {
  * mistakes with the same messages). Idempotent: applying the same file twice changes nothing the second time.
  */
 export function applyCatalog(
-  w: EntitlementWriter,
+  w: CatalogWriter,
   input: unknown,
-  opts: { dryRun?: boolean; prune?: boolean; actor: string; now?: Date },
+  opts: { dryRun?: boolean; prune?: boolean; actor: string },
 ): ApplyResult {
   const desired = parseInput(catalogSchema, input, 'catalogue');
   const { db } = w;
   return db.transaction(() => {
     const changes = diffCatalog(readCatalog(db), desired, opts);
     if (opts.dryRun || changes.length === 0) return { changes, applied: false };
-    const now = (opts.now ?? new Date()).toISOString();
+    const at = w.now();
+    const now = at.toISOString();
     const byId = new Map(desired.products.map((p) => [p.id, p]));
     for (const c of changes) {
       if (c.kind === 'product' && c.op === 'remove') deleteProduct(db, c.productId);
@@ -272,16 +280,17 @@ export function applyCatalog(
         writeSkuRow(db, c.productId, product.skus.find((s) => s.code === c.skuCode)!, now);
       }
     }
-    audit(db, { actor: opts.actor, action: 'catalog.apply', detail: { changes } });
-    for (const productId of new Set(changes.map((c) => c.productId))) {
-      rederiveProductSeats(w, productId, opts.actor, new Date(now));
+    audit(db, { actor: opts.actor, action: 'catalog.apply', detail: { changes }, at });
+    // Only products whose changes can move seats: a features or policy edit leaves every license's seats alone.
+    for (const productId of new Set(changes.filter(movesSeats).map((c) => c.productId))) {
+      rederiveProductSeats(w, productId, opts.actor, at);
     }
     return { changes, applied: true };
   });
 }
 
 /** Adds or replaces one product's own fields (its SKUs are left as they are). */
-export function setProduct(w: EntitlementWriter, input: unknown, actor: string, now = new Date()): ProductSpec {
+export function setProduct(w: CatalogWriter, input: unknown, actor: string): ProductSpec {
   const spec = parseInput(productSchema, input, 'product');
   const { db } = w;
   if (spec.skus.length > 0) {
@@ -290,9 +299,10 @@ export function setProduct(w: EntitlementWriter, input: unknown, actor: string, 
     });
   }
   return db.transaction(() => {
+    const now = w.now();
     const before = getProduct(db, spec.id);
     writeProductRow(db, spec, now.toISOString());
-    rederiveProductSeats(w, spec.id, actor, now);
+    if (!before || before.seats !== spec.seats) rederiveProductSeats(w, spec.id, actor, now);
     const after = getProduct(db, spec.id)!;
     audit(db, {
       actor,
@@ -300,38 +310,35 @@ export function setProduct(w: EntitlementWriter, input: unknown, actor: string, 
       before: before ? { ...before, skus: undefined } : null,
       after: { ...after, skus: undefined },
       detail: { productId: spec.id },
+      at: now,
     });
     return after;
   });
 }
 
-export function removeProduct(w: EntitlementWriter, productId: string, actor: string): boolean {
+export function removeProduct(w: CatalogWriter, productId: string, actor: string): boolean {
   const { db } = w;
   return db.transaction(() => {
+    const now = w.now();
     const before = getProduct(db, productId);
     if (!before) return false;
     deleteProduct(db, productId);
-    rederiveProductSeats(w, productId, actor);
-    audit(db, { actor, action: 'catalog.product_removed', before, detail: { productId } });
+    rederiveProductSeats(w, productId, actor, now);
+    audit(db, { actor, action: 'catalog.product_removed', before, detail: { productId }, at: now });
     return true;
   });
 }
 
 /** Adds or replaces one SKU of a catalogue product. */
-export function setSku(
-  w: EntitlementWriter,
-  productId: string,
-  input: unknown,
-  actor: string,
-  now = new Date(),
-): SkuSpec {
+export function setSku(w: CatalogWriter, productId: string, input: unknown, actor: string): SkuSpec {
   const spec = parseInput(skuSchema, input, 'SKU');
   const { db } = w;
   return db.transaction(() => {
+    const now = w.now();
     const product = requireProduct(db, productId);
     const before = product.skus.find((s) => s.code === spec.code);
     writeSkuRow(db, productId, spec, now.toISOString());
-    rederiveProductSeats(w, productId, actor, now);
+    if (!before || before.seats !== spec.seats) rederiveProductSeats(w, productId, actor, now);
     const after = requireProduct(db, productId).skus.find((s) => s.code === spec.code)!;
     audit(db, {
       actor,
@@ -339,19 +346,21 @@ export function setSku(
       before: before ?? null,
       after,
       detail: { productId, skuCode: spec.code },
+      at: now,
     });
     return after;
   });
 }
 
-export function removeSku(w: EntitlementWriter, productId: string, skuCode: string, actor: string): boolean {
+export function removeSku(w: CatalogWriter, productId: string, skuCode: string, actor: string): boolean {
   const { db } = w;
   return db.transaction(() => {
+    const now = w.now();
     const before = getProduct(db, productId)?.skus.find((s) => s.code === skuCode);
     if (!before) return false;
     db.run('DELETE FROM catalog_skus WHERE product_id = ? AND sku_code = ?', [productId, skuCode]);
-    rederiveProductSeats(w, productId, actor);
-    audit(db, { actor, action: 'catalog.sku_removed', before, detail: { productId, skuCode } });
+    rederiveProductSeats(w, productId, actor, now);
+    audit(db, { actor, action: 'catalog.sku_removed', before, detail: { productId, skuCode }, at: now });
     return true;
   });
 }
@@ -364,7 +373,7 @@ export function resolveModel(
   productId: string | null | undefined,
   skuCode: string | null | undefined,
   license: LicenseOverrides = {},
-  fallbackSeats?: number,
+  orderedSeats?: number | null,
 ): DerivedModel {
   const product = productId ? getProduct(db, productId) : undefined;
   const sku = skuCode ? product?.skus.find((s) => s.code === skuCode) : undefined;
@@ -374,7 +383,7 @@ export function resolveModel(
     skuCode,
     sku,
     license,
-    fallbackSeats,
+    orderedSeats,
   });
 }
 
@@ -419,13 +428,15 @@ export function listUnknownSkus(db: Db, opts: { includeTest?: boolean } = {}): U
 }
 
 /**
- * The edition and features a License file of this entitlement carries: its own edition (direct licenses,
- * operator changes) over its SKU's, over the product's. Unknown SKUs get the product's values.
+ * The edition and features a License file of this entitlement carries: its own edition and features (operator
+ * overrides, `licenses update --edition/--feature`) over its SKU's, over the product's. Unknown SKUs get the
+ * product's values.
  */
 export function licenseModel(
   db: Db,
-  ent: { product_id: string | null; sku_code: string | null; edition: string | null },
+  ent: { product_id: string | null; sku_code: string | null; edition: string | null; features?: string | null },
 ): { edition: string | null; features: Record<string, true | number> } {
-  const m = resolveModel(db, ent.product_id, ent.sku_code, { edition: ent.edition });
+  const features = ent.features ? parse<Features | null>(ent.features, null) : null;
+  const m = resolveModel(db, ent.product_id, ent.sku_code, { edition: ent.edition, features });
   return { edition: m.edition, features: m.features };
 }

@@ -459,6 +459,23 @@ describe('operator commands', () => {
     expect((await cli(['codes', 'register', 'PLTESTCODE0001'])).out).toContain('already registered');
     expect((await cli(['codes', 'register', 'PLX', '--seats', 'many'])).code).toBe(EXIT.invalidInput);
     expect((await cli(['codes', 'register', 'PLX', '--expires', 'soon'])).code).toBe(EXIT.invalidInput);
+    // A date alone is the end of that day, UTC (the whole day is included), as --help says.
+    const byDate = await cli([
+      '--json',
+      'codes',
+      'register',
+      'PLTESTCODE0002',
+      '--product',
+      'p',
+      '--expires',
+      '2030-12-31',
+    ]);
+    expect(byDate.json().entitlement.expiresAt).toBe('2030-12-31T23:59:59.999Z');
+    expect((await cli(['codes', 'register', 'PLX', '--product', 'p', '--expires', '2030-02-30'])).code).toBe(
+      EXIT.invalidInput,
+    );
+    const help = (await cli(['codes', 'register', '--help'])).out.replace(/\s+/g, ' ');
+    expect(help).toContain('2027-01-31 (the end of that day, 23:59:59.999 UTC)');
   });
 
   it('refuses to register a code without a product, and stores codes as activation looks them up', async () => {

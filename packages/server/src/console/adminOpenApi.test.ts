@@ -4,6 +4,7 @@ import { OpenApiCheck } from '@licensor/testkit/openapi';
 import { createTestApp, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { entitlementView } from '../admin/queries';
 import { addOperator } from '../operators/store';
 
 /**
@@ -107,7 +108,14 @@ describe('openapi-admin.yaml', () => {
         reason: 'check',
       });
     }
-    // Direct licenses and license changes (the console's "new license" and "edit license" forms).
+    // Direct licenses and license changes (the console's "new license" and "edit license" forms); a direct
+    // license names a catalogue product.
+    const product = await request(t.licensor.app)
+      .put('/api/admin/v1/catalog/products/prod-1')
+      .set('Cookie', cookie)
+      .set('X-CSRF-Token', csrf)
+      .send({ edition: 'Std' });
+    expect(product.status, product.text).toBe(201);
     const created = await call(
       'post',
       '/entitlements',
@@ -258,6 +266,14 @@ describe('openapi-admin.yaml', () => {
     expect(mounted.filter((r) => !documented.has(r))).toEqual([]);
     // and nothing documented that the server does not serve
     expect([...documented].filter((d) => !mounted.includes(d))).toEqual([]);
+  });
+
+  it('documents every field of the license object, seatsOverride and orderedSeats included', () => {
+    const schemas = (spec.spec.components as { schemas: Record<string, { properties: object }> }).schemas;
+    const documented = Object.keys(schemas.Entitlement!.properties);
+    const served = Object.keys(entitlementView(seedEntitlement(t.db, {})));
+    expect(served.filter((k) => !documented.includes(k))).toEqual([]);
+    expect(documented).toEqual(expect.arrayContaining(['seatsOverride', 'orderedSeats']));
   });
 
   it('documents the error shape the server sends', async () => {

@@ -87,4 +87,41 @@ describe('migrations', () => {
     expect(db.integrityCheck()).toEqual(['ok']);
     db.close();
   });
+  it('015 gives licenses from before 013 their seat count back: the ordered quantity wins over the catalogue', () => {
+    const db = openDatabase(':memory:', { migrate: false });
+    migrate(db, 12);
+    const at = '2026-01-01T00:00:00.000Z';
+    db.run(`INSERT INTO catalog_products (product_id, seats, created_at, updated_at) VALUES ('p', 2, ?, ?)`, [at, at]);
+    db.run(
+      `INSERT INTO catalog_skus (product_id, sku_code, edition, seats, created_at, updated_at) VALUES ('p', 'solo', 'Solo', 1, ?, ?)`,
+      [at, at],
+    );
+    const ent = (id: string, productId: string, sku: string | null, seats: number) =>
+      db.run(
+        `INSERT INTO entitlements (id, family, product_id, sku_code, seats, status, test, created_at, updated_at)
+         VALUES (?, 'A', ?, ?, ?, 'active', 0, ?, ?)`,
+        [id, productId, sku, seats, at, at],
+      );
+    ent('bought-10-solo', 'p', 'solo', 10);
+    ent('bought-4', 'p', null, 4);
+    ent('other-product', 'q', null, 3);
+    const seats = () => db.all('SELECT id, seats, seats_override, ordered_seats FROM entitlements ORDER BY id');
+
+    migrate(db, 14);
+    // What 013 did: the catalogue's seats replaced the paid quantity (kept only as ordered_seats).
+    expect(seats()).toEqual([
+      { id: 'bought-10-solo', seats: 1, seats_override: null, ordered_seats: 10 },
+      { id: 'bought-4', seats: 2, seats_override: null, ordered_seats: 4 },
+      { id: 'other-product', seats: 3, seats_override: null, ordered_seats: 3 },
+    ]);
+    db.run(`UPDATE entitlements SET seats_override = 7, seats = 7 WHERE id = 'other-product'`);
+
+    expect(migrate(db, 15)).toEqual([15]);
+    expect(seats()).toEqual([
+      { id: 'bought-10-solo', seats: 10, seats_override: null, ordered_seats: 10 },
+      { id: 'bought-4', seats: 4, seats_override: null, ordered_seats: 4 },
+      { id: 'other-product', seats: 7, seats_override: 7, ordered_seats: 3 },
+    ]);
+    db.close();
+  });
 });

@@ -11,6 +11,7 @@ import { m011_catalog } from './migrations/011_catalog';
 import { m012_webhooks } from './migrations/012_webhooks';
 import { m013_license_seats } from './migrations/013_license_seats';
 import { m014_marketplace_config_log } from './migrations/014_marketplace_config_log';
+import { m015_license_seats_and_features } from './migrations/015_license_seats_and_features';
 import { m016_list_indexes } from './migrations/016_list_indexes';
 import type { Db, Migration } from './types';
 
@@ -31,6 +32,7 @@ export const MIGRATIONS: Migration[] = [
   m012_webhooks,
   m013_license_seats,
   m014_marketplace_config_log,
+  m015_license_seats_and_features,
   m016_list_indexes,
 ];
 

@@ -152,7 +152,7 @@ async function learn(ctx: MarketplaceContext, code: string): Promise<Entitlement
       {
         code,
         productId: typeof info.product_id === 'string' && info.product_id ? info.product_id : undefined,
-        seats: positiveInt(info.amount) ?? 1,
+        seats: positiveInt(info.amount),
         expireTime,
         status: marketStatus === 'RELEASED' ? 'released' : 'active',
         orderId: typeof info.order_id === 'string' && info.order_id ? info.order_id : undefined,

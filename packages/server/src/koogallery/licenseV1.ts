@@ -71,8 +71,8 @@ export function getLicense(ctx: AppContext, params: Record<string, string>): Ans
     let code = generateLicenseCode();
     // 95 random bits make a collision practically impossible; the unique index is the real guard.
     while (ctx.db.first('SELECT 1 FROM entitlements WHERE code = ?', [code])) code = generateLicenseCode();
-    const ordered = Math.max(1, p.amount ?? 1);
-    // The SKU's (or product's) seats from the catalogue win over the order's quantity (see derivedSeats).
+    // No quantity in the call is no quantity (NULL), not 1: the SKU's or product's seats then apply (derivedSeats).
+    const ordered = p.amount !== undefined && p.amount > 0 ? p.amount : null;
     const seats = derivedSeats(ctx.db, {
       product_id: p.productId,
       sku_code: p.skuCode ?? null,

@@ -6,7 +6,6 @@ import {
   applyMarketplaceStatus,
   audit,
   changeEntitlement,
-  derivedSeats,
   type EntitlementRow,
   findEntitlement,
   issueLicenseFile,
@@ -73,16 +72,15 @@ export function applyOrderToEntitlement(
   const terms = {
     product_id: product?.productId ?? ent.product_id,
     sku_code: product?.skuCode ?? ent.sku_code,
-    // The order's quantity; the seat count itself is derived (the catalogue's SKU seats win over it).
-    ordered_seats: Number.isInteger(seats) && seats > 0 ? seats : (ent.ordered_seats ?? ent.seats),
+    // The order's quantity (kept when this line names none; never the derived count, which would pin it).
+    // changeEntitlement re-derives the seat count when one of these changed.
+    ordered_seats: Number.isInteger(seats) && seats > 0 ? seats : ent.ordered_seats,
   };
   return changeEntitlement(
     ctx,
     ent,
     {
       ...terms,
-      // Derived on every application, so an order applied again also repairs a seat count that drifted.
-      seats: derivedSeats(ctx.db, { ...ent, ...terms }),
       customer_id: order.buyerInfo?.customerId ?? ent.customer_id,
       customer_name: order.buyerInfo?.customerName ?? ent.customer_name,
       charging_mode: trial ? 'TRIAL' : (line.chargingMode ?? ent.charging_mode),

@@ -522,7 +522,8 @@ describe('family C', () => {
   it('orderNotify records the order once and applies it through the outbox', async () => {
     const o = order({ linearValue: 7 });
     const id = await create(o);
-    t.db.run('UPDATE entitlements SET seats = 1 WHERE id = ?', [id]);
+    // As if the license had been bought with 1 seat: the notice's order (7) must reach it.
+    t.db.run('UPDATE entitlements SET seats = 1, ordered_seats = 1 WHERE id = ?', [id]);
     const note = { activity: 'orderNotify', ...o, testFlag: '0' };
     expect((await post(note)).resultCode).toBe('000000');
     expect((await post(note)).resultCode).toBe('000000');

@@ -199,6 +199,8 @@ export interface ActivationChange {
 export interface ActivationWriter {
   db: Db;
   activationChanged(change: ActivationChange): void;
+  /** The injectable clock (ctx.now). */
+  now(): Date;
 }
 
 /**

@@ -86,24 +86,24 @@ describe('merchant actions', () => {
     const from = seedEntitlement(t.db, { seats: 1 });
     const to = seedEntitlement(t.db, { seats: 1 });
     const act = await bind(from.code!);
-    const moved = moveLicense(t.db, act.id, to.code!, 'admin:tok');
+    const moved = moveLicense(t.licensor.ctx, act.id, to.code!, 'admin:tok');
     expect(moved).toMatchObject({ id: act.id, entitlementId: to.id, status: 'active', seat: 0 });
     // The old license's seat is free; the target is now full.
     expect((await bind(from.code!)).entitlement_id).toBe(from.id);
     const other = await bind(seedEntitlement(t.db, { seats: 1 }).code!);
-    expect(() => moveLicense(t.db, other.id, to.id, 'admin:tok')).toThrow(
+    expect(() => moveLicense(t.licensor.ctx, other.id, to.id, 'admin:tok')).toThrow(
       expect.objectContaining({ code: 'TOO_MANY_DEVICES' }),
     );
     const otherProduct = seedEntitlement(t.db, { productId: 'prod-2', seats: 5 });
-    expect(() => moveLicense(t.db, other.id, otherProduct.id, 'admin:tok')).toThrow(
+    expect(() => moveLicense(t.licensor.ctx, other.id, otherProduct.id, 'admin:tok')).toThrow(
       expect.objectContaining({ code: 'PRODUCT_MISMATCH' }),
     );
     const revoked = seedEntitlement(t.db, { status: 'revoked', seats: 5 });
-    expect(() => moveLicense(t.db, other.id, revoked.id, 'admin:tok')).toThrow(
+    expect(() => moveLicense(t.licensor.ctx, other.id, revoked.id, 'admin:tok')).toThrow(
       expect.objectContaining({ code: 'REVOKED' }),
     );
     freeSeat(t.licensor.ctx, other.id, 'admin:tok');
-    expect(() => moveLicense(t.db, other.id, from.id, 'admin:tok')).toThrow(
+    expect(() => moveLicense(t.licensor.ctx, other.id, from.id, 'admin:tok')).toThrow(
       expect.objectContaining({ code: 'CONFLICT' }),
     );
     expect(auditActions(to.id)).toContain('admin:tok activation.moved');

@@ -206,7 +206,7 @@ export function freeSeat(
   const { db } = w;
   return db.transaction(() => {
     const act = requireActivation(db, activationId);
-    const now = opts.now ?? new Date();
+    const now = opts.now ?? w.now();
     const released = releaseActivation(w, act.id, actor, now);
     if (released) {
       audit(db, {
@@ -225,15 +225,18 @@ export function freeSeat(
 /**
  * Moves a device's seat to another license (the customer bought a new code, or an operator consolidates
  * orders): same activation id and device key, a seat of the target, the target's terms from the next
- * check-in. The target must be usable, for the same product, and have a free seat.
+ * check-in. The target must be usable, for the same product, and have a free seat. For the merchant's
+ * systems it is a release on the old license and a creation on the new one (activation.released, then
+ * activation.created), like any other seat that is given back and taken.
  */
 export function moveLicense(
-  db: Db,
+  w: ActivationWriter,
   activationId: string,
   target: string,
   actor: string,
   opts: ActionOptions = {},
 ): ActivationView {
+  const { db } = w;
   return db.transaction(() => {
     const act = requireActivation(db, activationId);
     if (act.status !== 'active') {
@@ -251,7 +254,7 @@ export function moveLicense(
         `License ${to.id} is for product ${to.product_id}, not ${from.product_id}`,
       );
     }
-    const now = opts.now ?? new Date();
+    const now = opts.now ?? w.now();
     assertUsable(to, now);
     const policy = policyFor(db, to);
     const slot = freeSeatSlot(db, to.id, seatLimit(policy, to.seats));
@@ -278,7 +281,16 @@ export function moveLicense(
       detail: { reason: opts.reason },
       at: now,
     });
-    return viewOf(db, findActivation(db, act.id)!);
+    // The old license's seat is free: its release event carries the activation as it left (seat given back).
+    w.activationChanged({
+      type: 'released',
+      activation: { ...act, status: 'released', seat: null, released_at: now.toISOString(), released_by: actor },
+      actor,
+      at: now,
+    });
+    const moved = findActivation(db, act.id)!;
+    w.activationChanged({ type: 'created', activation: moved, actor, at: now });
+    return viewOf(db, moved);
   });
 }
 

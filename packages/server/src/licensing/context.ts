@@ -18,7 +18,7 @@ export interface LicensingPorts {
   /** The marketplace that sells license codes this server has not seen yet (license code 2.0, `PL…`). */
   marketplaceCodes: MarketplaceCodes;
   /** The edition and features the entitlement's License files carry (the catalogue: license > SKU > product). */
-  licenseModel(ent: Pick<EntitlementRow, 'product_id' | 'sku_code' | 'edition'>): LicenseModel;
+  licenseModel(ent: Pick<EntitlementRow, 'product_id' | 'sku_code' | 'edition' | 'features'>): LicenseModel;
   /**
    * Hears every change changeEntitlement writes, inside the change's transaction (so whatever it records, e.g. a
    * webhook event, exists exactly when the change does). It must not throw for anything but a storage failure.

@@ -10,7 +10,10 @@ export interface EntitlementRow {
   order_line_id: string | null;
   product_id: string | null;
   sku_code: string | null;
+  /** The license's own edition (over its SKU's and product's); NULL follows the catalogue. */
   edition: string | null;
+  /** The license's own features, JSON {name: true | false | number} over the catalogue's; NULL follows it. */
+  features: string | null;
   customer_id: string | null;
   customer_name: string | null;
   charging_mode: string | null;
@@ -34,37 +37,44 @@ export interface EntitlementRow {
 export type EntitlementPatch = Partial<Omit<EntitlementRow, 'id' | 'family' | 'created_at' | 'updated_at'>>;
 
 /** What an entitlement's seat count is derived from. */
-export type SeatSource = Pick<EntitlementRow, 'product_id' | 'sku_code' | 'seats_override' | 'ordered_seats'> & {
-  seats?: number;
-};
+export type SeatSource = Pick<EntitlementRow, 'product_id' | 'sku_code' | 'seats_override' | 'ordered_seats'>;
 
 /**
- * The seats a license has: its own override, else its SKU's seats, else its product's (the catalogue), else
- * the quantity its order carried (else what it had, for rows created before seats were derived). The same
- * precedence as the catalogue's deriveLicenseModel; read here with SQL because the licensing core does not
- * import the catalogue.
+ * The seats a license has: its own override (an operator's choice), else the quantity its marketplace order
+ * carried, else its SKU's seats, else its product's (the catalogue), else 1. The buyer's paid quantity wins over
+ * the catalogue, and an operator's choice over both, so a later catalogue or SKU change never overwrites either.
+ * The same precedence as the catalogue's deriveLicenseModel; read here with SQL because the licensing core does
+ * not import the catalogue.
  */
 export function derivedSeats(db: Db, ent: SeatSource): number {
   if (ent.seats_override !== null && ent.seats_override !== undefined) return ent.seats_override;
+  if (ent.ordered_seats !== null && ent.ordered_seats !== undefined) return ent.ordered_seats;
   const row = db.first<{ sku: number | null; product: number | null }>(
     `SELECT (SELECT seats FROM catalog_skus WHERE product_id = ? AND sku_code = ?) AS sku,
             (SELECT seats FROM catalog_products WHERE product_id = ?) AS product`,
     [ent.product_id, ent.sku_code, ent.product_id],
   );
-  return row?.sku ?? row?.product ?? ent.ordered_seats ?? ent.seats ?? 1;
+  return row?.sku ?? row?.product ?? 1;
 }
 
 /**
  * After the catalogue changed a product's or SKU's seats: re-derives the seats of the product's licenses that
- * follow the catalogue (no override of their own) through changeEntitlement, so each license whose count moved
+ * follow the catalogue (neither an override of their own nor an ordered quantity) through changeEntitlement, so each license whose count moved
  * is audited and heard by the entitlementChanged port (a `license.changed` webhook event). Devices above a
  * lowered count keep their seats until freed (freeSeatSlot hands out no slot above it). Returns how many
  * licenses changed. Call inside the catalogue change's transaction.
  */
-export function rederiveProductSeats(w: EntitlementWriter, productId: string, actor: string, now = new Date()): number {
-  const rows = w.db.all<EntitlementRow>('SELECT * FROM entitlements WHERE product_id = ? AND seats_override IS NULL', [
-    productId,
-  ]);
+export function rederiveProductSeats(
+  w: EntitlementWriter,
+  productId: string,
+  actor: string,
+  now: Date = w.now(),
+): number {
+  // Only licenses that follow the catalogue: an override or an ordered quantity wins over it.
+  const rows = w.db.all<EntitlementRow>(
+    'SELECT * FROM entitlements WHERE product_id = ? AND seats_override IS NULL AND ordered_seats IS NULL',
+    [productId],
+  );
   let changed = 0;
   for (const ent of rows) {
     const seats = derivedSeats(w.db, ent);
@@ -76,7 +86,7 @@ export function rederiveProductSeats(w: EntitlementWriter, productId: string, ac
 }
 
 /** Fields whose change re-derives the seat count (changeEntitlement does it unless the patch sets seats). */
-const SEAT_INPUTS = ['product_id', 'sku_code', 'seats_override', 'ordered_seats'] as const;
+export const SEAT_INPUTS = ['product_id', 'sku_code', 'seats_override', 'ordered_seats'] as const;
 
 export const findEntitlement = (db: Db, id: string): EntitlementRow | undefined =>
   db.first<EntitlementRow>('SELECT * FROM entitlements WHERE id = ?', [id]);
@@ -127,10 +137,12 @@ export interface EntitlementChange {
   created?: boolean;
 }
 
-/** Where entitlement changes go: the database, and the port that hears each change (LicensingPorts). */
+/** Where entitlement changes go: the database, the port that hears each change (LicensingPorts), and the clock. */
 export interface EntitlementWriter {
   db: Db;
   entitlementChanged(change: EntitlementChange): void;
+  /** The injectable clock every change is stamped with (tests and replays set it; never new Date()). */
+  now(): Date;
 }
 
 /**
@@ -144,7 +156,7 @@ export function changeEntitlement(
   actor: string,
   action: string,
   detail?: unknown,
-  now: Date = new Date(),
+  now: Date = w.now(),
 ): EntitlementRow {
   const before: Record<string, unknown> = {};
   const after: Record<string, unknown> = {};
@@ -229,14 +241,16 @@ export interface RegisterCodeInput {
  * Idempotent: an existing code is returned unchanged. Call inside a transaction.
  */
 export function registerCode(
-  ctx: EntitlementWriter & { now: () => Date },
+  ctx: EntitlementWriter,
   input: RegisterCodeInput,
   actor: string,
 ): { entitlement: EntitlementRow; created: boolean } {
   const existing = findEntitlementByCode(ctx.db, input.code);
   if (existing) return { entitlement: existing, created: false };
-  const now = ctx.now().toISOString();
-  const ordered = Math.max(1, input.seats ?? 1);
+  const at = ctx.now();
+  const now = at.toISOString();
+  // No quantity given is no quantity (NULL), not 1: the catalogue's seats then apply.
+  const ordered = input.seats !== undefined && input.seats > 0 ? input.seats : null;
   const seats = derivedSeats(ctx.db, {
     product_id: input.productId ?? null,
     sku_code: null,
@@ -261,8 +275,8 @@ export function registerCode(
       now,
     ],
   );
-  audit(ctx.db, { actor, action: 'entitlement.registered', entitlementId: input.code, after: { ...input } });
+  audit(ctx.db, { actor, action: 'entitlement.registered', entitlementId: input.code, after: { ...input }, at });
   const entitlement = findEntitlementByCode(ctx.db, input.code)!;
-  announceCreated(ctx, entitlement, actor, 'entitlement.registered', ctx.now());
+  announceCreated(ctx, entitlement, actor, 'entitlement.registered', at);
   return { entitlement, created: true };
 }

@@ -57,6 +57,7 @@ export {
   registerCode,
   type SeatSource,
 } from './entitlements';
+export { type Features, featuresSchema } from './features';
 export { buildPayload, type IssueOptions, issueLicenseFile, type LicenseModel } from './issue';
 export {
   type CreateLicenseInput,

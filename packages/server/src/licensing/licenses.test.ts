@@ -1,6 +1,6 @@
 import { activateRequestSchema, decodeLicenseFile, isValidLicenseCode, normalizeLicenseCode } from '@licensor/shared';
 import { activationBody, deviceHeaders, newDevice, type TestDevice } from '@licensor/testkit/licensing';
-import { createTestApp, type TestApp } from '@licensor/testkit/server';
+import { createTestApp, signedGetUrl, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAdminToken } from '../admin/auth';
@@ -122,6 +122,15 @@ describe('POST /entitlements: direct licenses', () => {
     expect(past.status).toBe(400);
     expect(past.body.error.message).toContain('in the past');
     expect((await create({ productId: PRODUCT, seats: 0 })).status).toBe(400);
+    // The product must be in the catalogue too: a typo would issue a code no install accepts.
+    const noProduct = await create({ productId: 'com.example.typo', sku: 'sku-team' });
+    expect(noProduct.status).toBe(400);
+    expect(noProduct.body.error).toMatchObject({
+      code: 'INVALID_INPUT',
+      message: `No product com.example.typo in the catalogue; use one of: ${PRODUCT}`,
+      detail: { knownProducts: [PRODUCT] },
+    });
+    expect(t.db.first("SELECT 1 FROM entitlements WHERE product_id = 'com.example.typo'")).toBeUndefined();
     expect((await create({ productId: PRODUCT, surprise: 1 })).status).toBe(400);
     expect((await create({})).status).toBe(400);
   });
@@ -149,6 +158,12 @@ describe('PATCH /entitlements/{id}: seats, expiry, SKU, customer', () => {
     expect(refused.status).toBe(409);
     expect(refused.body.error.code).toBe('SEATS_IN_USE');
     expect(refused.body.error.detail).toMatchObject({ seats: 1, inUse: 3 });
+    // The message itself names the devices and the two ways to proceed.
+    const message: string = refused.body.error.message;
+    for (const a of [first, second, third]) expect(message).toContain(a.activationId);
+    expect(message).toContain(`licensor seats free ${first.activationId}`);
+    expect(message).toContain('--release-oldest');
+    expect(message).toContain(`frees the 2 oldest: ${first.activationId}, ${second.activationId}`);
     expect(refused.body.error.detail.devices.map((d: { id: string }) => d.id)).toEqual([
       first.activationId,
       second.activationId,
@@ -200,6 +215,40 @@ describe('PATCH /entitlements/{id}: seats, expiry, SKU, customer', () => {
     expect((await patch('LSR-NOPE', { seats: 2 })).status).toBe(404);
   });
 
+  it("sets the license's own edition and features over its SKU's, audited, and devices get them at check-in", async () => {
+    const ent = (await create({ productId: PRODUCT, sku: 'sku-team' })).body.entitlement;
+    const { device, activationId } = await activateDevice(ent.code);
+    expect(await checkIn(device, activationId)).toMatchObject({ edition: 'Team', features: { sync: true } });
+
+    const res = await patch(ent.id, { edition: 'Team Plus', features: { sync: false, maxProjects: 7 } });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.entitlement).toMatchObject({ edition: 'Team Plus', features: { sync: false, maxProjects: 7 } });
+    const payload = await checkIn(device, activationId);
+    expect(payload.edition).toBe('Team Plus');
+    expect(payload.features).toEqual({ maxProjects: 7 });
+    const detail = await api().get(`${ADMIN}/entitlements/${ent.id}`).set('Authorization', BOOT);
+    expect(detail.body.audit[0]).toMatchObject({
+      action: 'entitlement.updated',
+      before: { edition: null, features: null },
+      after: { edition: 'Team Plus', features: '{"maxProjects":7,"sync":false}' },
+    });
+    // The same features in another order change nothing; bad ones are refused with the field.
+    const again = await patch(ent.id, { features: { maxProjects: 7, sync: false } });
+    expect(again.body.entitlement.updatedAt).toBe(res.body.entitlement.updatedAt);
+    const bad = await patch(ent.id, { features: { '9lives': true } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.detail.problems[0].field).toBe('features.9lives');
+
+    // null follows the catalogue again.
+    const back = await patch(ent.id, { edition: null, features: null });
+    expect(back.body.entitlement).toMatchObject({ edition: null, features: null });
+    expect(await checkIn(device, activationId)).toMatchObject({ edition: 'Team', features: { sync: true } });
+
+    // A direct license can be issued with its own edition and features.
+    const own = await create({ productId: PRODUCT, sku: 'sku-solo', edition: 'Solo Edu', features: { edu: true } });
+    expect(own.body.entitlement).toMatchObject({ edition: 'Solo Edu', features: { edu: true } });
+  });
+
   it('changes the expiry (null: none) and brings an expired license back with a later one', async () => {
     const ent = (await create({ productId: PRODUCT })).body.entitlement;
     t.db.run(`UPDATE entitlements SET status = 'expired', expires_at = '2020-01-01T00:00:00.000Z' WHERE id = ?`, [
@@ -232,6 +281,61 @@ describe('PATCH /entitlements/{id}: seats, expiry, SKU, customer', () => {
   });
 });
 
+describe('seat precedence: own override > ordered quantity > SKU > product > 1', () => {
+  /** A family-A purchase of the team SKU (3 seats in the catalogue), with or without a quantity. */
+  async function buy(orderId: string, amount?: string) {
+    const params: Record<string, string> = {
+      activity: 'getLicense',
+      businessId: `biz-${orderId}`,
+      customerId: 'cust-1',
+      orderId,
+      productId: PRODUCT,
+      skuCode: 'sku-team',
+      ...(amount ? { amount } : {}),
+    };
+    const res = await api().get(signedGetUrl(params));
+    expect(res.status, res.text).toBe(200);
+    return JSON.parse(res.text).instanceId as string;
+  }
+  const row = (id: string) =>
+    t.db.first<{ seats: number; seats_override: number | null; ordered_seats: number | null }>(
+      'SELECT seats, seats_override, ordered_seats FROM entitlements WHERE id = ?',
+      [id],
+    );
+  const setTeamSeats = async (seats: number) => {
+    const res = await api()
+      .put(`${ADMIN}/catalog/products/${PRODUCT}/skus/sku-team`)
+      .set('Authorization', BOOT)
+      .send({ code: 'sku-team', edition: 'Team', features: { sync: true }, seats });
+    expect(res.status, res.text).toBe(200);
+  };
+
+  it('the paid quantity wins over the SKU; no quantity is NULL (not 1) and follows the SKU', async () => {
+    const paid = await buy('order-paid-10', '10');
+    const plain = await buy('order-no-amount');
+    expect(row(paid)).toEqual({ seats: 10, seats_override: null, ordered_seats: 10 });
+    expect(row(plain)).toEqual({ seats: 3, seats_override: null, ordered_seats: null });
+
+    await setTeamSeats(8);
+    expect(row(paid)?.seats).toBe(10);
+    expect(row(plain)?.seats).toBe(8);
+  });
+
+  it("seats an operator sets are the license's own: a later SKU or catalogue change does not overwrite them", async () => {
+    const paid = await buy('order-paid-5', '5');
+    const res = await patch(paid, { seats: 4 });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.entitlement).toMatchObject({ seats: 4, seatsOverride: 4, orderedSeats: 5 });
+    expect(row(paid)).toEqual({ seats: 4, seats_override: 4, ordered_seats: 5 });
+
+    await setTeamSeats(20);
+    expect((await patch(paid, { sku: 'sku-site' })).body.entitlement.seats).toBe(4);
+    expect(row(paid)).toEqual({ seats: 4, seats_override: 4, ordered_seats: 5 });
+    // Dropping the override goes back to the ordered quantity, not the SKU's 50.
+    expect((await patch(paid, { seats: null })).body.entitlement).toMatchObject({ seats: 5, seatsOverride: null });
+  });
+});
+
 describe('licensor licenses create|update', () => {
   it('creates a direct license and prints its code, edition and seats', async () => {
     const res = await cli([
@@ -250,7 +354,15 @@ describe('licensor licenses create|update', () => {
     expect(res.out).toMatch(/Issued license LSR(-[0-9A-HJKMNP-TV-Z]{5}){4}/);
     expect(res.out).toContain('Edition   Team; features sync');
     expect(res.out).toContain('Seats     3 (from the catalogue)');
-    expect(res.out).toContain('Expires   2099-12-31 00:00:00');
+    // A date alone is the end of that day, UTC.
+    expect(res.out).toContain('Expires   2099-12-31 23:59:59');
+    expect(JSON.parse((await cli(['--json', 'entitlements', 'list'])).out).items[0].expiresAt).toBe(
+      '2099-12-31T23:59:59.999Z',
+    );
+    // --help says it (help text wraps at the terminal width: compare with the lines joined).
+    const help = async (cmd: string) => (await cli(['licenses', cmd, '--help'])).out.replace(/\s+/g, ' ');
+    expect(await help('create')).toContain('2027-01-31 (the end of that day, 23:59:59.999 UTC)');
+    expect(await help('update')).toContain('2027-01-31 (the end of that day, 23:59:59.999 UTC)');
 
     const json = await cli(['--json', 'licenses', 'create', '--product', PRODUCT, '--seats', '2']);
     expect(json.json().entitlement).toMatchObject({ family: 'direct', seats: 2, seatsOverride: 2 });
@@ -259,6 +371,10 @@ describe('licensor licenses create|update', () => {
       [json.json().entitlement.id],
     );
     expect(audit?.actor).toBe('cli:alice');
+
+    const typo = await cli(['licenses', 'create', '--product', 'com.example.typo']);
+    expect(typo.code).toBe(EXIT.invalidInput);
+    expect(typo.err).toContain(`No product com.example.typo in the catalogue; use one of: ${PRODUCT}`);
 
     const bad = await cli(['licenses', 'create', '--product', PRODUCT, '--expires', 'tomorrow-ish']);
     expect(bad.code).toBe(EXIT.invalidInput);
@@ -286,6 +402,8 @@ describe('licensor licenses create|update', () => {
     expect(applied.out).toContain(`Released the seats of 1 oldest device(s): ${a.activationId}`);
     expect(applied.out).toContain('Seats     1 (set on the license)');
     expect(applied.out).toContain('Customer  New Co');
+    const dated = await cli(['--json', 'licenses', 'update', code, '--expires', '2098-06-30']);
+    expect(dated.json().entitlement.expiresAt).toBe('2098-06-30T23:59:59.999Z');
 
     const back = await cli([
       'licenses',
@@ -301,5 +419,29 @@ describe('licensor licenses create|update', () => {
     expect(back.code, back.err).toBe(EXIT.ok);
     expect(back.out).toContain('Seats     50 (from the catalogue)');
     expect(back.out).toContain('Edition   Site; features sync, maxProjects=100');
+
+    const own = await cli([
+      'licenses',
+      'update',
+      code,
+      '--edition',
+      'Site Edu',
+      '--feature',
+      'maxProjects=5',
+      '--feature',
+      'edu',
+    ]);
+    expect(own.code, own.err).toBe(EXIT.ok);
+    expect(own.out).toContain('Edition   Site Edu; features sync, maxProjects=5, edu (set on the license)');
+    const audit = t.db.first<{ actor: string; after: string }>(
+      "SELECT actor, after FROM audit_log WHERE action = 'entitlement.updated' ORDER BY id DESC LIMIT 1",
+    );
+    expect(audit?.actor).toBe('cli:alice');
+    expect(JSON.parse(audit!.after)).toMatchObject({ edition: 'Site Edu', features: '{"edu":true,"maxProjects":5}' });
+    const cleared = await cli(['licenses', 'update', code, '--edition', 'catalog', '--clear-features']);
+    expect(cleared.out).toContain('Edition   Site; features sync, maxProjects=100\n');
+    expect((await cli(['licenses', 'update', code, '--feature', 'x', '--clear-features'])).code).toBe(
+      EXIT.invalidInput,
+    );
   });
 });

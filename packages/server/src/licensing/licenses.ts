@@ -3,7 +3,7 @@ import { generateLicenseCode, LicensorError } from '@licensor/shared';
 import { z } from 'zod';
 import type { Db } from '../db/database';
 import { parseInput } from '../http/errors';
-import { activeActivations, deviceSummary, releaseActivation } from './activations';
+import { type ActivationRow, activeActivations, deviceSummary, releaseActivation } from './activations';
 import type { LicensingContext } from './context';
 import {
   announceCreated,
@@ -14,7 +14,9 @@ import {
   type EntitlementRow,
   findEntitlement,
   findEntitlementByCode,
+  SEAT_INPUTS,
 } from './entitlements';
+import { featuresSchema } from './features';
 import { policyFor, seatLimit } from './policy';
 
 /**
@@ -41,6 +43,10 @@ export const createLicenseSchema = z
     productId: text('productId', 128),
     sku: text('sku', 128).optional(),
     seats: seats.optional(),
+    /** The license's own edition over its SKU's. */
+    edition: text('edition', 64).optional(),
+    /** The license's own features over its SKU's and product's (false switches an inherited one off). */
+    features: featuresSchema.optional(),
     /** ISO date-time; absent or null: no expiry. */
     expiresAt: expiry.nullable().optional(),
     customer: text('customer', 200).optional(),
@@ -50,8 +56,12 @@ export type CreateLicenseInput = z.input<typeof createLicenseSchema>;
 
 export const updateLicenseSchema = z
   .object({
-    /** The license's own seat count; null: follow its SKU (catalogue) again. */
+    /** The license's own seat count; null: follow its ordered quantity or SKU (catalogue) again. */
     seats: seats.nullable().optional(),
+    /** The license's own edition; null: its SKU's again. */
+    edition: text('edition', 64).nullable().optional(),
+    /** The license's own features (replacing any it had); null: only its SKU's and product's again. */
+    features: featuresSchema.nullable().optional(),
     /** ISO date-time; null: no expiry. */
     expiresAt: expiry.nullable().optional(),
     sku: text('sku', 128).optional(),
@@ -61,10 +71,34 @@ export const updateLicenseSchema = z
   })
   .strict()
   .refine(
-    (u) => u.seats !== undefined || u.expiresAt !== undefined || u.sku !== undefined || u.customer !== undefined,
-    { message: 'name at least one of seats, expiresAt, sku, customer' },
+    (u) =>
+      u.seats !== undefined ||
+      u.expiresAt !== undefined ||
+      u.sku !== undefined ||
+      u.customer !== undefined ||
+      u.edition !== undefined ||
+      u.features !== undefined,
+    { message: 'name at least one of seats, expiresAt, sku, customer, edition, features' },
   );
 export type UpdateLicenseInput = z.input<typeof updateLicenseSchema>;
+
+/**
+ * A direct license's product must be in the catalogue: a typo would issue a code no install of the software
+ * accepts. (Marketplace products and SKUs are never refused; this is the operator's own input.)
+ */
+function requireCatalogueProduct(db: Db, productId: string): void {
+  if (db.first('SELECT 1 FROM catalog_products WHERE product_id = ?', [productId])) return;
+  const known = db
+    .all<{ product_id: string }>('SELECT product_id FROM catalog_products ORDER BY product_id')
+    .map((r) => r.product_id);
+  throw new LicensorError(
+    'INVALID_INPUT',
+    known.length
+      ? `No product ${productId} in the catalogue; use one of: ${known.join(', ')}`
+      : `No product ${productId} in the catalogue, which is empty; add it first (licensor catalog set-product ${productId} --edition … or licensor catalog apply catalog.yaml)`,
+    { problems: [{ field: 'productId', message: 'not in the catalogue' }], knownProducts: known },
+  );
+}
 
 /** A SKU an operator names must be in the catalogue (marketplace SKUs are never refused; a typo here would be). */
 function requireCatalogueSku(db: Db, productId: string, sku: string): void {
@@ -81,6 +115,37 @@ function requireCatalogueSku(db: Db, productId: string, sku: string): void {
   );
 }
 
+/** Devices named in a SEATS_IN_USE message; the error's detail lists them all. */
+const NAMED_DEVICES = 10;
+
+/**
+ * Why lowering the seats was refused and how to proceed: the devices holding seats (oldest first), the command
+ * that frees one, and the option that frees the oldest ones instead.
+ */
+function seatsInUseMessage(licenseId: string, limit: number, inUse: ActivationRow[], excess: number): string {
+  const name = (a: ActivationRow) => {
+    const label = a.label ?? a.hostname;
+    return `${a.id}${label ? ` (${label}, last seen ${a.last_seen_at.slice(0, 10)})` : ` (last seen ${a.last_seen_at.slice(0, 10)})`}`;
+  };
+  const named = inUse.slice(0, NAMED_DEVICES).map(name).join(', ');
+  const more = inUse.length > NAMED_DEVICES ? ` and ${inUse.length - NAMED_DEVICES} more` : '';
+  const oldest = inUse.slice(0, excess).map((a) => a.id);
+  return (
+    `${inUse.length} devices hold seats of license ${licenseId}, more than the ${limit} it would have: ${named}${more}. ` +
+    `Free ${excess} of them first (\`licensor seats free ${oldest[0]}\`, or POST /api/admin/v1/activations/{id}/free), ` +
+    `or apply the change with --release-oldest (releaseOldest: true), which frees the ${excess} oldest: ${oldest.join(', ')}.`
+  );
+}
+
+const sortedJson = (o: Record<string, unknown>) =>
+  JSON.stringify(
+    Object.fromEntries(
+      Object.keys(o)
+        .sort()
+        .map((k) => [k, o[k]]),
+    ),
+  );
+
 function refusePastExpiry(expiresAt: string | null | undefined, now: Date): void {
   if (expiresAt && Date.parse(expiresAt) <= now.getTime()) {
     throw new LicensorError('INVALID_INPUT', `The expiry ${expiresAt} is in the past; give a later date-time`, {
@@ -96,6 +161,7 @@ export function createDirectLicense(ctx: Ctx, input: unknown, actor: string): En
   const now = ctx.now();
   refusePastExpiry(data.expiresAt, now);
   return db.transaction(() => {
+    requireCatalogueProduct(db, data.productId);
     if (data.sku) requireCatalogueSku(db, data.productId, data.sku);
     let code = generateLicenseCode();
     // 95 random bits make a collision practically impossible; the unique index is the real guard.
@@ -109,14 +175,16 @@ export function createDirectLicense(ctx: Ctx, input: unknown, actor: string): En
       ordered_seats: null,
     });
     db.run(
-      `INSERT INTO entitlements (id, family, code, product_id, sku_code, customer_name, seats, seats_override,
-         starts_at, expires_at, status, test, created_at, updated_at)
-       VALUES (?, 'direct', ?, ?, ?, ?, ?, ?, ?, ?, 'active', 0, ?, ?)`,
+      `INSERT INTO entitlements (id, family, code, product_id, sku_code, edition, features, customer_name, seats,
+         seats_override, starts_at, expires_at, status, test, created_at, updated_at)
+       VALUES (?, 'direct', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', 0, ?, ?)`,
       [
         id,
         code,
         data.productId,
         data.sku ?? null,
+        data.edition ?? null,
+        data.features ? sortedJson(data.features) : null,
         data.customer ?? null,
         seatCount,
         data.seats ?? null,
@@ -135,6 +203,8 @@ export function createDirectLicense(ctx: Ctx, input: unknown, actor: string): En
         code,
         productId: ent.product_id,
         skuCode: ent.sku_code,
+        edition: ent.edition,
+        features: data.features ?? null,
         seats: ent.seats,
         expiresAt: ent.expires_at,
         customer: ent.customer_name,
@@ -175,24 +245,30 @@ export function updateLicense(
     if (data.sku !== undefined) patch.sku_code = data.sku;
     if (data.expiresAt !== undefined) patch.expires_at = data.expiresAt ? new Date(data.expiresAt).toISOString() : null;
     if (data.customer !== undefined) patch.customer_name = data.customer;
+    if (data.edition !== undefined) patch.edition = data.edition;
+    // Stored as JSON text: a key-order-independent form, so the same features given again change nothing.
+    if (data.features !== undefined) patch.features = data.features === null ? null : sortedJson(data.features);
     if (current.status === 'expired' && patch.expires_at !== undefined) {
       // A later expiry given by the merchant brings an expired license back, like a marketplace renewal.
       if (patch.expires_at === null || Date.parse(patch.expires_at) > now.getTime()) patch.status = 'active';
     }
 
     // The seat limit after the change (the policy's maxDevices, if set, still caps it) against devices in use.
+    // Seats are re-derived only when something that feeds them changes: a customer or expiry change never
+    // re-counts devices (a catalogue change may have left more devices than seats, and they keep them).
     const next = { ...current, ...patch } as EntitlementRow;
-    const limit = seatLimit(policyFor(db, next), derivedSeats(db, next));
+    const seatsChange = SEAT_INPUTS.some((k) => patch[k] !== undefined && patch[k] !== current[k]);
+    const limit = seatLimit(policyFor(db, next), seatsChange ? derivedSeats(db, next) : current.seats);
     const inUse = activeActivations(db, current.id);
-    const excess = inUse.length - limit;
+    const excess = seatsChange ? inUse.length - limit : 0;
     const releasedDevices: string[] = [];
     if (excess > 0) {
       if (!data.releaseOldest) {
-        throw new LicensorError(
-          'SEATS_IN_USE',
-          `${inUse.length} devices hold seats of license ${current.id}, more than the ${limit} it would have. Free seats of devices no longer used first, or release the oldest ones with --release-oldest (releaseOldest: true).`,
-          { seats: limit, inUse: inUse.length, devices: inUse.map((a) => deviceSummary(a)) },
-        );
+        throw new LicensorError('SEATS_IN_USE', seatsInUseMessage(current.id, limit, inUse, excess), {
+          seats: limit,
+          inUse: inUse.length,
+          devices: inUse.map((a) => deviceSummary(a)),
+        });
       }
       for (const device of inUse.slice(0, excess)) {
         releaseActivation(ctx, device.id, actor, now);

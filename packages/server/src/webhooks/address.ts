@@ -8,7 +8,10 @@ import { LicensorError } from '@licensor/shared';
  * differently), and redirects are never followed.
  */
 
+// Two lists: a BlockList checks an IPv4 address against its IPv6 rules too (as ::ffff:a.b.c.d), so the IPv6
+// rules that refuse every IPv4-mapped address would otherwise refuse every IPv4 address.
 const blocked = new BlockList();
+const blocked6 = new BlockList();
 for (const [net, prefix] of [
   ['0.0.0.0', 8], // "this network"
   ['10.0.0.0', 8],
@@ -30,7 +33,15 @@ for (const [net, prefix] of [
 for (const [net, prefix] of [
   ['::', 128],
   ['::1', 128],
-  ['64:ff9b::', 96], // NAT64 (checked again through its embedded IPv4 below)
+  // IPv6 forms that carry an IPv4 address, so that a host can reach an IPv4 network through them: refused as a
+  // whole, whatever IPv4 address they carry (a receiver on IPv4 is reached by its IPv4 address or an A record).
+  ['::', 96], // IPv4-compatible (::a.b.c.d), deprecated
+  ['::ffff:0:0', 96], // IPv4-mapped (::ffff:a.b.c.d)
+  ['::ffff:0:0:0', 96], // IPv4-translated (SIIT)
+  ['64:ff9b::', 96], // NAT64, well-known prefix
+  ['64:ff9b:1::', 48], // NAT64, local-use prefixes
+  ['2001::', 32], // Teredo (an IPv4 server and an obfuscated IPv4 client inside)
+  ['2002::', 16], // 6to4 (an IPv4 address in bits 16-47)
   ['100::', 64],
   ['2001:db8::', 32],
   ['fc00::', 7], // unique local
@@ -38,32 +49,15 @@ for (const [net, prefix] of [
   ['fec0::', 10],
   ['ff00::', 8], // multicast
 ] as const) {
-  blocked.addSubnet(net, prefix, 'ipv6');
-}
-
-/** The IPv4 address inside an IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible or NAT64 IPv6 address. */
-function embeddedIpv4(address: string): string | undefined {
-  const lower = address.toLowerCase();
-  const dotted = /^(?:::ffff:|::|64:ff9b::)(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-  if (dotted) return dotted[1];
-  const hex = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower);
-  if (hex) {
-    const hi = Number.parseInt(hex[1]!, 16);
-    const lo = Number.parseInt(hex[2]!, 16);
-    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-  }
-  return undefined;
+  blocked6.addSubnet(net, prefix, 'ipv6');
 }
 
 /** Whether an IP address is private, loopback, link-local, reserved or otherwise not on the public internet. */
 export function isPrivateAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 4) return blocked.check(address, 'ipv4');
-  if (family === 6) {
-    const v4 = embeddedIpv4(address);
-    if (v4) return blocked.check(v4, 'ipv4');
-    return blocked.check(address, 'ipv6');
-  }
+  // BlockList parses every spelling of an IPv6 address (expanded, compressed, dotted tail) the same way.
+  if (family === 6) return blocked6.check(address, 'ipv6');
   return true; // not an IP address at all: never treat it as public
 }
 

@@ -32,6 +32,20 @@ export function entitlementEventType(
   return 'license.changed';
 }
 
+/** A column name as the payload spells its fields: `expires_at` → `expiresAt`, `sku_code` → `skuCode`. */
+const camel = (column: string) => column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** Columns stored as JSON text are sent as the objects they hold (a license's own features and policy). */
+const JSON_COLUMNS = new Set(['features', 'policy']);
+function value(column: string, v: unknown): unknown {
+  if (!JSON_COLUMNS.has(column) || typeof v !== 'string') return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+}
+
 /**
  * Emits the webhook event of an entitlement change, in the caller's transaction: the licensing core's
  * entitlementChanged port (licensing/context.ts), wired by the app factory and the CLI's session.
@@ -55,7 +69,9 @@ export function emitEntitlementChange(db: Db, change: EntitlementChange): void {
         customerId: next.customer_id,
         customerName: next.customer_name,
         test: next.test === 1,
-        changes: Object.fromEntries(Object.keys(after).map((k) => [k, { before: before[k], after: after[k] }])),
+        changes: Object.fromEntries(
+          Object.keys(after).map((k) => [camel(k), { before: value(k, before[k]), after: value(k, after[k]) }]),
+        ),
         actor,
         action,
       },

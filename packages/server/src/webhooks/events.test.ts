@@ -23,6 +23,9 @@ beforeEach(async () => {
   t = createTestApp({ webhookAllowPrivate: true });
   const res = await admin().post('/webhooks/endpoints', { url: 'http://127.0.0.1:9/hooks', events: ['*'] });
   expect(res.status, res.text).toBe(201);
+  // Direct licenses name a catalogue product.
+  const product = await request(t.licensor.app).put(`${ADMIN}/catalog/products/p1`).set('Authorization', BOOT).send({});
+  expect(product.status, product.text).toBe(201);
 });
 afterEach(async () => {
   await t.destroy();
@@ -87,7 +90,11 @@ describe('license and activation events', () => {
     expect((await admin().patch(`/entitlements/${ent.id}`, { seats: 1, releaseOldest: true })).status).toBe(200);
     expect(typesSince(mark)).toEqual(['activation.released', 'license.changed']);
     expect(events().at(-2)!.data).toMatchObject({ activationId: first.body.activationId, status: 'released' });
-    expect(events().at(-1)!.data).toMatchObject({ changes: { seats: { before: 2, after: 1 } } });
+    // `changes` keys are camelCase like the rest of the payload (no column names).
+    expect(events().at(-1)!.data.changes).toEqual({
+      seatsOverride: { before: 2, after: 1 },
+      seats: { before: 2, after: 1 },
+    });
 
     mark = events().length;
     const later = new Date(Date.now() + 400 * 86_400_000).toISOString();
@@ -95,12 +102,40 @@ describe('license and activation events', () => {
     expect((await admin().post(`/activations/${second.body.activationId}/free`, { reason: 'dead' })).status).toBe(200);
     expect((await admin().post(`/entitlements/${ent.id}/suspend`)).status).toBe(200);
     expect((await admin().post(`/entitlements/${ent.id}/revoke`)).status).toBe(200);
+    expect(events()[mark]!.data.changes).toEqual({ expiresAt: { before: null, after: later } });
     expect(typesSince(mark)).toEqual([
       'license.renewed',
       'activation.released',
       'license.suspended',
       'license.revoked',
     ]);
+  });
+
+  it('moving a seat to another license is activation.released on the old one and activation.created on the new', async () => {
+    const from = (await admin().post('/entitlements', { productId: 'p1' })).body.entitlement;
+    const to = (await admin().post('/entitlements', { productId: 'p1' })).body.entitlement;
+    const act = await request(t.licensor.app)
+      .post('/api/v1/activations')
+      .send(activationBody(newDevice('mover'), from.code));
+    expect(act.status, act.text).toBe(200);
+    const mark = events().length;
+    const moved = await admin().post(`/activations/${act.body.activationId}/move`, { to: to.code, reason: 'new code' });
+    expect(moved.status, moved.text).toBe(200);
+    expect(typesSince(mark)).toEqual(['activation.released', 'activation.created']);
+    expect(events().at(-2)!.data).toMatchObject({
+      activationId: act.body.activationId,
+      licenseId: from.id,
+      code: from.code,
+      status: 'released',
+      seat: null,
+    });
+    expect(events().at(-1)!.data).toMatchObject({
+      activationId: act.body.activationId,
+      licenseId: to.id,
+      code: to.code,
+      status: 'active',
+      seat: 0,
+    });
   });
 
   it('marketplace licenses: created (family A purchase), frozen, unfrozen, released', async () => {

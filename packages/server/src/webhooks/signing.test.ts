@@ -41,11 +41,23 @@ describe('SSRF guard', () => {
     '::ffff:a9fe:a9fe',
     '64:ff9b::10.0.0.1',
     'not-an-ip',
+    // IPv6 forms that carry an IPv4 address are refused whatever they carry: an IPv4-mapped public address, its
+    // expanded spelling, IPv4-compatible and -translated forms, NAT64 (well-known and local-use), 6to4 of
+    // 192.168.1.1 and of a public address, Teredo.
+    '::ffff:8.8.8.8',
+    '0:0:0:0:0:ffff:c0a8:0101',
+    '::8.8.8.8',
+    '::ffff:0:808:808',
+    '64:ff9b::8.8.8.8',
+    '64:ff9b:1::a00:1',
+    '2002:c0a8:0101::1',
+    '2002:0808:0808::1',
+    '2001:0:4136:e378:8000:63bf:3fff:fdd2',
   ])('%s is not public', (address) => {
     expect(isPrivateAddress(address)).toBe(true);
   });
 
-  it.each(['8.8.8.8', '93.184.216.34', '2606:4700:4700::1111', '::ffff:8.8.8.8'])('%s is public', (address) => {
+  it.each(['8.8.8.8', '93.184.216.34', '2606:4700:4700::1111', '2001:4860:4860::8888'])('%s is public', (address) => {
     expect(isPrivateAddress(address)).toBe(false);
   });
 
@@ -68,6 +80,11 @@ describe('SSRF guard', () => {
     await expect(resolveDestination('[::1]', { allowPrivate: false, resolve })).rejects.toMatchObject({
       code: 'FORBIDDEN',
     });
+    // A name whose AAAA record is a 6to4 address of a private network is refused like the network itself.
+    const sixToFour = async () => [{ address: '2002:a00:1::1', family: 6 }];
+    await expect(
+      resolveDestination('tunnel.example', { allowPrivate: false, resolve: sixToFour }),
+    ).rejects.toMatchObject({ code: 'FORBIDDEN', message: expect.stringContaining('2002:a00:1::1') });
     await expect(resolveDestination('public.example', { allowPrivate: false, resolve })).resolves.toMatchObject({
       address: '93.184.216.34',
     });

@@ -7,6 +7,7 @@ import { seedEntitlement } from '@licensor/testkit/licensing';
 import { Webhook } from 'standardwebhooks';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createAdminToken } from '../admin/auth';
 import { createApp, type LicensorApp } from '../app';
 import { EXIT, main } from '../cli/index';
 import { testConfig } from '../config';
@@ -146,6 +147,10 @@ describe('webhook endpoints', () => {
       [{ url: 'http://127.0.0.1:8080/x', events: ['*'] }, 'url'],
       [{ url: 'http://localhost/x', events: ['*'] }, 'url'],
       [{ url: 'http://[::ffff:10.0.0.1]/x', events: ['*'] }, 'url'],
+      [{ url: 'http://[::ffff:8.8.8.8]/x', events: ['*'] }, 'url'],
+      [{ url: 'http://[2002:a00:1::1]/x', events: ['*'] }, 'url'],
+      [{ url: 'http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/x', events: ['*'] }, 'url'],
+      [{ url: 'http://[64:ff9b::a9fe:a9fe]/x', events: ['*'] }, 'url'],
       [{ url: 'ftp://hooks.example.com/x', events: ['*'] }, 'url'],
       [{ url: 'https://user:pw@hooks.example.com/x', events: ['*'] }, 'url'],
       [{ url: 'https://hooks.example.com/x', events: ['license.exploded'] }, 'events.0'],
@@ -158,6 +163,32 @@ describe('webhook endpoints', () => {
     expect(
       (await api.post('/webhooks/endpoints', { url: 'https://a.example/x', events: ['*'], secret: 'x' })).status,
     ).toBe(400);
+  });
+
+  it('are registered and re-enabled only with an admin-scoped token: their events carry license codes', async () => {
+    const app = startApp({ allowPrivate: false });
+    const body = { url: 'https://hooks.example.com/licensor', events: ['*'] };
+    const as = (token: string) => ({
+      post: (path: string, b?: object) =>
+        request(app.licensor.app)
+          .post(ADMIN + path)
+          .set('Authorization', `Bearer ${token}`)
+          .send(b),
+    });
+    const writer = as(createAdminToken(app.db, 'ops', 'write').token);
+    const refused = await writer.post('/webhooks/endpoints', body);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toMatchObject({ code: 'FORBIDDEN', message: expect.stringContaining('admin-scoped') });
+    expect(app.db.first('SELECT COUNT(*) AS n FROM webhook_endpoints')).toEqual({ n: 0 });
+
+    const owner = as(createAdminToken(app.db, 'owner', 'admin').token);
+    const created = await owner.post('/webhooks/endpoints', body);
+    expect(created.status, created.text).toBe(201);
+    const id = created.body.endpoint.id as string;
+    // A write token may stop deliveries, not resume them.
+    expect((await writer.post(`/webhooks/endpoints/${id}/disable`)).status).toBe(200);
+    expect((await writer.post(`/webhooks/endpoints/${id}/enable`)).status).toBe(403);
+    expect((await owner.post(`/webhooks/endpoints/${id}/enable`)).status).toBe(200);
   });
 
   it('are managed by the CLI the same way', async () => {

@@ -39,10 +39,15 @@ export function entitlementView(row: Row | EntitlementRow) {
     status: c.string('status'),
     productId: c.stringOrNull('product_id'),
     skuCode: c.stringOrNull('sku_code'),
+    /** The license's own edition; null follows its SKU (catalogue). */
     edition: c.stringOrNull('edition'),
+    /** The license's own features over its SKU's and product's ({name: true | false | number}); null: none. */
+    features: c.json('features') as Record<string, boolean | number> | null,
     seats: c.number('seats'),
-    /** The license's own seat count; null when its seats follow the catalogue (SKU, product) or the order. */
+    /** The license's own seat count (an operator's choice); null when its seats follow the order or the catalogue. */
     seatsOverride: c.numberOrNull('seats_override'),
+    /** The quantity the marketplace order carried; null when it named none (the SKU's or product's seats apply). */
+    orderedSeats: c.numberOrNull('ordered_seats'),
     customerId: c.stringOrNull('customer_id'),
     customerName: c.stringOrNull('customer_name'),
     orderId: c.stringOrNull('order_id'),

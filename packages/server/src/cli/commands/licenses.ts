@@ -2,9 +2,10 @@ import { type DeviceSummary, LicensorError } from '@licensor/shared';
 import type { Command } from 'commander';
 import { requireEntitlement } from '../../admin/actions';
 import { type EntitlementView, entitlementView } from '../../admin/queries';
+import { collect, parseFeatureOptions } from '../../catalog/cli';
 import { licenseModel } from '../../catalog/store';
-import { parseCompactTime } from '../../koogallery/time';
 import { createDirectLicense, updateLicense } from '../../licensing';
+import { EXPIRES_FORMS, parseExpiryText } from '../expiry';
 import { table } from '../output';
 import type { Runner, Session } from '../session';
 
@@ -15,21 +16,18 @@ import type { Runner, Session } from '../session';
 
 const NO_EXPIRY = new Set(['never', 'none']);
 
-/** `--expires`: an ISO date (midnight UTC) or date-time, yyyyMMddHHmmss (UTC), or `never`. */
+/** `--expires`: see EXPIRES_FORMS (a date alone is the end of that day, UTC), or `never`. */
 function expiryOption(value: string | undefined): string | null | undefined {
   if (value === undefined) return undefined;
-  const v = value.trim();
-  if (NO_EXPIRY.has(v.toLowerCase())) return null;
-  const compact = parseCompactTime(v);
-  if (compact) return compact.toISOString();
-  const date = /^\d{4}-\d{2}-\d{2}$/.test(v) ? new Date(`${v}T00:00:00Z`) : new Date(v);
-  if (Number.isNaN(date.getTime())) {
+  if (NO_EXPIRY.has(value.trim().toLowerCase())) return null;
+  const at = parseExpiryText(value);
+  if (!at) {
     throw new LicensorError(
       'INVALID_INPUT',
-      `--expires ${value} is not a date: give 2027-01-31, 2027-01-31T12:00:00Z, 20270131120000 or never`,
+      `--expires ${value} is not a date: give 2027-01-31 (end of that day UTC), 2027-01-31T12:00:00Z, 20270131120000 or never`,
     );
   }
-  return date.toISOString();
+  return at.toISOString();
 }
 
 /** `--seats`: a whole number, or `catalog` to follow the SKU's seats again (update only). */
@@ -48,14 +46,35 @@ function seatsOption(value: string | undefined, allowCatalog: boolean): number |
 
 const date = (iso: string | null) => (iso ? iso.slice(0, 19).replace('T', ' ') : 'no expiry');
 
+/** `--edition`: a name, or `catalog` to follow the SKU's edition again (update only). */
+function editionOption(value: string | undefined, allowCatalog: boolean): string | null | undefined {
+  if (value === undefined) return undefined;
+  return allowCatalog && value.trim().toLowerCase() === 'catalog' ? null : value;
+}
+
+/** `--feature` (repeatable) sets the license's own features; `--clear-features` drops them (update only). */
+function featuresOption(opts: Record<string, unknown>) {
+  if (opts.clearFeatures === true) {
+    if (opts.feature) throw new LicensorError('INVALID_INPUT', 'Give either --feature or --clear-features, not both');
+    return null;
+  }
+  return opts.feature ? parseFeatureOptions(opts.feature as string[]) : undefined;
+}
+
 function licenseSummary(s: Session, e: EntitlementView): string {
-  const model = licenseModel(s.db(), { product_id: e.productId, sku_code: e.skuCode, edition: e.edition });
+  const model = licenseModel(s.db(), {
+    product_id: e.productId,
+    sku_code: e.skuCode,
+    edition: e.edition,
+    features: e.features ? JSON.stringify(e.features) : null,
+  });
   const features = Object.entries(model.features).map(([k, v]) => (v === true ? k : `${k}=${v}`));
+  const own = e.edition !== null || e.features !== null ? ' (set on the license)' : '';
   return [
     `  Code      ${e.code}`,
     `  License   ${e.id} (${e.family}, ${e.status})`,
     `  Product   ${e.productId}${e.skuCode ? ` / SKU ${e.skuCode}` : ''}`,
-    `  Edition   ${model.edition ?? '-'}${features.length ? `; features ${features.join(', ')}` : ''}`,
+    `  Edition   ${model.edition ?? '-'}${features.length ? `; features ${features.join(', ')}` : ''}${own}`,
     `  Seats     ${e.seats}${e.seatsOverride === null ? ' (from the catalogue)' : ' (set on the license)'}`,
     `  Expires   ${date(e.expiresAt)}`,
     `  Customer  ${e.customerName ?? '-'}`,
@@ -70,6 +89,8 @@ function licensesCreate(s: Session, opts: Record<string, string | undefined>) {
       productId: opts.product,
       sku: opts.sku,
       seats: seatsOption(opts.seats, false),
+      edition: editionOption(opts.edition, false) ?? undefined,
+      features: featuresOption(opts) ?? undefined,
       expiresAt: expiryOption(opts.expires),
       customer: opts.customer,
     },
@@ -96,6 +117,8 @@ function licensesUpdate(s: Session, ref: string, opts: Record<string, string | b
         expiresAt: expiryOption(opts.expires as string | undefined),
         sku: opts.sku,
         customer: opts.customer,
+        edition: editionOption(opts.edition as string | undefined, true),
+        features: featuresOption(opts),
         releaseOldest: opts.releaseOldest === true ? true : undefined,
       },
       s.actor,
@@ -134,17 +157,30 @@ export function registerLicenseCommands(program: Command, run: Runner): void {
     .requiredOption('--product <id>', 'product id (as in the catalogue)')
     .option('--sku <code>', 'SKU of the product in the catalogue: its edition, features, seats and policy apply')
     .option('--seats <n>', "devices allowed (default: the SKU's seats, else 1)")
-    .option('--expires <date>', 'expiry: 2027-01-31, an ISO date-time, yyyyMMddHHmmss (UTC) or never (default)')
+    .option('--expires <date>', `expiry: ${EXPIRES_FORMS}, or never (default)`)
     .option('--customer <name>', 'who bought it (shown in listings and webhook events)')
+    .option('--edition <name>', "the license's own edition (default: the SKU's)")
+    .option(
+      '--feature <name[=value]>',
+      "a feature of its own over the SKU's: name, name=false, name=<number>; repeatable",
+      collect,
+    )
     .action(run((s, opts: Record<string, string | undefined>) => licensesCreate(s, opts)));
   licenses
     .command('update')
     .description('change seats, expiry, SKU or customer of a license (audited; devices see it at next check-in)')
     .argument('<license>', 'license code or id')
     .option('--seats <n>', "devices allowed, or 'catalog' to follow the SKU's seats again")
-    .option('--expires <date>', 'new expiry: 2027-01-31, an ISO date-time, yyyyMMddHHmmss (UTC) or never')
+    .option('--expires <date>', `new expiry: ${EXPIRES_FORMS}, or never`)
     .option('--sku <code>', 'another SKU of the product: edition, features, seats and policy follow it')
     .option('--customer <name>', 'who the license belongs to')
+    .option('--edition <name>', "the license's own edition, or 'catalog' to follow the SKU's again")
+    .option(
+      '--feature <name[=value]>',
+      "the license's own features (replacing those it had): name, name=false, name=<number>; repeatable",
+      collect,
+    )
+    .option('--clear-features', "drop the license's own features: its SKU's and product's apply again")
     .option('--release-oldest', 'when lowering seats below the devices in use, free the oldest devices first')
     .action(run((s, ref: string, opts: Record<string, string | boolean | undefined>) => licensesUpdate(s, ref, opts)));
 }

@@ -23,9 +23,9 @@ import {
   outboxFilterSchema,
 } from '../../admin/queries';
 import { parseInput } from '../../http/errors';
-import { parseCompactTime } from '../../koogallery/time';
 import type { ActivationView } from '../../licensing';
 import { registerCode } from '../../licensing';
+import { EXPIRES_FORMS, parseExpiryText } from '../expiry';
 import { fields, table } from '../output';
 import type { Runner, Session } from '../session';
 
@@ -188,11 +188,8 @@ const codeInput = z.object({
   seats: z.coerce.number().int().min(1).max(100_000).optional(),
   expires: z
     .string()
-    .refine(
-      (v) => parseCompactTime(v) !== null || !Number.isNaN(Date.parse(v)),
-      'expected yyyyMMddHHmmss (UTC) or an ISO date-time',
-    )
-    .transform((v) => parseCompactTime(v) ?? new Date(v))
+    .refine((v) => parseExpiryText(v) !== null, `expected ${EXPIRES_FORMS}`)
+    .transform((v) => parseExpiryText(v)!)
     .optional(),
 });
 
@@ -387,7 +384,7 @@ export function registerOperatorCommands(program: Command, run: Runner): void {
     .option('--test', 'marketplace test code (never counted)')
     .option('--product <id>', 'product id the code activates (required unless LICENSOR_PRODUCT_ID is set)')
     .option('--seats <n>', 'devices allowed')
-    .option('--expires <time>', 'expiry: yyyyMMddHHmmss (UTC) or ISO date-time')
+    .option('--expires <time>', `expiry: ${EXPIRES_FORMS}`)
     .action(run((s, code: string, opts: Record<string, unknown>) => codesRegister(s, code, opts)));
 
   program

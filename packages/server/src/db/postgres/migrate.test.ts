@@ -99,4 +99,39 @@ describe.skipIf(!pgTest)('PostgreSQL migrations', () => {
     expect((await db.run(insert, ['act-a', 'n1', 1_700_000_400_000])).changes).toBe(1);
     await db.close();
   });
+  it('015 gives licenses from before 013 their seat count back (the twin of the SQLite test)', async () => {
+    const db = await freshSchema('m_015');
+    await migratePostgres(db, 12);
+    const at = '2026-01-01T00:00:00.000Z';
+    await db.run(`INSERT INTO catalog_products (product_id, seats, created_at, updated_at) VALUES ('p', 2, ?, ?)`, [
+      at,
+      at,
+    ]);
+    await db.run(
+      `INSERT INTO catalog_skus (product_id, sku_code, edition, seats, created_at, updated_at) VALUES ('p', 'solo', 'Solo', 1, ?, ?)`,
+      [at, at],
+    );
+    for (const [id, sku, seats] of [
+      ['bought-10-solo', 'solo', 10],
+      ['bought-4', null, 4],
+    ] as const) {
+      await db.run(
+        `INSERT INTO entitlements (id, family, product_id, sku_code, seats, status, test, created_at, updated_at)
+         VALUES (?, 'A', 'p', ?, ?, 'active', 0, ?, ?)`,
+        [id, sku, seats, at, at],
+      );
+    }
+    const seats = () => db.all('SELECT id, seats, ordered_seats FROM entitlements ORDER BY id');
+    await migratePostgres(db, 14);
+    expect(await seats()).toEqual([
+      { id: 'bought-10-solo', seats: 1, ordered_seats: 10 },
+      { id: 'bought-4', seats: 2, ordered_seats: 4 },
+    ]);
+    await migratePostgres(db, 15);
+    expect(await seats()).toEqual([
+      { id: 'bought-10-solo', seats: 10, ordered_seats: 10 },
+      { id: 'bought-4', seats: 4, ordered_seats: 4 },
+    ]);
+    await db.close();
+  });
 });

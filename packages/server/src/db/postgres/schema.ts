@@ -503,6 +503,19 @@ CREATE TABLE marketplace_config_log (
 `,
   },
   {
+    version: 15,
+    name: 'license_seats_and_features',
+    sql: `
+ALTER TABLE entitlements ADD COLUMN features text;
+UPDATE entitlements SET seats = COALESCE(
+  seats_override,
+  ordered_seats,
+  (SELECT s.seats FROM catalog_skus s WHERE s.product_id = entitlements.product_id AND s.sku_code = entitlements.sku_code),
+  (SELECT p.seats FROM catalog_products p WHERE p.product_id = entitlements.product_id),
+  1);
+`,
+  },
+  {
     version: 16,
     name: 'list indexes',
     sql: `
