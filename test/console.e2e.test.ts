@@ -684,7 +684,16 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
         ?.status,
     ).not.toBe('failed');
 
-    // A new endpoint from the console: URL and events; the signing secret is shown once, then never again.
+    // An operator may replay deliveries but not point events at a new URL: that needs an admin.
+    expect(await page.getByTestId('add-endpoint').count()).toBe(0);
+    await context.close();
+  });
+
+  it('webhooks: an admin adds an endpoint from the console; its signing secret is shown once', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, 'ada');
+    await page.getByRole('link', { name: 'Webhooks' }).click();
+    await page.getByTestId('webhook-endpoints').waitFor();
     const add = page.getByTestId('add-endpoint');
     await add.locator('summary').click();
     await add.getByLabel('URL').fill('https://erp.example.invalid/licensor-events');

@@ -6,6 +6,7 @@ import {
   ActionButton,
   BASE,
   canAct,
+  canAdminister,
   ErrorLine,
   Link,
   navigate,
@@ -1205,7 +1206,7 @@ export function Webhooks() {
       <h1>{t('webhooks')}</h1>
       <p>{t('webhooksHint')}</p>
       <h2>{t('endpoints')}</h2>
-      {canAct() ? <AddEndpoint done={reload} /> : null}
+      {canAdminister() ? <AddEndpoint done={reload} /> : null}
       <ErrorLine error={endpoints.error} />
       {endpoints.data ? (
         <Table<Schemas['WebhookEndpoint']>
@@ -1228,22 +1229,24 @@ export function Webhooks() {
             { title: t('created'), cell: (ep) => <Time iso={ep.createdAt} /> },
             {
               title: '',
-              cell: (ep) => (
-                <ActionButton
-                  label={ep.enabled ? t('disable') : t('enable')}
-                  danger={ep.enabled}
-                  testid={`endpoint-${ep.enabled ? 'disable' : 'enable'}-${ep.id}`}
-                  run={async () =>
-                    unwrap(
-                      await admin.POST(
-                        ep.enabled ? '/webhooks/endpoints/{id}/disable' : '/webhooks/endpoints/{id}/enable',
-                        { params: { path: { id: ep.id }, header: {} } },
-                      ),
-                    )
-                  }
-                  done={reload}
-                />
-              ),
+              cell: (ep) =>
+                // Resuming deliveries needs an admin (like registering an endpoint); pausing them, an operator.
+                !ep.enabled && !canAdminister() ? null : (
+                  <ActionButton
+                    label={ep.enabled ? t('disable') : t('enable')}
+                    danger={ep.enabled}
+                    testid={`endpoint-${ep.enabled ? 'disable' : 'enable'}-${ep.id}`}
+                    run={async () =>
+                      unwrap(
+                        await admin.POST(
+                          ep.enabled ? '/webhooks/endpoints/{id}/disable' : '/webhooks/endpoints/{id}/enable',
+                          { params: { path: { id: ep.id }, header: {} } },
+                        ),
+                      )
+                    }
+                    done={reload}
+                  />
+                ),
             },
           ]}
         />

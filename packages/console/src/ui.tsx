@@ -12,6 +12,8 @@ export const setRole = (r: typeof role) => {
   role = r;
 };
 export const canAct = () => role !== 'viewer';
+/** Token, operator and webhook-endpoint management: the admin scope on the server, so admins only here too. */
+export const canAdminister = () => role === 'admin';
 
 /** Client-side navigation under /console: filters live in the URL, so a link can be shared. */
 export const BASE = '/console';

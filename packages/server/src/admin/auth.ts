@@ -94,6 +94,8 @@ const ACTIONS: [RegExp, string][] = [
   [/^\/outbox\/[^/]+\/retry$/i, 'retry outbox items'],
   [/^\/offline-responses$/i, 'issue offline responses'],
   [/^\/codes/i, 'register codes'],
+  [/^\/webhooks\/endpoints\/?$/i, 'register webhook endpoints (their events carry license codes and customer names)'],
+  [/^\/webhooks\/endpoints\/[^/]+\/enable$/i, 'enable webhook endpoints (their events carry license codes)'],
   [/^\/webhooks/i, 'change webhooks'],
   [/^\/readiness/i, 'run dial tests'],
   [/^\/(?:catalog|policies)/i, 'change the catalogue'],

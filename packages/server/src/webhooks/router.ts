@@ -1,7 +1,6 @@
-import { LicensorError } from '@licensor/shared';
 import express, { type Router } from 'express';
 import { z } from 'zod';
-import { type AdminPrincipal, actorOf } from '../admin/auth';
+import { actorOf, requireScope } from '../admin/auth';
 import type { AppContext } from '../context';
 import { parseInput, route } from '../http/errors';
 import { SecretBox } from '../kit/secretBox';
@@ -31,19 +30,6 @@ export const webhookDeps = (ctx: Pick<AppContext, 'db' | 'config' | 'now'>): Web
 const idParam = (req: express.Request, what: string) =>
   parseInput(z.object({ id: z.string().min(1).max(64) }), req.params, what).id;
 
-/**
- * Pointing events at a URL, or resuming a disabled endpoint, sends license codes and customer names there: an
- * admin-scoped token (or an admin operator's console session) only, like token management.
- */
-function requireAdminScope(res: express.Response, what: string): void {
-  const scope = (res.locals.admin as AdminPrincipal | undefined)?.scope;
-  if (scope === 'admin') return;
-  throw new LicensorError(
-    'FORBIDDEN',
-    `This token has ${scope ?? 'no'} scope; ${what} needs an admin-scoped token (or LICENSOR_ADMIN_TOKEN), because webhook events carry license codes and customer names`,
-  );
-}
-
 /** Webhook routes of the admin API (mounted under /api/admin/v1 after adminAuth). */
 export function webhooksRouter(ctx: AppContext): Router {
   const router = express.Router();
@@ -60,8 +46,9 @@ export function webhooksRouter(ctx: AppContext): Router {
   );
   router.post(
     '/webhooks/endpoints',
+    // Pointing events at a URL sends license codes and customer names there: admin scope, like token management.
+    requireScope('admin'),
     route((req, res) => {
-      requireAdminScope(res, 'registering a webhook endpoint');
       res.status(201).json(createEndpoint(deps, req.body ?? {}, actorOf(res)));
     }),
   );
@@ -74,8 +61,9 @@ export function webhooksRouter(ctx: AppContext): Router {
   for (const action of ['enable', 'disable'] as const) {
     router.post(
       `/webhooks/endpoints/:id/${action}`,
+      // Resuming deliveries to a URL is as sensitive as registering it; pausing them is not.
+      requireScope(action === 'enable' ? 'admin' : 'write'),
       route((req, res) => {
-        if (action === 'enable') requireAdminScope(res, 'enabling a webhook endpoint');
         res.json(setEndpointEnabled(deps, idParam(req, 'endpoint id'), action === 'enable', actorOf(res)));
       }),
     );
