@@ -11,6 +11,8 @@ import { m011_catalog } from './migrations/011_catalog';
 import { m012_webhooks } from './migrations/012_webhooks';
 import { m013_license_seats } from './migrations/013_license_seats';
 import { m014_marketplace_config_log } from './migrations/014_marketplace_config_log';
+import { m017_rate_limits } from './migrations/017_rate_limits';
+import { m018_signing_keys } from './migrations/018_signing_keys';
 import type { Db, Migration } from './types';
 
 export type { Migration } from './types';
@@ -30,6 +32,8 @@ export const MIGRATIONS: Migration[] = [
   m012_webhooks,
   m013_license_seats,
   m014_marketplace_config_log,
+  m017_rate_limits,
+  m018_signing_keys,
 ];
 
 export function currentVersion(db: Db): number {
