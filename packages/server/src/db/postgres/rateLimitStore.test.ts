@@ -1,10 +1,9 @@
+import { LicensorError } from '@licensor/shared';
 import { createTestPostgres } from '@licensor/testkit/postgres';
-import express from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { errorHandler } from '../../http/errors';
-import { createLogger } from '../../logger';
 import { openPostgres, type PgDb } from './facade';
 import { migratePostgres } from './migrate';
 import { PgRateLimitStore, pruneRateLimits, type RateLimitDoor, sharedRateLimit } from './rateLimitStore';
@@ -32,7 +31,11 @@ function instance(db: PgDb, opts: { door?: RateLimitDoor; limit: number; now?: (
   app.get('/x', (_req, res) => {
     res.json({ ok: true });
   });
-  app.use(errorHandler(createLogger('silent')));
+  // The app's error handler in brief (db/ imports no server module): a LicensorError becomes its HTTP status.
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const e = err instanceof LicensorError ? err : new LicensorError('INTERNAL', String(err));
+    res.status(e.httpStatus).json({ error: e.toJSON() });
+  });
   return app;
 }
 
