@@ -12,7 +12,7 @@ import {
 } from '@licensor/shared';
 import { createTestPostgres } from '@licensor/testkit/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PgDb } from '../db/postgres/facade';
+import { openPostgres, type PgDb } from '../db/postgres/facade';
 import { migratePostgres } from '../db/postgres/migrate';
 import { DbSigningKeys } from './dbSigningKeys';
 import { KeyStore } from './keystore';
@@ -125,6 +125,38 @@ describe.skipIf(!pgTest)('signing keys in PostgreSQL', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect((await listener.current()).keyId).toBe(next.keyId);
+  });
+
+  it('with the database unreachable: reports why, answers STORAGE_UNAVAILABLE, and closes without waiting out its back-off', async () => {
+    const down = openPostgres('postgres://postgres@127.0.0.1:1/none', {
+      settings: {
+        poolSize: 1,
+        statementTimeoutMs: 1000,
+        connectTimeoutMs: 500,
+        ssl: undefined,
+        sslCaFile: undefined,
+        applicationName: 'licensor-tests',
+      },
+    });
+    const errors: Error[] = [];
+    const keys = new DbSigningKeys(down, {
+      passphrase: PASSPHRASE,
+      rootCertificatePem: root.certificatePem,
+      onListenError: (e) => errors.push(e),
+    });
+    try {
+      // Four failures: the back-off before the fifth attempt is 1.6 s.
+      const deadline = Date.now() + 10_000;
+      while (errors.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect((errors[0] as LicensorError).code).toBe('STORAGE_UNAVAILABLE');
+      expect(await code(keys.current())).toBe('STORAGE_UNAVAILABLE');
+      const started = Date.now();
+      await keys.close();
+      expect(Date.now() - started).toBeLessThan(800);
+    } finally {
+      await keys.close();
+      await down.close();
+    }
   });
 
   it('stores the private key encrypted under the passphrase; a wrong passphrase gives KEY_DECRYPT_FAILED', async () => {

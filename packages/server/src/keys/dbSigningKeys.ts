@@ -59,6 +59,8 @@ export class DbSigningKeys {
   /** Bumped by every invalidation: a load that started before one is not cached. */
   private generation = 0;
   private closed = false;
+  /** Ends a reconnect back-off at once when the store closes. */
+  private readonly closing = new AbortController();
   private stopListening: (() => void) | undefined;
   private listener: Promise<void> | undefined;
   private listeningResolved: (() => void) | undefined;
@@ -254,7 +256,7 @@ export class DbSigningKeys {
       } catch (err) {
         if (this.closed) return;
         this.opts.onListenError?.(err as Error);
-        await sleep(delay);
+        await sleep(delay, undefined, { signal: this.closing.signal }).catch(() => undefined);
         delay = Math.min(delay * 2, 5000);
       } finally {
         this.stopListening = undefined;
@@ -265,6 +267,7 @@ export class DbSigningKeys {
   /** Stops listening and releases the connection. */
   async close(): Promise<void> {
     this.closed = true;
+    this.closing.abort();
     this.stopListening?.();
     await this.listener;
   }
