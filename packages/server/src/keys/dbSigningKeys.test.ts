@@ -145,9 +145,9 @@ describe.skipIf(!pgTest)('signing keys in PostgreSQL', () => {
       onListenError: (e) => errors.push(e),
     });
     try {
-      // Four failures: the back-off before the fifth attempt is 1.6 s.
+      // Five failures: the back-off before the sixth attempt is 1.6 s.
       const deadline = Date.now() + 10_000;
-      while (errors.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (errors.length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       expect((errors[0] as LicensorError).code).toBe('STORAGE_UNAVAILABLE');
       expect(await code(keys.current())).toBe('STORAGE_UNAVAILABLE');
       const started = Date.now();
