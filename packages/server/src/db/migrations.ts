@@ -13,6 +13,8 @@ import { m013_license_seats } from './migrations/013_license_seats';
 import { m014_marketplace_config_log } from './migrations/014_marketplace_config_log';
 import { m015_license_seats_and_features } from './migrations/015_license_seats_and_features';
 import { m016_list_indexes } from './migrations/016_list_indexes';
+import { m017_rate_limits } from './migrations/017_rate_limits';
+import { m018_signing_keys } from './migrations/018_signing_keys';
 import type { Db, Migration } from './types';
 
 export type { Migration } from './types';
@@ -34,6 +36,8 @@ export const MIGRATIONS: Migration[] = [
   m014_marketplace_config_log,
   m015_license_seats_and_features,
   m016_list_indexes,
+  m017_rate_limits,
+  m018_signing_keys,
 ];
 
 export function currentVersion(db: Db): number {

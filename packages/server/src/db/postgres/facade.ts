@@ -44,6 +44,11 @@ export interface PgDb extends PgQueryable {
   transaction<T>(fn: (tx: PgTransaction) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   /** One connection for session-scoped work (advisory locks, cursors); released (or destroyed on error) after. */
   withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
+  /**
+   * A connection of its own, outside the pool, with the pool's settings: for a session that lives as long as
+   * the process (LISTEN), which would otherwise hold a pooled connection forever. The caller ends it.
+   */
+  connectDedicated(): Promise<pg.Client>;
   /** Throws STORAGE_UNAVAILABLE unless the server answers. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -114,7 +119,8 @@ function transactionOn(client: pg.PoolClient, depth = 0): PgTransaction {
 
 export function openPostgres(url: string, opts: OpenPostgresOptions = {}): PgDb {
   const settings = opts.settings ?? postgresSettings();
-  const pool = new pg.Pool({ ...poolConfig(url, settings), types });
+  const config = { ...poolConfig(url, settings), types };
+  const pool = new pg.Pool(config);
   // Without a listener an idle connection's error (PostgreSQL restarted) would be an unhandled 'error' event.
   pool.on('error', (err) => opts.onIdleError?.(err));
 
@@ -175,6 +181,16 @@ export function openPostgres(url: string, opts: OpenPostgresOptions = {}): PgDb 
       }
     },
     withClient,
+    connectDedicated: async () => {
+      const client = new pg.Client(config);
+      try {
+        await client.connect();
+      } catch (err) {
+        await client.end().catch(() => undefined);
+        throw toStorageError(err, 'Connecting to PostgreSQL');
+      }
+      return client;
+    },
     ping: async () => {
       try {
         await pool.query('SELECT 1');

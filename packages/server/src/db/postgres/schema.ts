@@ -525,4 +525,35 @@ CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries(endpoint_id);
 CREATE INDEX webhook_deliveries_by_status ON webhook_deliveries(status);
 `,
   },
+  {
+    version: 17,
+    name: 'rate_limits',
+    sql: `
+CREATE TABLE rate_limits (
+  key             text NOT NULL,
+  window_start    bigint NOT NULL,
+  hits            integer NOT NULL,
+  expires_at      bigint NOT NULL,
+  PRIMARY KEY (key, window_start)
+);
+CREATE INDEX rate_limits_expiry ON rate_limits(expires_at);
+`,
+  },
+  {
+    version: 18,
+    name: 'signing_keys',
+    sql: `
+CREATE TABLE signing_keys (
+  key_id           text PRIMARY KEY,
+  certificate_pem  text NOT NULL,
+  private_key_enc  text,
+  not_before       text NOT NULL,
+  not_after        text NOT NULL,
+  current          integer NOT NULL DEFAULT 0 CHECK (current IN (0, 1)),
+  created_at       text NOT NULL,
+  retired_at       text
+);
+CREATE UNIQUE INDEX signing_keys_current ON signing_keys(current) WHERE current = 1;
+`,
+  },
 ];

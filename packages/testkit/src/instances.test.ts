@@ -1,0 +1,86 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli, startInstances } from './instances';
+import { createTestPostgres } from './postgres';
+
+// The harness itself, with what runs on several processes today: the database commands against PostgreSQL, and
+// the server on SQLite (the server refuses to serve from PostgreSQL until the async conversion lands).
+
+const pgTest = await createTestPostgres('instances');
+const dirs: string[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'licensor-instances-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(async () => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  await pgTest?.drop();
+});
+
+describe.skipIf(!pgTest)('runCli: several processes on one PostgreSQL', () => {
+  it('three `db migrate` at once apply every migration exactly once; `db status` then says current', {
+    timeout: 120_000,
+  }, async () => {
+    const env = { LICENSOR_DATABASE_URL: pgTest!.url, LICENSOR_DATA_DIR: tempDir() };
+    const before = await runCli(['--json', 'db', 'status'], env);
+    expect(before.code, before.stderr).toBe(0);
+    const pending: number[] = before.json().pending.map((p: { version: number }) => p.version);
+    expect(pending.length).toBeGreaterThan(10);
+
+    const runs = await Promise.all([1, 2, 3].map(() => runCli(['--json', 'db', 'migrate'], env)));
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    const applied = runs.flatMap((r) => r.json().applied as number[]).sort((x, y) => x - y);
+    expect(applied).toEqual(pending);
+
+    const after = await runCli(['--json', 'db', 'status'], env);
+    expect(after.json()).toMatchObject({ backend: 'postgres', current: true, version: pending.at(-1), pending: [] });
+  });
+});
+
+describe('startInstances', () => {
+  it('starts two servers on one database, survives a SIGKILL of one and restarts it on its port', {
+    timeout: 180_000,
+  }, async () => {
+    // One SQLite data folder shared by two processes (WAL): what runs today; a postgres:// URL later.
+    const fleet = await startInstances({ count: 2, env: { LICENSOR_DATA_DIR: tempDir() }, sequential: true });
+    try {
+      const [a, b] = fleet.instances;
+      expect(a!.port).not.toBe(b!.port);
+      for (const inst of fleet.instances) expect((await fetch(`${inst.url}/readyz`)).status).toBe(200);
+      expect(new Set([fleet.next(), fleet.next()])).toEqual(new Set([a!.url, b!.url]));
+
+      const port = b!.port;
+      expect(await fleet.kill(1)).toBeNull(); // killed by a signal: no exit code
+      await expect(fetch(`${b!.url}/healthz`)).rejects.toThrow();
+      expect((await fetch(`${a!.url}/readyz`)).status).toBe(200);
+      expect([fleet.next(), fleet.next()]).toEqual([a!.url, a!.url]); // the load balancer skips the dead one
+
+      const again = await fleet.restart(1);
+      expect(again.port).toBe(port);
+      expect(again.proc.pid).not.toBe(b!.proc.pid);
+      expect((await fetch(`${again.url}/readyz`)).status).toBe(200);
+    } finally {
+      await fleet.stop();
+    }
+    for (const inst of fleet.instances) expect(inst.proc.exitCode ?? inst.proc.signalCode).not.toBeNull();
+  });
+
+  it.skipIf(!pgTest)(
+    'reports an instance that cannot start, with its output (today: serving from PostgreSQL)',
+    {
+      timeout: 120_000,
+    },
+    async () => {
+      const attempt = startInstances({
+        count: 2,
+        env: { LICENSOR_DATABASE_URL: pgTest!.url, LICENSOR_DATA_DIR: tempDir() },
+        timeoutMs: 60_000,
+      });
+      // When the server learns to serve from PostgreSQL this becomes the two-instance smoke test.
+      await expect(attempt).rejects.toThrow(/exited .*while starting:[\s\S]*PostgreSQL serving is not available yet/);
+    },
+  );
+});
