@@ -18,6 +18,7 @@ import {
   type RawComponents,
 } from '@licensor/shared';
 import { z } from 'zod';
+import { recordSpan } from './timing';
 
 /** What a source reads. Anything it cannot read is left out, never invented. */
 export interface FingerprintReadings extends RawComponents {
@@ -230,14 +231,18 @@ export function systemInformationSource(opts: SystemInformationSourceOptions = {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_READING_TIMEOUT_MS;
   return async () => {
     // Loaded lazily: it is a large module that offline verification with a cached fingerprint never needs.
+    const loading = performance.now();
     const si: SystemInformationLike = opts.si ?? ((await import('systeminformation')).default as SystemInformationLike);
+    recordSpan('load systeminformation', loading);
     const timedOut: string[] = [];
-    const read = <T>(name: string, call: () => Promise<T>) =>
-      settle(
+    const read = <T>(name: string, call: () => Promise<T>) => {
+      const started = performance.now();
+      return settle(
         () => sharedCall(opts.calls, name, call),
         timeoutMs,
         () => timedOut.push(name),
-      );
+      ).finally(() => recordSpan(`fingerprint: ${name}()`, started));
+    };
     const [uuid, system, board, cpu, disks, nets] = await Promise.all([
       read('uuid', () => si.uuid()),
       read('system', () => si.system()),
