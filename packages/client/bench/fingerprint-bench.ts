@@ -28,7 +28,7 @@ import {
 import { LicenseManager } from '../src/manager';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const CLI = join(here, '../bin/licensor-client.mjs');
+const CLI = join(here, '../bin/licensor-client.cjs');
 const RUNS = Number(process.argv[2] ?? 5);
 const SLOW_READING_CAP_MS = 30_000;
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
