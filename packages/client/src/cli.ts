@@ -320,7 +320,6 @@ function createRun(argv: string[], io: CliIo): Run {
       return new ApiClient({ serverUrl, roots: rootsOf(o, env), now });
     },
     reportStatus: (o, s, extra = []) => {
-      markPhase('verify (License, chain, fingerprint match)');
       if (o.json) run.json(s);
       else out(statusReport(s, o.lang, now(), extra));
       run.exitCode = exitCodeFor(s.code);
