@@ -104,7 +104,7 @@ async function buildCliBundle(build) {
     absWorkingDir: pkgDir('client'),
     stdin: {
       contents:
-        "export { main } from './src/cli.ts';\nexport { fingerprintFromReadings } from './src/fingerprint.ts';\n",
+        "// One-shot CLI: zod's JIT (new Function per schema) costs more than it saves for a few parses, and is not\n// in the code cache.\nimport { z } from 'zod';\nz.config({ jitless: true });\nexport { main } from './src/cli.ts';\nexport { fingerprintFromReadings } from './src/fingerprint.ts';\n",
       resolveDir: pkgDir('client'),
       loader: 'ts',
       sourcefile: 'cli-bundle-entry.ts',
@@ -125,6 +125,20 @@ async function buildCliBundle(build) {
     write: false,
     plugins: [
       {
+        // commander requires node:child_process at load (≈ 2 ms of a start) for executable subcommands, which this
+        // CLI has none of: required on first use instead. Fails the build if commander changes that line.
+        name: 'commander-lazy-child-process',
+        setup(b) {
+          b.onLoad({ filter: /[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => {
+            const text = readFileSync(args.path, 'utf8');
+            const eager = "const childProcess = require('node:child_process');";
+            if (!text.includes(eager)) throw new Error(`commander changed: ${eager} not found in ${args.path}`);
+            const lazy = "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };";
+            return { contents: text.replace(eager, lazy), loader: 'js' };
+          });
+        },
+      },
+      {
         name: 'zod-english-only',
         setup(b) {
           b.onLoad({ filter: zodLocales }, (args) => ({
@@ -136,6 +150,18 @@ async function buildCliBundle(build) {
     ],
   });
   const [out] = result.outputFiles;
+  // The bin is CommonJS (an ES-module entry costs Node's ESM loader on every start): it requires this copy.
+  await build({
+    absWorkingDir: pkgDir('client'),
+    entryPoints: ['src/codeCache.ts'],
+    outfile: 'dist/codeCache.cjs',
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'warning',
+  });
   // vm.Script has no module loader: an import() left in the bundle would fail at run time, not here.
   if (/\bimport\(/.test(out.text)) throw new Error('dist/cli.bundle.cjs still contains a dynamic import()');
   if (/[^ -~\t\n\r]/.test(out.text)) throw new Error('dist/cli.bundle.cjs is not ASCII (the loader reads latin1)');

@@ -35,7 +35,7 @@ const manager = new LicenseManager({ productId: PRODUCT, roots: [pki().rootPem],
 const imported = await manager.importLicenseFile(licenseFor(hashedFingerprint(fp, PRODUCT), { now: Date.now() }));
 if (imported.code !== 'VALID') throw new Error(`setup failed: ${imported.code}`);
 
-const driver = join(here, 'cold-start-status.mjs');
+const driver = join(here, 'cold-start-status.cjs');
 const config = (libPath: string) => {
   const path = join(work, `config-${libPath.endsWith('.ts') ? 'src' : 'dist'}.json`);
   writeFileSync(

@@ -8,8 +8,9 @@
  * folder. Then, median of `runs` whole processes each (wall clock, and user+system CPU from /usr/bin/time when
  * present): `node -e 0`; the CLI with an empty per-boot cache (a fresh XDG_RUNTIME_DIR per run: the first start
  * after a boot); the CLI with this boot's cache (every later start); the CLI's start-up alone (`--help`), which
- * separates loading the CLI (TypeScript under tsx today) from the collection. In process: loading systeminformation,
- * each reading alone, all readings in parallel (what a cache miss costs), and a cache hit.
+ * separates loading the CLI (the built bundle, as the bin runs it) from the collection; then one start of each kind
+ * with LICENSOR_TRACE_TIMING=1 (the breakdown by phase). In process: loading systeminformation, each reading alone
+ * (systeminformation, and the direct Linux reads), all readings in parallel (what a cache miss costs), a cache hit.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,13 +23,15 @@ import {
   DEFAULT_READING_TIMEOUT_MS,
   fingerprintFromReadings,
   hashedFingerprint,
+  linuxLiveReadings,
   type SystemInformationLike,
   systemInformationSource,
 } from '../src/fingerprint';
+import { linuxNetworkInterfaces, linuxUuid } from '../src/fingerprintLinux';
 import { LicenseManager } from '../src/manager';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const CLI = join(here, '../bin/licensor-client.mjs');
+const CLI = join(here, '../bin/licensor-client.cjs');
 const RUNS = Number(process.argv[2] ?? 5);
 const SLOW_READING_CAP_MS = 30_000;
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
@@ -52,8 +55,23 @@ try {
     await si[name]();
     alone.push([name, performance.now() - t]);
   }
+  const direct: [string, number][] = [];
+  if (process.platform === 'linux') {
+    for (const [name, read] of [
+      ['uuid', () => linuxUuid()],
+      ['networkInterfaces', () => linuxNetworkInterfaces()],
+      ['live readings (both, as every start takes them)', () => linuxLiveReadings()],
+    ] as const) {
+      t = performance.now();
+      read();
+      direct.push([name, performance.now() - t]);
+    }
+  }
   t = performance.now();
   const readings = await systemInformationSource({ si, timeoutMs: SLOW_READING_CAP_MS })();
+  const siParallelMs = performance.now() - t;
+  t = performance.now();
+  await systemInformationSource({ timeoutMs: SLOW_READING_CAP_MS })(); // the default: direct reads on Linux
   const parallelMs = performance.now() - t;
   const fp = fingerprintFromReadings(readings);
 
@@ -77,6 +95,7 @@ try {
     wall: number;
     cpu?: number;
     out: string;
+    err: string;
   }
   const run = (cmd: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> =>
     new Promise((resolve, reject) => {
@@ -91,13 +110,14 @@ try {
       child.on('close', () => {
         const wall = performance.now() - started;
         const m = /@@([\d.]+) ([\d.]+)/.exec(err);
-        resolve({ wall, out, ...(m ? { cpu: (Number(m[1]) + Number(m[2])) * 1000 } : {}) });
+        resolve({ wall, out, err, ...(m ? { cpu: (Number(m[1]) + Number(m[2])) * 1000 } : {}) });
       });
     });
-  const status = (runtimeDir: string) =>
+  const status = (runtimeDir: string, extra: NodeJS.ProcessEnv = {}) =>
     run([process.execPath, CLI, '--data-dir', dataDir, '--product', PRODUCT, '--root', rootFile, '--json', 'status'], {
       ...process.env,
       XDG_RUNTIME_DIR: runtimeDir,
+      ...extra,
     });
   const series = async (name: string, once: (i: number) => Promise<Run>) => {
     const runs: Run[] = [];
@@ -123,15 +143,28 @@ try {
     await series('status, later starts (boot cache)', () => status(warmDir)),
   ];
 
+  // One traced start of each kind (LICENSOR_TRACE_TIMING=1): where the time goes.
+  const coldDir = join(work, 'run-traced-cold');
+  mkdirSync(coldDir, { mode: 0o700 });
+  const tracedCold = await status(coldDir, { LICENSOR_TRACE_TIMING: '1' });
+  const tracedWarm = await status(warmDir, { LICENSOR_TRACE_TIMING: '1' });
+
   console.log(`fingerprint collection on this host (${fp.usableComponents} of 6 components readable)`);
   console.log(`  load systeminformation            ${ms(importMs)}`);
-  for (const [name, x] of alone) console.log(`  ${`${name}()`.padEnd(32)}  ${ms(x)}`);
+  for (const [name, x] of alone) console.log(`  ${`${name}()`.padEnd(32)}  ${ms(x)}  (systeminformation)`);
+  for (const [name, x] of direct) console.log(`  ${name.padEnd(32)}  ${x.toFixed(2)} ms  (direct, Linux)`);
+  console.log(`  all six queries in parallel, systeminformation  ${ms(siParallelMs)}  (to completion)`);
   console.log(
-    `  all readings in parallel          ${ms(parallelMs)}  (to completion; the CLI caps each at ${DEFAULT_READING_TIMEOUT_MS} ms)`,
+    `  all six in parallel, the default source          ${ms(parallelMs)}  (direct uuid/networkInterfaces on Linux; the CLI caps each at ${DEFAULT_READING_TIMEOUT_MS} ms)`,
   );
   console.log(`  boot cache hit                    ${hitMs.toFixed(2)} ms`);
-  console.log(`whole process, median of ${RUNS} (wall / user+sys CPU)`);
-  for (const r of rows) console.log(`  ${r.name.padEnd(48)} ${ms(r.wall)} / ${ms(r.cpu)}`);
+  console.log(`whole process, median of ${RUNS} (wall / user+sys CPU / × node -e 0 wall)`);
+  const bare = rows[0]!.wall;
+  for (const r of rows)
+    console.log(`  ${r.name.padEnd(48)} ${ms(r.wall)} / ${ms(r.cpu)} / ${(r.wall / bare).toFixed(2)}×`);
+  const trace = (r: Run) => (/licensor timing[\s\S]*/.exec(r.err)?.[0] ?? '').replace(/\n@@[^\n]*/, '').trimEnd();
+  console.log(`\none traced start, empty boot cache:\n${trace(tracedCold)}`);
+  console.log(`\none traced start, boot cache:\n${trace(tracedWarm)}`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

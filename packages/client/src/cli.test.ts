@@ -347,10 +347,17 @@ describe('licensor-client', () => {
   });
 
   it('runs through the bin script (built JavaScript, rebuilt when older than the sources)', () => {
-    const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'licensor-client.mjs');
+    const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'licensor-client.cjs');
     const help = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8', timeout: 20_000 });
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/Usage: licensor-client/);
+    // The former ES-module path still works for scripts that call it.
+    const viaMjs = spawnSync(process.execPath, [bin.replace(/\.cjs$/, '.mjs'), '--help'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(viaMjs.status).toBe(0);
+    expect(viaMjs.stdout).toMatch(/Usage: licensor-client/);
     const bad = spawnSync(process.execPath, [bin, 'status'], {
       encoding: 'utf8',
       timeout: 20_000,

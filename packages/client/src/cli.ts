@@ -24,6 +24,7 @@ import {
 } from './fingerprint';
 import { type CheckInResult, LicenseManager } from './manager';
 import { activationErrorText, type Language, statusText } from './messages';
+import { formatTiming, markPhase, timingTrace } from './timing';
 
 /** Exit codes: stable, documented in README.md. */
 export const EXIT = {
@@ -322,6 +323,7 @@ function createRun(argv: string[], io: CliIo): Run {
       if (o.json) run.json(s);
       else out(statusReport(s, o.lang, now(), extra));
       run.exitCode = exitCodeFor(s.code);
+      markPhase('output');
     },
   };
   return run;
@@ -384,7 +386,9 @@ async function activateCommand(
 }
 
 async function statusCommand(run: Run, o: GlobalOptions): Promise<void> {
+  markPhase('arguments (commander)');
   const m = run.manager(o);
+  markPhase('manager (root certificate, verifier)');
   run.reportStatus(o, await m.verify(), [['Data folder', m.dataDir]]);
 }
 
@@ -637,5 +641,8 @@ export async function main(
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     return reportFailure(run, err);
+  } finally {
+    const trace = timingTrace();
+    if (trace) io.stderr.write(formatTiming(trace));
   }
 }

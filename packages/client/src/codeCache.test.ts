@@ -157,7 +157,7 @@ describe('loadCachedBundle', () => {
 });
 
 describe('the licensor-client bin', () => {
-  const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'licensor-client.mjs');
+  const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'licensor-client.cjs');
 
   it.runIf(process.platform === 'linux')(
     'caches its code under $XDG_CACHE_HOME, and answers the same with a cache, without, and with a corrupt one',

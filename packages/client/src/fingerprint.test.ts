@@ -251,12 +251,12 @@ describe('fingerprintProvider and the per-boot cache', () => {
     () => {
       const { cacheDir, cache } = cacheIn();
       cache.write(BASE_READINGS);
-      const file = join(cacheDir, 'fingerprint-boot-cache-v1.json');
+      const file = join(cacheDir, 'fingerprint-boot-cache-v2.json');
       chmodSync(cacheDir, 0o755);
       expect(cache.read()).toBeUndefined();
       chmodSync(cacheDir, 0o700);
       expect(cache.read()).toBeDefined();
-      writeFileSync(file, '{"v":1,"boot":{},"readings":{"machineId":1}}');
+      writeFileSync(file, '{"v":2,"payload":"{}","mac":"x"}');
       expect(cache.read()).toBeUndefined();
       writeFileSync(file, 'not json');
       expect(cache.read()).toBeUndefined();
@@ -272,6 +272,56 @@ describe('fingerprintProvider and the per-boot cache', () => {
       ).toBeUndefined();
     },
   );
+
+  it('an entry does not authenticate on another machine, in another account, or once edited', () => {
+    const { cacheDir } = cacheIn();
+    const on = (machineKey: string) =>
+      bootFingerprintCache({
+        dir: cacheDir,
+        boot: () => BOOT,
+        macs: () => BASE_READINGS.macs!,
+        machineKey: () => machineKey,
+      });
+    on('machine-a').write(BASE_READINGS);
+    expect(on('machine-a').read()).toMatchObject({ cpu: BASE_READINGS.cpu });
+    // Copied to machine B (with B's boot id written in, so the boot check alone would pass): refused.
+    expect(on('machine-b').read()).toBeUndefined();
+    // Edited in place: another CPU, or another boot id, under the original MAC.
+    const file = join(cacheDir, 'fingerprint-boot-cache-v2.json');
+    const entry = JSON.parse(readFileSync(file, 'utf8')) as { payload: string; mac: string };
+    const edited = (payload: string) => writeFileSync(file, JSON.stringify({ ...entry, payload }), { mode: 0o600 });
+    edited(entry.payload.replace(BASE_READINGS.cpu!, 'Other CPU'));
+    expect(on('machine-a').read()).toBeUndefined();
+    edited(entry.payload);
+    expect(on('machine-a').read()).toBeDefined();
+  });
+
+  it('live readings answer for their components: the cache never holds nor lends the machine id or the MACs', async () => {
+    const { cache } = cacheIn();
+    const live = () => ({
+      readings: { machineId: 'a1b2c3d4'.repeat(4), macs: ['02:fc:00:00:00:01'], virtualSignals: ['docker'] },
+      owns: ['machineId' as const, 'macs' as const],
+    });
+    const read = vi.fn(async (_timeoutMs: number) => ({ ...BASE_READINGS }));
+    await fingerprintProvider({ read, cache, live })();
+    const stored = cache.read();
+    expect(stored).toMatchObject({ cpu: BASE_READINGS.cpu, diskSerials: BASE_READINGS.diskSerials });
+    expect(stored).not.toHaveProperty('machineId');
+    expect(stored).not.toHaveProperty('macs');
+    // A planted entry for this boot and machine that claims another machine's id and MACs lends neither.
+    cache.write({ ...BASE_READINGS, virtualSignals: ['hypervisor:KVM'] });
+    const fp = await fingerprintProvider({ read, cache, live })();
+    expect(read).toHaveBeenCalledTimes(1);
+    expect(fp).toMatchObject({
+      cached: true,
+      components: {
+        machineId: 'A1B2C3D4'.repeat(4),
+        macs: ['02:FC:00:00:00:01'],
+        cpu: BASE_READINGS.cpu!.toUpperCase(),
+      },
+      virtual: { signals: ['hypervisor:KVM', 'docker'] },
+    });
+  });
 
   it('lives in the per-user runtime folder, never in the data folder', () => {
     expect(defaultFingerprintCacheDir({ XDG_RUNTIME_DIR: '/run/user/1000' }, 'linux')).toBe('/run/user/1000/licensor');

@@ -3,8 +3,9 @@
  * hashes are what leaves it. Collection is injectable (`FingerprintSource`) so tests and unusual hosts
  * (containers report empty serials) never depend on the real hardware.
  */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { networkInterfaces, tmpdir, uptime } from 'node:os';
+import { hostname, networkInterfaces, tmpdir, uptime } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import {
   COMPONENT_NAMES,
@@ -18,6 +19,8 @@ import {
   type RawComponents,
 } from '@licensor/shared';
 import { z } from 'zod';
+import { linuxNetworkInterfaces, linuxUuid } from './fingerprintLinux';
+import { recordSpan } from './timing';
 
 /** What a source reads. Anything it cannot read is left out, never invented. */
 export interface FingerprintReadings extends RawComponents {
@@ -217,6 +220,74 @@ const safeRead = (p: string) => {
   }
 };
 
+/** What the fingerprint takes from each systeminformation query (also what a partial read fills in). */
+interface QueryResults {
+  uuid?: Awaited<ReturnType<SystemInformationLike['uuid']>>;
+  system?: Awaited<ReturnType<SystemInformationLike['system']>>;
+  baseboard?: Awaited<ReturnType<SystemInformationLike['baseboard']>>;
+  cpu?: Awaited<ReturnType<SystemInformationLike['cpu']>>;
+  diskLayout?: Awaited<ReturnType<SystemInformationLike['diskLayout']>>;
+  networkInterfaces?: unknown;
+}
+
+/** The components of a set of query answers (one place for the rules, whichever queries ran). */
+function readingsFrom(r: QueryResults, signals: string[]): FingerprintReadings {
+  const { uuid, system, baseboard: board, cpu, diskLayout: disks, networkInterfaces: nets } = r;
+  const readings: FingerprintReadings = {};
+  const machineId = str(uuid?.os);
+  if (machineId) readings.machineId = machineId;
+  const hardwareUuid = str(uuid?.hardware) ?? str(system?.uuid);
+  if (hardwareUuid) readings.hardwareUuid = hardwareUuid;
+  const boardSerial = str(board?.serial);
+  if (boardSerial) readings.baseboardSerial = boardSerial;
+  const brand = [str(cpu?.manufacturer), str(cpu?.brand)].filter(Boolean).join(' ');
+  if (brand) {
+    const fms = [cpu?.family, cpu?.model, cpu?.stepping].map(str);
+    readings.cpu = fms.every(Boolean) ? `${brand} (${fms.join('/')})` : brand;
+  }
+  // USB drives come and go; they would only add noise.
+  const serials = (Array.isArray(disks) ? disks : [])
+    .filter((d) => d && !/usb/i.test(String(d.interfaceType ?? '')))
+    .map((d) => str(d.serialNum))
+    .filter((s): s is string => s !== undefined);
+  if (serials.length > 0) readings.diskSerials = serials;
+  const macs = physicalMacs(nets);
+  if (macs.length > 0) readings.macs = macs;
+  else if (uuid?.macs?.length) readings.macs = uuid.macs.filter((m): m is string => typeof m === 'string');
+  const all = [...(system?.virtual ? [`hypervisor:${str(system.virtualHost) ?? 'unknown'}`] : []), ...signals];
+  if (all.length > 0) readings.virtualSignals = all;
+  return readings;
+}
+
+/**
+ * The default `SystemInformationLike`: systeminformation itself, loaded on the first query that needs it; on
+ * Linux `uuid()` and `networkInterfaces()` are answered from the same files and kernel call directly
+ * (fingerprintLinux.ts), without the shells systeminformation spawns for them.
+ */
+function defaultSystemInformation(): SystemInformationLike {
+  let loaded: Promise<SystemInformationLike> | undefined;
+  const load = () =>
+    (loaded ??= (async () => {
+      const started = performance.now();
+      const si = (await import('systeminformation')).default as SystemInformationLike;
+      recordSpan('load systeminformation', started);
+      return si;
+    })());
+  const si: SystemInformationLike = {
+    uuid: async () => (await load()).uuid(),
+    system: async () => (await load()).system(),
+    baseboard: async () => (await load()).baseboard(),
+    cpu: async () => (await load()).cpu(),
+    diskLayout: async () => (await load()).diskLayout(),
+    networkInterfaces: async () => (await load()).networkInterfaces(),
+  };
+  if (process.platform === 'linux') {
+    si.uuid = async () => linuxUuid();
+    si.networkInterfaces = async () => linuxNetworkInterfaces();
+  }
+  return si;
+}
+
 /**
  * Reads the machine with systeminformation: OS machine id, SMBIOS UUID, baseboard serial, CPU, fixed-disk
  * serials, MACs of physical NICs, plus VM/container signals. All calls run in parallel with a timeout each.
@@ -228,17 +299,19 @@ const safeRead = (p: string) => {
  */
 export function systemInformationSource(opts: SystemInformationSourceOptions = {}): FingerprintSource {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_READING_TIMEOUT_MS;
+  // Loaded lazily: it is a large module that offline verification with a cached fingerprint never needs.
+  const si = opts.si ?? defaultSystemInformation();
   return async () => {
-    // Loaded lazily: it is a large module that offline verification with a cached fingerprint never needs.
-    const si: SystemInformationLike = opts.si ?? ((await import('systeminformation')).default as SystemInformationLike);
     const timedOut: string[] = [];
-    const read = <T>(name: string, call: () => Promise<T>) =>
-      settle(
+    const read = <T>(name: string, call: () => Promise<T>) => {
+      const started = performance.now();
+      return settle(
         () => sharedCall(opts.calls, name, call),
         timeoutMs,
         () => timedOut.push(name),
-      );
-    const [uuid, system, board, cpu, disks, nets] = await Promise.all([
+      ).finally(() => recordSpan(`fingerprint: ${name}()`, started));
+    };
+    const [uuid, system, baseboard, cpu, diskLayout, networkInterfaces] = await Promise.all([
       read('uuid', () => si.uuid()),
       read('system', () => si.system()),
       read('baseboard', () => si.baseboard()),
@@ -246,34 +319,33 @@ export function systemInformationSource(opts: SystemInformationSourceOptions = {
       read('diskLayout', () => si.diskLayout()),
       read('networkInterfaces', () => si.networkInterfaces()),
     ]);
-    const readings: FingerprintReadings = {};
+    const readings = readingsFrom(
+      { uuid, system, baseboard, cpu, diskLayout, networkInterfaces },
+      containerSignals(opts.exists ?? safeExists, opts.readText ?? safeRead),
+    );
     if (timedOut.length > 0) readings.timedOut = timedOut;
-    const machineId = str(uuid?.os);
-    if (machineId) readings.machineId = machineId;
-    const hardwareUuid = str(uuid?.hardware) ?? str(system?.uuid);
-    if (hardwareUuid) readings.hardwareUuid = hardwareUuid;
-    const boardSerial = str(board?.serial);
-    if (boardSerial) readings.baseboardSerial = boardSerial;
-    const brand = [str(cpu?.manufacturer), str(cpu?.brand)].filter(Boolean).join(' ');
-    if (brand) {
-      const fms = [cpu?.family, cpu?.model, cpu?.stepping].map(str);
-      readings.cpu = fms.every(Boolean) ? `${brand} (${fms.join('/')})` : brand;
-    }
-    // USB drives come and go; they would only add noise.
-    const serials = (Array.isArray(disks) ? disks : [])
-      .filter((d) => d && !/usb/i.test(String(d.interfaceType ?? '')))
-      .map((d) => str(d.serialNum))
-      .filter((s): s is string => s !== undefined);
-    if (serials.length > 0) readings.diskSerials = serials;
-    const macs = physicalMacs(nets);
-    if (macs.length > 0) readings.macs = macs;
-    else if (uuid?.macs?.length) readings.macs = uuid.macs.filter((m): m is string => typeof m === 'string');
-
-    const signals = containerSignals(opts.exists ?? safeExists, opts.readText ?? safeRead);
-    if (system?.virtual) signals.unshift(`hypervisor:${str(system.virtualHost) ?? 'unknown'}`);
-    if (signals.length > 0) readings.virtualSignals = signals;
     return readings;
   };
+}
+
+/** Readings taken live at every start (cheap enough), and the components they answer for. */
+export interface LiveReadings {
+  readings: FingerprintReadings;
+  /** Components that always come from `readings` (even when absent there), never from the boot cache. */
+  owns: ComponentName[];
+}
+
+/**
+ * On Linux: the machine id, the SMBIOS UUID where this user may read it, and the MACs, straight from files and
+ * the kernel (about a millisecond). They are read at every start and the boot cache never answers for them, so a
+ * cache entry (copied, stale or forged) cannot lend this machine another machine's id or network cards.
+ */
+export function linuxLiveReadings(): LiveReadings {
+  const uuid = linuxUuid();
+  const readings = readingsFrom({ uuid, networkInterfaces: linuxNetworkInterfaces() }, []);
+  const owns: ComponentName[] = ['machineId', 'macs'];
+  if (readings.hardwareUuid) owns.push('hardwareUuid');
+  return { readings, owns };
 }
 
 /**
@@ -375,6 +447,20 @@ export interface BootFingerprintCacheOptions {
   boot?: () => BootIdentity;
   /** Default: `liveMacs()`. */
   macs?: () => string[];
+  /**
+   * What ties an entry to this machine besides the boot (part of the entry's MAC key). Default: the OS machine id
+   * on Linux (`/var/lib/dbus/machine-id`, else `/etc/machine-id`), else the host name.
+   */
+  machineKey?: () => string;
+}
+
+/** The default `machineKey`: the OS machine id on Linux (what systeminformation reads too), else the host name. */
+export function defaultMachineKey(): string {
+  if (process.platform === 'linux') {
+    const id = (safeRead('/var/lib/dbus/machine-id') ?? safeRead('/etc/machine-id'))?.trim();
+    if (id) return id.toLowerCase();
+  }
+  return hostname();
 }
 
 /**
@@ -390,24 +476,28 @@ export function defaultFingerprintCacheDir(
   return join(tmpdir(), `licensor-${typeof process.getuid === 'function' ? process.getuid() : 'user'}`);
 }
 
-const CACHE_FILE = 'fingerprint-boot-cache-v1.json';
+const CACHE_FILE = 'fingerprint-boot-cache-v2.json';
 const CACHE_MAX_BYTES = 64 * 1024;
 const cachedText = z.string().max(512);
-const cacheFileSchema = z.object({
-  v: z.literal(1),
-  boot: z.object({ id: z.string().max(64).optional(), bootTime: z.number().optional() }),
-  readings: z
-    .object({
-      machineId: cachedText.optional(),
-      hardwareUuid: cachedText.optional(),
-      baseboardSerial: cachedText.optional(),
-      cpu: cachedText.optional(),
-      diskSerials: z.array(cachedText).max(64).optional(),
-      macs: z.array(cachedText).max(64).optional(),
-      virtualSignals: z.array(cachedText).max(16).optional(),
-    })
-    .strict(),
-});
+const cacheFileSchema = z
+  .object({ v: z.literal(2), payload: z.string().max(CACHE_MAX_BYTES), mac: z.string() })
+  .strict();
+const cachePayloadSchema = z
+  .object({
+    boot: z.object({ id: z.string().max(64).optional(), bootTime: z.number().optional() }).strict(),
+    readings: z
+      .object({
+        machineId: cachedText.optional(),
+        hardwareUuid: cachedText.optional(),
+        baseboardSerial: cachedText.optional(),
+        cpu: cachedText.optional(),
+        diskSerials: z.array(cachedText).max(64).optional(),
+        macs: z.array(cachedText).max(64).optional(),
+        virtualSignals: z.array(cachedText).max(16).optional(),
+      })
+      .strict(),
+  })
+  .strict();
 
 /** Owned by this user and closed to everyone else (POSIX); a symlink or a foreign file is never trusted. */
 function privateEntry(path: string, kind: 'dir' | 'file'): boolean {
@@ -422,41 +512,62 @@ function privateEntry(path: string, kind: 'dir' | 'file'): boolean {
 }
 
 /**
+ * The MAC key of an entry: this boot (the random boot id on Linux, else the boot time as written), this machine
+ * (`machineKey`) and this user. An entry carried to another machine, another boot or another account no longer
+ * authenticates, and an edited one (a boot id or a serial changed in the JSON) does not either.
+ */
+function cacheKey(boot: BootIdentity, machineKey: string): Buffer {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
+  return createHash('sha256')
+    .update(`licensor fingerprint boot cache v2\0${boot.id ?? ''}\0${boot.bootTime ?? ''}\0${machineKey}\0${uid}`)
+    .digest();
+}
+
+/**
  * The readings of this boot, kept so that later processes skip the slow hardware queries. An entry is used
- * only for the same boot (boot id / boot time), by the same user (a private folder, checked), while every MAC
- * it holds is still present; it is a hint, never evidence: the manager reads the hardware again before any
- * negative verdict, and a copied or edited entry on another machine is refused by boot and MACs (see the
- * README's threat model for what it cannot stop).
+ * only for the same boot (boot id / boot time), by the same user (a private folder, checked), on the same
+ * machine (its MAC is keyed by boot, machine id and user), while every MAC it holds is still present; it is a
+ * hint, never evidence: the manager reads the hardware again before any negative verdict. On Linux the provider
+ * never takes the machine id or the MACs from it (they are read live at every start). See the README's threat
+ * model for what it cannot stop.
  */
 export function bootFingerprintCache(opts: BootFingerprintCacheOptions = {}): FingerprintCache {
   const dir = opts.dir ?? defaultFingerprintCacheDir();
   const file = join(dir, CACHE_FILE);
   const boot = opts.boot ?? currentBoot;
   const macs = opts.macs ?? liveMacs;
+  const machineKey = opts.machineKey ?? defaultMachineKey;
+  const macOf = (payload: string, b: BootIdentity) =>
+    createHmac('sha256', cacheKey(b, machineKey())).update(payload).digest('base64url');
   return {
     read() {
       if (!privateEntry(dir, 'dir') || !privateEntry(file, 'file')) return undefined;
-      const parsed = cacheFileSchema.safeParse(
-        (() => {
-          try {
-            return JSON.parse(readFileSync(file, 'utf8'));
-          } catch {
-            return undefined;
-          }
-        })(),
-      );
-      if (!parsed.success || !sameBoot(parsed.data.boot, boot())) return undefined;
-      const readings = parsed.data.readings;
+      let entry: z.infer<typeof cacheFileSchema>;
+      let payload: z.infer<typeof cachePayloadSchema>;
+      try {
+        entry = cacheFileSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+        payload = cachePayloadSchema.parse(JSON.parse(entry.payload));
+      } catch {
+        return undefined;
+      }
+      const now = boot();
+      if (!sameBoot(payload.boot, now)) return undefined;
+      const expected = Buffer.from(macOf(entry.payload, payload.boot));
+      const given = Buffer.from(entry.mac);
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+      const readings = payload.readings;
       const cachedMacs = (readings.macs ?? []).map(normalizeMac).filter((m): m is string => m !== null);
       if (cachedMacs.length > 0) {
-        const now = new Set(macs());
-        if (!cachedMacs.every((m) => now.has(m))) return undefined;
+        const present = new Set(macs());
+        if (!cachedMacs.every((m) => present.has(m))) return undefined;
       }
       return readings;
     },
     write(readings) {
       const { timedOut: _partial, ...complete } = readings;
-      const entry = cacheFileSchema.parse({ v: 1, boot: boot(), readings: complete });
+      const b = boot();
+      const payload = JSON.stringify(cachePayloadSchema.parse({ boot: b, readings: complete }));
+      const entry = { v: 2, payload, mac: macOf(payload, b) };
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       if (!privateEntry(dir, 'dir')) return;
       const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
@@ -482,21 +593,57 @@ export interface FingerprintProviderOptions {
   read?: (timeoutMs: number) => Promise<FingerprintReadings> | FingerprintReadings;
   /** Default: `bootFingerprintCache()`; false reads the hardware every time. */
   cache?: FingerprintCache | false;
+  /**
+   * Readings taken live even when the cache answers, and never cached. Default: `linuxLiveReadings` on Linux
+   * when `read` is the default one; none otherwise (everything `read` returns may then come from the cache).
+   */
+  live?: (() => LiveReadings) | false;
+}
+
+/** The cached readings with the live ones in place of every component the live readings answer for. */
+function withLive(cached: FingerprintReadings, live: LiveReadings | undefined): FingerprintReadings {
+  if (!live) return cached;
+  const merged: FingerprintReadings = { ...cached };
+  for (const name of live.owns) delete merged[name];
+  const { virtualSignals, ...components } = live.readings;
+  Object.assign(merged, components);
+  const signals = [...new Set([...(cached.virtualSignals ?? []), ...(virtualSignals ?? [])])];
+  if (signals.length > 0) merged.virtualSignals = signals;
+  return merged;
+}
+
+/** What goes into the cache: the readings without the components read live at every start. */
+function withoutLive(readings: FingerprintReadings, live: LiveReadings | undefined): FingerprintReadings {
+  const kept: FingerprintReadings = { ...readings };
+  for (const name of live?.owns ?? []) delete kept[name];
+  return kept;
 }
 
 /**
  * What `LicenseManager` (and so the Electron shell) and the CLI use by default. The first call returns this
- * boot's cached readings when there are any, else reads the hardware (800 ms per reading) and caches a reading
- * in which nothing timed out. `{ patient: true }` always reads the hardware, with 20 s per reading (joining the
- * queries of the first read that are still running), and never from the cache: that is the re-read the manager makes before concluding "another machine" or "fingerprint
- * changed".
+ * boot's cached readings when there are any (on Linux completed by the machine id, SMBIOS UUID and MACs read
+ * live), else reads the hardware (800 ms per reading) and caches a reading in which nothing timed out.
+ * `{ patient: true }` always reads the hardware, with 20 s per reading (joining the queries of the first read
+ * that are still running), and never from the cache: that is the re-read the manager makes before concluding
+ * "another machine" or "fingerprint changed".
  */
 export function fingerprintProvider(opts: FingerprintProviderOptions = {}): FingerprintProvider {
   const calls: SharedCalls = new Map();
   const read = opts.read ?? ((timeoutMs: number) => systemInformationSource({ timeoutMs, calls })());
   const cache = opts.cache === false ? undefined : (opts.cache ?? bootFingerprintCache());
+  const liveSource =
+    opts.live === false
+      ? undefined
+      : (opts.live ?? (opts.read === undefined && process.platform === 'linux' ? linuxLiveReadings : undefined));
+  const readLive = (): LiveReadings | undefined => {
+    try {
+      return liveSource?.();
+    } catch {
+      return undefined;
+    }
+  };
   let current: Promise<MachineFingerprint> | undefined;
-  const live = async (timeoutMs: number): Promise<MachineFingerprint> => {
+  const fromHardware = async (timeoutMs: number): Promise<MachineFingerprint> => {
     const started = performance.now();
     let readings: FingerprintReadings = {};
     try {
@@ -508,7 +655,7 @@ export function fingerprintProvider(opts: FingerprintProviderOptions = {}): Fing
     // A starved reading would make every later process as starved as this one: only complete ones are kept.
     if (cache && fp.timedOut.length === 0 && fp.usableComponents > 0) {
       try {
-        cache.write(readings);
+        cache.write(withoutLive(readings, readLive()));
       } catch {
         // A read-only or full temporary folder only costs speed.
       }
@@ -517,7 +664,7 @@ export function fingerprintProvider(opts: FingerprintProviderOptions = {}): Fing
   };
   return ({ patient = false } = {}) => {
     if (patient) {
-      current = live(PATIENT_READING_TIMEOUT_MS);
+      current = fromHardware(PATIENT_READING_TIMEOUT_MS);
       return current;
     }
     current ??= (async () => {
@@ -528,8 +675,11 @@ export function fingerprintProvider(opts: FingerprintProviderOptions = {}): Fing
       } catch {
         hit = undefined;
       }
-      if (hit) return fingerprintFromReadings(hit, Math.round(performance.now() - started), true);
-      return live(DEFAULT_READING_TIMEOUT_MS);
+      if (hit) {
+        const readings = withLive(hit, readLive());
+        return fingerprintFromReadings(readings, Math.round(performance.now() - started), true);
+      }
+      return fromHardware(DEFAULT_READING_TIMEOUT_MS);
     })();
     return current;
   };

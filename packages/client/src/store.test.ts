@@ -146,4 +146,51 @@ describe('the per-boot fingerprint cache is a hint, never evidence', () => {
     expect(read).toHaveBeenCalledExactlyOnceWith(PATIENT_READING_TIMEOUT_MS);
     expect((await manager.fingerprint()).cached).toBe(false);
   });
+  it('a planted boot cache does not let another machine pass as the licensed one (machine id and MACs are live)', async () => {
+    // Machine A activated; its data folder is copied to machine B, where the attacker plants a boot cache entry
+    // holding A's readings, authenticated for B (the worst case: they know the format and the key derivation).
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const a = machine();
+    const setup = new LicenseManager({
+      productId: PRODUCT,
+      roots: [pki().rootPem],
+      dataDir: dir,
+      fingerprint: () => a,
+    });
+    await setup.importLicenseFile(licenseFor(hashedFingerprint(a, PRODUCT), { now: Date.now() }));
+    const b = {
+      machineId: '9f0e1d2c3b4a59687766554433221100',
+      hardwareUuid: '1B2C3D4E-0000-1111-2222-333344445555',
+      baseboardSerial: 'B-BOARD-7',
+      cpu: BASE_READINGS.cpu,
+      diskSerials: ['B-DISK-1'],
+      macs: ['52:54:00:12:34:56'],
+    };
+    const cache = bootFingerprintCache({ dir: join(dir, 'cache'), boot: () => ({ id: 'boot-b' }), macs: () => b.macs });
+    cache.write({ ...BASE_READINGS, macs: undefined });
+    const read = vi.fn(async (_timeoutMs: number) => ({ ...b }));
+    const live = () => ({
+      readings: { machineId: b.machineId, macs: b.macs },
+      owns: ['machineId' as const, 'macs' as const],
+    });
+    const onB = new LicenseManager({
+      productId: PRODUCT,
+      roots: [pki().rootPem],
+      dataDir: dir,
+      fingerprint: fingerprintProvider({ read, cache, live }),
+    });
+    const status = await onB.verify();
+    expect(status.valid).toBe(false);
+    expect(['FINGERPRINT_MISMATCH', 'STATE_TAMPERED']).toContain(status.code);
+    // Without the live readings the same entry lends every component, and B passes as A: what this guards against.
+    const lent = new LicenseManager({
+      productId: PRODUCT,
+      roots: [pki().rootPem],
+      dataDir: dir,
+      fingerprint: fingerprintProvider({ read, cache, live: false }),
+    });
+    cache.write({ ...BASE_READINGS, macs: undefined, machineId: BASE_READINGS.machineId });
+    expect((await lent.verify()).code).toBe('VALID');
+  });
 });

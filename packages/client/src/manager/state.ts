@@ -28,6 +28,7 @@ import {
 } from '../evaluate';
 import { defaultFingerprintProvider, hashedFingerprint, type MachineFingerprint } from '../fingerprint';
 import { type StateBody, StateStore } from '../store';
+import { markPhase } from '../timing';
 import type { LicenseManagerOptions, Timers } from './types';
 
 const realTimers: Timers = {
@@ -91,7 +92,10 @@ export class ManagerState {
 
   /** This machine's fingerprint (collected once per manager). */
   async fingerprint(): Promise<MachineFingerprint> {
-    if (!this.fp) this.fp = await this.provide(false);
+    if (!this.fp) {
+      this.fp = await this.provide(false);
+      markPhase(this.fp.cached ? 'fingerprint (boot cache)' : 'fingerprint (hardware)');
+    }
     return this.fp;
   }
 
@@ -113,10 +117,12 @@ export class ManagerState {
     if (r.kind === 'tampered' && r.reason === 'other-machine' && (await this.readPatiently())) {
       r = this.store.load(this.fp!);
     }
+    markPhase('state read/decrypt');
     this.loaded = true;
     this.body = r.kind === 'ok' ? r.body : undefined;
     this.tampered = r.kind === 'tampered' ? r.reason : undefined;
     await this.checkAnchors();
+    markPhase('anti-rollback anchors');
     // Another process writes its state before its anchor: if it saved between our two reads, read both again.
     if (this.rolledBack && this.store.changedOnDisk()) {
       const again = this.store.load(this.fp!);

@@ -1,5 +1,6 @@
 // Offline verification of the stored License (also the status every other workflow ends with).
 import { type LicenseStatus, makeStatus } from '../evaluate';
+import { markPhase } from '../timing';
 import type { ManagerState } from './state';
 
 /** Persist the local high-water mark at most this often (verify may run very frequently). */
@@ -37,6 +38,7 @@ export async function verifyLocked(s: ManagerState): Promise<LicenseStatus> {
   if (status.code === 'FINGERPRINT_MISMATCH' && (await s.readPatiently())) {
     ({ status } = s.evaluate(body, body.license));
   }
+  markPhase('verify (License, chain, fingerprint match)');
   if (body.activationId) status.detail.activationId = body.activationId;
   s.addDeviceLabel(status, body);
   if (body.lastCheckInAt) status.detail.lastCheckInAt = new Date(body.lastCheckInAt).toISOString();
@@ -47,6 +49,7 @@ export async function verifyLocked(s: ManagerState): Promise<LicenseStatus> {
     } catch {
       // Read-only media or a full disk must not turn a valid license invalid; the mark advances next time.
     }
+    markPhase('high-water mark saved (state and anchors)');
   }
   return s.publish(status);
 }
