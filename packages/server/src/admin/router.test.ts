@@ -3,6 +3,7 @@ import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/li
 import { createTestApp, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { noteOrder } from '../koogallery/orderKeys';
 import { activate } from '../licensing';
 import { createAdminToken } from './auth';
 import { parseCsv } from './csv';
@@ -384,6 +385,10 @@ describe('codes, orders, logs and outbox', () => {
       `INSERT INTO order_notifications (order_id, order_line_id, test, received_at) VALUES ('O-1', 'L-1', 0, '2025-01-01T00:00:00.000Z'),
        ('O-2', 'L-9', 0, '2025-01-03T00:00:00.000Z'), ('O-T', 'L-T', 1, '2025-01-04T00:00:00.000Z')`,
     );
+    // What the writers of those rows note beside them (koogallery/orderKeys.ts): the list pages on it.
+    noteOrder(t.db, 'O-1', 'L-1', '2025-01-01T00:00:00.000Z');
+    noteOrder(t.db, 'O-2', 'L-9', '2025-01-03T00:00:00.000Z');
+    noteOrder(t.db, 'O-T', 'L-T', '2025-01-04T00:00:00.000Z');
     const r = await get('/orders');
     expect(r.body.total).toBe(2);
     expect(r.body.items[0]).toMatchObject({ orderId: 'O-2', orderType: null, appliedAt: null });
@@ -394,13 +399,18 @@ describe('codes, orders, logs and outbox', () => {
       info: { orderId: 'O-1' },
     });
     expect((await get('/orders?includeTest=true')).body.total).toBe(3);
-    expect((await get('/orders?q=O-2')).body.total).toBe(1);
+    // The search is exact, by order id, order line id or the license's id or code.
+    expect((await get('/orders?q=O-2')).body.items.map((o: { orderId: string }) => o.orderId)).toEqual(['O-2']);
+    expect((await get('/orders?q=L-1')).body.items.map((o: { orderId: string }) => o.orderId)).toEqual(['O-1']);
+    expect((await get(`/orders?q=${ent.id}`)).body.items.map((o: { orderId: string }) => o.orderId)).toEqual(['O-1']);
+    expect((await get('/orders?q=O-')).body.total).toBe(0);
 
     // A License 1.0 order (family A) has no order row: its license stands for it.
     const a = seedEntitlement(t.db, { family: 'A' });
     t.db.run(`UPDATE entitlements SET order_id = 'CS-A-1', created_at = '2025-01-05T00:00:00.000Z' WHERE id = ?`, [
       a.id,
     ]);
+    noteOrder(t.db, 'CS-A-1', '', '2025-01-05T00:00:00.000Z');
     const withA = await get('/orders');
     expect(withA.body.total).toBe(3);
     expect(withA.body.items[0]).toMatchObject({
@@ -413,6 +423,9 @@ describe('codes, orders, logs and outbox', () => {
       receivedAt: '2025-01-05T00:00:00.000Z',
     });
     expect(withA.body.items.find((o: { orderId: string }) => o.orderId === 'O-1').family).toBe('C');
+    expect((await get(`/orders?q=${a.code}`)).body.items.map((o: { orderId: string }) => o.orderId)).toEqual([
+      'CS-A-1',
+    ]);
   });
 
   it('lists marketplace messages with failure, code and activity filters', async () => {

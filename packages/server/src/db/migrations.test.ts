@@ -43,6 +43,35 @@ describe('migrations', () => {
     db.close();
   });
 
+  it('019 backfills order_keys with each order line once, at its first sighting in any table', () => {
+    const db = openDatabase(':memory:', { migrate: false });
+    migrate(db, 18);
+    const license = (id: string, family: string, orderId: string | null, line: string | null, at: string) =>
+      db.run(
+        `INSERT INTO entitlements (id, family, order_id, order_line_id, seats, status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, 1, 'active', ?, ?)`,
+        [id, family, orderId, line, at, at],
+      );
+    // Notified, then fetched: seen when notified. Bought by newInstance, fetched later: seen at the purchase.
+    db.run(`INSERT INTO order_notifications (order_id, order_line_id, received_at) VALUES ('N', 'N-1', '2025-01-02')`);
+    db.run(`INSERT INTO orders (order_id, order_line_id, info, fetched_at) VALUES ('N', 'N-1', '{}', '2025-01-03')`);
+    license('c1', 'C', 'C', 'C-1', '2025-01-04');
+    db.run(`INSERT INTO orders (order_id, order_line_id, info, fetched_at) VALUES ('C', 'C-1', '{}', '2025-01-05')`);
+    // License 1.0 (no lines), a family C purchase never fetched; a direct license and a family B code are no orders.
+    license('a1', 'A', 'A', null, '2025-01-06');
+    license('c2', 'C', 'P', 'P-1', '2025-01-07');
+    license('d1', 'direct', null, null, '2025-01-08');
+    license('b1', 'B', 'B', null, '2025-01-09');
+    migrate(db);
+    expect(db.all('SELECT order_id, order_line_id, seen_at FROM order_keys ORDER BY seen_at')).toEqual([
+      { order_id: 'N', order_line_id: 'N-1', seen_at: '2025-01-02' },
+      { order_id: 'C', order_line_id: 'C-1', seen_at: '2025-01-04' },
+      { order_id: 'A', order_line_id: '', seen_at: '2025-01-06' },
+      { order_id: 'P', order_line_id: 'P-1', seen_at: '2025-01-07' },
+    ]);
+    db.close();
+  });
+
   it('005 re-keys device_nonces by time, keeping its rows and refusing exact replays only', () => {
     const db = openDatabase(':memory:', { migrate: false });
     migrate(db, 4);

@@ -11,6 +11,7 @@ import {
   recordChange,
 } from '../licensing';
 import { entitlementChangeHandler } from './entitlementChange';
+import { noteOrder } from './orderKeys';
 import { type Answer, fail, ok, RESULT } from './resultCodes';
 import { reviveForDialTest } from './testTraffic';
 import { parseCompactTime } from './time';
@@ -103,6 +104,7 @@ export function getLicense(ctx: AppContext, params: Record<string, string>): Ans
         now,
       ],
     );
+    noteOrder(ctx.db, p.orderId, '', now);
     audit(ctx.db, {
       actor: 'marketplace:getLicense',
       action: 'entitlement.created',

@@ -14,6 +14,7 @@ import {
 } from '../licensing';
 import { entitlementChangeHandler } from './entitlementChange';
 import type { OrderInfo } from './openApi';
+import { noteOrder } from './orderKeys';
 import { type Answer, fail, ok, RESULT } from './resultCodes';
 import { reviveForDialTest, usable } from './testTraffic';
 import { compactTime, optStr, spacedTime, str, testFlag, validate } from './validate';
@@ -144,10 +145,12 @@ function findOrderTarget(
 }
 
 function storeOrder(ctx: AppContext, order: OrderInfo, orderLineId: string) {
+  const fetchedAt = ctx.now().toISOString();
+  noteOrder(ctx.db, order.orderId, orderLineId, fetchedAt);
   ctx.db.run(
     `INSERT INTO orders (order_id, order_line_id, order_type, info, fetched_at) VALUES (?, ?, ?, ?, ?)
      ON CONFLICT (order_id, order_line_id) DO UPDATE SET order_type = excluded.order_type, info = excluded.info, fetched_at = excluded.fetched_at`,
-    [order.orderId, orderLineId, order.orderType ?? null, JSON.stringify(order), ctx.now().toISOString()],
+    [order.orderId, orderLineId, order.orderType ?? null, JSON.stringify(order), fetchedAt],
   );
 }
 
@@ -274,6 +277,7 @@ export async function newInstance(ctx: AppContext, body: Record<string, unknown>
        VALUES (?, 'C', ?, ?, 1, ?, 'provisioning', ?, ?, ?)`,
       [id, p.orderId, p.orderLineId, now, p.testFlag ? 1 : 0, now, now],
     );
+    noteOrder(ctx.db, p.orderId, p.orderLineId, now);
     audit(ctx.db, {
       actor: 'marketplace:newInstance',
       action: 'entitlement.created',

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { AppContext } from '../context';
+import { noteOrder } from './orderKeys';
 import { type Answer, ok } from './resultCodes';
 import { str, testFlag, validate } from './validate';
 
@@ -15,10 +16,13 @@ export function orderNotify(ctx: AppContext, body: Record<string, unknown>): Ans
   if ('answer' in v) return v.answer;
   const p = v.data;
   ctx.db.transaction(() => {
+    const receivedAt = ctx.now().toISOString();
     const r = ctx.db.run(
-      `INSERT OR IGNORE INTO order_notifications (order_id, order_line_id, test, received_at) VALUES (?, ?, ?, ?)`,
-      [p.orderId, p.orderLineId, p.testFlag ? 1 : 0, ctx.now().toISOString()],
+      `INSERT INTO order_notifications (order_id, order_line_id, test, received_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (order_id, order_line_id) DO NOTHING`,
+      [p.orderId, p.orderLineId, p.testFlag ? 1 : 0, receivedAt],
     );
+    noteOrder(ctx.db, p.orderId, p.orderLineId, receivedAt);
     if (r.changes === 1) {
       ctx.outbox.enqueue(
         'order.apply',

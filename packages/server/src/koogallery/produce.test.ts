@@ -90,6 +90,10 @@ describe('family A lifecycle', () => {
       [orderId, orderId],
     );
     expect(row).toEqual({ seats: 3, n: 1 });
+    // The orders list's key: one row for the order (a License 1.0 order has no lines), whatever the duplicates.
+    expect(t.db.all('SELECT order_line_id FROM order_keys WHERE order_id = ?', [orderId])).toEqual([
+      { order_line_id: '' },
+    ]);
     const other = await get(getLicenseParams());
     expect(other.instanceId).not.toBe(answers[0]!.instanceId);
   });
@@ -533,6 +537,12 @@ describe('family C', () => {
     ]);
     expect(n?.outcome).toBe(`NEW applied to ${id}`);
     expect(t.db.first<{ seats: number }>('SELECT seats FROM entitlements WHERE id = ?', [id])?.seats).toBe(7);
+    // newInstance, its order fetch, two notices and the second fetch: one key for the orders list, seen first
+    // when newInstance bought it.
+    const created = t.db.first<{ created_at: string }>('SELECT created_at FROM entitlements WHERE id = ?', [id]);
+    expect(t.db.all('SELECT order_line_id, seen_at FROM order_keys WHERE order_id = ?', [o.orderId])).toEqual([
+      { order_line_id: o.orderLineId, seen_at: created?.created_at },
+    ]);
   });
 
   const outcome = (orderId: string) =>

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Db } from '../../db/database';
 import { openDatabase } from '../../db/database';
+import { FAILED_MESSAGE_PREDICATE, ORDER_KEYS_BACKFILL } from '../../db/migrations/019_order_keys';
 import { deliveryFilterSchema, listDeliveries } from '../../webhooks/store';
 import { COUNT_CAP, encodeCursor } from '../pagination';
 import {
@@ -12,10 +13,13 @@ import {
   listCodes,
   listEntitlements,
   listMessages,
+  listOrders,
   listOutbox,
   messageFilterSchema,
+  orderFilterSchema,
   outboxFilterSchema,
 } from '.';
+import { FAILED_SQL } from './messages';
 
 /**
  * The console's lists stay fast at a million rows because every page is read off an index (or the table's own
@@ -24,7 +28,8 @@ import {
  * - no `USE TEMP B-TREE FOR ORDER BY` (that sorts every match before the first row comes out), and no
  *   AUTOMATIC index (built from a whole table on every run);
  * - a `SCAN t` without an index only on the table whose rowid is the list's order (a walk newest-first that
- *   LIMIT stops), never a scan of another table (e.g. a subquery building a set);
+ *   LIMIT stops) or, for orders, on order_keys in a capped count, never a scan of another table (e.g. a
+ *   subquery building a set);
  * - every COUNT is capped (counts at most COUNT_CAP + 1 rows).
  * The measured timings at 1M rows: packages/server/bench/console-lists-bench.ts.
  */
@@ -61,12 +66,24 @@ function populated(analyze: boolean): Db {
     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
     INSERT INTO outbox (kind, payload, status, attempts, next_attempt_at, created_at, updated_at)
       SELECT 'k', '{}', CASE WHEN i % 50 = 0 THEN 'failed' ELSE 'done' END, 1, 0, '2026-01-01', '2026-01-01' FROM n;
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+    INSERT INTO order_notifications (order_id, order_line_id, test, received_at)
+      SELECT 'CS' || i, 'CS' || i || '-1', CASE WHEN i % 10 = 0 THEN 1 ELSE 0 END, '2026-01-01T00:00:' || (i % 60) FROM n;
+    INSERT INTO orders (order_id, order_line_id, order_type, info, fetched_at)
+      SELECT order_id, order_line_id, 'NEW', '{}', received_at FROM order_notifications WHERE rowid % 3 = 0;
+    UPDATE entitlements SET family = 'C', order_id = 'CS' || substr(id, 2), order_line_id = 'CS' || substr(id, 2) || '-1'
+      WHERE rowid % 3 = 1;
+    ${ORDER_KEYS_BACKFILL}
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+    INSERT INTO marketplace_messages (direction, activity, result_code, http_status, test, created_at)
+      SELECT 'in', 'newInstance', CASE WHEN i % 100 = 1 THEN '000003' ELSE '000000' END, 200, 0, '2026-01-01' FROM n;
   `);
   if (analyze) db.exec('ANALYZE');
   return db;
 }
 
 const cursor = encodeCursor([1000]);
+const orderCursor = encodeCursor(['2026-01-01T00:00:30', 'CS1000', 'CS1000-1']);
 const LISTS: [string, (d: Db) => unknown][] = [
   ['licenses', (d) => listEntitlements(d, entitlementFilterSchema.parse({}))],
   ['licenses by cursor', (d) => listEntitlements(d, entitlementFilterSchema.parse({ cursor }))],
@@ -79,6 +96,18 @@ const LISTS: [string, (d: Db) => unknown][] = [
   ['audit log', (d) => listAudit(d, auditFilterSchema.parse({ cursor }))],
   ['audit of a license', (d) => listAudit(d, auditFilterSchema.parse({ entitlementId: 'e7', cursor }))],
   ['marketplace messages', (d) => listMessages(d, messageFilterSchema.parse({ cursor }))],
+  ['failed marketplace messages', (d) => listMessages(d, messageFilterSchema.parse({ failed: 'true' }))],
+  [
+    'failed marketplace messages by cursor',
+    (d) => listMessages(d, messageFilterSchema.parse({ failed: 'true', cursor })),
+  ],
+  ['orders', (d) => listOrders(d, orderFilterSchema.parse({}))],
+  ['orders by cursor', (d) => listOrders(d, orderFilterSchema.parse({ cursor: orderCursor }))],
+  ['orders since a day', (d) => listOrders(d, orderFilterSchema.parse({ since: '2026-01-01', cursor: orderCursor }))],
+  [
+    'orders with test orders',
+    (d) => listOrders(d, orderFilterSchema.parse({ includeTest: 'true', cursor: orderCursor })),
+  ],
   ['outbox of a status', (d) => listOutbox(d, outboxFilterSchema.parse({ status: 'done', cursor }))],
   ['webhook deliveries', (d) => listDeliveries(d, deliveryFilterSchema.parse({ cursor }))],
   ['deliveries of an endpoint', (d) => listDeliveries(d, deliveryFilterSchema.parse({ endpointId: 'we_1', cursor }))],
@@ -114,7 +143,9 @@ describe.each([
       const ordered = /ORDER BY (?:(\w+)\.)?(?:rowid|id) DESC/.exec(q.sql);
       const walked = ordered?.[1] ?? /FROM (\w+)/.exec(q.sql)?.[1];
       const bareScans = plan.filter((p) => /^SCAN \w+$/.test(p)).map((p) => p.slice(5));
-      const allowed = [walked, 'c']; // `c`: the capped count's own subquery
+      // The orders list walks order_keys (alias k): its capped count may read it in any order.
+      const keys = /FROM order_keys (\w+)/.exec(q.sql)?.[1];
+      const allowed = [walked, keys, 'c']; // `c`: the capped count's own subquery
       expect(
         bareScans.filter((s) => !allowed.includes(s)),
         where,
@@ -122,5 +153,61 @@ describe.each([
       if (/COUNT\(\*\)/.test(q.sql)) continue;
       expect(q.sql, where).toMatch(/ORDER BY .* LIMIT \?/);
     }
+  });
+
+  const plansOf = (run: (d: Db) => unknown) =>
+    recorded(db, run).map((q) => ({
+      sql: q.sql,
+      plan: db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${q.sql}`, q.params).map((p) => p.detail),
+    }));
+
+  it('failed messages: a page and its count read the partial index of failed messages, not the whole log', () => {
+    for (const { sql, plan } of plansOf((d) =>
+      listMessages(d, messageFilterSchema.parse({ failed: 'true', cursor })),
+    )) {
+      const where = `${sql.replace(/\s+/g, ' ')}\n  plan: ${plan.join(' / ')}`;
+      expect(
+        plan.filter((p) => / marketplace_messages /.test(`${p} `)),
+        where,
+      ).toEqual([expect.stringMatching(/USING INDEX marketplace_messages_failed\b/)]);
+    }
+  });
+
+  it('orders: the page walks order_keys on its seen-time index and looks up each order by key', () => {
+    const [page] = plansOf((d) => listOrders(d, orderFilterSchema.parse({ cursor: orderCursor })));
+    expect(page!.plan[0]).toMatch(
+      /^SEARCH k USING COVERING INDEX order_keys_seen \(\(seen_at,order_id,order_line_id\)<\(\?,\?,\?\)\)$/,
+    );
+    // Every other step is a keyed lookup (orders, notices, the order's licenses): no scan anywhere.
+    expect(page!.plan.filter((p) => p.startsWith('SCAN'))).toEqual([]);
+  });
+
+  it('orders search: exact keys through indexes only, so it sorts just the few orders it found', () => {
+    for (const q of ['CS1500', 'CS1500-1', 'e1501', 'LSR-1501']) {
+      for (const { sql, plan } of plansOf((d) => listOrders(d, orderFilterSchema.parse({ q })))) {
+        const where = `${sql.replace(/\s+/g, ' ')}\n  plan: ${plan.join(' / ')}`;
+        // Each table is reached by an equality on an index (order id, order line id, license id or code): the
+        // matches are an order's lines, so the sort that follows (TEMP B-TREE) is over a handful of rows.
+        expect(
+          plan.filter((p) => p.startsWith('SCAN') && p !== 'SCAN c'),
+          where,
+        ).toEqual([]);
+        expect(
+          plan.filter((p) => p.startsWith('SEARCH') && !/\((\w+=\?)( AND \w+=\?)*\)( LEFT-JOIN)?$/.test(p)),
+          where,
+        ).toEqual([]);
+        expect(
+          plan.filter((p) => p.includes('AUTOMATIC')),
+          where,
+        ).toEqual([]);
+      }
+    }
+  });
+});
+
+describe('failed messages partial index', () => {
+  it('has the very predicate the failed filter uses (SQLite uses a partial index only for that term)', () => {
+    // SUCCESS_CODES changed? The index no longer matches the filter: add a migration with the new predicate.
+    expect(FAILED_SQL).toBe(FAILED_MESSAGE_PREDICATE);
   });
 });

@@ -1,3 +1,4 @@
+import { FAILED_MESSAGE_PREDICATE, ORDER_KEYS_BACKFILL } from '../migrations/019_order_keys';
 import type { Migration } from '../types';
 
 /**
@@ -555,5 +556,21 @@ CREATE TABLE signing_keys (
 );
 CREATE UNIQUE INDEX signing_keys_current ON signing_keys(current) WHERE current = 1;
 `,
+  },
+  {
+    version: 19,
+    name: 'order_keys',
+    sql: `
+CREATE TABLE order_keys (
+  order_id        text NOT NULL,
+  order_line_id   text NOT NULL,
+  seen_at         text NOT NULL,
+  PRIMARY KEY (order_id, order_line_id)
+);
+CREATE INDEX order_keys_seen ON order_keys(seen_at, order_id, order_line_id);
+CREATE INDEX order_keys_line ON order_keys(order_line_id);
+CREATE INDEX entitlements_order ON entitlements(order_id);
+CREATE INDEX marketplace_messages_failed ON marketplace_messages(id) WHERE ${FAILED_MESSAGE_PREDICATE};
+${ORDER_KEYS_BACKFILL}`,
   },
 ];
