@@ -254,7 +254,7 @@ await bench('audit: first page', '/audit?limit=50');
 await bench('audit: page deep in the cursor chain', `/audit?limit=50&cursor=${middle}`);
 await bench('audit: actor=operator:li.wei', '/audit?actor=operator:li.wei&limit=50');
 await bench(`audit: entitlementId (a license's trail)`, () =>
-  Promise.resolve(`/audit?entitlementId=${ids[half]}&limit=50`),
+  Promise.resolve(`/audit?entitlementId=${ids[c]}&limit=50`),
 );
 await bench('audit: search q=n777777', '/audit?q=n777777&limit=50');
 await bench('outbox: default (pending, running, failed)', '/outbox?limit=50');

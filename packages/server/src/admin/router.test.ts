@@ -158,6 +158,16 @@ describe('entitlements', () => {
     expect(await ids('q=100%25')).toEqual([a.id]); // a literal % matches only itself
     expect(await ids('q=100%25&includeTest=1')).toEqual([a.id, test.id].sort());
     expect(await ids('q=_')).toEqual([]);
+    // A license's code, id or order id finds it exactly (through an index), even where it is part of another's.
+    const c = seedEntitlement(t.db, { family: 'A', productId: 'p-1' });
+    t.db.run(`UPDATE entitlements SET order_id = 'CS-7', customer_name = 'CS-70 Trading' WHERE id = ?`, [a.id]);
+    t.db.run(`UPDATE entitlements SET order_id = 'CS-70' WHERE id = ?`, [c.id]);
+    expect(await ids(`q=${a.code}`)).toEqual([a.id]);
+    expect(await ids(`q=${b.id}`)).toEqual([b.id]);
+    expect(await ids('q=CS-7')).toEqual([a.id]);
+    expect(await ids('q=CS-70')).toEqual([c.id]); // exact order id first; the customer name would also match
+    expect(await ids('q=CS-70%20Trad')).toEqual([a.id]); // no exact match: text anywhere
+    t.db.run('DELETE FROM entitlements WHERE id = ?', [c.id]);
     expect(await ids('since=2999-01-01')).toEqual([]);
     expect((await get('/summary')).body.entitlements.total).toBe(2);
     expect((await get('/summary?includeTest=true')).body.entitlements.total).toBe(3);

@@ -28,7 +28,7 @@ const codes: Dataset<ReturnType<typeof codeRowView>> = {
 };
 
 export function listCodes(db: Db, f: EntitlementFilter) {
-  const w = entitlementWhere(f);
+  const w = entitlementWhere(db, f);
   add(w, 'code IS NOT NULL');
   return paginate(db, codes, w, f);
 }

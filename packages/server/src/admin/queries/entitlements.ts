@@ -100,7 +100,38 @@ const entitlements: Dataset<EntitlementView> = {
   map: entitlementView,
 };
 
-export function entitlementWhere(f: Omit<EntitlementFilter, 'limit' | 'page' | 'cursor'>): Where {
+/**
+ * `q` names a license exactly (its id, its code or its order id: what a customer quotes), found through an index;
+ * when nothing matches exactly, it is searched for as text in the id, code, order, customer id and name, product
+ * and SKU of every license — a read of the whole table (about 0.6 s at a million licenses).
+ */
+const EXACT_SQL = 'id = ? OR code = ? OR order_id = ?';
+
+export function entitlementWhere(db: Db, f: Omit<EntitlementFilter, 'limit' | 'page' | 'cursor'>): Where {
+  const w = filterWhere(f);
+  if (!f.q) return w;
+  const exact = add({ sql: [...w.sql], params: [...w.params] }, EXACT_SQL, f.q, f.q, f.q);
+  const found = db.first(
+    `SELECT 1 AS found FROM entitlements WHERE ${exact.sql.map((s) => `(${s})`).join(' AND ')} LIMIT 1`,
+    exact.params,
+  );
+  if (found) return exact;
+  const p = likeAnywhere(f.q);
+  return add(
+    w,
+    `id LIKE ? ESCAPE '\\' OR code LIKE ? ESCAPE '\\' OR order_id LIKE ? ESCAPE '\\' OR customer_id LIKE ? ESCAPE '\\'
+       OR customer_name LIKE ? ESCAPE '\\' OR product_id LIKE ? ESCAPE '\\' OR sku_code LIKE ? ESCAPE '\\'`,
+    p,
+    p,
+    p,
+    p,
+    p,
+    p,
+    p,
+  );
+}
+
+function filterWhere(f: Omit<EntitlementFilter, 'limit' | 'page' | 'cursor'>): Where {
   const w = where();
   if (!f.includeTest) add(w, 'test = 0');
   if (f.status) add(w, `status IN (${f.status.map(() => '?').join(', ')})`, ...f.status);
@@ -108,24 +139,10 @@ export function entitlementWhere(f: Omit<EntitlementFilter, 'limit' | 'page' | '
   if (f.productId) add(w, 'product_id = ?', f.productId);
   if (f.since) add(w, 'created_at >= ?', f.since);
   if (f.expiresBefore) add(w, 'expires_at IS NOT NULL AND expires_at < ?', f.expiresBefore);
-  if (f.q) {
-    const p = likeAnywhere(f.q);
-    add(
-      w,
-      `id LIKE ? ESCAPE '\\' OR code LIKE ? ESCAPE '\\' OR order_id LIKE ? ESCAPE '\\' OR customer_id LIKE ? ESCAPE '\\'
-       OR customer_name LIKE ? ESCAPE '\\' OR product_id LIKE ? ESCAPE '\\' OR sku_code LIKE ? ESCAPE '\\'`,
-      p,
-      p,
-      p,
-      p,
-      p,
-      p,
-      p,
-    );
-  }
   return w;
 }
 
-export const listEntitlements = (db: Db, f: EntitlementFilter) => paginate(db, entitlements, entitlementWhere(f), f);
+export const listEntitlements = (db: Db, f: EntitlementFilter) =>
+  paginate(db, entitlements, entitlementWhere(db, f), f);
 export const exportEntitlements = (db: Db, f: Omit<EntitlementFilter, 'limit' | 'page' | 'cursor'>) =>
-  chunks(db, entitlements, entitlementWhere(f));
+  chunks(db, entitlements, entitlementWhere(db, f));
