@@ -698,7 +698,7 @@ export function Orders() {
     <section>
       <h1>{t('orders')}</h1>
       <div class="toolbar">
-        <SearchBox placeholder={t('order')} />
+        <SearchBox placeholder={t('searchOrders')} />
         <SinceFilter />
       </div>
       <ErrorLine error={error} />
@@ -813,7 +813,7 @@ export function Messages() {
       ) : null}
       <h1>{t('messages')}</h1>
       <div class="toolbar">
-        <SearchBox placeholder={t('activity')} />
+        <SearchBox placeholder={t('searchMessages')} />
         <Link href={withQuery({ failed: params.failed ? undefined : 'true', cursor: undefined })}>
           {params.failed ? t('all') : t('failedOnly')}
         </Link>

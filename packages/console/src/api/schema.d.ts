@@ -1308,7 +1308,7 @@ export interface operations {
         /** @description page number; pages reach the first 10,000 rows (further: follow nextCursor) */
         page?: components['parameters']['page'];
         includeTest?: components['parameters']['includeTest'];
-        /** @description code, order, customer, SKU or id (part of it) */
+        /** @description a license's id, code or order id (exact, through an index); when none matches exactly, text anywhere in the id, code, order, customer, product or SKU (reads every license) */
         q?: string;
         /** @description comma-separated statuses */
         status?: string;
@@ -1634,7 +1634,10 @@ export interface operations {
         /** @description page number; pages reach the first 10,000 rows (further: follow nextCursor) */
         page?: components['parameters']['page'];
         includeTest?: components['parameters']['includeTest'];
+        /** @description an order id (every line of it), an order line id, or a license's id or code: the whole value, found through an index */
         q?: string;
+        /** @description ISO instant: orders the server first learnt of from then on */
+        since?: string;
       };
       header?: never;
       path?: never;
@@ -1642,7 +1645,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description One page */
+      /** @description One page, newest first (by when the server first learnt of each order) */
       200: {
         headers: {
           [name: string]: unknown;
@@ -1666,6 +1669,7 @@ export interface operations {
         includeTest?: components['parameters']['includeTest'];
         failed?: 'true' | 'false';
         direction?: 'in' | 'out';
+        /** @description a license code, order id, event id or license id: the whole value */
         q?: string;
         activity?: string;
         resultCode?: string;
