@@ -18,10 +18,14 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Public entry points per package (mirrors each package.json's "exports" and "bin"), dependencies first. */
+/**
+ * Public entry points per package (mirrors each package.json's "exports" and "bin"), dependencies first.
+ * `bundles`: workspace packages compiled into this package's dist/ instead of imported at run time. The client is
+ * what a merchant's app installs, and @licensor/shared is not published: the client's dist/ must not import it.
+ */
 export const PACKAGES = {
   shared: { entries: ['index.ts', 'licenseCode.ts'], deps: [] },
-  client: { entries: ['index.ts', 'messages.ts', 'cli.ts', 'codeCache.ts'], deps: ['shared'] },
+  client: { entries: ['index.ts', 'messages.ts', 'cli.ts', 'codeCache.ts'], deps: [], bundles: ['shared'] },
   simulator: { entries: ['index.ts'], deps: ['shared'] },
   // The merchant console is a browser app: Vite builds it (hashed assets, integrity) and the server serves it.
   console: { vite: true, deps: [] },
@@ -33,7 +37,10 @@ const LOCK = '.build-lock';
 const pkgDir = (name) => join(ROOT, 'packages', name);
 const distDir = (name) => join(pkgDir(name), 'dist');
 
-/** Newest modification time (ms) among the inputs of one package's build; test files are not inputs. */
+/**
+ * Newest modification time (ms) among the inputs of one package's build; test files are not inputs. The sources of
+ * the workspace packages it bundles are its inputs too.
+ */
 function newestInput(name) {
   let newest = Math.max(
     statSync(join(pkgDir(name), 'package.json')).mtimeMs,
@@ -50,6 +57,7 @@ function newestInput(name) {
   walk(join(pkgDir(name), 'src'));
   const viteConfig = join(pkgDir(name), 'vite.config.ts');
   if (existsSync(viteConfig)) newest = Math.max(newest, statSync(viteConfig).mtimeMs);
+  for (const bundled of PACKAGES[name].bundles ?? []) newest = Math.max(newest, newestInput(bundled));
   return newest;
 }
 
@@ -180,6 +188,27 @@ function buildVite(name) {
   return started;
 }
 
+/**
+ * esbuild options that keep every dependency an import except the workspace packages `name` bundles, which are
+ * compiled in from their sources (their `source` export condition).
+ */
+function externals(name) {
+  const bundles = PACKAGES[name].bundles ?? [];
+  if (bundles.length === 0) return { packages: 'external' };
+  const inline = new RegExp(`^@licensor/(${bundles.join('|')})(/|$)`);
+  return {
+    conditions: ['source'],
+    plugins: [
+      {
+        name: 'external-except-bundled-workspace-packages',
+        setup(b) {
+          b.onResolve({ filter: /^[^./]/ }, (args) => (inline.test(args.path) ? undefined : { external: true }));
+        },
+      },
+    ],
+  };
+}
+
 async function buildJs(name) {
   if (PACKAGES[name].vite) return buildVite(name);
   const { build, stop } = await import('esbuild');
@@ -197,7 +226,7 @@ async function buildJs(name) {
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    packages: 'external',
+    ...externals(name),
     sourcemap: 'linked',
     logLevel: 'warning',
   });

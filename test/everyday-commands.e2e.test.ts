@@ -6,6 +6,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -13,7 +14,9 @@ import {
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fingerprintFromReadings, hashedFingerprint } from '@licensor/client';
+import { BASE_READINGS, licenseFor, PRODUCT, pki } from '@licensor/testkit/client';
 import { afterAll, describe, expect, it } from 'vitest';
 
 /**
@@ -213,6 +216,71 @@ describe('the build (scripts/build.mjs)', () => {
     expect(out.server).toBe('function');
     expect(out.message.length).toBeGreaterThan(0);
     expect(out.status).toBe('NO_LICENSE');
+  }, 90_000);
+
+  it('gives an app that installs @licensor/client a working library and bin: no workspace package, no sources', () => {
+    const built = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), '--js-only'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    expect(built.status, built.stderr).toBe(0);
+    // The app: node_modules/@licensor/client holds what the package ships ("files": dist, bin) and the
+    // app's node_modules its declared dependencies, nothing else (@licensor/shared is not published).
+    const app = temp('licensor-installed-');
+    const clientDir = join(ROOT, 'packages', 'client');
+    const installed = join(app, 'node_modules', '@licensor', 'client');
+    const manifest = JSON.parse(readFileSync(join(clientDir, 'package.json'), 'utf8')) as {
+      files: string[];
+      dependencies: Record<string, string>;
+    };
+    mkdirSync(installed, { recursive: true });
+    cpSync(join(clientDir, 'package.json'), join(installed, 'package.json'));
+    for (const entry of manifest.files) cpSync(join(clientDir, entry), join(installed, entry), { recursive: true });
+    expect(Object.keys(manifest.dependencies).filter((d) => d.startsWith('@licensor/'))).toEqual([]);
+    for (const dep of Object.keys(manifest.dependencies)) {
+      mkdirSync(dirname(join(app, 'node_modules', dep)), { recursive: true });
+      symlinkSync(realpathSync(join(clientDir, 'node_modules', dep)), join(app, 'node_modules', dep), 'dir');
+    }
+    const env = { PATH: process.env.PATH ?? '', HOME: app, XDG_CACHE_HOME: join(app, 'cache') };
+    const { rootPem } = pki();
+    const fingerprint = fingerprintFromReadings(BASE_READINGS);
+    writeFileSync(join(app, 'license.lic'), licenseFor(hashedFingerprint(fingerprint, PRODUCT), { now: Date.now() }));
+
+    // The library, imported by name from the app by a plain Node process.
+    const script = `
+      import { readFileSync } from 'node:fs';
+      import { LicenseManager, fingerprintFromReadings } from '@licensor/client';
+      const manager = new LicenseManager({
+        productId: ${JSON.stringify(PRODUCT)},
+        roots: [${JSON.stringify(rootPem)}],
+        dataDir: 'data',
+        fingerprint: () => fingerprintFromReadings(${JSON.stringify(BASE_READINGS)}),
+      });
+      const imported = await manager.importLicenseFile(readFileSync('license.lic', 'utf8'));
+      console.log(JSON.stringify({ imported: imported.code, resolved: import.meta.resolve('@licensor/client') }));
+    `;
+    const lib = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: app,
+      encoding: 'utf8',
+      env,
+      timeout: 30_000,
+    });
+    expect(lib.status, lib.stderr).toBe(0);
+    expect(JSON.parse(lib.stdout)).toEqual({
+      imported: 'VALID',
+      resolved: pathToFileURL(join(installed, 'dist', 'index.js')).href,
+    });
+
+    // The bin, as the app's users run it (an empty data folder: the verdict needs no hardware readings).
+    const bin = join(installed, 'bin', 'licensor-client.cjs');
+    const args = ['--json', '--product', PRODUCT, '--root', rootPem, '--data-dir', join(app, 'empty'), 'status'];
+    for (const run of ['writes the code cache', 'uses it']) {
+      const res = spawnSync(process.execPath, [bin, ...args], { cwd: app, encoding: 'utf8', env, timeout: 30_000 });
+      expect(res.status, `${run}: ${res.stderr}`).toBe(2); // EXIT.noLicense
+      expect(JSON.parse(res.stdout)).toMatchObject({ code: 'NO_LICENSE' });
+    }
+    expect(readdirSync(join(app, 'cache', 'licensor', 'code-cache'))).toHaveLength(1);
+    expect(existsSync(join(app, 'node_modules', '@licensor', 'shared'))).toBe(false);
   }, 90_000);
 
   it('ships no TypeScript loader: tsx is a development dependency only', () => {

@@ -13,7 +13,10 @@ async function run() {
   let cli;
   if (cliPath.endsWith('.cjs')) {
     const { loadCachedBundle } = require(join(__dirname, '..', 'dist', 'codeCache.cjs'));
+    // COLD_START_STOP: end the start early, for the per-step instruction counts of cold-start.ts --instructions.
+    if (process.env.COLD_START_STOP === 'loader') return;
     cli = loadCachedBundle(cliPath, { cacheDir: config.cacheDir }).exports;
+    if (process.env.COLD_START_STOP === 'bundle') return;
   } else {
     cli = await import(pathToFileURL(cliPath).href);
   }

@@ -2,12 +2,15 @@
  * Cold start of `licensor-client status`: process start → verdict, as a whole process (spawn → exit),
  * against a bare `node -e 0` measured in the same run, round-robin so background load hits all alike.
  *
- *   npm run bench:cold-start [-- --runs 15]
+ *   npm run bench:cold-start [-- --runs 21] [--instructions]
  *
  * Variants: the built CLI as the `licensor-client` bin runs it (dist/cli.bundle.cjs through the per-user V8
  * code cache, src/codeCache.ts), and for reference the split ES-module build (dist/cli.js, what an embedding
  * app's imports load) and the TypeScript sources under tsx. The fingerprint readings are injected (as in
  * verify-bench.ts): collecting them on real hardware is measured separately. Goal: built CLI ≤ 1.5× bare node.
+ *
+ * --instructions: also counts the instructions of one start of each step of the bin's path under callgrind
+ * (valgrind; the code cache warm), which, unlike wall time, does not move with the machine's load.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +24,8 @@ import { LicenseManager } from '../src/manager';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
 const runsArg = process.argv.indexOf('--runs');
-const RUNS = runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 15;
+const RUNS = runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 21; // 0: instructions only
+const INSTRUCTIONS = process.argv.includes('--instructions');
 
 const built = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs'), '--js-only'], { stdio: 'inherit' });
 if (built.status !== 0) throw new Error('building the client failed');
@@ -72,6 +76,18 @@ const variants = [
   },
 ];
 
+/** Instructions of one process (callgrind's "Collected" total: the whole process, every thread). */
+function instructions(args: string[], env: Record<string, string> = {}): number {
+  const res = spawnSync('valgrind', ['--tool=callgrind', '--callgrind-out-file=/dev/null', process.execPath, ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  const m = /Collected : (\d+)/.exec(res.stderr ?? '');
+  if (res.status !== 0 || !m) throw new Error(`callgrind failed (is valgrind installed?): ${res.error ?? res.stderr}`);
+  return Number(m[1]);
+}
+
 function timeRun(args: string[], expect?: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const start = performance.now();
@@ -97,19 +113,53 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-for (const v of variants) await timeRun(v.args, v.expect); // warm the file cache once
-const times: number[][] = variants.map(() => []);
-for (let i = 0; i < RUNS; i++) {
-  for (const [j, v] of variants.entries()) times[j]!.push(await timeRun(v.args, v.expect));
+for (const v of variants) await timeRun(v.args, v.expect); // warm the file cache and write the code cache once
+if (RUNS > 0) {
+  const times: number[][] = variants.map(() => []);
+  for (let i = 0; i < RUNS; i++) {
+    for (const [j, v] of variants.entries()) times[j]!.push(await timeRun(v.args, v.expect));
+  }
+  const medians = times.map(median);
+  const bare = medians[0]!;
+  console.log(`\nCold start, spawn → exit, median of ${RUNS} (round-robin, one run):\n`);
+  console.log('| variant | median | × bare node |');
+  console.log('|---|---|---|');
+  for (const [j, v] of variants.entries()) {
+    console.log(`| ${v.name} | ${medians[j]!.toFixed(1)} ms | ${(medians[j]! / bare).toFixed(2)}× |`);
+  }
+  const ratio = medians[1]! / bare;
+  console.log(`\nGoal built CLI ≤ 1.5× bare node: ${ratio <= 1.5 ? 'met' : 'not met'} (${ratio.toFixed(2)}×)`);
 }
-const medians = times.map(median);
-const bare = medians[0]!;
-console.log(`\nCold start, spawn → exit, median of ${RUNS} (round-robin, one run):\n`);
-console.log('| variant | median | × bare node |');
-console.log('|---|---|---|');
-for (const [j, v] of variants.entries()) {
-  console.log(`| ${v.name} | ${medians[j]!.toFixed(1)} ms | ${(medians[j]! / bare).toFixed(2)}× |`);
+
+if (INSTRUCTIONS) {
+  const binArgs = variants[1]!.args;
+  const steps = [
+    { name: '`node -e 0`', args: ['-e', '0'] },
+    {
+      name: '+ the code-cache loader (`dist/codeCache.cjs` and the Node modules it requires)',
+      args: binArgs,
+      stop: 'loader',
+    },
+    {
+      name: '+ load the bundle (read it, key and read the cache, deserialise, run the top level)',
+      args: binArgs,
+      stop: 'bundle',
+    },
+    { name: '+ `status` (arguments, state, verification, output)', args: binArgs },
+  ];
+  console.log('\nInstructions (callgrind, one start each, code cache warm):\n');
+  console.log('| step | instructions | step | × `node -e 0` |');
+  console.log('|---|---:|---:|---:|');
+  let previous = 0;
+  let base = 0;
+  for (const step of steps) {
+    const count = instructions(step.args, step.stop ? { COLD_START_STOP: step.stop } : {});
+    base ||= count;
+    const m = (n: number) => `${(n / 1e6).toFixed(0)} M`;
+    console.log(
+      `| ${step.name} | ${m(count)} | ${previous ? `+${m(count - previous)}` : ''} | ${(count / base).toFixed(2)} |`,
+    );
+    previous = count;
+  }
 }
-const ratio = medians[1]! / bare;
-console.log(`\nGoal built CLI ≤ 1.5× bare node: ${ratio <= 1.5 ? 'met' : 'not met'} (${ratio.toFixed(2)}×)`);
 rmSync(work, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import {
   readFileSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,6 +70,26 @@ describe('loadCachedBundle', () => {
     const after = cacheFiles(cacheDir);
     expect(after).toHaveLength(1);
     expect(after).not.toEqual(before);
+  });
+
+  it('a bundle rewritten in place with the same length and the same modification time gets a new cache', async () => {
+    // npm unpacks every file with one fixed mtime, and V8 itself checks only the source length: the key must
+    // still tell the two bundles apart (their change time differs), or the old bytecode would run.
+    const cacheDir = privateDir();
+    const file = bundle('old1');
+    const npmTime = new Date('1985-10-26T08:15:00Z');
+    utimesSync(file, npmTime, npmTime);
+    const before = statSync(file);
+    loadCachedBundle(file, { cacheDir }).saveCache();
+    expect(loadCachedBundle(file, { cacheDir }).cache).toBe('hit');
+    await new Promise((r) => setTimeout(r, 20)); // past the file system's timestamp granularity
+    writeFileSync(file, readFileSync(file, 'utf8').replace('old1', 'new2'));
+    utimesSync(file, npmTime, npmTime);
+    expect(statSync(file).mtimeMs).toBe(before.mtimeMs);
+    expect(statSync(file).size).toBe(before.size);
+    const rewritten = loadCachedBundle(file, { cacheDir });
+    expect(rewritten.cache).toBe('miss');
+    expect((rewritten.exports.answer as () => string)()).toBe('new26');
   });
 
   it('a corrupt or truncated cache only costs a compile: same exports, and it is rewritten', () => {

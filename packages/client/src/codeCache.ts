@@ -6,8 +6,18 @@
  * by someone else could run their code. It therefore lives in a per-user folder that only this user can
  * write (every folder up to the root owned by this user or root, not writable by others unless sticky like
  * /tmp; the cache folder and files mode 0700/0600, never followed through a symbolic link). Anything that
- * looks wrong — ownership, mode, a truncated or corrupt file (SHA-256 checked), a cache V8 rejects — only
- * costs the time of a normal compile: the cache is ignored and, where the folder is safe, rewritten.
+ * looks wrong — ownership, mode, a truncated or corrupt file (CRC-32 checked: V8 checksums a code cache only in
+ * debug builds, and a damaged one could crash every start), a cache V8 rejects — only costs the time of a normal
+ * compile: the cache is ignored and, where the folder is safe, rewritten.
+ *
+ * Which bundle a cache belongs to: the bundle file's identity and state (device, inode, size, modification and
+ * change times), read with one stat, instead of hashing its content at every start. Any write to the bundle, or a
+ * new file in its place, changes its change time (which no user can set; only the system clock moves it) or its
+ * inode, so an updated or reinstalled bundle gets a new cache even when npm gives every file the same mtime. What
+ * this does not cover: someone who can write the install folder. They can replace the bundle itself, so a cache
+ * matching their bundle gives them nothing they do not already have; and they cannot write the cache, which lives
+ * in the user's private folder. The cache folder is the user's own: whoever can write it can already run code as
+ * the user. The check guards against accidents (a stale or damaged cache), not against the user.
  *
  * Node 20 has no module.enableCompileCache(), hence vm.Script with cachedData. No third-party imports here:
  * this module runs before anything else on every start.
@@ -24,12 +34,14 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join, parse } from 'node:path';
 import { Script } from 'node:vm';
+import { crc32 } from 'node:zlib';
 
 /** What happened to the cache on this load (for tests and the cold-start benchmark). */
 export type CodeCacheOutcome =
@@ -96,7 +108,10 @@ function privateCacheDir(dir: string): string | undefined {
   }
 }
 
-/** The stored cache if it is a regular file of this user, mode 0600, and its SHA-256 header matches. */
+/** 4-byte header: the CRC-32 of the cache data that follows. */
+const HEADER = 4;
+
+/** The stored cache if it is a regular file of this user, mode 0600, and its CRC-32 header matches. */
 function readCache(file: string): Buffer | undefined {
   let fd: number | undefined;
   try {
@@ -107,10 +122,9 @@ function readCache(file: string): Buffer | undefined {
       return undefined;
     }
     const stored = readFileSync(fd);
-    if (stored.length <= 32) return undefined;
-    const data = stored.subarray(32);
-    const digest = createHash('sha256').update(data).digest();
-    return digest.equals(stored.subarray(0, 32)) ? data : undefined;
+    if (stored.length <= HEADER) return undefined;
+    const data = stored.subarray(HEADER);
+    return crc32(data) === stored.readUInt32BE(0) ? data : undefined;
   } catch {
     return undefined;
   } finally {
@@ -122,7 +136,9 @@ function readCache(file: string): Buffer | undefined {
 function writeCache(file: string, data: Buffer): void {
   const temp = `${file}.${process.pid}.tmp`;
   try {
-    writeFileSync(temp, Buffer.concat([createHash('sha256').update(data).digest(), data]), {
+    const header = Buffer.alloc(HEADER);
+    header.writeUInt32BE(crc32(data));
+    writeFileSync(temp, Buffer.concat([header, data]), {
       mode: 0o600,
       flag: 'wx',
     });
@@ -140,14 +156,16 @@ function writeCache(file: string, data: Buffer): void {
 
 /**
  * Runs an ASCII-only CommonJS bundle (no import(): vm.Script code has no module loader; its require()
- * resolves from the bundle's folder) and returns its exports. The cache is keyed by the bundle's content, the Node version and the architecture; a missing or
- * rejected cache is written when the process exits, so it also holds the functions this run compiled.
+ * resolves from the bundle's folder) and returns its exports. The cache is keyed by the bundle file's identity and
+ * state (see the module comment), the Node version, the architecture and Node's flags; a missing or rejected cache
+ * is written when the process exits, so it also holds the functions this run compiled.
  */
 export function loadCachedBundle(bundlePath: string, opts: { cacheDir?: string } = {}): LoadedBundle {
+  const file = statSync(bundlePath, { bigint: true }); // nanosecond times where the file system keeps them
   const source = readFileSync(bundlePath, 'latin1'); // the build checks that the bundle is ASCII
   const key = createHash('sha256')
     .update(`${process.version}\0${process.arch}\0${process.execArgv.join(' ')}\0`)
-    .update(source)
+    .update(`${file.dev}:${file.ino}:${file.size}:${file.mtimeNs}:${file.ctimeNs}:${source.length}`)
     .digest('hex')
     .slice(0, 32);
   const name = basename(bundlePath).replace(/\W/g, '_');
