@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  addOperator,
   type Config,
   createApp,
   createLogger,
@@ -11,6 +12,8 @@ import {
   KeyStore,
   type LicensorApp,
   openDatabase,
+  type Role,
+  type ScryptCost,
   testConfig,
 } from '@licensor/server';
 import { bodySignHeader, schemeAAuthToken, schemeBSignature } from '@licensor/shared';
@@ -97,4 +100,20 @@ export async function freePort(): Promise<number> {
     });
     srv.on('error', reject);
   });
+}
+
+/**
+ * scrypt cost of the accounts that tests seed: 2^10 instead of production's 2^15 (PASSWORD_HASH_COST, pinned by
+ * operators.test.ts), so a seeded account costs about a millisecond instead of tens. Logins check against the
+ * cost stored in the hash, so they are just as cheap, and follow exactly the production path otherwise.
+ */
+export const TEST_PASSWORD_HASH_COST: Readonly<ScryptCost> = Object.freeze({ N: 2 ** 10, r: 8, p: 1 });
+
+/** An operator account for a test, as `licensor operators add` would create it but with the cheap hash cost. */
+export function seedOperator(
+  db: Db,
+  input: { name: string; role: Role; password: string },
+  actor = 'test',
+): ReturnType<typeof addOperator> {
+  return addOperator(db, input, actor, { hashCost: TEST_PASSWORD_HASH_COST });
 }
