@@ -5,33 +5,20 @@
 //
 //   start             builds the server when missing or older than its sources, runs packages/server/dist/main.js
 //   build             JavaScript and type declarations of every package (scripts/build.mjs)
-//   test [args]       type checks, dependency rules, lint, vitest
+//   test [args]       vitest, with the type checks, dependency rules and lint beside it (scripts/checks.mjs)
 //   run <file.ts> …   a development script (demo, benchmark, full tier) from the TypeScript sources under tsx
 //
 // `start` and `run` execute the server or script in this very process, not in a child, and stop with their
 // launcher (see stopWithTheLauncher): SIGTERM or SIGINT to `npm start`'s PID shuts the server down gracefully.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { register } from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ensureBuilt, ROOT } from './build.mjs';
+import { reportChecks, startChecks, staticChecks } from './checks.mjs';
 import { ensureInstalled, installEnv } from './install.mjs';
 
 const bin = (name) => join(ROOT, 'node_modules', '.bin', name);
-
-/** The production code the dependency rules cover (the folders that exist: packages come and go). */
-const MODULE_ROOTS = [
-  'packages/shared/src',
-  'packages/client/src',
-  'packages/client/electron',
-  'packages/client/bin',
-  'packages/server/src',
-  'packages/server/bin',
-  'packages/simulator/src',
-  'packages/testkit/src',
-  'packages/console/src',
-];
 
 function step(title, cmd, args) {
   console.log(`\n› ${title}`);
@@ -43,41 +30,6 @@ function step(title, cmd, args) {
     process.exit(res.status ?? 1);
   }
   console.log(`  ${title}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
-}
-
-/**
- * Runs independent checks at once (each type check is one single-threaded tsc, biome is quick): on a 2-core
- * machine they finish in about the time of the longest instead of the sum. Output is buffered per check and
- * printed in order, so it never interleaves; the first failure (in the listed order) fails the task.
- */
-async function parallelSteps(steps) {
-  const started = performance.now();
-  const results = await Promise.all(
-    steps.map(
-      ({ title, cmd, args }) =>
-        new Promise((done) => {
-          const child = spawn(cmd, args, { cwd: ROOT, env: installEnv });
-          let output = '';
-          child.stdout.on('data', (b) => {
-            output += b;
-          });
-          child.stderr.on('data', (b) => {
-            output += b;
-          });
-          child.on('error', (err) => done({ title, status: 1, output: `${output}${err.message}\n` }));
-          child.on('close', (status) => done({ title, status, output, ms: performance.now() - started }));
-        }),
-    ),
-  );
-  for (const { title, status, output, ms } of results) {
-    console.log(`\n› ${title}`);
-    if (output.trim()) process.stdout.write(output.endsWith('\n') ? output : `${output}\n`);
-    if (status !== 0) {
-      console.error(`✖ ${title} failed (exit ${status})`);
-      process.exit(status ?? 1);
-    }
-    console.log(`  ${title}: ${(ms / 1000).toFixed(1)} s (in parallel with the other checks)`);
-  }
 }
 
 /**
@@ -146,23 +98,25 @@ if (task === 'install') {
   await import(pathToFileURL(script).href);
 } else if (task === 'test') {
   ensureInstalled();
-  // Import cycles and forbidden directions between modules (rules and reasons in .dependency-cruiser.cjs).
-  const cruised = MODULE_ROOTS.filter((dir) => existsSync(join(ROOT, dir)));
-  await parallelSteps([
-    ...[
-      'tsconfig.check.json', // packages/shared, server, client, test and bench in one program: each file once
-      'packages/client/electron/tsconfig.browser.json',
-      'packages/client/electron/tsconfig.e2e.json',
-      'packages/console/tsconfig.json', // the merchant console (browser code, Preact)
-    ].map((project) => ({ title: `Type check ${project}`, cmd: bin('tsc'), args: ['-p', project, '--noEmit'] })),
-    {
-      title: 'Dependency rules (dependency-cruiser)',
-      cmd: bin('depcruise'),
-      args: ['--config', '.dependency-cruiser.cjs', ...cruised],
-    },
-    { title: 'Lint and format check (biome)', cmd: bin('biome'), args: ['ci', '.'] },
-  ]);
-  step('Unit and end-to-end tests (vitest)', bin('vitest'), ['run', ...rest]);
+  // The static checks run beside vitest, niced (scripts/checks.mjs); both always finish, and both are reported.
+  const checks = startChecks(staticChecks(ROOT), { cwd: ROOT, env: installEnv });
+  console.log('\n› Unit and end-to-end tests (vitest), beside the static checks');
+  const started = performance.now();
+  const vitest = await new Promise((done) => {
+    const child = spawn(bin('vitest'), ['run', ...rest], { cwd: ROOT, stdio: 'inherit', env: installEnv });
+    child.on('error', (err) => {
+      console.error(err.message);
+      done(1);
+    });
+    child.on('close', (code, signal) => done(code ?? (signal ? 1 : 0)));
+  });
+  console.log(`  Unit and end-to-end tests (vitest): ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const failed = reportChecks(await checks);
+  if (vitest !== 0) failed.push(`Unit and end-to-end tests (vitest, exit ${vitest})`);
+  if (failed.length > 0) {
+    console.error(`\n✖ ${failed.length} failed:\n${failed.map((f) => `  - ${f}`).join('\n')}`);
+    process.exit(1);
+  }
   console.log('\n✔ All checks passed');
 } else if (task === 'screenshots' && rest[0]) {
   // Regenerates docs/screenshots/ from the named end-to-end test files (not part of every `npm test`).

@@ -14,11 +14,11 @@ import { fileURLToPath } from 'node:url';
 import { formatCompactTime, type RunningServer, startServer, testConfig } from '@licensor/server';
 import { encodeOfflineRequest, LicenseVerifier, offlineRequestSchema } from '@licensor/shared';
 import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/licensing';
-import { freePort, signedGetUrl } from '@licensor/testkit/server';
+import { freePort, seedOperator, signedGetUrl } from '@licensor/testkit/server';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdminToken } from '../packages/server/src/admin/auth';
-import { addOperator } from '../packages/server/src/operators/store';
+
 // @ts-expect-error scripts/build.mjs is plain JavaScript without declarations
 import { ensureBuilt } from '../scripts/build.mjs';
 
@@ -57,7 +57,7 @@ async function seed() {
     ['olga', 'operator'],
     ['vera', 'viewer'],
   ] as const) {
-    await addOperator(db, { name, role, password: PASSWORD }, 'cli:seed');
+    await seedOperator(db, { name, role, password: PASSWORD }, 'cli:seed');
   }
   // An admin token of the merchant's deployment script, as `licensor tokens create` makes it (used once).
   const ci = createAdminToken(db, 'ci-deploy', 'write');

@@ -57,6 +57,17 @@ describe('loadCachedBundle', () => {
     expect((warm.exports.answer as () => string)()).toBe('first6');
   });
 
+  it('a cache saved by the caller leaves no exit listener behind (no MaxListenersExceededWarning on many loads)', () => {
+    const before = process.listenerCount('exit');
+    for (let i = 0; i < 15; i++) {
+      const load = loadCachedBundle(bundle(`leak${i}`), { cacheDir: privateDir() });
+      expect(load.cache).toBe('miss');
+      expect(process.listenerCount('exit')).toBe(before + 1); // the pending save, until it is done
+      load.saveCache();
+      expect(process.listenerCount('exit')).toBe(before);
+    }
+  });
+
   it('a changed bundle gets its own cache and replaces the old one', () => {
     const cacheDir = privateDir();
     const file = bundle('v1');

@@ -190,6 +190,9 @@ export function loadCachedBundle(bundlePath: string, opts: { cacheDir?: string }
   const saveCache = () => {
     if (!pending) return;
     pending = false;
+    // Saved early (by the caller): the exit listener has nothing left to do, so it goes, or every load would leave
+    // one behind (a process loading many bundles would hit MaxListenersExceededWarning).
+    process.removeListener('exit', saveCache);
     writeCache(cacheFile, script.createCachedData());
   };
   if (pending) process.once('exit', saveCache);

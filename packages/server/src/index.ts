@@ -8,4 +8,5 @@ export { DEVELOPMENT_ROOT_PASSPHRASE, KeyStore } from './keys/keystore';
 export { formatCompactTime, formatCompactTimeMs } from './koogallery/time';
 export type { EntitlementRow } from './licensing/entitlements';
 export { createLogger } from './logger';
+export { addOperator, PASSWORD_HASH_COST, type Role, type ScryptCost } from './operators/store';
 export { type RunningServer, startServer } from './server';

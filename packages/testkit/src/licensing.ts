@@ -14,6 +14,7 @@ import {
   testConfig,
 } from '@licensor/server';
 import { generateLicenseCode, type HashedComponents, signDeviceRequest } from '@licensor/shared';
+import { openTestDatabase } from './server';
 
 /** Test helpers for the activation API: simulated devices and seeded licenses. Not used at run time. */
 
@@ -149,7 +150,7 @@ export function makeApp(
 ): LicensingTestApp {
   const dir = mkdtempSync(join(tmpdir(), 'licensor-lic-'));
   const config = testConfig({ dataDir: dir, ...opts.config });
-  const db = openDatabase(opts.file ? join(dir, 'licensor.db') : ':memory:');
+  const db = opts.file ? openTestDatabase(join(dir, 'licensor.db')) : openDatabase(':memory:');
   const keys = testKeys();
   const licensor = createApp({ config, db, keys, log: createLogger('silent'), fetch: opts.fetch, now: opts.now });
   return {

@@ -1,4 +1,4 @@
-import { createTestApp, type TestApp } from '@licensor/testkit/server';
+import { createTestApp, seedOperator, type TestApp } from '@licensor/testkit/server';
 import express from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -7,7 +7,6 @@ import { openDatabase } from '../db/database';
 import { migrate } from '../db/migrations';
 import { errorHandler } from '../http/errors';
 import { createLogger } from '../logger';
-import { addOperator } from '../operators/store';
 import { type AdminPrincipal, createAdminToken, requireScope } from './auth';
 
 /** The admin API's door: failed-authentication limits, authentication before parsing, scopes, last use. */
@@ -198,8 +197,8 @@ describe('admin-only routes, however the path is spelled', () => {
     const write = `Bearer ${createAdminToken(t.db, 'w', 'write').token}`;
     const admin = `Bearer ${createAdminToken(t.db, 'a', 'admin').token}`;
     const password = 'correct horse battery';
-    await addOperator(t.db, { name: 'root.admin', role: 'admin', password }, 'test');
-    await addOperator(t.db, { name: 'olga', role: 'operator', password }, 'test');
+    await seedOperator(t.db, { name: 'root.admin', role: 'admin', password });
+    await seedOperator(t.db, { name: 'olga', role: 'operator', password });
     const login = await request(app).post('/api/console/v1/login').send({ name: 'olga', password });
     const cookie = login.headers['set-cookie']![0]!.split(';')[0]!;
     const csrf = login.body.csrfToken as string;

@@ -275,6 +275,13 @@ describe('keys', () => {
     const signed = JSON.parse(readFileSync(join(dir, 'keys', 'revoked.json'), 'utf8'));
     expect(verifyRevocationList(signed, [root]).revoked).toEqual([retired]);
     expect((await cli(['keys', 'revoke', 'no-such-key'], { env })).code).toBe(EXIT.notFound);
+    // After `--` every word is the key id, even one that looks like an option: `-x` is looked up (not found), and
+    // `--json` there is an id, not the switch to JSON error output.
+    const dashed = await cli(['keys', 'revoke', '--', '-not-a-key'], { env });
+    expect([dashed.code, dashed.err]).toEqual([EXIT.notFound, expect.stringContaining('-not-a-key')]);
+    const literal = await cli(['keys', 'revoke', '--', '--json'], { env });
+    expect(literal.code).toBe(EXIT.notFound);
+    expect(literal.err).toMatch(/^✖ .*--json/);
   });
 
   it('needs keys before showing them', async () => {

@@ -38,7 +38,9 @@ function userArgs(argv: string[]): string[] {
  */
 export async function main(argv: string[], io: CliIo = defaultIo()): Promise<number> {
   const args = userArgs(argv);
-  const wantsJson = args.includes('--json');
+  // Only an option before `--`: after it every word is an argument (`keys revoke -- --json` names a key).
+  const end = args.indexOf('--');
+  const wantsJson = (end < 0 ? args : args.slice(0, end)).includes('--json');
 
   const program = new Command('licensor')
     .description('Licensor server: start it, manage keys, tokens and the database, and act on licenses')

@@ -1,11 +1,10 @@
 import { join } from 'node:path';
 import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/licensing';
 import { OpenApiCheck } from '@licensor/testkit/openapi';
-import { createTestApp, type TestApp } from '@licensor/testkit/server';
+import { createTestApp, seedOperator, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { entitlementView } from '../admin/queries';
-import { addOperator } from '../operators/store';
 
 /**
  * packages/server/openapi-admin.yaml (what the console's types are generated from) is valid OpenAPI 3.1 and
@@ -64,7 +63,7 @@ function mountedRoutes(app: unknown, mount: string): string[] {
 beforeAll(async () => {
   spec = await OpenApiCheck.load(DOC);
   t = createTestApp({ adminToken: 'openapi-bootstrap-token' });
-  await addOperator(t.db, { name: 'ada', role: 'admin', password: PASSWORD }, 'test');
+  await seedOperator(t.db, { name: 'ada', role: 'admin', password: PASSWORD });
 });
 afterAll(async () => {
   await t?.destroy();

@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seedEntitlement } from '@licensor/testkit/licensing';
-import { createTestApp, type TestApp } from '@licensor/testkit/server';
+import { createTestApp, seedOperator, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../cli/index';
-import { addOperator } from './store';
+import { PASSWORD_HASH_COST } from './store';
 
 const PASSWORD = 'correct horse battery';
 const ADMIN_TOKEN = 'bootstrap-token-123';
@@ -37,7 +37,7 @@ async function login(app: Parameters<typeof request>[0], name: string, password 
 describe('console sessions', () => {
   it('logs in with an HttpOnly SameSite=Strict cookie, acts as operator:<name> with the CSRF token, refuses without it', async () => {
     const app = await withClock();
-    await addOperator(t.db, { name: 'olga', role: 'operator', password: PASSWORD }, 'test');
+    await seedOperator(t.db, { name: 'olga', role: 'operator', password: PASSWORD });
     const ent = seedEntitlement(t.db);
     const { res, cookie, csrf } = await login(app, 'olga');
     expect(res.status).toBe(200);
@@ -77,7 +77,7 @@ describe('console sessions', () => {
 
   it('a viewer reads but cannot act', async () => {
     const app = await withClock();
-    await addOperator(t.db, { name: 'vera', role: 'viewer', password: PASSWORD }, 'test');
+    await seedOperator(t.db, { name: 'vera', role: 'viewer', password: PASSWORD });
     const ent = seedEntitlement(t.db);
     const { cookie, csrf } = await login(app, 'vera');
     expect((await request(app).get('/api/admin/v1/entitlements').set('Cookie', cookie)).status).toBe(200);
@@ -94,7 +94,7 @@ describe('console sessions', () => {
 
   it('ends sessions after the idle timeout and the absolute timeout, and on logout', async () => {
     const app = await withClock();
-    await addOperator(t.db, { name: 'olga', role: 'operator', password: PASSWORD }, 'test');
+    await seedOperator(t.db, { name: 'olga', role: 'operator', password: PASSWORD });
     const { cookie, csrf } = await login(app, 'olga');
     const session = () => request(app).get('/api/console/v1/session').set('Cookie', cookie);
     expect((await session()).status).toBe(200);
@@ -140,7 +140,7 @@ describe('console sessions', () => {
 
   it('locks an account for 15 minutes after 5 wrong passwords, with one answer for unknown names', async () => {
     const app = await withClock();
-    await addOperator(t.db, { name: 'olga', role: 'admin', password: PASSWORD }, 'test');
+    await seedOperator(t.db, { name: 'olga', role: 'admin', password: PASSWORD });
     const unknown = await login(app, 'nobody');
     expect(unknown.res.status).toBe(401);
     for (let i = 0; i < 5; i++) expect((await login(app, 'olga', 'wrong password!')).res.status).toBe(401);
@@ -156,7 +156,7 @@ describe('console sessions', () => {
 
   it('counts concurrent wrong passwords atomically: 8 at once lock the account after exactly 5', async () => {
     const app = await withClock();
-    await addOperator(t.db, { name: 'olga', role: 'admin', password: PASSWORD }, 'test');
+    await seedOperator(t.db, { name: 'olga', role: 'admin', password: PASSWORD });
     const answers = await Promise.all(Array.from({ length: 8 }, () => login(app, 'olga', 'wrong password!')));
     const statuses = answers.map((a) => a.res.status).sort();
     // Five tries were checked (and failed); the three beyond the limit were refused unchecked.
@@ -165,7 +165,7 @@ describe('console sessions', () => {
     expect(t.db.all("SELECT action FROM audit_log WHERE action = 'operator.locked'")).toHaveLength(1);
 
     // Four at once stay under the limit; a right password gives the tries back.
-    await addOperator(t.db, { name: 'vera', role: 'viewer', password: PASSWORD }, 'test');
+    await seedOperator(t.db, { name: 'vera', role: 'viewer', password: PASSWORD });
     await Promise.all(Array.from({ length: 4 }, () => login(app, 'vera', 'wrong password!')));
     expect(t.db.first('SELECT failed_logins, locked_until FROM operators WHERE name = ?', ['vera'])).toEqual({
       failed_logins: 4,
@@ -176,7 +176,7 @@ describe('console sessions', () => {
   });
 
   it('refuses a login that is not JSON (a cross-site form)', async () => {
-    await addOperator(t.db, { name: 'olga', role: 'admin', password: PASSWORD }, 'test');
+    await seedOperator(t.db, { name: 'olga', role: 'admin', password: PASSWORD });
     const res = await request(t.licensor.app)
       .post('/api/console/v1/login')
       .type('form')
@@ -214,14 +214,21 @@ describe('console sessions', () => {
     const list = await request(app).get('/api/admin/v1/operators').set('Cookie', cookie);
     expect(list.body.items.map((o: { name: string }) => o.name)).toEqual(['root', 'vera']);
     expect(JSON.stringify(list.body)).not.toMatch(/scrypt/);
+    // Accounts made by the product (not seeded by testkit) carry the production cost, N=2^15, r=8, p=1.
+    expect(PASSWORD_HASH_COST).toEqual({ N: 2 ** 15, r: 8, p: 1 });
+    const hashes = t.db.all<{ password_hash: string }>('SELECT password_hash FROM operators ORDER BY name');
+    expect(hashes.map((h) => h.password_hash.split('$').slice(0, 4).join('$'))).toEqual([
+      'scrypt$32768$8$1',
+      'scrypt$32768$8$1',
+    ]);
   });
 });
 
 describe('roles and TLS', () => {
   it('an admin changes a role: the operator is signed out, signs in with the new scope; the last admin stays admin', async () => {
     const app = await withClock();
-    await addOperator(t.db, { name: 'ada', role: 'admin', password: PASSWORD }, 'test');
-    await addOperator(t.db, { name: 'olga', role: 'operator', password: PASSWORD }, 'test');
+    await seedOperator(t.db, { name: 'ada', role: 'admin', password: PASSWORD });
+    await seedOperator(t.db, { name: 'olga', role: 'operator', password: PASSWORD });
     const ada = await login(app, 'ada');
     const olga = await login(app, 'olga');
     const change = (name: string, role: string, who = ada) =>
@@ -254,7 +261,7 @@ describe('roles and TLS', () => {
     );
     expect(t.db.first('SELECT disabled_at FROM operators WHERE name = ?', ['ada'])).toEqual({ disabled_at: null });
     // With a second admin, either may go.
-    await addOperator(t.db, { name: 'bob', role: 'admin', password: PASSWORD }, 'test');
+    await seedOperator(t.db, { name: 'bob', role: 'admin', password: PASSWORD });
     expect((await disable('bob')).status).toBe(200);
     expect((await disable('ada')).status).toBe(409); // bob is disabled: ada is the last enabled admin again
     expect((await change('olga', 'superuser')).status).toBe(400);
@@ -268,7 +275,7 @@ describe('roles and TLS', () => {
   it('under TLS (HTTPS seen through a trusted proxy) the cookie is Secure and __Host- prefixed', async () => {
     const tls = createTestApp({ trustProxy: 'loopback' });
     try {
-      await addOperator(tls.db, { name: 'olga', role: 'operator', password: PASSWORD }, 'test');
+      await seedOperator(tls.db, { name: 'olga', role: 'operator', password: PASSWORD });
       const res = await request(tls.licensor.app)
         .post('/api/console/v1/login')
         .set('X-Forwarded-Proto', 'https')
@@ -350,6 +357,8 @@ describe('licensor operators', () => {
       const reset = await cli(['--json', 'operators', 'reset-password', 'olga']);
       const newPassword = JSON.parse(reset.out).password;
       expect((await login(server.licensor.app, 'olga', newPassword)).res.status).toBe(200);
+      for (const { password_hash } of server.db.all<{ password_hash: string }>('SELECT password_hash FROM operators'))
+        expect(password_hash).toMatch(/^scrypt\$32768\$8\$1\$/); // the CLI's accounts: production cost
       const actors = server.db.all<{ actor: string; action: string }>(
         "SELECT actor, action FROM audit_log WHERE action LIKE 'operator.%' AND actor LIKE 'cli:%'",
       );

@@ -30,14 +30,25 @@ const scrypt = promisify(scryptCallback) as (
   options: { N: number; r: number; p: number; maxmem: number },
 ) => Promise<Buffer>;
 
+export interface ScryptCost {
+  N: number;
+  r: number;
+  p: number;
+}
+
 /** scrypt cost: N=2^15, r=8, p=1 (≈32 MiB, tens of ms), the OWASP recommendation for scrypt. */
-const COST = { N: 2 ** 15, r: 8, p: 1 };
+export const PASSWORD_HASH_COST: Readonly<ScryptCost> = Object.freeze({ N: 2 ** 15, r: 8, p: 1 });
 const KEY_LENGTH = 32;
 
-export async function hashPassword(password: string): Promise<string> {
+/**
+ * `cost` is for test fixtures only (testkit seeds accounts with a cheap one): no configuration reaches it, and
+ * every production caller (console, CLI, first-operator setup) uses PASSWORD_HASH_COST. The cost is stored in the
+ * hash, so verifying always uses the cost the hash was made with.
+ */
+export async function hashPassword(password: string, cost: Readonly<ScryptCost> = PASSWORD_HASH_COST): Promise<string> {
   const salt = randomBytes(16);
-  const hash = await scrypt(password, salt, KEY_LENGTH, { ...COST, maxmem: 64 * 1024 * 1024 });
-  return ['scrypt', COST.N, COST.r, COST.p, salt.toString('base64url'), hash.toString('base64url')].join('$');
+  const hash = await scrypt(password, salt, KEY_LENGTH, { ...cost, maxmem: 64 * 1024 * 1024 });
+  return ['scrypt', cost.N, cost.r, cost.p, salt.toString('base64url'), hash.toString('base64url')].join('$');
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
@@ -107,10 +118,10 @@ export async function addOperator(
   db: Db,
   input: { name: string; role: Role; password: string },
   actor: string,
-  options: { onlyIfNone?: boolean } = {},
+  options: { onlyIfNone?: boolean; hashCost?: Readonly<ScryptCost> } = {},
 ): Promise<OperatorView> {
   const name = operatorNameSchema.parse(input.name);
-  const passwordHash = await hashPassword(input.password);
+  const passwordHash = await hashPassword(input.password, options.hashCost);
   const now = new Date().toISOString();
   return db.transaction(() => {
     if (options.onlyIfNone && operatorCount(db) > 0) {
