@@ -1,29 +1,84 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // Tests run from the TypeScript sources, never from a build: the workspace packages' `source` export condition
 // points at src/ (their `default` is the built dist/). The rest are Vite's own defaults.
 const conditions = ['source', 'module', 'node', 'development|production'];
 
+const ALL = [
+  'packages/*/src/**/*.test.ts',
+  'bench/lib/**/*.test.ts',
+  'packages/client/electron/**/*.test.ts',
+  'test/**/*.test.ts',
+];
+
+/**
+ * Files that replace modules (vi.mock) or stub the environment (vi.stubEnv): they get fresh modules of their
+ * own, so what they replace never reaches another file.
+ */
+const MODULE_MOCKS = [
+  'packages/server/src/security.test.ts', // vi.mock('node:crypto') to count timingSafeEqual calls
+  'packages/client/electron/main/busyMachine.test.ts', // vi.mock of the client's fingerprint module
+  'packages/client/src/example.test.ts', // vi.stubEnv of the example's settings
+];
+
+/**
+ * Files that must not run beside others: they load the machine on purpose (CPU-bound processes, SIGKILLs of a
+ * server under load) and measure how the code copes, so other files would both slow them and be slowed by them.
+ * They run after the rest, one at a time.
+ */
+const ALONE = ['test/busy-machine.e2e.test.ts', 'test/crash.e2e.test.ts'];
+
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ['source'] } },
   test: {
-    include: [
-      'packages/*/src/**/*.test.ts',
-      'bench/lib/**/*.test.ts',
-      'packages/client/electron/**/*.test.ts',
-      'test/**/*.test.ts',
-    ],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Generous limits for a machine busy with other work (a shared 2-core CI runner): a passing test ends as soon
+    // as it passes, so a long limit costs nothing then.
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
     pool: 'forks',
+    // Vitest's default is one worker per core but one (1 on a 2-core machine): much of the test time is waiting
+    // on servers, child processes and a browser, so a second worker fills that time instead of idling. (3 were
+    // faster still, but on a machine loaded far beyond its cores timing-sensitive tests then failed.)
+    maxWorkers: 2,
+    // Polls wait for background work (outbox, webhooks, a browser re-render): on a machine busy with other work
+    // that can take seconds. A passing poll returns as soon as it holds, so the long limit costs nothing then.
+    expect: { poll: { timeout: 15_000 } },
     // The client's default anti-rollback anchors live in $XDG_STATE_HOME (Linux): keep tests out of the real home.
     // Likewise the CLI's code cache ($XDG_CACHE_HOME/licensor/code-cache, see packages/client/src/codeCache.ts).
     env: {
       XDG_STATE_HOME: join(tmpdir(), 'licensor-test-state'),
       XDG_CACHE_HOME: join(tmpdir(), 'licensor-test-cache'),
     },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'shared-modules',
+          include: ALL,
+          exclude: [...configDefaults.exclude, ...MODULE_MOCKS, ...ALONE],
+          // Files in one worker share the imported modules (the server, Express, zod, …) instead of importing
+          // them again per file: most of a small file's time was that import. These files replace no module and
+          // leave no global state behind (the ones that do are below).
+          isolate: false,
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'module-mocks', include: MODULE_MOCKS, isolate: true },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'alone',
+          include: ALONE,
+          isolate: true,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

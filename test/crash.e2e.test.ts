@@ -7,7 +7,7 @@ import { crashSummary, runCrashTest } from './crash/crash';
  */
 describe('crash safety', () => {
   it('loses no acknowledged request across SIGKILLs and keeps SQLite intact', { timeout: 240_000 }, async () => {
-    const report = await runCrashTest({ kills: 3, workers: 10, upMs: [500, 1200] });
+    const report = await runCrashTest({ kills: 3, workers: 10, upMs: [500, 1200], minAcknowledgedPerUp: 15 });
     console.log(crashSummary(report));
     expect(report.failures).toEqual([]);
     expect(report.kills).toBe(3);

@@ -42,7 +42,8 @@ const tally = (answers: Answer[], key: (a: Answer) => string) => {
 };
 const errCode = (a: Answer) => String((a.json.error as { code?: string } | undefined)?.code ?? a.status);
 
-describe(`idempotency and limits under ${N} concurrent duplicates (one server)`, () => {
+// A stampede takes a second or two on a quiet machine, tens of seconds on one busy with other work.
+describe(`idempotency and limits under ${N} concurrent duplicates (one server)`, { timeout: 120_000 }, () => {
   const sim = new MarketplaceSimulator(AK, SK);
   let t: TestApp;
   let server: http.Server;
@@ -60,6 +61,9 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
     });
     server = http.createServer(t.licensor.app);
     server.maxConnections = 5000;
+    // Longer than the client's idle keep-alive (undici: 4 s): otherwise, on a busy machine, the server may close an
+    // idle connection just as the client sends a POST on it, which fails unanswered (undici retries no POST).
+    server.keepAliveTimeout = 65_000;
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', 2048, r));
     base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
     koo = new Marketplace(base);

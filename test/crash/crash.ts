@@ -41,6 +41,12 @@ export interface CrashOptions {
   workers?: number;
   /** Load between a restart and the next kill, ms (uniform in [min, max]). */
   upMs?: [number, number];
+  /**
+   * Each up period also lasts until this many more requests were acknowledged (at most 20 s more): on a machine
+   * busy with other work a restarted server may answer little within upMs, and the test needs acknowledged
+   * requests to check. Default 0 (upMs alone).
+   */
+  minAcknowledgedPerUp?: number;
   /** How long to wait for the outbox to deliver everything after the last restart (≥ the 60 s lease). */
   drainTimeoutMs?: number;
   log?: (line: string) => void;
@@ -99,6 +105,7 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
   const log = opts.log ?? (() => undefined);
   const workers = opts.workers ?? 12;
   const [minUp, maxUp] = opts.upMs ?? [400, 1500];
+  const minAcknowledged = opts.minAcknowledgedPerUp ?? 0;
   const failures: string[] = [];
   const fail = (msg: string) => {
     if (failures.length < 200) failures.push(msg);
@@ -454,9 +461,15 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
     }
   });
 
+  const upPeriod = async () => {
+    const from = stats.acknowledged;
+    await sleep(between(minUp, maxUp));
+    const deadline = Date.now() + 20_000;
+    while (stats.acknowledged - from < minAcknowledged && Date.now() < deadline) await sleep(50);
+  };
   let kills = 0;
   for (let k = 0; k < opts.kills; k++) {
-    await sleep(between(minUp, maxUp));
+    await upPeriod();
     up = new Promise<void>((resolve) => {
       markUp = resolve;
     });
@@ -471,7 +484,7 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
       `kill ${kills}/${opts.kills}: restarted; ${stats.acknowledged} acknowledged so far, ${stats.unanswered} unanswered`,
     );
   }
-  await sleep(between(minUp, maxUp));
+  await upPeriod();
   stopping = true;
   await Promise.all(running);
 

@@ -96,7 +96,12 @@ export interface Answer {
   headers: Headers;
 }
 
-export async function call(url: string, init: RequestInit = {}, timeoutMs = 15_000): Promise<Answer> {
+/**
+ * One HTTP request; a request without an answer (connection refused or reset, or no answer within timeoutMs)
+ * throws Unanswered. The 60 s limit is for a machine busy with other work (hundreds of requests at once against a
+ * server in the same process can take tens of seconds there); an answered request returns as soon as it is.
+ */
+export async function call(url: string, init: RequestInit = {}, timeoutMs = 60_000): Promise<Answer> {
   let res: Response;
   let text: string;
   try {

@@ -264,11 +264,12 @@ describe('keys', () => {
     const env = { LICENSOR_ROOT_PASSPHRASE: ROOT_PASS };
     expect((await cli(['keys', 'init'], { env })).code).toBe(0);
     const retired = (await cli(['--json', 'keys', 'show'], { env })).json().signingKeys[0].keyId;
-    const current = await cli(['keys', 'revoke', retired], { env });
+    // Key ids are base64url: one in 64 starts with '-', so the id goes after `--`, as the help says.
+    const current = await cli(['keys', 'revoke', '--', retired], { env });
     expect(current.code).toBe(EXIT.invalidInput);
     expect(current.err).toContain('rotate first');
     expect((await cli(['keys', 'rotate'], { env })).code).toBe(0);
-    const revoked = await cli(['--json', 'keys', 'revoke', retired], { env });
+    const revoked = await cli(['--json', 'keys', 'revoke', '--', retired], { env });
     expect(revoked.code).toBe(0);
     expect(revoked.json().revoked).toMatchObject({ serial: 1, revoked: [retired] });
     const root = readFileSync(join(dir, 'keys', 'root.crt.pem'), 'utf8');

@@ -37,6 +37,9 @@ beforeAll(async () => {
       produceRateLimit: 0,
     }),
   );
+  // Longer than the clients' idle keep-alive (undici: 4 s; the server's 5 s is production's): otherwise, on a busy
+  // machine, the server may close an idle connection just as a request goes out on it (ECONNRESET).
+  running.server.keepAliveTimeout = 65_000;
 });
 afterAll(async () => {
   await running?.close();

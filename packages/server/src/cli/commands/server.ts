@@ -261,7 +261,10 @@ export function registerServerCommands(program: Command, run: Runner, io: CliIo)
   keys
     .command('revoke')
     .description('add a (retired) signing key to the root-signed revoked-key list that clients honour')
-    .argument('<key-id>', 'the signing key id (see keys show); rotate first if it is the current one')
+    .argument(
+      '<key-id>',
+      "the signing key id (see keys show); rotate first if it is the current one. Ids are base64url: one that starts with '-' goes after --, as in `keys revoke -- -AbC…`",
+    )
     .option('--root-key <file>', 'root private key kept offline (default: keys/root.key.pem); LICENSOR_ROOT_PASSPHRASE')
     .action(run((s, keyId: string, opts: { rootKey?: string }) => keysRevoke(s, keyId, opts)));
   keys.command('show').description('root key id and signing keys with their validity').action(run(keysShow));
