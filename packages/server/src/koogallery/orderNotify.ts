@@ -16,7 +16,7 @@ export function orderNotify(ctx: AppContext, body: Record<string, unknown>): Ans
   const p = v.data;
   ctx.db.transaction(() => {
     const r = ctx.db.run(
-      `INSERT OR IGNORE INTO order_notifications (order_id, order_line_id, test, received_at) VALUES (?, ?, ?, ?)`,
+      `INSERT INTO order_notifications (order_id, order_line_id, test, received_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       [p.orderId, p.orderLineId, p.testFlag ? 1 : 0, ctx.now().toISOString()],
     );
     if (r.changes === 1) {

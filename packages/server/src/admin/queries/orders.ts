@@ -36,7 +36,8 @@ const ORDERS_FROM = `(
        AND (e.order_line_id = k.order_line_id OR e.order_line_id IS NULL) LIMIT 1)) AS entitlement_id,
     COALESCE(a.family, (SELECT e.family FROM entitlements e WHERE e.order_id = k.order_id
        AND (e.order_line_id = k.order_line_id OR e.order_line_id IS NULL) LIMIT 1)) AS family,
-    MAX(COALESCE(n.test, 0), COALESCE((SELECT MAX(e.test) FROM entitlements e WHERE e.order_id = k.order_id), 0)) AS test
+    CASE WHEN n.test = 1 OR EXISTS (SELECT 1 FROM entitlements e WHERE e.order_id = k.order_id AND e.test = 1)
+      THEN 1 ELSE 0 END AS test
   FROM (SELECT order_id, order_line_id FROM orders UNION SELECT order_id, order_line_id FROM order_notifications
         UNION SELECT order_id, '' FROM entitlements WHERE family = 'A' AND order_id IS NOT NULL) k
   LEFT JOIN orders o ON o.order_id = k.order_id AND o.order_line_id = k.order_line_id

@@ -16,14 +16,15 @@ import {
   messageFilterSchema,
   outboxFilterSchema,
 } from '.';
+import { summary } from './summary';
 
 /**
  * The console's lists stay fast at a million rows because every page is read off an index (or the table's own
- * rowid order) and stops at LIMIT: this checks SQLite's query plan of each list's queries (first page, a page
+ * id order) and stops at LIMIT: this checks SQLite's query plan of each list's queries (first page, a page
  * by cursor, the common filters) rather than timing them. Rules, per query:
  * - no `USE TEMP B-TREE FOR ORDER BY` (that sorts every match before the first row comes out), and no
  *   AUTOMATIC index (built from a whole table on every run);
- * - a `SCAN t` without an index only on the table whose rowid is the list's order (a walk newest-first that
+ * - a `SCAN t` without an index only on the table whose key is the list's order (a walk newest-first that
  *   LIMIT stops), never a scan of another table (e.g. a subquery building a set);
  * - every COUNT is capped (counts at most COUNT_CAP + 1 rows).
  * The measured timings at 1M rows: packages/server/bench/console-lists-bench.ts.
@@ -91,36 +92,53 @@ describe.each([
 ])('list query plans %s', (_label, analyze) => {
   const db = populated(analyze);
 
-  it.each(LISTS)('%s: read in key order off an index or the rowid, stopped by LIMIT; count capped', (_name, run) => {
-    const queries = recorded(db, run);
-    expect(queries.length).toBeGreaterThan(0);
-    for (const q of queries) {
-      const plan = db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${q.sql}`, q.params).map((p) => p.detail);
-      const where = `${q.sql.replace(/\s+/g, ' ')}\n  plan: ${plan.join(' / ')}`;
-      if (/COUNT\(\*\)/.test(q.sql)) {
-        expect(q.sql, where).toMatch(/LIMIT \?\) AS c$/);
-        expect(q.params.at(-1), where).toBe(COUNT_CAP + 1);
+  it.each(LISTS)(
+    '%s: read in key order off an index or the table key, stopped by LIMIT; count capped',
+    (_name, run) => {
+      const queries = recorded(db, run);
+      expect(queries.length).toBeGreaterThan(0);
+      for (const q of queries) {
+        const plan = db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${q.sql}`, q.params).map((p) => p.detail);
+        const where = `${q.sql.replace(/\s+/g, ' ')}\n  plan: ${plan.join(' / ')}`;
+        if (/COUNT\(\*\)/.test(q.sql)) {
+          expect(q.sql, where).toMatch(/LIMIT \?\) AS c$/);
+          expect(q.params.at(-1), where).toBe(COUNT_CAP + 1);
+        }
+        expect(
+          plan.filter((p) => p.includes('TEMP B-TREE')),
+          where,
+        ).toEqual([]);
+        // An automatic index is built by reading a whole table, on every run of the query.
+        expect(
+          plan.filter((p) => p.includes('AUTOMATIC')),
+          where,
+        ).toEqual([]);
+        // The table the list walks in key order: the one its ORDER BY names (alias or table).
+        const ordered = /ORDER BY (?:(\w+)\.)?(?:seq|id) DESC/.exec(q.sql);
+        const walked = ordered?.[1] ?? /FROM (\w+)/.exec(q.sql)?.[1];
+        const bareScans = plan.filter((p) => /^SCAN \w+$/.test(p)).map((p) => p.slice(5));
+        const allowed = [walked, 'c']; // `c`: the capped count's own subquery
+        expect(
+          bareScans.filter((s) => !allowed.includes(s)),
+          where,
+        ).toEqual([]);
+        if (/COUNT\(\*\)/.test(q.sql)) continue;
+        expect(q.sql, where).toMatch(/ORDER BY .* LIMIT \?/);
       }
-      expect(
-        plan.filter((p) => p.includes('TEMP B-TREE')),
-        where,
-      ).toEqual([]);
-      // An automatic index is built by reading a whole table, on every run of the query.
-      expect(
-        plan.filter((p) => p.includes('AUTOMATIC')),
-        where,
-      ).toEqual([]);
-      // The table the list walks in rowid order: the one its ORDER BY names (alias or table).
-      const ordered = /ORDER BY (?:(\w+)\.)?(?:rowid|id) DESC/.exec(q.sql);
-      const walked = ordered?.[1] ?? /FROM (\w+)/.exec(q.sql)?.[1];
-      const bareScans = plan.filter((p) => /^SCAN \w+$/.test(p)).map((p) => p.slice(5));
-      const allowed = [walked, 'c']; // `c`: the capped count's own subquery
-      expect(
-        bareScans.filter((s) => !allowed.includes(s)),
-        where,
-      ).toEqual([]);
-      if (/COUNT\(\*\)/.test(q.sql)) continue;
-      expect(q.sql, where).toMatch(/ORDER BY .* LIMIT \?/);
-    }
-  });
+    },
+  );
+});
+
+describe('the dashboard summary', () => {
+  it.each([false, true])(
+    'counts licenses in one pass over the table, not through the status index (test data %s)',
+    (includeTest) => {
+      const db = populated(false);
+      const [groups] = recorded(db, (d) => summary(d, { includeTest, now: new Date('2026-01-02T00:00:00Z') }));
+      const plan = db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${groups!.sql}`, groups!.params).map((p) => p.detail);
+      expect(groups!.sql).toMatch(/FROM entitlements/);
+      expect(plan).toEqual(['SCAN entitlements', 'USE TEMP B-TREE FOR GROUP BY']);
+      db.close();
+    },
+  );
 });
