@@ -217,7 +217,10 @@ const VARIANTS: [string, () => Promise<void> | void][] = [
     `async, AsyncLocalStorage, group commit batches of ${BATCH}`,
     async () => {
       for (const start of batches(N)) {
-        const fns = Array.from({ length: Math.min(BATCH, N - start) }, (_, k) => () => checkInAsync(ambient, start + k));
+        const fns = Array.from(
+          { length: Math.min(BATCH, N - start) },
+          (_, k) => () => checkInAsync(ambient, start + k),
+        );
         await ambient.batch(fns);
       }
     },

@@ -1,21 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  formatRejections,
-  migratePostgres,
-  prepareOnPostgres,
-  provenance,
-  readRecorded,
-  SQL_RECORD_DIR_ENV,
-} from '@licensor/server';
-import { createTestPostgres } from './postgres';
+import { checkOnPostgres, formatRejections, provenance, readRecorded, SQL_RECORD_DIR_ENV } from '@licensor/server';
+import { openTestPostgresAdmin, requirePostgres } from './postgres';
 
 /**
  * Vitest global setup (vitest.config.ts): the SQL portability check. Before the tests it turns on the SQLite
  * facade's statement recorder (db/sqlRecorder.ts) for every test process and every server or CLI process they
  * start (they inherit the environment); after the tests it PREPAREs each distinct statement the server code
- * prepared on a scratch PostgreSQL database (db/postgres/portability.ts) and fails the run, listing each rejected
+ * prepared on PostgreSQL against the PostgreSQL schema (db/postgres/portability.ts) and fails the run, listing each rejected
  * statement with where it came from. Without a reachable PostgreSQL it warns and checks nothing, except under
  * CI=true, where that is a failure (testkit/postgres.ts). LICENSOR_SQL_CHECK=off skips both halves.
  */
@@ -42,15 +35,14 @@ async function checkRecorded(dir: string): Promise<void> {
   const uses = readRecorded(dir);
   const server = uses.filter((u) => provenance(u) === 'server');
   if (server.length === 0) return;
-  const pgTest = await createTestPostgres('sql-portability');
-  if (!pgTest) return;
+  if (!(await requirePostgres('sql-portability'))) return;
+  // A schema of its own inside one rolled-back transaction (checkOnPostgres): nothing to create or drop.
+  const db = openTestPostgresAdmin();
   try {
-    const db = pgTest.open();
-    await migratePostgres(db);
-    const rejections = await prepareOnPostgres(db, server);
+    const rejections = await checkOnPostgres(db, server);
     if (rejections.length > 0) throw new Error(formatRejections(rejections, server.length));
   } finally {
-    await pgTest.drop();
+    await db.close();
   }
   const others = uses.length - server.length;
   console.log(

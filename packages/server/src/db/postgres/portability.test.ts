@@ -5,8 +5,7 @@ import { createTestPostgres } from '@licensor/testkit/postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../database';
 import { SQL_RECORD_DIR_ENV } from '../sqlRecorder';
-import { migratePostgres } from './migrate';
-import { formatRejections, prepareOnPostgres, provenance, readRecorded } from './portability';
+import { checkOnPostgres, formatRejections, provenance, readRecorded } from './portability';
 
 const pgTest = await createTestPostgres('portability');
 
@@ -65,12 +64,11 @@ describe('provenance', () => {
   });
 });
 
-describe.skipIf(!pgTest)('prepareOnPostgres', () => {
+describe.skipIf(!pgTest)('checkOnPostgres', () => {
   afterAll(() => pgTest?.drop());
 
   it('accepts portable statements and names what PostgreSQL rejects, and why', async () => {
     const db = pgTest!.open();
-    await migratePostgres(db);
     const use = (sql: string) => ({ sql, at: ['packages/server/src/somewhere.ts:7'] });
     const good = [
       'INSERT INTO seen_nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING',
@@ -84,7 +82,7 @@ describe.skipIf(!pgTest)('prepareOnPostgres', () => {
       'DELETE FROM kit_apps WHERE instance_id = ? AND (? IS NULL OR source_ts <= ?)',
       'SELECT id, code IS NOT NULL AS has_code FROM entitlements',
     ];
-    const rejections = await prepareOnPostgres(db, [...good, ...bad].map(use));
+    const rejections = await checkOnPostgres(db, [...good, ...bad].map(use));
     expect(rejections.map((r) => r.sql)).toEqual(bad);
     expect(rejections.map((r) => r.error)).toEqual([
       expect.stringMatching(/syntax error at or near "OR" \(at "OR IGNORE INTO seen_nonces/),
@@ -96,5 +94,10 @@ describe.skipIf(!pgTest)('prepareOnPostgres', () => {
     const message = formatRejections(rejections, 8);
     expect(message).toMatch(/^5 of 8 distinct SQL statements/);
     expect(message).toContain('from packages/server/src/somewhere.ts:7');
+    // The schema it checked against lived in a rolled-back transaction: nothing is left, nothing stays prepared.
+    expect(await db.all("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'licensor_portability%'")).toEqual([]);
+    expect(await db.withClient(async (c) => (await c.query('SELECT name FROM pg_prepared_statements')).rows)).toEqual(
+      [],
+    );
   });
 });

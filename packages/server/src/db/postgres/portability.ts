@@ -1,13 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type pg from 'pg';
 import type { RecordedStatement } from '../sqlRecorder';
 import type { PgDb } from './facade';
+import { SCHEMA_TABLE } from './migrate';
+import { PG_MIGRATIONS } from './schema';
 import { toPgParameters } from './sql';
 
 /**
  * The dynamic half of the SQL portability check: every distinct statement the SQLite facade prepared during a
- * test run (recorded by db/sqlRecorder.ts) is PREPAREd on a PostgreSQL database migrated to the PostgreSQL
- * schema. PREPARE parses, resolves every table, column, function and operator and infers each parameter's type
+ * test run (recorded by db/sqlRecorder.ts) is PREPAREd on PostgreSQL, against the PostgreSQL schema. PREPARE parses, resolves every table, column, function and operator and infers each parameter's type
  * exactly as `pg` does when it sends a query, without running it; a statement it rejects would fail on
  * PostgreSQL whatever the values. The static half is db/portability.test.ts.
  */
@@ -83,45 +86,66 @@ const BOOLEAN_OID = 16;
 const isQuery = (sql: string) => /^\s*(SELECT|WITH|VALUES)\b/i.test(sql);
 
 /**
- * PREPAREs each statement on `db` (migrated to the PostgreSQL schema); returns the ones PostgreSQL rejects.
- * A query is also run once, with every parameter NULL on the empty tables inside a rolled-back transaction, to
- * see the types of its result columns: a boolean column (`x IS NOT NULL AS synced`) is 0/1 on SQLite but
- * true/false on PostgreSQL, so code comparing it with 1 would silently go wrong there.
+ * Checks each statement against the PostgreSQL schema without leaving anything behind: one transaction on `db`
+ * creates a schema of its own, applies every PostgreSQL migration in it, PREPAREs each statement (in a savepoint,
+ * so a rejection does not abort the rest), and is rolled back. No scratch database to create and drop (a DROP
+ * DATABASE waits for a checkpoint), and nothing is left if the process dies half-way. Returns the rejections.
  */
-export async function prepareOnPostgres(db: PgDb, uses: readonly RecordedUse[]): Promise<Rejection[]> {
+export async function checkOnPostgres(db: PgDb, uses: readonly RecordedUse[]): Promise<Rejection[]> {
   return db.withClient(async (client) => {
-    const rejections: Rejection[] = [];
-    const reject = (use: RecordedUse, error: string) => rejections.push({ sql: use.sql, at: use.at, error });
-    for (const use of uses) {
-      const { sql: text, names } = toPgParameters(use.sql);
-      try {
-        await client.query(`${PREPARE}${text}`);
-      } catch (err) {
-        const e = err as { message?: string; position?: string };
-        // The position counts from the start of the PREPARE: point at the words PostgreSQL stumbled on.
-        const pos = Number(e.position) - PREPARE.length - 1;
-        const near = Number.isFinite(pos) && pos >= 0 ? ` (at "${oneLine(text.slice(pos, pos + 40))}")` : '';
-        reject(use, `${e.message ?? String(err)}${near}`);
-        continue;
-      }
-      try {
-        if (!isQuery(use.sql)) continue;
-        await client.query('BEGIN READ ONLY');
-        const args = names.length ? `(${names.map(() => 'NULL').join(', ')})` : '';
-        const result = await client.query(`EXECUTE licensor_portability${args}`).catch(() => undefined);
-        await client.query('ROLLBACK');
-        const booleans = (result?.fields ?? []).filter((f) => f.dataTypeID === BOOLEAN_OID).map((f) => f.name);
-        if (booleans.length)
-          reject(
-            use,
-            `returns ${booleans.join(', ')} as boolean (true/false), where SQLite returns 0/1: write CASE WHEN … THEN 1 ELSE 0 END`,
-          );
-      } finally {
-        await client.query('DEALLOCATE licensor_portability');
+    const schema = `licensor_portability_${randomBytes(4).toString('hex')}`;
+    await client.query('BEGIN');
+    try {
+      await client.query(`CREATE SCHEMA ${schema}`);
+      await client.query(`SET LOCAL search_path TO ${schema}`);
+      await client.query(SCHEMA_TABLE);
+      for (const m of PG_MIGRATIONS) await client.query(m.sql);
+      return await prepareEach(client, uses);
+    } finally {
+      await client.query('ROLLBACK');
+    }
+  });
+}
+
+/**
+ * PREPAREs each statement; a query is also run once, with every parameter NULL on the empty tables, to see the
+ * types of its result columns: a boolean column (`x IS NOT NULL AS synced`) is 0/1 on SQLite but true/false on
+ * PostgreSQL, so code comparing it with 1 would silently go wrong there.
+ */
+async function prepareEach(client: pg.PoolClient, uses: readonly RecordedUse[]): Promise<Rejection[]> {
+  const rejections: Rejection[] = [];
+  const reject = (use: RecordedUse, error: string) => rejections.push({ sql: use.sql, at: use.at, error });
+  for (const use of uses) {
+    const { sql: text, names } = toPgParameters(use.sql);
+    await client.query('SAVEPOINT statement');
+    try {
+      await client.query(`${PREPARE}${text}`);
+    } catch (err) {
+      await client.query('ROLLBACK TO SAVEPOINT statement');
+      const e = err as { message?: string; position?: string };
+      // The position counts from the start of the PREPARE: point at the words PostgreSQL stumbled on.
+      const pos = Number(e.position) - PREPARE.length - 1;
+      const near = Number.isFinite(pos) && pos >= 0 ? ` (at "${oneLine(text.slice(pos, pos + 40))}")` : '';
+      reject(use, `${e.message ?? String(err)}${near}`);
+      continue;
+    }
+    if (isQuery(use.sql)) {
+      const args = names.length ? `(${names.map(() => 'NULL').join(', ')})` : '';
+      // Only the result's column types matter; an error of these made-up values is not the statement's.
+      const result = await client.query(`EXECUTE licensor_portability${args}`).catch(() => undefined);
+      if (!result) await client.query('ROLLBACK TO SAVEPOINT statement');
+      const booleans = (result?.fields ?? []).filter((f) => f.dataTypeID === BOOLEAN_OID).map((f) => f.name);
+      if (booleans.length) {
+        reject(
+          use,
+          `returns ${booleans.join(', ')} as boolean (true/false), where SQLite returns 0/1: write CASE WHEN … THEN 1 ELSE 0 END`,
+        );
       }
     }
-    return rejections;
-  });
+    await client.query('DEALLOCATE licensor_portability');
+    await client.query('RELEASE SAVEPOINT statement');
+  }
+  return rejections;
 }
 
 /** The failure message: each rejected statement, PostgreSQL's reason, and where the statement came from. */
