@@ -10,9 +10,10 @@ import { toPgParameters } from './sql';
 
 /**
  * The dynamic half of the SQL portability check: every distinct statement the SQLite facade prepared during a
- * test run (recorded by db/sqlRecorder.ts) is PREPAREd on PostgreSQL, against the PostgreSQL schema. PREPARE parses, resolves every table, column, function and operator and infers each parameter's type
- * exactly as `pg` does when it sends a query, without running it; a statement it rejects would fail on
- * PostgreSQL whatever the values. The static half is db/portability.test.ts.
+ * test run (recorded by db/sqlRecorder.ts) is PREPAREd on PostgreSQL, against the PostgreSQL schema. PREPARE
+ * parses, resolves every table, column, function and operator and infers each parameter's type exactly as `pg`
+ * does when it sends a query, without running it; a statement it rejects would fail on PostgreSQL whatever the
+ * values. The static half is db/portability.test.ts; the design, docs/design/async-storage.md.
  */
 
 /**
