@@ -231,7 +231,9 @@ const VARIANTS: [string, () => Promise<void> | void][] = [
 
 // CPU time (user + system) of this process rather than wall time: other processes on a loaded machine stretch
 // the wall clock of whichever variant they happen to overlap, not its CPU time.
-const samples = new Map<string, { cpu: number[]; wall: number[] }>(VARIANTS.map(([name]) => [name, { cpu: [], wall: [] }]));
+const samples = new Map<string, { cpu: number[]; wall: number[] }>(
+  VARIANTS.map(([name]) => [name, { cpu: [], wall: [] }]),
+);
 for (let round = 0; round < ROUNDS + 1; round++) {
   for (const [name, run] of VARIANTS) {
     const cpu = process.cpuUsage();
