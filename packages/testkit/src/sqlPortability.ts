@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkOnPostgres, formatRejections, provenance, readRecorded, SQL_RECORD_DIR_ENV } from '@licensor/server';
+import { checkOnPostgres, formatRejections, provenance, readRecording, SQL_RECORD_DIR_ENV } from '@licensor/server';
 import { openTestPostgresAdmin, requirePostgres } from './postgres';
 
 /**
@@ -32,7 +32,7 @@ export default function setup(): (() => Promise<void>) | undefined {
 
 async function checkRecorded(dir: string): Promise<void> {
   const started = performance.now();
-  const uses = readRecorded(dir);
+  const { uses, records, ms } = readRecording(dir);
   const server = uses.filter((u) => provenance(u) === 'server');
   if (server.length === 0) return;
   if (!(await requirePostgres('sql-portability'))) return;
@@ -47,6 +47,7 @@ async function checkRecorded(dir: string): Promise<void> {
   const others = uses.length - server.length;
   console.log(
     `\n✔ SQL portability: PostgreSQL accepts all ${server.length} distinct statements the server prepared ` +
-      `(${others} from tests or SQLite-only modules not checked) · ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      `(${others} from tests or SQLite-only modules not checked) · check ${((performance.now() - started) / 1000).toFixed(1)} s, ` +
+      `recording ${(ms / 1000).toFixed(1)} s over ${records} records in the test processes`,
   );
 }

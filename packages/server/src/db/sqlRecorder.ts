@@ -17,6 +17,8 @@ export interface RecordedStatement {
   sql: string;
   /** The first frames outside the facade, innermost first: "packages/server/src/jobs/daily.ts:92". */
   at: string[];
+  /** Microseconds this record cost (stack capture and write), so a run can report what recording cost it. */
+  us?: number;
 }
 
 const FACADE_FILES = /[\\/]db[\\/](database|sqlRecorder|groupCommit)\.[cm]?[jt]s\b/;
@@ -55,10 +57,12 @@ export function recordStatement(sql: string): void {
   seen ??= new Set();
   if (seen.has(sql)) return;
   seen.add(sql);
-  const line = `${JSON.stringify({ sql, at: callers() } satisfies RecordedStatement)}\n`;
+  const started = performance.now();
+  const entry: RecordedStatement = { sql, at: callers() };
   try {
     fd ??= openSync(join(dir, `${process.pid}-${Date.now().toString(36)}.jsonl`), 'a');
-    writeSync(fd, line);
+    entry.us = Math.round((performance.now() - started) * 1000);
+    writeSync(fd, `${JSON.stringify(entry)}\n`);
   } catch {
     // The folder went away (the run that made it is over): recording is a test aid, never a failure.
     if (fd !== undefined) closeSync(fd);

@@ -37,6 +37,13 @@ export type Provenance = 'server' | 'sqlite-only' | 'tests';
 
 /** Every statement recorded in `dir` (one .jsonl file per process), with all the places it came from. */
 export function readRecorded(dir: string): RecordedUse[] {
+  return readRecording(dir).uses;
+}
+
+/** The statements, and what recording them cost the run: records written, milliseconds spent in the recorder. */
+export function readRecording(dir: string): { uses: RecordedUse[]; records: number; ms: number } {
+  let records = 0;
+  let us = 0;
   const bySql = new Map<string, Set<string>>();
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.jsonl'))) {
     for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
@@ -48,12 +55,14 @@ export function readRecorded(dir: string): RecordedUse[] {
       } catch {
         continue;
       }
+      records++;
+      us += entry.us ?? 0;
       const at = bySql.get(entry.sql) ?? new Set<string>();
       bySql.set(entry.sql, at);
       at.add(entry.at.join(' ← ') || '(unknown caller)');
     }
   }
-  return [...bySql].map(([sql, at]) => ({ sql, at: [...at].sort() }));
+  return { uses: [...bySql].map(([sql, at]) => ({ sql, at: [...at].sort() })), records, ms: us / 1000 };
 }
 
 /** Tests, test support and benchmarks (whose tables and fixtures are their own). */
