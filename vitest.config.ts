@@ -33,6 +33,8 @@ const ALONE = ['test/busy-machine.e2e.test.ts', 'test/crash.e2e.test.ts'];
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ['source'] } },
+  // Vitest's own environment, which loads the global setup.
+  environments: { __vitest__: { resolve: { conditions, externalConditions: ['source'] } } },
   test: {
     // Generous limits for a machine busy with other work (a shared 2-core CI runner): a passing test ends as soon
     // as it passes, so a long limit costs nothing then.
@@ -46,6 +48,8 @@ export default defineConfig({
     // Polls wait for background work (outbox, webhooks, a browser re-render): on a machine busy with other work
     // that can take seconds. A passing poll returns as soon as it holds, so the long limit costs nothing then.
     expect: { poll: { timeout: 15_000 } },
+    // Records every SQL statement the server prepares and checks each on PostgreSQL after the run.
+    globalSetup: ['packages/testkit/src/sqlPortability.ts'],
     // The client's default anti-rollback anchors live in $XDG_STATE_HOME (Linux): keep tests out of the real home.
     // Likewise the CLI's code cache ($XDG_CACHE_HOME/licensor/code-cache, see packages/client/src/codeCache.ts).
     env: {

@@ -4,6 +4,8 @@ export { type DatabaseTarget, parseDatabaseUrl, redactDatabaseUrl } from './db/b
 export { type Db, openDatabase } from './db/database';
 export { openPostgres, type PgDb } from './db/postgres/facade';
 export { migratePostgres } from './db/postgres/migrate';
+export { checkOnPostgres, formatRejections, provenance, readRecording } from './db/postgres/portability';
+export { SQL_RECORD_DIR_ENV } from './db/sqlRecorder';
 export { DEVELOPMENT_ROOT_PASSPHRASE, KeyStore } from './keys/keystore';
 export { formatCompactTime, formatCompactTimeMs } from './koogallery/time';
 export type { EntitlementRow } from './licensing/entitlements';

@@ -60,18 +60,29 @@ export function urlForDatabase(adminUrl: string, database: string): string {
   return u.toString();
 }
 
-export async function createTestPostgres(label: string): Promise<TestPostgres | undefined> {
+/**
+ * True when the test PostgreSQL answers. Otherwise a warning and false, or under CI=true an error: what every
+ * PostgreSQL test (and the SQL portability check) asks first.
+ */
+export async function requirePostgres(label: string): Promise<boolean> {
   const why = await probe();
-  if (why !== undefined) {
-    const message = `PostgreSQL is not reachable at ${TEST_PG_ADMIN_URL} (${why})`;
-    if (process.env.CI === 'true') {
-      throw new Error(
-        `${message}. CI=true requires it: start it (pg_ctlcluster --skip-systemctl-redirect 15 main start) or set LICENSOR_TEST_PG_URL`,
-      );
-    }
-    process.stderr.write(`\n⚠  SKIPPING PostgreSQL tests (${label}): ${message}\n\n`);
-    return undefined;
+  if (why === undefined) return true;
+  const message = `PostgreSQL is not reachable at ${TEST_PG_ADMIN_URL} (${why})`;
+  if (process.env.CI === 'true') {
+    throw new Error(
+      `${message}. CI=true requires it: start it (pg_ctlcluster --skip-systemctl-redirect 15 main start) or set LICENSOR_TEST_PG_URL`,
+    );
   }
+  process.stderr.write(`\n⚠  SKIPPING PostgreSQL tests (${label}): ${message}\n\n`);
+  return false;
+}
+
+/** A facade on the admin database (one connection), for work that creates nothing lasting in it. */
+export const openTestPostgresAdmin = (): PgDb =>
+  openPostgres(TEST_PG_ADMIN_URL, { settings: { ...settings, poolSize: 1 } });
+
+export async function createTestPostgres(label: string): Promise<TestPostgres | undefined> {
+  if (!(await requirePostgres(label))) return undefined;
   const safeLabel = label
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '_')

@@ -409,7 +409,7 @@ export function listUnknownSkus(db: Db, opts: { includeTest?: boolean } = {}): U
       known_product: number;
     }>(
       `SELECT e.product_id, e.sku_code, COUNT(*) AS n, MIN(e.created_at) AS first, MAX(e.created_at) AS last,
-              EXISTS (SELECT 1 FROM catalog_products p WHERE p.product_id = e.product_id) AS known_product
+              CASE WHEN EXISTS (SELECT 1 FROM catalog_products p WHERE p.product_id = e.product_id) THEN 1 ELSE 0 END AS known_product
        FROM entitlements e
        WHERE e.sku_code IS NOT NULL AND (? OR e.test = 0)
          AND NOT EXISTS (SELECT 1 FROM catalog_skus s WHERE s.product_id = e.product_id AND s.sku_code = e.sku_code)

@@ -4,6 +4,7 @@ import { LicensorError } from '@licensor/shared';
 import BetterSqlite3 from 'better-sqlite3';
 import { GroupCommit } from './groupCommit';
 import { migrate } from './migrations';
+import { recordStatement } from './sqlRecorder';
 import type { Db, Params } from './types';
 
 export type { Db, Params, Row } from './types';
@@ -67,6 +68,7 @@ export function openDatabase(path: string, opts: { readonly?: boolean; migrate?:
     let stmt = cache.get(sql);
     if (!stmt) {
       stmt = sqlite.prepare(sql);
+      recordStatement(sql);
       cache.set(sql, stmt);
     }
     return stmt;

@@ -153,4 +153,49 @@ describe('migrations', () => {
     ]);
     db.close();
   });
+
+  it('020 numbers licenses, devices and deliveries in creation order: seq is the rowid, old rows and new', () => {
+    const db = openDatabase(':memory:', { migrate: false });
+    migrate(db, 18);
+    const at = (d: number) => `2026-01-0${d}T00:00:00.000Z`;
+    const ent = (id: string, d: number) =>
+      db.run(
+        `INSERT INTO entitlements (id, family, seats, status, test, created_at, updated_at)
+         VALUES (?, 'direct', 1, 'active', 0, ?, ?)`,
+        [id, at(d), at(d)],
+      );
+    // Inserted out of date order on purpose: the order is the insertion order, as the rowid's was.
+    ent('second', 2);
+    ent('first', 1);
+    db.run("DELETE FROM entitlements WHERE id = 'first'");
+    ent('third', 3);
+    const before = db.all<{ id: string; rowid: number }>('SELECT id, rowid FROM entitlements ORDER BY rowid');
+
+    expect(migrate(db, 20)).toEqual([20]);
+    expect(db.all('SELECT id, seq AS rowid FROM entitlements ORDER BY seq')).toEqual(before);
+    ent('fourth', 4);
+    db.run(
+      `INSERT INTO entitlements (id, family, seats, status, test, created_at, updated_at, seq)
+       VALUES ('given', 'direct', 1, 'active', 0, ?, ?, 1000)`,
+      [at(5), at(5)],
+    );
+    ent('after-given', 6);
+    // A seq given by an insert is replaced too: seq and rowid can never disagree (or collide later).
+    expect(db.all('SELECT id, seq, rowid AS r FROM entitlements ORDER BY seq')).toEqual([
+      { id: 'second', seq: 1, r: 1 },
+      { id: 'third', seq: 2, r: 2 },
+      { id: 'fourth', seq: 3, r: 3 },
+      { id: 'given', seq: 4, r: 4 },
+      { id: 'after-given', seq: 5, r: 5 },
+    ]);
+    expect(() => db.run("UPDATE entitlements SET seq = 1 WHERE id = 'third'")).toThrow(/UNIQUE/);
+    // A status's licenses are read off the index in list order, newest first, without sorting them.
+    const plan = db.all<{ detail: string }>(
+      'EXPLAIN QUERY PLAN SELECT * FROM entitlements WHERE status = ? ORDER BY seq DESC LIMIT 5',
+      ['active'],
+    );
+    expect(plan.map((p) => p.detail)).toEqual(['SEARCH entitlements USING INDEX entitlements_status (status=?)']);
+    expect(db.integrityCheck()).toEqual(['ok']);
+    db.close();
+  });
 });

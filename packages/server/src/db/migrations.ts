@@ -16,6 +16,7 @@ import { m016_list_indexes } from './migrations/016_list_indexes';
 import { m017_rate_limits } from './migrations/017_rate_limits';
 import { m018_signing_keys } from './migrations/018_signing_keys';
 import { m019_order_keys } from './migrations/019_order_keys';
+import { m020_list_order } from './migrations/020_list_order';
 import type { Db, Migration } from './types';
 
 export type { Migration } from './types';
@@ -40,6 +41,7 @@ export const MIGRATIONS: Migration[] = [
   m017_rate_limits,
   m018_signing_keys,
   m019_order_keys,
+  m020_list_order,
 ];
 
 export function currentVersion(db: Db): number {

@@ -89,11 +89,10 @@ export function planDay(ctx: Pick<AppContext, 'db' | 'outbox' | 'now'>, day: str
   const { db } = ctx;
   return db.transaction(() => {
     const nowIso = ctx.now().toISOString();
-    const claimed = db.run(`INSERT OR IGNORE INTO daily_runs (day, job, finished_at, detail) VALUES (?, ?, ?, NULL)`, [
-      day,
-      DAILY_PLAN,
-      nowIso,
-    ]);
+    const claimed = db.run(
+      `INSERT INTO daily_runs (day, job, finished_at, detail) VALUES (?, ?, ?, NULL) ON CONFLICT DO NOTHING`,
+      [day, DAILY_PLAN, nowIso],
+    );
     if (claimed.changes === 0) return { day, planned: false, codes: 0, queryBatches: 0, usageBatches: 0 };
     const rows = db.all<{ code: string; devices: number; test: number }>(
       `SELECT u.code AS code, COUNT(DISTINCT u.device) AS devices, MAX(e.test) AS test
@@ -121,7 +120,7 @@ export function planDay(ctx: Pick<AppContext, 'db' | 'outbox' | 'now'>, day: str
       [DAILY_USAGE, usageBatches.length],
     ] as const) {
       if (n === 0) {
-        db.run('INSERT OR IGNORE INTO daily_runs (day, job, finished_at, detail) VALUES (?, ?, ?, ?)', [
+        db.run('INSERT INTO daily_runs (day, job, finished_at, detail) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', [
           day,
           job,
           nowIso,
@@ -205,7 +204,7 @@ function finishBatch(
   detail: unknown,
 ): boolean {
   const at = ctx.now().toISOString();
-  ctx.db.run('INSERT OR IGNORE INTO daily_runs (day, job, finished_at, detail) VALUES (?, ?, ?, ?)', [
+  ctx.db.run('INSERT INTO daily_runs (day, job, finished_at, detail) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', [
     p.day,
     `${kind}#${p.batch}`,
     at,
@@ -217,7 +216,7 @@ function finishBatch(
     [p.day, `${kind}#`, `${kind}$`],
   );
   if ((done?.n ?? 0) < p.of) return false;
-  ctx.db.run('INSERT OR IGNORE INTO daily_runs (day, job, finished_at, detail) VALUES (?, ?, ?, ?)', [
+  ctx.db.run('INSERT INTO daily_runs (day, job, finished_at, detail) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', [
     p.day,
     kind,
     at,

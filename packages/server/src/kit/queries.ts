@@ -31,14 +31,14 @@ const count = (table: string, extra = '') =>
 
 const TENANTS: Dataset<KitTenantSummary> = {
   from: `(SELECT s.instance_id, s.tenant_id, s.first_seen, t.tenant_code, t.name, t.domain_name, t.order_id,
-            t.updated_at, t.instance_id IS NOT NULL AS synced, COALESCE(t.test, s.test) AS test,
+            t.updated_at, CASE WHEN t.instance_id IS NOT NULL THEN 1 ELSE 0 END AS synced, COALESCE(t.test, s.test) AS test,
             ${count('kit_apps')} AS app_count, ${count('kit_org_units')} AS org_count,
             ${count('kit_users')} AS user_count, ${count('kit_users', ' AND c.enabled = 1')} AS enabled_count
           FROM (SELECT instance_id, tenant_id, MIN(created_at) AS first_seen, MAX(test) AS test FROM (
                   SELECT instance_id, tenant_id, created_at, test FROM kit_tenants
                   UNION ALL SELECT instance_id, tenant_id, created_at, test FROM kit_apps
                   UNION ALL SELECT instance_id, tenant_id, created_at, test FROM kit_org_units
-                  UNION ALL SELECT instance_id, tenant_id, created_at, test FROM kit_users)
+                  UNION ALL SELECT instance_id, tenant_id, created_at, test FROM kit_users) AS items
                 GROUP BY instance_id, tenant_id) s
           LEFT JOIN kit_tenants t ON t.instance_id = s.instance_id AND t.tenant_id = s.tenant_id) k`,
   select: '*',

@@ -149,7 +149,7 @@ export class KitWriter {
     // A tombstone older than this change is superseded by it.
     this.db.run(
       `DELETE FROM kit_tombstones WHERE kind = ? AND instance_id = ? AND tenant_id = ? AND item_key = ?
-         AND (? IS NULL OR source_ts <= ?)`,
+         AND (CAST(? AS TEXT) IS NULL OR source_ts <= ?)`,
       [kind, scope.instanceId, scope.tenantId, key, ts, ts],
     );
     return outcome;
@@ -194,7 +194,7 @@ export class KitWriter {
     for (const kind of ['app', 'org', 'user'] as const) {
       const r = this.db.run(
         `DELETE FROM ${TABLES[kind].table} WHERE instance_id = ? AND tenant_id = ?
-           AND (? IS NULL OR source_ts IS NULL OR source_ts <= ?)`,
+           AND (CAST(? AS TEXT) IS NULL OR source_ts IS NULL OR source_ts <= ?)`,
         [scope.instanceId, scope.tenantId, ts, ts],
       );
       if (r.changes > 0) {

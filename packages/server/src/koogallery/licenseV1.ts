@@ -148,15 +148,28 @@ function signedTime(params: Record<string, string>): string | null {
 }
 
 /**
+ * The newest signing time among the instance's renewals. Read in code rather than with SQLite's json_extract
+ * (PostgreSQL spells JSON access differently); an instance has one renewal row per renewal order, a handful.
+ */
+function lastRenewalSignedAt(ctx: AppContext, entitlementId: string): string | null {
+  let last: string | null = null;
+  for (const { detail } of ctx.db.all<{ detail: string | null }>(
+    "SELECT detail FROM entitlement_changes WHERE entitlement_id = ? AND kind = 'renew'",
+    [entitlementId],
+  )) {
+    const at = detail ? (JSON.parse(detail) as { signedAt?: unknown }).signedAt : undefined;
+    if (typeof at === 'string' && (last === null || at > last)) last = at;
+  }
+  return last;
+}
+
+/**
  * True when the request was signed before the last renewal applied to the instance: such an expiry or
  * release describes a state the renewal has superseded (a late retry or a replayed URL), so it is not applied.
  */
 function supersededByRenewal(ctx: AppContext, ent: EntitlementRow, params: Record<string, string>): boolean {
   const signedAt = signedTime(params);
-  const last = ctx.db.first<{ at: string | null }>(
-    `SELECT MAX(json_extract(detail, '$.signedAt')) AS at FROM entitlement_changes WHERE entitlement_id = ? AND kind = 'renew'`,
-    [ent.id],
-  )?.at;
+  const last = lastRenewalSignedAt(ctx, ent.id);
   if (!signedAt || !last || signedAt >= last) return false;
   audit(ctx.db, {
     actor: `marketplace:${params.activity}`,

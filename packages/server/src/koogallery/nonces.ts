@@ -10,7 +10,10 @@ export const NONCE_TTL_MS = 5 * 60_000;
  */
 export function rememberNonce(db: Db, table: 'seen_nonces' | 'kit_nonces', nonce: string, nowMs: number): boolean {
   const expires = nowMs + NONCE_TTL_MS;
-  if (db.run(`INSERT OR IGNORE INTO ${table} (nonce, expires_at) VALUES (?, ?)`, [nonce, expires]).changes === 1) {
+  if (
+    db.run(`INSERT INTO ${table} (nonce, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING`, [nonce, expires])
+      .changes === 1
+  ) {
     return true;
   }
   return (

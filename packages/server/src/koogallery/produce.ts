@@ -133,7 +133,7 @@ export function produceRouter(ctx: AppContext): Router {
     const answer = handle();
     if (answer.resultCode !== RESULT.internal) {
       ctx.db.run(
-        'INSERT OR IGNORE INTO scheme_a_answers (auth_token, activity, answer, expires_at) VALUES (?, ?, ?, ?)',
+        'INSERT INTO scheme_a_answers (auth_token, activity, answer, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
         [token, activity, JSON.stringify(answer), expiresAt],
       );
     }

@@ -150,7 +150,7 @@ export function entitlementSummary(ent: EntitlementRow, policy: Policy) {
 /** Family-B codes used today drive the daily marketplace query and usage report. */
 export function recordCodeUsage(db: Db, ent: EntitlementRow, activationId: string, now: Date): void {
   if (ent.family !== 'B' || !ent.code) return;
-  db.run('INSERT OR IGNORE INTO code_usage (code, day, device) VALUES (?, ?, ?)', [
+  db.run('INSERT INTO code_usage (code, day, device) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [
     ent.code,
     todayUtc(now),
     activationId,

@@ -174,7 +174,7 @@ export function addActivationKey(
 ): boolean {
   const added =
     db.run(
-      'INSERT OR IGNORE INTO activation_keys (activation_id, key_hash, public_key, created_at) VALUES (?, ?, ?, ?)',
+      'INSERT INTO activation_keys (activation_id, key_hash, public_key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
       [activationId, key.hash, key.publicKey, now.toISOString()],
     ).changes === 1;
   if (added) {

@@ -165,11 +165,10 @@ export function setAuthorizedUsers(
     for (const user of change.add ?? []) {
       const u = user.trim();
       if (!u || u.length > 256) throw new LicensorError('INVALID_INPUT', 'A user id is 1 to 256 characters');
-      db.run('INSERT OR IGNORE INTO authorized_users (entitlement_id, user_id, created_at) VALUES (?, ?, ?)', [
-        ent.id,
-        u,
-        now,
-      ]);
+      db.run(
+        'INSERT INTO authorized_users (entitlement_id, user_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+        [ent.id, u, now],
+      );
     }
     for (const user of change.remove ?? []) {
       db.run('DELETE FROM authorized_users WHERE entitlement_id = ? AND user_id = ?', [ent.id, user.trim()]);

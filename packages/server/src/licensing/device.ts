@@ -116,11 +116,10 @@ export async function authenticateDevice(
 
 /** Records a device nonce; a second use inside the window is a replay. Call inside the write transaction. */
 export function consumeNonce(db: Db, device: AuthenticatedDevice): void {
-  const r = db.run('INSERT OR IGNORE INTO device_nonces (activation_id, nonce, expires_at) VALUES (?, ?, ?)', [
-    device.activation.id,
-    device.nonce,
-    device.nonceExpiresAt,
-  ]);
+  const r = db.run(
+    'INSERT INTO device_nonces (activation_id, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+    [device.activation.id, device.nonce, device.nonceExpiresAt],
+  );
   if (r.changes === 0) {
     throw new LicensorError('REPLAYED', 'This request was already received (replayed nonce); send a new request');
   }

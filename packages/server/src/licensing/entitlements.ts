@@ -203,7 +203,7 @@ export function announceCreated(w: EntitlementWriter, ent: EntitlementRow, actor
 /** Records that a marketplace order was applied; false when it had been applied before (a retry). */
 export function recordChange(db: Db, entitlementId: string, kind: string, orderId: string, detail?: unknown): boolean {
   const r = db.run(
-    `INSERT OR IGNORE INTO entitlement_changes (entitlement_id, kind, order_id, detail, created_at) VALUES (?, ?, ?, ?, ?)`,
+    `INSERT INTO entitlement_changes (entitlement_id, kind, order_id, detail, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     [entitlementId, kind, orderId, json(detail), new Date().toISOString()],
   );
   return r.changes === 1;

@@ -84,7 +84,7 @@ export function releaseSeatByHolder(
     );
   }
   releaseActivation(ctx, activation.id, 'holder', now);
-  db.run('INSERT OR IGNORE INTO seat_transfers (activation_id, entitlement_id, at) VALUES (?, ?, ?)', [
+  db.run('INSERT INTO seat_transfers (activation_id, entitlement_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [
     activation.id,
     ent.id,
     now.toISOString(),

@@ -284,14 +284,14 @@ export const deliveryFilterSchema = z
     status: z.enum(['pending', 'delivered', 'failed']).optional(),
     eventType: z.enum(WEBHOOK_EVENTS).optional(),
     limit: z.coerce.number().int().min(1).max(200).default(50),
-    /** nextCursor of the previous page (keyset on the delivery's rowid, like the admin API's other lists). */
+    /** nextCursor of the previous page (keyset on the delivery's seq, like the admin API's other lists). */
     cursor: z.string().min(1).max(200).optional(),
   })
   .strict();
 
 /**
  * Deliveries newest first, each with its attempt count, last answer and next attempt; a page at a time by
- * keyset (rowid, walked backwards on the table itself), so page 1,000 costs what page 1 does.
+ * keyset (seq, walked backwards on its index), so page 1,000 costs what page 1 does.
  */
 export function listDeliveries(
   db: Db,
@@ -304,18 +304,18 @@ export function listDeliveries(
   if (filter.eventType) where.push('e.type = ?') && params.push(filter.eventType);
   if (filter.cursor) {
     const [after] = decodeCursor(filter.cursor, 1);
-    where.push('d.rowid < ?') && params.push(after);
+    where.push('d.seq < ?') && params.push(after);
   }
   params.push(filter.limit + 1); // one more row says whether another page exists
-  const rows = db.all<DeliveryRow & { rowid: number }>(
-    `${DELIVERY_SELECT.replace('SELECT d.*,', 'SELECT d.*, d.rowid AS rowid,')} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.rowid DESC LIMIT ?`,
+  const rows = db.all<DeliveryRow & { seq: number }>(
+    `${DELIVERY_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.seq DESC LIMIT ?`,
     params,
   );
   const more = rows.length > filter.limit;
   const page = more ? rows.slice(0, filter.limit) : rows;
   return {
     items: page.map(deliveryView),
-    nextCursor: more ? encodeCursor([page[page.length - 1]!.rowid]) : null,
+    nextCursor: more ? encodeCursor([page[page.length - 1]!.seq]) : null,
   };
 }
 

@@ -81,9 +81,9 @@ function activationRow(row: Row): ActivationRow & { code: string | null } {
 // The license's code and test flag are looked up for the rows of a page only; counting needs no join.
 const activations: Dataset<ActivationItem> = {
   from: 'activations a',
-  select: `a.*, a.rowid AS rowid, (SELECT e.code FROM entitlements e WHERE e.id = a.entitlement_id) AS code,
+  select: `a.*, (SELECT e.code FROM entitlements e WHERE e.id = a.entitlement_id) AS code,
     (SELECT e.test FROM entitlements e WHERE e.id = a.entitlement_id) AS test`,
-  sort: ['a.rowid'],
+  sort: ['a.seq'],
   map: (row) => ({
     ...activationView(activationRow(row)),
     // NULL only if the license row were gone; such a device is not test data.

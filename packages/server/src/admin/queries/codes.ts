@@ -22,8 +22,8 @@ export function codeRowView(row: Row) {
 
 const codes: Dataset<ReturnType<typeof codeRowView>> = {
   from: 'entitlements',
-  select: '*, rowid AS rowid, (SELECT MAX(day) FROM code_usage u WHERE u.code = entitlements.code) AS last_used_day',
-  sort: ['rowid'],
+  select: '*, (SELECT MAX(day) FROM code_usage u WHERE u.code = entitlements.code) AS last_used_day',
+  sort: ['seq'],
   map: codeRowView,
 };
 

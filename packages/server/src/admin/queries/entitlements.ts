@@ -89,14 +89,14 @@ export const ENTITLEMENT_COLUMNS: (keyof EntitlementView)[] = [
 ];
 
 /*
- * Licenses and devices are listed newest first in the order they were created: by rowid, which SQLite
- * assigns in insertion order and walks backwards on the table itself, so a page, a cursor and every export
- * chunk cost a few index steps instead of sorting the whole table (no created_at index is needed).
+ * Licenses and devices are listed newest first in the order they were created: by seq (migration 020: the
+ * rowid on SQLite, an identity on PostgreSQL), walked backwards on its unique index, so a page, a cursor and
+ * every export chunk cost a few index steps instead of sorting the whole table (no created_at index is needed).
  */
 const entitlements: Dataset<EntitlementView> = {
   from: 'entitlements',
-  select: '*, rowid AS rowid',
-  sort: ['rowid'],
+  select: '*',
+  sort: ['seq'],
   map: entitlementView,
 };
 

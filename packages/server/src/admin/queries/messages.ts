@@ -73,7 +73,8 @@ export const MESSAGE_COLUMNS: (keyof MessageView)[] = [
 
 const messages: Dataset<MessageView> = {
   from: 'marketplace_messages',
-  select: `*, ${FAILED_SQL} AS failed`,
+  // A flag as 0/1 on both backends (a bare condition is a boolean on PostgreSQL).
+  select: `*, CASE WHEN ${FAILED_SQL} THEN 1 ELSE 0 END AS failed`,
   sort: ['id'],
   map: messageView,
 };

@@ -20,16 +20,16 @@ import {
   outboxFilterSchema,
 } from '.';
 import { FAILED_SQL } from './messages';
+import { summary } from './summary';
 
 /**
  * The console's lists stay fast at a million rows because every page is read off an index (or the table's own
- * rowid order) and stops at LIMIT: this checks SQLite's query plan of each list's queries (first page, a page
+ * id order) and stops at LIMIT: this checks SQLite's query plan of each list's queries (first page, a page
  * by cursor, the common filters) rather than timing them. Rules, per query:
  * - no `USE TEMP B-TREE FOR ORDER BY` (that sorts every match before the first row comes out), and no
  *   AUTOMATIC index (built from a whole table on every run);
- * - a `SCAN t` without an index only on the table whose rowid is the list's order (a walk newest-first that
- *   LIMIT stops) or, for orders, on order_keys in a capped count, never a scan of another table (e.g. a
- *   subquery building a set);
+ * - a `SCAN t` without an index only on the table whose key is the list's order (a walk newest-first that
+ *   LIMIT stops) or, for orders, on order_keys in a capped count, never a scan of another table (e.g. a subquery building a set);
  * - every COUNT is capped (counts at most COUNT_CAP + 1 rows).
  * The measured timings at 1M rows: packages/server/bench/console-lists-bench.ts.
  */
@@ -120,40 +120,43 @@ describe.each([
 ])('list query plans %s', (_label, analyze) => {
   const db = populated(analyze);
 
-  it.each(LISTS)('%s: read in key order off an index or the rowid, stopped by LIMIT; count capped', (_name, run) => {
-    const queries = recorded(db, run);
-    expect(queries.length).toBeGreaterThan(0);
-    for (const q of queries) {
-      const plan = db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${q.sql}`, q.params).map((p) => p.detail);
-      const where = `${q.sql.replace(/\s+/g, ' ')}\n  plan: ${plan.join(' / ')}`;
-      if (/COUNT\(\*\)/.test(q.sql)) {
-        expect(q.sql, where).toMatch(/LIMIT \?\) AS c$/);
-        expect(q.params.at(-1), where).toBe(COUNT_CAP + 1);
+  it.each(LISTS)(
+    '%s: read in key order off an index or the table key, stopped by LIMIT; count capped',
+    (_name, run) => {
+      const queries = recorded(db, run);
+      expect(queries.length).toBeGreaterThan(0);
+      for (const q of queries) {
+        const plan = db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${q.sql}`, q.params).map((p) => p.detail);
+        const where = `${q.sql.replace(/\s+/g, ' ')}\n  plan: ${plan.join(' / ')}`;
+        if (/COUNT\(\*\)/.test(q.sql)) {
+          expect(q.sql, where).toMatch(/LIMIT \?\) AS c$/);
+          expect(q.params.at(-1), where).toBe(COUNT_CAP + 1);
+        }
+        expect(
+          plan.filter((p) => p.includes('TEMP B-TREE')),
+          where,
+        ).toEqual([]);
+        // An automatic index is built by reading a whole table, on every run of the query.
+        expect(
+          plan.filter((p) => p.includes('AUTOMATIC')),
+          where,
+        ).toEqual([]);
+        // The table the list walks in key order: the one its ORDER BY names (alias or table).
+        const ordered = /ORDER BY (?:(\w+)\.)?(?:seq|id) DESC/.exec(q.sql);
+        const walked = ordered?.[1] ?? /FROM (\w+)/.exec(q.sql)?.[1];
+        const bareScans = plan.filter((p) => /^SCAN \w+$/.test(p)).map((p) => p.slice(5));
+        // The orders list walks order_keys (alias k): its capped count may read it in any order.
+        const keys = /FROM order_keys (\w+)/.exec(q.sql)?.[1];
+        const allowed = [walked, keys, 'c']; // `c`: the capped count's own subquery
+        expect(
+          bareScans.filter((s) => !allowed.includes(s)),
+          where,
+        ).toEqual([]);
+        if (/COUNT\(\*\)/.test(q.sql)) continue;
+        expect(q.sql, where).toMatch(/ORDER BY .* LIMIT \?/);
       }
-      expect(
-        plan.filter((p) => p.includes('TEMP B-TREE')),
-        where,
-      ).toEqual([]);
-      // An automatic index is built by reading a whole table, on every run of the query.
-      expect(
-        plan.filter((p) => p.includes('AUTOMATIC')),
-        where,
-      ).toEqual([]);
-      // The table the list walks in rowid order: the one its ORDER BY names (alias or table).
-      const ordered = /ORDER BY (?:(\w+)\.)?(?:rowid|id) DESC/.exec(q.sql);
-      const walked = ordered?.[1] ?? /FROM (\w+)/.exec(q.sql)?.[1];
-      const bareScans = plan.filter((p) => /^SCAN \w+$/.test(p)).map((p) => p.slice(5));
-      // The orders list walks order_keys (alias k): its capped count may read it in any order.
-      const keys = /FROM order_keys (\w+)/.exec(q.sql)?.[1];
-      const allowed = [walked, keys, 'c']; // `c`: the capped count's own subquery
-      expect(
-        bareScans.filter((s) => !allowed.includes(s)),
-        where,
-      ).toEqual([]);
-      if (/COUNT\(\*\)/.test(q.sql)) continue;
-      expect(q.sql, where).toMatch(/ORDER BY .* LIMIT \?/);
-    }
-  });
+    },
+  );
 
   const plansOf = (run: (d: Db) => unknown) =>
     recorded(db, run).map((q) => ({
@@ -219,4 +222,18 @@ describe('failed messages partial index', () => {
     // SUCCESS_CODES changed? The index no longer matches the filter: add a migration with the new predicate.
     expect(FAILED_SQL).toBe(FAILED_MESSAGE_PREDICATE);
   });
+});
+
+describe('the dashboard summary', () => {
+  it.each([false, true])(
+    'counts licenses in one pass over the table, not through the status index (test data %s)',
+    (includeTest) => {
+      const db = populated(false);
+      const [groups] = recorded(db, (d) => summary(d, { includeTest, now: new Date('2026-01-02T00:00:00Z') }));
+      const plan = db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${groups!.sql}`, groups!.params).map((p) => p.detail);
+      expect(groups!.sql).toMatch(/FROM entitlements/);
+      expect(plan).toEqual(['SCAN entitlements', 'USE TEMP B-TREE FOR GROUP BY']);
+      db.close();
+    },
+  );
 });

@@ -134,4 +134,27 @@ describe.skipIf(!pgTest)('PostgreSQL migrations', () => {
     ]);
     await db.close();
   });
+
+  it('020 numbers existing licenses in creation order and new ones after them (the twin of the SQLite test)', async () => {
+    const db = await freshSchema('m_020');
+    await migratePostgres(db, 18);
+    const ent = (id: string, day: number) =>
+      db.run(
+        `INSERT INTO entitlements (id, family, seats, status, test, created_at, updated_at)
+         VALUES (?, 'direct', 1, 'active', 0, ?, ?)`,
+        [id, `2026-01-0${day}T00:00:00.000Z`, `2026-01-0${day}T00:00:00.000Z`],
+      );
+    await ent('b-second', 2);
+    await ent('a-first', 1);
+    await ent('c-third', 3);
+    await migratePostgres(db, 20);
+    await ent('d-fourth', 4);
+    expect(await db.all('SELECT id, seq FROM entitlements ORDER BY seq')).toEqual([
+      { id: 'a-first', seq: 1 },
+      { id: 'b-second', seq: 2 },
+      { id: 'c-third', seq: 3 },
+      { id: 'd-fourth', seq: 4 },
+    ]);
+    await db.close();
+  });
 });

@@ -11,7 +11,8 @@ import { PG_MIGRATIONS } from './schema';
  */
 export const MIGRATION_LOCK_KEY = '5506041306733047666';
 
-const SCHEMA_TABLE =
+/** The version table, as migratePostgres creates it. */
+export const SCHEMA_TABLE =
   'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)';
 
 /** The schema version recorded in the database; 0 for an empty database (read-only: creates nothing). */

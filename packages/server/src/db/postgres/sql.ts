@@ -5,8 +5,23 @@
  */
 export function toPgPlaceholders(sql: string): string {
   if (!sql.includes('?')) return sql;
+  return numberParameters(sql, false).sql;
+}
+
+/**
+ * Like toPgPlaceholders, and also numbers SQLite's named parameters (`@name`, `:name`; `::type` casts are left
+ * alone), the same name getting the same number: the portability check (portability.ts) PREPAREs every recorded
+ * statement whichever way it was written. `names` lists each parameter's name by number ('' for a `?`).
+ */
+export function toPgParameters(sql: string): { sql: string; names: string[] } {
+  return numberParameters(sql, true);
+}
+
+const NAMED = /^[@:]([A-Za-z_][A-Za-z0-9_]*)/;
+
+function numberParameters(sql: string, named: boolean): { sql: string; names: string[] } {
+  const names: string[] = [];
   let out = '';
-  let n = 0;
   let i = 0;
   while (i < sql.length) {
     const ch = sql[i]!;
@@ -33,15 +48,29 @@ export function toPgPlaceholders(sql: string): string {
       out += sql.slice(i, j);
       i = j;
     } else if (ch === '?') {
-      n += 1;
-      out += `$${n}`;
+      names.push('');
+      out += `$${names.length}`;
       i++;
+    } else if (named && (ch === '@' || (ch === ':' && next !== ':' && sql[i - 1] !== ':'))) {
+      const m = NAMED.exec(sql.slice(i, i + 64));
+      if (m) {
+        let k = names.indexOf(m[1]!);
+        if (k === -1) {
+          names.push(m[1]!);
+          k = names.length - 1;
+        }
+        out += `$${k + 1}`;
+        i += m[0].length;
+      } else {
+        out += ch;
+        i++;
+      }
     } else {
       out += ch;
       i++;
     }
   }
-  return out;
+  return { sql: out, names };
 }
 
 /** Double-quotes an identifier (table or column name read from a catalogue, never from a request). */

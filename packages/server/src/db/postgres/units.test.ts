@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseDatabaseUrl, redactDatabaseUrl } from '../backend';
 import { toStorageError } from './errors';
 import { poolConfig, postgresSettings } from './settings';
-import { toPgPlaceholders } from './sql';
+import { toPgParameters, toPgPlaceholders } from './sql';
 
 describe('toPgPlaceholders', () => {
   it('numbers ? outside literals, quoted identifiers and comments', () => {
@@ -13,6 +13,14 @@ describe('toPgPlaceholders', () => {
       `SELECT '?', 'it''s ?', "col?" FROM t -- why?\nWHERE x = $1 /* ? */ AND y = $2`,
     );
     expect(toPgPlaceholders('SELECT $1')).toBe('SELECT $1');
+  });
+
+  it('numbers named parameters too where asked, one number per name, leaving casts alone', () => {
+    expect(toPgParameters("SELECT x::text FROM t WHERE a = @a AND b = :b AND c = @a AND d = '@d'")).toEqual({
+      sql: "SELECT x::text FROM t WHERE a = $1 AND b = $2 AND c = $1 AND d = '@d'",
+      names: ['a', 'b'],
+    });
+    expect(toPgParameters('SELECT ? , ?')).toEqual({ sql: 'SELECT $1 , $2', names: ['', ''] });
   });
 });
 

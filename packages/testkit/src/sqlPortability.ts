@@ -1,0 +1,53 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkOnPostgres, formatRejections, provenance, readRecording, SQL_RECORD_DIR_ENV } from '@licensor/server';
+import { openTestPostgresAdmin, requirePostgres } from './postgres';
+
+/**
+ * Vitest global setup (vitest.config.ts): the SQL portability check. Before the tests it turns on the SQLite
+ * facade's statement recorder (db/sqlRecorder.ts) for every test process and every server or CLI process they
+ * start (they inherit the environment); after the tests it PREPAREs each distinct statement the server code
+ * prepared on PostgreSQL against the PostgreSQL schema (db/postgres/portability.ts) and fails the run, listing each rejected
+ * statement with where it came from. Without a reachable PostgreSQL it warns and checks nothing, except under
+ * CI=true, where that is a failure (testkit/postgres.ts). LICENSOR_SQL_CHECK=off skips both halves.
+ */
+export default function setup(): (() => Promise<void>) | undefined {
+  if (process.env.LICENSOR_SQL_CHECK === 'off') return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'licensor-sql-'));
+  process.env[SQL_RECORD_DIR_ENV] = dir;
+  return async () => {
+    delete process.env[SQL_RECORD_DIR_ENV];
+    try {
+      await checkRecorded(dir);
+    } catch (err) {
+      console.error(`\n✖ SQL portability check: ${(err as Error).message}\n`);
+      // A global teardown's exception is only logged by vitest; the exit code is what fails `npm test`.
+      process.exitCode = 1;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+async function checkRecorded(dir: string): Promise<void> {
+  const started = performance.now();
+  const { uses, records, ms } = readRecording(dir);
+  const server = uses.filter((u) => provenance(u) === 'server');
+  if (server.length === 0) return;
+  if (!(await requirePostgres('sql-portability'))) return;
+  // A schema of its own inside one rolled-back transaction (checkOnPostgres): nothing to create or drop.
+  const db = openTestPostgresAdmin();
+  try {
+    const rejections = await checkOnPostgres(db, server);
+    if (rejections.length > 0) throw new Error(formatRejections(rejections, server.length));
+  } finally {
+    await db.close();
+  }
+  const others = uses.length - server.length;
+  console.log(
+    `\n✔ SQL portability: PostgreSQL accepts all ${server.length} distinct statements the server prepared ` +
+      `(${others} from tests or SQLite-only modules not checked) · check ${((performance.now() - started) / 1000).toFixed(1)} s, ` +
+      `recording ${(ms / 1000).toFixed(1)} s over ${records} records in the test processes`,
+  );
+}
