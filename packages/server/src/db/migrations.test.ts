@@ -156,7 +156,7 @@ describe('migrations', () => {
 
   it('020 numbers licenses, devices and deliveries in creation order: seq is the rowid, old rows and new', () => {
     const db = openDatabase(':memory:', { migrate: false });
-    migrate(db, 18);
+    migrate(db, 19);
     const at = (d: number) => `2026-01-0${d}T00:00:00.000Z`;
     const ent = (id: string, d: number) =>
       db.run(
