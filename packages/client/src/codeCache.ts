@@ -6,8 +6,9 @@
  * by someone else could run their code. It therefore lives in a per-user folder that only this user can
  * write (every folder up to the root owned by this user or root, not writable by others unless sticky like
  * /tmp; the cache folder and files mode 0700/0600, never followed through a symbolic link). Anything that
- * looks wrong — ownership, mode, a truncated or corrupt file (CRC-32 checked: V8 checksums a code cache only in
- * debug builds, and a damaged one could crash every start), a cache V8 rejects — only costs the time of a normal
+ * looks wrong — ownership, mode, a truncated or corrupt file (SHA-256 checked: V8 checksums a code cache only in
+ * debug builds, and a damaged one could crash every start; a CRC-32 would need node:zlib, whose loading costs
+ * more than hashing 0.6 MB with the CPU's SHA extensions), a cache V8 rejects — only costs the time of a normal
  * compile: the cache is ignored and, where the folder is safe, rewritten.
  *
  * Which bundle a cache belongs to: the bundle file's identity and state (device, inode, size, modification and
@@ -41,7 +42,6 @@ import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join, parse } from 'node:path';
 import { Script } from 'node:vm';
-import { crc32 } from 'node:zlib';
 
 /** What happened to the cache on this load (for tests and the cold-start benchmark). */
 export type CodeCacheOutcome =
@@ -108,10 +108,11 @@ function privateCacheDir(dir: string): string | undefined {
   }
 }
 
-/** 4-byte header: the CRC-32 of the cache data that follows. */
-const HEADER = 4;
+/** 32-byte header: the SHA-256 of the cache data that follows. */
+const HEADER = 32;
+const digest = (data: Buffer) => createHash('sha256').update(data).digest();
 
-/** The stored cache if it is a regular file of this user, mode 0600, and its CRC-32 header matches. */
+/** The stored cache if it is a regular file of this user, mode 0600, and its SHA-256 header matches. */
 function readCache(file: string): Buffer | undefined {
   let fd: number | undefined;
   try {
@@ -124,7 +125,7 @@ function readCache(file: string): Buffer | undefined {
     const stored = readFileSync(fd);
     if (stored.length <= HEADER) return undefined;
     const data = stored.subarray(HEADER);
-    return crc32(data) === stored.readUInt32BE(0) ? data : undefined;
+    return digest(data).equals(stored.subarray(0, HEADER)) ? data : undefined;
   } catch {
     return undefined;
   } finally {
@@ -136,9 +137,7 @@ function readCache(file: string): Buffer | undefined {
 function writeCache(file: string, data: Buffer): void {
   const temp = `${file}.${process.pid}.tmp`;
   try {
-    const header = Buffer.alloc(HEADER);
-    header.writeUInt32BE(crc32(data));
-    writeFileSync(temp, Buffer.concat([header, data]), {
+    writeFileSync(temp, Buffer.concat([digest(data), data]), {
       mode: 0o600,
       flag: 'wx',
     });
