@@ -25,10 +25,10 @@ const MODULE_MOCKS = [
 
 /**
  * Files that must not run beside others: they load the machine on purpose (CPU-bound processes, SIGKILLs of a
- * server under load) and measure how the code copes, so other files would both slow them and be slowed by them.
- * They run after the rest, one at a time.
+ * server under load, stampedes of hundreds of requests on one and on two server processes) and check how the code
+ * copes, so other files would both slow them and be slowed by them. They run after the rest, one at a time.
  */
-const ALONE = ['test/busy-machine.e2e.test.ts', 'test/crash.e2e.test.ts'];
+const ALONE = ['test/busy-machine.e2e.test.ts', 'test/crash.e2e.test.ts', 'test/reliability-concurrency.e2e.test.ts'];
 
 export default defineConfig({
   resolve: { conditions },
