@@ -78,7 +78,9 @@ describe.skipIf(!pgTest)('PostgreSQL migrations', () => {
     const rows = await pools[0]!.all<{ version: number }>('SELECT version FROM schema_migrations');
     expect(rows).toHaveLength(PG_MIGRATIONS.length);
     const held = await pools[0]!.first<{ n: number }>(
-      "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = ?::bigint",
+      // This database's lock only: test runs of other checkouts migrate their own databases on the same cluster.
+      `SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = ?::bigint
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
       [MIGRATION_LOCK_KEY],
     );
     expect(held?.n).toBe(0);
