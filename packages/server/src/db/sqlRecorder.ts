@@ -7,15 +7,15 @@ import { join } from 'node:path';
  * LICENSOR_SQL_RECORD_DIR names a folder; the test setup sets it, production never does.
  *
  * Cheap by construction: the facade calls `recordStatement` only when a statement misses its prepared-statement
- * cache, the Set makes each text count once per process, and a new text costs one stack capture (where it came
- * from) and one write. Each line is written as it is seen rather than at exit, so a server process the crash
+ * cache, the Set makes each text count once per process, and a new text costs one capture of the call sites (where
+ * it came from) and one write. Each line is written as it is seen rather than at exit, so a server process the crash
  * tests SIGKILL still leaves its statements behind.
  */
 export const SQL_RECORD_DIR_ENV = 'LICENSOR_SQL_RECORD_DIR';
 
 export interface RecordedStatement {
   sql: string;
-  /** The first frames outside the facade, innermost first: "packages/server/src/jobs/daily.ts:92". */
+  /** The first frames outside the facade, innermost first: "packages/server/src/jobs/daily.ts (planDay)". */
   at: string[];
   /** Microseconds this record cost (stack capture and write), so a run can report what recording cost it. */
   us?: number;
@@ -27,18 +27,27 @@ const FRAMES_KEPT = 3;
 let seen: Set<string> | undefined;
 let fd: number | undefined;
 
+/**
+ * The calling frames as V8's call sites, not as a formatted stack: formatting maps every frame through its
+ * source map (tsx, vitest), which cost milliseconds per record in server processes. A call site's file and
+ * function name need no map; its line would be the generated code's, so it is left out.
+ */
 function callers(): string[] {
-  const holder: { stack?: string } = {};
+  const holder: { stack?: NodeJS.CallSite[] } = {};
   const limit = Error.stackTraceLimit;
+  const prepare = Error.prepareStackTrace;
   Error.stackTraceLimit = 16;
+  Error.prepareStackTrace = (_err, sites) => sites;
   Error.captureStackTrace(holder, recordStatement);
+  const sites = holder.stack ?? [];
+  Error.prepareStackTrace = prepare;
   Error.stackTraceLimit = limit;
   const frames: string[] = [];
-  for (const line of (holder.stack ?? '').split('\n').slice(1)) {
-    // "    at fn (file:///…/x.ts:12:5)" or "    at /…/x.ts:12:5"
-    const m = /\(?((?:file:\/\/)?[^\s()]+?):(\d+):\d+\)?$/.exec(line.trim());
-    if (!m || m[1]!.startsWith('node:') || FACADE_FILES.test(m[1]!) || m[1]!.includes('node_modules')) continue;
-    frames.push(`${repoRelative(m[1]!)}:${m[2]}`);
+  for (const site of sites) {
+    const file = site.getFileName();
+    if (!file || file.startsWith('node:') || FACADE_FILES.test(file) || file.includes('node_modules')) continue;
+    const fn = site.getFunctionName() ?? site.getMethodName();
+    frames.push(fn ? `${repoRelative(file)} (${fn})` : repoRelative(file));
     if (frames.length === FRAMES_KEPT) break;
   }
   return frames;

@@ -26,7 +26,7 @@ describe('the statement recorder', () => {
       const uses = readRecorded(dir).filter((u) => u.sql === marker);
       expect(uses).toHaveLength(1);
       expect(uses[0]!.at).toHaveLength(1);
-      expect(uses[0]!.at[0]).toMatch(/^packages\/server\/src\/db\/postgres\/portability\.test\.ts:\d+$/);
+      expect(uses[0]!.at[0]).toBe('packages/server/src/db/postgres/portability.test.ts');
       expect(provenance(uses[0]!)).toBe('tests');
     } finally {
       if (before === undefined) delete process.env[SQL_RECORD_DIR_ENV];
@@ -52,15 +52,19 @@ describe('the statement recorder', () => {
 describe('provenance', () => {
   const of = (...at: string[]) => provenance({ sql: 'SELECT 1', at });
   it('checks a statement as soon as one call path starts in production code', () => {
-    expect(of('packages/server/src/jobs/daily.ts:92 ← packages/server/src/jobs/daily.ts:90')).toBe('server');
+    expect(of('packages/server/src/jobs/daily.ts (claimDay) ← packages/server/src/jobs/daily.ts (planDay)')).toBe(
+      'server',
+    );
     expect(of('packages/server/src/x.test.ts:3', 'packages/server/src/admin/pagination.ts:114')).toBe('server');
     expect(of('(unknown caller)')).toBe('server');
   });
   it("leaves tests, test support, benchmarks and SQLite's own modules alone", () => {
-    expect(of('packages/server/src/db/groupCommit.test.ts:113')).toBe('tests');
+    expect(of('packages/server/src/db/groupCommit.test.ts (write)')).toBe('tests');
     expect(of('packages/testkit/src/licensing.ts:40', 'test/crash/harness.ts:9')).toBe('tests');
     expect(of('packages/server/bench/floor.ts:49')).toBe('tests');
-    expect(of('packages/server/src/db/introspect.ts:47 ← packages/server/src/db/copy.ts:99')).toBe('sqlite-only');
+    expect(of('packages/server/src/db/introspect.ts (sqliteTables) ← packages/server/src/db/copy.ts')).toBe(
+      'sqlite-only',
+    );
   });
 });
 

@@ -29,7 +29,7 @@ export const SQLITE_ONLY_MODULES: Record<string, string> = {
 
 export interface RecordedUse {
   sql: string;
-  /** Where it was prepared, one entry per distinct call path (first frames outside the facade). */
+  /** Where it was prepared, one entry per distinct call path (first frames outside the facade: file (function)). */
   at: string[];
 }
 
@@ -76,7 +76,7 @@ const isTestCode = (frame: string): boolean =>
 export function provenance(use: RecordedUse): Provenance {
   let sqliteOnly = false;
   for (const path of use.at) {
-    const first = path.split(' ← ')[0]!.replace(/:\d+$/, '');
+    const first = path.split(' ← ')[0]!.replace(/ \(.*\)$|:\d+$/, '');
     if (first in SQLITE_ONLY_MODULES) sqliteOnly = true;
     else if (!isTestCode(first)) return 'server';
   }
