@@ -22,13 +22,8 @@ BEGIN
 END;
 `;
 
-export const m020_list_order: Migration = {
-  version: 20,
-  name: 'list order',
-  sql: `
-${orderColumn('entitlements')}
-${orderColumn('activations')}
-${orderColumn('webhook_deliveries')}
+/** The filtered lists' indexes rebuilt to end in `seq`: the same on both backends (the PostgreSQL twin uses it). */
+export const LIST_ORDER_INDEXES = `
 DROP INDEX entitlements_status;
 CREATE INDEX entitlements_status ON entitlements(status, seq);
 DROP INDEX entitlements_product;
@@ -37,5 +32,14 @@ DROP INDEX webhook_deliveries_by_endpoint;
 CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries(endpoint_id, seq);
 DROP INDEX webhook_deliveries_by_status;
 CREATE INDEX webhook_deliveries_by_status ON webhook_deliveries(status, seq);
-`,
+`;
+
+export const m020_list_order: Migration = {
+  version: 20,
+  name: 'list order',
+  sql: `
+${orderColumn('entitlements')}
+${orderColumn('activations')}
+${orderColumn('webhook_deliveries')}
+${LIST_ORDER_INDEXES}`,
 };

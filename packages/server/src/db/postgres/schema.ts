@@ -1,4 +1,5 @@
-import { FAILED_MESSAGE_PREDICATE, ORDER_KEYS_BACKFILL } from '../migrations/019_order_keys';
+import { m019_order_keys } from '../migrations/019_order_keys';
+import { LIST_ORDER_INDEXES } from '../migrations/020_list_order';
 import type { Migration } from '../types';
 
 /**
@@ -572,20 +573,8 @@ CREATE UNIQUE INDEX signing_keys_current ON signing_keys(current) WHERE current 
 `,
   },
   {
-    version: 19,
-    name: 'order_keys',
-    sql: `
-CREATE TABLE order_keys (
-  order_id        text NOT NULL,
-  order_line_id   text NOT NULL,
-  seen_at         text NOT NULL,
-  PRIMARY KEY (order_id, order_line_id)
-);
-CREATE INDEX order_keys_seen ON order_keys(seen_at, order_id, order_line_id);
-CREATE INDEX order_keys_line ON order_keys(order_line_id);
-CREATE INDEX entitlements_order ON entitlements(order_id);
-CREATE INDEX marketplace_messages_failed ON marketplace_messages(id) WHERE ${FAILED_MESSAGE_PREDICATE};
-${ORDER_KEYS_BACKFILL}`,
+    // 019 is written in SQL both backends accept (text columns, ON CONFLICT, a partial index): the same text.
+    ...m019_order_keys,
   },
   {
     version: 20,
@@ -594,14 +583,6 @@ ${ORDER_KEYS_BACKFILL}`,
 ${orderColumn('entitlements')}
 ${orderColumn('activations')}
 ${orderColumn('webhook_deliveries')}
-DROP INDEX entitlements_status;
-CREATE INDEX entitlements_status ON entitlements(status, seq);
-DROP INDEX entitlements_product;
-CREATE INDEX entitlements_product ON entitlements(product_id, seq);
-DROP INDEX webhook_deliveries_by_endpoint;
-CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries(endpoint_id, seq);
-DROP INDEX webhook_deliveries_by_status;
-CREATE INDEX webhook_deliveries_by_status ON webhook_deliveries(status, seq);
-`,
+${LIST_ORDER_INDEXES}`,
   },
 ];
