@@ -120,14 +120,19 @@ describe.each([
 ])('list query plans %s', (_label, analyze) => {
   const db = populated(analyze);
 
+  /** Each query a list ran, with its plan and a description for failure messages (the query and its plan). */
+  const plansOf = (run: (d: Db) => unknown) =>
+    recorded(db, run).map((q) => {
+      const plan = db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${q.sql}`, q.params).map((p) => p.detail);
+      return { ...q, plan, where: `${q.sql.replace(/\s+/g, ' ')}\n  plan: ${plan.join(' / ')}` };
+    });
+
   it.each(LISTS)(
     '%s: read in key order off an index or the table key, stopped by LIMIT; count capped',
     (_name, run) => {
-      const queries = recorded(db, run);
+      const queries = plansOf(run);
       expect(queries.length).toBeGreaterThan(0);
-      for (const q of queries) {
-        const plan = db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${q.sql}`, q.params).map((p) => p.detail);
-        const where = `${q.sql.replace(/\s+/g, ' ')}\n  plan: ${plan.join(' / ')}`;
+      for (const { plan, where, ...q } of queries) {
         if (/COUNT\(\*\)/.test(q.sql)) {
           expect(q.sql, where).toMatch(/LIMIT \?\) AS c$/);
           expect(q.params.at(-1), where).toBe(COUNT_CAP + 1);
@@ -158,17 +163,10 @@ describe.each([
     },
   );
 
-  const plansOf = (run: (d: Db) => unknown) =>
-    recorded(db, run).map((q) => ({
-      sql: q.sql,
-      plan: db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${q.sql}`, q.params).map((p) => p.detail),
-    }));
-
   it('failed messages: a page and its count read the partial index of failed messages, not the whole log', () => {
-    for (const { sql, plan } of plansOf((d) =>
+    for (const { plan, where } of plansOf((d) =>
       listMessages(d, messageFilterSchema.parse({ failed: 'true', cursor })),
     )) {
-      const where = `${sql.replace(/\s+/g, ' ')}\n  plan: ${plan.join(' / ')}`;
       expect(
         plan.filter((p) => / marketplace_messages /.test(`${p} `)),
         where,
@@ -196,8 +194,7 @@ describe.each([
     ]),
   ];
   it.each(exactSearches)('exact search %s: through indexes only, so it sorts just the few rows it found', (_n, run) => {
-    for (const { sql, plan } of plansOf(run)) {
-      const where = `${sql.replace(/\s+/g, ' ')}\n  plan: ${plan.join(' / ')}`;
+    for (const { plan, where } of plansOf(run)) {
       // Each table is reached by an equality on an index (order id, order line id, license id, code or order id):
       // the matches are an order's lines or a license (and its order's), so the sort that follows (TEMP B-TREE)
       // is over a handful of rows. A search falling back to text would SCAN and fail here.
