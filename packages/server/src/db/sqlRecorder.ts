@@ -17,7 +17,7 @@ export interface RecordedStatement {
   sql: string;
   /** The first frames outside the facade, innermost first: "packages/server/src/jobs/daily.ts (planDay)". */
   at: string[];
-  /** Microseconds this record cost (stack capture and write), so a run can report what recording cost it. */
+  /** Microseconds this record cost before its write (call sites, opening the file), for the run's summary. */
   us?: number;
 }
 

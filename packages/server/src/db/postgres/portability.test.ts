@@ -5,7 +5,7 @@ import { createTestPostgres } from '@licensor/testkit/postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../database';
 import { SQL_RECORD_DIR_ENV } from '../sqlRecorder';
-import { checkOnPostgres, formatRejections, provenance, readRecorded } from './portability';
+import { checkOnPostgres, formatRejections, provenance, readRecording } from './portability';
 
 const pgTest = await createTestPostgres('portability');
 
@@ -23,7 +23,7 @@ describe('the statement recorder', () => {
       other.first(marker, ['active']); // another connection of the same process: still recorded once
       db.close();
       other.close();
-      const uses = readRecorded(dir).filter((u) => u.sql === marker);
+      const uses = readRecording(dir).uses.filter((u) => u.sql === marker);
       expect(uses).toHaveLength(1);
       expect(uses[0]!.at).toHaveLength(1);
       expect(uses[0]!.at[0]).toBe('packages/server/src/db/postgres/portability.test.ts');
@@ -40,7 +40,7 @@ describe('the statement recorder', () => {
     const line = (sql: string, ...at: string[]) => `${JSON.stringify({ sql, at })}\n`;
     writeFileSync(join(dir, '1-a.jsonl'), line('SELECT 1', 'packages/server/src/a.ts:1') + line('SELECT 2'));
     writeFileSync(join(dir, '2-b.jsonl'), `${line('SELECT 1', 'packages/server/src/b.ts:2')}{"sql":"SELE`);
-    expect(readRecorded(dir)).toEqual([
+    expect(readRecording(dir).uses).toEqual([
       { sql: 'SELECT 1', at: ['packages/server/src/a.ts:1', 'packages/server/src/b.ts:2'] },
       { sql: 'SELECT 2', at: ['(unknown caller)'] },
     ]);

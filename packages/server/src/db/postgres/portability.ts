@@ -35,12 +35,10 @@ export interface RecordedUse {
 
 export type Provenance = 'server' | 'sqlite-only' | 'tests';
 
-/** Every statement recorded in `dir` (one .jsonl file per process), with all the places it came from. */
-export function readRecorded(dir: string): RecordedUse[] {
-  return readRecording(dir).uses;
-}
-
-/** The statements, and what recording them cost the run: records written, milliseconds spent in the recorder. */
+/**
+ * Every statement recorded in `dir` (one .jsonl file per process), with all the places it came from, and what
+ * recording them cost the run: records written, milliseconds spent in the recorder.
+ */
 export function readRecording(dir: string): { uses: RecordedUse[]; records: number; ms: number } {
   let records = 0;
   let us = 0;
