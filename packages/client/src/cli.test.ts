@@ -16,7 +16,7 @@ import {
   tempDir,
 } from '@licensor/testkit/client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type CliIo, EXIT, exitCodeFor, main } from './cli';
+import { type CliIo, EXIT, exitCodeFor, main, wantsJson } from './cli';
 import { fingerprintFromReadings, hashedFingerprint, type MachineFingerprint } from './fingerprint';
 
 const CODE = 'PLCLITEST0001';
@@ -111,6 +111,29 @@ describe('licensor-client', () => {
     const help = await run(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Exit codes: 0 valid/);
+  });
+
+  it('reports usage errors as JSON with --json, and takes a --json after -- for an argument', async () => {
+    for (const args of [
+      ['--json', 'status', '--no-such-option'],
+      ['status', '--no-such-option', '--json'],
+      ['--json', 'verify'],
+    ]) {
+      const r = await run(args);
+      expect(r.code, args.join(' ')).toBe(EXIT.usage);
+      expect(r.stderr, args.join(' ')).toBe('');
+      expect(JSON.parse(r.stdout), args.join(' ')).toEqual({
+        error: { code: 'INVALID_INPUT', message: expect.stringMatching(/^error: (unknown option|missing required)/) },
+      });
+    }
+    // After `--` every word is an argument: `--json` there is a file name, not the switch (commander agrees).
+    const extra = await run(['verify', '--', '--json', 'second-file']);
+    expect(extra).toMatchObject({ code: EXIT.usage, stdout: '', stderr: expect.stringMatching(/^error: too many/) });
+    const named = await run(['verify', '--root', rootFile, '--', '--json']);
+    expect(named).toMatchObject({ code: EXIT.usage, stdout: '' });
+    expect(named.stderr).toMatch(/--json/); // the file named --json does not exist
+    expect(wantsJson(['node', 'licensor-client', 'offline-import', '--', '--json'])).toBe(false);
+    expect(wantsJson(['node', 'licensor-client', '--json', 'offline-import', '--', 'x'])).toBe(true);
   });
 
   it('activates, shows status, checks in, locks on FROZEN and deactivates', async () => {

@@ -283,6 +283,15 @@ interface Run {
   reportStatus(o: GlobalOptions, s: LicenseStatus, extra?: [string, string | undefined][]): void;
 }
 
+/**
+ * Whether `--json` was asked for, read before commander parses (its usage errors come before any action). Only an
+ * option before `--` counts: after it every word is an argument (`offline-import -- --json` names a file).
+ */
+export function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}
+
 function createRun(argv: string[], io: CliIo): Run {
   const env = io.env;
   const now = io.now ?? Date.now;
@@ -296,7 +305,7 @@ function createRun(argv: string[], io: CliIo): Run {
     out,
     json: (v) => out(`${JSON.stringify(v, null, 2)}\n`),
     exitCode: EXIT.ok,
-    asJson: argv.includes('--json'),
+    asJson: wantsJson(argv),
     lang: 'en',
     activating: undefined,
     provider: (opts) => Promise.resolve(io.fingerprint ? io.fingerprint(opts) : defaultFingerprintProvider()(opts)),
@@ -529,7 +538,13 @@ function buildProgram(run: Run): Command {
     .option('--json', 'machine-readable output')
     .addOption(new Option('--lang <lang>', 'language of messages').choices(['en', 'zh']).default('en'))
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      // A usage error in the form asked for: with --json, the `{ error }` object every other failure prints.
+      outputError: (s, write) =>
+        run.asJson ? run.json({ error: new LicensorError('INVALID_INPUT', s.trim()).toJSON() }) : write(s),
+    })
     .addHelpText(
       'after',
       '\nExit codes: 0 valid/ok, 1 usage, 2 no license, 3 expired/frozen/revoked/suspended/released, 4 fingerprint mismatch,\n5 signature/tampering, 6 clock or grace, 7 server unreachable, 8 other.',
