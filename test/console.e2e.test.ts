@@ -35,6 +35,8 @@ const PASSWORD = 'console-e2e-password';
 let dir: string;
 let running: RunningServer;
 let browser: Browser;
+/** Chromium's launch, started at the beginning of the setup (awaited by afterAll too, so a failed setup closes it). */
+let launching: Promise<void> | undefined;
 let code: string;
 let licenseId: string;
 let deviceIds: string[];
@@ -239,6 +241,17 @@ async function shot(page: Page, name: string) {
 
 describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
   beforeAll(async () => {
+    // Chromium starts while the console is built and the server seeded (about a second on two cores).
+    launching = import('playwright-core')
+      .then(({ chromium }) =>
+        chromium.launch({
+          executablePath: CHROMIUM,
+          args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+        }),
+      )
+      .then((b) => {
+        browser = b;
+      });
     await ensureBuilt(['console']);
     dir = mkdtempSync(join(tmpdir(), 'licensor-console-e2e-'));
     // LICENSOR_PUBLIC_URL is the server's own address: go-live readiness dials it as KooGallery would.
@@ -256,15 +269,12 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
       }),
     );
     await seed();
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    await launching;
   }, 120_000);
 
   afterAll(async () => {
     await olga?.context.close();
+    await launching?.catch(() => undefined);
     await browser?.close();
     await running?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
