@@ -18,6 +18,8 @@ import { freePort } from './server';
  */
 export const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const SERVER_MAIN = join(REPO_ROOT, 'packages/server/dist/main.js');
+// Stack traces name the sources, and the SQL recorder (db/sqlRecorder.ts) finds where a statement came from.
+const NODE_ARGS = ['--enable-source-maps'];
 const CLI_INDEX = join(REPO_ROOT, 'packages/server/dist/cli/index.js');
 
 let built: Promise<unknown> | undefined;
@@ -87,7 +89,7 @@ export async function spawnInstance(
   opts: { ready?: 'readyz' | 'healthz'; timeoutMs?: number } = {},
 ): Promise<InstanceProcess> {
   await ensureServerBuilt();
-  const proc = spawn(process.execPath, [SERVER_MAIN], {
+  const proc = spawn(process.execPath, [...NODE_ARGS, SERVER_MAIN], {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
@@ -195,7 +197,7 @@ export async function runCli(args: string[], env: Record<string, string>, timeou
   await ensureServerBuilt();
   // The CLI module exports main(); this one-liner calls it with the arguments after `--`.
   const script = `const { main } = await import(${JSON.stringify(pathToFileURL(CLI_INDEX).href)}); process.exitCode = await main(process.argv.slice(1));`;
-  const proc = spawn(process.execPath, ['--input-type=module', '-e', script, '--', ...args], {
+  const proc = spawn(process.execPath, [...NODE_ARGS, '--input-type=module', '-e', script, '--', ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, LICENSOR_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
