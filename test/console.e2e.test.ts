@@ -216,17 +216,17 @@ async function signIn(page: Page, name: string) {
 /**
  * Olga's console (an operator), signed in once for the file: most tests act as her, and a new browser context
  * (a new renderer process) plus a sign-in cost about 1.5 s per test on two cores. Each test starts from the
- * overview, as after a sign-in. Tests about sessions and other roles open contexts of their own.
+ * overview, as after a sign-in, or the page it names. Tests about sessions and other roles open contexts of their own.
  */
 let olga: { context: BrowserContext; page: Page } | undefined;
-async function asOlga(): Promise<{ context: BrowserContext; page: Page }> {
+async function asOlga(path = '/console/'): Promise<{ context: BrowserContext; page: Page }> {
   if (!olga) {
     olga = await newPage();
     await signIn(olga.page, 'olga');
-  } else {
-    await olga.page.goto(`${running.url}/console/`);
-    await olga.page.getByTestId('who').waitFor();
+    if (path === '/console/') return olga;
   }
+  await olga.page.goto(`${running.url}${path}`);
+  await olga.page.getByTestId('who').waitFor();
   return olga;
 }
 
@@ -335,8 +335,7 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
   });
 
   it('an operator frees a device and retries a failed outbox item', async () => {
-    const { page } = await asOlga();
-    await page.goto(`${running.url}/console/devices?code=${encodeURIComponent(code)}`);
+    const { page } = await asOlga(`/console/devices?code=${encodeURIComponent(code)}`);
     await page.getByTestId(`free-${deviceIds[0]}`).click();
     await page.getByTestId(`free-${deviceIds[0]}-reason`).fill('Laptop replaced');
     await page.getByTestId(`free-${deviceIds[0]}-confirm`).click();
@@ -585,8 +584,7 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
   });
 
   it("an operator moves a device's seat and issues an offline response from an uploaded request file", async () => {
-    const { page } = await asOlga();
-    await page.goto(`${running.url}/console/licenses/${encodeURIComponent(moveSource.id)}`);
+    const { page } = await asOlga(`/console/licenses/${encodeURIComponent(moveSource.id)}`);
     await page.getByTestId(`move-${moveSource.deviceId}`).click();
     await page.getByTestId(`move-${moveSource.deviceId}-reason`).fill(moveTargetCode);
     await page.getByTestId(`move-${moveSource.deviceId}-confirm`).click();
@@ -637,8 +635,7 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
   });
 
   it('an operator lowers seats below the devices holding them, sees the devices, releases the oldest; changes the expiry', async () => {
-    const { page } = await asOlga();
-    await page.goto(`${running.url}/console/licenses/${encodeURIComponent(changedLicenseId)}`);
+    const { page } = await asOlga(`/console/licenses/${encodeURIComponent(changedLicenseId)}`);
     expect(await page.getByTestId('seats').textContent()).toBe('2 / 3'); // its own device and the moved one
     const form = page.getByTestId('change-license');
     await form.locator('summary').click();
@@ -748,8 +745,7 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
         ).lastInsertRowid,
       ),
     );
-    const { page } = await asOlga();
-    await page.goto(`${running.url}/console/messages?outbox=failed&outboxLimit=2`);
+    const { page } = await asOlga(`/console/messages?outbox=failed&outboxLimit=2`);
     const outboxIds = async () =>
       (await page.getByTestId('outbox').locator('tbody tr td:first-child').allTextContents()).map(Number);
     await expect.poll(outboxIds).toEqual([ids[2], ids[1]]);
