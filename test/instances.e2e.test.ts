@@ -147,12 +147,12 @@ for (const backend of BACKENDS) {
     let env: Record<string, string> = {};
 
     beforeAll(async () => {
+      const simUrl = await sim.listen();
       prepared = await backend.prepare(dataDir);
       if (!prepared) {
         skipReason = `${backend.name}: PostgreSQL is not reachable (see the warning above)`;
         return;
       }
-      const simUrl = await sim.listen();
       const { PORT: _port, ...common } = serverEnv(0, dataDir, simUrl, {
         LICENSOR_TRUST_PROXY: '127.0.0.1',
         LICENSOR_ADMIN_AUTH_FAILURES: String(AUTH_LIMIT),
@@ -410,7 +410,9 @@ for (const backend of BACKENDS) {
       expect((list.json.items as unknown[]).length).toBe(1);
     });
 
-    it('rate limits: failed admin authentications over two instances reach the 429 at the one-instance total', {
+    it(backend.sharedRateLimits === true
+      ? 'rate limits: failed admin authentications over two instances reach the 429 at the one-instance total'
+      : 'rate limits: failed admin authentications are counted per process (documented difference)', {
       timeout: 120_000,
     }, async (t) => {
       const f = up(t);
@@ -470,14 +472,15 @@ for (const backend of BACKENDS) {
         return true;
       });
 
-      // A license with 3 seats, one taken through B; A lowers maxDevices to 1: B refuses a second device.
+      // A license with 50 seats, one taken through B; A lowers maxDevices to 1: B refuses a second device. (So many
+      // seats that a probe admitted before the change arrives cannot fill them: a refusal is the policy's.)
       const order = await new Marketplace(a).get({
         activity: 'getLicense',
         businessId: 'b',
         customerId: 'c',
         orderId: `POL-${uid()}`,
         productId: 'P1',
-        amount: '3',
+        amount: '50',
       });
       const license = String(order.json.license);
       const entitlementId = String(order.json.instanceId);
@@ -509,7 +512,9 @@ for (const backend of BACKENDS) {
     });
 
     // Last: where rotation needs a restart, this case restarts an instance.
-    it(`a signing key rotated on one host signs on every instance within ${PROPAGATION_BOUND_MS} ms, no restart`, {
+    it(backend.liveKeyRotation === true
+      ? `a signing key rotated on one host signs on every instance within ${PROPAGATION_BOUND_MS} ms, no restart`
+      : 'a signing key rotated on one host signs on an instance once it restarts (documented difference)', {
       timeout: 120_000,
     }, async (t) => {
       const f = up(t);
