@@ -511,6 +511,82 @@ for (const backend of BACKENDS) {
       );
     });
 
+    it('outbox: every queued upload runs exactly once, whichever instance queued it and whichever worker claims it', {
+      timeout: 120_000,
+    }, async (t) => {
+      const f = up(t);
+      const orderId = `OBX-${uid()}`;
+      sim.addOrder({
+        orderId,
+        orderLineId: `${orderId}-L1`,
+        linearValue: 20,
+        expireTime: compactTime(new Date(Date.now() + 90 * DAY)),
+      });
+      const inst = await new Marketplace(f.url(0)).post({
+        activity: 'newInstance',
+        orderId,
+        orderLineId: `${orderId}-L1`,
+        businessId: 'b',
+      });
+      expect(['000000', '000004'], inst.text).toContain(inst.json.resultCode);
+      const instanceId = String(inst.json.instanceId);
+      await within(30_000, 'the instance provisioned', async () => {
+        const r = await adminCall(f.url(1), 'GET', `/entitlements/${instanceId}`, { from: '198.18.0.5' });
+        return (r.json.entitlement as { status?: string } | undefined)?.status === 'active';
+      });
+
+      // 12 License requests, each delivered to both instances at once: every delivery queues an upload (a retry
+      // means the marketplace did not get the file), answered inline or by a worker of either instance.
+      const events = Array.from({ length: 12 }, (_, i) => `EV-${orderId}-${i}`);
+      const spaced = (d: Date) => `${d.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+      const request = (i: number) => ({
+        activity: 'getLicenseAsync',
+        instanceId,
+        eventId: events[i],
+        effectiveTime: spaced(new Date()),
+        expireTime: spaced(new Date(Date.now() + 60 * DAY)),
+        deviceFingerprint: `00:16:3e:00:01:${i.toString(16).padStart(2, '0')}|D${i}|B${i}|C${i}`,
+      });
+      const answers = await all(24, (n) => new Marketplace(f.url(n % 2)).post(request(n >> 1)));
+      const codes = tally(answers, (a) => String(a.json.resultCode));
+      expect(
+        Object.keys(codes).every((c) => c === '000000' || c === '000004'),
+        JSON.stringify(codes),
+      ).toBe(true);
+
+      type Item = {
+        id: number;
+        status: string;
+        attempts: number;
+        lastError: string | null;
+        payload: { eventId?: string } | null;
+      };
+      const ours = async (): Promise<Item[]> => {
+        const r = await adminCall(
+          f.url(0),
+          'GET',
+          '/outbox?kind=license.upload&status=pending,running,failed,done&limit=200',
+          { from: '198.18.0.5' },
+        );
+        expect(r.status, r.text).toBe(200);
+        return (r.json.items as Item[]).filter((o) => events.includes(String(o.payload?.eventId)));
+      };
+      await within(30_000, 'every upload done', async () => {
+        const items = await ours();
+        return items.length === 24 && items.every((o) => o.status === 'done');
+      });
+      const items = await ours();
+      // Each item claimed once (one attempt; a lastError here would be a real failure, retried) and each upload
+      // received once by the marketplace: 24 items, 24 files.
+      expect(items.filter((o) => o.attempts !== 1)).toEqual([]);
+      for (const ev of events) {
+        expect(sim.uploadsFor(ev), ev).toHaveLength(items.filter((o) => o.payload?.eventId === ev).length);
+      }
+      expect(events.flatMap((ev) => sim.uploadsFor(ev))).toHaveLength(24);
+      // One License per (event, device): every upload of an event carries the same file.
+      for (const ev of events) expect(new Set(sim.uploadsFor(ev).map((u) => u.sha256)).size).toBe(1);
+    });
+
     // Last: where rotation needs a restart, this case restarts an instance.
     it(backend.liveKeyRotation === true
       ? `a signing key rotated on one host signs on every instance within ${PROPAGATION_BOUND_MS} ms, no restart`
