@@ -439,10 +439,11 @@ for (const backend of BACKENDS) {
       // Documented expected difference where counts are per process: each instance refuses after its own limit.
       const expected = shared ? AUTH_LIMIT + 1 : 2 * AUTH_LIMIT + 1;
       if (!shared) {
-        process.stderr.write(
-          `\n⚠  ${backend.name}: the admin failure limit is per process here (429 at failure ${limitedAt}, ` +
-            `not ${AUTH_LIMIT + 1}): ${(backend.sharedRateLimits as { no: string }).no}\n\n`,
-        );
+        const note =
+          `${backend.name}: the admin failure limit is per process here (429 at failure ${limitedAt}, ` +
+          `not ${AUTH_LIMIT + 1}): ${(backend.sharedRateLimits as { no: string }).no}`;
+        process.stderr.write(`\n⚠  ${note}\n\n`);
+        await t.annotate(note, 'documented difference');
       }
       expect(limitedAt, `statuses: ${statuses}`).toBe(expected);
       // Once limited, the address is refused on every instance, even with the right token. (Where counts are per
@@ -640,9 +641,9 @@ for (const backend of BACKENDS) {
         return;
       }
       // Documented expected difference: each process signs with the key it loaded until it restarts.
-      process.stderr.write(
-        `\n⚠  ${backend.name}: a rotated signing key needs a restart of each instance: ${backend.liveKeyRotation.no}\n\n`,
-      );
+      const note = `${backend.name}: a rotated signing key needs a restart of each instance: ${backend.liveKeyRotation.no}`;
+      process.stderr.write(`\n⚠  ${note}\n\n`);
+      await t.annotate(note, 'documented difference');
       await sleep(PROPAGATION_BOUND_MS);
       for (const i of [0, 1]) {
         expect(await current(i)).toBe(old);
