@@ -49,11 +49,12 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
   let server: http.Server;
   let base: string;
   let koo: Marketplace;
-  const count = (sql: string, params: unknown[] = []) => Number(t.db.first<{ n: number }>(sql, params)!.n);
+  const count = async (sql: string, params: unknown[] = []) =>
+    Number((await t.db.first<{ n: number }>(sql, params))!.n);
 
   beforeAll(async () => {
     const simUrl = await sim.listen();
-    t = createTestApp({
+    t = await createTestApp({
       apiRateLimit: 0,
       produceRateLimit: 0,
       adminToken: ADMIN_TOKEN,
@@ -243,7 +244,7 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
       '200': 5,
       TOO_MANY_DEVICES: N - 5,
     });
-    const seats = t.db.all<{ seat: number }>(
+    const seats = await t.db.all<{ seat: number }>(
       `SELECT seat FROM activations WHERE entitlement_id = ? AND status = 'active' ORDER BY seat`,
       [o.instanceId],
     );

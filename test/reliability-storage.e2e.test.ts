@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import {
   createApp,
   createLogger,
-  type Db,
   KeyStore,
   type LicensorApp,
   openDatabase,
+  type Storage,
   testConfig,
 } from '@licensor/server';
 import { MarketplaceSimulator } from '@licensor/simulator';
@@ -73,13 +73,15 @@ const COUNT_SQL = {
   outbox: 'SELECT COUNT(*) AS n FROM outbox',
   frozen: `SELECT COUNT(*) AS n FROM entitlements WHERE status = 'frozen'`,
 };
-const countsOf = (db: Db) =>
-  Object.fromEntries(Object.entries(COUNT_SQL).map(([k, sql]) => [k, Number(db.first<{ n: number }>(sql)!.n)]));
+const countsOf = (db: Storage) =>
+  Object.fromEntries(
+    Object.entries(COUNT_SQL).map(async ([k, sql]) => [k, Number((await db.first<{ n: number }>(sql))!.n)]),
+  );
 
 describe('read-only database (in-process)', () => {
   const sim = new MarketplaceSimulator(AK, SK);
   let dir: string;
-  let db: Db;
+  let db: Storage;
   let licensor: LicensorApp;
   let server: http.Server;
   let base: string;
@@ -95,7 +97,7 @@ describe('read-only database (in-process)', () => {
       apiRateLimit: 0,
       koo: { apiBase: simUrl, apiFallback: undefined, timeoutMs: 1000, key: KOO_KEY } as never,
     });
-    licensor = createApp({ config, db, log: createLogger('silent'), keys: store });
+    licensor = await createApp({ config, db, log: createLogger('silent'), keys: store });
     server = http.createServer(licensor.app);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;

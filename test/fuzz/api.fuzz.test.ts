@@ -31,7 +31,7 @@ const { stats, timed } = answerTimer();
 
 beforeAll(async () => {
   const simUrl = await sim.listen();
-  t = createTestApp({
+  t = await createTestApp({
     apiRateLimit: 0,
     produceRateLimit: 0,
     // Every hostile token must get its own clean 401, not the limiter's 429 (tested in admin/auth.test.ts).

@@ -50,7 +50,7 @@ const templatesGet: Record<string, string>[] = [];
 
 beforeAll(async () => {
   const simUrl = await sim.listen();
-  t = createTestApp({
+  t = await createTestApp({
     apiRateLimit: 0,
     produceRateLimit: 0,
     koo: { apiBase: simUrl, apiFallback: undefined, timeoutMs: 500 } as never,

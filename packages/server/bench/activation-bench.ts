@@ -288,10 +288,10 @@ function storageMicrobench(dir: string): string {
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       if (mode === 'GROUP') db.pragma('synchronous = NORMAL');
-      db.transaction(() => insert.run(value)).immediate();
+      db.transaction(async (tx) => insert.run(value)).immediate();
       if (mode === 'GROUP') {
         db.pragma('synchronous = FULL');
-        if ((i + 1) % batch === 0) db.transaction(() => mark.run(Date.now())).immediate();
+        if ((i + 1) % batch === 0) db.transaction(async (tx) => mark.run(Date.now())).immediate();
       }
     }
     const us = ((performance.now() - t0) * 1000) / n;

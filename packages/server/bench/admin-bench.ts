@@ -22,10 +22,10 @@ const N_MSG = 200_000 * scale;
 const N_CODES = 10_000 * scale;
 
 const dir = mkdtempSync(join(tmpdir(), 'licensor-admin-bench-'));
-const t = createTestApp({}, dir);
+const t = await createTestApp({}, dir);
 const { db } = t;
 
-function seed() {
+async function seed() {
   const started = performance.now();
   const ent = db.raw.prepare(
     `INSERT INTO entitlements (id, family, code, order_id, product_id, seats, starts_at, expires_at, status, test, customer_name, created_at, updated_at)
@@ -42,7 +42,7 @@ function seed() {
   const usage = db.raw.prepare('INSERT INTO code_usage (code, day, device) VALUES (?, ?, ?)');
   const statuses = ['active', 'active', 'active', 'expired', 'frozen', 'suspended', 'revoked', 'released'];
   const ids: string[] = [];
-  db.transaction(() => {
+  await db.transaction(async (tx) => {
     const base = Date.UTC(2024, 0, 1);
     for (let i = 0; i < N_ENT; i++) {
       const at = new Date(base + i * 60_000).toISOString();
@@ -103,7 +103,7 @@ async function timeIt(fn: () => Promise<unknown> | unknown, runs = 15): Promise<
   return { p50: samples[Math.floor(runs / 2)]!, p95: samples[Math.floor(runs * 0.95)]! };
 }
 
-const seedMs = seed();
+const seedMs = await seed();
 const server = createServer(t.licensor.app).listen(0, '127.0.0.1');
 await new Promise((r) => server.once('listening', r));
 const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/admin/v1`;
@@ -159,7 +159,7 @@ const cliRun = await timeIt(
 );
 
 const planStarted = performance.now();
-const plan = planDay(t.licensor.ctx, '2025-06-09');
+const plan = await planDay(t.licensor.ctx, '2025-06-09');
 const planMs = performance.now() - planStarted;
 
 server.close();

@@ -28,7 +28,7 @@ const skip = arg('--skip')?.split(',') ?? [];
 const N = Math.round(1_000_000 * scale);
 
 const dir = mkdtempSync(join(tmpdir(), 'licensor-console-lists-'));
-const t = createTestApp({ adminAuthFailures: 100_000 }, dir);
+const t = await createTestApp({ adminAuthFailures: 100_000 }, dir);
 const { db } = t;
 
 const orderId = (i: number) => `CS${String(i).padStart(10, '0')}`;
@@ -37,7 +37,7 @@ const hasTable = (name: string) =>
 
 const ids: string[] = [];
 
-function seed() {
+async function seed() {
   const started = performance.now();
   const ins = (sql: string) => db.raw.prepare(sql);
   const ent = ins(
@@ -72,7 +72,7 @@ function seed() {
   );
   const statuses = ['active', 'active', 'active', 'expired', 'frozen', 'suspended', 'revoked', 'released'];
   const far = Date.UTC(2100, 0, 1);
-  db.transaction(() => {
+  await db.transaction(async (tx) => {
     const base = Date.UTC(2024, 0, 1);
     for (let i = 0; i < N; i++) {
       const at = new Date(base + i * 60_000).toISOString();
@@ -147,7 +147,7 @@ function seed() {
         at,
       );
     }
-    db.run(
+    await tx.run(
       `INSERT INTO webhook_endpoints (id, url, events, secret, created_at, updated_at) VALUES
        ('ep_crm', 'https://crm.example/hooks', '["*"]', 'sealed', '2024-01-01', '2024-01-01'),
        ('ep_bi', 'https://bi.example/hooks', '["*"]', 'sealed', '2024-01-01', '2024-01-01')`,
@@ -170,7 +170,7 @@ function seed() {
       );
     }
     // The orders list's keys (migration 019), filled the way the migration fills existing orders.
-    if (hasTable('order_keys')) db.exec(ORDER_KEYS_BACKFILL);
+    if (hasTable('order_keys')) tx.exec(ORDER_KEYS_BACKFILL);
   });
   db.exec('ANALYZE');
   return performance.now() - started;
@@ -190,7 +190,7 @@ async function timeIt(fn: () => Promise<unknown>): Promise<{ p50: number; max: n
   return { p50: samples[Math.floor(runs / 2)]!, max: samples[runs - 1]! };
 }
 
-const seedMs = seed();
+const seedMs = await seed();
 const server = createServer(t.licensor.app).listen(0, '127.0.0.1');
 await new Promise((r) => server.once('listening', r));
 const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/admin/v1`;

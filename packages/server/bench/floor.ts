@@ -104,7 +104,7 @@ app.post('/floor/activations', rawBody, async (req, res) => {
     devicePublicKey: string;
   };
   const id = `act_${randomUUID()}`;
-  await db.batched(() => insert(id, raw));
+  await db.batched(async (tx) => insert(id, raw));
   const license = await signLicenseAsync(
     payload(id, input.fingerprint.components, devicePublicKeyHash(input.devicePublicKey)),
     signer,
@@ -126,7 +126,7 @@ app.post('/floor/activations/:id/check-in', rawBody, async (req, res) => {
     body: raw,
     publicKey: device.key,
   });
-  await db.batched(() => insert(id, `${signature.nonce} ${signature.ts} ${input.appVersion ?? ''}`));
+  await db.batched(async (tx) => insert(id, `${signature.nonce} ${signature.ts} ${input.appVersion ?? ''}`));
   const license = await signLicenseAsync(payload(id, device.components, device.keyHash), signer);
   await send(req, res, '', { status: 'VALID', license });
 });

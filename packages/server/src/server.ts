@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { LicensorError } from '@licensor/shared';
 import { createApp, type LicensorApp } from './app';
 import { type Config, databasePath } from './config';
-import { type Db, openDatabase } from './db/database';
+import { openDatabase } from './db/database';
+import type { Storage } from './db/storage';
 import { startScheduler } from './jobs/daily';
 import { KeyStore } from './keys/keystore';
 import { marketplaceStartupWarning } from './koogallery/codeLearning';
@@ -15,7 +16,7 @@ export interface RunningServer {
   url: string;
   server: http.Server | https.Server;
   licensor: LicensorApp;
-  db: Db;
+  db: Storage;
   keys: KeyStore;
   keysCreated: boolean;
   /** The separate /metrics listener's URL when LICENSOR_METRICS_LISTEN is set. */
@@ -94,7 +95,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   const developmentRoot = keys.developmentWarning();
   if (developmentRoot) log.warn(developmentRoot);
   const db = openDatabase(databasePath(config));
-  const licensor = createApp({ config, db, log, keys });
+  const licensor = await createApp({ config, db, log, keys });
   const marketplaceWarning = marketplaceStartupWarning(config.koo);
   if (marketplaceWarning) log.warn(marketplaceWarning);
   // Node checks the timeouts below only every connectionsCheckingInterval (30 s by default), which let a
@@ -137,7 +138,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     }
   }
   licensor.start();
-  if (config.scheduler) server.once('close', startScheduler(licensor.ctx));
+  if (config.scheduler) server.once('close', await startScheduler(licensor.ctx));
   let closed = false;
   return {
     url,

@@ -18,11 +18,11 @@ const versions = (file: string) => {
 };
 
 describe('openTestDatabase (a copy of a migrated template)', () => {
-  it('has the schema a fresh migration gives, in a private file of its own; a restart keeps what was written', () => {
+  it('has the schema a fresh migration gives, in a private file of its own; a restart keeps what was written', async () => {
     openDatabase(join(dir, 'migrated.db')).close();
     const a = openTestDatabase(join(dir, 'a.db'));
     const b = openTestDatabase(join(dir, 'b.db'));
-    a.run("INSERT INTO audit_log (at, actor, action) VALUES ('2026-01-01T00:00:00.000Z', 'test', 'only.in.a')");
+    await a.run("INSERT INTO audit_log (at, actor, action) VALUES ('2026-01-01T00:00:00.000Z', 'test', 'only.in.a')");
     expect(b.all("SELECT * FROM audit_log WHERE action = 'only.in.a'")).toEqual([]);
     a.close();
     b.close();

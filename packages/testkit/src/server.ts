@@ -7,13 +7,13 @@ import {
   type Config,
   createApp,
   createLogger,
-  type Db,
   formatCompactTimeMs,
   KeyStore,
   type LicensorApp,
   openDatabase,
   type Role,
   type ScryptCost,
+  type Storage,
   testConfig,
 } from '@licensor/server';
 import { bodySignHeader, schemeAAuthToken, schemeBSignature } from '@licensor/shared';
@@ -21,7 +21,7 @@ import { bodySignHeader, schemeAAuthToken, schemeBSignature } from '@licensor/sh
 /** Test fixtures shared by the server's own tests: a real app on a temporary data folder. */
 export interface TestApp {
   licensor: LicensorApp;
-  db: Db;
+  db: Storage;
   keys: KeyStore;
   config: Config;
   dataDir: string;
@@ -58,20 +58,20 @@ function migratedTemplate(): string {
  * openDatabase for a test: a file that does not exist yet starts as a copy of the migrated template instead of
  * being migrated again (the same schema, the same migration rows); an existing file (a restart) opens as is.
  */
-export function openTestDatabase(file: string): Db {
+export function openTestDatabase(file: string): Storage {
   if (!existsSync(file)) copyFileSync(migratedTemplate(), file);
   return openDatabase(file);
 }
 
-export function createTestApp(
+export async function createTestApp(
   overrides: Partial<Config> & { koo?: Partial<Config['koo']> } = {},
   dataDir?: string,
-): TestApp {
+): Promise<TestApp> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'licensor-test-'));
   const config = testConfig({ ...overrides, dataDir: dir });
   const db = openTestDatabase(join(dir, 'licensor.db'));
   const { store: keys } = KeyStore.open(join(dir, 'keys'), 'test-passphrase');
-  const licensor = createApp({ config, db, log: createLogger('silent'), keys, outbox: { backoffMs: () => 0 } });
+  const licensor = await createApp({ config, db, log: createLogger('silent'), keys, outbox: { backoffMs: () => 0 } });
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -143,7 +143,7 @@ export const TEST_PASSWORD_HASH_COST: Readonly<ScryptCost> = Object.freeze({ N: 
 
 /** An operator account for a test, as `licensor operators add` would create it but with the cheap hash cost. */
 export function seedOperator(
-  db: Db,
+  db: Storage,
   input: { name: string; role: Role; password: string },
   actor = 'test',
 ): ReturnType<typeof addOperator> {

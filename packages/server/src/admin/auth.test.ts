@@ -21,7 +21,7 @@ afterEach(async () => {
 
 describe('failed admin authentication', () => {
   it('is limited per address: 200 wrong tokens get 401 ten times, then 429 with Retry-After', async () => {
-    t = createTestApp({ trustProxy: 'loopback' });
+    t = await createTestApp({ trustProxy: 'loopback' });
     const app = t.licensor.app;
     const statuses: number[] = [];
     let retryAfter: string | undefined;
@@ -58,7 +58,7 @@ describe('failed admin authentication', () => {
   it('backs off for an hour once an address has failed ten times the per-minute limit', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
-      t = createTestApp({ trustProxy: 'loopback', adminAuthFailures: 2 });
+      t = await createTestApp({ trustProxy: 'loopback', adminAuthFailures: 2 });
       const app = t.licensor.app;
       const as = (auth: string) =>
         request(app).get(`${ADMIN}/summary`).set('X-Forwarded-For', '203.0.113.20').set('Authorization', auth);
@@ -86,7 +86,7 @@ describe('failed admin authentication', () => {
   });
 
   it('is refused before the body is read: bad JSON or an oversized body with a wrong token is a 401', async () => {
-    t = createTestApp();
+    t = await createTestApp();
     const app = t.licensor.app;
     const badJson = await request(app)
       .post(`${ADMIN}/codes`)
@@ -112,7 +112,7 @@ describe('failed admin authentication', () => {
 
 describe('token scopes', () => {
   it('lets only admin-scoped tokens (and the bootstrap token) manage tokens', async () => {
-    t = createTestApp();
+    t = await createTestApp();
     const app = t.licensor.app;
     const mint = (auth: string, scope: string) =>
       request(app)
@@ -192,10 +192,10 @@ describe('admin-only routes, however the path is spelled', () => {
   ] as const;
 
   it('refuses a write token and an operator session on /TOKENS, /Tokens/…, /OPERATORS…; admin passes', async () => {
-    t = createTestApp({ adminAuthFailures: 1000 });
+    t = await createTestApp({ adminAuthFailures: 1000 });
     const app = t.licensor.app;
-    const write = `Bearer ${createAdminToken(t.db, 'w', 'write').token}`;
-    const admin = `Bearer ${createAdminToken(t.db, 'a', 'admin').token}`;
+    const write = `Bearer ${(await createAdminToken(t.db, 'w', 'write')).token}`;
+    const admin = `Bearer ${(await createAdminToken(t.db, 'a', 'admin')).token}`;
     const password = 'correct horse battery';
     await seedOperator(t.db, { name: 'root.admin', role: 'admin', password });
     await seedOperator(t.db, { name: 'olga', role: 'operator', password });
@@ -261,7 +261,7 @@ describe('admin-only routes, however the path is spelled', () => {
 
 describe('last_used_at', () => {
   it('is set when a token is used and shown in the token list', async () => {
-    t = createTestApp();
+    t = await createTestApp();
     const app = t.licensor.app;
     const created = await request(app)
       .post(`${ADMIN}/tokens`)

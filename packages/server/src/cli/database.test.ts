@@ -95,21 +95,21 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
 
   /** A SQLite database with rows in many tables, written by the real code paths. */
   async function seededSqlite(): Promise<string> {
-    const t = createTestApp({}, dir);
+    const t = await createTestApp({}, dir);
     try {
-      const ent = seedEntitlement(t.db, { seats: 3 });
+      const ent = await seedEntitlement(t.db, { seats: 3 });
       for (let i = 0; i < 3; i++) {
         const device = newDevice();
         activate(t.licensor.ctx, activationBody(device, ent.code!));
       }
       for (let i = 0; i < 2500; i++) {
-        t.db.run(
+        await t.db.run(
           `INSERT INTO marketplace_messages (direction, activity, result_code, latency_ms, created_at, code, test)
            VALUES ('in', 'getLicense', '000000', ?, ?, ?, 0)`,
           [i / 7, new Date(1_700_000_000_000 + i).toISOString(), i % 3 ? null : `LSR-${i}-'quoted' "and" 中文`],
         );
       }
-      t.db.run(
+      await t.db.run(
         "INSERT INTO outbox (kind, payload, status, next_attempt_at, created_at, updated_at) VALUES ('x', '{}', 'pending', 1700000000000, 'now', 'now')",
       );
     } finally {

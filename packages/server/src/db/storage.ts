@@ -43,3 +43,11 @@ export interface Database extends Storage {
   readonly location: string;
   close(): Promise<void>;
 }
+
+/**
+ * The context `ctx` with its storage handle replaced by a transaction's: `ctx.db.transaction(async (tx) =>
+ * f(inTx(ctx, tx)))` runs everything f does through ctx inside the transaction.
+ */
+export function inTx<C extends { db: Storage }>(ctx: C, tx: Storage): C {
+  return { ...ctx, db: tx };
+}

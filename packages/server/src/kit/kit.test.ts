@@ -102,9 +102,9 @@ async function v1(
   return JSON.parse(res.text) as Answer;
 }
 
-const count = (table: string, where = '1 = 1', params: unknown[] = []) =>
-  db().first<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`, params)!.n;
-const snapshot = (table: string) => JSON.stringify(db().all(`SELECT * FROM ${table} ORDER BY 1, 2, 3`));
+const count = async (table: string, where = '1 = 1', params: unknown[] = []) =>
+  (await db().first<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`, params))!.n;
+const snapshot = async (table: string) => JSON.stringify(await db().all(`SELECT * FROM ${table} ORDER BY 1, 2, 3`));
 
 const OK = { resultCode: '000000', resultMsg: 'Success' };
 
@@ -133,10 +133,10 @@ beforeAll(() => {
 afterAll(() => rmSync(sharedDir, { recursive: true, force: true }));
 
 /** A real app on an in-memory database (data folder ':memory:'); close/destroy like createTestApp's. */
-function memoryApp(overrides: Parameters<typeof testConfig>[0] = {}): TestApp {
+async function memoryApp(overrides: Parameters<typeof testConfig>[0] = {}): Promise<TestApp> {
   const config = testConfig(overrides);
   const mdb = openDatabase(':memory:');
-  const licensor = createApp({ config, db: mdb, log: createLogger('silent'), keys: sharedKeys });
+  const licensor = await createApp({ config, db: mdb, log: createLogger('silent'), keys: sharedKeys });
   const close = async () => {
     await licensor.stop();
     mdb.close();
@@ -144,8 +144,8 @@ function memoryApp(overrides: Parameters<typeof testConfig>[0] = {}): TestApp {
   return { licensor, db: mdb, keys: sharedKeys, config, dataDir: ':memory:', close, destroy: close };
 }
 
-beforeEach(() => {
-  t = memoryApp();
+beforeEach(async () => {
+  t = await memoryApp();
 });
 afterEach(async () => {
   await t.destroy();
@@ -174,7 +174,7 @@ describe('x-sign signer (scheme B′) against spec vectors X-1 and X-2', () => {
       const vdb = openDatabase(':memory:');
       const base = testConfig();
       const config = testConfig({ koo: { accessKeys: { ...base.koo.accessKeys, kit: key } } as never });
-      const licensor = createApp({
+      const licensor = await createApp({
         config,
         db: vdb,
         log: createLogger('silent'),
@@ -201,7 +201,7 @@ describe('x-sign signer (scheme B′) against spec vectors X-1 and X-2', () => {
       const fresh = 'fresh-nonce-0001';
       const r2 = await send('allOrgSync', X2, marketplaceXSign(key, fresh, timestamp, X2), fresh);
       expect(JSON.parse(r2.text)).toEqual(OK);
-      const d = showTenant(vdb, 'huaiweitest123456', '68cbc86abc2018ab880d92f36422fa0e')!;
+      const d = (await showTenant(vdb, 'huaiweitest123456', '68cbc86abc2018ab880d92f36422fa0e'))!;
       expect(d.tenant).toMatchObject({ tenantCode: 'huawei', name: 'huaiweitest', orderId: 'CS1906666666ABCDE' });
       expect(d.orgTree.map((n) => [n.orgName, n.parentMissing])).toEqual([
         ['产品部', true],
@@ -246,7 +246,7 @@ describe('authentication', () => {
   it('v2 verifies with the Kit access key only (each interface type has its own key)', async () => {
     await t.destroy();
     const base = testConfig();
-    t = memoryApp({ koo: { accessKeys: { ...base.koo.accessKeys, kit: 'KIT-ONLY' } } as never });
+    t = await memoryApp({ koo: { accessKeys: { ...base.koo.accessKeys, kit: 'KIT-ONLY' } } as never });
     expect((await v2('tenantSync', body(), { key: 'ACCESSKEY', answerKey: 'KIT-ONLY' })).resultCode).toBe('000001');
     expect((await v2('tenantSync', body(), { key: 'KIT-ONLY', answerKey: 'KIT-ONLY' })).resultCode).toBe('000000');
   });
@@ -269,7 +269,7 @@ describe('authentication', () => {
   it('answers 000001 without a Body-Sign when the interface has no key configured', async () => {
     await t.destroy();
     const base = testConfig();
-    t = memoryApp({ koo: { key: undefined, accessKeys: { ...base.koo.accessKeys, kit: undefined } } as never });
+    t = await memoryApp({ koo: { key: undefined, accessKeys: { ...base.koo.accessKeys, kit: undefined } } as never });
     for (const path of [kitPath('v2', 'tenantSync'), kitPath('v1', 'tenantSync')]) {
       const res = await request(app()).post(path).set('Content-Type', 'application/json').send(JSON.stringify(body()));
       expect(res.status).toBe(200);
@@ -290,10 +290,10 @@ describe('tenantSync', () => {
       const inst = uid('inst-');
       const ten = uid('ten-');
       expect(await call(tenantBody(inst, ten))).toEqual(OK);
-      const first = snapshot('kit_tenants');
+      const first = await snapshot('kit_tenants');
       expect(await call(tenantBody(inst, ten, { timeStamp: stamp(2) }))).toEqual(OK);
       expect(count('kit_tenants')).toBe(1);
-      expect(JSON.parse(snapshot('kit_tenants'))[0].updated_at).toBe(JSON.parse(first)[0].updated_at);
+      expect(JSON.parse(await snapshot('kit_tenants'))[0].updated_at).toBe(JSON.parse(first)[0].updated_at);
       expect(
         await call(
           tenantBody(inst, ten, {
@@ -305,7 +305,7 @@ describe('tenantSync', () => {
           }),
         ),
       ).toEqual(OK);
-      expect(showTenant(db(), inst, ten)!.tenant).toMatchObject({
+      expect((await showTenant(db(), inst, ten))!.tenant).toMatchObject({
         name: 'Renamed',
         domainName: 'https://new',
         tenantCode: 'huawei',
@@ -343,7 +343,10 @@ describe('tenantSync', () => {
 
   it('the seller credential application (empty instanceId and orderId) is stored under the empty instance', async () => {
     expect(await v2('tenantSync', tenantBody('', 'seller-tenant', { orderId: '' }))).toEqual(OK);
-    expect(showTenant(db(), '-', 'seller-tenant')!.tenant).toMatchObject({ tenantCode: 'huawei', orderId: null });
+    expect((await showTenant(db(), '-', 'seller-tenant'))!.tenant).toMatchObject({
+      tenantCode: 'huawei',
+      orderId: null,
+    });
   });
 
   it('deleting a tenant removes its apps, units and users (one transaction)', async () => {
@@ -414,19 +417,19 @@ describe('applicationSync', () => {
   it('stores the client secret encrypted, never returns it, and keeps it unchanged on a duplicate add', async () => {
     const inst = uid('inst-');
     expect(await v2('applicationSync', body(inst))).toEqual(OK);
-    const row = db().first<{ client_secret_enc: string; updated_at: string }>('SELECT * FROM kit_apps')!;
+    const row = (await db().first<{ client_secret_enc: string; updated_at: string }>('SELECT * FROM kit_apps'))!;
     expect(row.client_secret_enc).toMatch(/^v1\./);
-    expect(JSON.stringify(db().all('SELECT * FROM kit_apps'))).not.toContain('Base64RsaOaep');
+    expect(JSON.stringify(await db().all('SELECT * FROM kit_apps'))).not.toContain('Base64RsaOaep');
     expect(readClientSecret(db(), t.config.dataDir, inst, 'T', 'APP1')).toBe('Base64RsaOaepCiphertext==');
     expect(await v1('applicationSync', body(inst, { timeStamp: stamp(2) }))).toEqual(OK);
-    const again = db().first<{ client_secret_enc: string; updated_at: string }>('SELECT * FROM kit_apps')!;
+    const again = (await db().first<{ client_secret_enc: string; updated_at: string }>('SELECT * FROM kit_apps'))!;
     // Same envelope, same updated_at: nothing re-sealed, nothing updated (only the newer source time noted).
     expect({ ...again, source_ts: null }).toEqual({ ...row, source_ts: null });
     expect(count('kit_apps')).toBe(1);
-    expect(showTenant(db(), inst, 'T')!.apps).toEqual([
+    expect((await showTenant(db(), inst, 'T'))!.apps).toEqual([
       expect.objectContaining({ appId: 'APP1', clientId: 'client-1', hasClientSecret: true }),
     ]);
-    expect(JSON.stringify(showTenant(db(), inst, 'T'))).not.toContain('Base64RsaOaep');
+    expect(JSON.stringify(await showTenant(db(), inst, 'T'))).not.toContain('Base64RsaOaep');
   });
 
   it('modify changes the secret; delete and duplicate delete succeed; delete before anything exists succeeds', async () => {
@@ -448,12 +451,12 @@ describe('applicationSync', () => {
 
   it('the sealed secret survives a restart (key file in the data folder)', async () => {
     await t.destroy();
-    t = createTestApp();
+    t = await createTestApp();
     const inst = uid('inst-');
     await v2('applicationSync', body(inst));
     const dir = t.dataDir;
     await t.close();
-    t = createTestApp({}, dir);
+    t = await createTestApp({}, dir);
     expect(readClientSecret(t.db, dir, inst, 'T', 'APP1')).toBe('Base64RsaOaepCiphertext==');
     expect(SecretBox.load(dir).keyId).toBe(SecretBox.forDataDir(dir).keyId);
   });
@@ -494,22 +497,24 @@ describe('authSync', () => {
     timeStamp: stamp(1),
     ...extra,
   });
-  const authorized = (inst: string, userName: string) =>
-    db().first('SELECT 1 FROM kit_users WHERE instance_id = ? AND user_name = ? AND enabled = 1', [inst, userName]) !==
-    undefined;
+  const authorized = async (inst: string, userName: string) =>
+    (await db().first('SELECT 1 FROM kit_users WHERE instance_id = ? AND user_name = ? AND enabled = 1', [
+      inst,
+      userName,
+    ])) !== undefined;
 
   it('v2 list: add, duplicate add, modify (disable), delete, cancel, duplicate delete', async () => {
     const inst = uid('inst-');
     expect(await v2('authSync', body(inst, [user('zhangsan01'), user('lisi02', { role: 'user' })]))).toEqual(OK);
     expect(authorized(inst, 'zhangsan01')).toBe(true);
-    const before = snapshot('kit_users');
+    const before = await snapshot('kit_users');
     expect(
       await v2(
         'authSync',
         body(inst, [user('zhangsan01'), user('lisi02', { role: 'user' })], { currentSyncTime: stamp(2) }),
       ),
     ).toEqual(OK);
-    expect(JSON.parse(snapshot('kit_users')).map((r: { updated_at: string }) => r.updated_at)).toEqual(
+    expect(JSON.parse(await snapshot('kit_users')).map((r: { updated_at: string }) => r.updated_at)).toEqual(
       JSON.parse(before).map((r: { updated_at: string }) => r.updated_at),
     );
     expect(
@@ -519,7 +524,9 @@ describe('authSync', () => {
       ),
     ).toEqual(OK);
     expect(authorized(inst, 'zhangsan01')).toBe(false);
-    const kept = db().first<Record<string, unknown>>('SELECT * FROM kit_users WHERE user_name = ?', ['zhangsan01'])!;
+    const kept = (await db().first<Record<string, unknown>>('SELECT * FROM kit_users WHERE user_name = ?', [
+      'zhangsan01',
+    ]))!;
     expect(kept).toMatchObject({ role: 'admin', email: 'zhangsan01@example.com', name: 'Name zhangsan01', enabled: 0 });
     expect(
       await v2('authSync', body(inst, [{ userName: 'zhangsan01' }], { flag: 0, currentSyncTime: stamp(4) })),
@@ -539,7 +546,7 @@ describe('authSync', () => {
     const userList =
       '[{"userName":"zhangsan01","name":"张三","position":"系统管理员","orgCode":"123456789","role":"admin","enable":"true","employeeCode":"","mobile":"","email":"","extension":{"entryDate":"2022-11-9","employeeType":"4","workPlace":"南京"}},{"userName":"lisi02","name":"李四","position":"运营经理","orgCode":"123456789","role":"user","enable":"true","extension":{"entryDate":"2022-11-16","employeeType":"4","workPlace":"南京"}}]';
     expect(await v1('authSync', body(inst, userList))).toEqual(OK);
-    const users = showTenant(db(), inst, 'T')!.users;
+    const users = (await showTenant(db(), inst, 'T'))!.users;
     expect(
       users.map((u) => [u.userName, u.role, u.enabled, u.workPlace, u.employeeType, u.entryDate, u.mobile]),
     ).toEqual([
@@ -617,7 +624,7 @@ describe('singleOrgSync (incremental)', () => {
     timeStamp: stamp(1),
     ...extra,
   });
-  const tree = (inst: string) => showTenant(db(), inst, 'T')?.orgTree ?? [];
+  const tree = async (inst: string) => (await showTenant(db(), inst, 'T'))?.orgTree ?? [];
   const shape = (nodes: ReturnType<typeof tree>): unknown =>
     nodes.map((n) => (n.children.length ? { [n.orgCode]: shape(n.children) } : n.orgCode));
 
@@ -634,7 +641,7 @@ describe('singleOrgSync (incremental)', () => {
         OK,
       );
       expect(shape(tree(inst))).toEqual(['A', 'B']);
-      expect(tree(inst).find((n) => n.orgCode === 'B')!.orgName).toBe('Renamed');
+      expect((await tree(inst)).find((n) => n.orgCode === 'B')!.orgName).toBe('Renamed');
       expect(await call(org(inst, 'B', { flag: 0, orgName: undefined, timeStamp: stamp(4) }))).toEqual(OK);
       expect(await call(org(inst, 'B', { flag: 0, orgName: undefined, timeStamp: stamp(5) }))).toEqual(OK);
       expect(shape(tree(inst))).toEqual(['A']);
@@ -649,7 +656,7 @@ describe('singleOrgSync (incremental)', () => {
     ]);
     expect(await v2('singleOrgSync', org(inst, 'PARENT'))).toEqual(OK);
     expect(shape(tree(inst))).toEqual([{ PARENT: ['CHILD'] }]);
-    expect(tree(inst)[0]!.parentMissing).toBeUndefined();
+    expect((await tree(inst))[0]!.parentMissing).toBeUndefined();
   });
 
   it('a modify before its add creates the unit, and the late (older) add does not roll it back', async () => {
@@ -660,7 +667,7 @@ describe('singleOrgSync (incremental)', () => {
     expect(await v2('singleOrgSync', org(inst, 'X', { flag: 1, orgName: 'Old name', timeStamp: stamp(4) }))).toEqual(
       OK,
     );
-    expect(tree(inst).map((n) => n.orgName)).toEqual(['New name']);
+    expect((await tree(inst)).map((n) => n.orgName)).toEqual(['New name']);
   });
 
   it('a late add older than a delete does not resurrect the unit; a newer add does', async () => {
@@ -680,7 +687,7 @@ describe('singleOrgSync (incremental)', () => {
     await v2('singleOrgSync', org(inst, 'X', { timeStamp: 'yesterday' }));
     await v2('singleOrgSync', org(inst, 'X', { flag: 0, timeStamp: undefined }));
     await v2('singleOrgSync', org(inst, 'X', { orgName: 'Back', timeStamp: undefined }));
-    expect(tree(inst).map((n) => n.orgName)).toEqual(['Back']);
+    expect((await tree(inst)).map((n) => n.orgName)).toEqual(['Back']);
   });
 
   it('tolerates OrgName / name for orgName; refuses a missing name, a self-parent and a bad flag', async () => {
@@ -688,7 +695,7 @@ describe('singleOrgSync (incremental)', () => {
     const { orgName: _o, ...noName } = org(inst, 'P');
     expect(await v2('singleOrgSync', { ...noName, OrgName: 'Via OrgName' })).toEqual(OK);
     expect(await v1('singleOrgSync', { ...noName, orgCode: 'Q', name: 'Via name' })).toEqual(OK);
-    expect(tree(inst).map((n) => n.orgName)).toEqual(['Via name', 'Via OrgName']);
+    expect((await tree(inst)).map((n) => n.orgName)).toEqual(['Via name', 'Via OrgName']);
     expect(await v2('singleOrgSync', noName)).toEqual({
       resultCode: '000002',
       resultMsg: 'Missing parameter: orgName (required when flag is 1 (add))',
@@ -720,13 +727,13 @@ describe('allOrgSync (full)', () => {
     timeStamp: stamp(10),
     ...extra,
   });
-  const codes = (inst: string) =>
-    db()
-      .all<{ org_code: string; parent_code: string | null }>(
+  const codes = async (inst: string) =>
+    (
+      await db().all<{ org_code: string; parent_code: string | null }>(
         'SELECT org_code, parent_code FROM kit_org_units WHERE instance_id = ? ORDER BY org_code',
         [inst],
       )
-      .map((r) => `${r.org_code}<${r.parent_code ?? ''}`);
+    ).map((r) => `${r.org_code}<${r.parent_code ?? ''}`);
 
   it('replaces the tree (removing units not listed) and a repeat changes nothing', async () => {
     const inst = uid('inst-');
@@ -734,7 +741,7 @@ describe('allOrgSync (full)', () => {
       await v2('allOrgSync', full(inst, units(['ROOT', '总部'], ['A', '产品部', 'ROOT'], ['B', '测试部', 'ROOT']))),
     ).toEqual(OK);
     expect(codes(inst)).toEqual(['A<ROOT', 'B<ROOT', 'ROOT<']);
-    const audits = count('audit_log', "action = 'kit.allOrgSync'");
+    const audits = await count('audit_log', "action = 'kit.allOrgSync'");
     expect(
       await v2(
         'allOrgSync',
@@ -742,8 +749,8 @@ describe('allOrgSync (full)', () => {
       ),
     ).toEqual(OK);
     expect(codes(inst)).toEqual(['A<ROOT', 'C<A', 'ROOT<']);
-    const before = snapshot('kit_org_units');
-    const auditsAfter = count('audit_log', "action = 'kit.allOrgSync'");
+    const before = await snapshot('kit_org_units');
+    const auditsAfter = await count('audit_log', "action = 'kit.allOrgSync'");
     expect(auditsAfter).toBe(audits + 1);
     expect(
       await v2(
@@ -758,7 +765,7 @@ describe('allOrgSync (full)', () => {
   it('is atomic: a failure mid-way leaves the previous tree intact and answers 000005', async () => {
     const inst = uid('inst-');
     await v2('allOrgSync', full(inst, units(['A', 'a'], ['B', 'b'])));
-    const before = snapshot('kit_org_units');
+    const before = await snapshot('kit_org_units');
     const run = t.db.run;
     let writes = 0;
     t.db.run = (sql, params) => {
@@ -793,7 +800,7 @@ describe('allOrgSync (full)', () => {
       timeStamp: stamp(20),
     };
     expect(await v1('allOrgSync', v1Body)).toEqual(OK);
-    expect(showTenant(db(), inst, 'T')!.orgTree.map((n) => n.orgName)).toEqual(['产品部', '测试部']);
+    expect((await showTenant(db(), inst, 'T'))!.orgTree.map((n) => n.orgName)).toEqual(['产品部', '测试部']);
     expect(await v1('allOrgSync', { ...v1Body, orgInfo: '[]', timeStamp: stamp(21) })).toEqual(OK);
     expect(codes(inst)).toEqual([]);
   });
@@ -821,7 +828,7 @@ describe('allOrgSync (full)', () => {
   it('refuses malformed lists with 000002 naming the field and changes nothing', async () => {
     const inst = uid('inst-');
     await v2('allOrgSync', full(inst, units(['A', 'a'])));
-    const before = snapshot('kit_org_units');
+    const before = await snapshot('kit_org_units');
     const cases: [unknown, string][] = [
       [[{ orgCode: 'B' }], 'Missing parameter: orgInfoList[0].orgName'],
       [[{ orgName: 'no code' }], 'Missing parameter: orgInfoList[0].orgCode'],
@@ -910,8 +917,8 @@ describe('transport', () => {
       testFlag: 0,
       timeStamp: stamp(1),
     });
-    t.licensor.ctx.messages.flush();
-    const rows = db().all<Record<string, unknown>>(
+    await t.licensor.ctx.messages.flush();
+    const rows = await db().all<Record<string, unknown>>(
       'SELECT activity, path, entitlement_id, order_id, result_code, http_status, error, test FROM marketplace_messages ORDER BY id',
     );
     expect(rows).toEqual([

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { AppContext } from '../context';
+import { inTx } from '../db/storage';
 import type { EntitlementRow } from '../licensing';
 import { type Answer, ok } from './resultCodes';
 import { reviveForDialTest, usable } from './testTraffic';
@@ -32,15 +33,16 @@ export function entitlementChangeHandler<S extends z.ZodType<{ testFlag: boolean
   spec: EntitlementChange<S, Input>,
 ): (ctx: AppContext, input: Input) => Answer {
   const actor = `marketplace:${spec.activity}`;
-  return (ctx, input) => {
+  return async (ctx, input) => {
     const v = validate(spec.schema, input);
     if ('answer' in v) return v.answer;
     const message: z.infer<S> = v.data;
-    return ctx.db.transaction(() => {
-      const found = spec.find(ctx, message);
-      const ent = found && spec.reviveForDialTest ? reviveForDialTest(ctx, found, message.testFlag, actor) : found;
+    return await ctx.db.transaction(async (tx) => {
+      const t = inTx(ctx, tx);
+      const found = spec.find(t, message);
+      const ent = found && spec.reviveForDialTest ? await reviveForDialTest(t, found, message.testFlag, actor) : found;
       if (!usable(ent)) return spec.missing(message);
-      spec.change(ctx, ent, message, input);
+      spec.change(t, ent, message, input);
       return ok();
     });
   };

@@ -2,6 +2,7 @@ import { parseFormQuery, verifySchemeA, verifySchemeB } from '@licensor/shared';
 import express, { type Request, type Response, type Router } from 'express';
 import type { InterfaceType } from '../config';
 import type { AppContext } from '../context';
+import { inTx } from '../db/storage';
 import { licenseCodeV2Activities } from './licenseCodeV2';
 import { licenseV1Activities } from './licenseV1';
 import { nonceMemory } from './nonces';
@@ -50,8 +51,14 @@ export function produceRouter(ctx: AppContext): Router {
   let schemeAAnswers = 0;
   const schemeAWindowMs = ctx.config.koo.schemeAWindowMs ?? SCHEME_A_WINDOW_MS;
 
-  const log = (req: Request, started: number, answer: Answer, params: Record<string, unknown>, activity: string) => {
-    ctx.messages.record({
+  const log = async (
+    req: Request,
+    started: number,
+    answer: Answer,
+    params: Record<string, unknown>,
+    activity: string,
+  ) => {
+    await ctx.messages.record({
       direction: 'in',
       activity: activity || '(none)',
       method: req.method,
@@ -106,9 +113,12 @@ export function produceRouter(ctx: AppContext): Router {
       const handler = Object.hasOwn(licenseV1Activities, activity) ? licenseV1Activities[activity] : undefined;
       answer = handler
         ? await runSafely(() =>
-            ctx.db.batched(() =>
-              answerOnce(params.authToken!, activity, signedAt + schemeAWindowMs, nowMs, () => handler(ctx, params)),
-            ),
+            ctx.db.batched(async (tx) => {
+              const t = inTx(ctx, tx);
+              return answerOnce(params.authToken!, activity, signedAt + schemeAWindowMs, nowMs, () =>
+                handler(t, params),
+              );
+            }),
           )
         : fail(
             RESULT.invalidParam,
@@ -116,7 +126,7 @@ export function produceRouter(ctx: AppContext): Router {
           );
     }
     sendSigned(res, key, answer);
-    log(req, started, answer, params, activity);
+    await log(req, started, answer, params, activity);
   }
 
   /**
@@ -126,13 +136,21 @@ export function produceRouter(ctx: AppContext): Router {
    * A 000005 is not recorded, so the retry is handled afresh. Expired records are purged at the first request
    * and every 1000th after it.
    */
-  const answerOnce = (token: string, activity: string, expiresAt: number, nowMs: number, handle: () => Answer) => {
-    if (schemeAAnswers++ % 1000 === 0) ctx.db.run('DELETE FROM scheme_a_answers WHERE expires_at < ?', [nowMs]);
-    const seen = ctx.db.first<{ answer: string }>('SELECT answer FROM scheme_a_answers WHERE auth_token = ?', [token]);
+  const answerOnce = async (
+    token: string,
+    activity: string,
+    expiresAt: number,
+    nowMs: number,
+    handle: () => Answer,
+  ) => {
+    if (schemeAAnswers++ % 1000 === 0) await ctx.db.run('DELETE FROM scheme_a_answers WHERE expires_at < ?', [nowMs]);
+    const seen = await ctx.db.first<{ answer: string }>('SELECT answer FROM scheme_a_answers WHERE auth_token = ?', [
+      token,
+    ]);
     if (seen) return JSON.parse(seen.answer) as Answer;
     const answer = handle();
     if (answer.resultCode !== RESULT.internal) {
-      ctx.db.run(
+      await ctx.db.run(
         'INSERT INTO scheme_a_answers (auth_token, activity, answer, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
         [token, activity, JSON.stringify(answer), expiresAt],
       );
@@ -199,7 +217,7 @@ export function produceRouter(ctx: AppContext): Router {
     } else if (!route || ASYNC_ACTIVITIES.has(activity)) {
       // The nonce is recorded first (its own group commit), then the request is validated and handled.
       answer = await runSafely(async () => {
-        if (!(await ctx.db.batched(() => remember(sig.nonce!, nowMs)))) return REPLAYED;
+        if (!(await ctx.db.batched(async (tx) => remember(sig.nonce!, nowMs)))) return REPLAYED;
         if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
           return fail(RESULT.invalidParam, 'Invalid request body: expected a JSON object');
         }
@@ -215,11 +233,14 @@ export function produceRouter(ctx: AppContext): Router {
     } else {
       // Nonce and state change commit together, in one group commit with concurrent requests.
       answer = await runSafely(() =>
-        ctx.db.batched(() => (remember(sig.nonce!, nowMs) ? (route.handler(ctx, params) as Answer) : REPLAYED)),
+        ctx.db.batched(async (tx) => {
+          const t = inTx(ctx, tx);
+          return remember(sig.nonce!, nowMs) ? (route.handler(t, params) as Answer) : REPLAYED;
+        }),
       );
     }
     sendSigned(res, signKey, answer);
-    log(req, started, answer, params, activity);
+    await log(req, started, answer, params, activity);
   }
 
   mountMarketplaceEndpoint(router, {

@@ -22,11 +22,11 @@ describe('Outbox', () => {
     outbox.register('rejected', async () => {
       throw new LicensorError('MARKETPLACE_REJECTED', 'bad request');
     });
-    const flaky = outbox.enqueue('flaky', { a: 1 });
-    const rejected = outbox.enqueue('rejected', {});
+    const flaky = await outbox.enqueue('flaky', { a: 1 });
+    const rejected = await outbox.enqueue('rejected', {});
     expect(await outbox.drain()).toBe(2);
-    expect(outbox.get(flaky)?.status).toBe('pending');
-    expect(outbox.get(rejected)?.status).toBe('failed');
+    expect((await outbox.get(flaky))?.status).toBe('pending');
+    expect((await outbox.get(rejected))?.status).toBe('failed');
     expect(await outbox.drain()).toBe(0); // not due yet
     clock += 100;
     await outbox.drain();
@@ -35,7 +35,7 @@ describe('Outbox', () => {
     expect(outbox.get(flaky)).toMatchObject({ status: 'done', attempts: 3 });
     expect(outbox.depth()).toEqual({ pending: 0, running: 0, failed: 1 });
     expect(outbox.retry(rejected)).toBe(true);
-    expect(outbox.get(rejected)?.status).toBe('pending');
+    expect((await outbox.get(rejected))?.status).toBe('pending');
     db.close();
   });
 
@@ -44,12 +44,12 @@ describe('Outbox', () => {
     const outbox = new Outbox(db, log);
     let release: () => void = () => {};
     outbox.register('slow', () => new Promise<void>((r) => (release = r)));
-    const a = outbox.enqueue('slow', {}, { dedupeKey: 'k' });
+    const a = await outbox.enqueue('slow', {}, { dedupeKey: 'k' });
     expect(outbox.enqueue('slow', {}, { dedupeKey: 'k' })).toBe(a);
     expect(await outbox.runNow(a, 20)).toBe(false);
     release();
     await outbox.stop();
-    expect(outbox.get(a)?.status).toBe('done');
+    expect((await outbox.get(a))?.status).toBe('done');
     db.close();
   });
 
@@ -57,13 +57,13 @@ describe('Outbox', () => {
     const db = openDatabase(':memory:');
     const clock = 5_000;
     const outbox = new Outbox(db, log, { now: () => clock, leaseMs: 60_000 });
-    const id = outbox.enqueue('job', {});
+    const id = await outbox.enqueue('job', {});
     db.run(`UPDATE outbox SET status = 'running', lease_until = ? WHERE id = ?`, [clock + 60_000, id]);
     outbox.register('job', async () => {});
-    outbox.start();
-    expect(outbox.get(id)?.status).toBe('pending');
+    await outbox.start();
+    expect((await outbox.get(id))?.status).toBe('pending');
     expect(await outbox.drain()).toBe(1);
-    expect(outbox.get(id)?.status).toBe('done');
+    expect((await outbox.get(id))?.status).toBe('done');
     await outbox.stop();
     db.close();
   });
@@ -73,7 +73,7 @@ describe('Outbox', () => {
     let db = openDatabase(path);
     let clock = 10_000;
     let outbox = new Outbox(db, log, { now: () => clock, leaseMs: 1000 });
-    const id = outbox.enqueue('job', { n: 1 });
+    const id = await outbox.enqueue('job', { n: 1 });
     // Simulate a worker that claimed the item and died.
     db.run(`UPDATE outbox SET status = 'running', lease_until = ? WHERE id = ?`, [clock + 1000, id]);
     db.close();
@@ -87,7 +87,7 @@ describe('Outbox', () => {
     clock += 1001;
     expect(await outbox.drain()).toBe(1);
     expect(seen).toEqual([{ n: 1 }]);
-    expect(outbox.get(id)?.status).toBe('done');
+    expect((await outbox.get(id))?.status).toBe('done');
     db.close();
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { Db } from '../../db/database';
 import { openDatabase } from '../../db/database';
 import { FAILED_MESSAGE_PREDICATE, ORDER_KEYS_BACKFILL } from '../../db/migrations/019_order_keys';
+import type { Storage } from '../../db/storage';
 import { deliveryFilterSchema, listDeliveries } from '../../webhooks/store';
 import { COUNT_CAP, encodeCursor } from '../pagination';
 import {
@@ -35,7 +35,7 @@ import { summary } from './summary';
  */
 
 /** The SQL a list runs, recorded by wrapping the facade. */
-function recorded(db: Db, run: (d: Db) => unknown) {
+function recorded(db: Storage, run: (d: Storage) => unknown) {
   const seen: { sql: string; params: unknown[] }[] = [];
   const wrap =
     (fn: 'all' | 'first') =>
@@ -43,7 +43,7 @@ function recorded(db: Db, run: (d: Db) => unknown) {
       seen.push({ sql, params: [...params] });
       return (db[fn] as (s: string, p: unknown[]) => unknown)(sql, params);
     };
-  run({ ...db, all: wrap('all'), first: wrap('first') } as unknown as Db);
+  run({ ...db, all: wrap('all'), first: wrap('first') } as unknown as Storage);
   return seen;
 }
 
@@ -51,7 +51,7 @@ function recorded(db: Db, run: (d: Db) => unknown) {
  * A database with some rows; with `analyze`, statistics too. A server's database has none (nothing runs ANALYZE),
  * so the planner's heuristics must find the index as well as its statistics-driven choice.
  */
-function populated(analyze: boolean): Db {
+function populated(analyze: boolean): Storage {
   const db = openDatabase(':memory:');
   db.exec(`
     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
@@ -84,7 +84,7 @@ function populated(analyze: boolean): Db {
 
 const cursor = encodeCursor([1000]);
 const orderCursor = encodeCursor(['2026-01-01T00:00:30', 'CS1000', 'CS1000-1']);
-const LISTS: [string, (d: Db) => unknown][] = [
+const LISTS: [string, (d: Storage) => unknown][] = [
   ['licenses', (d) => listEntitlements(d, entitlementFilterSchema.parse({}))],
   ['licenses by cursor', (d) => listEntitlements(d, entitlementFilterSchema.parse({ cursor }))],
   ['licenses of a status', (d) => listEntitlements(d, entitlementFilterSchema.parse({ status: 'frozen', cursor }))],
@@ -121,9 +121,9 @@ describe.each([
   const db = populated(analyze);
 
   /** Each query a list ran, with its plan and a description for failure messages (the query and its plan). */
-  const plansOf = (run: (d: Db) => unknown) =>
-    recorded(db, run).map((q) => {
-      const plan = db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${q.sql}`, q.params).map((p) => p.detail);
+  const plansOf = (run: (d: Storage) => unknown) =>
+    recorded(db, run).map(async (q) => {
+      const plan = (await db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${q.sql}`, q.params)).map((p) => p.detail);
       return { ...q, plan, where: `${q.sql.replace(/\s+/g, ' ')}\n  plan: ${plan.join(' / ')}` };
     });
 
@@ -183,12 +183,12 @@ describe.each([
     expect(page!.plan.filter((p) => p.startsWith('SCAN'))).toEqual([]);
   });
 
-  const exactSearches: [string, (d: Db) => unknown][] = [
-    ...['CS1500', 'CS1500-1', 'e1501', 'LSR-1501'].map((q): [string, (d: Db) => unknown] => [
+  const exactSearches: [string, (d: Storage) => unknown][] = [
+    ...['CS1500', 'CS1500-1', 'e1501', 'LSR-1501'].map((q): [string, (d: Storage) => unknown] => [
       `orders q=${q}`,
       (d) => listOrders(d, orderFilterSchema.parse({ q })),
     ]),
-    ...['e1501', 'LSR-1502', 'CS1501'].map((q): [string, (d: Db) => unknown] => [
+    ...['e1501', 'LSR-1502', 'CS1501'].map((q): [string, (d: Storage) => unknown] => [
       `licenses q=${q}`,
       (d) => listEntitlements(d, entitlementFilterSchema.parse({ q })),
     ]),
@@ -224,10 +224,12 @@ describe('failed messages partial index', () => {
 describe('the dashboard summary', () => {
   it.each([false, true])(
     'counts licenses in one pass over the table, not through the status index (test data %s)',
-    (includeTest) => {
+    async (includeTest) => {
       const db = populated(false);
       const [groups] = recorded(db, (d) => summary(d, { includeTest, now: new Date('2026-01-02T00:00:00Z') }));
-      const plan = db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${groups!.sql}`, groups!.params).map((p) => p.detail);
+      const plan = (await db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${groups!.sql}`, groups!.params)).map(
+        (p) => p.detail,
+      );
       expect(groups!.sql).toMatch(/FROM entitlements/);
       expect(plan).toEqual(['SCAN entitlements', 'USE TEMP B-TREE FOR GROUP BY']);
       db.close();

@@ -99,9 +99,9 @@ const tokenInput = z.object({
   scope: z.enum(SCOPES),
 });
 
-function tokensCreate(s: Session, opts: { name: string; scope: string }) {
+async function tokensCreate(s: Session, opts: { name: string; scope: string }) {
   const input = parseInput(tokenInput, opts, 'token');
-  const created = createToken(s.db(), input.name, input.scope, s.actor);
+  const created = await createToken(s.db(), input.name, input.scope, s.actor);
   s.print(created, () =>
     [
       fields([
@@ -115,8 +115,8 @@ function tokensCreate(s: Session, opts: { name: string; scope: string }) {
   );
 }
 
-function tokensList(s: Session) {
-  const items = listTokens(s.db());
+async function tokensList(s: Session) {
+  const items = await listTokens(s.db());
   s.print({ items }, () =>
     items.length === 0
       ? 'No admin tokens yet. Create one with `licensor tokens create --name <name> --scope read|write|admin`.'
@@ -131,8 +131,8 @@ function tokensList(s: Session) {
   );
 }
 
-function tokensRevoke(s: Session, id: string) {
-  const r = revokeToken(s.db(), id, s.actor);
+async function tokensRevoke(s: Session, id: string) {
+  const r = await revokeToken(s.db(), id, s.actor);
   s.print(r, () => (r.changed ? `Revoked token ${id} (${r.token.name}).` : `Token ${id} was already revoked.`));
 }
 

@@ -61,8 +61,8 @@ function featuresOption(opts: Record<string, unknown>) {
   return opts.feature ? parseFeatureOptions(opts.feature as string[]) : undefined;
 }
 
-function licenseSummary(s: Session, e: EntitlementView): string {
-  const model = licenseModel(s.db(), {
+async function licenseSummary(s: Session, e: EntitlementView): Promise<string> {
+  const model = await licenseModel(s.db(), {
     product_id: e.productId,
     sku_code: e.skuCode,
     edition: e.edition,
@@ -81,9 +81,9 @@ function licenseSummary(s: Session, e: EntitlementView): string {
   ].join('\n');
 }
 
-function licensesCreate(s: Session, opts: Record<string, string | undefined>) {
+async function licensesCreate(s: Session, opts: Record<string, string | undefined>) {
   const ctx = s.ctx();
-  const ent = createDirectLicense(
+  const ent = await createDirectLicense(
     ctx,
     {
       productId: opts.product,
@@ -99,14 +99,14 @@ function licensesCreate(s: Session, opts: Record<string, string | undefined>) {
   const view = entitlementView(ent);
   s.print(
     { entitlement: view },
-    () =>
-      `Issued license ${view.code}: give this code to the customer to type into the software.\n${licenseSummary(s, view)}\n`,
+    async () =>
+      `Issued license ${view.code}: give this code to the customer to type into the software.\n${await licenseSummary(s, view)}\n`,
   );
 }
 
-function licensesUpdate(s: Session, ref: string, opts: Record<string, string | boolean | undefined>) {
+async function licensesUpdate(s: Session, ref: string, opts: Record<string, string | boolean | undefined>) {
   const ctx = s.ctx();
-  const ent = requireEntitlement(ctx.db, ref);
+  const ent = await requireEntitlement(ctx.db, ref);
   let result: ReturnType<typeof updateLicense>;
   try {
     result = updateLicense(
@@ -145,7 +145,8 @@ function licensesUpdate(s: Session, ref: string, opts: Record<string, string | b
     : '';
   s.print(
     { entitlement: view, releasedDevices: result.releasedDevices },
-    () => `${released}License ${view.id} updated; devices see it at their next check-in.\n${licenseSummary(s, view)}\n`,
+    async () =>
+      `${released}License ${view.id} updated; devices see it at their next check-in.\n${await licenseSummary(s, view)}\n`,
   );
 }
 
