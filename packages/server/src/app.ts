@@ -147,7 +147,11 @@ export async function createApp(deps: AppDeps): Promise<LicensorApp> {
   app.get('/metrics', authFailureLimit, metricsAccess(config.metrics.token), serveMetrics);
 
   // The activation API for desktop clients: signed JSON answers and its own error shape (licensing/routes.ts).
-  app.use(API_PREFIX, activationRouter(ctx, metrics));
+  const stops: (() => void)[] = [];
+  app.use(
+    API_PREFIX,
+    activationRouter(ctx, metrics, (stop) => stops.push(stop)),
+  );
 
   // The marketplace's production interface: raw bodies, signed answers, its own error handling.
   // (mounted before any body parser so it reads the exact bytes it must verify)
@@ -201,6 +205,7 @@ export async function createApp(deps: AppDeps): Promise<LicensorApp> {
     metrics,
     start: () => outbox.start(),
     stop: async () => {
+      for (const stop of stops) stop();
       await outbox.stop();
       await messages.flush();
     },

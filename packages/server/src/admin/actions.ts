@@ -122,9 +122,9 @@ export const actions = {
 /** Operator action: run a failed (or waiting) outbox item again now. */
 export async function retryOutboxItem(ctx: Pick<AppContext, 'db' | 'outbox' | 'now'>, id: number, actor: string) {
   return await ctx.db.transaction(async (tx) => {
-    const item = await ctx.outbox.get(id);
+    const item = await ctx.outbox.get(id, tx);
     if (!item) throw new LicensorError('NOT_FOUND', `No outbox item ${id}: list them with the outbox list`);
-    if (!(await ctx.outbox.retry(id))) {
+    if (!(await ctx.outbox.retry(id, tx))) {
       throw new LicensorError(
         'CONFLICT',
         `Outbox item ${id} is ${item.status}; only failed or pending items can be retried${item.status === 'running' ? ' (wait for the running attempt)' : ''}`,
@@ -136,11 +136,11 @@ export async function retryOutboxItem(ctx: Pick<AppContext, 'db' | 'outbox' | 'n
       detail: { id, kind: item.kind, previousStatus: item.status, attempts: item.attempts },
       at: ctx.now(),
     });
-    return outboxView((await ctx.outbox.get(id))!);
+    return outboxView((await ctx.outbox.get(id, tx))!);
   });
 }
 
-export const tokenView = (t: ReturnType<typeof listAdminTokens>[number]) => ({
+export const tokenView = (t: Awaited<ReturnType<typeof listAdminTokens>>[number]) => ({
   id: t.id,
   name: t.name,
   scope: t.scope,

@@ -188,7 +188,7 @@ export function adminAuth(
   bootstrapToken: string | undefined,
   now: () => Date = () => new Date(),
   /** Console sessions (operators/routes.ts sessionPrincipal): used when no Authorization header is sent. */
-  session?: (req: Request) => AdminPrincipal | undefined,
+  session?: (req: Request) => Promise<AdminPrincipal | undefined>,
 ) {
   return async (req: Request, res: Response, next: NextFunction) => {
     const header = req.headers.authorization ?? '';
@@ -196,7 +196,7 @@ export function adminAuth(
     let fromSession: AdminPrincipal | undefined;
     if (!m && session) {
       try {
-        fromSession = session(req);
+        fromSession = await session(req);
       } catch (err) {
         return next(err);
       }

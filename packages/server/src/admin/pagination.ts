@@ -150,7 +150,12 @@ const sortKey = (column: string) => column.slice(column.lastIndexOf('.') + 1);
  * reader of an export never holds the database (better-sqlite3 cannot run other statements while an
  * iterator is open on the same connection).
  */
-export function* chunks<T>(db: Storage, ds: Dataset<T>, filters: Where, chunkSize = 500): Generator<T[]> {
+export async function* chunks<T>(
+  db: Storage,
+  ds: Dataset<T>,
+  filters: Where,
+  chunkSize = 500,
+): AsyncGenerator<T[]> {
   let after: unknown[] | undefined;
   for (;;) {
     const w: Where = { sql: [...filters.sql], params: [...filters.params] };

@@ -632,7 +632,7 @@ describe('exports', () => {
     expect(acts[0]).toContain('lastSeenAt');
     expect(acts.slice(1).every((row) => row[1] === ent.id)).toBe(true);
 
-    await t.licensor.ctx.messages.record({
+    t.licensor.ctx.messages.record({
       direction: 'in',
       activity: 'getLicense',
       resultCode: '000002',

@@ -82,7 +82,7 @@ async function productFromRow(db: Storage, r: ProductRow): Promise<ProductSpec> 
     edition: r.edition ?? undefined,
     features: parse(r.features, {}),
     seats: r.seats ?? undefined,
-    policy: productPolicyOf(db, r.product_id),
+    policy: await productPolicyOf(db, r.product_id),
     skus,
   });
 }
@@ -90,7 +90,9 @@ async function productFromRow(db: Storage, r: ProductRow): Promise<ProductSpec> 
 /** The whole catalogue, in the shape of the catalogue file (so `catalog show` output can be applied again). */
 export async function readCatalog(db: Storage): Promise<CatalogSpec> {
   const rows = await db.all<ProductRow>('SELECT * FROM catalog_products ORDER BY product_id');
-  return { products: rows.map((r) => productFromRow(db, r)) };
+  const products: ProductSpec[] = [];
+  for (const r of rows) products.push(await productFromRow(db, r));
+  return { products };
 }
 
 export async function getProduct(db: Storage, productId: string): Promise<ProductSpec | undefined> {

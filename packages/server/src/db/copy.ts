@@ -92,7 +92,7 @@ async function insertBatch(tx: PgTransaction, table: string, columns: string[], 
 }
 
 export async function copySqliteToPostgres(source: Db, target: PgDb, opts: CopyOptions = {}): Promise<CopyReport> {
-  const status = sqliteSchemaStatus(source);
+  const status = await sqliteSchemaStatus(source);
   if (!schemaIsCurrent(status)) {
     throw new LicensorError(
       'INVALID_INPUT',

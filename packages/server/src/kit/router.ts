@@ -1,6 +1,7 @@
 import { verifySchemeABody, verifyXSign } from '@licensor/shared';
 import express, { type Request, type Response, type Router } from 'express';
 import type { AppContext } from '../context';
+import type { Storage } from '../db/storage';
 import { nonceMemory } from '../koogallery/nonces';
 import { PRODUCE_PATH } from '../koogallery/produce';
 import { type Answer, fail, RESULT } from '../koogallery/resultCodes';
@@ -63,12 +64,12 @@ export function kitRouter(ctx: AppContext): Router {
     return box;
   };
   let requests = 0;
-  const rememberKitNonce = nonceMemory(ctx.db, 'kit_nonces');
+  const rememberKitNonce = nonceMemory('kit_nonces');
 
   /** Applies a validated request; runs inside processBody's savepoint, so it is all or nothing. */
-  const apply = async (req: KitRequest, activity: string): Promise<void> => {
+  const apply = async (db: Storage, req: KitRequest, activity: string): Promise<void> => {
     const now = ctx.now();
-    const w = new KitWriter(ctx.db, now);
+    const w = new KitWriter(db, now);
     const scope = { instanceId: req.data.instanceId, tenantId: req.data.tenantId };
     let extra: Record<string, unknown> = {};
     switch (req.kind) {
@@ -89,11 +90,11 @@ export function kitRouter(ctx: AppContext): Router {
         extra = { flag: req.data.flag, orgCode: req.data.orgCode };
         break;
       case 'allOrgSync':
-        await applyAllOrgSync(w, ctx.db, req.data, req.ts);
+        await applyAllOrgSync(w, db, req.data, req.ts);
         extra = { units: req.data.orgInfoList.length };
         break;
     }
-    await auditKit(ctx.db, w, activity, scope, { ...extra, sourceTs: req.ts }, now);
+    await auditKit(db, w, activity, scope, { ...extra, sourceTs: req.ts }, now);
     if (w.counts.stale) {
       ctx.log.info(
         { activity, ...scope, sourceTs: req.ts, counts: w.counts },
@@ -162,7 +163,7 @@ export function kitRouter(ctx: AppContext): Router {
 
     send(res, key, answer);
     const params = body ?? {};
-    await ctx.messages.record({
+    ctx.messages.record({
       direction: 'in',
       activity,
       method: req.method,
@@ -191,11 +192,11 @@ export function kitRouter(ctx: AppContext): Router {
     const parsed = typeof body === 'string' ? { error: body } : parseKitRequest(name, body);
     try {
       return await ctx.db.batched(async (tx): Promise<Answer> => {
-        if (replay && !rememberKitNonce(replay.nonce, replay.nowMs)) {
+        if (replay && !(await rememberKitNonce(tx, replay.nonce, replay.nowMs))) {
           return fail(RESULT.authFailed, 'Authentication failed: x-nonce already used (replayed request)');
         }
         if ('error' in parsed) return fail(RESULT.invalidParam, parsed.error);
-        await apply(parsed, activity);
+        await apply(tx, parsed, activity);
         return success();
       });
     } catch (err) {

@@ -95,7 +95,8 @@ export class MessageLog {
     this.onRefused = opts.onRefused;
   }
 
-  async record(message: MarketplaceMessage): Promise<void> {
+  /** Queues the message; never touches the database itself, so it is safe inside a transaction. */
+  record(message: MarketplaceMessage): void {
     const refused = message.refused ?? (message.direction === 'in' && message.resultCode === AUTH_FAILED);
     if (refused) this.onRefused?.(message);
     const max = refused ? REFUSED_FIELD_MAX : FIELD_MAX;
@@ -113,9 +114,9 @@ export class MessageLog {
       refused,
     };
     this.queue.push({ ...m, at: m.at ?? new Date() });
-    if (this.queue.length >= 500) await this.flushSafely();
+    if (this.queue.length >= 500) void this.flushSafely();
     else if (!this.timer) {
-      this.timer = setTimeout(() => this.flushSafely(), this.flushMs);
+      this.timer = setTimeout(() => void this.flushSafely(), this.flushMs);
       this.timer.unref();
     }
   }
@@ -129,7 +130,7 @@ export class MessageLog {
       await this.flush();
     } catch {
       if (!this.timer) {
-        this.timer = setTimeout(() => this.flushSafely(), this.flushMs * 10);
+        this.timer = setTimeout(() => void this.flushSafely(), this.flushMs * 10);
         this.timer.unref();
       }
     }

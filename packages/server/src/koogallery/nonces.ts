@@ -32,12 +32,11 @@ export async function rememberNonce(
  * `purgeEvery` nonces so the table stays the size of the window. Call inside the request's transaction.
  */
 export function nonceMemory(
-  db: Storage,
   table: 'seen_nonces' | 'kit_nonces',
   purgeEvery = 1000,
-): (nonce: string, nowMs: number) => boolean {
+): (db: Storage, nonce: string, nowMs: number) => Promise<boolean> {
   let inserts = 0;
-  return async (nonce, nowMs) => {
+  return async (db, nonce, nowMs) => {
     if (++inserts % purgeEvery === 0) await db.run(`DELETE FROM ${table} WHERE expires_at < ?`, [nowMs]);
     return rememberNonce(db, table, nonce, nowMs);
   };

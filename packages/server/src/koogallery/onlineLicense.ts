@@ -314,7 +314,7 @@ export async function newInstance(ctx: AppContext, body: Record<string, unknown>
     : fail(RESULT.processing, 'Instance is being provisioned', { instanceId });
 }
 
-export function queryInstance(ctx: AppContext, body: Record<string, unknown>): Answer {
+export async function queryInstance(ctx: AppContext, body: Record<string, unknown>): Promise<Answer> {
   const v = validate(querySchema, body);
   if ('answer' in v) return v.answer;
   const ids = v.data.instanceId
@@ -333,10 +333,11 @@ export function queryInstance(ctx: AppContext, body: Record<string, unknown>): A
       return reviveForDialTest(t, ent, true, 'marketplace:queryInstance');
     });
   };
-  const info = ids
-    .map(lookup)
-    .filter((e): e is EntitlementRow => Boolean(e && e.status !== 'released' && e.status !== 'provisioning'))
-    .map((e) => ({ instanceId: e.id }));
+  const info: { instanceId: string }[] = [];
+  for (const id of ids) {
+    const e = await lookup(id);
+    if (e && e.status !== 'released' && e.status !== 'provisioning') info.push({ instanceId: e.id });
+  }
   if (info.length === 0) return fail(RESULT.notFound, 'No such instance');
   return ok({ info });
 }

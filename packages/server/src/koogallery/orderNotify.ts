@@ -36,6 +36,6 @@ export async function orderNotify(ctx: AppContext, body: Record<string, unknown>
 }
 
 /** The generic interface's activities, by name. */
-export const genericActivities: Record<string, (ctx: AppContext, body: Record<string, unknown>) => Answer> = {
+export const genericActivities: Record<string, (ctx: AppContext, body: Record<string, unknown>) => Promise<Answer>> = {
   orderNotify,
 };

@@ -2,6 +2,7 @@ import { parseFormQuery, verifySchemeA, verifySchemeB } from '@licensor/shared';
 import express, { type Request, type Response, type Router } from 'express';
 import type { InterfaceType } from '../config';
 import type { AppContext } from '../context';
+import type { Storage } from '../db/storage';
 import { inTx } from '../db/storage';
 import { licenseCodeV2Activities } from './licenseCodeV2';
 import { licenseV1Activities } from './licenseV1';
@@ -51,14 +52,14 @@ export function produceRouter(ctx: AppContext): Router {
   let schemeAAnswers = 0;
   const schemeAWindowMs = ctx.config.koo.schemeAWindowMs ?? SCHEME_A_WINDOW_MS;
 
-  const log = async (
+  const log = (
     req: Request,
     started: number,
     answer: Answer,
     params: Record<string, unknown>,
     activity: string,
   ) => {
-    await ctx.messages.record({
+    ctx.messages.record({
       direction: 'in',
       activity: activity || '(none)',
       method: req.method,
@@ -76,7 +77,7 @@ export function produceRouter(ctx: AppContext): Router {
   };
 
   /** Remembers a scheme-B nonce; false for a replay. Expired entries are purged every 1000 requests. */
-  const remember = nonceMemory(ctx.db, 'seen_nonces');
+  const remember = nonceMemory('seen_nonces');
 
   async function handleGet(req: Request, res: Response) {
     const started = performance.now();
@@ -115,7 +116,7 @@ export function produceRouter(ctx: AppContext): Router {
         ? await runSafely(() =>
             ctx.db.batched(async (tx) => {
               const t = inTx(ctx, tx);
-              return answerOnce(params.authToken!, activity, signedAt + schemeAWindowMs, nowMs, () =>
+              return answerOnce(tx, params.authToken!, activity, signedAt + schemeAWindowMs, nowMs, () =>
                 handler(t, params),
               );
             }),
@@ -126,7 +127,7 @@ export function produceRouter(ctx: AppContext): Router {
           );
     }
     sendSigned(res, key, answer);
-    await log(req, started, answer, params, activity);
+    log(req, started, answer, params, activity);
   }
 
   /**
@@ -137,20 +138,21 @@ export function produceRouter(ctx: AppContext): Router {
    * and every 1000th after it.
    */
   const answerOnce = async (
+    db: Storage,
     token: string,
     activity: string,
     expiresAt: number,
     nowMs: number,
-    handle: () => Answer,
+    handle: () => Promise<Answer>,
   ) => {
-    if (schemeAAnswers++ % 1000 === 0) await ctx.db.run('DELETE FROM scheme_a_answers WHERE expires_at < ?', [nowMs]);
-    const seen = await ctx.db.first<{ answer: string }>('SELECT answer FROM scheme_a_answers WHERE auth_token = ?', [
+    if (schemeAAnswers++ % 1000 === 0) await db.run('DELETE FROM scheme_a_answers WHERE expires_at < ?', [nowMs]);
+    const seen = await db.first<{ answer: string }>('SELECT answer FROM scheme_a_answers WHERE auth_token = ?', [
       token,
     ]);
     if (seen) return JSON.parse(seen.answer) as Answer;
-    const answer = handle();
+    const answer = await handle();
     if (answer.resultCode !== RESULT.internal) {
-      await ctx.db.run(
+      await db.run(
         'INSERT INTO scheme_a_answers (auth_token, activity, answer, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
         [token, activity, JSON.stringify(answer), expiresAt],
       );
@@ -217,7 +219,7 @@ export function produceRouter(ctx: AppContext): Router {
     } else if (!route || ASYNC_ACTIVITIES.has(activity)) {
       // The nonce is recorded first (its own group commit), then the request is validated and handled.
       answer = await runSafely(async () => {
-        if (!(await ctx.db.batched(async (tx) => remember(sig.nonce!, nowMs)))) return REPLAYED;
+        if (!(await ctx.db.batched(async (tx) => remember(tx, sig.nonce!, nowMs)))) return REPLAYED;
         if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
           return fail(RESULT.invalidParam, 'Invalid request body: expected a JSON object');
         }
@@ -235,12 +237,12 @@ export function produceRouter(ctx: AppContext): Router {
       answer = await runSafely(() =>
         ctx.db.batched(async (tx) => {
           const t = inTx(ctx, tx);
-          return remember(sig.nonce!, nowMs) ? (route.handler(t, params) as Answer) : REPLAYED;
+          return (await remember(tx, sig.nonce!, nowMs)) ? await route.handler(t, params) : REPLAYED;
         }),
       );
     }
     sendSigned(res, signKey, answer);
-    await log(req, started, answer, params, activity);
+    log(req, started, answer, params, activity);
   }
 
   mountMarketplaceEndpoint(router, {

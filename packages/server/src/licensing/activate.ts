@@ -15,7 +15,7 @@ import {
 } from '@licensor/shared';
 import type { z } from 'zod';
 import { todayUtc } from '../calendar';
-import type { Storage } from '../db/storage';
+import { inTx, type Storage } from '../db/storage';
 import {
   type ActivationRow,
   activeActivations,
@@ -447,8 +447,8 @@ export async function bindDevice(
 export interface ActivateOptions {
   offline?: boolean;
   actor?: string;
-  /** Runs the write transaction; the API passes its group commit, other callers get a plain transaction. */
-  write?: <T>(fn: () => T) => Promise<T> | T;
+  /** Commits through the group commit (the API's requests); other callers get a plain transaction. */
+  batched?: boolean;
 }
 
 export interface ActivateResult extends BindResult {
@@ -467,8 +467,8 @@ export async function bindActivation(
   const { kooGallery } = checkDeviceInput(input);
   const ent = await resolveCodeForActivation(ctx, input.code);
   const offline = opts.offline ?? false;
-  const write = opts.write ?? (<T>(fn: () => T) => ctx.db.transaction(fn));
-  const bound = await write(() => bindDevice(ctx, ent.id, input, kooGallery, { offline, actor: opts.actor }));
+  const bind = (tx: Storage) => bindDevice(inTx(ctx, tx), ent.id, input, kooGallery, { offline, actor: opts.actor });
+  const bound = await (opts.batched ? ctx.db.batched(bind) : ctx.db.transaction(bind));
   const payload = await activationLicensePayload(ctx, bound.entitlement, bound.policy, bound.activation, { offline });
   return { ...bound, payload };
 }

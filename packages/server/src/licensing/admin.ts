@@ -104,7 +104,7 @@ export const suspendEntitlement = (
   idOrCode: string,
   actor: string,
   opts: ActionOptions = {},
-): EntitlementRow => hold(w, idOrCode, 'suspended', actor, opts);
+): Promise<EntitlementRow> => hold(w, idOrCode, 'suspended', actor, opts);
 
 /** Revokes a license for good (fraud, refund outside the marketplace): devices get REVOKED and no file. */
 export const revokeEntitlement = (
@@ -112,7 +112,7 @@ export const revokeEntitlement = (
   idOrCode: string,
   actor: string,
   opts: ActionOptions = {},
-): EntitlementRow => hold(w, idOrCode, 'revoked', actor, opts);
+): Promise<EntitlementRow> => hold(w, idOrCode, 'revoked', actor, opts);
 
 /**
  * Lifts a suspension or revocation: the license returns to the status it had before (active, or frozen /
@@ -213,7 +213,7 @@ export async function freeSeat(
   return await db.transaction(async (tx) => {
     const act = await requireActivation(tx, activationId);
     const now = opts.now ?? w.now();
-    const released = await releaseActivation(w, act.id, actor, now);
+    const released = await releaseActivation(inTx(w, tx), act.id, actor, now);
     if (released) {
       await audit(tx, {
         actor,
@@ -224,7 +224,7 @@ export async function freeSeat(
         at: now,
       });
     }
-    return { released, activation: viewOf(tx, (await findActivation(tx, act.id))!) };
+    return { released, activation: await viewOf(tx, (await findActivation(tx, act.id))!) };
   });
 }
 

@@ -98,7 +98,12 @@ const signedPath = (req: Request) => req.originalUrl.split('?')[0] ?? req.origin
  * `Licensor-Nonce`, a timestamp and the body, errors and rate-limit answers included), one error shape.
  * Ed25519 work (device signatures, License files, answers) runs on libuv's thread pool.
  */
-export function activationRouter(ctx: LicensingContext, metrics: Metrics): Router {
+/** `onStop` receives what the app's stop() must run (the maintenance timer's end). */
+export function activationRouter(
+  ctx: LicensingContext,
+  metrics: Metrics,
+  onStop: (stop: () => void) => void = () => {},
+): Router {
   const router = express.Router();
   const perIp = ctx.config.apiRateLimit;
   // Stricter limits derive from the per-address one; 0 switches them all off (a gateway limits instead).
@@ -170,7 +175,7 @@ export function activationRouter(ctx: LicensingContext, metrics: Metrics): Route
     let body: ActivateResponse;
     try {
       const input = parseInput(activateRequestSchema, req.body, 'activation request');
-      const result = await bindActivation(ctx, input, { write: (fn) => ctx.db.batched(fn) });
+      const result = await bindActivation(ctx, input, { batched: true });
       metrics.activations.inc({ code: 'VALID' });
       body = {
         activationId: result.activation.id,
@@ -261,7 +266,6 @@ export function activationRouter(ctx: LicensingContext, metrics: Metrics): Route
   if (ctx.config.scheduler) {
     // Floating leases that ran out free their seats even when no one activates; old nonces go too.
     const timer = setInterval(async () => {
-      if (!ctx.db.raw.open) return clearInterval(timer);
       try {
         await cullLapsedLeases(ctx.db, ctx.now());
         await cullNonces(ctx.db, ctx.now());
@@ -270,6 +274,7 @@ export function activationRouter(ctx: LicensingContext, metrics: Metrics): Route
       }
     }, MAINTENANCE_INTERVAL_MS);
     timer.unref();
+    onStop(() => clearInterval(timer));
   }
   return router;
 }

@@ -71,7 +71,7 @@ export async function releaseSeatByHolder(
       'No such device on this license. List the devices again and pick one of them.',
     );
   }
-  if (activation.status !== 'active') return { released: false, ...devicesView(db, ent, policy, now) };
+  if (activation.status !== 'active') return { released: false, ...(await devicesView(db, ent, policy, now)) };
 
   const { count, periodDays } = policy.transferLimit;
   const used = await transfersInWindow(db, ent, policy, now);
@@ -98,5 +98,5 @@ export async function releaseSeatByHolder(
     activationId: activation.id,
     at: now,
   });
-  return { released: true, ...devicesView(db, ent, policy, now) };
+  return { released: true, ...(await devicesView(db, ent, policy, now)) };
 }

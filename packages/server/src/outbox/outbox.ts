@@ -118,8 +118,9 @@ export class Outbox {
     return enqueueOutbox(db, kind, payload, { ...opts, now: this.now() });
   }
 
-  get(id: number): Promise<OutboxItem | undefined> {
-    return this.db.first<OutboxItem>('SELECT * FROM outbox WHERE id = ?', [id]);
+  /** `db`: a transaction's handle when called inside one. */
+  get(id: number, db: Queryable = this.db): Promise<OutboxItem | undefined> {
+    return db.first<OutboxItem>('SELECT * FROM outbox WHERE id = ?', [id]);
   }
 
   /**
@@ -233,8 +234,8 @@ export class Outbox {
   }
 
   /** Operator action: try a failed (or waiting) item again now. */
-  async retry(id: number): Promise<boolean> {
-    const r = await this.db.run(
+  async retry(id: number, db: Queryable = this.db): Promise<boolean> {
+    const r = await db.run(
       `UPDATE outbox SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ? AND status IN ('failed','pending')`,
       [this.now(), new Date(this.now()).toISOString(), id],
     );

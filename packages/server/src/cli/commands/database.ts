@@ -57,13 +57,13 @@ async function dbStatus(s: Session): Promise<void> {
   if (exists && path !== ':memory:') {
     const db = openDatabase(path, { readonly: true, migrate: false });
     try {
-      status = sqliteSchemaStatus(db);
+      status = await sqliteSchemaStatus(db);
     } finally {
       db.close();
     }
   } else {
     const db = openDatabase(':memory:', { migrate: false });
-    status = sqliteSchemaStatus(db);
+    status = await sqliteSchemaStatus(db);
     db.close();
   }
   s.print({ location: path, exists, current: exists && schemaIsCurrent(status), ...status }, () =>
