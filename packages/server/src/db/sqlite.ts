@@ -5,6 +5,7 @@ import { makePrivateDir, makePrivateFile, tightenCompanions } from './database';
 import { DurableBarrier } from './durableBarrier';
 import { type MigrationTarget, migrate } from './migrations';
 import { misuseGuard } from './misuse';
+import { Mutex } from './mutex';
 import { recordStatement } from './sqlRecorder';
 import type { Database, SqlParams, Storage } from './storage';
 import type { Row } from './types';
@@ -54,30 +55,6 @@ export interface OpenSqliteOptions {
   readonly?: boolean;
   /** Bring the schema current (default); false for tools that inspect or copy a file as it is. */
   migrate?: boolean;
-}
-
-/**
- * A FIFO lock whose release hands it straight to the next waiter, so a transaction that waited cannot be
- * overtaken by a statement issued after it. `lock` returns undefined when the lock was free (no await needed:
- * the uncontended path costs no promise).
- */
-class Mutex {
-  private held = false;
-  private readonly waiters: (() => void)[] = [];
-
-  lock(): Promise<void> | undefined {
-    if (!this.held) {
-      this.held = true;
-      return undefined;
-    }
-    return new Promise<void>((resolve) => this.waiters.push(resolve));
-  }
-
-  unlock(): void {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.held = false;
-  }
 }
 
 const STORAGE_FAILURE = /^SQLITE_(FULL|READONLY|IOERR|BUSY|LOCKED|CANTOPEN|NOTADB|CORRUPT)/;
