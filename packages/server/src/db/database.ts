@@ -31,7 +31,7 @@ export function makePrivateFile(file: string): void {
 const SQLITE_COMPANIONS = ['-wal', '-shm', '-journal'];
 
 /** Tightens the companion files an older version left readable (a new database's are created 0600). */
-function tightenCompanions(path: string): void {
+export function tightenCompanions(path: string): void {
   for (const suffix of SQLITE_COMPANIONS) {
     const f = `${path}${suffix}`;
     if (existsSync(f) && (statSync(f).mode & 0o077) !== 0) chmodSync(f, PRIVATE_FILE_MODE);

@@ -21,6 +21,12 @@ import type { Db, Migration } from './types';
 
 export type { Migration } from './types';
 
+/**
+ * What migrations need of a connection: synchronous calls (the schema is brought current before the server
+ * serves, on the synchronous facade or on the asynchronous one's raw connection, sqlite.ts `migrationTarget`).
+ */
+export type MigrationTarget = Pick<Db, 'exec' | 'first' | 'run' | 'transaction'>;
+
 /** Every schema change ever shipped, in order. Never edit a released migration: append a new one. */
 export const MIGRATIONS: Migration[] = [
   m001_core,
@@ -44,7 +50,7 @@ export const MIGRATIONS: Migration[] = [
   m020_list_order,
 ];
 
-export function currentVersion(db: Db): number {
+export function currentVersion(db: MigrationTarget): number {
   db.exec(
     'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
   );
@@ -53,7 +59,7 @@ export function currentVersion(db: Db): number {
 
 /** Applies pending migrations, each in its own transaction; returns the versions applied. */
 export function migrate(
-  db: Db,
+  db: MigrationTarget,
   upTo: number = Number.POSITIVE_INFINITY,
   migrations: Migration[] = MIGRATIONS,
 ): number[] {
