@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatCompactTime, type RunningServer, startServer, testConfig } from '@licensor/server';
+import { type EntitlementRow, formatCompactTime, type RunningServer, startServer, testConfig } from '@licensor/server';
 import { encodeOfflineRequest, LicenseVerifier, offlineRequestSchema } from '@licensor/shared';
 import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/licensing';
 import { freePort, seedOperator, signedGetUrl } from '@licensor/testkit/server';
@@ -82,14 +82,17 @@ async function seed() {
   });
   expect(catalog.status, await catalog.clone().text()).toBe(200);
   const products = ['OFFI0001', 'OFFI0001', 'CADX0002', 'CADX0002', 'DBAS0003'];
-  const licenses = products.map((productId, i) =>
-    seedEntitlement(db, {
-      family: 'direct',
-      productId,
-      seats: 3,
-      expiresAt: new Date(Date.now() + (90 + i * 30) * 86_400_000).toISOString(),
-    }),
-  );
+  const licenses: EntitlementRow[] = [];
+  for (const [i, productId] of products.entries()) {
+    licenses.push(
+      await seedEntitlement(db, {
+        family: 'direct',
+        productId,
+        seats: 3,
+        expiresAt: new Date(Date.now() + (90 + i * 30) * 86_400_000).toISOString(),
+      }),
+    );
+  }
   await seedEntitlement(db, { family: 'direct', productId: 'CADX0002', status: 'suspended' });
   licenseId = licenses[0]!.id;
   code = licenses[0]!.code!;
@@ -180,13 +183,11 @@ async function seed() {
   // A marketplace notification that gave up: what "retry" is for.
   const at = new Date().toISOString();
   failedOutboxId = Number(
-    (
-      await db.run(
-        `INSERT INTO outbox (kind, payload, status, attempts, next_attempt_at, last_error, created_at, updated_at)
-       VALUES ('koogallery.seed-notification', '{"orderId":"CS2612010001"}', 'failed', 8, ?, ?, ?, ?)`,
-        [Date.now(), 'MKT.0999: marketplace answered 503 Service Unavailable', at, at],
-      )
-    ).lastInsertRowid,
+    (await db.first<{ id: number }>(
+      `INSERT INTO outbox (kind, payload, status, attempts, next_attempt_at, last_error, created_at, updated_at)
+       VALUES ('koogallery.seed-notification', '{"orderId":"CS2612010001"}', 'failed', 8, ?, ?, ?, ?) RETURNING id`,
+      [Date.now(), 'MKT.0999: marketplace answered 503 Service Unavailable', at, at],
+    ))!.id,
   );
 }
 
@@ -739,17 +740,15 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
 
   it('the outbox and webhook deliveries page by keyset cursor, kept in the URL', async () => {
     const at = new Date().toISOString();
-    const ids = [1, 2, 3].map(async (n) =>
-      Number(
-        (
-          await running.db.run(
-            `INSERT INTO outbox (kind, payload, status, attempts, next_attempt_at, last_error, created_at, updated_at)
-           VALUES ('koogallery.paging-check', ?, 'failed', 8, ?, 'MKT.0999: 503', ?, ?)`,
-            [JSON.stringify({ n }), Date.now(), at, at],
-          )
-        ).lastInsertRowid,
-      ),
-    );
+    const ids: number[] = [];
+    for (const n of [1, 2, 3]) {
+      const row = await running.db.first<{ id: number }>(
+        `INSERT INTO outbox (kind, payload, status, attempts, next_attempt_at, last_error, created_at, updated_at)
+         VALUES ('koogallery.paging-check', ?, 'failed', 8, ?, 'MKT.0999: 503', ?, ?) RETURNING id`,
+        [JSON.stringify({ n }), Date.now(), at, at],
+      );
+      ids.push(Number(row!.id));
+    }
     const { context, page } = await newPage();
     await signIn(page, 'olga');
     await page.goto(`${running.url}/console/messages?outbox=failed&outboxLimit=2`);

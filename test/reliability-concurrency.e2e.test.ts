@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDatabase } from '@licensor/server';
+import { openSqliteDatabase } from '@licensor/server';
 import { DEVICE_SIGNATURE_HEADER, signDeviceRequest } from '@licensor/shared';
 import { MarketplaceSimulator } from '@licensor/simulator';
 import { createTestApp, type TestApp } from '@licensor/testkit/server';
@@ -347,9 +347,9 @@ describe('idempotency across two server processes on one database', () => {
       TOO_MANY_DEVICES: M - 2,
     });
 
-    const db = openDatabase(join(dir, 'licensor.db'), { readonly: true });
+    const db = openSqliteDatabase(join(dir, 'licensor.db'), { readonly: true });
     try {
-      const n = (sql: string, params: unknown[]) => Number(db.first<{ n: number }>(sql, params)!.n);
+      const n = async (sql: string, params: unknown[]) => Number((await db.first<{ n: number }>(sql, params))!.n);
       const instanceId = String(orders[0]!.json.instanceId);
       expect(n(`SELECT COUNT(*) AS n FROM entitlements WHERE family = 'A' AND order_id = ?`, [orderId])).toBe(1);
       expect(n('SELECT COUNT(*) AS n FROM entitlements WHERE code = ?', [code])).toBe(1);
@@ -359,7 +359,7 @@ describe('idempotency across two server processes on one database', () => {
       expect(n('SELECT COUNT(*) AS n FROM activations WHERE device_key_hash = ?', [same.keyHash])).toBe(1);
       expect(db.integrityCheck()).toEqual(['ok']);
     } finally {
-      db.close();
+      await db.close();
     }
     for (const s of servers) expect(s.proc.exitCode, s.output.join('').slice(-1000)).toBeNull();
   });

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { devicePublicKeyHash, generateLicenseCode, newNonce, signDeviceRequest } from '@licensor/shared';
 import type autocannon from 'autocannon';
 import BetterSqlite3 from 'better-sqlite3';
-import { openDatabase } from '../src/db/database';
+import { openSqliteDatabase } from '../src/db/sqlite';
 import { type Child, type LoadResult, load, ROOT, startBareExpress, startFloor, startLicensorServer } from './lib';
 
 /**
@@ -50,7 +50,7 @@ export function newDevice(): Device {
 
 /** Writes licenses (3 seats each) and, optionally, activations straight into the database before start. */
 export function seed(dbPath: string, opts: { prefix: string; freeCodes: number; activations: number; keys: Device[] }) {
-  const db = openDatabase(dbPath);
+  const db = openSqliteDatabase(dbPath);
   const now = new Date().toISOString();
   const expires = new Date(Date.now() + 365 * 86_400_000).toISOString();
   const codes: string[] = [];
@@ -288,10 +288,10 @@ function storageMicrobench(dir: string): string {
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       if (mode === 'GROUP') db.pragma('synchronous = NORMAL');
-      db.transaction(async (tx) => insert.run(value)).immediate();
+      db.transaction(() => insert.run(value)).immediate();
       if (mode === 'GROUP') {
         db.pragma('synchronous = FULL');
-        if ((i + 1) % batch === 0) db.transaction(async (tx) => mark.run(Date.now())).immediate();
+        if ((i + 1) % batch === 0) db.transaction(() => mark.run(Date.now())).immediate();
       }
     }
     const us = ((performance.now() - t0) * 1000) / n;

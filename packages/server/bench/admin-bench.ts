@@ -42,52 +42,55 @@ async function seed() {
   const usage = db.raw.prepare('INSERT INTO code_usage (code, day, device) VALUES (?, ?, ?)');
   const statuses = ['active', 'active', 'active', 'expired', 'frozen', 'suspended', 'revoked', 'released'];
   const ids: string[] = [];
-  await db.transaction(async (tx) => {
-    const base = Date.UTC(2024, 0, 1);
-    for (let i = 0; i < N_ENT; i++) {
-      const at = new Date(base + i * 60_000).toISOString();
-      const family = i % 3 === 0 ? 'B' : 'A';
-      const id = family === 'B' ? `PL${String(i).padStart(10, '0')}` : randomUUID();
-      ids.push(id);
-      ent.run(
-        id,
-        family,
-        family === 'B' ? id : `LSR-${i}`,
-        `CS${i}`,
-        `prod-${i % 20}`,
-        1 + (i % 5),
-        at,
-        at,
-        statuses[i % statuses.length],
-        i % 10 === 0 ? 1 : 0,
-        `Customer ${i}, Ltd`,
-        at,
-        at,
-      );
-    }
-    for (let i = 0; i < N_ACT; i++) {
-      const at = new Date(base + i * 30_000).toISOString();
-      act.run(randomUUID(), ids[i % N_ENT], Math.floor(i / N_ENT), `host-${i}`, at, at);
-    }
-    const activities = ['getLicense', 'refreshLicense', 'license.query.batch', 'license.usage', 'getLicenseAsync'];
-    for (let i = 0; i < N_MSG; i++) {
-      const failed = i % 50 === 0;
-      msg.run(
-        i % 2 ? 'in' : 'out',
-        activities[i % activities.length],
-        failed ? '000005' : '000000',
-        3.2,
-        failed ? 'boom' : null,
-        i % 10 === 0 ? 1 : 0,
-        `PL${i}`,
-        new Date(base + i * 10_000).toISOString(),
-      );
-    }
-    for (let i = 0; i < N_CODES; i++) {
-      const code = ids[i * 3]!; // family B rows
-      for (let d = 0; d < 2; d++) usage.run(code, '2025-06-09', `dev-${i}-${d}`);
-    }
-  });
+  // Bulk seeding on the raw connection: one synchronous transaction, no per-row promise.
+  db.raw
+    .transaction(() => {
+      const base = Date.UTC(2024, 0, 1);
+      for (let i = 0; i < N_ENT; i++) {
+        const at = new Date(base + i * 60_000).toISOString();
+        const family = i % 3 === 0 ? 'B' : 'A';
+        const id = family === 'B' ? `PL${String(i).padStart(10, '0')}` : randomUUID();
+        ids.push(id);
+        ent.run(
+          id,
+          family,
+          family === 'B' ? id : `LSR-${i}`,
+          `CS${i}`,
+          `prod-${i % 20}`,
+          1 + (i % 5),
+          at,
+          at,
+          statuses[i % statuses.length],
+          i % 10 === 0 ? 1 : 0,
+          `Customer ${i}, Ltd`,
+          at,
+          at,
+        );
+      }
+      for (let i = 0; i < N_ACT; i++) {
+        const at = new Date(base + i * 30_000).toISOString();
+        act.run(randomUUID(), ids[i % N_ENT], Math.floor(i / N_ENT), `host-${i}`, at, at);
+      }
+      const activities = ['getLicense', 'refreshLicense', 'license.query.batch', 'license.usage', 'getLicenseAsync'];
+      for (let i = 0; i < N_MSG; i++) {
+        const failed = i % 50 === 0;
+        msg.run(
+          i % 2 ? 'in' : 'out',
+          activities[i % activities.length],
+          failed ? '000005' : '000000',
+          3.2,
+          failed ? 'boom' : null,
+          i % 10 === 0 ? 1 : 0,
+          `PL${i}`,
+          new Date(base + i * 10_000).toISOString(),
+        );
+      }
+      for (let i = 0; i < N_CODES; i++) {
+        const code = ids[i * 3]!; // family B rows
+        for (let d = 0; d < 2; d++) usage.run(code, '2025-06-09', `dev-${i}-${d}`);
+      }
+    })
+    .immediate();
   return performance.now() - started;
 }
 

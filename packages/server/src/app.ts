@@ -54,7 +54,7 @@ export interface LicensorApp {
   ctx: AppContext;
   metrics: Metrics;
   /** Starts background work (outbox worker). Tests drive the app without it. */
-  start(): void;
+  start(): Promise<void>;
   /** Stops background work and flushes buffered logs; the database stays open. */
   stop(): Promise<void>;
 }

@@ -1,7 +1,6 @@
 export { type AppDeps, createApp, type LicensorApp } from './app';
 export { type Config, loadConfig, testConfig } from './config';
 export { type DatabaseTarget, parseDatabaseUrl, redactDatabaseUrl } from './db/backend';
-export { openDatabase } from './db/database';
 export { type AnyDatabase, openDatabaseFromUrl } from './db/open';
 export { openPostgres, type PgDb } from './db/postgres/facade';
 export { migratePostgres } from './db/postgres/migrate';

@@ -25,8 +25,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { adminAuth } from './admin/auth';
 import { createApp, type LicensorApp } from './app';
 import { type Config, testConfig } from './config';
-import { openDatabase } from './db/database';
-import type { Storage } from './db/storage';
+import { openSqliteDatabase, type SqliteDatabase } from './db/sqlite';
 import { DEVELOPMENT_ROOT_PASSPHRASE, KeyStore } from './keys/keystore';
 import { formatCompactTime } from './koogallery/time';
 import { createLogger, logHash } from './logger';
@@ -74,7 +73,7 @@ function device(seed: string) {
 describe('secrets stay secret on a full run (logs and every response)', () => {
   const sim = new MarketplaceSimulator(AK, SK);
   let dir: string;
-  let db: Storage;
+  let db: SqliteDatabase;
   let keys: KeyStore;
   let licensor: LicensorApp;
   const logLines: string[] = [];
@@ -98,7 +97,7 @@ describe('secrets stay secret on a full run (logs and every response)', () => {
       },
       keyPassphrase: PASSPHRASE,
     });
-    db = openDatabase(join(dir, 'licensor.db'));
+    db = openSqliteDatabase(join(dir, 'licensor.db'));
     keys = KeyStore.open(join(dir, 'keys'), PASSPHRASE).store;
     // The most verbose level: whatever any module logs is captured.
     const log = createLogger('trace', { write: (line: string) => void logLines.push(line) });
@@ -367,17 +366,15 @@ describe('secrets stay secret on a full run (logs and every response)', () => {
 describe('secrets are compared in constant time', () => {
   it('admin tokens: timingSafeEqual on digests, any token length is a clean 401', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'licensor-security-'));
-    const db = openDatabase(join(dir, 'licensor.db'));
+    const db = openSqliteDatabase(join(dir, 'licensor.db'));
     try {
       const middleware = adminAuth(db, ADMIN_TOKEN);
       const run = (token: string) =>
-        new Promise<unknown>(async (resolve) => {
+        new Promise<unknown>((resolve, reject) => {
           const res = { setHeader: () => undefined, locals: {} as Record<string, unknown> };
-          await middleware(
-            { headers: { authorization: `Bearer ${token}` }, method: 'GET' } as never,
-            res as never,
-            (err) => resolve(err ?? res.locals.admin),
-          );
+          middleware({ headers: { authorization: `Bearer ${token}` }, method: 'GET' } as never, res as never, (err) =>
+            resolve(err ?? res.locals.admin),
+          ).catch(reject);
         });
       for (const wrong of [
         'x',
@@ -395,7 +392,7 @@ describe('secrets are compared in constant time', () => {
       expect(await run(ADMIN_TOKEN)).toEqual({ tokenId: 'bootstrap', scope: 'admin' });
       expect(timingSafeEqual).toHaveBeenCalledTimes(1);
     } finally {
-      db.close();
+      await db.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -470,7 +467,7 @@ describe('client addresses and rate limits behind proxies', () => {
   const ip = (app: LicensorApp, xff: string) => request(app.app).get('/api/v1/keys').set('X-Forwarded-For', xff);
   const build = async (trustProxy: string | undefined) => {
     const dir = mkdtempSync(join(tmpdir(), 'licensor-security-'));
-    const db = openDatabase(join(dir, 'licensor.db'));
+    const db = openSqliteDatabase(join(dir, 'licensor.db'));
     const { store } = KeyStore.open(join(dir, 'keys'), 'test-passphrase');
     const config = testConfig({ dataDir: dir, apiRateLimit: 2, trustProxy });
     const app = await createApp({ config, db, log: createLogger('silent'), keys: store });
@@ -478,7 +475,7 @@ describe('client addresses and rate limits behind proxies', () => {
       app,
       close: async () => {
         await app.stop();
-        db.close();
+        await db.close();
         rmSync(dir, { recursive: true, force: true });
       },
     };

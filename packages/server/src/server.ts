@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { LicensorError } from '@licensor/shared';
 import { createApp, type LicensorApp } from './app';
 import { type Config, databasePath } from './config';
-import { openDatabase } from './db/database';
-import type { Storage } from './db/storage';
+import { openSqliteDatabase } from './db/sqlite';
+import type { Database } from './db/storage';
 import { startScheduler } from './jobs/daily';
 import { KeyStore } from './keys/keystore';
 import { marketplaceStartupWarning } from './koogallery/codeLearning';
@@ -16,7 +16,7 @@ export interface RunningServer {
   url: string;
   server: http.Server | https.Server;
   licensor: LicensorApp;
-  db: Storage;
+  db: Database;
   keys: KeyStore;
   keysCreated: boolean;
   /** The separate /metrics listener's URL when LICENSOR_METRICS_LISTEN is set. */
@@ -94,7 +94,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   });
   const developmentRoot = keys.developmentWarning();
   if (developmentRoot) log.warn(developmentRoot);
-  const db = openDatabase(databasePath(config));
+  const db = openSqliteDatabase(databasePath(config));
   const licensor = await createApp({ config, db, log, keys });
   const marketplaceWarning = marketplaceStartupWarning(config.koo);
   if (marketplaceWarning) log.warn(marketplaceWarning);
@@ -133,11 +133,11 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     } catch (err) {
       server.close();
       await licensor.stop();
-      db.close();
+      await db.close();
       throw err;
     }
   }
-  licensor.start();
+  await licensor.start();
   if (config.scheduler) server.once('close', await startScheduler(licensor.ctx));
   let closed = false;
   return {
@@ -163,7 +163,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
         ),
       );
       await licensor.stop();
-      db.close();
+      await db.close();
     },
   };
 }

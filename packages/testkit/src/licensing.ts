@@ -9,7 +9,8 @@ import {
   type EntitlementRow,
   KeyStore,
   type LicensorApp,
-  openDatabase,
+  openSqliteDatabase,
+  type SqliteDatabase,
   type Storage,
   testConfig,
 } from '@licensor/server';
@@ -135,7 +136,7 @@ function testKeys(): KeyStore {
 
 export interface LicensingTestApp {
   licensor: LicensorApp;
-  db: Storage;
+  db: SqliteDatabase;
   keys: KeyStore;
   config: Config;
   close(): Promise<void>;
@@ -150,7 +151,7 @@ export async function makeApp(
 ): Promise<LicensingTestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'licensor-lic-'));
   const config = testConfig({ dataDir: dir, ...opts.config });
-  const db = opts.file ? openTestDatabase(join(dir, 'licensor.db')) : openDatabase(':memory:');
+  const db = opts.file ? await openTestDatabase(join(dir, 'licensor.db')) : openSqliteDatabase(':memory:');
   const keys = testKeys();
   const licensor = await createApp({ config, db, keys, log: createLogger('silent'), fetch: opts.fetch, now: opts.now });
   return {

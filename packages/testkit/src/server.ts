@@ -10,9 +10,10 @@ import {
   formatCompactTimeMs,
   KeyStore,
   type LicensorApp,
-  openDatabase,
+  openSqliteDatabase,
   type Role,
   type ScryptCost,
+  type SqliteDatabase,
   type Storage,
   testConfig,
 } from '@licensor/server';
@@ -21,7 +22,7 @@ import { bodySignHeader, schemeAAuthToken, schemeBSignature } from '@licensor/sh
 /** Test fixtures shared by the server's own tests: a real app on a temporary data folder. */
 export interface TestApp {
   licensor: LicensorApp;
-  db: Storage;
+  db: SqliteDatabase;
   keys: KeyStore;
   config: Config;
   dataDir: string;
@@ -39,13 +40,13 @@ type WithTemplate = typeof globalThis & { [TEMPLATE]?: string };
  * that get fresh modules share it too) and removed when the process exits. Migrating costs ~140 ms (one fsync'd
  * transaction per migration); copying the result, ~5 ms.
  */
-function migratedTemplate(): string {
+async function migratedTemplate(): Promise<string> {
   const g = globalThis as WithTemplate;
   const made = g[TEMPLATE];
   if (made && existsSync(made)) return made;
   const dir = mkdtempSync(join(tmpdir(), 'licensor-template-'));
   const file = join(dir, 'licensor.db');
-  openDatabase(file).close(); // closing checkpoints the WAL into the file and removes it: the file is complete
+  await openSqliteDatabase(file).close(); // closing checkpoints the WAL into the file and removes it: the file is complete
   if (!made)
     process.once('exit', () =>
       rmSync(dirname((globalThis as WithTemplate)[TEMPLATE]!), { recursive: true, force: true }),
@@ -55,12 +56,12 @@ function migratedTemplate(): string {
 }
 
 /**
- * openDatabase for a test: a file that does not exist yet starts as a copy of the migrated template instead of
+ * openSqliteDatabase for a test: a file that does not exist yet starts as a copy of the migrated template instead of
  * being migrated again (the same schema, the same migration rows); an existing file (a restart) opens as is.
  */
-export function openTestDatabase(file: string): Storage {
-  if (!existsSync(file)) copyFileSync(migratedTemplate(), file);
-  return openDatabase(file);
+export async function openTestDatabase(file: string): Promise<SqliteDatabase> {
+  if (!existsSync(file)) copyFileSync(await migratedTemplate(), file);
+  return openSqliteDatabase(file);
 }
 
 export async function createTestApp(
@@ -69,7 +70,7 @@ export async function createTestApp(
 ): Promise<TestApp> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'licensor-test-'));
   const config = testConfig({ ...overrides, dataDir: dir });
-  const db = openTestDatabase(join(dir, 'licensor.db'));
+  const db = await openTestDatabase(join(dir, 'licensor.db'));
   const { store: keys } = KeyStore.open(join(dir, 'keys'), 'test-passphrase');
   const licensor = await createApp({ config, db, log: createLogger('silent'), keys, outbox: { backoffMs: () => 0 } });
   let closed = false;

@@ -92,7 +92,7 @@ type Ctx = Pick<AppContext, 'db' | 'now' | 'entitlementChanged' | 'activationCha
 export const actions = {
   async suspend(ctx: Ctx, idOrCode: string, actor: string, reason?: string) {
     const before = await requireEntitlement(ctx.db, idOrCode);
-    return entitlementResult(before, suspendEntitlement(ctx, before.id, actor, { reason, now: ctx.now() }));
+    return entitlementResult(before, await suspendEntitlement(ctx, before.id, actor, { reason, now: ctx.now() }));
   },
   async reinstate(ctx: Ctx, idOrCode: string, actor: string, reason?: string) {
     const before = await requireEntitlement(ctx.db, idOrCode);
@@ -100,7 +100,7 @@ export const actions = {
   },
   async revoke(ctx: Ctx, idOrCode: string, actor: string, reason?: string) {
     const before = await requireEntitlement(ctx.db, idOrCode);
-    return entitlementResult(before, revokeEntitlement(ctx, before.id, actor, { reason, now: ctx.now() }));
+    return entitlementResult(before, await revokeEntitlement(ctx, before.id, actor, { reason, now: ctx.now() }));
   },
   async freeSeat(ctx: Ctx, activationId: string, actor: string, reason?: string) {
     return await freeSeat(ctx, activationId, actor, { reason, now: ctx.now() });

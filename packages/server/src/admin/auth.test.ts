@@ -3,8 +3,8 @@ import express from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config';
-import { openDatabase } from '../db/database';
 import { migrate } from '../db/migrations';
+import { migrationTarget, openSqliteDatabase } from '../db/sqlite';
 import { errorHandler } from '../http/errors';
 import { createLogger } from '../logger';
 import { type AdminPrincipal, createAdminToken, requireScope } from './auth';
@@ -156,14 +156,14 @@ describe('token scopes', () => {
     expect((await request(app).get(`${ADMIN}/summary`).set('Authorization', write)).status).toBe(401);
   });
 
-  it('keeps existing write tokens as write tokens across the migration that adds the admin scope', () => {
-    const db = openDatabase(':memory:', { migrate: false });
+  it('keeps existing write tokens as write tokens across the migration that adds the admin scope', async () => {
+    const db = openSqliteDatabase(':memory:', { migrate: false });
     try {
-      migrate(db, 8);
-      db.run(
+      migrate(migrationTarget(db.raw), 8);
+      await db.run(
         "INSERT INTO admin_tokens (id, name, token_hash, scope, created_at) VALUES ('tok_old', 'ci', 'h1', 'write', '2026-01-01T00:00:00.000Z')",
       );
-      migrate(db);
+      migrate(migrationTarget(db.raw));
       expect(db.first('SELECT id, scope FROM admin_tokens')).toEqual({ id: 'tok_old', scope: 'write' });
       expect(() =>
         db.run(
@@ -171,7 +171,7 @@ describe('token scopes', () => {
         ),
       ).toThrow(/CHECK/);
     } finally {
-      db.close();
+      await db.close();
     }
   });
 });

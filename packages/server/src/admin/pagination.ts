@@ -88,10 +88,12 @@ export async function cappedCount(
   w: Where,
 ): Promise<{ total: number; capped: boolean }> {
   const n =
-    (await db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${ds.from} ${whereSql(w)} LIMIT ?) AS c`, [
-      ...w.params,
-      COUNT_CAP + 1,
-    ]))?.n ?? 0;
+    (
+      await db.first<{ n: number }>(
+        `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${ds.from} ${whereSql(w)} LIMIT ?) AS c`,
+        [...w.params, COUNT_CAP + 1],
+      )
+    )?.n ?? 0;
   return n > COUNT_CAP ? { total: COUNT_CAP, capped: true } : { total: n, capped: false };
 }
 
@@ -150,12 +152,7 @@ const sortKey = (column: string) => column.slice(column.lastIndexOf('.') + 1);
  * reader of an export never holds the database (better-sqlite3 cannot run other statements while an
  * iterator is open on the same connection).
  */
-export async function* chunks<T>(
-  db: Storage,
-  ds: Dataset<T>,
-  filters: Where,
-  chunkSize = 500,
-): AsyncGenerator<T[]> {
+export async function* chunks<T>(db: Storage, ds: Dataset<T>, filters: Where, chunkSize = 500): AsyncGenerator<T[]> {
   let after: unknown[] | undefined;
   for (;;) {
     const w: Where = { sql: [...filters.sql], params: [...filters.params] };

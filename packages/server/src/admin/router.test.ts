@@ -3,6 +3,7 @@ import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/li
 import { createTestApp, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Storage } from '../db/storage';
 import { noteOrder } from '../koogallery/orderKeys';
 import { activate } from '../licensing';
 import { createAdminToken } from './auth';
@@ -32,12 +33,12 @@ const post = (path: string, body?: object, auth = BOOT) => {
 };
 
 /** Entitlements created one millisecond apart, so "newest first" has one right answer. */
-async function seedMany(n: number, opts: Parameters<typeof seedEntitlement>[1] = {}) {
+async function seedMany(n: number, opts: Parameters<typeof seedEntitlement>[1] = {}, db: Storage = t.db) {
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
-    const e = await seedEntitlement(t.db, opts);
+    const e = await seedEntitlement(db, opts);
     const at = new Date(Date.UTC(2025, 0, 1, 0, 0, 0, i)).toISOString();
-    await t.db.run('UPDATE entitlements SET created_at = ? WHERE id = ?', [at, e.id]);
+    await db.run('UPDATE entitlements SET created_at = ? WHERE id = ?', [at, e.id]);
     ids.push(e.id);
   }
   return ids;
@@ -479,8 +480,8 @@ describe('codes, orders, logs and outbox', () => {
 
   it('lists outbox items and retries a failed one (409 for a done one, 404 for an unknown one)', async () => {
     const ob = t.licensor.ctx.outbox;
-    const failed = await ob.enqueue('license.upload', { eventId: 'E1' });
-    const done = await ob.enqueue('license.upload', { eventId: 'E2' });
+    const failed = await ob.enqueue(t.db, 'license.upload', { eventId: 'E1' });
+    const done = await ob.enqueue(t.db, 'license.upload', { eventId: 'E2' });
     await t.db.run(`UPDATE outbox SET status = 'failed', attempts = 25, last_error = 'boom' WHERE id = ?`, [failed]);
     await t.db.run(`UPDATE outbox SET status = 'done' WHERE id = ?`, [done]);
 
@@ -519,7 +520,8 @@ describe('keyset pages for the outbox and webhook deliveries; capped counts', ()
 
   it('pages the outbox newest first, two at a time, without gaps or repeats', async () => {
     const ob = t.licensor.ctx.outbox;
-    const ids = Array.from({ length: 5 }, (_, i) => ob.enqueue('license.upload', { eventId: `E${i}` }));
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await ob.enqueue(t.db, 'license.upload', { eventId: `E${i}` }));
     await t.db.run(`UPDATE outbox SET status = 'failed', attempts = 3, last_error = 'boom'`);
     expect(await walk('/outbox?status=failed&limit=2')).toEqual([[ids[4], ids[3]], [ids[2], ids[1]], [ids[0]]]);
     expect((await get('/outbox?status=failed&limit=2')).body).toMatchObject({ total: 5, totalCapped: false });
@@ -608,7 +610,7 @@ describe('exports', () => {
   });
 
   it('exports every row in chunks as JSON and honours filters', async () => {
-    await t.db.transaction(async (tx) => seedMany(1203));
+    await t.db.transaction(async (tx) => seedMany(1203, {}, tx));
     const test = await seedEntitlement(t.db);
     await t.db.run('UPDATE entitlements SET test = 1 WHERE id = ?', [test.id]);
     const r = await get('/export/entitlements?format=json');

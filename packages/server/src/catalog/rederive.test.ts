@@ -30,11 +30,11 @@ const audits = (id: string) =>
   app.db.all<{ action: string; at: string }>('SELECT action, at FROM audit_log WHERE entitlement_id = ? ORDER BY id', [
     id,
   ]);
-const direct = (): EntitlementRow => createDirectLicense(ctx(), { productId: P, sku: 'team' }, 'test');
+const direct = (): Promise<EntitlementRow> => createDirectLicense(ctx(), { productId: P, sku: 'team' }, 'test');
 
 describe('re-deriving license values', () => {
   it('a features or policy edit of the catalogue leaves every license alone; a seats edit re-derives', async () => {
-    const ent = direct();
+    const ent = await direct();
     // A license whose stored count differs from what the catalogue would give (written under an older rule).
     await app.db.run('UPDATE entitlements SET seats = 2 WHERE id = ?', [ent.id]);
     await setSku(ctx(), P, { code: 'team', edition: 'Team', features: { sync: true }, seats: 3 }, 'test');
@@ -56,7 +56,7 @@ describe('re-deriving license values', () => {
   });
 
   it('a customer or expiry change does not re-count devices above a lowered seat count', async () => {
-    const ent = direct();
+    const ent = await direct();
     for (const seed of ['a', 'b', 'c']) {
       await activate(ctx(), activateRequestSchema.parse(activationBody(newDevice(seed), ent.code!)));
     }
@@ -78,7 +78,7 @@ describe('re-deriving license values', () => {
   });
 
   it('stamps catalogue, seat and license changes with ctx.now', async () => {
-    const ent = direct();
+    const ent = await direct();
     await setSku(ctx(), P, { code: 'team', edition: 'Team', seats: 4 }, 'test');
     await updateLicense(ctx(), await row(ent.id), { customer: 'Clocked' }, 'test');
     expect(row(ent.id)).toMatchObject({ created_at: CLOCK.toISOString(), updated_at: CLOCK.toISOString() });

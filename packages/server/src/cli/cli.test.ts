@@ -14,7 +14,7 @@ import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/li
 import { createTestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../db/database';
+import { openSqliteDatabase } from '../db/sqlite';
 import { DEVELOPMENT_ROOT_PASSPHRASE } from '../keys/keystore';
 import { activate } from '../licensing';
 import { EXIT, main } from './index';
@@ -55,7 +55,7 @@ async function cli(
 }
 
 /** A data folder with keys, a schema and whatever `seed` writes, as the server would leave it. */
-async function withData<T>(seed: (t: ReturnType<typeof createTestApp>) => T | Promise<T>): Promise<T> {
+async function withData<T>(seed: (t: Awaited<ReturnType<typeof createTestApp>>) => T | Promise<T>): Promise<T> {
   const t = await createTestApp({}, dir);
   try {
     return await seed(t);
@@ -315,10 +315,10 @@ describe('database', () => {
     expect(lines[lines.length - 1]).toBe('backup: 100%');
     expect(lines.every((l) => /^backup: \d+%$/.test(l))).toBe(true);
 
-    const copy = openDatabase(dest, { migrate: false });
+    const copy = openSqliteDatabase(dest, { migrate: false });
     expect(copy.integrityCheck()).toEqual(['ok']);
-    expect(copy.first<{ n: number }>('SELECT COUNT(*) AS n FROM entitlements')!.n).toBe(2000);
-    copy.close();
+    expect((await copy.first<{ n: number }>('SELECT COUNT(*) AS n FROM entitlements'))!.n).toBe(2000);
+    await copy.close();
 
     const exists = await cli(['db', 'backup', dest]);
     expect(exists.code).toBe(EXIT.invalidInput);
@@ -554,7 +554,7 @@ describe('operator commands', () => {
         resultCode: '92020005',
         code: 'PL9',
       });
-      const id = await t.licensor.ctx.outbox.enqueue(ctx.db, 'license.upload', { eventId: 'E1' });
+      const id = await t.licensor.ctx.outbox.enqueue(t.db, 'license.upload', { eventId: 'E1' });
       await t.db.run(`UPDATE outbox SET status = 'failed', last_error = 'HTTP 500' WHERE id = ?`, [id]);
       return id;
     });
@@ -595,8 +595,8 @@ describe('start', () => {
     expect(await running).toBe(0);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
     // The daily scheduler ran at start: the (empty) days of the catch-up window are planned.
-    const db = openDatabase(join(dir, 'licensor.db'));
-    expect(db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM daily_runs WHERE job = 'daily.plan'`)!.n).toBe(7);
-    db.close();
+    const db = openSqliteDatabase(join(dir, 'licensor.db'));
+    expect((await db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM daily_runs WHERE job = 'daily.plan'`))!.n).toBe(7);
+    await db.close();
   });
 });

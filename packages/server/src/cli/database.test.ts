@@ -5,9 +5,9 @@ import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/li
 import { createTestPostgres } from '@licensor/testkit/postgres';
 import { createTestApp } from '@licensor/testkit/server';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../db/database';
 import { sqliteTables } from '../db/introspect';
 import { migrate } from '../db/migrations';
+import { migrationTarget, openSqliteDatabase } from '../db/sqlite';
 import { activate } from '../licensing';
 import { EXIT, main } from './index';
 
@@ -142,13 +142,13 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
     expect(copy.code).toBe(EXIT.ok);
     const report = copy.json();
 
-    const sqlite = openDatabase(file, { readonly: true, migrate: false });
+    const sqlite = openSqliteDatabase(file, { readonly: true, migrate: false });
     const tables = sqliteTables(sqlite).filter((t) => t.name !== 'schema_migrations');
     expect(report.tables.map((t: { table: string }) => t.table).sort()).toEqual(tables.map((t) => t.name).sort());
     const pg = pgTest!.open();
     await pg.exec('SET search_path = cli_copy');
     for (const t of tables) {
-      const n = sqlite.first<{ n: number }>(`SELECT COUNT(*) AS n FROM "${t.name}"`)!.n;
+      const n = (await sqlite.first<{ n: number }>(`SELECT COUNT(*) AS n FROM "${t.name}"`))!.n;
       expect(report.tables.find((r: { table: string }) => r.table === t.name).rows).toBe(n);
     }
     expect(report.tables.find((r: { table: string }) => r.table === 'activations').rows).toBe(3);
@@ -162,7 +162,7 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
     // Identity columns continue after the copied ids.
     await pg.run("INSERT INTO marketplace_messages (direction, activity, created_at) VALUES ('in', 'x', 'now')");
     expect((await pg.first<{ m: number }>('SELECT MAX(id) AS m FROM marketplace_messages'))!.m).toBe(2501);
-    sqlite.close();
+    await sqlite.close();
 
     const again = await cli(['db', 'copy', '--from', file, '--to', url]);
     expect(again.code).toBe(EXIT.invalidInput);
@@ -196,9 +196,9 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
 
   it('db copy refuses a SQLite database that is behind this build', async () => {
     const file = join(dir, 'old.db');
-    const old = openDatabase(file, { migrate: false });
-    migrate(old, 6);
-    old.close();
+    const old = openSqliteDatabase(file, { migrate: false });
+    migrate(migrationTarget(old.raw), 6);
+    await old.close();
     const copy = await cli(['db', 'copy', '--from', file, '--to', await emptyTarget('cli_old')]);
     expect(copy.code).toBe(EXIT.invalidInput);
     expect(copy.err).toContain('run `licensor db migrate` on it first');

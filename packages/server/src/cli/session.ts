@@ -5,8 +5,7 @@ import { LicensorError } from '@licensor/shared';
 import { licenseModel } from '../catalog/store';
 import { type Config, databasePath, loadConfig } from '../config';
 import type { AppContext } from '../context';
-import { openDatabase } from '../db/database';
-import type { Storage } from '../db/storage';
+import { openSqliteDatabase, type SqliteDatabase } from '../db/sqlite';
 import { KeyStore } from '../keys/keystore';
 import { isKitUserAuthorized } from '../kit/queries';
 import { kooGalleryCodes } from '../koogallery/codeLearning';
@@ -34,7 +33,7 @@ export interface GlobalOptions {
  */
 export class Session {
   private _config: Config | undefined;
-  private _db: Storage | undefined;
+  private _db: SqliteDatabase | undefined;
   private _keys: KeyStore | undefined;
   private _ctx: AppContext | undefined;
   readonly json: boolean;
@@ -80,7 +79,7 @@ export class Session {
   }
 
   /** The database; unless `create`, a missing file is a configuration error (a mistyped --data-dir). */
-  db(opts: { create?: boolean; migrate?: boolean } = {}): Storage {
+  db(opts: { create?: boolean; migrate?: boolean } = {}): SqliteDatabase {
     if (this._db) return this._db;
     if (this.config().database.kind === 'postgres') {
       // The domain commands still run on SQLite; writing a token into a SQLite file nobody serves would half-work.
@@ -96,7 +95,7 @@ export class Session {
         `No database at ${path}: check --data-dir or LICENSOR_DATA_DIR, or create it with \`licensor db migrate\``,
       );
     }
-    this._db = openDatabase(path, { migrate: opts.migrate ?? true });
+    this._db = openSqliteDatabase(path, { migrate: opts.migrate ?? true });
     return this._db;
   }
 
@@ -178,9 +177,9 @@ export class Session {
     if (!this.json) this.io.stderr.write(`${text}\n`);
   }
 
-  close(): void {
-    this._ctx?.messages.flush();
-    this._db?.close();
+  async close(): Promise<void> {
+    await this._ctx?.messages.flush();
+    await this._db?.close();
     this._db = undefined;
   }
 }

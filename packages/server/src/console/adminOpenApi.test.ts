@@ -93,7 +93,7 @@ describe('openapi-admin.yaml', () => {
       .post('/api/v1/activations')
       .send(activationBody(newDevice(), ent.code!));
     expect(activated.status).toBe(200);
-    const outboxId = await t.licensor.ctx.outbox.enqueue(ctx.db, 'openapi.check', { n: 1 }, { delayMs: 3_600_000 });
+    const outboxId = await t.licensor.ctx.outbox.enqueue(t.db, 'openapi.check', { n: 1 }, { delayMs: 3_600_000 });
 
     await call('get', '/summary', '/api/admin/v1/summary');
     await call('get', '/entitlements', `/api/admin/v1/entitlements?q=${ent.code}`);

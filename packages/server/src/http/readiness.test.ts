@@ -7,11 +7,11 @@ import request from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApp } from '../app';
 import { testConfig } from '../config';
-import { openDatabase } from '../db/database';
 import { MIGRATIONS, migrate } from '../db/migrations';
 import { openPostgres } from '../db/postgres/facade';
 import { migratePostgres } from '../db/postgres/migrate';
 import { postgresSettings } from '../db/postgres/settings';
+import { migrationTarget, openSqliteDatabase } from '../db/sqlite';
 import { KeyStore } from '../keys/keystore';
 import { createLogger } from '../logger';
 import { postgresReadiness, type ReadinessCheck } from './readiness';
@@ -21,8 +21,8 @@ const LATEST = MIGRATIONS.at(-1)!.version;
 /** The real app on a database in a chosen state (and a chosen readiness check). */
 async function appWith(opts: { migrateTo?: number; readiness?: ReadinessCheck } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'licensor-readyz-'));
-  const db = openDatabase(join(dir, 'licensor.db'), { migrate: false });
-  migrate(db, opts.migrateTo ?? Number.POSITIVE_INFINITY);
+  const db = openSqliteDatabase(join(dir, 'licensor.db'), { migrate: false });
+  migrate(migrationTarget(db.raw), opts.migrateTo ?? Number.POSITIVE_INFINITY);
   const { store: keys } = KeyStore.open(join(dir, 'keys'), 'test-passphrase');
   const licensor = await createApp({
     config: testConfig({ dataDir: dir }),
@@ -36,7 +36,7 @@ async function appWith(opts: { migrateTo?: number; readiness?: ReadinessCheck } 
     db,
     done: async () => {
       await licensor.stop();
-      db.close();
+      await db.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -64,7 +64,9 @@ describe('/readyz beside /healthz', () => {
 
   it('is 503 SCHEMA_NEWER when a newer build migrated the database', async () => {
     const t = await appWith();
-    t.db.run("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 'now')", [LATEST + 1]);
+    await t.db.run("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 'now')", [
+      LATEST + 1,
+    ]);
     const res = await request(t.app).get('/readyz');
     expect(res.status).toBe(503);
     expect(res.body.reason).toBe('SCHEMA_NEWER');
@@ -73,7 +75,7 @@ describe('/readyz beside /healthz', () => {
 
   it('is 503 STORAGE_UNAVAILABLE when the database cannot answer, or not in time', async () => {
     const t = await appWith();
-    t.db.close();
+    await t.db.close();
     const res = await request(t.app).get('/readyz');
     expect(res.status).toBe(503);
     expect(res.body).toEqual({

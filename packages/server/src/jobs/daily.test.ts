@@ -5,8 +5,7 @@ import { seedEntitlement } from '@licensor/testkit/licensing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp, type LicensorApp } from '../app';
 import { testConfig } from '../config';
-import { openDatabase } from '../db/database';
-import type { Storage } from '../db/storage';
+import { openSqliteDatabase, type SqliteDatabase } from '../db/sqlite';
 import { KeyStore } from '../keys/keystore';
 import { formatCompactTime } from '../koogallery/time';
 import { findEntitlementByCode } from '../licensing/entitlements';
@@ -74,7 +73,7 @@ const okReply: Reply = ({ path, body }) => {
 };
 
 let dir: string;
-let db: Storage;
+let db: SqliteDatabase;
 let keys: KeyStore;
 const apps: LicensorApp[] = [];
 
@@ -114,7 +113,7 @@ const runs = async (day = DAY) =>
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'licensor-daily-'));
-  db = openDatabase(join(dir, 'licensor.db'));
+  db = openSqliteDatabase(join(dir, 'licensor.db'));
   keys = KeyStore.open(join(dir, 'keys'), 'test-passphrase').store;
   market.clear();
 });

@@ -231,7 +231,7 @@ describe('CLI (licensor kit …)', () => {
         try {
           await (fn as (s: Session, ...rest: unknown[]) => unknown)(session, ...a.slice(0, -1));
         } finally {
-          session.close();
+          await session.close();
         }
       };
     registerKitCommands(program, run);

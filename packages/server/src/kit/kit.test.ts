@@ -8,7 +8,7 @@ import request from 'supertest';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../app';
 import { testConfig } from '../config';
-import { openDatabase } from '../db/database';
+import { openSqliteDatabase } from '../db/sqlite';
 import { KeyStore } from '../keys/keystore';
 import { createLogger } from '../logger';
 import { showTenant } from './queries';
@@ -135,11 +135,11 @@ afterAll(() => rmSync(sharedDir, { recursive: true, force: true }));
 /** A real app on an in-memory database (data folder ':memory:'); close/destroy like createTestApp's. */
 async function memoryApp(overrides: Parameters<typeof testConfig>[0] = {}): Promise<TestApp> {
   const config = testConfig(overrides);
-  const mdb = openDatabase(':memory:');
+  const mdb = openSqliteDatabase(':memory:');
   const licensor = await createApp({ config, db: mdb, log: createLogger('silent'), keys: sharedKeys });
   const close = async () => {
     await licensor.stop();
-    mdb.close();
+    await mdb.close();
   };
   return { licensor, db: mdb, keys: sharedKeys, config, dataDir: ':memory:', close, destroy: close };
 }
@@ -171,7 +171,7 @@ describe('x-sign signer (scheme B′) against spec vectors X-1 and X-2', () => {
 
   describe('the server accepts the vector requests byte for byte (clock at the vector time)', () => {
     it('X-1 tenantSync and X-2 allOrgSync: 000000, Body-Sign with the Kit key, data stored', async () => {
-      const vdb = openDatabase(':memory:');
+      const vdb = openSqliteDatabase(':memory:');
       const base = testConfig();
       const config = testConfig({ koo: { accessKeys: { ...base.koo.accessKeys, kit: key } } as never });
       const licensor = await createApp({
@@ -208,7 +208,7 @@ describe('x-sign signer (scheme B′) against spec vectors X-1 and X-2', () => {
         ['测试部', true],
       ]);
       await licensor.stop();
-      vdb.close();
+      await vdb.close();
     });
   });
 });
@@ -625,7 +625,7 @@ describe('singleOrgSync (incremental)', () => {
     ...extra,
   });
   const tree = async (inst: string) => (await showTenant(db(), inst, 'T'))?.orgTree ?? [];
-  const shape = (nodes: ReturnType<typeof tree>): unknown =>
+  const shape = (nodes: Awaited<ReturnType<typeof tree>>): unknown =>
     nodes.map((n) => (n.children.length ? { [n.orgCode]: shape(n.children) } : n.orgCode));
 
   for (const version of ['v1', 'v2'] as const) {
@@ -636,26 +636,26 @@ describe('singleOrgSync (incremental)', () => {
       expect(await call(org(inst, 'B', { parentCode: 'A' }))).toEqual(OK);
       expect(await call(org(inst, 'B', { parentCode: 'A', timeStamp: stamp(2) }))).toEqual(OK);
       expect(count('kit_org_units')).toBe(2);
-      expect(shape(tree(inst))).toEqual([{ A: ['B'] }]);
+      expect(shape(await tree(inst))).toEqual([{ A: ['B'] }]);
       expect(await call(org(inst, 'B', { flag: 2, orgName: 'Renamed', parentCode: '', timeStamp: stamp(3) }))).toEqual(
         OK,
       );
-      expect(shape(tree(inst))).toEqual(['A', 'B']);
+      expect(shape(await tree(inst))).toEqual(['A', 'B']);
       expect((await tree(inst)).find((n) => n.orgCode === 'B')!.orgName).toBe('Renamed');
       expect(await call(org(inst, 'B', { flag: 0, orgName: undefined, timeStamp: stamp(4) }))).toEqual(OK);
       expect(await call(org(inst, 'B', { flag: 0, orgName: undefined, timeStamp: stamp(5) }))).toEqual(OK);
-      expect(shape(tree(inst))).toEqual(['A']);
+      expect(shape(await tree(inst))).toEqual(['A']);
     });
   }
 
   it('a child arriving before its parent is stored with the parent code as given and nests once the parent comes', async () => {
     const inst = uid('inst-');
     expect(await v2('singleOrgSync', org(inst, 'CHILD', { parentCode: 'PARENT' }))).toEqual(OK);
-    expect(tree(inst)).toEqual([
+    expect(await tree(inst)).toEqual([
       expect.objectContaining({ orgCode: 'CHILD', parentCode: 'PARENT', parentMissing: true }),
     ]);
     expect(await v2('singleOrgSync', org(inst, 'PARENT'))).toEqual(OK);
-    expect(shape(tree(inst))).toEqual([{ PARENT: ['CHILD'] }]);
+    expect(shape(await tree(inst))).toEqual([{ PARENT: ['CHILD'] }]);
     expect((await tree(inst))[0]!.parentMissing).toBeUndefined();
   });
 

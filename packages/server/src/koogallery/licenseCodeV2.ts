@@ -105,7 +105,10 @@ export const releaseLicenseCode = entitlementChangeHandler({
 });
 
 /** The license code 2.0 activities (family B), by name. */
-export const licenseCodeV2Activities: Record<string, (ctx: AppContext, body: Record<string, unknown>) => Promise<Answer>> = {
+export const licenseCodeV2Activities: Record<
+  string,
+  (ctx: AppContext, body: Record<string, unknown>) => Promise<Answer>
+> = {
   refreshLicenseCode,
   updateLicenseCodeStatus,
   releaseLicenseCode,

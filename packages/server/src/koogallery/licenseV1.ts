@@ -214,9 +214,10 @@ export const releaseLicense = entitlementChangeHandler<typeof instanceSchema, Re
 });
 
 /** The License 1.0 activities (family A, GET with scheme A), by name. */
-export const licenseV1Activities: Record<string, (ctx: AppContext, params: Record<string, string>) => Promise<Answer>> = {
-  getLicense,
-  refreshLicense,
-  expireLicense,
-  releaseLicense,
-};
+export const licenseV1Activities: Record<string, (ctx: AppContext, params: Record<string, string>) => Promise<Answer>> =
+  {
+    getLicense,
+    refreshLicense,
+    expireLicense,
+    releaseLicense,
+  };

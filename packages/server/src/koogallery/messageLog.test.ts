@@ -7,7 +7,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp, type LicensorApp } from '../app';
 import { type Config, testConfig } from '../config';
-import { openDatabase } from '../db/database';
+import { openSqliteDatabase, type SqliteDatabase } from '../db/sqlite';
 import type { Storage } from '../db/storage';
 import { startScheduler } from '../jobs/daily';
 import { KeyStore } from '../keys/keystore';
@@ -117,7 +117,7 @@ describe('requests that fail authentication', () => {
 
 describe('retention', () => {
   let dir: string | undefined;
-  let db: Storage | undefined;
+  let db: SqliteDatabase | undefined;
   let licensor: LicensorApp | undefined;
   afterEach(async () => {
     await licensor?.stop();
@@ -132,7 +132,7 @@ describe('retention', () => {
   async function appAt(clock: { now: Date }, overrides: Partial<Config> = {}) {
     dir = mkdtempSync(join(tmpdir(), 'licensor-retention-'));
     const config = testConfig({ dataDir: dir, ...overrides });
-    db = openDatabase(join(dir, 'licensor.db'));
+    db = openSqliteDatabase(join(dir, 'licensor.db'));
     const { store: keys } = KeyStore.open(join(dir, 'keys'), 'test-passphrase');
     licensor = await createApp({ config, db, log: createLogger('silent'), keys, now: () => clock.now });
     return { app: licensor, db };

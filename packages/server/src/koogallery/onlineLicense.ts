@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { formatKooGalleryFingerprint, LicensorError, parseKooGalleryFingerprint } from '@licensor/shared';
 import { z } from 'zod';
 import type { AppContext } from '../context';
-import { inTx } from '../db/storage';
+import { inTx, type Storage } from '../db/storage';
 import {
   applyMarketplaceStatus,
   audit,
@@ -201,11 +201,13 @@ export function registerFamilyCJobs(ctx: AppContext): void {
       orderLineId: string;
       entitlementId?: string;
     };
-    const settle = (outcome: string) =>
-      ctx.db.run(
-        `UPDATE order_notifications SET applied_at = ?, outcome = ? WHERE order_id = ? AND order_line_id = ?`,
-        [ctx.now().toISOString(), outcome, orderId, orderLineId],
-      );
+    const settle = (db: Storage, outcome: string) =>
+      db.run(`UPDATE order_notifications SET applied_at = ?, outcome = ? WHERE order_id = ? AND order_line_id = ?`, [
+        ctx.now().toISOString(),
+        outcome,
+        orderId,
+        orderLineId,
+      ]);
     let order: OrderInfo;
     try {
       order = await ctx.openApi.queryOrder(orderId, orderLineId);
@@ -213,9 +215,7 @@ export function registerFamilyCJobs(ctx: AppContext): void {
       // The seller center's debugger sends notices for orders of its own; the open API may not know them.
       // A debug notice is then settled as such instead of failing forever (and alarming the operator).
       if ((await isTestWork(ctx, orderId, orderLineId, entitlementId)) && orderUnknown(err)) {
-        await ctx.db.transaction(async (tx) =>
-          settle(`debug order unknown to the open API: ${(err as Error).message}`),
-        );
+        await settle(ctx.db, `debug order unknown to the open API: ${(err as Error).message}`);
         return;
       }
       throw err;
@@ -251,7 +251,7 @@ export function registerFamilyCJobs(ctx: AppContext): void {
         await applyOrderToEntitlement(t, target, order, orderLineId, 'marketplace:order');
         outcome = `${order.orderType ?? 'order'} applied to ${target.id}`;
       }
-      await settle(outcome);
+      await settle(tx, outcome);
     });
   });
 

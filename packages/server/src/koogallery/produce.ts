@@ -52,13 +52,7 @@ export function produceRouter(ctx: AppContext): Router {
   let schemeAAnswers = 0;
   const schemeAWindowMs = ctx.config.koo.schemeAWindowMs ?? SCHEME_A_WINDOW_MS;
 
-  const log = (
-    req: Request,
-    started: number,
-    answer: Answer,
-    params: Record<string, unknown>,
-    activity: string,
-  ) => {
+  const log = (req: Request, started: number, answer: Answer, params: Record<string, unknown>, activity: string) => {
     ctx.messages.record({
       direction: 'in',
       activity: activity || '(none)',

@@ -468,7 +468,7 @@ export async function bindActivation(
   const ent = await resolveCodeForActivation(ctx, input.code);
   const offline = opts.offline ?? false;
   const bind = (tx: Storage) => bindDevice(inTx(ctx, tx), ent.id, input, kooGallery, { offline, actor: opts.actor });
-  const bound = await (opts.batched ? ctx.db.batched(bind) : ctx.db.transaction(bind));
+  const bound = await (opts.batched ? await ctx.db.batched(bind) : await ctx.db.transaction(bind));
   const payload = await activationLicensePayload(ctx, bound.entitlement, bound.policy, bound.activation, { offline });
   return { ...bound, payload };
 }

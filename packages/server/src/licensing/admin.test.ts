@@ -42,9 +42,11 @@ describe('merchant actions', () => {
   it('suspend and revoke hold a license; reinstate restores the status it had before', async () => {
     t = await makeApp();
     const ent = await seedEntitlement(t.db, { status: 'frozen' });
-    expect(suspendEntitlement(t.licensor.ctx, ent.code!, 'admin:tok', { reason: 'dispute' }).status).toBe('suspended');
-    expect(suspendEntitlement(t.licensor.ctx, ent.id, 'admin:tok').status).toBe('suspended'); // idempotent
-    expect(revokeEntitlement(t.licensor.ctx, ent.id, 'admin:tok').status).toBe('revoked');
+    expect((await suspendEntitlement(t.licensor.ctx, ent.code!, 'admin:tok', { reason: 'dispute' })).status).toBe(
+      'suspended',
+    );
+    expect((await suspendEntitlement(t.licensor.ctx, ent.id, 'admin:tok')).status).toBe('suspended'); // idempotent
+    expect((await revokeEntitlement(t.licensor.ctx, ent.id, 'admin:tok')).status).toBe('revoked');
     expect(() => suspendEntitlement(t.licensor.ctx, ent.id, 'admin:tok')).toThrow(/reinstate it first/);
     // Back to frozen (the marketplace's state), not blindly to active.
     expect((await reinstateEntitlement(t.licensor.ctx, ent.id, 'admin:tok')).status).toBe('frozen');

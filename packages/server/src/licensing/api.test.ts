@@ -501,7 +501,7 @@ describe('POST /api/v1/activations/:id/check-in', () => {
     const device = newDevice();
     const act = await activated(device, ent.code!);
 
-    suspendEntitlement(t.licensor.ctx, ent.code!, 'admin:test', { reason: 'dispute' });
+    await suspendEntitlement(t.licensor.ctx, ent.code!, 'admin:test', { reason: 'dispute' });
     const suspended = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect(suspended.status).toBe('SUSPENDED');
     expect(verifier().verify(suspended.license!).payload.status).toBe('suspended');
@@ -513,7 +513,7 @@ describe('POST /api/v1/activations/:id/check-in', () => {
     const reinstated = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect([reinstated.status, reinstated.verdict]).toEqual(['VALID', undefined]);
 
-    revokeEntitlement(t.licensor.ctx, ent.id, 'admin:test');
+    await revokeEntitlement(t.licensor.ctx, ent.id, 'admin:test');
     const revoked = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect(revoked.status).toBe('REVOKED');
     expect(revoked.license).toBeUndefined();

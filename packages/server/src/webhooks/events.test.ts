@@ -218,9 +218,9 @@ describe('marketplace.call_failed and daily_duties.failed', () => {
     outbox.register(`${DELIVER_KIND}.events-test`, reject);
     const mark = (await events()).length;
     await t.db.transaction(async (tx) => {
-      await outbox.enqueue('order.events-test', { orderId: 'CS-1', orderLineId: 'L1' });
-      await outbox.enqueue('daily.events-test', { day: '2026-12-01', batch: 0, of: 1, codes: ['PL1'] });
-      await outbox.enqueue(`${DELIVER_KIND}.events-test`, { deliveryId: 'dlv_x' });
+      await outbox.enqueue(tx, 'order.events-test', { orderId: 'CS-1', orderLineId: 'L1' });
+      await outbox.enqueue(tx, 'daily.events-test', { day: '2026-12-01', batch: 0, of: 1, codes: ['PL1'] });
+      await outbox.enqueue(tx, `${DELIVER_KIND}.events-test`, { deliveryId: 'dlv_x' });
     });
     await outbox.drain();
     const failed = (await events()).slice(mark);
@@ -241,9 +241,13 @@ describe('marketplace.call_failed and daily_duties.failed', () => {
 
   it('a daily scheduling failure is one event per stage and day', async () => {
     const mark = (await events()).length;
-    const ctx = { db: t.db, now: () => new Date('2026-12-03T10:00:00Z') };
-    await t.db.transaction(async (tx) => emitDailyDutiesFailed(ctx, 'planning', new Error('database is locked')));
-    await t.db.transaction(async (tx) => emitDailyDutiesFailed(ctx, 'planning', new Error('database is locked')));
+    const now = () => new Date('2026-12-03T10:00:00Z');
+    await t.db.transaction(async (tx) =>
+      emitDailyDutiesFailed({ db: tx, now }, 'planning', new Error('database is locked')),
+    );
+    await t.db.transaction(async (tx) =>
+      emitDailyDutiesFailed({ db: tx, now }, 'planning', new Error('database is locked')),
+    );
     expect(typesSince(mark)).toEqual(['daily_duties.failed']);
     expect((await events()).at(-1)!.data).toEqual({
       source: 'scheduler',

@@ -11,8 +11,8 @@ import { createAdminToken } from '../admin/auth';
 import { createApp, type LicensorApp } from '../app';
 import { EXIT, main } from '../cli/index';
 import { testConfig } from '../config';
-import { openDatabase } from '../db/database';
-import type { Storage } from '../db/storage';
+import { openSqliteDatabase } from '../db/sqlite';
+import { inTx, type Storage } from '../db/storage';
 import { KeyStore } from '../keys/keystore';
 import { createLogger } from '../logger';
 import type { Resolver } from './address';
@@ -65,7 +65,7 @@ let running: Running[] = [];
 
 async function startApp(opts: { allowPrivate?: boolean; now?: () => Date; resolve?: Resolver } = {}): Promise<Running> {
   const config = testConfig({ dataDir: dir, webhookAllowPrivate: opts.allowPrivate ?? true });
-  const db = openDatabase(join(dir, 'licensor.db'));
+  const db = openSqliteDatabase(join(dir, 'licensor.db'));
   const { store: keys } = KeyStore.open(join(dir, 'keys'), 'test-passphrase');
   const licensor = await createApp({
     config,
@@ -83,7 +83,7 @@ async function startApp(opts: { allowPrivate?: boolean; now?: () => Date; resolv
       if (closed) return;
       closed = true;
       await licensor.stop();
-      db.close();
+      await db.close();
     },
   };
   running.push(r);
@@ -125,7 +125,7 @@ async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 const emitIn = (app: Running, type: 'license.created' | 'license.revoked', data: Record<string, unknown>) =>
-  app.db.transaction(async (tx) => emit(app.licensor.ctx, { type, data }));
+  app.db.transaction(async (tx) => emit(inTx(app.licensor.ctx, tx), { type, data }));
 
 describe('webhook endpoints', () => {
   it('are registered through the admin API, with the secret shown once, and bad input refused', async () => {
@@ -268,7 +268,7 @@ describe('webhook deliveries', () => {
     await first.close();
 
     const second = await startApp();
-    second.licensor.start(); // releases what the dead process held
+    await second.licensor.start(); // releases what the dead process held
     await second.licensor.ctx.outbox.drain();
     await second.licensor.ctx.outbox.drain();
     await second.close();

@@ -97,19 +97,19 @@ async function licensesCreate(s: Session, opts: Record<string, string | undefine
     s.actor,
   );
   const view = entitlementView(ent);
+  const summary = await licenseSummary(s, view);
   s.print(
     { entitlement: view },
-    async () =>
-      `Issued license ${view.code}: give this code to the customer to type into the software.\n${await licenseSummary(s, view)}\n`,
+    () => `Issued license ${view.code}: give this code to the customer to type into the software.\n${summary}\n`,
   );
 }
 
 async function licensesUpdate(s: Session, ref: string, opts: Record<string, string | boolean | undefined>) {
   const ctx = s.ctx();
   const ent = await requireEntitlement(ctx.db, ref);
-  let result: ReturnType<typeof updateLicense>;
+  let result: Awaited<ReturnType<typeof updateLicense>>;
   try {
-    result = updateLicense(
+    result = await updateLicense(
       ctx,
       ent,
       {
@@ -143,10 +143,10 @@ async function licensesUpdate(s: Session, ref: string, opts: Record<string, stri
   const released = result.releasedDevices.length
     ? `Released the seats of ${result.releasedDevices.length} oldest device(s): ${result.releasedDevices.join(', ')}.\n`
     : '';
+  const summary = await licenseSummary(s, view);
   s.print(
     { entitlement: view, releasedDevices: result.releasedDevices },
-    async () =>
-      `${released}License ${view.id} updated; devices see it at their next check-in.\n${await licenseSummary(s, view)}\n`,
+    () => `${released}License ${view.id} updated; devices see it at their next check-in.\n${summary}\n`,
   );
 }
 

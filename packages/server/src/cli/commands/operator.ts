@@ -129,9 +129,9 @@ async function entitlementsShow(s: Session, id: string) {
 
 function hold(action: 'suspend' | 'reinstate' | 'revoke') {
   const done = { suspend: 'suspended', reinstate: 'reinstated', revoke: 'revoked' }[action];
-  return (s: Session, id: string, opts: { reason?: string }) => {
+  return async (s: Session, id: string, opts: { reason?: string }) => {
     const { reason } = parseInput(reasonInput, opts, 'options');
-    const r = actions[action](s.ctx(), id, s.actor, reason);
+    const r = await actions[action](s.ctx(), id, s.actor, reason);
     s.print(r, () =>
       r.changed
         ? `License ${r.entitlement.id} ${done}: status is now ${r.entitlement.status}. Devices see it at their next check-in.`
@@ -269,7 +269,7 @@ async function messagesList(s: Session, opts: Record<string, unknown>) {
   );
 }
 
-type OutboxRow = ReturnType<typeof listOutbox>['items'][number];
+type OutboxRow = Awaited<ReturnType<typeof listOutbox>>['items'][number];
 
 async function outboxList(s: Session, opts: Record<string, unknown>) {
   const f = parseInput(outboxFilterSchema, filterInput(opts), 'options');

@@ -1,8 +1,8 @@
 import { createTestPostgres } from '@licensor/testkit/postgres';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../database';
 import { pgTables, schemaDifferences, sqliteTables } from '../introspect';
 import { MIGRATIONS } from '../migrations';
+import { openSqliteDatabase } from '../sqlite';
 import { migratePostgres } from './migrate';
 import { PG_MIGRATIONS } from './schema';
 
@@ -26,7 +26,7 @@ describe('PostgreSQL twins of the SQLite migrations', () => {
     afterAll(() => pgTest?.drop());
 
     it('build the same tables, columns, keys, unique constraints and indexes from empty databases', async () => {
-      const sqlite = openDatabase(':memory:');
+      const sqlite = openSqliteDatabase(':memory:');
       const pg = pgTest!.open();
       await migratePostgres(pg);
       const differences = schemaDifferences(sqliteTables(sqlite), await pgTables(pg));
@@ -39,13 +39,13 @@ describe('PostgreSQL twins of the SQLite migrations', () => {
 describe('schemaDifferences', () => {
   // The comparison itself must be able to fail: a SQLite migration without a twin is reported by name.
   it('names a table, a column and a unique constraint that PostgreSQL lacks', () => {
-    const sqlite = openDatabase(':memory:');
+    const sqlite = openSqliteDatabase(':memory:');
     sqlite.exec(
       'CREATE TABLE extra (id TEXT PRIMARY KEY, k TEXT NOT NULL UNIQUE); ALTER TABLE outbox ADD COLUMN owner TEXT',
     );
     sqlite.exec('CREATE UNIQUE INDEX entitlements_customer ON entitlements(customer_id) WHERE customer_id IS NOT NULL');
     const shapes = sqliteTables(sqlite);
-    const reference = openDatabase(':memory:');
+    const reference = openSqliteDatabase(':memory:');
     const differences = schemaDifferences(shapes, sqliteTables(reference));
     sqlite.close();
     reference.close();

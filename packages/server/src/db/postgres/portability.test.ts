@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestPostgres } from '@licensor/testkit/postgres';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../database';
+import { openSqliteDatabase } from '../sqlite';
 import { SQL_RECORD_DIR_ENV } from '../sqlRecorder';
 import { checkOnPostgres, formatRejections, provenance, readRecording } from './portability';
 
@@ -15,11 +15,11 @@ describe('the statement recorder', () => {
     const before = process.env[SQL_RECORD_DIR_ENV];
     process.env[SQL_RECORD_DIR_ENV] = dir;
     try {
-      const db = openDatabase(':memory:');
+      const db = openSqliteDatabase(':memory:');
       const marker = `SELECT COUNT(*) AS n FROM entitlements WHERE status = ? AND 'recorder-test' <> ''`;
       db.first(marker, ['active']);
       db.first(marker, ['frozen']);
-      const other = openDatabase(':memory:');
+      const other = openSqliteDatabase(':memory:');
       other.first(marker, ['active']); // another connection of the same process: still recorded once
       db.close();
       other.close();
