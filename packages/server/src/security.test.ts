@@ -105,7 +105,7 @@ describe('secrets stay secret on a full run (logs and every response)', () => {
   });
   afterAll(async () => {
     await licensor.stop();
-    db.close();
+    await db.close();
     await sim.close();
     rmSync(dir, { recursive: true, force: true });
   });

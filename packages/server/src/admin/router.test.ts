@@ -581,9 +581,9 @@ describe('exports', () => {
 
   it('streams CSV with RFC 4180 quoting and formula-injection protection', async () => {
     const ids = await seedMany(nasty.length);
-    nasty.forEach(async (name, i) => {
+    for (const [i, name] of nasty.entries()) {
       await t.db.run('UPDATE entitlements SET customer_name = ? WHERE id = ?', [name, ids[i]]);
-    });
+    }
     const r = await get('/export/entitlements?format=csv');
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('text/csv; charset=utf-8');

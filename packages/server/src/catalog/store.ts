@@ -1,5 +1,5 @@
 import { LicensorError } from '@licensor/shared';
-import type { Storage } from '../db/storage';
+import { inTx, type Storage } from '../db/storage';
 import { parseInput } from '../http/errors';
 import type { PolicyOverrides } from '../licensing';
 import { audit, type EntitlementWriter, rederiveProductSeats } from '../licensing';
@@ -286,7 +286,7 @@ export async function applyCatalog(
     await audit(tx, { actor: opts.actor, action: 'catalog.apply', detail: { changes }, at });
     // Only products whose changes can move seats: a features or policy edit leaves every license's seats alone.
     for (const productId of new Set(changes.filter(movesSeats).map((c) => c.productId))) {
-      await rederiveProductSeats(w, productId, opts.actor, at);
+      await rederiveProductSeats(inTx(w, tx), productId, opts.actor, at);
     }
     return { changes, applied: true };
   });
@@ -305,7 +305,7 @@ export async function setProduct(w: CatalogWriter, input: unknown, actor: string
     const now = w.now();
     const before = await getProduct(tx, spec.id);
     await writeProductRow(tx, spec, now.toISOString());
-    if (!before || before.seats !== spec.seats) await rederiveProductSeats(w, spec.id, actor, now);
+    if (!before || before.seats !== spec.seats) await rederiveProductSeats(inTx(w, tx), spec.id, actor, now);
     const after = (await getProduct(tx, spec.id))!;
     await audit(tx, {
       actor,
@@ -326,7 +326,7 @@ export async function removeProduct(w: CatalogWriter, productId: string, actor: 
     const before = await getProduct(tx, productId);
     if (!before) return false;
     await deleteProduct(tx, productId);
-    await rederiveProductSeats(w, productId, actor, now);
+    await rederiveProductSeats(inTx(w, tx), productId, actor, now);
     await audit(tx, { actor, action: 'catalog.product_removed', before, detail: { productId }, at: now });
     return true;
   });
@@ -341,7 +341,7 @@ export async function setSku(w: CatalogWriter, productId: string, input: unknown
     const product = await requireProduct(tx, productId);
     const before = product.skus.find((s) => s.code === spec.code);
     await writeSkuRow(tx, productId, spec, now.toISOString());
-    if (!before || before.seats !== spec.seats) await rederiveProductSeats(w, productId, actor, now);
+    if (!before || before.seats !== spec.seats) await rederiveProductSeats(inTx(w, tx), productId, actor, now);
     const after = (await requireProduct(tx, productId)).skus.find((s) => s.code === spec.code)!;
     await audit(tx, {
       actor,
@@ -362,7 +362,7 @@ export async function removeSku(w: CatalogWriter, productId: string, skuCode: st
     const before = (await getProduct(tx, productId))?.skus.find((s) => s.code === skuCode);
     if (!before) return false;
     await tx.run('DELETE FROM catalog_skus WHERE product_id = ? AND sku_code = ?', [productId, skuCode]);
-    await rederiveProductSeats(w, productId, actor, now);
+    await rederiveProductSeats(inTx(w, tx), productId, actor, now);
     await audit(tx, { actor, action: 'catalog.sku_removed', before, detail: { productId, skuCode }, at: now });
     return true;
   });

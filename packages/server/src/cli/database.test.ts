@@ -100,7 +100,7 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
       const ent = await seedEntitlement(t.db, { seats: 3 });
       for (let i = 0; i < 3; i++) {
         const device = newDevice();
-        activate(t.licensor.ctx, activationBody(device, ent.code!));
+        await activate(t.licensor.ctx, activationBody(device, ent.code!));
       }
       for (let i = 0; i < 2500; i++) {
         await t.db.run(

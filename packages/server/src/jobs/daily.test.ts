@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp, type LicensorApp } from '../app';
 import { testConfig } from '../config';
 import { openSqliteDatabase, type SqliteDatabase } from '../db/sqlite';
+import type { Queryable } from '../db/storage';
 import { KeyStore } from '../keys/keystore';
 import { formatCompactTime } from '../koogallery/time';
 import { findEntitlementByCode } from '../licensing/entitlements';
@@ -97,9 +98,9 @@ async function drain(licensor: LicensorApp) {
   for (let i = 0; i < 20 && (await licensor.ctx.outbox.drain()) > 0; i++);
 }
 
-async function useCode(code: string, devices: number, day = DAY) {
+async function useCode(code: string, devices: number, day = DAY, on: Queryable = db) {
   for (let d = 0; d < devices; d++)
-    await db.run('INSERT INTO code_usage (code, day, device) VALUES (?, ?, ?)', [code, day, `act-${code}-${d}`]);
+    await on.run('INSERT INTO code_usage (code, day, device) VALUES (?, ?, ?)', [code, day, `act-${code}-${d}`]);
 }
 
 /** Finished jobs (not their batches) of a day, as `day job`. */
@@ -119,7 +120,7 @@ beforeEach(() => {
 });
 afterEach(async () => {
   for (const a of apps.splice(0)) await a.stop();
-  db.close();
+  await db.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -130,18 +131,18 @@ describe('daily marketplace duties', () => {
       for (let i = 0; i < 250; i++) {
         const code = `PL${String(i).padStart(6, '0')}`;
         await seedEntitlement(tx, { family: 'B', code, expiresAt: '2025-07-01T00:00:00.000Z' });
-        await useCode(code, (i % 3) + 1);
+        await useCode(code, (i % 3) + 1, DAY, tx);
         market.set(code, { status: 'ALIVE', expire_time: '20250701000000' });
         codes.push(code);
       }
       await seedEntitlement(tx, { family: 'B', code: 'PLRELEASED', status: 'released' });
-      await useCode('PLRELEASED', 1);
+      await useCode('PLRELEASED', 1, DAY, tx);
       await seedEntitlement(tx, { family: 'B', code: 'PLTEST', expiresAt: '2025-07-01T00:00:00.000Z' });
       await tx.run(`UPDATE entitlements SET test = 1 WHERE id = 'PLTEST'`);
-      await useCode('PLTEST', 2);
+      await useCode('PLTEST', 2, DAY, tx);
       market.set('PLTEST', { status: 'ALIVE', expire_time: '20250701000000' });
       await seedEntitlement(tx, { family: 'B', code: 'PLOTHERDAY' });
-      await useCode('PLOTHERDAY', 1, '2025-06-01'); // outside the catch-up window
+      await useCode('PLOTHERDAY', 1, '2025-06-01', tx); // outside the catch-up window
     });
     market.set('PL000000', { status: 'EXPIRED', expire_time: '20250601000000' });
     market.set('PL000001', { status: 'RELEASED', expire_time: '20250701000000' });

@@ -105,26 +105,16 @@ export async function planDay(ctx: Pick<AppContext, 'db' | 'outbox' | 'now'>, da
     // Test codes (marketplace debugging) are queried like any other, but are never reported as usage.
     const queryBatches = batches(rows.map((r) => r.code));
     const usageBatches = batches(rows.filter((r) => !r.test).map((r) => ({ code: r.code, devices: r.devices })));
-    queryBatches.forEach(async (codes, batch) => {
-      await ctx.outbox.enqueue(
-        ctx.db,
-        DAILY_QUERY,
-        { day, batch, of: queryBatches.length, codes } satisfies QueryPayload,
-        {
-          dedupeKey: dedupeKey(DAILY_QUERY, day, batch),
-        },
-      );
-    });
-    usageBatches.forEach(async (usage, batch) => {
-      await ctx.outbox.enqueue(
-        ctx.db,
-        DAILY_USAGE,
-        { day, batch, of: usageBatches.length, usage } satisfies UsagePayload,
-        {
-          dedupeKey: dedupeKey(DAILY_USAGE, day, batch),
-        },
-      );
-    });
+    for (const [batch, codes] of queryBatches.entries()) {
+      await ctx.outbox.enqueue(tx, DAILY_QUERY, { day, batch, of: queryBatches.length, codes } satisfies QueryPayload, {
+        dedupeKey: dedupeKey(DAILY_QUERY, day, batch),
+      });
+    }
+    for (const [batch, usage] of usageBatches.entries()) {
+      await ctx.outbox.enqueue(tx, DAILY_USAGE, { day, batch, of: usageBatches.length, usage } satisfies UsagePayload, {
+        dedupeKey: dedupeKey(DAILY_USAGE, day, batch),
+      });
+    }
     // A job with nothing to do is finished as soon as it is planned.
     for (const [job, n] of [
       [DAILY_QUERY, queryBatches.length],
@@ -165,7 +155,13 @@ export async function nextDailyDuty(ctx: Pick<AppContext, 'db' | 'now' | 'config
   const now = ctx.now();
   const planned = async (day: string) =>
     (await ctx.db.first('SELECT 1 FROM daily_runs WHERE day = ? AND job = ?', [day, DAILY_PLAN])) !== undefined;
-  const overdue = dueDays(now).find(async (day) => !(await planned(day)));
+  let overdue: string | undefined;
+  for (const day of dueDays(now)) {
+    if (!(await planned(day))) {
+      overdue = day;
+      break;
+    }
+  }
   const settled = now.getTime() - SETTLE_MS;
   const nextMidnight = Date.parse(`${todayUtc(new Date(settled))}T00:00:00.000Z`) + DAY_MS;
   const last = await ctx.db.first<{ day: string; finished_at: string | null; detail: string | null }>(

@@ -121,7 +121,7 @@ describe('retention', () => {
   let licensor: LicensorApp | undefined;
   afterEach(async () => {
     await licensor?.stop();
-    db?.close();
+    await db?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
     dir = undefined;
     db = undefined;

@@ -94,7 +94,15 @@ async function hold(
         `License ${ent.id} is revoked; reinstate it first if it should only be suspended`,
       );
     }
-    return changeEntitlement(w, ent, { status }, actor, `entitlement.${status}`, { reason: opts.reason }, opts.now);
+    return changeEntitlement(
+      inTx(w, tx),
+      ent,
+      { status },
+      actor,
+      `entitlement.${status}`,
+      { reason: opts.reason },
+      opts.now,
+    );
   });
 }
 
@@ -129,7 +137,15 @@ export async function reinstateEntitlement(
     const ent = await requireEntitlement(tx, idOrCode);
     if (ent.status !== 'suspended' && ent.status !== 'revoked') return ent;
     const status = await statusBeforeHold(tx, ent.id);
-    return changeEntitlement(w, ent, { status }, actor, 'entitlement.reinstated', { reason: opts.reason }, opts.now);
+    return changeEntitlement(
+      inTx(w, tx),
+      ent,
+      { status },
+      actor,
+      'entitlement.reinstated',
+      { reason: opts.reason },
+      opts.now,
+    );
   });
 }
 
@@ -288,14 +304,14 @@ export async function moveLicense(
       at: now,
     });
     // The old license's seat is free: its release event carries the activation as it left (seat given back).
-    await w.activationChanged(w.db, {
+    await w.activationChanged(tx, {
       type: 'released',
       activation: { ...act, status: 'released', seat: null, released_at: now.toISOString(), released_by: actor },
       actor,
       at: now,
     });
     const moved = (await findActivation(tx, act.id))!;
-    await w.activationChanged(w.db, { type: 'created', activation: moved, actor, at: now });
+    await w.activationChanged(tx, { type: 'created', activation: moved, actor, at: now });
     return viewOf(tx, moved);
   });
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { generateLicenseCode, LicensorError } from '@licensor/shared';
 import { z } from 'zod';
-import type { Storage } from '../db/storage';
+import { inTx, type Storage } from '../db/storage';
 import { parseInput } from '../http/errors';
 import { type ActivationRow, activeActivations, deviceSummary, releaseActivation } from './activations';
 import type { LicensingContext } from './context';
@@ -214,7 +214,7 @@ export async function createDirectLicense(ctx: Ctx, input: unknown, actor: strin
       detail: { direct: true },
       at: now,
     });
-    await announceCreated(ctx, ent, actor, 'entitlement.created', now);
+    await announceCreated(inTx(ctx, tx), ent, actor, 'entitlement.created', now);
     return ent;
   });
 }
@@ -273,7 +273,7 @@ export async function updateLicense(
         });
       }
       for (const device of inUse.slice(0, excess)) {
-        await releaseActivation(ctx, device.id, actor, now);
+        await releaseActivation(inTx(ctx, tx), device.id, actor, now);
         await audit(tx, {
           actor,
           action: 'activation.freed',
@@ -286,7 +286,7 @@ export async function updateLicense(
       }
     }
     const entitlement = await changeEntitlement(
-      ctx,
+      inTx(ctx, tx),
       current,
       patch,
       actor,

@@ -3,6 +3,7 @@ import { activationBody, newDevice } from '@licensor/testkit/licensing';
 import { createTestApp, signedGetUrl, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { inTx } from '../db/storage';
 import { pruneMessagesDaily } from '../jobs/daily';
 import { formatCompactTime } from '../koogallery/time';
 import { applyMarketplaceStatus, findEntitlement } from '../licensing';
@@ -162,7 +163,7 @@ describe('license and activation events', () => {
     const ctx = t.licensor.ctx;
     const freeze = (status: 'FREEZE' | 'UNFREEZE') =>
       t.db.transaction(async (tx) =>
-        applyMarketplaceStatus(ctx, (await findEntitlement(tx, instanceId))!, status, 'marketplace:test'),
+        applyMarketplaceStatus(inTx(ctx, tx), (await findEntitlement(tx, instanceId))!, status, 'marketplace:test'),
       );
     await freeze('FREEZE');
     await freeze('UNFREEZE');

@@ -193,7 +193,7 @@ describe('webhook endpoints', () => {
   });
 
   it('are managed by the CLI the same way', async () => {
-    (await startApp({ allowPrivate: false })).close();
+    await (await startApp({ allowPrivate: false })).close();
     const refused = await cli(['webhooks', 'add', 'http://10.0.0.8/hook', '--events', '*']);
     expect(refused.code).toBe(EXIT.invalidInput);
     expect(refused.err).toContain('LICENSOR_WEBHOOK_ALLOW_PRIVATE=on');

@@ -10,19 +10,19 @@ import { checkOnPostgres, formatRejections, provenance, readRecording } from './
 const pgTest = await createTestPostgres('portability');
 
 describe('the statement recorder', () => {
-  it('writes each distinct statement once per process with the code that prepared it', () => {
+  it('writes each distinct statement once per process with the code that prepared it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'licensor-sql-test-'));
     const before = process.env[SQL_RECORD_DIR_ENV];
     process.env[SQL_RECORD_DIR_ENV] = dir;
     try {
       const db = openSqliteDatabase(':memory:');
       const marker = `SELECT COUNT(*) AS n FROM entitlements WHERE status = ? AND 'recorder-test' <> ''`;
-      db.first(marker, ['active']);
-      db.first(marker, ['frozen']);
+      await db.first(marker, ['active']);
+      await db.first(marker, ['frozen']);
       const other = openSqliteDatabase(':memory:');
-      other.first(marker, ['active']); // another connection of the same process: still recorded once
-      db.close();
-      other.close();
+      await other.first(marker, ['active']); // another connection of the same process: still recorded once
+      await db.close();
+      await other.close();
       const uses = readRecording(dir).uses.filter((u) => u.sql === marker);
       expect(uses).toHaveLength(1);
       expect(uses[0]!.at).toHaveLength(1);
