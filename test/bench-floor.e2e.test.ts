@@ -76,7 +76,7 @@ describe('benchmark floor endpoints', () => {
         publicKeyFor,
       }),
     ).toBeTruthy();
-    expect(rows()).toBe(before + 1);
+    expect(await rows()).toBe(before + 1);
   });
 
   it('check-in: verifies the device signature (a forged one is refused, nothing written), then writes and signs', async () => {
@@ -86,7 +86,7 @@ describe('benchmark floor endpoints', () => {
     const before = await rows();
     const refused = await post(good!.path, good!.body, { 'licensor-device-signature': forged!.signature });
     expect(refused.status).not.toBe(200);
-    expect(rows()).toBe(before);
+    expect(await rows()).toBe(before);
 
     const res = await post(good!.path, good!.body, { 'licensor-device-signature': good!.signature });
     expect(res.status, res.text).toBe(200);
@@ -102,6 +102,6 @@ describe('benchmark floor endpoints', () => {
         publicKeyFor,
       }),
     ).toBeTruthy();
-    expect(rows()).toBe(before + 1);
+    expect(await rows()).toBe(before + 1);
   });
 });

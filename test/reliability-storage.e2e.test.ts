@@ -108,7 +108,7 @@ describe('read-only database (in-process)', () => {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
     await licensor.stop();
-    db.close();
+    await db.close();
     await sim.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -123,7 +123,7 @@ describe('read-only database (in-process)', () => {
       () => countsOf(db),
     );
     expect((await call(`${base}/healthz`)).status).toBe(200);
-    expect(db.integrityCheck()).toEqual(['ok']);
+    expect(await db.integrityCheck()).toEqual(['ok']);
   });
 });
 
@@ -156,7 +156,7 @@ describe.skipIf(!canMountTmpfs())('full disk (real server process on a full tmpf
       // Read through a separate read-only connection: the server process owns the database.
       const ro = openSqliteDatabase(join(dataDir, 'licensor.db'), { readonly: true });
       try {
-        return countsOf(ro);
+        return await countsOf(ro);
       } finally {
         await ro.close();
       }
@@ -175,7 +175,7 @@ describe.skipIf(!canMountTmpfs())('full disk (real server process on a full tmpf
     expect(await server.exited).toBe(0);
     const db = openSqliteDatabase(join(dataDir, 'licensor.db'), { migrate: false });
     try {
-      expect(db.integrityCheck()).toEqual(['ok']);
+      expect(await db.integrityCheck()).toEqual(['ok']);
     } finally {
       await db.close();
     }

@@ -306,6 +306,6 @@ describe('admin API, hostile input', () => {
 
   it('the admin API still answers afterwards', async () => {
     expect((await admin(base, 'GET', '/summary')).status).toBe(200);
-    expect(t.db.integrityCheck()).toEqual(['ok']);
+    expect(await t.db.integrityCheck()).toEqual(['ok']);
   });
 });

@@ -355,6 +355,6 @@ describe('production interface, hostile input (signed, so the handlers see it)',
       productId: 'P1',
     });
     expect(a.json.resultCode).toBe('000000');
-    expect(t.db.integrityCheck()).toEqual(['ok']);
+    expect(await t.db.integrityCheck()).toEqual(['ok']);
   });
 });

@@ -161,7 +161,7 @@ export async function makeApp(
     config,
     close: async () => {
       await licensor.stop();
-      db.close();
+      await db.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -78,7 +78,7 @@ export async function createTestApp(
     if (closed) return;
     closed = true;
     await licensor.stop();
-    db.close();
+    await db.close();
   };
   return {
     licensor,

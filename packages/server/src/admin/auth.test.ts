@@ -164,12 +164,12 @@ describe('token scopes', () => {
         "INSERT INTO admin_tokens (id, name, token_hash, scope, created_at) VALUES ('tok_old', 'ci', 'h1', 'write', '2026-01-01T00:00:00.000Z')",
       );
       migrate(migrationTarget(db.raw));
-      expect(db.first('SELECT id, scope FROM admin_tokens')).toEqual({ id: 'tok_old', scope: 'write' });
-      expect(() =>
+      expect(await db.first('SELECT id, scope FROM admin_tokens')).toEqual({ id: 'tok_old', scope: 'write' });
+      await expect(
         db.run(
           "INSERT INTO admin_tokens (id, name, token_hash, scope, created_at) VALUES ('t2', 'x', 'h2', 'root', 'now')",
         ),
-      ).toThrow(/CHECK/);
+      ).rejects.toThrow(/CHECK/);
     } finally {
       await db.close();
     }
@@ -216,12 +216,12 @@ describe('admin-only routes, however the path is spelled', () => {
       expect(asSession.body.error.message).toMatch(/^Operators cannot manage (admin tokens|operators); ask an admin$/);
     }
     // Nothing was minted, added or changed.
-    expect(t.db.all('SELECT id FROM admin_tokens')).toHaveLength(2);
-    expect(t.db.first('SELECT role, disabled_at FROM operators WHERE name = ?', ['root.admin'])).toEqual({
+    expect(await t.db.all('SELECT id FROM admin_tokens')).toHaveLength(2);
+    expect(await t.db.first('SELECT role, disabled_at FROM operators WHERE name = ?', ['root.admin'])).toEqual({
       role: 'admin',
       disabled_at: null,
     });
-    expect(t.db.first('SELECT COUNT(*) AS n FROM operators')).toEqual({ n: 2 });
+    expect(await t.db.first('SELECT COUNT(*) AS n FROM operators')).toEqual({ n: 2 });
 
     // An admin token reaches the same routes in any spelling.
     const minted = await request(app)

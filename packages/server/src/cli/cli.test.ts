@@ -316,7 +316,7 @@ describe('database', () => {
     expect(lines.every((l) => /^backup: \d+%$/.test(l))).toBe(true);
 
     const copy = openSqliteDatabase(dest, { migrate: false });
-    expect(copy.integrityCheck()).toEqual(['ok']);
+    expect(await copy.integrityCheck()).toEqual(['ok']);
     expect((await copy.first<{ n: number }>('SELECT COUNT(*) AS n FROM entitlements'))!.n).toBe(2000);
     await copy.close();
 

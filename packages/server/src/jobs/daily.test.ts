@@ -172,12 +172,12 @@ describe('daily marketplace duties', () => {
       ),
     ).toBe(true);
 
-    expect(findEntitlementByCode(db, 'PL000000')).toMatchObject({
+    expect(await findEntitlementByCode(db, 'PL000000')).toMatchObject({
       status: 'expired',
       expires_at: '2025-06-01T00:00:00.000Z',
     });
     expect((await findEntitlementByCode(db, 'PL000001'))!.status).toBe('released');
-    expect(findEntitlementByCode(db, 'PL000002')).toMatchObject({
+    expect(await findEntitlementByCode(db, 'PL000002')).toMatchObject({
       status: 'active',
       expires_at: '2026-07-01T00:00:00.000Z',
     });
@@ -193,7 +193,7 @@ describe('daily marketplace duties', () => {
       { actor: 'system:daily', entitlement_id: 'PL000002' },
     ]);
     // The three batches of each job ran concurrently; the last to finish marked its job finished.
-    expect(runs()).toEqual([`${DAY} ${DAILY_PLAN}`, `${DAY} ${DAILY_QUERY}`, `${DAY} ${DAILY_USAGE}`]);
+    expect(await runs()).toEqual([`${DAY} ${DAILY_PLAN}`, `${DAY} ${DAILY_QUERY}`, `${DAY} ${DAILY_USAGE}`]);
     expect(
       (await db.first<{ detail: string }>(`SELECT detail FROM daily_runs WHERE day = ? AND job = 'daily.query#0'`, [
         DAY,
@@ -211,15 +211,15 @@ describe('daily marketplace duties', () => {
     market.set('PLONE', { status: 'ALIVE', expire_time: '20250701000000' });
     const first = fakeFetch(okReply);
     const a = await app(first.fetchImpl);
-    expect(planDueDays(a.ctx)).toHaveLength(7);
+    expect(await planDueDays(a.ctx)).toHaveLength(7);
     await drain(a);
     expect(first.calls).toHaveLength(2);
-    expect(planDueDays(a.ctx)).toEqual([]);
+    expect(await planDueDays(a.ctx)).toEqual([]);
     await a.stop();
 
     const second = fakeFetch(okReply);
     const b = await app(second.fetchImpl);
-    expect(planDueDays(b.ctx)).toEqual([]);
+    expect(await planDueDays(b.ctx)).toEqual([]);
     await drain(b);
     expect(second.calls).toHaveLength(0);
 
@@ -245,7 +245,7 @@ describe('daily marketplace duties', () => {
     const licensor = await app(fetchImpl);
     await planDueDays(licensor.ctx);
     await licensor.ctx.outbox.drain();
-    expect(runs()).not.toContain(`${DAY} ${DAILY_USAGE}`);
+    expect(await runs()).not.toContain(`${DAY} ${DAILY_USAGE}`);
     const item = (await db.first<{ status: string; attempts: number; last_error: string }>(
       `SELECT * FROM outbox WHERE kind = ?`,
       [DAILY_USAGE],
@@ -254,7 +254,7 @@ describe('daily marketplace duties', () => {
     expect(item.last_error).toContain('HTTP 500');
     await drain(licensor);
     expect(calls.filter((c) => c.path === '/v2/license/software-usage-info')).toHaveLength(3);
-    expect(runs()).toContain(`${DAY} ${DAILY_USAGE}`);
+    expect(await runs()).toContain(`${DAY} ${DAILY_USAGE}`);
     // Every attempt is in the marketplace message log.
     await licensor.ctx.messages.flush();
     expect(
@@ -284,7 +284,7 @@ describe('daily marketplace duties', () => {
     expect((await findEntitlementByCode(db, 'PLA'))!.status).toBe('expired');
     expect((await findEntitlementByCode(db, 'PLB'))!.expires_at).toBe('2025-08-01T00:00:00.000Z');
     expect((await findEntitlementByCode(db, 'PLGONE'))!.status).toBe('active');
-    expect(runs()).toContain(`${DAY} ${DAILY_QUERY}`);
+    expect(await runs()).toContain(`${DAY} ${DAILY_QUERY}`);
   });
 
   it('gives up on a rejected request (visible as a failed outbox item an operator can retry)', async () => {
@@ -306,11 +306,11 @@ describe('daily marketplace duties', () => {
     ))!;
     expect(item.status).toBe('failed');
     expect(item.last_error).toContain('92020002');
-    expect(runs()).not.toContain(`${DAY} ${DAILY_QUERY}`);
+    expect(await runs()).not.toContain(`${DAY} ${DAILY_QUERY}`);
     reject = false;
-    expect(licensor.ctx.outbox.retry(item.id)).toBe(true);
+    expect(await licensor.ctx.outbox.retry(item.id)).toBe(true);
     await drain(licensor);
-    expect(runs()).toContain(`${DAY} ${DAILY_QUERY}`);
+    expect(await runs()).toContain(`${DAY} ${DAILY_QUERY}`);
     expect((await findEntitlementByCode(db, 'PLONE'))!.expires_at).toBe('2025-09-01T00:00:00.000Z');
   });
 
@@ -324,7 +324,7 @@ describe('daily marketplace duties', () => {
     const licensor = await app(fakeFetch(okReply).fetchImpl);
     await planDueDays(licensor.ctx);
     await drain(licensor);
-    expect(findEntitlementByCode(db, 'PLSUS')).toMatchObject({
+    expect(await findEntitlementByCode(db, 'PLSUS')).toMatchObject({
       status: 'suspended',
       expires_at: '2025-05-01T00:00:00.000Z',
     });
@@ -340,7 +340,7 @@ describe('scheduler', () => {
     const { fetchImpl, calls } = fakeFetch(okReply);
     const licensor = await app(fetchImpl);
     const stop = await startScheduler(licensor.ctx, { intervalMs: 60_000 });
-    expect(runs()).toContain(`${DAY} ${DAILY_PLAN}`);
+    expect(await runs()).toContain(`${DAY} ${DAILY_PLAN}`);
     await drain(licensor);
     expect(calls).toHaveLength(2);
     stop();

@@ -270,10 +270,10 @@ describe('CLI (licensor kit …)', () => {
 
 describe('named-user licensing check', () => {
   it('is true only for synced, enabled users of that instance (the SQL the licensing engineer runs)', async () => {
-    expect(isKitUserAuthorized(t.db, 'INST-1', 'alice')).toBe(true);
-    expect(isKitUserAuthorized(t.db, 'INST-1', 'bob')).toBe(false); // enable=false
-    expect(isKitUserAuthorized(t.db, 'INST-2', 'alice')).toBe(false); // other instance
-    expect(isKitUserAuthorized(t.db, 'INST-1', 'nobody')).toBe(false);
+    expect(await isKitUserAuthorized(t.db, 'INST-1', 'alice')).toBe(true);
+    expect(await isKitUserAuthorized(t.db, 'INST-1', 'bob')).toBe(false); // enable=false
+    expect(await isKitUserAuthorized(t.db, 'INST-2', 'alice')).toBe(false); // other instance
+    expect(await isKitUserAuthorized(t.db, 'INST-1', 'nobody')).toBe(false);
     const plan = (
       await t.db.all<{ detail: string }>(
         'EXPLAIN QUERY PLAN SELECT 1 FROM kit_users WHERE instance_id = ? AND user_name = ? AND enabled = 1',

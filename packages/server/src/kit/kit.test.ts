@@ -226,7 +226,7 @@ describe('authentication', () => {
     expect((await v2('tenantSync', body(), { timestamp: String(Date.now() - 61_000) })).resultMsg).toMatch(/60 s/);
     expect((await v2('tenantSync', body(), { timestamp: String(Date.now() + 61_000) })).resultCode).toBe('000001');
     expect((await v2('tenantSync', body(), { timestamp: String(Date.now() - 59_000) })).resultCode).toBe('000000');
-    expect(count('kit_tenants')).toBe(1);
+    expect(await count('kit_tenants')).toBe(1);
   });
 
   it('v2: a replayed x-nonce inside the window → 000001 and nothing applied', async () => {
@@ -238,9 +238,9 @@ describe('authentication', () => {
       resultCode: '000001',
       resultMsg: 'Authentication failed: x-nonce already used (replayed request)',
     });
-    expect(count('kit_tenants')).toBe(1);
+    expect(await count('kit_tenants')).toBe(1);
     expect(await v2('tenantSync', del, { nonce: 'other-nonce' })).toEqual(OK);
-    expect(count('kit_tenants')).toBe(0);
+    expect(await count('kit_tenants')).toBe(0);
   });
 
   it('v2 verifies with the Kit access key only (each interface type has its own key)', async () => {
@@ -259,11 +259,11 @@ describe('authentication', () => {
     expect((await v1('tenantSync', b, { token: tampered })).resultCode).toBe('000001');
     const { timeStamp: _t, ...noTime } = b;
     expect((await v1('tenantSync', noTime, { token: 'x' })).resultMsg).toMatch(/timeStamp is required/);
-    expect(count('kit_tenants')).toBe(0);
+    expect(await count('kit_tenants')).toBe(0);
     expect(await v1('tenantSync', b)).toEqual(OK);
     // The examples print the header in quotes; the quotes are not part of the token.
     expect(await v1('tenantSync', b, { token: `"${marketplaceAuthToken(V1_KEY, b)}"` })).toEqual(OK);
-    expect(count('kit_tenants')).toBe(1);
+    expect(await count('kit_tenants')).toBe(1);
   });
 
   it('answers 000001 without a Body-Sign when the interface has no key configured', async () => {
@@ -292,7 +292,7 @@ describe('tenantSync', () => {
       expect(await call(tenantBody(inst, ten))).toEqual(OK);
       const first = await snapshot('kit_tenants');
       expect(await call(tenantBody(inst, ten, { timeStamp: stamp(2) }))).toEqual(OK);
-      expect(count('kit_tenants')).toBe(1);
+      expect(await count('kit_tenants')).toBe(1);
       expect(JSON.parse(await snapshot('kit_tenants'))[0].updated_at).toBe(JSON.parse(first)[0].updated_at);
       expect(
         await call(
@@ -311,9 +311,9 @@ describe('tenantSync', () => {
         tenantCode: 'huawei',
       });
       expect(await call(tenantBody(inst, ten, { flag: 0, timeStamp: stamp(4) }))).toEqual(OK);
-      expect(count('kit_tenants')).toBe(0);
+      expect(await count('kit_tenants')).toBe(0);
       expect(await call(tenantBody(inst, ten, { flag: 0, timeStamp: stamp(5) }))).toEqual(OK);
-      expect(count('kit_tenants')).toBe(0);
+      expect(await count('kit_tenants')).toBe(0);
     });
   }
 
@@ -325,20 +325,20 @@ describe('tenantSync', () => {
       ),
     );
     expect(answers).toEqual(Array(20).fill(OK));
-    expect(count('kit_tenants')).toBe(1);
-    expect(count('audit_log', "action = 'kit.tenantSync'")).toBe(1);
+    expect(await count('kit_tenants')).toBe(1);
+    expect(await count('audit_log', "action = 'kit.tenantSync'")).toBe(1);
   });
 
   it('a delete needs neither the tenant nor the newInstance entitlement to exist', async () => {
     const inst = uid('never-created-');
-    expect(count('entitlements', 'id = ?', [inst])).toBe(0);
+    expect(await count('entitlements', 'id = ?', [inst])).toBe(0);
     expect(
       await v2('tenantSync', { instanceId: inst, tenantId: 'T', flag: 0, testFlag: 0, timeStamp: stamp(1) }),
     ).toEqual(OK);
     expect(
       await v1('tenantSync', { instanceId: inst, tenantId: 'T', flag: 0, testFlag: 0, timeStamp: stamp(1) }),
     ).toEqual(OK);
-    expect(count('kit_tenants')).toBe(0);
+    expect(await count('kit_tenants')).toBe(0);
   });
 
   it('the seller credential application (empty instanceId and orderId) is stored under the empty instance', async () => {
@@ -385,8 +385,8 @@ describe('tenantSync', () => {
     expect(
       await v2('tenantSync', { instanceId: inst, tenantId: 'T', flag: 0, testFlag: 0, timeStamp: stamp(2) }),
     ).toEqual(OK);
-    expect(showTenant(db(), inst, 'T')).toBeNull();
-    expect(showTenant(db(), 'other-inst', 'T')).not.toBeNull();
+    expect(await showTenant(db(), inst, 'T')).toBeNull();
+    expect(await showTenant(db(), 'other-inst', 'T')).not.toBeNull();
     // A late add older than the delete cannot bring a child back.
     await v2('singleOrgSync', {
       instanceId: inst,
@@ -397,7 +397,7 @@ describe('tenantSync', () => {
       testFlag: 0,
       timeStamp: stamp(1),
     });
-    expect(count('kit_org_units', 'instance_id = ?', [inst])).toBe(0);
+    expect(await count('kit_org_units', 'instance_id = ?', [inst])).toBe(0);
   });
 });
 
@@ -420,12 +420,12 @@ describe('applicationSync', () => {
     const row = (await db().first<{ client_secret_enc: string; updated_at: string }>('SELECT * FROM kit_apps'))!;
     expect(row.client_secret_enc).toMatch(/^v1\./);
     expect(JSON.stringify(await db().all('SELECT * FROM kit_apps'))).not.toContain('Base64RsaOaep');
-    expect(readClientSecret(db(), t.config.dataDir, inst, 'T', 'APP1')).toBe('Base64RsaOaepCiphertext==');
+    expect(await readClientSecret(db(), t.config.dataDir, inst, 'T', 'APP1')).toBe('Base64RsaOaepCiphertext==');
     expect(await v1('applicationSync', body(inst, { timeStamp: stamp(2) }))).toEqual(OK);
     const again = (await db().first<{ client_secret_enc: string; updated_at: string }>('SELECT * FROM kit_apps'))!;
     // Same envelope, same updated_at: nothing re-sealed, nothing updated (only the newer source time noted).
     expect({ ...again, source_ts: null }).toEqual({ ...row, source_ts: null });
-    expect(count('kit_apps')).toBe(1);
+    expect(await count('kit_apps')).toBe(1);
     expect((await showTenant(db(), inst, 'T'))!.apps).toEqual([
       expect.objectContaining({ appId: 'APP1', clientId: 'client-1', hasClientSecret: true }),
     ]);
@@ -442,11 +442,11 @@ describe('applicationSync', () => {
         body(inst, { flag: 2, clientId: undefined, clientSecret: 'rotated', timeStamp: stamp(3) }),
       ),
     ).toEqual(OK);
-    expect(readClientSecret(db(), t.config.dataDir, inst, 'T', 'APP1')).toBe('rotated');
-    expect(db().first('SELECT client_id FROM kit_apps')).toEqual({ client_id: 'client-1' });
+    expect(await readClientSecret(db(), t.config.dataDir, inst, 'T', 'APP1')).toBe('rotated');
+    expect(await db().first('SELECT client_id FROM kit_apps')).toEqual({ client_id: 'client-1' });
     expect(await v1('applicationSync', body(inst, { flag: 0, timeStamp: stamp(4) }))).toEqual(OK);
     expect(await v1('applicationSync', body(inst, { flag: 0, timeStamp: stamp(5) }))).toEqual(OK);
-    expect(count('kit_apps')).toBe(0);
+    expect(await count('kit_apps')).toBe(0);
   });
 
   it('the sealed secret survives a restart (key file in the data folder)', async () => {
@@ -457,7 +457,7 @@ describe('applicationSync', () => {
     const dir = t.dataDir;
     await t.close();
     t = await createTestApp({}, dir);
-    expect(readClientSecret(t.db, dir, inst, 'T', 'APP1')).toBe('Base64RsaOaepCiphertext==');
+    expect(await readClientSecret(t.db, dir, inst, 'T', 'APP1')).toBe('Base64RsaOaepCiphertext==');
     expect(SecretBox.load(dir).keyId).toBe(SecretBox.forDataDir(dir).keyId);
   });
 
@@ -468,7 +468,7 @@ describe('applicationSync', () => {
       resultMsg: 'Missing parameter: clientSecret (required when flag is 1 (add))',
     });
     expect((await v1('applicationSync', body(uid('i'), { clientId: '' }))).resultMsg).toMatch(/clientId/);
-    expect(count('kit_apps')).toBe(0);
+    expect(await count('kit_apps')).toBe(0);
   });
 });
 
@@ -506,7 +506,7 @@ describe('authSync', () => {
   it('v2 list: add, duplicate add, modify (disable), delete, cancel, duplicate delete', async () => {
     const inst = uid('inst-');
     expect(await v2('authSync', body(inst, [user('zhangsan01'), user('lisi02', { role: 'user' })]))).toEqual(OK);
-    expect(authorized(inst, 'zhangsan01')).toBe(true);
+    expect(await authorized(inst, 'zhangsan01')).toBe(true);
     const before = await snapshot('kit_users');
     expect(
       await v2(
@@ -523,7 +523,7 @@ describe('authSync', () => {
         body(inst, [{ userName: 'zhangsan01', enable: false }], { flag: 2, currentSyncTime: stamp(3) }),
       ),
     ).toEqual(OK);
-    expect(authorized(inst, 'zhangsan01')).toBe(false);
+    expect(await authorized(inst, 'zhangsan01')).toBe(false);
     const kept = (await db().first<Record<string, unknown>>('SELECT * FROM kit_users WHERE user_name = ?', [
       'zhangsan01',
     ]))!;
@@ -537,7 +537,7 @@ describe('authSync', () => {
     expect(await v2('authSync', body(inst, [{ userName: 'lisi02' }], { flag: 0, currentSyncTime: stamp(5) }))).toEqual(
       OK,
     );
-    expect(count('kit_users')).toBe(0);
+    expect(await count('kit_users')).toBe(0);
   });
 
   it('v1: userList as the documented JSON string, with extension fields', async () => {
@@ -555,19 +555,19 @@ describe('authSync', () => {
     ]);
     // Duplicate add through v1 with the same users: nothing new.
     expect(await v1('authSync', body(inst, userList, { timeStamp: stamp(2) }))).toEqual(OK);
-    expect(count('kit_users')).toBe(2);
+    expect(await count('kit_users')).toBe(2);
     // A string list with unquoted keys is read too.
     expect(
       await v1('authSync', body(inst, '[{userName:"wangwu", name:"王五", orgCode:"1", role:"user", enable:"false"}]')),
     ).toEqual(OK);
-    expect(authorized(inst, 'wangwu')).toBe(false);
+    expect(await authorized(inst, 'wangwu')).toBe(false);
   });
 
   it('delete and cancel need no user, tenant or instance to exist', async () => {
     const inst = uid('nothing-');
     expect(await v2('authSync', body(inst, [{ userName: 'ghost' }], { flag: 0 }))).toEqual(OK);
     expect(await v1('authSync', body(inst, [{ userName: 'ghost' }], { flag: 3 }))).toEqual(OK);
-    expect(count('kit_users')).toBe(0);
+    expect(await count('kit_users')).toBe(0);
   });
 
   it('malformed user lists → 000002 naming the field, nothing applied', async () => {
@@ -599,7 +599,7 @@ describe('authSync', () => {
     expect((await v2('authSync', body(inst, [user('a')], { appId: '' }))).resultMsg).toBe(
       'Invalid parameter appId: must not be empty',
     );
-    expect(count('kit_users')).toBe(0);
+    expect(await count('kit_users')).toBe(0);
   });
 
   it('500 users in one call are applied in one transaction', async () => {
@@ -608,7 +608,7 @@ describe('authSync', () => {
     const started = performance.now();
     expect(await v2('authSync', body(inst, users))).toEqual(OK);
     expect(performance.now() - started).toBeLessThan(2000);
-    expect(count('kit_users', 'instance_id = ? AND enabled = 1', [inst])).toBe(500);
+    expect(await count('kit_users', 'instance_id = ? AND enabled = 1', [inst])).toBe(500);
   });
 });
 
@@ -635,7 +635,7 @@ describe('singleOrgSync (incremental)', () => {
       expect(await call(org(inst, 'A'))).toEqual(OK);
       expect(await call(org(inst, 'B', { parentCode: 'A' }))).toEqual(OK);
       expect(await call(org(inst, 'B', { parentCode: 'A', timeStamp: stamp(2) }))).toEqual(OK);
-      expect(count('kit_org_units')).toBe(2);
+      expect(await count('kit_org_units')).toBe(2);
       expect(shape(await tree(inst))).toEqual([{ A: ['B'] }]);
       expect(await call(org(inst, 'B', { flag: 2, orgName: 'Renamed', parentCode: '', timeStamp: stamp(3) }))).toEqual(
         OK,
@@ -674,12 +674,12 @@ describe('singleOrgSync (incremental)', () => {
     const inst = uid('inst-');
     expect(await v1('singleOrgSync', org(inst, 'X', { flag: 0, orgName: undefined, timeStamp: stamp(5) }))).toEqual(OK);
     expect(await v1('singleOrgSync', org(inst, 'X', { timeStamp: stamp(4) }))).toEqual(OK);
-    expect(count('kit_org_units')).toBe(0);
+    expect(await count('kit_org_units')).toBe(0);
     expect(await v1('singleOrgSync', org(inst, 'X', { timeStamp: stamp(6) }))).toEqual(OK);
-    expect(count('kit_org_units')).toBe(1);
+    expect(await count('kit_org_units')).toBe(1);
     // And a delete older than the add it overtook is ignored.
     expect(await v1('singleOrgSync', org(inst, 'X', { flag: 0, orgName: undefined, timeStamp: stamp(5) }))).toEqual(OK);
-    expect(count('kit_org_units')).toBe(1);
+    expect(await count('kit_org_units')).toBe(1);
   });
 
   it('without a usable timeStamp, changes apply in arrival order', async () => {
@@ -712,7 +712,7 @@ describe('singleOrgSync (incremental)', () => {
     expect((await v2('singleOrgSync', { ...org(inst, 'S'), tenantId: undefined })).resultMsg).toBe(
       'Missing parameter: tenantId',
     );
-    expect(count('kit_org_units')).toBe(2);
+    expect(await count('kit_org_units')).toBe(2);
   });
 });
 
@@ -740,7 +740,7 @@ describe('allOrgSync (full)', () => {
     expect(
       await v2('allOrgSync', full(inst, units(['ROOT', '总部'], ['A', '产品部', 'ROOT'], ['B', '测试部', 'ROOT']))),
     ).toEqual(OK);
-    expect(codes(inst)).toEqual(['A<ROOT', 'B<ROOT', 'ROOT<']);
+    expect(await codes(inst)).toEqual(['A<ROOT', 'B<ROOT', 'ROOT<']);
     const audits = await count('audit_log', "action = 'kit.allOrgSync'");
     expect(
       await v2(
@@ -748,7 +748,7 @@ describe('allOrgSync (full)', () => {
         full(inst, units(['ROOT', '总部'], ['A', '产品部', 'ROOT'], ['C', '研发部', 'A']), { timeStamp: stamp(11) }),
       ),
     ).toEqual(OK);
-    expect(codes(inst)).toEqual(['A<ROOT', 'C<A', 'ROOT<']);
+    expect(await codes(inst)).toEqual(['A<ROOT', 'C<A', 'ROOT<']);
     const before = await snapshot('kit_org_units');
     const auditsAfter = await count('audit_log', "action = 'kit.allOrgSync'");
     expect(auditsAfter).toBe(audits + 1);
@@ -758,8 +758,8 @@ describe('allOrgSync (full)', () => {
         full(inst, units(['ROOT', '总部'], ['A', '产品部', 'ROOT'], ['C', '研发部', 'A']), { timeStamp: stamp(11) }),
       ),
     ).toEqual(OK);
-    expect(snapshot('kit_org_units')).toBe(before);
-    expect(count('audit_log', "action = 'kit.allOrgSync'")).toBe(auditsAfter); // nothing changed, nothing audited
+    expect(await snapshot('kit_org_units')).toBe(before);
+    expect(await count('audit_log', "action = 'kit.allOrgSync'")).toBe(auditsAfter); // nothing changed, nothing audited
   });
 
   it('is atomic: a failure mid-way leaves the previous tree intact and answers 000005', async () => {
@@ -778,7 +778,7 @@ describe('allOrgSync (full)', () => {
     } finally {
       t.db.run = run;
     }
-    expect(snapshot('kit_org_units')).toBe(before);
+    expect(await snapshot('kit_org_units')).toBe(before);
   });
 
   it('tolerates the documented variants: list as a string with unquoted keys, OrgName, v1 orgInfo with name, flag', async () => {
@@ -786,11 +786,11 @@ describe('allOrgSync (full)', () => {
     // Byte-for-byte the shape of the v2 example: a JSON string, keys unquoted inside, plus "flag":1.
     const raw = `{"instanceId": "${inst}","tenantId": "T","orgInfoList": "[{orgCode:\\"00000001\\", orgName:\\"产品部\\", parentCode:\\"265789314\\" },{orgCode:\\"00000002\\", orgName:\\"测试部\\", parentCode:\\"265789314\\" }]","flag":1,"testFlag": 0,"timeStamp": "20220413093539534"}`;
     expect(await v2('allOrgSync', raw)).toEqual(OK);
-    expect(codes(inst)).toEqual(['00000001<265789314', '00000002<265789314']);
+    expect(await codes(inst)).toEqual(['00000001<265789314', '00000002<265789314']);
     expect(await v2('allOrgSync', full(inst, [{ orgCode: 'X', OrgName: 'Older rendering', parentCode: '' }]))).toEqual(
       OK,
     );
-    expect(codes(inst)).toEqual(['X<']);
+    expect(await codes(inst)).toEqual(['X<']);
     const v1Body = {
       instanceId: inst,
       tenantId: 'T',
@@ -802,7 +802,7 @@ describe('allOrgSync (full)', () => {
     expect(await v1('allOrgSync', v1Body)).toEqual(OK);
     expect((await showTenant(db(), inst, 'T'))!.orgTree.map((n) => n.orgName)).toEqual(['产品部', '测试部']);
     expect(await v1('allOrgSync', { ...v1Body, orgInfo: '[]', timeStamp: stamp(21) })).toEqual(OK);
-    expect(codes(inst)).toEqual([]);
+    expect(await codes(inst)).toEqual([]);
   });
 
   it('keeps a unit changed after the snapshot time, and ignores listed units deleted after it', async () => {
@@ -822,7 +822,7 @@ describe('allOrgSync (full)', () => {
     expect(
       await v2('allOrgSync', full(inst, units(['OLD', 'old'], ['GONE', 'gone']), { timeStamp: stamp(20) })),
     ).toEqual(OK);
-    expect(codes(inst)).toEqual(['NEWER<', 'OLD<']);
+    expect(await codes(inst)).toEqual(['NEWER<', 'OLD<']);
   });
 
   it('refuses malformed lists with 000002 naming the field and changes nothing', async () => {
@@ -855,7 +855,7 @@ describe('allOrgSync (full)', () => {
     }
     // Identical duplicates are harmless and accepted.
     expect(await v2('allOrgSync', full(inst, units(['A', 'a'], ['A', 'a'])))).toEqual(OK);
-    expect(snapshot('kit_org_units')).toBe(before);
+    expect(await snapshot('kit_org_units')).toBe(before);
   });
 });
 
@@ -886,7 +886,7 @@ describe('transport', () => {
     };
     expect(await v1('singleOrgSync', parsed, { raw })).toEqual(OK);
     expect(await v2('singleOrgSync', { ...parsed, orgCode: '10001' }, { contentType: 'text/plain' })).toEqual(OK);
-    expect(count('kit_org_units')).toBe(2);
+    expect(await count('kit_org_units')).toBe(2);
   });
 
   it('answers other methods and oversized bodies with a signed 000002', async () => {
@@ -942,7 +942,7 @@ describe('transport', () => {
       }),
       expect.objectContaining({ activity: 'kit.authSync', result_code: '000000' }),
     ]);
-    expect(db().all('SELECT actor, action, entitlement_id FROM audit_log')).toEqual([
+    expect(await db().all('SELECT actor, action, entitlement_id FROM audit_log')).toEqual([
       { actor: 'marketplace:kit.tenantSync', action: 'kit.tenantSync', entitlement_id: inst },
     ]);
   });

@@ -106,7 +106,7 @@ describe('first activation of an unknown family-B code', () => {
     expect(res.body.entitlement).toMatchObject({ id: 'PL0000DEMO01', family: 'B', seats: 3 });
     const { payload } = new LicenseVerifier({ roots: [t.keys.rootCertificatePem] }).verify(res.body.license);
     expect(payload).toMatchObject({ family: 'B', expiresAt: '2030-06-15T12:00:00.000Z', product: 'prod-b' });
-    expect(t.db.all('SELECT code, device FROM code_usage')).toEqual([
+    expect(await t.db.all('SELECT code, device FROM code_usage')).toEqual([
       { code: 'PL0000DEMO01', device: res.body.activationId },
     ]);
 
@@ -153,7 +153,7 @@ describe('first activation of an unknown family-B code', () => {
     const res = await activate('PLUNKNOWN1');
     expect([res.status, res.body.error.code]).toEqual([404, 'NOT_FOUND']);
     expect(res.body.error.message).toMatch(message);
-    expect(findEntitlementByCode(t.db, 'PLUNKNOWN1')).toBeUndefined();
+    expect(await findEntitlementByCode(t.db, 'PLUNKNOWN1')).toBeUndefined();
   });
 
   it.each([
@@ -166,8 +166,8 @@ describe('first activation of an unknown family-B code', () => {
     const res = await activate('PLDOWN1');
     expect([res.status, res.body.error.code]).toEqual([503, 'MARKETPLACE_UNAVAILABLE']);
     expect(res.body.error.message).toMatch(/try again/i);
-    expect(findEntitlementByCode(t.db, 'PLDOWN1')).toBeUndefined();
-    expect(t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 0 });
+    expect(await findEntitlementByCode(t.db, 'PLDOWN1')).toBeUndefined();
+    expect(await t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 0 });
   });
 
   it('answers 503 when the query fails after activation, then succeeds on retry', async () => {
@@ -181,7 +181,7 @@ describe('first activation of an unknown family-B code', () => {
     }) as typeof fetch;
     t = await makeApp({ fetch: fetchImpl });
     expect((await activate('PLRETRY1')).status).toBe(503);
-    expect(t.db.first('SELECT COUNT(*) AS n FROM entitlements')).toEqual({ n: 0 });
+    expect(await t.db.first('SELECT COUNT(*) AS n FROM entitlements')).toEqual({ n: 0 });
     queryAnswer = { json: queryInfo() };
     expect((await activate('PLRETRY1')).status).toBe(200);
   });

@@ -101,7 +101,7 @@ describe('requests that fail authentication', () => {
     const orderId = `CS${uid()}`;
     const res = await request(t.licensor.app).get(getLicense(orderId));
     expect(JSON.parse(res.text).resultCode).toBe('000000');
-    expect(rows(t.db, t.licensor)).toEqual([
+    expect(await rows(t.db, t.licensor)).toEqual([
       expect.objectContaining({ activity: 'getLicense', order_id: orderId, result_code: '000000', refused: 0 }),
     ]);
     expect(
@@ -155,13 +155,13 @@ describe('retention', () => {
     const day = 86_400_000;
     const start = Date.now();
     await schedulerPassAt(app, clock, new Date(start + 6 * day));
-    expect(rows(db, app)).toHaveLength(2);
+    expect(await rows(db, app)).toHaveLength(2);
     await schedulerPassAt(app, clock, new Date(start + 8 * day));
     expect((await rows(db, app)).map((r) => r.refused)).toEqual([0]);
     await schedulerPassAt(app, clock, new Date(start + 89 * day));
-    expect(rows(db, app)).toHaveLength(1);
+    expect(await rows(db, app)).toHaveLength(1);
     await schedulerPassAt(app, clock, new Date(start + 91 * day));
-    expect(rows(db, app)).toHaveLength(0);
+    expect(await rows(db, app)).toHaveLength(0);
   });
 
   it('follows LICENSOR_MESSAGE_RETENTION_DAYS and LICENSOR_REFUSED_RETENTION_DAYS', async () => {
@@ -173,7 +173,7 @@ describe('retention', () => {
     await schedulerPassAt(app, clock, new Date(start + 2 * 86_400_000));
     expect((await rows(db, app)).map((r) => r.refused)).toEqual([0]);
     await schedulerPassAt(app, clock, new Date(start + 4 * 86_400_000));
-    expect(rows(db, app)).toHaveLength(0);
+    expect(await rows(db, app)).toHaveLength(0);
   });
 });
 
@@ -197,7 +197,7 @@ describe('per-address limit on the production interface and the Kit paths', () =
     expect(verifyBodySign('KEY', get.text, get.headers['body-sign'])).toBe(true);
     // Another address is not affected.
     expect((await from('198.51.100.8')).status).toBe(200);
-    expect(rows(t.db, t.licensor)).toHaveLength(6);
+    expect(await rows(t.db, t.licensor)).toHaveLength(6);
     expect(await metric(t.licensor, t.config, 'licensor_rate_limited_requests_total', 'door="marketplace"')).toBe(3);
   });
 

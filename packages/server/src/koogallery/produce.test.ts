@@ -26,7 +26,7 @@ afterEach(async () => {
   // Every order the production interface recorded, in whichever table, has its key in order_keys (the orders
   // list pages on it): a writer that forgot noteOrder() fails here, whatever the test.
   expect(
-    t.db.all(`SELECT order_id, order_line_id FROM orders
+    await t.db.all(`SELECT order_id, order_line_id FROM orders
       UNION SELECT order_id, order_line_id FROM order_notifications
       UNION SELECT order_id, '' FROM entitlements WHERE family = 'A' AND order_id IS NOT NULL
       UNION SELECT order_id, order_line_id FROM entitlements WHERE family = 'C' AND order_line_id IS NOT NULL
@@ -101,7 +101,7 @@ describe('family A lifecycle', () => {
     );
     expect(row).toEqual({ seats: 3, n: 1 });
     // The orders list's key: one row for the order (a License 1.0 order has no lines), whatever the duplicates.
-    expect(t.db.all('SELECT order_line_id FROM order_keys WHERE order_id = ?', [orderId])).toEqual([
+    expect(await t.db.all('SELECT order_line_id FROM order_keys WHERE order_id = ?', [orderId])).toEqual([
       { order_line_id: '' },
     ]);
     const other = await get(getLicenseParams());
@@ -184,13 +184,13 @@ describe('family A replay protection (scheme A has no nonce)', () => {
     const expireUrl = signedGetUrl({ activity: 'expireLicense', orderId, instanceId: id });
     const expired = await raw(expireUrl);
     expect(JSON.parse(expired).resultCode).toBe('000000');
-    expect(statusOf(id)).toBe('expired');
+    expect(await statusOf(id)).toBe('expired');
     const renewal = { activity: 'refreshLicense', orderId: `CS${uid()}`, instanceId: id };
     expect((await get({ ...renewal, expireTime: formatCompactTime(days(400)) })).resultCode).toBe('000000');
-    expect(statusOf(id)).toBe('active');
+    expect(await statusOf(id)).toBe('active');
     // The old expiry URL (from a proxy log, or a late retry) answers as before and expires nothing.
     expect(await raw(expireUrl)).toBe(expired);
-    expect(statusOf(id)).toBe('active');
+    expect(await statusOf(id)).toBe('active');
     const expiries = await t.db.first<{ n: number }>(
       `SELECT COUNT(*) AS n FROM audit_log WHERE entitlement_id = ? AND action = 'entitlement.expired'`,
       [id],
@@ -250,14 +250,14 @@ describe('family A replay protection (scheme A has no nonce)', () => {
     expect((await get(renewal)).resultCode).toBe('000000');
     const expireBefore = { activity: 'expireLicense', orderId, instanceId: id, timeStamp: at(-10 * 60_000) };
     expect((await get(expireBefore)).resultCode).toBe('000000');
-    expect(statusOf(id)).toBe('active');
+    expect(await statusOf(id)).toBe('active');
     const releaseBefore = { activity: 'releaseLicense', orderId, instanceId: id, timeStamp: at(-5 * 60_000) };
     expect((await get(releaseBefore)).resultCode).toBe('000000');
-    expect(statusOf(id)).toBe('active');
+    expect(await statusOf(id)).toBe('active');
     expect((await get({ ...expireBefore, timeStamp: at(1000) })).resultCode).toBe('000000');
-    expect(statusOf(id)).toBe('expired');
+    expect(await statusOf(id)).toBe('expired');
     expect((await get({ ...releaseBefore, timeStamp: at(2000) })).resultCode).toBe('000000');
-    expect(statusOf(id)).toBe('released');
+    expect(await statusOf(id)).toBe('released');
   });
 });
 
@@ -532,12 +532,12 @@ describe('family C', () => {
     sim.faults = {};
     await t.licensor.ctx.outbox.drain();
     expect(
-      t.db.first<{ status: string; seats: number }>('SELECT status, seats FROM entitlements WHERE id = ?', [id]),
+      await t.db.first<{ status: string; seats: number }>('SELECT status, seats FROM entitlements WHERE id = ?', [id]),
     ).toEqual({
       status: 'active',
       seats: 4,
     });
-    expect(t.licensor.ctx.outbox.depth()).toEqual({ pending: 0, running: 0, failed: 0 });
+    expect(await t.licensor.ctx.outbox.depth()).toEqual({ pending: 0, running: 0, failed: 0 });
   });
 
   it('orderNotify records the order once and applies it through the outbox', async () => {
@@ -557,7 +557,7 @@ describe('family C', () => {
     // newInstance, its order fetch, two notices and the second fetch: one key for the orders list, seen first
     // when newInstance bought it.
     const created = await t.db.first<{ created_at: string }>('SELECT created_at FROM entitlements WHERE id = ?', [id]);
-    expect(t.db.all('SELECT order_line_id, seen_at FROM order_keys WHERE order_id = ?', [o.orderId])).toEqual([
+    expect(await t.db.all('SELECT order_line_id, seen_at FROM order_keys WHERE order_id = ?', [o.orderId])).toEqual([
       { order_line_id: o.orderLineId, seen_at: created?.created_at },
     ]);
   });
@@ -582,7 +582,7 @@ describe('family C', () => {
     expect((await post({ activity: 'orderNotify', ...bought, testFlag: '0' })).resultCode).toBe('000000');
     await t.licensor.ctx.outbox.drain();
     expect((await row(id))?.status).toBe('released');
-    expect(outcome(bought.orderId)).toBe(`unsubscribed: released ${id}`);
+    expect(await outcome(bought.orderId)).toBe(`unsubscribed: released ${id}`);
 
     const other = await create(order({ linearValue: 2 }));
     const renewal = order({ orderType: 'RENEW', linearValue: 4, expireTime: formatCompactTime(days(700)) });
@@ -590,8 +590,8 @@ describe('family C', () => {
     expect((await post({ ...refresh, expireTime: formatCompactTime(days(700)) })).resultCode).toBe('000000');
     expect((await post({ activity: 'orderNotify', ...renewal, testFlag: '0' })).resultCode).toBe('000000');
     await t.licensor.ctx.outbox.drain();
-    expect(row(other)).toMatchObject({ status: 'active', seats: 4 });
-    expect(outcome(renewal.orderId)).toBe(`RENEW applied to ${other}`);
+    expect(await row(other)).toMatchObject({ status: 'active', seats: 4 });
+    expect(await outcome(renewal.orderId)).toBe(`RENEW applied to ${other}`);
 
     // An unsubscribe order already applied as a refunded renewal period does not release the license.
     const refund = order({ orderType: 'UNSUBSCRIBE', expireTime: formatCompactTime(days(300)) });
@@ -606,7 +606,7 @@ describe('family C', () => {
     await t.licensor.ctx.outbox.drain();
     expect((await row(other))?.status).toBe('active');
     expect((await row(other))?.expires_at.slice(0, 10)).toBe(days(300).toISOString().slice(0, 10));
-    expect(outcome(refund.orderId)).toMatch(/left as its refresh set it/);
+    expect(await outcome(refund.orderId)).toMatch(/left as its refresh set it/);
   });
 
   it('a debug notice for an order the open API does not know settles instead of failing forever', async () => {
@@ -614,8 +614,8 @@ describe('family C', () => {
     const note = { activity: 'orderNotify', ...unknown, testFlag: '1' };
     for (let i = 0; i < 3; i++) expect((await post(note)).resultCode).toBe('000000');
     await t.licensor.ctx.outbox.drain();
-    expect(t.licensor.ctx.outbox.depth()).toEqual({ pending: 0, running: 0, failed: 0 });
-    expect(outcome(unknown.orderId)).toMatch(/^debug order unknown to the open API/);
+    expect(await t.licensor.ctx.outbox.depth()).toEqual({ pending: 0, running: 0, failed: 0 });
+    expect(await outcome(unknown.orderId)).toMatch(/^debug order unknown to the open API/);
     // A debug notice never changes a live entitlement.
     const live = order({ linearValue: 2 });
     const liveId = await create(live);
@@ -623,7 +623,7 @@ describe('family C', () => {
     expect((await post({ activity: 'orderNotify', ...live, testFlag: '1' })).resultCode).toBe('000000');
     await t.licensor.ctx.outbox.drain();
     expect((await row(liveId))?.status).toBe('active');
-    expect(outcome(live.orderId)).toBe(`debug notice: live entitlement ${liveId} left unchanged`);
+    expect(await outcome(live.orderId)).toBe(`debug notice: live entitlement ${liveId} left unchanged`);
     // A live notice for an unknown order stays a failure the operator sees.
     const lost = { orderId: `CSLOST${uid()}`, orderLineId: `CSLOST${uid()}-000001` };
     expect((await post({ activity: 'orderNotify', ...lost, testFlag: '0' })).resultCode).toBe('000000');

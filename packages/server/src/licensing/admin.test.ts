@@ -47,11 +47,11 @@ describe('merchant actions', () => {
     );
     expect((await suspendEntitlement(t.licensor.ctx, ent.id, 'admin:tok')).status).toBe('suspended'); // idempotent
     expect((await revokeEntitlement(t.licensor.ctx, ent.id, 'admin:tok')).status).toBe('revoked');
-    expect(() => suspendEntitlement(t.licensor.ctx, ent.id, 'admin:tok')).toThrow(/reinstate it first/);
+    await expect(suspendEntitlement(t.licensor.ctx, ent.id, 'admin:tok')).rejects.toThrow(/reinstate it first/);
     // Back to frozen (the marketplace's state), not blindly to active.
     expect((await reinstateEntitlement(t.licensor.ctx, ent.id, 'admin:tok')).status).toBe('frozen');
     expect((await reinstateEntitlement(t.licensor.ctx, ent.id, 'admin:tok')).status).toBe('frozen'); // nothing held: no change
-    expect(auditActions(ent.id)).toEqual([
+    expect(await auditActions(ent.id)).toEqual([
       'admin:tok entitlement.suspended',
       'admin:tok entitlement.revoked',
       'admin:tok entitlement.reinstated',
@@ -62,8 +62,8 @@ describe('merchant actions', () => {
     expect(JSON.parse(reason!.detail)).toEqual({ reason: 'dispute' });
 
     const released = await seedEntitlement(t.db, { status: 'released' });
-    expect(() => revokeEntitlement(t.licensor.ctx, released.id, 'admin:tok')).toThrow(LicensorError);
-    expect(() => suspendEntitlement(t.licensor.ctx, 'nope', 'admin:tok')).toThrow(
+    await expect(revokeEntitlement(t.licensor.ctx, released.id, 'admin:tok')).rejects.toThrow(LicensorError);
+    await expect(suspendEntitlement(t.licensor.ctx, 'nope', 'admin:tok')).rejects.toThrow(
       expect.objectContaining({ code: 'NOT_FOUND' }),
     );
   });
@@ -76,9 +76,9 @@ describe('merchant actions', () => {
     expect(first.released).toBe(true);
     expect(first.activation).toMatchObject({ id: act.id, status: 'released', releasedBy: 'admin:tok', code: ent.code });
     expect((await freeSeat(t.licensor.ctx, act.id, 'admin:tok')).released).toBe(false);
-    expect(t.db.first('SELECT COUNT(*) AS n FROM seat_transfers')).toEqual({ n: 0 });
+    expect(await t.db.first('SELECT COUNT(*) AS n FROM seat_transfers')).toEqual({ n: 0 });
     expect((await bind(ent.code!)).seat).toBe(0);
-    expect(() => freeSeat(t.licensor.ctx, 'act_missing', 'admin:tok')).toThrow(
+    await expect(freeSeat(t.licensor.ctx, 'act_missing', 'admin:tok')).rejects.toThrow(
       expect.objectContaining({ code: 'NOT_FOUND' }),
     );
   });
@@ -93,22 +93,22 @@ describe('merchant actions', () => {
     // The old license's seat is free; the target is now full.
     expect((await bind(from.code!)).entitlement_id).toBe(from.id);
     const other = await bind((await seedEntitlement(t.db, { seats: 1 })).code!);
-    expect(() => moveLicense(t.licensor.ctx, other.id, to.id, 'admin:tok')).toThrow(
+    await expect(moveLicense(t.licensor.ctx, other.id, to.id, 'admin:tok')).rejects.toThrow(
       expect.objectContaining({ code: 'TOO_MANY_DEVICES' }),
     );
     const otherProduct = await seedEntitlement(t.db, { productId: 'prod-2', seats: 5 });
-    expect(() => moveLicense(t.licensor.ctx, other.id, otherProduct.id, 'admin:tok')).toThrow(
+    await expect(moveLicense(t.licensor.ctx, other.id, otherProduct.id, 'admin:tok')).rejects.toThrow(
       expect.objectContaining({ code: 'PRODUCT_MISMATCH' }),
     );
     const revoked = await seedEntitlement(t.db, { status: 'revoked', seats: 5 });
-    expect(() => moveLicense(t.licensor.ctx, other.id, revoked.id, 'admin:tok')).toThrow(
+    await expect(moveLicense(t.licensor.ctx, other.id, revoked.id, 'admin:tok')).rejects.toThrow(
       expect.objectContaining({ code: 'REVOKED' }),
     );
     await freeSeat(t.licensor.ctx, other.id, 'admin:tok');
-    expect(() => moveLicense(t.licensor.ctx, other.id, from.id, 'admin:tok')).toThrow(
+    await expect(moveLicense(t.licensor.ctx, other.id, from.id, 'admin:tok')).rejects.toThrow(
       expect.objectContaining({ code: 'CONFLICT' }),
     );
-    expect(auditActions(to.id)).toContain('admin:tok activation.moved');
+    expect(await auditActions(to.id)).toContain('admin:tok activation.moved');
   });
 
   it('listActivations filters by license, code, status and text, newest first, with a total', async () => {
@@ -133,8 +133,8 @@ describe('merchant actions', () => {
     ]);
     expect((await listActivations(t.db, { q: "ALICE'S" })).items.map((i) => i.hostname)).toEqual(['alpha-pc']);
     expect((await listActivations(t.db, { q: '%' })).total).toBe(0);
-    expect(listActivations(t.db, { limit: 1, offset: 1 })).toMatchObject({ total: 3, items: [{ id: b.id }] });
-    expect(listActivations(t.db, { code: 'LSR-NOPE' })).toEqual({ items: [], total: 0 });
+    expect(await listActivations(t.db, { limit: 1, offset: 1 })).toMatchObject({ total: 3, items: [{ id: b.id }] });
+    expect(await listActivations(t.db, { code: 'LSR-NOPE' })).toEqual({ items: [], total: 0 });
     expect(JSON.stringify((await listActivations(t.db)).items)).not.toMatch(/fingerprint"|device_public_key/);
   });
 
@@ -143,22 +143,24 @@ describe('merchant actions', () => {
     const ent = await seedEntitlement(t.db, { seats: 3 });
     await setEntitlementPolicy(t.licensor.ctx, ent.id, { requireNamedUser: true }, 'admin:tok');
     await expect(bind(ent.code!, { user: 'alice' })).rejects.toMatchObject({ code: 'USER_NOT_AUTHORIZED' });
-    expect(setAuthorizedUsers(t.db, ent.id, { add: ['alice', 'bob'] }, 'admin:tok')).toEqual(['alice', 'bob']);
+    expect(await setAuthorizedUsers(t.db, ent.id, { add: ['alice', 'bob'] }, 'admin:tok')).toEqual(['alice', 'bob']);
     expect((await bind(ent.code!, { user: 'alice' })).user_id).toBe('alice');
-    expect(setAuthorizedUsers(t.db, ent.id, { remove: ['bob'] }, 'admin:tok')).toEqual(['alice']);
-    expect(() => setEntitlementPolicy(t.licensor.ctx, ent.id, { mode: 'both' } as never, 'admin:tok')).toThrow(/mode/);
+    expect(await setAuthorizedUsers(t.db, ent.id, { remove: ['bob'] }, 'admin:tok')).toEqual(['alice']);
+    await expect(setEntitlementPolicy(t.licensor.ctx, ent.id, { mode: 'both' } as never, 'admin:tok')).rejects.toThrow(
+      /mode/,
+    );
     await setEntitlementPolicy(t.licensor.ctx, ent.id, null, 'admin:tok');
     expect((await policyFor(t.db, (await findEntitlement(t.db, ent.id))!)).requireNamedUser).toBe(false);
 
     await setProductPolicy(t.db, '*', { fileTtlDays: 7 }, 'admin:tok');
     await setProductPolicy(t.db, 'prod-1', { offlineGraceDays: 1 }, 'admin:tok');
-    expect(productPolicy(t.db, 'prod-1')).toEqual({ fileTtlDays: 7, offlineGraceDays: 1 });
-    expect(policyFor(t.db, (await findEntitlement(t.db, ent.id))!)).toMatchObject({
+    expect(await productPolicy(t.db, 'prod-1')).toEqual({ fileTtlDays: 7, offlineGraceDays: 1 });
+    expect(await policyFor(t.db, (await findEntitlement(t.db, ent.id))!)).toMatchObject({
       fileTtlDays: 7,
       offlineGraceDays: 1,
     });
     await setProductPolicy(t.db, 'prod-1', null, 'admin:tok');
-    expect(productPolicy(t.db, 'prod-1')).toEqual({ fileTtlDays: 7 });
+    expect(await productPolicy(t.db, 'prod-1')).toEqual({ fileTtlDays: 7 });
     // A corrupted stored policy is ignored, not fatal for every request.
     await t.db.run(`UPDATE entitlements SET policy = '{not json' WHERE id = ?`, [ent.id]);
     expect((await policyFor(t.db, (await findEntitlement(t.db, ent.id))!)).fileTtlDays).toBe(7);
@@ -172,14 +174,14 @@ describe('maintenance', () => {
     t = await makeApp({ now: () => new Date(clock) });
     const ent = await seedEntitlement(t.db, { seats: 2, policy: { mode: 'floating', leaseMinutes: 5 } });
     const act = await bind(ent.code!);
-    expect(cullLapsedLeases(t.db, new Date(clock))).toBe(0);
+    expect(await cullLapsedLeases(t.db, new Date(clock))).toBe(0);
     clock += 6 * 60_000;
-    expect(cullLapsedLeases(t.db, new Date(clock))).toBe(1);
-    expect(findActivation(t.db, act.id)).toMatchObject({ status: 'lapsed', seat: null });
+    expect(await cullLapsedLeases(t.db, new Date(clock))).toBe(1);
+    expect(await findActivation(t.db, act.id)).toMatchObject({ status: 'lapsed', seat: null });
     await t.db.run(
       `INSERT INTO device_nonces (activation_id, nonce, expires_at) VALUES ('a', 'n1', ?), ('a', 'n2', ?)`,
       [clock - 1, clock + 60_000],
     );
-    expect(cullNonces(t.db, new Date(clock))).toBe(1);
+    expect(await cullNonces(t.db, new Date(clock))).toBe(1);
   });
 });

@@ -225,7 +225,7 @@ describe('POST /api/v1/activations', () => {
     expect(third).toMatchObject({ activationId: first.activationId, reactivated: true });
     const { payload } = verifier().verify(third.license);
     expect(payload.fingerprint?.components).toEqual(upgraded.components);
-    expect(t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 1 });
+    expect(await t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 1 });
 
     // The new key was added beside the old one (another install on the same machine keeps working), and each
     // check-in's file names the key that signed it.
@@ -284,7 +284,9 @@ describe('POST /api/v1/activations', () => {
       expect(refused).toHaveLength(27);
       expect(new Set(refused.map((r) => r.body.error?.code))).toEqual(new Set(['TOO_MANY_DEVICES']));
       expect(
-        t.db.all(`SELECT seat FROM activations WHERE entitlement_id = ? AND status = 'active' ORDER BY seat`, [ent.id]),
+        await t.db.all(`SELECT seat FROM activations WHERE entitlement_id = ? AND status = 'active' ORDER BY seat`, [
+          ent.id,
+        ]),
       ).toEqual([{ seat: 0 }, { seat: 1 }, { seat: 2 }]);
     } finally {
       await new Promise((r) => server.close(r));
@@ -312,14 +314,14 @@ describe('POST /api/v1/activations', () => {
         [id, ent.id],
       );
     await insert('one');
-    expect(() => insert('two')).toThrow(/UNIQUE/);
-    expect(() =>
+    await expect(insert('two')).rejects.toThrow(/UNIQUE/);
+    await expect(
       t.db.run(
         `INSERT INTO activations (id, entitlement_id, status, seat, fingerprint, device_public_key, device_key_hash, created_at, last_seen_at)
          VALUES ('three', ?, 'active', NULL, '{}', 'k', 'h', 'now', 'now')`,
         [ent.id],
       ),
-    ).toThrow(/CHECK/);
+    ).rejects.toThrow(/CHECK/);
   });
 
   it.each([
@@ -335,7 +337,7 @@ describe('POST /api/v1/activations', () => {
     const res = await activateDevice(newDevice(), ent.code!);
     expect(res.status).toBe(status);
     expect(res.body.error.code).toBe(code);
-    expect(t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 0 });
+    expect(await t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 0 });
   });
 
   it('refuses unknown codes, other products, virtual machines and unauthorised users', async () => {
@@ -400,7 +402,7 @@ describe('POST /api/v1/activations', () => {
       fingerprint: { components: newDevice().components, koogallery: 'not a fingerprint' },
     });
     expect(badKg.body.error.code).toBe('INVALID_INPUT');
-    expect(t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 0 });
+    expect(await t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 0 });
   });
 
   it('stores the KooGallery fingerprint in its normalised form', async () => {
@@ -428,7 +430,7 @@ describe('POST /api/v1/activations', () => {
     await activated(newDevice(), own.code!);
     await activated(newDevice(), own.code!);
     expect((await activateDevice(newDevice(), own.code!)).status).toBe(409);
-    expect(() => setProductPolicy(t.db, 'prod-9', { maxDevices: -1 } as never, 'test')).toThrow(/maxDevices/);
+    await expect(setProductPolicy(t.db, 'prod-9', { maxDevices: -1 } as never, 'test')).rejects.toThrow(/maxDevices/);
   });
 });
 
@@ -448,7 +450,7 @@ describe('POST /api/v1/activations/:id/check-in', () => {
     const after = verifier().verify(body.license!).payload;
     expect(Date.parse(after.refreshBy!) - Date.parse(before.refreshBy!)).toBe(3600_000);
     expect(after.lid).toBe(act.activationId);
-    expect(findActivation(t.db, act.activationId)).toMatchObject({
+    expect(await findActivation(t.db, act.activationId)).toMatchObject({
       app_version: '2.1.0',
       last_seen_at: new Date(clock).toISOString(),
     });
@@ -492,7 +494,7 @@ describe('POST /api/v1/activations/:id/check-in', () => {
     expect((await checkIn(device, act.activationId, {}, captured)).body.status).toBe('VALID');
     const replay = await checkIn(device, act.activationId, {}, captured);
     expect([replay.status, replay.body.error.code]).toEqual([401, 'REPLAYED']);
-    expect(t.db.first('SELECT COUNT(*) AS n FROM device_nonces')).toEqual({ n: 1 });
+    expect(await t.db.first('SELECT COUNT(*) AS n FROM device_nonces')).toEqual({ n: 1 });
   });
 
   it('revoke → REVOKED without a file; suspend → SUSPENDED with a suspended file; reinstate → VALID', async () => {
@@ -544,7 +546,9 @@ describe('POST /api/v1/activations/:id/check-in', () => {
     const released = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect([released.status, released.license]).toEqual(['RELEASED', undefined]);
     // Family-B usage is counted per device and day, on activation and valid check-ins.
-    expect(t.db.all('SELECT code, device FROM code_usage')).toEqual([{ code: ent.code, device: act.activationId }]);
+    expect(await t.db.all('SELECT code, device FROM code_usage')).toEqual([
+      { code: ent.code, device: act.activationId },
+    ]);
   });
 
   it('a renewal reaches the next file; a passed expiry date answers EXPIRED with an expired file', async () => {
@@ -709,7 +713,11 @@ describe('offline activation', () => {
     const { payload } = verifier().verify(license);
     expect(payload.fingerprint).toEqual({ rule: { type: 'allButOne' }, components: device.components });
     expect(payload).toMatchObject({ eid: ent.id, refreshBy: null, graceUntil: null, status: 'active' });
-    expect(findActivation(t.db, payload.lid)).toMatchObject({ offline: 1, hostname: 'air-gapped', status: 'active' });
+    expect(await findActivation(t.db, payload.lid)).toMatchObject({
+      offline: 1,
+      hostname: 'air-gapped',
+      status: 'active',
+    });
     // The same request again is the same device; a second device finds the seat taken.
     expect(verifier().verify(await issueOfflineResponse(t.licensor.ctx, requestText, 'admin:test')).payload.lid).toBe(
       payload.lid,

@@ -130,7 +130,7 @@ describe('POST /entitlements: direct licenses', () => {
       message: `No product com.example.typo in the catalogue; use one of: ${PRODUCT}`,
       detail: { knownProducts: [PRODUCT] },
     });
-    expect(t.db.first("SELECT 1 FROM entitlements WHERE product_id = 'com.example.typo'")).toBeUndefined();
+    expect(await t.db.first("SELECT 1 FROM entitlements WHERE product_id = 'com.example.typo'")).toBeUndefined();
     expect((await create({ productId: PRODUCT, surprise: 1 })).status).toBe(400);
     expect((await create({})).status).toBe(400);
   });
@@ -313,8 +313,8 @@ describe('seat precedence: own override > ordered quantity > SKU > product > 1',
   it('the paid quantity wins over the SKU; no quantity is NULL (not 1) and follows the SKU', async () => {
     const paid = await buy('order-paid-10', '10');
     const plain = await buy('order-no-amount');
-    expect(row(paid)).toEqual({ seats: 10, seats_override: null, ordered_seats: 10 });
-    expect(row(plain)).toEqual({ seats: 3, seats_override: null, ordered_seats: null });
+    expect(await row(paid)).toEqual({ seats: 10, seats_override: null, ordered_seats: 10 });
+    expect(await row(plain)).toEqual({ seats: 3, seats_override: null, ordered_seats: null });
 
     await setTeamSeats(8);
     expect((await row(paid))?.seats).toBe(10);
@@ -326,11 +326,11 @@ describe('seat precedence: own override > ordered quantity > SKU > product > 1',
     const res = await patch(paid, { seats: 4 });
     expect(res.status, res.text).toBe(200);
     expect(res.body.entitlement).toMatchObject({ seats: 4, seatsOverride: 4, orderedSeats: 5 });
-    expect(row(paid)).toEqual({ seats: 4, seats_override: 4, ordered_seats: 5 });
+    expect(await row(paid)).toEqual({ seats: 4, seats_override: 4, ordered_seats: 5 });
 
     await setTeamSeats(20);
     expect((await patch(paid, { sku: 'sku-site' })).body.entitlement.seats).toBe(4);
-    expect(row(paid)).toEqual({ seats: 4, seats_override: 4, ordered_seats: 5 });
+    expect(await row(paid)).toEqual({ seats: 4, seats_override: 4, ordered_seats: 5 });
     // Dropping the override goes back to the ordered quantity, not the SKU's 50.
     expect((await patch(paid, { seats: null })).body.entitlement).toMatchObject({ seats: 5, seatsOverride: null });
   });

@@ -163,17 +163,19 @@ describe('console sessions', () => {
     // Five tries were checked (and failed); the three beyond the limit were refused unchecked.
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
     expect((await login(app, 'olga')).res.status).toBe(429);
-    expect(t.db.all("SELECT action FROM audit_log WHERE action = 'operator.locked'")).toHaveLength(1);
+    expect(await t.db.all("SELECT action FROM audit_log WHERE action = 'operator.locked'")).toHaveLength(1);
 
     // Four at once stay under the limit; a right password gives the tries back.
     await seedOperator(t.db, { name: 'vera', role: 'viewer', password: PASSWORD });
     await Promise.all(Array.from({ length: 4 }, () => login(app, 'vera', 'wrong password!')));
-    expect(t.db.first('SELECT failed_logins, locked_until FROM operators WHERE name = ?', ['vera'])).toEqual({
+    expect(await t.db.first('SELECT failed_logins, locked_until FROM operators WHERE name = ?', ['vera'])).toEqual({
       failed_logins: 4,
       locked_until: null,
     });
     expect((await login(app, 'vera')).res.status).toBe(200);
-    expect(t.db.first('SELECT failed_logins FROM operators WHERE name = ?', ['vera'])).toEqual({ failed_logins: 0 });
+    expect(await t.db.first('SELECT failed_logins FROM operators WHERE name = ?', ['vera'])).toEqual({
+      failed_logins: 0,
+    });
   });
 
   it('refuses a login that is not JSON (a cross-site form)', async () => {
@@ -260,7 +262,9 @@ describe('roles and TLS', () => {
     expect(lastDisabled.body.error.message).toBe(
       'ada is the last enabled admin: make another operator admin first (`licensor operators set-role <name> admin`), then disable this one',
     );
-    expect(t.db.first('SELECT disabled_at FROM operators WHERE name = ?', ['ada'])).toEqual({ disabled_at: null });
+    expect(await t.db.first('SELECT disabled_at FROM operators WHERE name = ?', ['ada'])).toEqual({
+      disabled_at: null,
+    });
     // With a second admin, either may go.
     await seedOperator(t.db, { name: 'bob', role: 'admin', password: PASSWORD });
     expect((await disable('bob')).status).toBe(200);

@@ -32,9 +32,9 @@ describe('Outbox', () => {
     await outbox.drain();
     clock += 200;
     await outbox.drain();
-    expect(outbox.get(flaky)).toMatchObject({ status: 'done', attempts: 3 });
-    expect(outbox.depth()).toEqual({ pending: 0, running: 0, failed: 1 });
-    expect(outbox.retry(rejected)).toBe(true);
+    expect(await outbox.get(flaky)).toMatchObject({ status: 'done', attempts: 3 });
+    expect(await outbox.depth()).toEqual({ pending: 0, running: 0, failed: 1 });
+    expect(await outbox.retry(rejected)).toBe(true);
     expect((await outbox.get(rejected))?.status).toBe('pending');
     await db.close();
   });

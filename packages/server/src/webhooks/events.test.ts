@@ -80,13 +80,13 @@ describe('license and activation events', () => {
       .post('/api/v1/activations')
       .send(activationBody(newDevice('e2'), ent.code));
     expect([first.status, second.status]).toEqual([200, 200]);
-    expect(typesSince(mark)).toEqual(['activation.created', 'activation.created']);
+    expect(await typesSince(mark)).toEqual(['activation.created', 'activation.created']);
     expect((await events()).at(-1)!.data).toMatchObject({ activationId: second.body.activationId, licenseId: ent.id });
     expect(JSON.stringify((await events()).at(-1))).not.toContain('fingerprint');
 
     mark = (await events()).length;
     expect((await admin().patch(`/entitlements/${ent.id}`, { seats: 1, releaseOldest: true })).status).toBe(200);
-    expect(typesSince(mark)).toEqual(['activation.released', 'license.changed']);
+    expect(await typesSince(mark)).toEqual(['activation.released', 'license.changed']);
     expect((await events()).at(-2)!.data).toMatchObject({ activationId: first.body.activationId, status: 'released' });
     // `changes` keys are camelCase like the rest of the payload (no column names).
     expect((await events()).at(-1)!.data.changes).toEqual({
@@ -101,7 +101,7 @@ describe('license and activation events', () => {
     expect((await admin().post(`/entitlements/${ent.id}/suspend`)).status).toBe(200);
     expect((await admin().post(`/entitlements/${ent.id}/revoke`)).status).toBe(200);
     expect((await events())[mark]!.data.changes).toEqual({ expiresAt: { before: null, after: later } });
-    expect(typesSince(mark)).toEqual([
+    expect(await typesSince(mark)).toEqual([
       'license.renewed',
       'activation.released',
       'license.suspended',
@@ -119,7 +119,7 @@ describe('license and activation events', () => {
     const mark = (await events()).length;
     const moved = await admin().post(`/activations/${act.body.activationId}/move`, { to: to.code, reason: 'new code' });
     expect(moved.status, moved.text).toBe(200);
-    expect(typesSince(mark)).toEqual(['activation.released', 'activation.created']);
+    expect(await typesSince(mark)).toEqual(['activation.released', 'activation.created']);
     expect((await events()).at(-2)!.data).toMatchObject({
       activationId: act.body.activationId,
       licenseId: from.id,
@@ -152,7 +152,7 @@ describe('license and activation events', () => {
     const instanceId = JSON.parse(bought.text).instanceId as string;
     // A retried purchase is the same license: no second event.
     await request(t.licensor.app).get(signedGetUrl(params));
-    expect(typesSince(mark)).toEqual(['license.created']);
+    expect(await typesSince(mark)).toEqual(['license.created']);
     expect((await events()).at(-1)!.data).toMatchObject({
       licenseId: instanceId,
       family: 'A',
@@ -171,7 +171,12 @@ describe('license and activation events', () => {
       signedGetUrl({ activity: 'releaseLicense', orderId: 'CS-events-1', instanceId }),
     );
     expect(JSON.parse(released.text).resultCode).toBe('000000');
-    expect(typesSince(mark)).toEqual(['license.created', 'license.frozen', 'license.unfrozen', 'license.released']);
+    expect(await typesSince(mark)).toEqual([
+      'license.created',
+      'license.frozen',
+      'license.unfrozen',
+      'license.released',
+    ]);
   });
 });
 
@@ -184,7 +189,7 @@ describe('catalogue changes', () => {
     const ent = (await admin().post('/entitlements', { productId: 'p-cat', sku: 'sku-a' })).body.entitlement;
     const mark = (await events()).length;
     expect((await admin().post('/catalog/apply', catalog(4))).status).toBe(200);
-    expect(typesSince(mark)).toEqual(['license.changed']);
+    expect(await typesSince(mark)).toEqual(['license.changed']);
     expect((await events()).at(-1)!.data).toMatchObject({
       licenseId: ent.id,
       seats: 4,
@@ -204,7 +209,7 @@ describe('marketplace.call_failed and daily_duties.failed', () => {
       expect(JSON.parse(res.text).resultCode).toBe('000001');
     }
     await t.licensor.ctx.messages.flush();
-    expect(typesSince(mark)).toEqual(['marketplace.call_failed']);
+    expect(await typesSince(mark)).toEqual(['marketplace.call_failed']);
     expect((await events()).at(-1)!.data).toMatchObject({ source: 'incoming', refused: true, resultCode: '000001' });
     expect(REFUSED_WINDOW_MS).toBe(600_000);
   });
@@ -249,7 +254,7 @@ describe('marketplace.call_failed and daily_duties.failed', () => {
     await t.db.transaction(async (tx) =>
       emitDailyDutiesFailed({ db: tx, now }, 'planning', new Error('database is locked')),
     );
-    expect(typesSince(mark)).toEqual(['daily_duties.failed']);
+    expect(await typesSince(mark)).toEqual(['daily_duties.failed']);
     expect((await events()).at(-1)!.data).toEqual({
       source: 'scheduler',
       stage: 'planning',
@@ -294,14 +299,14 @@ describe('delivery retention', () => {
       [done!.id, old],
     );
 
-    expect(pruneWebhookHistory(t.db, new Date(), 90)).toEqual({ deliveries: 1, events: 1 });
-    expect(t.db.all('SELECT id FROM webhook_deliveries')).toEqual([{ id: pending!.id }]);
-    expect(t.db.all('SELECT id FROM webhook_events')).toEqual([{ id: pending!.event_id }]);
+    expect(await pruneWebhookHistory(t.db, new Date(), 90)).toEqual({ deliveries: 1, events: 1 });
+    expect(await t.db.all('SELECT id FROM webhook_deliveries')).toEqual([{ id: pending!.id }]);
+    expect(await t.db.all('SELECT id FROM webhook_events')).toEqual([{ id: pending!.event_id }]);
     expect((await t.db.first<{ n: number }>('SELECT COUNT(*) AS n FROM webhook_attempts'))!.n).toBe(0);
 
     // The daily tidy-up runs it with the message log's retention.
     await t.db.run(`UPDATE webhook_deliveries SET status = 'failed'`);
     await pruneMessagesDaily(t.licensor.ctx, undefined);
-    expect(t.db.all('SELECT id FROM webhook_deliveries')).toEqual([]);
+    expect(await t.db.all('SELECT id FROM webhook_deliveries')).toEqual([]);
   });
 });

@@ -180,7 +180,7 @@ describe('webhook endpoints', () => {
     const refused = await writer.post('/webhooks/endpoints', body);
     expect(refused.status).toBe(403);
     expect(refused.body.error).toMatchObject({ code: 'FORBIDDEN', message: expect.stringContaining('admin-scoped') });
-    expect(app.db.first('SELECT COUNT(*) AS n FROM webhook_endpoints')).toEqual({ n: 0 });
+    expect(await app.db.first('SELECT COUNT(*) AS n FROM webhook_endpoints')).toEqual({ n: 0 });
 
     const owner = as((await createAdminToken(app.db, 'owner', 'admin')).token);
     const created = await owner.post('/webhooks/endpoints', body);

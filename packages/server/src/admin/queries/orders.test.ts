@@ -50,7 +50,7 @@ describe('orders list keyset paging', () => {
     // A new order, and an old one delivered again later (its first sighting stands).
     await noteOrder(db, 'CS-9', 'CS-9-1', '2025-07-01T00:00:00.000Z');
     await noteOrder(db, 'CS-1', 'CS-1-1', '2025-07-02T00:00:00.000Z');
-    expect(db.all('SELECT seen_at FROM order_keys WHERE order_id = ?', ['CS-1'])).toEqual([
+    expect(await db.all('SELECT seen_at FROM order_keys WHERE order_id = ?', ['CS-1'])).toEqual([
       { seen_at: '2025-06-02T00:00:00.000Z' },
     ]);
     const next = await listOrders(db, orderFilterSchema.parse({ limit: '3', cursor: first.nextCursor! }));
@@ -70,8 +70,8 @@ describe('orders list keyset paging', () => {
       ]);
       await noteOrder(db, `CS-${i}`, `CS-${i}-1`, at);
     }
-    expect(walk(db)).toEqual(['CS-6/CS-6-1', 'CS-4/CS-4-1', 'CS-2/CS-2-1', 'CS-0/CS-0-1']);
-    expect(walk(db, { includeTest: 'true' })).toHaveLength(8);
-    expect(walk(db, { since: '2025-06-05' })).toEqual(['CS-6/CS-6-1', 'CS-4/CS-4-1']);
+    expect(await walk(db)).toEqual(['CS-6/CS-6-1', 'CS-4/CS-4-1', 'CS-2/CS-2-1', 'CS-0/CS-0-1']);
+    expect(await walk(db, { includeTest: 'true' })).toHaveLength(8);
+    expect(await walk(db, { since: '2025-06-05' })).toEqual(['CS-6/CS-6-1', 'CS-4/CS-4-1']);
   });
 });
