@@ -158,7 +158,7 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
     const fromPg = await pg.all(
       'SELECT id, code, latency_ms FROM marketplace_messages WHERE id IN (1, 4, 2500) ORDER BY id',
     );
-    expect(fromPg).toEqual(sample(sqlite));
+    expect(fromPg).toEqual(await sample(sqlite));
     // Identity columns continue after the copied ids.
     await pg.run("INSERT INTO marketplace_messages (direction, activity, created_at) VALUES ('in', 'x', 'now')");
     expect((await pg.first<{ m: number }>('SELECT MAX(id) AS m FROM marketplace_messages'))!.m).toBe(2501);

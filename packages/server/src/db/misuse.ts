@@ -36,6 +36,8 @@ export function misuseGuard(): MisuseGuard | undefined {
     },
     check: () => {
       if (als.getStore()?.open) {
+        if (process.env.MISUSE_TRACE)
+          require('node:fs').appendFileSync(process.env.MISUSE_TRACE, `${new Error('misuse').stack}\n----\n`);
         throw new LicensorError(
           'STORAGE_MISUSE',
           'a query on the top-level storage inside a transaction: use the transaction handle (tx) the transaction passed to its function',

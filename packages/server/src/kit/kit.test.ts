@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createApp } from '../app';
 import { testConfig } from '../config';
 import { openSqliteDatabase } from '../db/sqlite';
+import type { Storage } from '../db/storage';
 import { KeyStore } from '../keys/keystore';
 import { createLogger } from '../logger';
 import { showTenant } from './queries';
@@ -766,17 +767,27 @@ describe('allOrgSync (full)', () => {
     const inst = uid('inst-');
     await v2('allOrgSync', full(inst, units(['A', 'a'], ['B', 'b'])));
     const before = await snapshot('kit_org_units');
-    const run = t.db.run;
+    // The request's writes go through its group-commit handle: fail the third org-unit write there.
+    const batched = t.db.batched;
     let writes = 0;
-    t.db.run = (sql, params) => {
-      if (/kit_org_units/.test(sql) && ++writes === 3) throw new Error('disk I/O error');
-      return run(sql, params);
-    };
+    const failing = (tx: Storage): Storage => ({
+      dialect: tx.dialect,
+      all: (sql, params) => tx.all(sql, params),
+      first: (sql, params) => tx.first(sql, params),
+      run: async (sql, params) => {
+        if (/kit_org_units/.test(sql) && ++writes === 3) throw new Error('disk I/O error');
+        return tx.run(sql, params);
+      },
+      transaction: (fn) => tx.transaction((inner) => fn(failing(inner))),
+      batched: (fn) => tx.batched((inner) => fn(failing(inner))),
+    });
+    t.db.batched = (fn) => batched((tx) => fn(failing(tx)));
     try {
       const r = await v2('allOrgSync', full(inst, units(['C', 'c'], ['D', 'd'], ['E', 'e']), { timeStamp: stamp(11) }));
       expect(r).toEqual({ resultCode: '000005', resultMsg: 'Internal error; nothing was applied, please retry' });
+      expect(writes).toBeGreaterThanOrEqual(3);
     } finally {
-      t.db.run = run;
+      t.db.batched = batched;
     }
     expect(await snapshot('kit_org_units')).toBe(before);
   });
