@@ -327,7 +327,7 @@ async function main() {
       'each request: read and parse the JSON body, the same Ed25519 work with the same functions on the thread pool ' +
       '(activation: sign the License file and the answer; check-in: verify the device signature, then sign both), and ' +
       'one durable write of the same data (activation: the request body, i.e. fingerprint, device key and device info; ' +
-      "check-in: the nonce record) through the server's group commit (`packages/server/src/db/groupCommit.ts`). No " +
+      "check-in: the nonce record) through the server's group commit (`packages/server/src/db/sqlite.ts`). No " +
       'validation, lookups, rate limits, metrics or middleware. Each floor run follows its scenario in the same run; ' +
       "CPU µs/req is the serving process's own CPU time (user + system) divided by the requests it answered.";
     const floorGoal = (r: Row) => {

@@ -6,9 +6,9 @@ import { LicensorError } from '@licensor/shared';
  * was asked for is on disk, by an fdatasync of the WAL file on libuv's thread pool, so the event loop keeps
  * serving while the disk flushes. Every frame written before the sync started is durable when it completes.
  * (SQLite's NORMAL mode already syncs the WAL before each checkpoint and the database after it, so the WAL is
- * the only file a commit depends on.) The same logic as groupCommit.ts's barrier, which the synchronous facade
- * keeps until the conversion removes it; here the fallback is asynchronous, because it must take the
- * connection's mutex like any other writer.
+ * the only file a commit depends on.) The same logic as the barrier of the synchronous facade's group commit it
+ * replaced (groupCommit.ts, removed with that facade); here the fallback is asynchronous, because it must take
+ * the connection's mutex like any other writer.
  *
  * If the WAL file cannot be synced directly (WAL replaced underneath, another journal mode), `fallback` commits
  * something with synchronous=FULL, which syncs the journal and every frame appended before it.

@@ -43,7 +43,7 @@ async function until(cond: () => boolean, what: string, max = 200): Promise<void
   throw new Error(`gave up waiting for ${what}`);
 }
 
-/** Occupies libuv's thread pool with FIFO opens (see groupCommit.test.ts): WAL syncs queued behind them wait. */
+/** Occupies libuv's thread pool with FIFO opens (as the former groupCommit.test.ts did): WAL syncs queued behind them wait. */
 async function holdThreadPool(): Promise<() => Promise<void>> {
   const fifo = join(dir!, 'pool.fifo');
   execFileSync('mkfifo', [fifo]);

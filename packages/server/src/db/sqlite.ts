@@ -1,8 +1,8 @@
 import { dirname } from 'node:path';
 import { LicensorError } from '@licensor/shared';
 import BetterSqlite3 from 'better-sqlite3';
-import { makePrivateDir, makePrivateFile, tightenCompanions } from './database';
 import { DurableBarrier } from './durableBarrier';
+import { makePrivateDir, makePrivateFile, tightenCompanions } from './files';
 import { type MigrationTarget, migrate } from './migrations';
 import { misuseGuard } from './misuse';
 import { Mutex } from './mutex';
@@ -21,7 +21,7 @@ import type { Row } from './types';
  * read-only connection instead: WAL readers see committed data only and never wait for the writer, so lists and
  * lookups do not queue behind writes. (In-memory and read-only databases have one connection.)
  *
- * `batched` is the group commit of groupCommit.ts with asynchronous functions: the calls of one event-loop turn
+ * `batched` is the group commit of the former synchronous facade (groupCommit.ts) with asynchronous functions: the calls of one event-loop turn
  * run one after another under the mutex, each in its own savepoint, inside one transaction committed with
  * synchronous=NORMAL; the callers are answered after an fdatasync of the WAL off the event loop
  * (durableBarrier.ts), so an answer still means "on disk", exactly as a synchronous=FULL commit.

@@ -26,7 +26,7 @@ export interface Storage extends Queryable {
    */
   transaction<T>(fn: (tx: Storage) => Promise<T>): Promise<T>;
   /**
-   * The write of one request, resolved only once it is durable. SQLite: group commit (groupCommit.ts) — the
+   * The write of one request, resolved only once it is durable. SQLite: group commit (sqlite.ts) — the
    * writes of concurrent requests share one transaction (each in its own savepoint) and one WAL sync.
    * PostgreSQL: a transaction of its own. On a transaction's handle: a savepoint of that transaction.
    */

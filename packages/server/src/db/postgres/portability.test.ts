@@ -59,7 +59,7 @@ describe('provenance', () => {
     expect(of('(unknown caller)')).toBe('server');
   });
   it("leaves tests, test support, benchmarks and SQLite's own modules alone", () => {
-    expect(of('packages/server/src/db/groupCommit.test.ts (write)')).toBe('tests');
+    expect(of('packages/server/src/db/sqlite.test.ts (write)')).toBe('tests');
     expect(of('packages/testkit/src/licensing.ts:40', 'test/crash/harness.ts:9')).toBe('tests');
     expect(of('packages/server/bench/floor.ts:49')).toBe('tests');
     expect(of('packages/server/src/db/introspect.ts (sqliteTables) ← packages/server/src/db/copy.ts')).toBe(
