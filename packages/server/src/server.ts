@@ -2,11 +2,11 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
-import { LicensorError } from '@licensor/shared';
 import { createApp, type LicensorApp } from './app';
-import { type Config, databasePath } from './config';
-import { openSqliteDatabase } from './db/sqlite';
+import type { Config } from './config';
+import { openDatabaseFromUrl } from './db/open';
 import type { Database } from './db/storage';
+import { postgresReadiness } from './http/readiness';
 import { startScheduler } from './jobs/daily';
 import { KeyStore } from './keys/keystore';
 import { marketplaceStartupWarning } from './koogallery/codeLearning';
@@ -71,21 +71,8 @@ export function metricsWhere(config: Config, running: Pick<RunningServer, 'url' 
   return '/metrics off (set LICENSOR_METRICS_TOKEN or LICENSOR_METRICS_LISTEN)';
 }
 
-/**
- * The storage layer speaks PostgreSQL for migrations, status and copies only; the domain queries still run on
- * the synchronous SQLite facade. Serving on PostgreSQL would half-work, so the server refuses before opening anything.
- */
-export function refusePostgresServing(config: Config): void {
-  if (config.database?.kind !== 'postgres') return;
-  throw new LicensorError(
-    'CONFIG_INVALID',
-    'PostgreSQL serving is not available yet; use `licensor db migrate`, `licensor db status` and `licensor db copy --from <sqlite file> --to <postgres URL>` to prepare a PostgreSQL database, and unset LICENSOR_DATABASE_URL (or set it to sqlite:) to serve from SQLite meanwhile (see docs/deploy-postgresql.md)',
-  );
-}
-
 /** Opens storage and keys, builds the app and listens (HTTPS when LICENSOR_TLS_* are set, TLS ≥ 1.2). */
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
-  refusePostgresServing(config);
   warnIfDataDirOpen(config, log);
   // Keys first: a store that must not be used (production rules) stops the start before anything is opened.
   const { store: keys, created: keysCreated } = KeyStore.open(join(config.dataDir, 'keys'), config.keyPassphrase, {
@@ -94,8 +81,10 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   });
   const developmentRoot = keys.developmentWarning();
   if (developmentRoot) log.warn(developmentRoot);
-  const db = openSqliteDatabase(databasePath(config));
-  const licensor = await createApp({ config, db, log, keys });
+  // SQLite (the default) or PostgreSQL, as LICENSOR_DATABASE_URL says; either is migrated before serving.
+  const db = await openDatabaseFromUrl(config.database, { dataDir: config.dataDir });
+  const readiness = db.dialect === 'postgres' ? postgresReadiness(db.pg) : undefined;
+  const licensor = await createApp({ config, db, log, keys, readiness });
   const marketplaceWarning = marketplaceStartupWarning(config.koo);
   if (marketplaceWarning) log.warn(marketplaceWarning);
   // Node checks the timeouts below only every connectionsCheckingInterval (30 s by default), which let a

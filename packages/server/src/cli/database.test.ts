@@ -5,10 +5,14 @@ import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/li
 import { createTestPostgres } from '@licensor/testkit/postgres';
 import { createTestApp } from '@licensor/testkit/server';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { testConfig } from '../config';
+import { parseDatabaseUrl } from '../db/backend';
 import { sqliteTables } from '../db/introspect';
 import { migrate } from '../db/migrations';
 import { migrationTarget, openSqliteDatabase } from '../db/sqlite';
 import { activate } from '../licensing';
+import { createLogger } from '../logger';
+import { startServer } from '../server';
 import { EXIT, main } from './index';
 
 let dir: string;
@@ -59,14 +63,7 @@ describe('db status and db migrate on SQLite (LICENSOR_DATABASE_URL unset or sql
   });
 });
 
-describe('serving from PostgreSQL this round', () => {
-  it('`licensor start` refuses clearly instead of half-working', async () => {
-    const r = await cli(['start'], { LICENSOR_DATABASE_URL: 'postgres://licensor@127.0.0.1:5432/licensor', PORT: '0' });
-    expect(r.code).toBe(EXIT.config);
-    expect(r.err).toContain('PostgreSQL serving is not available yet');
-    expect(r.err).toContain('db copy');
-  });
-
+describe('the CLI on a PostgreSQL URL', () => {
   it('the SQLite-only commands refuse a postgres:// URL instead of writing to a SQLite file nobody serves', async () => {
     const env = { LICENSOR_DATABASE_URL: 'postgres://licensor@127.0.0.1:5432/licensor' };
     const r = await cli(['tokens', 'create', '--name', 'ci', '--scope', 'read'], env);
@@ -92,6 +89,40 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
     u.searchParams.set('options', `-c search_path=${name}`);
     return u.toString();
   }
+
+  it('the server starts on a fresh database: migrated, ready, and activating devices', async () => {
+    const url = await emptyTarget('serve');
+    const running = await startServer(
+      testConfig({ dataDir: join(dir, 'serve'), database: parseDatabaseUrl(url), port: 0, host: '127.0.0.1' }),
+      createLogger('silent'),
+    );
+    try {
+      expect(running.db.dialect).toBe('postgres');
+      const ready = await fetch(`${running.url}/readyz`);
+      expect(ready.status, await ready.clone().text()).toBe(200);
+      const ent = await seedEntitlement(running.db, { seats: 1 });
+      const post = (body: unknown) =>
+        fetch(`${running.url}/api/v1/activations`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      const first = await post(activationBody(newDevice(), ent.code!));
+      expect(first.status, await first.clone().text()).toBe(200);
+      expect(((await first.json()) as { status: string }).status).toBe('VALID');
+      // The seat limit holds on PostgreSQL too: a second device of a 1-seat code is refused.
+      const second = await post(activationBody(newDevice(), ent.code!));
+      expect(second.status).toBe(409);
+      expect(((await second.json()) as { error: { code: string } }).error.code).toBe('TOO_MANY_DEVICES');
+      const seats = await running.db.all<{ seat: number }>(
+        "SELECT seat FROM activations WHERE entitlement_id = ? AND status = 'active'",
+        [ent.id],
+      );
+      expect(seats).toEqual([{ seat: 0 }]);
+    } finally {
+      await running.close();
+    }
+  });
 
   /** A SQLite database with rows in many tables, written by the real code paths. */
   async function seededSqlite(): Promise<string> {
