@@ -161,16 +161,22 @@ export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): 
     }
   };
   const raw = open(readonly);
-  raw.pragma('journal_mode = WAL');
-  raw.pragma('synchronous = FULL');
-  raw.pragma('foreign_keys = ON');
-  raw.pragma('busy_timeout = 5000');
-  if (opts.migrate !== false && !readonly) migrate(migrationTarget(raw));
-  // Opened after the migrations, so the file exists and is in WAL mode.
   let reader: BetterSqlite3.Database | undefined;
-  if (onDisk && !readonly) {
-    reader = open(true);
-    reader.pragma('busy_timeout = 5000');
+  try {
+    raw.pragma('journal_mode = WAL');
+    raw.pragma('synchronous = FULL');
+    raw.pragma('foreign_keys = ON');
+    raw.pragma('busy_timeout = 5000');
+    if (opts.migrate !== false && !readonly) migrate(migrationTarget(raw));
+    // Opened after the migrations, so the file exists and is in WAL mode.
+    if (onDisk && !readonly) {
+      reader = open(true);
+      reader.pragma('busy_timeout = 5000');
+    }
+  } catch (err) {
+    // A migration that failed (or a file that is no database) leaves no open connection behind.
+    raw.close();
+    throw err;
   }
 
   const cache = new Map<string, Cached>();
