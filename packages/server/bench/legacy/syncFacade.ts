@@ -1,42 +1,17 @@
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+/**
+ * The synchronous SQLite facade the server used before the asynchronous storage (issue 16), kept only as the
+ * baseline of async-storage-bench.ts: the server itself no longer has it. Same code as it was, minus the SQL
+ * recorder and the file-mode helpers (db/files.ts).
+ */
 import { dirname } from 'node:path';
 import { LicensorError } from '@licensor/shared';
 import BetterSqlite3 from 'better-sqlite3';
+import { makePrivateDir, makePrivateFile, tightenCompanions } from '../../src/db/files';
+import { migrate } from '../../src/db/migrations';
 import { GroupCommit } from './groupCommit';
-import { migrate } from './migrations';
-import { recordStatement } from './sqlRecorder';
 import type { Db, Params } from './types';
 
 export type { Db, Params, Row } from './types';
-
-/** License codes and token hashes work like passwords: folders we create are 0700, database files 0600. */
-export const PRIVATE_DIR_MODE = 0o700;
-export const PRIVATE_FILE_MODE = 0o600;
-
-/** Creates the folder (and missing parents) readable by the owner only. */
-export function makePrivateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
-}
-
-/**
- * Creates `file` empty with mode 0600 if it does not exist, and takes group/other access away if it does.
- * SQLite creates a database's -wal, -shm and -journal files with the database file's mode, so creating the
- * database file first is what keeps those private too.
- */
-export function makePrivateFile(file: string): void {
-  if (!existsSync(file)) closeSync(openSync(file, 'a', PRIVATE_FILE_MODE));
-  if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, PRIVATE_FILE_MODE);
-}
-
-const SQLITE_COMPANIONS = ['-wal', '-shm', '-journal'];
-
-/** Tightens the companion files an older version left readable (a new database's are created 0600). */
-function tightenCompanions(path: string): void {
-  for (const suffix of SQLITE_COMPANIONS) {
-    const f = `${path}${suffix}`;
-    if (existsSync(f) && (statSync(f).mode & 0o077) !== 0) chmodSync(f, PRIVATE_FILE_MODE);
-  }
-}
 
 export function openDatabase(path: string, opts: { readonly?: boolean; migrate?: boolean } = {}): Db {
   const onDisk = path !== ':memory:' && path !== '';
@@ -68,7 +43,6 @@ export function openDatabase(path: string, opts: { readonly?: boolean; migrate?:
     let stmt = cache.get(sql);
     if (!stmt) {
       stmt = sqlite.prepare(sql);
-      recordStatement(sql);
       cache.set(sql, stmt);
     }
     return stmt;
@@ -119,5 +93,3 @@ export function openDatabase(path: string, opts: { readonly?: boolean; migrate?:
   groupCommit = new GroupCommit(db);
   return db;
 }
-
-export const nowIso = (d: Date = new Date()): string => d.toISOString();
