@@ -61,7 +61,10 @@ export default defineConfig({
     globalSetup: ['packages/testkit/src/sqlPortability.ts'],
     // The client's default anti-rollback anchors live in $XDG_STATE_HOME (Linux): keep tests out of the real home.
     // Likewise the CLI's code cache ($XDG_CACHE_HOME/licensor/code-cache, see packages/client/src/codeCache.ts).
+    // LICENSOR_STORAGE_CHECKS: a query on the top-level storage inside one of its transactions throws
+    // STORAGE_MISUSE instead of deadlocking (db/misuse.ts); servers and CLIs the tests start inherit it.
     env: {
+      LICENSOR_STORAGE_CHECKS: '1',
       XDG_STATE_HOME: join(tmpdir(), 'licensor-test-state'),
       XDG_CACHE_HOME: join(tmpdir(), 'licensor-test-cache'),
     },

@@ -63,7 +63,7 @@ const GOALS = { produce: 40, floor: 70, moonshot: 85, p99Ms: 50, rssMb: 200, fla
 interface SizeRow {
   activations: number;
   /** The step's own activations: check-ins are drawn from them (spread over the whole table). */
-  seeded: ReturnType<typeof seed>['seeded'];
+  seeded: Awaited<ReturnType<typeof seed>>['seeded'];
   activation: Row;
   checkIn: Row;
   rssIdle: number;
@@ -113,7 +113,7 @@ async function main() {
     // ------------------------------------------------------------------ 1. all scenarios, one server, 10k rows
     let inDb = SIZES[0] ?? 10_000;
     log(`seeding ${inDb} activations`);
-    let seeded = seed(dbPath, { prefix: `s${inDb}_`, freeCodes, activations: inDb, keys });
+    let seeded = await seed(dbPath, { prefix: `s${inDb}_`, freeCodes, activations: inDb, keys });
     let server = await startLicensorServer(env);
     // Other work on the machine shifts every number; bare Express is measured next to each scenario (before and
     // after) so each ratio compares like with like.
@@ -174,7 +174,7 @@ async function main() {
     // -------------------------------------------------------------- 2. activation/check-in against DB size
     for (const size of SIZES.slice(1)) {
       log(`seeding up to ${size} activations`);
-      seeded = seed(dbPath, { prefix: `s${size}_`, freeCodes, activations: size - inDb, keys });
+      seeded = await seed(dbPath, { prefix: `s${size}_`, freeCodes, activations: size - inDb, keys });
       inDb = size;
       server = await startLicensorServer(env);
       try {
@@ -268,7 +268,7 @@ async function main() {
         const dir = join(profDir, scenario);
         mkdirSync(dir, { recursive: true });
         // Fresh codes for new devices; check-ins spread over the largest step's activations, as measured.
-        const extra = seed(dbPath, { prefix: `p${scenario}_`, freeCodes, activations: 0, keys });
+        const extra = await seed(dbPath, { prefix: `p${scenario}_`, freeCodes, activations: 0, keys });
         const profiled = await startProfiledServer(env, dir);
         let row: LoadResult;
         try {
@@ -327,7 +327,7 @@ async function main() {
       'each request: read and parse the JSON body, the same Ed25519 work with the same functions on the thread pool ' +
       '(activation: sign the License file and the answer; check-in: verify the device signature, then sign both), and ' +
       'one durable write of the same data (activation: the request body, i.e. fingerprint, device key and device info; ' +
-      "check-in: the nonce record) through the server's group commit (`packages/server/src/db/groupCommit.ts`). No " +
+      "check-in: the nonce record) through the server's group commit (`packages/server/src/db/sqlite.ts`). No " +
       'validation, lookups, rate limits, metrics or middleware. Each floor run follows its scenario in the same run; ' +
       "CPU µs/req is the serving process's own CPU time (user + system) divided by the requests it answered.";
     const floorGoal = (r: Row) => {

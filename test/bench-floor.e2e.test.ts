@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDatabase } from '@licensor/server';
+import { openSqliteDatabase } from '@licensor/server';
 import { LicenseVerifier, verifyResponse } from '@licensor/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -39,12 +39,12 @@ afterAll(async () => {
 const rootPem = () => readFileSync(join(floor.dataDir, 'keys', 'root.crt.pem'), 'utf8');
 const publicKeyFor = (kid: string) =>
   new X509Certificate(readFileSync(join(floor.dataDir, 'keys', 'signing', `${kid}.crt.pem`), 'utf8')).publicKey;
-const rows = () => {
-  const db = openDatabase(join(floor.dataDir, 'floor.db'), { migrate: false });
+const rows = async () => {
+  const db = openSqliteDatabase(join(floor.dataDir, 'floor.db'), { migrate: false });
   try {
-    return db.first<{ n: number }>('SELECT COUNT(*) AS n FROM floor_writes')!.n;
+    return (await db.first<{ n: number }>('SELECT COUNT(*) AS n FROM floor_writes'))!.n;
   } finally {
-    db.close();
+    await db.close();
   }
 };
 
@@ -59,7 +59,7 @@ async function post(path: string, body: string, headers: Record<string, string> 
 
 describe('benchmark floor endpoints', () => {
   it('activation: one durable row, a License file chained to the root, a signed answer', async () => {
-    const before = rows();
+    const before = await rows();
     const [body] = activationRequests(['LSR-FLOOR'], 1);
     const res = await post('/floor/activations', body!);
     expect(res.status, res.text).toBe(200);
@@ -76,17 +76,17 @@ describe('benchmark floor endpoints', () => {
         publicKeyFor,
       }),
     ).toBeTruthy();
-    expect(rows()).toBe(before + 1);
+    expect(await rows()).toBe(before + 1);
   });
 
   it('check-in: verifies the device signature (a forged one is refused, nothing written), then writes and signs', async () => {
     const [good] = floorCheckInRequests([keys[0]!], 1);
     // The same request signed by another device's key for this device's id.
     const [forged] = floorCheckInRequests([keys[1]!], 1);
-    const before = rows();
+    const before = await rows();
     const refused = await post(good!.path, good!.body, { 'licensor-device-signature': forged!.signature });
     expect(refused.status).not.toBe(200);
-    expect(rows()).toBe(before);
+    expect(await rows()).toBe(before);
 
     const res = await post(good!.path, good!.body, { 'licensor-device-signature': good!.signature });
     expect(res.status, res.text).toBe(200);
@@ -102,6 +102,6 @@ describe('benchmark floor endpoints', () => {
         publicKeyFor,
       }),
     ).toBeTruthy();
-    expect(rows()).toBe(before + 1);
+    expect(await rows()).toBe(before + 1);
   });
 });

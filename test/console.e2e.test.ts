@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatCompactTime, type RunningServer, startServer, testConfig } from '@licensor/server';
+import { type EntitlementRow, formatCompactTime, type RunningServer, startServer, testConfig } from '@licensor/server';
 import { encodeOfflineRequest, LicenseVerifier, offlineRequestSchema } from '@licensor/shared';
 import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/licensing';
 import { freePort, seedOperator, signedGetUrl } from '@licensor/testkit/server';
@@ -60,7 +60,7 @@ async function seed() {
     await seedOperator(db, { name, role, password: PASSWORD }, 'cli:seed');
   }
   // An admin token of the merchant's deployment script, as `licensor tokens create` makes it (used once).
-  const ci = createAdminToken(db, 'ci-deploy', 'write');
+  const ci = await createAdminToken(db, 'ci-deploy', 'write');
   await fetch(`${running.url}/api/admin/v1/summary`, { headers: { authorization: `Bearer ${ci.token}` } });
   // The catalogue: the license page shows the edition and features its License files carry.
   const catalog = await fetch(`${running.url}/api/admin/v1/catalog/apply`, {
@@ -82,15 +82,18 @@ async function seed() {
   });
   expect(catalog.status, await catalog.clone().text()).toBe(200);
   const products = ['OFFI0001', 'OFFI0001', 'CADX0002', 'CADX0002', 'DBAS0003'];
-  const licenses = products.map((productId, i) =>
-    seedEntitlement(db, {
-      family: 'direct',
-      productId,
-      seats: 3,
-      expiresAt: new Date(Date.now() + (90 + i * 30) * 86_400_000).toISOString(),
-    }),
-  );
-  seedEntitlement(db, { family: 'direct', productId: 'CADX0002', status: 'suspended' });
+  const licenses: EntitlementRow[] = [];
+  for (const [i, productId] of products.entries()) {
+    licenses.push(
+      await seedEntitlement(db, {
+        family: 'direct',
+        productId,
+        seats: 3,
+        expiresAt: new Date(Date.now() + (90 + i * 30) * 86_400_000).toISOString(),
+      }),
+    );
+  }
+  await seedEntitlement(db, { family: 'direct', productId: 'CADX0002', status: 'suspended' });
   licenseId = licenses[0]!.id;
   code = licenses[0]!.code!;
   // Devices through the real activation API.
@@ -125,7 +128,7 @@ async function seed() {
     [moveSource.deviceId, 3],
     [((await targetDevice.json()) as { activationId: string }).activationId, 9],
   ] as const) {
-    db.run('UPDATE activations SET created_at = ? WHERE id = ?', [
+    await db.run('UPDATE activations SET created_at = ? WHERE id = ?', [
       new Date(Date.now() - daysAgo * 86_400_000).toISOString(),
       activationId,
     ]);
@@ -142,17 +145,17 @@ async function seed() {
   const endpointId = ((await endpoint.json()) as { endpoint: { id: string } }).endpoint.id;
   const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
   failedDeliveryId = 'dlv_console_e2e_1';
-  db.run(
+  await db.run(
     `INSERT INTO webhook_events (id, type, payload, created_at) VALUES ('msg_console_e2e_1', 'license.revoked', ?, ?)`,
     [JSON.stringify({ type: 'license.revoked', data: { licenseId: licenses[4]!.id } }), hourAgo],
   );
-  db.run(
+  await db.run(
     `INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, attempts, last_error, last_status, created_at, updated_at)
      VALUES (?, 'msg_console_e2e_1', ?, 'failed', 3, 'HTTP 503 Service Unavailable', 503, ?, ?)`,
     [failedDeliveryId, endpointId, hourAgo, hourAgo],
   );
   for (const attempt of [1, 2, 3]) {
-    db.run(
+    await db.run(
       `INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms) VALUES (?, ?, ?, 503, 'HTTP 503 Service Unavailable', ?)`,
       [failedDeliveryId, attempt, hourAgo, 120 + attempt * 7],
     );
@@ -176,15 +179,15 @@ async function seed() {
     expect(((await res.json()) as { resultCode: string }).resultCode).toBe('000000');
   }
   await fetch(`${running.url}${signedGetUrl({ activity: 'getLicense', orderId: 'CS261201999' }, 'WRONG-KEY')}`);
-  running.licensor.ctx.messages.flush();
+  await running.licensor.ctx.messages.flush();
   // A marketplace notification that gave up: what "retry" is for.
   const at = new Date().toISOString();
   failedOutboxId = Number(
-    db.run(
+    (await db.first<{ id: number }>(
       `INSERT INTO outbox (kind, payload, status, attempts, next_attempt_at, last_error, created_at, updated_at)
-       VALUES ('koogallery.seed-notification', '{"orderId":"CS2612010001"}', 'failed', 8, ?, ?, ?, ?)`,
+       VALUES ('koogallery.seed-notification', '{"orderId":"CS2612010001"}', 'failed', 8, ?, ?, ?, ?) RETURNING id`,
       [Date.now(), 'MKT.0999: marketplace answered 503 Service Unavailable', at, at],
-    ).lastInsertRowid,
+    ))!.id,
   );
 }
 
@@ -303,7 +306,7 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     const trail = page.getByTestId('license-audit');
     await expect.poll(() => trail.textContent()).toContain('operator:olga');
     expect(await trail.textContent()).toContain('Chargeback on order CS2612010001');
-    const row = running.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [licenseId]);
+    const row = await running.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [licenseId]);
     expect(row?.status).toBe('revoked');
     await context.close();
   });
@@ -349,10 +352,10 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     const { context, page } = await newPage();
     await signIn(page, 'vera');
     await page.getByText('Your role can read but not act.').waitFor();
-    const other = running.db.first<{ id: string; code: string }>(
+    const other = (await running.db.first<{ id: string; code: string }>(
       "SELECT id, code FROM entitlements WHERE status = 'active' AND id != ? AND id IN (SELECT entitlement_id FROM activations WHERE status = 'active') LIMIT 1",
       [licenseId],
-    )!;
+    ))!;
     await page.goto(`${running.url}/console/licenses/${encodeURIComponent(other.id)}`);
     await page.getByTestId('license-code').waitFor();
     await page.getByTestId('devices').waitFor();
@@ -382,7 +385,7 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
       'Viewers cannot revoke licenses; ask an operator or admin',
     );
     expect(
-      running.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [other.id])?.status,
+      (await running.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [other.id]))?.status,
     ).toBe('active');
     await context.close();
 
@@ -396,7 +399,7 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     expect(forged.status()).toBe(403);
     expect(((await forged.json()) as { error: { message: string } }).error.message).toMatch(/X-CSRF-Token/);
     expect(
-      running.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [other.id])?.status,
+      (await running.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [other.id]))?.status,
     ).toBe('active');
     await operator.context.close();
   });
@@ -484,10 +487,10 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     await chart.waitFor();
     expect(await chart.locator('rect.bar').count()).toBe(30);
     const today = new Date().toISOString().slice(0, 10);
-    const activatedToday = running.db.first<{ n: number }>(
+    const activatedToday = (await running.db.first<{ n: number }>(
       'SELECT COUNT(*) AS n FROM activations WHERE substr(created_at, 1, 10) = ?',
       [today],
-    )!.n;
+    ))!.n;
     expect(activatedToday).toBeGreaterThan(0);
     expect(await chart.locator('title').last().textContent()).toBe(`${today}: ${activatedToday}`);
     expect(Number(await chart.locator(`rect.bar[data-day="${today}"]`).getAttribute('height'))).toBeGreaterThan(0);
@@ -518,9 +521,9 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
   it('lists page with keyset cursors, keep their filters in the URL and export what they show', async () => {
     const { context, page } = await newPage();
     await signIn(page, 'olga');
-    const active = running.db.first<{ n: number }>(
+    const active = (await running.db.first<{ n: number }>(
       "SELECT COUNT(*) AS n FROM entitlements WHERE status = 'active' AND test = 0",
-    )!.n;
+    ))!.n;
     expect(active).toBeGreaterThan(3);
     await page.goto(`${running.url}/console/licenses?status=active&limit=3`);
     const rows = page.getByTestId('licenses').locator('tbody tr');
@@ -614,9 +617,11 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     // The license page now lists the offline device, and the audit names the operator.
     await expect.poll(() => page.getByTestId('devices').locator('tbody tr').count()).toBe(1);
     expect(
-      running.db.first<{ actor: string }>(
-        'SELECT actor FROM audit_log WHERE entitlement_id = ? ORDER BY id DESC LIMIT 1',
-        [offlineLicense.id],
+      (
+        await running.db.first<{ actor: string }>(
+          'SELECT actor FROM audit_log WHERE entitlement_id = ? ORDER BY id DESC LIMIT 1',
+          [offlineLicense.id],
+        )
       )?.actor,
     ).toBe('operator:olga');
     await context.close();
@@ -636,7 +641,8 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     expect(await inUse.locator('li').count()).toBe(2);
     expect(await form.getByRole('alert').textContent()).toContain('SEATS_IN_USE');
     expect(
-      running.db.first<{ seats: number }>('SELECT seats FROM entitlements WHERE id = ?', [changedLicenseId])?.seats,
+      (await running.db.first<{ seats: number }>('SELECT seats FROM entitlements WHERE id = ?', [changedLicenseId]))
+        ?.seats,
     ).toBe(3);
     await page.getByTestId('release-oldest').click();
     await expect.poll(() => page.getByTestId('seats').textContent()).toBe('1 / 1');
@@ -680,8 +686,11 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
       )
       .toMatchObject({ actor: 'operator:olga' });
     expect(
-      running.db.first<{ status: string }>('SELECT status FROM webhook_deliveries WHERE id = ?', [failedDeliveryId])
-        ?.status,
+      (
+        await running.db.first<{ status: string }>('SELECT status FROM webhook_deliveries WHERE id = ?', [
+          failedDeliveryId,
+        ])
+      )?.status,
     ).not.toBe('failed');
 
     // An operator may replay deliveries but not point events at a new URL: that needs an admin.
@@ -706,9 +715,9 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     await expect
       .poll(() => page.getByTestId('webhook-endpoints').textContent())
       .toContain('https://erp.example.invalid/licensor-events');
-    const stored = running.db.first<{ events: string; secret: string }>(
+    const stored = (await running.db.first<{ events: string; secret: string }>(
       "SELECT events, secret FROM webhook_endpoints WHERE url = 'https://erp.example.invalid/licensor-events'",
-    )!;
+    ))!;
     expect(JSON.parse(stored.events)).toEqual(['license.revoked', 'license.changed']);
     expect(stored.secret).not.toContain((await secret.locator('code').textContent())!.slice(6)); // sealed at rest
     await page.reload();
@@ -731,15 +740,15 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
 
   it('the outbox and webhook deliveries page by keyset cursor, kept in the URL', async () => {
     const at = new Date().toISOString();
-    const ids = [1, 2, 3].map((n) =>
-      Number(
-        running.db.run(
-          `INSERT INTO outbox (kind, payload, status, attempts, next_attempt_at, last_error, created_at, updated_at)
-           VALUES ('koogallery.paging-check', ?, 'failed', 8, ?, 'MKT.0999: 503', ?, ?)`,
-          [JSON.stringify({ n }), Date.now(), at, at],
-        ).lastInsertRowid,
-      ),
-    );
+    const ids: number[] = [];
+    for (const n of [1, 2, 3]) {
+      const row = await running.db.first<{ id: number }>(
+        `INSERT INTO outbox (kind, payload, status, attempts, next_attempt_at, last_error, created_at, updated_at)
+         VALUES ('koogallery.paging-check', ?, 'failed', 8, ?, 'MKT.0999: 503', ?, ?) RETURNING id`,
+        [JSON.stringify({ n }), Date.now(), at, at],
+      );
+      ids.push(Number(row!.id));
+    }
     const { context, page } = await newPage();
     await signIn(page, 'olga');
     await page.goto(`${running.url}/console/messages?outbox=failed&outboxLimit=2`);
@@ -756,7 +765,7 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     await page.goto(shared);
     await expect.poll(outboxIds).toEqual(second);
 
-    const total = running.db.first<{ n: number }>('SELECT COUNT(*) AS n FROM webhook_deliveries')!.n;
+    const total = (await running.db.first<{ n: number }>('SELECT COUNT(*) AS n FROM webhook_deliveries'))!.n;
     expect(total).toBeGreaterThanOrEqual(2);
     await page.goto(`${running.url}/console/webhooks?limit=1`);
     const deliveries = page.getByTestId('webhook-deliveries').locator('tbody tr');
@@ -784,7 +793,7 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     await page.goto(`${running.url}/console/licenses?q=${encodeURIComponent(code)}`);
     await page.getByTestId('licenses').waitFor();
     // Idle past the timeout: the server's clock says so (last seen a day ago), as a lunch break would.
-    running.db.run("UPDATE operator_sessions SET last_seen_at = ? WHERE operator = 'olga'", [
+    await running.db.run("UPDATE operator_sessions SET last_seen_at = ? WHERE operator = 'olga'", [
       new Date(Date.now() - 86_400_000).toISOString(),
     ]);
     await page.getByRole('link', { name: 'Devices', exact: true }).click();
@@ -798,7 +807,7 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     await page.getByTestId('devices').waitFor();
     expect(new URL(page.url()).pathname).toBe('/console/devices');
     // A reload with the dead cookie says the same.
-    running.db.run("DELETE FROM operator_sessions WHERE operator = 'olga'");
+    await running.db.run("DELETE FROM operator_sessions WHERE operator = 'olga'");
     await page.goto(`${running.url}/console/audit`);
     await page.getByTestId('login-notice').waitFor();
     expect(new URL(page.url()).pathname).toBe('/console/audit');

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDatabase } from '@licensor/server';
+import { openSqliteDatabase } from '@licensor/server';
 import { DEVICE_SIGNATURE_HEADER, signDeviceRequest } from '@licensor/shared';
 import { MarketplaceSimulator } from '@licensor/simulator';
 import { createTestApp, type TestApp } from '@licensor/testkit/server';
@@ -49,11 +49,12 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
   let server: http.Server;
   let base: string;
   let koo: Marketplace;
-  const count = (sql: string, params: unknown[] = []) => Number(t.db.first<{ n: number }>(sql, params)!.n);
+  const count = async (sql: string, params: unknown[] = []) =>
+    Number((await t.db.first<{ n: number }>(sql, params))!.n);
 
   beforeAll(async () => {
     const simUrl = await sim.listen();
-    t = createTestApp({
+    t = await createTestApp({
       apiRateLimit: 0,
       produceRateLimit: 0,
       adminToken: ADMIN_TOKEN,
@@ -96,10 +97,14 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
     expect(tally(answers, (a) => String(a.json.resultCode))).toEqual({ '000000': N });
     expect(new Set(answers.map((a) => a.text)).size).toBe(1);
     expect(new Set(answers.map((a) => a.headers.get('body-sign'))).size).toBe(1);
-    expect(count(`SELECT COUNT(*) AS n FROM entitlements WHERE family = 'A' AND order_id = ?`, [orderId])).toBe(1);
+    expect(await count(`SELECT COUNT(*) AS n FROM entitlements WHERE family = 'A' AND order_id = ?`, [orderId])).toBe(
+      1,
+    );
     const id = String(answers[0]!.json.instanceId);
     expect(
-      count(`SELECT COUNT(*) AS n FROM audit_log WHERE entitlement_id = ? AND action = 'entitlement.created'`, [id]),
+      await count(`SELECT COUNT(*) AS n FROM audit_log WHERE entitlement_id = ? AND action = 'entitlement.created'`, [
+        id,
+      ]),
     ).toBe(1);
   });
 
@@ -112,13 +117,13 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
     );
     expect(tally(a, (x) => String(x.json.resultCode))).toEqual({ '000000': N });
     expect(
-      count('SELECT COUNT(*) AS n FROM entitlement_changes WHERE entitlement_id = ? AND order_id = ?', [
+      await count('SELECT COUNT(*) AS n FROM entitlement_changes WHERE entitlement_id = ? AND order_id = ?', [
         o.instanceId,
         renewal,
       ]),
     ).toBe(1);
     expect(
-      count(`SELECT COUNT(*) AS n FROM audit_log WHERE entitlement_id = ? AND action = 'entitlement.renewed'`, [
+      await count(`SELECT COUNT(*) AS n FROM audit_log WHERE entitlement_id = ? AND action = 'entitlement.renewed'`, [
         o.instanceId,
       ]),
     ).toBe(1);
@@ -137,10 +142,15 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
     const b = await all(N, () => koo.post(body));
     expect(tally(b, (x) => String(x.json.resultCode))).toEqual({ '000000': N });
     expect(
-      count('SELECT COUNT(*) AS n FROM entitlement_changes WHERE entitlement_id = ? AND order_id = ?', [code, orderId]),
+      await count('SELECT COUNT(*) AS n FROM entitlement_changes WHERE entitlement_id = ? AND order_id = ?', [
+        code,
+        orderId,
+      ]),
     ).toBe(1);
     expect(
-      count(`SELECT COUNT(*) AS n FROM audit_log WHERE entitlement_id = ? AND action = 'entitlement.renewed'`, [code]),
+      await count(`SELECT COUNT(*) AS n FROM audit_log WHERE entitlement_id = ? AND action = 'entitlement.renewed'`, [
+        code,
+      ]),
     ).toBe(1);
   });
 
@@ -157,12 +167,15 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
     expect(new Set(answers.map((a) => a.json.instanceId)).size).toBe(1);
     const instanceId = String(answers[0]!.json.instanceId);
     expect(
-      count(`SELECT COUNT(*) AS n FROM entitlements WHERE order_id = ? AND order_line_id = ?`, [orderId, orderLineId]),
+      await count(`SELECT COUNT(*) AS n FROM entitlements WHERE order_id = ? AND order_line_id = ?`, [
+        orderId,
+        orderLineId,
+      ]),
     ).toBe(1);
-    expect(count('SELECT COUNT(*) AS n FROM outbox WHERE dedupe_key = ?', [`provision:${instanceId}`])).toBe(1);
+    expect(await count('SELECT COUNT(*) AS n FROM outbox WHERE dedupe_key = ?', [`provision:${instanceId}`])).toBe(1);
     await t.licensor.ctx.outbox.drain();
     expect(
-      t.db.first<{ seats: number; status: string }>('SELECT seats, status FROM entitlements WHERE id = ?', [
+      await t.db.first<{ seats: number; status: string }>('SELECT seats, status FROM entitlements WHERE id = ?', [
         instanceId,
       ]),
     ).toEqual({
@@ -198,14 +211,16 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
       Object.keys(codes).every((c) => c === '000000' || c === '000004'),
       JSON.stringify(codes),
     ).toBe(true);
-    expect(count('SELECT COUNT(*) AS n FROM license_requests WHERE event_id = ?', ['EV-SAME'])).toBe(1);
+    expect(await count('SELECT COUNT(*) AS n FROM license_requests WHERE event_id = ?', ['EV-SAME'])).toBe(1);
 
     // N different devices at once for an instance with 3 seats (one already used): 2 more get a License.
     const many = await all(N, (i) => koo.post(request(`EV-${i}`, fp(i + 1))));
     const refused = many.filter((a) => a.json.resultCode === '000900').length;
     expect(refused).toBe(N - 2);
     expect(
-      count('SELECT COUNT(DISTINCT device_key) AS n FROM license_requests WHERE entitlement_id = ?', [instanceId]),
+      await count('SELECT COUNT(DISTINCT device_key) AS n FROM license_requests WHERE entitlement_id = ?', [
+        instanceId,
+      ]),
     ).toBe(3);
   });
 
@@ -213,11 +228,12 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
     const code = `PLCC${uid()}`;
     const answers = await all(N, () => admin(base, 'POST', '/codes', { code, productId: 'P1', seats: 4 }));
     expect(tally(answers, (a) => String(a.status))).toEqual({ '201': 1, '200': N - 1 });
-    expect(count('SELECT COUNT(*) AS n FROM entitlements WHERE code = ?', [code])).toBe(1);
+    expect(await count('SELECT COUNT(*) AS n FROM entitlements WHERE code = ?', [code])).toBe(1);
     expect(
-      count(`SELECT COUNT(*) AS n FROM audit_log WHERE entitlement_id = ? AND action = 'entitlement.registered'`, [
-        code,
-      ]),
+      await count(
+        `SELECT COUNT(*) AS n FROM audit_log WHERE entitlement_id = ? AND action = 'entitlement.registered'`,
+        [code],
+      ),
     ).toBe(1);
   });
 
@@ -229,9 +245,11 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
     expect(new Set(answers.map((a) => a.json.activationId)).size).toBe(1);
     expect(answers.filter((a) => a.json.reactivated === false)).toHaveLength(1);
     const id = String(answers[0]!.json.activationId);
-    expect(count('SELECT COUNT(*) AS n FROM activations WHERE entitlement_id = ?', [o.instanceId])).toBe(1);
+    expect(await count('SELECT COUNT(*) AS n FROM activations WHERE entitlement_id = ?', [o.instanceId])).toBe(1);
     expect(
-      count(`SELECT COUNT(*) AS n FROM audit_log WHERE activation_id = ? AND action = 'activation.created'`, [id]),
+      await count(`SELECT COUNT(*) AS n FROM audit_log WHERE activation_id = ? AND action = 'activation.created'`, [
+        id,
+      ]),
     ).toBe(1);
   });
 
@@ -243,7 +261,7 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
       '200': 5,
       TOO_MANY_DEVICES: N - 5,
     });
-    const seats = t.db.all<{ seat: number }>(
+    const seats = await t.db.all<{ seat: number }>(
       `SELECT seat FROM activations WHERE entitlement_id = ? AND status = 'active' ORDER BY seat`,
       [o.instanceId],
     );
@@ -258,10 +276,10 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
       '200': 3,
       TOO_MANY_DEVICES: N - 3,
     });
-    expect(count('SELECT COUNT(*) AS n FROM entitlements WHERE code = ?', [code])).toBe(1);
-    expect(count(`SELECT COUNT(*) AS n FROM activations WHERE entitlement_id = ? AND status = 'active'`, [code])).toBe(
-      3,
-    );
+    expect(await count('SELECT COUNT(*) AS n FROM entitlements WHERE code = ?', [code])).toBe(1);
+    expect(
+      await count(`SELECT COUNT(*) AS n FROM activations WHERE entitlement_id = ? AND status = 'active'`, [code]),
+    ).toBe(3);
   });
 
   it('check-ins: concurrent ones all succeed; one signed request replayed N times succeeds once', async () => {
@@ -293,7 +311,9 @@ describe(`idempotency and limits under ${N} concurrent duplicates (one server)`,
     );
     expect(tally(answers, (a) => String(a.json.resultCode))).toEqual({ '000000': 1, '000001': N - 1 });
     expect(
-      count(`SELECT COUNT(*) AS n FROM audit_log WHERE entitlement_id = ? AND action = 'entitlement.frozen'`, [code]),
+      await count(`SELECT COUNT(*) AS n FROM audit_log WHERE entitlement_id = ? AND action = 'entitlement.frozen'`, [
+        code,
+      ]),
     ).toBe(1);
   });
 });
@@ -346,19 +366,19 @@ describe('idempotency across two server processes on one database', () => {
       TOO_MANY_DEVICES: M - 2,
     });
 
-    const db = openDatabase(join(dir, 'licensor.db'), { readonly: true });
+    const db = openSqliteDatabase(join(dir, 'licensor.db'), { readonly: true });
     try {
-      const n = (sql: string, params: unknown[]) => Number(db.first<{ n: number }>(sql, params)!.n);
+      const n = async (sql: string, params: unknown[]) => Number((await db.first<{ n: number }>(sql, params))!.n);
       const instanceId = String(orders[0]!.json.instanceId);
-      expect(n(`SELECT COUNT(*) AS n FROM entitlements WHERE family = 'A' AND order_id = ?`, [orderId])).toBe(1);
-      expect(n('SELECT COUNT(*) AS n FROM entitlements WHERE code = ?', [code])).toBe(1);
+      expect(await n(`SELECT COUNT(*) AS n FROM entitlements WHERE family = 'A' AND order_id = ?`, [orderId])).toBe(1);
+      expect(await n('SELECT COUNT(*) AS n FROM entitlements WHERE code = ?', [code])).toBe(1);
       expect(
-        n(`SELECT COUNT(*) AS n FROM activations WHERE entitlement_id = ? AND status = 'active'`, [instanceId]),
+        await n(`SELECT COUNT(*) AS n FROM activations WHERE entitlement_id = ? AND status = 'active'`, [instanceId]),
       ).toBe(3);
-      expect(n('SELECT COUNT(*) AS n FROM activations WHERE device_key_hash = ?', [same.keyHash])).toBe(1);
-      expect(db.integrityCheck()).toEqual(['ok']);
+      expect(await n('SELECT COUNT(*) AS n FROM activations WHERE device_key_hash = ?', [same.keyHash])).toBe(1);
+      expect(await db.integrityCheck()).toEqual(['ok']);
     } finally {
-      db.close();
+      await db.close();
     }
     for (const s of servers) expect(s.proc.exitCode, s.output.join('').slice(-1000)).toBeNull();
   });

@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import {
   createApp,
   createLogger,
-  type Db,
   KeyStore,
   type LicensorApp,
-  openDatabase,
+  openSqliteDatabase,
+  type SqliteDatabase,
+  type Storage,
   testConfig,
 } from '@licensor/server';
 import { MarketplaceSimulator } from '@licensor/simulator';
@@ -42,10 +43,10 @@ async function expectRefusedThenRecovered(
   probes: WriteProbe[],
   breakStorage: () => void,
   fixStorage: () => void,
-  counts: () => Record<string, number>,
+  counts: () => Promise<Record<string, number>>,
 ) {
   breakStorage();
-  const before = counts();
+  const before = await counts();
   for (const p of probes) {
     for (let i = 0; i < 2; i++) {
       const a = await p.send();
@@ -57,7 +58,7 @@ async function expectRefusedThenRecovered(
   }
   // Give background work (message log flush, outbox) a chance to hit the broken storage too.
   await sleep(400);
-  expect(counts(), 'nothing was written while storage was broken').toEqual(before);
+  expect(await counts(), 'nothing was written while storage was broken').toEqual(before);
   fixStorage();
   for (const p of probes) {
     const a = await p.send();
@@ -73,13 +74,16 @@ const COUNT_SQL = {
   outbox: 'SELECT COUNT(*) AS n FROM outbox',
   frozen: `SELECT COUNT(*) AS n FROM entitlements WHERE status = 'frozen'`,
 };
-const countsOf = (db: Db) =>
-  Object.fromEntries(Object.entries(COUNT_SQL).map(([k, sql]) => [k, Number(db.first<{ n: number }>(sql)!.n)]));
+const countsOf = async (db: Storage): Promise<Record<string, number>> => {
+  const counts: Record<string, number> = {};
+  for (const [k, sql] of Object.entries(COUNT_SQL)) counts[k] = Number((await db.first<{ n: number }>(sql))!.n);
+  return counts;
+};
 
 describe('read-only database (in-process)', () => {
   const sim = new MarketplaceSimulator(AK, SK);
   let dir: string;
-  let db: Db;
+  let db: SqliteDatabase;
   let licensor: LicensorApp;
   let server: http.Server;
   let base: string;
@@ -87,7 +91,7 @@ describe('read-only database (in-process)', () => {
   beforeAll(async () => {
     const simUrl = await sim.listen();
     dir = mkdtempSync(join(tmpdir(), 'licensor-readonly-'));
-    db = openDatabase(join(dir, 'licensor.db'));
+    db = openSqliteDatabase(join(dir, 'licensor.db'));
     const { store } = KeyStore.open(join(dir, 'keys'), 'test-passphrase');
     const config = testConfig({
       dataDir: dir,
@@ -95,7 +99,7 @@ describe('read-only database (in-process)', () => {
       apiRateLimit: 0,
       koo: { apiBase: simUrl, apiFallback: undefined, timeoutMs: 1000, key: KOO_KEY } as never,
     });
-    licensor = createApp({ config, db, log: createLogger('silent'), keys: store });
+    licensor = await createApp({ config, db, log: createLogger('silent'), keys: store });
     server = http.createServer(licensor.app);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -104,7 +108,7 @@ describe('read-only database (in-process)', () => {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
     await licensor.stop();
-    db.close();
+    await db.close();
     await sim.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -119,7 +123,7 @@ describe('read-only database (in-process)', () => {
       () => countsOf(db),
     );
     expect((await call(`${base}/healthz`)).status).toBe(200);
-    expect(db.integrityCheck()).toEqual(['ok']);
+    expect(await db.integrityCheck()).toEqual(['ok']);
   });
 });
 
@@ -148,32 +152,32 @@ describe.skipIf(!canMountTmpfs())('full disk (real server process on a full tmpf
   it('refuses writes with errors while the disk is full, stays up, and recovers when space returns', async () => {
     const { probes } = await writeProbes(server.url, 'FULL', sim);
     let filler = '';
-    const counts = () => {
+    const counts = async () => {
       // Read through a separate read-only connection: the server process owns the database.
-      const ro = openDatabase(join(dataDir, 'licensor.db'), { readonly: true });
+      const ro = openSqliteDatabase(join(dataDir, 'licensor.db'), { readonly: true });
       try {
-        return countsOf(ro);
+        return await countsOf(ro);
       } finally {
-        ro.close();
+        await ro.close();
       }
     };
-    const before = counts();
+    const before = await counts();
     await expectRefusedThenRecovered(
       probes,
       () => {
         filler = fillDisk(tmpfs!.dir);
       },
       () => unlinkSync(filler),
-      () => (filler ? counts() : before),
+      async () => (filler ? await counts() : before),
     );
     expect(server.proc.exitCode, `server died: ${server.output.join('').slice(-2000)}`).toBeNull();
     server.proc.kill('SIGTERM');
     expect(await server.exited).toBe(0);
-    const db = openDatabase(join(dataDir, 'licensor.db'), { migrate: false });
+    const db = openSqliteDatabase(join(dataDir, 'licensor.db'), { migrate: false });
     try {
-      expect(db.integrityCheck()).toEqual(['ok']);
+      expect(await db.integrityCheck()).toEqual(['ok']);
     } finally {
-      db.close();
+      await db.close();
     }
   });
 });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { openDatabase } from '@licensor/server';
+import { openSqliteDatabase } from '@licensor/server';
 import { formatKooGalleryFingerprint, parseKooGalleryFingerprint } from '@licensor/shared';
 import { MarketplaceSimulator } from '@licensor/simulator';
 import {
@@ -517,16 +517,17 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
   await sim.close();
 
   // ------------------------------------------------------------------------------------------ checks
-  const db = openDatabase(join(dataDir, 'licensor.db'), { migrate: false });
+  const db = openSqliteDatabase(join(dataDir, 'licensor.db'), { migrate: false });
   let checked = 0;
-  const integrity = db.integrityCheck();
+  const integrity = await db.integrityCheck();
   if (integrity.join() !== 'ok') fail(`integrity_check: ${integrity.join('; ')}`);
-  const count = (sql: string, params: unknown[]) => Number(db.first<{ n: number }>(sql, params)?.n ?? 0);
-  const createdOnce = (entitlementId: string, action: string, column = 'entitlement_id') =>
-    count(`SELECT COUNT(*) AS n FROM audit_log WHERE ${column} = ? AND action = ?`, [entitlementId, action]) === 1;
+  const count = async (sql: string, params: unknown[]) => Number((await db.first<{ n: number }>(sql, params))?.n ?? 0);
+  const createdOnce = async (entitlementId: string, action: string, column = 'entitlement_id') =>
+    (await count(`SELECT COUNT(*) AS n FROM audit_log WHERE ${column} = ? AND action = ?`, [entitlementId, action])) ===
+    1;
 
   for (const o of ordersA) {
-    const rows = db.all<{ id: string; code: string }>(
+    const rows = await db.all<{ id: string; code: string }>(
       `SELECT id, code FROM entitlements WHERE family = 'A' AND order_id = ?`,
       [o.orderId],
     );
@@ -534,12 +535,12 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
       fail(
         `order ${o.orderId}: ${rows.length} row(s) ${JSON.stringify(rows)}, acknowledged ${o.instanceId}/${o.license}`,
       );
-    } else if (!createdOnce(o.instanceId, 'entitlement.created'))
+    } else if (!(await createdOnce(o.instanceId, 'entitlement.created')))
       fail(`order ${o.orderId}: audit entry not exactly once`);
     checked++;
   }
   for (const r of renewals) {
-    const n = count(
+    const n = await count(
       `SELECT COUNT(*) AS n FROM entitlement_changes WHERE entitlement_id = ? AND kind = 'renew' AND order_id = ?`,
       [r.instanceId, r.orderId],
     );
@@ -547,14 +548,15 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
     checked++;
   }
   for (const c of instances) {
-    const rows = db.all<{ id: string; status: string; seats: number }>(
+    const rows = await db.all<{ id: string; status: string; seats: number }>(
       `SELECT id, status, seats FROM entitlements WHERE family = 'C' AND order_id = ? AND order_line_id = ?`,
       [c.orderId, c.orderLineId],
     );
     if (rows.length !== 1 || rows[0]!.id !== c.instanceId) fail(`instance ${c.orderId}: ${JSON.stringify(rows)}`);
     else if (rows[0]!.status !== 'active' || rows[0]!.seats !== 2) {
       fail(`instance ${c.orderId}: not provisioned from the order after restarts: ${JSON.stringify(rows[0])}`);
-    } else if (!createdOnce(c.instanceId, 'entitlement.created')) fail(`instance ${c.orderId}: audit not exactly once`);
+    } else if (!(await createdOnce(c.instanceId, 'entitlement.created')))
+      fail(`instance ${c.orderId}: audit not exactly once`);
     checked++;
   }
   const uploadsByEvent = new Map<string, string[]>();
@@ -564,7 +566,7 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
     uploadsByEvent.set(u.eventId, list);
   }
   for (const r of licenseRequests) {
-    const rows = db.all<{ sha256: string; entitlement_id: string }>(
+    const rows = await db.all<{ sha256: string; entitlement_id: string }>(
       'SELECT sha256, entitlement_id FROM license_requests WHERE event_id = ? AND fingerprint = ?',
       [r.eventId, r.fingerprint],
     );
@@ -575,7 +577,7 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
     }
     checked++;
   }
-  for (const e of db.all<{ entitlement_id: string; devices: number; seats: number }>(
+  for (const e of await db.all<{ entitlement_id: string; devices: number; seats: number }>(
     `SELECT r.entitlement_id, COUNT(DISTINCT r.device_key) AS devices, e.seats FROM license_requests r
        JOIN entitlements e ON e.id = r.entitlement_id GROUP BY r.entitlement_id`,
   )) {
@@ -583,7 +585,7 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
       fail(`instance ${e.entitlement_id}: Licenses for ${e.devices} devices, ${e.seats} allowed`);
   }
   for (const [code, c] of codes) {
-    const rows = db.all<{ family: string; status: string; id: string }>(
+    const rows = await db.all<{ family: string; status: string; id: string }>(
       'SELECT family, status, id FROM entitlements WHERE code = ?',
       [code],
     );
@@ -593,10 +595,10 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
     else {
       for (const orderId of c.renewals) {
         if (
-          count(`SELECT COUNT(*) AS n FROM entitlement_changes WHERE entitlement_id = ? AND order_id = ?`, [
+          (await count(`SELECT COUNT(*) AS n FROM entitlement_changes WHERE entitlement_id = ? AND order_id = ?`, [
             rows[0]!.id,
             orderId,
-          ]) !== 1
+          ])) !== 1
         ) {
           fail(`code ${code}: renewal ${orderId} missing`);
         }
@@ -606,14 +608,16 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
     checked++;
   }
   for (const [name, a] of activations) {
-    const row = db.first<{ status: string; device_key_hash: string; last_seen_at: string }>(
+    const row = await db.first<{ status: string; device_key_hash: string; last_seen_at: string }>(
       'SELECT status, device_key_hash, last_seen_at FROM activations WHERE id = ?',
       [a.activationId],
     );
-    const forDevice = count('SELECT COUNT(*) AS n FROM activations WHERE device_key_hash = ?', [a.device.keyHash]);
+    const forDevice = await count('SELECT COUNT(*) AS n FROM activations WHERE device_key_hash = ?', [
+      a.device.keyHash,
+    ]);
     if (row?.status !== 'active') fail(`activation ${a.activationId} (${name}): ${JSON.stringify(row)}`);
     else if (forDevice !== 1) fail(`device ${name}: ${forDevice} activation rows`);
-    else if (!createdOnce(a.activationId, 'activation.created', 'activation_id'))
+    else if (!(await createdOnce(a.activationId, 'activation.created', 'activation_id')))
       fail(`activation ${a.activationId}: audit not exactly once`);
     else if (a.lastCheckInSentAt && row.last_seen_at < a.lastCheckInSentAt) {
       fail(
@@ -622,14 +626,14 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
     }
     checked++;
   }
-  for (const e of db.all<{ id: string; seats: number; active: number; distinctSeats: number }>(
+  for (const e of await db.all<{ id: string; seats: number; active: number; distinctSeats: number }>(
     `SELECT e.id, e.seats, COUNT(a.id) AS active, COUNT(DISTINCT a.seat) AS distinctSeats
        FROM entitlements e JOIN activations a ON a.entitlement_id = e.id AND a.status = 'active' GROUP BY e.id`,
   )) {
     if (e.active > e.seats || e.distinctSeats !== e.active)
       fail(`entitlement ${e.id}: ${e.active} active seats, limit ${e.seats}`);
   }
-  db.close();
+  await db.close();
 
   const output = outputs.flat().join('');
   if (output.includes(ADMIN_TOKEN)) fail('the admin token appeared in the server output');

@@ -29,7 +29,7 @@ async function main() {
   const { fp, simulated } = await machine();
 
   console.log(bold('\nLicensor demo — KooGallery on one laptop\n'));
-  console.log(`  server      ${server.url}  (database ${server.db.path})`);
+  console.log(`  server      ${server.url}  (database ${server.db.location})`);
   console.log(`  marketplace ${simUrl}  (simulated KooGallery open APIs, AK/SK checked on every call)`);
   console.log(
     `  desktop     @licensor/client with ${fp.usableComponents} fingerprint components${simulated ? ' (simulated machine: this host reports too few serials)' : ' of this machine'}`,

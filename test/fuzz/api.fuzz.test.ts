@@ -31,7 +31,7 @@ const { stats, timed } = answerTimer();
 
 beforeAll(async () => {
   const simUrl = await sim.listen();
-  t = createTestApp({
+  t = await createTestApp({
     apiRateLimit: 0,
     produceRateLimit: 0,
     // Every hostile token must get its own clean 401, not the limiter's 429 (tested in admin/auth.test.ts).
@@ -306,6 +306,6 @@ describe('admin API, hostile input', () => {
 
   it('the admin API still answers afterwards', async () => {
     expect((await admin(base, 'GET', '/summary')).status).toBe(200);
-    expect(t.db.integrityCheck()).toEqual(['ok']);
+    expect(await t.db.integrityCheck()).toEqual(['ok']);
   });
 });

@@ -50,7 +50,7 @@ const templatesGet: Record<string, string>[] = [];
 
 beforeAll(async () => {
   const simUrl = await sim.listen();
-  t = createTestApp({
+  t = await createTestApp({
     apiRateLimit: 0,
     produceRateLimit: 0,
     koo: { apiBase: simUrl, apiFallback: undefined, timeoutMs: 500 } as never,
@@ -355,6 +355,6 @@ describe('production interface, hostile input (signed, so the handlers see it)',
       productId: 'P1',
     });
     expect(a.json.resultCode).toBe('000000');
-    expect(t.db.integrityCheck()).toEqual(['ok']);
+    expect(await t.db.integrityCheck()).toEqual(['ok']);
   });
 });

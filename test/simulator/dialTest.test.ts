@@ -60,7 +60,7 @@ async function registerTestCode(): Promise<string> {
 
 describe('dial tests (testFlag=1 debug cases replayed)', () => {
   it("replays every family's debug suite three times on one database and answers 000000 every time", async () => {
-    const before = server.db.first<{ n: number }>('SELECT COUNT(*) AS n FROM entitlements')!.n;
+    const before = (await server.db.first<{ n: number }>('SELECT COUNT(*) AS n FROM entitlements'))!.n;
     const testCode = await registerTestCode();
     const report = await runDialTest({ caller: caller(), rounds: 3, families: ['A', 'B', 'C', 'notify'], testCode });
     const table = JSON.stringify(report.cases, null, 1);
@@ -86,16 +86,16 @@ describe('dial tests (testFlag=1 debug cases replayed)', () => {
       expect(c.codes, `${c.name}: ${c.codes.join(' ')}`).toEqual(['000000', '000000', '000000']);
 
     // One entitlement per family (the same instanceId every round), all marked as test data.
-    const created = server.db.all<{ family: string; test: number; status: string }>(
+    const created = await server.db.all<{ family: string; test: number; status: string }>(
       'SELECT family, test, status FROM entitlements ORDER BY created_at LIMIT -1 OFFSET ?',
       [before],
     );
     expect(created.map((e) => e.family).sort()).toEqual(['A', 'B', 'C']);
     expect(created.every((e) => e.test === 1 && e.status === 'released')).toBe(true);
     // Each replayed release actually released: two revivals (rounds 2 and 3) per family.
-    const revivals = server.db.first<{ n: number }>(
+    const revivals = (await server.db.first<{ n: number }>(
       `SELECT COUNT(*) AS n FROM audit_log WHERE action = 'entitlement.revived_for_dial_test'`,
-    )!.n;
+    ))!.n;
     expect(revivals).toBeGreaterThanOrEqual(6);
 
     // Isolated: hidden from listings unless asked, nothing chargeable at the marketplace, no failed work.
@@ -109,7 +109,7 @@ describe('dial tests (testFlag=1 debug cases replayed)', () => {
     expect((await list('?includeTest=true')).length).toBe(3);
     expect(sim.calls.filter((c) => /license\/(activate|software-usage-info)/.test(c.path))).toEqual([]);
     await server.licensor.ctx.outbox.drain();
-    expect(server.licensor.ctx.outbox.depth().failed).toBe(0);
+    expect((await server.licensor.ctx.outbox.depth()).failed).toBe(0);
   }, 120_000);
 
   it('replays in any order: each family’s cases shuffled in every replay still answer as the first time', async () => {

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { devicePublicKeyHash, generateLicenseCode, newNonce, signDeviceRequest } from '@licensor/shared';
 import type autocannon from 'autocannon';
 import BetterSqlite3 from 'better-sqlite3';
-import { openDatabase } from '../src/db/database';
+import { openSqliteDatabase } from '../src/db/sqlite';
 import { type Child, type LoadResult, load, ROOT, startBareExpress, startFloor, startLicensorServer } from './lib';
 
 /**
@@ -49,8 +49,11 @@ export function newDevice(): Device {
 }
 
 /** Writes licenses (3 seats each) and, optionally, activations straight into the database before start. */
-export function seed(dbPath: string, opts: { prefix: string; freeCodes: number; activations: number; keys: Device[] }) {
-  const db = openDatabase(dbPath);
+export async function seed(
+  dbPath: string,
+  opts: { prefix: string; freeCodes: number; activations: number; keys: Device[] },
+) {
+  const db = openSqliteDatabase(dbPath);
   const now = new Date().toISOString();
   const expires = new Date(Date.now() + 365 * 86_400_000).toISOString();
   const codes: string[] = [];
@@ -100,7 +103,7 @@ export function seed(dbPath: string, opts: { prefix: string; freeCodes: number; 
     );
     seeded.push({ id, key });
   });
-  db.close();
+  await db.close();
   return { codes, seeded };
 }
 
@@ -363,7 +366,7 @@ async function main() {
     for (const size of million ? [3000, 97_000, 900_000] : [3000, 97_000]) {
       inDb += size; // seeding adds to the same database: 3k, then 100k, then 1M in all
       const label = `${inDb / 1000}k activations in DB`;
-      const { codes, seeded } = seed(dbPath, {
+      const { codes, seeded } = await seed(dbPath, {
         prefix: `p${size}_`,
         freeCodes: 20_000 * duration,
         activations: size,

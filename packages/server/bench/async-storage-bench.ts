@@ -2,8 +2,47 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Db, openDatabase } from '../src/db/database';
-import type { Params, Row } from '../src/db/types';
+import type BetterSqlite3 from 'better-sqlite3';
+import { openSqliteDatabase } from '../src/db/sqlite';
+
+/**
+ * The synchronous facade the server used before the conversion (issue 16), kept here as this measurement's
+ * baseline: cached prepared statements and one better-sqlite3 transaction wrapper (nested calls: savepoints).
+ */
+interface Db {
+  raw: BetterSqlite3.Database;
+  all<T>(sql: string, params?: readonly unknown[]): T[];
+  first<T>(sql: string, params?: readonly unknown[]): T | undefined;
+  run(sql: string, params?: readonly unknown[]): { changes: number };
+  transaction<T>(fn: () => T): T;
+  close(): Promise<void>;
+}
+function openDatabase(path: string): Db {
+  const database = openSqliteDatabase(path);
+  const raw = database.raw;
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  const prepare = (sql: string) => {
+    let stmt = cache.get(sql);
+    if (!stmt) {
+      stmt = raw.prepare(sql);
+      cache.set(sql, stmt);
+    }
+    return stmt;
+  };
+  const inTransaction = raw.transaction(<T>(fn: () => T): T => fn());
+  return {
+    raw,
+    all: <T>(sql: string, params: readonly unknown[] = []) => prepare(sql).all(...params) as T[],
+    first: <T>(sql: string, params: readonly unknown[] = []) => prepare(sql).get(...params) as T | undefined,
+    run: (sql, params = []) => ({ changes: prepare(sql).run(...params).changes }),
+    transaction: <T>(fn: () => T): T => inTransaction.immediate(fn) as T,
+    close: () => database.close(),
+  };
+}
+
+import type { Row } from '../src/db/types';
+
+type Params = readonly unknown[];
 
 /**
  * What an asynchronous storage interface costs on SQLite (docs/design/async-storage.md): a check-in-shaped
@@ -263,5 +302,5 @@ for (const [name] of VARIANTS) {
     `${name.padEnd(62)} ${m.toFixed(1).padStart(9)}  ×${(m / baseline(name)).toFixed(2)}  ${median(wall).toFixed(1).padStart(9)}`,
   );
 }
-db.close();
+await db.close();
 rmSync(dir, { recursive: true, force: true });

@@ -12,7 +12,8 @@ import {
   verifyDeviceRequestAsync,
 } from '@licensor/shared';
 import express from 'express';
-import { openDatabase } from '../src/db/database';
+import { openSqliteDatabase } from '../src/db/sqlite';
+import type { Queryable } from '../src/db/storage';
 import { KeyStore } from '../src/keys/keystore';
 import { DEFAULT_POLICY } from '../src/licensing/policy';
 import { answeredRequest } from '../src/licensing/signing';
@@ -43,10 +44,12 @@ const dir = process.env.FLOOR_DIR;
 const keysFile = process.env.FLOOR_KEYS;
 if (!dir || !keysFile) throw new Error('floor.ts needs FLOOR_DIR and FLOOR_KEYS');
 
-const db = openDatabase(join(dir, 'floor.db'));
-db.exec('CREATE TABLE IF NOT EXISTS floor_writes (id INTEGER PRIMARY KEY, ref TEXT NOT NULL, data BLOB NOT NULL)');
-const insert = (ref: string, data: Buffer | string) =>
-  db.run('INSERT INTO floor_writes (ref, data) VALUES (?, ?)', [ref, data]);
+const db = openSqliteDatabase(join(dir, 'floor.db'));
+await db.exec(
+  'CREATE TABLE IF NOT EXISTS floor_writes (id INTEGER PRIMARY KEY, ref TEXT NOT NULL, data BLOB NOT NULL)',
+);
+const insert = (tx: Queryable, ref: string, data: Buffer | string) =>
+  tx.run('INSERT INTO floor_writes (ref, data) VALUES (?, ?)', [ref, data]);
 const signer = KeyStore.open(join(dir, 'keys')).store.current();
 const devices = (JSON.parse(readFileSync(keysFile, 'utf8')) as FloorKey[]).map((k) => ({
   ...k,
@@ -104,7 +107,7 @@ app.post('/floor/activations', rawBody, async (req, res) => {
     devicePublicKey: string;
   };
   const id = `act_${randomUUID()}`;
-  await db.batched(() => insert(id, raw));
+  await db.batched(async (tx) => insert(tx, id, raw));
   const license = await signLicenseAsync(
     payload(id, input.fingerprint.components, devicePublicKeyHash(input.devicePublicKey)),
     signer,
@@ -126,7 +129,7 @@ app.post('/floor/activations/:id/check-in', rawBody, async (req, res) => {
     body: raw,
     publicKey: device.key,
   });
-  await db.batched(() => insert(id, `${signature.nonce} ${signature.ts} ${input.appVersion ?? ''}`));
+  await db.batched(async (tx) => insert(tx, id, `${signature.nonce} ${signature.ts} ${input.appVersion ?? ''}`));
   const license = await signLicenseAsync(payload(id, device.components, device.keyHash), signer);
   await send(req, res, '', { status: 'VALID', license });
 });

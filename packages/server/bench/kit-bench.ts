@@ -15,7 +15,7 @@ import type { KitInterface } from '../src/kit/schemas';
 
 const KEY = 'ACCESSKEY';
 const dir = mkdtempSync(join(tmpdir(), 'licensor-kit-bench-'));
-const t = createTestApp({ produceRateLimit: 0 }, dir);
+const t = await createTestApp({ produceRateLimit: 0 }, dir);
 const server = createServer(t.licensor.app).listen(0, '127.0.0.1');
 await new Promise((r) => server.once('listening', r));
 const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -181,11 +181,11 @@ report('admin GET tenant (10k users, 1000 units)', await repeat(20, () => admin(
 report('admin GET tenant (5000 units)', await repeat(20, () => admin('/kit/tenants/inst-1/tenant-1')));
 
 // Server-side time of the same requests (handler start to answer sent, from the message log).
-t.licensor.ctx.messages.flush();
+await t.licensor.ctx.messages.flush();
 for (const activity of ['kit.tenantSync', 'kit.singleOrgSync', 'kit.authSync', 'kit.allOrgSync']) {
-  const ms = t.db
-    .all<{ latency_ms: number }>('SELECT latency_ms FROM marketplace_messages WHERE activity = ?', [activity])
-    .map((r) => r.latency_ms);
+  const ms = (
+    await t.db.all<{ latency_ms: number }>('SELECT latency_ms FROM marketplace_messages WHERE activity = ?', [activity])
+  ).map((r) => r.latency_ms);
   report(`  server-side: ${activity} (all of the above)`, ms);
 }
 

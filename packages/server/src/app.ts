@@ -9,7 +9,7 @@ import type { Config } from './config';
 import { readinessRouter, recordMarketplaceConfig } from './console/readiness';
 import { CONSOLE_PATH, consoleRouter } from './console/serve';
 import type { AppContext } from './context';
-import type { Db } from './db/database';
+import type { Storage } from './db/storage';
 import { cors } from './http/cors';
 import { errorHandler } from './http/errors';
 import { type ReadinessCheck, readyzHandler, sqliteReadiness } from './http/readiness';
@@ -34,7 +34,7 @@ import { emitOutboxGaveUp, emitRefusedCall } from './webhooks/systemEvents';
 
 export interface AppDeps {
   config: Config;
-  db: Db;
+  db: Storage;
   log: Logger;
   keys: KeyStore;
   now?: () => Date;
@@ -54,7 +54,7 @@ export interface LicensorApp {
   ctx: AppContext;
   metrics: Metrics;
   /** Starts background work (outbox worker). Tests drive the app without it. */
-  start(): void;
+  start(): Promise<void>;
   /** Stops background work and flushes buffered logs; the database stays open. */
   stop(): Promise<void>;
 }
@@ -64,16 +64,16 @@ const HELMET_OPTIONS: HelmetOptions = {
 };
 
 /** Builds the HTTP application and its services; `listen` is the caller's business (see main.ts). */
-export function createApp(deps: AppDeps): LicensorApp {
+export async function createApp(deps: AppDeps): Promise<LicensorApp> {
   const { config, db, log, keys } = deps;
   const now = deps.now ?? (() => new Date());
   const metrics = createMetrics();
   let refusedWindow: number | undefined;
   const messages = new MessageLog(db, {
-    onRefused: (m) => {
+    onRefused: async (m) => {
       metrics.refusedRequests.inc({ path: m.path ?? 'unknown' });
       try {
-        refusedWindow = emitRefusedCall({ db, now }, m, refusedWindow);
+        refusedWindow = await emitRefusedCall({ db, now }, m, refusedWindow);
       } catch (err) {
         // The refusal is answered and logged regardless; only its webhook event is lost.
         log.error({ err }, 'could not record the marketplace.call_failed event of a refused call');
@@ -83,10 +83,10 @@ export function createApp(deps: AppDeps): LicensorApp {
   const openApi = new OpenApiClient(config.koo, messages, deps.fetch);
   const outbox = new Outbox(db, log, {
     now: () => now().getTime(),
-    onGaveUp: (item, error) => emitOutboxGaveUp({ db, now }, item, error),
+    onGaveUp: (tx, item, error) => emitOutboxGaveUp({ db: tx, now }, item, error),
     ...deps.outbox,
   });
-  const entitlementChanged: AppContext['entitlementChanged'] = (change) => emitEntitlementChange(db, change);
+  const entitlementChanged: AppContext['entitlementChanged'] = (db, change) => emitEntitlementChange(db, change);
   const ctx: AppContext = {
     db,
     config,
@@ -97,19 +97,19 @@ export function createApp(deps: AppDeps): LicensorApp {
     messages,
     now,
     // The licensing core's ports, filled by the marketplace side (licensing/ imports neither kit/ nor koogallery/).
-    isNamedUserAuthorized: (entitlementId, user) => isKitUserAuthorized(db, entitlementId, user),
+    isNamedUserAuthorized: (db, entitlementId, user) => isKitUserAuthorized(db, entitlementId, user),
     marketplaceCodes: kooGalleryCodes({ db, now, openApi, log, entitlementChanged }),
     // …and by the catalogue (edition and features of License files) and the webhooks (license events).
-    licenseModel: (ent) => licenseModel(db, ent),
+    licenseModel: (db, ent) => licenseModel(db, ent),
     entitlementChanged,
-    activationChanged: (change) => emitActivationChange(db, change),
+    activationChanged: (db, change) => emitActivationChange(db, change),
   };
   registerFamilyCJobs(ctx);
   // Handlers exist even with the scheduler off, so daily items queued earlier still run.
   registerDailyJobs(ctx);
   registerWebhookDelivery(ctx, deps.webhooks);
   try {
-    recordMarketplaceConfig(ctx);
+    await recordMarketplaceConfig(ctx);
   } catch (err) {
     // A database behind this build (readiness answers MIGRATIONS_PENDING) or one that cannot be written must
     // not stop the app from being built: /readyz says what is wrong; only the bound-key warnings miss this start.
@@ -124,10 +124,10 @@ export function createApp(deps: AppDeps): LicensorApp {
   app.use(cors(config.corsOrigins));
   app.use(metrics.middleware);
 
-  app.get('/healthz', (_req, res) => {
+  app.get('/healthz', async (_req, res) => {
     try {
-      db.first('SELECT 1');
-      res.json({ status: 'ok', outbox: outbox.depth() });
+      await db.first('SELECT 1');
+      res.json({ status: 'ok', outbox: await outbox.depth() });
     } catch (err) {
       log.error({ err }, 'health check failed');
       res
@@ -137,7 +137,7 @@ export function createApp(deps: AppDeps): LicensorApp {
   });
   app.get('/readyz', readyzHandler(deps.readiness ?? sqliteReadiness(db), log));
   const serveMetrics: express.RequestHandler = async (_req, res) => {
-    const depth = outbox.depth();
+    const depth = await outbox.depth();
     for (const [status, n] of Object.entries(depth)) metrics.outboxDepth.set({ status }, n);
     res.setHeader('Content-Type', metrics.registry.contentType);
     res.end(await metrics.registry.metrics());
@@ -147,7 +147,11 @@ export function createApp(deps: AppDeps): LicensorApp {
   app.get('/metrics', authFailureLimit, metricsAccess(config.metrics.token), serveMetrics);
 
   // The activation API for desktop clients: signed JSON answers and its own error shape (licensing/routes.ts).
-  app.use(API_PREFIX, activationRouter(ctx, metrics));
+  const stops: (() => void)[] = [];
+  app.use(
+    API_PREFIX,
+    activationRouter(ctx, metrics, (stop) => stops.push(stop)),
+  );
 
   // The marketplace's production interface: raw bodies, signed answers, its own error handling.
   // (mounted before any body parser so it reads the exact bytes it must verify)
@@ -201,8 +205,9 @@ export function createApp(deps: AppDeps): LicensorApp {
     metrics,
     start: () => outbox.start(),
     stop: async () => {
+      for (const stop of stops) stop();
       await outbox.stop();
-      messages.flush();
+      await messages.flush();
     },
   };
 }

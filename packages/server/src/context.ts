@@ -1,5 +1,5 @@
 import type { Config } from './config';
-import type { Db } from './db/database';
+import type { Storage } from './db/storage';
 import type { KeyStore } from './keys/keystore';
 import type { MessageLog } from './koogallery/messageLog';
 import type { OpenApiClient } from './koogallery/openApi';
@@ -10,7 +10,7 @@ import type { Outbox } from './outbox/outbox';
 /** The app's services (storage, configuration, keys, marketplace clients, clock), built once by the app factory
  * (and by the CLI's session); every feature takes the part it needs. */
 export interface AppContext extends LicensingPorts {
-  db: Db;
+  db: Storage;
   config: Config;
   log: Logger;
   outbox: Outbox;

@@ -1,11 +1,14 @@
 export { type AppDeps, createApp, type LicensorApp } from './app';
 export { type Config, loadConfig, testConfig } from './config';
 export { type DatabaseTarget, parseDatabaseUrl, redactDatabaseUrl } from './db/backend';
-export { type Db, openDatabase } from './db/database';
+export { type AnyDatabase, openDatabaseFromUrl } from './db/open';
 export { openPostgres, type PgDb } from './db/postgres/facade';
 export { migratePostgres } from './db/postgres/migrate';
 export { checkOnPostgres, formatRejections, provenance, readRecording } from './db/postgres/portability';
+export { type PostgresDatabase, postgresDatabase } from './db/postgres/storage';
+export { openSqliteDatabase, type SqliteDatabase } from './db/sqlite';
 export { SQL_RECORD_DIR_ENV } from './db/sqlRecorder';
+export type { Database, Queryable, Storage } from './db/storage';
 export { DEVELOPMENT_ROOT_PASSPHRASE, KeyStore } from './keys/keystore';
 export { formatCompactTime, formatCompactTimeMs } from './koogallery/time';
 export type { EntitlementRow } from './licensing/entitlements';

@@ -25,7 +25,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { adminAuth } from './admin/auth';
 import { createApp, type LicensorApp } from './app';
 import { type Config, testConfig } from './config';
-import { type Db, openDatabase } from './db/database';
+import { openSqliteDatabase, type SqliteDatabase } from './db/sqlite';
 import { DEVELOPMENT_ROOT_PASSPHRASE, KeyStore } from './keys/keystore';
 import { formatCompactTime } from './koogallery/time';
 import { createLogger, logHash } from './logger';
@@ -73,7 +73,7 @@ function device(seed: string) {
 describe('secrets stay secret on a full run (logs and every response)', () => {
   const sim = new MarketplaceSimulator(AK, SK);
   let dir: string;
-  let db: Db;
+  let db: SqliteDatabase;
   let keys: KeyStore;
   let licensor: LicensorApp;
   const logLines: string[] = [];
@@ -97,15 +97,15 @@ describe('secrets stay secret on a full run (logs and every response)', () => {
       },
       keyPassphrase: PASSPHRASE,
     });
-    db = openDatabase(join(dir, 'licensor.db'));
+    db = openSqliteDatabase(join(dir, 'licensor.db'));
     keys = KeyStore.open(join(dir, 'keys'), PASSPHRASE).store;
     // The most verbose level: whatever any module logs is captured.
     const log = createLogger('trace', { write: (line: string) => void logLines.push(line) });
-    licensor = createApp({ config, db, log, keys, outbox: { backoffMs: () => 0 } });
+    licensor = await createApp({ config, db, log, keys, outbox: { backoffMs: () => 0 } });
   });
   afterAll(async () => {
     await licensor.stop();
-    db.close();
+    await db.close();
     await sim.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -282,13 +282,13 @@ describe('secrets stay secret on a full run (logs and every response)', () => {
     keep('healthz', await request(app()).get('/healthz'));
     keep('metrics', await request(app()).get('/metrics'));
     keep('404', await request(app()).get('/nope'));
-    licensor.ctx.messages.flush();
+    await licensor.ctx.messages.flush();
     expect(responses.length).toBeGreaterThan(40);
     // The failures above were logged (with their context), so the log checks below have something to read.
     expect(logLines.length).toBeGreaterThan(1);
   });
 
-  it('never writes the admin tokens, marketplace secrets or passphrase to the log', () => {
+  it('never writes the admin tokens, marketplace secrets or passphrase to the log', async () => {
     const created = responses.find((r) => r.what === 'create token')!;
     const newToken = (JSON.parse(created.text) as { token: string }).token;
     const log = logLines.join('');
@@ -297,7 +297,8 @@ describe('secrets stay secret on a full run (logs and every response)', () => {
     }
     // The tokens are not stored in the database either, only their hashes.
     const dump =
-      JSON.stringify(db.all('SELECT * FROM admin_tokens')) + JSON.stringify(db.all('SELECT * FROM audit_log'));
+      JSON.stringify(await db.all('SELECT * FROM admin_tokens')) +
+      JSON.stringify(await db.all('SELECT * FROM audit_log'));
     expect(dump.includes(ADMIN_TOKEN) || dump.includes(newToken)).toBe(false);
   });
 
@@ -365,15 +366,15 @@ describe('secrets stay secret on a full run (logs and every response)', () => {
 describe('secrets are compared in constant time', () => {
   it('admin tokens: timingSafeEqual on digests, any token length is a clean 401', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'licensor-security-'));
-    const db = openDatabase(join(dir, 'licensor.db'));
+    const db = openSqliteDatabase(join(dir, 'licensor.db'));
     try {
       const middleware = adminAuth(db, ADMIN_TOKEN);
       const run = (token: string) =>
-        new Promise<unknown>((resolve) => {
+        new Promise<unknown>((resolve, reject) => {
           const res = { setHeader: () => undefined, locals: {} as Record<string, unknown> };
           middleware({ headers: { authorization: `Bearer ${token}` }, method: 'GET' } as never, res as never, (err) =>
             resolve(err ?? res.locals.admin),
-          );
+          ).catch(reject);
         });
       for (const wrong of [
         'x',
@@ -391,7 +392,7 @@ describe('secrets are compared in constant time', () => {
       expect(await run(ADMIN_TOKEN)).toEqual({ tokenId: 'bootstrap', scope: 'admin' });
       expect(timingSafeEqual).toHaveBeenCalledTimes(1);
     } finally {
-      db.close();
+      await db.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -464,24 +465,24 @@ describe('secrets are compared in constant time', () => {
 
 describe('client addresses and rate limits behind proxies', () => {
   const ip = (app: LicensorApp, xff: string) => request(app.app).get('/api/v1/keys').set('X-Forwarded-For', xff);
-  const build = (trustProxy: string | undefined) => {
+  const build = async (trustProxy: string | undefined) => {
     const dir = mkdtempSync(join(tmpdir(), 'licensor-security-'));
-    const db = openDatabase(join(dir, 'licensor.db'));
+    const db = openSqliteDatabase(join(dir, 'licensor.db'));
     const { store } = KeyStore.open(join(dir, 'keys'), 'test-passphrase');
     const config = testConfig({ dataDir: dir, apiRateLimit: 2, trustProxy });
-    const app = createApp({ config, db, log: createLogger('silent'), keys: store });
+    const app = await createApp({ config, db, log: createLogger('silent'), keys: store });
     return {
       app,
       close: async () => {
         await app.stop();
-        db.close();
+        await db.close();
         rmSync(dir, { recursive: true, force: true });
       },
     };
   };
 
   it('ignores X-Forwarded-For by default: different forwarded addresses share one bucket', async () => {
-    const t = build(undefined);
+    const t = await build(undefined);
     try {
       expect((await ip(t.app, '203.0.113.1')).status).toBe(200);
       expect((await ip(t.app, '203.0.113.2')).status).toBe(200);
@@ -494,7 +495,7 @@ describe('client addresses and rate limits behind proxies', () => {
   });
 
   it('uses the forwarded address when LICENSOR_TRUST_PROXY names the proxy', async () => {
-    const t = build('loopback');
+    const t = await build('loopback');
     try {
       for (const addr of ['203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4']) {
         expect((await ip(t.app, addr)).status).toBe(200);

@@ -2,10 +2,11 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
-import { LicensorError } from '@licensor/shared';
 import { createApp, type LicensorApp } from './app';
-import { type Config, databasePath } from './config';
-import { type Db, openDatabase } from './db/database';
+import type { Config } from './config';
+import { openDatabaseFromUrl } from './db/open';
+import type { Database } from './db/storage';
+import { postgresReadiness } from './http/readiness';
 import { startScheduler } from './jobs/daily';
 import { KeyStore } from './keys/keystore';
 import { marketplaceStartupWarning } from './koogallery/codeLearning';
@@ -15,7 +16,7 @@ export interface RunningServer {
   url: string;
   server: http.Server | https.Server;
   licensor: LicensorApp;
-  db: Db;
+  db: Database;
   keys: KeyStore;
   keysCreated: boolean;
   /** The separate /metrics listener's URL when LICENSOR_METRICS_LISTEN is set. */
@@ -70,21 +71,8 @@ export function metricsWhere(config: Config, running: Pick<RunningServer, 'url' 
   return '/metrics off (set LICENSOR_METRICS_TOKEN or LICENSOR_METRICS_LISTEN)';
 }
 
-/**
- * The storage layer speaks PostgreSQL for migrations, status and copies only; the domain queries still run on
- * the synchronous SQLite facade. Serving on PostgreSQL would half-work, so the server refuses before opening anything.
- */
-export function refusePostgresServing(config: Config): void {
-  if (config.database?.kind !== 'postgres') return;
-  throw new LicensorError(
-    'CONFIG_INVALID',
-    'PostgreSQL serving is not available yet; use `licensor db migrate`, `licensor db status` and `licensor db copy --from <sqlite file> --to <postgres URL>` to prepare a PostgreSQL database, and unset LICENSOR_DATABASE_URL (or set it to sqlite:) to serve from SQLite meanwhile (see docs/deploy-postgresql.md)',
-  );
-}
-
 /** Opens storage and keys, builds the app and listens (HTTPS when LICENSOR_TLS_* are set, TLS ≥ 1.2). */
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
-  refusePostgresServing(config);
   warnIfDataDirOpen(config, log);
   // Keys first: a store that must not be used (production rules) stops the start before anything is opened.
   const { store: keys, created: keysCreated } = KeyStore.open(join(config.dataDir, 'keys'), config.keyPassphrase, {
@@ -93,8 +81,10 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   });
   const developmentRoot = keys.developmentWarning();
   if (developmentRoot) log.warn(developmentRoot);
-  const db = openDatabase(databasePath(config));
-  const licensor = createApp({ config, db, log, keys });
+  // SQLite (the default) or PostgreSQL, as LICENSOR_DATABASE_URL says; either is migrated before serving.
+  const db = await openDatabaseFromUrl(config.database, { dataDir: config.dataDir });
+  const readiness = db.dialect === 'postgres' ? postgresReadiness(db.pg) : undefined;
+  const licensor = await createApp({ config, db, log, keys, readiness });
   const marketplaceWarning = marketplaceStartupWarning(config.koo);
   if (marketplaceWarning) log.warn(marketplaceWarning);
   // Node checks the timeouts below only every connectionsCheckingInterval (30 s by default), which let a
@@ -132,12 +122,12 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     } catch (err) {
       server.close();
       await licensor.stop();
-      db.close();
+      await db.close();
       throw err;
     }
   }
-  licensor.start();
-  if (config.scheduler) server.once('close', startScheduler(licensor.ctx));
+  await licensor.start();
+  if (config.scheduler) server.once('close', await startScheduler(licensor.ctx));
   let closed = false;
   return {
     url,
@@ -162,7 +152,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
         ),
       );
       await licensor.stop();
-      db.close();
+      await db.close();
     },
   };
 }

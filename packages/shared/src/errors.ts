@@ -56,6 +56,8 @@ export const ERROR_CODES = [
   'KEY_DECRYPT_FAILED',
   'CONFIG_INVALID',
   'STORAGE_UNAVAILABLE',
+  /** A bug, not a condition: a query on the top-level storage inside one of its transactions (test-only check). */
+  'STORAGE_MISUSE',
   'INTERNAL',
 ] as const;
 
@@ -111,6 +113,7 @@ export function httpStatusFor(code: LicensorCode): number {
       return 502;
     // The vendor's server cannot ask the marketplace at all: its own configuration, not the request or a blip.
     case 'MARKETPLACE_NOT_CONFIGURED':
+    case 'STORAGE_MISUSE':
     case 'INTERNAL':
       return 500;
     default:

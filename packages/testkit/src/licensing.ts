@@ -6,11 +6,12 @@ import {
   type Config,
   createApp,
   createLogger,
-  type Db,
   type EntitlementRow,
   KeyStore,
   type LicensorApp,
-  openDatabase,
+  openSqliteDatabase,
+  type SqliteDatabase,
+  type Storage,
   testConfig,
 } from '@licensor/server';
 import { generateLicenseCode, type HashedComponents, signDeviceRequest } from '@licensor/shared';
@@ -74,14 +75,14 @@ export interface SeedOptions {
 }
 
 /** Inserts an entitlement as the marketplace handlers would have created it. */
-export function seedEntitlement(db: Db, opts: SeedOptions = {}): EntitlementRow {
+export async function seedEntitlement(db: Storage, opts: SeedOptions = {}): Promise<EntitlementRow> {
   const now = new Date().toISOString();
   const family = opts.family ?? 'A';
   const id =
     opts.id ?? (family === 'B' ? (opts.code ?? `PL${randomUUID().replace(/-/g, '').toUpperCase()}`) : randomUUID());
   const code =
     opts.code !== undefined ? opts.code : family === 'C' ? null : family === 'B' ? id : generateLicenseCode();
-  db.run(
+  await db.run(
     `INSERT INTO entitlements (id, family, code, order_id, product_id, seats, starts_at, expires_at, status, policy, created_at, updated_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [
@@ -99,7 +100,7 @@ export function seedEntitlement(db: Db, opts: SeedOptions = {}): EntitlementRow 
       now,
     ],
   );
-  return db.first<EntitlementRow>('SELECT * FROM entitlements WHERE id = ?', [id])!;
+  return (await db.first<EntitlementRow>('SELECT * FROM entitlements WHERE id = ?', [id]))!;
 }
 
 /** Headers of a device-signed request (and a fresh request nonce for the response signature). */
@@ -135,7 +136,7 @@ function testKeys(): KeyStore {
 
 export interface LicensingTestApp {
   licensor: LicensorApp;
-  db: Db;
+  db: SqliteDatabase;
   keys: KeyStore;
   config: Config;
   close(): Promise<void>;
@@ -145,14 +146,14 @@ export interface LicensingTestApp {
  * The real app (createApp) with an optional fake marketplace and clock. The database is in memory unless
  * `file` is set (a WAL file with synchronous=FULL, as in production: slower, but exercises group commit).
  */
-export function makeApp(
+export async function makeApp(
   opts: { fetch?: typeof fetch; now?: () => Date; config?: Partial<Config>; file?: boolean } = {},
-): LicensingTestApp {
+): Promise<LicensingTestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'licensor-lic-'));
   const config = testConfig({ dataDir: dir, ...opts.config });
-  const db = opts.file ? openTestDatabase(join(dir, 'licensor.db')) : openDatabase(':memory:');
+  const db = opts.file ? await openTestDatabase(join(dir, 'licensor.db')) : openSqliteDatabase(':memory:');
   const keys = testKeys();
-  const licensor = createApp({ config, db, keys, log: createLogger('silent'), fetch: opts.fetch, now: opts.now });
+  const licensor = await createApp({ config, db, keys, log: createLogger('silent'), fetch: opts.fetch, now: opts.now });
   return {
     licensor,
     db,
@@ -160,7 +161,7 @@ export function makeApp(
     config,
     close: async () => {
       await licensor.stop();
-      db.close();
+      await db.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

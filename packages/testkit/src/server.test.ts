@@ -1,36 +1,38 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDatabase } from '@licensor/server';
+import { openSqliteDatabase } from '@licensor/server';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openTestDatabase } from './server';
 
 const dir = mkdtempSync(join(tmpdir(), 'licensor-testkit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const versions = (file: string) => {
-  const db = openDatabase(file, { migrate: false });
+const versions = async (file: string) => {
+  const db = openSqliteDatabase(file, { migrate: false });
   try {
-    return db.all<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version').map((r) => r.version);
+    return (await db.all<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')).map(
+      (r) => r.version,
+    );
   } finally {
-    db.close();
+    await db.close();
   }
 };
 
 describe('openTestDatabase (a copy of a migrated template)', () => {
-  it('has the schema a fresh migration gives, in a private file of its own; a restart keeps what was written', () => {
-    openDatabase(join(dir, 'migrated.db')).close();
-    const a = openTestDatabase(join(dir, 'a.db'));
-    const b = openTestDatabase(join(dir, 'b.db'));
-    a.run("INSERT INTO audit_log (at, actor, action) VALUES ('2026-01-01T00:00:00.000Z', 'test', 'only.in.a')");
-    expect(b.all("SELECT * FROM audit_log WHERE action = 'only.in.a'")).toEqual([]);
-    a.close();
-    b.close();
-    expect(versions(join(dir, 'a.db'))).toEqual(versions(join(dir, 'migrated.db')));
-    expect(versions(join(dir, 'a.db')).length).toBeGreaterThan(10);
+  it('has the schema a fresh migration gives, in a private file of its own; a restart keeps what was written', async () => {
+    await openSqliteDatabase(join(dir, 'migrated.db')).close();
+    const a = await openTestDatabase(join(dir, 'a.db'));
+    const b = await openTestDatabase(join(dir, 'b.db'));
+    await a.run("INSERT INTO audit_log (at, actor, action) VALUES ('2026-01-01T00:00:00.000Z', 'test', 'only.in.a')");
+    expect(await b.all("SELECT * FROM audit_log WHERE action = 'only.in.a'")).toEqual([]);
+    await a.close();
+    await b.close();
+    expect(await versions(join(dir, 'a.db'))).toEqual(await versions(join(dir, 'migrated.db')));
+    expect((await versions(join(dir, 'a.db'))).length).toBeGreaterThan(10);
     if (typeof process.getuid === 'function') expect(statSync(join(dir, 'a.db')).mode & 0o077).toBe(0);
-    const reopened = openTestDatabase(join(dir, 'a.db'));
-    expect(reopened.all("SELECT action FROM audit_log WHERE action = 'only.in.a'")).toHaveLength(1);
-    reopened.close();
+    const reopened = await openTestDatabase(join(dir, 'a.db'));
+    expect(await reopened.all("SELECT action FROM audit_log WHERE action = 'only.in.a'")).toHaveLength(1);
+    await reopened.close();
   });
 });

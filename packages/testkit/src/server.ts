@@ -7,13 +7,14 @@ import {
   type Config,
   createApp,
   createLogger,
-  type Db,
   formatCompactTimeMs,
   KeyStore,
   type LicensorApp,
-  openDatabase,
+  openSqliteDatabase,
   type Role,
   type ScryptCost,
+  type SqliteDatabase,
+  type Storage,
   testConfig,
 } from '@licensor/server';
 import { bodySignHeader, schemeAAuthToken, schemeBSignature } from '@licensor/shared';
@@ -21,7 +22,7 @@ import { bodySignHeader, schemeAAuthToken, schemeBSignature } from '@licensor/sh
 /** Test fixtures shared by the server's own tests: a real app on a temporary data folder. */
 export interface TestApp {
   licensor: LicensorApp;
-  db: Db;
+  db: SqliteDatabase;
   keys: KeyStore;
   config: Config;
   dataDir: string;
@@ -39,13 +40,13 @@ type WithTemplate = typeof globalThis & { [TEMPLATE]?: string };
  * that get fresh modules share it too) and removed when the process exits. Migrating costs ~140 ms (one fsync'd
  * transaction per migration); copying the result, ~5 ms.
  */
-function migratedTemplate(): string {
+async function migratedTemplate(): Promise<string> {
   const g = globalThis as WithTemplate;
   const made = g[TEMPLATE];
   if (made && existsSync(made)) return made;
   const dir = mkdtempSync(join(tmpdir(), 'licensor-template-'));
   const file = join(dir, 'licensor.db');
-  openDatabase(file).close(); // closing checkpoints the WAL into the file and removes it: the file is complete
+  await openSqliteDatabase(file).close(); // closing checkpoints the WAL into the file and removes it: the file is complete
   if (!made)
     process.once('exit', () =>
       rmSync(dirname((globalThis as WithTemplate)[TEMPLATE]!), { recursive: true, force: true }),
@@ -55,29 +56,29 @@ function migratedTemplate(): string {
 }
 
 /**
- * openDatabase for a test: a file that does not exist yet starts as a copy of the migrated template instead of
+ * openSqliteDatabase for a test: a file that does not exist yet starts as a copy of the migrated template instead of
  * being migrated again (the same schema, the same migration rows); an existing file (a restart) opens as is.
  */
-export function openTestDatabase(file: string): Db {
-  if (!existsSync(file)) copyFileSync(migratedTemplate(), file);
-  return openDatabase(file);
+export async function openTestDatabase(file: string): Promise<SqliteDatabase> {
+  if (!existsSync(file)) copyFileSync(await migratedTemplate(), file);
+  return openSqliteDatabase(file);
 }
 
-export function createTestApp(
+export async function createTestApp(
   overrides: Partial<Config> & { koo?: Partial<Config['koo']> } = {},
   dataDir?: string,
-): TestApp {
+): Promise<TestApp> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'licensor-test-'));
   const config = testConfig({ ...overrides, dataDir: dir });
-  const db = openTestDatabase(join(dir, 'licensor.db'));
+  const db = await openTestDatabase(join(dir, 'licensor.db'));
   const { store: keys } = KeyStore.open(join(dir, 'keys'), 'test-passphrase');
-  const licensor = createApp({ config, db, log: createLogger('silent'), keys, outbox: { backoffMs: () => 0 } });
+  const licensor = await createApp({ config, db, log: createLogger('silent'), keys, outbox: { backoffMs: () => 0 } });
   let closed = false;
   const close = async () => {
     if (closed) return;
     closed = true;
     await licensor.stop();
-    db.close();
+    await db.close();
   };
   return {
     licensor,
@@ -143,7 +144,7 @@ export const TEST_PASSWORD_HASH_COST: Readonly<ScryptCost> = Object.freeze({ N: 
 
 /** An operator account for a test, as `licensor operators add` would create it but with the cheap hash cost. */
 export function seedOperator(
-  db: Db,
+  db: Storage,
   input: { name: string; role: Role; password: string },
   actor = 'test',
 ): ReturnType<typeof addOperator> {

@@ -1,6 +1,6 @@
 import { LicensorError } from '@licensor/shared';
 import type { AppContext } from '../context';
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
 import {
   audit,
   type EntitlementRow,
@@ -25,8 +25,8 @@ import { activationsOf, auditTrail, entitlementView, outboxView } from './querie
  * front ends print. The actor is `admin:<token id>` or `cli:<user>`.
  */
 
-export function requireEntitlement(db: Db, idOrCode: string): EntitlementRow {
-  const ent = findEntitlementRef(db, idOrCode);
+export async function requireEntitlement(db: Storage, idOrCode: string): Promise<EntitlementRow> {
+  const ent = await findEntitlementRef(db, idOrCode);
   if (!ent) {
     throw new LicensorError(
       'NOT_FOUND',
@@ -56,16 +56,16 @@ export function usageFromDevices(
 }
 
 /** One entitlement with its policy, seats, devices, recent usage and audit trail. */
-export function entitlementDetail(ctx: Pick<AppContext, 'db' | 'now' | 'licenseModel'>, ent: EntitlementRow) {
+export async function entitlementDetail(ctx: Pick<AppContext, 'db' | 'now' | 'licenseModel'>, ent: EntitlementRow) {
   const { db } = ctx;
-  const policy = policyFor(db, ent);
-  const activations = activationsOf(db, ent.id);
+  const policy = await policyFor(db, ent);
+  const activations = await activationsOf(db, ent.id);
   const since = new Date(ctx.now().getTime() - 30 * 86_400_000).toISOString().slice(0, 10);
   // Family-B codes record each device's use per day (for the marketplace's usage report); other licenses
   // know when each device activated, last checked in and was released, which spans the days it was in use.
   const usage =
     ent.family === 'B' && ent.code
-      ? db.all<{ day: string; devices: number }>(
+      ? await db.all<{ day: string; devices: number }>(
           'SELECT day, COUNT(DISTINCT device) AS devices FROM code_usage WHERE code = ? AND day >= ? GROUP BY day ORDER BY day DESC',
           [ent.code, since],
         )
@@ -73,12 +73,12 @@ export function entitlementDetail(ctx: Pick<AppContext, 'db' | 'now' | 'licenseM
   return {
     entitlement: entitlementView(ent),
     // The edition and features its License files carry (license > SKU > product, from the catalogue).
-    model: ctx.licenseModel(ent),
+    model: await ctx.licenseModel(ctx.db, ent),
     policy,
     seats: { limit: seatLimit(policy, ent.seats), used: activations.filter((a) => a.status === 'active').length },
     activations,
     usage,
-    audit: auditTrail(db, ent.id, 100),
+    audit: await auditTrail(db, ent.id, 100),
   };
 }
 
@@ -90,27 +90,27 @@ const entitlementResult = (before: EntitlementRow, after: EntitlementRow) => ({
 type Ctx = Pick<AppContext, 'db' | 'now' | 'entitlementChanged' | 'activationChanged'>;
 
 export const actions = {
-  suspend(ctx: Ctx, idOrCode: string, actor: string, reason?: string) {
-    const before = requireEntitlement(ctx.db, idOrCode);
-    return entitlementResult(before, suspendEntitlement(ctx, before.id, actor, { reason, now: ctx.now() }));
+  async suspend(ctx: Ctx, idOrCode: string, actor: string, reason?: string) {
+    const before = await requireEntitlement(ctx.db, idOrCode);
+    return entitlementResult(before, await suspendEntitlement(ctx, before.id, actor, { reason, now: ctx.now() }));
   },
-  reinstate(ctx: Ctx, idOrCode: string, actor: string, reason?: string) {
-    const before = requireEntitlement(ctx.db, idOrCode);
-    return entitlementResult(before, reinstateEntitlement(ctx, before.id, actor, { reason, now: ctx.now() }));
+  async reinstate(ctx: Ctx, idOrCode: string, actor: string, reason?: string) {
+    const before = await requireEntitlement(ctx.db, idOrCode);
+    return entitlementResult(before, await reinstateEntitlement(ctx, before.id, actor, { reason, now: ctx.now() }));
   },
-  revoke(ctx: Ctx, idOrCode: string, actor: string, reason?: string) {
-    const before = requireEntitlement(ctx.db, idOrCode);
-    return entitlementResult(before, revokeEntitlement(ctx, before.id, actor, { reason, now: ctx.now() }));
+  async revoke(ctx: Ctx, idOrCode: string, actor: string, reason?: string) {
+    const before = await requireEntitlement(ctx.db, idOrCode);
+    return entitlementResult(before, await revokeEntitlement(ctx, before.id, actor, { reason, now: ctx.now() }));
   },
-  freeSeat(ctx: Ctx, activationId: string, actor: string, reason?: string) {
-    return freeSeat(ctx, activationId, actor, { reason, now: ctx.now() });
+  async freeSeat(ctx: Ctx, activationId: string, actor: string, reason?: string) {
+    return await freeSeat(ctx, activationId, actor, { reason, now: ctx.now() });
   },
-  move(ctx: Ctx, activationId: string, target: string, actor: string, reason?: string) {
-    return { activation: moveLicense(ctx, activationId, target, actor, { reason, now: ctx.now() }) };
+  async move(ctx: Ctx, activationId: string, target: string, actor: string, reason?: string) {
+    return { activation: await moveLicense(ctx, activationId, target, actor, { reason, now: ctx.now() }) };
   },
-  setPolicy(ctx: Ctx, idOrCode: string, overrides: PolicyOverrides | null, actor: string) {
-    const ent = setEntitlementPolicy(ctx, requireEntitlement(ctx.db, idOrCode).id, overrides, actor);
-    return { entitlement: entitlementView(ent), policy: policyFor(ctx.db, ent) };
+  async setPolicy(ctx: Ctx, idOrCode: string, overrides: PolicyOverrides | null, actor: string) {
+    const ent = await setEntitlementPolicy(ctx, (await requireEntitlement(ctx.db, idOrCode)).id, overrides, actor);
+    return { entitlement: entitlementView(ent), policy: await policyFor(ctx.db, ent) };
   },
   /** Verifies a device's offline request and issues its License file (a seat is bound like online). */
   async offlineResponse(ctx: AppContext, requestText: string, actor: string) {
@@ -120,27 +120,27 @@ export const actions = {
 };
 
 /** Operator action: run a failed (or waiting) outbox item again now. */
-export function retryOutboxItem(ctx: Pick<AppContext, 'db' | 'outbox' | 'now'>, id: number, actor: string) {
-  return ctx.db.transaction(() => {
-    const item = ctx.outbox.get(id);
+export async function retryOutboxItem(ctx: Pick<AppContext, 'db' | 'outbox' | 'now'>, id: number, actor: string) {
+  return await ctx.db.transaction(async (tx) => {
+    const item = await ctx.outbox.get(id, tx);
     if (!item) throw new LicensorError('NOT_FOUND', `No outbox item ${id}: list them with the outbox list`);
-    if (!ctx.outbox.retry(id)) {
+    if (!(await ctx.outbox.retry(id, tx))) {
       throw new LicensorError(
         'CONFLICT',
         `Outbox item ${id} is ${item.status}; only failed or pending items can be retried${item.status === 'running' ? ' (wait for the running attempt)' : ''}`,
       );
     }
-    audit(ctx.db, {
+    await audit(tx, {
       actor,
       action: 'outbox.retried',
       detail: { id, kind: item.kind, previousStatus: item.status, attempts: item.attempts },
       at: ctx.now(),
     });
-    return outboxView(ctx.outbox.get(id)!);
+    return outboxView((await ctx.outbox.get(id, tx))!);
   });
 }
 
-export const tokenView = (t: ReturnType<typeof listAdminTokens>[number]) => ({
+export const tokenView = (t: Awaited<ReturnType<typeof listAdminTokens>>[number]) => ({
   id: t.id,
   name: t.name,
   scope: t.scope,
@@ -149,24 +149,24 @@ export const tokenView = (t: ReturnType<typeof listAdminTokens>[number]) => ({
   revokedAt: t.revoked_at,
 });
 
-export function createToken(db: Db, name: string, scope: Scope, actor: string) {
-  return db.transaction(() => {
-    const created = createAdminToken(db, name, scope);
-    audit(db, { actor, action: 'admin_token.created', detail: { id: created.id, name, scope } });
+export async function createToken(db: Storage, name: string, scope: Scope, actor: string) {
+  return await db.transaction(async (tx) => {
+    const created = await createAdminToken(tx, name, scope);
+    await audit(tx, { actor, action: 'admin_token.created', detail: { id: created.id, name, scope } });
     // The secret is shown once; only its hash is stored.
     return { id: created.id, name, scope, token: created.token };
   });
 }
 
-export const listTokens = (db: Db) => listAdminTokens(db).map(tokenView);
+export const listTokens = async (db: Storage) => (await listAdminTokens(db)).map(tokenView);
 
 /** Revokes a token; revoking a revoked token changes nothing (`changed: false`). */
-export function revokeToken(db: Db, id: string, actor: string) {
-  return db.transaction(() => {
-    const existing = listAdminTokens(db).find((t) => t.id === id);
+export async function revokeToken(db: Storage, id: string, actor: string) {
+  return await db.transaction(async (tx) => {
+    const existing = (await listAdminTokens(tx)).find((t) => t.id === id);
     if (!existing) throw new LicensorError('NOT_FOUND', `No admin token ${id}: list them with the tokens list`);
-    const changed = revokeAdminToken(db, id);
-    if (changed) audit(db, { actor, action: 'admin_token.revoked', detail: { id, name: existing.name } });
-    return { changed, token: tokenView(listAdminTokens(db).find((t) => t.id === id)!) };
+    const changed = await revokeAdminToken(tx, id);
+    if (changed) await audit(tx, { actor, action: 'admin_token.revoked', detail: { id, name: existing.name } });
+    return { changed, token: tokenView((await listAdminTokens(tx)).find((t) => t.id === id)!) };
   });
 }

@@ -3,8 +3,8 @@ import express from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config';
-import { openDatabase } from '../db/database';
 import { migrate } from '../db/migrations';
+import { migrationTarget, openSqliteDatabase } from '../db/sqlite';
 import { errorHandler } from '../http/errors';
 import { createLogger } from '../logger';
 import { type AdminPrincipal, createAdminToken, requireScope } from './auth';
@@ -21,7 +21,7 @@ afterEach(async () => {
 
 describe('failed admin authentication', () => {
   it('is limited per address: 200 wrong tokens get 401 ten times, then 429 with Retry-After', async () => {
-    t = createTestApp({ trustProxy: 'loopback' });
+    t = await createTestApp({ trustProxy: 'loopback' });
     const app = t.licensor.app;
     const statuses: number[] = [];
     let retryAfter: string | undefined;
@@ -58,7 +58,7 @@ describe('failed admin authentication', () => {
   it('backs off for an hour once an address has failed ten times the per-minute limit', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
-      t = createTestApp({ trustProxy: 'loopback', adminAuthFailures: 2 });
+      t = await createTestApp({ trustProxy: 'loopback', adminAuthFailures: 2 });
       const app = t.licensor.app;
       const as = (auth: string) =>
         request(app).get(`${ADMIN}/summary`).set('X-Forwarded-For', '203.0.113.20').set('Authorization', auth);
@@ -86,7 +86,7 @@ describe('failed admin authentication', () => {
   });
 
   it('is refused before the body is read: bad JSON or an oversized body with a wrong token is a 401', async () => {
-    t = createTestApp();
+    t = await createTestApp();
     const app = t.licensor.app;
     const badJson = await request(app)
       .post(`${ADMIN}/codes`)
@@ -112,7 +112,7 @@ describe('failed admin authentication', () => {
 
 describe('token scopes', () => {
   it('lets only admin-scoped tokens (and the bootstrap token) manage tokens', async () => {
-    t = createTestApp();
+    t = await createTestApp();
     const app = t.licensor.app;
     const mint = (auth: string, scope: string) =>
       request(app)
@@ -156,22 +156,22 @@ describe('token scopes', () => {
     expect((await request(app).get(`${ADMIN}/summary`).set('Authorization', write)).status).toBe(401);
   });
 
-  it('keeps existing write tokens as write tokens across the migration that adds the admin scope', () => {
-    const db = openDatabase(':memory:', { migrate: false });
+  it('keeps existing write tokens as write tokens across the migration that adds the admin scope', async () => {
+    const db = openSqliteDatabase(':memory:', { migrate: false });
     try {
-      migrate(db, 8);
-      db.run(
+      migrate(migrationTarget(db.raw), 8);
+      await db.run(
         "INSERT INTO admin_tokens (id, name, token_hash, scope, created_at) VALUES ('tok_old', 'ci', 'h1', 'write', '2026-01-01T00:00:00.000Z')",
       );
-      migrate(db);
-      expect(db.first('SELECT id, scope FROM admin_tokens')).toEqual({ id: 'tok_old', scope: 'write' });
-      expect(() =>
+      migrate(migrationTarget(db.raw));
+      expect(await db.first('SELECT id, scope FROM admin_tokens')).toEqual({ id: 'tok_old', scope: 'write' });
+      await expect(
         db.run(
           "INSERT INTO admin_tokens (id, name, token_hash, scope, created_at) VALUES ('t2', 'x', 'h2', 'root', 'now')",
         ),
-      ).toThrow(/CHECK/);
+      ).rejects.toThrow(/CHECK/);
     } finally {
-      db.close();
+      await db.close();
     }
   });
 });
@@ -192,10 +192,10 @@ describe('admin-only routes, however the path is spelled', () => {
   ] as const;
 
   it('refuses a write token and an operator session on /TOKENS, /Tokens/…, /OPERATORS…; admin passes', async () => {
-    t = createTestApp({ adminAuthFailures: 1000 });
+    t = await createTestApp({ adminAuthFailures: 1000 });
     const app = t.licensor.app;
-    const write = `Bearer ${createAdminToken(t.db, 'w', 'write').token}`;
-    const admin = `Bearer ${createAdminToken(t.db, 'a', 'admin').token}`;
+    const write = `Bearer ${(await createAdminToken(t.db, 'w', 'write')).token}`;
+    const admin = `Bearer ${(await createAdminToken(t.db, 'a', 'admin')).token}`;
     const password = 'correct horse battery';
     await seedOperator(t.db, { name: 'root.admin', role: 'admin', password });
     await seedOperator(t.db, { name: 'olga', role: 'operator', password });
@@ -216,12 +216,12 @@ describe('admin-only routes, however the path is spelled', () => {
       expect(asSession.body.error.message).toMatch(/^Operators cannot manage (admin tokens|operators); ask an admin$/);
     }
     // Nothing was minted, added or changed.
-    expect(t.db.all('SELECT id FROM admin_tokens')).toHaveLength(2);
-    expect(t.db.first('SELECT role, disabled_at FROM operators WHERE name = ?', ['root.admin'])).toEqual({
+    expect(await t.db.all('SELECT id FROM admin_tokens')).toHaveLength(2);
+    expect(await t.db.first('SELECT role, disabled_at FROM operators WHERE name = ?', ['root.admin'])).toEqual({
       role: 'admin',
       disabled_at: null,
     });
-    expect(t.db.first('SELECT COUNT(*) AS n FROM operators')).toEqual({ n: 2 });
+    expect(await t.db.first('SELECT COUNT(*) AS n FROM operators')).toEqual({ n: 2 });
 
     // An admin token reaches the same routes in any spelling.
     const minted = await request(app)
@@ -261,7 +261,7 @@ describe('admin-only routes, however the path is spelled', () => {
 
 describe('last_used_at', () => {
   it('is set when a token is used and shown in the token list', async () => {
-    t = createTestApp();
+    t = await createTestApp();
     const app = t.licensor.app;
     const created = await request(app)
       .post(`${ADMIN}/tokens`)

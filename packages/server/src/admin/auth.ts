@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { LicensorError } from '@licensor/shared';
 import type { NextFunction, Request, Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
 
 /** read: GET only; write: every operation except token management; admin: everything, tokens included. */
 export type Scope = 'read' | 'write' | 'admin';
@@ -32,10 +32,14 @@ export interface AdminToken {
 }
 
 /** Creates a token; the secret is returned once and only its hash is stored. */
-export function createAdminToken(db: Db, name: string, scope: Scope): { id: string; token: string } {
+export async function createAdminToken(
+  db: Storage,
+  name: string,
+  scope: Scope,
+): Promise<{ id: string; token: string }> {
   const id = `tok_${randomUUID().slice(0, 8)}`;
   const token = `lsr_${randomBytes(24).toString('base64url')}`;
-  db.run('INSERT INTO admin_tokens (id, name, token_hash, scope, created_at) VALUES (?, ?, ?, ?, ?)', [
+  await db.run('INSERT INTO admin_tokens (id, name, token_hash, scope, created_at) VALUES (?, ?, ?, ?, ?)', [
     id,
     name,
     sha256(token).toString('hex'),
@@ -45,28 +49,31 @@ export function createAdminToken(db: Db, name: string, scope: Scope): { id: stri
   return { id, token };
 }
 
-export const listAdminTokens = (db: Db): AdminToken[] =>
+export const listAdminTokens = (db: Storage): Promise<AdminToken[]> =>
   db.all<AdminToken>(
     'SELECT id, name, scope, created_at, last_used_at, revoked_at FROM admin_tokens ORDER BY created_at',
   );
 
-export function revokeAdminToken(db: Db, id: string): boolean {
+export async function revokeAdminToken(db: Storage, id: string): Promise<boolean> {
   return (
-    db.run('UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [new Date().toISOString(), id])
-      .changes === 1
+    (
+      await db.run('UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [
+        new Date().toISOString(),
+        id,
+      ])
+    ).changes === 1
   );
 }
 
 /** last_used_at is written at most once a minute per token, so a busy script does not turn reads into writes. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
-function touch(db: Db, tokenId: string, now: Date): void {
+async function touch(db: Storage, tokenId: string, now: Date): Promise<void> {
   try {
-    db.run('UPDATE admin_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)', [
-      now.toISOString(),
-      tokenId,
-      new Date(now.getTime() - LAST_USED_RESOLUTION_MS).toISOString(),
-    ]);
+    await db.run(
+      'UPDATE admin_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)',
+      [now.toISOString(), tokenId, new Date(now.getTime() - LAST_USED_RESOLUTION_MS).toISOString()],
+    );
   } catch {
     // Bookkeeping only: a read must still work when the database cannot take a write right now.
   }
@@ -177,19 +184,19 @@ export function adminAuthLimiter(perMinute: number, onLimited: () => void = () =
  * the admin scope. Mount it before any body parser: nothing of an unauthenticated request is read.
  */
 export function adminAuth(
-  db: Db,
+  db: Storage,
   bootstrapToken: string | undefined,
   now: () => Date = () => new Date(),
   /** Console sessions (operators/routes.ts sessionPrincipal): used when no Authorization header is sent. */
-  session?: (req: Request) => AdminPrincipal | undefined,
+  session?: (req: Request) => Promise<AdminPrincipal | undefined>,
 ) {
-  return (req: Request, res: Response, next: NextFunction) => {
+  return async (req: Request, res: Response, next: NextFunction) => {
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     let fromSession: AdminPrincipal | undefined;
     if (!m && session) {
       try {
-        fromSession = session(req);
+        fromSession = await session(req);
       } catch (err) {
         return next(err);
       }
@@ -205,13 +212,13 @@ export function adminAuth(
     } else if (bootstrapToken && constantTimeEqual(token, bootstrapToken)) {
       principal = { tokenId: 'bootstrap', scope: 'admin' };
     } else {
-      const row = db.first<{ id: string; scope: Scope; revoked_at: string | null }>(
+      const row = await db.first<{ id: string; scope: Scope; revoked_at: string | null }>(
         'SELECT id, scope, revoked_at FROM admin_tokens WHERE token_hash = ?',
         [sha256(token).toString('hex')],
       );
       if (row && !row.revoked_at) {
         principal = { tokenId: row.id, scope: row.scope };
-        touch(db, row.id, now());
+        await touch(db, row.id, now());
       }
     }
     if (!principal) {

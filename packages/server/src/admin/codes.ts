@@ -2,6 +2,7 @@ import { LicensorError, normalizeLicenseCode } from '@licensor/shared';
 import express, { type Router } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../context';
+import { inTx } from '../db/storage';
 import { parseInput, route } from '../http/errors';
 import { formatCompactTime } from '../koogallery/time';
 import { compactTime } from '../koogallery/validate';
@@ -24,15 +25,15 @@ const registerSchema = z
  * A live code needs one: without it, it could not activate any software. A test code (the marketplace's debug
  * calls, dial tests) may be registered without one; activation refuses such a code before taking a seat.
  */
-export function operatorRegistration(
+export async function operatorRegistration(
   ctx: Pick<AppContext, 'config' | 'db'>,
   input: Omit<RegisterCodeInput, 'status' | 'orderId'>,
   how: { productOption: string },
-): RegisterCodeInput {
+): Promise<RegisterCodeInput> {
   const code = normalizeLicenseCode(input.code);
   const productId = input.productId?.trim() || ctx.config.productId;
   // Registering a known code again changes nothing (registerCode returns it), so it needs no product.
-  if (!productId && !input.test && !findEntitlementByCode(ctx.db, code)) {
+  if (!productId && !input.test && !(await findEntitlementByCode(ctx.db, code))) {
     throw new LicensorError(
       'INVALID_INPUT',
       `Code ${code} needs a product: pass ${how.productOption} <product id> (the product id your software activates as), or set LICENSOR_PRODUCT_ID on the server for a default product.`,
@@ -63,10 +64,13 @@ export function codesRouter(ctx: AppContext): Router {
   const router = express.Router();
   router.post(
     '/codes',
-    route((req, res) => {
+    route(async (req, res) => {
       const parsed = parseInput(registerSchema, req.body, 'code registration');
-      const input = operatorRegistration(ctx, parsed, { productOption: '"productId"' });
-      const { entitlement, created } = ctx.db.transaction(() => registerCode(ctx, input, actorOf(res)));
+      const input = await operatorRegistration(ctx, parsed, { productOption: '"productId"' });
+      const { entitlement, created } = await ctx.db.transaction(async (tx) => {
+        const t = inTx(ctx, tx);
+        return registerCode(t, input, actorOf(res));
+      });
       if (!created && entitlement.family !== 'B') {
         throw new LicensorError('CONFLICT', `${input.code} is already used by a family-${entitlement.family} license`);
       }
@@ -75,8 +79,8 @@ export function codesRouter(ctx: AppContext): Router {
   );
   router.get(
     '/codes/:code',
-    route((req, res) => {
-      const ent = findEntitlementByCode(ctx.db, String(req.params.code));
+    route(async (req, res) => {
+      const ent = await findEntitlementByCode(ctx.db, String(req.params.code));
       if (!ent) throw new LicensorError('NOT_FOUND', `No license code ${String(req.params.code)}`);
       res.json(codeView(ent));
     }),

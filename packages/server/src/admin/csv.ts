@@ -42,7 +42,7 @@ function write(res: Response, chunk: string): Promise<void> {
 export async function streamExport<T extends object>(
   res: Response,
   opts: { format: ExportFormat; filename: string; columns: (keyof T & string)[]; bom?: boolean },
-  source: Iterable<T[]>,
+  source: AsyncIterable<T[]>,
 ): Promise<number> {
   const { format, columns } = opts;
   res.status(200);
@@ -52,7 +52,7 @@ export async function streamExport<T extends object>(
   let n = 0;
   if (format === 'csv') await write(res, (opts.bom ? '\uFEFF' : '') + csvRow(columns));
   else await write(res, '[');
-  for (const chunk of source) {
+  for await (const chunk of source) {
     if (res.destroyed) break;
     let text = '';
     for (const item of chunk) {

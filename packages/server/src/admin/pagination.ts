@@ -1,6 +1,7 @@
 import { LicensorError } from '@licensor/shared';
 import { z } from 'zod';
-import type { Db, Row } from '../db/database';
+import type { Storage } from '../db/storage';
+import type { Row } from '../db/types';
 import { decodeCursor, encodeCursor } from '../http/cursor';
 
 /**
@@ -76,21 +77,27 @@ export { decodeCursor, encodeCursor } from '../http/cursor';
 const keysetSql = (sort: string[]) => `(${sort.join(', ')}) < (${sort.map(() => '?').join(', ')})`;
 const orderSql = (sort: string[]) => sort.map((c) => `${c} DESC`).join(', ');
 
-export function count(db: Db, ds: Pick<Dataset<unknown>, 'from'>, w: Where): number {
-  return db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM ${ds.from} ${whereSql(w)}`, w.params)?.n ?? 0;
+export async function count(db: Storage, ds: Pick<Dataset<unknown>, 'from'>, w: Where): Promise<number> {
+  return (await db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM ${ds.from} ${whereSql(w)}`, w.params))?.n ?? 0;
 }
 
 /** The matches counted up to COUNT_CAP (+1 to know there are more): bounded work whatever the table's size. */
-export function cappedCount(db: Db, ds: Pick<Dataset<unknown>, 'from'>, w: Where): { total: number; capped: boolean } {
+export async function cappedCount(
+  db: Storage,
+  ds: Pick<Dataset<unknown>, 'from'>,
+  w: Where,
+): Promise<{ total: number; capped: boolean }> {
   const n =
-    db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${ds.from} ${whereSql(w)} LIMIT ?) AS c`, [
-      ...w.params,
-      COUNT_CAP + 1,
-    ])?.n ?? 0;
+    (
+      await db.first<{ n: number }>(
+        `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${ds.from} ${whereSql(w)} LIMIT ?) AS c`,
+        [...w.params, COUNT_CAP + 1],
+      )
+    )?.n ?? 0;
   return n > COUNT_CAP ? { total: COUNT_CAP, capped: true } : { total: n, capped: false };
 }
 
-export function paginate<T>(db: Db, ds: Dataset<T>, filters: Where, input: PageInput): Page<T> {
+export async function paginate<T>(db: Storage, ds: Dataset<T>, filters: Where, input: PageInput): Promise<Page<T>> {
   if (input.page !== undefined && input.cursor !== undefined) {
     throw new LicensorError('INVALID_INPUT', 'Use either page or cursor, not both', {
       problems: [{ field: 'cursor', message: 'cannot be combined with page' }],
@@ -111,7 +118,7 @@ export function paginate<T>(db: Db, ds: Dataset<T>, filters: Where, input: PageI
   if (input.cursor !== undefined) add(w, keysetSql(ds.sort), ...decodeCursor(input.cursor, ds.sort.length));
   const offset = input.page !== undefined ? (input.page - 1) * input.limit : 0;
   // One extra row tells whether another page exists without a second query.
-  const rows = db.all<Row>(
+  const rows = await db.all<Row>(
     `SELECT ${ds.select} FROM ${ds.from} ${whereSql(w)} ORDER BY ${orderSql(ds.sort)} LIMIT ? OFFSET ?`,
     [...w.params, input.limit + 1, offset],
   );
@@ -120,7 +127,7 @@ export function paginate<T>(db: Db, ds: Dataset<T>, filters: Where, input: PageI
   const { total, capped } =
     input.cursor === undefined && offset === 0 && !more
       ? { total: rows.length, capped: false }
-      : cappedCount(db, ds, filters);
+      : await cappedCount(db, ds, filters);
   const pageRows = more ? rows.slice(0, input.limit) : rows;
   const last = pageRows[pageRows.length - 1];
   const page: Page<T> = {
@@ -145,12 +152,12 @@ const sortKey = (column: string) => column.slice(column.lastIndexOf('.') + 1);
  * reader of an export never holds the database (better-sqlite3 cannot run other statements while an
  * iterator is open on the same connection).
  */
-export function* chunks<T>(db: Db, ds: Dataset<T>, filters: Where, chunkSize = 500): Generator<T[]> {
+export async function* chunks<T>(db: Storage, ds: Dataset<T>, filters: Where, chunkSize = 500): AsyncGenerator<T[]> {
   let after: unknown[] | undefined;
   for (;;) {
     const w: Where = { sql: [...filters.sql], params: [...filters.params] };
     if (after) add(w, keysetSql(ds.sort), ...after);
-    const rows = db.all<Row>(
+    const rows = await db.all<Row>(
       `SELECT ${ds.select} FROM ${ds.from} ${whereSql(w)} ORDER BY ${orderSql(ds.sort)} LIMIT ?`,
       [...w.params, chunkSize],
     );

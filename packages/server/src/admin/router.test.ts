@@ -3,6 +3,7 @@ import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/li
 import { createTestApp, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Storage } from '../db/storage';
 import { noteOrder } from '../koogallery/orderKeys';
 import { activate } from '../licensing';
 import { createAdminToken } from './auth';
@@ -12,8 +13,8 @@ const ADMIN = '/api/admin/v1';
 const BOOT = 'Bearer admin-test-token';
 
 let t: TestApp;
-beforeEach(() => {
-  t = createTestApp();
+beforeEach(async () => {
+  t = await createTestApp();
 });
 afterEach(async () => {
   await t.destroy();
@@ -32,12 +33,12 @@ const post = (path: string, body?: object, auth = BOOT) => {
 };
 
 /** Entitlements created one millisecond apart, so "newest first" has one right answer. */
-function seedMany(n: number, opts: Parameters<typeof seedEntitlement>[1] = {}) {
+async function seedMany(n: number, opts: Parameters<typeof seedEntitlement>[1] = {}, db: Storage = t.db) {
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
-    const e = seedEntitlement(t.db, opts);
+    const e = await seedEntitlement(db, opts);
     const at = new Date(Date.UTC(2025, 0, 1, 0, 0, 0, i)).toISOString();
-    t.db.run('UPDATE entitlements SET created_at = ? WHERE id = ?', [at, e.id]);
+    await db.run('UPDATE entitlements SET created_at = ? WHERE id = ?', [at, e.id]);
     ids.push(e.id);
   }
   return ids;
@@ -58,8 +59,8 @@ describe('authentication', () => {
     expect((await get('/entitlements', 'Bearer wrong-token')).status).toBe(401);
     expect((await get('/entitlements', 'Basic abc')).status).toBe(401);
 
-    const ent = seedEntitlement(t.db);
-    const { token } = createAdminToken(t.db, 'reader', 'read');
+    const ent = await seedEntitlement(t.db);
+    const { token } = await createAdminToken(t.db, 'reader', 'read');
     const read = `Bearer ${token}`;
     expect((await get('/entitlements', read)).status).toBe(200);
     expect((await get(`/entitlements/${ent.id}`, read)).status).toBe(200);
@@ -70,9 +71,9 @@ describe('authentication', () => {
     }
     expect((await api().delete(`${ADMIN}/tokens/x`).set('Authorization', read)).status).toBe(403);
     // Nothing happened.
-    expect(t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [ent.id])!.status).toBe(
-      'active',
-    );
+    expect(
+      (await t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [ent.id]))!.status,
+    ).toBe('active');
   });
 
   it('manages tokens: created once with its secret, listed without it, revoked (then refused)', async () => {
@@ -100,7 +101,7 @@ describe('authentication', () => {
 
 describe('entitlements', () => {
   it('pages newest first by cursor and by page number with a total', async () => {
-    const ids = seedMany(7).reverse();
+    const ids = (await seedMany(7)).reverse();
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
@@ -141,11 +142,11 @@ describe('entitlements', () => {
   });
 
   it('filters by status, family, product, free text and date; test data only with includeTest', async () => {
-    const a = seedEntitlement(t.db, { family: 'A', productId: 'p-1' });
-    const b = seedEntitlement(t.db, { family: 'B', productId: 'p-2', status: 'frozen' });
-    const test = seedEntitlement(t.db, { family: 'A' });
-    t.db.run(`UPDATE entitlements SET test = 1, customer_name = 'Debug 100%' WHERE id = ?`, [test.id]);
-    t.db.run(`UPDATE entitlements SET customer_name = 'ACME 100% Ltd' WHERE id = ?`, [a.id]);
+    const a = await seedEntitlement(t.db, { family: 'A', productId: 'p-1' });
+    const b = await seedEntitlement(t.db, { family: 'B', productId: 'p-2', status: 'frozen' });
+    const test = await seedEntitlement(t.db, { family: 'A' });
+    await t.db.run(`UPDATE entitlements SET test = 1, customer_name = 'Debug 100%' WHERE id = ?`, [test.id]);
+    await t.db.run(`UPDATE entitlements SET customer_name = 'ACME 100% Ltd' WHERE id = ?`, [a.id]);
     const ids = async (q: string) =>
       (await get(`/entitlements?${q}`)).body.items.map((e: { id: string }) => e.id).sort();
 
@@ -159,29 +160,29 @@ describe('entitlements', () => {
     expect(await ids('q=100%25&includeTest=1')).toEqual([a.id, test.id].sort());
     expect(await ids('q=_')).toEqual([]);
     // A license's code, id or order id finds it exactly (through an index), even where it is part of another's.
-    const c = seedEntitlement(t.db, { family: 'A', productId: 'p-1' });
-    t.db.run(`UPDATE entitlements SET order_id = 'CS-7', customer_name = 'CS-70 Trading' WHERE id = ?`, [a.id]);
-    t.db.run(`UPDATE entitlements SET order_id = 'CS-70' WHERE id = ?`, [c.id]);
+    const c = await seedEntitlement(t.db, { family: 'A', productId: 'p-1' });
+    await t.db.run(`UPDATE entitlements SET order_id = 'CS-7', customer_name = 'CS-70 Trading' WHERE id = ?`, [a.id]);
+    await t.db.run(`UPDATE entitlements SET order_id = 'CS-70' WHERE id = ?`, [c.id]);
     expect(await ids(`q=${a.code}`)).toEqual([a.id]);
     expect(await ids(`q=${b.id}`)).toEqual([b.id]);
     expect(await ids('q=CS-7')).toEqual([a.id]);
     expect(await ids('q=CS-70')).toEqual([c.id]); // exact order id first; the customer name would also match
     expect(await ids('q=CS-70%20Trad')).toEqual([a.id]); // no exact match: text anywhere
-    t.db.run('DELETE FROM entitlements WHERE id = ?', [c.id]);
+    await t.db.run('DELETE FROM entitlements WHERE id = ?', [c.id]);
     expect(await ids('since=2999-01-01')).toEqual([]);
     expect((await get('/summary')).body.entitlements.total).toBe(2);
     expect((await get('/summary?includeTest=true')).body.entitlements.total).toBe(3);
   });
 
   it('the overview counts activations per day for 30 days, names the next daily duty and when keys expire', async () => {
-    const ent = seedEntitlement(t.db, { seats: 5 });
-    const testEnt = seedEntitlement(t.db, { seats: 5 });
-    t.db.run('UPDATE entitlements SET test = 1 WHERE id = ?', [testEnt.id]);
+    const ent = await seedEntitlement(t.db, { seats: 5 });
+    const testEnt = await seedEntitlement(t.db, { seats: 5 });
+    await t.db.run('UPDATE entitlements SET test = 1 WHERE id = ?', [testEnt.id]);
     await activateDevice(ent.code!);
     await activateDevice(ent.code!);
     await activateDevice(testEnt.code!);
     const { activationId: old } = await activateDevice(ent.code!);
-    t.db.run('UPDATE activations SET created_at = ? WHERE id = ?', [
+    await t.db.run('UPDATE activations SET created_at = ? WHERE id = ?', [
       new Date(Date.now() - 3 * 86_400_000).toISOString(),
       old,
     ]);
@@ -195,15 +196,15 @@ describe('entitlements', () => {
     // No day planned yet in this fresh database: the week's catch-up is due at once.
     expect(s.nextDailyDuty).toMatchObject({ lastPlanned: null, scheduler: expect.any(Boolean) });
     expect(Date.parse(s.nextDailyDuty.at)).toBeLessThanOrEqual(Date.now());
-    t.db.run("INSERT INTO daily_runs (day, job, finished_at, detail) SELECT ?, 'daily.plan', ?, '{\"codes\":7}'", [
-      '2000-01-01',
-      '2000-01-02T00:05:00.000Z',
-    ]);
+    await t.db.run(
+      "INSERT INTO daily_runs (day, job, finished_at, detail) SELECT ?, 'daily.plan', ?, '{\"codes\":7}'",
+      ['2000-01-01', '2000-01-02T00:05:00.000Z'],
+    );
     for (let i = 1; i <= 8; i++) {
-      t.db.run("INSERT OR IGNORE INTO daily_runs (day, job, finished_at, detail) VALUES (?, 'daily.plan', ?, NULL)", [
-        new Date(Date.now() - 300_000 - i * 86_400_000).toISOString().slice(0, 10),
-        new Date().toISOString(),
-      ]);
+      await t.db.run(
+        "INSERT OR IGNORE INTO daily_runs (day, job, finished_at, detail) VALUES (?, 'daily.plan', ?, NULL)",
+        [new Date(Date.now() - 300_000 - i * 86_400_000).toISOString().slice(0, 10), new Date().toISOString()],
+      );
     }
     const planned = (await get('/summary')).body.nextDailyDuty;
     expect(Date.parse(planned.at)).toBeGreaterThan(Date.now());
@@ -213,20 +214,20 @@ describe('entitlements', () => {
   });
 
   it("a license's use over 30 days: devices from activation to their last check-in or release", async () => {
-    const ent = seedEntitlement(t.db, { family: 'direct', seats: 5 });
+    const ent = await seedEntitlement(t.db, { family: 'direct', seats: 5 });
     const { activationId: a } = await activateDevice(ent.code!);
     const { activationId: b } = await activateDevice(ent.code!);
     const day = (n: number) => new Date(Date.now() - n * 86_400_000).toISOString();
     // a: activated 5 days ago, still checking in; b: activated 3 days ago, last seen 2 days ago.
-    t.db.run('UPDATE activations SET created_at = ? WHERE id = ?', [day(5), a]);
-    t.db.run('UPDATE activations SET created_at = ?, last_seen_at = ? WHERE id = ?', [day(3), day(2), b]);
+    await t.db.run('UPDATE activations SET created_at = ? WHERE id = ?', [day(5), a]);
+    await t.db.run('UPDATE activations SET created_at = ?, last_seen_at = ? WHERE id = ?', [day(3), day(2), b]);
     const usage = (await get(`/entitlements/${ent.id}`)).body.usage as { day: string; devices: number }[];
     const on = (n: number) => usage.find((u) => u.day === day(n).slice(0, 10))?.devices ?? 0;
     expect([on(6), on(5), on(4), on(3), on(2), on(1), on(0)]).toEqual([0, 1, 1, 2, 2, 1, 1]);
   });
 
   it('shows one license (by id or code) with its devices and audit trail; unknown ids are 404', async () => {
-    const ent = seedEntitlement(t.db, { family: 'A', seats: 2 });
+    const ent = await seedEntitlement(t.db, { family: 'A', seats: 2 });
     const { activationId } = await activateDevice(ent.code!);
     const r = await get(`/entitlements/${encodeURIComponent(ent.code!)}`);
     expect(r.status).toBe(200);
@@ -242,8 +243,8 @@ describe('entitlements', () => {
   });
 
   it('suspends, reinstates and revokes with an audit entry naming the token', async () => {
-    const ent = seedEntitlement(t.db);
-    const { id: tokenId, token } = createAdminToken(t.db, 'ops', 'write');
+    const ent = await seedEntitlement(t.db);
+    const { id: tokenId, token } = await createAdminToken(t.db, 'ops', 'write');
     const auth = `Bearer ${token}`;
 
     const s = await post(`/entitlements/${ent.id}/suspend`, { reason: 'payment dispute' }, auth);
@@ -272,7 +273,7 @@ describe('entitlements', () => {
   });
 
   it('replaces a license policy and validates it', async () => {
-    const ent = seedEntitlement(t.db);
+    const ent = await seedEntitlement(t.db);
     const r = await api()
       .put(`${ADMIN}/entitlements/${ent.id}/policy`)
       .set('Authorization', BOOT)
@@ -290,8 +291,8 @@ describe('entitlements', () => {
 
 describe('devices', () => {
   it('lists activations with filters, frees a seat (idempotently) and moves one to another license', async () => {
-    const ent = seedEntitlement(t.db, { family: 'A', seats: 2, productId: 'p' });
-    const other = seedEntitlement(t.db, { family: 'A', seats: 1, productId: 'p' });
+    const ent = await seedEntitlement(t.db, { family: 'A', seats: 2, productId: 'p' });
+    const other = await seedEntitlement(t.db, { family: 'A', seats: 1, productId: 'p' });
     const one = await activateDevice(ent.code!);
     const two = await activateDevice(ent.code!);
 
@@ -319,9 +320,9 @@ describe('devices', () => {
   });
 
   it('leaves devices of test licenses out unless asked, and pages them by cursor', async () => {
-    const real = seedEntitlement(t.db, { family: 'A', seats: 5 });
-    const debug = seedEntitlement(t.db, { family: 'A', seats: 5 });
-    t.db.run('UPDATE entitlements SET test = 1 WHERE id = ?', [debug.id]);
+    const real = await seedEntitlement(t.db, { family: 'A', seats: 5 });
+    const debug = await seedEntitlement(t.db, { family: 'A', seats: 5 });
+    await t.db.run('UPDATE entitlements SET test = 1 WHERE id = ?', [debug.id]);
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await activateDevice(real.code!)).activationId);
     const testDevice = (await activateDevice(debug.code!)).activationId;
@@ -339,7 +340,7 @@ describe('devices', () => {
   });
 
   it('answers an offline activation request with a License the pinned root verifies', async () => {
-    const ent = seedEntitlement(t.db, { family: 'A', seats: 1 });
+    const ent = await seedEntitlement(t.db, { family: 'A', seats: 1 });
     const device = newDevice();
     const requestText = encodeOfflineRequest(
       offlineRequestSchema.parse({
@@ -372,12 +373,12 @@ describe('devices', () => {
 
 describe('codes, orders, logs and outbox', () => {
   it('lists codes with their last day of use', async () => {
-    const b = seedEntitlement(t.db, { family: 'B' });
-    seedEntitlement(t.db, { family: 'C' }); // no code
-    t.db.run(`INSERT INTO code_usage (code, day, device) VALUES (?, '2025-03-01', 'd1'), (?, '2025-03-02', 'd1')`, [
-      b.code,
-      b.code,
-    ]);
+    const b = await seedEntitlement(t.db, { family: 'B' });
+    await seedEntitlement(t.db, { family: 'C' }); // no code
+    await t.db.run(
+      `INSERT INTO code_usage (code, day, device) VALUES (?, '2025-03-01', 'd1'), (?, '2025-03-02', 'd1')`,
+      [b.code, b.code],
+    );
     const r = await get('/codes?family=B');
     expect(r.body.items).toEqual([
       expect.objectContaining({ code: b.code, entitlementId: b.id, lastUsedDay: '2025-03-02' }),
@@ -386,19 +387,19 @@ describe('codes, orders, logs and outbox', () => {
   });
 
   it('lists orders from both order tables, test orders only on request', async () => {
-    const ent = seedEntitlement(t.db, { family: 'C' });
-    t.db.run(`UPDATE entitlements SET order_id = 'O-1', order_line_id = 'L-1' WHERE id = ?`, [ent.id]);
-    t.db.run(
+    const ent = await seedEntitlement(t.db, { family: 'C' });
+    await t.db.run(`UPDATE entitlements SET order_id = 'O-1', order_line_id = 'L-1' WHERE id = ?`, [ent.id]);
+    await t.db.run(
       `INSERT INTO orders (order_id, order_line_id, order_type, info, fetched_at) VALUES ('O-1', 'L-1', 'NEW', '{"orderId":"O-1"}', '2025-01-02T00:00:00.000Z')`,
     );
-    t.db.run(
+    await t.db.run(
       `INSERT INTO order_notifications (order_id, order_line_id, test, received_at) VALUES ('O-1', 'L-1', 0, '2025-01-01T00:00:00.000Z'),
        ('O-2', 'L-9', 0, '2025-01-03T00:00:00.000Z'), ('O-T', 'L-T', 1, '2025-01-04T00:00:00.000Z')`,
     );
     // What the writers of those rows note beside them (koogallery/orderKeys.ts): the list pages on it.
-    noteOrder(t.db, 'O-1', 'L-1', '2025-01-01T00:00:00.000Z');
-    noteOrder(t.db, 'O-2', 'L-9', '2025-01-03T00:00:00.000Z');
-    noteOrder(t.db, 'O-T', 'L-T', '2025-01-04T00:00:00.000Z');
+    await noteOrder(t.db, 'O-1', 'L-1', '2025-01-01T00:00:00.000Z');
+    await noteOrder(t.db, 'O-2', 'L-9', '2025-01-03T00:00:00.000Z');
+    await noteOrder(t.db, 'O-T', 'L-T', '2025-01-04T00:00:00.000Z');
     const r = await get('/orders');
     expect(r.body.total).toBe(2);
     expect(r.body.items[0]).toMatchObject({ orderId: 'O-2', orderType: null, appliedAt: null });
@@ -416,11 +417,12 @@ describe('codes, orders, logs and outbox', () => {
     expect((await get('/orders?q=O-')).body.total).toBe(0);
 
     // A License 1.0 order (family A) has no order row: its license stands for it.
-    const a = seedEntitlement(t.db, { family: 'A' });
-    t.db.run(`UPDATE entitlements SET order_id = 'CS-A-1', created_at = '2025-01-05T00:00:00.000Z' WHERE id = ?`, [
-      a.id,
-    ]);
-    noteOrder(t.db, 'CS-A-1', '', '2025-01-05T00:00:00.000Z');
+    const a = await seedEntitlement(t.db, { family: 'A' });
+    await t.db.run(
+      `UPDATE entitlements SET order_id = 'CS-A-1', created_at = '2025-01-05T00:00:00.000Z' WHERE id = ?`,
+      [a.id],
+    );
+    await noteOrder(t.db, 'CS-A-1', '', '2025-01-05T00:00:00.000Z');
     const withA = await get('/orders');
     expect(withA.body.total).toBe(3);
     expect(withA.body.items[0]).toMatchObject({
@@ -440,23 +442,29 @@ describe('codes, orders, logs and outbox', () => {
 
   it('lists marketplace messages with failure, code and activity filters', async () => {
     const m = t.licensor.ctx.messages;
-    m.record({ direction: 'in', activity: 'getLicense', resultCode: '000000', httpStatus: 200, latencyMs: 3.14 });
-    m.record({
+    await m.record({ direction: 'in', activity: 'getLicense', resultCode: '000000', httpStatus: 200, latencyMs: 3.14 });
+    await m.record({
       direction: 'in',
       activity: 'getLicense',
       resultCode: '000003',
       httpStatus: 200,
       error: 'no such order',
     });
-    m.record({ direction: 'out', activity: 'license.query', resultCode: '92020005', httpStatus: 200, code: 'PL1' });
-    m.record({
+    await m.record({
+      direction: 'out',
+      activity: 'license.query',
+      resultCode: '92020005',
+      httpStatus: 200,
+      code: 'PL1',
+    });
+    await m.record({
       direction: 'out',
       activity: 'license.upload',
       resultCode: null,
       httpStatus: null,
       error: 'ECONNREFUSED',
     });
-    m.record({ direction: 'in', activity: 'getLicense', resultCode: '000001', test: true });
+    await m.record({ direction: 'in', activity: 'getLicense', resultCode: '000001', test: true });
     const ids = async (q: string) =>
       (await get(`/messages?${q}`)).body.items.map((x: { activity: string }) => x.activity);
     expect((await get('/messages')).body.total).toBe(4); // flushed by the endpoint, test traffic left out
@@ -472,10 +480,10 @@ describe('codes, orders, logs and outbox', () => {
 
   it('lists outbox items and retries a failed one (409 for a done one, 404 for an unknown one)', async () => {
     const ob = t.licensor.ctx.outbox;
-    const failed = ob.enqueue('license.upload', { eventId: 'E1' });
-    const done = ob.enqueue('license.upload', { eventId: 'E2' });
-    t.db.run(`UPDATE outbox SET status = 'failed', attempts = 25, last_error = 'boom' WHERE id = ?`, [failed]);
-    t.db.run(`UPDATE outbox SET status = 'done' WHERE id = ?`, [done]);
+    const failed = await ob.enqueue(t.db, 'license.upload', { eventId: 'E1' });
+    const done = await ob.enqueue(t.db, 'license.upload', { eventId: 'E2' });
+    await t.db.run(`UPDATE outbox SET status = 'failed', attempts = 25, last_error = 'boom' WHERE id = ?`, [failed]);
+    await t.db.run(`UPDATE outbox SET status = 'done' WHERE id = ?`, [done]);
 
     const list = await get('/outbox');
     expect(list.body.items.map((i: { id: number }) => i.id)).toEqual([failed]);
@@ -512,8 +520,9 @@ describe('keyset pages for the outbox and webhook deliveries; capped counts', ()
 
   it('pages the outbox newest first, two at a time, without gaps or repeats', async () => {
     const ob = t.licensor.ctx.outbox;
-    const ids = Array.from({ length: 5 }, (_, i) => ob.enqueue('license.upload', { eventId: `E${i}` }));
-    t.db.run(`UPDATE outbox SET status = 'failed', attempts = 3, last_error = 'boom'`);
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await ob.enqueue(t.db, 'license.upload', { eventId: `E${i}` }));
+    await t.db.run(`UPDATE outbox SET status = 'failed', attempts = 3, last_error = 'boom'`);
     expect(await walk('/outbox?status=failed&limit=2')).toEqual([[ids[4], ids[3]], [ids[2], ids[1]], [ids[0]]]);
     expect((await get('/outbox?status=failed&limit=2')).body).toMatchObject({ total: 5, totalCapped: false });
   });
@@ -528,11 +537,11 @@ describe('keyset pages for the outbox and webhook deliveries; capped counts', ()
     const at = new Date().toISOString();
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      t.db.run(`INSERT INTO webhook_events (id, type, payload, created_at) VALUES (?, 'license.revoked', '{}', ?)`, [
-        `msg_${i}`,
-        at,
-      ]);
-      t.db.run(
+      await t.db.run(
+        `INSERT INTO webhook_events (id, type, payload, created_at) VALUES (?, 'license.revoked', '{}', ?)`,
+        [`msg_${i}`, at],
+      );
+      await t.db.run(
         `INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, attempts, created_at, updated_at)
          VALUES (?, ?, ?, ?, 1, ?, ?)`,
         [`dlv_${i}`, `msg_${i}`, endpointId, i % 2 ? 'delivered' : 'failed', at, at],
@@ -545,7 +554,7 @@ describe('keyset pages for the outbox and webhook deliveries; capped counts', ()
   });
 
   it('counts matches up to 10,000 (then "10,000+") and keeps page numbers within them', async () => {
-    t.db.run(
+    await t.db.run(
       `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10050)
        INSERT INTO outbox (kind, payload, status, attempts, next_attempt_at, created_at, updated_at)
        SELECT 'bulk', '{}', 'done', 1, 0, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z' FROM n`,
@@ -571,10 +580,10 @@ describe('exports', () => {
   const nasty = ['=HYPERLINK("http://evil","x")', 'Smith, "Bob"\nline 2', '+1', '-2', '@SUM(A1)', '普通客户'];
 
   it('streams CSV with RFC 4180 quoting and formula-injection protection', async () => {
-    const ids = seedMany(nasty.length);
-    nasty.forEach((name, i) => {
-      t.db.run('UPDATE entitlements SET customer_name = ? WHERE id = ?', [name, ids[i]]);
-    });
+    const ids = await seedMany(nasty.length);
+    for (const [i, name] of nasty.entries()) {
+      await t.db.run('UPDATE entitlements SET customer_name = ? WHERE id = ?', [name, ids[i]]);
+    }
     const r = await get('/export/entitlements?format=csv');
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('text/csv; charset=utf-8');
@@ -601,9 +610,9 @@ describe('exports', () => {
   });
 
   it('exports every row in chunks as JSON and honours filters', async () => {
-    t.db.transaction(() => seedMany(1203));
-    const test = seedEntitlement(t.db);
-    t.db.run('UPDATE entitlements SET test = 1 WHERE id = ?', [test.id]);
+    await t.db.transaction(async (tx) => seedMany(1203, {}, tx));
+    const test = await seedEntitlement(t.db);
+    await t.db.run('UPDATE entitlements SET test = 1 WHERE id = ?', [test.id]);
     const r = await get('/export/entitlements?format=json');
     expect(r.headers['content-type']).toBe('application/json; charset=utf-8');
     const items = JSON.parse(r.text) as { id: string; createdAt: string }[];
@@ -617,7 +626,7 @@ describe('exports', () => {
   });
 
   it('exports activations and messages', async () => {
-    const ent = seedEntitlement(t.db, { family: 'A', seats: 3 });
+    const ent = await seedEntitlement(t.db, { family: 'A', seats: 3 });
     await activateDevice(ent.code!);
     await activateDevice(ent.code!);
     const acts = parseCsv((await get('/export/activations?format=csv')).text);
@@ -625,7 +634,12 @@ describe('exports', () => {
     expect(acts[0]).toContain('lastSeenAt');
     expect(acts.slice(1).every((row) => row[1] === ent.id)).toBe(true);
 
-    t.licensor.ctx.messages.record({ direction: 'in', activity: 'getLicense', resultCode: '000002', error: '-bad' });
+    t.licensor.ctx.messages.record({
+      direction: 'in',
+      activity: 'getLicense',
+      resultCode: '000002',
+      error: '-bad',
+    });
     const msgs = parseCsv((await get('/export/messages?format=csv&failed=true')).text);
     expect(msgs.length).toBe(2);
     expect(msgs[1]![msgs[0]!.indexOf('error')]).toBe("'-bad");

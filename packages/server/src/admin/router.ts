@@ -94,13 +94,13 @@ export function adminRouter(ctx: AppContext): Router {
 
   router.get(
     '/summary',
-    route((req, res) => {
+    route(async (req, res) => {
       const { includeTest } = parseInput(summaryFilterSchema, req.query, 'query');
-      ctx.messages.flush(); // count the calls of the last moments too, as the message list shows them
+      await ctx.messages.flush(); // count the calls of the last moments too, as the message list shows them
       res.json({
-        ...summary(db, { includeTest, now: ctx.now() }),
-        outbox: ctx.outbox.depth(),
-        nextDailyDuty: nextDailyDuty(ctx),
+        ...(await summary(db, { includeTest, now: ctx.now() })),
+        outbox: await ctx.outbox.depth(),
+        nextDailyDuty: await nextDailyDuty(ctx),
         keys: keyExpiry(ctx),
       });
     }),
@@ -109,39 +109,39 @@ export function adminRouter(ctx: AppContext): Router {
   // ------------------------------------------------------------------------------------ entitlements
   router.get(
     '/entitlements',
-    route((req, res) => {
-      res.json(listEntitlements(db, parseInput(entitlementFilterSchema, req.query, 'query')));
+    route(async (req, res) => {
+      res.json(await listEntitlements(db, parseInput(entitlementFilterSchema, req.query, 'query')));
     }),
   );
   // A direct license (sold outside KooGallery): a new LSR-… code with its SKU's terms unless overridden.
   router.post(
     '/entitlements',
-    route((req, res) => {
-      const ent = createDirectLicense(ctx, req.body ?? {}, actorOf(res));
+    route(async (req, res) => {
+      const ent = await createDirectLicense(ctx, req.body ?? {}, actorOf(res));
       res.status(201).json({ entitlement: entitlementView(ent) });
     }),
   );
   // Seats, expiry, SKU or customer of any license; 409 SEATS_IN_USE lists the devices unless releaseOldest.
   router.patch(
     '/entitlements/:id',
-    route((req, res) => {
-      const ent = requireEntitlement(db, paramsOf(req, 'entitlement id'));
-      const { entitlement, releasedDevices } = updateLicense(ctx, ent, req.body ?? {}, actorOf(res));
+    route(async (req, res) => {
+      const ent = await requireEntitlement(db, paramsOf(req, 'entitlement id'));
+      const { entitlement, releasedDevices } = await updateLicense(ctx, ent, req.body ?? {}, actorOf(res));
       res.json({ entitlement: entitlementView(entitlement), releasedDevices });
     }),
   );
   router.get(
     '/entitlements/:id',
-    route((req, res) => {
-      res.json(entitlementDetail(ctx, requireEntitlement(db, paramsOf(req, 'entitlement id'))));
+    route(async (req, res) => {
+      res.json(await entitlementDetail(ctx, await requireEntitlement(db, paramsOf(req, 'entitlement id'))));
     }),
   );
   router.put(
     '/entitlements/:id/policy',
-    route((req, res) => {
+    route(async (req, res) => {
       const entitlementId = paramsOf(req, 'entitlement id');
       const { policy } = bodyOf(policySchema, req.body, 'policy');
-      res.json(actions.setPolicy(ctx, entitlementId, policy, actorOf(res)));
+      res.json(await actions.setPolicy(ctx, entitlementId, policy, actorOf(res)));
     }),
   );
   for (const action of ['suspend', 'reinstate', 'revoke'] as const) {
@@ -158,20 +158,20 @@ export function adminRouter(ctx: AppContext): Router {
   // ---------------------------------------------------------------------------- codes, orders, devices
   router.get(
     '/codes',
-    route((req, res) => {
-      res.json(listCodes(db, parseInput(entitlementFilterSchema, req.query, 'query')));
+    route(async (req, res) => {
+      res.json(await listCodes(db, parseInput(entitlementFilterSchema, req.query, 'query')));
     }),
   );
   router.get(
     '/orders',
-    route((req, res) => {
-      res.json(listOrders(db, parseInput(orderFilterSchema, req.query, 'query')));
+    route(async (req, res) => {
+      res.json(await listOrders(db, parseInput(orderFilterSchema, req.query, 'query')));
     }),
   );
   router.get(
     '/activations',
-    route((req, res) => {
-      res.json(listActivationsPage(db, parseInput(activationFilterSchema, req.query, 'query')));
+    route(async (req, res) => {
+      res.json(await listActivationsPage(db, parseInput(activationFilterSchema, req.query, 'query')));
     }),
   );
   router.post(
@@ -184,10 +184,10 @@ export function adminRouter(ctx: AppContext): Router {
   );
   router.post(
     '/activations/:id/move',
-    route((req, res) => {
+    route(async (req, res) => {
       const activationId = paramsOf(req, 'activation id');
       const { to, reason } = bodyOf(moveSchema, req.body, 'move request');
-      res.json(actions.move(ctx, activationId, to, actorOf(res), reason));
+      res.json(await actions.move(ctx, activationId, to, actorOf(res), reason));
     }),
   );
   router.post(
@@ -201,29 +201,29 @@ export function adminRouter(ctx: AppContext): Router {
   // ----------------------------------------------------------------------------------- logs, outbox
   router.get(
     '/audit',
-    route((req, res) => {
-      res.json(listAudit(db, parseInput(auditFilterSchema, req.query, 'query')));
+    route(async (req, res) => {
+      res.json(await listAudit(db, parseInput(auditFilterSchema, req.query, 'query')));
     }),
   );
   router.get(
     '/messages',
-    route((req, res) => {
-      ctx.messages.flush(); // show calls made in the last moments too
-      res.json(listMessages(db, parseInput(messageFilterSchema, req.query, 'query')));
+    route(async (req, res) => {
+      await ctx.messages.flush(); // show calls made in the last moments too
+      res.json(await listMessages(db, parseInput(messageFilterSchema, req.query, 'query')));
     }),
   );
   router.get(
     '/outbox',
-    route((req, res) => {
-      res.json(listOutbox(db, parseInput(outboxFilterSchema, req.query, 'query')));
+    route(async (req, res) => {
+      res.json(await listOutbox(db, parseInput(outboxFilterSchema, req.query, 'query')));
     }),
   );
   router.post(
     '/outbox/:id/retry',
-    route((req, res) => {
+    route(async (req, res) => {
       const raw = paramsOf(req, 'outbox item id');
       const itemId = parseInput(z.object({ id: z.coerce.number().int().positive() }), { id: raw }, 'outbox item id').id;
-      res.json(retryOutboxItem(ctx, itemId, actorOf(res)));
+      res.json(await retryOutboxItem(ctx, itemId, actorOf(res)));
     }),
   );
 
@@ -235,7 +235,7 @@ export function adminRouter(ctx: AppContext): Router {
       await streamExport(
         res,
         { format: f.format, bom: f.bom, filename: exportName('entitlements', ctx.now()), columns: ENTITLEMENT_COLUMNS },
-        exportEntitlements(db, f),
+        await exportEntitlements(db, f),
       );
     }),
   );
@@ -246,14 +246,14 @@ export function adminRouter(ctx: AppContext): Router {
       await streamExport(
         res,
         { format: f.format, bom: f.bom, filename: exportName('activations', ctx.now()), columns: ACTIVATION_COLUMNS },
-        exportActivations(db, f),
+        await exportActivations(db, f),
       );
     }),
   );
   router.get(
     '/export/messages',
     route(async (req, res) => {
-      ctx.messages.flush();
+      await ctx.messages.flush();
       const f = parseInput(messageExportSchema, req.query, 'query');
       await streamExport(
         res,
@@ -269,23 +269,23 @@ export function adminRouter(ctx: AppContext): Router {
   router.get(
     '/tokens',
     adminOnly,
-    route((_req, res) => {
-      res.json({ items: listTokens(db) });
+    route(async (_req, res) => {
+      res.json({ items: await listTokens(db) });
     }),
   );
   router.post(
     '/tokens',
     adminOnly,
-    route((req, res) => {
+    route(async (req, res) => {
       const input = bodyOf(tokenSchema, req.body, 'token');
-      res.status(201).json(createToken(db, input.name, input.scope, actorOf(res)));
+      res.status(201).json(await createToken(db, input.name, input.scope, actorOf(res)));
     }),
   );
   router.delete(
     '/tokens/:id',
     adminOnly,
-    route((req, res) => {
-      res.json(revokeToken(db, paramsOf(req, 'token id'), actorOf(res)));
+    route(async (req, res) => {
+      res.json(await revokeToken(db, paramsOf(req, 'token id'), actorOf(res)));
     }),
   );
 

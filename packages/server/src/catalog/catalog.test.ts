@@ -28,8 +28,8 @@ products:
 `;
 
 let t: TestApp;
-beforeEach(() => {
-  t = createTestApp();
+beforeEach(async () => {
+  t = await createTestApp();
 });
 afterEach(async () => {
   await t.destroy();
@@ -167,7 +167,7 @@ describe('catalogue through the CLI', () => {
     expect((await cli(['catalog', 'remove-sku', 'p1', 's1'])).code).toBe(EXIT.notFound);
     expect((await cli(['policy', 'clear', 'p1'])).code).toBe(0);
     expect((await get('/policies/p1')).body.overrides).toBeNull();
-    const audit = t.db.all<{ action: string; actor: string }>('SELECT action, actor FROM audit_log ORDER BY id');
+    const audit = await t.db.all<{ action: string; actor: string }>('SELECT action, actor FROM audit_log ORDER BY id');
     expect(audit.map((a) => a.action)).toEqual([
       'catalog.product_set',
       'catalog.sku_set',
@@ -182,8 +182,8 @@ describe('catalogue through the CLI', () => {
     await cli(['catalog', 'set-product', 'p1', '--edition', 'Lite', '--feature', 'export']);
     await cli(['catalog', 'set-sku', 'p1', 'known', '--edition', 'Pro']);
     for (const sku of ['known', 'mystery', 'mystery']) {
-      const e = seedEntitlement(t.db, { productId: 'p1' });
-      t.db.run('UPDATE entitlements SET sku_code = ? WHERE id = ?', [sku, e.id]);
+      const e = await seedEntitlement(t.db, { productId: 'p1' });
+      await t.db.run('UPDATE entitlements SET sku_code = ? WHERE id = ?', [sku, e.id]);
     }
     const listed = await cli(['--json', 'catalog', 'unknown-skus']);
     expect(listed.json().items).toMatchObject([

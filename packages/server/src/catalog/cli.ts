@@ -99,8 +99,8 @@ function readCatalogFile(path: string): unknown {
   }
 }
 
-function apply(s: Session, file: string, opts: { dryRun?: boolean; prune?: boolean }) {
-  const result = applyCatalog(s.ctx(), readCatalogFile(file), { ...opts, actor: s.actor });
+async function apply(s: Session, file: string, opts: { dryRun?: boolean; prune?: boolean }) {
+  const result = await applyCatalog(s.ctx(), readCatalogFile(file), { ...opts, actor: s.actor });
   s.print(result, () => {
     const diff = formatChanges(result.changes);
     if (result.changes.length === 0) return diff;
@@ -134,8 +134,8 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .command('show [productId]')
     .description('print the catalogue (or one product) as a catalogue file you can edit and apply')
     .action(
-      run((s: Session, productId: string | undefined) => {
-        const data = productId ? { products: [requireProduct(s.db(), productId)] } : readCatalog(s.db());
+      run(async (s: Session, productId: string | undefined) => {
+        const data = productId ? { products: [await requireProduct(s.db(), productId)] } : await readCatalog(s.db());
         s.print(data, () =>
           data.products.length ? toYaml(data) : 'The catalogue is empty: see `licensor catalog apply --help`.',
         );
@@ -153,8 +153,8 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .option('--seats <n>', 'seats of a license whose SKU names none')
     .option('--policy <json>', `policy defaults, e.g. '{"mode":"floating","leaseMinutes":30}'`)
     .action(
-      run((s: Session, productId: string, o: Record<string, string | string[] | undefined>) => {
-        const p = setProduct(
+      run(async (s: Session, productId: string, o: Record<string, string | string[] | undefined>) => {
+        const p = await setProduct(
           s.ctx(),
           {
             id: productId,
@@ -174,8 +174,8 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .command('remove-product <productId>')
     .description('remove a product and its SKUs (its licenses keep working with the built-in defaults)')
     .action(
-      run((s: Session, productId: string) => {
-        const removed = removeProduct(s.ctx(), productId, s.actor);
+      run(async (s: Session, productId: string) => {
+        const removed = await removeProduct(s.ctx(), productId, s.actor);
         if (!removed) throw new LicensorError('NOT_FOUND', `No product ${productId} in the catalogue`);
         s.print({ removed }, () => `Product ${productId} removed.`);
       }),
@@ -189,8 +189,8 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .option('--seats <n>', 'seats a license of this SKU gets')
     .option('--policy <json>', `policy overrides, e.g. '{"mode":"floating"}'`)
     .action(
-      run((s: Session, productId: string, skuCode: string, o: Record<string, string | string[] | undefined>) => {
-        const sku = setSku(
+      run(async (s: Session, productId: string, skuCode: string, o: Record<string, string | string[] | undefined>) => {
+        const sku = await setSku(
           s.ctx(),
           productId,
           {
@@ -210,8 +210,8 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .command('remove-sku <productId> <skuCode>')
     .description("remove a SKU (its licenses get the product's defaults and are listed by unknown-skus)")
     .action(
-      run((s: Session, productId: string, skuCode: string) => {
-        const removed = removeSku(s.ctx(), productId, skuCode, s.actor);
+      run(async (s: Session, productId: string, skuCode: string) => {
+        const removed = await removeSku(s.ctx(), productId, skuCode, s.actor);
         if (!removed)
           throw new LicensorError('NOT_FOUND', `No SKU ${skuCode} of product ${productId} in the catalogue`);
         s.print({ removed }, () => `SKU ${productId} / ${skuCode} removed.`);
@@ -223,8 +223,8 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .description('SKUs licenses carry that the catalogue does not list (they get the product defaults)')
     .option('--include-test', 'include marketplace debug traffic')
     .action(
-      run((s: Session, o: { includeTest?: boolean }) => {
-        const items = listUnknownSkus(s.db(), o);
+      run(async (s: Session, o: { includeTest?: boolean }) => {
+        const items = await listUnknownSkus(s.db(), o);
         s.print({ items }, () =>
           items.length
             ? `${table(items, unknownColumns)}Add them with \`licensor catalog set-sku <product> <sku> --edition …\`.\n`
@@ -237,9 +237,9 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .command('resolve <productId> [skuCode]')
     .description('what a license of this product and SKU gets: edition, features, seats, policy')
     .action(
-      run((s: Session, productId: string, skuCode: string | undefined) => {
-        const m = resolveModel(s.db(), productId, skuCode);
-        const known = getProduct(s.db(), productId) !== undefined;
+      run(async (s: Session, productId: string, skuCode: string | undefined) => {
+        const m = await resolveModel(s.db(), productId, skuCode);
+        const known = (await getProduct(s.db(), productId)) !== undefined;
         s.print(m, () =>
           fields([
             ['Product / SKU', [productId, skuCode].filter(Boolean).join(' / ')],
@@ -264,8 +264,8 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     );
 
   const policy = program.command('policy').description("a product's licensing policy defaults (`*` = every product)");
-  const showPolicy = (s: Session, productId: string) => {
-    const v = policyView(s.ctx(), productId);
+  const showPolicy = async (s: Session, productId: string) => {
+    const v = await policyView(s.ctx(), productId);
     s.print(
       v,
       () =>
@@ -283,20 +283,20 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     )
     .option('--replace', 'replace the overrides instead of merging')
     .action(
-      run((s: Session, productId: string, pairs: string[], o: { replace?: boolean }) => {
-        const current = policyView(s.ctx(), productId).overrides ?? {};
+      run(async (s: Session, productId: string, pairs: string[], o: { replace?: boolean }) => {
+        const current = (await policyView(s.ctx(), productId)).overrides ?? {};
         const next = { ...(o.replace ? {} : current), ...parsePolicyPairs(pairs) };
-        setProductPolicy(s.db(), productId, next as never, s.actor);
-        showPolicy(s, productId);
+        await setProductPolicy(s.db(), productId, next as never, s.actor);
+        await showPolicy(s, productId);
       }),
     );
   policy
     .command('clear <productId>')
     .description('remove the overrides (the built-in defaults apply again)')
     .action(
-      run((s: Session, productId: string) => {
-        setProductPolicy(s.db(), productId, null, s.actor);
-        showPolicy(s, productId);
+      run(async (s: Session, productId: string) => {
+        await setProductPolicy(s.db(), productId, null, s.actor);
+        await showPolicy(s, productId);
       }),
     );
 }

@@ -8,8 +8,8 @@ const ADMIN = '/api/admin/v1';
 const BOOT = 'Bearer admin-test-token';
 
 let t: TestApp;
-beforeEach(() => {
-  t = createTestApp();
+beforeEach(async () => {
+  t = await createTestApp();
 });
 afterEach(async () => {
   await t.destroy();
@@ -38,8 +38,8 @@ describe('License files carry the catalogue', () => {
   it("sign the SKU's edition and features, and a SKU change reaches the device at its next check-in", async () => {
     const app = request(t.licensor.app);
     expect((await app.post(`${ADMIN}/catalog/apply`).set('Authorization', BOOT).send({ catalog })).status).toBe(200);
-    const ent = seedEntitlement(t.db, { productId: 'com.example.app' });
-    t.db.run(`UPDATE entitlements SET sku_code = 'sku-basic' WHERE id = ?`, [ent.id]);
+    const ent = await seedEntitlement(t.db, { productId: 'com.example.app' });
+    await t.db.run(`UPDATE entitlements SET sku_code = 'sku-basic' WHERE id = ?`, [ent.id]);
 
     const device = newDevice();
     const activated = await app.post('/api/v1/activations').send(activationBody(device, ent.code!));
@@ -48,7 +48,7 @@ describe('License files carry the catalogue', () => {
     expect(first.payload).toMatchObject({ sku: 'sku-basic', edition: 'Basic', features: { export: true } });
 
     // The marketplace moves the customer to another SKU (upgrade); the next check-in carries the new model.
-    t.db.run(`UPDATE entitlements SET sku_code = 'sku-pro' WHERE id = ?`, [ent.id]);
+    await t.db.run(`UPDATE entitlements SET sku_code = 'sku-pro' WHERE id = ?`, [ent.id]);
     const path = `/api/v1/activations/${activated.body.activationId}/check-in`;
     const checkIn = await app
       .post(path)
@@ -61,7 +61,7 @@ describe('License files carry the catalogue', () => {
     expect(checkIn.body.checkInIntervalSeconds).toBe(4 * 60);
 
     // An unknown SKU is never refused: the product's edition and features.
-    t.db.run(`UPDATE entitlements SET sku_code = 'sku-future' WHERE id = ?`, [ent.id]);
+    await t.db.run(`UPDATE entitlements SET sku_code = 'sku-future' WHERE id = ?`, [ent.id]);
     const later = await app
       .post(path)
       .set(deviceHeaders(device, activated.body.activationId, 'POST', path, '{}'))

@@ -15,30 +15,30 @@ const CLOCK = new Date(Math.floor(Date.now() / 1000) * 1000 + 3_600_000);
 const P = 'com.example.rederive';
 
 let app: LicensingTestApp;
-beforeEach(() => {
-  app = makeApp({ now: () => CLOCK });
-  setProduct(app.licensor.ctx, { id: P, edition: 'Std' }, 'test');
-  setSku(app.licensor.ctx, P, { code: 'team', edition: 'Team', seats: 3 }, 'test');
+beforeEach(async () => {
+  app = await makeApp({ now: () => CLOCK });
+  await setProduct(app.licensor.ctx, { id: P, edition: 'Std' }, 'test');
+  await setSku(app.licensor.ctx, P, { code: 'team', edition: 'Team', seats: 3 }, 'test');
 });
 afterEach(async () => {
   await app.close();
 });
 
 const ctx = () => app.licensor.ctx;
-const row = (id: string) => findEntitlement(app.db, id)!;
+const row = async (id: string) => (await findEntitlement(app.db, id))!;
 const audits = (id: string) =>
   app.db.all<{ action: string; at: string }>('SELECT action, at FROM audit_log WHERE entitlement_id = ? ORDER BY id', [
     id,
   ]);
-const direct = (): EntitlementRow => createDirectLicense(ctx(), { productId: P, sku: 'team' }, 'test');
+const direct = (): Promise<EntitlementRow> => createDirectLicense(ctx(), { productId: P, sku: 'team' }, 'test');
 
 describe('re-deriving license values', () => {
-  it('a features or policy edit of the catalogue leaves every license alone; a seats edit re-derives', () => {
-    const ent = direct();
+  it('a features or policy edit of the catalogue leaves every license alone; a seats edit re-derives', async () => {
+    const ent = await direct();
     // A license whose stored count differs from what the catalogue would give (written under an older rule).
-    app.db.run('UPDATE entitlements SET seats = 2 WHERE id = ?', [ent.id]);
-    setSku(ctx(), P, { code: 'team', edition: 'Team', features: { sync: true }, seats: 3 }, 'test');
-    applyCatalog(
+    await app.db.run('UPDATE entitlements SET seats = 2 WHERE id = ?', [ent.id]);
+    await setSku(ctx(), P, { code: 'team', edition: 'Team', features: { sync: true }, seats: 3 }, 'test');
+    await applyCatalog(
       ctx(),
       {
         products: [
@@ -47,35 +47,42 @@ describe('re-deriving license values', () => {
       },
       { actor: 'test' },
     );
-    expect(row(ent.id).seats).toBe(2);
-    expect(audits(ent.id).map((a) => a.action)).not.toContain('entitlement.seats_rederived');
+    expect((await row(ent.id)).seats).toBe(2);
+    expect((await audits(ent.id)).map((a) => a.action)).not.toContain('entitlement.seats_rederived');
 
-    setSku(ctx(), P, { code: 'team', edition: 'Team', seats: 6 }, 'test');
-    expect(row(ent.id).seats).toBe(6);
-    expect(audits(ent.id).at(-1)).toEqual({ action: 'entitlement.seats_rederived', at: CLOCK.toISOString() });
+    await setSku(ctx(), P, { code: 'team', edition: 'Team', seats: 6 }, 'test');
+    expect((await row(ent.id)).seats).toBe(6);
+    expect((await audits(ent.id)).at(-1)).toEqual({ action: 'entitlement.seats_rederived', at: CLOCK.toISOString() });
   });
 
   it('a customer or expiry change does not re-count devices above a lowered seat count', async () => {
-    const ent = direct();
+    const ent = await direct();
     for (const seed of ['a', 'b', 'c']) {
       await activate(ctx(), activateRequestSchema.parse(activationBody(newDevice(seed), ent.code!)));
     }
     // The catalogue lowers the SKU to 1 seat: the three devices keep theirs until freed.
-    setSku(ctx(), P, { code: 'team', edition: 'Team', seats: 1 }, 'test');
-    expect(row(ent.id).seats).toBe(1);
-    const r = updateLicense(ctx(), row(ent.id), { customer: 'Renamed Ltd', expiresAt: '2032-01-01T00:00:00Z' }, 'test');
+    await setSku(ctx(), P, { code: 'team', edition: 'Team', seats: 1 }, 'test');
+    expect((await row(ent.id)).seats).toBe(1);
+    const r = await updateLicense(
+      ctx(),
+      await row(ent.id),
+      { customer: 'Renamed Ltd', expiresAt: '2032-01-01T00:00:00Z' },
+      'test',
+    );
     expect(r.releasedDevices).toEqual([]);
     expect(r.entitlement).toMatchObject({ customer_name: 'Renamed Ltd', seats: 1 });
     // Lowering the seats themselves still is refused.
-    expect(() => updateLicense(ctx(), row(ent.id), { seats: 2 }, 'test')).toThrow(/more than the 2 it would have/);
+    await expect(updateLicense(ctx(), await row(ent.id), { seats: 2 }, 'test')).rejects.toThrow(
+      /more than the 2 it would have/,
+    );
   });
 
-  it('stamps catalogue, seat and license changes with ctx.now', () => {
-    const ent = direct();
-    setSku(ctx(), P, { code: 'team', edition: 'Team', seats: 4 }, 'test');
-    updateLicense(ctx(), row(ent.id), { customer: 'Clocked' }, 'test');
-    expect(row(ent.id)).toMatchObject({ created_at: CLOCK.toISOString(), updated_at: CLOCK.toISOString() });
-    const stamps = app.db.all<{ at: string }>('SELECT DISTINCT at FROM audit_log').map((a) => a.at);
+  it('stamps catalogue, seat and license changes with ctx.now', async () => {
+    const ent = await direct();
+    await setSku(ctx(), P, { code: 'team', edition: 'Team', seats: 4 }, 'test');
+    await updateLicense(ctx(), await row(ent.id), { customer: 'Clocked' }, 'test');
+    expect(await row(ent.id)).toMatchObject({ created_at: CLOCK.toISOString(), updated_at: CLOCK.toISOString() });
+    const stamps = (await app.db.all<{ at: string }>('SELECT DISTINCT at FROM audit_log')).map((a) => a.at);
     expect(stamps).toEqual([CLOCK.toISOString()]);
   });
 });

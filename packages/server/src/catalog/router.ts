@@ -38,102 +38,104 @@ export function catalogRouter(ctx: AppContext): Router {
 
   router.get(
     '/catalog',
-    route((_req, res) => {
-      res.json(readCatalog(db));
+    route(async (_req, res) => {
+      res.json(await readCatalog(db));
     }),
   );
   router.post(
     '/catalog/apply',
-    route((req, res) => {
+    route(async (req, res) => {
       const body = parseInput(applySchema, req.body ?? {}, 'apply request');
-      res.json(applyCatalog(ctx, body.catalog, { ...body, actor: actorOf(res) }));
+      res.json(await applyCatalog(ctx, body.catalog, { ...body, actor: actorOf(res) }));
     }),
   );
   router.get(
     '/catalog/unknown-skus',
-    route((req, res) => {
+    route(async (req, res) => {
       const q = parseInput(unknownSkuQuery, req.query, 'query');
-      res.json({ items: listUnknownSkus(db, { includeTest: q.includeTest === 'true' }) });
+      res.json({ items: await listUnknownSkus(db, { includeTest: q.includeTest === 'true' }) });
     }),
   );
   router.get(
     '/catalog/resolve',
-    route((req, res) => {
+    route(async (req, res) => {
       const q = parseInput(resolveQuery, req.query, 'query');
-      res.json(resolveModel(db, q.productId, q.skuCode));
+      res.json(await resolveModel(db, q.productId, q.skuCode));
     }),
   );
   router.get(
     '/catalog/products/:productId',
-    route((req, res) => {
-      res.json(requireProduct(db, productParam(req)));
+    route(async (req, res) => {
+      res.json(await requireProduct(db, productParam(req)));
     }),
   );
   router.put(
     '/catalog/products/:productId',
-    route((req, res) => {
+    route(async (req, res) => {
       const id = productParam(req);
-      const existed = getProduct(db, id) !== undefined;
+      const existed = (await getProduct(db, id)) !== undefined;
       const body = req.body && typeof req.body === 'object' ? req.body : {};
-      res.status(existed ? 200 : 201).json(setProduct(ctx, { ...body, id }, actorOf(res)));
+      res.status(existed ? 200 : 201).json(await setProduct(ctx, { ...body, id }, actorOf(res)));
     }),
   );
   router.delete(
     '/catalog/products/:productId',
-    route((req, res) => {
-      res.json({ removed: removeProduct(ctx, productParam(req), actorOf(res)) });
+    route(async (req, res) => {
+      res.json({ removed: await removeProduct(ctx, productParam(req), actorOf(res)) });
     }),
   );
   router.put(
     '/catalog/products/:productId/skus/:skuCode',
-    route((req, res) => {
+    route(async (req, res) => {
       const id = productParam(req);
       const code = parseInput(z.object({ skuCode: skuCodeSchema }).passthrough(), req.params, 'SKU code').skuCode;
       const body = req.body && typeof req.body === 'object' ? req.body : {};
-      res.json(setSku(ctx, id, { ...body, code }, actorOf(res)));
+      res.json(await setSku(ctx, id, { ...body, code }, actorOf(res)));
     }),
   );
   router.delete(
     '/catalog/products/:productId/skus/:skuCode',
-    route((req, res) => {
+    route(async (req, res) => {
       const id = productParam(req);
       const code = parseInput(z.object({ skuCode: skuCodeSchema }).passthrough(), req.params, 'SKU code').skuCode;
-      res.json({ removed: removeSku(ctx, id, code, actorOf(res)) });
+      res.json({ removed: await removeSku(ctx, id, code, actorOf(res)) });
     }),
   );
 
   // Product policy defaults (`*` = every product): the same row the catalogue's `policy` field writes.
   router.get(
     '/policies/:productId',
-    route((req, res) => {
-      res.json(policyView(ctx, policyParam(req)));
+    route(async (req, res) => {
+      res.json(await policyView(ctx, policyParam(req)));
     }),
   );
   router.put(
     '/policies/:productId',
-    route((req, res) => {
+    route(async (req, res) => {
       const id = policyParam(req);
       const { policy } = parseInput(policyBody, req.body ?? {}, 'policy');
-      setProductPolicy(db, id, policy, actorOf(res));
-      res.json(policyView(ctx, id));
+      await setProductPolicy(db, id, policy, actorOf(res));
+      res.json(await policyView(ctx, id));
     }),
   );
   router.delete(
     '/policies/:productId',
-    route((req, res) => {
+    route(async (req, res) => {
       const id = policyParam(req);
-      setProductPolicy(db, id, null, actorOf(res));
-      res.json(policyView(ctx, id));
+      await setProductPolicy(db, id, null, actorOf(res));
+      res.json(await policyView(ctx, id));
     }),
   );
   return router;
 }
 
 /** A product's own policy overrides and the effective policy its licenses get (before SKU and license overrides). */
-export function policyView(ctx: Pick<AppContext, 'db'>, productId: string) {
-  const row = ctx.db.first<{ policy: string }>('SELECT policy FROM product_policies WHERE product_id = ?', [productId]);
+export async function policyView(ctx: Pick<AppContext, 'db'>, productId: string) {
+  const row = await ctx.db.first<{ policy: string }>('SELECT policy FROM product_policies WHERE product_id = ?', [
+    productId,
+  ]);
   const own = row ? (JSON.parse(row.policy) as object) : null;
-  const global = ctx.db.first<{ policy: string }>(`SELECT policy FROM product_policies WHERE product_id = '*'`);
+  const global = await ctx.db.first<{ policy: string }>(`SELECT policy FROM product_policies WHERE product_id = '*'`);
   const effective = resolvePolicy(row?.policy, global ? JSON.parse(global.policy) : {});
   return { productId, overrides: own, effective };
 }

@@ -1,5 +1,5 @@
 import { LicensorError } from '@licensor/shared';
-import type { Db } from '../db/database';
+import { inTx, type Storage } from '../db/storage';
 import { parseInput } from '../http/errors';
 import type { PolicyOverrides } from '../licensing';
 import { audit, type EntitlementWriter, rederiveProductSeats } from '../licensing';
@@ -64,41 +64,44 @@ function skuFromRow(r: SkuRow): SkuSpec {
   });
 }
 
-function productPolicyOf(db: Db, productId: string): PolicyOverrides {
+async function productPolicyOf(db: Storage, productId: string): Promise<PolicyOverrides> {
   return parse(
-    db.first<{ policy: string }>('SELECT policy FROM product_policies WHERE product_id = ?', [productId])?.policy,
+    (await db.first<{ policy: string }>('SELECT policy FROM product_policies WHERE product_id = ?', [productId]))
+      ?.policy,
     {},
   );
 }
 
-function productFromRow(db: Db, r: ProductRow): ProductSpec {
-  const skus = db
-    .all<SkuRow>('SELECT * FROM catalog_skus WHERE product_id = ? ORDER BY sku_code', [r.product_id])
-    .map(skuFromRow);
+async function productFromRow(db: Storage, r: ProductRow): Promise<ProductSpec> {
+  const skus = (
+    await db.all<SkuRow>('SELECT * FROM catalog_skus WHERE product_id = ? ORDER BY sku_code', [r.product_id])
+  ).map(skuFromRow);
   return clean({
     id: r.product_id,
     name: r.name ?? undefined,
     edition: r.edition ?? undefined,
     features: parse(r.features, {}),
     seats: r.seats ?? undefined,
-    policy: productPolicyOf(db, r.product_id),
+    policy: await productPolicyOf(db, r.product_id),
     skus,
   });
 }
 
 /** The whole catalogue, in the shape of the catalogue file (so `catalog show` output can be applied again). */
-export function readCatalog(db: Db): CatalogSpec {
-  const rows = db.all<ProductRow>('SELECT * FROM catalog_products ORDER BY product_id');
-  return { products: rows.map((r) => productFromRow(db, r)) };
+export async function readCatalog(db: Storage): Promise<CatalogSpec> {
+  const rows = await db.all<ProductRow>('SELECT * FROM catalog_products ORDER BY product_id');
+  const products: ProductSpec[] = [];
+  for (const r of rows) products.push(await productFromRow(db, r));
+  return { products };
 }
 
-export function getProduct(db: Db, productId: string): ProductSpec | undefined {
-  const row = db.first<ProductRow>('SELECT * FROM catalog_products WHERE product_id = ?', [productId]);
-  return row ? productFromRow(db, row) : undefined;
+export async function getProduct(db: Storage, productId: string): Promise<ProductSpec | undefined> {
+  const row = await db.first<ProductRow>('SELECT * FROM catalog_products WHERE product_id = ?', [productId]);
+  return row ? await productFromRow(db, row) : undefined;
 }
 
-export function requireProduct(db: Db, productId: string): ProductSpec {
-  const p = getProduct(db, productId);
+export async function requireProduct(db: Storage, productId: string): Promise<ProductSpec> {
+  const p = await getProduct(db, productId);
   if (!p) {
     throw new LicensorError(
       'NOT_FOUND',
@@ -209,8 +212,8 @@ export function formatChanges(changes: CatalogChange[]): string {
 
 // ----------------------------------------------------------------------------------------- writes
 
-function writeProductRow(db: Db, p: ProductSpec, now: string): void {
-  db.run(
+async function writeProductRow(db: Storage, p: ProductSpec, now: string): Promise<void> {
+  await db.run(
     `INSERT INTO catalog_products (product_id, name, edition, features, seats, created_at, updated_at)
      VALUES (?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (product_id) DO UPDATE SET name = excluded.name, edition = excluded.edition,
@@ -218,18 +221,18 @@ function writeProductRow(db: Db, p: ProductSpec, now: string): void {
     [p.id, p.name ?? null, p.edition ?? null, JSON.stringify(p.features), p.seats ?? null, now, now],
   );
   if (Object.keys(p.policy).length > 0) {
-    db.run(
+    await db.run(
       `INSERT INTO product_policies (product_id, policy, updated_at) VALUES (?, ?, ?)
        ON CONFLICT (product_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`,
       [p.id, JSON.stringify(p.policy), now],
     );
   } else {
-    db.run('DELETE FROM product_policies WHERE product_id = ?', [p.id]);
+    await db.run('DELETE FROM product_policies WHERE product_id = ?', [p.id]);
   }
 }
 
-function writeSkuRow(db: Db, productId: string, s: SkuSpec, now: string): void {
-  db.run(
+async function writeSkuRow(db: Storage, productId: string, s: SkuSpec, now: string): Promise<void> {
+  await db.run(
     `INSERT INTO catalog_skus (product_id, sku_code, edition, features, seats, policy, created_at, updated_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (product_id, sku_code) DO UPDATE SET edition = excluded.edition, features = excluded.features,
@@ -238,10 +241,10 @@ function writeSkuRow(db: Db, productId: string, s: SkuSpec, now: string): void {
   );
 }
 
-function deleteProduct(db: Db, productId: string): void {
-  db.run('DELETE FROM catalog_skus WHERE product_id = ?', [productId]);
-  db.run('DELETE FROM catalog_products WHERE product_id = ?', [productId]);
-  db.run('DELETE FROM product_policies WHERE product_id = ?', [productId]);
+async function deleteProduct(db: Storage, productId: string): Promise<void> {
+  await db.run('DELETE FROM catalog_skus WHERE product_id = ?', [productId]);
+  await db.run('DELETE FROM catalog_products WHERE product_id = ?', [productId]);
+  await db.run('DELETE FROM product_policies WHERE product_id = ?', [productId]);
 }
 
 export interface ApplyResult {
@@ -253,44 +256,44 @@ export interface ApplyResult {
  * Makes the catalogue match a catalogue file (validated here, so the API and the CLI refuse the same
  * mistakes with the same messages). Idempotent: applying the same file twice changes nothing the second time.
  */
-export function applyCatalog(
+export async function applyCatalog(
   w: CatalogWriter,
   input: unknown,
   opts: { dryRun?: boolean; prune?: boolean; actor: string },
-): ApplyResult {
+): Promise<ApplyResult> {
   const desired = parseInput(catalogSchema, input, 'catalogue');
   const { db } = w;
-  return db.transaction(() => {
-    const changes = diffCatalog(readCatalog(db), desired, opts);
+  return await db.transaction(async (tx) => {
+    const changes = diffCatalog(await readCatalog(tx), desired, opts);
     if (opts.dryRun || changes.length === 0) return { changes, applied: false };
     const at = w.now();
     const now = at.toISOString();
     const byId = new Map(desired.products.map((p) => [p.id, p]));
     for (const c of changes) {
-      if (c.kind === 'product' && c.op === 'remove') deleteProduct(db, c.productId);
-      else if (c.kind === 'product') writeProductRow(db, byId.get(c.productId)!, now);
+      if (c.kind === 'product' && c.op === 'remove') await deleteProduct(tx, c.productId);
+      else if (c.kind === 'product') await writeProductRow(tx, byId.get(c.productId)!, now);
     }
     for (const c of changes) {
       if (c.kind !== 'sku') continue;
       const product = byId.get(c.productId)!;
       // A new product's row is written above; an unchanged product with changed SKUs already has one.
       if (c.op === 'remove') {
-        db.run('DELETE FROM catalog_skus WHERE product_id = ? AND sku_code = ?', [c.productId, c.skuCode]);
+        await tx.run('DELETE FROM catalog_skus WHERE product_id = ? AND sku_code = ?', [c.productId, c.skuCode]);
       } else {
-        writeSkuRow(db, c.productId, product.skus.find((s) => s.code === c.skuCode)!, now);
+        await writeSkuRow(tx, c.productId, product.skus.find((s) => s.code === c.skuCode)!, now);
       }
     }
-    audit(db, { actor: opts.actor, action: 'catalog.apply', detail: { changes }, at });
+    await audit(tx, { actor: opts.actor, action: 'catalog.apply', detail: { changes }, at });
     // Only products whose changes can move seats: a features or policy edit leaves every license's seats alone.
     for (const productId of new Set(changes.filter(movesSeats).map((c) => c.productId))) {
-      rederiveProductSeats(w, productId, opts.actor, at);
+      await rederiveProductSeats(inTx(w, tx), productId, opts.actor, at);
     }
     return { changes, applied: true };
   });
 }
 
 /** Adds or replaces one product's own fields (its SKUs are left as they are). */
-export function setProduct(w: CatalogWriter, input: unknown, actor: string): ProductSpec {
+export async function setProduct(w: CatalogWriter, input: unknown, actor: string): Promise<ProductSpec> {
   const spec = parseInput(productSchema, input, 'product');
   const { db } = w;
   if (spec.skus.length > 0) {
@@ -298,13 +301,13 @@ export function setProduct(w: CatalogWriter, input: unknown, actor: string): Pro
       problems: [{ field: 'skus', message: 'not accepted here' }],
     });
   }
-  return db.transaction(() => {
+  return await db.transaction(async (tx) => {
     const now = w.now();
-    const before = getProduct(db, spec.id);
-    writeProductRow(db, spec, now.toISOString());
-    if (!before || before.seats !== spec.seats) rederiveProductSeats(w, spec.id, actor, now);
-    const after = getProduct(db, spec.id)!;
-    audit(db, {
+    const before = await getProduct(tx, spec.id);
+    await writeProductRow(tx, spec, now.toISOString());
+    if (!before || before.seats !== spec.seats) await rederiveProductSeats(inTx(w, tx), spec.id, actor, now);
+    const after = (await getProduct(tx, spec.id))!;
+    await audit(tx, {
       actor,
       action: 'catalog.product_set',
       before: before ? { ...before, skus: undefined } : null,
@@ -316,31 +319,31 @@ export function setProduct(w: CatalogWriter, input: unknown, actor: string): Pro
   });
 }
 
-export function removeProduct(w: CatalogWriter, productId: string, actor: string): boolean {
+export async function removeProduct(w: CatalogWriter, productId: string, actor: string): Promise<boolean> {
   const { db } = w;
-  return db.transaction(() => {
+  return await db.transaction(async (tx) => {
     const now = w.now();
-    const before = getProduct(db, productId);
+    const before = await getProduct(tx, productId);
     if (!before) return false;
-    deleteProduct(db, productId);
-    rederiveProductSeats(w, productId, actor, now);
-    audit(db, { actor, action: 'catalog.product_removed', before, detail: { productId }, at: now });
+    await deleteProduct(tx, productId);
+    await rederiveProductSeats(inTx(w, tx), productId, actor, now);
+    await audit(tx, { actor, action: 'catalog.product_removed', before, detail: { productId }, at: now });
     return true;
   });
 }
 
 /** Adds or replaces one SKU of a catalogue product. */
-export function setSku(w: CatalogWriter, productId: string, input: unknown, actor: string): SkuSpec {
+export async function setSku(w: CatalogWriter, productId: string, input: unknown, actor: string): Promise<SkuSpec> {
   const spec = parseInput(skuSchema, input, 'SKU');
   const { db } = w;
-  return db.transaction(() => {
+  return await db.transaction(async (tx) => {
     const now = w.now();
-    const product = requireProduct(db, productId);
+    const product = await requireProduct(tx, productId);
     const before = product.skus.find((s) => s.code === spec.code);
-    writeSkuRow(db, productId, spec, now.toISOString());
-    if (!before || before.seats !== spec.seats) rederiveProductSeats(w, productId, actor, now);
-    const after = requireProduct(db, productId).skus.find((s) => s.code === spec.code)!;
-    audit(db, {
+    await writeSkuRow(tx, productId, spec, now.toISOString());
+    if (!before || before.seats !== spec.seats) await rederiveProductSeats(inTx(w, tx), productId, actor, now);
+    const after = (await requireProduct(tx, productId)).skus.find((s) => s.code === spec.code)!;
+    await audit(tx, {
       actor,
       action: 'catalog.sku_set',
       before: before ?? null,
@@ -352,15 +355,15 @@ export function setSku(w: CatalogWriter, productId: string, input: unknown, acto
   });
 }
 
-export function removeSku(w: CatalogWriter, productId: string, skuCode: string, actor: string): boolean {
+export async function removeSku(w: CatalogWriter, productId: string, skuCode: string, actor: string): Promise<boolean> {
   const { db } = w;
-  return db.transaction(() => {
+  return await db.transaction(async (tx) => {
     const now = w.now();
-    const before = getProduct(db, productId)?.skus.find((s) => s.code === skuCode);
+    const before = (await getProduct(tx, productId))?.skus.find((s) => s.code === skuCode);
     if (!before) return false;
-    db.run('DELETE FROM catalog_skus WHERE product_id = ? AND sku_code = ?', [productId, skuCode]);
-    rederiveProductSeats(w, productId, actor, now);
-    audit(db, { actor, action: 'catalog.sku_removed', before, detail: { productId, skuCode }, at: now });
+    await tx.run('DELETE FROM catalog_skus WHERE product_id = ? AND sku_code = ?', [productId, skuCode]);
+    await rederiveProductSeats(inTx(w, tx), productId, actor, now);
+    await audit(tx, { actor, action: 'catalog.sku_removed', before, detail: { productId, skuCode }, at: now });
     return true;
   });
 }
@@ -368,18 +371,18 @@ export function removeSku(w: CatalogWriter, productId: string, skuCode: string, 
 // ------------------------------------------------------------------------------------------ reads
 
 /** The edition, features, seats and policy a license of product/SKU gets (see deriveLicenseModel). */
-export function resolveModel(
-  db: Db,
+export async function resolveModel(
+  db: Storage,
   productId: string | null | undefined,
   skuCode: string | null | undefined,
   license: LicenseOverrides = {},
   orderedSeats?: number | null,
-): DerivedModel {
-  const product = productId ? getProduct(db, productId) : undefined;
+): Promise<DerivedModel> {
+  const product = productId ? await getProduct(db, productId) : undefined;
   const sku = skuCode ? product?.skus.find((s) => s.code === skuCode) : undefined;
   return deriveLicenseModel({
     product,
-    globalPolicy: productPolicyOf(db, '*'),
+    globalPolicy: await productPolicyOf(db, '*'),
     skuCode,
     sku,
     license,
@@ -398,9 +401,9 @@ export interface UnknownSku {
 }
 
 /** SKUs licenses carry that the catalogue does not list: accepted with the product's defaults, flagged here. */
-export function listUnknownSkus(db: Db, opts: { includeTest?: boolean } = {}): UnknownSku[] {
-  return db
-    .all<{
+export async function listUnknownSkus(db: Storage, opts: { includeTest?: boolean } = {}): Promise<UnknownSku[]> {
+  return (
+    await db.all<{
       product_id: string | null;
       sku_code: string;
       n: number;
@@ -417,14 +420,14 @@ export function listUnknownSkus(db: Db, opts: { includeTest?: boolean } = {}): U
        ORDER BY last DESC`,
       [opts.includeTest ? 1 : 0],
     )
-    .map((r) => ({
-      productId: r.product_id,
-      skuCode: r.sku_code,
-      licenses: r.n,
-      firstSeenAt: r.first,
-      lastSeenAt: r.last,
-      productInCatalogue: r.known_product === 1,
-    }));
+  ).map((r) => ({
+    productId: r.product_id,
+    skuCode: r.sku_code,
+    licenses: r.n,
+    firstSeenAt: r.first,
+    lastSeenAt: r.last,
+    productInCatalogue: r.known_product === 1,
+  }));
 }
 
 /**
@@ -432,11 +435,11 @@ export function listUnknownSkus(db: Db, opts: { includeTest?: boolean } = {}): U
  * overrides, `licenses update --edition/--feature`) over its SKU's, over the product's. Unknown SKUs get the
  * product's values.
  */
-export function licenseModel(
-  db: Db,
+export async function licenseModel(
+  db: Storage,
   ent: { product_id: string | null; sku_code: string | null; edition: string | null; features?: string | null },
-): { edition: string | null; features: Record<string, true | number> } {
+): Promise<{ edition: string | null; features: Record<string, true | number> }> {
   const features = ent.features ? parse<Features | null>(ent.features, null) : null;
-  const m = resolveModel(db, ent.product_id, ent.sku_code, { edition: ent.edition, features });
+  const m = await resolveModel(db, ent.product_id, ent.sku_code, { edition: ent.edition, features });
   return { edition: m.edition, features: m.features };
 }

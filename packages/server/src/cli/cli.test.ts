@@ -14,7 +14,7 @@ import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/li
 import { createTestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../db/database';
+import { openSqliteDatabase } from '../db/sqlite';
 import { DEVELOPMENT_ROOT_PASSPHRASE } from '../keys/keystore';
 import { activate } from '../licensing';
 import { EXIT, main } from './index';
@@ -55,8 +55,8 @@ async function cli(
 }
 
 /** A data folder with keys, a schema and whatever `seed` writes, as the server would leave it. */
-async function withData<T>(seed: (t: ReturnType<typeof createTestApp>) => T | Promise<T>): Promise<T> {
-  const t = createTestApp({}, dir);
+async function withData<T>(seed: (t: Awaited<ReturnType<typeof createTestApp>>) => T | Promise<T>): Promise<T> {
+  const t = await createTestApp({}, dir);
   try {
     return await seed(t);
   } finally {
@@ -302,9 +302,9 @@ describe('database', () => {
   });
 
   it('backs up online to a file that opens and passes integrity_check, with progress on stderr', async () => {
-    await withData((t) => {
-      t.db.transaction(() => {
-        for (let i = 0; i < 2000; i++) seedEntitlement(t.db, { family: 'A' });
+    await withData(async (t) => {
+      await t.db.transaction(async (tx) => {
+        for (let i = 0; i < 2000; i++) await seedEntitlement(tx, { family: 'A' });
       });
     });
     const dest = join(dir, 'backups', 'one.db');
@@ -315,10 +315,10 @@ describe('database', () => {
     expect(lines[lines.length - 1]).toBe('backup: 100%');
     expect(lines.every((l) => /^backup: \d+%$/.test(l))).toBe(true);
 
-    const copy = openDatabase(dest, { migrate: false });
-    expect(copy.integrityCheck()).toEqual(['ok']);
-    expect(copy.first<{ n: number }>('SELECT COUNT(*) AS n FROM entitlements')!.n).toBe(2000);
-    copy.close();
+    const copy = openSqliteDatabase(dest, { migrate: false });
+    expect(await copy.integrityCheck()).toEqual(['ok']);
+    expect((await copy.first<{ n: number }>('SELECT COUNT(*) AS n FROM entitlements'))!.n).toBe(2000);
+    await copy.close();
 
     const exists = await cli(['db', 'backup', dest]);
     expect(exists.code).toBe(EXIT.invalidInput);
@@ -356,7 +356,9 @@ describe('tokens', () => {
     await withData(async (t) => {
       const r = await request(t.licensor.app).get('/api/admin/v1/entitlements').set('Authorization', `Bearer ${token}`);
       expect(r.status).toBe(401);
-      const audit = t.db.all<{ actor: string; action: string }>('SELECT actor, action FROM audit_log ORDER BY id');
+      const audit = await t.db.all<{ actor: string; action: string }>(
+        'SELECT actor, action FROM audit_log ORDER BY id',
+      );
       expect(audit).toContainEqual({ actor: 'cli:alice', action: 'admin_token.revoked' });
     });
   });
@@ -380,12 +382,12 @@ describe('tokens', () => {
 
 describe('operator commands', () => {
   it('lists, shows, suspends, reinstates and revokes licenses', async () => {
-    const { a, b } = await withData((t) => {
-      const a = seedEntitlement(t.db, { family: 'A', productId: 'prod-x' });
-      const b = seedEntitlement(t.db, { family: 'B', status: 'frozen' });
-      t.db.run(`UPDATE entitlements SET customer_name = '华为测试客户' WHERE id = ?`, [a.id]);
-      const test = seedEntitlement(t.db);
-      t.db.run('UPDATE entitlements SET test = 1 WHERE id = ?', [test.id]);
+    const { a, b } = await withData(async (t) => {
+      const a = await seedEntitlement(t.db, { family: 'A', productId: 'prod-x' });
+      const b = await seedEntitlement(t.db, { family: 'B', status: 'frozen' });
+      await t.db.run(`UPDATE entitlements SET customer_name = '华为测试客户' WHERE id = ?`, [a.id]);
+      const test = await seedEntitlement(t.db);
+      await t.db.run('UPDATE entitlements SET test = 1 WHERE id = ?', [test.id]);
       return { a, b };
     });
     const list = await cli(['entitlements', 'list']);
@@ -433,8 +435,8 @@ describe('operator commands', () => {
 
   it('frees and moves seats, lists activations, registers codes', async () => {
     const { ent, other, activationId } = await withData(async (t) => {
-      const ent = seedEntitlement(t.db, { family: 'A', seats: 2, productId: 'p' });
-      const other = seedEntitlement(t.db, { family: 'A', seats: 2, productId: 'p' });
+      const ent = await seedEntitlement(t.db, { family: 'A', seats: 2, productId: 'p' });
+      const other = await seedEntitlement(t.db, { family: 'A', seats: 2, productId: 'p' });
       const input = activateRequestSchema.parse(activationBody(newDevice(), ent.code!));
       const r = await activate(t.licensor.ctx, input);
       return { ent, other, activationId: r.activation.id };
@@ -539,7 +541,7 @@ describe('operator commands', () => {
   });
 
   it('lists marketplace messages and the outbox, and retries an item', async () => {
-    const failedId = await withData((t) => {
+    const failedId = await withData(async (t) => {
       t.licensor.ctx.messages.record({
         direction: 'in',
         activity: 'getLicense',
@@ -552,8 +554,8 @@ describe('operator commands', () => {
         resultCode: '92020005',
         code: 'PL9',
       });
-      const id = t.licensor.ctx.outbox.enqueue('license.upload', { eventId: 'E1' });
-      t.db.run(`UPDATE outbox SET status = 'failed', last_error = 'HTTP 500' WHERE id = ?`, [id]);
+      const id = await t.licensor.ctx.outbox.enqueue(t.db, 'license.upload', { eventId: 'E1' });
+      await t.db.run(`UPDATE outbox SET status = 'failed', last_error = 'HTTP 500' WHERE id = ?`, [id]);
       return id;
     });
     const all = await cli(['messages', 'list']);
@@ -593,8 +595,8 @@ describe('start', () => {
     expect(await running).toBe(0);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
     // The daily scheduler ran at start: the (empty) days of the catch-up window are planned.
-    const db = openDatabase(join(dir, 'licensor.db'));
-    expect(db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM daily_runs WHERE job = 'daily.plan'`)!.n).toBe(7);
-    db.close();
+    const db = openSqliteDatabase(join(dir, 'licensor.db'));
+    expect((await db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM daily_runs WHERE job = 'daily.plan'`))!.n).toBe(7);
+    await db.close();
   });
 });

@@ -5,10 +5,14 @@ import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/li
 import { createTestPostgres } from '@licensor/testkit/postgres';
 import { createTestApp } from '@licensor/testkit/server';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../db/database';
+import { testConfig } from '../config';
+import { parseDatabaseUrl } from '../db/backend';
 import { sqliteTables } from '../db/introspect';
 import { migrate } from '../db/migrations';
+import { migrationTarget, openSqliteDatabase } from '../db/sqlite';
 import { activate } from '../licensing';
+import { createLogger } from '../logger';
+import { startServer } from '../server';
 import { EXIT, main } from './index';
 
 let dir: string;
@@ -59,14 +63,7 @@ describe('db status and db migrate on SQLite (LICENSOR_DATABASE_URL unset or sql
   });
 });
 
-describe('serving from PostgreSQL this round', () => {
-  it('`licensor start` refuses clearly instead of half-working', async () => {
-    const r = await cli(['start'], { LICENSOR_DATABASE_URL: 'postgres://licensor@127.0.0.1:5432/licensor', PORT: '0' });
-    expect(r.code).toBe(EXIT.config);
-    expect(r.err).toContain('PostgreSQL serving is not available yet');
-    expect(r.err).toContain('db copy');
-  });
-
+describe('the CLI on a PostgreSQL URL', () => {
   it('the SQLite-only commands refuse a postgres:// URL instead of writing to a SQLite file nobody serves', async () => {
     const env = { LICENSOR_DATABASE_URL: 'postgres://licensor@127.0.0.1:5432/licensor' };
     const r = await cli(['tokens', 'create', '--name', 'ci', '--scope', 'read'], env);
@@ -93,23 +90,57 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
     return u.toString();
   }
 
+  it('the server starts on a fresh database: migrated, ready, and activating devices', async () => {
+    const url = await emptyTarget('serve');
+    const running = await startServer(
+      testConfig({ dataDir: join(dir, 'serve'), database: parseDatabaseUrl(url), port: 0, host: '127.0.0.1' }),
+      createLogger('silent'),
+    );
+    try {
+      expect(running.db.dialect).toBe('postgres');
+      const ready = await fetch(`${running.url}/readyz`);
+      expect(ready.status, await ready.clone().text()).toBe(200);
+      const ent = await seedEntitlement(running.db, { seats: 1 });
+      const post = (body: unknown) =>
+        fetch(`${running.url}/api/v1/activations`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      const first = await post(activationBody(newDevice(), ent.code!));
+      expect(first.status, await first.clone().text()).toBe(200);
+      expect(((await first.json()) as { status: string }).status).toBe('VALID');
+      // The seat limit holds on PostgreSQL too: a second device of a 1-seat code is refused.
+      const second = await post(activationBody(newDevice(), ent.code!));
+      expect(second.status).toBe(409);
+      expect(((await second.json()) as { error: { code: string } }).error.code).toBe('TOO_MANY_DEVICES');
+      const seats = await running.db.all<{ seat: number }>(
+        "SELECT seat FROM activations WHERE entitlement_id = ? AND status = 'active'",
+        [ent.id],
+      );
+      expect(seats).toEqual([{ seat: 0 }]);
+    } finally {
+      await running.close();
+    }
+  });
+
   /** A SQLite database with rows in many tables, written by the real code paths. */
   async function seededSqlite(): Promise<string> {
-    const t = createTestApp({}, dir);
+    const t = await createTestApp({}, dir);
     try {
-      const ent = seedEntitlement(t.db, { seats: 3 });
+      const ent = await seedEntitlement(t.db, { seats: 3 });
       for (let i = 0; i < 3; i++) {
         const device = newDevice();
-        activate(t.licensor.ctx, activationBody(device, ent.code!));
+        await activate(t.licensor.ctx, activationBody(device, ent.code!));
       }
       for (let i = 0; i < 2500; i++) {
-        t.db.run(
+        await t.db.run(
           `INSERT INTO marketplace_messages (direction, activity, result_code, latency_ms, created_at, code, test)
            VALUES ('in', 'getLicense', '000000', ?, ?, ?, 0)`,
           [i / 7, new Date(1_700_000_000_000 + i).toISOString(), i % 3 ? null : `LSR-${i}-'quoted' "and" 中文`],
         );
       }
-      t.db.run(
+      await t.db.run(
         "INSERT INTO outbox (kind, payload, status, next_attempt_at, created_at, updated_at) VALUES ('x', '{}', 'pending', 1700000000000, 'now', 'now')",
       );
     } finally {
@@ -142,13 +173,13 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
     expect(copy.code).toBe(EXIT.ok);
     const report = copy.json();
 
-    const sqlite = openDatabase(file, { readonly: true, migrate: false });
+    const sqlite = openSqliteDatabase(file, { readonly: true, migrate: false });
     const tables = sqliteTables(sqlite).filter((t) => t.name !== 'schema_migrations');
     expect(report.tables.map((t: { table: string }) => t.table).sort()).toEqual(tables.map((t) => t.name).sort());
     const pg = pgTest!.open();
     await pg.exec('SET search_path = cli_copy');
     for (const t of tables) {
-      const n = sqlite.first<{ n: number }>(`SELECT COUNT(*) AS n FROM "${t.name}"`)!.n;
+      const n = (await sqlite.first<{ n: number }>(`SELECT COUNT(*) AS n FROM "${t.name}"`))!.n;
       expect(report.tables.find((r: { table: string }) => r.table === t.name).rows).toBe(n);
     }
     expect(report.tables.find((r: { table: string }) => r.table === 'activations').rows).toBe(3);
@@ -158,11 +189,11 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
     const fromPg = await pg.all(
       'SELECT id, code, latency_ms FROM marketplace_messages WHERE id IN (1, 4, 2500) ORDER BY id',
     );
-    expect(fromPg).toEqual(sample(sqlite));
+    expect(fromPg).toEqual(await sample(sqlite));
     // Identity columns continue after the copied ids.
     await pg.run("INSERT INTO marketplace_messages (direction, activity, created_at) VALUES ('in', 'x', 'now')");
     expect((await pg.first<{ m: number }>('SELECT MAX(id) AS m FROM marketplace_messages'))!.m).toBe(2501);
-    sqlite.close();
+    await sqlite.close();
 
     const again = await cli(['db', 'copy', '--from', file, '--to', url]);
     expect(again.code).toBe(EXIT.invalidInput);
@@ -196,9 +227,9 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
 
   it('db copy refuses a SQLite database that is behind this build', async () => {
     const file = join(dir, 'old.db');
-    const old = openDatabase(file, { migrate: false });
-    migrate(old, 6);
-    old.close();
+    const old = openSqliteDatabase(file, { migrate: false });
+    migrate(migrationTarget(old.raw), 6);
+    await old.close();
     const copy = await cli(['db', 'copy', '--from', file, '--to', await emptyTarget('cli_old')]);
     expect(copy.code).toBe(EXIT.invalidInput);
     expect(copy.err).toContain('run `licensor db migrate` on it first');

@@ -70,7 +70,7 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
       try {
         await (fn as (s: Session, ...rest: unknown[]) => unknown)(session, ...args.slice(0, -1));
       } finally {
-        session.close();
+        await session.close();
       }
     };
 

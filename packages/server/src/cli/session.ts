@@ -5,7 +5,7 @@ import { LicensorError } from '@licensor/shared';
 import { licenseModel } from '../catalog/store';
 import { type Config, databasePath, loadConfig } from '../config';
 import type { AppContext } from '../context';
-import { type Db, openDatabase } from '../db/database';
+import { openSqliteDatabase, type SqliteDatabase } from '../db/sqlite';
 import { KeyStore } from '../keys/keystore';
 import { isKitUserAuthorized } from '../kit/queries';
 import { kooGalleryCodes } from '../koogallery/codeLearning';
@@ -33,7 +33,7 @@ export interface GlobalOptions {
  */
 export class Session {
   private _config: Config | undefined;
-  private _db: Db | undefined;
+  private _db: SqliteDatabase | undefined;
   private _keys: KeyStore | undefined;
   private _ctx: AppContext | undefined;
   readonly json: boolean;
@@ -79,7 +79,7 @@ export class Session {
   }
 
   /** The database; unless `create`, a missing file is a configuration error (a mistyped --data-dir). */
-  db(opts: { create?: boolean; migrate?: boolean } = {}): Db {
+  db(opts: { create?: boolean; migrate?: boolean } = {}): SqliteDatabase {
     if (this._db) return this._db;
     if (this.config().database.kind === 'postgres') {
       // The domain commands still run on SQLite; writing a token into a SQLite file nobody serves would half-work.
@@ -95,7 +95,7 @@ export class Session {
         `No database at ${path}: check --data-dir or LICENSOR_DATA_DIR, or create it with \`licensor db migrate\``,
       );
     }
-    this._db = openDatabase(path, { migrate: opts.migrate ?? true });
+    this._db = openSqliteDatabase(path, { migrate: opts.migrate ?? true });
     return this._db;
   }
 
@@ -127,7 +127,7 @@ export class Session {
     const keys = (): KeyStore => this.keys();
     const openApi = new OpenApiClient(config.koo, messages);
     const now = () => new Date();
-    const entitlementChanged: AppContext['entitlementChanged'] = (change) => emitEntitlementChange(db, change);
+    const entitlementChanged: AppContext['entitlementChanged'] = (db, change) => emitEntitlementChange(db, change);
     const ctx: AppContext = {
       db,
       config,
@@ -140,12 +140,12 @@ export class Session {
       get keys() {
         return keys();
       },
-      isNamedUserAuthorized: (entitlementId, user) => isKitUserAuthorized(db, entitlementId, user),
+      isNamedUserAuthorized: (db, entitlementId, user) => isKitUserAuthorized(db, entitlementId, user),
       marketplaceCodes: kooGalleryCodes({ db, now, openApi, log, entitlementChanged }),
       // …and by the catalogue (edition and features of License files) and the webhooks (license events).
-      licenseModel: (ent) => licenseModel(db, ent),
+      licenseModel: (db, ent) => licenseModel(db, ent),
       entitlementChanged,
-      activationChanged: (change) => emitActivationChange(db, change),
+      activationChanged: (db, change) => emitActivationChange(db, change),
     };
     this._ctx = ctx;
     return ctx;
@@ -177,9 +177,9 @@ export class Session {
     if (!this.json) this.io.stderr.write(`${text}\n`);
   }
 
-  close(): void {
-    this._ctx?.messages.flush();
-    this._db?.close();
+  async close(): Promise<void> {
+    await this._ctx?.messages.flush();
+    await this._db?.close();
     this._db = undefined;
   }
 }

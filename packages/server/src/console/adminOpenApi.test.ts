@@ -62,7 +62,7 @@ function mountedRoutes(app: unknown, mount: string): string[] {
 
 beforeAll(async () => {
   spec = await OpenApiCheck.load(DOC);
-  t = createTestApp({ adminToken: 'openapi-bootstrap-token' });
+  t = await createTestApp({ adminToken: 'openapi-bootstrap-token' });
   await seedOperator(t.db, { name: 'ada', role: 'admin', password: PASSWORD });
 });
 afterAll(async () => {
@@ -88,12 +88,12 @@ describe('openapi-admin.yaml', () => {
     csrf = login.body.csrfToken;
     await call('get', '/session', '/api/console/v1/session');
 
-    const ent = seedEntitlement(t.db, { seats: 2 });
+    const ent = await seedEntitlement(t.db, { seats: 2 });
     const activated = await request(t.licensor.app)
       .post('/api/v1/activations')
       .send(activationBody(newDevice(), ent.code!));
     expect(activated.status).toBe(200);
-    const outboxId = t.licensor.ctx.outbox.enqueue('openapi.check', { n: 1 }, { delayMs: 3_600_000 });
+    const outboxId = await t.licensor.ctx.outbox.enqueue(t.db, 'openapi.check', { n: 1 }, { delayMs: 3_600_000 });
 
     await call('get', '/summary', '/api/admin/v1/summary');
     await call('get', '/entitlements', `/api/admin/v1/entitlements?q=${ent.code}`);
@@ -156,8 +156,8 @@ describe('openapi-admin.yaml', () => {
     await call('get', '/operators', '/api/admin/v1/operators');
     await call('post', '/operators/{name}/disable', '/api/admin/v1/operators/vera/disable');
     // The rest of the admin API: catalogue, policies, codes, Kit, webhooks, exports, tokens, operators.
-    const other = seedEntitlement(t.db, { seats: 2 });
-    const target = seedEntitlement(t.db, { seats: 2 });
+    const other = await seedEntitlement(t.db, { seats: 2 });
+    const target = await seedEntitlement(t.db, { seats: 2 });
     const second = await request(t.licensor.app)
       .post('/api/v1/activations')
       .send(activationBody(newDevice(), other.code!));
@@ -210,7 +210,7 @@ describe('openapi-admin.yaml', () => {
     await call('get', '/webhooks/endpoints/{id}', `/api/admin/v1/webhooks/endpoints/${hookId}`);
     await call('post', '/webhooks/endpoints/{id}/disable', `/api/admin/v1/webhooks/endpoints/${hookId}/disable`);
     await call('post', '/webhooks/endpoints/{id}/enable', `/api/admin/v1/webhooks/endpoints/${hookId}/enable`);
-    const third = seedEntitlement(t.db, { seats: 1 });
+    const third = await seedEntitlement(t.db, { seats: 1 });
     await request(t.licensor.app)
       .post(`/api/admin/v1/entitlements/${third.id}/suspend`)
       .set('Cookie', cookie)
@@ -222,7 +222,7 @@ describe('openapi-admin.yaml', () => {
       `/api/admin/v1/webhooks/deliveries?endpointId=${hookId}`,
     );
     const deliveryId = deliveries.body.items[0].id as string;
-    t.db.run(`UPDATE webhook_deliveries SET status = 'failed' WHERE id = ?`, [deliveryId]);
+    await t.db.run(`UPDATE webhook_deliveries SET status = 'failed' WHERE id = ?`, [deliveryId]);
     await call('get', '/webhooks/deliveries/{id}', `/api/admin/v1/webhooks/deliveries/${deliveryId}`);
     await call('post', '/webhooks/deliveries/{id}/replay', `/api/admin/v1/webhooks/deliveries/${deliveryId}/replay`);
     const token = await call('post', '/tokens', '/api/admin/v1/tokens', { name: 'check', scope: 'read' });
@@ -267,10 +267,10 @@ describe('openapi-admin.yaml', () => {
     expect([...documented].filter((d) => !mounted.includes(d))).toEqual([]);
   });
 
-  it('documents every field of the license object, seatsOverride and orderedSeats included', () => {
+  it('documents every field of the license object, seatsOverride and orderedSeats included', async () => {
     const schemas = (spec.spec.components as { schemas: Record<string, { properties: object }> }).schemas;
     const documented = Object.keys(schemas.Entitlement!.properties);
-    const served = Object.keys(entitlementView(seedEntitlement(t.db, {})));
+    const served = Object.keys(entitlementView(await seedEntitlement(t.db, {})));
     expect(served.filter((k) => !documented.includes(k))).toEqual([]);
     expect(documented).toEqual(expect.arrayContaining(['seatsOverride', 'orderedSeats']));
   });

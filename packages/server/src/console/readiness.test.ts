@@ -84,7 +84,7 @@ describe('go-live readiness', () => {
     expect(r.lastSuccess.licenseCode!.test).not.toBeNull();
     expect(r.lastSuccess.basic!.test).not.toBeNull(); // family C's subscription calls
     expect(r.lastSuccess.familyA!.live).toBeNull(); // dial tests are debug traffic (testFlag=1)
-    const audit = running.db.all<{ detail: string }>(
+    const audit = await running.db.all<{ detail: string }>(
       "SELECT detail FROM audit_log WHERE action = 'readiness.dial_test'",
     );
     expect(audit).toHaveLength(3);
@@ -115,7 +115,7 @@ describe('bound marketplace keys', () => {
       koo: { key, accessKeys } as never,
     };
     try {
-      const first = createTestApp(config, dataDir);
+      const first = await createTestApp(config, dataDir);
       expect((await warningsOf(first.licensor.app)).warnings).toEqual([]); // nothing answered live yet
       const order = await request(first.licensor.app).get(
         signedGetUrl(
@@ -143,7 +143,7 @@ describe('bound marketplace keys', () => {
       await first.close();
 
       // Restarted with a new family-A key and a new address: both changes are named.
-      const moved = createTestApp(
+      const moved = await createTestApp(
         { ...config, publicUrl: 'https://new.example.com', koo: { key: 'a-rotated-key', accessKeys } as never },
         dataDir,
       );
@@ -157,7 +157,7 @@ describe('bound marketplace keys', () => {
       await moved.close();
 
       // Back to the bound configuration: only the standing notice remains.
-      const restored = createTestApp(config, dataDir);
+      const restored = await createTestApp(config, dataDir);
       expect((await warningsOf(restored.licensor.app)).warnings.map((w) => w.kind)).toEqual(['bound']);
       await restored.close();
     } finally {
@@ -169,7 +169,7 @@ describe('bound marketplace keys', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'licensor-shared-key-'));
     try {
       // LICENSOR_KOO_ACCESS_KEY alone fills all four interface types with one key.
-      const shared = createTestApp(
+      const shared = await createTestApp(
         {
           adminToken: 'bound-token',
           koo: {
@@ -187,7 +187,7 @@ describe('bound marketplace keys', () => {
       await shared.close();
 
       // Two types sharing a key are named; distinct keys give no warning.
-      const two = createTestApp(
+      const two = await createTestApp(
         {
           adminToken: 'bound-token',
           koo: { accessKeys: { basic: 'k1', licenseCode: 'k2', generic: 'k1', kit: 'k3' } } as never,
@@ -199,7 +199,7 @@ describe('bound marketplace keys', () => {
       expect(pair[0]!.message).toMatch(/基础接口 access key.*, 通用接口 access key/);
       expect(pair[0]!.message).not.toMatch(/LICENSE_CODE/);
       await two.close();
-      const distinct = createTestApp(
+      const distinct = await createTestApp(
         {
           adminToken: 'bound-token',
           koo: { accessKeys: { basic: 'k1', licenseCode: 'k2', generic: 'k4', kit: 'k3' } } as never,

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { actorOf, requireScope } from '../admin/auth';
 import { operatorRegistration } from '../admin/codes';
 import type { AppContext } from '../context';
+import { inTx } from '../db/storage';
 import { parseInput, route } from '../http/errors';
 import { PRODUCE_PATH } from '../koogallery/produce';
 import { SUCCESS_CODES } from '../koogallery/resultCodes';
@@ -65,15 +66,15 @@ function currentFingerprints(config: AppContext['config']): Fingerprints {
  * Records the production address and key fingerprints the server starts with, when they differ from the last
  * record (called by createApp): readiness can then tell which configuration answered the marketplace when.
  */
-export function recordMarketplaceConfig(ctx: Pick<AppContext, 'config' | 'db' | 'now'>): void {
+export async function recordMarketplaceConfig(ctx: Pick<AppContext, 'config' | 'db' | 'now'>): Promise<void> {
   const publicUrl = productionUrl(ctx);
   const fingerprints = JSON.stringify(currentFingerprints(ctx.config));
-  ctx.db.transaction(() => {
-    const last = ctx.db.first<{ public_url: string | null; fingerprints: string }>(
+  await ctx.db.transaction(async (tx) => {
+    const last = await tx.first<{ public_url: string | null; fingerprints: string }>(
       'SELECT public_url, fingerprints FROM marketplace_config_log ORDER BY id DESC LIMIT 1',
     );
     if (last && last.public_url === publicUrl && last.fingerprints === fingerprints) return;
-    ctx.db.run('INSERT INTO marketplace_config_log (at, public_url, fingerprints) VALUES (?, ?, ?)', [
+    await tx.run('INSERT INTO marketplace_config_log (at, public_url, fingerprints) VALUES (?, ?, ?)', [
       ctx.now().toISOString(),
       publicUrl,
       fingerprints,
@@ -129,17 +130,17 @@ const LABEL: Record<Interface, string> = {
  * that answered live traffic is named as bound; after one, a key or address that differs from the
  * configuration in effect at the interface's last live success is named as changed.
  */
-function bindingWarnings(
+async function bindingWarnings(
   ctx: Pick<AppContext, 'config' | 'db'>,
   lastLive: Record<Interface, string | null>,
-): BindingWarning[] {
+): Promise<BindingWarning[]> {
   const now = currentFingerprints(ctx.config);
   const url = productionUrl(ctx);
   const warnings: BindingWarning[] = [];
   for (const i of INTERFACES) {
     const at = lastLive[i];
     if (!at) continue;
-    const then = ctx.db.first<{ public_url: string | null; fingerprints: string }>(
+    const then = await ctx.db.first<{ public_url: string | null; fingerprints: string }>(
       'SELECT public_url, fingerprints FROM marketplace_config_log WHERE at <= ? ORDER BY id DESC LIMIT 1',
       [at],
     );
@@ -167,10 +168,10 @@ function bindingWarnings(
   return warnings;
 }
 
-export function readiness(ctx: Pick<AppContext, 'config' | 'db' | 'messages'>) {
+export async function readiness(ctx: Pick<AppContext, 'config' | 'db' | 'messages'>) {
   const { koo } = ctx.config;
-  ctx.messages.flush();
-  const rows = ctx.db.all<{ activity: string; method: string | null; at: string; test: number }>(
+  await ctx.messages.flush();
+  const rows = await ctx.db.all<{ activity: string; method: string | null; at: string; test: number }>(
     `SELECT activity, method, MAX(created_at) AS at, test FROM marketplace_messages
       WHERE direction = 'in' AND refused = 0 AND error IS NULL
         AND result_code IN (${SUCCESS_CODES.map(() => '?').join(', ')})
@@ -201,13 +202,13 @@ export function readiness(ctx: Pick<AppContext, 'config' | 'db' | 'messages'>) {
     fingerprints: currentFingerprints(ctx.config),
     warnings: [
       ...sharedKeyWarnings(ctx.config),
-      ...bindingWarnings(
+      ...(await bindingWarnings(
         ctx,
         Object.fromEntries(INTERFACES.map((i) => [i, lastSuccess[i]?.live ?? null])) as Record<
           Interface,
           string | null
         >,
-      ),
+      )),
     ],
   };
 }
@@ -224,8 +225,8 @@ export function readinessRouter(ctx: AppContext): Router {
   const router = express.Router();
   router.get(
     '/readiness',
-    route((_req, res) => {
-      res.json(readiness(ctx));
+    route(async (_req, res) => {
+      res.json(await readiness(ctx));
     }),
   );
   router.post(
@@ -245,13 +246,18 @@ export function readinessRouter(ctx: AppContext): Router {
       let testCode: string | undefined;
       if (family === 'B') {
         // A family-B debug case needs a code the server knows: a fresh one, registered as test data.
-        const registration = operatorRegistration(
+        const registration = await operatorRegistration(
           ctx,
           { code: ids.code(), test: true, ...(input.productId ? { productId: input.productId } : {}) },
           { productOption: '"productId"' },
         );
         testCode =
-          ctx.db.transaction(() => registerCode(ctx, registration, actorOf(res))).entitlement.code ?? undefined;
+          (
+            await ctx.db.transaction(async (tx) => {
+              const t = inTx(ctx, tx);
+              return registerCode(t, registration, actorOf(res));
+            })
+          ).entitlement.code ?? undefined;
       }
       const { koo } = ctx.config;
       const caller = new MarketplaceCaller({
@@ -272,7 +278,7 @@ export function readinessRouter(ctx: AppContext): Router {
           `Cannot play family ${family}: ${(err as Error).message}`,
         );
       }
-      audit(ctx.db, {
+      await audit(ctx.db, {
         actor: actorOf(res),
         action: 'readiness.dial_test',
         detail: {

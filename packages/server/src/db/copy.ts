@@ -5,7 +5,7 @@ import type { PgDb, PgTransaction } from './postgres/facade';
 import { migratePostgres } from './postgres/migrate';
 import { quoteIdent } from './postgres/sql';
 import { schemaIsCurrent, sqliteSchemaStatus } from './schemaStatus';
-import type { Db } from './types';
+import type { SqliteDatabase } from './sqlite';
 
 /**
  * `licensor db copy`: every table of a SQLite database into a PostgreSQL database, generically (the tables are
@@ -91,8 +91,12 @@ async function insertBatch(tx: PgTransaction, table: string, columns: string[], 
   );
 }
 
-export async function copySqliteToPostgres(source: Db, target: PgDb, opts: CopyOptions = {}): Promise<CopyReport> {
-  const status = sqliteSchemaStatus(source);
+export async function copySqliteToPostgres(
+  source: SqliteDatabase,
+  target: PgDb,
+  opts: CopyOptions = {},
+): Promise<CopyReport> {
+  const status = await sqliteSchemaStatus(source);
   if (!schemaIsCurrent(status)) {
     throw new LicensorError(
       'INVALID_INPUT',
@@ -147,7 +151,7 @@ export async function copySqliteToPostgres(source: Db, target: PgDb, opts: CopyO
 }
 
 async function copyTable(
-  source: Db,
+  source: SqliteDatabase,
   tx: PgTransaction,
   from: TableShape,
   to: TableShape,
@@ -157,7 +161,11 @@ async function copyTable(
   const targetTypes = new Map(to.columns.map((c) => [c.name, c.type]));
   const normalise = columns.map((c) => normaliserFor(targetTypes.get(c) ?? 'other'));
   const list = columns.map(quoteIdent).join(', ');
-  const total = (source.first<{ n: number }>(`SELECT COUNT(*) AS n FROM ${quoteIdent(from.name)}`)?.n ?? 0) as number;
+  // On the raw connection: inside the read transaction that copyTable's snapshot is taken in.
+  const counted = source.raw.prepare(`SELECT COUNT(*) AS n FROM ${quoteIdent(from.name)}`).get() as
+    | { n: number }
+    | undefined;
+  const total = counted?.n ?? 0;
   const perBatch = Math.max(1, Math.min(opts.batchRows ?? 1000, Math.floor(65535 / Math.max(1, columns.length))));
   const report = (phase: CopyProgress['phase'], done: number) =>
     opts.onProgress?.({ table: from.name, phase, done, total });

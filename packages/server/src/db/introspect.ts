@@ -1,5 +1,5 @@
 import type { PgQueryable } from './postgres/facade';
-import type { Db } from './types';
+import type { SqliteDatabase } from './sqlite';
 
 /**
  * The shape of a schema read back from the database itself (not from the migration text), the same way for
@@ -42,28 +42,28 @@ export function pgTypeClass(dataType: string): TypeClass {
   return 'other';
 }
 
-export function sqliteTables(db: Db): TableShape[] {
-  const tables = db.all<{ name: string }>(
+export function sqliteTables(db: Pick<SqliteDatabase, 'raw'>): TableShape[] {
+  // The catalogue, synchronously on the connection (db/ internals: copy and the parity test).
+  const all = <T>(sql: string, params: unknown[] = []): T[] => db.raw.prepare(sql).all(...params) as T[];
+  const tables = all<{ name: string }>(
     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
   );
   return tables.map(({ name }) => {
-    const info = db.all<{ name: string; type: string; notnull: number; pk: number }>(
+    const info = all<{ name: string; type: string; notnull: number; pk: number }>(
       'SELECT name, type, "notnull", pk FROM pragma_table_info(?)',
       [name],
     );
-    const indexList = db.all<{ name: string; unique: number; origin: string; partial: number }>(
+    const indexList = all<{ name: string; unique: number; origin: string; partial: number }>(
       'SELECT name, "unique", origin, partial FROM pragma_index_list(?)',
       [name],
     );
     const indexColumns = (index: string) =>
-      db.all<{ name: string }>('SELECT name FROM pragma_index_info(?) ORDER BY seqno', [index]).map((c) => c.name);
+      all<{ name: string }>('SELECT name FROM pragma_index_info(?) ORDER BY seqno', [index]).map((c) => c.name);
     const explicit = new Set(
-      db
-        .all<{ name: string }>(
-          "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
-          [name],
-        )
-        .map((r) => r.name),
+      all<{ name: string }>(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+        [name],
+      ).map((r) => r.name),
     );
     return {
       name,
@@ -78,7 +78,7 @@ export function sqliteTables(db: Db): TableShape[] {
       indexes: [...explicit].sort(),
       references: [
         ...new Set(
-          db.all<{ table: string }>('SELECT "table" FROM pragma_foreign_key_list(?)', [name]).map((r) => r.table),
+          all<{ table: string }>('SELECT "table" FROM pragma_foreign_key_list(?)', [name]).map((r) => r.table),
         ),
       ].sort(),
     };

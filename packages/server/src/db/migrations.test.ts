@@ -1,37 +1,54 @@
 import { describe, expect, it } from 'vitest';
-import { openDatabase } from './database';
 import { currentVersion, MIGRATIONS, migrate } from './migrations';
+import { migrationTarget, openSqliteDatabase } from './sqlite';
+
+/**
+ * Migrations run synchronously on the write connection (as openSqliteDatabase runs them at open); these checks
+ * read and write beside them the same way.
+ */
+function openSync(opts: { migrate?: boolean } = {}) {
+  const database = openSqliteDatabase(':memory:', opts);
+  const raw = database.raw;
+  return {
+    ...migrationTarget(raw),
+    all: <T = Record<string, unknown>>(sql: string, params: readonly unknown[] = []) =>
+      raw.prepare(sql).all(...params) as T[],
+    integrityCheck: () =>
+      (raw.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check),
+    close: () => database.close(),
+  };
+}
 
 describe('migrations', () => {
-  it('build the schema from an empty database', () => {
-    const db = openDatabase(':memory:');
+  it('build the schema from an empty database', async () => {
+    const db = openSync();
     expect(currentVersion(db)).toBe(MIGRATIONS.at(-1)!.version);
     expect(db.integrityCheck()).toEqual(['ok']);
     expect(migrate(db)).toEqual([]);
-    db.close();
+    await db.close();
   });
 
-  it('upgrade from every earlier version to the latest', () => {
+  it('upgrade from every earlier version to the latest', async () => {
     for (const m of MIGRATIONS) {
-      const db = openDatabase(':memory:', { migrate: false });
+      const db = openSync({ migrate: false });
       migrate(db, m.version);
       expect(currentVersion(db)).toBe(m.version);
       const applied = migrate(db);
       expect(applied).toEqual(MIGRATIONS.filter((x) => x.version > m.version).map((x) => x.version));
       expect(currentVersion(db)).toBe(MIGRATIONS.at(-1)!.version);
       expect(db.integrityCheck()).toEqual(['ok']);
-      db.close();
+      await db.close();
     }
   });
 
-  it('have strictly increasing versions', () => {
+  it('have strictly increasing versions', async () => {
     const versions = MIGRATIONS.map((m) => m.version);
     expect(versions).toEqual([...versions].sort((a, b) => a - b));
     expect(new Set(versions).size).toBe(versions.length);
   });
 
-  it('roll back a failing migration as a whole', () => {
-    const db = openDatabase(':memory:');
+  it('roll back a failing migration as a whole', async () => {
+    const db = openSync();
     const before = currentVersion(db);
     expect(() =>
       migrate(db, Number.POSITIVE_INFINITY, [
@@ -40,11 +57,11 @@ describe('migrations', () => {
     ).toThrow();
     expect(currentVersion(db)).toBe(before);
     expect(db.first("SELECT name FROM sqlite_master WHERE name = 't1'")).toBeUndefined();
-    db.close();
+    await db.close();
   });
 
-  it('019 backfills order_keys with each order line once, at its first sighting in any table', () => {
-    const db = openDatabase(':memory:', { migrate: false });
+  it('019 backfills order_keys with each order line once, at its first sighting in any table', async () => {
+    const db = openSync({ migrate: false });
     migrate(db, 18);
     const license = (id: string, family: string, orderId: string | null, line: string | null, at: string) =>
       db.run(
@@ -69,11 +86,11 @@ describe('migrations', () => {
       { order_id: 'A', order_line_id: '', seen_at: '2025-01-06' },
       { order_id: 'P', order_line_id: 'P-1', seen_at: '2025-01-07' },
     ]);
-    db.close();
+    await db.close();
   });
 
-  it('005 re-keys device_nonces by time, keeping its rows and refusing exact replays only', () => {
-    const db = openDatabase(':memory:', { migrate: false });
+  it('005 re-keys device_nonces by time, keeping its rows and refusing exact replays only', async () => {
+    const db = openSync({ migrate: false });
     migrate(db, 4);
     expect(currentVersion(db)).toBe(4);
     const index = "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'device_nonces_expiry'";
@@ -114,10 +131,10 @@ describe('migrations', () => {
     expect(db.run(insert, ['act-c', 'n1', 1_700_000_300_000]).changes).toBe(1); // same nonce, other activation
     expect(db.first('SELECT COUNT(*) AS n FROM device_nonces')).toEqual({ n: 5 });
     expect(db.integrityCheck()).toEqual(['ok']);
-    db.close();
+    await db.close();
   });
-  it('015 gives licenses from before 013 their seat count back: the ordered quantity wins over the catalogue', () => {
-    const db = openDatabase(':memory:', { migrate: false });
+  it('015 gives licenses from before 013 their seat count back: the ordered quantity wins over the catalogue', async () => {
+    const db = openSync({ migrate: false });
     migrate(db, 12);
     const at = '2026-01-01T00:00:00.000Z';
     db.run(`INSERT INTO catalog_products (product_id, seats, created_at, updated_at) VALUES ('p', 2, ?, ?)`, [at, at]);
@@ -151,11 +168,11 @@ describe('migrations', () => {
       { id: 'bought-4', seats: 4, seats_override: null, ordered_seats: 4 },
       { id: 'other-product', seats: 7, seats_override: 7, ordered_seats: 3 },
     ]);
-    db.close();
+    await db.close();
   });
 
-  it('020 numbers licenses, devices and deliveries in creation order: seq is the rowid, old rows and new', () => {
-    const db = openDatabase(':memory:', { migrate: false });
+  it('020 numbers licenses, devices and deliveries in creation order: seq is the rowid, old rows and new', async () => {
+    const db = openSync({ migrate: false });
     migrate(db, 19);
     const at = (d: number) => `2026-01-0${d}T00:00:00.000Z`;
     const ent = (id: string, d: number) =>
@@ -196,6 +213,6 @@ describe('migrations', () => {
     );
     expect(plan.map((p) => p.detail)).toEqual(['SEARCH entitlements USING INDEX entitlements_status (status=?)']);
     expect(db.integrityCheck()).toEqual(['ok']);
-    db.close();
+    await db.close();
   });
 });

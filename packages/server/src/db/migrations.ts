@@ -17,9 +17,21 @@ import { m017_rate_limits } from './migrations/017_rate_limits';
 import { m018_signing_keys } from './migrations/018_signing_keys';
 import { m019_order_keys } from './migrations/019_order_keys';
 import { m020_list_order } from './migrations/020_list_order';
-import type { Db, Migration } from './types';
+import type { Migration, Row } from './types';
 
 export type { Migration } from './types';
+
+/**
+ * What migrations need of a connection: synchronous calls (the schema is brought current before the server
+ * serves, on the raw connection: sqlite.ts `migrationTarget`).
+ */
+export interface MigrationTarget {
+  exec(sql: string): void;
+  first<T = Row>(sql: string, params?: readonly unknown[]): T | undefined;
+  run(sql: string, params?: readonly unknown[]): { changes: number };
+  /** Runs fn in a write transaction (BEGIN IMMEDIATE); nested calls become savepoints. */
+  transaction<T>(fn: () => T): T;
+}
 
 /** Every schema change ever shipped, in order. Never edit a released migration: append a new one. */
 export const MIGRATIONS: Migration[] = [
@@ -44,7 +56,7 @@ export const MIGRATIONS: Migration[] = [
   m020_list_order,
 ];
 
-export function currentVersion(db: Db): number {
+export function currentVersion(db: MigrationTarget): number {
   db.exec(
     'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
   );
@@ -53,7 +65,7 @@ export function currentVersion(db: Db): number {
 
 /** Applies pending migrations, each in its own transaction; returns the versions applied. */
 export function migrate(
-  db: Db,
+  db: MigrationTarget,
   upTo: number = Number.POSITIVE_INFINITY,
   migrations: Migration[] = MIGRATIONS,
 ): number[] {

@@ -126,12 +126,7 @@ const SERVER_SRC = join(import.meta.dirname, '..');
 const REPO = join(SERVER_SRC, '..', '..', '..');
 
 /** Files whose SQL is SQLite's by design or has its own PostgreSQL twin. */
-const EXEMPT = [
-  ...Object.keys(SQLITE_ONLY_MODULES),
-  'packages/server/src/db/database.ts', // the SQLite facade: pragmas
-  'packages/server/src/db/groupCommit.ts', // SQLite's group commit: pragmas, savepoints
-  'packages/server/src/db/sqlRecorder.ts',
-];
+const EXEMPT = [...Object.keys(SQLITE_ONLY_MODULES), 'packages/server/src/db/sqlRecorder.ts'];
 const EXEMPT_DIRS = ['packages/server/src/db/migrations/', 'packages/server/src/db/postgres/'];
 
 /** A string that reads as SQL (a statement or a WHERE fragment), not a message or a key. */

@@ -2,7 +2,8 @@ import { MIGRATIONS } from './migrations';
 import type { PgQueryable } from './postgres/facade';
 import { pgCurrentVersion } from './postgres/migrate';
 import { PG_MIGRATIONS } from './postgres/schema';
-import type { Db, Migration } from './types';
+import type { Queryable } from './storage';
+import type { Migration } from './types';
 
 /** Where a database's schema stands against this build's migrations (`licensor db status`, /readyz). */
 export interface SchemaStatus {
@@ -27,10 +28,10 @@ function statusOf(backend: SchemaStatus['backend'], version: number, migrations:
 }
 
 /** Read-only, unlike migrations.currentVersion (which creates the version table): safe on every /readyz. */
-export function sqliteSchemaStatus(db: Db): SchemaStatus {
-  const table = db.first("SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
+export async function sqliteSchemaStatus(db: Queryable): Promise<SchemaStatus> {
+  const table = await db.first("SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
   const version = table
-    ? (db.first<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations')?.v ?? 0)
+    ? ((await db.first<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations'))?.v ?? 0)
     : 0;
   return statusOf('sqlite', version, MIGRATIONS);
 }

@@ -26,7 +26,7 @@ export interface Storage extends Queryable {
    */
   transaction<T>(fn: (tx: Storage) => Promise<T>): Promise<T>;
   /**
-   * The write of one request, resolved only once it is durable. SQLite: group commit (groupCommit.ts) — the
+   * The write of one request, resolved only once it is durable. SQLite: group commit (sqlite.ts) — the
    * writes of concurrent requests share one transaction (each in its own savepoint) and one WAL sync.
    * PostgreSQL: a transaction of its own. On a transaction's handle: a savepoint of that transaction.
    */
@@ -42,4 +42,12 @@ export interface Database extends Storage {
   /** For logs and status output: the SQLite file, or the PostgreSQL URL without its password. */
   readonly location: string;
   close(): Promise<void>;
+}
+
+/**
+ * The context `ctx` with its storage handle replaced by a transaction's: `ctx.db.transaction(async (tx) =>
+ * f(inTx(ctx, tx)))` runs everything f does through ctx inside the transaction.
+ */
+export function inTx<C extends { db: Storage }>(ctx: C, tx: Storage): C {
+  return { ...ctx, db: tx };
 }

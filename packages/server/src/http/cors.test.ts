@@ -14,7 +14,7 @@ const PATHS = ['/healthz', '/api/v1/keys', '/api/admin/v1/summary', '/api/koogal
 
 describe('CORS', () => {
   it('is off by default: no Access-Control-* header on any response, preflights included', async () => {
-    t = createTestApp();
+    t = await createTestApp();
     for (const path of PATHS) {
       const res = await request(t.licensor.app).get(path).set('Origin', ALLOWED);
       expect(Object.keys(res.headers).filter((h) => h.startsWith('access-control-'))).toEqual([]);
@@ -27,7 +27,7 @@ describe('CORS', () => {
   });
 
   it('allows only the listed origins, answers their preflights and varies on Origin', async () => {
-    t = createTestApp({ corsOrigins: [ALLOWED, 'http://localhost:5173'] });
+    t = await createTestApp({ corsOrigins: [ALLOWED, 'http://localhost:5173'] });
     const app = t.licensor.app;
     const ok = await request(app).get('/healthz').set('Origin', ALLOWED);
     expect(ok.headers['access-control-allow-origin']).toBe(ALLOWED);

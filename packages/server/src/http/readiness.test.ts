@@ -7,11 +7,11 @@ import request from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApp } from '../app';
 import { testConfig } from '../config';
-import { openDatabase } from '../db/database';
 import { MIGRATIONS, migrate } from '../db/migrations';
 import { openPostgres } from '../db/postgres/facade';
 import { migratePostgres } from '../db/postgres/migrate';
 import { postgresSettings } from '../db/postgres/settings';
+import { migrationTarget, openSqliteDatabase } from '../db/sqlite';
 import { KeyStore } from '../keys/keystore';
 import { createLogger } from '../logger';
 import { postgresReadiness, type ReadinessCheck } from './readiness';
@@ -19,12 +19,12 @@ import { postgresReadiness, type ReadinessCheck } from './readiness';
 const LATEST = MIGRATIONS.at(-1)!.version;
 
 /** The real app on a database in a chosen state (and a chosen readiness check). */
-function appWith(opts: { migrateTo?: number; readiness?: ReadinessCheck } = {}) {
+async function appWith(opts: { migrateTo?: number; readiness?: ReadinessCheck } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'licensor-readyz-'));
-  const db = openDatabase(join(dir, 'licensor.db'), { migrate: false });
-  migrate(db, opts.migrateTo ?? Number.POSITIVE_INFINITY);
+  const db = openSqliteDatabase(join(dir, 'licensor.db'), { migrate: false });
+  migrate(migrationTarget(db.raw), opts.migrateTo ?? Number.POSITIVE_INFINITY);
   const { store: keys } = KeyStore.open(join(dir, 'keys'), 'test-passphrase');
-  const licensor = createApp({
+  const licensor = await createApp({
     config: testConfig({ dataDir: dir }),
     db,
     log: createLogger('silent'),
@@ -36,7 +36,7 @@ function appWith(opts: { migrateTo?: number; readiness?: ReadinessCheck } = {}) 
     db,
     done: async () => {
       await licensor.stop();
-      db.close();
+      await db.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -44,7 +44,7 @@ function appWith(opts: { migrateTo?: number; readiness?: ReadinessCheck } = {}) 
 
 describe('/readyz beside /healthz', () => {
   it('is 200 when the database answers and its schema is current', async () => {
-    const t = createTestApp();
+    const t = await createTestApp();
     const res = await request(t.licensor.app).get('/readyz');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: 'ready', backend: 'sqlite', schemaVersion: LATEST, expectedVersion: LATEST });
@@ -53,7 +53,7 @@ describe('/readyz beside /healthz', () => {
   });
 
   it('is 503 MIGRATIONS_PENDING while migrations are pending, and says what to run', async () => {
-    const t = appWith({ migrateTo: 6 });
+    const t = await appWith({ migrateTo: 6 });
     const res = await request(t.app).get('/readyz');
     expect(res.status).toBe(503);
     expect(res.body).toMatchObject({ status: 'not_ready', reason: 'MIGRATIONS_PENDING', schemaVersion: 6 });
@@ -63,8 +63,10 @@ describe('/readyz beside /healthz', () => {
   });
 
   it('is 503 SCHEMA_NEWER when a newer build migrated the database', async () => {
-    const t = appWith();
-    t.db.run("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 'now')", [LATEST + 1]);
+    const t = await appWith();
+    await t.db.run("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 'now')", [
+      LATEST + 1,
+    ]);
     const res = await request(t.app).get('/readyz');
     expect(res.status).toBe(503);
     expect(res.body.reason).toBe('SCHEMA_NEWER');
@@ -72,8 +74,8 @@ describe('/readyz beside /healthz', () => {
   });
 
   it('is 503 STORAGE_UNAVAILABLE when the database cannot answer, or not in time', async () => {
-    const t = appWith();
-    t.db.close();
+    const t = await appWith();
+    await t.db.close();
     const res = await request(t.app).get('/readyz');
     expect(res.status).toBe(503);
     expect(res.body).toEqual({
@@ -83,7 +85,7 @@ describe('/readyz beside /healthz', () => {
     });
     await t.done().catch(() => undefined);
 
-    const hanging = appWith({ readiness: () => new Promise(() => undefined) });
+    const hanging = await appWith({ readiness: () => new Promise(() => undefined) });
     const started = Date.now();
     const slow = await request(hanging.app).get('/readyz');
     expect(slow.status).toBe(503);
@@ -99,7 +101,7 @@ describe.skipIf(!pgTest)('/readyz on PostgreSQL', () => {
 
   it('follows the PostgreSQL schema: pending before migrate, ready after', async () => {
     const pg = pgTest!.open();
-    const t = appWith({ readiness: postgresReadiness(pg) });
+    const t = await appWith({ readiness: postgresReadiness(pg) });
     const before = await request(t.app).get('/readyz');
     expect(before.status).toBe(503);
     expect(before.body).toMatchObject({ reason: 'MIGRATIONS_PENDING', backend: 'postgres', schemaVersion: 0 });
@@ -114,7 +116,7 @@ describe.skipIf(!pgTest)('/readyz on PostgreSQL', () => {
     const gone = openPostgres('postgres://postgres@127.0.0.1:1/none', {
       settings: postgresSettings({ LICENSOR_PG_CONNECT_TIMEOUT_MS: '300' }),
     });
-    const t = appWith({ readiness: postgresReadiness(gone) });
+    const t = await appWith({ readiness: postgresReadiness(gone) });
     const res = await request(t.app).get('/readyz');
     expect(res.status).toBe(503);
     expect(res.body.reason).toBe('STORAGE_UNAVAILABLE');

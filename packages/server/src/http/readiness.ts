@@ -2,7 +2,7 @@ import { LicensorError } from '@licensor/shared';
 import type { RequestHandler } from 'express';
 import type { PgQueryable } from '../db/postgres/facade';
 import { pgSchemaStatus, type SchemaStatus, sqliteSchemaStatus } from '../db/schemaStatus';
-import type { Db } from '../db/types';
+import type { Storage } from '../db/storage';
 import type { Logger } from '../logger';
 
 /**
@@ -13,7 +13,7 @@ import type { Logger } from '../logger';
 export type ReadinessCheck = () => Promise<SchemaStatus>;
 
 export const sqliteReadiness =
-  (db: Db): ReadinessCheck =>
+  (db: Storage): ReadinessCheck =>
   async () =>
     sqliteSchemaStatus(db);
 

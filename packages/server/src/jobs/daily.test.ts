@@ -5,7 +5,8 @@ import { seedEntitlement } from '@licensor/testkit/licensing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp, type LicensorApp } from '../app';
 import { testConfig } from '../config';
-import { type Db, openDatabase } from '../db/database';
+import { openSqliteDatabase, type SqliteDatabase } from '../db/sqlite';
+import type { Queryable } from '../db/storage';
 import { KeyStore } from '../keys/keystore';
 import { formatCompactTime } from '../koogallery/time';
 import { findEntitlementByCode } from '../licensing/entitlements';
@@ -73,12 +74,12 @@ const okReply: Reply = ({ path, body }) => {
 };
 
 let dir: string;
-let db: Db;
+let db: SqliteDatabase;
 let keys: KeyStore;
 const apps: LicensorApp[] = [];
 
-function app(fetchImpl: typeof fetch, now: () => Date = () => NOW) {
-  const licensor = createApp({
+async function app(fetchImpl: typeof fetch, now: () => Date = () => NOW) {
+  const licensor = await createApp({
     config: testConfig({ dataDir: dir }),
     db,
     log: createLogger('silent'),
@@ -97,59 +98,59 @@ async function drain(licensor: LicensorApp) {
   for (let i = 0; i < 20 && (await licensor.ctx.outbox.drain()) > 0; i++);
 }
 
-function useCode(code: string, devices: number, day = DAY) {
+async function useCode(code: string, devices: number, day = DAY, on: Queryable = db) {
   for (let d = 0; d < devices; d++)
-    db.run('INSERT INTO code_usage (code, day, device) VALUES (?, ?, ?)', [code, day, `act-${code}-${d}`]);
+    await on.run('INSERT INTO code_usage (code, day, device) VALUES (?, ?, ?)', [code, day, `act-${code}-${d}`]);
 }
 
 /** Finished jobs (not their batches) of a day, as `day job`. */
-const runs = (day = DAY) =>
-  db
-    .all<{ day: string; job: string }>(
+const runs = async (day = DAY) =>
+  (
+    await db.all<{ day: string; job: string }>(
       `SELECT day, job FROM daily_runs WHERE day = ? AND job NOT LIKE '%#%' ORDER BY job`,
       [day],
     )
-    .map((r) => `${r.day} ${r.job}`);
+  ).map((r) => `${r.day} ${r.job}`);
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'licensor-daily-'));
-  db = openDatabase(join(dir, 'licensor.db'));
+  db = openSqliteDatabase(join(dir, 'licensor.db'));
   keys = KeyStore.open(join(dir, 'keys'), 'test-passphrase').store;
   market.clear();
 });
 afterEach(async () => {
   for (const a of apps.splice(0)) await a.stop();
-  db.close();
+  await db.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe('daily marketplace duties', () => {
   it('queries and reports every code used that day in batches of at most 100, and reflects the answers', async () => {
     const codes: string[] = [];
-    db.transaction(() => {
+    await db.transaction(async (tx) => {
       for (let i = 0; i < 250; i++) {
         const code = `PL${String(i).padStart(6, '0')}`;
-        seedEntitlement(db, { family: 'B', code, expiresAt: '2025-07-01T00:00:00.000Z' });
-        useCode(code, (i % 3) + 1);
+        await seedEntitlement(tx, { family: 'B', code, expiresAt: '2025-07-01T00:00:00.000Z' });
+        await useCode(code, (i % 3) + 1, DAY, tx);
         market.set(code, { status: 'ALIVE', expire_time: '20250701000000' });
         codes.push(code);
       }
-      seedEntitlement(db, { family: 'B', code: 'PLRELEASED', status: 'released' });
-      useCode('PLRELEASED', 1);
-      seedEntitlement(db, { family: 'B', code: 'PLTEST', expiresAt: '2025-07-01T00:00:00.000Z' });
-      db.run(`UPDATE entitlements SET test = 1 WHERE id = 'PLTEST'`);
-      useCode('PLTEST', 2);
+      await seedEntitlement(tx, { family: 'B', code: 'PLRELEASED', status: 'released' });
+      await useCode('PLRELEASED', 1, DAY, tx);
+      await seedEntitlement(tx, { family: 'B', code: 'PLTEST', expiresAt: '2025-07-01T00:00:00.000Z' });
+      await tx.run(`UPDATE entitlements SET test = 1 WHERE id = 'PLTEST'`);
+      await useCode('PLTEST', 2, DAY, tx);
       market.set('PLTEST', { status: 'ALIVE', expire_time: '20250701000000' });
-      seedEntitlement(db, { family: 'B', code: 'PLOTHERDAY' });
-      useCode('PLOTHERDAY', 1, '2025-06-01'); // outside the catch-up window
+      await seedEntitlement(tx, { family: 'B', code: 'PLOTHERDAY' });
+      await useCode('PLOTHERDAY', 1, '2025-06-01', tx); // outside the catch-up window
     });
     market.set('PL000000', { status: 'EXPIRED', expire_time: '20250601000000' });
     market.set('PL000001', { status: 'RELEASED', expire_time: '20250701000000' });
     market.set('PL000002', { status: 'ALIVE', expire_time: '20260701000000' }); // renewed
 
     const { fetchImpl, calls } = fakeFetch(okReply);
-    const licensor = app(fetchImpl);
-    const planned = planDueDays(licensor.ctx);
+    const licensor = await app(fetchImpl);
+    const planned = await planDueDays(licensor.ctx);
     expect(planned).toHaveLength(7); // the catch-up window; only the last day had usage
     expect(planned.at(-1)).toEqual({ day: DAY, planned: true, codes: 251, queryBatches: 3, usageBatches: 3 });
     await drain(licensor);
@@ -171,17 +172,19 @@ describe('daily marketplace duties', () => {
       ),
     ).toBe(true);
 
-    expect(findEntitlementByCode(db, 'PL000000')).toMatchObject({
+    expect(await findEntitlementByCode(db, 'PL000000')).toMatchObject({
       status: 'expired',
       expires_at: '2025-06-01T00:00:00.000Z',
     });
-    expect(findEntitlementByCode(db, 'PL000001')!.status).toBe('released');
-    expect(findEntitlementByCode(db, 'PL000002')).toMatchObject({
+    expect((await findEntitlementByCode(db, 'PL000001'))!.status).toBe('released');
+    expect(await findEntitlementByCode(db, 'PL000002')).toMatchObject({
       status: 'active',
       expires_at: '2026-07-01T00:00:00.000Z',
     });
-    expect(findEntitlementByCode(db, 'PL000003')!.updated_at).toBe(findEntitlementByCode(db, 'PL000003')!.created_at);
-    const audit = db.all<{ actor: string; entitlement_id: string }>(
+    expect((await findEntitlementByCode(db, 'PL000003'))!.updated_at).toBe(
+      (await findEntitlementByCode(db, 'PL000003'))!.created_at,
+    );
+    const audit = await db.all<{ actor: string; entitlement_id: string }>(
       `SELECT actor, entitlement_id FROM audit_log ORDER BY entitlement_id`,
     );
     expect(audit).toEqual([
@@ -190,44 +193,47 @@ describe('daily marketplace duties', () => {
       { actor: 'system:daily', entitlement_id: 'PL000002' },
     ]);
     // The three batches of each job ran concurrently; the last to finish marked its job finished.
-    expect(runs()).toEqual([`${DAY} ${DAILY_PLAN}`, `${DAY} ${DAILY_QUERY}`, `${DAY} ${DAILY_USAGE}`]);
+    expect(await runs()).toEqual([`${DAY} ${DAILY_PLAN}`, `${DAY} ${DAILY_QUERY}`, `${DAY} ${DAILY_USAGE}`]);
     expect(
-      db.first<{ detail: string }>(`SELECT detail FROM daily_runs WHERE day = ? AND job = 'daily.query#0'`, [DAY])!
-        .detail,
+      (await db.first<{ detail: string }>(`SELECT detail FROM daily_runs WHERE day = ? AND job = 'daily.query#0'`, [
+        DAY,
+      ]))!.detail,
     ).toBe(JSON.stringify({ codes: 100, changed: 3, skipped: 0 }));
     // Days in the window without usage are planned (and finished) too, so they are never scanned again.
-    expect(db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM daily_runs WHERE job = ?`, [DAILY_PLAN])!.n).toBe(7);
+    expect((await db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM daily_runs WHERE job = ?`, [DAILY_PLAN]))!.n).toBe(
+      7,
+    );
   });
 
   it('does not repeat a planned day, not even after a restart', async () => {
-    seedEntitlement(db, { family: 'B', code: 'PLONE' });
-    useCode('PLONE', 1);
+    await seedEntitlement(db, { family: 'B', code: 'PLONE' });
+    await useCode('PLONE', 1);
     market.set('PLONE', { status: 'ALIVE', expire_time: '20250701000000' });
     const first = fakeFetch(okReply);
-    const a = app(first.fetchImpl);
-    expect(planDueDays(a.ctx)).toHaveLength(7);
+    const a = await app(first.fetchImpl);
+    expect(await planDueDays(a.ctx)).toHaveLength(7);
     await drain(a);
     expect(first.calls).toHaveLength(2);
-    expect(planDueDays(a.ctx)).toEqual([]);
+    expect(await planDueDays(a.ctx)).toEqual([]);
     await a.stop();
 
     const second = fakeFetch(okReply);
-    const b = app(second.fetchImpl);
-    expect(planDueDays(b.ctx)).toEqual([]);
+    const b = await app(second.fetchImpl);
+    expect(await planDueDays(b.ctx)).toEqual([]);
     await drain(b);
     expect(second.calls).toHaveLength(0);
 
     // The next day is planned once it is over.
-    useCode('PLONE', 1, '2025-06-10');
-    const c = app(second.fetchImpl, () => new Date('2025-06-11T00:06:00.000Z'));
-    expect(planDueDays(c.ctx).map((r) => r.day)).toEqual(['2025-06-10']);
+    await useCode('PLONE', 1, '2025-06-10');
+    const c = await app(second.fetchImpl, () => new Date('2025-06-11T00:06:00.000Z'));
+    expect((await planDueDays(c.ctx)).map((r) => r.day)).toEqual(['2025-06-10']);
     await drain(c);
     expect(second.calls.map((x) => x.path)).toEqual(['/v2/license/heartbeat', '/v2/license/software-usage-info']);
   });
 
   it('retries a failed batch through the outbox and finishes the day only when it went through', async () => {
-    seedEntitlement(db, { family: 'B', code: 'PLONE' });
-    useCode('PLONE', 2);
+    await seedEntitlement(db, { family: 'B', code: 'PLONE' });
+    await useCode('PLONE', 2);
     market.set('PLONE', { status: 'ALIVE', expire_time: '20250701000000' });
     let usageFailures = 2;
     const { fetchImpl, calls } = fakeFetch((call) => {
@@ -236,36 +242,38 @@ describe('daily marketplace duties', () => {
       }
       return okReply(call);
     });
-    const licensor = app(fetchImpl);
-    planDueDays(licensor.ctx);
+    const licensor = await app(fetchImpl);
+    await planDueDays(licensor.ctx);
     await licensor.ctx.outbox.drain();
-    expect(runs()).not.toContain(`${DAY} ${DAILY_USAGE}`);
-    const item = db.first<{ status: string; attempts: number; last_error: string }>(
+    expect(await runs()).not.toContain(`${DAY} ${DAILY_USAGE}`);
+    const item = (await db.first<{ status: string; attempts: number; last_error: string }>(
       `SELECT * FROM outbox WHERE kind = ?`,
       [DAILY_USAGE],
-    )!;
+    ))!;
     expect(item).toMatchObject({ status: 'pending', attempts: 1 });
     expect(item.last_error).toContain('HTTP 500');
     await drain(licensor);
     expect(calls.filter((c) => c.path === '/v2/license/software-usage-info')).toHaveLength(3);
-    expect(runs()).toContain(`${DAY} ${DAILY_USAGE}`);
+    expect(await runs()).toContain(`${DAY} ${DAILY_USAGE}`);
     // Every attempt is in the marketplace message log.
-    licensor.ctx.messages.flush();
+    await licensor.ctx.messages.flush();
     expect(
-      db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM marketplace_messages WHERE activity = 'license.usage'`)!.n,
+      (await db.first<{ n: number }>(
+        `SELECT COUNT(*) AS n FROM marketplace_messages WHERE activity = 'license.usage'`,
+      ))!.n,
     ).toBe(3);
   });
 
   it('falls back to one query per code when one code sinks the batch, and skips the unknown one', async () => {
     for (const code of ['PLA', 'PLB', 'PLGONE']) {
-      seedEntitlement(db, { family: 'B', code, expiresAt: '2025-07-01T00:00:00.000Z' });
-      useCode(code, 1);
+      await seedEntitlement(db, { family: 'B', code, expiresAt: '2025-07-01T00:00:00.000Z' });
+      await useCode(code, 1);
     }
     market.set('PLA', { status: 'EXPIRED', expire_time: '20250601000000' });
     market.set('PLB', { status: 'ALIVE', expire_time: '20250801000000' });
     const { fetchImpl, calls } = fakeFetch(okReply);
-    const licensor = app(fetchImpl);
-    planDueDays(licensor.ctx);
+    const licensor = await app(fetchImpl);
+    await planDueDays(licensor.ctx);
     await drain(licensor);
     expect(
       calls
@@ -273,15 +281,15 @@ describe('daily marketplace duties', () => {
         .map((c) => c.body.license)
         .sort(),
     ).toEqual(['PLA', 'PLB', 'PLGONE']);
-    expect(findEntitlementByCode(db, 'PLA')!.status).toBe('expired');
-    expect(findEntitlementByCode(db, 'PLB')!.expires_at).toBe('2025-08-01T00:00:00.000Z');
-    expect(findEntitlementByCode(db, 'PLGONE')!.status).toBe('active');
-    expect(runs()).toContain(`${DAY} ${DAILY_QUERY}`);
+    expect((await findEntitlementByCode(db, 'PLA'))!.status).toBe('expired');
+    expect((await findEntitlementByCode(db, 'PLB'))!.expires_at).toBe('2025-08-01T00:00:00.000Z');
+    expect((await findEntitlementByCode(db, 'PLGONE'))!.status).toBe('active');
+    expect(await runs()).toContain(`${DAY} ${DAILY_QUERY}`);
   });
 
   it('gives up on a rejected request (visible as a failed outbox item an operator can retry)', async () => {
-    seedEntitlement(db, { family: 'B', code: 'PLONE' });
-    useCode('PLONE', 1);
+    await seedEntitlement(db, { family: 'B', code: 'PLONE' });
+    await useCode('PLONE', 1);
     let reject = true;
     const { fetchImpl } = fakeFetch((call) =>
       call.path === '/v2/license/heartbeat' && reject
@@ -289,49 +297,50 @@ describe('daily marketplace duties', () => {
         : okReply(call),
     );
     market.set('PLONE', { status: 'ALIVE', expire_time: formatCompactTime(new Date('2025-09-01T00:00:00Z')) });
-    const licensor = app(fetchImpl);
-    planDueDays(licensor.ctx);
+    const licensor = await app(fetchImpl);
+    await planDueDays(licensor.ctx);
     await drain(licensor);
-    const item = db.first<{ id: number; status: string; last_error: string }>(`SELECT * FROM outbox WHERE kind = ?`, [
-      DAILY_QUERY,
-    ])!;
+    const item = (await db.first<{ id: number; status: string; last_error: string }>(
+      `SELECT * FROM outbox WHERE kind = ?`,
+      [DAILY_QUERY],
+    ))!;
     expect(item.status).toBe('failed');
     expect(item.last_error).toContain('92020002');
-    expect(runs()).not.toContain(`${DAY} ${DAILY_QUERY}`);
+    expect(await runs()).not.toContain(`${DAY} ${DAILY_QUERY}`);
     reject = false;
-    expect(licensor.ctx.outbox.retry(item.id)).toBe(true);
+    expect(await licensor.ctx.outbox.retry(item.id)).toBe(true);
     await drain(licensor);
-    expect(runs()).toContain(`${DAY} ${DAILY_QUERY}`);
-    expect(findEntitlementByCode(db, 'PLONE')!.expires_at).toBe('2025-09-01T00:00:00.000Z');
+    expect(await runs()).toContain(`${DAY} ${DAILY_QUERY}`);
+    expect((await findEntitlementByCode(db, 'PLONE'))!.expires_at).toBe('2025-09-01T00:00:00.000Z');
   });
 
   it('keeps merchant holds but follows the marketplace expiry', async () => {
-    seedEntitlement(db, { family: 'B', code: 'PLSUS', status: 'suspended' });
-    seedEntitlement(db, { family: 'B', code: 'PLFROZEN', status: 'frozen' });
-    useCode('PLSUS', 1);
-    useCode('PLFROZEN', 1);
+    await seedEntitlement(db, { family: 'B', code: 'PLSUS', status: 'suspended' });
+    await seedEntitlement(db, { family: 'B', code: 'PLFROZEN', status: 'frozen' });
+    await useCode('PLSUS', 1);
+    await useCode('PLFROZEN', 1);
     market.set('PLSUS', { status: 'EXPIRED', expire_time: '20250501000000' });
     market.set('PLFROZEN', { status: 'ALIVE', expire_time: '20260101000000' });
-    const licensor = app(fakeFetch(okReply).fetchImpl);
-    planDueDays(licensor.ctx);
+    const licensor = await app(fakeFetch(okReply).fetchImpl);
+    await planDueDays(licensor.ctx);
     await drain(licensor);
-    expect(findEntitlementByCode(db, 'PLSUS')).toMatchObject({
+    expect(await findEntitlementByCode(db, 'PLSUS')).toMatchObject({
       status: 'suspended',
       expires_at: '2025-05-01T00:00:00.000Z',
     });
-    expect(findEntitlementByCode(db, 'PLFROZEN')!.status).toBe('active');
+    expect((await findEntitlementByCode(db, 'PLFROZEN'))!.status).toBe('active');
   });
 });
 
 describe('scheduler', () => {
   it('plans due days at start and stops cleanly', async () => {
-    seedEntitlement(db, { family: 'B', code: 'PLONE' });
-    useCode('PLONE', 1);
+    await seedEntitlement(db, { family: 'B', code: 'PLONE' });
+    await useCode('PLONE', 1);
     market.set('PLONE', { status: 'ALIVE', expire_time: '20250701000000' });
     const { fetchImpl, calls } = fakeFetch(okReply);
-    const licensor = app(fetchImpl);
-    const stop = startScheduler(licensor.ctx, { intervalMs: 60_000 });
-    expect(runs()).toContain(`${DAY} ${DAILY_PLAN}`);
+    const licensor = await app(fetchImpl);
+    const stop = await startScheduler(licensor.ctx, { intervalMs: 60_000 });
+    expect(await runs()).toContain(`${DAY} ${DAILY_PLAN}`);
     await drain(licensor);
     expect(calls).toHaveLength(2);
     stop();

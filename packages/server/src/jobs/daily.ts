@@ -1,6 +1,7 @@
 import { LicensorError } from '@licensor/shared';
 import { todayUtc } from '../calendar';
 import type { AppContext } from '../context';
+import { inTx } from '../db/storage';
 import { pruneMessages } from '../koogallery/messageLog';
 import type { LicenseApiResult, LicenseCodeInfo } from '../koogallery/openApi';
 import { LICENSE_API } from '../koogallery/resultCodes';
@@ -85,16 +86,16 @@ export interface PlanResult {
  * Plans one day: the family-B codes used that day (not released), one query item per 100 codes and one
  * usage item per 100 non-test codes. Returns planned=false when the day had been planned before.
  */
-export function planDay(ctx: Pick<AppContext, 'db' | 'outbox' | 'now'>, day: string): PlanResult {
+export async function planDay(ctx: Pick<AppContext, 'db' | 'outbox' | 'now'>, day: string): Promise<PlanResult> {
   const { db } = ctx;
-  return db.transaction(() => {
+  return await db.transaction(async (tx) => {
     const nowIso = ctx.now().toISOString();
-    const claimed = db.run(
+    const claimed = await tx.run(
       `INSERT INTO daily_runs (day, job, finished_at, detail) VALUES (?, ?, ?, NULL) ON CONFLICT DO NOTHING`,
       [day, DAILY_PLAN, nowIso],
     );
     if (claimed.changes === 0) return { day, planned: false, codes: 0, queryBatches: 0, usageBatches: 0 };
-    const rows = db.all<{ code: string; devices: number; test: number }>(
+    const rows = await tx.all<{ code: string; devices: number; test: number }>(
       `SELECT u.code AS code, COUNT(DISTINCT u.device) AS devices, MAX(e.test) AS test
          FROM code_usage u JOIN entitlements e ON e.code = u.code
         WHERE u.day = ? AND e.family = 'B' AND e.status != 'released'
@@ -104,32 +105,34 @@ export function planDay(ctx: Pick<AppContext, 'db' | 'outbox' | 'now'>, day: str
     // Test codes (marketplace debugging) are queried like any other, but are never reported as usage.
     const queryBatches = batches(rows.map((r) => r.code));
     const usageBatches = batches(rows.filter((r) => !r.test).map((r) => ({ code: r.code, devices: r.devices })));
-    queryBatches.forEach((codes, batch) => {
-      ctx.outbox.enqueue(DAILY_QUERY, { day, batch, of: queryBatches.length, codes } satisfies QueryPayload, {
+    for (const [batch, codes] of queryBatches.entries()) {
+      await ctx.outbox.enqueue(tx, DAILY_QUERY, { day, batch, of: queryBatches.length, codes } satisfies QueryPayload, {
         dedupeKey: dedupeKey(DAILY_QUERY, day, batch),
       });
-    });
-    usageBatches.forEach((usage, batch) => {
-      ctx.outbox.enqueue(DAILY_USAGE, { day, batch, of: usageBatches.length, usage } satisfies UsagePayload, {
+    }
+    for (const [batch, usage] of usageBatches.entries()) {
+      await ctx.outbox.enqueue(tx, DAILY_USAGE, { day, batch, of: usageBatches.length, usage } satisfies UsagePayload, {
         dedupeKey: dedupeKey(DAILY_USAGE, day, batch),
       });
-    });
+    }
     // A job with nothing to do is finished as soon as it is planned.
     for (const [job, n] of [
       [DAILY_QUERY, queryBatches.length],
       [DAILY_USAGE, usageBatches.length],
     ] as const) {
       if (n === 0) {
-        db.run('INSERT INTO daily_runs (day, job, finished_at, detail) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', [
-          day,
-          job,
-          nowIso,
-          JSON.stringify({ batches: 0 }),
-        ]);
+        await tx.run(
+          'INSERT INTO daily_runs (day, job, finished_at, detail) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+          [day, job, nowIso, JSON.stringify({ batches: 0 })],
+        );
       }
     }
     const detail = { codes: rows.length, queryBatches: queryBatches.length, usageBatches: usageBatches.length };
-    db.run('UPDATE daily_runs SET detail = ? WHERE day = ? AND job = ?', [JSON.stringify(detail), day, DAILY_PLAN]);
+    await tx.run('UPDATE daily_runs SET detail = ? WHERE day = ? AND job = ?', [
+      JSON.stringify(detail),
+      day,
+      DAILY_PLAN,
+    ]);
     return { day, planned: true, ...detail };
   });
 }
@@ -148,14 +151,20 @@ export function dueDays(now: Date, window = CATCH_UP_DAYS): string[] {
  * is still unplanned, else 5 minutes after the coming UTC midnight), whether this server runs the scheduler,
  * and the last day planned with its batch counts.
  */
-export function nextDailyDuty(ctx: Pick<AppContext, 'db' | 'now' | 'config'>) {
+export async function nextDailyDuty(ctx: Pick<AppContext, 'db' | 'now' | 'config'>) {
   const now = ctx.now();
-  const planned = (day: string) =>
-    ctx.db.first('SELECT 1 FROM daily_runs WHERE day = ? AND job = ?', [day, DAILY_PLAN]) !== undefined;
-  const overdue = dueDays(now).find((day) => !planned(day));
+  const planned = async (day: string) =>
+    (await ctx.db.first('SELECT 1 FROM daily_runs WHERE day = ? AND job = ?', [day, DAILY_PLAN])) !== undefined;
+  let overdue: string | undefined;
+  for (const day of dueDays(now)) {
+    if (!(await planned(day))) {
+      overdue = day;
+      break;
+    }
+  }
   const settled = now.getTime() - SETTLE_MS;
   const nextMidnight = Date.parse(`${todayUtc(new Date(settled))}T00:00:00.000Z`) + DAY_MS;
-  const last = ctx.db.first<{ day: string; finished_at: string | null; detail: string | null }>(
+  const last = await ctx.db.first<{ day: string; finished_at: string | null; detail: string | null }>(
     'SELECT day, finished_at, detail FROM daily_runs WHERE job = ? ORDER BY day DESC LIMIT 1',
     [DAILY_PLAN],
   );
@@ -174,12 +183,12 @@ export function nextDailyDuty(ctx: Pick<AppContext, 'db' | 'now' | 'config'>) {
 }
 
 /** Plans every due day not planned yet; cheap when there is nothing to do (one primary-key lookup a day). */
-export function planDueDays(ctx: Pick<AppContext, 'db' | 'outbox' | 'now' | 'log'>): PlanResult[] {
+export async function planDueDays(ctx: Pick<AppContext, 'db' | 'outbox' | 'now' | 'log'>): Promise<PlanResult[]> {
   const results: PlanResult[] = [];
   for (const day of dueDays(ctx.now())) {
-    const done = ctx.db.first('SELECT 1 FROM daily_runs WHERE day = ? AND job = ?', [day, DAILY_PLAN]);
+    const done = await ctx.db.first('SELECT 1 FROM daily_runs WHERE day = ? AND job = ?', [day, DAILY_PLAN]);
     if (done) continue;
-    const r = planDay(ctx, day);
+    const r = await planDay(ctx, day);
     if (r.planned) {
       ctx.log.info(
         { day, codes: r.codes, queryBatches: r.queryBatches, usageBatches: r.usageBatches },
@@ -197,31 +206,27 @@ export function planDueDays(ctx: Pick<AppContext, 'db' | 'outbox' | 'now' | 'log
  * them: the last one to commit sees all the others), never inferred from the outbox status, which is only
  * set after the handler returns.
  */
-function finishBatch(
+async function finishBatch(
   ctx: Pick<AppContext, 'db' | 'now'>,
   kind: string,
   p: { day: string; batch: number; of: number },
   detail: unknown,
-): boolean {
+): Promise<boolean> {
   const at = ctx.now().toISOString();
-  ctx.db.run('INSERT INTO daily_runs (day, job, finished_at, detail) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', [
-    p.day,
-    `${kind}#${p.batch}`,
-    at,
-    JSON.stringify(detail),
-  ]);
+  await ctx.db.run(
+    'INSERT INTO daily_runs (day, job, finished_at, detail) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    [p.day, `${kind}#${p.batch}`, at, JSON.stringify(detail)],
+  );
   // `#`…`$` is the range of this job's batch rows on the (day, job) primary key.
-  const done = ctx.db.first<{ n: number }>(
+  const done = await ctx.db.first<{ n: number }>(
     'SELECT COUNT(*) AS n FROM daily_runs WHERE day = ? AND job > ? AND job < ?',
     [p.day, `${kind}#`, `${kind}$`],
   );
   if ((done?.n ?? 0) < p.of) return false;
-  ctx.db.run('INSERT INTO daily_runs (day, job, finished_at, detail) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', [
-    p.day,
-    kind,
-    at,
-    JSON.stringify({ batches: p.of }),
-  ]);
+  await ctx.db.run(
+    'INSERT INTO daily_runs (day, job, finished_at, detail) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    [p.day, kind, at, JSON.stringify({ batches: p.of })],
+  );
   return true;
 }
 
@@ -229,14 +234,14 @@ function finishBatch(
  * Reflects one LicenseInfo in local state. The marketplace owns expiry and the EXPIRED/RELEASED states;
  * the merchant's own decisions (suspended, revoked) are kept, only their expiry follows the marketplace.
  */
-export function applyCodeInfo(
+export async function applyCodeInfo(
   ctx: Pick<AppContext, 'db' | 'now' | 'entitlementChanged'>,
   info: LicenseCodeInfo,
   day: string,
-): EntitlementRow | undefined {
+): Promise<EntitlementRow | undefined> {
   const code = info.license_code;
   if (!code) return undefined;
-  const ent = findEntitlementByCode(ctx.db, code);
+  const ent = await findEntitlementByCode(ctx.db, code);
   if (ent?.family !== 'B') return undefined;
   const now = ctx.now();
   const patch: EntitlementPatch = {};
@@ -252,7 +257,7 @@ export function applyCodeInfo(
     if (ent.status === 'frozen' && expiry && expiry > now) patch.status = 'active';
   }
   if (Object.keys(patch).length === 0) return undefined;
-  return changeEntitlement(
+  return await changeEntitlement(
     ctx,
     ent,
     patch,
@@ -294,13 +299,14 @@ export async function runQueryBatch(ctx: AppContext, p: QueryPayload) {
   } else {
     throw marketplaceError(`Batch code query (${p.codes.length} codes)`, r);
   }
-  const changed = ctx.db.transaction(() => {
+  const changed = await ctx.db.transaction(async (tx) => {
+    const t = inTx(ctx, tx);
     const changed: string[] = [];
     for (const info of infos) {
       if (info.license_code && !p.codes.includes(info.license_code)) continue;
-      if (applyCodeInfo(ctx, info, p.day)) changed.push(info.license_code!);
+      if (await applyCodeInfo(t, info, p.day)) changed.push(info.license_code!);
     }
-    finishBatch(ctx, DAILY_QUERY, p, { codes: p.codes.length, changed: changed.length, skipped: skipped.length });
+    await finishBatch(t, DAILY_QUERY, p, { codes: p.codes.length, changed: changed.length, skipped: skipped.length });
     return changed;
   });
   if (skipped.length)
@@ -328,13 +334,14 @@ export async function runUsageBatch(ctx: AppContext, p: UsagePayload) {
   const checkFailed = Object.entries(r.data ?? {})
     .filter(([k]) => k.startsWith('check_fail'))
     .flatMap(([, v]) => (Array.isArray(v) ? v : [v]));
-  ctx.db.transaction(() =>
-    finishBatch(ctx, DAILY_USAGE, p, {
+  await ctx.db.transaction(async (tx) => {
+    const t = inTx(ctx, tx);
+    return finishBatch(t, DAILY_USAGE, p, {
       codes: p.usage.length,
       skipped: skipped.length,
       checkFailed: checkFailed.length,
-    }),
-  );
+    });
+  });
   if (skipped.length || checkFailed.length) {
     ctx.log.warn(
       { day: p.day, batch: p.batch, skipped, checkFailed },
@@ -352,13 +359,13 @@ export function registerDailyJobs(ctx: AppContext): void {
 export const SCHEDULER_INTERVAL_MS = 15 * 60_000;
 
 /** The merchant's systems hear of it (`daily_duties.failed`); a storage failure may refuse that too: logged. */
-function reportDailyFailure(
+async function reportDailyFailure(
   ctx: Pick<AppContext, 'db' | 'now' | 'log'>,
   stage: 'planning' | 'message-prune',
   err: unknown,
 ) {
   try {
-    emitDailyDutiesFailed(ctx, stage, err);
+    await emitDailyDutiesFailed(ctx, stage, err);
   } catch (emitErr) {
     ctx.log.error({ err: emitErr }, 'could not record the daily_duties.failed event');
   }
@@ -368,24 +375,24 @@ function reportDailyFailure(
  * Message-log retention (LICENSOR_MESSAGE_RETENTION_DAYS / LICENSOR_REFUSED_RETENTION_DAYS), once a UTC day:
  * returns the day it last ran so the scheduler skips later ticks of the same day.
  */
-export function pruneMessagesDaily(
+export async function pruneMessagesDaily(
   ctx: Pick<AppContext, 'db' | 'config' | 'log' | 'now' | 'messages'>,
   lastDay: string | undefined,
-): string | undefined {
+): Promise<string | undefined> {
   const today = ctx.now().toISOString().slice(0, 10);
   if (today === lastDay) return lastDay;
   try {
-    ctx.messages.flush();
-    const deleted = pruneMessages(ctx.db, ctx.now(), ctx.config.retention);
+    await ctx.messages.flush();
+    const deleted = await pruneMessages(ctx.db, ctx.now(), ctx.config.retention);
     if (deleted.live || deleted.refused)
       ctx.log.info({ deleted, retention: ctx.config.retention }, 'message log pruned');
     // Webhook deliveries are kept as long as the marketplace messages (LICENSOR_MESSAGE_RETENTION_DAYS).
-    const webhooks = pruneWebhookHistory(ctx.db, ctx.now(), ctx.config.retention.liveDays);
+    const webhooks = await pruneWebhookHistory(ctx.db, ctx.now(), ctx.config.retention.liveDays);
     if (webhooks.deliveries || webhooks.events) ctx.log.info({ deleted: webhooks }, 'webhook history pruned');
     return today;
   } catch (err) {
     ctx.log.error({ err }, 'message log prune failed; will try again at the next tick');
-    reportDailyFailure(ctx, 'message-prune', err);
+    await reportDailyFailure(ctx, 'message-prune', err);
     return lastDay;
   }
 }
@@ -394,19 +401,19 @@ export function pruneMessagesDaily(
  * Starts the daily scheduler: plans due days now (catching up after downtime) and every 15 minutes.
  * The outbox worker runs the planned batches. Returns a function that stops the scheduler.
  */
-export function startScheduler(ctx: AppContext, opts: { intervalMs?: number } = {}): () => void {
+export async function startScheduler(ctx: AppContext, opts: { intervalMs?: number } = {}): Promise<() => void> {
   registerDailyJobs(ctx);
   let prunedDay: string | undefined;
-  const tick = () => {
+  const tick = async () => {
     try {
-      planDueDays(ctx);
+      await planDueDays(ctx);
     } catch (err) {
       ctx.log.error({ err }, 'daily scheduler: planning failed; will try again at the next tick');
-      reportDailyFailure(ctx, 'planning', err);
+      await reportDailyFailure(ctx, 'planning', err);
     }
-    prunedDay = pruneMessagesDaily(ctx, prunedDay);
+    prunedDay = await pruneMessagesDaily(ctx, prunedDay);
   };
-  tick();
+  await tick();
   const timer = setInterval(tick, opts.intervalMs ?? SCHEDULER_INTERVAL_MS);
   timer.unref();
   return () => clearInterval(timer);

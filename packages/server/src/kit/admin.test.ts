@@ -23,22 +23,22 @@ const ADMIN = { Authorization: 'Bearer admin-test-token' };
 const SECRET = 'very-secret-client-secret';
 
 /** Applies a Kit request the way the router does (validated, one transaction), without HTTP. */
-function sync(kind: KitInterface, body: Record<string, unknown>) {
+async function sync(kind: KitInterface, body: Record<string, unknown>) {
   const r = parseKitRequest(kind, { testFlag: 0, timeStamp: '20250601120000000', ...body });
   if ('error' in r) throw new Error(r.error);
-  t.db.transaction(() => {
-    const w = new KitWriter(t.db, new Date());
-    if (r.kind === 'tenantSync') applyTenantSync(w, r.data, r.ts);
+  await t.db.transaction(async (tx) => {
+    const w = new KitWriter(tx, new Date());
+    if (r.kind === 'tenantSync') await applyTenantSync(w, r.data, r.ts);
     if (r.kind === 'applicationSync')
-      applyApplicationSync(w, () => SecretBox.forDataDir(t.config.dataDir), r.data, r.ts);
-    if (r.kind === 'authSync') applyAuthSync(w, r.data, r.ts);
-    if (r.kind === 'singleOrgSync') applySingleOrgSync(w, r.data, r.ts);
-    if (r.kind === 'allOrgSync') applyAllOrgSync(w, t.db, r.data, r.ts);
+      await applyApplicationSync(w, () => SecretBox.forDataDir(t.config.dataDir), r.data, r.ts);
+    if (r.kind === 'authSync') await applyAuthSync(w, r.data, r.ts);
+    if (r.kind === 'singleOrgSync') await applySingleOrgSync(w, r.data, r.ts);
+    if (r.kind === 'allOrgSync') await applyAllOrgSync(w, tx, r.data, r.ts);
   });
 }
 
-function seed() {
-  sync('tenantSync', {
+async function seed() {
+  await sync('tenantSync', {
     instanceId: 'INST-1',
     tenantId: 'T1',
     tenantCode: 'acme',
@@ -47,7 +47,7 @@ function seed() {
     orderId: 'CS1',
     flag: 1,
   });
-  sync('applicationSync', {
+  await sync('applicationSync', {
     instanceId: 'INST-1',
     tenantId: 'T1',
     appId: 'APP',
@@ -55,7 +55,7 @@ function seed() {
     clientSecret: SECRET,
     flag: 1,
   });
-  sync('allOrgSync', {
+  await sync('allOrgSync', {
     instanceId: 'INST-1',
     tenantId: 'T1',
     orgInfoList: [
@@ -65,7 +65,7 @@ function seed() {
       { orgCode: 'LOST', orgName: 'Orphan', parentCode: 'GONE' },
     ],
   });
-  sync('authSync', {
+  await sync('authSync', {
     instanceId: 'INST-1',
     tenantId: 'T1',
     appId: 'APP',
@@ -76,7 +76,7 @@ function seed() {
     ],
   });
   // Users synced for a tenant whose tenantSync never arrived.
-  sync('authSync', {
+  await sync('authSync', {
     instanceId: 'INST-2',
     tenantId: 'T2',
     appId: 'APP',
@@ -84,7 +84,7 @@ function seed() {
     userList: [{ userName: 'carol', enable: true }],
   });
   // Debug traffic and the seller's own credential application (empty instance id).
-  sync('tenantSync', {
+  await sync('tenantSync', {
     instanceId: '',
     tenantId: 'SELLER',
     tenantCode: 'seller',
@@ -94,9 +94,9 @@ function seed() {
   });
 }
 
-beforeEach(() => {
-  t = createTestApp();
-  seed();
+beforeEach(async () => {
+  t = await createTestApp();
+  await seed();
 });
 afterEach(async () => {
   await t.destroy();
@@ -165,7 +165,7 @@ describe('admin API', () => {
 
   it('shows one tenant: apps without the secret, the org tree, users, and the entitlement when present', async () => {
     const now = new Date().toISOString();
-    t.db.run(
+    await t.db.run(
       `INSERT INTO entitlements (id, family, status, seats, created_at, updated_at) VALUES ('INST-1', 'C', 'active', 5, ?, ?)`,
       [now, now],
     );
@@ -204,7 +204,7 @@ describe('admin API', () => {
   });
 
   it('answers 404 for a tenant with nothing synced, and works with a read-scope token', async () => {
-    const { token } = createAdminToken(t.db, 'viewer', 'read');
+    const { token } = await createAdminToken(t.db, 'viewer', 'read');
     const res = await request(app())
       .get('/api/admin/v1/kit/tenants/INST-1/NOPE')
       .set({ Authorization: `Bearer ${token}` });
@@ -231,7 +231,7 @@ describe('CLI (licensor kit …)', () => {
         try {
           await (fn as (s: Session, ...rest: unknown[]) => unknown)(session, ...a.slice(0, -1));
         } finally {
-          session.close();
+          await session.close();
         }
       };
     registerKitCommands(program, run);
@@ -269,16 +269,17 @@ describe('CLI (licensor kit …)', () => {
 });
 
 describe('named-user licensing check', () => {
-  it('is true only for synced, enabled users of that instance (the SQL the licensing engineer runs)', () => {
-    expect(isKitUserAuthorized(t.db, 'INST-1', 'alice')).toBe(true);
-    expect(isKitUserAuthorized(t.db, 'INST-1', 'bob')).toBe(false); // enable=false
-    expect(isKitUserAuthorized(t.db, 'INST-2', 'alice')).toBe(false); // other instance
-    expect(isKitUserAuthorized(t.db, 'INST-1', 'nobody')).toBe(false);
-    const plan = t.db
-      .all<{ detail: string }>(
+  it('is true only for synced, enabled users of that instance (the SQL the licensing engineer runs)', async () => {
+    expect(await isKitUserAuthorized(t.db, 'INST-1', 'alice')).toBe(true);
+    expect(await isKitUserAuthorized(t.db, 'INST-1', 'bob')).toBe(false); // enable=false
+    expect(await isKitUserAuthorized(t.db, 'INST-2', 'alice')).toBe(false); // other instance
+    expect(await isKitUserAuthorized(t.db, 'INST-1', 'nobody')).toBe(false);
+    const plan = (
+      await t.db.all<{ detail: string }>(
         'EXPLAIN QUERY PLAN SELECT 1 FROM kit_users WHERE instance_id = ? AND user_name = ? AND enabled = 1',
         ['INST-1', 'alice'],
       )
+    )
       .map((r) => r.detail)
       .join(' ');
     expect(plan).toMatch(/USING (COVERING )?INDEX kit_users_by_name/);

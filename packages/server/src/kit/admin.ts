@@ -21,15 +21,15 @@ export function kitAdminRouter(ctx: AppContext): Router {
   const router = express.Router();
   router.get(
     '/kit/tenants',
-    route((req, res) => {
-      res.json(listTenants(ctx.db, req.query as Record<string, unknown>));
+    route(async (req, res) => {
+      res.json(await listTenants(ctx.db, req.query as Record<string, unknown>));
     }),
   );
   router.get(
     '/kit/tenants/:instanceId/:tenantId',
-    route((req, res) => {
+    route(async (req, res) => {
       const p = parseInput(pathSchema, req.params, 'path');
-      const detail = showTenant(ctx.db, p.instanceId, p.tenantId);
+      const detail = await showTenant(ctx.db, p.instanceId, p.tenantId);
       if (!detail) {
         throw new LicensorError(
           'NOT_FOUND',

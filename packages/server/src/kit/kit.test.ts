@@ -8,7 +8,8 @@ import request from 'supertest';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../app';
 import { testConfig } from '../config';
-import { openDatabase } from '../db/database';
+import { openSqliteDatabase } from '../db/sqlite';
+import type { Storage } from '../db/storage';
 import { KeyStore } from '../keys/keystore';
 import { createLogger } from '../logger';
 import { showTenant } from './queries';
@@ -102,9 +103,9 @@ async function v1(
   return JSON.parse(res.text) as Answer;
 }
 
-const count = (table: string, where = '1 = 1', params: unknown[] = []) =>
-  db().first<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`, params)!.n;
-const snapshot = (table: string) => JSON.stringify(db().all(`SELECT * FROM ${table} ORDER BY 1, 2, 3`));
+const count = async (table: string, where = '1 = 1', params: unknown[] = []) =>
+  (await db().first<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`, params))!.n;
+const snapshot = async (table: string) => JSON.stringify(await db().all(`SELECT * FROM ${table} ORDER BY 1, 2, 3`));
 
 const OK = { resultCode: '000000', resultMsg: 'Success' };
 
@@ -133,19 +134,19 @@ beforeAll(() => {
 afterAll(() => rmSync(sharedDir, { recursive: true, force: true }));
 
 /** A real app on an in-memory database (data folder ':memory:'); close/destroy like createTestApp's. */
-function memoryApp(overrides: Parameters<typeof testConfig>[0] = {}): TestApp {
+async function memoryApp(overrides: Parameters<typeof testConfig>[0] = {}): Promise<TestApp> {
   const config = testConfig(overrides);
-  const mdb = openDatabase(':memory:');
-  const licensor = createApp({ config, db: mdb, log: createLogger('silent'), keys: sharedKeys });
+  const mdb = openSqliteDatabase(':memory:');
+  const licensor = await createApp({ config, db: mdb, log: createLogger('silent'), keys: sharedKeys });
   const close = async () => {
     await licensor.stop();
-    mdb.close();
+    await mdb.close();
   };
   return { licensor, db: mdb, keys: sharedKeys, config, dataDir: ':memory:', close, destroy: close };
 }
 
-beforeEach(() => {
-  t = memoryApp();
+beforeEach(async () => {
+  t = await memoryApp();
 });
 afterEach(async () => {
   await t.destroy();
@@ -171,10 +172,10 @@ describe('x-sign signer (scheme B′) against spec vectors X-1 and X-2', () => {
 
   describe('the server accepts the vector requests byte for byte (clock at the vector time)', () => {
     it('X-1 tenantSync and X-2 allOrgSync: 000000, Body-Sign with the Kit key, data stored', async () => {
-      const vdb = openDatabase(':memory:');
+      const vdb = openSqliteDatabase(':memory:');
       const base = testConfig();
       const config = testConfig({ koo: { accessKeys: { ...base.koo.accessKeys, kit: key } } as never });
-      const licensor = createApp({
+      const licensor = await createApp({
         config,
         db: vdb,
         log: createLogger('silent'),
@@ -201,14 +202,14 @@ describe('x-sign signer (scheme B′) against spec vectors X-1 and X-2', () => {
       const fresh = 'fresh-nonce-0001';
       const r2 = await send('allOrgSync', X2, marketplaceXSign(key, fresh, timestamp, X2), fresh);
       expect(JSON.parse(r2.text)).toEqual(OK);
-      const d = showTenant(vdb, 'huaiweitest123456', '68cbc86abc2018ab880d92f36422fa0e')!;
+      const d = (await showTenant(vdb, 'huaiweitest123456', '68cbc86abc2018ab880d92f36422fa0e'))!;
       expect(d.tenant).toMatchObject({ tenantCode: 'huawei', name: 'huaiweitest', orderId: 'CS1906666666ABCDE' });
       expect(d.orgTree.map((n) => [n.orgName, n.parentMissing])).toEqual([
         ['产品部', true],
         ['测试部', true],
       ]);
       await licensor.stop();
-      vdb.close();
+      await vdb.close();
     });
   });
 });
@@ -226,7 +227,7 @@ describe('authentication', () => {
     expect((await v2('tenantSync', body(), { timestamp: String(Date.now() - 61_000) })).resultMsg).toMatch(/60 s/);
     expect((await v2('tenantSync', body(), { timestamp: String(Date.now() + 61_000) })).resultCode).toBe('000001');
     expect((await v2('tenantSync', body(), { timestamp: String(Date.now() - 59_000) })).resultCode).toBe('000000');
-    expect(count('kit_tenants')).toBe(1);
+    expect(await count('kit_tenants')).toBe(1);
   });
 
   it('v2: a replayed x-nonce inside the window → 000001 and nothing applied', async () => {
@@ -238,15 +239,15 @@ describe('authentication', () => {
       resultCode: '000001',
       resultMsg: 'Authentication failed: x-nonce already used (replayed request)',
     });
-    expect(count('kit_tenants')).toBe(1);
+    expect(await count('kit_tenants')).toBe(1);
     expect(await v2('tenantSync', del, { nonce: 'other-nonce' })).toEqual(OK);
-    expect(count('kit_tenants')).toBe(0);
+    expect(await count('kit_tenants')).toBe(0);
   });
 
   it('v2 verifies with the Kit access key only (each interface type has its own key)', async () => {
     await t.destroy();
     const base = testConfig();
-    t = memoryApp({ koo: { accessKeys: { ...base.koo.accessKeys, kit: 'KIT-ONLY' } } as never });
+    t = await memoryApp({ koo: { accessKeys: { ...base.koo.accessKeys, kit: 'KIT-ONLY' } } as never });
     expect((await v2('tenantSync', body(), { key: 'ACCESSKEY', answerKey: 'KIT-ONLY' })).resultCode).toBe('000001');
     expect((await v2('tenantSync', body(), { key: 'KIT-ONLY', answerKey: 'KIT-ONLY' })).resultCode).toBe('000000');
   });
@@ -259,17 +260,17 @@ describe('authentication', () => {
     expect((await v1('tenantSync', b, { token: tampered })).resultCode).toBe('000001');
     const { timeStamp: _t, ...noTime } = b;
     expect((await v1('tenantSync', noTime, { token: 'x' })).resultMsg).toMatch(/timeStamp is required/);
-    expect(count('kit_tenants')).toBe(0);
+    expect(await count('kit_tenants')).toBe(0);
     expect(await v1('tenantSync', b)).toEqual(OK);
     // The examples print the header in quotes; the quotes are not part of the token.
     expect(await v1('tenantSync', b, { token: `"${marketplaceAuthToken(V1_KEY, b)}"` })).toEqual(OK);
-    expect(count('kit_tenants')).toBe(1);
+    expect(await count('kit_tenants')).toBe(1);
   });
 
   it('answers 000001 without a Body-Sign when the interface has no key configured', async () => {
     await t.destroy();
     const base = testConfig();
-    t = memoryApp({ koo: { key: undefined, accessKeys: { ...base.koo.accessKeys, kit: undefined } } as never });
+    t = await memoryApp({ koo: { key: undefined, accessKeys: { ...base.koo.accessKeys, kit: undefined } } as never });
     for (const path of [kitPath('v2', 'tenantSync'), kitPath('v1', 'tenantSync')]) {
       const res = await request(app()).post(path).set('Content-Type', 'application/json').send(JSON.stringify(body()));
       expect(res.status).toBe(200);
@@ -290,10 +291,10 @@ describe('tenantSync', () => {
       const inst = uid('inst-');
       const ten = uid('ten-');
       expect(await call(tenantBody(inst, ten))).toEqual(OK);
-      const first = snapshot('kit_tenants');
+      const first = await snapshot('kit_tenants');
       expect(await call(tenantBody(inst, ten, { timeStamp: stamp(2) }))).toEqual(OK);
-      expect(count('kit_tenants')).toBe(1);
-      expect(JSON.parse(snapshot('kit_tenants'))[0].updated_at).toBe(JSON.parse(first)[0].updated_at);
+      expect(await count('kit_tenants')).toBe(1);
+      expect(JSON.parse(await snapshot('kit_tenants'))[0].updated_at).toBe(JSON.parse(first)[0].updated_at);
       expect(
         await call(
           tenantBody(inst, ten, {
@@ -305,15 +306,15 @@ describe('tenantSync', () => {
           }),
         ),
       ).toEqual(OK);
-      expect(showTenant(db(), inst, ten)!.tenant).toMatchObject({
+      expect((await showTenant(db(), inst, ten))!.tenant).toMatchObject({
         name: 'Renamed',
         domainName: 'https://new',
         tenantCode: 'huawei',
       });
       expect(await call(tenantBody(inst, ten, { flag: 0, timeStamp: stamp(4) }))).toEqual(OK);
-      expect(count('kit_tenants')).toBe(0);
+      expect(await count('kit_tenants')).toBe(0);
       expect(await call(tenantBody(inst, ten, { flag: 0, timeStamp: stamp(5) }))).toEqual(OK);
-      expect(count('kit_tenants')).toBe(0);
+      expect(await count('kit_tenants')).toBe(0);
     });
   }
 
@@ -325,25 +326,28 @@ describe('tenantSync', () => {
       ),
     );
     expect(answers).toEqual(Array(20).fill(OK));
-    expect(count('kit_tenants')).toBe(1);
-    expect(count('audit_log', "action = 'kit.tenantSync'")).toBe(1);
+    expect(await count('kit_tenants')).toBe(1);
+    expect(await count('audit_log', "action = 'kit.tenantSync'")).toBe(1);
   });
 
   it('a delete needs neither the tenant nor the newInstance entitlement to exist', async () => {
     const inst = uid('never-created-');
-    expect(count('entitlements', 'id = ?', [inst])).toBe(0);
+    expect(await count('entitlements', 'id = ?', [inst])).toBe(0);
     expect(
       await v2('tenantSync', { instanceId: inst, tenantId: 'T', flag: 0, testFlag: 0, timeStamp: stamp(1) }),
     ).toEqual(OK);
     expect(
       await v1('tenantSync', { instanceId: inst, tenantId: 'T', flag: 0, testFlag: 0, timeStamp: stamp(1) }),
     ).toEqual(OK);
-    expect(count('kit_tenants')).toBe(0);
+    expect(await count('kit_tenants')).toBe(0);
   });
 
   it('the seller credential application (empty instanceId and orderId) is stored under the empty instance', async () => {
     expect(await v2('tenantSync', tenantBody('', 'seller-tenant', { orderId: '' }))).toEqual(OK);
-    expect(showTenant(db(), '-', 'seller-tenant')!.tenant).toMatchObject({ tenantCode: 'huawei', orderId: null });
+    expect((await showTenant(db(), '-', 'seller-tenant'))!.tenant).toMatchObject({
+      tenantCode: 'huawei',
+      orderId: null,
+    });
   });
 
   it('deleting a tenant removes its apps, units and users (one transaction)', async () => {
@@ -382,8 +386,8 @@ describe('tenantSync', () => {
     expect(
       await v2('tenantSync', { instanceId: inst, tenantId: 'T', flag: 0, testFlag: 0, timeStamp: stamp(2) }),
     ).toEqual(OK);
-    expect(showTenant(db(), inst, 'T')).toBeNull();
-    expect(showTenant(db(), 'other-inst', 'T')).not.toBeNull();
+    expect(await showTenant(db(), inst, 'T')).toBeNull();
+    expect(await showTenant(db(), 'other-inst', 'T')).not.toBeNull();
     // A late add older than the delete cannot bring a child back.
     await v2('singleOrgSync', {
       instanceId: inst,
@@ -394,7 +398,7 @@ describe('tenantSync', () => {
       testFlag: 0,
       timeStamp: stamp(1),
     });
-    expect(count('kit_org_units', 'instance_id = ?', [inst])).toBe(0);
+    expect(await count('kit_org_units', 'instance_id = ?', [inst])).toBe(0);
   });
 });
 
@@ -414,19 +418,19 @@ describe('applicationSync', () => {
   it('stores the client secret encrypted, never returns it, and keeps it unchanged on a duplicate add', async () => {
     const inst = uid('inst-');
     expect(await v2('applicationSync', body(inst))).toEqual(OK);
-    const row = db().first<{ client_secret_enc: string; updated_at: string }>('SELECT * FROM kit_apps')!;
+    const row = (await db().first<{ client_secret_enc: string; updated_at: string }>('SELECT * FROM kit_apps'))!;
     expect(row.client_secret_enc).toMatch(/^v1\./);
-    expect(JSON.stringify(db().all('SELECT * FROM kit_apps'))).not.toContain('Base64RsaOaep');
-    expect(readClientSecret(db(), t.config.dataDir, inst, 'T', 'APP1')).toBe('Base64RsaOaepCiphertext==');
+    expect(JSON.stringify(await db().all('SELECT * FROM kit_apps'))).not.toContain('Base64RsaOaep');
+    expect(await readClientSecret(db(), t.config.dataDir, inst, 'T', 'APP1')).toBe('Base64RsaOaepCiphertext==');
     expect(await v1('applicationSync', body(inst, { timeStamp: stamp(2) }))).toEqual(OK);
-    const again = db().first<{ client_secret_enc: string; updated_at: string }>('SELECT * FROM kit_apps')!;
+    const again = (await db().first<{ client_secret_enc: string; updated_at: string }>('SELECT * FROM kit_apps'))!;
     // Same envelope, same updated_at: nothing re-sealed, nothing updated (only the newer source time noted).
     expect({ ...again, source_ts: null }).toEqual({ ...row, source_ts: null });
-    expect(count('kit_apps')).toBe(1);
-    expect(showTenant(db(), inst, 'T')!.apps).toEqual([
+    expect(await count('kit_apps')).toBe(1);
+    expect((await showTenant(db(), inst, 'T'))!.apps).toEqual([
       expect.objectContaining({ appId: 'APP1', clientId: 'client-1', hasClientSecret: true }),
     ]);
-    expect(JSON.stringify(showTenant(db(), inst, 'T'))).not.toContain('Base64RsaOaep');
+    expect(JSON.stringify(await showTenant(db(), inst, 'T'))).not.toContain('Base64RsaOaep');
   });
 
   it('modify changes the secret; delete and duplicate delete succeed; delete before anything exists succeeds', async () => {
@@ -439,22 +443,22 @@ describe('applicationSync', () => {
         body(inst, { flag: 2, clientId: undefined, clientSecret: 'rotated', timeStamp: stamp(3) }),
       ),
     ).toEqual(OK);
-    expect(readClientSecret(db(), t.config.dataDir, inst, 'T', 'APP1')).toBe('rotated');
-    expect(db().first('SELECT client_id FROM kit_apps')).toEqual({ client_id: 'client-1' });
+    expect(await readClientSecret(db(), t.config.dataDir, inst, 'T', 'APP1')).toBe('rotated');
+    expect(await db().first('SELECT client_id FROM kit_apps')).toEqual({ client_id: 'client-1' });
     expect(await v1('applicationSync', body(inst, { flag: 0, timeStamp: stamp(4) }))).toEqual(OK);
     expect(await v1('applicationSync', body(inst, { flag: 0, timeStamp: stamp(5) }))).toEqual(OK);
-    expect(count('kit_apps')).toBe(0);
+    expect(await count('kit_apps')).toBe(0);
   });
 
   it('the sealed secret survives a restart (key file in the data folder)', async () => {
     await t.destroy();
-    t = createTestApp();
+    t = await createTestApp();
     const inst = uid('inst-');
     await v2('applicationSync', body(inst));
     const dir = t.dataDir;
     await t.close();
-    t = createTestApp({}, dir);
-    expect(readClientSecret(t.db, dir, inst, 'T', 'APP1')).toBe('Base64RsaOaepCiphertext==');
+    t = await createTestApp({}, dir);
+    expect(await readClientSecret(t.db, dir, inst, 'T', 'APP1')).toBe('Base64RsaOaepCiphertext==');
     expect(SecretBox.load(dir).keyId).toBe(SecretBox.forDataDir(dir).keyId);
   });
 
@@ -465,7 +469,7 @@ describe('applicationSync', () => {
       resultMsg: 'Missing parameter: clientSecret (required when flag is 1 (add))',
     });
     expect((await v1('applicationSync', body(uid('i'), { clientId: '' }))).resultMsg).toMatch(/clientId/);
-    expect(count('kit_apps')).toBe(0);
+    expect(await count('kit_apps')).toBe(0);
   });
 });
 
@@ -494,22 +498,24 @@ describe('authSync', () => {
     timeStamp: stamp(1),
     ...extra,
   });
-  const authorized = (inst: string, userName: string) =>
-    db().first('SELECT 1 FROM kit_users WHERE instance_id = ? AND user_name = ? AND enabled = 1', [inst, userName]) !==
-    undefined;
+  const authorized = async (inst: string, userName: string) =>
+    (await db().first('SELECT 1 FROM kit_users WHERE instance_id = ? AND user_name = ? AND enabled = 1', [
+      inst,
+      userName,
+    ])) !== undefined;
 
   it('v2 list: add, duplicate add, modify (disable), delete, cancel, duplicate delete', async () => {
     const inst = uid('inst-');
     expect(await v2('authSync', body(inst, [user('zhangsan01'), user('lisi02', { role: 'user' })]))).toEqual(OK);
-    expect(authorized(inst, 'zhangsan01')).toBe(true);
-    const before = snapshot('kit_users');
+    expect(await authorized(inst, 'zhangsan01')).toBe(true);
+    const before = await snapshot('kit_users');
     expect(
       await v2(
         'authSync',
         body(inst, [user('zhangsan01'), user('lisi02', { role: 'user' })], { currentSyncTime: stamp(2) }),
       ),
     ).toEqual(OK);
-    expect(JSON.parse(snapshot('kit_users')).map((r: { updated_at: string }) => r.updated_at)).toEqual(
+    expect(JSON.parse(await snapshot('kit_users')).map((r: { updated_at: string }) => r.updated_at)).toEqual(
       JSON.parse(before).map((r: { updated_at: string }) => r.updated_at),
     );
     expect(
@@ -518,8 +524,10 @@ describe('authSync', () => {
         body(inst, [{ userName: 'zhangsan01', enable: false }], { flag: 2, currentSyncTime: stamp(3) }),
       ),
     ).toEqual(OK);
-    expect(authorized(inst, 'zhangsan01')).toBe(false);
-    const kept = db().first<Record<string, unknown>>('SELECT * FROM kit_users WHERE user_name = ?', ['zhangsan01'])!;
+    expect(await authorized(inst, 'zhangsan01')).toBe(false);
+    const kept = (await db().first<Record<string, unknown>>('SELECT * FROM kit_users WHERE user_name = ?', [
+      'zhangsan01',
+    ]))!;
     expect(kept).toMatchObject({ role: 'admin', email: 'zhangsan01@example.com', name: 'Name zhangsan01', enabled: 0 });
     expect(
       await v2('authSync', body(inst, [{ userName: 'zhangsan01' }], { flag: 0, currentSyncTime: stamp(4) })),
@@ -530,7 +538,7 @@ describe('authSync', () => {
     expect(await v2('authSync', body(inst, [{ userName: 'lisi02' }], { flag: 0, currentSyncTime: stamp(5) }))).toEqual(
       OK,
     );
-    expect(count('kit_users')).toBe(0);
+    expect(await count('kit_users')).toBe(0);
   });
 
   it('v1: userList as the documented JSON string, with extension fields', async () => {
@@ -539,7 +547,7 @@ describe('authSync', () => {
     const userList =
       '[{"userName":"zhangsan01","name":"张三","position":"系统管理员","orgCode":"123456789","role":"admin","enable":"true","employeeCode":"","mobile":"","email":"","extension":{"entryDate":"2022-11-9","employeeType":"4","workPlace":"南京"}},{"userName":"lisi02","name":"李四","position":"运营经理","orgCode":"123456789","role":"user","enable":"true","extension":{"entryDate":"2022-11-16","employeeType":"4","workPlace":"南京"}}]';
     expect(await v1('authSync', body(inst, userList))).toEqual(OK);
-    const users = showTenant(db(), inst, 'T')!.users;
+    const users = (await showTenant(db(), inst, 'T'))!.users;
     expect(
       users.map((u) => [u.userName, u.role, u.enabled, u.workPlace, u.employeeType, u.entryDate, u.mobile]),
     ).toEqual([
@@ -548,19 +556,19 @@ describe('authSync', () => {
     ]);
     // Duplicate add through v1 with the same users: nothing new.
     expect(await v1('authSync', body(inst, userList, { timeStamp: stamp(2) }))).toEqual(OK);
-    expect(count('kit_users')).toBe(2);
+    expect(await count('kit_users')).toBe(2);
     // A string list with unquoted keys is read too.
     expect(
       await v1('authSync', body(inst, '[{userName:"wangwu", name:"王五", orgCode:"1", role:"user", enable:"false"}]')),
     ).toEqual(OK);
-    expect(authorized(inst, 'wangwu')).toBe(false);
+    expect(await authorized(inst, 'wangwu')).toBe(false);
   });
 
   it('delete and cancel need no user, tenant or instance to exist', async () => {
     const inst = uid('nothing-');
     expect(await v2('authSync', body(inst, [{ userName: 'ghost' }], { flag: 0 }))).toEqual(OK);
     expect(await v1('authSync', body(inst, [{ userName: 'ghost' }], { flag: 3 }))).toEqual(OK);
-    expect(count('kit_users')).toBe(0);
+    expect(await count('kit_users')).toBe(0);
   });
 
   it('malformed user lists → 000002 naming the field, nothing applied', async () => {
@@ -592,7 +600,7 @@ describe('authSync', () => {
     expect((await v2('authSync', body(inst, [user('a')], { appId: '' }))).resultMsg).toBe(
       'Invalid parameter appId: must not be empty',
     );
-    expect(count('kit_users')).toBe(0);
+    expect(await count('kit_users')).toBe(0);
   });
 
   it('500 users in one call are applied in one transaction', async () => {
@@ -601,7 +609,7 @@ describe('authSync', () => {
     const started = performance.now();
     expect(await v2('authSync', body(inst, users))).toEqual(OK);
     expect(performance.now() - started).toBeLessThan(2000);
-    expect(count('kit_users', 'instance_id = ? AND enabled = 1', [inst])).toBe(500);
+    expect(await count('kit_users', 'instance_id = ? AND enabled = 1', [inst])).toBe(500);
   });
 });
 
@@ -617,8 +625,8 @@ describe('singleOrgSync (incremental)', () => {
     timeStamp: stamp(1),
     ...extra,
   });
-  const tree = (inst: string) => showTenant(db(), inst, 'T')?.orgTree ?? [];
-  const shape = (nodes: ReturnType<typeof tree>): unknown =>
+  const tree = async (inst: string) => (await showTenant(db(), inst, 'T'))?.orgTree ?? [];
+  const shape = (nodes: Awaited<ReturnType<typeof tree>>): unknown =>
     nodes.map((n) => (n.children.length ? { [n.orgCode]: shape(n.children) } : n.orgCode));
 
   for (const version of ['v1', 'v2'] as const) {
@@ -628,28 +636,28 @@ describe('singleOrgSync (incremental)', () => {
       expect(await call(org(inst, 'A'))).toEqual(OK);
       expect(await call(org(inst, 'B', { parentCode: 'A' }))).toEqual(OK);
       expect(await call(org(inst, 'B', { parentCode: 'A', timeStamp: stamp(2) }))).toEqual(OK);
-      expect(count('kit_org_units')).toBe(2);
-      expect(shape(tree(inst))).toEqual([{ A: ['B'] }]);
+      expect(await count('kit_org_units')).toBe(2);
+      expect(shape(await tree(inst))).toEqual([{ A: ['B'] }]);
       expect(await call(org(inst, 'B', { flag: 2, orgName: 'Renamed', parentCode: '', timeStamp: stamp(3) }))).toEqual(
         OK,
       );
-      expect(shape(tree(inst))).toEqual(['A', 'B']);
-      expect(tree(inst).find((n) => n.orgCode === 'B')!.orgName).toBe('Renamed');
+      expect(shape(await tree(inst))).toEqual(['A', 'B']);
+      expect((await tree(inst)).find((n) => n.orgCode === 'B')!.orgName).toBe('Renamed');
       expect(await call(org(inst, 'B', { flag: 0, orgName: undefined, timeStamp: stamp(4) }))).toEqual(OK);
       expect(await call(org(inst, 'B', { flag: 0, orgName: undefined, timeStamp: stamp(5) }))).toEqual(OK);
-      expect(shape(tree(inst))).toEqual(['A']);
+      expect(shape(await tree(inst))).toEqual(['A']);
     });
   }
 
   it('a child arriving before its parent is stored with the parent code as given and nests once the parent comes', async () => {
     const inst = uid('inst-');
     expect(await v2('singleOrgSync', org(inst, 'CHILD', { parentCode: 'PARENT' }))).toEqual(OK);
-    expect(tree(inst)).toEqual([
+    expect(await tree(inst)).toEqual([
       expect.objectContaining({ orgCode: 'CHILD', parentCode: 'PARENT', parentMissing: true }),
     ]);
     expect(await v2('singleOrgSync', org(inst, 'PARENT'))).toEqual(OK);
-    expect(shape(tree(inst))).toEqual([{ PARENT: ['CHILD'] }]);
-    expect(tree(inst)[0]!.parentMissing).toBeUndefined();
+    expect(shape(await tree(inst))).toEqual([{ PARENT: ['CHILD'] }]);
+    expect((await tree(inst))[0]!.parentMissing).toBeUndefined();
   });
 
   it('a modify before its add creates the unit, and the late (older) add does not roll it back', async () => {
@@ -660,19 +668,19 @@ describe('singleOrgSync (incremental)', () => {
     expect(await v2('singleOrgSync', org(inst, 'X', { flag: 1, orgName: 'Old name', timeStamp: stamp(4) }))).toEqual(
       OK,
     );
-    expect(tree(inst).map((n) => n.orgName)).toEqual(['New name']);
+    expect((await tree(inst)).map((n) => n.orgName)).toEqual(['New name']);
   });
 
   it('a late add older than a delete does not resurrect the unit; a newer add does', async () => {
     const inst = uid('inst-');
     expect(await v1('singleOrgSync', org(inst, 'X', { flag: 0, orgName: undefined, timeStamp: stamp(5) }))).toEqual(OK);
     expect(await v1('singleOrgSync', org(inst, 'X', { timeStamp: stamp(4) }))).toEqual(OK);
-    expect(count('kit_org_units')).toBe(0);
+    expect(await count('kit_org_units')).toBe(0);
     expect(await v1('singleOrgSync', org(inst, 'X', { timeStamp: stamp(6) }))).toEqual(OK);
-    expect(count('kit_org_units')).toBe(1);
+    expect(await count('kit_org_units')).toBe(1);
     // And a delete older than the add it overtook is ignored.
     expect(await v1('singleOrgSync', org(inst, 'X', { flag: 0, orgName: undefined, timeStamp: stamp(5) }))).toEqual(OK);
-    expect(count('kit_org_units')).toBe(1);
+    expect(await count('kit_org_units')).toBe(1);
   });
 
   it('without a usable timeStamp, changes apply in arrival order', async () => {
@@ -680,7 +688,7 @@ describe('singleOrgSync (incremental)', () => {
     await v2('singleOrgSync', org(inst, 'X', { timeStamp: 'yesterday' }));
     await v2('singleOrgSync', org(inst, 'X', { flag: 0, timeStamp: undefined }));
     await v2('singleOrgSync', org(inst, 'X', { orgName: 'Back', timeStamp: undefined }));
-    expect(tree(inst).map((n) => n.orgName)).toEqual(['Back']);
+    expect((await tree(inst)).map((n) => n.orgName)).toEqual(['Back']);
   });
 
   it('tolerates OrgName / name for orgName; refuses a missing name, a self-parent and a bad flag', async () => {
@@ -688,7 +696,7 @@ describe('singleOrgSync (incremental)', () => {
     const { orgName: _o, ...noName } = org(inst, 'P');
     expect(await v2('singleOrgSync', { ...noName, OrgName: 'Via OrgName' })).toEqual(OK);
     expect(await v1('singleOrgSync', { ...noName, orgCode: 'Q', name: 'Via name' })).toEqual(OK);
-    expect(tree(inst).map((n) => n.orgName)).toEqual(['Via name', 'Via OrgName']);
+    expect((await tree(inst)).map((n) => n.orgName)).toEqual(['Via name', 'Via OrgName']);
     expect(await v2('singleOrgSync', noName)).toEqual({
       resultCode: '000002',
       resultMsg: 'Missing parameter: orgName (required when flag is 1 (add))',
@@ -705,7 +713,7 @@ describe('singleOrgSync (incremental)', () => {
     expect((await v2('singleOrgSync', { ...org(inst, 'S'), tenantId: undefined })).resultMsg).toBe(
       'Missing parameter: tenantId',
     );
-    expect(count('kit_org_units')).toBe(2);
+    expect(await count('kit_org_units')).toBe(2);
   });
 });
 
@@ -720,30 +728,30 @@ describe('allOrgSync (full)', () => {
     timeStamp: stamp(10),
     ...extra,
   });
-  const codes = (inst: string) =>
-    db()
-      .all<{ org_code: string; parent_code: string | null }>(
+  const codes = async (inst: string) =>
+    (
+      await db().all<{ org_code: string; parent_code: string | null }>(
         'SELECT org_code, parent_code FROM kit_org_units WHERE instance_id = ? ORDER BY org_code',
         [inst],
       )
-      .map((r) => `${r.org_code}<${r.parent_code ?? ''}`);
+    ).map((r) => `${r.org_code}<${r.parent_code ?? ''}`);
 
   it('replaces the tree (removing units not listed) and a repeat changes nothing', async () => {
     const inst = uid('inst-');
     expect(
       await v2('allOrgSync', full(inst, units(['ROOT', '总部'], ['A', '产品部', 'ROOT'], ['B', '测试部', 'ROOT']))),
     ).toEqual(OK);
-    expect(codes(inst)).toEqual(['A<ROOT', 'B<ROOT', 'ROOT<']);
-    const audits = count('audit_log', "action = 'kit.allOrgSync'");
+    expect(await codes(inst)).toEqual(['A<ROOT', 'B<ROOT', 'ROOT<']);
+    const audits = await count('audit_log', "action = 'kit.allOrgSync'");
     expect(
       await v2(
         'allOrgSync',
         full(inst, units(['ROOT', '总部'], ['A', '产品部', 'ROOT'], ['C', '研发部', 'A']), { timeStamp: stamp(11) }),
       ),
     ).toEqual(OK);
-    expect(codes(inst)).toEqual(['A<ROOT', 'C<A', 'ROOT<']);
-    const before = snapshot('kit_org_units');
-    const auditsAfter = count('audit_log', "action = 'kit.allOrgSync'");
+    expect(await codes(inst)).toEqual(['A<ROOT', 'C<A', 'ROOT<']);
+    const before = await snapshot('kit_org_units');
+    const auditsAfter = await count('audit_log', "action = 'kit.allOrgSync'");
     expect(auditsAfter).toBe(audits + 1);
     expect(
       await v2(
@@ -751,27 +759,37 @@ describe('allOrgSync (full)', () => {
         full(inst, units(['ROOT', '总部'], ['A', '产品部', 'ROOT'], ['C', '研发部', 'A']), { timeStamp: stamp(11) }),
       ),
     ).toEqual(OK);
-    expect(snapshot('kit_org_units')).toBe(before);
-    expect(count('audit_log', "action = 'kit.allOrgSync'")).toBe(auditsAfter); // nothing changed, nothing audited
+    expect(await snapshot('kit_org_units')).toBe(before);
+    expect(await count('audit_log', "action = 'kit.allOrgSync'")).toBe(auditsAfter); // nothing changed, nothing audited
   });
 
   it('is atomic: a failure mid-way leaves the previous tree intact and answers 000005', async () => {
     const inst = uid('inst-');
     await v2('allOrgSync', full(inst, units(['A', 'a'], ['B', 'b'])));
-    const before = snapshot('kit_org_units');
-    const run = t.db.run;
+    const before = await snapshot('kit_org_units');
+    // The request's writes go through its group-commit handle: fail the third org-unit write there.
+    const batched = t.db.batched;
     let writes = 0;
-    t.db.run = (sql, params) => {
-      if (/kit_org_units/.test(sql) && ++writes === 3) throw new Error('disk I/O error');
-      return run(sql, params);
-    };
+    const failing = (tx: Storage): Storage => ({
+      dialect: tx.dialect,
+      all: (sql, params) => tx.all(sql, params),
+      first: (sql, params) => tx.first(sql, params),
+      run: async (sql, params) => {
+        if (/kit_org_units/.test(sql) && ++writes === 3) throw new Error('disk I/O error');
+        return tx.run(sql, params);
+      },
+      transaction: (fn) => tx.transaction((inner) => fn(failing(inner))),
+      batched: (fn) => tx.batched((inner) => fn(failing(inner))),
+    });
+    t.db.batched = (fn) => batched((tx) => fn(failing(tx)));
     try {
       const r = await v2('allOrgSync', full(inst, units(['C', 'c'], ['D', 'd'], ['E', 'e']), { timeStamp: stamp(11) }));
       expect(r).toEqual({ resultCode: '000005', resultMsg: 'Internal error; nothing was applied, please retry' });
+      expect(writes).toBeGreaterThanOrEqual(3);
     } finally {
-      t.db.run = run;
+      t.db.batched = batched;
     }
-    expect(snapshot('kit_org_units')).toBe(before);
+    expect(await snapshot('kit_org_units')).toBe(before);
   });
 
   it('tolerates the documented variants: list as a string with unquoted keys, OrgName, v1 orgInfo with name, flag', async () => {
@@ -779,11 +797,11 @@ describe('allOrgSync (full)', () => {
     // Byte-for-byte the shape of the v2 example: a JSON string, keys unquoted inside, plus "flag":1.
     const raw = `{"instanceId": "${inst}","tenantId": "T","orgInfoList": "[{orgCode:\\"00000001\\", orgName:\\"产品部\\", parentCode:\\"265789314\\" },{orgCode:\\"00000002\\", orgName:\\"测试部\\", parentCode:\\"265789314\\" }]","flag":1,"testFlag": 0,"timeStamp": "20220413093539534"}`;
     expect(await v2('allOrgSync', raw)).toEqual(OK);
-    expect(codes(inst)).toEqual(['00000001<265789314', '00000002<265789314']);
+    expect(await codes(inst)).toEqual(['00000001<265789314', '00000002<265789314']);
     expect(await v2('allOrgSync', full(inst, [{ orgCode: 'X', OrgName: 'Older rendering', parentCode: '' }]))).toEqual(
       OK,
     );
-    expect(codes(inst)).toEqual(['X<']);
+    expect(await codes(inst)).toEqual(['X<']);
     const v1Body = {
       instanceId: inst,
       tenantId: 'T',
@@ -793,9 +811,9 @@ describe('allOrgSync (full)', () => {
       timeStamp: stamp(20),
     };
     expect(await v1('allOrgSync', v1Body)).toEqual(OK);
-    expect(showTenant(db(), inst, 'T')!.orgTree.map((n) => n.orgName)).toEqual(['产品部', '测试部']);
+    expect((await showTenant(db(), inst, 'T'))!.orgTree.map((n) => n.orgName)).toEqual(['产品部', '测试部']);
     expect(await v1('allOrgSync', { ...v1Body, orgInfo: '[]', timeStamp: stamp(21) })).toEqual(OK);
-    expect(codes(inst)).toEqual([]);
+    expect(await codes(inst)).toEqual([]);
   });
 
   it('keeps a unit changed after the snapshot time, and ignores listed units deleted after it', async () => {
@@ -815,13 +833,13 @@ describe('allOrgSync (full)', () => {
     expect(
       await v2('allOrgSync', full(inst, units(['OLD', 'old'], ['GONE', 'gone']), { timeStamp: stamp(20) })),
     ).toEqual(OK);
-    expect(codes(inst)).toEqual(['NEWER<', 'OLD<']);
+    expect(await codes(inst)).toEqual(['NEWER<', 'OLD<']);
   });
 
   it('refuses malformed lists with 000002 naming the field and changes nothing', async () => {
     const inst = uid('inst-');
     await v2('allOrgSync', full(inst, units(['A', 'a'])));
-    const before = snapshot('kit_org_units');
+    const before = await snapshot('kit_org_units');
     const cases: [unknown, string][] = [
       [[{ orgCode: 'B' }], 'Missing parameter: orgInfoList[0].orgName'],
       [[{ orgName: 'no code' }], 'Missing parameter: orgInfoList[0].orgCode'],
@@ -848,7 +866,7 @@ describe('allOrgSync (full)', () => {
     }
     // Identical duplicates are harmless and accepted.
     expect(await v2('allOrgSync', full(inst, units(['A', 'a'], ['A', 'a'])))).toEqual(OK);
-    expect(snapshot('kit_org_units')).toBe(before);
+    expect(await snapshot('kit_org_units')).toBe(before);
   });
 });
 
@@ -879,7 +897,7 @@ describe('transport', () => {
     };
     expect(await v1('singleOrgSync', parsed, { raw })).toEqual(OK);
     expect(await v2('singleOrgSync', { ...parsed, orgCode: '10001' }, { contentType: 'text/plain' })).toEqual(OK);
-    expect(count('kit_org_units')).toBe(2);
+    expect(await count('kit_org_units')).toBe(2);
   });
 
   it('answers other methods and oversized bodies with a signed 000002', async () => {
@@ -910,8 +928,8 @@ describe('transport', () => {
       testFlag: 0,
       timeStamp: stamp(1),
     });
-    t.licensor.ctx.messages.flush();
-    const rows = db().all<Record<string, unknown>>(
+    await t.licensor.ctx.messages.flush();
+    const rows = await db().all<Record<string, unknown>>(
       'SELECT activity, path, entitlement_id, order_id, result_code, http_status, error, test FROM marketplace_messages ORDER BY id',
     );
     expect(rows).toEqual([
@@ -935,7 +953,7 @@ describe('transport', () => {
       }),
       expect.objectContaining({ activity: 'kit.authSync', result_code: '000000' }),
     ]);
-    expect(db().all('SELECT actor, action, entitlement_id FROM audit_log')).toEqual([
+    expect(await db().all('SELECT actor, action, entitlement_id FROM audit_log')).toEqual([
       { actor: 'marketplace:kit.tenantSync', action: 'kit.tenantSync', entitlement_id: inst },
     ]);
   });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { add, type Dataset, likeAnywhere, type Page, pageSchema, paginate, where } from '../admin/pagination';
-import type { Db, Row } from '../db/database';
+import type { Storage } from '../db/storage';
+import type { Row } from '../db/types';
 import { parseInput } from '../http/errors';
 
 /**
@@ -78,7 +79,7 @@ export const listTenantsQuery = z
 export type ListTenantsInput = z.input<typeof listTenantsQuery>;
 
 /** Tenants newest first, paged like every admin list (`limit`, `page` or `cursor`). */
-export function listTenants(db: Db, input: ListTenantsInput = {}): Page<KitTenantSummary> {
+export async function listTenants(db: Storage, input: ListTenantsInput = {}): Promise<Page<KitTenantSummary>> {
   const q = parseInput(listTenantsQuery, input, 'tenant listing');
   const w = where();
   if (q.instanceId !== undefined) add(w, 'instance_id = ?', q.instanceId === '-' ? '' : q.instanceId);
@@ -94,7 +95,7 @@ export function listTenants(db: Db, input: ListTenantsInput = {}): Page<KitTenan
     );
   }
   if (!q.includeTest) add(w, 'test = 0');
-  return paginate(db, TENANTS, w, q);
+  return await paginate(db, TENANTS, w, q);
 }
 
 export interface KitOrgNode {
@@ -205,19 +206,22 @@ export function buildOrgTree(
 }
 
 /** Everything synced for one instance + tenant; null when nothing is. `instanceId` '-' means the empty id. */
-export function showTenant(db: Db, instanceId: string, tenantId: string): KitTenantDetail | null {
+export async function showTenant(db: Storage, instanceId: string, tenantId: string): Promise<KitTenantDetail | null> {
   const inst = instanceId === '-' ? '' : instanceId;
   const key = [inst, tenantId];
-  const t = db.first<Row>('SELECT * FROM kit_tenants WHERE instance_id = ? AND tenant_id = ?', key);
-  const apps = db.all<Row>('SELECT * FROM kit_apps WHERE instance_id = ? AND tenant_id = ? ORDER BY app_id', key);
-  const units = db.all<{ org_code: string; org_name: string; parent_code: string | null }>(
+  const t = await db.first<Row>('SELECT * FROM kit_tenants WHERE instance_id = ? AND tenant_id = ?', key);
+  const apps = await db.all<Row>('SELECT * FROM kit_apps WHERE instance_id = ? AND tenant_id = ? ORDER BY app_id', key);
+  const units = await db.all<{ org_code: string; org_name: string; parent_code: string | null }>(
     'SELECT org_code, org_name, parent_code FROM kit_org_units WHERE instance_id = ? AND tenant_id = ?',
     key,
   );
-  const users = db.all<Row>('SELECT * FROM kit_users WHERE instance_id = ? AND tenant_id = ? ORDER BY user_name', key);
+  const users = await db.all<Row>(
+    'SELECT * FROM kit_users WHERE instance_id = ? AND tenant_id = ? ORDER BY user_name',
+    key,
+  );
   if (!t && apps.length === 0 && units.length === 0 && users.length === 0) return null;
   const ent = inst
-    ? db.first<Row>('SELECT id, family, status, expires_at FROM entitlements WHERE id = ?', [inst])
+    ? await db.first<Row>('SELECT id, family, status, expires_at FROM entitlements WHERE id = ?', [inst])
     : undefined;
   const usersByOrg = new Map<string, number>();
   for (const u of users) {
@@ -278,11 +282,11 @@ export function showTenant(db: Db, instanceId: string, tenantId: string): KitTen
 }
 
 /** Whether a named user is authorised (synced and enabled) for an instance — the licensing check. */
-export function isKitUserAuthorized(db: Db, instanceId: string, userName: string): boolean {
+export async function isKitUserAuthorized(db: Storage, instanceId: string, userName: string): Promise<boolean> {
   return (
-    db.first('SELECT 1 FROM kit_users WHERE instance_id = ? AND user_name = ? AND enabled = 1', [
+    (await db.first('SELECT 1 FROM kit_users WHERE instance_id = ? AND user_name = ? AND enabled = 1', [
       instanceId,
       userName,
-    ]) !== undefined
+    ])) !== undefined
   );
 }

@@ -1,6 +1,7 @@
 import { verifySchemeABody, verifyXSign } from '@licensor/shared';
 import express, { type Request, type Response, type Router } from 'express';
 import type { AppContext } from '../context';
+import type { Storage } from '../db/storage';
 import { nonceMemory } from '../koogallery/nonces';
 import { PRODUCE_PATH } from '../koogallery/produce';
 import { type Answer, fail, RESULT } from '../koogallery/resultCodes';
@@ -63,37 +64,37 @@ export function kitRouter(ctx: AppContext): Router {
     return box;
   };
   let requests = 0;
-  const rememberKitNonce = nonceMemory(ctx.db, 'kit_nonces');
+  const rememberKitNonce = nonceMemory('kit_nonces');
 
   /** Applies a validated request; runs inside processBody's savepoint, so it is all or nothing. */
-  const apply = (req: KitRequest, activity: string): void => {
+  const apply = async (db: Storage, req: KitRequest, activity: string): Promise<void> => {
     const now = ctx.now();
-    const w = new KitWriter(ctx.db, now);
+    const w = new KitWriter(db, now);
     const scope = { instanceId: req.data.instanceId, tenantId: req.data.tenantId };
     let extra: Record<string, unknown> = {};
     switch (req.kind) {
       case 'tenantSync':
-        applyTenantSync(w, req.data, req.ts);
+        await applyTenantSync(w, req.data, req.ts);
         extra = { flag: req.data.flag };
         break;
       case 'applicationSync':
-        applyApplicationSync(w, secretBox, req.data, req.ts);
+        await applyApplicationSync(w, secretBox, req.data, req.ts);
         extra = { flag: req.data.flag, appId: req.data.appId };
         break;
       case 'authSync':
-        applyAuthSync(w, req.data, req.ts);
+        await applyAuthSync(w, req.data, req.ts);
         extra = { flag: req.data.flag, appId: req.data.appId, users: req.data.userList.length };
         break;
       case 'singleOrgSync':
-        applySingleOrgSync(w, req.data, req.ts);
+        await applySingleOrgSync(w, req.data, req.ts);
         extra = { flag: req.data.flag, orgCode: req.data.orgCode };
         break;
       case 'allOrgSync':
-        applyAllOrgSync(w, ctx.db, req.data, req.ts);
+        await applyAllOrgSync(w, db, req.data, req.ts);
         extra = { units: req.data.orgInfoList.length };
         break;
     }
-    auditKit(ctx.db, w, activity, scope, { ...extra, sourceTs: req.ts }, now);
+    await auditKit(db, w, activity, scope, { ...extra, sourceTs: req.ts }, now);
     if (w.counts.stale) {
       ctx.log.info(
         { activity, ...scope, sourceTs: req.ts, counts: w.counts },
@@ -108,7 +109,7 @@ export function kitRouter(ctx: AppContext): Router {
     const key = version === 'v2' ? ctx.config.koo.accessKeys.kit : ctx.config.koo.key;
     const raw = rawBodyOf(req);
     const nowMs = ctx.now().getTime();
-    if (++requests % PRUNE_EVERY === 0) pruneKit(ctx.db, nowMs);
+    if (++requests % PRUNE_EVERY === 0) await pruneKit(ctx.db, nowMs);
 
     let body: Record<string, unknown> | undefined;
     let unreadable = 'Request body is empty; expected a JSON object';
@@ -190,12 +191,12 @@ export function kitRouter(ctx: AppContext): Router {
   ): Promise<Answer> {
     const parsed = typeof body === 'string' ? { error: body } : parseKitRequest(name, body);
     try {
-      return await ctx.db.batched((): Answer => {
-        if (replay && !rememberKitNonce(replay.nonce, replay.nowMs)) {
+      return await ctx.db.batched(async (tx): Promise<Answer> => {
+        if (replay && !(await rememberKitNonce(tx, replay.nonce, replay.nowMs))) {
           return fail(RESULT.authFailed, 'Authentication failed: x-nonce already used (replayed request)');
         }
         if ('error' in parsed) return fail(RESULT.invalidParam, parsed.error);
-        apply(parsed, activity);
+        await apply(tx, parsed, activity);
         return success();
       });
     } catch (err) {

@@ -1,5 +1,5 @@
 import { LicensorError } from '@licensor/shared';
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
 import { SecretBox } from './secretBox';
 import { secretAad } from './store';
 
@@ -8,15 +8,15 @@ import { secretAad } from './store';
  * key, or the seller's own text in debugging), for whoever implements the enterprise sign-in. Never exposed
  * by the admin API or the CLI.
  */
-export function readClientSecret(
-  db: Db,
+export async function readClientSecret(
+  db: Storage,
   dataDir: string,
   instanceId: string,
   tenantId: string,
   appId: string,
   box: SecretBox = SecretBox.forDataDir(dataDir),
-): string | null {
-  const row = db.first<{ client_secret_enc: string | null }>(
+): Promise<string | null> {
+  const row = await db.first<{ client_secret_enc: string | null }>(
     'SELECT client_secret_enc FROM kit_apps WHERE instance_id = ? AND tenant_id = ? AND app_id = ?',
     [instanceId, tenantId, appId],
   );

@@ -1,4 +1,5 @@
-import type { Db, Row } from '../db/database';
+import type { Storage } from '../db/storage';
+import type { Row } from '../db/types';
 import { audit } from '../licensing';
 import type { AllOrgSync, AppSync, AuthSync, KitUser, SingleOrgSync, TenantSync } from './schemas';
 import type { SecretBox } from './secretBox';
@@ -50,7 +51,7 @@ export class KitWriter {
   readonly changed: string[] = [];
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Storage,
     private readonly now: Date,
   ) {}
 
@@ -61,23 +62,25 @@ export class KitWriter {
       : { sql: 'instance_id = ? AND tenant_id = ?', params: [scope.instanceId, scope.tenantId] };
   }
 
-  row(kind: Kind, scope: Scope, key = ''): Row | undefined {
+  async row(kind: Kind, scope: Scope, key = ''): Promise<Row | undefined> {
     const w = this.where(kind, scope, key);
-    return this.db.first<Row>(`SELECT * FROM ${TABLES[kind].table} WHERE ${w.sql}`, w.params);
+    return await this.db.first<Row>(`SELECT * FROM ${TABLES[kind].table} WHERE ${w.sql}`, w.params);
   }
 
-  private tombstone(kind: Kind, scope: Scope, key: string): string | undefined {
-    return this.db.first<{ source_ts: string }>(
-      'SELECT source_ts FROM kit_tombstones WHERE kind = ? AND instance_id = ? AND tenant_id = ? AND item_key = ?',
-      [kind, scope.instanceId, scope.tenantId, key],
+  private async tombstone(kind: Kind, scope: Scope, key: string): Promise<string | undefined> {
+    return (
+      await this.db.first<{ source_ts: string }>(
+        'SELECT source_ts FROM kit_tombstones WHERE kind = ? AND instance_id = ? AND tenant_id = ? AND item_key = ?',
+        [kind, scope.instanceId, scope.tenantId, key],
+      )
     )?.source_ts;
   }
 
   /** Deleted later than `ts` — the item itself, or (for children) its whole tenant. */
-  private deletedAfter(kind: Kind, scope: Scope, key: string, ts: string | null): boolean {
+  private async deletedAfter(kind: Kind, scope: Scope, key: string, ts: string | null): Promise<boolean> {
     if (ts === null) return false;
-    if (older(ts, this.tombstone(kind, scope, key))) return true;
-    return kind !== 'tenant' && older(ts, this.tombstone('tenant', scope, ''));
+    if (older(ts, await this.tombstone(kind, scope, key))) return true;
+    return kind !== 'tenant' && older(ts, await this.tombstone('tenant', scope, ''));
   }
 
   private note(kind: Kind, key: string, outcome: Outcome) {
@@ -91,30 +94,30 @@ export class KitWriter {
    * Inserts or updates one item. `fields` with value undefined are left as they are (a modify's absent
    * fields); `insertOnly` supplies values used only when the row is created (defaults, create-only columns).
    */
-  upsert(
+  async upsert(
     kind: Kind,
     scope: Scope,
     key: string,
     ts: string | null,
     fields: Record<string, unknown>,
     insertOnly: Record<string, unknown> = {},
-  ): Outcome {
-    const outcome = this.upsertInner(kind, scope, key, ts, fields, insertOnly);
+  ): Promise<Outcome> {
+    const outcome = await this.upsertInner(kind, scope, key, ts, fields, insertOnly);
     this.note(kind, key, outcome);
     return outcome;
   }
 
-  private upsertInner(
+  private async upsertInner(
     kind: Kind,
     scope: Scope,
     key: string,
     ts: string | null,
     fields: Record<string, unknown>,
     insertOnly: Record<string, unknown>,
-  ): Outcome {
+  ): Promise<Outcome> {
     const { table, keyCol } = TABLES[kind];
-    if (this.deletedAfter(kind, scope, key, ts)) return 'stale';
-    const row = this.row(kind, scope, key);
+    if (await this.deletedAfter(kind, scope, key, ts)) return 'stale';
+    const row = await this.row(kind, scope, key);
     if (row && older(ts, row.source_ts)) return 'stale';
     const now = this.now.toISOString();
     let outcome: Outcome;
@@ -125,7 +128,7 @@ export class KitWriter {
       for (const [k, v] of Object.entries(fields)) if (v !== undefined) values[k] = v;
       Object.assign(values, { source_ts: ts, created_at: now, updated_at: now });
       const cols = Object.keys(values);
-      this.db.run(
+      await this.db.run(
         `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
         Object.values(values),
       );
@@ -135,19 +138,19 @@ export class KitWriter {
       const newer = ts !== null && (typeof row.source_ts !== 'string' || ts > row.source_ts);
       const w = this.where(kind, scope, key);
       if (diff.length > 0) {
-        this.db.run(
+        await this.db.run(
           `UPDATE ${table} SET ${diff.map(([k]) => `${k} = ?`).join(', ')}, source_ts = ?, updated_at = ? WHERE ${w.sql}`,
           [...diff.map(([, v]) => v), newer ? ts : row.source_ts, now, ...w.params],
         );
         outcome = 'updated';
       } else {
         // Same data: remember the newer time (so older stragglers stay ignored) without calling it a change.
-        if (newer) this.db.run(`UPDATE ${table} SET source_ts = ? WHERE ${w.sql}`, [ts, ...w.params]);
+        if (newer) await this.db.run(`UPDATE ${table} SET source_ts = ? WHERE ${w.sql}`, [ts, ...w.params]);
         outcome = 'unchanged';
       }
     }
     // A tombstone older than this change is superseded by it.
-    this.db.run(
+    await this.db.run(
       `DELETE FROM kit_tombstones WHERE kind = ? AND instance_id = ? AND tenant_id = ? AND item_key = ?
          AND (CAST(? AS TEXT) IS NULL OR source_ts <= ?)`,
       [kind, scope.instanceId, scope.tenantId, key, ts, ts],
@@ -156,26 +159,26 @@ export class KitWriter {
   }
 
   /** Deletes one item; absent items are a success, and the deletion is remembered for late arrivals. */
-  remove(kind: Kind, scope: Scope, key: string, ts: string | null): Outcome {
-    const outcome = this.removeInner(kind, scope, key, ts);
+  async remove(kind: Kind, scope: Scope, key: string, ts: string | null): Promise<Outcome> {
+    const outcome = await this.removeInner(kind, scope, key, ts);
     this.note(kind, key, outcome);
     return outcome;
   }
 
-  private removeInner(kind: Kind, scope: Scope, key: string, ts: string | null): Outcome {
-    const row = this.row(kind, scope, key);
+  private async removeInner(kind: Kind, scope: Scope, key: string, ts: string | null): Promise<Outcome> {
+    const row = await this.row(kind, scope, key);
     if (row && older(ts, row.source_ts)) return 'stale';
     if (row) {
       const w = this.where(kind, scope, key);
-      this.db.run(`DELETE FROM ${TABLES[kind].table} WHERE ${w.sql}`, w.params);
+      await this.db.run(`DELETE FROM ${TABLES[kind].table} WHERE ${w.sql}`, w.params);
     }
-    this.tombstoneAt(kind, scope, key, ts);
+    await this.tombstoneAt(kind, scope, key, ts);
     return row ? 'deleted' : 'absent';
   }
 
-  private tombstoneAt(kind: Kind, scope: Scope, key: string, ts: string | null): void {
+  private async tombstoneAt(kind: Kind, scope: Scope, key: string, ts: string | null): Promise<void> {
     if (ts === null) return;
-    this.db.run(
+    await this.db.run(
       `INSERT INTO kit_tombstones (kind, instance_id, tenant_id, item_key, source_ts, created_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (kind, instance_id, tenant_id, item_key)
        DO UPDATE SET source_ts = excluded.source_ts, created_at = excluded.created_at WHERE excluded.source_ts > kit_tombstones.source_ts`,
@@ -187,12 +190,12 @@ export class KitWriter {
    * Deletes a tenant with everything synced under it (apps, units, users) except items changed after the
    * delete. Child tombstones older than the tenant's are dropped: the tenant tombstone covers them.
    */
-  removeTenant(scope: Scope, ts: string | null): Outcome {
-    const outcome = this.removeInner('tenant', scope, '', ts);
+  async removeTenant(scope: Scope, ts: string | null): Promise<Outcome> {
+    const outcome = await this.removeInner('tenant', scope, '', ts);
     this.note('tenant', '', outcome);
     if (outcome === 'stale') return outcome;
     for (const kind of ['app', 'org', 'user'] as const) {
-      const r = this.db.run(
+      const r = await this.db.run(
         `DELETE FROM ${TABLES[kind].table} WHERE instance_id = ? AND tenant_id = ?
            AND (CAST(? AS TEXT) IS NULL OR source_ts IS NULL OR source_ts <= ?)`,
         [scope.instanceId, scope.tenantId, ts, ts],
@@ -203,7 +206,7 @@ export class KitWriter {
       }
     }
     if (ts !== null) {
-      this.db.run(
+      await this.db.run(
         `DELETE FROM kit_tombstones WHERE kind <> 'tenant' AND instance_id = ? AND tenant_id = ? AND source_ts <= ?`,
         [scope.instanceId, scope.tenantId, ts],
       );
@@ -222,15 +225,15 @@ const scopeOf = (d: { instanceId: string; tenantId: string }): Scope => ({
 });
 const testOf = (d: { testFlag: boolean }) => (d.testFlag ? 1 : 0);
 
-export function applyTenantSync(w: KitWriter, d: TenantSync, ts: string | null): void {
+export async function applyTenantSync(w: KitWriter, d: TenantSync, ts: string | null): Promise<void> {
   const scope = scopeOf(d);
   if (d.flag === 0) {
-    w.removeTenant(scope, ts);
+    await w.removeTenant(scope, ts);
     return;
   }
   if (d.flag === 1) {
     // An add carries the whole tenant: what it leaves out is cleared (except the order, kept if absent).
-    w.upsert('tenant', scope, '', ts, {
+    await w.upsert('tenant', scope, '', ts, {
       tenant_code: d.tenantCode ?? null,
       name: d.name ?? null,
       domain_name: d.domainName ?? null,
@@ -240,7 +243,7 @@ export function applyTenantSync(w: KitWriter, d: TenantSync, ts: string | null):
     return;
   }
   // Modify: name and domain only (spec §9); the tenant code is taken only when the modify creates the row.
-  w.upsert(
+  await w.upsert(
     'tenant',
     scope,
     '',
@@ -253,16 +256,21 @@ export function applyTenantSync(w: KitWriter, d: TenantSync, ts: string | null):
 /** Associated data binding a sealed client secret to its row. */
 export const secretAad = (scope: Scope, appId: string) => `kit_apps|${scope.instanceId}|${scope.tenantId}|${appId}`;
 
-export function applyApplicationSync(w: KitWriter, box: () => SecretBox, d: AppSync, ts: string | null): void {
+export async function applyApplicationSync(
+  w: KitWriter,
+  box: () => SecretBox,
+  d: AppSync,
+  ts: string | null,
+): Promise<void> {
   const scope = scopeOf(d);
   if (d.flag === 0) {
-    w.remove('app', scope, d.appId, ts);
+    await w.remove('app', scope, d.appId, ts);
     return;
   }
   let sealed: string | undefined;
   if (d.clientSecret) {
     const aad = secretAad(scope, d.appId);
-    const existing = w.row('app', scope, d.appId)?.client_secret_enc;
+    const existing = (await w.row('app', scope, d.appId))?.client_secret_enc;
     let same = false;
     if (typeof existing === 'string') {
       try {
@@ -274,7 +282,7 @@ export function applyApplicationSync(w: KitWriter, box: () => SecretBox, d: AppS
     // A fresh IV makes every seal different; re-seal only when the secret really changed.
     if (!same) sealed = box().seal(d.clientSecret, aad);
   }
-  w.upsert('app', scope, d.appId, ts, {
+  await w.upsert('app', scope, d.appId, ts, {
     client_id: d.clientId ?? undefined,
     client_secret_enc: sealed,
     test: testOf(d),
@@ -301,15 +309,15 @@ function userFields(u: KitUser, appId: string, test: number, replace: boolean): 
   };
 }
 
-export function applyAuthSync(w: KitWriter, d: AuthSync, ts: string | null): void {
+export async function applyAuthSync(w: KitWriter, d: AuthSync, ts: string | null): Promise<void> {
   const scope = scopeOf(d);
   for (const u of d.userList) {
     if (d.flag === 0 || d.flag === 3) {
       // Delete and cancel-authorisation both end the user's authorisation for this instance.
-      w.remove('user', scope, u.userName, ts);
+      await w.remove('user', scope, u.userName, ts);
     } else {
       // Being listed in an authorisation sync is the authorisation: enabled unless `enable` says otherwise.
-      w.upsert('user', scope, u.userName, ts, userFields(u, d.appId, testOf(d), d.flag === 1), {
+      await w.upsert('user', scope, u.userName, ts, userFields(u, d.appId, testOf(d), d.flag === 1), {
         role: 'user',
         enabled: 1,
       });
@@ -317,14 +325,14 @@ export function applyAuthSync(w: KitWriter, d: AuthSync, ts: string | null): voi
   }
 }
 
-export function applySingleOrgSync(w: KitWriter, d: SingleOrgSync, ts: string | null): void {
+export async function applySingleOrgSync(w: KitWriter, d: SingleOrgSync, ts: string | null): Promise<void> {
   const scope = scopeOf(d);
   if (d.flag === 0) {
     // Children keep their parent code: the marketplace sends their own changes.
-    w.remove('org', scope, d.orgCode, ts);
+    await w.remove('org', scope, d.orgCode, ts);
     return;
   }
-  w.upsert(
+  await w.upsert(
     'org',
     scope,
     d.orgCode,
@@ -344,27 +352,31 @@ export function applySingleOrgSync(w: KitWriter, d: SingleOrgSync, ts: string | 
  * from the list are deleted unless changed after the snapshot's time; listed units are upserted; a repeat
  * of the same snapshot changes nothing.
  */
-export function applyAllOrgSync(w: KitWriter, db: Db, d: AllOrgSync, ts: string | null): void {
+export async function applyAllOrgSync(w: KitWriter, db: Storage, d: AllOrgSync, ts: string | null): Promise<void> {
   const scope = scopeOf(d);
   const listed = new Set<string>();
   for (const u of d.orgInfoList) {
     listed.add(u.orgCode);
-    w.upsert('org', scope, u.orgCode, ts, { org_name: u.orgName, parent_code: u.parentCode ?? null, test: testOf(d) });
+    await w.upsert('org', scope, u.orgCode, ts, {
+      org_name: u.orgName,
+      parent_code: u.parentCode ?? null,
+      test: testOf(d),
+    });
   }
-  const existing = db.all<{ org_code: string; source_ts: string | null }>(
+  const existing = await db.all<{ org_code: string; source_ts: string | null }>(
     'SELECT org_code, source_ts FROM kit_org_units WHERE instance_id = ? AND tenant_id = ?',
     [scope.instanceId, scope.tenantId],
   );
   for (const row of existing) {
     if (listed.has(row.org_code)) continue;
     if (older(ts, row.source_ts)) bump(w.counts, 'kept');
-    else w.remove('org', scope, row.org_code, ts);
+    else await w.remove('org', scope, row.org_code, ts);
   }
 }
 
 /** Writes the request's audit entry when something changed (one entry per request, not per row). */
-export function auditKit(
-  db: Db,
+export async function auditKit(
+  db: Storage,
   w: KitWriter,
   activity: string,
   scope: Scope,
@@ -372,7 +384,7 @@ export function auditKit(
   at: Date,
 ) {
   if (!w.anyChange) return;
-  audit(db, {
+  await audit(db, {
     actor: `marketplace:${activity}`,
     action: activity,
     entitlementId: scope.instanceId || null,
@@ -382,9 +394,9 @@ export function auditKit(
 }
 
 /** Drops nonces past their window and tombstones older than any plausible late delivery. */
-export function pruneKit(db: Db, nowMs: number, tombstoneDays = 30): void {
-  db.run('DELETE FROM kit_nonces WHERE expires_at < ?', [nowMs]);
-  db.run('DELETE FROM kit_tombstones WHERE created_at < ?', [
+export async function pruneKit(db: Storage, nowMs: number, tombstoneDays = 30): Promise<void> {
+  await db.run('DELETE FROM kit_nonces WHERE expires_at < ?', [nowMs]);
+  await db.run('DELETE FROM kit_tombstones WHERE created_at < ?', [
     new Date(nowMs - tombstoneDays * 86_400_000).toISOString(),
   ]);
 }

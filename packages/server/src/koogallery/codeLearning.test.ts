@@ -85,7 +85,7 @@ const activate = (code: string, device = newDevice()) =>
 describe('first activation of an unknown family-B code', () => {
   it('activates and queries the code at the marketplace, registers it and binds the device', async () => {
     const market = fakeMarketplace({ activate: { json: activateInfo() }, query: { json: queryInfo() } });
-    t = makeApp({ fetch: market.fetch });
+    t = await makeApp({ fetch: market.fetch });
     const res = await activate('pl0000demo01');
     expect(res.status, res.text).toBe(200);
     expect(market.calls.map((c) => c.path)).toEqual([
@@ -95,7 +95,7 @@ describe('first activation of an unknown family-B code', () => {
     expect(market.calls[0]!.body).toEqual({ license: 'PL0000DEMO01' });
     expect(market.calls[0]!.authorization).toMatch(/^SDK-HMAC-SHA256 /);
     // The query's expiry and quantity win over the activation's estimate.
-    const ent = findEntitlementByCode(t.db, 'PL0000DEMO01')!;
+    const ent = (await findEntitlementByCode(t.db, 'PL0000DEMO01'))!;
     expect(ent).toMatchObject({
       family: 'B',
       seats: 3,
@@ -106,7 +106,7 @@ describe('first activation of an unknown family-B code', () => {
     expect(res.body.entitlement).toMatchObject({ id: 'PL0000DEMO01', family: 'B', seats: 3 });
     const { payload } = new LicenseVerifier({ roots: [t.keys.rootCertificatePem] }).verify(res.body.license);
     expect(payload).toMatchObject({ family: 'B', expiresAt: '2030-06-15T12:00:00.000Z', product: 'prod-b' });
-    expect(t.db.all('SELECT code, device FROM code_usage')).toEqual([
+    expect(await t.db.all('SELECT code, device FROM code_usage')).toEqual([
       { code: 'PL0000DEMO01', device: res.body.activationId },
     ]);
 
@@ -120,10 +120,10 @@ describe('first activation of an unknown family-B code', () => {
       activate: { json: { error_code: '92020003', error_msg: 'illegal state' } },
       query: { json: queryInfo({ amount: '2' }) },
     });
-    t = makeApp({ fetch: market.fetch });
+    t = await makeApp({ fetch: market.fetch });
     const res = await activate('PLAGAIN1');
     expect(res.status, res.text).toBe(200);
-    expect(findEntitlementByCode(t.db, 'PLAGAIN1')!.seats).toBe(2);
+    expect((await findEntitlementByCode(t.db, 'PLAGAIN1'))!.seats).toBe(2);
   });
 
   it('registers an expired or released code with its status and refuses the activation', async () => {
@@ -131,16 +131,16 @@ describe('first activation of an unknown family-B code', () => {
       activate: { json: activateInfo() },
       query: { json: queryInfo({ status: 'EXPIRED' }) },
     });
-    t = makeApp({ fetch: expired.fetch });
+    t = await makeApp({ fetch: expired.fetch });
     const res = await activate('PLOLD1');
     expect([res.status, res.body.error.code]).toEqual([403, 'EXPIRED']);
-    expect(findEntitlementByCode(t.db, 'PLOLD1')!.status).toBe('expired');
+    expect((await findEntitlementByCode(t.db, 'PLOLD1'))!.status).toBe('expired');
     await t.close();
     const released = fakeMarketplace({
       activate: { json: activateInfo() },
       query: { json: queryInfo({ status: 'RELEASED' }) },
     });
-    t = makeApp({ fetch: released.fetch });
+    t = await makeApp({ fetch: released.fetch });
     expect((await activate('PLGONE1')).body.error.code).toBe('RELEASED');
   });
 
@@ -149,11 +149,11 @@ describe('first activation of an unknown family-B code', () => {
     ['92020004', /not been received by the buyer/],
   ])('answers NOT_FOUND for %s with a message saying what to do', async (errorCode, message) => {
     const market = fakeMarketplace({ activate: { json: { error_code: errorCode, error_msg: 'x' } } });
-    t = makeApp({ fetch: market.fetch });
+    t = await makeApp({ fetch: market.fetch });
     const res = await activate('PLUNKNOWN1');
     expect([res.status, res.body.error.code]).toEqual([404, 'NOT_FOUND']);
     expect(res.body.error.message).toMatch(message);
-    expect(findEntitlementByCode(t.db, 'PLUNKNOWN1')).toBeUndefined();
+    expect(await findEntitlementByCode(t.db, 'PLUNKNOWN1')).toBeUndefined();
   });
 
   it.each([
@@ -162,12 +162,12 @@ describe('first activation of an unknown family-B code', () => {
     ['failing internally (92020001)', { json: { error_code: '92020001', error_msg: 'internal error' } }],
   ])('answers 503 MARKETPLACE_UNAVAILABLE and takes no seat when the marketplace is %s', async (_name, answer) => {
     const market = fakeMarketplace({ activate: answer });
-    t = makeApp({ fetch: market.fetch });
+    t = await makeApp({ fetch: market.fetch });
     const res = await activate('PLDOWN1');
     expect([res.status, res.body.error.code]).toEqual([503, 'MARKETPLACE_UNAVAILABLE']);
     expect(res.body.error.message).toMatch(/try again/i);
-    expect(findEntitlementByCode(t.db, 'PLDOWN1')).toBeUndefined();
-    expect(t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 0 });
+    expect(await findEntitlementByCode(t.db, 'PLDOWN1')).toBeUndefined();
+    expect(await t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 0 });
   });
 
   it('answers 503 when the query fails after activation, then succeeds on retry', async () => {
@@ -179,16 +179,16 @@ describe('first activation of an unknown family-B code', () => {
       }
       return market.fetch(input, init);
     }) as typeof fetch;
-    t = makeApp({ fetch: fetchImpl });
+    t = await makeApp({ fetch: fetchImpl });
     expect((await activate('PLRETRY1')).status).toBe(503);
-    expect(t.db.first('SELECT COUNT(*) AS n FROM entitlements')).toEqual({ n: 0 });
+    expect(await t.db.first('SELECT COUNT(*) AS n FROM entitlements')).toEqual({ n: 0 });
     queryAnswer = { json: queryInfo() };
     expect((await activate('PLRETRY1')).status).toBe(200);
   });
 
   it('shares one marketplace round trip between concurrent first activations', async () => {
     const market = fakeMarketplace({ activate: { json: activateInfo() }, query: { json: queryInfo({ amount: 5 }) } });
-    t = makeApp({ fetch: market.fetch });
+    t = await makeApp({ fetch: market.fetch });
     const results = await Promise.all(Array.from({ length: 5 }, () => activate('PLTEAM1')));
     expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
     expect(market.calls).toHaveLength(2);
@@ -196,9 +196,9 @@ describe('first activation of an unknown family-B code', () => {
 
   it('never asks the marketplace about LSR codes or codes it already knows', async () => {
     const market = fakeMarketplace({ activate: 'down' });
-    t = makeApp({ fetch: market.fetch });
+    t = await makeApp({ fetch: market.fetch });
     expect((await activate('LSR-00000-00000-00000-00000')).body.error.code).toBe('NOT_FOUND');
-    const known = seedEntitlement(t.db, { family: 'B' });
+    const known = await seedEntitlement(t.db, { family: 'B' });
     expect((await activate(known.code!)).status).toBe(200);
     expect(market.calls).toHaveLength(0);
   });

@@ -1,7 +1,8 @@
 import { LicensorError } from '@licensor/shared';
 import type { Config } from '../config';
 import type { AppContext } from '../context';
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
+import { inTx } from '../db/storage';
 import { changeEntitlement, type EntitlementRow, type MarketplaceCodes, registerCode } from '../licensing';
 import type { LicenseApiResult, LicenseCodeInfo } from './openApi';
 import { LICENSE_API } from './resultCodes';
@@ -29,7 +30,7 @@ const {
 } = LICENSE_API;
 
 // Concurrent first activations of one code (a team installing at once) share one marketplace round trip.
-const inFlight = new WeakMap<Db, Map<string, Promise<EntitlementRow>>>();
+const inFlight = new WeakMap<Storage, Map<string, Promise<EntitlementRow>>>();
 
 /** KooGallery as the licensing core's source of unknown license codes (its MarketplaceCodes port). */
 export function kooGalleryCodes(ctx: MarketplaceContext): MarketplaceCodes {
@@ -146,9 +147,10 @@ async function learn(ctx: MarketplaceContext, code: string): Promise<Entitlement
   const expireTime = typeof info.expire_time === 'string' ? parseCompactTime(info.expire_time) : null;
   const marketStatus = String(info.status ?? 'ALIVE').toUpperCase();
 
-  return ctx.db.transaction(() => {
-    const { entitlement, created } = registerCode(
-      ctx,
+  return ctx.db.transaction(async (tx) => {
+    const t = inTx(ctx, tx);
+    const { entitlement, created } = await registerCode(
+      t,
       {
         code,
         productId: typeof info.product_id === 'string' && info.product_id ? info.product_id : undefined,
@@ -160,9 +162,16 @@ async function learn(ctx: MarketplaceContext, code: string): Promise<Entitlement
       'client:activation',
     );
     if (created && marketStatus === 'EXPIRED') {
-      return changeEntitlement(ctx, entitlement, { status: 'expired' }, 'client:activation', 'entitlement.expired', {
-        source: 'license.query',
-      });
+      return await changeEntitlement(
+        t,
+        entitlement,
+        { status: 'expired' },
+        'client:activation',
+        'entitlement.expired',
+        {
+          source: 'license.query',
+        },
+      );
     }
     return entitlement;
   });

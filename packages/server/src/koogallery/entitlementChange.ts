@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { AppContext } from '../context';
+import { inTx } from '../db/storage';
 import type { EntitlementRow } from '../licensing';
 import { type Answer, ok } from './resultCodes';
 import { reviveForDialTest, usable } from './testTraffic';
@@ -10,7 +11,7 @@ export interface EntitlementChange<S extends z.ZodType<{ testFlag: boolean }>, I
   activity: string;
   schema: S;
   /** The entitlement the message names, in its family. */
-  find: (ctx: AppContext, message: z.infer<S>) => EntitlementRow | undefined;
+  find: (ctx: AppContext, message: z.infer<S>) => Promise<EntitlementRow | undefined>;
   /** The answer for an unknown or released entitlement: 000003 for most, success for releases and expiries. */
   missing: (message: z.infer<S>) => Answer;
   /**
@@ -19,7 +20,7 @@ export interface EntitlementChange<S extends z.ZodType<{ testFlag: boolean }>, I
    */
   reviveForDialTest: boolean;
   /** Applies the change to a usable entitlement, in the transaction (a retried change applies nothing). */
-  change: (ctx: AppContext, ent: EntitlementRow, message: z.infer<S>, input: Input) => void;
+  change: (ctx: AppContext, ent: EntitlementRow, message: z.infer<S>, input: Input) => Promise<void>;
 }
 
 /**
@@ -30,17 +31,18 @@ export interface EntitlementChange<S extends z.ZodType<{ testFlag: boolean }>, I
  */
 export function entitlementChangeHandler<S extends z.ZodType<{ testFlag: boolean }>, Input = Record<string, unknown>>(
   spec: EntitlementChange<S, Input>,
-): (ctx: AppContext, input: Input) => Answer {
+): (ctx: AppContext, input: Input) => Promise<Answer> {
   const actor = `marketplace:${spec.activity}`;
-  return (ctx, input) => {
+  return async (ctx, input) => {
     const v = validate(spec.schema, input);
     if ('answer' in v) return v.answer;
     const message: z.infer<S> = v.data;
-    return ctx.db.transaction(() => {
-      const found = spec.find(ctx, message);
-      const ent = found && spec.reviveForDialTest ? reviveForDialTest(ctx, found, message.testFlag, actor) : found;
+    return await ctx.db.transaction(async (tx) => {
+      const t = inTx(ctx, tx);
+      const found = await spec.find(t, message);
+      const ent = found && spec.reviveForDialTest ? await reviveForDialTest(t, found, message.testFlag, actor) : found;
       if (!usable(ent)) return spec.missing(message);
-      spec.change(ctx, ent, message, input);
+      await spec.change(t, ent, message, input);
       return ok();
     });
   };

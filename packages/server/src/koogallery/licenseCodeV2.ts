@@ -40,8 +40,8 @@ const releaseSchema = z.object({
   testFlag,
 });
 
-const findB = (ctx: AppContext, code: string): EntitlementRow | undefined => {
-  const ent = findEntitlementByCode(ctx.db, code);
+const findB = async (ctx: AppContext, code: string): Promise<EntitlementRow | undefined> => {
+  const ent = await findEntitlementByCode(ctx.db, code);
   return ent?.family === 'B' ? ent : undefined;
 };
 
@@ -54,9 +54,9 @@ export const refreshLicenseCode = entitlementChangeHandler({
   find: (ctx, p) => findB(ctx, p.license),
   missing: unknownCode,
   reviveForDialTest: true,
-  change: (ctx, ent, p) => {
-    if (!recordChange(ctx.db, ent.id, p.scene, p.orderId, { expireTime: p.expireTime.toISOString() })) return;
-    changeEntitlement(
+  change: async (ctx, ent, p) => {
+    if (!(await recordChange(ctx.db, ent.id, p.scene, p.orderId, { expireTime: p.expireTime.toISOString() }))) return;
+    await changeEntitlement(
       ctx,
       ent,
       {
@@ -77,8 +77,8 @@ export const updateLicenseCodeStatus = entitlementChangeHandler({
   find: (ctx, p) => findB(ctx, p.license),
   missing: unknownCode,
   reviveForDialTest: true,
-  change: (ctx, ent, p) => {
-    applyMarketplaceStatus(ctx, ent, p.status, 'marketplace:updateLicenseCodeStatus');
+  change: async (ctx, ent, p) => {
+    await applyMarketplaceStatus(ctx, ent, p.status, 'marketplace:updateLicenseCodeStatus');
   },
 });
 
@@ -89,16 +89,26 @@ export const releaseLicenseCode = entitlementChangeHandler({
   // Releasing an unknown or released code is answered as success (spec §7.6).
   missing: () => ok(),
   reviveForDialTest: false,
-  change: (ctx, ent, p) => {
-    changeEntitlement(ctx, ent, { status: 'released' }, 'marketplace:releaseLicenseCode', 'entitlement.released', {
-      orderId: p.orderId,
-      orderLineId: p.orderLineId,
-    });
+  change: async (ctx, ent, p) => {
+    await changeEntitlement(
+      ctx,
+      ent,
+      { status: 'released' },
+      'marketplace:releaseLicenseCode',
+      'entitlement.released',
+      {
+        orderId: p.orderId,
+        orderLineId: p.orderLineId,
+      },
+    );
   },
 });
 
 /** The license code 2.0 activities (family B), by name. */
-export const licenseCodeV2Activities: Record<string, (ctx: AppContext, body: Record<string, unknown>) => Answer> = {
+export const licenseCodeV2Activities: Record<
+  string,
+  (ctx: AppContext, body: Record<string, unknown>) => Promise<Answer>
+> = {
   refreshLicenseCode,
   updateLicenseCodeStatus,
   releaseLicenseCode,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { generateLicenseCode } from '@licensor/shared';
 import { z } from 'zod';
 import type { AppContext } from '../context';
+import { inTx } from '../db/storage';
 import {
   announceCreated,
   audit,
@@ -54,33 +55,34 @@ const instanceSchema = z.object({ orderId: optStr(64), instanceId: str(64), test
 const findA = (ctx: AppContext, instanceId: string) =>
   ctx.db.first<EntitlementRow>(`SELECT * FROM entitlements WHERE id = ? AND family = 'A'`, [instanceId]);
 
-export function getLicense(ctx: AppContext, params: Record<string, string>): Answer {
+export async function getLicense(ctx: AppContext, params: Record<string, string>): Promise<Answer> {
   const v = validate(getLicenseSchema, params);
   if ('answer' in v) return v.answer;
   const p = v.data;
   const answerFor = (row: { id: string; code: string | null }) => ok({ instanceId: row.id, license: row.code });
-  return ctx.db.transaction(() => {
-    const existing = ctx.db.first<EntitlementRow>(`SELECT * FROM entitlements WHERE family = 'A' AND order_id = ?`, [
+  return await ctx.db.transaction(async (tx) => {
+    const t = inTx(ctx, tx);
+    const existing = await tx.first<EntitlementRow>(`SELECT * FROM entitlements WHERE family = 'A' AND order_id = ?`, [
       p.orderId,
     ]);
     if (existing) {
-      reviveForDialTest(ctx, existing, p.testFlag, 'marketplace:getLicense');
+      await reviveForDialTest(t, existing, p.testFlag, 'marketplace:getLicense');
       return answerFor(existing);
     }
     const now = ctx.now().toISOString();
     const id = randomUUID();
     let code = generateLicenseCode();
     // 95 random bits make a collision practically impossible; the unique index is the real guard.
-    while (ctx.db.first('SELECT 1 FROM entitlements WHERE code = ?', [code])) code = generateLicenseCode();
+    while (await tx.first('SELECT 1 FROM entitlements WHERE code = ?', [code])) code = generateLicenseCode();
     // No quantity in the call is no quantity (NULL), not 1: the SKU's or product's seats then apply (derivedSeats).
     const ordered = p.amount !== undefined && p.amount > 0 ? p.amount : null;
-    const seats = derivedSeats(ctx.db, {
+    const seats = await derivedSeats(tx, {
       product_id: p.productId,
       sku_code: p.skuCode ?? null,
       seats_override: null,
       ordered_seats: ordered,
     });
-    ctx.db.run(
+    await tx.run(
       `INSERT INTO entitlements (id, family, code, order_id, product_id, sku_code, customer_id, customer_name,
          charging_mode, period_type, period_number, seats, ordered_seats, starts_at, expires_at, status, test, created_at, updated_at)
        VALUES (?, 'A', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
@@ -104,15 +106,15 @@ export function getLicense(ctx: AppContext, params: Record<string, string>): Ans
         now,
       ],
     );
-    noteOrder(ctx.db, p.orderId, '', now);
-    audit(ctx.db, {
+    await noteOrder(tx, p.orderId, '', now);
+    await audit(tx, {
       actor: 'marketplace:getLicense',
       action: 'entitlement.created',
       entitlementId: id,
       after: { orderId: p.orderId, productId: p.productId, skuCode: p.skuCode ?? null, seats, orderedSeats: ordered },
       detail: { businessId: p.businessId, test: p.testFlag },
     });
-    announceCreated(ctx, findA(ctx, id)!, 'marketplace:getLicense', 'entitlement.created', ctx.now());
+    await announceCreated(t, (await findA(t, id))!, 'marketplace:getLicense', 'entitlement.created', ctx.now());
     return answerFor({ id, code });
   });
 }
@@ -123,10 +125,11 @@ export const refreshLicense = entitlementChangeHandler<typeof refreshSchema, Rec
   find: (ctx, p) => findA(ctx, p.instanceId),
   missing: (p) => fail(RESULT.notFound, `Instance ${p.instanceId} does not exist`),
   reviveForDialTest: true,
-  change: (ctx, ent, p, params) => {
+  change: async (ctx, ent, p, params) => {
     const signedAt = signedTime(params);
-    if (!recordChange(ctx.db, ent.id, 'renew', p.orderId, { expireTime: p.expireTime.toISOString(), signedAt })) return;
-    changeEntitlement(
+    if (!(await recordChange(ctx.db, ent.id, 'renew', p.orderId, { expireTime: p.expireTime.toISOString(), signedAt })))
+      return;
+    await changeEntitlement(
       ctx,
       ent,
       {
@@ -151,9 +154,9 @@ function signedTime(params: Record<string, string>): string | null {
  * The newest signing time among the instance's renewals. Read in code rather than with SQLite's json_extract
  * (PostgreSQL spells JSON access differently); an instance has one renewal row per renewal order, a handful.
  */
-function lastRenewalSignedAt(ctx: AppContext, entitlementId: string): string | null {
+async function lastRenewalSignedAt(ctx: AppContext, entitlementId: string): Promise<string | null> {
   let last: string | null = null;
-  for (const { detail } of ctx.db.all<{ detail: string | null }>(
+  for (const { detail } of await ctx.db.all<{ detail: string | null }>(
     "SELECT detail FROM entitlement_changes WHERE entitlement_id = ? AND kind = 'renew'",
     [entitlementId],
   )) {
@@ -167,11 +170,15 @@ function lastRenewalSignedAt(ctx: AppContext, entitlementId: string): string | n
  * True when the request was signed before the last renewal applied to the instance: such an expiry or
  * release describes a state the renewal has superseded (a late retry or a replayed URL), so it is not applied.
  */
-function supersededByRenewal(ctx: AppContext, ent: EntitlementRow, params: Record<string, string>): boolean {
+async function supersededByRenewal(
+  ctx: AppContext,
+  ent: EntitlementRow,
+  params: Record<string, string>,
+): Promise<boolean> {
   const signedAt = signedTime(params);
-  const last = lastRenewalSignedAt(ctx, ent.id);
+  const last = await lastRenewalSignedAt(ctx, ent.id);
   if (!signedAt || !last || signedAt >= last) return false;
-  audit(ctx.db, {
+  await audit(ctx.db, {
     actor: `marketplace:${params.activity}`,
     action: 'marketplace.superseded_request_ignored',
     entitlementId: ent.id,
@@ -188,9 +195,9 @@ export const expireLicense = entitlementChangeHandler<typeof instanceSchema, Rec
   // Unknown instance: answered as success, like a repeated expiry (documented in the server README).
   missing: () => ok(),
   reviveForDialTest: true,
-  change: (ctx, ent, _p, params) => {
-    if (ent.status === 'expired' || supersededByRenewal(ctx, ent, params)) return;
-    changeEntitlement(ctx, ent, { status: 'expired' }, 'marketplace:expireLicense', 'entitlement.expired');
+  change: async (ctx, ent, _p, params) => {
+    if (ent.status === 'expired' || (await supersededByRenewal(ctx, ent, params))) return;
+    await changeEntitlement(ctx, ent, { status: 'expired' }, 'marketplace:expireLicense', 'entitlement.expired');
   },
 });
 
@@ -200,16 +207,17 @@ export const releaseLicense = entitlementChangeHandler<typeof instanceSchema, Re
   find: (ctx, p) => findA(ctx, p.instanceId),
   missing: () => ok(),
   reviveForDialTest: false,
-  change: (ctx, ent, _p, params) => {
-    if (supersededByRenewal(ctx, ent, params)) return;
-    changeEntitlement(ctx, ent, { status: 'released' }, 'marketplace:releaseLicense', 'entitlement.released');
+  change: async (ctx, ent, _p, params) => {
+    if (await supersededByRenewal(ctx, ent, params)) return;
+    await changeEntitlement(ctx, ent, { status: 'released' }, 'marketplace:releaseLicense', 'entitlement.released');
   },
 });
 
 /** The License 1.0 activities (family A, GET with scheme A), by name. */
-export const licenseV1Activities: Record<string, (ctx: AppContext, params: Record<string, string>) => Answer> = {
-  getLicense,
-  refreshLicense,
-  expireLicense,
-  releaseLicense,
-};
+export const licenseV1Activities: Record<string, (ctx: AppContext, params: Record<string, string>) => Promise<Answer>> =
+  {
+    getLicense,
+    refreshLicense,
+    expireLicense,
+    releaseLicense,
+  };

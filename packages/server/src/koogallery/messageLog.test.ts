@@ -7,7 +7,8 @@ import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp, type LicensorApp } from '../app';
 import { type Config, testConfig } from '../config';
-import { type Db, openDatabase } from '../db/database';
+import { openSqliteDatabase, type SqliteDatabase } from '../db/sqlite';
+import type { Storage } from '../db/storage';
 import { startScheduler } from '../jobs/daily';
 import { KeyStore } from '../keys/keystore';
 import { kitPath } from '../kit';
@@ -46,9 +47,9 @@ interface Row {
   refused: number;
   created_at: string;
 }
-const rows = (db: Db, app: LicensorApp) => {
-  app.ctx.messages.flush();
-  return db.all<Row>('SELECT * FROM marketplace_messages ORDER BY id');
+const rows = async (db: Storage, app: LicensorApp) => {
+  await app.ctx.messages.flush();
+  return await db.all<Row>('SELECT * FROM marketplace_messages ORDER BY id');
 };
 
 const metric = async (app: LicensorApp, config: Config, name: string, labels: string) => {
@@ -60,7 +61,7 @@ const metric = async (app: LicensorApp, config: Config, name: string, labels: st
 
 describe('requests that fail authentication', () => {
   it('are logged with every field they supplied cut to 128 characters, marked refused and counted', async () => {
-    t = createTestApp();
+    t = await createTestApp();
     const app = t.licensor;
     const huge = (c: string) => c.repeat(BIG);
     // One unsigned POST with three 80 KB fields, one mis-signed family-A GET, one POST signed with a wrong key.
@@ -79,7 +80,7 @@ describe('requests that fail authentication', () => {
     const r3 = await request(app.app).post(signedPostUrl(wrongKey, 'NOT-THE-KEY')).send(wrongKey);
     expect(JSON.parse(r3.text).resultCode).toBe('000001');
 
-    const logged = rows(t.db, app);
+    const logged = await rows(t.db, app);
     expect(logged).toHaveLength(3);
     for (const row of logged) {
       expect(row.refused).toBe(1);
@@ -96,11 +97,11 @@ describe('requests that fail authentication', () => {
   });
 
   it('authenticated traffic is stored as the marketplace sent it, not marked refused', async () => {
-    t = createTestApp();
+    t = await createTestApp();
     const orderId = `CS${uid()}`;
     const res = await request(t.licensor.app).get(getLicense(orderId));
     expect(JSON.parse(res.text).resultCode).toBe('000000');
-    expect(rows(t.db, t.licensor)).toEqual([
+    expect(await rows(t.db, t.licensor)).toEqual([
       expect.objectContaining({ activity: 'getLicense', order_id: orderId, result_code: '000000', refused: 0 }),
     ]);
     expect(
@@ -116,11 +117,11 @@ describe('requests that fail authentication', () => {
 
 describe('retention', () => {
   let dir: string | undefined;
-  let db: Db | undefined;
+  let db: SqliteDatabase | undefined;
   let licensor: LicensorApp | undefined;
   afterEach(async () => {
     await licensor?.stop();
-    db?.close();
+    await db?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
     dir = undefined;
     db = undefined;
@@ -128,57 +129,57 @@ describe('retention', () => {
   });
 
   /** A real app whose clock the test moves (the daily scheduler prunes by it). */
-  function appAt(clock: { now: Date }, overrides: Partial<Config> = {}) {
+  async function appAt(clock: { now: Date }, overrides: Partial<Config> = {}) {
     dir = mkdtempSync(join(tmpdir(), 'licensor-retention-'));
     const config = testConfig({ dataDir: dir, ...overrides });
-    db = openDatabase(join(dir, 'licensor.db'));
+    db = openSqliteDatabase(join(dir, 'licensor.db'));
     const { store: keys } = KeyStore.open(join(dir, 'keys'), 'test-passphrase');
-    licensor = createApp({ config, db, log: createLogger('silent'), keys, now: () => clock.now });
+    licensor = await createApp({ config, db, log: createLogger('silent'), keys, now: () => clock.now });
     return { app: licensor, db };
   }
 
   /** One daily-scheduler pass at `at` (the scheduler runs its first pass at once). */
-  const schedulerPassAt = (app: LicensorApp, clock: { now: Date }, at: Date) => {
+  const schedulerPassAt = async (app: LicensorApp, clock: { now: Date }, at: Date) => {
     clock.now = at;
-    startScheduler(app.ctx)();
+    (await startScheduler(app.ctx))();
   };
 
   it('keeps refused requests 7 days and live traffic 90 days by default, pruned by the daily scheduler', async () => {
     const clock = { now: new Date() };
-    const { app, db } = appAt(clock);
+    const { app, db } = await appAt(clock);
     expect(app.ctx.config.retention).toEqual({ liveDays: 90, refusedDays: 7 });
     await request(app.app).get(getLicense(`CS${uid()}`));
     await request(app.app).post(PRODUCE).send('{"activity":"newInstance"}');
-    expect(rows(db, app).map((r) => r.refused)).toEqual([0, 1]);
+    expect((await rows(db, app)).map((r) => r.refused)).toEqual([0, 1]);
 
     const day = 86_400_000;
     const start = Date.now();
-    schedulerPassAt(app, clock, new Date(start + 6 * day));
-    expect(rows(db, app)).toHaveLength(2);
-    schedulerPassAt(app, clock, new Date(start + 8 * day));
-    expect(rows(db, app).map((r) => r.refused)).toEqual([0]);
-    schedulerPassAt(app, clock, new Date(start + 89 * day));
-    expect(rows(db, app)).toHaveLength(1);
-    schedulerPassAt(app, clock, new Date(start + 91 * day));
-    expect(rows(db, app)).toHaveLength(0);
+    await schedulerPassAt(app, clock, new Date(start + 6 * day));
+    expect(await rows(db, app)).toHaveLength(2);
+    await schedulerPassAt(app, clock, new Date(start + 8 * day));
+    expect((await rows(db, app)).map((r) => r.refused)).toEqual([0]);
+    await schedulerPassAt(app, clock, new Date(start + 89 * day));
+    expect(await rows(db, app)).toHaveLength(1);
+    await schedulerPassAt(app, clock, new Date(start + 91 * day));
+    expect(await rows(db, app)).toHaveLength(0);
   });
 
   it('follows LICENSOR_MESSAGE_RETENTION_DAYS and LICENSOR_REFUSED_RETENTION_DAYS', async () => {
     const clock = { now: new Date() };
-    const { app, db } = appAt(clock, { retention: { liveDays: 3, refusedDays: 1 } });
+    const { app, db } = await appAt(clock, { retention: { liveDays: 3, refusedDays: 1 } });
     await request(app.app).get(getLicense(`CS${uid()}`));
     await request(app.app).post(PRODUCE).send('{}');
     const start = Date.now();
-    schedulerPassAt(app, clock, new Date(start + 2 * 86_400_000));
-    expect(rows(db, app).map((r) => r.refused)).toEqual([0]);
-    schedulerPassAt(app, clock, new Date(start + 4 * 86_400_000));
-    expect(rows(db, app)).toHaveLength(0);
+    await schedulerPassAt(app, clock, new Date(start + 2 * 86_400_000));
+    expect((await rows(db, app)).map((r) => r.refused)).toEqual([0]);
+    await schedulerPassAt(app, clock, new Date(start + 4 * 86_400_000));
+    expect(await rows(db, app)).toHaveLength(0);
   });
 });
 
 describe('per-address limit on the production interface and the Kit paths', () => {
   it('answers 429 (signed) past the limit, without logging the flood, and keeps other addresses going', async () => {
-    t = createTestApp({ produceRateLimit: 5, trustProxy: 'loopback' });
+    t = await createTestApp({ produceRateLimit: 5, trustProxy: 'loopback' });
     const app = t.licensor.app;
     const from = (ip: string) => request(app).post(PRODUCE).set('X-Forwarded-For', ip).send('{"activity":"x"}');
     for (let i = 0; i < 5; i++) expect((await from('198.51.100.7')).status).toBe(200);
@@ -196,12 +197,12 @@ describe('per-address limit on the production interface and the Kit paths', () =
     expect(verifyBodySign('KEY', get.text, get.headers['body-sign'])).toBe(true);
     // Another address is not affected.
     expect((await from('198.51.100.8')).status).toBe(200);
-    expect(rows(t.db, t.licensor)).toHaveLength(6);
+    expect(await rows(t.db, t.licensor)).toHaveLength(6);
     expect(await metric(t.licensor, t.config, 'licensor_rate_limited_requests_total', 'door="marketplace"')).toBe(3);
   });
 
   it('by default lets the marketplace through at 200 signed requests a minute from one address', async () => {
-    t = createTestApp();
+    t = await createTestApp();
     expect(t.config.produceRateLimit).toBe(600);
     const orderId = `CS${uid()}`;
     const codes = new Set<string>();

@@ -1,4 +1,4 @@
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
 import { RESULT } from './resultCodes';
 
 export interface MarketplaceMessage {
@@ -49,22 +49,26 @@ export interface RetentionDays {
  * Deletes messages older than the retention policy: refused requests after `refusedDays`, everything else
  * after `liveDays`. Deletes in chunks so a first prune of a large log never holds the write lock for long.
  */
-export function pruneMessages(db: Db, now: Date, retention: RetentionDays): { live: number; refused: number } {
+export async function pruneMessages(
+  db: Storage,
+  now: Date,
+  retention: RetentionDays,
+): Promise<{ live: number; refused: number }> {
   const cutoff = (days: number) => new Date(now.getTime() - days * 86_400_000).toISOString();
-  const chunked = (sql: string, params: unknown[]): number => {
+  const chunked = async (sql: string, params: unknown[]): Promise<number> => {
     let total = 0;
     for (;;) {
-      const n = db.run(sql, params).changes;
+      const n = (await db.run(sql, params)).changes;
       total += n;
       if (n < 5000) return total;
     }
   };
-  const refused = chunked(
+  const refused = await chunked(
     `DELETE FROM marketplace_messages WHERE id IN
        (SELECT id FROM marketplace_messages WHERE refused = 1 AND created_at < ? LIMIT 5000)`,
     [cutoff(retention.refusedDays)],
   );
-  const live = chunked(
+  const live = await chunked(
     `DELETE FROM marketplace_messages WHERE id IN
        (SELECT id FROM marketplace_messages WHERE created_at < ? LIMIT 5000)`,
     [cutoff(retention.liveDays)],
@@ -84,13 +88,14 @@ export class MessageLog {
   private readonly onRefused: ((m: MarketplaceMessage) => void) | undefined;
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Storage,
     opts: MessageLogOptions = {},
   ) {
     this.flushMs = opts.flushMs ?? 200;
     this.onRefused = opts.onRefused;
   }
 
+  /** Queues the message; never touches the database itself, so it is safe inside a transaction. */
   record(message: MarketplaceMessage): void {
     const refused = message.refused ?? (message.direction === 'in' && message.resultCode === AUTH_FAILED);
     if (refused) this.onRefused?.(message);
@@ -109,9 +114,9 @@ export class MessageLog {
       refused,
     };
     this.queue.push({ ...m, at: m.at ?? new Date() });
-    if (this.queue.length >= 500) this.flushSafely();
+    if (this.queue.length >= 500) void this.flushSafely();
     else if (!this.timer) {
-      this.timer = setTimeout(() => this.flushSafely(), this.flushMs);
+      this.timer = setTimeout(() => void this.flushSafely(), this.flushMs);
       this.timer.unref();
     }
   }
@@ -120,25 +125,25 @@ export class MessageLog {
    * Background flushes never throw: from a timer, an error (disk full, read-only database) would be uncaught
    * and end the process. The batch stays queued (bounded) and is tried again later.
    */
-  private flushSafely(): void {
+  private async flushSafely(): Promise<void> {
     try {
-      this.flush();
+      await this.flush();
     } catch {
       if (!this.timer) {
-        this.timer = setTimeout(() => this.flushSafely(), this.flushMs * 10);
+        this.timer = setTimeout(() => void this.flushSafely(), this.flushMs * 10);
         this.timer.unref();
       }
     }
   }
 
-  flush(): void {
+  async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
     try {
-      this.write(batch);
+      await this.write(batch);
     } catch (err) {
       // Keep the batch for the next flush; the log is diagnostic, so its backlog is bounded.
       this.queue = batch.concat(this.queue).slice(-10_000);
@@ -146,10 +151,10 @@ export class MessageLog {
     }
   }
 
-  private write(batch: MarketplaceMessage[]): void {
-    this.db.transaction(() => {
+  private async write(batch: MarketplaceMessage[]): Promise<void> {
+    await this.db.transaction(async (tx) => {
       for (const m of batch) {
-        this.db.run(
+        await tx.run(
           `INSERT INTO marketplace_messages (direction, activity, method, path, entitlement_id, order_id, code, event_id,
              result_code, http_status, latency_ms, error, test, outbox_id, created_at, refused)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { formatKooGalleryFingerprint, LicensorError, parseKooGalleryFingerprint } from '@licensor/shared';
 import { z } from 'zod';
 import type { AppContext } from '../context';
+import { inTx, type Storage } from '../db/storage';
 import {
   applyMarketplaceStatus,
   audit,
@@ -57,7 +58,7 @@ const findC = (ctx: AppContext, id: string) =>
   ctx.db.first<EntitlementRow>(`SELECT * FROM entitlements WHERE id = ? AND family = 'C'`, [id]);
 
 /** Applies an order line fetched from the marketplace to an entitlement (seats, product, period, expiry). */
-export function applyOrderToEntitlement(
+export async function applyOrderToEntitlement(
   ctx: AppContext,
   ent: EntitlementRow,
   order: OrderInfo,
@@ -77,7 +78,7 @@ export function applyOrderToEntitlement(
     // changeEntitlement re-derives the seat count when one of these changed.
     ordered_seats: Number.isInteger(seats) && seats > 0 ? seats : ent.ordered_seats,
   };
-  return changeEntitlement(
+  return await changeEntitlement(
     ctx,
     ent,
     {
@@ -102,13 +103,18 @@ function parseCompact(v: string): Date | null {
 }
 
 /** Outbox work that only concerns marketplace debug traffic (a testFlag=1 notice or a test entitlement). */
-function isTestWork(ctx: AppContext, orderId: string, orderLineId: string, entitlementId: string | undefined): boolean {
-  const notice = ctx.db.first<{ test: number }>(
+async function isTestWork(
+  ctx: AppContext,
+  orderId: string,
+  orderLineId: string,
+  entitlementId: string | undefined,
+): Promise<boolean> {
+  const notice = await ctx.db.first<{ test: number }>(
     'SELECT test FROM order_notifications WHERE order_id = ? AND order_line_id = ?',
     [orderId, orderLineId],
   );
   if (notice) return notice.test === 1;
-  return Boolean(entitlementId && findEntitlement(ctx.db, entitlementId)?.test === 1);
+  return Boolean(entitlementId && (await findEntitlement(ctx.db, entitlementId))?.test === 1);
 }
 
 /**
@@ -126,17 +132,17 @@ function orderUnknown(err: unknown): boolean {
  * The entitlement an order notice is about: the one bought with this order (line), else the one a renewal,
  * refund or upgrade with this order id was applied to.
  */
-function findOrderTarget(
+async function findOrderTarget(
   ctx: AppContext,
   orderId: string,
   orderLineId: string,
-): { ent: EntitlementRow; purchase: boolean } | undefined {
-  const bought = ctx.db.first<EntitlementRow>(
+): Promise<{ ent: EntitlementRow; purchase: boolean } | undefined> {
+  const bought = await ctx.db.first<EntitlementRow>(
     `SELECT * FROM entitlements WHERE order_id = ? AND (order_line_id = ? OR order_line_id IS NULL) LIMIT 1`,
     [orderId, orderLineId],
   );
   if (bought) return { ent: bought, purchase: true };
-  const changed = ctx.db.first<EntitlementRow>(
+  const changed = await ctx.db.first<EntitlementRow>(
     `SELECT e.* FROM entitlement_changes c JOIN entitlements e ON e.id = c.entitlement_id
       WHERE c.order_id = ? ORDER BY c.created_at DESC LIMIT 1`,
     [orderId],
@@ -144,10 +150,10 @@ function findOrderTarget(
   return changed ? { ent: changed, purchase: false } : undefined;
 }
 
-function storeOrder(ctx: AppContext, order: OrderInfo, orderLineId: string) {
+async function storeOrder(ctx: AppContext, order: OrderInfo, orderLineId: string) {
   const fetchedAt = ctx.now().toISOString();
-  noteOrder(ctx.db, order.orderId, orderLineId, fetchedAt);
-  ctx.db.run(
+  await noteOrder(ctx.db, order.orderId, orderLineId, fetchedAt);
+  await ctx.db.run(
     `INSERT INTO orders (order_id, order_line_id, order_type, info, fetched_at) VALUES (?, ?, ?, ?, ?)
      ON CONFLICT (order_id, order_line_id) DO UPDATE SET order_type = excluded.order_type, info = excluded.info, fetched_at = excluded.fetched_at`,
     [order.orderId, orderLineId, order.orderType ?? null, JSON.stringify(order), fetchedAt],
@@ -166,22 +172,26 @@ export function registerFamilyCJobs(ctx: AppContext): void {
     try {
       order = await ctx.openApi.queryOrder(orderId, orderLineId);
     } catch (err) {
-      const ent = findEntitlement(ctx.db, entitlementId);
+      const ent = await findEntitlement(ctx.db, entitlementId);
       // Debug traffic may name orders that exist only in the seller center's debugger: provision with defaults.
       const rejected = err instanceof LicensorError && (!err.retryable || orderUnknown(err));
       if (rejected && ent?.test && ent.status === 'provisioning') {
-        ctx.db.transaction(() =>
-          changeEntitlement(ctx, ent, { status: 'active' }, 'system', 'entitlement.provisioned', { defaults: true }),
-        );
+        await ctx.db.transaction(async (tx) => {
+          const t = inTx(ctx, tx);
+          return changeEntitlement(t, ent, { status: 'active' }, 'system', 'entitlement.provisioned', {
+            defaults: true,
+          });
+        });
         return;
       }
       throw err;
     }
-    ctx.db.transaction(() => {
-      storeOrder(ctx, order, orderLineId);
-      const ent = findEntitlement(ctx.db, entitlementId);
+    await ctx.db.transaction(async (tx) => {
+      const t = inTx(ctx, tx);
+      await storeOrder(t, order, orderLineId);
+      const ent = await findEntitlement(tx, entitlementId);
       if (ent && ent.status !== 'released')
-        applyOrderToEntitlement(ctx, ent, order, orderLineId, 'marketplace:newInstance');
+        await applyOrderToEntitlement(t, ent, order, orderLineId, 'marketplace:newInstance');
     });
   });
 
@@ -191,28 +201,31 @@ export function registerFamilyCJobs(ctx: AppContext): void {
       orderLineId: string;
       entitlementId?: string;
     };
-    const settle = (outcome: string) =>
-      ctx.db.run(
-        `UPDATE order_notifications SET applied_at = ?, outcome = ? WHERE order_id = ? AND order_line_id = ?`,
-        [ctx.now().toISOString(), outcome, orderId, orderLineId],
-      );
+    const settle = (db: Storage, outcome: string) =>
+      db.run(`UPDATE order_notifications SET applied_at = ?, outcome = ? WHERE order_id = ? AND order_line_id = ?`, [
+        ctx.now().toISOString(),
+        outcome,
+        orderId,
+        orderLineId,
+      ]);
     let order: OrderInfo;
     try {
       order = await ctx.openApi.queryOrder(orderId, orderLineId);
     } catch (err) {
       // The seller center's debugger sends notices for orders of its own; the open API may not know them.
       // A debug notice is then settled as such instead of failing forever (and alarming the operator).
-      if (isTestWork(ctx, orderId, orderLineId, entitlementId) && orderUnknown(err)) {
-        ctx.db.transaction(() => settle(`debug order unknown to the open API: ${(err as Error).message}`));
+      if ((await isTestWork(ctx, orderId, orderLineId, entitlementId)) && orderUnknown(err)) {
+        await settle(ctx.db, `debug order unknown to the open API: ${(err as Error).message}`);
         return;
       }
       throw err;
     }
-    ctx.db.transaction(() => {
-      storeOrder(ctx, order, orderLineId);
-      const testNotice = isTestWork(ctx, orderId, orderLineId, undefined);
-      const named = entitlementId ? findEntitlement(ctx.db, entitlementId) : undefined;
-      const found = named ? { ent: named, purchase: false } : findOrderTarget(ctx, orderId, orderLineId);
+    await ctx.db.transaction(async (tx) => {
+      const t = inTx(ctx, tx);
+      await storeOrder(t, order, orderLineId);
+      const testNotice = await isTestWork(t, orderId, orderLineId, undefined);
+      const named = entitlementId ? await findEntitlement(tx, entitlementId) : undefined;
+      const found = named ? { ent: named, purchase: false } : await findOrderTarget(t, orderId, orderLineId);
       const target = found?.ent;
       let outcome = 'recorded; no entitlement belongs to this order';
       if (!target) {
@@ -228,23 +241,23 @@ export function registerFamilyCJobs(ctx: AppContext): void {
         outcome = `unsubscription of a change order: ${target.id} left as its refresh set it`;
       } else if (order.orderType === 'UNSUBSCRIBE') {
         // Addendum A1: notices fire for unsubscriptions too; the buyer no longer holds the license.
-        changeEntitlement(ctx, target, { status: 'released' }, 'marketplace:orderNotify', 'entitlement.released', {
+        await changeEntitlement(t, target, { status: 'released' }, 'marketplace:orderNotify', 'entitlement.released', {
           orderId,
           orderLineId,
           orderType: order.orderType,
         });
         outcome = `unsubscribed: released ${target.id}`;
       } else {
-        applyOrderToEntitlement(ctx, target, order, orderLineId, 'marketplace:order');
+        await applyOrderToEntitlement(t, target, order, orderLineId, 'marketplace:order');
         outcome = `${order.orderType ?? 'order'} applied to ${target.id}`;
       }
-      settle(outcome);
+      await settle(tx, outcome);
     });
   });
 
   ctx.outbox.register('license.upload', async (payload) => {
     const { eventId, fingerprint } = payload as { eventId: string; fingerprint: string };
-    const req = ctx.db.first<{ file_name: string; license_file: string; entitlement_id: string }>(
+    const req = await ctx.db.first<{ file_name: string; license_file: string; entitlement_id: string }>(
       'SELECT file_name, license_file, entitlement_id FROM license_requests WHERE event_id = ? AND fingerprint = ?',
       [eventId, fingerprint],
     );
@@ -257,34 +270,36 @@ export async function newInstance(ctx: AppContext, body: Record<string, unknown>
   const v = validate(newInstanceSchema, body);
   if ('answer' in v) return v.answer;
   const p = v.data;
-  const { instanceId, status, outboxId } = ctx.db.transaction(() => {
-    const found = ctx.db.first<EntitlementRow>(
+  const { instanceId, status, outboxId } = await ctx.db.transaction(async (tx) => {
+    const t = inTx(ctx, tx);
+    const found = await tx.first<EntitlementRow>(
       `SELECT * FROM entitlements WHERE family = 'C' AND order_id = ? AND order_line_id = ?`,
       [p.orderId, p.orderLineId],
     );
-    const existing = found && reviveForDialTest(ctx, found, p.testFlag, 'marketplace:newInstance');
+    const existing = found && (await reviveForDialTest(t, found, p.testFlag, 'marketplace:newInstance'));
     const job = { entitlementId: existing?.id, orderId: p.orderId, orderLineId: p.orderLineId };
     if (existing) {
-      const pending = ctx.db.first<{ id: number }>(`SELECT id FROM outbox WHERE dedupe_key = ?`, [
+      const pending = await tx.first<{ id: number }>(`SELECT id FROM outbox WHERE dedupe_key = ?`, [
         `provision:${existing.id}`,
       ]);
       return { instanceId: existing.id, status: existing.status, outboxId: pending?.id };
     }
     const id = randomUUID();
     const now = ctx.now().toISOString();
-    ctx.db.run(
+    await tx.run(
       `INSERT INTO entitlements (id, family, order_id, order_line_id, seats, starts_at, status, test, created_at, updated_at)
        VALUES (?, 'C', ?, ?, 1, ?, 'provisioning', ?, ?, ?)`,
       [id, p.orderId, p.orderLineId, now, p.testFlag ? 1 : 0, now, now],
     );
-    noteOrder(ctx.db, p.orderId, p.orderLineId, now);
-    audit(ctx.db, {
+    await noteOrder(tx, p.orderId, p.orderLineId, now);
+    await audit(tx, {
       actor: 'marketplace:newInstance',
       action: 'entitlement.created',
       entitlementId: id,
       detail: { orderId: p.orderId, orderLineId: p.orderLineId, businessId: p.businessId, test: p.testFlag },
     });
-    const outboxId = ctx.outbox.enqueue(
+    const outboxId = await ctx.outbox.enqueue(
+      tx,
       'order.provision',
       { ...job, entitlementId: id },
       { dedupeKey: `provision:${id}` },
@@ -293,13 +308,13 @@ export async function newInstance(ctx: AppContext, body: Record<string, unknown>
   });
   if (status !== 'provisioning') return ok({ instanceId });
   const done = outboxId !== undefined && (await ctx.outbox.runNow(outboxId, INLINE_PROVISION_MS));
-  const current = findEntitlement(ctx.db, instanceId)?.status;
+  const current = (await findEntitlement(ctx.db, instanceId))?.status;
   return done && current !== 'provisioning'
     ? ok({ instanceId })
     : fail(RESULT.processing, 'Instance is being provisioned', { instanceId });
 }
 
-export function queryInstance(ctx: AppContext, body: Record<string, unknown>): Answer {
+export async function queryInstance(ctx: AppContext, body: Record<string, unknown>): Promise<Answer> {
   const v = validate(querySchema, body);
   if ('answer' in v) return v.answer;
   const ids = v.data.instanceId
@@ -309,16 +324,20 @@ export function queryInstance(ctx: AppContext, body: Record<string, unknown>): A
   if (ids.length === 0 || ids.length > 100 || ids.some((id) => id.length > 64)) {
     return fail(RESULT.invalidParam, 'Invalid parameter instanceId: 1 to 100 ids of at most 64 characters');
   }
-  const lookup = (id: string) => {
-    const ent = findC(ctx, id);
+  const lookup = async (id: string) => {
+    const ent = await findC(ctx, id);
     // Reviving writes; only a test query on a released test instance pays for a transaction.
     if (!v.data.testFlag || ent?.test !== 1 || ent.status !== 'released') return ent;
-    return ctx.db.transaction(() => reviveForDialTest(ctx, ent, true, 'marketplace:queryInstance'));
+    return await ctx.db.transaction(async (tx) => {
+      const t = inTx(ctx, tx);
+      return reviveForDialTest(t, ent, true, 'marketplace:queryInstance');
+    });
   };
-  const info = ids
-    .map(lookup)
-    .filter((e): e is EntitlementRow => Boolean(e && e.status !== 'released' && e.status !== 'provisioning'))
-    .map((e) => ({ instanceId: e.id }));
+  const info: { instanceId: string }[] = [];
+  for (const id of ids) {
+    const e = await lookup(id);
+    if (e && e.status !== 'released' && e.status !== 'provisioning') info.push({ instanceId: e.id });
+  }
   if (info.length === 0) return fail(RESULT.notFound, 'No such instance');
   return ok({ info });
 }
@@ -332,9 +351,9 @@ export const refreshInstance = entitlementChangeHandler({
   find: (ctx, p) => findC(ctx, p.instanceId),
   missing: unknownInstance,
   reviveForDialTest: true,
-  change: (ctx, ent, p) => {
-    if (!recordChange(ctx.db, ent.id, p.scene, p.orderId, { expireTime: p.expireTime.toISOString() })) return;
-    changeEntitlement(
+  change: async (ctx, ent, p) => {
+    if (!(await recordChange(ctx.db, ent.id, p.scene, p.orderId, { expireTime: p.expireTime.toISOString() }))) return;
+    await changeEntitlement(
       ctx,
       ent,
       {
@@ -349,7 +368,8 @@ export const refreshInstance = entitlementChangeHandler({
     );
     // Trial-to-formal and renewal-with-change may alter the specification: learn it from the order.
     if ((p.scene === 'TRIAL_TO_FORMAL' || p.scene === 'RENEWAL_CHANGE') && p.orderLineId) {
-      ctx.outbox.enqueue(
+      await ctx.outbox.enqueue(
+        ctx.db,
         'order.apply',
         { orderId: p.orderId, orderLineId: p.orderLineId, entitlementId: ent.id },
         { dedupeKey: `apply:${ent.id}:${p.orderId}` },
@@ -374,8 +394,8 @@ export const releaseInstance = entitlementChangeHandler({
   // Releasing an unknown or released instance is answered as success.
   missing: () => ok(),
   reviveForDialTest: false,
-  change: (ctx, ent) => {
-    changeEntitlement(ctx, ent, { status: 'released' }, 'marketplace:releaseInstance', 'entitlement.released');
+  change: async (ctx, ent) => {
+    await changeEntitlement(ctx, ent, { status: 'released' }, 'marketplace:releaseInstance', 'entitlement.released');
   },
 });
 
@@ -385,14 +405,15 @@ export const upgradeInstance = entitlementChangeHandler({
   find: (ctx, p) => findC(ctx, p.instanceId),
   missing: unknownInstance,
   reviveForDialTest: true,
-  change: (ctx, ent, p) => {
-    if (!recordChange(ctx.db, ent.id, 'UPGRADE', p.orderId)) return;
-    ctx.outbox.enqueue(
+  change: async (ctx, ent, p) => {
+    if (!(await recordChange(ctx.db, ent.id, 'UPGRADE', p.orderId))) return;
+    await ctx.outbox.enqueue(
+      ctx.db,
       'order.apply',
       { orderId: p.orderId, orderLineId: p.orderLineId, entitlementId: ent.id },
       { dedupeKey: `apply:${ent.id}:${p.orderId}` },
     );
-    audit(ctx.db, {
+    await audit(ctx.db, {
       actor: 'marketplace:upgradeInstance',
       action: 'entitlement.upgrade_requested',
       entitlementId: ent.id,
@@ -405,16 +426,21 @@ export async function getLicenseAsync(ctx: AppContext, body: Record<string, unkn
   const v = validate(licenseAsyncSchema, body);
   if ('answer' in v) return v.answer;
   const p = v.data;
-  let ent = findC(ctx, p.instanceId);
+  let ent = await findC(ctx, p.instanceId);
   if (p.testFlag && ent?.test === 1 && ent.status === 'released') {
     const released = ent;
-    ent = ctx.db.transaction(() => reviveForDialTest(ctx, released, true, 'marketplace:getLicenseAsync'));
+    ent = await ctx.db.transaction(async (tx) => {
+      const t = inTx(ctx, tx);
+      return reviveForDialTest(t, released, true, 'marketplace:getLicenseAsync');
+    });
   }
   if (!usable(ent)) return fail(RESULT.notFound, `Instance ${p.instanceId} does not exist`);
   if (ent.status === 'provisioning') {
-    const job = ctx.db.first<{ id: number }>(`SELECT id FROM outbox WHERE dedupe_key = ?`, [`provision:${ent.id}`]);
+    const job = await ctx.db.first<{ id: number }>(`SELECT id FROM outbox WHERE dedupe_key = ?`, [
+      `provision:${ent.id}`,
+    ]);
     if (job) await ctx.outbox.runNow(job.id, 1500);
-    ent = findC(ctx, p.instanceId)!;
+    ent = (await findC(ctx, p.instanceId))!;
     if (ent.status === 'provisioning')
       return fail(RESULT.processing, 'Instance is still being provisioned; retry later');
   }
@@ -428,7 +454,7 @@ export async function getLicenseAsync(ctx: AppContext, body: Record<string, unkn
     }
   }
   if (p.testFlag && ent.test === 1) {
-    const issued = ctx.db.first(
+    const issued = await ctx.db.first(
       'SELECT 1 FROM license_requests WHERE event_id = ? AND fingerprint = ? AND entitlement_id = ?',
       [p.eventId, fingerprint, ent.id],
     );
@@ -462,13 +488,13 @@ export async function getLicenseAsync(ctx: AppContext, body: Record<string, unkn
   }
 
   const deviceKey = fingerprint || `event:${p.eventId}`;
-  const outcome = ctx.db.transaction((): Answer | { outboxId: number } => {
-    const existing = ctx.db.first<{ event_id: string }>(
+  const outcome = await ctx.db.transaction(async (tx): Promise<Answer | { outboxId: number }> => {
+    const existing = await tx.first<{ event_id: string }>(
       'SELECT event_id FROM license_requests WHERE event_id = ? AND fingerprint = ?',
       [p.eventId, fingerprint],
     );
     if (!existing) {
-      const devices = ctx.db.all<{ device_key: string }>(
+      const devices = await tx.all<{ device_key: string }>(
         'SELECT DISTINCT device_key FROM license_requests WHERE entitlement_id = ?',
         [ent!.id],
       );
@@ -484,11 +510,11 @@ export async function getLicenseAsync(ctx: AppContext, body: Record<string, unkn
         expiresAt,
         offline: true,
         defaultProductId: ctx.config.productId,
-        model: ctx.licenseModel(ent!),
+        model: await ctx.licenseModel(tx, ent!),
         now: ctx.now(),
       });
       const fileName = `${ent!.id}-${p.eventId}.lic`.replace(/[^A-Za-z0-9._-]/g, '_');
-      ctx.db.run(
+      await tx.run(
         `INSERT INTO license_requests (event_id, fingerprint, entitlement_id, device_key, file_name, license_file, sha256, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         [
@@ -502,7 +528,7 @@ export async function getLicenseAsync(ctx: AppContext, body: Record<string, unkn
           ctx.now().toISOString(),
         ],
       );
-      audit(ctx.db, {
+      await audit(tx, {
         actor: 'marketplace:getLicenseAsync',
         action: 'license.issued',
         entitlementId: ent!.id,
@@ -510,7 +536,7 @@ export async function getLicenseAsync(ctx: AppContext, body: Record<string, unkn
       });
     }
     // Every request (first or retried) uploads again: a retry means the marketplace did not get it.
-    return { outboxId: ctx.outbox.enqueue('license.upload', { eventId: p.eventId, fingerprint }) };
+    return { outboxId: await ctx.outbox.enqueue(tx, 'license.upload', { eventId: p.eventId, fingerprint }) };
   });
   if ('resultCode' in outcome) return outcome;
   return uploadAnswer(ctx, outcome.outboxId);
@@ -521,8 +547,10 @@ async function uploadAnswer(ctx: AppContext, outboxId: number): Promise<Answer> 
   return uploaded ? ok({}, 'License generated and uploaded') : fail(RESULT.processing, 'License is being uploaded');
 }
 
-function uploadAgain(ctx: AppContext, eventId: string, fingerprint: string): Promise<Answer> {
-  const outboxId = ctx.db.transaction(() => ctx.outbox.enqueue('license.upload', { eventId, fingerprint }));
+async function uploadAgain(ctx: AppContext, eventId: string, fingerprint: string): Promise<Answer> {
+  const outboxId = await ctx.db.transaction(async (tx) =>
+    ctx.outbox.enqueue(tx, 'license.upload', { eventId, fingerprint }),
+  );
   return uploadAnswer(ctx, outboxId);
 }
 

@@ -11,20 +11,21 @@ import { str, testFlag, validate } from './validate';
  */
 const orderNotifySchema = z.object({ orderId: str(64), orderLineId: str(64), testFlag });
 
-export function orderNotify(ctx: AppContext, body: Record<string, unknown>): Answer {
+export async function orderNotify(ctx: AppContext, body: Record<string, unknown>): Promise<Answer> {
   const v = validate(orderNotifySchema, body);
   if ('answer' in v) return v.answer;
   const p = v.data;
-  ctx.db.transaction(() => {
+  await ctx.db.transaction(async (tx) => {
     const receivedAt = ctx.now().toISOString();
-    const r = ctx.db.run(
+    const r = await tx.run(
       `INSERT INTO order_notifications (order_id, order_line_id, test, received_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (order_id, order_line_id) DO NOTHING`,
       [p.orderId, p.orderLineId, p.testFlag ? 1 : 0, receivedAt],
     );
-    noteOrder(ctx.db, p.orderId, p.orderLineId, receivedAt);
+    await noteOrder(tx, p.orderId, p.orderLineId, receivedAt);
     if (r.changes === 1) {
-      ctx.outbox.enqueue(
+      await ctx.outbox.enqueue(
+        tx,
         'order.apply',
         { orderId: p.orderId, orderLineId: p.orderLineId },
         { dedupeKey: `notify:${p.orderId}:${p.orderLineId}` },
@@ -35,6 +36,6 @@ export function orderNotify(ctx: AppContext, body: Record<string, unknown>): Ans
 }
 
 /** The generic interface's activities, by name. */
-export const genericActivities: Record<string, (ctx: AppContext, body: Record<string, unknown>) => Answer> = {
+export const genericActivities: Record<string, (ctx: AppContext, body: Record<string, unknown>) => Promise<Answer>> = {
   orderNotify,
 };

@@ -17,16 +17,16 @@ beforeAll(async () => {
 afterAll(async () => {
   await sim.close();
 });
-beforeEach(() => {
+beforeEach(async () => {
   sim.faults = {};
-  t = createTestApp({ koo: { apiBase: simUrl, apiFallback: undefined, timeoutMs: 1000 } as never });
+  t = await createTestApp({ koo: { apiBase: simUrl, apiFallback: undefined, timeoutMs: 1000 } as never });
 });
 afterEach(async () => {
   await t.licensor.ctx.outbox.drain();
   // Every order the production interface recorded, in whichever table, has its key in order_keys (the orders
   // list pages on it): a writer that forgot noteOrder() fails here, whatever the test.
   expect(
-    t.db.all(`SELECT order_id, order_line_id FROM orders
+    await t.db.all(`SELECT order_id, order_line_id FROM orders
       UNION SELECT order_id, order_line_id FROM order_notifications
       UNION SELECT order_id, '' FROM entitlements WHERE family = 'A' AND order_id IS NOT NULL
       UNION SELECT order_id, order_line_id FROM entitlements WHERE family = 'C' AND order_line_id IS NOT NULL
@@ -95,13 +95,13 @@ describe('family A lifecycle', () => {
     const pairs = new Set(answers.map((a) => `${a.instanceId}|${a.license}`));
     expect(pairs.size).toBe(1);
     expect(String(answers[0]!.license)).toMatch(/^LSR-/);
-    const row = t.db.first<{ seats: number; n: number }>(
+    const row = await t.db.first<{ seats: number; n: number }>(
       `SELECT seats, (SELECT COUNT(*) FROM entitlements WHERE order_id = ?) AS n FROM entitlements WHERE order_id = ?`,
       [orderId, orderId],
     );
     expect(row).toEqual({ seats: 3, n: 1 });
     // The orders list's key: one row for the order (a License 1.0 order has no lines), whatever the duplicates.
-    expect(t.db.all('SELECT order_line_id FROM order_keys WHERE order_id = ?', [orderId])).toEqual([
+    expect(await t.db.all('SELECT order_line_id FROM order_keys WHERE order_id = ?', [orderId])).toEqual([
       { order_line_id: '' },
     ]);
     const other = await get(getLicenseParams());
@@ -121,18 +121,20 @@ describe('family A lifecycle', () => {
     expect((await get({ ...renewal, expireTime: formatCompactTime(days(900)) })).resultCode).toBe('000000');
     // The same renewal order applied twice changes nothing.
     expect(
-      t.db
-        .first<{ expires_at: string }>('SELECT expires_at FROM entitlements WHERE id = ?', [id])
-        ?.expires_at.slice(0, 10),
+      (
+        await t.db.first<{ expires_at: string }>('SELECT expires_at FROM entitlements WHERE id = ?', [id])
+      )?.expires_at.slice(0, 10),
     ).toBe(days(730).toISOString().slice(0, 10));
     const expire = { activity: 'expireLicense', orderId: 'CSX', instanceId: id };
     expect((await get(expire)).resultCode).toBe('000000');
     expect((await get(expire)).resultCode).toBe('000000');
-    expect(t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [id])?.status).toBe(
+    expect((await t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [id]))?.status).toBe(
       'expired',
     );
     expect((await get({ ...renewal, orderId: `CS${uid()}` })).resultCode).toBe('000000');
-    expect(t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [id])?.status).toBe('active');
+    expect((await t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [id]))?.status).toBe(
+      'active',
+    );
     const release = { activity: 'releaseLicense', orderId: 'CSX', instanceId: id };
     expect((await get(release)).resultCode).toBe('000000');
     expect((await get(release)).resultCode).toBe('000000');
@@ -140,9 +142,10 @@ describe('family A lifecycle', () => {
     expect((await get({ ...renewal, instanceId: 'missing' })).resultCode).toBe('000003');
     expect((await get({ activity: 'refreshLicense', orderId: 'CS1', instanceId: id })).resultCode).toBe('000002');
     expect((await get({ ...release, instanceId: 'missing' })).resultCode).toBe('000000');
-    const audit = t.db.all<{ action: string }>('SELECT action FROM audit_log WHERE entitlement_id = ? ORDER BY id', [
-      id,
-    ]);
+    const audit = await t.db.all<{ action: string }>(
+      'SELECT action FROM audit_log WHERE entitlement_id = ? ORDER BY id',
+      [id],
+    );
     expect(audit.map((a) => a.action)).toEqual([
       'entitlement.created',
       'entitlement.renewed',
@@ -155,13 +158,15 @@ describe('family A lifecycle', () => {
   it('marks testFlag traffic as test data', async () => {
     const orderId = `CS${uid()}`;
     await get(getLicenseParams(orderId, { testFlag: '1' }));
-    expect(t.db.first<{ test: number }>('SELECT test FROM entitlements WHERE order_id = ?', [orderId])?.test).toBe(1);
+    expect(
+      (await t.db.first<{ test: number }>('SELECT test FROM entitlements WHERE order_id = ?', [orderId]))?.test,
+    ).toBe(1);
   });
 });
 
 describe('family A replay protection (scheme A has no nonce)', () => {
-  const statusOf = (id: string) =>
-    t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [id])?.status;
+  const statusOf = async (id: string) =>
+    (await t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [id]))?.status;
   const at = (offsetMs: number) => formatCompactTimeMs(new Date(Date.now() + offsetMs));
   const raw = async (url: string) => {
     const res = await request(app()).get(url);
@@ -179,29 +184,31 @@ describe('family A replay protection (scheme A has no nonce)', () => {
     const expireUrl = signedGetUrl({ activity: 'expireLicense', orderId, instanceId: id });
     const expired = await raw(expireUrl);
     expect(JSON.parse(expired).resultCode).toBe('000000');
-    expect(statusOf(id)).toBe('expired');
+    expect(await statusOf(id)).toBe('expired');
     const renewal = { activity: 'refreshLicense', orderId: `CS${uid()}`, instanceId: id };
     expect((await get({ ...renewal, expireTime: formatCompactTime(days(400)) })).resultCode).toBe('000000');
-    expect(statusOf(id)).toBe('active');
+    expect(await statusOf(id)).toBe('active');
     // The old expiry URL (from a proxy log, or a late retry) answers as before and expires nothing.
     expect(await raw(expireUrl)).toBe(expired);
-    expect(statusOf(id)).toBe('active');
-    const expiries = t.db.first<{ n: number }>(
+    expect(await statusOf(id)).toBe('active');
+    const expiries = await t.db.first<{ n: number }>(
       `SELECT COUNT(*) AS n FROM audit_log WHERE entitlement_id = ? AND action = 'entitlement.expired'`,
       [id],
     );
     expect(expiries?.n).toBe(1);
-    expect(t.db.first<{ n: number }>('SELECT COUNT(*) AS n FROM entitlements WHERE order_id = ?', [orderId])?.n).toBe(
-      1,
-    );
+    expect(
+      (await t.db.first<{ n: number }>('SELECT COUNT(*) AS n FROM entitlements WHERE order_id = ?', [orderId]))?.n,
+    ).toBe(1);
   });
 
   it('forgets recorded answers once their timeStamp has left the window', async () => {
     const insert = 'INSERT INTO scheme_a_answers (auth_token, activity, answer, expires_at) VALUES (?, ?, ?, ?)';
-    t.db.run(insert, ['expired-token', 'getLicense', '{}', Date.now() - 1000]);
-    t.db.run(insert, ['current-token', 'getLicense', '{}', Date.now() + 3_600_000]);
+    await t.db.run(insert, ['expired-token', 'getLicense', '{}', Date.now() - 1000]);
+    await t.db.run(insert, ['current-token', 'getLicense', '{}', Date.now() + 3_600_000]);
     expect((await get(getLicenseParams())).resultCode).toBe('000000');
-    const tokens = t.db.all<{ auth_token: string }>('SELECT auth_token FROM scheme_a_answers ORDER BY auth_token');
+    const tokens = await t.db.all<{ auth_token: string }>(
+      'SELECT auth_token FROM scheme_a_answers ORDER BY auth_token',
+    );
     expect(tokens.map((r) => r.auth_token)).not.toContain('expired-token');
     expect(tokens.map((r) => r.auth_token)).toContain('current-token');
     expect(tokens).toHaveLength(2);
@@ -225,7 +232,7 @@ describe('family A replay protection (scheme A has no nonce)', () => {
       /LICENSOR_KOO_TIMESTAMP_WINDOW_HOURS: must be at least 4 \(the marketplace retries family A for 3 hours\)/,
     );
     await t.destroy();
-    t = createTestApp({ koo: { apiBase: simUrl, schemeAWindowMs: 4 * 3_600_000 } as never });
+    t = await createTestApp({ koo: { apiBase: simUrl, schemeAWindowMs: 4 * 3_600_000 } as never });
     expect((await get({ ...getLicenseParams(), timeStamp: at(-5 * 3_600_000) })).resultCode).toBe('000001');
     expect((await get({ ...getLicenseParams(), timeStamp: at(-3 * 3_600_000) })).resultCode).toBe('000000');
   });
@@ -243,14 +250,14 @@ describe('family A replay protection (scheme A has no nonce)', () => {
     expect((await get(renewal)).resultCode).toBe('000000');
     const expireBefore = { activity: 'expireLicense', orderId, instanceId: id, timeStamp: at(-10 * 60_000) };
     expect((await get(expireBefore)).resultCode).toBe('000000');
-    expect(statusOf(id)).toBe('active');
+    expect(await statusOf(id)).toBe('active');
     const releaseBefore = { activity: 'releaseLicense', orderId, instanceId: id, timeStamp: at(-5 * 60_000) };
     expect((await get(releaseBefore)).resultCode).toBe('000000');
-    expect(statusOf(id)).toBe('active');
+    expect(await statusOf(id)).toBe('active');
     expect((await get({ ...expireBefore, timeStamp: at(1000) })).resultCode).toBe('000000');
-    expect(statusOf(id)).toBe('expired');
+    expect(await statusOf(id)).toBe('expired');
     expect((await get({ ...releaseBefore, timeStamp: at(2000) })).resultCode).toBe('000000');
-    expect(statusOf(id)).toBe('released');
+    expect(await statusOf(id)).toBe('released');
   });
 });
 
@@ -296,7 +303,7 @@ describe('scheme B (families B and C transport)', () => {
 
   it('uses the key bound to each interface type when they differ', async () => {
     await t.destroy();
-    t = createTestApp({
+    t = await createTestApp({
       koo: {
         apiBase: simUrl,
         accessKeys: { basic: 'BASICKEY', licenseCode: 'CODEKEY', generic: 'GENERICKEY', kit: 'KITKEY' },
@@ -340,24 +347,24 @@ describe('family B notifications', () => {
       testFlag: '1',
     });
     expect((await post(refresh('RENEWAL', days(400)))).resultCode).toBe('000000');
-    expect(status(code)?.expires_at?.slice(0, 10)).toBe(days(400).toISOString().slice(0, 10));
+    expect((await status(code))?.expires_at?.slice(0, 10)).toBe(days(400).toISOString().slice(0, 10));
     expect((await post(refresh('UNSUBSCRIBE_RENEWAL_PERIOD', days(30)))).resultCode).toBe('000000');
-    expect(status(code)?.expires_at?.slice(0, 10)).toBe(days(30).toISOString().slice(0, 10));
+    expect((await status(code))?.expires_at?.slice(0, 10)).toBe(days(30).toISOString().slice(0, 10));
     expect((await post(refresh('BOGUS', days(30)))).resultCode).toBe('000002');
     expect((await post({ ...refresh('RENEWAL', days(30)), expireTime: '2024-13-45' })).resultCode).toBe('000002');
     const freeze = { activity: 'updateLicenseCodeStatus', license: code, status: 'FREEZE' };
     expect((await post(freeze)).resultCode).toBe('000000');
     expect((await post(freeze)).resultCode).toBe('000000');
-    expect(status(code)?.status).toBe('frozen');
+    expect((await status(code))?.status).toBe('frozen');
     expect((await post({ ...freeze, status: 'UNFREEZE' })).resultCode).toBe('000000');
-    expect(status(code)?.status).toBe('active');
+    expect((await status(code))?.status).toBe('active');
     expect((await post({ ...freeze, status: 'MELT' })).resultCode).toBe('000002');
     expect((await post({ activity: 'updateLicenseCodeStatus', license: code })).resultCode).toBe('000002');
     expect((await post({ ...freeze, license: 'PLNOPE' })).resultCode).toBe('000003');
     expect((await post(refresh('RENEWAL', days(30)))).resultCode).toBe('000000');
     expect((await post({ activity: 'releaseLicenseCode', license: code })).resultCode).toBe('000000');
     expect((await post({ activity: 'releaseLicenseCode', license: code })).resultCode).toBe('000000');
-    expect(status(code)?.status).toBe('released');
+    expect((await status(code))?.status).toBe('released');
     // Live traffic after a release is refused (a debug replay would revive the test code: dialTest.test.ts).
     expect((await post({ ...refresh('RENEWAL', days(60)), testFlag: '0' })).resultCode).toBe('000003');
     expect((await post({ ...refresh('RENEWAL', days(60)), license: 'PLNOPE' })).resultCode).toBe('000003');
@@ -408,7 +415,7 @@ describe('family C', () => {
     const o = order({ linearValue: 5 });
     const id = await create(o);
     expect(await create(o)).toBe(id);
-    const ent = t.db.first<{ seats: number; status: string; charging_mode: string; product_id: string }>(
+    const ent = await t.db.first<{ seats: number; status: string; charging_mode: string; product_id: string }>(
       'SELECT seats, status, charging_mode, product_id FROM entitlements WHERE id = ?',
       [id],
     );
@@ -492,7 +499,7 @@ describe('family C', () => {
     expect((await post(refresh('UNSUBSCRIBE_RENEWAL_PERIOD', days(300), order()))).resultCode).toBe('000000');
     expect((await post(refresh('RENEWAL_CHANGE', days(400), order({ linearValue: 9 })))).resultCode).toBe('000000');
     await t.licensor.ctx.outbox.drain();
-    expect(t.db.first<{ seats: number }>('SELECT seats FROM entitlements WHERE id = ?', [id])?.seats).toBe(9);
+    expect((await t.db.first<{ seats: number }>('SELECT seats FROM entitlements WHERE id = ?', [id]))?.seats).toBe(9);
     expect((await post(refresh('SIDEWAYS', days(1)))).resultCode).toBe('000002');
     expect((await post({ ...refresh('RENEWAL', days(1)), instanceId: 'missing' })).resultCode).toBe('000003');
     expect((await post({ activity: 'updateInstanceStatus', instanceId: id, status: 'FREEZE' })).resultCode).toBe(
@@ -505,7 +512,7 @@ describe('family C', () => {
     const up = order({ linearValue: 12 });
     expect((await post({ activity: 'upgradeInstance', instanceId: id, ...up })).resultCode).toBe('000000');
     await t.licensor.ctx.outbox.drain();
-    expect(t.db.first<{ seats: number }>('SELECT seats FROM entitlements WHERE id = ?', [id])?.seats).toBe(12);
+    expect((await t.db.first<{ seats: number }>('SELECT seats FROM entitlements WHERE id = ?', [id]))?.seats).toBe(12);
   });
 
   it('answers 000004 while the marketplace is down and finishes through the outbox, across a restart', async () => {
@@ -514,50 +521,53 @@ describe('family C', () => {
     const r = await post({ activity: 'newInstance', businessId: 'b1', ...o });
     expect(r.resultCode).toBe('000004');
     const id = String(r.instanceId);
-    expect(t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [id])?.status).toBe(
+    expect((await t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [id]))?.status).toBe(
       'provisioning',
     );
     // Restart on the same data folder: the pending call survives.
     const dir = t.dataDir;
     await t.close();
-    t = createTestApp({ koo: { apiBase: simUrl, apiFallback: undefined } as never }, dir);
-    expect(t.licensor.ctx.outbox.depth().pending).toBe(1);
+    t = await createTestApp({ koo: { apiBase: simUrl, apiFallback: undefined } as never }, dir);
+    expect((await t.licensor.ctx.outbox.depth()).pending).toBe(1);
     sim.faults = {};
     await t.licensor.ctx.outbox.drain();
     expect(
-      t.db.first<{ status: string; seats: number }>('SELECT status, seats FROM entitlements WHERE id = ?', [id]),
+      await t.db.first<{ status: string; seats: number }>('SELECT status, seats FROM entitlements WHERE id = ?', [id]),
     ).toEqual({
       status: 'active',
       seats: 4,
     });
-    expect(t.licensor.ctx.outbox.depth()).toEqual({ pending: 0, running: 0, failed: 0 });
+    expect(await t.licensor.ctx.outbox.depth()).toEqual({ pending: 0, running: 0, failed: 0 });
   });
 
   it('orderNotify records the order once and applies it through the outbox', async () => {
     const o = order({ linearValue: 7 });
     const id = await create(o);
     // As if the license had been bought with 1 seat: the notice's order (7) must reach it.
-    t.db.run('UPDATE entitlements SET seats = 1, ordered_seats = 1 WHERE id = ?', [id]);
+    await t.db.run('UPDATE entitlements SET seats = 1, ordered_seats = 1 WHERE id = ?', [id]);
     const note = { activity: 'orderNotify', ...o, testFlag: '0' };
     expect((await post(note)).resultCode).toBe('000000');
     expect((await post(note)).resultCode).toBe('000000');
     await t.licensor.ctx.outbox.drain();
-    const n = t.db.first<{ outcome: string }>('SELECT outcome FROM order_notifications WHERE order_id = ?', [
+    const n = await t.db.first<{ outcome: string }>('SELECT outcome FROM order_notifications WHERE order_id = ?', [
       o.orderId,
     ]);
     expect(n?.outcome).toBe(`NEW applied to ${id}`);
-    expect(t.db.first<{ seats: number }>('SELECT seats FROM entitlements WHERE id = ?', [id])?.seats).toBe(7);
+    expect((await t.db.first<{ seats: number }>('SELECT seats FROM entitlements WHERE id = ?', [id]))?.seats).toBe(7);
     // newInstance, its order fetch, two notices and the second fetch: one key for the orders list, seen first
     // when newInstance bought it.
-    const created = t.db.first<{ created_at: string }>('SELECT created_at FROM entitlements WHERE id = ?', [id]);
-    expect(t.db.all('SELECT order_line_id, seen_at FROM order_keys WHERE order_id = ?', [o.orderId])).toEqual([
+    const created = await t.db.first<{ created_at: string }>('SELECT created_at FROM entitlements WHERE id = ?', [id]);
+    expect(await t.db.all('SELECT order_line_id, seen_at FROM order_keys WHERE order_id = ?', [o.orderId])).toEqual([
       { order_line_id: o.orderLineId, seen_at: created?.created_at },
     ]);
   });
 
-  const outcome = (orderId: string) =>
-    t.db.first<{ outcome: string | null }>('SELECT outcome FROM order_notifications WHERE order_id = ?', [orderId])
-      ?.outcome;
+  const outcome = async (orderId: string) =>
+    (
+      await t.db.first<{ outcome: string | null }>('SELECT outcome FROM order_notifications WHERE order_id = ?', [
+        orderId,
+      ])
+    )?.outcome;
   const row = (id: string) =>
     t.db.first<{ status: string; seats: number; expires_at: string }>(
       'SELECT status, seats, expires_at FROM entitlements WHERE id = ?',
@@ -571,8 +581,8 @@ describe('family C', () => {
     sim.addOrder({ orderId: bought.orderId, orderType: 'UNSUBSCRIBE', linearValue: 3 });
     expect((await post({ activity: 'orderNotify', ...bought, testFlag: '0' })).resultCode).toBe('000000');
     await t.licensor.ctx.outbox.drain();
-    expect(row(id)?.status).toBe('released');
-    expect(outcome(bought.orderId)).toBe(`unsubscribed: released ${id}`);
+    expect((await row(id))?.status).toBe('released');
+    expect(await outcome(bought.orderId)).toBe(`unsubscribed: released ${id}`);
 
     const other = await create(order({ linearValue: 2 }));
     const renewal = order({ orderType: 'RENEW', linearValue: 4, expireTime: formatCompactTime(days(700)) });
@@ -580,8 +590,8 @@ describe('family C', () => {
     expect((await post({ ...refresh, expireTime: formatCompactTime(days(700)) })).resultCode).toBe('000000');
     expect((await post({ activity: 'orderNotify', ...renewal, testFlag: '0' })).resultCode).toBe('000000');
     await t.licensor.ctx.outbox.drain();
-    expect(row(other)).toMatchObject({ status: 'active', seats: 4 });
-    expect(outcome(renewal.orderId)).toBe(`RENEW applied to ${other}`);
+    expect(await row(other)).toMatchObject({ status: 'active', seats: 4 });
+    expect(await outcome(renewal.orderId)).toBe(`RENEW applied to ${other}`);
 
     // An unsubscribe order already applied as a refunded renewal period does not release the license.
     const refund = order({ orderType: 'UNSUBSCRIBE', expireTime: formatCompactTime(days(300)) });
@@ -594,9 +604,9 @@ describe('family C', () => {
     expect((await post(shorten)).resultCode).toBe('000000');
     expect((await post({ activity: 'orderNotify', ...refund, testFlag: '0' })).resultCode).toBe('000000');
     await t.licensor.ctx.outbox.drain();
-    expect(row(other)?.status).toBe('active');
-    expect(row(other)?.expires_at.slice(0, 10)).toBe(days(300).toISOString().slice(0, 10));
-    expect(outcome(refund.orderId)).toMatch(/left as its refresh set it/);
+    expect((await row(other))?.status).toBe('active');
+    expect((await row(other))?.expires_at.slice(0, 10)).toBe(days(300).toISOString().slice(0, 10));
+    expect(await outcome(refund.orderId)).toMatch(/left as its refresh set it/);
   });
 
   it('a debug notice for an order the open API does not know settles instead of failing forever', async () => {
@@ -604,21 +614,21 @@ describe('family C', () => {
     const note = { activity: 'orderNotify', ...unknown, testFlag: '1' };
     for (let i = 0; i < 3; i++) expect((await post(note)).resultCode).toBe('000000');
     await t.licensor.ctx.outbox.drain();
-    expect(t.licensor.ctx.outbox.depth()).toEqual({ pending: 0, running: 0, failed: 0 });
-    expect(outcome(unknown.orderId)).toMatch(/^debug order unknown to the open API/);
+    expect(await t.licensor.ctx.outbox.depth()).toEqual({ pending: 0, running: 0, failed: 0 });
+    expect(await outcome(unknown.orderId)).toMatch(/^debug order unknown to the open API/);
     // A debug notice never changes a live entitlement.
     const live = order({ linearValue: 2 });
     const liveId = await create(live);
     sim.addOrder({ orderId: live.orderId, orderType: 'UNSUBSCRIBE' });
     expect((await post({ activity: 'orderNotify', ...live, testFlag: '1' })).resultCode).toBe('000000');
     await t.licensor.ctx.outbox.drain();
-    expect(row(liveId)?.status).toBe('active');
-    expect(outcome(live.orderId)).toBe(`debug notice: live entitlement ${liveId} left unchanged`);
+    expect((await row(liveId))?.status).toBe('active');
+    expect(await outcome(live.orderId)).toBe(`debug notice: live entitlement ${liveId} left unchanged`);
     // A live notice for an unknown order stays a failure the operator sees.
     const lost = { orderId: `CSLOST${uid()}`, orderLineId: `CSLOST${uid()}-000001` };
     expect((await post({ activity: 'orderNotify', ...lost, testFlag: '0' })).resultCode).toBe('000000');
     await t.licensor.ctx.outbox.drain();
-    expect(t.licensor.ctx.outbox.depth().failed).toBe(1);
+    expect((await t.licensor.ctx.outbox.depth()).failed).toBe(1);
   });
 });
 
@@ -629,8 +639,8 @@ describe('message log', () => {
     const orderId = `CS${uid()}`;
     sim.addOrder({ orderId });
     await post({ activity: 'newInstance', businessId: 'b', orderId, orderLineId: `${orderId}-000001` });
-    t.licensor.ctx.messages.flush();
-    const rows = t.db.all<{ direction: string; activity: string; result_code: string }>(
+    await t.licensor.ctx.messages.flush();
+    const rows = await t.db.all<{ direction: string; activity: string; result_code: string }>(
       'SELECT direction, activity, result_code FROM marketplace_messages ORDER BY id',
     );
     expect(rows).toEqual(

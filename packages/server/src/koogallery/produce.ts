@@ -2,6 +2,8 @@ import { parseFormQuery, verifySchemeA, verifySchemeB } from '@licensor/shared';
 import express, { type Request, type Response, type Router } from 'express';
 import type { InterfaceType } from '../config';
 import type { AppContext } from '../context';
+import type { Storage } from '../db/storage';
+import { inTx } from '../db/storage';
 import { licenseCodeV2Activities } from './licenseCodeV2';
 import { licenseV1Activities } from './licenseV1';
 import { nonceMemory } from './nonces';
@@ -69,7 +71,7 @@ export function produceRouter(ctx: AppContext): Router {
   };
 
   /** Remembers a scheme-B nonce; false for a replay. Expired entries are purged every 1000 requests. */
-  const remember = nonceMemory(ctx.db, 'seen_nonces');
+  const remember = nonceMemory('seen_nonces');
 
   async function handleGet(req: Request, res: Response) {
     const started = performance.now();
@@ -106,9 +108,12 @@ export function produceRouter(ctx: AppContext): Router {
       const handler = Object.hasOwn(licenseV1Activities, activity) ? licenseV1Activities[activity] : undefined;
       answer = handler
         ? await runSafely(() =>
-            ctx.db.batched(() =>
-              answerOnce(params.authToken!, activity, signedAt + schemeAWindowMs, nowMs, () => handler(ctx, params)),
-            ),
+            ctx.db.batched(async (tx) => {
+              const t = inTx(ctx, tx);
+              return answerOnce(tx, params.authToken!, activity, signedAt + schemeAWindowMs, nowMs, () =>
+                handler(t, params),
+              );
+            }),
           )
         : fail(
             RESULT.invalidParam,
@@ -126,13 +131,22 @@ export function produceRouter(ctx: AppContext): Router {
    * A 000005 is not recorded, so the retry is handled afresh. Expired records are purged at the first request
    * and every 1000th after it.
    */
-  const answerOnce = (token: string, activity: string, expiresAt: number, nowMs: number, handle: () => Answer) => {
-    if (schemeAAnswers++ % 1000 === 0) ctx.db.run('DELETE FROM scheme_a_answers WHERE expires_at < ?', [nowMs]);
-    const seen = ctx.db.first<{ answer: string }>('SELECT answer FROM scheme_a_answers WHERE auth_token = ?', [token]);
+  const answerOnce = async (
+    db: Storage,
+    token: string,
+    activity: string,
+    expiresAt: number,
+    nowMs: number,
+    handle: () => Promise<Answer>,
+  ) => {
+    if (schemeAAnswers++ % 1000 === 0) await db.run('DELETE FROM scheme_a_answers WHERE expires_at < ?', [nowMs]);
+    const seen = await db.first<{ answer: string }>('SELECT answer FROM scheme_a_answers WHERE auth_token = ?', [
+      token,
+    ]);
     if (seen) return JSON.parse(seen.answer) as Answer;
-    const answer = handle();
+    const answer = await handle();
     if (answer.resultCode !== RESULT.internal) {
-      ctx.db.run(
+      await db.run(
         'INSERT INTO scheme_a_answers (auth_token, activity, answer, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
         [token, activity, JSON.stringify(answer), expiresAt],
       );
@@ -199,7 +213,7 @@ export function produceRouter(ctx: AppContext): Router {
     } else if (!route || ASYNC_ACTIVITIES.has(activity)) {
       // The nonce is recorded first (its own group commit), then the request is validated and handled.
       answer = await runSafely(async () => {
-        if (!(await ctx.db.batched(() => remember(sig.nonce!, nowMs)))) return REPLAYED;
+        if (!(await ctx.db.batched(async (tx) => remember(tx, sig.nonce!, nowMs)))) return REPLAYED;
         if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
           return fail(RESULT.invalidParam, 'Invalid request body: expected a JSON object');
         }
@@ -215,7 +229,10 @@ export function produceRouter(ctx: AppContext): Router {
     } else {
       // Nonce and state change commit together, in one group commit with concurrent requests.
       answer = await runSafely(() =>
-        ctx.db.batched(() => (remember(sig.nonce!, nowMs) ? (route.handler(ctx, params) as Answer) : REPLAYED)),
+        ctx.db.batched(async (tx) => {
+          const t = inTx(ctx, tx);
+          return (await remember(tx, sig.nonce!, nowMs)) ? await route.handler(t, params) : REPLAYED;
+        }),
       );
     }
     sendSigned(res, signKey, answer);

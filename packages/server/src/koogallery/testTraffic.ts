@@ -8,14 +8,14 @@ import { changeEntitlement, type EntitlementRow } from '../licensing';
  * entitlements, and live requests on test entitlements, keep the live rules (a released license stays gone).
  * Call inside the request's transaction. Returns the row to work on.
  */
-export function reviveForDialTest(
+export async function reviveForDialTest(
   ctx: Pick<AppContext, 'db' | 'now' | 'entitlementChanged'>,
   ent: EntitlementRow,
   testRequest: boolean,
   actor: string,
-): EntitlementRow {
+): Promise<EntitlementRow> {
   if (!testRequest || ent.test !== 1 || ent.status !== 'released') return ent;
-  return changeEntitlement(
+  return await changeEntitlement(
     ctx,
     ent,
     { status: 'active' },

@@ -15,7 +15,7 @@ import {
 } from '@licensor/shared';
 import type { z } from 'zod';
 import { todayUtc } from '../calendar';
-import type { Db } from '../db/database';
+import { inTx, type Storage } from '../db/storage';
 import {
   type ActivationRow,
   activeActivations,
@@ -40,11 +40,11 @@ const MINUTE = 60_000;
  * Finds the entitlement a typed code names: an LSR code (normalised, so look-alike characters and missing
  * dashes still match), a marketplace `PL…` code, or a family-C instance id.
  */
-export function resolveCode(db: Db, typed: string): EntitlementRow | undefined {
+export async function resolveCode(db: Storage, typed: string): Promise<EntitlementRow | undefined> {
   const raw = typed.trim();
-  const ent = findEntitlementByCode(db, normalizeLicenseCode(raw)) ?? findEntitlementByCode(db, raw);
+  const ent = (await findEntitlementByCode(db, normalizeLicenseCode(raw))) ?? (await findEntitlementByCode(db, raw));
   if (ent) return ent;
-  const instance = findEntitlement(db, raw);
+  const instance = await findEntitlement(db, raw);
   return instance?.family === 'C' ? instance : undefined;
 }
 
@@ -56,7 +56,7 @@ export function resolveCode(db: Db, typed: string): EntitlementRow | undefined {
  * retry); only a marketplace that does not answer is MARKETPLACE_UNAVAILABLE ("try again later").
  */
 export async function resolveCodeForActivation(ctx: LicensingContext, typed: string): Promise<EntitlementRow> {
-  const ent = resolveCode(ctx.db, typed);
+  const ent = await resolveCode(ctx.db, typed);
   if (ent) return ent;
   const code = normalizeLicenseCode(typed);
   const kind = licenseCodeKind(code);
@@ -114,13 +114,13 @@ export interface IssueForOptions {
 }
 
 /** The License claims for one activation: bound to its fingerprint components and device key. */
-export function activationLicensePayload(
-  ctx: Pick<LicensingContext, 'config' | 'now' | 'licenseModel'>,
+export async function activationLicensePayload(
+  ctx: Pick<LicensingContext, 'db' | 'config' | 'now' | 'licenseModel'>,
   ent: EntitlementRow,
   policy: Policy,
   activation: ActivationRow,
   opts: IssueForOptions = {},
-): LicensePayload {
+): Promise<LicensePayload> {
   const status = fileStatusOf(opts.verdict ?? 'VALID');
   const offline = opts.offline ?? activation.offline === 1;
   return buildPayload({ ...ent, status }, issuingPolicy(policy, offline), {
@@ -129,7 +129,7 @@ export function activationLicensePayload(
     deviceKey: activation.device_key_hash,
     offline,
     defaultProductId: ctx.config.productId,
-    model: ctx.licenseModel(ent),
+    model: await ctx.licenseModel(ctx.db, ent),
     now: opts.now ?? ctx.now(),
   });
 }
@@ -148,9 +148,14 @@ export function entitlementSummary(ent: EntitlementRow, policy: Policy) {
 }
 
 /** Family-B codes used today drive the daily marketplace query and usage report. */
-export function recordCodeUsage(db: Db, ent: EntitlementRow, activationId: string, now: Date): void {
+export async function recordCodeUsage(
+  db: Storage,
+  ent: EntitlementRow,
+  activationId: string,
+  now: Date,
+): Promise<void> {
   if (ent.family !== 'B' || !ent.code) return;
-  db.run('INSERT INTO code_usage (code, day, device) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [
+  await db.run('INSERT INTO code_usage (code, day, device) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [
     ent.code,
     todayUtc(now),
     activationId,
@@ -263,20 +268,20 @@ function bestMatch(
  * folder) gets its own key beside the first's, so both keep checking in.
  * Call inside a transaction.
  */
-export function bindDevice(
+export async function bindDevice(
   ctx: Pick<LicensingContext, 'db' | 'now' | 'config' | 'isNamedUserAuthorized' | 'activationChanged'>,
   entitlementId: string,
   input: ActivationInput,
   kooGallery: string | null,
   opts: BindOptions,
-): BindResult {
+): Promise<BindResult> {
   const { db } = ctx;
   const now = ctx.now();
   const at = now.toISOString();
-  const ent = findEntitlement(db, entitlementId);
+  const ent = await findEntitlement(db, entitlementId);
   if (!ent) throw new LicensorError('NOT_FOUND', 'No license with this code');
   assertUsable(ent, now);
-  const policy = policyFor(db, ent);
+  const policy = await policyFor(db, ent);
 
   // The product the License file will name (as issue.ts derives it): refuse here, before a seat is taken, what
   // the client would refuse with PRODUCT_MISMATCH after activation.
@@ -306,8 +311,8 @@ export function bindDevice(
     // Users the enterprise authorised through KooGallery's sync (family C instances), or the operator granted.
     const allowed =
       user &&
-      (ctx.isNamedUserAuthorized(ent.id, user) ||
-        db.first('SELECT 1 FROM authorized_users WHERE entitlement_id = ? AND user_id = ?', [ent.id, user]));
+      ((await ctx.isNamedUserAuthorized(ctx.db, ent.id, user)) ||
+        (await db.first('SELECT 1 FROM authorized_users WHERE entitlement_id = ? AND user_id = ?', [ent.id, user])));
     if (!allowed) {
       throw new LicensorError(
         'USER_NOT_AUTHORIZED',
@@ -319,7 +324,7 @@ export function bindDevice(
   }
 
   const floating = policy.mode === 'floating' && !opts.offline;
-  if (policy.mode === 'floating') cullLapsedLeases(db, now, ent.id);
+  if (policy.mode === 'floating') await cullLapsedLeases(db, now, ent.id);
   const lease = floating ? new Date(now.getTime() + policy.leaseMinutes * MINUTE).toISOString() : null;
   const columns = deviceColumns(input, kooGallery);
   // The device's columns in statement order, shared by the re-activation UPDATE and the new-seat INSERT.
@@ -341,14 +346,14 @@ export function bindDevice(
   ];
   const actor = opts.actor ?? 'client:activation';
 
-  const candidates = db.all<ActivationRow>(
+  const candidates = await db.all<ActivationRow>(
     `SELECT * FROM activations WHERE entitlement_id = ? AND status IN ('active', 'lapsed')`,
     [ent.id],
   );
   const match = bestMatch(candidates, input.fingerprint.components, policy);
 
-  const update = (id: string, seat: number | null) => {
-    db.run(
+  const update = async (id: string, seat: number | null) => {
+    await db.run(
       `UPDATE activations SET status = 'active', seat = COALESCE(?, seat), fingerprint = ?, koogallery_fingerprint = COALESCE(?, koogallery_fingerprint),
          device_public_key = ?, device_key_hash = ?, label = COALESCE(?, label), hostname = COALESCE(?, hostname),
          platform = COALESCE(?, platform), arch = COALESCE(?, arch), os_version = COALESCE(?, os_version),
@@ -357,16 +362,16 @@ export function bindDevice(
        WHERE id = ?`,
       [seat, ...deviceValues, at, id],
     );
-    return findActivation(db, id)!;
+    return (await findActivation(db, id))!;
   };
 
   const deviceKey = { hash: columns.device_key_hash, publicKey: columns.device_public_key };
   if (match?.status === 'active') {
-    const activation = update(match.id, null);
+    const activation = await update(match.id, null);
     // Another install on the same machine (another data folder, another key) shares the seat and keeps the
     // first install working: its key is added, not swapped in.
-    const newInstall = addActivationKey(db, match.id, deviceKey, now);
-    audit(db, {
+    const newInstall = await addActivationKey(db, match.id, deviceKey, now);
+    await audit(db, {
       actor,
       action: 'activation.reactivated',
       entitlementId: ent.id,
@@ -374,14 +379,14 @@ export function bindDevice(
       detail: { offline: opts.offline, newInstall },
       at: now,
     });
-    recordCodeUsage(db, ent, activation.id, now);
+    await recordCodeUsage(db, ent, activation.id, now);
     return { entitlement: ent, policy, activation, reactivated: true };
   }
 
   const limit = seatLimit(policy, ent.seats);
   const slot = lowestFreeSlot(candidates, limit);
   if (slot === null) {
-    const devices = activeActivations(db, ent.id).map((a) => deviceSummary(a));
+    const devices = (await activeActivations(db, ent.id)).map((a) => deviceSummary(a));
     throw new LicensorError(
       'TOO_MANY_DEVICES',
       `All ${limit} seat${limit === 1 ? '' : 's'} of this license are in use. Deactivate the software on one of the listed devices, or free that device's seat, then try again.`,
@@ -391,23 +396,29 @@ export function bindDevice(
 
   if (match) {
     // A floating device whose lease lapsed takes a seat again under its old activation.
-    const activation = update(match.id, slot);
-    addActivationKey(db, match.id, deviceKey, now);
-    audit(db, { actor, action: 'activation.lease_resumed', entitlementId: ent.id, activationId: match.id, at: now });
-    recordCodeUsage(db, ent, activation.id, now);
+    const activation = await update(match.id, slot);
+    await addActivationKey(db, match.id, deviceKey, now);
+    await audit(db, {
+      actor,
+      action: 'activation.lease_resumed',
+      entitlementId: ent.id,
+      activationId: match.id,
+      at: now,
+    });
+    await recordCodeUsage(db, ent, activation.id, now);
     return { entitlement: ent, policy, activation, reactivated: true };
   }
 
   const id = newActivationId(now);
-  db.run(
+  await db.run(
     `INSERT INTO activations (id, entitlement_id, status, seat, fingerprint, koogallery_fingerprint, device_public_key,
        device_key_hash, label, hostname, platform, arch, os_version, app_version, virtual, user_id, offline,
        lease_expires_at, created_at, last_seen_at)
      VALUES (?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [id, ent.id, slot, ...deviceValues, at, at],
   );
-  addActivationKey(db, id, deviceKey, now);
-  audit(db, {
+  await addActivationKey(db, id, deviceKey, now);
+  await audit(db, {
     actor,
     action: 'activation.created',
     entitlementId: ent.id,
@@ -415,7 +426,7 @@ export function bindDevice(
     detail: { seat: slot, offline: opts.offline, platform: columns.platform },
     at: now,
   });
-  recordCodeUsage(db, ent, id, now);
+  await recordCodeUsage(db, ent, id, now);
   const activation: ActivationRow = {
     id,
     entitlement_id: ent.id,
@@ -429,15 +440,15 @@ export function bindDevice(
     released_at: null,
     released_by: null,
   };
-  ctx.activationChanged({ type: 'created', activation, actor, at: now });
+  await ctx.activationChanged(ctx.db, { type: 'created', activation, actor, at: now });
   return { entitlement: ent, policy, activation, reactivated: false };
 }
 
 export interface ActivateOptions {
   offline?: boolean;
   actor?: string;
-  /** Runs the write transaction; the API passes its group commit, other callers get a plain transaction. */
-  write?: <T>(fn: () => T) => Promise<T> | T;
+  /** Commits through the group commit (the API's requests); other callers get a plain transaction. */
+  batched?: boolean;
 }
 
 export interface ActivateResult extends BindResult {
@@ -456,9 +467,9 @@ export async function bindActivation(
   const { kooGallery } = checkDeviceInput(input);
   const ent = await resolveCodeForActivation(ctx, input.code);
   const offline = opts.offline ?? false;
-  const write = opts.write ?? (<T>(fn: () => T) => ctx.db.transaction(fn));
-  const bound = await write(() => bindDevice(ctx, ent.id, input, kooGallery, { offline, actor: opts.actor }));
-  const payload = activationLicensePayload(ctx, bound.entitlement, bound.policy, bound.activation, { offline });
+  const bind = (tx: Storage) => bindDevice(inTx(ctx, tx), ent.id, input, kooGallery, { offline, actor: opts.actor });
+  const bound = await (opts.batched ? await ctx.db.batched(bind) : await ctx.db.transaction(bind));
+  const payload = await activationLicensePayload(ctx, bound.entitlement, bound.policy, bound.activation, { offline });
   return { ...bound, payload };
 }
 

@@ -1,5 +1,5 @@
 import type { DeviceSummary, HashedComponents } from '@licensor/shared';
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
 
 export type ActivationStatus = 'active' | 'lapsed' | 'released';
 
@@ -54,11 +54,11 @@ export interface ActivationView {
   releasedBy: string | null;
 }
 
-export const findActivation = (db: Db, id: string): ActivationRow | undefined =>
+export const findActivation = (db: Storage, id: string): Promise<ActivationRow | undefined> =>
   db.first<ActivationRow>('SELECT * FROM activations WHERE id = ?', [id]);
 
 /** Devices holding a seat of an entitlement, oldest first. */
-export const activeActivations = (db: Db, entitlementId: string): ActivationRow[] =>
+export const activeActivations = (db: Storage, entitlementId: string): Promise<ActivationRow[]> =>
   db.all<ActivationRow>(
     `SELECT * FROM activations WHERE entitlement_id = ? AND status = 'active' ORDER BY created_at, id`,
     [entitlementId],
@@ -109,8 +109,8 @@ export function activationView(row: ActivationRow & { code?: string | null }): A
  * The lowest free seat slot below `limit`, or null when `limit` seats are taken. Slots above a lowered limit
  * stay with their devices until freed, but are never handed out again.
  */
-export function freeSeatSlot(db: Db, entitlementId: string, limit: number): number | null {
-  const taken = db.all<{ seat: number }>(
+export async function freeSeatSlot(db: Storage, entitlementId: string, limit: number): Promise<number | null> {
+  const taken = await db.all<{ seat: number }>(
     `SELECT seat FROM activations WHERE entitlement_id = ? AND seat IS NOT NULL ORDER BY seat`,
     [entitlementId],
   );
@@ -127,15 +127,15 @@ export function freeSeatSlot(db: Db, entitlementId: string, limit: number): numb
  * Floating seats whose lease ran out lose their slot (status `lapsed`); the device may take a seat again at
  * its next check-in if one is free. Returns how many lapsed. `entitlementId` limits the cull to one license.
  */
-export function cullLapsedLeases(db: Db, now: Date, entitlementId?: string): number {
+export async function cullLapsedLeases(db: Storage, now: Date, entitlementId?: string): Promise<number> {
   const at = now.toISOString();
   const r = entitlementId
-    ? db.run(
+    ? await db.run(
         `UPDATE activations SET status = 'lapsed', seat = NULL
          WHERE entitlement_id = ? AND status = 'active' AND lease_expires_at IS NOT NULL AND lease_expires_at <= ?`,
         [entitlementId, at],
       )
-    : db.run(
+    : await db.run(
         `UPDATE activations SET status = 'lapsed', seat = NULL
          WHERE status = 'active' AND lease_expires_at IS NOT NULL AND lease_expires_at <= ?`,
         [at],
@@ -156,7 +156,7 @@ export interface ActivationKeyRow {
 }
 
 /** The activation's device keys, newest first. */
-export const activationKeys = (db: Db, activationId: string): ActivationKeyRow[] =>
+export const activationKeys = (db: Storage, activationId: string): Promise<ActivationKeyRow[]> =>
   db.all<ActivationKeyRow>(
     'SELECT key_hash, public_key FROM activation_keys WHERE activation_id = ? ORDER BY created_at DESC, key_hash',
     [activationId],
@@ -166,19 +166,21 @@ export const activationKeys = (db: Db, activationId: string): ActivationKeyRow[]
  * Records an install's device key for an activation (a no-op for a known key) and keeps at most
  * MAX_KEYS_PER_ACTIVATION, dropping the oldest others. Returns whether the key is new. Call inside a transaction.
  */
-export function addActivationKey(
-  db: Db,
+export async function addActivationKey(
+  db: Storage,
   activationId: string,
   key: { hash: string; publicKey: string },
   now: Date,
-): boolean {
+): Promise<boolean> {
   const added =
-    db.run(
-      'INSERT INTO activation_keys (activation_id, key_hash, public_key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
-      [activationId, key.hash, key.publicKey, now.toISOString()],
+    (
+      await db.run(
+        'INSERT INTO activation_keys (activation_id, key_hash, public_key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+        [activationId, key.hash, key.publicKey, now.toISOString()],
+      )
     ).changes === 1;
   if (added) {
-    db.run(
+    await db.run(
       `DELETE FROM activation_keys WHERE activation_id = ? AND key_hash != ? AND key_hash NOT IN (
          SELECT key_hash FROM activation_keys WHERE activation_id = ? ORDER BY created_at DESC, key_hash LIMIT ?)`,
       [activationId, key.hash, activationId, MAX_KEYS_PER_ACTIVATION],
@@ -197,8 +199,8 @@ export interface ActivationChange {
 
 /** Where activation changes go: the database, and the port that hears each one (LicensingPorts). */
 export interface ActivationWriter {
-  db: Db;
-  activationChanged(change: ActivationChange): void;
+  db: Storage;
+  activationChanged(db: Storage, change: ActivationChange): Promise<void>;
   /** The injectable clock (ctx.now). */
   now(): Date;
 }
@@ -207,14 +209,22 @@ export interface ActivationWriter {
  * Marks an activation released (its seat, if it held one, is free again) and tells the activationChanged port.
  * False when it was already released. Call inside a transaction.
  */
-export function releaseActivation(w: ActivationWriter, id: string, actor: string, now: Date): boolean {
+export async function releaseActivation(w: ActivationWriter, id: string, actor: string, now: Date): Promise<boolean> {
   const released =
-    w.db.run(
-      `UPDATE activations SET status = 'released', seat = NULL, released_at = ?, released_by = ?
+    (
+      await w.db.run(
+        `UPDATE activations SET status = 'released', seat = NULL, released_at = ?, released_by = ?
        WHERE id = ? AND status != 'released'`,
-      [now.toISOString(), actor, id],
+        [now.toISOString(), actor, id],
+      )
     ).changes === 1;
-  if (released) w.activationChanged({ type: 'released', activation: findActivation(w.db, id)!, actor, at: now });
+  if (released)
+    await w.activationChanged(w.db, {
+      type: 'released',
+      activation: (await findActivation(w.db, id))!,
+      actor,
+      at: now,
+    });
   return released;
 }
 

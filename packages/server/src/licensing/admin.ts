@@ -1,5 +1,6 @@
 import { decodeOfflineRequest, LicensorError, normalizeLicenseCode } from '@licensor/shared';
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
+import { inTx } from '../db/storage';
 import { activate, assertUsable, resolveCode } from './activate';
 import {
   type ActivationFilter,
@@ -37,13 +38,17 @@ export interface ActionOptions {
 }
 
 /** An entitlement by id (instanceId, family-B code, ent_…) or by the license code people type. */
-export function findEntitlementRef(db: Db, idOrCode: string): EntitlementRow | undefined {
+export async function findEntitlementRef(db: Storage, idOrCode: string): Promise<EntitlementRow | undefined> {
   const ref = idOrCode.trim();
-  return findEntitlement(db, ref) ?? findEntitlementByCode(db, normalizeLicenseCode(ref)) ?? resolveCode(db, ref);
+  return (
+    (await findEntitlement(db, ref)) ??
+    (await findEntitlementByCode(db, normalizeLicenseCode(ref))) ??
+    (await resolveCode(db, ref))
+  );
 }
 
-function requireEntitlement(db: Db, idOrCode: string): EntitlementRow {
-  const ent = findEntitlementRef(db, idOrCode);
+async function requireEntitlement(db: Storage, idOrCode: string): Promise<EntitlementRow> {
+  const ent = await findEntitlementRef(db, idOrCode);
   if (!ent)
     throw new LicensorError('NOT_FOUND', `No license ${idOrCode}; search by code, instance id or order id first`);
   return ent;
@@ -53,8 +58,8 @@ function requireEntitlement(db: Db, idOrCode: string): EntitlementRow {
 const RESTORABLE: EntitlementStatus[] = ['active', 'frozen', 'expired'];
 
 /** The status before the latest suspension/revocation, from the audit log (active when unknown). */
-function statusBeforeHold(db: Db, id: string): EntitlementStatus {
-  const rows = db.all<{ before: string | null }>(
+async function statusBeforeHold(db: Storage, id: string): Promise<EntitlementStatus> {
+  const rows = await db.all<{ before: string | null }>(
     `SELECT before FROM audit_log WHERE entitlement_id = ? AND action IN ('entitlement.suspended', 'entitlement.revoked')
      ORDER BY id DESC LIMIT 10`,
     [id],
@@ -66,16 +71,16 @@ function statusBeforeHold(db: Db, id: string): EntitlementStatus {
   return 'active';
 }
 
-function hold(
+async function hold(
   w: EntitlementWriter,
   idOrCode: string,
   status: 'suspended' | 'revoked',
   actor: string,
   opts: ActionOptions,
-): EntitlementRow {
+): Promise<EntitlementRow> {
   const { db } = w;
-  return db.transaction(() => {
-    const ent = requireEntitlement(db, idOrCode);
+  return await db.transaction(async (tx) => {
+    const ent = await requireEntitlement(tx, idOrCode);
     if (ent.status === status) return ent;
     if (ent.status === 'released') {
       throw new LicensorError(
@@ -89,7 +94,15 @@ function hold(
         `License ${ent.id} is revoked; reinstate it first if it should only be suspended`,
       );
     }
-    return changeEntitlement(w, ent, { status }, actor, `entitlement.${status}`, { reason: opts.reason }, opts.now);
+    return changeEntitlement(
+      inTx(w, tx),
+      ent,
+      { status },
+      actor,
+      `entitlement.${status}`,
+      { reason: opts.reason },
+      opts.now,
+    );
   });
 }
 
@@ -99,7 +112,7 @@ export const suspendEntitlement = (
   idOrCode: string,
   actor: string,
   opts: ActionOptions = {},
-): EntitlementRow => hold(w, idOrCode, 'suspended', actor, opts);
+): Promise<EntitlementRow> => hold(w, idOrCode, 'suspended', actor, opts);
 
 /** Revokes a license for good (fraud, refund outside the marketplace): devices get REVOKED and no file. */
 export const revokeEntitlement = (
@@ -107,43 +120,52 @@ export const revokeEntitlement = (
   idOrCode: string,
   actor: string,
   opts: ActionOptions = {},
-): EntitlementRow => hold(w, idOrCode, 'revoked', actor, opts);
+): Promise<EntitlementRow> => hold(w, idOrCode, 'revoked', actor, opts);
 
 /**
  * Lifts a suspension or revocation: the license returns to the status it had before (active, or frozen /
  * expired if the marketplace had put it there). Reinstating a license that is not held changes nothing.
  */
-export function reinstateEntitlement(
+export async function reinstateEntitlement(
   w: EntitlementWriter,
   idOrCode: string,
   actor: string,
   opts: ActionOptions = {},
-): EntitlementRow {
+): Promise<EntitlementRow> {
   const { db } = w;
-  return db.transaction(() => {
-    const ent = requireEntitlement(db, idOrCode);
+  return await db.transaction(async (tx) => {
+    const ent = await requireEntitlement(tx, idOrCode);
     if (ent.status !== 'suspended' && ent.status !== 'revoked') return ent;
-    const status = statusBeforeHold(db, ent.id);
-    return changeEntitlement(w, ent, { status }, actor, 'entitlement.reinstated', { reason: opts.reason }, opts.now);
+    const status = await statusBeforeHold(tx, ent.id);
+    return changeEntitlement(
+      inTx(w, tx),
+      ent,
+      { status },
+      actor,
+      'entitlement.reinstated',
+      { reason: opts.reason },
+      opts.now,
+    );
   });
 }
 
 /** Replaces (or with null removes) a license's own policy overrides; product defaults apply underneath. */
-export function setEntitlementPolicy(
+export async function setEntitlementPolicy(
   w: EntitlementWriter,
   idOrCode: string,
   overrides: PolicyOverrides | null,
   actor: string,
-): EntitlementRow {
+): Promise<EntitlementRow> {
   const checked = overrides === null ? null : policyOverridesSchema.safeParse(overrides);
   if (checked && !checked.success) {
     const problems = checked.error.issues.map((i) => `${i.path.join('.') || 'policy'}: ${i.message}`);
     throw new LicensorError('INVALID_INPUT', `Invalid policy: ${problems.join('; ')}`, { problems });
   }
-  return w.db.transaction(() => {
-    const ent = requireEntitlement(w.db, idOrCode);
+  return await w.db.transaction(async (tx) => {
+    const t = inTx(w, tx);
+    const ent = await requireEntitlement(tx, idOrCode);
     return changeEntitlement(
-      w,
+      t,
       ent,
       { policy: checked ? JSON.stringify(checked.data) : null },
       actor,
@@ -153,62 +175,63 @@ export function setEntitlementPolicy(
 }
 
 /** Grants or withdraws named users (policy.requireNamedUser). Returns the authorised users afterwards. */
-export function setAuthorizedUsers(
-  db: Db,
+export async function setAuthorizedUsers(
+  db: Storage,
   idOrCode: string,
   change: { add?: string[]; remove?: string[] },
   actor: string,
-): string[] {
-  return db.transaction(() => {
-    const ent = requireEntitlement(db, idOrCode);
+): Promise<string[]> {
+  return await db.transaction(async (tx) => {
+    const ent = await requireEntitlement(tx, idOrCode);
     const now = new Date().toISOString();
     for (const user of change.add ?? []) {
       const u = user.trim();
       if (!u || u.length > 256) throw new LicensorError('INVALID_INPUT', 'A user id is 1 to 256 characters');
-      db.run(
+      await tx.run(
         'INSERT INTO authorized_users (entitlement_id, user_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
         [ent.id, u, now],
       );
     }
     for (const user of change.remove ?? []) {
-      db.run('DELETE FROM authorized_users WHERE entitlement_id = ? AND user_id = ?', [ent.id, user.trim()]);
+      await tx.run('DELETE FROM authorized_users WHERE entitlement_id = ? AND user_id = ?', [ent.id, user.trim()]);
     }
-    audit(db, { actor, action: 'entitlement.users_changed', entitlementId: ent.id, detail: change });
-    return db
-      .all<{ user_id: string }>('SELECT user_id FROM authorized_users WHERE entitlement_id = ? ORDER BY user_id', [
-        ent.id,
-      ])
-      .map((r) => r.user_id);
+    await audit(tx, { actor, action: 'entitlement.users_changed', entitlementId: ent.id, detail: change });
+    return (
+      await tx.all<{ user_id: string }>(
+        'SELECT user_id FROM authorized_users WHERE entitlement_id = ? ORDER BY user_id',
+        [ent.id],
+      )
+    ).map((r) => r.user_id);
   });
 }
 
-function requireActivation(db: Db, activationId: string): ActivationRow {
-  const act = findActivation(db, activationId);
+async function requireActivation(db: Storage, activationId: string): Promise<ActivationRow> {
+  const act = await findActivation(db, activationId);
   if (!act) throw new LicensorError('NOT_FOUND', `No activation ${activationId}; list the license's activations first`);
   return act;
 }
 
-const viewOf = (db: Db, act: ActivationRow): ActivationView =>
-  activationView({ ...act, code: findEntitlement(db, act.entitlement_id)?.code ?? null });
+const viewOf = async (db: Storage, act: ActivationRow): Promise<ActivationView> =>
+  activationView({ ...act, code: (await findEntitlement(db, act.entitlement_id))?.code ?? null });
 
 /**
  * Frees a device's seat (a dead or lost machine). Not counted against the holder's transfer limit. The device,
  * if it ever checks in again, is told NOT_FOUND and must activate anew. Idempotent: `released` is false when
  * the seat was already free.
  */
-export function freeSeat(
+export async function freeSeat(
   w: ActivationWriter,
   activationId: string,
   actor: string,
   opts: ActionOptions = {},
-): { released: boolean; activation: ActivationView } {
+): Promise<{ released: boolean; activation: ActivationView }> {
   const { db } = w;
-  return db.transaction(() => {
-    const act = requireActivation(db, activationId);
+  return await db.transaction(async (tx) => {
+    const act = await requireActivation(tx, activationId);
     const now = opts.now ?? w.now();
-    const released = releaseActivation(w, act.id, actor, now);
+    const released = await releaseActivation(inTx(w, tx), act.id, actor, now);
     if (released) {
-      audit(db, {
+      await audit(tx, {
         actor,
         action: 'activation.freed',
         entitlementId: act.entitlement_id,
@@ -217,7 +240,7 @@ export function freeSeat(
         at: now,
       });
     }
-    return { released, activation: viewOf(db, findActivation(db, act.id)!) };
+    return { released, activation: await viewOf(tx, (await findActivation(tx, act.id))!) };
   });
 }
 
@@ -228,25 +251,25 @@ export function freeSeat(
  * systems it is a release on the old license and a creation on the new one (activation.released, then
  * activation.created), like any other seat that is given back and taken.
  */
-export function moveLicense(
+export async function moveLicense(
   w: ActivationWriter,
   activationId: string,
   target: string,
   actor: string,
   opts: ActionOptions = {},
-): ActivationView {
+): Promise<ActivationView> {
   const { db } = w;
-  return db.transaction(() => {
-    const act = requireActivation(db, activationId);
+  return await db.transaction(async (tx) => {
+    const act = await requireActivation(tx, activationId);
     if (act.status !== 'active') {
       throw new LicensorError(
         'CONFLICT',
         `Activation ${act.id} does not hold a seat (${act.status}); the device must activate again`,
       );
     }
-    const to = requireEntitlement(db, target);
-    if (to.id === act.entitlement_id) return viewOf(db, act);
-    const from = findEntitlement(db, act.entitlement_id);
+    const to = await requireEntitlement(tx, target);
+    if (to.id === act.entitlement_id) return viewOf(tx, act);
+    const from = await findEntitlement(tx, act.entitlement_id);
     if (from?.product_id && to.product_id && from.product_id !== to.product_id) {
       throw new LicensorError(
         'PRODUCT_MISMATCH',
@@ -255,8 +278,8 @@ export function moveLicense(
     }
     const now = opts.now ?? w.now();
     assertUsable(to, now);
-    const policy = policyFor(db, to);
-    const slot = freeSeatSlot(db, to.id, seatLimit(policy, to.seats));
+    const policy = await policyFor(tx, to);
+    const slot = await freeSeatSlot(tx, to.id, seatLimit(policy, to.seats));
     if (slot === null) {
       throw new LicensorError('TOO_MANY_DEVICES', `All seats of license ${to.id} are in use; free one first`, {
         seats: seatLimit(policy, to.seats),
@@ -264,13 +287,13 @@ export function moveLicense(
     }
     const lease =
       policy.mode === 'floating' ? new Date(now.getTime() + policy.leaseMinutes * 60_000).toISOString() : null;
-    db.run('UPDATE activations SET entitlement_id = ?, seat = ?, lease_expires_at = ? WHERE id = ?', [
+    await tx.run('UPDATE activations SET entitlement_id = ?, seat = ?, lease_expires_at = ? WHERE id = ?', [
       to.id,
       slot,
       lease,
       act.id,
     ]);
-    audit(db, {
+    await audit(tx, {
       actor,
       action: 'activation.moved',
       entitlementId: to.id,
@@ -281,15 +304,15 @@ export function moveLicense(
       at: now,
     });
     // The old license's seat is free: its release event carries the activation as it left (seat given back).
-    w.activationChanged({
+    await w.activationChanged(tx, {
       type: 'released',
       activation: { ...act, status: 'released', seat: null, released_at: now.toISOString(), released_by: actor },
       actor,
       at: now,
     });
-    const moved = findActivation(db, act.id)!;
-    w.activationChanged({ type: 'created', activation: moved, actor, at: now });
-    return viewOf(db, moved);
+    const moved = (await findActivation(tx, act.id))!;
+    await w.activationChanged(tx, { type: 'created', activation: moved, actor, at: now });
+    return viewOf(tx, moved);
   });
 }
 
@@ -307,7 +330,10 @@ export async function issueOfflineResponse(ctx: LicensingContext, requestText: s
 }
 
 /** Activations for the admin list and export; newest first. */
-export function listActivations(db: Db, filter: ActivationFilter = {}): { items: ActivationView[]; total: number } {
+export async function listActivations(
+  db: Storage,
+  filter: ActivationFilter = {},
+): Promise<{ items: ActivationView[]; total: number }> {
   const where: string[] = [];
   const params: unknown[] = [];
   if (filter.entitlementId) {
@@ -315,7 +341,7 @@ export function listActivations(db: Db, filter: ActivationFilter = {}): { items:
     params.push(filter.entitlementId);
   }
   if (filter.code) {
-    const ent = resolveCode(db, filter.code);
+    const ent = await resolveCode(db, filter.code);
     if (!ent) return { items: [], total: 0 };
     where.push('a.entitlement_id = ?');
     params.push(ent.id);
@@ -338,8 +364,8 @@ export function listActivations(db: Db, filter: ActivationFilter = {}): { items:
   const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
   const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 100), 1), 1000);
   const offset = Math.max(Math.trunc(filter.offset ?? 0), 0);
-  const total = db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM activations a ${clause}`, params)?.n ?? 0;
-  const rows = db.all<ActivationRow & { code: string | null }>(
+  const total = (await db.first<{ n: number }>(`SELECT COUNT(*) AS n FROM activations a ${clause}`, params))?.n ?? 0;
+  const rows = await db.all<ActivationRow & { code: string | null }>(
     `SELECT a.*, e.code AS code FROM activations a JOIN entitlements e ON e.id = a.entitlement_id ${clause}
      ORDER BY a.created_at DESC, a.id DESC LIMIT ? OFFSET ?`,
     [...params, limit, offset],

@@ -44,8 +44,8 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.close()));
 });
 
-function app(opts: Parameters<typeof makeApp>[0] = {}): LicensingTestApp {
-  t = makeApp(opts);
+async function app(opts: Parameters<typeof makeApp>[0] = {}): Promise<LicensingTestApp> {
+  t = await makeApp(opts);
   apps.push(t);
   return t;
 }
@@ -150,8 +150,8 @@ const verifier = () => new LicenseVerifier({ roots: [t.keys.rootCertificatePem] 
 
 describe('POST /api/v1/activations', () => {
   it('binds a device and returns a License that verifies against the root and is bound to it', async () => {
-    app();
-    const ent = seedEntitlement(t.db, { seats: 2 });
+    await app();
+    const ent = await seedEntitlement(t.db, { seats: 2 });
     const device = newDevice();
     const body = await activated(device, ent.code!);
     expect(body).toMatchObject({
@@ -167,7 +167,7 @@ describe('POST /api/v1/activations', () => {
     expect(payload.status).toBe('active');
     expect(payload.expiresAt).toBe(ent.expires_at);
     expect(Date.parse(payload.refreshBy!)).toBeGreaterThan(Date.now() + 13 * 86_400_000);
-    const row = findActivation(t.db, body.activationId)!;
+    const row = (await findActivation(t.db, body.activationId))!;
     expect(row).toMatchObject({
       status: 'active',
       seat: 0,
@@ -179,13 +179,13 @@ describe('POST /api/v1/activations', () => {
   });
 
   it('activation and check-in files end while their signing certificate is valid (a key near its end)', async () => {
-    app();
+    await app();
     const current = t.keys.current.bind(t.keys);
     // The signing certificate's end, as if it were 3 days away: files must be clipped to it.
     const end = Date.now() + 3 * 86_400_000;
     t.keys.current = () => ({ ...current(), notAfter: end });
     try {
-      const ent = seedEntitlement(t.db, { seats: 1 });
+      const ent = await seedEntitlement(t.db, { seats: 1 });
       const device = newDevice();
       const body = await activated(device, ent.code!);
       const activation = verifier().verify(body.license).payload;
@@ -202,17 +202,17 @@ describe('POST /api/v1/activations', () => {
   });
 
   it('accepts an LSR code typed in lower case without dashes, and a family-C instance id', async () => {
-    app();
-    const ent = seedEntitlement(t.db);
+    await app();
+    const ent = await seedEntitlement(t.db);
     await activated(newDevice(), ent.code!.toLowerCase().replace(/-/g, ''));
-    const instance = seedEntitlement(t.db, { family: 'C', code: null });
+    const instance = await seedEntitlement(t.db, { family: 'C', code: null });
     const body = await activated(newDevice(), instance.id);
     expect(body.entitlement).toMatchObject({ id: instance.id, family: 'C' });
   });
 
   it('re-activation of the same device is a no-op that returns a fresh file, also with one changed component', async () => {
-    app();
-    const ent = seedEntitlement(t.db, { seats: 1 });
+    await app();
+    const ent = await seedEntitlement(t.db, { seats: 1 });
     const device = newDevice();
     const first = await activated(device, ent.code!);
     const again = await activated(device, ent.code!);
@@ -225,7 +225,7 @@ describe('POST /api/v1/activations', () => {
     expect(third).toMatchObject({ activationId: first.activationId, reactivated: true });
     const { payload } = verifier().verify(third.license);
     expect(payload.fingerprint?.components).toEqual(upgraded.components);
-    expect(t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 1 });
+    expect(await t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 1 });
 
     // The new key was added beside the old one (another install on the same machine keeps working), and each
     // check-in's file names the key that signed it.
@@ -245,8 +245,8 @@ describe('POST /api/v1/activations', () => {
   });
 
   it('TOO_MANY_DEVICES lists the devices holding the seats (no fingerprints)', async () => {
-    app();
-    const ent = seedEntitlement(t.db, { seats: 2 });
+    await app();
+    const ent = await seedEntitlement(t.db, { seats: 2 });
     const a = await activated(newDevice(), ent.code!);
     const b = await activated(newDevice(), ent.code!);
     const res = await activateDevice(newDevice(), ent.code!);
@@ -264,8 +264,8 @@ describe('POST /api/v1/activations', () => {
   });
 
   it('binds exactly 3 devices when 30 activate a 3-seat code at once (listening server)', async () => {
-    app({ file: true });
-    const ent = seedEntitlement(t.db, { seats: 3 });
+    await app({ file: true });
+    const ent = await seedEntitlement(t.db, { seats: 3 });
     const server = createServer(t.licensor.app).listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     const { port } = server.address() as { port: number };
@@ -284,7 +284,9 @@ describe('POST /api/v1/activations', () => {
       expect(refused).toHaveLength(27);
       expect(new Set(refused.map((r) => r.body.error?.code))).toEqual(new Set(['TOO_MANY_DEVICES']));
       expect(
-        t.db.all(`SELECT seat FROM activations WHERE entitlement_id = ? AND status = 'active' ORDER BY seat`, [ent.id]),
+        await t.db.all(`SELECT seat FROM activations WHERE entitlement_id = ? AND status = 'active' ORDER BY seat`, [
+          ent.id,
+        ]),
       ).toEqual([{ seat: 0 }, { seat: 1 }, { seat: 2 }]);
     } finally {
       await new Promise((r) => server.close(r));
@@ -302,24 +304,24 @@ describe('POST /api/v1/activations', () => {
     expect(newActivationId(new Date(base.getTime() + 1)) > newActivationId(base)).toBe(true);
   });
 
-  it('the database itself refuses a second device in the same seat slot', () => {
-    app();
-    const ent = seedEntitlement(t.db, { seats: 3 });
+  it('the database itself refuses a second device in the same seat slot', async () => {
+    await app();
+    const ent = await seedEntitlement(t.db, { seats: 3 });
     const insert = (id: string) =>
       t.db.run(
         `INSERT INTO activations (id, entitlement_id, status, seat, fingerprint, device_public_key, device_key_hash, created_at, last_seen_at)
          VALUES (?, ?, 'active', 0, '{}', 'k', 'h', 'now', 'now')`,
         [id, ent.id],
       );
-    insert('one');
-    expect(() => insert('two')).toThrow(/UNIQUE/);
-    expect(() =>
+    await insert('one');
+    await expect(insert('two')).rejects.toThrow(/UNIQUE/);
+    await expect(
       t.db.run(
         `INSERT INTO activations (id, entitlement_id, status, seat, fingerprint, device_public_key, device_key_hash, created_at, last_seen_at)
          VALUES ('three', ?, 'active', NULL, '{}', 'k', 'h', 'now', 'now')`,
         [ent.id],
       ),
-    ).toThrow(/CHECK/);
+    ).rejects.toThrow(/CHECK/);
   });
 
   it.each([
@@ -330,25 +332,25 @@ describe('POST /api/v1/activations', () => {
     ['suspended', { status: 'suspended' }, 403, 'SUSPENDED'],
     ['released', { status: 'released' }, 403, 'RELEASED'],
   ] as const)('refuses a license that is %s', async (_name, seed, status, code) => {
-    app();
-    const ent = seedEntitlement(t.db, seed);
+    await app();
+    const ent = await seedEntitlement(t.db, seed);
     const res = await activateDevice(newDevice(), ent.code!);
     expect(res.status).toBe(status);
     expect(res.body.error.code).toBe(code);
-    expect(t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 0 });
+    expect(await t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 0 });
   });
 
   it('refuses unknown codes, other products, virtual machines and unauthorised users', async () => {
-    app();
+    await app();
     expect((await activateDevice(newDevice(), 'LSR-AAAAA-BBBBB-CCCCC-DDDDD')).body.error.code).toBe('NOT_FOUND');
-    const ent = seedEntitlement(t.db, { productId: 'prod-1', policy: { allowVirtualMachines: false } });
+    const ent = await seedEntitlement(t.db, { productId: 'prod-1', policy: { allowVirtualMachines: false } });
     const mismatch = await activateDevice(newDevice(), ent.code!, { productId: 'prod-2' });
     expect([mismatch.status, mismatch.body.error.code]).toEqual([403, 'PRODUCT_MISMATCH']);
     const vm = await activateDevice(newDevice(), ent.code!, { device: { virtual: true } });
     expect([vm.status, vm.body.error.code]).toEqual([409, 'VM_NOT_ALLOWED']);
 
-    const named = seedEntitlement(t.db, { policy: { requireNamedUser: true }, seats: 5 });
-    t.db.run(`INSERT INTO authorized_users (entitlement_id, user_id, created_at) VALUES (?, 'alice', 'now')`, [
+    const named = await seedEntitlement(t.db, { policy: { requireNamedUser: true }, seats: 5 });
+    await t.db.run(`INSERT INTO authorized_users (entitlement_id, user_id, created_at) VALUES (?, 'alice', 'now')`, [
       named.id,
     ]);
     expect((await activateDevice(newDevice(), named.code!)).body.error.code).toBe('USER_NOT_AUTHORIZED');
@@ -358,14 +360,19 @@ describe('POST /api/v1/activations', () => {
     expect((await activateDevice(newDevice(), named.code!, { user: 'alice' })).status).toBe(200);
 
     // Family C: the users the enterprise authorised through KooGallery's Kit sync.
-    const instance = seedEntitlement(t.db, { family: 'C', code: null, policy: { requireNamedUser: true }, seats: 5 });
+    const instance = await seedEntitlement(t.db, {
+      family: 'C',
+      code: null,
+      policy: { requireNamedUser: true },
+      seats: 5,
+    });
     const kitUser = (user: string, enabled: number) =>
       t.db.run(
         `INSERT INTO kit_users (instance_id, tenant_id, user_name, enabled, created_at, updated_at) VALUES (?, 't1', ?, ?, 'now', 'now')`,
         [instance.id, user, enabled],
       );
-    kitUser('carol', 1);
-    kitUser('dave', 0);
+    await kitUser('carol', 1);
+    await kitUser('dave', 0);
     expect((await activateDevice(newDevice(), instance.id, { user: 'carol' })).status).toBe(200);
     expect((await activateDevice(newDevice(), instance.id, { user: 'dave' })).body.error.code).toBe(
       'USER_NOT_AUTHORIZED',
@@ -373,8 +380,8 @@ describe('POST /api/v1/activations', () => {
   });
 
   it('validates input: bad fields, a non-Ed25519 key, malformed JSON, oversized bodies', async () => {
-    app();
-    const ent = seedEntitlement(t.db);
+    await app();
+    const ent = await seedEntitlement(t.db);
     const missing = await send('POST', '/activations', { body: { code: ent.code } });
     expect([missing.status, missing.body.error.code]).toEqual([400, 'INVALID_INPUT']);
     expect(missing.body.error.message).toContain('fingerprint');
@@ -395,43 +402,43 @@ describe('POST /api/v1/activations', () => {
       fingerprint: { components: newDevice().components, koogallery: 'not a fingerprint' },
     });
     expect(badKg.body.error.code).toBe('INVALID_INPUT');
-    expect(t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 0 });
+    expect(await t.db.first('SELECT COUNT(*) AS n FROM activations')).toEqual({ n: 0 });
   });
 
   it('stores the KooGallery fingerprint in its normalised form', async () => {
-    app();
-    const plain = await activated(newDevice(), seedEntitlement(t.db).code!);
-    expect(findActivation(t.db, plain.activationId)!.koogallery_fingerprint).toBeNull();
-    const kg = await activateDevice(newDevice(), seedEntitlement(t.db).code!, {
+    await app();
+    const plain = await activated(newDevice(), (await seedEntitlement(t.db)).code!);
+    expect((await findActivation(t.db, plain.activationId))!.koogallery_fingerprint).toBeNull();
+    const kg = await activateDevice(newDevice(), (await seedEntitlement(t.db)).code!, {
       fingerprint: { components: newDevice().components, koogallery: 'fa-16-3e-00-00-01|disk-1| board-1|cpu-1' },
     });
     expect(kg.status, kg.text).toBe(200);
-    expect(findActivation(t.db, kg.body.activationId)!.koogallery_fingerprint).toBe(
+    expect((await findActivation(t.db, kg.body.activationId))!.koogallery_fingerprint).toBe(
       'FA-16-3E-00-00-01|DISK-1|BOARD-1|CPU-1',
     );
   });
 
   it('applies product policy defaults under the entitlement overrides', async () => {
-    app();
-    setProductPolicy(t.db, 'prod-9', { maxDevices: 1, checkInIntervalHours: 6 }, 'test');
-    const ent = seedEntitlement(t.db, { productId: 'prod-9', seats: 5 });
+    await app();
+    await setProductPolicy(t.db, 'prod-9', { maxDevices: 1, checkInIntervalHours: 6 }, 'test');
+    const ent = await seedEntitlement(t.db, { productId: 'prod-9', seats: 5 });
     const res = await activated(newDevice(), ent.code!);
     expect(res.checkInIntervalSeconds).toBe(6 * 3600);
     expect(res.entitlement.seats).toBe(1);
     expect((await activateDevice(newDevice(), ent.code!)).body.error.code).toBe('TOO_MANY_DEVICES');
-    const own = seedEntitlement(t.db, { productId: 'prod-9', seats: 5, policy: { maxDevices: 2 } });
+    const own = await seedEntitlement(t.db, { productId: 'prod-9', seats: 5, policy: { maxDevices: 2 } });
     await activated(newDevice(), own.code!);
     await activated(newDevice(), own.code!);
     expect((await activateDevice(newDevice(), own.code!)).status).toBe(409);
-    expect(() => setProductPolicy(t.db, 'prod-9', { maxDevices: -1 } as never, 'test')).toThrow(/maxDevices/);
+    await expect(setProductPolicy(t.db, 'prod-9', { maxDevices: -1 } as never, 'test')).rejects.toThrow(/maxDevices/);
   });
 });
 
 describe('POST /api/v1/activations/:id/check-in', () => {
   it('answers VALID with a fresh file and records last seen and app version', async () => {
     let clock = Date.now();
-    app({ now: () => new Date(clock) });
-    const ent = seedEntitlement(t.db);
+    await app({ now: () => new Date(clock) });
+    const ent = await seedEntitlement(t.db);
     const device = newDevice();
     const act = await activated(device, ent.code!);
     clock += 3600_000;
@@ -443,15 +450,15 @@ describe('POST /api/v1/activations/:id/check-in', () => {
     const after = verifier().verify(body.license!).payload;
     expect(Date.parse(after.refreshBy!) - Date.parse(before.refreshBy!)).toBe(3600_000);
     expect(after.lid).toBe(act.activationId);
-    expect(findActivation(t.db, act.activationId)).toMatchObject({
+    expect(await findActivation(t.db, act.activationId)).toMatchObject({
       app_version: '2.1.0',
       last_seen_at: new Date(clock).toISOString(),
     });
   });
 
   it('refuses absent, malformed, wrong-key, other-activation, stale and replayed signatures', async () => {
-    app();
-    const ent = seedEntitlement(t.db, { seats: 2 });
+    await app();
+    const ent = await seedEntitlement(t.db, { seats: 2 });
     const device = newDevice();
     const act = await activated(device, ent.code!);
     const other = await activated(newDevice(), ent.code!);
@@ -487,16 +494,16 @@ describe('POST /api/v1/activations/:id/check-in', () => {
     expect((await checkIn(device, act.activationId, {}, captured)).body.status).toBe('VALID');
     const replay = await checkIn(device, act.activationId, {}, captured);
     expect([replay.status, replay.body.error.code]).toEqual([401, 'REPLAYED']);
-    expect(t.db.first('SELECT COUNT(*) AS n FROM device_nonces')).toEqual({ n: 1 });
+    expect(await t.db.first('SELECT COUNT(*) AS n FROM device_nonces')).toEqual({ n: 1 });
   });
 
   it('revoke → REVOKED without a file; suspend → SUSPENDED with a suspended file; reinstate → VALID', async () => {
-    app();
-    const ent = seedEntitlement(t.db);
+    await app();
+    const ent = await seedEntitlement(t.db);
     const device = newDevice();
     const act = await activated(device, ent.code!);
 
-    suspendEntitlement(t.licensor.ctx, ent.code!, 'admin:test', { reason: 'dispute' });
+    await suspendEntitlement(t.licensor.ctx, ent.code!, 'admin:test', { reason: 'dispute' });
     const suspended = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect(suspended.status).toBe('SUSPENDED');
     expect(verifier().verify(suspended.license!).payload.status).toBe('suspended');
@@ -504,11 +511,11 @@ describe('POST /api/v1/activations/:id/check-in', () => {
     const suspendedVerdict = verifier().verifyVerdict(suspended.verdict!).payload;
     expect(suspendedVerdict).toMatchObject({ lid: act.activationId, eid: ent.id, code: 'SUSPENDED' });
     expect(suspendedVerdict.issuedAt).toBe(verifier().verify(suspended.license!).payload.issuedAt);
-    reinstateEntitlement(t.licensor.ctx, ent.id, 'admin:test');
+    await reinstateEntitlement(t.licensor.ctx, ent.id, 'admin:test');
     const reinstated = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect([reinstated.status, reinstated.verdict]).toEqual(['VALID', undefined]);
 
-    revokeEntitlement(t.licensor.ctx, ent.id, 'admin:test');
+    await revokeEntitlement(t.licensor.ctx, ent.id, 'admin:test');
     const revoked = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect(revoked.status).toBe('REVOKED');
     expect(revoked.license).toBeUndefined();
@@ -523,46 +530,48 @@ describe('POST /api/v1/activations/:id/check-in', () => {
   });
 
   it('freeze → FROZEN with a frozen file, unfreeze → VALID; release → RELEASED without a file', async () => {
-    app();
-    const ent = seedEntitlement(t.db, { family: 'B' });
+    await app();
+    const ent = await seedEntitlement(t.db, { family: 'B' });
     const device = newDevice();
     const act = await activated(device, ent.code!);
-    t.db.run(`UPDATE entitlements SET status = 'frozen' WHERE id = ?`, [ent.id]);
+    await t.db.run(`UPDATE entitlements SET status = 'frozen' WHERE id = ?`, [ent.id]);
     const frozen = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect(frozen.status).toBe('FROZEN');
     expect(verifier().verify(frozen.license!).payload.status).toBe('frozen');
-    t.db.run(`UPDATE entitlements SET status = 'active' WHERE id = ?`, [ent.id]);
+    await t.db.run(`UPDATE entitlements SET status = 'active' WHERE id = ?`, [ent.id]);
     const valid = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect(valid.status).toBe('VALID');
     expect(verifier().verify(valid.license!).payload.status).toBe('active');
-    t.db.run(`UPDATE entitlements SET status = 'released' WHERE id = ?`, [ent.id]);
+    await t.db.run(`UPDATE entitlements SET status = 'released' WHERE id = ?`, [ent.id]);
     const released = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect([released.status, released.license]).toEqual(['RELEASED', undefined]);
     // Family-B usage is counted per device and day, on activation and valid check-ins.
-    expect(t.db.all('SELECT code, device FROM code_usage')).toEqual([{ code: ent.code, device: act.activationId }]);
+    expect(await t.db.all('SELECT code, device FROM code_usage')).toEqual([
+      { code: ent.code, device: act.activationId },
+    ]);
   });
 
   it('a renewal reaches the next file; a passed expiry date answers EXPIRED with an expired file', async () => {
-    app();
-    const ent = seedEntitlement(t.db);
+    await app();
+    const ent = await seedEntitlement(t.db);
     const device = newDevice();
     const act = await activated(device, ent.code!);
     const renewed = new Date(Date.now() + 2 * 365 * 86_400_000).toISOString();
-    t.db.run('UPDATE entitlements SET expires_at = ? WHERE id = ?', [renewed, ent.id]);
+    await t.db.run('UPDATE entitlements SET expires_at = ? WHERE id = ?', [renewed, ent.id]);
     const res = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect(res.entitlement?.expiresAt).toBe(renewed);
     expect(verifier().verify(res.license!).payload.expiresAt).toBe(renewed);
 
     const past = new Date(Date.now() - 60_000).toISOString();
-    t.db.run('UPDATE entitlements SET expires_at = ? WHERE id = ?', [past, ent.id]);
+    await t.db.run('UPDATE entitlements SET expires_at = ? WHERE id = ?', [past, ent.id]);
     const expired = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect(expired.status).toBe('EXPIRED');
     expect(verifier().verify(expired.license!).payload).toMatchObject({ status: 'expired', expiresAt: past });
   });
 
   it('a changed machine is FINGERPRINT_MISMATCH; gradual drift is followed', async () => {
-    app();
-    const ent = seedEntitlement(t.db);
+    await app();
+    const ent = await seedEntitlement(t.db);
     const device = newDevice();
     const act = await activated(device, ent.code!);
     const drifted = alteredDevice(device, ['macs']).components;
@@ -576,13 +585,13 @@ describe('POST /api/v1/activations/:id/check-in', () => {
   });
 
   it('unknown activations and freed seats answer NOT_FOUND', async () => {
-    app();
-    const ent = seedEntitlement(t.db);
+    await app();
+    const ent = await seedEntitlement(t.db);
     const device = newDevice();
     const act = await activated(device, ent.code!);
     const unknown = (await checkIn(device, 'act_unknown')).body as CheckInResponse;
     expect([unknown.status, unknown.license]).toEqual(['NOT_FOUND', undefined]);
-    freeSeat(t.licensor.ctx, act.activationId, 'admin:test');
+    await freeSeat(t.licensor.ctx, act.activationId, 'admin:test');
     const freed = (await checkIn(device, act.activationId)).body as CheckInResponse;
     expect([freed.status, freed.license]).toEqual(['NOT_FOUND', undefined]);
     expect(freed.message).toMatch(/Activate again/);
@@ -591,8 +600,8 @@ describe('POST /api/v1/activations/:id/check-in', () => {
 
 describe('DELETE /api/v1/activations/:id', () => {
   it('frees the seat, is idempotent, and needs the device signature', async () => {
-    app();
-    const ent = seedEntitlement(t.db, { seats: 1 });
+    await app();
+    const ent = await seedEntitlement(t.db, { seats: 1 });
     const device = newDevice();
     const act = await activated(device, ent.code!);
     expect((await send('DELETE', '/activations/{id}', { id: act.activationId })).status).toBe(401);
@@ -610,8 +619,8 @@ describe('seats', () => {
   it('lists devices and frees them within the transfer limit, then TRANSFER_LIMIT_REACHED', async () => {
     const start = Date.now();
     let clock = start;
-    app({ now: () => new Date(clock), config: { apiRateLimit: 0 } });
-    const ent = seedEntitlement(t.db, { seats: 2, policy: { transferLimit: { count: 2, periodDays: 30 } } });
+    await app({ now: () => new Date(clock), config: { apiRateLimit: 0 } });
+    const ent = await seedEntitlement(t.db, { seats: 2, policy: { transferLimit: { count: 2, periodDays: 30 } } });
     const lost = newDevice();
     const a = await activated(lost, ent.code!);
     const b = await activated(newDevice(), ent.code!);
@@ -625,7 +634,7 @@ describe('seats', () => {
     expect((await send('POST', '/seats/devices', { body: { code: 'LSR-NOPE' } })).status).toBe(404);
     const wrongCode = await send('POST', '/seats/devices/{id}/release', {
       id: a.activationId,
-      body: { code: seedEntitlement(t.db).code },
+      body: { code: (await seedEntitlement(t.db)).code },
     });
     expect(wrongCode.status).toBe(404);
 
@@ -660,8 +669,8 @@ describe('seats', () => {
 describe('floating seats', () => {
   it('are leases: an expired lease frees the seat, and its device takes one again when free', async () => {
     let clock = Date.now();
-    app({ now: () => new Date(clock) });
-    const ent = seedEntitlement(t.db, { seats: 1, policy: { mode: 'floating', leaseMinutes: 10 } });
+    await app({ now: () => new Date(clock) });
+    const ent = await seedEntitlement(t.db, { seats: 1, policy: { mode: 'floating', leaseMinutes: 10 } });
     const first = newDevice();
     const a = await activated(first, ent.code!);
     expect(a.checkInIntervalSeconds).toBe(200);
@@ -675,20 +684,20 @@ describe('floating seats', () => {
     clock += 2 * 60_000; // lapsed
     const second = newDevice();
     const b = await activated(second, ent.code!);
-    expect(findActivation(t.db, a.activationId)!.status).toBe('lapsed');
+    expect((await findActivation(t.db, a.activationId))!.status).toBe('lapsed');
     expect((await checkIn(first, a.activationId, {}, { now: clock })).body.status).toBe('TOO_MANY_DEVICES');
     clock += 11 * 60_000;
     const back = (await checkIn(first, a.activationId, {}, { now: clock })).body as CheckInResponse;
     expect(back.status).toBe('VALID');
-    expect(findActivation(t.db, a.activationId)!.status).toBe('active');
-    expect(findActivation(t.db, b.activationId)!.status).toBe('lapsed');
+    expect((await findActivation(t.db, a.activationId))!.status).toBe('active');
+    expect((await findActivation(t.db, b.activationId))!.status).toBe('lapsed');
   });
 });
 
 describe('offline activation', () => {
   it('issueOfflineResponse verifies the request and returns a License bound to its fingerprint', async () => {
-    app();
-    const ent = seedEntitlement(t.db, { seats: 1 });
+    await app();
+    const ent = await seedEntitlement(t.db, { seats: 1 });
     const device = newDevice();
     const requestText = encodeOfflineRequest(
       {
@@ -704,7 +713,11 @@ describe('offline activation', () => {
     const { payload } = verifier().verify(license);
     expect(payload.fingerprint).toEqual({ rule: { type: 'allButOne' }, components: device.components });
     expect(payload).toMatchObject({ eid: ent.id, refreshBy: null, graceUntil: null, status: 'active' });
-    expect(findActivation(t.db, payload.lid)).toMatchObject({ offline: 1, hostname: 'air-gapped', status: 'active' });
+    expect(await findActivation(t.db, payload.lid)).toMatchObject({
+      offline: 1,
+      hostname: 'air-gapped',
+      status: 'active',
+    });
     // The same request again is the same device; a second device finds the seat taken.
     expect(verifier().verify(await issueOfflineResponse(t.licensor.ctx, requestText, 'admin:test')).payload.lid).toBe(
       payload.lid,
@@ -722,13 +735,15 @@ describe('offline activation', () => {
     });
     await expect(issueOfflineResponse(t.licensor.ctx, 'hello', 'x')).rejects.toBeInstanceOf(LicensorError);
     expect((await activateDevice(newDevice(), ent.code!)).body.error.code).toBe('TOO_MANY_DEVICES');
-    expect(decodeLicenseFile(license).payload.deviceKey).toBe(findActivation(t.db, payload.lid)!.device_key_hash);
+    expect(decodeLicenseFile(license).payload.deviceKey).toBe(
+      (await findActivation(t.db, payload.lid))!.device_key_hash,
+    );
   });
 });
 
 describe('response signatures and keys', () => {
   it('GET /keys lists certificates that chain to the root; responses are signed by the current one', async () => {
-    app();
+    await app();
     const res = await send('GET', '/keys');
     expect(res.body.current).toBe(t.keys.current().keyId);
     for (const k of res.body.signing as { certificatePem: string }[]) {
@@ -738,7 +753,7 @@ describe('response signatures and keys', () => {
   });
 
   it('a replayed signed response is rejected by verifyResponse', async () => {
-    app();
+    await app();
     const res = await send('GET', '/keys');
     const header = res.headers['licensor-signature'];
     // Replayed as the answer to another request (another nonce)…
@@ -781,7 +796,7 @@ describe('response signatures and keys', () => {
   });
 
   it('errors and unknown endpoints are signed JSON too', async () => {
-    app();
+    await app();
     const nonce = newNonce();
     const res = await request(t.licensor.app).get('/api/v1/nope').set('licensor-nonce', nonce);
     expect(res.status).toBe(404);
@@ -802,9 +817,9 @@ describe('response signatures and keys', () => {
 describe('rate limits', () => {
   it('answer 429 with Retry-After and the JSON error shape, per code and per address', async () => {
     // 48/min per address; activations 24/min per code; seat endpoints 4/min per address and 2/min per code.
-    app({ config: { apiRateLimit: 48 } });
-    const ent = seedEntitlement(t.db, { seats: 50 });
-    const other = seedEntitlement(t.db, { seats: 50 });
+    await app({ config: { apiRateLimit: 48 } });
+    const ent = await seedEntitlement(t.db, { seats: 50 });
+    const other = await seedEntitlement(t.db, { seats: 50 });
     const seats = async (code: string) => (await send('POST', '/seats/devices', { body: { code } })).status;
     expect([await seats(ent.code!), await seats(ent.code!)]).toEqual([200, 200]);
     const limited = await send('POST', '/seats/devices', { body: { code: ent.code } });

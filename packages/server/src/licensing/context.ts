@@ -1,5 +1,5 @@
 import type { Config } from '../config';
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
 import type { KeyStore } from '../keys/keystore';
 import type { Logger } from '../logger';
 import type { ActivationChange } from './activations';
@@ -14,18 +14,21 @@ import type { LicenseModel } from './issue';
  */
 export interface LicensingPorts {
   /** Whether an enterprise's synced user directory (KooGallery's Kit interfaces) authorises `user` on the entitlement. */
-  isNamedUserAuthorized(entitlementId: string, user: string): boolean;
+  isNamedUserAuthorized(db: Storage, entitlementId: string, user: string): Promise<boolean>;
   /** The marketplace that sells license codes this server has not seen yet (license code 2.0, `PL…`). */
   marketplaceCodes: MarketplaceCodes;
   /** The edition and features the entitlement's License files carry (the catalogue: license > SKU > product). */
-  licenseModel(ent: Pick<EntitlementRow, 'product_id' | 'sku_code' | 'edition' | 'features'>): LicenseModel;
+  licenseModel(
+    db: Storage,
+    ent: Pick<EntitlementRow, 'product_id' | 'sku_code' | 'edition' | 'features'>,
+  ): Promise<LicenseModel>;
   /**
-   * Hears every change changeEntitlement writes, inside the change's transaction (so whatever it records, e.g. a
+   * Hears every change changeEntitlement writes, inside the change's transaction, through its handle `db` (so whatever it records, e.g. a
    * webhook event, exists exactly when the change does). It must not throw for anything but a storage failure.
    */
-  entitlementChanged(change: EntitlementChange): void;
+  entitlementChanged(db: Storage, change: EntitlementChange): Promise<void>;
   /** Hears every device that takes a new seat or gives one back, inside the change's transaction (like above). */
-  activationChanged(change: ActivationChange): void;
+  activationChanged(db: Storage, change: ActivationChange): Promise<void>;
 }
 
 export interface MarketplaceCodes {
@@ -37,7 +40,7 @@ export interface MarketplaceCodes {
 
 /** What the licensing core needs from the app: storage, keys, clock, configuration, and its ports. */
 export interface LicensingContext extends LicensingPorts {
-  db: Db;
+  db: Storage;
   config: Config;
   keys: KeyStore;
   now: () => Date;

@@ -11,7 +11,7 @@ import {
   SIGNATURE_WINDOW_MS,
   verifyDeviceRequestAsync,
 } from '@licensor/shared';
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
 import { activationLicensePayload, checkInIntervalSeconds, entitlementSummary, recordCodeUsage } from './activate';
 import {
   type ActivationKeyRow,
@@ -71,7 +71,7 @@ export interface AuthenticatedDevice {
  * transaction. The Ed25519 checks run on the thread pool.
  */
 export async function authenticateDevice(
-  db: Db,
+  db: Storage,
   req: SignedDeviceRequest,
   now: Date,
 ): Promise<AuthenticatedDevice | undefined> {
@@ -79,7 +79,7 @@ export async function authenticateDevice(
   if (signature.activationId !== req.activationId) {
     throw new LicensorError('SIGNATURE_INVALID', 'The device signature names another activation than the URL');
   }
-  const activation = findActivation(db, req.activationId);
+  const activation = await findActivation(db, req.activationId);
   if (!activation) return undefined;
   const signedBy = async (publicKey: string) =>
     verifyDeviceRequestAsync({
@@ -95,7 +95,7 @@ export async function authenticateDevice(
     await signedBy(deviceKey.publicKey);
   } catch (err) {
     if (!(err instanceof LicensorError) || err.code !== 'SIGNATURE_INVALID') throw err;
-    const others = activationKeys(db, activation.id).filter((k) => k.key_hash !== activation.device_key_hash);
+    const others = (await activationKeys(db, activation.id)).filter((k) => k.key_hash !== activation.device_key_hash);
     let found: ActivationKeyRow | undefined;
     for (const key of others) {
       if (
@@ -115,8 +115,8 @@ export async function authenticateDevice(
 }
 
 /** Records a device nonce; a second use inside the window is a replay. Call inside the write transaction. */
-export function consumeNonce(db: Db, device: AuthenticatedDevice): void {
-  const r = db.run(
+export async function consumeNonce(db: Storage, device: AuthenticatedDevice): Promise<void> {
+  const r = await db.run(
     'INSERT INTO device_nonces (activation_id, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
     [device.activation.id, device.nonce, device.nonceExpiresAt],
   );
@@ -126,8 +126,8 @@ export function consumeNonce(db: Db, device: AuthenticatedDevice): void {
 }
 
 /** Forgets nonces whose window has passed. */
-export const cullNonces = (db: Db, now: Date): number =>
-  db.run('DELETE FROM device_nonces WHERE expires_at < ?', [now.getTime()]).changes;
+export const cullNonces = async (db: Storage, now: Date): Promise<number> =>
+  (await db.run('DELETE FROM device_nonces WHERE expires_at < ?', [now.getTime()])).changes;
 
 const MINUTE = 60_000;
 
@@ -149,17 +149,17 @@ export interface CheckInOutcome {
  * lease had lapsed and one is free). Call inside the write transaction, after `authenticateDevice`; the
  * caller signs the file from `license` once the commit is durable.
  */
-export function checkIn(
+export async function checkIn(
   ctx: Pick<LicensingContext, 'db' | 'now' | 'config' | 'keys' | 'licenseModel'>,
   device: AuthenticatedDevice,
   request: CheckInRequest,
-): CheckInOutcome {
+): Promise<CheckInOutcome> {
   const { db } = ctx;
   const now = ctx.now();
   const at = now.toISOString();
-  consumeNonce(db, device);
-  const activation = findActivation(db, device.activation.id)!;
-  const ent = findEntitlement(db, activation.entitlement_id);
+  await consumeNonce(db, device);
+  const activation = (await findActivation(db, device.activation.id))!;
+  const ent = await findEntitlement(db, activation.entitlement_id);
   // Every check-in answer carries the root's list of revoked signing keys, so devices learn it as they check in.
   const revokedKeys = ctx.keys.revocations();
   const base = { serverTime: at, ...(revokedKeys ? { revokedKeys } : {}) };
@@ -175,15 +175,14 @@ export function checkIn(
     if (ent) outcome.verdict = verdictRecordPayload(ctx, ent, activation.id, 'NOT_FOUND', message, now);
     return outcome;
   }
-  const policy = policyFor(db, ent);
+  const policy = await policyFor(db, ent);
   const interval = checkInIntervalSeconds(policy);
   const summary = entitlementSummary(ent, policy);
   // A device activated offline that now checks in is an online device from here on (files with a TTL).
-  db.run(`UPDATE activations SET last_seen_at = ?, app_version = COALESCE(?, app_version), offline = 0 WHERE id = ?`, [
-    at,
-    request.appVersion?.trim() || null,
-    activation.id,
-  ]);
+  await db.run(
+    `UPDATE activations SET last_seen_at = ?, app_version = COALESCE(?, app_version), offline = 0 WHERE id = ?`,
+    [at, request.appVersion?.trim() || null, activation.id],
+  );
 
   /** A locking answer, with the claims of its signed verdict record. */
   const locked = (code: LockingVerdictCode, message: string): CheckInOutcome => ({
@@ -205,36 +204,36 @@ export function checkIn(
     }
     // Follow gradual hardware drift: the file carries the components the device has now.
     const fingerprint = JSON.stringify(request.fingerprint.components);
-    db.run('UPDATE activations SET fingerprint = ? WHERE id = ?', [fingerprint, activation.id]);
+    await db.run('UPDATE activations SET fingerprint = ? WHERE id = ?', [fingerprint, activation.id]);
     current = { ...activation, fingerprint };
   }
 
   if (verdict === 'VALID' && policy.mode === 'floating') {
-    cullLapsedLeases(db, now, ent.id);
+    await cullLapsedLeases(db, now, ent.id);
     const lease = new Date(now.getTime() + policy.leaseMinutes * MINUTE).toISOString();
-    const held = findActivation(db, activation.id)!;
+    const held = (await findActivation(db, activation.id))!;
     if (held.status !== 'active') {
-      const slot = freeSeatSlot(db, ent.id, seatLimit(policy, ent.seats));
+      const slot = await freeSeatSlot(db, ent.id, seatLimit(policy, ent.seats));
       if (slot === null) {
         return locked(
           'TOO_MANY_DEVICES',
           'All floating seats of this license are in use right now. Try again when another user closes the software.',
         );
       }
-      db.run(`UPDATE activations SET status = 'active', seat = ?, lease_expires_at = ? WHERE id = ?`, [
+      await db.run(`UPDATE activations SET status = 'active', seat = ?, lease_expires_at = ? WHERE id = ?`, [
         slot,
         lease,
         activation.id,
       ]);
     } else {
-      db.run('UPDATE activations SET lease_expires_at = ? WHERE id = ?', [lease, activation.id]);
+      await db.run('UPDATE activations SET lease_expires_at = ? WHERE id = ?', [lease, activation.id]);
     }
-    current = findActivation(db, activation.id)!;
+    current = (await findActivation(db, activation.id))!;
   }
 
-  if (verdict === 'VALID') recordCodeUsage(db, ent, activation.id, now);
+  if (verdict === 'VALID') await recordCodeUsage(db, ent, activation.id, now);
   // The file names the key of the install that checked in (each install on the machine has its own).
-  const license = activationLicensePayload(
+  const license = await activationLicensePayload(
     ctx,
     ent,
     policy,
@@ -259,24 +258,24 @@ export function checkIn(
  * The install gives its binding back (uninstall, moving to another computer). The seat is freed with the machine's
  * last install: while another install on the machine still holds a key, only this install's key goes. Idempotent.
  */
-export function deactivate(
+export async function deactivate(
   ctx: Pick<LicensingContext, 'db' | 'now' | 'activationChanged'>,
   device: AuthenticatedDevice,
-): { released: true } {
+): Promise<{ released: true }> {
   const now = ctx.now();
   const { db } = ctx;
-  consumeNonce(db, device);
+  await consumeNonce(db, device);
   const id = device.activation.id;
-  const remaining = activationKeys(db, id).filter((k) => k.key_hash !== device.deviceKey.hash);
+  const remaining = (await activationKeys(db, id)).filter((k) => k.key_hash !== device.deviceKey.hash);
   if (remaining.length > 0 && device.activation.status !== 'released') {
-    db.run('DELETE FROM activation_keys WHERE activation_id = ? AND key_hash = ?', [id, device.deviceKey.hash]);
+    await db.run('DELETE FROM activation_keys WHERE activation_id = ? AND key_hash = ?', [id, device.deviceKey.hash]);
     const current = remaining[0]!;
-    db.run('UPDATE activations SET device_public_key = ?, device_key_hash = ? WHERE id = ?', [
+    await db.run('UPDATE activations SET device_public_key = ?, device_key_hash = ? WHERE id = ?', [
       current.public_key,
       current.key_hash,
       id,
     ]);
-    audit(db, {
+    await audit(db, {
       actor: `client:${id}`,
       action: 'activation.install_removed',
       entitlementId: device.activation.entitlement_id,
@@ -286,8 +285,8 @@ export function deactivate(
     });
     return { released: true };
   }
-  if (releaseActivation(ctx, id, `client:${id}`, now)) {
-    audit(ctx.db, {
+  if (await releaseActivation(ctx, id, `client:${id}`, now)) {
+    await audit(ctx.db, {
       actor: `client:${id}`,
       action: 'activation.deactivated',
       entitlementId: device.activation.entitlement_id,

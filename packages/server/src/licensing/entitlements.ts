@@ -1,4 +1,4 @@
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
 
 export type EntitlementStatus = 'provisioning' | 'active' | 'frozen' | 'expired' | 'suspended' | 'revoked' | 'released';
 
@@ -46,10 +46,10 @@ export type SeatSource = Pick<EntitlementRow, 'product_id' | 'sku_code' | 'seats
  * The same precedence as the catalogue's deriveLicenseModel; read here with SQL because the licensing core does
  * not import the catalogue.
  */
-export function derivedSeats(db: Db, ent: SeatSource): number {
+export async function derivedSeats(db: Storage, ent: SeatSource): Promise<number> {
   if (ent.seats_override !== null && ent.seats_override !== undefined) return ent.seats_override;
   if (ent.ordered_seats !== null && ent.ordered_seats !== undefined) return ent.ordered_seats;
-  const row = db.first<{ sku: number | null; product: number | null }>(
+  const row = await db.first<{ sku: number | null; product: number | null }>(
     `SELECT (SELECT seats FROM catalog_skus WHERE product_id = ? AND sku_code = ?) AS sku,
             (SELECT seats FROM catalog_products WHERE product_id = ?) AS product`,
     [ent.product_id, ent.sku_code, ent.product_id],
@@ -64,22 +64,30 @@ export function derivedSeats(db: Db, ent: SeatSource): number {
  * lowered count keep their seats until freed (freeSeatSlot hands out no slot above it). Returns how many
  * licenses changed. Call inside the catalogue change's transaction.
  */
-export function rederiveProductSeats(
+export async function rederiveProductSeats(
   w: EntitlementWriter,
   productId: string,
   actor: string,
   now: Date = w.now(),
-): number {
+): Promise<number> {
   // Only licenses that follow the catalogue: an override or an ordered quantity wins over it.
-  const rows = w.db.all<EntitlementRow>(
+  const rows = await w.db.all<EntitlementRow>(
     'SELECT * FROM entitlements WHERE product_id = ? AND seats_override IS NULL AND ordered_seats IS NULL',
     [productId],
   );
   let changed = 0;
   for (const ent of rows) {
-    const seats = derivedSeats(w.db, ent);
+    const seats = await derivedSeats(w.db, ent);
     if (seats === ent.seats) continue;
-    changeEntitlement(w, ent, { seats }, actor, 'entitlement.seats_rederived', { reason: 'catalogue changed' }, now);
+    await changeEntitlement(
+      w,
+      ent,
+      { seats },
+      actor,
+      'entitlement.seats_rederived',
+      { reason: 'catalogue changed' },
+      now,
+    );
     changed++;
   }
   return changed;
@@ -88,10 +96,10 @@ export function rederiveProductSeats(
 /** Fields whose change re-derives the seat count (changeEntitlement does it unless the patch sets seats). */
 export const SEAT_INPUTS = ['product_id', 'sku_code', 'seats_override', 'ordered_seats'] as const;
 
-export const findEntitlement = (db: Db, id: string): EntitlementRow | undefined =>
+export const findEntitlement = (db: Storage, id: string): Promise<EntitlementRow | undefined> =>
   db.first<EntitlementRow>('SELECT * FROM entitlements WHERE id = ?', [id]);
 
-export const findEntitlementByCode = (db: Db, code: string): EntitlementRow | undefined =>
+export const findEntitlementByCode = (db: Storage, code: string): Promise<EntitlementRow | undefined> =>
   db.first<EntitlementRow>('SELECT * FROM entitlements WHERE code = ?', [code]);
 
 export interface AuditEntry {
@@ -107,8 +115,8 @@ export interface AuditEntry {
 
 const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 
-export function audit(db: Db, e: AuditEntry): void {
-  db.run(
+export async function audit(db: Storage, e: AuditEntry): Promise<void> {
+  await db.run(
     `INSERT INTO audit_log (at, actor, action, entitlement_id, activation_id, before, after, detail)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     [
@@ -139,8 +147,8 @@ export interface EntitlementChange {
 
 /** Where entitlement changes go: the database, the port that hears each change (LicensingPorts), and the clock. */
 export interface EntitlementWriter {
-  db: Db;
-  entitlementChanged(change: EntitlementChange): void;
+  db: Storage;
+  entitlementChanged(db: Storage, change: EntitlementChange): Promise<void>;
   /** The injectable clock every change is stamped with (tests and replays set it; never new Date()). */
   now(): Date;
 }
@@ -149,7 +157,7 @@ export interface EntitlementWriter {
  * Applies a change to an entitlement and writes the audit entry (only the fields that changed, before →
  * after), then tells the entitlementChanged port. Returns the updated row. Call inside a transaction.
  */
-export function changeEntitlement(
+export async function changeEntitlement(
   w: EntitlementWriter,
   current: EntitlementRow,
   patch: EntitlementPatch,
@@ -157,11 +165,11 @@ export function changeEntitlement(
   action: string,
   detail?: unknown,
   now: Date = w.now(),
-): EntitlementRow {
+): Promise<EntitlementRow> {
   const before: Record<string, unknown> = {};
   const after: Record<string, unknown> = {};
   if (patch.seats === undefined && SEAT_INPUTS.some((k) => patch[k] !== undefined && patch[k] !== current[k])) {
-    patch = { ...patch, seats: derivedSeats(w.db, { ...current, ...patch } as SeatSource) };
+    patch = { ...patch, seats: await derivedSeats(w.db, { ...current, ...patch } as SeatSource) };
   }
   for (const [k, v] of Object.entries(patch)) {
     const old = current[k as keyof EntitlementRow];
@@ -173,14 +181,15 @@ export function changeEntitlement(
   const { db } = w;
   const keys = Object.keys(after);
   if (keys.length > 0) {
-    db.run(`UPDATE entitlements SET ${keys.map((k) => `${k} = ?`).join(', ')}, updated_at = ? WHERE id = ?`, [
+    await db.run(`UPDATE entitlements SET ${keys.map((k) => `${k} = ?`).join(', ')}, updated_at = ? WHERE id = ?`, [
       ...keys.map((k) => after[k]),
       now.toISOString(),
       current.id,
     ]);
   }
-  audit(db, { actor, action, entitlementId: current.id, before, after, detail, at: now });
-  if (keys.length > 0) w.entitlementChanged({ entitlement: current, before, after, actor, action, at: now });
+  await audit(db, { actor, action, entitlementId: current.id, before, after, detail, at: now });
+  if (keys.length > 0)
+    await w.entitlementChanged(w.db, { entitlement: current, before, after, actor, action, at: now });
   return {
     ...current,
     ...(after as EntitlementPatch),
@@ -189,7 +198,13 @@ export function changeEntitlement(
 }
 
 /** Tells the entitlementChanged port that an entitlement was created (the row is already written). */
-export function announceCreated(w: EntitlementWriter, ent: EntitlementRow, actor: string, action: string, at: Date) {
+export async function announceCreated(
+  w: EntitlementWriter,
+  ent: EntitlementRow,
+  actor: string,
+  action: string,
+  at: Date,
+) {
   const after: Record<string, unknown> = {
     status: ent.status,
     product_id: ent.product_id,
@@ -197,12 +212,18 @@ export function announceCreated(w: EntitlementWriter, ent: EntitlementRow, actor
     seats: ent.seats,
     expires_at: ent.expires_at,
   };
-  w.entitlementChanged({ entitlement: ent, before: {}, after, actor, action, at, created: true });
+  await w.entitlementChanged(w.db, { entitlement: ent, before: {}, after, actor, action, at, created: true });
 }
 
 /** Records that a marketplace order was applied; false when it had been applied before (a retry). */
-export function recordChange(db: Db, entitlementId: string, kind: string, orderId: string, detail?: unknown): boolean {
-  const r = db.run(
+export async function recordChange(
+  db: Storage,
+  entitlementId: string,
+  kind: string,
+  orderId: string,
+  detail?: unknown,
+): Promise<boolean> {
+  const r = await db.run(
     `INSERT INTO entitlement_changes (entitlement_id, kind, order_id, detail, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     [entitlementId, kind, orderId, json(detail), new Date().toISOString()],
   );
@@ -213,16 +234,16 @@ export function recordChange(db: Db, entitlementId: string, kind: string, orderI
  * The marketplace's FREEZE / UNFREEZE (families B and C): frozen ↔ active. Unfreezing also lifts a
  * marketplace expiry, but never a merchant's own suspension or revocation. Call inside a transaction.
  */
-export function applyMarketplaceStatus(
+export async function applyMarketplaceStatus(
   w: EntitlementWriter,
   ent: EntitlementRow,
   status: 'FREEZE' | 'UNFREEZE',
   actor: string,
-): void {
+): Promise<void> {
   if (status === 'FREEZE' && ent.status !== 'frozen') {
-    changeEntitlement(w, ent, { status: 'frozen' }, actor, 'entitlement.frozen');
+    await changeEntitlement(w, ent, { status: 'frozen' }, actor, 'entitlement.frozen');
   } else if (status === 'UNFREEZE' && (ent.status === 'frozen' || ent.status === 'expired')) {
-    changeEntitlement(w, ent, { status: 'active' }, actor, 'entitlement.unfrozen');
+    await changeEntitlement(w, ent, { status: 'active' }, actor, 'entitlement.unfrozen');
   }
 }
 
@@ -240,24 +261,24 @@ export interface RegisterCodeInput {
  * Registers a family-B code (operator action, or first activation after the marketplace confirmed it).
  * Idempotent: an existing code is returned unchanged. Call inside a transaction.
  */
-export function registerCode(
+export async function registerCode(
   ctx: EntitlementWriter,
   input: RegisterCodeInput,
   actor: string,
-): { entitlement: EntitlementRow; created: boolean } {
-  const existing = findEntitlementByCode(ctx.db, input.code);
+): Promise<{ entitlement: EntitlementRow; created: boolean }> {
+  const existing = await findEntitlementByCode(ctx.db, input.code);
   if (existing) return { entitlement: existing, created: false };
   const at = ctx.now();
   const now = at.toISOString();
   // No quantity given is no quantity (NULL), not 1: the catalogue's seats then apply.
   const ordered = input.seats !== undefined && input.seats > 0 ? input.seats : null;
-  const seats = derivedSeats(ctx.db, {
+  const seats = await derivedSeats(ctx.db, {
     product_id: input.productId ?? null,
     sku_code: null,
     seats_override: null,
     ordered_seats: ordered,
   });
-  ctx.db.run(
+  await ctx.db.run(
     `INSERT INTO entitlements (id, family, code, order_id, product_id, seats, ordered_seats, starts_at, expires_at, status, test, created_at, updated_at)
      VALUES (?, 'B', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [
@@ -275,8 +296,8 @@ export function registerCode(
       now,
     ],
   );
-  audit(ctx.db, { actor, action: 'entitlement.registered', entitlementId: input.code, after: { ...input }, at });
-  const entitlement = findEntitlementByCode(ctx.db, input.code)!;
-  announceCreated(ctx, entitlement, actor, 'entitlement.registered', at);
+  await audit(ctx.db, { actor, action: 'entitlement.registered', entitlementId: input.code, after: { ...input }, at });
+  const entitlement = (await findEntitlementByCode(ctx.db, input.code))!;
+  await announceCreated(ctx, entitlement, actor, 'entitlement.registered', at);
   return { entitlement, created: true };
 }

@@ -15,8 +15,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
  */
 
 let t: TestApp;
-beforeAll(() => {
-  t = createTestApp();
+beforeAll(async () => {
+  t = await createTestApp();
 });
 afterAll(async () => {
   await t.destroy();
@@ -214,7 +214,7 @@ describe('activation API: routing', () => {
   });
 
   it('refuses a gzip-compressed body with a signed 400 INVALID_INPUT', async () => {
-    const ent = seedEntitlement(t.db, { seats: 5 });
+    const ent = await seedEntitlement(t.db, { seats: 5 });
     const body = JSON.stringify(activationBody(newDevice(), ent.code!));
     const nonce = newNonce();
     const res = await request(t.licensor.app)
@@ -298,7 +298,7 @@ describe('activation API: CORS', () => {
   });
 
   it('gives an allowed origin Access-Control-Allow-Origin and answers its preflight with 204', async () => {
-    c = createTestApp({ corsOrigins: [ALLOWED] });
+    c = await createTestApp({ corsOrigins: [ALLOWED] });
     const app = c.licensor.app;
     const ok = await request(app).get('/api/v1/keys').set('Origin', ALLOWED);
     expect(ok.status).toBe(200);
@@ -351,7 +351,7 @@ describe('activation API: client addresses', () => {
 
   it("limits per client address as Express derives it (X-Forwarded-For only from LICENSOR_TRUST_PROXY's proxies)", async () => {
     // 12/min per address on the whole API; supertest connects from loopback, which is the trusted proxy here.
-    c = createTestApp({ apiRateLimit: 12, trustProxy: 'loopback' });
+    c = await createTestApp({ apiRateLimit: 12, trustProxy: 'loopback' });
     const keys = (forwardedFor: string) =>
       request(c!.licensor.app).get('/api/v1/keys').set('X-Forwarded-For', forwardedFor);
     for (let i = 0; i < 12; i++) expect((await keys('203.0.113.7')).status).toBe(200);
@@ -364,7 +364,7 @@ describe('activation API: client addresses', () => {
   });
 
   it('ignores X-Forwarded-For when no proxy is trusted: every forged address shares the real one', async () => {
-    c = createTestApp({ apiRateLimit: 12 });
+    c = await createTestApp({ apiRateLimit: 12 });
     const statuses: number[] = [];
     for (let i = 0; i < 13; i++) {
       statuses.push(
@@ -440,7 +440,7 @@ describe('activation API: request bodies over a real socket', () => {
     const onConnection = (socket: unknown) => sockets.add(socket);
     server.on('connection', onConnection);
     try {
-      const ent = seedEntitlement(t.db, { seats: 5 });
+      const ent = await seedEntitlement(t.db, { seats: 5 });
       const body = Buffer.from(JSON.stringify(activationBody(newDevice(), ent.code!)));
       const json = { 'content-type': 'application/json', 'content-length': String(body.length) };
       const refused = await post({ ...json, 'content-encoding': 'deflate' }, [body], agent);

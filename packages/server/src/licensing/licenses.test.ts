@@ -18,7 +18,7 @@ const PRODUCT = 'com.example.direct';
 
 let t: TestApp;
 beforeEach(async () => {
-  t = createTestApp();
+  t = await createTestApp();
   const res = await api()
     .post(`${ADMIN}/catalog/apply`)
     .set('Authorization', BOOT)
@@ -130,19 +130,19 @@ describe('POST /entitlements: direct licenses', () => {
       message: `No product com.example.typo in the catalogue; use one of: ${PRODUCT}`,
       detail: { knownProducts: [PRODUCT] },
     });
-    expect(t.db.first("SELECT 1 FROM entitlements WHERE product_id = 'com.example.typo'")).toBeUndefined();
+    expect(await t.db.first("SELECT 1 FROM entitlements WHERE product_id = 'com.example.typo'")).toBeUndefined();
     expect((await create({ productId: PRODUCT, surprise: 1 })).status).toBe(400);
     expect((await create({})).status).toBe(400);
   });
 
   it('needs a write-scope token: read tokens get 403', async () => {
-    const { token } = createAdminToken(t.db, 'viewer', 'read');
+    const { token } = await createAdminToken(t.db, 'viewer', 'read');
     const res = await create({ productId: PRODUCT }, `Bearer ${token}`);
     expect(res.status).toBe(403);
     expect(res.body.error.code).toBe('FORBIDDEN');
     const ent = (await create({ productId: PRODUCT })).body.entitlement;
     expect((await patch(ent.id, { seats: 4 }, `Bearer ${token}`)).status).toBe(403);
-    const { token: writer } = createAdminToken(t.db, 'ops', 'write');
+    const { token: writer } = await createAdminToken(t.db, 'ops', 'write');
     expect((await patch(ent.id, { seats: 4 }, `Bearer ${writer}`)).status).toBe(200);
   });
 });
@@ -251,7 +251,7 @@ describe('PATCH /entitlements/{id}: seats, expiry, SKU, customer', () => {
 
   it('changes the expiry (null: none) and brings an expired license back with a later one', async () => {
     const ent = (await create({ productId: PRODUCT })).body.entitlement;
-    t.db.run(`UPDATE entitlements SET status = 'expired', expires_at = '2020-01-01T00:00:00.000Z' WHERE id = ?`, [
+    await t.db.run(`UPDATE entitlements SET status = 'expired', expires_at = '2020-01-01T00:00:00.000Z' WHERE id = ?`, [
       ent.id,
     ]);
     const later = new Date(Date.now() + 90 * 86_400_000).toISOString();
@@ -313,12 +313,12 @@ describe('seat precedence: own override > ordered quantity > SKU > product > 1',
   it('the paid quantity wins over the SKU; no quantity is NULL (not 1) and follows the SKU', async () => {
     const paid = await buy('order-paid-10', '10');
     const plain = await buy('order-no-amount');
-    expect(row(paid)).toEqual({ seats: 10, seats_override: null, ordered_seats: 10 });
-    expect(row(plain)).toEqual({ seats: 3, seats_override: null, ordered_seats: null });
+    expect(await row(paid)).toEqual({ seats: 10, seats_override: null, ordered_seats: 10 });
+    expect(await row(plain)).toEqual({ seats: 3, seats_override: null, ordered_seats: null });
 
     await setTeamSeats(8);
-    expect(row(paid)?.seats).toBe(10);
-    expect(row(plain)?.seats).toBe(8);
+    expect((await row(paid))?.seats).toBe(10);
+    expect((await row(plain))?.seats).toBe(8);
   });
 
   it("seats an operator sets are the license's own: a later SKU or catalogue change does not overwrite them", async () => {
@@ -326,11 +326,11 @@ describe('seat precedence: own override > ordered quantity > SKU > product > 1',
     const res = await patch(paid, { seats: 4 });
     expect(res.status, res.text).toBe(200);
     expect(res.body.entitlement).toMatchObject({ seats: 4, seatsOverride: 4, orderedSeats: 5 });
-    expect(row(paid)).toEqual({ seats: 4, seats_override: 4, ordered_seats: 5 });
+    expect(await row(paid)).toEqual({ seats: 4, seats_override: 4, ordered_seats: 5 });
 
     await setTeamSeats(20);
     expect((await patch(paid, { sku: 'sku-site' })).body.entitlement.seats).toBe(4);
-    expect(row(paid)).toEqual({ seats: 4, seats_override: 4, ordered_seats: 5 });
+    expect(await row(paid)).toEqual({ seats: 4, seats_override: 4, ordered_seats: 5 });
     // Dropping the override goes back to the ordered quantity, not the SKU's 50.
     expect((await patch(paid, { seats: null })).body.entitlement).toMatchObject({ seats: 5, seatsOverride: null });
   });
@@ -366,7 +366,7 @@ describe('licensor licenses create|update', () => {
 
     const json = await cli(['--json', 'licenses', 'create', '--product', PRODUCT, '--seats', '2']);
     expect(json.json().entitlement).toMatchObject({ family: 'direct', seats: 2, seatsOverride: 2 });
-    const audit = t.db.first<{ actor: string }>(
+    const audit = await t.db.first<{ actor: string }>(
       "SELECT actor FROM audit_log WHERE action = 'entitlement.created' AND entitlement_id = ?",
       [json.json().entitlement.id],
     );
@@ -433,7 +433,7 @@ describe('licensor licenses create|update', () => {
     ]);
     expect(own.code, own.err).toBe(EXIT.ok);
     expect(own.out).toContain('Edition   Site Edu; features sync, maxProjects=5, edu (set on the license)');
-    const audit = t.db.first<{ actor: string; after: string }>(
+    const audit = await t.db.first<{ actor: string; after: string }>(
       "SELECT actor, after FROM audit_log WHERE action = 'entitlement.updated' ORDER BY id DESC LIMIT 1",
     );
     expect(audit?.actor).toBe('cli:alice');

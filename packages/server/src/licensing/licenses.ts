@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { generateLicenseCode, LicensorError } from '@licensor/shared';
 import { z } from 'zod';
-import type { Db } from '../db/database';
+import { inTx, type Storage } from '../db/storage';
 import { parseInput } from '../http/errors';
 import { type ActivationRow, activeActivations, deviceSummary, releaseActivation } from './activations';
 import type { LicensingContext } from './context';
@@ -86,11 +86,11 @@ export type UpdateLicenseInput = z.input<typeof updateLicenseSchema>;
  * A direct license's product must be in the catalogue: a typo would issue a code no install of the software
  * accepts. (Marketplace products and SKUs are never refused; this is the operator's own input.)
  */
-function requireCatalogueProduct(db: Db, productId: string): void {
-  if (db.first('SELECT 1 FROM catalog_products WHERE product_id = ?', [productId])) return;
-  const known = db
-    .all<{ product_id: string }>('SELECT product_id FROM catalog_products ORDER BY product_id')
-    .map((r) => r.product_id);
+async function requireCatalogueProduct(db: Storage, productId: string): Promise<void> {
+  if (await db.first('SELECT 1 FROM catalog_products WHERE product_id = ?', [productId])) return;
+  const known = (
+    await db.all<{ product_id: string }>('SELECT product_id FROM catalog_products ORDER BY product_id')
+  ).map((r) => r.product_id);
   throw new LicensorError(
     'INVALID_INPUT',
     known.length
@@ -101,11 +101,13 @@ function requireCatalogueProduct(db: Db, productId: string): void {
 }
 
 /** A SKU an operator names must be in the catalogue (marketplace SKUs are never refused; a typo here would be). */
-function requireCatalogueSku(db: Db, productId: string, sku: string): void {
-  if (db.first('SELECT 1 FROM catalog_skus WHERE product_id = ? AND sku_code = ?', [productId, sku])) return;
-  const known = db
-    .all<{ sku_code: string }>('SELECT sku_code FROM catalog_skus WHERE product_id = ? ORDER BY sku_code', [productId])
-    .map((r) => r.sku_code);
+async function requireCatalogueSku(db: Storage, productId: string, sku: string): Promise<void> {
+  if (await db.first('SELECT 1 FROM catalog_skus WHERE product_id = ? AND sku_code = ?', [productId, sku])) return;
+  const known = (
+    await db.all<{ sku_code: string }>('SELECT sku_code FROM catalog_skus WHERE product_id = ? ORDER BY sku_code', [
+      productId,
+    ])
+  ).map((r) => r.sku_code);
   throw new LicensorError(
     'INVALID_INPUT',
     known.length
@@ -155,26 +157,26 @@ function refusePastExpiry(expiresAt: string | null | undefined, now: Date): void
 }
 
 /** Issues a direct license: a new `LSR-…` code the customer types, with the SKU's terms unless overridden. */
-export function createDirectLicense(ctx: Ctx, input: unknown, actor: string): EntitlementRow {
+export async function createDirectLicense(ctx: Ctx, input: unknown, actor: string): Promise<EntitlementRow> {
   const data = parseInput(createLicenseSchema, input, 'license');
   const { db } = ctx;
   const now = ctx.now();
   refusePastExpiry(data.expiresAt, now);
-  return db.transaction(() => {
-    requireCatalogueProduct(db, data.productId);
-    if (data.sku) requireCatalogueSku(db, data.productId, data.sku);
+  return await db.transaction(async (tx) => {
+    await requireCatalogueProduct(tx, data.productId);
+    if (data.sku) await requireCatalogueSku(tx, data.productId, data.sku);
     let code = generateLicenseCode();
     // 95 random bits make a collision practically impossible; the unique index is the real guard.
-    while (findEntitlementByCode(db, code)) code = generateLicenseCode();
+    while (await findEntitlementByCode(tx, code)) code = generateLicenseCode();
     const id = `ent_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
     const at = now.toISOString();
-    const seatCount = derivedSeats(db, {
+    const seatCount = await derivedSeats(tx, {
       product_id: data.productId,
       sku_code: data.sku ?? null,
       seats_override: data.seats ?? null,
       ordered_seats: null,
     });
-    db.run(
+    await tx.run(
       `INSERT INTO entitlements (id, family, code, product_id, sku_code, edition, features, customer_name, seats,
          seats_override, starts_at, expires_at, status, test, created_at, updated_at)
        VALUES (?, 'direct', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', 0, ?, ?)`,
@@ -194,8 +196,8 @@ export function createDirectLicense(ctx: Ctx, input: unknown, actor: string): En
         at,
       ],
     );
-    const ent = findEntitlement(db, id)!;
-    audit(db, {
+    const ent = (await findEntitlement(tx, id))!;
+    await audit(tx, {
       actor,
       action: 'entitlement.created',
       entitlementId: id,
@@ -212,7 +214,7 @@ export function createDirectLicense(ctx: Ctx, input: unknown, actor: string): En
       detail: { direct: true },
       at: now,
     });
-    announceCreated(ctx, ent, actor, 'entitlement.created', now);
+    await announceCreated(inTx(ctx, tx), ent, actor, 'entitlement.created', now);
     return ent;
   });
 }
@@ -222,23 +224,23 @@ export function createDirectLicense(ctx: Ctx, input: unknown, actor: string): En
  * holding them is refused (SEATS_IN_USE, detail.devices oldest first) unless releaseOldest, which frees the
  * oldest devices' seats first. Returns the license after the change and the devices released.
  */
-export function updateLicense(
+export async function updateLicense(
   ctx: Ctx,
   ent: EntitlementRow,
   input: unknown,
   actor: string,
-): { entitlement: EntitlementRow; releasedDevices: string[] } {
+): Promise<{ entitlement: EntitlementRow; releasedDevices: string[] }> {
   const data = parseInput(updateLicenseSchema, input, 'license change');
   const { db } = ctx;
   const now = ctx.now();
   refusePastExpiry(data.expiresAt, now);
-  return db.transaction(() => {
-    const current = findEntitlement(db, ent.id) ?? ent;
+  return await db.transaction(async (tx) => {
+    const current = (await findEntitlement(tx, ent.id)) ?? ent;
     if (data.sku !== undefined && data.sku !== current.sku_code) {
       if (!current.product_id) {
         throw new LicensorError('INVALID_INPUT', `License ${current.id} has no product, so it cannot take a SKU`);
       }
-      requireCatalogueSku(db, current.product_id, data.sku);
+      await requireCatalogueSku(tx, current.product_id, data.sku);
     }
     const patch: EntitlementPatch = {};
     if (data.seats !== undefined) patch.seats_override = data.seats;
@@ -258,8 +260,8 @@ export function updateLicense(
     // re-counts devices (a catalogue change may have left more devices than seats, and they keep them).
     const next = { ...current, ...patch } as EntitlementRow;
     const seatsChange = SEAT_INPUTS.some((k) => patch[k] !== undefined && patch[k] !== current[k]);
-    const limit = seatLimit(policyFor(db, next), seatsChange ? derivedSeats(db, next) : current.seats);
-    const inUse = activeActivations(db, current.id);
+    const limit = seatLimit(await policyFor(tx, next), seatsChange ? await derivedSeats(tx, next) : current.seats);
+    const inUse = await activeActivations(tx, current.id);
     const excess = seatsChange ? inUse.length - limit : 0;
     const releasedDevices: string[] = [];
     if (excess > 0) {
@@ -271,8 +273,8 @@ export function updateLicense(
         });
       }
       for (const device of inUse.slice(0, excess)) {
-        releaseActivation(ctx, device.id, actor, now);
-        audit(db, {
+        await releaseActivation(inTx(ctx, tx), device.id, actor, now);
+        await audit(tx, {
           actor,
           action: 'activation.freed',
           entitlementId: current.id,
@@ -283,7 +285,15 @@ export function updateLicense(
         releasedDevices.push(device.id);
       }
     }
-    const entitlement = changeEntitlement(ctx, current, patch, actor, 'entitlement.updated', { releasedDevices }, now);
+    const entitlement = await changeEntitlement(
+      inTx(ctx, tx),
+      current,
+      patch,
+      actor,
+      'entitlement.updated',
+      { releasedDevices },
+      now,
+    );
     return { entitlement, releasedDevices };
   });
 }

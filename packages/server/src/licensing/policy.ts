@@ -1,6 +1,6 @@
 import { LicensorError, type MatchRule, matchRuleSchema } from '@licensor/shared';
 import { z } from 'zod';
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
 import { audit } from './entitlements';
 
 /** How an entitlement may be used. Product defaults come first; an entitlement may override any field. */
@@ -96,8 +96,8 @@ function parseOverrides(json: string | null | undefined): PolicyOverrides {
 }
 
 /** The product defaults stored for a product (table product_policies); `*` holds defaults for every product. */
-export function productPolicy(db: Db, productId: string | null | undefined): PolicyOverrides {
-  const rows = db.all<{ product_id: string; policy: string }>(
+export async function productPolicy(db: Storage, productId: string | null | undefined): Promise<PolicyOverrides> {
+  const rows = await db.all<{ product_id: string; policy: string }>(
     `SELECT product_id, policy FROM product_policies WHERE product_id IN ('*', ?)`,
     [productId ?? '*'],
   );
@@ -107,12 +107,16 @@ export function productPolicy(db: Db, productId: string | null | undefined): Pol
 }
 
 /** The overrides of the entitlement's SKU in the catalogue (catalog/), if the catalogue lists it. */
-function skuPolicy(db: Db, productId: string | null, skuCode: string | null | undefined): PolicyOverrides {
+async function skuPolicy(
+  db: Storage,
+  productId: string | null,
+  skuCode: string | null | undefined,
+): Promise<PolicyOverrides> {
   if (!productId || !skuCode) return {};
-  const row = db.first<{ policy: string }>('SELECT policy FROM catalog_skus WHERE product_id = ? AND sku_code = ?', [
-    productId,
-    skuCode,
-  ]);
+  const row = await db.first<{ policy: string }>(
+    'SELECT policy FROM catalog_skus WHERE product_id = ? AND sku_code = ?',
+    [productId, skuCode],
+  );
   return parseOverrides(row?.policy);
 }
 
@@ -120,17 +124,25 @@ function skuPolicy(db: Db, productId: string | null, skuCode: string | null | un
  * The effective policy of an entitlement: built-in defaults ← product defaults ← its SKU's overrides (catalogue)
  * ← the entitlement's overrides.
  */
-export const policyFor = (
-  db: Db,
+export const policyFor = async (
+  db: Storage,
   ent: { product_id: string | null; sku_code?: string | null; policy: string | null },
-): Policy =>
-  resolvePolicy(ent.policy, { ...productPolicy(db, ent.product_id), ...skuPolicy(db, ent.product_id, ent.sku_code) });
+): Promise<Policy> =>
+  resolvePolicy(ent.policy, {
+    ...(await productPolicy(db, ent.product_id)),
+    ...(await skuPolicy(db, ent.product_id, ent.sku_code)),
+  });
 
 /**
  * Stores a product's policy defaults (replacing earlier ones; `null` deletes them). Validated with the same
  * schema as entitlement overrides, so a typo is refused with the field it concerns.
  */
-export function setProductPolicy(db: Db, productId: string, overrides: PolicyOverrides | null, actor: string): void {
+export async function setProductPolicy(
+  db: Storage,
+  productId: string,
+  overrides: PolicyOverrides | null,
+  actor: string,
+): Promise<void> {
   const checked = overrides === null ? null : policyOverridesSchema.safeParse(overrides);
   if (checked && !checked.success) {
     const problems = checked.error.issues.map((i) => `${i.path.join('.') || 'policy'}: ${i.message}`);
@@ -138,20 +150,20 @@ export function setProductPolicy(db: Db, productId: string, overrides: PolicyOve
       problems,
     });
   }
-  db.transaction(() => {
-    const before = db.first<{ policy: string }>('SELECT policy FROM product_policies WHERE product_id = ?', [
+  await db.transaction(async (tx) => {
+    const before = await tx.first<{ policy: string }>('SELECT policy FROM product_policies WHERE product_id = ?', [
       productId,
     ]);
     if (checked) {
-      db.run(
+      await tx.run(
         `INSERT INTO product_policies (product_id, policy, updated_at) VALUES (?, ?, ?)
          ON CONFLICT (product_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`,
         [productId, JSON.stringify(checked.data), new Date().toISOString()],
       );
     } else {
-      db.run('DELETE FROM product_policies WHERE product_id = ?', [productId]);
+      await tx.run('DELETE FROM product_policies WHERE product_id = ?', [productId]);
     }
-    audit(db, {
+    await audit(tx, {
       actor,
       action: 'policy.product_set',
       before: before ? JSON.parse(before.policy) : null,

@@ -15,6 +15,7 @@ import {
 } from '@licensor/shared';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { inTx } from '../db/storage';
 import { parseInput, toApiError } from '../http/errors';
 import type { Metrics } from '../metrics';
 import { bindActivation, checkInIntervalSeconds, entitlementSummary } from './activate';
@@ -97,15 +98,20 @@ const signedPath = (req: Request) => req.originalUrl.split('?')[0] ?? req.origin
  * `Licensor-Nonce`, a timestamp and the body, errors and rate-limit answers included), one error shape.
  * Ed25519 work (device signatures, License files, answers) runs on libuv's thread pool.
  */
-export function activationRouter(ctx: LicensingContext, metrics: Metrics): Router {
+/** `onStop` receives what the app's stop() must run (the maintenance timer's end). */
+export function activationRouter(
+  ctx: LicensingContext,
+  metrics: Metrics,
+  onStop: (stop: () => void) => void = () => {},
+): Router {
   const router = express.Router();
   const perIp = ctx.config.apiRateLimit;
   // Stricter limits derive from the per-address one; 0 switches them all off (a gateway limits instead).
   const share = (divisor: number) => (perIp > 0 ? Math.max(1, Math.floor(perIp / divisor)) : 0);
   let deviceRequests = 0;
 
-  const afterDeviceRequest = () => {
-    if (++deviceRequests % NONCE_CULL_EVERY === 0) cullNonces(ctx.db, ctx.now());
+  const afterDeviceRequest = async () => {
+    if (++deviceRequests % NONCE_CULL_EVERY === 0) await cullNonces(ctx.db, ctx.now());
   };
 
   /** Signs an answer for the request's nonce and sends it (HEAD gets the headers only, as Express does). */
@@ -169,7 +175,7 @@ export function activationRouter(ctx: LicensingContext, metrics: Metrics): Route
     let body: ActivateResponse;
     try {
       const input = parseInput(activateRequestSchema, req.body, 'activation request');
-      const result = await bindActivation(ctx, input, { write: (fn) => ctx.db.batched(fn) });
+      const result = await bindActivation(ctx, input, { batched: true });
       metrics.activations.inc({ code: 'VALID' });
       body = {
         activationId: result.activation.id,
@@ -199,8 +205,11 @@ export function activationRouter(ctx: LicensingContext, metrics: Metrics): Route
       };
       return reply(req, res, body);
     }
-    const outcome = await ctx.db.batched(() => checkIn(ctx, device, input));
-    afterDeviceRequest();
+    const outcome = await ctx.db.batched(async (tx) => {
+      const t = inTx(ctx, tx);
+      return checkIn(t, device, input);
+    });
+    await afterDeviceRequest();
     if (outcome.verdict) outcome.response.verdict = await signVerdictAsync(outcome.verdict, ctx.keys.current());
     if (!outcome.license) return reply(req, res, outcome.response);
     // The License file is signed after the commit is durable: a file never exists for a state that was lost.
@@ -210,8 +219,11 @@ export function activationRouter(ctx: LicensingContext, metrics: Metrics): Route
   router.delete('/activations/:id', async (req, res) => {
     const device = await deviceOf(req);
     if (!device) throw new LicensorError('NOT_FOUND', 'This server does not know this activation');
-    const body = await ctx.db.batched(() => deactivate(ctx, device));
-    afterDeviceRequest();
+    const body = await ctx.db.batched(async (tx) => {
+      const t = inTx(ctx, tx);
+      return deactivate(t, device);
+    });
+    await afterDeviceRequest();
     return reply(req, res, body);
   });
 
@@ -220,13 +232,20 @@ export function activationRouter(ctx: LicensingContext, metrics: Metrics): Route
     ...limiter(share(12), 'from this address'),
     ...limiter(share(24), 'for this license code', codeOf),
   ];
-  router.post('/seats/devices', ...seatLimits, (req, res) => {
+  router.post('/seats/devices', ...seatLimits, async (req, res) => {
     const { code } = parseInput(codeRequestSchema, req.body, 'request');
-    return reply(req, res, devicesForCode(ctx, code));
+    return reply(req, res, await devicesForCode(ctx, code));
   });
   router.post('/seats/devices/:id/release', ...seatLimits, async (req, res) => {
     const { code } = parseInput(codeRequestSchema, req.body, 'request');
-    return reply(req, res, await ctx.db.batched(() => releaseSeatByHolder(ctx, code, String(req.params.id))));
+    return reply(
+      req,
+      res,
+      await ctx.db.batched(async (tx) => {
+        const t = inTx(ctx, tx);
+        return releaseSeatByHolder(t, code, String(req.params.id));
+      }),
+    );
   });
 
   router.use((_req, _res, next) =>
@@ -246,16 +265,16 @@ export function activationRouter(ctx: LicensingContext, metrics: Metrics): Route
 
   if (ctx.config.scheduler) {
     // Floating leases that ran out free their seats even when no one activates; old nonces go too.
-    const timer = setInterval(() => {
-      if (!ctx.db.raw.open) return clearInterval(timer);
+    const timer = setInterval(async () => {
       try {
-        cullLapsedLeases(ctx.db, ctx.now());
-        cullNonces(ctx.db, ctx.now());
+        await cullLapsedLeases(ctx.db, ctx.now());
+        await cullNonces(ctx.db, ctx.now());
       } catch (err) {
         ctx.log.warn({ err }, 'licensing maintenance failed; retrying next minute');
       }
     }, MAINTENANCE_INTERVAL_MS);
     timer.unref();
+    onStop(() => clearInterval(timer));
   }
   return router;
 }

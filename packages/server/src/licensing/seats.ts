@@ -1,5 +1,5 @@
 import { type DevicesResponse, LicensorError } from '@licensor/shared';
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
 import { resolveCode } from './activate';
 import { activeActivations, cullLapsedLeases, deviceSummary, findActivation, releaseActivation } from './activations';
 import type { LicensingContext } from './context';
@@ -8,8 +8,8 @@ import { type Policy, policyFor, seatLimit } from './policy';
 
 const DAY = 86_400_000;
 
-function entitlementForHolder(db: Db, code: string): EntitlementRow {
-  const ent = resolveCode(db, code);
+async function entitlementForHolder(db: Storage, code: string): Promise<EntitlementRow> {
+  const ent = await resolveCode(db, code);
   // Unknown and never-activated codes look the same: this endpoint must not confirm that a code exists.
   if (!ent) {
     throw new LicensorError('NOT_FOUND', 'No activated license with this code. Check the code and type it again.');
@@ -18,23 +18,23 @@ function entitlementForHolder(db: Db, code: string): EntitlementRow {
 }
 
 /** Self-service seat releases of an entitlement inside the policy's window, oldest first. */
-function transfersInWindow(db: Db, ent: EntitlementRow, policy: Policy, now: Date): string[] {
+async function transfersInWindow(db: Storage, ent: EntitlementRow, policy: Policy, now: Date): Promise<string[]> {
   const since = new Date(now.getTime() - policy.transferLimit.periodDays * DAY).toISOString();
-  return db
-    .all<{ at: string }>('SELECT at FROM seat_transfers WHERE entitlement_id = ? AND at > ? ORDER BY at', [
+  return (
+    await db.all<{ at: string }>('SELECT at FROM seat_transfers WHERE entitlement_id = ? AND at > ? ORDER BY at', [
       ent.id,
       since,
     ])
-    .map((r) => r.at);
+  ).map((r) => r.at);
 }
 
-function devicesView(db: Db, ent: EntitlementRow, policy: Policy, now: Date): DevicesResponse {
-  if (policy.mode === 'floating') cullLapsedLeases(db, now, ent.id);
+async function devicesView(db: Storage, ent: EntitlementRow, policy: Policy, now: Date): Promise<DevicesResponse> {
+  if (policy.mode === 'floating') await cullLapsedLeases(db, now, ent.id);
   return {
     seats: seatLimit(policy, ent.seats),
-    devices: activeActivations(db, ent.id).map((a) => deviceSummary(a)),
+    devices: (await activeActivations(db, ent.id)).map((a) => deviceSummary(a)),
     transfers: {
-      used: transfersInWindow(db, ent, policy, now).length,
+      used: (await transfersInWindow(db, ent, policy, now)).length,
       limit: policy.transferLimit.count,
       periodDays: policy.transferLimit.periodDays,
     },
@@ -42,9 +42,12 @@ function devicesView(db: Db, ent: EntitlementRow, policy: Policy, now: Date): De
 }
 
 /** What the holder of a code sees: the devices holding its seats (no fingerprints) and the transfer budget. */
-export function devicesForCode(ctx: Pick<LicensingContext, 'db' | 'now'>, code: string): DevicesResponse {
-  const ent = entitlementForHolder(ctx.db, code);
-  return devicesView(ctx.db, ent, policyFor(ctx.db, ent), ctx.now());
+export async function devicesForCode(
+  ctx: Pick<LicensingContext, 'db' | 'now'>,
+  code: string,
+): Promise<DevicesResponse> {
+  const ent = await entitlementForHolder(ctx.db, code);
+  return await devicesView(ctx.db, ent, await policyFor(ctx.db, ent), ctx.now());
 }
 
 /**
@@ -52,26 +55,26 @@ export function devicesForCode(ctx: Pick<LicensingContext, 'db' | 'now'>, code: 
  * limit per window; beyond it TRANSFER_LIMIT_REACHED says when the next release becomes possible. Freeing
  * a device that no longer holds a seat changes nothing and costs nothing. Call inside a write transaction.
  */
-export function releaseSeatByHolder(
+export async function releaseSeatByHolder(
   ctx: Pick<LicensingContext, 'db' | 'now' | 'activationChanged'>,
   code: string,
   activationId: string,
-): DevicesResponse & { released: boolean } {
+): Promise<DevicesResponse & { released: boolean }> {
   const { db } = ctx;
   const now = ctx.now();
-  const ent = entitlementForHolder(db, code);
-  const policy = policyFor(db, ent);
-  const activation = findActivation(db, activationId);
+  const ent = await entitlementForHolder(db, code);
+  const policy = await policyFor(db, ent);
+  const activation = await findActivation(db, activationId);
   if (!activation || activation.entitlement_id !== ent.id) {
     throw new LicensorError(
       'NOT_FOUND',
       'No such device on this license. List the devices again and pick one of them.',
     );
   }
-  if (activation.status !== 'active') return { released: false, ...devicesView(db, ent, policy, now) };
+  if (activation.status !== 'active') return { released: false, ...(await devicesView(db, ent, policy, now)) };
 
   const { count, periodDays } = policy.transferLimit;
-  const used = transfersInWindow(db, ent, policy, now);
+  const used = await transfersInWindow(db, ent, policy, now);
   if (used.length >= count) {
     const oldest = used[used.length - count];
     const nextAvailableAt = count > 0 && oldest ? new Date(Date.parse(oldest) + periodDays * DAY).toISOString() : null;
@@ -83,18 +86,17 @@ export function releaseSeatByHolder(
       { limit: count, periodDays, nextAvailableAt },
     );
   }
-  releaseActivation(ctx, activation.id, 'holder', now);
-  db.run('INSERT INTO seat_transfers (activation_id, entitlement_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [
-    activation.id,
-    ent.id,
-    now.toISOString(),
-  ]);
-  audit(db, {
+  await releaseActivation(ctx, activation.id, 'holder', now);
+  await db.run(
+    'INSERT INTO seat_transfers (activation_id, entitlement_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+    [activation.id, ent.id, now.toISOString()],
+  );
+  await audit(db, {
     actor: 'holder',
     action: 'activation.released_by_holder',
     entitlementId: ent.id,
     activationId: activation.id,
     at: now,
   });
-  return { released: true, ...devicesView(db, ent, policy, now) };
+  return { released: true, ...(await devicesView(db, ent, policy, now)) };
 }

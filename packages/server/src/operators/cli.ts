@@ -49,8 +49,8 @@ async function operatorsAdd(s: Session, opts: { name: string; role: string }) {
   );
 }
 
-function operatorsList(s: Session) {
-  const items = listOperators(s.db());
+async function operatorsList(s: Session) {
+  const items = await listOperators(s.db());
   s.print({ items }, () =>
     items.length === 0
       ? 'No operators yet. Add the first with `licensor operators add --name <name> --role admin`.'
@@ -65,20 +65,20 @@ function operatorsList(s: Session) {
   );
 }
 
-function operatorsDisable(s: Session, name: string) {
-  const r = disableOperator(s.db(), parseInput(operatorNameSchema, name, 'operator name'), s.actor);
+async function operatorsDisable(s: Session, name: string) {
+  const r = await disableOperator(s.db(), parseInput(operatorNameSchema, name, 'operator name'), s.actor);
   s.print(r, () =>
     r.changed ? `Disabled operator ${name}; their sessions ended.` : `Operator ${name} was already disabled.`,
   );
 }
 
-function operatorsSetRole(s: Session, name: string, role: string) {
+async function operatorsSetRole(s: Session, name: string, role: string) {
   const input = parseInput(
     z.object({ name: operatorNameSchema, role: z.enum(ROLES) }),
     { name, role },
     'operator role',
   );
-  const r = setOperatorRole(s.db(), input.name, input.role as Role, s.actor);
+  const r = await setOperatorRole(s.db(), input.name, input.role as Role, s.actor);
   s.print(r, () =>
     r.changed
       ? `Operator ${name} is now ${role}; their sessions ended, the new role applies at their next sign-in.`

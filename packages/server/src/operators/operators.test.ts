@@ -13,9 +13,9 @@ const ADMIN_TOKEN = 'bootstrap-token-123';
 let t: TestApp;
 let now: Date;
 
-beforeEach(() => {
+beforeEach(async () => {
   now = new Date('2026-12-01T10:00:00Z');
-  t = createTestApp({ adminToken: ADMIN_TOKEN, adminAuthFailures: 1000 });
+  t = await createTestApp({ adminToken: ADMIN_TOKEN, adminAuthFailures: 1000 });
 });
 afterEach(async () => {
   await t.destroy();
@@ -25,7 +25,8 @@ afterEach(async () => {
 async function withClock() {
   const { createApp } = await import('../app');
   const { createLogger } = await import('../logger');
-  return createApp({ config: t.config, db: t.db, log: createLogger('silent'), keys: t.keys, now: () => now }).app;
+  return (await createApp({ config: t.config, db: t.db, log: createLogger('silent'), keys: t.keys, now: () => now }))
+    .app;
 }
 
 async function login(app: Parameters<typeof request>[0], name: string, password = PASSWORD) {
@@ -38,7 +39,7 @@ describe('console sessions', () => {
   it('logs in with an HttpOnly SameSite=Strict cookie, acts as operator:<name> with the CSRF token, refuses without it', async () => {
     const app = await withClock();
     await seedOperator(t.db, { name: 'olga', role: 'operator', password: PASSWORD });
-    const ent = seedEntitlement(t.db);
+    const ent = await seedEntitlement(t.db);
     const { res, cookie, csrf } = await login(app, 'olga');
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ operator: 'olga', role: 'operator', scope: 'write' });
@@ -78,7 +79,7 @@ describe('console sessions', () => {
   it('a viewer reads but cannot act', async () => {
     const app = await withClock();
     await seedOperator(t.db, { name: 'vera', role: 'viewer', password: PASSWORD });
-    const ent = seedEntitlement(t.db);
+    const ent = await seedEntitlement(t.db);
     const { cookie, csrf } = await login(app, 'vera');
     expect((await request(app).get('/api/admin/v1/entitlements').set('Cookie', cookie)).status).toBe(200);
     const act = await request(app)
@@ -87,9 +88,9 @@ describe('console sessions', () => {
       .set('X-CSRF-Token', csrf)
       .send({ reason: 'x' });
     expect(act.status).toBe(403);
-    expect(t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [ent.id])?.status).toBe(
-      'active',
-    );
+    expect(
+      (await t.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [ent.id]))?.status,
+    ).toBe('active');
   });
 
   it('ends sessions after the idle timeout and the absolute timeout, and on logout', async () => {
@@ -150,7 +151,7 @@ describe('console sessions', () => {
     expect(Number(locked.res.headers['retry-after'])).toBeGreaterThan(800);
     now = new Date(now.getTime() + 16 * 60_000);
     expect((await login(app, 'olga')).res.status).toBe(200);
-    const audit = t.db.all<{ action: string }>("SELECT action FROM audit_log WHERE actor = 'operator:olga'");
+    const audit = await t.db.all<{ action: string }>("SELECT action FROM audit_log WHERE actor = 'operator:olga'");
     expect(audit.map((a) => a.action)).toEqual(['operator.locked', 'operator.login']);
   });
 
@@ -162,17 +163,19 @@ describe('console sessions', () => {
     // Five tries were checked (and failed); the three beyond the limit were refused unchecked.
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
     expect((await login(app, 'olga')).res.status).toBe(429);
-    expect(t.db.all("SELECT action FROM audit_log WHERE action = 'operator.locked'")).toHaveLength(1);
+    expect(await t.db.all("SELECT action FROM audit_log WHERE action = 'operator.locked'")).toHaveLength(1);
 
     // Four at once stay under the limit; a right password gives the tries back.
     await seedOperator(t.db, { name: 'vera', role: 'viewer', password: PASSWORD });
     await Promise.all(Array.from({ length: 4 }, () => login(app, 'vera', 'wrong password!')));
-    expect(t.db.first('SELECT failed_logins, locked_until FROM operators WHERE name = ?', ['vera'])).toEqual({
+    expect(await t.db.first('SELECT failed_logins, locked_until FROM operators WHERE name = ?', ['vera'])).toEqual({
       failed_logins: 4,
       locked_until: null,
     });
     expect((await login(app, 'vera')).res.status).toBe(200);
-    expect(t.db.first('SELECT failed_logins FROM operators WHERE name = ?', ['vera'])).toEqual({ failed_logins: 0 });
+    expect(await t.db.first('SELECT failed_logins FROM operators WHERE name = ?', ['vera'])).toEqual({
+      failed_logins: 0,
+    });
   });
 
   it('refuses a login that is not JSON (a cross-site form)', async () => {
@@ -216,7 +219,7 @@ describe('console sessions', () => {
     expect(JSON.stringify(list.body)).not.toMatch(/scrypt/);
     // Accounts made by the product (not seeded by testkit) carry the production cost, N=2^15, r=8, p=1.
     expect(PASSWORD_HASH_COST).toEqual({ N: 2 ** 15, r: 8, p: 1 });
-    const hashes = t.db.all<{ password_hash: string }>('SELECT password_hash FROM operators ORDER BY name');
+    const hashes = await t.db.all<{ password_hash: string }>('SELECT password_hash FROM operators ORDER BY name');
     expect(hashes.map((h) => h.password_hash.split('$').slice(0, 4).join('$'))).toEqual([
       'scrypt$32768$8$1',
       'scrypt$32768$8$1',
@@ -259,13 +262,15 @@ describe('roles and TLS', () => {
     expect(lastDisabled.body.error.message).toBe(
       'ada is the last enabled admin: make another operator admin first (`licensor operators set-role <name> admin`), then disable this one',
     );
-    expect(t.db.first('SELECT disabled_at FROM operators WHERE name = ?', ['ada'])).toEqual({ disabled_at: null });
+    expect(await t.db.first('SELECT disabled_at FROM operators WHERE name = ?', ['ada'])).toEqual({
+      disabled_at: null,
+    });
     // With a second admin, either may go.
     await seedOperator(t.db, { name: 'bob', role: 'admin', password: PASSWORD });
     expect((await disable('bob')).status).toBe(200);
     expect((await disable('ada')).status).toBe(409); // bob is disabled: ada is the last enabled admin again
     expect((await change('olga', 'superuser')).status).toBe(400);
-    const entry = t.db.first<{ actor: string; detail: string }>(
+    const entry = await t.db.first<{ actor: string; detail: string }>(
       "SELECT actor, detail FROM audit_log WHERE action = 'operator.role_changed'",
     );
     expect(entry).toMatchObject({ actor: 'operator:ada' });
@@ -273,7 +278,7 @@ describe('roles and TLS', () => {
   });
 
   it('under TLS (HTTPS seen through a trusted proxy) the cookie is Secure and __Host- prefixed', async () => {
-    const tls = createTestApp({ trustProxy: 'loopback' });
+    const tls = await createTestApp({ trustProxy: 'loopback' });
     try {
       await seedOperator(tls.db, { name: 'olga', role: 'operator', password: PASSWORD });
       const res = await request(tls.licensor.app)
@@ -318,7 +323,7 @@ describe('licensor operators', () => {
   }
 
   it('adds, lists, disables and resets operators; the server accepts the passwords it printed', async () => {
-    const app = createTestApp({}, dir);
+    const app = await createTestApp({}, dir);
     await app.close(); // a data folder with a schema, as the server leaves it
     const added = await cli(['--json', 'operators', 'add', '--name', 'olga', '--role', 'operator']);
     expect(added.code).toBe(0);
@@ -333,7 +338,7 @@ describe('licensor operators', () => {
     expect(list.out).toMatch(/olga\s+operator/);
     expect(list.out).toMatch(/vera\s+viewer/);
 
-    const server = createTestApp({}, dir);
+    const server = await createTestApp({}, dir);
     try {
       expect((await login(server.licensor.app, 'olga', password)).res.status).toBe(200);
       expect((await login(server.licensor.app, 'vera')).res.status).toBe(200);
@@ -357,9 +362,11 @@ describe('licensor operators', () => {
       const reset = await cli(['--json', 'operators', 'reset-password', 'olga']);
       const newPassword = JSON.parse(reset.out).password;
       expect((await login(server.licensor.app, 'olga', newPassword)).res.status).toBe(200);
-      for (const { password_hash } of server.db.all<{ password_hash: string }>('SELECT password_hash FROM operators'))
+      for (const { password_hash } of await server.db.all<{ password_hash: string }>(
+        'SELECT password_hash FROM operators',
+      ))
         expect(password_hash).toMatch(/^scrypt\$32768\$8\$1\$/); // the CLI's accounts: production cost
-      const actors = server.db.all<{ actor: string; action: string }>(
+      const actors = await server.db.all<{ actor: string; action: string }>(
         "SELECT actor, action FROM audit_log WHERE action LIKE 'operator.%' AND actor LIKE 'cli:%'",
       );
       expect(actors.map((a) => a.action)).toEqual([

@@ -4,7 +4,7 @@ import express, { type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
 import type { AdminPrincipal } from '../admin/auth';
 import { actorOf, requireScope } from '../admin/auth';
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
 import { parseInput, route } from '../http/errors';
 import { audit } from '../licensing';
 import {
@@ -34,7 +34,7 @@ import {
 } from './store';
 
 export interface ConsoleAuthOptions {
-  db: Db;
+  db: Storage;
   timeouts: SessionTimeouts;
   /** LICENSOR_ADMIN_TOKEN: creates the first operator when none exists yet. */
   bootstrapToken: string | undefined;
@@ -52,19 +52,21 @@ export const LOCKOUT_MS = 15 * 60_000;
  * LOCKOUT_AFTER, in one UPDATE that matches only an account not locked now (an expired lock starts a new
  * count). Returns the try's number, or 'locked' when the account is locked.
  */
-export function claimAttempt(db: Db, name: string, at: Date): number | 'locked' {
+export async function claimAttempt(db: Storage, name: string, at: Date): Promise<number | 'locked'> {
   const nowIso = at.toISOString();
-  return db.transaction(() => {
-    const changed = db.run(
-      `UPDATE operators
+  return await db.transaction(async (tx) => {
+    const changed = (
+      await tx.run(
+        `UPDATE operators
           SET failed_logins = CASE WHEN locked_until IS NULL THEN failed_logins + 1 ELSE 1 END,
               locked_until = CASE WHEN (CASE WHEN locked_until IS NULL THEN failed_logins + 1 ELSE 1 END) >= ?
                                   THEN ? ELSE NULL END
         WHERE name = ? AND (locked_until IS NULL OR locked_until <= ?)`,
-      [LOCKOUT_AFTER, new Date(at.getTime() + LOCKOUT_MS).toISOString(), name, nowIso],
+        [LOCKOUT_AFTER, new Date(at.getTime() + LOCKOUT_MS).toISOString(), name, nowIso],
+      )
     ).changes;
     if (changed === 0) return 'locked';
-    return db.first<{ n: number }>('SELECT failed_logins AS n FROM operators WHERE name = ?', [name])?.n ?? 0;
+    return (await tx.first<{ n: number }>('SELECT failed_logins AS n FROM operators WHERE name = ?', [name]))?.n ?? 0;
   });
 }
 
@@ -109,13 +111,13 @@ export function consoleAuthRouter(o: ConsoleAuthOptions): Router {
     route(async (req, res) => {
       const { name, password } = parseInput(loginSchema, jsonBody(req, 'login'), 'login');
       const at = now();
-      const row = findOperator(db, name);
+      const row = await findOperator(db, name);
       // Each attempt claims one of the account's tries *before* the password is checked, in one conditional
       // UPDATE: concurrent wrong passwords cannot all read the same count, and the try after the limit is
       // refused unchecked. A right password gives the tries back.
-      const claimed = row && !row.disabled_at ? claimAttempt(db, row.name, at) : undefined;
+      const claimed = row && !row.disabled_at ? await claimAttempt(db, row.name, at) : undefined;
       if (claimed === 'locked') {
-        const lockedUntil = findOperator(db, name)?.locked_until ?? at.toISOString();
+        const lockedUntil = (await findOperator(db, name))?.locked_until ?? at.toISOString();
         const retryAfterSeconds = Math.max(1, Math.ceil((Date.parse(lockedUntil) - at.getTime()) / 1000));
         res.setHeader('Retry-After', String(retryAfterSeconds));
         throw new LicensorError(
@@ -127,18 +129,22 @@ export function consoleAuthRouter(o: ConsoleAuthOptions): Router {
       const ok = await verifyPassword(password, row?.password_hash ?? (await decoy()));
       if (!row || !ok || row.disabled_at) {
         if (claimed === LOCKOUT_AFTER) {
-          audit(db, { actor: `operator:${row!.name}`, action: 'operator.locked', detail: { failed: LOCKOUT_AFTER } });
+          await audit(db, {
+            actor: `operator:${row!.name}`,
+            action: 'operator.locked',
+            detail: { failed: LOCKOUT_AFTER },
+          });
         }
         // One answer for unknown names, wrong passwords and disabled accounts: names cannot be probed.
         throw new LicensorError('UNAUTHORIZED', 'Wrong name or password (or the account is disabled)');
       }
-      const session = db.transaction(() => {
-        db.run('UPDATE operators SET failed_logins = 0, locked_until = NULL, last_login_at = ? WHERE name = ?', [
+      const session = await db.transaction(async (tx) => {
+        await tx.run('UPDATE operators SET failed_logins = 0, locked_until = NULL, last_login_at = ? WHERE name = ?', [
           at.toISOString(),
           row.name,
         ]);
-        audit(db, { actor: `operator:${row.name}`, action: 'operator.login', detail: { ip: req.ip } });
-        return createSession(db, row.name, timeouts, at);
+        await audit(tx, { actor: `operator:${row.name}`, action: 'operator.login', detail: { ip: req.ip } });
+        return createSession(tx, row.name, timeouts, at);
       });
       setSessionCookie(req, res, session.value, timeouts.absoluteMs);
       res.json(sessionReply({ operator: row.name, role: row.role, ...session }));
@@ -147,8 +153,8 @@ export function consoleAuthRouter(o: ConsoleAuthOptions): Router {
 
   router.get(
     '/session',
-    route((req, res) => {
-      const session = resolveSession(db, req, timeouts, now());
+    route(async (req, res) => {
+      const session = await resolveSession(db, req, timeouts, now());
       if (!session) throw sessionEnded(req) ?? new LicensorError('UNAUTHORIZED', 'Not signed in: sign in first');
       res.json(sessionReply(session));
     }),
@@ -156,14 +162,14 @@ export function consoleAuthRouter(o: ConsoleAuthOptions): Router {
 
   router.post(
     '/logout',
-    route((req, res) => {
-      const session = resolveSession(db, req, timeouts, now());
+    route(async (req, res) => {
+      const session = await resolveSession(db, req, timeouts, now());
       if (session && !csrfMatches(req, session)) {
         throw new LicensorError('FORBIDDEN', 'Missing or wrong X-CSRF-Token header: reload the console');
       }
       if (session) {
-        endSession(db, req);
-        audit(db, { actor: `operator:${session.operator}`, action: 'operator.logout' });
+        await endSession(db, req);
+        await audit(db, { actor: `operator:${session.operator}`, action: 'operator.logout' });
       }
       clearSessionCookie(req, res);
       res.json({ signedOut: true });
@@ -173,8 +179,8 @@ export function consoleAuthRouter(o: ConsoleAuthOptions): Router {
   // The sign-in page of a fresh install says how to create the first operator; once one exists it says nothing.
   router.get(
     '/setup',
-    route((_req, res) => {
-      const firstOperatorNeeded = operatorCount(db) === 0;
+    route(async (_req, res) => {
+      const firstOperatorNeeded = (await operatorCount(db)) === 0;
       res.json({ firstOperatorNeeded, bootstrapTokenSet: firstOperatorNeeded && Boolean(o.bootstrapToken) });
     }),
   );
@@ -207,9 +213,9 @@ export function consoleAuthRouter(o: ConsoleAuthOptions): Router {
  * For adminAuth: the principal of a request carrying a live console session instead of a bearer token.
  * State-changing methods need the session's CSRF token; without it the request is refused, not anonymous.
  */
-export function sessionPrincipal(db: Db, timeouts: SessionTimeouts, now: () => Date) {
-  return (req: express.Request): AdminPrincipal | undefined => {
-    const session = resolveSession(db, req, timeouts, now());
+export function sessionPrincipal(db: Storage, timeouts: SessionTimeouts, now: () => Date) {
+  return async (req: express.Request): Promise<AdminPrincipal | undefined> => {
+    const session = await resolveSession(db, req, timeouts, now());
     if (!session) {
       // A cookie of a session that ended: SESSION_ENDED rather than "missing bearer token".
       const ended = sessionEnded(req);
@@ -234,15 +240,15 @@ const nameParam = (req: express.Request) =>
   parseInput(z.object({ name: operatorNameSchema }), req.params, 'operator name').name;
 
 /** Operator management on the admin API (/api/admin/v1/operators): admin scope only, like tokens. */
-export function operatorsAdminRouter(db: Db): Router {
+export function operatorsAdminRouter(db: Storage): Router {
   const router = express.Router();
   // Every route here is the admin scope's alone, checked by the route itself (not only by adminAuth's path check).
   const adminOnly = requireScope('admin');
   router.get(
     '/operators',
     adminOnly,
-    route((_req, res) => {
-      res.json({ items: listOperators(db) });
+    route(async (_req, res) => {
+      res.json({ items: await listOperators(db) });
     }),
   );
   router.post(
@@ -256,16 +262,16 @@ export function operatorsAdminRouter(db: Db): Router {
   router.post(
     '/operators/:name/disable',
     adminOnly,
-    route((req, res) => {
-      res.json(disableOperator(db, nameParam(req), actorOf(res)));
+    route(async (req, res) => {
+      res.json(await disableOperator(db, nameParam(req), actorOf(res)));
     }),
   );
   router.post(
     '/operators/:name/role',
     adminOnly,
-    route((req, res) => {
+    route(async (req, res) => {
       const { role } = parseInput(roleSchema, req.body ?? {}, 'role change');
-      res.json(setOperatorRole(db, nameParam(req), role, actorOf(res)));
+      res.json(await setOperatorRole(db, nameParam(req), role, actorOf(res)));
     }),
   );
   router.post(

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LicensorError } from '@licensor/shared';
 import type { Request, Response } from 'express';
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
 import type { Role } from './store';
 
 /**
@@ -32,17 +32,17 @@ export const cookieName = (secure: boolean) => (secure ? '__Host-licensor_sessio
 /** last_seen_at is written at most every 15 s per session: reads stay reads. */
 const TOUCH_RESOLUTION_MS = 15_000;
 
-export function createSession(db: Db, operator: string, timeouts: SessionTimeouts, now: Date) {
+export async function createSession(db: Storage, operator: string, timeouts: SessionTimeouts, now: Date) {
   const value = randomBytes(32).toString('base64url');
   const csrfToken = randomBytes(24).toString('base64url');
   const expiresAt = new Date(now.getTime() + timeouts.absoluteMs).toISOString();
-  db.run(
+  await db.run(
     `INSERT INTO operator_sessions (id_hash, operator, csrf_token, created_at, last_seen_at, expires_at)
      VALUES (?, ?, ?, ?, ?, ?)`,
     [sha256(value), operator, csrfToken, now.toISOString(), now.toISOString(), expiresAt],
   );
   // Expired sessions of everyone are swept at each login: the table stays as small as the live sessions.
-  db.run('DELETE FROM operator_sessions WHERE expires_at <= ? OR last_seen_at <= ?', [
+  await db.run('DELETE FROM operator_sessions WHERE expires_at <= ? OR last_seen_at <= ?', [
     now.toISOString(),
     new Date(now.getTime() - timeouts.idleMs).toISOString(),
   ]);
@@ -58,15 +58,15 @@ export function readCookie(req: Request, name: string): string | undefined {
 }
 
 /** The session named by the request's cookie, if it is live (and its operator enabled); refreshes its idle clock. */
-export function resolveSession(
-  db: Db,
+export async function resolveSession(
+  db: Storage,
   req: Request,
   timeouts: SessionTimeouts,
   now: Date,
-): OperatorSession | undefined {
+): Promise<OperatorSession | undefined> {
   const value = readCookie(req, cookieName(req.secure));
   if (!value || value.length > 100) return undefined;
-  const row = db.first<{
+  const row = await db.first<{
     id_hash: string;
     operator: string;
     role: Role;
@@ -82,12 +82,12 @@ export function resolveSession(
   if (!row || row.disabled_at) return undefined;
   const lastSeen = Date.parse(row.last_seen_at);
   if (Date.parse(row.expires_at) <= now.getTime() || lastSeen + timeouts.idleMs <= now.getTime()) {
-    db.run('DELETE FROM operator_sessions WHERE id_hash = ?', [row.id_hash]);
+    await db.run('DELETE FROM operator_sessions WHERE id_hash = ?', [row.id_hash]);
     return undefined;
   }
   if (now.getTime() - lastSeen >= TOUCH_RESOLUTION_MS) {
     try {
-      db.run('UPDATE operator_sessions SET last_seen_at = ? WHERE id_hash = ?', [now.toISOString(), row.id_hash]);
+      await db.run('UPDATE operator_sessions SET last_seen_at = ? WHERE id_hash = ?', [now.toISOString(), row.id_hash]);
     } catch {
       // Bookkeeping only: a read must still work when the database cannot take a write right now.
     }
@@ -105,9 +105,9 @@ export function sessionEnded(req: Request): LicensorError | undefined {
   return new LicensorError('SESSION_ENDED', 'Your session ended; sign in again');
 }
 
-export function endSession(db: Db, req: Request): void {
+export async function endSession(db: Storage, req: Request): Promise<void> {
   const value = readCookie(req, cookieName(req.secure));
-  if (value) db.run('DELETE FROM operator_sessions WHERE id_hash = ?', [sha256(value)]);
+  if (value) await db.run('DELETE FROM operator_sessions WHERE id_hash = ?', [sha256(value)]);
 }
 
 export function csrfMatches(req: Request, session: OperatorSession): boolean {

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { LicensorError } from '@licensor/shared';
 import { z } from 'zod';
 import type { Scope } from '../admin/auth';
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
 import { audit } from '../licensing';
 
 /**
@@ -103,19 +103,20 @@ export const operatorView = (r: OperatorRow): OperatorView => ({
   lastLoginAt: r.last_login_at,
 });
 
-export const findOperator = (db: Db, name: string): OperatorRow | undefined =>
+export const findOperator = (db: Storage, name: string): Promise<OperatorRow | undefined> =>
   db.first<OperatorRow>('SELECT * FROM operators WHERE name = ?', [name]);
 
-export const listOperators = (db: Db): OperatorView[] =>
-  db.all<OperatorRow>('SELECT * FROM operators ORDER BY name').map(operatorView);
+export const listOperators = async (db: Storage): Promise<OperatorView[]> =>
+  (await db.all<OperatorRow>('SELECT * FROM operators ORDER BY name')).map(operatorView);
 
-export const operatorCount = (db: Db): number => db.first<{ n: number }>('SELECT COUNT(*) AS n FROM operators')?.n ?? 0;
+export const operatorCount = async (db: Storage): Promise<number> =>
+  (await db.first<{ n: number }>('SELECT COUNT(*) AS n FROM operators'))?.n ?? 0;
 
 /** A password for `operators add` and `reset-password` when none is given: 24 random characters, shown once. */
 export const generatePassword = (): string => randomBytes(18).toString('base64url');
 
 export async function addOperator(
-  db: Db,
+  db: Storage,
   input: { name: string; role: Role; password: string },
   actor: string,
   options: { onlyIfNone?: boolean; hashCost?: Readonly<ScryptCost> } = {},
@@ -123,29 +124,30 @@ export async function addOperator(
   const name = operatorNameSchema.parse(input.name);
   const passwordHash = await hashPassword(input.password, options.hashCost);
   const now = new Date().toISOString();
-  return db.transaction(() => {
-    if (options.onlyIfNone && operatorCount(db) > 0) {
+  return db.transaction(async (tx) => {
+    if (options.onlyIfNone && (await operatorCount(tx)) > 0) {
       throw new LicensorError('CONFLICT', 'An operator exists already: ask an admin operator to add you');
     }
-    if (findOperator(db, name)) throw new LicensorError('CONFLICT', `Operator ${name} exists already`);
-    db.run(
+    if (await findOperator(tx, name)) throw new LicensorError('CONFLICT', `Operator ${name} exists already`);
+    await tx.run(
       'INSERT INTO operators (name, role, password_hash, created_at, password_changed_at) VALUES (?, ?, ?, ?, ?)',
       [name, input.role, passwordHash, now, now],
     );
-    audit(db, { actor, action: 'operator.added', detail: { name, role: input.role } });
-    return operatorView(findOperator(db, name)!);
+    await audit(tx, { actor, action: 'operator.added', detail: { name, role: input.role } });
+    return operatorView((await findOperator(tx, name))!);
   });
 }
 
-function requireOperator(db: Db, name: string): OperatorRow {
-  const row = findOperator(db, name);
+async function requireOperator(db: Storage, name: string): Promise<OperatorRow> {
+  const row = await findOperator(db, name);
   if (!row)
     throw new LicensorError('NOT_FOUND', `No operator named ${name}; list them with \`licensor operators list\``);
   return row;
 }
 
-const enabledAdmins = (db: Db): number =>
-  db.first<{ n: number }>("SELECT COUNT(*) AS n FROM operators WHERE role = 'admin' AND disabled_at IS NULL")?.n ?? 0;
+const enabledAdmins = async (db: Storage): Promise<number> =>
+  (await db.first<{ n: number }>("SELECT COUNT(*) AS n FROM operators WHERE role = 'admin' AND disabled_at IS NULL"))
+    ?.n ?? 0;
 
 /** The refusal to disable or demote the last enabled admin: nobody could manage operators any more. */
 const lastAdmin = (name: string, change: string) =>
@@ -156,18 +158,25 @@ const lastAdmin = (name: string, change: string) =>
   );
 
 /** Disables the account and ends its sessions at once; the last enabled admin stays enabled. */
-export function disableOperator(db: Db, name: string, actor: string): { operator: OperatorView; changed: boolean } {
-  return db.transaction(() => {
-    const row = requireOperator(db, name);
-    if (row.role === 'admin' && !row.disabled_at && enabledAdmins(db) <= 1) throw lastAdmin(name, 'disable this one');
+export async function disableOperator(
+  db: Storage,
+  name: string,
+  actor: string,
+): Promise<{ operator: OperatorView; changed: boolean }> {
+  return await db.transaction(async (tx) => {
+    const row = await requireOperator(tx, name);
+    if (row.role === 'admin' && !row.disabled_at && (await enabledAdmins(tx)) <= 1)
+      throw lastAdmin(name, 'disable this one');
     const changed =
-      db.run('UPDATE operators SET disabled_at = ? WHERE name = ? AND disabled_at IS NULL', [
-        new Date().toISOString(),
-        name,
-      ]).changes === 1;
-    db.run('DELETE FROM operator_sessions WHERE operator = ?', [name]);
-    if (changed) audit(db, { actor, action: 'operator.disabled', detail: { name } });
-    return { operator: operatorView(requireOperator(db, name)), changed };
+      (
+        await tx.run('UPDATE operators SET disabled_at = ? WHERE name = ? AND disabled_at IS NULL', [
+          new Date().toISOString(),
+          name,
+        ])
+      ).changes === 1;
+    await tx.run('DELETE FROM operator_sessions WHERE operator = ?', [name]);
+    if (changed) await audit(tx, { actor, action: 'operator.disabled', detail: { name } });
+    return { operator: operatorView(await requireOperator(tx, name)), changed };
   });
 }
 
@@ -176,35 +185,36 @@ export function disableOperator(db: Db, name: string, actor: string): { operator
  * demoted admin cannot keep acting). The last enabled admin keeps the role: someone must be able to manage
  * the accounts.
  */
-export function setOperatorRole(
-  db: Db,
+export async function setOperatorRole(
+  db: Storage,
   name: string,
   role: Role,
   actor: string,
-): { operator: OperatorView; changed: boolean } {
-  return db.transaction(() => {
-    const row = requireOperator(db, name);
+): Promise<{ operator: OperatorView; changed: boolean }> {
+  return await db.transaction(async (tx) => {
+    const row = await requireOperator(tx, name);
     if (row.role === role) return { operator: operatorView(row), changed: false };
-    if (row.role === 'admin' && !row.disabled_at && enabledAdmins(db) <= 1) throw lastAdmin(name, 'change this role');
-    db.run('UPDATE operators SET role = ? WHERE name = ?', [role, name]);
-    db.run('DELETE FROM operator_sessions WHERE operator = ?', [name]);
-    audit(db, { actor, action: 'operator.role_changed', detail: { name, from: row.role, to: role } });
-    return { operator: operatorView(requireOperator(db, name)), changed: true };
+    if (row.role === 'admin' && !row.disabled_at && (await enabledAdmins(tx)) <= 1)
+      throw lastAdmin(name, 'change this role');
+    await tx.run('UPDATE operators SET role = ? WHERE name = ?', [role, name]);
+    await tx.run('DELETE FROM operator_sessions WHERE operator = ?', [name]);
+    await audit(tx, { actor, action: 'operator.role_changed', detail: { name, from: row.role, to: role } });
+    return { operator: operatorView(await requireOperator(tx, name)), changed: true };
   });
 }
 
 /** Sets a new password, re-enables the account, clears the lock-out and ends every session of the account. */
-export async function resetPassword(db: Db, name: string, password: string, actor: string): Promise<OperatorView> {
-  requireOperator(db, name);
+export async function resetPassword(db: Storage, name: string, password: string, actor: string): Promise<OperatorView> {
+  await requireOperator(db, name);
   const passwordHash = await hashPassword(password);
-  return db.transaction(() => {
-    db.run(
+  return db.transaction(async (tx) => {
+    await tx.run(
       `UPDATE operators SET password_hash = ?, password_changed_at = ?, disabled_at = NULL, failed_logins = 0,
          locked_until = NULL WHERE name = ?`,
       [passwordHash, new Date().toISOString(), name],
     );
-    db.run('DELETE FROM operator_sessions WHERE operator = ?', [name]);
-    audit(db, { actor, action: 'operator.password_reset', detail: { name } });
-    return operatorView(requireOperator(db, name));
+    await tx.run('DELETE FROM operator_sessions WHERE operator = ?', [name]);
+    await audit(tx, { actor, action: 'operator.password_reset', detail: { name } });
+    return operatorView(await requireOperator(tx, name));
   });
 }

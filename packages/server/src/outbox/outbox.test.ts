@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LicensorError } from '@licensor/shared';
 import { describe, expect, it } from 'vitest';
-import { openDatabase } from '../db/database';
+import { openSqliteDatabase } from '../db/sqlite';
 import { createLogger } from '../logger';
 import { Outbox } from './outbox';
 
@@ -11,7 +11,7 @@ const log = createLogger('silent');
 
 describe('Outbox', () => {
   it('retries retryable failures with backoff and gives up on permanent ones', async () => {
-    const db = openDatabase(':memory:');
+    const db = openSqliteDatabase(':memory:');
     let clock = 1_000;
     const outbox = new Outbox(db, log, { now: () => clock, backoffMs: (n) => n * 100 });
     let calls = 0;
@@ -22,62 +22,62 @@ describe('Outbox', () => {
     outbox.register('rejected', async () => {
       throw new LicensorError('MARKETPLACE_REJECTED', 'bad request');
     });
-    const flaky = outbox.enqueue('flaky', { a: 1 });
-    const rejected = outbox.enqueue('rejected', {});
+    const flaky = await outbox.enqueue(db, 'flaky', { a: 1 });
+    const rejected = await outbox.enqueue(db, 'rejected', {});
     expect(await outbox.drain()).toBe(2);
-    expect(outbox.get(flaky)?.status).toBe('pending');
-    expect(outbox.get(rejected)?.status).toBe('failed');
+    expect((await outbox.get(flaky))?.status).toBe('pending');
+    expect((await outbox.get(rejected))?.status).toBe('failed');
     expect(await outbox.drain()).toBe(0); // not due yet
     clock += 100;
     await outbox.drain();
     clock += 200;
     await outbox.drain();
-    expect(outbox.get(flaky)).toMatchObject({ status: 'done', attempts: 3 });
-    expect(outbox.depth()).toEqual({ pending: 0, running: 0, failed: 1 });
-    expect(outbox.retry(rejected)).toBe(true);
-    expect(outbox.get(rejected)?.status).toBe('pending');
-    db.close();
+    expect(await outbox.get(flaky)).toMatchObject({ status: 'done', attempts: 3 });
+    expect(await outbox.depth()).toEqual({ pending: 0, running: 0, failed: 1 });
+    expect(await outbox.retry(rejected)).toBe(true);
+    expect((await outbox.get(rejected))?.status).toBe('pending');
+    await db.close();
   });
 
   it('deduplicates by key and runs an item inline within a deadline', async () => {
-    const db = openDatabase(':memory:');
+    const db = openSqliteDatabase(':memory:');
     const outbox = new Outbox(db, log);
     let release: () => void = () => {};
     outbox.register('slow', () => new Promise<void>((r) => (release = r)));
-    const a = outbox.enqueue('slow', {}, { dedupeKey: 'k' });
-    expect(outbox.enqueue('slow', {}, { dedupeKey: 'k' })).toBe(a);
+    const a = await outbox.enqueue(db, 'slow', {}, { dedupeKey: 'k' });
+    expect(await outbox.enqueue(db, 'slow', {}, { dedupeKey: 'k' })).toBe(a);
     expect(await outbox.runNow(a, 20)).toBe(false);
     release();
     await outbox.stop();
-    expect(outbox.get(a)?.status).toBe('done');
-    db.close();
+    expect((await outbox.get(a))?.status).toBe('done');
+    await db.close();
   });
 
   it('releases items a crashed process was running as soon as the next one starts', async () => {
-    const db = openDatabase(':memory:');
+    const db = openSqliteDatabase(':memory:');
     const clock = 5_000;
     const outbox = new Outbox(db, log, { now: () => clock, leaseMs: 60_000 });
-    const id = outbox.enqueue('job', {});
-    db.run(`UPDATE outbox SET status = 'running', lease_until = ? WHERE id = ?`, [clock + 60_000, id]);
+    const id = await outbox.enqueue(db, 'job', {});
+    await db.run(`UPDATE outbox SET status = 'running', lease_until = ? WHERE id = ?`, [clock + 60_000, id]);
     outbox.register('job', async () => {});
-    outbox.start();
-    expect(outbox.get(id)?.status).toBe('pending');
+    await outbox.start();
+    expect((await outbox.get(id))?.status).toBe('pending');
     expect(await outbox.drain()).toBe(1);
-    expect(outbox.get(id)?.status).toBe('done');
+    expect((await outbox.get(id))?.status).toBe('done');
     await outbox.stop();
-    db.close();
+    await db.close();
   });
 
   it('keeps pending work across a restart and reclaims an expired lease of a crashed worker', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'licensor-outbox-')), 'db.sqlite');
-    let db = openDatabase(path);
+    let db = openSqliteDatabase(path);
     let clock = 10_000;
     let outbox = new Outbox(db, log, { now: () => clock, leaseMs: 1000 });
-    const id = outbox.enqueue('job', { n: 1 });
+    const id = await outbox.enqueue(db, 'job', { n: 1 });
     // Simulate a worker that claimed the item and died.
-    db.run(`UPDATE outbox SET status = 'running', lease_until = ? WHERE id = ?`, [clock + 1000, id]);
-    db.close();
-    db = openDatabase(path);
+    await db.run(`UPDATE outbox SET status = 'running', lease_until = ? WHERE id = ?`, [clock + 1000, id]);
+    await db.close();
+    db = openSqliteDatabase(path);
     outbox = new Outbox(db, log, { now: () => clock, leaseMs: 1000 });
     const seen: unknown[] = [];
     outbox.register('job', async (p) => {
@@ -87,7 +87,7 @@ describe('Outbox', () => {
     clock += 1001;
     expect(await outbox.drain()).toBe(1);
     expect(seen).toEqual([{ n: 1 }]);
-    expect(outbox.get(id)?.status).toBe('done');
-    db.close();
+    expect((await outbox.get(id))?.status).toBe('done');
+    await db.close();
   });
 });

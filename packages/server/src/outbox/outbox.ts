@@ -1,5 +1,5 @@
 import { LicensorError } from '@licensor/shared';
-import type { Db } from '../db/database';
+import type { Queryable, Storage } from '../db/storage';
 import type { Logger } from '../logger';
 
 export interface OutboxItem {
@@ -35,7 +35,8 @@ export interface OutboxOptions {
    * Hears an item that gave up (permanent failure or out of attempts), inside the transaction that marks it
    * failed — so whatever it records (a webhook event) exists exactly when the failure does.
    */
-  onGaveUp?: (item: OutboxItem, error: string) => void;
+  /** Called inside the transaction that marks the item failed, with its handle. */
+  onGaveUp?: (db: Storage, item: OutboxItem, error: string) => Promise<void>;
 }
 
 const defaultBackoff = (attempts: number) =>
@@ -45,23 +46,23 @@ const defaultBackoff = (attempts: number) =>
  * Queues work with only the database at hand (code deep in a transaction, e.g. webhooks emitted where an
  * entitlement changes); the running server's worker picks it up. Same rules as Outbox.enqueue.
  */
-export function enqueueOutbox(
-  db: Db,
+export async function enqueueOutbox(
+  db: Queryable,
   kind: string,
   payload: unknown,
   opts: { dedupeKey?: string; delayMs?: number; now: number },
-): number {
+): Promise<number> {
   const iso = new Date(opts.now).toISOString();
   if (opts.dedupeKey) {
-    const existing = db.first<{ id: number }>('SELECT id FROM outbox WHERE dedupe_key = ?', [opts.dedupeKey]);
+    const existing = await db.first<{ id: number }>('SELECT id FROM outbox WHERE dedupe_key = ?', [opts.dedupeKey]);
     if (existing) return existing.id;
   }
-  const r = db.run(
+  const r = await db.first<{ id: number }>(
     `INSERT INTO outbox (kind, dedupe_key, payload, status, attempts, next_attempt_at, created_at, updated_at)
-     VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)`,
+     VALUES (?, ?, ?, 'pending', 0, ?, ?, ?) RETURNING id`,
     [kind, opts.dedupeKey ?? null, JSON.stringify(payload), opts.now + (opts.delayMs ?? 0), iso, iso],
   );
-  return Number(r.lastInsertRowid);
+  return Number(r!.id);
 }
 
 /** A failure that retrying cannot fix (the marketplace rejected the request itself). */
@@ -87,7 +88,7 @@ export class Outbox {
   private readonly onGaveUp: OutboxOptions['onGaveUp'];
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Storage,
     private readonly log: Logger,
     opts: OutboxOptions = {},
   ) {
@@ -106,14 +107,20 @@ export class Outbox {
 
   /**
    * Queues work; call it inside the transaction that records the state change. With a dedupe key an
-   * existing item is returned instead of a second one.
+   * existing item is returned instead of a second one. `db` is the transaction's handle.
    */
-  enqueue(kind: string, payload: unknown, opts: { dedupeKey?: string; delayMs?: number } = {}): number {
-    return enqueueOutbox(this.db, kind, payload, { ...opts, now: this.now() });
+  enqueue(
+    db: Queryable,
+    kind: string,
+    payload: unknown,
+    opts: { dedupeKey?: string; delayMs?: number } = {},
+  ): Promise<number> {
+    return enqueueOutbox(db, kind, payload, { ...opts, now: this.now() });
   }
 
-  get(id: number): OutboxItem | undefined {
-    return this.db.first<OutboxItem>('SELECT * FROM outbox WHERE id = ?', [id]);
+  /** `db`: a transaction's handle when called inside one. */
+  get(id: number, db: Queryable = this.db): Promise<OutboxItem | undefined> {
+    return db.first<OutboxItem>('SELECT * FROM outbox WHERE id = ?', [id]);
   }
 
   /**
@@ -139,9 +146,9 @@ export class Outbox {
     return p;
   }
 
-  private claim(id: number): OutboxItem | undefined {
+  private async claim(id: number): Promise<OutboxItem | undefined> {
     const now = this.now();
-    const r = this.db.run(
+    const r = await this.db.run(
       `UPDATE outbox SET status = 'running', attempts = attempts + 1, lease_until = ?, updated_at = ?
        WHERE id = ? AND (status = 'pending' OR (status = 'running' AND lease_until < ?))`,
       [now + this.leaseMs, new Date(now).toISOString(), id, now],
@@ -150,13 +157,13 @@ export class Outbox {
   }
 
   private async runClaimed(id: number): Promise<boolean> {
-    const item = this.claim(id);
-    if (!item) return this.get(id)?.status === 'done';
+    const item = await this.claim(id);
+    if (!item) return (await this.get(id))?.status === 'done';
     const handler = this.handlers.get(item.kind);
     try {
       if (!handler) throw new LicensorError('INTERNAL', `No outbox handler for ${item.kind}`);
       await handler(JSON.parse(item.payload), item);
-      this.db.run(
+      await this.db.run(
         `UPDATE outbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = ? WHERE id = ?`,
         [new Date(this.now()).toISOString(), id],
       );
@@ -166,8 +173,8 @@ export class Outbox {
       const own = this.kindOptions.get(item.kind);
       const giveUp = isPermanent(err) || item.attempts >= (own?.maxAttempts ?? this.maxAttempts);
       const error = message.slice(0, 1000);
-      this.db.transaction(() => {
-        this.db.run(
+      await this.db.transaction(async (tx) => {
+        await tx.run(
           `UPDATE outbox SET status = ?, lease_until = NULL, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`,
           [
             giveUp ? 'failed' : 'pending',
@@ -177,7 +184,7 @@ export class Outbox {
             id,
           ],
         );
-        if (giveUp) this.onGaveUp?.({ ...item, status: 'failed', last_error: error }, error);
+        if (giveUp) await this.onGaveUp?.(tx, { ...item, status: 'failed', last_error: error }, error);
       });
       this.log.warn(
         { outboxId: id, kind: item.kind, attempts: item.attempts, giveUp, err: message },
@@ -190,7 +197,7 @@ export class Outbox {
   /** Runs every due item once; returns how many were attempted. */
   async drain(): Promise<number> {
     const now = this.now();
-    const due = this.db.all<{ id: number }>(
+    const due = await this.db.all<{ id: number }>(
       `SELECT id FROM outbox WHERE (status = 'pending' AND next_attempt_at <= ?) OR (status = 'running' AND lease_until < ?)
        ORDER BY next_attempt_at LIMIT 50`,
       [now, now],
@@ -200,11 +207,14 @@ export class Outbox {
     return runs.length;
   }
 
-  start(): void {
+  async start(): Promise<void> {
     if (this.timer) return;
     // One server process owns a data folder: anything still 'running' at start-up was claimed by a process
     // that died. Release it now instead of waiting out its lease (up to a minute of a stuck provisioning).
-    this.db.run(`UPDATE outbox SET status = 'pending', lease_until = NULL WHERE status = 'running'`);
+    // Only on SQLite: instances sharing PostgreSQL hold each other's leases (docs/design/postgresql.md).
+    if (this.db.dialect === 'sqlite') {
+      await this.db.run(`UPDATE outbox SET status = 'pending', lease_until = NULL WHERE status = 'running'`);
+    }
     this.timer = setInterval(() => {
       if (this.polling) return;
       this.polling = true;
@@ -224,16 +234,16 @@ export class Outbox {
   }
 
   /** Operator action: try a failed (or waiting) item again now. */
-  retry(id: number): boolean {
-    const r = this.db.run(
+  async retry(id: number, db: Queryable = this.db): Promise<boolean> {
+    const r = await db.run(
       `UPDATE outbox SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ? AND status IN ('failed','pending')`,
       [this.now(), new Date(this.now()).toISOString(), id],
     );
     return r.changes === 1;
   }
 
-  depth(): { pending: number; running: number; failed: number } {
-    const rows = this.db.all<{ status: string; n: number }>(
+  async depth(): Promise<{ pending: number; running: number; failed: number }> {
+    const rows = await this.db.all<{ status: string; n: number }>(
       `SELECT status, COUNT(*) AS n FROM outbox WHERE status != 'done' GROUP BY status`,
     );
     const get = (s: string) => rows.find((r) => r.status === s)?.n ?? 0;

@@ -48,8 +48,8 @@ export function registerWebhookCommands(program: Command, run: Runner): void {
     .option('--secret <whsec>', 'use this secret (whsec_<base64>) instead of a generated one')
     .option('--description <text>', 'what the endpoint is for')
     .action(
-      run((s: Session, url: string, o: { events: string; secret?: string; description?: string }) => {
-        const r = createEndpoint(
+      run(async (s: Session, url: string, o: { events: string; secret?: string; description?: string }) => {
+        const r = await createEndpoint(
           webhookDeps(s.ctx()),
           {
             url,
@@ -75,8 +75,8 @@ export function registerWebhookCommands(program: Command, run: Runner): void {
     .command('list')
     .description('registered endpoints')
     .action(
-      run((s: Session) => {
-        const items = listEndpoints(s.db());
+      run(async (s: Session) => {
+        const items = await listEndpoints(s.db());
         s.print({ items }, () =>
           items.length ? table(items, endpointColumns) : 'No endpoints: add one with `licensor webhooks add <url>`.',
         );
@@ -88,8 +88,8 @@ export function registerWebhookCommands(program: Command, run: Runner): void {
       .command(`${action} <endpointId>`)
       .description(action === 'disable' ? 'stop sending to an endpoint (history kept)' : 'resume sending')
       .action(
-        run((s: Session, id: string) => {
-          const e = setEndpointEnabled(webhookDeps(s.ctx()), id, action === 'enable', s.actor);
+        run(async (s: Session, id: string) => {
+          const e = await setEndpointEnabled(webhookDeps(s.ctx()), id, action === 'enable', s.actor);
           s.print(e, () => `Endpoint ${e.id} ${e.enabled ? 'enabled' : 'disabled'}.`);
         }),
       );
@@ -103,7 +103,7 @@ export function registerWebhookCommands(program: Command, run: Runner): void {
     .option('--event <type>', 'one event type')
     .option('--limit <n>', 'rows (1-200)', '50')
     .action(
-      run((s: Session, o: { endpoint?: string; status?: string; event?: string; limit: string }) => {
+      run(async (s: Session, o: { endpoint?: string; status?: string; event?: string; limit: string }) => {
         const filter = parseInput(
           deliveryFilterSchema,
           Object.fromEntries(
@@ -113,7 +113,7 @@ export function registerWebhookCommands(program: Command, run: Runner): void {
           ),
           'options',
         );
-        const { items } = listDeliveries(s.db(), filter);
+        const { items } = await listDeliveries(s.db(), filter);
         s.print({ items }, () => (items.length ? table(items, deliveryColumns) : 'No deliveries match.'));
       }),
     );
@@ -122,8 +122,8 @@ export function registerWebhookCommands(program: Command, run: Runner): void {
     .command('show <deliveryId>')
     .description('one delivery with every attempt and the payload')
     .action(
-      run((s: Session, id: string) => {
-        const d = deliveryDetail(s.db(), id);
+      run(async (s: Session, id: string) => {
+        const d = await deliveryDetail(s.db(), id);
         s.print(d, () =>
           [
             fields([
@@ -152,8 +152,8 @@ export function registerWebhookCommands(program: Command, run: Runner): void {
     .command('replay <deliveryId>')
     .description('send a delivery again (the running server sends it within a second)')
     .action(
-      run((s: Session, id: string) => {
-        const d = replayDelivery(s.ctx(), id, s.actor);
+      run(async (s: Session, id: string) => {
+        const d = await replayDelivery(s.ctx(), id, s.actor);
         s.print(d, () => `Delivery ${d.id} queued again; the running server sends it shortly.`);
       }),
     );

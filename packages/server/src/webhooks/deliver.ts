@@ -91,7 +91,7 @@ export function registerWebhookDelivery(ctx: AppContext, opts: DeliveryOptions =
     DELIVER_KIND,
     async (payload, item) => {
       const { deliveryId } = payload as { deliveryId: string };
-      const t = db.first<Target>(
+      const t = await db.first<Target>(
         `SELECT d.id AS delivery_id, d.status, d.attempts, d.event_id, e.payload, p.id AS endpoint_id, p.url, p.secret,
                 p.disabled_at
          FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id JOIN webhook_endpoints p ON p.id = d.endpoint_id
@@ -128,12 +128,12 @@ export function registerWebhookDelivery(ctx: AppContext, opts: DeliveryOptions =
       const final = Boolean(error) && (isPermanent(error) || item.attempts >= WEBHOOK_MAX_ATTEMPTS);
       const status = !error ? 'delivered' : final ? 'failed' : 'pending';
       const nowIso = ctx.now().toISOString();
-      db.transaction(() => {
-        db.run(
+      await db.transaction(async (tx) => {
+        await tx.run(
           `INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?)`,
           [t.delivery_id, attempt, at.toISOString(), statusCode, message, Date.now() - started],
         );
-        db.run(
+        await tx.run(
           `UPDATE webhook_deliveries SET status = ?, attempts = ?, last_status = ?, last_error = ?, delivered_at = ?,
              next_attempt_at = ?, updated_at = ? WHERE id = ?`,
           [

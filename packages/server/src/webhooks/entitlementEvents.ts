@@ -1,4 +1,4 @@
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
 import { type ActivationChange, type EntitlementChange, type EntitlementRow, findEntitlement } from '../licensing';
 import { emit, type WebhookEventType } from './store';
 
@@ -50,10 +50,10 @@ function value(column: string, v: unknown): unknown {
  * Emits the webhook event of an entitlement change, in the caller's transaction: the licensing core's
  * entitlementChanged port (licensing/context.ts), wired by the app factory and the CLI's session.
  */
-export function emitEntitlementChange(db: Db, change: EntitlementChange): void {
+export async function emitEntitlementChange(db: Storage, change: EntitlementChange): Promise<void> {
   const { entitlement: current, before, after, actor, action, at: now } = change;
   const next = { ...current, ...after } as EntitlementRow;
-  emit(
+  await emit(
     { db, now: () => now },
     {
       type: change.created ? 'license.created' : entitlementEventType(before, after),
@@ -83,10 +83,10 @@ export function emitEntitlementChange(db: Db, change: EntitlementChange): void {
  * Emits `activation.created` / `activation.released` for a device that took or gave back a seat, in the
  * caller's transaction: the licensing core's activationChanged port. No fingerprint, only what an operator sees.
  */
-export function emitActivationChange(db: Db, change: ActivationChange): void {
+export async function emitActivationChange(db: Storage, change: ActivationChange): Promise<void> {
   const { activation: a, actor, at } = change;
-  const ent = findEntitlement(db, a.entitlement_id);
-  emit(
+  const ent = await findEntitlement(db, a.entitlement_id);
+  await emit(
     { db, now: () => at },
     {
       type: change.type === 'created' ? 'activation.created' : 'activation.released',

@@ -3,6 +3,7 @@ import { activationBody, newDevice } from '@licensor/testkit/licensing';
 import { createTestApp, signedGetUrl, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { inTx } from '../db/storage';
 import { pruneMessagesDaily } from '../jobs/daily';
 import { formatCompactTime } from '../koogallery/time';
 import { applyMarketplaceStatus, findEntitlement } from '../licensing';
@@ -20,7 +21,7 @@ const BOOT = 'Bearer admin-test-token';
 
 let t: TestApp;
 beforeEach(async () => {
-  t = createTestApp({ webhookAllowPrivate: true });
+  t = await createTestApp({ webhookAllowPrivate: true });
   const res = await admin().post('/webhooks/endpoints', { url: 'http://127.0.0.1:9/hooks', events: ['*'] });
   expect(res.status, res.text).toBe(201);
   // Direct licenses name a catalogue product.
@@ -48,21 +49,18 @@ interface Recorded {
   type: string;
   data: Record<string, unknown>;
 }
-const events = (): Recorded[] =>
-  t.db
-    .all<{ payload: string }>('SELECT payload FROM webhook_events ORDER BY rowid')
-    .map((r) => JSON.parse(r.payload) as Recorded);
-const typesSince = (n: number) =>
-  events()
-    .slice(n)
-    .map((e) => e.type);
+const events = async (): Promise<Recorded[]> =>
+  (await t.db.all<{ payload: string }>('SELECT payload FROM webhook_events ORDER BY rowid')).map(
+    (r) => JSON.parse(r.payload) as Recorded,
+  );
+const typesSince = async (n: number) => (await events()).slice(n).map((e) => e.type);
 
 describe('license and activation events', () => {
   it('a direct license: created, changed, renewed, activation created and released, suspended, revoked', async () => {
     const created = await admin().post('/entitlements', { productId: 'p1', seats: 2, customer: 'Acme' });
     expect(created.status, created.text).toBe(201);
     const ent = created.body.entitlement;
-    expect(events().at(-1)).toMatchObject({
+    expect((await events()).at(-1)).toMatchObject({
       type: 'license.created',
       data: {
         licenseId: ent.id,
@@ -74,7 +72,7 @@ describe('license and activation events', () => {
       },
     });
 
-    let mark = events().length;
+    let mark = (await events()).length;
     const first = await request(t.licensor.app)
       .post('/api/v1/activations')
       .send(activationBody(newDevice('e1'), ent.code));
@@ -82,28 +80,28 @@ describe('license and activation events', () => {
       .post('/api/v1/activations')
       .send(activationBody(newDevice('e2'), ent.code));
     expect([first.status, second.status]).toEqual([200, 200]);
-    expect(typesSince(mark)).toEqual(['activation.created', 'activation.created']);
-    expect(events().at(-1)!.data).toMatchObject({ activationId: second.body.activationId, licenseId: ent.id });
-    expect(JSON.stringify(events().at(-1))).not.toContain('fingerprint');
+    expect(await typesSince(mark)).toEqual(['activation.created', 'activation.created']);
+    expect((await events()).at(-1)!.data).toMatchObject({ activationId: second.body.activationId, licenseId: ent.id });
+    expect(JSON.stringify((await events()).at(-1))).not.toContain('fingerprint');
 
-    mark = events().length;
+    mark = (await events()).length;
     expect((await admin().patch(`/entitlements/${ent.id}`, { seats: 1, releaseOldest: true })).status).toBe(200);
-    expect(typesSince(mark)).toEqual(['activation.released', 'license.changed']);
-    expect(events().at(-2)!.data).toMatchObject({ activationId: first.body.activationId, status: 'released' });
+    expect(await typesSince(mark)).toEqual(['activation.released', 'license.changed']);
+    expect((await events()).at(-2)!.data).toMatchObject({ activationId: first.body.activationId, status: 'released' });
     // `changes` keys are camelCase like the rest of the payload (no column names).
-    expect(events().at(-1)!.data.changes).toEqual({
+    expect((await events()).at(-1)!.data.changes).toEqual({
       seatsOverride: { before: 2, after: 1 },
       seats: { before: 2, after: 1 },
     });
 
-    mark = events().length;
+    mark = (await events()).length;
     const later = new Date(Date.now() + 400 * 86_400_000).toISOString();
     expect((await admin().patch(`/entitlements/${ent.id}`, { expiresAt: later })).status).toBe(200);
     expect((await admin().post(`/activations/${second.body.activationId}/free`, { reason: 'dead' })).status).toBe(200);
     expect((await admin().post(`/entitlements/${ent.id}/suspend`)).status).toBe(200);
     expect((await admin().post(`/entitlements/${ent.id}/revoke`)).status).toBe(200);
-    expect(events()[mark]!.data.changes).toEqual({ expiresAt: { before: null, after: later } });
-    expect(typesSince(mark)).toEqual([
+    expect((await events())[mark]!.data.changes).toEqual({ expiresAt: { before: null, after: later } });
+    expect(await typesSince(mark)).toEqual([
       'license.renewed',
       'activation.released',
       'license.suspended',
@@ -118,18 +116,18 @@ describe('license and activation events', () => {
       .post('/api/v1/activations')
       .send(activationBody(newDevice('mover'), from.code));
     expect(act.status, act.text).toBe(200);
-    const mark = events().length;
+    const mark = (await events()).length;
     const moved = await admin().post(`/activations/${act.body.activationId}/move`, { to: to.code, reason: 'new code' });
     expect(moved.status, moved.text).toBe(200);
-    expect(typesSince(mark)).toEqual(['activation.released', 'activation.created']);
-    expect(events().at(-2)!.data).toMatchObject({
+    expect(await typesSince(mark)).toEqual(['activation.released', 'activation.created']);
+    expect((await events()).at(-2)!.data).toMatchObject({
       activationId: act.body.activationId,
       licenseId: from.id,
       code: from.code,
       status: 'released',
       seat: null,
     });
-    expect(events().at(-1)!.data).toMatchObject({
+    expect((await events()).at(-1)!.data).toMatchObject({
       activationId: act.body.activationId,
       licenseId: to.id,
       code: to.code,
@@ -139,7 +137,7 @@ describe('license and activation events', () => {
   });
 
   it('marketplace licenses: created (family A purchase), frozen, unfrozen, released', async () => {
-    const mark = events().length;
+    const mark = (await events()).length;
     const params = {
       activity: 'getLicense',
       businessId: 'biz-events',
@@ -154,21 +152,31 @@ describe('license and activation events', () => {
     const instanceId = JSON.parse(bought.text).instanceId as string;
     // A retried purchase is the same license: no second event.
     await request(t.licensor.app).get(signedGetUrl(params));
-    expect(typesSince(mark)).toEqual(['license.created']);
-    expect(events().at(-1)!.data).toMatchObject({ licenseId: instanceId, family: 'A', skuCode: 'sku-x', seats: 2 });
+    expect(await typesSince(mark)).toEqual(['license.created']);
+    expect((await events()).at(-1)!.data).toMatchObject({
+      licenseId: instanceId,
+      family: 'A',
+      skuCode: 'sku-x',
+      seats: 2,
+    });
 
     const ctx = t.licensor.ctx;
     const freeze = (status: 'FREEZE' | 'UNFREEZE') =>
-      t.db.transaction(() =>
-        applyMarketplaceStatus(ctx, findEntitlement(t.db, instanceId)!, status, 'marketplace:test'),
+      t.db.transaction(async (tx) =>
+        applyMarketplaceStatus(inTx(ctx, tx), (await findEntitlement(tx, instanceId))!, status, 'marketplace:test'),
       );
-    freeze('FREEZE');
-    freeze('UNFREEZE');
+    await freeze('FREEZE');
+    await freeze('UNFREEZE');
     const released = await request(t.licensor.app).get(
       signedGetUrl({ activity: 'releaseLicense', orderId: 'CS-events-1', instanceId }),
     );
     expect(JSON.parse(released.text).resultCode).toBe('000000');
-    expect(typesSince(mark)).toEqual(['license.created', 'license.frozen', 'license.unfrozen', 'license.released']);
+    expect(await typesSince(mark)).toEqual([
+      'license.created',
+      'license.frozen',
+      'license.unfrozen',
+      'license.released',
+    ]);
   });
 });
 
@@ -179,10 +187,10 @@ describe('catalogue changes', () => {
     });
     expect((await admin().post('/catalog/apply', catalog(2))).status).toBe(200);
     const ent = (await admin().post('/entitlements', { productId: 'p-cat', sku: 'sku-a' })).body.entitlement;
-    const mark = events().length;
+    const mark = (await events()).length;
     expect((await admin().post('/catalog/apply', catalog(4))).status).toBe(200);
-    expect(typesSince(mark)).toEqual(['license.changed']);
-    expect(events().at(-1)!.data).toMatchObject({
+    expect(await typesSince(mark)).toEqual(['license.changed']);
+    expect((await events()).at(-1)!.data).toMatchObject({
       licenseId: ent.id,
       seats: 4,
       changes: { seats: { before: 2, after: 4 } },
@@ -193,16 +201,16 @@ describe('catalogue changes', () => {
 
 describe('marketplace.call_failed and daily_duties.failed', () => {
   it('a refused incoming call is one event per window, however many arrive', async () => {
-    const mark = events().length;
+    const mark = (await events()).length;
     for (let i = 0; i < 5; i++) {
       const res = await request(t.licensor.app).get(
         signedGetUrl({ activity: 'getLicense', orderId: `x${i}` }, 'WRONG'),
       );
       expect(JSON.parse(res.text).resultCode).toBe('000001');
     }
-    t.licensor.ctx.messages.flush();
-    expect(typesSince(mark)).toEqual(['marketplace.call_failed']);
-    expect(events().at(-1)!.data).toMatchObject({ source: 'incoming', refused: true, resultCode: '000001' });
+    await t.licensor.ctx.messages.flush();
+    expect(await typesSince(mark)).toEqual(['marketplace.call_failed']);
+    expect((await events()).at(-1)!.data).toMatchObject({ source: 'incoming', refused: true, resultCode: '000001' });
     expect(REFUSED_WINDOW_MS).toBe(600_000);
   });
 
@@ -214,14 +222,14 @@ describe('marketplace.call_failed and daily_duties.failed', () => {
     outbox.register('order.events-test', reject);
     outbox.register('daily.events-test', reject);
     outbox.register(`${DELIVER_KIND}.events-test`, reject);
-    const mark = events().length;
-    t.db.transaction(() => {
-      outbox.enqueue('order.events-test', { orderId: 'CS-1', orderLineId: 'L1' });
-      outbox.enqueue('daily.events-test', { day: '2026-12-01', batch: 0, of: 1, codes: ['PL1'] });
-      outbox.enqueue(`${DELIVER_KIND}.events-test`, { deliveryId: 'dlv_x' });
+    const mark = (await events()).length;
+    await t.db.transaction(async (tx) => {
+      await outbox.enqueue(tx, 'order.events-test', { orderId: 'CS-1', orderLineId: 'L1' });
+      await outbox.enqueue(tx, 'daily.events-test', { day: '2026-12-01', batch: 0, of: 1, codes: ['PL1'] });
+      await outbox.enqueue(tx, `${DELIVER_KIND}.events-test`, { deliveryId: 'dlv_x' });
     });
     await outbox.drain();
-    const failed = events().slice(mark);
+    const failed = (await events()).slice(mark);
     expect(failed.map((e) => e.type)).toEqual([
       'marketplace.call_failed',
       'marketplace.call_failed',
@@ -237,13 +245,17 @@ describe('marketplace.call_failed and daily_duties.failed', () => {
     expect(failed[2]!.data).toMatchObject({ kind: 'daily.events-test', ref: { day: '2026-12-01', batch: 0 } });
   });
 
-  it('a daily scheduling failure is one event per stage and day', () => {
-    const mark = events().length;
-    const ctx = { db: t.db, now: () => new Date('2026-12-03T10:00:00Z') };
-    t.db.transaction(() => emitDailyDutiesFailed(ctx, 'planning', new Error('database is locked')));
-    t.db.transaction(() => emitDailyDutiesFailed(ctx, 'planning', new Error('database is locked')));
-    expect(typesSince(mark)).toEqual(['daily_duties.failed']);
-    expect(events().at(-1)!.data).toEqual({
+  it('a daily scheduling failure is one event per stage and day', async () => {
+    const mark = (await events()).length;
+    const now = () => new Date('2026-12-03T10:00:00Z');
+    await t.db.transaction(async (tx) =>
+      emitDailyDutiesFailed({ db: tx, now }, 'planning', new Error('database is locked')),
+    );
+    await t.db.transaction(async (tx) =>
+      emitDailyDutiesFailed({ db: tx, now }, 'planning', new Error('database is locked')),
+    );
+    expect(await typesSince(mark)).toEqual(['daily_duties.failed']);
+    expect((await events()).at(-1)!.data).toEqual({
       source: 'scheduler',
       stage: 'planning',
       day: '2026-12-03',
@@ -275,24 +287,26 @@ describe('delivery retention', () => {
   it('prunes finished deliveries and their events after the retention, never pending ones', async () => {
     await admin().post('/entitlements', { productId: 'p1' });
     await admin().post('/entitlements', { productId: 'p1' });
-    const [done, pending] = t.db.all<{ id: string; event_id: string }>('SELECT id, event_id FROM webhook_deliveries');
+    const [done, pending] = await t.db.all<{ id: string; event_id: string }>(
+      'SELECT id, event_id FROM webhook_deliveries',
+    );
     const old = '2020-01-01T00:00:00.000Z';
-    t.db.run(`UPDATE webhook_deliveries SET status = 'delivered', updated_at = ? WHERE id = ?`, [old, done!.id]);
-    t.db.run(`UPDATE webhook_deliveries SET updated_at = ? WHERE id = ?`, [old, pending!.id]);
-    t.db.run('UPDATE webhook_events SET created_at = ?', [old]);
-    t.db.run(
+    await t.db.run(`UPDATE webhook_deliveries SET status = 'delivered', updated_at = ? WHERE id = ?`, [old, done!.id]);
+    await t.db.run(`UPDATE webhook_deliveries SET updated_at = ? WHERE id = ?`, [old, pending!.id]);
+    await t.db.run('UPDATE webhook_events SET created_at = ?', [old]);
+    await t.db.run(
       `INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, duration_ms) VALUES (?, 1, ?, 204, 3)`,
       [done!.id, old],
     );
 
-    expect(pruneWebhookHistory(t.db, new Date(), 90)).toEqual({ deliveries: 1, events: 1 });
-    expect(t.db.all('SELECT id FROM webhook_deliveries')).toEqual([{ id: pending!.id }]);
-    expect(t.db.all('SELECT id FROM webhook_events')).toEqual([{ id: pending!.event_id }]);
-    expect(t.db.first<{ n: number }>('SELECT COUNT(*) AS n FROM webhook_attempts')!.n).toBe(0);
+    expect(await pruneWebhookHistory(t.db, new Date(), 90)).toEqual({ deliveries: 1, events: 1 });
+    expect(await t.db.all('SELECT id FROM webhook_deliveries')).toEqual([{ id: pending!.id }]);
+    expect(await t.db.all('SELECT id FROM webhook_events')).toEqual([{ id: pending!.event_id }]);
+    expect((await t.db.first<{ n: number }>('SELECT COUNT(*) AS n FROM webhook_attempts'))!.n).toBe(0);
 
     // The daily tidy-up runs it with the message log's retention.
-    t.db.run(`UPDATE webhook_deliveries SET status = 'failed'`);
-    pruneMessagesDaily(t.licensor.ctx, undefined);
-    expect(t.db.all('SELECT id FROM webhook_deliveries')).toEqual([]);
+    await t.db.run(`UPDATE webhook_deliveries SET status = 'failed'`);
+    await pruneMessagesDaily(t.licensor.ctx, undefined);
+    expect(await t.db.all('SELECT id FROM webhook_deliveries')).toEqual([]);
   });
 });

@@ -40,22 +40,22 @@ export function webhooksRouter(ctx: AppContext): Router {
   });
   router.get(
     '/webhooks/endpoints',
-    route((_req, res) => {
-      res.json({ items: listEndpoints(ctx.db) });
+    route(async (_req, res) => {
+      res.json({ items: await listEndpoints(ctx.db) });
     }),
   );
   router.post(
     '/webhooks/endpoints',
     // Pointing events at a URL sends license codes and customer names there: admin scope, like token management.
     requireScope('admin'),
-    route((req, res) => {
-      res.status(201).json(createEndpoint(deps, req.body ?? {}, actorOf(res)));
+    route(async (req, res) => {
+      res.status(201).json(await createEndpoint(deps, req.body ?? {}, actorOf(res)));
     }),
   );
   router.get(
     '/webhooks/endpoints/:id',
-    route((req, res) => {
-      res.json(requireEndpoint(ctx.db, idParam(req, 'endpoint id')));
+    route(async (req, res) => {
+      res.json(await requireEndpoint(ctx.db, idParam(req, 'endpoint id')));
     }),
   );
   for (const action of ['enable', 'disable'] as const) {
@@ -63,27 +63,27 @@ export function webhooksRouter(ctx: AppContext): Router {
       `/webhooks/endpoints/:id/${action}`,
       // Resuming deliveries to a URL is as sensitive as registering it; pausing them is not.
       requireScope(action === 'enable' ? 'admin' : 'write'),
-      route((req, res) => {
-        res.json(setEndpointEnabled(deps, idParam(req, 'endpoint id'), action === 'enable', actorOf(res)));
+      route(async (req, res) => {
+        res.json(await setEndpointEnabled(deps, idParam(req, 'endpoint id'), action === 'enable', actorOf(res)));
       }),
     );
   }
   router.get(
     '/webhooks/deliveries',
-    route((req, res) => {
-      res.json(listDeliveries(ctx.db, parseInput(deliveryFilterSchema, req.query, 'query')));
+    route(async (req, res) => {
+      res.json(await listDeliveries(ctx.db, parseInput(deliveryFilterSchema, req.query, 'query')));
     }),
   );
   router.get(
     '/webhooks/deliveries/:id',
-    route((req, res) => {
-      res.json(deliveryDetail(ctx.db, idParam(req, 'delivery id')));
+    route(async (req, res) => {
+      res.json(await deliveryDetail(ctx.db, idParam(req, 'delivery id')));
     }),
   );
   router.post(
     '/webhooks/deliveries/:id/replay',
-    route((req, res) => {
-      res.json(replayDelivery(ctx, idParam(req, 'delivery id'), actorOf(res)));
+    route(async (req, res) => {
+      res.json(await replayDelivery(ctx, idParam(req, 'delivery id'), actorOf(res)));
     }),
   );
   return router;

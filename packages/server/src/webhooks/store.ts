@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { LicensorError } from '@licensor/shared';
 import { z } from 'zod';
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
 import { decodeCursor, encodeCursor } from '../http/cursor';
 import { parseInput } from '../http/errors';
 import type { SecretBox } from '../kit/secretBox';
@@ -98,62 +98,68 @@ function refuseObviouslyPrivate(url: string, allowPrivate: boolean): void {
 }
 
 export interface WebhookDeps {
-  db: Db;
+  db: Storage;
   box: SecretBox;
   allowPrivate: boolean;
   now: () => Date;
 }
 
 /** Registers an endpoint; the answer carries the secret (`whsec_…`), the only time it is shown. */
-export function createEndpoint(
+export async function createEndpoint(
   deps: WebhookDeps,
   input: unknown,
   actor: string,
-): { endpoint: EndpointView; secret: string } {
+): Promise<{ endpoint: EndpointView; secret: string }> {
   const data = parseInput(endpointInputSchema, input, 'webhook endpoint');
   refuseObviouslyPrivate(data.url, deps.allowPrivate);
   const secret = data.secret ?? newWebhookSecret();
   secretKey(secret);
   const id = newId('ep');
   const now = deps.now().toISOString();
-  return deps.db.transaction(() => {
-    deps.db.run(
+  return await deps.db.transaction(async (tx) => {
+    await tx.run(
       `INSERT INTO webhook_endpoints (id, url, events, secret, description, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
       [id, data.url, JSON.stringify(data.events), deps.box.seal(secret, id), data.description ?? null, now, now],
     );
-    const endpoint = requireEndpoint(deps.db, id);
-    audit(deps.db, { actor, action: 'webhook.endpoint_created', after: endpoint, detail: { endpointId: id } });
+    const endpoint = await requireEndpoint(tx, id);
+    await audit(tx, { actor, action: 'webhook.endpoint_created', after: endpoint, detail: { endpointId: id } });
     return { endpoint, secret };
   });
 }
 
-function endpointRow(db: Db, id: string): EndpointRow {
-  const row = db.first<EndpointRow>('SELECT * FROM webhook_endpoints WHERE id = ?', [id]);
+async function endpointRow(db: Storage, id: string): Promise<EndpointRow> {
+  const row = await db.first<EndpointRow>('SELECT * FROM webhook_endpoints WHERE id = ?', [id]);
   if (!row) {
     throw new LicensorError('NOT_FOUND', `No webhook endpoint ${id}: list them with \`licensor webhooks list\``);
   }
   return row;
 }
 
-export const requireEndpoint = (db: Db, id: string): EndpointView => endpointView(endpointRow(db, id));
+export const requireEndpoint = async (db: Storage, id: string): Promise<EndpointView> =>
+  endpointView(await endpointRow(db, id));
 
-export const listEndpoints = (db: Db): EndpointView[] =>
-  db.all<EndpointRow>('SELECT * FROM webhook_endpoints ORDER BY created_at, id').map(endpointView);
+export const listEndpoints = async (db: Storage): Promise<EndpointView[]> =>
+  (await db.all<EndpointRow>('SELECT * FROM webhook_endpoints ORDER BY created_at, id')).map(endpointView);
 
 /** Stops (or resumes) deliveries to an endpoint; its history stays. Disabled endpoints get no new events. */
-export function setEndpointEnabled(deps: WebhookDeps, id: string, enabled: boolean, actor: string): EndpointView {
-  return deps.db.transaction(() => {
-    const before = requireEndpoint(deps.db, id);
+export async function setEndpointEnabled(
+  deps: WebhookDeps,
+  id: string,
+  enabled: boolean,
+  actor: string,
+): Promise<EndpointView> {
+  return await deps.db.transaction(async (tx) => {
+    const before = await requireEndpoint(tx, id);
     if (before.enabled === enabled) return before;
     const now = deps.now().toISOString();
-    deps.db.run('UPDATE webhook_endpoints SET disabled_at = ?, updated_at = ? WHERE id = ?', [
+    await tx.run('UPDATE webhook_endpoints SET disabled_at = ?, updated_at = ? WHERE id = ?', [
       enabled ? null : now,
       now,
       id,
     ]);
-    const after = requireEndpoint(deps.db, id);
-    audit(deps.db, {
+    const after = await requireEndpoint(tx, id);
+    await audit(tx, {
       actor,
       action: enabled ? 'webhook.endpoint_enabled' : 'webhook.endpoint_disabled',
       detail: { endpointId: id },
@@ -162,8 +168,8 @@ export function setEndpointEnabled(deps: WebhookDeps, id: string, enabled: boole
   });
 }
 
-export const endpointSecret = (deps: Pick<WebhookDeps, 'db' | 'box'>, id: string): string =>
-  deps.box.open(endpointRow(deps.db, id).secret, id);
+export const endpointSecret = async (deps: Pick<WebhookDeps, 'db' | 'box'>, id: string): Promise<string> =>
+  deps.box.open((await endpointRow(deps.db, id)).secret, id);
 
 // ------------------------------------------------------------------------------------------- emit
 
@@ -179,25 +185,27 @@ export interface WebhookEvent {
  * transaction of the change it reports: the event exists exactly when the change does. Returns the event id
  * (the existing one for a repeated dedupeKey), or undefined when no enabled endpoint subscribes to the type.
  */
-export function emit(ctx: { db: Db; now: () => Date }, event: WebhookEvent): string | undefined {
+export async function emit(ctx: { db: Storage; now: () => Date }, event: WebhookEvent): Promise<string | undefined> {
   const { db } = ctx;
-  return db.transaction(() => {
+  return await db.transaction(async (tx) => {
     if (event.dedupeKey) {
-      const seen = db.first<{ id: string }>('SELECT id FROM webhook_events WHERE dedupe_key = ?', [event.dedupeKey]);
+      const seen = await tx.first<{ id: string }>('SELECT id FROM webhook_events WHERE dedupe_key = ?', [
+        event.dedupeKey,
+      ]);
       if (seen) return seen.id;
     }
-    const subscribed = db
-      .all<{ id: string; events: string }>('SELECT id, events FROM webhook_endpoints WHERE disabled_at IS NULL')
-      .filter((ep) => {
-        const wanted = JSON.parse(ep.events) as string[];
-        return wanted.includes('*') || wanted.includes(event.type);
-      });
+    const subscribed = (
+      await tx.all<{ id: string; events: string }>('SELECT id, events FROM webhook_endpoints WHERE disabled_at IS NULL')
+    ).filter((ep) => {
+      const wanted = JSON.parse(ep.events) as string[];
+      return wanted.includes('*') || wanted.includes(event.type);
+    });
     // Nobody listens: nothing to keep (an event is only ever sent through a delivery).
     if (subscribed.length === 0) return undefined;
     const id = newId('msg');
     const at = ctx.now().toISOString();
     const body = JSON.stringify({ type: event.type, timestamp: at, data: event.data });
-    db.run('INSERT INTO webhook_events (id, type, dedupe_key, payload, created_at) VALUES (?, ?, ?, ?, ?)', [
+    await tx.run('INSERT INTO webhook_events (id, type, dedupe_key, payload, created_at) VALUES (?, ?, ?, ?, ?)', [
       id,
       event.type,
       event.dedupeKey ?? null,
@@ -206,12 +214,12 @@ export function emit(ctx: { db: Db; now: () => Date }, event: WebhookEvent): str
     ]);
     for (const ep of subscribed) {
       const deliveryId = newId('dlv');
-      db.run(
+      await tx.run(
         `INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
          VALUES (?, ?, ?, 'pending', ?, ?, ?)`,
         [deliveryId, id, ep.id, at, at, at],
       );
-      enqueueOutbox(db, DELIVER_KIND, { deliveryId }, { now: ctx.now().getTime() });
+      await enqueueOutbox(tx, DELIVER_KIND, { deliveryId }, { now: ctx.now().getTime() });
     }
     return id;
   });
@@ -293,10 +301,10 @@ export const deliveryFilterSchema = z
  * Deliveries newest first, each with its attempt count, last answer and next attempt; a page at a time by
  * keyset (seq, walked backwards on its index), so page 1,000 costs what page 1 does.
  */
-export function listDeliveries(
-  db: Db,
+export async function listDeliveries(
+  db: Storage,
   filter: z.infer<typeof deliveryFilterSchema>,
-): { items: DeliveryView[]; nextCursor: string | null } {
+): Promise<{ items: DeliveryView[]; nextCursor: string | null }> {
   const where: string[] = [];
   const params: unknown[] = [];
   if (filter.endpointId) where.push('d.endpoint_id = ?') && params.push(filter.endpointId);
@@ -307,7 +315,7 @@ export function listDeliveries(
     where.push('d.seq < ?') && params.push(after);
   }
   params.push(filter.limit + 1); // one more row says whether another page exists
-  const rows = db.all<DeliveryRow & { seq: number }>(
+  const rows = await db.all<DeliveryRow & { seq: number }>(
     `${DELIVERY_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.seq DESC LIMIT ?`,
     params,
   );
@@ -320,23 +328,26 @@ export function listDeliveries(
 }
 
 /** One delivery with every attempt and the payload sent. */
-export function deliveryDetail(db: Db, id: string): DeliveryView {
-  const row = db.first<DeliveryRow>(`${DELIVERY_SELECT} WHERE d.id = ?`, [id]);
+export async function deliveryDetail(db: Storage, id: string): Promise<DeliveryView> {
+  const row = await db.first<DeliveryRow>(`${DELIVERY_SELECT} WHERE d.id = ?`, [id]);
   if (!row) {
     throw new LicensorError('NOT_FOUND', `No webhook delivery ${id}: list them with \`licensor webhooks deliveries\``);
   }
-  const attemptLog = db
-    .all<{ attempt: number; at: string; status_code: number | null; error: string | null; duration_ms: number }>(
-      'SELECT * FROM webhook_attempts WHERE delivery_id = ? ORDER BY attempt',
-      [id],
-    )
-    .map((a) => ({
-      attempt: a.attempt,
-      at: a.at,
-      statusCode: a.status_code,
-      error: a.error,
-      durationMs: a.duration_ms,
-    }));
+  const attemptLog = (
+    await db.all<{
+      attempt: number;
+      at: string;
+      status_code: number | null;
+      error: string | null;
+      duration_ms: number;
+    }>('SELECT * FROM webhook_attempts WHERE delivery_id = ? ORDER BY attempt', [id])
+  ).map((a) => ({
+    attempt: a.attempt,
+    at: a.at,
+    statusCode: a.status_code,
+    error: a.error,
+    durationMs: a.duration_ms,
+  }));
   return { ...deliveryView(row), attemptLog, payload: JSON.parse(row.payload) };
 }
 
@@ -344,9 +355,9 @@ export function deliveryDetail(db: Db, id: string): DeliveryView {
  * Sends a delivery again (a delivered one too: the receiver asked for it). Refused while it is still queued,
  * so two replays never race each other into two sends.
  */
-export function replayDelivery(ctx: { db: Db; outbox: Outbox; now: () => Date }, id: string, actor: string) {
-  return ctx.db.transaction(() => {
-    const d = deliveryDetail(ctx.db, id);
+export async function replayDelivery(ctx: { db: Storage; outbox: Outbox; now: () => Date }, id: string, actor: string) {
+  return await ctx.db.transaction(async (tx) => {
+    const d = await deliveryDetail(tx, id);
     if (d.status === 'pending') {
       throw new LicensorError(
         'CONFLICT',
@@ -354,14 +365,14 @@ export function replayDelivery(ctx: { db: Db; outbox: Outbox; now: () => Date },
       );
     }
     const now = ctx.now().toISOString();
-    ctx.db.run(`UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ?`, [
+    await tx.run(`UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ?`, [
       now,
       now,
       id,
     ]);
-    ctx.outbox.enqueue(DELIVER_KIND, { deliveryId: id });
-    audit(ctx.db, { actor, action: 'webhook.replay', detail: { deliveryId: id, eventId: d.eventId } });
-    return deliveryDetail(ctx.db, id);
+    await ctx.outbox.enqueue(tx, DELIVER_KIND, { deliveryId: id });
+    await audit(tx, { actor, action: 'webhook.replay', detail: { deliveryId: id, eventId: d.eventId } });
+    return deliveryDetail(tx, id);
   });
 }
 
@@ -372,28 +383,34 @@ export function replayDelivery(ctx: { db: Db; outbox: Outbox; now: () => Date },
  * events left without a delivery. Pending deliveries are never touched, and a pruned delivery was already
  * acknowledged or given up, so nothing is sent again. Chunked, so a first prune never holds the lock long.
  */
-export function pruneWebhookHistory(db: Db, now: Date, days: number): { deliveries: number; events: number } {
+export async function pruneWebhookHistory(
+  db: Storage,
+  now: Date,
+  days: number,
+): Promise<{ deliveries: number; events: number }> {
   const cutoff = new Date(now.getTime() - days * 86_400_000).toISOString();
   let deliveries = 0;
   for (;;) {
-    const ids = db
-      .all<{ id: string }>(
+    const ids = (
+      await db.all<{ id: string }>(
         `SELECT id FROM webhook_deliveries WHERE status IN ('delivered','failed') AND updated_at < ? LIMIT 1000`,
         [cutoff],
       )
-      .map((r) => r.id);
+    ).map((r) => r.id);
     if (ids.length === 0) break;
-    db.transaction(() => {
+    await db.transaction(async (tx) => {
       const marks = ids.map(() => '?').join(',');
-      db.run(`DELETE FROM webhook_attempts WHERE delivery_id IN (${marks})`, ids);
-      deliveries += db.run(`DELETE FROM webhook_deliveries WHERE id IN (${marks})`, ids).changes;
+      await tx.run(`DELETE FROM webhook_attempts WHERE delivery_id IN (${marks})`, ids);
+      deliveries += (await tx.run(`DELETE FROM webhook_deliveries WHERE id IN (${marks})`, ids)).changes;
     });
     if (ids.length < 1000) break;
   }
-  const events = db.run(
-    `DELETE FROM webhook_events WHERE created_at < ?
+  const events = (
+    await db.run(
+      `DELETE FROM webhook_events WHERE created_at < ?
        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)`,
-    [cutoff],
+      [cutoff],
+    )
   ).changes;
   return { deliveries, events };
 }

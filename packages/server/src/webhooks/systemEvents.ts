@@ -1,4 +1,4 @@
-import type { Db } from '../db/database';
+import type { Storage } from '../db/storage';
 import type { OutboxItem } from '../outbox/outbox';
 import { DELIVER_KIND, emit } from './store';
 
@@ -8,7 +8,7 @@ import { DELIVER_KIND, emit } from './store';
  * by the app factory (outbox onGaveUp, message-log onRefused) and the daily scheduler.
  */
 
-type Ctx = { db: Db; now: () => Date };
+type Ctx = { db: Storage; now: () => Date };
 
 /** What the message log knows of a refused incoming call (its MarketplaceMessage, structurally). */
 export interface RefusedCall {
@@ -36,7 +36,7 @@ function parsePayload(payload: string): unknown {
  * are in the delivery list, and reporting them through webhooks could only loop. Call inside the transaction
  * that marks the item failed; an operator's retry that fails again is a new event.
  */
-export function emitOutboxGaveUp(ctx: Ctx, item: OutboxItem, error: string): void {
+export async function emitOutboxGaveUp(ctx: Ctx, item: OutboxItem, error: string): Promise<void> {
   if (item.kind === DELIVER_KIND || item.kind.startsWith('webhook.')) return;
   const payload = parsePayload(item.payload) as Record<string, unknown> | null;
   const data = {
@@ -51,8 +51,8 @@ export function emitOutboxGaveUp(ctx: Ctx, item: OutboxItem, error: string): voi
       : null,
   };
   const key = `outbox:${item.id}:${item.attempts}`;
-  emit(ctx, { type: 'marketplace.call_failed', data, dedupeKey: `${key}:call` });
-  if (DAILY_KIND.test(item.kind)) emit(ctx, { type: 'daily_duties.failed', data, dedupeKey: `${key}:daily` });
+  await emit(ctx, { type: 'marketplace.call_failed', data, dedupeKey: `${key}:call` });
+  if (DAILY_KIND.test(item.kind)) await emit(ctx, { type: 'daily_duties.failed', data, dedupeKey: `${key}:daily` });
 }
 
 /** Refused incoming calls are reported at most once per window (a flood of forged calls is one event each window). */
@@ -64,11 +64,11 @@ export const REFUSED_WINDOW_MS = 10 * 60_000;
  * the window (the message log has them all); `lastWindow` is the caller's memory so a flood costs no writes.
  * Returns the window reported.
  */
-export function emitRefusedCall(ctx: Ctx, message: RefusedCall, lastWindow: number | undefined): number {
+export async function emitRefusedCall(ctx: Ctx, message: RefusedCall, lastWindow: number | undefined): Promise<number> {
   const at = message.at ?? ctx.now();
   const window = Math.floor(at.getTime() / REFUSED_WINDOW_MS);
   if (window === lastWindow) return window;
-  emit(ctx, {
+  await emit(ctx, {
     type: 'marketplace.call_failed',
     dedupeKey: `refused:${window}`,
     data: {
@@ -87,10 +87,14 @@ export function emitRefusedCall(ctx: Ctx, message: RefusedCall, lastWindow: numb
 }
 
 /** The daily duties could not be planned or tidied (the batches' own failures come through emitOutboxGaveUp). */
-export function emitDailyDutiesFailed(ctx: Ctx, stage: 'planning' | 'message-prune', error: unknown): void {
+export async function emitDailyDutiesFailed(
+  ctx: Ctx,
+  stage: 'planning' | 'message-prune',
+  error: unknown,
+): Promise<void> {
   const message = error instanceof Error ? error.message : String(error);
   const day = ctx.now().toISOString().slice(0, 10);
-  emit(ctx, {
+  await emit(ctx, {
     type: 'daily_duties.failed',
     // One event per stage and day: the scheduler retries every 15 minutes and would repeat it all day.
     dedupeKey: `daily:${stage}:${day}`,

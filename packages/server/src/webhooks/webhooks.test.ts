@@ -11,7 +11,8 @@ import { createAdminToken } from '../admin/auth';
 import { createApp, type LicensorApp } from '../app';
 import { EXIT, main } from '../cli/index';
 import { testConfig } from '../config';
-import { type Db, openDatabase } from '../db/database';
+import { openSqliteDatabase } from '../db/sqlite';
+import { inTx, type Storage } from '../db/storage';
 import { KeyStore } from '../keys/keystore';
 import { createLogger } from '../logger';
 import type { Resolver } from './address';
@@ -54,7 +55,7 @@ async function startReceiver() {
 
 interface Running {
   licensor: LicensorApp;
-  db: Db;
+  db: Storage;
   close(): Promise<void>;
 }
 
@@ -62,11 +63,11 @@ let dir: string;
 let receiver: Awaited<ReturnType<typeof startReceiver>>;
 let running: Running[] = [];
 
-function startApp(opts: { allowPrivate?: boolean; now?: () => Date; resolve?: Resolver } = {}): Running {
+async function startApp(opts: { allowPrivate?: boolean; now?: () => Date; resolve?: Resolver } = {}): Promise<Running> {
   const config = testConfig({ dataDir: dir, webhookAllowPrivate: opts.allowPrivate ?? true });
-  const db = openDatabase(join(dir, 'licensor.db'));
+  const db = openSqliteDatabase(join(dir, 'licensor.db'));
   const { store: keys } = KeyStore.open(join(dir, 'keys'), 'test-passphrase');
-  const licensor = createApp({
+  const licensor = await createApp({
     config,
     db,
     keys,
@@ -82,7 +83,7 @@ function startApp(opts: { allowPrivate?: boolean; now?: () => Date; resolve?: Re
       if (closed) return;
       closed = true;
       await licensor.stop();
-      db.close();
+      await db.close();
     },
   };
   running.push(r);
@@ -124,11 +125,11 @@ async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 const emitIn = (app: Running, type: 'license.created' | 'license.revoked', data: Record<string, unknown>) =>
-  app.db.transaction(() => emit(app.licensor.ctx, { type, data }));
+  app.db.transaction(async (tx) => emit(inTx(app.licensor.ctx, tx), { type, data }));
 
 describe('webhook endpoints', () => {
   it('are registered through the admin API, with the secret shown once, and bad input refused', async () => {
-    const app = startApp({ allowPrivate: false });
+    const app = await startApp({ allowPrivate: false });
     const api = admin(app);
     const created = await api.post('/webhooks/endpoints', {
       url: 'https://hooks.example.com/licensor',
@@ -140,7 +141,7 @@ describe('webhook endpoints', () => {
     expect(list.body.items).toEqual([expect.objectContaining({ id: created.body.endpoint.id, enabled: true })]);
     expect(JSON.stringify(list.body)).not.toContain(created.body.secret);
     // Sealed at rest: the database does not hold the secret in clear.
-    const stored = app.db.first<{ secret: string }>('SELECT secret FROM webhook_endpoints')!.secret;
+    const stored = (await app.db.first<{ secret: string }>('SELECT secret FROM webhook_endpoints'))!.secret;
     expect(stored).not.toContain(created.body.secret.slice(6, 20));
 
     for (const [body, field] of [
@@ -166,7 +167,7 @@ describe('webhook endpoints', () => {
   });
 
   it('are registered and re-enabled only with an admin-scoped token: their events carry license codes', async () => {
-    const app = startApp({ allowPrivate: false });
+    const app = await startApp({ allowPrivate: false });
     const body = { url: 'https://hooks.example.com/licensor', events: ['*'] };
     const as = (token: string) => ({
       post: (path: string, b?: object) =>
@@ -175,13 +176,13 @@ describe('webhook endpoints', () => {
           .set('Authorization', `Bearer ${token}`)
           .send(b),
     });
-    const writer = as(createAdminToken(app.db, 'ops', 'write').token);
+    const writer = as((await createAdminToken(app.db, 'ops', 'write')).token);
     const refused = await writer.post('/webhooks/endpoints', body);
     expect(refused.status).toBe(403);
     expect(refused.body.error).toMatchObject({ code: 'FORBIDDEN', message: expect.stringContaining('admin-scoped') });
-    expect(app.db.first('SELECT COUNT(*) AS n FROM webhook_endpoints')).toEqual({ n: 0 });
+    expect(await app.db.first('SELECT COUNT(*) AS n FROM webhook_endpoints')).toEqual({ n: 0 });
 
-    const owner = as(createAdminToken(app.db, 'owner', 'admin').token);
+    const owner = as((await createAdminToken(app.db, 'owner', 'admin')).token);
     const created = await owner.post('/webhooks/endpoints', body);
     expect(created.status, created.text).toBe(201);
     const id = created.body.endpoint.id as string;
@@ -192,7 +193,7 @@ describe('webhook endpoints', () => {
   });
 
   it('are managed by the CLI the same way', async () => {
-    startApp({ allowPrivate: false }).close();
+    await (await startApp({ allowPrivate: false })).close();
     const refused = await cli(['webhooks', 'add', 'http://10.0.0.8/hook', '--events', '*']);
     expect(refused.code).toBe(EXIT.invalidInput);
     expect(refused.err).toContain('LICENSOR_WEBHOOK_ALLOW_PRIVATE=on');
@@ -216,13 +217,13 @@ describe('webhook endpoints', () => {
 
 describe('webhook deliveries', () => {
   it('arrive signed, once each, are listed with attempts, and can be replayed', async () => {
-    const app = startApp();
+    const app = await startApp();
     const api = admin(app);
     const { body } = await api.post('/webhooks/endpoints', { url: receiver.url, events: ['license.created'] });
     const other = await api.post('/webhooks/endpoints', { url: receiver.url, events: ['license.revoked'] });
     expect(other.status).toBe(201);
 
-    const eventId = emitIn(app, 'license.created', { licenseId: 'lic-1', edition: 'Pro' });
+    const eventId = await emitIn(app, 'license.created', { licenseId: 'lic-1', edition: 'Pro' });
     await app.licensor.ctx.outbox.drain();
     await app.licensor.ctx.outbox.drain();
     expect(receiver.received).toHaveLength(1);
@@ -256,18 +257,18 @@ describe('webhook deliveries', () => {
   });
 
   it('are sent exactly once across a restart, also when the server died after the acknowledgement', async () => {
-    const first = startApp();
+    const first = await startApp();
     const { body } = await admin(first).post('/webhooks/endpoints', { url: receiver.url, events: ['*'] });
-    const delivered = emitIn(first, 'license.created', { licenseId: 'a' });
+    const delivered = await emitIn(first, 'license.created', { licenseId: 'a' });
     await first.licensor.ctx.outbox.drain();
     // The process dies after the receiver's 2xx but before the outbox item is marked done…
-    first.db.run(`UPDATE outbox SET status = 'running', lease_until = 0 WHERE kind = 'webhook.deliver'`);
+    await first.db.run(`UPDATE outbox SET status = 'running', lease_until = 0 WHERE kind = 'webhook.deliver'`);
     // …and another event is queued but never attempted.
-    const queued = emitIn(first, 'license.revoked', { licenseId: 'a' });
+    const queued = await emitIn(first, 'license.revoked', { licenseId: 'a' });
     await first.close();
 
-    const second = startApp();
-    second.licensor.start(); // releases what the dead process held
+    const second = await startApp();
+    await second.licensor.start(); // releases what the dead process held
     await second.licensor.ctx.outbox.drain();
     await second.licensor.ctx.outbox.drain();
     await second.close();
@@ -280,17 +281,17 @@ describe('webhook deliveries', () => {
 
   it('retry with back-off for more than 24 hours, then give up and show every attempt', async () => {
     let clock = Date.parse('2026-03-01T00:00:00Z');
-    const app = startApp({ now: () => new Date(clock) });
+    const app = await startApp({ now: () => new Date(clock) });
     const api = admin(app);
     await api.post('/webhooks/endpoints', { url: receiver.url, events: ['*'] });
     receiver.answers.push(...Array(20).fill(503));
-    emitIn(app, 'license.revoked', { licenseId: 'x' });
+    await emitIn(app, 'license.revoked', { licenseId: 'x' });
     const start = clock;
     for (let i = 0; i < 20; i++) {
       await app.licensor.ctx.outbox.drain();
-      const item = app.db.first<{ status: string; next_attempt_at: number }>(
+      const item = (await app.db.first<{ status: string; next_attempt_at: number }>(
         `SELECT status, next_attempt_at FROM outbox WHERE kind = 'webhook.deliver'`,
-      )!;
+      ))!;
       if (item.status !== 'pending') break;
       // Nothing is sent before its time.
       clock = item.next_attempt_at - 1000;
@@ -308,10 +309,10 @@ describe('webhook deliveries', () => {
 
   it('never reach a private address through a host name unless allowed, and never follow redirects', async () => {
     const toLoopback: Resolver = async () => [{ address: '127.0.0.1', family: 4 }];
-    const closed = startApp({ allowPrivate: false, resolve: toLoopback });
+    const closed = await startApp({ allowPrivate: false, resolve: toLoopback });
     const url = `http://hooks.example.test:${receiver.port}/hooks`;
     await admin(closed).post('/webhooks/endpoints', { url, events: ['*'] });
-    emitIn(closed, 'license.created', { licenseId: 'x' });
+    await emitIn(closed, 'license.created', { licenseId: 'x' });
     await closed.licensor.ctx.outbox.drain();
     expect(receiver.received).toHaveLength(0);
     const [refused] = (await admin(closed).get('/webhooks/deliveries')).body.items;
@@ -320,7 +321,7 @@ describe('webhook deliveries', () => {
     await closed.close();
 
     // Allowed: the request goes to the address the resolver gave (hooks.example.test exists nowhere else).
-    const open = startApp({ allowPrivate: true, resolve: toLoopback });
+    const open = await startApp({ allowPrivate: true, resolve: toLoopback });
     receiver.answers.push(302);
     const [d] = (await admin(open).get('/webhooks/deliveries')).body.items;
     expect((await admin(open).post(`/webhooks/deliveries/${d.id}/replay`)).status).toBe(200);
@@ -335,17 +336,17 @@ describe('webhook deliveries', () => {
 
 describe('license events', () => {
   it('are emitted where a license changes: an admin suspension and revocation reach the receiver', async () => {
-    const app = startApp();
+    const app = await startApp();
     const api = admin(app);
     // Without an endpoint nothing is recorded.
-    const early = seedEntitlement(app.db, { productId: 'p1' });
+    const early = await seedEntitlement(app.db, { productId: 'p1' });
     expect((await api.post(`/entitlements/${early.id}/suspend`)).status).toBe(200);
-    expect(app.db.first<{ n: number }>('SELECT COUNT(*) AS n FROM webhook_events')!.n).toBe(0);
+    expect((await app.db.first<{ n: number }>('SELECT COUNT(*) AS n FROM webhook_events'))!.n).toBe(0);
     const { body } = await api.post('/webhooks/endpoints', {
       url: receiver.url,
       events: ['license.suspended', 'license.revoked'],
     });
-    const ent = seedEntitlement(app.db, { productId: 'p1' });
+    const ent = await seedEntitlement(app.db, { productId: 'p1' });
     expect((await api.post(`/entitlements/${ent.id}/suspend`, { reason: 'unpaid' })).status).toBe(200);
     expect((await api.post(`/entitlements/${ent.id}/suspend`)).body.changed).toBe(false); // no change, no event
     expect((await api.post(`/entitlements/${ent.id}/reinstate`)).status).toBe(200); // license.changed: not subscribed

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { Db, Row } from '../../db/database';
+import type { Storage } from '../../db/storage';
+import type { Row } from '../../db/types';
 import { resolveCode } from '../../licensing/activate';
 import { type ActivationRow, type ActivationView, activationView } from '../../licensing/activations';
 import { add, chunks, type Dataset, likeAnywhere, paginate, type Where, where } from '../pagination';
@@ -91,7 +92,7 @@ const activations: Dataset<ActivationItem> = {
   }),
 };
 
-function activationWhere(db: Db, f: Omit<ActivationFilter, 'limit' | 'page' | 'cursor'>): Where {
+async function activationWhere(db: Storage, f: Omit<ActivationFilter, 'limit' | 'page' | 'cursor'>): Promise<Where> {
   const w = where();
   // One primary-key lookup per device examined: a page (and the capped count) examines a bounded number of
   // devices, while a set of test licenses built per query would scan the whole licenses table every time.
@@ -100,7 +101,7 @@ function activationWhere(db: Db, f: Omit<ActivationFilter, 'limit' | 'page' | 'c
   }
   if (f.entitlementId) add(w, 'a.entitlement_id = ?', f.entitlementId);
   // A code as people type it (any case, dashes, a known prefix) resolves like the activation API does.
-  if (f.code) add(w, 'a.entitlement_id = ?', resolveCode(db, f.code)?.id ?? null);
+  if (f.code) add(w, 'a.entitlement_id = ?', (await resolveCode(db, f.code))?.id ?? null);
   if (f.status) add(w, `a.status IN (${f.status.map(() => '?').join(', ')})`, ...f.status);
   if (f.since) add(w, 'a.created_at >= ?', f.since);
   if (f.seenSince) add(w, 'a.last_seen_at >= ?', f.seenSince);
@@ -118,17 +119,17 @@ function activationWhere(db: Db, f: Omit<ActivationFilter, 'limit' | 'page' | 'c
   return w;
 }
 
-export const listActivationsPage = (db: Db, f: ActivationFilter) =>
-  paginate(db, activations, activationWhere(db, f), f);
-export const exportActivations = (db: Db, f: Omit<ActivationFilter, 'limit' | 'page' | 'cursor'>) =>
-  chunks(db, activations, activationWhere(db, f));
+export const listActivationsPage = async (db: Storage, f: ActivationFilter) =>
+  paginate(db, activations, await activationWhere(db, f), f);
+export const exportActivations = async (db: Storage, f: Omit<ActivationFilter, 'limit' | 'page' | 'cursor'>) =>
+  chunks(db, activations, await activationWhere(db, f));
 
 /** Every device of one entitlement (active first, then by age) for the detail view. */
-export const activationsOf = (db: Db, entitlementId: string): ActivationView[] =>
-  db
-    .all<ActivationRow & { code: string | null }>(
+export const activationsOf = async (db: Storage, entitlementId: string): Promise<ActivationView[]> =>
+  (
+    await db.all<ActivationRow & { code: string | null }>(
       `SELECT a.*, e.code AS code FROM activations a JOIN entitlements e ON e.id = a.entitlement_id
         WHERE a.entitlement_id = ? ORDER BY a.status != 'active', a.created_at, a.id`,
       [entitlementId],
     )
-    .map(activationView);
+  ).map(activationView);

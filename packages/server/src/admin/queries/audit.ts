@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { Db, Row } from '../../db/database';
+import type { Storage } from '../../db/storage';
+import type { Row } from '../../db/types';
 import { add, type Dataset, likeAnywhere, paginate, type Where, where } from '../pagination';
 import { columns, common, instant, text } from './shared';
 
@@ -51,10 +52,13 @@ function auditWhere(f: Omit<AuditFilter, 'limit' | 'page' | 'cursor'>): Where {
   return w;
 }
 
-export const listAudit = (db: Db, f: AuditFilter) => paginate(db, auditLog, auditWhere(f), f);
+export const listAudit = (db: Storage, f: AuditFilter) => paginate(db, auditLog, auditWhere(f), f);
 
 /** Recent audit trail of one entitlement (newest first). */
-export const auditTrail = (db: Db, entitlementId: string, limit = 100): AuditView[] =>
-  db
-    .all<Row>('SELECT * FROM audit_log WHERE entitlement_id = ? ORDER BY id DESC LIMIT ?', [entitlementId, limit])
-    .map(auditView);
+export const auditTrail = async (db: Storage, entitlementId: string, limit = 100): Promise<AuditView[]> =>
+  (
+    await db.all<Row>('SELECT * FROM audit_log WHERE entitlement_id = ? ORDER BY id DESC LIMIT ?', [
+      entitlementId,
+      limit,
+    ])
+  ).map(auditView);

@@ -1,4 +1,5 @@
-import type { Db, Row } from '../../db/database';
+import type { Storage } from '../../db/storage';
+import type { Row } from '../../db/types';
 import { add, type Dataset, paginate } from '../pagination';
 import { type EntitlementFilter, entitlementWhere } from './entitlements';
 import { columns } from './shared';
@@ -27,8 +28,8 @@ const codes: Dataset<ReturnType<typeof codeRowView>> = {
   map: codeRowView,
 };
 
-export function listCodes(db: Db, f: EntitlementFilter) {
-  const w = entitlementWhere(db, f);
+export async function listCodes(db: Storage, f: EntitlementFilter) {
+  const w = await entitlementWhere(db, f);
   add(w, 'code IS NOT NULL');
-  return paginate(db, codes, w, f);
+  return await paginate(db, codes, w, f);
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { Db, Row } from '../../db/database';
+import type { Storage } from '../../db/storage';
+import type { Row } from '../../db/types';
 import type { EntitlementRow } from '../../licensing/entitlements';
 import { add, chunks, type Dataset, likeAnywhere, paginate, type Where, where } from '../pagination';
 import { columns, common, exportOptions, instant, listOf, text } from './shared';
@@ -107,11 +108,14 @@ const entitlements: Dataset<EntitlementView> = {
  */
 const EXACT_SQL = 'id = ? OR code = ? OR order_id = ?';
 
-export function entitlementWhere(db: Db, f: Omit<EntitlementFilter, 'limit' | 'page' | 'cursor'>): Where {
+export async function entitlementWhere(
+  db: Storage,
+  f: Omit<EntitlementFilter, 'limit' | 'page' | 'cursor'>,
+): Promise<Where> {
   const w = filterWhere(f);
   if (!f.q) return w;
   const exact = add({ sql: [...w.sql], params: [...w.params] }, EXACT_SQL, f.q, f.q, f.q);
-  const found = db.first(
+  const found = await db.first(
     `SELECT 1 AS found FROM entitlements WHERE ${exact.sql.map((s) => `(${s})`).join(' AND ')} LIMIT 1`,
     exact.params,
   );
@@ -142,7 +146,7 @@ function filterWhere(f: Omit<EntitlementFilter, 'limit' | 'page' | 'cursor'>): W
   return w;
 }
 
-export const listEntitlements = (db: Db, f: EntitlementFilter) =>
-  paginate(db, entitlements, entitlementWhere(db, f), f);
-export const exportEntitlements = (db: Db, f: Omit<EntitlementFilter, 'limit' | 'page' | 'cursor'>) =>
-  chunks(db, entitlements, entitlementWhere(db, f));
+export const listEntitlements = async (db: Storage, f: EntitlementFilter) =>
+  paginate(db, entitlements, await entitlementWhere(db, f), f);
+export const exportEntitlements = async (db: Storage, f: Omit<EntitlementFilter, 'limit' | 'page' | 'cursor'>) =>
+  chunks(db, entitlements, await entitlementWhere(db, f));

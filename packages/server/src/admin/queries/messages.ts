@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { Db, Row } from '../../db/database';
+import type { Storage } from '../../db/storage';
+import type { Row } from '../../db/types';
 import { SUCCESS_CODES } from '../../koogallery/resultCodes';
 import { add, chunks, type Dataset, paginate, type Where, where } from '../pagination';
 import { bool, columns, common, exportOptions, instant, text } from './shared';
@@ -92,6 +93,6 @@ function messageWhere(f: Omit<MessageFilter, 'limit' | 'page' | 'cursor'>): Wher
   return w;
 }
 
-export const listMessages = (db: Db, f: MessageFilter) => paginate(db, messages, messageWhere(f), f);
-export const exportMessages = (db: Db, f: Omit<MessageFilter, 'limit' | 'page' | 'cursor'>) =>
+export const listMessages = (db: Storage, f: MessageFilter) => paginate(db, messages, messageWhere(f), f);
+export const exportMessages = (db: Storage, f: Omit<MessageFilter, 'limit' | 'page' | 'cursor'>) =>
   chunks(db, messages, messageWhere(f));

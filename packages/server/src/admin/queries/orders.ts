@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { Db, Row } from '../../db/database';
+import type { Storage } from '../../db/storage';
+import type { Row } from '../../db/types';
 import { add, type Dataset, paginate, where } from '../pagination';
 import { columns, common, instant, text } from './shared';
 
@@ -59,7 +60,7 @@ const orders: Dataset<ReturnType<typeof orderView>> = {
  * id, or a license's id or code (the order that bought it). What an operator pastes from the seller center, a
  * customer's e-mail or the license page; a substring search would read every order.
  */
-export function listOrders(db: Db, f: OrderFilter) {
+export async function listOrders(db: Storage, f: OrderFilter) {
   const w = where();
   if (!f.includeTest) add(w, 'test = 0');
   if (f.since) add(w, 'at >= ?', f.since);
@@ -73,5 +74,5 @@ export function listOrders(db: Db, f: OrderFilter) {
       f.q,
     );
   }
-  return paginate(db, orders, w, f);
+  return await paginate(db, orders, w, f);
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { Db, Row } from '../../db/database';
+import type { Storage } from '../../db/storage';
+import type { Row } from '../../db/types';
 import type { OutboxItem } from '../../outbox/outbox';
 import { add, type Dataset, pageSchema, paginate, where } from '../pagination';
 import { columns, listOf, text } from './shared';
@@ -34,11 +35,11 @@ export function outboxView(row: Row | OutboxItem) {
 
 const outbox: Dataset<ReturnType<typeof outboxView>> = { from: 'outbox', select: '*', sort: ['id'], map: outboxView };
 
-export function listOutbox(db: Db, f: OutboxFilter) {
+export async function listOutbox(db: Storage, f: OutboxFilter) {
   const w = where();
   // By default what an operator has to look at: work not yet done.
   const statuses = f.status ?? ['pending', 'running', 'failed'];
   add(w, `status IN (${statuses.map(() => '?').join(', ')})`, ...statuses);
   if (f.kind) add(w, 'kind = ?', f.kind);
-  return paginate(db, outbox, w, f);
+  return await paginate(db, outbox, w, f);
 }

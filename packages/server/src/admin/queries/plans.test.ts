@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
-import type { Db } from '../../db/database';
-import { openDatabase } from '../../db/database';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAILED_MESSAGE_PREDICATE, ORDER_KEYS_BACKFILL } from '../../db/migrations/019_order_keys';
+import { openSqliteDatabase, type SqliteDatabase } from '../../db/sqlite';
+import type { Storage } from '../../db/storage';
 import { deliveryFilterSchema, listDeliveries } from '../../webhooks/store';
 import { COUNT_CAP, encodeCursor } from '../pagination';
 import {
@@ -34,16 +34,25 @@ import { summary } from './summary';
  * The measured timings at 1M rows: packages/server/bench/console-lists-bench.ts.
  */
 
-/** The SQL a list runs, recorded by wrapping the facade. */
-function recorded(db: Db, run: (d: Db) => unknown) {
+/** The SQL a list runs, recorded by wrapping the storage. */
+async function recorded(db: Storage, run: (d: Storage) => unknown) {
   const seen: { sql: string; params: unknown[] }[] = [];
-  const wrap =
-    (fn: 'all' | 'first') =>
-    (sql: string, params: unknown[] = []) => {
-      seen.push({ sql, params: [...params] });
-      return (db[fn] as (s: string, p: unknown[]) => unknown)(sql, params);
-    };
-  run({ ...db, all: wrap('all'), first: wrap('first') } as unknown as Db);
+  const note = (sql: string, params: readonly unknown[] = []) => seen.push({ sql, params: [...params] });
+  const wrapped: Storage = {
+    dialect: db.dialect,
+    all: (sql, params) => {
+      note(sql, params);
+      return db.all(sql, params);
+    },
+    first: (sql, params) => {
+      note(sql, params);
+      return db.first(sql, params);
+    },
+    run: (sql, params) => db.run(sql, params),
+    transaction: (fn) => db.transaction(fn),
+    batched: (fn) => db.batched(fn),
+  };
+  await run(wrapped);
   return seen;
 }
 
@@ -51,9 +60,9 @@ function recorded(db: Db, run: (d: Db) => unknown) {
  * A database with some rows; with `analyze`, statistics too. A server's database has none (nothing runs ANALYZE),
  * so the planner's heuristics must find the index as well as its statistics-driven choice.
  */
-function populated(analyze: boolean): Db {
-  const db = openDatabase(':memory:');
-  db.exec(`
+async function populated(analyze: boolean): Promise<SqliteDatabase> {
+  const db = openSqliteDatabase(':memory:');
+  await db.exec(`
     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
     INSERT INTO entitlements (id, family, code, product_id, seats, status, test, created_at, updated_at)
       SELECT 'e' || i, CASE i % 3 WHEN 0 THEN 'B' ELSE 'direct' END, 'LSR-' || i, 'prod-' || (i % 20), 1,
@@ -78,13 +87,13 @@ function populated(analyze: boolean): Db {
     INSERT INTO marketplace_messages (direction, activity, result_code, http_status, test, created_at)
       SELECT 'in', 'newInstance', CASE WHEN i % 100 = 1 THEN '000003' ELSE '000000' END, 200, 0, '2026-01-01' FROM n;
   `);
-  if (analyze) db.exec('ANALYZE');
+  if (analyze) await db.exec('ANALYZE');
   return db;
 }
 
 const cursor = encodeCursor([1000]);
 const orderCursor = encodeCursor(['2026-01-01T00:00:30', 'CS1000', 'CS1000-1']);
-const LISTS: [string, (d: Db) => unknown][] = [
+const LISTS: [string, (d: Storage) => unknown][] = [
   ['licenses', (d) => listEntitlements(d, entitlementFilterSchema.parse({}))],
   ['licenses by cursor', (d) => listEntitlements(d, entitlementFilterSchema.parse({ cursor }))],
   ['licenses of a status', (d) => listEntitlements(d, entitlementFilterSchema.parse({ status: 'frozen', cursor }))],
@@ -118,19 +127,26 @@ describe.each([
   ['without statistics (a server database)', false],
   ['with ANALYZE statistics', true],
 ])('list query plans %s', (_label, analyze) => {
-  const db = populated(analyze);
+  let db: SqliteDatabase;
+  beforeAll(async () => {
+    db = await populated(analyze);
+  });
+  afterAll(() => db.close());
 
   /** Each query a list ran, with its plan and a description for failure messages (the query and its plan). */
-  const plansOf = (run: (d: Db) => unknown) =>
-    recorded(db, run).map((q) => {
-      const plan = db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${q.sql}`, q.params).map((p) => p.detail);
-      return { ...q, plan, where: `${q.sql.replace(/\s+/g, ' ')}\n  plan: ${plan.join(' / ')}` };
-    });
+  const plansOf = async (run: (d: Storage) => unknown) => {
+    const queries = [];
+    for (const q of await recorded(db, run)) {
+      const plan = (await db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${q.sql}`, q.params)).map((p) => p.detail);
+      queries.push({ ...q, plan, where: `${q.sql.replace(/\s+/g, ' ')}\n  plan: ${plan.join(' / ')}` });
+    }
+    return queries;
+  };
 
   it.each(LISTS)(
     '%s: read in key order off an index or the table key, stopped by LIMIT; count capped',
-    (_name, run) => {
-      const queries = plansOf(run);
+    async (_name, run) => {
+      const queries = await plansOf(run);
       expect(queries.length).toBeGreaterThan(0);
       for (const { plan, where, ...q } of queries) {
         if (/COUNT\(\*\)/.test(q.sql)) {
@@ -163,8 +179,8 @@ describe.each([
     },
   );
 
-  it('failed messages: a page and its count read the partial index of failed messages, not the whole log', () => {
-    for (const { plan, where } of plansOf((d) =>
+  it('failed messages: a page and its count read the partial index of failed messages, not the whole log', async () => {
+    for (const { plan, where } of await plansOf((d) =>
       listMessages(d, messageFilterSchema.parse({ failed: 'true', cursor })),
     )) {
       expect(
@@ -174,8 +190,8 @@ describe.each([
     }
   });
 
-  it('orders: the page walks order_keys on its seen-time index and looks up each order by key', () => {
-    const [page] = plansOf((d) => listOrders(d, orderFilterSchema.parse({ cursor: orderCursor })));
+  it('orders: the page walks order_keys on its seen-time index and looks up each order by key', async () => {
+    const [page] = await plansOf((d) => listOrders(d, orderFilterSchema.parse({ cursor: orderCursor })));
     expect(page!.plan[0]).toMatch(
       /^SEARCH k USING COVERING INDEX order_keys_seen \(\(seen_at,order_id,order_line_id\)<\(\?,\?,\?\)\)$/,
     );
@@ -183,35 +199,38 @@ describe.each([
     expect(page!.plan.filter((p) => p.startsWith('SCAN'))).toEqual([]);
   });
 
-  const exactSearches: [string, (d: Db) => unknown][] = [
-    ...['CS1500', 'CS1500-1', 'e1501', 'LSR-1501'].map((q): [string, (d: Db) => unknown] => [
+  const exactSearches: [string, (d: Storage) => unknown][] = [
+    ...['CS1500', 'CS1500-1', 'e1501', 'LSR-1501'].map((q): [string, (d: Storage) => unknown] => [
       `orders q=${q}`,
       (d) => listOrders(d, orderFilterSchema.parse({ q })),
     ]),
-    ...['e1501', 'LSR-1502', 'CS1501'].map((q): [string, (d: Db) => unknown] => [
+    ...['e1501', 'LSR-1502', 'CS1501'].map((q): [string, (d: Storage) => unknown] => [
       `licenses q=${q}`,
       (d) => listEntitlements(d, entitlementFilterSchema.parse({ q })),
     ]),
   ];
-  it.each(exactSearches)('exact search %s: through indexes only, so it sorts just the few rows it found', (_n, run) => {
-    for (const { plan, where } of plansOf(run)) {
-      // Each table is reached by an equality on an index (order id, order line id, license id, code or order id):
-      // the matches are an order's lines or a license (and its order's), so the sort that follows (TEMP B-TREE)
-      // is over a handful of rows. A search falling back to text would SCAN and fail here.
-      expect(
-        plan.filter((p) => p.startsWith('SCAN') && p !== 'SCAN c'),
-        where,
-      ).toEqual([]);
-      expect(
-        plan.filter((p) => p.startsWith('SEARCH') && !/\((\w+=\?)( AND \w+=\?)*\)( LEFT-JOIN)?$/.test(p)),
-        where,
-      ).toEqual([]);
-      expect(
-        plan.filter((p) => p.includes('AUTOMATIC')),
-        where,
-      ).toEqual([]);
-    }
-  });
+  it.each(exactSearches)(
+    'exact search %s: through indexes only, so it sorts just the few rows it found',
+    async (_n, run) => {
+      for (const { plan, where } of await plansOf(run)) {
+        // Each table is reached by an equality on an index (order id, order line id, license id, code or order id):
+        // the matches are an order's lines or a license (and its order's), so the sort that follows (TEMP B-TREE)
+        // is over a handful of rows. A search falling back to text would SCAN and fail here.
+        expect(
+          plan.filter((p) => p.startsWith('SCAN') && p !== 'SCAN c'),
+          where,
+        ).toEqual([]);
+        expect(
+          plan.filter((p) => p.startsWith('SEARCH') && !/\((\w+=\?)( AND \w+=\?)*\)( LEFT-JOIN)?$/.test(p)),
+          where,
+        ).toEqual([]);
+        expect(
+          plan.filter((p) => p.includes('AUTOMATIC')),
+          where,
+        ).toEqual([]);
+      }
+    },
+  );
 });
 
 describe('failed messages partial index', () => {
@@ -224,13 +243,15 @@ describe('failed messages partial index', () => {
 describe('the dashboard summary', () => {
   it.each([false, true])(
     'counts licenses in one pass over the table, not through the status index (test data %s)',
-    (includeTest) => {
-      const db = populated(false);
-      const [groups] = recorded(db, (d) => summary(d, { includeTest, now: new Date('2026-01-02T00:00:00Z') }));
-      const plan = db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${groups!.sql}`, groups!.params).map((p) => p.detail);
+    async (includeTest) => {
+      const db = await populated(false);
+      const [groups] = await recorded(db, (d) => summary(d, { includeTest, now: new Date('2026-01-02T00:00:00Z') }));
+      const plan = (await db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${groups!.sql}`, groups!.params)).map(
+        (p) => p.detail,
+      );
       expect(groups!.sql).toMatch(/FROM entitlements/);
       expect(plan).toEqual(['SCAN entitlements', 'USE TEMP B-TREE FOR GROUP BY']);
-      db.close();
+      await db.close();
     },
   );
 });

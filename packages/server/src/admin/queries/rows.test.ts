@@ -6,8 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { entitlementView, messageView } from '.';
 
 let t: TestApp;
-beforeEach(() => {
-  t = createTestApp();
+beforeEach(async () => {
+  t = await createTestApp();
 });
 afterEach(async () => {
   await t.destroy();
@@ -18,23 +18,23 @@ const listEntitlements = () =>
 
 describe('typed row mappers', () => {
   it('list a well-formed row with its typed values', async () => {
-    const ent = seedEntitlement(t.db, { seats: 3 });
+    const ent = await seedEntitlement(t.db, { seats: 3 });
     const res = await listEntitlements();
     expect(res.status).toBe(200);
     expect(res.body.items).toEqual([expect.objectContaining({ id: ent.id, seats: 3, test: false })]);
   });
 
   it('answer a malformed row with an internal error instead of a wrong value', async () => {
-    const ent = seedEntitlement(t.db);
+    const ent = await seedEntitlement(t.db);
     // SQLite keeps text that does not look like a number in an INTEGER column: a hand-edited database.
-    t.db.run("UPDATE entitlements SET seats = 'many' WHERE id = ?", [ent.id]);
+    await t.db.run("UPDATE entitlements SET seats = 'many' WHERE id = ?", [ent.id]);
     const res = await listEntitlements();
     expect(res.status).toBe(500);
     expect(res.body.error.code).toBe('INTERNAL');
   });
 
-  it('name the resource and the column of a malformed row', () => {
-    const row = t.db.first('SELECT * FROM entitlements WHERE id = ?', [seedEntitlement(t.db).id])!;
+  it('name the resource and the column of a malformed row', async () => {
+    const row = (await t.db.first('SELECT * FROM entitlements WHERE id = ?', [(await seedEntitlement(t.db)).id]))!;
     expect(() => entitlementView({ ...row, seats: 'many' })).toThrow(
       new LicensorError(
         'INTERNAL',

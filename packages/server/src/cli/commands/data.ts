@@ -5,8 +5,8 @@ import { type Command, Option } from 'commander';
 import { z } from 'zod';
 import { createToken, listTokens, revokeToken } from '../../admin/actions';
 import { SCOPES } from '../../admin/auth';
-import { openDatabase } from '../../db/database';
 import { currentVersion, MIGRATIONS, migrate } from '../../db/migrations';
+import { migrationTarget, openSqliteDatabase } from '../../db/sqlite';
 import { parseInput } from '../../http/errors';
 import { fields, table } from '../output';
 import type { Runner, Session } from '../session';
@@ -15,7 +15,7 @@ import { dbMigratePostgres, registerDatabaseCommands } from './database';
 async function dbMigrate(s: Session) {
   const target = s.config().database;
   if (target.kind === 'postgres') return dbMigratePostgres(s, target.url);
-  const db = s.db({ create: true, migrate: false });
+  const db = migrationTarget(s.db({ create: true, migrate: false }).raw);
   const from = currentVersion(db);
   const applied = migrate(db);
   const latest = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
@@ -66,14 +66,14 @@ async function dbBackup(s: Session, file: string, opts: { force?: boolean }) {
   progress.finish();
   const ms = Math.round(performance.now() - started);
   // A backup is only a backup once it opens and SQLite finds nothing wrong in it.
-  const copy = openDatabase(dest, { migrate: false });
+  const copy = openSqliteDatabase(dest, { migrate: false });
   let integrity: string[];
   let version: number;
   try {
-    integrity = copy.integrityCheck();
-    version = currentVersion(copy);
+    integrity = await copy.integrityCheck();
+    version = currentVersion(migrationTarget(copy.raw));
   } finally {
-    copy.close();
+    await copy.close();
   }
   const ok = integrity.length === 1 && integrity[0] === 'ok';
   const data = { file: dest, bytes: statSync(dest).size, schemaVersion: version, integrity: ok ? 'ok' : integrity, ms };
@@ -99,9 +99,9 @@ const tokenInput = z.object({
   scope: z.enum(SCOPES),
 });
 
-function tokensCreate(s: Session, opts: { name: string; scope: string }) {
+async function tokensCreate(s: Session, opts: { name: string; scope: string }) {
   const input = parseInput(tokenInput, opts, 'token');
-  const created = createToken(s.db(), input.name, input.scope, s.actor);
+  const created = await createToken(s.db(), input.name, input.scope, s.actor);
   s.print(created, () =>
     [
       fields([
@@ -115,8 +115,8 @@ function tokensCreate(s: Session, opts: { name: string; scope: string }) {
   );
 }
 
-function tokensList(s: Session) {
-  const items = listTokens(s.db());
+async function tokensList(s: Session) {
+  const items = await listTokens(s.db());
   s.print({ items }, () =>
     items.length === 0
       ? 'No admin tokens yet. Create one with `licensor tokens create --name <name> --scope read|write|admin`.'
@@ -131,8 +131,8 @@ function tokensList(s: Session) {
   );
 }
 
-function tokensRevoke(s: Session, id: string) {
-  const r = revokeToken(s.db(), id, s.actor);
+async function tokensRevoke(s: Session, id: string) {
+  const r = await revokeToken(s.db(), id, s.actor);
   s.print(r, () => (r.changed ? `Revoked token ${id} (${r.token.name}).` : `Token ${id} was already revoked.`));
 }
 

@@ -4,11 +4,11 @@ import { LicensorError } from '@licensor/shared';
 import type { Command } from 'commander';
 import { parseDatabaseUrl, redactDatabaseUrl } from '../../db/backend';
 import { copySqliteToPostgres } from '../../db/copy';
-import { openDatabase } from '../../db/database';
 import { openPostgres, type PgDb } from '../../db/postgres/facade';
 import { migratePostgres, pgCurrentVersion } from '../../db/postgres/migrate';
 import { postgresSettings } from '../../db/postgres/settings';
 import { pgSchemaStatus, type SchemaStatus, schemaIsCurrent, sqliteSchemaStatus } from '../../db/schemaStatus';
+import { openSqliteDatabase } from '../../db/sqlite';
 import { fields } from '../output';
 import type { Runner, Session } from '../session';
 
@@ -55,16 +55,16 @@ async function dbStatus(s: Session): Promise<void> {
   const exists = path === ':memory:' || existsSync(path);
   let status: SchemaStatus;
   if (exists && path !== ':memory:') {
-    const db = openDatabase(path, { readonly: true, migrate: false });
+    const db = openSqliteDatabase(path, { readonly: true, migrate: false });
     try {
-      status = sqliteSchemaStatus(db);
+      status = await sqliteSchemaStatus(db);
     } finally {
-      db.close();
+      await db.close();
     }
   } else {
-    const db = openDatabase(':memory:', { migrate: false });
-    status = sqliteSchemaStatus(db);
-    db.close();
+    const db = openSqliteDatabase(':memory:', { migrate: false });
+    status = await sqliteSchemaStatus(db);
+    await db.close();
   }
   s.print({ location: path, exists, current: exists && schemaIsCurrent(status), ...status }, () =>
     statusLines(path, status, exists),
@@ -126,7 +126,7 @@ async function dbCopy(s: Session, opts: { from: string; to?: string; force?: boo
   if (batchRows !== undefined && (!Number.isInteger(batchRows) || batchRows < 1 || batchRows > 10_000)) {
     throw new LicensorError('INVALID_INPUT', '--batch-rows must be a whole number from 1 to 10000');
   }
-  const source = openDatabase(from, { readonly: true, migrate: false });
+  const source = openSqliteDatabase(from, { readonly: true, migrate: false });
   const started = performance.now();
   try {
     const report = await withPostgres(s, target.url, (db) =>
@@ -150,7 +150,7 @@ async function dbCopy(s: Session, opts: { from: string; to?: string; force?: boo
       ].join('\n'),
     );
   } finally {
-    source.close();
+    await source.close();
   }
 }
 

@@ -103,7 +103,7 @@ export function registerKitCommands(program: Command, run: KitRunner): Command {
     .option('--cursor <cursor>', 'continue after a previous page')
     .action(
       run(
-        (
+        async (
           s,
           opts: {
             instance?: string;
@@ -114,7 +114,7 @@ export function registerKitCommands(program: Command, run: KitRunner): Command {
             cursor?: string;
           },
         ) => {
-          const page = listTenants(s.db(), {
+          const page = await listTenants(s.db(), {
             instanceId: opts.instance,
             q: opts.search,
             includeTest: Boolean(opts.includeTest),
@@ -132,8 +132,8 @@ export function registerKitCommands(program: Command, run: KitRunner): Command {
     .argument('<instanceId>', 'instance id (- for the empty instance id)')
     .argument('<tenantId>', 'tenant id')
     .action(
-      run((s, instanceId: string, tenantId: string) => {
-        const detail = showTenant(s.db(), instanceId, tenantId);
+      run(async (s, instanceId: string, tenantId: string) => {
+        const detail = await showTenant(s.db(), instanceId, tenantId);
         if (!detail) {
           throw new LicensorError(
             'NOT_FOUND',

@@ -61,8 +61,8 @@ function featuresOption(opts: Record<string, unknown>) {
   return opts.feature ? parseFeatureOptions(opts.feature as string[]) : undefined;
 }
 
-function licenseSummary(s: Session, e: EntitlementView): string {
-  const model = licenseModel(s.db(), {
+async function licenseSummary(s: Session, e: EntitlementView): Promise<string> {
+  const model = await licenseModel(s.db(), {
     product_id: e.productId,
     sku_code: e.skuCode,
     edition: e.edition,
@@ -81,9 +81,9 @@ function licenseSummary(s: Session, e: EntitlementView): string {
   ].join('\n');
 }
 
-function licensesCreate(s: Session, opts: Record<string, string | undefined>) {
+async function licensesCreate(s: Session, opts: Record<string, string | undefined>) {
   const ctx = s.ctx();
-  const ent = createDirectLicense(
+  const ent = await createDirectLicense(
     ctx,
     {
       productId: opts.product,
@@ -97,19 +97,19 @@ function licensesCreate(s: Session, opts: Record<string, string | undefined>) {
     s.actor,
   );
   const view = entitlementView(ent);
+  const summary = await licenseSummary(s, view);
   s.print(
     { entitlement: view },
-    () =>
-      `Issued license ${view.code}: give this code to the customer to type into the software.\n${licenseSummary(s, view)}\n`,
+    () => `Issued license ${view.code}: give this code to the customer to type into the software.\n${summary}\n`,
   );
 }
 
-function licensesUpdate(s: Session, ref: string, opts: Record<string, string | boolean | undefined>) {
+async function licensesUpdate(s: Session, ref: string, opts: Record<string, string | boolean | undefined>) {
   const ctx = s.ctx();
-  const ent = requireEntitlement(ctx.db, ref);
-  let result: ReturnType<typeof updateLicense>;
+  const ent = await requireEntitlement(ctx.db, ref);
+  let result: Awaited<ReturnType<typeof updateLicense>>;
   try {
-    result = updateLicense(
+    result = await updateLicense(
       ctx,
       ent,
       {
@@ -143,9 +143,10 @@ function licensesUpdate(s: Session, ref: string, opts: Record<string, string | b
   const released = result.releasedDevices.length
     ? `Released the seats of ${result.releasedDevices.length} oldest device(s): ${result.releasedDevices.join(', ')}.\n`
     : '';
+  const summary = await licenseSummary(s, view);
   s.print(
     { entitlement: view, releasedDevices: result.releasedDevices },
-    () => `${released}License ${view.id} updated; devices see it at their next check-in.\n${licenseSummary(s, view)}\n`,
+    () => `${released}License ${view.id} updated; devices see it at their next check-in.\n${summary}\n`,
   );
 }
 

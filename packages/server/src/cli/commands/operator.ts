@@ -22,6 +22,7 @@ import {
   messageFilterSchema,
   outboxFilterSchema,
 } from '../../admin/queries';
+import { inTx } from '../../db/storage';
 import { parseInput } from '../../http/errors';
 import type { ActivationView } from '../../licensing';
 import { registerCode } from '../../licensing';
@@ -69,9 +70,9 @@ const entitlementColumns = [
   { header: 'TEST', value: (e: EntitlementView) => (e.test ? 'test' : '') },
 ];
 
-function entitlementsList(s: Session, opts: Record<string, unknown>) {
+async function entitlementsList(s: Session, opts: Record<string, unknown>) {
   const f = parseInput(entitlementFilterSchema, filterInput(opts, { product: 'productId', search: 'q' }), 'options');
-  const page = listEntitlements(s.db(), f);
+  const page = await listEntitlements(s.db(), f);
   s.print(page, () =>
     page.items.length === 0 ? 'No licenses match.\n' : table(page.items, entitlementColumns) + pageFooter(page),
   );
@@ -87,9 +88,9 @@ const activationColumns = [
   { header: 'LAST SEEN', value: (a: ActivationView) => date(a.lastSeenAt) },
 ];
 
-function entitlementsShow(s: Session, id: string) {
+async function entitlementsShow(s: Session, id: string) {
   const ctx = s.ctx();
-  const detail = entitlementDetail(ctx, requireEntitlement(ctx.db, id));
+  const detail = await entitlementDetail(ctx, await requireEntitlement(ctx.db, id));
   const e = detail.entitlement;
   s.print(detail, () =>
     [
@@ -128,9 +129,9 @@ function entitlementsShow(s: Session, id: string) {
 
 function hold(action: 'suspend' | 'reinstate' | 'revoke') {
   const done = { suspend: 'suspended', reinstate: 'reinstated', revoke: 'revoked' }[action];
-  return (s: Session, id: string, opts: { reason?: string }) => {
+  return async (s: Session, id: string, opts: { reason?: string }) => {
     const { reason } = parseInput(reasonInput, opts, 'options');
-    const r = actions[action](s.ctx(), id, s.actor, reason);
+    const r = await actions[action](s.ctx(), id, s.actor, reason);
     s.print(r, () =>
       r.changed
         ? `License ${r.entitlement.id} ${done}: status is now ${r.entitlement.status}. Devices see it at their next check-in.`
@@ -143,9 +144,9 @@ const reasonInput = z.object({ reason: z.string().trim().min(1).max(500).optiona
 
 // ----------------------------------------------------------------------------------- seats, devices
 
-function seatsFree(s: Session, activationId: string, opts: { reason?: string }) {
+async function seatsFree(s: Session, activationId: string, opts: { reason?: string }) {
   const { reason } = parseInput(reasonInput, opts, 'options');
-  const r = actions.freeSeat(s.ctx(), activationId, s.actor, reason);
+  const r = await actions.freeSeat(s.ctx(), activationId, s.actor, reason);
   s.print(r, () =>
     r.released
       ? `Freed the seat of ${activationId} on license ${r.activation.entitlementId}.`
@@ -153,22 +154,22 @@ function seatsFree(s: Session, activationId: string, opts: { reason?: string }) 
   );
 }
 
-function seatsMove(s: Session, activationId: string, opts: { to: string; reason?: string }) {
+async function seatsMove(s: Session, activationId: string, opts: { to: string; reason?: string }) {
   const { reason } = parseInput(reasonInput, { reason: opts.reason }, 'options');
-  const r = actions.move(s.ctx(), activationId, opts.to, s.actor, reason);
+  const r = await actions.move(s.ctx(), activationId, opts.to, s.actor, reason);
   s.print(
     r,
     () => `Activation ${activationId} now holds seat ${r.activation.seat} of license ${r.activation.entitlementId}.`,
   );
 }
 
-function activationsList(s: Session, opts: Record<string, unknown>) {
+async function activationsList(s: Session, opts: Record<string, unknown>) {
   const f = parseInput(
     activationFilterSchema,
     filterInput(opts, { entitlement: 'entitlementId', search: 'q' }),
     'options',
   );
-  const page = listActivationsPage(s.db(), f);
+  const page = await listActivationsPage(s.db(), f);
   s.print(page, () =>
     page.items.length === 0
       ? 'No activations match.\n'
@@ -193,15 +194,18 @@ const codeInput = z.object({
     .optional(),
 });
 
-function codesRegister(s: Session, code: string, opts: Record<string, unknown>) {
+async function codesRegister(s: Session, code: string, opts: Record<string, unknown>) {
   const input = parseInput(codeInput, filterInput({ code, ...opts }, { product: 'productId' }), 'options');
   const ctx = s.ctx();
-  const registration = operatorRegistration(
+  const registration = await operatorRegistration(
     ctx,
     { code: input.code, test: input.test, productId: input.productId, seats: input.seats, expireTime: input.expires },
     { productOption: '--product' },
   );
-  const { entitlement, created } = ctx.db.transaction(() => registerCode(ctx, registration, s.actor));
+  const { entitlement, created } = await ctx.db.transaction(async (tx) => {
+    const t = inTx(ctx, tx);
+    return registerCode(t, registration, s.actor);
+  });
   if (!created && entitlement.family !== 'B') {
     throw new LicensorError(
       'CONFLICT',
@@ -245,9 +249,9 @@ async function offlineResponse(s: Session, requestFile: string, opts: { out?: st
 
 // ------------------------------------------------------------------------------- messages, outbox
 
-function messagesList(s: Session, opts: Record<string, unknown>) {
+async function messagesList(s: Session, opts: Record<string, unknown>) {
   const f = parseInput(messageFilterSchema, filterInput(opts, { search: 'q' }), 'options');
-  const page = listMessages(s.db(), f);
+  const page = await listMessages(s.db(), f);
   s.print(page, () =>
     page.items.length === 0
       ? 'No marketplace messages match.\n'
@@ -265,11 +269,11 @@ function messagesList(s: Session, opts: Record<string, unknown>) {
   );
 }
 
-type OutboxRow = ReturnType<typeof listOutbox>['items'][number];
+type OutboxRow = Awaited<ReturnType<typeof listOutbox>>['items'][number];
 
-function outboxList(s: Session, opts: Record<string, unknown>) {
+async function outboxList(s: Session, opts: Record<string, unknown>) {
   const f = parseInput(outboxFilterSchema, filterInput(opts), 'options');
-  const page = listOutbox(s.db(), f);
+  const page = await listOutbox(s.db(), f);
   s.print(page, () =>
     page.items.length === 0
       ? 'Outbox is empty: nothing pending or failed.\n'
@@ -284,18 +288,18 @@ function outboxList(s: Session, opts: Record<string, unknown>) {
   );
 }
 
-function outboxRetry(s: Session, id: string) {
+async function outboxRetry(s: Session, id: string) {
   const n = parseInput(z.object({ id: z.coerce.number().int().positive() }), { id }, 'outbox item id').id;
-  const item = retryOutboxItem(s.ctx(), n, s.actor);
+  const item = await retryOutboxItem(s.ctx(), n, s.actor);
   s.print(
     item,
     () => `Outbox item ${n} (${item.kind}) queued for another attempt; the running server picks it up within a second.`,
   );
 }
 
-function auditList(s: Session, opts: Record<string, unknown>) {
+async function auditList(s: Session, opts: Record<string, unknown>) {
   const f = parseInput(auditFilterSchema, filterInput(opts, { entitlement: 'entitlementId', search: 'q' }), 'options');
-  const page = listAudit(s.db(), f);
+  const page = await listAudit(s.db(), f);
   s.print(page, () =>
     page.items.length === 0
       ? 'No audit entries match.\n'

@@ -1,8 +1,8 @@
 import { createTestPostgres } from '@licensor/testkit/postgres';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../database';
 import { pgTables, schemaDifferences, sqliteTables } from '../introspect';
 import { MIGRATIONS } from '../migrations';
+import { openSqliteDatabase } from '../sqlite';
 import { migratePostgres } from './migrate';
 import { PG_MIGRATIONS } from './schema';
 
@@ -26,11 +26,11 @@ describe('PostgreSQL twins of the SQLite migrations', () => {
     afterAll(() => pgTest?.drop());
 
     it('build the same tables, columns, keys, unique constraints and indexes from empty databases', async () => {
-      const sqlite = openDatabase(':memory:');
+      const sqlite = openSqliteDatabase(':memory:');
       const pg = pgTest!.open();
       await migratePostgres(pg);
       const differences = schemaDifferences(sqliteTables(sqlite), await pgTables(pg));
-      sqlite.close();
+      await sqlite.close();
       expect(differences).toEqual([]);
     });
   });
@@ -38,17 +38,19 @@ describe('PostgreSQL twins of the SQLite migrations', () => {
 
 describe('schemaDifferences', () => {
   // The comparison itself must be able to fail: a SQLite migration without a twin is reported by name.
-  it('names a table, a column and a unique constraint that PostgreSQL lacks', () => {
-    const sqlite = openDatabase(':memory:');
-    sqlite.exec(
+  it('names a table, a column and a unique constraint that PostgreSQL lacks', async () => {
+    const sqlite = openSqliteDatabase(':memory:');
+    await sqlite.exec(
       'CREATE TABLE extra (id TEXT PRIMARY KEY, k TEXT NOT NULL UNIQUE); ALTER TABLE outbox ADD COLUMN owner TEXT',
     );
-    sqlite.exec('CREATE UNIQUE INDEX entitlements_customer ON entitlements(customer_id) WHERE customer_id IS NOT NULL');
+    await sqlite.exec(
+      'CREATE UNIQUE INDEX entitlements_customer ON entitlements(customer_id) WHERE customer_id IS NOT NULL',
+    );
     const shapes = sqliteTables(sqlite);
-    const reference = openDatabase(':memory:');
+    const reference = openSqliteDatabase(':memory:');
     const differences = schemaDifferences(shapes, sqliteTables(reference));
-    sqlite.close();
-    reference.close();
+    await sqlite.close();
+    await reference.close();
     expect(differences).toEqual([
       'unique entitlements(customer_id) WHERE … exists in SQLite but not in PostgreSQL: add it to the PostgreSQL twin in packages/server/src/db/postgres/schema.ts',
       'index entitlements_customer on entitlements exists in SQLite but not in PostgreSQL: add it to the PostgreSQL twin in packages/server/src/db/postgres/schema.ts',

@@ -3,26 +3,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestPostgres } from '@licensor/testkit/postgres';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../database';
+import { openSqliteDatabase } from '../sqlite';
 import { SQL_RECORD_DIR_ENV } from '../sqlRecorder';
 import { checkOnPostgres, formatRejections, provenance, readRecording } from './portability';
 
 const pgTest = await createTestPostgres('portability');
 
 describe('the statement recorder', () => {
-  it('writes each distinct statement once per process with the code that prepared it', () => {
+  it('writes each distinct statement once per process with the code that prepared it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'licensor-sql-test-'));
     const before = process.env[SQL_RECORD_DIR_ENV];
     process.env[SQL_RECORD_DIR_ENV] = dir;
     try {
-      const db = openDatabase(':memory:');
+      const db = openSqliteDatabase(':memory:');
       const marker = `SELECT COUNT(*) AS n FROM entitlements WHERE status = ? AND 'recorder-test' <> ''`;
-      db.first(marker, ['active']);
-      db.first(marker, ['frozen']);
-      const other = openDatabase(':memory:');
-      other.first(marker, ['active']); // another connection of the same process: still recorded once
-      db.close();
-      other.close();
+      await db.first(marker, ['active']);
+      await db.first(marker, ['frozen']);
+      const other = openSqliteDatabase(':memory:');
+      await other.first(marker, ['active']); // another connection of the same process: still recorded once
+      await db.close();
+      await other.close();
       const uses = readRecording(dir).uses.filter((u) => u.sql === marker);
       expect(uses).toHaveLength(1);
       expect(uses[0]!.at).toHaveLength(1);
@@ -59,7 +59,7 @@ describe('provenance', () => {
     expect(of('(unknown caller)')).toBe('server');
   });
   it("leaves tests, test support, benchmarks and SQLite's own modules alone", () => {
-    expect(of('packages/server/src/db/groupCommit.test.ts (write)')).toBe('tests');
+    expect(of('packages/server/src/db/sqlite.test.ts (write)')).toBe('tests');
     expect(of('packages/testkit/src/licensing.ts:40', 'test/crash/harness.ts:9')).toBe('tests');
     expect(of('packages/server/bench/floor.ts:49')).toBe('tests');
     expect(of('packages/server/src/db/introspect.ts (sqliteTables) ← packages/server/src/db/copy.ts')).toBe(

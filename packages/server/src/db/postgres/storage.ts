@@ -1,0 +1,152 @@
+import { LicensorError } from '@licensor/shared';
+import { misuseGuard } from '../misuse';
+import { Mutex } from '../mutex';
+import type { Database, SqlParams, Storage } from '../storage';
+import type { Row } from '../types';
+import type { IsolationLevel, PgDb, PgTransaction } from './facade';
+
+/**
+ * The asynchronous storage (storage.ts) on PostgreSQL, over the facade's pool (facade.ts). Top-level statements
+ * run on any pooled connection (each its own transaction); `transaction` runs fn on one connection; a
+ * transaction handle's `transaction`/`batched` are savepoints; `batched` is a transaction of its own (PostgreSQL
+ * coalesces the WAL flushes of concurrent commits itself, so there is no group commit to do).
+ *
+ * Transactions are SERIALIZABLE by default: the domain code was written for SQLite, where a transaction runs
+ * alone (BEGIN IMMEDIATE, then the mutex of sqlite.ts), so a read that decides a write (seats left, an order
+ * already delivered, a counter) relies on nothing changing in between. SERIALIZABLE gives the same outcome as
+ * some serial order without auditing each such read for FOR UPDATE; the price is a retry when two transactions
+ * collide, which the facade does (40001/40P01, random backoff) — fn must therefore touch only its `tx`.
+ */
+export interface PostgresDatabase extends Database {
+  readonly dialect: 'postgres';
+  /** The facade underneath, for PostgreSQL-only work (advisory locks, LISTEN, the shared rate-limit store). */
+  readonly pg: PgDb;
+}
+
+export interface PostgresStorageOptions {
+  /** Default 'serializable' (see above). */
+  isolation?: IsolationLevel;
+  /**
+   * Reruns of fn after a serialization failure or deadlock. Default 20: 30 concurrent read-then-write increments
+   * of one row on a pool of 8 needed up to 8 attempts each (storage.contract.test.ts, 2026-12-04), and running
+   * out means a "retry later" answer for a request that would have succeeded.
+   */
+  retries?: number;
+}
+
+/** Carries an error fn threw through the facade's error conversion unchanged. */
+class Passthrough extends LicensorError {
+  constructor(readonly thrown: unknown) {
+    super('INTERNAL', 'an error of the transaction function');
+  }
+}
+
+const misuse = (message: string) => new LicensorError('STORAGE_MISUSE', message);
+
+export function postgresDatabase(pg: PgDb, opts: PostgresStorageOptions = {}): PostgresDatabase {
+  const isolation = opts.isolation ?? 'serializable';
+  const retries = opts.retries ?? 20;
+  const guard = misuseGuard();
+
+  /**
+   * The handle of a transaction or savepoint. Its savepoints run one at a time: the facade names them by depth,
+   * and two concurrent SAVEPOINTs of one connection would nest into each other. After its transaction ended it
+   * refuses every call (the connection went back to the pool and may serve someone else).
+   */
+  const handle = (tx: PgTransaction): { storage: Storage; end(): void } => {
+    let active = true;
+    const children = new Mutex();
+    const live = () => {
+      if (!active) throw misuse('a transaction handle (tx) used after its transaction ended');
+    };
+    const savepoint = async <T>(fn: (tx: Storage) => Promise<T>): Promise<T> => {
+      live();
+      const wait = children.lock();
+      if (wait) await wait;
+      try {
+        return await tx.savepoint(async (inner) => {
+          const h = handle(inner);
+          try {
+            return await fn(h.storage);
+          } finally {
+            h.end();
+          }
+        });
+      } finally {
+        children.unlock();
+      }
+    };
+    const storage: Storage = {
+      dialect: 'postgres',
+      all: async <T = Row>(sql: string, params?: SqlParams) => {
+        live();
+        return tx.all<T>(sql, params);
+      },
+      first: async <T = Row>(sql: string, params?: SqlParams) => {
+        live();
+        return tx.first<T>(sql, params);
+      },
+      run: async (sql, params) => {
+        live();
+        return tx.run(sql, params);
+      },
+      transaction: savepoint,
+      batched: savepoint,
+    };
+    return {
+      storage,
+      end: () => {
+        active = false;
+      },
+    };
+  };
+
+  const transaction = async <T>(fn: (tx: Storage) => Promise<T>): Promise<T> => {
+    guard?.check();
+    try {
+      return await pg.transaction(
+        async (tx) => {
+          const h = handle(tx);
+          try {
+            return await (guard ? guard.inside(() => fn(h.storage)) : fn(h.storage));
+          } catch (err) {
+            // The facade turns whatever is not a LicensorError into INTERNAL; the caller gets its own error back,
+            // as on SQLite. (Storage failures from tx calls are LicensorErrors already and keep their retry.)
+            throw err instanceof LicensorError ? err : new Passthrough(err);
+          } finally {
+            h.end();
+          }
+        },
+        { isolation, retries },
+      );
+    } catch (err) {
+      throw err instanceof Passthrough ? err.thrown : err;
+    }
+  };
+
+  return {
+    dialect: 'postgres',
+    pg,
+    location: pg.url,
+    all: async <T = Row>(sql: string, params?: SqlParams) => {
+      guard?.check();
+      return pg.all<T>(sql, params);
+    },
+    first: async <T = Row>(sql: string, params?: SqlParams) => {
+      guard?.check();
+      return pg.first<T>(sql, params);
+    },
+    run: async (sql, params) => {
+      guard?.check();
+      return pg.run(sql, params);
+    },
+    transaction,
+    batched: transaction,
+    exec: async (sql) => {
+      guard?.check();
+      await pg.exec(sql);
+    },
+    ping: () => pg.ping(),
+    close: () => pg.close(),
+  };
+}
