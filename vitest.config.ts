@@ -31,7 +31,13 @@ const MODULE_MOCKS = [
  * server under load, stampedes of hundreds of requests on one and on two server processes) and check how the code
  * copes, so other files would both slow them and be slowed by them. They run after the rest, one at a time.
  */
-const ALONE = ['test/busy-machine.e2e.test.ts', 'test/crash.e2e.test.ts', 'test/reliability-concurrency.e2e.test.ts'];
+const ALONE = [
+  'test/busy-machine.e2e.test.ts',
+  'test/crash.e2e.test.ts',
+  'test/reliability-concurrency.e2e.test.ts',
+  // Two (later four) server processes at once, stampedes of activations and marketplace deliveries between them.
+  'test/instances.e2e.test.ts',
+];
 
 export default defineConfig({
   resolve: { conditions },

@@ -4,15 +4,18 @@
 //
 //   node scripts/build.mjs            JavaScript and type declarations of every package
 //   node scripts/build.mjs --js-only  JavaScript only (what running needs; about a second)
+//   node scripts/build.mjs client     only the named packages (and the packages they depend on)
 //
 // JavaScript: esbuild, one ES module per public entry point, code shared between entry points split into
 // chunks (one copy of every class, so `instanceof LicensorError` holds across entry points); dependencies
-// stay imports. Declarations: tsc --emitDeclarationOnly.
+// stay imports. Declarations: tsc --emitDeclarationOnly; for the client (which bundles @licensor/shared), one
+// self-contained .d.ts per public entry point by dts-bundle-generator.
 // ensureBuilt() rebuilds when any input is newer than the last build (a stale dist silently running old
 // code is the trap this guards against); inputs are the package's sources (files and folders, so a deleted
 // file counts too), its package.json and this script.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -238,10 +241,39 @@ async function buildJs(name) {
   return started;
 }
 
+/**
+ * The declarations of a package that bundles workspace packages: one self-contained .d.ts per public entry point
+ * (package.json "exports": its `source` → its `types`), the bundled packages' types inlined, so an app that installs
+ * only this package type-checks (no import of an unpublished package, no extensionless relative import that Node's
+ * own module resolution refuses). dts-bundle-generator type-checks the sources as it goes (its errors are tsc's).
+ */
+function bundleTypes(name) {
+  const manifest = JSON.parse(readFileSync(join(pkgDir(name), 'package.json'), 'utf8'));
+  const entries = Object.values(manifest.exports).map((e) => ({ source: e.source, types: e.types }));
+  const { generateDtsBundle } = createRequire(import.meta.url)('dts-bundle-generator');
+  const outputs = generateDtsBundle(
+    entries.map((e) => ({
+      filePath: join(pkgDir(name), e.source),
+      // Only what the entry point exports is exported; the types it references are declared, not exported.
+      output: { exportReferencedTypes: false },
+    })),
+    { preferredConfigPath: join(pkgDir(name), 'tsconfig.build.json') },
+  );
+  const bundled = new RegExp(`from ['"]@licensor/(${PACKAGES[name].bundles.join('|')})(/[^'"]*)?['"]`);
+  entries.forEach((e, i) => {
+    if (bundled.test(outputs[i])) throw new Error(`${e.types} still imports a bundled workspace package`);
+    writeFileSync(join(pkgDir(name), e.types), outputs[i]);
+  });
+}
+
 function buildTypes(name, started) {
-  const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
-  const res = spawnSync(tsc, ['-p', join(pkgDir(name), 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
-  if (res.status !== 0) throw new Error(`type declarations of @licensor/${name} failed (tsc exit ${res.status})`);
+  if (PACKAGES[name].bundles) {
+    bundleTypes(name);
+  } else {
+    const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
+    const res = spawnSync(tsc, ['-p', join(pkgDir(name), 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
+    if (res.status !== 0) throw new Error(`type declarations of @licensor/${name} failed (tsc exit ${res.status})`);
+  }
   writeFileSync(join(distDir(name), STAMP), 'js types\n');
   utimesSync(join(distDir(name), STAMP), started / 1000, started / 1000);
 }
@@ -269,9 +301,19 @@ export async function ensureBuilt(names, { types = false, log = (l) => process.s
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const types = !process.argv.includes('--js-only');
+  const args = process.argv.slice(2);
+  const types = !args.includes('--js-only');
+  const names = args.filter((a) => !a.startsWith('--'));
+  const unknown = names.filter((n) => !(n in PACKAGES));
+  if (unknown.length > 0) {
+    console.error(`✖ Unknown package ${unknown.join(', ')} (known: ${Object.keys(PACKAGES).join(', ')})`);
+    process.exit(2);
+  }
   try {
-    const built = await ensureBuilt(Object.keys(PACKAGES), { types, log: (l) => console.log(l) });
+    const built = await ensureBuilt(names.length > 0 ? names : Object.keys(PACKAGES), {
+      types,
+      log: (l) => console.log(l),
+    });
     console.log(built.length ? '✔ Built' : '✔ Every package is up to date');
   } catch (err) {
     console.error(`✖ Build failed: ${err.message}`);

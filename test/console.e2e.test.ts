@@ -35,6 +35,8 @@ const PASSWORD = 'console-e2e-password';
 let dir: string;
 let running: RunningServer;
 let browser: Browser;
+/** Chromium's launch, started at the beginning of the setup (awaited by afterAll too, so a failed setup closes it). */
+let launching: Promise<void> | undefined;
 let code: string;
 let licenseId: string;
 let deviceIds: string[];
@@ -214,6 +216,23 @@ async function signIn(page: Page, name: string) {
   await page.getByTestId('who').waitFor();
 }
 
+/**
+ * Olga's console (an operator), signed in once for the file: most tests act as her, and a new browser context
+ * (a new renderer process) plus a sign-in cost about 1.5 s per test on two cores. Each test starts from the
+ * overview, as after a sign-in, or the page it names. Tests about sessions and other roles open contexts of their own.
+ */
+let olga: { context: BrowserContext; page: Page } | undefined;
+async function asOlga(path = '/console/'): Promise<{ context: BrowserContext; page: Page }> {
+  if (!olga) {
+    olga = await newPage();
+    await signIn(olga.page, 'olga');
+    if (path === '/console/') return olga;
+  }
+  await olga.page.goto(`${running.url}${path}`);
+  await olga.page.getByTestId('who').waitFor();
+  return olga;
+}
+
 async function shot(page: Page, name: string) {
   const png = await page.screenshot({ fullPage: true });
   expect(png.length).toBeGreaterThan(5000);
@@ -225,6 +244,17 @@ async function shot(page: Page, name: string) {
 
 describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
   beforeAll(async () => {
+    // Chromium starts while the console is built and the server seeded (about a second on two cores).
+    launching = import('playwright-core')
+      .then(({ chromium }) =>
+        chromium.launch({
+          executablePath: CHROMIUM,
+          args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+        }),
+      )
+      .then((b) => {
+        browser = b;
+      });
     await ensureBuilt(['console']);
     dir = mkdtempSync(join(tmpdir(), 'licensor-console-e2e-'));
     // LICENSOR_PUBLIC_URL is the server's own address: go-live readiness dials it as KooGallery would.
@@ -242,14 +272,12 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
       }),
     );
     await seed();
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    await launching;
   }, 120_000);
 
   afterAll(async () => {
+    await olga?.context.close();
+    await launching?.catch(() => undefined);
     await browser?.close();
     await running?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -281,8 +309,7 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
   });
 
   it('an operator finds a license by code, revokes it with a reason and sees the audit entry', async () => {
-    const { context, page } = await newPage();
-    await signIn(page, 'olga');
+    const { page } = await asOlga();
     await shot(page, 'overview');
     await page.getByRole('link', { name: 'Licenses', exact: true }).click();
     await page.getByTestId('license-search').fill(code);
@@ -308,13 +335,10 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     expect(await trail.textContent()).toContain('Chargeback on order CS2612010001');
     const row = await running.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [licenseId]);
     expect(row?.status).toBe('revoked');
-    await context.close();
   });
 
   it('an operator frees a device and retries a failed outbox item', async () => {
-    const { context, page } = await newPage();
-    await signIn(page, 'olga');
-    await page.goto(`${running.url}/console/devices?code=${encodeURIComponent(code)}`);
+    const { page } = await asOlga(`/console/devices?code=${encodeURIComponent(code)}`);
     await page.getByTestId(`free-${deviceIds[0]}`).click();
     await page.getByTestId(`free-${deviceIds[0]}-reason`).fill('Laptop replaced');
     await page.getByTestId(`free-${deviceIds[0]}-confirm`).click();
@@ -345,7 +369,6 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     await expect.poll(() => audit.textContent()).toContain('outbox.retried');
     expect(await audit.textContent()).toContain('activation.freed');
     await shot(page, 'audit');
-    await context.close();
   });
 
   it('a viewer sees everything but no action button; the API names the role needed; no CSRF token is refused', async () => {
@@ -390,8 +413,7 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     await context.close();
 
     // An operator's session cookie without the X-CSRF-Token header: refused, nothing changes.
-    const operator = await newPage();
-    await signIn(operator.page, 'olga');
+    const operator = await asOlga();
     const forged = await operator.context.request.post(
       `${running.url}/api/admin/v1/entitlements/${encodeURIComponent(other.id)}/suspend`,
       { data: { reason: 'forged' } },
@@ -401,7 +423,6 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     expect(
       (await running.db.first<{ status: string }>('SELECT status FROM entitlements WHERE id = ?', [other.id]))?.status,
     ).toBe('active');
-    await operator.context.close();
   });
 
   it('an admin sees tokens and operators, and the switch turns the console Chinese', async () => {
@@ -455,8 +476,7 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
   });
 
   it("an operator runs the family A dial tests against the server's own production address", async () => {
-    const { context, page } = await newPage();
-    await signIn(page, 'olga');
+    const { page } = await asOlga();
     await page.getByRole('link', { name: 'Go-live readiness' }).click();
     await page.getByTestId('keys').waitFor();
     expect(await page.getByTestId('keys').textContent()).toContain('familyAconfigured');
@@ -477,12 +497,10 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     await familyC.locator('.status-done').waitFor({ timeout: 20_000 });
     expect(await familyC.locator('tbody tr').count()).toBeGreaterThan(1);
     await shot(page, 'readiness');
-    await context.close();
   });
 
   it('the overview charts 30 days of activations and every number leads to its filtered list', async () => {
-    const { context, page } = await newPage();
-    await signIn(page, 'olga');
+    const { page } = await asOlga();
     const chart = page.getByTestId('activation-chart');
     await chart.waitFor();
     expect(await chart.locator('rect.bar').count()).toBe(30);
@@ -515,12 +533,10 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     const rows = page.getByTestId('messages').locator('tbody tr');
     await expect.poll(() => rows.count()).toBeGreaterThanOrEqual(failed);
     expect(await rows.evaluateAll((trs) => trs.every((tr) => tr.classList.contains('failed')))).toBe(true);
-    await context.close();
   });
 
   it('lists page with keyset cursors, keep their filters in the URL and export what they show', async () => {
-    const { context, page } = await newPage();
-    await signIn(page, 'olga');
+    const { context, page } = await asOlga();
     const active = (await running.db.first<{ n: number }>(
       "SELECT COUNT(*) AS n FROM entitlements WHERE status = 'active' AND test = 0",
     ))!.n;
@@ -568,13 +584,10 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
       `${running.url}${(await page.getByRole('link', { name: 'Export JSON' }).getAttribute('href'))!}`,
     );
     expect(((await json.json()) as unknown[]).length).toBe(active);
-    await context.close();
   });
 
   it("an operator moves a device's seat and issues an offline response from an uploaded request file", async () => {
-    const { context, page } = await newPage();
-    await signIn(page, 'olga');
-    await page.goto(`${running.url}/console/licenses/${encodeURIComponent(moveSource.id)}`);
+    const { page } = await asOlga(`/console/licenses/${encodeURIComponent(moveSource.id)}`);
     await page.getByTestId(`move-${moveSource.deviceId}`).click();
     await page.getByTestId(`move-${moveSource.deviceId}-reason`).fill(moveTargetCode);
     await page.getByTestId(`move-${moveSource.deviceId}-confirm`).click();
@@ -624,13 +637,10 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
         )
       )?.actor,
     ).toBe('operator:olga');
-    await context.close();
   });
 
   it('an operator lowers seats below the devices holding them, sees the devices, releases the oldest; changes the expiry', async () => {
-    const { context, page } = await newPage();
-    await signIn(page, 'olga');
-    await page.goto(`${running.url}/console/licenses/${encodeURIComponent(changedLicenseId)}`);
+    const { page } = await asOlga(`/console/licenses/${encodeURIComponent(changedLicenseId)}`);
     expect(await page.getByTestId('seats').textContent()).toBe('2 / 3'); // its own device and the moved one
     const form = page.getByTestId('change-license');
     await form.locator('summary').click();
@@ -660,12 +670,10 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
       .toEqual({ expires_at: '2031-06-30T04:00:00.000Z' });
     const trail = page.getByTestId('license-audit');
     await expect.poll(() => trail.textContent()).toMatch(/operator:olga/);
-    await context.close();
   });
 
   it('webhooks: endpoints, a failed delivery with its attempts, replayed by an operator', async () => {
-    const { context, page } = await newPage();
-    await signIn(page, 'olga');
+    const { page } = await asOlga();
     await page.getByRole('link', { name: 'Webhooks' }).click();
     await page.getByTestId('webhook-endpoints').waitFor();
     expect(await page.getByTestId('webhook-endpoints').textContent()).toContain('https://crm.example.invalid/licensor');
@@ -695,7 +703,6 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
 
     // An operator may replay deliveries but not point events at a new URL: that needs an admin.
     expect(await page.getByTestId('add-endpoint').count()).toBe(0);
-    await context.close();
   });
 
   it('webhooks: an admin adds an endpoint from the console; its signing secret is shown once', async () => {
@@ -727,15 +734,13 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
   });
 
   it('orders include License 1.0 (family A) orders taken through the production interface', async () => {
-    const { context, page } = await newPage();
-    await signIn(page, 'olga');
+    const { page } = await asOlga();
     await page.getByRole('link', { name: 'Orders' }).click();
     const rows = page.getByTestId('orders').locator('tbody tr');
     await expect.poll(() => rows.count()).toBe(3);
     for (const i of [0, 1, 2]) expect(await page.getByTestId('orders').textContent()).toContain(`CS26120100${i}`);
     expect(await rows.first().textContent()).toContain('getLicense');
     await shot(page, 'orders');
-    await context.close();
   });
 
   it('the outbox and webhook deliveries page by keyset cursor, kept in the URL', async () => {
@@ -749,9 +754,7 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
       );
       ids.push(Number(row!.id));
     }
-    const { context, page } = await newPage();
-    await signIn(page, 'olga');
-    await page.goto(`${running.url}/console/messages?outbox=failed&outboxLimit=2`);
+    const { page } = await asOlga(`/console/messages?outbox=failed&outboxLimit=2`);
     const outboxIds = async () =>
       (await page.getByTestId('outbox').locator('tbody tr td:first-child').allTextContents()).map(Number);
     await expect.poll(outboxIds).toEqual([ids[2], ids[1]]);
@@ -784,7 +787,6 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     expect(cursors).toEqual([...cursors].sort((a, b) => b - a));
     expect(new Set(cursors).size).toBe(total - 1);
     expect(await page.getByTestId('deliveries-pager').getByRole('link', { name: 'Next' }).count()).toBe(0);
-    await context.close();
   });
 
   it('a session that ended sends the console back to sign-in with a message, and signing in returns to the page', async () => {
@@ -792,7 +794,8 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     await signIn(page, 'olga');
     await page.goto(`${running.url}/console/licenses?q=${encodeURIComponent(code)}`);
     await page.getByTestId('licenses').waitFor();
-    // Idle past the timeout: the server's clock says so (last seen a day ago), as a lunch break would.
+    // Idle past the timeout: the server's clock says so (last seen a day ago), as a lunch break would. (This ends
+    // the shared session of asOlga() too: no test after this one uses it.)
     await running.db.run("UPDATE operator_sessions SET last_seen_at = ? WHERE operator = 'olga'", [
       new Date(Date.now() - 86_400_000).toISOString(),
     ]);

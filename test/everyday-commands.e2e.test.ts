@@ -218,10 +218,12 @@ describe('the build (scripts/build.mjs)', () => {
     expect(out.status).toBe('NO_LICENSE');
   }, 90_000);
 
-  it('gives an app that installs @licensor/client a working library and bin: no workspace package, no sources', () => {
-    const built = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), '--js-only'], {
+  it('gives an app that installs @licensor/client a working library, its types and bin: no workspace package, no sources', () => {
+    // JavaScript and type declarations of the client (and of shared, which it bundles).
+    const built = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), 'client'], {
       cwd: ROOT,
       encoding: 'utf8',
+      timeout: 120_000,
     });
     expect(built.status, built.stderr).toBe(0);
     // The app: node_modules/@licensor/client holds what the package ships ("files": dist, bin) and the
@@ -280,8 +282,81 @@ describe('the build (scripts/build.mjs)', () => {
       expect(JSON.parse(res.stdout)).toMatchObject({ code: 'NO_LICENSE' });
     }
     expect(readdirSync(join(app, 'cache', 'licensor', 'code-cache'))).toHaveLength(1);
+
+    // A TypeScript app type-checks against the installed declarations: strict, Node's own module resolution
+    // (what an app that runs its output on Node uses), and the library's .d.ts files checked too (skipLibCheck off).
+    // The app has what any TypeScript Node app has: typescript and @types/node.
+    mkdirSync(join(app, 'node_modules', '@types'), { recursive: true });
+    symlinkSync(
+      realpathSync(join(ROOT, 'node_modules', '@types', 'node')),
+      join(app, 'node_modules', '@types', 'node'),
+    );
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+    writeFileSync(
+      join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          types: ['node'],
+          strict: true,
+          skipLibCheck: false,
+          noEmit: true,
+        },
+        files: ['app.ts'],
+      }),
+    );
+    writeFileSync(
+      join(app, 'app.ts'),
+      `import { readFileSync } from 'node:fs';
+import {
+  fingerprintFromReadings,
+  type LicenseInfo,
+  LicenseManager,
+  type LicenseStatus,
+  LicensorError,
+} from '@licensor/client';
+import { describeStatus, licenseCodeHint } from '@licensor/client/messages';
+
+const manager = new LicenseManager({
+  productId: 'com.example.app',
+  roots: [readFileSync('root.pem', 'utf8')],
+  dataDir: 'data',
+  fingerprint: () => fingerprintFromReadings({ machineId: 'm-1', hardwareUuid: 'u-1' }),
+});
+const status: LicenseStatus = await manager.verify();
+const info: LicenseInfo | null = status.license;
+const expires: string | null = info ? info.expiresAt : null;
+const text: string = describeStatus(status.code, 'zh');
+const hint = licenseCodeHint('LSR-');
+try {
+  await manager.activate('LSR-0000');
+} catch (err) {
+  if (err instanceof LicensorError) console.log(err.code.toLowerCase(), err.retryable);
+}
+console.log(expires, text, hint);
+
+// The declarations are real types, not any: each line below must be an error.
+// @ts-expect-error a status code the client never returns
+if (status.code === 'NOT_A_STATUS') console.log('never');
+// @ts-expect-error productId is required
+new LicenseManager({ roots: [] });
+// @ts-expect-error the error code is a string union, not a number
+const n: number = new LicensorError('INTERNAL', 'x').code;
+console.log(n);
+`,
+    );
+    const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], {
+      cwd: app,
+      encoding: 'utf8',
+      env,
+      timeout: 60_000,
+    });
+    expect(tsc.stdout + tsc.stderr).toBe('');
+    expect(tsc.status).toBe(0);
     expect(existsSync(join(app, 'node_modules', '@licensor', 'shared'))).toBe(false);
-  }, 90_000);
+  }, 180_000);
 
   it('ships no TypeScript loader: tsx is a development dependency only', () => {
     for (const pkg of ['shared', 'client', 'simulator', 'server']) {

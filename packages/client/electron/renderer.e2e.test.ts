@@ -69,6 +69,8 @@ let running: RunningServer;
 let pageServer: http.Server;
 let pageUrl: string;
 let browser: Browser;
+/** Chromium's launch, started at the beginning of the setup (awaited by afterAll too, so a failed setup closes it). */
+let launching: Promise<void> | undefined;
 let initScript: string;
 
 function machine(n: number): MachineFingerprint {
@@ -296,6 +298,25 @@ describe.skipIf(!HAVE_CHROMIUM)('license window (headless Chromium, real server)
 
   beforeAll(async () => {
     before = snapshot();
+    // Chromium starts while the server starts and the pages are built (about a second on two cores).
+    launching = import('playwright-core')
+      .then(({ chromium }) =>
+        chromium.launch({
+          executablePath: CHROMIUM,
+          args: [
+            '--headless',
+            '--no-sandbox',
+            '--disable-gpu',
+            '--disable-background-networking',
+            '--disable-component-update',
+            '--disable-sync',
+            '--no-first-run',
+          ],
+        }),
+      )
+      .then((b) => {
+        browser = b;
+      });
     dir = mkdtempSync(join(tmpdir(), 'licensor-electron-e2e-'));
     server = await loadServer();
     running = await server.startServer(
@@ -345,25 +366,14 @@ describe.skipIf(!HAVE_CHROMIUM)('license window (headless Chromium, real server)
         window.licensor = globalThis.__buildLicensorApi(ipc);
       })();`;
 
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    await launching;
   });
 
   afterAll(async () => {
     // `npm test` renders every view but writes nothing to docs/ (only LICENSOR_SCREENSHOTS=1 does).
     if (!WRITE_SCREENSHOTS) expect(snapshot()).toEqual(before);
     await shared?.close();
+    await launching?.catch(() => undefined);
     await browser?.close();
     await new Promise<void>((resolve) => (pageServer ? pageServer.close(() => resolve()) : resolve()));
     await running?.close();

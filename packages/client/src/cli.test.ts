@@ -16,7 +16,17 @@ import {
   tempDir,
 } from '@licensor/testkit/client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type CliIo, EXIT, exitCodeFor, main } from './cli';
+import {
+  buildProgram,
+  type CliIo,
+  EXIT,
+  exitCodeFor,
+  type GlobalOptions,
+  main,
+  type Run,
+  statusArgs,
+  wantsJson,
+} from './cli';
 import { fingerprintFromReadings, hashedFingerprint, type MachineFingerprint } from './fingerprint';
 
 const CODE = 'PLCLITEST0001';
@@ -111,6 +121,88 @@ describe('licensor-client', () => {
     const help = await run(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Exit codes: 0 valid/);
+  });
+
+  it('reports usage errors as JSON with --json, and takes a --json after -- for an argument', async () => {
+    for (const args of [
+      ['--json', 'status', '--no-such-option'],
+      ['status', '--no-such-option', '--json'],
+      ['--json', 'verify'],
+    ]) {
+      const r = await run(args);
+      expect(r.code, args.join(' ')).toBe(EXIT.usage);
+      expect(r.stderr, args.join(' ')).toBe('');
+      expect(JSON.parse(r.stdout), args.join(' ')).toEqual({
+        error: { code: 'INVALID_INPUT', message: expect.stringMatching(/^error: (unknown option|missing required)/) },
+      });
+    }
+    // After `--` every word is an argument: `--json` there is a file name, not the switch (commander agrees).
+    const extra = await run(['verify', '--', '--json', 'second-file']);
+    expect(extra).toMatchObject({ code: EXIT.usage, stdout: '', stderr: expect.stringMatching(/^error: too many/) });
+    const named = await run(['verify', '--root', rootFile, '--', '--json']);
+    expect(named).toMatchObject({ code: EXIT.usage, stdout: '' });
+    expect(named.stderr).toMatch(/--json/); // the file named --json does not exist
+    expect(wantsJson(['node', 'licensor-client', 'offline-import', '--', '--json'])).toBe(false);
+    expect(wantsJson(['node', 'licensor-client', '--json', 'offline-import', '--', 'x'])).toBe(true);
+  });
+
+  it('reads `status` and its options without commander exactly as commander does, and leaves the rest to it', async () => {
+    const commander = await import('commander');
+    /** The global options commander hands to the `status` action for these words (undefined: it ran no status). */
+    const commanderReads = async (words: string[]) => {
+      let seen: GlobalOptions | undefined;
+      const quiet = { write: () => true };
+      const fake = {
+        io: { stdout: quiet, stderr: quiet, env: {} },
+        manager: (o: GlobalOptions) => {
+          seen = o;
+          throw new Error('options read');
+        },
+      } as unknown as Run;
+      await buildProgram(fake, commander)
+        .parseAsync(['node', 'licensor-client', ...words])
+        .catch(() => undefined);
+      return seen;
+    };
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const read = [
+      ['status'],
+      ['--json', '--product', 'p', '--root', 'a.pem', '--root', pem, '--data-dir', '/d', 'status'],
+      ['status', '--lang', 'zh', '--product', 'p', '--product', 'q', '--app', 'App', '--server', 'http://x', '--json'],
+      ['--product', 'status', 'status'], // a value is the next word, even the command's name
+      ['--product', '--json', 'status'], // … or an option's
+      ['--data-dir', '', '--lang', 'en', 'status'],
+    ];
+    for (const words of read) {
+      const mine = statusArgs(words);
+      expect(mine, words.join(' ')).toBeDefined();
+      expect(mine, words.join(' ')).toEqual(await commanderReads(words));
+    }
+    const left = [
+      [],
+      ['status', '--help'],
+      ['-h'],
+      ['--lang', 'fr', 'status'],
+      ['--product=p', 'status'],
+      ['status', '--', 'x'],
+      ['status', 'extra'],
+      ['status', 'status'],
+      ['status', '--product'],
+      ['status', '--no-such-option'],
+      ['check-in'],
+      ['fingerprint', '--json'],
+    ];
+    for (const words of left) expect(statusArgs(words), words.join(' ')).toBeUndefined();
+
+    // Either way the same answer: `--product=…` goes through commander, `--product …` does not.
+    const fast = await run(['status', '--json', ...common()]);
+    const split = common();
+    const at = split.indexOf('--product');
+    const joined = [...split.slice(0, at), `--product=${split[at + 1]}`, ...split.slice(at + 2)];
+    const slow = await run(['status', '--json', ...joined]);
+    expect(statusArgs(['status', '--json', ...joined])).toBeUndefined();
+    expect(slow).toEqual(fast);
+    expect(fast.code).toBe(EXIT.noLicense);
   });
 
   it('activates, shows status, checks in, locks on FROZEN and deactivates', async () => {

@@ -11,7 +11,7 @@ import {
   normalizeLicenseCode,
   toLicensorError,
 } from '@licensor/shared';
-import { Command, CommanderError, Option } from 'commander';
+import type { Command } from 'commander';
 import { z } from 'zod';
 import { ApiClient } from './api';
 import { defaultDataDir } from './dataDir';
@@ -92,7 +92,7 @@ export interface CliIo {
   now?: () => number;
 }
 
-interface GlobalOptions {
+export interface GlobalOptions {
   dataDir?: string;
   app: string;
   product?: string;
@@ -259,7 +259,7 @@ function activationFailureReport(e: LicensorError, licenseCode: string, lang: La
  * One run of the CLI: the terminal, the environment and the clock, how the manager and the API client are
  * made from the global options, and what the run has learnt so far (exit code, output form, language).
  */
-interface Run {
+export interface Run {
   readonly io: CliIo;
   readonly env: CliIo['env'];
   readonly now: () => number;
@@ -283,6 +283,15 @@ interface Run {
   reportStatus(o: GlobalOptions, s: LicenseStatus, extra?: [string, string | undefined][]): void;
 }
 
+/**
+ * Whether `--json` was asked for, read before commander parses (its usage errors come before any action). Only an
+ * option before `--` counts: after it every word is an argument (`offline-import -- --json` names a file).
+ */
+export function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}
+
 function createRun(argv: string[], io: CliIo): Run {
   const env = io.env;
   const now = io.now ?? Date.now;
@@ -296,7 +305,7 @@ function createRun(argv: string[], io: CliIo): Run {
     out,
     json: (v) => out(`${JSON.stringify(v, null, 2)}\n`),
     exitCode: EXIT.ok,
-    asJson: argv.includes('--json'),
+    asJson: wantsJson(argv),
     lang: 'en',
     activating: undefined,
     provider: (opts) => Promise.resolve(io.fingerprint ? io.fingerprint(opts) : defaultFingerprintProvider()(opts)),
@@ -386,7 +395,7 @@ async function activateCommand(
 }
 
 async function statusCommand(run: Run, o: GlobalOptions): Promise<void> {
-  markPhase('arguments (commander)');
+  markPhase('arguments');
   const m = run.manager(o);
   markPhase('manager (root certificate, verifier)');
   run.reportStatus(o, await m.verify(), [['Data folder', m.dataDir]]);
@@ -511,8 +520,42 @@ async function releaseDeviceCommand(run: Run, o: GlobalOptions, code: string, id
   else run.out(data.released ? `Seat of device ${id} freed.\n` : `Device ${id} held no seat (already free).\n`);
 }
 
-/** The command line: global options, then one command per function above. */
-function buildProgram(run: Run): Command {
+/**
+ * `status` with global options only, read without commander: what an app's wrapper script runs at every start, so
+ * its cold start counts (issue 15: loading commander, building the program and parsing cost ≈ 10 M of ≈ 720 M
+ * instructions, callgrind).
+ * Reads exactly what commander would (a value option takes the next word, whatever it is; the last of a repeated
+ * option wins, `--root` accumulates; options before or after `status`) and gives up on anything else — help, another
+ * command, `--`, `--opt=value`, an unknown option, a missing value, a `--lang` commander would refuse — which then
+ * goes through commander, loaded on demand, so every usage error and help text stays commander's.
+ * (cli.test.ts checks the result against commander's on the same words.)
+ */
+export function statusArgs(args: readonly string[]): GlobalOptions | undefined {
+  const o: GlobalOptions = { app: DEFAULT_APP, root: [], lang: 'en' };
+  let command: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === '--json') o.json = true;
+    else if (VALUE_OPTIONS.has(arg)) {
+      const value = args[++i];
+      if (value === undefined) return undefined;
+      if (arg === '--data-dir') o.dataDir = value;
+      else if (arg === '--app') o.app = value;
+      else if (arg === '--product') o.product = value;
+      else if (arg === '--root') o.root = [...o.root, value];
+      else if (arg === '--server') o.server = value;
+      else if (value === 'en' || value === 'zh') o.lang = value;
+      else return undefined;
+    } else if (arg === 'status' && command === undefined) command = arg;
+    else return undefined;
+  }
+  return command === 'status' ? o : undefined;
+}
+
+const VALUE_OPTIONS = new Set(['--data-dir', '--app', '--product', '--root', '--server', '--lang']);
+
+/** The command line: global options, then one command per function above (exported for cli.test.ts). */
+export function buildProgram(run: Run, { Command, Option }: typeof import('commander')): Command {
   const io = run.io;
   const program = new Command('licensor-client')
     .description('Activate, verify and inspect the license of an application on this machine')
@@ -529,7 +572,13 @@ function buildProgram(run: Run): Command {
     .option('--json', 'machine-readable output')
     .addOption(new Option('--lang <lang>', 'language of messages').choices(['en', 'zh']).default('en'))
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      // A usage error in the form asked for: with --json, the `{ error }` object every other failure prints.
+      outputError: (s, write) =>
+        run.asJson ? run.json({ error: new LicensorError('INVALID_INPUT', s.trim()).toJSON() }) : write(s),
+    })
     .addHelpText(
       'after',
       '\nExit codes: 0 valid/ok, 1 usage, 2 no license, 3 expired/frozen/revoked/suspended/released, 4 fingerprint mismatch,\n5 signature/tampering, 6 clock or grace, 7 server unreachable, 8 other.',
@@ -632,11 +681,20 @@ export async function main(
   io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env },
 ): Promise<number> {
   const run = createRun(argv, io);
+  let commander: typeof import('commander') | undefined;
   try {
-    await buildProgram(run).parseAsync(argv);
+    const status = statusArgs(argv.slice(2)); // argv as commander reads it: node, the script, then the words
+    if (status) {
+      run.asJson = Boolean(status.json); // what the preAction hook sets on commander's path
+      run.lang = status.lang;
+      await statusCommand(run, status);
+    } else {
+      commander = await import('commander');
+      await buildProgram(run, commander).parseAsync(argv);
+    }
     return run.exitCode;
   } catch (err) {
-    if (err instanceof CommanderError) {
+    if (commander && err instanceof commander.CommanderError) {
       // Help and version exit 0; everything else commander reports is a usage error (already printed).
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }

@@ -321,7 +321,8 @@ export async function faultStory(
         return r.resultCode === '000000' ? r : undefined;
       },
       30_000,
-      1000,
+      // Asks a few times a second: the outbox finishes between its retries (1 s, 2 s…), and each poll is one cheap call.
+      250,
     );
 
   // 1. The marketplace answers slower than the server's open-API timeout.

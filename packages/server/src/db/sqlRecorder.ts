@@ -1,5 +1,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { findSourceMap } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /**
  * Opt-in record of the distinct SQL statements the SQLite facade prepares, for the portability check that
@@ -44,13 +46,29 @@ function callers(): string[] {
   Error.stackTraceLimit = limit;
   const frames: string[] = [];
   for (const site of sites) {
-    const file = site.getFileName();
+    const file = sourceFile(site);
     if (!file || file.startsWith('node:') || FACADE_FILES.test(file) || file.includes('node_modules')) continue;
     const fn = site.getFunctionName() ?? site.getMethodName();
     frames.push(fn ? `${repoRelative(file)} (${fn})` : repoRelative(file));
     if (frames.length === FRAMES_KEPT) break;
   }
   return frames;
+}
+
+/**
+ * A frame's file; for the built server (packages/<name>/dist, which the test harness's server and CLI processes run)
+ * the source file its build map names, so the check tells the facade, SQLite-only modules and the rest apart as it
+ * does for the sources. The map is there when the process keeps source maps (node --enable-source-maps, as the
+ * harness starts them); without it the generated file's name stays, which counts as production code.
+ */
+function sourceFile(site: NodeJS.CallSite): string | undefined {
+  const file = site.getFileName() ?? undefined;
+  if (!file || !/[\\/]dist[\\/]/.test(file)) return file;
+  const entry = findSourceMap(file)?.findEntry((site.getLineNumber() ?? 1) - 1, (site.getColumnNumber() ?? 1) - 1);
+  const source = entry && 'originalSource' in entry ? entry.originalSource : undefined;
+  if (!source) return file;
+  if (source.startsWith('file:')) return fileURLToPath(source);
+  return resolve(dirname(file.startsWith('file:') ? fileURLToPath(file) : file), source);
 }
 
 const repoRelative = (file: string): string => {
