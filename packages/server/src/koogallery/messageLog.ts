@@ -37,7 +37,7 @@ const clip = (v: string | null | undefined, max: number): string | null | undefi
 export interface MessageLogOptions {
   flushMs?: number;
   /** Called once per refused request (the metrics counter), before its fields are truncated. */
-  onRefused?: (m: MarketplaceMessage) => void;
+  onRefused?: (m: MarketplaceMessage) => Promise<void>;
 }
 
 export interface RetentionDays {
@@ -85,7 +85,7 @@ export class MessageLog {
   private queue: MarketplaceMessage[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly flushMs: number;
-  private readonly onRefused: ((m: MarketplaceMessage) => void) | undefined;
+  private readonly onRefused: ((m: MarketplaceMessage) => Promise<void>) | undefined;
 
   constructor(
     private readonly db: Storage,
@@ -98,7 +98,9 @@ export class MessageLog {
   /** Queues the message; never touches the database itself, so it is safe inside a transaction. */
   record(message: MarketplaceMessage): void {
     const refused = message.refused ?? (message.direction === 'in' && message.resultCode === AUTH_FAILED);
-    if (refused) this.onRefused?.(message);
+    // Not awaited: record never waits for storage (it may run inside a transaction); the hook reports its own
+    // failures, and a rejection it lets through is logged nowhere else, so it is dropped here on purpose.
+    if (refused) this.onRefused?.(message).catch(() => undefined);
     const max = refused ? REFUSED_FIELD_MAX : FIELD_MAX;
     const m: MarketplaceMessage = {
       ...message,
