@@ -29,8 +29,7 @@ import {
  * - sqlite-file: two processes on one data folder (one SQLite file, WAL): what serves today;
  * - postgres: two processes on one throwaway PostgreSQL database (LICENSOR_DATABASE_URL), created for this file
  *   and dropped after. Skipped with a warning where no PostgreSQL answers (a failure under CI=true, see
- *   testkit/postgres.ts), and — until the server can serve from PostgreSQL — skipped with a warning when an
- *   instance refuses to start with "PostgreSQL serving is not available yet".
+ *   testkit/postgres.ts).
  *
  * Each instance runs the scheduler (LICENSOR_SCHEDULER=on) so the daily duties race at start-up, and logs at info
  * so its "daily run planned" lines can be counted. Requests carry an X-Forwarded-For of their own per case
@@ -128,13 +127,6 @@ const BACKENDS: Backend[] = [
   },
 ];
 
-/**
- * Whether a failed start is the server's refusal to serve from PostgreSQL (issue 16's async storage conversion
- * has not landed). Skipped with a warning even under CI=true meanwhile: REMOVE THIS once the server serves from
- * PostgreSQL, so that such a refusal fails the run.
- */
-const servingNotAvailableYet = (err: unknown) => /PostgreSQL serving is not available yet/.test(String(err));
-
 for (const backend of BACKENDS) {
   describe(`two instances on one database: ${backend.name}`, () => {
     const sim = new MarketplaceSimulator(AK, SK);
@@ -164,16 +156,7 @@ for (const backend of BACKENDS) {
       // start-up scheduler ticks race for the same due days.
       const prep = await Promise.all([runCli(['keys', 'init'], env), runCli(['db', 'migrate'], env)]);
       for (const r of prep) expect(r.code, r.stderr + r.stdout).toBe(0);
-      try {
-        fleet = await startInstances({ count: 2, env });
-      } catch (err) {
-        if (backend.name === 'postgres' && servingNotAvailableYet(err)) {
-          skipReason = 'the server refuses to serve from PostgreSQL ("PostgreSQL serving is not available yet")';
-          process.stderr.write(`\n⚠  SKIPPING the postgres variant of test/instances.e2e.test.ts: ${skipReason}\n\n`);
-          return;
-        }
-        throw err;
-      }
+      fleet = await startInstances({ count: 2, env });
       startupOutput = fleet.instances.map((i) => i.output);
     }, 180_000);
 
