@@ -11,6 +11,7 @@ export type AnyDatabase = SqliteDatabase | PostgresDatabase;
 export interface OpenDatabaseOptions {
   /** The data folder: SQLite's default file is licensor.db inside it (':memory:' for an in-memory database). */
   dataDir: string;
+  /** SQLite: the file opened read-only. PostgreSQL: only no migration (read-only access is the role's grants). */
   readonly?: boolean;
   /** Bring the schema current (default); false for tools that inspect or copy a database as it is. */
   migrate?: boolean;

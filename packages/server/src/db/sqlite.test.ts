@@ -181,6 +181,30 @@ describe('openSqliteDatabase: transactions under the mutex', () => {
     expect(await d.all('SELECT v FROM t ORDER BY v')).toEqual([{ v: 1 }, { v: 2 }]);
   });
 
+  it('reports a transaction or batch that held the connection too long', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'licensor-sqlite-'));
+    const holds: unknown[] = [];
+    db = openSqliteDatabase(join(dir, 'licensor.db'), { onSlowHold: (h) => holds.push(h), slowHoldMs: 30 });
+    const d = db;
+    await d.exec('CREATE TABLE t (v INTEGER)');
+    await d.transaction(async (tx) => tx.run('INSERT INTO t VALUES (1)'));
+    await d.batched(async (tx) => tx.run('INSERT INTO t VALUES (2)'));
+    expect(holds).toEqual([]);
+    await d.transaction(async function waitsForTheNetwork(tx) {
+      await new Promise((r) => setTimeout(r, 60));
+      await tx.run('INSERT INTO t VALUES (3)');
+    });
+    await Promise.all([
+      d.batched(async (tx) => tx.run('INSERT INTO t VALUES (4)')),
+      d.batched(async () => new Promise((r) => setTimeout(r, 60))),
+    ]);
+    expect(holds).toEqual([
+      { what: 'transaction', ms: expect.any(Number), detail: 'waitsForTheNetwork' },
+      { what: 'batch', ms: expect.any(Number), detail: '2 writes' },
+    ]);
+    expect((holds as { ms: number }[]).every((h) => h.ms >= 30)).toBe(true);
+  });
+
   it('refuses a transaction handle used after its transaction ended', async () => {
     const d = await open();
     let leaked: Storage | undefined;

@@ -55,6 +55,19 @@ export interface OpenSqliteOptions {
   readonly?: boolean;
   /** Bring the schema current (default); false for tools that inspect or copy a file as it is. */
   migrate?: boolean;
+  /**
+   * Told about a transaction or batch that held the write connection longer than `slowHoldMs` (default 50):
+   * every request waits for it meanwhile, so a function that awaits something other than its `tx` shows here.
+   */
+  onSlowHold?: (hold: SlowHold) => void;
+  slowHoldMs?: number;
+}
+
+export interface SlowHold {
+  what: 'transaction' | 'batch';
+  ms: number;
+  /** The transaction function's name, or the number of writes in the batch. */
+  detail: string;
 }
 
 const STORAGE_FAILURE = /^SQLITE_(FULL|READONLY|IOERR|BUSY|LOCKED|CANTOPEN|NOTADB|CORRUPT)/;
@@ -148,16 +161,22 @@ export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): 
     }
   };
   const raw = open(readonly);
-  raw.pragma('journal_mode = WAL');
-  raw.pragma('synchronous = FULL');
-  raw.pragma('foreign_keys = ON');
-  raw.pragma('busy_timeout = 5000');
-  if (opts.migrate !== false && !readonly) migrate(migrationTarget(raw));
-  // Opened after the migrations, so the file exists and is in WAL mode.
   let reader: BetterSqlite3.Database | undefined;
-  if (onDisk && !readonly) {
-    reader = open(true);
-    reader.pragma('busy_timeout = 5000');
+  try {
+    raw.pragma('journal_mode = WAL');
+    raw.pragma('synchronous = FULL');
+    raw.pragma('foreign_keys = ON');
+    raw.pragma('busy_timeout = 5000');
+    if (opts.migrate !== false && !readonly) migrate(migrationTarget(raw));
+    // Opened after the migrations, so the file exists and is in WAL mode.
+    if (onDisk && !readonly) {
+      reader = open(true);
+      reader.pragma('busy_timeout = 5000');
+    }
+  } catch (err) {
+    // A migration that failed (or a file that is no database) leaves no open connection behind.
+    raw.close();
+    throw err;
   }
 
   const cache = new Map<string, Cached>();
@@ -300,10 +319,17 @@ export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): 
     };
   };
 
+  const slowMs = opts.slowHoldMs ?? 50;
+  const noteHold = (what: SlowHold['what'], since: number, detail: () => string) => {
+    const ms = performance.now() - since;
+    if (ms > slowMs && opts.onSlowHold) opts.onSlowHold({ what, ms: Math.round(ms), detail: detail() });
+  };
+
   const transaction = async <T>(fn: (tx: Storage) => Promise<T>): Promise<T> => {
     guard?.check();
     const wait = mutex.lock();
     if (wait) await wait;
+    const since = performance.now();
     try {
       try {
         ctl('BEGIN IMMEDIATE');
@@ -328,6 +354,7 @@ export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): 
       }
       return result;
     } finally {
+      noteHold('transaction', since, () => fn.name || 'anonymous');
       mutex.unlock();
     }
   };
@@ -368,6 +395,7 @@ export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): 
     if (batch.length === 0) return;
     const wait = mutex.lock();
     if (wait) await wait;
+    const since = performance.now();
     stats.batches++;
     const done: { item: Queued; value: unknown }[] = [];
     const failed = new Set<Queued>();
@@ -407,6 +435,7 @@ export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): 
       for (const item of batch) if (!failed.has(item)) item.reject(failure);
       return;
     } finally {
+      noteHold('batch', since, () => `${batch.length} writes`);
       mutex.unlock();
     }
     if (done.length === 0) return;
@@ -491,12 +520,14 @@ export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): 
       tightenCompanions(destination);
     },
     integrityCheck: async () => {
+      guard?.check();
       const check = (conn: BetterSqlite3.Database) =>
         (conn.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check);
       // The read connection checks a committed snapshot without holding up writers.
       return reader ? check(reader) : locked(() => check(raw));
     },
     close: async () => {
+      guard?.check(); // it waits for the mutex: from inside a transaction, forever
       if (closed) return;
       closed = true;
       // After the running transaction or batch, never in the middle of one.
