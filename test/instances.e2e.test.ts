@@ -29,7 +29,7 @@ import {
  * - sqlite-file: two processes on one data folder (one SQLite file, WAL): what serves today;
  * - postgres: two processes on one throwaway PostgreSQL database (LICENSOR_DATABASE_URL), created for this file
  *   and dropped after. Skipped with a warning where no PostgreSQL answers (a failure under CI=true, see
- *   testkit/postgres.ts). Its known gaps (BACKENDS below) are asserted as they are and named on the test.
+ *   testkit/postgres.ts).
  *
  * Each instance runs the scheduler (LICENSOR_SCHEDULER=on) so the daily duties race at start-up, and logs at info
  * so its "daily run planned" lines can be counted. Requests carry an X-Forwarded-For of their own per case
@@ -96,11 +96,6 @@ interface Backend {
   sharedRateLimits: true | { no: string };
   /** Whether a signing-key rotation reaches running instances (false: documented, with why; asserted as such). */
   liveKeyRotation: true | { no: string };
-  /**
-   * Whether every activation that loses the race for the last seats is refused with the seat-limit error. Else
-   * the other refusal code seen, and why; the seat limit itself (exactly `seats` admitted) is asserted either way.
-   */
-  seatRaceRefusals: true | { also: string; why: string };
 }
 
 const BACKENDS: Backend[] = [
@@ -119,7 +114,6 @@ const BACKENDS: Backend[] = [
         'server to sign with it" (packages/server/README.md, keys rotate); keys in the database with ' +
         'LISTEN/NOTIFY (keys/dbSigningKeys.ts) are the PostgreSQL design',
     },
-    seatRaceRefusals: true,
   },
   {
     name: 'postgres',
@@ -128,25 +122,8 @@ const BACKENDS: Backend[] = [
       const pg: TestPostgres | undefined = await createTestPostgres('instances-e2e');
       return pg && { env: { LICENSOR_DATABASE_URL: pg.url }, cleanup: () => pg.drop() };
     },
-    // KNOWN GAPS of serving from PostgreSQL (issue 16 still open; measured on c16 37ebfee): each is asserted as it
-    // is, so fixing one fails its case until its entry here becomes `true` — what issue 16 requires.
-    sharedRateLimits: {
-      no:
-        'GAP: the server still counts in express-rate-limit MemoryStore per process on PostgreSQL; the shared store ' +
-        '(db/postgres/rateLimitStore.ts, sharedRateLimit) is not wired into the limiters yet',
-    },
-    liveKeyRotation: {
-      no:
-        'GAP: signing keys are still files read once per process on PostgreSQL; keys/dbSigningKeys.ts (database + ' +
-        'LISTEN/NOTIFY) is not wired into the server yet',
-    },
-    seatRaceRefusals: {
-      also: 'CONFLICT',
-      why:
-        'GAP: an activation losing the unique-index race (activations_seat) gets CONFLICT "Database operation: ' +
-        'duplicate key (activations_seat)" instead of TOO_MANY_DEVICES; the seat choice should lock the entitlement ' +
-        '(SELECT … FOR UPDATE, docs/design/postgresql.md) or retry the choice on that conflict',
-    },
+    sharedRateLimits: true,
+    liveKeyRotation: true,
   },
 ];
 
@@ -261,19 +238,10 @@ for (const backend of BACKENDS) {
       const devices = Array.from({ length: 30 }, (_, i) => new Device(`seat-${orderId}-${i}`));
       const urls = devices.map(() => f.next());
       const answers = await all(30, (i) => devices[i]!.activate(urls[i]!, license));
-      const gap = backend.seatRaceRefusals === true ? undefined : backend.seatRaceRefusals;
-      const seatRefusal = (a: Answer) => errCode(a) === 'TOO_MANY_DEVICES' || errCode(a) === gap?.also;
-      const other = answers.filter((a) => a.status !== 200 && !seatRefusal(a)).map((a) => a.text);
-      const counts = tally(answers, (a) => (a.status === 200 ? '200' : seatRefusal(a) ? 'refused' : errCode(a)));
-      expect(counts, `other refusals: ${[...new Set(other)].join(' | ')}`).toEqual({ '200': 3, refused: 27 });
-      const byCode = tally(answers, (a) => (a.status === 200 ? '200' : errCode(a)));
-      if (gap && byCode[gap.also]) {
-        const note = `${backend.name}: ${byCode[gap.also]} of 27 refused with ${gap.also}: ${gap.why}`;
-        process.stderr.write(`\n⚠  ${note}\n\n`);
-        await t.annotate(note, 'known gap');
-      } else {
-        expect(byCode).toEqual({ '200': 3, TOO_MANY_DEVICES: 27 });
-      }
+      expect(tally(answers, (a) => (a.status === 200 ? '200' : errCode(a)))).toEqual({
+        '200': 3,
+        TOO_MANY_DEVICES: 27,
+      });
       const won = answers.filter((a) => a.status === 200).map((a) => String(a.json.activationId));
 
       // Every instance's admin listing names the same three devices on three different seats.
@@ -434,7 +402,7 @@ for (const backend of BACKENDS) {
 
     it(backend.sharedRateLimits === true
       ? 'rate limits: failed admin authentications over two instances reach the 429 at the one-instance total'
-      : 'rate limits: failed admin authentications are counted per process (not shared here: see BACKENDS)', {
+      : 'rate limits: failed admin authentications are counted per process (documented difference)', {
       timeout: 120_000,
     }, async (t) => {
       const f = up(t);
@@ -613,7 +581,7 @@ for (const backend of BACKENDS) {
     // Last: where rotation needs a restart, this case restarts an instance.
     it(backend.liveKeyRotation === true
       ? `a signing key rotated on one host signs on every instance within ${PROPAGATION_BOUND_MS} ms, no restart`
-      : 'a signing key rotated on one host signs on an instance once it restarts (not live here: see BACKENDS)', {
+      : 'a signing key rotated on one host signs on an instance once it restarts (documented difference)', {
       timeout: 120_000,
     }, async (t) => {
       const f = up(t);

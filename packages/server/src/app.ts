@@ -9,6 +9,7 @@ import type { Config } from './config';
 import { readinessRouter, recordMarketplaceConfig } from './console/readiness';
 import { CONSOLE_PATH, consoleRouter } from './console/serve';
 import type { AppContext } from './context';
+import { limiterStoreFor } from './db/postgres/rateLimitStore';
 import type { Storage } from './db/storage';
 import { cors } from './http/cors';
 import { errorHandler } from './http/errors';
@@ -143,7 +144,13 @@ export async function createApp(deps: AppDeps): Promise<LicensorApp> {
     res.end(await metrics.registry.metrics());
   };
   // Wrong admin or metrics tokens share one per-address failure budget.
-  const authFailureLimit = adminAuthLimiter(config.adminAuthFailures, () => metrics.rateLimited.inc({ door: 'admin' }));
+  // Limits count in PostgreSQL when the instances share one (every instance sees one count), else in memory.
+  const limiterStores = limiterStoreFor(db);
+  const authFailureLimit = adminAuthLimiter(
+    config.adminAuthFailures,
+    () => metrics.rateLimited.inc({ door: 'admin' }),
+    limiterStores,
+  );
   app.get('/metrics', authFailureLimit, metricsAccess(config.metrics.token), serveMetrics);
 
   // The activation API for desktop clients: signed JSON answers and its own error shape (licensing/routes.ts).
@@ -155,7 +162,11 @@ export async function createApp(deps: AppDeps): Promise<LicensorApp> {
 
   // The marketplace's production interface: raw bodies, signed answers, its own error handling.
   // (mounted before any body parser so it reads the exact bytes it must verify)
-  const produceLimit = marketplaceRateLimit(config, () => metrics.rateLimited.inc({ door: 'marketplace' }));
+  const produceLimit = marketplaceRateLimit(
+    config,
+    () => metrics.rateLimited.inc({ door: 'marketplace' }),
+    limiterStores,
+  );
   if (produceLimit) app.use(PRODUCE_PATH, produceLimit);
   app.use(kitRouter(ctx));
   app.use(produceRouter(ctx));

@@ -8,7 +8,8 @@ import { openDatabaseFromUrl } from './db/open';
 import type { Database } from './db/storage';
 import { postgresReadiness } from './http/readiness';
 import { startScheduler } from './jobs/daily';
-import { KeyStore } from './keys/keystore';
+import { DatabaseKeySource } from './keys/databaseKeys';
+import { DEVELOPMENT_KEY_PASSPHRASE, KeyStore } from './keys/keystore';
 import { marketplaceStartupWarning } from './koogallery/codeLearning';
 import { createLogger, type Logger } from './logger';
 
@@ -83,6 +84,21 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   if (developmentRoot) log.warn(developmentRoot);
   // SQLite (the default) or PostgreSQL, as LICENSOR_DATABASE_URL says; either is migrated before serving.
   const db = await openDatabaseFromUrl(config.database, { dataDir: config.dataDir });
+  // On PostgreSQL the signing keys live in the database (instances on several hosts share no disk): imported from
+  // the key files on first start, rotated by `licensor keys rotate`, reloaded on every instance when announced.
+  let keySource: DatabaseKeySource | undefined;
+  if (db.dialect === 'postgres') {
+    try {
+      keySource = await DatabaseKeySource.open(db.pg, keys, {
+        passphrase: config.keyPassphrase ?? DEVELOPMENT_KEY_PASSPHRASE,
+        log,
+      });
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+    keys.useSource(keySource);
+  }
   const readiness = db.dialect === 'postgres' ? postgresReadiness(db.pg) : undefined;
   const licensor = await createApp({ config, db, log, keys, readiness });
   const marketplaceWarning = marketplaceStartupWarning(config.koo);
@@ -122,6 +138,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     } catch (err) {
       server.close();
       await licensor.stop();
+      await keySource?.close();
       await db.close();
       throw err;
     }
@@ -152,6 +169,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
         ),
       );
       await licensor.stop();
+      await keySource?.close();
       await db.close();
     },
   };

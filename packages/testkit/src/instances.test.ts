@@ -5,8 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, startInstances } from './instances';
 import { createTestPostgres } from './postgres';
 
-// The harness itself, with what runs on several processes today: the database commands against PostgreSQL, and
-// the server on SQLite (the server refuses to serve from PostgreSQL until the async conversion lands).
+// The harness itself: the database commands on several processes against PostgreSQL, and servers on one SQLite
+// data folder and on one PostgreSQL database.
 
 const pgTest = await createTestPostgres('instances');
 const dirs: string[] = [];
@@ -68,14 +68,36 @@ describe('startInstances', () => {
     for (const inst of fleet.instances) expect(inst.proc.exitCode ?? inst.proc.signalCode).not.toBeNull();
   });
 
-  it('reports an instance that cannot start, with its output (a PostgreSQL server nobody listens for)', {
-    timeout: 120_000,
-  }, async () => {
+  it.skipIf(!pgTest)(
+    'starts two servers on one PostgreSQL database: both ready, both serve',
+    {
+      timeout: 180_000,
+    },
+    async () => {
+      const fleet = await startInstances({
+        count: 2,
+        env: { LICENSOR_DATABASE_URL: pgTest!.url, LICENSOR_DATA_DIR: tempDir() },
+        timeoutMs: 60_000,
+      });
+      try {
+        for (const inst of fleet.instances) {
+          const ready = await fetch(`${inst.url}/readyz`);
+          expect(ready.status, await ready.text()).toBe(200);
+          expect((await fetch(`${inst.url}/api/v1/keys`)).status).toBe(200);
+        }
+      } finally {
+        await fleet.stop();
+      }
+    },
+  );
+
+  it('reports an instance that cannot start, with its output', { timeout: 120_000 }, async () => {
+    // Nothing listens on port 1: the server cannot reach its database and exits while starting.
     const attempt = startInstances({
-      count: 2,
+      count: 1,
       env: { LICENSOR_DATABASE_URL: 'postgres://postgres@127.0.0.1:1/licensor', LICENSOR_DATA_DIR: tempDir() },
       timeoutMs: 60_000,
     });
-    await expect(attempt).rejects.toThrow(/exited .*while starting:[\s\S]*(STORAGE_UNAVAILABLE|ECONNREFUSED|reach)/i);
+    await expect(attempt).rejects.toThrow(/exited .*while starting:[\s\S]*PostgreSQL/);
   });
 });

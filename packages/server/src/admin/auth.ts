@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { LicensorError } from '@licensor/shared';
 import type { NextFunction, Request, Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
+import type { LimiterStore } from '../db/postgres/rateLimitStore';
 import type { Storage } from '../db/storage';
 
 /** read: GET only; write: every operation except token management; admin: everything, tokens included. */
@@ -154,9 +155,15 @@ export function requireScope(needed: Scope) {
  * first. While an address is over a limit it gets 429 with Retry-After for every request, right or wrong,
  * so guessing stays impossible; successful requests are not counted.
  */
-export function adminAuthLimiter(perMinute: number, onLimited: () => void = () => {}) {
-  const limiter = (windowMs: number, limit: number) =>
+export function adminAuthLimiter(
+  perMinute: number,
+  onLimited: () => void = () => {},
+  /** Shared across instances on PostgreSQL (limiterStoreFor); the memory store when omitted. */
+  stores: LimiterStore = () => ({}),
+) {
+  const limiter = (windowMs: number, limit: number, name: string) =>
     rateLimit({
+      ...stores('admin-auth', name),
       windowMs,
       limit,
       standardHeaders: 'draft-7',
@@ -175,7 +182,7 @@ export function adminAuthLimiter(perMinute: number, onLimited: () => void = () =
         );
       },
     });
-  return [limiter(60_000, perMinute), limiter(3_600_000, perMinute * 10)];
+  return [limiter(60_000, perMinute, '1m:'), limiter(3_600_000, perMinute * 10, '1h:')];
 }
 
 /**

@@ -1,6 +1,8 @@
 import { LicensorError } from '@licensor/shared';
 import { todayUtc } from '../calendar';
 import type { AppContext } from '../context';
+import { pruneRateLimits } from '../db/postgres/rateLimitStore';
+import type { PostgresDatabase } from '../db/postgres/storage';
 import { inTx } from '../db/storage';
 import { pruneMessages } from '../koogallery/messageLog';
 import type { LicenseApiResult, LicenseCodeInfo } from '../koogallery/openApi';
@@ -389,6 +391,11 @@ export async function pruneMessagesDaily(
     // Webhook deliveries are kept as long as the marketplace messages (LICENSOR_MESSAGE_RETENTION_DAYS).
     const webhooks = await pruneWebhookHistory(ctx.db, ctx.now(), ctx.config.retention.liveDays);
     if (webhooks.deliveries || webhooks.events) ctx.log.info({ deleted: webhooks }, 'webhook history pruned');
+    // Shared rate-limit counts (PostgreSQL only; SQLite counts in memory): rows of windows that have ended.
+    if (ctx.db.dialect === 'postgres' && 'pg' in ctx.db) {
+      const windows = await pruneRateLimits((ctx.db as PostgresDatabase).pg, ctx.now().getTime());
+      if (windows) ctx.log.info({ deleted: windows }, 'ended rate-limit windows pruned');
+    }
     return today;
   } catch (err) {
     ctx.log.error({ err }, 'message log prune failed; will try again at the next tick');

@@ -1,5 +1,5 @@
-import type { KeyObject } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { type KeyObject, X509Certificate } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -30,6 +30,8 @@ import type { Signer, SigningKeyInfo } from './keystore';
  *   connection was down is covered by a short TTL on the cache and by dropping the cache on every reconnect.
  */
 export const KEYS_CHANNEL = 'licensor_keys';
+/** Advisory lock key of the first-start import (arbitrary, distinct from the migration lock). */
+const KEYS_IMPORT_LOCK = '5506041306733047667';
 
 export interface DbSigningKeysOptions {
   /** LICENSOR_KEY_PASSPHRASE: the signing keys' passphrase (the same on every instance). */
@@ -42,6 +44,8 @@ export interface DbSigningKeysOptions {
   listen?: boolean;
   now?: () => number;
   onListenError?: (err: Error) => void;
+  /** Hears every invalidation (a rotation announced, a reconnect, a local store): a mirror reloads then. */
+  onInvalidate?: () => void;
 }
 
 interface KeyRow {
@@ -88,6 +92,7 @@ export class DbSigningKeys {
     this.generation++;
     this.cached = undefined;
     this.loading = undefined;
+    this.opts.onInvalidate?.();
   }
 
   /** The current signing key, decrypted (cached until a rotation is announced or the TTL ends). */
@@ -226,6 +231,51 @@ export class DbSigningKeys {
     const certificatePem = readFileSync(join(keysDir, 'signing', `${keyId}.crt.pem`), 'utf8');
     const encrypted = readFileSync(join(keysDir, 'signing', `${keyId}.key.pem`), 'utf8');
     return this.storeEncrypted(certificatePem, encrypted, decryptPrivateKey(encrypted, this.opts.passphrase));
+  }
+
+  /** Every stored signing certificate by key id (retired ones too: clients verify older files with them). */
+  async certificates(): Promise<Map<string, string>> {
+    const rows = await this.db.all<{ key_id: string; certificate_pem: string }>(
+      'SELECT key_id, certificate_pem FROM signing_keys',
+    );
+    return new Map(rows.map((r) => [r.key_id, r.certificate_pem]));
+  }
+
+  /**
+   * First start on a database without keys: imports the key files of `keysDir` (the KeyStore layout) — the current
+   * key unchanged (as importKeyFiles), and the older certificates as retired keys. Instances starting together
+   * take an advisory lock, so one imports and the others find its key. Returns whether this call imported.
+   */
+  async importKeyFilesIfNone(keysDir: string): Promise<boolean> {
+    return this.db.withClient(async (client) => {
+      await client.query('SELECT pg_advisory_lock($1)', [KEYS_IMPORT_LOCK]);
+      try {
+        if (await this.db.first('SELECT 1 FROM signing_keys WHERE current = 1')) return false;
+        const current = await this.importKeyFiles(keysDir);
+        const signingDir = join(keysDir, 'signing');
+        const at = new Date(this.now()).toISOString();
+        for (const f of readdirSync(signingDir)) {
+          if (!f.endsWith('.crt.pem') || f === `${current.keyId}.crt.pem`) continue;
+          const certificatePem = readFileSync(join(signingDir, f), 'utf8');
+          const cert = new X509Certificate(certificatePem);
+          await this.db.run(
+            `INSERT INTO signing_keys (key_id, certificate_pem, private_key_enc, not_before, not_after, current, created_at, retired_at)
+             VALUES (?, ?, NULL, ?, ?, 0, ?, ?) ON CONFLICT (key_id) DO NOTHING`,
+            [
+              keyIdOf(certificatePem),
+              certificatePem,
+              new Date(cert.validFrom).toISOString(),
+              new Date(cert.validTo).toISOString(),
+              new Date(cert.validFrom).toISOString(),
+              at,
+            ],
+          );
+        }
+        return true;
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [KEYS_IMPORT_LOCK]);
+      }
+    });
   }
 
   private async listenLoop(): Promise<void> {

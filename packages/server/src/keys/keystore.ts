@@ -40,6 +40,17 @@ export interface SigningKeyInfo {
   current: boolean;
 }
 
+/**
+ * Where the signing keys come from when not from the key files: the database on PostgreSQL (databaseKeys.ts),
+ * mirrored in memory so that signing stays synchronous. The root certificate stays in the data folder.
+ */
+export interface SigningKeySource {
+  current(): Signer;
+  list(): SigningKeyInfo[];
+  /** undefined when no such key is stored. */
+  certificate(keyId: string): string | undefined;
+}
+
 /** Writes a file atomically with owner-only permissions (keys must never be world-readable). */
 function writeSecretFile(path: string, content: string): void {
   const tmp = `${path}.${process.pid}.tmp`;
@@ -98,6 +109,7 @@ export const offlineRootMessage = (dir: string) =>
  */
 export class KeyStore {
   private signer: Signer | undefined;
+  private source: SigningKeySource | undefined;
 
   private constructor(
     readonly dir: string,
@@ -271,8 +283,17 @@ export class KeyStore {
     return keyIdOf(this.rootCertificatePem);
   }
 
+  /**
+   * Reads the signing keys from `source` from now on (the server on PostgreSQL); the files keep only the root
+   * certificate's role. Rotation and revocation then go through the database (`licensor keys rotate`).
+   */
+  useSource(source: SigningKeySource): void {
+    this.source = source;
+  }
+
   /** The signing key in use (decrypted once and cached). */
   current(): Signer {
+    if (this.source) return this.source.current();
     if (this.signer) return this.signer;
     const keyId = readFileSync(join(this.dir, 'current'), 'utf8').trim();
     const certificatePem = this.certificate(keyId);
@@ -288,12 +309,18 @@ export class KeyStore {
 
   certificate(keyId: string): string {
     if (!/^[A-Za-z0-9_-]+$/.test(keyId)) throw new LicensorError('KEY_NOT_FOUND', `No signing key ${keyId}`);
+    if (this.source) {
+      const pem = this.source.certificate(keyId);
+      if (!pem) throw new LicensorError('KEY_NOT_FOUND', `No signing key ${keyId}`);
+      return pem;
+    }
     const path = join(this.signingDir, `${keyId}.crt.pem`);
     if (!existsSync(path)) throw new LicensorError('KEY_NOT_FOUND', `No signing key ${keyId}`);
     return readFileSync(path, 'utf8');
   }
 
   list(): SigningKeyInfo[] {
+    if (this.source) return this.source.list();
     const currentId = readFileSync(join(this.dir, 'current'), 'utf8').trim();
     return readdirSync(this.signingDir)
       .filter((f) => f.endsWith('.crt.pem'))
@@ -383,6 +410,16 @@ export class KeyStore {
    * kept offline) and makes it current.
    */
   rotate(opts: { rootKeyFile?: string; rootPassphrase?: string; commonName?: string } = {}): SigningKeyInfo {
+    const issued = this.issueSigningKey(opts);
+    this.storeSigningKey(issued);
+    return this.list().find((k) => k.keyId === issued.keyId)!;
+  }
+
+  /**
+   * A new signing key certified by the root key (from the store, or from `rootKeyFile` when the root is kept
+   * offline), not stored: `rotate` writes it to the key files, `licensor keys rotate` on PostgreSQL to the database.
+   */
+  issueSigningKey(opts: { rootKeyFile?: string; rootPassphrase?: string; commonName?: string } = {}): CertifiedKey {
     const keyFile = opts.rootKeyFile ?? this.rootKeyPath;
     if (!existsSync(keyFile)) {
       throw new LicensorError(
@@ -391,11 +428,9 @@ export class KeyStore {
       );
     }
     const rootKey = decryptPrivateKey(readFileSync(keyFile, 'utf8'), opts.rootPassphrase ?? this.rootPassphrase);
-    const issued = issueSigningCertificate(
+    return issueSigningCertificate(
       { certificatePem: this.rootCertificatePem, privateKey: rootKey },
       { commonName: opts.commonName ?? 'Licensor signing key' },
     );
-    this.storeSigningKey(issued);
-    return this.list().find((k) => k.keyId === issued.keyId)!;
   }
 }

@@ -2,6 +2,7 @@ import { bodySignHeader } from '@licensor/shared';
 import type { RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import type { Config } from '../config';
+import type { LimiterStore } from '../db/postgres/rateLimitStore';
 import { fail, RESULT } from './resultCodes';
 
 /**
@@ -11,9 +12,15 @@ import { fail, RESULT } from './resultCodes';
  * dial tests replay a few saved cases twice a day. A flood from one address is answered 429 before it is
  * parsed, verified or written to the message log.
  */
-export function marketplaceRateLimit(config: Config, onLimited: () => void): RequestHandler | undefined {
+export function marketplaceRateLimit(
+  config: Config,
+  onLimited: () => void,
+  /** Shared across instances on PostgreSQL (limiterStoreFor); the memory store when omitted. */
+  stores: LimiterStore = () => ({}),
+): RequestHandler | undefined {
   if (config.produceRateLimit <= 0) return undefined;
   return rateLimit({
+    ...stores('marketplace', 'produce:'),
     windowMs: 60_000,
     limit: config.produceRateLimit,
     standardHeaders: 'draft-7',

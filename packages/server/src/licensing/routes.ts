@@ -15,6 +15,7 @@ import {
 } from '@licensor/shared';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { type LimiterStore, limiterStoreFor } from '../db/postgres/rateLimitStore';
 import { inTx } from '../db/storage';
 import { parseInput, toApiError } from '../http/errors';
 import type { Metrics } from '../metrics';
@@ -39,10 +40,18 @@ const RATE_WINDOW_MS = 60_000;
  * A per-minute limit (draft-7 `RateLimit` headers, `Retry-After` when exceeded): per client address on the whole
  * API, stricter per code where a code is the only credential. `keyOf` returning undefined skips the request.
  */
-function limiter(perMinute: number, what: string, keyOf?: (req: Request) => string | undefined): RequestHandler[] {
+function limiter(
+  stores: LimiterStore,
+  name: string,
+  perMinute: number,
+  what: string,
+  keyOf?: (req: Request) => string | undefined,
+): RequestHandler[] {
   if (perMinute <= 0) return [];
   return [
     rateLimit({
+      // Shared by the instances on PostgreSQL (one count per limiter name), in process memory on SQLite.
+      ...stores('api', name),
       windowMs: RATE_WINDOW_MS,
       limit: perMinute,
       standardHeaders: 'draft-7',
@@ -109,6 +118,7 @@ export function activationRouter(
   // Stricter limits derive from the per-address one; 0 switches them all off (a gateway limits instead).
   const share = (divisor: number) => (perIp > 0 ? Math.max(1, Math.floor(perIp / divisor)) : 0);
   let deviceRequests = 0;
+  const stores = limiterStoreFor(ctx.db);
 
   const afterDeviceRequest = async () => {
     if (++deviceRequests % NONCE_CULL_EVERY === 0) await cullNonces(ctx.db, ctx.now());
@@ -148,7 +158,7 @@ export function activationRouter(
       ctx.now(),
     );
 
-  const perAddress = limiter(perIp, 'from this address');
+  const perAddress = limiter(stores, 'address:', perIp, 'from this address');
   if (perAddress.length > 0) router.use(perAddress);
   // Compressed bodies are refused (inflate: false): device signatures cover the bytes as sent.
   router.use(express.raw({ type: () => true, limit: API_BODY_LIMIT, inflate: false }), parseJsonBody);
@@ -171,27 +181,31 @@ export function activationRouter(
     return reply(req, res, keysBody);
   });
 
-  router.post('/activations', ...limiter(share(2), 'for this license code', codeOf), async (req, res) => {
-    let body: ActivateResponse;
-    try {
-      const input = parseInput(activateRequestSchema, req.body, 'activation request');
-      const result = await bindActivation(ctx, input, { batched: true });
-      metrics.activations.inc({ code: 'VALID' });
-      body = {
-        activationId: result.activation.id,
-        license: await licenseFile(result.payload),
-        status: 'VALID',
-        entitlement: entitlementSummary(result.entitlement, result.policy),
-        checkInIntervalSeconds: checkInIntervalSeconds(result.policy),
-        serverTime: ctx.now().toISOString(),
-        reactivated: result.reactivated,
-      };
-    } catch (err) {
-      metrics.activations.inc({ code: err instanceof LicensorError ? err.code : 'INTERNAL' });
-      throw err;
-    }
-    return reply(req, res, body);
-  });
+  router.post(
+    '/activations',
+    ...limiter(stores, 'activate-code:', share(2), 'for this license code', codeOf),
+    async (req, res) => {
+      let body: ActivateResponse;
+      try {
+        const input = parseInput(activateRequestSchema, req.body, 'activation request');
+        const result = await bindActivation(ctx, input, { batched: true });
+        metrics.activations.inc({ code: 'VALID' });
+        body = {
+          activationId: result.activation.id,
+          license: await licenseFile(result.payload),
+          status: 'VALID',
+          entitlement: entitlementSummary(result.entitlement, result.policy),
+          checkInIntervalSeconds: checkInIntervalSeconds(result.policy),
+          serverTime: ctx.now().toISOString(),
+          reactivated: result.reactivated,
+        };
+      } catch (err) {
+        metrics.activations.inc({ code: err instanceof LicensorError ? err.code : 'INTERNAL' });
+        throw err;
+      }
+      return reply(req, res, body);
+    },
+  );
 
   router.post('/activations/:id/check-in', async (req, res) => {
     const device = await deviceOf(req);
@@ -229,8 +243,8 @@ export function activationRouter(
 
   // Listing and freeing seats needs only the code: limited harder, per address and per code.
   const seatLimits = [
-    ...limiter(share(12), 'from this address'),
-    ...limiter(share(24), 'for this license code', codeOf),
+    ...limiter(stores, 'seats-address:', share(12), 'from this address'),
+    ...limiter(stores, 'seats-code:', share(24), 'for this license code', codeOf),
   ];
   router.post('/seats/devices', ...seatLimits, async (req, res) => {
     const { code } = parseInput(codeRequestSchema, req.body, 'request');

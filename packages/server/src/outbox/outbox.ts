@@ -1,6 +1,7 @@
 import { LicensorError } from '@licensor/shared';
 import type { Queryable, Storage } from '../db/storage';
 import type { Logger } from '../logger';
+import { claimDue, complete, fail } from './pgLeases';
 
 export interface OutboxItem {
   id: number;
@@ -159,14 +160,25 @@ export class Outbox {
   private async runClaimed(id: number): Promise<boolean> {
     const item = await this.claim(id);
     if (!item) return (await this.get(id))?.status === 'done';
+    return this.runItem(item);
+  }
+
+  /**
+   * Runs an item this process has just claimed. Its completion and failure are fenced by the claim (id,
+   * attempts): a holder whose lease ran out, and whose item another worker claimed since, changes nothing.
+   */
+  private async runItem(item: OutboxItem): Promise<boolean> {
+    const id = item.id;
     const handler = this.handlers.get(item.kind);
     try {
       if (!handler) throw new LicensorError('INTERNAL', `No outbox handler for ${item.kind}`);
       await handler(JSON.parse(item.payload), item);
-      await this.db.run(
-        `UPDATE outbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = ? WHERE id = ?`,
-        [new Date(this.now()).toISOString(), id],
-      );
+      if (!(await complete(this.db, item, this.now()))) {
+        this.log.warn(
+          { outboxId: id, kind: item.kind, attempts: item.attempts },
+          'outbox lease lost before completion',
+        );
+      }
       return true;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
@@ -174,17 +186,8 @@ export class Outbox {
       const giveUp = isPermanent(err) || item.attempts >= (own?.maxAttempts ?? this.maxAttempts);
       const error = message.slice(0, 1000);
       await this.db.transaction(async (tx) => {
-        await tx.run(
-          `UPDATE outbox SET status = ?, lease_until = NULL, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`,
-          [
-            giveUp ? 'failed' : 'pending',
-            error,
-            this.now() + (own?.backoffMs ?? this.backoff)(item.attempts),
-            new Date(this.now()).toISOString(),
-            id,
-          ],
-        );
-        if (giveUp) await this.onGaveUp?.(tx, { ...item, status: 'failed', last_error: error }, error);
+        const held = await fail(tx, item, this.now(), { error, giveUp, backoffMs: own?.backoffMs ?? this.backoff });
+        if (held && giveUp) await this.onGaveUp?.(tx, { ...item, status: 'failed', last_error: error }, error);
       });
       this.log.warn(
         { outboxId: id, kind: item.kind, attempts: item.attempts, giveUp, err: message },
@@ -197,6 +200,18 @@ export class Outbox {
   /** Runs every due item once; returns how many were attempted. */
   async drain(): Promise<number> {
     const now = this.now();
+    if (this.db.dialect === 'postgres') {
+      // Several instances poll one outbox: pick and claim in one statement (FOR UPDATE SKIP LOCKED), so two
+      // pollers never get the same item and none waits on another's locked rows.
+      const claimed = await claimDue(this.db, now, 50, this.leaseMs);
+      const runs = claimed.map((item) => {
+        const p = this.runItem(item).finally(() => this.inFlight.delete(item.id));
+        this.inFlight.set(item.id, p);
+        return p;
+      });
+      await Promise.all(runs);
+      return runs.length;
+    }
     const due = await this.db.all<{ id: number }>(
       `SELECT id FROM outbox WHERE (status = 'pending' AND next_attempt_at <= ?) OR (status = 'running' AND lease_until < ?)
        ORDER BY next_attempt_at LIMIT 50`,

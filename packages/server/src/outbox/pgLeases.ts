@@ -1,4 +1,4 @@
-import type { PgQueryable } from '../db/postgres/facade';
+import type { Queryable } from '../db/storage';
 import type { OutboxItem } from './outbox';
 
 /**
@@ -21,7 +21,7 @@ export interface Claimed {
 }
 
 /** Claims up to `n` due items (pending and due, or running with an expired lease) for `leaseMs`. */
-export async function claimDue(db: PgQueryable, now: number, n: number, leaseMs: number): Promise<OutboxItem[]> {
+export async function claimDue(db: Queryable, now: number, n: number, leaseMs: number): Promise<OutboxItem[]> {
   return db.all<OutboxItem>(
     `UPDATE outbox SET status = 'running', attempts = attempts + 1, lease_until = ?, updated_at = ?
      WHERE id IN (
@@ -36,7 +36,7 @@ export async function claimDue(db: PgQueryable, now: number, n: number, leaseMs:
 }
 
 /** Marks a claimed item done; false when the lease was lost (the item was claimed again since). */
-export async function complete(db: PgQueryable, item: Claimed, now: number): Promise<boolean> {
+export async function complete(db: Queryable, item: Claimed, now: number): Promise<boolean> {
   const r = await db.run(
     `UPDATE outbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = ?
      WHERE id = ? AND status = 'running' AND attempts = ?`,
@@ -54,7 +54,7 @@ export interface FailOptions {
 }
 
 /** Records a failed attempt: back to `pending` after the backoff, or `failed`; false when the lease was lost. */
-export async function fail(db: PgQueryable, item: Claimed, now: number, opts: FailOptions): Promise<boolean> {
+export async function fail(db: Queryable, item: Claimed, now: number, opts: FailOptions): Promise<boolean> {
   const r = await db.run(
     `UPDATE outbox SET status = ?, lease_until = NULL, last_error = ?, next_attempt_at = ?, updated_at = ?
      WHERE id = ? AND status = 'running' AND attempts = ?`,

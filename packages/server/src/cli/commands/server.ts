@@ -2,7 +2,10 @@ import { join, resolve } from 'node:path';
 import { LicensorError } from '@licensor/shared';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config';
-import { KeyStore } from '../../keys/keystore';
+import { openPostgres } from '../../db/postgres/facade';
+import { postgresSettings } from '../../db/postgres/settings';
+import { DbSigningKeys } from '../../keys/dbSigningKeys';
+import { DEVELOPMENT_KEY_PASSPHRASE, KeyStore } from '../../keys/keystore';
 import { createLogger } from '../../logger';
 import { metricsWhere, type RunningServer, startServer } from '../../server';
 import { type CliIo, fields, table } from '../output';
@@ -171,7 +174,33 @@ function keysMigratePassphrase(s: Session) {
   );
 }
 
-function keysRotate(s: Session, opts: { rootKey?: string; rootPassphraseEnv?: string }) {
+/**
+ * On PostgreSQL the servers read their signing keys from the database (keys/databaseKeys.ts): key commands work
+ * there. The key files of this host are imported first if the database has no key yet (as a server's first start
+ * does), so the history of certificates is complete.
+ */
+async function withDatabaseKeys<T>(s: Session, fn: (keys: DbSigningKeys) => Promise<T>): Promise<T> {
+  const config = s.config();
+  const database = config.database as { kind: 'postgres'; url: string };
+  const store = s.keys();
+  const pg = openPostgres(database.url, { settings: postgresSettings(s.serverEnv) });
+  const keys = new DbSigningKeys(pg, {
+    passphrase: config.keyPassphrase ?? DEVELOPMENT_KEY_PASSPHRASE,
+    rootCertificatePem: store.rootCertificatePem,
+    listen: false,
+  });
+  try {
+    await keys.importKeyFilesIfNone(store.dir);
+    return await fn(keys);
+  } finally {
+    await keys.close();
+    await pg.close();
+  }
+}
+
+const onPostgres = (s: Session) => s.config().database.kind === 'postgres';
+
+async function keysRotate(s: Session, opts: { rootKey?: string; rootPassphraseEnv?: string }) {
   let rootPassphrase: string | undefined;
   if (opts.rootPassphraseEnv) {
     rootPassphrase = s.io.env[opts.rootPassphraseEnv];
@@ -183,6 +212,21 @@ function keysRotate(s: Session, opts: { rootKey?: string; rootPassphraseEnv?: st
     }
   }
   const keys = s.keys();
+  if (onPostgres(s)) {
+    // Certified here with the root at hand; only the certified signing key goes to the database, which announces it.
+    const issued = keys.issueSigningKey({ rootKeyFile: opts.rootKey, rootPassphrase });
+    const { info, list } = await withDatabaseKeys(s, async (db) => ({
+      info: await db.store(issued),
+      list: await db.list(),
+    }));
+    s.print({ rotated: info, keys: list }, () =>
+      [
+        `New signing key ${info.keyId} is current in the database (valid ${info.notBefore} → ${info.notAfter}).`,
+        'Files signed by older keys stay valid; the retired private key was erased. Every running instance signs with the new key within seconds, without a restart.',
+      ].join('\n'),
+    );
+    return;
+  }
   const info = keys.rotate({ rootKeyFile: opts.rootKey, rootPassphrase });
   s.print({ rotated: info, keys: keys.list() }, () =>
     [
@@ -193,6 +237,13 @@ function keysRotate(s: Session, opts: { rootKey?: string; rootPassphraseEnv?: st
 }
 
 function keysRevoke(s: Session, keyId: string, opts: { rootKey?: string }) {
+  if (onPostgres(s)) {
+    // The revocation list is still a file of the data folder; on PostgreSQL it would reach only this host.
+    throw new LicensorError(
+      'CONFIG_INVALID',
+      'keys revoke works on SQLite only in this version: with LICENSOR_DATABASE_URL=postgres://… the revocation list is not in the database yet',
+    );
+  }
   const list = s.keys().revoke(keyId, { rootKeyFile: opts.rootKey });
   s.print({ revoked: list }, () =>
     [
@@ -203,9 +254,9 @@ function keysRevoke(s: Session, keyId: string, opts: { rootKey?: string }) {
   );
 }
 
-function keysShow(s: Session) {
+async function keysShow(s: Session) {
   const keys = s.keys();
-  const list = keys.list();
+  const list = onPostgres(s) ? await withDatabaseKeys(s, (db) => db.list()) : keys.list();
   const data = { rootKeyId: keys.rootKeyId, rootCertificatePath: join(s.keysDir, 'root.crt.pem'), signingKeys: list };
   s.print(data, () =>
     [

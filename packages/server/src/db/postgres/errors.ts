@@ -27,7 +27,19 @@ export interface PgErrorLike {
 
 export const sqlStateOf = (err: unknown): string | undefined => (err as PgErrorLike | undefined)?.code;
 
-export const isRetryableTransactionError = (err: unknown): boolean => RETRYABLE_SQLSTATES.has(sqlStateOf(err) ?? '');
+/**
+ * Unique indexes on a key the transaction chose from what it read (the lowest free seat of a license). Under
+ * SERIALIZABLE a violation of one means a concurrent transaction took the key after this one's snapshot: a
+ * serialization failure that PostgreSQL reports as 40001 only when the read went through that same index, and as
+ * 23505 otherwise. The transaction is rerun like a 40001, and its rerun reads the key as taken.
+ */
+export const SNAPSHOT_RACE_INDEXES = new Set(['activations_seat']);
+
+export const isRetryableTransactionError = (err: unknown): boolean => {
+  const code = sqlStateOf(err) ?? '';
+  if (RETRYABLE_SQLSTATES.has(code)) return true;
+  return code === '23505' && SNAPSHOT_RACE_INDEXES.has((err as PgErrorLike).constraint ?? '');
+};
 
 /**
  * Turns what `pg` throws into the project's one error type. Values of rows (pg's `detail`, which quotes the

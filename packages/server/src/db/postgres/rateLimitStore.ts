@@ -1,6 +1,8 @@
 import { LicensorError } from '@licensor/shared';
 import type { ClientRateLimitInfo, Options, Store } from 'express-rate-limit';
+import type { Storage } from '../storage';
 import type { PgQueryable } from './facade';
+import type { PostgresDatabase } from './storage';
 
 /**
  * An express-rate-limit store on PostgreSQL, so every instance behind the load balancer counts into the same
@@ -131,4 +133,20 @@ export async function pruneRateLimits(db: PgQueryable, now: number, batch = 10_0
     total += r.changes;
     if (r.changes < batch) return total;
   }
+}
+
+/**
+ * Where a limiter counts, for the deployment at hand: the options to spread into `rateLimit({...})` for the
+ * limiter named `prefix` at `door`. Limiters built for the same door and prefix on two instances share one count.
+ */
+export type LimiterStore = (door: RateLimitDoor, prefix: string) => { store?: Store; passOnStoreError?: boolean };
+
+/**
+ * PostgreSQL (several instances): the shared store above, with its door's failure policy. SQLite: nothing, so
+ * express-rate-limit keeps its memory store — one process owns a SQLite data folder.
+ */
+export function limiterStoreFor(db: Storage): LimiterStore {
+  if (db.dialect !== 'postgres' || !('pg' in db)) return () => ({});
+  const pg = (db as PostgresDatabase).pg;
+  return (door, prefix) => sharedRateLimit(pg, door, prefix);
 }
