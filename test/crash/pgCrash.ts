@@ -74,12 +74,14 @@ export async function runPgCrashTest(opts: PgCrashOptions): Promise<PgCrashRepor
   let outage: OutageReport | undefined;
   let pg: PrivatePostgres | undefined;
   let running: Instances | undefined;
+  let dataDirMade: string | undefined;
 
   const deployment = async (simUrl: string): Promise<CrashDeployment> => {
     pg = await startPrivatePostgres({ label: 'crash test on PostgreSQL' });
     if (!pg) throw new Error('no private PostgreSQL cluster can run here (see the warning above)');
     const cluster = pg;
     const dataDir = mkdtempSync(join(tmpdir(), 'licensor-pgcrash-'));
+    dataDirMade = dataDir;
     const { PORT: _port, ...common } = serverEnv(0, dataDir, simUrl, { LICENSOR_KOO_TIMEOUT_MS: '1500' });
     const env = { ...common, LICENSOR_DATABASE_URL: cluster.url };
     let fleet: Instances | undefined;
@@ -212,6 +214,7 @@ export async function runPgCrashTest(opts: PgCrashOptions): Promise<PgCrashRepor
     // A failure before the checks (start-up, a worker bug): the cluster must not outlive the test.
     await (running as Instances | undefined)?.stop();
     await (pg as PrivatePostgres | undefined)?.destroy();
+    if (dataDirMade) rmSync(dataDirMade, { recursive: true, force: true });
     throw err;
   }
   const failures = [...report.failures, ...outageFailures];
