@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openSqliteDatabase } from '@licensor/server';
-import { formatKooGalleryFingerprint, parseKooGalleryFingerprint } from '@licensor/shared';
+import { formatKooGalleryFingerprint, LicenseVerifier, parseKooGalleryFingerprint } from '@licensor/shared';
 import { MarketplaceSimulator } from '@licensor/simulator';
 import {
   ADMIN_TOKEN,
@@ -35,8 +35,54 @@ import {
  *   full form:  npx tsx test/crash/crash.ts --kills 20      (CI form: test/crash.e2e.test.ts, 3 kills)
  */
 
+/** One request's fate, for deployments that judge answers by when and where they came (see pgCrash.ts). */
+export interface Observation {
+  op: string;
+  base: string;
+  sentAt: number;
+  answeredAt: number;
+  /** undefined: no answer (connection refused or reset). */
+  answer?: Answer;
+}
+
+/** What the checks read: the database the servers wrote, whichever backend. */
+export interface CheckDb {
+  all<T>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  first<T>(sql: string, params?: readonly unknown[]): Promise<T | undefined>;
+}
+
+/**
+ * The servers under test and how they are disrupted. The default is one process on SQLite, killed and restarted
+ * (callers wait for it); pgCrash.ts runs two on PostgreSQL behind a round-robin and also restarts PostgreSQL.
+ */
+export interface CrashDeployment {
+  /** Where the next request goes. */
+  base(): string;
+  /** Called after a request got no answer, before it is sent again. */
+  afterUnanswered(): Promise<void>;
+  /** Disruption number `kill` (from 0) of `total`: kill, restart; returns a line for the log. */
+  disrupt(kill: number, total: number): Promise<string>;
+  observe?(o: Observation): void;
+  /** A running server whose /healthz reports the outbox depth, after the load. */
+  healthBase(): string;
+  /** Stops the servers (after the drain). */
+  stop(): Promise<void>;
+  /** The database for the checks, and SQLite's integrity_check where there is one. */
+  openForChecks(): Promise<{ db: CheckDb; integrity?: string[]; close(): Promise<void> }>;
+  /** Everything the servers printed. */
+  output(): string;
+  /** The root certificate to verify the License files served (checked when given). */
+  rootCertificatePem?: string;
+  /** Where the data is (kept when a check fails). */
+  dataDir: string;
+  /** Removes what it made; `keep` leaves the data for inspection. */
+  cleanup(keep: boolean): Promise<void>;
+}
+
 export interface CrashOptions {
   kills: number;
+  /** The servers under test (default: one process on SQLite in a temporary data folder). */
+  deployment?: (simUrl: string) => Promise<CrashDeployment>;
   /** Concurrent callers. */
   workers?: number;
   /** Load between a restart and the next kill, ms (uniform in [min, max]). */
@@ -66,6 +112,8 @@ export interface CrashReport {
   drainMs: number;
   durationMs: number;
   integrity: string[];
+  /** License files served (activations, check-ins) and verified against the root, when the deployment names it. */
+  licensesVerified: number;
   dataDir: string;
 }
 
@@ -113,21 +161,12 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
 
   const sim = new MarketplaceSimulator(AK, SK);
   const simUrl = await sim.listen();
-  const dataDir = mkdtempSync(join(tmpdir(), 'licensor-crash-'));
-  const port = await freePort();
-  const env = serverEnv(port, dataDir, simUrl, { LICENSOR_KOO_TIMEOUT_MS: '1500' });
-  const outputs: string[][] = [];
-  let server: ServerProcess = await spawnServer(env);
-  outputs.push(server.output);
-  const base = server.url;
-  const koo = new Marketplace(base);
-
-  // Callers that get no answer wait for the server to be back, then send again.
-  let up: Promise<void> = Promise.resolve();
-  let markUp: () => void = () => undefined;
-  const waitUp = async () => {
-    await up;
-    await sleep(20);
+  const deployment = await (opts.deployment ?? sqliteDeployment)(simUrl);
+  const dataDir = deployment.dataDir;
+  const koo = (base: string) => new Marketplace(base);
+  const served: string[] = [];
+  const serve = (a: Answer) => {
+    if (typeof a.json.license === 'string' && served.length < 400) served.push(a.json.license);
   };
 
   const stats = { requests: 0, unanswered: 0, acknowledged: 0, refused: 0 };
@@ -143,17 +182,20 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
   let n = 0;
   const next = () => ++n;
 
-  /** Sends until the server answers with something other than "not applied, retry". */
+  /** Sends (to the deployment's next server each time) until an answer other than "not applied, retry". */
   async function until(
     op: string,
-    send: () => Promise<Answer>,
+    send: (base: string) => Promise<Answer>,
     retry: (a: Answer) => boolean,
     retryDelayMs = 50,
   ): Promise<Answer> {
     for (let attempt = 0; attempt < 400; attempt++) {
       stats.requests++;
+      const base = deployment.base();
+      const sentAt = Date.now();
       try {
-        const a = await send();
+        const a = await send(base);
+        deployment.observe?.({ op, base, sentAt, answeredAt: Date.now(), answer: a });
         if (a.status >= 500 && a.status !== 503) fail(`${op}: HTTP ${a.status} ${a.text.slice(0, 200)}`);
         if (!retry(a)) {
           byOperation[op] = (byOperation[op] ?? 0) + 1;
@@ -162,8 +204,9 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
         await sleep(retryDelayMs);
       } catch (err) {
         if (!(err instanceof Unanswered)) throw err;
+        deployment.observe?.({ op, base, sentAt, answeredAt: Date.now() });
         stats.unanswered++;
-        await waitUp();
+        await deployment.afterUnanswered();
       }
     }
     throw new Error(`${op}: no answer after 400 attempts`);
@@ -195,7 +238,7 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
           amount: String(seats),
           expireTime: compactTime(new Date(Date.now() + 365 * DAY)),
         };
-        const a = await until('getLicense', () => koo.get(full), kooRetry);
+        const a = await until('getLicense', (b) => koo(b).get(full), kooRetry);
         if (a.json.resultCode !== '000000') return fail(`getLicense ${orderId}: ${a.text}`);
         stats.acknowledged++;
         ordersA.push({ orderId, instanceId: String(a.json.instanceId), license: String(a.json.license), seats });
@@ -215,7 +258,7 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
         };
         const a = await until(
           'getLicense (retry)',
-          () => koo.get({ ...params, productId: 'P1', amount: String(o.seats) }),
+          (b) => koo(b).get({ ...params, productId: 'P1', amount: String(o.seats) }),
           kooRetry,
         );
         if (a.json.instanceId !== o.instanceId || a.json.license !== o.license) {
@@ -235,7 +278,7 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
           instanceId: o.instanceId,
           expireTime: compactTime(new Date(Date.now() + 400 * DAY)),
         };
-        const a = await until('refreshLicense', () => koo.get(p), kooRetry);
+        const a = await until('refreshLicense', (b) => koo(b).get(p), kooRetry);
         if (a.json.resultCode !== '000000') return fail(`refreshLicense ${orderId}: ${a.text}`);
         stats.acknowledged++;
         renewals.push({ instanceId: o.instanceId, orderId });
@@ -254,7 +297,7 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
           expireTime: compactTime(new Date(Date.now() + 200 * DAY)),
         });
         const body = { activity: 'newInstance', orderId, orderLineId, businessId: `biz-${orderId}` };
-        const a = await until('newInstance', () => koo.post(body), kooRetry);
+        const a = await until('newInstance', (b) => koo(b).post(body), kooRetry);
         const code = a.json.resultCode;
         if ((code !== '000000' && code !== '000004') || typeof a.json.instanceId !== 'string') {
           return fail(`newInstance ${orderId}: ${a.text}`);
@@ -283,7 +326,7 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
           orderLineId: c.orderLineId,
           businessId: `biz-${c.orderId}`,
         };
-        const a = await until('newInstance (retry)', () => koo.post(body), kooRetry);
+        const a = await until('newInstance (retry)', (b) => koo(b).post(body), kooRetry);
         if (a.json.instanceId !== c.instanceId)
           fail(`newInstance retry ${c.orderId}: ${a.text}, first ${c.instanceId}`);
         if (a.json.resultCode === '000000') c.provisioned = true;
@@ -311,7 +354,7 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
         const notYet = (a: Answer) => a.json.resultCode === '000004' && /provision/i.test(String(a.json.resultMsg));
         const a = await until(
           'getLicenseAsync',
-          () => koo.post(body),
+          (b) => koo(b).post(body),
           (x) => kooRetry(x) || notYet(x),
           500,
         );
@@ -333,7 +376,7 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
         const code = `PLCRASH${String(next()).padStart(8, '0')}`;
         const a = await until(
           'register code',
-          () => admin(base, 'POST', '/codes', { code, productId: 'P1', seats: 2 }),
+          (b) => admin(b, 'POST', '/codes', { code, productId: 'P1', seats: 2 }),
           apiRetry,
         );
         if (a.status !== 201 && a.status !== 200) return fail(`register ${code}: ${a.status} ${a.text}`);
@@ -350,7 +393,7 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
           const status = Math.random() < 0.5 ? 'FREEZE' : 'UNFREEZE';
           const a = await until(
             'updateLicenseCodeStatus',
-            () => koo.post({ activity: 'updateLicenseCodeStatus', license: code, status }),
+            (b) => koo(b).post({ activity: 'updateLicenseCodeStatus', license: code, status }),
             kooRetry,
           );
           if (a.json.resultCode !== '000000') return fail(`updateLicenseCodeStatus ${code}: ${a.text}`);
@@ -374,7 +417,7 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
             orderLineId: `${orderId}-L1`,
             expireTime: compactTime(new Date(Date.now() + 500 * DAY)),
           };
-          const a = await until('refreshLicenseCode', () => koo.post(body), kooRetry);
+          const a = await until('refreshLicenseCode', (b) => koo(b).post(body), kooRetry);
           if (a.json.resultCode !== '000000') return fail(`refreshLicenseCode ${code}: ${a.text}`);
           stats.acknowledged++;
           codes.get(code)!.renewals.push(orderId);
@@ -406,13 +449,14 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
             devices.set(deviceName, device);
           }
           const d = device;
-          const a = await until('activate', () => d.activate(base, code), apiRetry);
+          const a = await until('activate', (b) => d.activate(b, code), apiRetry);
           if (a.status === 409 && (a.json.error as { code?: string })?.code === 'TOO_MANY_DEVICES') {
             stats.refused++;
             return;
           }
           if (a.status !== 200) return fail(`activate ${deviceName}: ${a.status} ${a.text.slice(0, 300)}`);
           stats.acknowledged++;
+          serve(a);
           const id = String(a.json.activationId);
           const before = activations.get(deviceName);
           if (before && before.activationId !== id) {
@@ -429,11 +473,12 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
         if (!act) return;
         await withLock(`device:${act.device.name}`, async () => {
           const sentAt = new Date().toISOString();
-          const a = await until('check-in', () => act.device.checkIn(base, act.activationId), apiRetry);
+          const a = await until('check-in', (b) => act.device.checkIn(b, act.activationId), apiRetry);
           if (a.status !== 200 || a.json.status !== 'VALID') {
             return fail(`check-in ${act.activationId}: ${a.status} ${a.text.slice(0, 300)}`);
           }
           stats.acknowledged++;
+          serve(a);
           act.lastCheckInSentAt = sentAt;
         });
       },
@@ -470,18 +515,16 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
   let kills = 0;
   for (let k = 0; k < opts.kills; k++) {
     await upPeriod();
-    up = new Promise<void>((resolve) => {
-      markUp = resolve;
-    });
-    server.proc.kill('SIGKILL');
-    await server.exited;
+    let what: string;
+    try {
+      what = await deployment.disrupt(k, opts.kills);
+    } catch (err) {
+      fail(`disruption ${k + 1}: ${(err as Error).message.slice(0, 2000)}`);
+      break;
+    }
     kills++;
-    if (Math.random() < 0.5) await sleep(between(0, 300)); // sometimes callers hit a closed port for a while
-    server = await spawnServer(env);
-    outputs.push(server.output);
-    markUp();
     log(
-      `kill ${kills}/${opts.kills}: restarted; ${stats.acknowledged} acknowledged so far, ${stats.unanswered} unanswered`,
+      `kill ${kills}/${opts.kills}: ${what}; ${stats.acknowledged} acknowledged so far, ${stats.unanswered} unanswered`,
     );
   }
   await upPeriod();
@@ -495,11 +538,10 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
   while (Date.now() < drainDeadline) {
     let h: { outbox: typeof depth };
     try {
-      h = (await fetch(`${base}/healthz`).then((r) => r.json())) as { outbox: typeof depth };
+      h = (await fetch(`${deployment.healthBase()}/healthz`).then((r) => r.json())) as { outbox: typeof depth };
     } catch (err) {
-      const exit = server.proc.exitCode ?? server.proc.signalCode;
-      fail(`server stopped answering while the outbox drained (exit ${exit}): ${(err as Error).message}`);
-      log(`server output (last 4 KB):\n${server.output.join('').slice(-4096)}`);
+      fail(`server stopped answering while the outbox drained: ${(err as Error).message}`);
+      log(`server output (last 4 KB):\n${deployment.output().slice(-4096)}`);
       break;
     }
     depth = h.outbox;
@@ -512,15 +554,15 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
   if (depth.failed > 0) fail(`outbox has ${depth.failed} failed item(s)`);
   log(`outbox drained in ${drainMs} ms`);
 
-  if (server.proc.exitCode === null && server.proc.signalCode === null) server.proc.kill('SIGTERM');
-  await server.exited;
+  await deployment.stop();
   await sim.close();
 
   // ------------------------------------------------------------------------------------------ checks
-  const db = openSqliteDatabase(join(dataDir, 'licensor.db'), { migrate: false });
+  const opened = await deployment.openForChecks();
+  const { db } = opened;
   let checked = 0;
-  const integrity = await db.integrityCheck();
-  if (integrity.join() !== 'ok') fail(`integrity_check: ${integrity.join('; ')}`);
+  const integrity = opened.integrity ?? ['not applicable'];
+  if (opened.integrity && integrity.join() !== 'ok') fail(`integrity_check: ${integrity.join('; ')}`);
   const count = async (sql: string, params: unknown[]) => Number((await db.first<{ n: number }>(sql, params))?.n ?? 0);
   const createdOnce = async (entitlementId: string, action: string, column = 'entitlement_id') =>
     (await count(`SELECT COUNT(*) AS n FROM audit_log WHERE ${column} = ? AND action = ?`, [entitlementId, action])) ===
@@ -579,9 +621,9 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
   }
   for (const e of await db.all<{ entitlement_id: string; devices: number; seats: number }>(
     `SELECT r.entitlement_id, COUNT(DISTINCT r.device_key) AS devices, e.seats FROM license_requests r
-       JOIN entitlements e ON e.id = r.entitlement_id GROUP BY r.entitlement_id`,
+       JOIN entitlements e ON e.id = r.entitlement_id GROUP BY r.entitlement_id, e.seats`,
   )) {
-    if (e.devices > e.seats)
+    if (Number(e.devices) > Number(e.seats))
       fail(`instance ${e.entitlement_id}: Licenses for ${e.devices} devices, ${e.seats} allowed`);
   }
   for (const [code, c] of codes) {
@@ -626,23 +668,37 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
     }
     checked++;
   }
-  for (const e of await db.all<{ id: string; seats: number; active: number; distinctSeats: number }>(
-    `SELECT e.id, e.seats, COUNT(a.id) AS active, COUNT(DISTINCT a.seat) AS distinctSeats
-       FROM entitlements e JOIN activations a ON a.entitlement_id = e.id AND a.status = 'active' GROUP BY e.id`,
+  for (const e of await db.all<{ id: string; seats: number; active: number; distinct_seats: number }>(
+    `SELECT e.id, e.seats, COUNT(a.id) AS active, COUNT(DISTINCT a.seat) AS distinct_seats
+       FROM entitlements e JOIN activations a ON a.entitlement_id = e.id AND a.status = 'active' GROUP BY e.id, e.seats`,
   )) {
-    if (e.active > e.seats || e.distinctSeats !== e.active)
+    if (Number(e.active) > Number(e.seats) || Number(e.distinct_seats) !== Number(e.active))
       fail(`entitlement ${e.id}: ${e.active} active seats, limit ${e.seats}`);
   }
-  await db.close();
+  await opened.close();
 
-  const output = outputs.flat().join('');
+  // Every License file served must verify against the root (signature chain, algorithm, validity window).
+  let licensesVerified = 0;
+  if (deployment.rootCertificatePem) {
+    const verifier = new LicenseVerifier({ roots: [deployment.rootCertificatePem] });
+    for (const text of served) {
+      try {
+        verifier.verify(text);
+        licensesVerified++;
+      } catch (err) {
+        fail(`a served License file does not verify: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  const output = deployment.output();
   if (output.includes(ADMIN_TOKEN)) fail('the admin token appeared in the server output');
   if (output.includes('PRIVATE KEY')) fail('private key material appeared in the server output');
   if (/"level":(50|60)/.test(output)) {
     const lines = output.split('\n').filter((l) => /"level":(50|60)/.test(l));
     log(`server logged ${lines.length} error line(s), e.g. ${lines[0]?.slice(0, 300)}`);
   }
-  if (failures.length === 0 && !opts.keepData) rmSync(dataDir, { recursive: true, force: true });
+  await deployment.cleanup(failures.length > 0 || Boolean(opts.keepData));
 
   return {
     kills,
@@ -653,7 +709,53 @@ export async function runCrashTest(opts: CrashOptions): Promise<CrashReport> {
     drainMs,
     durationMs: Date.now() - started,
     integrity,
+    licensesVerified,
     dataDir,
+  };
+}
+
+/** The default deployment: one server process on SQLite; callers that get no answer wait until it is back. */
+async function sqliteDeployment(simUrl: string): Promise<CrashDeployment> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'licensor-crash-'));
+  const port = await freePort();
+  const env = serverEnv(port, dataDir, simUrl, { LICENSOR_KOO_TIMEOUT_MS: '1500' });
+  const outputs: string[][] = [];
+  let server: ServerProcess = await spawnServer(env);
+  outputs.push(server.output);
+  let up: Promise<void> = Promise.resolve();
+  return {
+    dataDir,
+    base: () => server.url,
+    afterUnanswered: async () => {
+      await up;
+      await sleep(20);
+    },
+    disrupt: async () => {
+      let markUp: () => void = () => undefined;
+      up = new Promise<void>((resolve) => {
+        markUp = resolve;
+      });
+      server.proc.kill('SIGKILL');
+      await server.exited;
+      if (Math.random() < 0.5) await sleep(between(0, 300)); // sometimes callers hit a closed port for a while
+      server = await spawnServer(env);
+      outputs.push(server.output);
+      markUp();
+      return 'restarted';
+    },
+    healthBase: () => server.url,
+    stop: async () => {
+      if (server.proc.exitCode === null && server.proc.signalCode === null) server.proc.kill('SIGTERM');
+      await server.exited;
+    },
+    openForChecks: async () => {
+      const db = openSqliteDatabase(join(dataDir, 'licensor.db'), { migrate: false });
+      return { db, integrity: await db.integrityCheck(), close: () => db.close() };
+    },
+    output: () => outputs.flat().join(''),
+    cleanup: async (keep) => {
+      if (!keep) rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -668,6 +770,7 @@ function summary(r: CrashReport): string {
       .join(', ')}`,
     `outbox drained in:     ${r.drainMs} ms`,
     `integrity_check:       ${r.integrity.join('; ')}`,
+    `License files verified: ${r.licensesVerified}`,
     `duration:              ${(r.durationMs / 1000).toFixed(1)} s`,
     `failures:              ${r.failures.length}`,
     ...r.failures.map((f) => `  - ${f}`),
