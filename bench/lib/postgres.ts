@@ -65,6 +65,8 @@ export interface PgStep {
 export interface PgSectionResult {
   steps: PgStep[];
   skipped?: string;
+  /** A step that failed (the steps before it are reported). */
+  failed?: string;
   seconds: number;
 }
 
@@ -178,82 +180,90 @@ export async function postgresSection(opts: {
     LICENSOR_API_RATE_LIMIT: '0',
   };
   const steps: PgStep[] = [];
+  let failed: string | undefined;
   const floor = await startFloor(opts.keysFile, pg.url);
   try {
     let inDb = 0;
     for (const size of opts.large ? [100_000, 1_000_000] : [100_000]) {
-      opts.log(`PostgreSQL: seeding up to ${size} activations`);
-      const t0 = Date.now();
-      const { codes, seeded } = await seedPostgres(pg.db, {
-        prefix: `s${size}_`,
-        freeCodes: 2 * codesPerRun,
-        activations: size - inDb,
-        keys: opts.keys,
-      });
-      const seedSec = (Date.now() - t0) / 1000;
-      inDb = size;
-      const label = `${size / 1000}k activations, PostgreSQL`;
-      // One instance first, then a second one started on the same data folder (signing keys) and database.
-      const a = await startLicensorServer(env);
-      let b: Child | undefined;
       try {
-        opts.log(`PostgreSQL: one instance, ${size} activations`);
-        const activation = await run(
-          `activation, new device (${label}, 1 instance)`,
-          ctx,
-          [a],
-          activationMakes(codes.slice(0, codesPerRun), 1, '/api/v1/activations', seconds),
-        );
-        const activationFloor = await run(
-          'floor: activation work only (PostgreSQL)',
-          ctx,
-          [floor],
-          activationMakes(codes, 1, '/floor/activations', seconds),
-        );
-        const checkIn = await run(
-          `check-in, signed (${label}, 1 instance)`,
-          ctx,
-          [a],
-          checkInMakes(seeded, opts.keys, 1, seconds),
-        );
-        const floorCheckIns = floorCheckInRequests(opts.keys, 5000 * seconds);
-        const checkInFloor = await run(
-          'floor: check-in work only (PostgreSQL)',
-          ctx,
-          [floor],
-          [
-            sequence(floorCheckIns, (c, req) =>
-              post(c.path, c.body, { 'licensor-device-signature': c.signature })(req),
-            ),
-          ],
-        );
-        opts.log(`PostgreSQL: two instances, ${size} activations`);
-        b = await startLicensorServer(env);
-        const activation2 = await run(
-          `activation, new device (${label}, 2 instances)`,
-          ctx,
-          [a, b],
-          activationMakes(codes.slice(codesPerRun), 2, '/api/v1/activations', seconds),
-        );
-        const checkIn2 = await run(
-          `check-in, signed (${label}, 2 instances)`,
-          ctx,
-          [a, b],
-          checkInMakes(seeded, opts.keys, 2, seconds),
-        );
-        steps.push({
-          activations: size,
-          activation,
-          activation2,
-          activationFloor,
-          checkIn,
-          checkIn2,
-          checkInFloor,
-          seedSec,
-          rssAfter: rssMb(a),
+        opts.log(`PostgreSQL: seeding up to ${size} activations`);
+        const t0 = Date.now();
+        const { codes, seeded } = await seedPostgres(pg.db, {
+          prefix: `s${size}_`,
+          freeCodes: 2 * codesPerRun,
+          activations: size - inDb,
+          keys: opts.keys,
         });
-      } finally {
-        await Promise.all([a.stop(), b?.stop()]);
+        const seedSec = (Date.now() - t0) / 1000;
+        inDb = size;
+        const label = `${size / 1000}k activations, PostgreSQL`;
+        // One instance first, then a second one started on the same data folder (signing keys) and database.
+        const a = await startLicensorServer(env);
+        let b: Child | undefined;
+        try {
+          opts.log(`PostgreSQL: one instance, ${size} activations`);
+          const activation = await run(
+            `activation, new device (${label}, 1 instance)`,
+            ctx,
+            [a],
+            activationMakes(codes.slice(0, codesPerRun), 1, '/api/v1/activations', seconds),
+          );
+          const activationFloor = await run(
+            'floor: activation work only (PostgreSQL)',
+            ctx,
+            [floor],
+            activationMakes(codes, 1, '/floor/activations', seconds),
+          );
+          const checkIn = await run(
+            `check-in, signed (${label}, 1 instance)`,
+            ctx,
+            [a],
+            checkInMakes(seeded, opts.keys, 1, seconds),
+          );
+          const floorCheckIns = floorCheckInRequests(opts.keys, 5000 * seconds);
+          const checkInFloor = await run(
+            'floor: check-in work only (PostgreSQL)',
+            ctx,
+            [floor],
+            [
+              sequence(floorCheckIns, (c, req) =>
+                post(c.path, c.body, { 'licensor-device-signature': c.signature })(req),
+              ),
+            ],
+          );
+          opts.log(`PostgreSQL: two instances, ${size} activations`);
+          b = await startLicensorServer(env);
+          const activation2 = await run(
+            `activation, new device (${label}, 2 instances)`,
+            ctx,
+            [a, b],
+            activationMakes(codes.slice(codesPerRun), 2, '/api/v1/activations', seconds),
+          );
+          const checkIn2 = await run(
+            `check-in, signed (${label}, 2 instances)`,
+            ctx,
+            [a, b],
+            checkInMakes(seeded, opts.keys, 2, seconds),
+          );
+          steps.push({
+            activations: size,
+            activation,
+            activation2,
+            activationFloor,
+            checkIn,
+            checkIn2,
+            checkInFloor,
+            seedSec,
+            rssAfter: rssMb(a),
+          });
+        } finally {
+          await Promise.all([a.stop(), b?.stop()]);
+        }
+      } catch (err) {
+        // What was measured so far is still reported, with the failure named.
+        failed = `the step with ${size / 1000}k activations failed: ${(err as Error).message}`;
+        opts.log(`PostgreSQL: ${failed}`);
+        break;
       }
     }
   } finally {
@@ -261,7 +271,7 @@ export async function postgresSection(opts: {
     rmSync(floor.dataDir, { recursive: true, force: true });
     await pg.drop();
   }
-  return { steps, seconds: (Date.now() - started) / 1000 };
+  return { steps, failed, seconds: (Date.now() - started) / 1000 };
 }
 
 const n0 = (x: number) => x.toFixed(0);
@@ -272,6 +282,7 @@ export function postgresReport(result: PgSectionResult, opts: { duration: number
   const head = ['## PostgreSQL (issue 16)', ''];
   const notes = ['<!-- hand-written: postgres-notes -->', '<!-- end hand-written: postgres-notes -->'];
   if (result.skipped) return [...head, `Skipped: ${result.skipped}.`, '', ...notes, ''].join('\n');
+  if (!result.steps.length) return [...head, `Failed: ${result.failed}.`, '', ...notes, ''].join('\n');
   const rowOf = (r: PgRow, floor?: PgRow) =>
     `| ${r.name} | ${n0(r.rps)} | ${floor ? share(r, floor) : '—'} | ${n0(r.cpuUs)} | ${n0(r.pgCpuUs)} | ${r.rollbacksPerK.toFixed(1)} | ${r.p50} | ${r.p99} | ${r.errors + r.non2xx} | ${r.load.toFixed(1)} |`;
   const table = [
@@ -301,6 +312,7 @@ export function postgresReport(result: PgSectionResult, opts: { duration: number
     `The real server on PostgreSQL (\`LICENSOR_DATABASE_URL=postgres://…\`, a database created for the run with \`TEMPLATE template0\` and C.UTF-8 collation, dropped after; \`synchronous_commit=on\`: a commit waits for its WAL flush; transactions SERIALIZABLE with retries, \`db/postgres/storage.ts\`), pool of 10 connections per instance. "2 instances": a second server process on the same database and data folder, the bench client splitting the 50 connections 25/25 between them (p50 is the mean of the two, p99 the worse). The PostgreSQL floor is \`floor.ts\` with \`FLOOR_DATABASE_URL\`: the same parsing and Ed25519 work, the durable write one autocommitted INSERT of the same bytes. "PostgreSQL CPU" is the CPU of the database's backend processes per request; "rollbacks" counts transactions PostgreSQL rolled back during the run (with no failed request, each is a serialization conflict the facade retried). ${opts.duration} s per run after ${WARMUP_SEC} s of warm-up; seeded with SQL (\`generate_series\`, not through the API), with activation_keys rows, then VACUUM ANALYZE; seeding took ${seeding}.${opts.large ? '' : ' 1M activations only with `--large` (seeding 900k more rows takes minutes on this machine).'}`,
     '',
     table,
+    ...(result.failed ? ['', `Not measured: ${result.failed}.`] : []),
     ...flat,
     '',
     `Server RSS after the runs: ${result.steps.map((s) => `${s.rssAfter} MB at ${s.activations / 1000}k`).join(', ')}. PostgreSQL section time: ${n0(result.seconds)} s.`,
