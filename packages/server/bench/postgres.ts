@@ -91,7 +91,10 @@ const CHUNK = PER_ENTITLEMENT * 66_667;
  * PostgreSQL's twin of activation-bench.ts `seed`: `freeCodes` licenses of 3 seats with real LSR codes and no
  * device (for new activations), and `activations` active devices, 3 per license, each signed by one of `keys`
  * (device i uses key i mod keys.length, as in the SQLite seed), with its activation_keys row as the API writes it.
- * Rows come from generate_series, not from the API: a million take seconds, not hours. Vacuumed and analysed
+ * License ids are UUIDs as the server makes them (random for the free ones, md5 of the index for the seeded
+ * ones): sequential ids would put every new device of the run on the same index leaf page, where SERIALIZABLE's
+ * page-level predicate locks make unrelated activations conflict. Rows come from generate_series, not from the
+ * API: a million take minutes, not hours. Vacuumed and analysed
  * afterwards, as autovacuum would have done to a table that grew over months.
  */
 export async function seedPostgres(
@@ -104,9 +107,9 @@ export async function seedPostgres(
   const p = opts.prefix;
   await db.run(
     `INSERT INTO entitlements (id, family, code, product_id, seats, starts_at, expires_at, status, created_at, updated_at)
-     SELECT ? || 'free_' || n, 'A', c, 'bench-product', ?, ?, ?, 'active', ?, ?
-       FROM unnest(?::text[]) WITH ORDINALITY AS f(c, n)`,
-    [p, PER_ENTITLEMENT, now, expires, now, now, codes],
+     SELECT gen_random_uuid()::text, 'A', c, 'bench-product', ?, ?, ?, 'active', ?, ?
+       FROM unnest(?::text[]) AS f(c)`,
+    [PER_ENTITLEMENT, now, expires, now, now, codes],
   );
   const keys = opts.keys.map((k, n) => ({
     n,
@@ -121,7 +124,7 @@ export async function seedPostgres(
     // The chunk's licenses: device i sits on license floor(i / 3), seat i mod 3.
     await db.run(
       `INSERT INTO entitlements (id, family, code, product_id, seats, starts_at, expires_at, status, created_at, updated_at)
-       SELECT ? || 'ent_' || e, 'A', 'LSR-BENCH-' || upper(md5(? || e)), 'bench-product', ?, ?, ?, 'active', ?, ?
+       SELECT md5(? || 'ent' || e)::uuid::text, 'A', 'LSR-BENCH-' || upper(md5(? || e)), 'bench-product', ?, ?, ?, 'active', ?, ?
          FROM generate_series(?::int, ?::int) AS e`,
       [
         p,
@@ -138,7 +141,7 @@ export async function seedPostgres(
     await db.run(
       `INSERT INTO activations (id, entitlement_id, status, seat, fingerprint, device_public_key, device_key_hash,
          hostname, platform, created_at, last_seen_at)
-       SELECT 'act_' || ? || i, ? || 'ent_' || (i / ${PER_ENTITLEMENT}), 'active', i % ${PER_ENTITLEMENT}, k.fp, k.pk, k.kh,
+       SELECT 'act_' || ? || i, md5(? || 'ent' || (i / ${PER_ENTITLEMENT}))::uuid::text, 'active', i % ${PER_ENTITLEMENT}, k.fp, k.pk, k.kh,
          'host-' || i, 'linux', ?, ?
          FROM generate_series(?::int, ?::int) AS i JOIN ${keyRows} k ON k.n = i % ?`,
       [p, p, now, now, from, to, ...keyParams, keys.length],
