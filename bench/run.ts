@@ -1,5 +1,6 @@
 /**
- * The benchmark report, in one command and one run: `pnpm bench [--duration 5] [--max 1000000] [--no-profile]`.
+ * The benchmark report, in one command and one run:
+ * `pnpm bench [--duration 5] [--max 1000000] [--no-profile] [--large] [--no-pg | --pg-only]`.
  *
  *   1. Throughput, latency and server CPU per request at 50 connections of the bare Express reference endpoint,
  *      the production interface (signed mix), activation and check-in against the real server (child process,
@@ -9,6 +10,10 @@
  *   2. Activation and check-in throughput against database size, 10k → 1M activations (seeded straight into
  *      SQLite), as a table and an SVG chart.
  *   3. For every goal missed: a CPU profile (`node --cpu-prof`) of the server under that load, hot spots listed.
+ *   4. PostgreSQL (bench/lib/postgres.ts), when a cluster answers at LICENSOR_BENCH_PG_URL (default
+ *      127.0.0.1:5432, user postgres): activation and check-in on one and on two instances next to the
+ *      PostgreSQL floor, with 100k activations stored (and 1M with --large). --no-pg leaves it out; --pg-only runs
+ *      only this section and replaces it in the existing report, keeping everything else.
  *
  * Writes bench/results/report.md (keeping its hand-written sections: bench/lib/handWritten.ts) and
  * bench/results/throughput-vs-db-size.svg. The scenarios themselves are the
@@ -40,6 +45,7 @@ import { produceMix } from '../packages/server/bench/produce-bench';
 import { lineChartSvg } from './lib/chart';
 import { keepHandWritten } from './lib/handWritten';
 import { type OpStats, offlineVerifyBench } from './lib/offline';
+import { postgresReport, postgresSection, replaceSection, wrapSection } from './lib/postgres';
 import { hotSpots, latestProfile, startProfiledServer, timeByLayer } from './lib/profile';
 
 const argv = process.argv.slice(2);
@@ -53,6 +59,9 @@ const option = (name: string, fallback: number) => {
 const duration = option('--duration', 5);
 const maxActivations = option('--max', 1_000_000);
 const profileMissed = !argv.includes('--no-profile');
+const pgOnly = argv.includes('--pg-only');
+const withPg = pgOnly || !argv.includes('--no-pg');
+const large = argv.includes('--large');
 const SIZES = [10_000, 30_000, 100_000, 300_000, 1_000_000].filter((s) => s <= maxActivations);
 /** Codes without devices for each measured step: the activation run needs new devices on free seats. */
 const freeCodes = 4000 * duration;
@@ -107,8 +116,26 @@ async function main() {
     console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0)} s] ${s} (load ${loads.at(-1)!.toFixed(1)})`);
   };
 
+  const keysFile = writeFloorKeys(join(dataDir, 'floor-keys.json'), keys);
+  const out = join(ROOT, 'bench', 'results');
+  const reportPath = join(out, 'report.md');
+  const pgSection = async (required: boolean) => {
+    const result = await postgresSection({ duration, large, keys, keysFile, dataDir, log, required });
+    return wrapSection(postgresReport(result, { duration, large }));
+  };
+  if (pgOnly) {
+    try {
+      const section = await pgSection(true);
+      const previous = existsSync(reportPath) ? readFileSync(reportPath, 'utf8') : '# Licensor benchmark report\n';
+      writeFileSync(reportPath, keepHandWritten(replaceSection(previous, section), previous));
+      console.log(`\n${section}\nWritten: the PostgreSQL section of bench/results/report.md`);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+    return;
+  }
   const bare = await startBareExpress();
-  const floor = await startFloor(writeFloorKeys(join(dataDir, 'floor-keys.json'), keys));
+  const floor = await startFloor(keysFile);
   try {
     // ------------------------------------------------------------------ 1. all scenarios, one server, 10k rows
     let inDb = SIZES[0] ?? 10_000;
@@ -308,6 +335,9 @@ async function main() {
       }
     }
 
+    // ------------------------------------------------------------------------------------ 4. PostgreSQL
+    const postgres = withPg ? await pgSection(false) : undefined;
+
     // ---------------------------------------------------------------------------------------- report
     const us = (r: Row | undefined) => (r?.cpuUs === undefined ? '—' : r.cpuUs.toFixed(0));
     const row = (r: Row, base: LoadResult, rss: string) =>
@@ -429,12 +459,11 @@ async function main() {
         : missed.length
           ? ['Profiling skipped (--no-profile).', '']
           : []),
+      ...(postgres ? [postgres] : []),
       `Total benchmark time: ${((Date.now() - started) / 1000).toFixed(0)} s.`,
       '',
     ].join('\n');
-    const out = join(ROOT, 'bench', 'results');
     mkdirSync(out, { recursive: true });
-    const reportPath = join(out, 'report.md');
     const previous = existsSync(reportPath) ? readFileSync(reportPath, 'utf8') : undefined;
     writeFileSync(reportPath, keepHandWritten(report, previous));
     writeFileSync(join(out, 'throughput-vs-db-size.svg'), svg);

@@ -12,8 +12,8 @@ import {
   verifyDeviceRequestAsync,
 } from '@licensor/shared';
 import express from 'express';
+import { openPostgres } from '../src/db/postgres/facade';
 import { openSqliteDatabase } from '../src/db/sqlite';
-import type { Queryable } from '../src/db/storage';
 import { KeyStore } from '../src/keys/keystore';
 import { DEFAULT_POLICY } from '../src/licensing/policy';
 import { answeredRequest } from '../src/licensing/signing';
@@ -32,7 +32,12 @@ import { answeredRequest } from '../src/licensing/signing';
  * No middleware, no validation, no rate limits, no metrics, no lookups: the device key of a check-in is taken
  * from memory (the activation id names its index in the key file the benchmark wrote).
  *
- * Usage (by the bench scripts): PORT=… FLOOR_DIR=<empty folder> FLOOR_KEYS=<json file> node --import tsx floor.ts
+ * With FLOOR_DATABASE_URL=postgres://… the durable write is one INSERT committed on PostgreSQL instead (a statement
+ * of its own, autocommitted: one round trip, the commit waiting for its WAL flush as synchronous_commit=on says),
+ * over a pool of LICENSOR_PG_POOL_SIZE connections like the server's. The table is created if missing.
+ *
+ * Usage (by the bench scripts): PORT=… FLOOR_DIR=<empty folder> FLOOR_KEYS=<json file> [FLOOR_DATABASE_URL=…]
+ *   node --import tsx floor.ts
  */
 
 interface FloorKey {
@@ -44,12 +49,23 @@ const dir = process.env.FLOOR_DIR;
 const keysFile = process.env.FLOOR_KEYS;
 if (!dir || !keysFile) throw new Error('floor.ts needs FLOOR_DIR and FLOOR_KEYS');
 
-const db = openSqliteDatabase(join(dir, 'floor.db'));
-await db.exec(
-  'CREATE TABLE IF NOT EXISTS floor_writes (id INTEGER PRIMARY KEY, ref TEXT NOT NULL, data BLOB NOT NULL)',
-);
-const insert = (tx: Queryable, ref: string, data: Buffer | string) =>
-  tx.run('INSERT INTO floor_writes (ref, data) VALUES (?, ?)', [ref, data]);
+/** The one durable write of a request: committed (and flushed) before it resolves. */
+let durableWrite: (ref: string, data: Buffer) => Promise<unknown>;
+const pgUrl = process.env.FLOOR_DATABASE_URL;
+if (pgUrl) {
+  const pg = openPostgres(pgUrl);
+  await pg.exec(
+    'CREATE TABLE IF NOT EXISTS floor_writes (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, ref text NOT NULL, data bytea NOT NULL)',
+  );
+  durableWrite = (ref, data) => pg.run('INSERT INTO floor_writes (ref, data) VALUES (?, ?)', [ref, data]);
+} else {
+  const db = openSqliteDatabase(join(dir, 'floor.db'));
+  await db.exec(
+    'CREATE TABLE IF NOT EXISTS floor_writes (id INTEGER PRIMARY KEY, ref TEXT NOT NULL, data BLOB NOT NULL)',
+  );
+  durableWrite = (ref, data) =>
+    db.batched(async (tx) => tx.run('INSERT INTO floor_writes (ref, data) VALUES (?, ?)', [ref, data]));
+}
 const signer = KeyStore.open(join(dir, 'keys')).store.current();
 const devices = (JSON.parse(readFileSync(keysFile, 'utf8')) as FloorKey[]).map((k) => ({
   ...k,
@@ -107,7 +123,7 @@ app.post('/floor/activations', rawBody, async (req, res) => {
     devicePublicKey: string;
   };
   const id = `act_${randomUUID()}`;
-  await db.batched(async (tx) => insert(tx, id, raw));
+  await durableWrite(id, raw);
   const license = await signLicenseAsync(
     payload(id, input.fingerprint.components, devicePublicKeyHash(input.devicePublicKey)),
     signer,
@@ -129,7 +145,7 @@ app.post('/floor/activations/:id/check-in', rawBody, async (req, res) => {
     body: raw,
     publicKey: device.key,
   });
-  await db.batched(async (tx) => insert(tx, id, `${signature.nonce} ${signature.ts} ${input.appVersion ?? ''}`));
+  await durableWrite(id, Buffer.from(`${signature.nonce} ${signature.ts} ${input.appVersion ?? ''}`));
   const license = await signLicenseAsync(payload(id, device.components, device.keyHash), signer);
   await send(req, res, '', { status: 'VALID', license });
 });

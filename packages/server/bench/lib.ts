@@ -87,14 +87,20 @@ export async function startBareExpress(): Promise<Child> {
 
 /**
  * The floor endpoints (floor.ts): the irreducible work of an activation and of a check-in, on Express, through
- * the same group commit and crypto. `keysFile` lists the device keys check-ins are signed with.
+ * the same group commit and crypto. `keysFile` lists the device keys check-ins are signed with; `databaseUrl`
+ * (postgres://…) puts the durable write on PostgreSQL instead of SQLite.
  */
-export async function startFloor(keysFile: string): Promise<Child> {
+export async function startFloor(keysFile: string, databaseUrl?: string): Promise<Child> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'licensor-floor-'));
   return spawnNode(
     [join(ROOT, 'packages/server/bench/floor.ts')],
-    { PORT: String(port), FLOOR_DIR: dataDir, FLOOR_KEYS: keysFile },
+    {
+      PORT: String(port),
+      FLOOR_DIR: dataDir,
+      FLOOR_KEYS: keysFile,
+      ...(databaseUrl ? { FLOOR_DATABASE_URL: databaseUrl } : {}),
+    },
     `http://127.0.0.1:${port}/floor/ready`,
     dataDir,
   );
