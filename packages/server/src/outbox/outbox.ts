@@ -1,21 +1,10 @@
 import { LicensorError } from '@licensor/shared';
 import type { Queryable, Storage } from '../db/storage';
 import type { Logger } from '../logger';
+import type { OutboxItem } from './item';
 import { claimDue, complete, fail } from './pgLeases';
 
-export interface OutboxItem {
-  id: number;
-  kind: string;
-  dedupe_key: string | null;
-  payload: string;
-  status: 'pending' | 'running' | 'done' | 'failed';
-  attempts: number;
-  next_attempt_at: number;
-  lease_until: number | null;
-  last_error: string | null;
-  created_at: string;
-  updated_at: string;
-}
+export type { OutboxItem } from './item';
 
 export type OutboxHandler = (payload: unknown, item: OutboxItem) => Promise<void>;
 

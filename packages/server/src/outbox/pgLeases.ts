@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/storage';
-import type { OutboxItem } from './outbox';
+import type { OutboxItem } from './item';
 
 /**
  * Outbox leases on PostgreSQL, for several instances polling one outbox (docs/design/postgresql.md, "Outbox
