@@ -1,5 +1,5 @@
-import { closeSync, fdatasync, fstatSync, openSync, statSync } from 'node:fs';
 import { LicensorError } from '@licensor/shared';
+import { DurableBarrier } from '../../src/db/durableBarrier';
 import type { Db } from './types';
 
 /**
@@ -40,35 +40,29 @@ const storageError = (err: unknown) =>
         },
       );
 
-/**
- * Syncs allowed at once. A sync covers every frame written before it started, so a second one may start while
- * the first is still flushing: commits made meanwhile wait for one sync, not for the rest of the running one
- * and then their own (a disk busy with the WAL takes a few milliseconds per flush).
- */
-const MAX_SYNCS = 2;
-
 export class GroupCommit {
-  /** Waiters for the next sync (those that committed after the running one started). */
-  private next: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
-  /** Syncs running on the thread pool, and whether one is about to start. */
-  private inflight = 0;
-  private starting = false;
   /** Writes waiting for the next batch. */
   private queue: { fn: () => unknown; resolve: (value: unknown) => void; reject: (err: unknown) => void }[] = [];
-  /** A descriptor of the WAL file, for syncing it off the event loop. */
-  private wal: { fd: number; ino: number } | undefined;
-  /** Descriptors of a replaced WAL file, closed when no sync uses them any more. */
-  private readonly retired: number[] = [];
   /** Batches applied, syncs run, writes they covered, fallback syncs: for the benchmark and tests. */
   readonly stats = { batches: 0, barriers: 0, writes: 0, fallbacks: 0 };
   /** The connection's own setting (2 = FULL, 3 = EXTRA), restored after each batch. */
   private readonly mode: number;
-  private readonly walPath: string | undefined;
+  /** The WAL sync off the event loop, shared with the server's storage (db/durableBarrier.ts). */
+  private readonly durable: DurableBarrier;
 
   constructor(private readonly db: Db) {
     this.mode = Number(db.raw.pragma('synchronous', { simple: true }));
     const wal = String(db.raw.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal';
-    this.walPath = wal && db.path !== ':memory:' && db.path !== '' ? `${db.path}-wal` : undefined;
+    const walPath = wal && db.path !== ':memory:' && db.path !== '' ? `${db.path}-wal` : undefined;
+    // A FULL-mode commit fsyncs the WAL, and with it every frame appended before it.
+    const fallback = async () => {
+      this.db.transaction(() =>
+        this.db.run(`INSERT INTO commit_marks (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`, [
+          Date.now(),
+        ]),
+      );
+    };
+    this.durable = new DurableBarrier(walPath, () => this.db.raw.open, fallback, this.stats);
   }
 
   /** Whether commits are deferred to a barrier (a connection configured below FULL never waits for the disk). */
@@ -139,109 +133,11 @@ export class GroupCommit {
   /** Resolves after every commit made so far is on disk. */
   barrier(): Promise<void> {
     if (!this.deferring) return Promise.resolve();
-    if (!this.next) {
-      let resolve!: () => void;
-      let reject!: (err: unknown) => void;
-      const promise = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      this.next = { promise, resolve, reject };
-    }
-    const { promise } = this.next;
-    if (!this.starting && this.inflight < MAX_SYNCS) void this.kick();
-    return promise;
+    return this.durable.wait();
   }
 
-  private async kick(): Promise<void> {
-    // Let the requests of this event-loop turn commit first, so they share the sync.
-    this.starting = true;
-    await new Promise((r) => setImmediate(r));
-    this.starting = false;
-    const batch = this.next;
-    this.next = undefined;
-    if (!batch) return;
-    this.inflight++;
-    try {
-      this.stats.barriers++;
-      await this.sync();
-      batch.resolve();
-    } catch (err) {
-      batch.reject(
-        new LicensorError(
-          'STORAGE_UNAVAILABLE',
-          'The server could not write to its disk; try again shortly',
-          undefined,
-          {
-            cause: err,
-          },
-        ),
-      );
-    } finally {
-      this.inflight--;
-      if (this.inflight === 0) this.closeRetired();
-      if (this.next && !this.starting && this.inflight < MAX_SYNCS) void this.kick();
-    }
-  }
-
-  private async sync(): Promise<void> {
-    const wal = this.walFile();
-    if (wal) {
-      // fdatasync on the thread pool: the event loop keeps serving while the disk flushes.
-      await new Promise<void>((resolve, reject) => fdatasync(wal.fd, (err) => (err ? reject(err) : resolve())));
-      return;
-    }
-    this.stats.fallbacks++;
-    // A FULL-mode commit fsyncs the WAL, and with it every frame appended before it.
-    this.db.transaction(() =>
-      this.db.run(`INSERT INTO commit_marks (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`, [
-        Date.now(),
-      ]),
-    );
-  }
-
-  /**
-   * A descriptor of the current WAL file (checked to be the same inode as the path, so a WAL that SQLite
-   * replaced is never synced by mistake), or undefined to use the fallback.
-   */
-  private walFile(): { fd: number; ino: number } | undefined {
-    if (!this.walPath || !this.db.raw.open) {
-      this.close();
-      return undefined;
-    }
-    let ino: number;
-    try {
-      ino = statSync(this.walPath).ino;
-    } catch {
-      return undefined;
-    }
-    if (this.wal?.ino === ino) return this.wal;
-    this.close();
-    try {
-      const fd = openSync(this.walPath, 'r+');
-      if (fstatSync(fd).ino !== ino) {
-        closeSync(fd);
-        return undefined;
-      }
-      this.wal = { fd, ino };
-      return this.wal;
-    } catch {
-      return undefined;
-    }
-  }
-
-  /**
-   * Stops using the current WAL descriptor (the database stays open; the next barrier reopens it). It is
-   * closed once no sync runs: another sync may still be flushing through it, and a closed descriptor's number
-   * could meanwhile name a different file.
-   */
+  /** Stops using the current WAL descriptor (the database stays open; the next barrier reopens it). */
   close(): void {
-    if (this.wal) this.retired.push(this.wal.fd);
-    this.wal = undefined;
-    if (this.inflight === 0) this.closeRetired();
-  }
-
-  private closeRetired(): void {
-    for (const fd of this.retired.splice(0)) closeSync(fd);
+    this.durable.close();
   }
 }
