@@ -37,6 +37,9 @@ const ALONE = [
   'test/reliability-concurrency.e2e.test.ts',
   // Two (later four) server processes at once, stampedes of activations and marketplace deliveries between them.
   'test/instances.e2e.test.ts',
+  // Two server processes on one PostgreSQL, one paused (SIGSTOP) and one SIGKILLed mid-call: a lease that must end
+  // on time, checked against wall-clock bounds.
+  'test/outbox-takeover.e2e.test.ts',
 ];
 
 export default defineConfig({

@@ -83,6 +83,7 @@ export async function createApp(deps: AppDeps): Promise<LicensorApp> {
   });
   const openApi = new OpenApiClient(config.koo, messages, deps.fetch);
   const outbox = new Outbox(db, log, {
+    leaseMs: config.outboxLeaseMs,
     now: () => now().getTime(),
     onGaveUp: (tx, item, error) => emitOutboxGaveUp({ db: tx, now }, item, error),
     ...deps.outbox,

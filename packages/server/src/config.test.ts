@@ -37,4 +37,26 @@ describe('loadConfig', () => {
   it('treats empty variables as unset', () => {
     expect(loadConfig({ PORT: '', LICENSOR_KOO_KEY: '' }).koo.key).toBeUndefined();
   });
+
+  it('takes the outbox lease from LICENSOR_OUTBOX_LEASE_SECONDS: 60 s by default, 5 s at least, longer than two marketplace calls', () => {
+    expect(loadConfig({}).outboxLeaseMs).toBe(60_000);
+    expect(loadConfig({ LICENSOR_OUTBOX_LEASE_SECONDS: '5', LICENSOR_KOO_TIMEOUT_MS: '2000' }).outboxLeaseMs).toBe(
+      5000,
+    );
+    expect(loadConfig({ LICENSOR_OUTBOX_LEASE_SECONDS: '3600' }).outboxLeaseMs).toBe(3_600_000);
+    expect(() => loadConfig({ LICENSOR_OUTBOX_LEASE_SECONDS: '4' })).toThrow(
+      /LICENSOR_OUTBOX_LEASE_SECONDS: must be at least 5/,
+    );
+    expect(() => loadConfig({ LICENSOR_OUTBOX_LEASE_SECONDS: '3601' })).toThrow(/LICENSOR_OUTBOX_LEASE_SECONDS/);
+    expect(() => loadConfig({ LICENSOR_OUTBOX_LEASE_SECONDS: '7.5' })).toThrow(/LICENSOR_OUTBOX_LEASE_SECONDS/);
+    // The base and the fallback host, each up to the timeout, must fit in one lease.
+    expect(() => loadConfig({ LICENSOR_OUTBOX_LEASE_SECONDS: '8', LICENSOR_KOO_TIMEOUT_MS: '4000' })).toThrow(
+      /LICENSOR_OUTBOX_LEASE_SECONDS \(8\) must be longer than two marketplace calls/,
+    );
+    expect(loadConfig({ LICENSOR_OUTBOX_LEASE_SECONDS: '9', LICENSOR_KOO_TIMEOUT_MS: '4000' }).outboxLeaseMs).toBe(
+      9000,
+    );
+    // A configuration that only raised the timeout keeps starting with the default lease, as before the setting.
+    expect(loadConfig({ LICENSOR_KOO_TIMEOUT_MS: '60000' }).outboxLeaseMs).toBe(60_000);
+  });
 });

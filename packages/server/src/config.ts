@@ -29,6 +29,16 @@ const schema = z.object({
   LICENSOR_KOO_AK: optionalSecret,
   LICENSOR_KOO_SK: optionalSecret,
   LICENSOR_KOO_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(4000),
+  /**
+   * How long an outbox item stays claimed by the instance that took it; after that another instance (or this one)
+   * runs it again. Must outlast one attempt, checked against LICENSOR_KOO_TIMEOUT_MS below.
+   */
+  LICENSOR_OUTBOX_LEASE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(5, 'must be at least 5 (one marketplace attempt must fit in a lease)')
+    .max(3600, 'must be at most 3600 (a crashed instance holds its items this long)')
+    .default(60),
   /** Family A: a signed GET whose timeStamp is older than this is refused; longer than the 3 h retry horizon. */
   LICENSOR_KOO_TIMESTAMP_WINDOW_HOURS: z.coerce
     .number()
@@ -122,6 +132,8 @@ export interface Config {
   metrics: { token: string | undefined; listen: { host: string; port: number } | undefined };
   /** LICENSOR_WEBHOOK_ALLOW_PRIVATE: webhook endpoints may resolve to private/loopback addresses. */
   webhookAllowPrivate: boolean;
+  /** LICENSOR_OUTBOX_LEASE_SECONDS, in ms: how long a claimed outbox item is its claimer's. */
+  outboxLeaseMs: number;
 }
 
 const DEFAULT_FALLBACKS: Record<string, string> = {
@@ -183,6 +195,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'LICENSOR_METRICS_TOKEN must be at least 32 characters in production mode; generate one with `openssl rand -hex 24`',
     );
   }
+  // An attempt may try the base and then the fallback host, each up to the timeout: a lease shorter than that
+  // could end while the attempt still runs, and another instance would make the same call again. (Checked when
+  // the lease is set: a configuration that only raised the timeout started before this setting existed.)
+  if (
+    merged.LICENSOR_OUTBOX_LEASE_SECONDS !== undefined &&
+    c.LICENSOR_OUTBOX_LEASE_SECONDS * 1000 <= 2 * c.LICENSOR_KOO_TIMEOUT_MS
+  ) {
+    throw new LicensorError(
+      'CONFIG_INVALID',
+      `LICENSOR_OUTBOX_LEASE_SECONDS (${c.LICENSOR_OUTBOX_LEASE_SECONDS}) must be longer than two marketplace calls: more than 2 × LICENSOR_KOO_TIMEOUT_MS (${c.LICENSOR_KOO_TIMEOUT_MS} ms)`,
+    );
+  }
   const apiBase = c.LICENSOR_KOO_API_BASE.replace(/\/+$/, '');
   const access = c.LICENSOR_KOO_ACCESS_KEY;
   return {
@@ -226,6 +250,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retention: { liveDays: c.LICENSOR_MESSAGE_RETENTION_DAYS, refusedDays: c.LICENSOR_REFUSED_RETENTION_DAYS },
     metrics: { token: c.LICENSOR_METRICS_TOKEN, listen: parseListen(c.LICENSOR_METRICS_LISTEN) },
     webhookAllowPrivate: ['on', 'true', '1'].includes(c.LICENSOR_WEBHOOK_ALLOW_PRIVATE),
+    outboxLeaseMs: c.LICENSOR_OUTBOX_LEASE_SECONDS * 1000,
   };
 }
 

@@ -65,6 +65,20 @@ export interface Faults {
   failNext?: number;
   /** Drop (destroy) the next N connections without answering. */
   dropNext?: number;
+  /**
+   * Hold the next `next` calls whose path contains `pathIncludes` (any call without it) open, never answering:
+   * a marketplace that stalls mid-call, until the caller gives up or dies. Each held call is listed in `held`.
+   */
+  hold?: { next: number; pathIncludes?: string };
+}
+
+/** A call the simulator received and never answered (Faults.hold). */
+export interface SimHeldCall {
+  method: string;
+  path: string;
+  at: string;
+  /** When the caller closed the connection (its timeout, or its process died); undefined while still open. */
+  closedAt?: string;
 }
 
 const PREFIX = '/api/mkp-openapi-public/global';
@@ -232,6 +246,8 @@ export class MarketplaceSimulator {
   readonly uploads: SimUpload[] = [];
   readonly usage: unknown[] = [];
   readonly calls: SimCall[] = [];
+  /** Calls held open without an answer (Faults.hold); they are not in `calls`, which lists answered ones. */
+  readonly held: SimHeldCall[] = [];
   faults: Faults = {};
   private server: http.Server | undefined;
 
@@ -290,8 +306,19 @@ export class MarketplaceSimulator {
       req.socket.destroy();
       return;
     }
-    if (this.faults.delayMs) await new Promise((r) => setTimeout(r, this.faults.delayMs));
     const url = new URL(req.url ?? '/', 'http://sim');
+    const hold = this.faults.hold;
+    if (hold && hold.next > 0 && url.pathname.includes(hold.pathIncludes ?? '')) {
+      hold.next--;
+      const call: SimHeldCall = { method: req.method ?? '', path: url.pathname, at: new Date().toISOString() };
+      this.held.push(call);
+      // The request body is read, so only the socket's end says the caller is gone.
+      req.socket.once('close', () => {
+        call.closedAt = new Date().toISOString();
+      });
+      return;
+    }
+    if (this.faults.delayMs) await new Promise((r) => setTimeout(r, this.faults.delayMs));
     const reply = (status: number, json: Record<string, unknown>, authOk = true) => {
       const code = String(json.error_code ?? json.resultCode ?? '');
       this.calls.push({

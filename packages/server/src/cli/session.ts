@@ -132,7 +132,7 @@ export class Session {
       db,
       config,
       log,
-      outbox: new Outbox(db, log),
+      outbox: new Outbox(db, log, { leaseMs: config.outboxLeaseMs }),
       openApi,
       messages,
       now,

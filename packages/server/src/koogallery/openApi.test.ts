@@ -54,4 +54,26 @@ describe('OpenApiClient', () => {
     await client().uploadLicenseFile('evt-1', 'a.lic', 'LICENSE BYTES');
     expect(sim.uploadsFor('evt-1')[0]).toMatchObject({ type: 'FILE', fileName: 'a.lic', content: 'LICENSE BYTES' });
   });
+
+  it('gives up on a call the marketplace holds open after its timeout, as a retryable failure', async () => {
+    sim.faults = { hold: { next: 1, pathIncludes: '/market-event/evt-held/' } };
+    const before = sim.calls.length;
+    const started = Date.now();
+    const err = await client({ timeoutMs: 300 })
+      .uploadLicenseFile('evt-held', 'a.lic', 'LICENSE BYTES')
+      .catch((e: LicensorError) => e);
+    expect(err).toBeInstanceOf(LicensorError);
+    expect((err as LicensorError).retryable).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    // Held, never answered, never stored; the client's abort closed the connection.
+    expect(sim.held.map((h) => h.path)).toEqual(['/api/mkp-openapi-public/global/v1/market-event/evt-held/file']);
+    await expect.poll(() => sim.held[0]?.closedAt).toBeDefined();
+    expect(sim.calls.length).toBe(before);
+    expect(sim.uploadsFor('evt-held')).toEqual([]);
+    // Only the next matching call is held: the retry goes through.
+    await client().uploadLicenseFile('evt-held', 'a.lic', 'LICENSE BYTES');
+    expect(sim.uploadsFor('evt-held')).toHaveLength(1);
+    expect(sim.held).toHaveLength(1);
+    sim.faults = {};
+  });
 });
