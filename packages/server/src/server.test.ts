@@ -1,12 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import { createTestPostgres, openTestPostgresAdmin } from '@licensor/testkit/postgres';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { main as cli } from './cli/index';
-import { testConfig } from './config';
+import { type Config, testConfig } from './config';
+import { parseDatabaseUrl } from './db/backend';
+import type { PgDb } from './db/postgres/facade';
 import { createLogger } from './logger';
 import { type RunningServer, startServer } from './server';
 
@@ -239,5 +243,75 @@ describe('TLS 1.2 with an RSA certificate: forward secrecy and AEAD only', () =>
       socket.on('error', reject);
     });
     expect(v13).toBe('TLSv1.3');
+  });
+});
+
+/**
+ * A start that fails after the PostgreSQL key source is open (its own LISTEN connection and a reload timer, beside
+ * the pool) must close everything it opened: otherwise `licensor start` with a busy port would print its error and
+ * then never exit, holding connections the database counts against max_connections.
+ */
+const pgLeak = await createTestPostgres('server_start_failure');
+describe.skipIf(!pgLeak)('a failed start on PostgreSQL closes what it opened', () => {
+  let dir: string;
+  let admin: PgDb;
+  let blocker: net.Server;
+  let busyPort: number;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'licensor-start-failure-'));
+    admin = openTestPostgresAdmin();
+    blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    busyPort = (blocker.address() as net.AddressInfo).port;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => blocker.close(resolve));
+    await admin.close();
+    await pgLeak?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const config = (over: Partial<Config> = {}) =>
+    testConfig({ dataDir: dir, database: parseDatabaseUrl(pgLeak!.url), host: '127.0.0.1', port: 0, ...over });
+  /** The sessions on the test database, by what they last ran (the key source's says LISTEN). */
+  const sessions = () =>
+    admin.all<{ query: string }>('SELECT query FROM pg_stat_activity WHERE datname = ?', [pgLeak!.database]);
+  /** A closed client's backend ends a moment after the socket closes: wait for the count to reach 0. */
+  const noSessionsLeft = () => expect.poll(async () => (await sessions()).length, { timeout: 10_000 }).toBe(0);
+
+  it('a running server holds pooled connections and a LISTEN one; closed, none', async () => {
+    const running = await startServer(config(), createLogger('silent'));
+    try {
+      const open = await sessions();
+      expect(open.some((s) => s.query.startsWith('LISTEN'))).toBe(true);
+    } finally {
+      await running.close();
+    }
+    await noSessionsLeft();
+  });
+
+  it('the port is in use (EADDRINUSE)', async () => {
+    await expect(startServer(config({ port: busyPort }), createLogger('silent'))).rejects.toMatchObject({
+      code: 'EADDRINUSE',
+    });
+    await noSessionsLeft();
+  });
+
+  it('the TLS certificate cannot be read', async () => {
+    const missing = join(dir, 'no-such-cert.pem');
+    await expect(
+      startServer(config({ tls: { cert: missing, key: missing } }), createLogger('silent')),
+    ).rejects.toMatchObject({ code: 'ENOENT' });
+    await noSessionsLeft();
+  });
+
+  it('the metrics address is in use', async () => {
+    await expect(
+      startServer(
+        config({ metrics: { token: undefined, listen: { host: '127.0.0.1', port: busyPort } } }),
+        createLogger('silent'),
+      ),
+    ).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await noSessionsLeft();
   });
 });

@@ -84,93 +84,97 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   if (developmentRoot) log.warn(developmentRoot);
   // SQLite (the default) or PostgreSQL, as LICENSOR_DATABASE_URL says; either is migrated before serving.
   const db = await openDatabaseFromUrl(config.database, { dataDir: config.dataDir });
-  // On PostgreSQL the signing keys live in the database (instances on several hosts share no disk): imported from
-  // the key files on first start, rotated by `licensor keys rotate`, reloaded on every instance when announced.
-  let keySource: DatabaseKeySource | undefined;
-  if (db.dialect === 'postgres') {
-    try {
-      keySource = await DatabaseKeySource.open(db.pg, keys, {
+  // What this start has opened, closed newest first if a later step fails: a failed start must not leave the
+  // pool, the key source's LISTEN connection or a listening socket behind (`licensor start` would then print
+  // its error and never exit).
+  const opened: (() => Promise<void>)[] = [() => db.close()];
+  try {
+    // On PostgreSQL the signing keys live in the database (instances on several hosts share no disk): imported
+    // from the key files on first start, rotated by `licensor keys rotate`, reloaded on every instance when
+    // announced.
+    let keySource: DatabaseKeySource | undefined;
+    if (db.dialect === 'postgres') {
+      const source = await DatabaseKeySource.open(db.pg, keys, {
         passphrase: config.keyPassphrase ?? DEVELOPMENT_KEY_PASSPHRASE,
         log,
       });
-    } catch (err) {
-      await db.close();
-      throw err;
+      keySource = source;
+      opened.push(() => source.close());
+      keys.useSource(source);
     }
-    keys.useSource(keySource);
-  }
-  const readiness = db.dialect === 'postgres' ? postgresReadiness(db.pg) : undefined;
-  const licensor = await createApp({ config, db, log, keys, readiness });
-  const marketplaceWarning = marketplaceStartupWarning(config.koo);
-  if (marketplaceWarning) log.warn(marketplaceWarning);
-  // Node checks the timeouts below only every connectionsCheckingInterval (30 s by default), which let a
-  // slowloris connection live 28 s past a 10 s header limit; check every second instead.
-  const checking = { connectionsCheckingInterval: 1000 };
-  const server = config.tls
-    ? https.createServer(
-        {
-          cert: readFileSync(config.tls.cert),
-          key: readFileSync(config.tls.key),
-          minVersion: 'TLSv1.2',
-          ciphers: TLS12_CIPHERS,
-          honorCipherOrder: true,
-          ...checking,
-        },
-        licensor.app,
-      )
-    : http.createServer(checking, licensor.app);
-  // Slow or stalled clients must not hold connections open (slowloris): bound headers and whole requests.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  server.keepAliveTimeout = 5_000;
-  const port = await listen(server, config.port, config.host);
-  const url = `${config.tls ? 'https' : 'http'}://${urlHost(config.host)}:${port}`;
-  // /metrics on its own address (LICENSOR_METRICS_LISTEN), for a monitoring network only: no token there.
-  let metricsServer: http.Server | undefined;
-  let metricsUrl: string | undefined;
-  if (config.metrics.listen) {
-    metricsServer = http.createServer(checking, licensor.metricsApp);
-    metricsServer.headersTimeout = 10_000;
-    metricsServer.requestTimeout = 30_000;
-    try {
+    const readiness = db.dialect === 'postgres' ? postgresReadiness(db.pg) : undefined;
+    const licensor = await createApp({ config, db, log, keys, readiness });
+    opened.push(() => licensor.stop());
+    const marketplaceWarning = marketplaceStartupWarning(config.koo);
+    if (marketplaceWarning) log.warn(marketplaceWarning);
+    // Node checks the timeouts below only every connectionsCheckingInterval (30 s by default), which let a
+    // slowloris connection live 28 s past a 10 s header limit; check every second instead.
+    const checking = { connectionsCheckingInterval: 1000 };
+    const server = config.tls
+      ? https.createServer(
+          {
+            cert: readFileSync(config.tls.cert),
+            key: readFileSync(config.tls.key),
+            minVersion: 'TLSv1.2',
+            ciphers: TLS12_CIPHERS,
+            honorCipherOrder: true,
+            ...checking,
+          },
+          licensor.app,
+        )
+      : http.createServer(checking, licensor.app);
+    // Slow or stalled clients must not hold connections open (slowloris): bound headers and whole requests.
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    server.keepAliveTimeout = 5_000;
+    const port = await listen(server, config.port, config.host);
+    opened.push(() => closeServer(server));
+    const url = `${config.tls ? 'https' : 'http'}://${urlHost(config.host)}:${port}`;
+    // /metrics on its own address (LICENSOR_METRICS_LISTEN), for a monitoring network only: no token there.
+    let metricsServer: http.Server | undefined;
+    let metricsUrl: string | undefined;
+    if (config.metrics.listen) {
+      const ms = http.createServer(checking, licensor.metricsApp);
+      ms.headersTimeout = 10_000;
+      ms.requestTimeout = 30_000;
       const { host: mHost, port: mPort } = config.metrics.listen;
-      metricsUrl = `http://${urlHost(mHost)}:${await listen(metricsServer, mPort, mHost)}/metrics`;
-    } catch (err) {
-      server.close();
-      await licensor.stop();
-      await keySource?.close();
-      await db.close();
-      throw err;
+      metricsUrl = `http://${urlHost(mHost)}:${await listen(ms, mPort, mHost)}/metrics`;
+      metricsServer = ms;
+      opened.push(() => closeServer(ms));
     }
+    await licensor.start();
+    if (config.scheduler) server.once('close', await startScheduler(licensor.ctx));
+    let closed = false;
+    return {
+      url,
+      server,
+      licensor,
+      db,
+      keys,
+      keysCreated,
+      metricsUrl,
+      developmentRoot,
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        await Promise.all([server, metricsServer].map((s) => s && closeServer(s)));
+        await licensor.stop();
+        await keySource?.close();
+        await db.close();
+      },
+    };
+  } catch (err) {
+    for (const close of opened.reverse()) {
+      await close().catch((closeErr: unknown) => log.warn({ err: closeErr }, 'closing after a failed start failed'));
+    }
+    throw err;
   }
-  await licensor.start();
-  if (config.scheduler) server.once('close', await startScheduler(licensor.ctx));
-  let closed = false;
-  return {
-    url,
-    server,
-    licensor,
-    db,
-    keys,
-    keysCreated,
-    metricsUrl,
-    developmentRoot,
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      await Promise.all(
-        [server, metricsServer].map(
-          (s) =>
-            s &&
-            new Promise<void>((resolve) => {
-              s.close(() => resolve());
-              s.closeAllConnections?.();
-            }),
-        ),
-      );
-      await licensor.stop();
-      await keySource?.close();
-      await db.close();
-    },
-  };
+}
+
+/** Stops accepting connections, ends the open ones and resolves once the server is closed. */
+function closeServer(s: http.Server | https.Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    s.close(() => resolve());
+    s.closeAllConnections?.();
+  });
 }
