@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { devicePublicKeyHash, generateLicenseCode } from '@licensor/shared';
-import { openPostgres, type PgDb } from '../src/db/postgres/facade';
+import { openPostgres, type PgDb, postgresUnreachable } from '../src/db/postgres/facade';
 import { migratePostgres } from '../src/db/postgres/migrate';
 import type { Device } from './activation-bench';
 
@@ -34,18 +34,9 @@ export interface BenchPostgres {
   drop(): Promise<void>;
 }
 
-/** undefined when the cluster answers, else why not. */
-export async function pgUnreachable(adminUrl = BENCH_PG_ADMIN_URL): Promise<string | undefined> {
-  const admin = openPostgres(adminUrl, { settings: adminSettings });
-  try {
-    await admin.ping();
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    await admin.close();
-  }
-}
+/** undefined when the cluster answers, else why not (the same probe as the tests': testkit/postgres.ts). */
+export const pgUnreachable = (adminUrl = BENCH_PG_ADMIN_URL): Promise<string | undefined> =>
+  postgresUnreachable(adminUrl, adminSettings);
 
 /** A fresh database (C.UTF-8 collation, as deploy docs create it), migrated to the current schema. */
 export async function createBenchPostgres(label: string, adminUrl = BENCH_PG_ADMIN_URL): Promise<BenchPostgres> {

@@ -2,7 +2,7 @@ export { type AppDeps, createApp, type LicensorApp } from './app';
 export { type Config, loadConfig, testConfig } from './config';
 export { type DatabaseTarget, parseDatabaseUrl, redactDatabaseUrl } from './db/backend';
 export { type AnyDatabase, openDatabaseFromUrl } from './db/open';
-export { openPostgres, type PgDb } from './db/postgres/facade';
+export { openPostgres, type PgDb, postgresUnreachable } from './db/postgres/facade';
 export { migratePostgres } from './db/postgres/migrate';
 export { checkOnPostgres, formatRejections, provenance, readRecording } from './db/postgres/portability';
 export { type PostgresDatabase, postgresDatabase } from './db/postgres/storage';

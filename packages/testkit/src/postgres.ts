@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { openPostgres, type PgDb } from '@licensor/server';
+import { openPostgres, type PgDb, postgresUnreachable } from '@licensor/server';
 
 /**
  * A throwaway PostgreSQL database per test file. The server to use is LICENSOR_TEST_PG_URL (a URL to a database
@@ -40,17 +40,7 @@ let reachable: Promise<string | undefined> | undefined;
 
 /** undefined when reachable, else why not. Asked once per test process. */
 function probe(): Promise<string | undefined> {
-  reachable ??= (async () => {
-    const admin = openPostgres(TEST_PG_ADMIN_URL, { settings: { ...settings, poolSize: 1 } });
-    try {
-      await admin.ping();
-      return undefined;
-    } catch (err) {
-      return (err as Error).message;
-    } finally {
-      await admin.close();
-    }
-  })();
+  reachable ??= postgresUnreachable(TEST_PG_ADMIN_URL, settings);
   return reachable;
 }
 

@@ -1,7 +1,7 @@
 import { LicensorError } from '@licensor/shared';
-import { createTestPostgres } from '@licensor/testkit/postgres';
+import { createTestPostgres, TEST_PG_ADMIN_URL } from '@licensor/testkit/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgres, type PgDb } from './facade';
+import { openPostgres, type PgDb, postgresUnreachable } from './facade';
 import { postgresSettings } from './settings';
 
 const pgTest = await createTestPostgres('facade');
@@ -144,5 +144,12 @@ describe('PostgreSQL facade without a server', () => {
     expect(err.code).toBe('STORAGE_UNAVAILABLE');
     await expect(db.ping()).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
     await db.close();
+  });
+
+  it('says why a server is unreachable (postgresUnreachable), and nothing for one that answers', async () => {
+    const settings = postgresSettings({ LICENSOR_PG_CONNECT_TIMEOUT_MS: '500' });
+    expect(await postgresUnreachable('postgres://nobody@127.0.0.1:1/none', settings)).toMatch(/PostgreSQL/);
+    // The test cluster (its admin database: this file's own database is dropped by now), when there is one.
+    if (pgTest) expect(await postgresUnreachable(TEST_PG_ADMIN_URL, settings)).toBeUndefined();
   });
 });

@@ -201,3 +201,19 @@ export function openPostgres(url: string, opts: OpenPostgresOptions = {}): PgDb 
     close: () => pool.end(),
   };
 }
+
+/**
+ * undefined when the PostgreSQL server at `url` answers, else why not (the error's message): the question the tests
+ * and the benchmarks ask before creating their throwaway databases. One connection, closed before it returns.
+ */
+export async function postgresUnreachable(url: string, settings: PostgresSettings): Promise<string | undefined> {
+  const db = openPostgres(url, { settings: { ...settings, poolSize: 1 } });
+  try {
+    await db.ping();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await db.close();
+  }
+}
