@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, open as openAsync, openSync, rmSync, stat as statAsync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LicensorError } from '@licensor/shared';
+import { holdThreadPool as holdPool } from '@licensor/testkit/threadPool';
 import { afterEach, describe, expect, it } from 'vitest';
 import { STORAGE_CHECKS_ENV } from './misuse';
 import { openSqliteDatabase, type SqliteDatabase } from './sqlite';
@@ -43,33 +43,9 @@ async function until(cond: () => boolean, what: string, max = 200): Promise<void
   throw new Error(`gave up waiting for ${what}`);
 }
 
-/** Occupies libuv's thread pool with FIFO opens (as the former groupCommit.test.ts did): WAL syncs queued behind them wait. */
+/** Holds libuv's thread pool (testkit/threadPool.ts): WAL syncs queued behind it wait; released after each test. */
 async function holdThreadPool(): Promise<() => Promise<void>> {
-  const fifo = join(dir!, 'pool.fifo');
-  execFileSync('mkfifo', [fifo]);
-  const threads = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-  const readers = Array.from(
-    { length: threads },
-    () =>
-      new Promise<number>((resolve, reject) => openAsync(fifo, 'r', (err, fd) => (err ? reject(err) : resolve(fd)))),
-  );
-  let released = false;
-  releasePool = async () => {
-    if (released) return;
-    released = true;
-    const writer = openSync(fifo, 'r+');
-    try {
-      for (const fd of await Promise.all(readers)) closeSync(fd);
-    } finally {
-      closeSync(writer);
-    }
-  };
-  let probed = false;
-  statAsync(dir!, () => {
-    probed = true;
-  });
-  await turns(5);
-  expect(probed).toBe(false);
+  releasePool = await holdPool(dir!);
   return releasePool;
 }
 
@@ -287,6 +263,55 @@ describe('openSqliteDatabase: batched (asynchronous group commit)', () => {
     expect(await d.first('SELECT COUNT(*) AS n FROM t')).toEqual({ n: 20 });
     await d.batched((tx) => tx.run('INSERT INTO t VALUES (99)'));
     expect(d.stats.barriers).toBe(2);
+  });
+
+  it('gives writes that commit while a sync runs a batch and a sync of their own', async () => {
+    const d = await open();
+    const first = d.batched((tx) => tx.run('INSERT INTO t VALUES (1)'));
+    await until(() => d.stats.barriers === 1, 'the first sync to start');
+    const later = [2, 3, 4].map((v) => d.batched((tx) => tx.run('INSERT INTO t VALUES (?)', [v])));
+    await Promise.all([first, ...later]);
+    expect(d.stats).toEqual({ batches: 2, barriers: 2, writes: 4, fallbacks: 0 });
+  });
+
+  it('answers the writes of many event-loop turns each once it is committed: another connection sees it, a reopened database has all', async () => {
+    const d = await open();
+    const reader = openSqliteDatabase(d.path, { readonly: true }); // sees committed rows only
+    const bursts = 8;
+    const perBurst = 25;
+    const writes: Promise<void>[] = [];
+    try {
+      for (let burst = 0; burst < bursts; burst++) {
+        for (let i = 0; i < perBurst; i++) {
+          const v = burst * perBurst + i;
+          writes.push(
+            d
+              .batched((tx) => tx.run('INSERT INTO t VALUES (?)', [v]))
+              .then(async () => {
+                expect(d.raw.inTransaction).toBe(false);
+                expect(await reader.first('SELECT v FROM t WHERE v = ?', [v])).toEqual({ v });
+              }),
+          );
+        }
+        await turn(); // the next burst arrives while this one's batch is synced
+      }
+      await Promise.all(writes);
+    } finally {
+      await reader.close();
+    }
+    expect(d.stats).toMatchObject({ writes: bursts * perBurst, fallbacks: 0 });
+    expect(d.stats.batches).toBeGreaterThanOrEqual(bursts);
+    // Batches committed while a sync ran share the next one: fewer syncs than batches is allowed, none is not.
+    expect(d.stats.barriers).toBeGreaterThan(1);
+    expect(d.stats.barriers).toBeLessThanOrEqual(d.stats.batches);
+    await d.close();
+    db = openSqliteDatabase(d.path);
+    expect(await db.first('SELECT COUNT(*) AS n, COUNT(DISTINCT v) AS d, MIN(v) AS lo, MAX(v) AS hi FROM t')).toEqual({
+      n: bursts * perBurst,
+      d: bursts * perBurst,
+      lo: 0,
+      hi: bursts * perBurst - 1,
+    });
   });
 
   it('rolls back a failing write alone: the rest of its batch commits', async () => {
