@@ -167,11 +167,12 @@ describe("outbox lease takeover: a crashed instance's claimed item is run by the
       expect((answered as { json: { resultCode: string } }).json.resultCode).toBe('000004');
 
     // A died holding the lease: the item is running, claimed once, with no failure recorded.
-    const [item] = await pgDb.all<OutboxRow>(
+    const items = await pgDb.all<OutboxRow>(
       `SELECT id, status, attempts, lease_until, last_error FROM outbox WHERE kind = 'license.upload' AND payload LIKE ?`,
       [`%${eventId}%`],
     );
-    expect(item, 'the upload item').toBeDefined();
+    expect(items, 'one upload item for the event').toHaveLength(1);
+    const item = items[0];
     const leaseUntil = Number(item!.lease_until);
     expect({ status: item!.status, attempts: Number(item!.attempts), lastError: item!.last_error }).toEqual({
       status: 'running',
