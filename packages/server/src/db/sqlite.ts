@@ -7,7 +7,16 @@ import { type MigrationTarget, migrate } from './migrations';
 import { misuseGuard } from './misuse';
 import { Mutex } from './mutex';
 import { recordStatement } from './sqlRecorder';
-import type { Database, SqlParams, Storage } from './storage';
+import {
+  type Database,
+  type Isolation,
+  lockRowOutsideTransaction,
+  lockRowSql,
+  type SqlParams,
+  type Storage,
+  savepointIsolation,
+  type TransactionOptions,
+} from './storage';
 import type { Row } from './types';
 
 /**
@@ -136,6 +145,7 @@ interface Handle extends Storage {
 
 interface Queued {
   fn: (tx: Storage) => Promise<unknown>;
+  isolation: Isolation;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -269,18 +279,19 @@ export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): 
    * concurrent `tx.transaction` calls must not interleave). After its transaction ends it refuses every call:
    * a forgotten promise would otherwise write outside the mutex.
    */
-  const handle = (depth: number): Handle => {
+  const handle = (depth: number, isolation: Isolation): Handle => {
     let active = true;
     const children = new Mutex();
     const live = () => {
       if (!active) throw misuse('a transaction handle (tx) used after its transaction ended');
     };
-    const savepoint = async <T>(fn: (tx: Storage) => Promise<T>): Promise<T> => {
+    const savepoint = async <T>(fn: (tx: Storage) => Promise<T>, o?: TransactionOptions): Promise<T> => {
       live();
+      const inner = savepointIsolation(isolation, o?.isolation);
       const wait = children.lock();
       if (wait) await wait;
       const name = `licensor_sp${depth + 1}`;
-      const tx = handle(depth + 1);
+      const tx = handle(depth + 1, inner);
       try {
         ctl(`SAVEPOINT ${name}`);
         try {
@@ -310,6 +321,10 @@ export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): 
         live();
         return run(cached(sql).stmt, params);
       },
+      lockRow: async <T = Row>(table: string, keyColumn: string, key: unknown) => {
+        live();
+        return first<T>(cached(lockRowSql('sqlite', table, keyColumn)).stmt, [key]);
+      },
       transaction: savepoint,
       // Inside a transaction its commit decides durability: a savepoint is all a batched write needs.
       batched: savepoint,
@@ -325,7 +340,7 @@ export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): 
     if (ms > slowMs && opts.onSlowHold) opts.onSlowHold({ what, ms: Math.round(ms), detail: detail() });
   };
 
-  const transaction = async <T>(fn: (tx: Storage) => Promise<T>): Promise<T> => {
+  const transaction = async <T>(fn: (tx: Storage) => Promise<T>, o?: TransactionOptions): Promise<T> => {
     guard?.check();
     const wait = mutex.lock();
     if (wait) await wait;
@@ -336,7 +351,7 @@ export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): 
       } catch (err) {
         throw toSqliteStorageError(err, 'Starting a transaction');
       }
-      const tx = handle(0);
+      const tx = handle(0, o?.isolation ?? 'serializable');
       let result: T;
       try {
         result = await inside(() => fn(tx));
@@ -407,7 +422,7 @@ export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): 
         ctl('BEGIN IMMEDIATE');
         try {
           for (const item of batch) {
-            const tx = handle(1);
+            const tx = handle(1, item.isolation);
             ctl('SAVEPOINT licensor_batch');
             try {
               const value = await inside(() => item.fn(tx));
@@ -449,16 +464,21 @@ export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): 
     );
   };
 
-  const batched = <T>(fn: (tx: Storage) => Promise<T>): Promise<T> => {
+  const batched = <T>(fn: (tx: Storage) => Promise<T>, o?: TransactionOptions): Promise<T> => {
     try {
       guard?.check();
     } catch (err) {
       return Promise.reject(err);
     }
     stats.writes++;
-    if (!deferring) return transaction(fn);
+    if (!deferring) return transaction(fn, o);
     return new Promise<T>((resolve, reject) => {
-      queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      queue.push({
+        fn,
+        isolation: o?.isolation ?? 'serializable',
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
       if (queue.length === 1) setImmediate(() => void flush());
     });
   };
@@ -488,6 +508,7 @@ export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): 
     },
     transaction,
     batched,
+    lockRow: lockRowOutsideTransaction,
     exec: async (sql) => {
       guard?.check();
       await locked(() => {

@@ -189,6 +189,62 @@ describe.each(backends)('storage contract on $name', ({ name, open }) => {
     expect(await values(db)).toEqual(Array.from({ length: 30 }, (_, i) => i));
   });
 
+  it('queues 30 concurrent read-then-write increments on a locked row at read committed: none reruns', async () => {
+    await db.run('INSERT INTO u (k, n) VALUES (?, ?)', ['counter', 0]);
+    let attempts = 0;
+    const increment = () =>
+      db.transaction(
+        async (tx) => {
+          attempts++;
+          const row = await tx.lockRow<{ k: string; n: number }>('u', 'k', 'counter');
+          await turn(); // the others get every chance to read the same value
+          await tx.run('UPDATE u SET n = ? WHERE k = ?', [row!.n + 1, 'counter']);
+          await tx.run('INSERT INTO t (v) VALUES (?)', [row!.n]);
+        },
+        { isolation: 'read committed' },
+      );
+    await Promise.all(Array.from({ length: 30 }, increment));
+    expect(await db.first('SELECT n FROM u WHERE k = ?', ['counter'])).toEqual({ n: 30 });
+    expect(await values(db)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    // They waited for the lock instead of colliding: each function ran once (SERIALIZABLE reruns them here).
+    expect(attempts).toBe(30);
+  });
+
+  it('answers lockRow with the row (undefined for none), only inside a transaction and for plain identifiers', async () => {
+    await db.run('INSERT INTO u (k, n) VALUES (?, ?)', ['a', 7]);
+    await db.transaction(async (tx) => {
+      expect(await tx.lockRow('u', 'k', 'a')).toEqual({ k: 'a', n: 7 });
+      expect(await tx.lockRow('u', 'k', 'missing')).toBeUndefined();
+      await tx.transaction(async (sp) => expect(await sp.lockRow('u', 'k', 'a')).toEqual({ k: 'a', n: 7 }));
+      await expect(tx.lockRow('u; DROP TABLE u', 'k', 'a')).rejects.toMatchObject({ code: 'STORAGE_MISUSE' });
+    });
+    // Outside a transaction the lock would end with the statement: refused whether or not checks are on.
+    await expect(db.lockRow('u', 'k', 'a')).rejects.toMatchObject({ code: 'STORAGE_MISUSE' });
+    expect(await db.first('SELECT n FROM u WHERE k = ?', ['a'])).toEqual({ n: 7 });
+  });
+
+  it("refuses a savepoint that asks for 'serializable' inside a 'read committed' transaction", async () => {
+    const nested = await db
+      .transaction(
+        (tx) => tx.transaction((sp) => sp.run('INSERT INTO t (v) VALUES (1)'), { isolation: 'serializable' }),
+        { isolation: 'read committed' },
+      )
+      .catch((e: unknown) => e);
+    expect(nested).toMatchObject({ code: 'STORAGE_MISUSE' });
+    // Weaker than or the same as the enclosing transaction, or unset (inherited): allowed.
+    await db.transaction(
+      async (tx) => {
+        await tx.transaction((sp) => sp.run('INSERT INTO t (v) VALUES (2)'), { isolation: 'read committed' });
+        await tx.batched((sp) => sp.run('INSERT INTO t (v) VALUES (3)'));
+      },
+      { isolation: 'serializable' },
+    );
+    await db.batched((tx) => tx.transaction((sp) => sp.run('INSERT INTO t (v) VALUES (4)')), {
+      isolation: 'read committed',
+    });
+    expect(await values(db)).toEqual([2, 3, 4]);
+  });
+
   it('reports a duplicate key as CONFLICT and a NOT NULL violation as INVALID_INPUT', async () => {
     await db.run('INSERT INTO u (k, n) VALUES (?, ?)', ['a', 1]);
     const dup = await db.run('INSERT INTO u (k, n) VALUES (?, ?)', ['a', 2]).catch((e: unknown) => e);
@@ -215,5 +271,86 @@ describe.each(backends)('storage contract on $name', ({ name, open }) => {
     });
     await expect(leaked!.run('INSERT INTO t (v) VALUES (2)')).rejects.toMatchObject({ code: 'STORAGE_MISUSE' });
     expect(await values(db)).toEqual([]);
+  });
+});
+
+/** A promise and its resolver, to put two transactions' statements in a chosen order. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => {
+    open = r;
+  });
+  return { open, opened };
+}
+
+// What the isolation option changes, which only PostgreSQL can show: on SQLite the second transaction of each
+// test below could not even begin before the first ended.
+describe.runIf(pgTest)('isolation on postgres', () => {
+  let db: Database;
+  beforeEach(async () => {
+    db = postgresDatabase(openPostgres(pgTest!.url, { settings: { ...postgresSettings(), poolSize: 4 } }));
+    await db.exec(`DROP TABLE IF EXISTS t, u; ${SCHEMA}`);
+    await db.run('INSERT INTO u (k, n) VALUES (?, ?)', ['counter', 0]);
+  });
+  afterEach(() => db.close());
+
+  const level = (tx: Storage) =>
+    tx.first<{ transaction_isolation: string }>('SHOW transaction_isolation').then((r) => r!.transaction_isolation);
+
+  it('runs a transaction at the level it asks for, serializable when it asks for none', async () => {
+    expect(await db.transaction(level)).toBe('serializable');
+    expect(await db.transaction(level, { isolation: 'read committed' })).toBe('read committed');
+    expect(await db.batched(level, { isolation: 'read committed' })).toBe('read committed');
+    expect(await db.transaction((tx) => tx.transaction(level), { isolation: 'read committed' })).toBe('read committed');
+  });
+
+  it('loses an update at read committed without a lock: the option is for transactions that lock what they decide on', async () => {
+    const aRead = gate();
+    const bRead = gate();
+    let attempts = 0;
+    const increment = (mine: ReturnType<typeof gate>, other: ReturnType<typeof gate>) =>
+      db.transaction(
+        async (tx) => {
+          attempts++;
+          const row = await tx.first<{ n: number }>('SELECT n FROM u WHERE k = ?', ['counter']);
+          mine.open();
+          await other.opened; // both have read 0 before either writes
+          await tx.run('UPDATE u SET n = ? WHERE k = ?', [row!.n + 1, 'counter']);
+        },
+        { isolation: 'read committed' },
+      );
+    await Promise.all([increment(aRead, bRead), increment(bRead, aRead)]);
+    expect(attempts).toBe(2);
+    expect(await db.first('SELECT n FROM u WHERE k = ?', ['counter'])).toEqual({ n: 1 });
+  });
+
+  it("makes a serializable transaction that read a row before another's lockRow rerun when it writes the row", async () => {
+    const serialRead = gate();
+    const lockerDone = gate();
+    let attempts = 0;
+    const serial = db.transaction(async (tx) => {
+      attempts++;
+      const row = await tx.first<{ n: number }>('SELECT n FROM u WHERE k = ?', ['counter']);
+      const seen = (await values(tx)).length;
+      if (attempts === 1) {
+        serialRead.open();
+        await lockerDone.opened; // the locker commits a row of t between this read and the write below
+      }
+      await tx.run('UPDATE u SET n = ? WHERE k = ?', [row!.n + 100 + seen, 'counter']);
+    });
+    await serialRead.opened;
+    await db.transaction(
+      async (tx) => {
+        const row = await tx.lockRow<{ n: number }>('u', 'k', 'counter');
+        await tx.run('INSERT INTO t (v) VALUES (?)', [row!.n]);
+      },
+      { isolation: 'read committed' },
+    );
+    lockerDone.open();
+    await serial;
+    // Its first run decided on a view without the locker's row; it reran and saw it (a plain FOR UPDATE lock
+    // would have let it commit 100).
+    expect(attempts).toBe(2);
+    expect(await db.first('SELECT n FROM u WHERE k = ?', ['counter'])).toEqual({ n: 101 });
   });
 });

@@ -1,3 +1,4 @@
+import { LicensorError } from '@licensor/shared';
 import type { Row } from './types';
 
 // The asynchronous storage interface every feature uses, on SQLite and PostgreSQL alike (issue 16,
@@ -16,6 +17,29 @@ export interface Queryable {
   run(sql: string, params?: SqlParams): Promise<{ changes: number }>;
 }
 
+/**
+ * How much a transaction sees of concurrent ones (PostgreSQL; SQLite runs its transactions one at a time, which is
+ * at least as strong as either).
+ * - 'serializable', the default: the outcome of some serial order. The domain code was written for SQLite, where a
+ *   read that decides a write (seats left, an order already delivered, a counter) relies on nothing changing in
+ *   between; SERIALIZABLE keeps that without auditing each such read, at the price of reruns when transactions
+ *   collide.
+ * - 'read committed': each statement sees what was committed before it started. Only for a transaction whose every
+ *   read that decides a write is either of a row it locked first (`lockRow`), or guarded by a unique constraint
+ *   whose violation is an answer (a replayed nonce) or a rerun (the seat slot index, postgres/errors.ts). Transactions
+ *   that must queue (the activations of one license) then wait for the lock instead of failing and rerunning.
+ */
+export type Isolation = 'serializable' | 'read committed';
+
+export interface TransactionOptions {
+  /**
+   * Unset: 'serializable' for a transaction, the enclosing transaction's for a savepoint. A savepoint cannot be
+   * stronger than its transaction: asking for 'serializable' inside a 'read committed' one throws STORAGE_MISUSE
+   * (on both backends, so a test on SQLite catches what PostgreSQL would not honour).
+   */
+  isolation?: Isolation;
+}
+
 export interface Storage extends Queryable {
   readonly dialect: 'sqlite' | 'postgres';
   /**
@@ -24,13 +48,25 @@ export interface Storage extends Queryable {
    * deadlock reruns fn, so fn may only touch the database through `tx` (no HTTP calls, no timers, no other
    * effects).
    */
-  transaction<T>(fn: (tx: Storage) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Storage) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   /**
    * The write of one request, resolved only once it is durable. SQLite: group commit (sqlite.ts) — the
    * writes of concurrent requests share one transaction (each in its own savepoint) and one WAL sync.
    * PostgreSQL: a transaction of its own. On a transaction's handle: a savepoint of that transaction.
    */
-  batched<T>(fn: (tx: Storage) => Promise<T>): Promise<T>;
+  batched<T>(fn: (tx: Storage) => Promise<T>, opts?: TransactionOptions): Promise<T>;
+  /**
+   * Reads the row of `table` whose `keyColumn` is `key` (undefined if none) and holds it until the transaction
+   * ends: another transaction's lockRow or write of that row waits until then, and this transaction's later
+   * statements see everything committed before the lock was granted (at 'read committed'). On PostgreSQL it is an
+   * UPDATE that rewrites the row unchanged (`SET key = key … RETURNING *`), not a `SELECT … FOR UPDATE`: a
+   * SERIALIZABLE transaction that read the row before and writes it after then fails and reruns (a concurrent
+   * update), where a lock alone would let it write from its older view. On SQLite a plain read: the writer lock,
+   * held since BEGIN IMMEDIATE, already excludes everyone else. Only on a transaction's handle (STORAGE_MISUSE on
+   * the top-level storage, where the lock would end with the statement). `table` and `keyColumn` are identifiers
+   * written in the code, never input.
+   */
+  lockRow<T = Row>(table: string, keyColumn: string, key: unknown): Promise<T | undefined>;
 }
 
 /** The process's database: a Storage plus what only its owner does (DDL, health, shutdown). */
@@ -50,4 +86,35 @@ export interface Database extends Storage {
  */
 export function inTx<C extends { db: Storage }>(ctx: C, tx: Storage): C {
   return { ...ctx, db: tx };
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
+
+/** The statement of lockRow on each backend (see Storage.lockRow). */
+export function lockRowSql(dialect: Storage['dialect'], table: string, keyColumn: string): string {
+  if (!IDENTIFIER.test(table) || !IDENTIFIER.test(keyColumn)) {
+    throw new LicensorError('STORAGE_MISUSE', `lockRow takes plain identifiers, not ${table}.${keyColumn}`);
+  }
+  return dialect === 'postgres'
+    ? `UPDATE ${table} SET ${keyColumn} = ${keyColumn} WHERE ${keyColumn} = ? RETURNING *`
+    : `SELECT * FROM ${table} WHERE ${keyColumn} = ?`;
+}
+
+/** lockRow on a top-level storage: always refused (the lock would end with the statement). */
+export const lockRowOutsideTransaction = (): Promise<never> =>
+  Promise.reject(
+    new LicensorError('STORAGE_MISUSE', 'lockRow outside a transaction: call it on the transaction handle (tx)'),
+  );
+
+/**
+ * The isolation a savepoint runs at: its transaction's, which `requested` may not exceed (see TransactionOptions).
+ */
+export function savepointIsolation(enclosing: Isolation, requested: Isolation | undefined): Isolation {
+  if (requested === 'serializable' && enclosing === 'read committed') {
+    throw new LicensorError(
+      'STORAGE_MISUSE',
+      "a savepoint asked for 'serializable' inside a 'read committed' transaction, which cannot give it",
+    );
+  }
+  return enclosing;
 }

@@ -778,10 +778,11 @@ describe('allOrgSync (full)', () => {
         if (/kit_org_units/.test(sql) && ++writes === 3) throw new Error('disk I/O error');
         return tx.run(sql, params);
       },
-      transaction: (fn) => tx.transaction((inner) => fn(failing(inner))),
-      batched: (fn) => tx.batched((inner) => fn(failing(inner))),
+      transaction: (fn, o) => tx.transaction((inner) => fn(failing(inner)), o),
+      batched: (fn, o) => tx.batched((inner) => fn(failing(inner)), o),
+      lockRow: (table, keyColumn, key) => tx.lockRow(table, keyColumn, key),
     });
-    t.db.batched = (fn) => batched((tx) => fn(failing(tx)));
+    t.db.batched = (fn, o) => batched((tx) => fn(failing(tx)), o);
     try {
       const r = await v2('allOrgSync', full(inst, units(['C', 'c'], ['D', 'd'], ['E', 'e']), { timeStamp: stamp(11) }));
       expect(r).toEqual({ resultCode: '000005', resultMsg: 'Internal error; nothing was applied, please retry' });

@@ -20,9 +20,9 @@ import {
   type ActivationRow,
   activeActivations,
   addActivationKey,
+  addFirstActivationKey,
   cullLapsedLeases,
   deviceSummary,
-  findActivation,
   parseComponents,
 } from './activations';
 import type { LicensingContext } from './context';
@@ -262,7 +262,9 @@ function bestMatch(
 /**
  * Binds a device to an entitlement — the seat check and the insert in one write transaction, so concurrent
  * activations can never exceed the limit (and the unique seat slot index would refuse it even across
- * processes). A device that already holds a seat (fingerprint match under the policy's rule, so one changed
+ * processes). The transaction first locks the entitlement's row (lockRow): activations of one license, on any
+ * instance, run one after another from there, each reading the devices the previous one committed, so it may run at
+ * READ COMMITTED (ACTIVATION_ISOLATION). A device that already holds a seat (fingerprint match under the policy's rule, so one changed
  * component still counts) is re-activated: same activation and seat, its fingerprint updated, and the request's
  * device key added to the activation's keys — a second install on the machine (another OS user, another data
  * folder) gets its own key beside the first's, so both keep checking in.
@@ -278,7 +280,8 @@ export async function bindDevice(
   const { db } = ctx;
   const now = ctx.now();
   const at = now.toISOString();
-  const ent = await findEntitlement(db, entitlementId);
+  // The lock every decision below stands on: the seats left, the device already bound, the license's status.
+  const ent = await db.lockRow<EntitlementRow>('entitlements', 'id', entitlementId);
   if (!ent) throw new LicensorError('NOT_FOUND', 'No license with this code');
   assertUsable(ent, now);
   const policy = await policyFor(db, ent);
@@ -352,18 +355,17 @@ export async function bindDevice(
   );
   const match = bestMatch(candidates, input.fingerprint.components, policy);
 
-  const update = async (id: string, seat: number | null) => {
-    await db.run(
+  const update = async (id: string, seat: number | null) =>
+    (await db.first<ActivationRow>(
       `UPDATE activations SET status = 'active', seat = COALESCE(?, seat), fingerprint = ?, koogallery_fingerprint = COALESCE(?, koogallery_fingerprint),
          device_public_key = ?, device_key_hash = ?, label = COALESCE(?, label), hostname = COALESCE(?, hostname),
          platform = COALESCE(?, platform), arch = COALESCE(?, arch), os_version = COALESCE(?, os_version),
          app_version = COALESCE(?, app_version), virtual = ?, user_id = COALESCE(?, user_id), offline = ?,
          lease_expires_at = ?, last_seen_at = ?
-       WHERE id = ?`,
+       WHERE id = ?
+       RETURNING *`,
       [seat, ...deviceValues, at, id],
-    );
-    return (await findActivation(db, id))!;
-  };
+    ))!;
 
   const deviceKey = { hash: columns.device_key_hash, publicKey: columns.device_public_key };
   if (match?.status === 'active') {
@@ -417,7 +419,7 @@ export async function bindDevice(
      VALUES (?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [id, ent.id, slot, ...deviceValues, at, at],
   );
-  await addActivationKey(db, id, deviceKey, now);
+  await addFirstActivationKey(db, id, deviceKey, now);
   await audit(db, {
     actor,
     action: 'activation.created',
@@ -440,7 +442,7 @@ export async function bindDevice(
     released_at: null,
     released_by: null,
   };
-  await ctx.activationChanged(ctx.db, { type: 'created', activation, actor, at: now });
+  await ctx.activationChanged(ctx.db, { type: 'created', activation, entitlement: ent, actor, at: now });
   return { entitlement: ent, policy, activation, reactivated: false };
 }
 
@@ -456,6 +458,14 @@ export interface ActivateResult extends BindResult {
 }
 
 /**
+ * The activation transaction's isolation: bindDevice locks the entitlement before reading anything it decides on,
+ * and the seat slot index refuses (a rerun) a slot taken by a path that does not lock (a floating lease resumed at
+ * check-in), so SERIALIZABLE would add only collisions: same-license activations failing and rerunning instead of
+ * waiting for the lock (bench/results/report.md, PostgreSQL).
+ */
+export const ACTIVATION_ISOLATION = { isolation: 'read committed' } as const;
+
+/**
  * The whole activation except the signature: validate the device, resolve (or learn) the code, bind a seat;
  * returns the claims of the device's License file.
  */
@@ -468,7 +478,9 @@ export async function bindActivation(
   const ent = await resolveCodeForActivation(ctx, input.code);
   const offline = opts.offline ?? false;
   const bind = (tx: Storage) => bindDevice(inTx(ctx, tx), ent.id, input, kooGallery, { offline, actor: opts.actor });
-  const bound = await (opts.batched ? await ctx.db.batched(bind) : await ctx.db.transaction(bind));
+  const bound = await (opts.batched
+    ? ctx.db.batched(bind, ACTIVATION_ISOLATION)
+    : ctx.db.transaction(bind, ACTIVATION_ISOLATION));
   const payload = await activationLicensePayload(ctx, bound.entitlement, bound.policy, bound.activation, { offline });
   return { ...bound, payload };
 }

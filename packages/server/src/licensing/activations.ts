@@ -1,5 +1,6 @@
 import type { DeviceSummary, HashedComponents } from '@licensor/shared';
 import type { Storage } from '../db/storage';
+import type { EntitlementRow } from './entitlements';
 
 export type ActivationStatus = 'active' | 'lapsed' | 'released';
 
@@ -189,10 +190,30 @@ export async function addActivationKey(
   return added;
 }
 
+/**
+ * The key of a new activation's one install: like addActivationKey, without its conflict check and pruning (an
+ * activation created in this transaction has no other key). Call inside the transaction that created it.
+ */
+export async function addFirstActivationKey(
+  db: Storage,
+  activationId: string,
+  key: { hash: string; publicKey: string },
+  now: Date,
+): Promise<void> {
+  await db.run('INSERT INTO activation_keys (activation_id, key_hash, public_key, created_at) VALUES (?, ?, ?, ?)', [
+    activationId,
+    key.hash,
+    key.publicKey,
+    now.toISOString(),
+  ]);
+}
+
 /** A device gained a seat (a new activation) or gave one back (released), as activationChanged hears it. */
 export interface ActivationChange {
   type: 'created' | 'released';
   activation: ActivationRow;
+  /** The activation's entitlement when the caller has it at hand (read in the same transaction): not read again. */
+  entitlement?: Pick<EntitlementRow, 'code' | 'product_id' | 'test'>;
   actor: string;
   at: Date;
 }

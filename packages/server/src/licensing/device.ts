@@ -143,6 +143,15 @@ export interface CheckInOutcome {
 }
 
 /**
+ * The check-in transaction's isolation. Every read in it that decides a write is guarded: the nonce by its primary
+ * key (a concurrent duplicate waits for the first and then finds it: a replay), the device's row by the lock its
+ * first UPDATE takes, a seat slot taken back after a lapsed lease by the seat slot index (a collision reruns, as
+ * for activations). The entitlement and policy are only read, as of the statement: the same answer as a check-in
+ * that ran just before a concurrent change. SERIALIZABLE would add predicate-lock bookkeeping to every check-in.
+ */
+export const CHECK_IN_ISOLATION = { isolation: 'read committed' } as const;
+
+/**
  * A check-in: the current verdict and, unless the license is gone, a fresh License file (new refreshBy and
  * graceUntil, the current expiry; frozen, suspended and expired licenses get a file carrying that status so
  * the client locks). Updates last-seen and app version, renews a floating lease (taking a seat again if the
@@ -158,7 +167,15 @@ export async function checkIn(
   const now = ctx.now();
   const at = now.toISOString();
   await consumeNonce(db, device);
-  const activation = (await findActivation(db, device.activation.id))!;
+  // The device's row, stamped as seen and locked until the commit in one statement: a release or a seat change of
+  // this activation by anyone else waits (or, if it read the row before, reruns), so what this check-in decides
+  // from the row below still holds when it commits. A released activation is only read (and answered NOT_FOUND).
+  const seen = await db.first<ActivationRow>(
+    `UPDATE activations SET last_seen_at = ?, app_version = COALESCE(?, app_version), offline = 0
+     WHERE id = ? AND status != 'released' RETURNING *`,
+    [at, request.appVersion?.trim() || null, device.activation.id],
+  );
+  const activation = seen ?? (await findActivation(db, device.activation.id))!;
   const ent = await findEntitlement(db, activation.entitlement_id);
   // Every check-in answer carries the root's list of revoked signing keys, so devices learn it as they check in.
   const revokedKeys = ctx.keys.revocations();
@@ -178,11 +195,7 @@ export async function checkIn(
   const policy = await policyFor(db, ent);
   const interval = checkInIntervalSeconds(policy);
   const summary = entitlementSummary(ent, policy);
-  // A device activated offline that now checks in is an online device from here on (files with a TTL).
-  await db.run(
-    `UPDATE activations SET last_seen_at = ?, app_version = COALESCE(?, app_version), offline = 0 WHERE id = ?`,
-    [at, request.appVersion?.trim() || null, activation.id],
-  );
+  // (A device activated offline that checks in became an online device, files with a TTL, in the UPDATE above.)
 
   /** A locking answer, with the claims of its signed verdict record. */
   const locked = (code: LockingVerdictCode, message: string): CheckInOutcome => ({

@@ -22,7 +22,7 @@ import type { Metrics } from '../metrics';
 import { bindActivation, checkInIntervalSeconds, entitlementSummary } from './activate';
 import { cullLapsedLeases } from './activations';
 import type { LicensingContext } from './context';
-import { authenticateDevice, checkIn, cullNonces, deactivate } from './device';
+import { authenticateDevice, CHECK_IN_ISOLATION, checkIn, cullNonces, deactivate } from './device';
 import { DEFAULT_POLICY } from './policy';
 import { devicesForCode, releaseSeatByHolder } from './seats';
 import { answeredRequest, signAnswer, signLicenseFileAsync } from './signing';
@@ -222,7 +222,7 @@ export function activationRouter(
     const outcome = await ctx.db.batched(async (tx) => {
       const t = inTx(ctx, tx);
       return checkIn(t, device, input);
-    });
+    }, CHECK_IN_ISOLATION);
     await afterDeviceRequest();
     if (outcome.verdict) outcome.response.verdict = await signVerdictAsync(outcome.verdict, ctx.keys.current());
     if (!outcome.license) return reply(req, res, outcome.response);

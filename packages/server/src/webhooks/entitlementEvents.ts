@@ -85,7 +85,7 @@ export async function emitEntitlementChange(db: Storage, change: EntitlementChan
  */
 export async function emitActivationChange(db: Storage, change: ActivationChange): Promise<void> {
   const { activation: a, actor, at } = change;
-  const ent = await findEntitlement(db, a.entitlement_id);
+  const ent = change.entitlement ?? (await findEntitlement(db, a.entitlement_id));
   await emit(
     { db, now: () => at },
     {

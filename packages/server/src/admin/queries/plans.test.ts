@@ -49,8 +49,9 @@ async function recorded(db: Storage, run: (d: Storage) => unknown) {
       return db.first(sql, params);
     },
     run: (sql, params) => db.run(sql, params),
-    transaction: (fn) => db.transaction(fn),
-    batched: (fn) => db.batched(fn),
+    transaction: (fn, o) => db.transaction(fn, o),
+    batched: (fn, o) => db.batched(fn, o),
+    lockRow: (table, keyColumn, key) => db.lockRow(table, keyColumn, key),
   };
   await run(wrapped);
   return seen;

@@ -1,9 +1,18 @@
 import { LicensorError } from '@licensor/shared';
 import { misuseGuard } from '../misuse';
 import { Mutex } from '../mutex';
-import type { Database, SqlParams, Storage } from '../storage';
+import {
+  type Database,
+  type Isolation,
+  lockRowOutsideTransaction,
+  lockRowSql,
+  type SqlParams,
+  type Storage,
+  savepointIsolation,
+  type TransactionOptions,
+} from '../storage';
 import type { Row } from '../types';
-import type { IsolationLevel, PgDb, PgTransaction } from './facade';
+import type { PgDb, PgTransaction } from './facade';
 
 /**
  * The asynchronous storage (storage.ts) on PostgreSQL, over the facade's pool (facade.ts). Top-level statements
@@ -15,7 +24,9 @@ import type { IsolationLevel, PgDb, PgTransaction } from './facade';
  * alone (BEGIN IMMEDIATE, then the mutex of sqlite.ts), so a read that decides a write (seats left, an order
  * already delivered, a counter) relies on nothing changing in between. SERIALIZABLE gives the same outcome as
  * some serial order without auditing each such read for FOR UPDATE; the price is a retry when two transactions
- * collide, which the facade does (40001/40P01, random backoff) — fn must therefore touch only its `tx`.
+ * collide, which the facade does (40001/40P01, random backoff) — fn must therefore touch only its `tx`. A
+ * transaction that locks what it decides on (`lockRow`) may ask for READ COMMITTED instead (storage.ts, Isolation):
+ * the activation of a device, whose same-license peers then queue on the license's row instead of rerunning.
  */
 export interface PostgresDatabase extends Database {
   readonly dialect: 'postgres';
@@ -24,8 +35,8 @@ export interface PostgresDatabase extends Database {
 }
 
 export interface PostgresStorageOptions {
-  /** Default 'serializable' (see above). */
-  isolation?: IsolationLevel;
+  /** The isolation of a transaction that asks for none. Default 'serializable' (see above). */
+  isolation?: Isolation;
   /**
    * Reruns of fn after a serialization failure or deadlock. Default 20: 30 concurrent read-then-write increments
    * of one row on a pool of 8 needed up to 8 attempts each (storage.contract.test.ts, 2026-12-04), and running
@@ -53,19 +64,20 @@ export function postgresDatabase(pg: PgDb, opts: PostgresStorageOptions = {}): P
    * and two concurrent SAVEPOINTs of one connection would nest into each other. After its transaction ended it
    * refuses every call (the connection went back to the pool and may serve someone else).
    */
-  const handle = (tx: PgTransaction): { storage: Storage; end(): void } => {
+  const handle = (tx: PgTransaction, level: Isolation): { storage: Storage; end(): void } => {
     let active = true;
     const children = new Mutex();
     const live = () => {
       if (!active) throw misuse('a transaction handle (tx) used after its transaction ended');
     };
-    const savepoint = async <T>(fn: (tx: Storage) => Promise<T>): Promise<T> => {
+    const savepoint = async <T>(fn: (tx: Storage) => Promise<T>, o?: TransactionOptions): Promise<T> => {
       live();
+      const innerLevel = savepointIsolation(level, o?.isolation);
       const wait = children.lock();
       if (wait) await wait;
       try {
         return await tx.savepoint(async (inner) => {
-          const h = handle(inner);
+          const h = handle(inner, innerLevel);
           try {
             return await fn(h.storage);
           } finally {
@@ -90,6 +102,10 @@ export function postgresDatabase(pg: PgDb, opts: PostgresStorageOptions = {}): P
         live();
         return tx.run(sql, params);
       },
+      lockRow: async <T = Row>(table: string, keyColumn: string, key: unknown) => {
+        live();
+        return tx.first<T>(lockRowSql('postgres', table, keyColumn), [key]);
+      },
       transaction: savepoint,
       batched: savepoint,
     };
@@ -101,12 +117,13 @@ export function postgresDatabase(pg: PgDb, opts: PostgresStorageOptions = {}): P
     };
   };
 
-  const transaction = async <T>(fn: (tx: Storage) => Promise<T>): Promise<T> => {
+  const transaction = async <T>(fn: (tx: Storage) => Promise<T>, o?: TransactionOptions): Promise<T> => {
     guard?.check();
+    const level = o?.isolation ?? isolation;
     try {
       return await pg.transaction(
         async (tx) => {
-          const h = handle(tx);
+          const h = handle(tx, level);
           try {
             return await (guard ? guard.inside(() => fn(h.storage)) : fn(h.storage));
           } catch (err) {
@@ -117,7 +134,7 @@ export function postgresDatabase(pg: PgDb, opts: PostgresStorageOptions = {}): P
             h.end();
           }
         },
-        { isolation, retries },
+        { isolation: level, retries },
       );
     } catch (err) {
       throw err instanceof Passthrough ? err.thrown : err;
@@ -142,6 +159,7 @@ export function postgresDatabase(pg: PgDb, opts: PostgresStorageOptions = {}): P
     },
     transaction,
     batched: transaction,
+    lockRow: lockRowOutsideTransaction,
     exec: async (sql) => {
       guard?.check();
       await pg.exec(sql);
