@@ -39,6 +39,41 @@ const ALONE = [
   'test/instances.e2e.test.ts',
 ];
 
+/**
+ * The storage-level test files, run a second time on PostgreSQL (issue 16): testkit's openTestDatabase,
+ * createTestApp and makeApp hand out a database of the run (LICENSOR_TEST_BACKEND=postgres, testkit/postgres.ts),
+ * emptied and reused between the tests of a file, copied from a migrated template otherwise. The SQLite run of
+ * each file is the shared-modules project above. Not here, each for its reason:
+ *   - db/sqlite.test.ts, db/migrations.test.ts, testkit/src/server.test.ts, test/reliability-storage.e2e.test.ts:
+ *     about the SQLite file itself (WAL, pragmas, group commit, SQLite migrations, the template copy, a read-only
+ *     or full disk);
+ *   - db/storage.contract.test.ts, db/postgres/*, test/instances.e2e.test.ts: run on both backends already;
+ */
+const POSTGRES_SUITE = [
+  'packages/server/src/admin/auth.test.ts',
+  'packages/server/src/admin/queries/rows.test.ts',
+  'packages/server/src/admin/router.test.ts',
+  'packages/server/src/catalog/catalog.test.ts',
+  'packages/server/src/catalog/license.test.ts',
+  'packages/server/src/catalog/rederive.test.ts',
+  'packages/server/src/console/adminOpenApi.test.ts',
+  'packages/server/src/console/readiness.test.ts',
+  'packages/server/src/http/cors.test.ts',
+  'packages/server/src/kit/admin.test.ts',
+  'packages/server/src/kit/kit.test.ts',
+  'packages/server/src/koogallery/codeLearning.test.ts',
+  'packages/server/src/koogallery/messageLog.test.ts',
+  'packages/server/src/koogallery/produce.test.ts',
+  'packages/server/src/licensing/admin.test.ts',
+  'packages/server/src/licensing/api.test.ts',
+  'packages/server/src/licensing/http.test.ts',
+  'packages/server/src/licensing/licenses.test.ts',
+  'packages/server/src/operators/operators.test.ts',
+  'packages/server/src/webhooks/events.test.ts',
+  'test/fuzz/api.fuzz.test.ts',
+  'test/fuzz/produce.fuzz.test.ts',
+];
+
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ['source'] } },
@@ -93,6 +128,17 @@ export default defineConfig({
           isolate: true,
           fileParallelism: false,
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'postgres-suite',
+          include: POSTGRES_SUITE,
+          // Names the run and drops its databases afterwards (testkit/pgSuite.ts).
+          globalSetup: ['packages/testkit/src/pgSuite.ts'],
+          env: { LICENSOR_TEST_BACKEND: 'postgres' },
+          isolate: false,
         },
       },
     ],
