@@ -31,8 +31,16 @@ export const REFUSED_FIELD_MAX = 128;
 export const FIELD_MAX = 1024;
 const AUTH_FAILED = RESULT.authFailed;
 
-const clip = (v: string | null | undefined, max: number): string | null | undefined =>
-  typeof v === 'string' && v.length > max ? `${v.slice(0, max - 1)}…` : v;
+/**
+ * A field as the log stores it: at most `max` characters, and NUL characters (which a sender may put in any field
+ * and PostgreSQL's text cannot hold) shown as U+FFFD, on both backends alike. A NUL left in would fail the log's
+ * whole batch on PostgreSQL, and a failed batch is kept and retried, so no message would be logged again.
+ */
+const clip = (v: string | null | undefined, max: number): string | null | undefined => {
+  if (typeof v !== 'string') return v;
+  const text = v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v;
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+};
 
 export interface MessageLogOptions {
   flushMs?: number;
