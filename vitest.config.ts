@@ -51,6 +51,7 @@ const ALONE = [
  */
 const POSTGRES_SUITE = [
   'packages/server/src/admin/auth.test.ts',
+  'packages/server/src/admin/queries/orders.test.ts',
   'packages/server/src/admin/queries/rows.test.ts',
   'packages/server/src/admin/router.test.ts',
   'packages/server/src/catalog/catalog.test.ts',
@@ -59,6 +60,7 @@ const POSTGRES_SUITE = [
   'packages/server/src/console/adminOpenApi.test.ts',
   'packages/server/src/console/readiness.test.ts',
   'packages/server/src/http/cors.test.ts',
+  'packages/server/src/jobs/daily.test.ts',
   'packages/server/src/kit/admin.test.ts',
   'packages/server/src/kit/kit.test.ts',
   'packages/server/src/koogallery/codeLearning.test.ts',
@@ -69,7 +71,9 @@ const POSTGRES_SUITE = [
   'packages/server/src/licensing/http.test.ts',
   'packages/server/src/licensing/licenses.test.ts',
   'packages/server/src/operators/operators.test.ts',
+  'packages/server/src/outbox/outbox.test.ts',
   'packages/server/src/webhooks/events.test.ts',
+  'packages/server/src/webhooks/webhooks.test.ts',
   'test/fuzz/api.fuzz.test.ts',
   'test/fuzz/produce.fuzz.test.ts',
 ];

@@ -21,7 +21,7 @@ import {
   testConfig,
 } from '@licensor/server';
 import { bodySignHeader, schemeAAuthToken, schemeBSignature } from '@licensor/shared';
-import { openTestPostgresDatabase } from './postgres';
+import { openTestPostgresDatabase, testPostgresUrlOf } from './postgres';
 
 /**
  * The backend of the databases testkit hands out: SQLite unless LICENSOR_TEST_BACKEND=postgres, which the
@@ -207,3 +207,19 @@ export function sqliteOnly(db: TestDatabase, why: string): SqliteDatabase {
   if (db.dialect !== 'sqlite') throw new Error(`${why}: needs SQLite, not ${db.dialect}`);
   return db;
 }
+
+/**
+ * The environment a `licensor` CLI run needs to open the database a test app uses: nothing on SQLite (the data
+ * folder's licensor.db), LICENSOR_DATABASE_URL of the test database on PostgreSQL.
+ */
+export function testDatabaseEnv(dataDir: string): Record<string, string> {
+  if (testBackend() !== 'postgres') return {};
+  return { LICENSOR_DATABASE_URL: testPostgresUrlOf(join(dataDir, 'licensor.db')) };
+}
+
+/**
+ * Tests of `licensor` commands other than `db …` skip on PostgreSQL: in this version those commands refuse a
+ * postgres:// LICENSOR_DATABASE_URL (cli/session.ts). Their CLI runs pass testDatabaseEnv already, so they run
+ * on PostgreSQL as soon as the commands do (then this becomes false).
+ */
+export const CLI_SQLITE_ONLY = testBackend() === 'postgres';

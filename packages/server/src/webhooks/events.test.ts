@@ -50,9 +50,13 @@ interface Recorded {
   data: Record<string, unknown>;
 }
 const events = async (): Promise<Recorded[]> =>
-  (await t.db.all<{ payload: string }>('SELECT payload FROM webhook_events ORDER BY rowid')).map(
-    (r) => JSON.parse(r.payload) as Recorded,
-  );
+  // In the order they were recorded: their first delivery's seq (events have no sequence of their own).
+  (
+    await t.db.all<{ payload: string }>(
+      `SELECT e.payload FROM webhook_events e JOIN webhook_deliveries d ON d.event_id = e.id
+       GROUP BY e.id, e.payload ORDER BY MIN(d.seq)`,
+    )
+  ).map((r) => JSON.parse(r.payload) as Recorded);
 const typesSince = async (n: number) => (await events()).slice(n).map((e) => e.type);
 
 describe('license and activation events', () => {
