@@ -12,7 +12,7 @@ import {
   type TestDatabase,
 } from '@licensor/testkit/server';
 import request from 'supertest';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createApp, type LicensorApp } from '../app';
 import { type Config, testConfig } from '../config';
 import type { Storage } from '../db/storage';
@@ -199,8 +199,26 @@ describe('fields a sender controls', () => {
   });
 });
 
+describe('flush', () => {
+  it('resolves only once the messages recorded before it are written, also while another flush is writing', async () => {
+    t = await createTestApp();
+    const messages = t.licensor.ctx.messages;
+    messages.record({ direction: 'in', activity: 'getLicense', orderId: 'CS1', resultCode: '000000' });
+    const first = messages.flush(); // a timer's flush, say: its batch is on its way
+    await messages.flush();
+    expect(await t.db.all('SELECT order_id FROM marketplace_messages')).toEqual([{ order_id: 'CS1' }]);
+    await first;
+  });
+});
+
 describe('per-address limit on the production interface and the Kit paths', () => {
   it('answers 429 (signed) past the limit, without logging the flood, and keeps other addresses going', async () => {
+    // The clock stands still: PostgreSQL's shared store counts in windows aligned to the clock's minutes
+    // (db/postgres/rateLimitStore.ts), and a minute turning mid-test would start a new budget.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
     t = await createTestApp({ produceRateLimit: 5, trustProxy: 'loopback' });
     const app = t.licensor.app;
     const from = (ip: string) => request(app).post(PRODUCE).set('X-Forwarded-For', ip).send('{"activity":"x"}');

@@ -92,6 +92,8 @@ export async function pruneMessages(
 export class MessageLog {
   private queue: MarketplaceMessage[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** The batch being written (a timer's flush, or another caller's), settled either way. */
+  private writing: Promise<void> | undefined;
   private readonly flushMs: number;
   private readonly onRefused: ((m: MarketplaceMessage) => Promise<void>) | undefined;
 
@@ -149,15 +151,25 @@ export class MessageLog {
   async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    // Messages recorded earlier may be in a write already under way: flushed means written, so wait for it (on
+    // PostgreSQL a read right after would otherwise miss them, and a close could cut the write short).
+    while (this.writing) await this.writing;
     if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
+    const written = this.write(batch);
+    this.writing = written.then(
+      () => undefined,
+      () => undefined,
+    );
     try {
-      await this.write(batch);
+      await written;
     } catch (err) {
       // Keep the batch for the next flush; the log is diagnostic, so its backlog is bounded.
       this.queue = batch.concat(this.queue).slice(-10_000);
       throw err;
+    } finally {
+      this.writing = undefined;
     }
   }
 
