@@ -43,11 +43,20 @@ const ALONE = [
  * The storage-level test files, run a second time on PostgreSQL (issue 16): testkit's openTestDatabase,
  * createTestApp and makeApp hand out a database of the run (LICENSOR_TEST_BACKEND=postgres, testkit/postgres.ts),
  * emptied and reused between the tests of a file, copied from a migrated template otherwise. The SQLite run of
- * each file is the shared-modules project above. Not here, each for its reason:
- *   - db/sqlite.test.ts, db/migrations.test.ts, testkit/src/server.test.ts, test/reliability-storage.e2e.test.ts:
- *     about the SQLite file itself (WAL, pragmas, group commit, SQLite migrations, the template copy, a read-only
- *     or full disk);
- *   - db/storage.contract.test.ts, db/postgres/*, test/instances.e2e.test.ts: run on both backends already;
+ * each file is the shared-modules project above. Single tests that are about SQLite skip here with their reason
+ * (testBackend()), and so do tests of `licensor` commands until the CLI accepts postgres:// (CLI_SQLITE_ONLY).
+ * Files not here, each for its reason:
+ *   - db/sqlite.test.ts, db/migrations.test.ts, testkit/src/server.test.ts, test/reliability-storage.e2e.test.ts,
+ *     test/reliability-concurrency.e2e.test.ts, test/bench-floor.e2e.test.ts: about the SQLite file itself (WAL,
+ *     pragmas, group commit, SQLite migrations, the template copy, a read-only or full disk, integrity_check);
+ *   - admin/queries/plans.test.ts: SQLite's query plans (EXPLAIN QUERY PLAN) of the console lists;
+ *   - http/readiness.test.ts, db/storage.contract.test.ts, db/postgres/*, db/open.test.ts, keys/databaseKeys,
+ *     keys/dbSigningKeys, outbox/pgLeases, test/instances.e2e.test.ts: run on both backends already;
+ *   - cli/cli.test.ts, cli/database.test.ts: `licensor` commands (cli.test: SQLite files, backups; database.test
+ *     covers PostgreSQL itself);
+ *   - security.test.ts: replaces node:crypto (vi.mock), so it needs a project that isolates files (module-mocks);
+ *   - the other test/*.e2e.test.ts start server and CLI processes on a data folder's SQLite (client-server,
+ *     console, editions, lifecycle, …); instances, bench-postgres and postgres-backup run on PostgreSQL already.
  */
 const POSTGRES_SUITE = [
   'packages/server/src/admin/auth.test.ts',
