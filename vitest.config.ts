@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configDefaults, defineConfig } from 'vitest/config';
@@ -41,6 +42,78 @@ const ALONE = [
   // on time, checked against wall-clock bounds.
   'test/outbox-takeover.e2e.test.ts',
 ];
+
+/**
+ * The storage-level test files, run a second time on PostgreSQL (issue 16): testkit's openTestDatabase,
+ * createTestApp and makeApp hand out a database of the run (LICENSOR_TEST_BACKEND=postgres, testkit/postgres.ts),
+ * emptied and reused between the tests of a file, copied from a migrated template otherwise. The SQLite run of
+ * each file is the shared-modules project above. Single tests that are about SQLite skip here with their reason
+ * (testBackend()), and so do tests of `licensor` commands until the CLI accepts postgres:// (CLI_SQLITE_ONLY).
+ * Files not here, each for its reason:
+ *   - db/sqlite.test.ts, db/migrations.test.ts, testkit/src/server.test.ts, test/reliability-storage.e2e.test.ts,
+ *     test/reliability-concurrency.e2e.test.ts, test/bench-floor.e2e.test.ts: about the SQLite file itself (WAL,
+ *     pragmas, group commit, SQLite migrations, the template copy, a read-only or full disk, integrity_check);
+ *   - admin/queries/plans.test.ts: SQLite's query plans (EXPLAIN QUERY PLAN) of the console lists;
+ *   - http/readiness.test.ts, db/storage.contract.test.ts, db/postgres/*, db/open.test.ts, keys/databaseKeys,
+ *     keys/dbSigningKeys, outbox/pgLeases, test/instances.e2e.test.ts: run on both backends already;
+ *   - cli/cli.test.ts, cli/database.test.ts: `licensor` commands (cli.test: SQLite files, backups; database.test
+ *     covers PostgreSQL itself);
+ *   - security.test.ts: replaces node:crypto (vi.mock), so it needs a project that isolates files (module-mocks);
+ *   - the other test/*.e2e.test.ts start server and CLI processes on a data folder's SQLite (client-server,
+ *     console, editions, lifecycle, …); instances, bench-postgres and postgres-backup run on PostgreSQL already.
+ */
+const POSTGRES_SUITE = [
+  'packages/server/src/admin/auth.test.ts',
+  'packages/server/src/admin/queries/orders.test.ts',
+  'packages/server/src/admin/queries/rows.test.ts',
+  'packages/server/src/admin/router.test.ts',
+  'packages/server/src/catalog/catalog.test.ts',
+  'packages/server/src/catalog/license.test.ts',
+  'packages/server/src/catalog/rederive.test.ts',
+  'packages/server/src/console/adminOpenApi.test.ts',
+  'packages/server/src/console/readiness.test.ts',
+  'packages/server/src/http/cors.test.ts',
+  'packages/server/src/jobs/daily.test.ts',
+  'packages/server/src/kit/admin.test.ts',
+  'packages/server/src/kit/kit.test.ts',
+  'packages/server/src/koogallery/codeLearning.test.ts',
+  'packages/server/src/koogallery/messageLog.test.ts',
+  'packages/server/src/koogallery/produce.test.ts',
+  'packages/server/src/licensing/admin.test.ts',
+  'packages/server/src/licensing/api.test.ts',
+  'packages/server/src/licensing/http.test.ts',
+  'packages/server/src/licensing/licenses.test.ts',
+  'packages/server/src/operators/operators.test.ts',
+  'packages/server/src/outbox/outbox.test.ts',
+  'packages/server/src/webhooks/events.test.ts',
+  'packages/server/src/webhooks/webhooks.test.ts',
+  'test/fuzz/api.fuzz.test.ts',
+  'test/fuzz/produce.fuzz.test.ts',
+];
+
+/**
+ * Whether the test PostgreSQL (testkit/postgres.ts TEST_PG_ADMIN_URL) accepts connections. Without it the
+ * postgres-suite files are left out with a warning, as every PostgreSQL test skips (a failure under CI=true).
+ */
+async function postgresAnswers(): Promise<boolean> {
+  const url = new URL(process.env.LICENSOR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
+  const answered = await new Promise<boolean>((resolve) => {
+    const socket = connect({ host: url.hostname || '127.0.0.1', port: Number(url.port || 5432), timeout: 2000 });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
+  });
+  // The config is evaluated more than once per run: warn once.
+  if (!answered && process.env.CI !== 'true' && !process.env.LICENSOR_PG_SUITE_WARNED) {
+    process.env.LICENSOR_PG_SUITE_WARNED = '1';
+    process.stderr.write(`\n⚠  SKIPPING the postgres-suite project: PostgreSQL does not answer at ${url.host}\n\n`);
+  }
+  return answered;
+}
 
 export default defineConfig({
   resolve: { conditions },
@@ -96,6 +169,18 @@ export default defineConfig({
           isolate: true,
           fileParallelism: false,
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'postgres-suite',
+          include: (await postgresAnswers()) || process.env.CI === 'true' ? POSTGRES_SUITE : [],
+          // Names the run and drops its databases afterwards (testkit/pgSuite.ts); under CI=true it fails the run
+          // where PostgreSQL does not answer.
+          globalSetup: ['packages/testkit/src/pgSuite.ts'],
+          env: { LICENSOR_TEST_BACKEND: 'postgres' },
+          isolate: false,
         },
       },
     ],

@@ -306,6 +306,7 @@ describe('admin API, hostile input', () => {
 
   it('the admin API still answers afterwards', async () => {
     expect((await admin(base, 'GET', '/summary')).status).toBe(200);
-    expect(await t.db.integrityCheck()).toEqual(['ok']);
+    // SQLite's own consistency check; PostgreSQL has no cheap equivalent (its pages are checksummed as written).
+    if (t.db.dialect === 'sqlite') expect(await t.db.integrityCheck()).toEqual(['ok']);
   });
 });

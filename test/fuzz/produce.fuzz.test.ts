@@ -355,6 +355,7 @@ describe('production interface, hostile input (signed, so the handlers see it)',
       productId: 'P1',
     });
     expect(a.json.resultCode).toBe('000000');
-    expect(await t.db.integrityCheck()).toEqual(['ok']);
+    // SQLite's own consistency check; PostgreSQL has no cheap equivalent (its pages are checksummed as written).
+    if (t.db.dialect === 'sqlite') expect(await t.db.integrityCheck()).toEqual(['ok']);
   });
 });

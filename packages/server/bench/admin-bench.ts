@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestApp } from '@licensor/testkit/server';
+import { createTestApp, sqliteOnly } from '@licensor/testkit/server';
 import { main } from '../src/cli/index';
 import { planDay } from '../src/jobs/daily';
 
@@ -23,7 +23,8 @@ const N_CODES = 10_000 * scale;
 
 const dir = mkdtempSync(join(tmpdir(), 'licensor-admin-bench-'));
 const t = await createTestApp({}, dir);
-const { db } = t;
+// Seeds through the raw better-sqlite3 handle: a SQLite bench.
+const db = sqliteOnly(t.db, 'admin-bench');
 
 async function seed() {
   const started = performance.now();

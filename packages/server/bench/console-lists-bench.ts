@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestApp } from '@licensor/testkit/server';
+import { createTestApp, sqliteOnly } from '@licensor/testkit/server';
 import { encodeCursor } from '../src/admin/pagination';
 import { ORDER_KEYS_BACKFILL } from '../src/db/migrations/019_order_keys';
 
@@ -29,7 +29,8 @@ const N = Math.round(1_000_000 * scale);
 
 const dir = mkdtempSync(join(tmpdir(), 'licensor-console-lists-'));
 const t = await createTestApp({ adminAuthFailures: 100_000 }, dir);
-const { db } = t;
+// Seeds through the raw better-sqlite3 handle: a SQLite bench.
+const db = sqliteOnly(t.db, 'console-lists-bench');
 
 const orderId = (i: number) => `CS${String(i).padStart(10, '0')}`;
 const hasTable = (name: string) =>

@@ -9,6 +9,8 @@ export { type PostgresDatabase, postgresDatabase } from './db/postgres/storage';
 export { openSqliteDatabase, type SqliteDatabase } from './db/sqlite';
 export { SQL_RECORD_DIR_ENV } from './db/sqlRecorder';
 export type { Database, Queryable, Storage } from './db/storage';
+export { postgresReadiness, type ReadinessCheck } from './http/readiness';
+export { DatabaseKeySource } from './keys/databaseKeys';
 export { DEVELOPMENT_ROOT_PASSPHRASE, KeyStore } from './keys/keystore';
 export { formatCompactTime, formatCompactTimeMs } from './koogallery/time';
 export type { EntitlementRow } from './licensing/entitlements';

@@ -10,12 +10,11 @@ import {
   KeyStore,
   type LicensorApp,
   openSqliteDatabase,
-  type SqliteDatabase,
   type Storage,
   testConfig,
 } from '@licensor/server';
 import { generateLicenseCode, type HashedComponents, signDeviceRequest } from '@licensor/shared';
-import { openTestDatabase } from './server';
+import { openTestDatabase, type TestDatabase, testBackend } from './server';
 
 /** Test helpers for the activation API: simulated devices and seeded licenses. Not used at run time. */
 
@@ -136,7 +135,7 @@ function testKeys(): KeyStore {
 
 export interface LicensingTestApp {
   licensor: LicensorApp;
-  db: SqliteDatabase;
+  db: TestDatabase;
   keys: KeyStore;
   config: Config;
   close(): Promise<void>;
@@ -144,14 +143,18 @@ export interface LicensingTestApp {
 
 /**
  * The real app (createApp) with an optional fake marketplace and clock. The database is in memory unless
- * `file` is set (a WAL file with synchronous=FULL, as in production: slower, but exercises group commit).
+ * `file` is set (a WAL file with synchronous=FULL, as in production: slower, but exercises group commit), or
+ * under LICENSOR_TEST_BACKEND=postgres a database of the run (server.ts openTestDatabase).
  */
 export async function makeApp(
   opts: { fetch?: typeof fetch; now?: () => Date; config?: Partial<Config>; file?: boolean } = {},
 ): Promise<LicensingTestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'licensor-lic-'));
   const config = testConfig({ dataDir: dir, ...opts.config });
-  const db = opts.file ? await openTestDatabase(join(dir, 'licensor.db')) : openSqliteDatabase(':memory:');
+  const db =
+    opts.file || testBackend() === 'postgres'
+      ? await openTestDatabase(join(dir, 'licensor.db'))
+      : openSqliteDatabase(':memory:');
   const keys = testKeys();
   const licensor = await createApp({ config, db, keys, log: createLogger('silent'), fetch: opts.fetch, now: opts.now });
   return {

@@ -1,5 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { openPostgres, type PgDb, postgresUnreachable } from '@licensor/server';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  migratePostgres,
+  openPostgres,
+  type PgDb,
+  type PostgresDatabase,
+  postgresDatabase,
+  postgresUnreachable,
+} from '@licensor/server';
 
 /**
  * A throwaway PostgreSQL database per test file. The server to use is LICENSOR_TEST_PG_URL (a URL to a database
@@ -120,4 +128,174 @@ async function dropStale(admin: PgDb): Promise<void> {
       await admin.exec(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`).catch(() => undefined);
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The PostgreSQL half of testkit's backend switch (server.ts openTestDatabase, LICENSOR_TEST_BACKEND=postgres).
+
+/**
+ * Set by the suite's global setup (pgSuite.ts) for every test process: names the run, so its teardown drops
+ * exactly the databases this run made. A process without it (a file run by hand) names a run of its own; its
+ * leftovers go with the stale sweep above.
+ */
+export const TEST_PG_RUN_ENV = 'LICENSOR_TEST_PG_RUN';
+export const testPgRun = (): string => {
+  process.env[TEST_PG_RUN_ENV] ??= `${Date.now()}_${randomBytes(3).toString('hex')}`;
+  return process.env[TEST_PG_RUN_ENV];
+};
+/** Every database of a run starts with this (dropStale parses the time after PREFIX). */
+export const runPrefix = (run: string): string => `${PREFIX}${run}_`;
+
+/** What a test database file holds on PostgreSQL: the name of the database that stands for it. */
+const MARKER = 'licensor-test-postgres:';
+
+/** Connections per test database: requests of one test app run concurrently, and SERIALIZABLE reruns collisions. */
+const TEST_DB_POOL = 3;
+
+interface Databases {
+  /** A migrated database that nobody connects to, the source of CREATE DATABASE … TEMPLATE. */
+  template: Promise<{ name: string; reset: string }> | undefined;
+  /** Databases whose file (marker) was deleted: emptied and handed out again instead of creating one. */
+  free: string[];
+  /** Database → the file that stands for it. */
+  inUse: Map<string, string>;
+  serial: number;
+}
+
+const DATABASES = Symbol.for('licensor.testkit.postgresDatabases');
+type WithDatabases = typeof globalThis & { [DATABASES]?: Databases };
+const databases = (): Databases => {
+  const g = globalThis as WithDatabases;
+  g[DATABASES] ??= { template: undefined, free: [], inUse: new Map(), serial: 0 };
+  return g[DATABASES];
+};
+
+const adminDo = async <T>(fn: (admin: PgDb) => Promise<T>): Promise<T> => {
+  const admin = openTestPostgresAdmin();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.close();
+  }
+};
+
+/**
+ * CREATE DATABASE with what every test database needs: C.UTF-8 collation (as the deployment guide asks, so
+ * ORDER BY on text sorts by code point on both backends) and synchronous_commit off (no test crashes PostgreSQL).
+ */
+async function createDatabase(admin: PgDb, name: string, template?: string): Promise<void> {
+  await admin.exec(
+    template
+      ? `CREATE DATABASE ${name} TEMPLATE ${template} STRATEGY WAL_LOG`
+      : `CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'`,
+  );
+  await admin.exec(`ALTER DATABASE ${name} SET synchronous_commit = off`);
+}
+
+/** The migrated template of this process, made once (~0.5 s); copies of it take ~0.1–0.3 s. */
+function template(): Promise<{ name: string; reset: string }> {
+  const d = databases();
+  d.template ??= adminDo(async (admin) => {
+    await dropStale(admin);
+    const name = `${runPrefix(testPgRun())}tpl_${process.pid}`;
+    await createDatabase(admin, name);
+    const db = openPostgres(urlForDatabase(TEST_PG_ADMIN_URL, name), { settings: { ...settings, poolSize: 1 } });
+    try {
+      await migratePostgres(db);
+      const tables = await db.all<{ t: string }>(
+        "SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations' ORDER BY 1",
+      );
+      const identities = await db.all<{ s: string }>(
+        `SELECT pg_get_serial_sequence(quote_ident(table_name), column_name) AS s FROM information_schema.columns
+         WHERE table_schema = 'public' AND is_identity = 'YES' ORDER BY 1`,
+      );
+      // DELETE rather than TRUNCATE: a test leaves a few rows, and TRUNCATE replaces every table's and index's
+      // files (≈ 0.2–0.6 s for the schema on a loaded machine, against a few ms). Foreign keys are not checked
+      // (replica role) since everything goes; identities restart so ids begin at 1 as in a new database.
+      const reset = [
+        'SET session_replication_role = replica',
+        ...tables.map((r) => `DELETE FROM "${r.t}"`),
+        ...identities.map((r) => `SELECT setval('${r.s}', 1, false)`),
+        'SET session_replication_role = DEFAULT',
+      ].join(';\n');
+      return { name, reset };
+    } finally {
+      await db.close();
+    }
+  });
+  return d.template;
+}
+
+/**
+ * A database for the test file `file` (a marker file holding the database's name stands in for the SQLite file):
+ * the same database again while the file exists (a restart, a second app on one data folder), else an empty
+ * migrated one, which is one the earlier tests of this process gave back (their file is gone: emptied) or else a new copy of the template. So a test file uses a database or two, not one per test.
+ */
+export async function openTestPostgresDatabase(file: string): Promise<PostgresDatabase> {
+  if (!(await requirePostgres('LICENSOR_TEST_BACKEND=postgres'))) {
+    throw new Error('LICENSOR_TEST_BACKEND=postgres but PostgreSQL is not reachable (see the warning above)');
+  }
+  let name: string;
+  if (existsSync(file)) {
+    const text = readFileSync(file, 'utf8');
+    if (!text.startsWith(MARKER)) throw new Error(`${file} is not a PostgreSQL test database marker`);
+    name = text.slice(MARKER.length).trim();
+  } else {
+    name = await takeEmptyDatabase(file);
+    writeFileSync(file, `${MARKER}${name}\n`);
+  }
+  return postgresDatabase(
+    openPostgres(urlForDatabase(TEST_PG_ADMIN_URL, name), { settings: { ...settings, poolSize: TEST_DB_POOL } }),
+  );
+}
+
+/** The URL of the database a marker file (openTestPostgresDatabase) stands for. */
+export function testPostgresUrlOf(file: string): string {
+  const text = readFileSync(file, 'utf8');
+  if (!text.startsWith(MARKER)) throw new Error(`${file} is not a PostgreSQL test database marker`);
+  return urlForDatabase(TEST_PG_ADMIN_URL, text.slice(MARKER.length).trim());
+}
+
+async function takeEmptyDatabase(file: string): Promise<string> {
+  const d = databases();
+  const { name: tpl, reset } = await template();
+  for (const [db, marker] of d.inUse) {
+    if (!existsSync(marker)) {
+      d.inUse.delete(db);
+      d.free.push(db);
+    }
+  }
+  const reused = d.free.pop();
+  if (reused) {
+    d.inUse.set(reused, file);
+    const db = openPostgres(urlForDatabase(TEST_PG_ADMIN_URL, reused), { settings: { ...settings, poolSize: 1 } });
+    try {
+      // A test that deleted its folder without closing its app: its connections must not write into the next test.
+      await db.run(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ? AND pid <> pg_backend_pid()',
+        [reused],
+      );
+      await db.exec(reset);
+    } finally {
+      await db.close();
+    }
+    return reused;
+  }
+  const name = `${runPrefix(testPgRun())}${process.pid}_${++d.serial}`;
+  d.inUse.set(name, file);
+  await adminDo((admin) => createDatabase(admin, name, tpl));
+  return name;
+}
+
+/** Drops every database of the run `run` (the suite's global teardown). */
+export async function dropRunDatabases(run: string): Promise<number> {
+  return adminDo(async (admin) => {
+    const rows = await admin.all<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE ?', [
+      `${runPrefix(run)}%`,
+    ]);
+    for (const { datname } of rows) {
+      if (/^[a-z0-9_]+$/.test(datname)) await admin.exec(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
+    }
+    return rows.length;
+  });
 }

@@ -7,10 +7,13 @@ import {
   type Config,
   createApp,
   createLogger,
+  DatabaseKeySource,
   formatCompactTimeMs,
   KeyStore,
   type LicensorApp,
   openSqliteDatabase,
+  type PostgresDatabase,
+  postgresReadiness,
   type Role,
   type ScryptCost,
   type SqliteDatabase,
@@ -18,11 +21,23 @@ import {
   testConfig,
 } from '@licensor/server';
 import { bodySignHeader, schemeAAuthToken, schemeBSignature } from '@licensor/shared';
+import { openTestPostgresDatabase, testPostgresUrlOf } from './postgres';
+
+/**
+ * The backend of the databases testkit hands out: SQLite unless LICENSOR_TEST_BACKEND=postgres, which the
+ * vitest project `postgres-suite` sets to run the storage-level test files once more on PostgreSQL (issue 16).
+ */
+export type TestBackend = 'sqlite' | 'postgres';
+export const testBackend = (): TestBackend =>
+  process.env.LICENSOR_TEST_BACKEND === 'postgres' ? 'postgres' : 'sqlite';
+
+/** A database testkit handed out: `dialect` tells which backend (and so which members) a test has. */
+export type TestDatabase = SqliteDatabase | PostgresDatabase;
 
 /** Test fixtures shared by the server's own tests: a real app on a temporary data folder. */
 export interface TestApp {
   licensor: LicensorApp;
-  db: SqliteDatabase;
+  db: TestDatabase;
   keys: KeyStore;
   config: Config;
   dataDir: string;
@@ -56,12 +71,39 @@ async function migratedTemplate(): Promise<string> {
 }
 
 /**
- * openSqliteDatabase for a test: a file that does not exist yet starts as a copy of the migrated template instead of
- * being migrated again (the same schema, the same migration rows); an existing file (a restart) opens as is.
+ * A migrated database for a test at `file`, on the backend testBackend() names. SQLite: a file that does not exist
+ * yet starts as a copy of the migrated template instead of being migrated again (the same schema, the same
+ * migration rows); an existing file (a restart) opens as is. PostgreSQL: the file is a marker naming a database
+ * of the run (postgres.ts openTestPostgresDatabase), the same one again while the file exists.
  */
-export async function openTestDatabase(file: string): Promise<SqliteDatabase> {
+export async function openTestDatabase(file: string): Promise<TestDatabase> {
+  if (testBackend() === 'postgres') return openTestPostgresDatabase(file);
+  return openTestSqliteDatabase(file);
+}
+
+/** openTestDatabase on SQLite whatever the backend switch says, for tests of the SQLite file itself. */
+export async function openTestSqliteDatabase(file: string): Promise<SqliteDatabase> {
   if (!existsSync(file)) copyFileSync(await migratedTemplate(), file);
   return openSqliteDatabase(file);
+}
+
+/**
+ * A fresh migrated database in a folder of its own, deleted (and on PostgreSQL given back) when the database
+ * closes: what `openSqliteDatabase(':memory:')` was for the tests that need no file.
+ */
+export async function openScratchDatabase(): Promise<TestDatabase> {
+  const dir = mkdtempSync(join(tmpdir(), 'licensor-scratch-'));
+  const db = await openTestDatabase(join(dir, 'licensor.db'));
+  const close = db.close.bind(db);
+  return Object.assign(db, {
+    close: async () => {
+      try {
+        await close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  });
 }
 
 export async function createTestApp(
@@ -72,12 +114,21 @@ export async function createTestApp(
   const config = testConfig({ ...overrides, dataDir: dir });
   const db = await openTestDatabase(join(dir, 'licensor.db'));
   const { store: keys } = KeyStore.open(join(dir, 'keys'), 'test-passphrase');
-  const licensor = await createApp({ config, db, log: createLogger('silent'), keys, outbox: { backoffMs: () => 0 } });
+  const log = createLogger('silent');
+  // On PostgreSQL as startServer wires it (server.ts): signing keys mirrored from the database, /readyz on it.
+  let keySource: DatabaseKeySource | undefined;
+  if (db.dialect === 'postgres') {
+    keySource = await DatabaseKeySource.open(db.pg, keys, { passphrase: 'test-passphrase', log });
+    keys.useSource(keySource);
+  }
+  const readiness = db.dialect === 'postgres' ? postgresReadiness(db.pg) : undefined;
+  const licensor = await createApp({ config, db, log, keys, readiness, outbox: { backoffMs: () => 0 } });
   let closed = false;
   const close = async () => {
     if (closed) return;
     closed = true;
     await licensor.stop();
+    await keySource?.close();
     await db.close();
   };
   return {
@@ -150,3 +201,25 @@ export function seedOperator(
 ): ReturnType<typeof addOperator> {
   return addOperator(db, input, actor, { hashCost: TEST_PASSWORD_HASH_COST });
 }
+
+/** The database as SQLite, for code that needs its own members (the raw handle, integrity_check); throws otherwise. */
+export function sqliteOnly(db: TestDatabase, why: string): SqliteDatabase {
+  if (db.dialect !== 'sqlite') throw new Error(`${why}: needs SQLite, not ${db.dialect}`);
+  return db;
+}
+
+/**
+ * The environment a `licensor` CLI run needs to open the database a test app uses: nothing on SQLite (the data
+ * folder's licensor.db), LICENSOR_DATABASE_URL of the test database on PostgreSQL.
+ */
+export function testDatabaseEnv(dataDir: string): Record<string, string> {
+  if (testBackend() !== 'postgres') return {};
+  return { LICENSOR_DATABASE_URL: testPostgresUrlOf(join(dataDir, 'licensor.db')) };
+}
+
+/**
+ * Tests of `licensor` commands other than `db …` skip on PostgreSQL: in this version those commands refuse a
+ * postgres:// LICENSOR_DATABASE_URL (cli/session.ts). Their CLI runs pass testDatabaseEnv already, so they run
+ * on PostgreSQL as soon as the commands do (then this becomes false).
+ */
+export const CLI_SQLITE_ONLY = testBackend() === 'postgres';

@@ -202,7 +202,7 @@ describe('entitlements', () => {
     );
     for (let i = 1; i <= 8; i++) {
       await t.db.run(
-        "INSERT OR IGNORE INTO daily_runs (day, job, finished_at, detail) VALUES (?, 'daily.plan', ?, NULL)",
+        "INSERT INTO daily_runs (day, job, finished_at, detail) VALUES (?, 'daily.plan', ?, NULL) ON CONFLICT DO NOTHING",
         [new Date(Date.now() - 300_000 - i * 86_400_000).toISOString().slice(0, 10), new Date().toISOString()],
       );
     }

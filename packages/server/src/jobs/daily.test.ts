@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seedEntitlement } from '@licensor/testkit/licensing';
+import { openTestDatabase, type TestDatabase } from '@licensor/testkit/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp, type LicensorApp } from '../app';
 import { testConfig } from '../config';
-import { openSqliteDatabase, type SqliteDatabase } from '../db/sqlite';
 import type { Queryable } from '../db/storage';
 import { KeyStore } from '../keys/keystore';
 import { formatCompactTime } from '../koogallery/time';
@@ -74,7 +74,7 @@ const okReply: Reply = ({ path, body }) => {
 };
 
 let dir: string;
-let db: SqliteDatabase;
+let db: TestDatabase;
 let keys: KeyStore;
 const apps: LicensorApp[] = [];
 
@@ -112,9 +112,9 @@ const runs = async (day = DAY) =>
     )
   ).map((r) => `${r.day} ${r.job}`);
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'licensor-daily-'));
-  db = openSqliteDatabase(join(dir, 'licensor.db'));
+  db = await openTestDatabase(join(dir, 'licensor.db'));
   keys = KeyStore.open(join(dir, 'keys'), 'test-passphrase').store;
   market.clear();
 });

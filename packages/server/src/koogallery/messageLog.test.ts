@@ -2,12 +2,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyBodySign } from '@licensor/shared';
-import { createTestApp, PRODUCE, signedGetUrl, signedPostUrl, type TestApp } from '@licensor/testkit/server';
+import {
+  createTestApp,
+  openTestDatabase,
+  PRODUCE,
+  signedGetUrl,
+  signedPostUrl,
+  type TestApp,
+  type TestDatabase,
+} from '@licensor/testkit/server';
 import request from 'supertest';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createApp, type LicensorApp } from '../app';
 import { type Config, testConfig } from '../config';
-import { openSqliteDatabase, type SqliteDatabase } from '../db/sqlite';
 import type { Storage } from '../db/storage';
 import { startScheduler } from '../jobs/daily';
 import { KeyStore } from '../keys/keystore';
@@ -117,7 +124,7 @@ describe('requests that fail authentication', () => {
 
 describe('retention', () => {
   let dir: string | undefined;
-  let db: SqliteDatabase | undefined;
+  let db: TestDatabase | undefined;
   let licensor: LicensorApp | undefined;
   afterEach(async () => {
     await licensor?.stop();
@@ -132,7 +139,7 @@ describe('retention', () => {
   async function appAt(clock: { now: Date }, overrides: Partial<Config> = {}) {
     dir = mkdtempSync(join(tmpdir(), 'licensor-retention-'));
     const config = testConfig({ dataDir: dir, ...overrides });
-    db = openSqliteDatabase(join(dir, 'licensor.db'));
+    db = await openTestDatabase(join(dir, 'licensor.db'));
     const { store: keys } = KeyStore.open(join(dir, 'keys'), 'test-passphrase');
     licensor = await createApp({ config, db, log: createLogger('silent'), keys, now: () => clock.now });
     return { app: licensor, db };
@@ -177,8 +184,41 @@ describe('retention', () => {
   });
 });
 
+describe('fields a sender controls', () => {
+  it('logs a NUL character as U+FFFD, and the messages after it too (PostgreSQL text cannot hold NUL)', async () => {
+    t = await createTestApp();
+    const messages = t.licensor.ctx.messages;
+    messages.record({ direction: 'in', activity: 'get\u0000License', orderId: 'CS\u00001', resultCode: '000001' });
+    await messages.flush();
+    messages.record({ direction: 'in', activity: 'getLicense', orderId: 'CS2', resultCode: '000000' });
+    await messages.flush();
+    expect((await rows(t.db, t.licensor)).map((r) => [r.activity, r.order_id])).toEqual([
+      ['get\uFFFDLicense', 'CS\uFFFD1'],
+      ['getLicense', 'CS2'],
+    ]);
+  });
+});
+
+describe('flush', () => {
+  it('resolves only once the messages recorded before it are written, also while another flush is writing', async () => {
+    t = await createTestApp();
+    const messages = t.licensor.ctx.messages;
+    messages.record({ direction: 'in', activity: 'getLicense', orderId: 'CS1', resultCode: '000000' });
+    const first = messages.flush(); // a timer's flush, say: its batch is on its way
+    await messages.flush();
+    expect(await t.db.all('SELECT order_id FROM marketplace_messages')).toEqual([{ order_id: 'CS1' }]);
+    await first;
+  });
+});
+
 describe('per-address limit on the production interface and the Kit paths', () => {
   it('answers 429 (signed) past the limit, without logging the flood, and keeps other addresses going', async () => {
+    // The clock stands still: PostgreSQL's shared store counts in windows aligned to the clock's minutes
+    // (db/postgres/rateLimitStore.ts), and a minute turning mid-test would start a new budget.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
     t = await createTestApp({ produceRateLimit: 5, trustProxy: 'loopback' });
     const app = t.licensor.app;
     const from = (ip: string) => request(app).post(PRODUCE).set('X-Forwarded-For', ip).send('{"activity":"x"}');

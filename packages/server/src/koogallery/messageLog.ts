@@ -31,8 +31,16 @@ export const REFUSED_FIELD_MAX = 128;
 export const FIELD_MAX = 1024;
 const AUTH_FAILED = RESULT.authFailed;
 
-const clip = (v: string | null | undefined, max: number): string | null | undefined =>
-  typeof v === 'string' && v.length > max ? `${v.slice(0, max - 1)}…` : v;
+/**
+ * A field as the log stores it: at most `max` characters, and NUL characters (which a sender may put in any field
+ * and PostgreSQL's text cannot hold) shown as U+FFFD, on both backends alike. A NUL left in would fail the log's
+ * whole batch on PostgreSQL, and a failed batch is kept and retried, so no message would be logged again.
+ */
+const clip = (v: string | null | undefined, max: number): string | null | undefined => {
+  if (typeof v !== 'string') return v;
+  const text = v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v;
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+};
 
 export interface MessageLogOptions {
   flushMs?: number;
@@ -84,6 +92,8 @@ export async function pruneMessages(
 export class MessageLog {
   private queue: MarketplaceMessage[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** The batch being written (a timer's flush, or another caller's), settled either way. */
+  private writing: Promise<void> | undefined;
   private readonly flushMs: number;
   private readonly onRefused: ((m: MarketplaceMessage) => Promise<void>) | undefined;
 
@@ -141,15 +151,25 @@ export class MessageLog {
   async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    // Messages recorded earlier may be in a write already under way: flushed means written, so wait for it (on
+    // PostgreSQL a read right after would otherwise miss them, and a close could cut the write short).
+    while (this.writing) await this.writing;
     if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
+    const written = this.write(batch);
+    this.writing = written.then(
+      () => undefined,
+      () => undefined,
+    );
     try {
-      await this.write(batch);
+      await written;
     } catch (err) {
       // Keep the batch for the next flush; the log is diagnostic, so its backlog is bounded.
       this.queue = batch.concat(this.queue).slice(-10_000);
       throw err;
+    } finally {
+      this.writing = undefined;
     }
   }
 

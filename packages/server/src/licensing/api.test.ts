@@ -314,14 +314,14 @@ describe('POST /api/v1/activations', () => {
         [id, ent.id],
       );
     await insert('one');
-    await expect(insert('two')).rejects.toThrow(/UNIQUE/);
+    await expect(insert('two')).rejects.toMatchObject({ code: 'CONFLICT' });
     await expect(
       t.db.run(
         `INSERT INTO activations (id, entitlement_id, status, seat, fingerprint, device_public_key, device_key_hash, created_at, last_seen_at)
          VALUES ('three', ?, 'active', NULL, '{}', 'k', 'h', 'now', 'now')`,
         [ent.id],
       ),
-    ).rejects.toThrow(/CHECK/);
+    ).rejects.toMatchObject({ code: 'INVALID_INPUT' });
   });
 
   it.each([

@@ -159,6 +159,18 @@ describe('activation API: headers', () => {
     expect(res.body.error.message).toMatch(/JSON/);
     expectSigned(res, nonce, 400);
   });
+
+  it('answers a code with a NUL character with a signed 4xx, never a 500 (PostgreSQL cannot store NUL)', async () => {
+    const nonce = newNonce();
+    const res = await request(t.licensor.app)
+      .post('/api/v1/seats/devices')
+      .set('licensor-nonce', nonce)
+      .set('content-type', 'application/json')
+      .send(JSON.stringify({ code: 'LSR-\u0000' }));
+    expect(res.status, JSON.stringify(res.body)).toBeGreaterThanOrEqual(400);
+    expect(res.status, JSON.stringify(res.body)).toBeLessThan(500);
+    expectSigned(res, nonce, res.status);
+  });
 });
 
 describe('activation API: routing', () => {

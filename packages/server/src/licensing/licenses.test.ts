@@ -1,6 +1,6 @@
 import { activateRequestSchema, decodeLicenseFile, isValidLicenseCode, normalizeLicenseCode } from '@licensor/shared';
 import { activationBody, deviceHeaders, newDevice, type TestDevice } from '@licensor/testkit/licensing';
-import { createTestApp, signedGetUrl, type TestApp } from '@licensor/testkit/server';
+import { CLI_SQLITE_ONLY, createTestApp, signedGetUrl, type TestApp, testDatabaseEnv } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAdminToken } from '../admin/auth';
@@ -73,7 +73,7 @@ async function cli(args: string[]) {
   const code = await main(['--data-dir', t.dataDir, ...args], {
     stdout: { write: (s: string) => (out += s) },
     stderr: { write: (s: string) => (err += s) },
-    env: { USER: 'alice', LICENSOR_KEY_PASSPHRASE: 'test-passphrase' },
+    env: { USER: 'alice', LICENSOR_KEY_PASSPHRASE: 'test-passphrase', ...testDatabaseEnv(t.dataDir) },
   });
   return { code, out, err, json: () => JSON.parse(out) };
 }
@@ -336,7 +336,7 @@ describe('seat precedence: own override > ordered quantity > SKU > product > 1',
   });
 });
 
-describe('licensor licenses create|update', () => {
+describe.skipIf(CLI_SQLITE_ONLY)('licensor licenses create|update', () => {
   it('creates a direct license and prints its code, edition and seats', async () => {
     const res = await cli([
       'licenses',

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seedEntitlement } from '@licensor/testkit/licensing';
-import { createTestApp, seedOperator, type TestApp } from '@licensor/testkit/server';
+import { CLI_SQLITE_ONLY, createTestApp, seedOperator, type TestApp, testDatabaseEnv } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../cli/index';
@@ -304,7 +304,7 @@ describe('roles and TLS', () => {
   });
 });
 
-describe('licensor operators', () => {
+describe.skipIf(CLI_SQLITE_ONLY)('licensor operators', () => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'licensor-ops-'));
@@ -317,7 +317,7 @@ describe('licensor operators', () => {
     const code = await main(['--data-dir', dir, ...args], {
       stdout: { write: (s: string) => (out += s) },
       stderr: { write: (s: string) => (err += s) },
-      env: { USER: 'alice', LICENSOR_KEY_PASSPHRASE: 'test-passphrase', ...env },
+      env: { USER: 'alice', LICENSOR_KEY_PASSPHRASE: 'test-passphrase', ...testDatabaseEnv(dir), ...env },
     });
     return { code, out, err };
   }

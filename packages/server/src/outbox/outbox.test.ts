@@ -1,9 +1,9 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LicensorError } from '@licensor/shared';
+import { openScratchDatabase, openTestDatabase, testBackend } from '@licensor/testkit/server';
 import { describe, expect, it } from 'vitest';
-import { openSqliteDatabase } from '../db/sqlite';
 import { createLogger } from '../logger';
 import { Outbox } from './outbox';
 
@@ -11,7 +11,7 @@ const log = createLogger('silent');
 
 describe('Outbox', () => {
   it('retries retryable failures with backoff and gives up on permanent ones', async () => {
-    const db = openSqliteDatabase(':memory:');
+    const db = await openScratchDatabase();
     let clock = 1_000;
     const outbox = new Outbox(db, log, { now: () => clock, backoffMs: (n) => n * 100 });
     let calls = 0;
@@ -40,7 +40,7 @@ describe('Outbox', () => {
   });
 
   it('deduplicates by key and runs an item inline within a deadline', async () => {
-    const db = openSqliteDatabase(':memory:');
+    const db = await openScratchDatabase();
     const outbox = new Outbox(db, log);
     let release: () => void = () => {};
     outbox.register('slow', () => new Promise<void>((r) => (release = r)));
@@ -53,31 +53,37 @@ describe('Outbox', () => {
     await db.close();
   });
 
-  it('releases items a crashed process was running as soon as the next one starts', async () => {
-    const db = openSqliteDatabase(':memory:');
-    const clock = 5_000;
-    const outbox = new Outbox(db, log, { now: () => clock, leaseMs: 60_000 });
-    const id = await outbox.enqueue(db, 'job', {});
-    await db.run(`UPDATE outbox SET status = 'running', lease_until = ? WHERE id = ?`, [clock + 60_000, id]);
-    outbox.register('job', async () => {});
-    await outbox.start();
-    expect((await outbox.get(id))?.status).toBe('pending');
-    expect(await outbox.drain()).toBe(1);
-    expect((await outbox.get(id))?.status).toBe('done');
-    await outbox.stop();
-    await db.close();
-  });
+  // SQLite only: one process owns a SQLite database, so whatever is 'running' at start died with the last one; on
+  // PostgreSQL those are other instances' live leases and are left to expire (outbox/pgLeases.ts).
+  it.skipIf(testBackend() === 'postgres')(
+    'releases items a crashed process was running as soon as the next one starts',
+    async () => {
+      const db = await openScratchDatabase();
+      const clock = 5_000;
+      const outbox = new Outbox(db, log, { now: () => clock, leaseMs: 60_000 });
+      const id = await outbox.enqueue(db, 'job', {});
+      await db.run(`UPDATE outbox SET status = 'running', lease_until = ? WHERE id = ?`, [clock + 60_000, id]);
+      outbox.register('job', async () => {});
+      await outbox.start();
+      expect((await outbox.get(id))?.status).toBe('pending');
+      expect(await outbox.drain()).toBe(1);
+      expect((await outbox.get(id))?.status).toBe('done');
+      await outbox.stop();
+      await db.close();
+    },
+  );
 
   it('keeps pending work across a restart and reclaims an expired lease of a crashed worker', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'licensor-outbox-')), 'db.sqlite');
-    let db = openSqliteDatabase(path);
+    const dir = mkdtempSync(join(tmpdir(), 'licensor-outbox-'));
+    const path = join(dir, 'db.sqlite');
+    let db = await openTestDatabase(path);
     let clock = 10_000;
     let outbox = new Outbox(db, log, { now: () => clock, leaseMs: 1000 });
     const id = await outbox.enqueue(db, 'job', { n: 1 });
     // Simulate a worker that claimed the item and died.
     await db.run(`UPDATE outbox SET status = 'running', lease_until = ? WHERE id = ?`, [clock + 1000, id]);
     await db.close();
-    db = openSqliteDatabase(path);
+    db = await openTestDatabase(path);
     outbox = new Outbox(db, log, { now: () => clock, leaseMs: 1000 });
     const seen: unknown[] = [];
     outbox.register('job', async (p) => {
@@ -89,5 +95,6 @@ describe('Outbox', () => {
     expect(seen).toEqual([{ n: 1 }]);
     expect((await outbox.get(id))?.status).toBe('done');
     await db.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 });

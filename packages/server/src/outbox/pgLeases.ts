@@ -20,17 +20,23 @@ export interface Claimed {
   attempts: number;
 }
 
-/** Claims up to `n` due items (pending and due, or running with an expired lease) for `leaseMs`. */
+/**
+ * Claims up to `n` due items (pending and due, or running with an expired lease) for `leaseMs`, oldest first:
+ * the caller starts them in this order, as the SQLite outbox does (UPDATE … RETURNING alone has no order, so the
+ * daily duty's last batch could go out before its first).
+ */
 export async function claimDue(db: Queryable, now: number, n: number, leaseMs: number): Promise<OutboxItem[]> {
   return db.all<OutboxItem>(
-    `UPDATE outbox SET status = 'running', attempts = attempts + 1, lease_until = ?, updated_at = ?
-     WHERE id IN (
-       SELECT id FROM outbox
-       WHERE (status = 'pending' AND next_attempt_at <= ?) OR (status = 'running' AND lease_until < ?)
-       ORDER BY next_attempt_at, id
-       LIMIT ?
-       FOR UPDATE SKIP LOCKED)
-     RETURNING *`,
+    `WITH claimed AS (
+       UPDATE outbox SET status = 'running', attempts = attempts + 1, lease_until = ?, updated_at = ?
+       WHERE id IN (
+         SELECT id FROM outbox
+         WHERE (status = 'pending' AND next_attempt_at <= ?) OR (status = 'running' AND lease_until < ?)
+         ORDER BY next_attempt_at, id
+         LIMIT ?
+         FOR UPDATE SKIP LOCKED)
+       RETURNING *)
+     SELECT * FROM claimed ORDER BY next_attempt_at, id`,
     [now + leaseMs, new Date(now).toISOString(), now, now, n],
   );
 }

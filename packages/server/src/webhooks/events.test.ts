@@ -50,9 +50,13 @@ interface Recorded {
   data: Record<string, unknown>;
 }
 const events = async (): Promise<Recorded[]> =>
-  (await t.db.all<{ payload: string }>('SELECT payload FROM webhook_events ORDER BY rowid')).map(
-    (r) => JSON.parse(r.payload) as Recorded,
-  );
+  // In the order they were recorded: their first delivery's seq (events have no sequence of their own).
+  (
+    await t.db.all<{ payload: string }>(
+      `SELECT e.payload FROM webhook_events e JOIN webhook_deliveries d ON d.event_id = e.id
+       GROUP BY e.id, e.payload ORDER BY MIN(d.seq)`,
+    )
+  ).map((r) => JSON.parse(r.payload) as Recorded);
 const typesSince = async (n: number) => (await events()).slice(n).map((e) => e.type);
 
 describe('license and activation events', () => {
@@ -230,19 +234,26 @@ describe('marketplace.call_failed and daily_duties.failed', () => {
     });
     await outbox.drain();
     const failed = (await events()).slice(mark);
-    expect(failed.map((e) => e.type)).toEqual([
-      'marketplace.call_failed',
-      'marketplace.call_failed',
+    // The outbox runs the three items concurrently, so their events come in no set order (on PostgreSQL either
+    // item may commit first): each is looked up by type and kind.
+    expect(failed.map((e) => e.type).sort()).toEqual([
       'daily_duties.failed',
+      'marketplace.call_failed',
+      'marketplace.call_failed',
     ]);
-    expect(failed[0]!.data).toMatchObject({
+    const of = (type: string, kind: string) => failed.find((e) => e.type === type && e.data.kind === kind);
+    expect(of('marketplace.call_failed', 'daily.events-test')).toBeDefined();
+    expect(of('marketplace.call_failed', 'order.events-test')!.data).toMatchObject({
       source: 'outbox',
       kind: 'order.events-test',
       attempts: 1,
       error: 'order query failed: MKT.0100 no such order',
       ref: { orderId: 'CS-1', orderLineId: 'L1' },
     });
-    expect(failed[2]!.data).toMatchObject({ kind: 'daily.events-test', ref: { day: '2026-12-01', batch: 0 } });
+    expect(of('daily_duties.failed', 'daily.events-test')!.data).toMatchObject({
+      kind: 'daily.events-test',
+      ref: { day: '2026-12-01', batch: 0 },
+    });
   });
 
   it('a daily scheduling failure is one event per stage and day', async () => {

@@ -1,10 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import { openSqliteDatabase } from '../../db/sqlite';
+import { openScratchDatabase, type TestDatabase } from '@licensor/testkit/server';
+import { afterEach, describe, expect, it } from 'vitest';
 import { noteOrder } from '../../koogallery/orderKeys';
 import { listOrders, orderFilterSchema } from '.';
 
 /** Every page of the orders list by following nextCursor, as the console's Next page does. */
-async function walk(db: ReturnType<typeof openSqliteDatabase>, query: Record<string, string> = {}) {
+async function walk(db: TestDatabase, query: Record<string, string> = {}) {
   const seen: string[] = [];
   let cursor: string | undefined;
   for (let pages = 0; pages < 100; pages++) {
@@ -16,9 +16,19 @@ async function walk(db: ReturnType<typeof openSqliteDatabase>, query: Record<str
   throw new Error('the cursor chain does not end');
 }
 
+const opened: TestDatabase[] = [];
+const scratch = async () => {
+  const db = await openScratchDatabase();
+  opened.push(db);
+  return db;
+};
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((db) => db.close()));
+});
+
 describe('orders list keyset paging', () => {
   it('visits every order exactly once, newest first, across orders first seen at the same instant', async () => {
-    const db = openSqliteDatabase(':memory:');
+    const db = await scratch();
     const same = '2025-06-01T00:00:00.000Z';
     // Ten lines seen at one instant (a batch of notices within a millisecond), between an older and a newer one;
     // an order with two lines; a License 1.0 order ('' line). Inserted out of key order on purpose.
@@ -43,7 +53,7 @@ describe('orders list keyset paging', () => {
   });
 
   it('keeps its place while orders arrive and when a known order is noted again', async () => {
-    const db = openSqliteDatabase(':memory:');
+    const db = await scratch();
     for (let i = 0; i < 6; i++) await noteOrder(db, `CS-${i}`, `CS-${i}-1`, `2025-06-0${i + 1}T00:00:00.000Z`);
     const first = await listOrders(db, orderFilterSchema.parse({ limit: '3' }));
     expect(first.items.map((o) => o.orderId)).toEqual(['CS-5', 'CS-4', 'CS-3']);
@@ -59,7 +69,7 @@ describe('orders list keyset paging', () => {
   });
 
   it('leaves test orders out unless asked for, also across pages, and filters by first sighting', async () => {
-    const db = openSqliteDatabase(':memory:');
+    const db = await scratch();
     for (let i = 0; i < 8; i++) {
       const at = `2025-06-0${i + 1}T00:00:00.000Z`;
       await db.run('INSERT INTO order_notifications (order_id, order_line_id, test, received_at) VALUES (?, ?, ?, ?)', [

@@ -46,6 +46,8 @@ export const isRetryableTransactionError = (err: unknown): boolean => {
  * conflicting key, possibly a license code) stay out of the message: only the constraint and table are named.
  * - unique violation (23505) → CONFLICT, with the constraint, so callers can tell which key collided;
  * - other integrity violations (23xxx) → INVALID_INPUT;
+ * - text PostgreSQL cannot hold (a NUL character, which SQLite stores and compares) → INVALID_INPUT: a request
+ *   that carries one is refused as bad input, never answered 500;
  * - unreachable server, connection loss, shutdown, too many connections, statement timeout, retries exhausted
  *   → STORAGE_UNAVAILABLE (retryable: the marketplace answer becomes "retry later", clients get 503);
  * - anything else → INTERNAL.
@@ -57,6 +59,11 @@ export function toStorageError(err: unknown, what = 'Database operation'): Licen
   const where = { sqlState: code || undefined, constraint: e.constraint, table: e.table };
   if (code === '23505') {
     return new LicensorError('CONFLICT', `${what}: duplicate key (${e.constraint ?? 'unique constraint'})`, where, {
+      cause: err,
+    });
+  }
+  if (code === '22021' || code === '22P05') {
+    return new LicensorError('INVALID_INPUT', `${what}: text with a character PostgreSQL cannot store (NUL)`, where, {
       cause: err,
     });
   }

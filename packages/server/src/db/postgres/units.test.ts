@@ -28,6 +28,10 @@ describe('toStorageError', () => {
   it('maps SQLSTATEs and socket errors onto the project error codes', () => {
     expect(toStorageError({ code: '23505', constraint: 'entitlements_code_key' }).code).toBe('CONFLICT');
     expect(toStorageError({ code: '23514' }).code).toBe('INVALID_INPUT');
+    // A NUL character in a text parameter (invalid byte sequence for UTF8): the input's fault, not a 500.
+    expect(toStorageError({ code: '22021', message: 'invalid byte sequence for encoding "UTF8": 0x00' }).code).toBe(
+      'INVALID_INPUT',
+    );
     for (const code of ['ECONNREFUSED', '57P01', '08006', '53300', '57014', '40001', '57P03']) {
       expect(toStorageError({ code }).code).toBe('STORAGE_UNAVAILABLE');
     }
