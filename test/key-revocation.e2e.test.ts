@@ -42,7 +42,9 @@ describe.each(BACKENDS)('a key revoked through the CLI is honoured by another se
 
   beforeAll(async () => {
     if (backend.skip) return;
-    const { PORT: _port, ...common } = serverEnv(0, hostA, 'http://127.0.0.1:9', { LICENSOR_KEY_PASSPHRASE: 'revocation-e2e-passphrase' });
+    const { PORT: _port, ...common } = serverEnv(0, hostA, 'http://127.0.0.1:9', {
+      LICENSOR_KEY_PASSPHRASE: 'revocation-e2e-passphrase',
+    });
     envA = { ...common, ...(backend.name === 'postgres' ? { LICENSOR_DATABASE_URL: pg!.url } : {}) };
     for (const args of [
       ['keys', 'init'],
@@ -60,7 +62,7 @@ describe.each(BACKENDS)('a key revoked through the CLI is honoured by another se
     fleet = await startInstances({
       count: 2,
       env: envA,
-      envOf: (i) => (i === 1 && backend.twoHosts ? { LICENSOR_DATA_DIR: hostB } : {}),
+      envOf: (i): Record<string, string> => (i === 1 && backend.twoHosts ? { LICENSOR_DATA_DIR: hostB } : {}),
       sequential: true,
     });
   }, 180_000);
