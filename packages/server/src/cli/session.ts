@@ -88,19 +88,19 @@ export class Session {
 
   /**
    * The database LICENSOR_DATABASE_URL names (SQLite file or PostgreSQL), opened as the server opens it
-   * (db/open.ts) and brought current. A SQLite file that does not exist is a configuration error unless
-   * `create` (a mistyped --data-dir would otherwise create an empty database and report nothing found).
+   * (db/open.ts) and brought current. A SQLite file that does not exist is a configuration error (a mistyped
+   * --data-dir would otherwise create an empty database and report nothing found; `db migrate` creates it).
    */
-  db(opts: { create?: boolean } = {}): Promise<AnyDatabase> {
-    this._db ??= this.openDb(opts);
+  db(): Promise<AnyDatabase> {
+    this._db ??= this.openDb();
     return this._db;
   }
 
-  private async openDb(opts: { create?: boolean }): Promise<AnyDatabase> {
+  private async openDb(): Promise<AnyDatabase> {
     const target = this.config().database;
     if (target.kind === 'sqlite') {
       const path = this.dbPath;
-      if (!opts.create && path !== ':memory:' && !existsSync(path)) {
+      if (path !== ':memory:' && !existsSync(path)) {
         throw new LicensorError(
           'CONFIG_INVALID',
           `No database at ${path}: check --data-dir or LICENSOR_DATA_DIR (or LICENSOR_DATABASE_URL), or create it with \`licensor db migrate\``,
@@ -116,7 +116,7 @@ export class Session {
       if (target.kind === 'postgres' && err instanceof LicensorError && err.code === 'STORAGE_UNAVAILABLE') {
         throw new LicensorError(
           'STORAGE_UNAVAILABLE',
-          `${err.message}. Check that PostgreSQL runs and that LICENSOR_DATABASE_URL (${redactDatabaseUrl(target.url)}) names an existing database this user may use (\`licensor db status\` shows what it reaches)`,
+          `${err.message}. Check that PostgreSQL runs and that LICENSOR_DATABASE_URL (${redactDatabaseUrl(target.url)}) names an existing database this user may use; \`licensor db status\` checks the connection`,
           err.detail,
           { cause: err },
         );
