@@ -224,19 +224,42 @@ describe.each(backends)('the CLI on $name', ({ name, skip, url: makeUrl }) => {
     expect((await cli(['policy', 'set', 'p1', 'mode=floating', 'leaseMinutes=30'])).code).toBe(EXIT.ok);
     expect((await cli(['--json', 'policy', 'show', 'p1'])).json().effective.mode).toBe('floating');
     expect((await cli(['catalog', 'remove-sku', 'p1', 'SKU1'])).code).toBe(EXIT.ok);
+    expect((await cli(['policy', 'clear', 'p1'])).code).toBe(EXIT.ok);
+    expect((await cli(['--json', 'policy', 'show', 'p1'])).json().overrides).toBeNull();
+    const file = join(dir, 'catalog.yaml');
+    writeFileSync(
+      file,
+      'products:\n  - id: p2\n    edition: Basic\n    skus:\n      - code: S2\n        edition: Pro\n',
+    );
+    expect((await cli(['catalog', 'apply', file, '--dry-run'])).out).toContain('Dry run: nothing changed');
+    expect((await cli(['catalog', 'apply', file])).out).toMatch(/Applied \d+ change/);
+    expect((await cli(['catalog', 'apply', file])).out).toContain('nothing to change');
+    expect((await cli(['--json', 'catalog', 'unknown-skus'])).code).toBe(EXIT.ok);
+    expect((await cli(['catalog', 'remove-product', 'p2'])).code).toBe(EXIT.ok);
+    expect((await cli(['catalog', 'remove-product', 'p2'])).code).toBe(EXIT.notFound);
 
     const op = await cli(['--json', 'operators', 'add', '--name', 'bob', '--role', 'viewer'], {
       LICENSOR_OPERATOR_PASSWORD: 'a long enough password 1',
     });
     expect(op.code, op.err).toBe(EXIT.ok);
     expect((await cli(['operators', 'list'])).out).toContain('bob');
+    expect((await cli(['operators', 'set-role', 'bob', 'operator'])).code).toBe(EXIT.ok);
     expect((await cli(['operators', 'disable', 'bob'])).code).toBe(EXIT.ok);
+    const reset = await cli(['--json', 'operators', 'reset-password', 'bob']);
+    expect(reset.code, reset.err).toBe(EXIT.ok);
+    expect(reset.json().password).toBeTruthy();
+    expect((await cli(['--json', 'operators', 'list'])).json().items[0]).toMatchObject({
+      name: 'bob',
+      role: 'operator',
+    });
 
     const hook = await cli(['--json', 'webhooks', 'add', 'https://hooks.example.com/licensor', '--events', '*']);
     expect(hook.code, hook.err).toBe(EXIT.ok);
     const endpointId = hook.json().endpoint.id;
     expect((await cli(['webhooks', 'list'])).out).toContain('hooks.example.com');
     expect((await cli(['webhooks', 'disable', endpointId])).code).toBe(EXIT.ok);
+    expect((await cli(['webhooks', 'enable', endpointId])).code).toBe(EXIT.ok);
+    expect((await cli(['webhooks', 'show', 'whd_nope'])).code).toBe(EXIT.notFound);
     expect((await cli(['--json', 'webhooks', 'deliveries'])).json().items).toEqual([]);
 
     expect((await cli(['kit', 'tenants'])).out).toContain('No enterprises synced');
