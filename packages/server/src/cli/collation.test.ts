@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestPostgres, openTestPostgresAdmin, urlForDatabase } from '@licensor/testkit/postgres';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../cli/index';
-import { testConfig } from '../../config';
-import { createLogger } from '../../logger';
-import { startServer } from '../../server';
-import { parseDatabaseUrl } from '../backend';
-import { databaseCollation } from './collation';
-import { openPostgres } from './facade';
-import { migratePostgres, pgCurrentVersion } from './migrate';
+import { testConfig } from '../config';
+import { parseDatabaseUrl } from '../db/backend';
+import { databaseCollation } from '../db/postgres/collation';
+import { openPostgres } from '../db/postgres/facade';
+import { migratePostgres, pgCurrentVersion } from '../db/postgres/migrate';
+import { createLogger } from '../logger';
+import { startServer } from '../server';
+import { main } from './index';
 
 /**
  * A database that sorts text linguistically is refused before anything is created in it (start-up,
