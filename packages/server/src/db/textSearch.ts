@@ -11,7 +11,7 @@ export const asciiLower = (text: string) => text.replace(/[A-Z]/g, (c) => c.toLo
  * in either case; every other character, non-ASCII letters included (Ä/ä, ß/ẞ, Cyrillic, Greek), matches only
  * exactly as typed; Chinese has no case. That is SQLite's own LIKE (ASCII case folding, no ICU), and on PostgreSQL
  * — whose LIKE is case-sensitive — `lower()` under the "C" collation, which folds only A–Z whatever the database's
- * LC_CTYPE (docs/merchant-guide.md "Searching"). Unicode folding was not chosen: SQLite would need a
+ * LC_CTYPE (docs/deploy-postgresql.md "Searching", docs/merchant-guide.md §10). Unicode folding was not chosen: SQLite would need a
  * user-defined function, and PostgreSQL's result would depend on the server's locale and ICU version.
  */
 export function textSearch(dialect: Storage['dialect'], columns: string[], text: string): [string, ...string[]] {

@@ -4,7 +4,7 @@ import type { PgQueryable } from './facade';
 /**
  * How the database orders text. Licensor needs byte order (what SQLite does), and checks it before migrating
  * (start-up, `licensor db migrate`, `licensor db copy`) instead of spelling `COLLATE "C"` in its queries
- * (decision in docs/design/postgresql.md, "Text order"): every listing sorts and pages by text keys
+ * (decision in docs/design/postgresql.md, "Text search and text order"): every listing sorts and pages by text keys
  * (`(created_at, id) < (?, ?)`), and under a linguistic collation (en_US, ICU) they come out in another order than
  * on SQLite — `B` before `a` or not, punctuation ignored at first — so a cursor handed out by one backend, a
  * JS-side comparison, or a query that someone forgets to mark would disagree with the index. Marking each query
