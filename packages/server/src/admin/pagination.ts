@@ -42,8 +42,7 @@ export function add(w: Where, sql: string, ...params: unknown[]): Where {
   return w;
 }
 
-/** A LIKE pattern that matches `text` literally anywhere (escape character `\`). */
-export const likeAnywhere = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+export { likeAnywhere, textSearch } from '../db/textSearch';
 
 const whereSql = (w: Where) => (w.sql.length ? `WHERE ${w.sql.map((s) => `(${s})`).join(' AND ')}` : '');
 

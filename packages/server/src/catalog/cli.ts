@@ -100,7 +100,7 @@ function readCatalogFile(path: string): unknown {
 }
 
 async function apply(s: Session, file: string, opts: { dryRun?: boolean; prune?: boolean }) {
-  const result = await applyCatalog(s.ctx(), readCatalogFile(file), { ...opts, actor: s.actor });
+  const result = await applyCatalog(await s.ctx(), readCatalogFile(file), { ...opts, actor: s.actor });
   s.print(result, () => {
     const diff = formatChanges(result.changes);
     if (result.changes.length === 0) return diff;
@@ -135,7 +135,9 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .description('print the catalogue (or one product) as a catalogue file you can edit and apply')
     .action(
       run(async (s: Session, productId: string | undefined) => {
-        const data = productId ? { products: [await requireProduct(s.db(), productId)] } : await readCatalog(s.db());
+        const data = productId
+          ? { products: [await requireProduct(await s.db(), productId)] }
+          : await readCatalog(await s.db());
         s.print(data, () =>
           data.products.length ? toYaml(data) : 'The catalogue is empty: see `licensor catalog apply --help`.',
         );
@@ -155,7 +157,7 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .action(
       run(async (s: Session, productId: string, o: Record<string, string | string[] | undefined>) => {
         const p = await setProduct(
-          s.ctx(),
+          await s.ctx(),
           {
             id: productId,
             name: o.name,
@@ -175,7 +177,7 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .description('remove a product and its SKUs (its licenses keep working with the built-in defaults)')
     .action(
       run(async (s: Session, productId: string) => {
-        const removed = await removeProduct(s.ctx(), productId, s.actor);
+        const removed = await removeProduct(await s.ctx(), productId, s.actor);
         if (!removed) throw new LicensorError('NOT_FOUND', `No product ${productId} in the catalogue`);
         s.print({ removed }, () => `Product ${productId} removed.`);
       }),
@@ -191,7 +193,7 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .action(
       run(async (s: Session, productId: string, skuCode: string, o: Record<string, string | string[] | undefined>) => {
         const sku = await setSku(
-          s.ctx(),
+          await s.ctx(),
           productId,
           {
             code: skuCode,
@@ -211,7 +213,7 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .description("remove a SKU (its licenses get the product's defaults and are listed by unknown-skus)")
     .action(
       run(async (s: Session, productId: string, skuCode: string) => {
-        const removed = await removeSku(s.ctx(), productId, skuCode, s.actor);
+        const removed = await removeSku(await s.ctx(), productId, skuCode, s.actor);
         if (!removed)
           throw new LicensorError('NOT_FOUND', `No SKU ${skuCode} of product ${productId} in the catalogue`);
         s.print({ removed }, () => `SKU ${productId} / ${skuCode} removed.`);
@@ -224,7 +226,7 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .option('--include-test', 'include marketplace debug traffic')
     .action(
       run(async (s: Session, o: { includeTest?: boolean }) => {
-        const items = await listUnknownSkus(s.db(), o);
+        const items = await listUnknownSkus(await s.db(), o);
         s.print({ items }, () =>
           items.length
             ? `${table(items, unknownColumns)}Add them with \`licensor catalog set-sku <product> <sku> --edition …\`.\n`
@@ -238,8 +240,8 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .description('what a license of this product and SKU gets: edition, features, seats, policy')
     .action(
       run(async (s: Session, productId: string, skuCode: string | undefined) => {
-        const m = await resolveModel(s.db(), productId, skuCode);
-        const known = (await getProduct(s.db(), productId)) !== undefined;
+        const m = await resolveModel(await s.db(), productId, skuCode);
+        const known = (await getProduct(await s.db(), productId)) !== undefined;
         s.print(m, () =>
           fields([
             ['Product / SKU', [productId, skuCode].filter(Boolean).join(' / ')],
@@ -265,7 +267,7 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
 
   const policy = program.command('policy').description("a product's licensing policy defaults (`*` = every product)");
   const showPolicy = async (s: Session, productId: string) => {
-    const v = await policyView(s.ctx(), productId);
+    const v = await policyView(await s.ctx(), productId);
     s.print(
       v,
       () =>
@@ -284,9 +286,9 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .option('--replace', 'replace the overrides instead of merging')
     .action(
       run(async (s: Session, productId: string, pairs: string[], o: { replace?: boolean }) => {
-        const current = (await policyView(s.ctx(), productId)).overrides ?? {};
+        const current = (await policyView(await s.ctx(), productId)).overrides ?? {};
         const next = { ...(o.replace ? {} : current), ...parsePolicyPairs(pairs) };
-        await setProductPolicy(s.db(), productId, next as never, s.actor);
+        await setProductPolicy(await s.db(), productId, next as never, s.actor);
         await showPolicy(s, productId);
       }),
     );
@@ -295,7 +297,7 @@ export function registerCatalogCommands(program: Command, run: Runner): void {
     .description('remove the overrides (the built-in defaults apply again)')
     .action(
       run(async (s: Session, productId: string) => {
-        await setProductPolicy(s.db(), productId, null, s.actor);
+        await setProductPolicy(await s.db(), productId, null, s.actor);
         await showPolicy(s, productId);
       }),
     );

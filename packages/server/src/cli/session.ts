@@ -5,8 +5,11 @@ import { LicensorError } from '@licensor/shared';
 import { licenseModel } from '../catalog/store';
 import { type Config, databasePath, loadConfig } from '../config';
 import type { AppContext } from '../context';
-import { openSqliteDatabase, type SqliteDatabase } from '../db/sqlite';
-import { KeyStore } from '../keys/keystore';
+import { redactDatabaseUrl } from '../db/backend';
+import { type AnyDatabase, openDatabaseFromUrl } from '../db/open';
+import { postgresSettings } from '../db/postgres/settings';
+import { DatabaseKeySource } from '../keys/databaseKeys';
+import { DEVELOPMENT_KEY_PASSPHRASE, KeyStore } from '../keys/keystore';
 import { isKitUserAuthorized } from '../kit/queries';
 import { kooGalleryCodes } from '../koogallery/codeLearning';
 import { MessageLog } from '../koogallery/messageLog';
@@ -33,9 +36,10 @@ export interface GlobalOptions {
  */
 export class Session {
   private _config: Config | undefined;
-  private _db: SqliteDatabase | undefined;
+  private _db: Promise<AnyDatabase> | undefined;
   private _keys: KeyStore | undefined;
-  private _ctx: AppContext | undefined;
+  private _keySource: Promise<DatabaseKeySource> | undefined;
+  private _ctx: Promise<AppContext> | undefined;
   readonly json: boolean;
 
   constructor(
@@ -78,25 +82,47 @@ export class Session {
     return createLogger(this.config().logLevel, { write: (s: string) => this.io.stderr.write(s) });
   }
 
-  /** The database; unless `create`, a missing file is a configuration error (a mistyped --data-dir). */
-  db(opts: { create?: boolean; migrate?: boolean } = {}): SqliteDatabase {
-    if (this._db) return this._db;
-    if (this.config().database.kind === 'postgres') {
-      // The domain commands still run on SQLite; writing a token into a SQLite file nobody serves would half-work.
-      throw new LicensorError(
-        'CONFIG_INVALID',
-        'This command works on SQLite only in this version; with LICENSOR_DATABASE_URL=postgres://… only `db status`, `db migrate` and `db copy` are available (back up PostgreSQL with pg_dump). Unset LICENSOR_DATABASE_URL to use the SQLite database',
-      );
-    }
-    const path = this.dbPath;
-    if (!opts.create && path !== ':memory:' && !existsSync(path)) {
-      throw new LicensorError(
-        'CONFIG_INVALID',
-        `No database at ${path}: check --data-dir or LICENSOR_DATA_DIR, or create it with \`licensor db migrate\``,
-      );
-    }
-    this._db = openSqliteDatabase(path, { migrate: opts.migrate ?? true });
+  get onPostgres(): boolean {
+    return this.config().database.kind === 'postgres';
+  }
+
+  /**
+   * The database LICENSOR_DATABASE_URL names (SQLite file or PostgreSQL), opened as the server opens it
+   * (db/open.ts) and brought current. A SQLite file that does not exist is a configuration error (a mistyped
+   * --data-dir would otherwise create an empty database and report nothing found; `db migrate` creates it).
+   */
+  db(): Promise<AnyDatabase> {
+    this._db ??= this.openDb();
     return this._db;
+  }
+
+  private async openDb(): Promise<AnyDatabase> {
+    const target = this.config().database;
+    if (target.kind === 'sqlite') {
+      const path = this.dbPath;
+      if (path !== ':memory:' && !existsSync(path)) {
+        throw new LicensorError(
+          'CONFIG_INVALID',
+          `No database at ${path}: check --data-dir or LICENSOR_DATA_DIR (or LICENSOR_DATABASE_URL), or create it with \`licensor db migrate\``,
+        );
+      }
+    }
+    try {
+      return await openDatabaseFromUrl(target, {
+        dataDir: this.dataDir,
+        postgres: { settings: postgresSettings(this.serverEnv) },
+      });
+    } catch (err) {
+      if (target.kind === 'postgres' && err instanceof LicensorError && err.code === 'STORAGE_UNAVAILABLE') {
+        throw new LicensorError(
+          'STORAGE_UNAVAILABLE',
+          `${err.message}. Check that PostgreSQL runs and that LICENSOR_DATABASE_URL (${redactDatabaseUrl(target.url)}) names an existing database this user may use; \`licensor db status\` checks the connection`,
+          err.detail,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
   }
 
   get hasKeys(): boolean {
@@ -117,14 +143,50 @@ export class Session {
     return this._keys;
   }
 
+  /**
+   * The key store the server would sign with: on PostgreSQL its signing keys and revocation list are the
+   * database's (keys/databaseKeys.ts, imported from the key files on a database that has none, as a server's
+   * first start does), elsewhere the key files.
+   */
+  async signingKeys(): Promise<KeyStore> {
+    const store = this.keys();
+    const db = await this.db();
+    if (db.dialect !== 'postgres') return store;
+    this._keySource ??= DatabaseKeySource.open(db.pg, store, {
+      passphrase: this.config().keyPassphrase ?? DEVELOPMENT_KEY_PASSPHRASE,
+      log: this.logger(),
+    });
+    store.useSource(await this._keySource);
+    return store;
+  }
+
   /** The services the marketplace and licensing code expect, without an HTTP server or a running worker. */
-  ctx(): AppContext {
-    if (this._ctx) return this._ctx;
-    const db = this.db();
+  ctx(): Promise<AppContext> {
+    this._ctx ??= this.buildCtx();
+    return this._ctx;
+  }
+
+  private async buildCtx(): Promise<AppContext> {
+    const db = await this.db();
     const config = this.config();
     const log = this.logger();
     const messages = new MessageLog(db);
-    const keys = (): KeyStore => this.keys();
+    // Signing happens synchronously inside the services, so on PostgreSQL the keys are read from the database
+    // before they run; the key files are opened on first use (most commands never sign anything).
+    // A key store that cannot open (no keys, a wrong passphrase) fails only the commands that sign.
+    let signing: KeyStore | undefined;
+    let signingError: unknown;
+    if (db.dialect === 'postgres' && this.hasKeys) {
+      try {
+        signing = await this.signingKeys();
+      } catch (err) {
+        signingError = err;
+      }
+    }
+    const keys = (): KeyStore => {
+      if (signingError) throw signingError;
+      return signing ?? this.keys();
+    };
     const openApi = new OpenApiClient(config.koo, messages);
     const now = () => new Date();
     const entitlementChanged: AppContext['entitlementChanged'] = (db, change) => emitEntitlementChange(db, change);
@@ -136,7 +198,6 @@ export class Session {
       openApi,
       messages,
       now,
-      // Opened on first use: most commands never sign anything.
       get keys() {
         return keys();
       },
@@ -147,7 +208,6 @@ export class Session {
       entitlementChanged,
       activationChanged: (db, change) => emitActivationChange(db, change),
     };
-    this._ctx = ctx;
     return ctx;
   }
 
@@ -178,8 +238,12 @@ export class Session {
   }
 
   async close(): Promise<void> {
-    await this._ctx?.messages.flush();
-    await this._db?.close();
+    const settled = async <T>(p: Promise<T> | undefined): Promise<T | undefined> => p?.catch(() => undefined);
+    await (await settled(this._ctx))?.messages.flush();
+    await (await settled(this._keySource))?.close();
+    await (await settled(this._db))?.close();
     this._db = undefined;
+    this._ctx = undefined;
+    this._keySource = undefined;
   }
 }

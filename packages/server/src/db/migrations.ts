@@ -17,6 +17,7 @@ import { m017_rate_limits } from './migrations/017_rate_limits';
 import { m018_signing_keys } from './migrations/018_signing_keys';
 import { m019_order_keys } from './migrations/019_order_keys';
 import { m020_list_order } from './migrations/020_list_order';
+import { m021_key_revocations } from './migrations/021_key_revocations';
 import type { Migration, Row } from './types';
 
 export type { Migration } from './types';
@@ -54,6 +55,7 @@ export const MIGRATIONS: Migration[] = [
   m018_signing_keys,
   m019_order_keys,
   m020_list_order,
+  m021_key_revocations,
 ];
 
 export function currentVersion(db: MigrationTarget): number {

@@ -1,3 +1,4 @@
+import type { SignedRevocationList } from '@licensor/shared';
 import type { PgDb } from '../db/postgres/facade';
 import type { Logger } from '../logger';
 import { DbSigningKeys } from './dbSigningKeys';
@@ -7,11 +8,17 @@ interface Snapshot {
   signer: Signer;
   list: SigningKeyInfo[];
   certificates: Map<string, string>;
+  revocations: SignedRevocationList | undefined;
 }
 
 async function read(keys: DbSigningKeys): Promise<Snapshot> {
-  const [signer, list, certificates] = await Promise.all([keys.current(), keys.list(), keys.certificates()]);
-  return { signer, list, certificates };
+  const [signer, list, certificates, revocations] = await Promise.all([
+    keys.current(),
+    keys.list(),
+    keys.certificates(),
+    keys.revocations(),
+  ]);
+  return { signer, list, certificates, revocations };
 }
 
 export interface DatabaseKeySourceOptions {
@@ -28,7 +35,8 @@ export interface DatabaseKeySourceOptions {
  * synchronous code (KeyStore.current()). The mirror is reloaded whenever DbSigningKeys invalidates (a rotation
  * announced with NOTIFY by any instance or the CLI, a LISTEN reconnect) and every `ttlMs`; until a reload lands
  * the instance signs with the key it had, which stays certified by the root, so a rotation reaches every instance
- * within a reload, without a restart. The root certificate is read from the data folder (`keys/root.crt.pem`,
+ * within a reload, without a restart. The root-signed list of revoked keys is mirrored the same way
+ * (`licensor keys revoke` stores it and announces it on the same channel). The root certificate is read from the data folder (`keys/root.crt.pem`,
  * public, copied to each host); the root private key never enters the database.
  */
 export class DatabaseKeySource implements SigningKeySource {
@@ -60,6 +68,9 @@ export class DatabaseKeySource implements SigningKeySource {
       if (await keys.importKeyFilesIfNone(store.dir)) {
         opts.log.info({ keysDir: store.dir }, 'signing keys imported from the key files into the database');
       }
+      if (await keys.importRevocationFileIfNone(store.dir)) {
+        opts.log.info({ keysDir: store.dir }, 'revoked-key list imported from keys/revoked.json into the database');
+      }
       await keys.listening;
       source = new DatabaseKeySource(keys, opts.log, await read(keys));
       // A rotation announced during that first read found no source to reload: read once more.
@@ -89,6 +100,13 @@ export class DatabaseKeySource implements SigningKeySource {
           if (next.signer.keyId !== this.snapshot.signer.keyId) {
             this.log.info({ keyId: next.signer.keyId }, 'signing key rotated: signing with the new key');
           }
+          const before = this.snapshot.revocations;
+          if (before && next.revocations && before.list === next.revocations.list) {
+            // The same list: keep the object, so whatever is derived from it (GET /api/v1/keys) stays cached.
+            next.revocations = before;
+          } else if (next.revocations) {
+            this.log.info({ revocationList: next.revocations }, 'revoked-key list loaded');
+          }
           this.snapshot = next;
         } catch (err) {
           // Keep signing with the key at hand (still certified); the next notification or tick tries again.
@@ -110,6 +128,10 @@ export class DatabaseKeySource implements SigningKeySource {
 
   certificate(keyId: string): string | undefined {
     return this.snapshot.certificates.get(keyId);
+  }
+
+  revocations(): SignedRevocationList | undefined {
+    return this.snapshot.revocations;
   }
 
   async close(): Promise<void> {

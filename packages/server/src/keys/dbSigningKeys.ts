@@ -9,7 +9,9 @@ import {
   issueSigningCertificate,
   keyIdOf,
   LicensorError,
+  type SignedRevocationList,
   verifyCertificateChain,
+  verifyRevocationList,
 } from '@licensor/shared';
 import type pg from 'pg';
 import type { PgDb } from '../db/postgres/facade';
@@ -276,6 +278,79 @@ export class DbSigningKeys {
         await client.query('SELECT pg_advisory_unlock($1)', [KEYS_IMPORT_LOCK]);
       }
     });
+  }
+
+  /**
+   * The newest root-signed list of revoked signing keys (`licensor keys revoke`), verified against the pinned
+   * root: a row nobody with the root signed never reaches a client.
+   */
+  async revocations(): Promise<SignedRevocationList | undefined> {
+    const row = await this.db.first<{ list_json: string }>(
+      'SELECT list_json FROM key_revocations ORDER BY serial DESC LIMIT 1',
+    );
+    if (!row) return undefined;
+    const signed = JSON.parse(row.list_json) as SignedRevocationList;
+    verifyRevocationList(signed, [this.opts.rootCertificatePem]);
+    return signed;
+  }
+
+  /**
+   * Stores a list the root signed elsewhere (the root never comes near the database) and announces it: every
+   * instance serves it within a reload. Its serial must follow the newest stored one (a revocation that raced
+   * another for the same serial is refused and runs again on the newer list); no key on it may be the current
+   * one; the private keys of the keys on it are erased.
+   */
+  async storeRevocations(signed: SignedRevocationList): Promise<void> {
+    const list = verifyRevocationList(signed, [this.opts.rootCertificatePem]);
+    const at = new Date(this.now()).toISOString();
+    await this.db.transaction(async (tx) => {
+      // The lock on the current key orders a revocation after a rotation that runs at the same time.
+      const current = await tx.first<{ key_id: string }>(
+        'SELECT key_id FROM signing_keys WHERE current = 1 FOR UPDATE',
+      );
+      if (current && list.revoked.includes(current.key_id)) {
+        throw new LicensorError(
+          'CONFLICT',
+          `${current.key_id} is the current signing key: rotate first (licensor keys rotate), then revoke it`,
+        );
+      }
+      const newest = await tx.first<{ serial: number }>('SELECT MAX(serial) AS serial FROM key_revocations');
+      if ((newest?.serial ?? 0) >= list.serial) {
+        throw new LicensorError(
+          'CONFLICT',
+          `A revocation list #${newest?.serial} is already stored (this one is #${list.serial}): another revocation ran at the same time; run the command again`,
+        );
+      }
+      await tx.run('INSERT INTO key_revocations (serial, list_json, issued_at, stored_at) VALUES (?, ?, ?, ?)', [
+        list.serial,
+        JSON.stringify(signed),
+        list.issuedAt,
+        at,
+      ]);
+      for (const keyId of list.revoked) {
+        await tx.run('UPDATE signing_keys SET private_key_enc = NULL WHERE key_id = ?', [keyId]);
+      }
+      await tx.run('SELECT pg_notify(?, ?)', [KEYS_CHANNEL, `revoked:${list.serial}`]);
+    });
+    this.invalidate();
+  }
+
+  /**
+   * First start on a database without a revocation list: stores the data folder's keys/revoked.json (a SQLite
+   * deployment moving to PostgreSQL), so the keys it revoked stay revoked. Returns whether this call stored it.
+   */
+  async importRevocationFileIfNone(keysDir: string): Promise<boolean> {
+    const file = join(keysDir, 'revoked.json');
+    if (!existsSync(file)) return false;
+    if (await this.db.first('SELECT 1 FROM key_revocations LIMIT 1')) return false;
+    try {
+      await this.storeRevocations(JSON.parse(readFileSync(file, 'utf8')) as SignedRevocationList);
+    } catch (err) {
+      // Another instance imported the same file first: its row is the one in force.
+      if (err instanceof LicensorError && err.code === 'CONFLICT' && /already stored/.test(err.message)) return false;
+      throw err;
+    }
+    return true;
   }
 
   private async listenLoop(): Promise<void> {

@@ -49,6 +49,8 @@ export interface SigningKeySource {
   list(): SigningKeyInfo[];
   /** undefined when no such key is stored. */
   certificate(keyId: string): string | undefined;
+  /** The root-signed list of revoked keys in force, already verified against the root; undefined if none. */
+  revocations(): SignedRevocationList | undefined;
 }
 
 /** Writes a file atomically with owner-only permissions (keys must never be world-readable). */
@@ -345,6 +347,7 @@ export class KeyStore {
 
   /** The root-signed list of revoked signing keys, if the root ever revoked one (re-read when the file changes). */
   revocations(): SignedRevocationList | undefined {
+    if (this.source) return this.source.revocations();
     let mtimeMs: number;
     try {
       mtimeMs = statSync(this.revokedPath).mtimeMs;
@@ -372,7 +375,41 @@ export class KeyStore {
   revoke(keyId: string, opts: { rootKeyFile?: string; rootPassphrase?: string; now?: Date } = {}): RevocationList {
     this.certificate(keyId); // must be one of ours
     const currentId = readFileSync(join(this.dir, 'current'), 'utf8').trim();
-    if (keyId === currentId) {
+    const { list, signed } = this.signRevocation(keyId, {
+      ...opts,
+      currentKeyId: currentId,
+      previous: this.revocations(),
+    });
+    const tmp = `${this.revokedPath}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(signed));
+    renameSync(tmp, this.revokedPath);
+    this.forgetPrivateKey(keyId);
+    this.#revocations = undefined;
+    return list;
+  }
+
+  /** A revoked key signs nothing again, even from this folder. */
+  forgetPrivateKey(keyId: string): void {
+    if (!/^[A-Za-z0-9_-]+$/.test(keyId)) return;
+    rmSync(join(this.signingDir, `${keyId}.key.pem`), { force: true });
+  }
+
+  /**
+   * The next root-signed revocation list: `previous` (the list in force) plus `keyId`, signed with the root key
+   * (from the store, or `rootKeyFile` when the root is kept offline) and checked against the pinned root. Not
+   * stored: `revoke` writes it to keys/revoked.json, `licensor keys revoke` on PostgreSQL to the database.
+   */
+  signRevocation(
+    keyId: string,
+    opts: {
+      currentKeyId: string;
+      previous: SignedRevocationList | undefined;
+      rootKeyFile?: string;
+      rootPassphrase?: string;
+      now?: Date;
+    },
+  ): { list: RevocationList; signed: SignedRevocationList } {
+    if (keyId === opts.currentKeyId) {
       throw new LicensorError(
         'CONFLICT',
         `${keyId} is the current signing key: rotate first (licensor keys rotate), then revoke it`,
@@ -386,8 +423,7 @@ export class KeyStore {
       );
     }
     const rootKey = decryptPrivateKey(readFileSync(keyFile, 'utf8'), opts.rootPassphrase ?? this.rootPassphrase);
-    const previous = this.revocations();
-    const before = previous ? verifyRevocationList(previous, [this.rootCertificatePem]) : undefined;
+    const before = opts.previous ? verifyRevocationList(opts.previous, [this.rootCertificatePem]) : undefined;
     const list: RevocationList = {
       v: 1,
       serial: (before?.serial ?? 0) + 1,
@@ -396,13 +432,7 @@ export class KeyStore {
     };
     const signed = signRevocationList(list, rootKey);
     verifyRevocationList(signed, [this.rootCertificatePem]); // the root key must match the pinned certificate
-    const tmp = `${this.revokedPath}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(signed));
-    renameSync(tmp, this.revokedPath);
-    // A revoked key signs nothing again, even from this folder.
-    rmSync(join(this.signingDir, `${keyId}.key.pem`), { force: true });
-    this.#revocations = undefined;
-    return list;
+    return { list, signed };
   }
 
   /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { add, type Dataset, likeAnywhere, type Page, pageSchema, paginate, where } from '../admin/pagination';
+import { add, type Dataset, type Page, pageSchema, paginate, textSearch, where } from '../admin/pagination';
 import type { Storage } from '../db/storage';
 import type { Row } from '../db/types';
 import { parseInput } from '../http/errors';
@@ -84,15 +84,7 @@ export async function listTenants(db: Storage, input: ListTenantsInput = {}): Pr
   const w = where();
   if (q.instanceId !== undefined) add(w, 'instance_id = ?', q.instanceId === '-' ? '' : q.instanceId);
   if (q.q) {
-    const p = likeAnywhere(q.q);
-    add(
-      w,
-      "tenant_id LIKE ? ESCAPE '\\' OR tenant_code LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR domain_name LIKE ? ESCAPE '\\'",
-      p,
-      p,
-      p,
-      p,
-    );
+    add(w, ...textSearch(db.dialect, ['tenant_id', 'tenant_code', 'name', 'domain_name'], q.q));
   }
   if (!q.includeTest) add(w, 'test = 0');
   return await paginate(db, TENANTS, w, q);

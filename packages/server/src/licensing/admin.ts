@@ -1,6 +1,7 @@
 import { decodeOfflineRequest, LicensorError, normalizeLicenseCode } from '@licensor/shared';
 import type { Storage } from '../db/storage';
 import { inTx } from '../db/storage';
+import { textSearch } from '../db/textSearch';
 import { activate, assertUsable, resolveCode } from './activate';
 import {
   type ActivationFilter,
@@ -351,11 +352,9 @@ export async function listActivations(
     params.push(filter.status);
   }
   if (filter.q) {
-    const like = `%${filter.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    where.push(
-      `(lower(a.id) LIKE ? ESCAPE '\\' OR lower(a.label) LIKE ? ESCAPE '\\' OR lower(a.hostname) LIKE ? ESCAPE '\\' OR lower(a.user_id) LIKE ? ESCAPE '\\')`,
-    );
-    params.push(like, like, like, like);
+    const [sql, ...patterns] = textSearch(db.dialect, ['a.id', 'a.label', 'a.hostname', 'a.user_id'], filter.q);
+    where.push(`(${sql})`);
+    params.push(...patterns);
   }
   if (filter.seenSince) {
     where.push('a.last_seen_at >= ?');

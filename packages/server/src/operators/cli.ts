@@ -37,7 +37,7 @@ const passwordLines = (generated: boolean, password: string) =>
 async function operatorsAdd(s: Session, opts: { name: string; role: string }) {
   const { password, generated } = chosenPassword(s);
   const input = parseInput(addInput, { ...opts, password }, 'operator');
-  const created = await addOperator(s.db(), input, s.actor);
+  const created = await addOperator(await s.db(), input, s.actor);
   s.print({ ...created, ...(generated ? { password } : {}) }, () =>
     [
       fields([
@@ -50,7 +50,7 @@ async function operatorsAdd(s: Session, opts: { name: string; role: string }) {
 }
 
 async function operatorsList(s: Session) {
-  const items = await listOperators(s.db());
+  const items = await listOperators(await s.db());
   s.print({ items }, () =>
     items.length === 0
       ? 'No operators yet. Add the first with `licensor operators add --name <name> --role admin`.'
@@ -66,7 +66,7 @@ async function operatorsList(s: Session) {
 }
 
 async function operatorsDisable(s: Session, name: string) {
-  const r = await disableOperator(s.db(), parseInput(operatorNameSchema, name, 'operator name'), s.actor);
+  const r = await disableOperator(await s.db(), parseInput(operatorNameSchema, name, 'operator name'), s.actor);
   s.print(r, () =>
     r.changed ? `Disabled operator ${name}; their sessions ended.` : `Operator ${name} was already disabled.`,
   );
@@ -78,7 +78,7 @@ async function operatorsSetRole(s: Session, name: string, role: string) {
     { name, role },
     'operator role',
   );
-  const r = await setOperatorRole(s.db(), input.name, input.role as Role, s.actor);
+  const r = await setOperatorRole(await s.db(), input.name, input.role as Role, s.actor);
   s.print(r, () =>
     r.changed
       ? `Operator ${name} is now ${role}; their sessions ended, the new role applies at their next sign-in.`
@@ -89,7 +89,12 @@ async function operatorsSetRole(s: Session, name: string, role: string) {
 async function operatorsResetPassword(s: Session, name: string) {
   const { password, generated } = chosenPassword(s);
   const valid = parseInput(passwordSchema, password, 'password');
-  const updated = await resetPassword(s.db(), parseInput(operatorNameSchema, name, 'operator name'), valid, s.actor);
+  const updated = await resetPassword(
+    await s.db(),
+    parseInput(operatorNameSchema, name, 'operator name'),
+    valid,
+    s.actor,
+  );
   s.print({ ...updated, ...(generated ? { password } : {}) }, () =>
     [
       `New password set for ${updated.name} (account enabled, lock-out cleared, sessions ended).`,

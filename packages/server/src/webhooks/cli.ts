@@ -50,7 +50,7 @@ export function registerWebhookCommands(program: Command, run: Runner): void {
     .action(
       run(async (s: Session, url: string, o: { events: string; secret?: string; description?: string }) => {
         const r = await createEndpoint(
-          webhookDeps(s.ctx()),
+          webhookDeps(await s.ctx()),
           {
             url,
             events: o.events
@@ -76,7 +76,7 @@ export function registerWebhookCommands(program: Command, run: Runner): void {
     .description('registered endpoints')
     .action(
       run(async (s: Session) => {
-        const items = await listEndpoints(s.db());
+        const items = await listEndpoints(await s.db());
         s.print({ items }, () =>
           items.length ? table(items, endpointColumns) : 'No endpoints: add one with `licensor webhooks add <url>`.',
         );
@@ -89,7 +89,7 @@ export function registerWebhookCommands(program: Command, run: Runner): void {
       .description(action === 'disable' ? 'stop sending to an endpoint (history kept)' : 'resume sending')
       .action(
         run(async (s: Session, id: string) => {
-          const e = await setEndpointEnabled(webhookDeps(s.ctx()), id, action === 'enable', s.actor);
+          const e = await setEndpointEnabled(webhookDeps(await s.ctx()), id, action === 'enable', s.actor);
           s.print(e, () => `Endpoint ${e.id} ${e.enabled ? 'enabled' : 'disabled'}.`);
         }),
       );
@@ -113,7 +113,7 @@ export function registerWebhookCommands(program: Command, run: Runner): void {
           ),
           'options',
         );
-        const { items } = await listDeliveries(s.db(), filter);
+        const { items } = await listDeliveries(await s.db(), filter);
         s.print({ items }, () => (items.length ? table(items, deliveryColumns) : 'No deliveries match.'));
       }),
     );
@@ -123,7 +123,7 @@ export function registerWebhookCommands(program: Command, run: Runner): void {
     .description('one delivery with every attempt and the payload')
     .action(
       run(async (s: Session, id: string) => {
-        const d = await deliveryDetail(s.db(), id);
+        const d = await deliveryDetail(await s.db(), id);
         s.print(d, () =>
           [
             fields([
@@ -153,7 +153,7 @@ export function registerWebhookCommands(program: Command, run: Runner): void {
     .description('send a delivery again (the running server sends it within a second)')
     .action(
       run(async (s: Session, id: string) => {
-        const d = await replayDelivery(s.ctx(), id, s.actor);
+        const d = await replayDelivery(await s.ctx(), id, s.actor);
         s.print(d, () => `Delivery ${d.id} queued again; the running server sends it shortly.`);
       }),
     );

@@ -3,7 +3,7 @@ import type { Storage } from '../../db/storage';
 import type { Row } from '../../db/types';
 import { resolveCode } from '../../licensing/activate';
 import { type ActivationRow, type ActivationView, activationView } from '../../licensing/activations';
-import { add, chunks, type Dataset, likeAnywhere, paginate, type Where, where } from '../pagination';
+import { add, chunks, type Dataset, paginate, textSearch, type Where, where } from '../pagination';
 import { columns, common, exportOptions, instant, listOf, text } from './shared';
 
 export const ACTIVATION_STATUSES = ['active', 'lapsed', 'released'] as const;
@@ -106,15 +106,7 @@ async function activationWhere(db: Storage, f: Omit<ActivationFilter, 'limit' | 
   if (f.since) add(w, 'a.created_at >= ?', f.since);
   if (f.seenSince) add(w, 'a.last_seen_at >= ?', f.seenSince);
   if (f.q) {
-    const p = likeAnywhere(f.q);
-    add(
-      w,
-      `a.id LIKE ? ESCAPE '\\' OR a.label LIKE ? ESCAPE '\\' OR a.hostname LIKE ? ESCAPE '\\' OR a.user_id LIKE ? ESCAPE '\\'`,
-      p,
-      p,
-      p,
-      p,
-    );
+    add(w, ...textSearch(db.dialect, ['a.id', 'a.label', 'a.hostname', 'a.user_id'], f.q));
   }
   return w;
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Storage } from '../../db/storage';
 import type { Row } from '../../db/types';
-import { add, type Dataset, likeAnywhere, paginate, type Where, where } from '../pagination';
+import { add, type Dataset, paginate, textSearch, type Where, where } from '../pagination';
 import { columns, common, instant, text } from './shared';
 
 export const auditFilterSchema = z
@@ -35,7 +35,7 @@ export type AuditView = ReturnType<typeof auditView>;
 
 const auditLog: Dataset<AuditView> = { from: 'audit_log', select: '*', sort: ['id'], map: auditView };
 
-function auditWhere(f: Omit<AuditFilter, 'limit' | 'page' | 'cursor'>): Where {
+function auditWhere(dialect: Storage['dialect'], f: Omit<AuditFilter, 'limit' | 'page' | 'cursor'>): Where {
   const w = where();
   if (!f.includeTest) {
     add(w, 'NOT EXISTS (SELECT 1 FROM entitlements e WHERE e.id = audit_log.entitlement_id AND e.test = 1)');
@@ -46,13 +46,12 @@ function auditWhere(f: Omit<AuditFilter, 'limit' | 'page' | 'cursor'>): Where {
   if (f.action) add(w, 'action = ?', f.action);
   if (f.since) add(w, 'at >= ?', f.since);
   if (f.q) {
-    const p = likeAnywhere(f.q);
-    add(w, `action LIKE ? ESCAPE '\\' OR actor LIKE ? ESCAPE '\\' OR detail LIKE ? ESCAPE '\\'`, p, p, p);
+    add(w, ...textSearch(dialect, ['action', 'actor', 'detail'], f.q));
   }
   return w;
 }
 
-export const listAudit = (db: Storage, f: AuditFilter) => paginate(db, auditLog, auditWhere(f), f);
+export const listAudit = (db: Storage, f: AuditFilter) => paginate(db, auditLog, auditWhere(db.dialect, f), f);
 
 /** Recent audit trail of one entitlement (newest first). */
 export const auditTrail = async (db: Storage, entitlementId: string, limit = 100): Promise<AuditView[]> =>

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Storage } from '../../db/storage';
 import type { Row } from '../../db/types';
 import type { EntitlementRow } from '../../licensing/entitlements';
-import { add, chunks, type Dataset, likeAnywhere, paginate, type Where, where } from '../pagination';
+import { add, chunks, type Dataset, paginate, textSearch, type Where, where } from '../pagination';
 import { columns, common, exportOptions, instant, listOf, text } from './shared';
 
 export const ENTITLEMENT_STATUSES = [
@@ -120,18 +120,13 @@ export async function entitlementWhere(
     exact.params,
   );
   if (found) return exact;
-  const p = likeAnywhere(f.q);
   return add(
     w,
-    `id LIKE ? ESCAPE '\\' OR code LIKE ? ESCAPE '\\' OR order_id LIKE ? ESCAPE '\\' OR customer_id LIKE ? ESCAPE '\\'
-       OR customer_name LIKE ? ESCAPE '\\' OR product_id LIKE ? ESCAPE '\\' OR sku_code LIKE ? ESCAPE '\\'`,
-    p,
-    p,
-    p,
-    p,
-    p,
-    p,
-    p,
+    ...textSearch(
+      db.dialect,
+      ['id', 'code', 'order_id', 'customer_id', 'customer_name', 'product_id', 'sku_code'],
+      f.q,
+    ),
   );
 }
 

@@ -15,15 +15,21 @@ import { dbMigratePostgres, registerDatabaseCommands } from './database';
 async function dbMigrate(s: Session) {
   const target = s.config().database;
   if (target.kind === 'postgres') return dbMigratePostgres(s, target.url);
-  const db = migrationTarget(s.db({ create: true, migrate: false }).raw);
-  const from = currentVersion(db);
-  const applied = migrate(db);
-  const latest = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
-  s.print({ database: s.dbPath, from, to: currentVersion(db), applied }, () =>
-    applied.length
-      ? `Migrated ${s.dbPath} from version ${from} to ${currentVersion(db)} (applied ${applied.join(', ')}).`
-      : `${s.dbPath} is up to date (version ${from}${from > latest ? `, newer than this build's ${latest}` : ''}).`,
-  );
+  // Opened without migrating, to report the versions before and after.
+  const sqlite = openSqliteDatabase(s.dbPath, { migrate: false });
+  try {
+    const db = migrationTarget(sqlite.raw);
+    const from = currentVersion(db);
+    const applied = migrate(db);
+    const latest = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+    s.print({ database: s.dbPath, from, to: currentVersion(db), applied }, () =>
+      applied.length
+        ? `Migrated ${s.dbPath} from version ${from} to ${currentVersion(db)} (applied ${applied.join(', ')}).`
+        : `${s.dbPath} is up to date (version ${from}${from > latest ? `, newer than this build's ${latest}` : ''}).`,
+    );
+  } finally {
+    await sqlite.close();
+  }
 }
 
 /** Progress on stderr: a redrawn bar for a person at a terminal, a line per 10% for logs and pipes. */
@@ -49,7 +55,15 @@ function progressReporter(s: Session) {
 }
 
 async function dbBackup(s: Session, file: string, opts: { force?: boolean }) {
-  const db = s.db();
+  if (s.onPostgres) {
+    // PostgreSQL has its own consistent online backup; a second, Licensor-specific format would only be worse.
+    throw new LicensorError(
+      'CONFIG_INVALID',
+      'db backup copies the SQLite file; on PostgreSQL back up with pg_dump (pg_dump -Fc -f licensor.dump "$LICENSOR_DATABASE_URL") and rehearse restores as docs/deploy-postgresql.md ("Backups") describes',
+    );
+  }
+  const db = await s.db();
+  if (db.dialect !== 'sqlite') throw new LicensorError('INTERNAL', 'expected the SQLite database');
   const dest = resolve(file);
   if (dest === resolve(s.dbPath)) {
     throw new LicensorError('INVALID_INPUT', 'The backup file must not be the live database: choose another path');
@@ -101,7 +115,7 @@ const tokenInput = z.object({
 
 async function tokensCreate(s: Session, opts: { name: string; scope: string }) {
   const input = parseInput(tokenInput, opts, 'token');
-  const created = await createToken(s.db(), input.name, input.scope, s.actor);
+  const created = await createToken(await s.db(), input.name, input.scope, s.actor);
   s.print(created, () =>
     [
       fields([
@@ -116,7 +130,7 @@ async function tokensCreate(s: Session, opts: { name: string; scope: string }) {
 }
 
 async function tokensList(s: Session) {
-  const items = await listTokens(s.db());
+  const items = await listTokens(await s.db());
   s.print({ items }, () =>
     items.length === 0
       ? 'No admin tokens yet. Create one with `licensor tokens create --name <name> --scope read|write|admin`.'
@@ -132,7 +146,7 @@ async function tokensList(s: Session) {
 }
 
 async function tokensRevoke(s: Session, id: string) {
-  const r = await revokeToken(s.db(), id, s.actor);
+  const r = await revokeToken(await s.db(), id, s.actor);
   s.print(r, () => (r.changed ? `Revoked token ${id} (${r.token.name}).` : `Token ${id} was already revoked.`));
 }
 

@@ -4,6 +4,7 @@ import { LicensorError } from '@licensor/shared';
 import type { Command } from 'commander';
 import { parseDatabaseUrl, redactDatabaseUrl } from '../../db/backend';
 import { copySqliteToPostgres } from '../../db/copy';
+import { collationText, type DatabaseCollation, databaseCollation } from '../../db/postgres/collation';
 import { openPostgres, type PgDb } from '../../db/postgres/facade';
 import { migratePostgres, pgCurrentVersion } from '../../db/postgres/migrate';
 import { postgresSettings } from '../../db/postgres/settings';
@@ -26,19 +27,28 @@ async function withPostgres<T>(s: Session, url: string, fn: (db: PgDb) => Promis
   }
 }
 
-function statusLines(location: string, status: SchemaStatus, exists = true): string {
-  const state = !exists
-    ? 'not created (run `licensor db migrate`)'
-    : status.newerThanBuild
-      ? `newer than this build (${status.latest}): upgrade Licensor before serving from it`
-      : status.pending.length
-        ? `${status.pending.length} migration(s) pending: run \`licensor db migrate\``
-        : 'up to date';
+function statusLines(
+  location: string,
+  status: SchemaStatus,
+  collation: string,
+  exists = true,
+  byteOrder = true,
+): string {
+  const state = !byteOrder
+    ? "not servable: recreate the database with LC_COLLATE 'C.UTF-8' (docs/deploy-postgresql.md)"
+    : !exists
+      ? 'not created (run `licensor db migrate`)'
+      : status.newerThanBuild
+        ? `newer than this build (${status.latest}): upgrade Licensor before serving from it`
+        : status.pending.length
+          ? `${status.pending.length} migration(s) pending: run \`licensor db migrate\``
+          : 'up to date';
   return fields([
     ['Backend', status.backend === 'postgres' ? 'PostgreSQL' : 'SQLite'],
     ['Database', location],
     ['Schema version', `${status.version} (this build: ${status.latest})`],
     ['Pending', status.pending.map((m) => `${m.version} ${m.name}`).join(', ') || 'none'],
+    ['Collation', collation],
     ['State', state],
   ]);
 }
@@ -47,8 +57,13 @@ async function dbStatus(s: Session): Promise<void> {
   const target = s.config().database;
   if (target.kind === 'postgres') {
     const location = redactDatabaseUrl(target.url);
-    const status = await withPostgres(s, target.url, pgSchemaStatus);
-    s.print({ location, current: schemaIsCurrent(status), ...status }, () => statusLines(location, status));
+    const { status, collation } = await withPostgres(s, target.url, async (db) => ({
+      status: await pgSchemaStatus(db),
+      collation: await databaseCollation(db),
+    }));
+    s.print({ location, current: schemaIsCurrent(status) && collation.byteOrder, ...status, collation }, () =>
+      statusLines(location, status, collationText(collation), true, collation.byteOrder),
+    );
     return;
   }
   const path = s.dbPath;
@@ -66,8 +81,15 @@ async function dbStatus(s: Session): Promise<void> {
     status = await sqliteSchemaStatus(db);
     await db.close();
   }
-  s.print({ location: path, exists, current: exists && schemaIsCurrent(status), ...status }, () =>
-    statusLines(path, status, exists),
+  const collation: DatabaseCollation = {
+    database: path,
+    provider: 'sqlite',
+    collation: 'BINARY',
+    ctype: 'BINARY',
+    byteOrder: true,
+  };
+  s.print({ location: path, exists, current: exists && schemaIsCurrent(status), ...status, collation }, () =>
+    statusLines(path, status, 'BINARY (SQLite): byte order', exists),
   );
 }
 

@@ -114,7 +114,7 @@ export function registerKitCommands(program: Command, run: KitRunner): Command {
             cursor?: string;
           },
         ) => {
-          const page = await listTenants(s.db(), {
+          const page = await listTenants(await s.db(), {
             instanceId: opts.instance,
             q: opts.search,
             includeTest: Boolean(opts.includeTest),
@@ -133,7 +133,7 @@ export function registerKitCommands(program: Command, run: KitRunner): Command {
     .argument('<tenantId>', 'tenant id')
     .action(
       run(async (s, instanceId: string, tenantId: string) => {
-        const detail = await showTenant(s.db(), instanceId, tenantId);
+        const detail = await showTenant(await s.db(), instanceId, tenantId);
         if (!detail) {
           throw new LicensorError(
             'NOT_FOUND',

@@ -62,7 +62,7 @@ function featuresOption(opts: Record<string, unknown>) {
 }
 
 async function licenseSummary(s: Session, e: EntitlementView): Promise<string> {
-  const model = await licenseModel(s.db(), {
+  const model = await licenseModel(await s.db(), {
     product_id: e.productId,
     sku_code: e.skuCode,
     edition: e.edition,
@@ -82,7 +82,7 @@ async function licenseSummary(s: Session, e: EntitlementView): Promise<string> {
 }
 
 async function licensesCreate(s: Session, opts: Record<string, string | undefined>) {
-  const ctx = s.ctx();
+  const ctx = await s.ctx();
   const ent = await createDirectLicense(
     ctx,
     {
@@ -105,7 +105,7 @@ async function licensesCreate(s: Session, opts: Record<string, string | undefine
 }
 
 async function licensesUpdate(s: Session, ref: string, opts: Record<string, string | boolean | undefined>) {
-  const ctx = s.ctx();
+  const ctx = await s.ctx();
   const ent = await requireEntitlement(ctx.db, ref);
   let result: Awaited<ReturnType<typeof updateLicense>>;
   try {

@@ -72,7 +72,7 @@ const entitlementColumns = [
 
 async function entitlementsList(s: Session, opts: Record<string, unknown>) {
   const f = parseInput(entitlementFilterSchema, filterInput(opts, { product: 'productId', search: 'q' }), 'options');
-  const page = await listEntitlements(s.db(), f);
+  const page = await listEntitlements(await s.db(), f);
   s.print(page, () =>
     page.items.length === 0 ? 'No licenses match.\n' : table(page.items, entitlementColumns) + pageFooter(page),
   );
@@ -89,7 +89,7 @@ const activationColumns = [
 ];
 
 async function entitlementsShow(s: Session, id: string) {
-  const ctx = s.ctx();
+  const ctx = await s.ctx();
   const detail = await entitlementDetail(ctx, await requireEntitlement(ctx.db, id));
   const e = detail.entitlement;
   s.print(detail, () =>
@@ -131,7 +131,7 @@ function hold(action: 'suspend' | 'reinstate' | 'revoke') {
   const done = { suspend: 'suspended', reinstate: 'reinstated', revoke: 'revoked' }[action];
   return async (s: Session, id: string, opts: { reason?: string }) => {
     const { reason } = parseInput(reasonInput, opts, 'options');
-    const r = await actions[action](s.ctx(), id, s.actor, reason);
+    const r = await actions[action](await s.ctx(), id, s.actor, reason);
     s.print(r, () =>
       r.changed
         ? `License ${r.entitlement.id} ${done}: status is now ${r.entitlement.status}. Devices see it at their next check-in.`
@@ -146,7 +146,7 @@ const reasonInput = z.object({ reason: z.string().trim().min(1).max(500).optiona
 
 async function seatsFree(s: Session, activationId: string, opts: { reason?: string }) {
   const { reason } = parseInput(reasonInput, opts, 'options');
-  const r = await actions.freeSeat(s.ctx(), activationId, s.actor, reason);
+  const r = await actions.freeSeat(await s.ctx(), activationId, s.actor, reason);
   s.print(r, () =>
     r.released
       ? `Freed the seat of ${activationId} on license ${r.activation.entitlementId}.`
@@ -156,7 +156,7 @@ async function seatsFree(s: Session, activationId: string, opts: { reason?: stri
 
 async function seatsMove(s: Session, activationId: string, opts: { to: string; reason?: string }) {
   const { reason } = parseInput(reasonInput, { reason: opts.reason }, 'options');
-  const r = await actions.move(s.ctx(), activationId, opts.to, s.actor, reason);
+  const r = await actions.move(await s.ctx(), activationId, opts.to, s.actor, reason);
   s.print(
     r,
     () => `Activation ${activationId} now holds seat ${r.activation.seat} of license ${r.activation.entitlementId}.`,
@@ -169,7 +169,7 @@ async function activationsList(s: Session, opts: Record<string, unknown>) {
     filterInput(opts, { entitlement: 'entitlementId', search: 'q' }),
     'options',
   );
-  const page = await listActivationsPage(s.db(), f);
+  const page = await listActivationsPage(await s.db(), f);
   s.print(page, () =>
     page.items.length === 0
       ? 'No activations match.\n'
@@ -196,7 +196,7 @@ const codeInput = z.object({
 
 async function codesRegister(s: Session, code: string, opts: Record<string, unknown>) {
   const input = parseInput(codeInput, filterInput({ code, ...opts }, { product: 'productId' }), 'options');
-  const ctx = s.ctx();
+  const ctx = await s.ctx();
   const registration = await operatorRegistration(
     ctx,
     { code: input.code, test: input.test, productId: input.productId, seats: input.seats, expireTime: input.expires },
@@ -236,7 +236,7 @@ async function offlineResponse(s: Session, requestFile: string, opts: { out?: st
   if (out && existsSync(out) && !opts.force) {
     throw new LicensorError('INVALID_INPUT', `${out} already exists: choose another --out file or pass --force`);
   }
-  const { license } = await actions.offlineResponse(s.ctx(), readFileSync(path, 'utf8'), s.actor);
+  const { license } = await actions.offlineResponse(await s.ctx(), readFileSync(path, 'utf8'), s.actor);
   if (out) {
     writeFileSync(out, license);
     s.print({ license, out }, () => `License file written to ${out}: hand it to the customer to load on that device.`);
@@ -251,7 +251,7 @@ async function offlineResponse(s: Session, requestFile: string, opts: { out?: st
 
 async function messagesList(s: Session, opts: Record<string, unknown>) {
   const f = parseInput(messageFilterSchema, filterInput(opts, { search: 'q' }), 'options');
-  const page = await listMessages(s.db(), f);
+  const page = await listMessages(await s.db(), f);
   s.print(page, () =>
     page.items.length === 0
       ? 'No marketplace messages match.\n'
@@ -273,7 +273,7 @@ type OutboxRow = Awaited<ReturnType<typeof listOutbox>>['items'][number];
 
 async function outboxList(s: Session, opts: Record<string, unknown>) {
   const f = parseInput(outboxFilterSchema, filterInput(opts), 'options');
-  const page = await listOutbox(s.db(), f);
+  const page = await listOutbox(await s.db(), f);
   s.print(page, () =>
     page.items.length === 0
       ? 'Outbox is empty: nothing pending or failed.\n'
@@ -290,7 +290,7 @@ async function outboxList(s: Session, opts: Record<string, unknown>) {
 
 async function outboxRetry(s: Session, id: string) {
   const n = parseInput(z.object({ id: z.coerce.number().int().positive() }), { id }, 'outbox item id').id;
-  const item = await retryOutboxItem(s.ctx(), n, s.actor);
+  const item = await retryOutboxItem(await s.ctx(), n, s.actor);
   s.print(
     item,
     () => `Outbox item ${n} (${item.kind}) queued for another attempt; the running server picks it up within a second.`,
@@ -299,7 +299,7 @@ async function outboxRetry(s: Session, id: string) {
 
 async function auditList(s: Session, opts: Record<string, unknown>) {
   const f = parseInput(auditFilterSchema, filterInput(opts, { entitlement: 'entitlementId', search: 'q' }), 'options');
-  const page = await listAudit(s.db(), f);
+  const page = await listAudit(await s.db(), f);
   s.print(page, () =>
     page.items.length === 0
       ? 'No audit entries match.\n'

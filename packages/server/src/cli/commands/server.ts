@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { LicensorError } from '@licensor/shared';
+import { LicensorError, type RevocationList, verifyRevocationList } from '@licensor/shared';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config';
 import { openPostgres } from '../../db/postgres/facade';
@@ -191,6 +191,7 @@ async function withDatabaseKeys<T>(s: Session, fn: (keys: DbSigningKeys) => Prom
   });
   try {
     await keys.importKeyFilesIfNone(store.dir);
+    await keys.importRevocationFileIfNone(store.dir);
     return await fn(keys);
   } finally {
     await keys.close();
@@ -236,18 +237,37 @@ async function keysRotate(s: Session, opts: { rootKey?: string; rootPassphraseEn
   );
 }
 
-function keysRevoke(s: Session, keyId: string, opts: { rootKey?: string }) {
+async function keysRevoke(s: Session, keyId: string, opts: { rootKey?: string }) {
+  const keys = s.keys();
+  let list: RevocationList;
   if (onPostgres(s)) {
-    // The revocation list is still a file of the data folder; on PostgreSQL it would reach only this host.
-    throw new LicensorError(
-      'CONFIG_INVALID',
-      'keys revoke works on SQLite only in this version: with LICENSOR_DATABASE_URL=postgres://… the revocation list is not in the database yet',
-    );
+    // Signed here with the offline root at hand; only the signed list goes to the database, which announces it.
+    list = await withDatabaseKeys(s, async (db) => {
+      const stored = await db.list();
+      if (!stored.some((k) => k.keyId === keyId)) {
+        throw new LicensorError(
+          'KEY_NOT_FOUND',
+          `No signing key ${keyId} in the database: \`licensor keys show\` lists them`,
+        );
+      }
+      const signed = keys.signRevocation(keyId, {
+        currentKeyId: stored.find((k) => k.current)?.keyId ?? '',
+        previous: await db.revocations(),
+        rootKeyFile: opts.rootKey,
+      });
+      await db.storeRevocations(signed.signed);
+      return signed.list;
+    });
+    keys.forgetPrivateKey(keyId);
+  } else {
+    list = keys.revoke(keyId, { rootKeyFile: opts.rootKey });
   }
-  const list = s.keys().revoke(keyId, { rootKeyFile: opts.rootKey });
   s.print({ revoked: list }, () =>
     [
-      `Signing key ${keyId} is revoked (list #${list.serial}, ${list.revoked.length} key(s)); its private key is deleted here.`,
+      `Signing key ${keyId} is revoked (list #${list.serial}, ${list.revoked.length} key(s)); its private key is deleted ${onPostgres(s) ? 'from the database and this data folder' : 'here'}.`,
+      onPostgres(s)
+        ? 'Every running instance serves the new list within seconds (announced through the database, re-read every 30 s at the latest), without a restart.'
+        : 'The server serves the new list from its next request, without a restart.',
       'Clients learn the list at their next check-in (and from GET /api/v1/keys) and from then on refuse files and answers signed by it, offline too.',
       'Devices holding a file from that key get a fresh one at check-in; offline-activated devices need a new offline response.',
     ].join('\n'),
@@ -256,18 +276,32 @@ function keysRevoke(s: Session, keyId: string, opts: { rootKey?: string }) {
 
 async function keysShow(s: Session) {
   const keys = s.keys();
-  const list = onPostgres(s) ? await withDatabaseKeys(s, (db) => db.list()) : keys.list();
-  const data = { rootKeyId: keys.rootKeyId, rootCertificatePath: join(s.keysDir, 'root.crt.pem'), signingKeys: list };
+  const { list, signed } = onPostgres(s)
+    ? await withDatabaseKeys(s, async (db) => ({ list: await db.list(), signed: await db.revocations() }))
+    : { list: keys.list(), signed: keys.revocations() };
+  const revoked = signed ? verifyRevocationList(signed, [keys.rootCertificatePem]) : undefined;
+  const revokedIds = new Set(revoked?.revoked ?? []);
+  const data = {
+    rootKeyId: keys.rootKeyId,
+    rootCertificatePath: join(s.keysDir, 'root.crt.pem'),
+    signingKeys: list.map((k) => ({ ...k, revoked: revokedIds.has(k.keyId) })),
+    revocationList: revoked ? { serial: revoked.serial, issuedAt: revoked.issuedAt, revoked: revoked.revoked } : null,
+  };
   s.print(data, () =>
     [
       fields([
         ['Root key id', data.rootKeyId],
         ['Root certificate', data.rootCertificatePath],
+        [
+          'Revocation list',
+          revoked ? `#${revoked.serial} of ${revoked.issuedAt}, ${revoked.revoked.length} key(s)` : 'none',
+        ],
       ]),
-      table(list, [
+      table(data.signingKeys, [
         { header: 'SIGNING KEY', value: (k) => k.keyId, max: 64 },
         { header: 'VALID FROM', value: (k) => k.notBefore },
         { header: 'VALID UNTIL', value: (k) => k.notAfter },
+        { header: 'REVOKED', value: (k) => (k.revoked ? 'yes' : '') },
         { header: 'CURRENT', value: (k) => (k.current ? 'yes' : '') },
       ]),
     ].join('\n'),

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Migration } from '../types';
+import { assertByteOrderCollation } from './collation';
 import { toStorageError } from './errors';
 import type { PgDb, PgQueryable } from './facade';
 import { PG_MIGRATIONS } from './schema';
@@ -24,13 +25,16 @@ export async function pgCurrentVersion(db: PgQueryable): Promise<number> {
 
 /**
  * Applies pending migrations under the advisory lock, each in its own transaction (PostgreSQL's DDL is
- * transactional, so a failing migration leaves nothing behind), and returns the versions applied.
+ * transactional, so a failing migration leaves nothing behind), and returns the versions applied. A database whose
+ * collation is not byte order is refused first (collation.ts).
  */
 export async function migratePostgres(
   db: PgDb,
   upTo: number = Number.POSITIVE_INFINITY,
   migrations: Migration[] = PG_MIGRATIONS,
 ): Promise<number[]> {
+  // Before anything is created: a database that sorts text otherwise is refused with how to make a right one.
+  await assertByteOrderCollation(db);
   return db.withClient(async (client: pg.PoolClient) => {
     const q = async (sql: string, params?: unknown[]) => {
       try {

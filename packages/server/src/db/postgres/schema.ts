@@ -1,5 +1,6 @@
 import { m019_order_keys } from '../migrations/019_order_keys';
 import { LIST_ORDER_INDEXES } from '../migrations/020_list_order';
+import { m021_key_revocations } from '../migrations/021_key_revocations';
 import type { Migration } from '../types';
 
 /**
@@ -584,5 +585,9 @@ ${orderColumn('entitlements')}
 ${orderColumn('activations')}
 ${orderColumn('webhook_deliveries')}
 ${LIST_ORDER_INDEXES}`,
+  },
+  {
+    // 021 is written in SQL both backends accept: the same text.
+    ...m021_key_revocations,
   },
 ];
