@@ -48,7 +48,7 @@ const ALONE = [
  * createTestApp and makeApp hand out a database of the run (LICENSOR_TEST_BACKEND=postgres, testkit/postgres.ts),
  * emptied and reused between the tests of a file, copied from a migrated template otherwise. The SQLite run of
  * each file is the shared-modules project above. Single tests that are about SQLite skip here with their reason
- * (testBackend()), and so do tests of `licensor` commands until the CLI accepts postgres:// (CLI_SQLITE_ONLY).
+ * (testBackend()); their `licensor` command runs use the same database (testDatabaseEnv).
  * Files not here, each for its reason:
  *   - db/sqlite.test.ts, db/migrations.test.ts, testkit/src/server.test.ts, test/reliability-storage.e2e.test.ts,
  *     test/reliability-concurrency.e2e.test.ts, test/bench-floor.e2e.test.ts: about the SQLite file itself (WAL,

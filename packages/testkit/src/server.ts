@@ -216,10 +216,3 @@ export function testDatabaseEnv(dataDir: string): Record<string, string> {
   if (testBackend() !== 'postgres') return {};
   return { LICENSOR_DATABASE_URL: testPostgresUrlOf(join(dataDir, 'licensor.db')) };
 }
-
-/**
- * Tests of `licensor` commands other than `db …` skip on PostgreSQL: in this version those commands refuse a
- * postgres:// LICENSOR_DATABASE_URL (cli/session.ts). Their CLI runs pass testDatabaseEnv already, so they run
- * on PostgreSQL as soon as the commands do (then this becomes false).
- */
-export const CLI_SQLITE_ONLY = testBackend() === 'postgres';

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seedEntitlement } from '@licensor/testkit/licensing';
-import { CLI_SQLITE_ONLY, createTestApp, type TestApp, testDatabaseEnv } from '@licensor/testkit/server';
+import { createTestApp, type TestApp, testDatabaseEnv } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT, main } from '../cli/index';
@@ -57,7 +57,7 @@ async function cli(args: string[]) {
   return { code, out, err, json: () => JSON.parse(out) };
 }
 
-describe.skipIf(CLI_SQLITE_ONLY)('catalogue through the CLI', () => {
+describe('catalogue through the CLI', () => {
   it('apply prints the diff with --dry-run, applies, and is idempotent', async () => {
     const file = join(t.dataDir, 'catalog.yaml');
     writeFileSync(file, CATALOG_YAML);
@@ -248,7 +248,7 @@ describe('catalogue through the admin API', () => {
     expect((await send('delete', '/catalog/products/p1')).body).toEqual({ removed: true });
   });
 
-  it.skipIf(CLI_SQLITE_ONLY)('read tokens may read the catalogue but not change it', async () => {
+  it('read tokens may read the catalogue but not change it', async () => {
     const made = await cli(['--json', 'tokens', 'create', '--name', 'ro', '--scope', 'read']);
     const token = `Bearer ${made.json().token}`;
     expect((await api().get(`${ADMIN}/catalog`).set('Authorization', token)).status).toBe(200);

@@ -1,4 +1,4 @@
-import { CLI_SQLITE_ONLY, createTestApp, type TestApp, testDatabaseEnv } from '@licensor/testkit/server';
+import { createTestApp, type TestApp, testDatabaseEnv } from '@licensor/testkit/server';
 import { Command } from 'commander';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -213,7 +213,7 @@ describe('admin API', () => {
   });
 });
 
-describe.skipIf(CLI_SQLITE_ONLY)('CLI (licensor kit …)', () => {
+describe('CLI (licensor kit …)', () => {
   async function cli(args: string[]): Promise<{ out: string; err: string; failed: unknown }> {
     let out = '';
     let err = '';

@@ -1,6 +1,6 @@
 import { activateRequestSchema, decodeLicenseFile, isValidLicenseCode, normalizeLicenseCode } from '@licensor/shared';
 import { activationBody, deviceHeaders, newDevice, type TestDevice } from '@licensor/testkit/licensing';
-import { CLI_SQLITE_ONLY, createTestApp, signedGetUrl, type TestApp, testDatabaseEnv } from '@licensor/testkit/server';
+import { createTestApp, signedGetUrl, type TestApp, testDatabaseEnv } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAdminToken } from '../admin/auth';
@@ -336,7 +336,7 @@ describe('seat precedence: own override > ordered quantity > SKU > product > 1',
   });
 });
 
-describe.skipIf(CLI_SQLITE_ONLY)('licensor licenses create|update', () => {
+describe('licensor licenses create|update', () => {
   it('creates a direct license and prints its code, edition and seats', async () => {
     const res = await cli([
       'licenses',

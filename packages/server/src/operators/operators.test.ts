@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seedEntitlement } from '@licensor/testkit/licensing';
-import { CLI_SQLITE_ONLY, createTestApp, seedOperator, type TestApp, testDatabaseEnv } from '@licensor/testkit/server';
+import { createTestApp, seedOperator, type TestApp, testDatabaseEnv } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../cli/index';
@@ -304,7 +304,7 @@ describe('roles and TLS', () => {
   });
 });
 
-describe.skipIf(CLI_SQLITE_ONLY)('licensor operators', () => {
+describe('licensor operators', () => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'licensor-ops-'));

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seedEntitlement } from '@licensor/testkit/licensing';
-import { CLI_SQLITE_ONLY, openTestDatabase, testDatabaseEnv } from '@licensor/testkit/server';
+import { openTestDatabase, testDatabaseEnv } from '@licensor/testkit/server';
 import { Webhook } from 'standardwebhooks';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -192,7 +192,7 @@ describe('webhook endpoints', () => {
     expect((await owner.post(`/webhooks/endpoints/${id}/enable`)).status).toBe(200);
   });
 
-  it.skipIf(CLI_SQLITE_ONLY)('are managed by the CLI the same way', async () => {
+  it('are managed by the CLI the same way', async () => {
     await (await startApp({ allowPrivate: false })).close();
     const refused = await cli(['webhooks', 'add', 'http://10.0.0.8/hook', '--events', '*']);
     expect(refused.code).toBe(EXIT.invalidInput);
@@ -216,7 +216,7 @@ describe('webhook endpoints', () => {
 });
 
 describe('webhook deliveries', () => {
-  it.skipIf(CLI_SQLITE_ONLY)('arrive signed, once each, are listed with attempts, and can be replayed', async () => {
+  it('arrive signed, once each, are listed with attempts, and can be replayed', async () => {
     const app = await startApp();
     const api = admin(app);
     const { body } = await api.post('/webhooks/endpoints', { url: receiver.url, events: ['license.created'] });
