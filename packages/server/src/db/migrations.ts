@@ -18,6 +18,7 @@ import { m018_signing_keys } from './migrations/018_signing_keys';
 import { m019_order_keys } from './migrations/019_order_keys';
 import { m020_list_order } from './migrations/020_list_order';
 import { m021_key_revocations } from './migrations/021_key_revocations';
+import { m022_rate_limit_clients } from './migrations/022_rate_limit_clients';
 import type { Migration, Row } from './types';
 
 export type { Migration } from './types';
@@ -56,6 +57,7 @@ export const MIGRATIONS: Migration[] = [
   m019_order_keys,
   m020_list_order,
   m021_key_revocations,
+  m022_rate_limit_clients,
 ];
 
 export function currentVersion(db: MigrationTarget): number {

@@ -213,8 +213,8 @@ describe('flush', () => {
 
 describe('per-address limit on the production interface and the Kit paths', () => {
   it('answers 429 (signed) past the limit, without logging the flood, and keeps other addresses going', async () => {
-    // The clock stands still: PostgreSQL's shared store counts in windows aligned to the clock's minutes
-    // (db/postgres/rateLimitStore.ts), and a minute turning mid-test would start a new budget.
+    // The clock stands still: a run slower than the limiter's one-minute window (a loaded machine) would start
+    // this address's next window, and with it a new budget.
     vi.useFakeTimers({ toFake: ['Date'] });
     onTestFinished(() => {
       vi.useRealTimers();

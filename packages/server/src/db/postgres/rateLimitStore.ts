@@ -6,9 +6,12 @@ import type { PostgresDatabase } from './storage';
 
 /**
  * An express-rate-limit store on PostgreSQL, so every instance behind the load balancer counts into the same
- * window: one row per (limiter prefix + client key, fixed window), counted with one atomic upsert. Fixed windows
- * rather than sliding ones: one statement per request, no read-modify-write race between instances, and a row
- * whose end is known (the `resetTime` the draft-7 headers and Retry-After report, and the prune cut-off).
+ * window. Windows are per client, as in the library's memory store that SQLite deployments use: a client's window
+ * starts at its first hit and lasts the window length, so a back-off lasts its full length whatever the time of
+ * day, and no client gets twice the limit across a boundary (clock-aligned windows allowed both). One row per
+ * limiter prefix + client key holds the hits and the window's end, counted with one atomic upsert that restarts
+ * an ended window: no read-modify-write race between instances. Times come from the instance's clock (as the
+ * memory store's do); clock skew between instances moves a window's end by at most that skew.
  *
  * Every limiter gets its own store with its own `prefix` (express-rate-limit refuses a store shared by two
  * limiters, and two limiters counting the same address must not share a row).
@@ -61,37 +64,43 @@ export class PgRateLimitStore implements Store {
     this.windowMs = options.windowMs;
   }
 
-  private window(): { start: number; end: number } {
-    const start = Math.floor(this.now() / this.windowMs) * this.windowMs;
-    return { start, end: start + this.windowMs };
-  }
-
+  /**
+   * Counts a hit. Both CASEs read the row as it was before this statement (an ended window restarts at this hit
+   * with the count 1), and ON CONFLICT DO UPDATE locks the row, so concurrent hits from any instance serialise.
+   */
   async increment(key: string): Promise<ClientRateLimitInfo> {
-    const { start, end } = this.window();
-    const row = await this.db.first<{ hits: number }>(
-      `INSERT INTO rate_limits (key, window_start, hits, expires_at) VALUES (?, ?, 1, ?)
-       ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limits.hits + 1
-       RETURNING hits`,
-      [this.prefix + key, start, end],
+    const now = this.now();
+    const row = await this.db.first<{ hits: number; reset_at: number }>(
+      `INSERT INTO rate_limits (key, hits, reset_at) VALUES (?, 1, ?)
+       ON CONFLICT (key) DO UPDATE SET
+         hits = CASE WHEN rate_limits.reset_at <= ? THEN 1 ELSE rate_limits.hits + 1 END,
+         reset_at = CASE WHEN rate_limits.reset_at <= ? THEN EXCLUDED.reset_at ELSE rate_limits.reset_at END
+       RETURNING hits, reset_at`,
+      [this.prefix + key, now + this.windowMs, now, now],
     );
-    return { totalHits: row!.hits, resetTime: new Date(end) };
+    return { totalHits: row!.hits, resetTime: new Date(row!.reset_at) };
   }
 
+  /**
+   * Takes back a hit of the window current now, and only of that one: the window whose end lies in
+   * (now, now + window]. The library asks for a decrement when the response has finished, and the statement may
+   * reach the database after the client's next hit has restarted an ended window; that newer window ends later
+   * than now + window and keeps its count (an ended window has nothing to take back, as in the memory store).
+   */
   async decrement(key: string): Promise<void> {
-    const { start } = this.window();
-    await this.db.run('UPDATE rate_limits SET hits = hits - 1 WHERE key = ? AND window_start = ? AND hits > 0', [
-      this.prefix + key,
-      start,
-    ]);
+    const now = this.now();
+    await this.db.run(
+      'UPDATE rate_limits SET hits = hits - 1 WHERE key = ? AND reset_at > ? AND reset_at <= ? AND hits > 0',
+      [this.prefix + key, now, now + this.windowMs],
+    );
   }
 
   async get(key: string): Promise<ClientRateLimitInfo | undefined> {
-    const { start, end } = this.window();
-    const row = await this.db.first<{ hits: number }>(
-      'SELECT hits FROM rate_limits WHERE key = ? AND window_start = ?',
-      [this.prefix + key, start],
+    const row = await this.db.first<{ hits: number; reset_at: number }>(
+      'SELECT hits, reset_at FROM rate_limits WHERE key = ? AND reset_at > ?',
+      [this.prefix + key, this.now()],
     );
-    return row ? { totalHits: row.hits, resetTime: new Date(end) } : undefined;
+    return row ? { totalHits: row.hits, resetTime: new Date(row.reset_at) } : undefined;
   }
 
   async resetKey(key: string): Promise<void> {
@@ -120,15 +129,16 @@ export function sharedRateLimit(
 }
 
 /**
- * Deletes the rows of windows that ended before `now` (the daily prune; a window's row is useless once it has
- * ended), in batches so a large backlog never holds locks for long. Returns how many rows went.
+ * Deletes the rows of windows that ended by `now` (the daily prune; the next hit of that client starts a new
+ * window either way), in batches so a large backlog never holds locks for long. Returns how many rows went. A
+ * row's window restarting concurrently is safe: the delete re-checks `reset_at` on the row it locks.
  */
 export async function pruneRateLimits(db: PgQueryable, now: number, batch = 10_000): Promise<number> {
   let total = 0;
   for (;;) {
     const r = await db.run(
-      'DELETE FROM rate_limits WHERE ctid IN (SELECT ctid FROM rate_limits WHERE expires_at <= ? LIMIT ?)',
-      [now, batch],
+      'DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits WHERE reset_at <= ? LIMIT ?) AND reset_at <= ?',
+      [now, batch, now],
     );
     total += r.changes;
     if (r.changes < batch) return total;

@@ -590,4 +590,19 @@ ${LIST_ORDER_INDEXES}`,
     // 021 is written in SQL both backends accept: the same text.
     ...m021_key_revocations,
   },
+  {
+    version: 22,
+    name: 'rate_limit_clients',
+    // UNLOGGED: a rate-limit count needs no crash durability, and a transaction writing only unlogged tables
+    // commits without waiting for a WAL flush (docs/design/postgresql.md "Rate limits").
+    sql: `
+DROP TABLE rate_limits;
+CREATE UNLOGGED TABLE rate_limits (
+  key        text PRIMARY KEY,
+  hits       integer NOT NULL,
+  reset_at   bigint NOT NULL
+);
+CREATE INDEX rate_limits_reset ON rate_limits(reset_at);
+`,
+  },
 ];
