@@ -355,21 +355,27 @@ export async function bindDevice(
   );
   const match = bestMatch(candidates, input.fingerprint.components, policy);
 
-  const update = async (id: string, seat: number | null) =>
-    (await db.first<ActivationRow>(
+  // The device's row is not covered by the license's lock: a seat freed, a device moved to another license or a
+  // lease culled by another check-in may commit between the read above and the write below, which at READ COMMITTED
+  // waits for that change and then applies to its result. So the write is conditional on the row still being what
+  // was decided on (undefined if not), and the caller then decides again from what is committed now.
+  const update = async (row: ActivationRow, seat: number | null) =>
+    await db.first<ActivationRow>(
       `UPDATE activations SET status = 'active', seat = COALESCE(?, seat), fingerprint = ?, koogallery_fingerprint = COALESCE(?, koogallery_fingerprint),
          device_public_key = ?, device_key_hash = ?, label = COALESCE(?, label), hostname = COALESCE(?, hostname),
          platform = COALESCE(?, platform), arch = COALESCE(?, arch), os_version = COALESCE(?, os_version),
          app_version = COALESCE(?, app_version), virtual = ?, user_id = COALESCE(?, user_id), offline = ?,
          lease_expires_at = ?, last_seen_at = ?
-       WHERE id = ?
+       WHERE id = ? AND entitlement_id = ? AND status = ?
        RETURNING *`,
-      [seat, ...deviceValues, at, id],
-    ))!;
+      [seat, ...deviceValues, at, row.id, ent.id, row.status],
+    );
+  const decideAgain = () => bindDevice(ctx, entitlementId, input, kooGallery, opts);
 
   const deviceKey = { hash: columns.device_key_hash, publicKey: columns.device_public_key };
   if (match?.status === 'active') {
-    const activation = await update(match.id, null);
+    const activation = await update(match, null);
+    if (!activation) return decideAgain();
     // Another install on the same machine (another data folder, another key) shares the seat and keeps the
     // first install working: its key is added, not swapped in.
     const newInstall = await addActivationKey(db, match.id, deviceKey, now);
@@ -398,7 +404,8 @@ export async function bindDevice(
 
   if (match) {
     // A floating device whose lease lapsed takes a seat again under its old activation.
-    const activation = await update(match.id, slot);
+    const activation = await update(match, slot);
+    if (!activation) return decideAgain();
     await addActivationKey(db, match.id, deviceKey, now);
     await audit(db, {
       actor,
@@ -459,9 +466,10 @@ export interface ActivateResult extends BindResult {
 
 /**
  * The activation transaction's isolation: bindDevice locks the entitlement before reading anything it decides on,
- * and the seat slot index refuses (a rerun) a slot taken by a path that does not lock (a floating lease resumed at
- * check-in), so SERIALIZABLE would add only collisions: same-license activations failing and rerunning instead of
- * waiting for the lock (bench/results/report.md, PostgreSQL).
+ * the seat slot index refuses (a rerun) a slot taken by a path that does not lock (a floating lease resumed at
+ * check-in), and a device's row such a path changed after bindDevice read it (a seat freed or moved, a lease culled)
+ * fails the re-activation's conditional write and is decided again. SERIALIZABLE would add only collisions:
+ * same-license activations failing and rerunning instead of waiting for the lock (bench/results/report.md).
  */
 export const ACTIVATION_ISOLATION = { isolation: 'read committed' } as const;
 

@@ -159,3 +159,96 @@ describe.each(backends)('activation API under concurrency on $name', ({ name, ur
     expect(counted.transactions).toEqual([6]);
   });
 });
+
+// Interleavings that only PostgreSQL can produce: SQLite runs one write transaction at a time, so another writer can
+// never commit between an activation's read of a device and its write of it. Each test holds a concurrent change
+// of the device's row open on a connection of its own, lets the activation read the device as it was and wait for
+// the row, then commits the change: the activation's write must not act on what it read before the wait.
+describe.runIf(pgTest !== undefined)('activation racing a change of the same device on postgres', () => {
+  let dir: string;
+  let db: AnyDatabase;
+  let licensor: LicensorApp;
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'licensor-concurrency-'));
+    db = await openDatabaseFromUrl({ kind: 'postgres', url: pgTest!.url }, { dataDir: dir });
+    await db.exec('TRUNCATE entitlements, activations, activation_keys, device_nonces, audit_log CASCADE');
+    const { store: keys } = KeyStore.open(join(dir, 'keys'), 'test-passphrase');
+    licensor = await createApp({ config: testConfig({ dataDir: dir }), db, keys, log: createLogger('silent') });
+  });
+  afterEach(async () => {
+    await licensor.stop();
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const activate = (body: object) => request(licensor.app).post('/api/v1/activations').send(body);
+
+  /** Runs `change` on its own connection, starts `racer`, commits the change once `racer` waits for a row lock. */
+  async function commitWhileWaiting<T>(change: string, params: unknown[], racer: () => Promise<T>): Promise<T> {
+    if (db.dialect !== 'postgres') throw new Error('postgres only');
+    const client = await db.pg.connectDedicated();
+    try {
+      await client.query('BEGIN');
+      await client.query(change, params);
+      // (A supertest request starts only once awaited.)
+      const raced = (async () => await racer())();
+      for (let waited = 0; ; waited += 10) {
+        const { rows } = await client.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        if (rows[0].n > 0) break;
+        if (waited > 10_000) throw new Error('the racing transaction never waited for the row');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await client.query('COMMIT');
+      return await raced;
+    } finally {
+      await client.end();
+    }
+  }
+
+  it('a device freed while it re-activates gets a new seat-holding activation, not a seatless active one', async () => {
+    const ent = await seedEntitlement(db, { seats: 1 });
+    const device = newDevice();
+    const { body: first } = await activate(activationBody(device, ent.code!)).expect(200);
+    const again = await commitWhileWaiting(
+      `UPDATE activations SET status = 'released', seat = NULL, released_at = now()::text, released_by = 'admin:test' WHERE id = $1`,
+      [first.activationId],
+      () => activate(activationBody(device, ent.code!)),
+    );
+    expect(again.body).toMatchObject({ reactivated: false });
+    // Freed, then activated: a new activation on the free seat (what the two in either order give).
+    expect(again.body.activationId).not.toBe(first.activationId);
+    const active = await db.all<{ id: string; seat: number | null }>(
+      `SELECT id, seat FROM activations WHERE entitlement_id = ? AND status = 'active'`,
+      [ent.id],
+    );
+    expect(active).toEqual([{ id: again.body.activationId, seat: 0 }]);
+    // The license's one seat is taken: another device is refused.
+    const other = await activate(activationBody(newDevice(), ent.code!));
+    expect(other.body.error?.code).toBe('TOO_MANY_DEVICES');
+  });
+
+  it('a device moved to another license while it re-activates is not re-bound to the old one', async () => {
+    const ent = await seedEntitlement(db, { seats: 1 });
+    const target = await seedEntitlement(db, { seats: 1 });
+    const device = newDevice();
+    const { body: first } = await activate(activationBody(device, ent.code!)).expect(200);
+    const again = await commitWhileWaiting(
+      'UPDATE activations SET entitlement_id = $1, seat = 0 WHERE id = $2',
+      [target.id, first.activationId],
+      () => activate(activationBody(device, ent.code!)),
+    );
+    expect(again.status).toBe(200);
+    // The moved activation stays the target's; the old license's code gives the device a new activation there.
+    expect(again.body.activationId).not.toBe(first.activationId);
+    expect(
+      await db.all(`SELECT entitlement_id, seat FROM activations WHERE status = 'active' ORDER BY entitlement_id = ?`, [
+        ent.id,
+      ]),
+    ).toEqual([
+      { entitlement_id: target.id, seat: 0 },
+      { entitlement_id: ent.id, seat: 0 },
+    ]);
+  });
+});
