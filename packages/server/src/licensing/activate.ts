@@ -466,8 +466,8 @@ export interface ActivateResult extends BindResult {
 
 /**
  * The activation transaction's isolation: bindDevice locks the entitlement before reading anything it decides on,
- * the seat slot index refuses (a rerun) a slot taken by a path that does not lock (a floating lease resumed at
- * check-in), and a device's row such a path changed after bindDevice read it (a seat freed or moved, a lease culled)
+ * the seat slot index refuses (a rerun) a slot taken by a path that does not lock (a device moved to this license),
+ * and a device's row such a path changed after bindDevice read it (a seat freed or moved, a lease culled)
  * fails the re-activation's conditional write and is decided again. SERIALIZABLE would add only collisions:
  * same-license activations failing and rerunning instead of waiting for the lock (bench/results/report.md).
  */

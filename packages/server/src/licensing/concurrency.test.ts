@@ -161,10 +161,10 @@ describe.each(backends)('activation API under concurrency on $name', ({ name, ur
 });
 
 // Interleavings that only PostgreSQL can produce: SQLite runs one write transaction at a time, so another writer can
-// never commit between an activation's read of a device and its write of it. Each test holds a concurrent change
-// of the device's row open on a connection of its own, lets the activation read the device as it was and wait for
-// the row, then commits the change: the activation's write must not act on what it read before the wait.
-describe.runIf(pgTest !== undefined)('activation racing a change of the same device on postgres', () => {
+// never commit between a transaction's read and its write. Each test holds a concurrent change open on a connection
+// of its own (what freeSeat, moveLicense, updateLicense write), lets the activation or check-in read what it changes
+// and reach its write, then commits the change: the write must not act on what was read before.
+describe.runIf(pgTest !== undefined)('activation and check-in racing another writer on postgres', () => {
   let dir: string;
   let db: AnyDatabase;
   let licensor: LicensorApp;
@@ -183,16 +183,29 @@ describe.runIf(pgTest !== undefined)('activation racing a change of the same dev
 
   const activate = (body: object) => request(licensor.app).post('/api/v1/activations').send(body);
 
-  /** Runs `change` on its own connection, starts `racer`, commits the change once `racer` waits for a row lock. */
-  async function commitWhileWaiting<T>(change: string, params: unknown[], racer: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `change` on its own connection (one statement, or several in one serializable transaction), starts
+   * `racer`, and commits the change once `racer` waits for a row lock or has finished.
+   */
+  async function commitWhileWaiting<T>(
+    change: string | string[],
+    params: unknown[],
+    racer: () => Promise<T>,
+  ): Promise<T> {
     if (db.dialect !== 'postgres') throw new Error('postgres only');
     const client = await db.pg.connectDedicated();
     try {
-      await client.query('BEGIN');
-      await client.query(change, params);
+      await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
+      for (const statement of Array.isArray(change) ? change : [change]) await client.query(statement, params);
       // (A supertest request starts only once awaited.)
       const raced = (async () => await racer())();
-      for (let waited = 0; ; waited += 10) {
+      let settled = false;
+      void raced.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      // Until the racer waits for a row the change holds, or (when it takes no lock the change holds) has finished.
+      for (let waited = 0; !settled; waited += 10) {
         const { rows } = await client.query(
           `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
         );
@@ -250,5 +263,32 @@ describe.runIf(pgTest !== undefined)('activation racing a change of the same dev
       { entitlement_id: target.id, seat: 0 },
       { entitlement_id: ent.id, seat: 0 },
     ]);
+  });
+
+  it('a lapsed floating device taking a seat back at check-in sees the seats an operator just lowered', async () => {
+    const ent = await seedEntitlement(db, { seats: 3, policy: { mode: 'floating', leaseMinutes: 10 } });
+    const device = newDevice();
+    const { body: lapsing } = await activate(activationBody(device, ent.code!)).expect(200);
+    for (let i = 0; i < 2; i++) await activate(activationBody(newDevice(), ent.code!)).expect(200);
+    // Its lease ran out and was culled: two of three seats in use.
+    await db.run(`UPDATE activations SET status = 'lapsed', seat = NULL WHERE id = ?`, [lapsing.activationId]);
+    const path = `/api/v1/activations/${lapsing.activationId}/check-in`;
+    const body = JSON.stringify({});
+    // The operator lowers the seats to the two in use (updateLicense: count the devices in use, then write).
+    const checkIn = await commitWhileWaiting(
+      [
+        `SELECT count(*) FROM activations WHERE entitlement_id = $1 AND status = 'active'`,
+        'UPDATE entitlements SET seats_override = 2, seats = 2 WHERE id = $1',
+      ],
+      [ent.id],
+      () =>
+        request(licensor.app)
+          .post(path)
+          .set(deviceHeaders(device, lapsing.activationId, 'POST', path, body))
+          .send(body),
+    );
+    expect(checkIn.body.status).toBe('TOO_MANY_DEVICES');
+    const active = await db.all(`SELECT id FROM activations WHERE entitlement_id = ? AND status = 'active'`, [ent.id]);
+    expect(active).toHaveLength(2);
   });
 });

@@ -24,7 +24,7 @@ import {
   releaseActivation,
 } from './activations';
 import type { LicensingContext } from './context';
-import { audit, findEntitlement } from './entitlements';
+import { audit, type EntitlementRow, findEntitlement } from './entitlements';
 import { DEFAULT_POLICY, policyFor, seatLimit } from './policy';
 import { type VerdictPayload, verdictMessage, verdictOf, verdictRecordPayload } from './verdict';
 
@@ -145,8 +145,8 @@ export interface CheckInOutcome {
 /**
  * The check-in transaction's isolation. Every read in it that decides a write is guarded: the nonce by its primary
  * key (a concurrent duplicate waits for the first and then finds it: a replay), the device's row by the lock its
- * first UPDATE takes, a seat slot taken back after a lapsed lease by the seat slot index (a collision reruns, as
- * for activations). The entitlement and policy are only read, as of the statement: the same answer as a check-in
+ * first UPDATE takes, a seat taken back after a lapsed lease by the license's row lock (as an activation takes it) and
+ * the seat slot index. The entitlement and policy are only read, as of the statement: the same answer as a check-in
  * that ran just before a concurrent change. SERIALIZABLE would add predicate-lock bookkeeping to every check-in.
  */
 export const CHECK_IN_ISOLATION = { isolation: 'read committed' } as const;
@@ -226,7 +226,11 @@ export async function checkIn(
     const lease = new Date(now.getTime() + policy.leaseMinutes * MINUTE).toISOString();
     const held = (await findActivation(db, activation.id))!;
     if (held.status !== 'active') {
-      const slot = await freeSeatSlot(db, ent.id, seatLimit(policy, ent.seats));
+      // Taking a seat back counts the license's seats like an activation does, so it takes the same lock: the seats
+      // and policy read above may predate an operator's change that counted the devices in use without this one
+      // (updateLicense lowering the seats), which then waits for this check-in or reruns after it.
+      const license = (await db.lockRow<EntitlementRow>('entitlements', 'id', ent.id))!;
+      const slot = await freeSeatSlot(db, ent.id, seatLimit(await policyFor(db, license), license.seats));
       if (slot === null) {
         return locked(
           'TOO_MANY_DEVICES',
