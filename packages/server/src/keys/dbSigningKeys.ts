@@ -285,12 +285,19 @@ export class DbSigningKeys {
    * root: a row nobody with the root signed never reaches a client.
    */
   async revocations(): Promise<SignedRevocationList | undefined> {
-    const row = await this.db.first<{ list_json: string }>(
-      'SELECT list_json FROM key_revocations ORDER BY serial DESC LIMIT 1',
+    const row = await this.db.first<{ serial: number; list_json: string }>(
+      'SELECT serial, list_json FROM key_revocations ORDER BY serial DESC LIMIT 1',
     );
     if (!row) return undefined;
     const signed = JSON.parse(row.list_json) as SignedRevocationList;
-    verifyRevocationList(signed, [this.opts.rootCertificatePem]);
+    const list = verifyRevocationList(signed, [this.opts.rootCertificatePem]);
+    // The serial column is not signed: an older genuine list filed under a higher serial would hide newer ones.
+    if (list.serial !== Number(row.serial)) {
+      throw new LicensorError(
+        'CERTIFICATE_INVALID',
+        `Revoked-key list refused: row #${row.serial} of key_revocations holds the root-signed list #${list.serial} (the table was edited)`,
+      );
+    }
     return signed;
   }
 
