@@ -1,4 +1,4 @@
-import { type SignedRevocationList, verifyRevocationList } from '@licensor/shared';
+import { LicensorError, type SignedRevocationList, verifyRevocationList } from '@licensor/shared';
 import type { PgDb } from '../db/postgres/facade';
 import type { Logger } from '../logger';
 import { DbSigningKeys } from './dbSigningKeys';
@@ -112,6 +112,15 @@ export class DatabaseKeySource implements SigningKeySource {
             );
             next.revocations = before;
             next.revocationSerial = this.snapshot.revocationSerial;
+          }
+          if (
+            next.revocations &&
+            verifyRevocationList(next.revocations, [this.rootCertificatePem]).revoked.includes(next.signer.keyId)
+          ) {
+            throw new LicensorError(
+              'CERTIFICATE_INVALID',
+              `The current signing key ${next.signer.keyId} is revoked: not signing with it`,
+            );
           }
           if (next.signer.keyId !== this.snapshot.signer.keyId) {
             this.log.info({ keyId: next.signer.keyId }, 'signing key rotated: signing with the new key');

@@ -116,4 +116,70 @@ describe.skipIf(!pgTest)('a revocation in the database cannot be undone without 
       }
     }
   });
+
+  it('a revoked key put back as current (its private key from an old dump) is not signed with', async () => {
+    const before = source.current().keyId;
+    expect(before).not.toBe(k1);
+    await db.transaction(async (tx) => {
+      await tx.run('UPDATE signing_keys SET current = 0 WHERE current = 1');
+      await tx.run('UPDATE signing_keys SET current = 1, private_key_enc = ? WHERE key_id = ?', [k1Dump, k1]);
+    });
+    await db.run("SELECT pg_notify('licensor_keys', 'x')");
+    // The CLI's signer refuses it outright.
+    const fresh = new DbSigningKeys(db, {
+      passphrase: PASSPHRASE,
+      rootCertificatePem: store.rootCertificatePem,
+      listen: false,
+    });
+    const cliCode = await fresh.current().then(
+      (s) => s.keyId,
+      (err: unknown) => (err instanceof LicensorError ? err.code : String(err)),
+    );
+    await fresh.close();
+    expect(cliCode).toBe('CERTIFICATE_INVALID');
+    // The instance keeps signing with the key it had (give a reload the time it takes).
+    await new Promise((r) => setTimeout(r, 500));
+    expect(source.current().keyId).toBe(before);
+    // A new instance refuses to start on it.
+    const opening = await DatabaseKeySource.open(db, store, {
+      passphrase: PASSPHRASE,
+      log: quiet,
+      ttlMs: 600_000,
+    }).then(
+      async (s) => {
+        const id = s.current().keyId;
+        await s.close();
+        return id;
+      },
+      (err: unknown) => (err instanceof LicensorError ? err.code : String(err)),
+    );
+    expect(opening).toBe('CERTIFICATE_INVALID');
+  });
+
+  it('a current key whose stored key id is not its certificate’s is not signed with', async () => {
+    // A revoked key's certificate and private key filed under a new, unrevoked id.
+    const k1Cert = (await db.first<{ c: string }>('SELECT certificate_pem AS c FROM signing_keys WHERE key_id = ?', [
+      k1,
+    ]))!.c;
+    await db.transaction(async (tx) => {
+      await tx.run('UPDATE signing_keys SET current = 0 WHERE current = 1');
+      await tx.run(
+        `INSERT INTO signing_keys (key_id, certificate_pem, private_key_enc, not_before, not_after, current, created_at)
+         SELECT 'disguised', ?, ?, not_before, not_after, 1, created_at FROM signing_keys WHERE key_id = ?`,
+        [k1Cert, k1Dump, k1],
+      );
+    });
+    const fresh = new DbSigningKeys(db, {
+      passphrase: PASSPHRASE,
+      rootCertificatePem: store.rootCertificatePem,
+      listen: false,
+    });
+    const got = await fresh.current().then(
+      (s) => s.keyId,
+      (err: unknown) => (err instanceof LicensorError ? err.code : String(err)),
+    );
+    await fresh.close();
+    expect(got).not.toBe('disguised');
+    expect(got).toBe('CERTIFICATE_INVALID');
+  });
 });
