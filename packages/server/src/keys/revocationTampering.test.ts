@@ -182,4 +182,35 @@ describe.skipIf(!pgTest)('a revocation in the database cannot be undone without 
     expect(got).not.toBe('disguised');
     expect(got).toBe('CERTIFICATE_INVALID');
   });
+
+  it('two revocations racing for the next serial: one is stored, the other is told to run again', async () => {
+    const other = pgTest!.open();
+    try {
+      const second = new DbSigningKeys(other, {
+        passphrase: PASSPHRASE,
+        rootCertificatePem: store.rootCertificatePem,
+        listen: false,
+      });
+      const retiredA = (await cli.store(store.issueSigningKey())).keyId;
+      const retiredB = (await cli.store(store.issueSigningKey())).keyId;
+      await cli.store(store.issueSigningKey());
+      const current = (await cli.list()).find((k) => k.current)!.keyId;
+      const previous = await cli.revocations();
+      const lists = [retiredA, retiredB].map(
+        (keyId) => store.signRevocation(keyId, { currentKeyId: current, previous }).signed,
+      );
+      const outcomes = await Promise.allSettled([cli.storeRevocations(lists[0]!), second.storeRevocations(lists[1]!)]);
+      await second.close();
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+      const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+      expect(refused.reason).toBeInstanceOf(LicensorError);
+      expect((refused.reason as LicensorError).code).toBe('CONFLICT');
+      expect((refused.reason as LicensorError).message).toMatch(/run the command again/);
+      const rows = await db.all<{ serial: number }>('SELECT serial FROM key_revocations ORDER BY serial');
+      expect(rows.map((r) => r.serial)).toEqual([1, 2, 3]);
+    } finally {
+      await db.run('DELETE FROM key_revocations WHERE serial > 2');
+      await other.close();
+    }
+  });
 });
