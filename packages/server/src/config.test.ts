@@ -56,7 +56,9 @@ describe('loadConfig', () => {
     expect(loadConfig({ LICENSOR_OUTBOX_LEASE_SECONDS: '9', LICENSOR_KOO_TIMEOUT_MS: '4000' }).outboxLeaseMs).toBe(
       9000,
     );
-    // A configuration that only raised the timeout keeps starting with the default lease, as before the setting.
-    expect(loadConfig({ LICENSOR_KOO_TIMEOUT_MS: '60000' }).outboxLeaseMs).toBe(60_000);
+    // A configuration that only raised the timeout keeps starting, and its default lease still outlasts an attempt
+    // (two calls of 60 s): a 60 s lease let another instance run the same marketplace call beside a slow one.
+    expect(loadConfig({ LICENSOR_KOO_TIMEOUT_MS: '60000' }).outboxLeaseMs).toBe(121_000);
+    expect(loadConfig({ LICENSOR_KOO_TIMEOUT_MS: '29000' }).outboxLeaseMs).toBe(60_000);
   });
 });

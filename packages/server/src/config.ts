@@ -197,7 +197,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   // An attempt may try the base and then the fallback host, each up to the timeout: a lease shorter than that
   // could end while the attempt still runs, and another instance would make the same call again. (Checked when
-  // the lease is set: a configuration that only raised the timeout started before this setting existed.)
+  // the lease is set: a configuration that only raised the timeout started before this setting existed; its
+  // default lease grows with the timeout instead, below.)
   if (
     merged.LICENSOR_OUTBOX_LEASE_SECONDS !== undefined &&
     c.LICENSOR_OUTBOX_LEASE_SECONDS * 1000 <= 2 * c.LICENSOR_KOO_TIMEOUT_MS
@@ -250,7 +251,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retention: { liveDays: c.LICENSOR_MESSAGE_RETENTION_DAYS, refusedDays: c.LICENSOR_REFUSED_RETENTION_DAYS },
     metrics: { token: c.LICENSOR_METRICS_TOKEN, listen: parseListen(c.LICENSOR_METRICS_LISTEN) },
     webhookAllowPrivate: ['on', 'true', '1'].includes(c.LICENSOR_WEBHOOK_ALLOW_PRIVATE),
-    outboxLeaseMs: c.LICENSOR_OUTBOX_LEASE_SECONDS * 1000,
+    // Unset, the lease still outlasts an attempt when only the timeout was raised (such configurations predate the
+    // setting and must keep starting): two calls plus a second.
+    outboxLeaseMs:
+      merged.LICENSOR_OUTBOX_LEASE_SECONDS !== undefined
+        ? c.LICENSOR_OUTBOX_LEASE_SECONDS * 1000
+        : Math.max(c.LICENSOR_OUTBOX_LEASE_SECONDS * 1000, 2 * c.LICENSOR_KOO_TIMEOUT_MS + 1000),
   };
 }
 

@@ -104,6 +104,9 @@ describe.skipIf(!cTest)('PostgreSQL collation', () => {
       expect(migrate.err).toContain('orders text by the collation en-US (icu)');
       expect(migrate.err).toContain("LC_COLLATE 'C.UTF-8'");
       expect(migrate.err).toContain('CREATE DATABASE');
+      // A new database takes its template's provider: on a cluster whose template0 is ICU, the statement without
+      // LOCALE_PROVIDER libc would create another ICU database, refused again.
+      expect(migrate.err).toContain("LOCALE_PROVIDER libc LC_COLLATE 'C.UTF-8'");
 
       await expect(
         startServer(

@@ -1,4 +1,4 @@
-import type { SignedRevocationList } from '@licensor/shared';
+import { LicensorError, type SignedRevocationList, verifyRevocationList } from '@licensor/shared';
 import type { PgDb } from '../db/postgres/facade';
 import type { Logger } from '../logger';
 import { DbSigningKeys } from './dbSigningKeys';
@@ -9,16 +9,19 @@ interface Snapshot {
   list: SigningKeyInfo[];
   certificates: Map<string, string>;
   revocations: SignedRevocationList | undefined;
+  /** The serial of `revocations` (0 when none). */
+  revocationSerial: number;
 }
 
-async function read(keys: DbSigningKeys): Promise<Snapshot> {
+async function read(keys: DbSigningKeys, rootCertificatePem: string): Promise<Snapshot> {
   const [signer, list, certificates, revocations] = await Promise.all([
     keys.current(),
     keys.list(),
     keys.certificates(),
     keys.revocations(),
   ]);
-  return { signer, list, certificates, revocations };
+  const revocationSerial = revocations ? verifyRevocationList(revocations, [rootCertificatePem]).serial : 0;
+  return { signer, list, certificates, revocations, revocationSerial };
 }
 
 export interface DatabaseKeySourceOptions {
@@ -48,6 +51,7 @@ export class DatabaseKeySource implements SigningKeySource {
   private constructor(
     private readonly keys: DbSigningKeys,
     private readonly log: Logger,
+    private readonly rootCertificatePem: string,
     private snapshot: Snapshot,
   ) {}
 
@@ -72,7 +76,8 @@ export class DatabaseKeySource implements SigningKeySource {
         opts.log.info({ keysDir: store.dir }, 'revoked-key list imported from keys/revoked.json into the database');
       }
       await keys.listening;
-      source = new DatabaseKeySource(keys, opts.log, await read(keys));
+      const rootCertificatePem = store.rootCertificatePem;
+      source = new DatabaseKeySource(keys, opts.log, rootCertificatePem, await read(keys, rootCertificatePem));
       // A rotation announced during that first read found no source to reload: read once more.
       source.reload();
     } catch (err) {
@@ -96,11 +101,30 @@ export class DatabaseKeySource implements SigningKeySource {
       do {
         this.again = false;
         try {
-          const next = await read(this.keys);
+          const next = await read(this.keys, this.rootCertificatePem);
+          const before = this.snapshot.revocations;
+          if (before && next.revocationSerial < this.snapshot.revocationSerial) {
+            // Only someone writing to the database without the root can make the newest list go back or vanish:
+            // a revoked key stays revoked here, whatever the table says now.
+            this.log.error(
+              { served: this.snapshot.revocationSerial, found: next.revocationSerial || undefined },
+              'revoked-key list: the database holds an older list than this instance served (key_revocations was edited); keeping the newer one',
+            );
+            next.revocations = before;
+            next.revocationSerial = this.snapshot.revocationSerial;
+          }
+          if (
+            next.revocations &&
+            verifyRevocationList(next.revocations, [this.rootCertificatePem]).revoked.includes(next.signer.keyId)
+          ) {
+            throw new LicensorError(
+              'CERTIFICATE_INVALID',
+              `The current signing key ${next.signer.keyId} is revoked: not signing with it`,
+            );
+          }
           if (next.signer.keyId !== this.snapshot.signer.keyId) {
             this.log.info({ keyId: next.signer.keyId }, 'signing key rotated: signing with the new key');
           }
-          const before = this.snapshot.revocations;
           if (before && next.revocations && before.list === next.revocations.list) {
             // The same list: keep the object, so whatever is derived from it (GET /api/v1/keys) stays cached.
             next.revocations = before;

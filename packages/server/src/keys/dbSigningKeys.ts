@@ -126,11 +126,27 @@ export class DbSigningKeys {
         'No current signing key in the database: store one with `licensor keys rotate --root-key <offline root key>` (or import the key files of an existing deployment)',
       );
     }
+    // KEY_DECRYPT_FAILED on a wrong LICENSOR_KEY_PASSPHRASE, exactly as for the key files.
+    const privateKey = decryptPrivateKey(row.private_key_enc, this.opts.passphrase);
+    // Whoever writes to the database can put back a revoked key's encrypted private key from an old dump, as
+    // current or under another key id: the key id must be the certificate's and the key's, and not revoked.
+    if (keyIdOf(row.certificate_pem) !== row.key_id || keyIdOf(privateKey) !== row.key_id) {
+      throw new LicensorError(
+        'CERTIFICATE_INVALID',
+        `The current signing key ${row.key_id} does not match its certificate (signing_keys was edited)`,
+      );
+    }
+    const revocations = await this.revocations();
+    if (revocations && verifyRevocationList(revocations, [this.opts.rootCertificatePem]).revoked.includes(row.key_id)) {
+      throw new LicensorError(
+        'CERTIFICATE_INVALID',
+        `The current signing key ${row.key_id} is revoked: rotate (licensor keys rotate) to sign again`,
+      );
+    }
     return {
       keyId: row.key_id,
       certificatePem: row.certificate_pem,
-      // KEY_DECRYPT_FAILED on a wrong LICENSOR_KEY_PASSPHRASE, exactly as for the key files.
-      privateKey: decryptPrivateKey(row.private_key_enc, this.opts.passphrase),
+      privateKey,
       notAfter: Date.parse(row.not_after),
     };
   }
@@ -285,12 +301,19 @@ export class DbSigningKeys {
    * root: a row nobody with the root signed never reaches a client.
    */
   async revocations(): Promise<SignedRevocationList | undefined> {
-    const row = await this.db.first<{ list_json: string }>(
-      'SELECT list_json FROM key_revocations ORDER BY serial DESC LIMIT 1',
+    const row = await this.db.first<{ serial: number; list_json: string }>(
+      'SELECT serial, list_json FROM key_revocations ORDER BY serial DESC LIMIT 1',
     );
     if (!row) return undefined;
     const signed = JSON.parse(row.list_json) as SignedRevocationList;
-    verifyRevocationList(signed, [this.opts.rootCertificatePem]);
+    const list = verifyRevocationList(signed, [this.opts.rootCertificatePem]);
+    // The serial column is not signed: an older genuine list filed under a higher serial would hide newer ones.
+    if (list.serial !== Number(row.serial)) {
+      throw new LicensorError(
+        'CERTIFICATE_INVALID',
+        `Revoked-key list refused: row #${row.serial} of key_revocations holds the root-signed list #${list.serial} (the table was edited)`,
+      );
+    }
     return signed;
   }
 

@@ -43,9 +43,14 @@ export async function databaseCollation(db: PgQueryable): Promise<DatabaseCollat
 export const collationText = (c: DatabaseCollation): string =>
   `${c.collation} (${c.provider})${c.byteOrder ? ': byte order, as SQLite' : ': NOT byte order — start-up and `licensor db migrate` refuse this database'}`;
 
-/** The statement that creates a database Licensor accepts (deployment guide, "Creating the database"). */
-export const CREATE_DATABASE_SQL = (name: string) =>
-  `CREATE DATABASE ${name} OWNER licensor TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'`;
+/**
+ * The statement that creates a database Licensor accepts (deployment guide, "Creating the database"). A new
+ * database takes its template's locale provider: where the refused database is ICU, template0 may be too (a cluster
+ * made with `initdb --locale-provider=icu`), so the statement names libc (LOCALE_PROVIDER exists from PostgreSQL
+ * 15, as ICU databases do).
+ */
+export const CREATE_DATABASE_SQL = (name: string, provider?: string) =>
+  `CREATE DATABASE ${name} OWNER licensor TEMPLATE template0 ENCODING 'UTF8' ${provider === 'libc' || provider === undefined ? '' : 'LOCALE_PROVIDER libc '}LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'`;
 
 /** Refuses a database whose text order is not byte order, saying how to create one that is. */
 export async function assertByteOrderCollation(db: PgQueryable): Promise<DatabaseCollation> {
@@ -53,7 +58,7 @@ export async function assertByteOrderCollation(db: PgQueryable): Promise<Databas
   if (c.byteOrder) return c;
   throw new LicensorError(
     'CONFIG_INVALID',
-    `The PostgreSQL database ${c.database} orders text by the collation ${c.collation} (${c.provider}); Licensor needs byte order so that listings and their page cursors come out as on SQLite. Create the database with LC_COLLATE 'C.UTF-8' (or 'C'): ${CREATE_DATABASE_SQL(c.database)}; move existing data into it with pg_dump and pg_restore (docs/deploy-postgresql.md, "Creating the database")`,
+    `The PostgreSQL database ${c.database} orders text by the collation ${c.collation} (${c.provider}); Licensor needs byte order so that listings and their page cursors come out as on SQLite. Create the database with LC_COLLATE 'C.UTF-8' (or 'C'): ${CREATE_DATABASE_SQL(c.database, c.provider)}; move existing data into it with pg_dump and pg_restore (docs/deploy-postgresql.md, "Creating the database")`,
     { collation: c.collation, provider: c.provider },
   );
 }
