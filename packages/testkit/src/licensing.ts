@@ -1,5 +1,5 @@
 import { createHash, generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -13,7 +13,13 @@ import {
   type Storage,
   testConfig,
 } from '@licensor/server';
-import { generateLicenseCode, type HashedComponents, signDeviceRequest } from '@licensor/shared';
+import {
+  encodeOfflineRequest,
+  generateLicenseCode,
+  type HashedComponents,
+  offlineRequestSchema,
+  signDeviceRequest,
+} from '@licensor/shared';
 import { openTestDatabase, type TestDatabase, testBackend } from './server';
 
 /** Test helpers for the activation API: simulated devices and seeded licenses. Not used at run time. */
@@ -60,6 +66,17 @@ export function activationBody(device: TestDevice, code: string, extra: Record<s
     device: { hostname: `host-${device.publicKey.slice(-6)}`, platform: 'linux', label: 'Test machine' },
     ...extra,
   };
+}
+
+/** Writes the offline request file a device without network would hand its operator (`licensor offline-response`). */
+export function writeOfflineRequest(file: string, device: TestDevice, code: string): void {
+  const request = offlineRequestSchema.parse({
+    ...activationBody(device, code),
+    v: 1,
+    createdAt: new Date().toISOString(),
+    nonce: '0123456789abcdef',
+  });
+  writeFileSync(file, encodeOfflineRequest(request, device.privateKey));
 }
 
 export interface SeedOptions {

@@ -27,6 +27,8 @@ export interface TestPostgres {
   database: string;
   /** Opens a facade on the test database (closed by drop()). */
   open(): PgDb;
+  /** Creates an empty schema in the test database and returns a URL whose connections use it (search_path). */
+  schemaUrl(schema: string): Promise<string>;
   /** Closes every facade opened here and drops the database. */
   drop(): Promise<void>;
 }
@@ -105,6 +107,17 @@ export async function createTestPostgres(label: string): Promise<TestPostgres | 
       const db = openPostgres(url, { settings });
       opened.push(db);
       return db;
+    },
+    schemaUrl: async (schema) => {
+      const admin = openPostgres(url, { settings: { ...settings, poolSize: 1 } });
+      try {
+        await admin.exec(`CREATE SCHEMA ${schema}`);
+      } finally {
+        await admin.close();
+      }
+      const u = new URL(url);
+      u.searchParams.set('options', `-c search_path=${schema}`);
+      return u.toString();
     },
     drop: async () => {
       await Promise.all(opened.splice(0).map((db) => db.close().catch(() => undefined)));

@@ -1,14 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  activateRequestSchema,
-  encodeOfflineRequest,
-  LicenseVerifier,
-  offlineRequestSchema,
-  verifyRevocationList,
-} from '@licensor/shared';
-import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/licensing';
+import { activateRequestSchema, LicenseVerifier, verifyRevocationList } from '@licensor/shared';
+import { activationBody, newDevice, seedEntitlement, writeOfflineRequest } from '@licensor/testkit/licensing';
 import { createTestPostgres } from '@licensor/testkit/postgres';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testConfig } from '../config';
@@ -30,15 +24,7 @@ afterAll(() => pgTest?.drop());
 
 let schemas = 0;
 /** A fresh schema of the test database, as a URL. */
-async function pgSchemaUrl(): Promise<string> {
-  const name = `cli_${++schemas}`;
-  const admin = pgTest!.open();
-  await admin.exec(`CREATE SCHEMA ${name}`);
-  await admin.close();
-  const u = new URL(pgTest!.url);
-  u.searchParams.set('options', `-c search_path=${name}`);
-  return u.toString();
-}
+const pgSchemaUrl = (): Promise<string> => pgTest!.schemaUrl(`cli_${++schemas}`);
 
 const backends = [
   { name: 'SQLite', skip: false, url: async (): Promise<string | undefined> => undefined },
@@ -177,18 +163,7 @@ describe.each(backends)('the CLI on $name', ({ name, skip, url: makeUrl }) => {
       const rotated = (await cli(['--json', 'keys', 'rotate'])).json().rotated.keyId;
       const device = newDevice();
       const requestFile = join(dir, 'request.txt');
-      writeFileSync(
-        requestFile,
-        encodeOfflineRequest(
-          offlineRequestSchema.parse({
-            ...activationBody(device, other.code!),
-            v: 1,
-            createdAt: new Date().toISOString(),
-            nonce: '0123456789abcdef',
-          }),
-          device.privateKey,
-        ),
-      );
+      writeOfflineRequest(requestFile, device, other.code!);
       const out = join(dir, 'license.lic');
       const r = await cli(['offline-response', requestFile, '--out', out]);
       expect(r.code, r.err).toBe(EXIT.ok);

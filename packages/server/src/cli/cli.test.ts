@@ -4,13 +4,11 @@ import { join } from 'node:path';
 import {
   activateRequestSchema,
   decryptPrivateKey,
-  encodeOfflineRequest,
   encryptPrivateKey,
   LicenseVerifier,
-  offlineRequestSchema,
   verifyRevocationList,
 } from '@licensor/shared';
-import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/licensing';
+import { activationBody, newDevice, seedEntitlement, writeOfflineRequest } from '@licensor/testkit/licensing';
 import { createTestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -512,18 +510,7 @@ describe('operator commands', () => {
     const ent = await withData((t) => seedEntitlement(t.db, { family: 'A' }));
     const device = newDevice();
     const requestFile = join(dir, 'request.txt');
-    writeFileSync(
-      requestFile,
-      encodeOfflineRequest(
-        offlineRequestSchema.parse({
-          ...activationBody(device, ent.code!),
-          v: 1,
-          createdAt: new Date().toISOString(),
-          nonce: '0123456789abcdef',
-        }),
-        device.privateKey,
-      ),
-    );
+    writeOfflineRequest(requestFile, device, ent.code!);
     const out = join(dir, 'license.lic');
     const r = await cli(['offline-response', requestFile, '--out', out]);
     expect(r.code).toBe(0);

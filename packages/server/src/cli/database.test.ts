@@ -84,14 +84,7 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
   afterAll(() => pgTest?.drop());
 
   /** A fresh schema in the test database, as a URL (each test gets an empty target). */
-  async function emptyTarget(name: string): Promise<string> {
-    const admin = pgTest!.open();
-    await admin.exec(`CREATE SCHEMA ${name}`);
-    await admin.close();
-    const u = new URL(pgTest!.url);
-    u.searchParams.set('options', `-c search_path=${name}`);
-    return u.toString();
-  }
+  const emptyTarget = (name: string): Promise<string> => pgTest!.schemaUrl(name);
 
   it('the server starts on a fresh database: migrated, ready, and activating devices', async () => {
     const url = await emptyTarget('serve');

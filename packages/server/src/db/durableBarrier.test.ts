@@ -2,6 +2,7 @@ import { fstatSync, mkdtempSync, openSync, rmSync, statSync, unlinkSync, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LicensorError } from '@licensor/shared';
+import { turn, turns, until } from '@licensor/testkit/eventLoop';
 import { holdThreadPool } from '@licensor/testkit/threadPool';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DurableBarrier } from './durableBarrier';
@@ -44,18 +45,6 @@ function make(opts: { path?: string | null; fallback?: () => Promise<void> } = {
   const path = opts.path === null ? undefined : (opts.path ?? walPath);
   barrier = new DurableBarrier(path, () => true, opts.fallback ?? (async () => {}));
   return barrier;
-}
-
-const turn = () => new Promise<void>((r) => setImmediate(r));
-const turns = async (n: number) => {
-  for (let i = 0; i < n; i++) await turn();
-};
-async function until(cond: () => boolean, what: string, max = 200): Promise<void> {
-  for (let i = 0; i < max; i++) {
-    if (cond()) return;
-    await turn();
-  }
-  throw new Error(`gave up waiting for ${what}`);
 }
 
 /** Whether `fd` is an open descriptor (fstat fails with EBADF once it is closed). */

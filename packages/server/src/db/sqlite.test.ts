@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LicensorError } from '@licensor/shared';
+import { turn, turns, until } from '@licensor/testkit/eventLoop';
 import { holdThreadPool as holdPool } from '@licensor/testkit/threadPool';
 import { afterEach, describe, expect, it } from 'vitest';
 import { STORAGE_CHECKS_ENV } from './misuse';
@@ -31,17 +32,6 @@ async function open(file = 'licensor.db'): Promise<SqliteDatabase> {
 }
 
 const synchronous = (d: SqliteDatabase) => Number(d.raw.pragma('synchronous', { simple: true }));
-const turn = () => new Promise<void>((r) => setImmediate(r));
-const turns = async (n: number) => {
-  for (let i = 0; i < n; i++) await turn();
-};
-async function until(cond: () => boolean, what: string, max = 200): Promise<void> {
-  for (let i = 0; i < max; i++) {
-    if (cond()) return;
-    await turn();
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 /** Holds libuv's thread pool (testkit/threadPool.ts): WAL syncs queued behind it wait; released after each test. */
 async function holdThreadPool(): Promise<() => Promise<void>> {
