@@ -248,7 +248,8 @@ export class KeyStore {
   private get rootCertPath() {
     return join(this.dir, 'root.crt.pem');
   }
-  private get rootKeyPath() {
+  /** Where the root private key is when it is not kept offline (`--root-key` names the offline file). */
+  get rootKeyPath(): string {
     return join(this.dir, 'root.key.pem');
   }
   private get signingDir() {
@@ -398,18 +399,21 @@ export class KeyStore {
    * The next root-signed revocation list: `previous` (the list in force) plus `keyId`, signed with the root key
    * (from the store, or `rootKeyFile` when the root is kept offline) and checked against the pinned root. Not
    * stored: `revoke` writes it to keys/revoked.json, `licensor keys revoke` on PostgreSQL to the database.
+   * `anchor` (the list the root last signed, already verified) joins in: the next list revokes what either
+   * revokes, under a serial above both. Without `keyId` the list only re-files what they revoke.
    */
   signRevocation(
-    keyId: string,
+    keyId: string | undefined,
     opts: {
       currentKeyId: string;
       previous: SignedRevocationList | undefined;
+      anchor?: RevocationList;
       rootKeyFile?: string;
       rootPassphrase?: string;
       now?: Date;
     },
   ): { list: RevocationList; signed: SignedRevocationList } {
-    if (keyId === opts.currentKeyId) {
+    if (keyId !== undefined && keyId === opts.currentKeyId) {
       throw new LicensorError(
         'CONFLICT',
         `${keyId} is the current signing key: rotate first (licensor keys rotate), then revoke it`,
@@ -426,9 +430,11 @@ export class KeyStore {
     const before = opts.previous ? verifyRevocationList(opts.previous, [this.rootCertificatePem]) : undefined;
     const list: RevocationList = {
       v: 1,
-      serial: (before?.serial ?? 0) + 1,
+      serial: Math.max(before?.serial ?? 0, opts.anchor?.serial ?? 0) + 1,
       issuedAt: (opts.now ?? new Date()).toISOString(),
-      revoked: [...new Set([...(before?.revoked ?? []), keyId])].sort(),
+      revoked: [
+        ...new Set([...(before?.revoked ?? []), ...(opts.anchor?.revoked ?? []), ...(keyId ? [keyId] : [])]),
+      ].sort(),
     };
     const signed = signRevocationList(list, rootKey);
     verifyRevocationList(signed, [this.rootCertificatePem]); // the root key must match the pinned certificate

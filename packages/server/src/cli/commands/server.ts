@@ -6,6 +6,12 @@ import { openPostgres } from '../../db/postgres/facade';
 import { postgresSettings } from '../../db/postgres/settings';
 import { DbSigningKeys } from '../../keys/dbSigningKeys';
 import { DEVELOPMENT_KEY_PASSPHRASE, KeyStore } from '../../keys/keystore';
+import {
+  checkAgainstRevocationAnchor,
+  readRevocationAnchor,
+  revocationAnchorPath,
+  writeRevocationAnchor,
+} from '../../keys/revocationAnchor';
 import { createLogger } from '../../logger';
 import { metricsWhere, type RunningServer, startServer } from '../../server';
 import { type CliIo, fields, table } from '../output';
@@ -237,10 +243,29 @@ async function keysRotate(s: Session, opts: { rootKey?: string; rootPassphraseEn
   );
 }
 
+/**
+ * The newest list in the database, checked against the list the root last signed (the anchor beside the root key):
+ * what `keys revoke` and `keys refile-revocations` build on. Without an anchor, a notice (first use, or a moved
+ * offline folder).
+ */
+async function revocationBase(s: Session, db: DbSigningKeys, rootKeyFile: string) {
+  const keys = s.keys();
+  const anchor = readRevocationAnchor(rootKeyFile, keys.rootCertificatePem);
+  const previous = await db.revocations();
+  const stored = previous ? verifyRevocationList(previous, [keys.rootCertificatePem]) : undefined;
+  if (!anchor) {
+    s.note(
+      `Notice: no ${revocationAnchorPath(rootKeyFile)} beside the root key (first revocation on PostgreSQL, or the folder moved): building on the database's newest list (${stored ? `#${stored.serial}` : 'none'}) unchecked; check \`licensor keys show\` lists every key you revoked. The file is written after this revocation.`,
+    );
+  }
+  return { anchor, previous, stored };
+}
+
 async function keysRevoke(s: Session, keyId: string, opts: { rootKey?: string }) {
   const keys = s.keys();
   let list: RevocationList;
   if (onPostgres(s)) {
+    const rootKeyFile = opts.rootKey ?? keys.rootKeyPath;
     // Signed here with the offline root at hand; only the signed list goes to the database, which announces it.
     list = await withDatabaseKeys(s, async (db) => {
       const stored = await db.list();
@@ -250,12 +275,16 @@ async function keysRevoke(s: Session, keyId: string, opts: { rootKey?: string })
           `No signing key ${keyId} in the database: \`licensor keys show\` lists them`,
         );
       }
+      const base = await revocationBase(s, db, rootKeyFile);
+      if (base.anchor) checkAgainstRevocationAnchor(base.anchor, base.stored);
       const signed = keys.signRevocation(keyId, {
         currentKeyId: stored.find((k) => k.current)?.keyId ?? '',
-        previous: await db.revocations(),
-        rootKeyFile: opts.rootKey,
+        previous: base.previous,
+        anchor: base.anchor?.list,
+        rootKeyFile,
       });
       await db.storeRevocations(signed.signed);
+      writeRevocationAnchor(rootKeyFile, signed.signed);
       return signed.list;
     });
     keys.forgetPrivateKey(keyId);
@@ -271,6 +300,54 @@ async function keysRevoke(s: Session, keyId: string, opts: { rootKey?: string })
       'Clients learn the list at their next check-in (and from GET /api/v1/keys) and from then on refuse files and answers signed by it, offline too.',
       'Devices holding a file from that key get a fresh one at check-in; offline-activated devices need a new offline response.',
     ].join('\n'),
+  );
+}
+
+/**
+ * After rows of key_revocations were deleted: files the list the root last signed (the anchor) again, as it is
+ * when its serial is still free above the table's newest, else a new list signed by the root revoking what both
+ * revoke under the next serial.
+ */
+async function keysRefileRevocations(s: Session, opts: { rootKey?: string }) {
+  if (!onPostgres(s)) {
+    throw new LicensorError(
+      'CONFIG_INVALID',
+      'keys refile-revocations is for PostgreSQL: on SQLite the list is keys/revoked.json in the data folder',
+    );
+  }
+  const keys = s.keys();
+  const rootKeyFile = opts.rootKey ?? keys.rootKeyPath;
+  const result = await withDatabaseKeys(s, async (db) => {
+    const anchor = readRevocationAnchor(rootKeyFile, keys.rootCertificatePem);
+    if (!anchor) {
+      throw new LicensorError(
+        'KEY_NOT_FOUND',
+        `No ${revocationAnchorPath(rootKeyFile)} beside the root key: nothing to file again (pass --root-key with the offline root file it sits beside)`,
+      );
+    }
+    const previous = await db.revocations();
+    const stored = previous ? verifyRevocationList(previous, [keys.rootCertificatePem]) : undefined;
+    const covered = anchor.list.revoked.every((keyId) => stored?.revoked.includes(keyId));
+    if (stored && stored.serial >= anchor.list.serial && covered) return { list: stored, action: 'kept' as const };
+    const extra = (stored?.revoked ?? []).filter((keyId) => !anchor.list.revoked.includes(keyId));
+    if ((stored?.serial ?? 0) < anchor.list.serial && extra.length === 0) {
+      await db.storeRevocations(anchor.signed);
+      return { list: anchor.list, action: 'refiled' as const };
+    }
+    const signed = keys.signRevocation(undefined, {
+      currentKeyId: (await db.list()).find((k) => k.current)?.keyId ?? '',
+      previous,
+      anchor: anchor.list,
+      rootKeyFile,
+    });
+    await db.storeRevocations(signed.signed);
+    writeRevocationAnchor(rootKeyFile, signed.signed);
+    return { list: signed.list, action: 'signed' as const };
+  });
+  s.print({ revocationList: result.list, action: result.action }, () =>
+    result.action === 'kept'
+      ? `The database already holds list #${result.list.serial}, which revokes every key the root last signed: nothing to do.`
+      : `The database holds list #${result.list.serial} again (${result.list.revoked.length} key(s)${result.action === 'signed' ? ', newly signed by the root' : ', as the root last signed it'}); every running instance serves it within seconds.`,
   );
 }
 
@@ -352,5 +429,12 @@ export function registerServerCommands(program: Command, run: Runner, io: CliIo)
     )
     .option('--root-key <file>', 'root private key kept offline (default: keys/root.key.pem); LICENSOR_ROOT_PASSPHRASE')
     .action(run((s, keyId: string, opts: { rootKey?: string }) => keysRevoke(s, keyId, opts)));
+  keys
+    .command('refile-revocations')
+    .description(
+      'PostgreSQL: store again the revoked-key list the root last signed (revocations.last.json beside the root key) after key_revocations rows were deleted',
+    )
+    .option('--root-key <file>', 'root private key kept offline (default: keys/root.key.pem); LICENSOR_ROOT_PASSPHRASE')
+    .action(run((s, opts: { rootKey?: string }) => keysRefileRevocations(s, opts)));
   keys.command('show').description('root key id and signing keys with their validity').action(run(keysShow));
 }
