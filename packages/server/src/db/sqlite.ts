@@ -11,11 +11,11 @@ import {
   type Database,
   type Isolation,
   lockRowOutsideTransaction,
-  lockRowSql,
   type SqlParams,
   type Storage,
-  savepointIsolation,
+  type TransactionHandle,
   type TransactionOptions,
+  transactionHandle,
 } from './storage';
 import type { Row } from './types';
 
@@ -131,16 +131,10 @@ export function migrationTarget(raw: BetterSqlite3.Database): MigrationTarget {
 const bindAny = (params: readonly unknown[] | Record<string, unknown> | undefined): unknown[] =>
   params === undefined ? [] : Array.isArray(params) ? (params as unknown[]) : [params];
 
-const misuse = (message: string) => new LicensorError('STORAGE_MISUSE', message);
-
 interface Cached {
   stmt: BetterSqlite3.Statement;
   /** The same text on the read connection, for a statement that writes nothing (prepared on first read). */
   read: BetterSqlite3.Statement | undefined;
-}
-
-interface Handle extends Storage {
-  end(): void;
 }
 
 interface Queued {
@@ -274,65 +268,33 @@ export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): 
   };
 
   /**
-   * The handle of a transaction (depth 0) or of a savepoint inside one. Its statements run directly: the
-   * mutex is already held. Its own savepoints run one at a time (SAVEPOINT/RELEASE nest as a stack, so two
-   * concurrent `tx.transaction` calls must not interleave). After its transaction ends it refuses every call:
-   * a forgotten promise would otherwise write outside the mutex.
+   * The handle of a transaction (depth 0) or of a savepoint inside one (db/storage.ts transactionHandle). Its
+   * statements run directly: the mutex is already held.
    */
-  const handle = (depth: number, isolation: Isolation): Handle => {
-    let active = true;
-    const children = new Mutex();
-    const live = () => {
-      if (!active) throw misuse('a transaction handle (tx) used after its transaction ended');
-    };
-    const savepoint = async <T>(fn: (tx: Storage) => Promise<T>, o?: TransactionOptions): Promise<T> => {
-      live();
-      const inner = savepointIsolation(isolation, o?.isolation);
-      const wait = children.lock();
-      if (wait) await wait;
-      const name = `licensor_sp${depth + 1}`;
-      const tx = handle(depth + 1, inner);
-      try {
-        ctl(`SAVEPOINT ${name}`);
-        try {
-          const result = await fn(tx);
-          ctl(`RELEASE ${name}`);
-          return result;
-        } catch (err) {
-          rollbackTo(name);
-          throw err;
-        }
-      } finally {
-        tx.end();
-        children.unlock();
-      }
-    };
-    return {
+  const handle = (depth: number, isolation: Isolation): TransactionHandle =>
+    transactionHandle(isolation, {
       dialect: 'sqlite',
-      all: async <T = Row>(sql: string, params?: SqlParams) => {
-        live();
-        return all<T>(cached(sql).stmt, params);
+      all: async <T = Row>(sql: string, params?: SqlParams) => all<T>(cached(sql).stmt, params),
+      first: async <T = Row>(sql: string, params?: SqlParams) => first<T>(cached(sql).stmt, params),
+      run: async (sql, params) => run(cached(sql).stmt, params),
+      savepoint: async (inner, fn) => {
+        const name = `licensor_sp${depth + 1}`;
+        const tx = handle(depth + 1, inner);
+        try {
+          ctl(`SAVEPOINT ${name}`);
+          try {
+            const result = await fn(tx);
+            ctl(`RELEASE ${name}`);
+            return result;
+          } catch (err) {
+            rollbackTo(name);
+            throw err;
+          }
+        } finally {
+          tx.end();
+        }
       },
-      first: async <T = Row>(sql: string, params?: SqlParams) => {
-        live();
-        return first<T>(cached(sql).stmt, params);
-      },
-      run: async (sql, params) => {
-        live();
-        return run(cached(sql).stmt, params);
-      },
-      lockRow: async <T = Row>(table: string, keyColumn: string, key: unknown) => {
-        live();
-        return first<T>(cached(lockRowSql('sqlite', table, keyColumn)).stmt, [key]);
-      },
-      transaction: savepoint,
-      // Inside a transaction its commit decides durability: a savepoint is all a batched write needs.
-      batched: savepoint,
-      end: () => {
-        active = false;
-      },
-    };
-  };
+    });
 
   const slowMs = opts.slowHoldMs ?? 50;
   const noteHold = (what: SlowHold['what'], since: number, detail: () => string) => {

@@ -1,4 +1,5 @@
 import { LicensorError } from '@licensor/shared';
+import { Mutex } from './mutex';
 import type { Row } from './types';
 
 // The asynchronous storage interface every feature uses, on SQLite and PostgreSQL alike (issue 16,
@@ -91,7 +92,7 @@ export function inTx<C extends { db: Storage }>(ctx: C, tx: Storage): C {
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 
 /** The statement of lockRow on each backend (see Storage.lockRow). */
-export function lockRowSql(dialect: Storage['dialect'], table: string, keyColumn: string): string {
+function lockRowSql(dialect: Storage['dialect'], table: string, keyColumn: string): string {
   if (!IDENTIFIER.test(table) || !IDENTIFIER.test(keyColumn)) {
     throw new LicensorError('STORAGE_MISUSE', `lockRow takes plain identifiers, not ${table}.${keyColumn}`);
   }
@@ -109,7 +110,7 @@ export const lockRowOutsideTransaction = (): Promise<never> =>
 /**
  * The isolation a savepoint runs at: its transaction's, which `requested` may not exceed (see TransactionOptions).
  */
-export function savepointIsolation(enclosing: Isolation, requested: Isolation | undefined): Isolation {
+function savepointIsolation(enclosing: Isolation, requested: Isolation | undefined): Isolation {
   if (requested === 'serializable' && enclosing === 'read committed') {
     throw new LicensorError(
       'STORAGE_MISUSE',
@@ -117,4 +118,68 @@ export function savepointIsolation(enclosing: Isolation, requested: Isolation | 
     );
   }
   return enclosing;
+}
+
+/** What a backend gives a transaction handle: its statements on the transaction's connection, and its savepoints. */
+export interface HandleBackend extends Queryable {
+  readonly dialect: Storage['dialect'];
+  /** Runs fn in a new savepoint at `isolation`, handing it the savepoint's own handle (made with transactionHandle). */
+  savepoint<T>(isolation: Isolation, fn: (tx: Storage) => Promise<T>): Promise<T>;
+}
+
+/** A transaction's (or savepoint's) handle and the call that retires it when its transaction ends. */
+export interface TransactionHandle extends Storage {
+  end(): void;
+}
+
+/**
+ * The handle of a transaction or savepoint, the same on both backends. Its own savepoints run one at a time
+ * (SAVEPOINT/RELEASE nest as a stack, so two concurrent `tx.transaction` calls must not interleave). After end() it
+ * refuses every call: a forgotten promise would otherwise write outside the transaction (SQLite: outside the writer
+ * mutex; PostgreSQL: on a connection back in the pool).
+ */
+export function transactionHandle(level: Isolation, backend: HandleBackend): TransactionHandle {
+  let active = true;
+  const children = new Mutex();
+  const live = () => {
+    if (!active) {
+      throw new LicensorError('STORAGE_MISUSE', 'a transaction handle (tx) used after its transaction ended');
+    }
+  };
+  const savepoint = async <T>(fn: (tx: Storage) => Promise<T>, o?: TransactionOptions): Promise<T> => {
+    live();
+    const inner = savepointIsolation(level, o?.isolation);
+    const wait = children.lock();
+    if (wait) await wait;
+    try {
+      return await backend.savepoint(inner, fn);
+    } finally {
+      children.unlock();
+    }
+  };
+  return {
+    dialect: backend.dialect,
+    all: async <T = Row>(sql: string, params?: SqlParams) => {
+      live();
+      return backend.all<T>(sql, params);
+    },
+    first: async <T = Row>(sql: string, params?: SqlParams) => {
+      live();
+      return backend.first<T>(sql, params);
+    },
+    run: async (sql, params) => {
+      live();
+      return backend.run(sql, params);
+    },
+    lockRow: async <T = Row>(table: string, keyColumn: string, key: unknown) => {
+      live();
+      return backend.first<T>(lockRowSql(backend.dialect, table, keyColumn), [key]);
+    },
+    transaction: savepoint,
+    // Inside a transaction its commit decides durability: a savepoint is all a batched write needs.
+    batched: savepoint,
+    end: () => {
+      active = false;
+    },
+  };
 }

@@ -1,15 +1,14 @@
 import { LicensorError } from '@licensor/shared';
 import { misuseGuard } from '../misuse';
-import { Mutex } from '../mutex';
 import {
   type Database,
   type Isolation,
   lockRowOutsideTransaction,
-  lockRowSql,
   type SqlParams,
   type Storage,
-  savepointIsolation,
+  type TransactionHandle,
   type TransactionOptions,
+  transactionHandle,
 } from '../storage';
 import type { Row } from '../types';
 import type { PgDb, PgTransaction } from './facade';
@@ -52,70 +51,28 @@ class Passthrough extends LicensorError {
   }
 }
 
-const misuse = (message: string) => new LicensorError('STORAGE_MISUSE', message);
-
 export function postgresDatabase(pg: PgDb, opts: PostgresStorageOptions = {}): PostgresDatabase {
   const isolation = opts.isolation ?? 'serializable';
   const retries = opts.retries ?? 20;
   const guard = misuseGuard();
 
-  /**
-   * The handle of a transaction or savepoint. Its savepoints run one at a time: the facade names them by depth,
-   * and two concurrent SAVEPOINTs of one connection would nest into each other. After its transaction ended it
-   * refuses every call (the connection went back to the pool and may serve someone else).
-   */
-  const handle = (tx: PgTransaction, level: Isolation): { storage: Storage; end(): void } => {
-    let active = true;
-    const children = new Mutex();
-    const live = () => {
-      if (!active) throw misuse('a transaction handle (tx) used after its transaction ended');
-    };
-    const savepoint = async <T>(fn: (tx: Storage) => Promise<T>, o?: TransactionOptions): Promise<T> => {
-      live();
-      const innerLevel = savepointIsolation(level, o?.isolation);
-      const wait = children.lock();
-      if (wait) await wait;
-      try {
-        return await tx.savepoint(async (inner) => {
-          const h = handle(inner, innerLevel);
+  /** The handle of a transaction or savepoint on its connection (db/storage.ts transactionHandle). */
+  const handle = (tx: PgTransaction, level: Isolation): TransactionHandle =>
+    transactionHandle(level, {
+      dialect: 'postgres',
+      all: <T = Row>(sql: string, params?: SqlParams) => tx.all<T>(sql, params),
+      first: <T = Row>(sql: string, params?: SqlParams) => tx.first<T>(sql, params),
+      run: (sql, params) => tx.run(sql, params),
+      savepoint: (inner, fn) =>
+        tx.savepoint(async (sp) => {
+          const h = handle(sp, inner);
           try {
-            return await fn(h.storage);
+            return await fn(h);
           } finally {
             h.end();
           }
-        });
-      } finally {
-        children.unlock();
-      }
-    };
-    const storage: Storage = {
-      dialect: 'postgres',
-      all: async <T = Row>(sql: string, params?: SqlParams) => {
-        live();
-        return tx.all<T>(sql, params);
-      },
-      first: async <T = Row>(sql: string, params?: SqlParams) => {
-        live();
-        return tx.first<T>(sql, params);
-      },
-      run: async (sql, params) => {
-        live();
-        return tx.run(sql, params);
-      },
-      lockRow: async <T = Row>(table: string, keyColumn: string, key: unknown) => {
-        live();
-        return tx.first<T>(lockRowSql('postgres', table, keyColumn), [key]);
-      },
-      transaction: savepoint,
-      batched: savepoint,
-    };
-    return {
-      storage,
-      end: () => {
-        active = false;
-      },
-    };
-  };
+        }),
+    });
 
   const transaction = async <T>(fn: (tx: Storage) => Promise<T>, o?: TransactionOptions): Promise<T> => {
     guard?.check();
@@ -125,7 +82,7 @@ export function postgresDatabase(pg: PgDb, opts: PostgresStorageOptions = {}): P
         async (tx) => {
           const h = handle(tx, level);
           try {
-            return await (guard ? guard.inside(() => fn(h.storage)) : fn(h.storage));
+            return await (guard ? guard.inside(() => fn(h)) : fn(h));
           } catch (err) {
             // The facade turns whatever is not a LicensorError into INTERNAL; the caller gets its own error back,
             // as on SQLite. (Storage failures from tx calls are LicensorErrors already and keep their retry.)
