@@ -10,14 +10,17 @@ import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vit
 import {
   ADMIN_TOKEN,
   AK,
-  type Answer,
+  all,
   call,
   compactTime,
   Device,
+  errCode,
   Marketplace,
   SK,
   serverEnv,
   sleep,
+  tally,
+  uid,
 } from './crash/harness';
 
 /**
@@ -45,14 +48,6 @@ const AUTH_LIMIT = 5;
 const PROPAGATION_BOUND_MS = 2000;
 const DAY = 86_400_000;
 
-const uid = () => randomBytes(5).toString('hex').toUpperCase();
-const all = <T>(n: number, fn: (i: number) => Promise<T>) => Promise.all(Array.from({ length: n }, (_, i) => fn(i)));
-const tally = (answers: Answer[], key: (a: Answer) => string) => {
-  const out: Record<string, number> = {};
-  for (const a of answers) out[key(a)] = (out[key(a)] ?? 0) + 1;
-  return out;
-};
-const errCode = (a: Answer) => String((a.json.error as { code?: string } | undefined)?.code ?? a.status);
 /** A client address of its own (documentation range 198.18.0.0/15), seen by the server through the proxy header. */
 const newAddress = () => `198.18.${randomBytes(1)[0]}.${1 + (randomBytes(1)[0]! % 254)}`;
 

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -11,11 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ADMIN_TOKEN,
   AK,
-  type Answer,
   admin,
+  all,
   call,
   compactTime,
   Device,
+  errCode,
   freePort,
   Marketplace,
   type ServerProcess,
@@ -23,6 +23,8 @@ import {
   serverEnv,
   spacedTime,
   spawnServer,
+  tally,
+  uid,
 } from './crash/harness';
 
 /**
@@ -33,14 +35,6 @@ import {
 
 const N = process.env.LICENSOR_FULL ? 1000 : 200;
 const DAY = 86_400_000;
-const uid = () => randomBytes(5).toString('hex').toUpperCase();
-const all = <T>(n: number, fn: (i: number) => Promise<T>) => Promise.all(Array.from({ length: n }, (_, i) => fn(i)));
-const tally = (answers: Answer[], key: (a: Answer) => string) => {
-  const out: Record<string, number> = {};
-  for (const a of answers) out[key(a)] = (out[key(a)] ?? 0) + 1;
-  return out;
-};
-const errCode = (a: Answer) => String((a.json.error as { code?: string } | undefined)?.code ?? a.status);
 
 // A stampede takes a second or two on a quiet machine, tens of seconds on one busy with other work.
 describe(`idempotency and limits under ${N} concurrent duplicates (one server)`, { timeout: 120_000 }, () => {

@@ -96,6 +96,19 @@ export interface Answer {
   headers: Headers;
 }
 
+/** Helpers of the stampede tests (many concurrent requests, then count the answers). */
+export const uid = () => randomBytes(5).toString('hex').toUpperCase();
+export const all = <T>(n: number, fn: (i: number) => Promise<T>) =>
+  Promise.all(Array.from({ length: n }, (_, i) => fn(i)));
+/** How many answers fall under each key. */
+export const tally = (answers: Answer[], key: (a: Answer) => string) => {
+  const out: Record<string, number> = {};
+  for (const a of answers) out[key(a)] = (out[key(a)] ?? 0) + 1;
+  return out;
+};
+/** The error code of an answer, or its HTTP status when it has none. */
+export const errCode = (a: Answer) => String((a.json.error as { code?: string } | undefined)?.code ?? a.status);
+
 /**
  * One HTTP request; a request without an answer (connection refused or reset, or no answer within timeoutMs)
  * throws Unanswered. The 60 s limit is for a machine busy with other work (hundreds of requests at once against a
