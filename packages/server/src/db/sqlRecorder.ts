@@ -23,7 +23,7 @@ export interface RecordedStatement {
   us?: number;
 }
 
-const FACADE_FILES = /[\\/]db[\\/](sqlite|sqlRecorder|durableBarrier)\.[cm]?[jt]s\b/;
+const FACADE_FILES = /[\\/]db[\\/](sqlite|storage|sqlRecorder|durableBarrier)\.[cm]?[jt]s\b/;
 const FRAMES_KEPT = 3;
 
 let seen: Set<string> | undefined;
