@@ -219,7 +219,8 @@ async function signIn(page: Page, name: string) {
 /**
  * Olga's console (an operator), signed in once for the file: most tests act as her, and a new browser context
  * (a new renderer process) plus a sign-in cost about 1.5 s per test on two cores. Each test starts from the
- * overview, as after a sign-in, or the page it names. Tests about sessions and other roles open contexts of their own.
+ * overview, as after a sign-in, or the page it names. The two admin tests share Ada's (asAda); the viewer, session
+ * and fresh-install tests open contexts of their own.
  */
 let olga: { context: BrowserContext; page: Page } | undefined;
 async function asOlga(path = '/console/'): Promise<{ context: BrowserContext; page: Page }> {
@@ -231,6 +232,19 @@ async function asOlga(path = '/console/'): Promise<{ context: BrowserContext; pa
   await olga.page.goto(`${running.url}${path}`);
   await olga.page.getByTestId('who').waitFor();
   return olga;
+}
+
+/** Ada's console (an admin), signed in once for the two admin tests, as Olga's is for the operator tests. */
+let ada: { context: BrowserContext; page: Page } | undefined;
+async function asAda(): Promise<{ context: BrowserContext; page: Page }> {
+  if (!ada) {
+    ada = await newPage();
+    await signIn(ada.page, 'ada');
+    return ada;
+  }
+  await ada.page.goto(`${running.url}/console/`);
+  await ada.page.getByTestId('who').waitFor();
+  return ada;
 }
 
 async function shot(page: Page, name: string) {
@@ -277,6 +291,7 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
 
   afterAll(async () => {
     await olga?.context.close();
+    await ada?.context.close();
     await launching?.catch(() => undefined);
     await browser?.close();
     await running?.close();
@@ -426,8 +441,7 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
   });
 
   it('an admin sees tokens and operators, and the switch turns the console Chinese', async () => {
-    const { context, page } = await newPage();
-    await signIn(page, 'ada');
+    const { page } = await asAda();
     await page.getByRole('link', { name: 'Operators' }).click();
     await expect.poll(() => page.getByTestId('operators').locator('tbody tr').count()).toBe(3);
     // Role change, password reset and a new account, as `licensor operators set-role|reset-password|add` do.
@@ -472,7 +486,6 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     // The time shows local (Asia/Shanghai here) with UTC on hover.
     const title = await page.locator('time').first().getAttribute('title');
     expect(title).toMatch(/UTC$/);
-    await context.close();
   });
 
   it("an operator runs the family A dial tests against the server's own production address", async () => {
@@ -706,8 +719,10 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
   });
 
   it('webhooks: an admin adds an endpoint from the console; its signing secret is shown once', async () => {
-    const { context, page } = await newPage();
-    await signIn(page, 'ada');
+    const { page } = await asAda();
+    // Ada's console is Chinese since the admin test above switched it (unless that test did not run): back to English.
+    const english = page.getByRole('button', { name: 'English' });
+    if (await english.count()) await english.click();
     await page.getByRole('link', { name: 'Webhooks' }).click();
     await page.getByTestId('webhook-endpoints').waitFor();
     const add = page.getByTestId('add-endpoint');
@@ -730,7 +745,6 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     await page.reload();
     await page.getByTestId('webhook-endpoints').waitFor();
     expect(await page.getByTestId('endpoint-secret').count()).toBe(0);
-    await context.close();
   });
 
   it('orders include License 1.0 (family A) orders taken through the production interface', async () => {
