@@ -137,6 +137,8 @@ export default defineConfig({
     expect: { poll: { timeout: 15_000 } },
     // Records every SQL statement the server prepares and checks each on PostgreSQL after the run.
     globalSetup: ['packages/testkit/src/sqlPortability.ts'],
+    // LICENSOR_TEST_CPU=<file>: one line per test file with its wall time and CPU (testkit/cpuPerFile.ts).
+    setupFiles: process.env.LICENSOR_TEST_CPU ? ['packages/testkit/src/cpuPerFile.ts'] : [],
     // The client's default anti-rollback anchors live in $XDG_STATE_HOME (Linux): keep tests out of the real home.
     // Likewise the CLI's code cache ($XDG_CACHE_HOME/licensor/code-cache, see packages/client/src/codeCache.ts).
     // LICENSOR_STORAGE_CHECKS: a query on the top-level storage inside one of its transactions throws
