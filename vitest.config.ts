@@ -109,8 +109,15 @@ async function postgresAnswers(): Promise<boolean> {
     socket.once('timeout', () => done(false));
     socket.once('error', () => done(false));
   });
+  if (!answered && process.env.CI === 'true') {
+    // Fails the run before any test starts (the global setups load the PostgreSQL code in the background).
+    throw new Error(
+      `CI=true requires PostgreSQL, which does not answer at ${url.host}: start it ` +
+        '(pg_ctlcluster --skip-systemctl-redirect 15 main start) or set LICENSOR_TEST_PG_URL',
+    );
+  }
   // The config is evaluated more than once per run: warn once.
-  if (!answered && process.env.CI !== 'true' && !process.env.LICENSOR_PG_SUITE_WARNED) {
+  if (!answered && !process.env.LICENSOR_PG_SUITE_WARNED) {
     process.env.LICENSOR_PG_SUITE_WARNED = '1';
     process.stderr.write(`\n⚠  SKIPPING the postgres-suite project: PostgreSQL does not answer at ${url.host}\n\n`);
   }
@@ -175,8 +182,8 @@ export default defineConfig({
         test: {
           name: 'postgres-suite',
           include: (await postgresAnswers()) || process.env.CI === 'true' ? POSTGRES_SUITE : [],
-          // Names the run and drops its databases afterwards (testkit/pgSuite.ts); under CI=true it fails the run
-          // where PostgreSQL does not answer.
+          // Names the run and drops its databases afterwards (testkit/pgSuite.ts); under CI=true the run fails where
+          // PostgreSQL does not answer (postgresAnswers above, then the setup's own check).
           globalSetup: ['packages/testkit/src/pgSuite.ts'],
           env: { LICENSOR_TEST_BACKEND: 'postgres' },
           isolate: false,
