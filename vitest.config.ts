@@ -1,7 +1,8 @@
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { configDefaults, defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 // Tests run from the TypeScript sources, never from a build: the workspace packages' `source` export condition
 // points at src/ (their `default` is the built dist/). The rest are Vite's own defaults.
@@ -29,21 +30,79 @@ const MODULE_MOCKS = [
 
 /**
  * The heaviest files: they load the machine on purpose (CPU-bound processes, SIGKILLs of a server under load,
- * stampedes of hundreds of requests on one and on two server processes) and check how the code copes. They used to
- * run after the rest, one at a time: a serial tail of a quarter of the run (133 of 525 s at a load of 11 on 2 cores)
- * in which one worker had nothing to do. They now start first, each beside one other file (the longest jobs first
- * keeps both workers busy to the end); what they assert is correctness under load, and they pass at a load of 10–15.
+ * stampedes of hundreds of requests on one and on two server processes) and check how the code copes. They run
+ * first, on two workers, each beside one other of them, and nothing else starts until they are done; what they
+ * assert is correctness under load, and they pass at a load of 10–15. Longest first (measured on a quiet machine:
+ * 28, 21, 14, 14 and 6 s), so both workers finish together.
  */
 const HEAVY = [
-  'test/busy-machine.e2e.test.ts',
-  'test/crash.e2e.test.ts',
-  'test/reliability-concurrency.e2e.test.ts',
   // Two (later four) server processes at once, stampedes of activations and marketplace deliveries between them.
   'test/instances.e2e.test.ts',
+  'test/reliability-concurrency.e2e.test.ts',
+  'test/crash.e2e.test.ts',
+  'test/busy-machine.e2e.test.ts',
   // Two server processes on one PostgreSQL, one paused (SIGSTOP) and one SIGKILLed mid-call: a lease that must end
   // on time, checked against wall-clock bounds.
   'test/outbox-takeover.e2e.test.ts',
 ];
+
+/**
+ * The other files that took 5 s or more on a quiet machine (vitest's report, 2026-12-04 18:45 UTC), longest first.
+ * On a fresh clone vitest knows no durations and starts the largest files first; a long file that happens to be small
+ * then starts near the end and runs alone (key-revocation, 22 s, started at 260 of 316 s). Only the order: a file
+ * missing here or in the wrong place costs time, never a test. Once vitest has durations of its own (a second run
+ * on the same checkout), they decide.
+ */
+const LONGEST_FIRST = [
+  ...HEAVY,
+  'test/console.e2e.test.ts',
+  'test/everyday-commands.e2e.test.ts',
+  'test/key-revocation.e2e.test.ts',
+  'packages/client/electron/renderer.e2e.test.ts',
+  'packages/server/src/cli/backends.test.ts',
+  'packages/server/src/admin/router.test.ts',
+  'packages/server/src/koogallery/produce.test.ts',
+  'packages/server/src/db/postgres/migrate.test.ts',
+  'packages/testkit/src/instances.test.ts',
+  'packages/server/src/operators/operators.test.ts',
+  'packages/server/src/licensing/api.test.ts',
+  'test/fuzz/api.fuzz.test.ts',
+  'packages/server/src/licensing/licenses.test.ts',
+  'packages/server/src/cli/database.test.ts',
+  'test/simulator/simulator.test.ts',
+  'packages/server/src/catalog/catalog.test.ts',
+  'test/reverse-proxy.e2e.test.ts',
+  'test/lifecycle.e2e.test.ts',
+  'packages/server/src/licensing/concurrency.test.ts',
+  'packages/shared/src/license/license.test.ts',
+  'packages/server/src/cli/revocationAnchor.test.ts',
+];
+
+/**
+ * Vitest's order (groups, then projects by name, isolated files first), and within a project the files of
+ * LONGEST_FIRST first in that order, unless vitest has durations of its own for the files (then its order:
+ * failed first, then longest first).
+ */
+class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const known = files.some((f) =>
+      this.ctx.cache.getFileTestResults(`${f.project.name}:${relative(this.ctx.config.root, f.moduleId)}`),
+    );
+    if (known) return sorted;
+    const rank = (f: TestSpecification) => {
+      const i = LONGEST_FIRST.indexOf(relative(this.ctx.config.root, f.moduleId));
+      return i === -1 ? LONGEST_FIRST.length : i;
+    };
+    const position = new Map(sorted.map((f, i) => [f, i]));
+    const group = (f: TestSpecification) => `${f.project.config.sequence.groupOrder}:${f.project.name}`;
+    const groups = [...new Set(sorted.map(group))];
+    return [...sorted].sort(
+      (a, b) =>
+        groups.indexOf(group(a)) - groups.indexOf(group(b)) || rank(a) - rank(b) || position.get(a)! - position.get(b)!,
+    );
+  }
+}
 
 /**
  * The storage-level test files, run a second time on PostgreSQL (issue 16): testkit's openTestDatabase,
@@ -109,13 +168,31 @@ async function postgresAnswers(): Promise<boolean> {
     socket.once('timeout', () => done(false));
     socket.once('error', () => done(false));
   });
+  if (!answered && process.env.CI === 'true') {
+    // Fails the run before any test starts (the global setups load the PostgreSQL code in the background).
+    throw new Error(
+      `CI=true requires PostgreSQL, which does not answer at ${url.host}: start it ` +
+        '(pg_ctlcluster --skip-systemctl-redirect 15 main start) or set LICENSOR_TEST_PG_URL',
+    );
+  }
   // The config is evaluated more than once per run: warn once.
-  if (!answered && process.env.CI !== 'true' && !process.env.LICENSOR_PG_SUITE_WARNED) {
+  if (!answered && !process.env.LICENSOR_PG_SUITE_WARNED) {
     process.env.LICENSOR_PG_SUITE_WARNED = '1';
     process.stderr.write(`\n⚠  SKIPPING the postgres-suite project: PostgreSQL does not answer at ${url.host}\n\n`);
   }
   return answered;
 }
+
+/**
+ * Workers of the files after the heavy ones. Measured on a quiet machine with two workers, the run kept the two
+ * cores busy only 129 % of the time (339 s user + 75 s sys in 316 s): most files wait on servers, child processes,
+ * PostgreSQL or a browser, and a third worker fills that wait. A machine that is already busier than it has cores
+ * (other jobs: the 1-minute load average at the start) has no idle core to fill: there the third worker would only
+ * add to the load under which timing-sensitive tests run, so it stays at two. LICENSOR_TEST_WORKERS overrides.
+ */
+// Decided once: vitest evaluates this config more than once per run, and its projects must agree.
+process.env.LICENSOR_TEST_WORKERS ||= String(loadavg()[0]! < availableParallelism() ? 3 : 2);
+const WORKERS = Number(process.env.LICENSOR_TEST_WORKERS);
 
 export default defineConfig({
   resolve: { conditions },
@@ -128,15 +205,17 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    // Vitest's default is one worker per core but one (1 on a 2-core machine): much of the test time is waiting
-    // on servers, child processes and a browser, so a second worker fills that time instead of idling. (3 were
-    // faster still, but on a machine loaded far beyond its cores timing-sensitive tests then failed.)
+    // Two workers (vitest's default is one per core but one: 1 on a 2-core machine) for the heavy files, which run
+    // first and alone (groupOrder 0); the other projects run after them (groupOrder 1) on WORKERS workers.
     maxWorkers: 2,
+    sequence: { sequencer: LongestFirst },
     // Polls wait for background work (outbox, webhooks, a browser re-render): on a machine busy with other work
     // that can take seconds. A passing poll returns as soon as it holds, so the long limit costs nothing then.
     expect: { poll: { timeout: 15_000 } },
     // Records every SQL statement the server prepares and checks each on PostgreSQL after the run.
     globalSetup: ['packages/testkit/src/sqlPortability.ts'],
+    // LICENSOR_TEST_CPU=<file>: one line per test file with its wall time and CPU (testkit/cpuPerFile.ts).
+    setupFiles: process.env.LICENSOR_TEST_CPU ? ['packages/testkit/src/cpuPerFile.ts'] : [],
     // The client's default anti-rollback anchors live in $XDG_STATE_HOME (Linux): keep tests out of the real home.
     // Likewise the CLI's code cache ($XDG_CACHE_HOME/licensor/code-cache, see packages/client/src/codeCache.ts).
     // LICENSOR_STORAGE_CHECKS: a query on the top-level storage inside one of its transactions throws
@@ -151,6 +230,8 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'shared-modules',
+          sequence: { groupOrder: 1 },
+          maxWorkers: WORKERS,
           include: ALL,
           exclude: [...configDefaults.exclude, ...MODULE_MOCKS, ...HEAVY],
           // Files in one worker share the imported modules (the server, Express, zod, …) instead of importing
@@ -161,20 +242,28 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'module-mocks', include: MODULE_MOCKS, isolate: true },
+        test: {
+          name: 'module-mocks',
+          sequence: { groupOrder: 1 },
+          maxWorkers: WORKERS,
+          include: MODULE_MOCKS,
+          isolate: true,
+        },
       },
       {
         extends: true,
-        // Vitest hands out the files project by project in the order of their names: 'heavy' comes first.
-        test: { name: 'heavy', include: HEAVY, isolate: true },
+        // Group 0: before every other file, on the two workers of the root config.
+        test: { name: 'heavy', sequence: { groupOrder: 0 }, include: HEAVY, isolate: true },
       },
       {
         extends: true,
         test: {
           name: 'postgres-suite',
+          sequence: { groupOrder: 1 },
+          maxWorkers: WORKERS,
           include: (await postgresAnswers()) || process.env.CI === 'true' ? POSTGRES_SUITE : [],
-          // Names the run and drops its databases afterwards (testkit/pgSuite.ts); under CI=true it fails the run
-          // where PostgreSQL does not answer.
+          // Names the run and drops its databases afterwards (testkit/pgSuite.ts); under CI=true the run fails where
+          // PostgreSQL does not answer (postgresAnswers above, then the setup's own check).
           globalSetup: ['packages/testkit/src/pgSuite.ts'],
           env: { LICENSOR_TEST_BACKEND: 'postgres' },
           isolate: false,

@@ -3,6 +3,7 @@ import { createHash, generateKeyPairSync, type KeyObject, randomBytes } from 'no
 import { join } from 'node:path';
 import { formatCompactTime } from '@licensor/server';
 import { DEVICE_SIGNATURE_HEADER, schemeAAuthToken, schemeBSignature, signDeviceRequest } from '@licensor/shared';
+import { builtServerArgs } from '@licensor/testkit/instances';
 import { freePort, schemeATimestamp } from '@licensor/testkit/server';
 
 /**
@@ -49,17 +50,17 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts `node --import tsx packages/server/src/main.ts` and resolves once /healthz answers. */
+/**
+ * Starts the server (its built entry point, as `npm start` runs it; testkit builds it when stale) and resolves once
+ * /healthz answers. Not the sources through tsx: that compiled the server again in every process, about 2 s of CPU
+ * each, and the crash test alone starts four.
+ */
 export async function spawnServer(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
-  const proc = spawn(
-    process.execPath,
-    ['--conditions=source', '--import', 'tsx', join(ROOT, 'packages/server/src/main.ts')],
-    {
-      cwd: ROOT,
-      env: { ...process.env, LICENSOR_LOG_LEVEL: 'warn', LICENSOR_SCHEDULER: 'off', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const proc = spawn(process.execPath, await builtServerArgs(), {
+    cwd: ROOT,
+    env: { ...process.env, LICENSOR_LOG_LEVEL: 'warn', LICENSOR_SCHEDULER: 'off', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const output: string[] = [];
   const keep = (chunk: Buffer) => {
     output.push(chunk.toString('utf8'));

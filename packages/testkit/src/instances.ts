@@ -32,6 +32,15 @@ function ensureServerBuilt(): Promise<unknown> {
   return built;
 }
 
+/**
+ * The Node arguments that run the built server (`node <args>`, its entry point as `npm start` runs it), built first
+ * when stale: for tests that start a server process their own way (test/crash/harness.ts).
+ */
+export async function builtServerArgs(): Promise<string[]> {
+  await ensureServerBuilt();
+  return [...NODE_ARGS, SERVER_MAIN];
+}
+
 export interface InstanceProcess {
   index: number;
   port: number;

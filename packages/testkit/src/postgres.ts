@@ -8,6 +8,7 @@ import {
   postgresDatabase,
   postgresUnreachable,
 } from '@licensor/server';
+import { testPgRun } from './pgRun';
 
 /**
  * A throwaway PostgreSQL database per test file. The server to use is LICENSOR_TEST_PG_URL (a URL to a database
@@ -146,16 +147,9 @@ async function dropStale(admin: PgDb): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------------
 // The PostgreSQL half of testkit's backend switch (server.ts openTestDatabase, LICENSOR_TEST_BACKEND=postgres).
 
-/**
- * Set by the suite's global setup (pgSuite.ts) for every test process: names the run, so its teardown drops
- * exactly the databases this run made. A process without it (a file run by hand) names a run of its own; its
- * leftovers go with the stale sweep above.
- */
-export const TEST_PG_RUN_ENV = 'LICENSOR_TEST_PG_RUN';
-export const testPgRun = (): string => {
-  process.env[TEST_PG_RUN_ENV] ??= `${Date.now()}_${randomBytes(3).toString('hex')}`;
-  return process.env[TEST_PG_RUN_ENV];
-};
+// TEST_PG_RUN_ENV and testPgRun live in pgRun.ts, which imports nothing else: the suite's global setup needs them
+// before the tests start, and this module loads the server.
+export { TEST_PG_RUN_ENV, testPgRun } from './pgRun';
 /** Every database of a run starts with this (dropStale parses the time after PREFIX). */
 export const runPrefix = (run: string): string => `${PREFIX}${run}_`;
 

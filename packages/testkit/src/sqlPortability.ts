@@ -1,8 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkOnPostgres, formatRejections, provenance, readRecording, SQL_RECORD_DIR_ENV } from '@licensor/server';
-import { openTestPostgresAdmin, requirePostgres } from './postgres';
 
 /**
  * Vitest global setup (vitest.config.ts): the SQL portability check. Before the tests it turns on the SQLite
@@ -12,14 +10,28 @@ import { openTestPostgresAdmin, requirePostgres } from './postgres';
  * statement with where it came from. Without a reachable PostgreSQL it warns and checks nothing, except under
  * CI=true, where that is a failure (testkit/postgres.ts). LICENSOR_SQL_CHECK=off skips both halves.
  */
+/** The server's SQL_RECORD_DIR_ENV (db/sqlRecorder.ts), written out so that the setup loads no server module; the teardown checks that they agree. */
+const RECORD_DIR_ENV = 'LICENSOR_SQL_RECORD_DIR';
+
+type Modules = [typeof import('@licensor/server'), typeof import('./postgres')];
+
 export default function setup(): (() => Promise<void>) | undefined {
   if (process.env.LICENSOR_SQL_CHECK === 'off') return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'licensor-sql-'));
-  process.env[SQL_RECORD_DIR_ENV] = dir;
+  process.env[RECORD_DIR_ENV] = dir;
+  // The check's modules are the server's sources: seconds of transforming in vitest's main process, in a module graph
+  // of their own (the global setups' environment, not the tests'). They load in the background, beside the first
+  // test files, instead of holding back their start; only the teardown needs them.
+  const modules: Promise<Modules> = Promise.all([import('@licensor/server'), import('./postgres')]);
+  modules.catch(() => undefined); // reported by the teardown, which awaits it
   return async () => {
-    delete process.env[SQL_RECORD_DIR_ENV];
+    delete process.env[RECORD_DIR_ENV];
     try {
-      await checkRecorded(dir);
+      const loaded = await modules;
+      if (loaded[0].SQL_RECORD_DIR_ENV !== RECORD_DIR_ENV) {
+        throw new Error(`the server records into $${loaded[0].SQL_RECORD_DIR_ENV}, this setup set $${RECORD_DIR_ENV}`);
+      }
+      await checkRecorded(dir, loaded);
     } catch (err) {
       console.error(`\n✖ SQL portability check: ${(err as Error).message}\n`);
       // A global teardown's exception is only logged by vitest; the exit code is what fails `npm test`.
@@ -30,7 +42,13 @@ export default function setup(): (() => Promise<void>) | undefined {
   };
 }
 
-async function checkRecorded(dir: string): Promise<void> {
+async function checkRecorded(
+  dir: string,
+  [
+    { checkOnPostgres, formatRejections, provenance, readRecording },
+    { openTestPostgresAdmin, requirePostgres },
+  ]: Modules,
+): Promise<void> {
   const started = performance.now();
   const { uses, records, ms } = readRecording(dir);
   const server = uses.filter((u) => provenance(u) === 'server');
