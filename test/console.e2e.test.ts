@@ -52,6 +52,19 @@ const ADMIN_TOKEN = 'console-e2e-admin-token';
 const foreignRequests: string[] = [];
 const pageErrors: string[] = [];
 
+/**
+ * The seeding's fetch: each request on a connection of its own (`connection: close`). The server
+ * and this client share one event loop, and the setup stalls it for seconds at a time under load (module loading,
+ * GC): a pooled connection kept alive across such a stall can be closed by the server's 5 s keep-alive timer in
+ * the same loop turn in which undici writes the next request on it, and the request dies with ECONNRESET (seen on
+ * the first activation at load 13-21). Keep-alive is not what this file tests.
+ */
+function seedFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('connection', 'close');
+  return fetch(url, { ...init, headers });
+}
+
 async function seed() {
   const db = running.db;
   for (const [name, role] of [
@@ -63,9 +76,12 @@ async function seed() {
   }
   // An admin token of the merchant's deployment script, as `licensor tokens create` makes it (used once).
   const ci = await createAdminToken(db, 'ci-deploy', 'write');
-  await fetch(`${running.url}/api/admin/v1/summary`, { headers: { authorization: `Bearer ${ci.token}` } });
+  const used = await seedFetch(`${running.url}/api/admin/v1/summary`, {
+    headers: { authorization: `Bearer ${ci.token}` },
+  });
+  expect(used.status, await used.text()).toBe(200);
   // The catalogue: the license page shows the edition and features its License files carry.
-  const catalog = await fetch(`${running.url}/api/admin/v1/catalog/apply`, {
+  const catalog = await seedFetch(`${running.url}/api/admin/v1/catalog/apply`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
     body: JSON.stringify({
@@ -101,7 +117,7 @@ async function seed() {
   // Devices through the real activation API.
   deviceIds = [];
   for (const n of [1, 2]) {
-    const res = await fetch(`${running.url}/api/v1/activations`, {
+    const res = await seedFetch(`${running.url}/api/v1/activations`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(activationBody(newDevice(`console-e2e-${n}`), code)),
@@ -110,7 +126,7 @@ async function seed() {
     deviceIds.push(((await res.json()) as { activationId: string }).activationId);
   }
   // A license with a device (its seat is moved in a test) and another for an offline activation.
-  const moved = await fetch(`${running.url}/api/v1/activations`, {
+  const moved = await seedFetch(`${running.url}/api/v1/activations`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(activationBody(newDevice('console-e2e-move'), licenses[2]!.code!)),
@@ -119,7 +135,7 @@ async function seed() {
   moveSource = { id: licenses[2]!.id, deviceId: ((await moved.json()) as { activationId: string }).activationId };
   moveTargetCode = licenses[3]!.code!; // the same product: a seat moves within a product
   changedLicenseId = licenses[3]!.id; // its seats are lowered below its devices in a test
-  const targetDevice = await fetch(`${running.url}/api/v1/activations`, {
+  const targetDevice = await seedFetch(`${running.url}/api/v1/activations`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(activationBody(newDevice('console-e2e-target'), moveTargetCode)),
@@ -138,7 +154,7 @@ async function seed() {
   offlineLicense = { id: licenses[4]!.id, code: licenses[4]!.code! };
   // A webhook endpoint of the merchant's CRM (a reserved name: nothing leaves the machine) and a delivery that
   // gave up after three 503s: what "replay" is for.
-  const endpoint = await fetch(`${running.url}/api/admin/v1/webhooks/endpoints`, {
+  const endpoint = await seedFetch(`${running.url}/api/admin/v1/webhooks/endpoints`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
     body: JSON.stringify({ url: 'https://crm.example.invalid/licensor', events: ['license.revoked'] }),
@@ -165,7 +181,7 @@ async function seed() {
   // Marketplace orders through the real production interface (family A, signed like KooGallery signs them),
   // and one call with a wrong key: the messages page and the overview show real traffic.
   for (const [i, productId] of ['OFFI0001', 'CADX0002', 'DBAS0003'].entries()) {
-    const res = await fetch(
+    const res = await seedFetch(
       `${running.url}${signedGetUrl({
         activity: 'getLicense',
         businessId: `biz-console-${i}`,
@@ -180,7 +196,9 @@ async function seed() {
     );
     expect(((await res.json()) as { resultCode: string }).resultCode).toBe('000000');
   }
-  await fetch(`${running.url}${signedGetUrl({ activity: 'getLicense', orderId: 'CS261201999' }, 'WRONG-KEY')}`);
+  await (
+    await seedFetch(`${running.url}${signedGetUrl({ activity: 'getLicense', orderId: 'CS261201999' }, 'WRONG-KEY')}`)
+  ).text();
   await running.licensor.ctx.messages.flush();
   // A marketplace notification that gave up: what "retry" is for.
   const at = new Date().toISOString();
@@ -258,14 +276,15 @@ async function shot(page: Page, name: string) {
 
 describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
   beforeAll(async () => {
-    // Chromium starts while the console is built and the server seeded (about a second on two cores).
-    launching = import('playwright-core')
-      .then(({ chromium }) =>
-        chromium.launch({
-          executablePath: CHROMIUM,
-          args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-        }),
-      )
+    // Loading playwright-core is synchronous work on this event loop (3.5-4 s at load 20-30): done before the
+    // server starts, not in the middle of the seeding's requests. Chromium itself then starts in its own process
+    // while the console is built and the server seeded (about a second on two cores).
+    const { chromium } = await import('playwright-core');
+    launching = chromium
+      .launch({
+        executablePath: CHROMIUM,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      })
       .then((b) => {
         browser = b;
       });
