@@ -135,7 +135,17 @@ describe('scheme A (family A transport)', () => {
 describe('family A lifecycle', () => {
   it('getLicense is idempotent on orderId, also under 20 concurrent duplicates', async () => {
     const orderId = `CS${uid()}`;
-    const answers = await Promise.all(Array.from({ length: 20 }, () => get(getLicenseParams(orderId))));
+    // A 000005 is "not applied, retry": the marketplace sends the order again (hourly, for 3 h), so it is re-sent
+    // here. On PostgreSQL it is what a request gets when no pooled connection frees up in time (testkit: 3
+    // connections, 2 s), which on a loaded machine can happen under 20 concurrent SERIALIZABLE transactions and
+    // their reruns; no other failure is allowed, and every success, first or re-sent, must be the same answer.
+    const deliver = async (tries = 5): Promise<Record<string, unknown>> => {
+      const a = await get(getLicenseParams(orderId));
+      if (a.resultCode !== '000005' || tries <= 1) return a;
+      return await deliver(tries - 1);
+    };
+    const answers = await Promise.all(Array.from({ length: 20 }, () => deliver()));
+    expect(answers.filter((a) => a.resultCode !== '000000')).toEqual([]);
     const pairs = new Set(answers.map((a) => `${a.instanceId}|${a.license}`));
     expect(pairs.size).toBe(1);
     expect(String(answers[0]!.license)).toMatch(/^LSR-/);
