@@ -28,12 +28,29 @@ export interface PgErrorLike {
 export const sqlStateOf = (err: unknown): string | undefined => (err as PgErrorLike | undefined)?.code;
 
 /**
- * Unique indexes on a key the transaction chose from what it read (the lowest free seat of a license). Under
- * SERIALIZABLE a violation of one means a concurrent transaction took the key after this one's snapshot: a
- * serialization failure that PostgreSQL reports as 40001 only when the read went through that same index, and as
- * 23505 otherwise. The transaction is rerun like a 40001, and its rerun reads the key as taken.
+ * Unique indexes on a key the transaction read as free before inserting it: the lowest free seat of a license, and
+ * the keys of the idempotent marketplace deliveries, each read first and answered from the existing row when
+ * there is one (a family-A order, a family-C order line, a family-B code, a getLicenseAsync request, a Kit
+ * tenant/app/org unit/user). Under SERIALIZABLE a violation of one means a concurrent transaction took the key
+ * after this one's snapshot: a serialization failure that PostgreSQL reports as 40001 only when the read went
+ * through that same index, and as 23505 otherwise (another index, or a sequential scan). The transaction is rerun
+ * like a 40001, and its rerun reads the key as taken: a duplicate delivery then answers from the row the winner
+ * committed instead of failing with "retry later". No code path uses a 23505 on these as its answer (each checks
+ * for the row first), so a rerun never hides a real conflict.
  */
-export const SNAPSHOT_RACE_INDEXES = new Set(['activations_seat']);
+export const SNAPSHOT_RACE_INDEXES = new Set([
+  'activations_seat',
+  'entitlements_order_a', // licenseV1 getLicense
+  'entitlements_order_c', // onlineLicense newInstance
+  // registerCode (license code 2.0): the row's id is its code, and the primary key is checked first.
+  'entitlements_pkey',
+  'entitlements_code_key',
+  'license_requests_pkey', // onlineLicense getLicenseAsync
+  'kit_tenants_pkey', // kit/store.ts upsert
+  'kit_apps_pkey',
+  'kit_org_units_pkey',
+  'kit_users_pkey',
+]);
 
 export const isRetryableTransactionError = (err: unknown): boolean => {
   const code = sqlStateOf(err) ?? '';

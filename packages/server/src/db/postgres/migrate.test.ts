@@ -1,6 +1,7 @@
 import { createTestPostgres } from '@licensor/testkit/postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pgSchemaStatus, schemaIsCurrent } from '../schemaStatus';
+import { SNAPSHOT_RACE_INDEXES } from './errors';
 import { openPostgres } from './facade';
 import { MIGRATION_LOCK_KEY, migratePostgres, pgCurrentVersion } from './migrate';
 import { PG_MIGRATIONS } from './schema';
@@ -38,6 +39,18 @@ describe.skipIf(!pgTest)('PostgreSQL migrations', () => {
     expect(await db.all('SELECT version, name FROM schema_migrations ORDER BY version')).toEqual(
       PG_MIGRATIONS.map((m) => ({ version: m.version, name: m.name })),
     );
+    await db.close();
+  });
+
+  it('has every unique index whose violation reruns a transaction (a misspelt name would fail instead)', async () => {
+    const db = await freshSchema('m_race');
+    await migratePostgres(db);
+    const names = (
+      await db.all<{ indexname: string }>(
+        `SELECT indexname FROM pg_indexes WHERE schemaname = 'm_race' AND indexdef LIKE 'CREATE UNIQUE INDEX%'`,
+      )
+    ).map((r) => r.indexname);
+    expect(names).toEqual(expect.arrayContaining([...SNAPSHOT_RACE_INDEXES]));
     await db.close();
   });
 
