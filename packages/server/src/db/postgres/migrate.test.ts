@@ -43,11 +43,11 @@ describe.skipIf(!pgTest)('PostgreSQL migrations', () => {
   });
 
   it('has every unique index whose violation reruns a transaction (a misspelt name would fail instead)', async () => {
-    const db = await freshSchema('m_race');
+    const db = await freshSchema('m_unique');
     await migratePostgres(db);
     const names = (
       await db.all<{ indexname: string }>(
-        `SELECT indexname FROM pg_indexes WHERE schemaname = 'm_race' AND indexdef LIKE 'CREATE UNIQUE INDEX%'`,
+        `SELECT indexname FROM pg_indexes WHERE schemaname = 'm_unique' AND indexdef LIKE 'CREATE UNIQUE INDEX%'`,
       )
     ).map((r) => r.indexname);
     expect(names).toEqual(expect.arrayContaining([...SNAPSHOT_RACE_INDEXES]));
