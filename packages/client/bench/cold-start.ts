@@ -68,7 +68,12 @@ const src = join(here, '..', 'src');
 const variants = [
   { name: 'bare `node -e 0`', args: ['-e', '0'] },
   {
-    name: '`licensor-client status`, built bundle + code cache (what the bin runs)',
+    name: '`licensor-client status`, status bundle (zodLite) + code cache (what the bin runs)',
+    args: [driver, join(dist, 'status.bundle.cjs'), config(join(dist, 'index.js'))],
+    expect: 'VALID',
+  },
+  {
+    name: '`licensor-client status`, the full CLI bundle with zod + code cache (what the bin ran before)',
     args: [driver, join(dist, 'cli.bundle.cjs'), config(join(dist, 'index.js'))],
     expect: 'VALID',
   },

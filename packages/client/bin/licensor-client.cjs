@@ -23,8 +23,12 @@ async function start() {
     trace?.marks.push(['checkout: install and build up to date?', performance.now()]);
   }
   // One bundled file through a per-user V8 code cache (dist/codeCache.cjs): a cold start close to a bare `node`.
+  // `status` (what an app's wrapper runs at every start) has its own, smaller bundle that loads zod only for an input
+  // that is not plainly valid (src/zodLite.ts); every other command line runs the full CLI.
   const { loadCachedBundle } = require('../dist/codeCache.cjs');
-  const { main } = loadCachedBundle(join(__dirname, '..', 'dist', 'cli.bundle.cjs')).exports;
+  const dist = join(__dirname, '..', 'dist');
+  let { main, statusArgs } = loadCachedBundle(join(dist, 'status.bundle.cjs')).exports;
+  if (!statusArgs(process.argv.slice(2))) ({ main } = loadCachedBundle(join(dist, 'cli.bundle.cjs')).exports);
   trace?.marks.push(['module load (bundle through the code cache)', performance.now()]);
   process.exitCode = await main(process.argv);
 }
