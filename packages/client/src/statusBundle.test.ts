@@ -4,6 +4,7 @@
  * valid, tampered (bytes flipped), malformed (envelope or payload fields wrong, which zod words), from another machine
  * or product. Each case runs both bundles on identical copies of the same data folder.
  */
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -174,5 +175,40 @@ describe('the status bundle (zodLite) and the full CLI bundle (zod) give the sam
     text.body.highWater = 'soon';
     writeFileSync(file, JSON.stringify(text));
     expect(await same(dir)).toBe('STATE_TAMPERED');
+  });
+
+  it('carries zod inside, and a valid `status` never runs its top level (an invalid input does)', () => {
+    // A fresh process: this one has loaded zod already. zod's top level sets globalThis.__zod_globalRegistry.
+    const probe = `
+      const { main, fingerprintFromReadings } = require(process.env.BUNDLE);
+      let out = '';
+      main([process.execPath, 'licensor-client', '--json', '--product', process.env.PRODUCT, '--root', process.env.ROOT,
+        '--data-dir', process.env.DATA, 'status'], {
+        stdout: { write: (s) => (out += s) }, stderr: { write: () => {} }, env: { XDG_STATE_HOME: process.env.DATA + '/anchors' },
+        fingerprint: () => fingerprintFromReadings(JSON.parse(process.env.READINGS)), now: () => Number(process.env.NOW),
+      }).then(() => console.log(JSON.stringify({ code: JSON.parse(out).code, zodRan: globalThis.__zod_globalRegistry !== undefined })));`;
+    const runIn = (data: string) =>
+      JSON.parse(
+        execFileSync(process.execPath, ['-e', probe], {
+          env: {
+            PATH: process.env.PATH,
+            BUNDLE: join(dist, 'status.bundle.cjs'),
+            PRODUCT,
+            ROOT: pki().rootPem,
+            DATA: data,
+            READINGS: JSON.stringify(BASE_READINGS),
+            NOW: String(NOW),
+          },
+          encoding: 'utf8',
+        }),
+      ) as { code: string; zodRan: boolean };
+    expect(runIn(stateWith({ license: valid, activationId: 'a-1' }))).toStrictEqual({ code: 'VALID', zodRan: false });
+    const envelope = envelopeOf(valid);
+    // Malformed: the fast path leaves it to zod, which must be there although node_modules is not consulted.
+    expect(runIn(stateWith({ license: armour({ ...envelope, kid: 'short' }) }))).toStrictEqual({
+      code: 'FILE_SIGNATURE_INVALID',
+      zodRan: true,
+    });
+    expect(readFileSync(join(dist, 'status.bundle.cjs'), 'latin1')).not.toMatch(/require\("zod/);
   });
 });

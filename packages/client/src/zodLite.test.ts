@@ -299,4 +299,20 @@ describe('zodLite (the status bundle’s zod) answers as zod does', () => {
       zodLite.useRealZod(() => realZod);
     }
   });
+
+  it('a replay that cannot run is a ZodReplayError, remembered for `main`, never an answer', () => {
+    const z = zodLite.z as unknown as typeof realZod.z;
+    const schema = z.string().min(3);
+    zodLite.useRealZod(() => {
+      throw new Error('zod is gone');
+    });
+    try {
+      expect(schema.safeParse('abcd')).toStrictEqual({ success: true, data: 'abcd' }); // fast path: zod not needed
+      expect(zodLite.replayFailure()).toBeUndefined();
+      expect(() => schema.safeParse('\u{1F600}')).toThrow(zodLite.ZodReplayError); // a surrogate pair: zod's call
+      expect(zodLite.replayFailure()).toBeInstanceOf(zodLite.ZodReplayError);
+    } finally {
+      zodLite.useRealZod(() => realZod);
+    }
+  });
 });

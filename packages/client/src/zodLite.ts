@@ -45,6 +45,18 @@ interface Node {
 type RealZod = object;
 let loadReal: (() => RealZod) | undefined;
 
+/**
+ * A replay on the real zod that could not run. It says nothing about the input, so it must never be read as
+ * "invalid input" by a catch-all `catch {}` (that would drop a signed FROZEN verdict and answer VALID): the status
+ * bundle's `main` checks `replayFailure()` after the command and fails the start whatever the catches did.
+ */
+export class ZodReplayError extends Error {
+  override name = 'ZodReplayError';
+}
+let failure: ZodReplayError | undefined;
+/** The first replay that could not run in this process, if any. */
+export const replayFailure = (): ZodReplayError | undefined => failure;
+
 /** How to load the real zod when an input leaves the fast path (the bundle: a require of zod from node_modules). */
 export function useRealZod(load: () => RealZod): void {
   loadReal = load;
@@ -137,7 +149,13 @@ function parse(node: Node, method: 'safeParse' | 'parse', input: unknown): unkno
       // A refine that threw, or anything unexpected: zod decides, and throws again if that is the answer.
     }
   }
-  const schema = real(node) as Record<typeof method, (i: unknown) => unknown>;
+  let schema: Record<typeof method, (i: unknown) => unknown>;
+  try {
+    schema = real(node) as Record<typeof method, (i: unknown) => unknown>;
+  } catch (cause) {
+    failure ??= new ZodReplayError(`zodLite: the real zod could not check an input (${String(cause)})`, { cause });
+    throw failure;
+  }
   return schema[method](input);
 }
 
