@@ -27,8 +27,19 @@ async function start() {
   // that is not plainly valid (src/zodLite.ts); every other command line runs the full CLI.
   const { loadCachedBundle } = require('../dist/codeCache.cjs');
   const dist = join(__dirname, '..', 'dist');
-  let { main, statusArgs } = loadCachedBundle(join(dist, 'status.bundle.cjs')).exports;
-  if (!statusArgs(process.argv.slice(2))) ({ main } = loadCachedBundle(join(dist, 'cli.bundle.cjs')).exports);
+  const args = process.argv.slice(2);
+  let main;
+  // The status bundle only for a command line naming `status`, and never as a point of failure: missing or broken,
+  // the full bundle (which runs `status` too) takes over, so --help, activate… never depend on it.
+  if (args.includes('status')) {
+    try {
+      const status = loadCachedBundle(join(dist, 'status.bundle.cjs')).exports;
+      if (status.statusArgs(args)) main = status.main;
+    } catch (err) {
+      trace?.marks.push([`status bundle unusable (${err}), full bundle instead`, performance.now()]);
+    }
+  }
+  main ??= loadCachedBundle(join(dist, 'cli.bundle.cjs')).exports.main;
   trace?.marks.push(['module load (bundle through the code cache)', performance.now()]);
   process.exitCode = await main(process.argv);
 }

@@ -4,7 +4,7 @@
  * valid, tampered (bytes flipped), malformed (envelope or payload fields wrong, which zod words), from another machine
  * or product. Each case runs both bundles on identical copies of the same data folder.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -210,5 +210,30 @@ describe('the status bundle (zodLite) and the full CLI bundle (zod) give the sam
       zodRan: true,
     });
     expect(readFileSync(join(dist, 'status.bundle.cjs'), 'latin1')).not.toMatch(/require\("zod/);
+  });
+
+  it('the bin runs every command, `status` included, with the status bundle missing or throwing at load', () => {
+    // An installed layout (no src/: the bin does not rebuild): the bin, the loader and the full bundle only.
+    const pkg = join(work.dir, 'installed');
+    mkdirSync(join(pkg, 'bin'), { recursive: true });
+    mkdirSync(join(pkg, 'dist'));
+    cpSync(join(dist, '..', 'bin', 'licensor-client.cjs'), join(pkg, 'bin', 'licensor-client.cjs'));
+    for (const f of ['codeCache.cjs', 'cli.bundle.cjs']) cpSync(join(dist, f), join(pkg, 'dist', f));
+    const empty = join(work.dir, `case-${counter++}`);
+    mkdirSync(empty);
+    const bin = (...args: string[]) =>
+      spawnSync(process.execPath, [join(pkg, 'bin', 'licensor-client.cjs'), ...args], {
+        env: { PATH: process.env.PATH, XDG_CACHE_HOME: join(work.dir, 'bin-cache'), XDG_STATE_HOME: empty },
+        encoding: 'utf8',
+      });
+    const status = ['--json', '--product', PRODUCT, '--root', pki().rootPem, '--data-dir', empty, 'status'];
+    for (const broken of [undefined, "throw new Error('broken bundle');\n"]) {
+      if (broken) writeFileSync(join(pkg, 'dist', 'status.bundle.cjs'), broken);
+      const help = bin('--help');
+      expect(help.status, help.stderr).toBe(0);
+      expect(help.stdout).toContain('activate');
+      const s = bin(...status);
+      expect(JSON.parse(s.stdout).code, s.stderr).toBe('NO_LICENSE');
+    }
   });
 });
