@@ -315,4 +315,25 @@ describe('zodLite (the status bundle’s zod) answers as zod does', () => {
       zodLite.useRealZod(() => realZod);
     }
   });
+
+  it('refuses, at build, a zod property or method it does not record, and params that are not only words', () => {
+    const z = zodLite.z as unknown as typeof realZod.z;
+    const object = z.object({ a: z.string() });
+    expect(() => object.shape).toThrow(/schema\.shape is not recorded/);
+    expect(() => (z.union([z.string(), z.number()]) as unknown as { options: unknown }).options).toThrow(
+      /schema\.options is not recorded/,
+    );
+    expect(() => (object as unknown as { nope(): unknown }).nope()).toThrow(/schema\.nope is not recorded/);
+    expect(() => (z as unknown as { NEVER: unknown }).NEVER).toThrow(/z\.NEVER is not recorded/);
+    expect(String(object)).toBe('[object Object]'); // Object.prototype still answers
+    // Params that only word the error keep the fast path; anything else leaves it (zod decides).
+    expect(zodLite.fastPath(z.string('words'))).not.toBeNull();
+    expect(zodLite.fastPath(z.string().min(1, { message: 'm' }))).not.toBeNull();
+    expect(zodLite.fastPath(z.object({ a: z.string() }, { error: 'e' }))).not.toBeNull();
+    const params = { catchall: z.string() } as unknown as { error: string };
+    expect(zodLite.fastPath(z.object({ a: z.string() }, params))).toBeNull();
+    expect(zodLite.fastPath(z.string().min(1, { abort: true }))).toBeNull();
+    expect(zodLite.fastPath(z.array(z.string(), { message: 'm' }).max(2, 'x'))).not.toBeNull();
+    expect(zodLite.fastPath(z.number({ coerce: true } as unknown as string))).toBeNull();
+  });
 });

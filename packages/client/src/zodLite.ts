@@ -99,6 +99,23 @@ for (const name of METHODS) {
   });
 }
 
+/**
+ * The end of the prototype chain of a recorded schema and of `z`: reading anything zod has and the recorder does not
+ * (`schema.shape`, `schema.options`, `z.NEVER`, a method missing from METHODS…) throws when the module builds its
+ * schemas, instead of answering undefined and silently building another schema. Only reads that miss every own and
+ * recorded property get here, so the builder calls on the start's path never meet the Proxy.
+ */
+function refuseUnknown(what: string): object {
+  return new Proxy(Object.prototype, {
+    get(target, prop, receiver) {
+      // Symbols and Object.prototype's own (toString, constructor…) as usual; `then` absent: not a promise.
+      if (typeof prop === 'symbol' || prop in target || prop === 'then') return Reflect.get(target, prop, receiver);
+      throw new Error(`zodLite: ${what}.${prop} is not recorded (src/zodLite.ts knows no such zod property or method)`);
+    },
+  });
+}
+Object.setPrototypeOf(Recorded.prototype, refuseUnknown('schema'));
+
 /** zod's builders (`z.<name>(…)`, `z.iso.<name>(…)`), recorded the same way. */
 const BUILDERS = `string number boolean bigint date symbol undefined null any unknown never void literal enum nativeEnum
   object strictObject looseObject array tuple record partialRecord map set union discriminatedUnion intersection lazy
@@ -109,7 +126,15 @@ const namespace = (owner: Node, names: string[]) =>
   Object.fromEntries(names.map((name) => [name, (...args: unknown[]) => call(owner, name, args)]));
 
 /** The recording `z`: every schema module of the status bundle builds its schemas with it. */
-export const z = { ...namespace(ROOT, BUILDERS), iso: namespace(ISO, ['datetime', 'date', 'time', 'duration']) };
+export const z = Object.setPrototypeOf(
+  {
+    ...namespace(ROOT, BUILDERS),
+    iso: Object.setPrototypeOf(namespace(ISO, ['datetime', 'date', 'time', 'duration']), refuseUnknown('z.iso')),
+  },
+  refuseUnknown('z'),
+) as Record<(typeof BUILDERS)[number], (...args: unknown[]) => Recorded> & {
+  iso: Record<string, (...args: unknown[]) => Recorded>;
+};
 
 const isPlain = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
@@ -215,10 +240,56 @@ function shapeOf(arg: unknown): Record<string, Lite> | null {
   return shape;
 }
 
+/**
+ * Whether the arguments past the schema's own `arity` are at most one params object that only words the error
+ * (`'…'`, `{ message }`, `{ error }`; `path` too for a refine). Anything else (`{ catchall }`, `{ coerce }`, a
+ * `when`…) could change what zod accepts or outputs: that schema leaves the fast path.
+ */
+function wordsOnly(args: unknown[], arity: number, extra?: string): boolean {
+  if (args.length > arity + 1) return false;
+  const p = args[arity];
+  return (
+    p === undefined ||
+    typeof p === 'string' ||
+    (isPlain(p) && Object.keys(p).every((k) => k === 'message' || k === 'error' || k === extra))
+  );
+}
+
+/** How many schema arguments each builder the fast path knows takes before its params. */
+const BUILDER_ARITY: Record<string, number> = {
+  string: 0,
+  number: 0,
+  boolean: 0,
+  unknown: 0,
+  literal: 1,
+  enum: 1,
+  object: 1,
+  strictObject: 1,
+  array: 1,
+  record: 2,
+  union: 1,
+  discriminatedUnion: 2,
+};
+/** The same for the methods. */
+const METHOD_ARITY: Record<string, number> = {
+  min: 1,
+  max: 1,
+  length: 1,
+  regex: 1,
+  int: 0,
+  positive: 0,
+  nonnegative: 0,
+  optional: 0,
+  nullable: 0,
+  strict: 0,
+  refine: 1,
+};
+
 /** `z.<name>(…args)`. */
 function base(name: string, args: unknown[]): Lite | null {
-  // A trailing params object only words the error messages (the only ones these schemas pass).
   const [a, b] = args;
+  const arity = BUILDER_ARITY[name];
+  if (arity === undefined || !wordsOnly(args, arity)) return null;
   switch (name) {
     case 'string':
       return args.length <= 1 ? { kind: 'string', run: (v) => (typeof v === 'string' ? v : INVALID) } : null;
@@ -323,6 +394,8 @@ function base(name: string, args: unknown[]): Lite | null {
 /** `schema.<name>(…args)`: a check or a wrapper on a schema the fast path knows. */
 function method(inner: Lite, name: string, args: unknown[]): Lite | null {
   const [a] = args;
+  const arity = METHOD_ARITY[name];
+  if (arity === undefined || !wordsOnly(args, arity, name === 'refine' ? 'path' : undefined)) return null;
   const check = (kinds: Lite['kind'][], ok: (v: never) => boolean): Lite | null =>
     kinds.includes(inner.kind)
       ? {
