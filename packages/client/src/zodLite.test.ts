@@ -336,4 +336,13 @@ describe('zodLite (the status bundle’s zod) answers as zod does', () => {
     expect(zodLite.fastPath(z.array(z.string(), { message: 'm' }).max(2, 'x'))).not.toBeNull();
     expect(zodLite.fastPath(z.number({ coerce: true } as unknown as string))).toBeNull();
   });
+
+  it('reads a record as zod does: non-enumerable own keys neither checked nor output', () => {
+    const z = zodLite.z as unknown as typeof realZod.z;
+    const lite = z.record(z.string(), z.number());
+    const real = realZod.z.record(realZod.z.string(), realZod.z.number());
+    const input = Object.defineProperty({ a: 1 }, 'hidden', { value: 'not a number', enumerable: false });
+    expect(zodLite.fastPath(lite)?.(input)).toStrictEqual({ valid: true, output: { a: 1 } });
+    expect(lite.safeParse(input)).toStrictEqual(real.safeParse(input));
+  });
 });

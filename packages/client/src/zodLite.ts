@@ -343,7 +343,8 @@ function base(name: string, args: unknown[]): Lite | null {
           if (!isPlain(v) || Object.hasOwn(v, '__proto__') || Object.hasOwn(v, 'constructor')) return INVALID;
           if (Object.getOwnPropertySymbols(v).length > 0) return INVALID;
           const out: Record<string, unknown> = {};
-          for (const k of Object.getOwnPropertyNames(v)) {
+          // Enumerable keys only, as zod reads a record (a non-enumerable own key is neither checked nor output).
+          for (const k of Object.keys(v)) {
             if (key.run(k) === INVALID) return INVALID;
             const r = value.run(v[k]);
             if (r === INVALID) return INVALID;
