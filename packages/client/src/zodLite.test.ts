@@ -21,6 +21,8 @@ const MODULES = {
   fingerprint: () => import('../../shared/src/fingerprint/match'),
   license: () => import('../../shared/src/license/schema'),
   verdict: () => import('../../shared/src/license/verdict'),
+  anchor: () => import('./anchor'),
+  device: () => import('./fingerprint'), // the boot cache's schemas
 };
 
 async function load(withLite: boolean): Promise<Modules> {
@@ -119,6 +121,30 @@ function statusInputs(): Record<string, unknown[]> {
     'license.licensePayloadSchema': payloads,
     'store.stateBodySchema': [body, { v: 1, productId: PRODUCT, highWater: now }],
     'fingerprint.matchRuleSchema': [{ type: 'all' }, { type: 'atLeast', count: 3 }, { type: 'most' }],
+    'store.envelopeSchema': [
+      { v: 1, format: 'licensor-client-state', product: PRODUCT, keys: { machineId: 'k1', cpu: 'k2' }, body, mac: 'm' },
+      { v: 1, format: 'licensor-client-state', product: PRODUCT, keys: {}, body: 'sealed', mac: 'm' },
+    ],
+    'anchor.anchorSchema': [
+      { v: 1, generation: 3, highWater: now },
+      { v: 1, generation: 0, highWater: 0 },
+    ],
+    'device.cacheFileSchema': [{ v: 2, payload: 'p'.repeat(100), mac: 'm' }],
+    'device.cachePayloadSchema': [
+      {
+        boot: { id: 'b-1', bootTime: now },
+        readings: {
+          machineId: 'mid',
+          hardwareUuid: 'uuid',
+          baseboardSerial: 'bs',
+          cpu: 'cpu',
+          diskSerials: ['d1', 'd2'],
+          macs: ['aa:bb'],
+          virtualSignals: [],
+        },
+      },
+      { boot: {}, readings: {} },
+    ],
   };
 }
 
@@ -190,8 +216,10 @@ const mutation = (value: unknown) =>
       const keys = Object.keys(target);
       const k = keys.length > 0 ? keys[which % keys.length]! : key;
       if (kind === 'drop') delete target[k];
-      else if (kind === 'add') target[key] = replacement;
-      else if (kind === 'undefined') target[k] = undefined;
+      else if (kind === 'add') {
+        // An array's `length` set to a random value throws (RangeError) or truncates: not an input, a test artefact.
+        if (!(Array.isArray(target) && key === 'length')) target[key] = replacement;
+      } else if (kind === 'undefined') target[k] = undefined;
       else target[k] = replacement;
       return copy;
     });
