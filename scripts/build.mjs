@@ -109,8 +109,17 @@ async function withLock(fn) {
  * here uses it, and the English messages zod configures itself with are kept. esbuild writes ASCII only
  * (non-ASCII characters escaped), so the loader reads the file as latin1, the cheapest string V8 builds.
  */
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, (args) => ({
+      contents: "export { default as en } from './en.js';",
+      resolveDir: dirname(args.path),
+    }));
+  },
+};
+
 async function buildCliBundle(build) {
-  const zodLocales = /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/;
   const result = await build({
     absWorkingDir: pkgDir('client'),
     stdin: {
@@ -149,15 +158,7 @@ async function buildCliBundle(build) {
           });
         },
       },
-      {
-        name: 'zod-english-only',
-        setup(b) {
-          b.onLoad({ filter: zodLocales }, (args) => ({
-            contents: "export { default as en } from './en.js';",
-            resolveDir: dirname(args.path),
-          }));
-        },
-      },
+      zodEnglishOnly,
     ],
   });
   const [out] = result.outputFiles;
@@ -173,10 +174,92 @@ async function buildCliBundle(build) {
     packages: 'external',
     logLevel: 'warning',
   });
-  // vm.Script has no module loader: an import() left in the bundle would fail at run time, not here.
-  if (/\bimport\(/.test(out.text)) throw new Error('dist/cli.bundle.cjs still contains a dynamic import()');
-  if (/[^ -~\t\n\r]/.test(out.text)) throw new Error('dist/cli.bundle.cjs is not ASCII (the loader reads latin1)');
-  writeFileSync(out.path, out.contents);
+  const status = await buildStatusBundle(build);
+  for (const file of [out, status]) {
+    const name = `dist/${file.path.split(/[\\/]/).pop()}`;
+    // vm.Script has no module loader: an import() left in the bundle would fail at run time, not here.
+    if (/\bimport\(/.test(file.text)) throw new Error(`${name} still contains a dynamic import()`);
+    if (/[^ -~\t\n\r]/.test(file.text)) throw new Error(`${name} is not ASCII (the loader reads latin1)`);
+    writeFileSync(file.path, file.contents);
+  }
+}
+
+/**
+ * dist/status.bundle.cjs: what the bin runs for `licensor-client status` (the command an app's wrapper runs at every
+ * start): the same CLI code, with `zod` replaced by src/zodLite.ts, which records the schemas and checks valid inputs
+ * itself, and runs the real zod (bundled here, evaluated lazily: STATUS_ENTRY) only when an input is not plainly
+ * valid, so that zod decides and words the error (issue 15: zod and building the schemas were ≈ 40 % of the start).
+ * Without commander (the bin sends every other command line to cli.bundle.cjs) and systeminformation (as above).
+ */
+/**
+ * The status bundle's entry. zod is bundled (the very zod of the full bundle, no lookup in node_modules at run time
+ * that could fail or find another version), but reached only through the `require()` in the loader: esbuild wraps it
+ * in a lazy init, so a valid `status` never runs zod's top level (statusBundle.test.ts checks both). `main` fails
+ * the command (no output) when a replay could not run, whatever a `catch {}` on the way made of it: never fail-open.
+ */
+const STATUS_ENTRY = `
+import { replayFailure, useRealZod } from './src/zodLite.ts';
+import { main as cliMain, type CliIo } from './src/cli.ts';
+useRealZod(() => {
+  const zod = require('real-zod');
+  zod.config({ jitless: true }); // as in the full bundle
+  return zod;
+});
+export { statusArgs } from './src/cli.ts';
+export { fingerprintFromReadings } from './src/fingerprint.ts';
+export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }) {
+  let out = '';
+  let err = '';
+  const code = await cliMain(argv, {
+    ...io,
+    stdout: { write: (s: string) => (out += s), isTTY: io.stdout.isTTY },
+    stderr: { write: (s: string) => (err += s), isTTY: io.stderr.isTTY },
+  });
+  const failure = replayFailure();
+  if (failure) throw failure;
+  if (out) io.stdout.write(out);
+  if (err) io.stderr.write(err);
+  return code;
+}
+`;
+
+async function buildStatusBundle(build) {
+  const result = await build({
+    absWorkingDir: pkgDir('client'),
+    stdin: {
+      contents: STATUS_ENTRY,
+      resolveDir: pkgDir('client'),
+      loader: 'ts',
+      sourcefile: 'status-bundle-entry.ts',
+    },
+    outfile: 'dist/status.bundle.cjs',
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    conditions: ['source'],
+    minify: true,
+    charset: 'ascii',
+    external: ['systeminformation', 'commander'],
+    supported: { 'dynamic-import': false },
+    legalComments: 'none',
+    logLevel: 'warning',
+    write: false,
+    plugins: [
+      {
+        name: 'zod-lite',
+        setup(b) {
+          b.onResolve({ filter: /^zod$/ }, () => ({ path: join(pkgDir('client'), 'src', 'zodLite.ts') }));
+          // The ES-module files of zod the full bundle imports (a require() would pick its CommonJS copy).
+          b.onResolve({ filter: /^real-zod$/ }, () =>
+            b.resolve('zod/v4', { kind: 'import-statement', resolveDir: pkgDir('client') }),
+          );
+        },
+      },
+      zodEnglishOnly,
+    ],
+  });
+  return result.outputFiles[0];
 }
 
 /** A Vite package (the console): its own config says everything; no type declarations to emit. */

@@ -23,8 +23,23 @@ async function start() {
     trace?.marks.push(['checkout: install and build up to date?', performance.now()]);
   }
   // One bundled file through a per-user V8 code cache (dist/codeCache.cjs): a cold start close to a bare `node`.
+  // `status` (what an app's wrapper runs at every start) has its own, smaller bundle that loads zod only for an input
+  // that is not plainly valid (src/zodLite.ts); every other command line runs the full CLI.
   const { loadCachedBundle } = require('../dist/codeCache.cjs');
-  const { main } = loadCachedBundle(join(__dirname, '..', 'dist', 'cli.bundle.cjs')).exports;
+  const dist = join(__dirname, '..', 'dist');
+  const args = process.argv.slice(2);
+  let main;
+  // The status bundle only for a command line naming `status`, and never as a point of failure: missing or broken,
+  // the full bundle (which runs `status` too) takes over, so --help, activate… never depend on it.
+  if (args.includes('status')) {
+    try {
+      const status = loadCachedBundle(join(dist, 'status.bundle.cjs')).exports;
+      if (status.statusArgs(args)) main = status.main;
+    } catch (err) {
+      trace?.marks.push([`status bundle unusable (${err}), full bundle instead`, performance.now()]);
+    }
+  }
+  main ??= loadCachedBundle(join(dist, 'cli.bundle.cjs')).exports.main;
   trace?.marks.push(['module load (bundle through the code cache)', performance.now()]);
   process.exitCode = await main(process.argv);
 }

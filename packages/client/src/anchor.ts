@@ -23,7 +23,8 @@ export interface Anchor {
   highWater: number;
 }
 
-const anchorSchema = z.strictObject({
+/** Exported for zodLite.test.ts (the status bundle parses the anchor with it). */
+export const anchorSchema = z.strictObject({
   v: z.literal(1),
   generation: z.number().int().nonnegative(),
   highWater: z.number().nonnegative(),

@@ -208,7 +208,7 @@ describe('the licensor-client bin', () => {
       const cold = runWith(); // the first start writes the cache (and, in a fresh checkout, builds dist/)
       const cacheDir = join(home, 'licensor', 'code-cache');
       const [cacheFile] = cacheFiles(cacheDir);
-      expect(cacheFile).toMatch(/^cli_bundle_cjs-[0-9a-f]{32}\.cache$/);
+      expect(cacheFile).toMatch(/^status_bundle_cjs-[0-9a-f]{32}\.cache$/); // `status` runs its own bundle
       const warm = runWith();
       writeFileSync(join(cacheDir, cacheFile!), 'not a code cache', { mode: 0o600 });
       const corrupt = runWith();

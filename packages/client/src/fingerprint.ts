@@ -479,10 +479,11 @@ export function defaultFingerprintCacheDir(
 const CACHE_FILE = 'fingerprint-boot-cache-v2.json';
 const CACHE_MAX_BYTES = 64 * 1024;
 const cachedText = z.string().max(512);
-const cacheFileSchema = z
+/** Exported for zodLite.test.ts (the status bundle parses the boot cache with these). */
+export const cacheFileSchema = z
   .object({ v: z.literal(2), payload: z.string().max(CACHE_MAX_BYTES), mac: z.string() })
   .strict();
-const cachePayloadSchema = z
+export const cachePayloadSchema = z
   .object({
     boot: z.object({ id: z.string().max(64).optional(), bootTime: z.number().optional() }).strict(),
     readings: z

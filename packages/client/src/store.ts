@@ -110,7 +110,8 @@ export const stateBodySchema = z.object({
 });
 export type StateBody = z.infer<typeof stateBodySchema>;
 
-const envelopeSchema = z.object({
+/** Exported for zodLite.test.ts (the status bundle parses every state file with it). */
+export const envelopeSchema = z.object({
   v: z.literal(1),
   format: z.literal('licensor-client-state'),
   product: z.string(),
