@@ -306,3 +306,33 @@ export async function dropRunDatabases(run: string): Promise<number> {
     return rows.length;
   });
 }
+
+/** What `commitOnceRacerWaits` needs of a dedicated connection (`db.pg.connectDedicated()`). */
+interface QueryClient {
+  query(sql: string): Promise<{ rows: { n: number }[] }>;
+}
+
+/**
+ * Starts `racer`, then commits the transaction open on `client` once another transaction of the database waits for
+ * one of its locks (a row or key it wrote), or once `racer` has finished (it took no lock the transaction holds), and
+ * returns the racer's result: how a test puts a request exactly between a concurrent writer's write and its COMMIT.
+ */
+export async function commitOnceRacerWaits<T>(client: QueryClient, racer: () => Promise<T>, what: string): Promise<T> {
+  // (A supertest request starts only once awaited.)
+  const raced = (async () => await racer())();
+  let settled = false;
+  void raced.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (let waited = 0; !settled; waited += 10) {
+    const { rows } = await client.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+    );
+    if (rows[0]!.n > 0) break;
+    if (waited > 10_000) throw new Error(`${what} never waited for the uncommitted writes`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await client.query('COMMIT');
+  return await raced;
+}

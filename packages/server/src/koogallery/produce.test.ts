@@ -1,5 +1,6 @@
 import { LicenseVerifier, verifyBodySign } from '@licensor/shared';
 import { MarketplaceSimulator } from '@licensor/simulator';
+import { commitOnceRacerWaits } from '@licensor/testkit/postgres';
 import { createTestApp, PRODUCE, signedGetUrl, signedPostUrl, type TestApp } from '@licensor/testkit/server';
 import fc from 'fast-check';
 import request from 'supertest';
@@ -81,22 +82,7 @@ async function commitWhileWaiting<T>(statements: [string, unknown[]][], racer: (
         params,
       );
     }
-    const raced = (async () => await racer())(); // (a supertest request starts only once awaited)
-    let settled = false;
-    void raced.then(
-      () => (settled = true),
-      () => (settled = true),
-    );
-    for (let waited = 0; !settled; waited += 10) {
-      const { rows } = await client.query(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-      );
-      if (rows[0].n > 0) break;
-      if (waited > 10_000) throw new Error('the racing request never waited for the uncommitted writes');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    await client.query('COMMIT');
-    return await raced;
+    return await commitOnceRacerWaits(client, racer, 'the racing request');
   } finally {
     await client.end();
   }

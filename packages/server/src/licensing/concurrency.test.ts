@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { activationBody, deviceHeaders, newDevice, seedEntitlement } from '@licensor/testkit/licensing';
-import { createTestPostgres } from '@licensor/testkit/postgres';
+import { commitOnceRacerWaits, createTestPostgres } from '@licensor/testkit/postgres';
 import request from 'supertest';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp, type LicensorApp } from '../app';
@@ -197,24 +197,8 @@ describe.runIf(pgTest !== undefined)('activation and check-in racing another wri
     try {
       await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
       for (const statement of Array.isArray(change) ? change : [change]) await client.query(statement, params);
-      // (A supertest request starts only once awaited.)
-      const raced = (async () => await racer())();
-      let settled = false;
-      void raced.then(
-        () => (settled = true),
-        () => (settled = true),
-      );
       // Until the racer waits for a row the change holds, or (when it takes no lock the change holds) has finished.
-      for (let waited = 0; !settled; waited += 10) {
-        const { rows } = await client.query(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-        );
-        if (rows[0].n > 0) break;
-        if (waited > 10_000) throw new Error('the racing transaction never waited for the row');
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      await client.query('COMMIT');
-      return await raced;
+      return await commitOnceRacerWaits(client, racer, 'the racing transaction');
     } finally {
       await client.end();
     }
