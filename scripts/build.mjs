@@ -119,6 +119,22 @@ const zodEnglishOnly = {
   },
 };
 
+/** What the client's two bundles (the CLI and `status`) are built with, besides their entry, output and plugins. */
+const CLIENT_BUNDLE_OPTIONS = {
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  conditions: ['source'],
+  minify: true,
+  charset: 'ascii',
+  // vm.Script code has no module loader: esbuild turns the import() of an external into a require().
+  supported: { 'dynamic-import': false },
+  legalComments: 'none',
+  logLevel: 'warning',
+  write: false,
+};
+
 async function buildCliBundle(build) {
   const result = await build({
     absWorkingDir: pkgDir('client'),
@@ -130,19 +146,8 @@ async function buildCliBundle(build) {
       sourcefile: 'cli-bundle-entry.ts',
     },
     outfile: 'dist/cli.bundle.cjs',
-    bundle: true,
-    format: 'cjs',
-    platform: 'node',
-    target: 'node20',
-    conditions: ['source'],
-    minify: true,
-    charset: 'ascii',
+    ...CLIENT_BUNDLE_OPTIONS,
     external: ['systeminformation'],
-    // vm.Script code has no module loader: esbuild turns the import() of the external into a require().
-    supported: { 'dynamic-import': false },
-    legalComments: 'none',
-    logLevel: 'warning',
-    write: false,
     plugins: [
       {
         // commander requires node:child_process at load (≈ 2 ms of a start) for executable subcommands, which this
@@ -233,18 +238,8 @@ async function buildStatusBundle(build) {
       sourcefile: 'status-bundle-entry.ts',
     },
     outfile: 'dist/status.bundle.cjs',
-    bundle: true,
-    format: 'cjs',
-    platform: 'node',
-    target: 'node20',
-    conditions: ['source'],
-    minify: true,
-    charset: 'ascii',
+    ...CLIENT_BUNDLE_OPTIONS,
     external: ['systeminformation', 'commander'],
-    supported: { 'dynamic-import': false },
-    legalComments: 'none',
-    logLevel: 'warning',
-    write: false,
     plugins: [
       {
         name: 'zod-lite',
