@@ -45,6 +45,23 @@ describe.skipIf(!pgTest)('a revocation in the database cannot be undone without 
   let k1Dump: string;
   let k3: string;
 
+  /** The key a fresh signer of the CLI signs with now, or the error code it refuses with. */
+  async function freshSignerKeyOrCode(): Promise<string> {
+    const fresh = new DbSigningKeys(db, {
+      passphrase: PASSPHRASE,
+      rootCertificatePem: store.rootCertificatePem,
+      listen: false,
+    });
+    try {
+      return await fresh.current().then(
+        (s) => s.keyId,
+        (err: unknown) => (err instanceof LicensorError ? err.code : String(err)),
+      );
+    } finally {
+      await fresh.close();
+    }
+  }
+
   beforeAll(async () => {
     db = pgTest!.open();
     await migratePostgres(db);
@@ -126,17 +143,7 @@ describe.skipIf(!pgTest)('a revocation in the database cannot be undone without 
     });
     await db.run("SELECT pg_notify('licensor_keys', 'x')");
     // The CLI's signer refuses it outright.
-    const fresh = new DbSigningKeys(db, {
-      passphrase: PASSPHRASE,
-      rootCertificatePem: store.rootCertificatePem,
-      listen: false,
-    });
-    const cliCode = await fresh.current().then(
-      (s) => s.keyId,
-      (err: unknown) => (err instanceof LicensorError ? err.code : String(err)),
-    );
-    await fresh.close();
-    expect(cliCode).toBe('CERTIFICATE_INVALID');
+    expect(await freshSignerKeyOrCode()).toBe('CERTIFICATE_INVALID');
     // The instance keeps signing with the key it had (give a reload the time it takes).
     await new Promise((r) => setTimeout(r, 500));
     expect(source.current().keyId).toBe(before);
@@ -169,16 +176,7 @@ describe.skipIf(!pgTest)('a revocation in the database cannot be undone without 
         [k1Cert, k1Dump, k1],
       );
     });
-    const fresh = new DbSigningKeys(db, {
-      passphrase: PASSPHRASE,
-      rootCertificatePem: store.rootCertificatePem,
-      listen: false,
-    });
-    const got = await fresh.current().then(
-      (s) => s.keyId,
-      (err: unknown) => (err instanceof LicensorError ? err.code : String(err)),
-    );
-    await fresh.close();
+    const got = await freshSignerKeyOrCode();
     expect(got).not.toBe('disguised');
     expect(got).toBe('CERTIFICATE_INVALID');
   });
