@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, fdatasyncSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openSqliteDatabase, type SqliteDatabase } from '../src/db/sqlite';
-import { ROOT } from './lib';
+import { argOption, ROOT } from './lib';
 
 /**
  * The storage part of a check-in alone, in process, between databases of different sizes (seeded by
@@ -16,14 +16,9 @@ import { ROOT } from './lib';
  * Usage: tsx packages/server/bench/checkin-pages.ts [--configs 10000,1000000,1000000@10000] [--slices 20] [--per 500]
  * (`N@M`: the N-row database, check-ins over its M oldest rows.)
  */
-const argv = process.argv;
-const opt = (name: string, dflt: string) => {
-  const i = argv.indexOf(name);
-  return i > 0 ? argv[i + 1]! : dflt;
-};
-const configs = opt('--configs', '10000,1000000,1000000@10000').split(',');
-const slices = Number(opt('--slices', '20'));
-const per = Number(opt('--per', '500'));
+const configs = argOption('--configs', '10000,1000000,1000000@10000').split(',');
+const slices = Number(argOption('--slices', '20'));
+const per = Number(argOption('--per', '500'));
 const BATCH = 25;
 
 const proc = () => {

@@ -12,7 +12,7 @@ import {
   seed,
   sequence,
 } from './activation-bench';
-import { type Child, load, ROOT, startLicensorServer } from './lib';
+import { argOption, type Child, load, ROOT, startLicensorServer } from './lib';
 
 /**
  * Check-in throughput against database size as a paired comparison (issue 15, "flat to 1M"): one real server per
@@ -33,13 +33,9 @@ import { type Child, load, ROOT, startLicensorServer } from './lib';
  */
 
 const argv = process.argv;
-const opt = (name: string, dflt: string) => {
-  const i = argv.indexOf(name);
-  return i > 0 ? argv[i + 1]! : dflt;
-};
-const configs = opt('--configs', '10000,1000000').split(',');
-const rounds = Number(opt('--rounds', '3'));
-const duration = Number(opt('--duration', '5'));
+const configs = argOption('--configs', '10000,1000000').split(',');
+const rounds = Number(argOption('--rounds', '3'));
+const duration = Number(argOption('--duration', '5'));
 const keep = argv.includes('--keep');
 const together = argv.includes('--together');
 const WARMUP = 2;

@@ -11,6 +11,12 @@ export const ROOT = join(import.meta.dirname, '..', '..', '..');
 
 export { freePort };
 
+/** The value after `name` on the command line (`--configs 10000,1000000`), or `fallback` when it is not given. */
+export function argOption(name: string, fallback: string): string {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1]! : fallback;
+}
+
 export interface Child {
   url: string;
   proc: ChildProcess;
