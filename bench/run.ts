@@ -416,7 +416,7 @@ async function main() {
       'One machine runs the load generator (autocannon, 50 connections), the bare Express reference and the server, so',
       'ratios against bare Express (measured in the same run) are the comparable numbers; absolute req/s depend on the machine.',
       loadNote,
-      `The server is the real one (\`node --import tsx packages/server/src/main.ts\`) on a file database (WAL, synchronous=FULL: nothing is acknowledged before it is on disk).`,
+      `The server is the real one, started as \`npm start\` starts it (\`node scripts/dev.mjs start\`: the built server, \`packages/server/dist/main.js\`) on a file database (WAL, synchronous=FULL: nothing is acknowledged before it is on disk).`,
       '',
       '## Throughput and latency',
       '',

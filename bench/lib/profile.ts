@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { type Child, freePort, ROOT } from '../../packages/server/bench/lib';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
+import { type Child, freePort, licensorServerArgs, ROOT } from '../../packages/server/bench/lib';
 
 /**
  * Reads a V8 `.cpuprofile` (written by `node --cpu-prof`) and lists where the CPU time went: self time per
@@ -27,12 +28,29 @@ export interface HotSpot {
   share: number;
 }
 
+const sourceMaps = new Map<string, SourceMap | null>();
+/** The source map of a built file (`dist/…js`, esbuild writes `….js.map` beside it), or null. */
+function sourceMapOf(path: string): SourceMap | null {
+  let map = sourceMaps.get(path);
+  if (map === undefined) {
+    map = existsSync(`${path}.map`) ? new SourceMap(JSON.parse(readFileSync(`${path}.map`, 'utf8'))) : null;
+    sourceMaps.set(path, map);
+  }
+  return map;
+}
+
 function location(url: string, line: number, column: number, root: string): string {
   if (!url) return '(native)';
   const path = url.replace(/^file:\/\//, '');
   const pkg = /node_modules\/\.pnpm\/[^/]+\/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
   if (pkg) return `${pkg[1]}`;
   if (path.startsWith('node:')) return path;
+  // The server runs built (dist/, bundled chunks): name the TypeScript source line the function comes from.
+  const entry = sourceMapOf(path)?.findEntry(line, column);
+  if (entry && 'originalSource' in entry) {
+    const source = entry.originalSource.replace(/^file:\/\//, '');
+    return `${relative(root, resolve(dirname(path), source))}:${entry.originalLine + 1}`;
+  }
   // tsx compiles each TypeScript module to a single line: the column then tells functions apart.
   return line === 0 ? `${relative(root, path)} (compiled column ${column})` : `${relative(root, path)}:${line + 1}`;
 }
@@ -61,15 +79,15 @@ export function hotSpots(profilePath: string, root: string, top = 12): { totalMs
 }
 
 /** Self time grouped by package or project folder: which layer (crypto, SQLite, Express, our code) costs most. */
-function layerOf(url: string, fn: string, root: string): string {
+function layerOf({ url, functionName: fn, lineNumber, columnNumber }: ProfileNode['callFrame'], root: string): string {
   if (!url) return fn.startsWith('(') ? fn : 'native code (syscalls, sockets)';
   if (url.startsWith('node:internal/crypto')) return 'Node crypto (Ed25519, HMAC, hashes)';
-  if (/^node:internal\/(modules|bootstrap|vm)/.test(url)) return 'module loading (tsx, at start)';
+  if (/^node:internal\/(modules|bootstrap|vm)/.test(url)) return 'module loading (at start)';
   if (url.startsWith('node:')) return 'Node HTTP, streams, timers';
-  const where = location(url, 1, 0, root);
+  const where = location(url, lineNumber, columnNumber, root);
   if (!where.includes(':')) return where; // a package name
   // Project code: packages/<pkg>/src/<folder>
-  return where.split(':')[0]!.split('/').slice(0, 4).join('/');
+  return where.split(':')[0]!.split(' ')[0]!.split('/').slice(0, 4).join('/');
 }
 
 export function timeByLayer(profilePath: string, root: string): { layer: string; share: number }[] {
@@ -78,7 +96,7 @@ export function timeByLayer(profilePath: string, root: string): { layer: string;
   let busy = 0;
   for (const n of profile.nodes) {
     if (!n.hitCount || n.callFrame.functionName === '(idle)') continue;
-    const name = layerOf(n.callFrame.url, n.callFrame.functionName, root);
+    const name = layerOf(n.callFrame, root);
     layers.set(name, (layers.get(name) ?? 0) + n.hitCount);
     busy += n.hitCount;
   }
@@ -90,7 +108,7 @@ export function timeByLayer(profilePath: string, root: string): { layer: string;
 
 /**
  * The main thread's profile in `dir`. V8 writes one file per thread, `CPU.<date>.<time>.<pid>.<thread>.<seq>`;
- * thread 0 is the main thread (the others are loader workers, e.g. tsx's).
+ * thread 0 is the main thread (the others are workers, e.g. a loader's).
  */
 export const latestProfile = (dir: string): string | undefined => {
   const main = readdirSync(dir)
@@ -108,14 +126,7 @@ export async function startProfiledServer(env: Record<string, string>, profileDi
   const url = `http://127.0.0.1:${port}`;
   const proc = spawn(
     process.execPath,
-    [
-      `--cpu-prof`,
-      `--cpu-prof-dir=${profileDir}`,
-      '--conditions=source',
-      '--import',
-      'tsx',
-      join(ROOT, 'packages/server/src/main.ts'),
-    ],
+    [`--cpu-prof`, `--cpu-prof-dir=${profileDir}`, ...(await licensorServerArgs())],
     {
       cwd: ROOT,
       env: {

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { freePort } from '@licensor/testkit/server';
 import autocannon from 'autocannon';
 
@@ -38,8 +39,11 @@ async function waitForHttp(url: string, proc: ChildProcess, timeoutMs = 30_000):
   throw new Error(`${url} did not come up`);
 }
 
+/** Runs a TypeScript file of the benchmark (bare Express, the floor endpoints) through tsx. */
+const TS_ARGS = ['--conditions=source', '--import', 'tsx'];
+
 function spawnNode(args: string[], env: Record<string, string>, readyUrl: string, dataDir: string): Promise<Child> {
-  const proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', ...args], {
+  const proc = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -57,12 +61,27 @@ function spawnNode(args: string[], env: Record<string, string>, readyUrl: string
   }));
 }
 
-/** The real server (npm start's entry point) on a fresh data folder. */
+let built: Promise<unknown> | undefined;
+/**
+ * The Node arguments of `npm start` (`node scripts/dev.mjs start`: the built server, `packages/server/dist/main.js`,
+ * run in the launcher's process), built first when stale so the server process never builds. Measuring the sources
+ * through tsx instead would add tsx's loader thread (≈ 37 MB of RSS) to a process no merchant runs.
+ */
+export async function licensorServerArgs(): Promise<string[]> {
+  built ??= import(pathToFileURL(join(ROOT, 'scripts/build.mjs')).href).then(
+    (m: { ensureBuilt(names: string[], opts: { log(line: string): void }): Promise<string[]> }) =>
+      m.ensureBuilt(['server'], { log: (line) => process.stderr.write(`[bench] ${line}\n`) }),
+  );
+  await built;
+  return [join(ROOT, 'scripts/dev.mjs'), 'start'];
+}
+
+/** The real server (`npm start`, see licensorServerArgs) on a fresh data folder. */
 export async function startLicensorServer(extraEnv: Record<string, string> = {}): Promise<Child> {
   const port = await freePort();
   const dataDir = extraEnv.LICENSOR_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'licensor-bench-'));
   return spawnNode(
-    [join(ROOT, 'packages/server/src/main.ts')],
+    await licensorServerArgs(),
     {
       PORT: String(port),
       HOST: '127.0.0.1',
@@ -84,7 +103,7 @@ export async function startLicensorServer(extraEnv: Record<string, string> = {})
 export async function startBareExpress(): Promise<Child> {
   const port = await freePort();
   return spawnNode(
-    [join(ROOT, 'packages/server/bench/bare-express.ts')],
+    [...TS_ARGS, join(ROOT, 'packages/server/bench/bare-express.ts')],
     { PORT: String(port) },
     `http://127.0.0.1:${port}/bare`,
     '',
@@ -100,7 +119,7 @@ export async function startFloor(keysFile: string, databaseUrl?: string): Promis
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'licensor-floor-'));
   return spawnNode(
-    [join(ROOT, 'packages/server/bench/floor.ts')],
+    [...TS_ARGS, join(ROOT, 'packages/server/bench/floor.ts')],
     {
       PORT: String(port),
       FLOOR_DIR: dataDir,
