@@ -43,10 +43,14 @@ describe.skipIf(!reachable)('benchmark on PostgreSQL', () => {
     keys = [newDevice(), newDevice(), newDevice()];
     pg = await createBenchPostgres('smoke', TEST_PG_ADMIN_URL);
     seed = await seedPostgres(pg.db, { prefix: 't_', freeCodes: 2, activations: 10, keys });
-    [server, floor] = await Promise.all([
+    const started = await Promise.allSettled([
       startLicensorServer({ LICENSOR_DATA_DIR: dir, LICENSOR_DATABASE_URL: pg.url, LICENSOR_API_RATE_LIMIT: '0' }),
       startFloor(writeFloorKeys(join(dir, 'floor-keys.json'), keys), pg.url),
     ]);
+    // Keep whichever came up, so afterAll stops it even when the other did not.
+    if (started[0].status === 'fulfilled') server = started[0].value;
+    if (started[1].status === 'fulfilled') floor = started[1].value;
+    for (const s of started) if (s.status === 'rejected') throw s.reason;
   }, 120_000);
   afterAll(async () => {
     await Promise.all([server?.stop(), floor?.stop()]);

@@ -48,7 +48,12 @@ function spawnNode(args: string[], env: Record<string, string>, readyUrl: string
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  return waitForHttp(readyUrl, proc).then(() => ({
+  // A process that never came up must not outlive the benchmark (or test) that gave up on it.
+  const started = waitForHttp(readyUrl, proc).catch((err: unknown) => {
+    proc.kill('SIGKILL');
+    throw err;
+  });
+  return started.then(() => ({
     url: new URL(readyUrl).origin,
     proc,
     dataDir,
