@@ -486,6 +486,56 @@ describe('family C', () => {
     expect(((await post({ activity: 'queryInstance', instanceId: `${id},missing` })).info as unknown[]).length).toBe(1);
   });
 
+  it('a duplicate newInstance that read the order line as new while another delivery was creating it answers from that delivery', async () => {
+    // Same race as getLicense's, on the online License's unique index (entitlements_order_c).
+    const o = order();
+    const now = new Date().toISOString();
+    const winner = crypto.randomUUID();
+    const answer = await commitWhileWaiting(
+      [
+        [
+          `INSERT INTO entitlements (id, family, order_id, order_line_id, seats, starts_at, status, test, created_at, updated_at)
+           VALUES (?, 'C', ?, ?, 2, ?, 'active', 0, ?, ?)`,
+          [winner, o.orderId, o.orderLineId, now, now, now],
+        ],
+        [`INSERT INTO order_keys (order_id, order_line_id, seen_at) VALUES (?, ?, ?)`, [o.orderId, o.orderLineId, now]],
+      ],
+      () => post({ activity: 'newInstance', businessId: crypto.randomUUID(), ...o, testFlag: '0' }),
+    );
+    expect(answer).toMatchObject({ resultCode: '000000', instanceId: winner });
+    expect(
+      await t.db.all(`SELECT id FROM entitlements WHERE family = 'C' AND order_id = ? AND order_line_id = ?`, [
+        o.orderId,
+        o.orderLineId,
+      ]),
+    ).toEqual([{ id: winner }]);
+  });
+
+  it('a duplicate getLicenseAsync that raced the first one for the same event uploads the License the first one stored', async () => {
+    // The loser of the race on license_requests' key (event, fingerprint) must rerun and upload the stored file,
+    // not answer 000005 or issue a second License for the same event.
+    const id = await create(order());
+    const body = asyncBody(id);
+    const fingerprint = String(body.deviceFingerprint).toUpperCase();
+    const stored = 'the License file the first delivery stored';
+    const answer = await commitWhileWaiting(
+      [
+        [
+          `INSERT INTO license_requests (event_id, fingerprint, entitlement_id, device_key, file_name, license_file, sha256, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          [body.eventId, fingerprint, id, fingerprint, `${id}-first.lic`, stored, 'sha', new Date().toISOString()],
+        ],
+      ],
+      () => post(body),
+    );
+    expect(['000000', '000004']).toContain(answer.resultCode);
+    await t.licensor.ctx.outbox.drain();
+    expect(sim.uploadsFor(String(body.eventId)).map((u) => u.content)).toEqual([stored]);
+    expect(await t.db.all('SELECT license_file FROM license_requests WHERE event_id = ?', [body.eventId])).toEqual([
+      { license_file: stored },
+    ]);
+  });
+
   it('getLicenseAsync uploads a signed License bound to the fingerprint, byte-identical on retry', async () => {
     const id = await create(order());
     const body = asyncBody(id);
