@@ -86,6 +86,25 @@ export function normalizeServerUrl(url: string): string {
   return `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}`;
 }
 
+/** fetch rejected: not a byte of an answer arrived for this request (the original error is the cause). */
+class NoAnswer extends Error {
+  constructor(cause: unknown) {
+    super('no answer', { cause });
+  }
+}
+
+/**
+ * Socket failures of an open connection (fetch's `cause`): reset by the peer, closed by the peer, or written to
+ * after the peer closed it. Worth one retry on a new connection. Not here: timeouts, DNS failures (ENOTFOUND,
+ * EAI_AGAIN), refused or unreachable hosts (ECONNREFUSED, ENETUNREACH, EHOSTUNREACH): those mean offline.
+ */
+const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+function connectionLost(err: unknown): boolean {
+  const code = (err as { cause?: { code?: unknown } } | null)?.cause?.code;
+  return typeof code === 'string' && CONNECTION_LOST.has(code);
+}
+
 export class ApiClient {
   readonly serverUrl: string;
   readonly #roots: string[];
@@ -127,8 +146,7 @@ export class ApiClient {
 
   /** Fetches the server's signing certificates and keeps those that chain to a pinned root. */
   async refreshKeys(): Promise<void> {
-    const nonce = newNonce();
-    const { status, bytes, signature } = await this.#send('GET', '/api/v1/keys', undefined, nonce, undefined);
+    const { status, bytes, signature, nonce } = await this.#exchange('GET', '/api/v1/keys', undefined, undefined);
     if (!signature) throw this.#unsigned(status);
     const parsed = keysResponseSchema.safeParse(this.#json(bytes));
     if (status !== 200 || !parsed.success) {
@@ -157,8 +175,7 @@ export class ApiClient {
 
   async request<T>(req: ApiRequest<T>): Promise<ApiResponse<T>> {
     const bodyText = req.body === undefined ? undefined : JSON.stringify(req.body);
-    const nonce = newNonce();
-    const { status, bytes, signature } = await this.#send(req.method, req.path, bodyText, nonce, req.device);
+    const { status, bytes, signature, nonce } = await this.#exchange(req.method, req.path, bodyText, req.device);
     if (!signature) throw this.#unsigned(status);
     let serverTs: number;
     const seen = { unknownKey: false };
@@ -198,12 +215,48 @@ export class ApiClient {
     });
   }
 
+  /**
+   * Sends one request and reads its answer, retrying exactly once when the connection died under the request
+   * before any answer arrived (see {@link connectionLost}). fetch keeps an idle keep-alive socket for a few
+   * seconds; a laptop that slept in between, or a server or proxy that closes idle connections early, leaves that
+   * socket dead at our end, and the first request on it fails although the server is up. fetch has dropped the
+   * dead socket by the time it rejects, so the retry opens a new connection (a LicenseManager sends one request at
+   * a time, so there is normally no second idle socket to the server that the retry could pick up instead).
+   *
+   * One retry is safe: it is a new request (a new nonce and a new device signature; the server refuses a replayed
+   * nonce), and if the first copy did reach the server before the connection died, doing it again changes nothing:
+   * activation is idempotent per device (the same fingerprint and key get the same activation back, `reactivated`),
+   * a check-in carries a fresh nonce and only reads the verdict and reissues the file, deactivation takes NOT_FOUND
+   * as done, and releasing a seat that is already free answers `released: false`. Nothing else is retried: not a
+   * timeout (the one deadline covers both attempts), not an HTTP answer of any status, not a DNS failure or a
+   * refused connection (offline: a retry only adds delay), not a failure after the answer's headers arrived.
+   */
+  async #exchange(
+    method: string,
+    path: string,
+    body: string | undefined,
+    device: ApiRequest<unknown>['device'],
+  ): Promise<{ status: number; bytes: Buffer; signature: string | null; nonce: string }> {
+    const signal = AbortSignal.timeout(this.#timeoutMs);
+    for (let attempt = 1; ; attempt++) {
+      const nonce = newNonce();
+      try {
+        return { ...(await this.#send(method, path, body, nonce, device, signal)), nonce };
+      } catch (err) {
+        if (!(err instanceof NoAnswer)) throw err;
+        if (attempt === 1 && connectionLost(err.cause)) continue;
+        throw this.#unreachable(err.cause);
+      }
+    }
+  }
+
   async #send(
     method: string,
     path: string,
     body: string | undefined,
     nonce: string,
     device: ApiRequest<unknown>['device'],
+    signal: AbortSignal,
   ): Promise<{ status: number; bytes: Buffer; signature: string | null }> {
     const headers: Record<string, string> = { accept: 'application/json', [REQUEST_NONCE_HEADER]: nonce };
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -219,15 +272,14 @@ export class ApiClient {
     }
     const url = this.serverUrl + path;
     let res: Response;
+    try {
+      res = await this.#fetch(url, { method, headers, body, redirect: 'manual', signal });
+    } catch (err) {
+      // fetch settles once the answer's headers are in: a rejection here means no answer came at all.
+      throw new NoAnswer(err);
+    }
     let bytes: Buffer;
     try {
-      res = await this.#fetch(url, {
-        method,
-        headers,
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
       const length = Number(res.headers.get('content-length') ?? 0);
       if (length > MAX_RESPONSE_BYTES) {
         await res.body?.cancel();
@@ -236,13 +288,7 @@ export class ApiClient {
       bytes = Buffer.from(await res.arrayBuffer());
     } catch (err) {
       if (err instanceof LicensorError) throw err;
-      const cause = (err as { cause?: { code?: string } })?.cause?.code ?? (err as Error)?.name ?? 'network error';
-      throw new LicensorError(
-        'SERVER_UNREACHABLE',
-        `Cannot reach the license server at ${this.serverUrl} (${cause}). Check the internet connection and try again later.`,
-        { url: this.serverUrl, cause },
-        { cause: err },
-      );
+      throw this.#unreachable(err);
     }
     if (bytes.length > MAX_RESPONSE_BYTES) {
       throw new LicensorError('RESPONSE_INVALID', `The answer from ${url} is too large to be a Licensor response`);
@@ -255,6 +301,16 @@ export class ApiClient {
       );
     }
     return { status: res.status, bytes, signature: res.headers.get(RESPONSE_SIGNATURE_HEADER) };
+  }
+
+  #unreachable(err: unknown): LicensorError {
+    const cause = (err as { cause?: { code?: string } })?.cause?.code ?? (err as Error)?.name ?? 'network error';
+    return new LicensorError(
+      'SERVER_UNREACHABLE',
+      `Cannot reach the license server at ${this.serverUrl} (${cause}). Check the internet connection and try again later.`,
+      { url: this.serverUrl, cause },
+      { cause: err },
+    );
   }
 
   /** Unsigned answers come from something in between (proxy, gateway, captive portal), not from the server. */

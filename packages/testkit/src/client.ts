@@ -150,6 +150,29 @@ export function manualTimers() {
 
 type CodeStatus = 'active' | 'frozen' | 'expired' | 'suspended' | 'revoked' | 'released';
 
+/** A request as it arrived at the FakeServer (answered or lost). */
+export interface FakeRequest {
+  method: string;
+  path: string;
+  /** The request's `Licensor-Nonce` ('' if none). */
+  nonce: string;
+  /** The nonce inside its `Licensor-Device-Signature`, if it carried one. */
+  deviceNonce: string | undefined;
+  /** Which TCP connection it came on (1 = the server's first) and how many requests that connection carried. */
+  connection: number;
+  onConnection: number;
+  /** What `loseRequest` did with it instead of answering. */
+  lost?: LoseMode;
+}
+
+/**
+ * How the server loses a request instead of answering it, after reading it whole: `reset` resets the connection
+ * (the client sees ECONNRESET), `close` closes it (undici: "other side closed"), `truncate` sends the status,
+ * the headers and part of the body, then closes, `hang` never answers (until the client gives up or the server
+ * closes).
+ */
+export type LoseMode = 'reset' | 'close' | 'truncate' | 'hang';
+
 interface FakeActivation {
   id: string;
   code: string;
@@ -179,7 +202,11 @@ export class FakeServer {
     }
   >();
   readonly activations = new Map<string, FakeActivation>();
-  readonly requests: { method: string; path: string }[] = [];
+  readonly requests: FakeRequest[] = [];
+  /** TCP connections accepted so far. */
+  connections = 0;
+  /** Decides, per arriving request, to lose it (see {@link LoseMode}) instead of answering. */
+  loseRequest: ((request: FakeRequest) => LoseMode | undefined) | undefined;
   /** Server clock (defaults to real time). */
   now: () => number = Date.now;
   signer: CertifiedKey = pki().signer;
@@ -202,10 +229,18 @@ export class FakeServer {
   readonly #nonces = new Set<string>();
 
   async start(): Promise<this> {
+    const connectionOf = new WeakMap<object, { id: number; requests: number }>();
     this.#server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
+      const conn = connectionOf.get(req.socket) ?? { id: 0, requests: 0 };
+      conn.requests++;
+      const at = { connection: conn.id, onConnection: conn.requests };
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => this.#handle(req, Buffer.concat(chunks), res));
+      req.on('end', () => this.#handle(req, Buffer.concat(chunks), res, at));
+    });
+    this.#server.on('connection', (socket) => {
+      this.connections++;
+      connectionOf.set(socket, { id: this.connections, requests: 0 });
     });
     await new Promise<void>((resolve) => this.#server!.listen(0, '127.0.0.1', resolve));
     const addr = this.#server.address();
@@ -300,9 +335,34 @@ export class FakeServer {
     return a;
   }
 
-  #handle(req: http.IncomingMessage, raw: Buffer, res: http.ServerResponse): void {
+  #handle(
+    req: http.IncomingMessage,
+    raw: Buffer,
+    res: http.ServerResponse,
+    at: { connection: number; onConnection: number },
+  ): void {
     const path = (req.url ?? '').split('?')[0]!;
-    this.requests.push({ method: req.method ?? '', path });
+    const deviceSignature = req.headers[DEVICE_SIGNATURE_HEADER] as string | undefined;
+    const request: FakeRequest = {
+      method: req.method ?? '',
+      path,
+      nonce: String(req.headers[REQUEST_NONCE_HEADER] ?? ''),
+      deviceNonce: deviceSignature ? /\bnonce=([^,\s]+)/.exec(deviceSignature)?.[1] : undefined,
+      ...at,
+    };
+    this.requests.push(request);
+    const lose = this.loseRequest?.(request);
+    if (lose) {
+      request.lost = lose;
+      if (lose === 'reset') req.socket.resetAndDestroy();
+      else if (lose === 'close') req.socket.destroy();
+      else if (lose === 'truncate') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+        res.write('{"status":');
+        req.socket.end();
+      }
+      return;
+    }
     try {
       const [status, body] = this.#route(req, raw, path);
       this.#send(req, res, status, body);
