@@ -215,11 +215,14 @@ const mutation = (value: unknown) =>
       const target = holders[at % holders.length]!;
       const keys = Object.keys(target);
       const k = keys.length > 0 ? keys[which % keys.length]! : key;
-      if (kind === 'drop') delete target[k];
-      else if (kind === 'add') {
-        // An array's `length` set to a random value throws (RangeError) or truncates: not an input, a test artefact.
-        if (!(Array.isArray(target) && key === 'length')) target[key] = replacement;
-      } else if (kind === 'undefined') target[k] = undefined;
+      // An array's `length` set to a random value throws (RangeError) or truncates: not an input, a test artefact.
+      // The random key reaches an array through 'add', and through the other kinds when the array is empty.
+      const arrayLength = (name: string) => Array.isArray(target) && name === 'length';
+      if (kind === 'add') {
+        if (!arrayLength(key)) target[key] = replacement;
+      } else if (arrayLength(k)) return copy;
+      else if (kind === 'drop') delete target[k];
+      else if (kind === 'undefined') target[k] = undefined;
       else target[k] = replacement;
       return copy;
     });
