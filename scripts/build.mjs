@@ -192,24 +192,31 @@ async function buildCliBundle(build) {
 /**
  * dist/status.bundle.cjs: what the bin runs for `licensor-client status` (the command an app's wrapper runs at every
  * start): the same CLI code, with `zod` replaced by src/zodLite.ts, which records the schemas and checks valid inputs
- * itself, and runs the real zod (bundled here, evaluated lazily: STATUS_ENTRY) only when an input is not plainly
- * valid, so that zod decides and words the error (issue 15: zod and building the schemas were ≈ 40 % of the start).
+ * itself, and runs the real zod (carried here as text, compiled on first use: STATUS_ENTRY) only when an input is not
+ * plainly valid, so that zod decides and words the error (issue 15: zod and building the schemas were ≈ 40 % of the
+ * start).
  * Without commander (the bin sends every other command line to cli.bundle.cjs) and systeminformation (as above).
  */
 /**
- * The status bundle's entry. zod is bundled (the very zod of the full bundle, no lookup in node_modules at run time
- * that could fail or find another version), but reached only through the `require()` in the loader: esbuild wraps it
- * in a lazy init, so a valid `status` never runs zod's top level (statusBundle.test.ts checks both). `main` fails
- * the command (no output) when a replay could not run, whatever a `catch {}` on the way made of it: never fail-open.
+ * The status bundle's entry. zod is carried inside (the very zod files of the full bundle, no lookup in node_modules at
+ * run time that could fail or find another version), as text: `real-zod` (buildRealZodModule) compiles it only when a
+ * replay needs it, so a valid `status` neither runs zod's top level nor pays for parsing and deserialising its code
+ * (statusBundle.test.ts checks both). `main` fails the command (no output) when a replay could not run, whatever a
+ * `catch {}` on the way made of it: never fail-open. `realZod` is exported for the tests (the zod a replay runs on).
  */
 const STATUS_ENTRY = `
 import { replayFailure, useRealZod } from './src/zodLite.ts';
 import { main as cliMain, type CliIo } from './src/cli.ts';
-useRealZod(() => {
-  const zod = require('real-zod');
-  zod.config({ jitless: true }); // as in the full bundle
+import { loadRealZod } from 'real-zod';
+let zod: ReturnType<typeof loadRealZod> | undefined;
+export function realZod() {
+  if (!zod) {
+    zod = loadRealZod();
+    zod.config({ jitless: true }); // as in the full bundle
+  }
   return zod;
-});
+}
+useRealZod(realZod);
 export { statusArgs } from './src/cli.ts';
 export { fingerprintFromReadings } from './src/fingerprint.ts';
 export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }) {
@@ -228,7 +235,42 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
 }
 `;
 
+/**
+ * The module `real-zod` of the status bundle: zod (its ES-module files, English only, as in the full bundle) built
+ * to one CommonJS text, carried as a string constant and compiled with vm.compileFunction only when loadRealZod() is
+ * called. Bundled as code instead, esbuild hoists the function declarations of zod's modules (≈ 500) and their
+ * variables to the bundle's top level (its lazy module wrappers only defer the statements), so V8 created, cached
+ * and deserialised them at every start: a valid start paid ≈ 28 M instructions (≈ 13 %) for code it never ran, and
+ * the code cache was 408 kB instead of 215 kB (bench report, client-cold-start). The string sits in a function of
+ * its own, compiled (and the string read from the bundle's source) only when called, so the code cache written
+ * after a valid start does not hold it either. A replay compiles zod without a code cache (≈ 20 M instructions
+ * more than before, on a path only a malformed or tampered input takes). Constant text built here, never data
+ * read at run time.
+ */
+async function buildRealZodModule(build) {
+  const result = await build({
+    absWorkingDir: pkgDir('client'),
+    stdin: { contents: "export * from 'zod/v4';\n", resolveDir: pkgDir('client'), sourcefile: 'real-zod.js' },
+    ...CLIENT_BUNDLE_OPTIONS,
+    plugins: [zodEnglishOnly],
+  });
+  const text = result.outputFiles[0].text;
+  if (/\brequire\(/.test(text))
+    throw new Error('real-zod: the bundled zod requires a module; it must be self-contained');
+  return `import { compileFunction } from 'node:vm';
+function zodSource() {
+  return ${JSON.stringify(text)};
+}
+export function loadRealZod() {
+  const module = { exports: {} };
+  compileFunction(zodSource(), ['module', 'exports'], { filename: 'zod (carried by status.bundle.cjs)' })(module, module.exports);
+  return module.exports;
+}
+`;
+}
+
 async function buildStatusBundle(build) {
+  const realZod = await buildRealZodModule(build);
   const result = await build({
     absWorkingDir: pkgDir('client'),
     stdin: {
@@ -245,13 +287,10 @@ async function buildStatusBundle(build) {
         name: 'zod-lite',
         setup(b) {
           b.onResolve({ filter: /^zod$/ }, () => ({ path: join(pkgDir('client'), 'src', 'zodLite.ts') }));
-          // The ES-module files of zod the full bundle imports (a require() would pick its CommonJS copy).
-          b.onResolve({ filter: /^real-zod$/ }, () =>
-            b.resolve('zod/v4', { kind: 'import-statement', resolveDir: pkgDir('client') }),
-          );
+          b.onResolve({ filter: /^real-zod$/ }, () => ({ path: 'real-zod', namespace: 'real-zod' }));
+          b.onLoad({ filter: /.*/, namespace: 'real-zod' }, () => ({ contents: realZod, loader: 'js' }));
         },
       },
-      zodEnglishOnly,
     ],
   });
   return result.outputFiles[0];

@@ -179,15 +179,19 @@ describe('the status bundle (zodLite) and the full CLI bundle (zod) give the sam
 
   it('carries zod inside, and a valid `status` never runs its top level (an invalid input does)', () => {
     // A fresh process: this one has loaded zod already. zod's top level sets globalThis.__zod_globalRegistry.
+    // BREAK_COMPILE: the carried zod's text cannot be compiled (vm.compileFunction throws): the start must fail,
+    // with no verdict, rather than read the input as anything.
     const probe = `
+      if (process.env.BREAK_COMPILE) require('node:vm').compileFunction = () => { throw new Error('cannot compile'); };
       const { main, fingerprintFromReadings } = require(process.env.BUNDLE);
       let out = '';
       main([process.execPath, 'licensor-client', '--json', '--product', process.env.PRODUCT, '--root', process.env.ROOT,
         '--data-dir', process.env.DATA, 'status'], {
         stdout: { write: (s) => (out += s) }, stderr: { write: () => {} }, env: { XDG_STATE_HOME: process.env.DATA + '/anchors' },
         fingerprint: () => fingerprintFromReadings(JSON.parse(process.env.READINGS)), now: () => Number(process.env.NOW),
-      }).then(() => console.log(JSON.stringify({ code: JSON.parse(out).code, zodRan: globalThis.__zod_globalRegistry !== undefined })));`;
-    const runIn = (data: string) =>
+      }).then(() => console.log(JSON.stringify({ code: JSON.parse(out).code, zodRan: globalThis.__zod_globalRegistry !== undefined })),
+        (err) => console.log(JSON.stringify({ error: err.name, out })));`;
+    const runIn = (data: string, breakCompile = false) =>
       JSON.parse(
         execFileSync(process.execPath, ['-e', probe], {
           env: {
@@ -198,17 +202,23 @@ describe('the status bundle (zodLite) and the full CLI bundle (zod) give the sam
             DATA: data,
             READINGS: JSON.stringify(BASE_READINGS),
             NOW: String(NOW),
+            ...(breakCompile ? { BREAK_COMPILE: '1' } : {}),
           },
           encoding: 'utf8',
         }),
-      ) as { code: string; zodRan: boolean };
+      ) as { code: string; zodRan: boolean } | { error: string; out: string };
     expect(runIn(stateWith({ license: valid, activationId: 'a-1' }))).toStrictEqual({ code: 'VALID', zodRan: false });
     const envelope = envelopeOf(valid);
     // Malformed: the fast path leaves it to zod, which must be there although node_modules is not consulted.
-    expect(runIn(stateWith({ license: armour({ ...envelope, kid: 'short' }) }))).toStrictEqual({
-      code: 'FILE_SIGNATURE_INVALID',
-      zodRan: true,
+    const malformed = stateWith({ license: armour({ ...envelope, kid: 'short' }) });
+    expect(runIn(malformed)).toStrictEqual({ code: 'FILE_SIGNATURE_INVALID', zodRan: true });
+    // zod is carried as text, compiled only for a replay: a valid start never compiles it, a replay that cannot
+    // compile it fails the command with no output.
+    expect(runIn(stateWith({ license: valid, activationId: 'a-1' }), true)).toStrictEqual({
+      code: 'VALID',
+      zodRan: false,
     });
+    expect(runIn(malformed, true)).toStrictEqual({ error: 'ZodReplayError', out: '' });
     expect(readFileSync(join(dist, 'status.bundle.cjs'), 'latin1')).not.toMatch(/require\("zod/);
   });
 

@@ -5,11 +5,14 @@
  * inputs of `status` and on random and mutated ones. The fast path alone must never accept what zod refuses, and must
  * accept the valid inputs of `status` (or `status` would silently load zod again).
  */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { decodeLicenseFile } from '@licensor/shared';
-import { licenseFor, machine, PRODUCT, payloadFor } from '@licensor/testkit/client';
+import { licenseFor, machine, PRODUCT, payloadFor, tempDir } from '@licensor/testkit/client';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as realZod from 'zod/v4';
+import { loadCachedBundle } from './codeCache';
 import * as zodLite from './zodLite';
 
 type Parser = { safeParse(input: unknown): { success: boolean; data?: unknown; error?: { issues: unknown[] } } };
@@ -375,5 +378,82 @@ describe('zodLite (the status bundle’s zod) answers as zod does', () => {
     const input = Object.defineProperty({ a: 1 }, 'hidden', { value: 'not a number', enumerable: false });
     expect(zodLite.fastPath(lite)?.(input)).toStrictEqual({ valid: true, output: { a: 1 } });
     expect(lite.safeParse(input)).toStrictEqual(real.safeParse(input));
+  });
+});
+
+/**
+ * In dist/status.bundle.cjs the zod a replay runs on is carried as text and compiled only then (scripts/build.mjs,
+ * buildRealZodModule): the schema modules, with zodLite, replayed on *that* zod must still answer exactly as the
+ * zod of node_modules (the zod of the full bundle and of the tests above) on the inputs that leave the fast path.
+ */
+describe('zodLite replayed on the zod the status bundle carries as text', () => {
+  const work = tempDir('licensor-zodlite-carried-');
+  let carried: typeof realZod;
+  const carriedPairs: typeof pairs = [];
+
+  beforeAll(async () => {
+    const build = pathToFileURL(join(import.meta.dirname, '..', '..', '..', 'scripts', 'build.mjs')).href;
+    const { ensureBuilt } = (await import(build)) as { ensureBuilt: (names: string[]) => Promise<string[]> };
+    await ensureBuilt(['client']);
+    const bundle = loadCachedBundle(join(import.meta.dirname, '..', 'dist', 'status.bundle.cjs'), {
+      cacheDir: join(work.dir, 'code-cache'),
+    }).exports as { realZod: () => typeof realZod };
+    carried = bundle.realZod();
+    // Fresh recordings (new schema nodes, nothing replayed yet), replayed on the carried zod.
+    zodLite.useRealZod(() => carried);
+    const liteOnCarried = await load(true);
+    vi.doUnmock('zod');
+    for (const { name, real: value } of pairs) {
+      const [mod, exported] = name.split('.') as [string, string];
+      carriedPairs.push({ name, lite: liteOnCarried[mod]![exported] as Parser, real: value });
+    }
+  }, 120_000);
+  afterAll(() => {
+    zodLite.useRealZod(() => realZod);
+    work.cleanup();
+  });
+
+  it('is zod compiled from the bundle’s own text (not the zod of node_modules), configured as the full bundle', () => {
+    expect(carried).not.toBe(realZod);
+    expect(carried.z.string).not.toBe(realZod.z.string);
+    expect(carried.config().jitless).toBe(true);
+    const pattern = (carried.z.iso.datetime() as unknown as { _zod: { def: { pattern?: RegExp } } })._zod.def.pattern;
+    expect(pattern?.source).toBe(zodLite.ISO_DATETIME.source);
+  });
+
+  it('gives zod’s exact answers and issues on every place of the inputs of `status` replaced or dropped', () => {
+    let refused = 0;
+    for (const [name, inputs] of Object.entries(statusInputs())) {
+      const pair = carriedPairs.find((p) => p.name === name)!;
+      for (const input of inputs) {
+        for (const path of places(input)) {
+          if (!same(pair, replaced(input, path, undefined, true))) refused++;
+          for (const edge of EDGES) if (!same(pair, replaced(input, path, edge))) refused++;
+        }
+      }
+    }
+    expect(refused).toBeGreaterThan(1000); // most of them replayed, and refused with zod's issues
+  });
+
+  it('gives zod’s exact answers and issues on mutated inputs of `status` and on random JSON', () => {
+    for (const [name, inputs] of Object.entries(statusInputs())) {
+      const pair = carriedPairs.find((p) => p.name === name)!;
+      for (const input of inputs) {
+        fc.assert(
+          fc.property(mutation(input), (mutated) => {
+            same(pair, mutated);
+          }),
+          { numRuns: 100 },
+        );
+      }
+    }
+    for (const pair of carriedPairs) {
+      fc.assert(
+        fc.property(fc.jsonValue(), (value) => {
+          same(pair, value);
+        }),
+        { numRuns: 20 },
+      );
+    }
   });
 });

@@ -57,7 +57,7 @@ let failure: ZodReplayError | undefined;
 /** The first replay that could not run in this process, if any. */
 export const replayFailure = (): ZodReplayError | undefined => failure;
 
-/** How to load the real zod when an input leaves the fast path (the bundle: a require of zod from node_modules). */
+/** How to load the real zod when an input leaves the fast path (the status bundle: compiles the zod it carries). */
 export function useRealZod(load: () => RealZod): void {
   loadReal = load;
   ROOT.real = undefined;
