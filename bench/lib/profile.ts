@@ -138,6 +138,8 @@ export async function startProfiledServer(env: Record<string, string>, profileDi
         LICENSOR_ADMIN_TOKEN: 'bench-admin-token',
         LICENSOR_LOG_LEVEL: 'warn',
         LICENSOR_SCHEDULER: 'off',
+        // As startLicensorServer runs the measured server: a profile of mostly 429 answers would profile the limiter.
+        LICENSOR_PRODUCE_RATE_LIMIT: '0',
         ...env,
       },
       stdio: ['ignore', 'ignore', 'inherit'],

@@ -169,8 +169,11 @@ export async function createApp(deps: AppDeps): Promise<LicensorApp> {
     limiterStores,
   );
   if (produceLimit) app.use(PRODUCE_PATH, produceLimit);
-  app.use(kitRouter(ctx));
+  // The production interface first: its requests (the marketplace's bulk) then end there instead of first being
+  // matched against the Kit router's thirty layers; its routes match only their own path exactly, so the Kit
+  // paths below it pass through unchanged.
   app.use(produceRouter(ctx));
+  app.use(kitRouter(ctx));
 
   const admin = express.Router();
   // Authentication first: an unauthenticated request's body is never read.

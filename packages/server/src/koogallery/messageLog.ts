@@ -86,8 +86,9 @@ export async function pruneMessages(
 
 /**
  * The seller center's "production interface messages", kept locally: every marketplace call in either
- * direction with its result code and latency. Writes are batched (one transaction per flush) so logging
- * never adds an fsync to the 5-second path; the log is diagnostic, the business state is what must be durable.
+ * direction with its result code and latency. Writes are batched (one write per flush, which on SQLite joins the
+ * group commit of concurrent requests and its WAL sync off the event loop) so logging never adds an fsync to the
+ * 5-second path; the log is diagnostic, the business state is what must be durable.
  */
 export class MessageLog {
   private queue: MarketplaceMessage[] = [];
@@ -174,7 +175,7 @@ export class MessageLog {
   }
 
   private async write(batch: MarketplaceMessage[]): Promise<void> {
-    await this.db.transaction(async (tx) => {
+    await this.db.batched(async (tx) => {
       for (const m of batch) {
         await tx.run(
           `INSERT INTO marketplace_messages (direction, activity, method, path, entitlement_id, order_id, code, event_id,
