@@ -23,7 +23,10 @@ const cpuMs = (child: Child) => {
   return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, clock ticks of 10 ms
 };
 
-/** The real server of `root` (its own sources under tsx), like lib.ts's startLicensorServer. */
+/**
+ * The server of checkout `root` from its own sources under tsx, both sides the same way (lib.ts's startLicensorServer
+ * runs this checkout's build; the other checkout need not be built).
+ */
 async function startServer(root: string): Promise<Child> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'licensor-ab-'));
