@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type Child, freePort, licensorServerArgs, ROOT } from '../../packages/server/bench/lib';
 
 /**
@@ -41,14 +42,16 @@ function sourceMapOf(path: string): SourceMap | null {
 
 function location(url: string, line: number, column: number, root: string): string {
   if (!url) return '(native)';
-  const path = url.replace(/^file:\/\//, '');
+  const path = url.startsWith('file://') ? fileURLToPath(url) : url;
   const pkg = /node_modules\/\.pnpm\/[^/]+\/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
   if (pkg) return `${pkg[1]}`;
   if (path.startsWith('node:')) return path;
   // The server runs built (dist/, bundled chunks): name the TypeScript source line the function comes from.
   const entry = sourceMapOf(path)?.findEntry(line, column);
   if (entry && 'originalSource' in entry) {
-    const source = entry.originalSource.replace(/^file:\/\//, '');
+    const source = entry.originalSource.startsWith('file://')
+      ? fileURLToPath(entry.originalSource)
+      : entry.originalSource;
     return `${relative(root, resolve(dirname(path), source))}:${entry.originalLine + 1}`;
   }
   // tsx compiles each TypeScript module to a single line: the column then tells functions apart.
@@ -145,8 +148,10 @@ export async function startProfiledServer(env: Record<string, string>, profileDi
       stdio: ['ignore', 'ignore', 'inherit'],
     },
   );
-  for (let i = 0; i < 300; i++) {
-    if (proc.exitCode !== null) throw new Error(`profiled server exited with ${proc.exitCode}`);
+  for (let i = 0; ; i++) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`profiled server exited with ${proc.exitCode ?? proc.signalCode}`);
+    }
     if (
       await fetch(`${url}/healthz`).then(
         (r) => r.ok,
@@ -154,6 +159,10 @@ export async function startProfiledServer(env: Record<string, string>, profileDi
       )
     )
       break;
+    if (i >= 300) {
+      proc.kill('SIGKILL'); // never came up: it must not outlive the benchmark
+      throw new Error(`profiled server at ${url} did not come up in 30 s`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return {

@@ -231,3 +231,26 @@ describe('which fetch failures are retried', () => {
     expect(new Set(nonces).size).toBe(attempts);
   });
 });
+
+describe('the timeout of a retried request', () => {
+  it('is one deadline for both attempts: the retry gets the same signal, and an aborted one is not retried again', async () => {
+    const signals: (AbortSignal | null | undefined)[] = [];
+    const api = new ApiClient({
+      serverUrl: 'https://license.example.com',
+      roots: [pki().rootPem],
+      timeoutMs: 60_000,
+      fetch: (_input, init) => {
+        signals.push(init?.signal);
+        return Promise.reject(
+          Object.assign(new TypeError('fetch failed'), {
+            cause: Object.assign(new Error('ECONNRESET'), { code: 'ECONNRESET' }),
+          }),
+        );
+      },
+    });
+    await rejects(api.refreshKeys());
+    expect(signals).toHaveLength(2);
+    expect(signals[0]).toBeInstanceOf(AbortSignal);
+    expect(signals[1]).toBe(signals[0]);
+  });
+});

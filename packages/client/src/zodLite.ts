@@ -174,14 +174,19 @@ function parse(node: Node, method: 'safeParse' | 'parse', input: unknown): unkno
       // A refine that threw, or anything unexpected: zod decides, and throws again if that is the answer.
     }
   }
-  let schema: Record<typeof method, (i: unknown) => unknown>;
+  let check: (i: unknown) => unknown;
   try {
-    schema = real(node) as Record<typeof method, (i: unknown) => unknown>;
+    const schema = real(node) as Partial<Record<typeof method, (i: unknown) => unknown>> | null | undefined;
+    const fn = schema?.[method];
+    // Anything but a zod schema here would throw a TypeError outside this try, which a caller could take for
+    // "invalid input": it is a replay that cannot run, like any other.
+    if (typeof fn !== 'function') throw new TypeError(`the replayed schema has no ${method}()`);
+    check = fn.bind(schema);
   } catch (cause) {
     failure ??= new ZodReplayError(`zodLite: the real zod could not check an input (${String(cause)})`, { cause });
     throw failure;
   }
-  return schema[method](input);
+  return check(input);
 }
 
 function liteOf(node: Node): Lite | null {

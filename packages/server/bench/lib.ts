@@ -28,7 +28,9 @@ export interface Child {
 async function waitForHttp(url: string, proc: ChildProcess, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`process exited with ${proc.exitCode}`);
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`process exited with ${proc.exitCode ?? proc.signalCode}`);
+    }
     try {
       await fetch(url);
       return;
@@ -73,10 +75,14 @@ let built: Promise<unknown> | undefined;
  * through tsx instead would add tsx's loader thread (≈ 37 MB of RSS) to a process no merchant runs.
  */
 export async function licensorServerArgs(): Promise<string[]> {
-  built ??= import(pathToFileURL(join(ROOT, 'scripts/build.mjs')).href).then(
-    (m: { ensureBuilt(names: string[], opts: { log(line: string): void }): Promise<string[]> }) =>
+  built ??= import(pathToFileURL(join(ROOT, 'scripts/build.mjs')).href)
+    .then((m: { ensureBuilt(names: string[], opts: { log(line: string): void }): Promise<string[]> }) =>
       m.ensureBuilt(['server'], { log: (line) => process.stderr.write(`[bench] ${line}\n`) }),
-  );
+    )
+    .catch((err: unknown) => {
+      built = undefined; // a failed build is tried again by the next server start, not remembered
+      throw err;
+    });
   await built;
   return [join(ROOT, 'scripts/dev.mjs'), 'start'];
 }

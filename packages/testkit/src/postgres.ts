@@ -316,8 +316,17 @@ interface QueryClient {
  * Starts `racer`, then commits the transaction open on `client` once another transaction of the database waits for
  * one of its locks (a row or key it wrote), or once `racer` has finished (it took no lock the transaction holds), and
  * returns the racer's result: how a test puts a request exactly between a concurrent writer's write and its COMMIT.
+ * With `mustWait`, a racer that finished without ever waiting on this transaction fails the test.
  */
-export async function commitOnceRacerWaits<T>(client: QueryClient, racer: () => Promise<T>, what: string): Promise<T> {
+export async function commitOnceRacerWaits<T>(
+  client: QueryClient,
+  racer: () => Promise<T>,
+  what: string,
+  { mustWait = false }: { mustWait?: boolean } = {},
+): Promise<T> {
+  // Only a wait on this transaction counts (pg_blocking_pids), not another test's or the racer's own pool's.
+  const { rows: self } = await client.query('SELECT pg_backend_pid()::int AS n');
+  const pid = Number(self[0]!.n);
   // (A supertest request starts only once awaited.)
   const raced = (async () => await racer())();
   let settled = false;
@@ -325,14 +334,21 @@ export async function commitOnceRacerWaits<T>(client: QueryClient, racer: () => 
     () => (settled = true),
     () => (settled = true),
   );
+  let sawWait = false;
   for (let waited = 0; !settled; waited += 10) {
     const { rows } = await client.query(
-      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${pid} = ANY(pg_blocking_pids(pid))`,
     );
-    if (rows[0]!.n > 0) break;
+    if (rows[0]!.n > 0) {
+      sawWait = true;
+      break;
+    }
     if (waited > 10_000) throw new Error(`${what} never waited for the uncommitted writes`);
     await new Promise((r) => setTimeout(r, 10));
   }
   await client.query('COMMIT');
-  return await raced;
+  const result = await raced;
+  // A racer that finished without waiting did not race: the test would pass without testing the race.
+  if (mustWait && !sawWait) throw new Error(`${what} finished without waiting for the uncommitted writes`);
+  return result;
 }

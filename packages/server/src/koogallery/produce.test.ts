@@ -82,7 +82,7 @@ async function commitWhileWaiting<T>(statements: [string, unknown[]][], racer: (
         params,
       );
     }
-    return await commitOnceRacerWaits(client, racer, 'the racing request');
+    return await commitOnceRacerWaits(client, racer, 'the racing request', { mustWait: true });
   } finally {
     await client.end();
   }
