@@ -350,6 +350,19 @@ describe('zodLite (the status bundle’s zod) answers as zod does', () => {
     }
   });
 
+  it('a replay whose zod returns something that is not a schema is a ZodReplayError too, never a TypeError', () => {
+    const z = zodLite.z as unknown as typeof realZod.z;
+    const schema = z.string().min(3);
+    // A zod whose builders answer, but whose last one returns an object without safeParse.
+    zodLite.useRealZod(() => ({ string: () => ({ min: () => ({}) }) }));
+    try {
+      expect(() => schema.safeParse('\u{1F600}')).toThrow(zodLite.ZodReplayError);
+      expect(zodLite.replayFailure()).toBeInstanceOf(zodLite.ZodReplayError);
+    } finally {
+      zodLite.useRealZod(() => realZod);
+    }
+  });
+
   it('refuses, at build, a zod property or method it does not record, and params that are not only words', () => {
     const z = zodLite.z as unknown as typeof realZod.z;
     const object = z.object({ a: z.string() });
