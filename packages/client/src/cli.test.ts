@@ -364,6 +364,10 @@ describe('licensor-client', () => {
     expect(list.stdout).toContain(id);
     const rel = await run(['release-device', CODE, id, '--json', ...other]);
     expect(JSON.parse(rel.stdout)).toEqual({ released: true });
+    // Again (or a retried request whose first copy freed it): what holds now, not "already free".
+    const again = await run(['release-device', CODE, id, ...other]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe(`Device ${id} holds no seat: nothing to free.\n`);
     expect((await run(['activate', CODE, ...other])).code).toBe(0);
   });
 

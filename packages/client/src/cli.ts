@@ -517,7 +517,9 @@ async function releaseDeviceCommand(run: Run, o: GlobalOptions, code: string, id
     schema: z.object({ released: z.boolean() }),
   });
   if (o.json) run.json({ released: data.released });
-  else run.out(data.released ? `Seat of device ${id} freed.\n` : `Device ${id} held no seat (already free).\n`);
+  // released:false also answers a retried request whose first copy freed the seat (api.ts retries once when the
+  // connection dies before the answer): say what holds now, not who freed it.
+  else run.out(data.released ? `Seat of device ${id} freed.\n` : `Device ${id} holds no seat: nothing to free.\n`);
 }
 
 /**

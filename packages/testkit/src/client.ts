@@ -202,6 +202,8 @@ export class FakeServer {
     }
   >();
   readonly activations = new Map<string, FakeActivation>();
+  /** Device id → license code of each seat freed through the seats API. */
+  readonly #releasedSeats = new Map<string, string>();
   readonly requests: FakeRequest[] = [];
   /** TCP connections accepted so far. */
   connections = 0;
@@ -470,9 +472,13 @@ export class FakeServer {
       return [200, { seats: this.codes.get(code)!.seats, devices, transfers: { used: 0, limit: 3, periodDays: 30 } }];
     }
     if (req.method === 'POST' && release) {
-      const a = this.activations.get(decodeURIComponent(release[1]!));
+      const id = decodeURIComponent(release[1]!);
+      // As the server: releasing a seat already freed (by this code) answers released: false.
+      if (this.#releasedSeats.get(id) === json?.code) return [200, { released: false }];
+      const a = this.activations.get(id);
       if (!a || a.code !== json?.code) throw new LicensorError('NOT_FOUND', 'No such device for this code');
       this.activations.delete(a.id);
+      this.#releasedSeats.set(a.id, a.code);
       return [200, { released: true }];
     }
     throw new LicensorError('NOT_FOUND', 'No such endpoint');
