@@ -214,7 +214,11 @@ export default defineConfig({
     // that can take seconds. A passing poll returns as soon as it holds, so the long limit costs nothing then.
     expect: { poll: { timeout: 15_000 } },
     // Records every SQL statement the server prepares and checks each on PostgreSQL after the run.
-    globalSetup: ['packages/testkit/src/sqlPortability.ts'],
+    // LICENSOR_TEST_CPU: vitest's main process CPU at the end of the run (cpuOfMain.ts).
+    globalSetup: [
+      ...(process.env.LICENSOR_TEST_CPU ? ['packages/testkit/src/cpuOfMain.ts'] : []),
+      'packages/testkit/src/sqlPortability.ts',
+    ],
     // LICENSOR_TEST_CPU=<file>: one line per test file with its wall time and CPU (testkit/cpuPerFile.ts).
     setupFiles: process.env.LICENSOR_TEST_CPU ? ['packages/testkit/src/cpuPerFile.ts'] : [],
     // The client's default anti-rollback anchors live in $XDG_STATE_HOME (Linux): keep tests out of the real home.
