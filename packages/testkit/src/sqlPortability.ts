@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { postgresOnce, serverOnce } from './loadOnce';
 
 /**
  * Vitest global setup (vitest.config.ts): the SQL portability check. Before the tests it turns on the SQLite
@@ -33,7 +34,7 @@ export default function setup(): (() => Promise<void>) | undefined {
   // The check's modules are the server's sources: seconds of transforming in vitest's main process, in a module graph
   // of their own (the global setups' environment, not the tests'). They load in the background, beside the first
   // test files, instead of holding back their start; only the teardown needs them.
-  const modules: Promise<Modules> = Promise.all([import('@licensor/server'), import('./postgres')]);
+  const modules: Promise<Modules> = Promise.all([serverOnce(), postgresOnce()]);
   modules.catch(() => undefined); // reported by the teardown, which awaits it
   return async () => {
     delete process.env[RECORD_DIR_ENV];
