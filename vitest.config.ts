@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -195,12 +196,30 @@ async function postgresAnswers(): Promise<boolean> {
 process.env.LICENSOR_TEST_WORKERS ||= String(loadavg()[0]! < availableParallelism() ? 3 : 2);
 const WORKERS = Number(process.env.LICENSOR_TEST_WORKERS);
 
+/**
+ * Each project has a Vite server of its own, which transforms every source file it serves again: the server's
+ * sources four times per run (shared-modules, postgres-suite, heavy, module-mocks) and once more for the global
+ * setups. Vitest's file-system module cache (experimental.fsModuleCache) keys a transform by the file's content and
+ * the Vite configuration, which the projects share: one project transforms a file, the others read it. Here it lives
+ * for one run only (a folder of this process, removed at its exit), so a run never reads what an earlier one wrote:
+ * a transform also records where its imports resolved, which a moved file or a changed package.json can change
+ * without changing the importing file.
+ */
+const MODULE_CACHE = join(tmpdir(), `licensor-vitest-modules-${process.pid}`);
+const CACHE_CLEANUP = Symbol.for('licensor.vitest.moduleCacheCleanup'); // the config is evaluated more than once
+if (!(globalThis as { [CACHE_CLEANUP]?: true })[CACHE_CLEANUP]) {
+  (globalThis as { [CACHE_CLEANUP]?: true })[CACHE_CLEANUP] = true;
+  rmSync(MODULE_CACHE, { recursive: true, force: true }); // left by an earlier process of the same id
+  process.once('exit', () => rmSync(MODULE_CACHE, { recursive: true, force: true }));
+}
+
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ['source'] } },
   // Vitest's own environment, which loads the global setup.
   environments: { __vitest__: { resolve: { conditions, externalConditions: ['source'] } } },
   test: {
+    experimental: { fsModuleCache: true, fsModuleCachePath: MODULE_CACHE },
     // Generous limits for a machine busy with other work (a shared 2-core CI runner): a passing test ends as soon
     // as it passes, so a long limit costs nothing then.
     testTimeout: 60_000,
@@ -214,7 +233,11 @@ export default defineConfig({
     // that can take seconds. A passing poll returns as soon as it holds, so the long limit costs nothing then.
     expect: { poll: { timeout: 15_000 } },
     // Records every SQL statement the server prepares and checks each on PostgreSQL after the run.
-    globalSetup: ['packages/testkit/src/sqlPortability.ts'],
+    // LICENSOR_TEST_CPU: vitest's main process CPU at the end of the run (cpuOfMain.ts).
+    globalSetup: [
+      ...(process.env.LICENSOR_TEST_CPU ? ['packages/testkit/src/cpuOfMain.ts'] : []),
+      'packages/testkit/src/sqlPortability.ts',
+    ],
     // LICENSOR_TEST_CPU=<file>: one line per test file with its wall time and CPU (testkit/cpuPerFile.ts).
     setupFiles: process.env.LICENSOR_TEST_CPU ? ['packages/testkit/src/cpuPerFile.ts'] : [],
     // The client's default anti-rollback anchors live in $XDG_STATE_HOME (Linux): keep tests out of the real home.

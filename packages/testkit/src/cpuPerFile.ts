@@ -1,19 +1,14 @@
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect } from 'vitest';
+import { cpu } from './cpuOfProcess';
 
 /**
  * Opt-in measuring setup file (LICENSOR_TEST_CPU=<file>, vitest.config.ts): appends one JSON line per test file
  * with its wall time and the CPU its worker spent on it, its own and its finished child processes' (servers, CLIs,
  * builds, Chromium), from /proc/self/stat (Linux). The CPU tells a file that computes from one that waits.
+ * `workerSelf`/`workerChildren`: the worker's CPU since it started (the last line of a worker also counts its start,
+ * vitest's runtime and the time between files); cpuOfMain.ts adds vitest's main process.
  */
-const TICK_MS = 10; // USER_HZ is 100 on Linux
-function cpu(): { self: number; children: number } {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields 14–17 of proc(5): utime, stime, cutime, cstime; f[0] is field 3
-  const n = (i: number) => Number(f[i - 3]) * TICK_MS;
-  return { self: n(14) + n(15), children: n(16) + n(17) };
-}
 
 const at = { wall: Date.now(), ...cpu() };
 let file = '';
@@ -33,6 +28,8 @@ afterAll(() => {
       end: Date.now(),
       self: end.self - at.self,
       children: end.children - at.children,
+      workerSelf: end.self,
+      workerChildren: end.children,
     })}\n`,
   );
 });

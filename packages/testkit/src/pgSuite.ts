@@ -1,3 +1,4 @@
+import { postgresOnce } from './loadOnce';
 import { TEST_PG_RUN_ENV, testPgRun } from './pgRun';
 
 /**
@@ -9,13 +10,12 @@ import { TEST_PG_RUN_ENV, testPgRun } from './pgRun';
  *
  * postgres.ts loads the server's sources: seconds of transforming in vitest's main process, in a module graph
  * of its own (the global setups' environment, not the tests'). It loads in the background, beside the first test
- * files, instead of holding back their start; only the teardown needs it.
+ * files, instead of holding back their start; only the teardown needs it. The SQL portability setup loads the same
+ * module: loaded once for both (loadOnce.ts).
  */
 export default function setup(): () => Promise<void> {
   const run = testPgRun();
-  const reachable = import('./postgres').then(async (pg) =>
-    (await pg.requirePostgres('postgres-suite')) ? pg : undefined,
-  );
+  const reachable = postgresOnce().then(async (pg) => ((await pg.requirePostgres('postgres-suite')) ? pg : undefined));
   reachable.catch(() => undefined); // reported by the teardown, which awaits it
   return async () => {
     delete process.env[TEST_PG_RUN_ENV];

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { postgresOnce, serverOnce } from './loadOnce';
 
 /**
  * Vitest global setup (vitest.config.ts): the SQL portability check. Before the tests it turns on the SQLite
@@ -15,14 +16,25 @@ const RECORD_DIR_ENV = 'LICENSOR_SQL_RECORD_DIR';
 
 type Modules = [typeof import('@licensor/server'), typeof import('./postgres')];
 
+/**
+ * Set on globalThis by the first run of this setup in vitest's main process. Vitest runs a global setup once per
+ * project (every project of vitest.config.ts inherits the root's) and once more for the root: five times in a full
+ * run, each loading the server's sources into a module graph of its own (≈ 1 CPU-s each). One recorder and one
+ * check per run are the point; the other runs do nothing.
+ */
+const SET_UP = Symbol.for('licensor.sqlPortability.setUp');
+
 export default function setup(): (() => Promise<void>) | undefined {
   if (process.env.LICENSOR_SQL_CHECK === 'off') return undefined;
+  const main = globalThis as { [SET_UP]?: true };
+  if (main[SET_UP]) return undefined;
+  main[SET_UP] = true;
   const dir = mkdtempSync(join(tmpdir(), 'licensor-sql-'));
   process.env[RECORD_DIR_ENV] = dir;
   // The check's modules are the server's sources: seconds of transforming in vitest's main process, in a module graph
   // of their own (the global setups' environment, not the tests'). They load in the background, beside the first
   // test files, instead of holding back their start; only the teardown needs them.
-  const modules: Promise<Modules> = Promise.all([import('@licensor/server'), import('./postgres')]);
+  const modules: Promise<Modules> = Promise.all([serverOnce(), postgresOnce()]);
   modules.catch(() => undefined); // reported by the teardown, which awaits it
   return async () => {
     delete process.env[RECORD_DIR_ENV];
