@@ -79,9 +79,6 @@ export interface SlowHold {
   detail: string;
 }
 
-/** WAL pages between automatic checkpoints (SQLite's default is 1000); see openSqliteDatabase. */
-const WAL_AUTOCHECKPOINT = 4000;
-
 const STORAGE_FAILURE = /^SQLITE_(FULL|READONLY|IOERR|BUSY|LOCKED|CANTOPEN|NOTADB|CORRUPT)/;
 
 /**
@@ -174,10 +171,9 @@ export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): 
     raw.pragma('synchronous = FULL');
     raw.pragma('foreign_keys = ON');
     raw.pragma('busy_timeout = 5000');
-    // Checkpoints run inside a COMMIT, on the event loop (page copies and two syncs). Every WAL_AUTOCHECKPOINT
-    // pages instead of SQLite's 1000: a page written many times in between (index tails, small tables) is copied
-    // once, and the syncs come a quarter as often; the WAL file may reach ≈ 16 MB (4 KiB pages).
-    raw.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT}`);
+    // wal_autocheckpoint stays at SQLite's 1000 pages: 4000 made the production mix's COMMITs cheaper but each
+    // checkpoint (inside a COMMIT, on the event loop) longer, and p99 at 300k–1M stored activations rose from
+    // 30–36 to 47–63 ms (bench/results/report.md, "production-mix").
     if (opts.migrate !== false && !readonly) migrate(migrationTarget(raw));
     // Opened after the migrations, so the file exists and is in WAL mode.
     if (onDisk && !readonly) {
