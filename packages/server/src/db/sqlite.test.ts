@@ -255,6 +255,26 @@ describe('openSqliteDatabase: batched (asynchronous group commit)', () => {
     expect(d.stats.barriers).toBe(2);
   });
 
+  it('a write that makes SQLite roll back the whole batch (full disk) fails the batch as one: nothing half-written, nothing acknowledged', async () => {
+    const d = await open();
+    await d.exec('CREATE TABLE big (b BLOB)');
+    const pages = Number(d.raw.pragma('page_count', { simple: true }));
+    d.raw.pragma(`max_page_count = ${pages + 8}`); // room for small writes, not for the big one
+    const before = d.batched((tx) => tx.run('INSERT INTO t VALUES (1)'));
+    const full = d.batched((tx) => tx.run('INSERT INTO big VALUES (zeroblob(1000000))'));
+    const after = d.batched((tx) => tx.run('INSERT INTO t VALUES (2)'));
+    const outcomes = await Promise.allSettled([before, full, after]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(String((outcomes[1] as PromiseRejectedResult).reason)).toMatch(/full/i);
+    // Neither the write before the failure (rolled back with the whole transaction) nor the one after it (which
+    // would otherwise have run in an autocommit transaction of its own) is in the database.
+    expect(await d.all('SELECT v FROM t')).toEqual([]);
+    expect(d.raw.inTransaction).toBe(false);
+    d.raw.pragma('max_page_count = 1073741823');
+    await d.batched((tx) => tx.run('INSERT INTO t VALUES (3)'));
+    expect(await d.all('SELECT v FROM t')).toEqual([{ v: 3 }]);
+  });
+
   it('gives writes that commit while a sync runs a batch and a sync of their own', async () => {
     const d = await open();
     const first = d.batched((tx) => tx.run('INSERT INTO t VALUES (1)'));

@@ -397,6 +397,10 @@ export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): 
               rollbackTo('licensor_batch'); // nothing of this write stays; the others go on
               failed.add(item);
               item.reject(err);
+              // Some failures (SQLITE_FULL, IOERR, NOMEM) roll back the whole transaction, not only the savepoint:
+              // the writes released before are gone too, and the next SAVEPOINT would start an autocommit
+              // transaction of its own. Stop: the batch fails as a whole (below), nothing of it is written.
+              if (!raw.inTransaction) throw err;
             } finally {
               tx.end();
             }
