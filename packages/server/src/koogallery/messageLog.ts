@@ -86,9 +86,8 @@ export async function pruneMessages(
 
 /**
  * The seller center's "production interface messages", kept locally: every marketplace call in either
- * direction with its result code and latency. Writes are batched (one write per flush, which on SQLite joins the
- * group commit of concurrent requests and its WAL sync off the event loop) so logging never adds an fsync to the
- * 5-second path; the log is diagnostic, the business state is what must be durable.
+ * direction with its result code and latency. Writes are batched (one transaction per flush) so logging
+ * never adds an fsync to the 5-second path; the log is diagnostic, the business state is what must be durable.
  */
 export class MessageLog {
   private queue: MarketplaceMessage[] = [];
@@ -175,7 +174,9 @@ export class MessageLog {
   }
 
   private async write(batch: MarketplaceMessage[]): Promise<void> {
-    await this.db.batched(async (tx) => {
+    // Its own transaction, not a batched write: a log batch can be thousands of rows after an outage, and one that
+    // fails (a full disk) must fail alone, not take the business writes of a shared group commit with it.
+    await this.db.transaction(async (tx) => {
       for (const m of batch) {
         await tx.run(
           `INSERT INTO marketplace_messages (direction, activity, method, path, entitlement_id, order_id, code, event_id,
