@@ -9,6 +9,7 @@
 //   node scripts/typecheck.mjs tsconfig.check.json packages/console/tsconfig.json …
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 const ts = require('typescript');
@@ -16,6 +17,9 @@ const ts = require('typescript');
 /** Checks each project; returns the number of error diagnostics, having printed every diagnostic. */
 export function typecheck(projects, { cwd = process.cwd(), write = (s) => process.stdout.write(s) } = {}) {
   const parsedFiles = new Map();
+  // The key TypeScript's language service shares files under: every option that changes a file's parse or binding
+  // (ts.sourceFileAffectingCompilerOptions: module, moduleResolution, strictness, jsx, allowUnreachableCode…).
+  const registry = ts.createDocumentRegistry();
   const formatHost = {
     getCanonicalFileName: (f) => f,
     getCurrentDirectory: () => cwd,
@@ -34,10 +38,11 @@ export function typecheck(projects, { cwd = process.cwd(), write = (s) => proces
       const host = ts.createCompilerHost(options);
       const read = host.getSourceFile;
       // What a file's parse (and binding) depends on besides its text: the language version, the module format, and
-      // the options that decide whether it is a module (moduleDetection, jsx).
+      // every option that affects a source file (the registry's key for these settings).
+      const settings = registry.getKeyForCompilationSettings(options);
       host.getSourceFile = (fileName, how, onError, fresh) => {
         const v = typeof how === 'object' ? how : { languageVersion: how };
-        const key = [fileName, v.languageVersion, v.impliedNodeFormat, options.moduleDetection, options.jsx].join('|');
+        const key = [fileName, v.languageVersion, v.impliedNodeFormat, v.jsDocParsingMode, settings].join('|');
         let file = fresh ? undefined : parsedFiles.get(key);
         if (!file) {
           file = read(fileName, how, onError, fresh);
@@ -60,7 +65,9 @@ export function typecheck(projects, { cwd = process.cwd(), write = (s) => proces
   return errors;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
+// fileURLToPath, not the URL's pathname: that is percent-encoded (a space, a Chinese user name in the path), and a
+// mismatch here would check nothing and exit 0.
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const projects = process.argv.slice(2);
   if (projects.length === 0) {
     console.error('usage: node scripts/typecheck.mjs <tsconfig.json> …');
