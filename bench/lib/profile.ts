@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Child, freePort, licensorServerArgs, ROOT } from '../../packages/server/bench/lib';
+import { BENCH_SERVER_ENV, type Child, freePort, licensorServerArgs, spawnNode } from '../../packages/server/bench/lib';
 
 /**
  * Reads a V8 `.cpuprofile` (written by `node --cpu-prof`) and lists where the CPU time went: self time per
@@ -121,59 +120,15 @@ export const latestProfile = (dir: string): string | undefined => {
 };
 
 /**
- * The real server like packages/server/bench/lib.ts starts it (same environment), with `--cpu-prof`: V8 writes
- * the profile when the process exits (SIGTERM → graceful shutdown). NODE_OPTIONS cannot carry --cpu-prof.
+ * The real server like packages/server/bench/lib.ts starts it (same arguments and environment), with `--cpu-prof`:
+ * V8 writes the profile when the process exits (SIGTERM → graceful shutdown). NODE_OPTIONS cannot carry --cpu-prof.
  */
 export async function startProfiledServer(env: Record<string, string>, profileDir: string): Promise<Child> {
   const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const proc = spawn(
-    process.execPath,
-    [`--cpu-prof`, `--cpu-prof-dir=${profileDir}`, ...(await licensorServerArgs())],
-    {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        LICENSOR_KOO_KEY: 'KEY',
-        LICENSOR_KOO_ACCESS_KEY: 'ACCESSKEY',
-        LICENSOR_ADMIN_TOKEN: 'bench-admin-token',
-        LICENSOR_LOG_LEVEL: 'warn',
-        LICENSOR_SCHEDULER: 'off',
-        // As startLicensorServer runs the measured server: a profile of mostly 429 answers would profile the limiter.
-        LICENSOR_PRODUCE_RATE_LIMIT: '0',
-        ...env,
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
+  return spawnNode(
+    ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, ...(await licensorServerArgs())],
+    { ...BENCH_SERVER_ENV, PORT: String(port), ...env },
+    `http://127.0.0.1:${port}/healthz`,
+    env.LICENSOR_DATA_DIR ?? '',
   );
-  for (let i = 0; ; i++) {
-    if (proc.exitCode !== null || proc.signalCode !== null) {
-      throw new Error(`profiled server exited with ${proc.exitCode ?? proc.signalCode}`);
-    }
-    if (
-      await fetch(`${url}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    if (i >= 300) {
-      proc.kill('SIGKILL'); // never came up: it must not outlive the benchmark
-      throw new Error(`profiled server at ${url} did not come up in 30 s`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url,
-    proc,
-    dataDir: env.LICENSOR_DATA_DIR ?? '',
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (proc.exitCode !== null) return resolve();
-        proc.once('exit', () => resolve());
-        proc.kill('SIGTERM');
-      }),
-  };
 }

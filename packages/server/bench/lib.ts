@@ -41,12 +41,34 @@ async function waitForHttp(url: string, proc: ChildProcess, timeoutMs = 30_000):
   throw new Error(`${url} did not come up`);
 }
 
-/** Runs a TypeScript file of the benchmark (bare Express, the floor endpoints) through tsx. */
-const TS_ARGS = ['--conditions=source', '--import', 'tsx'];
+/** Runs a TypeScript file (the benchmark's bare Express and floor endpoints, another checkout's server) through tsx. */
+export const TS_ARGS = ['--conditions=source', '--import', 'tsx'];
 
-function spawnNode(args: string[], env: Record<string, string>, readyUrl: string, dataDir: string): Promise<Child> {
+/**
+ * What every benchmark server runs with besides its port and data folder: the marketplace's keys, an admin token,
+ * warnings only, no scheduler, and no production-interface rate limit (the load comes from one address: with the
+ * default 600/min most answers would be 429s, and a profile would profile the limiter).
+ */
+export const BENCH_SERVER_ENV: Record<string, string> = {
+  HOST: '127.0.0.1',
+  LICENSOR_KOO_KEY: 'KEY',
+  LICENSOR_KOO_ACCESS_KEY: 'ACCESSKEY',
+  LICENSOR_ADMIN_TOKEN: 'bench-admin-token',
+  LICENSOR_LOG_LEVEL: 'warn',
+  LICENSOR_SCHEDULER: 'off',
+  LICENSOR_PRODUCE_RATE_LIMIT: '0',
+};
+
+/** Starts `node <args>` in `cwd` and resolves once `readyUrl` answers; a process that never does is killed. */
+export function spawnNode(
+  args: string[],
+  env: Record<string, string>,
+  readyUrl: string,
+  dataDir: string,
+  cwd = ROOT,
+): Promise<Child> {
   const proc = spawn(process.execPath, args, {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -93,18 +115,7 @@ export async function startLicensorServer(extraEnv: Record<string, string> = {})
   const dataDir = extraEnv.LICENSOR_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'licensor-bench-'));
   return spawnNode(
     await licensorServerArgs(),
-    {
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LICENSOR_DATA_DIR: dataDir,
-      LICENSOR_KOO_KEY: 'KEY',
-      LICENSOR_KOO_ACCESS_KEY: 'ACCESSKEY',
-      LICENSOR_ADMIN_TOKEN: 'bench-admin-token',
-      LICENSOR_LOG_LEVEL: 'warn',
-      LICENSOR_SCHEDULER: 'off',
-      LICENSOR_PRODUCE_RATE_LIMIT: '0',
-      ...extraEnv,
-    },
+    { ...BENCH_SERVER_ENV, PORT: String(port), LICENSOR_DATA_DIR: dataDir, ...extraEnv },
     `http://127.0.0.1:${port}/healthz`,
     dataDir,
   );

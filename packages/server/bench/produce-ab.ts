@@ -1,8 +1,17 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { argOption, type Child, freePort, type LoadResult, load, startBareExpress } from './lib';
+import {
+  argOption,
+  BENCH_SERVER_ENV,
+  type Child,
+  freePort,
+  type LoadResult,
+  load,
+  spawnNode,
+  startBareExpress,
+  TS_ARGS,
+} from './lib';
 import { produceMix } from './produce-bench';
 
 /**
@@ -30,50 +39,13 @@ const cpuMs = (child: Child) => {
 async function startServer(root: string): Promise<Child> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'licensor-ab-'));
-  const proc = spawn(
-    process.execPath,
-    ['--conditions=source', '--import', 'tsx', join(root, 'packages/server/src/main.ts')],
-    {
-      cwd: root,
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        LICENSOR_DATA_DIR: dataDir,
-        LICENSOR_KOO_KEY: 'KEY',
-        LICENSOR_KOO_ACCESS_KEY: 'ACCESSKEY',
-        LICENSOR_ADMIN_TOKEN: 'bench-admin-token',
-        LICENSOR_LOG_LEVEL: 'warn',
-        LICENSOR_SCHEDULER: 'off',
-        LICENSOR_PRODUCE_RATE_LIMIT: '0',
-        LICENSOR_API_RATE_LIMIT: '0',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 600; i++) {
-    if (proc.exitCode !== null) throw new Error(`server of ${root} exited with ${proc.exitCode}`);
-    if (
-      await fetch(`${url}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url,
-    proc,
+  return spawnNode(
+    [...TS_ARGS, join(root, 'packages/server/src/main.ts')],
+    { ...BENCH_SERVER_ENV, PORT: String(port), LICENSOR_DATA_DIR: dataDir, LICENSOR_API_RATE_LIMIT: '0' },
+    `http://127.0.0.1:${port}/healthz`,
     dataDir,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (proc.exitCode !== null) return resolve();
-        proc.once('exit', () => resolve());
-        proc.kill('SIGTERM');
-      }),
-  };
+    root,
+  );
 }
 
 type Measured = LoadResult & { cpuUs: number };
