@@ -19,18 +19,4 @@ export function safeEqual(a: string, b: string): boolean {
 }
 
 /** Code-point order (UTF-8 byte order), as Go's `sort.Strings`; equals Java's `String.compareTo` for ASCII. */
-export function byCodePoint(a: string, b: string): number {
-  // UTF-16 code units below the surrogates (U+D800) order like UTF-8 bytes: compare units up to the first
-  // difference without encoding anything (scheme A sorts every request's parameter names). A difference at a
-  // surrogate or above, or one string a prefix of the other, is left to the bytes themselves.
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x !== y) {
-      if (x < 0xd800 && y < 0xd800) return x < y ? -1 : 1;
-      break;
-    }
-  }
-  return a.length === b.length && a === b ? 0 : Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
+export const byCodePoint = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
