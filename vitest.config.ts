@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -206,11 +206,26 @@ const WORKERS = Number(process.env.LICENSOR_TEST_WORKERS);
  * without changing the importing file.
  */
 const MODULE_CACHE = join(tmpdir(), `licensor-vitest-modules-${process.pid}`);
+/** Whether a process of this id exists (signal 0 only checks; EPERM means it exists under another user). */
+const processAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
 const CACHE_CLEANUP = Symbol.for('licensor.vitest.moduleCacheCleanup'); // the config is evaluated more than once
 if (!(globalThis as { [CACHE_CLEANUP]?: true })[CACHE_CLEANUP]) {
   (globalThis as { [CACHE_CLEANUP]?: true })[CACHE_CLEANUP] = true;
   rmSync(MODULE_CACHE, { recursive: true, force: true }); // left by an earlier process of the same id
   process.once('exit', () => rmSync(MODULE_CACHE, { recursive: true, force: true }));
+  // Folders of runs that were killed (SIGKILL, a CI timeout) and so never ran their exit handler: their process is gone.
+  for (const name of readdirSync(tmpdir())) {
+    const pid = Number(/^licensor-vitest-modules-(\d+)$/.exec(name)?.[1]);
+    if (pid && pid !== process.pid && !processAlive(pid))
+      rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
 }
 
 export default defineConfig({

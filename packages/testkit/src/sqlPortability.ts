@@ -50,6 +50,7 @@ export default function setup(): (() => Promise<void>) | undefined {
       process.exitCode = 1;
     } finally {
       rmSync(dir, { recursive: true, force: true });
+      delete main[SET_UP]; // a vitest restarted in this process (the programmatic API) sets up and checks again
     }
   };
 }
