@@ -193,7 +193,15 @@ async function postgresAnswers(): Promise<boolean> {
  * add to the load under which timing-sensitive tests run, so it stays at two. LICENSOR_TEST_WORKERS overrides.
  */
 // Decided once: vitest evaluates this config more than once per run, and its projects must agree.
-process.env.LICENSOR_TEST_WORKERS ||= String(loadavg()[0]! < availableParallelism() ? 3 : 2);
+if (!process.env.LICENSOR_TEST_WORKERS) {
+  const load = loadavg()[0]!;
+  process.env.LICENSOR_TEST_WORKERS = String(load < availableParallelism() ? 3 : 2);
+  // Said once per run, so a slow run can be told from a busy machine (a fresh clone's install and build just before
+  // count in the 1-minute load too).
+  process.stderr.write(
+    `vitest: ${process.env.LICENSOR_TEST_WORKERS} workers after the heavy files (1-minute load ${load.toFixed(1)} on ${availableParallelism()} cores; LICENSOR_TEST_WORKERS overrides)\n`,
+  );
+}
 const WORKERS = Number(process.env.LICENSOR_TEST_WORKERS);
 
 /**
