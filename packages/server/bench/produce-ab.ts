@@ -1,6 +1,7 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadWithCpu } from './activation-bench';
 import {
   argOption,
   BENCH_SERVER_ENV,
@@ -27,11 +28,6 @@ const rounds = Number(argOption('--rounds', '5'));
 const duration = Number(argOption('--duration', '5'));
 if (!rootA) throw new Error('--a <checkout> is required');
 
-const cpuMs = (child: Child) => {
-  const f = readFileSync(`/proc/${child.proc.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, clock ticks of 10 ms
-};
-
 /**
  * The server of checkout `root` from its own sources under tsx, both sides the same way (lib.ts's startLicensorServer
  * runs this checkout's build; the other checkout need not be built).
@@ -49,11 +45,6 @@ async function startServer(root: string): Promise<Child> {
 }
 
 type Measured = LoadResult & { cpuUs: number };
-async function measured(child: Child, name: string, url: string, opts: Parameters<typeof load>[2]): Promise<Measured> {
-  const before = cpuMs(child);
-  const r = await load(name, url, opts);
-  return { ...r, cpuUs: ((cpuMs(child) - before) * 1000) / Math.max(1, r.requests) };
-}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -71,12 +62,12 @@ try {
   for (let round = 1; round <= rounds; round++) {
     const order = round % 2 ? (['A', 'B'] as const) : (['B', 'A'] as const);
     for (const side of order) {
-      const b1 = await measured(bare, 'bare', `${bare.url}/bare`, { durationSec: duration });
-      const r = await measured(servers[side], side, servers[side].url, {
+      const b1 = await loadWithCpu(bare, 'bare', `${bare.url}/bare`, { durationSec: duration });
+      const r = await loadWithCpu(servers[side], side, servers[side].url, {
         durationSec: duration,
         setupRequest: mixes[side],
       });
-      const b2 = await measured(bare, 'bare', `${bare.url}/bare`, { durationSec: duration });
+      const b2 = await loadWithCpu(bare, 'bare', `${bare.url}/bare`, { durationSec: duration });
       const bareRps = (b1.rps + b2.rps) / 2;
       const row = { round, side, r, bareRps, load: loadavg()[0]! };
       rows.push(row);
