@@ -21,10 +21,8 @@ export function parseFormQuery(rawQuery: string): Record<string, string> {
 }
 
 function decodeFormComponent(s: string): string {
-  const spaced = s.includes('+') ? s.replaceAll('+', ' ') : s;
-  if (!spaced.includes('%')) return spaced; // nothing to decode (decodeURIComponent would return it unchanged)
   try {
-    return decodeURIComponent(spaced);
+    return decodeURIComponent(s.replaceAll('+', ' '));
   } catch {
     throw new LicensorError('INVALID_INPUT', 'Malformed percent-encoding in the query string');
   }
