@@ -19,8 +19,7 @@ const MODULE_ROOTS = [
   'packages/console/src',
 ];
 
-/** The checks, each one command: { title, cmd, args }. */
-/** The TypeScript programs, each `tsc -p <project> --noEmit` (package.json "typecheck"). */
+/** The TypeScript programs, each checked as `tsc -p <project> --noEmit` would (also `npm run typecheck`: --all). */
 export const TYPE_CHECKED = [
   'tsconfig.check.json', // packages/shared, server, client, test and bench in one program: each file once
   'packages/client/electron/tsconfig.browser.json',
@@ -28,6 +27,7 @@ export const TYPE_CHECKED = [
   'packages/console/tsconfig.json', // the merchant console (browser code, Preact)
 ];
 
+/** The checks, each one command: { title, cmd, args }. */
 export function staticChecks(root) {
   const bin = (name) => join(root, 'node_modules', '.bin', name);
   return [

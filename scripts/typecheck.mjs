@@ -7,6 +7,7 @@
 // printed as `tsc` prints them without a terminal; the exit code is 1 when any program has an error.
 //
 //   node scripts/typecheck.mjs tsconfig.check.json packages/console/tsconfig.json …
+//   node scripts/typecheck.mjs --all    (the programs of `npm test`, scripts/checks.mjs TYPE_CHECKED)
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,9 +69,11 @@ export function typecheck(projects, { cwd = process.cwd(), write = (s) => proces
 // fileURLToPath, not the URL's pathname: that is percent-encoded (a space, a Chinese user name in the path), and a
 // mismatch here would check nothing and exit 0.
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const projects = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  // --all: the programs `npm test` checks (scripts/checks.mjs), for `npm run typecheck`: one list for both.
+  const projects = args.length === 1 && args[0] === '--all' ? (await import('./checks.mjs')).TYPE_CHECKED : args;
   if (projects.length === 0) {
-    console.error('usage: node scripts/typecheck.mjs <tsconfig.json> …');
+    console.error('usage: node scripts/typecheck.mjs --all | <tsconfig.json> …');
     process.exit(2);
   }
   process.exitCode = typecheck(projects) > 0 ? 1 : 0;
