@@ -42,7 +42,8 @@ const isSchema = (v: unknown): v is Parser =>
 
 let lite: Modules;
 let real: Modules;
-const pairs: { name: string; lite: Parser; real: Parser }[] = [];
+type Pair = { name: string; lite: Parser; real: Parser };
+const pairs: Pair[] = [];
 
 beforeAll(async () => {
   zodLite.useRealZod(() => realZod);
@@ -62,7 +63,7 @@ beforeAll(async () => {
 afterAll(() => vi.resetModules());
 
 /** Same answer from both: success, output (deep and in key order), or zod's issues. */
-function same(pair: (typeof pairs)[number], input: unknown): boolean {
+function same(pair: Pair, input: unknown): boolean {
   const a = pair.lite.safeParse(input);
   const b = pair.real.safeParse(input);
   expect(a.success, `${pair.name} on ${JSON.stringify(input)}`).toBe(b.success);
@@ -230,6 +231,51 @@ const mutation = (value: unknown) =>
       return copy;
     });
 
+/** Every place of every valid input of `status`, dropped and replaced by each edge value: how many, how many refused. */
+function agreeOnEdges(among: Pair[]): { checked: number; refused: number } {
+  let checked = 0;
+  let refused = 0;
+  for (const [name, inputs] of Object.entries(statusInputs())) {
+    const pair = among.find((p) => p.name === name)!;
+    for (const input of inputs) {
+      for (const path of places(input)) {
+        for (const changed of [replaced(input, path, undefined, true), ...EDGES.map((e) => replaced(input, path, e))]) {
+          checked++;
+          if (!same(pair, changed)) refused++;
+        }
+      }
+    }
+  }
+  return { checked, refused };
+}
+
+/** `numRuns` random one-place mutations of each valid input of `status`. */
+function agreeOnMutations(among: Pair[], numRuns: number): void {
+  for (const [name, inputs] of Object.entries(statusInputs())) {
+    const pair = among.find((p) => p.name === name)!;
+    for (const input of inputs) {
+      fc.assert(
+        fc.property(mutation(input), (mutated) => {
+          same(pair, mutated);
+        }),
+        { numRuns },
+      );
+    }
+  }
+}
+
+/** `numRuns` random JSON values for every schema. */
+function agreeOnRandomJson(among: Pair[], numRuns: number): void {
+  for (const pair of among) {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        same(pair, value);
+      }),
+      { numRuns },
+    );
+  }
+}
+
 describe('zodLite (the status bundle’s zod) answers as zod does', () => {
   it('records every exported schema of the modules `status` loads', () => {
     expect(pairs.length).toBeGreaterThan(15);
@@ -249,43 +295,15 @@ describe('zodLite (the status bundle’s zod) answers as zod does', () => {
   });
 
   it('agrees with zod on mutated inputs of `status` (accept, refuse, output, issues)', () => {
-    for (const [name, inputs] of Object.entries(statusInputs())) {
-      const pair = pairs.find((p) => p.name === name)!;
-      for (const input of inputs) {
-        fc.assert(
-          fc.property(mutation(input), (mutated) => {
-            same(pair, mutated);
-          }),
-          { numRuns: 300 },
-        );
-      }
-    }
+    agreeOnMutations(pairs, 300);
   });
 
   it('agrees with zod on every place of the inputs of `status` replaced by an edge value, or dropped', () => {
-    let checked = 0;
-    for (const [name, inputs] of Object.entries(statusInputs())) {
-      const pair = pairs.find((p) => p.name === name)!;
-      for (const input of inputs) {
-        for (const path of places(input)) {
-          same(pair, replaced(input, path, undefined, true));
-          for (const edge of EDGES) same(pair, replaced(input, path, edge));
-          checked += EDGES.length + 1;
-        }
-      }
-    }
-    expect(checked).toBeGreaterThan(4000);
+    expect(agreeOnEdges(pairs).checked).toBeGreaterThan(4000);
   });
 
   it('agrees with zod on random JSON for every exported schema', () => {
-    for (const pair of pairs) {
-      fc.assert(
-        fc.property(fc.jsonValue(), (value) => {
-          same(pair, value);
-        }),
-        { numRuns: 60 },
-      );
-    }
+    agreeOnRandomJson(pairs, 60);
   });
 
   it('leaves the edge cases to zod: surrogates, an own __proto__, a symbol key, a class instance, a throwing refine', () => {
@@ -402,7 +420,7 @@ describe('zodLite (the status bundle’s zod) answers as zod does', () => {
 describe('zodLite replayed on the zod the status bundle carries as text', () => {
   const work = tempDir('licensor-zodlite-carried-');
   let carried: typeof realZod;
-  const carriedPairs: typeof pairs = [];
+  const carriedPairs: Pair[] = [];
 
   beforeAll(async () => {
     const build = pathToFileURL(join(import.meta.dirname, '..', '..', '..', 'scripts', 'build.mjs')).href;
@@ -435,38 +453,12 @@ describe('zodLite replayed on the zod the status bundle carries as text', () => 
   });
 
   it('gives zod’s exact answers and issues on every place of the inputs of `status` replaced or dropped', () => {
-    let refused = 0;
-    for (const [name, inputs] of Object.entries(statusInputs())) {
-      const pair = carriedPairs.find((p) => p.name === name)!;
-      for (const input of inputs) {
-        for (const path of places(input)) {
-          if (!same(pair, replaced(input, path, undefined, true))) refused++;
-          for (const edge of EDGES) if (!same(pair, replaced(input, path, edge))) refused++;
-        }
-      }
-    }
-    expect(refused).toBeGreaterThan(1000); // most of them replayed, and refused with zod's issues
+    // Most of them replayed, and refused with zod's issues.
+    expect(agreeOnEdges(carriedPairs).refused).toBeGreaterThan(1000);
   });
 
   it('gives zod’s exact answers and issues on mutated inputs of `status` and on random JSON', () => {
-    for (const [name, inputs] of Object.entries(statusInputs())) {
-      const pair = carriedPairs.find((p) => p.name === name)!;
-      for (const input of inputs) {
-        fc.assert(
-          fc.property(mutation(input), (mutated) => {
-            same(pair, mutated);
-          }),
-          { numRuns: 100 },
-        );
-      }
-    }
-    for (const pair of carriedPairs) {
-      fc.assert(
-        fc.property(fc.jsonValue(), (value) => {
-          same(pair, value);
-        }),
-        { numRuns: 20 },
-      );
-    }
+    agreeOnMutations(carriedPairs, 100);
+    agreeOnRandomJson(carriedPairs, 20);
   });
 });
