@@ -194,6 +194,18 @@ describe('first activation of an unknown family-B code', () => {
     expect(market.calls).toHaveLength(2);
   });
 
+  it('does not ask again for a code learned between a request reading it as unknown and asking', async () => {
+    // The window the in-flight map cannot cover: request 1 learns and registers the code and leaves the map, while
+    // request 2, which read the code as unknown before that commit, only now asks to learn it.
+    const market = fakeMarketplace({ activate: { json: activateInfo() }, query: { json: queryInfo() } });
+    t = await makeApp({ fetch: market.fetch });
+    expect((await activate('PLLATE1')).status).toBe(200);
+    expect(market.calls).toHaveLength(2);
+    const late = await t.licensor.ctx.marketplaceCodes.learn('PLLATE1');
+    expect(late.id).toBe((await findEntitlementByCode(t.db, 'PLLATE1'))?.id);
+    expect(market.calls).toHaveLength(2);
+  });
+
   it('never asks the marketplace about LSR codes or codes it already knows', async () => {
     const market = fakeMarketplace({ activate: 'down' });
     t = await makeApp({ fetch: market.fetch });

@@ -3,7 +3,13 @@ import type { Config } from '../config';
 import type { AppContext } from '../context';
 import type { Storage } from '../db/storage';
 import { inTx } from '../db/storage';
-import { changeEntitlement, type EntitlementRow, type MarketplaceCodes, registerCode } from '../licensing';
+import {
+  changeEntitlement,
+  type EntitlementRow,
+  findEntitlementByCode,
+  type MarketplaceCodes,
+  registerCode,
+} from '../licensing';
 import type { LicenseApiResult, LicenseCodeInfo } from './openApi';
 import { LICENSE_API } from './resultCodes';
 import { parseCompactTime } from './time';
@@ -57,7 +63,7 @@ export function learnMarketplaceCode(ctx: MarketplaceContext, code: string): Pro
   const running = byCode.get(code);
   if (running) return running;
   const map = byCode;
-  const promise = learn(ctx, code)
+  const promise = learnUnlessKnown(ctx, code)
     .catch((err: unknown) => {
       throw forClient(ctx, code, err);
     })
@@ -136,6 +142,14 @@ const positiveInt = (v: unknown): number | undefined => {
   const n = Number(v);
   return Number.isInteger(n) && n > 0 ? n : undefined;
 };
+
+/**
+ * A request that read the code as unknown can get here after another request learned it and left the in-flight
+ * map (its registration committed in between): what is committed now answers it, without a second round trip.
+ */
+async function learnUnlessKnown(ctx: MarketplaceContext, code: string): Promise<EntitlementRow> {
+  return (await findEntitlementByCode(ctx.db, code)) ?? (await learn(ctx, code));
+}
 
 async function learn(ctx: MarketplaceContext, code: string): Promise<EntitlementRow> {
   const activated = await ctx.openApi.activateCode(code);
