@@ -56,7 +56,8 @@ function exited(proc: ChildProcess, timeoutMs: number) {
   });
 }
 
-describe('npm start', () => {
+// Both signals at once: each its own npm, data folder and port; alone, each mostly waits for its npm to start.
+describe.concurrent('npm start', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`stops the server gracefully when ${signal} is sent to the PID of npm start`, async () => {
       const npm = spawn('npm', ['start'], {
