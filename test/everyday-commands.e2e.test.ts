@@ -56,8 +56,7 @@ function exited(proc: ChildProcess, timeoutMs: number) {
   });
 }
 
-// Both signals at once: each its own npm, data folder and port; alone, each mostly waits for its npm to start.
-describe.concurrent('npm start', () => {
+describe('npm start', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`stops the server gracefully when ${signal} is sent to the PID of npm start`, async () => {
       const npm = spawn('npm', ['start'], {
