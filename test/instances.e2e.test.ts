@@ -205,10 +205,15 @@ for (const backend of BACKENDS) {
       // Both instances restart at once: their start-up ticks race again, and plan nothing.
       const outputs = [...startupOutput];
       await Promise.all([f.kill(0, 'SIGTERM'), f.kill(1, 'SIGTERM')]);
-      outputs.push(...(await Promise.all([f.restart(0), f.restart(1)])).map((i) => i.output));
+      const restarted = await Promise.all([f.restart(0), f.restart(1)]);
+      outputs.push(...restarted.map((i) => i.output));
       for (const d of await summaries()) expect(d.lastPlanned?.day).toBe(yesterday);
-      // The tick runs as the server starts listening; where it runs asynchronously, give it a moment to log.
-      await sleep(1000);
+      // The start-up tick runs once the server listens (so /readyz may answer before it is done), and the server
+      // prints its "listening on" lines once the tick has run (startServer awaits it; main.ts prints after): from
+      // those lines on, every line the tick logged is in the output (stdout, one pipe, in order).
+      await within(30_000, 'the restarted instances printed their start-up lines', async () =>
+        restarted.every((i) => i.output.join('').includes('Licensor server listening on')),
+      );
       expect(plannedDays(outputs).flat().sort()).toEqual(days);
     });
 
@@ -401,10 +406,9 @@ for (const backend of BACKENDS) {
       timeout: 120_000,
     }, async (t) => {
       const f = up(t);
+      // A fresh address: its window (60 s) starts at its first failure, on both stores (express-rate-limit's memory
+      // store; db/postgres/rateLimitStore.ts, per client, not aligned to the clock), so no wait for a new minute.
       const from = newAddress();
-      // Stay inside one fixed minute window (the shared store counts per wall-clock minute).
-      const intoMinute = Date.now() % 60_000;
-      if (intoMinute > 50_000) await sleep(60_500 - intoMinute);
       const statuses: number[] = [];
       let limitedAt = 0;
       for (let n = 1; n <= 4 * AUTH_LIMIT && !limitedAt; n++) {

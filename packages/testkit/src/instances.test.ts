@@ -20,7 +20,15 @@ afterAll(async () => {
   await pgTest?.drop();
 });
 
-describe.skipIf(!pgTest)('runCli: several processes on one PostgreSQL', () => {
+// The cases run at once (concurrent suites and cases): each has its own data folder and processes, and alone each
+// mostly waits for its processes to start. The one that needs the schema of the first waits for it (migrated).
+let schemaMigrated!: () => void;
+const migrated = new Promise<void>((resolve) => {
+  schemaMigrated = resolve;
+});
+
+// (concurrent as an option: describe.concurrent.skipIf(…) would drop it.)
+describe.skipIf(!pgTest)('runCli: several processes on one PostgreSQL', { concurrent: true }, () => {
   it('three `db migrate` at once apply every migration exactly once; `db status` then says current', {
     timeout: 120_000,
   }, async () => {
@@ -31,6 +39,7 @@ describe.skipIf(!pgTest)('runCli: several processes on one PostgreSQL', () => {
     expect(pending.length).toBeGreaterThan(10);
 
     const runs = await Promise.all([1, 2, 3].map(() => runCli(['--json', 'db', 'migrate'], env)));
+    schemaMigrated(); // done, well or not: the fleet case reports its own failure then, no hang
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
     const applied = runs.flatMap((r) => r.json().applied as number[]).sort((x, y) => x - y);
     expect(applied).toEqual(pending);
@@ -40,7 +49,7 @@ describe.skipIf(!pgTest)('runCli: several processes on one PostgreSQL', () => {
   });
 });
 
-describe('startInstances', () => {
+describe.concurrent('startInstances', () => {
   it('starts two servers on one database, survives a SIGKILL of one and restarts it on its port', {
     timeout: 180_000,
   }, async () => {
@@ -74,6 +83,7 @@ describe('startInstances', () => {
       timeout: 180_000,
     },
     async () => {
+      await migrated; // the schema the migration case applied (a server needs it to be ready)
       const fleet = await startInstances({
         count: 2,
         env: { LICENSOR_DATABASE_URL: pgTest!.url, LICENSOR_DATA_DIR: tempDir() },
