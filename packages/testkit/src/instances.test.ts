@@ -20,13 +20,8 @@ afterAll(async () => {
   await pgTest?.drop();
 });
 
-// The cases run at once (concurrent suites and cases): each has its own data folder and processes, and alone each
-// mostly waits for its processes to start. The one that needs the schema of the first waits for it (migrated).
-let schemaMigrated!: () => void;
-const migrated = new Promise<void>((resolve) => {
-  schemaMigrated = resolve;
-});
-
+// The cases run at once (concurrent suites and cases): each has its own data folder, schema and processes, and alone
+// each mostly waits for its processes to start.
 // (concurrent as an option: describe.concurrent.skipIf(…) would drop it.)
 describe.skipIf(!pgTest)('runCli: several processes on one PostgreSQL', { concurrent: true }, () => {
   it('three `db migrate` at once apply every migration exactly once; `db status` then says current', {
@@ -39,7 +34,6 @@ describe.skipIf(!pgTest)('runCli: several processes on one PostgreSQL', { concur
     expect(pending.length).toBeGreaterThan(10);
 
     const runs = await Promise.all([1, 2, 3].map(() => runCli(['--json', 'db', 'migrate'], env)));
-    schemaMigrated(); // done, well or not: the fleet case reports its own failure then, no hang
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
     const applied = runs.flatMap((r) => r.json().applied as number[]).sort((x, y) => x - y);
     expect(applied).toEqual(pending);
@@ -83,10 +77,13 @@ describe.concurrent('startInstances', () => {
       timeout: 180_000,
     },
     async () => {
-      await migrated; // the schema the migration case applied (a server needs it to be ready)
+      // A schema of its own, migrated first (a server needs it to be ready): no case depends on another.
+      const env = { LICENSOR_DATABASE_URL: await pgTest!.schemaUrl('fleet'), LICENSOR_DATA_DIR: tempDir() };
+      const migrate = await runCli(['db', 'migrate'], env);
+      expect(migrate.code, migrate.stderr).toBe(0);
       const fleet = await startInstances({
         count: 2,
-        env: { LICENSOR_DATABASE_URL: pgTest!.url, LICENSOR_DATA_DIR: tempDir() },
+        env,
         timeoutMs: 60_000,
       });
       try {
