@@ -440,6 +440,30 @@ export async function licenseModel(
   ent: { product_id: string | null; sku_code: string | null; edition: string | null; features?: string | null },
 ): Promise<{ edition: string | null; features: Record<string, true | number> }> {
   const features = ent.features ? parse<Features | null>(ent.features, null) : null;
-  const m = await resolveModel(db, ent.product_id, ent.sku_code, { edition: ent.edition, features });
+  // The product's and its SKU's edition and features in one read: what resolveModel reads besides (the product's
+  // SKU list, its and the global policy) does not change a License file's edition or features.
+  const row = ent.product_id
+    ? await db.first<{
+        edition: string | null;
+        features: string;
+        sku_code: string | null;
+        sku_edition: string | null;
+        sku_features: string | null;
+      }>(
+        `SELECT p.edition, p.features, s.sku_code, s.edition AS sku_edition, s.features AS sku_features
+         FROM catalog_products p LEFT JOIN catalog_skus s ON s.product_id = p.product_id AND s.sku_code = ?
+         WHERE p.product_id = ?`,
+        [ent.sku_code ?? null, ent.product_id],
+      )
+    : undefined;
+  const m = deriveLicenseModel({
+    product: row ? { edition: row.edition ?? undefined, features: parse(row.features, {}), policy: {} } : undefined,
+    skuCode: ent.sku_code,
+    sku:
+      row?.sku_code != null
+        ? { edition: row.sku_edition as string, features: parse(row.sku_features, {}), policy: {} }
+        : undefined,
+    license: { edition: ent.edition, features },
+  });
   return { edition: m.edition, features: m.features };
 }
