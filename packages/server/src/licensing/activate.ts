@@ -521,10 +521,16 @@ export async function bindActivation(
     opts.batched ? ctx.db.batched(fn, ACTIVATION_ISOLATION) : ctx.db.transaction(fn, ACTIVATION_ISOLATION);
   const bindOpts = { offline, actor: opts.actor };
   // Most codes are typed as minted (or normalise to it): the transaction's lock read finds the entitlement by that
-  // code, the lookup resolveCode would have made first (one statement fewer, on the writer's warm cache). Anything
-  // else (a raw marketplace code, a family-C instance id, a code to learn from KooGallery) is resolved as before.
+  // code, the lookup resolveCode would have made first (one statement fewer, on the writer's warm cache). Only a
+  // code that can be stored in that form is tried so: a family-C instance id or a mistyped code would otherwise pay
+  // a group commit (and its sync) for nothing. Anything else (a raw marketplace code, a family-C instance id, a code
+  // to learn from KooGallery) is resolved as before.
   const byCode = normalizeLicenseCode(input.code.trim());
-  let bound = await write((tx) => bindDeviceIfFound(inTx(ctx, tx), { code: byCode }, input, kooGallery, bindOpts));
+  const kind = licenseCodeKind(byCode);
+  const mayBeStored = kind === 'marketplace' || (kind === 'lsr' && isValidLicenseCode(byCode));
+  let bound = mayBeStored
+    ? await write((tx) => bindDeviceIfFound(inTx(ctx, tx), { code: byCode }, input, kooGallery, bindOpts))
+    : undefined;
   if (!bound) {
     const ent = await resolveCodeForActivation(ctx, input.code);
     bound = await write((tx) => bindDevice(inTx(ctx, tx), { id: ent.id }, input, kooGallery, bindOpts));

@@ -295,7 +295,7 @@ describe('POST /api/v1/activations', () => {
 
   it('names activations act_ + 32 hex digits, ordered by creation time and never repeated', () => {
     const base = new Date('2026-11-28T12:00:00Z');
-    const ids = Array.from({ length: 200 }, (_, i) => newActivationId(new Date(base.getTime() + Math.floor(i / 10))));
+    const ids = Array.from({ length: 600 }, (_, i) => newActivationId(new Date(base.getTime() + Math.floor(i / 10))));
     for (const id of ids) expect(id).toMatch(/^act_[0-9a-f]{32}$/);
     expect(new Set(ids).size).toBe(ids.length);
     // Later milliseconds sort after earlier ones, so inserts append to the primary-key index.

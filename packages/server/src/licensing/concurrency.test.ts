@@ -169,6 +169,18 @@ describe.each(backends)('activation API under concurrency on $name', ({ name, ur
     // edition and features for the License file (one read).
     expect(counted.transactions).toEqual([5]);
   });
+
+  it('activates a family-C instance in one transaction, and tries no transaction for a code that cannot exist', async () => {
+    const ent = await seedEntitlement(db, { family: 'C', seats: 2 });
+    counted.transactions = [];
+    expect((await activate(activationBody(newDevice(), ent.id))).status).toBe(200);
+    expect(counted.transactions).toHaveLength(1);
+    counted.transactions = [];
+    // A check character off (LSR-00000-00000-00000-00000 is valid): no code was ever minted so.
+    const unknown = await activate(activationBody(newDevice(), 'LSR-00000-00000-00000-00001'));
+    expect(unknown.body.error?.code).toBe('NOT_FOUND');
+    expect(counted.transactions).toEqual([]);
+  });
 });
 
 // Interleavings that only PostgreSQL can produce: SQLite runs one write transaction at a time, so another writer can
