@@ -225,6 +225,11 @@ describe('openSqliteDatabase: the misuse check (LICENSOR_STORAGE_CHECKS=1)', () 
     const other = openSqliteDatabase(':memory:');
     try {
       expect(await d.transaction(async () => other.first('SELECT 2 AS x'))).toEqual({ x: 2 });
+      // Inside a transaction of the other database that runs inside one of this one's, this one's is still open.
+      const nested = await d
+        .transaction(async () => other.transaction(async () => d.first('SELECT 1 AS x')))
+        .catch((e: unknown) => e);
+      expect(nested).toMatchObject({ code: 'STORAGE_MISUSE' });
     } finally {
       await other.close();
     }
