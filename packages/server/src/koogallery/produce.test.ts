@@ -354,6 +354,22 @@ describe('scheme B (families B and C transport)', () => {
     expect((await post({ license: 'PL1' })).resultCode).toBe('000002');
   });
 
+  it('refuses a U+0000 in any field with a signed 000002 naming it, on both backends (PostgreSQL text cannot hold it)', async () => {
+    expect(await post({ activity: 'releaseInstance', instanceId: 'a\u0000b' })).toMatchObject({
+      resultCode: '000002',
+      resultMsg: 'Invalid parameter instanceId: must not contain the character U+0000',
+    });
+    const nested = await post({ activity: 'newInstance', orderId: 'CS1', customer: { name: ['x', 'y\u0000'] } });
+    expect(nested).toMatchObject({ resultCode: '000002', resultMsg: expect.stringContaining('customer.name.1') });
+    // The text "\\u0000" (a backslash, then u0000) is no U+0000: it reaches the handler (releasing an instance
+    // that does not exist is a success).
+    expect((await post({ activity: 'releaseInstance', instanceId: 'a\\u0000b' })).resultCode).toBe('000000');
+    expect(await get({ activity: 'releaseInstance', instanceId: 'a\u0000b', testFlag: '0' })).toMatchObject({
+      resultCode: '000002',
+      resultMsg: 'Invalid parameter instanceId: must not contain the character U+0000',
+    });
+  });
+
   it('refuses an oversized body with 413 and keeps serving', async () => {
     const big = JSON.stringify({ activity: 'releaseLicenseCode', license: 'x'.repeat(400_000) });
     const res = await request(app()).post(signedPostUrl(big)).set('Content-Type', 'application/json').send(big);

@@ -12,6 +12,7 @@ import { genericActivities } from './orderNotify';
 import { type Answer, fail, RESULT } from './resultCodes';
 import { parseCompactTime } from './time';
 import { mountMarketplaceEndpoint, rawBodyOf, sendSigned } from './transport';
+import { fieldWithNul } from './validate';
 
 export const PRODUCE_PATH = '/api/koogallery/produce';
 /** Larger bodies are refused with 413 before they are read; real requests are a few hundred bytes. */
@@ -29,6 +30,8 @@ for (const [name, handler] of Object.entries(onlineLicenseActivities)) POST_HAND
 for (const [name, handler] of Object.entries(genericActivities)) POST_HANDLERS[name] = { type: 'generic', handler };
 
 const INTERNAL_ERROR = fail(RESULT.internal, 'Internal error; the request was not applied, please retry');
+const nulRefusal = (field: string): Answer =>
+  fail(RESULT.invalidParam, `Invalid parameter ${field}: must not contain the character U+0000`);
 const REPLAYED = fail(RESULT.authFailed, 'Authentication failed: nonce already used (replayed request)');
 /** Family A: default age limit of a signed timeStamp, longer than the marketplace's 3 h retry horizon. */
 export const SCHEME_A_WINDOW_MS = 24 * 3_600_000;
@@ -85,6 +88,7 @@ export function produceRouter(ctx: AppContext): Router {
       params = {};
     }
     const activity = params.activity ?? '';
+    const nulField = fieldWithNul(params);
     const signedAt = parseCompactTime(params.timeStamp ?? '')?.getTime();
     const nowMs = ctx.now().getTime();
     if (!key) {
@@ -102,6 +106,8 @@ export function produceRouter(ctx: AppContext): Router {
       answer = fail(RESULT.authFailed, 'Authentication failed: timeStamp more than 5 minutes in the future');
     } else if (!activity) {
       answer = fail(RESULT.invalidParam, 'Missing parameter: activity');
+    } else if (nulField !== undefined) {
+      answer = nulRefusal(nulField);
     } else {
       // Own properties only: `constructor`, `__proto__`… must not resolve to Object's members (a signed
       // `activity=constructor` used to call Object(ctx) and answer with the whole context, secrets included).
@@ -189,6 +195,7 @@ export function produceRouter(ctx: AppContext): Router {
     let answer: Answer | undefined;
     let verified = false;
     let reason = 'bad-signature';
+    const nulField = fieldWithNul(body, raw);
     for (const key of candidates) {
       const r = verifySchemeB(key, sig, raw, nowMs);
       if (r.ok) {
@@ -210,6 +217,8 @@ export function produceRouter(ctx: AppContext): Router {
             ? 'Authentication failed: timestamp outside the 60 s window'
             : 'Authentication failed: signature does not match',
       );
+    } else if (nulField !== undefined) {
+      answer = nulRefusal(nulField);
     } else if (!route || ASYNC_ACTIVITIES.has(activity)) {
       // The nonce is recorded first (its own group commit), then the request is validated and handled.
       answer = await runSafely(async () => {
