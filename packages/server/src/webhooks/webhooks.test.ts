@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,11 +29,21 @@ interface Received {
   body: string;
 }
 
-/** A merchant's webhook receiver: records every request, answers with the next queued status (default 204). */
+/**
+ * A merchant's webhook receiver: records every request to its own path, answers with the next queued status
+ * (default 204). The path is random: a port the system hands out again may still be the address of another test's
+ * endpoint (another process retrying a delivery), and such a request gets a 404 instead of being recorded.
+ */
 async function startReceiver() {
   const received: Received[] = [];
   const answers: number[] = [];
+  const path = `/hooks/${randomUUID()}`;
   const server = http.createServer((req, res) => {
+    if (req.url !== path) {
+      req.resume();
+      res.writeHead(404).end();
+      return;
+    }
     let body = '';
     req.on('data', (c) => (body += c));
     req.on('end', () => {
@@ -48,7 +59,8 @@ async function startReceiver() {
     received,
     answers,
     port,
-    url: `http://127.0.0.1:${port}/hooks`,
+    path,
+    url: `http://127.0.0.1:${port}${path}`,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
@@ -310,7 +322,7 @@ describe('webhook deliveries', () => {
   it('never reach a private address through a host name unless allowed, and never follow redirects', async () => {
     const toLoopback: Resolver = async () => [{ address: '127.0.0.1', family: 4 }];
     const closed = await startApp({ allowPrivate: false, resolve: toLoopback });
-    const url = `http://hooks.example.test:${receiver.port}/hooks`;
+    const url = `http://hooks.example.test:${receiver.port}${receiver.path}`;
     await admin(closed).post('/webhooks/endpoints', { url, events: ['*'] });
     await emitIn(closed, 'license.created', { licenseId: 'x' });
     await closed.licensor.ctx.outbox.drain();
