@@ -136,6 +136,7 @@ const POSTGRES_SUITE = [
   'packages/server/src/console/adminOpenApi.test.ts',
   'packages/server/src/console/readiness.test.ts',
   'packages/server/src/http/cors.test.ts',
+  'packages/server/src/http/nul.test.ts',
   'packages/server/src/jobs/daily.test.ts',
   'packages/server/src/kit/admin.test.ts',
   'packages/server/src/kit/kit.test.ts',

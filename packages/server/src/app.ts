@@ -13,6 +13,7 @@ import { limiterStoreFor } from './db/postgres/rateLimitStore';
 import type { Storage } from './db/storage';
 import { cors } from './http/cors';
 import { errorHandler } from './http/errors';
+import { markNulEscape, refuseNul } from './http/nul';
 import { type ReadinessCheck, readyzHandler, sqliteReadiness } from './http/readiness';
 import { registerDailyJobs } from './jobs/daily';
 import type { KeyStore } from './keys/keystore';
@@ -178,7 +179,8 @@ export async function createApp(deps: AppDeps): Promise<LicensorApp> {
   const admin = express.Router();
   // Authentication first: an unauthenticated request's body is never read.
   admin.use(authFailureLimit, adminAuth(db, config.adminToken, now, sessionPrincipal(db, config.consoleSessions, now)));
-  admin.use(express.json({ limit: '256kb' }));
+  // A U+0000 in the URL or the body is refused here, before any handler (http/nul.ts).
+  admin.use(express.json({ limit: '256kb', verify: markNulEscape }), refuseNul);
   admin.use(codesRouter(ctx));
   admin.use(adminRouter(ctx));
   admin.use(kitAdminRouter(ctx));

@@ -12,7 +12,8 @@ export function decodeCursor(cursor: string, arity: number): (string | number)[]
     if (
       Array.isArray(values) &&
       values.length === arity &&
-      values.every((v) => typeof v === 'string' || typeof v === 'number')
+      // A U+0000 is in no value PostgreSQL can hold: only a forged cursor has one (refused alike on SQLite).
+      values.every((v) => (typeof v === 'string' && !v.includes('\u0000')) || typeof v === 'number')
     ) {
       return values as (string | number)[];
     }

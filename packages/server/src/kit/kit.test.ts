@@ -287,6 +287,24 @@ describe('tenantSync', () => {
   for (const version of ['v1', 'v2'] as const) {
     const call = (b: Record<string, unknown>) => (version === 'v2' ? v2('tenantSync', b) : v1('tenantSync', b));
 
+    it(`${version}: a U+0000 in any field is a 000002 naming it, nothing applied, on both backends (PostgreSQL text cannot hold it)`, async () => {
+      const inst = uid('inst-');
+      expect(await call(tenantBody(inst, uid('ten-'), { name: 'a\u0000b' }))).toEqual({
+        resultCode: '000002',
+        resultMsg: 'Invalid parameter name: must not contain the character U+0000',
+      });
+      // An id (what the stores look up by): on PostgreSQL this was a 000005.
+      expect(await call(tenantBody(`${inst}\u0000`, uid('ten-')))).toEqual({
+        resultCode: '000002',
+        resultMsg: 'Invalid parameter instanceId: must not contain the character U+0000',
+      });
+      expect(await count('kit_tenants')).toBe(0);
+      // The refused calls are logged (the character replaced), and the text "\\u0000" is no U+0000.
+      await t.licensor.ctx.messages.flush();
+      expect(await count('marketplace_messages', 'entitlement_id = ?', [`${inst}\uFFFD`])).toBe(1);
+      expect(await call(tenantBody(inst, uid('ten-'), { name: 'a\\u0000b' }))).toEqual(OK);
+    });
+
     it(`${version}: add, duplicate add, modify (name and domain only), delete, duplicate delete`, async () => {
       const inst = uid('inst-');
       const ten = uid('ten-');

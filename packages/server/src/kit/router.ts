@@ -2,6 +2,7 @@ import { verifySchemeABody, verifyXSign } from '@licensor/shared';
 import express, { type Request, type Response, type Router } from 'express';
 import type { AppContext } from '../context';
 import type { Storage } from '../db/storage';
+import { fieldWithNul } from '../http/nul';
 import { nonceMemory } from '../koogallery/nonces';
 import { PRODUCE_PATH } from '../koogallery/produce';
 import { type Answer, fail, RESULT } from '../koogallery/resultCodes';
@@ -122,6 +123,12 @@ export function kitRouter(ctx: AppContext): Router {
       }
     }
 
+    // No Kit field carries U+0000, which PostgreSQL's text cannot hold (http/nul.ts): such a request is malformed,
+    // answered 000002 naming the field after authentication, on both backends alike.
+    const nulField = body ? fieldWithNul(body, raw) : undefined;
+    const nulRefusal =
+      nulField === undefined ? undefined : `Invalid parameter ${nulField}: must not contain the character U+0000`;
+
     let answer: Answer;
     if (!key) {
       answer = fail(
@@ -143,7 +150,7 @@ export function kitRouter(ctx: AppContext): Router {
               : 'Authentication failed: x-sign does not match the body (check the Kit access key)',
         );
       } else {
-        answer = await processBody(name, body ?? unreadable, activity, { nonce: h.nonce!, nowMs });
+        answer = await processBody(name, nulRefusal ?? body ?? unreadable, activity, { nonce: h.nonce!, nowMs });
       }
     } else if (!body) {
       // Scheme A signs the parsed body fields, so an unreadable body cannot even be authenticated.
@@ -158,7 +165,7 @@ export function kitRouter(ctx: AppContext): Router {
           : 'Authentication failed: the authToken header is required',
       );
     } else {
-      answer = await processBody(name, body, activity);
+      answer = await processBody(name, nulRefusal ?? body, activity);
     }
 
     send(res, key, answer);

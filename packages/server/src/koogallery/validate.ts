@@ -17,25 +17,8 @@ export function validate<T extends z.ZodTypeAny>(schema: T, input: unknown): { d
   };
 }
 
-/**
- * The first field (its path) whose text holds U+0000, in a parsed request. No marketplace field carries one, and
- * PostgreSQL's text cannot store it: such a request is refused with 000002 on both backends alike, not failed
- * with 000005 by the database. `raw`, when given, is the JSON text: without a `\u0000` escape in it (JSON cannot
- * hold the character itself) there is nothing to look for.
- */
-export function fieldWithNul(value: unknown, raw?: Buffer): string | undefined {
-  if (raw && !raw.includes('\\u0000')) return undefined;
-  const walk = (v: unknown, path: string): string | undefined => {
-    if (typeof v === 'string') return v.includes('\u0000') ? path || 'body' : undefined;
-    if (v === null || typeof v !== 'object') return undefined;
-    for (const [k, item] of Object.entries(v)) {
-      const found = k.includes('\u0000') ? path || 'body' : walk(item, path ? `${path}.${k}` : k);
-      if (found !== undefined) return found;
-    }
-    return undefined;
-  };
-  return walk(value, '');
-}
+/** The production interface refuses U+0000 as every surface does (http/nul.ts). */
+export { fieldWithNul } from '../http/nul';
 
 export const str = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
 export const optStr = (max: number) => z.string().max(max, `at most ${max} characters`).optional();

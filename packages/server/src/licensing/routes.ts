@@ -18,6 +18,7 @@ import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { type LimiterStore, limiterStoreFor } from '../db/postgres/rateLimitStore';
 import { inTx } from '../db/storage';
 import { parseInput, toApiError } from '../http/errors';
+import { markNulEscape, refuseNul } from '../http/nul';
 import type { Metrics } from '../metrics';
 import { bindActivation, checkInIntervalSeconds, entitlementSummary } from './activate';
 import { cullLapsedLeases } from './activations';
@@ -83,13 +84,14 @@ const codeOf = (req: Request): string | undefined => {
 const rawBodyOf = (req: Request): Buffer => (req as Request & { rawBody: Buffer }).rawBody;
 
 /** Keeps the bytes express.raw read and parses them as JSON whatever the Content-Type says. */
-function parseJsonBody(req: Request, _res: Response, next: NextFunction) {
+function parseJsonBody(req: Request, res: Response, next: NextFunction) {
   const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
   (req as Request & { rawBody: Buffer }).rawBody = raw;
   if (raw.length === 0) {
     req.body = undefined;
     return next();
   }
+  markNulEscape(req, res, raw);
   try {
     req.body = JSON.parse(raw.toString('utf8'));
   } catch {
@@ -161,7 +163,8 @@ export function activationRouter(
   const perAddress = limiter(stores, 'address:', perIp, 'from this address');
   if (perAddress.length > 0) router.use(perAddress);
   // Compressed bodies are refused (inflate: false): device signatures cover the bytes as sent.
-  router.use(express.raw({ type: () => true, limit: API_BODY_LIMIT, inflate: false }), parseJsonBody);
+  // …and a U+0000 in the URL or the body is refused before any handler (http/nul.ts).
+  router.use(express.raw({ type: () => true, limit: API_BODY_LIMIT, inflate: false }), parseJsonBody, refuseNul);
 
   let keysBody: KeysResponse | undefined;
   router.get('/keys', (req, res) => {

@@ -6,6 +6,7 @@ import type { AdminPrincipal } from '../admin/auth';
 import { actorOf, requireScope } from '../admin/auth';
 import type { Storage } from '../db/storage';
 import { parseInput, route } from '../http/errors';
+import { markNulEscape, refuseNul } from '../http/nul';
 import { audit } from '../licensing';
 import {
   clearSessionCookie,
@@ -94,7 +95,7 @@ const jsonBody = (req: express.Request, what: string): unknown => {
 export function consoleAuthRouter(o: ConsoleAuthOptions): Router {
   const { db, timeouts, now } = o;
   const router = express.Router();
-  router.use(express.json({ limit: '8kb' }));
+  router.use(express.json({ limit: '8kb', verify: markNulEscape }), refuseNul);
 
   const sessionReply = (s: { operator: string; role: string; csrfToken: string; expiresAt: string }) => ({
     operator: s.operator,
