@@ -42,6 +42,13 @@ describe('fieldWithNul', () => {
     expect(fieldWithNul({ a: 'x\\u0000' })).toBeUndefined();
     expect(fieldWithNul({ a: 'x\u0000' }, Buffer.from('{"a":"x"}'))).toBeUndefined();
   });
+
+  it('walks nesting as deep as JSON.parse accepts without running out of stack', () => {
+    const depth = 100_000;
+    const deep = JSON.parse(`${'['.repeat(depth)}"\\u0000"${']'.repeat(depth)}`);
+    expect(fieldWithNul(deep)).toBe(Array.from({ length: depth }, () => '0').join('.'));
+    expect(fieldWithNul({ a: JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`), z: '\u0000' })).toBe('z');
+  });
 });
 
 describe('the admin API refuses U+0000 in the path, the query and the body', () => {
@@ -93,6 +100,21 @@ describe('the admin API refuses U+0000 in the path, the query and the body', () 
     );
     // The text "\\u0000" (a backslash, then u0000) is no U+0000.
     expect((await post(`/entitlements/${ent.id}/suspend`, { reason: 'a\\u0000b' })).status).toBe(200);
+  });
+
+  it('a body in another charset than UTF-8 (its bytes hold no ASCII escape) is checked too', async () => {
+    const text = JSON.stringify({ url: 'https://example.com/h', description: 'a\u0000b', events: ['*'] });
+    inBody(
+      await api()
+        .post(`${ADMIN}/webhooks/endpoints`)
+        .set('Authorization', BOOT)
+        .set('Content-Type', 'application/json; charset=utf-16le')
+        // As sent, not as the JSON of a Buffer (superagent's typings say string; it writes any chunk).
+        .serialize((bytes: Buffer) => bytes as unknown as string)
+        .send(Buffer.from(text, 'utf16le')),
+      'description',
+    );
+    expect((await t.db.first<{ n: number }>('SELECT COUNT(*) AS n FROM webhook_endpoints'))?.n).toBe(0);
   });
 
   it('only after authentication', async () => {

@@ -14,16 +14,24 @@ import type { NextFunction, Request, Response } from 'express';
  */
 export function fieldWithNul(value: unknown, raw?: Buffer, root = 'body'): string | undefined {
   if (raw && !raw.includes('\\u0000')) return undefined;
-  const walk = (v: unknown, path: string): string | undefined => {
-    if (typeof v === 'string') return v.includes('\u0000') ? path || root : undefined;
-    if (v === null || typeof v !== 'object') return undefined;
-    for (const [k, item] of Object.entries(v)) {
-      const found = k.includes('\u0000') ? path || root : walk(item, path ? `${path}.${k}` : k);
-      if (found !== undefined) return found;
+  // Iterative, depth first: JSON.parse accepts nesting far deeper than a recursive walk's stack (a 40 kB body of
+  // nested arrays made it throw RangeError, a 500).
+  const stack: [unknown, string][] = [[value, '']];
+  for (let next = stack.pop(); next; next = stack.pop()) {
+    const [v, path] = next;
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return path || root;
+      continue;
     }
-    return undefined;
-  };
-  return walk(value, '');
+    if (v === null || typeof v !== 'object') continue;
+    const entries = Object.entries(v);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [k, item] = entries[i]!;
+      if (k.includes('\u0000')) return path || root;
+      stack.push([item, path ? `${path}.${k}` : k]);
+    }
+  }
+  return undefined;
 }
 
 const NUL_ESCAPE = Symbol('licensor.nulEscape');
@@ -33,8 +41,11 @@ type Marked = Request & { [NUL_ESCAPE]?: true };
  * Remembers whether a JSON body's text holds a `\u0000` escape: express.json's `verify` hook (or called by a
  * router that reads the bytes itself). Only such a body is walked by refuseNul.
  */
-export function markNulEscape(req: object, _res: unknown, raw: Buffer): void {
-  if (raw.includes('\\u0000')) (req as Marked)[NUL_ESCAPE] = true;
+export function markNulEscape(req: object, _res: unknown, raw: Buffer, encoding?: string): void {
+  // The bytes before decoding: only in UTF-8 (or without a charset) is the escape these ASCII bytes; a body in
+  // another charset body-parser accepts (utf-16le…) is always walked.
+  const utf8 = !encoding || /^utf-?8$/i.test(encoding);
+  if (!utf8 || raw.includes('\\u0000')) (req as Marked)[NUL_ESCAPE] = true;
 }
 
 const refusal = (what: string, field: string) => {

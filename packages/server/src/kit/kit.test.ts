@@ -522,6 +522,17 @@ describe('authSync', () => {
       userName,
     ])) !== undefined;
 
+  it('a U+0000 inside a list sent as a JSON string is a 000002 naming it, nothing stored (v1 and v2)', async () => {
+    for (const call of [v1, v2]) {
+      const inst = uid('inst-');
+      expect(await call('authSync', body(inst, JSON.stringify([user('ok01'), user('zh\u0000ang')])))).toEqual({
+        resultCode: '000002',
+        resultMsg: 'Invalid parameter userList.1.userName: must not contain the character U+0000',
+      });
+      expect(await count('kit_users', 'instance_id = ?', [inst])).toBe(0);
+    }
+  });
+
   it('v2 list: add, duplicate add, modify (disable), delete, cancel, duplicate delete', async () => {
     const inst = uid('inst-');
     expect(await v2('authSync', body(inst, [user('zhangsan01'), user('lisi02', { role: 'user' })]))).toEqual(OK);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { fieldWithNul } from '../http/nul';
 import { testFlag } from '../koogallery/validate';
 import { LenientJsonError, parseLenientJson } from './lenientJson';
 
@@ -281,7 +282,11 @@ function decodeList(body: Record<string, unknown>, field: string): string | null
   }
   try {
     body[field] = parseLenientJson(text);
-    return null;
+    // The router's U+0000 check saw only the outer text: a `\\u0000` in it decodes to the character here.
+    const inner = fieldWithNul(body[field], undefined, '');
+    return inner === undefined
+      ? null
+      : `Invalid parameter ${inner ? `${field}.${inner}` : field}: must not contain the character U+0000`;
   } catch (err) {
     const why = err instanceof LenientJsonError ? err.message : 'unreadable';
     return `Invalid parameter ${field}: a string that is not a readable JSON list (${why})`;

@@ -195,7 +195,6 @@ export function produceRouter(ctx: AppContext): Router {
     let answer: Answer | undefined;
     let verified = false;
     let reason = 'bad-signature';
-    const nulField = fieldWithNul(body, raw);
     for (const key of candidates) {
       const r = verifySchemeB(key, sig, raw, nowMs);
       if (r.ok) {
@@ -206,6 +205,8 @@ export function produceRouter(ctx: AppContext): Router {
       reason = r.reason;
       if (r.reason !== 'bad-signature') break;
     }
+    // After authentication only: an unsigned body is not walked. The signed query fields (the nonce) count too.
+    const nulField = verified ? (fieldWithNul(sig, undefined, 'query') ?? fieldWithNul(body, raw)) : undefined;
     if (!signKey) {
       answer = fail(RESULT.authFailed, 'No access key is configured for this interface type (LICENSOR_KOO_ACCESS_KEY)');
     } else if (!verified) {
