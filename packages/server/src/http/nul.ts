@@ -48,8 +48,14 @@ export function markNulEscape(req: object, _res: unknown, raw: Buffer, encoding?
   if (!utf8 || raw.includes('\\u0000')) (req as Marked)[NUL_ESCAPE] = true;
 }
 
+/** What every surface says of a field holding U+0000. */
+export const NUL_REFUSED = 'must not contain the character U+0000';
+
+/** The marketplace interfaces' 000002 message for it (the production interface and the Kit). */
+export const nulParameterMessage = (field: string): string => `Invalid parameter ${field}: ${NUL_REFUSED}`;
+
 const refusal = (what: string, field: string) => {
-  const message = 'must not contain the character U+0000';
+  const message = NUL_REFUSED;
   return new LicensorError('INVALID_INPUT', `Invalid ${what}: ${field}: ${message}`, {
     problems: [{ field, message }],
   });

@@ -2,7 +2,7 @@ import { verifySchemeABody, verifyXSign } from '@licensor/shared';
 import express, { type Request, type Response, type Router } from 'express';
 import type { AppContext } from '../context';
 import type { Storage } from '../db/storage';
-import { fieldWithNul } from '../http/nul';
+import { fieldWithNul, nulParameterMessage } from '../http/nul';
 import { nonceMemory } from '../koogallery/nonces';
 import { PRODUCE_PATH } from '../koogallery/produce';
 import { type Answer, fail, RESULT } from '../koogallery/resultCodes';
@@ -126,8 +126,7 @@ export function kitRouter(ctx: AppContext): Router {
     // No Kit field carries U+0000, which PostgreSQL's text cannot hold (http/nul.ts): such a request is malformed,
     // answered 000002 naming the field after authentication, on both backends alike.
     const nulField = body ? fieldWithNul(body, raw) : undefined;
-    const nulRefusal =
-      nulField === undefined ? undefined : `Invalid parameter ${nulField}: must not contain the character U+0000`;
+    const nulRefusal = nulField === undefined ? undefined : nulParameterMessage(nulField);
 
     let answer: Answer;
     if (!key) {

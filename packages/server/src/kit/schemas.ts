@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { fieldWithNul } from '../http/nul';
+import { fieldWithNul, nulParameterMessage } from '../http/nul';
 import { testFlag } from '../koogallery/validate';
 import { LenientJsonError, parseLenientJson } from './lenientJson';
 
@@ -284,9 +284,7 @@ function decodeList(body: Record<string, unknown>, field: string): string | null
     body[field] = parseLenientJson(text);
     // The router's U+0000 check saw only the outer text: a `\\u0000` in it decodes to the character here.
     const inner = fieldWithNul(body[field], undefined, '');
-    return inner === undefined
-      ? null
-      : `Invalid parameter ${inner ? `${field}.${inner}` : field}: must not contain the character U+0000`;
+    return inner === undefined ? null : nulParameterMessage(inner ? `${field}.${inner}` : field);
   } catch (err) {
     const why = err instanceof LenientJsonError ? err.message : 'unreadable';
     return `Invalid parameter ${field}: a string that is not a readable JSON list (${why})`;

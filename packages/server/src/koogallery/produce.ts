@@ -4,6 +4,7 @@ import type { InterfaceType } from '../config';
 import type { AppContext } from '../context';
 import type { Storage } from '../db/storage';
 import { inTx } from '../db/storage';
+import { fieldWithNul, nulParameterMessage } from '../http/nul';
 import { licenseCodeV2Activities } from './licenseCodeV2';
 import { licenseV1Activities } from './licenseV1';
 import { nonceMemory } from './nonces';
@@ -12,7 +13,6 @@ import { genericActivities } from './orderNotify';
 import { type Answer, fail, RESULT } from './resultCodes';
 import { parseCompactTime } from './time';
 import { mountMarketplaceEndpoint, rawBodyOf, sendSigned } from './transport';
-import { fieldWithNul } from './validate';
 
 export const PRODUCE_PATH = '/api/koogallery/produce';
 /** Larger bodies are refused with 413 before they are read; real requests are a few hundred bytes. */
@@ -30,8 +30,7 @@ for (const [name, handler] of Object.entries(onlineLicenseActivities)) POST_HAND
 for (const [name, handler] of Object.entries(genericActivities)) POST_HANDLERS[name] = { type: 'generic', handler };
 
 const INTERNAL_ERROR = fail(RESULT.internal, 'Internal error; the request was not applied, please retry');
-const nulRefusal = (field: string): Answer =>
-  fail(RESULT.invalidParam, `Invalid parameter ${field}: must not contain the character U+0000`);
+const nulRefusal = (field: string): Answer => fail(RESULT.invalidParam, nulParameterMessage(field));
 const REPLAYED = fail(RESULT.authFailed, 'Authentication failed: nonce already used (replayed request)');
 /** Family A: default age limit of a signed timeStamp, longer than the marketplace's 3 h retry horizon. */
 export const SCHEME_A_WINDOW_MS = 24 * 3_600_000;

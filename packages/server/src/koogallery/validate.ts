@@ -17,9 +17,6 @@ export function validate<T extends z.ZodTypeAny>(schema: T, input: unknown): { d
   };
 }
 
-/** The production interface refuses U+0000 as every surface does (http/nul.ts). */
-export { fieldWithNul } from '../http/nul';
-
 export const str = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
 export const optStr = (max: number) => z.string().max(max, `at most ${max} characters`).optional();
 
