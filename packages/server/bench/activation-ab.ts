@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { activationRequests, newDevice, seed } from './activation-bench';
-import { ROOT } from './lib';
+import { floorLicensePayload } from './floorPayload';
+import { inProcessBenchEnv, ROOT } from './lib';
 
 /**
  * Ad hoc A/B in one process: the activation core of two checkouts (their own modules, each on its own seeded
@@ -57,14 +58,7 @@ async function side(name: string, root: string) {
   });
   const bodies = activationRequests(codes, total).map((b) => JSON.parse(b));
   let next = 0;
-  const config = loadConfig({
-    LICENSOR_DATA_DIR: dir,
-    LICENSOR_API_RATE_LIMIT: '0',
-    LICENSOR_SCHEDULER: 'off',
-    LICENSOR_LOG_LEVEL: 'warn',
-    LICENSOR_KOO_KEY: 'KEY',
-    LICENSOR_KOO_ACCESS_KEY: 'ACCESSKEY',
-  });
+  const config = loadConfig(inProcessBenchEnv(dir));
   const db = openSqliteDatabase(dbPath);
   const { store } = KeyStore.open(join(dir, 'keys'));
   const licensor = await createApp({ config, db, log: createLogger('silent'), keys: store });
@@ -102,26 +96,8 @@ async function side(name: string, root: string) {
       tx.run('INSERT INTO floor_writes (ref, data) VALUES (?, ?)', [id, raw]),
     );
     const signer = ctx.keys.current();
-    const now = new Date();
-    const at = (days: number) => new Date(now.getTime() + days * 86_400_000).toISOString();
     const license = await shared.signLicenseAsync(
-      {
-        v: 1,
-        lid: id,
-        eid: 'floor-entitlement',
-        family: 'A',
-        product: 'bench-product',
-        seats: 3,
-        fingerprint: { rule: { type: 'allButOne' }, components: input.fingerprint.components },
-        deviceKey: shared.devicePublicKeyHash(input.devicePublicKey),
-        status: 'active',
-        issuedAt: now.toISOString(),
-        notBefore: now.toISOString(),
-        expiresAt: at(90),
-        refreshBy: at(7),
-        graceUntil: at(14),
-        serverTime: now.toISOString(),
-      },
+      floorLicensePayload(id, input.fingerprint.components, shared.devicePublicKeyHash(input.devicePublicKey)),
       signer,
     );
     const text = JSON.stringify({ activationId: id, license, status: 'VALID' });

@@ -11,7 +11,7 @@ import { bindActivation, checkInIntervalSeconds, entitlementSummary } from '../s
 import { signAnswer, signLicenseFileAsync } from '../src/licensing/signing';
 import { createLogger } from '../src/logger';
 import { activationRequests, newDevice, seed } from './activation-bench';
-import { ROOT } from './lib';
+import { inProcessBenchEnv, ROOT } from './lib';
 
 /**
  * In-process CPU of one new-device activation, by part (no HTTP): the same requests the benchmark sends, 25 at
@@ -64,14 +64,7 @@ for (const m of ['get', 'all', 'run'] as const) {
   };
 }
 
-const config = loadConfig({
-  LICENSOR_DATA_DIR: dir,
-  LICENSOR_API_RATE_LIMIT: '0',
-  LICENSOR_SCHEDULER: 'off',
-  LICENSOR_LOG_LEVEL: 'warn',
-  LICENSOR_KOO_KEY: 'KEY',
-  LICENSOR_KOO_ACCESS_KEY: 'ACCESSKEY',
-});
+const config = loadConfig(inProcessBenchEnv(dir));
 const db = openSqliteDatabase(dbPath);
 const { store: keyStore } = KeyStore.open(join(dir, 'keys'));
 const licensor = await createApp({ config, db, log: createLogger('silent'), keys: keyStore });

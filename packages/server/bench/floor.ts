@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import {
   devicePublicKeyHash,
   importDevicePublicKey,
-  type LicensePayload,
   parseDeviceSignature,
   RESPONSE_SIGNATURE_HEADER,
   signLicenseAsync,
@@ -15,8 +14,8 @@ import express from 'express';
 import { openPostgres } from '../src/db/postgres/facade';
 import { openSqliteDatabase } from '../src/db/sqlite';
 import { KeyStore } from '../src/keys/keystore';
-import { DEFAULT_POLICY } from '../src/licensing/policy';
 import { answeredRequest } from '../src/licensing/signing';
+import { floorLicensePayload } from './floorPayload';
 
 /**
  * The floor of the activation API's work, per scenario: an Express route doing exactly the irreducible work of
@@ -73,29 +72,6 @@ const devices = (JSON.parse(readFileSync(keysFile, 'utf8')) as FloorKey[]).map((
   keyHash: devicePublicKeyHash(k.publicKey),
 }));
 
-/** The claims of a License file as the server issues them (90-day entitlement, default policy). */
-function payload(lid: string, components: Record<string, string[]>, deviceKey: string): LicensePayload {
-  const now = new Date();
-  const at = (days: number) => new Date(now.getTime() + days * 86_400_000).toISOString();
-  return {
-    v: 1,
-    lid,
-    eid: 'floor-entitlement',
-    family: 'A',
-    product: 'bench-product',
-    seats: 3,
-    fingerprint: { rule: DEFAULT_POLICY.matchRule, components },
-    deviceKey,
-    status: 'active',
-    issuedAt: now.toISOString(),
-    notBefore: now.toISOString(),
-    expiresAt: at(90),
-    refreshBy: at(7),
-    graceUntil: at(14),
-    serverTime: now.toISOString(),
-  };
-}
-
 const send = async (req: express.Request, res: express.Response, nonce: string, body: object) => {
   const text = JSON.stringify(body);
   const header = await signResponseAsync({
@@ -125,7 +101,7 @@ app.post('/floor/activations', rawBody, async (req, res) => {
   const id = `act_${randomUUID()}`;
   await durableWrite(id, raw);
   const license = await signLicenseAsync(
-    payload(id, input.fingerprint.components, devicePublicKeyHash(input.devicePublicKey)),
+    floorLicensePayload(id, input.fingerprint.components, devicePublicKeyHash(input.devicePublicKey)),
     signer,
   );
   await send(req, res, '', { activationId: id, license, status: 'VALID' });
@@ -146,7 +122,7 @@ app.post('/floor/activations/:id/check-in', rawBody, async (req, res) => {
     publicKey: device.key,
   });
   await durableWrite(id, Buffer.from(`${signature.nonce} ${signature.ts} ${input.appVersion ?? ''}`));
-  const license = await signLicenseAsync(payload(id, device.components, device.keyHash), signer);
+  const license = await signLicenseAsync(floorLicensePayload(id, device.components, device.keyHash), signer);
   await send(req, res, '', { status: 'VALID', license });
 });
 

@@ -59,6 +59,16 @@ export const BENCH_SERVER_ENV: Record<string, string> = {
   LICENSOR_PRODUCE_RATE_LIMIT: '0',
 };
 
+/** The configuration of an app created in the benchmark's own process: no rate limit on the API, no scheduler. */
+export const inProcessBenchEnv = (dataDir: string): Record<string, string> => ({
+  LICENSOR_DATA_DIR: dataDir,
+  LICENSOR_API_RATE_LIMIT: '0',
+  LICENSOR_SCHEDULER: 'off',
+  LICENSOR_LOG_LEVEL: 'warn',
+  LICENSOR_KOO_KEY: 'KEY',
+  LICENSOR_KOO_ACCESS_KEY: 'ACCESSKEY',
+});
+
 /** Starts `node <args>` in `cwd` and resolves once `readyUrl` answers; a process that never does is killed. */
 export function spawnNode(
   args: string[],
