@@ -421,8 +421,13 @@ function buildTypes(name, started) {
   if (PACKAGES[name].bundles) {
     bundleTypes(name);
   } else {
-    const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
-    const res = spawnSync(tsc, ['-p', join(pkgDir(name), 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
+    // TypeScript 5.9's tsc by path: `.bin/tsc` is also TypeScript 7's (the type check's, scripts/typecheck.mjs), and
+    // dts-bundle-generator above reads declarations through 5.9's API.
+    const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const res = spawnSync(process.execPath, [tsc, '-p', join(pkgDir(name), 'tsconfig.build.json')], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
     if (res.status !== 0) throw new Error(`type declarations of @licensor/${name} failed (tsc exit ${res.status})`);
   }
   writeFileSync(join(distDir(name), STAMP), 'js types\n');

@@ -32,7 +32,7 @@ export function staticChecks(root) {
   const bin = (name) => join(root, 'node_modules', '.bin', name);
   return [
     {
-      // One process for the four programs, sharing the declaration files they all parse (scripts/typecheck.mjs).
+      // TypeScript 7's tsc for each of the four programs in turn (scripts/typecheck.mjs).
       title: `Type check ${TYPE_CHECKED.join(', ')}`,
       cmd: process.execPath,
       args: [join(root, 'scripts', 'typecheck.mjs'), ...TYPE_CHECKED],

@@ -1,7 +1,6 @@
 /**
- * scripts/typecheck.mjs (the static checks' type checker: several `tsc -p` programs in one process, sharing parsed
- * files) must report what `tsc -p` reports for each program, whatever else it checked first, and must never check
- * nothing and exit 0.
+ * scripts/typecheck.mjs (the static checks' type checker: `tsc -p` of TypeScript 7 for each program) must report what
+ * `tsc -p` reports for each program, whatever else it checked first, and must never check nothing and exit 0.
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,8 +19,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /**
  * Two projects over one shared file, which only the strict one's options make an error. Against ES5's declarations
- * alone, unchecked (lib, skipLibCheck): TypeScript's default ones include the DOM's, whose parse and check cost each
- * program about 2 s of CPU and have no part in what is tested.
+ * alone, unchecked (lib, skipLibCheck): TypeScript's default ones include the DOM's, whose check has no part in what
+ * is tested.
  */
 function projects(): { lenient: string; strict: string } {
   writeFileSync(join(dir, 'shared.ts'), 'export function f(): number {\n  return 1;\n  f();\n}\n');
@@ -36,7 +35,7 @@ function projects(): { lenient: string; strict: string } {
 }
 
 describe('scripts/typecheck.mjs', () => {
-  it('reports an error that only one program’s options make, in either order (a shared file is not reused across different options)', () => {
+  it('reports an error that only one program’s options make, in either order, under that program’s name', () => {
     const { lenient, strict } = projects();
     for (const order of [
       [lenient, strict],
@@ -49,6 +48,15 @@ describe('scripts/typecheck.mjs', () => {
       expect(out).not.toContain(`${lenient}:\n`);
       expect(out).toMatch(/TS7027/);
     }
+  });
+
+  it('passes a clean program and fails one that cannot be checked (a missing tsconfig), never checking nothing', () => {
+    const { lenient } = projects();
+    let out = '';
+    expect(typecheck([lenient], { cwd: dir, write: (s) => (out += s) })).toBe(0);
+    expect(out).toBe('');
+    expect(typecheck([lenient, 'missing.json'], { cwd: dir, write: (s) => (out += s) })).toBeGreaterThanOrEqual(1);
+    expect(out).toContain('missing.json:\n');
   });
 
   it('runs from a folder whose path has a space and non-ASCII letters: usage and exit 2 without projects, exit 1 on an error', () => {
