@@ -52,14 +52,19 @@ function finished(child: ChildProcess) {
 }
 
 /**
- * What `build.mjs client` reads: the build script, the client (its sources, bin, manifest and declaration
- * config) and the shared sources it bundles, with the real node_modules (esbuild, TypeScript, the dependencies).
+ * What `build.mjs client` reads: the build script, the client (its sources, bin, manifest, and the TypeScript
+ * configs that esbuild and the declaration bundle read) and the shared sources it bundles, with the real
+ * node_modules (esbuild, TypeScript, the dependencies). The same JavaScript as a build in the checkout (only the
+ * comments naming shared's files differ: esbuild reaches them through the client's node_modules).
  */
 function clientWorkspaceCopy() {
   const dir = temp('licensor-client-build-');
   cpSync(join(ROOT, 'scripts'), join(dir, 'scripts'), { recursive: true });
   cpSync(join(ROOT, 'tsconfig.base.json'), join(dir, 'tsconfig.base.json'));
-  const files = { client: ['src', 'bin', 'package.json', 'tsconfig.build.json'], shared: ['src', 'package.json'] };
+  const files = {
+    client: ['src', 'bin', 'package.json', 'tsconfig.json', 'tsconfig.build.json'],
+    shared: ['src', 'package.json', 'tsconfig.json'],
+  };
   for (const [pkg, entries] of Object.entries(files)) {
     for (const entry of entries) {
       cpSync(join(ROOT, 'packages', pkg, entry), join(dir, 'packages', pkg, entry), { recursive: true });
