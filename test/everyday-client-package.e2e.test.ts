@@ -36,7 +36,7 @@ afterAll(() => {
   for (const dir of temps) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Exit status and output (stdout and stderr together) of a child process, once it has exited. */
+/** Exit status, signal and output (stdout and stderr together) of a child process, once it has exited. */
 function finished(child: ChildProcess) {
   let output = '';
   child.stdout?.on('data', (b: Buffer) => {
@@ -45,9 +45,9 @@ function finished(child: ChildProcess) {
   child.stderr?.on('data', (b: Buffer) => {
     output += b.toString();
   });
-  return new Promise<{ status: number | null; output: string }>((resolve, reject) => {
+  return new Promise<{ status: number | null; signal: NodeJS.Signals | null; output: string }>((resolve, reject) => {
     child.once('error', reject);
-    child.once('close', (status) => resolve({ status, output }));
+    child.once('close', (status, signal) => resolve({ status, signal, output }));
   });
 }
 
@@ -222,7 +222,7 @@ console.log(n);
 
     const checked = await tsc;
     expect(checked.output).toBe('');
-    expect(checked.status).toBe(0);
+    expect(checked.status, `tsc ended by ${checked.signal} (its timeout sends SIGTERM)`).toBe(0);
     expect(existsSync(join(app, 'node_modules', '@licensor', 'shared'))).toBe(false);
   }, 420_000);
 });
