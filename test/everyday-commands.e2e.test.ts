@@ -6,7 +6,6 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
-  realpathSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -14,14 +13,13 @@ import {
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { fingerprintFromReadings, hashedFingerprint } from '@licensor/client';
-import { BASE_READINGS, licenseFor, PRODUCT, pki } from '@licensor/testkit/client';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 /**
  * The everyday commands of the README, run as a developer runs them: `npm start` stopped by its PID, the
- * build that `npm start` and the bins rely on, and the packages loaded by a plain Node process.
+ * build that `npm start` and the bins rely on, and the packages loaded by a plain Node process. The client as an
+ * app installs it (its declaration build and an app's type check) is in everyday-client-package.e2e.test.ts.
  */
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -56,7 +54,8 @@ function exited(proc: ChildProcess, timeoutMs: number) {
   });
 }
 
-describe('npm start', () => {
+// Each signal with an `npm start` of its own, both at once: most of each test is waiting for its server.
+describe.concurrent('npm start', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`stops the server gracefully when ${signal} is sent to the PID of npm start`, async () => {
       const npm = spawn('npm', ['start'], {
@@ -217,149 +216,6 @@ describe('the build (scripts/build.mjs)', () => {
     expect(out.message.length).toBeGreaterThan(0);
     expect(out.status).toBe('NO_LICENSE');
   }, 90_000);
-
-  it('gives an app that installs @licensor/client a working library, its types and bin: no workspace package, no sources', () => {
-    // JavaScript and type declarations of the client (and of shared, which it bundles).
-    // The declaration bundle runs the TypeScript compiler: minutes, not seconds, on a 2-core machine at load 20.
-    const built = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), 'client'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 300_000,
-    });
-    expect(built.status, built.stderr).toBe(0);
-    // The app: node_modules/@licensor/client holds what the package ships ("files": dist, bin) and the
-    // app's node_modules its declared dependencies, nothing else (@licensor/shared is not published).
-    const app = temp('licensor-installed-');
-    const clientDir = join(ROOT, 'packages', 'client');
-    const installed = join(app, 'node_modules', '@licensor', 'client');
-    const manifest = JSON.parse(readFileSync(join(clientDir, 'package.json'), 'utf8')) as {
-      files: string[];
-      dependencies: Record<string, string>;
-    };
-    mkdirSync(installed, { recursive: true });
-    cpSync(join(clientDir, 'package.json'), join(installed, 'package.json'));
-    for (const entry of manifest.files) cpSync(join(clientDir, entry), join(installed, entry), { recursive: true });
-    expect(Object.keys(manifest.dependencies).filter((d) => d.startsWith('@licensor/'))).toEqual([]);
-    for (const dep of Object.keys(manifest.dependencies)) {
-      mkdirSync(dirname(join(app, 'node_modules', dep)), { recursive: true });
-      symlinkSync(realpathSync(join(clientDir, 'node_modules', dep)), join(app, 'node_modules', dep), 'dir');
-    }
-    const env = { PATH: process.env.PATH ?? '', HOME: app, XDG_CACHE_HOME: join(app, 'cache') };
-    const { rootPem } = pki();
-    const fingerprint = fingerprintFromReadings(BASE_READINGS);
-    writeFileSync(join(app, 'license.lic'), licenseFor(hashedFingerprint(fingerprint, PRODUCT), { now: Date.now() }));
-
-    // The library, imported by name from the app by a plain Node process.
-    const script = `
-      import { readFileSync } from 'node:fs';
-      import { LicenseManager, fingerprintFromReadings } from '@licensor/client';
-      const manager = new LicenseManager({
-        productId: ${JSON.stringify(PRODUCT)},
-        roots: [${JSON.stringify(rootPem)}],
-        dataDir: 'data',
-        fingerprint: () => fingerprintFromReadings(${JSON.stringify(BASE_READINGS)}),
-      });
-      const imported = await manager.importLicenseFile(readFileSync('license.lic', 'utf8'));
-      console.log(JSON.stringify({ imported: imported.code, resolved: import.meta.resolve('@licensor/client') }));
-    `;
-    const lib = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-      cwd: app,
-      encoding: 'utf8',
-      env,
-      timeout: 30_000,
-    });
-    expect(lib.status, lib.stderr).toBe(0);
-    expect(JSON.parse(lib.stdout)).toEqual({
-      imported: 'VALID',
-      resolved: pathToFileURL(join(installed, 'dist', 'index.js')).href,
-    });
-
-    // The bin, as the app's users run it (an empty data folder: the verdict needs no hardware readings).
-    const bin = join(installed, 'bin', 'licensor-client.cjs');
-    const args = ['--json', '--product', PRODUCT, '--root', rootPem, '--data-dir', join(app, 'empty'), 'status'];
-    for (const run of ['writes the code cache', 'uses it']) {
-      const res = spawnSync(process.execPath, [bin, ...args], { cwd: app, encoding: 'utf8', env, timeout: 30_000 });
-      expect(res.status, `${run}: ${res.stderr}`).toBe(2); // EXIT.noLicense
-      expect(JSON.parse(res.stdout)).toMatchObject({ code: 'NO_LICENSE' });
-    }
-    expect(readdirSync(join(app, 'cache', 'licensor', 'code-cache'))).toHaveLength(1);
-
-    // A TypeScript app type-checks against the installed declarations: strict, Node's own module resolution
-    // (what an app that runs its output on Node uses), and the library's .d.ts files checked too (skipLibCheck off).
-    // The app has what any TypeScript Node app has: typescript and @types/node. TypeScript's own lib.*.d.ts are not
-    // re-checked (skipDefaultLibCheck; an error in the library's declarations is still reported): ≈ 1 of ≈ 5.7 CPU-s.
-    mkdirSync(join(app, 'node_modules', '@types'), { recursive: true });
-    symlinkSync(
-      realpathSync(join(ROOT, 'node_modules', '@types', 'node')),
-      join(app, 'node_modules', '@types', 'node'),
-    );
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-    writeFileSync(
-      join(app, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'ES2022',
-          module: 'NodeNext',
-          moduleResolution: 'NodeNext',
-          types: ['node'],
-          strict: true,
-          skipLibCheck: false,
-          skipDefaultLibCheck: true,
-          noEmit: true,
-        },
-        files: ['app.ts'],
-      }),
-    );
-    writeFileSync(
-      join(app, 'app.ts'),
-      `import { readFileSync } from 'node:fs';
-import {
-  fingerprintFromReadings,
-  type LicenseInfo,
-  LicenseManager,
-  type LicenseStatus,
-  LicensorError,
-} from '@licensor/client';
-import { describeStatus, licenseCodeHint } from '@licensor/client/messages';
-
-const manager = new LicenseManager({
-  productId: 'com.example.app',
-  roots: [readFileSync('root.pem', 'utf8')],
-  dataDir: 'data',
-  fingerprint: () => fingerprintFromReadings({ machineId: 'm-1', hardwareUuid: 'u-1' }),
-});
-const status: LicenseStatus = await manager.verify();
-const info: LicenseInfo | null = status.license;
-const expires: string | null = info ? info.expiresAt : null;
-const text: string = describeStatus(status.code, 'zh');
-const hint = licenseCodeHint('LSR-');
-try {
-  await manager.activate('LSR-0000');
-} catch (err) {
-  if (err instanceof LicensorError) console.log(err.code.toLowerCase(), err.retryable);
-}
-console.log(expires, text, hint);
-
-// The declarations are real types, not any: each line below must be an error.
-// @ts-expect-error a status code the client never returns
-if (status.code === 'NOT_A_STATUS') console.log('never');
-// @ts-expect-error productId is required
-new LicenseManager({ roots: [] });
-// @ts-expect-error the error code is a string union, not a number
-const n: number = new LicensorError('INTERNAL', 'x').code;
-console.log(n);
-`,
-    );
-    const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], {
-      cwd: app,
-      encoding: 'utf8',
-      env,
-      timeout: 60_000,
-    });
-    expect(tsc.stdout + tsc.stderr).toBe('');
-    expect(tsc.status).toBe(0);
-    expect(existsSync(join(app, 'node_modules', '@licensor', 'shared'))).toBe(false);
-  }, 420_000);
 
   it('ships no TypeScript loader: tsx is a development dependency only', () => {
     for (const pkg of ['shared', 'client', 'simulator', 'server']) {
