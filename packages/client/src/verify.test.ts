@@ -210,14 +210,17 @@ describe('offline verification', () => {
     const begin = file.indexOf('-----BEGIN');
     const end = file.indexOf('-----END') + '-----END LICENSOR LICENSE-----'.length;
     const codes = new Set<string>();
+    // Collected and asserted once: an `expect` per position cost a good part of the evaluation.
+    const accepted: string[] = [];
     for (let i = begin; i < end; i++) {
       // One bit per position, cycling through the low six bits (all ASCII-preserving).
       const bit = 1 << (i % 6);
       const flipped = file.slice(0, i) + String.fromCharCode(file.charCodeAt(i) ^ bit) + file.slice(i + 1);
       const { status } = evaluateLicense({ ...base, license: flipped });
-      expect(status.valid, `position ${i} bit ${bit}`).toBe(false);
+      if (status.valid) accepted.push(`position ${i} bit ${bit}`);
       codes.add(status.code);
     }
+    expect(accepted).toEqual([]);
     expect([...codes]).toEqual(['FILE_SIGNATURE_INVALID']);
   });
 
@@ -349,10 +352,13 @@ describe('state integrity', () => {
       return copy;
     };
     const flip = (i: number) => writeFileSync(path, flipped(i));
+    const undetected: string[] = [];
     for (let i = 0; i < original.length; i++) {
       // Bytes that are no longer UTF-8 decode to U+FFFD: still a change, still detected.
-      expect(store.open(flipped(i).toString('utf8'), env.fp).kind, `byte ${i}`).toBe('tampered');
+      const { kind } = store.open(flipped(i).toString('utf8'), env.fp);
+      if (kind !== 'tampered') undetected.push(`byte ${i}: ${kind}`);
     }
+    expect(undetected).toEqual([]);
     // And through the manager, at a sample of positions.
     const m = env.manager();
     for (let i = 0; i < original.length; i += 97) {

@@ -9,7 +9,6 @@ import {
   type EntitlementRow,
   KeyStore,
   type LicensorApp,
-  openSqliteDatabase,
   type Storage,
   testConfig,
 } from '@licensor/server';
@@ -20,7 +19,7 @@ import {
   offlineRequestSchema,
   signDeviceRequest,
 } from '@licensor/shared';
-import { openTestDatabase, type TestDatabase, testBackend } from './server';
+import { openMemoryTestDatabase, openTestDatabase, type TestDatabase, testBackend } from './server';
 
 /** Test helpers for the activation API: simulated devices and seeded licenses. Not used at run time. */
 
@@ -171,7 +170,7 @@ export async function makeApp(
   const db =
     opts.file || testBackend() === 'postgres'
       ? await openTestDatabase(join(dir, 'licensor.db'))
-      : openSqliteDatabase(':memory:');
+      : openMemoryTestDatabase();
   const keys = testKeys();
   const licensor = await createApp({ config, db, keys, log: createLogger('silent'), fetch: opts.fetch, now: opts.now });
   return {

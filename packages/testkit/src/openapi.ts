@@ -23,6 +23,8 @@ export interface ResponseLike {
 
 const pointerEscape = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
 
+const LOADED = Symbol.for('licensor.testkit.openApiChecks');
+
 export class OpenApiCheck {
   private readonly ajv = new Ajv2020({ strict: false, allErrors: true });
   private readonly compiled = new Map<string, ReturnType<Ajv2020['compile']>>();
@@ -33,9 +35,28 @@ export class OpenApiCheck {
     this.ajv.addSchema({ ...spec, $id: 'openapi' });
   }
 
-  /** Loads the document and fails when it is not valid OpenAPI 3.1. */
-  static async load(path: string = OPENAPI_PATH): Promise<OpenApiCheck> {
+  /**
+   * Loads the document and fails when it is not valid OpenAPI 3.1. Once per test process and document text
+   * (held on globalThis, so the files of one worker share it, with the validators already compiled): the
+   * meta-schema validation and the compilations cost ≈ 0.3 s of CPU a load, and the same document is loaded
+   * by several files. A changed text is loaded and validated again.
+   */
+  static load(path: string = OPENAPI_PATH): Promise<OpenApiCheck> {
     const text = readFileSync(path, 'utf8');
+    const g = globalThis as typeof globalThis & { [LOADED]?: Map<string, Promise<OpenApiCheck>> };
+    g[LOADED] ??= new Map();
+    const loaded = g[LOADED];
+    const key = `${path}\0${text}`;
+    let check = loaded.get(key);
+    if (!check) {
+      check = OpenApiCheck.validated(text);
+      loaded.set(key, check);
+      check.catch(() => loaded.delete(key));
+    }
+    return check;
+  }
+
+  private static async validated(text: string): Promise<OpenApiCheck> {
     const validator = new Validator();
     const result = await validator.validate(parse(text) as Json);
     if (!result.valid)

@@ -3,12 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyBodySign, xSign } from '@licensor/shared';
-import { createTestApp, PRODUCE, signedPostUrl, type TestApp } from '@licensor/testkit/server';
+import { createTestApp, openMemoryTestDatabase, PRODUCE, signedPostUrl, type TestApp } from '@licensor/testkit/server';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../app';
 import { testConfig } from '../config';
-import { openSqliteDatabase } from '../db/sqlite';
 import type { Storage } from '../db/storage';
 import { KeyStore } from '../keys/keystore';
 import { createLogger } from '../logger';
@@ -136,7 +135,7 @@ afterAll(() => rmSync(sharedDir, { recursive: true, force: true }));
 /** A real app on an in-memory database (data folder ':memory:'); close/destroy like createTestApp's. */
 async function memoryApp(overrides: Parameters<typeof testConfig>[0] = {}): Promise<TestApp> {
   const config = testConfig(overrides);
-  const mdb = openSqliteDatabase(':memory:');
+  const mdb = openMemoryTestDatabase();
   const licensor = await createApp({ config, db: mdb, log: createLogger('silent'), keys: sharedKeys });
   const close = async () => {
     await licensor.stop();
@@ -172,7 +171,7 @@ describe('x-sign signer (scheme B′) against spec vectors X-1 and X-2', () => {
 
   describe('the server accepts the vector requests byte for byte (clock at the vector time)', () => {
     it('X-1 tenantSync and X-2 allOrgSync: 000000, Body-Sign with the Kit key, data stored', async () => {
-      const vdb = openSqliteDatabase(':memory:');
+      const vdb = openMemoryTestDatabase();
       const base = testConfig();
       const config = testConfig({ koo: { accessKeys: { ...base.koo.accessKeys, kit: key } } as never });
       const licensor = await createApp({
