@@ -67,20 +67,20 @@ describe.concurrent.each(BACKENDS)(
         LICENSOR_KEY_PASSPHRASE: 'revocation-e2e-passphrase',
       });
       envA = { ...common, ...(backend.name === 'postgres' ? { LICENSOR_DATABASE_URL: pg!.url } : {}) };
-      // In order: the first instance creates host A's keys (as `licensor keys init` does) and the schema (as `db
-      // migrate` does: every start migrates first), then imports the key files into the (empty) database. Not two
-      // CLI processes beforehand: each start of a process costs about a CPU-second on two cores.
+      // Keys and schema at once, as test/instances.e2e.test.ts prepares them (independent: key files, tables).
+      const prep = await Promise.all([cli(['keys', 'init'], envA), cli(['db', 'migrate'], envA)]);
+      for (const r of prep) expect(r.code, r.stderr + r.stdout).toBe(0);
+      if (backend.twoHosts) {
+        // The second host gets the public root certificate only: its signing keys come from the database.
+        mkdirSync(join(hostB, 'keys'), { recursive: true, mode: 0o700 });
+        copyFileSync(join(hostA, 'keys', 'root.crt.pem'), join(hostB, 'keys', 'root.crt.pem'));
+      }
+      // In order: the first instance imports host A's key files into the (empty) database.
       fleet = await startInstances({
         count: 2,
         env: envA,
         envOf: (i): Record<string, string> => (i === 1 && backend.twoHosts ? { LICENSOR_DATA_DIR: hostB } : {}),
         sequential: true,
-        beforeStart: (i) => {
-          if (i !== 1 || !backend.twoHosts) return;
-          // The second host gets the public root certificate only: its signing keys come from the database.
-          mkdirSync(join(hostB, 'keys'), { recursive: true, mode: 0o700 });
-          copyFileSync(join(hostA, 'keys', 'root.crt.pem'), join(hostB, 'keys', 'root.crt.pem'));
-        },
       });
     }, 180_000);
 

@@ -62,11 +62,6 @@ export interface StartInstancesOptions {
   timeoutMs?: number;
   /** Start them one after the other instead of all at once (the default races them, as a deploy does). */
   sequential?: boolean;
-  /**
-   * Runs before instance `index` is spawned (with `sequential`, once the ones before it are ready): e.g. handing the
-   * second host the root certificate the first instance created.
-   */
-  beforeStart?: (index: number) => void | Promise<void>;
 }
 
 export interface Instances {
@@ -147,10 +142,7 @@ export async function startInstances(opts: StartInstancesOptions): Promise<Insta
   const ports: number[] = [];
   for (let i = 0; i < opts.count; i++) ports.push(await freePort());
   const envOf = (i: number) => ({ ...opts.env, ...(opts.envOf?.(i) ?? {}) });
-  const launch = async (i: number) => {
-    await opts.beforeStart?.(i);
-    return spawnInstance(i, ports[i]!, envOf(i), opts);
-  };
+  const launch = (i: number) => spawnInstance(i, ports[i]!, envOf(i), opts);
   const instances: InstanceProcess[] = [];
   if (opts.sequential) {
     for (let i = 0; i < opts.count; i++) instances.push(await launch(i));
