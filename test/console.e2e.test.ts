@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type EntitlementRow, formatCompactTime, type RunningServer, startServer, testConfig } from '@licensor/server';
 import { encodeOfflineRequest, LicenseVerifier, offlineRequestSchema } from '@licensor/shared';
+import { CHROMIUM, checkChromiumFeatures, chromiumLaunchOptions } from '@licensor/testkit/chromium';
 import { activationBody, newDevice, seedEntitlement } from '@licensor/testkit/licensing';
 import { freePort, seedOperator, signedGetUrl } from '@licensor/testkit/server';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -22,7 +23,6 @@ import { createAdminToken } from '../packages/server/src/admin/auth';
 // @ts-expect-error scripts/build.mjs is plain JavaScript without declarations
 import { ensureBuilt } from '../scripts/build.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
 if (!HAVE_CHROMIUM) {
   console.warn(`console.e2e: skipped, ${CHROMIUM} not found. Install it with: apt-get install -y chromium`);
@@ -281,12 +281,10 @@ describe.skipIf(!HAVE_CHROMIUM)('merchant console in Chromium', () => {
     // while the console is built and the server seeded (about a second on two cores).
     const { chromium } = await import('playwright-core');
     launching = chromium
-      .launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      })
+      .launch(chromiumLaunchOptions(['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']))
       .then((b) => {
         browser = b;
+        checkChromiumFeatures();
       });
     await ensureBuilt(['console']);
     dir = mkdtempSync(join(tmpdir(), 'licensor-console-e2e-'));

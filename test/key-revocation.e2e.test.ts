@@ -2,21 +2,38 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeLicenseFile, verifyRevocationList } from '@licensor/shared';
-import { type Instances, runCli, startInstances } from '@licensor/testkit/instances';
+import { type Instances, startInstances } from '@licensor/testkit/instances';
 import { createTestPostgres, type TestPostgres } from '@licensor/testkit/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main as licensor } from '../packages/server/src/cli/index';
 import { call, Device, Marketplace, serverEnv, sleep } from './crash/harness';
 
 /**
  * `licensor keys revoke` reaches every running server process without a restart (issue 16: revocations where every
  * instance sees them). PostgreSQL: two instances on two "hosts" — each its own data folder, the second holding
- * only the public root certificate, no shared disk — and the CLI run as a third process with the offline root at
- * hand; the root-signed list goes through the database (NOTIFY). SQLite: the list stays keys/revoked.json (one
- * host); a second process on the data folder serves it from its next request.
+ * only the public root certificate, no shared disk — and the CLI run in a third process, this test's own, with the
+ * offline root at hand; the root-signed list goes through the database (NOTIFY). SQLite: the list stays
+ * keys/revoked.json (one host); a second process on the data folder serves it from its next request.
  */
 
 /** The bound for a revocation to be served by the other process (NOTIFY on PostgreSQL, file mtime on SQLite). */
 const PROPAGATION_BOUND_MS = 3000;
+
+/**
+ * `licensor <args>`: the CLI's main(), as the `licensor` command runs it, in this test's process (a third one beside
+ * the two servers) instead of a new node process per command (about a CPU-second each on two cores).
+ */
+async function cli(args: string[], env: Record<string, string>) {
+  let stdout = '';
+  let stderr = '';
+  const code = await licensor(args, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: { ...process.env, LICENSOR_LOG_LEVEL: 'warn', ...env },
+  });
+  // biome-ignore lint/suspicious/noExplicitAny: parsed --json output
+  return { code, stdout, stderr, json: (): any => JSON.parse(stdout) };
+}
 
 async function within(ms: number, what: string, ok: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + ms;
@@ -51,7 +68,7 @@ describe.concurrent.each(BACKENDS)(
       });
       envA = { ...common, ...(backend.name === 'postgres' ? { LICENSOR_DATABASE_URL: pg!.url } : {}) };
       // Keys and schema at once, as test/instances.e2e.test.ts prepares them (independent: key files, tables).
-      const prep = await Promise.all([runCli(['keys', 'init'], envA), runCli(['db', 'migrate'], envA)]);
+      const prep = await Promise.all([cli(['keys', 'init'], envA), cli(['db', 'migrate'], envA)]);
       for (const r of prep) expect(r.code, r.stderr + r.stdout).toBe(0);
       if (backend.twoHosts) {
         // The second host gets the public root certificate only: its signing keys come from the database.
@@ -109,7 +126,7 @@ describe.concurrent.each(BACKENDS)(
         expect(decodeLicenseFile(String(act.json.license)).envelope.kid).toBe(first);
         const activationId = String(act.json.activationId);
 
-        const rotated = await runCli(['--json', 'keys', 'rotate'], envA);
+        const rotated = await cli(['--json', 'keys', 'rotate'], envA);
         expect(rotated.code, rotated.stderr + rotated.stdout).toBe(0);
         const second = String(rotated.json().rotated.keyId);
         if (backend.twoHosts) {
@@ -128,7 +145,7 @@ describe.concurrent.each(BACKENDS)(
         }
 
         // The operator revokes the first key on host A, with the root at hand (the development root of this data folder).
-        const revoked = await runCli(['--json', 'keys', 'revoke', '--', first], envA);
+        const revoked = await cli(['--json', 'keys', 'revoke', '--', first], envA);
         expect(revoked.code, revoked.stderr + revoked.stdout).toBe(0);
         expect(revoked.json().revoked).toMatchObject({ serial: 1, revoked: [first] });
         const at = Date.now();

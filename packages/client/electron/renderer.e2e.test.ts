@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { generateLicenseCode, schemeAAuthToken } from '@licensor/shared';
+import { CHROMIUM, checkChromiumFeatures, chromiumLaunchOptions } from '@licensor/testkit/chromium';
 import * as esbuild from 'esbuild';
 import type { Browser, BrowserContext, ConsoleMessage, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +27,6 @@ import { serveApp } from './main/security';
 import { buildShell } from './scripts/build';
 import { CHANNELS, type InvokeChannel } from './shared/api';
 
-const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
 if (!HAVE_CHROMIUM) {
   console.warn(
@@ -301,9 +301,8 @@ describe.skipIf(!HAVE_CHROMIUM)('license window (headless Chromium, real server)
     // Chromium starts while the server starts and the pages are built (about a second on two cores).
     launching = import('playwright-core')
       .then(({ chromium }) =>
-        chromium.launch({
-          executablePath: CHROMIUM,
-          args: [
+        chromium.launch(
+          chromiumLaunchOptions([
             '--headless',
             '--no-sandbox',
             '--disable-gpu',
@@ -311,11 +310,12 @@ describe.skipIf(!HAVE_CHROMIUM)('license window (headless Chromium, real server)
             '--disable-component-update',
             '--disable-sync',
             '--no-first-run',
-          ],
-        }),
+          ]),
+        ),
       )
       .then((b) => {
         browser = b;
+        checkChromiumFeatures();
       });
     dir = mkdtempSync(join(tmpdir(), 'licensor-electron-e2e-'));
     server = await loadServer();
