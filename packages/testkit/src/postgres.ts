@@ -129,7 +129,10 @@ export async function createTestPostgres(
     },
     drop: async () => {
       await Promise.all(opened.splice(0).map((db) => db.close().catch(() => undefined)));
-      const a = openPostgres(TEST_PG_ADMIN_URL, { settings: { ...settings, poolSize: 1 } });
+      // Cleanup may wait: for a connection when many drops start at once, for the checkpoint a drop asks for.
+      const a = openPostgres(TEST_PG_ADMIN_URL, {
+        settings: { ...settings, poolSize: 1, statementTimeoutMs: 0, connectTimeoutMs: 30_000 },
+      });
       try {
         await a.exec(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
       } finally {
@@ -183,6 +186,10 @@ const TEST_DB_POOL = 3;
 interface Databases {
   /** A migrated database that nobody connects to, the source of CREATE DATABASE … TEMPLATE. */
   template: Promise<{ name: string; reset: string }> | undefined;
+  /** Pools of test databases that no app holds now, by database: the next app's, instead of new connections. */
+  idlePools: Map<string, PgDb[]>;
+  /** Bumped when a database is emptied for another test: an app that never closed its lease loses it then. */
+  generation: Map<string, number>;
   /** Databases whose file (marker) was deleted: emptied and handed out again instead of creating one. */
   free: string[];
   /** Database → the file that stands for it. */
@@ -194,7 +201,14 @@ const DATABASES = Symbol.for('licensor.testkit.postgresDatabases');
 type WithDatabases = typeof globalThis & { [DATABASES]?: Databases };
 const databases = (): Databases => {
   const g = globalThis as WithDatabases;
-  g[DATABASES] ??= { template: undefined, free: [], inUse: new Map(), serial: 0 };
+  g[DATABASES] ??= {
+    template: undefined,
+    idlePools: new Map(),
+    generation: new Map(),
+    free: [],
+    inUse: new Map(),
+    serial: 0,
+  };
   return g[DATABASES];
 };
 
@@ -286,31 +300,85 @@ export async function openTestPostgresDatabase(file: string): Promise<PostgresDa
   if (existsSync(file)) {
     const text = readFileSync(file, 'utf8');
     if (!text.startsWith(MARKER)) throw new Error(`${file} is not a PostgreSQL test database marker`);
-    return postgresDatabase(openTestDb(text.slice(MARKER.length).trim()));
+    return postgresDatabase(leasePool(text.slice(MARKER.length).trim()));
   }
   const { name, reset } = await takeEmptyDatabase(file);
   writeFileSync(file, `${MARKER}${name}\n`);
-  const db = openTestDb(name);
   if (reset) {
-    // On the app's own pool: one connection fewer to start per test than a connection of its own (≈ 5 ms of
-    // PostgreSQL's CPU each, hundreds of tests).
+    const d = databases();
+    // An app that never closed: its lease ends here, so it cannot write into the next test.
+    d.generation.set(name, (d.generation.get(name) ?? 0) + 1);
+    const db = leasePool(name);
     try {
-      // A test that deleted its folder without closing its app: its connections must not write into the next test.
+      // Other processes' connections (servers and CLIs a test started and left running): they must not write into
+      // the next test either. This process's pools stay (their application name), ready for the next app.
       await db.run(
-        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ? AND pid <> pg_backend_pid()',
-        [name],
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ? AND application_name <> ? AND pid <> pg_backend_pid()',
+        [name, POOL_APPLICATION],
       );
       await db.exec(reset);
     } catch (err) {
       await db.close().catch(() => undefined);
       throw err;
     }
+    return postgresDatabase(db);
   }
-  return postgresDatabase(db);
+  return postgresDatabase(leasePool(name));
 }
 
-const openTestDb = (name: string): PgDb =>
-  openPostgres(urlForDatabase(TEST_PG_ADMIN_URL, name), { settings: { ...settings, poolSize: TEST_DB_POOL } });
+/** The application name of this process's pools on test databases (spared by the reset's pg_terminate_backend). */
+const POOL_APPLICATION = `licensor-tests-${process.pid}`;
+
+/**
+ * A pool on the test database `name` for one app: an idle one an earlier app of this process closed, else a new
+ * one. Starting a connection costs PostgreSQL ≈ 5–10 ms of CPU and the suite's tests opened more than a thousand;
+ * here an app's close() gives its pool back instead of ending it. Closing waits for the app's statements in flight
+ * (as ending a pool does); afterwards, or once the database was handed to another test, every call fails as on an
+ * ended pool.
+ */
+function leasePool(name: string): PgDb {
+  const d = databases();
+  const pool =
+    d.idlePools.get(name)?.pop() ??
+    openPostgres(urlForDatabase(TEST_PG_ADMIN_URL, name), {
+      settings: { ...settings, poolSize: TEST_DB_POOL, applicationName: POOL_APPLICATION },
+    });
+  const current = () => d.generation.get(name) ?? 0;
+  const generation = current();
+  let closed = false;
+  let inFlight = 0;
+  let settled: (() => void) | undefined;
+  const use = async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (closed || current() !== generation) {
+      throw new Error(`the test database ${name} was closed or handed to another test`);
+    }
+    inFlight++;
+    try {
+      return await fn();
+    } finally {
+      if (--inFlight === 0) settled?.();
+    }
+  };
+  return {
+    url: pool.url,
+    all: (sql, params) => use(() => pool.all(sql, params)),
+    first: (sql, params) => use(() => pool.first(sql, params)),
+    run: (sql, params) => use(() => pool.run(sql, params)),
+    exec: (sql) => use(() => pool.exec(sql)),
+    transaction: (fn, opts) => use(() => pool.transaction(fn, opts)),
+    withClient: (fn) => use(() => pool.withClient(fn)),
+    connectDedicated: () => use(() => pool.connectDedicated()),
+    ping: () => use(() => pool.ping()),
+    close: async () => {
+      if (closed) throw new Error('Called end on pool more than once');
+      closed = true;
+      if (inFlight > 0) await new Promise<void>((resolve) => (settled = resolve));
+      const idle = d.idlePools.get(name) ?? [];
+      d.idlePools.set(name, idle);
+      idle.push(pool);
+    },
+  };
+}
 
 /** The URL of the database a marker file (openTestPostgresDatabase) stands for. */
 export function testPostgresUrlOf(file: string): string {
@@ -345,7 +413,8 @@ async function takeEmptyDatabase(file: string): Promise<{ name: string; reset?: 
  * a checkpoint, and drops waiting at the same time share one instead of queueing for one each.
  */
 export async function dropRunDatabases(run: string): Promise<number> {
-  const admin = openPostgres(TEST_PG_ADMIN_URL, { settings: { ...settings, poolSize: 4 } });
+  // No statement timeout: a drop that waits for a long checkpoint (a loaded machine, many databases) must finish.
+  const admin = openPostgres(TEST_PG_ADMIN_URL, { settings: { ...settings, poolSize: 4, statementTimeoutMs: 0 } });
   try {
     const rows = await admin.all<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE ?', [
       `${runPrefix(run)}%`,
