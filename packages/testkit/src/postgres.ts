@@ -26,8 +26,8 @@ export interface TestPostgres {
   /** URL of the new, empty database. */
   url: string;
   database: string;
-  /** Opens a facade on the test database (closed by drop()). */
-  open(): PgDb;
+  /** Opens a facade on the test database, or on a schema of it (a schemaUrl), closed by drop(). */
+  open(schemaUrl?: string): PgDb;
   /** Creates an empty schema in the test database and returns a URL whose connections use it (search_path). */
   schemaUrl(schema: string): Promise<string>;
   /** Closes every facade opened here and drops the database. */
@@ -82,7 +82,14 @@ export async function requirePostgres(label: string): Promise<boolean> {
 export const openTestPostgresAdmin = (): PgDb =>
   openPostgres(TEST_PG_ADMIN_URL, { settings: { ...settings, poolSize: 1 } });
 
-export async function createTestPostgres(label: string): Promise<TestPostgres | undefined> {
+/**
+ * `template`: the new database is a copy of that one (CREATE DATABASE … TEMPLATE, which needs it to have no
+ * connections: see waitUntilUnused), else an empty one.
+ */
+export async function createTestPostgres(
+  label: string,
+  { template }: { template?: string } = {},
+): Promise<TestPostgres | undefined> {
   if (!(await requirePostgres(label))) return undefined;
   const safeLabel = label
     .toLowerCase()
@@ -92,7 +99,7 @@ export async function createTestPostgres(label: string): Promise<TestPostgres | 
   const admin = openPostgres(TEST_PG_ADMIN_URL, { settings: { ...settings, poolSize: 1 } });
   try {
     await dropStale(admin);
-    await admin.exec(`CREATE DATABASE ${database}`);
+    await admin.exec(`CREATE DATABASE ${database}${template ? ` TEMPLATE ${template}` : ''}`);
     // A commit returns without waiting for its WAL flush (a crash of PostgreSQL itself could lose the last few;
     // no test crashes it): the migration and copy tests commit hundreds of times. Test databases only.
     await admin.exec(`ALTER DATABASE ${database} SET synchronous_commit = off`);
@@ -104,8 +111,8 @@ export async function createTestPostgres(label: string): Promise<TestPostgres | 
   return {
     url,
     database,
-    open: () => {
-      const db = openPostgres(url, { settings });
+    open: (schemaUrl) => {
+      const db = openPostgres(schemaUrl ?? url, { settings });
       opened.push(db);
       return db;
     },
@@ -122,7 +129,10 @@ export async function createTestPostgres(label: string): Promise<TestPostgres | 
     },
     drop: async () => {
       await Promise.all(opened.splice(0).map((db) => db.close().catch(() => undefined)));
-      const a = openPostgres(TEST_PG_ADMIN_URL, { settings: { ...settings, poolSize: 1 } });
+      // Cleanup may wait: for a connection when many drops start at once, for the checkpoint a drop asks for.
+      const a = openPostgres(TEST_PG_ADMIN_URL, {
+        settings: { ...settings, poolSize: 1, statementTimeoutMs: 0, connectTimeoutMs: 30_000 },
+      });
       try {
         await a.exec(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
       } finally {
@@ -130,6 +140,20 @@ export async function createTestPostgres(label: string): Promise<TestPostgres | 
       }
     },
   };
+}
+
+/**
+ * Resolves once no session is connected to `database` any more: a closed pool's backends exit a moment after it
+ * closes, and CREATE DATABASE … TEMPLATE refuses a template in use (or sleeps 100 ms before it looks again).
+ */
+export async function waitUntilUnused(admin: PgDb, database: string): Promise<void> {
+  for (const started = Date.now(); ; await new Promise((r) => setTimeout(r, 5))) {
+    const row = await admin.first<{ n: number }>('SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = ?', [
+      database,
+    ]);
+    if (row?.n === 0) return;
+    if (Date.now() - started > 10_000) throw new Error(`${database} still has ${row?.n} sessions after 10 s`);
+  }
 }
 
 async function dropStale(admin: PgDb): Promise<void> {
@@ -162,6 +186,10 @@ const TEST_DB_POOL = 3;
 interface Databases {
   /** A migrated database that nobody connects to, the source of CREATE DATABASE … TEMPLATE. */
   template: Promise<{ name: string; reset: string }> | undefined;
+  /** Pools of test databases that no app holds now, by database: the next app's, instead of new connections. */
+  idlePools: Map<string, PgDb[]>;
+  /** Bumped when a database is emptied for another test: an app that never closed its lease loses it then. */
+  generation: Map<string, number>;
   /** Databases whose file (marker) was deleted: emptied and handed out again instead of creating one. */
   free: string[];
   /** Database → the file that stands for it. */
@@ -173,7 +201,14 @@ const DATABASES = Symbol.for('licensor.testkit.postgresDatabases');
 type WithDatabases = typeof globalThis & { [DATABASES]?: Databases };
 const databases = (): Databases => {
   const g = globalThis as WithDatabases;
-  g[DATABASES] ??= { template: undefined, free: [], inUse: new Map(), serial: 0 };
+  g[DATABASES] ??= {
+    template: undefined,
+    idlePools: new Map(),
+    generation: new Map(),
+    free: [],
+    inUse: new Map(),
+    serial: 0,
+  };
   return g[DATABASES];
 };
 
@@ -199,6 +234,41 @@ async function createDatabase(admin: PgDb, name: string, template?: string): Pro
   await admin.exec(`ALTER DATABASE ${name} SET synchronous_commit = off`);
 }
 
+/**
+ * SQL that empties every table of the connection's current schema but schema_migrations, as it was after
+ * migrating. DELETE rather than TRUNCATE: a test leaves a few rows, and TRUNCATE replaces every table's and
+ * index's files (≈ 0.2–0.6 s for the schema on a loaded machine, against a few ms). Foreign keys are not checked
+ * (replica role) since everything goes; identities restart so ids begin at 1 as in a new database.
+ */
+async function emptyingSql(db: PgDb): Promise<string> {
+  const tables = await db.all<{ t: string }>(
+    "SELECT tablename AS t FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'schema_migrations' ORDER BY 1",
+  );
+  const identities = await db.all<{ s: string }>(
+    `SELECT pg_get_serial_sequence(quote_ident(table_name), column_name) AS s FROM information_schema.columns
+     WHERE table_schema = current_schema() AND is_identity = 'YES' ORDER BY 1`,
+  );
+  return [
+    'SET session_replication_role = replica',
+    ...tables.map((r) => `DELETE FROM "${r.t}"`),
+    ...identities.map((r) => `SELECT setval('${r.s}', 1, false)`),
+    'SET session_replication_role = DEFAULT',
+  ].join(';\n');
+}
+
+/**
+ * Empties the migrated schema a URL names (schemaUrl) for the next test, which then starts as on a newly migrated
+ * one: cheaper than a new schema and all the migrations again.
+ */
+export async function emptyTestSchema(url: string): Promise<void> {
+  const db = openPostgres(url, { settings: { ...settings, poolSize: 1 } });
+  try {
+    await db.exec(await emptyingSql(db));
+  } finally {
+    await db.close();
+  }
+}
+
 /** The migrated template of this process, made once (~0.5 s); copies of it take ~0.1–0.3 s. */
 function template(): Promise<{ name: string; reset: string }> {
   const d = databases();
@@ -209,22 +279,7 @@ function template(): Promise<{ name: string; reset: string }> {
     const db = openPostgres(urlForDatabase(TEST_PG_ADMIN_URL, name), { settings: { ...settings, poolSize: 1 } });
     try {
       await migratePostgres(db);
-      const tables = await db.all<{ t: string }>(
-        "SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations' ORDER BY 1",
-      );
-      const identities = await db.all<{ s: string }>(
-        `SELECT pg_get_serial_sequence(quote_ident(table_name), column_name) AS s FROM information_schema.columns
-         WHERE table_schema = 'public' AND is_identity = 'YES' ORDER BY 1`,
-      );
-      // DELETE rather than TRUNCATE: a test leaves a few rows, and TRUNCATE replaces every table's and index's
-      // files (≈ 0.2–0.6 s for the schema on a loaded machine, against a few ms). Foreign keys are not checked
-      // (replica role) since everything goes; identities restart so ids begin at 1 as in a new database.
-      const reset = [
-        'SET session_replication_role = replica',
-        ...tables.map((r) => `DELETE FROM "${r.t}"`),
-        ...identities.map((r) => `SELECT setval('${r.s}', 1, false)`),
-        'SET session_replication_role = DEFAULT',
-      ].join(';\n');
+      const reset = await emptyingSql(db);
       return { name, reset };
     } finally {
       await db.close();
@@ -242,18 +297,87 @@ export async function openTestPostgresDatabase(file: string): Promise<PostgresDa
   if (!(await requirePostgres('LICENSOR_TEST_BACKEND=postgres'))) {
     throw new Error('LICENSOR_TEST_BACKEND=postgres but PostgreSQL is not reachable (see the warning above)');
   }
-  let name: string;
   if (existsSync(file)) {
     const text = readFileSync(file, 'utf8');
     if (!text.startsWith(MARKER)) throw new Error(`${file} is not a PostgreSQL test database marker`);
-    name = text.slice(MARKER.length).trim();
-  } else {
-    name = await takeEmptyDatabase(file);
-    writeFileSync(file, `${MARKER}${name}\n`);
+    return postgresDatabase(leasePool(text.slice(MARKER.length).trim()));
   }
-  return postgresDatabase(
-    openPostgres(urlForDatabase(TEST_PG_ADMIN_URL, name), { settings: { ...settings, poolSize: TEST_DB_POOL } }),
-  );
+  const { name, reset } = await takeEmptyDatabase(file);
+  writeFileSync(file, `${MARKER}${name}\n`);
+  if (reset) {
+    const d = databases();
+    // An app that never closed: its lease ends here, so it cannot write into the next test.
+    d.generation.set(name, (d.generation.get(name) ?? 0) + 1);
+    const db = leasePool(name);
+    try {
+      // Other processes' connections (servers and CLIs a test started and left running): they must not write into
+      // the next test either. This process's pools stay (their application name), ready for the next app.
+      await db.run(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ? AND application_name <> ? AND pid <> pg_backend_pid()',
+        [name, POOL_APPLICATION],
+      );
+      await db.exec(reset);
+    } catch (err) {
+      await db.close().catch(() => undefined);
+      throw err;
+    }
+    return postgresDatabase(db);
+  }
+  return postgresDatabase(leasePool(name));
+}
+
+/** The application name of this process's pools on test databases (spared by the reset's pg_terminate_backend). */
+const POOL_APPLICATION = `licensor-tests-${process.pid}`;
+
+/**
+ * A pool on the test database `name` for one app: an idle one an earlier app of this process closed, else a new
+ * one. Starting a connection costs PostgreSQL ≈ 5–10 ms of CPU and the suite's tests opened more than a thousand;
+ * here an app's close() gives its pool back instead of ending it. Closing waits for the app's statements in flight
+ * (as ending a pool does); afterwards, or once the database was handed to another test, every call fails as on an
+ * ended pool.
+ */
+function leasePool(name: string): PgDb {
+  const d = databases();
+  const pool =
+    d.idlePools.get(name)?.pop() ??
+    openPostgres(urlForDatabase(TEST_PG_ADMIN_URL, name), {
+      settings: { ...settings, poolSize: TEST_DB_POOL, applicationName: POOL_APPLICATION },
+    });
+  const current = () => d.generation.get(name) ?? 0;
+  const generation = current();
+  let closed = false;
+  let inFlight = 0;
+  let settled: (() => void) | undefined;
+  const use = async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (closed || current() !== generation) {
+      throw new Error(`the test database ${name} was closed or handed to another test`);
+    }
+    inFlight++;
+    try {
+      return await fn();
+    } finally {
+      if (--inFlight === 0) settled?.();
+    }
+  };
+  return {
+    url: pool.url,
+    all: (sql, params) => use(() => pool.all(sql, params)),
+    first: (sql, params) => use(() => pool.first(sql, params)),
+    run: (sql, params) => use(() => pool.run(sql, params)),
+    exec: (sql) => use(() => pool.exec(sql)),
+    transaction: (fn, opts) => use(() => pool.transaction(fn, opts)),
+    withClient: (fn) => use(() => pool.withClient(fn)),
+    connectDedicated: () => use(() => pool.connectDedicated()),
+    ping: () => use(() => pool.ping()),
+    close: async () => {
+      if (closed) throw new Error('Called end on pool more than once');
+      closed = true;
+      if (inFlight > 0) await new Promise<void>((resolve) => (settled = resolve));
+      const idle = d.idlePools.get(name) ?? [];
+      d.idlePools.set(name, idle);
+      idle.push(pool);
+    },
+  };
 }
 
 /** The URL of the database a marker file (openTestPostgresDatabase) stands for. */
@@ -263,7 +387,8 @@ export function testPostgresUrlOf(file: string): string {
   return urlForDatabase(TEST_PG_ADMIN_URL, text.slice(MARKER.length).trim());
 }
 
-async function takeEmptyDatabase(file: string): Promise<string> {
+/** A database for `file`: one given back by an earlier test (with the SQL that empties it), else a new copy. */
+async function takeEmptyDatabase(file: string): Promise<{ name: string; reset?: string }> {
   const d = databases();
   const { name: tpl, reset } = await template();
   for (const [db, marker] of d.inUse) {
@@ -275,36 +400,38 @@ async function takeEmptyDatabase(file: string): Promise<string> {
   const reused = d.free.pop();
   if (reused) {
     d.inUse.set(reused, file);
-    const db = openPostgres(urlForDatabase(TEST_PG_ADMIN_URL, reused), { settings: { ...settings, poolSize: 1 } });
-    try {
-      // A test that deleted its folder without closing its app: its connections must not write into the next test.
-      await db.run(
-        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ? AND pid <> pg_backend_pid()',
-        [reused],
-      );
-      await db.exec(reset);
-    } finally {
-      await db.close();
-    }
-    return reused;
+    return { name: reused, reset };
   }
   const name = `${runPrefix(testPgRun())}${process.pid}_${++d.serial}`;
   d.inUse.set(name, file);
   await adminDo((admin) => createDatabase(admin, name, tpl));
-  return name;
+  return { name };
 }
 
-/** Drops every database of the run `run` (the suite's global teardown). */
+/**
+ * Drops every database of the run `run` (the suite's global teardown), four at a time: each DROP DATABASE waits for
+ * a checkpoint, and drops waiting at the same time share one instead of queueing for one each.
+ */
 export async function dropRunDatabases(run: string): Promise<number> {
-  return adminDo(async (admin) => {
+  // No statement timeout: a drop that waits for a long checkpoint (a loaded machine, many databases) must finish.
+  const admin = openPostgres(TEST_PG_ADMIN_URL, { settings: { ...settings, poolSize: 4, statementTimeoutMs: 0 } });
+  try {
     const rows = await admin.all<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE ?', [
       `${runPrefix(run)}%`,
     ]);
-    for (const { datname } of rows) {
-      if (/^[a-z0-9_]+$/.test(datname)) await admin.exec(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
-    }
+    const names = rows.map((r) => r.datname).filter((name) => /^[a-z0-9_]+$/.test(name));
+    // Four loops on four connections (a pool's queue would time a waiting statement out after connectTimeoutMs).
+    await Promise.all(
+      [0, 1, 2, 3].map(async () => {
+        for (let name = names.shift(); name; name = names.shift()) {
+          await admin.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        }
+      }),
+    );
     return rows.length;
-  });
+  } finally {
+    await admin.close();
+  }
 }
 
 /** What `commitOnceRacerWaits` needs of a dedicated connection (`db.pg.connectDedicated()`). */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { activateRequestSchema, LicenseVerifier, verifyRevocationList } from '@licensor/shared';
 import { activationBody, newDevice, seedEntitlement, writeOfflineRequest } from '@licensor/testkit/licensing';
-import { createTestPostgres } from '@licensor/testkit/postgres';
+import { createTestPostgres, emptyTestSchema } from '@licensor/testkit/postgres';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testConfig } from '../config';
 import { parseDatabaseUrl } from '../db/backend';
@@ -14,7 +14,7 @@ import { EXIT, main } from './index';
 
 /**
  * Every `licensor` command group on both backends: the same script against SQLite (LICENSOR_DATABASE_URL unset)
- * and PostgreSQL (a schema of its own per test in the test database). PostgreSQL runs where the test server
+ * and PostgreSQL (one schema of the test database, emptied between tests). PostgreSQL runs where the test server
  * answers; elsewhere it is skipped with a warning (a failure under CI=true).
  */
 
@@ -22,9 +22,17 @@ const PASS = 'test-passphrase';
 const pgTest = await createTestPostgres('cli_backends');
 afterAll(() => pgTest?.drop());
 
-let schemas = 0;
-/** A fresh schema of the test database, as a URL. */
-const pgSchemaUrl = (): Promise<string> => pgTest!.schemaUrl(`cli_${++schemas}`);
+let pgSchema: string | undefined;
+/**
+ * The test's schema, as a URL: empty for the first test, whose `db migrate` builds it; after that the same schema
+ * emptied of the earlier test's rows (emptyTestSchema), which each test's `db migrate` finds up to date, instead of
+ * a new schema migrated again from empty per test.
+ */
+const pgSchemaUrl = async (): Promise<string> => {
+  if (pgSchema === undefined) pgSchema = await pgTest!.schemaUrl('cli');
+  else await emptyTestSchema(pgSchema);
+  return pgSchema;
+};
 
 const backends = [
   { name: 'SQLite', skip: false, url: async (): Promise<string | undefined> => undefined },

@@ -129,13 +129,16 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
         const device = newDevice();
         await activate(t.licensor.ctx, activationBody(device, ent.code!));
       }
-      for (let i = 0; i < 2500; i++) {
-        await t.db.run(
-          `INSERT INTO marketplace_messages (direction, activity, result_code, latency_ms, created_at, code, test)
-           VALUES ('in', 'getLicense', '000000', ?, ?, ?, 0)`,
-          [i / 7, new Date(1_700_000_000_000 + i).toISOString(), i % 3 ? null : `LSR-${i}-'quoted' "and" 中文`],
-        );
-      }
+      // One transaction: 2500 commits of their own were 2500 fsyncs (≈ 11 s on a loaded machine).
+      await t.db.transaction(async (tx) => {
+        for (let i = 0; i < 2500; i++) {
+          await tx.run(
+            `INSERT INTO marketplace_messages (direction, activity, result_code, latency_ms, created_at, code, test)
+             VALUES ('in', 'getLicense', '000000', ?, ?, ?, 0)`,
+            [i / 7, new Date(1_700_000_000_000 + i).toISOString(), i % 3 ? null : `LSR-${i}-'quoted' "and" 中文`],
+          );
+        }
+      });
       await t.db.run(
         "INSERT INTO outbox (kind, payload, status, next_attempt_at, created_at, updated_at) VALUES ('x', '{}', 'pending', 1700000000000, 'now', 'now')",
       );
@@ -172,8 +175,9 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
     const sqlite = openSqliteDatabase(file, { readonly: true, migrate: false });
     const tables = sqliteTables(sqlite).filter((t) => t.name !== 'schema_migrations');
     expect(report.tables.map((t: { table: string }) => t.table).sort()).toEqual(tables.map((t) => t.name).sort());
-    const pg = pgTest!.open();
-    await pg.exec('SET search_path = cli_copy');
+    // On the schema's URL, not a SET on one pooled connection: the pool closes a connection idle for 10 s, and the
+    // copies below can take that long on a loaded machine (the next query then ran on a new connection without it).
+    const pg = pgTest!.open(url);
     for (const t of tables) {
       const n = (await sqlite.first<{ n: number }>(`SELECT COUNT(*) AS n FROM "${t.name}"`))!.n;
       expect(report.tables.find((r: { table: string }) => r.table === t.name).rows).toBe(n);
@@ -207,9 +211,8 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
     const url = await emptyTarget('cli_tamper');
     // Migrate first, then make PostgreSQL change one value on the way in (as a faulty trigger or type would).
     expect((await cli(['db', 'migrate'], { LICENSOR_DATABASE_URL: url })).code).toBe(EXIT.ok);
-    const pg = pgTest!.open();
+    const pg = pgTest!.open(url);
     await pg.exec(`
-      SET search_path = cli_tamper;
       CREATE FUNCTION tamper() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN IF NEW.id = 7 THEN NEW.result_code := '000004'; END IF; RETURN NEW; END $$;
       CREATE TRIGGER tamper BEFORE INSERT ON marketplace_messages FOR EACH ROW EXECUTE FUNCTION tamper();`);

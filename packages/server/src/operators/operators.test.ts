@@ -151,7 +151,9 @@ describe('console sessions', () => {
     expect(Number(locked.res.headers['retry-after'])).toBeGreaterThan(800);
     now = new Date(now.getTime() + 16 * 60_000);
     expect((await login(app, 'olga')).res.status).toBe(200);
-    const audit = await t.db.all<{ action: string }>("SELECT action FROM audit_log WHERE actor = 'operator:olga'");
+    const audit = await t.db.all<{ action: string }>(
+      "SELECT action FROM audit_log WHERE actor = 'operator:olga' ORDER BY id",
+    );
     expect(audit.map((a) => a.action)).toEqual(['operator.locked', 'operator.login']);
   });
 
@@ -367,7 +369,9 @@ describe('licensor operators', () => {
       ))
         expect(password_hash).toMatch(/^scrypt\$32768\$8\$1\$/); // the CLI's accounts: production cost
       const actors = await server.db.all<{ actor: string; action: string }>(
-        "SELECT actor, action FROM audit_log WHERE action LIKE 'operator.%' AND actor LIKE 'cli:%'",
+        // In insertion order: without ORDER BY, PostgreSQL returns heap order, which a reused (emptied) test
+        // database's free space makes differ from it.
+        "SELECT actor, action FROM audit_log WHERE action LIKE 'operator.%' AND actor LIKE 'cli:%' ORDER BY id",
       );
       expect(actors.map((a) => a.action)).toEqual([
         'operator.added',
