@@ -1,7 +1,16 @@
-import { copyFileSync, cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import {
   addOperator,
   type Config,
@@ -48,31 +57,36 @@ export interface TestApp {
 }
 
 const TEMPLATE = Symbol.for('licensor.testkit.migratedTemplate');
-type WithTemplate = typeof globalThis & { [TEMPLATE]?: string };
+type WithTemplate = typeof globalThis & { [TEMPLATE]?: Promise<Buffer> };
 
 /**
- * An empty database with every migration applied, made once per test process (held on globalThis, so files
- * that get fresh modules share it too) and removed when the process exits. Migrating costs ~140 ms (one fsync'd
- * transaction per migration); copying the result, ~5 ms.
+ * The bytes of an empty database with every migration applied, made once per test process (held on globalThis, so
+ * files that get fresh modules share it too). Kept in memory, not as a file: vitest ends its workers without their
+ * exit handlers, so a template folder would be left in the temporary folder by every run. Migrating costs ~140 ms
+ * (one fsync'd transaction per migration); writing the result, ~5 ms.
  */
-async function migratedTemplate(): Promise<string> {
+function migratedTemplate(): Promise<Buffer> {
   const g = globalThis as WithTemplate;
-  const made = g[TEMPLATE];
-  if (made && existsSync(made)) return made;
-  const dir = mkdtempSync(join(tmpdir(), 'licensor-template-'));
-  const file = join(dir, 'licensor.db');
-  await openSqliteDatabase(file).close(); // closing checkpoints the WAL into the file and removes it: the file is complete
-  if (!made)
-    process.once('exit', () =>
-      rmSync(dirname((globalThis as WithTemplate)[TEMPLATE]!), { recursive: true, force: true }),
-    );
-  g[TEMPLATE] = file;
-  return file;
+  g[TEMPLATE] ??= (async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'licensor-template-'));
+    try {
+      const file = join(dir, 'licensor.db');
+      await openSqliteDatabase(file).close(); // closing checkpoints the WAL into the file and removes it: complete
+      return readFileSync(file);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  })();
+  return g[TEMPLATE];
 }
 
 const MEMORY_SCHEMA = Symbol.for('licensor.testkit.memorySchema');
 /** undefined: not read yet; null: a schema the replay does not handle (virtual tables), so migrate instead. */
-type MemorySchema = { script: string; rows: { table: string; rows: Record<string, unknown>[] }[] } | null;
+type MemorySchema = {
+  tables: string;
+  rows: { table: string; rows: Record<string, unknown>[] }[];
+  rest: string;
+} | null;
 type WithMemorySchema = typeof globalThis & { [MEMORY_SCHEMA]?: MemorySchema };
 
 /**
@@ -100,17 +114,25 @@ export function openMemoryTestDatabase(): SqliteDatabase {
         .filter((t) => t.rows.length > 0);
       // A virtual table's shadow tables are in sqlite_master too, and its CREATE would make them again.
       const virtual = objects.some((o) => /^CREATE VIRTUAL TABLE/i.test(o.sql));
-      g[MEMORY_SCHEMA] = virtual ? null : { script: objects.map((o) => `${o.sql};`).join('\n'), rows };
+      // Tables, then their rows, then indexes and triggers: a trigger must not fire on the copied rows.
+      const script = (list: typeof objects) => list.map((o) => `${o.sql};`).join('\n');
+      g[MEMORY_SCHEMA] = virtual
+        ? null
+        : {
+            tables: script(objects.filter((o) => o.type === 'table')),
+            rows,
+            rest: script(objects.filter((o) => o.type !== 'table')),
+          };
     } finally {
       void migrated.close();
     }
   }
   const schema = g[MEMORY_SCHEMA];
   if (!schema) return openSqliteDatabase(':memory:');
-  const { script, rows } = schema;
+  const { tables, rows, rest } = schema;
   const db = openSqliteDatabase(':memory:', { migrate: false });
   db.raw.transaction(() => {
-    db.raw.exec(script);
+    db.raw.exec(tables);
     for (const { table, rows: values } of rows) {
       const columns = Object.keys(values[0]!);
       const insert = db.raw.prepare(
@@ -118,35 +140,54 @@ export function openMemoryTestDatabase(): SqliteDatabase {
       );
       for (const row of values) insert.run(row);
     }
+    db.raw.exec(rest);
   })();
   return db;
 }
 
 const KEYS_TEMPLATE = Symbol.for('licensor.testkit.keysTemplate');
-type WithKeysTemplate = typeof globalThis & { [KEYS_TEMPLATE]?: string };
+/** A folder's files and subfolders with their modes (the key store's 700/600 permissions are part of it). */
+type FolderImage = { path: string; mode: number; data?: Buffer }[];
+type WithKeysTemplate = typeof globalThis & { [KEYS_TEMPLATE]?: FolderImage };
+
+function readFolder(root: string, sub = ''): FolderImage {
+  const image: FolderImage = [{ path: sub, mode: statSync(join(root, sub)).mode & 0o777 }];
+  for (const entry of readdirSync(join(root, sub), { withFileTypes: true })) {
+    const path = join(sub, entry.name);
+    if (entry.isDirectory()) image.push(...readFolder(root, path));
+    else image.push({ path, mode: statSync(join(root, path)).mode & 0o777, data: readFileSync(join(root, path)) });
+  }
+  return image;
+}
+
+function writeFolder(root: string, image: FolderImage): void {
+  for (const { path, mode, data } of image) {
+    if (data) writeFileSync(join(root, path), data, { mode });
+    else mkdirSync(join(root, path), { mode, recursive: true });
+  }
+}
 
 /**
  * The key store of a test app's data folder. A folder without one gets a copy of a store made once per test
  * process (a root, a signing key certified by it, both encrypted), as KeyStore.open would create it there:
- * generating and certifying the keys was most of an app's set-up (≈ 6 ms of CPU, a copy ≈ 0.5 ms). Each app owns
- * its copy (rotations, revocations and restarts act on that folder only); apps of one test process share the root,
- * as the instances of one deployment do. A folder with keys (a restart) opens as is.
+ * generating and certifying the keys was most of an app's set-up (≈ 6 ms of CPU, a copy ≈ 0.5 ms). The store is
+ * kept in memory (see migratedTemplate). Each app owns its copy (rotations, revocations and restarts act on that
+ * folder only); apps of one test process share the root, as the instances of one deployment do. A folder with keys
+ * (a restart) opens as is.
  */
 export function openTestKeyStore(dir: string): KeyStore {
   if (!existsSync(dir)) {
     const g = globalThis as WithKeysTemplate;
-    let template = g[KEYS_TEMPLATE];
-    if (!template || !existsSync(template)) {
-      const made = !template;
-      template = join(mkdtempSync(join(tmpdir(), 'licensor-keys-template-')), 'keys');
-      KeyStore.open(template, 'test-passphrase');
-      g[KEYS_TEMPLATE] = template;
-      if (made)
-        process.once('exit', () =>
-          rmSync(dirname((globalThis as WithKeysTemplate)[KEYS_TEMPLATE]!), { recursive: true, force: true }),
-        );
+    if (!g[KEYS_TEMPLATE]) {
+      const made = mkdtempSync(join(tmpdir(), 'licensor-keys-template-'));
+      try {
+        KeyStore.open(join(made, 'keys'), 'test-passphrase');
+        g[KEYS_TEMPLATE] = readFolder(join(made, 'keys'));
+      } finally {
+        rmSync(made, { recursive: true, force: true });
+      }
     }
-    cpSync(template, dir, { recursive: true });
+    writeFolder(dir, g[KEYS_TEMPLATE]);
   }
   return KeyStore.open(dir, 'test-passphrase').store;
 }
@@ -164,7 +205,7 @@ export async function openTestDatabase(file: string): Promise<TestDatabase> {
 
 /** openTestDatabase on SQLite whatever the backend switch says, for tests of the SQLite file itself. */
 export async function openTestSqliteDatabase(file: string): Promise<SqliteDatabase> {
-  if (!existsSync(file)) copyFileSync(await migratedTemplate(), file);
+  if (!existsSync(file)) writeFileSync(file, await migratedTemplate());
   return openSqliteDatabase(file);
 }
 
