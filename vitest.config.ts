@@ -31,21 +31,34 @@ const MODULE_MOCKS = [
 ];
 
 /**
- * The heaviest files: they load the machine on purpose (CPU-bound processes, SIGKILLs of a server under load,
- * stampedes of hundreds of requests on one and on two server processes) and check how the code copes. They run
- * first, on two workers, each beside one other of them, and nothing else starts until they are done; what they
- * assert is correctness under load, and they pass at a load of 10–15. Longest first (measured on a quiet machine:
- * 28, 21, 14, 14 and 6 s), so both workers finish together.
+ * The heaviest files: they load the machine on purpose (SIGKILLs of a server under load, stampedes of hundreds of
+ * requests on one and on two server processes) and check how the code copes. They run first, on two workers, each
+ * beside one other of them, and nothing else starts until they are done (vitest runs one group of projects after
+ * the other, each group on one number of workers), so that no more than two of these stampedes share the machine:
+ * what they assert is correctness under load, and they pass at a load of 10–15, but three at once (one run of
+ * 2026-12-05, beside other sessions' work at a load of 25) made the concurrency file's in-process marketplace miss
+ * its 2 s timeout (MARKETPLACE_UNAVAILABLE for all 200 first activations of a code). Longest first (quiet machine,
+ * 2026-12-05: 26, 19 and 9 s), so both workers finish together.
  */
 const HEAVY = [
   // Two (later four) server processes at once, stampedes of activations and marketplace deliveries between them.
   'test/instances.e2e.test.ts',
   'test/reliability-concurrency.e2e.test.ts',
   'test/crash.e2e.test.ts',
-  'test/busy-machine.e2e.test.ts',
+];
+
+/**
+ * Heavy files that mostly wait: they start first after the heavy group, isolated, beside other files (in the heavy
+ * group they ran last, one of the two workers idle for its last 7 s and the run's second core mostly idle: the
+ * group used 41.7 CPU-s in 41 s).
+ */
+const HEAVY_BESIDE = [
   // Two server processes on one PostgreSQL, one paused (SIGSTOP) and one SIGKILLed mid-call: a lease that must end
-  // on time, checked against wall-clock bounds.
+  // on time, checked against wall-clock bounds. Waits out a 5 s lease (3.9 CPU-s in 11.4 s).
   'test/outbox-takeover.e2e.test.ts',
+  // The client CLI under CPU-bound processes of its own (3 per core): the load it makes is the point, so it runs
+  // beside other files as it ran beside the heavy ones (3.2 CPU-s of its own in 7.8 s).
+  'test/busy-machine.e2e.test.ts',
 ];
 
 /**
@@ -57,6 +70,7 @@ const HEAVY = [
  */
 const LONGEST_FIRST = [
   ...HEAVY,
+  ...HEAVY_BESIDE,
   'test/console.e2e.test.ts',
   'test/everyday-commands.e2e.test.ts',
   'test/key-revocation.e2e.test.ts',
@@ -80,25 +94,36 @@ const LONGEST_FIRST = [
   'packages/server/src/cli/revocationAnchor.test.ts',
 ];
 
+const HEAVY_BESIDE_PROJECT = 'heavy-beside';
+
 /**
- * Vitest's order (groups, then projects by name, isolated files first), and within a project the files of
- * LONGEST_FIRST first in that order, unless vitest has durations of its own for the files (then its order:
- * failed first, then longest first).
+ * Vitest's order (groups, then projects by name, isolated files first) but the heavy-beside project first in its
+ * group, and within a project the files of LONGEST_FIRST first in that order, unless vitest has durations of its own
+ * for the files (then its order within a project: failed first, then longest first). A project's files stay
+ * together: a worker of shared-modules or postgres-suite takes the next file only if it is of the same project (else
+ * a fresh worker imports the server again).
  */
 class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files);
+    const position = new Map(sorted.map((f, i) => [f, i]));
+    const groupOrder = (f: TestSpecification) => f.project.config.sequence.groupOrder;
+    const besideFirst = (f: TestSpecification) => Number(f.project.name !== HEAVY_BESIDE_PROJECT);
     const known = files.some((f) =>
       this.ctx.cache.getFileTestResults(`${f.project.name}:${relative(this.ctx.config.root, f.moduleId)}`),
     );
-    if (known) return sorted;
+    if (known) {
+      return [...sorted].sort(
+        (a, b) =>
+          groupOrder(a) - groupOrder(b) || besideFirst(a) - besideFirst(b) || position.get(a)! - position.get(b)!,
+      );
+    }
     const rank = (f: TestSpecification) => {
       const i = LONGEST_FIRST.indexOf(relative(this.ctx.config.root, f.moduleId));
       return i === -1 ? LONGEST_FIRST.length : i;
     };
-    const position = new Map(sorted.map((f, i) => [f, i]));
-    const group = (f: TestSpecification) => `${f.project.config.sequence.groupOrder}:${f.project.name}`;
-    const groups = [...new Set(sorted.map(group))];
+    const group = (f: TestSpecification) => `${groupOrder(f)}:${besideFirst(f)}:${f.project.name}`;
+    const groups = [...new Set(sorted.map(group))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
     return [...sorted].sort(
       (a, b) =>
         groups.indexOf(group(a)) - groups.indexOf(group(b)) || rank(a) - rank(b) || position.get(a)! - position.get(b)!,
@@ -250,7 +275,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     // Two workers (vitest's default is one per core but one: 1 on a 2-core machine) for the heavy files, which run
-    // first and alone (groupOrder 0); the other projects run after them (groupOrder 1) on WORKERS workers.
+    // first and alone (groupOrder 0); the other projects run after them (groupOrder 1) on WORKERS workers, the
+    // heavy-beside files first.
     maxWorkers: 2,
     sequence: { sequencer: LongestFirst },
     // Polls wait for background work (outbox, webhooks, a browser re-render): on a machine busy with other work
@@ -281,7 +307,7 @@ export default defineConfig({
           sequence: { groupOrder: 1 },
           maxWorkers: WORKERS,
           include: ALL,
-          exclude: [...configDefaults.exclude, ...MODULE_MOCKS, ...HEAVY],
+          exclude: [...configDefaults.exclude, ...MODULE_MOCKS, ...HEAVY, ...HEAVY_BESIDE],
           // Files in one worker share the imported modules (the server, Express, zod, …) instead of importing
           // them again per file: most of a small file's time was that import. These files replace no module and
           // leave no global state behind (the ones that do are below).
@@ -302,6 +328,16 @@ export default defineConfig({
         extends: true,
         // Group 0: before every other file, on the two workers of the root config.
         test: { name: 'heavy', sequence: { groupOrder: 0 }, include: HEAVY, isolate: true },
+      },
+      {
+        extends: true,
+        test: {
+          name: HEAVY_BESIDE_PROJECT,
+          sequence: { groupOrder: 1 },
+          maxWorkers: WORKERS,
+          include: HEAVY_BESIDE,
+          isolate: true,
+        },
       },
       {
         extends: true,

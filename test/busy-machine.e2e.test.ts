@@ -106,15 +106,23 @@ describe('a busy machine (issue 13 item 1)', () => {
 
     const runs: { what: string; run: CliRun }[] = [];
     try {
+      // Each busy process says when its loop starts: the first run starts once all of them spin (was a fixed 300 ms).
+      const spinning: Promise<unknown>[] = [];
       for (let i = 0; i < BUSY; i++) {
-        busy.push(
-          spawn(process.execPath, ['-e', `const end = Date.now() + ${BUSY_LIFETIME_MS}; while (Date.now() < end);`], {
-            stdio: 'ignore',
+        const p = spawn(
+          process.execPath,
+          ['-e', `process.stdout.write('1'); const end = Date.now() + ${BUSY_LIFETIME_MS}; while (Date.now() < end);`],
+          { stdio: ['ignore', 'pipe', 'ignore'] },
+        );
+        busy.push(p);
+        spinning.push(
+          new Promise((r) => {
+            p.stdout!.once('data', r);
+            p.once('exit', r); // one that could not start does not hold the test up
           }),
         );
       }
-      // Let the scheduler feel the load before the first run.
-      await new Promise((r) => setTimeout(r, 300));
+      await Promise.all(spinning);
       const record = async (what: string, args: string[], runtimeDir: string) => {
         const run = await cli(args, runtimeDir);
         runs.push({ what, run });

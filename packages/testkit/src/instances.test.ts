@@ -6,7 +6,8 @@ import { runCli, startInstances } from './instances';
 import { createTestPostgres } from './postgres';
 
 // The harness itself: the database commands on several processes against PostgreSQL, and servers on one SQLite
-// data folder and on one PostgreSQL database.
+// data folder. Servers on one PostgreSQL database (both ready, both serving) are what test/instances.e2e.test.ts and
+// test/outbox-takeover.e2e.test.ts start through this harness: not started a third time here.
 
 const pgTest = await createTestPostgres('instances');
 const dirs: string[] = [];
@@ -70,33 +71,6 @@ describe.concurrent('startInstances', () => {
     }
     for (const inst of fleet.instances) expect(inst.proc.exitCode ?? inst.proc.signalCode).not.toBeNull();
   });
-
-  it.skipIf(!pgTest)(
-    'starts two servers on one PostgreSQL database: both ready, both serve',
-    {
-      timeout: 180_000,
-    },
-    async () => {
-      // A schema of its own, migrated first (a server needs it to be ready): no case depends on another.
-      const env = { LICENSOR_DATABASE_URL: await pgTest!.schemaUrl('fleet'), LICENSOR_DATA_DIR: tempDir() };
-      const migrate = await runCli(['db', 'migrate'], env);
-      expect(migrate.code, migrate.stderr).toBe(0);
-      const fleet = await startInstances({
-        count: 2,
-        env,
-        timeoutMs: 60_000,
-      });
-      try {
-        for (const inst of fleet.instances) {
-          const ready = await fetch(`${inst.url}/readyz`);
-          expect(ready.status, await ready.text()).toBe(200);
-          expect((await fetch(`${inst.url}/api/v1/keys`)).status).toBe(200);
-        }
-      } finally {
-        await fleet.stop();
-      }
-    },
-  );
 
   it('reports an instance that cannot start, with its output', { timeout: 120_000 }, async () => {
     // Nothing listens on port 1: the server cannot reach its database and exits while starting.
