@@ -62,7 +62,8 @@ const HEAVY_BESIDE = [
 ];
 
 /**
- * The other files that took 5 s or more on a quiet machine (vitest's report, 2026-12-04 18:45 UTC), longest first.
+ * The other files that took 4 s or more in a fresh-clone run (per-file wall, LICENSOR_TEST_CPU, 2026-12-05 04:15 UTC,
+ * load 7), longest first.
  * On a fresh clone vitest knows no durations and starts the largest files first; a long file that happens to be small
  * then starts near the end and runs alone (key-revocation, 22 s, started at 260 of 316 s). Only the order: a file
  * missing here or in the wrong place costs time, never a test. Once vitest has durations of its own (a second run
@@ -72,26 +73,28 @@ const LONGEST_FIRST = [
   ...HEAVY,
   ...HEAVY_BESIDE,
   'test/console.e2e.test.ts',
-  'test/everyday-commands.e2e.test.ts',
   'test/key-revocation.e2e.test.ts',
-  'packages/client/electron/renderer.e2e.test.ts',
-  'packages/server/src/cli/backends.test.ts',
-  'packages/server/src/admin/router.test.ts',
-  'packages/server/src/koogallery/produce.test.ts',
   'packages/server/src/db/postgres/migrate.test.ts',
+  'packages/server/src/cli/backends.test.ts',
+  'test/everyday-commands.e2e.test.ts',
+  'test/everyday-client-package.e2e.test.ts',
   'packages/testkit/src/instances.test.ts',
+  'packages/client/electron/renderer.e2e.test.ts',
   'packages/server/src/operators/operators.test.ts',
   'packages/server/src/licensing/api.test.ts',
-  'test/fuzz/api.fuzz.test.ts',
-  'packages/server/src/licensing/licenses.test.ts',
-  'packages/server/src/cli/database.test.ts',
-  'test/simulator/simulator.test.ts',
-  'packages/server/src/catalog/catalog.test.ts',
-  'test/reverse-proxy.e2e.test.ts',
-  'test/lifecycle.e2e.test.ts',
-  'packages/server/src/licensing/concurrency.test.ts',
-  'packages/shared/src/license/license.test.ts',
   'packages/server/src/cli/revocationAnchor.test.ts',
+  'packages/server/src/cli/database.test.ts',
+  'test/lifecycle.e2e.test.ts',
+  'test/simulator/simulator.test.ts',
+  'test/fuzz/api.fuzz.test.ts',
+  'test/postgres-backup.e2e.test.ts',
+  'test/keys-transport.e2e.test.ts',
+  'packages/testkit/src/privatePostgres.test.ts',
+  'test/reverse-proxy.e2e.test.ts',
+  'packages/server/src/admin/router.test.ts',
+  'packages/server/src/koogallery/produce.test.ts',
+  'test/fuzz/http.fuzz.test.ts',
+  'packages/server/src/http/readiness.test.ts',
 ];
 
 const HEAVY_BESIDE_PROJECT = 'heavy-beside';
