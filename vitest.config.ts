@@ -1,4 +1,4 @@
-import { readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -242,7 +242,24 @@ const WORKERS = Number(process.env.LICENSOR_TEST_WORKERS);
  * a transform also records where its imports resolved, which a moved file or a changed package.json can change
  * without changing the importing file.
  */
-const MODULE_CACHE = join(tmpdir(), `licensor-vitest-modules-${process.pid}`);
+// The machine's temporary folder, as it was before this config pointed TMPDIR at the run's own (below).
+process.env.LICENSOR_SYSTEM_TMPDIR ??= tmpdir();
+const SYSTEM_TMP = process.env.LICENSOR_SYSTEM_TMPDIR;
+const MODULE_CACHE = join(SYSTEM_TMP, `licensor-vitest-modules-${process.pid}`);
+/**
+ * The run's temporary folder: TMPDIR of vitest, its workers and every process they start, removed at the end of the
+ * run. What tests make in the temporary folder and do not remove (the key store testkit shares per worker, data
+ * folders of apps a test keeps to the end) used to stay in /tmp after every run: vitest ends its workers without
+ * their exit handlers. Mode 1777 like /tmp itself: the private PostgreSQL clusters run as the postgres user.
+ */
+const RUN_TMP = join(SYSTEM_TMP, `licensor-vitest-tmp-${process.pid}`);
+const removeQuietly = (dir: string) => {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // A process of the run still writing there at exit: the next run's sweep below removes it.
+  }
+};
 /** Whether a process of this id exists (signal 0 only checks; EPERM means it exists under another user). */
 const processAlive = (pid: number): boolean => {
   try {
@@ -255,13 +272,17 @@ const processAlive = (pid: number): boolean => {
 const CACHE_CLEANUP = Symbol.for('licensor.vitest.moduleCacheCleanup'); // the config is evaluated more than once
 if (!(globalThis as { [CACHE_CLEANUP]?: true })[CACHE_CLEANUP]) {
   (globalThis as { [CACHE_CLEANUP]?: true })[CACHE_CLEANUP] = true;
-  rmSync(MODULE_CACHE, { recursive: true, force: true }); // left by an earlier process of the same id
-  process.once('exit', () => rmSync(MODULE_CACHE, { recursive: true, force: true }));
+  for (const dir of [MODULE_CACHE, RUN_TMP]) removeQuietly(dir); // left by an earlier process of the same id
+  mkdirSync(RUN_TMP, { recursive: true });
+  chmodSync(RUN_TMP, 0o1777);
+  process.env.TMPDIR = RUN_TMP;
+  process.once('exit', () => {
+    for (const dir of [MODULE_CACHE, RUN_TMP]) removeQuietly(dir);
+  });
   // Folders of runs that were killed (SIGKILL, a CI timeout) and so never ran their exit handler: their process is gone.
-  for (const name of readdirSync(tmpdir())) {
-    const pid = Number(/^licensor-vitest-modules-(\d+)$/.exec(name)?.[1]);
-    if (pid && pid !== process.pid && !processAlive(pid))
-      rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  for (const name of readdirSync(SYSTEM_TMP)) {
+    const pid = Number(/^licensor-vitest-(?:modules|tmp)-(\d+)$/.exec(name)?.[1]);
+    if (pid && pid !== process.pid && !processAlive(pid)) removeQuietly(join(SYSTEM_TMP, name));
   }
 }
 
