@@ -197,7 +197,8 @@ describe('the build (scripts/build.mjs)', () => {
     const res = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
       cwd: join(ROOT, 'test'),
       encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '' },
+      // Nothing else of this process's environment (no loader options); the run's temporary folder for the data folder.
+      env: { PATH: process.env.PATH ?? '', TMPDIR: tmpdir() },
       timeout: 30_000,
     });
     expect(res.status, res.stderr).toBe(0);
