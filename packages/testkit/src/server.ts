@@ -1,13 +1,4 @@
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,26 +47,31 @@ export interface TestApp {
   destroy(): Promise<void>;
 }
 
+/**
+ * A folder for a template made once per test process, in the temporary folder. Removed when the process exits
+ * normally; vitest ends its workers without their exit handlers, so there the run's temporary folder
+ * (vitest.config.ts) takes it away with the run.
+ */
+function templateFolder(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 const TEMPLATE = Symbol.for('licensor.testkit.migratedTemplate');
-type WithTemplate = typeof globalThis & { [TEMPLATE]?: Promise<Buffer> };
+type WithTemplate = typeof globalThis & { [TEMPLATE]?: Promise<string> };
 
 /**
- * The bytes of an empty database with every migration applied, made once per test process (held on globalThis, so
- * files that get fresh modules share it too). Kept in memory, not as a file: vitest ends its workers without their
- * exit handlers, so a template folder would be left in the temporary folder by every run. Migrating costs ~140 ms
- * (one fsync'd transaction per migration); writing the result, ~5 ms.
+ * An empty database with every migration applied, made once per test process (held on globalThis, so files that
+ * get fresh modules share it too). Migrating costs ~140 ms (one fsync'd transaction per migration); copying the
+ * result, ~5 ms.
  */
-function migratedTemplate(): Promise<Buffer> {
+function migratedTemplate(): Promise<string> {
   const g = globalThis as WithTemplate;
   g[TEMPLATE] ??= (async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'licensor-template-'));
-    try {
-      const file = join(dir, 'licensor.db');
-      await openSqliteDatabase(file).close(); // closing checkpoints the WAL into the file and removes it: complete
-      return readFileSync(file);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const file = join(templateFolder('licensor-template-'), 'licensor.db');
+    await openSqliteDatabase(file).close(); // closing checkpoints the WAL into the file and removes it: complete
+    return file;
   })();
   return g[TEMPLATE];
 }
@@ -146,48 +142,25 @@ export function openMemoryTestDatabase(): SqliteDatabase {
 }
 
 const KEYS_TEMPLATE = Symbol.for('licensor.testkit.keysTemplate');
-/** A folder's files and subfolders with their modes (the key store's 700/600 permissions are part of it). */
-type FolderImage = { path: string; mode: number; data?: Buffer }[];
-type WithKeysTemplate = typeof globalThis & { [KEYS_TEMPLATE]?: FolderImage };
-
-function readFolder(root: string, sub = ''): FolderImage {
-  const image: FolderImage = [{ path: sub, mode: statSync(join(root, sub)).mode & 0o777 }];
-  for (const entry of readdirSync(join(root, sub), { withFileTypes: true })) {
-    const path = join(sub, entry.name);
-    if (entry.isDirectory()) image.push(...readFolder(root, path));
-    else image.push({ path, mode: statSync(join(root, path)).mode & 0o777, data: readFileSync(join(root, path)) });
-  }
-  return image;
-}
-
-function writeFolder(root: string, image: FolderImage): void {
-  for (const { path, mode, data } of image) {
-    if (data) writeFileSync(join(root, path), data, { mode });
-    else mkdirSync(join(root, path), { mode, recursive: true });
-  }
-}
+type WithKeysTemplate = typeof globalThis & { [KEYS_TEMPLATE]?: string };
 
 /**
  * The key store of a test app's data folder. A folder without one gets a copy of a store made once per test
  * process (a root, a signing key certified by it, both encrypted), as KeyStore.open would create it there:
- * generating and certifying the keys was most of an app's set-up (≈ 6 ms of CPU, a copy ≈ 0.5 ms). The store is
- * kept in memory (see migratedTemplate). Each app owns its copy (rotations, revocations and restarts act on that
- * folder only); apps of one test process share the root, as the instances of one deployment do. A folder with keys
- * (a restart) opens as is.
+ * generating and certifying the keys was most of an app's set-up (≈ 6 ms of CPU, a copy ≈ 0.5 ms). The copy keeps
+ * the store's 700/600 permissions. Each app owns its copy (rotations, revocations and restarts act on that folder
+ * only); apps of one test process share the root, as the instances of one deployment do. A folder with keys (a
+ * restart) opens as is.
  */
 export function openTestKeyStore(dir: string): KeyStore {
   if (!existsSync(dir)) {
     const g = globalThis as WithKeysTemplate;
     if (!g[KEYS_TEMPLATE]) {
-      const made = mkdtempSync(join(tmpdir(), 'licensor-keys-template-'));
-      try {
-        KeyStore.open(join(made, 'keys'), 'test-passphrase');
-        g[KEYS_TEMPLATE] = readFolder(join(made, 'keys'));
-      } finally {
-        rmSync(made, { recursive: true, force: true });
-      }
+      const template = join(templateFolder('licensor-keys-template-'), 'keys');
+      KeyStore.open(template, 'test-passphrase');
+      g[KEYS_TEMPLATE] = template;
     }
-    writeFolder(dir, g[KEYS_TEMPLATE]);
+    cpSync(g[KEYS_TEMPLATE], dir, { recursive: true });
   }
   return KeyStore.open(dir, 'test-passphrase').store;
 }
@@ -205,7 +178,7 @@ export async function openTestDatabase(file: string): Promise<TestDatabase> {
 
 /** openTestDatabase on SQLite whatever the backend switch says, for tests of the SQLite file itself. */
 export async function openTestSqliteDatabase(file: string): Promise<SqliteDatabase> {
-  if (!existsSync(file)) writeFileSync(file, await migratedTemplate());
+  if (!existsSync(file)) copyFileSync(await migratedTemplate(), file);
   return openSqliteDatabase(file);
 }
 
