@@ -233,19 +233,10 @@ if (!process.env.LICENSOR_TEST_WORKERS) {
 }
 const WORKERS = Number(process.env.LICENSOR_TEST_WORKERS);
 
-/**
- * Each project has a Vite server of its own, which transforms every source file it serves again: the server's
- * sources four times per run (shared-modules, postgres-suite, heavy, module-mocks) and once more for the global
- * setups. Vitest's file-system module cache (experimental.fsModuleCache) keys a transform by the file's content and
- * the Vite configuration, which the projects share: one project transforms a file, the others read it. Here it lives
- * for one run only (a folder of this process, removed at its exit), so a run never reads what an earlier one wrote:
- * a transform also records where its imports resolved, which a moved file or a changed package.json can change
- * without changing the importing file.
- */
-// The machine's temporary folder, as it was before this config pointed TMPDIR at the run's own (below).
+// The machine's temporary folder, as it was before this config pointed TMPDIR at the run's own (below): the config is
+// evaluated more than once per run.
 process.env.LICENSOR_SYSTEM_TMPDIR ??= tmpdir();
 const SYSTEM_TMP = process.env.LICENSOR_SYSTEM_TMPDIR;
-const MODULE_CACHE = join(SYSTEM_TMP, `licensor-vitest-modules-${process.pid}`);
 /**
  * The run's temporary folder: TMPDIR of vitest, its workers and every process they start, removed at the end of the
  * run. What tests make in the temporary folder and do not remove (the key store testkit shares per worker, data
@@ -253,6 +244,16 @@ const MODULE_CACHE = join(SYSTEM_TMP, `licensor-vitest-modules-${process.pid}`);
  * their exit handlers. Mode 1777 like /tmp itself: the private PostgreSQL clusters run as the postgres user.
  */
 const RUN_TMP = join(SYSTEM_TMP, `licensor-vitest-tmp-${process.pid}`);
+/**
+ * Each project has a Vite server of its own, which transforms every source file it serves again: the server's
+ * sources four times per run (shared-modules, postgres-suite, heavy, module-mocks) and once more for the global
+ * setups. Vitest's file-system module cache (experimental.fsModuleCache) keys a transform by the file's content and
+ * the Vite configuration, which the projects share: one project transforms a file, the others read it. Here it lives
+ * for one run only (in the run's folder), so a run never reads what an earlier one wrote: a transform also records
+ * where its imports resolved, which a moved file or a changed package.json can change without changing the
+ * importing file.
+ */
+const MODULE_CACHE = join(RUN_TMP, 'vitest-modules');
 const removeQuietly = (dir: string) => {
   try {
     rmSync(dir, { recursive: true, force: true });
@@ -269,19 +270,17 @@ const processAlive = (pid: number): boolean => {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 };
-const CACHE_CLEANUP = Symbol.for('licensor.vitest.moduleCacheCleanup'); // the config is evaluated more than once
-if (!(globalThis as { [CACHE_CLEANUP]?: true })[CACHE_CLEANUP]) {
-  (globalThis as { [CACHE_CLEANUP]?: true })[CACHE_CLEANUP] = true;
-  for (const dir of [MODULE_CACHE, RUN_TMP]) removeQuietly(dir); // left by an earlier process of the same id
+const RUN_TMP_MADE = Symbol.for('licensor.vitest.runTmp'); // the config is evaluated more than once
+if (!(globalThis as { [RUN_TMP_MADE]?: true })[RUN_TMP_MADE]) {
+  (globalThis as { [RUN_TMP_MADE]?: true })[RUN_TMP_MADE] = true;
+  removeQuietly(RUN_TMP); // left by an earlier process of the same id
   mkdirSync(RUN_TMP, { recursive: true });
   chmodSync(RUN_TMP, 0o1777);
   process.env.TMPDIR = RUN_TMP;
-  process.once('exit', () => {
-    for (const dir of [MODULE_CACHE, RUN_TMP]) removeQuietly(dir);
-  });
+  process.once('exit', () => removeQuietly(RUN_TMP));
   // Folders of runs that were killed (SIGKILL, a CI timeout) and so never ran their exit handler: their process is gone.
   for (const name of readdirSync(SYSTEM_TMP)) {
-    const pid = Number(/^licensor-vitest-(?:modules|tmp)-(\d+)$/.exec(name)?.[1]);
+    const pid = Number(/^licensor-vitest-tmp-(\d+)$/.exec(name)?.[1]);
     if (pid && pid !== process.pid && !processAlive(pid)) removeQuietly(join(SYSTEM_TMP, name));
   }
 }
