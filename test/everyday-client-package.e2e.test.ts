@@ -3,20 +3,17 @@ import {
   cpSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   realpathSync,
-  rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { fingerprintFromReadings, hashedFingerprint } from '@licensor/client';
-import { BASE_READINGS, licenseFor, PRODUCT, pki } from '@licensor/testkit/client';
-import { afterAll, describe, expect, it } from 'vitest';
+import { BASE_READINGS, licenseFor, PRODUCT, pki, tempFolders } from '@licensor/testkit/client';
+import { describe, expect, it } from 'vitest';
 
 /**
  * The client as a merchant's app installs it: the build of its JavaScript and type declarations (scripts/build.mjs),
@@ -26,15 +23,7 @@ import { afterAll, describe, expect, it } from 'vitest';
  */
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const temps: string[] = [];
-const temp = (prefix: string) => {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  temps.push(dir);
-  return dir;
-};
-afterAll(() => {
-  for (const dir of temps) rmSync(dir, { recursive: true, force: true });
-});
+const temp = tempFolders();
 
 /** Exit status, signal and output (stdout and stderr together) of a child process, once it has exited. */
 function finished(child: ChildProcess) {

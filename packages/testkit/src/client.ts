@@ -29,7 +29,7 @@ import {
   signResponse,
   verifyDeviceRequest,
 } from '@licensor/shared';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 
 export const DAY = 86_400_000;
 export const PRODUCT = 'prod-test';
@@ -76,6 +76,22 @@ export function machine(overrides: FingerprintReadings = {}): MachineFingerprint
 export function tempDir(prefix = 'licensor-client-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Temporary folders for one test file: `temp(prefix)` makes a folder in the temporary folder, and every folder it
+ * made is removed after the file's tests (afterAll).
+ */
+export function tempFolders(): (prefix: string) => string {
+  const made: string[] = [];
+  afterAll(() => {
+    for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  return (prefix) => {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    made.push(dir);
+    return dir;
+  };
 }
 
 export function payloadFor(overrides: Partial<LicensePayload> & { now: number }): LicensePayload {

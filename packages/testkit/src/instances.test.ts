@@ -1,7 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { tempFolders } from './client';
 import { runCli, startInstances } from './instances';
 import { createTestPostgres } from './postgres';
 
@@ -10,14 +8,9 @@ import { createTestPostgres } from './postgres';
 // test/outbox-takeover.e2e.test.ts start through this harness: not started a third time here.
 
 const pgTest = await createTestPostgres('instances');
-const dirs: string[] = [];
-const tempDir = () => {
-  const d = mkdtempSync(join(tmpdir(), 'licensor-instances-'));
-  dirs.push(d);
-  return d;
-};
+const temp = tempFolders();
+const tempDir = () => temp('licensor-instances-');
 afterAll(async () => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
   await pgTest?.drop();
 });
 
