@@ -6,7 +6,7 @@ import { createTestApp, seedOperator, type TestApp, testDatabaseEnv } from '@lic
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../cli/index';
-import { PASSWORD_HASH_COST } from './store';
+import { addOperator, PASSWORD_HASH_COST } from './store';
 
 const PASSWORD = 'correct horse battery';
 const ADMIN_TOKEN = 'bootstrap-token-123';
@@ -226,6 +226,20 @@ describe('console sessions', () => {
       'scrypt$32768$8$1',
       'scrypt$32768$8$1',
     ]);
+  });
+
+  it('refuses a taken name, or a second first operator, before hashing the password', async () => {
+    await seedOperator(t.db, { name: 'olga', role: 'admin', password: PASSWORD });
+    // A cost scrypt refuses (N must be a power of two): had the hash been made first, its error would come out.
+    const badCost = { hashCost: { N: 3, r: 8, p: 1 } };
+    const taken = { name: 'olga', role: 'viewer' as const, password: PASSWORD };
+    await expect(addOperator(t.db, taken, 'test', badCost)).rejects.toMatchObject({ code: 'CONFLICT' });
+    const second = { name: 'root', role: 'admin' as const, password: PASSWORD };
+    await expect(addOperator(t.db, second, 'test', { ...badCost, onlyIfNone: true })).rejects.toMatchObject({
+      code: 'CONFLICT',
+    });
+    // The cost is what fails for a free name: the early check did not skip the hash.
+    await expect(addOperator(t.db, second, 'test', badCost)).rejects.not.toMatchObject({ code: 'CONFLICT' });
   });
 });
 

@@ -122,13 +122,22 @@ export async function addOperator(
   options: { onlyIfNone?: boolean; hashCost?: Readonly<ScryptCost> } = {},
 ): Promise<OperatorView> {
   const name = operatorNameSchema.parse(input.name);
+  const refusal = async (q: Storage) => {
+    if (options.onlyIfNone && (await operatorCount(q)) > 0) {
+      return new LicensorError('CONFLICT', 'An operator exists already: ask an admin operator to add you');
+    }
+    if (await findOperator(q, name)) return new LicensorError('CONFLICT', `Operator ${name} exists already`);
+    return undefined;
+  };
+  // Checked before the hash too: scrypt costs ≈ 32 MiB and tens of ms, wasted on a name that is taken. The hash is
+  // made outside the transaction (it would hold the write lock that long), so the check runs again inside it.
+  const early = await refusal(db);
+  if (early) throw early;
   const passwordHash = await hashPassword(input.password, options.hashCost);
   const now = new Date().toISOString();
   return db.transaction(async (tx) => {
-    if (options.onlyIfNone && (await operatorCount(tx)) > 0) {
-      throw new LicensorError('CONFLICT', 'An operator exists already: ask an admin operator to add you');
-    }
-    if (await findOperator(tx, name)) throw new LicensorError('CONFLICT', `Operator ${name} exists already`);
+    const refused = await refusal(tx);
+    if (refused) throw refused;
     await tx.run(
       'INSERT INTO operators (name, role, password_hash, created_at, password_changed_at) VALUES (?, ?, ?, ?, ?)',
       [name, input.role, passwordHash, now, now],
