@@ -25,6 +25,7 @@ const MODULE_MOCKS = [
   'packages/client/electron/main/busyMachine.test.ts', // vi.mock of the client's fingerprint module
   'packages/client/src/example.test.ts', // vi.stubEnv of the example's settings
   'packages/client/src/zodLite.test.ts', // vi.doMock('zod') and vi.resetModules(): its schema modules twice
+  'packages/client/src/stateCrash.test.ts', // vi.mock('node:fs'): a failpoint that kills a state write half-way
   // Points the SQL recorder at a folder of its own: the recorder keeps its file open per process, so in a shared
   // worker whose earlier files already recorded, the statement would land in the run's folder instead.
   'packages/server/src/db/postgres/portability.test.ts',

@@ -1,0 +1,142 @@
+/**
+ * The unlucky user's process dies while it saves the license state (power cut, task manager, OOM killer), and
+ * two OS accounts share one data folder. No server: offline files, an injected clock and fingerprint.
+ *
+ * A kill is simulated at one exact point: `node:fs.writeSync` writes part of the state (or anchor) bytes and
+ * throws; the manager that was writing is then dropped (the "process" is gone) and a new one starts.
+ */
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { clock, licenseFor, machine, PRODUCT, pki, tempFolders } from '@licensor/testkit/client';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { LicenseManager, type LicenseManagerOptions } from './manager';
+import { stateFileName } from './store';
+
+const failpoint = vi.hoisted(() => ({ armed: undefined as undefined | 'state' | 'anchor', hits: 0 }));
+
+vi.mock('node:fs', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs')>();
+  const writeSync = ((fd: number, data: unknown, ...rest: unknown[]) => {
+    const armed = failpoint.armed;
+    if (armed && Buffer.isBuffer(data)) {
+      const text = data.toString('utf8');
+      const isState = text.includes('"licensor-client-state"');
+      const isAnchor = text.startsWith('{"v":1,"generation"');
+      if ((armed === 'state' && isState) || (armed === 'anchor' && isAnchor)) {
+        failpoint.armed = undefined;
+        failpoint.hits++;
+        fs.writeSync(fd, data.subarray(0, Math.floor(data.length / 2)));
+        throw Object.assign(new Error('killed mid-write (test failpoint)'), { code: 'EKILLED' });
+      }
+    }
+    return (fs.writeSync as (...a: unknown[]) => number)(fd, data, ...rest);
+  }) as typeof fs.writeSync;
+  return { ...fs, default: { ...fs, writeSync }, writeSync };
+});
+
+const folder = tempFolders();
+afterEach(() => {
+  failpoint.armed = undefined;
+  failpoint.hits = 0;
+});
+
+function install(opts: { dataDir?: string; anchorDir?: string; c?: ReturnType<typeof clock> } = {}) {
+  const dataDir = opts.dataDir ?? folder('licensor-crash-data-');
+  const anchorDir = opts.anchorDir ?? folder('licensor-crash-anchors-');
+  const c = opts.c ?? clock(Date.UTC(2026, 0, 10));
+  const make = (more: Partial<LicenseManagerOptions> = {}) =>
+    new LicenseManager({
+      productId: PRODUCT,
+      roots: [pki().rootPem],
+      dataDir,
+      anchorDir,
+      fingerprint: () => machine(),
+      now: c,
+      ...more,
+    });
+  const anchorPath = () => join(anchorDir, readdirSync(anchorDir).find((f) => f.endsWith('.json'))!);
+  const generation = () =>
+    JSON.parse(readFileSync(join(dataDir, stateFileName(PRODUCT)), 'utf8')).body.generation as number;
+  return { dataDir, anchorDir, c, make, anchorPath, generation, statePath: join(dataDir, stateFileName(PRODUCT)) };
+}
+
+describe('a process killed while it saves the state', () => {
+  it('mid-way through the state file: the next start reads the previous state, VALID, and saves again', async () => {
+    const app = install();
+    expect((await app.make().importLicenseFile(licenseFor(undefined, { now: app.c() }))).code).toBe('VALID');
+    const before = readFileSync(app.statePath, 'utf8');
+
+    // verify() persists the high-water mark when the clock moved on by more than a minute: that save is killed.
+    app.c.advance(10 * 60_000);
+    failpoint.armed = 'state';
+    const dying = app.make();
+    expect((await dying.verify()).code).toBe('VALID'); // a failed high-water save never turns VALID invalid
+    expect(failpoint.hits).toBe(1);
+    expect(readFileSync(app.statePath, 'utf8')).toBe(before); // the old bytes, not half of the new ones
+    expect(readdirSync(app.dataDir).filter((f) => f.endsWith('.tmp'))).toHaveLength(1); // what the kill left
+
+    // The next process: the same verdict (not STATE_TAMPERED, not a rolled-back state), and it saves again.
+    expect(await app.make().verify()).toMatchObject({ valid: true, code: 'VALID' });
+    expect(app.generation()).toBe(2);
+    expect(JSON.parse(readFileSync(app.anchorPath(), 'utf8'))).toMatchObject({ generation: 2 });
+  });
+
+  it('an import killed mid-write keeps the stored file; the import can simply be repeated', async () => {
+    const app = install();
+    await app.make().importLicenseFile(licenseFor(undefined, { now: app.c(), eid: 'ent-old' }));
+    failpoint.armed = 'state';
+    const renewed = licenseFor(undefined, { now: app.c() + 1000, eid: 'ent-new' });
+    await expect(app.make().importLicenseFile(renewed)).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+    const after = await app.make().verify();
+    expect(after).toMatchObject({ code: 'VALID', license: { entitlementId: 'ent-old' } });
+    expect((await app.make().importLicenseFile(renewed)).license?.entitlementId).toBe('ent-new');
+    expect((await app.make().verify()).license?.entitlementId).toBe('ent-new');
+  });
+
+  it('between the state and its anchor: the state newer than the anchor is accepted, and the anchor catches up', async () => {
+    const app = install();
+    await app.make().importLicenseFile(licenseFor(undefined, { now: app.c() }));
+    const copy = `${app.statePath}.copy`;
+    copyFileSync(app.statePath, copy); // generation 1, for the restore below
+    app.c.advance(10 * 60_000);
+    await app.make().verify(); // generation 2, anchor 2
+    app.c.advance(10 * 60_000);
+    failpoint.armed = 'anchor';
+    expect((await app.make().verify()).code).toBe('VALID'); // generation 3 written; its anchor write killed
+    expect(failpoint.hits).toBe(1);
+    expect(app.generation()).toBe(3);
+    expect(JSON.parse(readFileSync(app.anchorPath(), 'utf8'))).toMatchObject({ generation: 2 });
+
+    expect((await app.make().verify()).code).toBe('VALID'); // never a false lock-out
+    app.c.advance(10 * 60_000);
+    expect((await app.make().verify()).code).toBe('VALID');
+    expect(JSON.parse(readFileSync(app.anchorPath(), 'utf8'))).toMatchObject({ generation: 4 });
+    // The anchor still did its job: the generation-1 copy put back is refused.
+    copyFileSync(copy, app.statePath);
+    expect(await app.make().verify()).toMatchObject({ code: 'TIME_MODIFIED', detail: { reason: 'state-rolled-back' } });
+  });
+});
+
+describe('two OS accounts on one machine', () => {
+  it('not sharing: a restore by one account is refused for it alone, even with one anchor folder for both', async () => {
+    // The harshest case: an app that keeps anchors in one machine-wide folder. Each install's anchor is its own.
+    const c = clock(Date.UTC(2026, 0, 10));
+    const anchorDir = folder('licensor-crash-machine-anchors-');
+    const alice = install({ c, anchorDir });
+    const bob = install({ c, anchorDir });
+    await alice.make().importLicenseFile(licenseFor(undefined, { now: c() }));
+    await bob.make().importLicenseFile(licenseFor(undefined, { now: c(), eid: 'ent-bob' }));
+    const aliceCopy = readFileSync(alice.statePath);
+    for (let i = 0; i < 2; i++) {
+      c.advance(10 * 60_000);
+      expect((await alice.make().verify()).code).toBe('VALID'); // saves: generations 2 and 3
+    }
+    expect(readdirSync(anchorDir)).toHaveLength(2);
+    writeFileSync(alice.statePath, aliceCopy); // Alice puts her old copy back
+    expect(await alice.make().verify()).toMatchObject({
+      code: 'TIME_MODIFIED',
+      detail: { reason: 'state-rolled-back' },
+    });
+    expect(await bob.make().verify()).toMatchObject({ code: 'VALID', license: { entitlementId: 'ent-bob' } });
+  });
+});
