@@ -1,7 +1,8 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRootCertificate } from '@licensor/shared';
+import { clock, DAY, licenseFor, machine, PRODUCT, pki } from '@licensor/testkit/client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprintFromReadings, LicenseManager } from '../../src';
 import type { SafeStorageLike } from './electronTypes';
@@ -138,5 +139,34 @@ describe('with the real LicenseManager', () => {
     await manager.createOfflineRequest('PL0123456789');
     expect(safe.calls).toContain('decryptStringAsync');
     expect(readdirSync(dir)).toHaveLength(2);
+  });
+
+  it('a whole data folder restored from a backup (state and secrets/, anchor secret included) is refused', async () => {
+    // As the shell lays it out: safeStorage ciphertexts in <dataDir>/secrets/, so the secret-store anchor travels
+    // with a backup of the data folder; the anchor file in the per-user folder outside it is what catches that.
+    const root = join(dir, '..');
+    const dataDir = join(root, 'licensor');
+    const anchorDir = join(root, 'anchors');
+    const { store } = await chooseSecretStore(fakeSafeStorage(), join(dataDir, 'secrets'));
+    const c = clock(Date.UTC(2026, 0, 10));
+    const make = () =>
+      new LicenseManager({
+        productId: PRODUCT,
+        roots: [pki().rootPem],
+        dataDir,
+        anchorDir,
+        secretStore: store,
+        fingerprint: () => machine(),
+        now: c,
+      });
+    expect((await make().importLicenseFile(licenseFor(undefined, { now: c() }))).code).toBe('VALID');
+    cpSync(dataDir, join(root, 'backup'), { recursive: true }); // the backup: state, install salt, secrets/
+
+    c.advance(40 * DAY);
+    expect((await make().verify()).code).toBe('GRACE_PERIOD_OVER'); // a save: generation 2 in both anchors
+    c.advance(-40 * DAY);
+    rmSync(dataDir, { recursive: true });
+    cpSync(join(root, 'backup'), dataDir, { recursive: true }); // the whole folder put back
+    expect(await make().verify()).toMatchObject({ code: 'TIME_MODIFIED', detail: { reason: 'state-rolled-back' } });
   });
 });
