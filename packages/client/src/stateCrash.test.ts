@@ -139,4 +139,27 @@ describe('two OS accounts on one machine', () => {
     });
     expect(await bob.make().verify()).toMatchObject({ code: 'VALID', license: { entitlementId: 'ent-bob' } });
   });
+
+  it('sharing one data folder (each with its own anchor folder): saves by either account never lock out the other', async () => {
+    // One machine, one clock; a data folder both accounts use (e.g. the app configured to C:\ProgramData\…).
+    const c = clock(Date.UTC(2026, 0, 10));
+    const shared = folder('licensor-crash-shared-');
+    const alice = install({ dataDir: shared, c });
+    const bob = install({ dataDir: shared, c });
+    const file = licenseFor(undefined, { now: c() });
+    expect((await alice.make().importLicenseFile(file)).code).toBe('VALID');
+    // Bob uses the app for a while: each start persists the high-water mark, moving the state past Alice's anchor.
+    for (let i = 0; i < 3; i++) {
+      c.advance(10 * 60_000);
+      expect((await bob.make().verify()).code).toBe('VALID');
+    }
+    expect((await alice.make().verify()).code).toBe('VALID');
+
+    // Alice forgets the local state and imports the file again (the documented recovery from STATE_TAMPERED).
+    const a = alice.make();
+    await a.reset();
+    expect((await a.importLicenseFile(file)).code).toBe('VALID');
+    expect((await bob.make().verify()).code).toBe('VALID');
+    expect((await alice.make().verify()).code).toBe('VALID');
+  });
 });

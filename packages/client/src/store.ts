@@ -452,6 +452,20 @@ export class StateStore {
     return Object.keys(union).length <= MAX_WRAPPED_KEYS ? { keys: union, components } : previous;
   }
 
+  /**
+   * The generation the state file on disk claims, unauthenticated (0 if none): read before `reset()` deletes a
+   * state this machine cannot open or has not loaded. It only ever raises the next state's generation, which
+   * weakens nothing: a copy put back is still older than the anchors.
+   */
+  generationOnDisk(): number {
+    try {
+      const generation = JSON.parse(readFileSync(this.path, 'utf8'))?.body?.generation;
+      return Number.isSafeInteger(generation) && generation > 0 && generation < 2 ** 40 ? generation : 0;
+    } catch {
+      return 0;
+    }
+  }
+
   /** Forgets the state (tampered or deactivated); the next save starts with a fresh state key. */
   reset(): void {
     try {

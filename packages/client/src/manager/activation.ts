@@ -157,6 +157,8 @@ export async function releaseSeatDeviceLocked(s: ManagerState, code: string, dev
 /** Forgets the local state (e.g. after STATE_TAMPERED); the next activation starts afresh. */
 export async function resetLocked(s: ManagerState): Promise<void> {
   await s.store.deleteDeviceKey(s.body?.device);
+  // The next state continues beyond the one deleted here, which another OS account may have written.
+  s.generationFloor = Math.max(s.generationFloor, s.body?.generation ?? 0, s.store.generationOnDisk());
   s.store.reset();
   s.body = undefined;
   s.tampered = undefined;

@@ -68,6 +68,12 @@ export class ManagerState {
   anchorGeneration = 0;
   /** The trusted-time mark recorded with that generation. */
   anchorHighWater = 0;
+  /**
+   * The highest generation this manager has seen written to the state file (a loaded state, or the one `reset()`
+   * deleted). Another OS account sharing the data folder has anchors of its own that may already be there, so a
+   * save never goes below it: otherwise that account would read the new state as an older copy put back.
+   */
+  generationFloor = 0;
   readonly anchors: AnchorStore;
   loaded = false;
   patientReadDone = false;
@@ -121,6 +127,7 @@ export class ManagerState {
     this.loaded = true;
     this.body = r.kind === 'ok' ? r.body : undefined;
     this.tampered = r.kind === 'tampered' ? r.reason : undefined;
+    this.generationFloor = Math.max(this.generationFloor, this.body?.generation ?? 0);
     await this.checkAnchors();
     markPhase('anti-rollback anchors');
     // Another process writes its state before its anchor: if it saved between our two reads, read both again.
@@ -128,6 +135,7 @@ export class ManagerState {
       const again = this.store.load(this.fp!);
       this.body = again.kind === 'ok' ? again.body : undefined;
       this.tampered = again.kind === 'tampered' ? again.reason : undefined;
+      this.generationFloor = Math.max(this.generationFloor, this.body?.generation ?? 0);
       await this.checkAnchors();
     }
   }
@@ -162,13 +170,14 @@ export class ManagerState {
     // The newest revoked-key list seen survives every save: a state is never written with an older one.
     const seen = this.revocations;
     if (seen && seen.serial > this.revocationSerial(body.revokedKeys)) body = { ...body, revokedKeys: seen.signed };
-    const generation = Math.max(body.generation ?? 0, this.anchorGeneration) + 1;
+    const generation = Math.max(body.generation ?? 0, this.anchorGeneration, this.generationFloor) + 1;
     const next: StateBody = { ...body, generation };
     this.store.save(next, this.fp!);
     this.body = next;
     this.tampered = undefined;
     this.rolledBack = undefined;
     this.anchorGeneration = generation;
+    this.generationFloor = generation;
     this.anchorHighWater = next.highWater;
     const installId = this.store.installId();
     if (installId) await this.anchors.write(installId, { generation, highWater: next.highWater });
