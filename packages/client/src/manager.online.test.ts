@@ -298,6 +298,20 @@ describe('deactivation and offline activation', () => {
     expect((await other.manager.activate(CODE)).code).toBe('VALID');
   });
 
+  it('two OS accounts sharing the data folder: after the other account saved, a deactivation reads as NO_LICENSE to it, not as a restored copy', async () => {
+    const anchors = tempDir('licensor-anchors-');
+    cleanups.push(anchors.cleanup);
+    const alice = device({ anchorDir: join(anchors.dir, 'alice') });
+    const bob = () => alice.make({ anchorDir: join(anchors.dir, 'bob') });
+    await alice.manager.activate(CODE);
+    for (let i = 0; i < 3; i++) {
+      c.advance(2 * 60_000); // each start moves the high-water mark: a save, under Bob's anchor only
+      expect((await bob().verify()).code).toBe('VALID');
+    }
+    await alice.make().deactivate();
+    expect((await bob().verify()).code).toBe('NO_LICENSE');
+  });
+
   it('keeps the activation when deactivation cannot reach the server', async () => {
     const d = device();
     await d.manager.activate(CODE);
