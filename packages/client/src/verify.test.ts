@@ -194,6 +194,26 @@ describe('offline verification', () => {
     expect((await env.manager().verify()).code).toBe('VALID');
   });
 
+  it('gains nothing from a rollback inside the tolerance: expiry and grace are judged at the trusted mark', async () => {
+    const env = setup({ rollbackToleranceMs: HOUR });
+    await env
+      .manager()
+      .importLicenseFile(
+        licenseFor(bound(), { now: T0, expiresAt: new Date(T0 + 30 * DAY).toISOString(), refreshBy: null }),
+      );
+    env.clock.set(T0 + 30 * DAY + 20 * 60_000); // past expiresAt and its 5-minute skew allowance
+    expect((await env.manager().verify()).code).toBe('EXPIRED'); // persists the mark
+    env.clock.set(T0 + 30 * DAY - 30 * 60_000); // 50 minutes back: inside the tolerance, before expiresAt
+    expect(await env.manager().verify()).toMatchObject({ valid: false, code: 'EXPIRED' });
+
+    const grace = setup({ rollbackToleranceMs: HOUR });
+    await grace.manager().importLicenseFile(licenseFor(bound(), { now: T0 })); // graceUntil T0 + 21 d
+    grace.clock.set(T0 + 21 * DAY + 20 * 60_000);
+    expect((await grace.manager().verify()).code).toBe('GRACE_PERIOD_OVER');
+    grace.clock.set(T0 + 21 * DAY - 30 * 60_000);
+    expect(await grace.manager().verify()).toMatchObject({ valid: false, code: 'GRACE_PERIOD_OVER' });
+  });
+
   it("detects a clock behind the file's own serverTime even without history", async () => {
     const env = setup();
     env.clock.set(T0 - 2 * DAY);
