@@ -2,32 +2,34 @@
  * The unlucky user's process dies while it saves the license state (power cut, task manager, OOM killer), and
  * two OS accounts share one data folder. No server: offline files, an injected clock and fingerprint.
  *
- * A kill is simulated at one exact point: `node:fs.writeSync` writes part of the state (or anchor) bytes and
+ * A kill is simulated at one exact point: `node:fs.writeSync` writes part of the state (anchor, salt) bytes and
  * throws; the manager that was writing is then dropped (the "process" is gone) and a new one starts.
  */
-import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clock, licenseFor, machine, PRODUCT, pki, tempFolders } from '@licensor/testkit/client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LicenseManager, type LicenseManagerOptions } from './manager';
 import { stateFileName } from './store';
 
-const failpoint = vi.hoisted(() => ({ armed: undefined as undefined | 'state' | 'anchor', hits: 0 }));
+const failpoint = vi.hoisted(() => ({ armed: undefined as undefined | 'state' | 'anchor' | 'salt', hits: 0 }));
 
 vi.mock('node:fs', async (importOriginal) => {
   const fs = await importOriginal<typeof import('node:fs')>();
   const writeSync = ((fd: number, data: unknown, ...rest: unknown[]) => {
-    const armed = failpoint.armed;
-    if (armed && Buffer.isBuffer(data)) {
-      const text = data.toString('utf8');
-      const isState = text.includes('"licensor-client-state"');
-      const isAnchor = text.startsWith('{"v":1,"generation"');
-      if ((armed === 'state' && isState) || (armed === 'anchor' && isAnchor)) {
-        failpoint.armed = undefined;
-        failpoint.hits++;
-        fs.writeSync(fd, data.subarray(0, Math.floor(data.length / 2)));
-        throw Object.assign(new Error('killed mid-write (test failpoint)'), { code: 'EKILLED' });
-      }
+    const text = typeof data === 'string' ? data : Buffer.isBuffer(data) ? data.toString('utf8') : '';
+    const what = /^[0-9a-f]{64}\n$/.test(text)
+      ? 'salt'
+      : text.includes('"licensor-client-state"')
+        ? 'state'
+        : text.startsWith('{"v":1,"generation"')
+          ? 'anchor'
+          : undefined;
+    if (what && what === failpoint.armed) {
+      failpoint.armed = undefined;
+      failpoint.hits++;
+      fs.writeSync(fd, Buffer.from(text).subarray(0, Math.floor(text.length / 2)));
+      throw Object.assign(new Error('killed mid-write (test failpoint)'), { code: 'EKILLED' });
     }
     return (fs.writeSync as (...a: unknown[]) => number)(fd, data, ...rest);
   }) as typeof fs.writeSync;
@@ -114,6 +116,29 @@ describe('a process killed while it saves the state', () => {
     // The anchor still did its job: the generation-1 copy put back is refused.
     copyFileSync(copy, app.statePath);
     expect(await app.make().verify()).toMatchObject({ code: 'TIME_MODIFIED', detail: { reason: 'state-rolled-back' } });
+  });
+});
+
+describe('a process killed while it creates the install salt (the first save of an install)', () => {
+  it('the next start creates a usable salt instead of failing every save with STORAGE_UNAVAILABLE', async () => {
+    const app = install();
+    const file = licenseFor(undefined, { now: app.c() });
+    failpoint.armed = 'salt';
+    await expect(app.make().importLicenseFile(file)).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+    expect(failpoint.hits).toBe(1);
+    const salt = join(app.dataDir, 'install-salt');
+    expect(existsSync(salt) ? readFileSync(salt, 'utf8') : '').not.toMatch(/^[0-9a-f]{64}\n$/);
+
+    expect((await app.make().verify()).code).toBe('NO_LICENSE');
+    expect((await app.make().importLicenseFile(file)).code).toBe('VALID');
+    expect((await app.make().verify()).code).toBe('VALID');
+  });
+
+  it('an empty salt left by a power cut (created, never written) beside no state is replaced too', async () => {
+    const app = install();
+    writeFileSync(join(app.dataDir, 'install-salt'), '', { mode: 0o600 });
+    expect((await app.make().importLicenseFile(licenseFor(undefined, { now: app.c() }))).code).toBe('VALID');
+    expect((await app.make().verify()).code).toBe('VALID');
   });
 });
 

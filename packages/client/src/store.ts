@@ -33,6 +33,7 @@ import {
   chmodSync,
   closeSync,
   fsyncSync,
+  linkSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -208,12 +209,17 @@ export function writeFileAtomic(path: string, data: string | Buffer): void {
       throw err;
     }
   }
+  fsyncDir(dirname(path));
+}
+
+/** Makes a rename or link in `dir` durable (where supported). */
+function fsyncDir(dir: string): void {
   try {
-    const dir = openSync(dirname(path), 'r');
+    const fd = openSync(dir, 'r');
     try {
-      fsyncSync(dir);
+      fsyncSync(fd);
     } finally {
-      closeSync(dir);
+      closeSync(fd);
     }
   } catch {
     // Directories cannot be opened for fsync on Windows; NTFS journals the rename itself.
@@ -296,17 +302,46 @@ export class StateStore {
     const existing = this.#readSalt();
     if (existing) return existing;
     this.#ensureDir();
-    try {
-      // 'wx': if another process created it meanwhile, keep theirs.
-      const fd = openSync(this.#saltPath, 'wx', 0o600);
+    // Written in full and synced under a temporary name, then linked into place (which fails if another process
+    // created it meanwhile: theirs is kept), so a process killed or a power cut mid-write never leaves a partial salt.
+    const tmp = `${this.#saltPath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const text = `${randomBytes(32).toString('hex')}\n`;
+    const writeNew = (path: string) => {
+      const fd = openSync(path, 'wx', 0o600);
       try {
-        writeSync(fd, `${randomBytes(32).toString('hex')}\n`);
+        writeSync(fd, text);
         fsyncSync(fd);
       } finally {
         closeSync(fd);
       }
+    };
+    try {
+      writeNew(tmp);
+      try {
+        linkSync(tmp, this.#saltPath);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        // A file system without hard links (FAT, some network shares): create it in place, as before.
+        if (code !== 'EEXIST') {
+          try {
+            writeNew(this.#saltPath);
+          } catch (again) {
+            if ((again as NodeJS.ErrnoException).code !== 'EEXIST') throw again;
+          }
+        }
+        // A salt is there but unusable (cut short under an earlier version, or emptied): nothing can have been
+        // sealed under it, so it is replaced; before, every later save failed until someone deleted it by hand.
+        if (!this.#readSalt()) renameSync(tmp, this.#saltPath);
+      }
+      fsyncDir(this.dataDir);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw storageError('Cannot write the install salt', err);
+      throw storageError('Cannot write the install salt', err);
+    } finally {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        /* renamed into place */
+      }
     }
     const salt = this.#readSalt();
     if (!salt) throw new LicensorError('STORAGE_UNAVAILABLE', `The install salt ${this.#saltPath} is unreadable`);
