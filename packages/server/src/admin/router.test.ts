@@ -398,6 +398,34 @@ describe('devices', () => {
     expect(missing.body.error.detail.problems[0].field).toBe('request');
     expect((await post('/offline-responses', { request: 'hello' })).body.error.code).toBe('FILE_MALFORMED');
   });
+
+  it('an old offline request presented again gets no License after a revocation, nor a seat another device holds now', async () => {
+    const ent = await seedEntitlement(t.db, { family: 'A', seats: 1 });
+    const device = newDevice();
+    const requestText = encodeOfflineRequest(
+      offlineRequestSchema.parse({
+        ...activationBody(device, ent.code!),
+        v: 1,
+        createdAt: new Date().toISOString(),
+        nonce: 'b1b2c3d4e5f60718',
+      }),
+      device.privateKey,
+    );
+    expect((await post('/offline-responses', { request: requestText })).status).toBe(201);
+    const [held] = (await get(`/activations?entitlementId=${ent.id}`)).body.items;
+
+    expect((await post(`/entitlements/${ent.id}/revoke`, { reason: 'chargeback' })).status).toBe(200);
+    const revoked = await post('/offline-responses', { request: requestText });
+    expect([revoked.body.license, revoked.body.error?.code]).toEqual([undefined, 'REVOKED']);
+
+    // Reinstated, the seat freed (the laptop was sold) and taken by another device: the old request takes no seat.
+    expect((await post(`/entitlements/${ent.id}/reinstate`, {})).status).toBe(200);
+    expect((await post(`/activations/${held.id}/free`, { reason: 'sold' })).body.released).toBe(true);
+    await activateDevice(ent.code!);
+    const again = await post('/offline-responses', { request: requestText });
+    expect([again.body.license, again.body.error?.code]).toEqual([undefined, 'TOO_MANY_DEVICES']);
+    expect((await get(`/activations?entitlementId=${ent.id}&status=active`)).body.total).toBe(1);
+  });
 });
 
 describe('codes, orders, logs and outbox', () => {
