@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -8,7 +8,7 @@ import {
   type LicenseManagerOptions,
   type MachineFingerprint,
 } from '@licensor/client';
-import { type RunningServer, startServer, testConfig } from '@licensor/server';
+import { DEVELOPMENT_ROOT_PASSPHRASE, type RunningServer, startServer, testConfig } from '@licensor/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -160,5 +160,58 @@ describe('the server database restored from an older backup', () => {
     expect(await c.make().checkIn()).toMatchObject({ online: true, serverStatus: 'VALID', status: { code: 'VALID' } });
     expect((await admin('POST', `/entitlements/${entitlementId}/revoke`, { reason: 'again' })).status).toBe(200);
     expect((await c.make().checkIn()).status.code).toBe('REVOKED');
+  });
+
+  it('keys/ restored from before a rotation and a revocation: the server signs with the revoked key again, and a client that has seen the list refuses its answers, also when a check-in is the first thing a process does', async () => {
+    // A server of its own: this test puts an older keys/ folder back.
+    const own = join(dir, 'keys-restore');
+    const opts = () => testConfig({ dataDir: own, port: 0, host: '127.0.0.1' });
+    let server = await startServer(opts());
+    try {
+      const code = `PLKEYS${randomBytes(4).toString('hex').toUpperCase()}`;
+      const created = await fetch(`${server.url}/api/admin/v1/codes`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ code, productId: PRODUCT, seats: 1 }),
+      });
+      expect(created.status).toBe(201);
+      const make = () =>
+        new LicenseManager({
+          productId: PRODUCT,
+          roots: [server.keys.rootCertificatePem],
+          serverUrl: server.url,
+          dataDir: join(dir, 'keys-client'),
+          anchorDir: join(dir, 'keys-client-anchors'),
+          fingerprint: () => machineOf(4),
+        });
+      expect((await make().activate(code)).code).toBe('VALID');
+      const stateFile = join(dir, 'keys-client', `state-${PRODUCT}.json`);
+
+      const backupKeys = join(dir, 'keys-restore-backup');
+      cpSync(join(own, 'keys'), backupKeys, { recursive: true });
+      const old = server.keys.current().keyId;
+      server.keys.rotate({ rootPassphrase: DEVELOPMENT_ROOT_PASSPHRASE });
+      await server.close();
+      server = await startServer(opts()); // SQLite: a rotation is signed with after a restart
+      server.keys.revoke(old, { rootPassphrase: DEVELOPMENT_ROOT_PASSPHRASE });
+      expect(await make().checkIn()).toMatchObject({ online: true, serverStatus: 'VALID' }); // the client has the list
+
+      await server.close();
+      rmSync(join(own, 'keys'), { recursive: true });
+      cpSync(backupKeys, join(own, 'keys'), { recursive: true });
+      server = await startServer(opts());
+      expect(server.keys.current().keyId).toBe(old); // what the restore did: nothing on the server notices
+
+      const before = JSON.parse(readFileSync(stateFile, 'utf8')).body;
+      const first = await make().checkIn(); // a new process whose first call is a check-in (the CLI's check-in)
+      expect(first).toMatchObject({ online: false, error: { code: 'RESPONSE_INVALID' }, status: { code: 'VALID' } });
+      const after = JSON.parse(readFileSync(stateFile, 'utf8')).body;
+      expect([after.lastCheckInAt, after.highWater >= before.highWater]).toEqual([before.lastCheckInAt, true]);
+      const m = make();
+      expect((await m.verify()).code).toBe('VALID');
+      expect(await m.checkIn()).toMatchObject({ online: false, error: { code: 'RESPONSE_INVALID' } });
+    } finally {
+      await server.close();
+    }
   });
 });

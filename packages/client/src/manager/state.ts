@@ -128,6 +128,9 @@ export class ManagerState {
     this.body = r.kind === 'ok' ? r.body : undefined;
     this.tampered = r.kind === 'tampered' ? r.reason : undefined;
     this.generationFloor = Math.max(this.generationFloor, this.body?.generation ?? 0);
+    // Before anything is asked of a server: answers signed by a key this install has seen revoked are refused
+    // also when a check-in is the first call of a process (not only after a verify() has read the state's list).
+    this.learnRevocations(this.body?.revokedKeys);
     await this.checkAnchors();
     markPhase('anti-rollback anchors');
     // Another process writes its state before its anchor: if it saved between our two reads, read both again.
@@ -136,6 +139,7 @@ export class ManagerState {
       this.body = again.kind === 'ok' ? again.body : undefined;
       this.tampered = again.kind === 'tampered' ? again.reason : undefined;
       this.generationFloor = Math.max(this.generationFloor, this.body?.generation ?? 0);
+      this.learnRevocations(this.body?.revokedKeys);
       await this.checkAnchors();
     }
   }
