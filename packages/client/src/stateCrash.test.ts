@@ -12,7 +12,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LicenseManager, type LicenseManagerOptions } from './manager';
 import { stateFileName } from './store';
 
-const failpoint = vi.hoisted(() => ({ armed: undefined as undefined | 'state' | 'anchor' | 'salt', hits: 0 }));
+const failpoint = vi.hoisted(() => ({
+  armed: undefined as undefined | 'state' | 'anchor' | 'salt',
+  hits: 0,
+  /** Paths whose reads fail with EACCES, as another OS account's 0600 file does (the tests run as root). */
+  unreadable: new Set<string>(),
+}));
 
 vi.mock('node:fs', async (importOriginal) => {
   const fs = await importOriginal<typeof import('node:fs')>();
@@ -33,13 +38,20 @@ vi.mock('node:fs', async (importOriginal) => {
     }
     return (fs.writeSync as (...a: unknown[]) => number)(fd, data, ...rest);
   }) as typeof fs.writeSync;
-  return { ...fs, default: { ...fs, writeSync }, writeSync };
+  const readFileSync = ((path: unknown, ...rest: unknown[]) => {
+    if (typeof path === 'string' && failpoint.unreadable.has(path)) {
+      throw Object.assign(new Error(`EACCES: permission denied, open '${path}'`), { code: 'EACCES' });
+    }
+    return (fs.readFileSync as (...a: unknown[]) => unknown)(path, ...rest);
+  }) as typeof fs.readFileSync;
+  return { ...fs, default: { ...fs, writeSync, readFileSync }, writeSync, readFileSync };
 });
 
 const folder = tempFolders();
 afterEach(() => {
   failpoint.armed = undefined;
   failpoint.hits = 0;
+  failpoint.unreadable.clear();
 });
 
 function install(opts: { dataDir?: string; anchorDir?: string; c?: ReturnType<typeof clock> } = {}) {
@@ -139,6 +151,19 @@ describe('a process killed while it creates the install salt (the first save of 
     writeFileSync(join(app.dataDir, 'install-salt'), '', { mode: 0o600 });
     expect((await app.make().importLicenseFile(licenseFor(undefined, { now: app.c() }))).code).toBe('VALID');
     expect((await app.make().verify()).code).toBe('VALID');
+  });
+
+  it("a salt this process cannot read (another OS account's) is left in place, not replaced", async () => {
+    const app = install();
+    const salt = join(app.dataDir, 'install-salt');
+    const theirs = `${'ab'.repeat(32)}\n`;
+    writeFileSync(salt, theirs, { mode: 0o600 });
+    failpoint.unreadable.add(salt);
+    await expect(app.make().importLicenseFile(licenseFor(undefined, { now: app.c() }))).rejects.toMatchObject({
+      code: 'STORAGE_UNAVAILABLE',
+    });
+    failpoint.unreadable.clear();
+    expect(readFileSync(salt, 'utf8')).toBe(theirs);
   });
 });
 

@@ -289,6 +289,15 @@ export class StateStore {
     }
   }
 
+  /** Whether the salt file reads but does not hold a salt (false when it is fine, missing or unreadable). */
+  #saltMalformed(): boolean {
+    try {
+      return !/^[0-9a-f]{64}$/.test(readFileSync(this.#saltPath, 'utf8').trim());
+    } catch {
+      return false;
+    }
+  }
+
   #ensureDir(): void {
     try {
       mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
@@ -329,9 +338,10 @@ export class StateStore {
             if ((again as NodeJS.ErrnoException).code !== 'EEXIST') throw again;
           }
         }
-        // A salt is there but unusable (cut short under an earlier version, or emptied): nothing can have been
+        // A salt is there but malformed (cut short under an earlier version, or emptied): nothing can have been
         // sealed under it, so it is replaced; before, every later save failed until someone deleted it by hand.
-        if (!this.#readSalt()) renameSync(tmp, this.#saltPath);
+        // One this process cannot read (another OS account's, EACCES) is left alone: it may be in use.
+        if (this.#saltMalformed()) renameSync(tmp, this.#saltPath);
       }
       fsyncDir(this.dataDir);
     } catch (err) {
