@@ -153,13 +153,14 @@ describe.concurrent.each(BACKENDS)(
         expect(revoked.json().revoked).toMatchObject({ serial: 1, revoked: [first] });
         const at = Date.now();
 
-        await within(PROPAGATION_BOUND_MS, 'the other instance serves the revocation', async () => {
-          const k = await keys(1);
-          return k.revoked.includes(first) && !k.signing.includes(first);
-        });
+        // Both instances learn it from the database within the bound, the one on host A too: the command wrote the
+        // database, not the server's memory (checking instance 0 at once, after waiting for 1 only, failed under load).
+        await within(PROPAGATION_BOUND_MS, 'both instances serve the revocation', async () =>
+          (await Promise.all([0, 1].map(keys))).every((k) => k.revoked.includes(first) && !k.signing.includes(first)),
+        );
         const tookMs = Date.now() - at;
         expect((await keys(0)).revoked).toEqual([first]);
-        process.stderr.write(`${backend.name}: revocation served by the other process after ${tookMs} ms\n`);
+        process.stderr.write(`${backend.name}: revocation served by both processes after ${tookMs} ms\n`);
 
         // The device learns the list at its next check-in with the other instance, and gets a file of the new key.
         const checkIn = await device.checkIn(f.url(1), activationId);
