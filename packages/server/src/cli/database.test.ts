@@ -233,6 +233,20 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
     await pg.close();
   });
 
+  it('a URL naming a database or role PostgreSQL does not have is a configuration error that says what to change', async () => {
+    const url = new URL(pgTest!.url);
+    url.pathname = '/licensor_no_such_database';
+    const noDatabase = await cli(['db', 'status'], { LICENSOR_DATABASE_URL: url.href });
+    expect(noDatabase.err).toContain('database "licensor_no_such_database" does not exist');
+    expect(noDatabase.err).toContain('"Creating the database"');
+    expect(noDatabase.code).toBe(EXIT.config);
+    const noRole = new URL(pgTest!.url);
+    noRole.username = 'licensor_no_such_role';
+    const tokens = await cli(['tokens', 'list'], { LICENSOR_DATABASE_URL: noRole.href });
+    expect(tokens.err).toContain('correct the user in LICENSOR_DATABASE_URL');
+    expect(tokens.code).toBe(EXIT.config);
+  });
+
   it('db copy refuses a SQLite database that is behind this build', async () => {
     const file = join(dir, 'old.db');
     const old = openSqliteDatabase(file, { migrate: false });
