@@ -205,9 +205,24 @@ export async function runDialTestCommand(o: DialTestOptions, print: (line: strin
   return report.ok ? 0 : 1;
 }
 
+/**
+ * Why steps that watch the simulated open APIs failed, when the simulator itself says so: the server never called
+ * it (its LICENSOR_KOO_API_BASE points elsewhere, e.g. at another simulator), or every call it made was refused
+ * for its AK/SK. undefined when the server did reach the simulator with valid credentials.
+ */
+export function openApiHint(sim: Pick<MarketplaceSimulator, 'calls' | 'held'>, apiBase: string, ak: string) {
+  if (sim.calls.length === 0 && sim.held.length === 0) {
+    return `The server made no call to the simulated open APIs at ${apiBase}: start it with LICENSOR_KOO_API_BASE=${apiBase} LICENSOR_KOO_AK=${ak} LICENSOR_KOO_SK=<--sk> (and nothing else on that port), then run again.`;
+  }
+  if (sim.calls.every((c) => !c.authOk)) {
+    return `The simulated open APIs at ${apiBase} refused every call the server made (AK/SK): start the server with LICENSOR_KOO_AK and LICENSOR_KOO_SK equal to --ak and --sk, then run again.`;
+  }
+  return undefined;
+}
+
 export async function runSimulation(o: RunOptions, print: (line: string) => void = console.log): Promise<number> {
   const sim = new MarketplaceSimulator(o.ak, o.sk);
-  await sim.listen(Number(o.simPort));
+  const apiBase = await sim.listen(Number(o.simPort));
   const makeCaller = (clockSkewMs = 0) =>
     new MarketplaceCaller({
       url: o.url,
@@ -260,5 +275,7 @@ export async function runSimulation(o: RunOptions, print: (line: string) => void
   for (const f of failedSteps) print(`FAIL  ${f.title} — ${f.detail}`);
   const { passed, failed } = summarise(steps);
   print(`\n${passed} passed, ${failed} failed`);
+  const hint = failed > 0 ? openApiHint(sim, apiBase, o.ak) : undefined;
+  if (hint) print(hint);
   return failed === 0 ? 0 : 1;
 }
