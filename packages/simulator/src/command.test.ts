@@ -1,5 +1,6 @@
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { openApiHint } from './command';
+import { openApiHint, runSimulation } from './command';
 import type { SimCall } from './marketplace';
 
 const call = (authOk: boolean): SimCall => ({
@@ -28,5 +29,24 @@ describe('simulate run: why the open-API steps failed', () => {
 
   it('says nothing when the server reached the simulator with valid credentials', () => {
     expect(openApiHint({ calls: [call(false), call(true)], held: [] }, base, 'AK')).toBeUndefined();
+  });
+});
+
+describe('simulate run on a port in use', () => {
+  it('is refused with the port and the option that picks another, not a crash', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = String((holder.address() as net.AddressInfo).port);
+    try {
+      const run = runSimulation(
+        { url: 'http://127.0.0.1:1/', ak: 'AK', sk: 'SK', simPort: port, family: 'tour', retryScale: '0' },
+        () => {},
+      );
+      await expect(run).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+      await expect(run).rejects.toThrow(`Port ${port} on 127.0.0.1 is in use`);
+      await expect(run).rejects.toThrow('--sim-port');
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 });

@@ -49,6 +49,19 @@ interface DialTestOptions {
   adminToken?: string;
 }
 
+/** Listens, or says which port is taken and which option chooses another (not a stack trace). */
+async function listenOn(sim: MarketplaceSimulator, port: string, option: string): Promise<string> {
+  try {
+    return await sim.listen(Number(port));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    throw new LicensorError(
+      'CONFIG_INVALID',
+      `Port ${port} on 127.0.0.1 is in use (another \`licensor simulate marketplace\` still running?): stop what holds it, or choose another port with ${option}`,
+    );
+  }
+}
+
 /** Where the command prints (the CLI passes its own streams so tests can capture them). */
 export interface SimulateIo {
   stdout: { write(s: string): unknown };
@@ -70,7 +83,7 @@ export function registerSimulateCommand(program: Command, io: SimulateIo = proce
     .option('--sk <sk>', 'SK the simulator accepts', 'SK')
     .action(async (o: { port: string; ak: string; sk: string }) => {
       const sim = new MarketplaceSimulator(o.ak, o.sk);
-      const url = await sim.listen(Number(o.port));
+      const url = await listenOn(sim, o.port, '--port');
       console.log(
         `KooGallery open-API simulator on ${url}\nStart the server with LICENSOR_KOO_API_BASE=${url} LICENSOR_KOO_AK=${o.ak} LICENSOR_KOO_SK=<sk>. Ctrl-C stops.`,
       );
@@ -222,7 +235,7 @@ export function openApiHint(sim: Pick<MarketplaceSimulator, 'calls' | 'held'>, a
 
 export async function runSimulation(o: RunOptions, print: (line: string) => void = console.log): Promise<number> {
   const sim = new MarketplaceSimulator(o.ak, o.sk);
-  const apiBase = await sim.listen(Number(o.simPort));
+  const apiBase = await listenOn(sim, o.simPort, '--sim-port');
   const makeCaller = (clockSkewMs = 0) =>
     new MarketplaceCaller({
       url: o.url,
