@@ -92,6 +92,32 @@ describe('data at rest', () => {
   });
 });
 
+describe('a signing key the passphrase does not open', () => {
+  it('stops the start with what to set, instead of listening while every signed answer fails', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'licensor-passphrase-'));
+    try {
+      const config = (keyPassphrase: string) =>
+        testConfig({
+          dataDir,
+          host: '127.0.0.1',
+          port: 0,
+          keyPassphrase,
+          metrics: { token: undefined, listen: undefined },
+        });
+      // Keys created under one passphrase (as a development start creates them under the development one)…
+      await (await startServer(config('first-passphrase'), createLogger('silent'))).close();
+      // …and the server started with another, as after setting LICENSOR_KEY_PASSPHRASE for production.
+      const start = startServer(config('another-passphrase'), createLogger('silent'));
+      await expect(start).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+      await expect(start).rejects.toThrow(/does not open with LICENSOR_KEY_PASSPHRASE.*licensor keys rotate/);
+      // The right passphrase still starts.
+      await (await startServer(config('first-passphrase'), createLogger('silent'))).close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('/metrics', () => {
   let dir: string;
   let running: RunningServer | undefined;

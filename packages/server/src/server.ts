@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
+import { LicensorError } from '@licensor/shared';
 import { createApp, type LicensorApp } from './app';
 import type { Config } from './config';
 import { openDatabaseFromUrl } from './db/open';
@@ -101,6 +102,19 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       keySource = source;
       opened.push(() => source.close());
       keys.useSource(source);
+    }
+    // The current signing key must open now: with a passphrase it was not created under, the server would listen
+    // and /healthz say ok while every signed answer fails (500s, the marketplace's retry-later).
+    try {
+      keys.current();
+    } catch (err) {
+      if (!(err instanceof LicensorError && err.code === 'KEY_DECRYPT_FAILED')) throw err;
+      throw new LicensorError(
+        'CONFIG_INVALID',
+        `The current signing key does not open with ${config.keyPassphrase ? 'LICENSOR_KEY_PASSPHRASE' : 'the development passphrase (LICENSOR_KEY_PASSPHRASE is not set)'}: set LICENSOR_KEY_PASSPHRASE to the passphrase the signing keys were created under, or issue a signing key under it with \`licensor keys rotate --root-key <offline folder>/root.key.pem\` (a development start's keys are under the development passphrase)`,
+        undefined,
+        { cause: err },
+      );
     }
     const readiness = db.dialect === 'postgres' ? postgresReadiness(db.pg) : undefined;
     const licensor = await createApp({ config, db, log, keys, readiness });

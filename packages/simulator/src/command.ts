@@ -49,6 +49,19 @@ interface DialTestOptions {
   adminToken?: string;
 }
 
+/** Listens, or says which port is taken and which option chooses another (not a stack trace). */
+async function listenOn(sim: MarketplaceSimulator, port: string, option: string): Promise<string> {
+  try {
+    return await sim.listen(Number(port));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    throw new LicensorError(
+      'CONFIG_INVALID',
+      `Port ${port} on 127.0.0.1 is in use (another \`licensor simulate marketplace\` still running?): stop what holds it, or choose another port with ${option}`,
+    );
+  }
+}
+
 /** Where the command prints (the CLI passes its own streams so tests can capture them). */
 export interface SimulateIo {
   stdout: { write(s: string): unknown };
@@ -70,7 +83,7 @@ export function registerSimulateCommand(program: Command, io: SimulateIo = proce
     .option('--sk <sk>', 'SK the simulator accepts', 'SK')
     .action(async (o: { port: string; ak: string; sk: string }) => {
       const sim = new MarketplaceSimulator(o.ak, o.sk);
-      const url = await sim.listen(Number(o.port));
+      const url = await listenOn(sim, o.port, '--port');
       console.log(
         `KooGallery open-API simulator on ${url}\nStart the server with LICENSOR_KOO_API_BASE=${url} LICENSOR_KOO_AK=${o.ak} LICENSOR_KOO_SK=<sk>. Ctrl-C stops.`,
       );
@@ -205,9 +218,24 @@ export async function runDialTestCommand(o: DialTestOptions, print: (line: strin
   return report.ok ? 0 : 1;
 }
 
+/**
+ * Why steps that watch the simulated open APIs failed, when the simulator itself says so: the server never called
+ * it (its LICENSOR_KOO_API_BASE points elsewhere, e.g. at another simulator), or every call it made was refused
+ * for its AK/SK. undefined when the server did reach the simulator with valid credentials.
+ */
+export function openApiHint(sim: Pick<MarketplaceSimulator, 'calls' | 'held'>, apiBase: string, ak: string) {
+  if (sim.calls.length === 0 && sim.held.length === 0) {
+    return `The server made no call to the simulated open APIs at ${apiBase}: start it with LICENSOR_KOO_API_BASE=${apiBase} LICENSOR_KOO_AK=${ak} LICENSOR_KOO_SK=<--sk> (and nothing else on that port), then run again.`;
+  }
+  if (sim.calls.every((c) => !c.authOk)) {
+    return `The simulated open APIs at ${apiBase} refused every call the server made (AK/SK): start the server with LICENSOR_KOO_AK and LICENSOR_KOO_SK equal to --ak and --sk, then run again.`;
+  }
+  return undefined;
+}
+
 export async function runSimulation(o: RunOptions, print: (line: string) => void = console.log): Promise<number> {
   const sim = new MarketplaceSimulator(o.ak, o.sk);
-  await sim.listen(Number(o.simPort));
+  const apiBase = await listenOn(sim, o.simPort, '--sim-port');
   const makeCaller = (clockSkewMs = 0) =>
     new MarketplaceCaller({
       url: o.url,
@@ -260,5 +288,7 @@ export async function runSimulation(o: RunOptions, print: (line: string) => void
   for (const f of failedSteps) print(`FAIL  ${f.title} — ${f.detail}`);
   const { passed, failed } = summarise(steps);
   print(`\n${passed} passed, ${failed} failed`);
+  const hint = failed > 0 ? openApiHint(sim, apiBase, o.ak) : undefined;
+  if (hint) print(hint);
   return failed === 0 ? 0 : 1;
 }

@@ -142,6 +142,10 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
       await t.db.run(
         "INSERT INTO outbox (kind, payload, status, next_attempt_at, created_at, updated_at) VALUES ('x', '{}', 'pending', 1700000000000, 'now', 'now')",
       );
+      // Earlier builds stored a jittered retry time with a fraction of a millisecond (SQLite keeps it as a REAL).
+      await t.db.run(
+        "INSERT INTO outbox (kind, payload, status, next_attempt_at, created_at, updated_at) VALUES ('y', '{}', 'pending', 1700000000000.6, 'now', 'now')",
+      );
     } finally {
       await t.close();
     }
@@ -190,6 +194,11 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
       'SELECT id, code, latency_ms FROM marketplace_messages WHERE id IN (1, 4, 2500) ORDER BY id',
     );
     expect(fromPg).toEqual(await sample(sqlite));
+    // A retry time with a fraction of a millisecond arrives as whole milliseconds (the column is a bigint).
+    expect(await pg.all('SELECT kind, next_attempt_at FROM outbox ORDER BY id')).toEqual([
+      { kind: 'x', next_attempt_at: 1_700_000_000_000 },
+      { kind: 'y', next_attempt_at: 1_700_000_000_001 },
+    ]);
     // Identity columns continue after the copied ids.
     await pg.run("INSERT INTO marketplace_messages (direction, activity, created_at) VALUES ('in', 'x', 'now')");
     expect((await pg.first<{ m: number }>('SELECT MAX(id) AS m FROM marketplace_messages'))!.m).toBe(2501);
@@ -222,6 +231,20 @@ describe.skipIf(!pgTest)('db status, migrate and copy on PostgreSQL', () => {
     expect(copy.err).toContain('nothing was committed');
     expect(await pg.first('SELECT COUNT(*) AS n FROM entitlements')).toEqual({ n: 0 });
     await pg.close();
+  });
+
+  it('a URL naming a database or role PostgreSQL does not have is a configuration error that says what to change', async () => {
+    const url = new URL(pgTest!.url);
+    url.pathname = '/licensor_no_such_database';
+    const noDatabase = await cli(['db', 'status'], { LICENSOR_DATABASE_URL: url.href });
+    expect(noDatabase.err).toContain('database "licensor_no_such_database" does not exist');
+    expect(noDatabase.err).toContain('"Creating the database"');
+    expect(noDatabase.code).toBe(EXIT.config);
+    const noRole = new URL(pgTest!.url);
+    noRole.username = 'licensor_no_such_role';
+    const tokens = await cli(['tokens', 'list'], { LICENSOR_DATABASE_URL: noRole.href });
+    expect(tokens.err).toContain('correct the user in LICENSOR_DATABASE_URL');
+    expect(tokens.code).toBe(EXIT.config);
   });
 
   it('db copy refuses a SQLite database that is behind this build', async () => {

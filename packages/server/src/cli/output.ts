@@ -97,9 +97,21 @@ export function fields(pairs: [string, unknown][]): string {
 }
 
 /** One line an operator can act on; the message of a LicensorError already says what to do next. */
+/** What PostgreSQL refuses at connection time: LICENSOR_DATABASE_URL names a database or role it does not have. */
+const PG_SETUP_HINTS: Record<string, string> = {
+  '3D000':
+    'create it as docs/deploy-postgresql.md says ("Creating the database"), or correct the database name in LICENSOR_DATABASE_URL',
+  '28000': 'correct the user in LICENSOR_DATABASE_URL, or create that role',
+  '28P01': 'correct the user or password in LICENSOR_DATABASE_URL',
+};
+
 export function errorLine(err: unknown): { text: string; code: LicensorCode; exit: number } {
   if (err instanceof LicensorError) {
-    return { text: err.message.split('\n').join(' '), code: err.code, exit: exitCodeFor(err.code) };
+    const text = err.message.split('\n').join(' ');
+    const setupHint = err.code === 'INTERNAL' ? PG_SETUP_HINTS[String(err.detail?.sqlState)] : undefined;
+    // A configuration mistake, not a bug: exit 4 with what to change, not 5 ("internal error").
+    if (setupHint) return { text: `${text}: ${setupHint}`, code: 'CONFIG_INVALID', exit: EXIT.config };
+    return { text, code: err.code, exit: exitCodeFor(err.code) };
   }
   const e = err as { code?: string; message?: string; path?: string };
   if (['ENOENT', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'EEXIST'].includes(e?.code ?? '')) {

@@ -160,6 +160,12 @@ async function copyTable(
   const columns = from.columns.map((c) => c.name);
   const targetTypes = new Map(to.columns.map((c) => [c.name, c.type]));
   const normalise = columns.map((c) => normaliserFor(targetTypes.get(c) ?? 'other'));
+  // SQLite keeps a REAL in an INTEGER column as it was given (earlier builds wrote jittered outbox retry times with a
+  // fraction of a millisecond); PostgreSQL's integer columns refuse a fraction: such a value goes in rounded, and is
+  // checked rounded on both sides.
+  const integerAt = columns.map((c) => targetTypes.get(c) === 'integer');
+  const toTarget = (row: unknown[]): unknown[] =>
+    row.map((v, i) => (integerAt[i] && typeof v === 'number' && !Number.isInteger(v) ? Math.round(v) : v));
   const list = columns.map(quoteIdent).join(', ');
   // On the raw connection: inside the read transaction that copyTable's snapshot is taken in.
   const counted = source.raw.prepare(`SELECT COUNT(*) AS n FROM ${quoteIdent(from.name)}`).get() as
@@ -174,10 +180,11 @@ async function copyTable(
   let batch: unknown[][] = [];
   let copied = 0;
   report('copy', 0);
-  for (const row of source.raw
+  for (const raw of source.raw
     .prepare(`SELECT ${list} FROM ${quoteIdent(from.name)}`)
     .raw(true)
     .iterate() as Iterable<unknown[]>) {
+    const row = toTarget(raw);
     sourceSum.add(row);
     batch.push(row);
     if (batch.length >= perBatch) {

@@ -30,7 +30,7 @@ export interface OutboxOptions {
 }
 
 const defaultBackoff = (attempts: number) =>
-  Math.min(1000 * 2 ** (attempts - 1), 10 * 60_000) * (0.8 + Math.random() * 0.4);
+  Math.round(Math.min(1000 * 2 ** (attempts - 1), 10 * 60_000) * (0.8 + Math.random() * 0.4));
 
 /**
  * Queues work with only the database at hand (code deep in a transaction, e.g. webhooks emitted where an

@@ -88,4 +88,16 @@ describe.skipIf(!pgTest)('outbox leases on PostgreSQL', () => {
     expect(await claimDue(b, t + 9_999, 10, 30_000)).toEqual([]);
     expect((await claimDue(b, t + 10_000, 10, 30_000)).map((i) => i.id)).toEqual([x!.id]);
   });
+
+  it('a backoff with a fraction of a millisecond (the default one has jitter) is stored as whole milliseconds', async () => {
+    const t = 1_800_000_000_000;
+    await enqueue(a, 1, t);
+    const [x] = await claimDue(a, t, 1, 30_000);
+    // next_attempt_at is a bigint: PostgreSQL refuses 1800000001234.5678 (22P02), which left the item running
+    // until its lease ended instead of waiting out its backoff.
+    expect(await fail(a, x!, t, { error: 'retry', backoffMs: () => 1234.5678 })).toBe(true);
+    expect(await a.all('SELECT status, next_attempt_at FROM outbox')).toEqual([
+      { status: 'pending', next_attempt_at: t + 1235 },
+    ]);
+  });
 });

@@ -67,7 +67,8 @@ export async function fail(db: Queryable, item: Claimed, now: number, opts: Fail
     [
       opts.giveUp ? 'failed' : 'pending',
       opts.error.slice(0, 1000),
-      now + opts.backoffMs(item.attempts),
+      // Whole milliseconds: next_attempt_at is a bigint on PostgreSQL, which refuses a fraction (a jittered backoff).
+      now + Math.round(opts.backoffMs(item.attempts)),
       new Date(now).toISOString(),
       item.id,
       item.attempts,
