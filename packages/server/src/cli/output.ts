@@ -96,7 +96,6 @@ export function fields(pairs: [string, unknown][]): string {
   return pairs.map(([k, v]) => `${k}:${' '.repeat(w - displayWidth(k) + 1)}${cellText(v)}`).join('\n') + '\n';
 }
 
-/** One line an operator can act on; the message of a LicensorError already says what to do next. */
 /** What PostgreSQL refuses at connection time: LICENSOR_DATABASE_URL names a database or role it does not have. */
 const PG_SETUP_HINTS: Record<string, string> = {
   '3D000':
@@ -105,6 +104,7 @@ const PG_SETUP_HINTS: Record<string, string> = {
   '28P01': 'correct the user or password in LICENSOR_DATABASE_URL',
 };
 
+/** One line an operator can act on; the message of a LicensorError already says what to do next. */
 export function errorLine(err: unknown): { text: string; code: LicensorCode; exit: number } {
   if (err instanceof LicensorError) {
     const text = err.message.split('\n').join(' ');
