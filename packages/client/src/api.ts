@@ -8,6 +8,7 @@ import {
   type AnsweredRequest,
   apiErrorSchema,
   DEVICE_SIGNATURE_HEADER,
+  fetchFailureCause,
   isLicensorCode,
   keyIdOf,
   keysResponseSchema,
@@ -304,7 +305,7 @@ export class ApiClient {
   }
 
   #unreachable(err: unknown): LicensorError {
-    const cause = (err as { cause?: { code?: string } })?.cause?.code ?? (err as Error)?.name ?? 'network error';
+    const cause = fetchFailureCause(err);
     return new LicensorError(
       'SERVER_UNREACHABLE',
       `Cannot reach the license server at ${this.serverUrl} (${cause}). Check the internet connection and try again later.`,

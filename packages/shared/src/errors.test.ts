@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES, httpStatusFor, isLicensorCode, LICENSE_CODES, LicensorError, toLicensorError } from './errors';
+import {
+  ERROR_CODES,
+  fetchFailureCause,
+  httpStatusFor,
+  isLicensorCode,
+  LICENSE_CODES,
+  LicensorError,
+  toLicensorError,
+} from './errors';
 
 describe('LicensorError', () => {
   it('keeps code, message and detail and serialises without the stack', () => {
@@ -35,5 +43,21 @@ describe('LicensorError', () => {
     expect(httpStatusFor('FILE_SIGNATURE_INVALID')).toBe(400);
     expect(new LicensorError('SERVER_UNREACHABLE', 'x').retryable).toBe(true);
     expect(new LicensorError('REVOKED', 'x').retryable).toBe(false);
+  });
+});
+
+describe('fetchFailureCause', () => {
+  const undici = (cause: object) => Object.assign(new TypeError('fetch failed'), { cause });
+  it('names the reason undici puts in the cause, not its "fetch failed"', () => {
+    expect(
+      fetchFailureCause(undici(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }))),
+    ).toBe('ECONNREFUSED');
+    // A port fetch refuses to connect to (1, 6000, …) has a message but no code.
+    expect(fetchFailureCause(undici(new Error('bad port')))).toBe('bad port');
+    expect(fetchFailureCause(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))).toBe(
+      'TimeoutError',
+    );
+    expect(fetchFailureCause(new TypeError('fetch failed'))).toBe('fetch failed');
+    expect(fetchFailureCause(undefined)).toBe('network error');
   });
 });

@@ -166,3 +166,18 @@ export function toLicensorError(err: unknown, fallbackMessage = 'Internal error'
   if (err instanceof LicensorError) return err;
   return new LicensorError('INTERNAL', fallbackMessage, undefined, { cause: err });
 }
+
+/**
+ * What a failed `fetch` ran into, as specific as Node says it: undici throws `TypeError('fetch failed')` and puts the
+ * reason in `cause` ("ECONNREFUSED", "ENOTFOUND", "CERT_HAS_EXPIRED", "UND_ERR_SOCKET"; a message such as "bad port"
+ * where there is no code); a timeout is a `TimeoutError`.
+ */
+export function fetchFailureCause(err: unknown): string {
+  const e = err as { name?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } } | undefined;
+  const code = e?.cause?.code;
+  if (typeof code === 'string' && code) return code;
+  const inner = e?.cause?.message;
+  if (typeof inner === 'string' && inner) return inner;
+  if (typeof e?.name === 'string' && e.name && e.name !== 'TypeError' && e.name !== 'Error') return e.name;
+  return typeof e?.message === 'string' && e.message ? e.message : 'network error';
+}

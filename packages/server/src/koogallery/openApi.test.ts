@@ -47,6 +47,8 @@ describe('OpenApiClient', () => {
     expect((await c.queryOrder('MOCKONETIMENEW')).orderId).toBe('MOCKONETIMENEW');
     await expect(client({ apiBase: 'http://127.0.0.1:65533' }).queryOrder('X')).rejects.toMatchObject({
       code: 'MARKETPLACE_UNAVAILABLE',
+      // Why, for the operator (message log, outbox): undici's own message says only "fetch failed".
+      message: 'Marketplace unreachable: fetch failed (ECONNREFUSED)',
     });
   });
 

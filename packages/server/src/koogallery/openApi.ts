@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { LicensorError, signAkSk } from '@licensor/shared';
+import { fetchFailureCause, LicensorError, signAkSk } from '@licensor/shared';
 import type { Config } from '../config';
 import type { MessageLog } from './messageLog';
 import { FILE_API, LICENSE_API_PREFIX, ORDER_API } from './resultCodes';
@@ -55,6 +55,13 @@ interface CallOptions {
   contentType?: string;
   activity: string;
   ids?: { code?: string; orderId?: string; eventId?: string; entitlementId?: string };
+}
+
+/** "fetch failed (ECONNREFUSED)": undici's own message says only that it failed; the reason is in its cause. */
+function transportFailure(err: unknown): string {
+  const message = (err as Error)?.message || 'network error';
+  const cause = fetchFailureCause(err);
+  return cause === message ? message : `${message} (${cause})`;
 }
 
 /** Network-level failures after which the fallback host is worth a try (spec 2.1). */
@@ -139,13 +146,13 @@ export class OpenApiClient {
       } catch (err) {
         if (err instanceof LicensorError) throw err;
         lastError = err;
-        this.log(opts, started, null, null, (err as Error).message);
+        this.log(opts, started, null, null, transportFailure(err));
         if (!isConnectionFailure(err)) break;
       }
     }
     throw new LicensorError(
       'MARKETPLACE_UNAVAILABLE',
-      `Marketplace unreachable: ${(lastError as Error)?.message ?? 'unknown error'}`,
+      `Marketplace unreachable: ${lastError === undefined ? 'unknown error' : transportFailure(lastError)}`,
       undefined,
       { cause: lastError },
     );
