@@ -211,5 +211,16 @@ describe('two OS accounts on one machine', () => {
     expect((await a.importLicenseFile(file)).code).toBe('VALID');
     expect((await bob.make().verify()).code).toBe('VALID');
     expect((await alice.make().verify()).code).toBe('VALID');
+
+    // The same with the reset and the import in two processes (reset now, import the file later), after Bob's
+    // saves took the state two generations past Alice's anchor.
+    for (let i = 0; i < 2; i++) {
+      c.advance(10 * 60_000);
+      expect((await bob.make().verify()).code).toBe('VALID');
+    }
+    await alice.make().reset();
+    expect((await alice.make().importLicenseFile(file)).code).toBe('VALID');
+    expect((await bob.make().verify()).code).toBe('VALID');
+    expect((await alice.make().verify()).code).toBe('VALID');
   });
 });

@@ -159,6 +159,13 @@ export async function resetLocked(s: ManagerState): Promise<void> {
   await s.store.deleteDeviceKey(s.body?.device);
   // The next state continues beyond the one deleted here, which another OS account may have written.
   s.generationFloor = Math.max(s.generationFloor, s.body?.generation ?? 0, s.store.generationOnDisk());
+  // …also when the next state is written by another process (reset now, import later): this account's anchor
+  // carries the floor. It only ever raises the anchor, from a number read unauthenticated, which helps no rollback.
+  const installId = s.store.installId();
+  if (installId && s.generationFloor > s.anchorGeneration) {
+    await s.anchors.write(installId, { generation: s.generationFloor, highWater: s.anchorHighWater });
+    s.anchorGeneration = s.generationFloor;
+  }
   s.store.reset();
   s.body = undefined;
   s.tampered = undefined;
