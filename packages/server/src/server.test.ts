@@ -316,6 +316,14 @@ describe.skipIf(!pgLeak)('a failed start on PostgreSQL closes what it opened', (
     await noSessionsLeft();
   });
 
+  it('the signing keys do not open with LICENSOR_KEY_PASSPHRASE (the key source loads them from the database)', async () => {
+    // The first test's start imported the keys under the development passphrase.
+    const start = startServer(config({ keyPassphrase: 'another-passphrase' }), createLogger('silent'));
+    await expect(start).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    await expect(start).rejects.toThrow(/does not open with LICENSOR_KEY_PASSPHRASE.*licensor keys rotate/);
+    await noSessionsLeft();
+  });
+
   it('the port is in use (EADDRINUSE)', async () => {
     await expect(startServer(config({ port: busyPort }), createLogger('silent'))).rejects.toMatchObject({
       code: 'EADDRINUSE',

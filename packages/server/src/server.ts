@@ -93,28 +93,22 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     // On PostgreSQL the signing keys live in the database (instances on several hosts share no disk): imported
     // from the key files on first start, rotated by `licensor keys rotate`, reloaded on every instance when
     // announced.
+    // The current signing key must open now (on PostgreSQL the key source opens it as it loads): with a passphrase it
+    // was not created under, the server would listen and /healthz say ok while every signed answer fails.
     let keySource: DatabaseKeySource | undefined;
-    if (db.dialect === 'postgres') {
-      const source = await DatabaseKeySource.open(db.pg, keys, {
-        passphrase: config.keyPassphrase ?? DEVELOPMENT_KEY_PASSPHRASE,
-        log,
-      });
-      keySource = source;
-      opened.push(() => source.close());
-      keys.useSource(source);
-    }
-    // The current signing key must open now: with a passphrase it was not created under, the server would listen
-    // and /healthz say ok while every signed answer fails (500s, the marketplace's retry-later).
     try {
+      if (db.dialect === 'postgres') {
+        const source = await DatabaseKeySource.open(db.pg, keys, {
+          passphrase: config.keyPassphrase ?? DEVELOPMENT_KEY_PASSPHRASE,
+          log,
+        });
+        keySource = source;
+        opened.push(() => source.close());
+        keys.useSource(source);
+      }
       keys.current();
     } catch (err) {
-      if (!(err instanceof LicensorError && err.code === 'KEY_DECRYPT_FAILED')) throw err;
-      throw new LicensorError(
-        'CONFIG_INVALID',
-        `The current signing key does not open with ${config.keyPassphrase ? 'LICENSOR_KEY_PASSPHRASE' : 'the development passphrase (LICENSOR_KEY_PASSPHRASE is not set)'}: set LICENSOR_KEY_PASSPHRASE to the passphrase the signing keys were created under, or issue a signing key under it with \`licensor keys rotate --root-key <offline folder>/root.key.pem\` (a development start's keys are under the development passphrase)`,
-        undefined,
-        { cause: err },
-      );
+      throw signingKeyRefusal(err, config);
     }
     const readiness = db.dialect === 'postgres' ? postgresReadiness(db.pg) : undefined;
     const licensor = await createApp({ config, db, log, keys, readiness });
@@ -191,4 +185,15 @@ function closeServer(s: http.Server | https.Server): Promise<void> {
     s.close(() => resolve());
     s.closeAllConnections?.();
   });
+}
+
+/** A signing key that does not open with the configured passphrase, said as what to set or do; other errors as they are. */
+function signingKeyRefusal(err: unknown, config: Config): unknown {
+  if (!(err instanceof LicensorError && err.code === 'KEY_DECRYPT_FAILED')) return err;
+  return new LicensorError(
+    'CONFIG_INVALID',
+    `The current signing key does not open with ${config.keyPassphrase ? 'LICENSOR_KEY_PASSPHRASE' : 'the development passphrase (LICENSOR_KEY_PASSPHRASE is not set)'}: set LICENSOR_KEY_PASSPHRASE to the passphrase the signing keys were created under, or issue a signing key under it with \`licensor keys rotate --root-key <offline folder>/root.key.pem\` (a development start's keys are under the development passphrase)`,
+    undefined,
+    { cause: err },
+  );
 }
