@@ -227,7 +227,7 @@ export function openApiHint(sim: Pick<MarketplaceSimulator, 'calls' | 'held'>, a
   if (sim.calls.length === 0 && sim.held.length === 0) {
     return `The server made no call to the simulated open APIs at ${apiBase}: start it with LICENSOR_KOO_API_BASE=${apiBase} LICENSOR_KOO_AK=${ak} LICENSOR_KOO_SK=<--sk> (and nothing else on that port), then run again.`;
   }
-  if (sim.calls.every((c) => !c.authOk)) {
+  if (sim.calls.length > 0 && sim.calls.every((c) => !c.authOk)) {
     return `The simulated open APIs at ${apiBase} refused every call the server made (AK/SK): start the server with LICENSOR_KOO_AK and LICENSOR_KOO_SK equal to --ak and --sk, then run again.`;
   }
   return undefined;

@@ -100,7 +100,8 @@ export function fields(pairs: [string, unknown][]): string {
 const PG_SETUP_HINTS: Record<string, string> = {
   '3D000':
     'create it as docs/deploy-postgresql.md says ("Creating the database"), or correct the database name in LICENSOR_DATABASE_URL',
-  '28000': 'correct the user in LICENSOR_DATABASE_URL, or create that role',
+  '28000':
+    'correct the user in LICENSOR_DATABASE_URL or create that role; if the role exists, PostgreSQL refused this host, user or SSL mode in pg_hba.conf (sslmode in the URL)',
   '28P01': 'correct the user or password in LICENSOR_DATABASE_URL',
 };
 
