@@ -368,18 +368,17 @@ describe('devices', () => {
     expect(all.body.items[0]).toMatchObject({ id: testDevice, test: true });
   });
 
+  /** An offline activation request as the client's `offline-request` writes it, signed by the device. */
+  const offlineRequestText = (device: ReturnType<typeof newDevice>, code: string, nonce: string) =>
+    encodeOfflineRequest(
+      offlineRequestSchema.parse({ ...activationBody(device, code), v: 1, createdAt: new Date().toISOString(), nonce }),
+      device.privateKey,
+    );
+
   it('answers an offline activation request with a License the pinned root verifies', async () => {
     const ent = await seedEntitlement(t.db, { family: 'A', seats: 1 });
     const device = newDevice();
-    const requestText = encodeOfflineRequest(
-      offlineRequestSchema.parse({
-        ...activationBody(device, ent.code!),
-        v: 1,
-        createdAt: new Date().toISOString(),
-        nonce: 'a1b2c3d4e5f60718',
-      }),
-      device.privateKey,
-    );
+    const requestText = offlineRequestText(device, ent.code!, 'a1b2c3d4e5f60718');
     const r = await post('/offline-responses', { request: requestText });
     expect(r.status).toBe(201);
     const verified = new LicenseVerifier({ roots: [t.keys.rootCertificatePem] }).verify(r.body.license);
@@ -402,15 +401,7 @@ describe('devices', () => {
   it('an old offline request presented again gets no License after a revocation, nor a seat another device holds now', async () => {
     const ent = await seedEntitlement(t.db, { family: 'A', seats: 1 });
     const device = newDevice();
-    const requestText = encodeOfflineRequest(
-      offlineRequestSchema.parse({
-        ...activationBody(device, ent.code!),
-        v: 1,
-        createdAt: new Date().toISOString(),
-        nonce: 'b1b2c3d4e5f60718',
-      }),
-      device.privateKey,
-    );
+    const requestText = offlineRequestText(device, ent.code!, 'b1b2c3d4e5f60718');
     expect((await post('/offline-responses', { request: requestText })).status).toBe(201);
     const [held] = (await get(`/activations?entitlementId=${ent.id}`)).body.items;
 
