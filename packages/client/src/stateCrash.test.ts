@@ -93,6 +93,21 @@ describe('a process killed while it saves the state', () => {
     expect(await app.make().verify()).toMatchObject({ valid: true, code: 'VALID' });
     expect(app.generation()).toBe(2);
     expect(JSON.parse(readFileSync(app.anchorPath(), 'utf8'))).toMatchObject({ generation: 2 });
+    // …removing what the kill left (here the dying writer was this process: its writes are synchronous, so over).
+    expect(readdirSync(app.dataDir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('a save removes temporary files of writers that no longer run, never those of a running one', async () => {
+    const app = install();
+    await app.make().importLicenseFile(licenseFor(undefined, { now: app.c() }));
+    const state = app.statePath;
+    const dead = `${state}.${2 ** 22 + 1}.0123abcd.tmp`; // above any pid_max: no such process
+    const running = `${state}.${process.ppid}.0123abcd.tmp`; // vitest's main process, writing at this moment
+    const other = `${state}.bak`;
+    for (const f of [dead, running, other]) writeFileSync(f, 'partial');
+    app.c.advance(10 * 60_000);
+    expect((await app.make().verify()).code).toBe('VALID'); // saves the high-water mark
+    expect([dead, running, other].map((f) => existsSync(f))).toEqual([false, true, true]);
   });
 
   it('an import killed mid-write keeps the stored file; the import can simply be repeated', async () => {

@@ -36,13 +36,14 @@ import {
   linkSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   statSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import {
   COMPONENT_NAMES,
   canonicalize,
@@ -180,8 +181,44 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/** Whether a process of this id runs (EPERM: it does, under another OS account). */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files of earlier writes of `path` (`<path>.<pid>.<hex>.tmp`) that no write owns any more: a
+ * process killed mid-write leaves one behind (its id no longer runs), and this process's own are over (its writes
+ * are synchronous). One of a running process, of any OS account, is left alone.
+ */
+function removeStaleTemps(path: string): void {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = name.startsWith(prefix) ? Number(/^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name.slice(prefix.length))?.[1]) : 0;
+    if (!pid || (pid !== process.pid && processRuns(pid))) continue;
+    try {
+      unlinkSync(join(dir, name));
+    } catch {
+      /* gone already, or not ours to remove */
+    }
+  }
+}
+
 /** write temp (0600) + fsync + rename (+ fsync of the folder where supported): readers see old or new, never half. */
 export function writeFileAtomic(path: string, data: string | Buffer): void {
+  removeStaleTemps(path);
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const fd = openSync(tmp, 'wx', 0o600);
   try {
@@ -313,6 +350,7 @@ export class StateStore {
     this.#ensureDir();
     // Written in full and synced under a temporary name, then linked into place (which fails if another process
     // created it meanwhile: theirs is kept), so a process killed or a power cut mid-write never leaves a partial salt.
+    removeStaleTemps(this.#saltPath);
     const tmp = `${this.#saltPath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     const text = `${randomBytes(32).toString('hex')}\n`;
     const writeNew = (path: string) => {
