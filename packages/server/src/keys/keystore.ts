@@ -93,6 +93,7 @@ export const offlineRootMessage = (dir: string) =>
   `The root private key ${join(dir, 'root.key.pem')} is in the data folder: whoever reads the folder or a backup can mint licenses every client trusts. ` +
   'Move it to offline storage (a removable drive kept in a safe) and delete it here:\n' +
   `  LICENSOR_ROOT_PASSPHRASE=<root passphrase> licensor keys move-root <offline folder>\n` +
+  '(a root a development start created is under the development passphrase: set a new one, move-root re-encrypts it). ' +
   'Rotate later with the drive mounted: licensor keys rotate --root-key <offline folder>/root.key.pem. ' +
   'A new deployment creates its root offline from the start: licensor keys init --offline-root <offline folder>. ' +
   'See docs/merchant-guide.md, "Keys".';
