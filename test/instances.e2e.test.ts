@@ -35,7 +35,7 @@ import {
  *   testkit/postgres.ts).
  *
  * Each instance runs the scheduler (LICENSOR_SCHEDULER=on) so the daily duties race at start-up, and logs at info
- * so its "daily run planned" lines can be counted. Requests carry an X-Forwarded-For of their own per case
+ * so its "daily runs planned" lines (one per scheduler tick, with the days it planned) can be read. Requests carry an X-Forwarded-For of their own per case
  * (LICENSOR_TRUST_PROXY=127.0.0.1), so the per-address admin failure limiter of one case never sees another's.
  */
 
@@ -129,7 +129,7 @@ for (const backend of BACKENDS) {
     let prepared: Prepared | undefined;
     let fleet: Instances | undefined;
     let skipReason: string | undefined;
-    /** The first processes' output (their start-up ticks' "daily run planned" lines). */
+    /** The first processes' output (their start-up ticks' "daily runs planned" lines). */
     let startupOutput: string[][] = [];
     let env: Record<string, string> = {};
 
@@ -168,14 +168,14 @@ for (const backend of BACKENDS) {
       return fleet;
     };
 
-    /** Days each instance's start-up (and any later) scheduler tick planned, from its "daily run planned" lines. */
+    /** Days each instance's start-up (and any later) scheduler tick planned, from its "daily runs planned" lines. */
     const plannedDays = (outputs: string[][]) =>
       outputs.map((output) =>
         output
           .join('')
           .split('\n')
-          .filter((line) => line.includes('daily run planned'))
-          .map((line) => String((JSON.parse(line) as { day: string }).day)),
+          .filter((line) => line.includes('daily runs planned'))
+          .flatMap((line) => (JSON.parse(line) as { days: string[] }).days.map(String)),
       );
 
     it('the daily duties are planned once per day, whichever instances are up', { timeout: 120_000 }, async (t) => {

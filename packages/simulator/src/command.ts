@@ -170,7 +170,7 @@ const DIAL_FAMILIES: DialFamily[] = ['A', 'B', 'C', 'notify'];
 /**
  * `licensor simulate dial-test`: replays each family's debug suite (testFlag=1) several times against any
  * production address, like the marketplace's twice-daily dial tests, and prints a go-live summary.
- * Returns the exit code (0 = every case answered the same in every round).
+ * Returns the exit code (0 = every case succeeded in every round, with the same instanceId and license).
  */
 export async function runDialTestCommand(o: DialTestOptions, print: (line: string) => void = console.log) {
   const rounds = Number(o.rounds);

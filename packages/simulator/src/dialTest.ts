@@ -53,6 +53,8 @@ export interface DialReport {
 }
 
 const ASYNC = ['000000', '000004'];
+/** What the accepted result codes say, for the summary (spec §4, result codes). */
+const RESULT_MEANING: Record<string, string> = { '000000': '(done)', '000004': '(being processed)' };
 
 /**
  * Builds the saved cases of round 1. Family A and C cases after the first name the instance that
@@ -316,10 +318,25 @@ export function formatDialReport(report: DialReport, url: string): string[] {
   for (const s of report.skipped) lines.push(`  skipped ${s}`);
   lines.push('');
   if (report.ok) {
-    lines.push(
-      `READY: every case answered the same in all ${report.rounds} rounds. Save these cases in the seller center ` +
-        '(调测并保存用例); the twice-daily dial tests will replay them like this.',
-    );
+    // A passing case may still have answered differently between rounds, with codes it accepts as success: only
+    // the asynchronous activities accept two (000000 done, 000004 being processed).
+    const differed = report.cases.filter((c) => new Set(c.codes).size > 1);
+    const save =
+      'Save these cases in the seller center (调测并保存用例); the twice-daily dial tests will replay them like this.';
+    if (differed.length === 0) {
+      lines.push(`READY: every case answered the same in all ${report.rounds} rounds. ${save}`);
+    } else {
+      lines.push(
+        `READY: every case succeeded in all ${report.rounds} rounds, but ${differed.length === 1 ? 'one answered' : `${differed.length} answered`} differently between rounds, which the dial tests accept:`,
+      );
+      for (const c of differed) {
+        const meanings = [...new Set(c.codes)].map((code) => `${code} ${RESULT_MEANING[code] ?? 'a success'}`);
+        lines.push(
+          `  ${c.family} ${c.activity}: ${c.codes.join(' → ')} — ${meanings.join(' and ')} are both success for this asynchronous activity, and the instanceId and license it returned stayed the same.`,
+        );
+      }
+      lines.push(save);
+    }
   } else {
     lines.push(
       'NOT READY: some cases fail when replayed. The marketplace replays saved cases twice a day and freezes ' +

@@ -229,6 +229,97 @@ describe('keys', () => {
     }
   });
 
+  it('move-root takes a development start to production: the root goes offline under LICENSOR_ROOT_PASSPHRASE, no copy under the development passphrase stays', async () => {
+    const base = { PORT: '0', HOST: '127.0.0.1', LICENSOR_LOG_LEVEL: 'silent' };
+    const stopped = () => {
+      const stop = new AbortController();
+      stop.abort();
+      return stop.signal;
+    };
+    // `npm start` on a fresh data folder, no passphrase set: development keys.
+    expect(await main(['--data-dir', dir, 'start'], { ...quiet(), env: base, signal: stopped() })).toBe(0);
+    const keys = join(dir, 'keys');
+    const devRoot = readFileSync(join(keys, 'root.key.pem'), 'utf8');
+    expect(decryptPrivateKey(devRoot, DEVELOPMENT_ROOT_PASSPHRASE).asymmetricKeyType).toBe('ed25519');
+    // What an interrupted write of the root key leaves behind.
+    writeFileSync(join(keys, 'root.key.pem.4242.tmp'), devRoot);
+    const offline = mkdtempSync(join(tmpdir(), 'licensor-offline-dev-root-'));
+    try {
+      // Offline under the public development passphrase would protect nothing: refused, nothing moves.
+      const unset = await cli(['keys', 'move-root', join(offline, 'root')], {
+        env: { ...base, LICENSOR_KEY_PASSPHRASE: undefined },
+      });
+      expect(unset.code).toBe(EXIT.invalidInput);
+      expect(unset.err).toContain('LICENSOR_ROOT_PASSPHRASE');
+      expect(readFileSync(join(keys, 'root.key.pem'), 'utf8')).toBe(devRoot);
+      expect(existsSync(join(offline, 'root', 'root.key.pem'))).toBe(false);
+
+      // One step: decrypted under the development passphrase, written offline under the operator's own.
+      const env = { ...base, LICENSOR_KEY_PASSPHRASE: PASS, LICENSOR_ROOT_PASSPHRASE: ROOT_PASS };
+      const moved = await cli(['--json', 'keys', 'move-root', join(offline, 'root')], { env });
+      expect(moved.code, moved.err).toBe(0);
+      const target = join(offline, 'root', 'root.key.pem');
+      expect(moved.json()).toEqual({ rootKey: target, reEncrypted: true });
+      const offlinePem = readFileSync(target, 'utf8');
+      expect(() => decryptPrivateKey(offlinePem, DEVELOPMENT_ROOT_PASSPHRASE)).toThrow(
+        expect.objectContaining({ code: 'KEY_DECRYPT_FAILED' }),
+      );
+      expect(decryptPrivateKey(offlinePem, ROOT_PASS).asymmetricKeyType).toBe('ed25519');
+
+      // No file left in the data folder (temp files included) opens under the development root passphrase.
+      const files = (readdirSync(dir, { recursive: true }) as string[]).map((f) => join(dir, f));
+      const openable = files.filter((f) => {
+        let text: string;
+        try {
+          text = readFileSync(f, 'latin1');
+        } catch {
+          return false; // a folder
+        }
+        const pems = text.match(/-----BEGIN ENCRYPTED PRIVATE KEY-----[\s\S]*?-----END ENCRYPTED PRIVATE KEY-----/g);
+        return (pems ?? []).some((pem) => {
+          try {
+            decryptPrivateKey(pem, DEVELOPMENT_ROOT_PASSPHRASE);
+            return true;
+          } catch {
+            return false;
+          }
+        });
+      });
+      expect(openable).toEqual([]);
+      expect(readdirSync(keys).filter((f) => f.startsWith('root.key.pem'))).toEqual([]);
+
+      // The rest of the way to production, as the merchant guide says: a signing key under LICENSOR_KEY_PASSPHRASE.
+      expect((await cli(['keys', 'rotate', '--root-key', target], { env })).code).toBe(0);
+      expect(
+        await main(['--data-dir', dir, 'start'], {
+          ...quiet(),
+          env: { ...env, LICENSOR_PRODUCTION: 'on' },
+          signal: stopped(),
+        }),
+      ).toBe(0);
+
+      // A root under a passphrase of the operator's is moved as it is, and only with that passphrase.
+      const other = mkdtempSync(join(tmpdir(), 'licensor-cli-own-root-'));
+      const own = (args: string[], rootPassphrase: string) =>
+        main(['--data-dir', other, ...args], {
+          ...quiet(),
+          env: { LICENSOR_KEY_PASSPHRASE: PASS, LICENSOR_ROOT_PASSPHRASE: rootPassphrase },
+        });
+      try {
+        expect(await own(['keys', 'init'], ROOT_PASS)).toBe(0);
+        const ownRoot = readFileSync(join(other, 'keys', 'root.key.pem'), 'utf8');
+        expect(await own(['keys', 'move-root', join(offline, 'own')], 'another-root-passphrase')).toBe(EXIT.config);
+        expect(readFileSync(join(other, 'keys', 'root.key.pem'), 'utf8')).toBe(ownRoot);
+        expect(await own(['keys', 'move-root', join(offline, 'own')], ROOT_PASS)).toBe(0);
+        expect(readFileSync(join(offline, 'own', 'root.key.pem'), 'utf8')).toBe(ownRoot);
+      } finally {
+        rmSync(other, { recursive: true, force: true });
+      }
+    } finally {
+      rmSync(offline, { recursive: true, force: true });
+    }
+  });
+
   it('a data folder with a .passphrase file gets a message and a command, not a crash', async () => {
     const LEGACY = 'legacy-generated-passphrase';
     await withData(() => undefined);

@@ -14,6 +14,8 @@ import { EXIT, main } from './index';
  */
 
 const PASS = 'test-passphrase';
+/** move-root takes the root offline only under a passphrase of the operator's own. */
+const ROOT_PASS = 'test-root-passphrase';
 const pgTest = await createTestPostgres('cli_revocation_anchor');
 afterAll(() => pgTest?.drop());
 let schemas = 0;
@@ -55,7 +57,12 @@ describe.each([
     rootKey = join(offline, 'root', 'root.key.pem');
     const url = postgres ? await pgTest!.schemaUrl(`anchor_${++schemas}`) : undefined;
     pg = url ? openPostgres(url) : undefined;
-    env = { USER: 'alice', LICENSOR_KEY_PASSPHRASE: PASS, ...(url ? { LICENSOR_DATABASE_URL: url } : {}) };
+    env = {
+      USER: 'alice',
+      LICENSOR_KEY_PASSPHRASE: PASS,
+      LICENSOR_ROOT_PASSPHRASE: ROOT_PASS,
+      ...(url ? { LICENSOR_DATABASE_URL: url } : {}),
+    };
     expect((await cli(['keys', 'init'])).code).toBe(EXIT.ok);
     expect((await cli(['db', 'migrate'])).code).toBe(EXIT.ok);
     expect((await cli(['keys', 'move-root', join(offline, 'root')])).code).toBe(EXIT.ok);

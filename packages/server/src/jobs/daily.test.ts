@@ -231,6 +231,35 @@ describe('daily marketplace duties', () => {
     expect(second.calls.map((x) => x.path)).toEqual(['/v2/license/heartbeat', '/v2/license/software-usage-info']);
   });
 
+  it('logs the catch-up of a first start as one line with the count and range of days (each day at debug)', async () => {
+    await seedEntitlement(db, { family: 'B', code: 'PLONE' });
+    await useCode('PLONE', 1);
+    const a = await app(fakeFetch(okReply).fetchImpl);
+    const lines: { level: number; msg: string; [k: string]: unknown }[] = [];
+    const log = createLogger('debug', { write: (line: string) => lines.push(JSON.parse(line)) });
+    expect(await planDueDays({ ...a.ctx, log })).toHaveLength(7);
+    const info = lines.filter((l) => l.level >= 30);
+    expect(info).toEqual([
+      expect.objectContaining({
+        msg: 'daily runs planned: 7 days, 2025-06-03 to 2025-06-09',
+        count: 7,
+        from: '2025-06-03',
+        to: '2025-06-09',
+        days: dueDays(NOW),
+        codes: 1,
+      }),
+    ]);
+    expect(lines.filter((l) => l.msg === 'daily run planned').map((l) => [l.level, l.day])).toEqual(
+      dueDays(NOW).map((day) => [20, day]),
+    );
+
+    // The next tick plans one day, and says so in the singular.
+    lines.length = 0;
+    const later = () => new Date('2025-06-11T00:06:00.000Z');
+    expect(await planDueDays({ ...a.ctx, now: later, log })).toHaveLength(1);
+    expect(lines.filter((l) => l.level >= 30).map((l) => l.msg)).toEqual(['daily runs planned: 1 day, 2025-06-10']);
+  });
+
   it('retries a failed batch through the outbox and finishes the day only when it went through', async () => {
     await seedEntitlement(db, { family: 'B', code: 'PLONE' });
     await useCode('PLONE', 2);

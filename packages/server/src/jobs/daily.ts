@@ -192,12 +192,31 @@ export async function planDueDays(ctx: Pick<AppContext, 'db' | 'outbox' | 'now' 
     if (done) continue;
     const r = await planDay(ctx, day);
     if (r.planned) {
-      ctx.log.info(
+      ctx.log.debug(
         { day, codes: r.codes, queryBatches: r.queryBatches, usageBatches: r.usageBatches },
         'daily run planned',
       );
       results.push(r);
     }
+  }
+  // One line a tick: a first start catches up on the whole window (7 days), which is by design, not 7 events.
+  // `days` lists what this instance planned: another instance may have claimed some days of the range.
+  if (results.length > 0) {
+    const from = results[0]!.day;
+    const to = results.at(-1)!.day;
+    const sum = (k: 'codes' | 'queryBatches' | 'usageBatches') => results.reduce((n, r) => n + r[k], 0);
+    ctx.log.info(
+      {
+        count: results.length,
+        from,
+        to,
+        days: results.map((r) => r.day),
+        codes: sum('codes'),
+        queryBatches: sum('queryBatches'),
+        usageBatches: sum('usageBatches'),
+      },
+      `daily runs planned: ${results.length} ${results.length === 1 ? `day, ${from}` : `days, ${from} to ${to}`}`,
+    );
   }
   return results;
 }

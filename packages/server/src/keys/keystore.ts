@@ -1,4 +1,4 @@
-import { type KeyObject, X509Certificate } from 'node:crypto';
+import { createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
@@ -93,6 +93,7 @@ export const offlineRootMessage = (dir: string) =>
   `The root private key ${join(dir, 'root.key.pem')} is in the data folder: whoever reads the folder or a backup can mint licenses every client trusts. ` +
   'Move it to offline storage (a removable drive kept in a safe) and delete it here:\n' +
   `  LICENSOR_ROOT_PASSPHRASE=<root passphrase> licensor keys move-root <offline folder>\n` +
+  '(a root a development start created is under the development passphrase: set a new one, move-root re-encrypts it). ' +
   'Rotate later with the drive mounted: licensor keys rotate --root-key <offline folder>/root.key.pem. ' +
   'A new deployment creates its root offline from the start: licensor keys init --offline-root <offline folder>. ' +
   'See docs/merchant-guide.md, "Keys".';
@@ -230,19 +231,58 @@ export class KeyStore {
     return `DEVELOPMENT ROOT: the root private key is in ${this.dir}${weak ? ' under a development passphrase' : ''}. Fine for trying Licensor; before shipping, create the production root offline (licensor keys init --offline-root <folder>) and pin that root certificate instead. Production mode (NODE_ENV=production or LICENSOR_PRODUCTION=on) refuses to start like this.`;
   }
 
-  /** Moves the root private key out of the data folder to `offlineDir`; the store keeps only the certificate. */
-  moveRoot(offlineDir: string): string {
+  /**
+   * Moves the root private key out of the data folder to `offlineDir`; the store keeps only the certificate.
+   * A root still under the development passphrase (a development start: it is in the source code) is written
+   * re-encrypted under the configured root passphrase, which must then be set: a root moved offline under a
+   * public passphrase would protect nothing. The data folder keeps no copy of it (nor a leftover temp file).
+   */
+  moveRoot(offlineDir: string): { path: string; reEncrypted: boolean } {
     if (!this.hasRootKey)
       throw new LicensorError('KEY_NOT_FOUND', `No root private key in ${this.dir}: it is already offline`);
     const target = join(offlineDir, 'root.key.pem');
     if (existsSync(target)) throw new LicensorError('CONFLICT', `${target} already exists; pick an empty folder`);
-    // Proves the passphrase opens it before anything moves: an unopenable offline root could never rotate again.
-    decryptPrivateKey(readFileSync(this.rootKeyPath, 'utf8'), this.rootPassphrase);
+    const pem = readFileSync(this.rootKeyPath, 'utf8');
+    const developmentPassphrases = [DEVELOPMENT_ROOT_PASSPHRASE, DEVELOPMENT_KEY_PASSPHRASE];
+    if (developmentPassphrases.includes(this.rootPassphrase)) {
+      throw new LicensorError(
+        'INVALID_INPUT',
+        'The root key goes offline under a passphrase of your own, never the development one (it is in the source code): set LICENSOR_ROOT_PASSPHRASE and run again — the passphrase the root was created under, or for a root a development start created, a new one (at least 12 characters, different from LICENSOR_KEY_PASSPHRASE) to re-encrypt it under',
+      );
+    }
+    // Proves a passphrase opens it before anything moves: an unopenable offline root could never rotate again.
+    let rootKey: KeyObject;
+    let reEncrypted = false;
+    try {
+      rootKey = decryptPrivateKey(pem, this.rootPassphrase);
+    } catch (err) {
+      if ((err as LicensorError).code !== 'KEY_DECRYPT_FAILED') throw err;
+      try {
+        rootKey = decryptPrivateKey(pem, DEVELOPMENT_ROOT_PASSPHRASE); // a development start's root
+      } catch {
+        throw err; // neither opens it: the configured passphrase is wrong
+      }
+      reEncrypted = true;
+    }
+    const written = reEncrypted ? encryptPrivateKey(rootKey, this.rootPassphrase) : pem;
+    // The written key must open with the passphrase the operator keeps, and be the pinned root's.
+    const check = decryptPrivateKey(written, this.rootPassphrase);
+    const pinned = new X509Certificate(this.rootCertificatePem).publicKey;
+    if (!pinned.equals(createPublicKey(check))) {
+      throw new LicensorError(
+        'CONFIG_INVALID',
+        `${this.rootKeyPath} is not the private key of the root certificate beside it`,
+      );
+    }
     mkdirSync(offlineDir, { recursive: true, mode: 0o700 });
-    writeSecretFile(target, readFileSync(this.rootKeyPath, 'utf8'));
+    writeSecretFile(target, written);
     writeFileSync(join(offlineDir, 'root.crt.pem'), this.rootCertificatePem);
     rmSync(this.rootKeyPath);
-    return target;
+    // Temp files an interrupted write of the root key left behind hold it too (under the passphrase of then).
+    for (const f of readdirSync(this.dir)) {
+      if (f.startsWith('root.key.pem.') && f.endsWith('.tmp')) rmSync(join(this.dir, f), { force: true });
+    }
+    return { path: target, reEncrypted };
   }
 
   private get rootCertPath() {

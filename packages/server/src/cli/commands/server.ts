@@ -155,11 +155,16 @@ function keysMoveRoot(s: Session, offlineFolder: string) {
   if (offlineDir === resolve(s.dataDir) || offlineDir.startsWith(`${resolve(s.dataDir)}/`)) {
     throw new LicensorError('INVALID_INPUT', 'The offline folder must be outside the data folder');
   }
-  const target = s.keys().moveRoot(offlineDir);
-  s.print({ rootKey: target }, () =>
+  const { path: target, reEncrypted } = s.keys().moveRoot(offlineDir);
+  s.print({ rootKey: target, reEncrypted }, () =>
     [
-      `Moved the root private key to ${target}; the data folder keeps only the root certificate.`,
+      `Moved the root private key to ${target}${reEncrypted ? ', re-encrypted under LICENSOR_ROOT_PASSPHRASE (it was under the development passphrase)' : ''}; the data folder keeps only the root certificate.`,
       `Put ${offlineDir} offline now. Rotate later with it mounted: licensor keys rotate --root-key ${target}`,
+      ...(reEncrypted
+        ? [
+            `A development start's signing key is under the development passphrase too; production mode needs one under yours: LICENSOR_KEY_PASSPHRASE=… LICENSOR_ROOT_PASSPHRASE=… licensor keys rotate --root-key ${target}`,
+          ]
+        : []),
     ].join('\n'),
   );
 }
@@ -402,7 +407,9 @@ export function registerServerCommands(program: Command, run: Runner, io: CliIo)
     .action(run((s, opts: { offlineRoot?: string }) => keysInit(s, opts)));
   keys
     .command('move-root')
-    .description('move the root private key out of the data folder to offline storage (production needs this)')
+    .description(
+      'move the root private key out of the data folder to offline storage (production needs this), under LICENSOR_ROOT_PASSPHRASE (a development root is re-encrypted under it)',
+    )
     .argument('<folder>', 'offline folder (e.g. a removable drive)')
     .action(run((s, folder: string) => keysMoveRoot(s, folder)));
   keys
