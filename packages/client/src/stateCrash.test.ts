@@ -182,6 +182,31 @@ describe('a process killed while it creates the install salt (the first save of 
   });
 });
 
+describe('reset() in a fresh process', () => {
+  it('never lowers the anti-rollback anchor, whatever generation the state file claims', async () => {
+    const app = install();
+    const file = licenseFor(undefined, { now: app.c() });
+    await app.make().importLicenseFile(file);
+    for (let i = 0; i < 3; i++) {
+      app.c.advance(10 * 60_000);
+      expect((await app.make().verify()).code).toBe('VALID');
+    }
+    const anchor = JSON.parse(readFileSync(app.anchorPath(), 'utf8'));
+    expect(anchor.generation).toBe(4);
+    // Whoever holds the data folder writes a low generation into the state file, then a new process resets.
+    const state = JSON.parse(readFileSync(app.statePath, 'utf8'));
+    writeFileSync(app.statePath, JSON.stringify({ ...state, body: { ...state.body, generation: 1 } }));
+    await app.make().reset();
+    expect(JSON.parse(readFileSync(app.anchorPath(), 'utf8'))).toEqual(anchor);
+    // A new import continues above the anchor and keeps its high-water mark.
+    expect((await app.make().importLicenseFile(file)).code).toBe('VALID');
+    expect(JSON.parse(readFileSync(app.anchorPath(), 'utf8'))).toMatchObject({
+      generation: 5,
+      highWater: anchor.highWater,
+    });
+  });
+});
+
 describe('two OS accounts on one machine', () => {
   it('not sharing: a restore by one account is refused for it alone, even with one anchor folder for both', async () => {
     // The harshest case: an app that keeps anchors in one machine-wide folder. Each install's anchor is its own.

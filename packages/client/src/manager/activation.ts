@@ -160,11 +160,16 @@ export async function resetLocked(s: ManagerState): Promise<void> {
   // The next state continues beyond the one deleted here, which another OS account may have written.
   s.generationFloor = Math.max(s.generationFloor, s.body?.generation ?? 0, s.store.generationOnDisk());
   // …also when the next state is written by another process (reset now, import later): this account's anchor
-  // carries the floor. It only ever raises the anchor, from a number read unauthenticated, which helps no rollback.
+  // carries the floor. The stored anchor is read first (a fresh process has not loaded it): the anchor is only
+  // ever raised, in both fields, from a number read unauthenticated, which helps no rollback.
   const installId = s.store.installId();
-  if (installId && s.generationFloor > s.anchorGeneration) {
-    await s.anchors.write(installId, { generation: s.generationFloor, highWater: s.anchorHighWater });
-    s.anchorGeneration = s.generationFloor;
+  if (installId) {
+    const stored = await s.anchors.read(installId);
+    const generation = Math.max(stored?.generation ?? 0, s.anchorGeneration, s.generationFloor);
+    const highWater = Math.max(stored?.highWater ?? 0, s.anchorHighWater);
+    if (generation > (stored?.generation ?? 0)) await s.anchors.write(installId, { generation, highWater });
+    s.anchorGeneration = generation;
+    s.anchorHighWater = highWater;
   }
   s.store.reset();
   s.body = undefined;
