@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -310,7 +310,18 @@ describe('keys', () => {
         const ownRoot = readFileSync(join(other, 'keys', 'root.key.pem'), 'utf8');
         expect(await own(['keys', 'move-root', join(offline, 'own')], 'another-root-passphrase')).toBe(EXIT.config);
         expect(readFileSync(join(other, 'keys', 'root.key.pem'), 'utf8')).toBe(ownRoot);
+        // A folder holding some other file under that name is not overwritten.
+        mkdirSync(join(offline, 'taken'));
+        writeFileSync(join(offline, 'taken', 'root.key.pem'), 'not this root');
+        expect(await own(['keys', 'move-root', join(offline, 'taken')], ROOT_PASS)).not.toBe(0);
+        expect(readFileSync(join(offline, 'taken', 'root.key.pem'), 'utf8')).toBe('not this root');
+        expect(readFileSync(join(other, 'keys', 'root.key.pem'), 'utf8')).toBe(ownRoot);
         expect(await own(['keys', 'move-root', join(offline, 'own')], ROOT_PASS)).toBe(0);
+        expect(readFileSync(join(offline, 'own', 'root.key.pem'), 'utf8')).toBe(ownRoot);
+        // A move that stopped after writing the offline copy (the data folder's still there) is finished by a rerun.
+        writeFileSync(join(other, 'keys', 'root.key.pem'), ownRoot, { mode: 0o600 });
+        expect(await own(['keys', 'move-root', join(offline, 'own')], ROOT_PASS)).toBe(0);
+        expect(existsSync(join(other, 'keys', 'root.key.pem'))).toBe(false);
         expect(readFileSync(join(offline, 'own', 'root.key.pem'), 'utf8')).toBe(ownRoot);
       } finally {
         rmSync(other, { recursive: true, force: true });

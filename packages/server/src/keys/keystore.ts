@@ -1,8 +1,11 @@
 import { createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
 import {
   chmodSync,
+  closeSync,
   existsSync,
+  fsyncSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -10,7 +13,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   type CertifiedKey,
   createRootCertificate,
@@ -53,12 +56,31 @@ export interface SigningKeySource {
   revocations(): SignedRevocationList | undefined;
 }
 
-/** Writes a file atomically with owner-only permissions (keys must never be world-readable). */
+/** fsync of a file or folder where the platform allows it (folders cannot be opened for it on Windows). */
+function syncPath(path: string): void {
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* best effort */
+  }
+}
+
+/**
+ * Writes a file atomically with owner-only permissions (keys must never be world-readable), on disk before it
+ * returns: the root key's offline copy is followed by the deletion of the only other one.
+ */
 function writeSecretFile(path: string, content: string): void {
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, content, { mode: 0o600 });
+  syncPath(tmp);
   renameSync(tmp, path);
   chmodSync(path, 0o600);
+  syncPath(dirname(path));
 }
 
 /**
@@ -238,11 +260,11 @@ export class KeyStore {
    * public passphrase would protect nothing. The data folder keeps no copy of it (nor a leftover temp file).
    */
   moveRoot(offlineDir: string): { path: string; reEncrypted: boolean } {
-    if (!this.hasRootKey)
+    if (!this.hasRootKey) {
+      this.removeRootTemps(); // a move that stopped after deleting the key, before its temp files
       throw new LicensorError('KEY_NOT_FOUND', `No root private key in ${this.dir}: it is already offline`);
+    }
     const target = join(offlineDir, 'root.key.pem');
-    if (existsSync(target)) throw new LicensorError('CONFLICT', `${target} already exists; pick an empty folder`);
-    const pem = readFileSync(this.rootKeyPath, 'utf8');
     const developmentPassphrases = [DEVELOPMENT_ROOT_PASSPHRASE, DEVELOPMENT_KEY_PASSPHRASE];
     if (developmentPassphrases.includes(this.rootPassphrase)) {
       throw new LicensorError(
@@ -250,39 +272,65 @@ export class KeyStore {
         'The root key goes offline under a passphrase of your own, never the development one (it is in the source code): set LICENSOR_ROOT_PASSPHRASE and run again — the passphrase the root was created under, or for a root a development start created, a new one (at least 12 characters, different from LICENSOR_KEY_PASSPHRASE) to re-encrypt it under',
       );
     }
-    // Proves a passphrase opens it before anything moves: an unopenable offline root could never rotate again.
-    let rootKey: KeyObject;
-    let reEncrypted = false;
-    try {
-      rootKey = decryptPrivateKey(pem, this.rootPassphrase);
-    } catch (err) {
-      if ((err as LicensorError).code !== 'KEY_DECRYPT_FAILED') throw err;
-      try {
-        rootKey = decryptPrivateKey(pem, DEVELOPMENT_ROOT_PASSPHRASE); // a development start's root
-      } catch {
-        throw err; // neither opens it: the configured passphrase is wrong
-      }
-      reEncrypted = true;
-    }
-    const written = reEncrypted ? encryptPrivateKey(rootKey, this.rootPassphrase) : pem;
-    // The written key must open with the passphrase the operator keeps, and be the pinned root's.
-    const check = decryptPrivateKey(written, this.rootPassphrase);
     const pinned = new X509Certificate(this.rootCertificatePem).publicKey;
-    if (!pinned.equals(createPublicKey(check))) {
-      throw new LicensorError(
-        'CONFIG_INVALID',
-        `${this.rootKeyPath} is not the private key of the root certificate beside it`,
-      );
+    /** Whether a key file's text opens under the configured root passphrase as the pinned root's key. */
+    const isPinnedRootKey = (text: string): boolean => {
+      try {
+        return pinned.equals(createPublicKey(decryptPrivateKey(text, this.rootPassphrase)));
+      } catch {
+        return false;
+      }
+    };
+    let reEncrypted = false;
+    if (existsSync(target)) {
+      // A move that stopped after writing the offline copy (before deleting this one) is finished; any other file
+      // there is not this root's under this passphrase, and is left alone.
+      if (!isPinnedRootKey(readFileSync(target, 'utf8'))) {
+        throw new LicensorError('CONFLICT', `${target} already exists; pick an empty folder`);
+      }
+    } else {
+      const pem = readFileSync(this.rootKeyPath, 'utf8');
+      // Proves a passphrase opens it before anything moves: an unopenable offline root could never rotate again.
+      let rootKey: KeyObject;
+      try {
+        rootKey = decryptPrivateKey(pem, this.rootPassphrase);
+      } catch (err) {
+        if ((err as LicensorError).code !== 'KEY_DECRYPT_FAILED') throw err;
+        try {
+          rootKey = decryptPrivateKey(pem, DEVELOPMENT_ROOT_PASSPHRASE); // a development start's root
+        } catch {
+          throw err; // neither opens it: the configured passphrase is wrong
+        }
+        reEncrypted = true;
+      }
+      if (!pinned.equals(createPublicKey(rootKey))) {
+        throw new LicensorError(
+          'CONFIG_INVALID',
+          `${this.rootKeyPath} is not the private key of the root certificate beside it`,
+        );
+      }
+      mkdirSync(offlineDir, { recursive: true, mode: 0o700 });
+      writeSecretFile(target, reEncrypted ? encryptPrivateKey(rootKey, this.rootPassphrase) : pem);
+      // Read back from the drive: the data folder's copy goes only once the offline one opens as the pinned root's.
+      if (!isPinnedRootKey(readFileSync(target, 'utf8'))) {
+        throw new LicensorError(
+          'STORAGE_UNAVAILABLE',
+          `${target} does not read back as the root key just written; the root key stays in ${this.dir}: check the drive and run again with an empty folder`,
+        );
+      }
     }
-    mkdirSync(offlineDir, { recursive: true, mode: 0o700 });
-    writeSecretFile(target, written);
     writeFileSync(join(offlineDir, 'root.crt.pem'), this.rootCertificatePem);
-    rmSync(this.rootKeyPath);
+    syncPath(join(offlineDir, 'root.crt.pem'));
     // Temp files an interrupted write of the root key left behind hold it too (under the passphrase of then).
+    this.removeRootTemps();
+    rmSync(this.rootKeyPath);
+    return { path: target, reEncrypted };
+  }
+
+  private removeRootTemps(): void {
     for (const f of readdirSync(this.dir)) {
       if (f.startsWith('root.key.pem.') && f.endsWith('.tmp')) rmSync(join(this.dir, f), { force: true });
     }
-    return { path: target, reEncrypted };
   }
 
   private get rootCertPath() {
