@@ -192,7 +192,7 @@ function signingKeyRefusal(err: unknown, config: Config): unknown {
   if (!(err instanceof LicensorError && err.code === 'KEY_DECRYPT_FAILED')) return err;
   return new LicensorError(
     'CONFIG_INVALID',
-    `The current signing key does not open with ${config.keyPassphrase ? 'LICENSOR_KEY_PASSPHRASE' : 'the development passphrase (LICENSOR_KEY_PASSPHRASE is not set)'}: set LICENSOR_KEY_PASSPHRASE to the passphrase the signing keys were created under, or issue a signing key under it with \`licensor keys rotate --root-key <offline folder>/root.key.pem\` (a development start's keys are under the development passphrase)`,
+    `The current signing key does not open with ${config.keyPassphrase ? 'LICENSOR_KEY_PASSPHRASE' : 'the development passphrase (LICENSOR_KEY_PASSPHRASE is not set)'}: set LICENSOR_KEY_PASSPHRASE to the passphrase the signing keys were created under, or issue a signing key under it with \`licensor keys rotate --root-key <offline folder>/root.key.pem\` (a development start's keys are under the development passphrase)${config.database.kind === 'postgres' ? '; on PostgreSQL the instances share the signing keys: first check that LICENSOR_KEY_PASSPHRASE is the one the other instances use, since a rotation here would stop them signing' : ''}`,
     undefined,
     { cause: err },
   );
