@@ -5,7 +5,7 @@
  * A kill is simulated at one exact point: `node:fs.writeSync` writes part of the state (anchor, salt) bytes and
  * throws; the manager that was writing is then dropped (the "process" is gone) and a new one starts.
  */
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clock, licenseFor, machine, PRODUCT, pki, tempFolders } from '@licensor/testkit/client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -48,6 +48,8 @@ vi.mock('node:fs', async (importOriginal) => {
 });
 
 const folder = tempFolders();
+/** Backdates a file by two minutes (temporary files younger than a minute are never removed). */
+const age = (file: string) => utimesSync(file, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
 afterEach(() => {
   failpoint.armed = undefined;
   failpoint.hits = 0;
@@ -93,7 +95,11 @@ describe('a process killed while it saves the state', () => {
     expect(await app.make().verify()).toMatchObject({ valid: true, code: 'VALID' });
     expect(app.generation()).toBe(2);
     expect(JSON.parse(readFileSync(app.anchorPath(), 'utf8'))).toMatchObject({ generation: 2 });
-    // …removing what the kill left (here the dying writer was this process: its writes are synchronous, so over).
+    // What the kill left goes with a later save once it is a minute old (the dying writer was this process).
+    const [left] = readdirSync(app.dataDir).filter((f) => f.endsWith('.tmp'));
+    age(join(app.dataDir, left!));
+    app.c.advance(10 * 60_000);
+    expect((await app.make().verify()).code).toBe('VALID');
     expect(readdirSync(app.dataDir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
@@ -102,12 +108,14 @@ describe('a process killed while it saves the state', () => {
     await app.make().importLicenseFile(licenseFor(undefined, { now: app.c() }));
     const state = app.statePath;
     const dead = `${state}.${2 ** 22 + 1}.0123abcd.tmp`; // above any pid_max: no such process
+    const deadJustNow = `${state}.${2 ** 22 + 1}.4567abcd.tmp`; // as young as a write in progress elsewhere
     const running = `${state}.${process.ppid}.0123abcd.tmp`; // vitest's main process, writing at this moment
     const other = `${state}.bak`;
-    for (const f of [dead, running, other]) writeFileSync(f, 'partial');
+    for (const f of [dead, deadJustNow, running, other]) writeFileSync(f, 'partial');
+    for (const f of [dead, running, other]) age(f);
     app.c.advance(10 * 60_000);
     expect((await app.make().verify()).code).toBe('VALID'); // saves the high-water mark
-    expect([dead, running, other].map((f) => existsSync(f))).toEqual([false, true, true]);
+    expect([dead, deadJustNow, running, other].map((f) => existsSync(f))).toEqual([false, true, true, true]);
   });
 
   it('an import killed mid-write keeps the stored file; the import can simply be repeated', async () => {

@@ -191,10 +191,15 @@ function processRuns(pid: number): boolean {
   }
 }
 
+/** A write takes milliseconds: a temporary file older than this is no write's in progress. */
+const STALE_TEMP_MS = 60_000;
+
 /**
  * Removes the temporary files of earlier writes of `path` (`<path>.<pid>.<hex>.tmp`) that no write owns any more: a
  * process killed mid-write leaves one behind (its id no longer runs), and this process's own are over (its writes
- * are synchronous). One of a running process, of any OS account, is left alone.
+ * are synchronous). One of a running process, of any OS account, is left alone, and so is any file younger than a
+ * minute (a writer this process cannot see: a worker thread of its own, another PID namespace, another machine on a
+ * shared folder).
  */
 function removeStaleTemps(path: string): void {
   const dir = dirname(path);
@@ -209,6 +214,7 @@ function removeStaleTemps(path: string): void {
     const pid = name.startsWith(prefix) ? Number(/^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name.slice(prefix.length))?.[1]) : 0;
     if (!pid || (pid !== process.pid && processRuns(pid))) continue;
     try {
+      if (Date.now() - statSync(join(dir, name)).mtimeMs < STALE_TEMP_MS) continue;
       unlinkSync(join(dir, name));
     } catch {
       /* gone already, or not ours to remove */
