@@ -34,7 +34,7 @@ describe('the dial test summary', () => {
       'READY: every case succeeded in all 3 rounds, but one answered differently between rounds, which the dial tests accept:',
     );
     expect(out).toContain(
-      '  C newInstance: 000004 → 000000 → 000000 — 000004 (being processed) and 000000 (done) are both success for this asynchronous activity, and the instanceId and license it returned stayed the same.',
+      '  C newInstance: 000004 → 000000 → 000000 — 000004 (being processed) and 000000 (done) are both success for this asynchronous activity, and the instanceId and license it returned (where it returned them) stayed the same.',
     );
     expect(out).not.toMatch(/C releaseInstance:/);
     expect(out).toContain('Save these cases in the seller center');

@@ -332,7 +332,7 @@ export function formatDialReport(report: DialReport, url: string): string[] {
       for (const c of differed) {
         const meanings = [...new Set(c.codes)].map((code) => `${code} ${RESULT_MEANING[code] ?? 'a success'}`);
         lines.push(
-          `  ${c.family} ${c.activity}: ${c.codes.join(' → ')} — ${meanings.join(' and ')} are both success for this asynchronous activity, and the instanceId and license it returned stayed the same.`,
+          `  ${c.family} ${c.activity}: ${c.codes.join(' → ')} — ${meanings.join(' and ')} are both success for this asynchronous activity, and the instanceId and license it returned (where it returned them) stayed the same.`,
         );
       }
       lines.push(save);

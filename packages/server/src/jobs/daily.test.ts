@@ -260,6 +260,29 @@ describe('daily marketplace duties', () => {
     expect(lines.filter((l) => l.level >= 30).map((l) => l.msg)).toEqual(['daily runs planned: 1 day, 2025-06-10']);
   });
 
+  it('says the days it planned at info level also when a later day fails', async () => {
+    await seedEntitlement(db, { family: 'B', code: 'PLONE' });
+    await useCode('PLONE', 1);
+    const a = await app(fakeFetch(okReply).fetchImpl);
+    const lines: { level: number; msg: string; [k: string]: unknown }[] = [];
+    const log = createLogger('debug', { write: (line: string) => lines.push(JSON.parse(line)) });
+    const [, , third] = dueDays(NOW);
+    // The storage fails when the third day is looked up (a lost connection, say).
+    const failing = new Proxy(a.ctx.db, {
+      get: (target, key, receiver) =>
+        key === 'first'
+          ? (sql: string, params?: unknown[]) => {
+              if (params?.[0] === third) return Promise.reject(new Error('connection lost'));
+              return target.first(sql, params as never);
+            }
+          : Reflect.get(target, key, receiver),
+    });
+    await expect(planDueDays({ ...a.ctx, db: failing, log })).rejects.toThrow('connection lost');
+    expect(lines.filter((l) => l.level >= 30)).toEqual([
+      expect.objectContaining({ msg: 'daily runs planned: 2 days, 2025-06-03 to 2025-06-04', count: 2 }),
+    ]);
+  });
+
   it('retries a failed batch through the outbox and finishes the day only when it went through', async () => {
     await seedEntitlement(db, { family: 'B', code: 'PLONE' });
     await useCode('PLONE', 2);

@@ -184,39 +184,48 @@ export async function nextDailyDuty(ctx: Pick<AppContext, 'db' | 'now' | 'config
   };
 }
 
+/**
+ * One line a tick: a first start catches up on the whole window (7 days), which is by design, not 7 events.
+ * `days` lists what this instance planned: another instance may have claimed some days of the range.
+ */
+function logPlanned(log: AppContext['log'], results: PlanResult[]): void {
+  if (results.length === 0) return;
+  const from = results[0]!.day;
+  const to = results.at(-1)!.day;
+  const sum = (k: 'codes' | 'queryBatches' | 'usageBatches') => results.reduce((n, r) => n + r[k], 0);
+  log.info(
+    {
+      count: results.length,
+      from,
+      to,
+      days: results.map((r) => r.day),
+      codes: sum('codes'),
+      queryBatches: sum('queryBatches'),
+      usageBatches: sum('usageBatches'),
+    },
+    `daily runs planned: ${results.length} ${results.length === 1 ? `day, ${from}` : `days, ${from} to ${to}`}`,
+  );
+}
+
 /** Plans every due day not planned yet; cheap when there is nothing to do (one primary-key lookup a day). */
 export async function planDueDays(ctx: Pick<AppContext, 'db' | 'outbox' | 'now' | 'log'>): Promise<PlanResult[]> {
   const results: PlanResult[] = [];
-  for (const day of dueDays(ctx.now())) {
-    const done = await ctx.db.first('SELECT 1 FROM daily_runs WHERE day = ? AND job = ?', [day, DAILY_PLAN]);
-    if (done) continue;
-    const r = await planDay(ctx, day);
-    if (r.planned) {
-      ctx.log.debug(
-        { day, codes: r.codes, queryBatches: r.queryBatches, usageBatches: r.usageBatches },
-        'daily run planned',
-      );
-      results.push(r);
+  try {
+    for (const day of dueDays(ctx.now())) {
+      const done = await ctx.db.first('SELECT 1 FROM daily_runs WHERE day = ? AND job = ?', [day, DAILY_PLAN]);
+      if (done) continue;
+      const r = await planDay(ctx, day);
+      if (r.planned) {
+        ctx.log.debug(
+          { day, codes: r.codes, queryBatches: r.queryBatches, usageBatches: r.usageBatches },
+          'daily run planned',
+        );
+        results.push(r);
+      }
     }
-  }
-  // One line a tick: a first start catches up on the whole window (7 days), which is by design, not 7 events.
-  // `days` lists what this instance planned: another instance may have claimed some days of the range.
-  if (results.length > 0) {
-    const from = results[0]!.day;
-    const to = results.at(-1)!.day;
-    const sum = (k: 'codes' | 'queryBatches' | 'usageBatches') => results.reduce((n, r) => n + r[k], 0);
-    ctx.log.info(
-      {
-        count: results.length,
-        from,
-        to,
-        days: results.map((r) => r.day),
-        codes: sum('codes'),
-        queryBatches: sum('queryBatches'),
-        usageBatches: sum('usageBatches'),
-      },
-      `daily runs planned: ${results.length} ${results.length === 1 ? `day, ${from}` : `days, ${from} to ${to}`}`,
-    );
+  } finally {
+    // Also when a later day fails: the days already planned are said at info level.
+    logPlanned(ctx.log, results);
   }
   return results;
 }
