@@ -29,8 +29,9 @@ export interface OutboxOptions {
   onGaveUp?: (db: Storage, item: OutboxItem, error: string) => Promise<void>;
 }
 
+// A fraction of a millisecond is fine here: fail() stores every backoff in whole milliseconds.
 const defaultBackoff = (attempts: number) =>
-  Math.round(Math.min(1000 * 2 ** (attempts - 1), 10 * 60_000) * (0.8 + Math.random() * 0.4));
+  Math.min(1000 * 2 ** (attempts - 1), 10 * 60_000) * (0.8 + Math.random() * 0.4);
 
 /**
  * Queues work with only the database at hand (code deep in a transaction, e.g. webhooks emitted where an
