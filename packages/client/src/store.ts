@@ -191,6 +191,21 @@ function processRuns(pid: number): boolean {
   }
 }
 
+/** Where a write of `path` puts its bytes first: `<path>.<pid>.<8 hex>.tmp` (removeStaleTemps reads the pid back). */
+const tempPathFor = (path: string) => `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+const TEMP_SUFFIX = /^(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+/** A new file (0600) holding `data`, synced to disk; fails with EEXIST if the name is taken. */
+function writeNewFileSynced(path: string, data: string | Buffer): void {
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** A write takes milliseconds: a temporary file older than this is no write's in progress. */
 const STALE_TEMP_MS = 60_000;
 
@@ -211,7 +226,7 @@ function removeStaleTemps(path: string): void {
     return;
   }
   for (const name of names) {
-    const pid = name.startsWith(prefix) ? Number(/^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name.slice(prefix.length))?.[1]) : 0;
+    const pid = name.startsWith(prefix) ? Number(TEMP_SUFFIX.exec(name.slice(prefix.length))?.[1]) : 0;
     if (!pid || (pid !== process.pid && processRuns(pid))) continue;
     try {
       if (Date.now() - statSync(join(dir, name)).mtimeMs < STALE_TEMP_MS) continue;
@@ -225,14 +240,8 @@ function removeStaleTemps(path: string): void {
 /** write temp (0600) + fsync + rename (+ fsync of the folder where supported): readers see old or new, never half. */
 export function writeFileAtomic(path: string, data: string | Buffer): void {
   removeStaleTemps(path);
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  const tmp = tempPathFor(path);
+  writeNewFileSynced(tmp, data);
   for (let attempt = 0; ; attempt++) {
     try {
       renameSync(tmp, path);
@@ -323,22 +332,19 @@ export class StateStore {
     }
   }
 
-  #readSalt(): Buffer | undefined {
+  /** The salt file as read: `salt` when it holds one, `malformed` when it reads but does not (missing or unreadable: neither). */
+  #saltFile(): { salt?: Buffer; malformed: boolean } {
+    let hex: string;
     try {
-      const hex = readFileSync(this.#saltPath, 'utf8').trim();
-      return /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, 'hex') : undefined;
+      hex = readFileSync(this.#saltPath, 'utf8').trim();
     } catch {
-      return undefined;
+      return { malformed: false };
     }
+    return /^[0-9a-f]{64}$/.test(hex) ? { salt: Buffer.from(hex, 'hex'), malformed: false } : { malformed: true };
   }
 
-  /** Whether the salt file reads but does not hold a salt (false when it is fine, missing or unreadable). */
-  #saltMalformed(): boolean {
-    try {
-      return !/^[0-9a-f]{64}$/.test(readFileSync(this.#saltPath, 'utf8').trim());
-    } catch {
-      return false;
-    }
+  #readSalt(): Buffer | undefined {
+    return this.#saltFile().salt;
   }
 
   #ensureDir(): void {
@@ -357,19 +363,10 @@ export class StateStore {
     // Written in full and synced under a temporary name, then linked into place (which fails if another process
     // created it meanwhile: theirs is kept), so a process killed or a power cut mid-write never leaves a partial salt.
     removeStaleTemps(this.#saltPath);
-    const tmp = `${this.#saltPath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const tmp = tempPathFor(this.#saltPath);
     const text = `${randomBytes(32).toString('hex')}\n`;
-    const writeNew = (path: string) => {
-      const fd = openSync(path, 'wx', 0o600);
-      try {
-        writeSync(fd, text);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    };
     try {
-      writeNew(tmp);
+      writeNewFileSynced(tmp, text);
       try {
         linkSync(tmp, this.#saltPath);
       } catch (err) {
@@ -377,7 +374,7 @@ export class StateStore {
         // A file system without hard links (FAT, some network shares): create it in place, as before.
         if (code !== 'EEXIST') {
           try {
-            writeNew(this.#saltPath);
+            writeNewFileSynced(this.#saltPath, text);
           } catch (again) {
             if ((again as NodeJS.ErrnoException).code !== 'EEXIST') throw again;
           }
@@ -385,7 +382,7 @@ export class StateStore {
         // A salt is there but malformed (cut short under an earlier version, or emptied): nothing can have been
         // sealed under it, so it is replaced; before, every later save failed until someone deleted it by hand.
         // One this process cannot read (another OS account's, EACCES) is left alone: it may be in use.
-        if (this.#saltMalformed()) renameSync(tmp, this.#saltPath);
+        if (this.#saltFile().malformed) renameSync(tmp, this.#saltPath);
       }
       fsyncDir(this.dataDir);
     } catch (err) {
