@@ -76,6 +76,12 @@ const okReply: Reply = ({ path, body }) => {
 let dir: string;
 let db: TestDatabase;
 let keys: KeyStore;
+/** A debug-level logger whose lines (parsed) the test reads. */
+function capturedLog() {
+  const lines: { level: number; msg: string; [k: string]: unknown }[] = [];
+  return { lines, log: createLogger('debug', { write: (line: string) => lines.push(JSON.parse(line)) }) };
+}
+
 const apps: LicensorApp[] = [];
 
 async function app(fetchImpl: typeof fetch, now: () => Date = () => NOW) {
@@ -235,8 +241,7 @@ describe('daily marketplace duties', () => {
     await seedEntitlement(db, { family: 'B', code: 'PLONE' });
     await useCode('PLONE', 1);
     const a = await app(fakeFetch(okReply).fetchImpl);
-    const lines: { level: number; msg: string; [k: string]: unknown }[] = [];
-    const log = createLogger('debug', { write: (line: string) => lines.push(JSON.parse(line)) });
+    const { lines, log } = capturedLog();
     expect(await planDueDays({ ...a.ctx, log })).toHaveLength(7);
     const info = lines.filter((l) => l.level >= 30);
     expect(info).toEqual([
@@ -264,8 +269,7 @@ describe('daily marketplace duties', () => {
     await seedEntitlement(db, { family: 'B', code: 'PLONE' });
     await useCode('PLONE', 1);
     const a = await app(fakeFetch(okReply).fetchImpl);
-    const lines: { level: number; msg: string; [k: string]: unknown }[] = [];
-    const log = createLogger('debug', { write: (line: string) => lines.push(JSON.parse(line)) });
+    const { lines, log } = capturedLog();
     const [, , third] = dueDays(NOW);
     // The storage fails when the third day is looked up (a lost connection, say).
     const failing = new Proxy(a.ctx.db, {
