@@ -10,6 +10,7 @@ import {
   type SecretStore,
 } from '@licensor/client';
 import { type RunningServer, startServer, testConfig } from '@licensor/server';
+import { settledCode } from '@licensor/testkit/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -105,12 +106,6 @@ async function operator(entitlementId: string, action: 'revoke' | 'suspend' | 'r
   expect(res.status).toBe(200);
 }
 
-const codeOf = (p: Promise<unknown>) =>
-  p.then(
-    () => 'resolved',
-    (e: { code?: string }) => e.code,
-  );
-
 describe('a server verdict outlives older License files (item 5)', () => {
   it('attacker: re-importing the file from before REVOKED is refused, online and offline, before and after restarts', async () => {
     const { code, entitlementId } = await newCode();
@@ -134,7 +129,7 @@ describe('a server verdict outlives older License files (item 5)', () => {
     app.clock.set(7 * DAY);
     const offline = app.make({ serverUrl: 'http://127.0.0.1:9' });
     expect((await offline.verify()).code).toBe('REVOKED');
-    expect(await codeOf(offline.importLicenseFile(Buffer.from(fileBeforeRevocation)))).toBe('REVOKED');
+    expect(await settledCode(offline.importLicenseFile(Buffer.from(fileBeforeRevocation)))).toBe('REVOKED');
     expect((await app.make().verify()).code).toBe('REVOKED');
   });
 
@@ -145,7 +140,7 @@ describe('a server verdict outlives older License files (item 5)', () => {
     const oldFile = app.storedFile();
     await operator(entitlementId, 'suspend');
     expect((await app.make().checkIn()).status.code).toBe('SUSPENDED');
-    expect(await codeOf(app.make().importLicenseFile(oldFile))).toBe('SUSPENDED');
+    expect(await settledCode(app.make().importLicenseFile(oldFile))).toBe('SUSPENDED');
 
     await operator(entitlementId, 'reinstate');
     const back = await app.make().checkIn();
@@ -157,7 +152,7 @@ describe('a server verdict outlives older License files (item 5)', () => {
     }
     // The current file imports again (a user re-applying it); the one from before the verdict still does not.
     expect((await app.make().importLicenseFile(newFile)).code).toBe('VALID');
-    expect(await codeOf(app.make().importLicenseFile(oldFile))).not.toBe('resolved');
+    expect(await settledCode(app.make().importLicenseFile(oldFile))).not.toBe('resolved');
     expect((await app.make().verify()).code).toBe('VALID');
   });
 });
@@ -200,7 +195,7 @@ describe('a restored copy of the state cannot undo what the client learnt since 
       // Neither a restart nor re-importing the file lifts it offline.
       expect((await app.make().verify()).code).toBe('TIME_MODIFIED');
       const file = JSON.parse(readFileSync(app.statePath, 'utf8')).body.license;
-      expect(await codeOf(app.make().importLicenseFile(file))).toBe('TIME_MODIFIED');
+      expect(await settledCode(app.make().importLicenseFile(file))).toBe('TIME_MODIFIED');
       expect((await app.make().verify()).code).toBe('TIME_MODIFIED');
 
       // An online check-in is the server's word: the license is valid again, with the current clock.
@@ -219,7 +214,9 @@ describe('a restored copy of the state cannot undo what the client learnt since 
     expect((await app.make().checkIn()).status.code).toBe('REVOKED');
     writeFileSync(app.statePath, copy);
     expect((await app.make().verify()).code).not.toBe('VALID');
-    expect(await codeOf(app.make().importLicenseFile(JSON.parse(copy.toString()).body.license))).not.toBe('resolved');
+    expect(await settledCode(app.make().importLicenseFile(JSON.parse(copy.toString()).body.license))).not.toBe(
+      'resolved',
+    );
     expect((await app.make().checkIn()).status.code).toBe('REVOKED'); // the server repeats its verdict
   });
 

@@ -511,3 +511,10 @@ export async function rejects(p: Promise<unknown>): Promise<LicensorError> {
   }
   throw new Error('expected a rejection');
 }
+
+/** What a promise came to, as a comparable value: 'resolved', or the code of the error it rejected with. */
+export const settledCode = (p: Promise<unknown>): Promise<string | undefined> =>
+  p.then(
+    () => 'resolved',
+    (e: { code?: string }) => e.code,
+  );
